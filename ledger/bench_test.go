@@ -1,0 +1,120 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+func BenchmarkAppendDurable(b *testing.B) {
+	for _, writers := range []int{1, 64} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			l := openTest(b, b.TempDir(), newTestKey(b), nil)
+			var next atomic.Int64
+			b.SetBytes(256)
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for w := range writers {
+				wg.Go(func() {
+					data := make([]byte, 256)
+					for {
+						i := next.Add(1)
+						if i > int64(b.N) {
+							return
+						}
+						copy(data, fmt.Sprintf("w%d-%d-", w, i))
+						if _, _, err := l.Append(context.Background(), data); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
+		})
+	}
+}
+
+const benchLogSize = 1 << 20
+
+var (
+	benchOnce sync.Once
+	benchDir  string
+	benchKey  testKey
+	benchErr  error
+)
+
+// benchLog builds a 1M-entry log of 64-byte entries once per process.
+func benchLog(b *testing.B) *Log {
+	benchOnce.Do(func() {
+		benchKey = newTestKey(b)
+		if benchDir, benchErr = os.MkdirTemp("", "ledger-bench-"); benchErr != nil {
+			return
+		}
+		l, err := Open(context.Background(), benchDir, Options{Origin: testOrigin, Signer: benchKey.signer})
+		if err != nil {
+			benchErr = err
+			return
+		}
+		defer l.Close()
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range 1024 {
+			wg.Go(func() {
+				data := make([]byte, 64)
+				for {
+					i := next.Add(1) - 1
+					if i >= benchLogSize {
+						return
+					}
+					copy(data, fmt.Sprintf("bench-entry-%d-", i))
+					if _, _, err := l.Append(context.Background(), data); err != nil {
+						benchErr = err
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+	})
+	if benchErr != nil {
+		b.Fatal(benchErr)
+	}
+	return openTest(b, benchDir, benchKey, nil)
+}
+
+func cleanupBench() {
+	if benchDir != "" {
+		os.RemoveAll(benchDir)
+	}
+}
+
+func BenchmarkInclusionProof(b *testing.B) {
+	l := benchLog(b)
+	ctx := context.Background()
+	size, root := l.Root()
+	if size != benchLogSize {
+		b.Fatalf("bench log size %d, want %d", size, benchLogSize)
+	}
+	e, err := l.Get(ctx, 12345)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := l.InclusionProof(ctx, e.Index, size)
+	if err != nil || VerifyInclusion(e.LeafHash, e.Index, size, p, root) != nil {
+		b.Fatalf("proof of the bench log does not verify: %v", err)
+	}
+	b.ResetTimer()
+	var i uint64
+	for b.Loop() {
+		i = (i + 7919) % size
+		if _, err := l.InclusionProof(ctx, i, size); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

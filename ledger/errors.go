@@ -1,0 +1,36 @@
+package ledger
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrNotFound means the requested entry or state key does not exist.
+	// Callers should treat it as a definitive answer, not retry.
+	ErrNotFound = errors.New("not found")
+
+	// ErrInvalidInput means the request itself is wrong: an empty or
+	// oversized entry, a malformed ID, an index or tree size beyond the
+	// log, or a bad range. Nothing was written; retrying the same request
+	// fails the same way, so callers should fix the input.
+	ErrInvalidInput = errors.New("invalid input")
+
+	// ErrClosed means the log was closed (or its context cancelled) before
+	// the request could be served. Nothing was written by the failed call.
+	ErrClosed = errors.New("ledger closed")
+)
+
+// An AuditError reports the first entry found to disagree with the tree
+// during [Log.Audit]: its bytes no longer hash to the stored leaf, or a stored
+// tree node built from it is wrong. It means the store was altered or
+// corrupted; the log should not be served until restored.
+type AuditError struct {
+	Index  uint64 // index of the first bad entry
+	Reason string // what did not match
+}
+
+// Error returns a message naming the bad index.
+func (e *AuditError) Error() string {
+	return fmt.Sprintf("audit failed at index %d: %s", e.Index, e.Reason)
+}

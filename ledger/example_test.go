@@ -1,0 +1,57 @@
+package ledger_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+
+	"github.com/antimony-ledger/provenance/ledger"
+	"golang.org/x/mod/sumdb/note"
+)
+
+func Example() {
+	ctx := context.Background()
+	skey, vkey, err := ledger.GenerateNoteKey("log.example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		log.Fatal(err)
+	}
+	l, err := ledger.Open(ctx, "", ledger.Options{Origin: "log.example/demo", Signer: signer, InMemory: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close()
+
+	for _, s := range []string{"first", "second", "third"} {
+		if _, _, err := l.Append(ctx, []byte(s)); err != nil {
+			log.Fatal(err)
+		}
+	}
+	e, dup, err := l.Append(ctx, []byte("second"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("index:", e.Index, "duplicate:", dup)
+
+	// A client checks the entry is in the tree the signed checkpoint commits to.
+	verifier, err := note.NewVerifier(vkey)
+	if err != nil {
+		log.Fatal(err)
+	}
+	c, err := ledger.OpenCheckpoint(l.Checkpoint(), verifier)
+	if err != nil {
+		log.Fatal(err)
+	}
+	proof, err := l.InclusionProof(ctx, e.Index, c.Size)
+	if err != nil {
+		log.Fatal(err)
+	}
+	err = ledger.VerifyInclusion(ledger.LeafHash([]byte("second")), e.Index, c.Size, proof, c.Root)
+	fmt.Println("size:", c.Size, "inclusion verified:", err == nil)
+	// Output:
+	// index: 1 duplicate: true
+	// size: 3 inclusion verified: true
+}

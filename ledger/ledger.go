@@ -1,0 +1,604 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/multiformats/go-multihash"
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// DefaultMaxEntrySize is the largest entry, in bytes, that a log accepts when
+// [Options.MaxEntrySize] is zero. Larger entries are rejected with
+// [ErrInvalidInput].
+const DefaultMaxEntrySize = 1 << 20
+
+const (
+	maxGroupEntries = 1024    // entries per commit group
+	readChunk       = 256     // entries per Badger read transaction when streaming
+	readChunkBytes  = 4 << 20 // bytes per Badger read transaction when streaming
+	valueThreshold  = 4 << 10 // values larger than this go to Badger's value log
+	gcInterval      = 5 * time.Minute
+	gcDiscardRatio  = 0.5
+)
+
+var rangeFactory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+
+// Options configure [Open].
+type Options struct {
+	// Origin is the first line of every checkpoint, naming the log, e.g.
+	// "antimony.example/log". Required; a store created under one origin
+	// cannot be opened under another.
+	Origin string
+	// Signer signs checkpoints, typically an Ed25519 note signer from
+	// [note.NewSigner]. Required.
+	Signer note.Signer
+	// MaxEntrySize is the largest entry accepted, in bytes; 0 means
+	// [DefaultMaxEntrySize].
+	MaxEntrySize int
+	// Apply, if set, is called for every new entry; see [ApplyFunc].
+	Apply ApplyFunc
+	// Logger receives warnings and errors (including Badger's); nil means
+	// [slog.Default].
+	Logger *slog.Logger
+	// InMemory keeps everything in memory, without durability. For tests
+	// only; the dir argument of Open is then ignored.
+	InMemory bool
+}
+
+// An Entry is one log entry.
+type Entry struct {
+	Index    uint64    // position in the log, from 0
+	LeafHash [32]byte  // RFC 6962 leaf hash: SHA-256(0x00 || Data)
+	Data     []byte    // the entry's bytes, exactly as appended
+	Time     time.Time // operator's append time; informational, not covered by the tree
+}
+
+// ID returns the entry's ID: the sha2-256 multihash whose digest is LeafHash.
+func (e Entry) ID() multihash.Multihash { return leafHashID(e.LeafHash) }
+
+// A KV is one state key and its value, as yielded by [Log.StateScan].
+type KV struct {
+	Key, Value []byte
+}
+
+// A Log is an append-only Merkle tree log stored in Badger. All methods are
+// safe for concurrent use. Reads see only committed (durable) entries.
+type Log struct {
+	db       *badger.DB
+	opts     Options
+	maxEntry int
+	logger   *slog.Logger
+
+	reqs   chan *request // unbuffered: a send succeeds only when the committer takes it
+	done   <-chan struct{}
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	commitErr error // set by the committer after a failed commit; committer only
+
+	// life guards db against use after Close: readers hold it shared.
+	life   sync.RWMutex
+	closed bool
+
+	mu   sync.RWMutex // guards the committed tree state below
+	size uint64
+	rng  *compact.Range
+	root [32]byte
+	ckpt []byte
+}
+
+// Open opens the log stored in dir, creating it if needed, and restores its
+// tree state and latest checkpoint from stored metadata without replaying
+// entries. ctx owns the log's background work (the committer and Badger's
+// value-log garbage collection): once ctx is done, Append fails with
+// [ErrClosed] while reads keep working until [Log.Close].
+func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
+	if opts.Origin == "" || strings.ContainsAny(opts.Origin, "\n") {
+		return nil, fmt.Errorf("%w: origin must be a non-empty single line", ErrInvalidInput)
+	}
+	if opts.Signer == nil {
+		return nil, fmt.Errorf("%w: a checkpoint signer is required", ErrInvalidInput)
+	}
+	if opts.MaxEntrySize < 0 {
+		return nil, fmt.Errorf("%w: negative MaxEntrySize %d", ErrInvalidInput, opts.MaxEntrySize)
+	}
+	l := &Log{
+		opts:     opts,
+		maxEntry: opts.MaxEntrySize,
+		logger:   opts.Logger,
+		reqs:     make(chan *request),
+	}
+	if l.maxEntry == 0 {
+		l.maxEntry = DefaultMaxEntrySize
+	}
+	if l.logger == nil {
+		l.logger = slog.Default()
+	}
+	bo := badger.DefaultOptions(dir)
+	if opts.InMemory {
+		bo = badger.DefaultOptions("").WithInMemory(true)
+	}
+	bo = bo.WithSyncWrites(true).
+		WithValueThreshold(valueThreshold).
+		WithLogger(badgerLogger{l.logger})
+	db, err := badger.Open(bo)
+	if err != nil {
+		return nil, fmt.Errorf("opening badger: %w", err)
+	}
+	l.db = db
+	if err := l.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	l.cancel, l.done = cancel, cctx.Done()
+	l.wg.Add(1)
+	go l.run(cctx)
+	if !opts.InMemory {
+		l.wg.Add(1)
+		go l.gcLoop(cctx)
+	}
+	return l, nil
+}
+
+// load restores the committed tree state, or initialises an empty log with
+// a signed size-0 checkpoint.
+func (l *Log) load() error {
+	var treeVal, ckpt []byte
+	err := l.db.View(func(txn *badger.Txn) error {
+		var err error
+		if treeVal, err = getValue(txn, keyTree); err != nil {
+			return err
+		}
+		ckpt, err = getValue(txn, keyCkpt)
+		return err
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) && treeVal == nil {
+		l.rng = rangeFactory.NewEmptyRange(0)
+		l.root = [32]byte(rfc6962.DefaultHasher.EmptyRoot())
+		if l.ckpt, err = signCheckpoint(Checkpoint{Origin: l.opts.Origin, Root: l.root}, l.opts.Signer); err != nil {
+			return err
+		}
+		err = l.db.Update(func(txn *badger.Txn) error {
+			if err := txn.Set(keyTree, encodeTree(0, nil)); err != nil {
+				return err
+			}
+			return txn.Set(keyCkpt, l.ckpt)
+		})
+		if err != nil {
+			return fmt.Errorf("initialising log: %w", err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading tree state: %w", err)
+	}
+	size, hashes, err := decodeTree(treeVal)
+	if err != nil {
+		return err
+	}
+	if l.rng, err = rangeFactory.NewRange(0, size, hashes); err != nil {
+		return fmt.Errorf("restoring tree state: %w", err)
+	}
+	l.size, l.root = size, rangeRoot(l.rng)
+	body, err := noteBody(ckpt)
+	if err != nil {
+		return fmt.Errorf("stored checkpoint: %w", err)
+	}
+	c, err := ParseCheckpoint(body)
+	if err != nil {
+		return fmt.Errorf("stored checkpoint: %w", err)
+	}
+	if c.Origin != l.opts.Origin {
+		return fmt.Errorf("%w: log origin is %q, not %q", ErrInvalidInput, c.Origin, l.opts.Origin)
+	}
+	if c.Size != size || c.Root != l.root {
+		return fmt.Errorf("stored checkpoint (size %d) disagrees with stored tree state (size %d)", c.Size, size)
+	}
+	l.ckpt = ckpt
+	return nil
+}
+
+// rangeRoot returns the root hash of a compact range starting at 0.
+func rangeRoot(r *compact.Range) [32]byte {
+	if r.End() == 0 {
+		return [32]byte(rfc6962.DefaultHasher.EmptyRoot())
+	}
+	root, err := r.GetRootHash(nil)
+	if err != nil {
+		panic("ledger: root of range starting at 0: " + err.Error()) // cannot happen
+	}
+	return [32]byte(root)
+}
+
+// Close stops the committer, waits for the commit group in flight, and
+// closes the store. Appends waiting to be committed fail with [ErrClosed];
+// later calls of any method fail with ErrClosed. Close is idempotent.
+func (l *Log) Close() error {
+	l.cancel()
+	l.wg.Wait()
+	l.life.Lock()
+	defer l.life.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	if err := l.db.Close(); err != nil {
+		return fmt.Errorf("closing badger: %w", err)
+	}
+	return nil
+}
+
+func (l *Log) gcLoop(ctx context.Context) {
+	defer l.wg.Done()
+	t := time.NewTicker(gcInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for ctx.Err() == nil {
+			if err := l.db.RunValueLogGC(gcDiscardRatio); err != nil {
+				if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
+					l.logger.Warn("badger value log gc", "err", err)
+				}
+				break
+			}
+		}
+	}
+}
+
+// view runs fn in a Badger read transaction unless the log is closed.
+func (l *Log) view(fn func(txn *badger.Txn) error) error {
+	l.life.RLock()
+	defer l.life.RUnlock()
+	if l.closed {
+		return ErrClosed
+	}
+	return l.db.View(fn)
+}
+
+// Size returns the number of committed entries.
+func (l *Log) Size() uint64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.size
+}
+
+// Root returns the committed tree size and its RFC 6962 root hash.
+func (l *Log) Root() (size uint64, root [32]byte) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.size, l.root
+}
+
+// Checkpoint returns the latest signed checkpoint: a C2SP tlog-checkpoint
+// signed note covering every committed entry. The caller must not modify it.
+func (l *Log) Checkpoint() []byte {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.ckpt
+}
+
+// Get returns the entry at index. It fails with [ErrInvalidInput] if index
+// is not below the committed size.
+func (l *Log) Get(ctx context.Context, index uint64) (Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return Entry{}, err
+	}
+	if size := l.Size(); index >= size {
+		return Entry{}, fmt.Errorf("%w: index %d, log size %d", ErrInvalidInput, index, size)
+	}
+	var e Entry
+	err := l.view(func(txn *badger.Txn) error {
+		var err error
+		e, err = readEntry(txn, index)
+		return err
+	})
+	return e, err
+}
+
+// GetByHash returns the entry whose ID is id. It fails with [ErrNotFound] if
+// no committed entry has that ID, and with [ErrInvalidInput] if id is not a
+// sha2-256 multihash.
+func (l *Log) GetByHash(ctx context.Context, id multihash.Multihash) (Entry, error) {
+	leaf, err := leafHashFromID(id)
+	if err != nil {
+		return Entry{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Entry{}, err
+	}
+	return l.getByLeaf(leaf)
+}
+
+func (l *Log) getByLeaf(leaf [32]byte) (Entry, error) {
+	var e Entry
+	err := l.view(func(txn *badger.Txn) error {
+		var err error
+		e, err = entryByLeaf(txn, leaf)
+		return err
+	})
+	return e, err
+}
+
+// entryByLeaf returns the committed entry with the given leaf hash, or
+// ErrNotFound.
+func entryByLeaf(txn *badger.Txn, leaf [32]byte) (Entry, error) {
+	v, err := getValue(txn, hashKey(leaf))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return Entry{}, fmt.Errorf("entry %x: %w", leaf, ErrNotFound)
+	}
+	if err != nil {
+		return Entry{}, fmt.Errorf("reading hash index: %w", err)
+	}
+	if len(v) != 8 {
+		return Entry{}, fmt.Errorf("malformed hash index value for %x", leaf)
+	}
+	e, err := readEntry(txn, binary.BigEndian.Uint64(v))
+	if err == nil && e.LeafHash != leaf {
+		// Left behind by a failed commit whose index was reused.
+		return Entry{}, fmt.Errorf("entry %x: %w", leaf, ErrNotFound)
+	}
+	return e, err
+}
+
+func readEntry(txn *badger.Txn, index uint64) (Entry, error) {
+	v, err := getValue(txn, entryKey(index))
+	if err != nil {
+		return Entry{}, fmt.Errorf("reading entry %d: %w", index, err)
+	}
+	return entryFromValue(index, v)
+}
+
+func entryFromValue(index uint64, v []byte) (Entry, error) {
+	data, t, err := decodeEntry(v)
+	if err != nil {
+		return Entry{}, fmt.Errorf("entry %d: %w", index, err)
+	}
+	return Entry{Index: index, LeafHash: LeafHash(data), Data: data, Time: t}, nil
+}
+
+// getValue returns a copy of the value at key.
+func getValue(txn *badger.Txn, key []byte) ([]byte, error) {
+	item, err := txn.Get(key)
+	if err != nil {
+		return nil, err
+	}
+	return item.ValueCopy(nil)
+}
+
+// Range streams the entries with indexes in [start, end), end clamped to the
+// committed size, reading a bounded chunk at a time. A bad range or a read
+// failure is yielded as the last error.
+func (l *Log) Range(ctx context.Context, start, end uint64) iter.Seq2[Entry, error] {
+	return func(yield func(Entry, error) bool) {
+		if size := l.Size(); end > size {
+			end = size
+		}
+		if start > end {
+			yield(Entry{}, fmt.Errorf("%w: range [%d, %d) with log size %d", ErrInvalidInput, start, end, l.Size()))
+			return
+		}
+		for next := start; next < end; {
+			if err := ctx.Err(); err != nil {
+				yield(Entry{}, err)
+				return
+			}
+			var chunk []Entry
+			err := l.view(func(txn *badger.Txn) error {
+				var err error
+				chunk, err = readEntries(txn, next, end)
+				return err
+			})
+			if err != nil {
+				yield(Entry{}, err)
+				return
+			}
+			for _, e := range chunk {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			next += uint64(len(chunk))
+		}
+	}
+}
+
+// readEntries reads a chunk of at least one entry from [start, end).
+func readEntries(txn *badger.Txn, start, end uint64) ([]Entry, error) {
+	it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 64, Prefix: prefixEntry})
+	defer it.Close()
+	var chunk []Entry
+	n := 0
+	next := start
+	for it.Seek(entryKey(next)); next < end && len(chunk) < readChunk && n < readChunkBytes; it.Next() {
+		if !it.Valid() || !bytes.Equal(it.Item().Key(), entryKey(next)) {
+			return nil, fmt.Errorf("entry %d missing from store", next)
+		}
+		v, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			return nil, fmt.Errorf("reading entry %d: %w", next, err)
+		}
+		e, err := entryFromValue(next, v)
+		if err != nil {
+			return nil, err
+		}
+		chunk = append(chunk, e)
+		n += len(v)
+		next++
+	}
+	return chunk, nil
+}
+
+// StateGet returns a copy of the committed state value at key, or
+// [ErrNotFound].
+func (l *Log) StateGet(key []byte) ([]byte, error) {
+	var v []byte
+	err := l.view(func(txn *badger.Txn) error {
+		var err error
+		v, err = getValue(txn, stateKey(key))
+		return err
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, fmt.Errorf("state key %q: %w", key, ErrNotFound)
+	}
+	return v, err
+}
+
+// StateScan streams the committed state entries whose keys start with
+// prefix, in key order, a bounded chunk at a time. Keys are as given to
+// [StateTx.Set]. Chunks are read in separate transactions, so a scan running
+// during appends may mix states of different commit groups.
+func (l *Log) StateScan(ctx context.Context, prefix []byte) iter.Seq2[KV, error] {
+	return func(yield func(KV, error) bool) {
+		full := stateKey(prefix)
+		seek := full
+		for {
+			if err := ctx.Err(); err != nil {
+				yield(KV{}, err)
+				return
+			}
+			var chunk []KV
+			err := l.view(func(txn *badger.Txn) error {
+				it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 64, Prefix: full})
+				defer it.Close()
+				for it.Seek(seek); it.Valid() && len(chunk) < readChunk; it.Next() {
+					v, err := it.Item().ValueCopy(nil)
+					if err != nil {
+						return err
+					}
+					k := it.Item().KeyCopy(nil)
+					chunk = append(chunk, KV{Key: k[len(prefixState):], Value: v})
+				}
+				return nil
+			})
+			if err != nil {
+				yield(KV{}, fmt.Errorf("scanning state: %w", err))
+				return
+			}
+			for _, kv := range chunk {
+				if !yield(kv, nil) {
+					return
+				}
+			}
+			if len(chunk) < readChunk {
+				return
+			}
+			seek = append(stateKey(chunk[len(chunk)-1].Key), 0)
+		}
+	}
+}
+
+// InclusionProof returns the RFC 6962 inclusion proof of the entry at index
+// in the tree of the given size, which must not exceed the committed size.
+// Verify it with [VerifyInclusion].
+func (l *Log) InclusionProof(ctx context.Context, index, size uint64) ([][32]byte, error) {
+	if cur := l.Size(); size > cur || index >= size {
+		return nil, fmt.Errorf("%w: inclusion of index %d in size %d, log size %d", ErrInvalidInput, index, size, cur)
+	}
+	nodes, err := proof.Inclusion(index, size)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidInput, err)
+	}
+	return l.proofHashes(ctx, nodes)
+}
+
+// ConsistencyProof returns the RFC 6962 consistency proof between the trees
+// of size1 and size2, with size1 <= size2 <= the committed size. Verify it
+// with [VerifyConsistency].
+func (l *Log) ConsistencyProof(ctx context.Context, size1, size2 uint64) ([][32]byte, error) {
+	if cur := l.Size(); size1 > size2 || size2 > cur {
+		return nil, fmt.Errorf("%w: consistency from size %d to %d, log size %d", ErrInvalidInput, size1, size2, cur)
+	}
+	nodes, err := proof.Consistency(size1, size2)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidInput, err)
+	}
+	return l.proofHashes(ctx, nodes)
+}
+
+func (l *Log) proofHashes(ctx context.Context, nodes proof.Nodes) ([][32]byte, error) {
+	hs, err := l.fetchNodes(ctx, nodes.IDs)
+	if err != nil {
+		return nil, err
+	}
+	hs, err = nodes.Rehash(hs, rfc6962.DefaultHasher.HashChildren)
+	if err != nil {
+		return nil, fmt.Errorf("building proof: %w", err)
+	}
+	out := make([][32]byte, len(hs))
+	for i, h := range hs {
+		out[i] = [32]byte(h)
+	}
+	return out, nil
+}
+
+// fetchNodes reads stored tree nodes. Every node of a complete subtree of
+// the committed tree is stored, so a missing one means corruption.
+func (l *Log) fetchNodes(ctx context.Context, ids []compact.NodeID) ([][]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	hs := make([][]byte, len(ids))
+	err := l.view(func(txn *badger.Txn) error {
+		for i, id := range ids {
+			v, err := getValue(txn, nodeKey(id))
+			if err != nil {
+				return fmt.Errorf("reading tree node (level %d, index %d): %w", id.Level, id.Index, err)
+			}
+			if len(v) != 32 {
+				return fmt.Errorf("malformed tree node (level %d, index %d)", id.Level, id.Index)
+			}
+			hs[i] = v
+		}
+		return nil
+	})
+	return hs, err
+}
+
+// RootAt returns the root hash of the tree at an earlier size, which must
+// not exceed the committed size.
+func (l *Log) RootAt(ctx context.Context, size uint64) ([32]byte, error) {
+	if cur := l.Size(); size > cur {
+		return [32]byte{}, fmt.Errorf("%w: root at size %d, log size %d", ErrInvalidInput, size, cur)
+	}
+	hs, err := l.fetchNodes(ctx, compact.RangeNodes(0, size, nil))
+	if err != nil {
+		return [32]byte{}, err
+	}
+	r, err := rangeFactory.NewRange(0, size, hs)
+	if err != nil {
+		return [32]byte{}, fmt.Errorf("building range: %w", err)
+	}
+	return rangeRoot(r), nil
+}
+
+// badgerLogger routes Badger's warnings and errors to slog and drops the rest.
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any) {
+	b.l.Error("badger: " + strings.TrimSpace(fmt.Sprintf(f, a...)))
+}
+
+func (b badgerLogger) Warningf(f string, a ...any) {
+	b.l.Warn("badger: " + strings.TrimSpace(fmt.Sprintf(f, a...)))
+}
+
+func (badgerLogger) Infof(string, ...any)  {}
+func (badgerLogger) Debugf(string, ...any) {}

@@ -1,0 +1,606 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
+)
+
+const testOrigin = "antimony.example/test-log"
+
+type testKey struct {
+	skey, vkey string
+	signer     note.Signer
+	verifier   note.Verifier
+}
+
+func newTestKey(t testing.TB) testKey {
+	t.Helper()
+	skey, vkey, err := GenerateNoteKey("antimony.example/test-key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return parseTestKey(t, skey, vkey)
+}
+
+func parseTestKey(t testing.TB, skey, vkey string) testKey {
+	t.Helper()
+	s, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := testKey{skey: skey, vkey: vkey, signer: s}
+	if vkey != "" {
+		if k.verifier, err = note.NewVerifier(vkey); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return k
+}
+
+// openTest opens a log in dir (in memory if dir is "") and closes it at the
+// end of the test.
+func openTest(t testing.TB, dir string, k testKey, mod func(*Options)) *Log {
+	t.Helper()
+	opts := Options{Origin: testOrigin, Signer: k.signer, InMemory: dir == ""}
+	if mod != nil {
+		mod(&opts)
+	}
+	l, err := Open(context.Background(), dir, opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// fill appends n distinct entries with the given prefix from several
+// goroutines.
+func fill(t testing.TB, l *Log, prefix string, n int) {
+	t.Helper()
+	const workers = 32
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < n; i += workers {
+				if _, _, err := l.Append(context.Background(), fmt.Appendf(nil, "%s-%06d", prefix, i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+// refRoot is an independent RFC 6962 Merkle tree hash (MTH) over leaf hashes.
+func refRoot(leaves [][32]byte) [32]byte {
+	switch len(leaves) {
+	case 0:
+		return sha256.Sum256(nil)
+	case 1:
+		return leaves[0]
+	}
+	k := 1
+	for k*2 < len(leaves) {
+		k *= 2
+	}
+	l, r := refRoot(leaves[:k]), refRoot(leaves[k:])
+	return sha256.Sum256(append(append([]byte{1}, l[:]...), r[:]...))
+}
+
+func leafHashes(t testing.TB, l *Log) [][32]byte {
+	t.Helper()
+	var out [][32]byte
+	for e, err := range l.Range(t.Context(), 0, l.Size()) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Index != uint64(len(out)) {
+			t.Fatalf("Range yielded index %d at position %d", e.Index, len(out))
+		}
+		out = append(out, e.LeafHash)
+	}
+	return out
+}
+
+func TestAppendRoundTrip(t *testing.T) {
+	ctx := t.Context()
+	l := openTest(t, t.TempDir(), newTestKey(t), nil)
+	datas := [][]byte{[]byte("alpha"), []byte("beta"), bytes.Repeat([]byte{0xAB}, DefaultMaxEntrySize)}
+	before := time.Now().Add(-time.Second)
+	for i, d := range datas {
+		e, dup, err := l.Append(ctx, d)
+		if err != nil || dup {
+			t.Fatalf("Append(%d): dup=%v err=%v", i, dup, err)
+		}
+		if e.Index != uint64(i) || !bytes.Equal(e.Data, d) || e.LeafHash != LeafHash(d) {
+			t.Fatalf("Append(%d) = index %d, want %d with matching data and hash", i, e.Index, i)
+		}
+		if e.Time.Before(before) || e.Time.After(time.Now().Add(time.Second)) {
+			t.Errorf("Append(%d).Time = %v, not now", i, e.Time)
+		}
+		got, err := l.Get(ctx, uint64(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Index != e.Index || got.LeafHash != e.LeafHash || !bytes.Equal(got.Data, d) || !got.Time.Equal(e.Time) {
+			t.Errorf("Get(%d) = %+v, want %+v", i, got.Index, e.Index)
+		}
+		byHash, err := l.GetByHash(ctx, LeafID(d))
+		if err != nil || byHash.Index != uint64(i) {
+			t.Errorf("GetByHash(%d) = %d, %v", i, byHash.Index, err)
+		}
+		if !bytes.Equal(e.ID(), LeafID(d)) {
+			t.Errorf("Entry.ID() = %x, LeafID = %x", e.ID(), LeafID(d))
+		}
+	}
+	if got := l.Size(); got != uint64(len(datas)) {
+		t.Fatalf("Size = %d, want %d", got, len(datas))
+	}
+	var n int
+	for e, err := range l.Range(ctx, 1, 100) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(e.Data, datas[e.Index]) || e.Index != uint64(1+n) {
+			t.Errorf("Range yielded index %d at position %d", e.Index, n)
+		}
+		n++
+	}
+	if n != 2 {
+		t.Errorf("Range(1, 100) yielded %d entries, want 2", n)
+	}
+	for _, err := range l.Range(ctx, 5, 6) {
+		if !errors.Is(err, ErrInvalidInput) {
+			t.Errorf("Range(5, 6) on size 3: err = %v, want ErrInvalidInput", err)
+		}
+	}
+	if _, err := l.Get(ctx, 3); !errors.Is(err, ErrInvalidInput) {
+		t.Errorf("Get(size) err = %v, want ErrInvalidInput", err)
+	}
+	if _, err := l.GetByHash(ctx, LeafID([]byte("absent"))); !errors.Is(err, ErrNotFound) {
+		t.Errorf("GetByHash(absent) err = %v, want ErrNotFound", err)
+	}
+	if _, err := l.GetByHash(ctx, []byte{0x12, 0x02, 1, 2}); !errors.Is(err, ErrInvalidInput) {
+		t.Errorf("GetByHash(short digest) err = %v, want ErrInvalidInput", err)
+	}
+}
+
+func TestAppendDuplicate(t *testing.T) {
+	ctx := t.Context()
+	l := openTest(t, "", newTestKey(t), nil)
+	first, dup, err := l.Append(ctx, []byte("same"))
+	if err != nil || dup {
+		t.Fatalf("first Append: dup=%v err=%v", dup, err)
+	}
+	ckpt := l.Checkpoint()
+	again, dup, err := l.Append(ctx, []byte("same"))
+	if err != nil || !dup || again.Index != first.Index || !again.Time.Equal(first.Time) {
+		t.Fatalf("second Append = index %d dup=%v err=%v, want index %d dup=true", again.Index, dup, err, first.Index)
+	}
+	if l.Size() != 1 || !bytes.Equal(l.Checkpoint(), ckpt) {
+		t.Fatalf("duplicate changed the log: size %d", l.Size())
+	}
+
+	// Racing identical appends: exactly one writes.
+	const n = 32
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	fresh, indexes := 0, map[uint64]bool{}
+	for range n {
+		wg.Go(func() {
+			e, dup, err := l.Append(ctx, []byte("raced"))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if !dup {
+				fresh++
+			}
+			indexes[e.Index] = true
+		})
+	}
+	wg.Wait()
+	if fresh != 1 || len(indexes) != 1 || l.Size() != 2 {
+		t.Fatalf("racing duplicates: %d fresh, indexes %v, size %d; want 1 fresh, one index, size 2", fresh, indexes, l.Size())
+	}
+}
+
+func TestAppendRejectsInvalid(t *testing.T) {
+	ctx := t.Context()
+	l := openTest(t, "", newTestKey(t), func(o *Options) { o.MaxEntrySize = 100 })
+	if _, _, err := l.Append(ctx, bytes.Repeat([]byte{1}, 100)); err != nil {
+		t.Fatalf("Append at the limit: %v", err)
+	}
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want []string
+	}{
+		{"nil", nil, []string{"empty"}},
+		{"empty", []byte{}, []string{"empty"}},
+		{"oversized", bytes.Repeat([]byte{2}, 101), []string{"101", "100"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := l.Append(ctx, tc.data)
+			if !errors.Is(err, ErrInvalidInput) {
+				t.Fatalf("err = %v, want ErrInvalidInput", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			if l.Size() != 1 {
+				t.Errorf("size = %d after rejected append, want 1", l.Size())
+			}
+		})
+	}
+}
+
+var errMissing = errors.New("dependency missing")
+
+// applyDeps is an ApplyFunc: "set K" sets K, "need K" requires K. Every
+// entry also records the count of entries before it, and marks itself
+// touched before deciding.
+func applyDeps(tx *StateTx, e Entry) error {
+	tx.Set([]byte("touched/"+string(e.Data)), nil)
+	verb, key, _ := strings.Cut(string(e.Data), " ")
+	switch verb {
+	case "set":
+		tx.Set([]byte("key/"+key), binary.BigEndian.AppendUint64(nil, e.Index))
+	case "need":
+		ok, err := tx.Has([]byte("key/" + key))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("entry %q: %w", e.Data, errMissing)
+		}
+	}
+	return nil
+}
+
+// commitBatch runs one commit group directly, bypassing group formation so
+// that the group's composition and order are known.
+func commitBatch(t *testing.T, l *Log, datas ...string) []result {
+	t.Helper()
+	reqs := make([]*request, len(datas))
+	for i, d := range datas {
+		reqs[i] = &request{data: []byte(d), leaf: LeafHash([]byte(d)), reply: make(chan result, 1)}
+	}
+	if carry := l.commitGroup(reqs); len(carry) != 0 {
+		t.Fatalf("commit group split unexpectedly: %d carried", len(carry))
+	}
+	out := make([]result, len(reqs))
+	for i, r := range reqs {
+		out[i] = <-r.reply
+	}
+	return out
+}
+
+func TestApplyWithinGroup(t *testing.T) {
+	l := openTest(t, "", newTestKey(t), func(o *Options) { o.Apply = applyDeps })
+	res := commitBatch(t, l, "set a", "need a", "need b", "set b", "need b", "set a", "need c")
+	want := []struct {
+		index uint64
+		dup   bool
+		err   error
+	}{{0, false, nil}, {1, false, nil}, {0, false, errMissing}, {2, false, nil}, {3, false, nil}, {0, true, nil}, {0, false, errMissing}}
+	for i, w := range want {
+		r := res[i]
+		if w.err != nil {
+			if !errors.Is(r.err, w.err) {
+				t.Errorf("request %d: err = %v, want %v", i, r.err, w.err)
+			}
+			continue
+		}
+		if r.err != nil || r.e.Index != w.index || r.dup != w.dup {
+			t.Errorf("request %d: index %d dup %v err %v, want index %d dup %v", i, r.e.Index, r.dup, r.err, w.index, w.dup)
+		}
+	}
+	if l.Size() != 4 {
+		t.Fatalf("size = %d, want 4", l.Size())
+	}
+	for _, k := range []string{"touched/set a", "touched/need a", "touched/set b", "touched/need b", "key/a", "key/b"} {
+		if _, err := l.StateGet([]byte(k)); err != nil {
+			t.Errorf("StateGet(%q): %v", k, err)
+		}
+	}
+	for _, k := range []string{"touched/need c"} {
+		if _, err := l.StateGet([]byte(k)); !errors.Is(err, ErrNotFound) {
+			t.Errorf("StateGet(%q) of a rejected entry: err = %v, want ErrNotFound", k, err)
+		}
+	}
+	// The public path returns Apply's error unchanged.
+	if _, _, err := l.Append(t.Context(), []byte("need z")); !errors.Is(err, errMissing) {
+		t.Errorf("Append rejected by Apply: err = %v, want errMissing", err)
+	}
+	if _, _, err := l.Append(t.Context(), []byte("need b")); err != nil {
+		t.Errorf("Append(need b) again, as a duplicate: %v", err)
+	}
+	var keys []string
+	for kv, err := range l.StateScan(t.Context(), []byte("key/")) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, fmt.Sprintf("%s=%d", kv.Key, binary.BigEndian.Uint64(kv.Value)))
+	}
+	if got, want := strings.Join(keys, ","), "key/a=0,key/b=2"; got != want {
+		t.Errorf("StateScan(key/) = %s, want %s", got, want)
+	}
+}
+
+func TestApplyInLogOrder(t *testing.T) {
+	var mu sync.Mutex
+	var bad []string
+	counter := func(tx *StateTx, e Entry) error {
+		var n uint64
+		v, err := tx.Get([]byte("count"))
+		switch {
+		case err == nil:
+			n = binary.BigEndian.Uint64(v)
+		case !errors.Is(err, ErrNotFound):
+			return err
+		}
+		if n != e.Index {
+			mu.Lock()
+			bad = append(bad, fmt.Sprintf("entry %d saw count %d", e.Index, n))
+			mu.Unlock()
+		}
+		tx.Set([]byte("count"), binary.BigEndian.AppendUint64(nil, n+1))
+		return nil
+	}
+	dir := t.TempDir()
+	k := newTestKey(t)
+	l := openTest(t, dir, k, func(o *Options) { o.Apply = counter })
+	fill(t, l, "c", 300)
+	v, err := l.StateGet([]byte("count"))
+	if err != nil || binary.BigEndian.Uint64(v) != 300 || l.Size() != 300 {
+		t.Fatalf("count = %x (%v), size %d; want 300", v, err, l.Size())
+	}
+	if len(bad) > 0 {
+		t.Fatalf("Apply saw stale state: %v", bad[:min(len(bad), 5)])
+	}
+}
+
+func TestProofs(t *testing.T) {
+	for _, tc := range []struct {
+		n     int
+		pairs int // 0: all pairs
+	}{{40, 0}, {1000, 400}} {
+		t.Run(fmt.Sprint(tc.n), func(t *testing.T) {
+			dir, k := t.TempDir(), newTestKey(t)
+			l := openTest(t, dir, k, nil)
+			fill(t, l, "p", tc.n)
+			leaves := leafHashes(t, l)
+			size, root := l.Root()
+			if size != uint64(tc.n) || root != refRoot(leaves) {
+				t.Fatalf("Root() = %d %x, want %d %x", size, root, tc.n, refRoot(leaves))
+			}
+			checkProofs(t, l, leaves, tc.pairs)
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			l = openTest(t, dir, k, nil)
+			if s2, r2 := l.Root(); s2 != size || r2 != root {
+				t.Fatalf("after reopen Root() = %d %x, want %d %x", s2, r2, size, root)
+			}
+			checkProofs(t, l, leaves, tc.pairs)
+		})
+	}
+}
+
+// checkProofs verifies inclusion and consistency proofs and RootAt for all
+// (pairs == 0) or that many random (index, size) and (size1, size2) pairs.
+func checkProofs(t *testing.T, l *Log, leaves [][32]byte, pairs int) {
+	t.Helper()
+	ctx := t.Context()
+	n := uint64(len(leaves))
+	roots := make(map[uint64][32]byte)
+	rootOf := func(size uint64) [32]byte {
+		if r, ok := roots[size]; ok {
+			return r
+		}
+		r := refRoot(leaves[:size])
+		got, err := l.RootAt(ctx, size)
+		if err != nil || got != r {
+			t.Fatalf("RootAt(%d) = %x, %v; want %x", size, got, err, r)
+		}
+		roots[size] = r
+		return r
+	}
+	inclusion := func(index, size uint64) {
+		p, err := l.InclusionProof(ctx, index, size)
+		if err != nil {
+			t.Fatalf("InclusionProof(%d, %d): %v", index, size, err)
+		}
+		root := rootOf(size)
+		if err := proof.VerifyInclusion(rfc6962.DefaultHasher, index, size, leaves[index][:], sliceHashes(p), root[:]); err != nil {
+			t.Fatalf("inclusion of %d in %d: %v", index, size, err)
+		}
+		if err := VerifyInclusion(leaves[(index+1)%size], index, size, p, root); size > 1 && err == nil {
+			t.Fatalf("inclusion of %d in %d verified for the wrong leaf", index, size)
+		}
+	}
+	consistency := func(s1, s2 uint64) {
+		p, err := l.ConsistencyProof(ctx, s1, s2)
+		if err != nil {
+			t.Fatalf("ConsistencyProof(%d, %d): %v", s1, s2, err)
+		}
+		r1, r2 := rootOf(s1), rootOf(s2)
+		if err := proof.VerifyConsistency(rfc6962.DefaultHasher, s1, s2, sliceHashes(p), r1[:], r2[:]); err != nil {
+			t.Fatalf("consistency %d -> %d: %v", s1, s2, err)
+		}
+		if err := VerifyConsistency(s1, s2, p, r1, r2); err != nil {
+			t.Fatalf("VerifyConsistency %d -> %d: %v", s1, s2, err)
+		}
+	}
+	if pairs == 0 {
+		for size := uint64(1); size <= n; size++ {
+			for i := range size {
+				inclusion(i, size)
+			}
+			for s1 := range size + 1 {
+				consistency(s1, size)
+			}
+		}
+	} else {
+		rng := rand.New(rand.NewPCG(1, uint64(n)))
+		for range pairs {
+			size := 1 + rng.Uint64N(n)
+			inclusion(rng.Uint64N(size), size)
+			s1 := rng.Uint64N(size + 1)
+			consistency(s1, size)
+		}
+		inclusion(n-1, n)
+		consistency(n/2, n)
+	}
+	if _, err := l.InclusionProof(ctx, n, n); !errors.Is(err, ErrInvalidInput) {
+		t.Errorf("InclusionProof(size, size) err = %v, want ErrInvalidInput", err)
+	}
+	if _, err := l.ConsistencyProof(ctx, 1, n+1); !errors.Is(err, ErrInvalidInput) {
+		t.Errorf("ConsistencyProof beyond size err = %v, want ErrInvalidInput", err)
+	}
+	if _, err := l.RootAt(ctx, n+1); !errors.Is(err, ErrInvalidInput) {
+		t.Errorf("RootAt beyond size err = %v, want ErrInvalidInput", err)
+	}
+}
+
+func TestCheckpoint(t *testing.T) {
+	dir, k := t.TempDir(), newTestKey(t)
+	l := openTest(t, dir, k, nil)
+	check := func(wantSize uint64) []byte {
+		t.Helper()
+		msg := l.Checkpoint()
+		n, err := note.Open(msg, note.VerifierList(k.verifier))
+		if err != nil {
+			t.Fatalf("note.Open: %v", err)
+		}
+		c, err := ParseCheckpoint(n.Text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size, root := l.Root()
+		if c.Origin != testOrigin || c.Size != wantSize || c.Size != size || c.Root != root {
+			t.Fatalf("checkpoint %+v, want origin %q size %d root %x", c, testOrigin, size, root)
+		}
+		if c2, err := OpenCheckpoint(msg, k.verifier); err != nil || c2 != c {
+			t.Fatalf("OpenCheckpoint = %+v, %v; want %+v", c2, err, c)
+		}
+		return msg
+	}
+	check(0)
+	fill(t, l, "k", 10)
+	before := check(10)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = openTest(t, dir, k, nil)
+	if after := check(10); !bytes.Equal(after, before) {
+		t.Fatalf("checkpoint after reopen:\n%s\nbefore:\n%s", after, before)
+	}
+	other := newTestKey(t)
+	if _, err := OpenCheckpoint(before, other.verifier); err == nil {
+		t.Fatal("OpenCheckpoint verified with the wrong key")
+	}
+	if err := l.Audit(t.Context(), before, k.verifier, nil); err != nil {
+		t.Fatalf("Audit: %v", err)
+	}
+	if _, err := Open(t.Context(), t.TempDir(), Options{Origin: testOrigin}); !errors.Is(err, ErrInvalidInput) {
+		t.Errorf("Open without signer: err = %v, want ErrInvalidInput", err)
+	}
+}
+
+func TestReopenOtherOrigin(t *testing.T) {
+	dir, k := t.TempDir(), newTestKey(t)
+	l := openTest(t, dir, k, nil)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(t.Context(), dir, Options{Origin: "other.example/log", Signer: k.signer})
+	if err == nil || !strings.Contains(err.Error(), "origin") {
+		t.Fatalf("Open with another origin: err = %v", err)
+	}
+}
+
+func TestClosed(t *testing.T) {
+	ctx := t.Context()
+	l := openTest(t, "", newTestKey(t), nil)
+	if _, _, err := l.Append(ctx, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, _, err := l.Append(ctx, []byte("y")); !errors.Is(err, ErrClosed) {
+		t.Errorf("Append after Close: err = %v, want ErrClosed", err)
+	}
+	if _, err := l.Get(ctx, 0); !errors.Is(err, ErrClosed) {
+		t.Errorf("Get after Close: err = %v, want ErrClosed", err)
+	}
+	if _, err := l.InclusionProof(ctx, 0, 1); !errors.Is(err, ErrClosed) {
+		t.Errorf("InclusionProof after Close: err = %v, want ErrClosed", err)
+	}
+}
+
+func TestConcurrentReadsDuringAppends(t *testing.T) {
+	ctx := t.Context()
+	l := openTest(t, t.TempDir(), newTestKey(t), nil)
+	fill(t, l, "base", 10)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(done)
+		fill(t, l, "more", 300)
+	})
+	wg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			size, root := l.Root()
+			i := size - 1
+			p, err := l.InclusionProof(ctx, i, size)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			e, err := l.Get(ctx, i)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if err := VerifyInclusion(e.LeafHash, i, size, p, root); err != nil {
+				t.Errorf("inclusion during appends: %v", err)
+				return
+			}
+		}
+	})
+	wg.Wait()
+}
