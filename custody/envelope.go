@@ -1,0 +1,189 @@
+package custody
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/hdevalence/ed25519consensus"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/antimony-ledger/provenance/ledger"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+)
+
+// StatementPayloadType is the DSSE payload type of every ledger statement.
+const StatementPayloadType = "application/vnd.antimony.statement.v1+proto"
+
+// Limits on what the ledger accepts. They keep one record small enough to
+// verify cheaply and to serve in one message.
+const (
+	MaxEnvelopeSize = 64 << 10 // encoded DSSE JSON bytes
+	MaxPayloadSize  = 32 << 10 // statement bytes
+	MaxSignatures   = 4
+)
+
+// PAE is the DSSE pre-authentication encoding of a payload: the exact bytes
+// every signature covers.
+//
+//	"DSSEv1" SP LEN(type) SP type SP LEN(body) SP body
+func PAE(payloadType string, payload []byte) []byte {
+	var b bytes.Buffer
+	b.Grow(len(payloadType) + len(payload) + 32)
+	b.WriteString("DSSEv1 ")
+	b.WriteString(strconv.Itoa(len(payloadType)))
+	b.WriteByte(' ')
+	b.WriteString(payloadType)
+	b.WriteByte(' ')
+	b.WriteString(strconv.Itoa(len(payload)))
+	b.WriteByte(' ')
+	b.Write(payload)
+	return b.Bytes()
+}
+
+// dsseJSON is the DSSE JSON envelope. Its field order is fixed, so the
+// encoding of an envelope is canonical and its leaf hash well defined.
+type dsseJSON struct {
+	PayloadType string    `json:"payloadType"`
+	Payload     []byte    `json:"payload"`
+	Signatures  []dsseSig `json:"signatures"`
+}
+
+type dsseSig struct {
+	KeyID string `json:"keyid"`
+	Sig   []byte `json:"sig"`
+}
+
+// EncodeEnvelope returns the canonical DSSE JSON bytes of env: the bytes
+// the ledger stores and hashes. A client computes a record's link with
+// ledger.LeafID(EncodeEnvelope(env)).
+func EncodeEnvelope(env *pb.Envelope) ([]byte, error) {
+	d := dsseJSON{PayloadType: env.GetPayloadType(), Payload: env.GetPayload(), Signatures: []dsseSig{}}
+	for _, s := range env.GetSignatures() {
+		d.Signatures = append(d.Signatures, dsseSig{KeyID: s.GetKeyid(), Sig: s.GetSig()})
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		return nil, reject(ErrMalformed, "encoding envelope: %v", err)
+	}
+	return b, nil
+}
+
+// DecodeEnvelope parses canonical DSSE JSON bytes, as stored in the ledger.
+// Unknown fields and non-canonical encodings are rejected, so one envelope
+// has exactly one encoding.
+func DecodeEnvelope(data []byte) (*pb.Envelope, error) {
+	if len(data) > MaxEnvelopeSize {
+		return nil, reject(ErrMalformed, "envelope is %d bytes, limit %d", len(data), MaxEnvelopeSize)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var d dsseJSON
+	if err := dec.Decode(&d); err != nil {
+		return nil, reject(ErrMalformed, "decoding envelope JSON: %v", err)
+	}
+	if dec.More() {
+		return nil, reject(ErrMalformed, "trailing data after envelope")
+	}
+	env := &pb.Envelope{PayloadType: d.PayloadType, Payload: d.Payload}
+	for _, s := range d.Signatures {
+		env.Signatures = append(env.Signatures, &pb.Signature{Keyid: s.KeyID, Sig: s.Sig})
+	}
+	canon, err := EncodeEnvelope(env)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(canon, data) {
+		return nil, reject(ErrMalformed, "envelope is not in canonical DSSE JSON form")
+	}
+	return env, nil
+}
+
+// Sign serializes st, signs it in a DSSE envelope with key, and returns the
+// envelope. The private key stays with the caller; only the signature
+// leaves.
+func Sign(st *pb.Statement, key ed25519.PrivateKey) (*pb.Envelope, error) {
+	payload, err := proto.MarshalOptions{Deterministic: true}.Marshal(st)
+	if err != nil {
+		return nil, fmt.Errorf("encoding statement: %w", err)
+	}
+	return SignPayload(StatementPayloadType, payload, key), nil
+}
+
+// SignPayload signs payload of payloadType in a DSSE envelope with key.
+func SignPayload(payloadType string, payload []byte, key ed25519.PrivateKey) *pb.Envelope {
+	pub := key.Public().(ed25519.PublicKey)
+	sig := ed25519.Sign(key, PAE(payloadType, payload))
+	return &pb.Envelope{
+		PayloadType: payloadType,
+		Payload:     payload,
+		Signatures:  []*pb.Signature{{Keyid: KeyID(pub), Sig: sig}},
+	}
+}
+
+// VerifySignature reports whether sig is a valid signature of env's PAE by
+// pub, under the ZIP-215 rules (ed25519consensus) that every verifier here
+// uses, so single and batch verification never disagree.
+func VerifySignature(env *pb.Envelope, pub ed25519.PublicKey, sig []byte) bool {
+	if len(pub) != ed25519.PublicKeySize || len(sig) != ed25519.SignatureSize {
+		return false
+	}
+	return ed25519consensus.Verify(pub, PAE(env.GetPayloadType(), env.GetPayload()), sig)
+}
+
+// CheckEnvelopeShape checks what can be checked of an envelope without
+// keys: payload type, sizes, signature count and key id form.
+func CheckEnvelopeShape(env *pb.Envelope) error {
+	if env == nil {
+		return reject(ErrMalformed, "no envelope")
+	}
+	if env.GetPayloadType() != StatementPayloadType {
+		return reject(ErrMalformed, "payload type %q, want %q", trunc(env.GetPayloadType()), StatementPayloadType)
+	}
+	if len(env.GetPayload()) == 0 {
+		return reject(ErrMalformed, "empty payload")
+	}
+	if len(env.GetPayload()) > MaxPayloadSize {
+		return reject(ErrMalformed, "payload is %d bytes, limit %d", len(env.GetPayload()), MaxPayloadSize)
+	}
+	if len(env.GetSignatures()) == 0 {
+		return reject(ErrBadSignature, "envelope has no signature")
+	}
+	if len(env.GetSignatures()) > MaxSignatures {
+		return reject(ErrMalformed, "envelope has %d signatures, limit %d", len(env.GetSignatures()), MaxSignatures)
+	}
+	seen := map[string]bool{}
+	for i, s := range env.GetSignatures() {
+		if err := checkKeyID(s.GetKeyid()); err != nil {
+			return reject(ErrMalformed, "signature %d: %v", i, err)
+		}
+		if seen[s.GetKeyid()] {
+			return reject(ErrMalformed, "signature %d: key %s signs twice", i, s.GetKeyid())
+		}
+		seen[s.GetKeyid()] = true
+		if len(s.GetSig()) != ed25519.SignatureSize {
+			return reject(ErrBadSignature, "signature %d is %d bytes, want %d", i, len(s.GetSig()), ed25519.SignatureSize)
+		}
+	}
+	return nil
+}
+
+func trunc(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}
+
+// Link returns the link other statements use to continue env: the base58
+// multihash of the leaf hash of its canonical encoding, which is the id the
+// ledger gives the record.
+func Link(env *pb.Envelope) (string, error) {
+	data, err := EncodeEnvelope(env)
+	if err != nil {
+		return "", err
+	}
+	return ledger.LeafID(data).B58String(), nil
+}

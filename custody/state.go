@@ -1,0 +1,492 @@
+package custody
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"math"
+	"slices"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/antimony-ledger/provenance/ledger"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+)
+
+// State keys. Every index is a projection of the log, written in the same
+// Badger transaction as the entry it derives from.
+const (
+	partyPrefix     = "p/"  // party id -> pb.Party
+	keyPrefix       = "k/"  // key id -> party id
+	lotPrefix       = "l/"  // lot id -> pb.LotState
+	lotHistPrefix   = "lh/" // lot id \x00 BE8(index) -> ""
+	partyLotsPrefix = "pl/" // party id \x00 lot id -> "" (every lot the party held or was sent)
+	payloadPrefix   = "sp/" // sha256(payload) -> BE8(index)
+	partyHistPrefix = "ph/" // party id \x00 BE8(index) -> "" (registry records about the party)
+	mineExtPrefix   = "mx/" // mine party id \x00 BE8(index) -> "" (the mine's extractions)
+)
+
+// consumedEpsilonKg is the mass below which a lot counts as used up.
+const consumedEpsilonKg = 1e-6
+
+// A prepared submission: decoded, and with the signatures that were
+// already verified against keys known before the commit.
+type prepared struct {
+	env      *pb.Envelope
+	st       *pb.Statement
+	verified map[string]bool // key id -> signature verified
+}
+
+// apply is the ledger's ApplyFunc: the append-time validation that depends
+// on the log's state, decided in log order by the ledger's single committer.
+func (s *Store) apply(tx *ledger.StateTx, e ledger.Entry) error {
+	p, ok := s.takePrepared(e.LeafHash)
+	if !ok {
+		var err error
+		if p, err = prepare(e.Data); err != nil {
+			return err
+		}
+	}
+	sum := sha256.Sum256(p.env.GetPayload())
+	if v, err := tx.Get(append([]byte(payloadPrefix), sum[:]...)); err == nil {
+		return reject(ErrConflict, "statement already recorded at index %d in a different envelope", binary.BigEndian.Uint64(v))
+	} else if !errors.Is(err, ledger.ErrNotFound) {
+		return err
+	}
+	a := &applier{s: s, tx: tx, e: e, p: p, st: p.st, id: RecordID(e)}
+	if err := a.authorize(); err != nil {
+		return err
+	}
+	if err := a.body(); err != nil {
+		return err
+	}
+	tx.Set(append([]byte(payloadPrefix), sum[:]...), be8(e.Index))
+	return nil
+}
+
+// RecordID is a record's link: the base58 multihash of its leaf hash.
+func RecordID(e ledger.Entry) string { return e.ID().B58String() }
+
+type applier struct {
+	s     *Store
+	tx    *ledger.StateTx
+	e     ledger.Entry
+	p     *prepared
+	st    *pb.Statement
+	id    string
+	party *pb.Party
+}
+
+// authorize checks that every signature is by a current key of the acting
+// party (or of the registrar for registry statements).
+func (a *applier) authorize() error {
+	_, registry := registryBody(a.st)
+	if registry {
+		if a.st.GetPartyId() != RegistrarPartyID {
+			return reject(ErrNotAllowed, "registry statements are made by %q, not %q", RegistrarPartyID, a.st.GetPartyId())
+		}
+		for _, sig := range a.p.env.GetSignatures() {
+			if sig.GetKeyid() != a.s.registrarID {
+				return reject(ErrUnknownKey, "key %s is not the registrar key", sig.GetKeyid())
+			}
+			if !a.p.verified[sig.GetKeyid()] && !VerifySignature(a.p.env, a.s.registrar, sig.GetSig()) {
+				return reject(ErrBadSignature, "registrar signature does not verify")
+			}
+		}
+		return nil
+	}
+	if a.st.GetPartyId() == RegistrarPartyID {
+		return reject(ErrNotAllowed, "the registrar signs only registrations, rotations and revocations")
+	}
+	party, err := a.getParty(a.st.GetPartyId())
+	if err != nil {
+		return err
+	}
+	a.party = party
+	for _, sig := range a.p.env.GetSignatures() {
+		ks := findKey(party, sig.GetKeyid())
+		if ks == nil {
+			if owner, err := a.tx.Get([]byte(keyPrefix + sig.GetKeyid())); err == nil {
+				return reject(ErrUnknownKey, "key %s belongs to party %q, not %q", sig.GetKeyid(), owner, party.GetRegistration().GetPartyId())
+			}
+			return reject(ErrUnknownKey, "key %s is not registered to party %q", sig.GetKeyid(), party.GetRegistration().GetPartyId())
+		}
+		if !a.p.verified[sig.GetKeyid()] && !VerifySignature(a.p.env, ks.GetPublicKey(), sig.GetSig()) {
+			return reject(ErrBadSignature, "signature by key %s does not verify", sig.GetKeyid())
+		}
+		if ks.GetRevoked() {
+			return reject(ErrKeyNotValid, "key %s was revoked at index %d", ks.GetKeyId(), ks.GetRevokedIndex())
+		}
+		for _, t := range []struct {
+			what string
+			at   time.Time
+		}{{"record time", a.e.Time}, {"event time", a.st.GetEventTime().AsTime()}} {
+			if !keyValidAt(ks, t.at) {
+				return reject(ErrKeyNotValid, "key %s is not valid at the %s %s (valid %s)", ks.GetKeyId(), t.what, t.at.UTC().Format(time.RFC3339), windowString(ks))
+			}
+		}
+	}
+	return nil
+}
+
+func keyValidAt(ks *pb.KeyStatus, t time.Time) bool {
+	if t.Before(ks.GetNotBefore().AsTime()) {
+		return false
+	}
+	return ks.GetNotAfter() == nil || t.Before(ks.GetNotAfter().AsTime())
+}
+
+func windowString(ks *pb.KeyStatus) string {
+	s := "from " + ks.GetNotBefore().AsTime().UTC().Format(time.RFC3339)
+	if ks.GetNotAfter() != nil {
+		s += " until " + ks.GetNotAfter().AsTime().UTC().Format(time.RFC3339)
+	}
+	return s
+}
+
+func findKey(p *pb.Party, keyID string) *pb.KeyStatus {
+	for _, k := range p.GetKeys() {
+		if k.GetKeyId() == keyID {
+			return k
+		}
+	}
+	return nil
+}
+
+func registryBody(st *pb.Statement) (string, bool) {
+	switch st.GetBody().(type) {
+	case *pb.Statement_PartyRegistration:
+		return "party registration", true
+	case *pb.Statement_KeyRotation:
+		return "key rotation", true
+	case *pb.Statement_KeyRevocation:
+		return "key revocation", true
+	}
+	return "", false
+}
+
+func (a *applier) body() error {
+	switch b := a.st.GetBody().(type) {
+	case *pb.Statement_PartyRegistration:
+		return a.register(b.PartyRegistration)
+	case *pb.Statement_KeyRotation:
+		return a.rotate(b.KeyRotation)
+	case *pb.Statement_KeyRevocation:
+		return a.revoke(b.KeyRevocation)
+	case *pb.Statement_Extraction:
+		return a.extract(b.Extraction)
+	case *pb.Statement_Assay:
+		return a.assay(b.Assay)
+	case *pb.Statement_Dispatch:
+		return a.dispatch(b.Dispatch)
+	case *pb.Statement_Receipt:
+		return a.receipt(b.Receipt)
+	case *pb.Statement_Transformation:
+		return a.transform(b.Transformation)
+	}
+	return reject(ErrMalformed, "statement has no body")
+}
+
+func (a *applier) register(r *pb.PartyRegistration) error {
+	if ok, err := a.tx.Has([]byte(partyPrefix + r.GetPartyId())); err != nil {
+		return err
+	} else if ok {
+		return reject(ErrConflict, "party %q is already registered", r.GetPartyId())
+	}
+	party := &pb.Party{Registration: r, RegistrationRecord: a.id}
+	for i, k := range r.GetKeys() {
+		ks, err := a.newKey(k)
+		if err != nil {
+			return reject(ErrConflict, "keys[%d]: %v", i, err)
+		}
+		if findKey(party, ks.GetKeyId()) != nil {
+			return reject(ErrMalformed, "keys[%d]: key %s listed twice", i, ks.GetKeyId())
+		}
+		party.Keys = append(party.Keys, ks)
+	}
+	// Keys are kept in the party record, not duplicated in the registration.
+	party.Registration = proto.CloneOf(r)
+	party.Registration.Keys = nil
+	return a.putParty(party)
+}
+
+func (a *applier) newKey(k *pb.PartyKey) (*pb.KeyStatus, error) {
+	id := KeyID(k.GetPublicKey())
+	if owner, err := a.tx.Get([]byte(keyPrefix + id)); err == nil {
+		return nil, errors.New("key " + id + " is already registered to party " + string(owner))
+	} else if !errors.Is(err, ledger.ErrNotFound) {
+		return nil, err
+	}
+	return &pb.KeyStatus{KeyId: id, PublicKey: k.GetPublicKey(), NotBefore: k.GetNotBefore(), NotAfter: k.GetNotAfter()}, nil
+}
+
+func (a *applier) rotate(r *pb.KeyRotation) error {
+	party, err := a.getParty(r.GetPartyId())
+	if err != nil {
+		return err
+	}
+	ks, err := a.newKey(r.GetNewKey())
+	if err != nil {
+		return reject(ErrConflict, "new_key: %v", err)
+	}
+	if r.GetRetireKeyId() != "" {
+		old := findKey(party, r.GetRetireKeyId())
+		if old == nil {
+			return reject(ErrNotFound, "key %s is not a key of party %q", r.GetRetireKeyId(), r.GetPartyId())
+		}
+		if old.GetNotAfter() == nil || r.GetRetireAt().AsTime().Before(old.GetNotAfter().AsTime()) {
+			old.NotAfter = r.GetRetireAt()
+		}
+	}
+	party.Keys = append(party.Keys, ks)
+	return a.putParty(party)
+}
+
+func (a *applier) revoke(r *pb.KeyRevocation) error {
+	party, err := a.getParty(r.GetPartyId())
+	if err != nil {
+		return err
+	}
+	ks := findKey(party, r.GetKeyId())
+	if ks == nil {
+		return reject(ErrNotFound, "key %s is not a key of party %q", r.GetKeyId(), r.GetPartyId())
+	}
+	if ks.GetRevoked() {
+		return reject(ErrConflict, "key %s was already revoked at index %d", r.GetKeyId(), ks.GetRevokedIndex())
+	}
+	ks.Revoked, ks.RevokedIndex, ks.RevokedAt = true, a.e.Index, r.GetRevokedAt()
+	return a.putParty(party)
+}
+
+func (a *applier) requireRole(what string, roles ...pb.Role) error {
+	for _, r := range roles {
+		if hasRole(a.party.GetRegistration().GetRoles(), r) {
+			return nil
+		}
+	}
+	names := make([]string, len(roles))
+	for i, r := range roles {
+		names[i] = r.String()
+	}
+	return reject(ErrNotAllowed, "party %q may not sign %s: needs one of roles %v", a.st.GetPartyId(), what, names)
+}
+
+// custodyRoles may hold, dispatch, receive and transform lots.
+var custodyRoles = []pb.Role{pb.Role_ROLE_MINE, pb.Role_ROLE_EXPORTER, pb.Role_ROLE_TRADER, pb.Role_ROLE_SMELTER, pb.Role_ROLE_REFINER, pb.Role_ROLE_BUYER}
+
+func (a *applier) extract(x *pb.Extraction) error {
+	if err := a.requireRole("an extraction", pb.Role_ROLE_MINE); err != nil {
+		return err
+	}
+	if err := a.newLot(x.GetLotId()); err != nil {
+		return err
+	}
+	lot := &pb.LotState{
+		LotId: x.GetLotId(), HolderPartyId: a.st.GetPartyId(), MassKg: x.GetMassKg(),
+		Product: x.GetProduct(), SbGradePct: x.GetSbGradePct(), Head: a.id, OriginRecord: a.id,
+	}
+	a.partyLot(a.st.GetPartyId(), lot.GetLotId())
+	a.tx.Set(indexKey(mineExtPrefix, a.st.GetPartyId(), a.e.Index), nil)
+	return a.putLot(lot)
+}
+
+func (a *applier) assay(x *pb.Assay) error {
+	lot, err := a.getLot(x.GetLotId())
+	if err != nil {
+		return err
+	}
+	if lot.GetHolderPartyId() != a.st.GetPartyId() {
+		if err := a.requireRole("an assay of a lot it does not hold", pb.Role_ROLE_LAB); err != nil {
+			return err
+		}
+	}
+	switch x.GetSubjectLink() {
+	case lot.GetHead(), lot.GetOriginRecord(), lot.GetPendingDispatch():
+	default:
+		return a.badLink("assay.subject_link", x.GetSubjectLink(), lot.GetHead())
+	}
+	return a.putLot(lot) // records the assay in the lot's history
+}
+
+func (a *applier) dispatch(d *pb.Dispatch) error {
+	if err := a.requireRole("a dispatch", custodyRoles...); err != nil {
+		return err
+	}
+	lot, err := a.heldLot(d.GetLotId(), d.GetCustodyLink(), "dispatch.custody_link")
+	if err != nil {
+		return err
+	}
+	if d.GetToPartyId() == a.st.GetPartyId() {
+		return reject(ErrMalformed, "dispatch.to_party_id: a party cannot dispatch to itself")
+	}
+	to, err := a.getParty(d.GetToPartyId())
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(to.GetRegistration().GetRoles(), func(r pb.Role) bool { return slices.Contains(custodyRoles, r) }) {
+		return reject(ErrNotAllowed, "party %q cannot take custody of a lot", d.GetToPartyId())
+	}
+	lot.InTransitTo, lot.PendingDispatch = d.GetToPartyId(), a.id
+	a.partyLot(d.GetToPartyId(), lot.GetLotId())
+	return a.putLot(lot)
+}
+
+func (a *applier) receipt(r *pb.Receipt) error {
+	lot, err := a.getLot(r.GetLotId())
+	if err != nil {
+		return err
+	}
+	if lot.GetInTransitTo() == "" {
+		return reject(ErrConflict, "lot %q is not in transit", r.GetLotId())
+	}
+	if lot.GetInTransitTo() != a.st.GetPartyId() {
+		return reject(ErrNotAllowed, "lot %q was dispatched to %q, not %q", r.GetLotId(), lot.GetInTransitTo(), a.st.GetPartyId())
+	}
+	if r.GetDispatchLink() != lot.GetPendingDispatch() {
+		return a.badLink("receipt.dispatch_link", r.GetDispatchLink(), lot.GetPendingDispatch())
+	}
+	lot.HolderPartyId, lot.MassKg, lot.Head = a.st.GetPartyId(), r.GetMassKg(), a.id
+	lot.InTransitTo, lot.PendingDispatch = "", ""
+	return a.putLot(lot)
+}
+
+func (a *applier) transform(t *pb.Transformation) error {
+	if err := a.requireRole("a transformation", pb.Role_ROLE_MINE, pb.Role_ROLE_EXPORTER, pb.Role_ROLE_TRADER, pb.Role_ROLE_SMELTER, pb.Role_ROLE_REFINER); err != nil {
+		return err
+	}
+	for _, in := range t.GetInputs() {
+		lot, err := a.heldLot(in.GetLotId(), in.GetLink(), "transformation input link")
+		if err != nil {
+			return err
+		}
+		// Consuming more than is held is recorded, not refused: the
+		// verifier reports it (DOUBLE_SPEND) with this record as evidence.
+		lot.MassKg = math.Max(0, lot.GetMassKg()-in.GetMassKg())
+		if lot.GetMassKg() < consumedEpsilonKg {
+			lot.MassKg, lot.Consumed = 0, true
+		} else {
+			lot.Head = a.id
+		}
+		if err := a.putLot(lot); err != nil {
+			return err
+		}
+	}
+	for _, out := range t.GetOutputs() {
+		if err := a.newLot(out.GetLotId()); err != nil {
+			return err
+		}
+		lot := &pb.LotState{
+			LotId: out.GetLotId(), HolderPartyId: a.st.GetPartyId(), MassKg: out.GetMassKg(),
+			Product: out.GetProduct(), SbGradePct: out.GetSbGradePct(), Head: a.id, OriginRecord: a.id,
+		}
+		a.partyLot(a.st.GetPartyId(), lot.GetLotId())
+		if err := a.putLot(lot); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// heldLot returns a lot the signer holds now, with link its current
+// custody record.
+func (a *applier) heldLot(lotID, link, field string) (*pb.LotState, error) {
+	lot, err := a.getLot(lotID)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case lot.GetHolderPartyId() != a.st.GetPartyId():
+		return nil, reject(ErrNotAllowed, "party %q does not hold lot %q (held by %q)", a.st.GetPartyId(), lotID, lot.GetHolderPartyId())
+	case lot.GetInTransitTo() != "":
+		return nil, reject(ErrConflict, "lot %q is in transit to %q", lotID, lot.GetInTransitTo())
+	case lot.GetConsumed():
+		return nil, reject(ErrConflict, "lot %q has been used up", lotID)
+	case link != lot.GetHead():
+		return nil, a.badLink(field, link, lot.GetHead())
+	}
+	return lot, nil
+}
+
+// badLink explains a link that is not the one the lot's state requires:
+// a record that does not exist, or a stale one.
+func (a *applier) badLink(field, link, want string) error {
+	if _, err := a.s.log.GetByHash(a.s.ctx, mustMultihash(link)); errors.Is(err, ledger.ErrNotFound) {
+		return reject(ErrNotFound, "%s: no record %s in the log", field, link)
+	}
+	return reject(ErrConflict, "%s: record %s is not the lot's current custody record %s", field, link, want)
+}
+
+func (a *applier) newLot(lotID string) error {
+	if ok, err := a.tx.Has([]byte(lotPrefix + lotID)); err != nil {
+		return err
+	} else if ok {
+		return reject(ErrConflict, "lot %q already exists", lotID)
+	}
+	return nil
+}
+
+func (a *applier) getParty(id string) (*pb.Party, error) {
+	b, err := a.tx.Get([]byte(partyPrefix + id))
+	if errors.Is(err, ledger.ErrNotFound) {
+		return nil, reject(ErrNotFound, "party %q is not registered", id)
+	} else if err != nil {
+		return nil, err
+	}
+	p := &pb.Party{}
+	if err := proto.Unmarshal(b, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (a *applier) putParty(p *pb.Party) error {
+	b, err := proto.Marshal(p)
+	if err != nil {
+		return err
+	}
+	a.tx.Set([]byte(partyPrefix+p.GetRegistration().GetPartyId()), b)
+	a.tx.Set(indexKey(partyHistPrefix, p.GetRegistration().GetPartyId(), a.e.Index), nil)
+	for _, k := range p.GetKeys() {
+		a.tx.Set([]byte(keyPrefix+k.GetKeyId()), []byte(p.GetRegistration().GetPartyId()))
+	}
+	return nil
+}
+
+func (a *applier) getLot(id string) (*pb.LotState, error) {
+	b, err := a.tx.Get([]byte(lotPrefix + id))
+	if errors.Is(err, ledger.ErrNotFound) {
+		return nil, reject(ErrNotFound, "lot %q does not exist", id)
+	} else if err != nil {
+		return nil, err
+	}
+	lot := &pb.LotState{}
+	if err := proto.Unmarshal(b, lot); err != nil {
+		return nil, err
+	}
+	return lot, nil
+}
+
+// putLot stores the lot's state and adds this record to its history.
+func (a *applier) putLot(lot *pb.LotState) error {
+	b, err := proto.Marshal(lot)
+	if err != nil {
+		return err
+	}
+	a.tx.Set([]byte(lotPrefix+lot.GetLotId()), b)
+	a.tx.Set(indexKey(lotHistPrefix, lot.GetLotId(), a.e.Index), nil)
+	return nil
+}
+
+func (a *applier) partyLot(party, lot string) {
+	a.tx.Set([]byte(partyLotsPrefix+party+"\x00"+lot), nil)
+}
+
+// indexKey is the key of a record in a per-lot or per-party index; a scan
+// of prefix+id+"\x00" returns the records in log order.
+func indexKey(prefix, id string, index uint64) []byte {
+	return append([]byte(prefix+id+"\x00"), be8(index)...)
+}
+
+func be8(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+

@@ -1,0 +1,394 @@
+package custody
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"unicode/utf8"
+
+	"github.com/multiformats/go-multihash"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+)
+
+// RegistrarPartyID is the party id on registry statements (registrations,
+// key rotations and revocations), which only the registrar key may sign.
+const RegistrarPartyID = "registrar"
+
+// Structural limits on a statement.
+const (
+	MaxStringLen = 256   // bytes, for names, notes, transport, seals
+	MaxListLen   = 256   // waypoints, inputs, outputs, seals, elements
+	MaxMassKg    = 1e9   // one million tonnes: far beyond any real lot
+	maxKeys      = 8     // keys in one registration
+	maxIDLen     = 128   // party and lot ids
+	maxCapacity  = 1e12  // kg/yr, sanity bound on a declared capacity
+	maxSkew      = 1e-12 // floats compared with this slack
+)
+
+var (
+	idPattern      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]*$`)
+	elementPattern = regexp.MustCompile(`^[A-Z][a-z]{0,2}$`)
+	countryPattern = regexp.MustCompile(`^[A-Z]{2}$`)
+)
+
+// DecodeStatement decodes and structurally validates a statement payload:
+// it rejects unknown fields, missing or out-of-range values and oversize
+// lists. It does not look at the log's state.
+func DecodeStatement(payload []byte) (*pb.Statement, error) {
+	if len(payload) > MaxPayloadSize {
+		return nil, reject(ErrMalformed, "payload is %d bytes, limit %d", len(payload), MaxPayloadSize)
+	}
+	st := &pb.Statement{}
+	if err := proto.Unmarshal(payload, st); err != nil {
+		return nil, reject(ErrMalformed, "decoding statement: %v", err)
+	}
+	if hasUnknown(st.ProtoReflect()) {
+		return nil, reject(ErrMalformed, "statement has unknown fields")
+	}
+	if err := ValidateStatement(st); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+func hasUnknown(m protoreflect.Message) bool {
+	if len(m.GetUnknown()) > 0 {
+		return true
+	}
+	found := false
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsList() && fd.Message() != nil:
+			l := v.List()
+			for i := 0; i < l.Len() && !found; i++ {
+				found = hasUnknown(l.Get(i).Message())
+			}
+		case fd.Message() != nil && !fd.IsMap():
+			found = hasUnknown(v.Message())
+		}
+		return !found
+	})
+	return found
+}
+
+// ValidateStatement checks a statement's structure: ids, times, finite
+// masses and percentages, links, list and string sizes.
+func ValidateStatement(st *pb.Statement) error {
+	v := &validator{}
+	v.id("party_id", st.GetPartyId())
+	v.time("event_time", st.GetEventTime())
+	v.str("note", st.GetNote())
+	switch b := st.GetBody().(type) {
+	case *pb.Statement_PartyRegistration:
+		v.registration(b.PartyRegistration)
+	case *pb.Statement_KeyRotation:
+		r := b.KeyRotation
+		v.id("key_rotation.party_id", r.GetPartyId())
+		v.key("key_rotation.new_key", r.GetNewKey())
+		if r.GetRetireKeyId() != "" {
+			v.keyID("key_rotation.retire_key_id", r.GetRetireKeyId())
+			v.time("key_rotation.retire_at", r.GetRetireAt())
+		}
+	case *pb.Statement_KeyRevocation:
+		r := b.KeyRevocation
+		v.id("key_revocation.party_id", r.GetPartyId())
+		v.keyID("key_revocation.key_id", r.GetKeyId())
+		v.time("key_revocation.revoked_at", r.GetRevokedAt())
+		v.str("key_revocation.reason", r.GetReason())
+	case *pb.Statement_Extraction:
+		x := b.Extraction
+		v.id("extraction.lot_id", x.GetLotId())
+		v.mass("extraction.mass_kg", x.GetMassKg())
+		v.pct("extraction.moisture_pct", x.GetMoisturePct())
+		v.pct("extraction.sb_grade_pct", x.GetSbGradePct())
+		v.location("extraction.site", x.GetSite(), true)
+		v.product("extraction.product", x.GetProduct())
+	case *pb.Statement_Assay:
+		a := b.Assay
+		v.id("assay.lot_id", a.GetLotId())
+		v.link("assay.subject_link", a.GetSubjectLink())
+		v.str("assay.sample_id", a.GetSampleId())
+		v.count("assay.elements", len(a.GetElements()), 1)
+		seen := map[string]bool{}
+		for i, e := range a.GetElements() {
+			name := fmt.Sprintf("assay.elements[%d]", i)
+			v.element(name+".element", e.GetElement())
+			v.pct(name+".pct", e.GetPct())
+			if seen[e.GetElement()] {
+				v.fail("%s: element %q listed twice", name, e.GetElement())
+			}
+			seen[e.GetElement()] = true
+		}
+	case *pb.Statement_Dispatch:
+		d := b.Dispatch
+		v.id("dispatch.lot_id", d.GetLotId())
+		v.link("dispatch.custody_link", d.GetCustodyLink())
+		v.id("dispatch.to_party_id", d.GetToPartyId())
+		v.mass("dispatch.mass_kg", d.GetMassKg())
+		v.pct("dispatch.moisture_pct", d.GetMoisturePct())
+		v.count("dispatch.seals", len(d.GetSeals()), 0)
+		for i, s := range d.GetSeals() {
+			v.str(fmt.Sprintf("dispatch.seals[%d]", i), s)
+		}
+		v.str("dispatch.transport", d.GetTransport())
+		v.count("dispatch.route", len(d.GetRoute()), 0)
+		for i, w := range d.GetRoute() {
+			v.location(fmt.Sprintf("dispatch.route[%d].location", i), w.GetLocation(), true)
+			v.time(fmt.Sprintf("dispatch.route[%d].time", i), w.GetTime())
+		}
+		v.str("dispatch.border_crossing", d.GetBorderCrossing())
+	case *pb.Statement_Receipt:
+		r := b.Receipt
+		v.id("receipt.lot_id", r.GetLotId())
+		v.link("receipt.dispatch_link", r.GetDispatchLink())
+		v.mass("receipt.mass_kg", r.GetMassKg())
+		v.location("receipt.location", r.GetLocation(), false)
+	case *pb.Statement_Transformation:
+		t := b.Transformation
+		if _, ok := pb.TransformationKind_name[int32(t.GetKind())]; !ok || t.GetKind() == pb.TransformationKind_TRANSFORMATION_KIND_UNSPECIFIED {
+			v.fail("transformation.kind: must be SPLIT, MERGE, CONCENTRATE, SMELT or REFINE")
+		}
+		v.count("transformation.inputs", len(t.GetInputs()), 1)
+		v.count("transformation.outputs", len(t.GetOutputs()), 1)
+		lots := map[string]bool{}
+		for i, in := range t.GetInputs() {
+			name := fmt.Sprintf("transformation.inputs[%d]", i)
+			v.id(name+".lot_id", in.GetLotId())
+			v.link(name+".link", in.GetLink())
+			v.mass(name+".mass_kg", in.GetMassKg())
+			if lots[in.GetLotId()] {
+				v.fail("%s: lot %q appears twice", name, in.GetLotId())
+			}
+			lots[in.GetLotId()] = true
+		}
+		for i, out := range t.GetOutputs() {
+			name := fmt.Sprintf("transformation.outputs[%d]", i)
+			v.id(name+".lot_id", out.GetLotId())
+			v.mass(name+".mass_kg", out.GetMassKg())
+			v.product(name+".product", out.GetProduct())
+			v.pct(name+".sb_grade_pct", out.GetSbGradePct())
+			if lots[out.GetLotId()] {
+				v.fail("%s: lot %q appears twice", name, out.GetLotId())
+			}
+			lots[out.GetLotId()] = true
+		}
+		v.location("transformation.site", t.GetSite(), false)
+	case nil:
+		v.fail("statement has no body")
+	default:
+		v.fail("statement body %T is not supported", b)
+	}
+	return v.err
+}
+
+// validator collects the first structural error; later checks are no-ops.
+type validator struct{ err error }
+
+func (v *validator) fail(format string, args ...any) {
+	if v.err == nil {
+		v.err = reject(ErrMalformed, format, args...)
+	}
+}
+
+func (v *validator) id(name, s string) {
+	switch {
+	case s == "":
+		v.fail("%s: missing", name)
+	case len(s) > maxIDLen:
+		v.fail("%s: %d bytes, limit %d", name, len(s), maxIDLen)
+	case !idPattern.MatchString(s):
+		v.fail("%s: %q may hold only letters, digits and . _ : -", name, trunc(s))
+	}
+}
+
+func (v *validator) str(name, s string) {
+	if len(s) > MaxStringLen {
+		v.fail("%s: %d bytes, limit %d", name, len(s), MaxStringLen)
+	} else if !utf8.ValidString(s) {
+		v.fail("%s: not valid UTF-8", name)
+	}
+}
+
+func (v *validator) count(name string, n, min int) {
+	if n < min {
+		v.fail("%s: at least %d required", name, min)
+	} else if n > MaxListLen {
+		v.fail("%s: %d items, limit %d", name, n, MaxListLen)
+	}
+}
+
+func (v *validator) time(name string, ts *timestamppb.Timestamp) {
+	if ts == nil {
+		v.fail("%s: missing", name)
+		return
+	}
+	if !ts.IsValid() {
+		v.fail("%s: not a valid timestamp", name)
+		return
+	}
+	if y := ts.AsTime().Year(); y < 1900 || y > 2200 {
+		v.fail("%s: year %d out of range", name, y)
+	}
+}
+
+func (v *validator) mass(name string, kg float64) {
+	if math.IsNaN(kg) || math.IsInf(kg, 0) || kg <= 0 || kg > MaxMassKg {
+		v.fail("%s: %v must be a finite mass in (0, %g] kg", name, kg, MaxMassKg)
+	}
+}
+
+func (v *validator) pct(name string, p float64) {
+	if math.IsNaN(p) || math.IsInf(p, 0) || p < 0 || p > 100 {
+		v.fail("%s: %v must be a percentage in [0, 100]", name, p)
+	}
+}
+
+func (v *validator) product(name string, p pb.Product) {
+	if _, ok := pb.Product_name[int32(p)]; !ok || p == pb.Product_PRODUCT_UNSPECIFIED {
+		v.fail("%s: must be ORE, CONCENTRATE, TRIOXIDE or METAL", name)
+	}
+}
+
+func (v *validator) location(name string, l *pb.Location, required bool) {
+	if l == nil {
+		if required {
+			v.fail("%s: missing", name)
+		}
+		return
+	}
+	if math.IsNaN(l.GetLat()) || l.GetLat() < -90 || l.GetLat() > 90 {
+		v.fail("%s.lat: %v out of range [-90, 90]", name, l.GetLat())
+	}
+	if math.IsNaN(l.GetLon()) || l.GetLon() < -180 || l.GetLon() > 180 {
+		v.fail("%s.lon: %v out of range [-180, 180]", name, l.GetLon())
+	}
+	v.str(name+".name", l.GetName())
+}
+
+func (v *validator) element(name, s string) {
+	if !elementPattern.MatchString(s) {
+		v.fail("%s: %q is not a chemical symbol", name, trunc(s))
+	}
+}
+
+func (v *validator) link(name, s string) {
+	if err := checkLink(s); err != nil {
+		v.fail("%s: %v", name, err)
+	}
+}
+
+func (v *validator) keyID(name, s string) {
+	if err := checkKeyID(s); err != nil {
+		v.fail("%s: %v", name, err)
+	}
+}
+
+func (v *validator) key(name string, k *pb.PartyKey) {
+	if k == nil {
+		v.fail("%s: missing", name)
+		return
+	}
+	if len(k.GetPublicKey()) != 32 {
+		v.fail("%s.public_key: %d bytes, want 32", name, len(k.GetPublicKey()))
+	}
+	v.time(name+".not_before", k.GetNotBefore())
+	if k.GetNotAfter() != nil {
+		v.time(name+".not_after", k.GetNotAfter())
+		if v.err == nil && !k.GetNotAfter().AsTime().After(k.GetNotBefore().AsTime()) {
+			v.fail("%s: not_after must be after not_before", name)
+		}
+	}
+}
+
+func (v *validator) registration(r *pb.PartyRegistration) {
+	v.id("party_registration.party_id", r.GetPartyId())
+	if r.GetPartyId() == RegistrarPartyID {
+		v.fail("party_registration.party_id: %q is reserved", RegistrarPartyID)
+	}
+	v.str("party_registration.name", r.GetName())
+	if r.GetName() == "" {
+		v.fail("party_registration.name: missing")
+	}
+	v.count("party_registration.roles", len(r.GetRoles()), 1)
+	for i, role := range r.GetRoles() {
+		if _, ok := pb.Role_name[int32(role)]; !ok || role == pb.Role_ROLE_UNSPECIFIED {
+			v.fail("party_registration.roles[%d]: unknown role %d", i, role)
+		}
+	}
+	if !countryPattern.MatchString(r.GetCountry()) {
+		v.fail("party_registration.country: %q is not an ISO 3166-1 alpha-2 code", trunc(r.GetCountry()))
+	}
+	v.location("party_registration.site", r.GetSite(), false)
+	v.str("party_registration.licence", r.GetLicence())
+	if len(r.GetKeys()) == 0 || len(r.GetKeys()) > maxKeys {
+		v.fail("party_registration.keys: %d keys, want 1 to %d", len(r.GetKeys()), maxKeys)
+	}
+	for i, k := range r.GetKeys() {
+		v.key(fmt.Sprintf("party_registration.keys[%d]", i), k)
+	}
+	if m := r.GetMine(); m != nil {
+		v.str("party_registration.mine.deposit", m.GetDeposit())
+		if c := m.GetAnnualOreCapacityKg(); math.IsNaN(c) || c <= 0 || c > maxCapacity {
+			v.fail("party_registration.mine.annual_ore_capacity_kg: %v must be in (0, %g]", c, maxCapacity)
+		}
+		v.pct("party_registration.mine.grade_min_pct", m.GetGradeMinPct())
+		v.pct("party_registration.mine.grade_max_pct", m.GetGradeMaxPct())
+		if m.GetGradeMinPct() > m.GetGradeMaxPct() {
+			v.fail("party_registration.mine: grade_min_pct above grade_max_pct")
+		}
+		v.count("party_registration.mine.assay_envelope", len(m.GetAssayEnvelope()), 0)
+		for i, e := range m.GetAssayEnvelope() {
+			name := fmt.Sprintf("party_registration.mine.assay_envelope[%d]", i)
+			v.element(name+".element", e.GetElement())
+			v.pct(name+".min_pct", e.GetMinPct())
+			v.pct(name+".max_pct", e.GetMaxPct())
+			if e.GetMinPct() > e.GetMaxPct() {
+				v.fail("%s: min_pct above max_pct", name)
+			}
+		}
+	} else if hasRole(r.GetRoles(), pb.Role_ROLE_MINE) {
+		v.fail("party_registration.mine: a MINE must declare its profile (capacity, grades)")
+	}
+}
+
+func hasRole(roles []pb.Role, want pb.Role) bool {
+	for _, r := range roles {
+		if r == want {
+			return true
+		}
+	}
+	return false
+}
+
+func checkKeyID(s string) error {
+	if s == "" {
+		return fmt.Errorf("missing key id")
+	}
+	return checkSHA256Multihash(s)
+}
+
+func checkLink(s string) error {
+	if s == "" {
+		return fmt.Errorf("missing link")
+	}
+	return checkSHA256Multihash(s)
+}
+
+func checkSHA256Multihash(s string) error {
+	if len(s) > 64 {
+		return fmt.Errorf("%q is not a base58 sha2-256 multihash", trunc(s))
+	}
+	mh, err := multihash.FromB58String(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a base58 multihash: %v", trunc(s), err)
+	}
+	d, err := multihash.Decode(mh)
+	if err != nil || d.Code != multihash.SHA2_256 || d.Length != 32 {
+		return fmt.Errorf("%q is not a sha2-256 multihash", trunc(s))
+	}
+	return nil
+}

@@ -1,0 +1,317 @@
+package custody
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/multiformats/go-multihash"
+	"golang.org/x/mod/sumdb/note"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/antimony-ledger/provenance/ledger"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+)
+
+// Config configures a [Store].
+type Config struct {
+	// Origin is the log's checkpoint origin line.
+	Origin string
+	// LogSigner signs checkpoints.
+	LogSigner note.Signer
+	// Registrar is the public key allowed to sign registry statements.
+	Registrar ed25519.PublicKey
+	// Logger receives operational logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// A Store is the custody ledger: a [ledger.Log] of signed statements with
+// the append-time validation and the lot and party indexes of this
+// package. It is safe for concurrent use.
+type Store struct {
+	ctx         context.Context
+	log         *ledger.Log
+	registrar   ed25519.PublicKey
+	registrarID string
+
+	mu      sync.Mutex
+	pending map[[32]byte]*prepared
+}
+
+// Open opens (creating if needed) the store in dir. ctx owns the store's
+// background work; Close releases it.
+func Open(ctx context.Context, dir string, cfg Config) (*Store, error) {
+	if len(cfg.Registrar) != ed25519.PublicKeySize {
+		return nil, errors.New("custody: registrar public key required")
+	}
+	s := &Store{ctx: ctx, registrar: cfg.Registrar, registrarID: KeyID(cfg.Registrar), pending: map[[32]byte]*prepared{}}
+	l, err := ledger.Open(ctx, dir, ledger.Options{
+		Origin: cfg.Origin, Signer: cfg.LogSigner, Apply: s.apply, Logger: cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log = l
+	return s, nil
+}
+
+// Close closes the underlying log.
+func (s *Store) Close() error { return s.log.Close() }
+
+// Log returns the underlying log, for entries, checkpoints and proofs.
+func (s *Store) Log() *ledger.Log { return s.log }
+
+// RegistrarKeyID returns the key id of the registrar key.
+func (s *Store) RegistrarKeyID() string { return s.registrarID }
+
+// SubmitResult is the outcome of an accepted submission.
+type SubmitResult struct {
+	Entry ledger.Entry
+	// Duplicate is true when the identical envelope was already in the log.
+	Duplicate bool
+}
+
+// Submit validates env and appends it to the log. It returns once the
+// entry is durable. A rejection is a *[RejectError] wrapping one of this
+// package's sentinel errors, and leaves the log unchanged.
+func (s *Store) Submit(ctx context.Context, env *pb.Envelope) (SubmitResult, error) {
+	if err := CheckEnvelopeShape(env); err != nil {
+		return SubmitResult{}, err
+	}
+	data, err := EncodeEnvelope(env)
+	if err != nil {
+		return SubmitResult{}, err
+	}
+	if len(data) > MaxEnvelopeSize {
+		return SubmitResult{}, reject(ErrMalformed, "envelope is %d bytes encoded, limit %d", len(data), MaxEnvelopeSize)
+	}
+	// An identical envelope is idempotent, whatever the state now says.
+	if e, err := s.log.GetByHash(ctx, ledger.LeafID(data)); err == nil {
+		return SubmitResult{Entry: e, Duplicate: true}, nil
+	}
+	p, err := prepare(data)
+	if err != nil {
+		return SubmitResult{}, err
+	}
+	// Signature checks are the expensive part: do them here, concurrently,
+	// against keys already committed. The committer re-checks key status
+	// in log order and verifies any signature whose key is newer.
+	if err := s.preverify(p); err != nil {
+		return SubmitResult{}, err
+	}
+	leaf := ledger.LeafHash(data)
+	s.mu.Lock()
+	s.pending[leaf] = p
+	s.mu.Unlock()
+	e, dup, err := s.log.Append(ctx, data)
+	s.mu.Lock()
+	delete(s.pending, leaf)
+	s.mu.Unlock()
+	if err != nil {
+		return SubmitResult{}, err
+	}
+	return SubmitResult{Entry: e, Duplicate: dup}, nil
+}
+
+func (s *Store) takePrepared(leaf [32]byte) (*prepared, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.pending[leaf]
+	return p, ok
+}
+
+// prepare decodes stored envelope bytes and their statement.
+func prepare(data []byte) (*prepared, error) {
+	env, err := DecodeEnvelope(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckEnvelopeShape(env); err != nil {
+		return nil, err
+	}
+	st, err := DecodeStatement(env.GetPayload())
+	if err != nil {
+		return nil, err
+	}
+	return &prepared{env: env, st: st, verified: map[string]bool{}}, nil
+}
+
+func (s *Store) preverify(p *prepared) error {
+	for _, sig := range p.env.GetSignatures() {
+		pub, err := s.publicKey(sig.GetKeyid())
+		if errors.Is(err, ErrNotFound) {
+			continue // maybe registered earlier in the same commit group
+		} else if err != nil {
+			return err
+		}
+		if !VerifySignature(p.env, pub, sig.GetSig()) {
+			return reject(ErrBadSignature, "signature by key %s does not verify", sig.GetKeyid())
+		}
+		p.verified[sig.GetKeyid()] = true
+	}
+	return nil
+}
+
+// publicKey returns the public key with a key id, from the registrar key
+// or the committed registry.
+func (s *Store) publicKey(keyID string) (ed25519.PublicKey, error) {
+	if keyID == s.registrarID {
+		return s.registrar, nil
+	}
+	owner, err := s.log.StateGet([]byte(keyPrefix + keyID))
+	if errors.Is(err, ledger.ErrNotFound) {
+		return nil, ErrNotFound
+	} else if err != nil {
+		return nil, err
+	}
+	party, err := s.Party(string(owner))
+	if err != nil {
+		return nil, err
+	}
+	if k := findKey(party, keyID); k != nil {
+		return k.GetPublicKey(), nil
+	}
+	return nil, ErrNotFound
+}
+
+// Party returns a registered party and the status of its keys.
+func (s *Store) Party(id string) (*pb.Party, error) {
+	b, err := s.log.StateGet([]byte(partyPrefix + id))
+	if errors.Is(err, ledger.ErrNotFound) {
+		return nil, reject(ErrNotFound, "party %q is not registered", id)
+	} else if err != nil {
+		return nil, err
+	}
+	p := &pb.Party{}
+	if err := proto.Unmarshal(b, p); err != nil {
+		return nil, fmt.Errorf("decoding party %q: %w", id, err)
+	}
+	return p, nil
+}
+
+// Parties returns every registered party, ordered by id.
+func (s *Store) Parties(ctx context.Context) ([]*pb.Party, error) {
+	var out []*pb.Party
+	for kv, err := range s.log.StateScan(ctx, []byte(partyPrefix)) {
+		if err != nil {
+			return nil, err
+		}
+		p := &pb.Party{}
+		if err := proto.Unmarshal(kv.Value, p); err != nil {
+			return nil, fmt.Errorf("decoding party: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// Lot returns a lot's state and every record naming it, in log order.
+func (s *Store) Lot(ctx context.Context, id string) (*pb.LotState, []ledger.Entry, error) {
+	lot, err := s.LotState(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	hist, err := s.indexed(ctx, lotHistPrefix, id)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading lot %q history: %w", id, err)
+	}
+	return lot, hist, nil
+}
+
+// PartyRecords returns the registry records about a party (registration,
+// rotations, revocations), in log order.
+func (s *Store) PartyRecords(ctx context.Context, partyID string) ([]ledger.Entry, error) {
+	return s.indexed(ctx, partyHistPrefix, partyID)
+}
+
+// MineExtractions returns every extraction signed by a mine, in log order.
+func (s *Store) MineExtractions(ctx context.Context, minePartyID string) ([]ledger.Entry, error) {
+	return s.indexed(ctx, mineExtPrefix, minePartyID)
+}
+
+// indexed reads the entries of one per-id index, in log order.
+func (s *Store) indexed(ctx context.Context, prefix, id string) ([]ledger.Entry, error) {
+	p := []byte(prefix + id + "\x00")
+	var out []ledger.Entry
+	for kv, err := range s.log.StateScan(ctx, p) {
+		if err != nil {
+			return nil, err
+		}
+		idx, ok := bytes.CutPrefix(kv.Key, p)
+		if !ok || len(idx) != 8 {
+			return nil, fmt.Errorf("corrupt index key %q", kv.Key)
+		}
+		e, err := s.log.Get(ctx, beUint64(idx))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// LotState returns a lot's current state.
+func (s *Store) LotState(id string) (*pb.LotState, error) {
+	b, err := s.log.StateGet([]byte(lotPrefix + id))
+	if errors.Is(err, ledger.ErrNotFound) {
+		return nil, reject(ErrNotFound, "lot %q does not exist", id)
+	} else if err != nil {
+		return nil, err
+	}
+	lot := &pb.LotState{}
+	if err := proto.Unmarshal(b, lot); err != nil {
+		return nil, fmt.Errorf("decoding lot %q: %w", id, err)
+	}
+	return lot, nil
+}
+
+// PartyLots returns the lots a party holds or has in transit to it.
+func (s *Store) PartyLots(ctx context.Context, partyID string) ([]*pb.LotState, error) {
+	if _, err := s.Party(partyID); err != nil {
+		return nil, err
+	}
+	prefix := []byte(partyLotsPrefix + partyID + "\x00")
+	var out []*pb.LotState
+	for kv, err := range s.log.StateScan(ctx, prefix) {
+		if err != nil {
+			return nil, err
+		}
+		lot, err := s.LotState(string(bytes.TrimPrefix(kv.Key, prefix)))
+		if err != nil {
+			return nil, err
+		}
+		if lot.GetConsumed() {
+			continue
+		}
+		if lot.GetHolderPartyId() == partyID || lot.GetInTransitTo() == partyID {
+			out = append(out, lot)
+		}
+	}
+	return out, nil
+}
+
+// DecodeEntry decodes a stored entry's envelope and statement.
+func DecodeEntry(e ledger.Entry) (*pb.Envelope, *pb.Statement, error) {
+	p, err := prepare(e.Data)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p.env, p.st, nil
+}
+
+func mustMultihash(s string) multihash.Multihash {
+	mh, _ := multihash.FromB58String(s) // validated when the statement was decoded
+	return mh
+}
+
+func beUint64(b []byte) uint64 {
+	var v uint64
+	for _, c := range b {
+		v = v<<8 | uint64(c)
+	}
+	return v
+}

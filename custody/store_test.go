@@ -1,0 +1,85 @@
+package custody_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/antimony-ledger/provenance/custody"
+	ct "github.com/antimony-ledger/provenance/internal/chaintest"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+)
+
+// fixture registers a mine, an exporter, a smelter, a buyer and a lab, and
+// takes lot L1 from the mine to the exporter.
+type fixture struct {
+	c                                 *ct.Chain
+	s                                 *custody.Store
+	mine, exporter, smelter, buyer, lab *ct.Party
+	extraction, dispatch, receipt     string
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	c := ct.New()
+	f := &fixture{c: c, s: c.OpenStore(t)}
+	f.mine = c.AddParty("mine-qa", "Qila Abdullah Mine", "PK", pb.Role_ROLE_MINE)
+	f.exporter = c.AddParty("exp-kar", "Karachi Exporter", "PK", pb.Role_ROLE_EXPORTER)
+	f.smelter = c.AddParty("smelter", "Smelter", "PK", pb.Role_ROLE_SMELTER)
+	f.buyer = c.AddParty("buyer-us", "US Buyer", "US", pb.Role_ROLE_BUYER)
+	f.lab = c.AddParty("lab", "Assay Lab", "PK", pb.Role_ROLE_LAB)
+	for _, p := range []*ct.Party{f.mine, f.exporter, f.smelter, f.buyer, f.lab} {
+		ct.Submit(t, f.s, c.Register(p))
+	}
+	ext := c.Sign(f.mine, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
+		LotId: "L1", MassKg: 10000, MoisturePct: 3, SbGradePct: 9, Product: pb.Product_PRODUCT_ORE,
+		Site: &pb.Location{Lat: 30.7, Lon: 66.6},
+	}}})
+	f.extraction = ct.Submit(t, f.s, ext)[0]
+	disp := c.Sign(f.mine, &pb.Statement{EventTime: c.At(2 * ct.Day), Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{
+		LotId: "L1", CustodyLink: f.extraction, ToPartyId: f.exporter.ID, MassKg: 10000,
+	}}})
+	f.dispatch = ct.Submit(t, f.s, disp)[0]
+	rec := c.Sign(f.exporter, &pb.Statement{EventTime: c.At(3 * ct.Day), Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{
+		LotId: "L1", DispatchLink: f.dispatch, MassKg: 9990, SealsIntact: true,
+	}}})
+	f.receipt = ct.Submit(t, f.s, rec)[0]
+	return f
+}
+
+func TestCustodyChain(t *testing.T) {
+	f := newFixture(t)
+	lot, hist, err := f.s.Lot(t.Context(), "L1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lot.GetHolderPartyId() != f.exporter.ID || lot.GetMassKg() != 9990 || lot.GetHead() != f.receipt {
+		t.Fatalf("lot state after receipt = %v", lot)
+	}
+	if len(hist) != 3 {
+		t.Fatalf("history has %d records, want 3", len(hist))
+	}
+	lots, err := f.s.PartyLots(t.Context(), f.exporter.ID)
+	if err != nil || len(lots) != 1 {
+		t.Fatalf("exporter lots = %v, %v", lots, err)
+	}
+	if lots, _ := f.s.PartyLots(t.Context(), f.mine.ID); len(lots) != 0 {
+		t.Fatalf("mine still lists %d lots", len(lots))
+	}
+	// The exporter splits the lot; the rest of L1 stays with it.
+	split := f.c.Sign(f.exporter, &pb.Statement{EventTime: f.c.At(4 * ct.Day), Body: &pb.Statement_Transformation{Transformation: &pb.Transformation{
+		Kind:    pb.TransformationKind_TRANSFORMATION_KIND_SPLIT,
+		Inputs:  []*pb.TransformationInput{{LotId: "L1", Link: f.receipt, MassKg: 9990}},
+		Outputs: []*pb.TransformationOutput{{LotId: "L1a", MassKg: 5000, Product: pb.Product_PRODUCT_ORE, SbGradePct: 9}, {LotId: "L1b", MassKg: 4990, Product: pb.Product_PRODUCT_ORE, SbGradePct: 9}},
+	}}})
+	ct.Submit(t, f.s, split)
+	if lot, _ := f.s.LotState("L1"); !lot.GetConsumed() {
+		t.Fatalf("L1 not consumed after split: %v", lot)
+	}
+	// Dispatching the consumed lot is refused.
+	again := f.c.Sign(f.exporter, &pb.Statement{Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{
+		LotId: "L1", CustodyLink: f.receipt, ToPartyId: f.smelter.ID, MassKg: 1,
+	}}})
+	if _, err := f.s.Submit(t.Context(), again); !errors.Is(err, custody.ErrConflict) {
+		t.Fatalf("dispatch of consumed lot: err = %v, want ErrConflict", err)
+	}
+}
