@@ -1,0 +1,218 @@
+// Package client is the Go client of the provenance ledger: what an
+// exporter's, mine's or smelter's own software imports to sign custody
+// statements with its own key and submit them, and what a buyer uses to
+// fetch records and proofs and check them without trusting the server.
+//
+// # Signing
+//
+// A [Signer] holds a party's Ed25519 private key. It signs statements
+// locally; only the DSSE envelope (payload and signature) is sent.
+//
+// # Not trusting the server
+//
+// [Client.CheckCheckpoint] verifies a checkpoint with the pinned log key and,
+// given a [CheckpointStore] holding the last checkpoint this client saw,
+// checks a consistency proof from it: a log that was rolled back, rewritten
+// or forked is reported with [ErrRollback] or [ErrFork].
+package client
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/antimony-ledger/provenance/custody"
+	"github.com/antimony-ledger/provenance/ledger"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+)
+
+// DefaultAddr is the gRPC address provenanced listens on by default.
+const DefaultAddr = "127.0.0.1:8443"
+
+// A Client talks to a provenanced server over gRPC.
+type Client struct {
+	conn     *grpc.ClientConn
+	Ledger   pb.LedgerServiceClient
+	Custody  pb.CustodyServiceClient
+	Verifier pb.VerifierServiceClient
+}
+
+// Dial connects to addr. With tlsConfig nil the connection is plaintext,
+// which is meant for loopback only.
+func Dial(addr string, tlsConfig *tls.Config, opts ...grpc.DialOption) (*Client, error) {
+	creds := insecure.NewCredentials()
+	if tlsConfig != nil {
+		creds = credentials.NewTLS(tlsConfig)
+	}
+	opts = append([]grpc.DialOption{grpc.WithTransportCredentials(creds)}, opts...)
+	conn, err := grpc.NewClient(addr, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to %s: %w", addr, err)
+	}
+	return &Client{
+		conn:     conn,
+		Ledger:   pb.NewLedgerServiceClient(conn),
+		Custody:  pb.NewCustodyServiceClient(conn),
+		Verifier: pb.NewVerifierServiceClient(conn),
+	}, nil
+}
+
+// Close closes the connection.
+func (c *Client) Close() error { return c.conn.Close() }
+
+// A Signer signs statements as one party.
+type Signer struct {
+	PartyID string
+	Key     ed25519.PrivateKey
+	// Now gives the event time of statements that carry none; nil means
+	// time.Now.
+	Now func() time.Time
+}
+
+// Sign fills the statement's party id and, when unset, its event time, and
+// signs it. The private key never leaves the caller's process.
+func (s *Signer) Sign(st *pb.Statement) (*pb.Envelope, error) {
+	if st.GetPartyId() == "" {
+		st.PartyId = s.PartyID
+	}
+	if st.GetEventTime() == nil {
+		now := time.Now
+		if s.Now != nil {
+			now = s.Now
+		}
+		st.EventTime = timestamppb.New(now())
+	}
+	return custody.Sign(st, s.Key)
+}
+
+// Submit submits a signed envelope and returns the server's answer, which
+// is acknowledged only once the record is durable.
+func (c *Client) Submit(ctx context.Context, env *pb.Envelope) (*pb.SubmitResponse, error) {
+	return c.Ledger.Submit(ctx, &pb.SubmitRequest{Envelope: env})
+}
+
+// SignAndSubmit signs st with s and submits it.
+func (c *Client) SignAndSubmit(ctx context.Context, s *Signer, st *pb.Statement) (*pb.SubmitResponse, error) {
+	env, err := s.Sign(st)
+	if err != nil {
+		return nil, err
+	}
+	return c.Submit(ctx, env)
+}
+
+// Lot returns a lot's state and history.
+func (c *Client) Lot(ctx context.Context, lotID string) (*pb.GetLotResponse, error) {
+	return c.Custody.GetLot(ctx, &pb.GetLotRequest{LotId: lotID})
+}
+
+// LotHead returns the record that gave the lot's holder custody, the link
+// a dispatch or transformation of the lot must carry, and the pending
+// dispatch, the link a receipt must carry.
+func (c *Client) LotHead(ctx context.Context, lotID string) (head, pendingDispatch string, err error) {
+	r, err := c.Lot(ctx, lotID)
+	if err != nil {
+		return "", "", err
+	}
+	return r.GetLot().GetHead(), r.GetLot().GetPendingDispatch(), nil
+}
+
+// Errors of [Client.CheckCheckpoint].
+var (
+	// ErrRollback means the log now shows a smaller tree than this client
+	// saw before: history was deleted or an old copy restored.
+	ErrRollback = errors.New("log rolled back")
+	// ErrFork means the log's new tree does not extend the one this client
+	// saw: history was rewritten, or different clients see different logs.
+	ErrFork = errors.New("log forked")
+)
+
+// A CheckpointStore remembers the last checkpoint a client accepted, per
+// log origin.
+type CheckpointStore interface {
+	// Last returns the last saved checkpoint note for origin, or nil and no
+	// error if there is none.
+	Last(origin string) ([]byte, error)
+	// Save records a checkpoint note for origin. It MUST be durable when it
+	// returns.
+	Save(origin string, signedNote []byte) error
+}
+
+// CheckCheckpoint verifies signedNote with the pinned log key v and checks
+// that it extends the last checkpoint in cps (if any) with a consistency
+// proof fetched from the server. On success it saves the new checkpoint
+// (when larger) and returns it parsed.
+func (c *Client) CheckCheckpoint(ctx context.Context, v note.Verifier, cps CheckpointStore, signedNote []byte) (ledger.Checkpoint, error) {
+	cp, err := ledger.OpenCheckpoint(signedNote, v)
+	if err != nil {
+		return ledger.Checkpoint{}, err
+	}
+	if cps == nil {
+		return cp, nil
+	}
+	lastNote, err := cps.Last(cp.Origin)
+	if err != nil {
+		return ledger.Checkpoint{}, fmt.Errorf("reading remembered checkpoint: %w", err)
+	}
+	if lastNote != nil {
+		last, err := ledger.OpenCheckpoint(lastNote, v)
+		if err != nil {
+			return ledger.Checkpoint{}, fmt.Errorf("remembered checkpoint: %w", err)
+		}
+		if err := c.consistent(ctx, last, cp); err != nil {
+			return ledger.Checkpoint{}, err
+		}
+		if cp.Size <= last.Size {
+			return cp, nil
+		}
+	}
+	if err := cps.Save(cp.Origin, signedNote); err != nil {
+		return ledger.Checkpoint{}, fmt.Errorf("saving checkpoint: %w", err)
+	}
+	return cp, nil
+}
+
+func (c *Client) consistent(ctx context.Context, old, cp ledger.Checkpoint) error {
+	switch {
+	case cp.Size < old.Size:
+		return fmt.Errorf("%w: tree size %d is smaller than %d seen before", ErrRollback, cp.Size, old.Size)
+	case cp.Size == old.Size:
+		if cp.Root != old.Root {
+			return fmt.Errorf("%w: two different roots for tree size %d", ErrFork, cp.Size)
+		}
+		return nil
+	case old.Size == 0:
+		return nil
+	}
+	r, err := c.Ledger.GetConsistencyProof(ctx, &pb.GetConsistencyProofRequest{First: old.Size, Second: cp.Size})
+	if err != nil {
+		return fmt.Errorf("fetching consistency proof %d -> %d: %w", old.Size, cp.Size, err)
+	}
+	hashes, err := toHashes(r.GetHashes())
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrFork, err)
+	}
+	if err := ledger.VerifyConsistency(old.Size, cp.Size, hashes, old.Root, cp.Root); err != nil {
+		return fmt.Errorf("%w: tree %d does not extend tree %d seen before: %v", ErrFork, cp.Size, old.Size, err)
+	}
+	return nil
+}
+
+func toHashes(bs [][]byte) ([][32]byte, error) {
+	out := make([][32]byte, len(bs))
+	for i, b := range bs {
+		if len(b) != 32 {
+			return nil, fmt.Errorf("proof hash %d is %d bytes", i, len(b))
+		}
+		copy(out[i][:], b)
+	}
+	return out, nil
+}

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/antimony-ledger/provenance/client"
+	"github.com/antimony-ledger/provenance/custody"
+)
+
+// globals are the flags every command takes.
+type globals struct {
+	addr    string
+	json    bool
+	timeout time.Duration
+}
+
+func newFlags(e *env, name, args string, g *globals) *flag.FlagSet {
+	fs := flag.NewFlagSet("provctl "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.StringVar(&g.addr, "addr", envOr("PROVCTL_ADDR", client.DefaultAddr), "server gRPC address (env PROVCTL_ADDR)")
+	fs.BoolVar(&g.json, "json", false, "print JSON for scripts")
+	fs.DurationVar(&g.timeout, "timeout", 30*time.Second, "time limit for the whole command")
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "usage: provctl %s [flags] %s\n", name, args)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses args, turning flag errors into usage errors.
+func parse(fs *flag.FlagSet, args []string, nargs int) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return &exitError{code: exitOK, err: errors.New("")}
+		}
+		return &exitError{code: exitUsage, err: errors.New("")}
+	}
+	if nargs >= 0 && fs.NArg() != nargs {
+		fs.Usage()
+		return usageErr("want %d argument(s), got %d", nargs, fs.NArg())
+	}
+	return nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func dial(g *globals) (*client.Client, error) {
+	return client.Dial(g.addr, nil)
+}
+
+func withTimeout(ctx context.Context, g *globals) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, g.timeout)
+}
+
+// describe turns a gRPC status error into "Code: message".
+func describe(err error) string {
+	if s, ok := status.FromError(err); ok {
+		return fmt.Sprintf("%s: %s", s.Code(), s.Message())
+	}
+	return err.Error()
+}
+
+// printJSON writes m as indented protojson.
+func printJSON(w io.Writer, m proto.Message) error {
+	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(m)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(w, string(b))
+	return err
+}
+
+// keyFlags are the flags of commands that sign.
+type keyFlags struct {
+	keyFile string
+	party   string
+	at      string
+}
+
+func (k *keyFlags) add(fs *flag.FlagSet) {
+	fs.StringVar(&k.keyFile, "key", os.Getenv("PROVCTL_KEY"), "party private key file (env PROVCTL_KEY)")
+	fs.StringVar(&k.party, "party", os.Getenv("PROVCTL_PARTY"), "acting party id (env PROVCTL_PARTY)")
+	fs.StringVar(&k.at, "time", "", "event time, RFC 3339 (default now)")
+}
+
+func (k *keyFlags) signer() (*client.Signer, error) {
+	if k.keyFile == "" || k.party == "" {
+		return nil, usageErr("--key and --party are required")
+	}
+	key, err := custody.ReadPrivateKeyFile(k.keyFile)
+	if err != nil {
+		return nil, err
+	}
+	s := &client.Signer{PartyID: k.party, Key: key}
+	if k.at != "" {
+		t, err := time.Parse(time.RFC3339, k.at)
+		if err != nil {
+			return nil, usageErr("--time: %v", err)
+		}
+		s.Now = func() time.Time { return t }
+	}
+	return s, nil
+}
+
+// trustFlags are the pinned keys of commands that verify.
+type trustFlags struct {
+	logKey       string
+	registrarPub string
+	stateDir     string
+}
+
+func (t *trustFlags) add(fs *flag.FlagSet) {
+	fs.StringVar(&t.logKey, "log-key", os.Getenv("PROVCTL_LOG_KEY"), "pinned log verifier key, or a file holding it (env PROVCTL_LOG_KEY)")
+	fs.StringVar(&t.registrarPub, "registrar-pub", os.Getenv("PROVCTL_REGISTRAR_PUB"), "pinned registrar public key PEM file (env PROVCTL_REGISTRAR_PUB)")
+	home, _ := os.UserHomeDir()
+	fs.StringVar(&t.stateDir, "state", envOr("PROVCTL_STATE", filepath.Join(home, ".provctl")), "where the last seen checkpoint is kept (env PROVCTL_STATE)")
+}
+
+func (t *trustFlags) logVerifier() (note.Verifier, error) {
+	if t.logKey == "" {
+		return nil, usageErr("--log-key is required (the server prints it on first start; it is also in DATA/log.pub)")
+	}
+	key := t.logKey
+	if b, err := os.ReadFile(key); err == nil {
+		key = strings.TrimSpace(string(b))
+	}
+	v, err := note.NewVerifier(key)
+	if err != nil {
+		return nil, usageErr("--log-key: %v", err)
+	}
+	return v, nil
+}
+
+func (t *trustFlags) registrar() (ed25519.PublicKey, error) {
+	if t.registrarPub == "" {
+		return nil, usageErr("--registrar-pub is required (DATA/registrar.pub on the server)")
+	}
+	return custody.ReadPublicKeyFile(t.registrarPub)
+}
+
+// multiFlag collects a repeated flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }

@@ -1,0 +1,115 @@
+// Command provctl is the ledger's command-line client. Parties use it to
+// make keys, sign custody statements locally and submit them; buyers and
+// auditors use it to read lots, checkpoints and proofs, and to verify a lot
+// or an offline bundle trusting only the pinned log and registrar keys.
+//
+// Exit codes: 0 success; 1 the operation failed (rejected, unreachable,
+// I/O); 2 usage error; 3 verification found flags; 4 verification failed
+// (invalid signature or proof, rolled-back or forked log).
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// Exit codes scripts can rely on.
+const (
+	exitOK      = 0
+	exitFailed  = 1
+	exitUsage   = 2
+	exitFlagged = 3
+	exitInvalid = 4
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+type command struct {
+	summary string
+	run     func(ctx context.Context, e *env, args []string) error
+}
+
+var commands = map[string]command{}
+
+func register(name, summary string, run func(ctx context.Context, e *env, args []string) error) {
+	commands[name] = command{summary, run}
+}
+
+// env is what a command writes to.
+type env struct {
+	stdout, stderr io.Writer
+}
+
+// exitError carries an exit code other than exitFailed.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+
+func usageErr(format string, args ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	name, rest := args[0], args[1:]
+	// Two-word commands: "bundle export", "proof inclusion".
+	if _, ok := commands[name]; !ok && len(rest) > 0 {
+		if _, ok := commands[name+" "+rest[0]]; ok {
+			name, rest = name+" "+rest[0], rest[1:]
+		}
+	}
+	cmd, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(stderr, "provctl: unknown command %q (see provctl help)\n", name)
+		return exitUsage
+	}
+	err := cmd.run(ctx, &env{stdout: stdout, stderr: stderr}, rest)
+	if err == nil {
+		return exitOK
+	}
+	if ee, ok := err.(*exitError); ok {
+		if ee.err != nil && ee.err.Error() != "" {
+			fmt.Fprintf(stderr, "provctl %s: %v\n", name, ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintf(stderr, "provctl %s: %v\n", name, describe(err))
+	return exitFailed
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: provctl COMMAND [flags]  (provctl COMMAND -h for a command's flags)")
+	fmt.Fprintln(w, "\ncommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-18s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nenvironment: PROVCTL_ADDR, PROVCTL_KEY, PROVCTL_PARTY, PROVCTL_REGISTRAR_KEY,")
+	fmt.Fprintln(w, "PROVCTL_LOG_KEY, PROVCTL_REGISTRAR_PUB, PROVCTL_STATE (flags win).")
+	fmt.Fprintln(w, "exit codes: 0 ok, 1 failed, 2 usage, 3 verified with flags, 4 verification failed.")
+	_ = strings.TrimSpace
+}

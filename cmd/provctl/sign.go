@@ -1,0 +1,464 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/antimony-ledger/provenance/client"
+	"github.com/antimony-ledger/provenance/custody"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+)
+
+func init() {
+	register("keygen", "make a party key pair: KEYFILE (0600) and KEYFILE.pub", keygen)
+	register("register", "register a party (signed with the registrar key)", registerParty)
+	register("rotate-key", "add a party key and retire another (registrar)", rotateKey)
+	register("revoke-key", "revoke a party key (registrar)", revokeKey)
+	register("extract", "a mine records a new lot", extract)
+	register("assay", "record an assay of a lot", assay)
+	register("dispatch", "hand a lot to another party", dispatch)
+	register("receive", "counter-sign the dispatch of a lot to you", receive)
+	register("transform", "split, merge, concentrate, smelt or refine held lots", transform)
+}
+
+func keygen(ctx context.Context, e *env, args []string) error {
+	var g globals
+	fs := newFlags(e, "keygen", "KEYFILE", &g)
+	if err := parse(fs, args, 1); err != nil {
+		return err
+	}
+	path := fs.Arg(0)
+	pub, priv, err := custody.GenerateKey()
+	if err != nil {
+		return err
+	}
+	if err := custody.WritePrivateKeyFile(path, priv); err != nil {
+		return err
+	}
+	if err := os.WriteFile(path+".pub", custody.MarshalPublicKey(pub), 0o644); err != nil {
+		return err
+	}
+	if g.json {
+		fmt.Fprintf(e.stdout, "{\"key_id\": %q, \"private_key_file\": %q, \"public_key_file\": %q}\n", custody.KeyID(pub), path, path+".pub")
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "key id:      %s\nprivate key: %s (keep it; mode 0600)\npublic key:  %s.pub (give it to the registrar)\n", custody.KeyID(pub), path, path)
+	return nil
+}
+
+// submit signs st and submits it, printing the outcome.
+func submit(ctx context.Context, e *env, g *globals, s *client.Signer, st *pb.Statement) error {
+	env, err := s.Sign(st)
+	if err != nil {
+		return err
+	}
+	c, err := dial(g)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := withTimeout(ctx, g)
+	defer cancel()
+	r, err := c.Submit(ctx, env)
+	if err != nil {
+		return err
+	}
+	if g.json {
+		return printJSON(e.stdout, r)
+	}
+	what := "recorded"
+	if r.GetDuplicate() {
+		what = "already recorded"
+	}
+	fmt.Fprintf(e.stdout, "%s at index %d\nrecord %s\n", what, r.GetIndex(), r.GetLeafHash())
+	return nil
+}
+
+func registrarSigner(path string) (*client.Signer, error) {
+	if path == "" {
+		return nil, usageErr("--registrar-key is required (DATA/registrar.key on the server)")
+	}
+	key, err := custody.ReadPrivateKeyFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return &client.Signer{PartyID: custody.RegistrarPartyID, Key: key}, nil
+}
+
+func parseRoles(s string) ([]pb.Role, error) {
+	var roles []pb.Role
+	for _, name := range strings.Split(s, ",") {
+		name = strings.ToUpper(strings.TrimSpace(name))
+		v, ok := pb.Role_value["ROLE_"+name]
+		if !ok || name == "UNSPECIFIED" {
+			return nil, usageErr("unknown role %q (MINE, EXPORTER, TRADER, SMELTER, REFINER, BUYER, LAB, AUDITOR)", name)
+		}
+		roles = append(roles, pb.Role(v))
+	}
+	return roles, nil
+}
+
+func parseProduct(s string) (pb.Product, error) {
+	v, ok := pb.Product_value["PRODUCT_"+strings.ToUpper(s)]
+	if !ok || v == 0 {
+		return 0, usageErr("unknown product %q (ORE, CONCENTRATE, TRIOXIDE, METAL)", s)
+	}
+	return pb.Product(v), nil
+}
+
+// parseRanges parses "As=0:0.5,Hg=0:0.005".
+func parseRanges(s string) ([]*pb.ElementRange, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []*pb.ElementRange
+	for _, part := range strings.Split(s, ",") {
+		el, rng, ok := strings.Cut(part, "=")
+		lo, hi, ok2 := strings.Cut(rng, ":")
+		if !ok || !ok2 {
+			return nil, usageErr("assay envelope %q: want ELEMENT=MIN:MAX", part)
+		}
+		min, err1 := strconv.ParseFloat(lo, 64)
+		max, err2 := strconv.ParseFloat(hi, 64)
+		if err1 != nil || err2 != nil {
+			return nil, usageErr("assay envelope %q: bad number", part)
+		}
+		out = append(out, &pb.ElementRange{Element: el, MinPct: min, MaxPct: max})
+	}
+	return out, nil
+}
+
+func location(lat, lon float64, name string) *pb.Location {
+	if lat == 0 && lon == 0 && name == "" {
+		return nil
+	}
+	return &pb.Location{Lat: lat, Lon: lon, Name: name}
+}
+
+func registerParty(ctx context.Context, e *env, args []string) error {
+	var g globals
+	fs := newFlags(e, "register", "", &g)
+	regKey := fs.String("registrar-key", os.Getenv("PROVCTL_REGISTRAR_KEY"), "registrar private key file (env PROVCTL_REGISTRAR_KEY)")
+	id := fs.String("party-id", "", "new party id")
+	name := fs.String("name", "", "legal name")
+	roles := fs.String("role", "", "roles, comma-separated: MINE, EXPORTER, TRADER, SMELTER, REFINER, BUYER, LAB, AUDITOR")
+	country := fs.String("country", "PK", "ISO 3166-1 alpha-2 country")
+	pubFile := fs.String("pub", "", "the party's public key PEM file (from provctl keygen)")
+	lat := fs.Float64("lat", 0, "site latitude")
+	lon := fs.Float64("lon", 0, "site longitude")
+	site := fs.String("site", "", "site name")
+	licence := fs.String("licence", "", "licence number")
+	capKg := fs.Float64("capacity-kg", 0, "mine: licensed ore capacity, kg per year")
+	gmin := fs.Float64("grade-min", 0, "mine: lowest ore Sb grade, %")
+	gmax := fs.Float64("grade-max", 0, "mine: highest ore Sb grade, %")
+	deposit := fs.String("deposit", "", "mine: deposit or district")
+	envl := fs.String("assay-envelope", "", "mine: impurity envelope, e.g. As=0:0.5,Hg=0:0.005 (percent)")
+	from := fs.String("valid-from", "", "key valid from, RFC 3339 (default now)")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	s, err := registrarSigner(*regKey)
+	if err != nil {
+		return err
+	}
+	if *pubFile == "" {
+		return usageErr("--pub is required")
+	}
+	pub, err := custody.ReadPublicKeyFile(*pubFile)
+	if err != nil {
+		return err
+	}
+	rs, err := parseRoles(*roles)
+	if err != nil {
+		return err
+	}
+	nb := time.Now()
+	if *from != "" {
+		if nb, err = time.Parse(time.RFC3339, *from); err != nil {
+			return usageErr("--valid-from: %v", err)
+		}
+	}
+	reg := &pb.PartyRegistration{
+		PartyId: *id, Name: *name, Roles: rs, Country: *country, Site: location(*lat, *lon, *site), Licence: *licence,
+		Keys: []*pb.PartyKey{{PublicKey: pub, NotBefore: timestamppb.New(nb)}},
+	}
+	if *capKg > 0 {
+		ranges, err := parseRanges(*envl)
+		if err != nil {
+			return err
+		}
+		reg.Mine = &pb.MineProfile{Deposit: *deposit, AnnualOreCapacityKg: *capKg, GradeMinPct: *gmin, GradeMaxPct: *gmax, AssayEnvelope: ranges}
+	}
+	return submit(ctx, e, &g, s, &pb.Statement{Body: &pb.Statement_PartyRegistration{PartyRegistration: reg}})
+}
+
+func rotateKey(ctx context.Context, e *env, args []string) error {
+	var g globals
+	fs := newFlags(e, "rotate-key", "", &g)
+	regKey := fs.String("registrar-key", os.Getenv("PROVCTL_REGISTRAR_KEY"), "registrar private key file")
+	id := fs.String("party-id", "", "party id")
+	pubFile := fs.String("pub", "", "new public key PEM file")
+	retire := fs.String("retire", "", "key id to retire")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	s, err := registrarSigner(*regKey)
+	if err != nil {
+		return err
+	}
+	pub, err := custody.ReadPublicKeyFile(*pubFile)
+	if err != nil {
+		return err
+	}
+	now := timestamppb.Now()
+	rot := &pb.KeyRotation{PartyId: *id, NewKey: &pb.PartyKey{PublicKey: pub, NotBefore: now}, RetireKeyId: *retire}
+	if *retire != "" {
+		rot.RetireAt = now
+	}
+	return submit(ctx, e, &g, s, &pb.Statement{Body: &pb.Statement_KeyRotation{KeyRotation: rot}})
+}
+
+func revokeKey(ctx context.Context, e *env, args []string) error {
+	var g globals
+	fs := newFlags(e, "revoke-key", "", &g)
+	regKey := fs.String("registrar-key", os.Getenv("PROVCTL_REGISTRAR_KEY"), "registrar private key file")
+	id := fs.String("party-id", "", "party id")
+	keyID := fs.String("key-id", "", "key id to revoke")
+	reason := fs.String("reason", "", "why")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	s, err := registrarSigner(*regKey)
+	if err != nil {
+		return err
+	}
+	return submit(ctx, e, &g, s, &pb.Statement{Body: &pb.Statement_KeyRevocation{KeyRevocation: &pb.KeyRevocation{
+		PartyId: *id, KeyId: *keyID, RevokedAt: timestamppb.Now(), Reason: *reason,
+	}}})
+}
+
+func extract(ctx context.Context, e *env, args []string) error {
+	var g globals
+	var k keyFlags
+	fs := newFlags(e, "extract", "", &g)
+	k.add(fs)
+	lot := fs.String("lot", "", "new lot id")
+	mass := fs.Float64("mass-kg", 0, "wet mass, kg")
+	moist := fs.Float64("moisture", 0, "moisture, % of wet mass")
+	grade := fs.Float64("grade", 0, "Sb grade of dry material, %")
+	lat := fs.Float64("lat", 0, "site latitude")
+	lon := fs.Float64("lon", 0, "site longitude")
+	product := fs.String("product", "ore", "ORE or CONCENTRATE")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	s, err := k.signer()
+	if err != nil {
+		return err
+	}
+	p, err := parseProduct(*product)
+	if err != nil {
+		return err
+	}
+	return submit(ctx, e, &g, s, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
+		LotId: *lot, MassKg: *mass, MoisturePct: *moist, SbGradePct: *grade, Site: &pb.Location{Lat: *lat, Lon: *lon}, Product: p,
+	}}})
+}
+
+// lotHead fetches the current custody record of a lot, for links the user
+// did not give.
+func lotHead(ctx context.Context, g *globals, lotID string) (head, pending string, err error) {
+	c, err := dial(g)
+	if err != nil {
+		return "", "", err
+	}
+	defer c.Close()
+	ctx, cancel := withTimeout(ctx, g)
+	defer cancel()
+	return c.LotHead(ctx, lotID)
+}
+
+func assay(ctx context.Context, e *env, args []string) error {
+	var g globals
+	var k keyFlags
+	var elements multiFlag
+	fs := newFlags(e, "assay", "", &g)
+	k.add(fs)
+	lot := fs.String("lot", "", "lot id")
+	link := fs.String("subject", "", "record the sample was drawn from (default: the lot's current custody record)")
+	sample := fs.String("sample", "", "sample id")
+	fs.Var(&elements, "element", "ELEMENT=PCT, repeatable (e.g. --element Sb=9.1 --element As=0.2)")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	s, err := k.signer()
+	if err != nil {
+		return err
+	}
+	var els []*pb.ElementConcentration
+	for _, el := range elements {
+		name, v, ok := strings.Cut(el, "=")
+		pct, err := strconv.ParseFloat(v, 64)
+		if !ok || err != nil {
+			return usageErr("--element %q: want ELEMENT=PCT", el)
+		}
+		els = append(els, &pb.ElementConcentration{Element: name, Pct: pct})
+	}
+	if *link == "" {
+		if *link, _, err = lotHead(ctx, &g, *lot); err != nil {
+			return err
+		}
+	}
+	return submit(ctx, e, &g, s, &pb.Statement{Body: &pb.Statement_Assay{Assay: &pb.Assay{
+		LotId: *lot, SubjectLink: *link, SampleId: *sample, Elements: els,
+	}}})
+}
+
+// parseWaypoint parses "LAT,LON,RFC3339[,NAME]".
+func parseWaypoint(s string) (*pb.Waypoint, error) {
+	parts := strings.SplitN(s, ",", 4)
+	if len(parts) < 3 {
+		return nil, usageErr("--waypoint %q: want LAT,LON,TIME[,NAME]", s)
+	}
+	lat, err1 := strconv.ParseFloat(parts[0], 64)
+	lon, err2 := strconv.ParseFloat(parts[1], 64)
+	t, err3 := time.Parse(time.RFC3339, parts[2])
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return nil, usageErr("--waypoint %q: %v", s, err)
+	}
+	w := &pb.Waypoint{Location: &pb.Location{Lat: lat, Lon: lon}, Time: timestamppb.New(t)}
+	if len(parts) == 4 {
+		w.Location.Name = parts[3]
+	}
+	return w, nil
+}
+
+func dispatch(ctx context.Context, e *env, args []string) error {
+	var g globals
+	var k keyFlags
+	var seals, waypoints multiFlag
+	fs := newFlags(e, "dispatch", "", &g)
+	k.add(fs)
+	lot := fs.String("lot", "", "lot id")
+	to := fs.String("to", "", "addressee party id")
+	mass := fs.Float64("mass-kg", 0, "wet mass weighed at dispatch, kg")
+	moist := fs.Float64("moisture", 0, "moisture, %")
+	link := fs.String("link", "", "record that gave you custody (default: the lot's current custody record)")
+	transport := fs.String("transport", "", "vehicle or carrier")
+	crossing := fs.String("crossing", "", "border crossing, if any")
+	fs.Var(&seals, "seal", "seal number, repeatable")
+	fs.Var(&waypoints, "waypoint", "LAT,LON,TIME[,NAME], repeatable, in order")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	s, err := k.signer()
+	if err != nil {
+		return err
+	}
+	d := &pb.Dispatch{LotId: *lot, CustodyLink: *link, ToPartyId: *to, MassKg: *mass, MoisturePct: *moist, Seals: seals, Transport: *transport, BorderCrossing: *crossing}
+	for _, w := range waypoints {
+		wp, err := parseWaypoint(w)
+		if err != nil {
+			return err
+		}
+		d.Route = append(d.Route, wp)
+	}
+	if d.CustodyLink == "" {
+		if d.CustodyLink, _, err = lotHead(ctx, &g, *lot); err != nil {
+			return err
+		}
+	}
+	return submit(ctx, e, &g, s, &pb.Statement{Body: &pb.Statement_Dispatch{Dispatch: d}})
+}
+
+func receive(ctx context.Context, e *env, args []string) error {
+	var g globals
+	var k keyFlags
+	fs := newFlags(e, "receive", "", &g)
+	k.add(fs)
+	lot := fs.String("lot", "", "lot id")
+	mass := fs.Float64("mass-kg", 0, "wet mass weighed on arrival, kg")
+	link := fs.String("dispatch", "", "the dispatch record (default: the lot's pending dispatch)")
+	intact := fs.Bool("seals-intact", true, "seals arrived intact")
+	lat := fs.Float64("lat", 0, "where received: latitude")
+	lon := fs.Float64("lon", 0, "where received: longitude")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	s, err := k.signer()
+	if err != nil {
+		return err
+	}
+	if *link == "" {
+		if _, *link, err = lotHead(ctx, &g, *lot); err != nil {
+			return err
+		}
+		if *link == "" {
+			return fmt.Errorf("lot %q has no dispatch awaiting receipt", *lot)
+		}
+	}
+	return submit(ctx, e, &g, s, &pb.Statement{Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{
+		LotId: *lot, DispatchLink: *link, MassKg: *mass, SealsIntact: *intact, Location: location(*lat, *lon, ""),
+	}}})
+}
+
+func transform(ctx context.Context, e *env, args []string) error {
+	var g globals
+	var k keyFlags
+	var ins, outs multiFlag
+	fs := newFlags(e, "transform", "", &g)
+	k.add(fs)
+	kind := fs.String("kind", "", "SPLIT, MERGE, CONCENTRATE, SMELT or REFINE")
+	fs.Var(&ins, "in", "LOT:MASS_KG consumed, repeatable")
+	fs.Var(&outs, "out", "LOT:MASS_KG:PRODUCT:GRADE_PCT produced, repeatable")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	s, err := k.signer()
+	if err != nil {
+		return err
+	}
+	kv, ok := pb.TransformationKind_value["TRANSFORMATION_KIND_"+strings.ToUpper(*kind)]
+	if !ok || kv == 0 {
+		return usageErr("--kind %q: want SPLIT, MERGE, CONCENTRATE, SMELT or REFINE", *kind)
+	}
+	t := &pb.Transformation{Kind: pb.TransformationKind(kv)}
+	for _, in := range ins {
+		lot, m, ok := strings.Cut(in, ":")
+		mass, err := strconv.ParseFloat(m, 64)
+		if !ok || err != nil {
+			return usageErr("--in %q: want LOT:MASS_KG", in)
+		}
+		head, _, err := lotHead(ctx, &g, lot)
+		if err != nil {
+			return err
+		}
+		t.Inputs = append(t.Inputs, &pb.TransformationInput{LotId: lot, Link: head, MassKg: mass})
+	}
+	for _, out := range outs {
+		parts := strings.Split(out, ":")
+		if len(parts) != 4 {
+			return usageErr("--out %q: want LOT:MASS_KG:PRODUCT:GRADE_PCT", out)
+		}
+		mass, err1 := strconv.ParseFloat(parts[1], 64)
+		grade, err2 := strconv.ParseFloat(parts[3], 64)
+		p, err3 := parseProduct(parts[2])
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return usageErr("--out %q: %v", out, err)
+		}
+		t.Outputs = append(t.Outputs, &pb.TransformationOutput{LotId: parts[0], MassKg: mass, Product: p, SbGradePct: grade})
+	}
+	return submit(ctx, e, &g, s, &pb.Statement{Body: &pb.Statement_Transformation{Transformation: t}})
+}
+
+var _ = ed25519.PublicKeySize
+var _ flag.Value = (*multiFlag)(nil)
