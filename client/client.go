@@ -196,7 +196,7 @@ func (c *Client) consistent(ctx context.Context, old, cp ledger.Checkpoint) erro
 	if err != nil {
 		return fmt.Errorf("fetching consistency proof %d -> %d: %w", old.Size, cp.Size, err)
 	}
-	hashes, err := toHashes(r.GetHashes())
+	hashes, err := ProofHashes(r.GetHashes())
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrFork, err)
 	}
@@ -206,7 +206,8 @@ func (c *Client) consistent(ctx context.Context, old, cp ledger.Checkpoint) erro
 	return nil
 }
 
-func toHashes(bs [][]byte) ([][32]byte, error) {
+// ProofHashes converts proof hashes from the wire, checking each is 32 bytes.
+func ProofHashes(bs [][]byte) ([][32]byte, error) {
 	out := make([][32]byte, len(bs))
 	for i, b := range bs {
 		if len(b) != 32 {

@@ -1,0 +1,268 @@
+// Command provbench is the ledger's load generator. It registers a mine and
+// an exporter per client, then each client signs realistic custody records
+// on this side (extraction, dispatch, receipt of one lot after another) and
+// submits them over gRPC, one at a time, for a fixed duration. It reports
+// accepted records per second and latency percentiles; acknowledgement
+// means the server verified the signature and the record is durable.
+//
+//	provbench --addr 127.0.0.1:8443 --registrar-key data/registrar.key --clients 64 --duration 30s
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/signal"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/antimony-ledger/provenance/client"
+	"github.com/antimony-ledger/provenance/custody"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+)
+
+// Options configure a run.
+type Options struct {
+	Addr         string
+	RegistrarKey ed25519.PrivateKey
+	Clients      int
+	Duration     time.Duration
+	// Progress receives a progress line every second; nil for none.
+	Progress io.Writer
+}
+
+// Result is what a run measured.
+type Result struct {
+	Records       int64   `json:"records"`
+	Errors        int64   `json:"errors"`
+	Seconds       float64 `json:"seconds"`
+	RecordsPerSec float64 `json:"records_per_sec"`
+	P50ms         float64 `json:"p50_ms"`
+	P90ms         float64 `json:"p90_ms"`
+	P99ms         float64 `json:"p99_ms"`
+	Clients       int     `json:"clients"`
+	FirstError    string  `json:"first_error,omitempty"`
+}
+
+func main() {
+	addr := flag.String("addr", envOr("PROVCTL_ADDR", client.DefaultAddr), "server gRPC address")
+	regKey := flag.String("registrar-key", envOr("PROVCTL_REGISTRAR_KEY", "data/registrar.key"), "registrar private key file (to register the benchmark's parties)")
+	clients := flag.Int("clients", 64, "concurrent clients")
+	duration := flag.Duration("duration", 30*time.Second, "how long to submit")
+	asJSON := flag.Bool("json", false, "end with one JSON object")
+	flag.Parse()
+	key, err := custody.ReadPrivateKeyFile(*regKey)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "provbench:", err)
+		os.Exit(2)
+	}
+	if *clients < 1 || *duration <= 0 {
+		fmt.Fprintln(os.Stderr, "provbench: --clients must be >= 1 and --duration > 0")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := Run(ctx, Options{Addr: *addr, RegistrarKey: key, Clients: *clients, Duration: *duration, Progress: os.Stderr})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "provbench:", err)
+		os.Exit(1)
+	}
+	if *asJSON {
+		json.NewEncoder(os.Stdout).Encode(res)
+		return
+	}
+	fmt.Printf("%d records in %.1fs with %d clients: %.0f records/s, p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, %d errors\n",
+		res.Records, res.Seconds, res.Clients, res.RecordsPerSec, res.P50ms, res.P90ms, res.P99ms, res.Errors)
+	if res.FirstError != "" {
+		fmt.Println("first error:", res.FirstError)
+	}
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// worker is one client: a mine and the exporter it ships to.
+type worker struct {
+	mine, exporter *client.Signer
+	lat            []time.Duration
+}
+
+// Run registers the parties and drives the load.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	c, err := client.Dial(o.Addr, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	run := fmt.Sprintf("%x", time.Now().UnixNano())
+	registrar := &client.Signer{PartyID: custody.RegistrarPartyID, Key: o.RegistrarKey}
+	workers := make([]*worker, o.Clients)
+	for i := range workers {
+		w := &worker{}
+		for _, p := range []struct {
+			s    **client.Signer
+			role pb.Role
+			kind string
+		}{{&w.mine, pb.Role_ROLE_MINE, "mine"}, {&w.exporter, pb.Role_ROLE_EXPORTER, "exporter"}} {
+			pub, priv, err := ed25519.GenerateKey(nil)
+			if err != nil {
+				return nil, err
+			}
+			id := fmt.Sprintf("bench-%s-%s-%d", run, p.kind, i)
+			reg := &pb.PartyRegistration{PartyId: id, Name: "benchmark " + p.kind, Roles: []pb.Role{p.role}, Country: "PK",
+				Keys: []*pb.PartyKey{{PublicKey: pub, NotBefore: timestamppb.New(time.Now().Add(-time.Hour))}}}
+			if p.role == pb.Role_ROLE_MINE {
+				reg.Mine = &pb.MineProfile{Deposit: "benchmark", AnnualOreCapacityKg: 1e9, GradeMinPct: 5, GradeMaxPct: 15}
+			}
+			if _, err := c.SignAndSubmit(ctx, registrar, &pb.Statement{Body: &pb.Statement_PartyRegistration{PartyRegistration: reg}}); err != nil {
+				return nil, fmt.Errorf("registering %s: %w", id, err)
+			}
+			*p.s = &client.Signer{PartyID: id, Key: priv}
+		}
+		workers[i] = w
+	}
+
+	var accepted, failed atomic.Int64
+	var firstErr atomic.Value
+	ctx, cancel := context.WithTimeout(ctx, o.Duration)
+	defer cancel()
+	start := time.Now()
+	stopProgress := progress(o.Progress, start, &accepted, &failed)
+	var wg sync.WaitGroup
+	for i, w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.loop(ctx, c, fmt.Sprintf("bench-%s-%d", run, i), &accepted, &failed, &firstErr)
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	stopProgress()
+
+	var all []time.Duration
+	for _, w := range workers {
+		all = append(all, w.lat...)
+	}
+	slices.Sort(all)
+	res := &Result{
+		Records: accepted.Load(), Errors: failed.Load(), Seconds: elapsed.Seconds(), Clients: o.Clients,
+		RecordsPerSec: float64(accepted.Load()) / elapsed.Seconds(),
+		P50ms:         pct(all, 0.50), P90ms: pct(all, 0.90), P99ms: pct(all, 0.99),
+	}
+	if e, ok := firstErr.Load().(string); ok {
+		res.FirstError = e
+	}
+	return res, nil
+}
+
+func (w *worker) loop(ctx context.Context, c *client.Client, prefix string, accepted, failed *atomic.Int64, firstErr *atomic.Value) {
+	t := time.Now().Add(-time.Minute)
+	for n := 0; ctx.Err() == nil; n++ {
+		lot := fmt.Sprintf("%s-%d", prefix, n)
+		steps := []struct {
+			who *client.Signer
+			st  func(prev string) *pb.Statement
+		}{
+			{w.mine, func(string) *pb.Statement {
+				return &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
+					LotId: lot, MassKg: 8000, MoisturePct: 3, SbGradePct: 9.5, Product: pb.Product_PRODUCT_ORE, Site: &pb.Location{Lat: 30.7, Lon: 66.6}}}}
+			}},
+			{w.mine, func(prev string) *pb.Statement {
+				return &pb.Statement{Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{
+					LotId: lot, CustodyLink: prev, ToPartyId: w.exporter.PartyID, MassKg: 8000, MoisturePct: 3, Seals: []string{"S-" + lot}, Transport: "truck"}}}
+			}},
+			{w.exporter, func(prev string) *pb.Statement {
+				return &pb.Statement{Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{LotId: lot, DispatchLink: prev, MassKg: 7990, SealsIntact: true}}}
+			}},
+		}
+		prev := ""
+		for _, step := range steps {
+			st := step.st(prev)
+			st.EventTime = timestamppb.New(t)
+			env, err := step.who.Sign(st)
+			if err == nil {
+				prev, err = custody.Link(env)
+			}
+			if err != nil {
+				failed.Add(1)
+				firstErr.CompareAndSwap(nil, err.Error())
+				return
+			}
+			begin := time.Now()
+			_, err = c.Submit(ctx, env)
+			if ended(ctx, err) {
+				return // the run ended mid-call; neither success nor failure
+			}
+			if err != nil {
+				failed.Add(1)
+				firstErr.CompareAndSwap(nil, err.Error())
+				break
+			}
+			w.lat = append(w.lat, time.Since(begin))
+			accepted.Add(1)
+		}
+	}
+}
+
+func pct(sorted []time.Duration, q float64) float64 {
+	if len(sorted) == 0 {
+		return math.NaN()
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return float64(sorted[max(i, 0)]) / float64(time.Millisecond)
+}
+
+// progress prints a line a second until the returned func is called.
+func progress(w io.Writer, start time.Time, accepted, failed *atomic.Int64) func() {
+	if w == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		last, lastT := int64(0), start
+		for {
+			select {
+			case <-done:
+				fmt.Fprintln(w)
+				return
+			case now := <-tick.C:
+				n := accepted.Load()
+				fmt.Fprintf(w, "\r%5.0fs  %9d records  %8.0f records/s now  %d errors ", now.Sub(start).Seconds(), n, float64(n-last)/now.Sub(lastT).Seconds(), failed.Load())
+				last, lastT = n, now
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
+}
+
+// ended reports whether the run's deadline, not the server, ended a call:
+// gRPC runs its own timer for the deadline, so its DeadlineExceeded can
+// come a moment before ctx reports it.
+func ended(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return err != nil && ok && !time.Now().Before(dl.Add(-10*time.Millisecond)) && status.Code(err) == codes.DeadlineExceeded
+}

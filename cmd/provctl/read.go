@@ -1,0 +1,332 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/antimony-ledger/provenance/client"
+	"github.com/antimony-ledger/provenance/ledger"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+)
+
+func init() {
+	register("lot", "show a lot's state and custody history: LOT", showLot)
+	register("party", "show a party and its keys: PARTY", showParty)
+	register("lots", "list the lots a party holds: PARTY", showPartyLots)
+	register("checkpoint", "fetch, verify and remember the latest checkpoint", showCheckpoint)
+	register("proof inclusion", "fetch and check an inclusion proof: INDEX [TREE_SIZE]", proofInclusion)
+	register("proof consistency", "fetch and check a consistency proof: FIRST [SECOND]", proofConsistency)
+	register("entry", "show the log entry at INDEX", showEntry)
+}
+
+// reader runs fn with a connected client and a deadline.
+func reader(ctx context.Context, g *globals, fn func(ctx context.Context, c *client.Client) error) error {
+	c, err := dial(g)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := withTimeout(ctx, g)
+	defer cancel()
+	return fn(ctx, c)
+}
+
+func showLot(ctx context.Context, e *env, args []string) error {
+	var g globals
+	fs := newFlags(e, "lot", "LOT", &g)
+	if err := parse(fs, args, 1); err != nil {
+		return err
+	}
+	return reader(ctx, &g, func(ctx context.Context, c *client.Client) error {
+		r, err := c.Lot(ctx, fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		if g.json {
+			return printJSON(e.stdout, r)
+		}
+		l := r.GetLot()
+		fmt.Fprintf(e.stdout, "lot %s: %s, %.1f kg, %.2f%% Sb, held by %s\n", l.GetLotId(), productName(l.GetProduct()), l.GetMassKg(), l.GetSbGradePct(), l.GetHolderPartyId())
+		if l.GetInTransitTo() != "" {
+			fmt.Fprintf(e.stdout, "in transit to %s (dispatch %s)\n", l.GetInTransitTo(), l.GetPendingDispatch())
+		}
+		if l.GetConsumed() {
+			fmt.Fprintln(e.stdout, "used up by a transformation")
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "\nINDEX\tEVENT TIME\tPARTY\tWHAT\tRECORD")
+		for _, h := range r.GetHistory() {
+			st := h.GetStatement()
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", h.GetIndex(), st.GetEventTime().AsTime().UTC().Format(time.DateTime), st.GetPartyId(), describeStatement(st), h.GetLeafHash())
+		}
+		return tw.Flush()
+	})
+}
+
+func productName(p pb.Product) string {
+	return strings.ToLower(strings.TrimPrefix(p.String(), "PRODUCT_"))
+}
+
+// describeStatement says in a few words what a statement records.
+func describeStatement(st *pb.Statement) string {
+	switch b := st.GetBody().(type) {
+	case *pb.Statement_Extraction:
+		x := b.Extraction
+		return fmt.Sprintf("extracted %.0f kg %s at %.1f%% Sb", x.GetMassKg(), productName(x.GetProduct()), x.GetSbGradePct())
+	case *pb.Statement_Assay:
+		var parts []string
+		for _, el := range b.Assay.GetElements() {
+			parts = append(parts, fmt.Sprintf("%s %g%%", el.GetElement(), el.GetPct()))
+		}
+		return "assay " + strings.Join(parts, ", ")
+	case *pb.Statement_Dispatch:
+		d := b.Dispatch
+		s := fmt.Sprintf("dispatched %.0f kg to %s", d.GetMassKg(), d.GetToPartyId())
+		if d.GetBorderCrossing() != "" {
+			s += " via " + d.GetBorderCrossing()
+		}
+		return s
+	case *pb.Statement_Receipt:
+		r := b.Receipt
+		s := fmt.Sprintf("received %.0f kg", r.GetMassKg())
+		if !r.GetSealsIntact() {
+			s += ", seals broken"
+		}
+		return s
+	case *pb.Statement_Transformation:
+		t := b.Transformation
+		var ins, outs []string
+		for _, in := range t.GetInputs() {
+			ins = append(ins, fmt.Sprintf("%s %.0f kg", in.GetLotId(), in.GetMassKg()))
+		}
+		for _, out := range t.GetOutputs() {
+			outs = append(outs, fmt.Sprintf("%s %.0f kg %s", out.GetLotId(), out.GetMassKg(), productName(out.GetProduct())))
+		}
+		return fmt.Sprintf("%s %s -> %s", strings.ToLower(strings.TrimPrefix(t.GetKind().String(), "TRANSFORMATION_KIND_")), strings.Join(ins, " + "), strings.Join(outs, " + "))
+	case *pb.Statement_PartyRegistration:
+		return "registered " + b.PartyRegistration.GetPartyId()
+	case *pb.Statement_KeyRotation:
+		return "rotated a key of " + b.KeyRotation.GetPartyId()
+	case *pb.Statement_KeyRevocation:
+		return "revoked a key of " + b.KeyRevocation.GetPartyId()
+	}
+	return "?"
+}
+
+func showParty(ctx context.Context, e *env, args []string) error {
+	var g globals
+	fs := newFlags(e, "party", "PARTY", &g)
+	if err := parse(fs, args, 1); err != nil {
+		return err
+	}
+	return reader(ctx, &g, func(ctx context.Context, c *client.Client) error {
+		r, err := c.Custody.GetParty(ctx, &pb.GetPartyRequest{PartyId: fs.Arg(0)})
+		if err != nil {
+			return err
+		}
+		if g.json {
+			return printJSON(e.stdout, r)
+		}
+		reg := r.GetParty().GetRegistration()
+		var roles []string
+		for _, ro := range reg.GetRoles() {
+			roles = append(roles, strings.TrimPrefix(ro.String(), "ROLE_"))
+		}
+		fmt.Fprintf(e.stdout, "party %s: %s (%s), %s\n", reg.GetPartyId(), reg.GetName(), reg.GetCountry(), strings.Join(roles, ", "))
+		if m := reg.GetMine(); m != nil {
+			fmt.Fprintf(e.stdout, "mine: %s, licensed %.0f t ore/yr, grade %.1f-%.1f%% Sb\n", m.GetDeposit(), m.GetAnnualOreCapacityKg()/1000, m.GetGradeMinPct(), m.GetGradeMaxPct())
+		}
+		for _, k := range r.GetParty().GetKeys() {
+			state := "valid from " + k.GetNotBefore().AsTime().UTC().Format(time.RFC3339)
+			if k.GetNotAfter() != nil {
+				state += " until " + k.GetNotAfter().AsTime().UTC().Format(time.RFC3339)
+			}
+			if k.GetRevoked() {
+				state = fmt.Sprintf("REVOKED at index %d", k.GetRevokedIndex())
+			}
+			fmt.Fprintf(e.stdout, "key %s: %s\n", k.GetKeyId(), state)
+		}
+		return nil
+	})
+}
+
+func showPartyLots(ctx context.Context, e *env, args []string) error {
+	var g globals
+	fs := newFlags(e, "lots", "PARTY", &g)
+	if err := parse(fs, args, 1); err != nil {
+		return err
+	}
+	return reader(ctx, &g, func(ctx context.Context, c *client.Client) error {
+		r, err := c.Custody.ListPartyLots(ctx, &pb.ListPartyLotsRequest{PartyId: fs.Arg(0)})
+		if err != nil {
+			return err
+		}
+		if g.json {
+			return printJSON(e.stdout, r)
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "LOT\tPRODUCT\tMASS KG\tSB %\tSTATE")
+		for _, l := range r.GetLots() {
+			state := "held"
+			if l.GetInTransitTo() != "" {
+				state = "in transit to " + l.GetInTransitTo()
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.2f\t%s\n", l.GetLotId(), productName(l.GetProduct()), l.GetMassKg(), l.GetSbGradePct(), state)
+		}
+		return tw.Flush()
+	})
+}
+
+func showCheckpoint(ctx context.Context, e *env, args []string) error {
+	var g globals
+	var t trustFlags
+	fs := newFlags(e, "checkpoint", "", &g)
+	t.add(fs)
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	v, err := t.logVerifier()
+	if err != nil {
+		return err
+	}
+	return reader(ctx, &g, func(ctx context.Context, c *client.Client) error {
+		r, err := c.Ledger.GetCheckpoint(ctx, &pb.GetCheckpointRequest{})
+		if err != nil {
+			return err
+		}
+		cp, err := c.CheckCheckpoint(ctx, v, client.DirCheckpointStore{Dir: t.stateDir}, []byte(r.GetCheckpoint()))
+		if err != nil {
+			return &exitError{code: exitInvalid, err: err}
+		}
+		if g.json {
+			return printJSON(e.stdout, r)
+		}
+		fmt.Fprintf(e.stdout, "checkpoint verified and consistent with the last one seen: %s, %d entries\n\n%s", cp.Origin, cp.Size, r.GetCheckpoint())
+		return nil
+	})
+}
+
+func uintArgs(args []string) ([]uint64, error) {
+	var out []uint64
+	for _, a := range args {
+		v, err := strconv.ParseUint(a, 10, 64)
+		if err != nil {
+			return nil, usageErr("%q is not a non-negative integer", a)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func proofInclusion(ctx context.Context, e *env, args []string) error {
+	var g globals
+	var t trustFlags
+	fs := newFlags(e, "proof inclusion", "INDEX [TREE_SIZE]", &g)
+	t.add(fs)
+	if err := parse(fs, args, -1); err != nil {
+		return err
+	}
+	nums, err := uintArgs(fs.Args())
+	if err != nil || len(nums) < 1 || len(nums) > 2 {
+		return usageErr("want INDEX [TREE_SIZE]")
+	}
+	v, err := t.logVerifier()
+	if err != nil {
+		return err
+	}
+	return reader(ctx, &g, func(ctx context.Context, c *client.Client) error {
+		cr, err := c.Ledger.GetCheckpoint(ctx, &pb.GetCheckpointRequest{})
+		if err != nil {
+			return err
+		}
+		cp, err := c.CheckCheckpoint(ctx, v, client.DirCheckpointStore{Dir: t.stateDir}, []byte(cr.GetCheckpoint()))
+		if err != nil {
+			return &exitError{code: exitInvalid, err: err}
+		}
+		size := cp.Size
+		if len(nums) == 2 && nums[1] != size {
+			return usageErr("this command checks against the latest checkpoint (size %d)", size)
+		}
+		ent, err := c.Ledger.GetEntry(ctx, &pb.GetEntryRequest{Index: nums[0]})
+		if err != nil {
+			return err
+		}
+		r, err := c.Ledger.GetInclusionProof(ctx, &pb.GetInclusionProofRequest{Index: nums[0], TreeSize: size})
+		if err != nil {
+			return err
+		}
+		hashes, err := client.ProofHashes(r.GetHashes())
+		if err == nil {
+			err = ledger.VerifyInclusion(ledger.LeafHash(ent.GetEntry().GetData()), nums[0], size, hashes, cp.Root)
+		}
+		if err != nil {
+			return &exitError{code: exitInvalid, err: fmt.Errorf("inclusion proof does not verify: %w", err)}
+		}
+		if g.json {
+			return printJSON(e.stdout, r)
+		}
+		fmt.Fprintf(e.stdout, "entry %d (record %s) is in the tree of size %d: %d-hash proof verified\n", nums[0], ent.GetEntry().GetLeafHash(), size, len(hashes))
+		return nil
+	})
+}
+
+func proofConsistency(ctx context.Context, e *env, args []string) error {
+	var g globals
+	var t trustFlags
+	fs := newFlags(e, "proof consistency", "FIRST [SECOND]", &g)
+	t.add(fs)
+	if err := parse(fs, args, -1); err != nil {
+		return err
+	}
+	nums, err := uintArgs(fs.Args())
+	if err != nil || len(nums) < 1 || len(nums) > 2 {
+		return usageErr("want FIRST [SECOND]")
+	}
+	second := uint64(0)
+	if len(nums) == 2 {
+		second = nums[1]
+	}
+	return reader(ctx, &g, func(ctx context.Context, c *client.Client) error {
+		r, err := c.Ledger.GetConsistencyProof(ctx, &pb.GetConsistencyProofRequest{First: nums[0], Second: second})
+		if err != nil {
+			return err
+		}
+		if g.json {
+			return printJSON(e.stdout, r)
+		}
+		fmt.Fprintf(e.stdout, "consistency proof %d -> %d: %d hashes\n", r.GetFirst(), r.GetSecond(), len(r.GetHashes()))
+		for _, h := range r.GetHashes() {
+			fmt.Fprintf(e.stdout, "  %x\n", h)
+		}
+		return nil
+	})
+}
+
+func showEntry(ctx context.Context, e *env, args []string) error {
+	var g globals
+	fs := newFlags(e, "entry", "INDEX", &g)
+	if err := parse(fs, args, 1); err != nil {
+		return err
+	}
+	nums, err := uintArgs(fs.Args())
+	if err != nil {
+		return err
+	}
+	return reader(ctx, &g, func(ctx context.Context, c *client.Client) error {
+		r, err := c.Ledger.GetEntry(ctx, &pb.GetEntryRequest{Index: nums[0]})
+		if err != nil {
+			return err
+		}
+		if g.json {
+			return printJSON(e.stdout, r)
+		}
+		en := r.GetEntry()
+		fmt.Fprintf(e.stdout, "entry %d, record %s\nsigned by %s at %s: %s\n", en.GetIndex(), en.GetLeafHash(),
+			en.GetStatement().GetPartyId(), en.GetStatement().GetEventTime().AsTime().UTC().Format(time.RFC3339), describeStatement(en.GetStatement()))
+		return nil
+	})
+}
