@@ -1,0 +1,97 @@
+// Command provenanced serves the antimony provenance ledger: gRPC, and a
+// REST gateway with OpenAPI, health and Prometheus metrics over HTTP.
+//
+// With no flags it keeps its data in ./data, serves gRPC on 127.0.0.1:8443
+// and HTTP on 127.0.0.1:8080, and on first start creates the log's
+// checkpoint signing key and the registrar key in the data directory:
+//
+//	data/log.key        note signer key of the log (0600)
+//	data/log.pub        note verifier key clients pin to check checkpoints
+//	data/registrar.key  registrar Ed25519 private key, PKCS #8 PEM (0600)
+//	data/registrar.pub  registrar public key, PKIX PEM
+//	data/ledger/        the Badger store
+//
+// Later starts reuse them. With --registrar-pub the registrar private key
+// is never created here: the operator keeps it elsewhere and only the
+// public key is configured (and copied to data/registrar.pub on first
+// start; a different key on a later start is refused).
+//
+// On start it prints to stdout, one line each, for clients and scripts:
+//
+//	log verifier key: <note verifier key>
+//	registrar key id: <key id> (public key <path>)
+//	grpc listening on <host:port>
+//	http listening on http://<host:port>   (https:// with TLS)
+//
+// Logs go to stderr. SIGINT or SIGTERM stops it gracefully: in-flight calls
+// finish (an acknowledged append is durable), the store is closed, and it
+// exits 0.
+//
+// Every flag has an environment fallback: PROVENANCED_ and the flag name
+// in upper case with dashes as underscores (PROVENANCED_GRPC_ADDR).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	opts, err := parseFlags(os.Args[1:], os.Getenv)
+	if err != nil {
+		if err == flag.ErrHelp {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "provenanced:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := Run(ctx, opts); err != nil {
+		fmt.Fprintln(os.Stderr, "provenanced:", err)
+		os.Exit(1)
+	}
+}
+
+// parseFlags parses the command line, with environment fallbacks read
+// through getenv.
+func parseFlags(args []string, getenv func(string) string) (Options, error) {
+	fs := flag.NewFlagSet("provenanced", flag.ContinueOnError)
+	env := func(name, def string) string {
+		if v := getenv("PROVENANCED_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))); v != "" {
+			return v
+		}
+		return def
+	}
+	var o Options
+	fs.StringVar(&o.DataDir, "data", env("data", "data"), "data `dir`ectory: keys and the Badger store")
+	fs.StringVar(&o.GRPCAddr, "grpc-addr", env("grpc-addr", "127.0.0.1:8443"), "gRPC listen `address`; port 0 picks a free port")
+	fs.StringVar(&o.HTTPAddr, "http-addr", env("http-addr", "127.0.0.1:8080"), "HTTP (REST, /openapi.json, /healthz, /metrics) listen `address`; port 0 picks a free port")
+	fs.StringVar(&o.TLSCert, "tls-cert", env("tls-cert", ""), "TLS certificate `file` (PEM) for both listeners; with --tls-key")
+	fs.StringVar(&o.TLSKey, "tls-key", env("tls-key", ""), "TLS private key `file` (PEM)")
+	fs.StringVar(&o.LogLevel, "log-level", env("log-level", "info"), "log `level`: debug, info, warn or error")
+	fs.StringVar(&o.Origin, "origin", env("origin", ""), "checkpoint origin of a new log (default "+DefaultOrigin+"); must match an existing log key")
+	fs.StringVar(&o.RegistrarPub, "registrar-pub", env("registrar-pub", ""), "registrar public key `file` (PEM); the private key is then kept elsewhere")
+	if err := fs.Parse(args); err != nil {
+		return Options{}, err
+	}
+	if fs.NArg() > 0 {
+		return Options{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if (o.TLSCert == "") != (o.TLSKey == "") {
+		return Options{}, fmt.Errorf("--tls-cert and --tls-key go together")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.LogLevel)); err != nil {
+		return Options{}, fmt.Errorf("--log-level: %v", err)
+	}
+	o.Stdout = os.Stdout
+	o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	return o, nil
+}

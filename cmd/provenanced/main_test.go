@@ -1,0 +1,371 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/antimony-ledger/provenance/custody"
+	"github.com/antimony-ledger/provenance/ledger"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+)
+
+// buildBinary builds provenanced once per test binary run.
+var buildBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "provenanced-test")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "provenanced")
+	gotool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	out, err := exec.Command(gotool, "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// daemon is a running provenanced process and what it printed.
+type daemon struct {
+	cmd          *exec.Cmd
+	stderr       *syncWriter
+	verifierKey  string
+	registrarID  string
+	registrarPub string
+	grpcAddr     string
+	httpURL      string
+}
+
+var (
+	reVerifier  = regexp.MustCompile(`^log verifier key: (\S+)$`)
+	reRegistrar = regexp.MustCompile(`^registrar key id: (\S+) \(public key (.+)\)$`)
+	reGRPC      = regexp.MustCompile(`^grpc listening on (\S+)$`)
+	reHTTP      = regexp.MustCompile(`^http listening on (http://\S+)$`)
+)
+
+// startDaemon runs the binary with args and waits for its four stdout lines.
+func startDaemon(t *testing.T, args ...string) *daemon {
+	t.Helper()
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{cmd: exec.Command(bin, args...), stderr: &syncWriter{w: &strings.Builder{}}}
+	d.cmd.Stderr = d.stderr
+	stdout, err := d.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if d.cmd.ProcessState == nil {
+			d.cmd.Process.Kill()
+			d.cmd.Wait()
+		}
+	})
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	timeout := time.After(60 * time.Second)
+	for d.httpURL == "" {
+		select {
+		case ln, ok := <-lines:
+			if !ok {
+				d.cmd.Wait()
+				t.Fatalf("provenanced exited before listening: %v\n%s", d.cmd.ProcessState, d.stderr)
+			}
+			if m := reVerifier.FindStringSubmatch(ln); m != nil {
+				d.verifierKey = m[1]
+			} else if m := reRegistrar.FindStringSubmatch(ln); m != nil {
+				d.registrarID, d.registrarPub = m[1], m[2]
+			} else if m := reGRPC.FindStringSubmatch(ln); m != nil {
+				d.grpcAddr = m[1]
+			} else if m := reHTTP.FindStringSubmatch(ln); m != nil {
+				d.httpURL = m[1]
+			} else {
+				t.Fatalf("unexpected stdout line %q", ln)
+			}
+		case <-timeout:
+			t.Fatalf("provenanced did not print its addresses in 60s\n%s", d.stderr)
+		}
+	}
+	if d.verifierKey == "" || d.registrarID == "" || d.grpcAddr == "" {
+		t.Fatalf("missing startup lines: %+v", d)
+	}
+	go io.Copy(io.Discard, stdout)
+	return d
+}
+
+// stop sends SIGTERM and expects a clean exit.
+func (d *daemon) stop(t *testing.T) {
+	t.Helper()
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("provenanced exit after SIGTERM: %v\n%s", err, d.stderr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("provenanced did not exit 30s after SIGTERM\n%s", d.stderr)
+	}
+}
+
+func (d *daemon) ledgerClient(t *testing.T) pb.LedgerServiceClient {
+	conn, err := grpc.NewClient(d.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return pb.NewLedgerServiceClient(conn)
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return fmt.Sprint(s.w)
+}
+
+func getOK(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	return string(b)
+}
+
+// TestDaemon runs the real binary: first start creates and prints the
+// keys, the printed keys verify what the server signs, SIGTERM during
+// appends exits 0 with every acknowledged append durable, and a restart
+// reuses the keys and the data.
+func TestDaemon(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	args := []string{"--data", data, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-level", "warn"}
+	d := startDaemon(t, args...)
+
+	if got := getOK(t, d.httpURL+"/healthz"); strings.TrimSpace(got) != "ok" {
+		t.Fatalf("/healthz: %q", got)
+	}
+	verifier, err := note.NewVerifier(d.verifierKey)
+	if err != nil {
+		t.Fatalf("printed verifier key %q: %v", d.verifierKey, err)
+	}
+	if verifier.Name() != DefaultOrigin {
+		t.Fatalf("verifier key name %q, want %q", verifier.Name(), DefaultOrigin)
+	}
+	for name, perm := range map[string]os.FileMode{logKeyFile: 0o600, logPubFile: 0o644, registrarKeyFile: 0o600, registrarPubFile: 0o644} {
+		fi, err := os.Stat(filepath.Join(data, name))
+		if err != nil || fi.Mode().Perm() != perm {
+			t.Errorf("%s: %v, mode %v, want %v", name, err, fi.Mode().Perm(), perm)
+		}
+	}
+	if d.registrarPub != filepath.Join(data, registrarPubFile) {
+		t.Errorf("printed registrar public key path %q", d.registrarPub)
+	}
+	pub, err := custody.ReadPublicKeyFile(d.registrarPub)
+	if err != nil || custody.KeyID(pub) != d.registrarID {
+		t.Fatalf("registrar.pub: %v, key id %s, printed %s", err, custody.KeyID(pub), d.registrarID)
+	}
+
+	// Register a mine with the registrar key the daemon created, then
+	// append from several clients and SIGTERM in the middle.
+	regKey, err := custody.ReadPrivateKeyFile(filepath.Join(data, registrarKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mineKey := ed25519Key(t)
+	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	reg, err := custody.Sign(&pb.Statement{PartyId: custody.RegistrarPartyID, EventTime: timestamppb.New(start),
+		Body: &pb.Statement_PartyRegistration{PartyRegistration: &pb.PartyRegistration{
+			PartyId: "mine-qa", Name: "Qila Abdullah Mine", Roles: []pb.Role{pb.Role_ROLE_MINE}, Country: "PK",
+			Mine: &pb.MineProfile{AnnualOreCapacityKg: 1e9, GradeMinPct: 5, GradeMaxPct: 15},
+			Keys: []*pb.PartyKey{{PublicKey: mineKey.Public().(ed25519.PublicKey), NotBefore: timestamppb.New(start)}},
+		}}}, regKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := d.ledgerClient(t)
+	if _, err := lc.Submit(t.Context(), &pb.SubmitRequest{Envelope: reg}); err != nil {
+		t.Fatalf("registration: %v", err)
+	}
+
+	var (
+		mu    sync.Mutex
+		acked []string
+		wg    sync.WaitGroup
+	)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				env, err := custody.Sign(&pb.Statement{PartyId: "mine-qa", EventTime: timestamppb.New(start.Add(time.Hour)),
+					Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
+						LotId: fmt.Sprintf("L-%d-%d", w, i), MassKg: 100, SbGradePct: 9, Product: pb.Product_PRODUCT_ORE,
+						Site: &pb.Location{Lat: 30.7, Lon: 66.6},
+					}}}, mineKey)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				r, err := lc.Submit(ctx, &pb.SubmitRequest{Envelope: env})
+				if err != nil {
+					return // the server went away
+				}
+				mu.Lock()
+				acked = append(acked, r.GetLeafHash())
+				mu.Unlock()
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	d.stop(t)
+	wg.Wait()
+	t.Logf("%d appends acknowledged before SIGTERM", len(acked))
+	if len(acked) == 0 {
+		t.Fatal("no append was acknowledged before SIGTERM")
+	}
+
+	// Second start: same keys, and every acknowledged append is there.
+	d2 := startDaemon(t, args...)
+	if d2.verifierKey != d.verifierKey || d2.registrarID != d.registrarID {
+		t.Fatalf("keys changed across restart: %s %s -> %s %s", d.verifierKey, d.registrarID, d2.verifierKey, d2.registrarID)
+	}
+	lc2 := d2.ledgerClient(t)
+	for _, id := range acked {
+		if _, err := lc2.GetRecord(t.Context(), &pb.GetRecordRequest{LeafHash: id}); err != nil {
+			t.Fatalf("acknowledged record %s lost: %v", id, err)
+		}
+	}
+	ck, err := lc2.GetCheckpoint(t.Context(), &pb.GetCheckpointRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := ledger.OpenCheckpoint([]byte(ck.GetCheckpoint()), verifier)
+	if err != nil {
+		t.Fatalf("checkpoint does not verify with the printed key: %v", err)
+	}
+	if cp.Size < uint64(len(acked))+1 {
+		t.Fatalf("checkpoint size %d, want at least %d", cp.Size, len(acked)+1)
+	}
+	d2.stop(t)
+
+	// The origin is fixed when the log is created.
+	bin, _ := buildBinary()
+	out, err := exec.Command(bin, append(args, "--origin", "other.example/log")...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "origin") {
+		t.Fatalf("start with another origin: %v\n%s", err, out)
+	}
+}
+
+// TestDaemonRegistrarPub starts with only a registrar public key: no
+// registrar private key is created, and a different key later is refused.
+func TestDaemonRegistrarPub(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	priv := ed25519Key(t)
+	pubFile := filepath.Join(dir, "registrar.pub")
+	if err := os.WriteFile(pubFile, custody.MarshalPublicKey(priv.Public().(ed25519.PublicKey)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--data", data, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--origin", "test.example/log"}
+	d := startDaemon(t, append(args, "--registrar-pub", pubFile)...)
+	if d.registrarID != custody.KeyID(priv.Public().(ed25519.PublicKey)) {
+		t.Fatalf("registrar key id %s, want the supplied key's", d.registrarID)
+	}
+	if !strings.HasPrefix(d.verifierKey, "test.example/log+") {
+		t.Fatalf("verifier key %q does not carry the origin", d.verifierKey)
+	}
+	if _, err := os.Stat(filepath.Join(data, registrarKeyFile)); !os.IsNotExist(err) {
+		t.Fatalf("registrar.key exists with --registrar-pub: %v", err)
+	}
+	getOK(t, d.httpURL+"/healthz")
+	d.stop(t)
+
+	// Restart without the flag uses the stored copy; with another key fails.
+	d = startDaemon(t, args...)
+	if d.registrarID != custody.KeyID(priv.Public().(ed25519.PublicKey)) {
+		t.Fatalf("registrar key id after restart %s", d.registrarID)
+	}
+	d.stop(t)
+	other := ed25519Key(t)
+	otherFile := filepath.Join(dir, "other.pub")
+	os.WriteFile(otherFile, custody.MarshalPublicKey(other.Public().(ed25519.PublicKey)), 0o644)
+	bin, _ := buildBinary()
+	out, err := exec.Command(bin, append(args, "--registrar-pub", otherFile)...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "differs") {
+		t.Fatalf("start with another registrar key: %v\n%s", err, out)
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	env := map[string]string{"PROVENANCED_GRPC_ADDR": "127.0.0.1:9999", "PROVENANCED_DATA": "/var/lib/x"}
+	o, err := parseFlags([]string{"--data", "/tmp/d"}, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.DataDir != "/tmp/d" || o.GRPCAddr != "127.0.0.1:9999" || o.HTTPAddr != "127.0.0.1:8080" || o.LogLevel != "info" {
+		t.Fatalf("options %+v", o)
+	}
+	for _, bad := range [][]string{{"--tls-cert", "c.pem"}, {"--log-level", "loud"}, {"extra"}} {
+		if _, err := parseFlags(bad, func(string) string { return "" }); err == nil {
+			t.Errorf("parseFlags(%q) succeeded", bad)
+		}
+	}
+}
+
+func ed25519Key(t *testing.T) ed25519.PrivateKey {
+	t.Helper()
+	_, priv, err := custody.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return priv
+}

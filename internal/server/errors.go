@@ -1,0 +1,90 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/antimony-ledger/provenance/custody"
+	"github.com/antimony-ledger/provenance/ledger"
+)
+
+// errInternal is what a client sees of any error this file does not know:
+// the details go to the log, never over the wire.
+var errInternal = status.Error(codes.Internal, "internal error")
+
+// codeOf returns the gRPC code for a domain error, and whether the error is
+// one the client may see. It is the one place where errors of the domain
+// packages become status codes:
+//
+//	custody.ErrMalformed     InvalidArgument     fix the input
+//	custody.ErrBadSignature  Unauthenticated     re-sign
+//	custody.ErrUnknownKey    Unauthenticated     register or rotate the key
+//	custody.ErrKeyNotValid   PermissionDenied    sign with a current key
+//	custody.ErrNotAllowed    PermissionDenied    role or custody forbids it
+//	custody.ErrNotFound      NotFound            party, lot or record missing
+//	custody.ErrConflict      FailedPrecondition  re-read the state and sign anew
+//	ledger.ErrInvalidInput   InvalidArgument
+//	ledger.ErrNotFound       NotFound
+//	ledger.ErrClosed         Unavailable         the server is shutting down
+//	context.Canceled         Canceled
+//	context.DeadlineExceeded DeadlineExceeded
+//
+// custody.ErrConflict covers both "already exists" (a lot or party created
+// twice, a statement recorded in another envelope) and stale state (a lot
+// in transit, a stale link). custody has no separate sentinel for the
+// former, so both are FailedPrecondition (HTTP 400) rather than guessing
+// AlreadyExists from the message; the message says which it is.
+func codeOf(err error) (codes.Code, bool) {
+	switch {
+	case errors.Is(err, custody.ErrMalformed):
+		return codes.InvalidArgument, true
+	case errors.Is(err, custody.ErrBadSignature), errors.Is(err, custody.ErrUnknownKey):
+		return codes.Unauthenticated, true
+	case errors.Is(err, custody.ErrKeyNotValid), errors.Is(err, custody.ErrNotAllowed):
+		return codes.PermissionDenied, true
+	case errors.Is(err, custody.ErrNotFound):
+		return codes.NotFound, true
+	case errors.Is(err, custody.ErrConflict):
+		return codes.FailedPrecondition, true
+	case errors.Is(err, ledger.ErrInvalidInput):
+		return codes.InvalidArgument, true
+	case errors.Is(err, ledger.ErrNotFound):
+		return codes.NotFound, true
+	case errors.Is(err, ledger.ErrClosed):
+		return codes.Unavailable, true
+	case errors.Is(err, context.Canceled):
+		return codes.Canceled, true
+	case errors.Is(err, context.DeadlineExceeded):
+		return codes.DeadlineExceeded, true
+	}
+	return codes.Internal, false
+}
+
+// toStatus turns an error from a domain package into a gRPC status error.
+// A status error made by this package passes through unchanged. Unknown
+// errors are logged with the method and returned as a bare Internal, so
+// nothing of the server's internals (paths, Badger errors) leaks.
+func (s *Server) toStatus(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := err.(interface{ GRPCStatus() *status.Status }); ok {
+		return err
+	}
+	code, public := codeOf(err)
+	if !public {
+		s.log.ErrorContext(ctx, "internal error", slog.String("method", methodName(ctx)), slog.Any("err", err))
+		return errInternal
+	}
+	switch code {
+	case codes.Unavailable:
+		return status.Error(code, "ledger is closed")
+	case codes.Canceled, codes.DeadlineExceeded:
+		return status.FromContextError(err).Err()
+	}
+	return status.Error(code, err.Error())
+}

@@ -1,0 +1,108 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/antimony-ledger/provenance/internal/openapi"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+)
+
+// httpHandler returns the HTTP routes: the REST gateway over conn, the
+// OpenAPI document, health and metrics, behind a request body limit.
+func (s *Server) httpHandler(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
+	// Strict JSON: unknown fields in a request body are an error (the
+	// gateway answers InvalidArgument), and responses show every field so
+	// clients see zero values rather than guessing.
+	gw := runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+		}),
+	)
+	for name, register := range map[string]func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
+		"ledger":   pb.RegisterLedgerServiceHandler,
+		"custody":  pb.RegisterCustodyServiceHandler,
+		"verifier": pb.RegisterVerifierServiceHandler,
+	} {
+		if err := register(ctx, gw, conn); err != nil {
+			return nil, fmt.Errorf("server: registering %s gateway: %w", name, err)
+		}
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", gw)
+	// GET /v1/entries streams a range of the log, possibly all of it, to
+	// a mirror: the server-wide WriteTimeout would cut it off, so this one
+	// route gets StreamTimeout instead, for both the write deadline and the
+	// call.
+	mux.Handle("GET /v1/entries", s.longWrite(gw))
+	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(openapi.JSON)
+	})
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}))
+	return s.limitBody(mux), nil
+}
+
+// longWrite extends the write deadline and bounds the request by
+// Options.StreamTimeout.
+func (s *Server) longWrite(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.opts.StreamTimeout)); err != nil {
+			s.log.WarnContext(r.Context(), "cannot extend write deadline for stream", slog.Any("err", err))
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), s.opts.StreamTimeout)
+		defer cancel()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// limitBody refuses request bodies over Options.MaxRecvBytes: at once with
+// 413 when Content-Length says so, and through http.MaxBytesReader when the
+// body is chunked (the gateway then fails to decode it: 400).
+func (s *Server) limitBody(h http.Handler) http.Handler {
+	limit := int64(s.opts.MaxRecvBytes)
+	h = http.MaxBytesHandler(h, limit)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > limit {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Connection", "close")
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			fmt.Fprintf(w, `{"code":%d,"message":"request body is %d bytes, limit %d","details":[]}`+"\n",
+				codes.ResourceExhausted, r.ContentLength, limit)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// healthz answers 200 "ok" while the server is not draining and the store
+// can be read.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if s.draining.Load() {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	// RootAt(0) reads nothing but fails once the store is closed.
+	if _, err := s.store.Log().RootAt(r.Context(), 0); err != nil {
+		s.log.WarnContext(r.Context(), "health check: store unavailable", slog.Any("err", err))
+		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}

@@ -1,0 +1,238 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+
+	"github.com/multiformats/go-multihash"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/antimony-ledger/provenance/custody"
+	"github.com/antimony-ledger/provenance/ledger"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+)
+
+// ledgerService implements pb.LedgerServiceServer over the store's log.
+type ledgerService struct {
+	pb.UnimplementedLedgerServiceServer
+	s *Server
+}
+
+// Submit appends one envelope. A request carrying fields this server does
+// not know is refused, as the gateway refuses unknown JSON fields: the
+// envelope stored is what the server understood, so silently dropping a
+// field a newer client meant to send would store something else.
+func (l *ledgerService) Submit(ctx context.Context, req *pb.SubmitRequest) (*pb.SubmitResponse, error) {
+	if hasUnknownFields(req.ProtoReflect()) {
+		l.s.metrics.submits.WithLabelValues(custody.ErrMalformed.Error()).Inc()
+		return nil, status.Error(codes.InvalidArgument, "malformed: request has unknown fields")
+	}
+	res, err := l.s.store.Submit(ctx, req.GetEnvelope())
+	l.s.metrics.submits.WithLabelValues(submitOutcome(err, res.Duplicate)).Inc()
+	if err != nil {
+		return nil, l.s.toStatus(ctx, err)
+	}
+	// The latest checkpoint covers every committed entry, this one included.
+	return &pb.SubmitResponse{
+		Index:      res.Entry.Index,
+		LeafHash:   custody.RecordID(res.Entry),
+		Duplicate:  res.Duplicate,
+		Checkpoint: string(l.s.store.Log().Checkpoint()),
+	}, nil
+}
+
+func (l *ledgerService) GetEntry(ctx context.Context, req *pb.GetEntryRequest) (*pb.GetEntryResponse, error) {
+	if size := l.s.store.Log().Size(); req.GetIndex() >= size {
+		return nil, status.Errorf(codes.NotFound, "no entry at index %d: log size is %d", req.GetIndex(), size)
+	}
+	e, err := l.s.store.Log().Get(ctx, req.GetIndex())
+	if err != nil {
+		return nil, l.s.toStatus(ctx, err)
+	}
+	return &pb.GetEntryResponse{Entry: l.s.logEntry(ctx, e)}, nil
+}
+
+func (l *ledgerService) GetRecord(ctx context.Context, req *pb.GetRecordRequest) (*pb.GetRecordResponse, error) {
+	if req.GetLeafHash() == "" {
+		return nil, status.Error(codes.InvalidArgument, "leaf_hash is required")
+	}
+	if len(req.GetLeafHash()) > 64 {
+		return nil, status.Error(codes.InvalidArgument, "leaf_hash is not a base58 multihash")
+	}
+	id, err := multihash.FromB58String(req.GetLeafHash())
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "leaf_hash is not a base58 multihash: %v", err)
+	}
+	e, err := l.s.store.Log().GetByHash(ctx, id)
+	if err != nil {
+		return nil, l.s.toStatus(ctx, err)
+	}
+	return &pb.GetRecordResponse{Entry: l.s.logEntry(ctx, e)}, nil
+}
+
+// StreamEntries streams [start, end). An end of 0, or beyond the log, means
+// the size of the log when the call starts; a start beyond that is
+// OutOfRange, so a mirror polling at its own size sees an empty stream, and
+// one ahead of the log sees an error.
+func (l *ledgerService) StreamEntries(req *pb.StreamEntriesRequest, stream grpc.ServerStreamingServer[pb.StreamEntriesResponse]) error {
+	ctx := stream.Context()
+	size := l.s.store.Log().Size()
+	start, end := req.GetStart(), req.GetEnd()
+	if end == 0 || end > size {
+		end = size
+	}
+	if start > size {
+		return status.Errorf(codes.OutOfRange, "start %d is beyond the log size %d", start, size)
+	}
+	if start > end {
+		return status.Errorf(codes.InvalidArgument, "start %d is after end %d", start, end)
+	}
+	for e, err := range l.s.store.Log().Range(ctx, start, end) {
+		if err != nil {
+			return l.s.toStatus(ctx, err)
+		}
+		if err := stream.Send(&pb.StreamEntriesResponse{Entry: l.s.logEntry(ctx, e)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *ledgerService) GetCheckpoint(ctx context.Context, _ *pb.GetCheckpointRequest) (*pb.GetCheckpointResponse, error) {
+	signed := l.s.store.Log().Checkpoint()
+	c, err := checkpointBody(signed)
+	if err != nil {
+		return nil, l.s.toStatus(ctx, err)
+	}
+	return &pb.GetCheckpointResponse{
+		Checkpoint: string(signed),
+		Origin:     c.Origin,
+		TreeSize:   c.Size,
+		RootHash:   rootBase64(c.Root),
+	}, nil
+}
+
+func (l *ledgerService) GetInclusionProof(ctx context.Context, req *pb.GetInclusionProofRequest) (*pb.GetInclusionProofResponse, error) {
+	log := l.s.store.Log()
+	cur := log.Size()
+	size := req.GetTreeSize()
+	if size == 0 {
+		size = cur
+	}
+	if size > cur {
+		return nil, status.Errorf(codes.InvalidArgument, "tree_size %d is beyond the current tree size %d", size, cur)
+	}
+	if req.GetIndex() >= size {
+		return nil, status.Errorf(codes.InvalidArgument, "index %d is not in a tree of size %d", req.GetIndex(), size)
+	}
+	e, err := log.Get(ctx, req.GetIndex())
+	if err != nil {
+		return nil, l.s.toStatus(ctx, err)
+	}
+	hashes, err := log.InclusionProof(ctx, req.GetIndex(), size)
+	if err != nil {
+		return nil, l.s.toStatus(ctx, err)
+	}
+	return &pb.GetInclusionProofResponse{
+		Index:    req.GetIndex(),
+		TreeSize: size,
+		Hashes:   proofBytes(hashes),
+		LeafHash: custody.RecordID(e),
+	}, nil
+}
+
+func (l *ledgerService) GetConsistencyProof(ctx context.Context, req *pb.GetConsistencyProofRequest) (*pb.GetConsistencyProofResponse, error) {
+	log := l.s.store.Log()
+	cur := log.Size()
+	second := req.GetSecond()
+	if second == 0 {
+		second = cur
+	}
+	if second > cur {
+		return nil, status.Errorf(codes.InvalidArgument, "second %d is beyond the current tree size %d", second, cur)
+	}
+	if req.GetFirst() > second {
+		return nil, status.Errorf(codes.InvalidArgument, "first %d is larger than second %d", req.GetFirst(), second)
+	}
+	hashes, err := log.ConsistencyProof(ctx, req.GetFirst(), second)
+	if err != nil {
+		return nil, l.s.toStatus(ctx, err)
+	}
+	return &pb.GetConsistencyProofResponse{First: req.GetFirst(), Second: second, Hashes: proofBytes(hashes)}, nil
+}
+
+// logEntry returns the wire form of an entry: the exact stored bytes, and
+// the envelope and statement decoded from them. Stored entries passed
+// validation, so a decoding failure means a newer writer or corruption; the
+// entry is still served with its bytes, which are what clients verify.
+func (s *Server) logEntry(ctx context.Context, e ledger.Entry) *pb.LogEntry {
+	out := &pb.LogEntry{
+		Index:      e.Index,
+		LeafHash:   custody.RecordID(e),
+		Data:       e.Data,
+		RecordTime: timestamppb.New(e.Time),
+	}
+	env, st, err := custody.DecodeEntry(e)
+	if err != nil {
+		s.log.WarnContext(ctx, "stored entry does not decode", slog.Uint64("index", e.Index), slog.Any("err", err))
+		return out
+	}
+	out.Envelope, out.Statement = env, st
+	return out
+}
+
+func proofBytes(hs [][32]byte) [][]byte {
+	out := make([][]byte, len(hs))
+	for i := range hs {
+		out[i] = hs[i][:]
+	}
+	return out
+}
+
+// hasUnknownFields reports whether m or any message in it carries fields
+// unknown to this server's protos.
+func hasUnknownFields(m protoreflect.Message) bool {
+	if len(m.GetUnknown()) > 0 {
+		return true
+	}
+	found := false
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsMap():
+			if fd.MapValue().Message() != nil {
+				v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+					found = hasUnknownFields(mv.Message())
+					return !found
+				})
+			}
+		case fd.IsList() && fd.Message() != nil:
+			list := v.List()
+			for i := 0; i < list.Len() && !found; i++ {
+				found = hasUnknownFields(list.Get(i).Message())
+			}
+		case fd.Message() != nil:
+			found = hasUnknownFields(v.Message())
+		}
+		return !found
+	})
+	return found
+}
+
+// checkpointBody parses the body of a signed checkpoint note the log wrote.
+// The signature is not checked: the note comes from the log itself.
+func checkpointBody(signed []byte) (ledger.Checkpoint, error) {
+	i := bytes.Index(signed, []byte("\n\n"))
+	if i < 0 {
+		return ledger.Checkpoint{}, errors.New("log checkpoint is not a signed note")
+	}
+	return ledger.ParseCheckpoint(string(signed[:i+1]))
+}
+
+func rootBase64(root [32]byte) string { return base64.StdEncoding.EncodeToString(root[:]) }

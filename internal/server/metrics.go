@@ -1,0 +1,96 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
+
+	"github.com/antimony-ledger/provenance/custody"
+)
+
+// metrics are the server's Prometheus collectors.
+type metrics struct {
+	handled  *prometheus.CounterVec   // method, code
+	duration *prometheus.HistogramVec // method, code
+	inflight *prometheus.GaugeVec     // method
+	submits  *prometheus.CounterVec   // outcome
+}
+
+func newMetrics(reg prometheus.Registerer, store *custody.Store) (*metrics, error) {
+	m := &metrics{
+		handled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "provenance_grpc_server_handled_total",
+			Help: "gRPC calls completed, by full method and status code (REST calls included: the gateway is a gRPC client).",
+		}, []string{"method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "provenance_grpc_server_handling_seconds",
+			Help:    "gRPC call latency, by full method and status code.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"method", "code"}),
+		inflight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "provenance_grpc_server_in_flight",
+			Help: "gRPC calls in progress, by full method.",
+		}, []string{"method"}),
+		submits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "provenance_submissions_total",
+			Help: "Submitted envelopes by outcome: appended, duplicate, or the rejection kind.",
+		}, []string{"outcome"}),
+	}
+	log := store.Log()
+	for _, c := range []prometheus.Collector{
+		m.handled, m.duration, m.inflight, m.submits,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "provenance_ledger_tree_size",
+			Help: "Number of entries in the log (committed tree size).",
+		}, func() float64 { return float64(log.Size()) }),
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) observe(method string, start time.Time, err error) {
+	code := status.Code(err).String()
+	m.handled.WithLabelValues(method, code).Inc()
+	m.duration.WithLabelValues(method, code).Observe(time.Since(start).Seconds())
+}
+
+func (m *metrics) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	g := m.inflight.WithLabelValues(info.FullMethod)
+	g.Inc()
+	defer g.Dec()
+	start := time.Now()
+	resp, err := handler(ctx, req)
+	m.observe(info.FullMethod, start, err)
+	return resp, err
+}
+
+func (m *metrics) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	g := m.inflight.WithLabelValues(info.FullMethod)
+	g.Inc()
+	defer g.Dec()
+	start := time.Now()
+	err := handler(srv, ss)
+	m.observe(info.FullMethod, start, err)
+	return err
+}
+
+// submitOutcome names the outcome of a submission for the metrics.
+func submitOutcome(err error, duplicate bool) string {
+	var rej *custody.RejectError
+	switch {
+	case err == nil && duplicate:
+		return "duplicate"
+	case err == nil:
+		return "appended"
+	case errors.As(err, &rej):
+		return rej.Kind.Error()
+	}
+	return "error"
+}

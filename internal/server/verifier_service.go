@@ -1,0 +1,74 @@
+package server
+
+import (
+	"context"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+)
+
+// A VerifierBackend verifies lots for VerifierService. Implementations
+// must be safe for concurrent use and should honour ctx. Errors are mapped
+// to codes like the store's (see [codeOf]): wrap custody.ErrNotFound for an
+// unknown lot; anything unrecognised becomes Internal.
+type VerifierBackend interface {
+	// VerifyLot rebuilds a lot's custody graph and runs every rule.
+	VerifyLot(ctx context.Context, lotID string) (*pb.VerificationReport, error)
+	// ListFlags returns the current flags matching the request's filters.
+	ListFlags(ctx context.Context, req *pb.ListFlagsRequest) ([]*pb.Flag, error)
+	// Bundle returns an offline provenance bundle for a lot.
+	Bundle(ctx context.Context, lotID string) (*pb.Bundle, error)
+}
+
+// verifierService implements pb.VerifierServiceServer over a backend.
+type verifierService struct {
+	pb.UnimplementedVerifierServiceServer
+	s       *Server
+	backend VerifierBackend
+}
+
+var errNoVerifier = status.Error(codes.Unavailable, "verifier not configured")
+
+func (v *verifierService) VerifyLot(ctx context.Context, req *pb.VerifyLotRequest) (*pb.VerifyLotResponse, error) {
+	if v.backend == nil {
+		return nil, errNoVerifier
+	}
+	if err := requireID("lot_id", req.GetLotId()); err != nil {
+		return nil, err
+	}
+	r, err := v.backend.VerifyLot(ctx, req.GetLotId())
+	if err != nil {
+		return nil, v.s.toStatus(ctx, err)
+	}
+	return &pb.VerifyLotResponse{Report: r}, nil
+}
+
+func (v *verifierService) ListFlags(ctx context.Context, req *pb.ListFlagsRequest) (*pb.ListFlagsResponse, error) {
+	if v.backend == nil {
+		return nil, errNoVerifier
+	}
+	if s, u := req.GetSince(), req.GetUntil(); (s != nil && !s.IsValid()) || (u != nil && !u.IsValid()) {
+		return nil, status.Error(codes.InvalidArgument, "since and until must be valid timestamps")
+	}
+	flags, err := v.backend.ListFlags(ctx, req)
+	if err != nil {
+		return nil, v.s.toStatus(ctx, err)
+	}
+	return &pb.ListFlagsResponse{Flags: flags}, nil
+}
+
+func (v *verifierService) GetBundle(ctx context.Context, req *pb.GetBundleRequest) (*pb.GetBundleResponse, error) {
+	if v.backend == nil {
+		return nil, errNoVerifier
+	}
+	if err := requireID("lot_id", req.GetLotId()); err != nil {
+		return nil, err
+	}
+	b, err := v.backend.Bundle(ctx, req.GetLotId())
+	if err != nil {
+		return nil, v.s.toStatus(ctx, err)
+	}
+	return &pb.GetBundleResponse{Bundle: b}, nil
+}
