@@ -489,4 +489,3 @@ func indexKey(prefix, id string, index uint64) []byte {
 }
 
 func be8(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
-

@@ -12,10 +12,10 @@ import (
 // fixture registers a mine, an exporter, a smelter, a buyer and a lab, and
 // takes lot L1 from the mine to the exporter.
 type fixture struct {
-	c                                 *ct.Chain
-	s                                 *custody.Store
+	c                                   *ct.Chain
+	s                                   *custody.Store
 	mine, exporter, smelter, buyer, lab *ct.Party
-	extraction, dispatch, receipt     string
+	extraction, dispatch, receipt       string
 }
 
 func newFixture(t *testing.T) *fixture {

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/antimony-ledger/provenance/client"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	"github.com/antimony-ledger/provenance/verifier"
+)
+
+func init() {
+	register("verify", "verify a lot here, trusting only the pinned keys: LOT", verifyLot)
+	register("bundle export", "write a lot's offline provenance bundle: LOT", bundleExport)
+	register("bundle verify", "verify a bundle file offline, with no server: FILE", bundleVerify)
+	register("flags", "list the flags raised across the log", listFlags)
+	register("rules", "list the verifier's rules", listRules)
+}
+
+// verdictError maps a report's verdict to the exit code.
+func verdictError(r *pb.VerificationReport) error {
+	switch r.GetVerdict() {
+	case pb.Verdict_VERDICT_VERIFIED:
+		return nil
+	case pb.Verdict_VERDICT_FLAGGED:
+		return &exitError{code: exitFlagged, err: fmt.Errorf("lot %s: %d flag(s)", r.GetLotId(), len(r.GetFlags()))}
+	}
+	return &exitError{code: exitInvalid, err: fmt.Errorf("lot %s: verification failed", r.GetLotId())}
+}
+
+func printReport(e *env, g *globals, r *pb.VerificationReport) error {
+	if g.json {
+		if err := printJSON(e.stdout, r); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprint(e.stdout, verifier.Text(r))
+	}
+	return verdictError(r)
+}
+
+func verifyLot(ctx context.Context, e *env, args []string) error {
+	var g globals
+	var t trustFlags
+	fs := newFlags(e, "verify", "LOT", &g)
+	t.add(fs)
+	if err := parse(fs, args, 1); err != nil {
+		return err
+	}
+	trust, err := t.trust()
+	if err != nil {
+		return err
+	}
+	return reader(ctx, &g, func(ctx context.Context, c *client.Client) error {
+		r, err := c.Verifier.GetBundle(ctx, &pb.GetBundleRequest{LotId: fs.Arg(0)})
+		if err != nil {
+			return err
+		}
+		// The bundle's checkpoint must extend every checkpoint this client
+		// saw before: a rolled-back or forked log fails here.
+		if _, err := c.CheckCheckpoint(ctx, trust.Log, client.DirCheckpointStore{Dir: t.stateDir}, []byte(r.GetBundle().GetCheckpoint())); err != nil {
+			return &exitError{code: exitInvalid, err: err}
+		}
+		return printReport(e, &g, verifier.Verify(r.GetBundle(), trust, verifier.DefaultConfig()))
+	})
+}
+
+func (t *trustFlags) trust() (verifier.Trust, error) {
+	v, err := t.logVerifier()
+	if err != nil {
+		return verifier.Trust{}, err
+	}
+	reg, err := t.registrar()
+	if err != nil {
+		return verifier.Trust{}, err
+	}
+	return verifier.Trust{Log: v, Registrar: reg}, nil
+}
+
+func bundleExport(ctx context.Context, e *env, args []string) error {
+	var g globals
+	fs := newFlags(e, "bundle export", "LOT", &g)
+	out := fs.String("o", "", "output file (default LOT.bundle.json)")
+	if err := parse(fs, args, 1); err != nil {
+		return err
+	}
+	if *out == "" {
+		*out = fs.Arg(0) + ".bundle.json"
+	}
+	return reader(ctx, &g, func(ctx context.Context, c *client.Client) error {
+		r, err := c.Verifier.GetBundle(ctx, &pb.GetBundleRequest{LotId: fs.Arg(0)})
+		if err != nil {
+			return err
+		}
+		b, err := verifier.MarshalBundle(r.GetBundle())
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(*out, b, 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "wrote %s: %d records, checkpoint of %s entries\n", *out, len(r.GetBundle().GetRecords()), checkpointSize(r.GetBundle().GetCheckpoint()))
+		return nil
+	})
+}
+
+func checkpointSize(n string) string {
+	lines := strings.SplitN(n, "\n", 3)
+	if len(lines) < 2 {
+		return "?"
+	}
+	return lines[1]
+}
+
+func bundleVerify(ctx context.Context, e *env, args []string) error {
+	var g globals
+	var t trustFlags
+	fs := newFlags(e, "bundle verify", "FILE", &g)
+	t.add(fs)
+	if err := parse(fs, args, 1); err != nil {
+		return err
+	}
+	trust, err := t.trust()
+	if err != nil {
+		return err
+	}
+	b, err := os.ReadFile(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	bundle, err := verifier.UnmarshalBundle(b)
+	if err != nil {
+		return &exitError{code: exitInvalid, err: fmt.Errorf("reading bundle: %w", err)}
+	}
+	return printReport(e, &g, verifier.Verify(bundle, trust, verifier.DefaultConfig()))
+}
+
+func listFlags(ctx context.Context, e *env, args []string) error {
+	var g globals
+	fs := newFlags(e, "flags", "", &g)
+	party := fs.String("party", "", "only flags naming this party")
+	rule := fs.String("rule", "", "only this rule id")
+	lot := fs.String("lot", "", "only this lot")
+	sev := fs.String("min-severity", "", "INFO, WARNING or CRITICAL")
+	since := fs.String("since", "", "only events at or after this time, RFC 3339")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	req := &pb.ListFlagsRequest{PartyId: *party, Rule: *rule, LotId: *lot}
+	if *sev != "" {
+		v, ok := pb.Severity_value["SEVERITY_"+strings.ToUpper(*sev)]
+		if !ok {
+			return usageErr("--min-severity %q: want INFO, WARNING or CRITICAL", *sev)
+		}
+		req.MinSeverity = pb.Severity(v)
+	}
+	if *since != "" {
+		t, err := time.Parse(time.RFC3339, *since)
+		if err != nil {
+			return usageErr("--since: %v", err)
+		}
+		req.Since = timestamppb.New(t)
+	}
+	return reader(ctx, &g, func(ctx context.Context, c *client.Client) error {
+		r, err := c.Verifier.ListFlags(ctx, req)
+		if err != nil {
+			return err
+		}
+		if g.json {
+			return printJSON(e.stdout, r)
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SEVERITY\tRULE\tLOT\tPARTY\tINDEX\tMESSAGE")
+		for _, f := range r.GetFlags() {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", strings.TrimPrefix(f.GetSeverity().String(), "SEVERITY_"), f.GetRule(), f.GetLotId(), f.GetPartyId(), f.GetIndex(), f.GetMessage())
+		}
+		return tw.Flush()
+	})
+}
+
+func listRules(ctx context.Context, e *env, args []string) error {
+	var g globals
+	fs := newFlags(e, "rules", "", &g)
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RULE\tSEVERITY\tWHAT IT FLAGS")
+	for _, r := range verifier.Rules() {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.ID, strings.TrimPrefix(r.Severity.String(), "SEVERITY_"), r.Description)
+	}
+	return tw.Flush()
+}

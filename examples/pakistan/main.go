@@ -1,0 +1,280 @@
+// Command pakistan plays a Pakistan -> US antimony supply chain against the
+// ledger and shows what a US buyer's verification finds: one clean lot and
+// six lots carrying the laundering patterns the verifier exists for.
+//
+// With no flags it starts a provenanced server of its own on loopback, on a
+// fresh embedded Badger store in a temporary directory, and stops it at the
+// end (--serve keeps it running for provctl and curl). With --addr it plays
+// against a running server, signing registrations with --registrar-key and
+// verifying against the pinned --log-key and --registrar-pub.
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/antimony-ledger/provenance/client"
+	"github.com/antimony-ledger/provenance/custody"
+	"github.com/antimony-ledger/provenance/internal/refdata"
+	"github.com/antimony-ledger/provenance/internal/server"
+	"github.com/antimony-ledger/provenance/ledger"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	"github.com/antimony-ledger/provenance/verifier"
+)
+
+type options struct {
+	addr         string
+	registrarKey string
+	logKey       string
+	registrarPub string
+	data         string
+	serve        bool
+	out          io.Writer
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.addr, "addr", "", "gRPC address of a running provenanced (default: start one here)")
+	flag.StringVar(&o.registrarKey, "registrar-key", "", "with --addr: the server's registrar private key file")
+	flag.StringVar(&o.logKey, "log-key", "", "with --addr: the log's verifier key, or a file holding it")
+	flag.StringVar(&o.registrarPub, "registrar-pub", "", "with --addr: the registrar public key file")
+	flag.StringVar(&o.data, "data", "", "without --addr: data directory for the embedded server (default: a temporary one)")
+	flag.BoolVar(&o.serve, "serve", false, "without --addr: keep serving after the scenario until interrupted")
+	flag.Parse()
+	o.out = os.Stdout
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "pakistan:", err)
+		os.Exit(1)
+	}
+}
+
+// trust is what the buyer pins: the log's key and the registrar's key.
+type trust struct {
+	log       note.Verifier
+	registrar ed25519.PublicKey
+	regKey    ed25519.PrivateKey
+}
+
+// Result is what a run found, for tests.
+type Result struct {
+	Stories []Story
+	Reports map[string]*pb.VerificationReport
+}
+
+func run(ctx context.Context, o options) error {
+	_, err := play(ctx, o)
+	return err
+}
+
+func play(ctx context.Context, o options) (*Result, error) {
+	out := o.out
+	addr, tr, suffix := o.addr, trust{}, ""
+	var httpAddr string
+	if addr == "" {
+		srv, err := startServer(ctx, o.data, out)
+		if err != nil {
+			return nil, err
+		}
+		defer srv.stop()
+		addr, httpAddr, tr = srv.grpcAddr, srv.httpAddr, srv.trust
+	} else {
+		var err error
+		if tr, err = loadTrust(o); err != nil {
+			return nil, err
+		}
+		suffix = "-" + time.Now().UTC().Format("150405")
+	}
+	c, err := client.Dial(addr, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	ref, err := refdata.Load()
+	if err != nil {
+		return nil, err
+	}
+	s := &scenario{
+		c: c, out: out, suffix: suffix, ref: ref, parties: map[string]*client.Signer{},
+		registrar: &client.Signer{PartyID: custody.RegistrarPartyID, Key: tr.regKey},
+		start:     time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC),
+	}
+	stories, err := s.Run(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Stories: stories, Reports: map[string]*pb.VerificationReport{}}
+	fmt.Fprintln(out, "\nWhat a US buyer's verification finds (run on this machine, trusting only the pinned log and registrar keys):")
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nLOT\tVERDICT\tUNTRACED\tRULES\tSTORY")
+	cps := &memCheckpoints{}
+	for _, st := range stories {
+		r, err := c.Verifier.GetBundle(ctx, &pb.GetBundleRequest{LotId: st.Lot})
+		if err != nil {
+			return nil, fmt.Errorf("fetching bundle of %s: %w", st.Lot, err)
+		}
+		if _, err := c.CheckCheckpoint(ctx, tr.log, cps, []byte(r.GetBundle().GetCheckpoint())); err != nil {
+			return nil, fmt.Errorf("checkpoint of %s: %w", st.Lot, err)
+		}
+		rep := verifier.Verify(r.GetBundle(), verifier.Trust{Log: tr.log, Registrar: tr.registrar}, verifier.DefaultConfig())
+		res.Reports[st.Lot] = rep
+		fmt.Fprintf(tw, "%s\t%s\t%.0f%%\t%s\t%s\n", st.Lot, strings.TrimPrefix(rep.GetVerdict().String(), "VERDICT_"), rep.GetUntracedShare()*100, ruleList(rep), st.Title)
+	}
+	tw.Flush()
+	if len(stories) > 1 {
+		fmt.Fprintf(out, "\nThe full report for %s:\n\n%s", stories[1].Lot, verifier.Text(res.Reports[stories[1].Lot]))
+	}
+	if httpAddr != "" {
+		fmt.Fprintf(out, "\nAuditors see the same over REST, e.g.:\n  curl http://%s/v1/lots/%s/verification\n  curl http://%s/v1/flags\n", httpAddr, stories[0].Lot, httpAddr)
+	}
+	if o.serve && o.addr == "" {
+		fmt.Fprintf(out, "\nServing on gRPC %s and http://%s until interrupted (Ctrl-C).\n", addr, httpAddr)
+		<-ctx.Done()
+	}
+	return res, nil
+}
+
+func ruleList(r *pb.VerificationReport) string {
+	seen := map[string]bool{}
+	var rules []string
+	for _, f := range r.GetFlags() {
+		if !seen[f.GetRule()] {
+			seen[f.GetRule()] = true
+			rules = append(rules, f.GetRule())
+		}
+	}
+	if len(rules) == 0 {
+		return "-"
+	}
+	return strings.Join(rules, ",")
+}
+
+// memCheckpoints remembers checkpoints for one run, so each bundle's
+// checkpoint is checked for consistency with the ones before it.
+type memCheckpoints struct{ last map[string][]byte }
+
+func (m *memCheckpoints) Last(origin string) ([]byte, error) { return m.last[origin], nil }
+func (m *memCheckpoints) Save(origin string, n []byte) error {
+	if m.last == nil {
+		m.last = map[string][]byte{}
+	}
+	m.last[origin] = n
+	return nil
+}
+
+func loadTrust(o options) (trust, error) {
+	if o.registrarKey == "" || o.logKey == "" || o.registrarPub == "" {
+		return trust{}, errors.New("with --addr, --registrar-key, --log-key and --registrar-pub are required")
+	}
+	key, err := custody.ReadPrivateKeyFile(o.registrarKey)
+	if err != nil {
+		return trust{}, err
+	}
+	pub, err := custody.ReadPublicKeyFile(o.registrarPub)
+	if err != nil {
+		return trust{}, err
+	}
+	vkey := o.logKey
+	if b, err := os.ReadFile(vkey); err == nil {
+		vkey = strings.TrimSpace(string(b))
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return trust{}, fmt.Errorf("--log-key: %w", err)
+	}
+	return trust{log: v, registrar: pub, regKey: key}, nil
+}
+
+type embedded struct {
+	grpcAddr, httpAddr string
+	trust              trust
+	stop               func()
+}
+
+// startServer runs a server on loopback with fresh keys, on dir or a
+// temporary directory.
+func startServer(ctx context.Context, dir string, out io.Writer) (*embedded, error) {
+	tmp := ""
+	if dir == "" {
+		var err error
+		if tmp, err = os.MkdirTemp("", "antimony-example-*"); err != nil {
+			return nil, err
+		}
+		dir = tmp
+	}
+	const origin = "antimony-ledger.example/pakistan"
+	skey, vkey, err := ledger.GenerateNoteKey(origin)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		return nil, err
+	}
+	verifierKey, err := note.NewVerifier(vkey)
+	if err != nil {
+		return nil, err
+	}
+	regPub, regKey, err := custody.GenerateKey()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	store, err := custody.Open(ctx, filepath.Join(dir, "ledger"), custody.Config{Origin: origin, LogSigner: signer, Registrar: regPub, Logger: logger})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	tr := trust{log: verifierKey, registrar: regPub, regKey: regKey}
+	backend := verifier.NewBackend(store, verifier.Trust{Log: verifierKey, Registrar: regPub}, verifier.DefaultConfig())
+	srv, err := server.New(server.Options{Store: store, Logger: logger, Verifier: backend})
+	if err != nil {
+		cancel()
+		store.Close()
+		return nil, err
+	}
+	gl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		cancel()
+		store.Close()
+		return nil, err
+	}
+	hl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		cancel()
+		gl.Close()
+		store.Close()
+		return nil, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, gl, hl) }()
+	fmt.Fprintf(out, "Started a ledger server on gRPC %s and http://%s (store %s).\nLog key (pin it): %s\n", gl.Addr(), hl.Addr(), dir, vkey)
+	return &embedded{
+		grpcAddr: gl.Addr().String(), httpAddr: hl.Addr().String(), trust: tr,
+		stop: func() {
+			cancel()
+			<-done
+			store.Close()
+			if tmp != "" {
+				os.RemoveAll(tmp)
+			}
+		},
+	}, nil
+}

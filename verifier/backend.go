@@ -1,0 +1,226 @@
+package verifier
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/antimony-ledger/provenance/custody"
+	"github.com/antimony-ledger/provenance/ledger"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+)
+
+// A Backend is the server side of verification: it verifies lots for
+// auditors, builds bundles for buyers, and keeps the flags of every lot
+// current as records arrive, so listing flags re-verifies only the lots
+// that changed since the last listing.
+//
+// It follows the log: each new record marks the lots it names, and every
+// lot made from them, as stale. Stale lots are re-verified in the
+// background, a bounded number per pass, and all of them before
+// [Backend.ListFlags] answers.
+type Backend struct {
+	store  *custody.Store
+	trust  Trust
+	cfg    Config
+	logger *slog.Logger
+
+	// refresh serialises catching up with the log; mu guards the maps.
+	refresh  sync.Mutex
+	mu       sync.Mutex
+	next     uint64              // next log index to read
+	stale    map[string]bool     // lots whose flags are out of date
+	children map[string][]string // lot -> lots transformed from it
+	flags    map[string][]*pb.Flag
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// backgroundBatch bounds the lots verified per background pass, so the
+// follower never competes long with appends.
+const backgroundBatch = 256
+
+// NewBackend returns a backend for store and starts following the log.
+// Close stops it.
+func NewBackend(store *custody.Store, trust Trust, cfg Config) *Backend {
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &Backend{
+		store: store, trust: trust, cfg: cfg, logger: slog.Default(),
+		stale: map[string]bool{}, children: map[string][]string{}, flags: map[string][]*pb.Flag{},
+		cancel: cancel, done: make(chan struct{}),
+	}
+	go b.follow(ctx)
+	return b
+}
+
+// Close stops following the log.
+func (b *Backend) Close() {
+	b.cancel()
+	<-b.done
+}
+
+func (b *Backend) follow(ctx context.Context) {
+	defer close(b.done)
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		if err := b.catchUp(ctx, backgroundBatch); err != nil && ctx.Err() == nil && !errors.Is(err, ledger.ErrClosed) {
+			b.logger.Warn("verifier: following the log", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// catchUp reads the records appended since the last call, marks the lots
+// they touch as stale, and re-verifies up to limit stale lots (all of them
+// when limit is 0).
+func (b *Backend) catchUp(ctx context.Context, limit int) error {
+	b.refresh.Lock()
+	defer b.refresh.Unlock()
+	size := b.store.Log().Size()
+	for e, err := range b.store.Log().Range(ctx, b.next, size) {
+		if err != nil {
+			return err
+		}
+		if _, st, err := custody.DecodeEntry(e); err == nil {
+			b.touch(st)
+		}
+		b.next = e.Index + 1
+	}
+	b.mu.Lock()
+	lots := make([]string, 0, len(b.stale))
+	for lot := range b.stale {
+		lots = append(lots, lot)
+	}
+	b.mu.Unlock()
+	slices.Sort(lots)
+	if limit > 0 && len(lots) > limit {
+		lots = lots[:limit]
+	}
+	for _, lot := range lots {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rep, err := b.VerifyLot(ctx, lot)
+		if err != nil {
+			return fmt.Errorf("verifying lot %q: %w", lot, err)
+		}
+		b.mu.Lock()
+		b.flags[lot] = rep.GetFlags()
+		if rep.GetVerdict() == pb.Verdict_VERDICT_INVALID {
+			b.flags[lot] = append(b.flags[lot], &pb.Flag{
+				Rule: "INVALID", Severity: pb.Severity_SEVERITY_CRITICAL, LotId: lot,
+				Message: fmt.Sprintf("lot %s does not verify: %v", lot, rep.GetErrors()),
+			})
+		}
+		delete(b.stale, lot)
+		b.mu.Unlock()
+	}
+	return nil
+}
+
+// touch marks the lots a statement names, and their descendants, stale.
+func (b *Backend) touch(st *pb.Statement) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var lots []string
+	switch x := st.GetBody().(type) {
+	case *pb.Statement_Extraction:
+		lots = append(lots, x.Extraction.GetLotId())
+	case *pb.Statement_Assay:
+		lots = append(lots, x.Assay.GetLotId())
+	case *pb.Statement_Dispatch:
+		lots = append(lots, x.Dispatch.GetLotId())
+	case *pb.Statement_Receipt:
+		lots = append(lots, x.Receipt.GetLotId())
+	case *pb.Statement_Transformation:
+		for _, out := range x.Transformation.GetOutputs() {
+			lots = append(lots, out.GetLotId())
+			for _, in := range x.Transformation.GetInputs() {
+				b.children[in.GetLotId()] = append(b.children[in.GetLotId()], out.GetLotId())
+			}
+		}
+		for _, in := range x.Transformation.GetInputs() {
+			lots = append(lots, in.GetLotId())
+		}
+	}
+	for len(lots) > 0 {
+		lot := lots[len(lots)-1]
+		lots = lots[:len(lots)-1]
+		if b.stale[lot] {
+			continue
+		}
+		b.stale[lot] = true
+		lots = append(lots, b.children[lot]...)
+	}
+}
+
+// VerifyLot builds the lot's bundle from the store and verifies it with
+// the same code a buyer runs on their own machine.
+func (b *Backend) VerifyLot(ctx context.Context, lotID string) (*pb.VerificationReport, error) {
+	bundle, err := BuildBundle(ctx, b.store, lotID, b.cfg)
+	if err != nil {
+		return nil, err
+	}
+	return Verify(bundle, b.trust, b.cfg), nil
+}
+
+// Bundle returns the lot's offline provenance bundle.
+func (b *Backend) Bundle(ctx context.Context, lotID string) (*pb.Bundle, error) {
+	return BuildBundle(ctx, b.store, lotID, b.cfg)
+}
+
+// ListFlags brings every stale lot up to date and lists the flags that
+// match req, each once (a flag on an ancestor shows in every descendant's
+// report), ordered by log index.
+func (b *Backend) ListFlags(ctx context.Context, req *pb.ListFlagsRequest) ([]*pb.Flag, error) {
+	if err := b.catchUp(ctx, 0); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	seen := map[string]bool{}
+	var out []*pb.Flag
+	for _, fs := range b.flags {
+		for _, f := range fs {
+			key := fmt.Sprintf("%s|%d|%s|%s", f.GetRule(), f.GetIndex(), f.GetLotId(), f.GetMessage())
+			if seen[key] || !matches(f, req) {
+				continue
+			}
+			seen[key] = true
+			out = append(out, f)
+		}
+	}
+	slices.SortFunc(out, func(x, y *pb.Flag) int {
+		return cmp.Or(cmp.Compare(x.GetIndex(), y.GetIndex()), cmp.Compare(x.GetRule(), y.GetRule()), cmp.Compare(x.GetLotId(), y.GetLotId()))
+	})
+	return out, nil
+}
+
+func matches(f *pb.Flag, req *pb.ListFlagsRequest) bool {
+	switch {
+	case req.GetPartyId() != "" && f.GetPartyId() != req.GetPartyId():
+		return false
+	case req.GetRule() != "" && f.GetRule() != req.GetRule():
+		return false
+	case req.GetLotId() != "" && f.GetLotId() != req.GetLotId():
+		return false
+	case f.GetSeverity() < req.GetMinSeverity():
+		return false
+	case req.GetSince() != nil && f.GetEventTime().AsTime().Before(req.GetSince().AsTime()):
+		return false
+	case req.GetUntil() != nil && !f.GetEventTime().AsTime().Before(req.GetUntil().AsTime()):
+		return false
+	}
+	return true
+}

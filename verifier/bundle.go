@@ -1,0 +1,171 @@
+package verifier
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/antimony-ledger/provenance/custody"
+	"github.com/antimony-ledger/provenance/ledger"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+)
+
+// BuildBundle collects from a store everything needed to verify a lot
+// offline, as of the store's latest checkpoint:
+//
+//   - every record of the lot's custody history and, through the
+//     transformations that produced it, of every lot it came from, back to
+//     the extractions (each lot's whole history, so forks show);
+//   - the registry records (registration, rotations, revocations) of every
+//     party that signed one of them and of every origin mine;
+//   - the extractions of each origin mine within cfg.CapacityWindow before
+//     the lot's latest extraction, for the capacity and volume rules;
+//
+// each with its inclusion proof to the checkpoint, sorted by index without
+// duplicates. Records appended after the checkpoint are left out.
+func BuildBundle(ctx context.Context, s *custody.Store, lotID string, cfg Config) (*pb.Bundle, error) {
+	log := s.Log()
+	ckpt := bytes.Clone(log.Checkpoint())
+	i := bytes.Index(ckpt, []byte("\n\n"))
+	if i < 0 {
+		return nil, errors.New("verifier: store has no signed checkpoint")
+	}
+	c, err := ledger.ParseCheckpoint(string(ckpt[:i+1]))
+	if err != nil {
+		return nil, fmt.Errorf("verifier: parsing the store's checkpoint: %w", err)
+	}
+	entries := map[uint64]ledger.Entry{}
+	add := func(es []ledger.Entry) []ledger.Entry {
+		var kept []ledger.Entry
+		for _, e := range es {
+			if e.Index < c.Size {
+				entries[e.Index] = e
+				kept = append(kept, e)
+			}
+		}
+		return kept
+	}
+	signers := map[string]bool{}
+	mines := map[string]bool{}
+	var latestExt time.Time
+	seen := map[string]bool{lotID: true}
+	queue := []string{lotID}
+	for len(queue) > 0 {
+		lot := queue[0]
+		queue = queue[1:]
+		_, hist, err := s.Lot(ctx, lot)
+		if err != nil {
+			return nil, fmt.Errorf("verifier: reading lot %q: %w", lot, err)
+		}
+		for _, e := range add(hist) {
+			_, st, err := custody.DecodeEntry(e)
+			if err != nil {
+				return nil, fmt.Errorf("verifier: decoding entry %d: %w", e.Index, err)
+			}
+			signers[st.GetPartyId()] = true
+			switch b := st.GetBody().(type) {
+			case *pb.Statement_Extraction:
+				if b.Extraction.GetLotId() == lot {
+					mines[st.GetPartyId()] = true
+					if t := st.GetEventTime().AsTime(); t.After(latestExt) {
+						latestExt = t
+					}
+				}
+			case *pb.Statement_Transformation:
+				t := b.Transformation
+				if slices.ContainsFunc(t.GetOutputs(), func(o *pb.TransformationOutput) bool { return o.GetLotId() == lot }) {
+					for _, in := range t.GetInputs() {
+						if !seen[in.GetLotId()] {
+							seen[in.GetLotId()] = true
+							queue = append(queue, in.GetLotId())
+						}
+					}
+				}
+			}
+		}
+	}
+	if len(entries) == 0 {
+		return nil, fmt.Errorf("verifier: lot %q has no records at checkpoint size %d", lotID, c.Size)
+	}
+	start := latestExt.Add(-cfg.CapacityWindow)
+	for m := range mines {
+		xs, err := s.MineExtractions(ctx, m)
+		if err != nil {
+			return nil, fmt.Errorf("verifier: reading extractions of mine %q: %w", m, err)
+		}
+		for _, e := range xs {
+			_, st, err := custody.DecodeEntry(e)
+			if err != nil {
+				return nil, fmt.Errorf("verifier: decoding entry %d: %w", e.Index, err)
+			}
+			if t := st.GetEventTime().AsTime(); t.After(start) && !t.After(latestExt) {
+				add([]ledger.Entry{e})
+			}
+		}
+	}
+	for p := range signers {
+		if p == custody.RegistrarPartyID {
+			continue
+		}
+		rs, err := s.PartyRecords(ctx, p)
+		if err != nil {
+			return nil, fmt.Errorf("verifier: reading registry records of %q: %w", p, err)
+		}
+		add(rs)
+	}
+	b := &pb.Bundle{LotId: lotID, Checkpoint: string(ckpt)}
+	for _, idx := range slices.Sorted(maps.Keys(entries)) {
+		e := entries[idx]
+		proof, err := log.InclusionProof(ctx, idx, c.Size)
+		if err != nil {
+			return nil, fmt.Errorf("verifier: inclusion proof of entry %d: %w", idx, err)
+		}
+		br := &pb.BundleRecord{Index: idx, Data: e.Data}
+		for _, h := range proof {
+			br.InclusionProof = append(br.InclusionProof, bytes.Clone(h[:]))
+		}
+		b.Records = append(b.Records, br)
+	}
+	return b, nil
+}
+
+// MaxBundleSize bounds the bytes UnmarshalBundle accepts.
+const MaxBundleSize = 256 << 20
+
+// MarshalBundle encodes a bundle as a file: multiline protojson.
+func MarshalBundle(b *pb.Bundle) ([]byte, error) {
+	if b == nil {
+		return nil, errors.New("verifier: no bundle")
+	}
+	out, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(b)
+	if err != nil {
+		return nil, fmt.Errorf("verifier: encoding bundle: %w", err)
+	}
+	return append(out, '\n'), nil
+}
+
+// UnmarshalBundle decodes a bundle file written by [MarshalBundle]. It
+// rejects unknown fields and a bundle without a lot id or checkpoint; it
+// does not verify anything else (see [Verify]).
+func UnmarshalBundle(data []byte) (*pb.Bundle, error) {
+	if len(data) > MaxBundleSize {
+		return nil, fmt.Errorf("verifier: bundle is %d bytes, limit %d", len(data), MaxBundleSize)
+	}
+	b := &pb.Bundle{}
+	if err := (protojson.UnmarshalOptions{}).Unmarshal(data, b); err != nil {
+		return nil, fmt.Errorf("verifier: decoding bundle: %w", err)
+	}
+	if b.GetLotId() == "" {
+		return nil, errors.New("verifier: bundle has no lot_id")
+	}
+	if b.GetCheckpoint() == "" {
+		return nil, errors.New("verifier: bundle has no checkpoint")
+	}
+	return b, nil
+}

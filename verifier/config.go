@@ -1,0 +1,152 @@
+package verifier
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/antimony-ledger/provenance/internal/refdata"
+)
+
+// A Config holds the thresholds of the rules. Every default is either a
+// figure from /work/shared/DOMAIN.md with its public source (most through
+// package refdata, which names them) or an assumption, labelled as such.
+// The zero Config is not useful: start from [DefaultConfig].
+type Config struct {
+	// HandoffTolerance is the relative weight gain allowed between a
+	// dispatch and its receipt, between what a holder held and what it
+	// dispatched, and between the wet input and output masses of a split
+	// or merge. Default 0.02: the ±2 % of a 5 t antimony ingot lot (MMTA
+	// metal norms, antimony; GB/T 1599-2014).
+	HandoffTolerance float64
+
+	// SplitMergeRecovery is the most contained Sb the outputs of a split
+	// or merge may hold per unit of input Sb, before HandoffTolerance.
+	// Default 1.0: no material is created by dividing or blending lots.
+	SplitMergeRecovery float64
+	// ConcentrateRecovery is the most contained Sb a concentrating step may
+	// keep. Default 0.95, the top of the 80-95 % flotation recovery range
+	// (usantimony.com terminology; beneficiation study, 66.8 % Sb at 79.5 %).
+	ConcentrateRecovery float64
+	// SmeltRecovery is the most contained Sb smelting may keep. Default
+	// 0.98, the upper end of the ~95-98 % of DOMAIN.md rule R3 (typical
+	// volatilization recovery ~94.8 %, DOMAIN.md numbers, no publication
+	// named), chosen high so that only impossible yields are flagged.
+	SmeltRecovery float64
+	// RefineRecovery is the most contained Sb refining may keep. Default
+	// 0.98. Assumption: DOMAIN.md gives no refining recovery; the smelting
+	// bound is reused.
+	RefineRecovery float64
+
+	// CapacityWindow is the look-back window for capacity and national
+	// volume checks, ending at the lot's latest extraction. BuildBundle
+	// includes each origin mine's extractions in this window. Default 365
+	// days, the period of a licensed annual capacity.
+	CapacityWindow time.Duration
+	// CapacityTolerance is the relative excess over a prorated capacity or
+	// national output that is tolerated. Default 0.05. Assumption: no
+	// source gives a tolerance on licensed capacity.
+	CapacityTolerance float64
+	// NationalCountry is the ISO 3166-1 code of the country whose recorded
+	// mine output bounds NationalOutputKgSbPerYear. Default "PK".
+	NationalCountry string
+	// NationalOutputKgSbPerYear is the country's recorded antimony mine
+	// output. Default 20,000 kg Sb/yr: Pakistan ~20 t Sb a year, USGS-derived
+	// table in MDPI Processes 10(8):1590 (2022).
+	NationalOutputKgSbPerYear float64
+
+	// AssayFactor is how far outside a mine's reference envelope an
+	// element may be, as a factor on the bounds (above max x factor or
+	// below min / factor). Default 2. Assumption: the reference envelopes
+	// themselves are assumptions (refdata mines.json), so only gross
+	// departures are flagged.
+	AssayFactor float64
+	// GradeTolerance is the relative slack on a mine's declared ore grade
+	// range (grade_min_pct..grade_max_pct) for ore extractions and ore
+	// assays. Default 0.10. Assumption; the Qila Abdullah range 7-12 % Sb
+	// (USGS, Quetta-Pishin district) thus accepts 6.3-13.2 %.
+	GradeTolerance float64
+
+	// ClockSkew is how far an event time may precede the event it
+	// continues, or a waypoint time its predecessor, before TIMELINE flags
+	// it. Default 1 hour. Assumption: signers' clocks and manual entry.
+	ClockSkew time.Duration
+	// MaxTransitSpeedKmh is the highest plausible average speed of a
+	// consignment between two timed points, great-circle distance over
+	// elapsed time (a lower bound on the real speed). Default 80 km/h.
+	// Assumption: DOMAIN.md has no transit times; 80 km/h is above any
+	// loaded truck's average on Pakistani roads and above sea freight, so
+	// only air freight or impossible timings exceed it.
+	MaxTransitSpeedKmh float64
+	// MaxTransitDwell is the longest plausible time between a dispatch
+	// and its receipt. Default 120 days. Assumption: mine to Karachi by
+	// road plus Karachi to a US port by sea is weeks, not months
+	// (DOMAIN.md: transit times not found).
+	MaxTransitDwell time.Duration
+
+	// CorridorKm is the width of the border corridor: a location within
+	// this distance of the simplified Afghanistan-Pakistan border line is
+	// in the corridor. Default 15 km. Assumption: both licensed antimony
+	// districts lie 20-40 km from the line (refdata: the Qila Abdullah
+	// reference site 21 km, Krinj 36 km, Chitral town 33 km, Dir 25 km),
+	// so a wider band would flag every licensed Pakistani source and mean
+	// nothing; 15 km covers the approaches to the crossings, which sit on
+	// the line. The line itself may be 10-20 km off between vertices
+	// (refdata border.json), so the band is a screen, not a survey.
+	CorridorKm float64
+	// CrossingRadiusKm is how close to a border crossing a route point
+	// must be to count as passing through it. Default 15 km. Assumption:
+	// three crossing positions are themselves 10-20 km uncertain
+	// (refdata crossings.json); the Qila Abdullah reference site is about
+	// 29 km from Chaman, so the DOMAIN.md R7 caveat (Chaman lies in Qila
+	// Abdullah district) is met by a corridor model, not a crossing radius.
+	CrossingRadiusKm float64
+	// SiteMatchKm is the distance within which a route point counts as at
+	// the dispatch's starting site, so that a shipment leaving a mine that
+	// lies in the corridor is not flagged again for its first waypoint.
+	// Default 10 km. Assumption.
+	SiteMatchKm float64
+
+	// MaxEvidence caps the record ids listed in one flag. Default 32.
+	MaxEvidence int
+	// MaxRecords caps the records of a bundle, so a hostile bundle cannot
+	// make verification unbounded. Default 1,000,000.
+	MaxRecords int
+
+	// Ref is the reference data: border line and crossings. Default
+	// refdata.Load().
+	Ref *refdata.Dataset
+}
+
+var loadRef = sync.OnceValues(refdata.Load)
+
+// DefaultConfig returns the documented defaults. It panics only if the
+// embedded reference data is invalid, which the refdata tests rule out.
+func DefaultConfig() Config {
+	ref, err := loadRef()
+	if err != nil {
+		panic(fmt.Sprintf("verifier: loading reference data: %v", err))
+	}
+	return Config{
+		HandoffTolerance:          refdata.HandoffTolerance,
+		SplitMergeRecovery:        1.0,
+		ConcentrateRecovery:       refdata.FlotationRecoveryMax,
+		SmeltRecovery:             0.98,
+		RefineRecovery:            0.98,
+		CapacityWindow:            365 * 24 * time.Hour,
+		CapacityTolerance:         0.05,
+		NationalCountry:           "PK",
+		NationalOutputKgSbPerYear: refdata.PakistanMineOutputSbKgPerYear,
+		AssayFactor:               2,
+		GradeTolerance:            0.10,
+		ClockSkew:                 time.Hour,
+		MaxTransitSpeedKmh:        80,
+		MaxTransitDwell:           120 * 24 * time.Hour,
+		CorridorKm:                15,
+		CrossingRadiusKm:          15,
+		SiteMatchKm:               10,
+		MaxEvidence:               32,
+		MaxRecords:                1_000_000,
+		Ref:                       ref,
+	}
+}

@@ -1,0 +1,51 @@
+package verifier
+
+import (
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+)
+
+// Rule ids. They are stable: reports, flag queries and documentation
+// refer to them.
+const (
+	RuleOrphanInput        = "ORPHAN_INPUT"
+	RuleMassSurplus        = "MASS_SURPLUS"
+	RuleMineOverCapacity   = "MINE_OVER_CAPACITY"
+	RuleOriginVolume       = "ORIGIN_VOLUME"
+	RuleAssayMismatch      = "ASSAY_MISMATCH"
+	RuleTransitGain        = "TRANSIT_GAIN"
+	RuleUnconfirmedCustody = "UNCONFIRMED_CUSTODY"
+	RuleDoubleSpend        = "DOUBLE_SPEND"
+	RuleTimeline           = "TIMELINE"
+	RuleImplausibleTransit = "IMPLAUSIBLE_TRANSIT"
+	RuleBorderCorridor     = "BORDER_CORRIDOR"
+	RuleKeyMisuse          = "KEY_MISUSE"
+)
+
+// A RuleInfo describes one rule.
+type RuleInfo struct {
+	// ID is the stable rule id, e.g. MASS_SURPLUS.
+	ID string
+	// Severity is the highest severity the rule raises.
+	Severity pb.Severity
+	// Description says in one line what the rule flags.
+	Description string
+}
+
+var rules = []RuleInfo{
+	{RuleOrphanInput, pb.Severity_SEVERITY_CRITICAL, "material not traced to an extraction by a registered MINE party (extraction signed by a non-mine, or a link to a record that does not hold the lot)"},
+	{RuleMassSurplus, pb.Severity_SEVERITY_CRITICAL, "a transformation's outputs contain more Sb than its inputs x the kind's maximum recovery, or a split/merge outputs more mass than it consumed"},
+	{RuleMineOverCapacity, pb.Severity_SEVERITY_CRITICAL, "an origin mine's extractions in the capacity window exceed its licensed ore capacity prorated to the window"},
+	{RuleOriginVolume, pb.Severity_SEVERITY_CRITICAL, "Sb extracted in the national country in the window exceeds its recorded annual output, or a lot holds more Sb from one mine than the mine can produce in a year"},
+	{RuleAssayMismatch, pb.Severity_SEVERITY_CRITICAL, "an ore or concentrate's assay or declared grade lies outside its origin mine's reference envelope or grade range (warning); Hg and As both high, the Afghan Kharnak pattern (critical)"},
+	{RuleTransitGain, pb.Severity_SEVERITY_CRITICAL, "a receipt weighs more than its dispatch, or a dispatch more than the lot held, beyond the handoff tolerance"},
+	{RuleUnconfirmedCustody, pb.Severity_SEVERITY_CRITICAL, "a dispatch without a receipt, a receipt with broken seals (warning), or a custody break: signer not the holder or addressee (critical)"},
+	{RuleDoubleSpend, pb.Severity_SEVERITY_CRITICAL, "a custody record continued twice, a transformation consuming more than the lot held, or a lot id created twice"},
+	{RuleTimeline, pb.Severity_SEVERITY_WARNING, "an event time earlier than the event it continues, or route waypoint times going backwards"},
+	{RuleImplausibleTransit, pb.Severity_SEVERITY_WARNING, "an implied average speed between timed points above the maximum, or a dispatch-to-receipt dwell above the maximum"},
+	{RuleBorderCorridor, pb.Severity_SEVERITY_CRITICAL, "a site or route point on the Afghan side or at a border crossing, or a named crossing (critical); a mine site or route point in the border corridor (warning)"},
+	{RuleKeyMisuse, pb.Severity_SEVERITY_CRITICAL, "a record signed by a key revoked before it, outside the key's validity window, or by a party whose role does not allow the statement"},
+}
+
+// Rules lists every rule with its highest severity and a one-line
+// description, in a fixed order.
+func Rules() []RuleInfo { return append([]RuleInfo(nil), rules...) }

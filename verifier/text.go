@@ -1,0 +1,66 @@
+package verifier
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+)
+
+// Text renders a report for people: the verdict first, then the contained
+// antimony with its origins and untraced share, then the flags (most
+// severe first) with evidence hashes shortened, then any errors.
+func Text(r *pb.VerificationReport) string {
+	var b strings.Builder
+	verdict := strings.TrimPrefix(r.GetVerdict().String(), "VERDICT_")
+	fmt.Fprintf(&b, "%s  lot %s\n", verdict, r.GetLotId())
+	fmt.Fprintf(&b, "records %d, checkpoint tree size %d\n", r.GetRecords(), r.GetTreeSize())
+	if r.GetVerdict() != pb.Verdict_VERDICT_INVALID {
+		fmt.Fprintf(&b, "contained Sb %.1f kg\n", r.GetContainedSbKg())
+		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+		if len(r.GetOrigins()) > 0 {
+			fmt.Fprintln(&b, "origins:")
+			for _, o := range r.GetOrigins() {
+				fmt.Fprintf(tw, "  %s\t%.1f kg\t%.1f %%\t\n", o.GetMinePartyId(), o.GetSbKg(), o.GetShare()*100)
+			}
+			tw.Flush()
+		}
+		fmt.Fprintf(&b, "untraced %.1f %%\n", r.GetUntracedShare()*100)
+	}
+	if fs := r.GetFlags(); len(fs) > 0 {
+		fmt.Fprintf(&b, "flags (%d):\n", len(fs))
+		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		for _, f := range fs {
+			sev := strings.TrimPrefix(f.GetSeverity().String(), "SEVERITY_")
+			fmt.Fprintf(tw, "  %s\t%s\tindex %d\tlot %s\tparty %s\n", sev, f.GetRule(), f.GetIndex(), f.GetLotId(), f.GetPartyId())
+		}
+		tw.Flush()
+		for _, f := range fs {
+			fmt.Fprintf(&b, "  %s at index %d: %s\n", f.GetRule(), f.GetIndex(), f.GetMessage())
+			if ev := f.GetEvidence(); len(ev) > 0 {
+				short := make([]string, len(ev))
+				for i, e := range ev {
+					short[i] = shorten(e)
+				}
+				fmt.Fprintf(&b, "    evidence: %s\n", strings.Join(short, " "))
+			}
+		}
+	}
+	if es := r.GetErrors(); len(es) > 0 {
+		fmt.Fprintf(&b, "errors (%d):\n", len(es))
+		for _, e := range es {
+			fmt.Fprintf(&b, "  %s\n", e)
+		}
+	}
+	return b.String()
+}
+
+// shorten keeps the distinctive head and tail of a base58 multihash (its
+// first two characters are the same for every sha2-256 multihash).
+func shorten(id string) string {
+	if len(id) <= 16 {
+		return id
+	}
+	return id[:10] + "…" + id[len(id)-4:]
+}

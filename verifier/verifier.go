@@ -1,0 +1,489 @@
+// Package verifier verifies a lot's chain of custody offline, from a
+// provenance [pb.Bundle]: the lot's records and every record they continue,
+// back to the extractions, the registry records of every signer, the
+// extractions of the origin mines in a capacity window, each with an RFC
+// 6962 inclusion proof to one signed checkpoint.
+//
+// # Trust
+//
+// A verifier trusts only the pinned keys of a [Trust]: the log's checkpoint
+// key and the registrar key. [Verify] opens the checkpoint with the log key,
+// proves every record's inclusion in it, rebuilds the party registry from
+// registrar-signed records in log order and checks every custody record's
+// DSSE signatures (ZIP-215, as everywhere in this module) with a key
+// registered to the acting party earlier in the log. Any failure there is
+// cryptographic and makes the verdict INVALID, with an error naming the
+// record's log index. Nothing the server says outside the bundle is used.
+//
+// # Mass flow
+//
+// Contained antimony is dry mass x Sb grade, dry mass being wet mass x (1 -
+// moisture). Records are replayed in log order; every custody record yields
+// the state of the lots it touches (holder, masses, contained Sb and its
+// composition by origin mine), keyed by the record and the lot, so a record
+// continues exactly the state its link names. A transformation pools the Sb
+// consumed from its inputs and gives each output its share of that pool;
+// output Sb beyond what the inputs can yield at the kind's maximum recovery
+// ([Config]) is untraced, as is Sb gained in a handoff beyond tolerance,
+// Sb of an extraction by a party that is not a registered mine, and a
+// second continuation of one custody record. The report gives the lot's
+// contained Sb, its share per origin mine and the untraced share.
+//
+// # Rules
+//
+// Authentic but implausible claims raise flags, each with a stable rule id
+// ([Rules]), a severity, a message with the numbers and the evidence record
+// ids. Only records in the lot's own ancestry raise flags; other records in
+// a bundle (other lots of a mine, later records of an ancestor lot) serve
+// as context for capacity, volume and double-spend checks. The verdict is
+// INVALID on any cryptographic failure, else FLAGGED if any rule fired,
+// else VERIFIED.
+package verifier
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/hdevalence/ed25519consensus"
+	"github.com/multiformats/go-multihash"
+	"golang.org/x/mod/sumdb/note"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/antimony-ledger/provenance/custody"
+	"github.com/antimony-ledger/provenance/ledger"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+)
+
+// Trust is what a verifier trusts: only the pinned keys.
+type Trust struct {
+	// Log verifies the log's signed checkpoints.
+	Log note.Verifier
+	// Registrar is the key that signs party registrations, key rotations
+	// and revocations.
+	Registrar ed25519.PublicKey
+}
+
+// maxProofLen bounds an inclusion proof: a tree of 2^64 leaves needs 64.
+const maxProofLen = 64
+
+// A record is one decoded bundle record.
+type record struct {
+	idx  uint64
+	id   string // base58 sha2-256 multihash of the leaf hash: the record's link
+	env  *pb.Envelope
+	st   *pb.Statement
+	time time.Time // event time
+	// keys signing the record, resolved against the registry
+	keys []*keyInfo
+}
+
+// A party is a registered party, rebuilt from registry records.
+type party struct {
+	reg      *pb.PartyRegistration
+	regIndex uint64
+	regID    string
+	keys     map[string]*keyInfo
+}
+
+func (p *party) hasRole(r pb.Role) bool {
+	if p == nil {
+		return false
+	}
+	for _, x := range p.reg.GetRoles() {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+// A keyInfo is a party key and its status as the registry records say at
+// the end of the bundle.
+type keyInfo struct {
+	id         string
+	pub        ed25519.PublicKey
+	owner      string
+	addedIndex uint64
+	notBefore  time.Time
+	notAfter   time.Time // zero: no end
+	// record ids that set the window end (rotations)
+	retiredBy    string
+	revoked      bool
+	revokedIndex uint64
+	revokedAt    time.Time
+	revokedBy    string
+}
+
+// A run is the state of one verification.
+type run struct {
+	b     *pb.Bundle
+	trust Trust
+	cfg   Config
+
+	ckpt    ledger.Checkpoint
+	recs    []*record
+	byID    map[string]*record
+	parties map[string]*party
+	keys    map[string]*keyInfo
+
+	errs  []string
+	cands []cand
+}
+
+// A cand is a candidate flag: it is reported if its record (and, when
+// lots is set, one of those lots at that record) is in the lot's ancestry.
+type cand struct {
+	flag *pb.Flag
+	rec  *record
+	lots []string
+}
+
+// Verify verifies a bundle offline against the trust roots and returns the
+// report. It never panics on hostile input: an unexpected internal failure
+// is reported as an INVALID verdict.
+func Verify(b *pb.Bundle, trust Trust, cfg Config) (rep *pb.VerificationReport) {
+	rep = &pb.VerificationReport{LotId: b.GetLotId()}
+	defer func() {
+		if p := recover(); p != nil {
+			rep.Verdict = pb.Verdict_VERDICT_INVALID
+			rep.Flags, rep.Origins = nil, nil
+			rep.Errors = append(rep.Errors, fmt.Sprintf("internal error while verifying: %v", p))
+		}
+		rep.Text = Text(rep)
+	}()
+	r := &run{b: b, trust: trust, cfg: cfg, byID: map[string]*record{}, parties: map[string]*party{}, keys: map[string]*keyInfo{}}
+	if !r.crypto() {
+		rep.Verdict = pb.Verdict_VERDICT_INVALID
+		rep.Errors = r.errs
+		rep.TreeSize = r.ckpt.Size
+		rep.Records = uint32(min(len(b.GetRecords()), 1<<31))
+		return rep
+	}
+	rep.TreeSize = r.ckpt.Size
+	rep.Records = uint32(len(r.recs))
+	r.analyse(rep)
+	if len(r.errs) > 0 {
+		rep.Verdict = pb.Verdict_VERDICT_INVALID
+		rep.Errors = r.errs
+		rep.Flags, rep.Origins = nil, nil
+		return rep
+	}
+	if len(rep.Flags) > 0 {
+		rep.Verdict = pb.Verdict_VERDICT_FLAGGED
+	} else {
+		rep.Verdict = pb.Verdict_VERDICT_VERIFIED
+	}
+	return rep
+}
+
+func (r *run) fail(format string, args ...any) bool {
+	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+	return false
+}
+
+// crypto checks the checkpoint, every inclusion proof, envelope and
+// statement encoding, the registry's signatures and every custody
+// signature. It returns false, with r.errs set, on the first failure.
+func (r *run) crypto() bool {
+	if r.b == nil {
+		return r.fail("no bundle")
+	}
+	if r.trust.Log == nil {
+		return r.fail("no trusted log key")
+	}
+	if len(r.trust.Registrar) != ed25519.PublicKeySize {
+		return r.fail("trusted registrar key is %d bytes, want %d", len(r.trust.Registrar), ed25519.PublicKeySize)
+	}
+	if r.b.GetLotId() == "" {
+		return r.fail("bundle names no lot")
+	}
+	if n := len(r.b.GetRecords()); n > r.cfg.MaxRecords && r.cfg.MaxRecords > 0 {
+		return r.fail("bundle has %d records, limit %d", n, r.cfg.MaxRecords)
+	}
+	c, err := openCheckpoint(r.b.GetCheckpoint(), r.trust.Log)
+	if err != nil {
+		return r.fail("checkpoint: %v", err)
+	}
+	r.ckpt = c
+	var prev uint64
+	for i, br := range r.b.GetRecords() {
+		idx := br.GetIndex()
+		if i > 0 && idx <= prev {
+			return r.fail("record %d: index %d does not follow index %d (records must be sorted by index, without duplicates)", i, idx, prev)
+		}
+		prev = idx
+		if idx >= c.Size {
+			return r.fail("index %d: beyond the checkpoint's tree size %d", idx, c.Size)
+		}
+		if len(br.GetInclusionProof()) > maxProofLen {
+			return r.fail("index %d: inclusion proof has %d hashes", idx, len(br.GetInclusionProof()))
+		}
+		proof := make([][32]byte, len(br.GetInclusionProof()))
+		for j, h := range br.GetInclusionProof() {
+			if len(h) != 32 {
+				return r.fail("index %d: inclusion proof hash %d is %d bytes, want 32", idx, j, len(h))
+			}
+			proof[j] = [32]byte(h)
+		}
+		leaf := ledger.LeafHash(br.GetData())
+		if err := ledger.VerifyInclusion(leaf, idx, c.Size, proof, c.Root); err != nil {
+			return r.fail("index %d: inclusion proof does not verify against the checkpoint (size %d): %v", idx, c.Size, err)
+		}
+		env, err := custody.DecodeEnvelope(br.GetData())
+		if err != nil {
+			return r.fail("index %d: %v", idx, err)
+		}
+		if err := custody.CheckEnvelopeShape(env); err != nil {
+			return r.fail("index %d: %v", idx, err)
+		}
+		st, err := custody.DecodeStatement(env.GetPayload())
+		if err != nil {
+			return r.fail("index %d: %v", idx, err)
+		}
+		mh, err := multihash.Encode(leaf[:], multihash.SHA2_256)
+		if err != nil {
+			return r.fail("index %d: %v", idx, err)
+		}
+		rec := &record{idx: idx, id: multihash.Multihash(mh).B58String(), env: env, st: st, time: st.GetEventTime().AsTime()}
+		r.recs = append(r.recs, rec)
+		r.byID[rec.id] = rec
+	}
+	return r.registry()
+}
+
+// openCheckpoint verifies and parses a signed checkpoint. Beyond
+// ledger.OpenCheckpoint it requires every signature line in canonical
+// base64, so that a checkpoint has one encoding: the standard decoder
+// ignores the spare bits of the last quantum of a 68-byte note signature.
+func openCheckpoint(text string, v note.Verifier) (ledger.Checkpoint, error) {
+	n, err := note.Open([]byte(text), note.VerifierList(v))
+	if err != nil {
+		return ledger.Checkpoint{}, fmt.Errorf("opening checkpoint note: %w", err)
+	}
+	for _, s := range append(slices.Clone(n.Sigs), n.UnverifiedSigs...) {
+		raw, err := base64.StdEncoding.Strict().DecodeString(s.Base64)
+		if err != nil || base64.StdEncoding.EncodeToString(raw) != s.Base64 {
+			return ledger.Checkpoint{}, fmt.Errorf("signature by %q is not canonical base64", s.Name)
+		}
+	}
+	return ledger.ParseCheckpoint(n.Text)
+}
+
+// pending is one signature awaiting (batch) verification.
+type pending struct {
+	rec *record
+	key ed25519.PublicKey
+	kid string
+	sig []byte
+}
+
+// registry replays the registry records in log order and resolves every
+// custody signature to a key registered earlier to the acting party, then
+// verifies every signature.
+func (r *run) registry() bool {
+	regID := custody.KeyID(r.trust.Registrar)
+	var sigs []pending
+	for _, rec := range r.recs {
+		st := rec.st
+		switch b := st.GetBody().(type) {
+		case *pb.Statement_PartyRegistration, *pb.Statement_KeyRotation, *pb.Statement_KeyRevocation:
+			if st.GetPartyId() != custody.RegistrarPartyID {
+				return r.fail("index %d: registry statement made by %q, not %q", rec.idx, st.GetPartyId(), custody.RegistrarPartyID)
+			}
+			for _, s := range rec.env.GetSignatures() {
+				if s.GetKeyid() != regID {
+					return r.fail("index %d: registry statement signed by key %s, not the trusted registrar key %s", rec.idx, s.GetKeyid(), regID)
+				}
+				sigs = append(sigs, pending{rec, r.trust.Registrar, regID, s.GetSig()})
+			}
+			var ok bool
+			switch b := b.(type) {
+			case *pb.Statement_PartyRegistration:
+				ok = r.register(rec, b.PartyRegistration)
+			case *pb.Statement_KeyRotation:
+				ok = r.rotate(rec, b.KeyRotation)
+			case *pb.Statement_KeyRevocation:
+				ok = r.revoke(rec, b.KeyRevocation)
+			}
+			if !ok {
+				return false
+			}
+		default:
+			if st.GetPartyId() == custody.RegistrarPartyID {
+				return r.fail("index %d: the registrar signs only registry statements", rec.idx)
+			}
+			p := r.parties[st.GetPartyId()]
+			if p == nil {
+				return r.fail("index %d: party %q is not registered before this record (incomplete bundle or unregistered signer)", rec.idx, st.GetPartyId())
+			}
+			for _, s := range rec.env.GetSignatures() {
+				k := p.keys[s.GetKeyid()]
+				if k == nil {
+					if o := r.keys[s.GetKeyid()]; o != nil {
+						return r.fail("index %d: key %s belongs to party %q, not %q", rec.idx, s.GetKeyid(), o.owner, st.GetPartyId())
+					}
+					return r.fail("index %d: key %s is not registered to party %q before this record", rec.idx, s.GetKeyid(), st.GetPartyId())
+				}
+				rec.keys = append(rec.keys, k)
+				sigs = append(sigs, pending{rec, k.pub, k.id, s.GetSig()})
+			}
+		}
+	}
+	return r.verifySigs(sigs)
+}
+
+// verifySigs checks every signature. A batch is tried first (ZIP-215
+// batch and single verification agree by construction); on failure the
+// signatures are checked one by one to name the bad record.
+func (r *run) verifySigs(sigs []pending) bool {
+	if len(sigs) == 0 {
+		return true
+	}
+	bv := ed25519consensus.NewPreallocatedBatchVerifier(len(sigs))
+	for _, s := range sigs {
+		bv.Add(s.key, custody.PAE(s.rec.env.GetPayloadType(), s.rec.env.GetPayload()), s.sig)
+	}
+	if bv.Verify() {
+		return true
+	}
+	for _, s := range sigs {
+		if !custody.VerifySignature(s.rec.env, s.key, s.sig) {
+			return r.fail("index %d: signature by key %s does not verify", s.rec.idx, s.kid)
+		}
+	}
+	return r.fail("signature batch does not verify") // unreachable under ZIP-215
+}
+
+func (r *run) register(rec *record, reg *pb.PartyRegistration) bool {
+	if r.parties[reg.GetPartyId()] != nil {
+		return r.fail("index %d: party %q is registered twice", rec.idx, reg.GetPartyId())
+	}
+	p := &party{reg: reg, regIndex: rec.idx, regID: rec.id, keys: map[string]*keyInfo{}}
+	for i, k := range reg.GetKeys() {
+		if !r.addKey(rec, p, k, fmt.Sprintf("keys[%d]", i)) {
+			return false
+		}
+	}
+	r.parties[reg.GetPartyId()] = p
+	return true
+}
+
+func (r *run) addKey(rec *record, p *party, k *pb.PartyKey, field string) bool {
+	id := custody.KeyID(k.GetPublicKey())
+	if o := r.keys[id]; o != nil {
+		return r.fail("index %d: %s: key %s is already registered to party %q", rec.idx, field, id, o.owner)
+	}
+	ki := &keyInfo{id: id, pub: ed25519.PublicKey(bytes.Clone(k.GetPublicKey())), owner: p.reg.GetPartyId(), addedIndex: rec.idx, notBefore: k.GetNotBefore().AsTime()}
+	if k.GetNotAfter() != nil {
+		ki.notAfter = k.GetNotAfter().AsTime()
+	}
+	p.keys[id] = ki
+	r.keys[id] = ki
+	return true
+}
+
+func (r *run) rotate(rec *record, kr *pb.KeyRotation) bool {
+	p := r.parties[kr.GetPartyId()]
+	if p == nil {
+		return r.fail("index %d: key rotation for party %q, not registered before it (incomplete bundle)", rec.idx, kr.GetPartyId())
+	}
+	if kr.GetRetireKeyId() != "" {
+		old := p.keys[kr.GetRetireKeyId()]
+		if old == nil {
+			return r.fail("index %d: key rotation retires key %s, not a key of party %q", rec.idx, kr.GetRetireKeyId(), kr.GetPartyId())
+		}
+		at := kr.GetRetireAt().AsTime()
+		if old.notAfter.IsZero() || at.Before(old.notAfter) {
+			old.notAfter, old.retiredBy = at, rec.id
+		}
+	}
+	return r.addKey(rec, p, kr.GetNewKey(), "key_rotation.new_key")
+}
+
+func (r *run) revoke(rec *record, kr *pb.KeyRevocation) bool {
+	p := r.parties[kr.GetPartyId()]
+	if p == nil {
+		return r.fail("index %d: key revocation for party %q, not registered before it (incomplete bundle)", rec.idx, kr.GetPartyId())
+	}
+	k := p.keys[kr.GetKeyId()]
+	if k == nil {
+		return r.fail("index %d: key revocation of key %s, not a key of party %q", rec.idx, kr.GetKeyId(), kr.GetPartyId())
+	}
+	if k.revoked {
+		return r.fail("index %d: key %s revoked twice", rec.idx, kr.GetKeyId())
+	}
+	k.revoked, k.revokedIndex, k.revokedAt, k.revokedBy = true, rec.idx, kr.GetRevokedAt().AsTime(), rec.id
+	return true
+}
+
+// flag adds a candidate flag raised by rec.
+func (r *run) flag(rec *record, rule string, sev pb.Severity, lot string, lots []string, evidence []string, format string, args ...any) {
+	f := &pb.Flag{
+		Rule: rule, Severity: sev, Message: fmt.Sprintf(format, args...),
+		LotId: lot, Evidence: r.evidence(rec, evidence),
+	}
+	if rec != nil {
+		f.PartyId = rec.st.GetPartyId()
+		f.EventTime = timestamppb.New(rec.time)
+		f.Index = rec.idx
+	}
+	r.cands = append(r.cands, cand{flag: f, rec: rec, lots: lots})
+}
+
+// evidence returns rec's id followed by more, without duplicates, capped
+// at MaxEvidence.
+func (r *run) evidence(rec *record, more []string) []string {
+	max := r.cfg.MaxEvidence
+	if max <= 0 {
+		max = 32
+	}
+	var out []string
+	seen := map[string]bool{}
+	add := func(id string) {
+		if id != "" && !seen[id] && len(out) < max {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	if rec != nil {
+		add(rec.id)
+	}
+	for _, id := range more {
+		add(id)
+	}
+	return out
+}
+
+// sortFlags orders flags by severity (highest first), then log index,
+// then rule, and drops exact duplicates.
+func sortFlags(fs []*pb.Flag) []*pb.Flag {
+	sort.SliceStable(fs, func(i, j int) bool {
+		a, b := fs[i], fs[j]
+		if a.GetSeverity() != b.GetSeverity() {
+			return a.GetSeverity() > b.GetSeverity()
+		}
+		if a.GetIndex() != b.GetIndex() {
+			return a.GetIndex() < b.GetIndex()
+		}
+		if a.GetRule() != b.GetRule() {
+			return a.GetRule() < b.GetRule()
+		}
+		return a.GetMessage() < b.GetMessage()
+	})
+	out := fs[:0]
+	for i, f := range fs {
+		if i > 0 {
+			p := out[len(out)-1]
+			if p.GetRule() == f.GetRule() && p.GetIndex() == f.GetIndex() && p.GetMessage() == f.GetMessage() && p.GetLotId() == f.GetLotId() {
+				continue
+			}
+		}
+		out = append(out, f)
+	}
+	return out
+}

@@ -1,0 +1,558 @@
+package verifier_test
+
+import (
+	"crypto/ed25519"
+	"math"
+	"strings"
+	"testing"
+
+	"golang.org/x/mod/sumdb/note"
+	"google.golang.org/protobuf/proto"
+
+	ct "github.com/antimony-ledger/provenance/internal/chaintest"
+	"github.com/antimony-ledger/provenance/ledger"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	"github.com/antimony-ledger/provenance/verifier"
+)
+
+func TestCleanChainVerified(t *testing.T) {
+	x := newH(t)
+	x.cleanChain()
+	rep := x.verify("T1")
+	if rep.GetVerdict() != pb.Verdict_VERDICT_VERIFIED {
+		t.Fatalf("verdict %v, want VERIFIED\n%s", rep.GetVerdict(), rep.GetText())
+	}
+	if len(rep.GetOrigins()) != 1 || rep.GetOrigins()[0].GetMinePartyId() != "mine-qa" || math.Abs(rep.GetOrigins()[0].GetShare()-1) > 1e-9 {
+		t.Fatalf("origins %v, want 100 %% mine-qa", rep.GetOrigins())
+	}
+	if rep.GetUntracedShare() != 0 {
+		t.Fatalf("untraced share %v, want 0", rep.GetUntracedShare())
+	}
+	// 989 kg received of 990 at 83 %.
+	if want := 989 * 0.83; math.Abs(rep.GetContainedSbKg()-want) > 1e-6 {
+		t.Fatalf("contained Sb %.3f, want %.3f", rep.GetContainedSbKg(), want)
+	}
+	// The ore lot L1 verifies too, with its own records.
+	if rep := x.verify("L1"); rep.GetVerdict() != pb.Verdict_VERDICT_VERIFIED {
+		t.Fatalf("L1: verdict %v\n%s", rep.GetVerdict(), rep.GetText())
+	}
+}
+
+func TestBundleRoundTrip(t *testing.T) {
+	x := newH(t)
+	x.cleanChain()
+	b := x.bundle("T1")
+	data, err := verifier.MarshalBundle(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := verifier.UnmarshalBundle(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(got, b) {
+		t.Fatal("bundle changed in a round trip")
+	}
+	if strings.Count(string(data), "\n") < len(b.GetRecords()) || !strings.Contains(string(data), "\"lotId\":") {
+		t.Fatalf("bundle file is not multiline protojson:\n%.200s", data)
+	}
+	// Registry records of every signer are included, sorted, unique.
+	for i := 1; i < len(b.GetRecords()); i++ {
+		if b.GetRecords()[i].GetIndex() <= b.GetRecords()[i-1].GetIndex() {
+			t.Fatal("records not sorted and unique")
+		}
+	}
+	for _, bad := range []string{`{}`, `{"lotId":"T1"}`, `{"checkpoint":"x"}`, `{"lotId":"T1","checkpoint":"x","bogus":1}`, `[`} {
+		if _, err := verifier.UnmarshalBundle([]byte(bad)); err == nil {
+			t.Errorf("UnmarshalBundle(%s) succeeded", bad)
+		}
+	}
+}
+
+func TestRules(t *testing.T) {
+	ids := map[string]bool{}
+	for _, r := range verifier.Rules() {
+		if ids[r.ID] || r.Description == "" || r.Severity == pb.Severity_SEVERITY_UNSPECIFIED {
+			t.Errorf("bad rule %+v", r)
+		}
+		ids[r.ID] = true
+	}
+	if len(ids) != 12 {
+		t.Fatalf("%d rules, want 12", len(ids))
+	}
+}
+
+func TestMassSurplus(t *testing.T) {
+	// 9985 kg x 0.97 x 9 % = 871.7 kg Sb in; smelting keeps at most 98 %
+	// (854.3 kg).
+	for _, tc := range []struct {
+		name      string
+		kg, grade float64
+		flag      bool
+	}{
+		{"94 % recovery", 990, 83, false},
+		{"97.5 % recovery", 1020, 83.3, false},
+		{"99.4 % recovery", 1040, 83.3, true},
+		{"grade above Sb2O3", 990, 88, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			x := newH(t)
+			ext := x.extract(x.mine, "L1", 10000, 3, 9, mineSite, 1)
+			d := x.dispatch(x.mine, "L1", ext, x.smelter, 10000, 2)
+			r := x.receive(x.smelter, "L1", d, 9985, 3)
+			sm := x.transform(x.smelter, pb.TransformationKind_TRANSFORMATION_KIND_SMELT,
+				[]*pb.TransformationInput{{LotId: "L1", Link: r, MassKg: 9985}},
+				[]*pb.TransformationOutput{{LotId: "T1", MassKg: tc.kg, Product: pb.Product_PRODUCT_TRIOXIDE, SbGradePct: tc.grade}}, 5)
+			rep := x.verify("T1")
+			if !tc.flag {
+				noFlag(t, rep, verifier.RuleMassSurplus)
+				return
+			}
+			wantFlag(t, rep, verifier.RuleMassSurplus, sm)
+			if rep.GetUntracedShare() <= 0 {
+				t.Fatalf("untraced share %v, want > 0", rep.GetUntracedShare())
+			}
+		})
+	}
+	// A merge whose output outweighs its inputs, with the same grade.
+	for _, tc := range []struct {
+		out  float64
+		flag bool
+	}{{2040, false}, {2200, true}} {
+		x := newH(t)
+		e1 := x.extract(x.mine, "A", 1000, 0, 9, mineSite, 1)
+		e2 := x.extract(x.mine, "B", 1000, 0, 9, mineSite, 1)
+		m := x.transform(x.mine, pb.TransformationKind_TRANSFORMATION_KIND_MERGE,
+			[]*pb.TransformationInput{{LotId: "A", Link: e1, MassKg: 1000}, {LotId: "B", Link: e2, MassKg: 1000}},
+			[]*pb.TransformationOutput{{LotId: "AB", MassKg: tc.out, Product: pb.Product_PRODUCT_ORE, SbGradePct: 9}}, 2)
+		rep := x.verify("AB")
+		if tc.flag {
+			wantFlag(t, rep, verifier.RuleMassSurplus, m)
+		} else {
+			noFlag(t, rep, verifier.RuleMassSurplus)
+		}
+	}
+}
+
+func TestTransitGain(t *testing.T) {
+	for _, tc := range []struct {
+		recv float64
+		flag bool
+	}{{10150, false}, {10300, true}} {
+		x := newH(t)
+		ext := x.extract(x.mine, "L1", 10000, 3, 9, mineSite, 1)
+		d := x.dispatch(x.mine, "L1", ext, x.exp, 10000, 2)
+		r := x.receive(x.exp, "L1", d, tc.recv, 3)
+		rep := x.verify("L1")
+		if !tc.flag {
+			noFlag(t, rep, verifier.RuleTransitGain)
+			if rep.GetUntracedShare() != 0 {
+				t.Fatalf("gain within tolerance counted as untraced: %v", rep.GetUntracedShare())
+			}
+			continue
+		}
+		wantFlag(t, rep, verifier.RuleTransitGain, r)
+		if want := 300.0 / 10300; math.Abs(rep.GetUntracedShare()-want) > 1e-9 {
+			t.Fatalf("untraced share %v, want %v", rep.GetUntracedShare(), want)
+		}
+	}
+}
+
+func TestUnconfirmedCustody(t *testing.T) {
+	t.Run("in transit", func(t *testing.T) {
+		x := newH(t)
+		ext := x.extract(x.mine, "L1", 10000, 3, 9, mineSite, 1)
+		d := x.dispatch(x.mine, "L1", ext, x.exp, 10000, 2)
+		wantFlag(t, x.verify("L1"), verifier.RuleUnconfirmedCustody, d)
+	})
+	t.Run("seals broken", func(t *testing.T) {
+		x := newH(t)
+		ext := x.extract(x.mine, "L1", 10000, 3, 9, mineSite, 1)
+		d := x.dispatch(x.mine, "L1", ext, x.exp, 10000, 2)
+		r := x.receive(x.exp, "L1", d, 10000, 3, func(r *pb.Receipt) { r.SealsIntact = false })
+		f := wantFlag(t, x.verify("L1"), verifier.RuleUnconfirmedCustody, r)
+		if f.GetSeverity() != pb.Severity_SEVERITY_WARNING {
+			t.Fatalf("severity %v", f.GetSeverity())
+		}
+	})
+	t.Run("received", func(t *testing.T) {
+		x := newH(t)
+		ext := x.extract(x.mine, "L1", 10000, 3, 9, mineSite, 1)
+		d := x.dispatch(x.mine, "L1", ext, x.exp, 10000, 2)
+		x.receive(x.exp, "L1", d, 10000, 3)
+		noFlag(t, x.verify("L1"), verifier.RuleUnconfirmedCustody)
+	})
+}
+
+func TestDoubleSpendOverConsumption(t *testing.T) {
+	for _, tc := range []struct {
+		consume float64
+		flag    bool
+	}{{10100, false}, {10500, true}} {
+		x := newH(t)
+		ext := x.extract(x.mine, "L1", 10000, 0, 9, mineSite, 1)
+		sp := x.transform(x.mine, pb.TransformationKind_TRANSFORMATION_KIND_SPLIT,
+			[]*pb.TransformationInput{{LotId: "L1", Link: ext, MassKg: tc.consume}},
+			[]*pb.TransformationOutput{{LotId: "L1a", MassKg: tc.consume / 2, Product: pb.Product_PRODUCT_ORE, SbGradePct: 9}, {LotId: "L1b", MassKg: tc.consume / 2, Product: pb.Product_PRODUCT_ORE, SbGradePct: 9}}, 2)
+		rep := x.verify("L1a")
+		if !tc.flag {
+			noFlag(t, rep, verifier.RuleDoubleSpend)
+			noFlag(t, rep, verifier.RuleMassSurplus)
+			continue
+		}
+		wantFlag(t, rep, verifier.RuleDoubleSpend, sp)
+		noFlag(t, rep, verifier.RuleMassSurplus)
+		if want := 500.0 / 10500; math.Abs(rep.GetUntracedShare()-want) > 1e-9 {
+			t.Fatalf("untraced share %v, want %v", rep.GetUntracedShare(), want)
+		}
+	}
+}
+
+// A fork: the mine dispatches the same extraction to two parties. The
+// store refuses the second; a raw log records it, as a dishonest
+// operator could not (the records are signed) but a dishonest mine might
+// attempt on two ledgers. Both branches are flagged.
+func TestDoubleSpendFork(t *testing.T) {
+	x := newH(t)
+	raw := newRawLog(t, x.c)
+	for _, p := range []*ct.Party{x.mine, x.exp, x.smelter} {
+		raw.add(x.c.Register(p))
+	}
+	sign := func(p *ct.Party, day float64, st *pb.Statement) string {
+		st.EventTime = x.day(day)
+		return raw.add(x.c.Sign(p, st))
+	}
+	ext := sign(x.mine, 1, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{LotId: "L1", MassKg: 1000, SbGradePct: 9, Site: mineSite, Product: pb.Product_PRODUCT_ORE}}})
+	d1 := sign(x.mine, 2, &pb.Statement{Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{LotId: "L1", CustodyLink: ext, ToPartyId: x.exp.ID, MassKg: 1000}}})
+	sign(x.exp, 3, &pb.Statement{Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{LotId: "L1", DispatchLink: d1, MassKg: 1000, SealsIntact: true}}})
+	d2 := sign(x.mine, 2, &pb.Statement{Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{LotId: "L1", CustodyLink: ext, ToPartyId: x.smelter.ID, MassKg: 1000}}})
+	r2 := sign(x.smelter, 3, &pb.Statement{Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{LotId: "L1", DispatchLink: d2, MassKg: 1000, SealsIntact: true}}})
+	rep := verifier.Verify(raw.bundle("L1"), x.trust(), verifier.DefaultConfig())
+	f := wantFlag(t, rep, verifier.RuleDoubleSpend, ext)
+	if !strings.Contains(f.GetMessage(), "continued by 2 records") {
+		t.Fatalf("message %q", f.GetMessage())
+	}
+	// The lot's head is the smelter's receipt, down the second branch: its
+	// material was already spent, so none of it is traced.
+	if rep.GetUntracedShare() != 1 {
+		t.Fatalf("untraced share %v, want 1 (head %s)\n%s", rep.GetUntracedShare(), r2, rep.GetText())
+	}
+}
+
+func TestOrphanInput(t *testing.T) {
+	x := newH(t)
+	raw := newRawLog(t, x.c)
+	for _, p := range []*ct.Party{x.mine, x.exp} {
+		raw.add(x.c.Register(p))
+	}
+	bad := raw.add(x.c.Sign(x.exp, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{LotId: "X1", MassKg: 1000, SbGradePct: 9, Site: karachi, Product: pb.Product_PRODUCT_ORE}}}))
+	raw.add(x.c.Sign(x.mine, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{LotId: "M1", MassKg: 1000, SbGradePct: 9, Site: mineSite, Product: pb.Product_PRODUCT_ORE}}}))
+	rep := verifier.Verify(raw.bundle("X1"), x.trust(), verifier.DefaultConfig())
+	wantFlag(t, rep, verifier.RuleOrphanInput, bad)
+	if rep.GetUntracedShare() != 1 {
+		t.Fatalf("untraced %v, want 1", rep.GetUntracedShare())
+	}
+	// The mine's own lot in the same bundle is clean: flags of other lots'
+	// records do not leak.
+	rep = verifier.Verify(raw.bundle("M1"), x.trust(), verifier.DefaultConfig())
+	if rep.GetVerdict() != pb.Verdict_VERDICT_VERIFIED {
+		t.Fatalf("M1: %v\n%s", rep.GetVerdict(), rep.GetText())
+	}
+}
+
+func TestMineOverCapacity(t *testing.T) {
+	for _, tc := range []struct {
+		kg   float64
+		flag bool
+	}{{34000, false}, {36000, true}} {
+		x := newH(t, func(x *h) { x.mine.Reg.Mine.AnnualOreCapacityKg = 100_000 })
+		x.extract(x.mine, "A", tc.kg, 3, 9, mineSite, 1)
+		x.extract(x.mine, "B", tc.kg, 3, 9, mineSite, 100)
+		c := x.extract(x.mine, "C", tc.kg, 3, 9, mineSite, 200)
+		rep := x.verify("C")
+		if !tc.flag {
+			noFlag(t, rep, verifier.RuleMineOverCapacity)
+			if rep.GetVerdict() != pb.Verdict_VERDICT_VERIFIED {
+				t.Fatalf("%v\n%s", rep.GetVerdict(), rep.GetText())
+			}
+			continue
+		}
+		f := wantFlag(t, rep, verifier.RuleMineOverCapacity, c)
+		if len(f.GetEvidence()) != 3 {
+			t.Fatalf("evidence %d records, want the 3 extractions", len(f.GetEvidence()))
+		}
+	}
+}
+
+func TestOriginVolume(t *testing.T) {
+	// Capacity is generous, so only the national figure (20 t Sb/yr + 5 %)
+	// can fire: 190 t x 0.97 x 11 % = 20.3 t; 200 t = 21.3 t.
+	for _, tc := range []struct {
+		kg   float64
+		flag bool
+	}{{190_000, false}, {200_000, true}} {
+		x := newH(t, func(x *h) { x.mine.Reg.Mine.AnnualOreCapacityKg = 1_000_000 })
+		e := x.extract(x.mine, "L1", tc.kg, 3, 11, mineSite, 1)
+		rep := x.verify("L1")
+		if tc.flag {
+			wantFlag(t, rep, verifier.RuleOriginVolume, e)
+		} else {
+			noFlag(t, rep, verifier.RuleOriginVolume)
+		}
+	}
+	// One lot holding more Sb than a year of its mine's capacity.
+	x := newH(t, func(x *h) { x.mine.Reg.Mine.AnnualOreCapacityKg = 10_000 })
+	e := x.extract(x.mine, "L1", 15_000, 0, 9, mineSite, 1)
+	rep := x.verify("L1")
+	f := wantFlag(t, rep, verifier.RuleOriginVolume, e)
+	if !strings.Contains(f.GetMessage(), "a year of its capacity") {
+		t.Fatalf("message %q", f.GetMessage())
+	}
+}
+
+func TestAssayMismatch(t *testing.T) {
+	// chaintest's mine envelope: As 0-0.5 %, Hg 0-0.005 %; factor 2.
+	for _, tc := range []struct {
+		name string
+		el   map[string]float64
+		sev  pb.Severity
+	}{
+		{"in envelope", map[string]float64{"As": 0.4, "Hg": 0.003, "Sb": 9}, 0},
+		{"within factor", map[string]float64{"As": 0.9, "Sb": 12.5}, 0},
+		{"As high", map[string]float64{"As": 2.0, "Sb": 9}, pb.Severity_SEVERITY_WARNING},
+		{"grade off", map[string]float64{"Sb": 20}, pb.Severity_SEVERITY_WARNING},
+		{"Hg+As", map[string]float64{"As": 3.0, "Hg": 0.8}, pb.Severity_SEVERITY_CRITICAL},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			x := newH(t)
+			ext := x.extract(x.mine, "L1", 10000, 3, 9, mineSite, 1)
+			a := x.assay(x.lab, "L1", ext, tc.el, 1.5)
+			rep := x.verify("L1")
+			if tc.sev == 0 {
+				noFlag(t, rep, verifier.RuleAssayMismatch)
+				return
+			}
+			f := wantFlag(t, rep, verifier.RuleAssayMismatch, a)
+			if f.GetSeverity() != tc.sev {
+				t.Fatalf("severity %v, want %v: %s", f.GetSeverity(), tc.sev, f.GetMessage())
+			}
+			if tc.sev == pb.Severity_SEVERITY_CRITICAL && !strings.Contains(f.GetMessage(), "Hg and As") {
+				t.Fatalf("message %q does not note the Hg+As pattern", f.GetMessage())
+			}
+		})
+	}
+	// A declared ore grade outside the mine's range is flagged at extraction.
+	x := newH(t)
+	ext := x.extract(x.mine, "L1", 10000, 3, 25, mineSite, 1)
+	wantFlag(t, x.verify("L1"), verifier.RuleAssayMismatch, ext)
+}
+
+func TestTimeline(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		recvDay  float64
+		wp1, wp2 float64
+		flag     bool
+	}{
+		{"ordered", 3, 2.2, 2.6, false},
+		{"receipt 30 min early is clock skew", 2.6 + 0.5/24, 2.1, 2.6, false},
+		{"receipt before dispatch", 1.5, 0, 0, true},
+		{"waypoints backwards", 3, 2.6, 2.2, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			x := newH(t)
+			ext := x.extract(x.mine, "L1", 10000, 3, 9, mineSite, 1)
+			d := x.dispatch(x.mine, "L1", ext, x.exp, 10000, 2, func(d *pb.Dispatch) {
+				if tc.wp1 > 0 {
+					d.Route = []*pb.Waypoint{
+						{Location: &pb.Location{Lat: 27.7, Lon: 68.0}, Time: x.day(tc.wp1)},
+						{Location: &pb.Location{Lat: 25.4, Lon: 68.4}, Time: x.day(tc.wp2)},
+					}
+				}
+			})
+			r := x.receive(x.exp, "L1", d, 10000, tc.recvDay, func(r *pb.Receipt) { r.Location = &pb.Location{Lat: 25.0, Lon: 67.8} })
+			rep := x.verify("L1")
+			if !tc.flag {
+				noFlag(t, rep, verifier.RuleTimeline)
+				return
+			}
+			id := r
+			if tc.wp1 > 0 {
+				id = d
+			}
+			wantFlag(t, rep, verifier.RuleTimeline, id)
+		})
+	}
+}
+
+func TestImplausibleTransit(t *testing.T) {
+	// Mine to Karachi is ~573 km great-circle.
+	for _, tc := range []struct {
+		name  string
+		hours float64
+		flag  bool
+	}{{"12 h", 12, false}, {"5 h", 5, true}, {"200 days", 200 * 24, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			x := newH(t)
+			ext := x.extract(x.mine, "L1", 10000, 3, 9, mineSite, 1)
+			d := x.dispatch(x.mine, "L1", ext, x.exp, 10000, 2)
+			r := x.receive(x.exp, "L1", d, 10000, 2+tc.hours/24)
+			rep := x.verify("L1")
+			if tc.flag {
+				wantFlag(t, rep, verifier.RuleImplausibleTransit, r)
+			} else {
+				noFlag(t, rep, verifier.RuleImplausibleTransit)
+			}
+		})
+	}
+}
+
+func TestBorderCorridor(t *testing.T) {
+	type tc struct {
+		name string
+		site *pb.Location
+		mod  func(*pb.Dispatch)
+		sev  pb.Severity
+	}
+	for _, c := range []tc{
+		{"clean", mineSite, nil, 0},
+		{"route far from the border", mineSite, func(d *pb.Dispatch) {
+			d.Route = []*pb.Waypoint{{Location: &pb.Location{Lat: 27.7, Lon: 68.0}}}
+		}, 0},
+		{"named crossing", mineSite, func(d *pb.Dispatch) { d.BorderCrossing = "Torkham" }, pb.Severity_SEVERITY_CRITICAL},
+		{"waypoint at Chaman", mineSite, func(d *pb.Dispatch) { d.Route = []*pb.Waypoint{{Location: chamanGate}} }, pb.Severity_SEVERITY_CRITICAL},
+		{"extraction on the Afghan side", afghanSite, nil, pb.Severity_SEVERITY_CRITICAL},
+		{"mine in the corridor", nearBorder, nil, pb.Severity_SEVERITY_WARNING},
+		{"licensed Qila Abdullah site, outside the corridor", qilaAbdullahRef, nil, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			x := newH(t)
+			ext := x.extract(x.mine, "L1", 10000, 3, 9, c.site, 1)
+			d := x.dispatch(x.mine, "L1", ext, x.exp, 10000, 2, func(d *pb.Dispatch) {
+				if c.mod != nil {
+					c.mod(d)
+				}
+				for _, w := range d.Route {
+					w.Time = x.day(2.4)
+				}
+			})
+			x.receive(x.exp, "L1", d, 10000, 3.5)
+			rep := x.verify("L1")
+			if c.sev == 0 {
+				noFlag(t, rep, verifier.RuleBorderCorridor)
+				return
+			}
+			id := d
+			if c.mod == nil {
+				id = ext
+			}
+			f := wantFlag(t, rep, verifier.RuleBorderCorridor, id)
+			if f.GetSeverity() != c.sev {
+				t.Fatalf("severity %v, want %v: %s", f.GetSeverity(), c.sev, f.GetMessage())
+			}
+		})
+	}
+}
+
+func TestKeyMisuse(t *testing.T) {
+	// The mine's key is revoked, in a record logged after the extraction,
+	// as of a time before the extraction's event time: the extraction is
+	// suspect. Revoked as of a later time, it is not.
+	for _, tc := range []struct {
+		revokedDay float64
+		flag       bool
+	}{{3, false}, {0.5, true}} {
+		x := newH(t)
+		ext := x.extract(x.mine, "L1", 10000, 3, 9, mineSite, 1)
+		x.submit(x.c.RegistrarSign(&pb.Statement{Body: &pb.Statement_KeyRevocation{KeyRevocation: &pb.KeyRevocation{
+			PartyId: x.mine.ID, KeyId: x.mine.KeyID(), RevokedAt: x.day(tc.revokedDay), Reason: "laptop stolen",
+		}}}))
+		rep := x.verify("L1")
+		if tc.flag {
+			wantFlag(t, rep, verifier.RuleKeyMisuse, ext)
+		} else {
+			noFlag(t, rep, verifier.RuleKeyMisuse)
+		}
+	}
+	// A role that does not allow the statement (the store refuses it).
+	x := newH(t)
+	raw := newRawLog(t, x.c)
+	for _, p := range []*ct.Party{x.mine, x.lab} {
+		raw.add(x.c.Register(p))
+	}
+	ext := raw.add(x.c.Sign(x.mine, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{LotId: "L1", MassKg: 1000, SbGradePct: 9, Site: mineSite, Product: pb.Product_PRODUCT_ORE}}}))
+	d := raw.add(x.c.Sign(x.lab, &pb.Statement{EventTime: x.day(2), Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{LotId: "L1", CustodyLink: ext, ToPartyId: x.mine.ID, MassKg: 1000}}}))
+	rep := verifier.Verify(raw.bundle("L1"), x.trust(), verifier.DefaultConfig())
+	wantFlag(t, rep, verifier.RuleKeyMisuse, d)
+	wantFlag(t, rep, verifier.RuleUnconfirmedCustody, d) // the lab did not hold the lot
+}
+
+func TestInvalid(t *testing.T) {
+	x := newH(t)
+	// Another registrar and another log key: chaintest's keys are fixed.
+	other := ct.New()
+	other.Registrar = ed25519.NewKeyFromSeed(make([]byte, 32))
+	skey, vkey, err := ledger.GenerateNoteKey(ct.Origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.LogSigner, err = note.NewSigner(skey); err != nil {
+		t.Fatal(err)
+	}
+	if other.LogVerifier, err = note.NewVerifier(vkey); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("unregistered signer", func(t *testing.T) {
+		raw := newRawLog(t, x.c)
+		raw.add(x.c.Sign(x.mine, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{LotId: "L1", MassKg: 1000, SbGradePct: 9, Site: mineSite, Product: pb.Product_PRODUCT_ORE}}}))
+		wantInvalid(t, verifier.Verify(raw.bundle("L1"), x.trust(), verifier.DefaultConfig()), "index 0: party \"mine-qa\" is not registered")
+	})
+	t.Run("registration by another registrar", func(t *testing.T) {
+		raw := newRawLog(t, x.c)
+		p := other.AddParty("mine-qa", "M", "PK", pb.Role_ROLE_MINE)
+		raw.add(other.Register(p))
+		wantInvalid(t, verifier.Verify(raw.bundle("L1"), x.trust(), verifier.DefaultConfig()), "not the trusted registrar key")
+	})
+	t.Run("key of another party", func(t *testing.T) {
+		raw := newRawLog(t, x.c)
+		raw.add(x.c.Register(x.mine))
+		raw.add(x.c.Register(x.exp))
+		st := &pb.Statement{PartyId: x.mine.ID, Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{LotId: "L1", MassKg: 1000, SbGradePct: 9, Site: mineSite, Product: pb.Product_PRODUCT_ORE}}}
+		raw.add(x.c.Sign(x.exp, st))
+		wantInvalid(t, verifier.Verify(raw.bundle("L1"), x.trust(), verifier.DefaultConfig()), "index 2: key")
+	})
+	t.Run("incomplete bundle", func(t *testing.T) {
+		raw := newRawLog(t, x.c)
+		raw.add(x.c.Register(x.mine))
+		raw.add(x.c.Register(x.exp))
+		ext := raw.add(x.c.Sign(x.mine, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{LotId: "L1", MassKg: 1000, SbGradePct: 9, Site: mineSite, Product: pb.Product_PRODUCT_ORE}}}))
+		raw.add(x.c.Sign(x.mine, &pb.Statement{EventTime: x.day(2), Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{LotId: "L1", CustodyLink: ext, ToPartyId: x.exp.ID, MassKg: 1000}}}))
+		wantInvalid(t, verifier.Verify(raw.bundle("L1", ext), x.trust(), verifier.DefaultConfig()), "incomplete bundle")
+	})
+	t.Run("forked checkpoint", func(t *testing.T) {
+		// The same records, in a log signed by a different log key.
+		raw := newRawLog(t, other)
+		raw.add(x.c.Register(x.mine))
+		raw.add(x.c.Sign(x.mine, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{LotId: "L1", MassKg: 1000, SbGradePct: 9, Site: mineSite, Product: pb.Product_PRODUCT_ORE}}}))
+		b := raw.bundle("L1")
+		if rep := verifier.Verify(b, verifier.Trust{Log: other.LogVerifier, Registrar: x.c.RegistrarPublic()}, verifier.DefaultConfig()); rep.GetVerdict() != pb.Verdict_VERDICT_VERIFIED {
+			t.Fatalf("under its own key: %v\n%s", rep.GetVerdict(), rep.GetText())
+		}
+		wantInvalid(t, verifier.Verify(b, x.trust(), verifier.DefaultConfig()), "checkpoint")
+	})
+	t.Run("checkpoint of a different tree", func(t *testing.T) {
+		y := newH(t)
+		y.cleanChain()
+		b := y.bundle("T1")
+		// A checkpoint from an older state of the same log, correctly signed.
+		z := newH(t)
+		z.extract(z.mine, "L1", 10000, 3, 9, mineSite, 1)
+		b.Checkpoint = string(z.s.Log().Checkpoint())
+		wantInvalid(t, verifier.Verify(b, y.trust(), verifier.DefaultConfig()), "index")
+	})
+	t.Run("nil and empty", func(t *testing.T) {
+		wantInvalid(t, verifier.Verify(nil, x.trust(), verifier.DefaultConfig()), "no bundle")
+		wantInvalid(t, verifier.Verify(&pb.Bundle{LotId: "L1"}, x.trust(), verifier.DefaultConfig()), "checkpoint")
+		wantInvalid(t, verifier.Verify(&pb.Bundle{LotId: "L1"}, verifier.Trust{}, verifier.DefaultConfig()), "no trusted log key")
+	})
+}
