@@ -31,6 +31,11 @@ var (
 	// or party already exists, a link is not the lot's current custody
 	// record, the lot is in transit. Re-read the lot and sign anew.
 	ErrConflict = errors.New("conflict")
+	// ErrAlreadyExists is the conflict of creating what exists: a lot id or
+	// party already in the log, a key already registered, a statement
+	// already recorded in another envelope. It wraps ErrConflict. Use a
+	// new id; an identical resubmission is not an error but idempotent.
+	ErrAlreadyExists = fmt.Errorf("already exists: %w", ErrConflict)
 )
 
 // A RejectError is a rejection with the reason in words. It wraps one of
@@ -40,7 +45,12 @@ type RejectError struct {
 	Reason string
 }
 
-func (e *RejectError) Error() string { return e.Kind.Error() + ": " + e.Reason }
+func (e *RejectError) Error() string {
+	if errors.Is(e.Kind, ErrAlreadyExists) {
+		return "already exists: " + e.Reason
+	}
+	return e.Kind.Error() + ": " + e.Reason
+}
 
 // Unwrap returns the sentinel kind.
 func (e *RejectError) Unwrap() error { return e.Kind }

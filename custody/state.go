@@ -50,7 +50,7 @@ func (s *Store) apply(tx *ledger.StateTx, e ledger.Entry) error {
 	}
 	sum := sha256.Sum256(p.env.GetPayload())
 	if v, err := tx.Get(append([]byte(payloadPrefix), sum[:]...)); err == nil {
-		return reject(ErrConflict, "statement already recorded at index %d in a different envelope", binary.BigEndian.Uint64(v))
+		return reject(ErrAlreadyExists, "statement already recorded at index %d in a different envelope", binary.BigEndian.Uint64(v))
 	} else if !errors.Is(err, ledger.ErrNotFound) {
 		return err
 	}
@@ -192,13 +192,13 @@ func (a *applier) register(r *pb.PartyRegistration) error {
 	if ok, err := a.tx.Has([]byte(partyPrefix + r.GetPartyId())); err != nil {
 		return err
 	} else if ok {
-		return reject(ErrConflict, "party %q is already registered", r.GetPartyId())
+		return reject(ErrAlreadyExists, "party %q is already registered", r.GetPartyId())
 	}
 	party := &pb.Party{Registration: r, RegistrationRecord: a.id}
 	for i, k := range r.GetKeys() {
 		ks, err := a.newKey(k)
 		if err != nil {
-			return reject(ErrConflict, "keys[%d]: %v", i, err)
+			return reject(ErrAlreadyExists, "keys[%d]: %v", i, err)
 		}
 		if findKey(party, ks.GetKeyId()) != nil {
 			return reject(ErrMalformed, "keys[%d]: key %s listed twice", i, ks.GetKeyId())
@@ -228,7 +228,7 @@ func (a *applier) rotate(r *pb.KeyRotation) error {
 	}
 	ks, err := a.newKey(r.GetNewKey())
 	if err != nil {
-		return reject(ErrConflict, "new_key: %v", err)
+		return reject(ErrAlreadyExists, "new_key: %v", err)
 	}
 	if r.GetRetireKeyId() != "" {
 		old := findKey(party, r.GetRetireKeyId())
@@ -253,7 +253,7 @@ func (a *applier) revoke(r *pb.KeyRevocation) error {
 		return reject(ErrNotFound, "key %s is not a key of party %q", r.GetKeyId(), r.GetPartyId())
 	}
 	if ks.GetRevoked() {
-		return reject(ErrConflict, "key %s was already revoked at index %d", r.GetKeyId(), ks.GetRevokedIndex())
+		return reject(ErrAlreadyExists, "key %s was already revoked at index %d", r.GetKeyId(), ks.GetRevokedIndex())
 	}
 	ks.Revoked, ks.RevokedIndex, ks.RevokedAt = true, a.e.Index, r.GetRevokedAt()
 	return a.putParty(party)
@@ -421,7 +421,7 @@ func (a *applier) newLot(lotID string) error {
 	if ok, err := a.tx.Has([]byte(lotPrefix + lotID)); err != nil {
 		return err
 	} else if ok {
-		return reject(ErrConflict, "lot %q already exists", lotID)
+		return reject(ErrAlreadyExists, "lot %q already exists", lotID)
 	}
 	return nil
 }

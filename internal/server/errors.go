@@ -26,6 +26,7 @@ var errInternal = status.Error(codes.Internal, "internal error")
 //	custody.ErrKeyNotValid   PermissionDenied    sign with a current key
 //	custody.ErrNotAllowed    PermissionDenied    role or custody forbids it
 //	custody.ErrNotFound      NotFound            party, lot or record missing
+//	custody.ErrAlreadyExists AlreadyExists       use a new id
 //	custody.ErrConflict      FailedPrecondition  re-read the state and sign anew
 //	ledger.ErrInvalidInput   InvalidArgument
 //	ledger.ErrNotFound       NotFound
@@ -33,11 +34,7 @@ var errInternal = status.Error(codes.Internal, "internal error")
 //	context.Canceled         Canceled
 //	context.DeadlineExceeded DeadlineExceeded
 //
-// custody.ErrConflict covers both "already exists" (a lot or party created
-// twice, a statement recorded in another envelope) and stale state (a lot
-// in transit, a stale link). custody has no separate sentinel for the
-// former, so both are FailedPrecondition (HTTP 400) rather than guessing
-// AlreadyExists from the message; the message says which it is.
+// custody.ErrAlreadyExists wraps custody.ErrConflict, so it is tested first.
 func codeOf(err error) (codes.Code, bool) {
 	switch {
 	case errors.Is(err, custody.ErrMalformed):
@@ -48,6 +45,8 @@ func codeOf(err error) (codes.Code, bool) {
 		return codes.PermissionDenied, true
 	case errors.Is(err, custody.ErrNotFound):
 		return codes.NotFound, true
+	case errors.Is(err, custody.ErrAlreadyExists):
+		return codes.AlreadyExists, true
 	case errors.Is(err, custody.ErrConflict):
 		return codes.FailedPrecondition, true
 	case errors.Is(err, ledger.ErrInvalidInput):

@@ -239,12 +239,12 @@ func (w *hostileWorld) cases(t *testing.T) []hostileCase {
 		{name: "receipt of a lot not in transit", req: env(c.Sign(w.exporter, &pb.Statement{EventTime: c.At(4 * ct.Day), Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{
 			LotId: "L1", DispatchLink: w.l1Disp, MassKg: 9990}}})), code: codes.FailedPrecondition, phrase: "not in transit"},
 		{name: "dispatch to an unknown party", req: l3Disp(func(d *pb.Dispatch) { d.ToPartyId = "nobody" }), code: codes.NotFound, phrase: "not registered"},
-		{name: "duplicate lot creation", req: env(w.extract(w.mine, "L1", 12345)), code: codes.FailedPrecondition, phrase: `lot "L1" already exists`},
-		{name: "duplicate party registration", req: env(c.RegistrarSign(&pb.Statement{Note: "again", Body: &pb.Statement_PartyRegistration{PartyRegistration: w.mine.Reg}})), code: codes.FailedPrecondition, phrase: "already registered"},
+		{name: "duplicate lot creation", req: env(w.extract(w.mine, "L1", 12345)), code: codes.AlreadyExists, phrase: `lot "L1" already exists`},
+		{name: "duplicate party registration", req: env(c.RegistrarSign(&pb.Statement{Note: "again", Body: &pb.Statement_PartyRegistration{PartyRegistration: w.mine.Reg}})), code: codes.AlreadyExists, phrase: "already registered"},
 
 		// Replays of an accepted statement in altered envelopes.
-		{name: "replay with an extra valid signature", req: env(addSig(w.l3ExtEnv, w.exporter.Key)), code: codes.FailedPrecondition, phrase: "already recorded"},
-		{name: "replay signed by a different key", req: env(custody.SignPayload(w.l3ExtEnv.GetPayloadType(), w.l3ExtEnv.GetPayload(), w.mineB.Key)), code: codes.FailedPrecondition, phrase: "already recorded"},
+		{name: "replay with an extra valid signature", req: env(addSig(w.l3ExtEnv, w.exporter.Key)), code: codes.AlreadyExists, phrase: "already recorded"},
+		{name: "replay signed by a different key", req: env(custody.SignPayload(w.l3ExtEnv.GetPayloadType(), w.l3ExtEnv.GetPayload(), w.mineB.Key)), code: codes.AlreadyExists, phrase: "already recorded"},
 		{name: "replay with a forged second signature", req: env(func() *pb.Envelope {
 			e := addSig(w.l3ExtEnv, w.exporter.Key)
 			e.Signatures[1].Sig[0] ^= 1
