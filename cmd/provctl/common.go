@@ -41,13 +41,30 @@ func newFlags(e *env, name, args string, g *globals) *flag.FlagSet {
 	return fs
 }
 
-// parse parses args, turning flag errors into usage errors.
+// parse parses args, flags and arguments in any order ("lot L1 --json"
+// as well as "lot --json L1"), turning flag errors into usage errors. The
+// arguments are then fs.Args().
 func parse(fs *flag.FlagSet, args []string, nargs int) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return &exitError{code: exitOK, err: errors.New("")}
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return &exitError{code: exitOK, err: errors.New("")}
+			}
+			return &exitError{code: exitUsage, err: errors.New("")}
 		}
-		return &exitError{code: exitUsage, err: errors.New("")}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if rest[0] == "--" {
+			positional = append(positional, rest[1:]...)
+			break
+		}
+		positional, args = append(positional, rest[0]), rest[1:]
+	}
+	if err := fs.Parse(append([]string{"--"}, positional...)); err != nil {
+		return &exitError{code: exitUsage, err: err}
 	}
 	if nargs >= 0 && fs.NArg() != nargs {
 		fs.Usage()

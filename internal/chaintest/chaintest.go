@@ -41,6 +41,8 @@ type Chain struct {
 	Registrar   ed25519.PrivateKey
 	LogSigner   note.Signer
 	LogVerifier note.Verifier
+	// LogVerifierKey is the encoded verifier key, as a client pins it.
+	LogVerifierKey string
 	// Start is the time keys become valid and the default event time base.
 	Start   time.Time
 	Parties map[string]*Party
@@ -61,11 +63,12 @@ func New() *Chain {
 		panic(err)
 	}
 	return &Chain{
-		Registrar:   ed25519.NewKeyFromSeed(seed("registrar")),
-		LogSigner:   signer,
-		LogVerifier: verifier,
-		Start:       time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC),
-		Parties:     map[string]*Party{},
+		Registrar:      ed25519.NewKeyFromSeed(seed("registrar")),
+		LogSigner:      signer,
+		LogVerifier:    verifier,
+		LogVerifierKey: vkey,
+		Start:          time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC),
+		Parties:        map[string]*Party{},
 	}
 }
 

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/antimony-ledger/provenance/custody"
+	ct "github.com/antimony-ledger/provenance/internal/chaintest"
+	"github.com/antimony-ledger/provenance/internal/testserver"
+)
+
+// cli runs provctl commands against a real server on loopback, with the
+// environment a user would set.
+type cli struct {
+	t   *testing.T
+	dir string
+}
+
+func (c *cli) run(args ...string) (code int, stdout, stderr string) {
+	c.t.Helper()
+	var out, errb bytes.Buffer
+	code = run(c.t.Context(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// ok runs a command that must succeed and returns its output.
+func (c *cli) ok(args ...string) string {
+	c.t.Helper()
+	code, out, errs := c.run(args...)
+	if code != exitOK {
+		c.t.Fatalf("provctl %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errs)
+	}
+	return out
+}
+
+func (c *cli) path(name string) string { return filepath.Join(c.dir, name) }
+
+func newCLI(t *testing.T) *cli {
+	chain := ct.New()
+	srv := testserver.Start(t, chain)
+	dir := t.TempDir()
+	c := &cli{t: t, dir: dir}
+	if err := custody.WritePrivateKeyFile(c.path("registrar.key"), chain.Registrar); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(c.path("registrar.pub"), custody.MarshalPublicKey(chain.RegistrarPublic()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(c.path("log.pub"), []byte(chain.LogVerifierKey+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PROVCTL_ADDR", srv.GRPCAddr)
+	t.Setenv("PROVCTL_REGISTRAR_KEY", c.path("registrar.key"))
+	t.Setenv("PROVCTL_REGISTRAR_PUB", c.path("registrar.pub"))
+	t.Setenv("PROVCTL_LOG_KEY", c.path("log.pub"))
+	t.Setenv("PROVCTL_STATE", c.path("state"))
+	t.Setenv("PROVCTL_KEY", "")
+	t.Setenv("PROVCTL_PARTY", "")
+	return c
+}
+
+// setup registers a mine and an exporter and moves lot L1 between them.
+func (c *cli) setup() {
+	c.ok("keygen", c.path("mine.key"))
+	c.ok("keygen", c.path("exp.key"))
+	c.ok("register", "--party-id", "mine-1", "--name", "Test Mine", "--role", "MINE", "--pub", c.path("mine.key.pub"),
+		"--lat", "30.0", "--lon", "67.2", "--capacity-kg", "500000", "--grade-min", "7", "--grade-max", "12",
+		"--assay-envelope", "As=0:0.3,Hg=0:0.005", "--valid-from", "2026-01-01T00:00:00Z")
+	c.ok("register", "--party-id", "exp-1", "--name", "Test Exporter", "--role", "EXPORTER", "--pub", c.path("exp.key.pub"),
+		"--valid-from", "2026-01-01T00:00:00Z")
+	mine := []string{"--key", c.path("mine.key"), "--party", "mine-1"}
+	exp := []string{"--key", c.path("exp.key"), "--party", "exp-1"}
+	c.ok(append([]string{"extract", "--lot", "L1", "--mass-kg", "10000", "--moisture", "3", "--grade", "9", "--lat", "30.0", "--lon", "67.2", "--time", "2026-03-01T08:00:00Z"}, mine...)...)
+	c.ok(append([]string{"dispatch", "--lot", "L1", "--to", "exp-1", "--mass-kg", "10000", "--moisture", "3", "--seal", "S1", "--time", "2026-03-02T06:00:00Z",
+		"--waypoint", "30.0,67.2,2026-03-02T06:00:00Z,mine", "--waypoint", "24.86,67.01,2026-03-03T06:00:00Z,Karachi"}, mine...)...)
+	c.ok(append([]string{"receive", "--lot", "L1", "--mass-kg", "9990", "--lat", "24.86", "--lon", "67.01", "--time", "2026-03-03T07:00:00Z"}, exp...)...)
+}
+
+func TestSignSubmitAndRead(t *testing.T) {
+	c := newCLI(t)
+	c.setup()
+	out := c.ok("lot", "L1")
+	for _, want := range []string{"held by exp-1", "extracted 10000 kg ore", "dispatched 10000 kg to exp-1", "received 9990 kg"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("provctl lot L1 lacks %q:\n%s", want, out)
+		}
+	}
+	var lot struct {
+		Lot struct {
+			HolderPartyID string  `json:"holderPartyId"`
+			MassKg        float64 `json:"massKg"`
+		} `json:"lot"`
+		History []json.RawMessage `json:"history"`
+	}
+	if err := json.Unmarshal([]byte(c.ok("lot", "L1", "--json")), &lot); err != nil {
+		t.Fatal(err)
+	}
+	if lot.Lot.HolderPartyID != "exp-1" || lot.Lot.MassKg != 9990 || len(lot.History) != 3 {
+		t.Errorf("lot --json = %+v, %d records", lot.Lot, len(lot.History))
+	}
+	if out := c.ok("party", "mine-1"); !strings.Contains(out, "licensed 500 t ore/yr") {
+		t.Errorf("provctl party:\n%s", out)
+	}
+	if out := c.ok("lots", "exp-1"); !strings.Contains(out, "L1") {
+		t.Errorf("provctl lots exp-1:\n%s", out)
+	}
+	if out := c.ok("checkpoint"); !strings.Contains(out, "5 entries") {
+		t.Errorf("provctl checkpoint:\n%s", out)
+	}
+	if out := c.ok("proof", "inclusion", "3"); !strings.Contains(out, "proof verified") {
+		t.Errorf("provctl proof inclusion:\n%s", out)
+	}
+	if out := c.ok("entry", "2"); !strings.Contains(out, "signed by mine-1") {
+		t.Errorf("provctl entry 2:\n%s", out)
+	}
+}
+
+func TestVerifyAndBundles(t *testing.T) {
+	c := newCLI(t)
+	c.setup()
+	if out := c.ok("verify", "L1"); !strings.HasPrefix(out, "VERIFIED") {
+		t.Errorf("provctl verify L1:\n%s", out)
+	}
+	bundle := c.path("L1.bundle.json")
+	c.ok("bundle", "export", "L1", "-o", bundle)
+	if out := c.ok("bundle", "verify", bundle); !strings.HasPrefix(out, "VERIFIED") {
+		t.Errorf("provctl bundle verify:\n%s", out)
+	}
+	// One altered byte in a record's data makes the bundle invalid: exit 4.
+	b, err := os.ReadFile(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(b, []byte(`"data": "`)) + len(`"data": "`) + 10
+	b[i] ^= 0x01
+	if b[i] == '"' || b[i] == '\\' {
+		b[i] = 'A'
+	}
+	if err := os.WriteFile(bundle, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := c.run("bundle", "verify", bundle); code != exitInvalid {
+		t.Errorf("tampered bundle: exit %d, want %d\n%s%s", code, exitInvalid, out, errs)
+	}
+	// A lot that gains weight in transit is flagged: exit 3, and it shows
+	// in the auditors' flag list.
+	mine := []string{"--key", c.path("mine.key"), "--party", "mine-1"}
+	c.ok(append([]string{"extract", "--lot", "L2", "--mass-kg", "5000", "--grade", "9", "--lat", "30.0", "--lon", "67.2", "--time", "2026-03-05T08:00:00Z"}, mine...)...)
+	c.ok(append([]string{"dispatch", "--lot", "L2", "--to", "exp-1", "--mass-kg", "5000", "--time", "2026-03-06T08:00:00Z"}, mine...)...)
+	c.ok("receive", "--key", c.path("exp.key"), "--party", "exp-1", "--lot", "L2", "--mass-kg", "6500", "--time", "2026-03-08T08:00:00Z")
+	code, out, _ := c.run("verify", "L2")
+	if code != exitFlagged || !strings.Contains(out, "TRANSIT_GAIN") {
+		t.Errorf("verify L2: exit %d, want %d with TRANSIT_GAIN:\n%s", code, exitFlagged, out)
+	}
+	if out := c.ok("flags", "--rule", "TRANSIT_GAIN"); !strings.Contains(out, "L2") || strings.Contains(out, "L1 ") {
+		t.Errorf("provctl flags --rule TRANSIT_GAIN:\n%s", out)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	c := newCLI(t)
+	c.setup()
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		phrase string
+	}{
+		{"unknown command", []string{"frobnicate"}, exitUsage, "unknown command"},
+		{"missing key", []string{"extract", "--lot", "X", "--mass-kg", "1"}, exitUsage, "--key and --party are required"},
+		{"bad flag", []string{"lot", "--nope", "L1"}, exitUsage, ""},
+		{"wrong arg count", []string{"lot"}, exitUsage, "want 1 argument"},
+		{"not the holder", []string{"dispatch", "--key", c.path("mine.key"), "--party", "mine-1", "--lot", "L1", "--to", "exp-1", "--mass-kg", "1"}, exitFailed, "PermissionDenied"},
+		{"unknown lot", []string{"lot", "NOPE"}, exitFailed, "NotFound"},
+		{"negative mass", []string{"extract", "--key", c.path("mine.key"), "--party", "mine-1", "--lot", "L9", "--mass-kg", "-5", "--grade", "9"}, exitFailed, "InvalidArgument"},
+		{"verify without pinned keys", []string{"verify", "L1", "--log-key", "", "--registrar-pub", ""}, exitUsage, "--log-key is required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errs := c.run(tc.args...)
+			if code != tc.code || !strings.Contains(errs, tc.phrase) {
+				t.Errorf("exit %d, want %d; stderr %q should contain %q (stdout %q)", code, tc.code, errs, tc.phrase, out)
+			}
+		})
+	}
+}
