@@ -6,9 +6,11 @@ package testserver
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"sync"
 	"testing"
 
 	"github.com/antimony-ledger/provenance/custody"
@@ -25,7 +27,7 @@ type Server struct {
 	Chain    *ct.Chain
 	Dir      string
 
-	stop func()
+	stop func() error
 }
 
 // Start starts a server whose registrar and log keys are those of c.
@@ -38,48 +40,67 @@ func Start(tb testing.TB, c *ct.Chain) *Server {
 // server on the same data.
 func StartDir(tb testing.TB, c *ct.Chain, dir string) *Server {
 	tb.Helper()
+	s, err := Run(c, dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Stop(); err != nil {
+			tb.Errorf("serve: %v", err)
+		}
+	})
+	return s
+}
+
+// Run starts a server on dir outside a test (for Example functions). The
+// caller must call Stop.
+func Run(c *ct.Chain, dir string) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	store, err := custody.Open(ctx, dir, custody.Config{Origin: ct.Origin, LogSigner: c.LogSigner, Registrar: c.RegistrarPublic(), Logger: logger})
 	if err != nil {
 		cancel()
-		tb.Fatalf("opening store: %v", err)
+		return nil, fmt.Errorf("opening store: %w", err)
+	}
+	fail := func(err error) (*Server, error) {
+		cancel()
+		store.Close()
+		return nil, err
 	}
 	backend := verifier.NewBackend(store, verifier.Trust{Log: c.LogVerifier, Registrar: c.RegistrarPublic()}, verifier.DefaultConfig())
 	srv, err := server.New(server.Options{Store: store, Logger: logger, Verifier: backend})
 	if err != nil {
-		cancel()
-		store.Close()
-		tb.Fatalf("server: %v", err)
+		backend.Close()
+		return fail(err)
 	}
 	gl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		tb.Fatal(err)
+		backend.Close()
+		return fail(err)
 	}
 	hl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		tb.Fatal(err)
+		gl.Close()
+		backend.Close()
+		return fail(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, gl, hl) }()
 	s := &Server{GRPCAddr: gl.Addr().String(), HTTPAddr: hl.Addr().String(), Store: store, Chain: c, Dir: dir}
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			tb.Errorf("serve: %v", err)
-		}
-		backend.Close()
-		store.Close()
+	var once sync.Once
+	var serveErr error
+	s.stop = func() error {
+		once.Do(func() {
+			cancel()
+			serveErr = <-done
+			backend.Close()
+			store.Close()
+		})
+		return serveErr
 	}
-	s.stop = stop
-	tb.Cleanup(stop)
-	return s
+	return s, nil
 }
 
-// Stop stops the server and closes its store; later calls do nothing.
-func (s *Server) Stop() { s.stop() }
+// Stop stops the server and closes its store; later calls do nothing. It
+// returns the error that ended serving, if any.
+func (s *Server) Stop() error { return s.stop() }

@@ -1,0 +1,69 @@
+package client_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/antimony-ledger/provenance/client"
+	"github.com/antimony-ledger/provenance/custody"
+	ct "github.com/antimony-ledger/provenance/internal/chaintest"
+	"github.com/antimony-ledger/provenance/internal/testserver"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+)
+
+// A mine's software registers (through the registrar), then signs an
+// extraction with its own key and submits it; an exporter's software
+// reads the lot back.
+func Example() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "client-example-*")
+	defer os.RemoveAll(dir)
+	chain := ct.New()
+	srv, err := testserver.Run(chain, dir)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Stop()
+
+	c, err := client.Dial(srv.GRPCAddr, nil) // plaintext: loopback only
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+
+	// The registrar enrols the mine and its public key.
+	mineKey := chain.AddParty("mine-krinj", "Krinj Antimony Mine", "PK", pb.Role_ROLE_MINE)
+	registrar := &client.Signer{PartyID: custody.RegistrarPartyID, Key: chain.Registrar}
+	if _, err := c.SignAndSubmit(ctx, registrar, &pb.Statement{Body: &pb.Statement_PartyRegistration{PartyRegistration: mineKey.Reg}}); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	// The mine signs on its own machine; only the envelope is sent.
+	mine := &client.Signer{PartyID: "mine-krinj", Key: mineKey.Key, Now: func() time.Time {
+		return time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
+	}}
+	r, err := c.SignAndSubmit(ctx, mine, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
+		LotId: "KR-001", MassKg: 20000, MoisturePct: 4, SbGradePct: 12, Product: pb.Product_PRODUCT_ORE,
+		Site: &pb.Location{Lat: 35.9, Lon: 71.8},
+	}}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("extraction recorded at index", r.GetIndex())
+
+	lot, err := c.Lot(ctx, "KR-001")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("lot %s: %.0f kg held by %s, %d record(s)\n", lot.GetLot().GetLotId(), lot.GetLot().GetMassKg(), lot.GetLot().GetHolderPartyId(), len(lot.GetHistory()))
+	// Output:
+	// extraction recorded at index 1
+	// lot KR-001: 20000 kg held by mine-krinj, 1 record(s)
+}
