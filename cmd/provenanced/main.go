@@ -77,6 +77,7 @@ func parseFlags(args []string, getenv func(string) string) (Options, error) {
 	fs.StringVar(&o.TLSKey, "tls-key", env("tls-key", ""), "TLS private key `file` (PEM)")
 	fs.StringVar(&o.LogLevel, "log-level", env("log-level", "info"), "log `level`: debug, info, warn or error")
 	fs.StringVar(&o.Origin, "origin", env("origin", ""), "checkpoint origin of a new log (default "+DefaultOrigin+"); must match an existing log key")
+	fs.StringVar(&o.PprofAddr, "pprof-addr", env("pprof-addr", ""), "serve net/http/pprof on this loopback `address` (off when empty)")
 	fs.StringVar(&o.RegistrarPub, "registrar-pub", env("registrar-pub", ""), "registrar public key `file` (PEM); the private key is then kept elsewhere")
 	if err := fs.Parse(args); err != nil {
 		return Options{}, err

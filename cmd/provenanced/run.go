@@ -20,6 +20,7 @@ import (
 	"github.com/antimony-ledger/provenance/custody"
 	"github.com/antimony-ledger/provenance/internal/server"
 	"github.com/antimony-ledger/provenance/ledger"
+	"github.com/antimony-ledger/provenance/verifier"
 )
 
 // DefaultOrigin is the checkpoint origin of a log created without --origin.
@@ -48,6 +49,8 @@ type Options struct {
 	// RegistrarPub, if set, is a PEM file with the registrar public key;
 	// no registrar private key is created.
 	RegistrarPub string
+	// PprofAddr, if set, serves net/http/pprof on this loopback address.
+	PprofAddr string
 	// Stdout receives the keys and listen addresses; nil discards them.
 	Stdout io.Writer
 	Logger *slog.Logger
@@ -107,7 +110,15 @@ func Run(ctx context.Context, o Options) error {
 }
 
 func serve(ctx context.Context, o Options, store *custody.Store, tlsCfg *tls.Config, vkey string, regPub ed25519.PublicKey, regPath string) error {
-	srv, err := server.New(server.Options{Store: store, Logger: o.Logger, TLSConfig: tlsCfg})
+	logVerifier, err := note.NewVerifier(vkey)
+	if err != nil {
+		return fmt.Errorf("log verifier key: %w", err)
+	}
+	// The server verifies with the same code and the same pinned keys a
+	// buyer uses, so an auditor's REST report and a buyer's local one agree.
+	backend := verifier.NewBackend(store, verifier.Trust{Log: logVerifier, Registrar: regPub}, verifier.DefaultConfig())
+	defer backend.Close()
+	srv, err := server.New(server.Options{Store: store, Logger: o.Logger, TLSConfig: tlsCfg, Verifier: backend})
 	if err != nil {
 		return err
 	}
@@ -128,6 +139,15 @@ func serve(ctx context.Context, o Options, store *custody.Store, tlsCfg *tls.Con
 	fmt.Fprintf(o.Stdout, "registrar key id: %s (public key %s)\n", custody.KeyID(regPub), regPath)
 	fmt.Fprintf(o.Stdout, "grpc listening on %s\n", gl.Addr())
 	fmt.Fprintf(o.Stdout, "http listening on %s://%s\n", scheme, hl.Addr())
+	if o.PprofAddr != "" {
+		pa, err := startPprof(ctx, o.PprofAddr, o.Logger)
+		if err != nil {
+			gl.Close()
+			hl.Close()
+			return err
+		}
+		fmt.Fprintf(o.Stdout, "pprof listening on http://%s/debug/pprof/\n", pa)
+	}
 	o.Logger.Info("serving", slog.String("grpc", gl.Addr().String()), slog.String("http", hl.Addr().String()),
 		slog.Uint64("tree_size", store.Log().Size()))
 	return srv.Serve(ctx, gl, hl)
