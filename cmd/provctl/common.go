@@ -23,9 +23,10 @@ import (
 
 // globals are the flags every command takes.
 type globals struct {
-	addr    string
-	json    bool
-	timeout time.Duration
+	addr     string
+	json     bool
+	timeout  time.Duration
+	signOnly bool
 }
 
 func newFlags(e *env, name, args string, g *globals) *flag.FlagSet {
@@ -34,6 +35,7 @@ func newFlags(e *env, name, args string, g *globals) *flag.FlagSet {
 	fs.StringVar(&g.addr, "addr", envOr("PROVCTL_ADDR", client.DefaultAddr), "server gRPC address (env PROVCTL_ADDR)")
 	fs.BoolVar(&g.json, "json", false, "print JSON for scripts")
 	fs.DurationVar(&g.timeout, "timeout", 30*time.Second, "time limit for the whole command")
+	fs.BoolVar(&g.signOnly, "sign-only", false, "signing commands: print the request body for POST /v1/envelopes instead of submitting")
 	fs.Usage = func() {
 		fmt.Fprintf(e.stderr, "usage: provctl %s [flags] %s\n", name, args)
 		fs.PrintDefaults()

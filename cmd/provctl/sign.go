@@ -61,6 +61,9 @@ func submit(ctx context.Context, e *env, g *globals, s *client.Signer, st *pb.St
 	if err != nil {
 		return err
 	}
+	if g.signOnly {
+		return printJSON(e.stdout, &pb.SubmitRequest{Envelope: env})
+	}
 	c, err := dial(g)
 	if err != nil {
 		return err
