@@ -66,7 +66,7 @@ func ExampleVerify() {
 	//     mine-qa  900.0 kg  96.2 %
 	// untraced 3.8 %
 	// flags (1):
-	//   CRITICAL  TRANSIT_GAIN  index 4  lot L1  party exp-kar
-	//   TRANSIT_GAIN at index 4: receipt of lot "L1" weighs 10400.0 kg, the dispatch 10000.0 kg: +4.0 % (tolerance 2.0 %)
-	//     evidence: QmcxhWWvDd…ZeHs QmfRR1rcFz…9SdR
+	//   CRITICAL TRANSIT_GAIN  lot L1, party exp-kar, index 4
+	//            receipt of lot "L1" weighs 10400.0 kg, the dispatch 10000.0 kg: +4.0 % (tolerance 2.0 %)
+	//            evidence: QmcxhWWvDd…ZeHs QmfRR1rcFz…9SdR
 }

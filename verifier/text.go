@@ -30,20 +30,16 @@ func Text(r *pb.VerificationReport) string {
 	}
 	if fs := r.GetFlags(); len(fs) > 0 {
 		fmt.Fprintf(&b, "flags (%d):\n", len(fs))
-		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 		for _, f := range fs {
 			sev := strings.TrimPrefix(f.GetSeverity().String(), "SEVERITY_")
-			fmt.Fprintf(tw, "  %s\t%s\tindex %d\tlot %s\tparty %s\n", sev, f.GetRule(), f.GetIndex(), f.GetLotId(), f.GetPartyId())
-		}
-		tw.Flush()
-		for _, f := range fs {
-			fmt.Fprintf(&b, "  %s at index %d: %s\n", f.GetRule(), f.GetIndex(), f.GetMessage())
+			fmt.Fprintf(&b, "  %-8s %s  lot %s, party %s, index %d\n", sev, f.GetRule(), f.GetLotId(), f.GetPartyId(), f.GetIndex())
+			fmt.Fprintf(&b, "           %s\n", f.GetMessage())
 			if ev := f.GetEvidence(); len(ev) > 0 {
 				short := make([]string, len(ev))
 				for i, e := range ev {
 					short[i] = shorten(e)
 				}
-				fmt.Fprintf(&b, "    evidence: %s\n", strings.Join(short, " "))
+				fmt.Fprintf(&b, "           evidence: %s\n", strings.Join(short, " "))
 			}
 		}
 	}
