@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"github.com/antimony-ledger/provenance/custody"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	"github.com/antimony-ledger/provenance/internal/testserver"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 )
 
 // cli runs provctl commands against a real server on loopback, with the
@@ -185,5 +188,41 @@ func TestExitCodes(t *testing.T) {
 				t.Errorf("exit %d, want %d; stderr %q should contain %q (stdout %q)", code, tc.code, errs, tc.phrase, out)
 			}
 		})
+	}
+}
+
+// TestRollbackAndFork points provctl, which remembers the last checkpoint
+// it saw, at logs with the same keys but a shorter or a different history:
+// both are reported, with exit code 4.
+func TestRollbackAndFork(t *testing.T) {
+	c := newCLI(t)
+	c.setup()
+	if out := c.ok("verify", "L1"); !strings.HasPrefix(out, "VERIFIED") {
+		t.Fatalf("verify L1:\n%s", out)
+	}
+
+	// The same log key and registrar, but only the two registrations: an
+	// older copy of the log.
+	chain := ct.New()
+	older := testserver.Start(t, chain)
+	for _, p := range []*ct.Party{chain.AddParty("mine-1", "Test Mine", "PK"), chain.AddParty("exp-1", "Test Exporter", "PK")} {
+		p.Reg.Roles = []pb.Role{pb.Role_ROLE_EXPORTER}
+		ct.Submit(t, older.Store, chain.Register(p))
+	}
+	t.Setenv("PROVCTL_ADDR", older.GRPCAddr)
+	code, _, errs := c.run("checkpoint")
+	if code != exitInvalid || !strings.Contains(errs, "rolled back") {
+		t.Errorf("older log: exit %d, stderr %q; want %d and a rollback", code, errs, exitInvalid)
+	}
+
+	// A log as long as the one seen before, and longer, with another
+	// history: a fork.
+	for range 10 {
+		p := chain.AddParty(fmt.Sprintf("other-%d", rand.Int()), "Other", "PK", pb.Role_ROLE_TRADER)
+		ct.Submit(t, older.Store, chain.Register(p))
+	}
+	code, _, errs = c.run("checkpoint")
+	if code != exitInvalid || !strings.Contains(errs, "forked") {
+		t.Errorf("forked log: exit %d, stderr %q; want %d and a fork", code, errs, exitInvalid)
 	}
 }
