@@ -1,0 +1,262 @@
+package reliability
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/antimony-ledger/provenance/ledger"
+)
+
+// The stored log the tamper cases start from: 2 registrations and 20 lots
+// of 3 records, 62 entries.
+const (
+	tamperLots   = 20
+	tamperSize   = 2 + 3*tamperLots
+	victim       = 37 // odd: appending it completes tree node (level 1, index 18)
+	earlySize    = 30 // a checkpoint taken below the victim
+	victimBuddy  = 36 // the other leaf under node (1, 18)
+	level3Victim = 39 // the last leaf under node (3, 4), which it completes
+)
+
+// tamperCase alters a closed store. want is the index the audit must name.
+type tamperCase struct {
+	name string
+	want uint64
+	edit func(t *testing.T, txn *badger.Txn)
+	// dataChanged: the entry's bytes differ, so a client checking an
+	// inclusion proof of what GetEntry serves also notices.
+	dataChanged bool
+}
+
+func setValue(t *testing.T, txn *badger.Txn, key []byte, f func(v []byte) []byte) {
+	t.Helper()
+	v, err := getValue(txn, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.Set(key, f(v)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func deleteKey(t *testing.T, txn *badger.Txn, key []byte) {
+	t.Helper()
+	if _, err := txn.Get(key); err != nil {
+		t.Fatalf("key %q to delete: %v", key, err)
+	}
+	if err := txn.Delete(key); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Stored entry value: format byte, 8-byte append time, data (ledger/keys.go).
+const entryHeader = 9
+
+var tamperCases = []tamperCase{
+	{name: "entry data bit flipped", want: victim, dataChanged: true, edit: func(t *testing.T, txn *badger.Txn) {
+		setValue(t, txn, entryKey(victim), func(v []byte) []byte { v[len(v)/2] ^= 0x10; return v })
+	}},
+	{name: "entry data last byte changed", want: victim, dataChanged: true, edit: func(t *testing.T, txn *badger.Txn) {
+		setValue(t, txn, entryKey(victim), func(v []byte) []byte { v[len(v)-1]++; return v })
+	}},
+	{name: "entry data truncated", want: victim, dataChanged: true, edit: func(t *testing.T, txn *badger.Txn) {
+		setValue(t, txn, entryKey(victim), func(v []byte) []byte { return v[:len(v)-1] })
+	}},
+	{name: "entry data extended", want: victim, dataChanged: true, edit: func(t *testing.T, txn *badger.Txn) {
+		setValue(t, txn, entryKey(victim), func(v []byte) []byte { return append(v, ' ') })
+	}},
+	{name: "entry replaced by another valid entry", want: victim, dataChanged: true, edit: func(t *testing.T, txn *badger.Txn) {
+		other, err := getValue(txn, entryKey(victim+3))
+		if err != nil {
+			t.Fatal(err)
+		}
+		setValue(t, txn, entryKey(victim), func([]byte) []byte { return other })
+	}},
+	{name: "two entries swapped", want: victim, dataChanged: true, edit: func(t *testing.T, txn *badger.Txn) {
+		a, err1 := getValue(txn, entryKey(victim))
+		b, err2 := getValue(txn, entryKey(victim+5))
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		setValue(t, txn, entryKey(victim), func([]byte) []byte { return b })
+		setValue(t, txn, entryKey(victim+5), func([]byte) []byte { return a })
+	}},
+	{name: "entry data emptied", want: victim, dataChanged: true, edit: func(t *testing.T, txn *badger.Txn) {
+		setValue(t, txn, entryKey(victim), func(v []byte) []byte { return v[:entryHeader] })
+	}},
+	{name: "entry format byte changed", want: victim, edit: func(t *testing.T, txn *badger.Txn) {
+		setValue(t, txn, entryKey(victim), func(v []byte) []byte { v[0] ^= 0xff; return v })
+	}},
+	{name: "entry value cut inside the header", want: victim, edit: func(t *testing.T, txn *badger.Txn) {
+		setValue(t, txn, entryKey(victim), func(v []byte) []byte { return v[:4] })
+	}},
+	{name: "entry deleted", want: victim, edit: func(t *testing.T, txn *badger.Txn) {
+		deleteKey(t, txn, entryKey(victim))
+	}},
+	{name: "first entry deleted", want: 0, edit: func(t *testing.T, txn *badger.Txn) {
+		deleteKey(t, txn, entryKey(0))
+	}},
+	{name: "last entry deleted", want: tamperSize - 1, edit: func(t *testing.T, txn *badger.Txn) {
+		deleteKey(t, txn, entryKey(tamperSize-1))
+	}},
+	{name: "stored leaf hash changed", want: victim, edit: func(t *testing.T, txn *badger.Txn) {
+		setValue(t, txn, nodeKey(0, victim), func(v []byte) []byte { v[0] ^= 1; return v })
+	}},
+	{name: "stored leaf hash deleted", want: victim, edit: func(t *testing.T, txn *badger.Txn) {
+		deleteKey(t, txn, nodeKey(0, victim))
+	}},
+	{name: "level-1 node changed", want: victim, edit: func(t *testing.T, txn *badger.Txn) {
+		setValue(t, txn, nodeKey(1, victim/2), func(v []byte) []byte { v[31] ^= 0x80; return v })
+	}},
+	{name: "level-3 node changed", want: level3Victim, edit: func(t *testing.T, txn *badger.Txn) {
+		setValue(t, txn, nodeKey(3, level3Victim/8), func(v []byte) []byte { v[7] ^= 4; return v })
+	}},
+	{name: "entry altered, a later one in the same read chunk deleted", want: 20, dataChanged: true, edit: func(t *testing.T, txn *badger.Txn) {
+		setValue(t, txn, entryKey(20), func(v []byte) []byte { v[len(v)-2] ^= 2; return v })
+		deleteKey(t, txn, entryKey(victim))
+	}},
+	{name: "hash index deleted", want: victim, edit: func(t *testing.T, txn *badger.Txn) {
+		v, err := getValue(txn, entryKey(victim))
+		if err != nil {
+			t.Fatal(err)
+		}
+		deleteKey(t, txn, hashKey(ledger.LeafHash(v[entryHeader:])))
+	}},
+	{name: "hash index points elsewhere", want: victim, edit: func(t *testing.T, txn *badger.Txn) {
+		v, err := getValue(txn, entryKey(victim))
+		if err != nil {
+			t.Fatal(err)
+		}
+		setValue(t, txn, hashKey(ledger.LeafHash(v[entryHeader:])), func(v []byte) []byte { v[7] = victimBuddy; return v })
+	}},
+}
+
+// knownAuditGaps are cases where Log.Audit fails, as it must, but not as
+// documented: it returns a plain error instead of a *ledger.AuditError, or
+// names a later index than the first bad one. named is the index its
+// message names today. See the report: ledger/ledger.go readEntries
+// returns "entry N missing from store" / "entry N: malformed stored entry"
+// unwrapped, and drops the entries of the chunk read before N, so
+// ledger/audit.go never audits them.
+var knownAuditGaps = map[string]struct {
+	why   string
+	named uint64
+}{
+	"entry format byte changed":         {"plain error, not *AuditError", victim},
+	"entry value cut inside the header": {"plain error, not *AuditError", victim},
+	"entry deleted":                     {"plain error, not *AuditError", victim},
+	"first entry deleted":               {"plain error, not *AuditError", 0},
+	"last entry deleted":                {"plain error, not *AuditError", tamperSize - 1},
+	"entry altered, a later one in the same read chunk deleted": {
+		"the missing entry 37 is reported; altered entry 20, before it in the same chunk, is never audited", victim},
+}
+
+// TestAuditDetectsTampering alters the stored bytes of a closed store
+// directly in Badger, one way per case, reopens the store and checks that
+// Log.Audit against the checkpoint taken before the tampering fails and
+// names the altered index, while an audit of an intact copy, and of a
+// checkpoint below the altered index, still passes.
+func TestAuditDetectsTampering(t *testing.T) {
+	w := newWorld()
+	golden := filepath.Join(t.TempDir(), "golden")
+	s := w.openStore(t, golden)
+	envs := append(w.registrations, w.lots("L", tamperLots)...)
+	var early []byte // a checkpoint handed out before the victim was appended
+	for i, env := range envs {
+		if i == earlySize {
+			early = s.Log().Checkpoint()
+		}
+		r, err := s.Submit(t.Context(), env)
+		if err != nil {
+			t.Fatalf("submitting record %d: %v", i, err)
+		}
+		if r.Entry.Index != uint64(i) {
+			t.Fatalf("record %d got index %d", i, r.Entry.Index)
+		}
+	}
+	ckpt := s.Log().Checkpoint()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("intact copy", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "store")
+		copyDir(t, golden, dir)
+		s := w.openStore(t, dir)
+		defer s.Close()
+		if err := s.Log().Audit(t.Context(), ckpt, w.c.LogVerifier, nil); err != nil {
+			t.Fatalf("audit of an intact copy: %v", err)
+		}
+	})
+	for _, tc := range tamperCases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "store")
+			copyDir(t, golden, dir)
+			editBadger(t, dir, func(txn *badger.Txn) error { tc.edit(t, txn); return nil })
+			s := w.openStore(t, dir)
+			defer s.Close()
+			l := s.Log()
+			if l.Size() != tamperSize {
+				t.Fatalf("size %d after tampering, want %d: the tree state was not touched", l.Size(), tamperSize)
+			}
+
+			err := l.Audit(t.Context(), ckpt, w.c.LogVerifier, nil)
+			if err == nil {
+				t.Fatalf("Audit passed a store with %s at index %d", tc.name, tc.want)
+			}
+			var ae *ledger.AuditError
+			correct := errors.As(err, &ae) && ae.Index == tc.want &&
+				strings.Contains(err.Error(), fmt.Sprintf("index %d", tc.want))
+			gap, isGap := knownAuditGaps[tc.name]
+			switch {
+			case correct && isGap:
+				t.Errorf("case %q is now reported as documented: remove it from knownAuditGaps", tc.name)
+			case !correct && !isGap:
+				t.Fatalf("Audit = %T %v; want *ledger.AuditError naming index %d", err, err, tc.want)
+			case !correct && !strings.Contains(err.Error(), fmt.Sprintf("entry %d", gap.named)):
+				t.Fatalf("Audit = %T %v; known gap %q expected it to name entry %d", err, err, gap.why, gap.named)
+			}
+
+			// What the tampering left intact still audits clean.
+			if tc.want >= earlySize {
+				if err := l.Audit(t.Context(), early, w.c.LogVerifier, nil); err != nil {
+					t.Errorf("Audit of the checkpoint at size %d, below the tampering at %d: %v", earlySize, tc.want, err)
+				}
+			}
+			// A client checking the inclusion of the served bytes notices too.
+			if tc.dataChanged {
+				checkInclusionFails(t, l, ckpt, w, tc.want)
+			}
+
+			if !correct {
+				t.Skipf("KNOWN GAP (reported): %s: Audit = %T %q, want *ledger.AuditError at index %d", gap.why, err, err, tc.want)
+			}
+		})
+	}
+}
+
+// checkInclusionFails checks that the bytes the log now serves at index do
+// not verify against the checkpoint with the log's own inclusion proof.
+func checkInclusionFails(t *testing.T, l *ledger.Log, ckpt []byte, w *world, index uint64) {
+	t.Helper()
+	c, err := ledger.OpenCheckpoint(ckpt, w.c.LogVerifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := l.Get(t.Context(), index)
+	if err != nil {
+		return // not even served
+	}
+	p, err := l.InclusionProof(t.Context(), index, c.Size)
+	if err != nil {
+		return
+	}
+	if err := ledger.VerifyInclusion(ledger.LeafHash(e.Data), index, c.Size, p, c.Root); err == nil {
+		t.Errorf("the altered bytes at index %d verify as included in the checkpoint", index)
+	}
+}
