@@ -2,7 +2,10 @@ package server
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -24,10 +27,10 @@ func (s *Server) httpHandler(ctx context.Context, conn *grpc.ClientConn) (http.H
 	// gateway answers InvalidArgument), and responses show every field so
 	// clients see zero values rather than guessing.
 	gw := runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, strictJSON{&runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
-		}),
+		}}),
 	)
 	for name, register := range map[string]func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
 		"ledger":   pb.RegisterLedgerServiceHandler,
@@ -105,4 +108,26 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fmt.Fprintln(w, "ok")
+}
+
+// strictJSON is the gateway's JSON marshaler with a stricter decoder: a
+// request body must be exactly one JSON value. runtime.JSONPb reads the
+// first value and ignores what follows, so a body with trailing bytes
+// would be accepted as if they were not there.
+type strictJSON struct{ *runtime.JSONPb }
+
+// NewDecoder returns a decoder that rejects anything after the first JSON
+// value. The body is already bounded by limitBody.
+func (m strictJSON) NewDecoder(r io.Reader) runtime.Decoder {
+	return runtime.DecoderFunc(func(v any) error {
+		dec := json.NewDecoder(r)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return err
+		}
+		if _, err := dec.Token(); err != io.EOF {
+			return errors.New("request body holds more than one JSON value")
+		}
+		return m.Unmarshal(raw, v)
+	})
 }
