@@ -35,7 +35,6 @@ func newFlags(e *env, name, args string, g *globals) *flag.FlagSet {
 	fs.StringVar(&g.addr, "addr", envOr("PROVCTL_ADDR", client.DefaultAddr), "server gRPC address (env PROVCTL_ADDR)")
 	fs.BoolVar(&g.json, "json", false, "print JSON for scripts")
 	fs.DurationVar(&g.timeout, "timeout", 30*time.Second, "time limit for the whole command")
-	fs.BoolVar(&g.signOnly, "sign-only", false, "signing commands: print the request body for POST /v1/envelopes instead of submitting")
 	fs.Usage = func() {
 		fmt.Fprintf(e.stderr, "usage: provctl %s [flags] %s\n", name, args)
 		fs.PrintDefaults()
@@ -113,6 +112,11 @@ type keyFlags struct {
 	keyFile string
 	party   string
 	at      string
+}
+
+// addSignOnly adds --sign-only to a command that submits a statement.
+func (g *globals) addSignOnly(fs *flag.FlagSet) {
+	fs.BoolVar(&g.signOnly, "sign-only", false, "print the request body for POST /v1/envelopes instead of submitting")
 }
 
 func (k *keyFlags) add(fs *flag.FlagSet) {

@@ -46,6 +46,10 @@ func register(name, summary string, run func(ctx context.Context, e *env, args [
 	commands[name] = command{summary, run}
 }
 
+// boolFlags are the flags that take no value, for reading flags placed
+// before the command.
+var boolFlags = map[string]bool{"json": true, "sign-only": true, "seals-intact": true, "h": true, "help": true}
+
 // env is what a command writes to.
 type env struct {
 	stdout, stderr io.Writer
@@ -71,6 +75,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	}
+	// Flags may also come before the command: "provctl --json lot L1".
+	var lead []string
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") && args[0] != "--" {
+		f := strings.TrimLeft(args[0], "-")
+		lead, args = append(lead, args[0]), args[1:]
+		if !strings.Contains(f, "=") && !boolFlags[f] && len(args) > 0 {
+			lead, args = append(lead, args[0]), args[1:]
+		}
+	}
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
 	name, rest := args[0], args[1:]
 	// Two-word commands: "bundle export", "proof inclusion".
 	if _, ok := commands[name]; !ok && len(rest) > 0 {
@@ -83,7 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "provctl: unknown command %q (see provctl help)\n", name)
 		return exitUsage
 	}
-	err := cmd.run(ctx, &env{stdout: stdout, stderr: stderr}, rest)
+	err := cmd.run(ctx, &env{stdout: stdout, stderr: stderr}, append(lead, rest...))
 	if err == nil {
 		return exitOK
 	}
@@ -111,5 +128,4 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nenvironment: PROVCTL_ADDR, PROVCTL_KEY, PROVCTL_PARTY, PROVCTL_REGISTRAR_KEY,")
 	fmt.Fprintln(w, "PROVCTL_LOG_KEY, PROVCTL_REGISTRAR_PUB, PROVCTL_STATE (flags win).")
 	fmt.Fprintln(w, "exit codes: 0 ok, 1 failed, 2 usage, 3 verified with flags, 4 verification failed.")
-	_ = strings.TrimSpace
 }

@@ -105,7 +105,10 @@ func TestSignSubmitAndRead(t *testing.T) {
 	if lot.Lot.HolderPartyID != "exp-1" || lot.Lot.MassKg != 9990 || len(lot.History) != 3 {
 		t.Errorf("lot --json = %+v, %d records", lot.Lot, len(lot.History))
 	}
-	if out := c.ok("party", "mine-1"); !strings.Contains(out, "licensed 500 t ore/yr") {
+	if out := c.ok("--json", "--addr", os.Getenv("PROVCTL_ADDR"), "party", "mine-1"); !strings.Contains(out, `"partyId": "mine-1"`) {
+		t.Errorf("flags before the command:\n%s", out)
+	}
+	if out := c.ok("party", "mine-1"); !strings.Contains(out, "mine: licensed 500 t ore/yr") {
 		t.Errorf("provctl party:\n%s", out)
 	}
 	if out := c.ok("lots", "exp-1"); !strings.Contains(out, "L1") {

@@ -19,7 +19,7 @@ func init() {
 	register("lots", "list the lots a party holds: PARTY", showPartyLots)
 	register("checkpoint", "fetch, verify and remember the latest checkpoint", showCheckpoint)
 	register("proof inclusion", "fetch and check an inclusion proof: INDEX [TREE_SIZE]", proofInclusion)
-	register("proof consistency", "fetch and check a consistency proof: FIRST [SECOND]", proofConsistency)
+	register("proof consistency", "show a consistency proof (checkpoint and verify check one for you): FIRST [SECOND]", proofConsistency)
 	register("entry", "show the log entry at INDEX", showEntry)
 }
 
@@ -138,7 +138,11 @@ func showParty(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(e.stdout, "party %s: %s (%s), %s\n", reg.GetPartyId(), reg.GetName(), reg.GetCountry(), strings.Join(roles, ", "))
 		if m := reg.GetMine(); m != nil {
-			fmt.Fprintf(e.stdout, "mine: %s, licensed %.0f t ore/yr, grade %.1f-%.1f%% Sb\n", m.GetDeposit(), m.GetAnnualOreCapacityKg()/1000, m.GetGradeMinPct(), m.GetGradeMaxPct())
+			deposit := m.GetDeposit()
+			if deposit != "" {
+				deposit += ", "
+			}
+			fmt.Fprintf(e.stdout, "mine: %slicensed %.0f t ore/yr, grade %.1f-%.1f%% Sb\n", deposit, m.GetAnnualOreCapacityKg()/1000, m.GetGradeMinPct(), m.GetGradeMaxPct())
 		}
 		for _, k := range r.GetParty().GetKeys() {
 			state := "valid from " + k.GetNotBefore().AsTime().UTC().Format(time.RFC3339)
@@ -276,9 +280,7 @@ func proofInclusion(ctx context.Context, e *env, args []string) error {
 
 func proofConsistency(ctx context.Context, e *env, args []string) error {
 	var g globals
-	var t trustFlags
 	fs := newFlags(e, "proof consistency", "FIRST [SECOND]", &g)
-	t.add(fs)
 	if err := parse(fs, args, -1); err != nil {
 		return err
 	}

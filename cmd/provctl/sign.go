@@ -150,6 +150,7 @@ func location(lat, lon float64, name string) *pb.Location {
 func registerParty(ctx context.Context, e *env, args []string) error {
 	var g globals
 	fs := newFlags(e, "register", "", &g)
+	g.addSignOnly(fs)
 	regKey := fs.String("registrar-key", os.Getenv("PROVCTL_REGISTRAR_KEY"), "registrar private key file (env PROVCTL_REGISTRAR_KEY)")
 	id := fs.String("party-id", "", "new party id")
 	name := fs.String("name", "", "legal name")
@@ -207,6 +208,7 @@ func registerParty(ctx context.Context, e *env, args []string) error {
 func rotateKey(ctx context.Context, e *env, args []string) error {
 	var g globals
 	fs := newFlags(e, "rotate-key", "", &g)
+	g.addSignOnly(fs)
 	regKey := fs.String("registrar-key", os.Getenv("PROVCTL_REGISTRAR_KEY"), "registrar private key file")
 	id := fs.String("party-id", "", "party id")
 	pubFile := fs.String("pub", "", "new public key PEM file")
@@ -233,6 +235,7 @@ func rotateKey(ctx context.Context, e *env, args []string) error {
 func revokeKey(ctx context.Context, e *env, args []string) error {
 	var g globals
 	fs := newFlags(e, "revoke-key", "", &g)
+	g.addSignOnly(fs)
 	regKey := fs.String("registrar-key", os.Getenv("PROVCTL_REGISTRAR_KEY"), "registrar private key file")
 	id := fs.String("party-id", "", "party id")
 	keyID := fs.String("key-id", "", "key id to revoke")
@@ -253,6 +256,7 @@ func extract(ctx context.Context, e *env, args []string) error {
 	var g globals
 	var k keyFlags
 	fs := newFlags(e, "extract", "", &g)
+	g.addSignOnly(fs)
 	k.add(fs)
 	lot := fs.String("lot", "", "new lot id")
 	mass := fs.Float64("mass-kg", 0, "wet mass, kg")
@@ -295,6 +299,7 @@ func assay(ctx context.Context, e *env, args []string) error {
 	var k keyFlags
 	var elements multiFlag
 	fs := newFlags(e, "assay", "", &g)
+	g.addSignOnly(fs)
 	k.add(fs)
 	lot := fs.String("lot", "", "lot id")
 	link := fs.String("subject", "", "record the sample was drawn from (default: the lot's current custody record)")
@@ -350,6 +355,7 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 	var k keyFlags
 	var seals, waypoints multiFlag
 	fs := newFlags(e, "dispatch", "", &g)
+	g.addSignOnly(fs)
 	k.add(fs)
 	lot := fs.String("lot", "", "lot id")
 	to := fs.String("to", "", "addressee party id")
@@ -387,6 +393,7 @@ func receive(ctx context.Context, e *env, args []string) error {
 	var g globals
 	var k keyFlags
 	fs := newFlags(e, "receive", "", &g)
+	g.addSignOnly(fs)
 	k.add(fs)
 	lot := fs.String("lot", "", "lot id")
 	mass := fs.Float64("mass-kg", 0, "wet mass weighed on arrival, kg")
@@ -419,6 +426,7 @@ func transform(ctx context.Context, e *env, args []string) error {
 	var k keyFlags
 	var ins, outs multiFlag
 	fs := newFlags(e, "transform", "", &g)
+	g.addSignOnly(fs)
 	k.add(fs)
 	kind := fs.String("kind", "", "SPLIT, MERGE, CONCENTRATE, SMELT or REFINE")
 	fs.Var(&ins, "in", "LOT:MASS_KG consumed, repeatable")

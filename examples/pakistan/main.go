@@ -86,14 +86,18 @@ func run(ctx context.Context, o options) error {
 func play(ctx context.Context, o options) (*Result, error) {
 	out := o.out
 	addr, tr, suffix := o.addr, trust{}, ""
-	var httpAddr string
+	var httpAddr, dir string
 	if addr == "" {
 		srv, err := startServer(ctx, o.data, out)
 		if err != nil {
 			return nil, err
 		}
 		defer srv.stop()
-		addr, httpAddr, tr = srv.grpcAddr, srv.httpAddr, srv.trust
+		addr, httpAddr, tr, dir = srv.grpcAddr, srv.httpAddr, srv.trust, srv.dir
+		if !srv.fresh {
+			// A store reused with --data already holds these ids.
+			suffix = "-" + time.Now().UTC().Format("150405")
+		}
 	} else {
 		var err error
 		if tr, err = loadTrust(o); err != nil {
@@ -144,7 +148,9 @@ func play(ctx context.Context, o options) (*Result, error) {
 		fmt.Fprintf(out, "\nAuditors see the same over REST, e.g.:\n  curl http://%s/v1/lots/%s/verification\n  curl http://%s/v1/flags\n", httpAddr, stories[0].Lot, httpAddr)
 	}
 	if o.serve && o.addr == "" {
-		fmt.Fprintf(out, "\nServing on gRPC %s and http://%s until interrupted (Ctrl-C).\n", addr, httpAddr)
+		fmt.Fprintf(out, "\nServing on gRPC %s and http://%s until interrupted (Ctrl-C). For provctl:\n", addr, httpAddr)
+		fmt.Fprintf(out, "  export PROVCTL_ADDR=%s PROVCTL_LOG_KEY=%s PROVCTL_REGISTRAR_PUB=%s PROVCTL_REGISTRAR_KEY=%s\n",
+			addr, filepath.Join(dir, "log.pub"), filepath.Join(dir, "registrar.pub"), filepath.Join(dir, "registrar.key"))
 		<-ctx.Done()
 	}
 	return res, nil
@@ -204,11 +210,15 @@ func loadTrust(o options) (trust, error) {
 type embedded struct {
 	grpcAddr, httpAddr string
 	trust              trust
+	dir                string
+	fresh              bool // the store was empty: ids need no suffix
 	stop               func()
 }
 
-// startServer runs a server on loopback with fresh keys, on dir or a
-// temporary directory.
+// startServer runs a server on loopback, on dir or a temporary directory.
+// Its keys are kept in the directory the way provenanced keeps them
+// (log.key, log.pub, registrar.key, registrar.pub), so a run with --data
+// can be continued and provctl can pin them.
 func startServer(ctx context.Context, dir string, out io.Writer) (*embedded, error) {
 	tmp := ""
 	if dir == "" {
@@ -218,63 +228,100 @@ func startServer(ctx context.Context, dir string, out io.Writer) (*embedded, err
 		}
 		dir = tmp
 	}
-	const origin = "antimony-ledger.example/pakistan"
-	skey, vkey, err := ledger.GenerateNoteKey(origin)
-	if err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	signer, err := note.NewSigner(skey)
-	if err != nil {
-		return nil, err
-	}
-	verifierKey, err := note.NewVerifier(vkey)
-	if err != nil {
-		return nil, err
-	}
-	regPub, regKey, err := custody.GenerateKey()
+	keys, err := exampleKeys(dir)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	store, err := custody.Open(ctx, filepath.Join(dir, "ledger"), custody.Config{Origin: origin, LogSigner: signer, Registrar: regPub, Logger: logger})
+	store, err := custody.Open(ctx, filepath.Join(dir, "ledger"), custody.Config{Origin: keys.signer.Name(), LogSigner: keys.signer, Registrar: keys.trust.registrar, Logger: logger})
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	tr := trust{log: verifierKey, registrar: regPub, regKey: regKey}
-	backend := verifier.NewBackend(store, verifier.Trust{Log: verifierKey, Registrar: regPub}, verifier.DefaultConfig())
-	srv, err := server.New(server.Options{Store: store, Logger: logger, Verifier: backend})
-	if err != nil {
+	backend := verifier.NewBackend(store, verifier.Trust{Log: keys.trust.log, Registrar: keys.trust.registrar}, verifier.DefaultConfig())
+	fail := func(err error) (*embedded, error) {
 		cancel()
+		backend.Close()
 		store.Close()
 		return nil, err
+	}
+	srv, err := server.New(server.Options{Store: store, Logger: logger, Verifier: backend})
+	if err != nil {
+		return fail(err)
 	}
 	gl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		cancel()
-		store.Close()
-		return nil, err
+		return fail(err)
 	}
 	hl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		cancel()
 		gl.Close()
-		store.Close()
-		return nil, err
+		return fail(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, gl, hl) }()
-	fmt.Fprintf(out, "Started a ledger server on gRPC %s and http://%s (store %s).\nLog key (pin it): %s\n", gl.Addr(), hl.Addr(), dir, vkey)
+	fmt.Fprintf(out, "Started a ledger server on gRPC %s and http://%s (store %s).\nLog key (pin it): %s\n", gl.Addr(), hl.Addr(), dir, keys.vkey)
 	return &embedded{
-		grpcAddr: gl.Addr().String(), httpAddr: hl.Addr().String(), trust: tr,
+		grpcAddr: gl.Addr().String(), httpAddr: hl.Addr().String(), trust: keys.trust, dir: dir, fresh: store.Log().Size() == 0,
 		stop: func() {
 			cancel()
 			<-done
+			backend.Close()
 			store.Close()
 			if tmp != "" {
 				os.RemoveAll(tmp)
 			}
 		},
 	}, nil
+}
+
+type serverKeys struct {
+	signer note.Signer
+	vkey   string
+	trust  trust
+}
+
+// exampleKeys loads the server's keys from dir, creating them on first use.
+func exampleKeys(dir string) (serverKeys, error) {
+	const origin = "antimony-ledger.example/pakistan"
+	path := func(name string) string { return filepath.Join(dir, name) }
+	if _, err := os.Stat(path("log.key")); errors.Is(err, os.ErrNotExist) {
+		skey, vkey, err := ledger.GenerateNoteKey(origin)
+		if err != nil {
+			return serverKeys{}, err
+		}
+		pub, priv, err := custody.GenerateKey()
+		if err != nil {
+			return serverKeys{}, err
+		}
+		if err := errors.Join(
+			os.WriteFile(path("log.key"), []byte(skey+"\n"), 0o600),
+			os.WriteFile(path("log.pub"), []byte(vkey+"\n"), 0o644),
+			custody.WritePrivateKeyFile(path("registrar.key"), priv),
+			os.WriteFile(path("registrar.pub"), custody.MarshalPublicKey(pub), 0o644),
+		); err != nil {
+			return serverKeys{}, fmt.Errorf("saving keys in %s: %w", dir, err)
+		}
+	}
+	skey, err := os.ReadFile(path("log.key"))
+	if err != nil {
+		return serverKeys{}, err
+	}
+	signer, err := note.NewSigner(strings.TrimSpace(string(skey)))
+	if err != nil {
+		return serverKeys{}, fmt.Errorf("log.key: %w", err)
+	}
+	tr, err := loadTrust(options{registrarKey: path("registrar.key"), logKey: path("log.pub"), registrarPub: path("registrar.pub")})
+	if err != nil {
+		return serverKeys{}, err
+	}
+	vkey, err := os.ReadFile(path("log.pub"))
+	if err != nil {
+		return serverKeys{}, err
+	}
+	return serverKeys{signer: signer, vkey: strings.TrimSpace(string(vkey)), trust: tr}, nil
 }
