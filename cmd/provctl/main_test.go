@@ -105,8 +105,16 @@ func TestSignSubmitAndRead(t *testing.T) {
 	if lot.Lot.HolderPartyID != "exp-1" || lot.Lot.MassKg != 9990 || len(lot.History) != 3 {
 		t.Errorf("lot --json = %+v, %d records", lot.Lot, len(lot.History))
 	}
-	if out := c.ok("--json", "--addr", os.Getenv("PROVCTL_ADDR"), "party", "mine-1"); !strings.Contains(out, `"partyId": "mine-1"`) {
-		t.Errorf("flags before the command:\n%s", out)
+	var party struct {
+		Party struct {
+			Registration struct {
+				PartyID string `json:"partyId"`
+			} `json:"registration"`
+		} `json:"party"`
+	}
+	out = c.ok("--json", "--addr", os.Getenv("PROVCTL_ADDR"), "party", "mine-1")
+	if err := json.Unmarshal([]byte(out), &party); err != nil || party.Party.Registration.PartyID != "mine-1" {
+		t.Errorf("flags before the command: %v\n%s", err, out)
 	}
 	if out := c.ok("party", "mine-1"); !strings.Contains(out, "mine: licensed 500 t ore/yr") {
 		t.Errorf("provctl party:\n%s", out)
