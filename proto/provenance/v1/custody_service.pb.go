@@ -336,9 +336,11 @@ func (x *KeyStatus) GetRevokedAt() *timestamppb.Timestamp {
 
 // A Party is a registered party with its keys.
 type Party struct {
-	state        protoimpl.MessageState `protogen:"open.v1"`
-	Registration *PartyRegistration     `protobuf:"bytes,1,opt,name=registration,proto3" json:"registration,omitempty"`
-	Keys         []*KeyStatus           `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The registration as signed, except its keys: those are listed, with
+	// their rotations and revocations applied, in keys.
+	Registration *PartyRegistration `protobuf:"bytes,1,opt,name=registration,proto3" json:"registration,omitempty"`
+	Keys         []*KeyStatus       `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
 	// Multihash of the registration record.
 	RegistrationRecord string `protobuf:"bytes,3,opt,name=registration_record,json=registrationRecord,proto3" json:"registration_record,omitempty"`
 	unknownFields      protoimpl.UnknownFields
