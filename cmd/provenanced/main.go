@@ -43,6 +43,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "audit" { // see audit.go
+		os.Exit(auditMain(os.Args[2:], os.Getenv, os.Stdout, os.Stderr))
+	}
 	opts, err := parseFlags(os.Args[1:], os.Getenv)
 	if err != nil {
 		if err == flag.ErrHelp {

@@ -28,12 +28,24 @@ import (
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 )
 
+// binDir holds the binary buildBinary builds; TestMain removes it.
+var binDir string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
 // buildBinary builds provenanced once per test binary run.
 var buildBinary = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "provenanced-test")
 	if err != nil {
 		return "", err
 	}
+	binDir = dir
 	bin := filepath.Join(dir, "provenanced")
 	gotool := filepath.Join(runtime.GOROOT(), "bin", "go")
 	out, err := exec.Command(gotool, "build", "-o", bin, ".").CombinedOutput()

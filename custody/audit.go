@@ -1,0 +1,515 @@
+package custody
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hdevalence/ed25519consensus"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/antimony-ledger/provenance/ledger"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+)
+
+// An AuditReport says how much [Store.Audit] checked.
+type AuditReport struct {
+	// Entries is the number of entries checked: on success, the
+	// checkpoint's tree size.
+	Entries uint64
+	// Signatures is the number of signatures verified.
+	Signatures uint64
+	// Elapsed is the wall time of the audit.
+	Elapsed time.Duration
+}
+
+// Tuning of the audit pipeline.
+const (
+	auditChunkLen   = 64                     // entries per decode task
+	auditBatchLen   = 64                     // signatures per batch verification
+	auditQueue      = 32                     // chunks or batches in flight
+	auditProgressDt = 250 * time.Millisecond // progress callback period
+)
+
+// Audit checks the whole store against a signed checkpoint, without
+// trusting anything the store derived at append time:
+//
+//   - the ledger audit ([ledger.Log.Audit]): every entry below the
+//     checkpoint's size is re-hashed and checked against the stored tree,
+//     and the recomputed root against the checkpoint's;
+//   - every entry is re-decoded (canonical DSSE JSON, statement structure)
+//     and every signature re-verified, under the same ZIP-215 rules as at
+//     append time, against the key registered to the signer at that point
+//     in the log. The registry is rebuilt in log order from the registry
+//     records themselves, starting from the store's registrar key; a key
+//     must belong to the acting party (the registrar for registry
+//     statements), not be revoked before the record, and be within its
+//     validity window at the record's append time and its event time.
+//
+// It does not replay custody rules (holdings, links, roles): those are
+// decided at append time and reported by the verifier.
+//
+// Both checks stream the log a bounded chunk at a time and run side by
+// side. Decoding and signature verification use every core
+// (GOMAXPROCS): entries are decoded in parallel, keys are resolved in log
+// order, and signatures are verified in batches of 64 with
+// ed25519consensus's batch verifier, falling back to one-by-one
+// verification only to name the bad entry of a failed batch.
+//
+// The first failing entry is reported as a [*ledger.AuditError] naming its
+// index (the lowest bad index, whichever check found it); a checkpoint that
+// does not verify with v, names another origin or is larger than the log,
+// and a root mismatch not attributable to an entry, are other errors.
+// progress, if not nil, is called periodically from a single goroutine with
+// the number of entries checked and the total, and once more at the end.
+// Audit may run while the store serves appends; it checks the prefix the
+// checkpoint covers.
+func (s *Store) Audit(ctx context.Context, checkpoint []byte, v note.Verifier, progress func(done, total uint64)) (AuditReport, error) {
+	start := time.Now()
+	c, err := ledger.OpenCheckpoint(checkpoint, v)
+	if err != nil {
+		return AuditReport{}, fmt.Errorf("audit: %w", err)
+	}
+	if size := s.log.Size(); c.Size > size {
+		return AuditReport{}, fmt.Errorf("audit: checkpoint size %d is larger than the log (size %d)", c.Size, size)
+	}
+	a := &auditRun{
+		s:        s,
+		total:    c.Size,
+		registry: newAuditRegistry(s.registrar),
+	}
+	a.stopAt.Store(c.Size)
+	workers := max(1, runtime.GOMAXPROCS(0))
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	a.cancel = cancel
+
+	// Decoding and verifying share one pool of workers, one per core.
+	var pool sync.WaitGroup
+	tasks := make(chan func(), auditQueue) // decode chunks, verify batches
+	for range workers {
+		pool.Go(func() {
+			for task := range tasks {
+				task()
+			}
+		})
+	}
+
+	// The ledger audit, side by side: hashes, tree nodes, root.
+	var ledgerRun sync.WaitGroup
+	lctx, lcancel := context.WithCancel(ctx)
+	defer lcancel()
+	var ledgerErr error
+	ledgerRun.Go(func() {
+		ledgerErr = s.log.Audit(lctx, checkpoint, v, func(done, _ uint64) {
+			a.ledgerDone.Store(done)
+			// Entries below done match the tree; once that covers the
+			// first bad entry found by the signature checks, the rest of
+			// the ledger audit cannot change the verdict.
+			if done > a.stopAt.Load() {
+				lcancel()
+			}
+		})
+		if ledgerErr == nil {
+			a.ledgerDone.Store(c.Size)
+		}
+		var ae *ledger.AuditError
+		if errors.As(ledgerErr, &ae) {
+			a.fail(ae)
+			ledgerErr = nil
+		}
+	})
+
+	// The signature pipeline: read in order -> decode in parallel ->
+	// resolve keys and apply the registry in order -> verify in batches in
+	// parallel.
+	ordered := make(chan *auditChunk, auditQueue) // to the resolver, log order
+	var producers sync.WaitGroup
+	producers.Go(func() { a.read(ctx, tasks, ordered) })
+	producers.Go(func() { a.resolve(ctx, ordered, tasks) })
+
+	// Progress, from this goroutine only.
+	finished := make(chan struct{})
+	go func() {
+		ledgerRun.Wait()
+		producers.Wait()
+		close(tasks)
+		pool.Wait()
+		close(finished)
+	}()
+	if progress != nil {
+		t := time.NewTicker(auditProgressDt)
+	loop:
+		for {
+			select {
+			case <-finished:
+				break loop
+			case <-t.C:
+				progress(a.done(), c.Size)
+			}
+		}
+		t.Stop()
+	}
+	<-finished
+
+	rep := AuditReport{Entries: a.done(), Signatures: a.sigs.Load(), Elapsed: time.Since(start)}
+	if progress != nil {
+		progress(rep.Entries, c.Size)
+	}
+	if first := a.firstFailure(); first != nil {
+		rep.Entries = first.Index
+		return rep, first
+	}
+	if err := context.Cause(ctx); err != nil {
+		return rep, err
+	}
+	if ledgerErr != nil {
+		return rep, ledgerErr
+	}
+	return rep, nil
+}
+
+// auditRun is the shared state of one audit.
+type auditRun struct {
+	s        *Store
+	total    uint64
+	registry *auditRegistry // resolver goroutine only
+	cancel   context.CancelCauseFunc
+
+	// stopAt is the lowest bad index found so far (total if none): no
+	// stage needs to look at entries from there on.
+	stopAt     atomic.Uint64
+	mu         sync.Mutex
+	first      *ledger.AuditError
+	ledgerDone atomic.Uint64 // entries the ledger audit has checked
+	resolved   atomic.Uint64 // entries whose keys are resolved, in order
+	sigs       atomic.Uint64 // signatures verified
+}
+
+// fail records a bad entry; the lowest index wins.
+func (a *auditRun) fail(e *ledger.AuditError) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.first == nil || e.Index < a.first.Index {
+		a.first = e
+		a.stopAt.Store(e.Index)
+	}
+}
+
+func (a *auditRun) failf(index uint64, format string, args ...any) {
+	a.fail(&ledger.AuditError{Index: index, Reason: fmt.Sprintf(format, args...)})
+}
+
+func (a *auditRun) firstFailure() *ledger.AuditError {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.first
+}
+
+// done is the number of entries both checks have got through.
+func (a *auditRun) done() uint64 {
+	return min(a.ledgerDone.Load(), a.resolved.Load(), a.stopAt.Load())
+}
+
+// An auditChunk is a run of consecutive entries, decoded by any worker and
+// consumed in order by the resolver once ready is closed.
+type auditChunk struct {
+	entries []ledger.Entry
+	out     []auditDecoded
+	ready   chan struct{}
+}
+
+type auditDecoded struct {
+	env *pb.Envelope
+	st  *pb.Statement
+	msg []byte // PAE: the bytes every signature covers
+	err error
+}
+
+func (ch *auditChunk) decode() {
+	ch.out = make([]auditDecoded, len(ch.entries))
+	for i, e := range ch.entries {
+		env, st, err := DecodeEntry(e)
+		d := &ch.out[i]
+		d.env, d.st, d.err = env, st, err
+		if err == nil {
+			d.msg = PAE(env.GetPayloadType(), env.GetPayload())
+		}
+	}
+	close(ch.ready)
+}
+
+// read streams the checkpoint's prefix of the log in chunks.
+func (a *auditRun) read(ctx context.Context, tasks chan<- func(), ordered chan<- *auditChunk) {
+	defer close(ordered)
+	cur := &auditChunk{ready: make(chan struct{})}
+	send := func() bool {
+		if len(cur.entries) == 0 {
+			return true
+		}
+		select {
+		case ordered <- cur:
+		case <-ctx.Done():
+			return false
+		}
+		tasks <- cur.decode // workers drain tasks until it is closed
+		cur = &auditChunk{entries: make([]ledger.Entry, 0, auditChunkLen), ready: make(chan struct{})}
+		return true
+	}
+	for e, err := range a.s.log.Range(ctx, 0, a.total) {
+		if err != nil {
+			a.cancel(fmt.Errorf("audit: reading the log: %w", err))
+			return
+		}
+		if e.Index >= a.stopAt.Load() {
+			break
+		}
+		cur.entries = append(cur.entries, e)
+		if len(cur.entries) == auditChunkLen && !send() {
+			return
+		}
+	}
+	send()
+}
+
+// An auditSig is one signature to verify, with the key it must verify
+// under.
+type auditSig struct {
+	index uint64
+	keyID string
+	pub   ed25519.PublicKey
+	msg   []byte
+	sig   []byte
+}
+
+// resolve takes decoded chunks in log order, finds the key each signature
+// must verify under as of its entry, applies registry records, and hands
+// signatures to the verifiers in batches.
+func (a *auditRun) resolve(ctx context.Context, ordered <-chan *auditChunk, tasks chan<- func()) {
+	batch := make([]auditSig, 0, auditBatchLen)
+	flush := func() bool {
+		if len(batch) == 0 {
+			return true
+		}
+		b := batch
+		select {
+		case tasks <- func() { a.verify(b) }:
+		case <-ctx.Done():
+			return false
+		}
+		batch = make([]auditSig, 0, auditBatchLen)
+		return true
+	}
+	defer func() {
+		flush()
+		for range ordered { // let the reader finish; it stops at stopAt
+		}
+	}()
+	for ch := range ordered {
+		select {
+		case <-ch.ready:
+		case <-ctx.Done():
+			return
+		}
+		for i, e := range ch.entries {
+			if e.Index >= a.stopAt.Load() {
+				return
+			}
+			d := ch.out[i]
+			if d.err != nil {
+				a.failf(e.Index, "decoding record: %v", d.err)
+				return
+			}
+			sigs, err := a.registry.resolve(e, d)
+			if err == nil {
+				err = a.registry.apply(e, d.st)
+			}
+			if err != nil {
+				a.failf(e.Index, "%v", err)
+				return
+			}
+			batch = append(batch, sigs...)
+			if len(batch) >= auditBatchLen && !flush() {
+				return
+			}
+			a.resolved.Store(e.Index + 1)
+		}
+	}
+}
+
+// verify checks a batch of signatures; if the batch fails, it verifies them
+// one by one to name the first bad entry.
+func (a *auditRun) verify(b []auditSig) {
+	stop := a.stopAt.Load()
+	if len(b) == 0 || b[0].index >= stop {
+		return
+	}
+	bv := ed25519consensus.NewPreallocatedBatchVerifier(len(b))
+	for _, s := range b {
+		bv.Add(s.pub, s.msg, s.sig)
+	}
+	if bv.Verify() {
+		a.sigs.Add(uint64(len(b)))
+		return
+	}
+	for _, s := range b {
+		if s.index >= a.stopAt.Load() {
+			return
+		}
+		if len(s.pub) != ed25519.PublicKeySize || len(s.sig) != ed25519.SignatureSize ||
+			!ed25519consensus.Verify(s.pub, s.msg, s.sig) {
+			a.failf(s.index, "signature by key %s does not verify", s.keyID)
+			return
+		}
+		a.sigs.Add(1)
+	}
+}
+
+// auditRegistry is the party registry as of the entry being audited,
+// rebuilt from the registry records in log order.
+type auditRegistry struct {
+	registrar   ed25519.PublicKey
+	registrarID string
+	parties     map[string]*pb.Party // party id -> party (registration id and keys only)
+	keyOwner    map[string]string    // key id -> party id
+}
+
+func newAuditRegistry(registrar ed25519.PublicKey) *auditRegistry {
+	return &auditRegistry{
+		registrar: registrar, registrarID: KeyID(registrar),
+		parties: map[string]*pb.Party{}, keyOwner: map[string]string{},
+	}
+}
+
+// resolve returns the signatures of e to verify, each with the key it must
+// verify under as of e, after checking that each key may sign e.
+func (r *auditRegistry) resolve(e ledger.Entry, d auditDecoded) ([]auditSig, error) {
+	sigs := make([]auditSig, 0, len(d.env.GetSignatures()))
+	add := func(keyID string, pub ed25519.PublicKey, sig []byte) {
+		sigs = append(sigs, auditSig{index: e.Index, keyID: keyID, pub: pub, msg: d.msg, sig: sig})
+	}
+	st := d.st
+	if _, registry := registryBody(st); registry {
+		if st.GetPartyId() != RegistrarPartyID {
+			return nil, fmt.Errorf("registry statement made by %q, not %q", st.GetPartyId(), RegistrarPartyID)
+		}
+		for _, sig := range d.env.GetSignatures() {
+			if sig.GetKeyid() != r.registrarID {
+				return nil, fmt.Errorf("key %s is not the registrar key", sig.GetKeyid())
+			}
+			add(r.registrarID, r.registrar, sig.GetSig())
+		}
+		return sigs, nil
+	}
+	if st.GetPartyId() == RegistrarPartyID {
+		return nil, errors.New("the registrar signs only registrations, rotations and revocations")
+	}
+	party := r.parties[st.GetPartyId()]
+	if party == nil {
+		return nil, fmt.Errorf("party %q is not registered at this point in the log", st.GetPartyId())
+	}
+	for _, sig := range d.env.GetSignatures() {
+		ks := findKey(party, sig.GetKeyid())
+		if ks == nil {
+			if owner, ok := r.keyOwner[sig.GetKeyid()]; ok {
+				return nil, fmt.Errorf("key %s belongs to party %q, not %q", sig.GetKeyid(), owner, st.GetPartyId())
+			}
+			return nil, fmt.Errorf("key %s is not registered to party %q at this point in the log", sig.GetKeyid(), st.GetPartyId())
+		}
+		if ks.GetRevoked() {
+			return nil, fmt.Errorf("key %s was revoked at index %d", ks.GetKeyId(), ks.GetRevokedIndex())
+		}
+		for _, t := range []struct {
+			what string
+			at   time.Time
+		}{{"record time", e.Time}, {"event time", st.GetEventTime().AsTime()}} {
+			if !keyValidAt(ks, t.at) {
+				return nil, fmt.Errorf("key %s is not valid at the %s %s (valid %s)", ks.GetKeyId(), t.what, t.at.UTC().Format(time.RFC3339), windowString(ks))
+			}
+		}
+		add(sig.GetKeyid(), ks.GetPublicKey(), sig.GetSig())
+	}
+	return sigs, nil
+}
+
+// apply updates the registry with a registry record, as the store did when
+// it was appended.
+func (r *auditRegistry) apply(e ledger.Entry, st *pb.Statement) error {
+	newKey := func(k *pb.PartyKey) (*pb.KeyStatus, error) {
+		id := KeyID(k.GetPublicKey())
+		if owner, ok := r.keyOwner[id]; ok {
+			return nil, fmt.Errorf("key %s is already registered to party %q", id, owner)
+		}
+		return &pb.KeyStatus{KeyId: id, PublicKey: k.GetPublicKey(), NotBefore: k.GetNotBefore(), NotAfter: k.GetNotAfter()}, nil
+	}
+	getParty := func(id string) (*pb.Party, error) {
+		if p := r.parties[id]; p != nil {
+			return p, nil
+		}
+		return nil, fmt.Errorf("party %q is not registered at this point in the log", id)
+	}
+	switch b := st.GetBody().(type) {
+	case *pb.Statement_PartyRegistration:
+		reg := b.PartyRegistration
+		if r.parties[reg.GetPartyId()] != nil {
+			return fmt.Errorf("party %q is registered twice", reg.GetPartyId())
+		}
+		party := &pb.Party{Registration: &pb.PartyRegistration{PartyId: reg.GetPartyId()}}
+		for i, k := range reg.GetKeys() {
+			ks, err := newKey(k)
+			if err != nil {
+				return fmt.Errorf("keys[%d]: %v", i, err)
+			}
+			if findKey(party, ks.GetKeyId()) != nil {
+				return fmt.Errorf("keys[%d]: key %s listed twice", i, ks.GetKeyId())
+			}
+			party.Keys = append(party.Keys, ks)
+		}
+		r.parties[reg.GetPartyId()] = party
+		for _, k := range party.Keys {
+			r.keyOwner[k.GetKeyId()] = reg.GetPartyId()
+		}
+	case *pb.Statement_KeyRotation:
+		rot := b.KeyRotation
+		party, err := getParty(rot.GetPartyId())
+		if err != nil {
+			return err
+		}
+		ks, err := newKey(rot.GetNewKey())
+		if err != nil {
+			return fmt.Errorf("new_key: %v", err)
+		}
+		if rot.GetRetireKeyId() != "" {
+			old := findKey(party, rot.GetRetireKeyId())
+			if old == nil {
+				return fmt.Errorf("key %s is not a key of party %q", rot.GetRetireKeyId(), rot.GetPartyId())
+			}
+			if old.GetNotAfter() == nil || rot.GetRetireAt().AsTime().Before(old.GetNotAfter().AsTime()) {
+				old.NotAfter = rot.GetRetireAt()
+			}
+		}
+		party.Keys = append(party.Keys, ks)
+		r.keyOwner[ks.GetKeyId()] = rot.GetPartyId()
+	case *pb.Statement_KeyRevocation:
+		rev := b.KeyRevocation
+		party, err := getParty(rev.GetPartyId())
+		if err != nil {
+			return err
+		}
+		ks := findKey(party, rev.GetKeyId())
+		if ks == nil {
+			return fmt.Errorf("key %s is not a key of party %q", rev.GetKeyId(), rev.GetPartyId())
+		}
+		if ks.GetRevoked() {
+			return fmt.Errorf("key %s was already revoked at index %d", rev.GetKeyId(), ks.GetRevokedIndex())
+		}
+		ks.Revoked, ks.RevokedIndex, ks.RevokedAt = true, e.Index, rev.GetRevokedAt()
+	}
+	return nil
+}
