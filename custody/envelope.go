@@ -133,6 +133,43 @@ func VerifySignature(env *pb.Envelope, pub ed25519.PublicKey, sig []byte) bool {
 	return ed25519consensus.Verify(pub, PAE(env.GetPayloadType(), env.GetPayload()), sig)
 }
 
+// A SignatureCheck is one signature to verify: Sig by PublicKey over the
+// PAE of Envelope.
+type SignatureCheck struct {
+	Envelope  *pb.Envelope
+	PublicKey ed25519.PublicKey
+	Sig       []byte
+}
+
+// VerifySignatures reports, for each check, whether its signature is
+// valid, exactly as [VerifySignature] would. It verifies the checks as one
+// ZIP-215 batch (ed25519consensus.BatchVerifier), about twice as fast per
+// signature as one by one; only if the batch fails does it verify each
+// check alone, to find the bad ones. ZIP-215 makes batch and single
+// verification agree: a batch passes only if every signature in it does.
+func VerifySignatures(checks []SignatureCheck) []bool {
+	ok := make([]bool, len(checks))
+	if len(checks) == 1 {
+		c := checks[0]
+		ok[0] = VerifySignature(c.Envelope, c.PublicKey, c.Sig)
+		return ok
+	}
+	bv := ed25519consensus.NewPreallocatedBatchVerifier(len(checks))
+	for _, c := range checks {
+		bv.Add(c.PublicKey, PAE(c.Envelope.GetPayloadType(), c.Envelope.GetPayload()), c.Sig)
+	}
+	if len(checks) > 0 && bv.Verify() {
+		for i := range ok {
+			ok[i] = true
+		}
+		return ok
+	}
+	for i, c := range checks {
+		ok[i] = VerifySignature(c.Envelope, c.PublicKey, c.Sig)
+	}
+	return ok
+}
+
 // CheckEnvelopeShape checks what can be checked of an envelope without
 // keys: payload type, sizes, signature count and key id form.
 func CheckEnvelopeShape(env *pb.Envelope) error {

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/multiformats/go-multihash"
 	"golang.org/x/mod/sumdb/note"
@@ -38,6 +40,10 @@ type Store struct {
 	registrar   ed25519.PublicKey
 	registrarID string
 
+	verifier *batchVerifier
+	keys     sync.Map // key id -> ed25519.PublicKey, of registered keys
+	keyCount atomic.Int64
+
 	mu      sync.Mutex
 	pending map[[32]byte]*prepared
 }
@@ -56,6 +62,10 @@ func Open(ctx context.Context, dir string, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s.log = l
+	// One batch at a time per two cores: a batch being verified lets the
+	// next one grow, and one core batch-verifies faster than two verify
+	// one by one.
+	s.verifier = newBatchVerifier(runtime.GOMAXPROCS(0) / 2)
 	return s, nil
 }
 
@@ -89,19 +99,19 @@ func (s *Store) Submit(ctx context.Context, env *pb.Envelope) (SubmitResult, err
 	if len(data) > MaxEnvelopeSize {
 		return SubmitResult{}, reject(ErrMalformed, "envelope is %d bytes encoded, limit %d", len(data), MaxEnvelopeSize)
 	}
-	// An identical envelope is idempotent, whatever the state now says.
-	if e, err := s.log.GetByHash(ctx, ledger.LeafID(data)); err == nil {
-		return SubmitResult{Entry: e, Duplicate: true}, nil
-	}
-	p, err := prepare(data)
+	// data is canonical by construction and, the shape check having
+	// limited every string to ASCII, decodes to exactly env's fields: no
+	// need to decode it again.
+	p, err := prepareEnvelope(env)
 	if err != nil {
-		return SubmitResult{}, err
+		return s.replayOr(ctx, data, err)
 	}
-	// Signature checks are the expensive part: do them here, concurrently,
-	// against keys already committed. The committer re-checks key status
-	// in log order and verifies any signature whose key is newer.
+	// Signature checks are the expensive part: do them here, off the
+	// committer's path and batched across concurrent submissions, against
+	// keys already committed. The committer re-checks key status in log
+	// order and verifies any signature whose key is newer.
 	if err := s.preverify(p); err != nil {
-		return SubmitResult{}, err
+		return s.replayOr(ctx, data, err)
 	}
 	leaf := ledger.LeafHash(data)
 	s.mu.Lock()
@@ -115,6 +125,18 @@ func (s *Store) Submit(ctx context.Context, env *pb.Envelope) (SubmitResult, err
 		return SubmitResult{}, err
 	}
 	return SubmitResult{Entry: e, Duplicate: dup}, nil
+}
+
+// replayOr returns the entry holding data if it is already in the log (an
+// identical envelope is idempotent, whatever the rules or the state now
+// say), and otherwise fails with err. It is only called on rejection, so
+// accepted submissions do not pay for the lookup; Append finds other
+// replays before they wait for a commit group.
+func (s *Store) replayOr(ctx context.Context, data []byte, err error) (SubmitResult, error) {
+	if e, gerr := s.log.GetByHash(ctx, ledger.LeafID(data)); gerr == nil {
+		return SubmitResult{Entry: e, Duplicate: true}, nil
+	}
+	return SubmitResult{}, err
 }
 
 func (s *Store) takePrepared(leaf [32]byte) (*prepared, bool) {
@@ -133,14 +155,27 @@ func prepare(data []byte) (*prepared, error) {
 	if err := CheckEnvelopeShape(env); err != nil {
 		return nil, err
 	}
+	return prepareEnvelope(env)
+}
+
+// prepareEnvelope decodes the statement of an envelope that passed
+// [CheckEnvelopeShape]. It keeps its own copy of env's fields.
+func prepareEnvelope(env *pb.Envelope) (*prepared, error) {
 	st, err := DecodeStatement(env.GetPayload())
 	if err != nil {
 		return nil, err
 	}
-	return &prepared{env: env, st: st, verified: map[string]bool{}}, nil
+	cp := &pb.Envelope{PayloadType: env.GetPayloadType(), Payload: env.GetPayload()}
+	for _, sig := range env.GetSignatures() {
+		cp.Signatures = append(cp.Signatures, &pb.Signature{Keyid: sig.GetKeyid(), Sig: sig.GetSig()})
+	}
+	return &prepared{env: cp, st: st, verified: map[string]bool{}}, nil
 }
 
+// preverify verifies p's signatures by keys already known, batched with
+// those of concurrent submissions, and records which it verified.
 func (s *Store) preverify(p *prepared) error {
+	req := &verifyReq{}
 	for _, sig := range p.env.GetSignatures() {
 		pub, err := s.publicKey(sig.GetKeyid())
 		if errors.Is(err, ErrNotFound) {
@@ -148,10 +183,17 @@ func (s *Store) preverify(p *prepared) error {
 		} else if err != nil {
 			return err
 		}
-		if !VerifySignature(p.env, pub, sig.GetSig()) {
-			return reject(ErrBadSignature, "signature by key %s does not verify", sig.GetKeyid())
+		req.checks = append(req.checks, SignatureCheck{Envelope: p.env, PublicKey: pub, Sig: sig.GetSig()})
+		req.keyIDs = append(req.keyIDs, sig.GetKeyid())
+	}
+	if len(req.checks) == 0 {
+		return nil
+	}
+	for i, good := range s.verifier.verify(req) {
+		if !good {
+			return reject(ErrBadSignature, "signature by key %s does not verify", req.keyIDs[i])
 		}
-		p.verified[sig.GetKeyid()] = true
+		p.verified[req.keyIDs[i]] = true
 	}
 	return nil
 }
@@ -162,6 +204,26 @@ func (s *Store) publicKey(keyID string) (ed25519.PublicKey, error) {
 	if keyID == s.registrarID {
 		return s.registrar, nil
 	}
+	// A key id is the hash of its public key, so a key found once is the
+	// same key forever (its status is checked by apply, in log order).
+	if pub, ok := s.keys.Load(keyID); ok {
+		return pub.(ed25519.PublicKey), nil
+	}
+	pub, err := s.registeredKey(keyID)
+	if err == nil {
+		if s.keyCount.Add(1) > maxCachedKeys {
+			s.keys.Clear()
+			s.keyCount.Store(0)
+		}
+		s.keys.Store(keyID, pub)
+	}
+	return pub, err
+}
+
+// maxCachedKeys bounds the public key cache; it is cleared when full.
+const maxCachedKeys = 1 << 16
+
+func (s *Store) registeredKey(keyID string) (ed25519.PublicKey, error) {
 	owner, err := s.log.StateGet([]byte(keyPrefix + keyID))
 	if errors.Is(err, ledger.ErrNotFound) {
 		return nil, ErrNotFound

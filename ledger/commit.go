@@ -30,10 +30,11 @@ type ApplyFunc func(tx *StateTx, e Entry) error
 // A StateTx is the view of index state given to an [ApplyFunc]. It is valid
 // only during that call and is not safe for concurrent use.
 type StateTx struct {
-	rtx     *badger.Txn       // committed state
-	pending map[string][]byte // writes of accepted entries earlier in the group
-	staged  map[string][]byte // writes of this entry
-	done    bool
+	rtx      *badger.Txn       // committed state
+	inflight map[string][]byte // writes of the group being committed, if any
+	pending  map[string][]byte // writes of accepted entries earlier in the group
+	staged   map[string][]byte // writes of this entry
+	done     bool
 }
 
 // Get returns a copy of the value at key as of the entry being applied, or
@@ -44,6 +45,9 @@ func (tx *StateTx) Get(key []byte) ([]byte, error) {
 		return bytes.Clone(v), nil
 	}
 	if v, ok := tx.pending[string(key)]; ok {
+		return bytes.Clone(v), nil
+	}
+	if v, ok := tx.inflight[string(key)]; ok {
 		return bytes.Clone(v), nil
 	}
 	v, err := getValue(tx.rtx, stateKey(key))
@@ -135,44 +139,90 @@ func (l *Log) Append(ctx context.Context, data []byte) (e Entry, dup bool, err e
 }
 
 // run is the committer: it gathers waiting requests into groups and commits
-// them one group at a time.
+// them one group at a time. It pipelines: while one group's synced commit is
+// in flight in Badger, it gathers and plans the next (running Apply against
+// the committed state plus the in-flight group's writes, and staging its
+// transaction), but it sends that transaction to Badger, and replies to its
+// requests, only once the group in flight is durable. If the group in flight
+// fails, the one planned on top of it fails with it.
 func (l *Log) run(ctx context.Context) {
 	defer l.wg.Done()
-	maxBytes := int(l.db.MaxBatchSize() / 2)
-	var carry []*request
+	var (
+		carry    []*request
+		inflight *group
+	)
+	// settle waits for the group in flight, if any, and replies to it.
+	settle := func() {
+		if inflight != nil {
+			l.finish(inflight, <-inflight.done)
+			inflight = nil
+		}
+	}
+	defer settle()
 	for {
 		batch := carry
 		carry = nil
 		if len(batch) == 0 {
+			var done chan error
+			if inflight != nil {
+				done = inflight.done
+			}
 			select {
 			case r := <-l.reqs:
 				batch = append(batch, r)
+			case err := <-done:
+				l.finish(inflight, err)
+				inflight = nil
+				continue
 			case <-ctx.Done():
 				return
 			}
 		}
-		n := 0
-		for _, r := range batch {
-			n += len(r.data)
+		batch = l.gather(batch)
+		g := l.plan(batch, inflight)
+		carry = g.carry
+		settle()
+		if l.commitErr != nil {
+			// The group was planned on top of a failed one.
+			g.discard()
+			l.replyAll(g.batch[:g.cut], l.commitErr)
+		} else if g.txn == nil {
+			l.finish(g, g.stageErr)
+		} else if len(g.batch) == 1 {
+			// A lone request: no other work to overlap with its commit.
+			l.commitNow(g)
+			l.finish(g, <-g.done)
+		} else {
+			l.start(g)
+			inflight = g
 		}
-	drain:
-		for len(batch) < maxGroupEntries && n < maxBytes {
-			select {
-			case r := <-l.reqs:
-				batch = append(batch, r)
-				n += len(r.data)
-			default:
-				break drain
-			}
-		}
-		carry = l.commitGroup(batch)
 		if ctx.Err() != nil {
+			settle()
 			for _, r := range carry {
 				r.reply <- result{err: ErrClosed}
 			}
 			return
 		}
 	}
+}
+
+// gather adds waiting requests to batch, up to the group limits.
+func (l *Log) gather(batch []*request) []*request {
+	maxBytes := int(l.db.MaxBatchSize() / 2)
+	n := 0
+	for _, r := range batch {
+		n += len(r.data)
+	}
+	for len(batch) < maxGroupEntries && n < maxBytes {
+		select {
+		case r := <-l.reqs:
+			batch = append(batch, r)
+			n += len(r.data)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // An outcome is the planned fate of one request of a group.
@@ -194,31 +244,154 @@ const (
 
 type kvw struct{ k, v []byte }
 
-// commitGroup plans, writes and commits one group, replies to every request
-// it settles, and returns the requests left for the next group (when the
-// group had to be split).
+// A group is one planned commit group.
+type group struct {
+	batch []*request
+	outs  []outcome
+	cut   int         // batch[:cut] is settled by this group; the rest is carry
+	carry []*request  // requests left for the next group
+	txn   *badger.Txn // staged writes; nil if there is nothing to commit
+	w     written     // the tree state txn commits
+	size  uint64      // tree size after the group
+	// For planning the next group on top of this one before it commits:
+	leaves map[[32]byte]Entry // accepted entries
+	state  map[string][]byte  // state writes of accepted entries
+	// stageErr is a failure to stage accepted entries; it stops the log.
+	stageErr error
+	done     chan error // the commit's outcome, once started
+	replied  bool       // the commit callback replied; set before done
+}
+
+// start sends the group's transaction to Badger. When the commit is done,
+// and its writes visible to readers, [Log.committed] runs from Badger's
+// callback goroutine.
+func (l *Log) start(g *group) {
+	g.done = make(chan error, 1)
+	g.txn.CommitWith(func(err error) { l.committed(g, err) })
+	g.txn = nil
+}
+
+// commitNow commits the group's transaction synchronously: for a group
+// with nothing to overlap, it saves the hop through Badger's callback.
+func (l *Log) commitNow(g *group) {
+	g.done = make(chan error, 1)
+	err := g.txn.Commit()
+	g.txn = nil
+	l.committed(g, err)
+}
+
+// committed publishes a committed group's tree state at once, so that
+// readers never see state (say, an index naming an entry) ahead of the
+// published size for longer than that; it replies to the group's requests
+// itself, sparing the committer, and then hands the outcome to the
+// committer. A failed commit is answered by the committer, in finish.
+func (l *Log) committed(g *group, err error) {
+	if err != nil {
+		g.done <- fmt.Errorf("committing: %w", err)
+		return
+	}
+	l.mu.Lock()
+	l.size, l.rng, l.root, l.ckpt = g.size, g.w.rng, g.w.root, g.w.ckpt
+	l.mu.Unlock()
+	l.reply(g.batch, g.outs, 0, g.cut, nil)
+	g.replied = true
+	g.done <- nil
+}
+
+func (g *group) discard() {
+	if g.txn != nil {
+		g.txn.Discard()
+		g.txn = nil
+	}
+}
+
+// commitGroup plans, writes and commits one group synchronously, replies to
+// every request it settles, and returns the requests left for the next
+// group (when the group had to be split). The committer must be idle.
 func (l *Log) commitGroup(batch []*request) (carry []*request) {
+	g := l.plan(batch, nil)
+	if g.txn == nil || l.commitErr != nil {
+		g.discard()
+		l.finish(g, g.stageErr)
+		return g.carry
+	}
+	l.start(g)
+	l.finish(g, <-g.done)
+	return g.carry
+}
+
+// finish stops the log if err is not nil, and replies to the requests the
+// group settles. (A committed group's tree state is published by start.)
+func (l *Log) finish(g *group, err error) {
+	if g.replied {
+		return
+	}
 	if l.commitErr != nil {
-		for _, r := range batch {
-			r.reply <- result{err: l.commitErr}
-		}
-		return nil
+		l.replyAll(g.batch[:g.cut], l.commitErr)
+		return
+	}
+	if err != nil {
+		// The store may or may not hold the group now; only reopening,
+		// which reads the stored tree state, is sure to agree with it.
+		l.commitErr = fmt.Errorf("log stopped after a failed commit, reopen it: %w", err)
+		l.logger.Error("ledger commit failed", "entries", len(g.leaves), "err", err)
+	}
+	l.reply(g.batch, g.outs, 0, g.cut, err)
+}
+
+// replyAll fails every request of reqs with err.
+func (l *Log) replyAll(reqs []*request, err error) {
+	for _, r := range reqs {
+		r.reply <- result{err: err}
+	}
+}
+
+// plan assigns indexes to a group's new entries, runs Apply for them in
+// request order and stages the group's transaction, on top of the
+// committed state and of prev, the group in flight (nil for none). A
+// group with nothing to commit has a nil txn.
+func (l *Log) plan(batch []*request, prev *group) *group {
+	g := &group{batch: batch, cut: len(batch), outs: make([]outcome, len(batch))}
+	if l.commitErr != nil {
+		l.replyAll(batch, l.commitErr)
+		g.batch, g.cut = nil, 0
+		return g
 	}
 	rtx := l.db.NewTransaction(false)
 	defer rtx.Discard()
-	l.mu.RLock()
-	size, hashes := l.size, l.rng.Hashes()
-	l.mu.RUnlock()
+	var (
+		size   uint64
+		hashes [][]byte
+	)
+	if prev != nil {
+		size, hashes = prev.size, prev.w.rng.Hashes()
+	} else {
+		l.mu.RLock()
+		size, hashes = l.size, l.rng.Hashes()
+		l.mu.RUnlock()
+	}
+	g.size = size
 
 	// Plan: assign indexes and run Apply, in request order.
 	now := time.Now().Round(0)
-	outs := make([]outcome, len(batch))
+	outs := g.outs
 	var acc []int // positions in batch of accepted requests
 	inGroup := make(map[[32]byte]int)
 	pending := make(map[string][]byte)
+	var (
+		prevLeaves map[[32]byte]Entry
+		prevState  map[string][]byte
+	)
+	if prev != nil {
+		prevLeaves, prevState = prev.leaves, prev.state
+	}
 	for i, r := range batch {
 		if a, ok := inGroup[r.leaf]; ok {
 			outs[i] = outcome{kind: outDupInGroup, acc: a, orig: acc[a]}
+			continue
+		}
+		if e, ok := prevLeaves[r.leaf]; ok {
+			outs[i] = outcome{kind: outDupCommitted, e: e}
 			continue
 		}
 		if e, err := entryByLeaf(rtx, r.leaf); err == nil {
@@ -231,7 +404,7 @@ func (l *Log) commitGroup(batch []*request) (carry []*request) {
 		e := Entry{Index: size + uint64(len(acc)), LeafHash: r.leaf, Data: r.data, Time: now}
 		var state []kvw
 		if l.opts.Apply != nil {
-			tx := &StateTx{rtx: rtx, pending: pending, staged: make(map[string][]byte)}
+			tx := &StateTx{rtx: rtx, inflight: prevState, pending: pending, staged: make(map[string][]byte)}
 			err := l.opts.Apply(tx, e)
 			tx.done = true
 			if err != nil {
@@ -249,8 +422,7 @@ func (l *Log) commitGroup(batch []*request) (carry []*request) {
 	}
 
 	if len(acc) == 0 {
-		l.reply(batch, outs, 0, len(batch), nil)
-		return nil
+		return g
 	}
 
 	// Write: shrink the accepted prefix until it fits one transaction.
@@ -268,47 +440,49 @@ func (l *Log) commitGroup(batch []*request) (carry []*request) {
 		}
 		if fits == 0 {
 			// The first entry alone is too big: reject it, retry the rest.
+			// Nothing was staged: the group settles batch[:i+1] alone.
 			i := acc[0]
 			outs[i] = outcome{kind: outRejected, err: fmt.Errorf(
 				"%w: entry of %d bytes with its state writes exceeds the store's transaction limit", ErrInvalidInput, len(batch[i].data))}
-			l.reply(batch, outs, 0, i+1, nil)
-			return batch[i+1:]
+			g.cut, g.carry = i+1, batch[i+1:]
+			return g
 		}
 		k = fits
 	}
 	// Requests from the first accepted entry that did not fit are retried,
 	// except duplicates of entries that did fit.
-	cut := len(batch)
 	if k < len(acc) {
-		cut = acc[k]
-		for i := cut; i < len(batch); i++ {
+		g.cut = acc[k]
+		var keep []*request
+		var keepOuts []outcome
+		for i := g.cut; i < len(batch); i++ {
 			if o := outs[i]; o.kind == outDupInGroup && o.acc < k {
-				l.reply(batch, outs, i, i+1, nil)
+				keep, keepOuts = append(keep, batch[i]), append(keepOuts, o)
 			} else {
-				carry = append(carry, batch[i])
+				g.carry = append(g.carry, batch[i])
 			}
 		}
-	}
-	if err == nil {
-		err = txn.Commit()
-		if err != nil {
-			err = fmt.Errorf("committing: %w", err)
-		}
-	} else if txn != nil {
-		txn.Discard()
+		// Settle the kept duplicates with the group: move them into
+		// the settled prefix.
+		g.batch = append(append([]*request(nil), batch[:g.cut]...), keep...)
+		g.outs = append(append([]outcome(nil), outs[:g.cut]...), keepOuts...)
+		g.cut = len(g.batch)
 	}
 	if err != nil {
-		// The store may or may not hold the group now; only reopening,
-		// which reads the stored tree state, is sure to agree with it.
-		l.commitErr = fmt.Errorf("log stopped after a failed commit, reopen it: %w", err)
-		l.logger.Error("ledger commit failed", "entries", k, "err", err)
-	} else {
-		l.mu.Lock()
-		l.size, l.rng, l.root, l.ckpt = size+uint64(k), w.rng, w.root, w.ckpt
-		l.mu.Unlock()
+		g.stageErr = err
+		return g
 	}
-	l.reply(batch, outs, 0, cut, err)
-	return carry
+	g.txn, g.w, g.size = txn, w, size+uint64(k)
+	g.leaves = make(map[[32]byte]Entry, k)
+	g.state = make(map[string][]byte)
+	for _, i := range acc[:k] {
+		o := outs[i]
+		g.leaves[o.e.LeafHash] = o.e
+		for _, kv := range o.state {
+			g.state[string(kv.k[len(prefixState):])] = kv.v
+		}
+	}
+	return g
 }
 
 // reply settles requests batch[from:to]; commitErr fails those whose fate

@@ -35,7 +35,10 @@
 // appends are gathered by a single committer goroutine into one Badger
 // transaction, with one fsync per group; the entries, the tree nodes, the new
 // checkpoint and any index state of the group are committed atomically, so a
-// crash leaves either all of a group or none of it.
+// crash leaves either all of a group or none of it. The committer plans the
+// next group (Apply, staging) while the previous one is being synced, but
+// commits it, and answers its appends, only after the previous one is
+// durable; if that one fails, so does the next.
 //
 // # Index state
 //

@@ -131,8 +131,14 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 	if opts.InMemory {
 		bo = badger.DefaultOptions("").WithInMemory(true)
 	}
+	// The committer is the only writer and never reads through its update
+	// transactions, so Badger's conflict detection has nothing to find;
+	// its metrics are not exported. Two compactors suit a small machine.
 	bo = bo.WithSyncWrites(true).
 		WithValueThreshold(valueThreshold).
+		WithDetectConflicts(false).
+		WithMetricsEnabled(false).
+		WithNumCompactors(2).
 		WithLogger(badgerLogger{l.logger})
 	db, err := badger.Open(bo)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -62,6 +63,7 @@ func main() {
 	clients := flag.Int("clients", 64, "concurrent clients")
 	duration := flag.Duration("duration", 30*time.Second, "how long to submit")
 	asJSON := flag.Bool("json", false, "end with one JSON object")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this load generator to `file`")
 	flag.Parse()
 	key, err := custody.ReadPrivateKeyFile(*regKey)
 	if err != nil {
@@ -74,6 +76,17 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "provbench:", err)
+			os.Exit(2)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	res, err := Run(ctx, Options{Addr: *addr, RegistrarKey: key, Clients: *clients, Duration: *duration, Progress: os.Stderr})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "provbench:", err)

@@ -31,6 +31,16 @@ func (s *Server) logStream(srv any, ss grpc.ServerStream, info *grpc.StreamServe
 
 func (s *Server) logCall(ctx context.Context, method string, start time.Time, err error) {
 	st := status.Convert(err)
+	level := slog.LevelInfo
+	switch st.Code() {
+	case codes.OK:
+	case codes.Internal, codes.Unknown, codes.DataLoss, codes.Unimplemented:
+		level = slog.LevelError
+	}
+	// Every call passes here: build nothing for a level that is off.
+	if !s.log.Enabled(ctx, level) {
+		return
+	}
 	attrs := []slog.Attr{
 		slog.String("method", method),
 		slog.String("code", st.Code().String()),
@@ -46,13 +56,7 @@ func (s *Server) logCall(ctx context.Context, method string, start time.Time, er
 			attrs = append(attrs, slog.String("forwarded_for", xff[0]))
 		}
 	}
-	level := slog.LevelInfo
-	switch st.Code() {
-	case codes.OK:
-	case codes.Internal, codes.Unknown, codes.DataLoss, codes.Unimplemented:
-		level = slog.LevelError
-		attrs = append(attrs, slog.String("error", st.Message()))
-	default:
+	if st.Code() != codes.OK {
 		attrs = append(attrs, slog.String("error", st.Message()))
 	}
 	s.log.LogAttrs(ctx, level, "rpc", attrs...)
