@@ -39,17 +39,16 @@ func (l *Log) Audit(ctx context.Context, checkpoint []byte, v note.Verifier, pro
 			return err
 		}
 		err := l.view(func(txn *badger.Txn) error {
-			chunk, err := readEntries(txn, next, c.Size)
-			if err != nil {
-				return err
-			}
+			// Entries read before a bad one are audited first, so the
+			// error names the first entry that is wrong.
+			chunk, readErr := readEntries(txn, next, c.Size)
 			for _, e := range chunk {
 				if err := auditEntry(txn, rng, e); err != nil {
 					return err
 				}
 			}
 			next += uint64(len(chunk))
-			return nil
+			return readErr
 		})
 		if err != nil {
 			return err

@@ -412,21 +412,23 @@ func (l *Log) Range(ctx context.Context, start, end uint64) iter.Seq2[Entry, err
 				chunk, err = readEntries(txn, next, end)
 				return err
 			})
-			if err != nil {
-				yield(Entry{}, err)
-				return
-			}
 			for _, e := range chunk {
 				if !yield(e, nil) {
 					return
 				}
+			}
+			if err != nil {
+				yield(Entry{}, err)
+				return
 			}
 			next += uint64(len(chunk))
 		}
 	}
 }
 
-// readEntries reads a chunk of at least one entry from [start, end).
+// readEntries reads a chunk of at least one entry from [start, end). On a
+// failure it returns the entries read before it with the error; an entry
+// that is missing or cannot be decoded is an [*AuditError] naming it.
 func readEntries(txn *badger.Txn, start, end uint64) ([]Entry, error) {
 	it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 64, Prefix: prefixEntry})
 	defer it.Close()
@@ -435,15 +437,15 @@ func readEntries(txn *badger.Txn, start, end uint64) ([]Entry, error) {
 	next := start
 	for it.Seek(entryKey(next)); next < end && len(chunk) < readChunk && n < readChunkBytes; it.Next() {
 		if !it.Valid() || !bytes.Equal(it.Item().Key(), entryKey(next)) {
-			return nil, fmt.Errorf("entry %d missing from store", next)
+			return chunk, &AuditError{Index: next, Reason: "entry missing from store"}
 		}
 		v, err := it.Item().ValueCopy(nil)
 		if err != nil {
-			return nil, fmt.Errorf("reading entry %d: %w", next, err)
+			return chunk, fmt.Errorf("reading entry %d: %w", next, err)
 		}
 		e, err := entryFromValue(next, v)
 		if err != nil {
-			return nil, err
+			return chunk, &AuditError{Index: next, Reason: err.Error()}
 		}
 		chunk = append(chunk, e)
 		n += len(v)
