@@ -23,7 +23,10 @@ import (
 // It follows the log: each new record marks the lots it names, and every
 // lot made from them, as stale. Stale lots are re-verified in the
 // background, a bounded number per pass, and all of them before
-// [Backend.ListFlags] answers.
+// [Backend.ListFlags] answers. The background passes wait while the log is
+// growing fast (more than [busyAppends] records between two passes), so
+// that following the log never competes with appends for the CPU; a
+// listing then does the outstanding work itself.
 type Backend struct {
 	store  *custody.Store
 	trust  Trust
@@ -45,6 +48,12 @@ type Backend struct {
 // backgroundBatch bounds the lots verified per background pass, so the
 // follower never competes long with appends.
 const backgroundBatch = 256
+
+// busyAppends is the growth of the log between two background passes
+// (2 s apart) above which the follower leaves its work for later: a few
+// hundred records a second is far more than any custody workflow writes by
+// hand, and well below what a load test or a bulk import sends.
+const busyAppends = 1000
 
 // NewBackend returns a backend for store and starts following the log.
 // Close stops it.
@@ -69,9 +78,15 @@ func (b *Backend) follow(ctx context.Context) {
 	defer close(b.done)
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
+	lastSize := b.store.Log().Size()
 	for {
-		if err := b.catchUp(ctx, backgroundBatch); err != nil && ctx.Err() == nil && !errors.Is(err, ledger.ErrClosed) {
-			b.logger.Warn("verifier: following the log", "error", err)
+		size := b.store.Log().Size()
+		busy := size-lastSize > busyAppends
+		lastSize = size
+		if !busy {
+			if err := b.catchUp(ctx, backgroundBatch); err != nil && ctx.Err() == nil && !errors.Is(err, ledger.ErrClosed) {
+				b.logger.Warn("verifier: following the log", "error", err)
+			}
 		}
 		select {
 		case <-ctx.Done():
