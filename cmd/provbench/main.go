@@ -40,6 +40,10 @@ type Options struct {
 	RegistrarKey ed25519.PrivateKey
 	Clients      int
 	Duration     time.Duration
+	// Presign is the number of lots (three records each) every client
+	// signs before the clock starts, so that the run measures the server
+	// rather than this process's signing; past them, clients sign inline.
+	Presign int
 	// Progress receives a progress line every second; nil for none.
 	Progress io.Writer
 }
@@ -54,6 +58,7 @@ type Result struct {
 	P90ms         float64 `json:"p90_ms"`
 	P99ms         float64 `json:"p99_ms"`
 	Clients       int     `json:"clients"`
+	Presigned     int     `json:"presigned_lots_per_client"`
 	FirstError    string  `json:"first_error,omitempty"`
 }
 
@@ -64,6 +69,7 @@ func main() {
 	duration := flag.Duration("duration", 30*time.Second, "how long to submit")
 	asJSON := flag.Bool("json", false, "end with one JSON object")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this load generator to `file`")
+	presign := flag.Int("presign", 0, "lots (3 records each) every client signs before the clock starts (0: sign inline)")
 	flag.Parse()
 	key, err := custody.ReadPrivateKeyFile(*regKey)
 	if err != nil {
@@ -87,7 +93,7 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	res, err := Run(ctx, Options{Addr: *addr, RegistrarKey: key, Clients: *clients, Duration: *duration, Progress: os.Stderr})
+	res, err := Run(ctx, Options{Addr: *addr, RegistrarKey: key, Clients: *clients, Duration: *duration, Presign: *presign, Progress: os.Stderr})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "provbench:", err)
 		os.Exit(1)
@@ -114,6 +120,7 @@ func envOr(name, def string) string {
 type worker struct {
 	mine, exporter *client.Signer
 	lat            []time.Duration
+	signed         [][]*pb.Envelope // lots signed before the run, by --presign
 }
 
 // Run registers the parties and drives the load.
@@ -151,6 +158,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		workers[i] = w
 	}
 
+	if o.Presign > 0 {
+		t := time.Now().Add(-time.Minute)
+		for i, w := range workers {
+			if err := w.presign(fmt.Sprintf("bench-%s-%d", run, i), o.Presign, t); err != nil {
+				return nil, err
+			}
+		}
+	}
+
 	var accepted, failed atomic.Int64
 	var firstErr atomic.Value
 	ctx, cancel := context.WithTimeout(ctx, o.Duration)
@@ -175,7 +191,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	slices.Sort(all)
 	res := &Result{
-		Records: accepted.Load(), Errors: failed.Load(), Seconds: elapsed.Seconds(), Clients: o.Clients,
+		Records: accepted.Load(), Errors: failed.Load(), Seconds: elapsed.Seconds(), Clients: o.Clients, Presigned: o.Presign,
 		RecordsPerSec: float64(accepted.Load()) / elapsed.Seconds(),
 		P50ms:         pct(all, 0.50), P90ms: pct(all, 0.90), P99ms: pct(all, 0.99),
 	}
@@ -185,41 +201,73 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	return res, nil
 }
 
+// chain signs the three records of lot n: extraction, dispatch to the
+// exporter, receipt. Links are computed here, from the signed bytes, as a
+// party's own software would.
+func (w *worker) chain(prefix string, n int, t time.Time) ([]*pb.Envelope, error) {
+	lot := fmt.Sprintf("%s-%d", prefix, n)
+	steps := []struct {
+		who *client.Signer
+		st  func(prev string) *pb.Statement
+	}{
+		{w.mine, func(string) *pb.Statement {
+			return &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
+				LotId: lot, MassKg: 8000, MoisturePct: 3, SbGradePct: 9.5, Product: pb.Product_PRODUCT_ORE, Site: &pb.Location{Lat: 30.7, Lon: 66.6}}}}
+		}},
+		{w.mine, func(prev string) *pb.Statement {
+			return &pb.Statement{Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{
+				LotId: lot, CustodyLink: prev, ToPartyId: w.exporter.PartyID, MassKg: 8000, MoisturePct: 3, Seals: []string{"S-" + lot}, Transport: "truck"}}}
+		}},
+		{w.exporter, func(prev string) *pb.Statement {
+			return &pb.Statement{Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{LotId: lot, DispatchLink: prev, MassKg: 7990, SealsIntact: true}}}
+		}},
+	}
+	var envs []*pb.Envelope
+	prev := ""
+	for _, step := range steps {
+		st := step.st(prev)
+		st.EventTime = timestamppb.New(t)
+		env, err := step.who.Sign(st)
+		if err == nil {
+			prev, err = custody.Link(env)
+		}
+		if err != nil {
+			return nil, err
+		}
+		envs = append(envs, env)
+	}
+	return envs, nil
+}
+
+// presign signs the first lots' records before the run starts.
+func (w *worker) presign(prefix string, lots int, t time.Time) error {
+	for n := range lots {
+		envs, err := w.chain(prefix, n, t)
+		if err != nil {
+			return err
+		}
+		w.signed = append(w.signed, envs)
+	}
+	return nil
+}
+
 func (w *worker) loop(ctx context.Context, c *client.Client, prefix string, accepted, failed *atomic.Int64, firstErr *atomic.Value) {
 	t := time.Now().Add(-time.Minute)
 	for n := 0; ctx.Err() == nil; n++ {
-		lot := fmt.Sprintf("%s-%d", prefix, n)
-		steps := []struct {
-			who *client.Signer
-			st  func(prev string) *pb.Statement
-		}{
-			{w.mine, func(string) *pb.Statement {
-				return &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
-					LotId: lot, MassKg: 8000, MoisturePct: 3, SbGradePct: 9.5, Product: pb.Product_PRODUCT_ORE, Site: &pb.Location{Lat: 30.7, Lon: 66.6}}}}
-			}},
-			{w.mine, func(prev string) *pb.Statement {
-				return &pb.Statement{Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{
-					LotId: lot, CustodyLink: prev, ToPartyId: w.exporter.PartyID, MassKg: 8000, MoisturePct: 3, Seals: []string{"S-" + lot}, Transport: "truck"}}}
-			}},
-			{w.exporter, func(prev string) *pb.Statement {
-				return &pb.Statement{Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{LotId: lot, DispatchLink: prev, MassKg: 7990, SealsIntact: true}}}
-			}},
-		}
-		prev := ""
-		for _, step := range steps {
-			st := step.st(prev)
-			st.EventTime = timestamppb.New(t)
-			env, err := step.who.Sign(st)
-			if err == nil {
-				prev, err = custody.Link(env)
-			}
-			if err != nil {
+		var envs []*pb.Envelope
+		if n < len(w.signed) {
+			envs, w.signed[n] = w.signed[n], nil
+		} else {
+			var err error
+			if envs, err = w.chain(prefix, n, t); err != nil {
 				failed.Add(1)
 				firstErr.CompareAndSwap(nil, err.Error())
 				return
 			}
+		}
+		for _, env := range envs {
 			begin := time.Now()
-			_, err = c.Submit(ctx, env)
+			_, err := c.Submit(ctx, env)
 			if ended(ctx, err) {
 				return // the run ended mid-call; neither success nor failure
 			}
