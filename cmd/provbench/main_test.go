@@ -1,0 +1,40 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	ct "github.com/antimony-ledger/provenance/internal/chaintest"
+	"github.com/antimony-ledger/provenance/internal/testserver"
+)
+
+// TestRun drives a real server on loopback briefly and checks that what
+// provbench reports is what the server recorded.
+func TestRun(t *testing.T) {
+	chain := ct.New()
+	srv := testserver.Start(t, chain)
+	before := srv.Store.Log().Size()
+	res, err := Run(t.Context(), Options{Addr: srv.GRPCAddr, RegistrarKey: chain.Registrar, Clients: 4, Duration: 500 * time.Millisecond, Presign: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Errors != 0 || res.FirstError != "" {
+		t.Fatalf("%d errors, first %q", res.Errors, res.FirstError)
+	}
+	if res.Records < 12 { // at least the presigned lots
+		t.Fatalf("%d records accepted in %.1fs", res.Records, res.Seconds)
+	}
+	// Eight registrations plus every accepted record are in the log, and
+	// at most one more per client: a call cut off by the end of the run
+	// may still have been recorded.
+	got := srv.Store.Log().Size() - before
+	if want := uint64(res.Records) + 8; got < want || got > want+4 {
+		t.Fatalf("log grew by %d, provbench reported %d records (+8 registrations, +up to 4 cut off)", got, res.Records)
+	}
+	if !(res.P50ms > 0 && res.P50ms <= res.P90ms && res.P90ms <= res.P99ms) {
+		t.Fatalf("percentiles p50 %.3f p90 %.3f p99 %.3f", res.P50ms, res.P90ms, res.P99ms)
+	}
+	if res.RecordsPerSec <= 0 {
+		t.Fatalf("records/s %v", res.RecordsPerSec)
+	}
+}
