@@ -27,11 +27,9 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -43,25 +41,20 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/antimony-ledger/provenance/custody"
-	"github.com/antimony-ledger/provenance/ledger"
+	"github.com/antimony-ledger/provenance/internal/datadir"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 )
 
-// defaultOrigin is provenanced's DefaultOrigin (package main there, so not
-// importable): a directory made here is one provenanced would have made.
-const defaultOrigin = "antimony-ledger.local/log"
-
-// Files in the data directory, as in provenanced.
+// Files in the data directory, laid out as provenanced lays them out.
 const (
-	logKeyFile       = "log.key"
-	logPubFile       = "log.pub"
-	registrarKeyFile = "registrar.key"
-	registrarPubFile = "registrar.pub"
-	ledgerDir        = "ledger"
+	logKeyFile       = datadir.LogKeyFile
+	logPubFile       = datadir.LogPubFile
+	registrarKeyFile = datadir.RegistrarKeyFile
+	registrarPubFile = datadir.RegistrarPubFile
+	ledgerDir        = datadir.LedgerDir
 )
 
 // Options configure a fill.
@@ -91,7 +84,7 @@ func main() {
 	flag.IntVar(&o.Records, "records", 100_000, "records to append, registrations included")
 	flag.IntVar(&o.Parties, "parties", 300, "parties to register (mines, exporters, smelters)")
 	flag.IntVar(&o.Workers, "workers", 256, "concurrent submitters")
-	flag.StringVar(&o.Origin, "origin", "", "checkpoint origin of a new log (default "+defaultOrigin+")")
+	flag.StringVar(&o.Origin, "origin", "", "checkpoint origin of a new log (default "+datadir.DefaultOrigin+")")
 	quiet := flag.Bool("quiet", false, "no progress line")
 	flag.Parse()
 	if flag.NArg() > 0 || o.Records < 0 || o.Parties < 3 || o.Workers < 1 {
@@ -125,11 +118,14 @@ func Fill(ctx context.Context, o Options) (Result, error) {
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return Result{}, err
 	}
-	signer, err := logKey(o.DataDir, o.Origin)
+	signer, _, err := datadir.LogKey(o.DataDir, o.Origin)
 	if err != nil {
 		return Result{}, err
 	}
-	registrar, err := registrarKey(o.DataDir)
+	if _, _, err := datadir.RegistrarKey(o.DataDir, "", o.Logger); err != nil {
+		return Result{}, err
+	}
+	registrar, err := datadir.RegistrarPrivateKey(o.DataDir)
 	if err != nil {
 		return Result{}, err
 	}
@@ -396,101 +392,4 @@ func (f *filler) progress(start time.Time) func() {
 		}
 	}()
 	return func() { close(done); <-stopped }
-}
-
-// logKey loads the log's note signer from dir, creating the key pair as
-// provenanced does on first start.
-func logKey(dir, origin string) (note.Signer, error) {
-	keyPath, pubPath := filepath.Join(dir, logKeyFile), filepath.Join(dir, logPubFile)
-	skey, err := os.ReadFile(keyPath)
-	if errors.Is(err, fs.ErrNotExist) {
-		if _, err := os.Stat(filepath.Join(dir, ledgerDir)); err == nil {
-			return nil, fmt.Errorf("%s holds a ledger but no %s", dir, logKeyFile)
-		}
-		if origin == "" {
-			origin = defaultOrigin
-		}
-		sk, vk, err := ledger.GenerateNoteKey(origin)
-		if err != nil {
-			return nil, err
-		}
-		if err := writeNew(keyPath, []byte(sk+"\n"), 0o600); err != nil {
-			return nil, err
-		}
-		if err := writeNew(pubPath, []byte(vk+"\n"), 0o644); err != nil {
-			return nil, err
-		}
-		skey = []byte(sk)
-	} else if err != nil {
-		return nil, err
-	}
-	signer, err := note.NewSigner(strings.TrimSpace(string(skey)))
-	if err != nil {
-		return nil, fmt.Errorf("parsing %s: %w", keyPath, err)
-	}
-	if origin != "" && origin != signer.Name() {
-		return nil, fmt.Errorf("--origin %q differs from the log key's name %q", origin, signer.Name())
-	}
-	vkey, err := os.ReadFile(pubPath)
-	if err != nil {
-		return nil, err
-	}
-	v, err := note.NewVerifier(strings.TrimSpace(string(vkey)))
-	if err != nil {
-		return nil, fmt.Errorf("parsing %s: %w", pubPath, err)
-	}
-	if v.Name() != signer.Name() || v.KeyHash() != signer.KeyHash() {
-		return nil, fmt.Errorf("%s does not match %s", pubPath, keyPath)
-	}
-	return signer, nil
-}
-
-// registrarKey loads the registrar private key from dir, creating the key
-// pair as provenanced does on first start.
-func registrarKey(dir string) (ed25519.PrivateKey, error) {
-	keyPath, pubPath := filepath.Join(dir, registrarKeyFile), filepath.Join(dir, registrarPubFile)
-	pub, err := custody.ReadPublicKeyFile(pubPath)
-	if errors.Is(err, fs.ErrNotExist) {
-		if _, err := os.Stat(filepath.Join(dir, ledgerDir)); err == nil {
-			return nil, fmt.Errorf("%s holds a ledger but no %s", dir, registrarPubFile)
-		}
-		pub, priv, err := custody.GenerateKey()
-		if err != nil {
-			return nil, err
-		}
-		if err := custody.WritePrivateKeyFile(keyPath, priv); err != nil {
-			return nil, fmt.Errorf("%s: %w", keyPath, err)
-		}
-		if err := writeNew(pubPath, custody.MarshalPublicKey(pub), 0o644); err != nil {
-			return nil, err
-		}
-		return priv, nil
-	} else if err != nil {
-		return nil, err
-	}
-	priv, err := custody.ReadPrivateKeyFile(keyPath)
-	if err != nil {
-		return nil, fmt.Errorf("the registrar private key is needed to register parties: %w", err)
-	}
-	if !pub.Equal(priv.Public()) {
-		return nil, fmt.Errorf("%s does not match %s", keyPath, pubPath)
-	}
-	return priv, nil
-}
-
-// writeNew writes a new file durably, refusing to overwrite one.
-func writeNew(path string, data []byte, perm os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }

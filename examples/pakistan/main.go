@@ -30,9 +30,9 @@ import (
 
 	"github.com/antimony-ledger/provenance/client"
 	"github.com/antimony-ledger/provenance/custody"
+	"github.com/antimony-ledger/provenance/internal/datadir"
 	"github.com/antimony-ledger/provenance/internal/refdata"
 	"github.com/antimony-ledger/provenance/internal/server"
-	"github.com/antimony-ledger/provenance/ledger"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	"github.com/antimony-ledger/provenance/verifier"
 )
@@ -285,43 +285,24 @@ type serverKeys struct {
 	trust  trust
 }
 
-// exampleKeys loads the server's keys from dir, creating them on first use.
+// exampleKeys loads the server's keys from dir, creating them on first
+// use, laid out as provenanced lays them out.
 func exampleKeys(dir string) (serverKeys, error) {
-	const origin = "antimony-ledger.example/pakistan"
-	path := func(name string) string { return filepath.Join(dir, name) }
-	if _, err := os.Stat(path("log.key")); errors.Is(err, os.ErrNotExist) {
-		skey, vkey, err := ledger.GenerateNoteKey(origin)
-		if err != nil {
-			return serverKeys{}, err
-		}
-		pub, priv, err := custody.GenerateKey()
-		if err != nil {
-			return serverKeys{}, err
-		}
-		if err := errors.Join(
-			os.WriteFile(path("log.key"), []byte(skey+"\n"), 0o600),
-			os.WriteFile(path("log.pub"), []byte(vkey+"\n"), 0o644),
-			custody.WritePrivateKeyFile(path("registrar.key"), priv),
-			os.WriteFile(path("registrar.pub"), custody.MarshalPublicKey(pub), 0o644),
-		); err != nil {
-			return serverKeys{}, fmt.Errorf("saving keys in %s: %w", dir, err)
-		}
-	}
-	skey, err := os.ReadFile(path("log.key"))
+	signer, vkey, err := datadir.LogKey(dir, "antimony-ledger.example/pakistan")
 	if err != nil {
 		return serverKeys{}, err
 	}
-	signer, err := note.NewSigner(strings.TrimSpace(string(skey)))
-	if err != nil {
-		return serverKeys{}, fmt.Errorf("log.key: %w", err)
-	}
-	tr, err := loadTrust(options{registrarKey: path("registrar.key"), logKey: path("log.pub"), registrarPub: path("registrar.pub")})
+	regPub, _, err := datadir.RegistrarKey(dir, "", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		return serverKeys{}, err
 	}
-	vkey, err := os.ReadFile(path("log.pub"))
+	regKey, err := datadir.RegistrarPrivateKey(dir)
 	if err != nil {
 		return serverKeys{}, err
 	}
-	return serverKeys{signer: signer, vkey: strings.TrimSpace(string(vkey)), trust: tr}, nil
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return serverKeys{}, err
+	}
+	return serverKeys{signer: signer, vkey: vkey, trust: trust{log: v, registrar: regPub, regKey: regKey}}, nil
 }
