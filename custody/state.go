@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"time"
@@ -426,19 +427,7 @@ func (a *applier) newLot(lotID string) error {
 	return nil
 }
 
-func (a *applier) getParty(id string) (*pb.Party, error) {
-	b, err := a.tx.Get([]byte(partyPrefix + id))
-	if errors.Is(err, ledger.ErrNotFound) {
-		return nil, reject(ErrNotFound, "party %q is not registered", id)
-	} else if err != nil {
-		return nil, err
-	}
-	p := &pb.Party{}
-	if err := proto.Unmarshal(b, p); err != nil {
-		return nil, err
-	}
-	return p, nil
-}
+func (a *applier) getParty(id string) (*pb.Party, error) { return readParty(a.tx.Get, id) }
 
 func (a *applier) putParty(p *pb.Party) error {
 	b, err := proto.Marshal(p)
@@ -453,19 +442,7 @@ func (a *applier) putParty(p *pb.Party) error {
 	return nil
 }
 
-func (a *applier) getLot(id string) (*pb.LotState, error) {
-	b, err := a.tx.Get([]byte(lotPrefix + id))
-	if errors.Is(err, ledger.ErrNotFound) {
-		return nil, reject(ErrNotFound, "lot %q does not exist", id)
-	} else if err != nil {
-		return nil, err
-	}
-	lot := &pb.LotState{}
-	if err := proto.Unmarshal(b, lot); err != nil {
-		return nil, err
-	}
-	return lot, nil
-}
+func (a *applier) getLot(id string) (*pb.LotState, error) { return readLot(a.tx.Get, id) }
 
 // putLot stores the lot's state and adds this record to its history.
 func (a *applier) putLot(lot *pb.LotState) error {
@@ -489,3 +466,34 @@ func indexKey(prefix, id string, index uint64) []byte {
 }
 
 func be8(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+// readParty reads a party through get: a commit group's view of the state
+// (StateTx.Get) or the committed state (Log.StateGet).
+func readParty(get func([]byte) ([]byte, error), id string) (*pb.Party, error) {
+	p := &pb.Party{}
+	if err := readState(get, partyPrefix+id, p); errors.Is(err, ledger.ErrNotFound) {
+		return nil, reject(ErrNotFound, "party %q is not registered", id)
+	} else if err != nil {
+		return nil, fmt.Errorf("reading party %q: %w", id, err)
+	}
+	return p, nil
+}
+
+// readLot reads a lot's state through get, as [readParty].
+func readLot(get func([]byte) ([]byte, error), id string) (*pb.LotState, error) {
+	lot := &pb.LotState{}
+	if err := readState(get, lotPrefix+id, lot); errors.Is(err, ledger.ErrNotFound) {
+		return nil, reject(ErrNotFound, "lot %q does not exist", id)
+	} else if err != nil {
+		return nil, fmt.Errorf("reading lot %q: %w", id, err)
+	}
+	return lot, nil
+}
+
+func readState(get func([]byte) ([]byte, error), key string, m proto.Message) error {
+	b, err := get([]byte(key))
+	if err != nil {
+		return err
+	}
+	return proto.Unmarshal(b, m)
+}

@@ -241,19 +241,7 @@ func (s *Store) registeredKey(keyID string) (ed25519.PublicKey, error) {
 }
 
 // Party returns a registered party and the status of its keys.
-func (s *Store) Party(id string) (*pb.Party, error) {
-	b, err := s.log.StateGet([]byte(partyPrefix + id))
-	if errors.Is(err, ledger.ErrNotFound) {
-		return nil, reject(ErrNotFound, "party %q is not registered", id)
-	} else if err != nil {
-		return nil, err
-	}
-	p := &pb.Party{}
-	if err := proto.Unmarshal(b, p); err != nil {
-		return nil, fmt.Errorf("decoding party %q: %w", id, err)
-	}
-	return p, nil
-}
+func (s *Store) Party(id string) (*pb.Party, error) { return readParty(s.log.StateGet, id) }
 
 // Parties returns every registered party, ordered by id.
 func (s *Store) Parties(ctx context.Context) ([]*pb.Party, error) {
@@ -317,19 +305,7 @@ func (s *Store) indexed(ctx context.Context, prefix, id string) ([]ledger.Entry,
 }
 
 // LotState returns a lot's current state.
-func (s *Store) LotState(id string) (*pb.LotState, error) {
-	b, err := s.log.StateGet([]byte(lotPrefix + id))
-	if errors.Is(err, ledger.ErrNotFound) {
-		return nil, reject(ErrNotFound, "lot %q does not exist", id)
-	} else if err != nil {
-		return nil, err
-	}
-	lot := &pb.LotState{}
-	if err := proto.Unmarshal(b, lot); err != nil {
-		return nil, fmt.Errorf("decoding lot %q: %w", id, err)
-	}
-	return lot, nil
-}
+func (s *Store) LotState(id string) (*pb.LotState, error) { return readLot(s.log.StateGet, id) }
 
 // PartyLots returns the lots a party holds or has in transit to it.
 func (s *Store) PartyLots(ctx context.Context, partyID string) ([]*pb.LotState, error) {
