@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,8 +20,9 @@ import (
 // cli runs provctl commands against a real server on loopback, with the
 // environment a user would set.
 type cli struct {
-	t   *testing.T
-	dir string
+	t    *testing.T
+	dir  string
+	http string // the server's REST address
 }
 
 func (c *cli) run(args ...string) (code int, stdout, stderr string) {
@@ -46,7 +48,7 @@ func newCLI(t *testing.T) *cli {
 	chain := ct.New()
 	srv := testserver.Start(t, chain)
 	dir := t.TempDir()
-	c := &cli{t: t, dir: dir}
+	c := &cli{t: t, dir: dir, http: srv.HTTPAddr}
 	if err := custody.WritePrivateKeyFile(c.path("registrar.key"), chain.Registrar); err != nil {
 		t.Fatal(err)
 	}
@@ -173,6 +175,34 @@ func TestVerifyAndBundles(t *testing.T) {
 	if out := c.ok("flags", "--rule", "TRANSIT_GAIN"); !strings.Contains(out, "L2") || strings.Contains(out, "L1 ") {
 		t.Errorf("provctl flags --rule TRANSIT_GAIN:\n%s", out)
 	}
+
+	// Auditors get the same over REST.
+	var rep struct {
+		Report struct {
+			Verdict string `json:"verdict"`
+			Flags   []struct {
+				Rule string `json:"rule"`
+			} `json:"flags"`
+		} `json:"report"`
+	}
+	getJSON(t, "http://"+c.http+"/v1/lots/L2/verification", &rep)
+	if rep.Report.Verdict != "VERDICT_FLAGGED" || len(rep.Report.Flags) == 0 || rep.Report.Flags[0].Rule != "TRANSIT_GAIN" {
+		t.Errorf("GET /v1/lots/L2/verification = %+v", rep.Report)
+	}
+	var flags struct {
+		Flags []struct {
+			Rule  string `json:"rule"`
+			LotID string `json:"lotId"`
+		} `json:"flags"`
+	}
+	getJSON(t, "http://"+c.http+"/v1/flags?rule=TRANSIT_GAIN&minSeverity=SEVERITY_CRITICAL", &flags)
+	if len(flags.Flags) != 1 || flags.Flags[0].LotID != "L2" {
+		t.Errorf("GET /v1/flags?rule=TRANSIT_GAIN = %+v", flags.Flags)
+	}
+	getJSON(t, "http://"+c.http+"/v1/flags?rule=ASSAY_MISMATCH", &flags)
+	if len(flags.Flags) != 0 {
+		t.Errorf("GET /v1/flags?rule=ASSAY_MISMATCH = %+v, want none", flags.Flags)
+	}
 }
 
 func TestExitCodes(t *testing.T) {
@@ -235,5 +265,20 @@ func TestRollbackAndFork(t *testing.T) {
 	code, _, errs = c.run("checkpoint")
 	if code != exitInvalid || !strings.Contains(errs, "forked") {
 		t.Errorf("forked log: exit %d, stderr %q; want %d and a fork", code, errs, exitInvalid)
+	}
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
 	}
 }
