@@ -77,9 +77,6 @@ func auditMain(args []string, getenv func(string) string, stdout, stderr io.Writ
 		progress = stderr
 	}
 	sum, err := runAudit(ctx, *dataDir, *ckptFile, progress)
-	if progress != nil {
-		fmt.Fprintln(progress) // end the progress line
-	}
 	var ae *ledger.AuditError
 	switch {
 	case errors.As(err, &ae):
