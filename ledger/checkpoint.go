@@ -65,14 +65,23 @@ func ParseCheckpoint(text string) (Checkpoint, error) {
 }
 
 // OpenCheckpoint verifies the signed note signedNote with v and parses its
-// body. It fails if the signature does not verify, the body is malformed or
-// the origin is empty. It does not require the origin to equal v.Name().
+// body. It fails if the signature does not verify, the body is malformed,
+// or the origin is not v.Name(): the pinned key names the log, so an
+// operator cannot pass off another tree, signed with the same key under
+// another origin, as a new log that no earlier checkpoint constrains.
 func OpenCheckpoint(signedNote []byte, v note.Verifier) (Checkpoint, error) {
 	n, err := note.Open(signedNote, note.VerifierList(v))
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("opening checkpoint note: %w", err)
 	}
-	return ParseCheckpoint(n.Text)
+	c, err := ParseCheckpoint(n.Text)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	if c.Origin != v.Name() {
+		return Checkpoint{}, fmt.Errorf("checkpoint origin %q is not the pinned log %q", c.Origin, v.Name())
+	}
+	return c, nil
 }
 
 // GenerateNoteKey generates an Ed25519 note signing key named name and

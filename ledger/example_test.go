@@ -11,7 +11,7 @@ import (
 
 func Example() {
 	ctx := context.Background()
-	skey, vkey, err := ledger.GenerateNoteKey("log.example")
+	skey, vkey, err := ledger.GenerateNoteKey("log.example/demo")
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -39,8 +39,9 @@ var rangeFactory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildre
 // Options configure [Open].
 type Options struct {
 	// Origin is the first line of every checkpoint, naming the log, e.g.
-	// "antimony.example/log". Required; a store created under one origin
-	// cannot be opened under another.
+	// "antimony.example/log". Required, and equal to Signer.Name(): clients
+	// pin the key and take its name as the origin. A store created under
+	// one origin cannot be opened under another.
 	Origin string
 	// Signer signs checkpoints, typically an Ed25519 note signer from
 	// [note.NewSigner]. Required.
@@ -111,6 +112,11 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 	}
 	if opts.Signer == nil {
 		return nil, fmt.Errorf("%w: a checkpoint signer is required", ErrInvalidInput)
+	}
+	if opts.Signer.Name() != opts.Origin {
+		// Clients pin the key and take its name as the log's origin
+		// (OpenCheckpoint), as C2SP tlog-checkpoint logs do.
+		return nil, fmt.Errorf("%w: the checkpoint key is named %q, not the origin %q", ErrInvalidInput, opts.Signer.Name(), opts.Origin)
 	}
 	if opts.MaxEntrySize < 0 {
 		return nil, fmt.Errorf("%w: negative MaxEntrySize %d", ErrInvalidInput, opts.MaxEntrySize)

@@ -28,7 +28,7 @@ type testKey struct {
 
 func newTestKey(t testing.TB) testKey {
 	t.Helper()
-	skey, vkey, err := GenerateNoteKey("antimony.example/test-key")
+	skey, vkey, err := GenerateNoteKey(testOrigin)
 	if err != nil {
 		t.Fatal(err)
 	}

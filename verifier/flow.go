@@ -252,16 +252,12 @@ func (r *run) continueFrom(f *flow, rec *record, link, lot string, lots []string
 	}
 	s := prev.clone()
 	if n := len(f.conts[k]); n > 1 {
-		var ev []string
-		for _, c := range f.conts[k] {
-			ev = append(ev, c.id)
-		}
-		var idxs []string
-		for _, c := range f.conts[k] {
-			idxs = append(idxs, fmt.Sprint(c.idx))
-		}
-		r.flag(tgt, RuleDoubleSpend, pb.Severity_SEVERITY_CRITICAL, lot, []string{lot}, ev,
-			"custody record %s of lot %q is continued by %d records (indexes %s): the same material spent twice", link, lot, n, strings.Join(idxs, ", "))
+		// One flag per extra continuation, naming the first continuation
+		// and this one: a hostile bundle with n continuations of one record
+		// costs O(n) to report, not O(n^2).
+		first := f.conts[k][0]
+		r.flag(tgt, RuleDoubleSpend, pb.Severity_SEVERITY_CRITICAL, lot, []string{lot}, []string{first.id, rec.id},
+			"custody record %s of lot %q is continued again by index %d (continuation %d; the first is index %d): the same material spent twice", link, lot, rec.idx, n, first.idx)
 		// The second and later continuations carry material that was
 		// already spent: none of it is traced.
 		s.comp = map[string]float64{untraced: s.sb}

@@ -271,7 +271,16 @@ func openCheckpoint(text string, v note.Verifier) (ledger.Checkpoint, error) {
 			return ledger.Checkpoint{}, fmt.Errorf("signature by %q is not canonical base64", s.Name)
 		}
 	}
-	return ledger.ParseCheckpoint(n.Text)
+	c, err := ledger.ParseCheckpoint(n.Text)
+	if err != nil {
+		return ledger.Checkpoint{}, err
+	}
+	// The pinned key names the log: a tree signed under another origin is
+	// not this log's.
+	if c.Origin != v.Name() {
+		return ledger.Checkpoint{}, fmt.Errorf("checkpoint origin %q is not the pinned log %q", c.Origin, v.Name())
+	}
+	return c, nil
 }
 
 // pending is one signature awaiting (batch) verification.

@@ -2,7 +2,9 @@ package verifier_test
 
 import (
 	"crypto/ed25519"
+	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -229,8 +231,8 @@ func TestDoubleSpendFork(t *testing.T) {
 	r2 := sign(x.smelter, 3, &pb.Statement{Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{LotId: "L1", DispatchLink: d2, MassKg: 1000, SealsIntact: true}}})
 	rep := verifier.Verify(raw.bundle("L1"), x.trust(), verifier.DefaultConfig())
 	f := wantFlag(t, rep, verifier.RuleDoubleSpend, ext)
-	if !strings.Contains(f.GetMessage(), "continued by 2 records") {
-		t.Fatalf("message %q", f.GetMessage())
+	if !strings.Contains(f.GetMessage(), "continued again by index 6") || !slices.Contains(f.GetEvidence(), d1) || !slices.Contains(f.GetEvidence(), d2) {
+		t.Fatalf("message %q, evidence %v: want both dispatches", f.GetMessage(), f.GetEvidence())
 	}
 	// The lot's head is the smelter's receipt, down the second branch: its
 	// material was already spent, so none of it is traced.
@@ -555,4 +557,60 @@ func TestInvalid(t *testing.T) {
 		wantInvalid(t, verifier.Verify(&pb.Bundle{LotId: "L1"}, x.trust(), verifier.DefaultConfig()), "checkpoint")
 		wantInvalid(t, verifier.Verify(&pb.Bundle{LotId: "L1"}, verifier.Trust{}, verifier.DefaultConfig()), "no trusted log key")
 	})
+}
+
+// TestDoubleSpendManyForks: a hostile bundle continuing one record many
+// times gets one small flag per extra continuation, so its report grows
+// linearly with the bundle (it once grew with the square).
+func TestDoubleSpendManyForks(t *testing.T) {
+	x := newH(t)
+	raw := newRawLog(t, x.c)
+	for _, p := range []*ct.Party{x.mine, x.exp} {
+		raw.add(x.c.Register(p))
+	}
+	ext := raw.add(x.c.Sign(x.mine, &pb.Statement{EventTime: x.day(1), Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
+		LotId: "L1", MassKg: 1000, SbGradePct: 9, Site: mineSite, Product: pb.Product_PRODUCT_ORE}}}))
+	const n = 300
+	for i := range n {
+		raw.add(x.c.Sign(x.mine, &pb.Statement{EventTime: x.day(2), Note: fmt.Sprint(i), Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{
+			LotId: "L1", CustodyLink: ext, ToPartyId: x.exp.ID, MassKg: 1000}}}))
+	}
+	rep := verifier.Verify(raw.bundle("L1"), x.trust(), verifier.DefaultConfig())
+	count, evidence := 0, 0
+	for _, f := range rep.GetFlags() {
+		if f.GetRule() == verifier.RuleDoubleSpend {
+			count++
+			evidence += len(f.GetEvidence()) + len(f.GetMessage())/100
+		}
+	}
+	if count == 0 || evidence > 5*count {
+		t.Fatalf("%d DOUBLE_SPEND flags carrying %d evidence units: want small flags", count, evidence)
+	}
+}
+
+// TestCheckpointOfAnotherOrigin: a bundle whose checkpoint is signed with
+// the pinned log key but names another origin is not this log's: INVALID.
+func TestCheckpointOfAnotherOrigin(t *testing.T) {
+	x := newH(t)
+	x.extract(x.mine, "L1", 10000, 3, 9, mineSite, 1)
+	b, err := verifier.BuildBundle(t.Context(), x.s, "L1", verifier.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep := verifier.Verify(b, x.trust(), verifier.DefaultConfig()); rep.GetVerdict() != pb.Verdict_VERDICT_VERIFIED {
+		t.Fatalf("clean bundle: %v\n%s", rep.GetVerdict(), rep.GetText())
+	}
+	n, err := note.Open([]byte(b.GetCheckpoint()), note.VerifierList(x.c.LogVerifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := strings.Replace(n.Text, ct.Origin, ct.Origin+"-other", 1)
+	signed, err := note.Sign(&note.Note{Text: other}, x.c.LogSigner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Checkpoint = string(signed)
+	if rep := verifier.Verify(b, x.trust(), verifier.DefaultConfig()); rep.GetVerdict() != pb.Verdict_VERDICT_INVALID {
+		t.Fatalf("checkpoint under another origin: verdict %v, want INVALID", rep.GetVerdict())
+	}
 }
