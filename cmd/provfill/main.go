@@ -48,15 +48,6 @@ import (
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 )
 
-// Files in the data directory, laid out as provenanced lays them out.
-const (
-	logKeyFile       = datadir.LogKeyFile
-	logPubFile       = datadir.LogPubFile
-	registrarKeyFile = datadir.RegistrarKeyFile
-	registrarPubFile = datadir.RegistrarPubFile
-	ledgerDir        = datadir.LedgerDir
-)
-
 // Options configure a fill.
 type Options struct {
 	DataDir string
@@ -131,7 +122,7 @@ func Fill(ctx context.Context, o Options) (Result, error) {
 	}
 	storeCtx, cancelStore := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelStore()
-	store, err := custody.Open(storeCtx, filepath.Join(o.DataDir, ledgerDir), custody.Config{
+	store, err := custody.Open(storeCtx, filepath.Join(o.DataDir, datadir.LedgerDir), custody.Config{
 		Origin: signer.Name(), LogSigner: signer, Registrar: registrar.Public().(ed25519.PublicKey), Logger: o.Logger,
 	})
 	if err != nil {

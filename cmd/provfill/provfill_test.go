@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"github.com/antimony-ledger/provenance/internal/datadir"
 	"io"
 	"net/http"
 	"os"
@@ -89,7 +90,7 @@ func TestFillAuditServe(t *testing.T) {
 	if avg := res.Bytes / res.Records; avg < 350 || avg > 600 {
 		t.Errorf("average envelope %d bytes, want about 400-500", avg)
 	}
-	for _, f := range []string{logKeyFile, logPubFile, registrarKeyFile, registrarPubFile, ledgerDir} {
+	for _, f := range []string{datadir.LogKeyFile, datadir.LogPubFile, datadir.RegistrarKeyFile, datadir.RegistrarPubFile, datadir.LedgerDir} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Fatalf("data dir layout: %v", err)
 		}
@@ -119,7 +120,7 @@ func TestFillAuditServe(t *testing.T) {
 
 	// Rewrite entry 1234 behind the ledger's back.
 	const bad = 1234
-	tamper(t, filepath.Join(dir, ledgerDir), bad)
+	tamper(t, filepath.Join(dir, datadir.LedgerDir), bad)
 	out, code := audit(t, dir)
 	if code != 1 || !strings.Contains(out, fmt.Sprintf("audit FAILED at index %d:", bad)) {
 		t.Fatalf("audit of a tampered log: exit %d, %q; want 1 naming index %d", code, out, bad)
@@ -301,7 +302,7 @@ func TestRestartTime(t *testing.T) {
 		var opens []time.Duration
 		for range runs {
 			start := time.Now()
-			db, err := badger.Open(badger.DefaultOptions(filepath.Join(dir, ledgerDir)).WithLogger(nil))
+			db, err := badger.Open(badger.DefaultOptions(filepath.Join(dir, datadir.LedgerDir)).WithLogger(nil))
 			if err != nil {
 				t.Fatal(err)
 			}
