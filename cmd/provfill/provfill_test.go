@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"github.com/antimony-ledger/provenance/internal/datadir"
 	"io"
 	"net/http"
 	"os"
@@ -23,6 +22,8 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/antimony-ledger/provenance/internal/datadir"
 )
 
 // buildDir holds the provenanced binary built for the tests; TestMain
