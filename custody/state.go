@@ -26,6 +26,9 @@ const (
 	payloadPrefix   = "sp/" // sha256(payload) -> BE8(index)
 	partyHistPrefix = "ph/" // party id \x00 BE8(index) -> "" (registry records about the party)
 	mineExtPrefix   = "mx/" // mine party id \x00 BE8(index) -> "" (the mine's extractions)
+	// country \x00 BE8(event time, sign flipped) BE8(index) -> mine party id:
+	// a country's extractions in event-time order, for the national volume.
+	countryExtPrefix = "cx/"
 )
 
 // consumedEpsilonKg is the mass below which a lot counts as used up.
@@ -289,6 +292,7 @@ func (a *applier) extract(x *pb.Extraction) error {
 	}
 	a.partyLot(a.st.GetPartyId(), lot.GetLotId())
 	a.tx.Set(indexKey(mineExtPrefix, a.st.GetPartyId(), a.e.Index), nil)
+	a.tx.Set(countryExtKey(a.party.GetRegistration().GetCountry(), a.st.GetEventTime().AsTime(), a.e.Index), []byte(a.st.GetPartyId()))
 	return a.putLot(lot)
 }
 
@@ -496,4 +500,12 @@ func readState(get func([]byte) ([]byte, error), key string, m proto.Message) er
 		return err
 	}
 	return proto.Unmarshal(b, m)
+}
+
+// countryExtKey orders a country's extractions by event time: the sign bit
+// of the Unix seconds is flipped so that earlier times sort first.
+func countryExtKey(country string, t time.Time, index uint64) []byte {
+	k := []byte(countryExtPrefix + country + "\x00")
+	k = binary.BigEndian.AppendUint64(k, uint64(t.Unix())^(1<<63))
+	return binary.BigEndian.AppendUint64(k, index)
 }

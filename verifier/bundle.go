@@ -25,7 +25,10 @@ import (
 //   - the registry records (registration, rotations, revocations) of every
 //     party that signed one of them and of every origin mine;
 //   - the extractions of each origin mine within cfg.CapacityWindow before
-//     the lot's latest extraction, for the capacity and volume rules;
+//     the lot's latest extraction, for the capacity and volume rules, and,
+//     when an origin mine is in cfg.NationalCountry, the extractions of
+//     every mine registered there in that window (at most
+//     cfg.MaxNationalRecords), for the national volume;
 //
 // each with its inclusion proof to the checkpoint, sorted by index without
 // duplicates. Records appended after the checkpoint are left out.
@@ -94,6 +97,27 @@ func BuildBundle(ctx context.Context, s *custody.Store, lotID string, cfg Config
 		return nil, fmt.Errorf("verifier: lot %q has no records at checkpoint size %d", lotID, c.Size)
 	}
 	start := latestExt.Add(-cfg.CapacityWindow)
+	// The national volume is the country's, not the lot's: the extractions
+	// of every mine registered there, up to a bound.
+	national := false
+	for m := range mines {
+		if p, err := s.Party(m); err == nil && p.GetRegistration().GetCountry() == cfg.NationalCountry {
+			national = true
+		}
+	}
+	if national {
+		xs, _, err := s.CountryExtractions(ctx, cfg.NationalCountry, start, latestExt, cfg.MaxNationalRecords)
+		if err != nil {
+			return nil, fmt.Errorf("verifier: reading extractions in %s: %w", cfg.NationalCountry, err)
+		}
+		for _, e := range add(xs) {
+			_, st, err := custody.DecodeEntry(e)
+			if err != nil {
+				return nil, fmt.Errorf("verifier: decoding entry %d: %w", e.Index, err)
+			}
+			signers[st.GetPartyId()] = true // its registration says it is a mine there
+		}
+	}
 	for m := range mines {
 		xs, err := s.MineExtractions(ctx, m)
 		if err != nil {

@@ -54,6 +54,13 @@ type Config struct {
 	// output. Default 20,000 kg Sb/yr: Pakistan ~20 t Sb a year, USGS-derived
 	// table in MDPI Processes 10(8):1590 (2022).
 	NationalOutputKgSbPerYear float64
+	// MaxNationalRecords bounds the national extractions a bundle carries
+	// for ORIGIN_VOLUME. Their sum is a lower bound of the country's, so a
+	// flag raised on it is sound; past the bound the rule can miss. Default
+	// 5000 (assumption): ~20 t Sb a year is a few hundred truck lots of
+	// ore, so a country whose year holds more extraction records than
+	// this is far out of keeping already.
+	MaxNationalRecords int
 
 	// AssayFactor is how far outside a mine's reference envelope an
 	// element may be, as a factor on the bounds (above max x factor or
@@ -137,6 +144,7 @@ func DefaultConfig() Config {
 		CapacityTolerance:         0.05,
 		NationalCountry:           "PK",
 		NationalOutputKgSbPerYear: refdata.PakistanMineOutputSbKgPerYear,
+		MaxNationalRecords:        5000,
 		AssayFactor:               2,
 		GradeTolerance:            0.10,
 		ClockSkew:                 time.Hour,

@@ -614,3 +614,35 @@ func TestCheckpointOfAnotherOrigin(t *testing.T) {
 		t.Fatalf("checkpoint under another origin: verdict %v, want INVALID", rep.GetVerdict())
 	}
 }
+
+// TestOriginVolumeNational: two registered Pakistani mines, each well
+// within its licence, together declare twice the country's recorded
+// output. A lot from either is flagged, with the other mine's extraction
+// as evidence; an extraction after the lot's does not count against it.
+func TestOriginVolumeNational(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		otherDay float64
+		flag     bool
+	}{
+		{"other mine earlier in the year", 0.5, true},
+		{"other mine only later", 30, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			x := newH(t)
+			// 200 t ore at 10 % Sb, dry: 20 t Sb each, the national 20 t/yr
+			// (+5 %) only once; each mine is licensed for 500 t ore a year.
+			other := x.extract(x.mn2, "L2", 200000, 0, 10, mineSite, tc.otherDay)
+			ext := x.extract(x.mine, "L1", 200000, 0, 10, mineSite, 1)
+			rep := x.verify("L1")
+			if !tc.flag {
+				noFlag(t, rep, verifier.RuleOriginVolume)
+				return
+			}
+			f := wantFlag(t, rep, verifier.RuleOriginVolume, ext)
+			if !slices.Contains(f.GetEvidence(), other) {
+				t.Fatalf("evidence %v lacks the other mine's extraction %s", f.GetEvidence(), other)
+			}
+		})
+	}
+}
