@@ -22,7 +22,7 @@ import (
 //
 // It follows the log: each new record marks the lots it names, and every
 // lot made from them, as stale. Stale lots are re-verified in the
-// background, a bounded number per pass, and all of them before
+// background, for a bounded time per pass, and all of them before
 // [Backend.ListFlags] answers. The background passes wait while the log is
 // growing fast (more than [busyAppends] records between two passes), so
 // that following the log never competes with appends for the CPU; a
@@ -45,9 +45,10 @@ type Backend struct {
 	done   chan struct{}
 }
 
-// backgroundBatch bounds the lots verified per background pass, so the
-// follower never competes long with appends.
-const backgroundBatch = 256
+// backgroundBudget bounds the time one background pass spends verifying
+// lots (passes run every 2 s), so the follower takes at most about a tenth
+// of a core however large the log, or its bundles, grow.
+const backgroundBudget = 200 * time.Millisecond
 
 // busyAppends is the growth of the log between two background passes
 // (2 s apart) above which the follower leaves its work for later: a few
@@ -84,7 +85,7 @@ func (b *Backend) follow(ctx context.Context) {
 		busy := size-lastSize > busyAppends
 		lastSize = size
 		if !busy {
-			if err := b.catchUp(ctx, backgroundBatch); err != nil && ctx.Err() == nil && !errors.Is(err, ledger.ErrClosed) {
+			if err := b.catchUp(ctx, backgroundBudget); err != nil && ctx.Err() == nil && !errors.Is(err, ledger.ErrClosed) {
 				b.logger.Warn("verifier: following the log", "error", err)
 			}
 		}
@@ -97,9 +98,10 @@ func (b *Backend) follow(ctx context.Context) {
 }
 
 // catchUp reads the records appended since the last call, marks the lots
-// they touch as stale, and re-verifies up to limit stale lots (all of them
-// when limit is 0).
-func (b *Backend) catchUp(ctx context.Context, limit int) error {
+// they touch as stale, and re-verifies stale lots for up to budget (all of
+// them when budget is 0).
+func (b *Backend) catchUp(ctx context.Context, budget time.Duration) error {
+	start := time.Now()
 	b.refresh.Lock()
 	defer b.refresh.Unlock()
 	size := b.store.Log().Size()
@@ -111,6 +113,9 @@ func (b *Backend) catchUp(ctx context.Context, limit int) error {
 			b.touch(st)
 		}
 		b.next = e.Index + 1
+		if budget > 0 && time.Since(start) > budget {
+			break // a long log (say, after a restart) is read over several passes
+		}
 	}
 	b.mu.Lock()
 	lots := make([]string, 0, len(b.stale))
@@ -119,12 +124,12 @@ func (b *Backend) catchUp(ctx context.Context, limit int) error {
 	}
 	b.mu.Unlock()
 	slices.Sort(lots)
-	if limit > 0 && len(lots) > limit {
-		lots = lots[:limit]
-	}
 	for _, lot := range lots {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if budget > 0 && time.Since(start) > budget {
+			return nil // the next pass goes on
 		}
 		rep, err := b.VerifyLot(ctx, lot)
 		if err != nil {
