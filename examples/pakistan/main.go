@@ -144,8 +144,10 @@ func play(ctx context.Context, o options) (*Result, error) {
 	if len(stories) > 1 {
 		fmt.Fprintf(out, "\nThe full report for %s:\n\n%s", stories[1].Lot, verifier.Text(res.Reports[stories[1].Lot]))
 	}
-	if httpAddr != "" {
+	if httpAddr != "" && o.serve {
 		fmt.Fprintf(out, "\nAuditors see the same over REST, e.g.:\n  curl http://%s/v1/lots/%s/verification\n  curl http://%s/v1/flags\n", httpAddr, stories[0].Lot, httpAddr)
+	} else if httpAddr != "" {
+		fmt.Fprintln(out, "\nThe server has stopped with the example; run it with --serve to keep it up for provctl and for REST (curl .../v1/flags).")
 	}
 	if o.serve && o.addr == "" {
 		fmt.Fprintf(out, "\nServing on gRPC %s and http://%s until interrupted (Ctrl-C). For provctl:\n", addr, httpAddr)

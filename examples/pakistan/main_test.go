@@ -45,7 +45,7 @@ func TestScenario(t *testing.T) {
 	if u := res.Reports["QA-BLEND-1"].GetUntracedShare(); u < 0.4 || u > 0.5 {
 		t.Errorf("QA-BLEND-1 untraced share %.3f, want about 0.45 (18 t out of 10 t in)", u)
 	}
-	for _, want := range []string{"VERIFIED", "MASS_SURPLUS", "curl http://127.0.0.1:"} {
+	for _, want := range []string{"VERIFIED", "MASS_SURPLUS", "--serve"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)
 		}

@@ -202,7 +202,7 @@ func (s *scenario) assay(ctx context.Context, lot, subject string, els map[strin
 	if _, err := s.submit(ctx, s.id("karachi-assay"), &pb.Statement{EventTime: ts(s.at(day, 14)), Body: &pb.Statement_Assay{Assay: a}}); err != nil {
 		return err
 	}
-	s.say("  %-12s karachi-assay assayed it: Sb %.1f%%, As %.2f%%, Hg %.3f%%", lot, els["Sb"], els["As"], els["Hg"])
+	s.say("  %-12s %s assayed it: Sb %.1f%%, As %.2f%%, Hg %.3f%%", lot, s.id("karachi-assay"), els["Sb"], els["As"], els["Hg"])
 	return nil
 }
 
