@@ -307,6 +307,18 @@ func (l *Log) Checkpoint() []byte {
 	return l.ckpt
 }
 
+// LatestCheckpoint returns the latest signed checkpoint note with its body
+// parsed: the same checkpoint, even while appends go on.
+func (l *Log) LatestCheckpoint() (Checkpoint, []byte, error) {
+	signed := l.Checkpoint()
+	body, err := noteBody(signed)
+	if err != nil {
+		return Checkpoint{}, nil, err
+	}
+	c, err := ParseCheckpoint(body)
+	return c, signed, err
+}
+
 // Get returns the entry at index. It fails with [ErrInvalidInput] if index
 // is not below the committed size.
 func (l *Log) Get(ctx context.Context, index uint64) (Entry, error) {

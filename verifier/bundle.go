@@ -34,14 +34,9 @@ import (
 // duplicates. Records appended after the checkpoint are left out.
 func BuildBundle(ctx context.Context, s *custody.Store, lotID string, cfg Config) (*pb.Bundle, error) {
 	log := s.Log()
-	ckpt := bytes.Clone(log.Checkpoint())
-	i := bytes.Index(ckpt, []byte("\n\n"))
-	if i < 0 {
-		return nil, errors.New("verifier: store has no signed checkpoint")
-	}
-	c, err := ledger.ParseCheckpoint(string(ckpt[:i+1]))
+	c, ckpt, err := log.LatestCheckpoint()
 	if err != nil {
-		return nil, fmt.Errorf("verifier: parsing the store's checkpoint: %w", err)
+		return nil, fmt.Errorf("verifier: reading the store's checkpoint: %w", err)
 	}
 	entries := map[uint64]ledger.Entry{}
 	add := func(es []ledger.Entry) []ledger.Entry {

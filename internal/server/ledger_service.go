@@ -1,10 +1,8 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
-	"errors"
 	"log/slog"
 
 	"github.com/multiformats/go-multihash"
@@ -106,8 +104,7 @@ func (l *ledgerService) StreamEntries(req *pb.StreamEntriesRequest, stream grpc.
 }
 
 func (l *ledgerService) GetCheckpoint(ctx context.Context, _ *pb.GetCheckpointRequest) (*pb.GetCheckpointResponse, error) {
-	signed := l.s.store.Log().Checkpoint()
-	c, err := checkpointBody(signed)
+	c, signed, err := l.s.store.Log().LatestCheckpoint()
 	if err != nil {
 		return nil, l.s.toStatus(ctx, err)
 	}
@@ -121,13 +118,9 @@ func (l *ledgerService) GetCheckpoint(ctx context.Context, _ *pb.GetCheckpointRe
 
 func (l *ledgerService) GetInclusionProof(ctx context.Context, req *pb.GetInclusionProofRequest) (*pb.GetInclusionProofResponse, error) {
 	log := l.s.store.Log()
-	cur := log.Size()
-	size := req.GetTreeSize()
-	if size == 0 {
-		size = cur
-	}
-	if size > cur {
-		return nil, status.Errorf(codes.InvalidArgument, "tree_size %d is beyond the current tree size %d", size, cur)
+	size, err := treeSize(log, "tree_size", req.GetTreeSize())
+	if err != nil {
+		return nil, err
 	}
 	if req.GetIndex() >= size {
 		return nil, status.Errorf(codes.InvalidArgument, "index %d is not in a tree of size %d", req.GetIndex(), size)
@@ -150,13 +143,9 @@ func (l *ledgerService) GetInclusionProof(ctx context.Context, req *pb.GetInclus
 
 func (l *ledgerService) GetConsistencyProof(ctx context.Context, req *pb.GetConsistencyProofRequest) (*pb.GetConsistencyProofResponse, error) {
 	log := l.s.store.Log()
-	cur := log.Size()
-	second := req.GetSecond()
-	if second == 0 {
-		second = cur
-	}
-	if second > cur {
-		return nil, status.Errorf(codes.InvalidArgument, "second %d is beyond the current tree size %d", second, cur)
+	second, err := treeSize(log, "second", req.GetSecond())
+	if err != nil {
+		return nil, err
 	}
 	if req.GetFirst() > second {
 		return nil, status.Errorf(codes.InvalidArgument, "first %d is larger than second %d", req.GetFirst(), second)
@@ -227,12 +216,17 @@ func hasUnknownFields(m protoreflect.Message) bool {
 
 // checkpointBody parses the body of a signed checkpoint note the log wrote.
 // The signature is not checked: the note comes from the log itself.
-func checkpointBody(signed []byte) (ledger.Checkpoint, error) {
-	i := bytes.Index(signed, []byte("\n\n"))
-	if i < 0 {
-		return ledger.Checkpoint{}, errors.New("log checkpoint is not a signed note")
-	}
-	return ledger.ParseCheckpoint(string(signed[:i+1]))
-}
-
 func rootBase64(root [32]byte) string { return base64.StdEncoding.EncodeToString(root[:]) }
+
+// treeSize resolves a requested tree size: 0 means the current size, and a
+// size beyond it is refused, naming the request field.
+func treeSize(log *ledger.Log, field string, size uint64) (uint64, error) {
+	cur := log.Size()
+	if size == 0 {
+		return cur, nil
+	}
+	if size > cur {
+		return 0, status.Errorf(codes.InvalidArgument, "%s %d is beyond the current tree size %d", field, size, cur)
+	}
+	return size, nil
+}
