@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -48,12 +49,7 @@ func printReport(e *env, g *globals, r *pb.VerificationReport) error {
 func verifyLot(ctx context.Context, e *env, args []string) error {
 	var g globals
 	var t trustFlags
-	fs := newFlags(e, "verify", "LOT", &g)
-	t.add(fs)
-	if err := parse(fs, args, 1); err != nil {
-		return err
-	}
-	trust, err := t.trust()
+	fs, trust, err := parseTrusted(e, "verify", "LOT", args, &g, &t)
 	if err != nil {
 		return err
 	}
@@ -69,6 +65,18 @@ func verifyLot(ctx context.Context, e *env, args []string) error {
 		}
 		return printReport(e, &g, verifier.Verify(r.GetBundle(), trust, verifier.DefaultConfig()))
 	})
+}
+
+// parseTrusted parses a command that takes one argument and verifies
+// against the pinned keys, and returns those keys.
+func parseTrusted(e *env, name, arg string, args []string, g *globals, t *trustFlags) (*flag.FlagSet, verifier.Trust, error) {
+	fs := newFlags(e, name, arg, g)
+	t.add(fs)
+	if err := parse(fs, args, 1); err != nil {
+		return nil, verifier.Trust{}, err
+	}
+	trust, err := t.trust()
+	return fs, trust, err
 }
 
 func (t *trustFlags) trust() (verifier.Trust, error) {
@@ -121,12 +129,7 @@ func checkpointSize(n string) string {
 func bundleVerify(ctx context.Context, e *env, args []string) error {
 	var g globals
 	var t trustFlags
-	fs := newFlags(e, "bundle verify", "FILE", &g)
-	t.add(fs)
-	if err := parse(fs, args, 1); err != nil {
-		return err
-	}
-	trust, err := t.trust()
+	fs, trust, err := parseTrusted(e, "bundle verify", "FILE", args, &g, &t)
 	if err != nil {
 		return err
 	}
