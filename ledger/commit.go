@@ -31,6 +31,7 @@ type ApplyFunc func(tx *StateTx, e Entry) error
 // only during that call and is not safe for concurrent use.
 type StateTx struct {
 	rtx      *badger.Txn       // committed state
+	cache    *stateCache       // committed state read or written recently
 	inflight map[string][]byte // writes of the group being committed, if any
 	pending  map[string][]byte // writes of accepted entries earlier in the group
 	staged   map[string][]byte // writes of this entry
@@ -50,14 +51,22 @@ func (tx *StateTx) Get(key []byte) ([]byte, error) {
 	if v, ok := tx.inflight[string(key)]; ok {
 		return bytes.Clone(v), nil
 	}
+	if c, ok := tx.cache.get(key); ok {
+		if !c.found {
+			return nil, fmt.Errorf("state key %q: %w", key, ErrNotFound)
+		}
+		return bytes.Clone(c.v), nil
+	}
 	v, err := getValue(tx.rtx, stateKey(key))
 	if errors.Is(err, badger.ErrKeyNotFound) {
+		tx.cache.put(key, cachedValue{})
 		return nil, fmt.Errorf("state key %q: %w", key, ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading state key %q: %w", key, err)
 	}
-	return v, nil
+	tx.cache.put(key, cachedValue{v: v, found: true})
+	return bytes.Clone(v), nil
 }
 
 // Has reports whether key has a value as of the entry being applied.
@@ -87,9 +96,13 @@ func (tx *StateTx) check() {
 
 // A request is one Append waiting for the committer.
 type request struct {
-	data  []byte
-	leaf  [32]byte
-	reply chan result // buffered 1; the committer replies exactly once
+	data []byte
+	leaf [32]byte
+	// looked is set when Append looked leaf up in the store, with the
+	// log's groups up to seen committed and visible.
+	looked bool
+	seen   uint64
+	reply  chan result // buffered 1; the committer replies exactly once
 }
 
 type result struct {
@@ -120,13 +133,16 @@ func (l *Log) Append(ctx context.Context, data []byte) (e Entry, dup bool, err e
 		return Entry{}, false, err
 	}
 	leaf := LeafHash(data)
-	// Duplicates already committed need not wait for a commit group.
+	// Duplicates already committed need not wait for a commit group; and
+	// knowing which groups the lookup saw spares the committer a lookup of
+	// its own.
+	seen := l.publishedGroup()
 	if e, err := l.getByLeaf(leaf); err == nil {
 		return e, true, nil
 	} else if !errors.Is(err, ErrNotFound) {
 		return Entry{}, false, err
 	}
-	req := &request{data: bytes.Clone(data), leaf: leaf, reply: make(chan result, 1)}
+	req := &request{data: bytes.Clone(data), leaf: leaf, looked: true, seen: seen, reply: make(chan result, 1)}
 	select {
 	case l.reqs <- req:
 	case <-ctx.Done():
@@ -246,6 +262,7 @@ type kvw struct{ k, v []byte }
 
 // A group is one planned commit group.
 type group struct {
+	seq   uint64 // groups with something to commit are numbered from 1, in commit order
 	batch []*request
 	outs  []outcome
 	cut   int         // batch[:cut] is settled by this group; the rest is carry
@@ -292,6 +309,7 @@ func (l *Log) committed(g *group, err error) {
 	}
 	l.mu.Lock()
 	l.size, l.rng, l.root, l.ckpt = g.size, g.w.rng, g.w.root, g.w.ckpt
+	l.published = g.seq
 	l.mu.Unlock()
 	l.reply(g.batch, g.outs, 0, g.cut, nil)
 	g.replied = true
@@ -323,6 +341,15 @@ func (l *Log) commitGroup(batch []*request) (carry []*request) {
 // finish stops the log if err is not nil, and replies to the requests the
 // group settles. (A committed group's tree state is published by start.)
 func (l *Log) finish(g *group, err error) {
+	if err == nil && l.commitErr == nil && g.seq != 0 {
+		l.recent[g.seq%recentGroups] = &groupLeaves{seq: g.seq, leaves: g.leaves}
+		l.committedSeq = g.seq
+		for k, v := range g.state {
+			l.cache.put([]byte(k), cachedValue{v: v, found: true})
+		}
+	} else if err != nil {
+		l.cache.clear()
+	}
 	if g.replied {
 		return
 	}
@@ -394,7 +421,14 @@ func (l *Log) plan(batch []*request, prev *group) *group {
 			outs[i] = outcome{kind: outDupCommitted, e: e}
 			continue
 		}
-		if e, err := entryByLeaf(rtx, r.leaf); err == nil {
+		if e, found, known := l.leafSince(r.seen, r.leaf); r.looked && known {
+			// Append looked the leaf up in the store as of group r.seen;
+			// the groups committed since are in memory.
+			if found {
+				outs[i] = outcome{kind: outDupCommitted, e: e}
+				continue
+			}
+		} else if e, err := entryByLeaf(rtx, r.leaf); err == nil {
 			outs[i] = outcome{kind: outDupCommitted, e: e}
 			continue
 		} else if !errors.Is(err, ErrNotFound) {
@@ -404,7 +438,7 @@ func (l *Log) plan(batch []*request, prev *group) *group {
 		e := Entry{Index: size + uint64(len(acc)), LeafHash: r.leaf, Data: r.data, Time: now}
 		var state []kvw
 		if l.opts.Apply != nil {
-			tx := &StateTx{rtx: rtx, inflight: prevState, pending: pending, staged: make(map[string][]byte)}
+			tx := &StateTx{rtx: rtx, cache: l.cache, inflight: prevState, pending: pending, staged: make(map[string][]byte)}
 			err := l.opts.Apply(tx, e)
 			tx.done = true
 			if err != nil {
@@ -472,6 +506,8 @@ func (l *Log) plan(batch []*request, prev *group) *group {
 		g.stageErr = err
 		return g
 	}
+	l.plannedSeq++
+	g.seq = l.plannedSeq
 	g.txn, g.w, g.size = txn, w, size+uint64(k)
 	g.leaves = make(map[[32]byte]Entry, k)
 	g.state = make(map[string][]byte)
@@ -571,3 +607,90 @@ func cloneHashes(hs [][]byte) [][]byte {
 	}
 	return out
 }
+
+// recentGroups is how many committed groups' new leaves the committer
+// keeps, so that the lookup Append makes before a request joins a group
+// can be brought up to date in memory rather than repeated in the store.
+const recentGroups = 64
+
+// groupLeaves is the new entries of a committed group, by leaf hash.
+type groupLeaves struct {
+	seq    uint64
+	leaves map[[32]byte]Entry
+}
+
+// leafSince reports whether a group committed after group seq holds leaf,
+// and whether it knows: false when more than recentGroups groups have
+// committed since. The group in flight, if any, is not looked at. For the
+// committer only.
+func (l *Log) leafSince(seq uint64, leaf [32]byte) (e Entry, found, known bool) {
+	if seq >= l.committedSeq {
+		return Entry{}, false, true
+	}
+	if l.committedSeq-seq > recentGroups {
+		return Entry{}, false, false
+	}
+	for n := l.committedSeq; n > seq; n-- {
+		g := l.recent[n%recentGroups]
+		if g == nil || g.seq != n {
+			return Entry{}, false, false
+		}
+		if e, ok := g.leaves[leaf]; ok {
+			return e, true, true
+		}
+	}
+	return Entry{}, false, true
+}
+
+// publishedGroup returns the number of the last group committed and
+// visible to readers. A read of the store that starts after this call sees
+// that group and every one before it.
+func (l *Log) publishedGroup() uint64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.published
+}
+
+// stateCacheEntries bounds the committer's state cache. Party records and
+// the state of lots in motion are read again and again; the cache spares
+// those reads the trip through Badger's memtables and tables.
+const stateCacheEntries = 1 << 16
+
+// A cachedValue is a state key's committed value; found is false for a
+// key known to have none.
+type cachedValue struct {
+	v     []byte
+	found bool
+}
+
+// A stateCache holds committed state the committer has read or written.
+// Only the committer uses it, so it has no lock. It stays correct because
+// the committer is the only writer of state: a value read from the store
+// while planning a group is still the committed one when the group in
+// flight lands, unless that group wrote it, and then [StateTx.Get] finds
+// the group's write first and never reads the store for it; each group's
+// writes are added once it is durable (in finish).
+type stateCache struct {
+	m     map[string]cachedValue
+	limit int
+}
+
+func newStateCache(limit int) *stateCache {
+	return &stateCache{m: make(map[string]cachedValue), limit: limit}
+}
+
+func (c *stateCache) get(key []byte) (cachedValue, bool) {
+	v, ok := c.m[string(key)]
+	return v, ok
+}
+
+func (c *stateCache) put(key []byte, v cachedValue) {
+	if len(c.m) >= c.limit {
+		// Dropping everything is crude but cheap, and rare: hot keys
+		// come back on their next read.
+		clear(c.m)
+	}
+	c.m[string(key)] = v
+}
+
+func (c *stateCache) clear() { clear(c.m) }

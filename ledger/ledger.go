@@ -90,6 +90,12 @@ type Log struct {
 
 	commitErr error // set by the committer after a failed commit; committer only
 
+	// Groups planned and committed, the new leaves of the latest ones,
+	// and a cache of committed state; committer only.
+	plannedSeq, committedSeq uint64
+	recent                   [recentGroups]*groupLeaves
+	cache                    *stateCache
+
 	// life guards db against use after Close: readers hold it shared.
 	life   sync.RWMutex
 	closed bool
@@ -99,6 +105,8 @@ type Log struct {
 	rng  *compact.Range
 	root [32]byte
 	ckpt []byte
+	// published is the last group whose commit is visible to readers.
+	published uint64
 }
 
 // Open opens the log stored in dir, creating it if needed, and restores its
@@ -126,6 +134,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 		maxEntry: opts.MaxEntrySize,
 		logger:   opts.Logger,
 		reqs:     make(chan *request),
+		cache:    newStateCache(stateCacheEntries),
 	}
 	if l.maxEntry == 0 {
 		l.maxEntry = DefaultMaxEntrySize
