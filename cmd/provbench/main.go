@@ -1,7 +1,8 @@
 // Command provbench is the ledger's load generator. It registers a mine and
 // an exporter per client, then each client signs realistic custody records
 // on this side (extraction, dispatch, receipt of one lot after another) and
-// submits them over gRPC, one at a time, for a fixed duration. It reports
+// submits them over gRPC, one at a time (a Submit call per record, or with
+// --stream one SubmitStream per client), for a fixed duration. It reports
 // accepted records per second and latency percentiles; acknowledgement
 // means the server verified the signature and the record is durable.
 //
@@ -44,6 +45,9 @@ type Options struct {
 	// signs before the clock starts, so that the run measures the server
 	// rather than this process's signing; past them, clients sign inline.
 	Presign int
+	// Stream submits over one SubmitStream per client instead of one
+	// Submit call per record; each client still waits for each answer.
+	Stream bool
 	// Progress receives a progress line every second; nil for none.
 	Progress io.Writer
 }
@@ -59,6 +63,7 @@ type Result struct {
 	P99ms         float64 `json:"p99_ms"`
 	Clients       int     `json:"clients"`
 	Presigned     int     `json:"presigned_lots_per_client"`
+	Stream        bool    `json:"stream"`
 	FirstError    string  `json:"first_error,omitempty"`
 }
 
@@ -70,6 +75,7 @@ func main() {
 	asJSON := flag.Bool("json", false, "end with one JSON object")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this load generator to `file`")
 	presign := flag.Int("presign", 0, "lots (3 records each) every client signs before the clock starts (0: sign inline)")
+	stream := flag.Bool("stream", false, "submit over one SubmitStream per client rather than one Submit call per record")
 	flag.Parse()
 	key, err := custody.ReadPrivateKeyFile(*regKey)
 	if err != nil {
@@ -93,7 +99,7 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	res, err := Run(ctx, Options{Addr: *addr, RegistrarKey: key, Clients: *clients, Duration: *duration, Presign: *presign, Progress: os.Stderr})
+	res, err := Run(ctx, Options{Addr: *addr, RegistrarKey: key, Clients: *clients, Duration: *duration, Presign: *presign, Stream: *stream, Progress: os.Stderr})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "provbench:", err)
 		os.Exit(1)
@@ -178,7 +184,18 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.loop(ctx, c, fmt.Sprintf("bench-%s-%d", run, i), &accepted, &failed, &firstErr)
+			submit := func(env *pb.Envelope) error { _, err := c.Submit(ctx, env); return err }
+			if o.Stream {
+				up, err := c.Upload(ctx)
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+					return
+				}
+				defer up.CloseSend()
+				submit = func(env *pb.Envelope) error { _, err := up.Submit(env); return err }
+			}
+			w.loop(ctx, submit, fmt.Sprintf("bench-%s-%d", run, i), &accepted, &failed, &firstErr)
 		}()
 	}
 	wg.Wait()
@@ -191,7 +208,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	slices.Sort(all)
 	res := &Result{
-		Records: accepted.Load(), Errors: failed.Load(), Seconds: elapsed.Seconds(), Clients: o.Clients, Presigned: o.Presign,
+		Records: accepted.Load(), Errors: failed.Load(), Seconds: elapsed.Seconds(), Clients: o.Clients, Presigned: o.Presign, Stream: o.Stream,
 		RecordsPerSec: float64(accepted.Load()) / elapsed.Seconds(),
 		P50ms:         pct(all, 0.50), P90ms: pct(all, 0.90), P99ms: pct(all, 0.99),
 	}
@@ -251,7 +268,7 @@ func (w *worker) presign(prefix string, lots int, t time.Time) error {
 	return nil
 }
 
-func (w *worker) loop(ctx context.Context, c *client.Client, prefix string, accepted, failed *atomic.Int64, firstErr *atomic.Value) {
+func (w *worker) loop(ctx context.Context, submit func(*pb.Envelope) error, prefix string, accepted, failed *atomic.Int64, firstErr *atomic.Value) {
 	t := time.Now().Add(-time.Minute)
 	for n := 0; ctx.Err() == nil; n++ {
 		var envs []*pb.Envelope
@@ -267,7 +284,7 @@ func (w *worker) loop(ctx context.Context, c *client.Client, prefix string, acce
 		}
 		for _, env := range envs {
 			begin := time.Now()
-			_, err := c.Submit(ctx, env)
+			err := submit(env)
 			if ended(ctx, err) {
 				return // the run ended mid-call; neither success nor failure
 			}

@@ -8,13 +8,20 @@ import (
 	"github.com/antimony-ledger/provenance/internal/testserver"
 )
 
-// TestRun drives a real server on loopback briefly and checks that what
-// provbench reports is what the server recorded.
+// TestRun drives a real server on loopback briefly, with a Submit call per
+// record and over SubmitStream, and checks that what provbench reports is
+// what the server recorded.
 func TestRun(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		t.Run(map[bool]string{false: "unary", true: "stream"}[stream], func(t *testing.T) { testRun(t, stream) })
+	}
+}
+
+func testRun(t *testing.T, stream bool) {
 	chain := ct.New()
 	srv := testserver.Start(t, chain)
 	before := srv.Store.Log().Size()
-	res, err := Run(t.Context(), Options{Addr: srv.GRPCAddr, RegistrarKey: chain.Registrar, Clients: 4, Duration: 500 * time.Millisecond, Presign: 2})
+	res, err := Run(t.Context(), Options{Addr: srv.GRPCAddr, RegistrarKey: chain.Registrar, Clients: 4, Duration: 500 * time.Millisecond, Presign: 2, Stream: stream})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"encoding/base64"
+	"io"
 	"log/slog"
+	"runtime/debug"
 
 	"github.com/multiformats/go-multihash"
 	"google.golang.org/grpc"
@@ -28,11 +30,15 @@ type ledgerService struct {
 // envelope stored is what the server understood, so silently dropping a
 // field a newer client meant to send would store something else.
 func (l *ledgerService) Submit(ctx context.Context, req *pb.SubmitRequest) (*pb.SubmitResponse, error) {
-	if hasUnknownFields(req.ProtoReflect()) {
+	return l.submit(ctx, req.GetEnvelope(), hasUnknownFields(req.ProtoReflect()))
+}
+
+func (l *ledgerService) submit(ctx context.Context, env *pb.Envelope, unknownFields bool) (*pb.SubmitResponse, error) {
+	if unknownFields {
 		l.s.metrics.submits.WithLabelValues(custody.ErrMalformed.Error()).Inc()
 		return nil, status.Error(codes.InvalidArgument, "malformed: request has unknown fields")
 	}
-	res, err := l.s.store.Submit(ctx, req.GetEnvelope())
+	res, err := l.s.store.Submit(ctx, env)
 	l.s.metrics.submits.WithLabelValues(submitOutcome(err, res.Duplicate)).Inc()
 	if err != nil {
 		return nil, l.s.toStatus(ctx, err)
@@ -44,6 +50,73 @@ func (l *ledgerService) Submit(ctx context.Context, req *pb.SubmitRequest) (*pb.
 		Duplicate:  res.Duplicate,
 		Checkpoint: string(l.s.store.Log().Checkpoint()),
 	}, nil
+}
+
+// submitWindow bounds how many requests of one SubmitStream are in process
+// at once; a client sending further ahead waits for flow control.
+const submitWindow = 64
+
+// SubmitStream handles each request as Submit does, concurrently up to
+// submitWindow, and answers in request order: each request takes a slot in
+// a queue as it arrives, its worker fills the slot, and this goroutine sends
+// the slots' responses in queue order. Once the client closes its side, the
+// stream ends after the last response.
+func (l *ledgerService) SubmitStream(stream grpc.BidiStreamingServer[pb.SubmitStreamRequest, pb.SubmitStreamResponse]) error {
+	ctx := stream.Context()
+	slots := make(chan chan *pb.SubmitStreamResponse, submitWindow-1)
+	recvErr := make(chan error, 1)
+	go func() {
+		defer close(slots)
+		for {
+			req, err := stream.Recv()
+			if err != nil {
+				if err != io.EOF {
+					recvErr <- err
+				}
+				return
+			}
+			slot := make(chan *pb.SubmitStreamResponse, 1)
+			select {
+			case slots <- slot:
+			case <-ctx.Done():
+				return // the handler has returned
+			}
+			go func() { slot <- l.submitOne(ctx, req) }()
+		}
+	}()
+	for slot := range slots {
+		if err := stream.Send(<-slot); err != nil {
+			return err
+		}
+	}
+	select {
+	case err := <-recvErr:
+		return err
+	default:
+		return nil
+	}
+}
+
+// submitOne submits one streamed request and turns a refusal into its
+// response. It runs on its own goroutine, out of reach of the recovery
+// interceptor, so it recovers from a panic itself.
+func (l *ledgerService) submitOne(ctx context.Context, req *pb.SubmitStreamRequest) (resp *pb.SubmitStreamResponse) {
+	defer func() {
+		if r := recover(); r != nil {
+			l.s.log.ErrorContext(ctx, "panic in handler", slog.String("method", pb.LedgerService_SubmitStream_FullMethodName), slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
+			resp = refusal(errInternal)
+		}
+	}()
+	res, err := l.submit(ctx, req.GetEnvelope(), hasUnknownFields(req.ProtoReflect()))
+	if err != nil {
+		return refusal(err)
+	}
+	return &pb.SubmitStreamResponse{Result: res}
+}
+
+func refusal(err error) *pb.SubmitStreamResponse {
+	st := status.Convert(err)
+	return &pb.SubmitStreamResponse{Code: int32(st.Code()), Message: st.Message()}
 }
 
 func (l *ledgerService) GetEntry(ctx context.Context, req *pb.GetEntryRequest) (*pb.GetEntryResponse, error) {

@@ -225,6 +225,113 @@ func (x *SubmitResponse) GetCheckpoint() string {
 	return ""
 }
 
+type SubmitStreamRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Envelope      *Envelope              `protobuf:"bytes,1,opt,name=envelope,proto3" json:"envelope,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitStreamRequest) Reset() {
+	*x = SubmitStreamRequest{}
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitStreamRequest) ProtoMessage() {}
+
+func (x *SubmitStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitStreamRequest.ProtoReflect.Descriptor instead.
+func (*SubmitStreamRequest) Descriptor() ([]byte, []int) {
+	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SubmitStreamRequest) GetEnvelope() *Envelope {
+	if x != nil {
+		return x.Envelope
+	}
+	return nil
+}
+
+type SubmitStreamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The entry, when the envelope was accepted or was already in the log.
+	Result *SubmitResponse `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	// When refused: the gRPC status code (google.rpc.Code) and message that
+	// Submit would have returned for this envelope; 0 when accepted.
+	Code          int32  `protobuf:"varint,2,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitStreamResponse) Reset() {
+	*x = SubmitStreamResponse{}
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitStreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitStreamResponse) ProtoMessage() {}
+
+func (x *SubmitStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitStreamResponse.ProtoReflect.Descriptor instead.
+func (*SubmitStreamResponse) Descriptor() ([]byte, []int) {
+	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *SubmitStreamResponse) GetResult() *SubmitResponse {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *SubmitStreamResponse) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *SubmitStreamResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 type GetEntryRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
@@ -234,7 +341,7 @@ type GetEntryRequest struct {
 
 func (x *GetEntryRequest) Reset() {
 	*x = GetEntryRequest{}
-	mi := &file_provenance_v1_ledger_service_proto_msgTypes[3]
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -246,7 +353,7 @@ func (x *GetEntryRequest) String() string {
 func (*GetEntryRequest) ProtoMessage() {}
 
 func (x *GetEntryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_ledger_service_proto_msgTypes[3]
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -259,7 +366,7 @@ func (x *GetEntryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEntryRequest.ProtoReflect.Descriptor instead.
 func (*GetEntryRequest) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{3}
+	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetEntryRequest) GetIndex() uint64 {
@@ -278,7 +385,7 @@ type GetEntryResponse struct {
 
 func (x *GetEntryResponse) Reset() {
 	*x = GetEntryResponse{}
-	mi := &file_provenance_v1_ledger_service_proto_msgTypes[4]
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -290,7 +397,7 @@ func (x *GetEntryResponse) String() string {
 func (*GetEntryResponse) ProtoMessage() {}
 
 func (x *GetEntryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_ledger_service_proto_msgTypes[4]
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -303,7 +410,7 @@ func (x *GetEntryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEntryResponse.ProtoReflect.Descriptor instead.
 func (*GetEntryResponse) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{4}
+	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetEntryResponse) GetEntry() *LogEntry {
@@ -322,7 +429,7 @@ type GetRecordRequest struct {
 
 func (x *GetRecordRequest) Reset() {
 	*x = GetRecordRequest{}
-	mi := &file_provenance_v1_ledger_service_proto_msgTypes[5]
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -334,7 +441,7 @@ func (x *GetRecordRequest) String() string {
 func (*GetRecordRequest) ProtoMessage() {}
 
 func (x *GetRecordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_ledger_service_proto_msgTypes[5]
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -347,7 +454,7 @@ func (x *GetRecordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRecordRequest.ProtoReflect.Descriptor instead.
 func (*GetRecordRequest) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{5}
+	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetRecordRequest) GetLeafHash() string {
@@ -366,7 +473,7 @@ type GetRecordResponse struct {
 
 func (x *GetRecordResponse) Reset() {
 	*x = GetRecordResponse{}
-	mi := &file_provenance_v1_ledger_service_proto_msgTypes[6]
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -378,7 +485,7 @@ func (x *GetRecordResponse) String() string {
 func (*GetRecordResponse) ProtoMessage() {}
 
 func (x *GetRecordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_ledger_service_proto_msgTypes[6]
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -391,7 +498,7 @@ func (x *GetRecordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRecordResponse.ProtoReflect.Descriptor instead.
 func (*GetRecordResponse) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{6}
+	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetRecordResponse) GetEntry() *LogEntry {
@@ -412,7 +519,7 @@ type StreamEntriesRequest struct {
 
 func (x *StreamEntriesRequest) Reset() {
 	*x = StreamEntriesRequest{}
-	mi := &file_provenance_v1_ledger_service_proto_msgTypes[7]
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -424,7 +531,7 @@ func (x *StreamEntriesRequest) String() string {
 func (*StreamEntriesRequest) ProtoMessage() {}
 
 func (x *StreamEntriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_ledger_service_proto_msgTypes[7]
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -437,7 +544,7 @@ func (x *StreamEntriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEntriesRequest.ProtoReflect.Descriptor instead.
 func (*StreamEntriesRequest) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{7}
+	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *StreamEntriesRequest) GetStart() uint64 {
@@ -463,7 +570,7 @@ type StreamEntriesResponse struct {
 
 func (x *StreamEntriesResponse) Reset() {
 	*x = StreamEntriesResponse{}
-	mi := &file_provenance_v1_ledger_service_proto_msgTypes[8]
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -475,7 +582,7 @@ func (x *StreamEntriesResponse) String() string {
 func (*StreamEntriesResponse) ProtoMessage() {}
 
 func (x *StreamEntriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_ledger_service_proto_msgTypes[8]
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -488,7 +595,7 @@ func (x *StreamEntriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEntriesResponse.ProtoReflect.Descriptor instead.
 func (*StreamEntriesResponse) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{8}
+	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StreamEntriesResponse) GetEntry() *LogEntry {
@@ -506,7 +613,7 @@ type GetCheckpointRequest struct {
 
 func (x *GetCheckpointRequest) Reset() {
 	*x = GetCheckpointRequest{}
-	mi := &file_provenance_v1_ledger_service_proto_msgTypes[9]
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -518,7 +625,7 @@ func (x *GetCheckpointRequest) String() string {
 func (*GetCheckpointRequest) ProtoMessage() {}
 
 func (x *GetCheckpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_ledger_service_proto_msgTypes[9]
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -531,7 +638,7 @@ func (x *GetCheckpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCheckpointRequest.ProtoReflect.Descriptor instead.
 func (*GetCheckpointRequest) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{9}
+	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{11}
 }
 
 type GetCheckpointResponse struct {
@@ -548,7 +655,7 @@ type GetCheckpointResponse struct {
 
 func (x *GetCheckpointResponse) Reset() {
 	*x = GetCheckpointResponse{}
-	mi := &file_provenance_v1_ledger_service_proto_msgTypes[10]
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -560,7 +667,7 @@ func (x *GetCheckpointResponse) String() string {
 func (*GetCheckpointResponse) ProtoMessage() {}
 
 func (x *GetCheckpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_ledger_service_proto_msgTypes[10]
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -573,7 +680,7 @@ func (x *GetCheckpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCheckpointResponse.ProtoReflect.Descriptor instead.
 func (*GetCheckpointResponse) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{10}
+	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetCheckpointResponse) GetCheckpoint() string {
@@ -615,7 +722,7 @@ type GetInclusionProofRequest struct {
 
 func (x *GetInclusionProofRequest) Reset() {
 	*x = GetInclusionProofRequest{}
-	mi := &file_provenance_v1_ledger_service_proto_msgTypes[11]
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -627,7 +734,7 @@ func (x *GetInclusionProofRequest) String() string {
 func (*GetInclusionProofRequest) ProtoMessage() {}
 
 func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_ledger_service_proto_msgTypes[11]
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -640,7 +747,7 @@ func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInclusionProofRequest.ProtoReflect.Descriptor instead.
 func (*GetInclusionProofRequest) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{11}
+	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetInclusionProofRequest) GetIndex() uint64 {
@@ -669,7 +776,7 @@ type GetInclusionProofResponse struct {
 
 func (x *GetInclusionProofResponse) Reset() {
 	*x = GetInclusionProofResponse{}
-	mi := &file_provenance_v1_ledger_service_proto_msgTypes[12]
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -681,7 +788,7 @@ func (x *GetInclusionProofResponse) String() string {
 func (*GetInclusionProofResponse) ProtoMessage() {}
 
 func (x *GetInclusionProofResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_ledger_service_proto_msgTypes[12]
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -694,7 +801,7 @@ func (x *GetInclusionProofResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInclusionProofResponse.ProtoReflect.Descriptor instead.
 func (*GetInclusionProofResponse) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{12}
+	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetInclusionProofResponse) GetIndex() uint64 {
@@ -736,7 +843,7 @@ type GetConsistencyProofRequest struct {
 
 func (x *GetConsistencyProofRequest) Reset() {
 	*x = GetConsistencyProofRequest{}
-	mi := &file_provenance_v1_ledger_service_proto_msgTypes[13]
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -748,7 +855,7 @@ func (x *GetConsistencyProofRequest) String() string {
 func (*GetConsistencyProofRequest) ProtoMessage() {}
 
 func (x *GetConsistencyProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_ledger_service_proto_msgTypes[13]
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -761,7 +868,7 @@ func (x *GetConsistencyProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsistencyProofRequest.ProtoReflect.Descriptor instead.
 func (*GetConsistencyProofRequest) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{13}
+	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetConsistencyProofRequest) GetFirst() uint64 {
@@ -789,7 +896,7 @@ type GetConsistencyProofResponse struct {
 
 func (x *GetConsistencyProofResponse) Reset() {
 	*x = GetConsistencyProofResponse{}
-	mi := &file_provenance_v1_ledger_service_proto_msgTypes[14]
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -801,7 +908,7 @@ func (x *GetConsistencyProofResponse) String() string {
 func (*GetConsistencyProofResponse) ProtoMessage() {}
 
 func (x *GetConsistencyProofResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_ledger_service_proto_msgTypes[14]
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -814,7 +921,7 @@ func (x *GetConsistencyProofResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsistencyProofResponse.ProtoReflect.Descriptor instead.
 func (*GetConsistencyProofResponse) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{14}
+	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetConsistencyProofResponse) GetFirst() uint64 {
@@ -859,7 +966,13 @@ const file_provenance_v1_ledger_service_proto_rawDesc = "" +
 	"\tduplicate\x18\x03 \x01(\bR\tduplicate\x12\x1e\n" +
 	"\n" +
 	"checkpoint\x18\x04 \x01(\tR\n" +
-	"checkpoint\"'\n" +
+	"checkpoint\"J\n" +
+	"\x13SubmitStreamRequest\x123\n" +
+	"\benvelope\x18\x01 \x01(\v2\x17.provenance.v1.EnvelopeR\benvelope\"{\n" +
+	"\x14SubmitStreamResponse\x125\n" +
+	"\x06result\x18\x01 \x01(\v2\x1d.provenance.v1.SubmitResponseR\x06result\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"'\n" +
 	"\x0fGetEntryRequest\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\"A\n" +
 	"\x10GetEntryResponse\x12-\n" +
@@ -895,9 +1008,10 @@ const file_provenance_v1_ledger_service_proto_rawDesc = "" +
 	"\x1bGetConsistencyProofResponse\x12\x14\n" +
 	"\x05first\x18\x01 \x01(\x04R\x05first\x12\x16\n" +
 	"\x06second\x18\x02 \x01(\x04R\x06second\x12\x16\n" +
-	"\x06hashes\x18\x03 \x03(\fR\x06hashes2\x83\x05\n" +
+	"\x06hashes\x18\x03 \x03(\fR\x06hashes2\xe0\x05\n" +
 	"\rLedgerService\x12E\n" +
-	"\x06Submit\x12\x1c.provenance.v1.SubmitRequest\x1a\x1d.provenance.v1.SubmitResponse\x12K\n" +
+	"\x06Submit\x12\x1c.provenance.v1.SubmitRequest\x1a\x1d.provenance.v1.SubmitResponse\x12[\n" +
+	"\fSubmitStream\x12\".provenance.v1.SubmitStreamRequest\x1a#.provenance.v1.SubmitStreamResponse(\x010\x01\x12K\n" +
 	"\bGetEntry\x12\x1e.provenance.v1.GetEntryRequest\x1a\x1f.provenance.v1.GetEntryResponse\x12N\n" +
 	"\tGetRecord\x12\x1f.provenance.v1.GetRecordRequest\x1a .provenance.v1.GetRecordResponse\x12\\\n" +
 	"\rStreamEntries\x12#.provenance.v1.StreamEntriesRequest\x1a$.provenance.v1.StreamEntriesResponse0\x01\x12Z\n" +
@@ -917,54 +1031,60 @@ func file_provenance_v1_ledger_service_proto_rawDescGZIP() []byte {
 	return file_provenance_v1_ledger_service_proto_rawDescData
 }
 
-var file_provenance_v1_ledger_service_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_provenance_v1_ledger_service_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_provenance_v1_ledger_service_proto_goTypes = []any{
 	(*LogEntry)(nil),                    // 0: provenance.v1.LogEntry
 	(*SubmitRequest)(nil),               // 1: provenance.v1.SubmitRequest
 	(*SubmitResponse)(nil),              // 2: provenance.v1.SubmitResponse
-	(*GetEntryRequest)(nil),             // 3: provenance.v1.GetEntryRequest
-	(*GetEntryResponse)(nil),            // 4: provenance.v1.GetEntryResponse
-	(*GetRecordRequest)(nil),            // 5: provenance.v1.GetRecordRequest
-	(*GetRecordResponse)(nil),           // 6: provenance.v1.GetRecordResponse
-	(*StreamEntriesRequest)(nil),        // 7: provenance.v1.StreamEntriesRequest
-	(*StreamEntriesResponse)(nil),       // 8: provenance.v1.StreamEntriesResponse
-	(*GetCheckpointRequest)(nil),        // 9: provenance.v1.GetCheckpointRequest
-	(*GetCheckpointResponse)(nil),       // 10: provenance.v1.GetCheckpointResponse
-	(*GetInclusionProofRequest)(nil),    // 11: provenance.v1.GetInclusionProofRequest
-	(*GetInclusionProofResponse)(nil),   // 12: provenance.v1.GetInclusionProofResponse
-	(*GetConsistencyProofRequest)(nil),  // 13: provenance.v1.GetConsistencyProofRequest
-	(*GetConsistencyProofResponse)(nil), // 14: provenance.v1.GetConsistencyProofResponse
-	(*timestamppb.Timestamp)(nil),       // 15: google.protobuf.Timestamp
-	(*Envelope)(nil),                    // 16: provenance.v1.Envelope
-	(*Statement)(nil),                   // 17: provenance.v1.Statement
+	(*SubmitStreamRequest)(nil),         // 3: provenance.v1.SubmitStreamRequest
+	(*SubmitStreamResponse)(nil),        // 4: provenance.v1.SubmitStreamResponse
+	(*GetEntryRequest)(nil),             // 5: provenance.v1.GetEntryRequest
+	(*GetEntryResponse)(nil),            // 6: provenance.v1.GetEntryResponse
+	(*GetRecordRequest)(nil),            // 7: provenance.v1.GetRecordRequest
+	(*GetRecordResponse)(nil),           // 8: provenance.v1.GetRecordResponse
+	(*StreamEntriesRequest)(nil),        // 9: provenance.v1.StreamEntriesRequest
+	(*StreamEntriesResponse)(nil),       // 10: provenance.v1.StreamEntriesResponse
+	(*GetCheckpointRequest)(nil),        // 11: provenance.v1.GetCheckpointRequest
+	(*GetCheckpointResponse)(nil),       // 12: provenance.v1.GetCheckpointResponse
+	(*GetInclusionProofRequest)(nil),    // 13: provenance.v1.GetInclusionProofRequest
+	(*GetInclusionProofResponse)(nil),   // 14: provenance.v1.GetInclusionProofResponse
+	(*GetConsistencyProofRequest)(nil),  // 15: provenance.v1.GetConsistencyProofRequest
+	(*GetConsistencyProofResponse)(nil), // 16: provenance.v1.GetConsistencyProofResponse
+	(*timestamppb.Timestamp)(nil),       // 17: google.protobuf.Timestamp
+	(*Envelope)(nil),                    // 18: provenance.v1.Envelope
+	(*Statement)(nil),                   // 19: provenance.v1.Statement
 }
 var file_provenance_v1_ledger_service_proto_depIdxs = []int32{
-	15, // 0: provenance.v1.LogEntry.record_time:type_name -> google.protobuf.Timestamp
-	16, // 1: provenance.v1.LogEntry.envelope:type_name -> provenance.v1.Envelope
-	17, // 2: provenance.v1.LogEntry.statement:type_name -> provenance.v1.Statement
-	16, // 3: provenance.v1.SubmitRequest.envelope:type_name -> provenance.v1.Envelope
-	0,  // 4: provenance.v1.GetEntryResponse.entry:type_name -> provenance.v1.LogEntry
-	0,  // 5: provenance.v1.GetRecordResponse.entry:type_name -> provenance.v1.LogEntry
-	0,  // 6: provenance.v1.StreamEntriesResponse.entry:type_name -> provenance.v1.LogEntry
-	1,  // 7: provenance.v1.LedgerService.Submit:input_type -> provenance.v1.SubmitRequest
-	3,  // 8: provenance.v1.LedgerService.GetEntry:input_type -> provenance.v1.GetEntryRequest
-	5,  // 9: provenance.v1.LedgerService.GetRecord:input_type -> provenance.v1.GetRecordRequest
-	7,  // 10: provenance.v1.LedgerService.StreamEntries:input_type -> provenance.v1.StreamEntriesRequest
-	9,  // 11: provenance.v1.LedgerService.GetCheckpoint:input_type -> provenance.v1.GetCheckpointRequest
-	11, // 12: provenance.v1.LedgerService.GetInclusionProof:input_type -> provenance.v1.GetInclusionProofRequest
-	13, // 13: provenance.v1.LedgerService.GetConsistencyProof:input_type -> provenance.v1.GetConsistencyProofRequest
-	2,  // 14: provenance.v1.LedgerService.Submit:output_type -> provenance.v1.SubmitResponse
-	4,  // 15: provenance.v1.LedgerService.GetEntry:output_type -> provenance.v1.GetEntryResponse
-	6,  // 16: provenance.v1.LedgerService.GetRecord:output_type -> provenance.v1.GetRecordResponse
-	8,  // 17: provenance.v1.LedgerService.StreamEntries:output_type -> provenance.v1.StreamEntriesResponse
-	10, // 18: provenance.v1.LedgerService.GetCheckpoint:output_type -> provenance.v1.GetCheckpointResponse
-	12, // 19: provenance.v1.LedgerService.GetInclusionProof:output_type -> provenance.v1.GetInclusionProofResponse
-	14, // 20: provenance.v1.LedgerService.GetConsistencyProof:output_type -> provenance.v1.GetConsistencyProofResponse
-	14, // [14:21] is the sub-list for method output_type
-	7,  // [7:14] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	17, // 0: provenance.v1.LogEntry.record_time:type_name -> google.protobuf.Timestamp
+	18, // 1: provenance.v1.LogEntry.envelope:type_name -> provenance.v1.Envelope
+	19, // 2: provenance.v1.LogEntry.statement:type_name -> provenance.v1.Statement
+	18, // 3: provenance.v1.SubmitRequest.envelope:type_name -> provenance.v1.Envelope
+	18, // 4: provenance.v1.SubmitStreamRequest.envelope:type_name -> provenance.v1.Envelope
+	2,  // 5: provenance.v1.SubmitStreamResponse.result:type_name -> provenance.v1.SubmitResponse
+	0,  // 6: provenance.v1.GetEntryResponse.entry:type_name -> provenance.v1.LogEntry
+	0,  // 7: provenance.v1.GetRecordResponse.entry:type_name -> provenance.v1.LogEntry
+	0,  // 8: provenance.v1.StreamEntriesResponse.entry:type_name -> provenance.v1.LogEntry
+	1,  // 9: provenance.v1.LedgerService.Submit:input_type -> provenance.v1.SubmitRequest
+	3,  // 10: provenance.v1.LedgerService.SubmitStream:input_type -> provenance.v1.SubmitStreamRequest
+	5,  // 11: provenance.v1.LedgerService.GetEntry:input_type -> provenance.v1.GetEntryRequest
+	7,  // 12: provenance.v1.LedgerService.GetRecord:input_type -> provenance.v1.GetRecordRequest
+	9,  // 13: provenance.v1.LedgerService.StreamEntries:input_type -> provenance.v1.StreamEntriesRequest
+	11, // 14: provenance.v1.LedgerService.GetCheckpoint:input_type -> provenance.v1.GetCheckpointRequest
+	13, // 15: provenance.v1.LedgerService.GetInclusionProof:input_type -> provenance.v1.GetInclusionProofRequest
+	15, // 16: provenance.v1.LedgerService.GetConsistencyProof:input_type -> provenance.v1.GetConsistencyProofRequest
+	2,  // 17: provenance.v1.LedgerService.Submit:output_type -> provenance.v1.SubmitResponse
+	4,  // 18: provenance.v1.LedgerService.SubmitStream:output_type -> provenance.v1.SubmitStreamResponse
+	6,  // 19: provenance.v1.LedgerService.GetEntry:output_type -> provenance.v1.GetEntryResponse
+	8,  // 20: provenance.v1.LedgerService.GetRecord:output_type -> provenance.v1.GetRecordResponse
+	10, // 21: provenance.v1.LedgerService.StreamEntries:output_type -> provenance.v1.StreamEntriesResponse
+	12, // 22: provenance.v1.LedgerService.GetCheckpoint:output_type -> provenance.v1.GetCheckpointResponse
+	14, // 23: provenance.v1.LedgerService.GetInclusionProof:output_type -> provenance.v1.GetInclusionProofResponse
+	16, // 24: provenance.v1.LedgerService.GetConsistencyProof:output_type -> provenance.v1.GetConsistencyProofResponse
+	17, // [17:25] is the sub-list for method output_type
+	9,  // [9:17] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_provenance_v1_ledger_service_proto_init() }
@@ -979,7 +1099,7 @@ func file_provenance_v1_ledger_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_provenance_v1_ledger_service_proto_rawDesc), len(file_provenance_v1_ledger_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -20,6 +20,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	LedgerService_Submit_FullMethodName              = "/provenance.v1.LedgerService/Submit"
+	LedgerService_SubmitStream_FullMethodName        = "/provenance.v1.LedgerService/SubmitStream"
 	LedgerService_GetEntry_FullMethodName            = "/provenance.v1.LedgerService/GetEntry"
 	LedgerService_GetRecord_FullMethodName           = "/provenance.v1.LedgerService/GetRecord"
 	LedgerService_StreamEntries_FullMethodName       = "/provenance.v1.LedgerService/StreamEntries"
@@ -38,6 +39,14 @@ type LedgerServiceClient interface {
 	// Submit validates and appends one signed envelope. It returns once the
 	// entry is durable. An identical envelope returns the existing entry.
 	Submit(ctx context.Context, in *SubmitRequest, opts ...grpc.CallOption) (*SubmitResponse, error)
+	// SubmitStream submits many envelopes over one stream, for a party
+	// uploading records in bulk (a day's bags at a weighbridge). Each request
+	// is handled as Submit handles it and gets exactly one response, in
+	// request order, once its entry is durable or it is refused; a refusal is
+	// reported in its response and the stream goes on. Up to 64 requests of a
+	// stream are processed at a time: a client may send ahead of responses.
+	// gRPC only: there is no REST mapping for a bidirectional stream.
+	SubmitStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SubmitStreamRequest, SubmitStreamResponse], error)
 	// GetEntry returns the entry at an index.
 	GetEntry(ctx context.Context, in *GetEntryRequest, opts ...grpc.CallOption) (*GetEntryResponse, error)
 	// GetRecord returns the entry with a leaf hash (multihash).
@@ -70,6 +79,19 @@ func (c *ledgerServiceClient) Submit(ctx context.Context, in *SubmitRequest, opt
 	return out, nil
 }
 
+func (c *ledgerServiceClient) SubmitStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SubmitStreamRequest, SubmitStreamResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &LedgerService_ServiceDesc.Streams[0], LedgerService_SubmitStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SubmitStreamRequest, SubmitStreamResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type LedgerService_SubmitStreamClient = grpc.BidiStreamingClient[SubmitStreamRequest, SubmitStreamResponse]
+
 func (c *ledgerServiceClient) GetEntry(ctx context.Context, in *GetEntryRequest, opts ...grpc.CallOption) (*GetEntryResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetEntryResponse)
@@ -92,7 +114,7 @@ func (c *ledgerServiceClient) GetRecord(ctx context.Context, in *GetRecordReques
 
 func (c *ledgerServiceClient) StreamEntries(ctx context.Context, in *StreamEntriesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamEntriesResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &LedgerService_ServiceDesc.Streams[0], LedgerService_StreamEntries_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &LedgerService_ServiceDesc.Streams[1], LedgerService_StreamEntries_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -149,6 +171,14 @@ type LedgerServiceServer interface {
 	// Submit validates and appends one signed envelope. It returns once the
 	// entry is durable. An identical envelope returns the existing entry.
 	Submit(context.Context, *SubmitRequest) (*SubmitResponse, error)
+	// SubmitStream submits many envelopes over one stream, for a party
+	// uploading records in bulk (a day's bags at a weighbridge). Each request
+	// is handled as Submit handles it and gets exactly one response, in
+	// request order, once its entry is durable or it is refused; a refusal is
+	// reported in its response and the stream goes on. Up to 64 requests of a
+	// stream are processed at a time: a client may send ahead of responses.
+	// gRPC only: there is no REST mapping for a bidirectional stream.
+	SubmitStream(grpc.BidiStreamingServer[SubmitStreamRequest, SubmitStreamResponse]) error
 	// GetEntry returns the entry at an index.
 	GetEntry(context.Context, *GetEntryRequest) (*GetEntryResponse, error)
 	// GetRecord returns the entry with a leaf hash (multihash).
@@ -173,6 +203,9 @@ type UnimplementedLedgerServiceServer struct{}
 
 func (UnimplementedLedgerServiceServer) Submit(context.Context, *SubmitRequest) (*SubmitResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Submit not implemented")
+}
+func (UnimplementedLedgerServiceServer) SubmitStream(grpc.BidiStreamingServer[SubmitStreamRequest, SubmitStreamResponse]) error {
+	return status.Error(codes.Unimplemented, "method SubmitStream not implemented")
 }
 func (UnimplementedLedgerServiceServer) GetEntry(context.Context, *GetEntryRequest) (*GetEntryResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetEntry not implemented")
@@ -230,6 +263,13 @@ func _LedgerService_Submit_Handler(srv interface{}, ctx context.Context, dec fun
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _LedgerService_SubmitStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(LedgerServiceServer).SubmitStream(&grpc.GenericServerStream[SubmitStreamRequest, SubmitStreamResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type LedgerService_SubmitStreamServer = grpc.BidiStreamingServer[SubmitStreamRequest, SubmitStreamResponse]
 
 func _LedgerService_GetEntry_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetEntryRequest)
@@ -365,6 +405,12 @@ var LedgerService_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "SubmitStream",
+			Handler:       _LedgerService_SubmitStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
 		{
 			StreamName:    "StreamEntries",
 			Handler:       _LedgerService_StreamEntries_Handler,

@@ -1,0 +1,89 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+)
+
+// An Uploader submits envelopes over one SubmitStream call, for software
+// that records many handoffs at a time. Each envelope gets exactly one
+// answer, in the order sent, once it is durable or refused; a refused
+// envelope does not end the stream. Send may run ahead of Recv (the server
+// works on up to 64 of a stream's envelopes at once), but one goroutine
+// must send and one receive: an Uploader is not for concurrent senders.
+type Uploader struct {
+	s grpc.BidiStreamingClient[pb.SubmitStreamRequest, pb.SubmitStreamResponse]
+}
+
+// Upload opens a SubmitStream. Cancelling ctx ends it.
+func (c *Client) Upload(ctx context.Context) (*Uploader, error) {
+	s, err := c.Ledger.SubmitStream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Uploader{s: s}, nil
+}
+
+// Send sends one envelope without waiting for its answer.
+func (u *Uploader) Send(env *pb.Envelope) error {
+	if err := u.s.Send(&pb.SubmitStreamRequest{Envelope: env}); err != nil {
+		if errors.Is(err, io.EOF) {
+			// The stream has ended; RecvMsg has its status.
+			_, err = u.s.Recv()
+		}
+		return err
+	}
+	return nil
+}
+
+// Recv returns the answer to the oldest envelope sent and not yet
+// answered. A refusal comes back as a gRPC status error, exactly as
+// [Client.Submit] would have returned it (so status.Code gives its code),
+// and the stream goes on; a failure of the stream itself is returned as
+// it is, and ends it. After [Uploader.CloseSend], Recv returns io.EOF once
+// every envelope has been answered.
+func (u *Uploader) Recv() (*pb.SubmitResponse, error) {
+	r, err := u.s.Recv()
+	if err != nil {
+		return nil, err
+	}
+	if c := codes.Code(r.GetCode()); c != codes.OK {
+		return nil, &RefusedError{Status: status.New(c, r.GetMessage())}
+	}
+	if r.GetResult() == nil {
+		return nil, fmt.Errorf("server answered with neither a result nor a refusal")
+	}
+	return r.GetResult(), nil
+}
+
+// Submit sends one envelope and waits for its answer; no other envelope
+// may be waiting for an answer.
+func (u *Uploader) Submit(env *pb.Envelope) (*pb.SubmitResponse, error) {
+	if err := u.Send(env); err != nil {
+		return nil, err
+	}
+	return u.Recv()
+}
+
+// CloseSend tells the server no more envelopes follow; answers still due
+// can be received.
+func (u *Uploader) CloseSend() error { return u.s.CloseSend() }
+
+// A RefusedError is the server's refusal of one envelope of an upload; the
+// upload goes on.
+type RefusedError struct{ Status *status.Status }
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("rpc error: code = %s desc = %s", e.Status.Code(), e.Status.Message())
+}
+
+// GRPCStatus lets status.Code and status.Convert read the refusal.
+func (e *RefusedError) GRPCStatus() *status.Status { return e.Status }
