@@ -96,13 +96,9 @@ func (tx *StateTx) check() {
 
 // A request is one Append waiting for the committer.
 type request struct {
-	data []byte
-	leaf [32]byte
-	// looked is set when Append looked leaf up in the store, with the
-	// log's groups up to seen committed and visible.
-	looked bool
-	seen   uint64
-	reply  chan result // buffered 1; the committer replies exactly once
+	data  []byte
+	leaf  [32]byte
+	reply chan result // buffered 1; the committer replies exactly once
 }
 
 type result struct {
@@ -132,17 +128,10 @@ func (l *Log) Append(ctx context.Context, data []byte) (e Entry, dup bool, err e
 	if err := ctx.Err(); err != nil {
 		return Entry{}, false, err
 	}
-	leaf := LeafHash(data)
-	// Duplicates already committed need not wait for a commit group; and
-	// knowing which groups the lookup saw spares the committer a lookup of
-	// its own.
-	seen := l.publishedGroup()
-	if e, err := l.getByLeaf(leaf); err == nil {
-		return e, true, nil
-	} else if !errors.Is(err, ErrNotFound) {
-		return Entry{}, false, err
-	}
-	req := &request{data: bytes.Clone(data), leaf: leaf, looked: true, seen: seen, reply: make(chan result, 1)}
+	// Duplicates are found by the committer, which looks each request's
+	// leaf up in a snapshot it opened while no commit was in flight; a
+	// lookup here would wait for the commit in flight.
+	req := &request{data: bytes.Clone(data), leaf: LeafHash(data), reply: make(chan result, 1)}
 	select {
 	case l.reqs <- req:
 	case <-ctx.Done():
@@ -167,11 +156,22 @@ func (l *Log) run(ctx context.Context) {
 		carry    []*request
 		inflight *group
 	)
+	// The transactions the next group is planned on and staged in are
+	// opened whenever no commit is in flight, so the read one holds the
+	// state the group in flight was planned on: Badger makes a
+	// transaction opened during a commit wait for that commit, which
+	// would stall planning until the group in flight is durable and undo
+	// the pipelining.
+	var txs planTxns
+	resnap := func() { txs.renew(l.db) }
+	resnap()
+	defer txs.discard()
 	// settle waits for the group in flight, if any, and replies to it.
 	settle := func() {
 		if inflight != nil {
 			l.finish(inflight, <-inflight.done)
 			inflight = nil
+			resnap()
 		}
 	}
 	defer settle()
@@ -189,13 +189,14 @@ func (l *Log) run(ctx context.Context) {
 			case err := <-done:
 				l.finish(inflight, err)
 				inflight = nil
+				resnap()
 				continue
 			case <-ctx.Done():
 				return
 			}
 		}
 		batch = l.gather(batch)
-		g := l.plan(batch, inflight)
+		g := l.plan(batch, inflight, &txs)
 		carry = g.carry
 		settle()
 		if l.commitErr != nil {
@@ -208,6 +209,7 @@ func (l *Log) run(ctx context.Context) {
 			// A lone request: no other work to overlap with its commit.
 			l.commitNow(g)
 			l.finish(g, <-g.done)
+			resnap()
 		} else {
 			l.start(g)
 			inflight = g
@@ -262,7 +264,6 @@ type kvw struct{ k, v []byte }
 
 // A group is one planned commit group.
 type group struct {
-	seq   uint64 // groups with something to commit are numbered from 1, in commit order
 	batch []*request
 	outs  []outcome
 	cut   int         // batch[:cut] is settled by this group; the rest is carry
@@ -309,7 +310,6 @@ func (l *Log) committed(g *group, err error) {
 	}
 	l.mu.Lock()
 	l.size, l.rng, l.root, l.ckpt = g.size, g.w.rng, g.w.root, g.w.ckpt
-	l.published = g.seq
 	l.mu.Unlock()
 	l.reply(g.batch, g.outs, 0, g.cut, nil)
 	g.replied = true
@@ -327,7 +327,10 @@ func (g *group) discard() {
 // every request it settles, and returns the requests left for the next
 // group (when the group had to be split). The committer must be idle.
 func (l *Log) commitGroup(batch []*request) (carry []*request) {
-	g := l.plan(batch, nil)
+	var txs planTxns
+	txs.renew(l.db)
+	g := l.plan(batch, nil, &txs)
+	txs.discard()
 	if g.txn == nil || l.commitErr != nil {
 		g.discard()
 		l.finish(g, g.stageErr)
@@ -341,9 +344,7 @@ func (l *Log) commitGroup(batch []*request) (carry []*request) {
 // finish stops the log if err is not nil, and replies to the requests the
 // group settles. (A committed group's tree state is published by start.)
 func (l *Log) finish(g *group, err error) {
-	if err == nil && l.commitErr == nil && g.seq != 0 {
-		l.recent[g.seq%recentGroups] = &groupLeaves{seq: g.seq, leaves: g.leaves}
-		l.committedSeq = g.seq
+	if err == nil && l.commitErr == nil {
 		for k, v := range g.state {
 			l.cache.put([]byte(k), cachedValue{v: v, found: true})
 		}
@@ -375,17 +376,16 @@ func (l *Log) replyAll(reqs []*request, err error) {
 
 // plan assigns indexes to a group's new entries, runs Apply for them in
 // request order and stages the group's transaction, on top of the
-// committed state and of prev, the group in flight (nil for none). A
-// group with nothing to commit has a nil txn.
-func (l *Log) plan(batch []*request, prev *group) *group {
+// committed state before prev (txs.read) and of prev, the group in flight
+// (nil for none). A group with nothing to commit has a nil txn.
+func (l *Log) plan(batch []*request, prev *group, txs *planTxns) *group {
+	rtx := txs.read
 	g := &group{batch: batch, cut: len(batch), outs: make([]outcome, len(batch))}
 	if l.commitErr != nil {
 		l.replyAll(batch, l.commitErr)
 		g.batch, g.cut = nil, 0
 		return g
 	}
-	rtx := l.db.NewTransaction(false)
-	defer rtx.Discard()
 	var (
 		size   uint64
 		hashes [][]byte
@@ -421,14 +421,7 @@ func (l *Log) plan(batch []*request, prev *group) *group {
 			outs[i] = outcome{kind: outDupCommitted, e: e}
 			continue
 		}
-		if e, found, known := l.leafSince(r.seen, r.leaf); r.looked && known {
-			// Append looked the leaf up in the store as of group r.seen;
-			// the groups committed since are in memory.
-			if found {
-				outs[i] = outcome{kind: outDupCommitted, e: e}
-				continue
-			}
-		} else if e, err := entryByLeaf(rtx, r.leaf); err == nil {
+		if e, err := entryByLeaf(rtx, r.leaf); err == nil {
 			outs[i] = outcome{kind: outDupCommitted, e: e}
 			continue
 		} else if !errors.Is(err, ErrNotFound) {
@@ -468,7 +461,7 @@ func (l *Log) plan(batch []*request, prev *group) *group {
 		fits int
 	)
 	for {
-		txn, w, fits, err = l.writeGroup(batch, outs, acc[:k], size, hashes)
+		txn, w, fits, err = l.writeGroup(txs.take(l.db), batch, outs, acc[:k], size, hashes)
 		if !errors.Is(err, badger.ErrTxnTooBig) {
 			break
 		}
@@ -506,8 +499,6 @@ func (l *Log) plan(batch []*request, prev *group) *group {
 		g.stageErr = err
 		return g
 	}
-	l.plannedSeq++
-	g.seq = l.plannedSeq
 	g.txn, g.w, g.size = txn, w, size+uint64(k)
 	g.leaves = make(map[[32]byte]Entry, k)
 	g.state = make(map[string][]byte)
@@ -554,10 +545,9 @@ type written struct {
 	ckpt []byte
 }
 
-// writeGroup stages the accepted entries batch[acc...] into a new update
-// transaction. On badger.ErrTxnTooBig it reports how many entries fit.
-func (l *Log) writeGroup(batch []*request, outs []outcome, acc []int, size uint64, hashes [][]byte) (*badger.Txn, written, int, error) {
-	txn := l.db.NewTransaction(true)
+// writeGroup stages the accepted entries batch[acc...] into txn, a new
+// update transaction, and discards txn if that fails. On badger.ErrTxnTooBig it reports how many entries fit.
+func (l *Log) writeGroup(txn *badger.Txn, batch []*request, outs []outcome, acc []int, size uint64, hashes [][]byte) (*badger.Txn, written, int, error) {
 	fail := func(fits int, err error) (*badger.Txn, written, int, error) {
 		txn.Discard()
 		return nil, written{}, fits, err
@@ -608,49 +598,6 @@ func cloneHashes(hs [][]byte) [][]byte {
 	return out
 }
 
-// recentGroups is how many committed groups' new leaves the committer
-// keeps, so that the lookup Append makes before a request joins a group
-// can be brought up to date in memory rather than repeated in the store.
-const recentGroups = 64
-
-// groupLeaves is the new entries of a committed group, by leaf hash.
-type groupLeaves struct {
-	seq    uint64
-	leaves map[[32]byte]Entry
-}
-
-// leafSince reports whether a group committed after group seq holds leaf,
-// and whether it knows: false when more than recentGroups groups have
-// committed since. The group in flight, if any, is not looked at. For the
-// committer only.
-func (l *Log) leafSince(seq uint64, leaf [32]byte) (e Entry, found, known bool) {
-	if seq >= l.committedSeq {
-		return Entry{}, false, true
-	}
-	if l.committedSeq-seq > recentGroups {
-		return Entry{}, false, false
-	}
-	for n := l.committedSeq; n > seq; n-- {
-		g := l.recent[n%recentGroups]
-		if g == nil || g.seq != n {
-			return Entry{}, false, false
-		}
-		if e, ok := g.leaves[leaf]; ok {
-			return e, true, true
-		}
-	}
-	return Entry{}, false, true
-}
-
-// publishedGroup returns the number of the last group committed and
-// visible to readers. A read of the store that starts after this call sees
-// that group and every one before it.
-func (l *Log) publishedGroup() uint64 {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return l.published
-}
-
 // stateCacheEntries bounds the committer's state cache. Party records and
 // the state of lots in motion are read again and again; the cache spares
 // those reads the trip through Badger's memtables and tables.
@@ -694,3 +641,40 @@ func (c *stateCache) put(key []byte, v cachedValue) {
 }
 
 func (c *stateCache) clear() { clear(c.m) }
+
+// planTxns are the Badger transactions a group is planned on: read holds
+// the committed state, and write, once taken, receives the group's writes.
+type planTxns struct {
+	read, write *badger.Txn
+}
+
+// renew opens a new read transaction, and a write transaction if the last
+// one was taken. The committer calls it only when no commit is in flight.
+func (t *planTxns) renew(db *badger.DB) {
+	if t.read != nil {
+		t.read.Discard()
+	}
+	t.read = db.NewTransaction(false)
+	if t.write == nil {
+		t.write = db.NewTransaction(true)
+	}
+}
+
+// take returns the write transaction opened by renew, or a new one if it
+// was taken already (when a group is retried smaller).
+func (t *planTxns) take(db *badger.DB) *badger.Txn {
+	if w := t.write; w != nil {
+		t.write = nil
+		return w
+	}
+	return db.NewTransaction(true)
+}
+
+func (t *planTxns) discard() {
+	for _, x := range []*badger.Txn{t.read, t.write} {
+		if x != nil {
+			x.Discard()
+		}
+	}
+	*t = planTxns{}
+}

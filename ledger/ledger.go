@@ -90,11 +90,7 @@ type Log struct {
 
 	commitErr error // set by the committer after a failed commit; committer only
 
-	// Groups planned and committed, the new leaves of the latest ones,
-	// and a cache of committed state; committer only.
-	plannedSeq, committedSeq uint64
-	recent                   [recentGroups]*groupLeaves
-	cache                    *stateCache
+	cache *stateCache // committed state; committer only
 
 	// life guards db against use after Close: readers hold it shared.
 	life   sync.RWMutex
@@ -105,8 +101,6 @@ type Log struct {
 	rng  *compact.Range
 	root [32]byte
 	ckpt []byte
-	// published is the last group whose commit is visible to readers.
-	published uint64
 }
 
 // Open opens the log stored in dir, creating it if needed, and restores its

@@ -19,9 +19,12 @@ func TestPlanOnInflightGroup(t *testing.T) {
 		return reqs
 	}
 	r1 := mk("set a", "set b")
-	g1 := l.plan(r1, nil)
+	var txs planTxns
+	txs.renew(l.db)
+	defer txs.discard()
+	g1 := l.plan(r1, nil, &txs)
 	r2 := mk("need a", "set a", "need c", "set c")
-	g2 := l.plan(r2, g1)
+	g2 := l.plan(r2, g1, &txs)
 	if g1.txn == nil || g2.txn == nil {
 		t.Fatal("groups have nothing to commit")
 	}

@@ -1,0 +1,109 @@
+package ledger
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+)
+
+// counterApply keeps a count of entries in state, read and rewritten by
+// every entry: any stale read, from the committer's cache or elsewhere,
+// loses a count.
+func counterApply(tx *StateTx, e Entry) error {
+	var n uint64
+	v, err := tx.Get([]byte("count"))
+	switch {
+	case err == nil:
+		n = binary.BigEndian.Uint64(v)
+	case !errors.Is(err, ErrNotFound):
+		return err
+	}
+	tx.Set([]byte("count"), binary.BigEndian.AppendUint64(nil, n+1))
+	// A key per entry, so that a small cache overflows.
+	tx.Set(fmt.Appendf(nil, "seen/%d", e.Index), nil)
+	if _, err := tx.Get(fmt.Appendf(nil, "seen/%d", e.Index)); err != nil {
+		return err
+	}
+	return nil
+}
+
+func TestStateCacheStaysCurrent(t *testing.T) {
+	dir := t.TempDir()
+	k := newTestKey(t)
+	count := func(l *Log) uint64 {
+		v, err := l.StateGet([]byte("count"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return binary.BigEndian.Uint64(v)
+	}
+	appendMany := func(l *Log, prefix string, n int) {
+		var wg sync.WaitGroup
+		for w := range 16 {
+			wg.Go(func() {
+				for i := range n / 16 {
+					if _, _, err := l.Append(t.Context(), fmt.Appendf(nil, "%s %d %d", prefix, w, i)); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}
+	for _, limit := range []int{stateCacheEntries, 7} {
+		l := openTest(t, dir, k, func(o *Options) { o.Apply = counterApply })
+		// Set before any append: the committer reads it only after
+		// receiving a request, which orders this write before.
+		l.cache.limit = limit
+		before := l.Size()
+		appendMany(l, fmt.Sprint("limit ", limit), 800)
+		if got, want := count(l), l.Size(); got != want || want != before+800 {
+			t.Fatalf("cache limit %d: count %d, log size %d (was %d); want both %d", limit, got, want, before, before+800)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestDuplicatesAcrossGroups: many writers append the same entries, each
+// in its own order, so copies of an entry land in groups planned while
+// other groups are in flight and long after. Each entry must be written
+// once: every group is planned on a snapshot that holds every group
+// committed before it.
+func TestDuplicatesAcrossGroups(t *testing.T) {
+	l := openTest(t, "", newTestKey(t), nil)
+	const writers, entries = 16, 300
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	index := map[string]uint64{}
+	fresh := 0
+	for w := range writers {
+		wg.Go(func() {
+			for i := range entries {
+				data := fmt.Sprint("entry ", (i*7+w*31)%entries)
+				e, dup, err := l.Append(t.Context(), []byte(data))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				if !dup {
+					fresh++
+				}
+				if prev, ok := index[data]; ok && prev != e.Index {
+					t.Errorf("%q at indexes %d and %d", data, prev, e.Index)
+				}
+				index[data] = e.Index
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if fresh != entries || l.Size() != entries {
+		t.Fatalf("%d appends reported new and the log holds %d entries; want %d each", fresh, l.Size(), entries)
+	}
+}
