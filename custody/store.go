@@ -131,8 +131,8 @@ func (s *Store) Submit(ctx context.Context, env *pb.Envelope) (SubmitResult, err
 // replayOr returns the entry holding data if it is already in the log (an
 // identical envelope is idempotent, whatever the rules or the state now
 // say), and otherwise fails with err. It is only called on rejection, so
-// accepted submissions do not pay for the lookup; Append finds other
-// replays before they wait for a commit group.
+// accepted submissions do not pay for the lookup; the ledger's committer
+// finds other replays.
 func (s *Store) replayOr(ctx context.Context, data []byte, err error) (SubmitResult, error) {
 	if e, gerr := s.log.GetByHash(ctx, ledger.LeafID(data)); gerr == nil {
 		return SubmitResult{Entry: e, Duplicate: true}, nil

@@ -24,7 +24,8 @@ import (
 // block on I/O other than tx reads, MUST NOT retain tx, and MUST have no
 // effects other than through tx: if a commit group has to be split to fit
 // Badger's transaction limits, it is called again for the entries that did
-// not fit, against the state then committed.
+// not fit, against the state then committed (and the writes of the group
+// then in flight).
 type ApplyFunc func(tx *StateTx, e Entry) error
 
 // A StateTx is the view of index state given to an [ApplyFunc]. It is valid
@@ -211,6 +212,9 @@ func (l *Log) run(ctx context.Context) {
 			l.finish(g, <-g.done)
 			resnap()
 		} else {
+			// Nothing is in flight: open the transaction the next
+			// group is staged in now, not while g commits.
+			txs.refill(l.db)
 			l.start(g)
 			inflight = g
 		}
@@ -325,7 +329,8 @@ func (g *group) discard() {
 
 // commitGroup plans, writes and commits one group synchronously, replies to
 // every request it settles, and returns the requests left for the next
-// group (when the group had to be split). The committer must be idle.
+// group (when the group had to be split). It is for tests, and the
+// committer must be stopped: its snapshot would not hold this commit.
 func (l *Log) commitGroup(batch []*request) (carry []*request) {
 	var txs planTxns
 	txs.renew(l.db)
@@ -660,8 +665,18 @@ func (t *planTxns) renew(db *badger.DB) {
 	}
 }
 
-// take returns the write transaction opened by renew, or a new one if it
-// was taken already (when a group is retried smaller).
+// refill opens a write transaction if the last one was taken, leaving the
+// read transaction as it is. The committer calls it only when no commit is
+// in flight.
+func (t *planTxns) refill(db *badger.DB) {
+	if t.write == nil {
+		t.write = db.NewTransaction(true)
+	}
+}
+
+// take returns the write transaction opened by renew or refill, or a new
+// one if it was taken already: when a group is retried smaller, or (in
+// tests) planned without the committer.
 func (t *planTxns) take(db *badger.DB) *badger.Txn {
 	if w := t.write; w != nil {
 		t.write = nil

@@ -281,6 +281,22 @@ func applyDeps(tx *StateTx, e Entry) error {
 	return nil
 }
 
+// stopCommitter stops l's committer, so that a test can commit groups
+// itself (commitGroup) and read the committer's fields.
+func stopCommitter(l *Log) {
+	l.cancel()
+	l.wg.Wait()
+}
+
+// restartCommitter starts a new committer after stopCommitter; it plans on
+// a fresh snapshot, which holds what the test committed.
+func restartCommitter(l *Log) {
+	ctx, cancel := context.WithCancel(context.Background())
+	l.cancel, l.done = cancel, ctx.Done()
+	l.wg.Add(1)
+	go l.run(ctx)
+}
+
 // commitBatch runs one commit group directly, bypassing group formation so
 // that the group's composition and order are known.
 func commitBatch(t *testing.T, l *Log, datas ...string) []result {
@@ -289,7 +305,10 @@ func commitBatch(t *testing.T, l *Log, datas ...string) []result {
 	for i, d := range datas {
 		reqs[i] = &request{data: []byte(d), leaf: LeafHash([]byte(d)), reply: make(chan result, 1)}
 	}
-	if carry := l.commitGroup(reqs); len(carry) != 0 {
+	stopCommitter(l)
+	carry := l.commitGroup(reqs)
+	restartCommitter(l)
+	if len(carry) != 0 {
 		t.Fatalf("commit group split unexpectedly: %d carried", len(carry))
 	}
 	out := make([]result, len(reqs))
@@ -336,8 +355,8 @@ func TestApplyWithinGroup(t *testing.T) {
 	if _, _, err := l.Append(t.Context(), []byte("need z")); !errors.Is(err, errMissing) {
 		t.Errorf("Append rejected by Apply: err = %v, want errMissing", err)
 	}
-	if _, _, err := l.Append(t.Context(), []byte("need b")); err != nil {
-		t.Errorf("Append(need b) again, as a duplicate: %v", err)
+	if e, dup, err := l.Append(t.Context(), []byte("need b")); err != nil || !dup || e.Index != 3 {
+		t.Errorf("Append(need b) again = index %d dup %v err %v, want the existing entry 3 as a duplicate", e.Index, dup, err)
 	}
 	var keys []string
 	for kv, err := range l.StateScan(t.Context(), []byte("key/")) {

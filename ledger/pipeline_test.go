@@ -11,6 +11,7 @@ import (
 // for the first to be durable.
 func TestPlanOnInflightGroup(t *testing.T) {
 	l := openTest(t, t.TempDir(), newTestKey(t), func(o *Options) { o.Apply = applyDeps })
+	stopCommitter(l) // this test is the committer
 	mk := func(datas ...string) []*request {
 		reqs := make([]*request, len(datas))
 		for i, d := range datas {
