@@ -14,11 +14,16 @@ import (
 )
 
 // An Uploader submits envelopes over one SubmitStream call, for software
-// that records many handoffs at a time. Each envelope gets exactly one
-// answer, in the order sent, once it is durable or refused; a refused
-// envelope does not end the stream. Send may run ahead of Recv (the server
-// works on up to 64 of a stream's envelopes at once), but one goroutine
-// must send and one receive: an Uploader is not for concurrent senders.
+// that records many handoffs at a time. Envelopes reach the log in the
+// order sent, so a record may be sent right behind the one it links to.
+// Each envelope gets exactly one answer, in the order sent, once it is
+// durable or refused; a refused envelope does not end the stream. Send may
+// run ahead of Recv (the server works on up to 64 of a stream's envelopes
+// at once): then one goroutine sends and another receives, since a sender
+// far ahead blocks until answers are read. If the stream itself fails
+// (cancelled, the connection lost, the server shutting down), envelopes
+// not yet answered may or may not be in the log: submit them again, which
+// is safe, as resubmitting an envelope returns its existing entry.
 type Uploader struct {
 	s grpc.BidiStreamingClient[pb.SubmitStreamRequest, pb.SubmitStreamResponse]
 }
@@ -32,16 +37,15 @@ func (c *Client) Upload(ctx context.Context) (*Uploader, error) {
 	return &Uploader{s: s}, nil
 }
 
-// Send sends one envelope without waiting for its answer.
+// Send sends one envelope without waiting for its answer. If the stream
+// has ended, Send returns an error wrapping io.EOF, and Recv returns the
+// reason once the answers already sent have been read.
 func (u *Uploader) Send(env *pb.Envelope) error {
-	if err := u.s.Send(&pb.SubmitStreamRequest{Envelope: env}); err != nil {
-		if errors.Is(err, io.EOF) {
-			// The stream has ended; RecvMsg has its status.
-			_, err = u.s.Recv()
-		}
-		return err
+	err := u.s.Send(&pb.SubmitStreamRequest{Envelope: env})
+	if errors.Is(err, io.EOF) {
+		return fmt.Errorf("upload stream has ended: %w", err)
 	}
-	return nil
+	return err
 }
 
 // Recv returns the answer to the oldest envelope sent and not yet

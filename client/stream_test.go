@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/antimony-ledger/provenance/client"
+	"github.com/antimony-ledger/provenance/custody"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	"github.com/antimony-ledger/provenance/internal/testserver"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
@@ -39,8 +41,8 @@ func TestUpload(t *testing.T) {
 			LotId: fmt.Sprintf("bag-%03d", n), MassKg: 1000, MoisturePct: 3, SbGradePct: 9, Product: pb.Product_PRODUCT_ORE,
 			Site: &pb.Location{Lat: 30.7, Lon: 66.6}}}})
 	}
-	// 150 envelopes, more than the server works on at once, sent before
-	// any answer is read; number 40 has a broken signature, number 90
+	// 150 envelopes, more than the server works on at once, sent without
+	// waiting for answers; number 40 has a broken signature, number 90
 	// repeats number 10.
 	const n = 150
 	envs := make([]*pb.Envelope, n)
@@ -60,14 +62,16 @@ func TestUpload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, env := range envs {
-		if err := up.Send(env); err != nil {
-			t.Fatalf("Send: %v", err)
+	sent := make(chan error, 1)
+	go func() { // one goroutine sends ahead, this one receives
+		for _, env := range envs {
+			if err := up.Send(env); err != nil {
+				sent <- err
+				return
+			}
 		}
-	}
-	if err := up.CloseSend(); err != nil {
-		t.Fatal(err)
-	}
+		sent <- up.CloseSend()
+	}()
 	indexes := map[uint64]int{}
 	for i, env := range envs {
 		res, err := up.Recv()
@@ -101,6 +105,9 @@ func TestUpload(t *testing.T) {
 	}
 	if _, err := up.Recv(); err != io.EOF {
 		t.Fatalf("after the last answer: %v, want io.EOF", err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatalf("sending: %v", err)
 	}
 	if size := srv.Store.Log().Size(); size != 1+n-2 {
 		t.Fatalf("log size %d, want %d (registration and %d records)", size, 1+n-2, n-2)
@@ -136,5 +143,106 @@ func TestUploadUnknownFields(t *testing.T) {
 	second, err := s.Recv()
 	if err != nil || second.GetCode() != 0 || second.GetResult().GetIndex() != 0 {
 		t.Fatalf("the next request: %v, %v; want it appended at index 0", second, err)
+	}
+}
+
+// TestUploadChain sends each lot's records (extraction, dispatch, receipt)
+// back to back, each linking to the one before, without waiting for any
+// answer: the stream applies them in the order sent, so none is refused
+// for a link to a record not yet in the log.
+func TestUploadChain(t *testing.T) {
+	chain := ct.New()
+	srv := testserver.Start(t, chain)
+	c, err := client.Dial(srv.GRPCAddr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := t.Context()
+	mine := chain.AddParty("mine-1", "Mine", "PK", pb.Role_ROLE_MINE)
+	exporter := chain.AddParty("exp-1", "Exporter", "PK", pb.Role_ROLE_EXPORTER)
+	for _, p := range []*ct.Party{mine, exporter} {
+		if _, err := c.Submit(ctx, chain.Register(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const lots = 40
+	var envs []*pb.Envelope
+	for n := range lots {
+		lot := fmt.Sprintf("lot-%02d", n)
+		ext := chain.Sign(mine, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
+			LotId: lot, MassKg: 1000, MoisturePct: 3, SbGradePct: 9, Product: pb.Product_PRODUCT_ORE, Site: &pb.Location{Lat: 30.7, Lon: 66.6}}}})
+		dis := chain.Sign(mine, &pb.Statement{Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{
+			LotId: lot, CustodyLink: ct.Link(ext), ToPartyId: exporter.ID, MassKg: 1000, MoisturePct: 3, Seals: []string{"S-" + lot}, Transport: "truck"}}})
+		rec := chain.Sign(exporter, &pb.Statement{Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{
+			LotId: lot, DispatchLink: ct.Link(dis), MassKg: 995, SealsIntact: true}}})
+		envs = append(envs, ext, dis, rec)
+	}
+	up, err := c.Upload(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := make(chan error, 1)
+	go func() {
+		for _, env := range envs {
+			if err := up.Send(env); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- up.CloseSend()
+	}()
+	for i := range envs {
+		if res, err := up.Recv(); err != nil || res.GetLeafHash() != ct.Link(envs[i]) {
+			t.Fatalf("record %d (%T): %v, %v", i, mustStatement(t, envs[i]).GetBody(), res, err)
+		}
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	for n := range lots {
+		lot, err := c.Lot(ctx, fmt.Sprintf("lot-%02d", n))
+		if err != nil || lot.GetLot().GetHolderPartyId() != exporter.ID || len(lot.GetHistory()) != 3 {
+			t.Fatalf("lot %d: %v, %v; want held by the exporter after three records", n, lot.GetLot(), err)
+		}
+	}
+}
+
+func mustStatement(t *testing.T, env *pb.Envelope) *pb.Statement {
+	st, err := custody.DecodeStatement(env.GetPayload())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// TestUploadShutdown: a server shutting down does not wait for an idle
+// upload stream to end; the stream answers what it has taken and ends
+// with Unavailable, and Send then reports the end.
+func TestUploadShutdown(t *testing.T) {
+	chain := ct.New()
+	srv := testserver.Start(t, chain)
+	c, err := client.Dial(srv.GRPCAddr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	up, err := c.Upload(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine := chain.AddParty("mine-1", "Mine", "PK", pb.Role_ROLE_MINE)
+	if res, err := up.Submit(chain.Register(mine)); err != nil || res.GetIndex() != 0 {
+		t.Fatalf("registration: %v, %v", res, err)
+	}
+	if err := srv.Stop(); err != nil {
+		t.Fatalf("stopping the server: %v", err)
+	}
+	_, err = up.Recv()
+	if status.Code(err) != codes.Unavailable || !strings.Contains(status.Convert(err).Message(), "shutting down") {
+		t.Fatalf("after shutdown: %v, want Unavailable: server is shutting down", err)
+	}
+	if err := up.Send(chain.Register(mine)); !errors.Is(err, io.EOF) {
+		t.Fatalf("Send after the stream ended: %v, want io.EOF", err)
 	}
 }

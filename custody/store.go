@@ -90,6 +90,63 @@ type SubmitResult struct {
 // entry is durable. A rejection is a *[RejectError] wrapping one of this
 // package's sentinel errors, and leaves the log unchanged.
 func (s *Store) Submit(ctx context.Context, env *pb.Envelope) (SubmitResult, error) {
+	return s.SubmitInTurn(ctx, env, nil)
+}
+
+// A Sequence orders submissions: a submission made with a [Turn] from
+// [Sequence.Next] reaches the log after the one made with the turn before
+// it, however long their signature checks take, so that a record can be
+// submitted right behind the one it links to, without waiting for that
+// one's answer. Submissions of a sequence still run, and wait for
+// durability, concurrently. The zero Sequence is ready to use.
+type Sequence struct {
+	last chan struct{}
+}
+
+// A Turn is one place in a [Sequence], for one [Store.SubmitInTurn].
+type Turn struct {
+	after <-chan struct{} // closed when the previous turn is done
+	done  chan struct{}
+	once  sync.Once
+}
+
+// Next returns the sequence's next turn. Calls must be made one at a
+// time, in the order the submissions are to reach the log.
+func (q *Sequence) Next() *Turn {
+	t := &Turn{after: q.last, done: make(chan struct{})}
+	q.last = t.done
+	return t
+}
+
+func (t *Turn) release() { t.once.Do(func() { close(t.done) }) }
+
+// Pass gives up t without submitting: the next turn goes ahead once the
+// previous one is done (or ctx is done). It may be called on a nil or used
+// turn.
+func (t *Turn) Pass(ctx context.Context) {
+	if t == nil {
+		return
+	}
+	if t.after != nil {
+		select {
+		case <-t.after:
+		case <-ctx.Done():
+		}
+	}
+	t.release()
+}
+
+// SubmitInTurn is [Store.Submit] in t's place in its sequence: the
+// envelope reaches the log only after the previous turn's did, or that
+// submission ended without reaching it (refused, or its ctx done). A nil
+// t means no order. Each turn must be used once.
+func (s *Store) SubmitInTurn(ctx context.Context, env *pb.Envelope, t *Turn) (SubmitResult, error) {
+	var after <-chan struct{}
+	var taken func()
+	if t != nil {
+		defer t.Pass(ctx) // if refused before reaching the log
+		after, taken = t.after, t.release
+	}
 	if err := CheckEnvelopeShape(env); err != nil {
 		return SubmitResult{}, err
 	}
@@ -118,7 +175,7 @@ func (s *Store) Submit(ctx context.Context, env *pb.Envelope) (SubmitResult, err
 	s.mu.Lock()
 	s.pending[leaf] = p
 	s.mu.Unlock()
-	e, dup, err := s.log.Append(ctx, data)
+	e, dup, err := s.log.AppendAfter(ctx, data, after, taken)
 	s.mu.Lock()
 	delete(s.pending, leaf)
 	s.mu.Unlock()

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -106,4 +107,53 @@ func TestDuplicatesAcrossGroups(t *testing.T) {
 	if fresh != entries || l.Size() != entries {
 		t.Fatalf("%d appends reported new and the log holds %d entries; want %d each", fresh, l.Size(), entries)
 	}
+}
+
+// TestAppendAfter chains appends: each waits for the previous one to be
+// taken by the committer, so they are applied in chain order even though
+// they start in reverse; taken runs exactly once, also for an append that
+// fails before reaching the committer, so the chain goes on.
+func TestAppendAfter(t *testing.T) {
+	l := openTest(t, "", newTestKey(t), func(o *Options) { o.Apply = applyDeps })
+	// Each entry needs the key set by the one before it.
+	datas := []string{"set k0", "need k0", "", "set k1", "need k1"}
+	turns := make([]chan struct{}, len(datas)+1)
+	for i := range turns {
+		turns[i] = make(chan struct{})
+	}
+	close(turns[0])
+	var calls [5]int
+	var wg sync.WaitGroup
+	res := make([]error, len(datas))
+	entries := make([]Entry, len(datas))
+	for i := len(datas) - 1; i >= 0; i-- {
+		wg.Go(func() {
+			entries[i], _, res[i] = l.AppendAfter(t.Context(), []byte(datas[i]), turns[i], func() { calls[i]++; close(turns[i+1]) })
+		})
+	}
+	wg.Wait()
+	next := uint64(0)
+	for i, err := range res {
+		if (err != nil) != (datas[i] == "") {
+			t.Errorf("append %d (%q): %v", i, datas[i], err)
+		}
+		if calls[i] != 1 {
+			t.Errorf("append %d: taken ran %d times, want once", i, calls[i])
+		}
+		if err == nil {
+			if entries[i].Index != next {
+				t.Errorf("append %d (%q) at index %d, want %d: out of chain order", i, datas[i], entries[i].Index, next)
+			}
+			next++
+		}
+	}
+	// A cancelled wait for the previous turn ends the append, and still
+	// passes the turn on.
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	passed := make(chan struct{})
+	if _, _, err := l.AppendAfter(ctx, []byte("set k2"), make(chan struct{}), func() { close(passed) }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled append: %v", err)
+	}
+	<-passed
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -120,6 +121,35 @@ type result struct {
 // returned; once taken, Append waits for the outcome. The caller must not
 // modify data during the call.
 func (l *Log) Append(ctx context.Context, data []byte) (e Entry, dup bool, err error) {
+	return l.AppendAfter(ctx, data, nil, nil)
+}
+
+// AppendAfter is [Append] for appends that must reach the log in a given
+// order: it hands data to the committer only once after is closed (nil
+// means at once), and calls taken, if not nil, exactly once: when the
+// committer has taken the request, which puts it after every request taken
+// before, or, for an append that ends without that, once after is closed
+// (or ctx is done, or the log closed). Chaining appends, each after the
+// previous one's taken, applies them in chain order while their callers
+// wait for durability together.
+func (l *Log) AppendAfter(ctx context.Context, data []byte, after <-chan struct{}, taken func()) (e Entry, dup bool, err error) {
+	if f := taken; f != nil {
+		var once sync.Once
+		taken = func() { once.Do(f) }
+		defer func() {
+			// An append that ends early keeps its place in the chain
+			// all the same: it lets the next one go only after the
+			// previous one.
+			if after != nil {
+				select {
+				case <-after:
+				case <-ctx.Done():
+				case <-l.done:
+				}
+			}
+			taken()
+		}()
+	}
 	if len(data) == 0 {
 		return Entry{}, false, fmt.Errorf("%w: empty entry", ErrInvalidInput)
 	}
@@ -133,12 +163,24 @@ func (l *Log) Append(ctx context.Context, data []byte) (e Entry, dup bool, err e
 	// leaf up in a snapshot it opened while no commit was in flight; a
 	// lookup here would wait for the commit in flight.
 	req := &request{data: bytes.Clone(data), leaf: LeafHash(data), reply: make(chan result, 1)}
+	if after != nil {
+		select {
+		case <-after:
+		case <-ctx.Done():
+			return Entry{}, false, ctx.Err()
+		case <-l.done:
+			return Entry{}, false, ErrClosed
+		}
+	}
 	select {
 	case l.reqs <- req:
 	case <-ctx.Done():
 		return Entry{}, false, ctx.Err()
 	case <-l.done:
 		return Entry{}, false, ErrClosed
+	}
+	if taken != nil {
+		taken()
 	}
 	r := <-req.reply
 	return r.e, r.dup, r.err

@@ -13,6 +13,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -193,7 +194,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 					return
 				}
 				defer up.CloseSend()
-				submit = func(env *pb.Envelope) error { _, err := up.Submit(env); return err }
+				submit = func(env *pb.Envelope) error {
+					_, err := up.Submit(env)
+					if err != nil && !errors.As(err, new(*client.RefusedError)) {
+						// The stream itself has failed: this client stops.
+						return fmt.Errorf("%w: %w", errStreamEnded, err)
+					}
+					return err
+				}
 			}
 			w.loop(ctx, submit, fmt.Sprintf("bench-%s-%d", run, i), &accepted, &failed, &firstErr)
 		}()
@@ -268,6 +276,10 @@ func (w *worker) presign(prefix string, lots int, t time.Time) error {
 	return nil
 }
 
+// errStreamEnded marks a failure of a client's SubmitStream, after which
+// it cannot submit any more.
+var errStreamEnded = errors.New("upload stream ended")
+
 func (w *worker) loop(ctx context.Context, submit func(*pb.Envelope) error, prefix string, accepted, failed *atomic.Int64, firstErr *atomic.Value) {
 	t := time.Now().Add(-time.Minute)
 	for n := 0; ctx.Err() == nil; n++ {
@@ -291,6 +303,9 @@ func (w *worker) loop(ctx context.Context, submit func(*pb.Envelope) error, pref
 			if err != nil {
 				failed.Add(1)
 				firstErr.CompareAndSwap(nil, err.Error())
+				if errors.Is(err, errStreamEnded) {
+					return
+				}
 				break
 			}
 			w.lat = append(w.lat, time.Since(begin))

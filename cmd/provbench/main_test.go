@@ -1,6 +1,10 @@
 package main
 
 import (
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,4 +48,35 @@ func testRun(t *testing.T, stream bool) {
 	if res.RecordsPerSec <= 0 {
 		t.Fatalf("records/s %v", res.RecordsPerSec)
 	}
+	// Records went through the path asked for: with --stream, the only
+	// Submit calls are the eight registrations.
+	calls := submitCalls(t, srv.HTTPAddr)
+	if stream && calls != 8 || !stream && calls < 8+res.Records {
+		t.Fatalf("stream=%v: the server handled %d Submit calls for %d records and 8 registrations", stream, calls, res.Records)
+	}
+}
+
+// submitCalls reads the server's count of unary Submit calls answered OK.
+func submitCalls(t *testing.T, httpAddr string) int64 {
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const prefix = `provenance_grpc_server_handled_total{code="OK",method="/provenance.v1.LedgerService/Submit"} `
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), prefix); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				t.Fatalf("metric line %q: %v", line, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no Submit count in /metrics")
+	return 0
 }

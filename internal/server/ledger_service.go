@@ -30,15 +30,17 @@ type ledgerService struct {
 // envelope stored is what the server understood, so silently dropping a
 // field a newer client meant to send would store something else.
 func (l *ledgerService) Submit(ctx context.Context, req *pb.SubmitRequest) (*pb.SubmitResponse, error) {
-	return l.submit(ctx, req.GetEnvelope(), hasUnknownFields(req.ProtoReflect()))
+	return l.submit(ctx, req.GetEnvelope(), hasUnknownFields(req.ProtoReflect()), nil)
 }
 
-func (l *ledgerService) submit(ctx context.Context, env *pb.Envelope, unknownFields bool) (*pb.SubmitResponse, error) {
+// submit submits env in turn t of a stream's sequence (nil for none).
+func (l *ledgerService) submit(ctx context.Context, env *pb.Envelope, unknownFields bool, t *custody.Turn) (*pb.SubmitResponse, error) {
 	if unknownFields {
+		t.Pass(ctx)
 		l.s.metrics.submits.WithLabelValues(custody.ErrMalformed.Error()).Inc()
 		return nil, status.Error(codes.InvalidArgument, "malformed: request has unknown fields")
 	}
-	res, err := l.s.store.Submit(ctx, env)
+	res, err := l.s.store.SubmitInTurn(ctx, env, t)
 	l.s.metrics.submits.WithLabelValues(submitOutcome(err, res.Duplicate)).Inc()
 	if err != nil {
 		return nil, l.s.toStatus(ctx, err)
@@ -53,20 +55,25 @@ func (l *ledgerService) submit(ctx context.Context, env *pb.Envelope, unknownFie
 }
 
 // submitWindow bounds how many requests of one SubmitStream are in process
-// at once; a client sending further ahead waits for flow control.
+// at once; the stream stops reading further requests until one is answered.
 const submitWindow = 64
 
 // SubmitStream handles each request as Submit does, concurrently up to
 // submitWindow, and answers in request order: each request takes a slot in
 // a queue as it arrives, its worker fills the slot, and this goroutine sends
-// the slots' responses in queue order. Once the client closes its side, the
-// stream ends after the last response.
+// the slots' responses in queue order. Requests reach the log in the order
+// received (a custody.Sequence), so a record can follow the one it links to
+// without waiting for its answer. Once the client closes its side, the
+// stream ends after the last response. When the server starts shutting
+// down, the stream answers the requests it has taken and ends with
+// Unavailable; the client resubmits the rest (submission is idempotent).
 func (l *ledgerService) SubmitStream(stream grpc.BidiStreamingServer[pb.SubmitStreamRequest, pb.SubmitStreamResponse]) error {
 	ctx := stream.Context()
 	slots := make(chan chan *pb.SubmitStreamResponse, submitWindow-1)
 	recvErr := make(chan error, 1)
 	go func() {
 		defer close(slots)
+		var seq custody.Sequence
 		for {
 			req, err := stream.Recv()
 			if err != nil {
@@ -79,35 +86,60 @@ func (l *ledgerService) SubmitStream(stream grpc.BidiStreamingServer[pb.SubmitSt
 			select {
 			case slots <- slot:
 			case <-ctx.Done():
-				return // the handler has returned
+				return // the stream has ended
 			}
-			go func() { slot <- l.submitOne(ctx, req) }()
+			turn := seq.Next()
+			go func() { slot <- l.submitOne(ctx, req, turn) }()
 		}
 	}()
-	for slot := range slots {
-		if err := stream.Send(<-slot); err != nil {
-			return err
+	for {
+		select {
+		case slot, ok := <-slots:
+			if !ok {
+				// A failed Recv has ended the stream already (gRPC
+				// sends its status), so answers still due cannot
+				// be sent; their envelopes may or may not be in
+				// the log, and resubmitting them is safe.
+				select {
+				case err := <-recvErr:
+					return err
+				default:
+					return nil
+				}
+			}
+			if err := stream.Send(<-slot); err != nil {
+				return err
+			}
+		case <-l.s.drain:
+			for {
+				select {
+				case slot, ok := <-slots:
+					if ok {
+						if err := stream.Send(<-slot); err != nil {
+							return err
+						}
+						continue
+					}
+				default:
+				}
+				return status.Error(codes.Unavailable, "server is shutting down; resubmit the envelopes not answered")
+			}
 		}
-	}
-	select {
-	case err := <-recvErr:
-		return err
-	default:
-		return nil
 	}
 }
 
 // submitOne submits one streamed request and turns a refusal into its
 // response. It runs on its own goroutine, out of reach of the recovery
 // interceptor, so it recovers from a panic itself.
-func (l *ledgerService) submitOne(ctx context.Context, req *pb.SubmitStreamRequest) (resp *pb.SubmitStreamResponse) {
+func (l *ledgerService) submitOne(ctx context.Context, req *pb.SubmitStreamRequest, t *custody.Turn) (resp *pb.SubmitStreamResponse) {
 	defer func() {
 		if r := recover(); r != nil {
+			t.Pass(ctx)
 			l.s.log.ErrorContext(ctx, "panic in handler", slog.String("method", pb.LedgerService_SubmitStream_FullMethodName), slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
 			resp = refusal(errInternal)
 		}
 	}()
-	res, err := l.submit(ctx, req.GetEnvelope(), hasUnknownFields(req.ProtoReflect()))
+	res, err := l.submit(ctx, req.GetEnvelope(), hasUnknownFields(req.ProtoReflect()), t)
 	if err != nil {
 		return refusal(err)
 	}

@@ -106,6 +106,7 @@ type Server struct {
 
 	started  atomic.Bool
 	draining atomic.Bool
+	drain    chan struct{} // closed when draining starts
 }
 
 // New returns a server for opts. It registers the server's metrics in
@@ -137,7 +138,7 @@ func New(opts Options) (*Server, error) {
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	s := &Server{opts: opts, store: opts.Store, log: opts.Logger, reg: reg}
+	s := &Server{opts: opts, store: opts.Store, log: opts.Logger, reg: reg, drain: make(chan struct{})}
 	m, err := newMetrics(reg, opts.Store)
 	if err != nil {
 		return nil, fmt.Errorf("server: registering metrics: %w", err)
@@ -231,6 +232,7 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error
 	g.Go(func() error {
 		<-gctx.Done()
 		s.draining.Store(true)
+		close(s.drain)
 		hs.Shutdown()
 		s.log.Info("shutting down", slog.Duration("timeout", s.opts.ShutdownTimeout))
 		// HTTP first: gateway calls are gRPC calls on the in-process

@@ -43,9 +43,13 @@ type LedgerServiceClient interface {
 	// uploading records in bulk (a day's bags at a weighbridge). Each request
 	// is handled as Submit handles it and gets exactly one response, in
 	// request order, once its entry is durable or it is refused; a refusal is
-	// reported in its response and the stream goes on. Up to 64 requests of a
-	// stream are processed at a time: a client may send ahead of responses.
-	// gRPC only: there is no REST mapping for a bidirectional stream.
+	// reported in its response and the stream goes on. Requests reach the log
+	// in the order sent, and up to 64 of a stream are processed at a time, so
+	// a client may send a record right behind the one it links to without
+	// waiting for responses. If the stream itself fails (cancelled, the
+	// server shutting down: Unavailable), requests not yet answered may or
+	// may not be in the log; resubmitting them is safe. gRPC only: there is
+	// no REST mapping for a bidirectional stream.
 	SubmitStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SubmitStreamRequest, SubmitStreamResponse], error)
 	// GetEntry returns the entry at an index.
 	GetEntry(ctx context.Context, in *GetEntryRequest, opts ...grpc.CallOption) (*GetEntryResponse, error)
@@ -175,9 +179,13 @@ type LedgerServiceServer interface {
 	// uploading records in bulk (a day's bags at a weighbridge). Each request
 	// is handled as Submit handles it and gets exactly one response, in
 	// request order, once its entry is durable or it is refused; a refusal is
-	// reported in its response and the stream goes on. Up to 64 requests of a
-	// stream are processed at a time: a client may send ahead of responses.
-	// gRPC only: there is no REST mapping for a bidirectional stream.
+	// reported in its response and the stream goes on. Requests reach the log
+	// in the order sent, and up to 64 of a stream are processed at a time, so
+	// a client may send a record right behind the one it links to without
+	// waiting for responses. If the stream itself fails (cancelled, the
+	// server shutting down: Unavailable), requests not yet answered may or
+	// may not be in the log; resubmitting them is safe. gRPC only: there is
+	// no REST mapping for a bidirectional stream.
 	SubmitStream(grpc.BidiStreamingServer[SubmitStreamRequest, SubmitStreamResponse]) error
 	// GetEntry returns the entry at an index.
 	GetEntry(context.Context, *GetEntryRequest) (*GetEntryResponse, error)
