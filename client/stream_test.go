@@ -24,13 +24,7 @@ import (
 // envelope is answered with the code Submit gives and does not end the
 // stream, and every accepted record is in the log.
 func TestUpload(t *testing.T) {
-	chain := ct.New()
-	srv := testserver.Start(t, chain)
-	c, err := client.Dial(srv.GRPCAddr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	chain, srv, c := startUploadServer(t)
 	ctx := t.Context()
 	mine := chain.AddParty("mine-1", "Mine", "PK", pb.Role_ROLE_MINE)
 	if _, err := c.Submit(ctx, chain.Register(mine)); err != nil {
@@ -62,16 +56,7 @@ func TestUpload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sent := make(chan error, 1)
-	go func() { // one goroutine sends ahead, this one receives
-		for _, env := range envs {
-			if err := up.Send(env); err != nil {
-				sent <- err
-				return
-			}
-		}
-		sent <- up.CloseSend()
-	}()
+	sent := sendAll(up, envs) // sends ahead while this goroutine receives
 	indexes := map[uint64]int{}
 	for i, env := range envs {
 		res, err := up.Recv()
@@ -117,13 +102,7 @@ func TestUpload(t *testing.T) {
 // TestUploadUnknownFields: as with Submit, a request carrying fields the
 // server does not know is refused, and the stream goes on.
 func TestUploadUnknownFields(t *testing.T) {
-	chain := ct.New()
-	srv := testserver.Start(t, chain)
-	c, err := client.Dial(srv.GRPCAddr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	chain, _, c := startUploadServer(t)
 	s, err := c.Ledger.SubmitStream(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -151,13 +130,7 @@ func TestUploadUnknownFields(t *testing.T) {
 // answer: the stream applies them in the order sent, so none is refused
 // for a link to a record not yet in the log.
 func TestUploadChain(t *testing.T) {
-	chain := ct.New()
-	srv := testserver.Start(t, chain)
-	c, err := client.Dial(srv.GRPCAddr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	chain, _, c := startUploadServer(t)
 	ctx := t.Context()
 	mine := chain.AddParty("mine-1", "Mine", "PK", pb.Role_ROLE_MINE)
 	exporter := chain.AddParty("exp-1", "Exporter", "PK", pb.Role_ROLE_EXPORTER)
@@ -182,16 +155,7 @@ func TestUploadChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sent := make(chan error, 1)
-	go func() {
-		for _, env := range envs {
-			if err := up.Send(env); err != nil {
-				sent <- err
-				return
-			}
-		}
-		sent <- up.CloseSend()
-	}()
+	sent := sendAll(up, envs)
 	for i := range envs {
 		if res, err := up.Recv(); err != nil || res.GetLeafHash() != ct.Link(envs[i]) {
 			t.Fatalf("record %d (%T): %v, %v", i, mustStatement(t, envs[i]).GetBody(), res, err)
@@ -220,13 +184,7 @@ func mustStatement(t *testing.T, env *pb.Envelope) *pb.Statement {
 // upload stream to end; the stream answers what it has taken and ends
 // with Unavailable, and Send then reports the end.
 func TestUploadShutdown(t *testing.T) {
-	chain := ct.New()
-	srv := testserver.Start(t, chain)
-	c, err := client.Dial(srv.GRPCAddr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	chain, srv, c := startUploadServer(t)
 	up, err := c.Upload(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -245,4 +203,32 @@ func TestUploadShutdown(t *testing.T) {
 	if err := up.Send(chain.Register(mine)); !errors.Is(err, io.EOF) {
 		t.Fatalf("Send after the stream ended: %v, want io.EOF", err)
 	}
+}
+
+// startUploadServer starts a server on loopback and dials it.
+func startUploadServer(t *testing.T) (*ct.Chain, *testserver.Server, *client.Client) {
+	chain := ct.New()
+	srv := testserver.Start(t, chain)
+	c, err := client.Dial(srv.GRPCAddr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return chain, srv, c
+}
+
+// sendAll sends envs on its own goroutine, then closes the sending side,
+// and reports the first error (nil if none) on the returned channel.
+func sendAll(up *client.Uploader, envs []*pb.Envelope) <-chan error {
+	sent := make(chan error, 1)
+	go func() {
+		for _, env := range envs {
+			if err := up.Send(env); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- up.CloseSend()
+	}()
+	return sent
 }

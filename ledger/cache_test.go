@@ -9,16 +9,24 @@ import (
 	"testing"
 )
 
+// readCount returns the count kept in state by counterApply, 0 if none.
+func readCount(tx *StateTx) (uint64, error) {
+	v, err := tx.Get([]byte("count"))
+	switch {
+	case err == nil:
+		return binary.BigEndian.Uint64(v), nil
+	case errors.Is(err, ErrNotFound):
+		return 0, nil
+	}
+	return 0, err
+}
+
 // counterApply keeps a count of entries in state, read and rewritten by
 // every entry: any stale read, from the committer's cache or elsewhere,
 // loses a count.
 func counterApply(tx *StateTx, e Entry) error {
-	var n uint64
-	v, err := tx.Get([]byte("count"))
-	switch {
-	case err == nil:
-		n = binary.BigEndian.Uint64(v)
-	case !errors.Is(err, ErrNotFound):
+	n, err := readCount(tx)
+	if err != nil {
 		return err
 	}
 	tx.Set([]byte("count"), binary.BigEndian.AppendUint64(nil, n+1))

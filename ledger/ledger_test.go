@@ -374,12 +374,8 @@ func TestApplyInLogOrder(t *testing.T) {
 	var mu sync.Mutex
 	var bad []string
 	counter := func(tx *StateTx, e Entry) error {
-		var n uint64
-		v, err := tx.Get([]byte("count"))
-		switch {
-		case err == nil:
-			n = binary.BigEndian.Uint64(v)
-		case !errors.Is(err, ErrNotFound):
+		n, err := readCount(tx)
+		if err != nil {
 			return err
 		}
 		if n != e.Index {
