@@ -72,6 +72,12 @@ func (u *Uploader) Recv() (*pb.SubmitResponse, error) {
 // may be waiting for an answer.
 func (u *Uploader) Submit(env *pb.Envelope) (*pb.SubmitResponse, error) {
 	if err := u.Send(env); err != nil {
+		if errors.Is(err, io.EOF) {
+			// Nothing is outstanding, so Recv returns why it ended.
+			if _, rerr := u.s.Recv(); rerr != nil && rerr != io.EOF {
+				return nil, rerr
+			}
+		}
 		return nil, err
 	}
 	return u.Recv()

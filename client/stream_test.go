@@ -232,3 +232,47 @@ func sendAll(up *client.Uploader, envs []*pb.Envelope) <-chan error {
 	}()
 	return sent
 }
+
+// TestUploadShutdownBusy: a client sending far ahead does not keep a
+// draining server's stream open: the stream stops taking envelopes,
+// answers those taken, and ends with Unavailable.
+func TestUploadShutdownBusy(t *testing.T) {
+	chain, srv, c := startUploadServer(t)
+	mine := chain.AddParty("mine-1", "Mine", "PK", pb.Role_ROLE_MINE)
+	if _, err := c.Submit(t.Context(), chain.Register(mine)); err != nil {
+		t.Fatal(err)
+	}
+	const n = 3000
+	envs := make([]*pb.Envelope, n)
+	for i := range envs {
+		envs[i] = chain.Sign(mine, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
+			LotId: fmt.Sprintf("bag-%04d", i), MassKg: 1000, MoisturePct: 3, SbGradePct: 9, Product: pb.Product_PRODUCT_ORE,
+			Site: &pb.Location{Lat: 30.7, Lon: 66.6}}}})
+	}
+	up, err := c.Upload(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := sendAll(up, envs)
+	stopped := make(chan error, 1)
+	answers := 0
+	for {
+		_, err := up.Recv()
+		if err != nil && !errors.As(err, new(*client.RefusedError)) {
+			if status.Code(err) != codes.Unavailable || !strings.Contains(status.Convert(err).Message(), "shutting down") {
+				t.Fatalf("after %d answers: %v, want Unavailable: server is shutting down", answers, err)
+			}
+			break
+		}
+		if answers++; answers == 10 {
+			go func() { stopped <- srv.Stop() }()
+		}
+		if answers == n {
+			t.Fatal("every envelope was answered: the draining stream kept taking more")
+		}
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("stopping the server: %v", err)
+	}
+	<-sent
+}

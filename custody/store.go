@@ -139,7 +139,8 @@ func (t *Turn) Pass(ctx context.Context) {
 // SubmitInTurn is [Store.Submit] in t's place in its sequence: the
 // envelope reaches the log only after the previous turn's did, or that
 // submission ended without reaching it (refused, or its ctx done). A nil
-// t means no order. Each turn must be used once.
+// t means no order. Each turn must be used once, and the submissions of a
+// sequence must share one ctx: once it is done, none of them goes on.
 func (s *Store) SubmitInTurn(ctx context.Context, env *pb.Envelope, t *Turn) (SubmitResult, error) {
 	var after <-chan struct{}
 	var taken func()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 )
 
 // readCount returns the count kept in state by counterApply, 0 if none.
@@ -164,4 +165,39 @@ func TestAppendAfter(t *testing.T) {
 		t.Fatalf("cancelled append: %v", err)
 	}
 	<-passed
+}
+
+// TestAppendAfterGivesUpTogether: when a chain's ctx is done while its
+// first append still waits for its turn, the appends after it give up
+// too, even though each is released by the one before: none overtakes.
+func TestAppendAfterGivesUpTogether(t *testing.T) {
+	l := openTest(t, "", newTestKey(t), nil)
+	for round := range 50 {
+		ctx, cancel := context.WithCancel(t.Context())
+		never := make(chan struct{}) // the first append's turn never comes
+		turns := []chan struct{}{never, make(chan struct{}), make(chan struct{}), make(chan struct{})}
+		errs := make([]error, 3)
+		var wg, started sync.WaitGroup
+		for i := range 3 {
+			started.Add(1)
+			wg.Go(func() {
+				started.Done()
+				_, _, errs[i] = l.AppendAfter(ctx, fmt.Appendf(nil, "round %d append %d", round, i), turns[i], func() { close(turns[i+1]) })
+			})
+		}
+		// Let the appends reach their waits (an append that has not yet
+		// is cancelled all the same, so this only makes the test sharper).
+		started.Wait()
+		time.Sleep(time.Millisecond)
+		cancel()
+		wg.Wait()
+		for i, err := range errs {
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("round %d: append %d: %v, want context.Canceled", round, i, err)
+			}
+		}
+		if l.Size() != 0 {
+			t.Fatalf("round %d: %d entries written after their chain was cancelled", round, l.Size())
+		}
+	}
 }

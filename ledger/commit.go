@@ -130,8 +130,8 @@ func (l *Log) Append(ctx context.Context, data []byte) (e Entry, dup bool, err e
 // committer has taken the request, which puts it after every request taken
 // before, or, for an append that ends without that, once after is closed
 // (or ctx is done, or the log closed). Chaining appends, each after the
-// previous one's taken, applies them in chain order while their callers
-// wait for durability together.
+// previous one's taken and all with the same ctx, applies them in chain
+// order while their callers wait for durability together.
 func (l *Log) AppendAfter(ctx context.Context, data []byte, after <-chan struct{}, taken func()) (e Entry, dup bool, err error) {
 	if f := taken; f != nil {
 		var once sync.Once
@@ -170,6 +170,18 @@ func (l *Log) AppendAfter(ctx context.Context, data []byte, after <-chan struct{
 			return Entry{}, false, ctx.Err()
 		case <-l.done:
 			return Entry{}, false, ErrClosed
+		}
+		// The previous append may have given up (its ctx done, or the
+		// log closed) before the one before it was taken: then this one
+		// must not go ahead of that one either. Appends of a chain share
+		// ctx, so checking it and the log again settles that.
+		if err := ctx.Err(); err != nil {
+			return Entry{}, false, err
+		}
+		select {
+		case <-l.done:
+			return Entry{}, false, ErrClosed
+		default:
 		}
 	}
 	select {

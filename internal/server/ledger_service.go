@@ -54,6 +54,9 @@ func (l *ledgerService) submit(ctx context.Context, env *pb.Envelope, unknownFie
 	}, nil
 }
 
+// errDraining ends upload streams when the server shuts down.
+var errDraining = status.Error(codes.Unavailable, "server is shutting down; resubmit the envelopes not answered")
+
 // submitWindow bounds how many requests of one SubmitStream are in process
 // at once; the stream stops reading further requests until one is answered.
 const submitWindow = 64
@@ -65,8 +68,9 @@ const submitWindow = 64
 // received (a custody.Sequence), so a record can follow the one it links to
 // without waiting for its answer. Once the client closes its side, the
 // stream ends after the last response. When the server starts shutting
-// down, the stream answers the requests it has taken and ends with
-// Unavailable; the client resubmits the rest (submission is idempotent).
+// down, the stream takes no more requests, answers those it has taken and
+// ends with Unavailable; the client resubmits the rest (submission is
+// idempotent).
 func (l *ledgerService) SubmitStream(stream grpc.BidiStreamingServer[pb.SubmitStreamRequest, pb.SubmitStreamResponse]) error {
 	ctx := stream.Context()
 	slots := make(chan chan *pb.SubmitStreamResponse, submitWindow-1)
@@ -82,47 +86,61 @@ func (l *ledgerService) SubmitStream(stream grpc.BidiStreamingServer[pb.SubmitSt
 				}
 				return
 			}
+			select {
+			case <-l.s.drain:
+				recvErr <- errDraining // take no more
+				return
+			default:
+			}
 			slot := make(chan *pb.SubmitStreamResponse, 1)
 			select {
 			case slots <- slot:
 			case <-ctx.Done():
 				return // the stream has ended
+			case <-l.s.drain:
+				recvErr <- errDraining
+				return
 			}
 			turn := seq.Next()
 			go func() { slot <- l.submitOne(ctx, req, turn) }()
 		}
 	}()
+	// ended is the stream's outcome once every answer due is sent: nil
+	// when the client closed its side, errDraining when the reader
+	// stopped for a shutdown, and after a failed Recv, which has ended the
+	// stream with gRPC's own status, that error.
+	ended := func() error {
+		select {
+		case err := <-recvErr:
+			return err
+		default:
+			return nil
+		}
+	}
 	for {
 		select {
 		case slot, ok := <-slots:
 			if !ok {
-				// A failed Recv has ended the stream already (gRPC
-				// sends its status), so answers still due cannot
-				// be sent; their envelopes may or may not be in
-				// the log, and resubmitting them is safe.
-				select {
-				case err := <-recvErr:
-					return err
-				default:
-					return nil
-				}
+				return ended()
 			}
 			if err := stream.Send(<-slot); err != nil {
 				return err
 			}
 		case <-l.s.drain:
+			// Answer what has been taken; the reader takes no more.
 			for {
 				select {
 				case slot, ok := <-slots:
-					if ok {
-						if err := stream.Send(<-slot); err != nil {
-							return err
-						}
-						continue
+					if !ok {
+						return ended()
 					}
+					if err := stream.Send(<-slot); err != nil {
+						return err
+					}
+					continue
 				default:
 				}
-				return status.Error(codes.Unavailable, "server is shutting down; resubmit the envelopes not answered")
+				return errDraining
 			}
 		}
 	}
