@@ -118,30 +118,24 @@ func (l *ledgerService) SubmitStream(stream grpc.BidiStreamingServer[pb.SubmitSt
 		}
 	}
 	for {
+		var slot chan *pb.SubmitStreamResponse
+		ok := true
 		select {
-		case slot, ok := <-slots:
-			if !ok {
-				return ended()
-			}
-			if err := stream.Send(<-slot); err != nil {
-				return err
-			}
+		case slot, ok = <-slots:
 		case <-l.s.drain:
-			// Answer what has been taken; the reader takes no more.
-			for {
-				select {
-				case slot, ok := <-slots:
-					if !ok {
-						return ended()
-					}
-					if err := stream.Send(<-slot); err != nil {
-						return err
-					}
-					continue
-				default:
-				}
+			// Answer what has been taken (the reader takes no more),
+			// then end.
+			select {
+			case slot, ok = <-slots:
+			default:
 				return errDraining
 			}
+		}
+		if !ok {
+			return ended()
+		}
+		if err := stream.Send(<-slot); err != nil {
+			return err
 		}
 	}
 }
