@@ -220,7 +220,7 @@ func (l *Log) run(ctx context.Context) {
 	var txs planTxns
 	resnap := func() { txs.renew(l.db) }
 	resnap()
-	defer txs.discard()
+	defer txs.discard() // after the deferred settle below
 	// settle waits for the group in flight, if any, and replies to it.
 	settle := func() {
 		if inflight != nil {
@@ -605,7 +605,8 @@ type written struct {
 }
 
 // writeGroup stages the accepted entries batch[acc...] into txn, a new
-// update transaction, and discards txn if that fails. On badger.ErrTxnTooBig it reports how many entries fit.
+// update transaction, and discards txn if that fails. On
+// badger.ErrTxnTooBig it reports how many entries fit.
 func (l *Log) writeGroup(txn *badger.Txn, batch []*request, outs []outcome, acc []int, size uint64, hashes [][]byte) (*badger.Txn, written, int, error) {
 	fail := func(fits int, err error) (*badger.Txn, written, int, error) {
 		txn.Discard()
