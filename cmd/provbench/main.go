@@ -2,7 +2,8 @@
 // an exporter per client, then each client signs realistic custody records
 // on this side (extraction, dispatch, receipt of one lot after another) and
 // submits them over gRPC, one at a time (a Submit call per record, or with
-// --stream one SubmitStream per client), for a fixed duration. It reports
+// --stream one SubmitStream per client, which with --window N keeps up to N
+// records in flight, as bulk-upload software would), for a fixed duration. It reports
 // accepted records per second and latency percentiles; acknowledgement
 // means the server verified the signature and the record is durable.
 //
@@ -47,8 +48,13 @@ type Options struct {
 	// rather than this process's signing; past them, clients sign inline.
 	Presign int
 	// Stream submits over one SubmitStream per client instead of one
-	// Submit call per record; each client still waits for each answer.
+	// Submit call per record.
 	Stream bool
+	// Window is how many records a client keeps in flight on its stream:
+	// 1 (or 0), the default, waits for each answer before sending the
+	// next; more sends ahead, up to Window records unanswered, the next
+	// records of a lot right behind the ones they link to. Only with Stream.
+	Window int
 	// Progress receives a progress line every second; nil for none.
 	Progress io.Writer
 }
@@ -65,6 +71,8 @@ type Result struct {
 	Clients       int     `json:"clients"`
 	Presigned     int     `json:"presigned_lots_per_client"`
 	Stream        bool    `json:"stream"`
+	Window        int     `json:"window"`
+	MaxInFlight   int     `json:"max_in_flight"` // most records one client had unanswered
 	FirstError    string  `json:"first_error,omitempty"`
 }
 
@@ -77,14 +85,19 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this load generator to `file`")
 	presign := flag.Int("presign", 0, "lots (3 records each) every client signs before the clock starts (0: sign inline)")
 	stream := flag.Bool("stream", false, "submit over one SubmitStream per client rather than one Submit call per record")
+	window := flag.Int("window", 1, "with --stream, records each client keeps in flight (1: wait for each answer)")
 	flag.Parse()
 	key, err := custody.ReadPrivateKeyFile(*regKey)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "provbench:", err)
 		os.Exit(2)
 	}
-	if *clients < 1 || *duration <= 0 {
-		fmt.Fprintln(os.Stderr, "provbench: --clients must be >= 1 and --duration > 0")
+	if *clients < 1 || *duration <= 0 || *window < 1 {
+		fmt.Fprintln(os.Stderr, "provbench: --clients and --window must be >= 1 and --duration > 0")
+		os.Exit(2)
+	}
+	if *window > 1 && !*stream {
+		fmt.Fprintln(os.Stderr, "provbench: --window needs --stream")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -100,7 +113,7 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	res, err := Run(ctx, Options{Addr: *addr, RegistrarKey: key, Clients: *clients, Duration: *duration, Presign: *presign, Stream: *stream, Progress: os.Stderr})
+	res, err := Run(ctx, Options{Addr: *addr, RegistrarKey: key, Clients: *clients, Duration: *duration, Presign: *presign, Stream: *stream, Window: *window, Progress: os.Stderr})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "provbench:", err)
 		os.Exit(1)
@@ -127,11 +140,16 @@ func envOr(name, def string) string {
 type worker struct {
 	mine, exporter *client.Signer
 	lat            []time.Duration
+	maxInFlight    int
 	signed         [][]*pb.Envelope // lots signed before the run, by --presign
 }
 
 // Run registers the parties and drives the load.
 func Run(ctx context.Context, o Options) (*Result, error) {
+	o.Window = max(o.Window, 1)
+	if o.Window > 1 && !o.Stream {
+		return nil, errors.New("a window of more than one record needs Stream")
+	}
 	c, err := client.Dial(o.Addr, nil)
 	if err != nil {
 		return nil, err
@@ -194,6 +212,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 					return
 				}
 				defer up.CloseSend()
+				if o.Window > 1 {
+					w.pipeline(ctx, up, o.Window, fmt.Sprintf("bench-%s-%d", run, i), &accepted, &failed, &firstErr)
+					return
+				}
 				submit = func(env *pb.Envelope) error {
 					_, err := up.Submit(env)
 					if err != nil && !errors.As(err, new(*client.RefusedError)) {
@@ -211,12 +233,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	stopProgress()
 
 	var all []time.Duration
+	maxInFlight := 0
 	for _, w := range workers {
 		all = append(all, w.lat...)
+		maxInFlight = max(maxInFlight, w.maxInFlight)
 	}
 	slices.Sort(all)
 	res := &Result{
-		Records: accepted.Load(), Errors: failed.Load(), Seconds: elapsed.Seconds(), Clients: o.Clients, Presigned: o.Presign, Stream: o.Stream,
+		Records: accepted.Load(), Errors: failed.Load(), Seconds: elapsed.Seconds(), Clients: o.Clients, Presigned: o.Presign, Stream: o.Stream, Window: o.Window, MaxInFlight: maxInFlight,
 		RecordsPerSec: float64(accepted.Load()) / elapsed.Seconds(),
 		P50ms:         pct(all, 0.50), P90ms: pct(all, 0.90), P99ms: pct(all, 0.99),
 	}
@@ -280,19 +304,24 @@ func (w *worker) presign(prefix string, lots int, t time.Time) error {
 // it cannot submit any more.
 var errStreamEnded = errors.New("upload stream ended")
 
+// lot returns lot n's records: presigned, or signed now.
+func (w *worker) lot(prefix string, n int, t time.Time) ([]*pb.Envelope, error) {
+	if n < len(w.signed) {
+		envs := w.signed[n]
+		w.signed[n] = nil
+		return envs, nil
+	}
+	return w.chain(prefix, n, t)
+}
+
 func (w *worker) loop(ctx context.Context, submit func(*pb.Envelope) error, prefix string, accepted, failed *atomic.Int64, firstErr *atomic.Value) {
 	t := time.Now().Add(-time.Minute)
 	for n := 0; ctx.Err() == nil; n++ {
-		var envs []*pb.Envelope
-		if n < len(w.signed) {
-			envs, w.signed[n] = w.signed[n], nil
-		} else {
-			var err error
-			if envs, err = w.chain(prefix, n, t); err != nil {
-				failed.Add(1)
-				firstErr.CompareAndSwap(nil, err.Error())
-				return
-			}
+		envs, err := w.lot(prefix, n, t)
+		if err != nil {
+			failed.Add(1)
+			firstErr.CompareAndSwap(nil, err.Error())
+			return
 		}
 		for _, env := range envs {
 			begin := time.Now()
@@ -310,6 +339,67 @@ func (w *worker) loop(ctx context.Context, submit func(*pb.Envelope) error, pref
 			}
 			w.lat = append(w.lat, time.Since(begin))
 			accepted.Add(1)
+			w.maxInFlight = 1
+		}
+	}
+}
+
+// pipeline sends lot after lot on up, keeping up to window records
+// unanswered, while a second goroutine reads the answers. A record's
+// latency runs from its Send to its answer. A refusal is counted and the
+// upload goes on; a failed stream ends this client.
+func (w *worker) pipeline(ctx context.Context, up *client.Uploader, window int, prefix string, accepted, failed *atomic.Int64, firstErr *atomic.Value) {
+	slots := make(chan struct{}, window) // one per record unanswered
+	sent := make(chan time.Time, window) // send times, oldest first
+	recvDone := make(chan struct{})
+	fail := func(err error) {
+		failed.Add(1)
+		firstErr.CompareAndSwap(nil, err.Error())
+	}
+	go func() {
+		defer close(recvDone)
+		for begin := range sent {
+			_, err := up.Recv()
+			if ended(ctx, err) {
+				return
+			}
+			<-slots
+			if err != nil {
+				fail(err)
+				if !errors.As(err, new(*client.RefusedError)) {
+					return // the stream has failed
+				}
+				continue
+			}
+			w.lat = append(w.lat, time.Since(begin))
+			accepted.Add(1)
+		}
+	}()
+	w.maxInFlight = 1
+	defer func() {
+		close(sent)
+		<-recvDone
+	}()
+	t := time.Now().Add(-time.Minute)
+	for n := 0; ; n++ {
+		envs, err := w.lot(prefix, n, t)
+		if err != nil {
+			fail(err)
+			return
+		}
+		for _, env := range envs {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			case <-recvDone:
+				return
+			}
+			w.maxInFlight = max(w.maxInFlight, len(slots))
+			sent <- time.Now()
+			if err := up.Send(env); err != nil {
+				return // the stream has ended; Recv reports why
+			}
 		}
 	}
 }

@@ -13,21 +13,26 @@ import (
 )
 
 // TestRun drives a real server on loopback briefly, with a Submit call per
-// record and over SubmitStream, and checks that what provbench reports is
-// what the server recorded.
+// record, over SubmitStream one record at a time, and over SubmitStream
+// with records sent ahead, and checks that what provbench reports is what
+// the server recorded.
 func TestRun(t *testing.T) {
-	for _, stream := range []bool{false, true} {
-		t.Run(map[bool]string{false: "unary", true: "stream"}[stream], func(t *testing.T) { testRun(t, stream) })
-	}
+	t.Run("unary", func(t *testing.T) { testRun(t, false, 1) })
+	t.Run("stream", func(t *testing.T) { testRun(t, true, 1) })
+	t.Run("window", func(t *testing.T) { testRun(t, true, 7) })
 }
 
-func testRun(t *testing.T, stream bool) {
+func testRun(t *testing.T, stream bool, window int) {
 	chain := ct.New()
 	srv := testserver.Start(t, chain)
 	before := srv.Store.Log().Size()
-	res, err := Run(t.Context(), Options{Addr: srv.GRPCAddr, RegistrarKey: chain.Registrar, Clients: 4, Duration: 500 * time.Millisecond, Presign: 2, Stream: stream})
+	res, err := Run(t.Context(), Options{Addr: srv.GRPCAddr, RegistrarKey: chain.Registrar, Clients: 4, Duration: 500 * time.Millisecond, Presign: 2, Stream: stream, Window: window})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// One record at a time, or sent ahead but never past the window.
+	if res.Window != window || window == 1 && res.MaxInFlight != 1 || window > 1 && (res.MaxInFlight < 2 || res.MaxInFlight > window) {
+		t.Fatalf("window %d: result says window %d, at most %d in flight", window, res.Window, res.MaxInFlight)
 	}
 	if res.Errors != 0 || res.FirstError != "" {
 		t.Fatalf("%d errors, first %q", res.Errors, res.FirstError)
@@ -36,11 +41,11 @@ func testRun(t *testing.T, stream bool) {
 		t.Fatalf("%d records accepted in %.1fs", res.Records, res.Seconds)
 	}
 	// Eight registrations plus every accepted record are in the log, and
-	// at most one more per client: a call cut off by the end of the run
-	// may still have been recorded.
+	// at most a window more per client: records cut off by the end of the
+	// run may still have been recorded.
 	got := srv.Store.Log().Size() - before
-	if want := uint64(res.Records) + 8; got < want || got > want+4 {
-		t.Fatalf("log grew by %d, provbench reported %d records (+8 registrations, +up to 4 cut off)", got, res.Records)
+	if want := uint64(res.Records) + 8; got < want || got > want+4*uint64(window) {
+		t.Fatalf("log grew by %d, provbench reported %d records (+8 registrations, +up to %d cut off)", got, res.Records, 4*window)
 	}
 	if !(res.P50ms > 0 && res.P50ms <= res.P90ms && res.P90ms <= res.P99ms) {
 		t.Fatalf("percentiles p50 %.3f p90 %.3f p99 %.3f", res.P50ms, res.P90ms, res.P99ms)
