@@ -3,6 +3,7 @@ package custody
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -58,8 +59,17 @@ type dsseSig struct {
 
 // EncodeEnvelope returns the canonical DSSE JSON bytes of env: the bytes
 // the ledger stores and hashes. A client computes a record's link with
-// ledger.LeafID(EncodeEnvelope(env)).
+// ledger.LeafID(EncodeEnvelope(env)). The encoding is encoding/json's of
+// [dsseJSON], byte for byte.
 func EncodeEnvelope(env *pb.Envelope) ([]byte, error) {
+	if b, ok := appendDSSE(env); ok {
+		return b, nil
+	}
+	return marshalDSSE(env)
+}
+
+// marshalDSSE encodes env's [dsseJSON] with encoding/json.
+func marshalDSSE(env *pb.Envelope) ([]byte, error) {
 	d := dsseJSON{PayloadType: env.GetPayloadType(), Payload: env.GetPayload(), Signatures: []dsseSig{}}
 	for _, s := range env.GetSignatures() {
 		d.Signatures = append(d.Signatures, dsseSig{KeyID: s.GetKeyid(), Sig: s.GetSig()})
@@ -69,6 +79,54 @@ func EncodeEnvelope(env *pb.Envelope) ([]byte, error) {
 		return nil, reject(ErrMalformed, "encoding envelope: %v", err)
 	}
 	return b, nil
+}
+
+// appendDSSE writes the bytes encoding/json writes for env's [dsseJSON]
+// without reflection, for the usual envelope: every string plain ASCII,
+// which encoding/json copies unescaped, and no byte field nil (which it
+// writes as null). For any other envelope it reports false.
+func appendDSSE(env *pb.Envelope) ([]byte, bool) {
+	pt, payload, sigs := env.GetPayloadType(), env.GetPayload(), env.GetSignatures()
+	if !plainJSON(pt) || payload == nil {
+		return nil, false
+	}
+	size := 48 + len(pt) + base64.StdEncoding.EncodedLen(len(payload))
+	for _, s := range sigs {
+		if !plainJSON(s.GetKeyid()) || s.GetSig() == nil {
+			return nil, false
+		}
+		size += 24 + len(s.GetKeyid()) + base64.StdEncoding.EncodedLen(len(s.GetSig()))
+	}
+	b := make([]byte, 0, size)
+	b = append(b, `{"payloadType":"`...)
+	b = append(b, pt...)
+	b = append(b, `","payload":"`...)
+	b = base64.StdEncoding.AppendEncode(b, payload)
+	b = append(b, `","signatures":[`...)
+	for i, s := range sigs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"keyid":"`...)
+		b = append(b, s.GetKeyid()...)
+		b = append(b, `","sig":"`...)
+		b = base64.StdEncoding.AppendEncode(b, s.GetSig())
+		b = append(b, `"}`...)
+	}
+	return append(b, "]}"...), true
+}
+
+// plainJSON reports whether encoding/json writes s between its quotes as
+// it is: printable ASCII other than the quote, the backslash and the
+// characters it escapes for HTML.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }
 
 // DecodeEnvelope parses canonical DSSE JSON bytes, as stored in the ledger.

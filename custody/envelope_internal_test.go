@@ -1,0 +1,49 @@
+package custody
+
+import (
+	"bytes"
+	"testing"
+
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+)
+
+// FuzzAppendDSSE: where the direct encoder takes an envelope, it writes
+// exactly what encoding/json writes; it declines only envelopes that
+// encoding/json would write differently (escaped strings, null bytes).
+func FuzzAppendDSSE(f *testing.F) {
+	f.Add(StatementPayloadType, []byte("statement"), false, "zQ3shKeyID", []byte{1, 2, 3}, false, 1)
+	f.Add("", []byte{}, false, "", []byte{}, false, 0)
+	f.Add("a<b>&c", []byte{0xff}, false, "k\"\\", []byte{}, false, 2)
+	f.Add("tab\there", []byte(nil), true, "k", []byte(nil), true, 1)
+	f.Add("ünïcode\u2028", []byte("x"), false, "\x7f", []byte("y"), false, 3)
+	f.Add("plain", []byte("p"), false, "é", []byte("s"), false, 4)
+	f.Fuzz(func(t *testing.T, pt string, payload []byte, nilPayload bool, keyid string, sig []byte, nilSig bool, nsigs int) {
+		env := &pb.Envelope{PayloadType: pt, Payload: payload}
+		if nilPayload {
+			env.Payload = nil
+		}
+		n := max(nsigs%5, 0)
+		for i := range n {
+			s := &pb.Signature{Keyid: keyid + string(rune('a'+i)), Sig: append(bytes.Clone(sig), byte(i))}
+			if nilSig && i == 1 {
+				s.Sig = nil
+			}
+			env.Signatures = append(env.Signatures, s)
+		}
+		want, err := marshalDSSE(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := appendDSSE(env)
+		if ok && !bytes.Equal(got, want) {
+			t.Fatalf("direct encoding\n%s\nencoding/json\n%s", got, want)
+		}
+		plain := plainJSON(pt) && env.Payload != nil && (n == 0 || plainJSON(keyid) && !(nilSig && n > 1))
+		if ok != plain {
+			t.Fatalf("direct encoder took=%v, envelope plain=%v", ok, plain)
+		}
+		if enc, err := EncodeEnvelope(env); err != nil || !bytes.Equal(enc, want) {
+			t.Fatalf("EncodeEnvelope: %v\n%s\nwant\n%s", err, enc, want)
+		}
+	})
+}
