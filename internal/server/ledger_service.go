@@ -77,6 +77,24 @@ func (l *ledgerService) SubmitStream(stream grpc.BidiStreamingServer[pb.SubmitSt
 	recvErr := make(chan error, 1)
 	go func() {
 		defer close(slots)
+		// Requests run on workers that live as long as the stream, so the
+		// stack each grows while verifying and decoding is kept for the
+		// next request rather than grown again on a new goroutine; a
+		// worker is started when none is idle, so at most submitWindow run.
+		jobs := make(chan func())
+		defer close(jobs)
+		run := func(job func()) {
+			select {
+			case jobs <- job: // an idle worker took it
+			default:
+				go func() {
+					job()
+					for job := range jobs {
+						job()
+					}
+				}()
+			}
+		}
 		var seq custody.Sequence
 		for {
 			req, err := stream.Recv()
@@ -102,7 +120,7 @@ func (l *ledgerService) SubmitStream(stream grpc.BidiStreamingServer[pb.SubmitSt
 				return
 			}
 			turn := seq.Next()
-			go func() { slot <- l.submitOne(ctx, req, turn) }()
+			run(func() { slot <- l.submitOne(ctx, req, turn) })
 		}
 	}()
 	// ended is the stream's outcome once every answer due is sent: nil
