@@ -73,7 +73,10 @@ type Result struct {
 	Stream        bool    `json:"stream"`
 	Window        int     `json:"window"`
 	MaxInFlight   int     `json:"max_in_flight"` // most records one client had unanswered
-	FirstError    string  `json:"first_error,omitempty"`
+	// CPUSeconds is the CPU time this load generator used while the clock
+	// ran: it shares the machine with the server under test.
+	CPUSeconds float64 `json:"cpu_seconds"`
+	FirstError string  `json:"first_error,omitempty"`
 }
 
 func main() {
@@ -196,6 +199,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	var firstErr atomic.Value
 	ctx, cancel := context.WithTimeout(ctx, o.Duration)
 	defer cancel()
+	cpuStart := cpuTime()
 	start := time.Now()
 	stopProgress := progress(o.Progress, start, &accepted, &failed)
 	var wg sync.WaitGroup
@@ -230,6 +234,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := cpuTime() - cpuStart
 	stopProgress()
 
 	var all []time.Duration
@@ -240,7 +245,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	slices.Sort(all)
 	res := &Result{
-		Records: accepted.Load(), Errors: failed.Load(), Seconds: elapsed.Seconds(), Clients: o.Clients, Presigned: o.Presign, Stream: o.Stream, Window: o.Window, MaxInFlight: maxInFlight,
+		Records: accepted.Load(), Errors: failed.Load(), Seconds: elapsed.Seconds(), Clients: o.Clients, Presigned: o.Presign, Stream: o.Stream, Window: o.Window, MaxInFlight: maxInFlight, CPUSeconds: cpu.Seconds(),
 		RecordsPerSec: float64(accepted.Load()) / elapsed.Seconds(),
 		P50ms:         pct(all, 0.50), P90ms: pct(all, 0.90), P99ms: pct(all, 0.99),
 	}
@@ -402,6 +407,15 @@ func (w *worker) pipeline(ctx context.Context, up *client.Uploader, window int, 
 			}
 		}
 	}
+}
+
+// cpuTime is the user and system CPU time this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func pct(sorted []time.Duration, q float64) float64 {
