@@ -1,7 +1,7 @@
 package custody
 
 import (
-	"crypto/sha256"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -37,9 +37,11 @@ const consumedEpsilonKg = 1e-6
 // A prepared submission: decoded, and with the signatures that were
 // already verified against keys known before the commit.
 type prepared struct {
-	env      *pb.Envelope
-	st       *pb.Statement
-	verified map[string]bool // key id -> signature verified
+	env        *pb.Envelope
+	st         *pb.Statement
+	payloadSum [32]byte        // SHA-256 of the statement bytes
+	id         string          // the record's link, once its leaf hash is known
+	verified   map[string]bool // key id -> signature verified
 }
 
 // apply is the ledger's ApplyFunc: the append-time validation that depends
@@ -51,14 +53,15 @@ func (s *Store) apply(tx *ledger.StateTx, e ledger.Entry) error {
 		if p, err = prepare(e.Data); err != nil {
 			return err
 		}
+		p.id = RecordID(e)
 	}
-	sum := sha256.Sum256(p.env.GetPayload())
+	sum := p.payloadSum
 	if v, err := tx.Get(append([]byte(payloadPrefix), sum[:]...)); err == nil {
 		return reject(ErrAlreadyExists, "statement already recorded at index %d in a different envelope", binary.BigEndian.Uint64(v))
 	} else if !errors.Is(err, ledger.ErrNotFound) {
 		return err
 	}
-	a := &applier{s: s, tx: tx, e: e, p: p, st: p.st, id: RecordID(e)}
+	a := &applier{s: s, tx: tx, e: e, p: p, st: p.st, id: p.id}
 	if err := a.authorize(); err != nil {
 		return err
 	}
@@ -103,7 +106,7 @@ func (a *applier) authorize() error {
 	if a.st.GetPartyId() == RegistrarPartyID {
 		return reject(ErrNotAllowed, "the registrar signs only registrations, rotations and revocations")
 	}
-	party, err := a.getParty(a.st.GetPartyId())
+	party, err := a.viewParty(a.st.GetPartyId())
 	if err != nil {
 		return err
 	}
@@ -325,7 +328,7 @@ func (a *applier) dispatch(d *pb.Dispatch) error {
 	if d.GetToPartyId() == a.st.GetPartyId() {
 		return reject(ErrMalformed, "dispatch.to_party_id: a party cannot dispatch to itself")
 	}
-	to, err := a.getParty(d.GetToPartyId())
+	to, err := a.viewParty(d.GetToPartyId())
 	if err != nil {
 		return err
 	}
@@ -433,6 +436,20 @@ func (a *applier) newLot(lotID string) error {
 
 func (a *applier) getParty(id string) (*pb.Party, error) { return readParty(a.tx.Get, id) }
 
+// viewParty is getParty for reading only: the party it returns may be
+// shared with other records' checks, and must not be changed. Most records
+// read the acting party, so decoded parties are kept while their stored
+// bytes stay the same.
+func (a *applier) viewParty(id string) (*pb.Party, error) {
+	b, err := a.tx.Get([]byte(partyPrefix + id))
+	if errors.Is(err, ledger.ErrNotFound) {
+		return nil, reject(ErrNotFound, "party %q is not registered", id)
+	} else if err != nil {
+		return nil, fmt.Errorf("reading party %q: %w", id, err)
+	}
+	return a.s.parties.decode(id, b)
+}
+
 func (a *applier) putParty(p *pb.Party) error {
 	b, err := proto.Marshal(p)
 	if err != nil {
@@ -470,6 +487,36 @@ func indexKey(prefix, id string, index uint64) []byte {
 }
 
 func be8(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+// partyCacheSize bounds a [partyCache]; past it, the cache starts over.
+const partyCacheSize = 1 << 14
+
+// A partyCache holds decoded parties with the bytes they were decoded
+// from. Only the ledger's committer uses it (through apply), so it has no
+// lock.
+type partyCache map[string]decodedParty
+
+type decodedParty struct {
+	stored []byte
+	p      *pb.Party
+}
+
+// decode returns the party stored as b, decoding it only if b differs
+// from what id's cached party was decoded from.
+func (c *partyCache) decode(id string, b []byte) (*pb.Party, error) {
+	if d, ok := (*c)[id]; ok && bytes.Equal(d.stored, b) {
+		return d.p, nil
+	}
+	p := &pb.Party{}
+	if err := proto.Unmarshal(b, p); err != nil {
+		return nil, fmt.Errorf("reading party %q: %w", id, err)
+	}
+	if *c == nil || len(*c) >= partyCacheSize {
+		*c = partyCache{}
+	}
+	(*c)[id] = decodedParty{stored: b, p: p}
+	return p, nil
+}
 
 // readParty reads a party through get: a commit group's view of the state
 // (StateTx.Get) or the committed state (Log.StateGet).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,6 +48,7 @@ type Store struct {
 
 	mu      sync.Mutex
 	pending map[[32]byte]*prepared
+	parties partyCache // the committer's decoded parties
 }
 
 // Open opens (creating if needed) the store in dir. ctx owns the store's
@@ -173,6 +175,7 @@ func (s *Store) SubmitInTurn(ctx context.Context, env *pb.Envelope, t *Turn) (Su
 		return s.replayOr(ctx, data, err)
 	}
 	leaf := ledger.LeafHash(data)
+	p.id = RecordID(ledger.Entry{LeafHash: leaf}) // here rather than on the committer's path
 	s.mu.Lock()
 	s.pending[leaf] = p
 	s.mu.Unlock()
@@ -228,7 +231,7 @@ func prepareEnvelope(env *pb.Envelope) (*prepared, error) {
 	for _, sig := range env.GetSignatures() {
 		cp.Signatures = append(cp.Signatures, &pb.Signature{Keyid: sig.GetKeyid(), Sig: sig.GetSig()})
 	}
-	return &prepared{env: cp, st: st, verified: map[string]bool{}}, nil
+	return &prepared{env: cp, st: st, payloadSum: sha256.Sum256(cp.GetPayload()), verified: map[string]bool{}}, nil
 }
 
 // preverify verifies p's signatures by keys already known, batched with

@@ -1,6 +1,7 @@
 package custody_test
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"testing"
 
@@ -82,4 +83,35 @@ func TestCustodyChain(t *testing.T) {
 	if _, err := f.s.Submit(t.Context(), again); !errors.Is(err, custody.ErrConflict) {
 		t.Fatalf("dispatch of consumed lot: err = %v, want ErrConflict", err)
 	}
+}
+
+// TestPartyChangesSeenAtOnce: a party's checks use its registry record as
+// of each statement, however often the party was read before: a key added
+// by rotation signs at once, and a revoked key is refused at once.
+func TestPartyChangesSeenAtOnce(t *testing.T) {
+	f := newFixture(t) // the mine has signed twice
+	_, k2, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	extract := func(lot string, key ed25519.PrivateKey) *pb.Envelope {
+		env, err := custody.Sign(&pb.Statement{PartyId: f.mine.ID, EventTime: f.c.At(4 * ct.Day), Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
+			LotId: lot, MassKg: 1000, MoisturePct: 3, SbGradePct: 9, Product: pb.Product_PRODUCT_ORE, Site: &pb.Location{Lat: 30.7, Lon: 66.6},
+		}}}, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return env
+	}
+	ct.Submit(t, f.s, f.c.RegistrarSign(&pb.Statement{Body: &pb.Statement_KeyRotation{KeyRotation: &pb.KeyRotation{
+		PartyId: f.mine.ID, NewKey: &pb.PartyKey{PublicKey: k2.Public().(ed25519.PublicKey), NotBefore: f.c.At(0)},
+	}}}))
+	ct.Submit(t, f.s, extract("L2", k2))
+	ct.Submit(t, f.s, f.c.RegistrarSign(&pb.Statement{Body: &pb.Statement_KeyRevocation{KeyRevocation: &pb.KeyRevocation{
+		PartyId: f.mine.ID, KeyId: custody.KeyID(f.mine.Key.Public().(ed25519.PublicKey)), RevokedAt: f.c.At(0),
+	}}}))
+	if _, err := f.s.Submit(t.Context(), extract("L3", f.mine.Key)); !errors.Is(err, custody.ErrKeyNotValid) {
+		t.Fatalf("extraction signed by the revoked key: got %v, want %v", err, custody.ErrKeyNotValid)
+	}
+	ct.Submit(t, f.s, extract("L3", k2))
 }
