@@ -405,7 +405,7 @@ func (l *Log) commitGroup(batch []*request) (carry []*request) {
 func (l *Log) finish(g *group, err error) {
 	if err == nil && l.commitErr == nil {
 		for k, v := range g.state {
-			l.cache.put([]byte(k), cachedValue{v: v, found: true})
+			l.cache.update(k, v)
 		}
 	} else if err != nil {
 		l.cache.clear()
@@ -676,7 +676,7 @@ type cachedValue struct {
 // while planning a group is still the committed one when the group in
 // flight lands, unless that group wrote it, and then [StateTx.Get] finds
 // the group's write first and never reads the store for it; each group's
-// writes are added once it is durable (in finish).
+// writes to keys it holds are applied once the group is durable (in finish).
 type stateCache struct {
 	m     map[string]cachedValue
 	limit int
@@ -698,6 +698,15 @@ func (c *stateCache) put(key []byte, v cachedValue) {
 		clear(c.m)
 	}
 	c.m[string(key)] = v
+}
+
+// update sets key's committed value if the cache holds key. A key it
+// does not hold is read from the store when it is next needed; most state
+// written (history and search indexes) is never read by the committer.
+func (c *stateCache) update(key string, v []byte) {
+	if _, ok := c.m[key]; ok {
+		c.m[key] = cachedValue{v: v, found: true}
+	}
 }
 
 func (c *stateCache) clear() { clear(c.m) }
