@@ -30,7 +30,6 @@ const (
 )
 
 var (
-	idPattern      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]*$`)
 	elementPattern = regexp.MustCompile(`^[A-Z][a-z]{0,2}$`)
 	countryPattern = regexp.MustCompile(`^[A-Z]{2}$`)
 )
@@ -200,9 +199,24 @@ func (v *validator) id(name, s string) {
 		v.fail("%s: missing", name)
 	case len(s) > maxIDLen:
 		v.fail("%s: %d bytes, limit %d", name, len(s), maxIDLen)
-	case !idPattern.MatchString(s):
+	case !validID(s):
 		v.fail("%s: %q may hold only letters, digits and . _ : -", name, trunc(s))
 	}
+}
+
+// validID reports whether s matches ^[A-Za-z0-9][A-Za-z0-9._:-]*$: an
+// ASCII letter or digit, then letters, digits and . _ : -. (Every record
+// names a party and a lot, so this is checked by hand, not by regexp.)
+func validID(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case i > 0 && (c == '.' || c == '_' || c == ':' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return s != ""
 }
 
 func (v *validator) str(name, s string) {

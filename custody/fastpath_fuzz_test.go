@@ -1,7 +1,10 @@
 package custody
 
+// Fuzz tests of the hand-written fast paths against what they replace.
+
 import (
 	"bytes"
+	"regexp"
 	"testing"
 
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
@@ -44,6 +47,19 @@ func FuzzAppendDSSE(f *testing.F) {
 		}
 		if enc, err := EncodeEnvelope(env); err != nil || !bytes.Equal(enc, want) {
 			t.Fatalf("EncodeEnvelope: %v\n%s\nwant\n%s", err, enc, want)
+		}
+	})
+}
+
+// FuzzValidID: validID accepts exactly what the pattern it replaces does.
+func FuzzValidID(f *testing.F) {
+	pattern := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]*$`)
+	for _, s := range []string{"", "a", "L-1", "-L", "mine.qa:2_x", "ünï", "a b", "a\n", "Z9", ".", "a/b", "a\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := validID(s), pattern.MatchString(s); got != want {
+			t.Fatalf("validID(%q) = %v, pattern says %v", s, got, want)
 		}
 	})
 }
