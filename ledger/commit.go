@@ -338,23 +338,67 @@ type group struct {
 	replied  bool       // the commit callback replied; set before done
 }
 
-// start sends the group's transaction to Badger. When the commit is done,
-// and its writes visible to readers, [Log.committed] runs from Badger's
-// callback goroutine.
+// start makes the group durable in the journal and then sends its
+// transaction to Badger, off the committer's goroutine. When the commit
+// is done, and its writes visible to readers, [Log.committed] runs from
+// Badger's callback goroutine. No other commit may be in flight.
 func (l *Log) start(g *group) {
 	g.done = make(chan error, 1)
-	g.txn.CommitWith(func(err error) { l.committed(g, err) })
+	txn := g.txn
 	g.txn = nil
+	if l.journal == nil {
+		txn.CommitWith(func(err error) { l.committed(g, err) })
+		return
+	}
+	if err := l.journal.rotate(l.syncBadger); err != nil {
+		txn.Discard()
+		l.committed(g, err)
+		return
+	}
+	go func() {
+		if err := l.journal.append(g.w.journal); err != nil {
+			txn.Discard()
+			l.committed(g, err)
+			return
+		}
+		if l.loseCommit != nil && l.loseCommit(g.size-uint64(len(g.leaves)), len(g.leaves)) {
+			txn.Discard()
+			l.committed(g, nil)
+			return
+		}
+		txn.CommitWith(func(err error) { l.committed(g, err) })
+	}()
 }
 
-// commitNow commits the group's transaction synchronously: for a group
-// with nothing to overlap, it saves the hop through Badger's callback.
+// commitNow commits the group synchronously: for a group with nothing to
+// overlap, it saves the hops between goroutines. No other commit may be
+// in flight.
 func (l *Log) commitNow(g *group) {
 	g.done = make(chan error, 1)
-	err := g.txn.Commit()
+	txn := g.txn
 	g.txn = nil
-	l.committed(g, err)
+	if l.journal != nil {
+		err := l.journal.rotate(l.syncBadger)
+		if err == nil {
+			err = l.journal.append(g.w.journal)
+		}
+		if err != nil {
+			txn.Discard()
+			l.committed(g, err)
+			return
+		}
+		if l.loseCommit != nil && l.loseCommit(g.size-uint64(len(g.leaves)), len(g.leaves)) {
+			txn.Discard()
+			l.committed(g, nil)
+			return
+		}
+	}
+	l.committed(g, txn.Commit())
 }
+
+// syncBadger makes Badger's own logs durable, so that the journal records
+// of groups already committed to Badger can be dropped.
+func (l *Log) syncBadger() error { return syncBadgerFiles(l.dir) }
 
 // committed publishes a committed group's tree state at once, so that
 // readers never see state (say, an index naming an entry) ahead of the
@@ -599,9 +643,10 @@ func (l *Log) reply(batch []*request, outs []outcome, from, to int, commitErr er
 
 // written is the tree state a group's transaction commits.
 type written struct {
-	rng  *compact.Range
-	root [32]byte
-	ckpt []byte
+	rng     *compact.Range
+	root    [32]byte
+	ckpt    []byte
+	journal []byte // the group's journal record, if the log has a journal
 }
 
 // writeGroup stages the accepted entries batch[acc...] into txn, a new
@@ -618,6 +663,20 @@ func (l *Log) writeGroup(txn *badger.Txn, batch []*request, outs []outcome, acc 
 	}
 	var nodes []kvw
 	visit := func(id compact.NodeID, h []byte) { nodes = append(nodes, kvw{nodeKey(id), h}) }
+	var rec []byte
+	set := func(k, v []byte) error {
+		if l.journal != nil {
+			rec = addJournalWrite(rec, k, v)
+		}
+		return txn.Set(k, v)
+	}
+	if l.journal != nil {
+		n := 0
+		for _, i := range acc {
+			n += 256 + len(batch[i].data)
+		}
+		rec = newJournalRecord(size, len(acc), n)
+	}
 	for n, i := range acc {
 		r := batch[i]
 		index := size + uint64(n)
@@ -630,7 +689,7 @@ func (l *Log) writeGroup(txn *badger.Txn, batch []*request, outs []outcome, acc 
 			{hashKey(r.leaf), binary.BigEndian.AppendUint64(nil, index)},
 		}, outs[i].state...)
 		for _, w := range append(writes, nodes...) {
-			if err := txn.Set(w.k, w.v); err != nil {
+			if err := set(w.k, w.v); err != nil {
 				return fail(n, fmt.Errorf("staging entry %d: %w", index, err))
 			}
 		}
@@ -641,12 +700,13 @@ func (l *Log) writeGroup(txn *badger.Txn, batch []*request, outs []outcome, acc 
 	if w.ckpt, err = signCheckpoint(c, l.opts.Signer); err != nil {
 		return fail(0, err)
 	}
-	if err := txn.Set(keyTree, encodeTree(c.Size, rng.Hashes())); err != nil {
+	if err := set(keyTree, encodeTree(c.Size, rng.Hashes())); err != nil {
 		return fail(len(acc)-1, fmt.Errorf("staging tree state: %w", err))
 	}
-	if err := txn.Set(keyCkpt, w.ckpt); err != nil {
+	if err := set(keyCkpt, w.ckpt); err != nil {
 		return fail(len(acc)-1, fmt.Errorf("staging checkpoint: %w", err))
 	}
+	w.journal = rec
 	return txn, w, len(acc), nil
 }
 

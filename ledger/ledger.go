@@ -30,8 +30,6 @@ const (
 	readChunk       = 256     // entries per Badger read transaction when streaming
 	readChunkBytes  = 4 << 20 // bytes per Badger read transaction when streaming
 	valueThreshold  = 4 << 10 // values larger than this go to Badger's value log
-	gcInterval      = 5 * time.Minute
-	gcDiscardRatio  = 0.5
 )
 
 var rangeFactory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
@@ -92,6 +90,13 @@ type Log struct {
 
 	cache *stateCache // committed state; committer only
 
+	journal *journal // nil for an in-memory log
+	dir     string
+	// loseCommit, set only by tests, makes the groups it picks (by first
+	// index and entry count) miss Badger after reaching the journal, as
+	// if Badger had lost them in a crash.
+	loseCommit func(first uint64, entries int) bool
+
 	// life guards db against use after Close: readers hold it shared.
 	life   sync.RWMutex
 	closed bool
@@ -105,9 +110,10 @@ type Log struct {
 
 // Open opens the log stored in dir, creating it if needed, and restores its
 // tree state and latest checkpoint from stored metadata without replaying
-// entries. ctx owns the log's background work (the committer and Badger's
-// value-log garbage collection): once ctx is done, Append fails with
-// [ErrClosed] while reads keep working until [Log.Close].
+// entries. After an unclean stop it first writes back the commit groups
+// still in the journal (at most a few tens of MiB of them). ctx owns the
+// log's background work (the committer): once ctx is done, Append fails
+// with [ErrClosed] while reads keep working until [Log.Close].
 func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 	if opts.Origin == "" || strings.ContainsAny(opts.Origin, "\n") {
 		return nil, fmt.Errorf("%w: origin must be a non-empty single line", ErrInvalidInput)
@@ -143,7 +149,9 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 	// The committer is the only writer and never reads through its update
 	// transactions, so Badger's conflict detection has nothing to find;
 	// its metrics are not exported. Two compactors suit a small machine.
-	bo = bo.WithSyncWrites(true).
+	// Badger does not sync its write-ahead log on each commit: the
+	// journal (journal.go) makes each commit group durable first.
+	bo = bo.WithSyncWrites(false).
 		WithValueThreshold(valueThreshold).
 		WithDetectConflicts(false).
 		WithMetricsEnabled(false).
@@ -154,19 +162,72 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("opening badger: %w", err)
 	}
 	l.db = db
+	if !opts.InMemory {
+		if err := l.openJournal(dir); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
 	if err := l.load(); err != nil {
-		db.Close()
+		l.closeStore()
 		return nil, err
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	l.cancel, l.done = cancel, cctx.Done()
 	l.wg.Add(1)
 	go l.run(cctx)
-	if !opts.InMemory {
-		l.wg.Add(1)
-		go l.gcLoop(cctx)
-	}
 	return l, nil
+}
+
+// openJournal opens the journal in dir, writes back into Badger the
+// commit groups it holds (left by a crash), makes them durable, and starts
+// the journal afresh.
+func (l *Log) openJournal(dir string) error {
+	j, recs, err := openJournal(dir)
+	if err != nil {
+		return err
+	}
+	if len(recs) > 0 {
+		start := time.Now()
+		if err := replayJournal(l.db, recs); err != nil {
+			j.close()
+			return err
+		}
+		if err := syncBadgerFiles(dir); err != nil {
+			j.close()
+			return err
+		}
+		last := recs[len(recs)-1]
+		l.logger.Info("ledger: wrote the journal's commit groups back after an unclean stop",
+			"groups", len(recs), "entries", last.first+uint64(last.entries)-recs[0].first,
+			"through_index", last.first+uint64(last.entries)-1, "took", time.Since(start).Round(time.Millisecond))
+	}
+	if err := j.start(); err != nil {
+		j.close()
+		return err
+	}
+	l.journal, l.dir = j, dir
+	return nil
+}
+
+// closeStore closes Badger and then, once Badger's files are durable,
+// empties the journal: a clean stop leaves nothing to replay.
+func (l *Log) closeStore() error {
+	j := l.journal
+	if j != nil {
+		j.wait()
+		defer j.close()
+	}
+	if err := l.db.Close(); err != nil {
+		return fmt.Errorf("closing badger: %w", err)
+	}
+	if j == nil {
+		return nil
+	}
+	if err := syncBadgerFiles(l.dir); err != nil {
+		return err // the journal is kept, and replayed on the next open
+	}
+	return j.retire()
 }
 
 // load restores the committed tree state, or initialises an empty log with
@@ -251,31 +312,7 @@ func (l *Log) Close() error {
 		return nil
 	}
 	l.closed = true
-	if err := l.db.Close(); err != nil {
-		return fmt.Errorf("closing badger: %w", err)
-	}
-	return nil
-}
-
-func (l *Log) gcLoop(ctx context.Context) {
-	defer l.wg.Done()
-	t := time.NewTicker(gcInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		for ctx.Err() == nil {
-			if err := l.db.RunValueLogGC(gcDiscardRatio); err != nil {
-				if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
-					l.logger.Warn("badger value log gc", "err", err)
-				}
-				break
-			}
-		}
-	}
+	return l.closeStore()
 }
 
 // view runs fn in a Badger read transaction unless the log is closed.

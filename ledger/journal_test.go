@@ -1,0 +1,200 @@
+package ledger
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// crash stops l as a crash would, as far as the ledger's own files go:
+// the journal is left as it is (a clean Close empties it), and only the
+// groups Badger was given are in Badger.
+func crash(t *testing.T, l *Log) {
+	t.Helper()
+	l.cancel()
+	l.wg.Wait()
+	l.life.Lock()
+	defer l.life.Unlock()
+	l.journal.wait()
+	if err := l.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l.journal.close()
+	l.closed = true
+}
+
+// appendRounds appends rounds of concurrent distinct entries, so that
+// they commit in many groups, and returns every entry's data by index.
+func appendRounds(t *testing.T, l *Log, prefix string, rounds, perRound int) map[uint64][]byte {
+	t.Helper()
+	got := make(map[uint64][]byte)
+	var mu sync.Mutex
+	for r := range rounds {
+		var wg sync.WaitGroup
+		for i := range perRound {
+			wg.Go(func() {
+				data := fmt.Appendf(nil, "%s round %d entry %d", prefix, r, i)
+				e, dup, err := l.Append(t.Context(), data)
+				if err != nil || dup {
+					t.Errorf("append: dup=%v err=%v", dup, err)
+					return
+				}
+				mu.Lock()
+				got[e.Index] = data
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+	}
+	return got
+}
+
+// TestJournalReplay: groups acknowledged from the journal but missing
+// from Badger, whether the last ones or one in the middle, are back after
+// a reopen, with the state their Apply wrote, and the tree agrees with the
+// last checkpoint handed out.
+func TestJournalReplay(t *testing.T) {
+	k := newTestKey(t)
+	for _, tc := range []struct {
+		name   string
+		rotate int64 // journal rotation size; 0 for the default
+		lose   func(first uint64, n int) bool
+	}{
+		{"nothing lost", 0, nil},
+		{"last groups lost", 0, func(first uint64, n int) bool { return first >= 100 }},
+		{"a middle group lost", 0, func(first uint64, n int) bool { return first <= 60 && 60 < first+uint64(n) }},
+		{"rotating journal", 2 << 10, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			l := openTest(t, dir, k, func(o *Options) { o.Apply = counterApply })
+			l.loseCommit = tc.lose
+			if tc.rotate > 0 {
+				l.journal.rotateAt = tc.rotate
+			}
+			want := appendRounds(t, l, "before", 20, 8)
+			size, root := l.Root()
+			ckpt := l.Checkpoint()
+			crash(t, l)
+
+			l2 := openTest(t, dir, k, func(o *Options) { o.Apply = counterApply })
+			if s, r := l2.Root(); s != size || r != root {
+				t.Fatalf("reopened at size %d root %x; before the crash size %d root %x", s, r, size, root)
+			}
+			if string(l2.Checkpoint()) != string(ckpt) {
+				t.Fatalf("reopened with checkpoint\n%s\nnot the last one handed out\n%s", l2.Checkpoint(), ckpt)
+			}
+			for i := range size {
+				e, err := l2.Get(t.Context(), i)
+				if err != nil || string(e.Data) != string(want[i]) {
+					t.Fatalf("entry %d: %q, %v; want %q", i, e.Data, err, want[i])
+				}
+				if _, err := l2.StateGet(fmt.Appendf(nil, "seen/%d", i)); err != nil {
+					t.Fatalf("state of entry %d: %v", i, err)
+				}
+			}
+			v, err := l2.StateGet([]byte("count"))
+			if err != nil || binary.BigEndian.Uint64(v) != size {
+				t.Fatalf("count %x, %v; want %d", v, err, size)
+			}
+			if got := refRoot(leafHashes(t, l2)); got != root {
+				t.Fatalf("root over the stored leaves %x, want %x", got, root)
+			}
+			// The log goes on from there, and a clean close leaves the
+			// journal empty.
+			appendRounds(t, l2, "after", 2, 4)
+			if err := l2.Close(); err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range journalNames {
+				if fi, err := os.Stat(filepath.Join(dir, name)); err != nil || fi.Size() != 0 {
+					t.Fatalf("journal %s after a clean close: %v, %v", name, fi, err)
+				}
+			}
+		})
+	}
+}
+
+// TestJournalFileEnds: reading a journal file stops at a torn record, at
+// a corrupt one, and at a record left from an earlier use of the file.
+func TestJournalFileEnds(t *testing.T) {
+	dir := t.TempDir()
+	j, recs, err := openJournal(dir)
+	if err != nil || len(recs) != 0 {
+		t.Fatalf("new journal: %d records, %v", len(recs), err)
+	}
+	defer func() { j.close() }()
+	if err := j.start(); err != nil {
+		t.Fatal(err)
+	}
+	record := func(first uint64, k, v string) []byte {
+		return addJournalWrite(newJournalRecord(first, 1, 0), []byte(k), []byte(v))
+	}
+	for i := range uint64(3) {
+		if err := j.append(record(i, fmt.Sprint("k", i), "v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	end := j.size // where the records end; zeroes follow
+	reopen := func() []journalRecord {
+		t.Helper()
+		j.close()
+		var recs []journalRecord
+		j, recs, err = openJournal(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return recs
+	}
+	if recs := reopen(); len(recs) != 3 || string(recs[2].kvs[0].k) != "k2" || recs[2].first != 2 || recs[2].entries != 1 {
+		t.Fatalf("read back %+v", recs)
+	}
+	f := filepath.Join(dir, journalNames[0])
+	data, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = data[:end]
+	for _, c := range []struct {
+		name string
+		data []byte
+		want int
+	}{
+		{"torn last record", data[:end-3], 2},
+		{"corrupt second record", corrupt(data, int(end)-2*len(record(0, "k0", "v"))+12), 1},
+		{"zeroes after the records", append(append([]byte(nil), data...), make([]byte, 4096)...), 3},
+		{"bad header", corrupt(data, 5), 0},
+	} {
+		if err := os.WriteFile(f, c.data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if recs := reopen(); len(recs) != c.want {
+			t.Errorf("%s: read %d records, want %d", c.name, len(recs), c.want)
+		}
+	}
+	// A file started again over older records, its emptying lost: the
+	// older records after the new ones are not read.
+	if err := os.WriteFile(f, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reopen()
+	j.epoch[1] = 0
+	if err := j.begin(0, j.epoch[0]+1); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.append(record(7, "new", "v")); err != nil {
+		t.Fatal(err)
+	}
+	if recs := reopen(); len(recs) != 1 || recs[0].first != 7 {
+		t.Fatalf("after starting over the old records: %+v", recs)
+	}
+}
+
+func corrupt(data []byte, at int) []byte {
+	c := append([]byte(nil), data...)
+	c[at] ^= 0xff
+	return c
+}
