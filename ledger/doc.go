@@ -33,12 +33,15 @@
 //
 // [Log.Append] returns only once the entry is synced to disk. Concurrent
 // appends are gathered by a single committer goroutine into one Badger
-// transaction, with one fsync per group; the entries, the tree nodes, the new
-// checkpoint and any index state of the group are committed atomically, so a
-// crash leaves either all of a group or none of it. The committer plans the
-// next group (Apply, staging) while the previous one is being synced, but
-// commits it, and answers its appends, only after the previous one is
-// durable; if that one fails, so does the next.
+// transaction per group; the entries, the tree nodes, the new checkpoint and
+// any index state of the group are committed atomically, so a crash leaves
+// either all of a group or none of it. Each group is first written to the
+// log's journal, with one fdatasync, and only then given to Badger, which
+// does not sync its own files on each commit; after an unclean stop, Open
+// writes the groups still in the journal back into Badger (see journal.go).
+// The committer plans the next group (Apply, staging) while the previous one
+// is being made durable, but commits it, and answers its appends, only after
+// the previous one is; if that one fails, so does the next.
 //
 // # Index state
 //
