@@ -55,14 +55,14 @@ func (tx *StateTx) Get(key []byte) ([]byte, error) {
 	}
 	if c, ok := tx.cache.get(key); ok {
 		if !c.found {
-			return nil, fmt.Errorf("state key %q: %w", key, ErrNotFound)
+			return nil, missingState(key)
 		}
 		return bytes.Clone(c.v), nil
 	}
 	v, err := getValue(tx.rtx, stateKey(key))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		tx.cache.put(key, cachedValue{})
-		return nil, fmt.Errorf("state key %q: %w", key, ErrNotFound)
+		return nil, missingState(key)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading state key %q: %w", key, err)
@@ -506,8 +506,8 @@ func (l *Log) plan(batch []*request, prev *group, txs *planTxns) *group {
 	now := time.Now().Round(0)
 	outs := g.outs
 	var acc []int // positions in batch of accepted requests
-	inGroup := make(map[[32]byte]int)
-	pending := make(map[string][]byte)
+	inGroup := make(map[[32]byte]int, len(batch))
+	pending := make(map[string][]byte, 8*len(batch))
 	var (
 		prevLeaves map[[32]byte]Entry
 		prevState  map[string][]byte
@@ -604,7 +604,7 @@ func (l *Log) plan(batch []*request, prev *group, txs *planTxns) *group {
 	}
 	g.txn, g.w, g.size = txn, w, size+uint64(k)
 	g.leaves = make(map[[32]byte]Entry, k)
-	g.state = make(map[string][]byte)
+	g.state = make(map[string][]byte, 8*k)
 	for _, i := range acc[:k] {
 		o := outs[i]
 		g.leaves[o.e.LeafHash] = o.e

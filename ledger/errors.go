@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 )
@@ -34,3 +35,24 @@ type AuditError struct {
 func (e *AuditError) Error() string {
 	return fmt.Sprintf("audit failed at index %d: %s", e.Index, e.Reason)
 }
+
+// A missingError is [ErrNotFound] naming what was looked up. Misses are
+// routine on the commit path (every new lot, every new record's hash), so
+// its message is formatted only if read.
+type missingError struct {
+	what string // "state key" or "entry"
+	key  []byte
+}
+
+func (e *missingError) Error() string {
+	if e.what == "entry" {
+		return fmt.Sprintf("entry %x: %v", e.key, ErrNotFound)
+	}
+	return fmt.Sprintf("%s %q: %v", e.what, e.key, ErrNotFound)
+}
+
+func (e *missingError) Unwrap() error { return ErrNotFound }
+
+func missingState(key []byte) error { return &missingError{what: "state key", key: bytes.Clone(key)} }
+
+func missingEntry(leaf [32]byte) error { return &missingError{what: "entry", key: leaf[:]} }

@@ -406,7 +406,7 @@ func (l *Log) getByLeaf(leaf [32]byte) (Entry, error) {
 func entryByLeaf(txn *badger.Txn, leaf [32]byte) (Entry, error) {
 	v, err := getValue(txn, hashKey(leaf))
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return Entry{}, fmt.Errorf("entry %x: %w", leaf, ErrNotFound)
+		return Entry{}, missingEntry(leaf)
 	}
 	if err != nil {
 		return Entry{}, fmt.Errorf("reading hash index: %w", err)

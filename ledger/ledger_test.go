@@ -619,3 +619,18 @@ func TestConcurrentReadsDuringAppends(t *testing.T) {
 	})
 	wg.Wait()
 }
+
+// TestMissingError: a miss is ErrNotFound and names what was looked up.
+func TestMissingError(t *testing.T) {
+	key := []byte("lot/L-1")
+	err := missingState(key)
+	key[0] = 'X' // the error keeps its own copy
+	if !errors.Is(err, ErrNotFound) || err.Error() != `state key "lot/L-1": not found` {
+		t.Fatalf("missingState: %v", err)
+	}
+	var leaf [32]byte
+	leaf[31] = 0xab
+	if err := missingEntry(leaf); !errors.Is(err, ErrNotFound) || err.Error() != "entry "+strings.Repeat("00", 31)+"ab: not found" {
+		t.Fatalf("missingEntry: %v", err)
+	}
+}
