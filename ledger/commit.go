@@ -253,6 +253,10 @@ func (l *Log) run(ctx context.Context) {
 		batch = l.gather(batch)
 		g := l.plan(batch, inflight, &txs)
 		carry = g.carry
+		if l.journal != nil && g.txn != nil && l.commitErr == nil && len(g.batch) > 1 {
+			// Make it durable while the group in flight goes into Badger.
+			l.writeJournal(g, inflight)
+		}
 		settle()
 		if l.commitErr != nil {
 			// The group was planned on top of a failed one.
@@ -336,29 +340,71 @@ type group struct {
 	stageErr error
 	done     chan error // the commit's outcome, once started
 	replied  bool       // the commit callback replied; set before done
+	// With a journal: journaled is closed once the group's record is
+	// written (journalErr set before), settled once its Badger commit is
+	// over (settleErr set before).
+	journaled  chan struct{}
+	journalErr error
+	settled    chan struct{}
+	settleErr  error
 }
 
-// start makes the group durable in the journal and then sends its
-// transaction to Badger, off the committer's goroutine. When the commit
-// is done, and its writes visible to readers, [Log.committed] runs from
-// Badger's callback goroutine. No other commit may be in flight.
+// writeJournal writes the group's journal record, after prev's (the group
+// before it, if its record may still be being written), on a goroutine of
+// its own: so a group's record is written while the group before it is
+// still being committed to Badger. A group planned on one whose record
+// failed fails too, unwritten. The committer calls it for each group with
+// a transaction, in order.
+func (l *Log) writeJournal(g, prev *group) {
+	g.journaled = make(chan struct{})
+	l.journaling.Add(1)
+	go func() {
+		defer l.journaling.Done()
+		defer close(g.journaled)
+		var (
+			before    <-chan struct{}
+			beforeErr func() error
+		)
+		if prev != nil {
+			<-prev.journaled
+			if prev.journalErr != nil {
+				g.journalErr = errors.New("the group before it could not be made durable")
+				return
+			}
+			before, beforeErr = prev.settled, func() error { return prev.settleErr }
+		}
+		// The file in use may change over to the other one only once
+		// every group in it is in Badger: the last is prev.
+		if err := l.journal.rotate(l.syncBadger, before, beforeErr); err != nil {
+			g.journalErr = err
+			return
+		}
+		g.journalErr = l.journal.append(g.w.journal)
+	}()
+}
+
+// start sends the group's transaction to Badger, off the committer's
+// goroutine, once its journal record is durable (writing it now if
+// writeJournal was not called). When the commit is done, and its writes
+// visible to readers, [Log.committed] runs from Badger's callback
+// goroutine. No other commit may be in flight.
 func (l *Log) start(g *group) {
 	g.done = make(chan error, 1)
+	g.settled = make(chan struct{})
 	txn := g.txn
 	g.txn = nil
 	if l.journal == nil {
 		txn.CommitWith(func(err error) { l.committed(g, err) })
 		return
 	}
-	if err := l.journal.rotate(l.syncBadger); err != nil {
-		txn.Discard()
-		l.committed(g, err)
-		return
+	if g.journaled == nil {
+		l.writeJournal(g, nil)
 	}
 	go func() {
-		if err := l.journal.append(g.w.journal); err != nil {
+		<-g.journaled
+		if g.journalErr != nil {
 			txn.Discard()
-			l.committed(g, err)
+			l.committed(g, g.journalErr)
 			return
 		}
 		if l.loseCommit != nil && l.loseCommit(g.size-uint64(len(g.leaves)), len(g.leaves)) {
@@ -372,13 +418,14 @@ func (l *Log) start(g *group) {
 
 // commitNow commits the group synchronously: for a group with nothing to
 // overlap, it saves the hops between goroutines. No other commit may be
-// in flight.
+// in flight, nor any journal record being written.
 func (l *Log) commitNow(g *group) {
 	g.done = make(chan error, 1)
+	g.settled = make(chan struct{})
 	txn := g.txn
 	g.txn = nil
 	if l.journal != nil {
-		err := l.journal.rotate(l.syncBadger)
+		err := l.journal.rotate(l.syncBadger, nil, nil)
 		if err == nil {
 			err = l.journal.append(g.w.journal)
 		}
@@ -407,12 +454,15 @@ func (l *Log) syncBadger() error { return syncBadgerFiles(l.dir) }
 // committer. A failed commit is answered by the committer, in finish.
 func (l *Log) committed(g *group, err error) {
 	if err != nil {
+		g.settleErr = err
+		close(g.settled)
 		g.done <- fmt.Errorf("committing: %w", err)
 		return
 	}
 	l.mu.Lock()
 	l.size, l.rng, l.root, l.ckpt = g.size, g.w.rng, g.w.root, g.w.ckpt
 	l.mu.Unlock()
+	close(g.settled)
 	l.reply(g.batch, g.outs, 0, g.cut, nil)
 	g.replied = true
 	g.done <- nil

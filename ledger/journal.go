@@ -67,9 +67,8 @@ var journalNames = [2]string{"journal-a.plj", "journal-b.plj"}
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// A journal is the pair of journal files of a log. append is called by
-// one goroutine at a time (the commit in flight), rotate by the committer
-// while no commit is in flight.
+// A journal is the pair of journal files of a log. rotate and append are
+// called by one goroutine at a time, one group after another.
 type journal struct {
 	dir   string
 	files [2]*os.File
@@ -309,11 +308,13 @@ func (j *journal) append(rec []byte) error {
 }
 
 // rotate switches to the other file if the active one is full and the
-// other is free, and then syncs Badger's files in the background and
-// empties the old one. Every group in the active file must already be in
-// Badger: the committer calls it when no commit is in flight. It returns
-// the failure of an earlier background sync.
-func (j *journal) rotate(syncBadger func() error) error {
+// other is free, and then, in the background, syncs Badger's files and
+// empties the old one. Every group in the active file must be in Badger
+// by then: the last one may still be going in, and then before is closed
+// once it is, with beforeErr telling how that went (a failure leaves the
+// old file as it is). rotate returns the failure of an earlier background
+// sync.
+func (j *journal) rotate(syncBadger func() error, before <-chan struct{}, beforeErr func() error) error {
 	if j.sync != nil {
 		select {
 		case err := <-j.sync:
@@ -335,6 +336,13 @@ func (j *journal) rotate(syncBadger func() error) error {
 	done := make(chan error, 1)
 	j.sync = done
 	go func() {
+		if before != nil {
+			<-before
+			if beforeErr() != nil {
+				done <- nil // the log stops; reopening replays both files
+				return
+			}
+		}
 		err := syncBadger()
 		if err == nil {
 			err = j.drop(old)

@@ -18,6 +18,7 @@ func crash(t *testing.T, l *Log) {
 	l.wg.Wait()
 	l.life.Lock()
 	defer l.life.Unlock()
+	l.journaling.Wait()
 	l.journal.wait()
 	if err := l.db.Close(); err != nil {
 		t.Fatal(err)

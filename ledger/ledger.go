@@ -90,8 +90,9 @@ type Log struct {
 
 	cache *stateCache // committed state; committer only
 
-	journal *journal // nil for an in-memory log
-	dir     string
+	journal    *journal       // nil for an in-memory log
+	journaling sync.WaitGroup // journal records being written
+	dir        string
 	// loseCommit, set only by tests, makes the groups it picks (by first
 	// index and entry count) miss Badger after reaching the journal, as
 	// if Badger had lost them in a crash.
@@ -215,6 +216,7 @@ func (l *Log) openJournal(dir string) error {
 func (l *Log) closeStore() error {
 	j := l.journal
 	if j != nil {
+		l.journaling.Wait()
 		j.wait()
 		defer j.close()
 	}
