@@ -118,8 +118,10 @@ type result struct {
 // Empty or oversized data fails with [ErrInvalidInput]; an entry rejected by
 // Apply fails with Apply's error; after Close, with [ErrClosed]. If ctx is done
 // before the committer takes the request, nothing is written and ctx's error is
-// returned; once taken, Append waits for the outcome. The caller must not
-// modify data during the call.
+// returned; once taken, Append waits for the outcome. If the commit fails (a
+// disk error), Append returns that error and the log stops until reopened;
+// the entry may then be in the log or not, like one whose caller crashed
+// before the answer came. The caller must not modify data during the call.
 func (l *Log) Append(ctx context.Context, data []byte) (e Entry, dup bool, err error) {
 	return l.AppendAfter(ctx, data, nil, nil)
 }
@@ -199,12 +201,14 @@ func (l *Log) AppendAfter(ctx context.Context, data []byte, after <-chan struct{
 }
 
 // run is the committer: it gathers waiting requests into groups and commits
-// them one group at a time. It pipelines: while one group's synced commit is
-// in flight in Badger, it gathers and plans the next (running Apply against
-// the committed state plus the in-flight group's writes, and staging its
-// transaction), but it sends that transaction to Badger, and replies to its
-// requests, only once the group in flight is durable. If the group in flight
-// fails, the one planned on top of it fails with it.
+// them one group at a time. It pipelines: while one group's commit is in
+// flight (its journal record being synced, then its Badger transaction),
+// it gathers and plans the next (running Apply against the committed state
+// plus the in-flight group's writes, and staging its transaction) and
+// starts writing that group's journal record, but it sends its transaction
+// to Badger, and replies to its requests, only once the group in flight is
+// committed. If the group in flight fails, the one planned on top of it
+// fails with it.
 func (l *Log) run(ctx context.Context) {
 	defer l.wg.Done()
 	var (
@@ -373,8 +377,8 @@ func (l *Log) writeJournal(g, prev *group) {
 			}
 			before, beforeErr = prev.settled, func() error { return prev.settleErr }
 		}
-		// The file in use may change over to the other one only once
-		// every group in it is in Badger: the last is prev.
+		// If the record goes to the other file, the old one is emptied
+		// only once every group in it is in Badger: the last is prev.
 		if err := l.journal.rotate(l.syncBadger, before, beforeErr); err != nil {
 			g.journalErr = err
 			return

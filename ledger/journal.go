@@ -39,10 +39,13 @@ import (
 // Badger's memory-mapped files have newly allocated.
 //
 // Two files take turns. Records go to the active file; once it passes
-// journalRotateBytes, the committer starts the other one, with a higher
-// epoch, at a moment no commit is in flight, and a background goroutine
-// syncs Badger's files and then empties the old one. Open replays the
-// files that hold records in epoch order.
+// journalRotateBytes, the next group's record starts the other one, with a
+// higher epoch, and a background goroutine waits until the old file's
+// last group is in Badger, syncs Badger's files and then empties the old
+// file. Open replays the files that hold records in epoch order. A file
+// is never emptied while an older one still holds records: replaying an
+// older file alone would set the tree state back below entries that the
+// newer one's groups left in Badger.
 //
 // File layout: a header, then records.
 //
@@ -81,6 +84,9 @@ type journal struct {
 	// rotateAt is the size past which the other file takes over:
 	// journalRotateBytes, but tests rotate sooner.
 	rotateAt int64
+	// afterFirstTruncate, set only by tests, runs between emptying the
+	// two files; an error stops there, as a crash would.
+	afterFirstTruncate func() error
 	// sync is the background sync of the inactive file's groups; nil once
 	// it has finished and been collected.
 	sync chan error
@@ -195,12 +201,30 @@ func decodeJournalBody(b []byte) (journalRecord, bool) {
 // emptied by start or retire holds nothing an old epoch could match.)
 func (j *journal) start() error {
 	next := max(j.epoch[0], j.epoch[1]) + 1
-	for i := range j.files {
+	if err := j.truncateBoth(); err != nil {
+		return err
+	}
+	return j.begin(0, next)
+}
+
+// truncateBoth empties both files, the older one first, so that a crash
+// or failure in between leaves only the newer one's records.
+func (j *journal) truncateBoth() error {
+	order := [2]int{0, 1}
+	if j.epoch[1] != 0 && (j.epoch[0] == 0 || j.epoch[1] < j.epoch[0]) {
+		order = [2]int{1, 0}
+	}
+	for n, i := range order {
 		if err := j.truncate(i); err != nil {
 			return err
 		}
+		if n == 0 && j.afterFirstTruncate != nil {
+			if err := j.afterFirstTruncate(); err != nil {
+				return err
+			}
+		}
 	}
-	return j.begin(0, next)
+	return nil
 }
 
 // truncate empties file i and syncs it.
@@ -338,8 +362,9 @@ func (j *journal) rotate(syncBadger func() error, before <-chan struct{}, before
 	go func() {
 		if before != nil {
 			<-before
-			if beforeErr() != nil {
-				done <- nil // the log stops; reopening replays both files
+			if err := beforeErr(); err != nil {
+				// The log stops, and keeps both files for the next Open.
+				done <- fmt.Errorf("commit before changing journal files: %w", err)
 				return
 			}
 		}
@@ -352,29 +377,18 @@ func (j *journal) rotate(syncBadger func() error, before <-chan struct{}, before
 	return nil
 }
 
-// retire waits for a background sync and empties both files, once Badger
-// holds every group durably (after it is closed and its files synced).
-func (j *journal) retire() error {
-	if j.sync != nil {
-		if err := <-j.sync; err != nil {
-			return err
-		}
-		j.sync = nil
-	}
-	for i := range j.files {
-		if err := j.truncate(i); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+// retire empties both files, once Badger holds every group durably
+// (after it is closed and its files synced).
+func (j *journal) retire() error { return j.truncateBoth() }
 
-// wait waits for a background sync, if any, without acting on its result.
-func (j *journal) wait() {
-	if j.sync != nil {
-		<-j.sync
-		j.sync = nil
+// wait waits for a background sync, if any, and returns its failure.
+func (j *journal) wait() error {
+	if j.sync == nil {
+		return nil
 	}
+	err := <-j.sync
+	j.sync = nil
+	return err
 }
 
 func (j *journal) close() {
@@ -408,9 +422,10 @@ func replayJournal(db *badger.DB, recs []journalRecord) error {
 }
 
 // syncBadgerFiles makes durable everything Badger has written to its
-// write-ahead logs (*.mem) and value logs (*.vlog) in dir. Its tables and
-// manifest Badger syncs itself; a log file gone meanwhile was flushed to a
-// table first.
+// write-ahead logs (*.mem) and value logs (*.vlog) in dir, and dir itself.
+// The contents of its tables and manifest Badger syncs itself (not the
+// directory entries of new tables: syncing dir covers those); a log file
+// gone meanwhile was flushed to a table first.
 func syncBadgerFiles(dir string) error {
 	ents, err := os.ReadDir(dir)
 	if err != nil {

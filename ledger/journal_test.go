@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -19,7 +20,7 @@ func crash(t *testing.T, l *Log) {
 	l.life.Lock()
 	defer l.life.Unlock()
 	l.journaling.Wait()
-	l.journal.wait()
+	l.journal.wait() //nolint:errcheck // a crash does not look
 	if err := l.db.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -198,4 +199,86 @@ func corrupt(data []byte, at int) []byte {
 	c := append([]byte(nil), data...)
 	c[at] ^= 0xff
 	return c
+}
+
+// TestJournalEmptiedOlderFirst: when both files hold records, the older
+// one is emptied first, so a crash between the two leaves the newer
+// records, never the older ones alone (replaying those alone would set the
+// tree back below entries the newer groups left in Badger).
+func TestJournalEmptiedOlderFirst(t *testing.T) {
+	for _, olderFile := range []int{0, 1} {
+		dir := t.TempDir()
+		j, _, err := openJournal(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		record := func(first uint64) []byte {
+			return addJournalWrite(newJournalRecord(first, 1, 0), []byte("k"), []byte("v"))
+		}
+		// The older file holds entry 0, the newer one entry 1.
+		if err := j.begin(olderFile, 5); err != nil {
+			t.Fatal(err)
+		}
+		if err := j.append(record(0)); err != nil {
+			t.Fatal(err)
+		}
+		if err := j.begin(1-olderFile, 6); err != nil {
+			t.Fatal(err)
+		}
+		if err := j.append(record(1)); err != nil {
+			t.Fatal(err)
+		}
+		j.close()
+		j, recs, err := openJournal(dir)
+		if err != nil || len(recs) != 2 || recs[0].first != 0 || recs[1].first != 1 {
+			t.Fatalf("older file %d: read %+v, %v", olderFile, recs, err)
+		}
+		// A crash right after the first file is emptied.
+		j.afterFirstTruncate = func() error { return errors.New("crash") }
+		if err := j.start(); err == nil {
+			t.Fatal("start went on past the crash")
+		}
+		j.close()
+		j, recs, err = openJournal(dir)
+		if err != nil || len(recs) != 1 || recs[0].first != 1 {
+			t.Fatalf("older file %d: after a crash between emptying the files, read %+v, %v; want entry 1 alone", olderFile, recs, err)
+		}
+		j.close()
+	}
+}
+
+// TestJournalKeptAfterFailure: after a failed commit, or a failed
+// background sync of Badger's files, Close keeps the journal, and the next
+// Open replays it.
+func TestJournalKeptAfterFailure(t *testing.T) {
+	k := newTestKey(t)
+	for _, failure := range []string{"commit", "background sync"} {
+		t.Run(failure, func(t *testing.T) {
+			dir := t.TempDir()
+			l := openTest(t, dir, k, nil)
+			appendRounds(t, l, "x", 3, 4)
+			size, root := l.Root()
+			l.cancel()
+			l.wg.Wait() // the committer has stopped
+			switch failure {
+			case "commit":
+				l.commitErr = errors.New("injected commit failure")
+			case "background sync":
+				failed := make(chan error, 1)
+				failed <- errors.New("injected sync failure")
+				l.journal.sync = failed
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			fi, err := os.Stat(filepath.Join(dir, journalNames[0]))
+			if err != nil || fi.Size() == 0 {
+				t.Fatalf("journal after Close following a failed %s: %v, %v", failure, fi, err)
+			}
+			l2 := openTest(t, dir, k, nil)
+			if s, r := l2.Root(); s != size || r != root {
+				t.Fatalf("reopened at size %d, want %d", s, size)
+			}
+		})
+	}
 }

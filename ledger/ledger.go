@@ -29,7 +29,12 @@ const (
 	maxGroupEntries = 1024    // entries per commit group
 	readChunk       = 256     // entries per Badger read transaction when streaming
 	readChunkBytes  = 4 << 20 // bytes per Badger read transaction when streaming
-	valueThreshold  = 4 << 10 // values larger than this go to Badger's value log
+	// Values larger than valueThreshold go to Badger's value log. Its
+	// garbage collection is not run: it rewrites live values, and with
+	// unsynced commits a crash could lose the rewrite after the old file
+	// was deleted. Entries are never overwritten, so the garbage left is
+	// small: state values over 4 KiB that change, and journal replays.
+	valueThreshold = 4 << 10
 )
 
 var rangeFactory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
@@ -212,18 +217,25 @@ func (l *Log) openJournal(dir string) error {
 }
 
 // closeStore closes Badger and then, once Badger's files are durable,
-// empties the journal: a clean stop leaves nothing to replay.
+// empties the journal: a clean stop leaves nothing to replay. After a
+// failed commit or background sync the journal is kept, for the next Open
+// to replay: a failed sync may have lost Badger writes for good, and a
+// failed commit may have left Badger holding part of a group.
 func (l *Log) closeStore() error {
 	j := l.journal
+	var keep error
 	if j != nil {
 		l.journaling.Wait()
-		j.wait()
+		keep = j.wait()
+		if keep == nil {
+			keep = l.commitErr
+		}
 		defer j.close()
 	}
 	if err := l.db.Close(); err != nil {
 		return fmt.Errorf("closing badger: %w", err)
 	}
-	if j == nil {
+	if j == nil || keep != nil {
 		return nil
 	}
 	if err := syncBadgerFiles(l.dir); err != nil {
