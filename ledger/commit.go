@@ -207,8 +207,9 @@ func (l *Log) AppendAfter(ctx context.Context, data []byte, after <-chan struct{
 // plus the in-flight group's writes, and staging its transaction) and
 // starts writing that group's journal record, but it sends its transaction
 // to Badger, and replies to its requests, only once the group in flight is
-// committed. If the group in flight fails, the one planned on top of it
-// fails with it.
+// committed. If the group in flight fails, the log stops and the appends of
+// the one planned on top of it fail too (its journal record, if written
+// already, brings it back at the next Open).
 func (l *Log) run(ctx context.Context) {
 	defer l.wg.Done()
 	var (
@@ -257,7 +258,7 @@ func (l *Log) run(ctx context.Context) {
 		batch = l.gather(batch)
 		g := l.plan(batch, inflight, &txs)
 		carry = g.carry
-		if l.journal != nil && g.txn != nil && l.commitErr == nil && len(g.batch) > 1 {
+		if l.journal != nil && g.txn != nil && l.commitErr == nil {
 			// Make it durable while the group in flight goes into Badger.
 			l.writeJournal(g, inflight)
 		}
@@ -411,9 +412,7 @@ func (l *Log) start(g *group) {
 			l.committed(g, g.journalErr)
 			return
 		}
-		if l.loseCommit != nil && l.loseCommit(g.size-uint64(len(g.leaves)), len(g.leaves)) {
-			txn.Discard()
-			l.committed(g, nil)
+		if l.beforeBadger != nil && l.beforeBadger(g, txn) {
 			return
 		}
 		txn.CommitWith(func(err error) { l.committed(g, err) })
@@ -422,25 +421,29 @@ func (l *Log) start(g *group) {
 
 // commitNow commits the group synchronously: for a group with nothing to
 // overlap, it saves the hops between goroutines. No other commit may be
-// in flight, nor any journal record being written.
+// in flight, nor any journal record but the group's own being written.
 func (l *Log) commitNow(g *group) {
 	g.done = make(chan error, 1)
 	g.settled = make(chan struct{})
 	txn := g.txn
 	g.txn = nil
 	if l.journal != nil {
-		err := l.journal.rotate(l.syncBadger, nil, nil)
-		if err == nil {
-			err = l.journal.append(g.w.journal)
+		var err error
+		if g.journaled != nil { // written while the group before it committed
+			<-g.journaled
+			err = g.journalErr
+		} else {
+			err = l.journal.rotate(l.syncBadger, nil, nil)
+			if err == nil {
+				err = l.journal.append(g.w.journal)
+			}
 		}
 		if err != nil {
 			txn.Discard()
 			l.committed(g, err)
 			return
 		}
-		if l.loseCommit != nil && l.loseCommit(g.size-uint64(len(g.leaves)), len(g.leaves)) {
-			txn.Discard()
-			l.committed(g, nil)
+		if l.beforeBadger != nil && l.beforeBadger(g, txn) {
 			return
 		}
 	}
@@ -449,7 +452,14 @@ func (l *Log) commitNow(g *group) {
 
 // syncBadger makes Badger's own logs durable, so that the journal records
 // of groups already committed to Badger can be dropped.
-func (l *Log) syncBadger() error { return syncBadgerFiles(l.dir) }
+func (l *Log) syncBadger() error {
+	if l.beforeSync != nil {
+		if err := l.beforeSync(); err != nil {
+			return err
+		}
+	}
+	return syncBadgerFiles(l.dir)
+}
 
 // committed publishes a committed group's tree state at once, so that
 // readers never see state (say, an index naming an entry) ahead of the

@@ -41,7 +41,9 @@
 // writes the groups still in the journal back into Badger (see journal.go).
 // The committer plans the next group (Apply, staging) while the previous one
 // is being made durable, but commits it, and answers its appends, only after
-// the previous one is; if that one fails, so does the next.
+// the previous one is. If that one fails, the log stops and the next one's
+// appends fail too; as its journal record may be written already, its
+// entries may be back after reopening (see [Log.Append]).
 //
 // # Index state
 //

@@ -273,7 +273,8 @@ func (j *journal) fill(i int, end int64) error {
 }
 
 // begin writes file i's header with epoch and makes it the active file.
-// File i must be empty.
+// File i must hold no records of an epoch still to be read: it is empty,
+// or was dropped (its records' epoch is below the new one).
 func (j *journal) begin(i int, epoch uint64) error {
 	if err := j.fill(i, journalHeaderSize); err != nil {
 		return err

@@ -4,10 +4,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/dgraph-io/badger/v4"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // crash stops l as a crash would, as far as the ledger's own files go:
@@ -73,7 +77,16 @@ func TestJournalReplay(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			l := openTest(t, dir, k, func(o *Options) { o.Apply = counterApply })
-			l.loseCommit = tc.lose
+			if tc.lose != nil {
+				l.beforeBadger = func(g *group, txn *badger.Txn) bool {
+					if !tc.lose(g.size-uint64(len(g.leaves)), len(g.leaves)) {
+						return false
+					}
+					txn.Discard()
+					l.committed(g, nil) // as if committed, and lost later
+					return true
+				}
+			}
 			if tc.rotate > 0 {
 				l.journal.rotateAt = tc.rotate
 			}
@@ -280,5 +293,211 @@ func TestJournalKeptAfterFailure(t *testing.T) {
 				t.Fatalf("reopened at size %d, want %d", s, size)
 			}
 		})
+	}
+}
+
+// TestJournalRotationWithUnsyncedBadger: here Badger keeps nothing until
+// its files are synced, as if every commit stayed in the page cache and
+// the crash dropped it: each group's writes are held back, and written
+// into Badger, in order, only when a journal rotation syncs Badger's
+// files. The journal changes files every few groups, the group before each
+// change slow to settle. Whether the crash comes while a sync is still to
+// run or not, reopening finds every acknowledged entry: a journal file is
+// dropped only after the groups in it are durable in Badger.
+func TestJournalRotationWithUnsyncedBadger(t *testing.T) {
+	k := newTestKey(t)
+	for _, mode := range []string{"crash", "crash with a sync pending", "a sync fails"} {
+		t.Run(mode, func(t *testing.T) {
+			dir := t.TempDir()
+			l := openTest(t, dir, k, nil)
+			l.journal.rotateAt = 4 << 10
+			var (
+				mu      sync.Mutex
+				held    []journalRecord
+				syncs   int
+				crashed = make(chan struct{})
+			)
+			l.beforeBadger = func(g *group, txn *badger.Txn) bool {
+				time.Sleep(5 * time.Millisecond) // settles late: a rotation must wait for it
+				r, ok := decodeJournalBody(g.w.journal[8:])
+				if !ok {
+					t.Error("undecodable journal record")
+				}
+				mu.Lock()
+				held = append(held, r)
+				mu.Unlock()
+				txn.Discard()
+				l.committed(g, nil)
+				return true
+			}
+			l.beforeSync = func() error {
+				select {
+				case <-crashed:
+					return errors.New("crashed before the sync")
+				default:
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if mode == "a sync fails" && syncs == 3 {
+					held, syncs = nil, syncs+1 // lost for good, as after EIO
+					return errors.New("injected sync failure")
+				}
+				if err := replayJournal(l.db, held); err != nil {
+					return err
+				}
+				held, syncs = nil, syncs+1
+				return nil
+			}
+			// Every acknowledged append, by index; after a failed sync the
+			// log stops and the rest fail. The appenders do not wait for
+			// one another, so a group is planned and journaled while the
+			// one before it is in flight.
+			want := make(map[uint64][]byte)
+			var wg sync.WaitGroup
+			for w := range 16 {
+				wg.Go(func() {
+					for i := range 20 {
+						data := fmt.Appendf(nil, "w%d-%d", w, i)
+						if e, _, err := l.Append(t.Context(), data); err == nil {
+							mu.Lock()
+							want[e.Index] = data
+							mu.Unlock()
+						} else if mode != "a sync fails" {
+							t.Errorf("append: %v", err)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			if mode == "crash with a sync pending" {
+				close(crashed)
+			}
+			crash(t, l)
+			if syncs < 4 {
+				t.Fatalf("only %d journal rotations synced Badger", syncs)
+			}
+
+			l2 := openTest(t, dir, k, nil)
+			if mode == "a sync fails" && len(want) >= 16*20 {
+				t.Fatal("the log went on after a failed sync")
+			}
+			for i, data := range want {
+				if e, err := l2.Get(t.Context(), i); err != nil || string(e.Data) != string(data) {
+					t.Fatalf("acknowledged entry %d: %q, %v; want %q (log of %d after reopening)", i, e.Data, err, data, l2.Size())
+				}
+			}
+			_, root := l2.Root()
+			if got := refRoot(leafHashes(t, l2)); got != root {
+				t.Fatalf("root over the stored leaves %x, want %x", got, root)
+			}
+		})
+	}
+}
+
+// TestJournalFailedCommitChain: a group's Badger commit fails while the
+// next group, planned on top of it, has its journal record written
+// already. Every append gets an error from then on and the log stops;
+// Close keeps the journal; reopening brings back every acknowledged entry,
+// and entries only from the failed and the discarded group (whose callers
+// got errors), in a consistent tree.
+func TestJournalFailedCommitChain(t *testing.T) {
+	k := newTestKey(t)
+	dir := t.TempDir()
+	l := openTest(t, dir, k, nil)
+	type outcome struct {
+		data []byte
+		e    Entry
+		err  error
+	}
+	var (
+		mu     sync.Mutex
+		outs   []outcome
+		wg     sync.WaitGroup
+		failed atomic.Bool
+	)
+	add := func(data []byte) {
+		e, _, err := l.Append(t.Context(), data)
+		mu.Lock()
+		outs = append(outs, outcome{data, e, err})
+		mu.Unlock()
+	}
+	l.beforeBadger = func(g *group, txn *badger.Txn) bool {
+		if g.size < 40 || !failed.CompareAndSwap(false, true) {
+			return false
+		}
+		// Appends arriving now make the next group, planned on this one
+		// and journaled while it is still going into Badger.
+		for i := range 6 {
+			wg.Go(func() { add(fmt.Appendf(nil, "next-%d", i)) })
+		}
+		time.Sleep(50 * time.Millisecond)
+		txn.Discard()
+		l.committed(g, errors.New("injected commit failure"))
+		return true
+	}
+	for w := range 32 {
+		wg.Go(func() {
+			for i := range 8 {
+				add(fmt.Appendf(nil, "w%d-%d", w, i))
+			}
+		})
+	}
+	wg.Wait()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, journalNames[0])); err != nil || fi.Size() == 0 {
+		t.Fatalf("journal after a failed commit and Close: %v, %v", fi, err)
+	}
+
+	l2 := openTest(t, dir, k, nil)
+	stored := make(map[string]uint64)
+	for e, err := range l2.Range(t.Context(), 0, l2.Size()) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored[string(e.Data)] = e.Index
+	}
+	_, root := l2.Root()
+	if got := refRoot(leafHashes(t, l2)); got != root {
+		t.Fatalf("root over the stored leaves %x, want %x", got, root)
+	}
+	var acked, discardedBack int
+	for _, o := range outs {
+		i, ok := stored[string(o.data)]
+		switch {
+		case o.err == nil:
+			acked++
+			if !ok || i != o.e.Index {
+				t.Fatalf("acknowledged entry %q (index %d) not in the reopened log", o.data, o.e.Index)
+			}
+		case ok && strings.Contains(o.err.Error(), "log stopped"):
+			discardedBack++ // planned on the failed group, journaled, replayed
+		}
+	}
+	if uint64(acked) >= l2.Size() || discardedBack == 0 {
+		t.Fatalf("%d acknowledged, log of %d after reopening, %d entries back from the discarded group: the failure path did not run as meant", acked, l2.Size(), discardedBack)
+	}
+}
+
+// TestCheckJournal: Open refuses a journal that does not join the stored
+// tree, rather than replay it into a log with a hole.
+func TestCheckJournal(t *testing.T) {
+	l := openTest(t, t.TempDir(), newTestKey(t), nil)
+	fill(t, l, "e", 10)
+	for _, c := range []struct {
+		first, entries uint64
+		ok             bool
+	}{
+		{8, 4, true},   // overlaps the stored tree's end
+		{0, 10, true},  // all of it, stored already
+		{10, 3, true},  // right after it
+		{11, 2, false}, // a gap before the journal
+		{5, 2, false},  // ends before the stored tree does
+	} {
+		recs := []journalRecord{{first: c.first, entries: uint32(c.entries)}}
+		if err := checkJournal(l.db, recs); (err == nil) != c.ok {
+			t.Errorf("journal of entries %d..%d against a tree of 10: %v", c.first, c.first+c.entries-1, err)
+		}
 	}
 }

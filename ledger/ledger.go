@@ -98,10 +98,12 @@ type Log struct {
 	journal    *journal       // nil for an in-memory log
 	journaling sync.WaitGroup // journal records being written
 	dir        string
-	// loseCommit, set only by tests, makes the groups it picks (by first
-	// index and entry count) miss Badger after reaching the journal, as
-	// if Badger had lost them in a crash.
-	loseCommit func(first uint64, entries int) bool
+	// Set only by tests: beforeBadger runs once a group's journal record
+	// is durable, in place of its Badger commit if it returns true (it
+	// then settles the group itself, to have Badger lose, hold back or
+	// fail it); beforeSync runs before Badger's files are synced.
+	beforeBadger func(g *group, txn *badger.Txn) bool
+	beforeSync   func() error
 
 	// life guards db against use after Close: readers hold it shared.
 	life   sync.RWMutex
@@ -195,6 +197,10 @@ func (l *Log) openJournal(dir string) error {
 	}
 	if len(recs) > 0 {
 		start := time.Now()
+		if err := checkJournal(l.db, recs); err != nil {
+			j.close()
+			return err
+		}
 		if err := replayJournal(l.db, recs); err != nil {
 			j.close()
 			return err
@@ -213,6 +219,35 @@ func (l *Log) openJournal(dir string) error {
 		return err
 	}
 	l.journal, l.dir = j, dir
+	return nil
+}
+
+// checkJournal checks that the journal's records join the tree Badger
+// holds: they start at or below its size (Badger may have lost groups the
+// journal has, but the journal holds every group since Badger was last
+// synced) and end at or past it (a group reaches Badger only once its
+// record is durable). Anything else means a journal file went missing or
+// the store was altered, and replaying would leave a hole in the log.
+func checkJournal(db *badger.DB, recs []journalRecord) error {
+	var size uint64
+	err := db.View(func(txn *badger.Txn) error {
+		v, err := getValue(txn, keyTree)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil // a new store
+		}
+		if err != nil {
+			return err
+		}
+		size, _, err = decodeTree(v)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("reading tree state before the journal: %w", err)
+	}
+	last := recs[len(recs)-1]
+	if first, end := recs[0].first, last.first+uint64(last.entries); first > size || end < size {
+		return fmt.Errorf("the journal holds entries %d to %d, which do not join the stored tree of size %d: a journal file is missing or the store was altered", first, end-1, size)
+	}
 	return nil
 }
 
