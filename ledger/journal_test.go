@@ -338,7 +338,7 @@ func TestJournalRotationWithUnsyncedBadger(t *testing.T) {
 				}
 				mu.Lock()
 				defer mu.Unlock()
-				if mode == "a sync fails" && syncs == 3 {
+				if mode == "a sync fails" && syncs == 1 {
 					held, syncs = nil, syncs+1 // lost for good, as after EIO
 					return errors.New("injected sync failure")
 				}
