@@ -419,26 +419,21 @@ func (l *Log) start(g *group) {
 	}()
 }
 
-// commitNow commits the group synchronously: for a group with nothing to
-// overlap, it saves the hops between goroutines. No other commit may be
-// in flight, nor any journal record but the group's own being written.
+// commitNow commits the group on the committer's goroutine: for a group
+// with nothing to overlap, it saves the hop to Badger's callback. No other
+// commit may be in flight, nor any journal record but the group's own
+// being written.
 func (l *Log) commitNow(g *group) {
 	g.done = make(chan error, 1)
 	g.settled = make(chan struct{})
 	txn := g.txn
 	g.txn = nil
 	if l.journal != nil {
-		var err error
-		if g.journaled != nil { // written while the group before it committed
-			<-g.journaled
-			err = g.journalErr
-		} else {
-			err = l.journal.rotate(l.syncBadger, nil, nil)
-			if err == nil {
-				err = l.journal.append(g.w.journal)
-			}
+		if g.journaled == nil {
+			l.writeJournal(g, nil)
 		}
-		if err != nil {
+		<-g.journaled
+		if err := g.journalErr; err != nil {
 			txn.Discard()
 			l.committed(g, err)
 			return
