@@ -71,7 +71,7 @@ func ExampleStore_Submit() {
 
 	// The exporter does not hold the lot, so it cannot dispatch it.
 	steal := chain.Sign(exporter, &pb.Statement{Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{
-		LotId: "KR-001", CustodyLink: custody.RecordID(r.Entry), ToPartyId: "mine-krinj", MassKg: 20000,
+		LotId: "KR-001", CustodyLink: r.ID, ToPartyId: "mine-krinj", MassKg: 20000,
 	}}})
 	_, err = store.Submit(ctx, steal)
 	fmt.Println(err)

@@ -84,6 +84,8 @@ func (s *Store) RegistrarKeyID() string { return s.registrarID }
 // SubmitResult is the outcome of an accepted submission.
 type SubmitResult struct {
 	Entry ledger.Entry
+	// ID is the record's link, RecordID(Entry).
+	ID string
 	// Duplicate is true when the identical envelope was already in the log.
 	Duplicate bool
 }
@@ -186,7 +188,7 @@ func (s *Store) SubmitInTurn(ctx context.Context, env *pb.Envelope, t *Turn) (Su
 	if err != nil {
 		return SubmitResult{}, err
 	}
-	return SubmitResult{Entry: e, Duplicate: dup}, nil
+	return SubmitResult{Entry: e, ID: p.id, Duplicate: dup}, nil
 }
 
 // replayOr returns the entry holding data if it is already in the log (an
@@ -196,7 +198,7 @@ func (s *Store) SubmitInTurn(ctx context.Context, env *pb.Envelope, t *Turn) (Su
 // finds other replays.
 func (s *Store) replayOr(ctx context.Context, data []byte, err error) (SubmitResult, error) {
 	if e, gerr := s.log.GetByHash(ctx, ledger.LeafID(data)); gerr == nil {
-		return SubmitResult{Entry: e, Duplicate: true}, nil
+		return SubmitResult{Entry: e, ID: RecordID(e), Duplicate: true}, nil
 	}
 	return SubmitResult{}, err
 }

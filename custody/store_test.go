@@ -107,6 +107,9 @@ func TestPartyChangesSeenAtOnce(t *testing.T) {
 		PartyId: f.mine.ID, NewKey: &pb.PartyKey{PublicKey: k2.Public().(ed25519.PublicKey), NotBefore: f.c.At(0)},
 	}}}))
 	ct.Submit(t, f.s, extract("L2", k2))
+	before := extract("L2b", f.mine.Key)
+	beforeID := ct.Link(before)
+	ct.Submit(t, f.s, before)
 	ct.Submit(t, f.s, f.c.RegistrarSign(&pb.Statement{Body: &pb.Statement_KeyRevocation{KeyRevocation: &pb.KeyRevocation{
 		PartyId: f.mine.ID, KeyId: custody.KeyID(f.mine.Key.Public().(ed25519.PublicKey)), RevokedAt: f.c.At(0),
 	}}}))
@@ -114,4 +117,8 @@ func TestPartyChangesSeenAtOnce(t *testing.T) {
 		t.Fatalf("extraction signed by the revoked key: got %v, want %v", err, custody.ErrKeyNotValid)
 	}
 	ct.Submit(t, f.s, extract("L3", k2))
+	// A record the revoked key signed before is still an idempotent replay.
+	if r, err := f.s.Submit(t.Context(), before); err != nil || !r.Duplicate || r.ID != beforeID || custody.RecordID(r.Entry) != beforeID {
+		t.Fatalf("replay of a record signed before the revocation: %+v, %v; want the duplicate %s", r, err, beforeID)
+	}
 }

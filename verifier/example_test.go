@@ -31,7 +31,7 @@ func ExampleVerify() {
 		if err != nil {
 			panic(err)
 		}
-		return custody.RecordID(r.Entry)
+		return r.ID
 	}
 	mine := c.AddParty("mine-qa", "Quetta Antimony Mine", "PK", pb.Role_ROLE_MINE)
 	exp := c.AddParty("exp-kar", "Karachi Exporter", "PK", pb.Role_ROLE_EXPORTER)

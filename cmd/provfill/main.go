@@ -354,7 +354,7 @@ func (f *filler) submitLink(ctx context.Context, key ed25519.PrivateKey, st *pb.
 	}
 	f.appended.Add(1)
 	f.bytes.Add(int64(len(r.Entry.Data)))
-	return custody.RecordID(r.Entry), nil
+	return r.ID, nil
 }
 
 // progress prints a line a second until the returned func is called.

@@ -172,7 +172,7 @@ func Submit(tb testing.TB, s *custody.Store, envs ...*pb.Envelope) []string {
 		if err != nil {
 			tb.Fatalf("submitting envelope %d: %v", i, err)
 		}
-		ids = append(ids, custody.RecordID(r.Entry))
+		ids = append(ids, r.ID)
 	}
 	return ids
 }

@@ -136,7 +136,7 @@ func TestEndToEnd(t *testing.T) {
 	if r := h.submitGRPC(ext); !r.GetDuplicate() || r.GetIndex() != extS.resp.GetIndex() || r.GetLeafHash() != extS.resp.GetLeafHash() {
 		t.Fatalf("gRPC resubmission: %v, want duplicate of %v", r, extS.resp)
 	}
-	if r := h.submitHTTP(rec); !r.GetDuplicate() || r.GetIndex() != recS.resp.GetIndex() {
+	if r := h.submitHTTP(rec); !r.GetDuplicate() || r.GetIndex() != recS.resp.GetIndex() || r.GetLeafHash() != recS.resp.GetLeafHash() {
 		t.Fatalf("HTTP resubmission: %v, want duplicate of %v", r, recS.resp)
 	}
 	if after := h.store.Log().Size(); after != before {

@@ -48,7 +48,7 @@ func (l *ledgerService) submit(ctx context.Context, env *pb.Envelope, unknownFie
 	// The latest checkpoint covers every committed entry, this one included.
 	return &pb.SubmitResponse{
 		Index:      res.Entry.Index,
-		LeafHash:   custody.RecordID(res.Entry),
+		LeafHash:   res.ID,
 		Duplicate:  res.Duplicate,
 		Checkpoint: string(l.s.store.Log().Checkpoint()),
 	}, nil
