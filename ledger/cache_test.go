@@ -119,7 +119,7 @@ func TestDuplicatesAcrossGroups(t *testing.T) {
 }
 
 // TestAppendAfter chains appends: each waits for the previous one to be
-// taken by the committer, so they are applied in chain order even though
+// queued for the committer, so they are applied in chain order even though
 // they start in reverse; taken runs exactly once, also for an append that
 // fails before reaching the committer, so the chain goes on.
 func TestAppendAfter(t *testing.T) {

@@ -117,8 +117,8 @@ type result struct {
 //
 // Empty or oversized data fails with [ErrInvalidInput]; an entry rejected by
 // Apply fails with Apply's error; after Close, with [ErrClosed]. If ctx is done
-// before the committer takes the request, nothing is written and ctx's error is
-// returned; once taken, Append waits for the outcome. If the commit fails (a
+// before the request is queued for the committer, nothing is written and ctx's
+// error is returned; once queued, Append waits for the outcome. If the commit fails (a
 // disk error), Append returns that error and the log stops until reopened;
 // the entry may then be in the log or not, like one whose caller crashed
 // before the answer came. The caller must not modify data during the call.
@@ -129,11 +129,13 @@ func (l *Log) Append(ctx context.Context, data []byte) (e Entry, dup bool, err e
 // AppendAfter is [Append] for appends that must reach the log in a given
 // order: it hands data to the committer only once after is closed (nil
 // means at once), and calls taken, if not nil, exactly once: when the
-// committer has taken the request, which puts it after every request taken
-// before, or, for an append that ends without that, once after is closed
+// request is queued for the committer, which takes requests in the order
+// queued, or, for an append that ends without that, once after is closed
 // (or ctx is done, or the log closed). Chaining appends, each after the
 // previous one's taken and all with the same ctx, applies them in chain
-// order while their callers wait for durability together.
+// order while their callers wait for durability together. Taken does not
+// wait for the committer to be free, so the appends of one chain can fill
+// a commit group.
 func (l *Log) AppendAfter(ctx context.Context, data []byte, after <-chan struct{}, taken func()) (e Entry, dup bool, err error) {
 	if f := taken; f != nil {
 		var once sync.Once
@@ -196,8 +198,18 @@ func (l *Log) AppendAfter(ctx context.Context, data []byte, after <-chan struct{
 	if taken != nil {
 		taken()
 	}
-	r := <-req.reply
-	return r.e, r.dup, r.err
+	select {
+	case r := <-req.reply:
+		return r.e, r.dup, r.err
+	case <-l.stopped:
+		// The committer replied before it stopped, or never took req.
+		select {
+		case r := <-req.reply:
+			return r.e, r.dup, r.err
+		default:
+			return Entry{}, false, ErrClosed
+		}
+	}
 }
 
 // run is the committer: it gathers waiting requests into groups and commits
@@ -212,6 +224,7 @@ func (l *Log) AppendAfter(ctx context.Context, data []byte, after <-chan struct{
 // already, brings it back at the next Open).
 func (l *Log) run(ctx context.Context) {
 	defer l.wg.Done()
+	defer close(l.stopped) // after the deferred settle below
 	var (
 		carry    []*request
 		inflight *group

@@ -86,10 +86,14 @@ type Log struct {
 	maxEntry int
 	logger   *slog.Logger
 
-	reqs   chan *request // unbuffered: a send succeeds only when the committer takes it
-	done   <-chan struct{}
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// reqs queues requests for the committer in the order sent; once the
+	// committer has stopped, stopped is closed and no request in reqs
+	// will be taken.
+	reqs    chan *request
+	done    <-chan struct{}
+	stopped chan struct{}
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 
 	commitErr error // set by the committer after a failed commit; committer only
 
@@ -141,7 +145,8 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 		opts:     opts,
 		maxEntry: opts.MaxEntrySize,
 		logger:   opts.Logger,
-		reqs:     make(chan *request),
+		reqs:     make(chan *request, maxGroupEntries),
+		stopped:  make(chan struct{}),
 		cache:    newStateCache(stateCacheEntries),
 	}
 	if l.maxEntry == 0 {

@@ -293,6 +293,7 @@ func stopCommitter(l *Log) {
 func restartCommitter(l *Log) {
 	ctx, cancel := context.WithCancel(context.Background())
 	l.cancel, l.done = cancel, ctx.Done()
+	l.stopped = make(chan struct{})
 	l.wg.Add(1)
 	go l.run(ctx)
 }

@@ -2,7 +2,12 @@ package ledger
 
 import (
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
 )
 
 // TestPlanOnInflightGroup plans a group on top of one whose commit has not
@@ -74,5 +79,127 @@ func TestPlanOnInflightGroup(t *testing.T) {
 		if _, err := l.StateGet([]byte(k)); err != nil {
 			t.Errorf("StateGet(%q): %v", k, err)
 		}
+	}
+}
+
+// TestChainFillsGroups: a chain of appends (AppendAfter, each after the
+// previous one's taken) is queued for the committer without waiting for it
+// to be free, so while one group commits, the rest of the chain gathers
+// into the next group instead of going in groups of one or two: one
+// client's stream can fill commit groups.
+func TestChainFillsGroups(t *testing.T) {
+	l := openTest(t, t.TempDir(), newTestKey(t), nil)
+	const n = 200
+	var mu sync.Mutex
+	var groups []int
+	blocked, release := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	releaseAll := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(releaseAll) // before the log's Close, which waits for the committer
+	l.beforeBadger = func(g *group, txn *badger.Txn) bool {
+		mu.Lock()
+		groups = append(groups, len(g.leaves))
+		first := len(groups) == 1
+		mu.Unlock()
+		if first {
+			close(blocked)
+			<-release // hold the committer in the first group's commit
+		}
+		return false
+	}
+	turns := make([]chan struct{}, n+1)
+	for i := range turns {
+		turns[i] = make(chan struct{})
+	}
+	close(turns[0])
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			_, _, errs[i] = l.AppendAfter(t.Context(), fmt.Appendf(nil, "chain %d", i), turns[i], func() { close(turns[i+1]) })
+		})
+		if i == 0 {
+			<-blocked
+		}
+	}
+	// Every append of the chain is queued while the committer is busy.
+	select {
+	case <-turns[n]:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the chain's appends were not queued while the committer was busy")
+	}
+	releaseAll()
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(groups) != 2 || groups[0] != 1 || groups[1] != n-1 {
+		t.Fatalf("commit groups of %v entries; want [1 %d]", groups, n-1)
+	}
+	if l.Size() != n {
+		t.Fatalf("size %d, want %d", l.Size(), n)
+	}
+}
+
+// TestCloseFailsQueuedAppends: appends queued for the committer when the
+// log closes, and never taken, fail with ErrClosed instead of waiting for
+// an answer that cannot come.
+func TestCloseFailsQueuedAppends(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir, newTestKey(t), nil)
+	blocked, release := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	releaseAll := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(releaseAll)
+	var once sync.Once
+	l.beforeBadger = func(g *group, txn *badger.Txn) bool {
+		once.Do(func() {
+			close(blocked)
+			<-release // hold the committer in the first group's commit
+		})
+		return false
+	}
+	const queued = 10
+	errs := make([]error, queued+1)
+	var wg sync.WaitGroup
+	wg.Go(func() { _, _, errs[0] = l.Append(t.Context(), []byte("first")) })
+	<-blocked
+	for i := 1; i <= queued; i++ {
+		wg.Go(func() { _, _, errs[i] = l.Append(t.Context(), fmt.Appendf(nil, "queued %d", i)) })
+	}
+	for deadline := time.Now().Add(30 * time.Second); len(l.reqs) < queued; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d appends queued, want %d", len(l.reqs), queued)
+		}
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- l.Close() }()
+	<-l.done // Close has stopped the committer's loop; it still holds the first group
+	releaseAll()
+	if err := <-closed; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	answered := make(chan struct{})
+	go func() { wg.Wait(); close(answered) }()
+	select {
+	case <-answered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("appends queued when the log closed are still waiting for an answer")
+	}
+	if errs[0] != nil {
+		t.Fatalf("the append in flight at Close: %v", errs[0])
+	}
+	for i, err := range errs[1:] {
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("queued append %d: %v, want ErrClosed", i+1, err)
+		}
+	}
+	l2 := openTest(t, dir, newTestKey(t), nil)
+	if l2.Size() != 1 {
+		t.Fatalf("reopened log has %d entries, want 1", l2.Size())
 	}
 }
