@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/antimony-ledger/provenance/custody"
@@ -22,11 +25,18 @@ import (
 //
 // It follows the log: each new record marks the lots it names, and every
 // lot made from them, as stale. Stale lots are re-verified in the
-// background, for a bounded time per pass, and all of them before
-// [Backend.ListFlags] answers. The background passes wait while the log is
-// growing fast (more than [busyAppends] records between two passes), so
-// that following the log never competes with appends for the CPU; a
-// listing then does the outstanding work itself.
+// background, for a bounded time per pass, and by [Backend.ListFlags]
+// before it answers, on every core, for up to [DefaultListBudget]: past
+// that, the listing answers with what is current and counts what is not.
+// The background passes wait while the log is growing fast (more than
+// [busyAppends] records between two passes), so that following the log
+// never competes with appends for the CPU; a listing then does the
+// outstanding work itself.
+//
+// A lot's bundle carries the extractions of its mines and country in the
+// capacity window (up to [Config.MaxNationalRecords]), so after a bulk
+// load of many lots from one country each re-verification is large, and
+// catching up can take minutes.
 type Backend struct {
 	store  *custody.Store
 	trust  Trust
@@ -41,9 +51,21 @@ type Backend struct {
 	children map[string][]string // lot -> lots transformed from it
 	flags    map[string][]*pb.Flag
 
+	// listBudget bounds the time a listing spends bringing stale lots up
+	// to date; 0: no bound.
+	listBudget time.Duration
+
 	cancel context.CancelFunc
 	done   chan struct{}
 }
+
+// RuleInvalid is the rule of the flag the backend lists for a lot whose
+// verification fails (verdict INVALID).
+const RuleInvalid = "INVALID"
+
+// DefaultListBudget bounds the time [Backend.ListFlags] spends verifying
+// stale lots before it answers, well within a client's usual deadline.
+const DefaultListBudget = 10 * time.Second
 
 // backgroundBudget bounds the time one background pass spends verifying
 // lots (passes run every 2 s), so the follower takes at most about a tenth
@@ -59,14 +81,19 @@ const busyAppends = 1000
 // NewBackend returns a backend for store and starts following the log.
 // Close stops it.
 func NewBackend(store *custody.Store, trust Trust, cfg Config) *Backend {
-	ctx, cancel := context.WithCancel(context.Background())
-	b := &Backend{
-		store: store, trust: trust, cfg: cfg, logger: slog.Default(),
-		stale: map[string]bool{}, children: map[string][]string{}, flags: map[string][]*pb.Flag{},
-		cancel: cancel, done: make(chan struct{}),
-	}
+	b, ctx := newBackend(store, trust, cfg)
 	go b.follow(ctx)
 	return b
+}
+
+// newBackend returns a backend that does not follow the log yet.
+func newBackend(store *custody.Store, trust Trust, cfg Config) (*Backend, context.Context) {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Backend{
+		store: store, trust: trust, cfg: cfg, logger: slog.Default(),
+		stale: map[string]bool{}, children: map[string][]string{}, flags: map[string][]*pb.Flag{},
+		listBudget: DefaultListBudget, cancel: cancel, done: make(chan struct{}),
+	}, ctx
 }
 
 // Close stops following the log.
@@ -85,7 +112,7 @@ func (b *Backend) follow(ctx context.Context) {
 		busy := size-lastSize > busyAppends
 		lastSize = size
 		if !busy {
-			if err := b.catchUp(ctx, backgroundBudget); err != nil && ctx.Err() == nil && !errors.Is(err, ledger.ErrClosed) {
+			if err := b.catchUp(ctx, backgroundBudget, 1); err != nil && ctx.Err() == nil && !errors.Is(err, ledger.ErrClosed) {
 				b.logger.Warn("verifier: following the log", "error", err)
 			}
 		}
@@ -98,10 +125,11 @@ func (b *Backend) follow(ctx context.Context) {
 }
 
 // catchUp reads the records appended since the last call, marks the lots
-// they touch as stale, and re-verifies stale lots for up to budget (all of
-// them when budget is 0).
-func (b *Backend) catchUp(ctx context.Context, budget time.Duration) error {
+// they touch as stale, and re-verifies stale lots, on up to workers
+// goroutines, for up to budget (all of them when budget is 0).
+func (b *Backend) catchUp(ctx context.Context, budget time.Duration, workers int) error {
 	start := time.Now()
+	over := func() bool { return budget > 0 && time.Since(start) > budget }
 	b.refresh.Lock()
 	defer b.refresh.Unlock()
 	size := b.store.Log().Size()
@@ -113,7 +141,7 @@ func (b *Backend) catchUp(ctx context.Context, budget time.Duration) error {
 			b.touch(st)
 		}
 		b.next = e.Index + 1
-		if budget > 0 && time.Since(start) > budget {
+		if over() {
 			break // a long log (say, after a restart) is read over several passes
 		}
 	}
@@ -124,29 +152,47 @@ func (b *Backend) catchUp(ctx context.Context, budget time.Duration) error {
 	}
 	b.mu.Unlock()
 	slices.Sort(lots)
-	for _, lot := range lots {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if budget > 0 && time.Since(start) > budget {
-			return nil // the next pass goes on
-		}
-		rep, err := b.VerifyLot(ctx, lot)
-		if err != nil {
-			return fmt.Errorf("verifying lot %q: %w", lot, err)
-		}
-		b.mu.Lock()
-		b.flags[lot] = rep.GetFlags()
-		if rep.GetVerdict() == pb.Verdict_VERDICT_INVALID {
-			b.flags[lot] = append(b.flags[lot], &pb.Flag{
-				Rule: "INVALID", Severity: pb.Severity_SEVERITY_CRITICAL, LotId: lot,
-				Message: fmt.Sprintf("lot %s does not verify: %v", lot, rep.GetErrors()),
-			})
-		}
-		delete(b.stale, lot)
-		b.mu.Unlock()
+	// Workers take lots in order; each lot is verified on its own, and
+	// only this pass changes the stale set (touch runs above, under
+	// b.refresh).
+	var (
+		next     atomic.Int64
+		firstErr error
+		errOnce  sync.Once
+		wg       sync.WaitGroup
+	)
+	for range max(1, min(workers, len(lots))) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(lots) || ctx.Err() != nil || over() {
+					return
+				}
+				lot := lots[i]
+				rep, err := b.VerifyLot(ctx, lot)
+				if err != nil {
+					errOnce.Do(func() { firstErr = fmt.Errorf("verifying lot %q: %w", lot, err) })
+					next.Store(int64(len(lots))) // the others stop too
+					return
+				}
+				b.mu.Lock()
+				b.flags[lot] = rep.GetFlags()
+				if rep.GetVerdict() == pb.Verdict_VERDICT_INVALID {
+					b.flags[lot] = append(b.flags[lot], &pb.Flag{
+						Rule: RuleInvalid, Severity: pb.Severity_SEVERITY_CRITICAL, LotId: lot,
+						Message: fmt.Sprintf("lot %s does not verify: %v", lot, rep.GetErrors()),
+					})
+				}
+				delete(b.stale, lot)
+				b.mu.Unlock()
+			}
+		})
 	}
-	return nil
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
 }
 
 // touch marks the lots a statement names, and their descendants, stale.
@@ -200,13 +246,27 @@ func (b *Backend) Bundle(ctx context.Context, lotID string) (*pb.Bundle, error) 
 	return BuildBundle(ctx, b.store, lotID, b.cfg)
 }
 
-// ListFlags brings every stale lot up to date and lists the flags that
-// match req, each once (a flag on an ancestor shows in every descendant's
-// report), ordered by log index.
-func (b *Backend) ListFlags(ctx context.Context, req *pb.ListFlagsRequest) ([]*pb.Flag, error) {
-	if err := b.catchUp(ctx, 0); err != nil {
+// ListFlags brings stale lots up to date, using every core, for up to
+// the listing budget, and lists the flags that match req, each once (a
+// flag on an ancestor shows in every descendant's report), ordered by log
+// index. If the budget ran out first, the response counts the lots still
+// stale and the log records not read yet: their flags may be missing or
+// out of date.
+func (b *Backend) ListFlags(ctx context.Context, req *pb.ListFlagsRequest) (*pb.ListFlagsResponse, error) {
+	if r := req.GetRule(); r != "" && r != RuleInvalid && !slices.ContainsFunc(rules, func(x RuleInfo) bool { return x.ID == r }) {
+		ids := []string{RuleInvalid}
+		for _, x := range rules {
+			ids = append(ids, x.ID)
+		}
+		slices.Sort(ids)
+		return nil, fmt.Errorf("%w: unknown rule %q; the rules are %s", custody.ErrMalformed, r, strings.Join(ids, ", "))
+	}
+	if err := b.catchUp(ctx, b.listBudget, runtime.GOMAXPROCS(0)); err != nil {
 		return nil, err
 	}
+	b.refresh.Lock() // for b.next
+	unread := max(b.store.Log().Size(), b.next) - b.next
+	b.refresh.Unlock()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	seen := map[string]bool{}
@@ -224,7 +284,7 @@ func (b *Backend) ListFlags(ctx context.Context, req *pb.ListFlagsRequest) ([]*p
 	slices.SortFunc(out, func(x, y *pb.Flag) int {
 		return cmp.Or(cmp.Compare(x.GetIndex(), y.GetIndex()), cmp.Compare(x.GetRule(), y.GetRule()), cmp.Compare(x.GetLotId(), y.GetLotId()))
 	})
-	return out, nil
+	return &pb.ListFlagsResponse{Flags: out, PendingLots: uint64(len(b.stale)), UnreadRecords: unread}, nil
 }
 
 func matches(f *pb.Flag, req *pb.ListFlagsRequest) bool {

@@ -175,6 +175,10 @@ func listFlags(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
+		if r.GetPendingLots() > 0 || r.GetUnreadRecords() > 0 {
+			fmt.Fprintf(e.stderr, "provctl flags: not yet complete: the server is still verifying %d lots and has %d records to read; their flags may be missing or out of date, list again later\n",
+				r.GetPendingLots(), r.GetUnreadRecords())
+		}
 		if g.json {
 			return printJSON(e.stdout, r)
 		}

@@ -44,8 +44,8 @@ func (fakeVerifier) VerifyLot(_ context.Context, lotID string) (*pb.Verification
 	return &pb.VerificationReport{LotId: lotID, Verdict: pb.Verdict_VERDICT_VERIFIED, ContainedSbKg: 812.5, Records: 3}, nil
 }
 
-func (fakeVerifier) ListFlags(_ context.Context, req *pb.ListFlagsRequest) ([]*pb.Flag, error) {
-	return []*pb.Flag{{Rule: "MASS_SURPLUS", Severity: pb.Severity_SEVERITY_CRITICAL, LotId: req.GetLotId()}}, nil
+func (fakeVerifier) ListFlags(_ context.Context, req *pb.ListFlagsRequest) (*pb.ListFlagsResponse, error) {
+	return &pb.ListFlagsResponse{Flags: []*pb.Flag{{Rule: "MASS_SURPLUS", Severity: pb.Severity_SEVERITY_CRITICAL, LotId: req.GetLotId()}}}, nil
 }
 
 func (fakeVerifier) Bundle(_ context.Context, lotID string) (*pb.Bundle, error) {

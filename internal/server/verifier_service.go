@@ -17,7 +17,7 @@ type VerifierBackend interface {
 	// VerifyLot rebuilds a lot's custody graph and runs every rule.
 	VerifyLot(ctx context.Context, lotID string) (*pb.VerificationReport, error)
 	// ListFlags returns the current flags matching the request's filters.
-	ListFlags(ctx context.Context, req *pb.ListFlagsRequest) ([]*pb.Flag, error)
+	ListFlags(ctx context.Context, req *pb.ListFlagsRequest) (*pb.ListFlagsResponse, error)
 	// Bundle returns an offline provenance bundle for a lot.
 	Bundle(ctx context.Context, lotID string) (*pb.Bundle, error)
 }
@@ -52,11 +52,11 @@ func (v *verifierService) ListFlags(ctx context.Context, req *pb.ListFlagsReques
 	if s, u := req.GetSince(), req.GetUntil(); (s != nil && !s.IsValid()) || (u != nil && !u.IsValid()) {
 		return nil, status.Error(codes.InvalidArgument, "since and until must be valid timestamps")
 	}
-	flags, err := v.backend.ListFlags(ctx, req)
+	resp, err := v.backend.ListFlags(ctx, req)
 	if err != nil {
 		return nil, v.s.toStatus(ctx, err)
 	}
-	return &pb.ListFlagsResponse{Flags: flags}, nil
+	return resp, nil
 }
 
 func (v *verifierService) GetBundle(ctx context.Context, req *pb.GetBundleRequest) (*pb.GetBundleResponse, error) {

@@ -591,8 +591,17 @@ func (x *ListFlagsRequest) GetUntil() *timestamppb.Timestamp {
 }
 
 type ListFlagsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Flags         []*Flag                `protobuf:"bytes,1,rep,name=flags,proto3" json:"flags,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Flags []*Flag                `protobuf:"bytes,1,rep,name=flags,proto3" json:"flags,omitempty"`
+	// Lots whose flags the server has not brought up to date yet: a listing
+	// verifies the lots changed since the last one for a bounded time, so
+	// after a bulk load or a restart it answers before it is complete. The
+	// flags of these lots may be missing or out of date. Zero when the
+	// listing is complete.
+	PendingLots uint64 `protobuf:"varint,2,opt,name=pending_lots,json=pendingLots,proto3" json:"pending_lots,omitempty"`
+	// Log records the verifier has not read yet, whose lots are not counted
+	// in pending_lots.
+	UnreadRecords uint64 `protobuf:"varint,3,opt,name=unread_records,json=unreadRecords,proto3" json:"unread_records,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -632,6 +641,20 @@ func (x *ListFlagsResponse) GetFlags() []*Flag {
 		return x.Flags
 	}
 	return nil
+}
+
+func (x *ListFlagsResponse) GetPendingLots() uint64 {
+	if x != nil {
+		return x.PendingLots
+	}
+	return 0
+}
+
+func (x *ListFlagsResponse) GetUnreadRecords() uint64 {
+	if x != nil {
+		return x.UnreadRecords
+	}
+	return 0
 }
 
 // A BundleRecord is one log entry with its inclusion proof.
@@ -887,9 +910,11 @@ const file_provenance_v1_verifier_service_proto_rawDesc = "" +
 	"\fmin_severity\x18\x03 \x01(\x0e2\x17.provenance.v1.SeverityR\vminSeverity\x12\x15\n" +
 	"\x06lot_id\x18\x04 \x01(\tR\x05lotId\x120\n" +
 	"\x05since\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x120\n" +
-	"\x05until\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\">\n" +
+	"\x05until\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"\x88\x01\n" +
 	"\x11ListFlagsResponse\x12)\n" +
-	"\x05flags\x18\x01 \x03(\v2\x13.provenance.v1.FlagR\x05flags\"a\n" +
+	"\x05flags\x18\x01 \x03(\v2\x13.provenance.v1.FlagR\x05flags\x12!\n" +
+	"\fpending_lots\x18\x02 \x01(\x04R\vpendingLots\x12%\n" +
+	"\x0eunread_records\x18\x03 \x01(\x04R\runreadRecords\"a\n" +
 	"\fBundleRecord\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12'\n" +
