@@ -51,6 +51,8 @@ type Backend struct {
 	children map[string][]string // lot -> lots transformed from it
 	flags    map[string][]*pb.Flag
 
+	memo *memo // shared by the verifications of lots
+
 	// listBudget bounds the time a listing spends bringing stale lots up
 	// to date; 0: no bound.
 	listBudget time.Duration
@@ -92,7 +94,7 @@ func newBackend(store *custody.Store, trust Trust, cfg Config) (*Backend, contex
 	return &Backend{
 		store: store, trust: trust, cfg: cfg, logger: slog.Default(),
 		stale: map[string]bool{}, children: map[string][]string{}, flags: map[string][]*pb.Flag{},
-		listBudget: DefaultListBudget, cancel: cancel, done: make(chan struct{}),
+		memo: newMemo(), listBudget: DefaultListBudget, cancel: cancel, done: make(chan struct{}),
 	}, ctx
 }
 
@@ -234,11 +236,11 @@ func (b *Backend) touch(st *pb.Statement) {
 // VerifyLot builds the lot's bundle from the store and verifies it with
 // the same code a buyer runs on their own machine.
 func (b *Backend) VerifyLot(ctx context.Context, lotID string) (*pb.VerificationReport, error) {
-	bundle, err := BuildBundle(ctx, b.store, lotID, b.cfg)
+	bundle, err := buildBundle(ctx, b.store, lotID, b.cfg, b.memo)
 	if err != nil {
 		return nil, err
 	}
-	return Verify(bundle, b.trust, b.cfg), nil
+	return verify(bundle, b.trust, b.cfg, b.memo), nil
 }
 
 // Bundle returns the lot's offline provenance bundle.

@@ -33,6 +33,11 @@ import (
 // each with its inclusion proof to the checkpoint, sorted by index without
 // duplicates. Records appended after the checkpoint are left out.
 func BuildBundle(ctx context.Context, s *custody.Store, lotID string, cfg Config) (*pb.Bundle, error) {
+	return buildBundle(ctx, s, lotID, cfg, nil)
+}
+
+// buildBundle is BuildBundle, sharing work with other bundles through m.
+func buildBundle(ctx context.Context, s *custody.Store, lotID string, cfg Config, m *memo) (*pb.Bundle, error) {
 	log := s.Log()
 	c, ckpt, err := log.LatestCheckpoint()
 	if err != nil {
@@ -62,7 +67,7 @@ func BuildBundle(ctx context.Context, s *custody.Store, lotID string, cfg Config
 			return nil, fmt.Errorf("verifier: reading lot %q: %w", lot, err)
 		}
 		for _, e := range add(hist) {
-			_, st, err := custody.DecodeEntry(e)
+			st, err := m.statement(e)
 			if err != nil {
 				return nil, fmt.Errorf("verifier: decoding entry %d: %w", e.Index, err)
 			}
@@ -95,8 +100,8 @@ func BuildBundle(ctx context.Context, s *custody.Store, lotID string, cfg Config
 	// The national volume is the country's, not the lot's: the extractions
 	// of every mine registered there, up to a bound.
 	national := false
-	for m := range mines {
-		if p, err := s.Party(m); err == nil && p.GetRegistration().GetCountry() == cfg.NationalCountry {
+	for mine := range mines {
+		if p, err := s.Party(mine); err == nil && p.GetRegistration().GetCountry() == cfg.NationalCountry {
 			national = true
 		}
 	}
@@ -106,20 +111,20 @@ func BuildBundle(ctx context.Context, s *custody.Store, lotID string, cfg Config
 			return nil, fmt.Errorf("verifier: reading extractions in %s: %w", cfg.NationalCountry, err)
 		}
 		for _, e := range add(xs) {
-			_, st, err := custody.DecodeEntry(e)
+			st, err := m.statement(e)
 			if err != nil {
 				return nil, fmt.Errorf("verifier: decoding entry %d: %w", e.Index, err)
 			}
 			signers[st.GetPartyId()] = true // its registration says it is a mine there
 		}
 	}
-	for m := range mines {
-		xs, err := s.MineExtractions(ctx, m)
+	for mine := range mines {
+		xs, err := s.MineExtractions(ctx, mine)
 		if err != nil {
-			return nil, fmt.Errorf("verifier: reading extractions of mine %q: %w", m, err)
+			return nil, fmt.Errorf("verifier: reading extractions of mine %q: %w", mine, err)
 		}
 		for _, e := range xs {
-			_, st, err := custody.DecodeEntry(e)
+			st, err := m.statement(e)
 			if err != nil {
 				return nil, fmt.Errorf("verifier: decoding entry %d: %w", e.Index, err)
 			}
@@ -141,7 +146,7 @@ func BuildBundle(ctx context.Context, s *custody.Store, lotID string, cfg Config
 	b := &pb.Bundle{LotId: lotID, Checkpoint: string(ckpt)}
 	for _, idx := range slices.Sorted(maps.Keys(entries)) {
 		e := entries[idx]
-		proof, err := log.InclusionProof(ctx, idx, c.Size)
+		proof, err := m.inclusionProof(ctx, log, idx, c.Size)
 		if err != nil {
 			return nil, fmt.Errorf("verifier: inclusion proof of entry %d: %w", idx, err)
 		}

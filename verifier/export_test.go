@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/antimony-ledger/provenance/custody"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 )
 
 // NewListingBackend returns a backend that does not follow the log in the
@@ -17,3 +18,14 @@ func NewListingBackend(store *custody.Store, trust Trust, cfg Config, budget tim
 
 // SetListBudget sets the time a listing of b may spend catching up.
 func SetListBudget(b *Backend, budget time.Duration) { b.listBudget = budget }
+
+// Memo is the backend's memo, for tests.
+type Memo = memo
+
+// NewMemo returns an empty memo.
+func NewMemo() *Memo { return newMemo() }
+
+// VerifyWithMemo is Verify sharing work through m, as the backend does.
+func VerifyWithMemo(b *pb.Bundle, trust Trust, cfg Config, m *Memo) *pb.VerificationReport {
+	return verify(b, trust, cfg, m)
+}

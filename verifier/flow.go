@@ -434,17 +434,18 @@ func (r *run) borderPoint(rec *record, lot string, lots []string, l *pb.Location
 		return
 	}
 	p := pt(l)
-	if inAfghanBox(p) && ref.InAfghanistan(p) {
+	g := r.border(p)
+	if g.afghan {
 		r.flag(rec, RuleBorderCorridor, pb.Severity_SEVERITY_CRITICAL, lot, lots, nil,
 			"%s (%.4f, %.4f) of lot %q is on the Afghan side of the border line", what, p.Lat, p.Lon, lot)
 		return
 	}
-	if c, km := ref.NearestCrossing(p); km <= r.cfg.CrossingRadiusKm {
+	if c, km := g.crossing, g.crossingKm; km <= r.cfg.CrossingRadiusKm {
 		r.flag(rec, RuleBorderCorridor, pb.Severity_SEVERITY_CRITICAL, lot, lots, nil,
 			"%s (%.4f, %.4f) of lot %q is %.1f km from the %s border crossing (radius %.0f km)", what, p.Lat, p.Lon, lot, km, c.Name, r.cfg.CrossingRadiusKm)
 		return
 	}
-	km := ref.DistanceToBorderKm(p)
+	km := g.borderKm
 	if km > r.cfg.CorridorKm {
 		return
 	}
@@ -457,6 +458,34 @@ func (r *run) borderPoint(rec *record, lot string, lots []string, l *pb.Location
 	}
 	r.flag(rec, RuleBorderCorridor, pb.Severity_SEVERITY_WARNING, lot, lots, nil,
 		"%s (%.4f, %.4f) of lot %q %s %.1f km from the Afghanistan-Pakistan border, inside the %.0f km corridor", what, p.Lat, p.Lon, lot, kind, km, r.cfg.CorridorKm)
+}
+
+// borderFacts is what the corridor model says of one point.
+type borderFacts struct {
+	afghan     bool
+	crossing   refdata.Crossing // the nearest, unless afghan
+	crossingKm float64
+	borderKm   float64 // unless afghan
+}
+
+// border returns the corridor model's facts for p (r.cfg.Ref is set),
+// worked out once per point in a verification: a bundle holds many records
+// at the same few sites, and the border line has hundreds of segments.
+func (r *run) border(p refdata.Point) borderFacts {
+	if g, ok := r.geo[p]; ok {
+		return g
+	}
+	ref := r.cfg.Ref
+	var g borderFacts
+	if g.afghan = inAfghanBox(p) && ref.InAfghanistan(p); !g.afghan {
+		g.crossing, g.crossingKm = ref.NearestCrossing(p)
+		g.borderKm = ref.DistanceToBorderKm(p)
+	}
+	if r.geo == nil {
+		r.geo = map[refdata.Point]borderFacts{}
+	}
+	r.geo[p] = g
+	return g
 }
 
 // inAfghanBox reports whether p lies in Afghanistan's bounding box

@@ -55,6 +55,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/antimony-ledger/provenance/custody"
+	"github.com/antimony-ledger/provenance/internal/refdata"
 	"github.com/antimony-ledger/provenance/ledger"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 )
@@ -74,6 +75,7 @@ const maxProofLen = 64
 // A record is one decoded bundle record.
 type record struct {
 	idx  uint64
+	leaf [32]byte
 	id   string // base58 sha2-256 multihash of the leaf hash: the record's link
 	env  *pb.Envelope
 	st   *pb.Statement
@@ -124,6 +126,7 @@ type run struct {
 	b     *pb.Bundle
 	trust Trust
 	cfg   Config
+	memo  *memo
 
 	ckpt    ledger.Checkpoint
 	recs    []*record
@@ -133,6 +136,7 @@ type run struct {
 
 	errs  []string
 	cands []cand
+	geo   map[refdata.Point]borderFacts // see border
 }
 
 // A cand is a candidate flag: it is reported if its record (and, when
@@ -146,7 +150,12 @@ type cand struct {
 // Verify verifies a bundle offline against the trust roots and returns the
 // report. It never panics on hostile input: an unexpected internal failure
 // is reported as an INVALID verdict.
-func Verify(b *pb.Bundle, trust Trust, cfg Config) (rep *pb.VerificationReport) {
+func Verify(b *pb.Bundle, trust Trust, cfg Config) *pb.VerificationReport {
+	return verify(b, trust, cfg, nil)
+}
+
+// verify is Verify, sharing work with other verifications through m.
+func verify(b *pb.Bundle, trust Trust, cfg Config, m *memo) (rep *pb.VerificationReport) {
 	rep = &pb.VerificationReport{LotId: b.GetLotId()}
 	defer func() {
 		if p := recover(); p != nil {
@@ -156,7 +165,7 @@ func Verify(b *pb.Bundle, trust Trust, cfg Config) (rep *pb.VerificationReport) 
 		}
 		rep.Text = Text(rep)
 	}()
-	r := &run{b: b, trust: trust, cfg: cfg, byID: map[string]*record{}, parties: map[string]*party{}, keys: map[string]*keyInfo{}}
+	r := &run{b: b, trust: trust, cfg: cfg, memo: m, byID: map[string]*record{}, parties: map[string]*party{}, keys: map[string]*keyInfo{}}
 	if !r.crypto() {
 		rep.Verdict = pb.Verdict_VERDICT_INVALID
 		rep.Errors = r.errs
@@ -231,25 +240,30 @@ func (r *run) crypto() bool {
 			proof[j] = [32]byte(h)
 		}
 		leaf := ledger.LeafHash(br.GetData())
-		if err := ledger.VerifyInclusion(leaf, idx, c.Size, proof, c.Root); err != nil {
+		if err := r.memo.verifyInclusion(leaf, idx, c.Size, proof, c.Root); err != nil {
 			return r.fail("index %d: inclusion proof does not verify against the checkpoint (size %d): %v", idx, c.Size, err)
 		}
-		env, err := custody.DecodeEnvelope(br.GetData())
-		if err != nil {
-			return r.fail("index %d: %v", idx, err)
+		d, ok := r.memo.record(leaf)
+		if !ok {
+			env, err := custody.DecodeEnvelope(br.GetData())
+			if err != nil {
+				return r.fail("index %d: %v", idx, err)
+			}
+			if err := custody.CheckEnvelopeShape(env); err != nil {
+				return r.fail("index %d: %v", idx, err)
+			}
+			st, err := custody.DecodeStatement(env.GetPayload())
+			if err != nil {
+				return r.fail("index %d: %v", idx, err)
+			}
+			mh, err := multihash.Encode(leaf[:], multihash.SHA2_256)
+			if err != nil {
+				return r.fail("index %d: %v", idx, err)
+			}
+			d = decodedRecord{env: env, st: st, id: multihash.Multihash(mh).B58String()}
+			r.memo.putRecord(leaf, d)
 		}
-		if err := custody.CheckEnvelopeShape(env); err != nil {
-			return r.fail("index %d: %v", idx, err)
-		}
-		st, err := custody.DecodeStatement(env.GetPayload())
-		if err != nil {
-			return r.fail("index %d: %v", idx, err)
-		}
-		mh, err := multihash.Encode(leaf[:], multihash.SHA2_256)
-		if err != nil {
-			return r.fail("index %d: %v", idx, err)
-		}
-		rec := &record{idx: idx, id: multihash.Multihash(mh).B58String(), env: env, st: st, time: st.GetEventTime().AsTime()}
+		rec := &record{idx: idx, leaf: leaf, id: d.id, env: d.env, st: d.st, time: d.st.GetEventTime().AsTime()}
 		r.recs = append(r.recs, rec)
 		r.byID[rec.id] = rec
 	}
@@ -353,11 +367,24 @@ func (r *run) verifySigs(sigs []pending) bool {
 	if len(sigs) == 0 {
 		return true
 	}
-	bv := ed25519consensus.NewPreallocatedBatchVerifier(len(sigs))
+	var todo []pending
+	var keys [][32]byte
 	for _, s := range sigs {
+		k := sigKey(s.rec.leaf, s.key, s.sig)
+		if !r.memo.verified(k) {
+			todo = append(todo, s)
+			keys = append(keys, k)
+		}
+	}
+	if len(todo) == 0 {
+		return true
+	}
+	bv := ed25519consensus.NewPreallocatedBatchVerifier(len(todo))
+	for _, s := range todo {
 		bv.Add(s.key, custody.PAE(s.rec.env.GetPayloadType(), s.rec.env.GetPayload()), s.sig)
 	}
 	if bv.Verify() {
+		r.memo.putVerified(keys)
 		return true
 	}
 	for _, s := range sigs {
