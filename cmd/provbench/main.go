@@ -73,6 +73,9 @@ type Result struct {
 	Stream        bool    `json:"stream"`
 	Window        int     `json:"window"`
 	MaxInFlight   int     `json:"max_in_flight"` // most records one client had unanswered
+	// InlineSigned counts the records signed while the clock ran: all of
+	// them without --presign, those past the presigned lots with it.
+	InlineSigned int64 `json:"inline_signed_records"`
 	// CPUSeconds is the CPU time this load generator used while the clock
 	// ran: it shares the machine with the server under test.
 	CPUSeconds float64 `json:"cpu_seconds"`
@@ -121,6 +124,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "provbench:", err)
 		os.Exit(1)
 	}
+	if *presign > 0 && res.InlineSigned > 0 {
+		fmt.Fprintf(os.Stderr, "provbench: the %d presigned lots per client ran out: %d records were signed while the clock ran (raise --presign)\n", *presign, res.InlineSigned)
+	}
 	if *asJSON {
 		json.NewEncoder(os.Stdout).Encode(res)
 		return
@@ -145,6 +151,7 @@ type worker struct {
 	lat            []time.Duration
 	maxInFlight    int
 	signed         [][]*pb.Envelope // lots signed before the run, by --presign
+	inline         int64            // records signed during the run
 }
 
 // Run registers the parties and drives the load.
@@ -239,13 +246,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 	var all []time.Duration
 	maxInFlight := 0
+	var inline int64
 	for _, w := range workers {
 		all = append(all, w.lat...)
 		maxInFlight = max(maxInFlight, w.maxInFlight)
+		inline += w.inline
 	}
 	slices.Sort(all)
 	res := &Result{
-		Records: accepted.Load(), Errors: failed.Load(), Seconds: elapsed.Seconds(), Clients: o.Clients, Presigned: o.Presign, Stream: o.Stream, Window: o.Window, MaxInFlight: maxInFlight, CPUSeconds: cpu.Seconds(),
+		Records: accepted.Load(), Errors: failed.Load(), Seconds: elapsed.Seconds(), Clients: o.Clients, Presigned: o.Presign, Stream: o.Stream, Window: o.Window, MaxInFlight: maxInFlight, InlineSigned: inline, CPUSeconds: cpu.Seconds(),
 		RecordsPerSec: float64(accepted.Load()) / elapsed.Seconds(),
 		P50ms:         pct(all, 0.50), P90ms: pct(all, 0.90), P99ms: pct(all, 0.99),
 	}
@@ -316,7 +325,9 @@ func (w *worker) lot(prefix string, n int, t time.Time) ([]*pb.Envelope, error) 
 		w.signed[n] = nil
 		return envs, nil
 	}
-	return w.chain(prefix, n, t)
+	envs, err := w.chain(prefix, n, t)
+	w.inline += int64(len(envs))
+	return envs, err
 }
 
 func (w *worker) loop(ctx context.Context, submit func(*pb.Envelope) error, prefix string, accepted, failed *atomic.Int64, firstErr *atomic.Value) {

@@ -37,6 +37,11 @@ func testRun(t *testing.T, stream bool, window int) {
 	if res.Errors != 0 || res.FirstError != "" {
 		t.Fatalf("%d errors, first %q", res.Errors, res.FirstError)
 	}
+	// Each client presigned 2 lots of 3 records; the rest were signed
+	// while the clock ran.
+	if res.InlineSigned < res.Records-4*2*3 || res.InlineSigned%3 != 0 {
+		t.Fatalf("%d records, %d of them reported signed inline; each client presigned 6", res.Records, res.InlineSigned)
+	}
 	if res.Records < 12 { // at least the presigned lots
 		t.Fatalf("%d records accepted in %.1fs", res.Records, res.Seconds)
 	}
