@@ -189,6 +189,11 @@ func (l *Log) AppendAfter(ctx context.Context, data []byte, after <-chan struct{
 		}
 	}
 	select {
+	case <-l.done: // the queue may have room, but no committer to take it
+		return Entry{}, false, ErrClosed
+	default:
+	}
+	select {
 	case l.reqs <- req:
 	case <-ctx.Done():
 		return Entry{}, false, ctx.Err()

@@ -203,3 +203,19 @@ func TestCloseFailsQueuedAppends(t *testing.T) {
 		t.Fatalf("reopened log has %d entries, want 1", l2.Size())
 	}
 }
+
+// TestNoQueueWithoutCommitter: once the committer has stopped, appends
+// fail with ErrClosed without queuing their data, even while the queue
+// has room.
+func TestNoQueueWithoutCommitter(t *testing.T) {
+	l := openTest(t, t.TempDir(), newTestKey(t), nil)
+	stopCommitter(l)
+	for i := range 100 {
+		if _, _, err := l.Append(t.Context(), fmt.Appendf(nil, "late %d", i)); !errors.Is(err, ErrClosed) {
+			t.Fatalf("append %d after the committer stopped: %v, want ErrClosed", i, err)
+		}
+	}
+	if n := len(l.reqs); n != 0 {
+		t.Fatalf("%d appends left in the queue with no committer to take them", n)
+	}
+}

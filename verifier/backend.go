@@ -26,8 +26,9 @@ import (
 // It follows the log: each new record marks the lots it names, and every
 // lot made from them, as stale. Stale lots are re-verified in the
 // background, for a bounded time per pass, and by [Backend.ListFlags]
-// before it answers, on every core, for up to [DefaultListBudget]: past
-// that, the listing answers with what is current and counts what is not.
+// before it answers, on all cores but one, for up to [DefaultListBudget]:
+// past that, the listing answers with what is current and counts what is
+// not.
 // The background passes wait while the log is growing fast (more than
 // [busyAppends] records between two passes), so that following the log
 // never competes with appends for the CPU; a listing then does the
@@ -114,7 +115,7 @@ func (b *Backend) follow(ctx context.Context) {
 		busy := size-lastSize > busyAppends
 		lastSize = size
 		if !busy {
-			if err := b.catchUp(ctx, backgroundBudget, 1); err != nil && ctx.Err() == nil && !errors.Is(err, ledger.ErrClosed) {
+			if _, _, err := b.catchUp(ctx, backgroundBudget, 1); err != nil && ctx.Err() == nil && !errors.Is(err, ledger.ErrClosed) {
 				b.logger.Warn("verifier: following the log", "error", err)
 			}
 		}
@@ -128,8 +129,10 @@ func (b *Backend) follow(ctx context.Context) {
 
 // catchUp reads the records appended since the last call, marks the lots
 // they touch as stale, and re-verifies stale lots, on up to workers
-// goroutines, for up to budget (all of them when budget is 0).
-func (b *Backend) catchUp(ctx context.Context, budget time.Duration, workers int) error {
+// goroutines, for up to budget (all of them when budget is 0). It returns
+// how many lots are still stale and how many records of the log, as of
+// its start, are still unread.
+func (b *Backend) catchUp(ctx context.Context, budget time.Duration, workers int) (pending int, unread uint64, err error) {
 	start := time.Now()
 	over := func() bool { return budget > 0 && time.Since(start) > budget }
 	b.refresh.Lock()
@@ -137,7 +140,7 @@ func (b *Backend) catchUp(ctx context.Context, budget time.Duration, workers int
 	size := b.store.Log().Size()
 	for e, err := range b.store.Log().Range(ctx, b.next, size) {
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
 		if _, st, err := custody.DecodeEntry(e); err == nil {
 			b.touch(st)
@@ -192,9 +195,12 @@ func (b *Backend) catchUp(ctx context.Context, budget time.Duration, workers int
 	}
 	wg.Wait()
 	if firstErr != nil {
-		return firstErr
+		return 0, 0, firstErr
 	}
-	return ctx.Err()
+	b.mu.Lock()
+	pending = len(b.stale)
+	b.mu.Unlock()
+	return pending, size - b.next, ctx.Err()
 }
 
 // touch marks the lots a statement names, and their descendants, stale.
@@ -248,10 +254,10 @@ func (b *Backend) Bundle(ctx context.Context, lotID string) (*pb.Bundle, error) 
 	return BuildBundle(ctx, b.store, lotID, b.cfg)
 }
 
-// ListFlags brings stale lots up to date, using every core, for up to
-// the listing budget, and lists the flags that match req, each once (a
-// flag on an ancestor shows in every descendant's report), ordered by log
-// index. If the budget ran out first, the response counts the lots still
+// ListFlags brings stale lots up to date, on all cores but one (appends
+// keep one), for up to the listing budget, and lists the flags that match
+// req, each once (a flag on an ancestor shows in every descendant's
+// report), ordered by log index. If the budget ran out first, the response counts the lots still
 // stale and the log records not read yet: their flags may be missing or
 // out of date.
 func (b *Backend) ListFlags(ctx context.Context, req *pb.ListFlagsRequest) (*pb.ListFlagsResponse, error) {
@@ -263,12 +269,11 @@ func (b *Backend) ListFlags(ctx context.Context, req *pb.ListFlagsRequest) (*pb.
 		slices.Sort(ids)
 		return nil, fmt.Errorf("%w: unknown rule %q; the rules are %s", custody.ErrMalformed, r, strings.Join(ids, ", "))
 	}
-	if err := b.catchUp(ctx, b.listBudget, runtime.GOMAXPROCS(0)); err != nil {
+	// One core is left to appends, which a listing must not hold up.
+	pending, unread, err := b.catchUp(ctx, b.listBudget, max(1, runtime.GOMAXPROCS(0)-1))
+	if err != nil {
 		return nil, err
 	}
-	b.refresh.Lock() // for b.next
-	unread := max(b.store.Log().Size(), b.next) - b.next
-	b.refresh.Unlock()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	seen := map[string]bool{}
@@ -286,7 +291,7 @@ func (b *Backend) ListFlags(ctx context.Context, req *pb.ListFlagsRequest) (*pb.
 	slices.SortFunc(out, func(x, y *pb.Flag) int {
 		return cmp.Or(cmp.Compare(x.GetIndex(), y.GetIndex()), cmp.Compare(x.GetRule(), y.GetRule()), cmp.Compare(x.GetLotId(), y.GetLotId()))
 	})
-	return &pb.ListFlagsResponse{Flags: out, PendingLots: uint64(len(b.stale)), UnreadRecords: unread}, nil
+	return &pb.ListFlagsResponse{Flags: out, PendingLots: uint64(pending), UnreadRecords: unread}, nil
 }
 
 func matches(f *pb.Flag, req *pb.ListFlagsRequest) bool {

@@ -30,6 +30,7 @@ import (
 type memo struct {
 	mu       sync.Mutex
 	decoded  map[[32]byte]decodedRecord
+	dataSize int // bytes of the records in decoded
 	sigs     map[[32]byte]struct{}
 	included map[[32]byte]struct{}
 	proofs   map[[2]uint64][][32]byte
@@ -41,13 +42,15 @@ type decodedRecord struct {
 	id  string
 }
 
-// Bounds on the memo's maps: about 100 MB at most in all, far more than
-// the records a lot's bundle and its country's window hold.
+// Bounds on the memo's maps: about 100 MB at most in all, more than the
+// records a lot's bundle and its country's window hold. A decoded record
+// takes about three times its stored bytes.
 const (
-	memoDecoded = 20000  // a decoded record is a few kB
-	memoSigs    = 200000 // 32 bytes each
-	memoIncl    = 200000 // 32 bytes each
-	memoProofs  = 50000  // about 20 hashes each
+	memoDecoded = 20000    // records
+	memoData    = 32 << 20 // stored bytes of the decoded records
+	memoSigs    = 200000   // 32 bytes each
+	memoIncl    = 200000   // 32 bytes each
+	memoProofs  = 50000    // about 20 hashes each
 )
 
 func newMemo() *memo {
@@ -64,14 +67,20 @@ func (m *memo) record(leaf [32]byte) (decodedRecord, bool) {
 	return d, ok
 }
 
-func (m *memo) putRecord(leaf [32]byte, d decodedRecord) {
+// putRecord remembers d, decoded from size stored bytes with leaf hash
+// leaf.
+func (m *memo) putRecord(leaf [32]byte, size int, d decodedRecord) {
 	if m == nil {
 		return
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if len(m.decoded) >= memoDecoded {
+	if len(m.decoded) >= memoDecoded || m.dataSize+size > memoData {
 		clear(m.decoded)
+		m.dataSize = 0
+	}
+	if _, ok := m.decoded[leaf]; !ok {
+		m.dataSize += size
 	}
 	m.decoded[leaf] = d
 }

@@ -261,7 +261,7 @@ func (r *run) crypto() bool {
 				return r.fail("index %d: %v", idx, err)
 			}
 			d = decodedRecord{env: env, st: st, id: multihash.Multihash(mh).B58String()}
-			r.memo.putRecord(leaf, d)
+			r.memo.putRecord(leaf, len(br.GetData()), d)
 		}
 		rec := &record{idx: idx, leaf: leaf, id: d.id, env: d.env, st: d.st, time: d.st.GetEventTime().AsTime()}
 		r.recs = append(r.recs, rec)

@@ -150,7 +150,7 @@ func New(opts Options) (*Server, error) {
 // Serve serves gRPC on grpcLis and HTTP on httpLis until ctx is done, then
 // stops gracefully: health turns NOT_SERVING, the HTTP server shuts down
 // and the gRPC server drains, each within Options.ShutdownTimeout, after
-// which remaining calls are cut off. An append that was taken by the ledger
+// which remaining calls are cut off. An append that was queued by the ledger
 // still completes: the store is not closed here. Serve returns nil after a
 // clean shutdown, or the first error that stopped a listener. It closes
 // both listeners, and may be called only once.
