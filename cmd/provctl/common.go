@@ -36,7 +36,7 @@ func newFlags(e *env, name, args string, g *globals) *flag.FlagSet {
 	fs.BoolVar(&g.json, "json", false, "print JSON for scripts")
 	fs.DurationVar(&g.timeout, "timeout", 30*time.Second, "time limit for the whole command")
 	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "usage: provctl %s [flags] %s\n", name, args)
+		fmt.Fprintln(e.stderr, strings.TrimSpace(fmt.Sprintf("usage: provctl %s [flags] %s", name, args)))
 		fs.PrintDefaults()
 	}
 	return fs
@@ -135,9 +135,9 @@ func (k *keyFlags) signer() (*client.Signer, error) {
 	}
 	s := &client.Signer{PartyID: k.party, Key: key}
 	if k.at != "" {
-		t, err := time.Parse(time.RFC3339, k.at)
+		t, err := parseTime("--time", k.at)
 		if err != nil {
-			return nil, usageErr("--time: %v", err)
+			return nil, err
 		}
 		s.Now = func() time.Time { return t }
 	}
@@ -185,3 +185,12 @@ type multiFlag []string
 
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// parseTime parses an RFC 3339 time given to flag.
+func parseTime(flag, s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, usageErr("%s %q: want an RFC 3339 time such as 2026-04-01T08:00:00Z", flag, s)
+	}
+	return t, nil
+}

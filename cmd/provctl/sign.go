@@ -187,8 +187,8 @@ func registerParty(ctx context.Context, e *env, args []string) error {
 	}
 	nb := time.Now()
 	if *from != "" {
-		if nb, err = time.Parse(time.RFC3339, *from); err != nil {
-			return usageErr("--valid-from: %v", err)
+		if nb, err = parseTime("--valid-from", *from); err != nil {
+			return err
 		}
 	}
 	reg := &pb.PartyRegistration{

@@ -7,7 +7,6 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -164,9 +163,9 @@ func listFlags(ctx context.Context, e *env, args []string) error {
 		req.MinSeverity = pb.Severity(v)
 	}
 	if *since != "" {
-		t, err := time.Parse(time.RFC3339, *since)
+		t, err := parseTime("--since", *since)
 		if err != nil {
-			return usageErr("--since: %v", err)
+			return err
 		}
 		req.Since = timestamppb.New(t)
 	}
