@@ -137,6 +137,17 @@ func VerifyInclusion(leafHash [32]byte, index, size uint64, proofHashes [][32]by
 	return proof.VerifyInclusion(rfc6962.DefaultHasher, index, size, leafHash[:], sliceHashes(proofHashes), root[:])
 }
 
+// InclusionRoot returns the root of the tree of the given size in which
+// proof puts the leaf with hash leafHash at index. The inclusion is shown
+// once that root is a trusted one, or is proved consistent with one.
+func InclusionRoot(leafHash [32]byte, index, size uint64, proofHashes [][32]byte) ([32]byte, error) {
+	root, err := proof.RootFromInclusionProof(rfc6962.DefaultHasher, index, size, leafHash[:], sliceHashes(proofHashes))
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return [32]byte(root), nil
+}
+
 // VerifyConsistency checks that proof shows the tree of size2 with root2 is
 // an append-only extension of the tree of size1 with root1. It returns nil
 // only if the proof verifies.

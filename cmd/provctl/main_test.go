@@ -130,6 +130,9 @@ func TestSignSubmitAndRead(t *testing.T) {
 	if out := c.ok("proof", "inclusion", "3"); !strings.Contains(out, "proof verified") {
 		t.Errorf("provctl proof inclusion:\n%s", out)
 	}
+	if out := c.ok("proof", "inclusion", "2", "4"); !strings.Contains(out, "in the tree of size 4") || !strings.Contains(out, "consistent with the latest checkpoint") {
+		t.Errorf("provctl proof inclusion 2 4:\n%s", out)
+	}
 	if out := c.ok("entry", "2"); !strings.Contains(out, "signed by mine-1") {
 		t.Errorf("provctl entry 2:\n%s", out)
 	}
@@ -222,6 +225,7 @@ func TestExitCodes(t *testing.T) {
 		{"unknown lot", []string{"lot", "NOPE"}, exitFailed, "NotFound"},
 		{"negative mass", []string{"extract", "--key", c.path("mine.key"), "--party", "mine-1", "--lot", "L9", "--mass-kg", "-5", "--grade", "9"}, exitFailed, "InvalidArgument"},
 		{"verify without pinned keys", []string{"verify", "L1", "--log-key", "", "--registrar-pub", ""}, exitUsage, "--log-key is required"},
+		{"tree beyond the checkpoint", []string{"proof", "inclusion", "2", "999999"}, exitUsage, "beyond the latest checkpoint"},
 		{"bad time", []string{"extract", "--key", c.path("mine.key"), "--party", "mine-1", "--lot", "L9", "--mass-kg", "5", "--time", "yesterday"}, exitUsage, `--time "yesterday": want an RFC 3339 time such as 2026-04-01T08:00:00Z`},
 		{"unknown rule", []string{"flags", "--rule", "BOGUS"}, exitFailed, "unknown rule \"BOGUS\"; the rules are"},
 	} {

@@ -251,9 +251,18 @@ func proofInclusion(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return &exitError{code: exitInvalid, err: err}
 		}
+		// The tree checked is the latest checkpoint's, or an older one
+		// whose root the proof gives and a consistency proof ties to the
+		// latest.
 		size := cp.Size
-		if len(nums) == 2 && nums[1] != size {
-			return usageErr("this command checks against the latest checkpoint (size %d)", size)
+		if len(nums) == 2 {
+			if nums[1] > cp.Size {
+				return usageErr("tree size %d is beyond the latest checkpoint (size %d)", nums[1], cp.Size)
+			}
+			size = nums[1]
+		}
+		if nums[0] >= size {
+			return usageErr("index %d is not in a tree of size %d", nums[0], size)
 		}
 		ent, err := c.Ledger.GetEntry(ctx, &pb.GetEntryRequest{Index: nums[0]})
 		if err != nil {
@@ -263,9 +272,24 @@ func proofInclusion(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
+		leaf := ledger.LeafHash(ent.GetEntry().GetData())
 		hashes, err := client.ProofHashes(r.GetHashes())
-		if err == nil {
-			err = ledger.VerifyInclusion(ledger.LeafHash(ent.GetEntry().GetData()), nums[0], size, hashes, cp.Root)
+		if err == nil && size == cp.Size {
+			err = ledger.VerifyInclusion(leaf, nums[0], size, hashes, cp.Root)
+		} else if err == nil {
+			var root [32]byte
+			if root, err = ledger.InclusionRoot(leaf, nums[0], size, hashes); err == nil {
+				var cr *pb.GetConsistencyProofResponse
+				if cr, err = c.Ledger.GetConsistencyProof(ctx, &pb.GetConsistencyProofRequest{First: size, Second: cp.Size}); err != nil {
+					return err
+				}
+				var cons [][32]byte
+				if cons, err = client.ProofHashes(cr.GetHashes()); err == nil {
+					if err = ledger.VerifyConsistency(size, cp.Size, cons, root, cp.Root); err != nil {
+						err = fmt.Errorf("the tree of size %d it puts the entry in is not consistent with the checkpoint of size %d: %w", size, cp.Size, err)
+					}
+				}
+			}
 		}
 		if err != nil {
 			return &exitError{code: exitInvalid, err: fmt.Errorf("inclusion proof does not verify: %w", err)}
@@ -273,7 +297,11 @@ func proofInclusion(ctx context.Context, e *env, args []string) error {
 		if g.json {
 			return printJSON(e.stdout, r)
 		}
-		fmt.Fprintf(e.stdout, "entry %d (record %s) is in the tree of size %d: %d-hash proof verified\n", nums[0], ent.GetEntry().GetLeafHash(), size, len(hashes))
+		fmt.Fprintf(e.stdout, "entry %d (record %s) is in the tree of size %d: %d-hash proof verified", nums[0], ent.GetEntry().GetLeafHash(), size, len(hashes))
+		if size != cp.Size {
+			fmt.Fprintf(e.stdout, ", and that tree is consistent with the latest checkpoint (size %d)", cp.Size)
+		}
+		fmt.Fprintln(e.stdout)
 		return nil
 	})
 }
