@@ -163,14 +163,22 @@ func (t *trustFlags) logVerifier() (note.Verifier, error) {
 		return nil, usageErr("--log-key is required (the server prints it on first start; it is also in DATA/log.pub)")
 	}
 	key := t.logKey
-	if b, err := os.ReadFile(key); err == nil {
+	b, readErr := os.ReadFile(key)
+	if readErr == nil {
 		key = strings.TrimSpace(string(b))
 	}
 	v, err := note.NewVerifier(key)
-	if err != nil {
-		return nil, usageErr("--log-key: %v", err)
+	switch {
+	case err == nil:
+		return v, nil
+	case readErr == nil:
+		return nil, usageErr("--log-key: file %s does not hold a log verifier key (the server's DATA/log.pub): %v", t.logKey, err)
+	case !strings.Contains(t.logKey, "+"):
+		// A path, not a key (keys are NAME+HASH+KEY): say why it could
+		// not be read.
+		return nil, usageErr("--log-key: %v (give the server's DATA/log.pub, or the key it holds)", readErr)
 	}
-	return v, nil
+	return nil, usageErr("--log-key: %q is neither a readable file nor a log verifier key: %v", t.logKey, err)
 }
 
 func (t *trustFlags) registrar() (ed25519.PublicKey, error) {
