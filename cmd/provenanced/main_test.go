@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -380,4 +381,32 @@ func ed25519Key(t *testing.T) ed25519.PrivateKey {
 		t.Fatal(err)
 	}
 	return priv
+}
+
+// TestStartRefusals: a port in use stops the server before it writes
+// anything in a new data directory, and a data directory in use by
+// another server is reported as such, not as Badger's lock error alone.
+func TestStartRefusals(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	data := filepath.Join(t.TempDir(), "data")
+	err = Run(t.Context(), Options{DataDir: data, GRPCAddr: taken.Addr().String(), HTTPAddr: "127.0.0.1:0", Origin: "test.example/log"})
+	if err == nil || !strings.Contains(err.Error(), "grpc listener") {
+		t.Fatalf("start on a port in use: %v", err)
+	}
+	if _, err := os.Stat(data); !os.IsNotExist(err) {
+		t.Fatalf("the data directory was created by a server that could not listen: %v", err)
+	}
+
+	dir := t.TempDir()
+	args := []string{"--data", dir, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--origin", "test.example/log"}
+	d := startDaemon(t, args...)
+	defer d.stop(t)
+	err = Run(t.Context(), Options{DataDir: dir, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Origin: "test.example/log"})
+	if err == nil || !strings.Contains(err.Error(), "in use by another process") {
+		t.Fatalf("second server on the same data directory: %v", err)
+	}
 }

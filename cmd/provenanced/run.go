@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -62,6 +63,25 @@ func Run(ctx context.Context, o Options) error {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	// Listen first, so that a port in use stops the server before it
+	// creates keys or a store; serve (through Server.Serve) closes the
+	// listeners, and so does any failure before it.
+	gl, err := net.Listen("tcp", o.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("grpc listener: %w", err)
+	}
+	hl, err := net.Listen("tcp", o.HTTPAddr)
+	if err != nil {
+		gl.Close()
+		return fmt.Errorf("http listener: %w", err)
+	}
+	served := false
+	defer func() {
+		if !served {
+			gl.Close()
+			hl.Close()
+		}
+	}()
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return fmt.Errorf("creating data dir: %w", err)
 	}
@@ -94,9 +114,13 @@ func Run(ctx context.Context, o Options) error {
 		Origin: signer.Name(), LogSigner: signer, Registrar: regPub, Logger: o.Logger,
 	})
 	if err != nil {
+		if strings.Contains(err.Error(), "directory lock") {
+			return fmt.Errorf("the ledger in %s is in use by another process (another provenanced, or an audit): %w", o.DataDir, err)
+		}
 		return fmt.Errorf("opening store: %w", err)
 	}
-	err = serve(ctx, o, store, tlsCfg, vkey, regPub, regPath)
+	served = true
+	err = serve(ctx, o, store, tlsCfg, vkey, regPub, regPath, gl, hl)
 	if cerr := store.Close(); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("closing store: %w", cerr))
 	}
@@ -106,7 +130,15 @@ func Run(ctx context.Context, o Options) error {
 	return err
 }
 
-func serve(ctx context.Context, o Options, store *custody.Store, tlsCfg *tls.Config, vkey string, regPub ed25519.PublicKey, regPath string) error {
+// serve serves on gl and hl, which it closes.
+func serve(ctx context.Context, o Options, store *custody.Store, tlsCfg *tls.Config, vkey string, regPub ed25519.PublicKey, regPath string, gl, hl net.Listener) error {
+	ok := false
+	defer func() {
+		if !ok {
+			gl.Close()
+			hl.Close()
+		}
+	}()
 	logVerifier, err := note.NewVerifier(vkey)
 	if err != nil {
 		return fmt.Errorf("log verifier key: %w", err)
@@ -119,15 +151,6 @@ func serve(ctx context.Context, o Options, store *custody.Store, tlsCfg *tls.Con
 	if err != nil {
 		return err
 	}
-	gl, err := net.Listen("tcp", o.GRPCAddr)
-	if err != nil {
-		return fmt.Errorf("grpc listener: %w", err)
-	}
-	hl, err := net.Listen("tcp", o.HTTPAddr)
-	if err != nil {
-		gl.Close()
-		return fmt.Errorf("http listener: %w", err)
-	}
 	scheme := "http"
 	if tlsCfg != nil {
 		scheme = "https"
@@ -139,13 +162,12 @@ func serve(ctx context.Context, o Options, store *custody.Store, tlsCfg *tls.Con
 	if o.PprofAddr != "" {
 		pa, err := startPprof(ctx, o.PprofAddr, o.Logger)
 		if err != nil {
-			gl.Close()
-			hl.Close()
 			return err
 		}
 		fmt.Fprintf(o.Stdout, "pprof listening on http://%s/debug/pprof/\n", pa)
 	}
 	o.Logger.Info("serving", slog.String("grpc", gl.Addr().String()), slog.String("http", hl.Addr().String()),
 		slog.Uint64("tree_size", store.Log().Size()))
+	ok = true
 	return srv.Serve(ctx, gl, hl)
 }
