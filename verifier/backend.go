@@ -25,11 +25,11 @@ import (
 //
 // It follows the log: each new record marks the lots it names, and every
 // lot made from them, as stale. Stale lots are re-verified in the
-// background, for a bounded time per pass, and by [Backend.ListFlags]
-// before it answers, on all cores but one, for up to [DefaultListBudget]:
-// past that, the listing answers with what is current and counts what is
-// not.
-// The background passes wait while the log is growing fast (more than
+// background, on one core for a bounded time per pass (longer while
+// nothing is appended), and by [Backend.ListFlags] before it answers, on
+// all cores but one, for up to [DefaultListBudget]: past that, the
+// listing answers with what is current and counts what is not. The
+// background passes wait while the log is growing fast (more than
 // [busyAppends] records between two passes), so that following the log
 // never competes with appends for the CPU; a listing then does the
 // outstanding work itself.
@@ -71,9 +71,27 @@ const RuleInvalid = "INVALID"
 const DefaultListBudget = 10 * time.Second
 
 // backgroundBudget bounds the time one background pass spends verifying
-// lots (passes run every 2 s), so the follower takes at most about a tenth
-// of a core however large the log, or its bundles, grow.
+// lots (passes run every 2 s) while records are being appended, so the
+// follower then takes at most about a tenth of a core however large the
+// log, or its bundles, grow.
 const backgroundBudget = 200 * time.Millisecond
+
+// idleBudget bounds a background pass when nothing was appended since
+// the one before: catching up then holds no append up, so after a bulk
+// load an idle server brings its flags up to date using half a core.
+const idleBudget = time.Second
+
+// passBudget is the time a background pass may spend, given how many
+// records were appended since the one before; 0: skip this pass.
+func passBudget(grown uint64) time.Duration {
+	switch {
+	case grown > busyAppends:
+		return 0
+	case grown == 0:
+		return idleBudget
+	}
+	return backgroundBudget
+}
 
 // busyAppends is the growth of the log between two background passes
 // (2 s apart) above which the follower leaves its work for later: a few
@@ -112,10 +130,10 @@ func (b *Backend) follow(ctx context.Context) {
 	lastSize := b.store.Log().Size()
 	for {
 		size := b.store.Log().Size()
-		busy := size-lastSize > busyAppends
+		budget := passBudget(size - lastSize)
 		lastSize = size
-		if !busy {
-			if _, _, err := b.catchUp(ctx, backgroundBudget, 1); err != nil && ctx.Err() == nil && !errors.Is(err, ledger.ErrClosed) {
+		if budget > 0 {
+			if _, _, err := b.catchUp(ctx, budget, 1); err != nil && ctx.Err() == nil && !errors.Is(err, ledger.ErrClosed) {
 				b.logger.Warn("verifier: following the log", "error", err)
 			}
 		}
