@@ -3,6 +3,7 @@ module github.com/antimony-ledger/provenance
 go 1.26.0
 
 require (
+	filippo.io/edwards25519 v1.0.0
 	github.com/dgraph-io/badger/v4 v4.9.6
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.33.0
 	github.com/hdevalence/ed25519consensus v0.2.0
@@ -16,7 +17,6 @@ require (
 )
 
 require (
-	filippo.io/edwards25519 v1.0.0 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dgraph-io/ristretto/v2 v2.2.0 // indirect

@@ -201,10 +201,11 @@ type SignatureCheck struct {
 
 // VerifySignatures reports, for each check, whether its signature is
 // valid, exactly as [VerifySignature] would. It verifies the checks as one
-// ZIP-215 batch (ed25519consensus.BatchVerifier), about twice as fast per
-// signature as one by one; only if the batch fails does it verify each
-// check alone, to find the bad ones. ZIP-215 makes batch and single
-// verification agree: a batch passes only if every signature in it does.
+// ZIP-215 batch (batchValid), about twice as fast per signature as one by
+// one, and faster still when keys repeat; only if the batch fails does it
+// verify each check alone, to find the bad ones. ZIP-215 makes batch and
+// single verification agree: a batch passes only if every signature in it
+// does.
 func VerifySignatures(checks []SignatureCheck) []bool {
 	ok := make([]bool, len(checks))
 	if len(checks) == 1 {
@@ -212,11 +213,7 @@ func VerifySignatures(checks []SignatureCheck) []bool {
 		ok[0] = VerifySignature(c.Envelope, c.PublicKey, c.Sig)
 		return ok
 	}
-	bv := ed25519consensus.NewPreallocatedBatchVerifier(len(checks))
-	for _, c := range checks {
-		bv.Add(c.PublicKey, PAE(c.Envelope.GetPayloadType(), c.Envelope.GetPayload()), c.Sig)
-	}
-	if len(checks) > 0 && bv.Verify() {
+	if len(checks) > 0 && batchValid(checks) {
 		for i := range ok {
 			ok[i] = true
 		}

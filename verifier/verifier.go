@@ -49,7 +49,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/hdevalence/ed25519consensus"
 	"github.com/multiformats/go-multihash"
 	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -379,20 +378,17 @@ func (r *run) verifySigs(sigs []pending) bool {
 	if len(todo) == 0 {
 		return true
 	}
-	bv := ed25519consensus.NewPreallocatedBatchVerifier(len(todo))
-	for _, s := range todo {
-		bv.Add(s.key, custody.PAE(s.rec.env.GetPayloadType(), s.rec.env.GetPayload()), s.sig)
+	checks := make([]custody.SignatureCheck, len(todo))
+	for i, s := range todo {
+		checks[i] = custody.SignatureCheck{Envelope: s.rec.env, PublicKey: s.key, Sig: s.sig}
 	}
-	if bv.Verify() {
-		r.memo.putVerified(keys)
-		return true
-	}
-	for _, s := range sigs {
-		if !custody.VerifySignature(s.rec.env, s.key, s.sig) {
-			return r.fail("index %d: signature by key %s does not verify", s.rec.idx, s.kid)
+	for i, ok := range custody.VerifySignatures(checks) {
+		if !ok {
+			return r.fail("index %d: signature by key %s does not verify", todo[i].rec.idx, todo[i].kid)
 		}
 	}
-	return r.fail("signature batch does not verify") // unreachable under ZIP-215
+	r.memo.putVerified(keys)
+	return true
 }
 
 func (r *run) register(rec *record, reg *pb.PartyRegistration) bool {

@@ -1,0 +1,127 @@
+package custody
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha512"
+	"sync"
+	"sync/atomic"
+
+	"filippo.io/edwards25519"
+)
+
+// batchValid reports whether every check's signature is valid under the
+// ZIP-215 rules of ed25519consensus.Verify, with one multiscalar
+// multiplication. For random 128-bit z_i, and k_i = SHA-512(R_i || A_i ||
+// M_i) mod l, it checks
+//
+//	[8]([-Σ z_i s_i]B + Σ [z_i]R_i + Σ_A [Σ_{i: A_i = A} z_i k_i]A) = 0,
+//
+// the equation of ed25519consensus.BatchVerifier, with the terms of the
+// signatures by one key summed into one: a party uploading its own
+// records adds one point to the sum, not one per record. Keys are decoded
+// once and kept (keyPoints). As there, s must be canonical, R and A may
+// have any encoding of a curve point, and the cofactor makes the batch
+// agree with one-by-one verification: true means every signature is
+// valid (but for a chance of about 2^-128), false that at least one is
+// not, or that an input is malformed.
+func batchValid(checks []SignatureCheck) bool {
+	sigs := make([]signed, len(checks))
+	for i, c := range checks {
+		sigs[i] = signed{c.PublicKey, PAE(c.Envelope.GetPayloadType(), c.Envelope.GetPayload()), c.Sig}
+	}
+	return batchValidMsgs(sigs)
+}
+
+// signed is a signature sig by pub over msg.
+type signed struct{ pub, msg, sig []byte }
+
+// batchValidMsgs is batchValid for signatures over given messages.
+func batchValidMsgs(checks []signed) bool {
+	if len(checks) == 0 {
+		return false
+	}
+	// Term 0 is B's; then each signature's R, and each distinct key's A.
+	scalars := make([]*edwards25519.Scalar, 1, 1+2*len(checks))
+	points := make([]*edwards25519.Point, 1, 1+2*len(checks))
+	bCoeff := new(edwards25519.Scalar)
+	scalars[0], points[0] = bCoeff, edwards25519.NewGeneratorPoint()
+	keyTerm := make(map[[ed25519.PublicKeySize]byte]int, len(checks))
+	var zBytes [32]byte
+	var digest [sha512.Size]byte
+	h := sha512.New()
+	for _, c := range checks {
+		if len(c.pub) != ed25519.PublicKeySize || len(c.sig) != ed25519.SignatureSize {
+			return false
+		}
+		s, err := new(edwards25519.Scalar).SetCanonicalBytes(c.sig[32:])
+		if err != nil {
+			return false
+		}
+		r, err := new(edwards25519.Point).SetBytes(c.sig[:32])
+		if err != nil {
+			return false
+		}
+		if _, err := rand.Read(zBytes[:16]); err != nil {
+			return false
+		}
+		z, err := new(edwards25519.Scalar).SetCanonicalBytes(zBytes[:]) // < 2^128 < l
+		if err != nil {
+			return false
+		}
+		h.Reset()
+		h.Write(c.sig[:32])
+		h.Write(c.pub)
+		h.Write(c.msg)
+		k, err := new(edwards25519.Scalar).SetUniformBytes(h.Sum(digest[:0]))
+		if err != nil {
+			return false
+		}
+		bCoeff.MultiplyAdd(z, s, bCoeff)
+		scalars, points = append(scalars, z), append(points, r)
+		zk := new(edwards25519.Scalar).Multiply(z, k)
+		key := [ed25519.PublicKeySize]byte(c.pub)
+		if j, ok := keyTerm[key]; ok {
+			scalars[j].Add(scalars[j], zk)
+			continue
+		}
+		a, ok := keyPoints.point(key)
+		if !ok {
+			return false
+		}
+		keyTerm[key] = len(scalars)
+		scalars, points = append(scalars, zk), append(points, a)
+	}
+	bCoeff.Negate(bCoeff)
+	check := new(edwards25519.Point).VarTimeMultiScalarMult(scalars, points)
+	return check.MultByCofactor(check).Equal(edwards25519.NewIdentityPoint()) == 1
+}
+
+// keyPoints keeps decoded public keys, which batches only read.
+var keyPoints = &pointCache{}
+
+// maxKeyPoints bounds keyPoints; past it, it starts again empty.
+const maxKeyPoints = 8192
+
+// A pointCache maps encoded public keys to their decoded points.
+type pointCache struct {
+	m sync.Map // [32]byte -> *edwards25519.Point; never written to once stored
+	n atomic.Int64
+}
+
+// point returns key's point, or false if key is not the encoding of one.
+func (c *pointCache) point(key [ed25519.PublicKeySize]byte) (*edwards25519.Point, bool) {
+	if p, ok := c.m.Load(key); ok {
+		return p.(*edwards25519.Point), true
+	}
+	p, err := new(edwards25519.Point).SetBytes(key[:])
+	if err != nil {
+		return nil, false
+	}
+	if c.n.Add(1) > maxKeyPoints {
+		c.m.Clear()
+		c.n.Store(0)
+	}
+	c.m.Store(key, p)
+	return p, true
+}
