@@ -118,9 +118,11 @@ func (c *pointCache) point(key [ed25519.PublicKeySize]byte) (*edwards25519.Point
 	if err != nil {
 		return nil, false
 	}
-	if c.n.Add(1) > maxKeyPoints {
+	// One caller of those past the bound empties the cache. Every entry
+	// maps a key to its own decoding, so whatever the interleaving, a
+	// Load never returns another key's point.
+	if n := c.n.Add(1); n > maxKeyPoints && c.n.CompareAndSwap(n, 0) {
 		c.m.Clear()
-		c.n.Store(0)
 	}
 	c.m.Store(key, p)
 	return p, true

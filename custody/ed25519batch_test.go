@@ -45,6 +45,7 @@ var smallOrder = map[string][32]byte{
 	"order 2":                 {0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
 	"order 4":                 {},
 	"order 4, other x":        {31: 0x80},
+	"identity, x sign set":    {0: 1, 31: 0x80},
 	"identity, non-canonical": {0xee, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
 }
 
@@ -159,4 +160,48 @@ func FuzzBatchValid(f *testing.F) {
 			t.Fatalf("batch %v, one by one %v", got, want)
 		}
 	})
+}
+
+// TestBatchValidCancellingErrors: two bad signatures whose errors cancel
+// (s one more in the first, one less in the second, same key) pass only if
+// both get the same random coefficient; each must get its own.
+func TestBatchValidCancellingErrors(t *testing.T) {
+	keys := testKeys(1)
+	a, b := batchCase(t, keys, 0, 1), batchCase(t, keys, 0, 2)
+	shift := func(c *SignatureCheck, by int) {
+		s, err := new(edwards25519.Scalar).SetCanonicalBytes(c.Sig[32:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		one, _ := new(edwards25519.Scalar).SetCanonicalBytes(append([]byte{1}, make([]byte, 31)...))
+		if by > 0 {
+			s.Add(s, one)
+		} else {
+			s.Subtract(s, one)
+		}
+		c.Sig = append(append([]byte(nil), c.Sig[:32]...), s.Bytes()...)
+	}
+	shift(&a, 1)
+	shift(&b, -1)
+	cs := []SignatureCheck{a, b}
+	if singlesValid(cs[:1]) || singlesValid(cs[1:]) {
+		t.Fatal("the reference accepts a shifted signature")
+	}
+	for range 100 {
+		if batchValid(cs) {
+			t.Fatal("a batch of two bad signatures whose errors cancel passes")
+		}
+	}
+}
+
+// TestBatchValidEncodings: one point under several encodings in a batch
+// (each its own term) agrees with one-by-one verification.
+func TestBatchValidEncodings(t *testing.T) {
+	var cs []SignatureCheck
+	for _, name := range []string{"identity", "identity, x sign set", "identity, non-canonical"} {
+		cs = append(cs, torsionSig(t, smallOrder[name], smallOrder["order 4"], "encoding "+name))
+	}
+	if !singlesValid(cs) || !batchValid(cs) {
+		t.Fatalf("one by one %v, batch %v", singlesValid(cs), batchValid(cs))
+	}
 }
