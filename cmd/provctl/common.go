@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -92,7 +93,13 @@ func withTimeout(ctx context.Context, g *globals) (context.Context, context.Canc
 // describe turns a gRPC status error into "Code: message".
 func describe(err error) string {
 	if s, ok := status.FromError(err); ok {
-		return fmt.Sprintf("%s: %s", s.Code(), s.Message())
+		msg := fmt.Sprintf("%s: %s", s.Code(), s.Message())
+		if s.Code() == codes.Unavailable && strings.Contains(s.Message(), "server preface") {
+			// An HTTP/1 server (the REST gateway) answered the gRPC
+			// connection preface.
+			msg += " (is --addr the REST port? provctl speaks gRPC, by default on " + client.DefaultAddr + ")"
+		}
+		return msg
 	}
 	return err.Error()
 }

@@ -227,6 +227,7 @@ func TestExitCodes(t *testing.T) {
 		{"verify without pinned keys", []string{"verify", "L1", "--log-key", "", "--registrar-pub", ""}, exitUsage, "--log-key is required"},
 		{"log key file missing", []string{"verify", "L1", "--log-key", c.path("nofile")}, exitUsage, "nofile: no such file or directory"},
 		{"log key file of another kind", []string{"verify", "L1", "--log-key", c.path("registrar.pub")}, exitUsage, "does not hold a log verifier key"},
+		{"REST port", []string{"lot", "L1", "--addr", c.http, "--timeout", "10s"}, exitFailed, "is --addr the REST port?"},
 		{"tree beyond the checkpoint", []string{"proof", "inclusion", "2", "999999"}, exitUsage, "beyond the latest checkpoint"},
 		{"bad time", []string{"extract", "--key", c.path("mine.key"), "--party", "mine-1", "--lot", "L9", "--mass-kg", "5", "--time", "yesterday"}, exitUsage, `--time "yesterday": want an RFC 3339 time such as 2026-04-01T08:00:00Z`},
 		{"unknown rule", []string{"flags", "--rule", "BOGUS"}, exitFailed, "unknown rule \"BOGUS\"; the rules are"},
