@@ -267,14 +267,20 @@ func TestEndToEnd(t *testing.T) {
 	}
 	code, body = h.do("GET", "/openapi.json", nil)
 	var doc struct {
-		Swagger string                     `json:"swagger"`
-		Paths   map[string]json.RawMessage `json:"paths"`
+		Swagger string `json:"swagger"`
+		Info    struct {
+			Title, Version string
+		} `json:"info"`
+		Paths map[string]json.RawMessage `json:"paths"`
 	}
 	if err := json.Unmarshal(body, &doc); code != http.StatusOK || err != nil {
 		t.Fatalf("GET /openapi.json: %d, %v", code, err)
 	}
 	if _, ok := doc.Paths["/v1/envelopes"]; !ok || doc.Swagger != "2.0" {
 		t.Fatalf("/openapi.json: swagger %q, paths %v lack /v1/envelopes", doc.Swagger, keys(doc.Paths))
+	}
+	if doc.Info.Title != "Antimony provenance ledger" || doc.Info.Version != "v1" {
+		t.Fatalf("/openapi.json: info %+v", doc.Info)
 	}
 	code, body = h.do("GET", "/metrics", nil)
 	for _, want := range []string{
