@@ -258,12 +258,12 @@ func extract(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "extract", "", &g)
 	g.addSignOnly(fs)
 	k.add(fs)
-	lot := fs.String("lot", "", "new lot id")
-	mass := fs.Float64("mass-kg", 0, "wet mass, kg")
+	lot := fs.String("lot", "", "new lot id (required)")
+	mass := fs.Float64("mass-kg", 0, "wet mass, kg (required)")
 	moist := fs.Float64("moisture", 0, "moisture, % of wet mass")
-	grade := fs.Float64("grade", 0, "Sb grade of dry material, %")
-	lat := fs.Float64("lat", 0, "site latitude")
-	lon := fs.Float64("lon", 0, "site longitude")
+	grade := fs.Float64("grade", 0, "Sb grade of dry material, % (required)")
+	lat := fs.Float64("lat", 0, "site latitude (required)")
+	lon := fs.Float64("lon", 0, "site longitude (required)")
 	product := fs.String("product", "ore", "ORE or CONCENTRATE")
 	if err := parse(fs, args, 0); err != nil {
 		return err
@@ -271,6 +271,15 @@ func extract(ctx context.Context, e *env, args []string) error {
 	s, err := k.signer()
 	if err != nil {
 		return err
+	}
+	// An extraction is permanent, and its grade and site are what the
+	// verifier checks it by: no defaults of 0 % Sb at 0°N 0°E.
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, name := range []string{"lot", "mass-kg", "grade", "lat", "lon"} {
+		if !set[name] {
+			return usageErr("--lot, --mass-kg, --grade, --lat and --lon are required (missing --%s): the record is permanent", name)
+		}
 	}
 	p, err := parseProduct(*product)
 	if err != nil {
