@@ -272,27 +272,13 @@ func proofInclusion(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		leaf := ledger.LeafHash(ent.GetEntry().GetData())
 		hashes, err := client.ProofHashes(r.GetHashes())
-		if err == nil && size == cp.Size {
-			err = ledger.VerifyInclusion(leaf, nums[0], size, hashes, cp.Root)
-		} else if err == nil {
-			var root [32]byte
-			if root, err = ledger.InclusionRoot(leaf, nums[0], size, hashes); err == nil {
-				var cr *pb.GetConsistencyProofResponse
-				if cr, err = c.Ledger.GetConsistencyProof(ctx, &pb.GetConsistencyProofRequest{First: size, Second: cp.Size}); err != nil {
-					return err
-				}
-				var cons [][32]byte
-				if cons, err = client.ProofHashes(cr.GetHashes()); err == nil {
-					if err = ledger.VerifyConsistency(size, cp.Size, cons, root, cp.Root); err != nil {
-						err = fmt.Errorf("the tree of size %d it puts the entry in is not consistent with the checkpoint of size %d: %w", size, cp.Size, err)
-					}
-				}
-			}
-		}
 		if err != nil {
 			return &exitError{code: exitInvalid, err: fmt.Errorf("inclusion proof does not verify: %w", err)}
+		}
+		leaf := ledger.LeafHash(ent.GetEntry().GetData())
+		if err := inclusionAgainst(ctx, c, cp, leaf, nums[0], size, hashes); err != nil {
+			return err
 		}
 		if g.json {
 			return printJSON(e.stdout, r)
@@ -304,6 +290,39 @@ func proofInclusion(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintln(e.stdout)
 		return nil
 	})
+}
+
+// inclusionAgainst checks that proof puts leaf at index in the tree of
+// the given size, against the trusted checkpoint cp: directly when that
+// tree is cp's, or else through the root the proof gives and a
+// consistency proof, fetched with c, from that tree to cp's. A check that
+// fails is an *exitError; a failed request is returned as it is.
+func inclusionAgainst(ctx context.Context, c *client.Client, cp ledger.Checkpoint, leaf [32]byte, index, size uint64, proof [][32]byte) error {
+	invalid := func(err error) error {
+		return &exitError{code: exitInvalid, err: fmt.Errorf("inclusion proof does not verify: %w", err)}
+	}
+	if size == cp.Size {
+		if err := ledger.VerifyInclusion(leaf, index, size, proof, cp.Root); err != nil {
+			return invalid(err)
+		}
+		return nil
+	}
+	root, err := ledger.InclusionRoot(leaf, index, size, proof)
+	if err != nil {
+		return invalid(err)
+	}
+	cr, err := c.Ledger.GetConsistencyProof(ctx, &pb.GetConsistencyProofRequest{First: size, Second: cp.Size})
+	if err != nil {
+		return err
+	}
+	cons, err := client.ProofHashes(cr.GetHashes())
+	if err == nil {
+		err = ledger.VerifyConsistency(size, cp.Size, cons, root, cp.Root)
+	}
+	if err != nil {
+		return invalid(fmt.Errorf("the tree of size %d it puts the entry in is not consistent with the checkpoint of size %d: %w", size, cp.Size, err))
+	}
+	return nil
 }
 
 func proofConsistency(ctx context.Context, e *env, args []string) error {
