@@ -117,11 +117,12 @@ type result struct {
 //
 // Empty or oversized data fails with [ErrInvalidInput]; an entry rejected by
 // Apply fails with Apply's error; after Close, with [ErrClosed]. If ctx is done
-// before the request is queued for the committer, nothing is written and ctx's
-// error is returned; once queued, Append waits for the outcome. If the commit fails (a
-// disk error), Append returns that error and the log stops until reopened;
-// the entry may then be in the log or not, like one whose caller crashed
-// before the answer came. The caller must not modify data during the call.
+// before the request is queued for the committer, nothing is written and
+// ctx's error is returned; once queued, Append waits for the outcome. If the
+// commit fails (a disk error), Append returns that error and the log stops
+// until reopened; the entry may then be in the log or not, like one whose
+// caller crashed before the answer came. The caller must not modify data
+// during the call.
 func (l *Log) Append(ctx context.Context, data []byte) (e Entry, dup bool, err error) {
 	return l.AppendAfter(ctx, data, nil, nil)
 }

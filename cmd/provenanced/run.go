@@ -64,8 +64,8 @@ func Run(ctx context.Context, o Options) error {
 		o.Logger = slog.Default()
 	}
 	// Listen first, so that a port in use stops the server before it
-	// creates keys or a store; serve (through Server.Serve) closes the
-	// listeners, and so does any failure before it.
+	// creates keys or a store. Server.Serve closes the listeners; closing
+	// them again here covers every failure before it.
 	gl, err := net.Listen("tcp", o.GRPCAddr)
 	if err != nil {
 		return fmt.Errorf("grpc listener: %w", err)
@@ -75,13 +75,8 @@ func Run(ctx context.Context, o Options) error {
 		gl.Close()
 		return fmt.Errorf("http listener: %w", err)
 	}
-	served := false
-	defer func() {
-		if !served {
-			gl.Close()
-			hl.Close()
-		}
-	}()
+	defer gl.Close()
+	defer hl.Close()
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return fmt.Errorf("creating data dir: %w", err)
 	}
@@ -119,7 +114,6 @@ func Run(ctx context.Context, o Options) error {
 		}
 		return fmt.Errorf("opening store: %w", err)
 	}
-	served = true
 	err = serve(ctx, o, store, tlsCfg, vkey, regPub, regPath, gl, hl)
 	if cerr := store.Close(); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("closing store: %w", cerr))
@@ -130,15 +124,8 @@ func Run(ctx context.Context, o Options) error {
 	return err
 }
 
-// serve serves on gl and hl, which it closes.
+// serve serves on gl and hl.
 func serve(ctx context.Context, o Options, store *custody.Store, tlsCfg *tls.Config, vkey string, regPub ed25519.PublicKey, regPath string, gl, hl net.Listener) error {
-	ok := false
-	defer func() {
-		if !ok {
-			gl.Close()
-			hl.Close()
-		}
-	}()
 	logVerifier, err := note.NewVerifier(vkey)
 	if err != nil {
 		return fmt.Errorf("log verifier key: %w", err)
@@ -168,6 +155,5 @@ func serve(ctx context.Context, o Options, store *custody.Store, tlsCfg *tls.Con
 	}
 	o.Logger.Info("serving", slog.String("grpc", gl.Addr().String()), slog.String("http", hl.Addr().String()),
 		slog.Uint64("tree_size", store.Log().Size()))
-	ok = true
 	return srv.Serve(ctx, gl, hl)
 }
