@@ -49,7 +49,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/multiformats/go-multihash"
 	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -255,11 +254,7 @@ func (r *run) crypto() bool {
 			if err != nil {
 				return r.fail("index %d: %v", idx, err)
 			}
-			mh, err := multihash.Encode(leaf[:], multihash.SHA2_256)
-			if err != nil {
-				return r.fail("index %d: %v", idx, err)
-			}
-			d = decodedRecord{env: env, st: st, id: multihash.Multihash(mh).B58String()}
+			d = decodedRecord{env: env, st: st, id: custody.RecordID(ledger.Entry{LeafHash: leaf})}
 			r.memo.putRecord(leaf, len(br.GetData()), d)
 		}
 		rec := &record{idx: idx, leaf: leaf, id: d.id, env: d.env, st: d.st, time: d.st.GetEventTime().AsTime()}
