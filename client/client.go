@@ -32,7 +32,8 @@ import (
 
 	"github.com/antimony-ledger/provenance/custody"
 	"github.com/antimony-ledger/provenance/ledger"
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 )
 
 // DefaultAddr is the gRPC address provenanced listens on by default.
@@ -41,9 +42,9 @@ const DefaultAddr = "127.0.0.1:8443"
 // A Client talks to a provenanced server over gRPC.
 type Client struct {
 	conn     *grpc.ClientConn
-	Ledger   pb.LedgerServiceClient
-	Custody  pb.CustodyServiceClient
-	Verifier pb.VerifierServiceClient
+	Ledger   apipb.LedgerServiceClient
+	Custody  apipb.CustodyServiceClient
+	Verifier apipb.VerifierServiceClient
 }
 
 // Dial connects to addr. With tlsConfig nil the connection is plaintext,
@@ -60,9 +61,9 @@ func Dial(addr string, tlsConfig *tls.Config, opts ...grpc.DialOption) (*Client,
 	}
 	return &Client{
 		conn:     conn,
-		Ledger:   pb.NewLedgerServiceClient(conn),
-		Custody:  pb.NewCustodyServiceClient(conn),
-		Verifier: pb.NewVerifierServiceClient(conn),
+		Ledger:   apipb.NewLedgerServiceClient(conn),
+		Custody:  apipb.NewCustodyServiceClient(conn),
+		Verifier: apipb.NewVerifierServiceClient(conn),
 	}, nil
 }
 
@@ -96,12 +97,12 @@ func (s *Signer) Sign(st *pb.Statement) (*pb.Envelope, error) {
 
 // Submit submits a signed envelope and returns the server's answer, which
 // is acknowledged only once the record is durable.
-func (c *Client) Submit(ctx context.Context, env *pb.Envelope) (*pb.SubmitResponse, error) {
-	return c.Ledger.Submit(ctx, &pb.SubmitRequest{Envelope: env})
+func (c *Client) Submit(ctx context.Context, env *pb.Envelope) (*apipb.SubmitResponse, error) {
+	return c.Ledger.Submit(ctx, &apipb.SubmitRequest{Envelope: env})
 }
 
 // SignAndSubmit signs st with s and submits it.
-func (c *Client) SignAndSubmit(ctx context.Context, s *Signer, st *pb.Statement) (*pb.SubmitResponse, error) {
+func (c *Client) SignAndSubmit(ctx context.Context, s *Signer, st *pb.Statement) (*apipb.SubmitResponse, error) {
 	env, err := s.Sign(st)
 	if err != nil {
 		return nil, err
@@ -110,8 +111,8 @@ func (c *Client) SignAndSubmit(ctx context.Context, s *Signer, st *pb.Statement)
 }
 
 // Lot returns a lot's state and history.
-func (c *Client) Lot(ctx context.Context, lotID string) (*pb.GetLotResponse, error) {
-	return c.Custody.GetLot(ctx, &pb.GetLotRequest{LotId: lotID})
+func (c *Client) Lot(ctx context.Context, lotID string) (*apipb.GetLotResponse, error) {
+	return c.Custody.GetLot(ctx, &apipb.GetLotRequest{LotId: lotID})
 }
 
 // LotHead returns the record that gave the lot's holder custody, the link
@@ -192,7 +193,7 @@ func (c *Client) consistent(ctx context.Context, old, cp ledger.Checkpoint) erro
 	case old.Size == 0:
 		return nil
 	}
-	r, err := c.Ledger.GetConsistencyProof(ctx, &pb.GetConsistencyProofRequest{First: old.Size, Second: cp.Size})
+	r, err := c.Ledger.GetConsistencyProof(ctx, &apipb.GetConsistencyProofRequest{First: old.Size, Second: cp.Size})
 	if err != nil {
 		return fmt.Errorf("fetching consistency proof %d -> %d: %w", old.Size, cp.Size, err)
 	}

@@ -10,7 +10,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 )
 
 // An Uploader submits envelopes over one SubmitStream call, for software
@@ -25,7 +26,7 @@ import (
 // not yet answered may or may not be in the log: submit them again, which
 // is safe, as resubmitting an envelope returns its existing entry.
 type Uploader struct {
-	s grpc.BidiStreamingClient[pb.SubmitStreamRequest, pb.SubmitStreamResponse]
+	s grpc.BidiStreamingClient[apipb.SubmitStreamRequest, apipb.SubmitStreamResponse]
 }
 
 // Upload opens a SubmitStream. Cancelling ctx ends it.
@@ -41,7 +42,7 @@ func (c *Client) Upload(ctx context.Context) (*Uploader, error) {
 // has ended, Send returns an error wrapping io.EOF, and Recv returns the
 // reason once the answers already sent have been read.
 func (u *Uploader) Send(env *pb.Envelope) error {
-	err := u.s.Send(&pb.SubmitStreamRequest{Envelope: env})
+	err := u.s.Send(&apipb.SubmitStreamRequest{Envelope: env})
 	if errors.Is(err, io.EOF) {
 		return fmt.Errorf("upload stream has ended: %w", err)
 	}
@@ -54,7 +55,7 @@ func (u *Uploader) Send(env *pb.Envelope) error {
 // and the stream goes on; a failure of the stream itself is returned as
 // it is, and ends it. After [Uploader.CloseSend], Recv returns io.EOF once
 // every envelope has been answered.
-func (u *Uploader) Recv() (*pb.SubmitResponse, error) {
+func (u *Uploader) Recv() (*apipb.SubmitResponse, error) {
 	r, err := u.s.Recv()
 	if err != nil {
 		return nil, err
@@ -70,7 +71,7 @@ func (u *Uploader) Recv() (*pb.SubmitResponse, error) {
 
 // Submit sends one envelope and waits for its answer; no other envelope
 // may be waiting for an answer.
-func (u *Uploader) Submit(env *pb.Envelope) (*pb.SubmitResponse, error) {
+func (u *Uploader) Submit(env *pb.Envelope) (*apipb.SubmitResponse, error) {
 	if err := u.Send(env); err != nil {
 		if errors.Is(err, io.EOF) {
 			// Nothing is outstanding, so Recv returns why it ended.

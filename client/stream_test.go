@@ -16,7 +16,8 @@ import (
 	"github.com/antimony-ledger/provenance/custody"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	"github.com/antimony-ledger/provenance/internal/testserver"
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 )
 
 // TestUpload drives SubmitStream over real gRPC on loopback: answers come
@@ -83,7 +84,7 @@ func TestUpload(t *testing.T) {
 			t.Fatalf("answers %d and %d share index %d", prev, i, res.GetIndex())
 		}
 		indexes[res.GetIndex()] = i
-		got, err := c.Ledger.GetEntry(ctx, &pb.GetEntryRequest{Index: res.GetIndex()})
+		got, err := c.Ledger.GetEntry(ctx, &apipb.GetEntryRequest{Index: res.GetIndex()})
 		if err != nil || got.GetEntry().GetLeafHash() != res.GetLeafHash() {
 			t.Fatalf("entry %d: %v, %v; want record %s", res.GetIndex(), got, err, res.GetLeafHash())
 		}
@@ -108,9 +109,9 @@ func TestUploadUnknownFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	mine := chain.AddParty("mine-1", "Mine", "PK", pb.Role_ROLE_MINE)
-	req := &pb.SubmitStreamRequest{Envelope: chain.Register(mine)}
+	req := &apipb.SubmitStreamRequest{Envelope: chain.Register(mine)}
 	req.ProtoReflect().SetUnknown(protowire.AppendVarint(protowire.AppendTag(nil, 99, protowire.VarintType), 1))
-	for _, r := range []*pb.SubmitStreamRequest{req, {Envelope: chain.Register(mine)}} {
+	for _, r := range []*apipb.SubmitStreamRequest{req, {Envelope: chain.Register(mine)}} {
 		if err := s.Send(r); err != nil {
 			t.Fatal(err)
 		}

@@ -9,7 +9,7 @@ import (
 	"filippo.io/edwards25519"
 	"github.com/hdevalence/ed25519consensus"
 
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 )
 
 // batchCase signs payload i with key k of keys.

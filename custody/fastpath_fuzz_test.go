@@ -7,7 +7,7 @@ import (
 	"regexp"
 	"testing"
 
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 )
 
 // FuzzAppendDSSE: where the direct encoder takes an envelope, it writes

@@ -15,7 +15,8 @@ import (
 
 	"github.com/antimony-ledger/provenance/custody"
 	"github.com/antimony-ledger/provenance/ledger"
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 )
 
 // A Backend is the server side of verification: it verifies lots for
@@ -278,7 +279,7 @@ func (b *Backend) Bundle(ctx context.Context, lotID string) (*pb.Bundle, error) 
 // report), ordered by log index. If the budget ran out first, the response counts the lots still
 // stale and the log records not read yet: their flags may be missing or
 // out of date.
-func (b *Backend) ListFlags(ctx context.Context, req *pb.ListFlagsRequest) (*pb.ListFlagsResponse, error) {
+func (b *Backend) ListFlags(ctx context.Context, req *apipb.ListFlagsRequest) (*apipb.ListFlagsResponse, error) {
 	if r := req.GetRule(); r != "" && r != RuleInvalid && !slices.ContainsFunc(rules, func(x RuleInfo) bool { return x.ID == r }) {
 		ids := []string{RuleInvalid}
 		for _, x := range rules {
@@ -309,10 +310,10 @@ func (b *Backend) ListFlags(ctx context.Context, req *pb.ListFlagsRequest) (*pb.
 	slices.SortFunc(out, func(x, y *pb.Flag) int {
 		return cmp.Or(cmp.Compare(x.GetIndex(), y.GetIndex()), cmp.Compare(x.GetRule(), y.GetRule()), cmp.Compare(x.GetLotId(), y.GetLotId()))
 	})
-	return &pb.ListFlagsResponse{Flags: out, PendingLots: uint64(pending), UnreadRecords: unread}, nil
+	return &apipb.ListFlagsResponse{Flags: out, PendingLots: uint64(pending), UnreadRecords: unread}, nil
 }
 
-func matches(f *pb.Flag, req *pb.ListFlagsRequest) bool {
+func matches(f *pb.Flag, req *apipb.ListFlagsRequest) bool {
 	switch {
 	case req.GetPartyId() != "" && f.GetPartyId() != req.GetPartyId():
 		return false

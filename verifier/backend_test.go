@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/antimony-ledger/provenance/custody"
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	"github.com/antimony-ledger/provenance/verifier"
 )
 
@@ -30,7 +30,7 @@ func TestListFlagsBudget(t *testing.T) {
 	defer b.Close()
 
 	// Out of time at once: the log is read one record, nothing verified.
-	r, err := b.ListFlags(t.Context(), &pb.ListFlagsRequest{})
+	r, err := b.ListFlags(t.Context(), &apipb.ListFlagsRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func TestListFlagsBudget(t *testing.T) {
 
 	// With time, the listing completes.
 	verifier.SetListBudget(b, 0)
-	r, err = b.ListFlags(t.Context(), &pb.ListFlagsRequest{Rule: verifier.RuleBorderCorridor})
+	r, err = b.ListFlags(t.Context(), &apipb.ListFlagsRequest{Rule: verifier.RuleBorderCorridor})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestListFlagsBudget(t *testing.T) {
 	// A new record makes its lot stale; out of time, the listing counts it.
 	x.dispatch(x.mine, "L3", exts[3], x.exp, 1000, 2)
 	verifier.SetListBudget(b, time.Nanosecond)
-	if r, err = b.ListFlags(t.Context(), &pb.ListFlagsRequest{}); err != nil {
+	if r, err = b.ListFlags(t.Context(), &apipb.ListFlagsRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	if r.GetPendingLots() != 1 || r.GetUnreadRecords() != 0 {
@@ -68,7 +68,7 @@ func TestListFlagsBudget(t *testing.T) {
 	}
 
 	// A rule that does not exist is refused, not answered with nothing.
-	if _, err := b.ListFlags(t.Context(), &pb.ListFlagsRequest{Rule: "BOGUS"}); !errors.Is(err, custody.ErrMalformed) {
+	if _, err := b.ListFlags(t.Context(), &apipb.ListFlagsRequest{Rule: "BOGUS"}); !errors.Is(err, custody.ErrMalformed) {
 		t.Fatalf("unknown rule: %v, want ErrMalformed", err)
 	}
 }

@@ -5,7 +5,8 @@ import (
 	"testing"
 	"time"
 
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/verifier"
 )
 
@@ -86,7 +87,7 @@ func BenchmarkCatchUp(b *testing.B) {
 	}
 	for b.Loop() {
 		be := verifier.NewListingBackend(x.s, x.trust(), verifier.DefaultConfig(), 0)
-		r, err := be.ListFlags(b.Context(), &pb.ListFlagsRequest{})
+		r, err := be.ListFlags(b.Context(), &apipb.ListFlagsRequest{})
 		if err != nil || r.GetPendingLots() != 0 {
 			b.Fatalf("listing: %v, %d lots pending", err, r.GetPendingLots())
 		}

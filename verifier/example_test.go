@@ -7,7 +7,7 @@ import (
 
 	"github.com/antimony-ledger/provenance/custody"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/verifier"
 )
 

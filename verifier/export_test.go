@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/antimony-ledger/provenance/custody"
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 )
 
 // NewListingBackend returns a backend that does not follow the log in the

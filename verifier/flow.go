@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/antimony-ledger/provenance/internal/refdata"
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 )
 
 // untraced is the composition key of Sb not attributed to a mine.

@@ -1,7 +1,7 @@
 package verifier
 
 import (
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 )
 
 // Rule ids. They are stable: reports, flag queries and documentation

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 )
 
 // Text renders a report for people: the verdict first, then the contained

@@ -10,7 +10,8 @@ import (
 
 	"github.com/antimony-ledger/provenance/client"
 	"github.com/antimony-ledger/provenance/ledger"
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 )
 
 func init() {
@@ -124,7 +125,7 @@ func showParty(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	return reader(ctx, &g, func(ctx context.Context, c *client.Client) error {
-		r, err := c.Custody.GetParty(ctx, &pb.GetPartyRequest{PartyId: fs.Arg(0)})
+		r, err := c.Custody.GetParty(ctx, &apipb.GetPartyRequest{PartyId: fs.Arg(0)})
 		if err != nil {
 			return err
 		}
@@ -165,7 +166,7 @@ func showPartyLots(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	return reader(ctx, &g, func(ctx context.Context, c *client.Client) error {
-		r, err := c.Custody.ListPartyLots(ctx, &pb.ListPartyLotsRequest{PartyId: fs.Arg(0)})
+		r, err := c.Custody.ListPartyLots(ctx, &apipb.ListPartyLotsRequest{PartyId: fs.Arg(0)})
 		if err != nil {
 			return err
 		}
@@ -198,7 +199,7 @@ func showCheckpoint(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	return reader(ctx, &g, func(ctx context.Context, c *client.Client) error {
-		r, err := c.Ledger.GetCheckpoint(ctx, &pb.GetCheckpointRequest{})
+		r, err := c.Ledger.GetCheckpoint(ctx, &apipb.GetCheckpointRequest{})
 		if err != nil {
 			return err
 		}
@@ -243,7 +244,7 @@ func proofInclusion(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	return reader(ctx, &g, func(ctx context.Context, c *client.Client) error {
-		cr, err := c.Ledger.GetCheckpoint(ctx, &pb.GetCheckpointRequest{})
+		cr, err := c.Ledger.GetCheckpoint(ctx, &apipb.GetCheckpointRequest{})
 		if err != nil {
 			return err
 		}
@@ -264,11 +265,11 @@ func proofInclusion(ctx context.Context, e *env, args []string) error {
 		if nums[0] >= size {
 			return usageErr("index %d is not in a tree of size %d", nums[0], size)
 		}
-		ent, err := c.Ledger.GetEntry(ctx, &pb.GetEntryRequest{Index: nums[0]})
+		ent, err := c.Ledger.GetEntry(ctx, &apipb.GetEntryRequest{Index: nums[0]})
 		if err != nil {
 			return err
 		}
-		r, err := c.Ledger.GetInclusionProof(ctx, &pb.GetInclusionProofRequest{Index: nums[0], TreeSize: size})
+		r, err := c.Ledger.GetInclusionProof(ctx, &apipb.GetInclusionProofRequest{Index: nums[0], TreeSize: size})
 		if err != nil {
 			return err
 		}
@@ -311,7 +312,7 @@ func inclusionAgainst(ctx context.Context, c *client.Client, cp ledger.Checkpoin
 	if err != nil {
 		return invalid(err)
 	}
-	cr, err := c.Ledger.GetConsistencyProof(ctx, &pb.GetConsistencyProofRequest{First: size, Second: cp.Size})
+	cr, err := c.Ledger.GetConsistencyProof(ctx, &apipb.GetConsistencyProofRequest{First: size, Second: cp.Size})
 	if err != nil {
 		return err
 	}
@@ -340,7 +341,7 @@ func proofConsistency(ctx context.Context, e *env, args []string) error {
 		second = nums[1]
 	}
 	return reader(ctx, &g, func(ctx context.Context, c *client.Client) error {
-		r, err := c.Ledger.GetConsistencyProof(ctx, &pb.GetConsistencyProofRequest{First: nums[0], Second: second})
+		r, err := c.Ledger.GetConsistencyProof(ctx, &apipb.GetConsistencyProofRequest{First: nums[0], Second: second})
 		if err != nil {
 			return err
 		}
@@ -366,7 +367,7 @@ func showEntry(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	return reader(ctx, &g, func(ctx context.Context, c *client.Client) error {
-		r, err := c.Ledger.GetEntry(ctx, &pb.GetEntryRequest{Index: nums[0]})
+		r, err := c.Ledger.GetEntry(ctx, &apipb.GetEntryRequest{Index: nums[0]})
 		if err != nil {
 			return err
 		}

@@ -15,7 +15,8 @@ import (
 
 	"github.com/antimony-ledger/provenance/client"
 	"github.com/antimony-ledger/provenance/custody"
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 )
 
 func init() {
@@ -62,7 +63,7 @@ func submit(ctx context.Context, e *env, g *globals, s *client.Signer, st *pb.St
 		return err
 	}
 	if g.signOnly {
-		return printJSON(e.stdout, &pb.SubmitRequest{Envelope: env})
+		return printJSON(e.stdout, &apipb.SubmitRequest{Envelope: env})
 	}
 	c, err := dial(g)
 	if err != nil {

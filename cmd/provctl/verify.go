@@ -11,7 +11,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/antimony-ledger/provenance/client"
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/verifier"
 )
 
@@ -53,7 +54,7 @@ func verifyLot(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	return reader(ctx, &g, func(ctx context.Context, c *client.Client) error {
-		r, err := c.Verifier.GetBundle(ctx, &pb.GetBundleRequest{LotId: fs.Arg(0)})
+		r, err := c.Verifier.GetBundle(ctx, &apipb.GetBundleRequest{LotId: fs.Arg(0)})
 		if err != nil {
 			return err
 		}
@@ -101,7 +102,7 @@ func bundleExport(ctx context.Context, e *env, args []string) error {
 		*out = fs.Arg(0) + ".bundle.json"
 	}
 	return reader(ctx, &g, func(ctx context.Context, c *client.Client) error {
-		r, err := c.Verifier.GetBundle(ctx, &pb.GetBundleRequest{LotId: fs.Arg(0)})
+		r, err := c.Verifier.GetBundle(ctx, &apipb.GetBundleRequest{LotId: fs.Arg(0)})
 		if err != nil {
 			return err
 		}
@@ -154,7 +155,7 @@ func listFlags(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	req := &pb.ListFlagsRequest{PartyId: *party, Rule: *rule, LotId: *lot}
+	req := &apipb.ListFlagsRequest{PartyId: *party, Rule: *rule, LotId: *lot}
 	if *sev != "" {
 		v, ok := pb.Severity_value["SEVERITY_"+strings.ToUpper(*sev)]
 		if !ok {

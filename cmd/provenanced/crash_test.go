@@ -29,7 +29,8 @@ import (
 
 	"github.com/antimony-ledger/provenance/custody"
 	"github.com/antimony-ledger/provenance/ledger"
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 )
 
 // crashWorkers is the number of concurrent clients submitting custody
@@ -181,7 +182,7 @@ func (h *crashHarness) registerParties(d *daemon) {
 	}
 	conn := dialDaemon(t, d)
 	defer conn.Close()
-	lc := pb.NewLedgerServiceClient(conn)
+	lc := apipb.NewLedgerServiceClient(conn)
 	for w := range crashWorkers {
 		for _, role := range []pb.Role{pb.Role_ROLE_MINE, pb.Role_ROLE_EXPORTER} {
 			_, priv, err := custody.GenerateKey()
@@ -213,13 +214,13 @@ func (h *crashHarness) registerParties(d *daemon) {
 }
 
 // submit submits env and records the acknowledgement and its checkpoint.
-func (h *crashHarness) submit(ctx context.Context, lc pb.LedgerServiceClient, env *pb.Envelope, cycle int) (string, error) {
+func (h *crashHarness) submit(ctx context.Context, lc apipb.LedgerServiceClient, env *pb.Envelope, cycle int) (string, error) {
 	data, err := custody.EncodeEnvelope(env)
 	if err != nil {
 		return "", err
 	}
 	link := ledger.LeafID(data).B58String()
-	r, err := lc.Submit(ctx, &pb.SubmitRequest{Envelope: env})
+	r, err := lc.Submit(ctx, &apipb.SubmitRequest{Envelope: env})
 	if err != nil {
 		return "", err
 	}
@@ -242,7 +243,7 @@ func (h *crashHarness) loadAndKill(d *daemon, cycle int) int {
 	t := h.t
 	conn := dialDaemon(t, d)
 	defer conn.Close()
-	lc := pb.NewLedgerServiceClient(conn)
+	lc := apipb.NewLedgerServiceClient(conn)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var (
@@ -302,7 +303,7 @@ func (h *crashHarness) loadAndKill(d *daemon, cycle int) int {
 	// A reader polling checkpoints, as an auditor or witness would.
 	wg.Go(func() {
 		for ctx.Err() == nil {
-			r, err := lc.GetCheckpoint(ctx, &pb.GetCheckpointRequest{})
+			r, err := lc.GetCheckpoint(ctx, &apipb.GetCheckpointRequest{})
 			if err != nil {
 				failed("GetCheckpoint", err)
 				return
@@ -339,10 +340,10 @@ func (h *crashHarness) verify(d *daemon, cycle int, final bool) {
 	}
 	conn := dialDaemon(t, d)
 	defer conn.Close()
-	lc, cc := pb.NewLedgerServiceClient(conn), pb.NewCustodyServiceClient(conn)
+	lc, cc := apipb.NewLedgerServiceClient(conn), apipb.NewCustodyServiceClient(conn)
 
 	// The new checkpoint verifies with log.pub.
-	ck, err := lc.GetCheckpoint(ctx, &pb.GetCheckpointRequest{})
+	ck, err := lc.GetCheckpoint(ctx, &apipb.GetCheckpointRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,7 +403,7 @@ func (h *crashHarness) verify(d *daemon, cycle int, final bool) {
 	if _, ok := wantRoot[0]; ok {
 		rootAt[0] = root()
 	}
-	stream, err := lc.StreamEntries(ctx, &pb.StreamEntriesRequest{Start: 0, End: cur.Size})
+	stream, err := lc.StreamEntries(ctx, &apipb.StreamEntriesRequest{Start: 0, End: cur.Size})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -440,7 +441,7 @@ func (h *crashHarness) verify(d *daemon, cycle int, final bool) {
 	if root() != cur.Root {
 		t.Fatalf("cycle %d: the served entries produce root %x, the checkpoint says %x", cycle, root(), cur.Root)
 	}
-	if _, err := lc.GetEntry(ctx, &pb.GetEntryRequest{Index: cur.Size}); status.Code(err) != codes.NotFound {
+	if _, err := lc.GetEntry(ctx, &apipb.GetEntryRequest{Index: cur.Size}); status.Code(err) != codes.NotFound {
 		t.Fatalf("cycle %d: GetEntry(%d) beyond the tree: %v, want NotFound", cycle, cur.Size, err)
 	}
 
@@ -460,7 +461,7 @@ func (h *crashHarness) verify(d *daemon, cycle int, final bool) {
 			t.Fatalf("cycle %d: acknowledged record %s: index %d holds other bytes", cycle, a.leaf, a.index)
 		}
 		if a.cycle == cycle {
-			r, err := lc.GetEntry(ctx, &pb.GetEntryRequest{Index: a.index})
+			r, err := lc.GetEntry(ctx, &apipb.GetEntryRequest{Index: a.index})
 			if err != nil || !bytes.Equal(r.GetEntry().GetData(), a.data) || r.GetEntry().GetLeafHash() != a.leaf {
 				t.Fatalf("cycle %d: GetEntry(%d) of acknowledged record %s: %v, bytes equal %v", cycle, a.index, a.leaf, err,
 					err == nil && bytes.Equal(r.GetEntry().GetData(), a.data))
@@ -474,7 +475,7 @@ func (h *crashHarness) verify(d *daemon, cycle int, final bool) {
 			t.Fatalf("cycle %d: checkpoint of size %d handed out before the kill has root %x; the entries served after restart give %x",
 				cycle, c.Size, c.Root, rootAt[c.Size])
 		}
-		p, err := lc.GetConsistencyProof(ctx, &pb.GetConsistencyProofRequest{First: c.Size, Second: cur.Size})
+		p, err := lc.GetConsistencyProof(ctx, &apipb.GetConsistencyProofRequest{First: c.Size, Second: cur.Size})
 		if err != nil {
 			t.Fatalf("cycle %d: consistency proof %d -> %d: %v", cycle, c.Size, cur.Size, err)
 		}
@@ -499,7 +500,7 @@ func (h *crashHarness) verify(d *daemon, cycle int, final bool) {
 		if lot != "" {
 			touchedLots[lot] = true
 		}
-		r, err := lc.GetRecord(ctx, &pb.GetRecordRequest{LeafHash: ledger.LeafID(entries[i]).B58String()})
+		r, err := lc.GetRecord(ctx, &apipb.GetRecordRequest{LeafHash: ledger.LeafID(entries[i]).B58String()})
 		if err != nil || r.GetEntry().GetIndex() != i {
 			t.Fatalf("cycle %d: GetRecord of entry %d: %v, index %d", cycle, i, err, r.GetEntry().GetIndex())
 		}
@@ -605,10 +606,10 @@ func (h *crashHarness) replay(cycle int, i uint64, data []byte) string {
 }
 
 // checkLot compares GetLot with the replayed lot: state and history.
-func (h *crashHarness) checkLot(ctx context.Context, cc pb.CustodyServiceClient, cycle int, id string) {
+func (h *crashHarness) checkLot(ctx context.Context, cc apipb.CustodyServiceClient, cycle int, id string) {
 	t := h.t
 	want := h.lots[id]
-	r, err := cc.GetLot(ctx, &pb.GetLotRequest{LotId: id})
+	r, err := cc.GetLot(ctx, &apipb.GetLotRequest{LotId: id})
 	if err != nil {
 		t.Fatalf("cycle %d: GetLot(%s), a lot the log created: %v", cycle, id, err)
 	}
@@ -632,9 +633,9 @@ func (h *crashHarness) checkLot(ctx context.Context, cc pb.CustodyServiceClient,
 }
 
 // checkParty compares GetParty and ListPartyLots with the replay.
-func (h *crashHarness) checkParty(ctx context.Context, cc pb.CustodyServiceClient, cycle int, id string) {
+func (h *crashHarness) checkParty(ctx context.Context, cc apipb.CustodyServiceClient, cycle int, id string) {
 	t := h.t
-	p, err := cc.GetParty(ctx, &pb.GetPartyRequest{PartyId: id})
+	p, err := cc.GetParty(ctx, &apipb.GetPartyRequest{PartyId: id})
 	if err != nil {
 		t.Fatalf("cycle %d: GetParty(%s): %v", cycle, id, err)
 	}
@@ -648,7 +649,7 @@ func (h *crashHarness) checkParty(ctx context.Context, cc pb.CustodyServiceClien
 		t.Fatalf("cycle %d: party %s is not what its registration in the log gives: record %s (log %s), %d keys",
 			cycle, id, p.GetParty().GetRegistrationRecord(), h.partyRecord[id], len(keys))
 	}
-	r, err := cc.ListPartyLots(ctx, &pb.ListPartyLotsRequest{PartyId: id})
+	r, err := cc.ListPartyLots(ctx, &apipb.ListPartyLotsRequest{PartyId: id})
 	if err != nil {
 		t.Fatalf("cycle %d: ListPartyLots(%s): %v", cycle, id, err)
 	}

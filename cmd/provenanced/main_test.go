@@ -26,7 +26,8 @@ import (
 
 	"github.com/antimony-ledger/provenance/custody"
 	"github.com/antimony-ledger/provenance/ledger"
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 )
 
 // binDir holds the binary buildBinary builds; TestMain removes it.
@@ -152,13 +153,13 @@ func (d *daemon) stop(t *testing.T) {
 	}
 }
 
-func (d *daemon) ledgerClient(t *testing.T) pb.LedgerServiceClient {
+func (d *daemon) ledgerClient(t *testing.T) apipb.LedgerServiceClient {
 	conn, err := grpc.NewClient(d.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return pb.NewLedgerServiceClient(conn)
+	return apipb.NewLedgerServiceClient(conn)
 }
 
 type syncWriter struct {
@@ -243,7 +244,7 @@ func TestDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	lc := d.ledgerClient(t)
-	if _, err := lc.Submit(t.Context(), &pb.SubmitRequest{Envelope: reg}); err != nil {
+	if _, err := lc.Submit(t.Context(), &apipb.SubmitRequest{Envelope: reg}); err != nil {
 		t.Fatalf("registration: %v", err)
 	}
 
@@ -268,7 +269,7 @@ func TestDaemon(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				r, err := lc.Submit(ctx, &pb.SubmitRequest{Envelope: env})
+				r, err := lc.Submit(ctx, &apipb.SubmitRequest{Envelope: env})
 				if err != nil {
 					return // the server went away
 				}
@@ -293,11 +294,11 @@ func TestDaemon(t *testing.T) {
 	}
 	lc2 := d2.ledgerClient(t)
 	for _, id := range acked {
-		if _, err := lc2.GetRecord(t.Context(), &pb.GetRecordRequest{LeafHash: id}); err != nil {
+		if _, err := lc2.GetRecord(t.Context(), &apipb.GetRecordRequest{LeafHash: id}); err != nil {
 			t.Fatalf("acknowledged record %s lost: %v", id, err)
 		}
 	}
-	ck, err := lc2.GetCheckpoint(t.Context(), &pb.GetCheckpointRequest{})
+	ck, err := lc2.GetCheckpoint(t.Context(), &apipb.GetCheckpointRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}

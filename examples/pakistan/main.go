@@ -33,7 +33,8 @@ import (
 	"github.com/antimony-ledger/provenance/internal/datadir"
 	"github.com/antimony-ledger/provenance/internal/refdata"
 	"github.com/antimony-ledger/provenance/internal/server"
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/verifier"
 )
 
@@ -129,7 +130,7 @@ func play(ctx context.Context, o options) (*Result, error) {
 	fmt.Fprintln(tw, "\nLOT\tVERDICT\tUNTRACED\tRULES\tSTORY")
 	cps := &memCheckpoints{}
 	for _, st := range stories {
-		r, err := c.Verifier.GetBundle(ctx, &pb.GetBundleRequest{LotId: st.Lot})
+		r, err := c.Verifier.GetBundle(ctx, &apipb.GetBundleRequest{LotId: st.Lot})
 		if err != nil {
 			return nil, fmt.Errorf("fetching bundle of %s: %w", st.Lot, err)
 		}

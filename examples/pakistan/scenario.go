@@ -12,7 +12,7 @@ import (
 	"github.com/antimony-ledger/provenance/client"
 	"github.com/antimony-ledger/provenance/custody"
 	"github.com/antimony-ledger/provenance/internal/refdata"
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 )
 
 // The parties below are fictional; the mines' positions, capacities, grades

@@ -8,7 +8,8 @@ import (
 	"github.com/antimony-ledger/provenance/client"
 	"github.com/antimony-ledger/provenance/internal/testserver"
 	"github.com/antimony-ledger/provenance/ledger"
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 )
 
 // serve starts a real server (gRPC and HTTP on loopback) on dir with w's
@@ -45,7 +46,7 @@ func submitAll(t *testing.T, cl *client.Client, envs []*pb.Envelope) {
 // check against what cps remembers.
 func fetchAndCheck(t *testing.T, w *world, cl *client.Client, cps client.CheckpointStore) (ledger.Checkpoint, []byte, error) {
 	t.Helper()
-	r, err := cl.Ledger.GetCheckpoint(t.Context(), &pb.GetCheckpointRequest{})
+	r, err := cl.Ledger.GetCheckpoint(t.Context(), &apipb.GetCheckpointRequest{})
 	if err != nil {
 		t.Fatalf("GetCheckpoint: %v", err)
 	}

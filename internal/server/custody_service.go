@@ -6,13 +6,13 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 )
 
 // custodyService implements pb.CustodyServiceServer over the store's
 // projections.
 type custodyService struct {
-	pb.UnimplementedCustodyServiceServer
+	apipb.UnimplementedCustodyServiceServer
 	s *Server
 }
 
@@ -30,7 +30,7 @@ func requireID(name, id string) error {
 	return nil
 }
 
-func (c *custodyService) GetLot(ctx context.Context, req *pb.GetLotRequest) (*pb.GetLotResponse, error) {
+func (c *custodyService) GetLot(ctx context.Context, req *apipb.GetLotRequest) (*apipb.GetLotResponse, error) {
 	if err := requireID("lot_id", req.GetLotId()); err != nil {
 		return nil, err
 	}
@@ -38,14 +38,14 @@ func (c *custodyService) GetLot(ctx context.Context, req *pb.GetLotRequest) (*pb
 	if err != nil {
 		return nil, c.s.toStatus(ctx, err)
 	}
-	resp := &pb.GetLotResponse{Lot: lot, History: make([]*pb.LogEntry, 0, len(hist))}
+	resp := &apipb.GetLotResponse{Lot: lot, History: make([]*apipb.LogEntry, 0, len(hist))}
 	for _, e := range hist {
 		resp.History = append(resp.History, c.s.logEntry(ctx, e))
 	}
 	return resp, nil
 }
 
-func (c *custodyService) GetParty(ctx context.Context, req *pb.GetPartyRequest) (*pb.GetPartyResponse, error) {
+func (c *custodyService) GetParty(ctx context.Context, req *apipb.GetPartyRequest) (*apipb.GetPartyResponse, error) {
 	if err := requireID("party_id", req.GetPartyId()); err != nil {
 		return nil, err
 	}
@@ -53,18 +53,18 @@ func (c *custodyService) GetParty(ctx context.Context, req *pb.GetPartyRequest) 
 	if err != nil {
 		return nil, c.s.toStatus(ctx, err)
 	}
-	return &pb.GetPartyResponse{Party: p}, nil
+	return &apipb.GetPartyResponse{Party: p}, nil
 }
 
-func (c *custodyService) ListParties(ctx context.Context, _ *pb.ListPartiesRequest) (*pb.ListPartiesResponse, error) {
+func (c *custodyService) ListParties(ctx context.Context, _ *apipb.ListPartiesRequest) (*apipb.ListPartiesResponse, error) {
 	ps, err := c.s.store.Parties(ctx)
 	if err != nil {
 		return nil, c.s.toStatus(ctx, err)
 	}
-	return &pb.ListPartiesResponse{Parties: ps}, nil
+	return &apipb.ListPartiesResponse{Parties: ps}, nil
 }
 
-func (c *custodyService) ListPartyLots(ctx context.Context, req *pb.ListPartyLotsRequest) (*pb.ListPartyLotsResponse, error) {
+func (c *custodyService) ListPartyLots(ctx context.Context, req *apipb.ListPartyLotsRequest) (*apipb.ListPartyLotsResponse, error) {
 	if err := requireID("party_id", req.GetPartyId()); err != nil {
 		return nil, err
 	}
@@ -72,5 +72,5 @@ func (c *custodyService) ListPartyLots(ctx context.Context, req *pb.ListPartyLot
 	if err != nil {
 		return nil, c.s.toStatus(ctx, err)
 	}
-	return &pb.ListPartyLotsResponse{Lots: lots}, nil
+	return &apipb.ListPartyLotsResponse{Lots: lots}, nil
 }

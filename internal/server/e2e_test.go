@@ -20,13 +20,14 @@ import (
 	"github.com/antimony-ledger/provenance/custody"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	"github.com/antimony-ledger/provenance/ledger"
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 )
 
 // submitted is an accepted envelope and what the server said about it.
 type submitted struct {
 	env  *pb.Envelope
-	resp *pb.SubmitResponse
+	resp *apipb.SubmitResponse
 }
 
 // openCheckpoint verifies a signed checkpoint with the chain's log key.
@@ -56,7 +57,7 @@ func hashes32(t *testing.T, hs [][]byte) [][32]byte {
 
 // checkEntry checks a served entry against the envelope that was submitted:
 // the exact canonical bytes, their leaf hash, and the decoded forms.
-func checkEntry(t *testing.T, e *pb.LogEntry, s submitted) {
+func checkEntry(t *testing.T, e *apipb.LogEntry, s submitted) {
 	t.Helper()
 	want, err := custody.EncodeEnvelope(s.env)
 	if err != nil {
@@ -96,7 +97,7 @@ func TestEndToEnd(t *testing.T) {
 	buyer := c.AddParty("buyer-us", "US Buyer", "US", pb.Role_ROLE_BUYER)
 
 	var subs []submitted
-	add := func(env *pb.Envelope, resp *pb.SubmitResponse) submitted {
+	add := func(env *pb.Envelope, resp *apipb.SubmitResponse) submitted {
 		t.Helper()
 		if resp.GetDuplicate() || resp.GetIndex() != uint64(len(subs)) {
 			t.Fatalf("submission %d: response %v", len(subs), resp)
@@ -144,7 +145,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// Lot, parties and party lots over REST.
-	var lot pb.GetLotResponse
+	var lot apipb.GetLotResponse
 	h.getJSON("/v1/lots/L1", &lot)
 	if l := lot.GetLot(); l.GetHolderPartyId() != exporter.ID || l.GetMassKg() != 9990 || l.GetHead() != recS.resp.GetLeafHash() || l.GetOriginRecord() != extS.resp.GetLeafHash() {
 		t.Fatalf("GET /v1/lots/L1: lot %v", l)
@@ -155,29 +156,29 @@ func TestEndToEnd(t *testing.T) {
 	for i, s := range []submitted{extS, dispS, recS} {
 		checkEntry(t, lot.GetHistory()[i], s)
 	}
-	var party pb.GetPartyResponse
+	var party apipb.GetPartyResponse
 	h.getJSON("/v1/parties/"+exporter.ID, &party)
 	if p := party.GetParty(); p.GetRegistration().GetName() != "Karachi Exporter" || len(p.GetKeys()) != 1 || p.GetKeys()[0].GetKeyId() != exporter.KeyID() || p.GetRegistrationRecord() != subs[1].resp.GetLeafHash() {
 		t.Fatalf("GET /v1/parties/%s: %v", exporter.ID, p)
 	}
-	var parties pb.ListPartiesResponse
+	var parties apipb.ListPartiesResponse
 	h.getJSON("/v1/parties", &parties)
 	if len(parties.GetParties()) != 3 {
 		t.Fatalf("GET /v1/parties: %d parties, want 3", len(parties.GetParties()))
 	}
-	var plots pb.ListPartyLotsResponse
+	var plots apipb.ListPartyLotsResponse
 	h.getJSON("/v1/parties/"+exporter.ID+"/lots", &plots)
 	if len(plots.GetLots()) != 1 || plots.GetLots()[0].GetLotId() != "L1" {
 		t.Fatalf("GET /v1/parties/%s/lots: %v", exporter.ID, plots.GetLots())
 	}
 	// And the same lot over gRPC.
-	glot := must(h.custody.GetLot(t.Context(), &pb.GetLotRequest{LotId: "L1"}))(t)
+	glot := must(h.custody.GetLot(t.Context(), &apipb.GetLotRequest{LotId: "L1"}))(t)
 	if !proto.Equal(glot, &lot) {
 		t.Fatalf("gRPC GetLot differs from REST:\n%v\n%v", glot, &lot)
 	}
 
 	// Checkpoint, entries, records and proofs, verified client-side.
-	var ckr pb.GetCheckpointResponse
+	var ckr apipb.GetCheckpointResponse
 	h.getJSON("/v1/checkpoint", &ckr)
 	cp := openCheckpoint(t, c, ckr.GetCheckpoint())
 	if cp.Size != uint64(len(subs)) || ckr.GetTreeSize() != cp.Size || ckr.GetOrigin() != cp.Origin {
@@ -188,14 +189,14 @@ func TestEndToEnd(t *testing.T) {
 	}
 	for _, s := range subs {
 		i := s.resp.GetIndex()
-		var er pb.GetEntryResponse
+		var er apipb.GetEntryResponse
 		h.getJSON(fmt.Sprintf("/v1/entries/%d", i), &er)
 		checkEntry(t, er.GetEntry(), s)
-		var rr pb.GetRecordResponse
+		var rr apipb.GetRecordResponse
 		h.getJSON("/v1/records/"+s.resp.GetLeafHash(), &rr)
 		checkEntry(t, rr.GetEntry(), s)
 
-		var ip pb.GetInclusionProofResponse
+		var ip apipb.GetInclusionProofResponse
 		h.getJSON(fmt.Sprintf("/v1/proofs/inclusion?index=%d&tree_size=%d", i, cp.Size), &ip)
 		leaf := ledger.LeafHash(er.GetEntry().GetData())
 		if err := ledger.VerifyInclusion(leaf, i, cp.Size, hashes32(t, ip.GetHashes()), cp.Root); err != nil {
@@ -205,13 +206,13 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("inclusion response %v", &ip)
 		}
 		// tree_size 0 means the current size, over gRPC too.
-		gip := must(h.ledger.GetInclusionProof(t.Context(), &pb.GetInclusionProofRequest{Index: i}))(t)
+		gip := must(h.ledger.GetInclusionProof(t.Context(), &apipb.GetInclusionProofRequest{Index: i}))(t)
 		if gip.GetTreeSize() != cp.Size || !proto.Equal(gip, &ip) {
 			t.Fatalf("gRPC inclusion proof %v differs from REST %v", gip, &ip)
 		}
 		// Every earlier submit checkpoint is a prefix of the current one.
 		old := openCheckpoint(t, c, s.resp.GetCheckpoint())
-		var cr pb.GetConsistencyProofResponse
+		var cr apipb.GetConsistencyProofResponse
 		h.getJSON(fmt.Sprintf("/v1/proofs/consistency?first=%d&second=%d", old.Size, cp.Size), &cr)
 		if err := ledger.VerifyConsistency(old.Size, cp.Size, hashes32(t, cr.GetHashes()), old.Root, cp.Root); err != nil {
 			t.Fatalf("consistency %d -> %d: %v", old.Size, cp.Size, err)
@@ -219,7 +220,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// StreamEntries over gRPC and as newline-delimited JSON over REST.
-	stream := must(h.ledger.StreamEntries(t.Context(), &pb.StreamEntriesRequest{Start: 1}))(t)
+	stream := must(h.ledger.StreamEntries(t.Context(), &apipb.StreamEntriesRequest{Start: 1}))(t)
 	for i := 1; ; i++ {
 		m, err := stream.Recv()
 		if err == io.EOF {
@@ -247,7 +248,7 @@ func TestEndToEnd(t *testing.T) {
 		if err := json.Unmarshal(sc.Bytes(), &line); err != nil || line.Result == nil {
 			t.Fatalf("stream line %q: %v", sc.Bytes(), err)
 		}
-		var m pb.StreamEntriesResponse
+		var m apipb.StreamEntriesResponse
 		if err := protojson.Unmarshal(line.Result, &m); err != nil {
 			t.Fatal(err)
 		}
@@ -318,10 +319,10 @@ func TestEndToEnd(t *testing.T) {
 		err  error
 		code codes.Code
 	}{
-		{err2(h.ledger.GetEntry(t.Context(), &pb.GetEntryRequest{Index: size})), codes.NotFound},
-		{err2(h.ledger.GetConsistencyProof(t.Context(), &pb.GetConsistencyProofRequest{First: 2, Second: size + 1})), codes.InvalidArgument},
-		{err2(h.custody.GetParty(t.Context(), &pb.GetPartyRequest{})), codes.InvalidArgument},
-		{err2(h.verifier.GetBundle(t.Context(), &pb.GetBundleRequest{LotId: "L1"})), codes.Unavailable},
+		{err2(h.ledger.GetEntry(t.Context(), &apipb.GetEntryRequest{Index: size})), codes.NotFound},
+		{err2(h.ledger.GetConsistencyProof(t.Context(), &apipb.GetConsistencyProofRequest{First: 2, Second: size + 1})), codes.InvalidArgument},
+		{err2(h.custody.GetParty(t.Context(), &apipb.GetPartyRequest{})), codes.InvalidArgument},
+		{err2(h.verifier.GetBundle(t.Context(), &apipb.GetBundleRequest{LotId: "L1"})), codes.Unavailable},
 	} {
 		if status.Code(tc.err) != tc.code {
 			t.Errorf("gRPC error %v, want code %v", tc.err, tc.code)
@@ -356,7 +357,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	h.getJSON("/v1/checkpoint", &ckr)
 	cp = openCheckpoint(t, c, ckr.GetCheckpoint())
-	var cr pb.GetConsistencyProofResponse
+	var cr apipb.GetConsistencyProofResponse
 	h.getJSON(fmt.Sprintf("/v1/proofs/consistency?first=%d", old.Size), &cr)
 	if cr.GetSecond() != cp.Size || cp.Size != old.Size+2 {
 		t.Fatalf("consistency response %v, checkpoint size %d", &cr, cp.Size)

@@ -13,7 +13,8 @@ import (
 	"github.com/antimony-ledger/provenance/custody"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	"github.com/antimony-ledger/provenance/internal/testserver"
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 )
 
 // fuzzServer is a real server (store, gRPC, REST gateway on loopback)
@@ -128,7 +129,7 @@ func (fs *fuzzServer) submit(t *testing.T, body []byte, sent *pb.Envelope) {
 		}
 		return
 	}
-	r := &pb.SubmitResponse{}
+	r := &apipb.SubmitResponse{}
 	if err := protojson.Unmarshal(resp, r); err != nil {
 		t.Fatalf("200 with an undecodable answer %.300q: %v", resp, err)
 	}
@@ -150,7 +151,7 @@ func (fs *fuzzServer) submit(t *testing.T, body []byte, sent *pb.Envelope) {
 		t.Fatalf("accepted entry %d does not decode: %v", r.GetIndex(), err)
 	}
 	if sent == nil {
-		req := &pb.SubmitRequest{}
+		req := &apipb.SubmitRequest{}
 		if err := protojson.Unmarshal(body, req); err != nil {
 			t.Fatalf("the gateway accepted a body protojson rejects (%v): %.300q", err, body)
 		}
@@ -170,7 +171,7 @@ func FuzzRESTSubmit(f *testing.F) {
 	fs := startFuzzServer(f)
 	for _, s := range fs.seedStatements() {
 		env := fs.c.Sign(fs.parties[s.signer], s.st)
-		b, err := protojson.Marshal(&pb.SubmitRequest{Envelope: env})
+		b, err := protojson.Marshal(&apipb.SubmitRequest{Envelope: env})
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -179,7 +180,7 @@ func FuzzRESTSubmit(f *testing.F) {
 	// A valid body with trailing bytes must be refused, not decoded up to
 	// its first JSON value.
 	env := fs.c.Sign(fs.parties[0], fs.seedStatements()[0].st)
-	b, err := protojson.Marshal(&pb.SubmitRequest{Envelope: env})
+	b, err := protojson.Marshal(&apipb.SubmitRequest{Envelope: env})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -220,7 +221,7 @@ func FuzzRESTSubmitSigned(f *testing.F) {
 			key = fs.parties[i].Key
 		}
 		env := custody.SignPayload(custody.StatementPayloadType, payload, key)
-		body, err := protojson.Marshal(&pb.SubmitRequest{Envelope: env})
+		body, err := protojson.Marshal(&apipb.SubmitRequest{Envelope: env})
 		if err != nil {
 			t.Fatal(err)
 		}

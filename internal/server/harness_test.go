@@ -20,7 +20,8 @@ import (
 	"github.com/antimony-ledger/provenance/custody"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	"github.com/antimony-ledger/provenance/internal/server"
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 )
 
 // harness is one running server over a real store, with real gRPC and
@@ -32,9 +33,9 @@ type harness struct {
 	base     string // http://127.0.0.1:port
 	http     *http.Client
 	conn     *grpc.ClientConn
-	ledger   pb.LedgerServiceClient
-	custody  pb.CustodyServiceClient
-	verifier pb.VerifierServiceClient
+	ledger   apipb.LedgerServiceClient
+	custody  apipb.CustodyServiceClient
+	verifier apipb.VerifierServiceClient
 
 	cancel  context.CancelFunc
 	served  chan error
@@ -85,9 +86,9 @@ func start(t *testing.T, c *ct.Chain, dir string, edit func(*server.Options)) *h
 		if err != nil {
 			t.Fatal(err)
 		}
-		h.ledger = pb.NewLedgerServiceClient(h.conn)
-		h.custody = pb.NewCustodyServiceClient(h.conn)
-		h.verifier = pb.NewVerifierServiceClient(h.conn)
+		h.ledger = apipb.NewLedgerServiceClient(h.conn)
+		h.custody = apipb.NewCustodyServiceClient(h.conn)
+		h.verifier = apipb.NewVerifierServiceClient(h.conn)
 	}
 	t.Cleanup(h.stop)
 	return h
@@ -124,9 +125,9 @@ func testLogger(t *testing.T) *slog.Logger {
 }
 
 // submitGRPC submits env over gRPC and fails the test on error.
-func (h *harness) submitGRPC(env *pb.Envelope) *pb.SubmitResponse {
+func (h *harness) submitGRPC(env *pb.Envelope) *apipb.SubmitResponse {
 	h.t.Helper()
-	r, err := h.ledger.Submit(h.t.Context(), &pb.SubmitRequest{Envelope: env})
+	r, err := h.ledger.Submit(h.t.Context(), &apipb.SubmitRequest{Envelope: env})
 	if err != nil {
 		h.t.Fatalf("gRPC Submit: %v", err)
 	}
@@ -135,9 +136,9 @@ func (h *harness) submitGRPC(env *pb.Envelope) *pb.SubmitResponse {
 
 // submitHTTP posts env to /v1/envelopes and fails the test unless it is
 // accepted.
-func (h *harness) submitHTTP(env *pb.Envelope) *pb.SubmitResponse {
+func (h *harness) submitHTTP(env *pb.Envelope) *apipb.SubmitResponse {
 	h.t.Helper()
-	body, err := protojson.Marshal(&pb.SubmitRequest{Envelope: env})
+	body, err := protojson.Marshal(&apipb.SubmitRequest{Envelope: env})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -145,7 +146,7 @@ func (h *harness) submitHTTP(env *pb.Envelope) *pb.SubmitResponse {
 	if code != http.StatusOK {
 		h.t.Fatalf("POST /v1/envelopes: %d %s", code, resp)
 	}
-	out := &pb.SubmitResponse{}
+	out := &apipb.SubmitResponse{}
 	if err := protojson.Unmarshal(resp, out); err != nil {
 		h.t.Fatalf("decoding submit response %s: %v", resp, err)
 	}

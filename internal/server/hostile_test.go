@@ -21,7 +21,8 @@ import (
 	"github.com/antimony-ledger/provenance/custody"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	"github.com/antimony-ledger/provenance/ledger"
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 )
 
 // hostileWorld is a ledger with lots in every custody state, and the
@@ -114,7 +115,7 @@ type hostileCase struct {
 	name string
 	// req is sent over gRPC; its protojson form over HTTP unless httpBody
 	// is set.
-	req      *pb.SubmitRequest
+	req      *apipb.SubmitRequest
 	httpBody []byte
 	code     codes.Code
 	phrase   string // in both error messages, unless httpPhrase is set
@@ -126,14 +127,14 @@ type hostileCase struct {
 
 func (w *hostileWorld) cases(t *testing.T) []hostileCase {
 	c := w.c
-	env := func(e *pb.Envelope) *pb.SubmitRequest { return &pb.SubmitRequest{Envelope: e} }
+	env := func(e *pb.Envelope) *apipb.SubmitRequest { return &apipb.SubmitRequest{Envelope: e} }
 	good := w.extractWith(w.mine, func(x *pb.Extraction) {}) // valid and unsubmitted
-	mutate := func(f func(*pb.Envelope)) *pb.SubmitRequest {
+	mutate := func(f func(*pb.Envelope)) *apipb.SubmitRequest {
 		e := proto.Clone(good).(*pb.Envelope)
 		f(e)
 		return env(e)
 	}
-	sigBy := func(key ed25519.PrivateKey, st *pb.Statement) *pb.SubmitRequest {
+	sigBy := func(key ed25519.PrivateKey, st *pb.Statement) *apipb.SubmitRequest {
 		return env(custody.SignPayload(custody.StatementPayloadType, marshalDet(st), key))
 	}
 	extSt := func(party string, x *pb.Extraction) *pb.Statement {
@@ -166,7 +167,7 @@ func (w *hostileWorld) cases(t *testing.T) []hostileCase {
 	for i := range routes {
 		routes[i] = &pb.Waypoint{Location: &pb.Location{Lat: 30, Lon: 67}, Time: c.At(2 * ct.Day)}
 	}
-	l3Disp := func(edit func(*pb.Dispatch)) *pb.SubmitRequest {
+	l3Disp := func(edit func(*pb.Dispatch)) *apipb.SubmitRequest {
 		d := &pb.Dispatch{LotId: "L3", CustodyLink: w.l3Ext, ToPartyId: w.exporter.ID, MassKg: 7000}
 		edit(d)
 		return env(c.Sign(w.mine, &pb.Statement{EventTime: c.At(2 * ct.Day), Body: &pb.Statement_Dispatch{Dispatch: d}}))
@@ -179,7 +180,7 @@ func (w *hostileWorld) cases(t *testing.T) []hostileCase {
 
 	return []hostileCase{
 		// Envelope shape.
-		{name: "no envelope", req: &pb.SubmitRequest{}, httpBody: []byte(`{}`), code: codes.InvalidArgument, phrase: "no envelope"},
+		{name: "no envelope", req: &apipb.SubmitRequest{}, httpBody: []byte(`{}`), code: codes.InvalidArgument, phrase: "no envelope"},
 		{name: "empty envelope", req: env(&pb.Envelope{}), httpBody: []byte(`{"envelope":{}}`), code: codes.InvalidArgument, phrase: "payload type"},
 		{name: "wrong payload type", req: env(custody.SignPayload("application/json", good.GetPayload(), w.mine.Key)), code: codes.InvalidArgument, phrase: "payload type"},
 		{name: "empty payload", req: mutate(func(e *pb.Envelope) { e.Payload = nil }), code: codes.InvalidArgument, phrase: "empty payload"},

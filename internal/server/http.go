@@ -17,7 +17,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/antimony-ledger/provenance/internal/openapi"
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	gatewaypb "github.com/antimony-ledger/provenance/proto/gateway/provenance/v1"
 )
 
 // httpHandler returns the HTTP routes: the REST gateway over conn, the
@@ -33,9 +33,9 @@ func (s *Server) httpHandler(ctx context.Context, conn *grpc.ClientConn) (http.H
 		}}),
 	)
 	for name, register := range map[string]func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
-		"ledger":   pb.RegisterLedgerServiceHandler,
-		"custody":  pb.RegisterCustodyServiceHandler,
-		"verifier": pb.RegisterVerifierServiceHandler,
+		"ledger":   gatewaypb.RegisterLedgerServiceHandler,
+		"custody":  gatewaypb.RegisterCustodyServiceHandler,
+		"verifier": gatewaypb.RegisterVerifierServiceHandler,
 	} {
 		if err := register(ctx, gw, conn); err != nil {
 			return nil, fmt.Errorf("server: registering %s gateway: %w", name, err)

@@ -16,12 +16,13 @@ import (
 
 	"github.com/antimony-ledger/provenance/custody"
 	"github.com/antimony-ledger/provenance/ledger"
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 )
 
 // ledgerService implements pb.LedgerServiceServer over the store's log.
 type ledgerService struct {
-	pb.UnimplementedLedgerServiceServer
+	apipb.UnimplementedLedgerServiceServer
 	s *Server
 }
 
@@ -29,12 +30,12 @@ type ledgerService struct {
 // not know is refused, as the gateway refuses unknown JSON fields: the
 // envelope stored is what the server understood, so silently dropping a
 // field a newer client meant to send would store something else.
-func (l *ledgerService) Submit(ctx context.Context, req *pb.SubmitRequest) (*pb.SubmitResponse, error) {
+func (l *ledgerService) Submit(ctx context.Context, req *apipb.SubmitRequest) (*apipb.SubmitResponse, error) {
 	return l.submit(ctx, req.GetEnvelope(), hasUnknownFields(req.ProtoReflect()), nil)
 }
 
 // submit submits env in turn t of a stream's sequence (nil for none).
-func (l *ledgerService) submit(ctx context.Context, env *pb.Envelope, unknownFields bool, t *custody.Turn) (*pb.SubmitResponse, error) {
+func (l *ledgerService) submit(ctx context.Context, env *pb.Envelope, unknownFields bool, t *custody.Turn) (*apipb.SubmitResponse, error) {
 	if unknownFields {
 		t.Pass(ctx)
 		l.s.metrics.submits.WithLabelValues(custody.ErrMalformed.Error()).Inc()
@@ -46,7 +47,7 @@ func (l *ledgerService) submit(ctx context.Context, env *pb.Envelope, unknownFie
 		return nil, l.s.toStatus(ctx, err)
 	}
 	// The latest checkpoint covers every committed entry, this one included.
-	return &pb.SubmitResponse{
+	return &apipb.SubmitResponse{
 		Index:      res.Entry.Index,
 		LeafHash:   res.ID,
 		Duplicate:  res.Duplicate,
@@ -71,9 +72,9 @@ const submitWindow = 64
 // down, the stream takes no more requests, answers those it has taken and
 // ends with Unavailable; the client resubmits the rest (submission is
 // idempotent).
-func (l *ledgerService) SubmitStream(stream grpc.BidiStreamingServer[pb.SubmitStreamRequest, pb.SubmitStreamResponse]) error {
+func (l *ledgerService) SubmitStream(stream grpc.BidiStreamingServer[apipb.SubmitStreamRequest, apipb.SubmitStreamResponse]) error {
 	ctx := stream.Context()
-	slots := make(chan chan *pb.SubmitStreamResponse, submitWindow-1)
+	slots := make(chan chan *apipb.SubmitStreamResponse, submitWindow-1)
 	recvErr := make(chan error, 1)
 	go func() {
 		defer close(slots)
@@ -110,7 +111,7 @@ func (l *ledgerService) SubmitStream(stream grpc.BidiStreamingServer[pb.SubmitSt
 				return
 			default:
 			}
-			slot := make(chan *pb.SubmitStreamResponse, 1)
+			slot := make(chan *apipb.SubmitStreamResponse, 1)
 			select {
 			case slots <- slot:
 			case <-ctx.Done():
@@ -136,7 +137,7 @@ func (l *ledgerService) SubmitStream(stream grpc.BidiStreamingServer[pb.SubmitSt
 		}
 	}
 	for {
-		var slot chan *pb.SubmitStreamResponse
+		var slot chan *apipb.SubmitStreamResponse
 		ok := true
 		select {
 		case slot, ok = <-slots:
@@ -161,11 +162,11 @@ func (l *ledgerService) SubmitStream(stream grpc.BidiStreamingServer[pb.SubmitSt
 // submitOne submits one streamed request and turns a refusal into its
 // response. It runs on its own goroutine, out of reach of the recovery
 // interceptor, so it recovers from a panic itself.
-func (l *ledgerService) submitOne(ctx context.Context, req *pb.SubmitStreamRequest, t *custody.Turn) (resp *pb.SubmitStreamResponse) {
+func (l *ledgerService) submitOne(ctx context.Context, req *apipb.SubmitStreamRequest, t *custody.Turn) (resp *apipb.SubmitStreamResponse) {
 	defer func() {
 		if r := recover(); r != nil {
 			t.Pass(ctx)
-			l.s.log.ErrorContext(ctx, "panic in handler", slog.String("method", pb.LedgerService_SubmitStream_FullMethodName), slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
+			l.s.log.ErrorContext(ctx, "panic in handler", slog.String("method", apipb.LedgerService_SubmitStream_FullMethodName), slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
 			resp = refusal(errInternal)
 		}
 	}()
@@ -173,15 +174,15 @@ func (l *ledgerService) submitOne(ctx context.Context, req *pb.SubmitStreamReque
 	if err != nil {
 		return refusal(err)
 	}
-	return &pb.SubmitStreamResponse{Result: res}
+	return &apipb.SubmitStreamResponse{Result: res}
 }
 
-func refusal(err error) *pb.SubmitStreamResponse {
+func refusal(err error) *apipb.SubmitStreamResponse {
 	st := status.Convert(err)
-	return &pb.SubmitStreamResponse{Code: int32(st.Code()), Message: st.Message()}
+	return &apipb.SubmitStreamResponse{Code: int32(st.Code()), Message: st.Message()}
 }
 
-func (l *ledgerService) GetEntry(ctx context.Context, req *pb.GetEntryRequest) (*pb.GetEntryResponse, error) {
+func (l *ledgerService) GetEntry(ctx context.Context, req *apipb.GetEntryRequest) (*apipb.GetEntryResponse, error) {
 	if size := l.s.store.Log().Size(); req.GetIndex() >= size {
 		return nil, status.Errorf(codes.NotFound, "no entry at index %d: log size is %d", req.GetIndex(), size)
 	}
@@ -189,10 +190,10 @@ func (l *ledgerService) GetEntry(ctx context.Context, req *pb.GetEntryRequest) (
 	if err != nil {
 		return nil, l.s.toStatus(ctx, err)
 	}
-	return &pb.GetEntryResponse{Entry: l.s.logEntry(ctx, e)}, nil
+	return &apipb.GetEntryResponse{Entry: l.s.logEntry(ctx, e)}, nil
 }
 
-func (l *ledgerService) GetRecord(ctx context.Context, req *pb.GetRecordRequest) (*pb.GetRecordResponse, error) {
+func (l *ledgerService) GetRecord(ctx context.Context, req *apipb.GetRecordRequest) (*apipb.GetRecordResponse, error) {
 	if req.GetLeafHash() == "" {
 		return nil, status.Error(codes.InvalidArgument, "leaf_hash is required")
 	}
@@ -207,14 +208,14 @@ func (l *ledgerService) GetRecord(ctx context.Context, req *pb.GetRecordRequest)
 	if err != nil {
 		return nil, l.s.toStatus(ctx, err)
 	}
-	return &pb.GetRecordResponse{Entry: l.s.logEntry(ctx, e)}, nil
+	return &apipb.GetRecordResponse{Entry: l.s.logEntry(ctx, e)}, nil
 }
 
 // StreamEntries streams [start, end). An end of 0, or beyond the log, means
 // the size of the log when the call starts; a start beyond that is
 // OutOfRange, so a mirror polling at its own size sees an empty stream, and
 // one ahead of the log sees an error.
-func (l *ledgerService) StreamEntries(req *pb.StreamEntriesRequest, stream grpc.ServerStreamingServer[pb.StreamEntriesResponse]) error {
+func (l *ledgerService) StreamEntries(req *apipb.StreamEntriesRequest, stream grpc.ServerStreamingServer[apipb.StreamEntriesResponse]) error {
 	ctx := stream.Context()
 	size := l.s.store.Log().Size()
 	start, end := req.GetStart(), req.GetEnd()
@@ -231,19 +232,19 @@ func (l *ledgerService) StreamEntries(req *pb.StreamEntriesRequest, stream grpc.
 		if err != nil {
 			return l.s.toStatus(ctx, err)
 		}
-		if err := stream.Send(&pb.StreamEntriesResponse{Entry: l.s.logEntry(ctx, e)}); err != nil {
+		if err := stream.Send(&apipb.StreamEntriesResponse{Entry: l.s.logEntry(ctx, e)}); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (l *ledgerService) GetCheckpoint(ctx context.Context, _ *pb.GetCheckpointRequest) (*pb.GetCheckpointResponse, error) {
+func (l *ledgerService) GetCheckpoint(ctx context.Context, _ *apipb.GetCheckpointRequest) (*apipb.GetCheckpointResponse, error) {
 	c, signed, err := l.s.store.Log().LatestCheckpoint()
 	if err != nil {
 		return nil, l.s.toStatus(ctx, err)
 	}
-	return &pb.GetCheckpointResponse{
+	return &apipb.GetCheckpointResponse{
 		Checkpoint: string(signed),
 		Origin:     c.Origin,
 		TreeSize:   c.Size,
@@ -251,7 +252,7 @@ func (l *ledgerService) GetCheckpoint(ctx context.Context, _ *pb.GetCheckpointRe
 	}, nil
 }
 
-func (l *ledgerService) GetInclusionProof(ctx context.Context, req *pb.GetInclusionProofRequest) (*pb.GetInclusionProofResponse, error) {
+func (l *ledgerService) GetInclusionProof(ctx context.Context, req *apipb.GetInclusionProofRequest) (*apipb.GetInclusionProofResponse, error) {
 	log := l.s.store.Log()
 	size, err := treeSize(log, "tree_size", req.GetTreeSize())
 	if err != nil {
@@ -268,7 +269,7 @@ func (l *ledgerService) GetInclusionProof(ctx context.Context, req *pb.GetInclus
 	if err != nil {
 		return nil, l.s.toStatus(ctx, err)
 	}
-	return &pb.GetInclusionProofResponse{
+	return &apipb.GetInclusionProofResponse{
 		Index:    req.GetIndex(),
 		TreeSize: size,
 		Hashes:   proofBytes(hashes),
@@ -276,7 +277,7 @@ func (l *ledgerService) GetInclusionProof(ctx context.Context, req *pb.GetInclus
 	}, nil
 }
 
-func (l *ledgerService) GetConsistencyProof(ctx context.Context, req *pb.GetConsistencyProofRequest) (*pb.GetConsistencyProofResponse, error) {
+func (l *ledgerService) GetConsistencyProof(ctx context.Context, req *apipb.GetConsistencyProofRequest) (*apipb.GetConsistencyProofResponse, error) {
 	log := l.s.store.Log()
 	second, err := treeSize(log, "second", req.GetSecond())
 	if err != nil {
@@ -289,15 +290,15 @@ func (l *ledgerService) GetConsistencyProof(ctx context.Context, req *pb.GetCons
 	if err != nil {
 		return nil, l.s.toStatus(ctx, err)
 	}
-	return &pb.GetConsistencyProofResponse{First: req.GetFirst(), Second: second, Hashes: proofBytes(hashes)}, nil
+	return &apipb.GetConsistencyProofResponse{First: req.GetFirst(), Second: second, Hashes: proofBytes(hashes)}, nil
 }
 
 // logEntry returns the wire form of an entry: the exact stored bytes, and
 // the envelope and statement decoded from them. Stored entries passed
 // validation, so a decoding failure means a newer writer or corruption; the
 // entry is still served with its bytes, which are what clients verify.
-func (s *Server) logEntry(ctx context.Context, e ledger.Entry) *pb.LogEntry {
-	out := &pb.LogEntry{
+func (s *Server) logEntry(ctx context.Context, e ledger.Entry) *apipb.LogEntry {
+	out := &apipb.LogEntry{
 		Index:      e.Index,
 		LeafHash:   custody.RecordID(e),
 		Data:       e.Data,

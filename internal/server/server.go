@@ -52,7 +52,7 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/antimony-ledger/provenance/custody"
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 )
 
 // Defaults for the zero values of [Options].
@@ -172,7 +172,7 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error
 	gs := s.newGRPCServer()
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
-	for _, name := range []string{"", pb.LedgerService_ServiceDesc.ServiceName, pb.CustodyService_ServiceDesc.ServiceName, pb.VerifierService_ServiceDesc.ServiceName} {
+	for _, name := range []string{"", apipb.LedgerService_ServiceDesc.ServiceName, apipb.CustodyService_ServiceDesc.ServiceName, apipb.VerifierService_ServiceDesc.ServiceName} {
 		hs.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
 
@@ -263,9 +263,9 @@ func (s *Server) newGRPCServer() *grpc.Server {
 		grpc.ChainUnaryInterceptor(s.logUnary, s.metrics.unary, s.recoverUnary),
 		grpc.ChainStreamInterceptor(s.logStream, s.metrics.stream, s.recoverStream),
 	)
-	pb.RegisterLedgerServiceServer(gs, &ledgerService{s: s})
-	pb.RegisterCustodyServiceServer(gs, &custodyService{s: s})
-	pb.RegisterVerifierServiceServer(gs, &verifierService{s: s, backend: s.opts.Verifier})
+	apipb.RegisterLedgerServiceServer(gs, &ledgerService{s: s})
+	apipb.RegisterCustodyServiceServer(gs, &custodyService{s: s})
+	apipb.RegisterVerifierServiceServer(gs, &verifierService{s: s, backend: s.opts.Verifier})
 	reflection.Register(gs)
 	return gs
 }

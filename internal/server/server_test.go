@@ -25,7 +25,8 @@ import (
 	"github.com/antimony-ledger/provenance/custody"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	"github.com/antimony-ledger/provenance/internal/server"
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 )
 
 // fakeVerifier answers by lot id: "L1" verifies, "missing" is not found,
@@ -44,8 +45,8 @@ func (fakeVerifier) VerifyLot(_ context.Context, lotID string) (*pb.Verification
 	return &pb.VerificationReport{LotId: lotID, Verdict: pb.Verdict_VERDICT_VERIFIED, ContainedSbKg: 812.5, Records: 3}, nil
 }
 
-func (fakeVerifier) ListFlags(_ context.Context, req *pb.ListFlagsRequest) (*pb.ListFlagsResponse, error) {
-	return &pb.ListFlagsResponse{Flags: []*pb.Flag{{Rule: "MASS_SURPLUS", Severity: pb.Severity_SEVERITY_CRITICAL, LotId: req.GetLotId()}}}, nil
+func (fakeVerifier) ListFlags(_ context.Context, req *apipb.ListFlagsRequest) (*apipb.ListFlagsResponse, error) {
+	return &apipb.ListFlagsResponse{Flags: []*pb.Flag{{Rule: "MASS_SURPLUS", Severity: pb.Severity_SEVERITY_CRITICAL, LotId: req.GetLotId()}}}, nil
 }
 
 func (fakeVerifier) Bundle(_ context.Context, lotID string) (*pb.Bundle, error) {
@@ -56,21 +57,21 @@ func (fakeVerifier) Bundle(_ context.Context, lotID string) (*pb.Bundle, error) 
 // including the error mapping of backend errors and a panicking backend.
 func TestVerifierBackend(t *testing.T) {
 	h := start(t, ct.New(), t.TempDir(), func(o *server.Options) { o.Verifier = fakeVerifier{} })
-	r, err := h.verifier.VerifyLot(t.Context(), &pb.VerifyLotRequest{LotId: "L1"})
+	r, err := h.verifier.VerifyLot(t.Context(), &apipb.VerifyLotRequest{LotId: "L1"})
 	if err != nil || r.GetReport().GetVerdict() != pb.Verdict_VERDICT_VERIFIED {
 		t.Fatalf("VerifyLot: %v, %v", r, err)
 	}
-	var vr pb.VerifyLotResponse
+	var vr apipb.VerifyLotResponse
 	h.getJSON("/v1/lots/L1/verification", &vr)
 	if vr.GetReport().GetContainedSbKg() != 812.5 {
 		t.Fatalf("GET verification: %v", &vr)
 	}
-	var fr pb.ListFlagsResponse
+	var fr apipb.ListFlagsResponse
 	h.getJSON("/v1/flags?lot_id=L7&min_severity=SEVERITY_WARNING", &fr)
 	if len(fr.GetFlags()) != 1 || fr.GetFlags()[0].GetLotId() != "L7" {
 		t.Fatalf("GET /v1/flags: %v", &fr)
 	}
-	var br pb.GetBundleResponse
+	var br apipb.GetBundleResponse
 	h.getJSON("/v1/lots/L1/bundle", &br)
 	if br.GetBundle().GetLotId() != "L1" {
 		t.Fatalf("GET bundle: %v", &br)
@@ -85,7 +86,7 @@ func TestVerifierBackend(t *testing.T) {
 		{"broken", codes.Internal, "internal error"},
 		{"panic", codes.Internal, "internal error"},
 	} {
-		_, err := h.verifier.VerifyLot(t.Context(), &pb.VerifyLotRequest{LotId: tc.lot})
+		_, err := h.verifier.VerifyLot(t.Context(), &apipb.VerifyLotRequest{LotId: tc.lot})
 		st := status.Convert(err)
 		if st.Code() != tc.code || !strings.Contains(st.Message(), tc.phrase) || strings.Contains(st.Message(), "secret") {
 			t.Errorf("VerifyLot(%s): %v %q, want %v %q", tc.lot, st.Code(), st.Message(), tc.code, tc.phrase)
@@ -93,7 +94,7 @@ func TestVerifierBackend(t *testing.T) {
 		h.expectHTTPError("GET", "/v1/lots/"+tc.lot+"/verification", nil, map[codes.Code]int{codes.NotFound: 404, codes.Internal: 500}[tc.code], tc.phrase)
 	}
 	// The server survived the panic.
-	if _, err := h.ledger.GetCheckpoint(t.Context(), &pb.GetCheckpointRequest{}); err != nil {
+	if _, err := h.ledger.GetCheckpoint(t.Context(), &apipb.GetCheckpointRequest{}); err != nil {
 		t.Fatalf("after panic: %v", err)
 	}
 }
@@ -111,7 +112,7 @@ func TestTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	h.ledger = pb.NewLedgerServiceClient(conn)
+	h.ledger = apipb.NewLedgerServiceClient(conn)
 	h.http.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
 
 	mine := c.AddParty("mine-qa", "Qila Abdullah Mine", "PK", pb.Role_ROLE_MINE)
@@ -155,7 +156,7 @@ func TestServeLifecycle(t *testing.T) {
 		t.Fatalf("healthz with the store closed: %d, want 503", code)
 	}
 	mine := c.AddParty("mine-qa", "Qila Abdullah Mine", "PK", pb.Role_ROLE_MINE)
-	if _, err := h.ledger.Submit(t.Context(), &pb.SubmitRequest{Envelope: c.Register(mine)}); status.Code(err) != codes.Unavailable {
+	if _, err := h.ledger.Submit(t.Context(), &apipb.SubmitRequest{Envelope: c.Register(mine)}); status.Code(err) != codes.Unavailable {
 		t.Fatalf("Submit with the store closed: %v, want Unavailable", err)
 	}
 	grpcAddr, httpAddr := h.grpcAddr, strings.TrimPrefix(h.base, "http://")

@@ -6,7 +6,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 )
 
 // A VerifierBackend verifies lots for VerifierService. Implementations
@@ -17,21 +18,21 @@ type VerifierBackend interface {
 	// VerifyLot rebuilds a lot's custody graph and runs every rule.
 	VerifyLot(ctx context.Context, lotID string) (*pb.VerificationReport, error)
 	// ListFlags returns the current flags matching the request's filters.
-	ListFlags(ctx context.Context, req *pb.ListFlagsRequest) (*pb.ListFlagsResponse, error)
+	ListFlags(ctx context.Context, req *apipb.ListFlagsRequest) (*apipb.ListFlagsResponse, error)
 	// Bundle returns an offline provenance bundle for a lot.
 	Bundle(ctx context.Context, lotID string) (*pb.Bundle, error)
 }
 
 // verifierService implements pb.VerifierServiceServer over a backend.
 type verifierService struct {
-	pb.UnimplementedVerifierServiceServer
+	apipb.UnimplementedVerifierServiceServer
 	s       *Server
 	backend VerifierBackend
 }
 
 var errNoVerifier = status.Error(codes.Unavailable, "verifier not configured")
 
-func (v *verifierService) VerifyLot(ctx context.Context, req *pb.VerifyLotRequest) (*pb.VerifyLotResponse, error) {
+func (v *verifierService) VerifyLot(ctx context.Context, req *apipb.VerifyLotRequest) (*apipb.VerifyLotResponse, error) {
 	if v.backend == nil {
 		return nil, errNoVerifier
 	}
@@ -42,10 +43,10 @@ func (v *verifierService) VerifyLot(ctx context.Context, req *pb.VerifyLotReques
 	if err != nil {
 		return nil, v.s.toStatus(ctx, err)
 	}
-	return &pb.VerifyLotResponse{Report: r}, nil
+	return &apipb.VerifyLotResponse{Report: r}, nil
 }
 
-func (v *verifierService) ListFlags(ctx context.Context, req *pb.ListFlagsRequest) (*pb.ListFlagsResponse, error) {
+func (v *verifierService) ListFlags(ctx context.Context, req *apipb.ListFlagsRequest) (*apipb.ListFlagsResponse, error) {
 	if v.backend == nil {
 		return nil, errNoVerifier
 	}
@@ -59,7 +60,7 @@ func (v *verifierService) ListFlags(ctx context.Context, req *pb.ListFlagsReques
 	return resp, nil
 }
 
-func (v *verifierService) GetBundle(ctx context.Context, req *pb.GetBundleRequest) (*pb.GetBundleResponse, error) {
+func (v *verifierService) GetBundle(ctx context.Context, req *apipb.GetBundleRequest) (*apipb.GetBundleResponse, error) {
 	if v.backend == nil {
 		return nil, errNoVerifier
 	}
@@ -70,5 +71,5 @@ func (v *verifierService) GetBundle(ctx context.Context, req *pb.GetBundleReques
 	if err != nil {
 		return nil, v.s.toStatus(ctx, err)
 	}
-	return &pb.GetBundleResponse{Bundle: b}, nil
+	return &apipb.GetBundleResponse{Bundle: b}, nil
 }

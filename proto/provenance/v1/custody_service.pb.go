@@ -7,9 +7,9 @@
 package provenancev1
 
 import (
+	recordpb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
-	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -22,127 +22,6 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// A LotState is the current custody state of a lot, projected from the log.
-type LotState struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	LotId         string                 `protobuf:"bytes,1,opt,name=lot_id,json=lotId,proto3" json:"lot_id,omitempty"`
-	HolderPartyId string                 `protobuf:"bytes,2,opt,name=holder_party_id,json=holderPartyId,proto3" json:"holder_party_id,omitempty"`
-	// Wet mass the holder still has, kg.
-	MassKg     float64 `protobuf:"fixed64,3,opt,name=mass_kg,json=massKg,proto3" json:"mass_kg,omitempty"`
-	Product    Product `protobuf:"varint,4,opt,name=product,proto3,enum=provenance.v1.Product" json:"product,omitempty"`
-	SbGradePct float64 `protobuf:"fixed64,5,opt,name=sb_grade_pct,json=sbGradePct,proto3" json:"sb_grade_pct,omitempty"`
-	// Multihash of the record that gave the holder custody.
-	Head string `protobuf:"bytes,6,opt,name=head,proto3" json:"head,omitempty"`
-	// Set while a dispatch awaits its receipt.
-	InTransitTo     string `protobuf:"bytes,7,opt,name=in_transit_to,json=inTransitTo,proto3" json:"in_transit_to,omitempty"`
-	PendingDispatch string `protobuf:"bytes,8,opt,name=pending_dispatch,json=pendingDispatch,proto3" json:"pending_dispatch,omitempty"`
-	// Multihash of the record that created the lot.
-	OriginRecord  string `protobuf:"bytes,9,opt,name=origin_record,json=originRecord,proto3" json:"origin_record,omitempty"`
-	Consumed      bool   `protobuf:"varint,10,opt,name=consumed,proto3" json:"consumed,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *LotState) Reset() {
-	*x = LotState{}
-	mi := &file_provenance_v1_custody_service_proto_msgTypes[0]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *LotState) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*LotState) ProtoMessage() {}
-
-func (x *LotState) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_custody_service_proto_msgTypes[0]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use LotState.ProtoReflect.Descriptor instead.
-func (*LotState) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_custody_service_proto_rawDescGZIP(), []int{0}
-}
-
-func (x *LotState) GetLotId() string {
-	if x != nil {
-		return x.LotId
-	}
-	return ""
-}
-
-func (x *LotState) GetHolderPartyId() string {
-	if x != nil {
-		return x.HolderPartyId
-	}
-	return ""
-}
-
-func (x *LotState) GetMassKg() float64 {
-	if x != nil {
-		return x.MassKg
-	}
-	return 0
-}
-
-func (x *LotState) GetProduct() Product {
-	if x != nil {
-		return x.Product
-	}
-	return Product_PRODUCT_UNSPECIFIED
-}
-
-func (x *LotState) GetSbGradePct() float64 {
-	if x != nil {
-		return x.SbGradePct
-	}
-	return 0
-}
-
-func (x *LotState) GetHead() string {
-	if x != nil {
-		return x.Head
-	}
-	return ""
-}
-
-func (x *LotState) GetInTransitTo() string {
-	if x != nil {
-		return x.InTransitTo
-	}
-	return ""
-}
-
-func (x *LotState) GetPendingDispatch() string {
-	if x != nil {
-		return x.PendingDispatch
-	}
-	return ""
-}
-
-func (x *LotState) GetOriginRecord() string {
-	if x != nil {
-		return x.OriginRecord
-	}
-	return ""
-}
-
-func (x *LotState) GetConsumed() bool {
-	if x != nil {
-		return x.Consumed
-	}
-	return false
-}
-
 type GetLotRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	LotId         string                 `protobuf:"bytes,1,opt,name=lot_id,json=lotId,proto3" json:"lot_id,omitempty"`
@@ -152,7 +31,7 @@ type GetLotRequest struct {
 
 func (x *GetLotRequest) Reset() {
 	*x = GetLotRequest{}
-	mi := &file_provenance_v1_custody_service_proto_msgTypes[1]
+	mi := &file_provenance_v1_custody_service_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -164,7 +43,7 @@ func (x *GetLotRequest) String() string {
 func (*GetLotRequest) ProtoMessage() {}
 
 func (x *GetLotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_custody_service_proto_msgTypes[1]
+	mi := &file_provenance_v1_custody_service_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -177,7 +56,7 @@ func (x *GetLotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLotRequest.ProtoReflect.Descriptor instead.
 func (*GetLotRequest) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_custody_service_proto_rawDescGZIP(), []int{1}
+	return file_provenance_v1_custody_service_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *GetLotRequest) GetLotId() string {
@@ -189,7 +68,7 @@ func (x *GetLotRequest) GetLotId() string {
 
 type GetLotResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Lot   *LotState              `protobuf:"bytes,1,opt,name=lot,proto3" json:"lot,omitempty"`
+	Lot   *recordpb.LotState     `protobuf:"bytes,1,opt,name=lot,proto3" json:"lot,omitempty"`
 	// Every record naming the lot, in log order.
 	History       []*LogEntry `protobuf:"bytes,2,rep,name=history,proto3" json:"history,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -198,7 +77,7 @@ type GetLotResponse struct {
 
 func (x *GetLotResponse) Reset() {
 	*x = GetLotResponse{}
-	mi := &file_provenance_v1_custody_service_proto_msgTypes[2]
+	mi := &file_provenance_v1_custody_service_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -210,7 +89,7 @@ func (x *GetLotResponse) String() string {
 func (*GetLotResponse) ProtoMessage() {}
 
 func (x *GetLotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_custody_service_proto_msgTypes[2]
+	mi := &file_provenance_v1_custody_service_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -223,10 +102,10 @@ func (x *GetLotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLotResponse.ProtoReflect.Descriptor instead.
 func (*GetLotResponse) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_custody_service_proto_rawDescGZIP(), []int{2}
+	return file_provenance_v1_custody_service_proto_rawDescGZIP(), []int{1}
 }
 
-func (x *GetLotResponse) GetLot() *LotState {
+func (x *GetLotResponse) GetLot() *recordpb.LotState {
 	if x != nil {
 		return x.Lot
 	}
@@ -240,164 +119,6 @@ func (x *GetLotResponse) GetHistory() []*LogEntry {
 	return nil
 }
 
-// A KeyStatus is one of a party's keys and whether it may sign now.
-type KeyStatus struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	KeyId     string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
-	PublicKey []byte                 `protobuf:"bytes,2,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
-	NotBefore *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=not_before,json=notBefore,proto3" json:"not_before,omitempty"`
-	NotAfter  *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=not_after,json=notAfter,proto3" json:"not_after,omitempty"`
-	Revoked   bool                   `protobuf:"varint,5,opt,name=revoked,proto3" json:"revoked,omitempty"`
-	// Log index of the revocation, when revoked.
-	RevokedIndex  uint64                 `protobuf:"varint,6,opt,name=revoked_index,json=revokedIndex,proto3" json:"revoked_index,omitempty"`
-	RevokedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *KeyStatus) Reset() {
-	*x = KeyStatus{}
-	mi := &file_provenance_v1_custody_service_proto_msgTypes[3]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *KeyStatus) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*KeyStatus) ProtoMessage() {}
-
-func (x *KeyStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_custody_service_proto_msgTypes[3]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use KeyStatus.ProtoReflect.Descriptor instead.
-func (*KeyStatus) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_custody_service_proto_rawDescGZIP(), []int{3}
-}
-
-func (x *KeyStatus) GetKeyId() string {
-	if x != nil {
-		return x.KeyId
-	}
-	return ""
-}
-
-func (x *KeyStatus) GetPublicKey() []byte {
-	if x != nil {
-		return x.PublicKey
-	}
-	return nil
-}
-
-func (x *KeyStatus) GetNotBefore() *timestamppb.Timestamp {
-	if x != nil {
-		return x.NotBefore
-	}
-	return nil
-}
-
-func (x *KeyStatus) GetNotAfter() *timestamppb.Timestamp {
-	if x != nil {
-		return x.NotAfter
-	}
-	return nil
-}
-
-func (x *KeyStatus) GetRevoked() bool {
-	if x != nil {
-		return x.Revoked
-	}
-	return false
-}
-
-func (x *KeyStatus) GetRevokedIndex() uint64 {
-	if x != nil {
-		return x.RevokedIndex
-	}
-	return 0
-}
-
-func (x *KeyStatus) GetRevokedAt() *timestamppb.Timestamp {
-	if x != nil {
-		return x.RevokedAt
-	}
-	return nil
-}
-
-// A Party is a registered party with its keys.
-type Party struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// The registration as signed, except its keys: those are listed, with
-	// their rotations and revocations applied, in keys.
-	Registration *PartyRegistration `protobuf:"bytes,1,opt,name=registration,proto3" json:"registration,omitempty"`
-	Keys         []*KeyStatus       `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
-	// Multihash of the registration record.
-	RegistrationRecord string `protobuf:"bytes,3,opt,name=registration_record,json=registrationRecord,proto3" json:"registration_record,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
-}
-
-func (x *Party) Reset() {
-	*x = Party{}
-	mi := &file_provenance_v1_custody_service_proto_msgTypes[4]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Party) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Party) ProtoMessage() {}
-
-func (x *Party) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_custody_service_proto_msgTypes[4]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Party.ProtoReflect.Descriptor instead.
-func (*Party) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_custody_service_proto_rawDescGZIP(), []int{4}
-}
-
-func (x *Party) GetRegistration() *PartyRegistration {
-	if x != nil {
-		return x.Registration
-	}
-	return nil
-}
-
-func (x *Party) GetKeys() []*KeyStatus {
-	if x != nil {
-		return x.Keys
-	}
-	return nil
-}
-
-func (x *Party) GetRegistrationRecord() string {
-	if x != nil {
-		return x.RegistrationRecord
-	}
-	return ""
-}
-
 type GetPartyRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	PartyId       string                 `protobuf:"bytes,1,opt,name=party_id,json=partyId,proto3" json:"party_id,omitempty"`
@@ -407,7 +128,7 @@ type GetPartyRequest struct {
 
 func (x *GetPartyRequest) Reset() {
 	*x = GetPartyRequest{}
-	mi := &file_provenance_v1_custody_service_proto_msgTypes[5]
+	mi := &file_provenance_v1_custody_service_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -419,7 +140,7 @@ func (x *GetPartyRequest) String() string {
 func (*GetPartyRequest) ProtoMessage() {}
 
 func (x *GetPartyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_custody_service_proto_msgTypes[5]
+	mi := &file_provenance_v1_custody_service_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -432,7 +153,7 @@ func (x *GetPartyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPartyRequest.ProtoReflect.Descriptor instead.
 func (*GetPartyRequest) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_custody_service_proto_rawDescGZIP(), []int{5}
+	return file_provenance_v1_custody_service_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *GetPartyRequest) GetPartyId() string {
@@ -444,14 +165,14 @@ func (x *GetPartyRequest) GetPartyId() string {
 
 type GetPartyResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Party         *Party                 `protobuf:"bytes,1,opt,name=party,proto3" json:"party,omitempty"`
+	Party         *recordpb.Party        `protobuf:"bytes,1,opt,name=party,proto3" json:"party,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetPartyResponse) Reset() {
 	*x = GetPartyResponse{}
-	mi := &file_provenance_v1_custody_service_proto_msgTypes[6]
+	mi := &file_provenance_v1_custody_service_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -463,7 +184,7 @@ func (x *GetPartyResponse) String() string {
 func (*GetPartyResponse) ProtoMessage() {}
 
 func (x *GetPartyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_custody_service_proto_msgTypes[6]
+	mi := &file_provenance_v1_custody_service_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -476,10 +197,10 @@ func (x *GetPartyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPartyResponse.ProtoReflect.Descriptor instead.
 func (*GetPartyResponse) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_custody_service_proto_rawDescGZIP(), []int{6}
+	return file_provenance_v1_custody_service_proto_rawDescGZIP(), []int{3}
 }
 
-func (x *GetPartyResponse) GetParty() *Party {
+func (x *GetPartyResponse) GetParty() *recordpb.Party {
 	if x != nil {
 		return x.Party
 	}
@@ -494,7 +215,7 @@ type ListPartiesRequest struct {
 
 func (x *ListPartiesRequest) Reset() {
 	*x = ListPartiesRequest{}
-	mi := &file_provenance_v1_custody_service_proto_msgTypes[7]
+	mi := &file_provenance_v1_custody_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -506,7 +227,7 @@ func (x *ListPartiesRequest) String() string {
 func (*ListPartiesRequest) ProtoMessage() {}
 
 func (x *ListPartiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_custody_service_proto_msgTypes[7]
+	mi := &file_provenance_v1_custody_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -519,19 +240,19 @@ func (x *ListPartiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPartiesRequest.ProtoReflect.Descriptor instead.
 func (*ListPartiesRequest) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_custody_service_proto_rawDescGZIP(), []int{7}
+	return file_provenance_v1_custody_service_proto_rawDescGZIP(), []int{4}
 }
 
 type ListPartiesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Parties       []*Party               `protobuf:"bytes,1,rep,name=parties,proto3" json:"parties,omitempty"`
+	Parties       []*recordpb.Party      `protobuf:"bytes,1,rep,name=parties,proto3" json:"parties,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListPartiesResponse) Reset() {
 	*x = ListPartiesResponse{}
-	mi := &file_provenance_v1_custody_service_proto_msgTypes[8]
+	mi := &file_provenance_v1_custody_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -543,7 +264,7 @@ func (x *ListPartiesResponse) String() string {
 func (*ListPartiesResponse) ProtoMessage() {}
 
 func (x *ListPartiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_custody_service_proto_msgTypes[8]
+	mi := &file_provenance_v1_custody_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -556,10 +277,10 @@ func (x *ListPartiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPartiesResponse.ProtoReflect.Descriptor instead.
 func (*ListPartiesResponse) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_custody_service_proto_rawDescGZIP(), []int{8}
+	return file_provenance_v1_custody_service_proto_rawDescGZIP(), []int{5}
 }
 
-func (x *ListPartiesResponse) GetParties() []*Party {
+func (x *ListPartiesResponse) GetParties() []*recordpb.Party {
 	if x != nil {
 		return x.Parties
 	}
@@ -575,7 +296,7 @@ type ListPartyLotsRequest struct {
 
 func (x *ListPartyLotsRequest) Reset() {
 	*x = ListPartyLotsRequest{}
-	mi := &file_provenance_v1_custody_service_proto_msgTypes[9]
+	mi := &file_provenance_v1_custody_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -587,7 +308,7 @@ func (x *ListPartyLotsRequest) String() string {
 func (*ListPartyLotsRequest) ProtoMessage() {}
 
 func (x *ListPartyLotsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_custody_service_proto_msgTypes[9]
+	mi := &file_provenance_v1_custody_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -600,7 +321,7 @@ func (x *ListPartyLotsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPartyLotsRequest.ProtoReflect.Descriptor instead.
 func (*ListPartyLotsRequest) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_custody_service_proto_rawDescGZIP(), []int{9}
+	return file_provenance_v1_custody_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListPartyLotsRequest) GetPartyId() string {
@@ -612,14 +333,14 @@ func (x *ListPartyLotsRequest) GetPartyId() string {
 
 type ListPartyLotsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Lots          []*LotState            `protobuf:"bytes,1,rep,name=lots,proto3" json:"lots,omitempty"`
+	Lots          []*recordpb.LotState   `protobuf:"bytes,1,rep,name=lots,proto3" json:"lots,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListPartyLotsResponse) Reset() {
 	*x = ListPartyLotsResponse{}
-	mi := &file_provenance_v1_custody_service_proto_msgTypes[10]
+	mi := &file_provenance_v1_custody_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -631,7 +352,7 @@ func (x *ListPartyLotsResponse) String() string {
 func (*ListPartyLotsResponse) ProtoMessage() {}
 
 func (x *ListPartyLotsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_custody_service_proto_msgTypes[10]
+	mi := &file_provenance_v1_custody_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -644,10 +365,10 @@ func (x *ListPartyLotsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPartyLotsResponse.ProtoReflect.Descriptor instead.
 func (*ListPartyLotsResponse) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_custody_service_proto_rawDescGZIP(), []int{10}
+	return file_provenance_v1_custody_service_proto_rawDescGZIP(), []int{7}
 }
 
-func (x *ListPartyLotsResponse) GetLots() []*LotState {
+func (x *ListPartyLotsResponse) GetLots() []*recordpb.LotState {
 	if x != nil {
 		return x.Lots
 	}
@@ -658,40 +379,12 @@ var File_provenance_v1_custody_service_proto protoreflect.FileDescriptor
 
 const file_provenance_v1_custody_service_proto_rawDesc = "" +
 	"\n" +
-	"#provenance/v1/custody_service.proto\x12\rprovenance.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"provenance/v1/ledger_service.proto\x1a\x1bprovenance/v1/records.proto\"\xda\x02\n" +
-	"\bLotState\x12\x15\n" +
-	"\x06lot_id\x18\x01 \x01(\tR\x05lotId\x12&\n" +
-	"\x0fholder_party_id\x18\x02 \x01(\tR\rholderPartyId\x12\x17\n" +
-	"\amass_kg\x18\x03 \x01(\x01R\x06massKg\x120\n" +
-	"\aproduct\x18\x04 \x01(\x0e2\x16.provenance.v1.ProductR\aproduct\x12 \n" +
-	"\fsb_grade_pct\x18\x05 \x01(\x01R\n" +
-	"sbGradePct\x12\x12\n" +
-	"\x04head\x18\x06 \x01(\tR\x04head\x12\"\n" +
-	"\rin_transit_to\x18\a \x01(\tR\vinTransitTo\x12)\n" +
-	"\x10pending_dispatch\x18\b \x01(\tR\x0fpendingDispatch\x12#\n" +
-	"\rorigin_record\x18\t \x01(\tR\foriginRecord\x12\x1a\n" +
-	"\bconsumed\x18\n" +
-	" \x01(\bR\bconsumed\"&\n" +
+	"#provenance/v1/custody_service.proto\x12\rprovenance.v1\x1a\"provenance/v1/ledger_service.proto\x1a\x19provenance/v1/state.proto\"&\n" +
 	"\rGetLotRequest\x12\x15\n" +
 	"\x06lot_id\x18\x01 \x01(\tR\x05lotId\"n\n" +
 	"\x0eGetLotResponse\x12)\n" +
 	"\x03lot\x18\x01 \x01(\v2\x17.provenance.v1.LotStateR\x03lot\x121\n" +
-	"\ahistory\x18\x02 \x03(\v2\x17.provenance.v1.LogEntryR\ahistory\"\xaf\x02\n" +
-	"\tKeyStatus\x12\x15\n" +
-	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x1d\n" +
-	"\n" +
-	"public_key\x18\x02 \x01(\fR\tpublicKey\x129\n" +
-	"\n" +
-	"not_before\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tnotBefore\x127\n" +
-	"\tnot_after\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter\x12\x18\n" +
-	"\arevoked\x18\x05 \x01(\bR\arevoked\x12#\n" +
-	"\rrevoked_index\x18\x06 \x01(\x04R\frevokedIndex\x129\n" +
-	"\n" +
-	"revoked_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\"\xac\x01\n" +
-	"\x05Party\x12D\n" +
-	"\fregistration\x18\x01 \x01(\v2 .provenance.v1.PartyRegistrationR\fregistration\x12,\n" +
-	"\x04keys\x18\x02 \x03(\v2\x18.provenance.v1.KeyStatusR\x04keys\x12/\n" +
-	"\x13registration_record\x18\x03 \x01(\tR\x12registrationRecord\",\n" +
+	"\ahistory\x18\x02 \x03(\v2\x17.provenance.v1.LogEntryR\ahistory\",\n" +
 	"\x0fGetPartyRequest\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\">\n" +
 	"\x10GetPartyResponse\x12*\n" +
@@ -721,49 +414,39 @@ func file_provenance_v1_custody_service_proto_rawDescGZIP() []byte {
 	return file_provenance_v1_custody_service_proto_rawDescData
 }
 
-var file_provenance_v1_custody_service_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_provenance_v1_custody_service_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_provenance_v1_custody_service_proto_goTypes = []any{
-	(*LotState)(nil),              // 0: provenance.v1.LotState
-	(*GetLotRequest)(nil),         // 1: provenance.v1.GetLotRequest
-	(*GetLotResponse)(nil),        // 2: provenance.v1.GetLotResponse
-	(*KeyStatus)(nil),             // 3: provenance.v1.KeyStatus
-	(*Party)(nil),                 // 4: provenance.v1.Party
-	(*GetPartyRequest)(nil),       // 5: provenance.v1.GetPartyRequest
-	(*GetPartyResponse)(nil),      // 6: provenance.v1.GetPartyResponse
-	(*ListPartiesRequest)(nil),    // 7: provenance.v1.ListPartiesRequest
-	(*ListPartiesResponse)(nil),   // 8: provenance.v1.ListPartiesResponse
-	(*ListPartyLotsRequest)(nil),  // 9: provenance.v1.ListPartyLotsRequest
-	(*ListPartyLotsResponse)(nil), // 10: provenance.v1.ListPartyLotsResponse
-	(Product)(0),                  // 11: provenance.v1.Product
-	(*LogEntry)(nil),              // 12: provenance.v1.LogEntry
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
-	(*PartyRegistration)(nil),     // 14: provenance.v1.PartyRegistration
+	(*GetLotRequest)(nil),         // 0: provenance.v1.GetLotRequest
+	(*GetLotResponse)(nil),        // 1: provenance.v1.GetLotResponse
+	(*GetPartyRequest)(nil),       // 2: provenance.v1.GetPartyRequest
+	(*GetPartyResponse)(nil),      // 3: provenance.v1.GetPartyResponse
+	(*ListPartiesRequest)(nil),    // 4: provenance.v1.ListPartiesRequest
+	(*ListPartiesResponse)(nil),   // 5: provenance.v1.ListPartiesResponse
+	(*ListPartyLotsRequest)(nil),  // 6: provenance.v1.ListPartyLotsRequest
+	(*ListPartyLotsResponse)(nil), // 7: provenance.v1.ListPartyLotsResponse
+	(*recordpb.LotState)(nil),     // 8: provenance.v1.LotState
+	(*LogEntry)(nil),              // 9: provenance.v1.LogEntry
+	(*recordpb.Party)(nil),        // 10: provenance.v1.Party
 }
 var file_provenance_v1_custody_service_proto_depIdxs = []int32{
-	11, // 0: provenance.v1.LotState.product:type_name -> provenance.v1.Product
-	0,  // 1: provenance.v1.GetLotResponse.lot:type_name -> provenance.v1.LotState
-	12, // 2: provenance.v1.GetLotResponse.history:type_name -> provenance.v1.LogEntry
-	13, // 3: provenance.v1.KeyStatus.not_before:type_name -> google.protobuf.Timestamp
-	13, // 4: provenance.v1.KeyStatus.not_after:type_name -> google.protobuf.Timestamp
-	13, // 5: provenance.v1.KeyStatus.revoked_at:type_name -> google.protobuf.Timestamp
-	14, // 6: provenance.v1.Party.registration:type_name -> provenance.v1.PartyRegistration
-	3,  // 7: provenance.v1.Party.keys:type_name -> provenance.v1.KeyStatus
-	4,  // 8: provenance.v1.GetPartyResponse.party:type_name -> provenance.v1.Party
-	4,  // 9: provenance.v1.ListPartiesResponse.parties:type_name -> provenance.v1.Party
-	0,  // 10: provenance.v1.ListPartyLotsResponse.lots:type_name -> provenance.v1.LotState
-	1,  // 11: provenance.v1.CustodyService.GetLot:input_type -> provenance.v1.GetLotRequest
-	5,  // 12: provenance.v1.CustodyService.GetParty:input_type -> provenance.v1.GetPartyRequest
-	7,  // 13: provenance.v1.CustodyService.ListParties:input_type -> provenance.v1.ListPartiesRequest
-	9,  // 14: provenance.v1.CustodyService.ListPartyLots:input_type -> provenance.v1.ListPartyLotsRequest
-	2,  // 15: provenance.v1.CustodyService.GetLot:output_type -> provenance.v1.GetLotResponse
-	6,  // 16: provenance.v1.CustodyService.GetParty:output_type -> provenance.v1.GetPartyResponse
-	8,  // 17: provenance.v1.CustodyService.ListParties:output_type -> provenance.v1.ListPartiesResponse
-	10, // 18: provenance.v1.CustodyService.ListPartyLots:output_type -> provenance.v1.ListPartyLotsResponse
-	15, // [15:19] is the sub-list for method output_type
-	11, // [11:15] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	8,  // 0: provenance.v1.GetLotResponse.lot:type_name -> provenance.v1.LotState
+	9,  // 1: provenance.v1.GetLotResponse.history:type_name -> provenance.v1.LogEntry
+	10, // 2: provenance.v1.GetPartyResponse.party:type_name -> provenance.v1.Party
+	10, // 3: provenance.v1.ListPartiesResponse.parties:type_name -> provenance.v1.Party
+	8,  // 4: provenance.v1.ListPartyLotsResponse.lots:type_name -> provenance.v1.LotState
+	0,  // 5: provenance.v1.CustodyService.GetLot:input_type -> provenance.v1.GetLotRequest
+	2,  // 6: provenance.v1.CustodyService.GetParty:input_type -> provenance.v1.GetPartyRequest
+	4,  // 7: provenance.v1.CustodyService.ListParties:input_type -> provenance.v1.ListPartiesRequest
+	6,  // 8: provenance.v1.CustodyService.ListPartyLots:input_type -> provenance.v1.ListPartyLotsRequest
+	1,  // 9: provenance.v1.CustodyService.GetLot:output_type -> provenance.v1.GetLotResponse
+	3,  // 10: provenance.v1.CustodyService.GetParty:output_type -> provenance.v1.GetPartyResponse
+	5,  // 11: provenance.v1.CustodyService.ListParties:output_type -> provenance.v1.ListPartiesResponse
+	7,  // 12: provenance.v1.CustodyService.ListPartyLots:output_type -> provenance.v1.ListPartyLotsResponse
+	9,  // [9:13] is the sub-list for method output_type
+	5,  // [5:9] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_provenance_v1_custody_service_proto_init() }
@@ -772,14 +455,13 @@ func file_provenance_v1_custody_service_proto_init() {
 		return
 	}
 	file_provenance_v1_ledger_service_proto_init()
-	file_provenance_v1_records_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_provenance_v1_custody_service_proto_rawDesc), len(file_provenance_v1_custody_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -7,6 +7,7 @@
 package provenancev1
 
 import (
+	recordpb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -33,8 +34,8 @@ type LogEntry struct {
 	Data []byte `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
 	// The operator's append time; not covered by the Merkle tree.
 	RecordTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=record_time,json=recordTime,proto3" json:"record_time,omitempty"`
-	Envelope      *Envelope              `protobuf:"bytes,5,opt,name=envelope,proto3" json:"envelope,omitempty"`
-	Statement     *Statement             `protobuf:"bytes,6,opt,name=statement,proto3" json:"statement,omitempty"`
+	Envelope      *recordpb.Envelope     `protobuf:"bytes,5,opt,name=envelope,proto3" json:"envelope,omitempty"`
+	Statement     *recordpb.Statement    `protobuf:"bytes,6,opt,name=statement,proto3" json:"statement,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -97,14 +98,14 @@ func (x *LogEntry) GetRecordTime() *timestamppb.Timestamp {
 	return nil
 }
 
-func (x *LogEntry) GetEnvelope() *Envelope {
+func (x *LogEntry) GetEnvelope() *recordpb.Envelope {
 	if x != nil {
 		return x.Envelope
 	}
 	return nil
 }
 
-func (x *LogEntry) GetStatement() *Statement {
+func (x *LogEntry) GetStatement() *recordpb.Statement {
 	if x != nil {
 		return x.Statement
 	}
@@ -113,7 +114,7 @@ func (x *LogEntry) GetStatement() *Statement {
 
 type SubmitRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Envelope      *Envelope              `protobuf:"bytes,1,opt,name=envelope,proto3" json:"envelope,omitempty"`
+	Envelope      *recordpb.Envelope     `protobuf:"bytes,1,opt,name=envelope,proto3" json:"envelope,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -148,7 +149,7 @@ func (*SubmitRequest) Descriptor() ([]byte, []int) {
 	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{1}
 }
 
-func (x *SubmitRequest) GetEnvelope() *Envelope {
+func (x *SubmitRequest) GetEnvelope() *recordpb.Envelope {
 	if x != nil {
 		return x.Envelope
 	}
@@ -227,7 +228,7 @@ func (x *SubmitResponse) GetCheckpoint() string {
 
 type SubmitStreamRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Envelope      *Envelope              `protobuf:"bytes,1,opt,name=envelope,proto3" json:"envelope,omitempty"`
+	Envelope      *recordpb.Envelope     `protobuf:"bytes,1,opt,name=envelope,proto3" json:"envelope,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -262,7 +263,7 @@ func (*SubmitStreamRequest) Descriptor() ([]byte, []int) {
 	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{3}
 }
 
-func (x *SubmitStreamRequest) GetEnvelope() *Envelope {
+func (x *SubmitStreamRequest) GetEnvelope() *recordpb.Envelope {
 	if x != nil {
 		return x.Envelope
 	}
@@ -1051,8 +1052,8 @@ var file_provenance_v1_ledger_service_proto_goTypes = []any{
 	(*GetConsistencyProofRequest)(nil),  // 15: provenance.v1.GetConsistencyProofRequest
 	(*GetConsistencyProofResponse)(nil), // 16: provenance.v1.GetConsistencyProofResponse
 	(*timestamppb.Timestamp)(nil),       // 17: google.protobuf.Timestamp
-	(*Envelope)(nil),                    // 18: provenance.v1.Envelope
-	(*Statement)(nil),                   // 19: provenance.v1.Statement
+	(*recordpb.Envelope)(nil),           // 18: provenance.v1.Envelope
+	(*recordpb.Statement)(nil),          // 19: provenance.v1.Statement
 }
 var file_provenance_v1_ledger_service_proto_depIdxs = []int32{
 	17, // 0: provenance.v1.LogEntry.record_time:type_name -> google.protobuf.Timestamp
@@ -1092,7 +1093,6 @@ func file_provenance_v1_ledger_service_proto_init() {
 	if File_provenance_v1_ledger_service_proto != nil {
 		return
 	}
-	file_provenance_v1_records_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

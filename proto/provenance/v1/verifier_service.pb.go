@@ -7,6 +7,7 @@
 package provenancev1
 
 import (
+	recordpb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -22,402 +23,6 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// A Verdict is the outcome of verifying a lot.
-type Verdict int32
-
-const (
-	Verdict_VERDICT_UNSPECIFIED Verdict = 0
-	// Every check passed and no rule raised a flag.
-	Verdict_VERDICT_VERIFIED Verdict = 1
-	// Cryptographically sound, but rules raised flags.
-	Verdict_VERDICT_FLAGGED Verdict = 2
-	// A signature, link, key or proof failed.
-	Verdict_VERDICT_INVALID Verdict = 3
-)
-
-// Enum value maps for Verdict.
-var (
-	Verdict_name = map[int32]string{
-		0: "VERDICT_UNSPECIFIED",
-		1: "VERDICT_VERIFIED",
-		2: "VERDICT_FLAGGED",
-		3: "VERDICT_INVALID",
-	}
-	Verdict_value = map[string]int32{
-		"VERDICT_UNSPECIFIED": 0,
-		"VERDICT_VERIFIED":    1,
-		"VERDICT_FLAGGED":     2,
-		"VERDICT_INVALID":     3,
-	}
-)
-
-func (x Verdict) Enum() *Verdict {
-	p := new(Verdict)
-	*p = x
-	return p
-}
-
-func (x Verdict) String() string {
-	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
-}
-
-func (Verdict) Descriptor() protoreflect.EnumDescriptor {
-	return file_provenance_v1_verifier_service_proto_enumTypes[0].Descriptor()
-}
-
-func (Verdict) Type() protoreflect.EnumType {
-	return &file_provenance_v1_verifier_service_proto_enumTypes[0]
-}
-
-func (x Verdict) Number() protoreflect.EnumNumber {
-	return protoreflect.EnumNumber(x)
-}
-
-// Deprecated: Use Verdict.Descriptor instead.
-func (Verdict) EnumDescriptor() ([]byte, []int) {
-	return file_provenance_v1_verifier_service_proto_rawDescGZIP(), []int{0}
-}
-
-// A Severity ranks a flag.
-type Severity int32
-
-const (
-	Severity_SEVERITY_UNSPECIFIED Severity = 0
-	Severity_SEVERITY_INFO        Severity = 1
-	Severity_SEVERITY_WARNING     Severity = 2
-	Severity_SEVERITY_CRITICAL    Severity = 3
-)
-
-// Enum value maps for Severity.
-var (
-	Severity_name = map[int32]string{
-		0: "SEVERITY_UNSPECIFIED",
-		1: "SEVERITY_INFO",
-		2: "SEVERITY_WARNING",
-		3: "SEVERITY_CRITICAL",
-	}
-	Severity_value = map[string]int32{
-		"SEVERITY_UNSPECIFIED": 0,
-		"SEVERITY_INFO":        1,
-		"SEVERITY_WARNING":     2,
-		"SEVERITY_CRITICAL":    3,
-	}
-)
-
-func (x Severity) Enum() *Severity {
-	p := new(Severity)
-	*p = x
-	return p
-}
-
-func (x Severity) String() string {
-	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
-}
-
-func (Severity) Descriptor() protoreflect.EnumDescriptor {
-	return file_provenance_v1_verifier_service_proto_enumTypes[1].Descriptor()
-}
-
-func (Severity) Type() protoreflect.EnumType {
-	return &file_provenance_v1_verifier_service_proto_enumTypes[1]
-}
-
-func (x Severity) Number() protoreflect.EnumNumber {
-	return protoreflect.EnumNumber(x)
-}
-
-// Deprecated: Use Severity.Descriptor instead.
-func (Severity) EnumDescriptor() ([]byte, []int) {
-	return file_provenance_v1_verifier_service_proto_rawDescGZIP(), []int{1}
-}
-
-// A Flag is one rule finding with the records that are its evidence.
-type Flag struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// Stable rule id, e.g. MASS_SURPLUS.
-	Rule     string   `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
-	Severity Severity `protobuf:"varint,2,opt,name=severity,proto3,enum=provenance.v1.Severity" json:"severity,omitempty"`
-	Message  string   `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
-	// Multihashes of the records behind the finding.
-	Evidence  []string               `protobuf:"bytes,4,rep,name=evidence,proto3" json:"evidence,omitempty"`
-	LotId     string                 `protobuf:"bytes,5,opt,name=lot_id,json=lotId,proto3" json:"lot_id,omitempty"`
-	PartyId   string                 `protobuf:"bytes,6,opt,name=party_id,json=partyId,proto3" json:"party_id,omitempty"`
-	EventTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=event_time,json=eventTime,proto3" json:"event_time,omitempty"`
-	// Log index of the record that raised it.
-	Index         uint64 `protobuf:"varint,8,opt,name=index,proto3" json:"index,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Flag) Reset() {
-	*x = Flag{}
-	mi := &file_provenance_v1_verifier_service_proto_msgTypes[0]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Flag) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Flag) ProtoMessage() {}
-
-func (x *Flag) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_verifier_service_proto_msgTypes[0]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Flag.ProtoReflect.Descriptor instead.
-func (*Flag) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_verifier_service_proto_rawDescGZIP(), []int{0}
-}
-
-func (x *Flag) GetRule() string {
-	if x != nil {
-		return x.Rule
-	}
-	return ""
-}
-
-func (x *Flag) GetSeverity() Severity {
-	if x != nil {
-		return x.Severity
-	}
-	return Severity_SEVERITY_UNSPECIFIED
-}
-
-func (x *Flag) GetMessage() string {
-	if x != nil {
-		return x.Message
-	}
-	return ""
-}
-
-func (x *Flag) GetEvidence() []string {
-	if x != nil {
-		return x.Evidence
-	}
-	return nil
-}
-
-func (x *Flag) GetLotId() string {
-	if x != nil {
-		return x.LotId
-	}
-	return ""
-}
-
-func (x *Flag) GetPartyId() string {
-	if x != nil {
-		return x.PartyId
-	}
-	return ""
-}
-
-func (x *Flag) GetEventTime() *timestamppb.Timestamp {
-	if x != nil {
-		return x.EventTime
-	}
-	return nil
-}
-
-func (x *Flag) GetIndex() uint64 {
-	if x != nil {
-		return x.Index
-	}
-	return 0
-}
-
-// An OriginShare is contained antimony attributed to one mine.
-type OriginShare struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	MinePartyId   string                 `protobuf:"bytes,1,opt,name=mine_party_id,json=minePartyId,proto3" json:"mine_party_id,omitempty"`
-	SbKg          float64                `protobuf:"fixed64,2,opt,name=sb_kg,json=sbKg,proto3" json:"sb_kg,omitempty"`
-	Share         float64                `protobuf:"fixed64,3,opt,name=share,proto3" json:"share,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *OriginShare) Reset() {
-	*x = OriginShare{}
-	mi := &file_provenance_v1_verifier_service_proto_msgTypes[1]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *OriginShare) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*OriginShare) ProtoMessage() {}
-
-func (x *OriginShare) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_verifier_service_proto_msgTypes[1]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use OriginShare.ProtoReflect.Descriptor instead.
-func (*OriginShare) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_verifier_service_proto_rawDescGZIP(), []int{1}
-}
-
-func (x *OriginShare) GetMinePartyId() string {
-	if x != nil {
-		return x.MinePartyId
-	}
-	return ""
-}
-
-func (x *OriginShare) GetSbKg() float64 {
-	if x != nil {
-		return x.SbKg
-	}
-	return 0
-}
-
-func (x *OriginShare) GetShare() float64 {
-	if x != nil {
-		return x.Share
-	}
-	return 0
-}
-
-// A VerificationReport is the result of verifying one lot.
-type VerificationReport struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	LotId   string                 `protobuf:"bytes,1,opt,name=lot_id,json=lotId,proto3" json:"lot_id,omitempty"`
-	Verdict Verdict                `protobuf:"varint,2,opt,name=verdict,proto3,enum=provenance.v1.Verdict" json:"verdict,omitempty"`
-	Flags   []*Flag                `protobuf:"bytes,3,rep,name=flags,proto3" json:"flags,omitempty"`
-	// Contained antimony of the lot, kg.
-	ContainedSbKg float64        `protobuf:"fixed64,4,opt,name=contained_sb_kg,json=containedSbKg,proto3" json:"contained_sb_kg,omitempty"`
-	Origins       []*OriginShare `protobuf:"bytes,5,rep,name=origins,proto3" json:"origins,omitempty"`
-	// Share of contained antimony not traced to any registered mine, 0..1.
-	UntracedShare float64 `protobuf:"fixed64,6,opt,name=untraced_share,json=untracedShare,proto3" json:"untraced_share,omitempty"`
-	Records       uint32  `protobuf:"varint,7,opt,name=records,proto3" json:"records,omitempty"`
-	// Tree size of the checkpoint the proofs were checked against.
-	TreeSize uint64 `protobuf:"varint,8,opt,name=tree_size,json=treeSize,proto3" json:"tree_size,omitempty"`
-	// Cryptographic failures, when the verdict is INVALID.
-	Errors []string `protobuf:"bytes,9,rep,name=errors,proto3" json:"errors,omitempty"`
-	// The report as readable text.
-	Text          string `protobuf:"bytes,10,opt,name=text,proto3" json:"text,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *VerificationReport) Reset() {
-	*x = VerificationReport{}
-	mi := &file_provenance_v1_verifier_service_proto_msgTypes[2]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *VerificationReport) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*VerificationReport) ProtoMessage() {}
-
-func (x *VerificationReport) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_verifier_service_proto_msgTypes[2]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use VerificationReport.ProtoReflect.Descriptor instead.
-func (*VerificationReport) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_verifier_service_proto_rawDescGZIP(), []int{2}
-}
-
-func (x *VerificationReport) GetLotId() string {
-	if x != nil {
-		return x.LotId
-	}
-	return ""
-}
-
-func (x *VerificationReport) GetVerdict() Verdict {
-	if x != nil {
-		return x.Verdict
-	}
-	return Verdict_VERDICT_UNSPECIFIED
-}
-
-func (x *VerificationReport) GetFlags() []*Flag {
-	if x != nil {
-		return x.Flags
-	}
-	return nil
-}
-
-func (x *VerificationReport) GetContainedSbKg() float64 {
-	if x != nil {
-		return x.ContainedSbKg
-	}
-	return 0
-}
-
-func (x *VerificationReport) GetOrigins() []*OriginShare {
-	if x != nil {
-		return x.Origins
-	}
-	return nil
-}
-
-func (x *VerificationReport) GetUntracedShare() float64 {
-	if x != nil {
-		return x.UntracedShare
-	}
-	return 0
-}
-
-func (x *VerificationReport) GetRecords() uint32 {
-	if x != nil {
-		return x.Records
-	}
-	return 0
-}
-
-func (x *VerificationReport) GetTreeSize() uint64 {
-	if x != nil {
-		return x.TreeSize
-	}
-	return 0
-}
-
-func (x *VerificationReport) GetErrors() []string {
-	if x != nil {
-		return x.Errors
-	}
-	return nil
-}
-
-func (x *VerificationReport) GetText() string {
-	if x != nil {
-		return x.Text
-	}
-	return ""
-}
-
 type VerifyLotRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	LotId         string                 `protobuf:"bytes,1,opt,name=lot_id,json=lotId,proto3" json:"lot_id,omitempty"`
@@ -427,7 +32,7 @@ type VerifyLotRequest struct {
 
 func (x *VerifyLotRequest) Reset() {
 	*x = VerifyLotRequest{}
-	mi := &file_provenance_v1_verifier_service_proto_msgTypes[3]
+	mi := &file_provenance_v1_verifier_service_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -439,7 +44,7 @@ func (x *VerifyLotRequest) String() string {
 func (*VerifyLotRequest) ProtoMessage() {}
 
 func (x *VerifyLotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_verifier_service_proto_msgTypes[3]
+	mi := &file_provenance_v1_verifier_service_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -452,7 +57,7 @@ func (x *VerifyLotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyLotRequest.ProtoReflect.Descriptor instead.
 func (*VerifyLotRequest) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_verifier_service_proto_rawDescGZIP(), []int{3}
+	return file_provenance_v1_verifier_service_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *VerifyLotRequest) GetLotId() string {
@@ -463,15 +68,15 @@ func (x *VerifyLotRequest) GetLotId() string {
 }
 
 type VerifyLotResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Report        *VerificationReport    `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
+	state         protoimpl.MessageState       `protogen:"open.v1"`
+	Report        *recordpb.VerificationReport `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *VerifyLotResponse) Reset() {
 	*x = VerifyLotResponse{}
-	mi := &file_provenance_v1_verifier_service_proto_msgTypes[4]
+	mi := &file_provenance_v1_verifier_service_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -483,7 +88,7 @@ func (x *VerifyLotResponse) String() string {
 func (*VerifyLotResponse) ProtoMessage() {}
 
 func (x *VerifyLotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_verifier_service_proto_msgTypes[4]
+	mi := &file_provenance_v1_verifier_service_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -496,10 +101,10 @@ func (x *VerifyLotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyLotResponse.ProtoReflect.Descriptor instead.
 func (*VerifyLotResponse) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_verifier_service_proto_rawDescGZIP(), []int{4}
+	return file_provenance_v1_verifier_service_proto_rawDescGZIP(), []int{1}
 }
 
-func (x *VerifyLotResponse) GetReport() *VerificationReport {
+func (x *VerifyLotResponse) GetReport() *recordpb.VerificationReport {
 	if x != nil {
 		return x.Report
 	}
@@ -510,7 +115,7 @@ type ListFlagsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	PartyId       string                 `protobuf:"bytes,1,opt,name=party_id,json=partyId,proto3" json:"party_id,omitempty"`
 	Rule          string                 `protobuf:"bytes,2,opt,name=rule,proto3" json:"rule,omitempty"`
-	MinSeverity   Severity               `protobuf:"varint,3,opt,name=min_severity,json=minSeverity,proto3,enum=provenance.v1.Severity" json:"min_severity,omitempty"`
+	MinSeverity   recordpb.Severity      `protobuf:"varint,3,opt,name=min_severity,json=minSeverity,proto3,enum=provenance.v1.Severity" json:"min_severity,omitempty"`
 	LotId         string                 `protobuf:"bytes,4,opt,name=lot_id,json=lotId,proto3" json:"lot_id,omitempty"`
 	Since         *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=since,proto3" json:"since,omitempty"`
 	Until         *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=until,proto3" json:"until,omitempty"`
@@ -520,7 +125,7 @@ type ListFlagsRequest struct {
 
 func (x *ListFlagsRequest) Reset() {
 	*x = ListFlagsRequest{}
-	mi := &file_provenance_v1_verifier_service_proto_msgTypes[5]
+	mi := &file_provenance_v1_verifier_service_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -532,7 +137,7 @@ func (x *ListFlagsRequest) String() string {
 func (*ListFlagsRequest) ProtoMessage() {}
 
 func (x *ListFlagsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_verifier_service_proto_msgTypes[5]
+	mi := &file_provenance_v1_verifier_service_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -545,7 +150,7 @@ func (x *ListFlagsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFlagsRequest.ProtoReflect.Descriptor instead.
 func (*ListFlagsRequest) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_verifier_service_proto_rawDescGZIP(), []int{5}
+	return file_provenance_v1_verifier_service_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ListFlagsRequest) GetPartyId() string {
@@ -562,11 +167,11 @@ func (x *ListFlagsRequest) GetRule() string {
 	return ""
 }
 
-func (x *ListFlagsRequest) GetMinSeverity() Severity {
+func (x *ListFlagsRequest) GetMinSeverity() recordpb.Severity {
 	if x != nil {
 		return x.MinSeverity
 	}
-	return Severity_SEVERITY_UNSPECIFIED
+	return recordpb.Severity(0)
 }
 
 func (x *ListFlagsRequest) GetLotId() string {
@@ -592,7 +197,7 @@ func (x *ListFlagsRequest) GetUntil() *timestamppb.Timestamp {
 
 type ListFlagsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Flags []*Flag                `protobuf:"bytes,1,rep,name=flags,proto3" json:"flags,omitempty"`
+	Flags []*recordpb.Flag       `protobuf:"bytes,1,rep,name=flags,proto3" json:"flags,omitempty"`
 	// Lots whose flags the server has not brought up to date yet: a listing
 	// verifies the lots changed since the last one for a bounded time, so
 	// after a bulk load or a restart it answers before it is complete. The
@@ -608,7 +213,7 @@ type ListFlagsResponse struct {
 
 func (x *ListFlagsResponse) Reset() {
 	*x = ListFlagsResponse{}
-	mi := &file_provenance_v1_verifier_service_proto_msgTypes[6]
+	mi := &file_provenance_v1_verifier_service_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -620,7 +225,7 @@ func (x *ListFlagsResponse) String() string {
 func (*ListFlagsResponse) ProtoMessage() {}
 
 func (x *ListFlagsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_verifier_service_proto_msgTypes[6]
+	mi := &file_provenance_v1_verifier_service_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -633,10 +238,10 @@ func (x *ListFlagsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFlagsResponse.ProtoReflect.Descriptor instead.
 func (*ListFlagsResponse) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_verifier_service_proto_rawDescGZIP(), []int{6}
+	return file_provenance_v1_verifier_service_proto_rawDescGZIP(), []int{3}
 }
 
-func (x *ListFlagsResponse) GetFlags() []*Flag {
+func (x *ListFlagsResponse) GetFlags() []*recordpb.Flag {
 	if x != nil {
 		return x.Flags
 	}
@@ -657,130 +262,6 @@ func (x *ListFlagsResponse) GetUnreadRecords() uint64 {
 	return 0
 }
 
-// A BundleRecord is one log entry with its inclusion proof.
-type BundleRecord struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	Index          uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
-	Data           []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
-	InclusionProof [][]byte               `protobuf:"bytes,3,rep,name=inclusion_proof,json=inclusionProof,proto3" json:"inclusion_proof,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
-}
-
-func (x *BundleRecord) Reset() {
-	*x = BundleRecord{}
-	mi := &file_provenance_v1_verifier_service_proto_msgTypes[7]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *BundleRecord) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*BundleRecord) ProtoMessage() {}
-
-func (x *BundleRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_verifier_service_proto_msgTypes[7]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use BundleRecord.ProtoReflect.Descriptor instead.
-func (*BundleRecord) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_verifier_service_proto_rawDescGZIP(), []int{7}
-}
-
-func (x *BundleRecord) GetIndex() uint64 {
-	if x != nil {
-		return x.Index
-	}
-	return 0
-}
-
-func (x *BundleRecord) GetData() []byte {
-	if x != nil {
-		return x.Data
-	}
-	return nil
-}
-
-func (x *BundleRecord) GetInclusionProof() [][]byte {
-	if x != nil {
-		return x.InclusionProof
-	}
-	return nil
-}
-
-// A Bundle holds everything needed to verify a lot offline.
-type Bundle struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	LotId string                 `protobuf:"bytes,1,opt,name=lot_id,json=lotId,proto3" json:"lot_id,omitempty"`
-	// The signed checkpoint the proofs lead to.
-	Checkpoint string `protobuf:"bytes,2,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
-	// Lot records and the registry records that enrol their signers.
-	Records       []*BundleRecord `protobuf:"bytes,3,rep,name=records,proto3" json:"records,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Bundle) Reset() {
-	*x = Bundle{}
-	mi := &file_provenance_v1_verifier_service_proto_msgTypes[8]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Bundle) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Bundle) ProtoMessage() {}
-
-func (x *Bundle) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_verifier_service_proto_msgTypes[8]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Bundle.ProtoReflect.Descriptor instead.
-func (*Bundle) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_verifier_service_proto_rawDescGZIP(), []int{8}
-}
-
-func (x *Bundle) GetLotId() string {
-	if x != nil {
-		return x.LotId
-	}
-	return ""
-}
-
-func (x *Bundle) GetCheckpoint() string {
-	if x != nil {
-		return x.Checkpoint
-	}
-	return ""
-}
-
-func (x *Bundle) GetRecords() []*BundleRecord {
-	if x != nil {
-		return x.Records
-	}
-	return nil
-}
-
 type GetBundleRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	LotId         string                 `protobuf:"bytes,1,opt,name=lot_id,json=lotId,proto3" json:"lot_id,omitempty"`
@@ -790,7 +271,7 @@ type GetBundleRequest struct {
 
 func (x *GetBundleRequest) Reset() {
 	*x = GetBundleRequest{}
-	mi := &file_provenance_v1_verifier_service_proto_msgTypes[9]
+	mi := &file_provenance_v1_verifier_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -802,7 +283,7 @@ func (x *GetBundleRequest) String() string {
 func (*GetBundleRequest) ProtoMessage() {}
 
 func (x *GetBundleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_verifier_service_proto_msgTypes[9]
+	mi := &file_provenance_v1_verifier_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -815,7 +296,7 @@ func (x *GetBundleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBundleRequest.ProtoReflect.Descriptor instead.
 func (*GetBundleRequest) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_verifier_service_proto_rawDescGZIP(), []int{9}
+	return file_provenance_v1_verifier_service_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetBundleRequest) GetLotId() string {
@@ -827,14 +308,14 @@ func (x *GetBundleRequest) GetLotId() string {
 
 type GetBundleResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Bundle        *Bundle                `protobuf:"bytes,1,opt,name=bundle,proto3" json:"bundle,omitempty"`
+	Bundle        *recordpb.Bundle       `protobuf:"bytes,1,opt,name=bundle,proto3" json:"bundle,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetBundleResponse) Reset() {
 	*x = GetBundleResponse{}
-	mi := &file_provenance_v1_verifier_service_proto_msgTypes[10]
+	mi := &file_provenance_v1_verifier_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -846,7 +327,7 @@ func (x *GetBundleResponse) String() string {
 func (*GetBundleResponse) ProtoMessage() {}
 
 func (x *GetBundleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_verifier_service_proto_msgTypes[10]
+	mi := &file_provenance_v1_verifier_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -859,10 +340,10 @@ func (x *GetBundleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBundleResponse.ProtoReflect.Descriptor instead.
 func (*GetBundleResponse) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_verifier_service_proto_rawDescGZIP(), []int{10}
+	return file_provenance_v1_verifier_service_proto_rawDescGZIP(), []int{5}
 }
 
-func (x *GetBundleResponse) GetBundle() *Bundle {
+func (x *GetBundleResponse) GetBundle() *recordpb.Bundle {
 	if x != nil {
 		return x.Bundle
 	}
@@ -873,33 +354,7 @@ var File_provenance_v1_verifier_service_proto protoreflect.FileDescriptor
 
 const file_provenance_v1_verifier_service_proto_rawDesc = "" +
 	"\n" +
-	"$provenance/v1/verifier_service.proto\x12\rprovenance.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x88\x02\n" +
-	"\x04Flag\x12\x12\n" +
-	"\x04rule\x18\x01 \x01(\tR\x04rule\x123\n" +
-	"\bseverity\x18\x02 \x01(\x0e2\x17.provenance.v1.SeverityR\bseverity\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\x12\x1a\n" +
-	"\bevidence\x18\x04 \x03(\tR\bevidence\x12\x15\n" +
-	"\x06lot_id\x18\x05 \x01(\tR\x05lotId\x12\x19\n" +
-	"\bparty_id\x18\x06 \x01(\tR\apartyId\x129\n" +
-	"\n" +
-	"event_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\teventTime\x12\x14\n" +
-	"\x05index\x18\b \x01(\x04R\x05index\"\\\n" +
-	"\vOriginShare\x12\"\n" +
-	"\rmine_party_id\x18\x01 \x01(\tR\vminePartyId\x12\x13\n" +
-	"\x05sb_kg\x18\x02 \x01(\x01R\x04sbKg\x12\x14\n" +
-	"\x05share\x18\x03 \x01(\x01R\x05share\"\xf0\x02\n" +
-	"\x12VerificationReport\x12\x15\n" +
-	"\x06lot_id\x18\x01 \x01(\tR\x05lotId\x120\n" +
-	"\averdict\x18\x02 \x01(\x0e2\x16.provenance.v1.VerdictR\averdict\x12)\n" +
-	"\x05flags\x18\x03 \x03(\v2\x13.provenance.v1.FlagR\x05flags\x12&\n" +
-	"\x0fcontained_sb_kg\x18\x04 \x01(\x01R\rcontainedSbKg\x124\n" +
-	"\aorigins\x18\x05 \x03(\v2\x1a.provenance.v1.OriginShareR\aorigins\x12%\n" +
-	"\x0euntraced_share\x18\x06 \x01(\x01R\runtracedShare\x12\x18\n" +
-	"\arecords\x18\a \x01(\rR\arecords\x12\x1b\n" +
-	"\ttree_size\x18\b \x01(\x04R\btreeSize\x12\x16\n" +
-	"\x06errors\x18\t \x03(\tR\x06errors\x12\x12\n" +
-	"\x04text\x18\n" +
-	" \x01(\tR\x04text\")\n" +
+	"$provenance/v1/verifier_service.proto\x12\rprovenance.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a provenance/v1/verification.proto\")\n" +
 	"\x10VerifyLotRequest\x12\x15\n" +
 	"\x06lot_id\x18\x01 \x01(\tR\x05lotId\"N\n" +
 	"\x11VerifyLotResponse\x129\n" +
@@ -914,31 +369,11 @@ const file_provenance_v1_verifier_service_proto_rawDesc = "" +
 	"\x11ListFlagsResponse\x12)\n" +
 	"\x05flags\x18\x01 \x03(\v2\x13.provenance.v1.FlagR\x05flags\x12!\n" +
 	"\fpending_lots\x18\x02 \x01(\x04R\vpendingLots\x12%\n" +
-	"\x0eunread_records\x18\x03 \x01(\x04R\runreadRecords\"a\n" +
-	"\fBundleRecord\x12\x14\n" +
-	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\x12'\n" +
-	"\x0finclusion_proof\x18\x03 \x03(\fR\x0einclusionProof\"v\n" +
-	"\x06Bundle\x12\x15\n" +
-	"\x06lot_id\x18\x01 \x01(\tR\x05lotId\x12\x1e\n" +
-	"\n" +
-	"checkpoint\x18\x02 \x01(\tR\n" +
-	"checkpoint\x125\n" +
-	"\arecords\x18\x03 \x03(\v2\x1b.provenance.v1.BundleRecordR\arecords\")\n" +
+	"\x0eunread_records\x18\x03 \x01(\x04R\runreadRecords\")\n" +
 	"\x10GetBundleRequest\x12\x15\n" +
 	"\x06lot_id\x18\x01 \x01(\tR\x05lotId\"B\n" +
 	"\x11GetBundleResponse\x12-\n" +
-	"\x06bundle\x18\x01 \x01(\v2\x15.provenance.v1.BundleR\x06bundle*b\n" +
-	"\aVerdict\x12\x17\n" +
-	"\x13VERDICT_UNSPECIFIED\x10\x00\x12\x14\n" +
-	"\x10VERDICT_VERIFIED\x10\x01\x12\x13\n" +
-	"\x0fVERDICT_FLAGGED\x10\x02\x12\x13\n" +
-	"\x0fVERDICT_INVALID\x10\x03*d\n" +
-	"\bSeverity\x12\x18\n" +
-	"\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x11\n" +
-	"\rSEVERITY_INFO\x10\x01\x12\x14\n" +
-	"\x10SEVERITY_WARNING\x10\x02\x12\x15\n" +
-	"\x11SEVERITY_CRITICAL\x10\x032\x81\x02\n" +
+	"\x06bundle\x18\x01 \x01(\v2\x15.provenance.v1.BundleR\x06bundle2\x81\x02\n" +
 	"\x0fVerifierService\x12N\n" +
 	"\tVerifyLot\x12\x1f.provenance.v1.VerifyLotRequest\x1a .provenance.v1.VerifyLotResponse\x12N\n" +
 	"\tListFlags\x12\x1f.provenance.v1.ListFlagsRequest\x1a .provenance.v1.ListFlagsResponse\x12N\n" +
@@ -956,48 +391,38 @@ func file_provenance_v1_verifier_service_proto_rawDescGZIP() []byte {
 	return file_provenance_v1_verifier_service_proto_rawDescData
 }
 
-var file_provenance_v1_verifier_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_provenance_v1_verifier_service_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_provenance_v1_verifier_service_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_provenance_v1_verifier_service_proto_goTypes = []any{
-	(Verdict)(0),                  // 0: provenance.v1.Verdict
-	(Severity)(0),                 // 1: provenance.v1.Severity
-	(*Flag)(nil),                  // 2: provenance.v1.Flag
-	(*OriginShare)(nil),           // 3: provenance.v1.OriginShare
-	(*VerificationReport)(nil),    // 4: provenance.v1.VerificationReport
-	(*VerifyLotRequest)(nil),      // 5: provenance.v1.VerifyLotRequest
-	(*VerifyLotResponse)(nil),     // 6: provenance.v1.VerifyLotResponse
-	(*ListFlagsRequest)(nil),      // 7: provenance.v1.ListFlagsRequest
-	(*ListFlagsResponse)(nil),     // 8: provenance.v1.ListFlagsResponse
-	(*BundleRecord)(nil),          // 9: provenance.v1.BundleRecord
-	(*Bundle)(nil),                // 10: provenance.v1.Bundle
-	(*GetBundleRequest)(nil),      // 11: provenance.v1.GetBundleRequest
-	(*GetBundleResponse)(nil),     // 12: provenance.v1.GetBundleResponse
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(*VerifyLotRequest)(nil),            // 0: provenance.v1.VerifyLotRequest
+	(*VerifyLotResponse)(nil),           // 1: provenance.v1.VerifyLotResponse
+	(*ListFlagsRequest)(nil),            // 2: provenance.v1.ListFlagsRequest
+	(*ListFlagsResponse)(nil),           // 3: provenance.v1.ListFlagsResponse
+	(*GetBundleRequest)(nil),            // 4: provenance.v1.GetBundleRequest
+	(*GetBundleResponse)(nil),           // 5: provenance.v1.GetBundleResponse
+	(*recordpb.VerificationReport)(nil), // 6: provenance.v1.VerificationReport
+	(recordpb.Severity)(0),              // 7: provenance.v1.Severity
+	(*timestamppb.Timestamp)(nil),       // 8: google.protobuf.Timestamp
+	(*recordpb.Flag)(nil),               // 9: provenance.v1.Flag
+	(*recordpb.Bundle)(nil),             // 10: provenance.v1.Bundle
 }
 var file_provenance_v1_verifier_service_proto_depIdxs = []int32{
-	1,  // 0: provenance.v1.Flag.severity:type_name -> provenance.v1.Severity
-	13, // 1: provenance.v1.Flag.event_time:type_name -> google.protobuf.Timestamp
-	0,  // 2: provenance.v1.VerificationReport.verdict:type_name -> provenance.v1.Verdict
-	2,  // 3: provenance.v1.VerificationReport.flags:type_name -> provenance.v1.Flag
-	3,  // 4: provenance.v1.VerificationReport.origins:type_name -> provenance.v1.OriginShare
-	4,  // 5: provenance.v1.VerifyLotResponse.report:type_name -> provenance.v1.VerificationReport
-	1,  // 6: provenance.v1.ListFlagsRequest.min_severity:type_name -> provenance.v1.Severity
-	13, // 7: provenance.v1.ListFlagsRequest.since:type_name -> google.protobuf.Timestamp
-	13, // 8: provenance.v1.ListFlagsRequest.until:type_name -> google.protobuf.Timestamp
-	2,  // 9: provenance.v1.ListFlagsResponse.flags:type_name -> provenance.v1.Flag
-	9,  // 10: provenance.v1.Bundle.records:type_name -> provenance.v1.BundleRecord
-	10, // 11: provenance.v1.GetBundleResponse.bundle:type_name -> provenance.v1.Bundle
-	5,  // 12: provenance.v1.VerifierService.VerifyLot:input_type -> provenance.v1.VerifyLotRequest
-	7,  // 13: provenance.v1.VerifierService.ListFlags:input_type -> provenance.v1.ListFlagsRequest
-	11, // 14: provenance.v1.VerifierService.GetBundle:input_type -> provenance.v1.GetBundleRequest
-	6,  // 15: provenance.v1.VerifierService.VerifyLot:output_type -> provenance.v1.VerifyLotResponse
-	8,  // 16: provenance.v1.VerifierService.ListFlags:output_type -> provenance.v1.ListFlagsResponse
-	12, // 17: provenance.v1.VerifierService.GetBundle:output_type -> provenance.v1.GetBundleResponse
-	15, // [15:18] is the sub-list for method output_type
-	12, // [12:15] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	6,  // 0: provenance.v1.VerifyLotResponse.report:type_name -> provenance.v1.VerificationReport
+	7,  // 1: provenance.v1.ListFlagsRequest.min_severity:type_name -> provenance.v1.Severity
+	8,  // 2: provenance.v1.ListFlagsRequest.since:type_name -> google.protobuf.Timestamp
+	8,  // 3: provenance.v1.ListFlagsRequest.until:type_name -> google.protobuf.Timestamp
+	9,  // 4: provenance.v1.ListFlagsResponse.flags:type_name -> provenance.v1.Flag
+	10, // 5: provenance.v1.GetBundleResponse.bundle:type_name -> provenance.v1.Bundle
+	0,  // 6: provenance.v1.VerifierService.VerifyLot:input_type -> provenance.v1.VerifyLotRequest
+	2,  // 7: provenance.v1.VerifierService.ListFlags:input_type -> provenance.v1.ListFlagsRequest
+	4,  // 8: provenance.v1.VerifierService.GetBundle:input_type -> provenance.v1.GetBundleRequest
+	1,  // 9: provenance.v1.VerifierService.VerifyLot:output_type -> provenance.v1.VerifyLotResponse
+	3,  // 10: provenance.v1.VerifierService.ListFlags:output_type -> provenance.v1.ListFlagsResponse
+	5,  // 11: provenance.v1.VerifierService.GetBundle:output_type -> provenance.v1.GetBundleResponse
+	9,  // [9:12] is the sub-list for method output_type
+	6,  // [6:9] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_provenance_v1_verifier_service_proto_init() }
@@ -1010,14 +435,13 @@ func file_provenance_v1_verifier_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_provenance_v1_verifier_service_proto_rawDesc), len(file_provenance_v1_verifier_service_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   11,
+			NumEnums:      0,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_provenance_v1_verifier_service_proto_goTypes,
 		DependencyIndexes: file_provenance_v1_verifier_service_proto_depIdxs,
-		EnumInfos:         file_provenance_v1_verifier_service_proto_enumTypes,
 		MessageInfos:      file_provenance_v1_verifier_service_proto_msgTypes,
 	}.Build()
 	File_provenance_v1_verifier_service_proto = out.File

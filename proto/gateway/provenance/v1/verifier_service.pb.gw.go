@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 
+	extProvenancev1 "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
 	"google.golang.org/grpc"
@@ -35,9 +36,9 @@ var (
 	_ = metadata.Join
 )
 
-func request_VerifierService_VerifyLot_0(ctx context.Context, marshaler runtime.Marshaler, client VerifierServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_VerifierService_VerifyLot_0(ctx context.Context, marshaler runtime.Marshaler, client extProvenancev1.VerifierServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq VerifyLotRequest
+		protoReq extProvenancev1.VerifyLotRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -56,9 +57,9 @@ func request_VerifierService_VerifyLot_0(ctx context.Context, marshaler runtime.
 	return msg, metadata, err
 }
 
-func local_request_VerifierService_VerifyLot_0(ctx context.Context, marshaler runtime.Marshaler, server VerifierServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_VerifierService_VerifyLot_0(ctx context.Context, marshaler runtime.Marshaler, server extProvenancev1.VerifierServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq VerifyLotRequest
+		protoReq extProvenancev1.VerifyLotRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -76,9 +77,9 @@ func local_request_VerifierService_VerifyLot_0(ctx context.Context, marshaler ru
 
 var filter_VerifierService_ListFlags_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
-func request_VerifierService_ListFlags_0(ctx context.Context, marshaler runtime.Marshaler, client VerifierServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_VerifierService_ListFlags_0(ctx context.Context, marshaler runtime.Marshaler, client extProvenancev1.VerifierServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ListFlagsRequest
+		protoReq extProvenancev1.ListFlagsRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := req.ParseForm(); err != nil {
@@ -94,9 +95,9 @@ func request_VerifierService_ListFlags_0(ctx context.Context, marshaler runtime.
 	return msg, metadata, err
 }
 
-func local_request_VerifierService_ListFlags_0(ctx context.Context, marshaler runtime.Marshaler, server VerifierServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_VerifierService_ListFlags_0(ctx context.Context, marshaler runtime.Marshaler, server extProvenancev1.VerifierServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ListFlagsRequest
+		protoReq extProvenancev1.ListFlagsRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := req.ParseForm(); err != nil {
@@ -109,9 +110,9 @@ func local_request_VerifierService_ListFlags_0(ctx context.Context, marshaler ru
 	return msg, metadata, err
 }
 
-func request_VerifierService_GetBundle_0(ctx context.Context, marshaler runtime.Marshaler, client VerifierServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_VerifierService_GetBundle_0(ctx context.Context, marshaler runtime.Marshaler, client extProvenancev1.VerifierServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq GetBundleRequest
+		protoReq extProvenancev1.GetBundleRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -130,9 +131,9 @@ func request_VerifierService_GetBundle_0(ctx context.Context, marshaler runtime.
 	return msg, metadata, err
 }
 
-func local_request_VerifierService_GetBundle_0(ctx context.Context, marshaler runtime.Marshaler, server VerifierServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_VerifierService_GetBundle_0(ctx context.Context, marshaler runtime.Marshaler, server extProvenancev1.VerifierServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq GetBundleRequest
+		protoReq extProvenancev1.GetBundleRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -153,7 +154,7 @@ func local_request_VerifierService_GetBundle_0(ctx context.Context, marshaler ru
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
 // Note that using this registration option will cause many gRPC library features to stop working. Consider using RegisterVerifierServiceHandlerFromEndpoint instead.
 // GRPC interceptors will not work for this type of registration. To use interceptors, you must use the "runtime.WithMiddlewares" option in the "runtime.NewServeMux" call.
-func RegisterVerifierServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux, server VerifierServiceServer) error {
+func RegisterVerifierServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux, server extProvenancev1.VerifierServiceServer) error {
 	mux.Handle(http.MethodGet, pattern_VerifierService_VerifyLot_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -245,15 +246,15 @@ func RegisterVerifierServiceHandlerFromEndpoint(ctx context.Context, mux *runtim
 // RegisterVerifierServiceHandler registers the http handlers for service VerifierService to "mux".
 // The handlers forward requests to the grpc endpoint over "conn".
 func RegisterVerifierServiceHandler(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
-	return RegisterVerifierServiceHandlerClient(ctx, mux, NewVerifierServiceClient(conn))
+	return RegisterVerifierServiceHandlerClient(ctx, mux, extProvenancev1.NewVerifierServiceClient(conn))
 }
 
 // RegisterVerifierServiceHandlerClient registers the http handlers for service VerifierService
-// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "VerifierServiceClient".
-// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "VerifierServiceClient"
+// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "extProvenancev1.VerifierServiceClient".
+// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "extProvenancev1.VerifierServiceClient"
 // doesn't go through the normal gRPC flow (creating a gRPC client etc.) then it will be up to the passed in
-// "VerifierServiceClient" to call the correct interceptors. This client ignores the HTTP middlewares.
-func RegisterVerifierServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux, client VerifierServiceClient) error {
+// "extProvenancev1.VerifierServiceClient" to call the correct interceptors. This client ignores the HTTP middlewares.
+func RegisterVerifierServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux, client extProvenancev1.VerifierServiceClient) error {
 	mux.Handle(http.MethodGet, pattern_VerifierService_VerifyLot_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()

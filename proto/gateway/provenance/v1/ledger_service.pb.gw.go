@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 
+	extProvenancev1 "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
 	"google.golang.org/grpc"
@@ -35,9 +36,9 @@ var (
 	_ = metadata.Join
 )
 
-func request_LedgerService_Submit_0(ctx context.Context, marshaler runtime.Marshaler, client LedgerServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_LedgerService_Submit_0(ctx context.Context, marshaler runtime.Marshaler, client extProvenancev1.LedgerServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq SubmitRequest
+		protoReq extProvenancev1.SubmitRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
@@ -50,9 +51,9 @@ func request_LedgerService_Submit_0(ctx context.Context, marshaler runtime.Marsh
 	return msg, metadata, err
 }
 
-func local_request_LedgerService_Submit_0(ctx context.Context, marshaler runtime.Marshaler, server LedgerServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_LedgerService_Submit_0(ctx context.Context, marshaler runtime.Marshaler, server extProvenancev1.LedgerServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq SubmitRequest
+		protoReq extProvenancev1.SubmitRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
@@ -62,9 +63,9 @@ func local_request_LedgerService_Submit_0(ctx context.Context, marshaler runtime
 	return msg, metadata, err
 }
 
-func request_LedgerService_GetEntry_0(ctx context.Context, marshaler runtime.Marshaler, client LedgerServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_LedgerService_GetEntry_0(ctx context.Context, marshaler runtime.Marshaler, client extProvenancev1.LedgerServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq GetEntryRequest
+		protoReq extProvenancev1.GetEntryRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -83,9 +84,9 @@ func request_LedgerService_GetEntry_0(ctx context.Context, marshaler runtime.Mar
 	return msg, metadata, err
 }
 
-func local_request_LedgerService_GetEntry_0(ctx context.Context, marshaler runtime.Marshaler, server LedgerServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_LedgerService_GetEntry_0(ctx context.Context, marshaler runtime.Marshaler, server extProvenancev1.LedgerServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq GetEntryRequest
+		protoReq extProvenancev1.GetEntryRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -101,9 +102,9 @@ func local_request_LedgerService_GetEntry_0(ctx context.Context, marshaler runti
 	return msg, metadata, err
 }
 
-func request_LedgerService_GetRecord_0(ctx context.Context, marshaler runtime.Marshaler, client LedgerServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_LedgerService_GetRecord_0(ctx context.Context, marshaler runtime.Marshaler, client extProvenancev1.LedgerServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq GetRecordRequest
+		protoReq extProvenancev1.GetRecordRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -122,9 +123,9 @@ func request_LedgerService_GetRecord_0(ctx context.Context, marshaler runtime.Ma
 	return msg, metadata, err
 }
 
-func local_request_LedgerService_GetRecord_0(ctx context.Context, marshaler runtime.Marshaler, server LedgerServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_LedgerService_GetRecord_0(ctx context.Context, marshaler runtime.Marshaler, server extProvenancev1.LedgerServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq GetRecordRequest
+		protoReq extProvenancev1.GetRecordRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -142,9 +143,9 @@ func local_request_LedgerService_GetRecord_0(ctx context.Context, marshaler runt
 
 var filter_LedgerService_StreamEntries_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
-func request_LedgerService_StreamEntries_0(ctx context.Context, marshaler runtime.Marshaler, client LedgerServiceClient, req *http.Request, pathParams map[string]string) (LedgerService_StreamEntriesClient, runtime.ServerMetadata, error) {
+func request_LedgerService_StreamEntries_0(ctx context.Context, marshaler runtime.Marshaler, client extProvenancev1.LedgerServiceClient, req *http.Request, pathParams map[string]string) (extProvenancev1.LedgerService_StreamEntriesClient, runtime.ServerMetadata, error) {
 	var (
-		protoReq StreamEntriesRequest
+		protoReq extProvenancev1.StreamEntriesRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := req.ParseForm(); err != nil {
@@ -168,9 +169,9 @@ func request_LedgerService_StreamEntries_0(ctx context.Context, marshaler runtim
 	return stream, metadata, nil
 }
 
-func request_LedgerService_GetCheckpoint_0(ctx context.Context, marshaler runtime.Marshaler, client LedgerServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_LedgerService_GetCheckpoint_0(ctx context.Context, marshaler runtime.Marshaler, client extProvenancev1.LedgerServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq GetCheckpointRequest
+		protoReq extProvenancev1.GetCheckpointRequest
 		metadata runtime.ServerMetadata
 	)
 	if req.Body != nil {
@@ -180,9 +181,9 @@ func request_LedgerService_GetCheckpoint_0(ctx context.Context, marshaler runtim
 	return msg, metadata, err
 }
 
-func local_request_LedgerService_GetCheckpoint_0(ctx context.Context, marshaler runtime.Marshaler, server LedgerServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_LedgerService_GetCheckpoint_0(ctx context.Context, marshaler runtime.Marshaler, server extProvenancev1.LedgerServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq GetCheckpointRequest
+		protoReq extProvenancev1.GetCheckpointRequest
 		metadata runtime.ServerMetadata
 	)
 	msg, err := server.GetCheckpoint(ctx, &protoReq)
@@ -191,9 +192,9 @@ func local_request_LedgerService_GetCheckpoint_0(ctx context.Context, marshaler 
 
 var filter_LedgerService_GetInclusionProof_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
-func request_LedgerService_GetInclusionProof_0(ctx context.Context, marshaler runtime.Marshaler, client LedgerServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_LedgerService_GetInclusionProof_0(ctx context.Context, marshaler runtime.Marshaler, client extProvenancev1.LedgerServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq GetInclusionProofRequest
+		protoReq extProvenancev1.GetInclusionProofRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := req.ParseForm(); err != nil {
@@ -209,9 +210,9 @@ func request_LedgerService_GetInclusionProof_0(ctx context.Context, marshaler ru
 	return msg, metadata, err
 }
 
-func local_request_LedgerService_GetInclusionProof_0(ctx context.Context, marshaler runtime.Marshaler, server LedgerServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_LedgerService_GetInclusionProof_0(ctx context.Context, marshaler runtime.Marshaler, server extProvenancev1.LedgerServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq GetInclusionProofRequest
+		protoReq extProvenancev1.GetInclusionProofRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := req.ParseForm(); err != nil {
@@ -226,9 +227,9 @@ func local_request_LedgerService_GetInclusionProof_0(ctx context.Context, marsha
 
 var filter_LedgerService_GetConsistencyProof_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
-func request_LedgerService_GetConsistencyProof_0(ctx context.Context, marshaler runtime.Marshaler, client LedgerServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_LedgerService_GetConsistencyProof_0(ctx context.Context, marshaler runtime.Marshaler, client extProvenancev1.LedgerServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq GetConsistencyProofRequest
+		protoReq extProvenancev1.GetConsistencyProofRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := req.ParseForm(); err != nil {
@@ -244,9 +245,9 @@ func request_LedgerService_GetConsistencyProof_0(ctx context.Context, marshaler 
 	return msg, metadata, err
 }
 
-func local_request_LedgerService_GetConsistencyProof_0(ctx context.Context, marshaler runtime.Marshaler, server LedgerServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_LedgerService_GetConsistencyProof_0(ctx context.Context, marshaler runtime.Marshaler, server extProvenancev1.LedgerServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq GetConsistencyProofRequest
+		protoReq extProvenancev1.GetConsistencyProofRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := req.ParseForm(); err != nil {
@@ -264,7 +265,7 @@ func local_request_LedgerService_GetConsistencyProof_0(ctx context.Context, mars
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
 // Note that using this registration option will cause many gRPC library features to stop working. Consider using RegisterLedgerServiceHandlerFromEndpoint instead.
 // GRPC interceptors will not work for this type of registration. To use interceptors, you must use the "runtime.WithMiddlewares" option in the "runtime.NewServeMux" call.
-func RegisterLedgerServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux, server LedgerServiceServer) error {
+func RegisterLedgerServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux, server extProvenancev1.LedgerServiceServer) error {
 	mux.Handle(http.MethodPost, pattern_LedgerService_Submit_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -423,15 +424,15 @@ func RegisterLedgerServiceHandlerFromEndpoint(ctx context.Context, mux *runtime.
 // RegisterLedgerServiceHandler registers the http handlers for service LedgerService to "mux".
 // The handlers forward requests to the grpc endpoint over "conn".
 func RegisterLedgerServiceHandler(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
-	return RegisterLedgerServiceHandlerClient(ctx, mux, NewLedgerServiceClient(conn))
+	return RegisterLedgerServiceHandlerClient(ctx, mux, extProvenancev1.NewLedgerServiceClient(conn))
 }
 
 // RegisterLedgerServiceHandlerClient registers the http handlers for service LedgerService
-// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "LedgerServiceClient".
-// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "LedgerServiceClient"
+// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "extProvenancev1.LedgerServiceClient".
+// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "extProvenancev1.LedgerServiceClient"
 // doesn't go through the normal gRPC flow (creating a gRPC client etc.) then it will be up to the passed in
-// "LedgerServiceClient" to call the correct interceptors. This client ignores the HTTP middlewares.
-func RegisterLedgerServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux, client LedgerServiceClient) error {
+// "extProvenancev1.LedgerServiceClient" to call the correct interceptors. This client ignores the HTTP middlewares.
+func RegisterLedgerServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux, client extProvenancev1.LedgerServiceClient) error {
 	mux.Handle(http.MethodPost, pattern_LedgerService_Submit_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()

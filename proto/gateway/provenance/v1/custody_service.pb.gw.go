@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 
+	extProvenancev1 "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
 	"google.golang.org/grpc"
@@ -35,9 +36,9 @@ var (
 	_ = metadata.Join
 )
 
-func request_CustodyService_GetLot_0(ctx context.Context, marshaler runtime.Marshaler, client CustodyServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_CustodyService_GetLot_0(ctx context.Context, marshaler runtime.Marshaler, client extProvenancev1.CustodyServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq GetLotRequest
+		protoReq extProvenancev1.GetLotRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -56,9 +57,9 @@ func request_CustodyService_GetLot_0(ctx context.Context, marshaler runtime.Mars
 	return msg, metadata, err
 }
 
-func local_request_CustodyService_GetLot_0(ctx context.Context, marshaler runtime.Marshaler, server CustodyServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_CustodyService_GetLot_0(ctx context.Context, marshaler runtime.Marshaler, server extProvenancev1.CustodyServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq GetLotRequest
+		protoReq extProvenancev1.GetLotRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -74,9 +75,9 @@ func local_request_CustodyService_GetLot_0(ctx context.Context, marshaler runtim
 	return msg, metadata, err
 }
 
-func request_CustodyService_GetParty_0(ctx context.Context, marshaler runtime.Marshaler, client CustodyServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_CustodyService_GetParty_0(ctx context.Context, marshaler runtime.Marshaler, client extProvenancev1.CustodyServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq GetPartyRequest
+		protoReq extProvenancev1.GetPartyRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -95,9 +96,9 @@ func request_CustodyService_GetParty_0(ctx context.Context, marshaler runtime.Ma
 	return msg, metadata, err
 }
 
-func local_request_CustodyService_GetParty_0(ctx context.Context, marshaler runtime.Marshaler, server CustodyServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_CustodyService_GetParty_0(ctx context.Context, marshaler runtime.Marshaler, server extProvenancev1.CustodyServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq GetPartyRequest
+		protoReq extProvenancev1.GetPartyRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -113,9 +114,9 @@ func local_request_CustodyService_GetParty_0(ctx context.Context, marshaler runt
 	return msg, metadata, err
 }
 
-func request_CustodyService_ListParties_0(ctx context.Context, marshaler runtime.Marshaler, client CustodyServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_CustodyService_ListParties_0(ctx context.Context, marshaler runtime.Marshaler, client extProvenancev1.CustodyServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ListPartiesRequest
+		protoReq extProvenancev1.ListPartiesRequest
 		metadata runtime.ServerMetadata
 	)
 	if req.Body != nil {
@@ -125,18 +126,18 @@ func request_CustodyService_ListParties_0(ctx context.Context, marshaler runtime
 	return msg, metadata, err
 }
 
-func local_request_CustodyService_ListParties_0(ctx context.Context, marshaler runtime.Marshaler, server CustodyServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_CustodyService_ListParties_0(ctx context.Context, marshaler runtime.Marshaler, server extProvenancev1.CustodyServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ListPartiesRequest
+		protoReq extProvenancev1.ListPartiesRequest
 		metadata runtime.ServerMetadata
 	)
 	msg, err := server.ListParties(ctx, &protoReq)
 	return msg, metadata, err
 }
 
-func request_CustodyService_ListPartyLots_0(ctx context.Context, marshaler runtime.Marshaler, client CustodyServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_CustodyService_ListPartyLots_0(ctx context.Context, marshaler runtime.Marshaler, client extProvenancev1.CustodyServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ListPartyLotsRequest
+		protoReq extProvenancev1.ListPartyLotsRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -155,9 +156,9 @@ func request_CustodyService_ListPartyLots_0(ctx context.Context, marshaler runti
 	return msg, metadata, err
 }
 
-func local_request_CustodyService_ListPartyLots_0(ctx context.Context, marshaler runtime.Marshaler, server CustodyServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_CustodyService_ListPartyLots_0(ctx context.Context, marshaler runtime.Marshaler, server extProvenancev1.CustodyServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ListPartyLotsRequest
+		protoReq extProvenancev1.ListPartyLotsRequest
 		metadata runtime.ServerMetadata
 		err      error
 	)
@@ -178,7 +179,7 @@ func local_request_CustodyService_ListPartyLots_0(ctx context.Context, marshaler
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
 // Note that using this registration option will cause many gRPC library features to stop working. Consider using RegisterCustodyServiceHandlerFromEndpoint instead.
 // GRPC interceptors will not work for this type of registration. To use interceptors, you must use the "runtime.WithMiddlewares" option in the "runtime.NewServeMux" call.
-func RegisterCustodyServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux, server CustodyServiceServer) error {
+func RegisterCustodyServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux, server extProvenancev1.CustodyServiceServer) error {
 	mux.Handle(http.MethodGet, pattern_CustodyService_GetLot_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -290,15 +291,15 @@ func RegisterCustodyServiceHandlerFromEndpoint(ctx context.Context, mux *runtime
 // RegisterCustodyServiceHandler registers the http handlers for service CustodyService to "mux".
 // The handlers forward requests to the grpc endpoint over "conn".
 func RegisterCustodyServiceHandler(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
-	return RegisterCustodyServiceHandlerClient(ctx, mux, NewCustodyServiceClient(conn))
+	return RegisterCustodyServiceHandlerClient(ctx, mux, extProvenancev1.NewCustodyServiceClient(conn))
 }
 
 // RegisterCustodyServiceHandlerClient registers the http handlers for service CustodyService
-// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "CustodyServiceClient".
-// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "CustodyServiceClient"
+// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "extProvenancev1.CustodyServiceClient".
+// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "extProvenancev1.CustodyServiceClient"
 // doesn't go through the normal gRPC flow (creating a gRPC client etc.) then it will be up to the passed in
-// "CustodyServiceClient" to call the correct interceptors. This client ignores the HTTP middlewares.
-func RegisterCustodyServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux, client CustodyServiceClient) error {
+// "extProvenancev1.CustodyServiceClient" to call the correct interceptors. This client ignores the HTTP middlewares.
+func RegisterCustodyServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux, client extProvenancev1.CustodyServiceClient) error {
 	mux.Handle(http.MethodGet, pattern_CustodyService_GetLot_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()

@@ -4,7 +4,7 @@
 // 	protoc        (unknown)
 // source: provenance/v1/records.proto
 
-package provenancev1
+package recordpb
 
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -1863,7 +1863,7 @@ const file_provenance_v1_records_proto_rawDesc = "" +
 	"\x19TRANSFORMATION_KIND_MERGE\x10\x02\x12#\n" +
 	"\x1fTRANSFORMATION_KIND_CONCENTRATE\x10\x03\x12\x1d\n" +
 	"\x19TRANSFORMATION_KIND_SMELT\x10\x04\x12\x1e\n" +
-	"\x1aTRANSFORMATION_KIND_REFINE\x10\x05BHZFgithub.com/antimony-ledger/provenance/proto/provenance/v1;provenancev1b\x06proto3"
+	"\x1aTRANSFORMATION_KIND_REFINE\x10\x05BMZKgithub.com/antimony-ledger/provenance/proto/provenance/v1/recordpb;recordpbb\x06proto3"
 
 var (
 	file_provenance_v1_records_proto_rawDescOnce sync.Once
