@@ -31,9 +31,10 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/antimony-ledger/provenance/custody"
-	"github.com/antimony-ledger/provenance/ledger"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // DefaultAddr is the gRPC address provenanced listens on by default.
@@ -151,37 +152,37 @@ type CheckpointStore interface {
 // that it extends the last checkpoint in cps (if any) with a consistency
 // proof fetched from the server. On success it saves the new checkpoint
 // (when larger) and returns it parsed.
-func (c *Client) CheckCheckpoint(ctx context.Context, v note.Verifier, cps CheckpointStore, signedNote []byte) (ledger.Checkpoint, error) {
-	cp, err := ledger.OpenCheckpoint(signedNote, v)
+func (c *Client) CheckCheckpoint(ctx context.Context, v note.Verifier, cps CheckpointStore, signedNote []byte) (tlog.Checkpoint, error) {
+	cp, err := tlog.OpenCheckpoint(signedNote, v)
 	if err != nil {
-		return ledger.Checkpoint{}, err
+		return tlog.Checkpoint{}, err
 	}
 	if cps == nil {
 		return cp, nil
 	}
 	lastNote, err := cps.Last(cp.Origin)
 	if err != nil {
-		return ledger.Checkpoint{}, fmt.Errorf("reading remembered checkpoint: %w", err)
+		return tlog.Checkpoint{}, fmt.Errorf("reading remembered checkpoint: %w", err)
 	}
 	if lastNote != nil {
-		last, err := ledger.OpenCheckpoint(lastNote, v)
+		last, err := tlog.OpenCheckpoint(lastNote, v)
 		if err != nil {
-			return ledger.Checkpoint{}, fmt.Errorf("remembered checkpoint: %w", err)
+			return tlog.Checkpoint{}, fmt.Errorf("remembered checkpoint: %w", err)
 		}
 		if err := c.consistent(ctx, last, cp); err != nil {
-			return ledger.Checkpoint{}, err
+			return tlog.Checkpoint{}, err
 		}
 		if cp.Size <= last.Size {
 			return cp, nil
 		}
 	}
 	if err := cps.Save(cp.Origin, signedNote); err != nil {
-		return ledger.Checkpoint{}, fmt.Errorf("saving checkpoint: %w", err)
+		return tlog.Checkpoint{}, fmt.Errorf("saving checkpoint: %w", err)
 	}
 	return cp, nil
 }
 
-func (c *Client) consistent(ctx context.Context, old, cp ledger.Checkpoint) error {
+func (c *Client) consistent(ctx context.Context, old, cp tlog.Checkpoint) error {
 	switch {
 	case cp.Size < old.Size:
 		return fmt.Errorf("%w: tree size %d is smaller than %d seen before", ErrRollback, cp.Size, old.Size)
@@ -201,7 +202,7 @@ func (c *Client) consistent(ctx context.Context, old, cp ledger.Checkpoint) erro
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrFork, err)
 	}
-	if err := ledger.VerifyConsistency(old.Size, cp.Size, hashes, old.Root, cp.Root); err != nil {
+	if err := tlog.VerifyConsistency(old.Size, cp.Size, hashes, old.Root, cp.Root); err != nil {
 		return fmt.Errorf("%w: tree %d does not extend tree %d seen before: %v", ErrFork, cp.Size, old.Size, err)
 	}
 	return nil

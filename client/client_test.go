@@ -8,7 +8,8 @@ import (
 
 	"github.com/antimony-ledger/provenance/client"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
-	"github.com/antimony-ledger/provenance/ledger"
+
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // memStore is a CheckpointStore in memory.
@@ -24,7 +25,7 @@ func (m memStore) Save(origin string, n []byte) error { m[origin] = n; return ni
 // remembered.
 func TestCheckpointOriginPinned(t *testing.T) {
 	chain := ct.New()
-	sign := func(c ledger.Checkpoint) []byte {
+	sign := func(c tlog.Checkpoint) []byte {
 		n, err := note.Sign(&note.Note{Text: c.Marshal()}, chain.LogSigner)
 		if err != nil {
 			t.Fatal(err)
@@ -33,10 +34,10 @@ func TestCheckpointOriginPinned(t *testing.T) {
 	}
 	cps := memStore{}
 	c := &client.Client{} // neither check below needs the server
-	if _, err := c.CheckCheckpoint(t.Context(), chain.LogVerifier, cps, sign(ledger.Checkpoint{Origin: ct.Origin, Size: 0})); err != nil {
+	if _, err := c.CheckCheckpoint(t.Context(), chain.LogVerifier, cps, sign(tlog.Checkpoint{Origin: ct.Origin, Size: 0})); err != nil {
 		t.Fatalf("checkpoint of the pinned log: %v", err)
 	}
-	forged := sign(ledger.Checkpoint{Origin: ct.Origin + "-other", Size: 0, Root: [32]byte{1}})
+	forged := sign(tlog.Checkpoint{Origin: ct.Origin + "-other", Size: 0, Root: [32]byte{1}})
 	if _, err := c.CheckCheckpoint(t.Context(), chain.LogVerifier, cps, forged); err == nil {
 		t.Fatal("a checkpoint under another origin, signed with the log key, was accepted")
 	}
@@ -44,7 +45,7 @@ func TestCheckpointOriginPinned(t *testing.T) {
 		t.Fatalf("remembered checkpoints %v", cps)
 	}
 	// The same origin with a different root at the same size is a fork.
-	_, err := c.CheckCheckpoint(t.Context(), chain.LogVerifier, cps, sign(ledger.Checkpoint{Origin: ct.Origin, Size: 0, Root: [32]byte{1}}))
+	_, err := c.CheckCheckpoint(t.Context(), chain.LogVerifier, cps, sign(tlog.Checkpoint{Origin: ct.Origin, Size: 0, Root: [32]byte{1}}))
 	if !errors.Is(err, client.ErrFork) {
 		t.Fatalf("same size, other root: %v, want ErrFork", err)
 	}

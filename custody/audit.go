@@ -15,6 +15,8 @@ import (
 
 	"github.com/antimony-ledger/provenance/ledger"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // An AuditReport says how much [Store.Audit] checked.
@@ -71,7 +73,7 @@ const (
 // checkpoint covers.
 func (s *Store) Audit(ctx context.Context, checkpoint []byte, v note.Verifier, progress func(done, total uint64)) (AuditReport, error) {
 	start := time.Now()
-	c, err := ledger.OpenCheckpoint(checkpoint, v)
+	c, err := tlog.OpenCheckpoint(checkpoint, v)
 	if err != nil {
 		return AuditReport{}, fmt.Errorf("audit: %w", err)
 	}

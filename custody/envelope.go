@@ -11,8 +11,9 @@ import (
 	"github.com/hdevalence/ed25519consensus"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/antimony-ledger/provenance/ledger"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // StatementPayloadType is the DSSE payload type of every ledger statement.
@@ -277,5 +278,5 @@ func Link(env *pb.Envelope) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return ledger.LeafID(data).B58String(), nil
+	return tlog.RecordIDOf(data).String(), nil
 }

@@ -47,7 +47,7 @@ type prepared struct {
 // apply is the ledger's ApplyFunc: the append-time validation that depends
 // on the log's state, decided in log order by the ledger's single committer.
 func (s *Store) apply(tx *ledger.StateTx, e ledger.Entry) error {
-	p, ok := s.takePrepared(e.LeafHash)
+	p, ok := s.takePrepared(e.ID)
 	if !ok {
 		var err error
 		if p, err = prepare(e.Data); err != nil {
@@ -73,7 +73,7 @@ func (s *Store) apply(tx *ledger.StateTx, e ledger.Entry) error {
 }
 
 // RecordID is a record's link: the base58 multihash of its leaf hash.
-func RecordID(e ledger.Entry) string { return e.ID().B58String() }
+func RecordID(e ledger.Entry) string { return e.ID.String() }
 
 type applier struct {
 	s     *Store
@@ -419,7 +419,7 @@ func (a *applier) heldLot(lotID, link, field string) (*pb.LotState, error) {
 // badLink explains a link that is not the one the lot's state requires:
 // a record that does not exist, or a stale one.
 func (a *applier) badLink(field, link, want string) error {
-	if _, err := a.s.log.GetByHash(a.s.ctx, mustMultihash(link)); errors.Is(err, ledger.ErrNotFound) {
+	if _, err := a.s.log.GetByID(a.s.ctx, mustRecordID(link)); errors.Is(err, ledger.ErrNotFound) {
 		return reject(ErrNotFound, "%s: no record %s in the log", field, link)
 	}
 	return reject(ErrConflict, "%s: record %s is not the lot's current custody record %s", field, link, want)

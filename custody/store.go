@@ -13,12 +13,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/multiformats/go-multihash"
 	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/antimony-ledger/provenance/ledger"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // Config configures a [Store].
@@ -47,7 +48,7 @@ type Store struct {
 	keyCount atomic.Int64
 
 	mu      sync.Mutex
-	pending map[[32]byte]*prepared
+	pending map[tlog.RecordID]*prepared
 	parties partyCache // the committer's decoded parties
 }
 
@@ -57,7 +58,7 @@ func Open(ctx context.Context, dir string, cfg Config) (*Store, error) {
 	if len(cfg.Registrar) != ed25519.PublicKeySize {
 		return nil, errors.New("custody: registrar public key required")
 	}
-	s := &Store{ctx: ctx, registrar: cfg.Registrar, registrarID: KeyID(cfg.Registrar), pending: map[[32]byte]*prepared{}}
+	s := &Store{ctx: ctx, registrar: cfg.Registrar, registrarID: KeyID(cfg.Registrar), pending: map[tlog.RecordID]*prepared{}}
 	l, err := ledger.Open(ctx, dir, ledger.Options{
 		Origin: cfg.Origin, Signer: cfg.LogSigner, Apply: s.apply, Logger: cfg.Logger,
 	})
@@ -176,8 +177,8 @@ func (s *Store) SubmitInTurn(ctx context.Context, env *pb.Envelope, t *Turn) (Su
 	if err := s.preverify(p); err != nil {
 		return s.replayOr(ctx, data, err)
 	}
-	leaf := ledger.LeafHash(data)
-	p.id = RecordID(ledger.Entry{LeafHash: leaf}) // here rather than on the committer's path
+	leaf := tlog.RecordIDOf(data)
+	p.id = leaf.String() // here rather than on the committer's path
 	s.mu.Lock()
 	s.pending[leaf] = p
 	s.mu.Unlock()
@@ -197,13 +198,13 @@ func (s *Store) SubmitInTurn(ctx context.Context, env *pb.Envelope, t *Turn) (Su
 // accepted submissions do not pay for the lookup; the ledger's committer
 // finds other replays.
 func (s *Store) replayOr(ctx context.Context, data []byte, err error) (SubmitResult, error) {
-	if e, gerr := s.log.GetByHash(ctx, ledger.LeafID(data)); gerr == nil {
+	if e, gerr := s.log.GetByID(ctx, tlog.RecordIDOf(data)); gerr == nil {
 		return SubmitResult{Entry: e, ID: RecordID(e), Duplicate: true}, nil
 	}
 	return SubmitResult{}, err
 }
 
-func (s *Store) takePrepared(leaf [32]byte) (*prepared, bool) {
+func (s *Store) takePrepared(leaf tlog.RecordID) (*prepared, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p, ok := s.pending[leaf]
@@ -438,9 +439,9 @@ func DecodeEntry(e ledger.Entry) (*pb.Envelope, *pb.Statement, error) {
 	return p.env, p.st, nil
 }
 
-func mustMultihash(s string) multihash.Multihash {
-	mh, _ := multihash.FromB58String(s) // validated when the statement was decoded
-	return mh
+func mustRecordID(s string) tlog.RecordID {
+	id, _ := tlog.ParseRecordID(s) // validated when the statement was decoded
+	return id
 }
 
 func beUint64(b []byte) uint64 {

@@ -9,6 +9,8 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/transparency-dev/merkle/compact"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // Audit checks the stored log against a signed checkpoint. It verifies
@@ -23,7 +25,7 @@ import (
 // not produce. progress, if not nil, is called periodically with the number
 // of entries checked and the total.
 func (l *Log) Audit(ctx context.Context, checkpoint []byte, v note.Verifier, progress func(done, total uint64)) error {
-	c, err := OpenCheckpoint(checkpoint, v)
+	c, err := tlog.OpenCheckpoint(checkpoint, v)
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
@@ -71,7 +73,7 @@ func auditEntry(txn *badger.Txn, rng *compact.Range, e Entry) error {
 	}
 	var nodes []compact.NodeID
 	var hashes [][]byte
-	if err := rng.Append(e.LeafHash[:], func(id compact.NodeID, h []byte) {
+	if err := rng.Append(e.ID[:], func(id compact.NodeID, h []byte) {
 		nodes, hashes = append(nodes, id), append(hashes, h)
 	}); err != nil {
 		return fmt.Errorf("audit: extending tree: %w", err)
@@ -88,7 +90,7 @@ func auditEntry(txn *badger.Txn, rng *compact.Range, e Entry) error {
 			return bad("stored tree node (level %d, index %d) is %x, recomputed %x", id.Level, id.Index, stored, hashes[i])
 		}
 	}
-	idx, err := getValue(txn, hashKey(e.LeafHash))
+	idx, err := getValue(txn, hashKey(e.ID))
 	if err != nil {
 		return bad("reading hash index: %v", err)
 	}

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 func BenchmarkAppendDurable(b *testing.B) {
@@ -106,7 +108,7 @@ func BenchmarkInclusionProof(b *testing.B) {
 		b.Fatal(err)
 	}
 	p, err := l.InclusionProof(ctx, e.Index, size)
-	if err != nil || VerifyInclusion(e.LeafHash, e.Index, size, p, root) != nil {
+	if err != nil || tlog.VerifyInclusion(e.ID, e.Index, size, p, root) != nil {
 		b.Fatalf("proof of the bench log does not verify: %v", err)
 	}
 	b.ResetTimer()

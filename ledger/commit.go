@@ -11,6 +11,8 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/transparency-dev/merkle/compact"
+
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // An ApplyFunc keeps a higher layer's index state in step with the log. It is
@@ -167,7 +169,7 @@ func (l *Log) AppendAfter(ctx context.Context, data []byte, after <-chan struct{
 	// Duplicates are found by the committer, which looks each request's
 	// leaf up in a snapshot it opened while no commit was in flight; a
 	// lookup here would wait for the commit in flight.
-	req := &request{data: bytes.Clone(data), leaf: LeafHash(data), reply: make(chan result, 1)}
+	req := &request{data: bytes.Clone(data), leaf: tlog.RecordIDOf(data), reply: make(chan result, 1)}
 	if after != nil {
 		select {
 		case <-after:
@@ -358,8 +360,8 @@ type group struct {
 	w     written     // the tree state txn commits
 	size  uint64      // tree size after the group
 	// For planning the next group on top of this one before it commits:
-	leaves map[[32]byte]Entry // accepted entries
-	state  map[string][]byte  // state writes of accepted entries
+	leaves map[tlog.RecordID]Entry // accepted entries
+	state  map[string][]byte       // state writes of accepted entries
 	// stageErr is a failure to stage accepted entries; it stops the log.
 	stageErr error
 	done     chan error // the commit's outcome, once started
@@ -584,10 +586,10 @@ func (l *Log) plan(batch []*request, prev *group, txs *planTxns) *group {
 	now := time.Now().Round(0)
 	outs := g.outs
 	var acc []int // positions in batch of accepted requests
-	inGroup := make(map[[32]byte]int, len(batch))
+	inGroup := make(map[tlog.RecordID]int, len(batch))
 	pending := make(map[string][]byte, 8*len(batch))
 	var (
-		prevLeaves map[[32]byte]Entry
+		prevLeaves map[tlog.RecordID]Entry
 		prevState  map[string][]byte
 	)
 	if prev != nil {
@@ -602,14 +604,14 @@ func (l *Log) plan(batch []*request, prev *group, txs *planTxns) *group {
 			outs[i] = outcome{kind: outDupCommitted, e: e}
 			continue
 		}
-		if e, err := entryByLeaf(rtx, r.leaf); err == nil {
+		if e, err := entryByID(rtx, r.leaf); err == nil {
 			outs[i] = outcome{kind: outDupCommitted, e: e}
 			continue
 		} else if !errors.Is(err, ErrNotFound) {
 			outs[i] = outcome{kind: outRejected, err: err}
 			continue
 		}
-		e := Entry{Index: size + uint64(len(acc)), LeafHash: r.leaf, Data: r.data, Time: now}
+		e := Entry{Index: size + uint64(len(acc)), ID: r.leaf, Data: r.data, Time: now}
 		var state []kvw
 		if l.opts.Apply != nil {
 			tx := &StateTx{rtx: rtx, cache: l.cache, inflight: prevState, pending: pending, staged: make(map[string][]byte)}
@@ -681,11 +683,11 @@ func (l *Log) plan(batch []*request, prev *group, txs *planTxns) *group {
 		return g
 	}
 	g.txn, g.w, g.size = txn, w, size+uint64(k)
-	g.leaves = make(map[[32]byte]Entry, k)
+	g.leaves = make(map[tlog.RecordID]Entry, k)
 	g.state = make(map[string][]byte, 8*k)
 	for _, i := range acc[:k] {
 		o := outs[i]
-		g.leaves[o.e.LeafHash] = o.e
+		g.leaves[o.e.ID] = o.e
 		for _, kv := range o.state {
 			g.state[string(kv.k[len(prefixState):])] = kv.v
 		}
@@ -774,8 +776,8 @@ func (l *Log) writeGroup(txn *badger.Txn, batch []*request, outs []outcome, acc 
 	}
 	var w written
 	w.rng, w.root = rng, rangeRoot(rng)
-	c := Checkpoint{Origin: l.opts.Origin, Size: size + uint64(len(acc)), Root: w.root}
-	if w.ckpt, err = signCheckpoint(c, l.opts.Signer); err != nil {
+	c := tlog.Checkpoint{Origin: l.opts.Origin, Size: size + uint64(len(acc)), Root: w.root}
+	if w.ckpt, err = tlog.SignCheckpoint(c, l.opts.Signer); err != nil {
 		return fail(0, err)
 	}
 	if err := set(keyTree, encodeTree(c.Size, rng.Hashes())); err != nil {

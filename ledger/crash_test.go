@@ -21,6 +21,8 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // Environment of the crash child process.
@@ -185,8 +187,8 @@ func TestCrashRecovery(t *testing.T) {
 			t.Fatalf("round %d: audit: %v", round, err)
 		}
 		if prev != nil {
-			c1, err1 := OpenCheckpoint(prev, k.verifier)
-			c2, err2 := OpenCheckpoint(ckpt, k.verifier)
+			c1, err1 := tlog.OpenCheckpoint(prev, k.verifier)
+			c2, err2 := tlog.OpenCheckpoint(ckpt, k.verifier)
 			if err1 != nil || err2 != nil {
 				t.Fatal(err1, err2)
 			}
@@ -194,7 +196,7 @@ func TestCrashRecovery(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := VerifyConsistency(c1.Size, c2.Size, p, c1.Root, c2.Root); err != nil {
+			if err := tlog.VerifyConsistency(c1.Size, c2.Size, p, c1.Root, c2.Root); err != nil {
 				t.Fatalf("round %d: consistency %d -> %d: %v", round, c1.Size, c2.Size, err)
 			}
 		}

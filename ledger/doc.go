@@ -12,20 +12,20 @@
 // SHA-256(0x01 || left || right). Every node of every complete subtree is
 // stored once, when its last leaf is appended, so a proof for any tree size
 // up to the current one needs O(log n) reads and reopening the log needs no
-// replay. [VerifyInclusion] and [VerifyConsistency] are the client side of
-// those proofs, thin wrappers over github.com/transparency-dev/merkle/proof.
+// replay. [tlog.VerifyInclusion] and [tlog.VerifyConsistency] are the client
+// side of those proofs.
 //
-// Each entry is also known by an ID, a sha2-256 multihash whose digest is the
-// entry's RFC 6962 leaf hash (see [LeafID]). Appending bytes that are already
-// in the log returns the existing entry: appends are idempotent.
+// Each entry is known by its id, a [tlog.RecordID]: the entry's RFC 6962 leaf
+// hash, written as a sha2-256 multihash. Appending bytes that are already in
+// the log returns the existing entry: appends are idempotent.
 //
 // # Checkpoints
 //
 // After every commit the log signs a checkpoint in the C2SP tlog-checkpoint
 // format (https://c2sp.org/tlog-checkpoint): a signed note
 // (golang.org/x/mod/sumdb/note) whose body is the log's origin line, the tree
-// size in decimal and the base64 root hash. [Checkpoint] is the pure
-// representation; [OpenCheckpoint] verifies and parses one. A client that
+// size in decimal and the base64 root hash. [tlog.Checkpoint] is the pure
+// representation; [tlog.OpenCheckpoint] verifies and parses one. A client that
 // keeps the last checkpoint it saw and checks a consistency proof to each
 // newer one detects any rewrite, deletion or fork of history.
 //

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 var (
@@ -55,4 +57,4 @@ func (e *missingError) Unwrap() error { return ErrNotFound }
 
 func missingState(key []byte) error { return &missingError{what: "state key", key: bytes.Clone(key)} }
 
-func missingEntry(leaf [32]byte) error { return &missingError{what: "entry", key: leaf[:]} }
+func missingEntry(leaf tlog.RecordID) error { return &missingError{what: "entry", key: leaf[:]} }

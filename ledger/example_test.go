@@ -5,13 +5,15 @@ import (
 	"fmt"
 	"log"
 
-	"github.com/antimony-ledger/provenance/ledger"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/antimony-ledger/provenance/ledger"
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 func Example() {
 	ctx := context.Background()
-	skey, vkey, err := ledger.GenerateNoteKey("log.example/demo")
+	skey, vkey, err := tlog.GenerateNoteKey("log.example/demo")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -41,7 +43,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	c, err := ledger.OpenCheckpoint(l.Checkpoint(), verifier)
+	c, err := tlog.OpenCheckpoint(l.Checkpoint(), verifier)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -49,7 +51,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	err = ledger.VerifyInclusion(ledger.LeafHash([]byte("second")), e.Index, c.Size, proof, c.Root)
+	err = tlog.VerifyInclusion(tlog.RecordIDOf([]byte("second")), e.Index, c.Size, proof, c.Root)
 	fmt.Println("size:", c.Size, "inclusion verified:", err == nil)
 	// Output:
 	// index: 1 duplicate: true

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/transparency-dev/merkle/compact"
+
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // Badger key layout. Every key starts with a one-letter space and a slash so
@@ -36,7 +38,7 @@ func entryKey(index uint64) []byte {
 	return binary.BigEndian.AppendUint64(append([]byte(nil), prefixEntry...), index)
 }
 
-func hashKey(leaf [32]byte) []byte {
+func hashKey(leaf tlog.RecordID) []byte {
 	return append(append(make([]byte, 0, len(prefixHash)+32), prefixHash...), leaf[:]...)
 }
 

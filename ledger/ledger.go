@@ -13,11 +13,12 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
-	"github.com/multiformats/go-multihash"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // DefaultMaxEntrySize is the largest entry, in bytes, that a log accepts when
@@ -64,14 +65,11 @@ type Options struct {
 
 // An Entry is one log entry.
 type Entry struct {
-	Index    uint64    // position in the log, from 0
-	LeafHash [32]byte  // RFC 6962 leaf hash: SHA-256(0x00 || Data)
-	Data     []byte    // the entry's bytes, exactly as appended
-	Time     time.Time // operator's append time; informational, not covered by the tree
+	Index uint64        // position in the log, from 0
+	ID    tlog.RecordID // the RFC 6962 leaf hash of Data
+	Data  []byte        // the entry's bytes, exactly as appended
+	Time  time.Time     // operator's append time; informational, not covered by the tree
 }
-
-// ID returns the entry's ID: the sha2-256 multihash whose digest is LeafHash.
-func (e Entry) ID() multihash.Multihash { return leafHashID(e.LeafHash) }
 
 // A KV is one state key and its value, as yielded by [Log.StateScan].
 type KV struct {
@@ -135,7 +133,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 	}
 	if opts.Signer.Name() != opts.Origin {
 		// Clients pin the key and take its name as the log's origin
-		// (OpenCheckpoint), as C2SP tlog-checkpoint logs do.
+		// ([tlog.OpenCheckpoint]), as C2SP tlog-checkpoint logs do.
 		return nil, fmt.Errorf("%w: the checkpoint key is named %q, not the origin %q", ErrInvalidInput, opts.Signer.Name(), opts.Origin)
 	}
 	if opts.MaxEntrySize < 0 {
@@ -299,7 +297,7 @@ func (l *Log) load() error {
 	if errors.Is(err, badger.ErrKeyNotFound) && treeVal == nil {
 		l.rng = rangeFactory.NewEmptyRange(0)
 		l.root = [32]byte(rfc6962.DefaultHasher.EmptyRoot())
-		if l.ckpt, err = signCheckpoint(Checkpoint{Origin: l.opts.Origin, Root: l.root}, l.opts.Signer); err != nil {
+		if l.ckpt, err = tlog.SignCheckpoint(tlog.Checkpoint{Origin: l.opts.Origin, Root: l.root}, l.opts.Signer); err != nil {
 			return err
 		}
 		err = l.db.Update(func(txn *badger.Txn) error {
@@ -328,7 +326,7 @@ func (l *Log) load() error {
 	if err != nil {
 		return fmt.Errorf("stored checkpoint: %w", err)
 	}
-	c, err := ParseCheckpoint(body)
+	c, err := tlog.ParseCheckpoint(body)
 	if err != nil {
 		return fmt.Errorf("stored checkpoint: %w", err)
 	}
@@ -403,13 +401,13 @@ func (l *Log) Checkpoint() []byte {
 
 // LatestCheckpoint returns the latest signed checkpoint note with its body
 // parsed: the same checkpoint, even while appends go on.
-func (l *Log) LatestCheckpoint() (Checkpoint, []byte, error) {
+func (l *Log) LatestCheckpoint() (tlog.Checkpoint, []byte, error) {
 	signed := l.Checkpoint()
 	body, err := noteBody(signed)
 	if err != nil {
-		return Checkpoint{}, nil, err
+		return tlog.Checkpoint{}, nil, err
 	}
-	c, err := ParseCheckpoint(body)
+	c, err := tlog.ParseCheckpoint(body)
 	return c, signed, err
 }
 
@@ -431,33 +429,23 @@ func (l *Log) Get(ctx context.Context, index uint64) (Entry, error) {
 	return e, err
 }
 
-// GetByHash returns the entry whose ID is id. It fails with [ErrNotFound] if
-// no committed entry has that ID, and with [ErrInvalidInput] if id is not a
-// sha2-256 multihash.
-func (l *Log) GetByHash(ctx context.Context, id multihash.Multihash) (Entry, error) {
-	leaf, err := leafHashFromID(id)
-	if err != nil {
-		return Entry{}, err
-	}
+// GetByID returns the entry whose ID is id. It fails with [ErrNotFound] if
+// no committed entry has that ID.
+func (l *Log) GetByID(ctx context.Context, id tlog.RecordID) (Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return Entry{}, err
 	}
-	return l.getByLeaf(leaf)
-}
-
-func (l *Log) getByLeaf(leaf [32]byte) (Entry, error) {
 	var e Entry
 	err := l.view(func(txn *badger.Txn) error {
 		var err error
-		e, err = entryByLeaf(txn, leaf)
+		e, err = entryByID(txn, id)
 		return err
 	})
 	return e, err
 }
 
-// entryByLeaf returns the committed entry with the given leaf hash, or
-// ErrNotFound.
-func entryByLeaf(txn *badger.Txn, leaf [32]byte) (Entry, error) {
+// entryByID returns the committed entry with the given id, or ErrNotFound.
+func entryByID(txn *badger.Txn, leaf tlog.RecordID) (Entry, error) {
 	v, err := getValue(txn, hashKey(leaf))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return Entry{}, missingEntry(leaf)
@@ -469,7 +457,7 @@ func entryByLeaf(txn *badger.Txn, leaf [32]byte) (Entry, error) {
 		return Entry{}, fmt.Errorf("malformed hash index value for %x", leaf)
 	}
 	e, err := readEntry(txn, binary.BigEndian.Uint64(v))
-	if err == nil && e.LeafHash != leaf {
+	if err == nil && e.ID != leaf {
 		// Left behind by a failed commit whose index was reused.
 		return Entry{}, fmt.Errorf("entry %x: %w", leaf, ErrNotFound)
 	}
@@ -489,7 +477,7 @@ func entryFromValue(index uint64, v []byte) (Entry, error) {
 	if err != nil {
 		return Entry{}, fmt.Errorf("entry %d: %w", index, err)
 	}
-	return Entry{Index: index, LeafHash: LeafHash(data), Data: data, Time: t}, nil
+	return Entry{Index: index, ID: tlog.RecordIDOf(data), Data: data, Time: t}, nil
 }
 
 // getValue returns a copy of the value at key.
@@ -627,7 +615,7 @@ func (l *Log) StateScan(ctx context.Context, prefix []byte) iter.Seq2[KV, error]
 
 // InclusionProof returns the RFC 6962 inclusion proof of the entry at index
 // in the tree of the given size, which must not exceed the committed size.
-// Verify it with [VerifyInclusion].
+// Verify it with [tlog.VerifyInclusion].
 func (l *Log) InclusionProof(ctx context.Context, index, size uint64) ([][32]byte, error) {
 	if cur := l.Size(); size > cur || index >= size {
 		return nil, fmt.Errorf("%w: inclusion of index %d in size %d, log size %d", ErrInvalidInput, index, size, cur)
@@ -641,7 +629,7 @@ func (l *Log) InclusionProof(ctx context.Context, index, size uint64) ([][32]byt
 
 // ConsistencyProof returns the RFC 6962 consistency proof between the trees
 // of size1 and size2, with size1 <= size2 <= the committed size. Verify it
-// with [VerifyConsistency].
+// with [tlog.VerifyConsistency].
 func (l *Log) ConsistencyProof(ctx context.Context, size1, size2 uint64) ([][32]byte, error) {
 	if cur := l.Size(); size1 > size2 || size2 > cur {
 		return nil, fmt.Errorf("%w: consistency from size %d to %d, log size %d", ErrInvalidInput, size1, size2, cur)

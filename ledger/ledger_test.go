@@ -16,6 +16,8 @@ import (
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 const testOrigin = "antimony.example/test-log"
@@ -28,7 +30,7 @@ type testKey struct {
 
 func newTestKey(t testing.TB) testKey {
 	t.Helper()
-	skey, vkey, err := GenerateNoteKey(testOrigin)
+	skey, vkey, err := tlog.GenerateNoteKey(testOrigin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +118,7 @@ func leafHashes(t testing.TB, l *Log) [][32]byte {
 		if e.Index != uint64(len(out)) {
 			t.Fatalf("Range yielded index %d at position %d", e.Index, len(out))
 		}
-		out = append(out, e.LeafHash)
+		out = append(out, [32]byte(e.ID))
 	}
 	return out
 }
@@ -131,7 +133,7 @@ func TestAppendRoundTrip(t *testing.T) {
 		if err != nil || dup {
 			t.Fatalf("Append(%d): dup=%v err=%v", i, dup, err)
 		}
-		if e.Index != uint64(i) || !bytes.Equal(e.Data, d) || e.LeafHash != LeafHash(d) {
+		if e.Index != uint64(i) || !bytes.Equal(e.Data, d) || e.ID != tlog.RecordIDOf(d) {
 			t.Fatalf("Append(%d) = index %d, want %d with matching data and hash", i, e.Index, i)
 		}
 		if e.Time.Before(before) || e.Time.After(time.Now().Add(time.Second)) {
@@ -141,15 +143,12 @@ func TestAppendRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Index != e.Index || got.LeafHash != e.LeafHash || !bytes.Equal(got.Data, d) || !got.Time.Equal(e.Time) {
+		if got.Index != e.Index || got.ID != e.ID || !bytes.Equal(got.Data, d) || !got.Time.Equal(e.Time) {
 			t.Errorf("Get(%d) = %+v, want %+v", i, got.Index, e.Index)
 		}
-		byHash, err := l.GetByHash(ctx, LeafID(d))
-		if err != nil || byHash.Index != uint64(i) {
-			t.Errorf("GetByHash(%d) = %d, %v", i, byHash.Index, err)
-		}
-		if !bytes.Equal(e.ID(), LeafID(d)) {
-			t.Errorf("Entry.ID() = %x, LeafID = %x", e.ID(), LeafID(d))
+		byID, err := l.GetByID(ctx, tlog.RecordIDOf(d))
+		if err != nil || byID.Index != uint64(i) {
+			t.Errorf("GetByID(%d) = %d, %v", i, byID.Index, err)
 		}
 	}
 	if got := l.Size(); got != uint64(len(datas)) {
@@ -176,11 +175,8 @@ func TestAppendRoundTrip(t *testing.T) {
 	if _, err := l.Get(ctx, 3); !errors.Is(err, ErrInvalidInput) {
 		t.Errorf("Get(size) err = %v, want ErrInvalidInput", err)
 	}
-	if _, err := l.GetByHash(ctx, LeafID([]byte("absent"))); !errors.Is(err, ErrNotFound) {
-		t.Errorf("GetByHash(absent) err = %v, want ErrNotFound", err)
-	}
-	if _, err := l.GetByHash(ctx, []byte{0x12, 0x02, 1, 2}); !errors.Is(err, ErrInvalidInput) {
-		t.Errorf("GetByHash(short digest) err = %v, want ErrInvalidInput", err)
+	if _, err := l.GetByID(ctx, tlog.RecordIDOf([]byte("absent"))); !errors.Is(err, ErrNotFound) {
+		t.Errorf("GetByID(absent) err = %v, want ErrNotFound", err)
 	}
 }
 
@@ -304,7 +300,7 @@ func commitBatch(t *testing.T, l *Log, datas ...string) []result {
 	t.Helper()
 	reqs := make([]*request, len(datas))
 	for i, d := range datas {
-		reqs[i] = &request{data: []byte(d), leaf: LeafHash([]byte(d)), reply: make(chan result, 1)}
+		reqs[i] = &request{data: []byte(d), leaf: tlog.RecordIDOf([]byte(d)), reply: make(chan result, 1)}
 	}
 	stopCommitter(l)
 	carry := l.commitGroup(reqs)
@@ -455,7 +451,7 @@ func checkProofs(t *testing.T, l *Log, leaves [][32]byte, pairs int) {
 		if err := proof.VerifyInclusion(rfc6962.DefaultHasher, index, size, leaves[index][:], sliceHashes(p), root[:]); err != nil {
 			t.Fatalf("inclusion of %d in %d: %v", index, size, err)
 		}
-		if err := VerifyInclusion(leaves[(index+1)%size], index, size, p, root); size > 1 && err == nil {
+		if err := tlog.VerifyInclusion(tlog.RecordID(leaves[(index+1)%size]), index, size, p, root); size > 1 && err == nil {
 			t.Fatalf("inclusion of %d in %d verified for the wrong leaf", index, size)
 		}
 	}
@@ -468,7 +464,7 @@ func checkProofs(t *testing.T, l *Log, leaves [][32]byte, pairs int) {
 		if err := proof.VerifyConsistency(rfc6962.DefaultHasher, s1, s2, sliceHashes(p), r1[:], r2[:]); err != nil {
 			t.Fatalf("consistency %d -> %d: %v", s1, s2, err)
 		}
-		if err := VerifyConsistency(s1, s2, p, r1, r2); err != nil {
+		if err := tlog.VerifyConsistency(s1, s2, p, r1, r2); err != nil {
 			t.Fatalf("VerifyConsistency %d -> %d: %v", s1, s2, err)
 		}
 	}
@@ -513,7 +509,7 @@ func TestCheckpoint(t *testing.T) {
 		if err != nil {
 			t.Fatalf("note.Open: %v", err)
 		}
-		c, err := ParseCheckpoint(n.Text)
+		c, err := tlog.ParseCheckpoint(n.Text)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -521,7 +517,7 @@ func TestCheckpoint(t *testing.T) {
 		if c.Origin != testOrigin || c.Size != wantSize || c.Size != size || c.Root != root {
 			t.Fatalf("checkpoint %+v, want origin %q size %d root %x", c, testOrigin, size, root)
 		}
-		if c2, err := OpenCheckpoint(msg, k.verifier); err != nil || c2 != c {
+		if c2, err := tlog.OpenCheckpoint(msg, k.verifier); err != nil || c2 != c {
 			t.Fatalf("OpenCheckpoint = %+v, %v; want %+v", c2, err, c)
 		}
 		return msg
@@ -537,7 +533,7 @@ func TestCheckpoint(t *testing.T) {
 		t.Fatalf("checkpoint after reopen:\n%s\nbefore:\n%s", after, before)
 	}
 	other := newTestKey(t)
-	if _, err := OpenCheckpoint(before, other.verifier); err == nil {
+	if _, err := tlog.OpenCheckpoint(before, other.verifier); err == nil {
 		t.Fatal("OpenCheckpoint verified with the wrong key")
 	}
 	if err := l.Audit(t.Context(), before, k.verifier, nil); err != nil {
@@ -612,7 +608,7 @@ func TestConcurrentReadsDuringAppends(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			if err := VerifyInclusion(e.LeafHash, i, size, p, root); err != nil {
+			if err := tlog.VerifyInclusion(e.ID, i, size, p, root); err != nil {
 				t.Errorf("inclusion during appends: %v", err)
 				return
 			}
@@ -634,4 +630,12 @@ func TestMissingError(t *testing.T) {
 	if err := missingEntry(leaf); !errors.Is(err, ErrNotFound) || err.Error() != "entry "+strings.Repeat("00", 31)+"ab: not found" {
 		t.Fatalf("missingEntry: %v", err)
 	}
+}
+
+func sliceHashes(hs [][32]byte) [][]byte {
+	out := make([][]byte, len(hs))
+	for i := range hs {
+		out[i] = hs[i][:]
+	}
+	return out
 }

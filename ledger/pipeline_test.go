@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // TestPlanOnInflightGroup plans a group on top of one whose commit has not
@@ -20,7 +22,7 @@ func TestPlanOnInflightGroup(t *testing.T) {
 	mk := func(datas ...string) []*request {
 		reqs := make([]*request, len(datas))
 		for i, d := range datas {
-			reqs[i] = &request{data: []byte(d), leaf: LeafHash([]byte(d)), reply: make(chan result, 1)}
+			reqs[i] = &request{data: []byte(d), leaf: tlog.RecordIDOf([]byte(d)), reply: make(chan result, 1)}
 		}
 		return reqs
 	}

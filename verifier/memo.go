@@ -9,6 +9,8 @@ import (
 	"github.com/antimony-ledger/provenance/custody"
 	"github.com/antimony-ledger/provenance/ledger"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // A memo lets the verifications of many lots of one log share the work
@@ -29,7 +31,7 @@ import (
 // remembers nothing. Safe for concurrent use.
 type memo struct {
 	mu       sync.Mutex
-	decoded  map[[32]byte]decodedRecord
+	decoded  map[tlog.RecordID]decodedRecord
 	dataSize int // bytes of the records in decoded
 	sigs     map[[32]byte]struct{}
 	included map[[32]byte]struct{}
@@ -54,10 +56,10 @@ const (
 )
 
 func newMemo() *memo {
-	return &memo{decoded: map[[32]byte]decodedRecord{}, sigs: map[[32]byte]struct{}{}, included: map[[32]byte]struct{}{}, proofs: map[[2]uint64][][32]byte{}}
+	return &memo{decoded: map[tlog.RecordID]decodedRecord{}, sigs: map[[32]byte]struct{}{}, included: map[[32]byte]struct{}{}, proofs: map[[2]uint64][][32]byte{}}
 }
 
-func (m *memo) record(leaf [32]byte) (decodedRecord, bool) {
+func (m *memo) record(leaf tlog.RecordID) (decodedRecord, bool) {
 	if m == nil {
 		return decodedRecord{}, false
 	}
@@ -69,7 +71,7 @@ func (m *memo) record(leaf [32]byte) (decodedRecord, bool) {
 
 // putRecord remembers d, decoded from size stored bytes with leaf hash
 // leaf.
-func (m *memo) putRecord(leaf [32]byte, size int, d decodedRecord) {
+func (m *memo) putRecord(leaf tlog.RecordID, size int, d decodedRecord) {
 	if m == nil {
 		return
 	}
@@ -88,7 +90,7 @@ func (m *memo) putRecord(leaf [32]byte, size int, d decodedRecord) {
 // statement decodes a store entry's statement, or recalls it from a
 // verification (only verification's own decoding fills the memo).
 func (m *memo) statement(e ledger.Entry) (*pb.Statement, error) {
-	if d, ok := m.record(e.LeafHash); ok {
+	if d, ok := m.record(e.ID); ok {
 		return d.st, nil
 	}
 	_, st, err := custody.DecodeEntry(e)
@@ -97,7 +99,7 @@ func (m *memo) statement(e ledger.Entry) (*pb.Statement, error) {
 
 // sigKey names a signature check: the record (its leaf hash covers the
 // payload, its type and the signatures), the key and the signature.
-func sigKey(leaf [32]byte, key, sig []byte) [32]byte {
+func sigKey(leaf tlog.RecordID, key, sig []byte) [32]byte {
 	h := sha256.New()
 	h.Write(leaf[:])
 	h.Write(key)
@@ -157,9 +159,9 @@ func (m *memo) inclusionProof(ctx context.Context, log *ledger.Log, idx, size ui
 
 // verifyInclusion checks that leaf is entry idx of the tree of the given
 // size and root by proof, or recalls that it did.
-func (m *memo) verifyInclusion(leaf [32]byte, idx, size uint64, proof [][32]byte, root [32]byte) error {
+func (m *memo) verifyInclusion(leaf tlog.RecordID, idx, size uint64, proof [][32]byte, root [32]byte) error {
 	if m == nil {
-		return ledger.VerifyInclusion(leaf, idx, size, proof, root)
+		return tlog.VerifyInclusion(leaf, idx, size, proof, root)
 	}
 	h := sha256.New()
 	h.Write(leaf[:])
@@ -175,7 +177,7 @@ func (m *memo) verifyInclusion(leaf [32]byte, idx, size uint64, proof [][32]byte
 	if ok {
 		return nil
 	}
-	if err := ledger.VerifyInclusion(leaf, idx, size, proof, root); err != nil {
+	if err := tlog.VerifyInclusion(leaf, idx, size, proof, root); err != nil {
 		return err
 	}
 	m.mu.Lock()

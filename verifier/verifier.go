@@ -43,9 +43,7 @@ package verifier
 import (
 	"bytes"
 	"crypto/ed25519"
-	"encoding/base64"
 	"fmt"
-	"slices"
 	"sort"
 	"time"
 
@@ -54,8 +52,9 @@ import (
 
 	"github.com/antimony-ledger/provenance/custody"
 	"github.com/antimony-ledger/provenance/internal/refdata"
-	"github.com/antimony-ledger/provenance/ledger"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // Trust is what a verifier trusts: only the pinned keys.
@@ -73,7 +72,7 @@ const maxProofLen = 64
 // A record is one decoded bundle record.
 type record struct {
 	idx  uint64
-	leaf [32]byte
+	leaf tlog.RecordID
 	id   string // base58 sha2-256 multihash of the leaf hash: the record's link
 	env  *pb.Envelope
 	st   *pb.Statement
@@ -126,7 +125,7 @@ type run struct {
 	cfg   Config
 	memo  *memo
 
-	ckpt    ledger.Checkpoint
+	ckpt    tlog.Checkpoint
 	recs    []*record
 	byID    map[string]*record
 	parties map[string]*party
@@ -212,7 +211,7 @@ func (r *run) crypto() bool {
 	if n := len(r.b.GetRecords()); n > r.cfg.MaxRecords && r.cfg.MaxRecords > 0 {
 		return r.fail("bundle has %d records, limit %d", n, r.cfg.MaxRecords)
 	}
-	c, err := openCheckpoint(r.b.GetCheckpoint(), r.trust.Log)
+	c, err := tlog.OpenCheckpoint([]byte(r.b.GetCheckpoint()), r.trust.Log)
 	if err != nil {
 		return r.fail("checkpoint: %v", err)
 	}
@@ -237,7 +236,7 @@ func (r *run) crypto() bool {
 			}
 			proof[j] = [32]byte(h)
 		}
-		leaf := ledger.LeafHash(br.GetData())
+		leaf := tlog.RecordIDOf(br.GetData())
 		if err := r.memo.verifyInclusion(leaf, idx, c.Size, proof, c.Root); err != nil {
 			return r.fail("index %d: inclusion proof does not verify against the checkpoint (size %d): %v", idx, c.Size, err)
 		}
@@ -254,7 +253,7 @@ func (r *run) crypto() bool {
 			if err != nil {
 				return r.fail("index %d: %v", idx, err)
 			}
-			d = decodedRecord{env: env, st: st, id: custody.RecordID(ledger.Entry{LeafHash: leaf})}
+			d = decodedRecord{env: env, st: st, id: leaf.String()}
 			r.memo.putRecord(leaf, len(br.GetData()), d)
 		}
 		rec := &record{idx: idx, leaf: leaf, id: d.id, env: d.env, st: d.st, time: d.st.GetEventTime().AsTime()}
@@ -262,33 +261,6 @@ func (r *run) crypto() bool {
 		r.byID[rec.id] = rec
 	}
 	return r.registry()
-}
-
-// openCheckpoint verifies and parses a signed checkpoint. Beyond
-// ledger.OpenCheckpoint it requires every signature line in canonical
-// base64, so that a checkpoint has one encoding: the standard decoder
-// ignores the spare bits of the last quantum of a 68-byte note signature.
-func openCheckpoint(text string, v note.Verifier) (ledger.Checkpoint, error) {
-	n, err := note.Open([]byte(text), note.VerifierList(v))
-	if err != nil {
-		return ledger.Checkpoint{}, fmt.Errorf("opening checkpoint note: %w", err)
-	}
-	for _, s := range append(slices.Clone(n.Sigs), n.UnverifiedSigs...) {
-		raw, err := base64.StdEncoding.Strict().DecodeString(s.Base64)
-		if err != nil || base64.StdEncoding.EncodeToString(raw) != s.Base64 {
-			return ledger.Checkpoint{}, fmt.Errorf("signature by %q is not canonical base64", s.Name)
-		}
-	}
-	c, err := ledger.ParseCheckpoint(n.Text)
-	if err != nil {
-		return ledger.Checkpoint{}, err
-	}
-	// The pinned key names the log: a tree signed under another origin is
-	// not this log's.
-	if c.Origin != v.Name() {
-		return ledger.Checkpoint{}, fmt.Errorf("checkpoint origin %q is not the pinned log %q", c.Origin, v.Name())
-	}
-	return c, nil
 }
 
 // pending is one signature awaiting (batch) verification.

@@ -12,9 +12,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
-	"github.com/antimony-ledger/provenance/ledger"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/verifier"
+
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 func TestCleanChainVerified(t *testing.T) {
@@ -494,7 +495,7 @@ func TestInvalid(t *testing.T) {
 	// Another registrar and another log key: chaintest's keys are fixed.
 	other := ct.New()
 	other.Registrar = ed25519.NewKeyFromSeed(make([]byte, 32))
-	skey, vkey, err := ledger.GenerateNoteKey(ct.Origin)
+	skey, vkey, err := tlog.GenerateNoteKey(ct.Origin)
 	if err != nil {
 		t.Fatal(err)
 	}

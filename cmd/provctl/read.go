@@ -9,9 +9,10 @@ import (
 	"time"
 
 	"github.com/antimony-ledger/provenance/client"
-	"github.com/antimony-ledger/provenance/ledger"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 func init() {
@@ -277,7 +278,7 @@ func proofInclusion(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return &exitError{code: exitInvalid, err: fmt.Errorf("inclusion proof does not verify: %w", err)}
 		}
-		leaf := ledger.LeafHash(ent.GetEntry().GetData())
+		leaf := tlog.RecordIDOf(ent.GetEntry().GetData())
 		if err := inclusionAgainst(ctx, c, cp, leaf, nums[0], size, hashes); err != nil {
 			return err
 		}
@@ -298,17 +299,17 @@ func proofInclusion(ctx context.Context, e *env, args []string) error {
 // tree is cp's, or else through the root the proof gives and a
 // consistency proof, fetched with c, from that tree to cp's. A check that
 // fails is an *exitError; a failed request is returned as it is.
-func inclusionAgainst(ctx context.Context, c *client.Client, cp ledger.Checkpoint, leaf [32]byte, index, size uint64, proof [][32]byte) error {
+func inclusionAgainst(ctx context.Context, c *client.Client, cp tlog.Checkpoint, leaf [32]byte, index, size uint64, proof [][32]byte) error {
 	invalid := func(err error) error {
 		return &exitError{code: exitInvalid, err: fmt.Errorf("inclusion proof does not verify: %w", err)}
 	}
 	if size == cp.Size {
-		if err := ledger.VerifyInclusion(leaf, index, size, proof, cp.Root); err != nil {
+		if err := tlog.VerifyInclusion(leaf, index, size, proof, cp.Root); err != nil {
 			return invalid(err)
 		}
 		return nil
 	}
-	root, err := ledger.InclusionRoot(leaf, index, size, proof)
+	root, err := tlog.InclusionRoot(leaf, index, size, proof)
 	if err != nil {
 		return invalid(err)
 	}
@@ -318,7 +319,7 @@ func inclusionAgainst(ctx context.Context, c *client.Client, cp ledger.Checkpoin
 	}
 	cons, err := client.ProofHashes(cr.GetHashes())
 	if err == nil {
-		err = ledger.VerifyConsistency(size, cp.Size, cons, root, cp.Root)
+		err = tlog.VerifyConsistency(size, cp.Size, cons, root, cp.Root)
 	}
 	if err != nil {
 		return invalid(fmt.Errorf("the tree of size %d it puts the entry in is not consistent with the checkpoint of size %d: %w", size, cp.Size, err))

@@ -19,6 +19,8 @@ import (
 
 	"github.com/antimony-ledger/provenance/custody"
 	"github.com/antimony-ledger/provenance/ledger"
+
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // Exit codes of "provenanced audit".
@@ -151,7 +153,7 @@ func runAudit(ctx context.Context, dataDir, ckptFile string, progress io.Writer)
 			return sum, err
 		}
 	}
-	c, err := ledger.OpenCheckpoint(ckpt, verifier)
+	c, err := tlog.OpenCheckpoint(ckpt, verifier)
 	if err != nil {
 		if ckptFile == "" {
 			// The store's own checkpoint does not verify with its key.

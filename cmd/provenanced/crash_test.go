@@ -31,6 +31,8 @@ import (
 	"github.com/antimony-ledger/provenance/ledger"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // crashWorkers is the number of concurrent clients submitting custody
@@ -219,7 +221,7 @@ func (h *crashHarness) submit(ctx context.Context, lc apipb.LedgerServiceClient,
 	if err != nil {
 		return "", err
 	}
-	link := ledger.LeafID(data).B58String()
+	link := tlog.RecordIDOf(data).String()
 	r, err := lc.Submit(ctx, &apipb.SubmitRequest{Envelope: env})
 	if err != nil {
 		return "", err
@@ -347,7 +349,7 @@ func (h *crashHarness) verify(d *daemon, cycle int, final bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cur, err := ledger.OpenCheckpoint([]byte(ck.GetCheckpoint()), h.verifier)
+	cur, err := tlog.OpenCheckpoint([]byte(ck.GetCheckpoint()), h.verifier)
 	if err != nil {
 		t.Fatalf("cycle %d: checkpoint after restart does not verify with %s: %v", cycle, logPubFile, err)
 	}
@@ -368,10 +370,10 @@ func (h *crashHarness) verify(d *daemon, cycle int, final bool) {
 	}
 	clear(h.checkpoints)
 	h.mu.Unlock()
-	handed := map[string]ledger.Checkpoint{}
+	handed := map[string]tlog.Checkpoint{}
 	wantRoot := map[uint64][32]byte{}
 	for _, n := range notes {
-		c, err := ledger.OpenCheckpoint([]byte(n), h.verifier)
+		c, err := tlog.OpenCheckpoint([]byte(n), h.verifier)
 		if err != nil {
 			t.Fatalf("cycle %d: a checkpoint handed out before the kill does not verify with %s: %v\n%s", cycle, logPubFile, err, n)
 		}
@@ -420,14 +422,14 @@ func (h *crashHarness) verify(d *daemon, cycle int, final bool) {
 		if e.GetIndex() != i {
 			t.Fatalf("cycle %d: streamed entry %d where %d was due", cycle, e.GetIndex(), i)
 		}
-		if id := ledger.LeafID(e.GetData()).B58String(); e.GetLeafHash() != id {
+		if id := tlog.RecordIDOf(e.GetData()).String(); e.GetLeafHash() != id {
 			t.Fatalf("cycle %d: entry %d: leaf_hash %s, data hashes to %s", cycle, i, e.GetLeafHash(), id)
 		}
 		if i < prevSize && !bytes.Equal(e.GetData(), h.entries[i]) {
 			t.Fatalf("cycle %d: entry %d changed across the restart", cycle, i)
 		}
 		entries = append(entries, e.GetData())
-		lh := ledger.LeafHash(e.GetData())
+		lh := tlog.RecordIDOf(e.GetData())
 		if err := rng.Append(lh[:], nil); err != nil {
 			t.Fatal(err)
 		}
@@ -486,7 +488,7 @@ func (h *crashHarness) verify(d *daemon, cycle int, final bool) {
 			}
 			hashes[i] = [32]byte(b)
 		}
-		if err := ledger.VerifyConsistency(c.Size, cur.Size, hashes, c.Root, cur.Root); err != nil {
+		if err := tlog.VerifyConsistency(c.Size, cur.Size, hashes, c.Root, cur.Root); err != nil {
 			t.Fatalf("cycle %d: tree %d after restart is not consistent with checkpoint %d handed out before the kill: %v\n%s",
 				cycle, cur.Size, c.Size, err, n)
 		}
@@ -500,7 +502,7 @@ func (h *crashHarness) verify(d *daemon, cycle int, final bool) {
 		if lot != "" {
 			touchedLots[lot] = true
 		}
-		r, err := lc.GetRecord(ctx, &apipb.GetRecordRequest{LeafHash: ledger.LeafID(entries[i]).B58String()})
+		r, err := lc.GetRecord(ctx, &apipb.GetRecordRequest{LeafHash: tlog.RecordIDOf(entries[i]).String()})
 		if err != nil || r.GetEntry().GetIndex() != i {
 			t.Fatalf("cycle %d: GetRecord of entry %d: %v, index %d", cycle, i, err, r.GetEntry().GetIndex())
 		}
@@ -537,7 +539,7 @@ func (h *crashHarness) replay(cycle int, i uint64, data []byte) string {
 		t.Fatalf("cycle %d: entry %d has %d signatures", cycle, i, len(env.GetSignatures()))
 	}
 	sig := env.GetSignatures()[0]
-	id := ledger.LeafID(data).B58String()
+	id := tlog.RecordIDOf(data).String()
 	bad := func(format string, a ...any) {
 		t.Helper()
 		t.Fatalf("cycle %d: entry %d (%s) is in the log but is not a legal step: %s", cycle, i, id, fmt.Sprintf(format, a...))

@@ -25,9 +25,10 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/antimony-ledger/provenance/custody"
-	"github.com/antimony-ledger/provenance/ledger"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // binDir holds the binary buildBinary builds; TestMain removes it.
@@ -302,7 +303,7 @@ func TestDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cp, err := ledger.OpenCheckpoint([]byte(ck.GetCheckpoint()), verifier)
+	cp, err := tlog.OpenCheckpoint([]byte(ck.GetCheckpoint()), verifier)
 	if err != nil {
 		t.Fatalf("checkpoint does not verify with the printed key: %v", err)
 	}

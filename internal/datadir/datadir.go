@@ -24,7 +24,8 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/antimony-ledger/provenance/custody"
-	"github.com/antimony-ledger/provenance/ledger"
+
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // DefaultOrigin is the checkpoint origin of a log created without one.
@@ -52,7 +53,7 @@ func LogKey(dir, origin string) (note.Signer, string, error) {
 		if origin == "" {
 			origin = DefaultOrigin
 		}
-		sk, vk, err := ledger.GenerateNoteKey(origin)
+		sk, vk, err := tlog.GenerateNoteKey(origin)
 		if err != nil {
 			return nil, "", fmt.Errorf("generating log key: %w", err)
 		}

@@ -7,9 +7,10 @@ import (
 
 	"github.com/antimony-ledger/provenance/client"
 	"github.com/antimony-ledger/provenance/internal/testserver"
-	"github.com/antimony-ledger/provenance/ledger"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // serve starts a real server (gRPC and HTTP on loopback) on dir with w's
@@ -44,7 +45,7 @@ func submitAll(t *testing.T, cl *client.Client, envs []*pb.Envelope) {
 
 // fetchAndCheck asks the server for its checkpoint and runs the client's
 // check against what cps remembers.
-func fetchAndCheck(t *testing.T, w *world, cl *client.Client, cps client.CheckpointStore) (ledger.Checkpoint, []byte, error) {
+func fetchAndCheck(t *testing.T, w *world, cl *client.Client, cps client.CheckpointStore) (tlog.Checkpoint, []byte, error) {
 	t.Helper()
 	r, err := cl.Ledger.GetCheckpoint(t.Context(), &apipb.GetCheckpointRequest{})
 	if err != nil {
@@ -56,13 +57,13 @@ func fetchAndCheck(t *testing.T, w *world, cl *client.Client, cps client.Checkpo
 }
 
 // remembered returns the checkpoint cps holds for the chain's log.
-func remembered(t *testing.T, w *world, cps client.CheckpointStore) ledger.Checkpoint {
+func remembered(t *testing.T, w *world, cps client.CheckpointStore) tlog.Checkpoint {
 	t.Helper()
 	n, err := cps.Last(w.c.LogVerifier.Name())
 	if err != nil || n == nil {
 		t.Fatalf("remembered checkpoint: %q, %v", n, err)
 	}
-	cp, err := ledger.OpenCheckpoint(n, w.c.LogVerifier)
+	cp, err := tlog.OpenCheckpoint(n, w.c.LogVerifier)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +124,7 @@ func TestClientDetectsRollbackAndFork(t *testing.T) {
 		defer stop(t, s)
 		submitAll(t, cl, grow)
 		cp, note, err := fetchAndCheck(t, w, cl, cps)
-		if _, verr := ledger.OpenCheckpoint(note, w.c.LogVerifier); verr != nil {
+		if _, verr := tlog.OpenCheckpoint(note, w.c.LogVerifier); verr != nil {
 			t.Fatalf("the impostor's checkpoint does not even verify: %v", verr)
 		}
 		if cp.Size != 0 || !errors.Is(err, want) {

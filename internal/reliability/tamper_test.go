@@ -10,6 +10,8 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/antimony-ledger/provenance/ledger"
+
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // The stored log the tamper cases start from: 2 registrations and 20 lots
@@ -125,14 +127,14 @@ var tamperCases = []tamperCase{
 		if err != nil {
 			t.Fatal(err)
 		}
-		deleteKey(t, txn, hashKey(ledger.LeafHash(v[entryHeader:])))
+		deleteKey(t, txn, hashKey(tlog.RecordIDOf(v[entryHeader:])))
 	}},
 	{name: "hash index points elsewhere", want: victim, edit: func(t *testing.T, txn *badger.Txn) {
 		v, err := getValue(txn, entryKey(victim))
 		if err != nil {
 			t.Fatal(err)
 		}
-		setValue(t, txn, hashKey(ledger.LeafHash(v[entryHeader:])), func(v []byte) []byte { v[7] = victimBuddy; return v })
+		setValue(t, txn, hashKey(tlog.RecordIDOf(v[entryHeader:])), func(v []byte) []byte { v[7] = victimBuddy; return v })
 	}},
 }
 
@@ -212,7 +214,7 @@ func TestAuditDetectsTampering(t *testing.T) {
 // not verify against the checkpoint with the log's own inclusion proof.
 func checkInclusionFails(t *testing.T, l *ledger.Log, ckpt []byte, w *world, index uint64) {
 	t.Helper()
-	c, err := ledger.OpenCheckpoint(ckpt, w.c.LogVerifier)
+	c, err := tlog.OpenCheckpoint(ckpt, w.c.LogVerifier)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +226,7 @@ func checkInclusionFails(t *testing.T, l *ledger.Log, ckpt []byte, w *world, ind
 	if err != nil {
 		return
 	}
-	if err := ledger.VerifyInclusion(ledger.LeafHash(e.Data), index, c.Size, p, c.Root); err == nil {
+	if err := tlog.VerifyInclusion(tlog.RecordIDOf(e.Data), index, c.Size, p, c.Root); err == nil {
 		t.Errorf("the altered bytes at index %d verify as included in the checkpoint", index)
 	}
 }

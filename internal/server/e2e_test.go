@@ -19,9 +19,10 @@ import (
 
 	"github.com/antimony-ledger/provenance/custody"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
-	"github.com/antimony-ledger/provenance/ledger"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // submitted is an accepted envelope and what the server said about it.
@@ -31,9 +32,9 @@ type submitted struct {
 }
 
 // openCheckpoint verifies a signed checkpoint with the chain's log key.
-func openCheckpoint(t *testing.T, c *ct.Chain, signed string) ledger.Checkpoint {
+func openCheckpoint(t *testing.T, c *ct.Chain, signed string) tlog.Checkpoint {
 	t.Helper()
-	cp, err := ledger.OpenCheckpoint([]byte(signed), c.LogVerifier)
+	cp, err := tlog.OpenCheckpoint([]byte(signed), c.LogVerifier)
 	if err != nil {
 		t.Fatalf("opening checkpoint %q: %v", signed, err)
 	}
@@ -66,7 +67,7 @@ func checkEntry(t *testing.T, e *apipb.LogEntry, s submitted) {
 	if e.GetIndex() != s.resp.GetIndex() || !bytes.Equal(e.GetData(), want) {
 		t.Fatalf("entry %d: data %q, want entry %d with %q", e.GetIndex(), e.GetData(), s.resp.GetIndex(), want)
 	}
-	if id := ledger.LeafID(e.GetData()).B58String(); e.GetLeafHash() != id || id != s.resp.GetLeafHash() {
+	if id := tlog.RecordIDOf(e.GetData()).String(); e.GetLeafHash() != id || id != s.resp.GetLeafHash() {
 		t.Fatalf("entry %d: leaf hash %s, computed %s, submit said %s", e.GetIndex(), e.GetLeafHash(), id, s.resp.GetLeafHash())
 	}
 	if !proto.Equal(e.GetEnvelope(), s.env) {
@@ -198,8 +199,8 @@ func TestEndToEnd(t *testing.T) {
 
 		var ip apipb.GetInclusionProofResponse
 		h.getJSON(fmt.Sprintf("/v1/proofs/inclusion?index=%d&tree_size=%d", i, cp.Size), &ip)
-		leaf := ledger.LeafHash(er.GetEntry().GetData())
-		if err := ledger.VerifyInclusion(leaf, i, cp.Size, hashes32(t, ip.GetHashes()), cp.Root); err != nil {
+		leaf := tlog.RecordIDOf(er.GetEntry().GetData())
+		if err := tlog.VerifyInclusion(leaf, i, cp.Size, hashes32(t, ip.GetHashes()), cp.Root); err != nil {
 			t.Fatalf("inclusion proof of %d in %d: %v", i, cp.Size, err)
 		}
 		if ip.GetLeafHash() != s.resp.GetLeafHash() || ip.GetTreeSize() != cp.Size {
@@ -214,7 +215,7 @@ func TestEndToEnd(t *testing.T) {
 		old := openCheckpoint(t, c, s.resp.GetCheckpoint())
 		var cr apipb.GetConsistencyProofResponse
 		h.getJSON(fmt.Sprintf("/v1/proofs/consistency?first=%d&second=%d", old.Size, cp.Size), &cr)
-		if err := ledger.VerifyConsistency(old.Size, cp.Size, hashes32(t, cr.GetHashes()), old.Root, cp.Root); err != nil {
+		if err := tlog.VerifyConsistency(old.Size, cp.Size, hashes32(t, cr.GetHashes()), old.Root, cp.Root); err != nil {
 			t.Fatalf("consistency %d -> %d: %v", old.Size, cp.Size, err)
 		}
 	}
@@ -304,7 +305,7 @@ func TestEndToEnd(t *testing.T) {
 	h.expectHTTPError("GET", "/v1/proofs/consistency?first=5&second=3", nil, http.StatusBadRequest, "larger than second")
 	h.expectHTTPError("GET", fmt.Sprintf("/v1/proofs/consistency?first=1&second=%d", size+5), nil, http.StatusBadRequest, "beyond the current tree size")
 	h.expectHTTPError("GET", "/v1/records/not-a-hash", nil, http.StatusBadRequest, "multihash")
-	h.expectHTTPError("GET", "/v1/records/"+ledger.LeafID([]byte("never appended")).B58String(), nil, http.StatusNotFound, "not found")
+	h.expectHTTPError("GET", "/v1/records/"+tlog.RecordIDOf([]byte("never appended")).String(), nil, http.StatusNotFound, "not found")
 	h.expectHTTPError("GET", "/v1/lots/NOPE", nil, http.StatusNotFound, `lot "NOPE" does not exist`)
 	h.expectHTTPError("GET", "/v1/parties/nobody", nil, http.StatusNotFound, "not registered")
 	h.expectHTTPError("GET", "/v1/parties/nobody/lots", nil, http.StatusNotFound, "not registered")
@@ -362,7 +363,7 @@ func TestEndToEnd(t *testing.T) {
 	if cr.GetSecond() != cp.Size || cp.Size != old.Size+2 {
 		t.Fatalf("consistency response %v, checkpoint size %d", &cr, cp.Size)
 	}
-	if err := ledger.VerifyConsistency(old.Size, cp.Size, hashes32(t, cr.GetHashes()), old.Root, cp.Root); err != nil {
+	if err := tlog.VerifyConsistency(old.Size, cp.Size, hashes32(t, cr.GetHashes()), old.Root, cp.Root); err != nil {
 		t.Fatalf("consistency across restart %d -> %d: %v", old.Size, cp.Size, err)
 	}
 	h.getJSON("/v1/lots/L1", &lot)

@@ -20,9 +20,10 @@ import (
 
 	"github.com/antimony-ledger/provenance/custody"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
-	"github.com/antimony-ledger/provenance/ledger"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // hostileWorld is a ledger with lots in every custody state, and the
@@ -69,7 +70,7 @@ func (w *hostileWorld) populate(t *testing.T, s *custody.Store) {
 	w.l3Ext = ct.Submit(t, s, w.l3ExtEnv)[0]
 	w.lbExt = ct.Submit(t, s, w.extract(w.mineB, "LB", 3000))[0]
 	w.stranger = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
-	w.missingLink = ledger.LeafID([]byte("a record that was never appended")).B58String()
+	w.missingLink = tlog.RecordIDOf([]byte("a record that was never appended")).String()
 }
 
 func (w *hostileWorld) extraction(lot string, kg float64) *pb.Extraction {

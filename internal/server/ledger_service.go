@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"runtime/debug"
 
-	"github.com/multiformats/go-multihash"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -18,6 +17,8 @@ import (
 	"github.com/antimony-ledger/provenance/ledger"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // ledgerService implements pb.LedgerServiceServer over the store's log.
@@ -197,14 +198,11 @@ func (l *ledgerService) GetRecord(ctx context.Context, req *apipb.GetRecordReque
 	if req.GetLeafHash() == "" {
 		return nil, status.Error(codes.InvalidArgument, "leaf_hash is required")
 	}
-	if len(req.GetLeafHash()) > 64 {
-		return nil, status.Error(codes.InvalidArgument, "leaf_hash is not a base58 multihash")
-	}
-	id, err := multihash.FromB58String(req.GetLeafHash())
+	id, err := tlog.ParseRecordID(req.GetLeafHash())
 	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "leaf_hash is not a base58 multihash: %v", err)
+		return nil, status.Errorf(codes.InvalidArgument, "leaf_hash: %v", err)
 	}
-	e, err := l.s.store.Log().GetByHash(ctx, id)
+	e, err := l.s.store.Log().GetByID(ctx, id)
 	if err != nil {
 		return nil, l.s.toStatus(ctx, err)
 	}

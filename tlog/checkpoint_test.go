@@ -1,4 +1,4 @@
-package ledger
+package tlog
 
 import (
 	"strings"
@@ -58,34 +58,4 @@ func FuzzParseCheckpoint(f *testing.F) {
 			t.Fatalf("round trip: %+v, %v; want %+v", c2, err, c)
 		}
 	})
-}
-
-// TestInclusionRoot: the root an inclusion proof gives is the stored root
-// of that tree size, and a changed leaf gives another.
-func TestInclusionRoot(t *testing.T) {
-	l := openTest(t, "", newTestKey(t), nil)
-	for i := range 13 {
-		if _, _, err := l.Append(t.Context(), []byte{byte(i)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for size := uint64(1); size <= 13; size++ {
-		want, err := l.RootAt(t.Context(), size)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for idx := range size {
-			p, err := l.InclusionProof(t.Context(), idx, size)
-			if err != nil {
-				t.Fatal(err)
-			}
-			leaf := LeafHash([]byte{byte(idx)})
-			if got, err := InclusionRoot(leaf, idx, size, p); err != nil || got != want {
-				t.Fatalf("InclusionRoot(%d, %d) = %x, %v; want %x", idx, size, got, err, want)
-			}
-			if got, _ := InclusionRoot(LeafHash([]byte("other")), idx, size, p); got == want {
-				t.Fatalf("InclusionRoot(%d, %d) of another leaf gives the same root", idx, size)
-			}
-		}
-	}
 }

@@ -1,0 +1,39 @@
+package tlog
+
+import (
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+)
+
+// VerifyInclusion checks that proof shows the record id at index is
+// included in the tree of the given size with the given root. It returns
+// nil only if the proof verifies.
+func VerifyInclusion(id RecordID, index, size uint64, proofHashes [][32]byte, root [32]byte) error {
+	return proof.VerifyInclusion(rfc6962.DefaultHasher, index, size, id[:], sliceHashes(proofHashes), root[:])
+}
+
+// InclusionRoot returns the root of the tree of the given size in which
+// proof puts the record id at index. The inclusion is shown once that root
+// is a trusted one, or is proved consistent with one.
+func InclusionRoot(id RecordID, index, size uint64, proofHashes [][32]byte) ([32]byte, error) {
+	root, err := proof.RootFromInclusionProof(rfc6962.DefaultHasher, index, size, id[:], sliceHashes(proofHashes))
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return [32]byte(root), nil
+}
+
+// VerifyConsistency checks that proof shows the tree of size2 with root2 is
+// an append-only extension of the tree of size1 with root1. It returns nil
+// only if the proof verifies.
+func VerifyConsistency(size1, size2 uint64, proofHashes [][32]byte, root1, root2 [32]byte) error {
+	return proof.VerifyConsistency(rfc6962.DefaultHasher, size1, size2, sliceHashes(proofHashes), root1[:], root2[:])
+}
+
+func sliceHashes(hs [][32]byte) [][]byte {
+	out := make([][]byte, len(hs))
+	for i := range hs {
+		out[i] = hs[i][:]
+	}
+	return out
+}
