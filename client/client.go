@@ -30,11 +30,12 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/antimony-ledger/provenance/custody"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 
 	"github.com/antimony-ledger/provenance/tlog"
+
+	"github.com/antimony-ledger/provenance/record"
 )
 
 // DefaultAddr is the gRPC address provenanced listens on by default.
@@ -93,7 +94,7 @@ func (s *Signer) Sign(st *pb.Statement) (*pb.Envelope, error) {
 		}
 		st.EventTime = timestamppb.New(now())
 	}
-	return custody.Sign(st, s.Key)
+	return record.Sign(st, s.Key)
 }
 
 // Submit submits a signed envelope and returns the server's answer, which

@@ -7,10 +7,11 @@ import (
 	"time"
 
 	"github.com/antimony-ledger/provenance/client"
-	"github.com/antimony-ledger/provenance/custody"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	"github.com/antimony-ledger/provenance/internal/testserver"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+
+	"github.com/antimony-ledger/provenance/record"
 )
 
 // A mine's software registers (through the registrar), then signs an
@@ -37,7 +38,7 @@ func Example() {
 
 	// The registrar enrols the mine and its public key.
 	mineKey := chain.AddParty("mine-krinj", "Krinj Antimony Mine", "PK", pb.Role_ROLE_MINE)
-	registrar := &client.Signer{PartyID: custody.RegistrarPartyID, Key: chain.Registrar}
+	registrar := &client.Signer{PartyID: record.RegistrarPartyID, Key: chain.Registrar}
 	if _, err := c.SignAndSubmit(ctx, registrar, &pb.Statement{Body: &pb.Statement_PartyRegistration{PartyRegistration: mineKey.Reg}}); err != nil {
 		fmt.Println(err)
 		return

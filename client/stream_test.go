@@ -13,11 +13,12 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/antimony-ledger/provenance/client"
-	"github.com/antimony-ledger/provenance/custody"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	"github.com/antimony-ledger/provenance/internal/testserver"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+
+	"github.com/antimony-ledger/provenance/record"
 )
 
 // TestUpload drives SubmitStream over real gRPC on loopback: answers come
@@ -77,8 +78,8 @@ func TestUpload(t *testing.T) {
 				t.Fatalf("answer %d: %v, %v", i, res, err)
 			}
 		}
-		if res.GetLeafHash() != ct.Link(env) {
-			t.Fatalf("answer %d is for record %s, want %s: answers out of order", i, res.GetLeafHash(), ct.Link(env))
+		if res.GetLeafHash() != ct.ID(env) {
+			t.Fatalf("answer %d is for record %s, want %s: answers out of order", i, res.GetLeafHash(), ct.ID(env))
 		}
 		if prev, ok := indexes[res.GetIndex()]; ok && i != 90 {
 			t.Fatalf("answers %d and %d share index %d", prev, i, res.GetIndex())
@@ -147,9 +148,9 @@ func TestUploadChain(t *testing.T) {
 		ext := chain.Sign(mine, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
 			LotId: lot, MassKg: 1000, MoisturePct: 3, SbGradePct: 9, Product: pb.Product_PRODUCT_ORE, Site: &pb.Location{Lat: 30.7, Lon: 66.6}}}})
 		dis := chain.Sign(mine, &pb.Statement{Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{
-			LotId: lot, CustodyLink: ct.Link(ext), ToPartyId: exporter.ID, MassKg: 1000, MoisturePct: 3, Seals: []string{"S-" + lot}, Transport: "truck"}}})
+			LotId: lot, CustodyLink: ct.ID(ext), ToPartyId: exporter.ID, MassKg: 1000, MoisturePct: 3, Seals: []string{"S-" + lot}, Transport: "truck"}}})
 		rec := chain.Sign(exporter, &pb.Statement{Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{
-			LotId: lot, DispatchLink: ct.Link(dis), MassKg: 995, SealsIntact: true}}})
+			LotId: lot, DispatchLink: ct.ID(dis), MassKg: 995, SealsIntact: true}}})
 		envs = append(envs, ext, dis, rec)
 	}
 	up, err := c.Upload(ctx)
@@ -158,7 +159,7 @@ func TestUploadChain(t *testing.T) {
 	}
 	sent := sendAll(up, envs)
 	for i := range envs {
-		if res, err := up.Recv(); err != nil || res.GetLeafHash() != ct.Link(envs[i]) {
+		if res, err := up.Recv(); err != nil || res.GetLeafHash() != ct.ID(envs[i]) {
 			t.Fatalf("record %d (%T): %v, %v", i, mustStatement(t, envs[i]).GetBody(), res, err)
 		}
 	}
@@ -174,7 +175,7 @@ func TestUploadChain(t *testing.T) {
 }
 
 func mustStatement(t *testing.T, env *pb.Envelope) *pb.Statement {
-	st, err := custody.DecodeStatement(env.GetPayload())
+	st, err := record.DecodeStatement(env.GetPayload())
 	if err != nil {
 		t.Fatal(err)
 	}

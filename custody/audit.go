@@ -10,13 +10,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hdevalence/ed25519consensus"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/antimony-ledger/provenance/ledger"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 
 	"github.com/antimony-ledger/provenance/tlog"
+
+	"github.com/antimony-ledger/provenance/record"
 )
 
 // An AuditReport says how much [Store.Audit] checked.
@@ -241,7 +242,7 @@ func (ch *auditChunk) decode() {
 		d := &ch.out[i]
 		d.env, d.st, d.err = env, st, err
 		if err == nil {
-			d.msg = PAE(env.GetPayloadType(), env.GetPayload())
+			d.msg = record.PAE(env.GetPayloadType(), env.GetPayload())
 		}
 	}
 	close(ch.ready)
@@ -352,11 +353,11 @@ func (a *auditRun) verify(b []auditSig) {
 	if len(b) == 0 || b[0].index >= stop {
 		return
 	}
-	sigs := make([]signed, len(b))
+	sigs := make([]record.Signed, len(b))
 	for i, s := range b {
-		sigs[i] = signed{s.pub, s.msg, s.sig}
+		sigs[i] = record.Signed{PublicKey: s.pub, Message: s.msg, Sig: s.sig}
 	}
-	if batchValidMsgs(sigs) {
+	if record.BatchValid(sigs) {
 		a.sigs.Add(uint64(len(b)))
 		return
 	}
@@ -364,8 +365,7 @@ func (a *auditRun) verify(b []auditSig) {
 		if s.index >= a.stopAt.Load() {
 			return
 		}
-		if len(s.pub) != ed25519.PublicKeySize || len(s.sig) != ed25519.SignatureSize ||
-			!ed25519consensus.Verify(s.pub, s.msg, s.sig) {
+		if !(record.Signed{PublicKey: s.pub, Message: s.msg, Sig: s.sig}).Valid() {
 			a.failf(s.index, "signature by key %s does not verify", s.keyID)
 			return
 		}
@@ -384,7 +384,7 @@ type auditRegistry struct {
 
 func newAuditRegistry(registrar ed25519.PublicKey) *auditRegistry {
 	return &auditRegistry{
-		registrar: registrar, registrarID: KeyID(registrar),
+		registrar: registrar, registrarID: record.KeyID(registrar),
 		parties: map[string]*pb.Party{}, keyOwner: map[string]string{},
 	}
 }
@@ -398,8 +398,8 @@ func (r *auditRegistry) resolve(e ledger.Entry, d auditDecoded) ([]auditSig, err
 	}
 	st := d.st
 	if _, registry := registryBody(st); registry {
-		if st.GetPartyId() != RegistrarPartyID {
-			return nil, fmt.Errorf("registry statement made by %q, not %q", st.GetPartyId(), RegistrarPartyID)
+		if st.GetPartyId() != record.RegistrarPartyID {
+			return nil, fmt.Errorf("registry statement made by %q, not %q", st.GetPartyId(), record.RegistrarPartyID)
 		}
 		for _, sig := range d.env.GetSignatures() {
 			if sig.GetKeyid() != r.registrarID {
@@ -409,7 +409,7 @@ func (r *auditRegistry) resolve(e ledger.Entry, d auditDecoded) ([]auditSig, err
 		}
 		return sigs, nil
 	}
-	if st.GetPartyId() == RegistrarPartyID {
+	if st.GetPartyId() == record.RegistrarPartyID {
 		return nil, errors.New("the registrar signs only registrations, rotations and revocations")
 	}
 	party := r.parties[st.GetPartyId()]
@@ -444,7 +444,7 @@ func (r *auditRegistry) resolve(e ledger.Entry, d auditDecoded) ([]auditSig, err
 // it was appended.
 func (r *auditRegistry) apply(e ledger.Entry, st *pb.Statement) error {
 	newKey := func(k *pb.PartyKey) (*pb.KeyStatus, error) {
-		id := KeyID(k.GetPublicKey())
+		id := record.KeyID(k.GetPublicKey())
 		if owner, ok := r.keyOwner[id]; ok {
 			return nil, fmt.Errorf("key %s is already registered to party %q", id, owner)
 		}

@@ -16,6 +16,8 @@ import (
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	"github.com/antimony-ledger/provenance/ledger"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+
+	"github.com/antimony-ledger/provenance/record"
 )
 
 // auditWorld is a chain with mines and exporters, and a generator of
@@ -68,7 +70,7 @@ func (w *auditWorld) stream(i, n int) []*pb.Envelope {
 			env = w.c.Sign(exp, &pb.Statement{EventTime: t, Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{
 				LotId: lot, DispatchLink: prev, MassKg: 7990, SealsIntact: true}}})
 		}
-		prev = ct.Link(env)
+		prev = ct.ID(env)
 		out = append(out, env)
 	}
 	return out
@@ -118,7 +120,7 @@ func (w *auditWorld) rawStore(t *testing.T, envs []*pb.Envelope) *custody.Store 
 		t.Fatal(err)
 	}
 	for i, env := range envs {
-		data, err := custody.EncodeEnvelope(env)
+		data, err := record.EncodeEnvelope(env)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -306,7 +308,7 @@ func TestAuditRegistryNotByRegistrar(t *testing.T) {
 	w := newAuditWorld(1)
 	envs := w.registrations()
 	rogue := w.c.AddParty("rogue", "Rogue", "PK", pb.Role_ROLE_MINE)
-	reg := w.c.Sign(w.mines[0], &pb.Statement{PartyId: custody.RegistrarPartyID, Body: &pb.Statement_PartyRegistration{PartyRegistration: rogue.Reg}})
+	reg := w.c.Sign(w.mines[0], &pb.Statement{PartyId: record.RegistrarPartyID, Body: &pb.Statement_PartyRegistration{PartyRegistration: rogue.Reg}})
 	envs = append(envs, reg)
 	s := w.rawStore(t, envs)
 	_, err := w.audit(t, s)
@@ -343,7 +345,7 @@ func TestAuditUndecodableEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, env := range w.registrations() {
-		if _, _, err := l.Append(t.Context(), ct.Must(custody.EncodeEnvelope(env))); err != nil {
+		if _, _, err := l.Append(t.Context(), ct.Must(record.EncodeEnvelope(env))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -411,7 +413,7 @@ func BenchmarkAuditVerifyFloor(b *testing.B) {
 		if i%3 == 2 {
 			p = w.exporters[0]
 		}
-		msgs = append(msgs, custody.PAE(env.GetPayloadType(), env.GetPayload()))
+		msgs = append(msgs, record.PAE(env.GetPayloadType(), env.GetPayload()))
 		sigs = append(sigs, env.GetSignatures()[0].GetSig())
 		pubs = append(pubs, p.Key.Public().(ed25519.PublicKey))
 	}

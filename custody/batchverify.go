@@ -3,6 +3,8 @@ package custody
 import (
 	"sync"
 	"time"
+
+	"github.com/antimony-ledger/provenance/record"
 )
 
 // maxBatchSignatures caps the signatures verified as one batch: enough to
@@ -18,7 +20,7 @@ const (
 
 // A verifyReq is one submission's signatures waiting to be verified.
 type verifyReq struct {
-	checks []SignatureCheck
+	checks []record.SignatureCheck
 	keyIDs []string
 	taken  bool        // a leader has taken it; guarded by batchVerifier.mu
 	reply  chan []bool // buffered 1
@@ -68,7 +70,7 @@ func (v *batchVerifier) verify(req *verifyReq) []bool {
 func (v *batchVerifier) lead(own *verifyReq) {
 	var (
 		batch  []*verifyReq
-		checks []SignatureCheck
+		checks []record.SignatureCheck
 	)
 	for first := true; ; first = false {
 		if first && v.waiting() < lingerSignatures {
@@ -101,7 +103,7 @@ func (v *batchVerifier) lead(own *verifyReq) {
 		v.queue = append(v.queue[:0], v.queue[n:]...)
 		v.mu.Unlock()
 
-		ok := VerifySignatures(checks)
+		ok := record.VerifySignatures(checks)
 		for _, r := range batch {
 			r.reply <- ok[:len(r.checks):len(r.checks)]
 			ok = ok[len(r.checks):]

@@ -2,14 +2,12 @@ package custody_test
 
 import (
 	"context"
-	"crypto/ed25519"
 	"fmt"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/antimony-ledger/provenance/custody"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 )
@@ -30,9 +28,9 @@ func benchRecords(c *ct.Chain, clients, n int) (regs []*pb.Envelope, work [][]*p
 			x := c.Sign(mine, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
 				LotId: lot, MassKg: 8000, MoisturePct: 3, SbGradePct: 9.5, Product: pb.Product_PRODUCT_ORE, Site: &pb.Location{Lat: 30.7, Lon: 66.6}}}})
 			d := c.Sign(mine, &pb.Statement{Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{
-				LotId: lot, CustodyLink: ct.Link(x), ToPartyId: exp.ID, MassKg: 8000, MoisturePct: 3, Seals: []string{"S-" + lot}, Transport: "truck"}}})
+				LotId: lot, CustodyLink: ct.ID(x), ToPartyId: exp.ID, MassKg: 8000, MoisturePct: 3, Seals: []string{"S-" + lot}, Transport: "truck"}}})
 			r := c.Sign(exp, &pb.Statement{Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{
-				LotId: lot, DispatchLink: ct.Link(d), MassKg: 7990, SealsIntact: true}}})
+				LotId: lot, DispatchLink: ct.ID(d), MassKg: 7990, SealsIntact: true}}})
 			work[w] = append(work[w], x, d, r)
 		}
 	}
@@ -83,60 +81,4 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// BenchmarkVerify64 compares verifying the signatures of 64 envelopes one
-// by one with verifying them as one ZIP-215 batch.
-func BenchmarkVerify64(b *testing.B) {
-	c := ct.New()
-	var envs []*pb.Envelope
-	var pubs []ed25519.PublicKey
-	for i := range 64 {
-		p := c.AddParty(fmt.Sprintf("p-%d", i), "Party", "PK", pb.Role_ROLE_TRADER)
-		envs = append(envs, c.Sign(p, &pb.Statement{Note: fmt.Sprintf("record %d", i),
-			Body: &pb.Statement_Assay{Assay: &pb.Assay{LotId: "L", SubjectLink: "x"}}}))
-		pubs = append(pubs, p.Key.Public().(ed25519.PublicKey))
-	}
-	b.Run("single", func(b *testing.B) {
-		for b.Loop() {
-			for i, env := range envs {
-				if !custody.VerifySignature(env, pubs[i], env.GetSignatures()[0].GetSig()) {
-					b.Fatal("signature does not verify")
-				}
-			}
-		}
-		b.ReportMetric(float64(64*b.N)/b.Elapsed().Seconds(), "sigs/s")
-	})
-	b.Run("batch", func(b *testing.B) {
-		checks := make([]custody.SignatureCheck, len(envs))
-		for i, env := range envs {
-			checks[i] = custody.SignatureCheck{Envelope: env, PublicKey: pubs[i], Sig: env.GetSignatures()[0].GetSig()}
-		}
-		for b.Loop() {
-			for i, ok := range custody.VerifySignatures(checks) {
-				if !ok {
-					b.Fatalf("signature %d does not verify", i)
-				}
-			}
-		}
-		b.ReportMetric(float64(64*b.N)/b.Elapsed().Seconds(), "sigs/s")
-	})
-	// 64 records by two parties, as when a mine and its exporter upload.
-	b.Run("batch, 2 keys", func(b *testing.B) {
-		two := []*ct.Party{c.AddParty("up-0", "Mine", "PK", pb.Role_ROLE_MINE), c.AddParty("up-1", "Exporter", "PK", pb.Role_ROLE_EXPORTER)}
-		checks := make([]custody.SignatureCheck, 64)
-		for i := range checks {
-			p := two[i%2]
-			env := c.Sign(p, &pb.Statement{Note: fmt.Sprintf("upload %d", i), Body: &pb.Statement_Assay{Assay: &pb.Assay{LotId: "L", SubjectLink: "x"}}})
-			checks[i] = custody.SignatureCheck{Envelope: env, PublicKey: p.Key.Public().(ed25519.PublicKey), Sig: env.GetSignatures()[0].GetSig()}
-		}
-		for b.Loop() {
-			for i, ok := range custody.VerifySignatures(checks) {
-				if !ok {
-					b.Fatalf("signature %d does not verify", i)
-				}
-			}
-		}
-		b.ReportMetric(float64(64*b.N)/b.Elapsed().Seconds(), "sigs/s")
-	})
 }

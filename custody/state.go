@@ -13,6 +13,8 @@ import (
 
 	"github.com/antimony-ledger/provenance/ledger"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+
+	"github.com/antimony-ledger/provenance/record"
 )
 
 // State keys. Every index is a projection of the log, written in the same
@@ -57,7 +59,7 @@ func (s *Store) apply(tx *ledger.StateTx, e ledger.Entry) error {
 	}
 	sum := p.payloadSum
 	if v, err := tx.Get(append([]byte(payloadPrefix), sum[:]...)); err == nil {
-		return reject(ErrAlreadyExists, "statement already recorded at index %d in a different envelope", binary.BigEndian.Uint64(v))
+		return record.Rejectf(record.ErrAlreadyExists, "statement already recorded at index %d in a different envelope", binary.BigEndian.Uint64(v))
 	} else if !errors.Is(err, ledger.ErrNotFound) {
 		return err
 	}
@@ -90,21 +92,21 @@ type applier struct {
 func (a *applier) authorize() error {
 	_, registry := registryBody(a.st)
 	if registry {
-		if a.st.GetPartyId() != RegistrarPartyID {
-			return reject(ErrNotAllowed, "registry statements are made by %q, not %q", RegistrarPartyID, a.st.GetPartyId())
+		if a.st.GetPartyId() != record.RegistrarPartyID {
+			return record.Rejectf(record.ErrNotAllowed, "registry statements are made by %q, not %q", record.RegistrarPartyID, a.st.GetPartyId())
 		}
 		for _, sig := range a.p.env.GetSignatures() {
 			if sig.GetKeyid() != a.s.registrarID {
-				return reject(ErrUnknownKey, "key %s is not the registrar key", sig.GetKeyid())
+				return record.Rejectf(record.ErrUnknownKey, "key %s is not the registrar key", sig.GetKeyid())
 			}
-			if !a.p.verified[sig.GetKeyid()] && !VerifySignature(a.p.env, a.s.registrar, sig.GetSig()) {
-				return reject(ErrBadSignature, "registrar signature does not verify")
+			if !a.p.verified[sig.GetKeyid()] && !record.VerifySignature(a.p.env, a.s.registrar, sig.GetSig()) {
+				return record.Rejectf(record.ErrBadSignature, "registrar signature does not verify")
 			}
 		}
 		return nil
 	}
-	if a.st.GetPartyId() == RegistrarPartyID {
-		return reject(ErrNotAllowed, "the registrar signs only registrations, rotations and revocations")
+	if a.st.GetPartyId() == record.RegistrarPartyID {
+		return record.Rejectf(record.ErrNotAllowed, "the registrar signs only registrations, rotations and revocations")
 	}
 	party, err := a.viewParty(a.st.GetPartyId())
 	if err != nil {
@@ -115,22 +117,22 @@ func (a *applier) authorize() error {
 		ks := findKey(party, sig.GetKeyid())
 		if ks == nil {
 			if owner, err := a.tx.Get([]byte(keyPrefix + sig.GetKeyid())); err == nil {
-				return reject(ErrUnknownKey, "key %s belongs to party %q, not %q", sig.GetKeyid(), owner, party.GetRegistration().GetPartyId())
+				return record.Rejectf(record.ErrUnknownKey, "key %s belongs to party %q, not %q", sig.GetKeyid(), owner, party.GetRegistration().GetPartyId())
 			}
-			return reject(ErrUnknownKey, "key %s is not registered to party %q", sig.GetKeyid(), party.GetRegistration().GetPartyId())
+			return record.Rejectf(record.ErrUnknownKey, "key %s is not registered to party %q", sig.GetKeyid(), party.GetRegistration().GetPartyId())
 		}
-		if !a.p.verified[sig.GetKeyid()] && !VerifySignature(a.p.env, ks.GetPublicKey(), sig.GetSig()) {
-			return reject(ErrBadSignature, "signature by key %s does not verify", sig.GetKeyid())
+		if !a.p.verified[sig.GetKeyid()] && !record.VerifySignature(a.p.env, ks.GetPublicKey(), sig.GetSig()) {
+			return record.Rejectf(record.ErrBadSignature, "signature by key %s does not verify", sig.GetKeyid())
 		}
 		if ks.GetRevoked() {
-			return reject(ErrKeyNotValid, "key %s was revoked at index %d", ks.GetKeyId(), ks.GetRevokedIndex())
+			return record.Rejectf(record.ErrKeyNotValid, "key %s was revoked at index %d", ks.GetKeyId(), ks.GetRevokedIndex())
 		}
 		for _, t := range []struct {
 			what string
 			at   time.Time
 		}{{"record time", a.e.Time}, {"event time", a.st.GetEventTime().AsTime()}} {
 			if !keyValidAt(ks, t.at) {
-				return reject(ErrKeyNotValid, "key %s is not valid at the %s %s (valid %s)", ks.GetKeyId(), t.what, t.at.UTC().Format(time.RFC3339), windowString(ks))
+				return record.Rejectf(record.ErrKeyNotValid, "key %s is not valid at the %s %s (valid %s)", ks.GetKeyId(), t.what, t.at.UTC().Format(time.RFC3339), windowString(ks))
 			}
 		}
 	}
@@ -192,23 +194,23 @@ func (a *applier) body() error {
 	case *pb.Statement_Transformation:
 		return a.transform(b.Transformation)
 	}
-	return reject(ErrMalformed, "statement has no body")
+	return record.Rejectf(record.ErrMalformed, "statement has no body")
 }
 
 func (a *applier) register(r *pb.PartyRegistration) error {
 	if ok, err := a.tx.Has([]byte(partyPrefix + r.GetPartyId())); err != nil {
 		return err
 	} else if ok {
-		return reject(ErrAlreadyExists, "party %q is already registered", r.GetPartyId())
+		return record.Rejectf(record.ErrAlreadyExists, "party %q is already registered", r.GetPartyId())
 	}
 	party := &pb.Party{Registration: r, RegistrationRecord: a.id}
 	for i, k := range r.GetKeys() {
 		ks, err := a.newKey(k)
 		if err != nil {
-			return reject(ErrAlreadyExists, "keys[%d]: %v", i, err)
+			return record.Rejectf(record.ErrAlreadyExists, "keys[%d]: %v", i, err)
 		}
 		if findKey(party, ks.GetKeyId()) != nil {
-			return reject(ErrMalformed, "keys[%d]: key %s listed twice", i, ks.GetKeyId())
+			return record.Rejectf(record.ErrMalformed, "keys[%d]: key %s listed twice", i, ks.GetKeyId())
 		}
 		party.Keys = append(party.Keys, ks)
 	}
@@ -219,7 +221,7 @@ func (a *applier) register(r *pb.PartyRegistration) error {
 }
 
 func (a *applier) newKey(k *pb.PartyKey) (*pb.KeyStatus, error) {
-	id := KeyID(k.GetPublicKey())
+	id := record.KeyID(k.GetPublicKey())
 	if owner, err := a.tx.Get([]byte(keyPrefix + id)); err == nil {
 		return nil, errors.New("key " + id + " is already registered to party " + string(owner))
 	} else if !errors.Is(err, ledger.ErrNotFound) {
@@ -235,12 +237,12 @@ func (a *applier) rotate(r *pb.KeyRotation) error {
 	}
 	ks, err := a.newKey(r.GetNewKey())
 	if err != nil {
-		return reject(ErrAlreadyExists, "new_key: %v", err)
+		return record.Rejectf(record.ErrAlreadyExists, "new_key: %v", err)
 	}
 	if r.GetRetireKeyId() != "" {
 		old := findKey(party, r.GetRetireKeyId())
 		if old == nil {
-			return reject(ErrNotFound, "key %s is not a key of party %q", r.GetRetireKeyId(), r.GetPartyId())
+			return record.Rejectf(record.ErrNotFound, "key %s is not a key of party %q", r.GetRetireKeyId(), r.GetPartyId())
 		}
 		if old.GetNotAfter() == nil || r.GetRetireAt().AsTime().Before(old.GetNotAfter().AsTime()) {
 			old.NotAfter = r.GetRetireAt()
@@ -257,10 +259,10 @@ func (a *applier) revoke(r *pb.KeyRevocation) error {
 	}
 	ks := findKey(party, r.GetKeyId())
 	if ks == nil {
-		return reject(ErrNotFound, "key %s is not a key of party %q", r.GetKeyId(), r.GetPartyId())
+		return record.Rejectf(record.ErrNotFound, "key %s is not a key of party %q", r.GetKeyId(), r.GetPartyId())
 	}
 	if ks.GetRevoked() {
-		return reject(ErrAlreadyExists, "key %s was already revoked at index %d", r.GetKeyId(), ks.GetRevokedIndex())
+		return record.Rejectf(record.ErrAlreadyExists, "key %s was already revoked at index %d", r.GetKeyId(), ks.GetRevokedIndex())
 	}
 	ks.Revoked, ks.RevokedIndex, ks.RevokedAt = true, a.e.Index, r.GetRevokedAt()
 	return a.putParty(party)
@@ -268,7 +270,7 @@ func (a *applier) revoke(r *pb.KeyRevocation) error {
 
 func (a *applier) requireRole(what string, roles ...pb.Role) error {
 	for _, r := range roles {
-		if hasRole(a.party.GetRegistration().GetRoles(), r) {
+		if slices.Contains(a.party.GetRegistration().GetRoles(), r) {
 			return nil
 		}
 	}
@@ -276,7 +278,7 @@ func (a *applier) requireRole(what string, roles ...pb.Role) error {
 	for i, r := range roles {
 		names[i] = r.String()
 	}
-	return reject(ErrNotAllowed, "party %q may not sign %s: needs one of roles %v", a.st.GetPartyId(), what, names)
+	return record.Rejectf(record.ErrNotAllowed, "party %q may not sign %s: needs one of roles %v", a.st.GetPartyId(), what, names)
 }
 
 // custodyRoles may hold, dispatch, receive and transform lots.
@@ -326,14 +328,14 @@ func (a *applier) dispatch(d *pb.Dispatch) error {
 		return err
 	}
 	if d.GetToPartyId() == a.st.GetPartyId() {
-		return reject(ErrMalformed, "dispatch.to_party_id: a party cannot dispatch to itself")
+		return record.Rejectf(record.ErrMalformed, "dispatch.to_party_id: a party cannot dispatch to itself")
 	}
 	to, err := a.viewParty(d.GetToPartyId())
 	if err != nil {
 		return err
 	}
 	if !slices.ContainsFunc(to.GetRegistration().GetRoles(), func(r pb.Role) bool { return slices.Contains(custodyRoles, r) }) {
-		return reject(ErrNotAllowed, "party %q cannot take custody of a lot", d.GetToPartyId())
+		return record.Rejectf(record.ErrNotAllowed, "party %q cannot take custody of a lot", d.GetToPartyId())
 	}
 	lot.InTransitTo, lot.PendingDispatch = d.GetToPartyId(), a.id
 	a.partyLot(d.GetToPartyId(), lot.GetLotId())
@@ -346,10 +348,10 @@ func (a *applier) receipt(r *pb.Receipt) error {
 		return err
 	}
 	if lot.GetInTransitTo() == "" {
-		return reject(ErrConflict, "lot %q is not in transit", r.GetLotId())
+		return record.Rejectf(record.ErrConflict, "lot %q is not in transit", r.GetLotId())
 	}
 	if lot.GetInTransitTo() != a.st.GetPartyId() {
-		return reject(ErrNotAllowed, "lot %q was dispatched to %q, not %q", r.GetLotId(), lot.GetInTransitTo(), a.st.GetPartyId())
+		return record.Rejectf(record.ErrNotAllowed, "lot %q was dispatched to %q, not %q", r.GetLotId(), lot.GetInTransitTo(), a.st.GetPartyId())
 	}
 	if r.GetDispatchLink() != lot.GetPendingDispatch() {
 		return a.badLink("receipt.dispatch_link", r.GetDispatchLink(), lot.GetPendingDispatch())
@@ -405,11 +407,11 @@ func (a *applier) heldLot(lotID, link, field string) (*pb.LotState, error) {
 	}
 	switch {
 	case lot.GetHolderPartyId() != a.st.GetPartyId():
-		return nil, reject(ErrNotAllowed, "party %q does not hold lot %q (held by %q)", a.st.GetPartyId(), lotID, lot.GetHolderPartyId())
+		return nil, record.Rejectf(record.ErrNotAllowed, "party %q does not hold lot %q (held by %q)", a.st.GetPartyId(), lotID, lot.GetHolderPartyId())
 	case lot.GetInTransitTo() != "":
-		return nil, reject(ErrConflict, "lot %q is in transit to %q", lotID, lot.GetInTransitTo())
+		return nil, record.Rejectf(record.ErrConflict, "lot %q is in transit to %q", lotID, lot.GetInTransitTo())
 	case lot.GetConsumed():
-		return nil, reject(ErrConflict, "lot %q has been used up", lotID)
+		return nil, record.Rejectf(record.ErrConflict, "lot %q has been used up", lotID)
 	case link != lot.GetHead():
 		return nil, a.badLink(field, link, lot.GetHead())
 	}
@@ -420,16 +422,16 @@ func (a *applier) heldLot(lotID, link, field string) (*pb.LotState, error) {
 // a record that does not exist, or a stale one.
 func (a *applier) badLink(field, link, want string) error {
 	if _, err := a.s.log.GetByID(a.s.ctx, mustRecordID(link)); errors.Is(err, ledger.ErrNotFound) {
-		return reject(ErrNotFound, "%s: no record %s in the log", field, link)
+		return record.Rejectf(record.ErrNotFound, "%s: no record %s in the log", field, link)
 	}
-	return reject(ErrConflict, "%s: record %s is not the lot's current custody record %s", field, link, want)
+	return record.Rejectf(record.ErrConflict, "%s: record %s is not the lot's current custody record %s", field, link, want)
 }
 
 func (a *applier) newLot(lotID string) error {
 	if ok, err := a.tx.Has([]byte(lotPrefix + lotID)); err != nil {
 		return err
 	} else if ok {
-		return reject(ErrAlreadyExists, "lot %q already exists", lotID)
+		return record.Rejectf(record.ErrAlreadyExists, "lot %q already exists", lotID)
 	}
 	return nil
 }
@@ -443,7 +445,7 @@ func (a *applier) getParty(id string) (*pb.Party, error) { return readParty(a.tx
 func (a *applier) viewParty(id string) (*pb.Party, error) {
 	b, err := a.tx.Get([]byte(partyPrefix + id))
 	if errors.Is(err, ledger.ErrNotFound) {
-		return nil, reject(ErrNotFound, "party %q is not registered", id)
+		return nil, record.Rejectf(record.ErrNotFound, "party %q is not registered", id)
 	} else if err != nil {
 		return nil, fmt.Errorf("reading party %q: %w", id, err)
 	}
@@ -523,7 +525,7 @@ func (c *partyCache) decode(id string, b []byte) (*pb.Party, error) {
 func readParty(get func([]byte) ([]byte, error), id string) (*pb.Party, error) {
 	p := &pb.Party{}
 	if err := readState(get, partyPrefix+id, p); errors.Is(err, ledger.ErrNotFound) {
-		return nil, reject(ErrNotFound, "party %q is not registered", id)
+		return nil, record.Rejectf(record.ErrNotFound, "party %q is not registered", id)
 	} else if err != nil {
 		return nil, fmt.Errorf("reading party %q: %w", id, err)
 	}
@@ -534,7 +536,7 @@ func readParty(get func([]byte) ([]byte, error), id string) (*pb.Party, error) {
 func readLot(get func([]byte) ([]byte, error), id string) (*pb.LotState, error) {
 	lot := &pb.LotState{}
 	if err := readState(get, lotPrefix+id, lot); errors.Is(err, ledger.ErrNotFound) {
-		return nil, reject(ErrNotFound, "lot %q does not exist", id)
+		return nil, record.Rejectf(record.ErrNotFound, "lot %q does not exist", id)
 	} else if err != nil {
 		return nil, fmt.Errorf("reading lot %q: %w", id, err)
 	}

@@ -20,6 +20,8 @@ import (
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 
 	"github.com/antimony-ledger/provenance/tlog"
+
+	"github.com/antimony-ledger/provenance/record"
 )
 
 // Config configures a [Store].
@@ -58,7 +60,7 @@ func Open(ctx context.Context, dir string, cfg Config) (*Store, error) {
 	if len(cfg.Registrar) != ed25519.PublicKeySize {
 		return nil, errors.New("custody: registrar public key required")
 	}
-	s := &Store{ctx: ctx, registrar: cfg.Registrar, registrarID: KeyID(cfg.Registrar), pending: map[tlog.RecordID]*prepared{}}
+	s := &Store{ctx: ctx, registrar: cfg.Registrar, registrarID: record.KeyID(cfg.Registrar), pending: map[tlog.RecordID]*prepared{}}
 	l, err := ledger.Open(ctx, dir, ledger.Options{
 		Origin: cfg.Origin, Signer: cfg.LogSigner, Apply: s.apply, Logger: cfg.Logger,
 	})
@@ -153,15 +155,15 @@ func (s *Store) SubmitInTurn(ctx context.Context, env *pb.Envelope, t *Turn) (Su
 		defer t.Pass(ctx) // if refused before reaching the log
 		after, taken = t.after, t.release
 	}
-	if err := CheckEnvelopeShape(env); err != nil {
+	if err := record.CheckEnvelopeShape(env); err != nil {
 		return SubmitResult{}, err
 	}
-	data, err := EncodeEnvelope(env)
+	data, err := record.EncodeEnvelope(env)
 	if err != nil {
 		return SubmitResult{}, err
 	}
-	if len(data) > MaxEnvelopeSize {
-		return SubmitResult{}, reject(ErrMalformed, "envelope is %d bytes encoded, limit %d", len(data), MaxEnvelopeSize)
+	if len(data) > record.MaxEnvelopeSize {
+		return SubmitResult{}, record.Rejectf(record.ErrMalformed, "envelope is %d bytes encoded, limit %d", len(data), record.MaxEnvelopeSize)
 	}
 	// data is canonical by construction and, the shape check having
 	// limited every string to ASCII, decodes to exactly env's fields: no
@@ -213,11 +215,11 @@ func (s *Store) takePrepared(leaf tlog.RecordID) (*prepared, bool) {
 
 // prepare decodes stored envelope bytes and their statement.
 func prepare(data []byte) (*prepared, error) {
-	env, err := DecodeEnvelope(data)
+	env, err := record.DecodeEnvelope(data)
 	if err != nil {
 		return nil, err
 	}
-	if err := CheckEnvelopeShape(env); err != nil {
+	if err := record.CheckEnvelopeShape(env); err != nil {
 		return nil, err
 	}
 	return prepareEnvelope(env)
@@ -226,7 +228,7 @@ func prepare(data []byte) (*prepared, error) {
 // prepareEnvelope decodes the statement of an envelope that passed
 // [CheckEnvelopeShape]. It keeps its own copy of env's fields.
 func prepareEnvelope(env *pb.Envelope) (*prepared, error) {
-	st, err := DecodeStatement(env.GetPayload())
+	st, err := record.DecodeStatement(env.GetPayload())
 	if err != nil {
 		return nil, err
 	}
@@ -243,12 +245,12 @@ func (s *Store) preverify(p *prepared) error {
 	req := &verifyReq{}
 	for _, sig := range p.env.GetSignatures() {
 		pub, err := s.publicKey(sig.GetKeyid())
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, record.ErrNotFound) {
 			continue // maybe registered earlier in the same commit group
 		} else if err != nil {
 			return err
 		}
-		req.checks = append(req.checks, SignatureCheck{Envelope: p.env, PublicKey: pub, Sig: sig.GetSig()})
+		req.checks = append(req.checks, record.SignatureCheck{Envelope: p.env, PublicKey: pub, Sig: sig.GetSig()})
 		req.keyIDs = append(req.keyIDs, sig.GetKeyid())
 	}
 	if len(req.checks) == 0 {
@@ -256,7 +258,7 @@ func (s *Store) preverify(p *prepared) error {
 	}
 	for i, good := range s.verifier.verify(req) {
 		if !good {
-			return reject(ErrBadSignature, "signature by key %s does not verify", req.keyIDs[i])
+			return record.Rejectf(record.ErrBadSignature, "signature by key %s does not verify", req.keyIDs[i])
 		}
 		p.verified[req.keyIDs[i]] = true
 	}
@@ -291,7 +293,7 @@ const maxCachedKeys = 1 << 16
 func (s *Store) registeredKey(keyID string) (ed25519.PublicKey, error) {
 	owner, err := s.log.StateGet([]byte(keyPrefix + keyID))
 	if errors.Is(err, ledger.ErrNotFound) {
-		return nil, ErrNotFound
+		return nil, record.ErrNotFound
 	} else if err != nil {
 		return nil, err
 	}
@@ -302,7 +304,7 @@ func (s *Store) registeredKey(keyID string) (ed25519.PublicKey, error) {
 	if k := findKey(party, keyID); k != nil {
 		return k.GetPublicKey(), nil
 	}
-	return nil, ErrNotFound
+	return nil, record.ErrNotFound
 }
 
 // Party returns a registered party and the status of its keys.

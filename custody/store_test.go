@@ -8,6 +8,8 @@ import (
 	"github.com/antimony-ledger/provenance/custody"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+
+	"github.com/antimony-ledger/provenance/record"
 )
 
 // fixture registers a mine, an exporter, a smelter, a buyer and a lab, and
@@ -80,7 +82,7 @@ func TestCustodyChain(t *testing.T) {
 	again := f.c.Sign(f.exporter, &pb.Statement{Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{
 		LotId: "L1", CustodyLink: f.receipt, ToPartyId: f.smelter.ID, MassKg: 1,
 	}}})
-	if _, err := f.s.Submit(t.Context(), again); !errors.Is(err, custody.ErrConflict) {
+	if _, err := f.s.Submit(t.Context(), again); !errors.Is(err, record.ErrConflict) {
 		t.Fatalf("dispatch of consumed lot: err = %v, want ErrConflict", err)
 	}
 }
@@ -95,7 +97,7 @@ func TestPartyChangesSeenAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	extract := func(lot string, key ed25519.PrivateKey) *pb.Envelope {
-		env, err := custody.Sign(&pb.Statement{PartyId: f.mine.ID, EventTime: f.c.At(4 * ct.Day), Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
+		env, err := record.Sign(&pb.Statement{PartyId: f.mine.ID, EventTime: f.c.At(4 * ct.Day), Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
 			LotId: lot, MassKg: 1000, MoisturePct: 3, SbGradePct: 9, Product: pb.Product_PRODUCT_ORE, Site: &pb.Location{Lat: 30.7, Lon: 66.6},
 		}}}, key)
 		if err != nil {
@@ -108,13 +110,13 @@ func TestPartyChangesSeenAtOnce(t *testing.T) {
 	}}}))
 	ct.Submit(t, f.s, extract("L2", k2))
 	before := extract("L2b", f.mine.Key)
-	beforeID := ct.Link(before)
+	beforeID := ct.ID(before)
 	ct.Submit(t, f.s, before)
 	ct.Submit(t, f.s, f.c.RegistrarSign(&pb.Statement{Body: &pb.Statement_KeyRevocation{KeyRevocation: &pb.KeyRevocation{
-		PartyId: f.mine.ID, KeyId: custody.KeyID(f.mine.Key.Public().(ed25519.PublicKey)), RevokedAt: f.c.At(0),
+		PartyId: f.mine.ID, KeyId: record.KeyID(f.mine.Key.Public().(ed25519.PublicKey)), RevokedAt: f.c.At(0),
 	}}}))
-	if _, err := f.s.Submit(t.Context(), extract("L3", f.mine.Key)); !errors.Is(err, custody.ErrKeyNotValid) {
-		t.Fatalf("extraction signed by the revoked key: got %v, want %v", err, custody.ErrKeyNotValid)
+	if _, err := f.s.Submit(t.Context(), extract("L3", f.mine.Key)); !errors.Is(err, record.ErrKeyNotValid) {
+		t.Fatalf("extraction signed by the revoked key: got %v, want %v", err, record.ErrKeyNotValid)
 	}
 	ct.Submit(t, f.s, extract("L3", k2))
 	// A record the revoked key signed before is still an idempotent replay.

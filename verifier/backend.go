@@ -17,6 +17,8 @@ import (
 	"github.com/antimony-ledger/provenance/ledger"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+
+	"github.com/antimony-ledger/provenance/record"
 )
 
 // A Backend is the server side of verification: it verifies lots for
@@ -286,7 +288,7 @@ func (b *Backend) ListFlags(ctx context.Context, req *apipb.ListFlagsRequest) (*
 			ids = append(ids, x.ID)
 		}
 		slices.Sort(ids)
-		return nil, fmt.Errorf("%w: unknown rule %q; the rules are %s", custody.ErrMalformed, r, strings.Join(ids, ", "))
+		return nil, fmt.Errorf("%w: unknown rule %q; the rules are %s", record.ErrMalformed, r, strings.Join(ids, ", "))
 	}
 	// One core is left to appends, which a listing must not hold up.
 	pending, unread, err := b.catchUp(ctx, b.listBudget, max(1, runtime.GOMAXPROCS(0)-1))

@@ -6,9 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/antimony-ledger/provenance/custody"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	"github.com/antimony-ledger/provenance/verifier"
+
+	"github.com/antimony-ledger/provenance/record"
 )
 
 // TestListFlagsBudget: a listing that runs out of time answers with the
@@ -68,7 +69,7 @@ func TestListFlagsBudget(t *testing.T) {
 	}
 
 	// A rule that does not exist is refused, not answered with nothing.
-	if _, err := b.ListFlags(t.Context(), &apipb.ListFlagsRequest{Rule: "BOGUS"}); !errors.Is(err, custody.ErrMalformed) {
+	if _, err := b.ListFlags(t.Context(), &apipb.ListFlagsRequest{Rule: "BOGUS"}); !errors.Is(err, record.ErrMalformed) {
 		t.Fatalf("unknown rule: %v, want ErrMalformed", err)
 	}
 }

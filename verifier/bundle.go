@@ -14,6 +14,8 @@ import (
 	"github.com/antimony-ledger/provenance/custody"
 	"github.com/antimony-ledger/provenance/ledger"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+
+	"github.com/antimony-ledger/provenance/record"
 )
 
 // BuildBundle collects from a store everything needed to verify a lot
@@ -134,7 +136,7 @@ func buildBundle(ctx context.Context, s *custody.Store, lotID string, cfg Config
 		}
 	}
 	for p := range signers {
-		if p == custody.RegistrarPartyID {
+		if p == record.RegistrarPartyID {
 			continue
 		}
 		rs, err := s.PartyRecords(ctx, p)

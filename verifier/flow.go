@@ -32,7 +32,7 @@ type lotState struct {
 	sb      float64 // contained Sb, kg
 	comp    map[string]float64
 	product pb.Product
-	transit *record // the dispatch awaiting its receipt
+	transit *entry // the dispatch awaiting its receipt
 	loc     *pb.Location
 }
 
@@ -80,8 +80,8 @@ func (s *lotState) rescale(newDry, tol float64) {
 // flow is the replay state.
 type flow struct {
 	states  map[skey]*lotState
-	conts   map[skey][]*record
-	created map[string]*record // lot id -> first record creating it
+	conts   map[skey][]*entry
+	created map[string]*entry // lot id -> first record creating it
 }
 
 func pt(l *pb.Location) refdata.Point { return refdata.Point{Lat: l.GetLat(), Lon: l.GetLon()} }
@@ -89,7 +89,7 @@ func pt(l *pb.Location) refdata.Point { return refdata.Point{Lat: l.GetLat(), Lo
 var custodyRoles = []pb.Role{pb.Role_ROLE_MINE, pb.Role_ROLE_EXPORTER, pb.Role_ROLE_TRADER, pb.Role_ROLE_SMELTER, pb.Role_ROLE_REFINER, pb.Role_ROLE_BUYER}
 var transformRoles = []pb.Role{pb.Role_ROLE_MINE, pb.Role_ROLE_EXPORTER, pb.Role_ROLE_TRADER, pb.Role_ROLE_SMELTER, pb.Role_ROLE_REFINER}
 
-func (r *run) roleCheck(rec *record, what string, lots []string, roles ...pb.Role) {
+func (r *run) roleCheck(rec *entry, what string, lots []string, roles ...pb.Role) {
 	p := r.parties[rec.st.GetPartyId()]
 	for _, x := range roles {
 		if p.hasRole(x) {
@@ -102,7 +102,7 @@ func (r *run) roleCheck(rec *record, what string, lots []string, roles ...pb.Rol
 
 // lot returns the lot a record is about (the first output of a
 // transformation).
-func (rec *record) lot() string {
+func (rec *entry) lot() string {
 	switch b := rec.st.GetBody().(type) {
 	case *pb.Statement_Extraction:
 		return b.Extraction.GetLotId()
@@ -150,7 +150,7 @@ func ts(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 // simulate replays every custody record in log order.
 func (r *run) simulate() *flow {
-	f := &flow{states: map[skey]*lotState{}, conts: map[skey][]*record{}, created: map[string]*record{}}
+	f := &flow{states: map[skey]*lotState{}, conts: map[skey][]*entry{}, created: map[string]*entry{}}
 	for _, rec := range r.recs {
 		switch b := rec.st.GetBody().(type) {
 		case *pb.Statement_Extraction:
@@ -181,7 +181,7 @@ func maxGradePct(p pb.Product) float64 {
 	return 100
 }
 
-func (r *run) gradeCheck(f *flow, rec *record, lot string, lots []string, p pb.Product, grade float64) {
+func (r *run) gradeCheck(f *flow, rec *entry, lot string, lots []string, p pb.Product, grade float64) {
 	if max := maxGradePct(p); grade > max+1e-9 {
 		r.flag(rec, RuleMassSurplus, pb.Severity_SEVERITY_CRITICAL, lot, lots, nil,
 			"lot %q declares %.2f %% Sb, above the stoichiometric maximum %.2f %% for %s: its contained Sb is overstated",
@@ -189,7 +189,7 @@ func (r *run) gradeCheck(f *flow, rec *record, lot string, lots []string, p pb.P
 	}
 }
 
-func (r *run) create(f *flow, rec *record, lot string, lots []string) {
+func (r *run) create(f *flow, rec *entry, lot string, lots []string) {
 	if prev := f.created[lot]; prev != nil {
 		r.flag(rec, RuleDoubleSpend, pb.Severity_SEVERITY_CRITICAL, lot, lots, []string{prev.id},
 			"lot id %q was already created at index %d", lot, prev.idx)
@@ -198,7 +198,7 @@ func (r *run) create(f *flow, rec *record, lot string, lots []string) {
 	f.created[lot] = rec
 }
 
-func (r *run) extract(f *flow, rec *record, x *pb.Extraction) {
+func (r *run) extract(f *flow, rec *entry, x *pb.Extraction) {
 	lot, signer := x.GetLotId(), rec.st.GetPartyId()
 	p := r.parties[signer]
 	s := &lotState{lot: lot, holder: signer, wet: x.GetMassKg(), moist: x.GetMoisturePct(), product: x.GetProduct(), loc: x.GetSite()}
@@ -229,7 +229,7 @@ func (r *run) extract(f *flow, rec *record, x *pb.Extraction) {
 // names, recording the continuation and checking time order. ok is false
 // when the link is not in the bundle (the ancestry walk decides whether
 // that makes the bundle incomplete).
-func (r *run) continueFrom(f *flow, rec *record, link, lot string, lots []string, field string, declaredWet, declaredMoist float64) (*lotState, bool) {
+func (r *run) continueFrom(f *flow, rec *entry, link, lot string, lots []string, field string, declaredWet, declaredMoist float64) (*lotState, bool) {
 	tgt := r.byID[link]
 	if tgt == nil {
 		return nil, false
@@ -267,7 +267,7 @@ func (r *run) continueFrom(f *flow, rec *record, link, lot string, lots []string
 
 // custodyCheck flags a record acting on a lot its signer does not hold or
 // that is in transit.
-func (r *run) custodyCheck(rec *record, s *lotState, lots []string) {
+func (r *run) custodyCheck(rec *entry, s *lotState, lots []string) {
 	signer := rec.st.GetPartyId()
 	if s.transit != nil {
 		r.flag(rec, RuleUnconfirmedCustody, pb.Severity_SEVERITY_CRITICAL, s.lot, lots, []string{s.transit.id},
@@ -278,7 +278,7 @@ func (r *run) custodyCheck(rec *record, s *lotState, lots []string) {
 	}
 }
 
-func (r *run) dispatch(f *flow, rec *record, d *pb.Dispatch) {
+func (r *run) dispatch(f *flow, rec *entry, d *pb.Dispatch) {
 	lot := d.GetLotId()
 	lots := []string{lot}
 	s, ok := r.continueFrom(f, rec, d.GetCustodyLink(), lot, lots, "dispatch.custody_link", d.GetMassKg(), d.GetMoisturePct())
@@ -344,7 +344,7 @@ func (r *run) crossingNamed(name string) (refdata.Crossing, bool) {
 	return refdata.Crossing{}, false
 }
 
-func (r *run) receipt(f *flow, rec *record, x *pb.Receipt) {
+func (r *run) receipt(f *flow, rec *entry, x *pb.Receipt) {
 	lot := x.GetLotId()
 	lots := []string{lot}
 	s, ok := r.continueFrom(f, rec, x.GetDispatchLink(), lot, lots, "receipt.dispatch_link", x.GetMassKg(), 0)
@@ -407,7 +407,7 @@ func (r *run) receipt(f *flow, rec *record, x *pb.Receipt) {
 
 // speedCheck flags an implied average speed above the maximum between two
 // timed points.
-func (r *run) speedCheck(rec *record, lot string, lots []string, a *pb.Location, at time.Time, b *pb.Location, bt time.Time, what string) {
+func (r *run) speedCheck(rec *entry, lot string, lots []string, a *pb.Location, at time.Time, b *pb.Location, bt time.Time, what string) {
 	km := refdata.DistanceKm(pt(a), pt(b))
 	if km < 1 || r.cfg.MaxTransitSpeedKmh <= 0 {
 		return
@@ -428,7 +428,7 @@ func (r *run) speedCheck(rec *record, lot string, lots []string, a *pb.Location,
 // or a crossing is critical; the corridor is a warning, except for route
 // points within SiteMatchKm of the route's start (a mine in the corridor
 // is flagged once, at its extraction).
-func (r *run) borderPoint(rec *record, lot string, lots []string, l *pb.Location, what string, start *pb.Location, mineSite bool) {
+func (r *run) borderPoint(rec *entry, lot string, lots []string, l *pb.Location, what string, start *pb.Location, mineSite bool) {
 	ref := r.cfg.Ref
 	if l == nil || ref == nil {
 		return
@@ -507,7 +507,7 @@ func (r *run) recovery(k pb.TransformationKind) (limit, base float64) {
 	return r.cfg.RefineRecovery, r.cfg.RefineRecovery
 }
 
-func (r *run) transform(f *flow, rec *record, t *pb.Transformation) {
+func (r *run) transform(f *flow, rec *entry, t *pb.Transformation) {
 	var outLots []string
 	for _, o := range t.GetOutputs() {
 		outLots = append(outLots, o.GetLotId())
@@ -608,7 +608,7 @@ func kindName(k pb.TransformationKind) string {
 	return strings.TrimPrefix(k.String(), "TRANSFORMATION_KIND_")
 }
 
-func (r *run) assay(f *flow, rec *record, a *pb.Assay) {
+func (r *run) assay(f *flow, rec *entry, a *pb.Assay) {
 	lot := a.GetLotId()
 	s := f.states[skey{a.GetSubjectLink(), lot}]
 	if s == nil {
@@ -721,15 +721,15 @@ func (r *run) assay(f *flow, rec *record, a *pb.Assay) {
 // ancestry walks back from the lot's head record along the custody links
 // and returns the (record, lot) pairs of the lot's history and the set of
 // records in it. A link to a record not in the bundle makes it incomplete.
-func (r *run) ancestry(head *record, lot string) (map[skey]bool, map[*record]bool) {
+func (r *run) ancestry(head *entry, lot string) (map[skey]bool, map[*entry]bool) {
 	anc := map[skey]bool{}
-	recs := map[*record]bool{}
+	recs := map[*entry]bool{}
 	type item struct {
-		rec *record
+		rec *entry
 		lot string
 	}
 	stack := []item{{head, lot}}
-	follow := func(from *record, link, lot, field string) {
+	follow := func(from *entry, link, lot, field string) {
 		tgt := r.byID[link]
 		if tgt == nil {
 			r.fail("index %d: %s %s names a record not in the bundle (incomplete bundle)", from.idx, field, link)
@@ -777,7 +777,7 @@ func (r *run) ancestry(head *record, lot string) (map[skey]bool, map[*record]boo
 
 // head returns the last record in the bundle that names lot as its
 // subject, an output or an input.
-func (r *run) head(lot string) *record {
+func (r *run) head(lot string) *entry {
 	for i := len(r.recs) - 1; i >= 0; i-- {
 		rec := r.recs[i]
 		switch b := rec.st.GetBody().(type) {
@@ -876,10 +876,10 @@ func share(part, whole float64) float64 {
 }
 
 // volume raises MINE_OVER_CAPACITY and ORIGIN_VOLUME for the lot.
-func (r *run) volume(ancRecs map[*record]bool, st *lotState) {
-	var latest *record
-	lastByMine := map[string]*record{}
-	var ancExt []*record
+func (r *run) volume(ancRecs map[*entry]bool, st *lotState) {
+	var latest *entry
+	lastByMine := map[string]*entry{}
+	var ancExt []*entry
 	for _, rec := range r.recs {
 		if rec.st.GetExtraction() == nil || !ancRecs[rec] {
 			continue
@@ -928,7 +928,7 @@ func (r *run) volume(ancRecs map[*record]bool, st *lotState) {
 			natEv = append(natEv, rec.id)
 		}
 	}
-	ids := func(rs []*record, pred func(*record) bool) []string {
+	ids := func(rs []*entry, pred func(*entry) bool) []string {
 		var out []string
 		for _, x := range rs {
 			if pred(x) {
@@ -946,7 +946,7 @@ func (r *run) volume(ancRecs map[*record]bool, st *lotState) {
 		if prof == nil {
 			continue
 		}
-		own := ids(ancExt, func(x *record) bool { return x.st.GetPartyId() == m })
+		own := ids(ancExt, func(x *entry) bool { return x.st.GetPartyId() == m })
 		if cap := prof.GetAnnualOreCapacityKg() * years * (1 + r.cfg.CapacityTolerance); ore[m] > cap {
 			r.flag(last, RuleMineOverCapacity, pb.Severity_SEVERITY_CRITICAL, last.lot(), nil, append(own, inWindow[m]...),
 				"mine %q extracted %.0f kg ore in the %.0f days to %s (%d extractions), above its licensed %.0f kg/yr prorated to %.0f kg (+%.0f %% tolerance)",

@@ -15,6 +15,8 @@ import (
 	"github.com/antimony-ledger/provenance/ledger"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/verifier"
+
+	"github.com/antimony-ledger/provenance/record"
 )
 
 // Sites used by the fixtures. The mine is near Quetta, about 80 km from
@@ -231,7 +233,7 @@ func newRawLog(t testing.TB, c *ct.Chain) *rawLog {
 
 func (r *rawLog) add(env *pb.Envelope) string {
 	r.t.Helper()
-	data, err := custody.EncodeEnvelope(env)
+	data, err := record.EncodeEnvelope(env)
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -50,11 +50,12 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/antimony-ledger/provenance/custody"
 	"github.com/antimony-ledger/provenance/internal/refdata"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 
 	"github.com/antimony-ledger/provenance/tlog"
+
+	"github.com/antimony-ledger/provenance/record"
 )
 
 // Trust is what a verifier trusts: only the pinned keys.
@@ -69,8 +70,8 @@ type Trust struct {
 // maxProofLen bounds an inclusion proof: a tree of 2^64 leaves needs 64.
 const maxProofLen = 64
 
-// A record is one decoded bundle record.
-type record struct {
+// An entry is one decoded bundle record.
+type entry struct {
 	idx  uint64
 	leaf tlog.RecordID
 	id   string // base58 sha2-256 multihash of the leaf hash: the record's link
@@ -126,8 +127,8 @@ type run struct {
 	memo  *memo
 
 	ckpt    tlog.Checkpoint
-	recs    []*record
-	byID    map[string]*record
+	recs    []*entry
+	byID    map[string]*entry
 	parties map[string]*party
 	keys    map[string]*keyInfo
 
@@ -140,7 +141,7 @@ type run struct {
 // lots is set, one of those lots at that record) is in the lot's ancestry.
 type cand struct {
 	flag *pb.Flag
-	rec  *record
+	rec  *entry
 	lots []string
 }
 
@@ -162,7 +163,7 @@ func verify(b *pb.Bundle, trust Trust, cfg Config, m *memo) (rep *pb.Verificatio
 		}
 		rep.Text = Text(rep)
 	}()
-	r := &run{b: b, trust: trust, cfg: cfg, memo: m, byID: map[string]*record{}, parties: map[string]*party{}, keys: map[string]*keyInfo{}}
+	r := &run{b: b, trust: trust, cfg: cfg, memo: m, byID: map[string]*entry{}, parties: map[string]*party{}, keys: map[string]*keyInfo{}}
 	if !r.crypto() {
 		rep.Verdict = pb.Verdict_VERDICT_INVALID
 		rep.Errors = r.errs
@@ -242,21 +243,21 @@ func (r *run) crypto() bool {
 		}
 		d, ok := r.memo.record(leaf)
 		if !ok {
-			env, err := custody.DecodeEnvelope(br.GetData())
+			env, err := record.DecodeEnvelope(br.GetData())
 			if err != nil {
 				return r.fail("index %d: %v", idx, err)
 			}
-			if err := custody.CheckEnvelopeShape(env); err != nil {
+			if err := record.CheckEnvelopeShape(env); err != nil {
 				return r.fail("index %d: %v", idx, err)
 			}
-			st, err := custody.DecodeStatement(env.GetPayload())
+			st, err := record.DecodeStatement(env.GetPayload())
 			if err != nil {
 				return r.fail("index %d: %v", idx, err)
 			}
 			d = decodedRecord{env: env, st: st, id: leaf.String()}
 			r.memo.putRecord(leaf, len(br.GetData()), d)
 		}
-		rec := &record{idx: idx, leaf: leaf, id: d.id, env: d.env, st: d.st, time: d.st.GetEventTime().AsTime()}
+		rec := &entry{idx: idx, leaf: leaf, id: d.id, env: d.env, st: d.st, time: d.st.GetEventTime().AsTime()}
 		r.recs = append(r.recs, rec)
 		r.byID[rec.id] = rec
 	}
@@ -265,7 +266,7 @@ func (r *run) crypto() bool {
 
 // pending is one signature awaiting (batch) verification.
 type pending struct {
-	rec *record
+	rec *entry
 	key ed25519.PublicKey
 	kid string
 	sig []byte
@@ -275,14 +276,14 @@ type pending struct {
 // custody signature to a key registered earlier to the acting party, then
 // verifies every signature.
 func (r *run) registry() bool {
-	regID := custody.KeyID(r.trust.Registrar)
+	regID := record.KeyID(r.trust.Registrar)
 	var sigs []pending
 	for _, rec := range r.recs {
 		st := rec.st
 		switch b := st.GetBody().(type) {
 		case *pb.Statement_PartyRegistration, *pb.Statement_KeyRotation, *pb.Statement_KeyRevocation:
-			if st.GetPartyId() != custody.RegistrarPartyID {
-				return r.fail("index %d: registry statement made by %q, not %q", rec.idx, st.GetPartyId(), custody.RegistrarPartyID)
+			if st.GetPartyId() != record.RegistrarPartyID {
+				return r.fail("index %d: registry statement made by %q, not %q", rec.idx, st.GetPartyId(), record.RegistrarPartyID)
 			}
 			for _, s := range rec.env.GetSignatures() {
 				if s.GetKeyid() != regID {
@@ -303,7 +304,7 @@ func (r *run) registry() bool {
 				return false
 			}
 		default:
-			if st.GetPartyId() == custody.RegistrarPartyID {
+			if st.GetPartyId() == record.RegistrarPartyID {
 				return r.fail("index %d: the registrar signs only registry statements", rec.idx)
 			}
 			p := r.parties[st.GetPartyId()]
@@ -345,11 +346,11 @@ func (r *run) verifySigs(sigs []pending) bool {
 	if len(todo) == 0 {
 		return true
 	}
-	checks := make([]custody.SignatureCheck, len(todo))
+	checks := make([]record.SignatureCheck, len(todo))
 	for i, s := range todo {
-		checks[i] = custody.SignatureCheck{Envelope: s.rec.env, PublicKey: s.key, Sig: s.sig}
+		checks[i] = record.SignatureCheck{Envelope: s.rec.env, PublicKey: s.key, Sig: s.sig}
 	}
-	for i, ok := range custody.VerifySignatures(checks) {
+	for i, ok := range record.VerifySignatures(checks) {
 		if !ok {
 			return r.fail("index %d: signature by key %s does not verify", todo[i].rec.idx, todo[i].kid)
 		}
@@ -358,7 +359,7 @@ func (r *run) verifySigs(sigs []pending) bool {
 	return true
 }
 
-func (r *run) register(rec *record, reg *pb.PartyRegistration) bool {
+func (r *run) register(rec *entry, reg *pb.PartyRegistration) bool {
 	if r.parties[reg.GetPartyId()] != nil {
 		return r.fail("index %d: party %q is registered twice", rec.idx, reg.GetPartyId())
 	}
@@ -372,8 +373,8 @@ func (r *run) register(rec *record, reg *pb.PartyRegistration) bool {
 	return true
 }
 
-func (r *run) addKey(rec *record, p *party, k *pb.PartyKey, field string) bool {
-	id := custody.KeyID(k.GetPublicKey())
+func (r *run) addKey(rec *entry, p *party, k *pb.PartyKey, field string) bool {
+	id := record.KeyID(k.GetPublicKey())
 	if o := r.keys[id]; o != nil {
 		return r.fail("index %d: %s: key %s is already registered to party %q", rec.idx, field, id, o.owner)
 	}
@@ -386,7 +387,7 @@ func (r *run) addKey(rec *record, p *party, k *pb.PartyKey, field string) bool {
 	return true
 }
 
-func (r *run) rotate(rec *record, kr *pb.KeyRotation) bool {
+func (r *run) rotate(rec *entry, kr *pb.KeyRotation) bool {
 	p := r.parties[kr.GetPartyId()]
 	if p == nil {
 		return r.fail("index %d: key rotation for party %q, not registered before it (incomplete bundle)", rec.idx, kr.GetPartyId())
@@ -404,7 +405,7 @@ func (r *run) rotate(rec *record, kr *pb.KeyRotation) bool {
 	return r.addKey(rec, p, kr.GetNewKey(), "key_rotation.new_key")
 }
 
-func (r *run) revoke(rec *record, kr *pb.KeyRevocation) bool {
+func (r *run) revoke(rec *entry, kr *pb.KeyRevocation) bool {
 	p := r.parties[kr.GetPartyId()]
 	if p == nil {
 		return r.fail("index %d: key revocation for party %q, not registered before it (incomplete bundle)", rec.idx, kr.GetPartyId())
@@ -421,7 +422,7 @@ func (r *run) revoke(rec *record, kr *pb.KeyRevocation) bool {
 }
 
 // flag adds a candidate flag raised by rec.
-func (r *run) flag(rec *record, rule string, sev pb.Severity, lot string, lots []string, evidence []string, format string, args ...any) {
+func (r *run) flag(rec *entry, rule string, sev pb.Severity, lot string, lots []string, evidence []string, format string, args ...any) {
 	f := &pb.Flag{
 		Rule: rule, Severity: sev, Message: fmt.Sprintf(format, args...),
 		LotId: lot, Evidence: r.evidence(rec, evidence),
@@ -436,7 +437,7 @@ func (r *run) flag(rec *record, rule string, sev pb.Severity, lot string, lots [
 
 // evidence returns rec's id followed by more, without duplicates, capped
 // at MaxEvidence.
-func (r *run) evidence(rec *record, more []string) []string {
+func (r *run) evidence(rec *entry, more []string) []string {
 	max := r.cfg.MaxEvidence
 	if max <= 0 {
 		max = 32

@@ -33,8 +33,13 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/antimony-ledger/provenance/client"
-	"github.com/antimony-ledger/provenance/custody"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+
+	"github.com/antimony-ledger/provenance/internal/keyfile"
+
+	"github.com/antimony-ledger/provenance/record"
+
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // Options configure a run.
@@ -93,7 +98,7 @@ func main() {
 	stream := flag.Bool("stream", false, "submit over one SubmitStream per client rather than one Submit call per record")
 	window := flag.Int("window", 1, "with --stream, records each client keeps in flight (1: wait for each answer)")
 	flag.Parse()
-	key, err := custody.ReadPrivateKeyFile(*regKey)
+	key, err := keyfile.ReadPrivate(*regKey)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "provbench:", err)
 		os.Exit(2)
@@ -166,7 +171,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	defer c.Close()
 	run := fmt.Sprintf("%x", time.Now().UnixNano())
-	registrar := &client.Signer{PartyID: custody.RegistrarPartyID, Key: o.RegistrarKey}
+	registrar := &client.Signer{PartyID: record.RegistrarPartyID, Key: o.RegistrarKey}
 	workers := make([]*worker, o.Clients)
 	for i := range workers {
 		w := &worker{}
@@ -292,7 +297,9 @@ func (w *worker) chain(prefix string, n int, t time.Time) ([]*pb.Envelope, error
 		st.EventTime = timestamppb.New(t)
 		env, err := step.who.Sign(st)
 		if err == nil {
-			prev, err = custody.Link(env)
+			var id tlog.RecordID
+			id, err = record.IDOf(env)
+			prev = id.String()
 		}
 		if err != nil {
 			return nil, err

@@ -19,7 +19,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/antimony-ledger/provenance/client"
-	"github.com/antimony-ledger/provenance/custody"
+
+	"github.com/antimony-ledger/provenance/internal/keyfile"
 )
 
 // globals are the flags every command takes.
@@ -136,7 +137,7 @@ func (k *keyFlags) signer() (*client.Signer, error) {
 	if k.keyFile == "" || k.party == "" {
 		return nil, usageErr("--key and --party are required")
 	}
-	key, err := custody.ReadPrivateKeyFile(k.keyFile)
+	key, err := keyfile.ReadPrivate(k.keyFile)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +193,7 @@ func (t *trustFlags) registrar() (ed25519.PublicKey, error) {
 	if t.registrarPub == "" {
 		return nil, usageErr("--registrar-pub is required (DATA/registrar.pub on the server)")
 	}
-	return custody.ReadPublicKeyFile(t.registrarPub)
+	return keyfile.ReadPublic(t.registrarPub)
 }
 
 // multiFlag collects a repeated flag.

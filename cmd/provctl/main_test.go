@@ -11,10 +11,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/antimony-ledger/provenance/custody"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	"github.com/antimony-ledger/provenance/internal/testserver"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+
+	"github.com/antimony-ledger/provenance/internal/keyfile"
+
+	"github.com/antimony-ledger/provenance/record"
 )
 
 // cli runs provctl commands against a real server on loopback, with the
@@ -49,10 +52,10 @@ func newCLI(t *testing.T) *cli {
 	srv := testserver.Start(t, chain)
 	dir := t.TempDir()
 	c := &cli{t: t, dir: dir, http: srv.HTTPAddr}
-	if err := custody.WritePrivateKeyFile(c.path("registrar.key"), chain.Registrar); err != nil {
+	if err := keyfile.WritePrivate(c.path("registrar.key"), chain.Registrar); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(c.path("registrar.pub"), custody.MarshalPublicKey(chain.RegistrarPublic()), 0o644); err != nil {
+	if err := os.WriteFile(c.path("registrar.pub"), record.MarshalPublicKey(chain.RegistrarPublic()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(c.path("log.pub"), []byte(chain.LogVerifierKey+"\n"), 0o644); err != nil {

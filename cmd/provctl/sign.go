@@ -14,9 +14,12 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/antimony-ledger/provenance/client"
-	"github.com/antimony-ledger/provenance/custody"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+
+	"github.com/antimony-ledger/provenance/internal/keyfile"
+
+	"github.com/antimony-ledger/provenance/record"
 )
 
 func init() {
@@ -38,21 +41,21 @@ func keygen(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	path := fs.Arg(0)
-	pub, priv, err := custody.GenerateKey()
+	pub, priv, err := record.GenerateKey()
 	if err != nil {
 		return err
 	}
-	if err := custody.WritePrivateKeyFile(path, priv); err != nil {
+	if err := keyfile.WritePrivate(path, priv); err != nil {
 		return err
 	}
-	if err := os.WriteFile(path+".pub", custody.MarshalPublicKey(pub), 0o644); err != nil {
+	if err := os.WriteFile(path+".pub", record.MarshalPublicKey(pub), 0o644); err != nil {
 		return err
 	}
 	if g.json {
-		fmt.Fprintf(e.stdout, "{\"key_id\": %q, \"private_key_file\": %q, \"public_key_file\": %q}\n", custody.KeyID(pub), path, path+".pub")
+		fmt.Fprintf(e.stdout, "{\"key_id\": %q, \"private_key_file\": %q, \"public_key_file\": %q}\n", record.KeyID(pub), path, path+".pub")
 		return nil
 	}
-	fmt.Fprintf(e.stdout, "key id:      %s\nprivate key: %s (keep it; mode 0600)\npublic key:  %s.pub (give it to the registrar)\n", custody.KeyID(pub), path, path)
+	fmt.Fprintf(e.stdout, "key id:      %s\nprivate key: %s (keep it; mode 0600)\npublic key:  %s.pub (give it to the registrar)\n", record.KeyID(pub), path, path)
 	return nil
 }
 
@@ -91,11 +94,11 @@ func registrarSigner(path string) (*client.Signer, error) {
 	if path == "" {
 		return nil, usageErr("--registrar-key is required (DATA/registrar.key on the server)")
 	}
-	key, err := custody.ReadPrivateKeyFile(path)
+	key, err := keyfile.ReadPrivate(path)
 	if err != nil {
 		return nil, err
 	}
-	return &client.Signer{PartyID: custody.RegistrarPartyID, Key: key}, nil
+	return &client.Signer{PartyID: record.RegistrarPartyID, Key: key}, nil
 }
 
 func parseRoles(s string) ([]pb.Role, error) {
@@ -178,7 +181,7 @@ func registerParty(ctx context.Context, e *env, args []string) error {
 	if *pubFile == "" {
 		return usageErr("--pub is required")
 	}
-	pub, err := custody.ReadPublicKeyFile(*pubFile)
+	pub, err := keyfile.ReadPublic(*pubFile)
 	if err != nil {
 		return err
 	}
@@ -221,7 +224,7 @@ func rotateKey(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	pub, err := custody.ReadPublicKeyFile(*pubFile)
+	pub, err := keyfile.ReadPublic(*pubFile)
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,8 @@ import (
 	"github.com/antimony-ledger/provenance/ledger"
 
 	"github.com/antimony-ledger/provenance/tlog"
+
+	"github.com/antimony-ledger/provenance/internal/keyfile"
 )
 
 // Exit codes of "provenanced audit".
@@ -124,7 +126,7 @@ func runAudit(ctx context.Context, dataDir, ckptFile string, progress io.Writer)
 	if err != nil {
 		return sum, fmt.Errorf("parsing %s: %w", filepath.Join(dataDir, logPubFile), err)
 	}
-	regPub, err := custody.ReadPublicKeyFile(filepath.Join(dataDir, registrarPubFile))
+	regPub, err := keyfile.ReadPublic(filepath.Join(dataDir, registrarPubFile))
 	if err != nil {
 		return sum, fmt.Errorf("registrar key: %w", err)
 	}

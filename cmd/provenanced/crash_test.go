@@ -33,6 +33,10 @@ import (
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 
 	"github.com/antimony-ledger/provenance/tlog"
+
+	"github.com/antimony-ledger/provenance/internal/keyfile"
+
+	"github.com/antimony-ledger/provenance/record"
 )
 
 // crashWorkers is the number of concurrent clients submitting custody
@@ -178,7 +182,7 @@ func dialDaemon(t *testing.T, d *daemon) *grpc.ClientConn {
 // registrar key the daemon created, recording the acknowledgements.
 func (h *crashHarness) registerParties(d *daemon) {
 	t := h.t
-	regKey, err := custody.ReadPrivateKeyFile(filepath.Join(h.dataDir, registrarKeyFile))
+	regKey, err := keyfile.ReadPrivate(filepath.Join(h.dataDir, registrarKeyFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +191,7 @@ func (h *crashHarness) registerParties(d *daemon) {
 	lc := apipb.NewLedgerServiceClient(conn)
 	for w := range crashWorkers {
 		for _, role := range []pb.Role{pb.Role_ROLE_MINE, pb.Role_ROLE_EXPORTER} {
-			_, priv, err := custody.GenerateKey()
+			_, priv, err := record.GenerateKey()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -203,7 +207,7 @@ func (h *crashHarness) registerParties(d *daemon) {
 				h.exporters = append(h.exporters, p)
 			}
 			reg.PartyId, reg.Name = p.id, "crash test "+p.id
-			env, err := custody.Sign(&pb.Statement{PartyId: custody.RegistrarPartyID, EventTime: timestamppb.New(h.start),
+			env, err := record.Sign(&pb.Statement{PartyId: record.RegistrarPartyID, EventTime: timestamppb.New(h.start),
 				Body: &pb.Statement_PartyRegistration{PartyRegistration: reg}}, regKey)
 			if err != nil {
 				t.Fatal(err)
@@ -217,7 +221,7 @@ func (h *crashHarness) registerParties(d *daemon) {
 
 // submit submits env and records the acknowledgement and its checkpoint.
 func (h *crashHarness) submit(ctx context.Context, lc apipb.LedgerServiceClient, env *pb.Envelope, cycle int) (string, error) {
-	data, err := custody.EncodeEnvelope(env)
+	data, err := record.EncodeEnvelope(env)
 	if err != nil {
 		return "", err
 	}
@@ -288,7 +292,7 @@ func (h *crashHarness) loadAndKill(d *daemon, cycle int) int {
 				for _, step := range steps {
 					st := step.st(prev)
 					st.PartyId, st.EventTime = step.who.id, et
-					env, err := custody.Sign(st, step.who.key)
+					env, err := record.Sign(st, step.who.key)
 					if err != nil {
 						t.Error(err)
 						return
@@ -527,11 +531,11 @@ func (h *crashHarness) verify(d *daemon, cycle int, final bool) {
 // state, applies it, and returns the lot it names, if any.
 func (h *crashHarness) replay(cycle int, i uint64, data []byte) string {
 	t := h.t
-	env, err := custody.DecodeEnvelope(data)
+	env, err := record.DecodeEnvelope(data)
 	if err != nil {
 		t.Fatalf("cycle %d: entry %d does not decode: %v", cycle, i, err)
 	}
-	st, err := custody.DecodeStatement(env.GetPayload())
+	st, err := record.DecodeStatement(env.GetPayload())
 	if err != nil {
 		t.Fatalf("cycle %d: entry %d: statement does not decode: %v", cycle, i, err)
 	}
@@ -545,7 +549,7 @@ func (h *crashHarness) replay(cycle int, i uint64, data []byte) string {
 		t.Fatalf("cycle %d: entry %d (%s) is in the log but is not a legal step: %s", cycle, i, id, fmt.Sprintf(format, a...))
 	}
 	if reg := st.GetPartyRegistration(); reg != nil {
-		if st.GetPartyId() != custody.RegistrarPartyID {
+		if st.GetPartyId() != record.RegistrarPartyID {
 			bad("registration by %q", st.GetPartyId())
 		}
 		if _, ok := h.parties[reg.GetPartyId()]; ok {
@@ -554,15 +558,15 @@ func (h *crashHarness) replay(cycle int, i uint64, data []byte) string {
 		h.parties[reg.GetPartyId()] = reg
 		h.partyRecord[reg.GetPartyId()] = id
 		for _, k := range reg.GetKeys() {
-			h.keys[custody.KeyID(k.GetPublicKey())] = k.GetPublicKey()
+			h.keys[record.KeyID(k.GetPublicKey())] = k.GetPublicKey()
 		}
 		return ""
 	}
 	pub, ok := h.keys[sig.GetKeyid()]
-	if !ok || custody.KeyID(pub) != sig.GetKeyid() || !custody.VerifySignature(env, pub, sig.GetSig()) {
+	if !ok || record.KeyID(pub) != sig.GetKeyid() || !record.VerifySignature(env, pub, sig.GetSig()) {
 		bad("signature by key %s does not verify with a registered key", sig.GetKeyid())
 	}
-	if reg := h.parties[st.GetPartyId()]; reg == nil || custody.KeyID(reg.GetKeys()[0].GetPublicKey()) != sig.GetKeyid() {
+	if reg := h.parties[st.GetPartyId()]; reg == nil || record.KeyID(reg.GetKeys()[0].GetPublicKey()) != sig.GetKeyid() {
 		bad("signed by key %s, not the key of party %q", sig.GetKeyid(), st.GetPartyId())
 	}
 	switch b := st.GetBody().(type) {
@@ -706,7 +710,7 @@ func (h *crashHarness) auditStore() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	regPub, err := custody.ReadPublicKeyFile(filepath.Join(h.dataDir, registrarPubFile))
+	regPub, err := keyfile.ReadPublic(filepath.Join(h.dataDir, registrarPubFile))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,11 +24,14 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/antimony-ledger/provenance/custody"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 
 	"github.com/antimony-ledger/provenance/tlog"
+
+	"github.com/antimony-ledger/provenance/internal/keyfile"
+
+	"github.com/antimony-ledger/provenance/record"
 )
 
 // binDir holds the binary buildBinary builds; TestMain removes it.
@@ -222,20 +225,20 @@ func TestDaemon(t *testing.T) {
 	if d.registrarPub != filepath.Join(data, registrarPubFile) {
 		t.Errorf("printed registrar public key path %q", d.registrarPub)
 	}
-	pub, err := custody.ReadPublicKeyFile(d.registrarPub)
-	if err != nil || custody.KeyID(pub) != d.registrarID {
-		t.Fatalf("registrar.pub: %v, key id %s, printed %s", err, custody.KeyID(pub), d.registrarID)
+	pub, err := keyfile.ReadPublic(d.registrarPub)
+	if err != nil || record.KeyID(pub) != d.registrarID {
+		t.Fatalf("registrar.pub: %v, key id %s, printed %s", err, record.KeyID(pub), d.registrarID)
 	}
 
 	// Register a mine with the registrar key the daemon created, then
 	// append from several clients and SIGTERM in the middle.
-	regKey, err := custody.ReadPrivateKeyFile(filepath.Join(data, registrarKeyFile))
+	regKey, err := keyfile.ReadPrivate(filepath.Join(data, registrarKeyFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	mineKey := ed25519Key(t)
 	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	reg, err := custody.Sign(&pb.Statement{PartyId: custody.RegistrarPartyID, EventTime: timestamppb.New(start),
+	reg, err := record.Sign(&pb.Statement{PartyId: record.RegistrarPartyID, EventTime: timestamppb.New(start),
 		Body: &pb.Statement_PartyRegistration{PartyRegistration: &pb.PartyRegistration{
 			PartyId: "mine-qa", Name: "Qila Abdullah Mine", Roles: []pb.Role{pb.Role_ROLE_MINE}, Country: "PK",
 			Mine: &pb.MineProfile{AnnualOreCapacityKg: 1e9, GradeMinPct: 5, GradeMaxPct: 15},
@@ -261,7 +264,7 @@ func TestDaemon(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; ; i++ {
-				env, err := custody.Sign(&pb.Statement{PartyId: "mine-qa", EventTime: timestamppb.New(start.Add(time.Hour)),
+				env, err := record.Sign(&pb.Statement{PartyId: "mine-qa", EventTime: timestamppb.New(start.Add(time.Hour)),
 					Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
 						LotId: fmt.Sprintf("L-%d-%d", w, i), MassKg: 100, SbGradePct: 9, Product: pb.Product_PRODUCT_ORE,
 						Site: &pb.Location{Lat: 30.7, Lon: 66.6},
@@ -327,12 +330,12 @@ func TestDaemonRegistrarPub(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	priv := ed25519Key(t)
 	pubFile := filepath.Join(dir, "registrar.pub")
-	if err := os.WriteFile(pubFile, custody.MarshalPublicKey(priv.Public().(ed25519.PublicKey)), 0o644); err != nil {
+	if err := os.WriteFile(pubFile, record.MarshalPublicKey(priv.Public().(ed25519.PublicKey)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	args := []string{"--data", data, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--origin", "test.example/log"}
 	d := startDaemon(t, append(args, "--registrar-pub", pubFile)...)
-	if d.registrarID != custody.KeyID(priv.Public().(ed25519.PublicKey)) {
+	if d.registrarID != record.KeyID(priv.Public().(ed25519.PublicKey)) {
 		t.Fatalf("registrar key id %s, want the supplied key's", d.registrarID)
 	}
 	if !strings.HasPrefix(d.verifierKey, "test.example/log+") {
@@ -346,13 +349,13 @@ func TestDaemonRegistrarPub(t *testing.T) {
 
 	// Restart without the flag uses the stored copy; with another key fails.
 	d = startDaemon(t, args...)
-	if d.registrarID != custody.KeyID(priv.Public().(ed25519.PublicKey)) {
+	if d.registrarID != record.KeyID(priv.Public().(ed25519.PublicKey)) {
 		t.Fatalf("registrar key id after restart %s", d.registrarID)
 	}
 	d.stop(t)
 	other := ed25519Key(t)
 	otherFile := filepath.Join(dir, "other.pub")
-	os.WriteFile(otherFile, custody.MarshalPublicKey(other.Public().(ed25519.PublicKey)), 0o644)
+	os.WriteFile(otherFile, record.MarshalPublicKey(other.Public().(ed25519.PublicKey)), 0o644)
 	bin, _ := buildBinary()
 	out, err := exec.Command(bin, append(args, "--registrar-pub", otherFile)...).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "differs") {
@@ -378,7 +381,7 @@ func TestParseFlags(t *testing.T) {
 
 func ed25519Key(t *testing.T) ed25519.PrivateKey {
 	t.Helper()
-	_, priv, err := custody.GenerateKey()
+	_, priv, err := record.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,8 @@ import (
 	"github.com/antimony-ledger/provenance/internal/datadir"
 	"github.com/antimony-ledger/provenance/internal/server"
 	"github.com/antimony-ledger/provenance/verifier"
+
+	"github.com/antimony-ledger/provenance/record"
 )
 
 // DefaultOrigin is the checkpoint origin of a log created without --origin.
@@ -143,7 +145,7 @@ func serve(ctx context.Context, o Options, store *custody.Store, tlsCfg *tls.Con
 		scheme = "https"
 	}
 	fmt.Fprintf(o.Stdout, "log verifier key: %s\n", vkey)
-	fmt.Fprintf(o.Stdout, "registrar key id: %s (public key %s)\n", custody.KeyID(regPub), regPath)
+	fmt.Fprintf(o.Stdout, "registrar key id: %s (public key %s)\n", record.KeyID(regPub), regPath)
 	fmt.Fprintf(o.Stdout, "grpc listening on %s\n", gl.Addr())
 	fmt.Fprintf(o.Stdout, "http listening on %s://%s\n", scheme, hl.Addr())
 	if o.PprofAddr != "" {

@@ -46,6 +46,8 @@ import (
 	"github.com/antimony-ledger/provenance/custody"
 	"github.com/antimony-ledger/provenance/internal/datadir"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+
+	"github.com/antimony-ledger/provenance/record"
 )
 
 // Options configure a fill.
@@ -257,7 +259,7 @@ func (f *filler) register(ctx context.Context, p *party) error {
 		reg.Roles = []pb.Role{pb.Role_ROLE_SMELTER}
 		reg.Country = "US"
 	}
-	return f.submit(ctx, f.registrar, &pb.Statement{PartyId: custody.RegistrarPartyID, EventTime: timestamppb.New(f.base),
+	return f.submit(ctx, f.registrar, &pb.Statement{PartyId: record.RegistrarPartyID, EventTime: timestamppb.New(f.base),
 		Body: &pb.Statement_PartyRegistration{PartyRegistration: reg}}, true)
 }
 
@@ -338,7 +340,7 @@ func (f *filler) submit(ctx context.Context, key ed25519.PrivateKey, st *pb.Stat
 
 // submitLink signs st with key, submits it and returns its link.
 func (f *filler) submitLink(ctx context.Context, key ed25519.PrivateKey, st *pb.Statement) (string, error) {
-	env, err := custody.Sign(st, key)
+	env, err := record.Sign(st, key)
 	if err != nil {
 		return "", err
 	}

@@ -36,6 +36,10 @@ import (
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/verifier"
+
+	"github.com/antimony-ledger/provenance/internal/keyfile"
+
+	"github.com/antimony-ledger/provenance/record"
 )
 
 type options struct {
@@ -117,7 +121,7 @@ func play(ctx context.Context, o options) (*Result, error) {
 	}
 	s := &scenario{
 		c: c, out: out, suffix: suffix, ref: ref, parties: map[string]*client.Signer{},
-		registrar: &client.Signer{PartyID: custody.RegistrarPartyID, Key: tr.regKey},
+		registrar: &client.Signer{PartyID: record.RegistrarPartyID, Key: tr.regKey},
 		start:     time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC),
 	}
 	stories, err := s.Run(ctx)
@@ -191,11 +195,11 @@ func loadTrust(o options) (trust, error) {
 	if o.registrarKey == "" || o.logKey == "" || o.registrarPub == "" {
 		return trust{}, errors.New("with --addr, --registrar-key, --log-key and --registrar-pub are required")
 	}
-	key, err := custody.ReadPrivateKeyFile(o.registrarKey)
+	key, err := keyfile.ReadPrivate(o.registrarKey)
 	if err != nil {
 		return trust{}, err
 	}
-	pub, err := custody.ReadPublicKeyFile(o.registrarPub)
+	pub, err := keyfile.ReadPublic(o.registrarPub)
 	if err != nil {
 		return trust{}, err
 	}

@@ -10,9 +10,10 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/antimony-ledger/provenance/client"
-	"github.com/antimony-ledger/provenance/custody"
 	"github.com/antimony-ledger/provenance/internal/refdata"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+
+	"github.com/antimony-ledger/provenance/record"
 )
 
 // The parties below are fictional; the mines' positions, capacities, grades
@@ -66,7 +67,7 @@ func ts(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
 
 func (s *scenario) submit(ctx context.Context, who string, st *pb.Statement) (string, error) {
 	signer := s.registrar
-	if who != custody.RegistrarPartyID {
+	if who != record.RegistrarPartyID {
 		signer = s.parties[who]
 	}
 	r, err := s.c.SignAndSubmit(ctx, signer, st)
@@ -117,7 +118,7 @@ func (s *scenario) registerParties(ctx context.Context) error {
 			}
 			reg.Licence = "ML-" + d.refMine
 		}
-		if _, err := s.submit(ctx, custody.RegistrarPartyID, &pb.Statement{EventTime: ts(s.start.AddDate(0, -1, 0)), Body: &pb.Statement_PartyRegistration{PartyRegistration: reg}}); err != nil {
+		if _, err := s.submit(ctx, record.RegistrarPartyID, &pb.Statement{EventTime: ts(s.start.AddDate(0, -1, 0)), Body: &pb.Statement_PartyRegistration{PartyRegistration: reg}}); err != nil {
 			return err
 		}
 		s.parties[s.id(d.id)] = &client.Signer{PartyID: s.id(d.id), Key: priv}

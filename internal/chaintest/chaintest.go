@@ -21,6 +21,8 @@ import (
 
 	"github.com/antimony-ledger/provenance/custody"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+
+	"github.com/antimony-ledger/provenance/record"
 )
 
 // Origin is the checkpoint origin of logs made by [Chain.OpenStore].
@@ -34,7 +36,7 @@ type Party struct {
 }
 
 // KeyID returns the key id of the party's key.
-func (p *Party) KeyID() string { return custody.KeyID(p.Key.Public().(ed25519.PublicKey)) }
+func (p *Party) KeyID() string { return record.KeyID(p.Key.Public().(ed25519.PublicKey)) }
 
 // A Chain holds a registrar, a log key and parties.
 type Chain struct {
@@ -104,7 +106,7 @@ func (c *Chain) AddParty(id, name, country string, roles ...pb.Role) *Party {
 // Register returns the registrar-signed registration of p.
 func (c *Chain) Register(p *Party) *pb.Envelope {
 	return c.signWith(c.Registrar, &pb.Statement{
-		PartyId:   custody.RegistrarPartyID,
+		PartyId:   record.RegistrarPartyID,
 		EventTime: timestamppb.New(c.Start),
 		Body:      &pb.Statement_PartyRegistration{PartyRegistration: p.Reg},
 	})
@@ -113,7 +115,7 @@ func (c *Chain) Register(p *Party) *pb.Envelope {
 // RegistrarSign signs a registry statement with the registrar key, filling
 // party_id and event_time when unset.
 func (c *Chain) RegistrarSign(st *pb.Statement) *pb.Envelope {
-	st.PartyId = custody.RegistrarPartyID
+	st.PartyId = record.RegistrarPartyID
 	if st.EventTime == nil {
 		st.EventTime = timestamppb.New(c.Start)
 	}
@@ -132,20 +134,20 @@ func (c *Chain) Sign(p *Party, st *pb.Statement) *pb.Envelope {
 }
 
 func (c *Chain) signWith(key ed25519.PrivateKey, st *pb.Statement) *pb.Envelope {
-	env, err := custody.Sign(st, key)
+	env, err := record.Sign(st, key)
 	if err != nil {
 		panic(err)
 	}
 	return env
 }
 
-// Link returns the record id of env.
-func Link(env *pb.Envelope) string {
-	l, err := custody.Link(env)
+// ID returns the record id of env, in its text form.
+func ID(env *pb.Envelope) string {
+	id, err := record.IDOf(env)
 	if err != nil {
 		panic(err)
 	}
-	return l
+	return id.String()
 }
 
 // OpenStore opens a custody store on a temporary directory, closed when

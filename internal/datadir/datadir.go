@@ -23,9 +23,11 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/antimony-ledger/provenance/custody"
-
 	"github.com/antimony-ledger/provenance/tlog"
+
+	"github.com/antimony-ledger/provenance/internal/keyfile"
+
+	"github.com/antimony-ledger/provenance/record"
 )
 
 // DefaultOrigin is the checkpoint origin of a log created without one.
@@ -94,27 +96,27 @@ func LogKey(dir, origin string) (note.Signer, string, error) {
 // ledger was created with); otherwise a key pair is created on first start.
 func RegistrarKey(dir, supplied string, log *slog.Logger) (ed25519.PublicKey, string, error) {
 	pubPath := filepath.Join(dir, RegistrarPubFile)
-	stored, err := custody.ReadPublicKeyFile(pubPath)
+	stored, err := keyfile.ReadPublic(pubPath)
 	haveStored := err == nil
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, "", err
 	}
 	if supplied != "" {
-		pub, err := custody.ReadPublicKeyFile(supplied)
+		pub, err := keyfile.ReadPublic(supplied)
 		if err != nil {
 			return nil, "", fmt.Errorf("--registrar-pub: %w", err)
 		}
 		if haveStored {
 			if !bytes.Equal(pub, stored) {
 				return nil, "", fmt.Errorf("--registrar-pub key %s differs from the ledger's registrar key %s in %s",
-					custody.KeyID(pub), custody.KeyID(stored), pubPath)
+					record.KeyID(pub), record.KeyID(stored), pubPath)
 			}
 			return pub, pubPath, nil
 		}
 		if err := refuseNewKeyForOldLedger(dir, RegistrarPubFile); err != nil {
 			return nil, "", err
 		}
-		if err := writeNew(pubPath, custody.MarshalPublicKey(pub), 0o644); err != nil {
+		if err := writeNew(pubPath, record.MarshalPublicKey(pub), 0o644); err != nil {
 			return nil, "", err
 		}
 		return pub, pubPath, nil
@@ -125,15 +127,15 @@ func RegistrarKey(dir, supplied string, log *slog.Logger) (ed25519.PublicKey, st
 	if err := refuseNewKeyForOldLedger(dir, RegistrarPubFile); err != nil {
 		return nil, "", err
 	}
-	pub, priv, err := custody.GenerateKey()
+	pub, priv, err := record.GenerateKey()
 	if err != nil {
 		return nil, "", fmt.Errorf("generating registrar key: %w", err)
 	}
 	keyPath := filepath.Join(dir, RegistrarKeyFile)
-	if err := custody.WritePrivateKeyFile(keyPath, priv); err != nil {
+	if err := keyfile.WritePrivate(keyPath, priv); err != nil {
 		return nil, "", fmt.Errorf("%s: %w", keyPath, err)
 	}
-	if err := writeNew(pubPath, custody.MarshalPublicKey(pub), 0o644); err != nil {
+	if err := writeNew(pubPath, record.MarshalPublicKey(pub), 0o644); err != nil {
 		return nil, "", err
 	}
 	log.Info("created registrar key; move the private key offline once parties are registered", slog.String("path", keyPath))
@@ -168,11 +170,11 @@ func writeNew(path string, data []byte, perm os.FileMode) error {
 // that register parties themselves, and checks it against registrar.pub.
 func RegistrarPrivateKey(dir string) (ed25519.PrivateKey, error) {
 	keyPath, pubPath := filepath.Join(dir, RegistrarKeyFile), filepath.Join(dir, RegistrarPubFile)
-	priv, err := custody.ReadPrivateKeyFile(keyPath)
+	priv, err := keyfile.ReadPrivate(keyPath)
 	if err != nil {
 		return nil, fmt.Errorf("the registrar private key is needed to register parties: %w", err)
 	}
-	pub, err := custody.ReadPublicKeyFile(pubPath)
+	pub, err := keyfile.ReadPublic(pubPath)
 	if err != nil {
 		return nil, err
 	}

@@ -55,9 +55,9 @@ func (w *world) extraction(lot string) *pb.Envelope {
 func (w *world) chain(lot string) []*pb.Envelope {
 	ext := w.extraction(lot)
 	disp := w.c.Sign(w.mine, &pb.Statement{EventTime: w.c.At(2 * ct.Day), Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{
-		LotId: lot, CustodyLink: ct.Link(ext), ToPartyId: w.exp.ID, MassKg: 1000, Seals: []string{"S-" + lot}}}})
+		LotId: lot, CustodyLink: ct.ID(ext), ToPartyId: w.exp.ID, MassKg: 1000, Seals: []string{"S-" + lot}}}})
 	rec := w.c.Sign(w.exp, &pb.Statement{EventTime: w.c.At(3 * ct.Day), Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{
-		LotId: lot, DispatchLink: ct.Link(disp), MassKg: 998, SealsIntact: true}}})
+		LotId: lot, DispatchLink: ct.ID(disp), MassKg: 998, SealsIntact: true}}})
 	return []*pb.Envelope{ext, disp, rec}
 }
 

@@ -17,12 +17,13 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/antimony-ledger/provenance/custody"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 
 	"github.com/antimony-ledger/provenance/tlog"
+
+	"github.com/antimony-ledger/provenance/record"
 )
 
 // submitted is an accepted envelope and what the server said about it.
@@ -60,7 +61,7 @@ func hashes32(t *testing.T, hs [][]byte) [][32]byte {
 // the exact canonical bytes, their leaf hash, and the decoded forms.
 func checkEntry(t *testing.T, e *apipb.LogEntry, s submitted) {
 	t.Helper()
-	want, err := custody.EncodeEnvelope(s.env)
+	want, err := record.EncodeEnvelope(s.env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +74,7 @@ func checkEntry(t *testing.T, e *apipb.LogEntry, s submitted) {
 	if !proto.Equal(e.GetEnvelope(), s.env) {
 		t.Fatalf("entry %d: decoded envelope differs from the submitted one", e.GetIndex())
 	}
-	st, err := custody.DecodeStatement(s.env.GetPayload())
+	st, err := record.DecodeStatement(s.env.GetPayload())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/antimony-ledger/provenance/custody"
 	"github.com/antimony-ledger/provenance/ledger"
+
+	"github.com/antimony-ledger/provenance/record"
 )
 
 // errInternal is what a client sees of any error this file does not know:
@@ -20,34 +21,34 @@ var errInternal = status.Error(codes.Internal, "internal error")
 // one the client may see. It is the one place where errors of the domain
 // packages become status codes:
 //
-//	custody.ErrMalformed     InvalidArgument     fix the input
-//	custody.ErrBadSignature  Unauthenticated     re-sign
-//	custody.ErrUnknownKey    Unauthenticated     register or rotate the key
-//	custody.ErrKeyNotValid   PermissionDenied    sign with a current key
-//	custody.ErrNotAllowed    PermissionDenied    role or custody forbids it
-//	custody.ErrNotFound      NotFound            party, lot or record missing
-//	custody.ErrAlreadyExists AlreadyExists       use a new id
-//	custody.ErrConflict      FailedPrecondition  re-read the state and sign anew
+//	record.ErrMalformed     InvalidArgument     fix the input
+//	record.ErrBadSignature  Unauthenticated     re-sign
+//	record.ErrUnknownKey    Unauthenticated     register or rotate the key
+//	record.ErrKeyNotValid   PermissionDenied    sign with a current key
+//	record.ErrNotAllowed    PermissionDenied    role or custody forbids it
+//	record.ErrNotFound      NotFound            party, lot or record missing
+//	record.ErrAlreadyExists AlreadyExists       use a new id
+//	record.ErrConflict      FailedPrecondition  re-read the state and sign anew
 //	ledger.ErrInvalidInput   InvalidArgument
 //	ledger.ErrNotFound       NotFound
 //	ledger.ErrClosed         Unavailable         the server is shutting down
 //	context.Canceled         Canceled
 //	context.DeadlineExceeded DeadlineExceeded
 //
-// custody.ErrAlreadyExists wraps custody.ErrConflict, so it is tested first.
+// record.ErrAlreadyExists wraps record.ErrConflict, so it is tested first.
 func codeOf(err error) (codes.Code, bool) {
 	switch {
-	case errors.Is(err, custody.ErrMalformed):
+	case errors.Is(err, record.ErrMalformed):
 		return codes.InvalidArgument, true
-	case errors.Is(err, custody.ErrBadSignature), errors.Is(err, custody.ErrUnknownKey):
+	case errors.Is(err, record.ErrBadSignature), errors.Is(err, record.ErrUnknownKey):
 		return codes.Unauthenticated, true
-	case errors.Is(err, custody.ErrKeyNotValid), errors.Is(err, custody.ErrNotAllowed):
+	case errors.Is(err, record.ErrKeyNotValid), errors.Is(err, record.ErrNotAllowed):
 		return codes.PermissionDenied, true
-	case errors.Is(err, custody.ErrNotFound):
+	case errors.Is(err, record.ErrNotFound):
 		return codes.NotFound, true
-	case errors.Is(err, custody.ErrAlreadyExists):
+	case errors.Is(err, record.ErrAlreadyExists):
 		return codes.AlreadyExists, true
-	case errors.Is(err, custody.ErrConflict):
+	case errors.Is(err, record.ErrConflict):
 		return codes.FailedPrecondition, true
 	case errors.Is(err, ledger.ErrInvalidInput):
 		return codes.InvalidArgument, true

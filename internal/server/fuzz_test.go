@@ -15,6 +15,8 @@ import (
 	"github.com/antimony-ledger/provenance/internal/testserver"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+
+	"github.com/antimony-ledger/provenance/record"
 )
 
 // fuzzServer is a real server (store, gRPC, REST gateway on loopback)
@@ -157,7 +159,7 @@ func (fs *fuzzServer) submit(t *testing.T, body []byte, sent *pb.Envelope) {
 		}
 		sent = req.GetEnvelope()
 	}
-	data, err := custody.EncodeEnvelope(sent)
+	data, err := record.EncodeEnvelope(sent)
 	if err != nil || !bytes.Equal(data, e.Data) {
 		t.Fatalf("entry %d holds other bytes than the envelope sent (%v)\nstored %.300q\n  sent %.300q", r.GetIndex(), err, e.Data, data)
 	}
@@ -220,7 +222,7 @@ func FuzzRESTSubmitSigned(f *testing.F) {
 		if i := int(signer) % (len(fs.parties) + 1); i < len(fs.parties) {
 			key = fs.parties[i].Key
 		}
-		env := custody.SignPayload(custody.StatementPayloadType, payload, key)
+		env := record.SignPayload(record.StatementPayloadType, payload, key)
 		body, err := protojson.Marshal(&apipb.SubmitRequest{Envelope: env})
 		if err != nil {
 			t.Fatal(err)

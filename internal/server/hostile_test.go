@@ -24,6 +24,8 @@ import (
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 
 	"github.com/antimony-ledger/provenance/tlog"
+
+	"github.com/antimony-ledger/provenance/record"
 )
 
 // hostileWorld is a ledger with lots in every custody state, and the
@@ -97,7 +99,7 @@ func (w *hostileWorld) dispatch(p *ct.Party, lot, link, to string) *pb.Envelope 
 // addSig returns env with one more signature over the same PAE.
 func addSig(env *pb.Envelope, key ed25519.PrivateKey) *pb.Envelope {
 	out := proto.Clone(env).(*pb.Envelope)
-	other := custody.SignPayload(env.GetPayloadType(), env.GetPayload(), key)
+	other := record.SignPayload(env.GetPayloadType(), env.GetPayload(), key)
 	out.Signatures = append(out.Signatures, other.GetSignatures()...)
 	return out
 }
@@ -136,7 +138,7 @@ func (w *hostileWorld) cases(t *testing.T) []hostileCase {
 		return env(e)
 	}
 	sigBy := func(key ed25519.PrivateKey, st *pb.Statement) *apipb.SubmitRequest {
-		return env(custody.SignPayload(custody.StatementPayloadType, marshalDet(st), key))
+		return env(record.SignPayload(record.StatementPayloadType, marshalDet(st), key))
 	}
 	extSt := func(party string, x *pb.Extraction) *pb.Statement {
 		return &pb.Statement{PartyId: party, EventTime: c.At(ct.Day), Body: &pb.Statement_Extraction{Extraction: x}}
@@ -164,7 +166,7 @@ func (w *hostileWorld) cases(t *testing.T) []hostileCase {
 	// body limit before any decoding.
 	huge := proto.Clone(good).(*pb.Envelope)
 	huge.Payload = bytes.Repeat([]byte{0x0a}, 1100<<10)
-	routes := make([]*pb.Waypoint, custody.MaxListLen+1)
+	routes := make([]*pb.Waypoint, record.MaxListLen+1)
 	for i := range routes {
 		routes[i] = &pb.Waypoint{Location: &pb.Location{Lat: 30, Lon: 67}, Time: c.At(2 * ct.Day)}
 	}
@@ -183,7 +185,7 @@ func (w *hostileWorld) cases(t *testing.T) []hostileCase {
 		// Envelope shape.
 		{name: "no envelope", req: &apipb.SubmitRequest{}, httpBody: []byte(`{}`), code: codes.InvalidArgument, phrase: "no envelope"},
 		{name: "empty envelope", req: env(&pb.Envelope{}), httpBody: []byte(`{"envelope":{}}`), code: codes.InvalidArgument, phrase: "payload type"},
-		{name: "wrong payload type", req: env(custody.SignPayload("application/json", good.GetPayload(), w.mine.Key)), code: codes.InvalidArgument, phrase: "payload type"},
+		{name: "wrong payload type", req: env(record.SignPayload("application/json", good.GetPayload(), w.mine.Key)), code: codes.InvalidArgument, phrase: "payload type"},
 		{name: "empty payload", req: mutate(func(e *pb.Envelope) { e.Payload = nil }), code: codes.InvalidArgument, phrase: "empty payload"},
 		{name: "no signatures", req: mutate(func(e *pb.Envelope) { e.Signatures = nil }), code: codes.Unauthenticated, phrase: "no signature"},
 		{name: "truncated signature", req: mutate(func(e *pb.Envelope) { e.Signatures[0].Sig = e.Signatures[0].Sig[:63] }), code: codes.Unauthenticated, phrase: "want 64"},
@@ -192,14 +194,14 @@ func (w *hostileWorld) cases(t *testing.T) []hostileCase {
 		{name: "key id not a multihash", req: mutate(func(e *pb.Envelope) { e.Signatures[0].Keyid = "not-a-key" }), code: codes.InvalidArgument, phrase: "multihash"},
 		{name: "same key signs twice", req: mutate(func(e *pb.Envelope) { e.Signatures = append(e.Signatures, e.Signatures[0]) }), code: codes.InvalidArgument, phrase: "signs twice"},
 		{name: "too many signatures", req: mutate(func(e *pb.Envelope) {
-			for range custody.MaxSignatures {
+			for range record.MaxSignatures {
 				e.Signatures = append(e.Signatures, &pb.Signature{Keyid: e.Signatures[0].Keyid, Sig: e.Signatures[0].Sig})
 			}
 		}), code: codes.InvalidArgument, phrase: "limit 4"},
 		{name: "unknown envelope field", req: env(unknownEnv), httpBody: unknownJSON, code: codes.InvalidArgument, phrase: "unknown field"},
-		{name: "payload not a statement", req: env(custody.SignPayload(custody.StatementPayloadType, []byte("not a statement \xff\xfe"), w.mine.Key)), code: codes.InvalidArgument, phrase: "decoding statement"},
-		{name: "statement with unknown field", req: env(custody.SignPayload(custody.StatementPayloadType, withUnknown, w.mine.Key)), code: codes.InvalidArgument, phrase: "unknown fields"},
-		{name: "payload over the record limit", req: env(custody.SignPayload(custody.StatementPayloadType, bytes.Repeat([]byte{0x0a}, 40<<10), w.mine.Key)), code: codes.InvalidArgument, phrase: "limit"},
+		{name: "payload not a statement", req: env(record.SignPayload(record.StatementPayloadType, []byte("not a statement \xff\xfe"), w.mine.Key)), code: codes.InvalidArgument, phrase: "decoding statement"},
+		{name: "statement with unknown field", req: env(record.SignPayload(record.StatementPayloadType, withUnknown, w.mine.Key)), code: codes.InvalidArgument, phrase: "unknown fields"},
+		{name: "payload over the record limit", req: env(record.SignPayload(record.StatementPayloadType, bytes.Repeat([]byte{0x0a}, 40<<10), w.mine.Key)), code: codes.InvalidArgument, phrase: "limit"},
 		{name: "message over the transport limit", req: env(huge), code: codes.ResourceExhausted, phrase: "larger than max",
 			httpStatus: http.StatusRequestEntityTooLarge, httpPhrase: "limit"},
 
@@ -223,11 +225,11 @@ func (w *hostileWorld) cases(t *testing.T) []hostileCase {
 		{name: "unregistered party", req: sigBy(w.stranger, extSt("ghost-mine", w.extraction("LK", 10))), code: codes.NotFound, phrase: `party "ghost-mine" is not registered`},
 		{name: "revoked key", req: env(w.extract(w.revoked, "LR", 10)), code: codes.PermissionDenied, phrase: "revoked"},
 		{name: "key before its window", req: env(w.extract(w.future, "LF", 10)), code: codes.PermissionDenied, phrase: "is not valid at"},
-		{name: "registration signed by a party key", req: sigBy(w.mine.Key, &pb.Statement{PartyId: custody.RegistrarPartyID, EventTime: c.At(0),
+		{name: "registration signed by a party key", req: sigBy(w.mine.Key, &pb.Statement{PartyId: record.RegistrarPartyID, EventTime: c.At(0),
 			Body: &pb.Statement_PartyRegistration{PartyRegistration: fakeReg}}), code: codes.Unauthenticated, phrase: "not the registrar key"},
 		{name: "registration made by a party", req: sigBy(w.mine.Key, &pb.Statement{PartyId: w.mine.ID, EventTime: c.At(0),
 			Body: &pb.Statement_PartyRegistration{PartyRegistration: fakeReg}}), code: codes.PermissionDenied, phrase: "registry statements are made by"},
-		{name: "registrar signs an extraction", req: sigBy(c.Registrar, extSt(custody.RegistrarPartyID, w.extraction("LG", 10))), code: codes.PermissionDenied, phrase: "registrar signs only"},
+		{name: "registrar signs an extraction", req: sigBy(c.Registrar, extSt(record.RegistrarPartyID, w.extraction("LG", 10))), code: codes.PermissionDenied, phrase: "registrar signs only"},
 
 		// Custody.
 		{name: "non-mine extraction", req: env(w.extract(w.exporter, "LE", 10)), code: codes.PermissionDenied, phrase: "may not sign"},
@@ -246,7 +248,7 @@ func (w *hostileWorld) cases(t *testing.T) []hostileCase {
 
 		// Replays of an accepted statement in altered envelopes.
 		{name: "replay with an extra valid signature", req: env(addSig(w.l3ExtEnv, w.exporter.Key)), code: codes.AlreadyExists, phrase: "already recorded"},
-		{name: "replay signed by a different key", req: env(custody.SignPayload(w.l3ExtEnv.GetPayloadType(), w.l3ExtEnv.GetPayload(), w.mineB.Key)), code: codes.AlreadyExists, phrase: "already recorded"},
+		{name: "replay signed by a different key", req: env(record.SignPayload(w.l3ExtEnv.GetPayloadType(), w.l3ExtEnv.GetPayload(), w.mineB.Key)), code: codes.AlreadyExists, phrase: "already recorded"},
 		{name: "replay with a forged second signature", req: env(func() *pb.Envelope {
 			e := addSig(w.l3ExtEnv, w.exporter.Key)
 			e.Signatures[1].Sig[0] ^= 1

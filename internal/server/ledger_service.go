@@ -19,6 +19,8 @@ import (
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 
 	"github.com/antimony-ledger/provenance/tlog"
+
+	"github.com/antimony-ledger/provenance/record"
 )
 
 // ledgerService implements pb.LedgerServiceServer over the store's log.
@@ -39,7 +41,7 @@ func (l *ledgerService) Submit(ctx context.Context, req *apipb.SubmitRequest) (*
 func (l *ledgerService) submit(ctx context.Context, env *pb.Envelope, unknownFields bool, t *custody.Turn) (*apipb.SubmitResponse, error) {
 	if unknownFields {
 		t.Pass(ctx)
-		l.s.metrics.submits.WithLabelValues(custody.ErrMalformed.Error()).Inc()
+		l.s.metrics.submits.WithLabelValues(record.ErrMalformed.Error()).Inc()
 		return nil, status.Error(codes.InvalidArgument, "malformed: request has unknown fields")
 	}
 	res, err := l.s.store.SubmitInTurn(ctx, env, t)

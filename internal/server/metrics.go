@@ -10,6 +10,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/antimony-ledger/provenance/custody"
+
+	"github.com/antimony-ledger/provenance/record"
 )
 
 // metrics are the server's Prometheus collectors.
@@ -83,7 +85,7 @@ func (m *metrics) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerI
 
 // submitOutcome names the outcome of a submission for the metrics.
 func submitOutcome(err error, duplicate bool) string {
-	var rej *custody.RejectError
+	var rej *record.RejectError
 	switch {
 	case err == nil && duplicate:
 		return "duplicate"

@@ -22,11 +22,12 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
-	"github.com/antimony-ledger/provenance/custody"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	"github.com/antimony-ledger/provenance/internal/server"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+
+	"github.com/antimony-ledger/provenance/record"
 )
 
 // fakeVerifier answers by lot id: "L1" verifies, "missing" is not found,
@@ -36,7 +37,7 @@ type fakeVerifier struct{}
 func (fakeVerifier) VerifyLot(_ context.Context, lotID string) (*pb.VerificationReport, error) {
 	switch lotID {
 	case "missing":
-		return nil, fmt.Errorf("verifying lot %q: %w", lotID, custody.ErrNotFound)
+		return nil, fmt.Errorf("verifying lot %q: %w", lotID, record.ErrNotFound)
 	case "broken":
 		return nil, errors.New("reading /srv/secret/ledger/000001.vlog: corrupted")
 	case "panic":

@@ -12,7 +12,7 @@ import (
 
 // A VerifierBackend verifies lots for VerifierService. Implementations
 // must be safe for concurrent use and should honour ctx. Errors are mapped
-// to codes like the store's (see [codeOf]): wrap custody.ErrNotFound for an
+// to codes like the store's (see [codeOf]): wrap record.ErrNotFound for an
 // unknown lot; anything unrecognised becomes Internal.
 type VerifierBackend interface {
 	// VerifyLot rebuilds a lot's custody graph and runs every rule.

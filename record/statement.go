@@ -1,9 +1,10 @@
-package custody
+package record
 
 import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/multiformats/go-multihash"
@@ -39,14 +40,14 @@ var (
 // lists. It does not look at the log's state.
 func DecodeStatement(payload []byte) (*pb.Statement, error) {
 	if len(payload) > MaxPayloadSize {
-		return nil, reject(ErrMalformed, "payload is %d bytes, limit %d", len(payload), MaxPayloadSize)
+		return nil, Rejectf(ErrMalformed, "payload is %d bytes, limit %d", len(payload), MaxPayloadSize)
 	}
 	st := &pb.Statement{}
 	if err := proto.Unmarshal(payload, st); err != nil {
-		return nil, reject(ErrMalformed, "decoding statement: %v", err)
+		return nil, Rejectf(ErrMalformed, "decoding statement: %v", err)
 	}
 	if hasUnknown(st.ProtoReflect()) {
-		return nil, reject(ErrMalformed, "statement has unknown fields")
+		return nil, Rejectf(ErrMalformed, "statement has unknown fields")
 	}
 	if err := ValidateStatement(st); err != nil {
 		return nil, err
@@ -189,7 +190,7 @@ type validator struct{ err error }
 
 func (v *validator) fail(format string, args ...any) {
 	if v.err == nil {
-		v.err = reject(ErrMalformed, format, args...)
+		v.err = Rejectf(ErrMalformed, format, args...)
 	}
 }
 
@@ -364,18 +365,9 @@ func (v *validator) registration(r *pb.PartyRegistration) {
 				v.fail("%s: min_pct above max_pct", name)
 			}
 		}
-	} else if hasRole(r.GetRoles(), pb.Role_ROLE_MINE) {
+	} else if slices.Contains(r.GetRoles(), pb.Role_ROLE_MINE) {
 		v.fail("party_registration.mine: a MINE must declare its profile (capacity, grades)")
 	}
-}
-
-func hasRole(roles []pb.Role, want pb.Role) bool {
-	for _, r := range roles {
-		if r == want {
-			return true
-		}
-	}
-	return false
 }
 
 func checkKeyID(s string) error {

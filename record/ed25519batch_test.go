@@ -1,4 +1,4 @@
-package custody
+package record
 
 import (
 	"crypto/ed25519"

@@ -1,4 +1,4 @@
-package custody
+package record
 
 import (
 	"errors"
@@ -55,6 +55,7 @@ func (e *RejectError) Error() string {
 // Unwrap returns the sentinel kind.
 func (e *RejectError) Unwrap() error { return e.Kind }
 
-func reject(kind error, format string, args ...any) error {
+// Rejectf returns a [*RejectError] of kind with the reason formatted.
+func Rejectf(kind error, format string, args ...any) error {
 	return &RejectError{Kind: kind, Reason: fmt.Sprintf(format, args...)}
 }

@@ -1,4 +1,4 @@
-package custody
+package record
 
 import (
 	"bytes"
@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/hdevalence/ed25519consensus"
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
@@ -59,9 +58,8 @@ type dsseSig struct {
 }
 
 // EncodeEnvelope returns the canonical DSSE JSON bytes of env: the bytes
-// the ledger stores and hashes. A client computes a record's link with
-// ledger.LeafID(EncodeEnvelope(env)). The encoding is encoding/json's of
-// [dsseJSON], byte for byte.
+// the ledger stores and hashes into the record's id ([IDOf]). The encoding
+// is encoding/json's of [dsseJSON], byte for byte.
 func EncodeEnvelope(env *pb.Envelope) ([]byte, error) {
 	if b, ok := appendDSSE(env); ok {
 		return b, nil
@@ -77,7 +75,7 @@ func marshalDSSE(env *pb.Envelope) ([]byte, error) {
 	}
 	b, err := json.Marshal(d)
 	if err != nil {
-		return nil, reject(ErrMalformed, "encoding envelope: %v", err)
+		return nil, Rejectf(ErrMalformed, "encoding envelope: %v", err)
 	}
 	return b, nil
 }
@@ -135,16 +133,16 @@ func plainJSON(s string) bool {
 // has exactly one encoding.
 func DecodeEnvelope(data []byte) (*pb.Envelope, error) {
 	if len(data) > MaxEnvelopeSize {
-		return nil, reject(ErrMalformed, "envelope is %d bytes, limit %d", len(data), MaxEnvelopeSize)
+		return nil, Rejectf(ErrMalformed, "envelope is %d bytes, limit %d", len(data), MaxEnvelopeSize)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var d dsseJSON
 	if err := dec.Decode(&d); err != nil {
-		return nil, reject(ErrMalformed, "decoding envelope JSON: %v", err)
+		return nil, Rejectf(ErrMalformed, "decoding envelope JSON: %v", err)
 	}
 	if dec.More() {
-		return nil, reject(ErrMalformed, "trailing data after envelope")
+		return nil, Rejectf(ErrMalformed, "trailing data after envelope")
 	}
 	env := &pb.Envelope{PayloadType: d.PayloadType, Payload: d.Payload}
 	for _, s := range d.Signatures {
@@ -155,7 +153,7 @@ func DecodeEnvelope(data []byte) (*pb.Envelope, error) {
 		return nil, err
 	}
 	if !bytes.Equal(canon, data) {
-		return nil, reject(ErrMalformed, "envelope is not in canonical DSSE JSON form")
+		return nil, Rejectf(ErrMalformed, "envelope is not in canonical DSSE JSON form")
 	}
 	return env, nil
 }
@@ -182,82 +180,38 @@ func SignPayload(payloadType string, payload []byte, key ed25519.PrivateKey) *pb
 	}
 }
 
-// VerifySignature reports whether sig is a valid signature of env's PAE by
-// pub, under the ZIP-215 rules (ed25519consensus) that every verifier here
-// uses, so single and batch verification never disagree.
-func VerifySignature(env *pb.Envelope, pub ed25519.PublicKey, sig []byte) bool {
-	if len(pub) != ed25519.PublicKeySize || len(sig) != ed25519.SignatureSize {
-		return false
-	}
-	return ed25519consensus.Verify(pub, PAE(env.GetPayloadType(), env.GetPayload()), sig)
-}
-
-// A SignatureCheck is one signature to verify: Sig by PublicKey over the
-// PAE of Envelope.
-type SignatureCheck struct {
-	Envelope  *pb.Envelope
-	PublicKey ed25519.PublicKey
-	Sig       []byte
-}
-
-// VerifySignatures reports, for each check, whether its signature is
-// valid, exactly as [VerifySignature] would. It verifies the checks as one
-// ZIP-215 batch (batchValid), about twice as fast per signature as one by
-// one, and faster still when keys repeat; only if the batch fails does it
-// verify each check alone, to find the bad ones. ZIP-215 makes batch and
-// single verification agree: a batch passes only if every signature in it
-// does.
-func VerifySignatures(checks []SignatureCheck) []bool {
-	ok := make([]bool, len(checks))
-	if len(checks) == 1 {
-		c := checks[0]
-		ok[0] = VerifySignature(c.Envelope, c.PublicKey, c.Sig)
-		return ok
-	}
-	if len(checks) > 0 && batchValid(checks) {
-		for i := range ok {
-			ok[i] = true
-		}
-		return ok
-	}
-	for i, c := range checks {
-		ok[i] = VerifySignature(c.Envelope, c.PublicKey, c.Sig)
-	}
-	return ok
-}
-
 // CheckEnvelopeShape checks what can be checked of an envelope without
 // keys: payload type, sizes, signature count and key id form.
 func CheckEnvelopeShape(env *pb.Envelope) error {
 	if env == nil {
-		return reject(ErrMalformed, "no envelope")
+		return Rejectf(ErrMalformed, "no envelope")
 	}
 	if env.GetPayloadType() != StatementPayloadType {
-		return reject(ErrMalformed, "payload type %q, want %q", trunc(env.GetPayloadType()), StatementPayloadType)
+		return Rejectf(ErrMalformed, "payload type %q, want %q", trunc(env.GetPayloadType()), StatementPayloadType)
 	}
 	if len(env.GetPayload()) == 0 {
-		return reject(ErrMalformed, "empty payload")
+		return Rejectf(ErrMalformed, "empty payload")
 	}
 	if len(env.GetPayload()) > MaxPayloadSize {
-		return reject(ErrMalformed, "payload is %d bytes, limit %d", len(env.GetPayload()), MaxPayloadSize)
+		return Rejectf(ErrMalformed, "payload is %d bytes, limit %d", len(env.GetPayload()), MaxPayloadSize)
 	}
 	if len(env.GetSignatures()) == 0 {
-		return reject(ErrBadSignature, "envelope has no signature")
+		return Rejectf(ErrBadSignature, "envelope has no signature")
 	}
 	if len(env.GetSignatures()) > MaxSignatures {
-		return reject(ErrMalformed, "envelope has %d signatures, limit %d", len(env.GetSignatures()), MaxSignatures)
+		return Rejectf(ErrMalformed, "envelope has %d signatures, limit %d", len(env.GetSignatures()), MaxSignatures)
 	}
 	seen := map[string]bool{}
 	for i, s := range env.GetSignatures() {
 		if err := checkKeyID(s.GetKeyid()); err != nil {
-			return reject(ErrMalformed, "signature %d: %v", i, err)
+			return Rejectf(ErrMalformed, "signature %d: %v", i, err)
 		}
 		if seen[s.GetKeyid()] {
-			return reject(ErrMalformed, "signature %d: key %s signs twice", i, s.GetKeyid())
+			return Rejectf(ErrMalformed, "signature %d: key %s signs twice", i, s.GetKeyid())
 		}
 		seen[s.GetKeyid()] = true
 		if len(s.GetSig()) != ed25519.SignatureSize {
-			return reject(ErrBadSignature, "signature %d is %d bytes, want %d", i, len(s.GetSig()), ed25519.SignatureSize)
+			return Rejectf(ErrBadSignature, "signature %d is %d bytes, want %d", i, len(s.GetSig()), ed25519.SignatureSize)
 		}
 	}
 	return nil
@@ -270,13 +224,13 @@ func trunc(s string) string {
 	return s
 }
 
-// Link returns the link other statements use to continue env: the base58
-// multihash of the leaf hash of its canonical encoding, which is the id the
-// ledger gives the record.
-func Link(env *pb.Envelope) (string, error) {
+// IDOf returns the id the ledger gives env's record, and that other
+// statements use to link to it: the [tlog.RecordID] of its canonical
+// encoding ([EncodeEnvelope]). A client computes it before submitting.
+func IDOf(env *pb.Envelope) (tlog.RecordID, error) {
 	data, err := EncodeEnvelope(env)
 	if err != nil {
-		return "", err
+		return tlog.RecordID{}, err
 	}
-	return tlog.RecordIDOf(data).String(), nil
+	return tlog.RecordIDOf(data), nil
 }

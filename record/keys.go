@@ -1,4 +1,4 @@
-package custody
+package record
 
 import (
 	"crypto/ed25519"
@@ -7,7 +7,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/multiformats/go-multihash"
 )
@@ -17,7 +16,7 @@ import (
 func KeyID(pub ed25519.PublicKey) string {
 	mh, err := multihash.Sum(pub, multihash.SHA2_256, -1)
 	if err != nil {
-		panic("custody: sha2-256 multihash: " + err.Error()) // cannot happen for a registered code
+		panic("record: sha2-256 multihash: " + err.Error()) // cannot happen for a registered code
 	}
 	return mh.B58String()
 }
@@ -27,39 +26,17 @@ func GenerateKey() (ed25519.PublicKey, ed25519.PrivateKey, error) {
 	return ed25519.GenerateKey(rand.Reader)
 }
 
-// WritePrivateKeyFile writes key to path as a PKCS #8 PEM block with mode
-// 0600. It refuses to overwrite an existing file.
-func WritePrivateKeyFile(path string, key ed25519.PrivateKey) error {
+// MarshalPrivateKey encodes key as a PKCS #8 PEM block ("PRIVATE KEY").
+func MarshalPrivateKey(key ed25519.PrivateKey) ([]byte, error) {
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		return fmt.Errorf("encoding private key: %w", err)
+		return nil, fmt.Errorf("encoding private key: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("creating key file: %w", err)
-	}
-	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
-		f.Close()
-		return fmt.Errorf("writing key file: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("syncing key file: %w", err)
-	}
-	return f.Close()
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
 }
 
-// ReadPrivateKeyFile reads an Ed25519 private key written by
-// [WritePrivateKeyFile].
-func ReadPrivateKeyFile(path string) (ed25519.PrivateKey, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading key file: %w", err)
-	}
-	return ParsePrivateKey(b)
-}
-
-// ParsePrivateKey parses a PKCS #8 PEM Ed25519 private key.
+// ParsePrivateKey parses a PKCS #8 PEM Ed25519 private key, as written by
+// [MarshalPrivateKey].
 func ParsePrivateKey(pemBytes []byte) (ed25519.PrivateKey, error) {
 	block, _ := pem.Decode(pemBytes)
 	if block == nil || block.Type != "PRIVATE KEY" {
@@ -76,11 +53,13 @@ func ParsePrivateKey(pemBytes []byte) (ed25519.PrivateKey, error) {
 	return ek, nil
 }
 
-// MarshalPublicKey encodes pub as a PKIX PEM block.
+// MarshalPublicKey encodes pub as a PKIX PEM block ("PUBLIC KEY"): the
+// SubjectPublicKeyInfo form that provctl's --pub and the registrar's
+// registrar.pub hold.
 func MarshalPublicKey(pub ed25519.PublicKey) []byte {
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
-		panic("custody: encoding Ed25519 public key: " + err.Error())
+		panic("record: encoding Ed25519 public key: " + err.Error())
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
 }
@@ -100,13 +79,4 @@ func ParsePublicKey(pemBytes []byte) (ed25519.PublicKey, error) {
 		return nil, fmt.Errorf("public key is %T, not Ed25519", k)
 	}
 	return ek, nil
-}
-
-// ReadPublicKeyFile reads a PEM public key file.
-func ReadPublicKeyFile(path string) (ed25519.PublicKey, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading public key file: %w", err)
-	}
-	return ParsePublicKey(b)
 }

@@ -1,4 +1,4 @@
-package custody
+package record
 
 import (
 	"crypto/ed25519"
@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"filippo.io/edwards25519"
+	"github.com/hdevalence/ed25519consensus"
 )
 
 // batchValid reports whether every check's signature is valid under the
@@ -26,18 +27,27 @@ import (
 // valid (but for a chance of about 2^-128), false that at least one is
 // not, or that an input is malformed.
 func batchValid(checks []SignatureCheck) bool {
-	sigs := make([]signed, len(checks))
+	sigs := make([]Signed, len(checks))
 	for i, c := range checks {
-		sigs[i] = signed{c.PublicKey, PAE(c.Envelope.GetPayloadType(), c.Envelope.GetPayload()), c.Sig}
+		sigs[i] = Signed{c.PublicKey, PAE(c.Envelope.GetPayloadType(), c.Envelope.GetPayload()), c.Sig}
 	}
-	return batchValidMsgs(sigs)
+	return BatchValid(sigs)
 }
 
-// signed is a signature sig by pub over msg.
-type signed struct{ pub, msg, sig []byte }
+// A Signed is a signature Sig by PublicKey over Message, for a caller that
+// holds messages (PAEs) rather than envelopes, such as the offline audit.
+type Signed struct{ PublicKey, Message, Sig []byte }
 
-// batchValidMsgs is batchValid for signatures over given messages.
-func batchValidMsgs(checks []signed) bool {
+// Valid reports whether s is valid under the ZIP-215 rules of
+// ed25519consensus.Verify, as [VerifySignature] and [BatchValid] decide.
+func (s Signed) Valid() bool {
+	return len(s.PublicKey) == ed25519.PublicKeySize && len(s.Sig) == ed25519.SignatureSize &&
+		ed25519consensus.Verify(s.PublicKey, s.Message, s.Sig)
+}
+
+// BatchValid is batchValid for signatures over given messages: true means
+// every signature is valid (but for a chance of about 2^-128).
+func BatchValid(checks []Signed) bool {
 	if len(checks) == 0 {
 		return false
 	}
@@ -51,14 +61,14 @@ func batchValidMsgs(checks []signed) bool {
 	var digest [sha512.Size]byte
 	h := sha512.New()
 	for _, c := range checks {
-		if len(c.pub) != ed25519.PublicKeySize || len(c.sig) != ed25519.SignatureSize {
+		if len(c.PublicKey) != ed25519.PublicKeySize || len(c.Sig) != ed25519.SignatureSize {
 			return false
 		}
-		s, err := new(edwards25519.Scalar).SetCanonicalBytes(c.sig[32:])
+		s, err := new(edwards25519.Scalar).SetCanonicalBytes(c.Sig[32:])
 		if err != nil {
 			return false
 		}
-		r, err := new(edwards25519.Point).SetBytes(c.sig[:32])
+		r, err := new(edwards25519.Point).SetBytes(c.Sig[:32])
 		if err != nil {
 			return false
 		}
@@ -70,9 +80,9 @@ func batchValidMsgs(checks []signed) bool {
 			return false
 		}
 		h.Reset()
-		h.Write(c.sig[:32])
-		h.Write(c.pub)
-		h.Write(c.msg)
+		h.Write(c.Sig[:32])
+		h.Write(c.PublicKey)
+		h.Write(c.Message)
 		k, err := new(edwards25519.Scalar).SetUniformBytes(h.Sum(digest[:0]))
 		if err != nil {
 			return false
@@ -80,7 +90,7 @@ func batchValidMsgs(checks []signed) bool {
 		bCoeff.MultiplyAdd(z, s, bCoeff)
 		scalars, points = append(scalars, z), append(points, r)
 		zk := new(edwards25519.Scalar).Multiply(z, k)
-		key := [ed25519.PublicKeySize]byte(c.pub)
+		key := [ed25519.PublicKeySize]byte(c.PublicKey)
 		if j, ok := keyTerm[key]; ok {
 			scalars[j].Add(scalars[j], zk)
 			continue

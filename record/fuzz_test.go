@@ -1,4 +1,4 @@
-package custody_test
+package record_test
 
 import (
 	"bytes"
@@ -7,22 +7,23 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/antimony-ledger/provenance/custody"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+
+	"github.com/antimony-ledger/provenance/record"
 )
 
 // fuzzStatements returns one valid statement of every kind, for seeds.
 func fuzzStatements() []*pb.Statement {
 	c := ct.New()
 	mine := c.AddParty("mine-qa", "Qila Abdullah Mine", "PK", pb.Role_ROLE_MINE)
-	link := ct.Link(c.Register(mine))
+	link := ct.ID(c.Register(mine))
 	return []*pb.Statement{
-		{PartyId: custody.RegistrarPartyID, EventTime: c.At(0), Body: &pb.Statement_PartyRegistration{PartyRegistration: mine.Reg}},
-		{PartyId: custody.RegistrarPartyID, EventTime: c.At(0), Body: &pb.Statement_KeyRotation{KeyRotation: &pb.KeyRotation{
+		{PartyId: record.RegistrarPartyID, EventTime: c.At(0), Body: &pb.Statement_PartyRegistration{PartyRegistration: mine.Reg}},
+		{PartyId: record.RegistrarPartyID, EventTime: c.At(0), Body: &pb.Statement_KeyRotation{KeyRotation: &pb.KeyRotation{
 			PartyId: mine.ID, NewKey: &pb.PartyKey{PublicKey: bytes.Repeat([]byte{1}, 32), NotBefore: c.At(0), NotAfter: c.At(ct.Day)},
 			RetireKeyId: mine.KeyID(), RetireAt: c.At(ct.Day)}}},
-		{PartyId: custody.RegistrarPartyID, EventTime: c.At(0), Body: &pb.Statement_KeyRevocation{KeyRevocation: &pb.KeyRevocation{
+		{PartyId: record.RegistrarPartyID, EventTime: c.At(0), Body: &pb.Statement_KeyRevocation{KeyRevocation: &pb.KeyRevocation{
 			PartyId: mine.ID, KeyId: mine.KeyID(), RevokedAt: c.At(0), Reason: "lost"}}},
 		{PartyId: mine.ID, EventTime: c.At(ct.Day), Note: "first lot", Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
 			LotId: "L1", MassKg: 1000, MoisturePct: 3, SbGradePct: 9, Product: pb.Product_PRODUCT_ORE, Site: &pb.Location{Lat: 30.7, Lon: 66.6, Name: "pit"}}}},
@@ -55,7 +56,7 @@ func marshalStatement(tb testing.TB, st *pb.Statement) []byte {
 func FuzzDecodeEnvelope(f *testing.F) {
 	c := ct.New()
 	for _, st := range fuzzStatements() {
-		b, err := custody.EncodeEnvelope(custody.SignPayload(custody.StatementPayloadType, marshalStatement(f, st), c.Registrar))
+		b, err := record.EncodeEnvelope(record.SignPayload(record.StatementPayloadType, marshalStatement(f, st), c.Registrar))
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -68,34 +69,34 @@ func FuzzDecodeEnvelope(f *testing.F) {
 	f.Add([]byte(`{"payloadType":"x","payloadType":"y","payload":"AA==","signatures":[]}`))
 	f.Add([]byte(`{"payloadType":"x","payload":"AA==","signatures":[]} {}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		env, err := custody.DecodeEnvelope(data)
+		env, err := record.DecodeEnvelope(data)
 		if err != nil {
 			if env != nil {
 				t.Fatalf("DecodeEnvelope returned an envelope and %v", err)
 			}
 			return
 		}
-		enc, err := custody.EncodeEnvelope(env)
+		enc, err := record.EncodeEnvelope(env)
 		if err != nil {
 			t.Fatalf("EncodeEnvelope of a decoded envelope: %v", err)
 		}
 		if !bytes.Equal(enc, data) {
 			t.Fatalf("round trip changed the bytes:\n in %q\nout %q", data, enc)
 		}
-		env2, err := custody.DecodeEnvelope(enc)
+		env2, err := record.DecodeEnvelope(enc)
 		if err != nil || !proto.Equal(env, env2) {
 			t.Fatalf("re-decoding: %v, equal %v", err, proto.Equal(env, env2))
 		}
-		if len(data) > custody.MaxEnvelopeSize {
-			t.Fatalf("accepted %d bytes, limit %d", len(data), custody.MaxEnvelopeSize)
+		if len(data) > record.MaxEnvelopeSize {
+			t.Fatalf("accepted %d bytes, limit %d", len(data), record.MaxEnvelopeSize)
 		}
 		// Must not panic, whatever they answer.
-		_ = custody.CheckEnvelopeShape(env)
-		_, _ = custody.Link(env)
+		_ = record.CheckEnvelopeShape(env)
+		_, _ = record.IDOf(env)
 		for _, s := range env.GetSignatures() {
-			_ = custody.VerifySignature(env, c.RegistrarPublic(), s.GetSig())
+			_ = record.VerifySignature(env, c.RegistrarPublic(), s.GetSig())
 		}
-		_, _ = custody.DecodeStatement(env.GetPayload())
+		_, _ = record.DecodeStatement(env.GetPayload())
 	})
 }
 
@@ -114,21 +115,21 @@ func FuzzDecodeStatement(f *testing.F) {
 	f.Add(marshalStatement(f, x))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		st, err := custody.DecodeStatement(payload)
+		st, err := record.DecodeStatement(payload)
 		if err != nil {
 			if st != nil {
 				t.Fatalf("DecodeStatement returned a statement and %v", err)
 			}
 			return
 		}
-		if err := custody.ValidateStatement(st); err != nil {
+		if err := record.ValidateStatement(st); err != nil {
 			t.Fatalf("DecodeStatement accepted a statement ValidateStatement rejects: %v", err)
 		}
 		if len(st.ProtoReflect().GetUnknown()) > 0 {
 			t.Fatalf("accepted unknown fields")
 		}
 		b1 := marshalStatement(t, st)
-		st2, err := custody.DecodeStatement(b1)
+		st2, err := record.DecodeStatement(b1)
 		if err != nil {
 			t.Fatalf("the re-encoding of an accepted statement is rejected: %v\n%x", err, b1)
 		}
@@ -140,12 +141,12 @@ func FuzzDecodeStatement(f *testing.F) {
 		}
 		// Signing it must work: every accepted statement can be signed and
 		// its envelope decoded back.
-		env := custody.SignPayload(custody.StatementPayloadType, payload, fuzzKey)
-		data, err := custody.EncodeEnvelope(env)
+		env := record.SignPayload(record.StatementPayloadType, payload, fuzzKey)
+		data, err := record.EncodeEnvelope(env)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := custody.DecodeEnvelope(data); err != nil && len(data) <= custody.MaxEnvelopeSize {
+		if _, err := record.DecodeEnvelope(data); err != nil && len(data) <= record.MaxEnvelopeSize {
 			t.Fatalf("the envelope of an accepted statement does not decode: %v", err)
 		}
 	})

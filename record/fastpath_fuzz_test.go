@@ -1,4 +1,4 @@
-package custody
+package record
 
 // Fuzz tests of the hand-written fast paths against what they replace.
 
