@@ -19,6 +19,11 @@ var (
 	// fails the same way, so callers should fix the input.
 	ErrInvalidInput = errors.New("invalid input")
 
+	// ErrLocked means the log's directory is in use: another process (a
+	// server, an audit) or another open [Log] holds it. Nothing was
+	// opened; stop the other user, or wait for it, and open again.
+	ErrLocked = errors.New("log directory is in use by another process")
+
 	// ErrClosed means the log was closed (or its context cancelled) before
 	// the request could be served. Nothing was written by the failed call.
 	ErrClosed = errors.New("ledger closed")

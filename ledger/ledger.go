@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -107,6 +108,8 @@ type Log struct {
 	beforeBadger func(g *group, txn *badger.Txn) bool
 	beforeSync   func() error
 
+	lock *os.File // the directory's lock (lockDir); nil in memory
+
 	// life guards db against use after Close: readers hold it shared.
 	life   sync.RWMutex
 	closed bool
@@ -156,6 +159,12 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 	bo := badger.DefaultOptions(dir)
 	if opts.InMemory {
 		bo = badger.DefaultOptions("").WithInMemory(true)
+	} else {
+		lock, err := lockDir(dir)
+		if err != nil {
+			return nil, err
+		}
+		l.lock = lock
 	}
 	// The committer is the only writer and never reads through its update
 	// transactions, so Badger's conflict detection has nothing to find;
@@ -170,12 +179,14 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 		WithLogger(badgerLogger{l.logger})
 	db, err := badger.Open(bo)
 	if err != nil {
+		l.unlock()
 		return nil, fmt.Errorf("opening badger: %w", err)
 	}
 	l.db = db
 	if !opts.InMemory {
 		if err := l.openJournal(dir); err != nil {
 			db.Close()
+			l.unlock()
 			return nil, err
 		}
 	}
@@ -254,12 +265,21 @@ func checkJournal(db *badger.DB, recs []journalRecord) error {
 	return nil
 }
 
+// unlock releases the directory's lock, if held.
+func (l *Log) unlock() {
+	if l.lock != nil {
+		l.lock.Close()
+		l.lock = nil
+	}
+}
+
 // closeStore closes Badger and then, once Badger's files are durable,
 // empties the journal: a clean stop leaves nothing to replay. After a
 // failed commit or background sync the journal is kept, for the next Open
 // to replay: a failed sync may have lost Badger writes for good, and a
 // failed commit may have left Badger holding part of a group.
 func (l *Log) closeStore() error {
+	defer l.unlock()
 	j := l.journal
 	var keep error
 	if j != nil {

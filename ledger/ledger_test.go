@@ -256,10 +256,11 @@ func TestAppendRejectsInvalid(t *testing.T) {
 
 var errMissing = errors.New("dependency missing")
 
-// applyDeps is an ApplyFunc: "set K" sets K, "need K" requires K. Every
-// entry also records the count of entries before it, and marks itself
+// applyDeps is an ApplyFunc: "set K" sets K, "need K" requires K, "after
+// D" requires an entry with data D before it (tx.Entry), "value V"
+// requires the append's value to print as V. Every entry also marks itself
 // touched before deciding.
-func applyDeps(tx *StateTx, e Entry) error {
+func applyDeps(tx *StateTx, e Entry, value any) error {
 	tx.Set([]byte("touched/"+string(e.Data)), nil)
 	verb, key, _ := strings.Cut(string(e.Data), " ")
 	switch verb {
@@ -272,6 +273,20 @@ func applyDeps(tx *StateTx, e Entry) error {
 		}
 		if !ok {
 			return fmt.Errorf("entry %q: %w", e.Data, errMissing)
+		}
+	case "after":
+		prev, err := tx.Entry(tlog.RecordIDOf([]byte(key)))
+		if errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("entry %q: %w", e.Data, errMissing)
+		} else if err != nil {
+			return err
+		}
+		if string(prev.Data) != key || prev.Index >= e.Index {
+			return fmt.Errorf("entry %q: tx.Entry gave index %d %q", e.Data, prev.Index, prev.Data)
+		}
+	case "value":
+		if fmt.Sprint(value) != key {
+			return fmt.Errorf("entry %q: value %v: %w", e.Data, value, errMissing)
 		}
 	}
 	return nil
@@ -370,7 +385,7 @@ func TestApplyWithinGroup(t *testing.T) {
 func TestApplyInLogOrder(t *testing.T) {
 	var mu sync.Mutex
 	var bad []string
-	counter := func(tx *StateTx, e Entry) error {
+	counter := func(tx *StateTx, e Entry, _ any) error {
 		n, err := readCount(tx)
 		if err != nil {
 			return err
@@ -638,4 +653,35 @@ func sliceHashes(hs [][32]byte) [][]byte {
 		out[i] = hs[i][:]
 	}
 	return out
+}
+
+// TestOpenLocked: a directory holds one open log at a time; a second Open
+// fails with ErrLocked and leaves the first working, and once the first is
+// closed the directory opens again.
+func TestOpenLocked(t *testing.T) {
+	dir, k := t.TempDir(), newTestKey(t)
+	l := openTest(t, dir, k, nil)
+	if _, _, err := l.Append(t.Context(), []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	if l2, err := Open(t.Context(), dir, Options{Origin: testOrigin, Signer: k.signer}); !errors.Is(err, ErrLocked) {
+		if err == nil {
+			l2.Close()
+		}
+		t.Fatalf("second Open: %v, want ErrLocked", err)
+	}
+	if _, _, err := l.Append(t.Context(), []byte("second")); err != nil {
+		t.Fatalf("append after a refused second Open: %v", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l3, err := Open(t.Context(), dir, Options{Origin: testOrigin, Signer: k.signer})
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	defer l3.Close()
+	if l3.Size() != 2 {
+		t.Fatalf("reopened size %d, want 2", l3.Size())
+	}
 }

@@ -141,7 +141,7 @@ func runAudit(ctx context.Context, dataDir, ckptFile string, progress io.Writer)
 		Origin: verifier.Name(), LogSigner: verifyOnlySigner{verifier}, Registrar: regPub, Logger: logger,
 	})
 	if err != nil {
-		if strings.Contains(err.Error(), "directory lock") {
+		if errors.Is(err, ledger.ErrLocked) {
 			return sum, fmt.Errorf("the ledger in %s is in use: stop provenanced first, or audit a copy (%w)", dataDir, err)
 		}
 		return sum, fmt.Errorf("opening store: %w", err)

@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -21,6 +20,8 @@ import (
 	"github.com/antimony-ledger/provenance/verifier"
 
 	"github.com/antimony-ledger/provenance/record"
+
+	"github.com/antimony-ledger/provenance/ledger"
 )
 
 // DefaultOrigin is the checkpoint origin of a log created without --origin.
@@ -111,7 +112,7 @@ func Run(ctx context.Context, o Options) error {
 		Origin: signer.Name(), LogSigner: signer, Registrar: regPub, Logger: o.Logger,
 	})
 	if err != nil {
-		if strings.Contains(err.Error(), "directory lock") {
+		if errors.Is(err, ledger.ErrLocked) {
 			return fmt.Errorf("the ledger in %s is in use by another process (another provenanced, or an audit): %w", o.DataDir, err)
 		}
 		return fmt.Errorf("opening store: %w", err)

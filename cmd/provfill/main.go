@@ -27,6 +27,7 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -48,6 +49,8 @@ import (
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 
 	"github.com/antimony-ledger/provenance/record"
+
+	"github.com/antimony-ledger/provenance/ledger"
 )
 
 // Options configure a fill.
@@ -128,7 +131,7 @@ func Fill(ctx context.Context, o Options) (Result, error) {
 		Origin: signer.Name(), LogSigner: signer, Registrar: registrar.Public().(ed25519.PublicKey), Logger: o.Logger,
 	})
 	if err != nil {
-		if strings.Contains(err.Error(), "directory lock") {
+		if errors.Is(err, ledger.ErrLocked) {
 			return Result{}, fmt.Errorf("the ledger in %s is in use: stop provenanced first (%w)", o.DataDir, err)
 		}
 		return Result{}, fmt.Errorf("opening store: %w", err)
