@@ -48,9 +48,9 @@ type prepared struct {
 
 // apply is the ledger's ApplyFunc: the append-time validation that depends
 // on the log's state, decided in log order by the ledger's single committer.
-func (s *Store) apply(tx *ledger.StateTx, e ledger.Entry) error {
-	p, ok := s.takePrepared(e.ID)
-	if !ok {
+func (s *Store) apply(tx *ledger.StateTx, e ledger.Entry, value any) error {
+	p, ok := value.(*prepared)
+	if !ok { // appended without a prepared submission (not through Submit)
 		var err error
 		if p, err = prepare(e.Data); err != nil {
 			return err
@@ -421,7 +421,7 @@ func (a *applier) heldLot(lotID, link, field string) (*pb.LotState, error) {
 // badLink explains a link that is not the one the lot's state requires:
 // a record that does not exist, or a stale one.
 func (a *applier) badLink(field, link, want string) error {
-	if _, err := a.s.log.GetByID(a.s.ctx, mustRecordID(link)); errors.Is(err, ledger.ErrNotFound) {
+	if _, err := a.tx.Entry(mustRecordID(link)); errors.Is(err, ledger.ErrNotFound) {
 		return record.Rejectf(record.ErrNotFound, "%s: no record %s in the log", field, link)
 	}
 	return record.Rejectf(record.ErrConflict, "%s: record %s is not the lot's current custody record %s", field, link, want)

@@ -40,7 +40,6 @@ type Config struct {
 // the append-time validation and the lot and party indexes of this
 // package. It is safe for concurrent use.
 type Store struct {
-	ctx         context.Context
 	log         *ledger.Log
 	registrar   ed25519.PublicKey
 	registrarID string
@@ -49,8 +48,6 @@ type Store struct {
 	keys     sync.Map // key id -> ed25519.PublicKey, of registered keys
 	keyCount atomic.Int64
 
-	mu      sync.Mutex
-	pending map[tlog.RecordID]*prepared
 	parties partyCache // the committer's decoded parties
 }
 
@@ -60,7 +57,7 @@ func Open(ctx context.Context, dir string, cfg Config) (*Store, error) {
 	if len(cfg.Registrar) != ed25519.PublicKeySize {
 		return nil, errors.New("custody: registrar public key required")
 	}
-	s := &Store{ctx: ctx, registrar: cfg.Registrar, registrarID: record.KeyID(cfg.Registrar), pending: map[tlog.RecordID]*prepared{}}
+	s := &Store{registrar: cfg.Registrar, registrarID: record.KeyID(cfg.Registrar)}
 	l, err := ledger.Open(ctx, dir, ledger.Options{
 		Origin: cfg.Origin, Signer: cfg.LogSigner, Apply: s.apply, Logger: cfg.Logger,
 	})
@@ -100,61 +97,13 @@ func (s *Store) Submit(ctx context.Context, env *pb.Envelope) (SubmitResult, err
 	return s.SubmitInTurn(ctx, env, nil)
 }
 
-// A Sequence orders submissions: a submission made with a [Turn] from
-// [Sequence.Next] reaches the log after the one made with the turn before
-// it, however long their signature checks take, so that a record can be
-// submitted right behind the one it links to, without waiting for that
-// one's answer. Submissions of a sequence still run, and wait for
-// durability, concurrently. The zero Sequence is ready to use.
-type Sequence struct {
-	last chan struct{}
-}
-
-// A Turn is one place in a [Sequence], for one [Store.SubmitInTurn].
-type Turn struct {
-	after <-chan struct{} // closed when the previous turn is done
-	done  chan struct{}
-	once  sync.Once
-}
-
-// Next returns the sequence's next turn. Calls must be made one at a
-// time, in the order the submissions are to reach the log.
-func (q *Sequence) Next() *Turn {
-	t := &Turn{after: q.last, done: make(chan struct{})}
-	q.last = t.done
-	return t
-}
-
-func (t *Turn) release() { t.once.Do(func() { close(t.done) }) }
-
-// Pass gives up t without submitting: the next turn goes ahead once the
-// previous one is done (or ctx is done). It may be called on a nil or used
-// turn.
-func (t *Turn) Pass(ctx context.Context) {
-	if t == nil {
-		return
-	}
-	if t.after != nil {
-		select {
-		case <-t.after:
-		case <-ctx.Done():
-		}
-	}
-	t.release()
-}
-
-// SubmitInTurn is [Store.Submit] in t's place in its sequence: the
-// envelope reaches the log only after the previous turn's did, or that
+// SubmitInTurn is [Store.Submit] in t's place in its [ledger.Sequence]:
+// the envelope reaches the log only after the previous turn's did, or that
 // submission ended without reaching it (refused, or its ctx done). A nil
 // t means no order. Each turn must be used once, and the submissions of a
 // sequence must share one ctx: once it is done, none of them goes on.
-func (s *Store) SubmitInTurn(ctx context.Context, env *pb.Envelope, t *Turn) (SubmitResult, error) {
-	var after <-chan struct{}
-	var taken func()
-	if t != nil {
-		defer t.Pass(ctx) // if refused before reaching the log
-		after, taken = t.after, t.release
-	}
+func (s *Store) SubmitInTurn(ctx context.Context, env *pb.Envelope, t *ledger.Turn) (SubmitResult, error) {
+	defer t.Pass(ctx) // if refused before reaching the log; a no-op after
 	if err := record.CheckEnvelopeShape(env); err != nil {
 		return SubmitResult{}, err
 	}
@@ -179,15 +128,9 @@ func (s *Store) SubmitInTurn(ctx context.Context, env *pb.Envelope, t *Turn) (Su
 	if err := s.preverify(p); err != nil {
 		return s.replayOr(ctx, data, err)
 	}
-	leaf := tlog.RecordIDOf(data)
-	p.id = leaf.String() // here rather than on the committer's path
-	s.mu.Lock()
-	s.pending[leaf] = p
-	s.mu.Unlock()
-	e, dup, err := s.log.AppendAfter(ctx, data, after, taken)
-	s.mu.Lock()
-	delete(s.pending, leaf)
-	s.mu.Unlock()
+	p.id = tlog.RecordIDOf(data).String() // here rather than on the committer's path
+	// p travels with the entry to apply, which judges it in log order.
+	e, dup, err := s.log.AppendWith(ctx, data, ledger.AppendOptions{Value: p, Turn: t})
 	if err != nil {
 		return SubmitResult{}, err
 	}
@@ -204,13 +147,6 @@ func (s *Store) replayOr(ctx context.Context, data []byte, err error) (SubmitRes
 		return SubmitResult{Entry: e, ID: RecordID(e), Duplicate: true}, nil
 	}
 	return SubmitResult{}, err
-}
-
-func (s *Store) takePrepared(leaf tlog.RecordID) (*prepared, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p, ok := s.pending[leaf]
-	return p, ok
 }
 
 // prepare decodes stored envelope bytes and their statement.

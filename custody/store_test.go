@@ -3,10 +3,13 @@ package custody_test
 import (
 	"crypto/ed25519"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/antimony-ledger/provenance/custody"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
+	"github.com/antimony-ledger/provenance/ledger"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 
 	"github.com/antimony-ledger/provenance/record"
@@ -122,5 +125,50 @@ func TestPartyChangesSeenAtOnce(t *testing.T) {
 	// A record the revoked key signed before is still an idempotent replay.
 	if r, err := f.s.Submit(t.Context(), before); err != nil || !r.Duplicate || r.ID != beforeID || custody.RecordID(r.Entry) != beforeID {
 		t.Fatalf("replay of a record signed before the revocation: %+v, %v; want the duplicate %s", r, err, beforeID)
+	}
+}
+
+// TestStaleLinkInSameGroup: a link to a record that is in the log but is
+// not the lot's current custody record is a conflict, not a missing
+// record, also when that record is still in the commit group being
+// planned or in flight: apply reads entries through its state
+// transaction (ledger.StateTx.Entry), as the ApplyFunc contract requires,
+// not through the committed log. Each lot's assay and a dispatch linking
+// to it (not to the lot's head) go one right behind the other in a
+// sequence, so most pairs share a group.
+func TestStaleLinkInSameGroup(t *testing.T) {
+	f := newFixture(t)
+	const lots = 40
+	var assays, dispatches []*pb.Envelope
+	for i := range lots {
+		lot := fmt.Sprintf("S%d", i)
+		ext := ct.Submit(t, f.s, f.c.Sign(f.mine, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
+			LotId: lot, MassKg: 1000, SbGradePct: 9, Product: pb.Product_PRODUCT_ORE, Site: &pb.Location{Lat: 30.7, Lon: 66.6},
+		}}}))[0]
+		a := f.c.Sign(f.mine, &pb.Statement{Note: lot, Body: &pb.Statement_Assay{Assay: &pb.Assay{
+			LotId: lot, SubjectLink: ext, Elements: []*pb.ElementConcentration{{Element: "Sb", Pct: 9}},
+		}}})
+		assays = append(assays, a)
+		dispatches = append(dispatches, f.c.Sign(f.mine, &pb.Statement{EventTime: f.c.At(ct.Day), Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{
+			LotId: lot, CustodyLink: ct.ID(a), ToPartyId: f.exporter.ID, MassKg: 1000,
+		}}}))
+	}
+	var seq ledger.Sequence
+	errs := make([]error, 2*lots)
+	var wg sync.WaitGroup
+	for i := range lots {
+		for j, env := range []*pb.Envelope{assays[i], dispatches[i]} {
+			turn := seq.Next()
+			wg.Go(func() { _, errs[2*i+j] = f.s.SubmitInTurn(t.Context(), env, turn) })
+		}
+	}
+	wg.Wait()
+	for i := range lots {
+		if err := errs[2*i]; err != nil {
+			t.Fatalf("assay %d: %v", i, err)
+		}
+		if err := errs[2*i+1]; !errors.Is(err, record.ErrConflict) || errors.Is(err, record.ErrNotFound) {
+			t.Errorf("dispatch %d linking to the lot's assay: %v, want a conflict (the record exists)", i, err)
+		}
 	}
 }

@@ -25,7 +25,7 @@ func readCount(tx *StateTx) (uint64, error) {
 // counterApply keeps a count of entries in state, read and rewritten by
 // every entry: any stale read, from the committer's cache or elsewhere,
 // loses a count.
-func counterApply(tx *StateTx, e Entry) error {
+func counterApply(tx *StateTx, e Entry, _ any) error {
 	n, err := readCount(tx)
 	if err != nil {
 		return err
@@ -118,26 +118,26 @@ func TestDuplicatesAcrossGroups(t *testing.T) {
 	}
 }
 
-// TestAppendAfter chains appends: each waits for the previous one to be
-// queued for the committer, so they are applied in chain order even though
-// they start in reverse; taken runs exactly once, also for an append that
-// fails before reaching the committer, so the chain goes on.
-func TestAppendAfter(t *testing.T) {
+// TestSequence orders appends: each waits for the previous turn to be
+// queued for the committer, so they are applied in sequence order even
+// though they start in reverse; every turn is over exactly once, also for
+// an append that fails before reaching the committer, so the sequence goes
+// on.
+func TestSequence(t *testing.T) {
 	l := openTest(t, "", newTestKey(t), func(o *Options) { o.Apply = applyDeps })
 	// Each entry needs the key set by the one before it.
 	datas := []string{"set k0", "need k0", "", "set k1", "need k1"}
-	turns := make([]chan struct{}, len(datas)+1)
+	var seq Sequence
+	turns := make([]*Turn, len(datas))
 	for i := range turns {
-		turns[i] = make(chan struct{})
+		turns[i] = seq.Next()
 	}
-	close(turns[0])
-	var calls [5]int
 	var wg sync.WaitGroup
 	res := make([]error, len(datas))
 	entries := make([]Entry, len(datas))
 	for i := len(datas) - 1; i >= 0; i-- {
 		wg.Go(func() {
-			entries[i], _, res[i] = l.AppendAfter(t.Context(), []byte(datas[i]), turns[i], func() { calls[i]++; close(turns[i+1]) })
+			entries[i], _, res[i] = l.AppendWith(t.Context(), []byte(datas[i]), AppendOptions{Turn: turns[i]})
 		})
 	}
 	wg.Wait()
@@ -146,12 +146,14 @@ func TestAppendAfter(t *testing.T) {
 		if (err != nil) != (datas[i] == "") {
 			t.Errorf("append %d (%q): %v", i, datas[i], err)
 		}
-		if calls[i] != 1 {
-			t.Errorf("append %d: taken ran %d times, want once", i, calls[i])
+		select {
+		case <-turns[i].done:
+		default:
+			t.Errorf("append %d: its turn is not over", i)
 		}
 		if err == nil {
 			if entries[i].Index != next {
-				t.Errorf("append %d (%q) at index %d, want %d: out of chain order", i, datas[i], entries[i].Index, next)
+				t.Errorf("append %d (%q) at index %d, want %d: out of sequence order", i, datas[i], entries[i].Index, next)
 			}
 			next++
 		}
@@ -160,29 +162,40 @@ func TestAppendAfter(t *testing.T) {
 	// passes the turn on.
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	passed := make(chan struct{})
-	if _, _, err := l.AppendAfter(ctx, []byte("set k2"), make(chan struct{}), func() { close(passed) }); !errors.Is(err, context.Canceled) {
+	never := &Turn{after: make(chan struct{}), done: make(chan struct{})}
+	if _, _, err := l.AppendWith(ctx, []byte("set k2"), AppendOptions{Turn: never}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled append: %v", err)
 	}
-	<-passed
+	<-never.done
+	// Pass gives a turn up: the next one goes once the previous is over.
+	var seq2 Sequence
+	t1, t2, t3 := seq2.Next(), seq2.Next(), seq2.Next()
+	go t2.Pass(t.Context()) // waits for t1
+	t1.Pass(t.Context())
+	if _, _, err := l.AppendWith(t.Context(), []byte("set k3"), AppendOptions{Turn: t3}); err != nil {
+		t.Fatalf("append after a passed turn: %v", err)
+	}
+	var nilTurn *Turn
+	nilTurn.Pass(t.Context()) // no-op
 }
 
-// TestAppendAfterGivesUpTogether: when a chain's ctx is done while its
+// TestSequenceGivesUpTogether: when a sequence's ctx is done while its
 // first append still waits for its turn, the appends after it give up
 // too, even though each is released by the one before: none overtakes.
-func TestAppendAfterGivesUpTogether(t *testing.T) {
+func TestSequenceGivesUpTogether(t *testing.T) {
 	l := openTest(t, "", newTestKey(t), nil)
 	for round := range 50 {
 		ctx, cancel := context.WithCancel(t.Context())
-		never := make(chan struct{}) // the first append's turn never comes
-		turns := []chan struct{}{never, make(chan struct{}), make(chan struct{}), make(chan struct{})}
+		// The first append's turn never comes.
+		seq := Sequence{last: make(chan struct{})}
+		turns := []*Turn{seq.Next(), seq.Next(), seq.Next()}
 		errs := make([]error, 3)
 		var wg, started sync.WaitGroup
 		for i := range 3 {
 			started.Add(1)
 			wg.Go(func() {
 				started.Done()
-				_, _, errs[i] = l.AppendAfter(ctx, fmt.Appendf(nil, "round %d append %d", round, i), turns[i], func() { close(turns[i+1]) })
+				_, _, errs[i] = l.AppendWith(ctx, fmt.Appendf(nil, "round %d append %d", round, i), AppendOptions{Turn: turns[i]})
 			})
 		}
 		// Let the appends reach their waits (an append that has not yet

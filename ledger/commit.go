@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -18,18 +17,22 @@ import (
 // An ApplyFunc keeps a higher layer's index state in step with the log. It is
 // called by the single committer goroutine for each new (non-duplicate)
 // entry, in log order, before the entry's commit group is written; e.Index is
-// already assigned. tx.Get sees every state write of the entries before e,
-// including those earlier in the same group; tx.Set stages writes that are
-// committed atomically with e.
+// already assigned. value is the [AppendOptions.Value] the entry was appended
+// with (nil if none): what the caller already derived from e.Data, so that
+// Apply need not derive it again. tx.Get sees every state write of the
+// entries before e, including those earlier in the same group, and
+// tx.Entry every entry before e; tx.Set stages writes that are committed
+// atomically with e.
 //
 // Returning an error rejects e alone: its staged writes are discarded, it gets
 // no index, and [Log.Append] returns the error unchanged. An ApplyFunc MUST NOT
-// block on I/O other than tx reads, MUST NOT retain tx, and MUST have no
-// effects other than through tx: if a commit group has to be split to fit
-// Badger's transaction limits, it is called again for the entries that did
-// not fit, against the state then committed (and the writes of the group
-// then in flight).
-type ApplyFunc func(tx *StateTx, e Entry) error
+// block on I/O other than tx reads, MUST NOT retain tx, MUST NOT read the log
+// other than through tx (a read of the [Log] misses the entries of the
+// groups in flight), and MUST have no effects other than through tx: if a
+// commit group has to be split to fit Badger's transaction limits, it is
+// called again for the entries that did not fit, against the state then
+// committed (and the writes of the group then in flight).
+type ApplyFunc func(tx *StateTx, e Entry, value any) error
 
 // A StateTx is the view of index state given to an [ApplyFunc]. It is valid
 // only during that call and is not safe for concurrent use.
@@ -40,6 +43,25 @@ type StateTx struct {
 	pending  map[string][]byte // writes of accepted entries earlier in the group
 	staged   map[string][]byte // writes of this entry
 	done     bool
+
+	inflightEntries map[tlog.RecordID]Entry // entries of the group being committed
+	group           map[tlog.RecordID]int   // entries accepted earlier in the group: outs[acc[i]]
+	acc             []int
+	outs            []outcome
+}
+
+// Entry returns the entry with id as of the entry being applied: one
+// committed, one of the group being committed, or one accepted earlier in
+// the same group. It fails with [ErrNotFound] if there is none.
+func (tx *StateTx) Entry(id tlog.RecordID) (Entry, error) {
+	tx.check()
+	if a, ok := tx.group[id]; ok {
+		return tx.outs[tx.acc[a]].e, nil
+	}
+	if e, ok := tx.inflightEntries[id]; ok {
+		return e, nil
+	}
+	return entryByID(tx.rtx, id)
 }
 
 // Get returns a copy of the value at key as of the entry being applied, or
@@ -101,7 +123,8 @@ func (tx *StateTx) check() {
 // A request is one Append waiting for the committer.
 type request struct {
 	data  []byte
-	leaf  [32]byte
+	leaf  tlog.RecordID
+	value any         // AppendOptions.Value, for Apply
 	reply chan result // buffered 1; the committer replies exactly once
 }
 
@@ -126,35 +149,31 @@ type result struct {
 // caller crashed before the answer came. The caller must not modify data
 // during the call.
 func (l *Log) Append(ctx context.Context, data []byte) (e Entry, dup bool, err error) {
-	return l.AppendAfter(ctx, data, nil, nil)
+	return l.AppendWith(ctx, data, AppendOptions{})
 }
 
-// AppendAfter is [Append] for appends that must reach the log in a given
-// order: it hands data to the committer only once after is closed (nil
-// means at once), and calls taken, if not nil, exactly once: when the
-// request is queued for the committer, which takes requests in the order
-// queued, or, for an append that ends without that, once after is closed
-// (or ctx is done, or the log closed). Chaining appends, each after the
-// previous one's taken and all with the same ctx, applies them in chain
-// order while their callers wait for durability together. Taken does not
-// wait for the committer to be free, so the appends of one chain can fill
-// a commit group.
-func (l *Log) AppendAfter(ctx context.Context, data []byte, after <-chan struct{}, taken func()) (e Entry, dup bool, err error) {
-	if f := taken; f != nil {
-		var once sync.Once
-		taken = func() { once.Do(f) }
+// AppendOptions are the options of one [Log.AppendWith].
+type AppendOptions struct {
+	// Value travels with the entry to [Options.Apply], which receives it
+	// as is: what the caller already derived from the data (in this
+	// project, the decoded record and the signatures already verified).
+	Value any
+	// Turn, if not nil, is the append's place in a [Sequence]: the entry
+	// reaches the log only after the one appended with the turn before.
+	Turn *Turn
+}
+
+// AppendWith is [Log.Append] with options: a value for Apply, and a place
+// in a sequence of appends.
+func (l *Log) AppendWith(ctx context.Context, data []byte, opts AppendOptions) (e Entry, dup bool, err error) {
+	var after <-chan struct{}
+	if t := opts.Turn; t != nil {
+		after = t.after
 		defer func() {
-			// An append that ends early keeps its place in the chain
+			// An append that ends early keeps its place in the sequence
 			// all the same: it lets the next one go only after the
-			// previous one.
-			if after != nil {
-				select {
-				case <-after:
-				case <-ctx.Done():
-				case <-l.done:
-				}
-			}
-			taken()
+			// previous one (Pass is a no-op once the turn is taken).
+			t.pass(ctx, l.done)
 		}()
 	}
 	if len(data) == 0 {
@@ -169,7 +188,7 @@ func (l *Log) AppendAfter(ctx context.Context, data []byte, after <-chan struct{
 	// Duplicates are found by the committer, which looks each request's
 	// leaf up in a snapshot it opened while no commit was in flight; a
 	// lookup here would wait for the commit in flight.
-	req := &request{data: bytes.Clone(data), leaf: tlog.RecordIDOf(data), reply: make(chan result, 1)}
+	req := &request{data: bytes.Clone(data), leaf: tlog.RecordIDOf(data), value: opts.Value, reply: make(chan result, 1)}
 	if after != nil {
 		select {
 		case <-after:
@@ -180,8 +199,8 @@ func (l *Log) AppendAfter(ctx context.Context, data []byte, after <-chan struct{
 		}
 		// The previous append may have given up (its ctx done, or the
 		// log closed) before the one before it was taken: then this one
-		// must not go ahead of that one either. Appends of a chain share
-		// ctx, so checking it and the log again settles that.
+		// must not go ahead of that one either. Appends of a sequence
+		// share ctx, so checking it and the log again settles that.
 		if err := ctx.Err(); err != nil {
 			return Entry{}, false, err
 		}
@@ -203,8 +222,8 @@ func (l *Log) AppendAfter(ctx context.Context, data []byte, after <-chan struct{
 	case <-l.done:
 		return Entry{}, false, ErrClosed
 	}
-	if taken != nil {
-		taken()
+	if opts.Turn != nil {
+		opts.Turn.release() // queued: the next append of the sequence may go
 	}
 	select {
 	case r := <-req.reply:
@@ -614,8 +633,11 @@ func (l *Log) plan(batch []*request, prev *group, txs *planTxns) *group {
 		e := Entry{Index: size + uint64(len(acc)), ID: r.leaf, Data: r.data, Time: now}
 		var state []kvw
 		if l.opts.Apply != nil {
-			tx := &StateTx{rtx: rtx, cache: l.cache, inflight: prevState, pending: pending, staged: make(map[string][]byte)}
-			err := l.opts.Apply(tx, e)
+			tx := &StateTx{
+				rtx: rtx, cache: l.cache, inflight: prevState, pending: pending, staged: make(map[string][]byte),
+				inflightEntries: prevLeaves, group: inGroup, acc: acc, outs: outs,
+			}
+			err := l.opts.Apply(tx, e, r.value)
 			tx.done = true
 			if err != nil {
 				outs[i] = outcome{kind: outRejected, err: err}

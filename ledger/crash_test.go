@@ -43,7 +43,7 @@ func TestMain(m *testing.M) {
 
 // countState is an ApplyFunc counting entries in state, so that a crash test
 // can check state and entries are committed together.
-func countState(tx *StateTx, e Entry) error {
+func countState(tx *StateTx, e Entry, _ any) error {
 	var n uint64
 	v, err := tx.Get([]byte("count"))
 	if err == nil {

@@ -3,6 +3,7 @@ package ledger
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -84,12 +85,54 @@ func TestPlanOnInflightGroup(t *testing.T) {
 	}
 }
 
-// TestChainFillsGroups: a chain of appends (AppendAfter, each after the
-// previous one's taken) is queued for the committer without waiting for it
-// to be free, so while one group commits, the rest of the chain gathers
-// into the next group instead of going in groups of one or two: one
-// client's stream can fill commit groups.
-func TestChainFillsGroups(t *testing.T) {
+// TestApplyReadsEntries: StateTx.Entry finds, as the ApplyFunc contract
+// says, every entry before the one being applied: committed, in the group
+// in flight, and earlier in the same group; and the value given to
+// AppendWith reaches Apply with its entry.
+func TestApplyReadsEntries(t *testing.T) {
+	l := openTest(t, t.TempDir(), newTestKey(t), func(o *Options) { o.Apply = applyDeps })
+	if _, _, err := l.Append(t.Context(), []byte("set committed")); err != nil {
+		t.Fatal(err)
+	}
+	stopCommitter(l) // this test is the committer
+	mk := func(datas ...string) []*request {
+		reqs := make([]*request, len(datas))
+		for i, d := range datas {
+			reqs[i] = &request{data: []byte(d), leaf: tlog.RecordIDOf([]byte(d)), value: strings.TrimPrefix(d, "value "), reply: make(chan result, 1)}
+		}
+		return reqs
+	}
+	var txs planTxns
+	txs.renew(l.db)
+	defer txs.discard()
+	g1 := l.plan(mk("set inflight"), nil, &txs)
+	r2 := mk("after set committed", "after set inflight", "set same", "after set same", "after set nowhere", "value same")
+	g2 := l.plan(r2, g1, &txs)
+	l.start(g1)
+	l.finish(g1, <-g1.done)
+	l.start(g2)
+	l.finish(g2, <-g2.done)
+	for i, wantErr := range []error{nil, nil, nil, nil, errMissing, nil} {
+		res := <-r2[i].reply
+		if !errors.Is(res.err, wantErr) {
+			t.Errorf("%q: err %v, want %v", r2[i].data, res.err, wantErr)
+		}
+	}
+	restartCommitter(l)
+	if _, _, err := l.AppendWith(t.Context(), []byte("value 42"), AppendOptions{Value: 42}); err != nil {
+		t.Errorf("AppendWith(value 42): %v", err)
+	}
+	if _, _, err := l.AppendWith(t.Context(), []byte("value 43"), AppendOptions{Value: 42}); !errors.Is(err, errMissing) {
+		t.Errorf("AppendWith(value 43) with value 42: %v, want errMissing", err)
+	}
+}
+
+// TestSequenceFillsGroups: a sequence of appends (each after the previous
+// one's turn) is queued for the committer without waiting for it to be
+// free, so while one group commits, the rest of the sequence gathers into
+// the next group instead of going in groups of one or two: one client's
+// stream can fill commit groups.
+func TestSequenceFillsGroups(t *testing.T) {
 	l := openTest(t, t.TempDir(), newTestKey(t), nil)
 	const n = 200
 	var mu sync.Mutex
@@ -109,26 +152,26 @@ func TestChainFillsGroups(t *testing.T) {
 		}
 		return false
 	}
-	turns := make([]chan struct{}, n+1)
+	var seq Sequence
+	turns := make([]*Turn, n)
 	for i := range turns {
-		turns[i] = make(chan struct{})
+		turns[i] = seq.Next()
 	}
-	close(turns[0])
 	var wg sync.WaitGroup
 	errs := make([]error, n)
 	for i := range n {
 		wg.Go(func() {
-			_, _, errs[i] = l.AppendAfter(t.Context(), fmt.Appendf(nil, "chain %d", i), turns[i], func() { close(turns[i+1]) })
+			_, _, errs[i] = l.AppendWith(t.Context(), fmt.Appendf(nil, "chain %d", i), AppendOptions{Turn: turns[i]})
 		})
 		if i == 0 {
 			<-blocked
 		}
 	}
-	// Every append of the chain is queued while the committer is busy.
+	// Every append of the sequence is queued while the committer is busy.
 	select {
-	case <-turns[n]:
+	case <-turns[n-1].done:
 	case <-time.After(30 * time.Second):
-		t.Fatal("the chain's appends were not queued while the committer was busy")
+		t.Fatal("the sequence's appends were not queued while the committer was busy")
 	}
 	releaseAll()
 	wg.Wait()

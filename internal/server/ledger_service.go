@@ -38,7 +38,7 @@ func (l *ledgerService) Submit(ctx context.Context, req *apipb.SubmitRequest) (*
 }
 
 // submit submits env in turn t of a stream's sequence (nil for none).
-func (l *ledgerService) submit(ctx context.Context, env *pb.Envelope, unknownFields bool, t *custody.Turn) (*apipb.SubmitResponse, error) {
+func (l *ledgerService) submit(ctx context.Context, env *pb.Envelope, unknownFields bool, t *ledger.Turn) (*apipb.SubmitResponse, error) {
 	if unknownFields {
 		t.Pass(ctx)
 		l.s.metrics.submits.WithLabelValues(record.ErrMalformed.Error()).Inc()
@@ -69,7 +69,7 @@ const submitWindow = 64
 // submitWindow, and answers in request order: each request takes a slot in
 // a queue as it arrives, its worker fills the slot, and this goroutine sends
 // the slots' responses in queue order. Requests reach the log in the order
-// received (a custody.Sequence), so a record can follow the one it links to
+// received (a ledger.Sequence), so a record can follow the one it links to
 // without waiting for its answer. Once the client closes its side, the
 // stream ends after the last response. When the server starts shutting
 // down, the stream takes no more requests, answers those it has taken and
@@ -99,7 +99,7 @@ func (l *ledgerService) SubmitStream(stream grpc.BidiStreamingServer[apipb.Submi
 				}()
 			}
 		}
-		var seq custody.Sequence
+		var seq ledger.Sequence
 		for {
 			req, err := stream.Recv()
 			if err != nil {
@@ -165,7 +165,7 @@ func (l *ledgerService) SubmitStream(stream grpc.BidiStreamingServer[apipb.Submi
 // submitOne submits one streamed request and turns a refusal into its
 // response. It runs on its own goroutine, out of reach of the recovery
 // interceptor, so it recovers from a panic itself.
-func (l *ledgerService) submitOne(ctx context.Context, req *apipb.SubmitStreamRequest, t *custody.Turn) (resp *apipb.SubmitStreamResponse) {
+func (l *ledgerService) submitOne(ctx context.Context, req *apipb.SubmitStreamRequest, t *ledger.Turn) (resp *apipb.SubmitStreamResponse) {
 	defer func() {
 		if r := recover(); r != nil {
 			t.Pass(ctx)
