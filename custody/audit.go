@@ -14,6 +14,7 @@ import (
 
 	"github.com/antimony-ledger/provenance/ledger"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+	"github.com/antimony-ledger/provenance/registry"
 
 	"github.com/antimony-ledger/provenance/tlog"
 
@@ -330,9 +331,6 @@ func (a *auditRun) resolve(ctx context.Context, ordered <-chan *auditChunk, task
 				return
 			}
 			sigs, err := a.registry.resolve(e, d)
-			if err == nil {
-				err = a.registry.apply(e, d.st)
-			}
 			if err != nil {
 				a.failf(e.Index, "%v", err)
 				return
@@ -373,145 +371,37 @@ func (a *auditRun) verify(b []auditSig) {
 	}
 }
 
-// auditRegistry is the party registry as of the entry being audited,
-// rebuilt from the registry records in log order.
+// auditRegistry is the registry as of the entry being audited, rebuilt
+// from the registry records in log order and judged by the same rules as
+// at append time (package registry).
 type auditRegistry struct {
-	registrar   ed25519.PublicKey
-	registrarID string
-	parties     map[string]*pb.Party // party id -> party (registration id and keys only)
-	keyOwner    map[string]string    // key id -> party id
+	registry.Registry
+	mem *registry.Memory
 }
 
-func newAuditRegistry(registrar ed25519.PublicKey) *auditRegistry {
-	return &auditRegistry{
-		registrar: registrar, registrarID: record.KeyID(registrar),
-		parties: map[string]*pb.Party{}, keyOwner: map[string]string{},
-	}
+func newAuditRegistry(registrar registry.Registrar) *auditRegistry {
+	mem := registry.NewMemory()
+	return &auditRegistry{Registry: registry.Registry{Registrar: registrar, Reader: mem}, mem: mem}
 }
 
 // resolve returns the signatures of e to verify, each with the key it must
-// verify under as of e, after checking that each key may sign e.
+// verify under as of e, after checking that each key may sign e, and
+// applies e to the registry if it is a registry record.
 func (r *auditRegistry) resolve(e ledger.Entry, d auditDecoded) ([]auditSig, error) {
+	at := registry.Position{Index: e.Index, LogTime: e.Time, EventTime: d.st.GetEventTime().AsTime()}
 	sigs := make([]auditSig, 0, len(d.env.GetSignatures()))
-	add := func(keyID string, pub ed25519.PublicKey, sig []byte) {
-		sigs = append(sigs, auditSig{index: e.Index, keyID: keyID, pub: pub, msg: d.msg, sig: sig})
+	_, err := r.Authorize(d.st, d.env, at, func(sg registry.Signer) error {
+		sigs = append(sigs, auditSig{index: e.Index, keyID: sg.KeyID, pub: sg.PublicKey, msg: d.msg, sig: sg.Sig})
+		return nil
+	})
+	if err != nil || !registry.IsRegistryStatement(d.st) {
+		return sigs, err
 	}
-	st := d.st
-	if _, registry := registryBody(st); registry {
-		if st.GetPartyId() != record.RegistrarPartyID {
-			return nil, fmt.Errorf("registry statement made by %q, not %q", st.GetPartyId(), record.RegistrarPartyID)
-		}
-		for _, sig := range d.env.GetSignatures() {
-			if sig.GetKeyid() != r.registrarID {
-				return nil, fmt.Errorf("key %s is not the registrar key", sig.GetKeyid())
-			}
-			add(r.registrarID, r.registrar, sig.GetSig())
-		}
-		return sigs, nil
+	at.ID = e.ID.String()
+	c, err := r.Apply(d.st, at)
+	if err != nil {
+		return nil, err
 	}
-	if st.GetPartyId() == record.RegistrarPartyID {
-		return nil, errors.New("the registrar signs only registrations, rotations and revocations")
-	}
-	party := r.parties[st.GetPartyId()]
-	if party == nil {
-		return nil, fmt.Errorf("party %q is not registered at this point in the log", st.GetPartyId())
-	}
-	for _, sig := range d.env.GetSignatures() {
-		ks := findKey(party, sig.GetKeyid())
-		if ks == nil {
-			if owner, ok := r.keyOwner[sig.GetKeyid()]; ok {
-				return nil, fmt.Errorf("key %s belongs to party %q, not %q", sig.GetKeyid(), owner, st.GetPartyId())
-			}
-			return nil, fmt.Errorf("key %s is not registered to party %q at this point in the log", sig.GetKeyid(), st.GetPartyId())
-		}
-		if ks.GetRevoked() {
-			return nil, fmt.Errorf("key %s was revoked at index %d", ks.GetKeyId(), ks.GetRevokedIndex())
-		}
-		for _, t := range []struct {
-			what string
-			at   time.Time
-		}{{"record time", e.Time}, {"event time", st.GetEventTime().AsTime()}} {
-			if !keyValidAt(ks, t.at) {
-				return nil, fmt.Errorf("key %s is not valid at the %s %s (valid %s)", ks.GetKeyId(), t.what, t.at.UTC().Format(time.RFC3339), windowString(ks))
-			}
-		}
-		add(sig.GetKeyid(), ks.GetPublicKey(), sig.GetSig())
-	}
+	r.mem.Put(c)
 	return sigs, nil
-}
-
-// apply updates the registry with a registry record, as the store did when
-// it was appended.
-func (r *auditRegistry) apply(e ledger.Entry, st *pb.Statement) error {
-	newKey := func(k *pb.PartyKey) (*pb.KeyStatus, error) {
-		id := record.KeyID(k.GetPublicKey())
-		if owner, ok := r.keyOwner[id]; ok {
-			return nil, fmt.Errorf("key %s is already registered to party %q", id, owner)
-		}
-		return &pb.KeyStatus{KeyId: id, PublicKey: k.GetPublicKey(), NotBefore: k.GetNotBefore(), NotAfter: k.GetNotAfter()}, nil
-	}
-	getParty := func(id string) (*pb.Party, error) {
-		if p := r.parties[id]; p != nil {
-			return p, nil
-		}
-		return nil, fmt.Errorf("party %q is not registered at this point in the log", id)
-	}
-	switch b := st.GetBody().(type) {
-	case *pb.Statement_PartyRegistration:
-		reg := b.PartyRegistration
-		if r.parties[reg.GetPartyId()] != nil {
-			return fmt.Errorf("party %q is registered twice", reg.GetPartyId())
-		}
-		party := &pb.Party{Registration: &pb.PartyRegistration{PartyId: reg.GetPartyId()}}
-		for i, k := range reg.GetKeys() {
-			ks, err := newKey(k)
-			if err != nil {
-				return fmt.Errorf("keys[%d]: %v", i, err)
-			}
-			if findKey(party, ks.GetKeyId()) != nil {
-				return fmt.Errorf("keys[%d]: key %s listed twice", i, ks.GetKeyId())
-			}
-			party.Keys = append(party.Keys, ks)
-		}
-		r.parties[reg.GetPartyId()] = party
-		for _, k := range party.Keys {
-			r.keyOwner[k.GetKeyId()] = reg.GetPartyId()
-		}
-	case *pb.Statement_KeyRotation:
-		rot := b.KeyRotation
-		party, err := getParty(rot.GetPartyId())
-		if err != nil {
-			return err
-		}
-		ks, err := newKey(rot.GetNewKey())
-		if err != nil {
-			return fmt.Errorf("new_key: %v", err)
-		}
-		if rot.GetRetireKeyId() != "" {
-			old := findKey(party, rot.GetRetireKeyId())
-			if old == nil {
-				return fmt.Errorf("key %s is not a key of party %q", rot.GetRetireKeyId(), rot.GetPartyId())
-			}
-			if old.GetNotAfter() == nil || rot.GetRetireAt().AsTime().Before(old.GetNotAfter().AsTime()) {
-				old.NotAfter = rot.GetRetireAt()
-			}
-		}
-		party.Keys = append(party.Keys, ks)
-		r.keyOwner[ks.GetKeyId()] = rot.GetPartyId()
-	case *pb.Statement_KeyRevocation:
-		rev := b.KeyRevocation
-		party, err := getParty(rev.GetPartyId())
-		if err != nil {
-			return err
-		}
-		ks := findKey(party, rev.GetKeyId())
-		if ks == nil {
-			return fmt.Errorf("key %s is not a key of party %q", rev.GetKeyId(), rev.GetPartyId())
-		}
-		if ks.GetRevoked() {
-			return fmt.Errorf("key %s was already revoked at index %d", rev.GetKeyId(), ks.GetRevokedIndex())
-		}
-		ks.Revoked, ks.RevokedIndex, ks.RevokedAt = true, e.Index, rev.GetRevokedAt()
-	}
-	return nil
 }

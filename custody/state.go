@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -15,6 +14,8 @@ import (
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 
 	"github.com/antimony-ledger/provenance/record"
+
+	"github.com/antimony-ledger/provenance/registry"
 )
 
 // State keys. Every index is a projection of the log, written in the same
@@ -87,102 +88,51 @@ type applier struct {
 	party *pb.Party
 }
 
-// authorize checks that every signature is by a current key of the acting
-// party (or of the registrar for registry statements).
+// registry returns the rulebook reading the registry as of this entry:
+// the state of the entries before it, through the commit's transaction.
+func (a *applier) registry() registry.Registry {
+	return registry.Registry{Registrar: a.s.registrar, Reader: registry.ReaderFuncs{
+		PartyFunc: a.viewParty,
+		KeyOwnerFunc: func(keyID string) (string, error) {
+			owner, err := a.tx.Get([]byte(keyPrefix + keyID))
+			if errors.Is(err, ledger.ErrNotFound) {
+				return "", record.Rejectf(record.ErrNotFound, "key %s is not registered", keyID)
+			}
+			return string(owner), err
+		},
+	}}
+}
+
+// position is where and when the entry is judged.
+func (a *applier) position() registry.Position {
+	return registry.Position{Index: a.e.Index, ID: a.id, LogTime: a.e.Time, EventTime: a.st.GetEventTime().AsTime()}
+}
+
+// authorize checks, by the registry's rules, that every signature is by a
+// key that may sign the statement here, and that it verifies (unless it
+// was verified before the commit, against the same key).
 func (a *applier) authorize() error {
-	_, registry := registryBody(a.st)
-	if registry {
-		if a.st.GetPartyId() != record.RegistrarPartyID {
-			return record.Rejectf(record.ErrNotAllowed, "registry statements are made by %q, not %q", record.RegistrarPartyID, a.st.GetPartyId())
+	party, err := a.registry().Authorize(a.st, a.p.env, a.position(), func(sg registry.Signer) error {
+		if a.p.verified[sg.KeyID] || record.VerifySignature(a.p.env, sg.PublicKey, sg.Sig) {
+			return nil
 		}
-		for _, sig := range a.p.env.GetSignatures() {
-			if sig.GetKeyid() != a.s.registrarID {
-				return record.Rejectf(record.ErrUnknownKey, "key %s is not the registrar key", sig.GetKeyid())
-			}
-			if !a.p.verified[sig.GetKeyid()] && !record.VerifySignature(a.p.env, a.s.registrar, sig.GetSig()) {
-				return record.Rejectf(record.ErrBadSignature, "registrar signature does not verify")
-			}
+		if sg.Key == nil {
+			return record.Rejectf(record.ErrBadSignature, "registrar signature does not verify")
 		}
-		return nil
-	}
-	if a.st.GetPartyId() == record.RegistrarPartyID {
-		return record.Rejectf(record.ErrNotAllowed, "the registrar signs only registrations, rotations and revocations")
-	}
-	party, err := a.viewParty(a.st.GetPartyId())
-	if err != nil {
-		return err
-	}
+		return record.Rejectf(record.ErrBadSignature, "signature by key %s does not verify", sg.KeyID)
+	})
 	a.party = party
-	for _, sig := range a.p.env.GetSignatures() {
-		ks := findKey(party, sig.GetKeyid())
-		if ks == nil {
-			if owner, err := a.tx.Get([]byte(keyPrefix + sig.GetKeyid())); err == nil {
-				return record.Rejectf(record.ErrUnknownKey, "key %s belongs to party %q, not %q", sig.GetKeyid(), owner, party.GetRegistration().GetPartyId())
-			}
-			return record.Rejectf(record.ErrUnknownKey, "key %s is not registered to party %q", sig.GetKeyid(), party.GetRegistration().GetPartyId())
-		}
-		if !a.p.verified[sig.GetKeyid()] && !record.VerifySignature(a.p.env, ks.GetPublicKey(), sig.GetSig()) {
-			return record.Rejectf(record.ErrBadSignature, "signature by key %s does not verify", sig.GetKeyid())
-		}
-		if ks.GetRevoked() {
-			return record.Rejectf(record.ErrKeyNotValid, "key %s was revoked at index %d", ks.GetKeyId(), ks.GetRevokedIndex())
-		}
-		for _, t := range []struct {
-			what string
-			at   time.Time
-		}{{"record time", a.e.Time}, {"event time", a.st.GetEventTime().AsTime()}} {
-			if !keyValidAt(ks, t.at) {
-				return record.Rejectf(record.ErrKeyNotValid, "key %s is not valid at the %s %s (valid %s)", ks.GetKeyId(), t.what, t.at.UTC().Format(time.RFC3339), windowString(ks))
-			}
-		}
-	}
-	return nil
-}
-
-func keyValidAt(ks *pb.KeyStatus, t time.Time) bool {
-	if t.Before(ks.GetNotBefore().AsTime()) {
-		return false
-	}
-	return ks.GetNotAfter() == nil || t.Before(ks.GetNotAfter().AsTime())
-}
-
-func windowString(ks *pb.KeyStatus) string {
-	s := "from " + ks.GetNotBefore().AsTime().UTC().Format(time.RFC3339)
-	if ks.GetNotAfter() != nil {
-		s += " until " + ks.GetNotAfter().AsTime().UTC().Format(time.RFC3339)
-	}
-	return s
-}
-
-func findKey(p *pb.Party, keyID string) *pb.KeyStatus {
-	for _, k := range p.GetKeys() {
-		if k.GetKeyId() == keyID {
-			return k
-		}
-	}
-	return nil
-}
-
-func registryBody(st *pb.Statement) (string, bool) {
-	switch st.GetBody().(type) {
-	case *pb.Statement_PartyRegistration:
-		return "party registration", true
-	case *pb.Statement_KeyRotation:
-		return "key rotation", true
-	case *pb.Statement_KeyRevocation:
-		return "key revocation", true
-	}
-	return "", false
+	return err
 }
 
 func (a *applier) body() error {
 	switch b := a.st.GetBody().(type) {
-	case *pb.Statement_PartyRegistration:
-		return a.register(b.PartyRegistration)
-	case *pb.Statement_KeyRotation:
-		return a.rotate(b.KeyRotation)
-	case *pb.Statement_KeyRevocation:
-		return a.revoke(b.KeyRevocation)
+	case *pb.Statement_PartyRegistration, *pb.Statement_KeyRotation, *pb.Statement_KeyRevocation:
+		c, err := a.registry().Apply(a.st, a.position())
+		if err != nil {
+			return err
+		}
+		return a.putParty(c.Party)
 	case *pb.Statement_Extraction:
 		return a.extract(b.Extraction)
 	case *pb.Statement_Assay:
@@ -197,95 +147,8 @@ func (a *applier) body() error {
 	return record.Rejectf(record.ErrMalformed, "statement has no body")
 }
 
-func (a *applier) register(r *pb.PartyRegistration) error {
-	if ok, err := a.tx.Has([]byte(partyPrefix + r.GetPartyId())); err != nil {
-		return err
-	} else if ok {
-		return record.Rejectf(record.ErrAlreadyExists, "party %q is already registered", r.GetPartyId())
-	}
-	party := &pb.Party{Registration: r, RegistrationRecord: a.id}
-	for i, k := range r.GetKeys() {
-		ks, err := a.newKey(k)
-		if err != nil {
-			return record.Rejectf(record.ErrAlreadyExists, "keys[%d]: %v", i, err)
-		}
-		if findKey(party, ks.GetKeyId()) != nil {
-			return record.Rejectf(record.ErrMalformed, "keys[%d]: key %s listed twice", i, ks.GetKeyId())
-		}
-		party.Keys = append(party.Keys, ks)
-	}
-	// Keys are kept in the party record, not duplicated in the registration.
-	party.Registration = proto.CloneOf(r)
-	party.Registration.Keys = nil
-	return a.putParty(party)
-}
-
-func (a *applier) newKey(k *pb.PartyKey) (*pb.KeyStatus, error) {
-	id := record.KeyID(k.GetPublicKey())
-	if owner, err := a.tx.Get([]byte(keyPrefix + id)); err == nil {
-		return nil, errors.New("key " + id + " is already registered to party " + string(owner))
-	} else if !errors.Is(err, ledger.ErrNotFound) {
-		return nil, err
-	}
-	return &pb.KeyStatus{KeyId: id, PublicKey: k.GetPublicKey(), NotBefore: k.GetNotBefore(), NotAfter: k.GetNotAfter()}, nil
-}
-
-func (a *applier) rotate(r *pb.KeyRotation) error {
-	party, err := a.getParty(r.GetPartyId())
-	if err != nil {
-		return err
-	}
-	ks, err := a.newKey(r.GetNewKey())
-	if err != nil {
-		return record.Rejectf(record.ErrAlreadyExists, "new_key: %v", err)
-	}
-	if r.GetRetireKeyId() != "" {
-		old := findKey(party, r.GetRetireKeyId())
-		if old == nil {
-			return record.Rejectf(record.ErrNotFound, "key %s is not a key of party %q", r.GetRetireKeyId(), r.GetPartyId())
-		}
-		if old.GetNotAfter() == nil || r.GetRetireAt().AsTime().Before(old.GetNotAfter().AsTime()) {
-			old.NotAfter = r.GetRetireAt()
-		}
-	}
-	party.Keys = append(party.Keys, ks)
-	return a.putParty(party)
-}
-
-func (a *applier) revoke(r *pb.KeyRevocation) error {
-	party, err := a.getParty(r.GetPartyId())
-	if err != nil {
-		return err
-	}
-	ks := findKey(party, r.GetKeyId())
-	if ks == nil {
-		return record.Rejectf(record.ErrNotFound, "key %s is not a key of party %q", r.GetKeyId(), r.GetPartyId())
-	}
-	if ks.GetRevoked() {
-		return record.Rejectf(record.ErrAlreadyExists, "key %s was already revoked at index %d", r.GetKeyId(), ks.GetRevokedIndex())
-	}
-	ks.Revoked, ks.RevokedIndex, ks.RevokedAt = true, a.e.Index, r.GetRevokedAt()
-	return a.putParty(party)
-}
-
-func (a *applier) requireRole(what string, roles ...pb.Role) error {
-	for _, r := range roles {
-		if slices.Contains(a.party.GetRegistration().GetRoles(), r) {
-			return nil
-		}
-	}
-	names := make([]string, len(roles))
-	for i, r := range roles {
-		names[i] = r.String()
-	}
-	return record.Rejectf(record.ErrNotAllowed, "party %q may not sign %s: needs one of roles %v", a.st.GetPartyId(), what, names)
-}
-
-// custodyRoles may hold, dispatch, receive and transform lots.
-var custodyRoles = []pb.Role{pb.Role_ROLE_MINE, pb.Role_ROLE_EXPORTER, pb.Role_ROLE_TRADER, pb.Role_ROLE_SMELTER, pb.Role_ROLE_REFINER, pb.Role_ROLE_BUYER}
-
 func (a *applier) extract(x *pb.Extraction) error {
-	if err := a.requireRole("an extraction", pb.Role_ROLE_MINE); err != nil {
+	if err := registry.Require(a.party, registry.Extract); err != nil {
 		return err
 	}
 	if err := a.newLot(x.GetLotId()); err != nil {
@@ -307,7 +170,7 @@ func (a *applier) assay(x *pb.Assay) error {
 		return err
 	}
 	if lot.GetHolderPartyId() != a.st.GetPartyId() {
-		if err := a.requireRole("an assay of a lot it does not hold", pb.Role_ROLE_LAB); err != nil {
+		if err := registry.Require(a.party, registry.AssayUnheld); err != nil {
 			return err
 		}
 	}
@@ -320,7 +183,7 @@ func (a *applier) assay(x *pb.Assay) error {
 }
 
 func (a *applier) dispatch(d *pb.Dispatch) error {
-	if err := a.requireRole("a dispatch", custodyRoles...); err != nil {
+	if err := registry.Require(a.party, registry.Dispatch); err != nil {
 		return err
 	}
 	lot, err := a.heldLot(d.GetLotId(), d.GetCustodyLink(), "dispatch.custody_link")
@@ -334,8 +197,8 @@ func (a *applier) dispatch(d *pb.Dispatch) error {
 	if err != nil {
 		return err
 	}
-	if !slices.ContainsFunc(to.GetRegistration().GetRoles(), func(r pb.Role) bool { return slices.Contains(custodyRoles, r) }) {
-		return record.Rejectf(record.ErrNotAllowed, "party %q cannot take custody of a lot", d.GetToPartyId())
+	if err := registry.Require(to, registry.Hold); err != nil {
+		return err
 	}
 	lot.InTransitTo, lot.PendingDispatch = d.GetToPartyId(), a.id
 	a.partyLot(d.GetToPartyId(), lot.GetLotId())
@@ -362,7 +225,7 @@ func (a *applier) receipt(r *pb.Receipt) error {
 }
 
 func (a *applier) transform(t *pb.Transformation) error {
-	if err := a.requireRole("a transformation", pb.Role_ROLE_MINE, pb.Role_ROLE_EXPORTER, pb.Role_ROLE_TRADER, pb.Role_ROLE_SMELTER, pb.Role_ROLE_REFINER); err != nil {
+	if err := registry.Require(a.party, registry.Transform); err != nil {
 		return err
 	}
 	for _, in := range t.GetInputs() {
@@ -435,8 +298,6 @@ func (a *applier) newLot(lotID string) error {
 	}
 	return nil
 }
-
-func (a *applier) getParty(id string) (*pb.Party, error) { return readParty(a.tx.Get, id) }
 
 // viewParty is getParty for reading only: the party it returns may be
 // shared with other records' checks, and must not be changed. Most records

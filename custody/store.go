@@ -22,6 +22,8 @@ import (
 	"github.com/antimony-ledger/provenance/tlog"
 
 	"github.com/antimony-ledger/provenance/record"
+
+	"github.com/antimony-ledger/provenance/registry"
 )
 
 // Config configures a [Store].
@@ -40,9 +42,8 @@ type Config struct {
 // the append-time validation and the lot and party indexes of this
 // package. It is safe for concurrent use.
 type Store struct {
-	log         *ledger.Log
-	registrar   ed25519.PublicKey
-	registrarID string
+	log       *ledger.Log
+	registrar registry.Registrar
 
 	verifier *batchVerifier
 	keys     sync.Map // key id -> ed25519.PublicKey, of registered keys
@@ -57,7 +58,7 @@ func Open(ctx context.Context, dir string, cfg Config) (*Store, error) {
 	if len(cfg.Registrar) != ed25519.PublicKeySize {
 		return nil, errors.New("custody: registrar public key required")
 	}
-	s := &Store{registrar: cfg.Registrar, registrarID: record.KeyID(cfg.Registrar)}
+	s := &Store{registrar: registry.NewRegistrar(cfg.Registrar)}
 	l, err := ledger.Open(ctx, dir, ledger.Options{
 		Origin: cfg.Origin, Signer: cfg.LogSigner, Apply: s.apply, Logger: cfg.Logger,
 	})
@@ -79,7 +80,7 @@ func (s *Store) Close() error { return s.log.Close() }
 func (s *Store) Log() *ledger.Log { return s.log }
 
 // RegistrarKeyID returns the key id of the registrar key.
-func (s *Store) RegistrarKeyID() string { return s.registrarID }
+func (s *Store) RegistrarKeyID() string { return s.registrar.ID }
 
 // SubmitResult is the outcome of an accepted submission.
 type SubmitResult struct {
@@ -204,8 +205,8 @@ func (s *Store) preverify(p *prepared) error {
 // publicKey returns the public key with a key id, from the registrar key
 // or the committed registry.
 func (s *Store) publicKey(keyID string) (ed25519.PublicKey, error) {
-	if keyID == s.registrarID {
-		return s.registrar, nil
+	if keyID == s.registrar.ID {
+		return s.registrar.Key, nil
 	}
 	// A key id is the hash of its public key, so a key found once is the
 	// same key forever (its status is checked by apply, in log order).
@@ -237,7 +238,7 @@ func (s *Store) registeredKey(keyID string) (ed25519.PublicKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	if k := findKey(party, keyID); k != nil {
+	if k := registry.FindKey(party, keyID); k != nil {
 		return k.GetPublicKey(), nil
 	}
 	return nil, record.ErrNotFound

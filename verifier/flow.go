@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"math"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/antimony-ledger/provenance/internal/refdata"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+
+	"github.com/antimony-ledger/provenance/registry"
 )
 
 // untraced is the composition key of Sb not attributed to a mine.
@@ -86,18 +89,15 @@ type flow struct {
 
 func pt(l *pb.Location) refdata.Point { return refdata.Point{Lat: l.GetLat(), Lon: l.GetLon()} }
 
-var custodyRoles = []pb.Role{pb.Role_ROLE_MINE, pb.Role_ROLE_EXPORTER, pb.Role_ROLE_TRADER, pb.Role_ROLE_SMELTER, pb.Role_ROLE_REFINER, pb.Role_ROLE_BUYER}
-var transformRoles = []pb.Role{pb.Role_ROLE_MINE, pb.Role_ROLE_EXPORTER, pb.Role_ROLE_TRADER, pb.Role_ROLE_SMELTER, pb.Role_ROLE_REFINER}
-
-func (r *run) roleCheck(rec *entry, what string, lots []string, roles ...pb.Role) {
-	p := r.parties[rec.st.GetPartyId()]
-	for _, x := range roles {
-		if p.hasRole(x) {
-			return
-		}
+// roleCheck flags a record whose party's roles do not allow what it does
+// (registry.Allows).
+func (r *run) roleCheck(rec *entry, a registry.Action, lots []string) {
+	p := r.party(rec.st.GetPartyId())
+	if registry.Allows(p, a) {
+		return
 	}
-	r.flag(rec, RuleKeyMisuse, pb.Severity_SEVERITY_CRITICAL, rec.lot(), lots, []string{p.regID},
-		"party %q signed %s, which its roles %v do not allow", rec.st.GetPartyId(), what, p.reg.GetRoles())
+	r.flag(rec, RuleKeyMisuse, pb.Severity_SEVERITY_CRITICAL, rec.lot(), lots, []string{p.GetRegistrationRecord()},
+		"party %q signed %s, which its roles %v do not allow", rec.st.GetPartyId(), a, p.GetRegistration().GetRoles())
 }
 
 // lot returns the lot a record is about (the first output of a
@@ -121,29 +121,39 @@ func (rec *entry) lot() string {
 }
 
 // keyChecks raises KEY_MISUSE for signatures by keys that the registry,
-// as the whole bundle records it, says were not valid at the event time.
+// as the whole bundle records it, says were not valid at the event time
+// (registry.KeyProblems): revoked before the record, revoked as of a time
+// at or before its event time, or outside their window.
 func (r *run) keyChecks() {
 	for _, rec := range r.recs {
-		for _, k := range rec.keys {
-			switch {
-			case k.revoked && k.revokedIndex < rec.idx:
-				r.flag(rec, RuleKeyMisuse, pb.Severity_SEVERITY_CRITICAL, rec.lot(), nil, []string{k.revokedBy},
-					"signed by key %s of %q after its revocation was logged at index %d", k.id, k.owner, k.revokedIndex)
-			case k.revoked && !rec.time.Before(k.revokedAt):
-				r.flag(rec, RuleKeyMisuse, pb.Severity_SEVERITY_CRITICAL, rec.lot(), nil, []string{k.revokedBy},
-					"event time %s is at or after the revocation time %s of key %s of %q (revocation at index %d)",
-					ts(rec.time), ts(k.revokedAt), k.id, k.owner, k.revokedIndex)
-			}
-			if rec.time.Before(k.notBefore) || (!k.notAfter.IsZero() && !rec.time.Before(k.notAfter)) {
-				win := "from " + ts(k.notBefore)
-				if !k.notAfter.IsZero() {
-					win += " until " + ts(k.notAfter)
+		owner := rec.st.GetPartyId()
+		for _, kid := range rec.keys {
+			k := registry.FindKey(r.party(owner), kid)
+			for _, p := range registry.KeyProblems(k, registry.Position{Index: rec.idx, EventTime: rec.time}) {
+				switch p.Problem {
+				case registry.RevokedBefore:
+					r.flag(rec, RuleKeyMisuse, pb.Severity_SEVERITY_CRITICAL, rec.lot(), nil, []string{r.idAt(k.GetRevokedIndex())},
+						"signed by key %s of %q after its revocation was logged at index %d", kid, owner, k.GetRevokedIndex())
+				case registry.RevokedAsOf:
+					r.flag(rec, RuleKeyMisuse, pb.Severity_SEVERITY_CRITICAL, rec.lot(), nil, []string{r.idAt(k.GetRevokedIndex())},
+						"event time %s is at or after the revocation time %s of key %s of %q (revocation at index %d)",
+						ts(rec.time), ts(k.GetRevokedAt().AsTime()), kid, owner, k.GetRevokedIndex())
+				case registry.OutsideWindow:
+					r.flag(rec, RuleKeyMisuse, pb.Severity_SEVERITY_CRITICAL, rec.lot(), nil, []string{r.retiredBy[kid]},
+						"event time %s is outside the validity window of key %s of %q (%s)", ts(rec.time), kid, owner, registry.Window(k))
 				}
-				r.flag(rec, RuleKeyMisuse, pb.Severity_SEVERITY_CRITICAL, rec.lot(), nil, []string{k.retiredBy},
-					"event time %s is outside the validity window of key %s of %q (%s)", ts(rec.time), k.id, k.owner, win)
 			}
 		}
 	}
+}
+
+// idAt returns the id of the bundle's record at index idx, or "".
+func (r *run) idAt(idx uint64) string {
+	i, ok := slices.BinarySearchFunc(r.recs, idx, func(e *entry, idx uint64) int { return cmp.Compare(e.idx, idx) })
+	if !ok {
+		return ""
+	}
+	return r.recs[i].id
 }
 
 func ts(t time.Time) string { return t.UTC().Format(time.RFC3339) }
@@ -200,25 +210,25 @@ func (r *run) create(f *flow, rec *entry, lot string, lots []string) {
 
 func (r *run) extract(f *flow, rec *entry, x *pb.Extraction) {
 	lot, signer := x.GetLotId(), rec.st.GetPartyId()
-	p := r.parties[signer]
+	p := r.party(signer)
 	s := &lotState{lot: lot, holder: signer, wet: x.GetMassKg(), moist: x.GetMoisturePct(), product: x.GetProduct(), loc: x.GetSite()}
 	s.sb = s.dry() * x.GetSbGradePct() / 100
 	lots := []string{lot}
 	r.create(f, rec, lot, lots)
 	r.gradeCheck(f, rec, lot, lots, x.GetProduct(), x.GetSbGradePct())
-	if p.hasRole(pb.Role_ROLE_MINE) {
+	if registry.HasRole(p, pb.Role_ROLE_MINE) {
 		s.comp = map[string]float64{signer: s.sb}
-		if m := p.reg.GetMine(); m != nil && x.GetProduct() == pb.Product_PRODUCT_ORE {
+		if m := p.GetRegistration().GetMine(); m != nil && x.GetProduct() == pb.Product_PRODUCT_ORE {
 			lo, hi := m.GetGradeMinPct()*(1-r.cfg.GradeTolerance), m.GetGradeMaxPct()*(1+r.cfg.GradeTolerance)
 			if g := x.GetSbGradePct(); g < lo || g > hi {
-				r.flag(rec, RuleAssayMismatch, pb.Severity_SEVERITY_WARNING, lot, lots, []string{p.regID},
+				r.flag(rec, RuleAssayMismatch, pb.Severity_SEVERITY_WARNING, lot, lots, []string{p.GetRegistrationRecord()},
 					"extraction of lot %q declares %.2f %% Sb, outside mine %q's ore grade range %.2f-%.2f %% (with %.0f %% slack: %.2f-%.2f %%)",
 					lot, g, signer, m.GetGradeMinPct(), m.GetGradeMaxPct(), r.cfg.GradeTolerance*100, lo, hi)
 			}
 		}
 	} else {
 		s.comp = map[string]float64{untraced: s.sb}
-		r.flag(rec, RuleOrphanInput, pb.Severity_SEVERITY_CRITICAL, lot, lots, []string{p.regID},
+		r.flag(rec, RuleOrphanInput, pb.Severity_SEVERITY_CRITICAL, lot, lots, []string{p.GetRegistrationRecord()},
 			"extraction of lot %q is signed by %q, which is not a registered MINE party: its %.1f kg Sb is untraced", lot, signer, s.sb)
 	}
 	r.borderPoint(rec, lot, lots, x.GetSite(), "extraction site", nil, true)
@@ -285,7 +295,7 @@ func (r *run) dispatch(f *flow, rec *entry, d *pb.Dispatch) {
 	if !ok {
 		return
 	}
-	r.roleCheck(rec, "a dispatch", lots, custodyRoles...)
+	r.roleCheck(rec, registry.Dispatch, lots)
 	r.custodyCheck(rec, s, lots)
 	m := d.GetMoisturePct()
 	if m == 0 { // proto3 cannot tell "0 %" from "not declared": keep the lot's
@@ -351,7 +361,7 @@ func (r *run) receipt(f *flow, rec *entry, x *pb.Receipt) {
 	if !ok {
 		return
 	}
-	r.roleCheck(rec, "a receipt", lots, custodyRoles...)
+	r.roleCheck(rec, registry.Receive, lots)
 	signer := rec.st.GetPartyId()
 	d := s.transit
 	if d == nil || d.id != x.GetDispatchLink() {
@@ -380,7 +390,7 @@ func (r *run) receipt(f *flow, rec *entry, x *pb.Receipt) {
 		}
 		end := x.GetLocation()
 		if end == nil {
-			end = r.parties[signer].reg.GetSite()
+			end = r.party(signer).GetRegistration().GetSite()
 		}
 		if prevLoc != nil && end != nil {
 			r.speedCheck(rec, lot, lots, prevLoc, prevT, end, rec.time, "receipt location")
@@ -399,7 +409,7 @@ func (r *run) receipt(f *flow, rec *entry, x *pb.Receipt) {
 	if l := x.GetLocation(); l != nil {
 		s.loc = l
 		r.borderPoint(rec, lot, lots, l, "receipt location", nil, false)
-	} else if site := r.parties[signer].reg.GetSite(); site != nil {
+	} else if site := r.party(signer).GetRegistration().GetSite(); site != nil {
 		s.loc = site
 	}
 	f.states[skey{rec.id, lot}] = s
@@ -512,7 +522,7 @@ func (r *run) transform(f *flow, rec *entry, t *pb.Transformation) {
 	for _, o := range t.GetOutputs() {
 		outLots = append(outLots, o.GetLotId())
 	}
-	r.roleCheck(rec, "a transformation", outLots, transformRoles...)
+	r.roleCheck(rec, registry.Transform, outLots)
 	tol := r.cfg.HandoffTolerance
 	pool := map[string]float64{}
 	var inSb, inWet, inDry float64
@@ -590,7 +600,7 @@ func (r *run) transform(f *flow, rec *entry, t *pb.Transformation) {
 	if loc = t.GetSite(); loc != nil {
 		r.borderPoint(rec, rec.lot(), outLots, loc, "transformation site", nil, false)
 	} else {
-		loc = r.parties[rec.st.GetPartyId()].reg.GetSite()
+		loc = r.party(rec.st.GetPartyId()).GetRegistration().GetSite()
 	}
 	for i, o := range t.GetOutputs() {
 		r.create(f, rec, o.GetLotId(), outLots)
@@ -616,7 +626,7 @@ func (r *run) assay(f *flow, rec *entry, a *pb.Assay) {
 	}
 	lots := []string{lot}
 	signer := rec.st.GetPartyId()
-	if s.holder != signer && !r.parties[signer].hasRole(pb.Role_ROLE_LAB) {
+	if s.holder != signer && !registry.Allows(r.party(signer), registry.AssayUnheld) {
 		r.flag(rec, RuleKeyMisuse, pb.Severity_SEVERITY_CRITICAL, lot, lots, nil,
 			"assay of lot %q held by %q is signed by %q, which is neither the holder nor a LAB", lot, s.holder, signer)
 	}
@@ -632,8 +642,8 @@ func (r *run) assay(f *flow, rec *entry, a *pb.Assay) {
 		if id == untraced || s.comp[id] <= 0 {
 			continue
 		}
-		if p := r.parties[id]; p != nil && p.reg.GetMine() != nil {
-			mines = append(mines, mineRef{id, p.reg.GetMine()})
+		if p := r.party(id); p != nil && p.GetRegistration().GetMine() != nil {
+			mines = append(mines, mineRef{id, p.GetRegistration().GetMine()})
 		}
 	}
 	if len(mines) == 0 {
@@ -713,7 +723,7 @@ func (r *run) assay(f *flow, rec *entry, a *pb.Assay) {
 		msg += "; Hg and As high together: the pattern of Afghan Kharnak-type (Ghor) cinnabar-realgar-stibnite ore (BGS), not of the declared mine"
 	}
 	for _, m := range mines {
-		ev = append(ev, r.parties[m.id].regID)
+		ev = append(ev, r.party(m.id).GetRegistrationRecord())
 	}
 	r.flag(rec, RuleAssayMismatch, sev, lot, lots, ev, "%s", msg)
 }
@@ -888,7 +898,7 @@ func (r *run) volume(ancRecs map[*entry]bool, st *lotState) {
 		if latest == nil || rec.time.After(latest.time) {
 			latest = rec
 		}
-		if m := rec.st.GetPartyId(); r.parties[m].hasRole(pb.Role_ROLE_MINE) {
+		if m := rec.st.GetPartyId(); registry.HasRole(r.party(m), pb.Role_ROLE_MINE) {
 			if l := lastByMine[m]; l == nil || rec.time.After(l.time) {
 				lastByMine[m] = rec
 			}
@@ -910,20 +920,20 @@ func (r *run) volume(ancRecs map[*entry]bool, st *lotState) {
 		if x == nil || !rec.time.After(start) || rec.time.After(end) {
 			continue
 		}
-		p := r.parties[rec.st.GetPartyId()]
-		if !p.hasRole(pb.Role_ROLE_MINE) {
+		p := r.party(rec.st.GetPartyId())
+		if !registry.HasRole(p, pb.Role_ROLE_MINE) {
 			continue
 		}
 		sb := x.GetMassKg() * (1 - x.GetMoisturePct()/100) * x.GetSbGradePct() / 100
 		oreKg := x.GetMassKg()
 		if x.GetProduct() != pb.Product_PRODUCT_ORE {
-			if g := p.reg.GetMine().GetGradeMaxPct(); g > 0 {
+			if g := p.GetRegistration().GetMine().GetGradeMaxPct(); g > 0 {
 				oreKg = sb / (g / 100) // the least ore that holds this Sb
 			}
 		}
-		ore[p.reg.GetPartyId()] += oreKg
-		inWindow[p.reg.GetPartyId()] = append(inWindow[p.reg.GetPartyId()], rec.id)
-		if p.reg.GetCountry() == r.cfg.NationalCountry {
+		ore[p.GetRegistration().GetPartyId()] += oreKg
+		inWindow[p.GetRegistration().GetPartyId()] = append(inWindow[p.GetRegistration().GetPartyId()], rec.id)
+		if p.GetRegistration().GetCountry() == r.cfg.NationalCountry {
 			natSb += sb
 			natEv = append(natEv, rec.id)
 		}
@@ -938,9 +948,9 @@ func (r *run) volume(ancRecs map[*entry]bool, st *lotState) {
 		return out
 	}
 	for _, m := range slices.Sorted(maps.Keys(lastByMine)) {
-		p, last := r.parties[m], lastByMine[m]
-		prof := p.reg.GetMine()
-		if p.reg.GetCountry() == r.cfg.NationalCountry {
+		p, last := r.party(m), lastByMine[m]
+		prof := p.GetRegistration().GetMine()
+		if p.GetRegistration().GetCountry() == r.cfg.NationalCountry {
 			national = true
 		}
 		if prof == nil {

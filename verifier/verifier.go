@@ -41,8 +41,8 @@
 package verifier
 
 import (
-	"bytes"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -56,6 +56,8 @@ import (
 	"github.com/antimony-ledger/provenance/tlog"
 
 	"github.com/antimony-ledger/provenance/record"
+
+	"github.com/antimony-ledger/provenance/registry"
 )
 
 // Trust is what a verifier trusts: only the pinned keys.
@@ -78,45 +80,8 @@ type entry struct {
 	env  *pb.Envelope
 	st   *pb.Statement
 	time time.Time // event time
-	// keys signing the record, resolved against the registry
-	keys []*keyInfo
-}
-
-// A party is a registered party, rebuilt from registry records.
-type party struct {
-	reg      *pb.PartyRegistration
-	regIndex uint64
-	regID    string
-	keys     map[string]*keyInfo
-}
-
-func (p *party) hasRole(r pb.Role) bool {
-	if p == nil {
-		return false
-	}
-	for _, x := range p.reg.GetRoles() {
-		if x == r {
-			return true
-		}
-	}
-	return false
-}
-
-// A keyInfo is a party key and its status as the registry records say at
-// the end of the bundle.
-type keyInfo struct {
-	id         string
-	pub        ed25519.PublicKey
-	owner      string
-	addedIndex uint64
-	notBefore  time.Time
-	notAfter   time.Time // zero: no end
-	// record ids that set the window end (rotations)
-	retiredBy    string
-	revoked      bool
-	revokedIndex uint64
-	revokedAt    time.Time
-	revokedBy    string
+	// ids of the keys signing the record, registered to its party
+	keys []string
 }
 
 // A run is the state of one verification.
@@ -126,11 +91,15 @@ type run struct {
 	cfg   Config
 	memo  *memo
 
-	ckpt    tlog.Checkpoint
-	recs    []*entry
-	byID    map[string]*entry
-	parties map[string]*party
-	keys    map[string]*keyInfo
+	ckpt tlog.Checkpoint
+	recs []*entry
+	byID map[string]*entry
+	// The registry, rebuilt from the bundle's registry records in log
+	// order and judged by package registry's rules; after crypto, it
+	// holds the registry as the whole bundle records it.
+	reg       *registry.Memory
+	rules     registry.Registry
+	retiredBy map[string]string // key id -> rotation that last ended its window
 
 	errs  []string
 	cands []cand
@@ -163,7 +132,7 @@ func verify(b *pb.Bundle, trust Trust, cfg Config, m *memo) (rep *pb.Verificatio
 		}
 		rep.Text = Text(rep)
 	}()
-	r := &run{b: b, trust: trust, cfg: cfg, memo: m, byID: map[string]*entry{}, parties: map[string]*party{}, keys: map[string]*keyInfo{}}
+	r := &run{b: b, trust: trust, cfg: cfg, memo: m, byID: map[string]*entry{}, reg: registry.NewMemory(), retiredBy: map[string]string{}}
 	if !r.crypto() {
 		rep.Verdict = pb.Verdict_VERDICT_INVALID
 		rep.Errors = r.errs
@@ -206,6 +175,7 @@ func (r *run) crypto() bool {
 	if len(r.trust.Registrar) != ed25519.PublicKeySize {
 		return r.fail("trusted registrar key is %d bytes, want %d", len(r.trust.Registrar), ed25519.PublicKeySize)
 	}
+	r.rules = registry.Registry{Registrar: registry.NewRegistrar(r.trust.Registrar), Reader: r.reg}
 	if r.b.GetLotId() == "" {
 		return r.fail("bundle names no lot")
 	}
@@ -272,59 +242,59 @@ type pending struct {
 	sig []byte
 }
 
-// registry replays the registry records in log order and resolves every
-// custody signature to a key registered earlier to the acting party, then
-// verifies every signature.
+// registry replays the registry records in log order, resolving every
+// signature by the registry's rules to a key registered earlier to the
+// acting party (the trusted registrar key for registry statements), then
+// verifies every signature. Keys used outside their validity are not
+// refused here: keyChecks flags them.
 func (r *run) registry() bool {
-	regID := record.KeyID(r.trust.Registrar)
 	var sigs []pending
 	for _, rec := range r.recs {
-		st := rec.st
-		switch b := st.GetBody().(type) {
-		case *pb.Statement_PartyRegistration, *pb.Statement_KeyRotation, *pb.Statement_KeyRevocation:
-			if st.GetPartyId() != record.RegistrarPartyID {
-				return r.fail("index %d: registry statement made by %q, not %q", rec.idx, st.GetPartyId(), record.RegistrarPartyID)
+		_, signers, err := r.rules.Signers(rec.st, rec.env)
+		if err != nil {
+			return r.failRule(rec, err)
+		}
+		for _, sg := range signers {
+			sigs = append(sigs, pending{rec, sg.PublicKey, sg.KeyID, sg.Sig})
+			if sg.Key != nil {
+				rec.keys = append(rec.keys, sg.KeyID)
 			}
-			for _, s := range rec.env.GetSignatures() {
-				if s.GetKeyid() != regID {
-					return r.fail("index %d: registry statement signed by key %s, not the trusted registrar key %s", rec.idx, s.GetKeyid(), regID)
-				}
-				sigs = append(sigs, pending{rec, r.trust.Registrar, regID, s.GetSig()})
-			}
-			var ok bool
-			switch b := b.(type) {
-			case *pb.Statement_PartyRegistration:
-				ok = r.register(rec, b.PartyRegistration)
-			case *pb.Statement_KeyRotation:
-				ok = r.rotate(rec, b.KeyRotation)
-			case *pb.Statement_KeyRevocation:
-				ok = r.revoke(rec, b.KeyRevocation)
-			}
-			if !ok {
-				return false
-			}
-		default:
-			if st.GetPartyId() == record.RegistrarPartyID {
-				return r.fail("index %d: the registrar signs only registry statements", rec.idx)
-			}
-			p := r.parties[st.GetPartyId()]
-			if p == nil {
-				return r.fail("index %d: party %q is not registered before this record (incomplete bundle or unregistered signer)", rec.idx, st.GetPartyId())
-			}
-			for _, s := range rec.env.GetSignatures() {
-				k := p.keys[s.GetKeyid()]
-				if k == nil {
-					if o := r.keys[s.GetKeyid()]; o != nil {
-						return r.fail("index %d: key %s belongs to party %q, not %q", rec.idx, s.GetKeyid(), o.owner, st.GetPartyId())
-					}
-					return r.fail("index %d: key %s is not registered to party %q before this record", rec.idx, s.GetKeyid(), st.GetPartyId())
-				}
-				rec.keys = append(rec.keys, k)
-				sigs = append(sigs, pending{rec, k.pub, k.id, s.GetSig()})
-			}
+		}
+		if !registry.IsRegistryStatement(rec.st) {
+			continue
+		}
+		c, err := r.rules.Apply(rec.st, registry.Position{Index: rec.idx, ID: rec.id, EventTime: rec.time})
+		if err != nil {
+			return r.failRule(rec, err)
+		}
+		r.reg.Put(c)
+		if c.Retired != nil {
+			r.retiredBy[c.Retired.GetKeyId()] = rec.id
 		}
 	}
 	return r.verifySigs(sigs)
+}
+
+// failRule fails the verification at rec for a registry rule it breaks. A
+// party or key not found may be missing from the bundle rather than from
+// the log, so the message says so.
+func (r *run) failRule(rec *entry, err error) bool {
+	reason := err.Error()
+	if re, ok := errors.AsType[*record.RejectError](err); ok {
+		reason = re.Reason
+	}
+	switch {
+	case errors.Is(err, record.ErrNotFound):
+		reason += " before this record (incomplete bundle or unregistered signer)"
+	case errors.Is(err, record.ErrUnknownKey) && registry.IsRegistryStatement(rec.st):
+		for _, sig := range rec.env.GetSignatures() {
+			if sig.GetKeyid() != r.rules.Registrar.ID {
+				reason = fmt.Sprintf("registry statement signed by key %s, not the trusted registrar key %s", sig.GetKeyid(), r.rules.Registrar.ID)
+				break
+			}
+		}
+	}
+	return r.fail("index %d: %s", rec.idx, reason)
 }
 
 // verifySigs checks every signature. A batch is tried first (ZIP-215
@@ -359,67 +329,8 @@ func (r *run) verifySigs(sigs []pending) bool {
 	return true
 }
 
-func (r *run) register(rec *entry, reg *pb.PartyRegistration) bool {
-	if r.parties[reg.GetPartyId()] != nil {
-		return r.fail("index %d: party %q is registered twice", rec.idx, reg.GetPartyId())
-	}
-	p := &party{reg: reg, regIndex: rec.idx, regID: rec.id, keys: map[string]*keyInfo{}}
-	for i, k := range reg.GetKeys() {
-		if !r.addKey(rec, p, k, fmt.Sprintf("keys[%d]", i)) {
-			return false
-		}
-	}
-	r.parties[reg.GetPartyId()] = p
-	return true
-}
-
-func (r *run) addKey(rec *entry, p *party, k *pb.PartyKey, field string) bool {
-	id := record.KeyID(k.GetPublicKey())
-	if o := r.keys[id]; o != nil {
-		return r.fail("index %d: %s: key %s is already registered to party %q", rec.idx, field, id, o.owner)
-	}
-	ki := &keyInfo{id: id, pub: ed25519.PublicKey(bytes.Clone(k.GetPublicKey())), owner: p.reg.GetPartyId(), addedIndex: rec.idx, notBefore: k.GetNotBefore().AsTime()}
-	if k.GetNotAfter() != nil {
-		ki.notAfter = k.GetNotAfter().AsTime()
-	}
-	p.keys[id] = ki
-	r.keys[id] = ki
-	return true
-}
-
-func (r *run) rotate(rec *entry, kr *pb.KeyRotation) bool {
-	p := r.parties[kr.GetPartyId()]
-	if p == nil {
-		return r.fail("index %d: key rotation for party %q, not registered before it (incomplete bundle)", rec.idx, kr.GetPartyId())
-	}
-	if kr.GetRetireKeyId() != "" {
-		old := p.keys[kr.GetRetireKeyId()]
-		if old == nil {
-			return r.fail("index %d: key rotation retires key %s, not a key of party %q", rec.idx, kr.GetRetireKeyId(), kr.GetPartyId())
-		}
-		at := kr.GetRetireAt().AsTime()
-		if old.notAfter.IsZero() || at.Before(old.notAfter) {
-			old.notAfter, old.retiredBy = at, rec.id
-		}
-	}
-	return r.addKey(rec, p, kr.GetNewKey(), "key_rotation.new_key")
-}
-
-func (r *run) revoke(rec *entry, kr *pb.KeyRevocation) bool {
-	p := r.parties[kr.GetPartyId()]
-	if p == nil {
-		return r.fail("index %d: key revocation for party %q, not registered before it (incomplete bundle)", rec.idx, kr.GetPartyId())
-	}
-	k := p.keys[kr.GetKeyId()]
-	if k == nil {
-		return r.fail("index %d: key revocation of key %s, not a key of party %q", rec.idx, kr.GetKeyId(), kr.GetPartyId())
-	}
-	if k.revoked {
-		return r.fail("index %d: key %s revoked twice", rec.idx, kr.GetKeyId())
-	}
-	k.revoked, k.revokedIndex, k.revokedAt, k.revokedBy = true, rec.idx, kr.GetRevokedAt().AsTime(), rec.id
-	return true
-}
+// party returns the registered party id, or nil.
+func (r *run) party(id string) *pb.Party { return r.reg.Get(id) }
 
 // flag adds a candidate flag raised by rec.
 func (r *run) flag(rec *entry, rule string, sev pb.Severity, lot string, lots []string, evidence []string, format string, args ...any) {

@@ -1,0 +1,205 @@
+// Package registry is the ledger's one rulebook of who may sign what, with
+// no I/O: parties and their roles, keys with their validity windows,
+// rotations and revocations, and the registrar that signs them. It answers
+// "may this key sign this statement at this log position and time"
+// ([Registry.Authorize]) and works out what a registry record changes
+// ([Registry.Apply]).
+//
+// Three callers judge records by it, each reading the registry as it
+// stands at the record's place in the log through a small [Reader]:
+//
+//   - append-time validation (package custody) reads the store's state
+//     through the commit's state transaction, and rejects;
+//   - the offline audit (custody.Store.Audit) rebuilds the registry in a
+//     [Memory] from the registry records, in log order, and fails the
+//     audit at the first record the rules refuse;
+//   - the buyer's verifier (package verifier) rebuilds it in a [Memory]
+//     from a bundle's registry records, calls a bundle INVALID when a
+//     signature has no key registered to its signer, and flags keys used
+//     outside their validity (KEY_MISUSE, through [KeyProblems]).
+//
+// So a rule changed here changes for all three at once: the audit cannot
+// fail logs the server accepted, nor the verifier call their lots INVALID.
+//
+// # Rules
+//
+// Registry statements (party registrations, key rotations and
+// revocations) are made by the party [record.RegistrarPartyID] and signed
+// by the registrar key, and the registrar signs nothing else. Every other
+// statement is made by a registered party and signed only by keys
+// registered to it. A key may sign at a position when it was not revoked
+// before it and its window [not_before, not_after) holds both the log's
+// time (when known) and the statement's event time ([CheckKey]). A key id
+// belongs to one party, for ever. Roles decide which statements a party
+// may make ([Action], [Allows]).
+//
+// Refusals wrap the sentinel errors of package record: [record.ErrNotAllowed],
+// [record.ErrNotFound], [record.ErrUnknownKey], [record.ErrKeyNotValid],
+// [record.ErrAlreadyExists] and [record.ErrMalformed].
+package registry
+
+import (
+	"crypto/ed25519"
+	"time"
+
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+	"github.com/antimony-ledger/provenance/record"
+)
+
+// A Reader reads the registry as it stands at one place in the log. The
+// custody store reads its state transaction, the audit and the verifier a
+// [Memory].
+type Reader interface {
+	// Party returns the party registered as id, with the status of its
+	// keys, or an error wrapping [record.ErrNotFound]. The caller MUST
+	// NOT modify the party: a Reader may share it.
+	Party(id string) (*pb.Party, error)
+	// KeyOwner returns the id of the party that key id keyID is
+	// registered to, or an error wrapping [record.ErrNotFound].
+	KeyOwner(keyID string) (string, error)
+}
+
+// ReaderFuncs adapts two functions to a [Reader].
+type ReaderFuncs struct {
+	PartyFunc    func(id string) (*pb.Party, error)
+	KeyOwnerFunc func(keyID string) (string, error)
+}
+
+// Party calls f.PartyFunc.
+func (f ReaderFuncs) Party(id string) (*pb.Party, error) { return f.PartyFunc(id) }
+
+// KeyOwner calls f.KeyOwnerFunc.
+func (f ReaderFuncs) KeyOwner(keyID string) (string, error) { return f.KeyOwnerFunc(keyID) }
+
+// A Registrar is the key that signs registry statements, with its key id.
+type Registrar struct {
+	Key ed25519.PublicKey
+	ID  string
+}
+
+// NewRegistrar returns the registrar with public key pub.
+func NewRegistrar(pub ed25519.PublicKey) Registrar {
+	return Registrar{Key: pub, ID: record.KeyID(pub)}
+}
+
+// A Registry is the rulebook of one ledger, reading the registry through
+// Reader. It is a value; make one for each place in the log.
+type Registry struct {
+	Registrar Registrar
+	Reader    Reader
+}
+
+// A Position is where and when a record is judged.
+type Position struct {
+	// Index is the record's log index.
+	Index uint64
+	// ID is the record's id, in its text form.
+	ID string
+	// LogTime is the time the log appended the record; zero where it is
+	// not known (a bundle does not carry it).
+	LogTime time.Time
+	// EventTime is the time the record's signer claims for the event.
+	EventTime time.Time
+}
+
+// A Signer is one signature of a record, resolved against the registry:
+// the public key it must verify under.
+type Signer struct {
+	KeyID     string
+	PublicKey ed25519.PublicKey
+	Sig       []byte
+	// Key is the signing key's status as the Reader has it; nil for the
+	// registrar.
+	Key *pb.KeyStatus
+}
+
+// IsRegistryStatement reports whether st is a registry statement: a party
+// registration, key rotation or key revocation.
+func IsRegistryStatement(st *pb.Statement) bool {
+	switch st.GetBody().(type) {
+	case *pb.Statement_PartyRegistration, *pb.Statement_KeyRotation, *pb.Statement_KeyRevocation:
+		return true
+	}
+	return false
+}
+
+// Authorize decides whether env's signatures may sign st at position at,
+// and returns the acting party (nil for a registry statement, which the
+// registrar makes). For each signature in order it resolves the key (the
+// registrar's for a registry statement, otherwise one registered to the
+// acting party), calls verify, if not nil, with it (the caller checks the
+// signature there, or collects it to check in a batch), and checks that
+// the key is valid at at ([CheckKey]). It returns the first failure.
+func (g Registry) Authorize(st *pb.Statement, env *pb.Envelope, at Position, verify func(Signer) error) (*pb.Party, error) {
+	return g.signers(st, env, &at, verify)
+}
+
+// Signers resolves env's signatures as [Registry.Authorize] does, without
+// judging the keys' validity, and returns the acting party and the
+// signers. The verifier uses it: it flags keys used outside their validity
+// rather than refusing them, judging them against the registry as the whole
+// bundle records it ([KeyProblems]).
+func (g Registry) Signers(st *pb.Statement, env *pb.Envelope) (*pb.Party, []Signer, error) {
+	var out []Signer
+	party, err := g.signers(st, env, nil, func(s Signer) error {
+		out = append(out, s)
+		return nil
+	})
+	return party, out, err
+}
+
+func (g Registry) signers(st *pb.Statement, env *pb.Envelope, at *Position, verify func(Signer) error) (*pb.Party, error) {
+	if IsRegistryStatement(st) {
+		if st.GetPartyId() != record.RegistrarPartyID {
+			return nil, record.Rejectf(record.ErrNotAllowed, "registry statements are made by %q, not %q", record.RegistrarPartyID, st.GetPartyId())
+		}
+		for _, sig := range env.GetSignatures() {
+			if sig.GetKeyid() != g.Registrar.ID {
+				return nil, record.Rejectf(record.ErrUnknownKey, "key %s is not the registrar key", sig.GetKeyid())
+			}
+			if verify != nil {
+				if err := verify(Signer{KeyID: g.Registrar.ID, PublicKey: g.Registrar.Key, Sig: sig.GetSig()}); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return nil, nil
+	}
+	if st.GetPartyId() == record.RegistrarPartyID {
+		return nil, record.Rejectf(record.ErrNotAllowed, "the registrar signs only registrations, rotations and revocations")
+	}
+	party, err := g.Reader.Party(st.GetPartyId())
+	if err != nil {
+		return nil, err
+	}
+	for _, sig := range env.GetSignatures() {
+		ks := FindKey(party, sig.GetKeyid())
+		if ks == nil {
+			if owner, err := g.Reader.KeyOwner(sig.GetKeyid()); err == nil {
+				return nil, record.Rejectf(record.ErrUnknownKey, "key %s belongs to party %q, not %q", sig.GetKeyid(), owner, st.GetPartyId())
+			}
+			return nil, record.Rejectf(record.ErrUnknownKey, "key %s is not registered to party %q", sig.GetKeyid(), st.GetPartyId())
+		}
+		if verify != nil {
+			if err := verify(Signer{KeyID: ks.GetKeyId(), PublicKey: ks.GetPublicKey(), Sig: sig.GetSig(), Key: ks}); err != nil {
+				return nil, err
+			}
+		}
+		if at != nil {
+			if err := CheckKey(ks, *at); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return party, nil
+}
+
+// FindKey returns the key of p with id keyID, or nil.
+func FindKey(p *pb.Party, keyID string) *pb.KeyStatus {
+	for _, k := range p.GetKeys() {
+		if k.GetKeyId() == keyID {
+			return k
+		}
+	}
+	return nil
+}
