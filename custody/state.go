@@ -56,7 +56,7 @@ func (s *Store) apply(tx *ledger.StateTx, e ledger.Entry, value any) error {
 		if p, err = prepare(e.Data); err != nil {
 			return err
 		}
-		p.id = RecordID(e)
+		p.id = e.ID.String()
 	}
 	sum := p.payloadSum
 	if v, err := tx.Get(append([]byte(payloadPrefix), sum[:]...)); err == nil {
@@ -74,9 +74,6 @@ func (s *Store) apply(tx *ledger.StateTx, e ledger.Entry, value any) error {
 	tx.Set(append([]byte(payloadPrefix), sum[:]...), be8(e.Index))
 	return nil
 }
-
-// RecordID is a record's link: the base58 multihash of its leaf hash.
-func RecordID(e ledger.Entry) string { return e.ID.String() }
 
 type applier struct {
 	s     *Store

@@ -145,25 +145,22 @@ func (s *Store) SubmitInTurn(ctx context.Context, env *pb.Envelope, t *ledger.Tu
 // finds other replays.
 func (s *Store) replayOr(ctx context.Context, data []byte, err error) (SubmitResult, error) {
 	if e, gerr := s.log.GetByID(ctx, tlog.RecordIDOf(data)); gerr == nil {
-		return SubmitResult{Entry: e, ID: RecordID(e), Duplicate: true}, nil
+		return SubmitResult{Entry: e, ID: e.ID.String(), Duplicate: true}, nil
 	}
 	return SubmitResult{}, err
 }
 
 // prepare decodes stored envelope bytes and their statement.
 func prepare(data []byte) (*prepared, error) {
-	env, err := record.DecodeEnvelope(data)
+	env, st, err := record.Decode(data)
 	if err != nil {
 		return nil, err
 	}
-	if err := record.CheckEnvelopeShape(env); err != nil {
-		return nil, err
-	}
-	return prepareEnvelope(env)
+	return newPrepared(env, st), nil
 }
 
 // prepareEnvelope decodes the statement of an envelope that passed
-// [CheckEnvelopeShape]. It keeps its own copy of env's fields.
+// [record.CheckEnvelopeShape]. It keeps its own copy of env's fields.
 func prepareEnvelope(env *pb.Envelope) (*prepared, error) {
 	st, err := record.DecodeStatement(env.GetPayload())
 	if err != nil {
@@ -173,7 +170,11 @@ func prepareEnvelope(env *pb.Envelope) (*prepared, error) {
 	for _, sig := range env.GetSignatures() {
 		cp.Signatures = append(cp.Signatures, &pb.Signature{Keyid: sig.GetKeyid(), Sig: sig.GetSig()})
 	}
-	return &prepared{env: cp, st: st, payloadSum: sha256.Sum256(cp.GetPayload()), verified: map[string]bool{}}, nil
+	return newPrepared(cp, st), nil
+}
+
+func newPrepared(env *pb.Envelope, st *pb.Statement) *prepared {
+	return &prepared{env: env, st: st, payloadSum: sha256.Sum256(env.GetPayload()), verified: map[string]bool{}}
 }
 
 // preverify verifies p's signatures by keys already known, batched with

@@ -158,6 +158,24 @@ func DecodeEnvelope(data []byte) (*pb.Envelope, error) {
 	return env, nil
 }
 
+// Decode decodes a record's stored bytes: its envelope, which must be
+// canonical DSSE JSON of the shape [CheckEnvelopeShape] allows, and its
+// statement ([DecodeStatement]). It does not verify signatures.
+func Decode(data []byte) (*pb.Envelope, *pb.Statement, error) {
+	env, err := DecodeEnvelope(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := CheckEnvelopeShape(env); err != nil {
+		return nil, nil, err
+	}
+	st, err := DecodeStatement(env.GetPayload())
+	if err != nil {
+		return nil, nil, err
+	}
+	return env, st, nil
+}
+
 // Sign serializes st, signs it in a DSSE envelope with key, and returns the
 // envelope. The private key stays with the caller; only the signature
 // leaves.

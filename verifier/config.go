@@ -9,8 +9,8 @@ import (
 )
 
 // A Config holds the thresholds of the rules. Every default is either a
-// figure from /work/shared/DOMAIN.md with its public source (most through
-// package refdata, which names them) or an assumption, labelled as such.
+// public figure with its source (docs/DOMAIN.md, and package refdata,
+// which names the sources of its data) or an assumption, labelled as such.
 // The zero Config is not useful: start from [DefaultConfig].
 type Config struct {
 	// HandoffTolerance is the relative weight gain allowed between a
@@ -29,12 +29,12 @@ type Config struct {
 	// (usantimony.com terminology; beneficiation study, 66.8 % Sb at 79.5 %).
 	ConcentrateRecovery float64
 	// SmeltRecovery is the most contained Sb smelting may keep. Default
-	// 0.98, the upper end of the ~95-98 % of DOMAIN.md rule R3 (typical
-	// volatilization recovery ~94.8 %, DOMAIN.md numbers, no publication
+	// 0.98, the upper end of the ~95-98 % of docs/DOMAIN.md rule R3 (typical
+	// volatilization recovery ~94.8 %, docs/DOMAIN.md numbers, no publication
 	// named), chosen high so that only impossible yields are flagged.
 	SmeltRecovery float64
 	// RefineRecovery is the most contained Sb refining may keep. Default
-	// 0.98. Assumption: DOMAIN.md gives no refining recovery; the smelting
+	// 0.98. Assumption: docs/DOMAIN.md gives no refining recovery; the smelting
 	// bound is reused.
 	RefineRecovery float64
 
@@ -81,14 +81,14 @@ type Config struct {
 	// MaxTransitSpeedKmh is the highest plausible average speed of a
 	// consignment between two timed points, great-circle distance over
 	// elapsed time (a lower bound on the real speed). Default 80 km/h.
-	// Assumption: DOMAIN.md has no transit times; 80 km/h is above any
+	// Assumption: docs/DOMAIN.md has no transit times; 80 km/h is above any
 	// loaded truck's average on Pakistani roads and above sea freight, so
 	// only air freight or impossible timings exceed it.
 	MaxTransitSpeedKmh float64
 	// MaxTransitDwell is the longest plausible time between a dispatch
 	// and its receipt. Default 120 days. Assumption: mine to Karachi by
 	// road plus Karachi to a US port by sea is weeks, not months
-	// (DOMAIN.md: transit times not found).
+	// (docs/DOMAIN.md: transit times not found).
 	MaxTransitDwell time.Duration
 
 	// CorridorKm is the width of the border corridor: a location within
@@ -105,7 +105,7 @@ type Config struct {
 	// must be to count as passing through it. Default 15 km. Assumption:
 	// three crossing positions are themselves 10-20 km uncertain
 	// (refdata crossings.json); the Qila Abdullah reference site is about
-	// 29 km from Chaman, so the DOMAIN.md R7 caveat (Chaman lies in Qila
+	// 29 km from Chaman, so the docs/DOMAIN.md R7 caveat (Chaman lies in Qila
 	// Abdullah district) is met by a corridor model, not a crossing radius.
 	CrossingRadiusKm float64
 	// SiteMatchKm is the distance within which a route point counts as at
@@ -120,9 +120,10 @@ type Config struct {
 	// make verification unbounded. Default 1,000,000.
 	MaxRecords int
 
-	// Ref is the reference data: border line and crossings. Default
-	// refdata.Load().
-	Ref *refdata.Dataset
+	// ref is the reference data: border line and crossings, from
+	// refdata.Load(). Without it (in a Config not made by DefaultConfig)
+	// BORDER_CORRIDOR finds nothing.
+	ref *refdata.Dataset
 }
 
 var loadRef = sync.OnceValues(refdata.Load)
@@ -155,6 +156,6 @@ func DefaultConfig() Config {
 		SiteMatchKm:               10,
 		MaxEvidence:               32,
 		MaxRecords:                1_000_000,
-		Ref:                       ref,
+		ref:                       ref,
 	}
 }

@@ -9,6 +9,8 @@ import (
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/verifier"
+
+	"github.com/antimony-ledger/provenance/internal/backend"
 )
 
 // A mine ships 10 t of ore to an exporter, who receives 10.4 t: 4 % more
@@ -34,7 +36,7 @@ func ExampleVerify() {
 		return r.ID
 	}
 	mine := c.AddParty("mine-qa", "Quetta Antimony Mine", "PK", pb.Role_ROLE_MINE)
-	exp := c.AddParty("exp-kar", "Karachi Exporter", "PK", pb.Role_ROLE_EXPORTER)
+	exp := c.AddParty("exp-kar", "lottest.Karachi Exporter", "PK", pb.Role_ROLE_EXPORTER)
 	submit(c.Register(mine))
 	submit(c.Register(exp))
 	ext := submit(c.Sign(mine, &pb.Statement{EventTime: c.At(ct.Day), Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
@@ -48,7 +50,7 @@ func ExampleVerify() {
 	}}}))
 
 	cfg := verifier.DefaultConfig()
-	b, err := verifier.BuildBundle(ctx, s, "L1", cfg)
+	b, err := backend.BuildBundle(ctx, s, "L1", cfg)
 	if err != nil {
 		panic(err)
 	}

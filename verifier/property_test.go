@@ -10,6 +10,8 @@ import (
 
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/verifier"
+
+	"github.com/antimony-ledger/provenance/internal/lottest"
 )
 
 // The property tests below use a seeded generator rather than
@@ -19,10 +21,10 @@ import (
 // or in the checkpoint makes the verdict INVALID. Every checkpoint byte
 // and every proof byte is tried; record data bytes are sampled.
 func TestAlteredByteInvalid(t *testing.T) {
-	x := newH(t)
-	x.cleanChain()
-	orig := x.bundle("T1")
-	trust, cfg := x.trust(), verifier.DefaultConfig()
+	x := lottest.New(t)
+	x.CleanChain()
+	orig := x.Bundle("T1")
+	trust, cfg := x.Trust(), verifier.DefaultConfig()
 	if rep := verifier.Verify(orig, trust, cfg); rep.GetVerdict() != pb.Verdict_VERDICT_VERIFIED {
 		t.Fatalf("unaltered bundle: %v\n%s", rep.GetVerdict(), rep.GetText())
 	}
@@ -79,10 +81,10 @@ func itoa(i int) string { return strconv.Itoa(i) }
 // Verify never panics on hostile structure: records reordered, dropped,
 // duplicated, proofs truncated, indexes changed, statements swapped.
 func TestHostileStructure(t *testing.T) {
-	x := newH(t)
-	x.cleanChain()
-	orig := x.bundle("T1")
-	trust, cfg := x.trust(), verifier.DefaultConfig()
+	x := lottest.New(t)
+	x.CleanChain()
+	orig := x.Bundle("T1")
+	trust, cfg := x.Trust(), verifier.DefaultConfig()
 	rng := rand.New(rand.NewPCG(3, 4))
 	for range 2000 {
 		b := proto.Clone(orig).(*pb.Bundle)

@@ -5,20 +5,43 @@ import (
 )
 
 // Rule ids. They are stable: reports, flag queries and documentation
-// refer to them.
+// refer to them. Each says where it is checked.
 const (
-	RuleOrphanInput        = "ORPHAN_INPUT"
-	RuleMassSurplus        = "MASS_SURPLUS"
-	RuleMineOverCapacity   = "MINE_OVER_CAPACITY"
-	RuleOriginVolume       = "ORIGIN_VOLUME"
-	RuleAssayMismatch      = "ASSAY_MISMATCH"
-	RuleTransitGain        = "TRANSIT_GAIN"
+	// RuleOrphanInput: extract (an extraction by a non-mine) and
+	// continueFrom (a link to a record that does not hold the lot), in
+	// massflow.go.
+	RuleOrphanInput = "ORPHAN_INPUT"
+	// RuleMassSurplus: transform (outputs beyond inputs x recovery, or a
+	// split or merge gaining mass) and gradeCheck (a grade above the
+	// product's stoichiometric maximum), in massflow.go.
+	RuleMassSurplus = "MASS_SURPLUS"
+	// RuleMineOverCapacity: volume, in volume.go.
+	RuleMineOverCapacity = "MINE_OVER_CAPACITY"
+	// RuleOriginVolume: volume, in volume.go.
+	RuleOriginVolume = "ORIGIN_VOLUME"
+	// RuleAssayMismatch: assay (an assay outside the origin mines'
+	// envelopes), in assay.go, and extract (a declared ore grade outside
+	// the mine's range), in massflow.go.
+	RuleAssayMismatch = "ASSAY_MISMATCH"
+	// RuleTransitGain: dispatch and receipt, in massflow.go.
+	RuleTransitGain = "TRANSIT_GAIN"
+	// RuleUnconfirmedCustody: custodyCheck and receipt, in massflow.go,
+	// and analyse (the lot still in transit), in analyse.go.
 	RuleUnconfirmedCustody = "UNCONFIRMED_CUSTODY"
-	RuleDoubleSpend        = "DOUBLE_SPEND"
-	RuleTimeline           = "TIMELINE"
+	// RuleDoubleSpend: continueFrom, create and transform, in
+	// massflow.go.
+	RuleDoubleSpend = "DOUBLE_SPEND"
+	// RuleTimeline: continueFrom, in massflow.go; route and arrival, in
+	// geography.go.
+	RuleTimeline = "TIMELINE"
+	// RuleImplausibleTransit: speedCheck and arrival, in geography.go.
 	RuleImplausibleTransit = "IMPLAUSIBLE_TRANSIT"
-	RuleBorderCorridor     = "BORDER_CORRIDOR"
-	RuleKeyMisuse          = "KEY_MISUSE"
+	// RuleBorderCorridor: borderPoint and route, in geography.go.
+	RuleBorderCorridor = "BORDER_CORRIDOR"
+	// RuleKeyMisuse: keyChecks and roleCheck, in keys.go (by the
+	// registry's rules), and assay (an assay by neither the holder nor a
+	// LAB), in assay.go.
+	RuleKeyMisuse = "KEY_MISUSE"
 )
 
 // A RuleInfo describes one rule.

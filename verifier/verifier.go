@@ -89,7 +89,7 @@ type run struct {
 	b     *pb.Bundle
 	trust Trust
 	cfg   Config
-	memo  *memo
+	cache *Cache
 
 	ckpt tlog.Checkpoint
 	recs []*entry
@@ -121,8 +121,13 @@ func Verify(b *pb.Bundle, trust Trust, cfg Config) *pb.VerificationReport {
 	return verify(b, trust, cfg, nil)
 }
 
-// verify is Verify, sharing work with other verifications through m.
-func verify(b *pb.Bundle, trust Trust, cfg Config, m *memo) (rep *pb.VerificationReport) {
+// VerifyCached is [Verify], sharing work with the other verifications of
+// lots of the same log through c, as the server's flag backend does.
+func VerifyCached(b *pb.Bundle, trust Trust, cfg Config, c *Cache) *pb.VerificationReport {
+	return verify(b, trust, cfg, c)
+}
+
+func verify(b *pb.Bundle, trust Trust, cfg Config, c *Cache) (rep *pb.VerificationReport) {
 	rep = &pb.VerificationReport{LotId: b.GetLotId()}
 	defer func() {
 		if p := recover(); p != nil {
@@ -132,7 +137,7 @@ func verify(b *pb.Bundle, trust Trust, cfg Config, m *memo) (rep *pb.Verificatio
 		}
 		rep.Text = Text(rep)
 	}()
-	r := &run{b: b, trust: trust, cfg: cfg, memo: m, byID: map[string]*entry{}, reg: registry.NewMemory(), retiredBy: map[string]string{}}
+	r := &run{b: b, trust: trust, cfg: cfg, cache: c, byID: map[string]*entry{}, reg: registry.NewMemory(), retiredBy: map[string]string{}}
 	if !r.crypto() {
 		rep.Verdict = pb.Verdict_VERDICT_INVALID
 		rep.Errors = r.errs
@@ -208,24 +213,17 @@ func (r *run) crypto() bool {
 			proof[j] = [32]byte(h)
 		}
 		leaf := tlog.RecordIDOf(br.GetData())
-		if err := r.memo.verifyInclusion(leaf, idx, c.Size, proof, c.Root); err != nil {
+		if err := r.cache.verifyInclusion(leaf, idx, c.Size, proof, c.Root); err != nil {
 			return r.fail("index %d: inclusion proof does not verify against the checkpoint (size %d): %v", idx, c.Size, err)
 		}
-		d, ok := r.memo.record(leaf)
+		d, ok := r.cache.record(leaf)
 		if !ok {
-			env, err := record.DecodeEnvelope(br.GetData())
-			if err != nil {
-				return r.fail("index %d: %v", idx, err)
-			}
-			if err := record.CheckEnvelopeShape(env); err != nil {
-				return r.fail("index %d: %v", idx, err)
-			}
-			st, err := record.DecodeStatement(env.GetPayload())
+			env, st, err := record.Decode(br.GetData())
 			if err != nil {
 				return r.fail("index %d: %v", idx, err)
 			}
 			d = decodedRecord{env: env, st: st, id: leaf.String()}
-			r.memo.putRecord(leaf, len(br.GetData()), d)
+			r.cache.putRecord(leaf, len(br.GetData()), d)
 		}
 		rec := &entry{idx: idx, leaf: leaf, id: d.id, env: d.env, st: d.st, time: d.st.GetEventTime().AsTime()}
 		r.recs = append(r.recs, rec)
@@ -308,7 +306,7 @@ func (r *run) verifySigs(sigs []pending) bool {
 	var keys [][32]byte
 	for _, s := range sigs {
 		k := sigKey(s.rec.leaf, s.key, s.sig)
-		if !r.memo.verified(k) {
+		if !r.cache.verified(k) {
 			todo = append(todo, s)
 			keys = append(keys, k)
 		}
@@ -325,7 +323,7 @@ func (r *run) verifySigs(sigs []pending) bool {
 			return r.fail("index %d: signature by key %s does not verify", todo[i].rec.idx, todo[i].kid)
 		}
 	}
-	r.memo.putVerified(keys)
+	r.cache.putVerified(keys)
 	return true
 }
 

@@ -16,12 +16,16 @@ import (
 	"github.com/antimony-ledger/provenance/verifier"
 
 	"github.com/antimony-ledger/provenance/tlog"
+
+	"github.com/antimony-ledger/provenance/internal/lottest"
+
+	"github.com/antimony-ledger/provenance/internal/backend"
 )
 
 func TestCleanChainVerified(t *testing.T) {
-	x := newH(t)
-	x.cleanChain()
-	rep := x.verify("T1")
+	x := lottest.New(t)
+	x.CleanChain()
+	rep := x.Verify("T1")
 	if rep.GetVerdict() != pb.Verdict_VERDICT_VERIFIED {
 		t.Fatalf("verdict %v, want VERIFIED\n%s", rep.GetVerdict(), rep.GetText())
 	}
@@ -36,15 +40,15 @@ func TestCleanChainVerified(t *testing.T) {
 		t.Fatalf("contained Sb %.3f, want %.3f", rep.GetContainedSbKg(), want)
 	}
 	// The ore lot L1 verifies too, with its own records.
-	if rep := x.verify("L1"); rep.GetVerdict() != pb.Verdict_VERDICT_VERIFIED {
+	if rep := x.Verify("L1"); rep.GetVerdict() != pb.Verdict_VERDICT_VERIFIED {
 		t.Fatalf("L1: verdict %v\n%s", rep.GetVerdict(), rep.GetText())
 	}
 }
 
 func TestBundleRoundTrip(t *testing.T) {
-	x := newH(t)
-	x.cleanChain()
-	b := x.bundle("T1")
+	x := lottest.New(t)
+	x.CleanChain()
+	b := x.Bundle("T1")
 	data, err := verifier.MarshalBundle(b)
 	if err != nil {
 		t.Fatal(err)
@@ -99,19 +103,19 @@ func TestMassSurplus(t *testing.T) {
 		{"grade above Sb2O3", 990, 88, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			x := newH(t)
-			ext := x.extract(x.mine, "L1", 10000, 3, 9, mineSite, 1)
-			d := x.dispatch(x.mine, "L1", ext, x.smelter, 10000, 2)
-			r := x.receive(x.smelter, "L1", d, 9985, 3)
-			sm := x.transform(x.smelter, pb.TransformationKind_TRANSFORMATION_KIND_SMELT,
+			x := lottest.New(t)
+			ext := x.Extract(x.Mine, "L1", 10000, 3, 9, lottest.MineSite, 1)
+			d := x.Dispatch(x.Mine, "L1", ext, x.Smelter, 10000, 2)
+			r := x.Receive(x.Smelter, "L1", d, 9985, 3)
+			sm := x.Transform(x.Smelter, pb.TransformationKind_TRANSFORMATION_KIND_SMELT,
 				[]*pb.TransformationInput{{LotId: "L1", Link: r, MassKg: 9985}},
 				[]*pb.TransformationOutput{{LotId: "T1", MassKg: tc.kg, Product: pb.Product_PRODUCT_TRIOXIDE, SbGradePct: tc.grade}}, 5)
-			rep := x.verify("T1")
+			rep := x.Verify("T1")
 			if !tc.flag {
-				noFlag(t, rep, verifier.RuleMassSurplus)
+				lottest.NoFlag(t, rep, verifier.RuleMassSurplus)
 				return
 			}
-			wantFlag(t, rep, verifier.RuleMassSurplus, sm)
+			lottest.WantFlag(t, rep, verifier.RuleMassSurplus, sm)
 			if rep.GetUntracedShare() <= 0 {
 				t.Fatalf("untraced share %v, want > 0", rep.GetUntracedShare())
 			}
@@ -122,17 +126,17 @@ func TestMassSurplus(t *testing.T) {
 		out  float64
 		flag bool
 	}{{2040, false}, {2200, true}} {
-		x := newH(t)
-		e1 := x.extract(x.mine, "A", 1000, 0, 9, mineSite, 1)
-		e2 := x.extract(x.mine, "B", 1000, 0, 9, mineSite, 1)
-		m := x.transform(x.mine, pb.TransformationKind_TRANSFORMATION_KIND_MERGE,
+		x := lottest.New(t)
+		e1 := x.Extract(x.Mine, "A", 1000, 0, 9, lottest.MineSite, 1)
+		e2 := x.Extract(x.Mine, "B", 1000, 0, 9, lottest.MineSite, 1)
+		m := x.Transform(x.Mine, pb.TransformationKind_TRANSFORMATION_KIND_MERGE,
 			[]*pb.TransformationInput{{LotId: "A", Link: e1, MassKg: 1000}, {LotId: "B", Link: e2, MassKg: 1000}},
 			[]*pb.TransformationOutput{{LotId: "AB", MassKg: tc.out, Product: pb.Product_PRODUCT_ORE, SbGradePct: 9}}, 2)
-		rep := x.verify("AB")
+		rep := x.Verify("AB")
 		if tc.flag {
-			wantFlag(t, rep, verifier.RuleMassSurplus, m)
+			lottest.WantFlag(t, rep, verifier.RuleMassSurplus, m)
 		} else {
-			noFlag(t, rep, verifier.RuleMassSurplus)
+			lottest.NoFlag(t, rep, verifier.RuleMassSurplus)
 		}
 	}
 }
@@ -142,19 +146,19 @@ func TestTransitGain(t *testing.T) {
 		recv float64
 		flag bool
 	}{{10150, false}, {10300, true}} {
-		x := newH(t)
-		ext := x.extract(x.mine, "L1", 10000, 3, 9, mineSite, 1)
-		d := x.dispatch(x.mine, "L1", ext, x.exp, 10000, 2)
-		r := x.receive(x.exp, "L1", d, tc.recv, 3)
-		rep := x.verify("L1")
+		x := lottest.New(t)
+		ext := x.Extract(x.Mine, "L1", 10000, 3, 9, lottest.MineSite, 1)
+		d := x.Dispatch(x.Mine, "L1", ext, x.Exp, 10000, 2)
+		r := x.Receive(x.Exp, "L1", d, tc.recv, 3)
+		rep := x.Verify("L1")
 		if !tc.flag {
-			noFlag(t, rep, verifier.RuleTransitGain)
+			lottest.NoFlag(t, rep, verifier.RuleTransitGain)
 			if rep.GetUntracedShare() != 0 {
 				t.Fatalf("gain within tolerance counted as untraced: %v", rep.GetUntracedShare())
 			}
 			continue
 		}
-		wantFlag(t, rep, verifier.RuleTransitGain, r)
+		lottest.WantFlag(t, rep, verifier.RuleTransitGain, r)
 		if want := 300.0 / 10300; math.Abs(rep.GetUntracedShare()-want) > 1e-9 {
 			t.Fatalf("untraced share %v, want %v", rep.GetUntracedShare(), want)
 		}
@@ -163,27 +167,27 @@ func TestTransitGain(t *testing.T) {
 
 func TestUnconfirmedCustody(t *testing.T) {
 	t.Run("in transit", func(t *testing.T) {
-		x := newH(t)
-		ext := x.extract(x.mine, "L1", 10000, 3, 9, mineSite, 1)
-		d := x.dispatch(x.mine, "L1", ext, x.exp, 10000, 2)
-		wantFlag(t, x.verify("L1"), verifier.RuleUnconfirmedCustody, d)
+		x := lottest.New(t)
+		ext := x.Extract(x.Mine, "L1", 10000, 3, 9, lottest.MineSite, 1)
+		d := x.Dispatch(x.Mine, "L1", ext, x.Exp, 10000, 2)
+		lottest.WantFlag(t, x.Verify("L1"), verifier.RuleUnconfirmedCustody, d)
 	})
 	t.Run("seals broken", func(t *testing.T) {
-		x := newH(t)
-		ext := x.extract(x.mine, "L1", 10000, 3, 9, mineSite, 1)
-		d := x.dispatch(x.mine, "L1", ext, x.exp, 10000, 2)
-		r := x.receive(x.exp, "L1", d, 10000, 3, func(r *pb.Receipt) { r.SealsIntact = false })
-		f := wantFlag(t, x.verify("L1"), verifier.RuleUnconfirmedCustody, r)
+		x := lottest.New(t)
+		ext := x.Extract(x.Mine, "L1", 10000, 3, 9, lottest.MineSite, 1)
+		d := x.Dispatch(x.Mine, "L1", ext, x.Exp, 10000, 2)
+		r := x.Receive(x.Exp, "L1", d, 10000, 3, func(r *pb.Receipt) { r.SealsIntact = false })
+		f := lottest.WantFlag(t, x.Verify("L1"), verifier.RuleUnconfirmedCustody, r)
 		if f.GetSeverity() != pb.Severity_SEVERITY_WARNING {
 			t.Fatalf("severity %v", f.GetSeverity())
 		}
 	})
 	t.Run("received", func(t *testing.T) {
-		x := newH(t)
-		ext := x.extract(x.mine, "L1", 10000, 3, 9, mineSite, 1)
-		d := x.dispatch(x.mine, "L1", ext, x.exp, 10000, 2)
-		x.receive(x.exp, "L1", d, 10000, 3)
-		noFlag(t, x.verify("L1"), verifier.RuleUnconfirmedCustody)
+		x := lottest.New(t)
+		ext := x.Extract(x.Mine, "L1", 10000, 3, 9, lottest.MineSite, 1)
+		d := x.Dispatch(x.Mine, "L1", ext, x.Exp, 10000, 2)
+		x.Receive(x.Exp, "L1", d, 10000, 3)
+		lottest.NoFlag(t, x.Verify("L1"), verifier.RuleUnconfirmedCustody)
 	})
 }
 
@@ -192,19 +196,19 @@ func TestDoubleSpendOverConsumption(t *testing.T) {
 		consume float64
 		flag    bool
 	}{{10100, false}, {10500, true}} {
-		x := newH(t)
-		ext := x.extract(x.mine, "L1", 10000, 0, 9, mineSite, 1)
-		sp := x.transform(x.mine, pb.TransformationKind_TRANSFORMATION_KIND_SPLIT,
+		x := lottest.New(t)
+		ext := x.Extract(x.Mine, "L1", 10000, 0, 9, lottest.MineSite, 1)
+		sp := x.Transform(x.Mine, pb.TransformationKind_TRANSFORMATION_KIND_SPLIT,
 			[]*pb.TransformationInput{{LotId: "L1", Link: ext, MassKg: tc.consume}},
 			[]*pb.TransformationOutput{{LotId: "L1a", MassKg: tc.consume / 2, Product: pb.Product_PRODUCT_ORE, SbGradePct: 9}, {LotId: "L1b", MassKg: tc.consume / 2, Product: pb.Product_PRODUCT_ORE, SbGradePct: 9}}, 2)
-		rep := x.verify("L1a")
+		rep := x.Verify("L1a")
 		if !tc.flag {
-			noFlag(t, rep, verifier.RuleDoubleSpend)
-			noFlag(t, rep, verifier.RuleMassSurplus)
+			lottest.NoFlag(t, rep, verifier.RuleDoubleSpend)
+			lottest.NoFlag(t, rep, verifier.RuleMassSurplus)
 			continue
 		}
-		wantFlag(t, rep, verifier.RuleDoubleSpend, sp)
-		noFlag(t, rep, verifier.RuleMassSurplus)
+		lottest.WantFlag(t, rep, verifier.RuleDoubleSpend, sp)
+		lottest.NoFlag(t, rep, verifier.RuleMassSurplus)
 		if want := 500.0 / 10500; math.Abs(rep.GetUntracedShare()-want) > 1e-9 {
 			t.Fatalf("untraced share %v, want %v", rep.GetUntracedShare(), want)
 		}
@@ -214,24 +218,24 @@ func TestDoubleSpendOverConsumption(t *testing.T) {
 // A fork: the mine dispatches the same extraction to two parties. The
 // store refuses the second; a raw log records it, as a dishonest
 // operator could not (the records are signed) but a dishonest mine might
-// attempt on two ledgers. Both branches are flagged.
+// attempt on two ledgers. Both branches are lottest.Flagged.
 func TestDoubleSpendFork(t *testing.T) {
-	x := newH(t)
-	raw := newRawLog(t, x.c)
-	for _, p := range []*ct.Party{x.mine, x.exp, x.smelter} {
-		raw.add(x.c.Register(p))
+	x := lottest.New(t)
+	raw := lottest.NewRawLog(t, x.C)
+	for _, p := range []*ct.Party{x.Mine, x.Exp, x.Smelter} {
+		raw.Add(x.C.Register(p))
 	}
 	sign := func(p *ct.Party, day float64, st *pb.Statement) string {
-		st.EventTime = x.day(day)
-		return raw.add(x.c.Sign(p, st))
+		st.EventTime = x.Day(day)
+		return raw.Add(x.C.Sign(p, st))
 	}
-	ext := sign(x.mine, 1, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{LotId: "L1", MassKg: 1000, SbGradePct: 9, Site: mineSite, Product: pb.Product_PRODUCT_ORE}}})
-	d1 := sign(x.mine, 2, &pb.Statement{Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{LotId: "L1", CustodyLink: ext, ToPartyId: x.exp.ID, MassKg: 1000}}})
-	sign(x.exp, 3, &pb.Statement{Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{LotId: "L1", DispatchLink: d1, MassKg: 1000, SealsIntact: true}}})
-	d2 := sign(x.mine, 2, &pb.Statement{Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{LotId: "L1", CustodyLink: ext, ToPartyId: x.smelter.ID, MassKg: 1000}}})
-	r2 := sign(x.smelter, 3, &pb.Statement{Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{LotId: "L1", DispatchLink: d2, MassKg: 1000, SealsIntact: true}}})
-	rep := verifier.Verify(raw.bundle("L1"), x.trust(), verifier.DefaultConfig())
-	f := wantFlag(t, rep, verifier.RuleDoubleSpend, ext)
+	ext := sign(x.Mine, 1, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{LotId: "L1", MassKg: 1000, SbGradePct: 9, Site: lottest.MineSite, Product: pb.Product_PRODUCT_ORE}}})
+	d1 := sign(x.Mine, 2, &pb.Statement{Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{LotId: "L1", CustodyLink: ext, ToPartyId: x.Exp.ID, MassKg: 1000}}})
+	sign(x.Exp, 3, &pb.Statement{Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{LotId: "L1", DispatchLink: d1, MassKg: 1000, SealsIntact: true}}})
+	d2 := sign(x.Mine, 2, &pb.Statement{Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{LotId: "L1", CustodyLink: ext, ToPartyId: x.Smelter.ID, MassKg: 1000}}})
+	r2 := sign(x.Smelter, 3, &pb.Statement{Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{LotId: "L1", DispatchLink: d2, MassKg: 1000, SealsIntact: true}}})
+	rep := verifier.Verify(raw.Bundle("L1"), x.Trust(), verifier.DefaultConfig())
+	f := lottest.WantFlag(t, rep, verifier.RuleDoubleSpend, ext)
 	if !strings.Contains(f.GetMessage(), "continued again by index 6") || !slices.Contains(f.GetEvidence(), d1) || !slices.Contains(f.GetEvidence(), d2) {
 		t.Fatalf("message %q, evidence %v: want both dispatches", f.GetMessage(), f.GetEvidence())
 	}
@@ -243,21 +247,21 @@ func TestDoubleSpendFork(t *testing.T) {
 }
 
 func TestOrphanInput(t *testing.T) {
-	x := newH(t)
-	raw := newRawLog(t, x.c)
-	for _, p := range []*ct.Party{x.mine, x.exp} {
-		raw.add(x.c.Register(p))
+	x := lottest.New(t)
+	raw := lottest.NewRawLog(t, x.C)
+	for _, p := range []*ct.Party{x.Mine, x.Exp} {
+		raw.Add(x.C.Register(p))
 	}
-	bad := raw.add(x.c.Sign(x.exp, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{LotId: "X1", MassKg: 1000, SbGradePct: 9, Site: karachi, Product: pb.Product_PRODUCT_ORE}}}))
-	raw.add(x.c.Sign(x.mine, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{LotId: "M1", MassKg: 1000, SbGradePct: 9, Site: mineSite, Product: pb.Product_PRODUCT_ORE}}}))
-	rep := verifier.Verify(raw.bundle("X1"), x.trust(), verifier.DefaultConfig())
-	wantFlag(t, rep, verifier.RuleOrphanInput, bad)
+	bad := raw.Add(x.C.Sign(x.Exp, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{LotId: "X1", MassKg: 1000, SbGradePct: 9, Site: lottest.Karachi, Product: pb.Product_PRODUCT_ORE}}}))
+	raw.Add(x.C.Sign(x.Mine, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{LotId: "M1", MassKg: 1000, SbGradePct: 9, Site: lottest.MineSite, Product: pb.Product_PRODUCT_ORE}}}))
+	rep := verifier.Verify(raw.Bundle("X1"), x.Trust(), verifier.DefaultConfig())
+	lottest.WantFlag(t, rep, verifier.RuleOrphanInput, bad)
 	if rep.GetUntracedShare() != 1 {
 		t.Fatalf("untraced %v, want 1", rep.GetUntracedShare())
 	}
 	// The mine's own lot in the same bundle is clean: flags of other lots'
 	// records do not leak.
-	rep = verifier.Verify(raw.bundle("M1"), x.trust(), verifier.DefaultConfig())
+	rep = verifier.Verify(raw.Bundle("M1"), x.Trust(), verifier.DefaultConfig())
 	if rep.GetVerdict() != pb.Verdict_VERDICT_VERIFIED {
 		t.Fatalf("M1: %v\n%s", rep.GetVerdict(), rep.GetText())
 	}
@@ -268,19 +272,19 @@ func TestMineOverCapacity(t *testing.T) {
 		kg   float64
 		flag bool
 	}{{34000, false}, {36000, true}} {
-		x := newH(t, func(x *h) { x.mine.Reg.Mine.AnnualOreCapacityKg = 100_000 })
-		x.extract(x.mine, "A", tc.kg, 3, 9, mineSite, 1)
-		x.extract(x.mine, "B", tc.kg, 3, 9, mineSite, 100)
-		c := x.extract(x.mine, "C", tc.kg, 3, 9, mineSite, 200)
-		rep := x.verify("C")
+		x := lottest.New(t, func(x *lottest.H) { x.Mine.Reg.Mine.AnnualOreCapacityKg = 100_000 })
+		x.Extract(x.Mine, "A", tc.kg, 3, 9, lottest.MineSite, 1)
+		x.Extract(x.Mine, "B", tc.kg, 3, 9, lottest.MineSite, 100)
+		c := x.Extract(x.Mine, "C", tc.kg, 3, 9, lottest.MineSite, 200)
+		rep := x.Verify("C")
 		if !tc.flag {
-			noFlag(t, rep, verifier.RuleMineOverCapacity)
+			lottest.NoFlag(t, rep, verifier.RuleMineOverCapacity)
 			if rep.GetVerdict() != pb.Verdict_VERDICT_VERIFIED {
 				t.Fatalf("%v\n%s", rep.GetVerdict(), rep.GetText())
 			}
 			continue
 		}
-		f := wantFlag(t, rep, verifier.RuleMineOverCapacity, c)
+		f := lottest.WantFlag(t, rep, verifier.RuleMineOverCapacity, c)
 		if len(f.GetEvidence()) != 3 {
 			t.Fatalf("evidence %d records, want the 3 extractions", len(f.GetEvidence()))
 		}
@@ -294,20 +298,20 @@ func TestOriginVolume(t *testing.T) {
 		kg   float64
 		flag bool
 	}{{190_000, false}, {200_000, true}} {
-		x := newH(t, func(x *h) { x.mine.Reg.Mine.AnnualOreCapacityKg = 1_000_000 })
-		e := x.extract(x.mine, "L1", tc.kg, 3, 11, mineSite, 1)
-		rep := x.verify("L1")
+		x := lottest.New(t, func(x *lottest.H) { x.Mine.Reg.Mine.AnnualOreCapacityKg = 1_000_000 })
+		e := x.Extract(x.Mine, "L1", tc.kg, 3, 11, lottest.MineSite, 1)
+		rep := x.Verify("L1")
 		if tc.flag {
-			wantFlag(t, rep, verifier.RuleOriginVolume, e)
+			lottest.WantFlag(t, rep, verifier.RuleOriginVolume, e)
 		} else {
-			noFlag(t, rep, verifier.RuleOriginVolume)
+			lottest.NoFlag(t, rep, verifier.RuleOriginVolume)
 		}
 	}
 	// One lot holding more Sb than a year of its mine's capacity.
-	x := newH(t, func(x *h) { x.mine.Reg.Mine.AnnualOreCapacityKg = 10_000 })
-	e := x.extract(x.mine, "L1", 15_000, 0, 9, mineSite, 1)
-	rep := x.verify("L1")
-	f := wantFlag(t, rep, verifier.RuleOriginVolume, e)
+	x := lottest.New(t, func(x *lottest.H) { x.Mine.Reg.Mine.AnnualOreCapacityKg = 10_000 })
+	e := x.Extract(x.Mine, "L1", 15_000, 0, 9, lottest.MineSite, 1)
+	rep := x.Verify("L1")
+	f := lottest.WantFlag(t, rep, verifier.RuleOriginVolume, e)
 	if !strings.Contains(f.GetMessage(), "a year of its capacity") {
 		t.Fatalf("message %q", f.GetMessage())
 	}
@@ -327,15 +331,15 @@ func TestAssayMismatch(t *testing.T) {
 		{"Hg+As", map[string]float64{"As": 3.0, "Hg": 0.8}, pb.Severity_SEVERITY_CRITICAL},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			x := newH(t)
-			ext := x.extract(x.mine, "L1", 10000, 3, 9, mineSite, 1)
-			a := x.assay(x.lab, "L1", ext, tc.el, 1.5)
-			rep := x.verify("L1")
+			x := lottest.New(t)
+			ext := x.Extract(x.Mine, "L1", 10000, 3, 9, lottest.MineSite, 1)
+			a := x.Assay(x.Lab, "L1", ext, tc.el, 1.5)
+			rep := x.Verify("L1")
 			if tc.sev == 0 {
-				noFlag(t, rep, verifier.RuleAssayMismatch)
+				lottest.NoFlag(t, rep, verifier.RuleAssayMismatch)
 				return
 			}
-			f := wantFlag(t, rep, verifier.RuleAssayMismatch, a)
+			f := lottest.WantFlag(t, rep, verifier.RuleAssayMismatch, a)
 			if f.GetSeverity() != tc.sev {
 				t.Fatalf("severity %v, want %v: %s", f.GetSeverity(), tc.sev, f.GetMessage())
 			}
@@ -344,10 +348,10 @@ func TestAssayMismatch(t *testing.T) {
 			}
 		})
 	}
-	// A declared ore grade outside the mine's range is flagged at extraction.
-	x := newH(t)
-	ext := x.extract(x.mine, "L1", 10000, 3, 25, mineSite, 1)
-	wantFlag(t, x.verify("L1"), verifier.RuleAssayMismatch, ext)
+	// A declared ore grade outside the mine's range is lottest.Flagged at extraction.
+	x := lottest.New(t)
+	ext := x.Extract(x.Mine, "L1", 10000, 3, 25, lottest.MineSite, 1)
+	lottest.WantFlag(t, x.Verify("L1"), verifier.RuleAssayMismatch, ext)
 }
 
 func TestTimeline(t *testing.T) {
@@ -363,48 +367,48 @@ func TestTimeline(t *testing.T) {
 		{"waypoints backwards", 3, 2.6, 2.2, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			x := newH(t)
-			ext := x.extract(x.mine, "L1", 10000, 3, 9, mineSite, 1)
-			d := x.dispatch(x.mine, "L1", ext, x.exp, 10000, 2, func(d *pb.Dispatch) {
+			x := lottest.New(t)
+			ext := x.Extract(x.Mine, "L1", 10000, 3, 9, lottest.MineSite, 1)
+			d := x.Dispatch(x.Mine, "L1", ext, x.Exp, 10000, 2, func(d *pb.Dispatch) {
 				if tc.wp1 > 0 {
 					d.Route = []*pb.Waypoint{
-						{Location: &pb.Location{Lat: 27.7, Lon: 68.0}, Time: x.day(tc.wp1)},
-						{Location: &pb.Location{Lat: 25.4, Lon: 68.4}, Time: x.day(tc.wp2)},
+						{Location: &pb.Location{Lat: 27.7, Lon: 68.0}, Time: x.Day(tc.wp1)},
+						{Location: &pb.Location{Lat: 25.4, Lon: 68.4}, Time: x.Day(tc.wp2)},
 					}
 				}
 			})
-			r := x.receive(x.exp, "L1", d, 10000, tc.recvDay, func(r *pb.Receipt) { r.Location = &pb.Location{Lat: 25.0, Lon: 67.8} })
-			rep := x.verify("L1")
+			r := x.Receive(x.Exp, "L1", d, 10000, tc.recvDay, func(r *pb.Receipt) { r.Location = &pb.Location{Lat: 25.0, Lon: 67.8} })
+			rep := x.Verify("L1")
 			if !tc.flag {
-				noFlag(t, rep, verifier.RuleTimeline)
+				lottest.NoFlag(t, rep, verifier.RuleTimeline)
 				return
 			}
 			id := r
 			if tc.wp1 > 0 {
 				id = d
 			}
-			wantFlag(t, rep, verifier.RuleTimeline, id)
+			lottest.WantFlag(t, rep, verifier.RuleTimeline, id)
 		})
 	}
 }
 
 func TestImplausibleTransit(t *testing.T) {
-	// Mine to Karachi is ~573 km great-circle.
+	// Mine to lottest.Karachi is ~573 km great-circle.
 	for _, tc := range []struct {
 		name  string
 		hours float64
 		flag  bool
 	}{{"12 h", 12, false}, {"5 h", 5, true}, {"200 days", 200 * 24, true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			x := newH(t)
-			ext := x.extract(x.mine, "L1", 10000, 3, 9, mineSite, 1)
-			d := x.dispatch(x.mine, "L1", ext, x.exp, 10000, 2)
-			r := x.receive(x.exp, "L1", d, 10000, 2+tc.hours/24)
-			rep := x.verify("L1")
+			x := lottest.New(t)
+			ext := x.Extract(x.Mine, "L1", 10000, 3, 9, lottest.MineSite, 1)
+			d := x.Dispatch(x.Mine, "L1", ext, x.Exp, 10000, 2)
+			r := x.Receive(x.Exp, "L1", d, 10000, 2+tc.hours/24)
+			rep := x.Verify("L1")
 			if tc.flag {
-				wantFlag(t, rep, verifier.RuleImplausibleTransit, r)
+				lottest.WantFlag(t, rep, verifier.RuleImplausibleTransit, r)
 			} else {
-				noFlag(t, rep, verifier.RuleImplausibleTransit)
+				lottest.NoFlag(t, rep, verifier.RuleImplausibleTransit)
 			}
 		})
 	}
@@ -418,38 +422,38 @@ func TestBorderCorridor(t *testing.T) {
 		sev  pb.Severity
 	}
 	for _, c := range []tc{
-		{"clean", mineSite, nil, 0},
-		{"route far from the border", mineSite, func(d *pb.Dispatch) {
+		{"clean", lottest.MineSite, nil, 0},
+		{"route far from the border", lottest.MineSite, func(d *pb.Dispatch) {
 			d.Route = []*pb.Waypoint{{Location: &pb.Location{Lat: 27.7, Lon: 68.0}}}
 		}, 0},
-		{"named crossing", mineSite, func(d *pb.Dispatch) { d.BorderCrossing = "Torkham" }, pb.Severity_SEVERITY_CRITICAL},
-		{"waypoint at Chaman", mineSite, func(d *pb.Dispatch) { d.Route = []*pb.Waypoint{{Location: chamanGate}} }, pb.Severity_SEVERITY_CRITICAL},
-		{"extraction on the Afghan side", afghanSite, nil, pb.Severity_SEVERITY_CRITICAL},
-		{"mine in the corridor", nearBorder, nil, pb.Severity_SEVERITY_WARNING},
-		{"licensed Qila Abdullah site, outside the corridor", qilaAbdullahRef, nil, 0},
+		{"named crossing", lottest.MineSite, func(d *pb.Dispatch) { d.BorderCrossing = "Torkham" }, pb.Severity_SEVERITY_CRITICAL},
+		{"waypoint at Chaman", lottest.MineSite, func(d *pb.Dispatch) { d.Route = []*pb.Waypoint{{Location: lottest.ChamanGate}} }, pb.Severity_SEVERITY_CRITICAL},
+		{"extraction on the Afghan side", lottest.AfghanSite, nil, pb.Severity_SEVERITY_CRITICAL},
+		{"mine in the corridor", lottest.NearBorder, nil, pb.Severity_SEVERITY_WARNING},
+		{"licensed Qila Abdullah site, outside the corridor", lottest.QilaAbdullahRef, nil, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			x := newH(t)
-			ext := x.extract(x.mine, "L1", 10000, 3, 9, c.site, 1)
-			d := x.dispatch(x.mine, "L1", ext, x.exp, 10000, 2, func(d *pb.Dispatch) {
+			x := lottest.New(t)
+			ext := x.Extract(x.Mine, "L1", 10000, 3, 9, c.site, 1)
+			d := x.Dispatch(x.Mine, "L1", ext, x.Exp, 10000, 2, func(d *pb.Dispatch) {
 				if c.mod != nil {
 					c.mod(d)
 				}
 				for _, w := range d.Route {
-					w.Time = x.day(2.4)
+					w.Time = x.Day(2.4)
 				}
 			})
-			x.receive(x.exp, "L1", d, 10000, 3.5)
-			rep := x.verify("L1")
+			x.Receive(x.Exp, "L1", d, 10000, 3.5)
+			rep := x.Verify("L1")
 			if c.sev == 0 {
-				noFlag(t, rep, verifier.RuleBorderCorridor)
+				lottest.NoFlag(t, rep, verifier.RuleBorderCorridor)
 				return
 			}
 			id := d
 			if c.mod == nil {
 				id = ext
 			}
-			f := wantFlag(t, rep, verifier.RuleBorderCorridor, id)
+			f := lottest.WantFlag(t, rep, verifier.RuleBorderCorridor, id)
 			if f.GetSeverity() != c.sev {
 				t.Fatalf("severity %v, want %v: %s", f.GetSeverity(), c.sev, f.GetMessage())
 			}
@@ -465,33 +469,33 @@ func TestKeyMisuse(t *testing.T) {
 		revokedDay float64
 		flag       bool
 	}{{3, false}, {0.5, true}} {
-		x := newH(t)
-		ext := x.extract(x.mine, "L1", 10000, 3, 9, mineSite, 1)
-		x.submit(x.c.RegistrarSign(&pb.Statement{Body: &pb.Statement_KeyRevocation{KeyRevocation: &pb.KeyRevocation{
-			PartyId: x.mine.ID, KeyId: x.mine.KeyID(), RevokedAt: x.day(tc.revokedDay), Reason: "laptop stolen",
+		x := lottest.New(t)
+		ext := x.Extract(x.Mine, "L1", 10000, 3, 9, lottest.MineSite, 1)
+		x.Submit(x.C.RegistrarSign(&pb.Statement{Body: &pb.Statement_KeyRevocation{KeyRevocation: &pb.KeyRevocation{
+			PartyId: x.Mine.ID, KeyId: x.Mine.KeyID(), RevokedAt: x.Day(tc.revokedDay), Reason: "laptop stolen",
 		}}}))
-		rep := x.verify("L1")
+		rep := x.Verify("L1")
 		if tc.flag {
-			wantFlag(t, rep, verifier.RuleKeyMisuse, ext)
+			lottest.WantFlag(t, rep, verifier.RuleKeyMisuse, ext)
 		} else {
-			noFlag(t, rep, verifier.RuleKeyMisuse)
+			lottest.NoFlag(t, rep, verifier.RuleKeyMisuse)
 		}
 	}
 	// A role that does not allow the statement (the store refuses it).
-	x := newH(t)
-	raw := newRawLog(t, x.c)
-	for _, p := range []*ct.Party{x.mine, x.lab} {
-		raw.add(x.c.Register(p))
+	x := lottest.New(t)
+	raw := lottest.NewRawLog(t, x.C)
+	for _, p := range []*ct.Party{x.Mine, x.Lab} {
+		raw.Add(x.C.Register(p))
 	}
-	ext := raw.add(x.c.Sign(x.mine, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{LotId: "L1", MassKg: 1000, SbGradePct: 9, Site: mineSite, Product: pb.Product_PRODUCT_ORE}}}))
-	d := raw.add(x.c.Sign(x.lab, &pb.Statement{EventTime: x.day(2), Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{LotId: "L1", CustodyLink: ext, ToPartyId: x.mine.ID, MassKg: 1000}}}))
-	rep := verifier.Verify(raw.bundle("L1"), x.trust(), verifier.DefaultConfig())
-	wantFlag(t, rep, verifier.RuleKeyMisuse, d)
-	wantFlag(t, rep, verifier.RuleUnconfirmedCustody, d) // the lab did not hold the lot
+	ext := raw.Add(x.C.Sign(x.Mine, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{LotId: "L1", MassKg: 1000, SbGradePct: 9, Site: lottest.MineSite, Product: pb.Product_PRODUCT_ORE}}}))
+	d := raw.Add(x.C.Sign(x.Lab, &pb.Statement{EventTime: x.Day(2), Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{LotId: "L1", CustodyLink: ext, ToPartyId: x.Mine.ID, MassKg: 1000}}}))
+	rep := verifier.Verify(raw.Bundle("L1"), x.Trust(), verifier.DefaultConfig())
+	lottest.WantFlag(t, rep, verifier.RuleKeyMisuse, d)
+	lottest.WantFlag(t, rep, verifier.RuleUnconfirmedCustody, d) // the lab did not hold the lot
 }
 
 func TestInvalid(t *testing.T) {
-	x := newH(t)
+	x := lottest.New(t)
 	// Another registrar and another log key: chaintest's keys are fixed.
 	other := ct.New()
 	other.Registrar = ed25519.NewKeyFromSeed(make([]byte, 32))
@@ -506,57 +510,57 @@ func TestInvalid(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Run("unregistered signer", func(t *testing.T) {
-		raw := newRawLog(t, x.c)
-		raw.add(x.c.Sign(x.mine, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{LotId: "L1", MassKg: 1000, SbGradePct: 9, Site: mineSite, Product: pb.Product_PRODUCT_ORE}}}))
-		wantInvalid(t, verifier.Verify(raw.bundle("L1"), x.trust(), verifier.DefaultConfig()), "index 0: party \"mine-qa\" is not registered")
+		raw := lottest.NewRawLog(t, x.C)
+		raw.Add(x.C.Sign(x.Mine, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{LotId: "L1", MassKg: 1000, SbGradePct: 9, Site: lottest.MineSite, Product: pb.Product_PRODUCT_ORE}}}))
+		lottest.WantInvalid(t, verifier.Verify(raw.Bundle("L1"), x.Trust(), verifier.DefaultConfig()), "index 0: party \"mine-qa\" is not registered")
 	})
 	t.Run("registration by another registrar", func(t *testing.T) {
-		raw := newRawLog(t, x.c)
+		raw := lottest.NewRawLog(t, x.C)
 		p := other.AddParty("mine-qa", "M", "PK", pb.Role_ROLE_MINE)
-		raw.add(other.Register(p))
-		wantInvalid(t, verifier.Verify(raw.bundle("L1"), x.trust(), verifier.DefaultConfig()), "not the trusted registrar key")
+		raw.Add(other.Register(p))
+		lottest.WantInvalid(t, verifier.Verify(raw.Bundle("L1"), x.Trust(), verifier.DefaultConfig()), "not the trusted registrar key")
 	})
 	t.Run("key of another party", func(t *testing.T) {
-		raw := newRawLog(t, x.c)
-		raw.add(x.c.Register(x.mine))
-		raw.add(x.c.Register(x.exp))
-		st := &pb.Statement{PartyId: x.mine.ID, Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{LotId: "L1", MassKg: 1000, SbGradePct: 9, Site: mineSite, Product: pb.Product_PRODUCT_ORE}}}
-		raw.add(x.c.Sign(x.exp, st))
-		wantInvalid(t, verifier.Verify(raw.bundle("L1"), x.trust(), verifier.DefaultConfig()), "index 2: key")
+		raw := lottest.NewRawLog(t, x.C)
+		raw.Add(x.C.Register(x.Mine))
+		raw.Add(x.C.Register(x.Exp))
+		st := &pb.Statement{PartyId: x.Mine.ID, Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{LotId: "L1", MassKg: 1000, SbGradePct: 9, Site: lottest.MineSite, Product: pb.Product_PRODUCT_ORE}}}
+		raw.Add(x.C.Sign(x.Exp, st))
+		lottest.WantInvalid(t, verifier.Verify(raw.Bundle("L1"), x.Trust(), verifier.DefaultConfig()), "index 2: key")
 	})
 	t.Run("incomplete bundle", func(t *testing.T) {
-		raw := newRawLog(t, x.c)
-		raw.add(x.c.Register(x.mine))
-		raw.add(x.c.Register(x.exp))
-		ext := raw.add(x.c.Sign(x.mine, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{LotId: "L1", MassKg: 1000, SbGradePct: 9, Site: mineSite, Product: pb.Product_PRODUCT_ORE}}}))
-		raw.add(x.c.Sign(x.mine, &pb.Statement{EventTime: x.day(2), Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{LotId: "L1", CustodyLink: ext, ToPartyId: x.exp.ID, MassKg: 1000}}}))
-		wantInvalid(t, verifier.Verify(raw.bundle("L1", ext), x.trust(), verifier.DefaultConfig()), "incomplete bundle")
+		raw := lottest.NewRawLog(t, x.C)
+		raw.Add(x.C.Register(x.Mine))
+		raw.Add(x.C.Register(x.Exp))
+		ext := raw.Add(x.C.Sign(x.Mine, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{LotId: "L1", MassKg: 1000, SbGradePct: 9, Site: lottest.MineSite, Product: pb.Product_PRODUCT_ORE}}}))
+		raw.Add(x.C.Sign(x.Mine, &pb.Statement{EventTime: x.Day(2), Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{LotId: "L1", CustodyLink: ext, ToPartyId: x.Exp.ID, MassKg: 1000}}}))
+		lottest.WantInvalid(t, verifier.Verify(raw.Bundle("L1", ext), x.Trust(), verifier.DefaultConfig()), "incomplete bundle")
 	})
 	t.Run("forked checkpoint", func(t *testing.T) {
 		// The same records, in a log signed by a different log key.
-		raw := newRawLog(t, other)
-		raw.add(x.c.Register(x.mine))
-		raw.add(x.c.Sign(x.mine, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{LotId: "L1", MassKg: 1000, SbGradePct: 9, Site: mineSite, Product: pb.Product_PRODUCT_ORE}}}))
-		b := raw.bundle("L1")
-		if rep := verifier.Verify(b, verifier.Trust{Log: other.LogVerifier, Registrar: x.c.RegistrarPublic()}, verifier.DefaultConfig()); rep.GetVerdict() != pb.Verdict_VERDICT_VERIFIED {
+		raw := lottest.NewRawLog(t, other)
+		raw.Add(x.C.Register(x.Mine))
+		raw.Add(x.C.Sign(x.Mine, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{LotId: "L1", MassKg: 1000, SbGradePct: 9, Site: lottest.MineSite, Product: pb.Product_PRODUCT_ORE}}}))
+		b := raw.Bundle("L1")
+		if rep := verifier.Verify(b, verifier.Trust{Log: other.LogVerifier, Registrar: x.C.RegistrarPublic()}, verifier.DefaultConfig()); rep.GetVerdict() != pb.Verdict_VERDICT_VERIFIED {
 			t.Fatalf("under its own key: %v\n%s", rep.GetVerdict(), rep.GetText())
 		}
-		wantInvalid(t, verifier.Verify(b, x.trust(), verifier.DefaultConfig()), "checkpoint")
+		lottest.WantInvalid(t, verifier.Verify(b, x.Trust(), verifier.DefaultConfig()), "checkpoint")
 	})
 	t.Run("checkpoint of a different tree", func(t *testing.T) {
-		y := newH(t)
-		y.cleanChain()
-		b := y.bundle("T1")
+		y := lottest.New(t)
+		y.CleanChain()
+		b := y.Bundle("T1")
 		// A checkpoint from an older state of the same log, correctly signed.
-		z := newH(t)
-		z.extract(z.mine, "L1", 10000, 3, 9, mineSite, 1)
-		b.Checkpoint = string(z.s.Log().Checkpoint())
-		wantInvalid(t, verifier.Verify(b, y.trust(), verifier.DefaultConfig()), "index")
+		z := lottest.New(t)
+		z.Extract(z.Mine, "L1", 10000, 3, 9, lottest.MineSite, 1)
+		b.Checkpoint = string(z.S.Log().Checkpoint())
+		lottest.WantInvalid(t, verifier.Verify(b, y.Trust(), verifier.DefaultConfig()), "index")
 	})
 	t.Run("nil and empty", func(t *testing.T) {
-		wantInvalid(t, verifier.Verify(nil, x.trust(), verifier.DefaultConfig()), "no bundle")
-		wantInvalid(t, verifier.Verify(&pb.Bundle{LotId: "L1"}, x.trust(), verifier.DefaultConfig()), "checkpoint")
-		wantInvalid(t, verifier.Verify(&pb.Bundle{LotId: "L1"}, verifier.Trust{}, verifier.DefaultConfig()), "no trusted log key")
+		lottest.WantInvalid(t, verifier.Verify(nil, x.Trust(), verifier.DefaultConfig()), "no bundle")
+		lottest.WantInvalid(t, verifier.Verify(&pb.Bundle{LotId: "L1"}, x.Trust(), verifier.DefaultConfig()), "checkpoint")
+		lottest.WantInvalid(t, verifier.Verify(&pb.Bundle{LotId: "L1"}, verifier.Trust{}, verifier.DefaultConfig()), "no trusted log key")
 	})
 }
 
@@ -564,19 +568,19 @@ func TestInvalid(t *testing.T) {
 // times gets one small flag per extra continuation, so its report grows
 // linearly with the bundle (it once grew with the square).
 func TestDoubleSpendManyForks(t *testing.T) {
-	x := newH(t)
-	raw := newRawLog(t, x.c)
-	for _, p := range []*ct.Party{x.mine, x.exp} {
-		raw.add(x.c.Register(p))
+	x := lottest.New(t)
+	raw := lottest.NewRawLog(t, x.C)
+	for _, p := range []*ct.Party{x.Mine, x.Exp} {
+		raw.Add(x.C.Register(p))
 	}
-	ext := raw.add(x.c.Sign(x.mine, &pb.Statement{EventTime: x.day(1), Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
-		LotId: "L1", MassKg: 1000, SbGradePct: 9, Site: mineSite, Product: pb.Product_PRODUCT_ORE}}}))
+	ext := raw.Add(x.C.Sign(x.Mine, &pb.Statement{EventTime: x.Day(1), Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
+		LotId: "L1", MassKg: 1000, SbGradePct: 9, Site: lottest.MineSite, Product: pb.Product_PRODUCT_ORE}}}))
 	const n = 300
 	for i := range n {
-		raw.add(x.c.Sign(x.mine, &pb.Statement{EventTime: x.day(2), Note: fmt.Sprint(i), Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{
-			LotId: "L1", CustodyLink: ext, ToPartyId: x.exp.ID, MassKg: 1000}}}))
+		raw.Add(x.C.Sign(x.Mine, &pb.Statement{EventTime: x.Day(2), Note: fmt.Sprint(i), Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{
+			LotId: "L1", CustodyLink: ext, ToPartyId: x.Exp.ID, MassKg: 1000}}}))
 	}
-	rep := verifier.Verify(raw.bundle("L1"), x.trust(), verifier.DefaultConfig())
+	rep := verifier.Verify(raw.Bundle("L1"), x.Trust(), verifier.DefaultConfig())
 	count, evidence := 0, 0
 	for _, f := range rep.GetFlags() {
 		if f.GetRule() == verifier.RuleDoubleSpend {
@@ -592,33 +596,33 @@ func TestDoubleSpendManyForks(t *testing.T) {
 // TestCheckpointOfAnotherOrigin: a bundle whose checkpoint is signed with
 // the pinned log key but names another origin is not this log's: INVALID.
 func TestCheckpointOfAnotherOrigin(t *testing.T) {
-	x := newH(t)
-	x.extract(x.mine, "L1", 10000, 3, 9, mineSite, 1)
-	b, err := verifier.BuildBundle(t.Context(), x.s, "L1", verifier.DefaultConfig())
+	x := lottest.New(t)
+	x.Extract(x.Mine, "L1", 10000, 3, 9, lottest.MineSite, 1)
+	b, err := backend.BuildBundle(t.Context(), x.S, "L1", verifier.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep := verifier.Verify(b, x.trust(), verifier.DefaultConfig()); rep.GetVerdict() != pb.Verdict_VERDICT_VERIFIED {
+	if rep := verifier.Verify(b, x.Trust(), verifier.DefaultConfig()); rep.GetVerdict() != pb.Verdict_VERDICT_VERIFIED {
 		t.Fatalf("clean bundle: %v\n%s", rep.GetVerdict(), rep.GetText())
 	}
-	n, err := note.Open([]byte(b.GetCheckpoint()), note.VerifierList(x.c.LogVerifier))
+	n, err := note.Open([]byte(b.GetCheckpoint()), note.VerifierList(x.C.LogVerifier))
 	if err != nil {
 		t.Fatal(err)
 	}
 	other := strings.Replace(n.Text, ct.Origin, ct.Origin+"-other", 1)
-	signed, err := note.Sign(&note.Note{Text: other}, x.c.LogSigner)
+	signed, err := note.Sign(&note.Note{Text: other}, x.C.LogSigner)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b.Checkpoint = string(signed)
-	if rep := verifier.Verify(b, x.trust(), verifier.DefaultConfig()); rep.GetVerdict() != pb.Verdict_VERDICT_INVALID {
+	if rep := verifier.Verify(b, x.Trust(), verifier.DefaultConfig()); rep.GetVerdict() != pb.Verdict_VERDICT_INVALID {
 		t.Fatalf("checkpoint under another origin: verdict %v, want INVALID", rep.GetVerdict())
 	}
 }
 
 // TestOriginVolumeNational: two registered Pakistani mines, each well
 // within its licence, together declare twice the country's recorded
-// output. A lot from either is flagged, with the other mine's extraction
+// output. A lot from either is lottest.Flagged, with the other mine's extraction
 // as evidence; an extraction after the lot's does not count against it.
 func TestOriginVolumeNational(t *testing.T) {
 	for _, tc := range []struct {
@@ -630,17 +634,17 @@ func TestOriginVolumeNational(t *testing.T) {
 		{"other mine only later", 30, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			x := newH(t)
+			x := lottest.New(t)
 			// 200 t ore at 10 % Sb, dry: 20 t Sb each, the national 20 t/yr
 			// (+5 %) only once; each mine is licensed for 500 t ore a year.
-			other := x.extract(x.mn2, "L2", 200000, 0, 10, mineSite, tc.otherDay)
-			ext := x.extract(x.mine, "L1", 200000, 0, 10, mineSite, 1)
-			rep := x.verify("L1")
+			other := x.Extract(x.Mn2, "L2", 200000, 0, 10, lottest.MineSite, tc.otherDay)
+			ext := x.Extract(x.Mine, "L1", 200000, 0, 10, lottest.MineSite, 1)
+			rep := x.Verify("L1")
 			if !tc.flag {
-				noFlag(t, rep, verifier.RuleOriginVolume)
+				lottest.NoFlag(t, rep, verifier.RuleOriginVolume)
 				return
 			}
-			f := wantFlag(t, rep, verifier.RuleOriginVolume, ext)
+			f := lottest.WantFlag(t, rep, verifier.RuleOriginVolume, ext)
 			if !slices.Contains(f.GetEvidence(), other) {
 				t.Fatalf("evidence %v lacks the other mine's extraction %s", f.GetEvidence(), other)
 			}

@@ -22,6 +22,8 @@ import (
 	"github.com/antimony-ledger/provenance/record"
 
 	"github.com/antimony-ledger/provenance/ledger"
+
+	"github.com/antimony-ledger/provenance/internal/backend"
 )
 
 // DefaultOrigin is the checkpoint origin of a log created without --origin.
@@ -135,9 +137,9 @@ func serve(ctx context.Context, o Options, store *custody.Store, tlsCfg *tls.Con
 	}
 	// The server verifies with the same code and the same pinned keys a
 	// buyer uses, so an auditor's REST report and a buyer's local one agree.
-	backend := verifier.NewBackend(store, verifier.Trust{Log: logVerifier, Registrar: regPub}, verifier.DefaultConfig())
-	defer backend.Close()
-	srv, err := server.New(server.Options{Store: store, Logger: o.Logger, TLSConfig: tlsCfg, Verifier: backend})
+	flags := backend.New(store, verifier.Trust{Log: logVerifier, Registrar: regPub}, verifier.DefaultConfig())
+	defer flags.Close()
+	srv, err := server.New(server.Options{Store: store, Logger: o.Logger, TLSConfig: tlsCfg, Verifier: flags})
 	if err != nil {
 		return err
 	}

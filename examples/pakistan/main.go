@@ -40,6 +40,8 @@ import (
 	"github.com/antimony-ledger/provenance/internal/keyfile"
 
 	"github.com/antimony-ledger/provenance/record"
+
+	"github.com/antimony-ledger/provenance/internal/backend"
 )
 
 type options struct {
@@ -249,14 +251,14 @@ func startServer(ctx context.Context, dir string, out io.Writer) (*embedded, err
 		cancel()
 		return nil, err
 	}
-	backend := verifier.NewBackend(store, verifier.Trust{Log: keys.trust.log, Registrar: keys.trust.registrar}, verifier.DefaultConfig())
+	flags := backend.New(store, verifier.Trust{Log: keys.trust.log, Registrar: keys.trust.registrar}, verifier.DefaultConfig())
 	fail := func(err error) (*embedded, error) {
 		cancel()
-		backend.Close()
+		flags.Close()
 		store.Close()
 		return nil, err
 	}
-	srv, err := server.New(server.Options{Store: store, Logger: logger, Verifier: backend})
+	srv, err := server.New(server.Options{Store: store, Logger: logger, Verifier: flags})
 	if err != nil {
 		return fail(err)
 	}
@@ -277,7 +279,7 @@ func startServer(ctx context.Context, dir string, out io.Writer) (*embedded, err
 		stop: func() {
 			cancel()
 			<-done
-			backend.Close()
+			flags.Close()
 			store.Close()
 			if tmp != "" {
 				os.RemoveAll(tmp)

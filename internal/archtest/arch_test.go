@@ -1,5 +1,5 @@
 // Package archtest holds the architecture test: it fails when a package
-// imports across a layer DESIGN.md forbids.
+// imports across a layer the README's layout forbids.
 package archtest
 
 import (

@@ -1,14 +1,14 @@
 package refdata
 
-// Sources of the figures below, as recorded in /work/shared/DOMAIN.md.
+// Sources of the figures below, as recorded in docs/DOMAIN.md.
 const (
 	// SourceGradesRecoveries names the source of the stibnite, concentrate
 	// and Sb2O3 grades and the flotation recovery range.
 	SourceGradesRecoveries = "usantimony.com terminology; flotation test 66.8 % Sb at 79.5 % recovery (beneficiation study on scribd)"
 	// SourceSmelting names the source of the smelting recovery figure.
-	// DOMAIN.md records ~94.8 % volatilization recovery without naming a
+	// docs/DOMAIN.md records ~94.8 % volatilization recovery without naming a
 	// publication for it.
-	SourceSmelting = "DOMAIN.md numbers: smelting volatilization recovery ~94.8 % (no publication named); DESIGN.md: smelting recovery about 95 %"
+	SourceSmelting = "docs/DOMAIN.md numbers: smelting volatilization recovery ~94.8 % (no publication named); docs/DOMAIN.md design brief: smelting recovery about 95 %"
 	// SourceIngotNorms names the source of the ingot lot tolerance and
 	// impurity limits.
 	SourceIngotNorms = "MMTA metal norms, antimony; GB/T 1599-2014"
@@ -32,19 +32,19 @@ const (
 	// Source: [SourceGradesRecoveries].
 	ConcentrateSbPctMax = 68.0
 	// DSOSbPctMin is the low end of hand-sorted direct-shipping ore grades.
-	// Source: DOMAIN.md numbers (no publication named).
+	// Source: docs/DOMAIN.md numbers (no publication named).
 	DSOSbPctMin = 30.0
 	// DSOSbPctMax is the high end of hand-sorted direct-shipping ore grades.
-	// Source: DOMAIN.md numbers (no publication named).
+	// Source: docs/DOMAIN.md numbers (no publication named).
 	DSOSbPctMax = 60.0
 	// Sb2O3SbPctTheoretical is the Sb content of pure antimony trioxide.
 	// Source: [SourceGradesRecoveries].
 	Sb2O3SbPctTheoretical = 83.53
 	// Sb2O3SbPctFinishedMin is the low end of finished trioxide grades.
-	// Source: DOMAIN.md numbers (82.5–83.3 % finished).
+	// Source: docs/DOMAIN.md numbers (82.5–83.3 % finished).
 	Sb2O3SbPctFinishedMin = 82.5
 	// Sb2O3SbPctFinishedMax is the high end of finished trioxide grades.
-	// Source: DOMAIN.md numbers (82.5–83.3 % finished).
+	// Source: docs/DOMAIN.md numbers (82.5–83.3 % finished).
 	Sb2O3SbPctFinishedMax = 83.3
 )
 
@@ -61,8 +61,8 @@ const (
 	// smelting. Source: [SourceSmelting].
 	SmeltingRecoveryTypical = 0.948
 	// SmeltingRecoveryMax is the most contained Sb a smelting step may keep.
-	// Assumption: 94.8 % rounded up to the "about 95 %" of DESIGN.md; the
-	// red-flag notes in DOMAIN.md allow ~95–98 %, so a verifier wanting
+	// Assumption: 94.8 % rounded up to the "about 95 %" of the design brief (docs/DOMAIN.md); the
+	// red-flag notes in docs/DOMAIN.md allow ~95–98 %, so a verifier wanting
 	// fewer false alarms may raise it.
 	SmeltingRecoveryMax = 0.95
 	// HandoffTolerance is the relative weight difference allowed between a
@@ -103,7 +103,7 @@ type Figure struct {
 // Figures returns the grade, recovery, tolerance and mass constants with
 // their units and sources, in a fixed order. The slice is new on every call.
 func Figures() []Figure {
-	const domain = "DOMAIN.md numbers (no publication named)"
+	const domain = "docs/DOMAIN.md numbers (no publication named)"
 	return []Figure{
 		{"StibniteSbPct", StibniteSbPct, "%", SourceGradesRecoveries, false},
 		{"ConcentrateSbPctMin", ConcentrateSbPctMin, "%", SourceGradesRecoveries, false},

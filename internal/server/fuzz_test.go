@@ -146,8 +146,8 @@ func (fs *fuzzServer) submit(t *testing.T, body []byte, sent *pb.Envelope) {
 	if err != nil {
 		t.Fatalf("accepted entry %d: %v", r.GetIndex(), err)
 	}
-	if custody.RecordID(e) != r.GetLeafHash() {
-		t.Fatalf("answer names %s, entry %d is %s", r.GetLeafHash(), r.GetIndex(), custody.RecordID(e))
+	if e.ID.String() != r.GetLeafHash() {
+		t.Fatalf("answer names %s, entry %d is %s", r.GetLeafHash(), r.GetIndex(), e.ID.String())
 	}
 	if _, _, err := custody.DecodeEntry(e); err != nil {
 		t.Fatalf("accepted entry %d does not decode: %v", r.GetIndex(), err)

@@ -273,7 +273,7 @@ func (l *ledgerService) GetInclusionProof(ctx context.Context, req *apipb.GetInc
 		Index:    req.GetIndex(),
 		TreeSize: size,
 		Hashes:   proofBytes(hashes),
-		LeafHash: custody.RecordID(e),
+		LeafHash: e.ID.String(),
 	}, nil
 }
 
@@ -300,7 +300,7 @@ func (l *ledgerService) GetConsistencyProof(ctx context.Context, req *apipb.GetC
 func (s *Server) logEntry(ctx context.Context, e ledger.Entry) *apipb.LogEntry {
 	out := &apipb.LogEntry{
 		Index:      e.Index,
-		LeafHash:   custody.RecordID(e),
+		LeafHash:   e.ID.String(),
 		Data:       e.Data,
 		RecordTime: timestamppb.New(e.Time),
 	}

@@ -17,6 +17,8 @@ import (
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	"github.com/antimony-ledger/provenance/internal/server"
 	"github.com/antimony-ledger/provenance/verifier"
+
+	"github.com/antimony-ledger/provenance/internal/backend"
 )
 
 // A Server is a running test server.
@@ -67,21 +69,21 @@ func Run(c *ct.Chain, dir string) (*Server, error) {
 		store.Close()
 		return nil, err
 	}
-	backend := verifier.NewBackend(store, verifier.Trust{Log: c.LogVerifier, Registrar: c.RegistrarPublic()}, verifier.DefaultConfig())
-	srv, err := server.New(server.Options{Store: store, Logger: logger, Verifier: backend})
+	flags := backend.New(store, verifier.Trust{Log: c.LogVerifier, Registrar: c.RegistrarPublic()}, verifier.DefaultConfig())
+	srv, err := server.New(server.Options{Store: store, Logger: logger, Verifier: flags})
 	if err != nil {
-		backend.Close()
+		flags.Close()
 		return fail(err)
 	}
 	gl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		backend.Close()
+		flags.Close()
 		return fail(err)
 	}
 	hl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		gl.Close()
-		backend.Close()
+		flags.Close()
 		return fail(err)
 	}
 	done := make(chan error, 1)
@@ -93,7 +95,7 @@ func Run(c *ct.Chain, dir string) (*Server, error) {
 		once.Do(func() {
 			cancel()
 			serveErr = <-done
-			backend.Close()
+			flags.Close()
 			store.Close()
 		})
 		return serveErr

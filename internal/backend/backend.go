@@ -1,4 +1,9 @@
-package verifier
+// Package backend is the server side of verification: it builds lots'
+// bundles from the custody store ([BuildBundle]), verifies lots with the
+// same code a buyer runs ([verifier.Verify]), and keeps the flags of every
+// lot current as records arrive ([Backend]). It is apart from package
+// verifier so that a buyer's verifier links no store.
+package backend
 
 import (
 	"cmp"
@@ -19,6 +24,8 @@ import (
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 
 	"github.com/antimony-ledger/provenance/record"
+
+	"github.com/antimony-ledger/provenance/verifier"
 )
 
 // A Backend is the server side of verification: it verifies lots for
@@ -43,8 +50,8 @@ import (
 // catching up can take minutes.
 type Backend struct {
 	store  *custody.Store
-	trust  Trust
-	cfg    Config
+	trust  verifier.Trust
+	cfg    verifier.Config
 	logger *slog.Logger
 
 	// refresh serialises catching up with the log; mu guards the maps.
@@ -55,7 +62,8 @@ type Backend struct {
 	children map[string][]string // lot -> lots transformed from it
 	flags    map[string][]*pb.Flag
 
-	memo *memo // shared by the verifications of lots
+	cache  *verifier.Cache // shared by the verifications of lots
+	proofs *proofCache     // shared by the bundles of lots
 
 	// listBudget bounds the time a listing spends bringing stale lots up
 	// to date; 0: no bound.
@@ -104,19 +112,19 @@ const busyAppends = 1000
 
 // NewBackend returns a backend for store and starts following the log.
 // Close stops it.
-func NewBackend(store *custody.Store, trust Trust, cfg Config) *Backend {
+func New(store *custody.Store, trust verifier.Trust, cfg verifier.Config) *Backend {
 	b, ctx := newBackend(store, trust, cfg)
 	go b.follow(ctx)
 	return b
 }
 
 // newBackend returns a backend that does not follow the log yet.
-func newBackend(store *custody.Store, trust Trust, cfg Config) (*Backend, context.Context) {
+func newBackend(store *custody.Store, trust verifier.Trust, cfg verifier.Config) (*Backend, context.Context) {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Backend{
 		store: store, trust: trust, cfg: cfg, logger: slog.Default(),
 		stale: map[string]bool{}, children: map[string][]string{}, flags: map[string][]*pb.Flag{},
-		memo: newMemo(), listBudget: DefaultListBudget, cancel: cancel, done: make(chan struct{}),
+		cache: verifier.NewCache(), proofs: newProofCache(), listBudget: DefaultListBudget, cancel: cancel, done: make(chan struct{}),
 	}, ctx
 }
 
@@ -263,11 +271,11 @@ func (b *Backend) touch(st *pb.Statement) {
 // VerifyLot builds the lot's bundle from the store and verifies it with
 // the same code a buyer runs on their own machine.
 func (b *Backend) VerifyLot(ctx context.Context, lotID string) (*pb.VerificationReport, error) {
-	bundle, err := buildBundle(ctx, b.store, lotID, b.cfg, b.memo)
+	bundle, err := b.buildBundle(ctx, lotID)
 	if err != nil {
 		return nil, err
 	}
-	return verify(bundle, b.trust, b.cfg, b.memo), nil
+	return verifier.VerifyCached(bundle, b.trust, b.cfg, b.cache), nil
 }
 
 // Bundle returns the lot's offline provenance bundle.
@@ -282,9 +290,9 @@ func (b *Backend) Bundle(ctx context.Context, lotID string) (*pb.Bundle, error) 
 // stale and the log records not read yet: their flags may be missing or
 // out of date.
 func (b *Backend) ListFlags(ctx context.Context, req *apipb.ListFlagsRequest) (*apipb.ListFlagsResponse, error) {
-	if r := req.GetRule(); r != "" && r != RuleInvalid && !slices.ContainsFunc(rules, func(x RuleInfo) bool { return x.ID == r }) {
+	if r := req.GetRule(); r != "" && r != RuleInvalid && !slices.ContainsFunc(verifier.Rules(), func(x verifier.RuleInfo) bool { return x.ID == r }) {
 		ids := []string{RuleInvalid}
-		for _, x := range rules {
+		for _, x := range verifier.Rules() {
 			ids = append(ids, x.ID)
 		}
 		slices.Sort(ids)

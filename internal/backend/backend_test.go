@@ -1,4 +1,4 @@
-package verifier_test
+package backend_test
 
 import (
 	"errors"
@@ -10,6 +10,10 @@ import (
 	"github.com/antimony-ledger/provenance/verifier"
 
 	"github.com/antimony-ledger/provenance/record"
+
+	"github.com/antimony-ledger/provenance/internal/lottest"
+
+	"github.com/antimony-ledger/provenance/internal/backend"
 )
 
 // TestListFlagsBudget: a listing that runs out of time answers with the
@@ -17,17 +21,17 @@ import (
 // caught up with; given time, it completes, verifying lots on every core,
 // and lists the flags computed from the records.
 func TestListFlagsBudget(t *testing.T) {
-	x := newH(t)
+	x := lottest.New(t)
 	const lots = 12
 	var exts []string
 	for i := range lots {
-		site := mineSite
+		site := lottest.MineSite
 		if i%4 == 3 {
-			site = nearBorder // BORDER_CORRIDOR
+			site = lottest.NearBorder // BORDER_CORRIDOR
 		}
-		exts = append(exts, x.extract(x.mine, fmt.Sprintf("L%d", i), 1000, 3, 9, site, 1))
+		exts = append(exts, x.Extract(x.Mine, fmt.Sprintf("L%d", i), 1000, 3, 9, site, 1))
 	}
-	b := verifier.NewListingBackend(x.s, x.trust(), verifier.DefaultConfig(), time.Nanosecond)
+	b := backend.NewListingBackend(x.S, x.Trust(), verifier.DefaultConfig(), time.Nanosecond)
 	defer b.Close()
 
 	// Out of time at once: the log is read one record, nothing verified.
@@ -35,12 +39,12 @@ func TestListFlagsBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if size := x.s.Log().Size(); r.GetUnreadRecords() != size-1 || len(r.GetFlags()) != 0 {
+	if size := x.S.Log().Size(); r.GetUnreadRecords() != size-1 || len(r.GetFlags()) != 0 {
 		t.Fatalf("first listing: %d flags, %d pending lots, %d unread records; want no flags and %d unread", len(r.GetFlags()), r.GetPendingLots(), r.GetUnreadRecords(), size-1)
 	}
 
 	// With time, the listing completes.
-	verifier.SetListBudget(b, 0)
+	backend.SetListBudget(b, 0)
 	r, err = b.ListFlags(t.Context(), &apipb.ListFlagsRequest{Rule: verifier.RuleBorderCorridor})
 	if err != nil {
 		t.Fatal(err)
@@ -54,13 +58,13 @@ func TestListFlagsBudget(t *testing.T) {
 	}
 	for i := range lots {
 		if want := i%4 == 3; got[fmt.Sprintf("L%d", i)] != want {
-			t.Errorf("lot L%d flagged %v, want %v (flags %v)", i, got[fmt.Sprintf("L%d", i)], want, r.GetFlags())
+			t.Errorf("lot L%d lottest.Flagged %v, want %v (flags %v)", i, got[fmt.Sprintf("L%d", i)], want, r.GetFlags())
 		}
 	}
 
 	// A new record makes its lot stale; out of time, the listing counts it.
-	x.dispatch(x.mine, "L3", exts[3], x.exp, 1000, 2)
-	verifier.SetListBudget(b, time.Nanosecond)
+	x.Dispatch(x.Mine, "L3", exts[3], x.Exp, 1000, 2)
+	backend.SetListBudget(b, time.Nanosecond)
 	if r, err = b.ListFlags(t.Context(), &apipb.ListFlagsRequest{}); err != nil {
 		t.Fatal(err)
 	}

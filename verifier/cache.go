@@ -1,41 +1,37 @@
 package verifier
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"sync"
 
-	"github.com/antimony-ledger/provenance/custody"
-	"github.com/antimony-ledger/provenance/ledger"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+	"github.com/antimony-ledger/provenance/record"
 
 	"github.com/antimony-ledger/provenance/tlog"
 )
 
-// A memo lets the verifications of many lots of one log share the work
+// A Cache lets the verifications of many lots of one log share the work
 // whose outcome depends only on its exact inputs: decoding a record (by
-// its leaf hash, the hash of its bytes), checking a signature (by the
-// record's leaf hash, the key and the signature), checking an inclusion
-// proof (by the leaf hash, its index, the tree's size and root, and the
-// proof's hashes) and, for bundles built from a store, fetching one (by
-// index and tree size). The backend
-// keeps one: lots' bundles overlap, since each carries its country's
-// extractions in the capacity window, and without it every record of
-// that window is decoded, proved and its signature checked again for
-// every lot. Verify, as buyers run it, uses none. Each verification still
-// checks its checkpoint's signature and every record's leaf hash.
+// its id, the hash of its bytes), checking a signature (by the record's
+// id, the key and the signature) and checking an inclusion proof (by the
+// record's id, its index, the tree's size and root, and the proof's
+// hashes). The server's flag backend keeps one: lots' bundles overlap,
+// since each carries its country's extractions in the capacity window, and
+// without it every record of that window is decoded, proved and its
+// signature checked again for every lot. [Verify], as buyers run it, uses
+// none. Each verification still checks its checkpoint's signature and
+// every record's id.
 //
 // Decoded statements are shared between verifications, which only read
-// them. Each map is emptied when it reaches its bound. A nil *memo
+// them. Each map is emptied when it reaches its bound. A nil *Cache
 // remembers nothing. Safe for concurrent use.
-type memo struct {
+type Cache struct {
 	mu       sync.Mutex
 	decoded  map[tlog.RecordID]decodedRecord
 	dataSize int // bytes of the records in decoded
 	sigs     map[[32]byte]struct{}
 	included map[[32]byte]struct{}
-	proofs   map[[2]uint64][][32]byte
 }
 
 type decodedRecord struct {
@@ -44,7 +40,7 @@ type decodedRecord struct {
 	id  string
 }
 
-// Bounds on the memo's maps: about 100 MB at most in all, more than the
+// Bounds on the cache's maps: about 100 MB at most in all, more than the
 // records a lot's bundle and its country's window hold. A decoded record
 // takes about three times its stored bytes.
 const (
@@ -52,14 +48,14 @@ const (
 	memoData    = 32 << 20 // stored bytes of the decoded records
 	memoSigs    = 200000   // 32 bytes each
 	memoIncl    = 200000   // 32 bytes each
-	memoProofs  = 50000    // about 20 hashes each
 )
 
-func newMemo() *memo {
-	return &memo{decoded: map[tlog.RecordID]decodedRecord{}, sigs: map[[32]byte]struct{}{}, included: map[[32]byte]struct{}{}, proofs: map[[2]uint64][][32]byte{}}
+// NewCache returns an empty cache.
+func NewCache() *Cache {
+	return &Cache{decoded: map[tlog.RecordID]decodedRecord{}, sigs: map[[32]byte]struct{}{}, included: map[[32]byte]struct{}{}}
 }
 
-func (m *memo) record(leaf tlog.RecordID) (decodedRecord, bool) {
+func (m *Cache) record(leaf tlog.RecordID) (decodedRecord, bool) {
 	if m == nil {
 		return decodedRecord{}, false
 	}
@@ -71,7 +67,7 @@ func (m *memo) record(leaf tlog.RecordID) (decodedRecord, bool) {
 
 // putRecord remembers d, decoded from size stored bytes with leaf hash
 // leaf.
-func (m *memo) putRecord(leaf tlog.RecordID, size int, d decodedRecord) {
+func (m *Cache) putRecord(leaf tlog.RecordID, size int, d decodedRecord) {
 	if m == nil {
 		return
 	}
@@ -87,13 +83,14 @@ func (m *memo) putRecord(leaf tlog.RecordID, size int, d decodedRecord) {
 	m.decoded[leaf] = d
 }
 
-// statement decodes a store entry's statement, or recalls it from a
-// verification (only verification's own decoding fills the memo).
-func (m *memo) statement(e ledger.Entry) (*pb.Statement, error) {
-	if d, ok := m.record(e.ID); ok {
+// Statement returns the statement of the record with id and stored bytes
+// data: recalled from a verification's decoding, or decoded (and not
+// kept: only verification fills the cache).
+func (m *Cache) Statement(id tlog.RecordID, data []byte) (*pb.Statement, error) {
+	if d, ok := m.record(id); ok {
 		return d.st, nil
 	}
-	_, st, err := custody.DecodeEntry(e)
+	_, st, err := record.Decode(data)
 	return st, err
 }
 
@@ -107,7 +104,7 @@ func sigKey(leaf tlog.RecordID, key, sig []byte) [32]byte {
 	return [32]byte(h.Sum(nil))
 }
 
-func (m *memo) verified(k [32]byte) bool {
+func (m *Cache) verified(k [32]byte) bool {
 	if m == nil {
 		return false
 	}
@@ -117,7 +114,7 @@ func (m *memo) verified(k [32]byte) bool {
 	return ok
 }
 
-func (m *memo) putVerified(ks [][32]byte) {
+func (m *Cache) putVerified(ks [][32]byte) {
 	if m == nil {
 		return
 	}
@@ -131,35 +128,9 @@ func (m *memo) putVerified(ks [][32]byte) {
 	}
 }
 
-// inclusionProof returns the store's inclusion proof of entry idx in the
-// tree of size size, or recalls it.
-func (m *memo) inclusionProof(ctx context.Context, log *ledger.Log, idx, size uint64) ([][32]byte, error) {
-	if m == nil {
-		return log.InclusionProof(ctx, idx, size)
-	}
-	k := [2]uint64{idx, size}
-	m.mu.Lock()
-	p, ok := m.proofs[k]
-	m.mu.Unlock()
-	if ok {
-		return p, nil
-	}
-	p, err := log.InclusionProof(ctx, idx, size)
-	if err != nil {
-		return nil, err
-	}
-	m.mu.Lock()
-	if len(m.proofs) >= memoProofs {
-		clear(m.proofs)
-	}
-	m.proofs[k] = p
-	m.mu.Unlock()
-	return p, nil
-}
-
 // verifyInclusion checks that leaf is entry idx of the tree of the given
 // size and root by proof, or recalls that it did.
-func (m *memo) verifyInclusion(leaf tlog.RecordID, idx, size uint64, proof [][32]byte, root [32]byte) error {
+func (m *Cache) verifyInclusion(leaf tlog.RecordID, idx, size uint64, proof [][32]byte, root [32]byte) error {
 	if m == nil {
 		return tlog.VerifyInclusion(leaf, idx, size, proof, root)
 	}

@@ -1,0 +1,102 @@
+package verifier
+
+import (
+	"maps"
+	"math"
+	"slices"
+	"sort"
+	"time"
+
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+)
+
+// The analysis that turns a bundle's records into a report: mass flow,
+// ancestry, rules, and the lot's contained Sb by origin.
+
+// lot returns the lot a record is about (the first output of a
+// transformation).
+func (rec *entry) lot() string {
+	switch b := rec.st.GetBody().(type) {
+	case *pb.Statement_Extraction:
+		return b.Extraction.GetLotId()
+	case *pb.Statement_Dispatch:
+		return b.Dispatch.GetLotId()
+	case *pb.Statement_Receipt:
+		return b.Receipt.GetLotId()
+	case *pb.Statement_Assay:
+		return b.Assay.GetLotId()
+	case *pb.Statement_Transformation:
+		if outs := b.Transformation.GetOutputs(); len(outs) > 0 {
+			return outs[0].GetLotId()
+		}
+	}
+	return ""
+}
+
+func ts(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// analyse runs the mass flow and the rules and fills rep. Errors (an
+// incomplete bundle) go to r.errs.
+func (r *run) analyse(rep *pb.VerificationReport) {
+	lot := r.b.GetLotId()
+	r.keyChecks()
+	f := r.simulate()
+	head := r.head(lot)
+	if head == nil {
+		r.fail("lot %q has no custody record in the bundle (incomplete bundle)", lot)
+		return
+	}
+	anc, ancRecs := r.ancestry(head, lot)
+	if len(r.errs) > 0 {
+		return
+	}
+	// The lot's state: what its head record left, or, when a
+	// transformation used it up, what it was before.
+	st := f.states[skey{head.id, lot}]
+	if st == nil {
+		if t := head.st.GetTransformation(); t != nil {
+			for _, in := range t.GetInputs() {
+				if in.GetLotId() == lot {
+					st = f.states[skey{in.GetLink(), lot}]
+				}
+			}
+		}
+	}
+	if st == nil {
+		r.fail("index %d: lot %q has no state at its head record (incomplete bundle)", head.idx, lot)
+		return
+	}
+	if st.transit != nil && st.transit == head {
+		d := head.st.GetDispatch()
+		r.flag(head, RuleUnconfirmedCustody, pb.Severity_SEVERITY_WARNING, lot, nil, nil,
+			"lot %q is in transit: dispatch to %q has no receipt in the bundle", lot, d.GetToPartyId())
+	}
+	r.volume(ancRecs, st)
+	var flags []*pb.Flag
+	for _, c := range r.cands {
+		if c.rec != nil && !ancRecs[c.rec] {
+			continue
+		}
+		if c.rec != nil && len(c.lots) > 0 && !slices.ContainsFunc(c.lots, func(l string) bool { return anc[skey{c.rec.id, l}] }) {
+			continue
+		}
+		flags = append(flags, c.flag)
+	}
+	rep.Flags = sortFlags(flags)
+	rep.ContainedSbKg = st.sb
+	for _, id := range slices.Sorted(maps.Keys(st.comp)) {
+		if id == untraced {
+			continue
+		}
+		rep.Origins = append(rep.Origins, &pb.OriginShare{MinePartyId: id, SbKg: st.comp[id], Share: share(st.comp[id], st.sb)})
+	}
+	sort.SliceStable(rep.Origins, func(i, j int) bool { return rep.Origins[i].GetSbKg() > rep.Origins[j].GetSbKg() })
+	rep.UntracedShare = share(st.comp[untraced], st.sb)
+}
+
+func share(part, whole float64) float64 {
+	if whole <= 0 {
+		return 0
+	}
+	return math.Min(1, math.Max(0, part/whole))
+}
