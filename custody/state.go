@@ -43,7 +43,7 @@ type prepared struct {
 	env        *pb.Envelope
 	st         *pb.Statement
 	payloadSum [32]byte        // SHA-256 of the statement bytes
-	id         string          // the record's link, once its leaf hash is known
+	id         string          // the record's id, once known
 	verified   map[string]bool // key id -> signature verified
 }
 

@@ -123,7 +123,7 @@ func (tx *StateTx) check() {
 // A request is one Append waiting for the committer.
 type request struct {
 	data  []byte
-	leaf  tlog.RecordID
+	id    tlog.RecordID
 	value any         // AppendOptions.Value, for Apply
 	reply chan result // buffered 1; the committer replies exactly once
 }
@@ -186,9 +186,9 @@ func (l *Log) AppendWith(ctx context.Context, data []byte, opts AppendOptions) (
 		return Entry{}, false, err
 	}
 	// Duplicates are found by the committer, which looks each request's
-	// leaf up in a snapshot it opened while no commit was in flight; a
+	// id up in a snapshot it opened while no commit was in flight; a
 	// lookup here would wait for the commit in flight.
-	req := &request{data: bytes.Clone(data), leaf: tlog.RecordIDOf(data), value: opts.Value, reply: make(chan result, 1)}
+	req := &request{data: bytes.Clone(data), id: tlog.RecordIDOf(data), value: opts.Value, reply: make(chan result, 1)}
 	if after != nil {
 		select {
 		case <-after:
@@ -379,7 +379,7 @@ type group struct {
 	w     written     // the tree state txn commits
 	size  uint64      // tree size after the group
 	// For planning the next group on top of this one before it commits:
-	leaves map[tlog.RecordID]Entry // accepted entries
+	entries map[tlog.RecordID]Entry // accepted entries
 	state  map[string][]byte       // state writes of accepted entries
 	// stageErr is a failure to stage accepted entries; it stops the log.
 	stageErr error
@@ -564,7 +564,7 @@ func (l *Log) finish(g *group, err error) {
 		// The store may or may not hold the group now; only reopening,
 		// which reads the stored tree state, is sure to agree with it.
 		l.commitErr = fmt.Errorf("log stopped after a failed commit, reopen it: %w", err)
-		l.logger.Error("ledger commit failed", "entries", len(g.leaves), "err", err)
+		l.logger.Error("ledger commit failed", "entries", len(g.entries), "err", err)
 	}
 	l.reply(g.batch, g.outs, 0, g.cut, err)
 }
@@ -608,34 +608,34 @@ func (l *Log) plan(batch []*request, prev *group, txs *planTxns) *group {
 	inGroup := make(map[tlog.RecordID]int, len(batch))
 	pending := make(map[string][]byte, 8*len(batch))
 	var (
-		prevLeaves map[tlog.RecordID]Entry
+		prevEntries map[tlog.RecordID]Entry
 		prevState  map[string][]byte
 	)
 	if prev != nil {
-		prevLeaves, prevState = prev.leaves, prev.state
+		prevEntries, prevState = prev.entries, prev.state
 	}
 	for i, r := range batch {
-		if a, ok := inGroup[r.leaf]; ok {
+		if a, ok := inGroup[r.id]; ok {
 			outs[i] = outcome{kind: outDupInGroup, acc: a, orig: acc[a]}
 			continue
 		}
-		if e, ok := prevLeaves[r.leaf]; ok {
+		if e, ok := prevEntries[r.id]; ok {
 			outs[i] = outcome{kind: outDupCommitted, e: e}
 			continue
 		}
-		if e, err := entryByID(rtx, r.leaf); err == nil {
+		if e, err := entryByID(rtx, r.id); err == nil {
 			outs[i] = outcome{kind: outDupCommitted, e: e}
 			continue
 		} else if !errors.Is(err, ErrNotFound) {
 			outs[i] = outcome{kind: outRejected, err: err}
 			continue
 		}
-		e := Entry{Index: size + uint64(len(acc)), ID: r.leaf, Data: r.data, Time: now}
+		e := Entry{Index: size + uint64(len(acc)), ID: r.id, Data: r.data, Time: now}
 		var state []kvw
 		if l.opts.Apply != nil {
 			tx := &StateTx{
 				rtx: rtx, cache: l.cache, inflight: prevState, pending: pending, staged: make(map[string][]byte),
-				inflightEntries: prevLeaves, group: inGroup, acc: acc, outs: outs,
+				inflightEntries: prevEntries, group: inGroup, acc: acc, outs: outs,
 			}
 			err := l.opts.Apply(tx, e, r.value)
 			tx.done = true
@@ -649,7 +649,7 @@ func (l *Log) plan(batch []*request, prev *group, txs *planTxns) *group {
 			}
 		}
 		outs[i] = outcome{kind: outAccepted, acc: len(acc), e: e, state: state}
-		inGroup[r.leaf] = len(acc)
+		inGroup[r.id] = len(acc)
 		acc = append(acc, i)
 	}
 
@@ -705,11 +705,11 @@ func (l *Log) plan(batch []*request, prev *group, txs *planTxns) *group {
 		return g
 	}
 	g.txn, g.w, g.size = txn, w, size+uint64(k)
-	g.leaves = make(map[tlog.RecordID]Entry, k)
+	g.entries = make(map[tlog.RecordID]Entry, k)
 	g.state = make(map[string][]byte, 8*k)
 	for _, i := range acc[:k] {
 		o := outs[i]
-		g.leaves[o.e.ID] = o.e
+		g.entries[o.e.ID] = o.e
 		for _, kv := range o.state {
 			g.state[string(kv.k[len(prefixState):])] = kv.v
 		}
@@ -783,12 +783,12 @@ func (l *Log) writeGroup(txn *badger.Txn, batch []*request, outs []outcome, acc 
 		r := batch[i]
 		index := size + uint64(n)
 		nodes = nodes[:0]
-		if err := rng.Append(bytes.Clone(r.leaf[:]), visit); err != nil {
+		if err := rng.Append(bytes.Clone(r.id[:]), visit); err != nil {
 			return fail(0, fmt.Errorf("extending tree: %w", err))
 		}
 		writes := append([]kvw{
 			{entryKey(index), encodeEntry(r.data, outs[i].e.Time)},
-			{hashKey(r.leaf), binary.BigEndian.AppendUint64(nil, index)},
+			{hashKey(r.id), binary.BigEndian.AppendUint64(nil, index)},
 		}, outs[i].state...)
 		for _, w := range append(writes, nodes...) {
 			if err := set(w.k, w.v); err != nil {

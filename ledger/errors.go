@@ -62,4 +62,4 @@ func (e *missingError) Unwrap() error { return ErrNotFound }
 
 func missingState(key []byte) error { return &missingError{what: "state key", key: bytes.Clone(key)} }
 
-func missingEntry(leaf tlog.RecordID) error { return &missingError{what: "entry", key: leaf[:]} }
+func missingEntry(id tlog.RecordID) error { return &missingError{what: "entry", key: id[:]} }

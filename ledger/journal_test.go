@@ -80,7 +80,7 @@ func TestJournalReplay(t *testing.T) {
 			l := openTest(t, dir, k, func(o *Options) { o.Apply = counterApply })
 			if tc.lose != nil {
 				l.beforeBadger = func(g *group, txn *badger.Txn) bool {
-					if !tc.lose(g.size-uint64(len(g.leaves)), len(g.leaves)) {
+					if !tc.lose(g.size-uint64(len(g.entries)), len(g.entries)) {
 						return false
 					}
 					txn.Discard()

@@ -15,7 +15,7 @@ import (
 // that the spaces cannot collide:
 //
 //	e/<index BE8>           -> entry value (see encodeEntry)
-//	h/<leaf hash 32>        -> index BE8
+//	h/<record id 32>        -> index BE8
 //	n/<level 1><index BE8>  -> node hash 32, for every complete subtree
 //	m/tree                  -> tree state (see encodeTree)
 //	m/checkpoint            -> latest signed checkpoint note
@@ -38,8 +38,8 @@ func entryKey(index uint64) []byte {
 	return binary.BigEndian.AppendUint64(append([]byte(nil), prefixEntry...), index)
 }
 
-func hashKey(leaf tlog.RecordID) []byte {
-	return append(append(make([]byte, 0, len(prefixHash)+32), prefixHash...), leaf[:]...)
+func hashKey(id tlog.RecordID) []byte {
+	return append(append(make([]byte, 0, len(prefixHash)+32), prefixHash...), id[:]...)
 }
 
 func nodeKey(id compact.NodeID) []byte {

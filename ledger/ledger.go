@@ -465,21 +465,21 @@ func (l *Log) GetByID(ctx context.Context, id tlog.RecordID) (Entry, error) {
 }
 
 // entryByID returns the committed entry with the given id, or ErrNotFound.
-func entryByID(txn *badger.Txn, leaf tlog.RecordID) (Entry, error) {
-	v, err := getValue(txn, hashKey(leaf))
+func entryByID(txn *badger.Txn, id tlog.RecordID) (Entry, error) {
+	v, err := getValue(txn, hashKey(id))
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return Entry{}, missingEntry(leaf)
+		return Entry{}, missingEntry(id)
 	}
 	if err != nil {
 		return Entry{}, fmt.Errorf("reading hash index: %w", err)
 	}
 	if len(v) != 8 {
-		return Entry{}, fmt.Errorf("malformed hash index value for %x", leaf)
+		return Entry{}, fmt.Errorf("malformed hash index value for %x", id)
 	}
 	e, err := readEntry(txn, binary.BigEndian.Uint64(v))
-	if err == nil && e.ID != leaf {
+	if err == nil && e.ID != id {
 		// Left behind by a failed commit whose index was reused.
-		return Entry{}, fmt.Errorf("entry %x: %w", leaf, ErrNotFound)
+		return Entry{}, fmt.Errorf("entry %x: %w", id, ErrNotFound)
 	}
 	return e, err
 }

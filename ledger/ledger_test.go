@@ -315,7 +315,7 @@ func commitBatch(t *testing.T, l *Log, datas ...string) []result {
 	t.Helper()
 	reqs := make([]*request, len(datas))
 	for i, d := range datas {
-		reqs[i] = &request{data: []byte(d), leaf: tlog.RecordIDOf([]byte(d)), reply: make(chan result, 1)}
+		reqs[i] = &request{data: []byte(d), id: tlog.RecordIDOf([]byte(d)), reply: make(chan result, 1)}
 	}
 	stopCommitter(l)
 	carry := l.commitGroup(reqs)

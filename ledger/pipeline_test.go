@@ -23,7 +23,7 @@ func TestPlanOnInflightGroup(t *testing.T) {
 	mk := func(datas ...string) []*request {
 		reqs := make([]*request, len(datas))
 		for i, d := range datas {
-			reqs[i] = &request{data: []byte(d), leaf: tlog.RecordIDOf([]byte(d)), reply: make(chan result, 1)}
+			reqs[i] = &request{data: []byte(d), id: tlog.RecordIDOf([]byte(d)), reply: make(chan result, 1)}
 		}
 		return reqs
 	}
@@ -98,7 +98,7 @@ func TestApplyReadsEntries(t *testing.T) {
 	mk := func(datas ...string) []*request {
 		reqs := make([]*request, len(datas))
 		for i, d := range datas {
-			reqs[i] = &request{data: []byte(d), leaf: tlog.RecordIDOf([]byte(d)), value: strings.TrimPrefix(d, "value "), reply: make(chan result, 1)}
+			reqs[i] = &request{data: []byte(d), id: tlog.RecordIDOf([]byte(d)), value: strings.TrimPrefix(d, "value "), reply: make(chan result, 1)}
 		}
 		return reqs
 	}
@@ -143,7 +143,7 @@ func TestSequenceFillsGroups(t *testing.T) {
 	t.Cleanup(releaseAll) // before the log's Close, which waits for the committer
 	l.beforeBadger = func(g *group, txn *badger.Txn) bool {
 		mu.Lock()
-		groups = append(groups, len(g.leaves))
+		groups = append(groups, len(g.entries))
 		first := len(groups) == 1
 		mu.Unlock()
 		if first {

@@ -45,7 +45,7 @@ func PAE(payloadType string, payload []byte) []byte {
 }
 
 // dsseJSON is the DSSE JSON envelope. Its field order is fixed, so the
-// encoding of an envelope is canonical and its leaf hash well defined.
+// encoding of an envelope is canonical and its record id well defined.
 type dsseJSON struct {
 	PayloadType string    `json:"payloadType"`
 	Payload     []byte    `json:"payload"`

@@ -55,19 +55,19 @@ func NewCache() *Cache {
 	return &Cache{decoded: map[tlog.RecordID]decodedRecord{}, sigs: map[[32]byte]struct{}{}, included: map[[32]byte]struct{}{}}
 }
 
-func (m *Cache) record(leaf tlog.RecordID) (decodedRecord, bool) {
+func (m *Cache) record(rid tlog.RecordID) (decodedRecord, bool) {
 	if m == nil {
 		return decodedRecord{}, false
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	d, ok := m.decoded[leaf]
+	d, ok := m.decoded[rid]
 	return d, ok
 }
 
-// putRecord remembers d, decoded from size stored bytes with leaf hash
-// leaf.
-func (m *Cache) putRecord(leaf tlog.RecordID, size int, d decodedRecord) {
+// putRecord remembers d, decoded from size stored bytes with record id
+// rid.
+func (m *Cache) putRecord(rid tlog.RecordID, size int, d decodedRecord) {
 	if m == nil {
 		return
 	}
@@ -77,10 +77,10 @@ func (m *Cache) putRecord(leaf tlog.RecordID, size int, d decodedRecord) {
 		clear(m.decoded)
 		m.dataSize = 0
 	}
-	if _, ok := m.decoded[leaf]; !ok {
+	if _, ok := m.decoded[rid]; !ok {
 		m.dataSize += size
 	}
-	m.decoded[leaf] = d
+	m.decoded[rid] = d
 }
 
 // Statement returns the statement of the record with id and stored bytes
@@ -94,11 +94,11 @@ func (m *Cache) Statement(id tlog.RecordID, data []byte) (*pb.Statement, error) 
 	return st, err
 }
 
-// sigKey names a signature check: the record (its leaf hash covers the
+// sigKey names a signature check: the record (its id covers the
 // payload, its type and the signatures), the key and the signature.
-func sigKey(leaf tlog.RecordID, key, sig []byte) [32]byte {
+func sigKey(rid tlog.RecordID, key, sig []byte) [32]byte {
 	h := sha256.New()
-	h.Write(leaf[:])
+	h.Write(rid[:])
 	h.Write(key)
 	h.Write(sig)
 	return [32]byte(h.Sum(nil))
@@ -128,14 +128,14 @@ func (m *Cache) putVerified(ks [][32]byte) {
 	}
 }
 
-// verifyInclusion checks that leaf is entry idx of the tree of the given
+// verifyInclusion checks that record id rid is entry idx of the tree of the given
 // size and root by proof, or recalls that it did.
-func (m *Cache) verifyInclusion(leaf tlog.RecordID, idx, size uint64, proof [][32]byte, root [32]byte) error {
+func (m *Cache) verifyInclusion(rid tlog.RecordID, idx, size uint64, proof [][32]byte, root [32]byte) error {
 	if m == nil {
-		return tlog.VerifyInclusion(leaf, idx, size, proof, root)
+		return tlog.VerifyInclusion(rid, idx, size, proof, root)
 	}
 	h := sha256.New()
-	h.Write(leaf[:])
+	h.Write(rid[:])
 	h.Write(binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, idx), size))
 	h.Write(root[:])
 	for _, p := range proof {
@@ -148,7 +148,7 @@ func (m *Cache) verifyInclusion(leaf tlog.RecordID, idx, size uint64, proof [][3
 	if ok {
 		return nil
 	}
-	if err := tlog.VerifyInclusion(leaf, idx, size, proof, root); err != nil {
+	if err := tlog.VerifyInclusion(rid, idx, size, proof, root); err != nil {
 		return err
 	}
 	m.mu.Lock()

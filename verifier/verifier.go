@@ -75,8 +75,8 @@ const maxProofLen = 64
 // An entry is one decoded bundle record.
 type entry struct {
 	idx  uint64
-	leaf tlog.RecordID
-	id   string // base58 sha2-256 multihash of the leaf hash: the record's link
+	rid  tlog.RecordID
+	id   string // rid's text form, as links to the record carry it
 	env  *pb.Envelope
 	st   *pb.Statement
 	time time.Time // event time
@@ -212,20 +212,20 @@ func (r *run) crypto() bool {
 			}
 			proof[j] = [32]byte(h)
 		}
-		leaf := tlog.RecordIDOf(br.GetData())
-		if err := r.cache.verifyInclusion(leaf, idx, c.Size, proof, c.Root); err != nil {
+		rid := tlog.RecordIDOf(br.GetData())
+		if err := r.cache.verifyInclusion(rid, idx, c.Size, proof, c.Root); err != nil {
 			return r.fail("index %d: inclusion proof does not verify against the checkpoint (size %d): %v", idx, c.Size, err)
 		}
-		d, ok := r.cache.record(leaf)
+		d, ok := r.cache.record(rid)
 		if !ok {
 			env, st, err := record.Decode(br.GetData())
 			if err != nil {
 				return r.fail("index %d: %v", idx, err)
 			}
-			d = decodedRecord{env: env, st: st, id: leaf.String()}
-			r.cache.putRecord(leaf, len(br.GetData()), d)
+			d = decodedRecord{env: env, st: st, id: rid.String()}
+			r.cache.putRecord(rid, len(br.GetData()), d)
 		}
-		rec := &entry{idx: idx, leaf: leaf, id: d.id, env: d.env, st: d.st, time: d.st.GetEventTime().AsTime()}
+		rec := &entry{idx: idx, rid: rid, id: d.id, env: d.env, st: d.st, time: d.st.GetEventTime().AsTime()}
 		r.recs = append(r.recs, rec)
 		r.byID[rec.id] = rec
 	}
@@ -305,7 +305,7 @@ func (r *run) verifySigs(sigs []pending) bool {
 	var todo []pending
 	var keys [][32]byte
 	for _, s := range sigs {
-		k := sigKey(s.rec.leaf, s.key, s.sig)
+		k := sigKey(s.rec.rid, s.key, s.sig)
 		if !r.cache.verified(k) {
 			todo = append(todo, s)
 			keys = append(keys, k)

@@ -278,8 +278,8 @@ func proofInclusion(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return &exitError{code: exitInvalid, err: fmt.Errorf("inclusion proof does not verify: %w", err)}
 		}
-		leaf := tlog.RecordIDOf(ent.GetEntry().GetData())
-		if err := inclusionAgainst(ctx, c, cp, leaf, nums[0], size, hashes); err != nil {
+		id := tlog.RecordIDOf(ent.GetEntry().GetData())
+		if err := inclusionAgainst(ctx, c, cp, id, nums[0], size, hashes); err != nil {
 			return err
 		}
 		if g.json {
@@ -294,22 +294,22 @@ func proofInclusion(ctx context.Context, e *env, args []string) error {
 	})
 }
 
-// inclusionAgainst checks that proof puts leaf at index in the tree of
+// inclusionAgainst checks that proof puts record id at index in the tree of
 // the given size, against the trusted checkpoint cp: directly when that
 // tree is cp's, or else through the root the proof gives and a
 // consistency proof, fetched with c, from that tree to cp's. A check that
 // fails is an *exitError; a failed request is returned as it is.
-func inclusionAgainst(ctx context.Context, c *client.Client, cp tlog.Checkpoint, leaf [32]byte, index, size uint64, proof [][32]byte) error {
+func inclusionAgainst(ctx context.Context, c *client.Client, cp tlog.Checkpoint, id tlog.RecordID, index, size uint64, proof [][32]byte) error {
 	invalid := func(err error) error {
 		return &exitError{code: exitInvalid, err: fmt.Errorf("inclusion proof does not verify: %w", err)}
 	}
 	if size == cp.Size {
-		if err := tlog.VerifyInclusion(leaf, index, size, proof, cp.Root); err != nil {
+		if err := tlog.VerifyInclusion(id, index, size, proof, cp.Root); err != nil {
 			return invalid(err)
 		}
 		return nil
 	}
-	root, err := tlog.InclusionRoot(leaf, index, size, proof)
+	root, err := tlog.InclusionRoot(id, index, size, proof)
 	if err != nil {
 		return invalid(err)
 	}

@@ -21,14 +21,14 @@ var errInternal = status.Error(codes.Internal, "internal error")
 // one the client may see. It is the one place where errors of the domain
 // packages become status codes:
 //
-//	record.ErrMalformed     InvalidArgument     fix the input
-//	record.ErrBadSignature  Unauthenticated     re-sign
-//	record.ErrUnknownKey    Unauthenticated     register or rotate the key
-//	record.ErrKeyNotValid   PermissionDenied    sign with a current key
-//	record.ErrNotAllowed    PermissionDenied    role or custody forbids it
-//	record.ErrNotFound      NotFound            party, lot or record missing
-//	record.ErrAlreadyExists AlreadyExists       use a new id
-//	record.ErrConflict      FailedPrecondition  re-read the state and sign anew
+//	record.ErrMalformed      InvalidArgument     fix the input
+//	record.ErrBadSignature   Unauthenticated     re-sign
+//	record.ErrUnknownKey     Unauthenticated     register or rotate the key
+//	record.ErrKeyNotValid    PermissionDenied    sign with a current key
+//	record.ErrNotAllowed     PermissionDenied    role or custody forbids it
+//	record.ErrNotFound       NotFound            party, lot or record missing
+//	record.ErrAlreadyExists  AlreadyExists       use a new id
+//	record.ErrConflict       FailedPrecondition  re-read the state and sign anew
 //	ledger.ErrInvalidInput   InvalidArgument
 //	ledger.ErrNotFound       NotFound
 //	ledger.ErrClosed         Unavailable         the server is shutting down

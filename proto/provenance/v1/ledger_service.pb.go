@@ -28,7 +28,9 @@ const (
 type LogEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Index uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
-	// Multihash (base58) of the RFC 6962 leaf hash of data.
+	// The record id: the RFC 6962 leaf hash of data, as a base58 sha2-256
+	// multihash (docs/FORMAT.md). The field keeps its first name for
+	// compatibility.
 	LeafHash string `protobuf:"bytes,2,opt,name=leaf_hash,json=leafHash,proto3" json:"leaf_hash,omitempty"`
 	// The stored DSSE JSON envelope bytes, exactly as hashed into the log.
 	Data []byte `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
@@ -157,9 +159,10 @@ func (x *SubmitRequest) GetEnvelope() *recordpb.Envelope {
 }
 
 type SubmitResponse struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	Index    uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
-	LeafHash string                 `protobuf:"bytes,2,opt,name=leaf_hash,json=leafHash,proto3" json:"leaf_hash,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Index uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// The record id (see LogEntry.leaf_hash).
+	LeafHash string `protobuf:"bytes,2,opt,name=leaf_hash,json=leafHash,proto3" json:"leaf_hash,omitempty"`
 	// True if this exact envelope was already in the log.
 	Duplicate bool `protobuf:"varint,3,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
 	// A signed checkpoint whose tree contains the entry.
@@ -422,8 +425,9 @@ func (x *GetEntryResponse) GetEntry() *LogEntry {
 }
 
 type GetRecordRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	LeafHash      string                 `protobuf:"bytes,1,opt,name=leaf_hash,json=leafHash,proto3" json:"leaf_hash,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The record id (see LogEntry.leaf_hash).
+	LeafHash      string `protobuf:"bytes,1,opt,name=leaf_hash,json=leafHash,proto3" json:"leaf_hash,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -766,11 +770,12 @@ func (x *GetInclusionProofRequest) GetTreeSize() uint64 {
 }
 
 type GetInclusionProofResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
-	TreeSize      uint64                 `protobuf:"varint,2,opt,name=tree_size,json=treeSize,proto3" json:"tree_size,omitempty"`
-	Hashes        [][]byte               `protobuf:"bytes,3,rep,name=hashes,proto3" json:"hashes,omitempty"`
-	LeafHash      string                 `protobuf:"bytes,4,opt,name=leaf_hash,json=leafHash,proto3" json:"leaf_hash,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Index    uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	TreeSize uint64                 `protobuf:"varint,2,opt,name=tree_size,json=treeSize,proto3" json:"tree_size,omitempty"`
+	Hashes   [][]byte               `protobuf:"bytes,3,rep,name=hashes,proto3" json:"hashes,omitempty"`
+	// The record id of the entry at index (see LogEntry.leaf_hash).
+	LeafHash      string `protobuf:"bytes,4,opt,name=leaf_hash,json=leafHash,proto3" json:"leaf_hash,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }

@@ -53,7 +53,7 @@ type LedgerServiceClient interface {
 	SubmitStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SubmitStreamRequest, SubmitStreamResponse], error)
 	// GetEntry returns the entry at an index.
 	GetEntry(ctx context.Context, in *GetEntryRequest, opts ...grpc.CallOption) (*GetEntryResponse, error)
-	// GetRecord returns the entry with a leaf hash (multihash).
+	// GetRecord returns the entry with a record id.
 	GetRecord(ctx context.Context, in *GetRecordRequest, opts ...grpc.CallOption) (*GetRecordResponse, error)
 	// StreamEntries streams entries [start, end) for mirrors and auditors.
 	StreamEntries(ctx context.Context, in *StreamEntriesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamEntriesResponse], error)
@@ -189,7 +189,7 @@ type LedgerServiceServer interface {
 	SubmitStream(grpc.BidiStreamingServer[SubmitStreamRequest, SubmitStreamResponse]) error
 	// GetEntry returns the entry at an index.
 	GetEntry(context.Context, *GetEntryRequest) (*GetEntryResponse, error)
-	// GetRecord returns the entry with a leaf hash (multihash).
+	// GetRecord returns the entry with a record id.
 	GetRecord(context.Context, *GetRecordRequest) (*GetRecordResponse, error)
 	// StreamEntries streams entries [start, end) for mirrors and auditors.
 	StreamEntries(*StreamEntriesRequest, grpc.ServerStreamingServer[StreamEntriesResponse]) error

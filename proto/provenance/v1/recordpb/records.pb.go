@@ -216,7 +216,9 @@ func (TransformationKind) EnumDescriptor() ([]byte, []int) {
 
 // An Envelope is a DSSE envelope (https://github.com/secure-systems-lab/dsse):
 // signatures are over PAE(payload_type, payload), and the payload bytes are
-// kept exactly as signed. The ledger stores an envelope in its DSSE JSON form.
+// kept exactly as signed. The ledger stores an envelope in one canonical DSSE
+// JSON form, and a record's id is the RFC 6962 leaf hash of those bytes,
+// written as a base58 sha2-256 multihash: docs/FORMAT.md specifies both.
 type Envelope struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The payload type; statements use "application/vnd.antimony.statement.v1+proto".
@@ -1205,7 +1207,7 @@ func (x *ElementConcentration) GetPct() float64 {
 type Assay struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	LotId string                 `protobuf:"bytes,1,opt,name=lot_id,json=lotId,proto3" json:"lot_id,omitempty"`
-	// Multihash of the lot record the sample was drawn from.
+	// Record id of the lot record the sample was drawn from.
 	SubjectLink   string                  `protobuf:"bytes,2,opt,name=subject_link,json=subjectLink,proto3" json:"subject_link,omitempty"`
 	SampleId      string                  `protobuf:"bytes,3,opt,name=sample_id,json=sampleId,proto3" json:"sample_id,omitempty"`
 	Elements      []*ElementConcentration `protobuf:"bytes,4,rep,name=elements,proto3" json:"elements,omitempty"`
@@ -1328,7 +1330,7 @@ func (x *Waypoint) GetTime() *timestamppb.Timestamp {
 type Dispatch struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	LotId string                 `protobuf:"bytes,1,opt,name=lot_id,json=lotId,proto3" json:"lot_id,omitempty"`
-	// Multihash of the record that gave the signer custody of the lot
+	// Record id of the record that gave the signer custody of the lot
 	// (its extraction, receipt or transformation).
 	CustodyLink string `protobuf:"bytes,2,opt,name=custody_link,json=custodyLink,proto3" json:"custody_link,omitempty"`
 	ToPartyId   string `protobuf:"bytes,3,opt,name=to_party_id,json=toPartyId,proto3" json:"to_party_id,omitempty"`
@@ -1442,7 +1444,7 @@ func (x *Dispatch) GetBorderCrossing() string {
 type Receipt struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	LotId string                 `protobuf:"bytes,1,opt,name=lot_id,json=lotId,proto3" json:"lot_id,omitempty"`
-	// Multihash of the dispatch being received.
+	// Record id of the dispatch being received.
 	DispatchLink string `protobuf:"bytes,2,opt,name=dispatch_link,json=dispatchLink,proto3" json:"dispatch_link,omitempty"`
 	// Wet mass weighed on arrival, kg.
 	MassKg        float64   `protobuf:"fixed64,3,opt,name=mass_kg,json=massKg,proto3" json:"mass_kg,omitempty"`
@@ -1521,7 +1523,7 @@ func (x *Receipt) GetLocation() *Location {
 type TransformationInput struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	LotId string                 `protobuf:"bytes,1,opt,name=lot_id,json=lotId,proto3" json:"lot_id,omitempty"`
-	// Multihash of the record that gave the signer custody of this lot.
+	// Record id of the record that gave the signer custody of this lot.
 	Link          string  `protobuf:"bytes,2,opt,name=link,proto3" json:"link,omitempty"`
 	MassKg        float64 `protobuf:"fixed64,3,opt,name=mass_kg,json=massKg,proto3" json:"mass_kg,omitempty"`
 	unknownFields protoimpl.UnknownFields

@@ -31,12 +31,12 @@ type LotState struct {
 	MassKg     float64 `protobuf:"fixed64,3,opt,name=mass_kg,json=massKg,proto3" json:"mass_kg,omitempty"`
 	Product    Product `protobuf:"varint,4,opt,name=product,proto3,enum=provenance.v1.Product" json:"product,omitempty"`
 	SbGradePct float64 `protobuf:"fixed64,5,opt,name=sb_grade_pct,json=sbGradePct,proto3" json:"sb_grade_pct,omitempty"`
-	// Multihash of the record that gave the holder custody.
+	// Record id of the record that gave the holder custody.
 	Head string `protobuf:"bytes,6,opt,name=head,proto3" json:"head,omitempty"`
 	// Set while a dispatch awaits its receipt.
 	InTransitTo     string `protobuf:"bytes,7,opt,name=in_transit_to,json=inTransitTo,proto3" json:"in_transit_to,omitempty"`
 	PendingDispatch string `protobuf:"bytes,8,opt,name=pending_dispatch,json=pendingDispatch,proto3" json:"pending_dispatch,omitempty"`
-	// Multihash of the record that created the lot.
+	// Record id of the record that created the lot.
 	OriginRecord  string `protobuf:"bytes,9,opt,name=origin_record,json=originRecord,proto3" json:"origin_record,omitempty"`
 	Consumed      bool   `protobuf:"varint,10,opt,name=consumed,proto3" json:"consumed,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -244,7 +244,7 @@ type Party struct {
 	// their rotations and revocations applied, in keys.
 	Registration *PartyRegistration `protobuf:"bytes,1,opt,name=registration,proto3" json:"registration,omitempty"`
 	Keys         []*KeyStatus       `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
-	// Multihash of the registration record.
+	// Record id of the registration record.
 	RegistrationRecord string `protobuf:"bytes,3,opt,name=registration_record,json=registrationRecord,proto3" json:"registration_record,omitempty"`
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache

@@ -138,7 +138,7 @@ type Flag struct {
 	Rule     string   `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
 	Severity Severity `protobuf:"varint,2,opt,name=severity,proto3,enum=provenance.v1.Severity" json:"severity,omitempty"`
 	Message  string   `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
-	// Multihashes of the records behind the finding.
+	// Record ids of the records behind the finding.
 	Evidence  []string               `protobuf:"bytes,4,rep,name=evidence,proto3" json:"evidence,omitempty"`
 	LotId     string                 `protobuf:"bytes,5,opt,name=lot_id,json=lotId,proto3" json:"lot_id,omitempty"`
 	PartyId   string                 `protobuf:"bytes,6,opt,name=party_id,json=partyId,proto3" json:"party_id,omitempty"`

@@ -1,0 +1,84 @@
+// Package custody is the custody ledger: a [ledger.Log] of signed records
+// (package record) with the append-time validation that depends on the
+// log's state, and the indexes that project lots and parties from it. A
+// [Store] is what the server serves; [Store.Audit] re-checks a store
+// offline.
+//
+// # The submit path
+//
+// [Store.Submit] (and [Store.SubmitInTurn], for a stream's records in a
+// [ledger.Sequence]) runs in the caller's goroutine as far as it can:
+//
+//  1. the envelope's shape (record.CheckEnvelopeShape), its canonical
+//     bytes (record.EncodeEnvelope: what the log stores and what the
+//     record's id hashes) and its statement (record.DecodeStatement);
+//  2. the signatures by keys already committed, verified in ZIP-215
+//     batches shared with concurrent submissions (a batchVerifier), off
+//     the committer's path;
+//  3. [ledger.Log.AppendWith], with the decoded record and the set of
+//     signatures already verified as the entry's value, so nothing is
+//     decoded or verified twice and nothing waits in a side table.
+//
+// If the statement does not decode or a signature fails, but these exact
+// bytes are already in the log, the existing entry is returned: an
+// identical resubmission is idempotent whatever the rules say now.
+//
+// # Apply, in log order
+//
+// The ledger's single committer calls the store's ApplyFunc for each new
+// entry, in log order, with a [ledger.StateTx] that sees every entry and
+// state write before it, including those of the commit group in flight.
+// There, and only there, the store decides what depends on the log's
+// state, so two racing dispatches of one lot cannot both pass:
+//
+//   - a statement already recorded in another envelope is refused;
+//   - the signers are authorized by the one rulebook, package registry
+//     (the acting party's keys, their windows and revocations, the
+//     registrar for registry statements), and any signature not verified
+//     in step 2 (its key is newer) is verified now;
+//   - registry statements change the registry (registry.Registry.Apply);
+//   - custody statements must fit the lot's state: a dispatch or a
+//     transformation input by the holder, linking to the lot's current
+//     custody record; a receipt by the addressee, linking to the pending
+//     dispatch; an assay by the holder or a LAB; roles as the registry
+//     says. A link that is not the current record is a conflict if the
+//     record is in the log and a missing record otherwise, decided through
+//     the StateTx.
+//
+// A refused entry gets no index and writes nothing. Authentic but
+// implausible claims (more consumed than held, a heavy receipt) are
+// recorded, not refused: the verifier flags them.
+//
+// # State
+//
+// Every index is a projection of the log, written in the same Badger
+// transaction as the entry it comes from. Keys, under the ledger's state
+// space:
+//
+//	p/<party>                          pb.Party: registration and key status
+//	k/<key id>                         owning party id
+//	l/<lot>                            pb.LotState
+//	lh/<lot> 0x00 <index BE8>          the lot's records
+//	pl/<party> 0x00 <lot>              lots the party held or was sent
+//	sp/<sha256(statement)>             index of the statement's record
+//	ph/<party> 0x00 <index BE8>        registry records about the party
+//	mx/<mine> 0x00 <index BE8>         the mine's extractions
+//	cx/<country> 0x00 <event time BE8, sign flipped> <index BE8>
+//	                                   the country's extractions, by event time
+//
+// # Refusals
+//
+// Every refusal wraps one sentinel error of package record, which the
+// transport maps to a status code in one place (internal/server):
+//
+//	record.ErrMalformed      InvalidArgument     fix the input
+//	record.ErrBadSignature   Unauthenticated     re-sign
+//	record.ErrUnknownKey     Unauthenticated     register or rotate the key
+//	record.ErrKeyNotValid    PermissionDenied    sign with a current key
+//	record.ErrNotAllowed     PermissionDenied    role or custody forbids it
+//	record.ErrNotFound       NotFound            party, lot or record missing
+//	record.ErrAlreadyExists  AlreadyExists       use a new id
+//	record.ErrConflict       FailedPrecondition  re-read the state and sign anew
+//	ledger.ErrInvalidInput   InvalidArgument
+//	ledger.ErrClosed         Unavailable         the server is shutting down
+package custody
