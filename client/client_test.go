@@ -8,7 +8,6 @@ import (
 
 	"github.com/antimony-ledger/provenance/client"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
-
 	"github.com/antimony-ledger/provenance/tlog"
 )
 

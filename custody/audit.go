@@ -14,11 +14,9 @@ import (
 
 	"github.com/antimony-ledger/provenance/ledger"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
-	"github.com/antimony-ledger/provenance/registry"
-
-	"github.com/antimony-ledger/provenance/tlog"
-
 	"github.com/antimony-ledger/provenance/record"
+	"github.com/antimony-ledger/provenance/registry"
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // An AuditReport says how much [Store.Audit] checked.

@@ -10,7 +10,6 @@ import (
 
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
-
 	"github.com/antimony-ledger/provenance/record"
 )
 

@@ -12,9 +12,7 @@ import (
 
 	"github.com/antimony-ledger/provenance/ledger"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
-
 	"github.com/antimony-ledger/provenance/record"
-
 	"github.com/antimony-ledger/provenance/registry"
 )
 

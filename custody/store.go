@@ -18,12 +18,9 @@ import (
 
 	"github.com/antimony-ledger/provenance/ledger"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
-
-	"github.com/antimony-ledger/provenance/tlog"
-
 	"github.com/antimony-ledger/provenance/record"
-
 	"github.com/antimony-ledger/provenance/registry"
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // Config configures a [Store].

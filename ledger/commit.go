@@ -380,7 +380,7 @@ type group struct {
 	size  uint64      // tree size after the group
 	// For planning the next group on top of this one before it commits:
 	entries map[tlog.RecordID]Entry // accepted entries
-	state  map[string][]byte       // state writes of accepted entries
+	state   map[string][]byte       // state writes of accepted entries
 	// stageErr is a failure to stage accepted entries; it stops the log.
 	stageErr error
 	done     chan error // the commit's outcome, once started
@@ -609,7 +609,7 @@ func (l *Log) plan(batch []*request, prev *group, txs *planTxns) *group {
 	pending := make(map[string][]byte, 8*len(batch))
 	var (
 		prevEntries map[tlog.RecordID]Entry
-		prevState  map[string][]byte
+		prevState   map[string][]byte
 	)
 	if prev != nil {
 		prevEntries, prevState = prev.entries, prev.state

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
-
 	"github.com/antimony-ledger/provenance/registry"
 )
 

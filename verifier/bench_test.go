@@ -4,10 +4,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/antimony-ledger/provenance/internal/lottest"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/verifier"
-
-	"github.com/antimony-ledger/provenance/internal/lottest"
 )
 
 func BenchmarkVerifyLot1000(b *testing.B) {

@@ -7,7 +7,6 @@ import (
 
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
-
 	"github.com/antimony-ledger/provenance/tlog"
 )
 

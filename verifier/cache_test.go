@@ -5,10 +5,9 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/antimony-ledger/provenance/internal/lottest"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/verifier"
-
-	"github.com/antimony-ledger/provenance/internal/lottest"
 )
 
 // TestMemoMatchesVerify: verifying with the backend's memo, cold or warm,

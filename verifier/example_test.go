@@ -6,11 +6,10 @@ import (
 	"os"
 
 	"github.com/antimony-ledger/provenance/custody"
+	"github.com/antimony-ledger/provenance/internal/backend"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/verifier"
-
-	"github.com/antimony-ledger/provenance/internal/backend"
 )
 
 // A mine ships 10 t of ore to an exporter, who receives 10.4 t: 4 % more

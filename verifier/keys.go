@@ -5,7 +5,6 @@ import (
 	"slices"
 
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
-
 	"github.com/antimony-ledger/provenance/registry"
 )
 

@@ -8,7 +8,6 @@ import (
 
 	"github.com/antimony-ledger/provenance/internal/refdata"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
-
 	"github.com/antimony-ledger/provenance/registry"
 )
 

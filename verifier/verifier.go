@@ -52,12 +52,9 @@ import (
 
 	"github.com/antimony-ledger/provenance/internal/refdata"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
-
-	"github.com/antimony-ledger/provenance/tlog"
-
 	"github.com/antimony-ledger/provenance/record"
-
 	"github.com/antimony-ledger/provenance/registry"
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // Trust is what a verifier trusts: only the pinned keys.

@@ -11,15 +11,12 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/protobuf/proto"
 
-	ct "github.com/antimony-ledger/provenance/internal/chaintest"
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
-	"github.com/antimony-ledger/provenance/verifier"
-
-	"github.com/antimony-ledger/provenance/tlog"
-
-	"github.com/antimony-ledger/provenance/internal/lottest"
-
 	"github.com/antimony-ledger/provenance/internal/backend"
+	ct "github.com/antimony-ledger/provenance/internal/chaintest"
+	"github.com/antimony-ledger/provenance/internal/lottest"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+	"github.com/antimony-ledger/provenance/tlog"
+	"github.com/antimony-ledger/provenance/verifier"
 )
 
 func TestCleanChainVerified(t *testing.T) {

@@ -33,12 +33,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/antimony-ledger/provenance/client"
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
-
 	"github.com/antimony-ledger/provenance/internal/keyfile"
-
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
-
 	"github.com/antimony-ledger/provenance/tlog"
 )
 

@@ -19,7 +19,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/antimony-ledger/provenance/client"
-
 	"github.com/antimony-ledger/provenance/internal/keyfile"
 )
 

@@ -12,11 +12,9 @@ import (
 	"testing"
 
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
+	"github.com/antimony-ledger/provenance/internal/keyfile"
 	"github.com/antimony-ledger/provenance/internal/testserver"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
-
-	"github.com/antimony-ledger/provenance/internal/keyfile"
-
 	"github.com/antimony-ledger/provenance/record"
 )
 

@@ -14,11 +14,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/antimony-ledger/provenance/client"
+	"github.com/antimony-ledger/provenance/internal/keyfile"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
-
-	"github.com/antimony-ledger/provenance/internal/keyfile"
-
 	"github.com/antimony-ledger/provenance/record"
 )
 

@@ -18,11 +18,9 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/antimony-ledger/provenance/custody"
-	"github.com/antimony-ledger/provenance/ledger"
-
-	"github.com/antimony-ledger/provenance/tlog"
-
 	"github.com/antimony-ledger/provenance/internal/keyfile"
+	"github.com/antimony-ledger/provenance/ledger"
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // Exit codes of "provenanced audit".

@@ -28,15 +28,12 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/antimony-ledger/provenance/custody"
+	"github.com/antimony-ledger/provenance/internal/keyfile"
 	"github.com/antimony-ledger/provenance/ledger"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
-
-	"github.com/antimony-ledger/provenance/tlog"
-
-	"github.com/antimony-ledger/provenance/internal/keyfile"
-
 	"github.com/antimony-ledger/provenance/record"
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // crashWorkers is the number of concurrent clients submitting custody

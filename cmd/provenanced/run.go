@@ -15,15 +15,12 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/antimony-ledger/provenance/custody"
+	"github.com/antimony-ledger/provenance/internal/backend"
 	"github.com/antimony-ledger/provenance/internal/datadir"
 	"github.com/antimony-ledger/provenance/internal/server"
-	"github.com/antimony-ledger/provenance/verifier"
-
-	"github.com/antimony-ledger/provenance/record"
-
 	"github.com/antimony-ledger/provenance/ledger"
-
-	"github.com/antimony-ledger/provenance/internal/backend"
+	"github.com/antimony-ledger/provenance/record"
+	"github.com/antimony-ledger/provenance/verifier"
 )
 
 // DefaultOrigin is the checkpoint origin of a log created without --origin.

@@ -30,18 +30,15 @@ import (
 
 	"github.com/antimony-ledger/provenance/client"
 	"github.com/antimony-ledger/provenance/custody"
+	"github.com/antimony-ledger/provenance/internal/backend"
 	"github.com/antimony-ledger/provenance/internal/datadir"
+	"github.com/antimony-ledger/provenance/internal/keyfile"
 	"github.com/antimony-ledger/provenance/internal/refdata"
 	"github.com/antimony-ledger/provenance/internal/server"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
-	"github.com/antimony-ledger/provenance/verifier"
-
-	"github.com/antimony-ledger/provenance/internal/keyfile"
-
 	"github.com/antimony-ledger/provenance/record"
-
-	"github.com/antimony-ledger/provenance/internal/backend"
+	"github.com/antimony-ledger/provenance/verifier"
 )
 
 type options struct {

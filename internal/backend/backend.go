@@ -22,9 +22,7 @@ import (
 	"github.com/antimony-ledger/provenance/ledger"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
-
 	"github.com/antimony-ledger/provenance/record"
-
 	"github.com/antimony-ledger/provenance/verifier"
 )
 

@@ -6,14 +6,11 @@ import (
 	"testing"
 	"time"
 
-	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
-	"github.com/antimony-ledger/provenance/verifier"
-
-	"github.com/antimony-ledger/provenance/record"
-
-	"github.com/antimony-ledger/provenance/internal/lottest"
-
 	"github.com/antimony-ledger/provenance/internal/backend"
+	"github.com/antimony-ledger/provenance/internal/lottest"
+	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	"github.com/antimony-ledger/provenance/record"
+	"github.com/antimony-ledger/provenance/verifier"
 )
 
 // TestListFlagsBudget: a listing that runs out of time answers with the

@@ -21,7 +21,6 @@ import (
 
 	"github.com/antimony-ledger/provenance/custody"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
-
 	"github.com/antimony-ledger/provenance/record"
 )
 

@@ -23,11 +23,9 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/antimony-ledger/provenance/tlog"
-
 	"github.com/antimony-ledger/provenance/internal/keyfile"
-
 	"github.com/antimony-ledger/provenance/record"
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // DefaultOrigin is the checkpoint origin of a log created without one.

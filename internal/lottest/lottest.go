@@ -15,14 +15,12 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/antimony-ledger/provenance/custody"
+	"github.com/antimony-ledger/provenance/internal/backend"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	"github.com/antimony-ledger/provenance/ledger"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
-	"github.com/antimony-ledger/provenance/verifier"
-
 	"github.com/antimony-ledger/provenance/record"
-
-	"github.com/antimony-ledger/provenance/internal/backend"
+	"github.com/antimony-ledger/provenance/verifier"
 )
 
 // Sites used by the fixtures. The mine is near Quetta, about 80 km from

@@ -10,7 +10,6 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/antimony-ledger/provenance/ledger"
-
 	"github.com/antimony-ledger/provenance/tlog"
 )
 

@@ -20,10 +20,8 @@ import (
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
-
-	"github.com/antimony-ledger/provenance/tlog"
-
 	"github.com/antimony-ledger/provenance/record"
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // submitted is an accepted envelope and what the server said about it.

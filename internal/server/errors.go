@@ -9,7 +9,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/antimony-ledger/provenance/ledger"
-
 	"github.com/antimony-ledger/provenance/record"
 )
 

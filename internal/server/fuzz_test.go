@@ -15,7 +15,6 @@ import (
 	"github.com/antimony-ledger/provenance/internal/testserver"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
-
 	"github.com/antimony-ledger/provenance/record"
 )
 

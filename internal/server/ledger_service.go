@@ -17,10 +17,8 @@ import (
 	"github.com/antimony-ledger/provenance/ledger"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
-
-	"github.com/antimony-ledger/provenance/tlog"
-
 	"github.com/antimony-ledger/provenance/record"
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // ledgerService implements pb.LedgerServiceServer over the store's log.

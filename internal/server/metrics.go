@@ -10,7 +10,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/antimony-ledger/provenance/custody"
-
 	"github.com/antimony-ledger/provenance/record"
 )
 

@@ -26,7 +26,6 @@ import (
 	"github.com/antimony-ledger/provenance/internal/server"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
-
 	"github.com/antimony-ledger/provenance/record"
 )
 

@@ -14,11 +14,10 @@ import (
 	"testing"
 
 	"github.com/antimony-ledger/provenance/custody"
+	"github.com/antimony-ledger/provenance/internal/backend"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	"github.com/antimony-ledger/provenance/internal/server"
 	"github.com/antimony-ledger/provenance/verifier"
-
-	"github.com/antimony-ledger/provenance/internal/backend"
 )
 
 // A Server is a running test server.
