@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"math"
 	"net/http"
 	"strings"
@@ -124,6 +125,11 @@ type hostileCase struct {
 	// HTTP layer refuses before gRPC (oversized bodies).
 	httpStatus int
 	httpPhrase string
+	// sentinel, where set, is the error the store's Submit must wrap for
+	// req: one case per sentinel of package record pins the mapping from
+	// the domain's errors to codes (the rules themselves are tested where
+	// they live, in package registry and custody).
+	sentinel error
 }
 
 func (w *hostileWorld) cases(t *testing.T) []hostileCase {
@@ -187,7 +193,7 @@ func (w *hostileWorld) cases(t *testing.T) []hostileCase {
 		{name: "empty payload", req: mutate(func(e *pb.Envelope) { e.Payload = nil }), code: codes.InvalidArgument, phrase: "empty payload"},
 		{name: "no signatures", req: mutate(func(e *pb.Envelope) { e.Signatures = nil }), code: codes.Unauthenticated, phrase: "no signature"},
 		{name: "truncated signature", req: mutate(func(e *pb.Envelope) { e.Signatures[0].Sig = e.Signatures[0].Sig[:63] }), code: codes.Unauthenticated, phrase: "want 64"},
-		{name: "bad signature bytes", req: mutate(func(e *pb.Envelope) { e.Signatures[0].Sig[10] ^= 0x40 }), code: codes.Unauthenticated, phrase: "does not verify"},
+		{name: "bad signature bytes", req: mutate(func(e *pb.Envelope) { e.Signatures[0].Sig[10] ^= 0x40 }), code: codes.Unauthenticated, sentinel: record.ErrBadSignature, phrase: "does not verify"},
 		{name: "signature over other payload", req: mutate(func(e *pb.Envelope) { e.Payload = marshalDet(extSt(w.mine.ID, w.extraction("LY", 5))) }), code: codes.Unauthenticated, phrase: "does not verify"},
 		{name: "key id not a multihash", req: mutate(func(e *pb.Envelope) { e.Signatures[0].Keyid = "not-a-key" }), code: codes.InvalidArgument, phrase: "multihash"},
 		{name: "same key signs twice", req: mutate(func(e *pb.Envelope) { e.Signatures = append(e.Signatures, e.Signatures[0]) }), code: codes.InvalidArgument, phrase: "signs twice"},
@@ -205,7 +211,7 @@ func (w *hostileWorld) cases(t *testing.T) []hostileCase {
 
 		// Statement structure.
 		{name: "negative mass", req: env(w.extractWith(w.mine, func(x *pb.Extraction) { x.MassKg = -5 })), code: codes.InvalidArgument, phrase: "finite mass"},
-		{name: "NaN mass", req: env(w.extractWith(w.mine, func(x *pb.Extraction) { x.MassKg = math.NaN() })), code: codes.InvalidArgument, phrase: "finite mass"},
+		{name: "NaN mass", req: env(w.extractWith(w.mine, func(x *pb.Extraction) { x.MassKg = math.NaN() })), code: codes.InvalidArgument, sentinel: record.ErrMalformed, phrase: "finite mass"},
 		{name: "infinite mass", req: env(w.extractWith(w.mine, func(x *pb.Extraction) { x.MassKg = math.Inf(1) })), code: codes.InvalidArgument, phrase: "finite mass"},
 		{name: "grade over 100 percent", req: env(w.extractWith(w.mine, func(x *pb.Extraction) { x.SbGradePct = 150 })), code: codes.InvalidArgument, phrase: "percentage"},
 		{name: "unknown product", req: env(w.extractWith(w.mine, func(x *pb.Extraction) { x.Product = 42 })), code: codes.InvalidArgument, phrase: "must be ORE"},
@@ -218,10 +224,10 @@ func (w *hostileWorld) cases(t *testing.T) []hostileCase {
 		{name: "dispatch to itself", req: l3Disp(func(d *pb.Dispatch) { d.ToPartyId = w.mine.ID }), code: codes.InvalidArgument, phrase: "itself"},
 
 		// Keys and signers.
-		{name: "unknown key", req: sigBy(w.stranger, extSt(w.mine.ID, w.extraction("LK", 10))), code: codes.Unauthenticated, phrase: "not registered to party"},
+		{name: "unknown key", req: sigBy(w.stranger, extSt(w.mine.ID, w.extraction("LK", 10))), code: codes.Unauthenticated, sentinel: record.ErrUnknownKey, phrase: "not registered to party"},
 		{name: "party id of another key", req: sigBy(w.mine.Key, extSt(w.mineB.ID, w.extraction("LK", 10))), code: codes.Unauthenticated, phrase: "belongs to party"},
-		{name: "unregistered party", req: sigBy(w.stranger, extSt("ghost-mine", w.extraction("LK", 10))), code: codes.NotFound, phrase: `party "ghost-mine" is not registered`},
-		{name: "revoked key", req: env(w.extract(w.revoked, "LR", 10)), code: codes.PermissionDenied, phrase: "revoked"},
+		{name: "unregistered party", req: sigBy(w.stranger, extSt("ghost-mine", w.extraction("LK", 10))), code: codes.NotFound, sentinel: record.ErrNotFound, phrase: `party "ghost-mine" is not registered`},
+		{name: "revoked key", req: env(w.extract(w.revoked, "LR", 10)), code: codes.PermissionDenied, sentinel: record.ErrKeyNotValid, phrase: "revoked"},
 		{name: "key before its window", req: env(w.extract(w.future, "LF", 10)), code: codes.PermissionDenied, phrase: "is not valid at"},
 		{name: "registration signed by a party key", req: sigBy(w.mine.Key, &pb.Statement{PartyId: record.RegistrarPartyID, EventTime: c.At(0),
 			Body: &pb.Statement_PartyRegistration{PartyRegistration: fakeReg}}), code: codes.Unauthenticated, phrase: "not the registrar key"},
@@ -230,19 +236,19 @@ func (w *hostileWorld) cases(t *testing.T) []hostileCase {
 		{name: "registrar signs an extraction", req: sigBy(c.Registrar, extSt(record.RegistrarPartyID, w.extraction("LG", 10))), code: codes.PermissionDenied, phrase: "registrar signs only"},
 
 		// Custody.
-		{name: "non-mine extraction", req: env(w.extract(w.exporter, "LE", 10)), code: codes.PermissionDenied, phrase: "may not sign"},
+		{name: "non-mine extraction", req: env(w.extract(w.exporter, "LE", 10)), code: codes.PermissionDenied, sentinel: record.ErrNotAllowed, phrase: "may not sign"},
 		{name: "mine dispatches a lot it never held", req: env(w.dispatch(w.mine, "LB", w.lbExt, w.exporter.ID)), code: codes.PermissionDenied, phrase: "does not hold"},
 		{name: "mine dispatches a lot it handed over", req: env(w.dispatch(w.mine, "L1", w.l1Ext, w.buyer.ID)), code: codes.PermissionDenied, phrase: "does not hold"},
 		{name: "receipt by someone other than the addressee", req: env(c.Sign(w.buyer, &pb.Statement{EventTime: c.At(3 * ct.Day), Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{
 			LotId: "L2", DispatchLink: w.l2Ext, MassKg: 5000, SealsIntact: true}}})), code: codes.PermissionDenied, phrase: "was dispatched to"},
 		{name: "dispatch link to a missing record", req: l3Disp(func(d *pb.Dispatch) { d.CustodyLink = w.missingLink }), code: codes.NotFound, phrase: "no record"},
-		{name: "dispatch of a lot in transit", req: env(w.dispatch(w.mine, "L2", w.l2Ext, w.buyer.ID)), code: codes.FailedPrecondition, phrase: "in transit"},
+		{name: "dispatch of a lot in transit", req: env(w.dispatch(w.mine, "L2", w.l2Ext, w.buyer.ID)), code: codes.FailedPrecondition, sentinel: record.ErrConflict, phrase: "in transit"},
 		{name: "dispatch with a stale custody link", req: env(w.dispatch(w.exporter, "L1", w.l1Ext, w.buyer.ID)), code: codes.FailedPrecondition, phrase: "not the lot's current custody record"},
 		{name: "receipt of a lot not in transit", req: env(c.Sign(w.exporter, &pb.Statement{EventTime: c.At(4 * ct.Day), Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{
 			LotId: "L1", DispatchLink: w.l1Disp, MassKg: 9990}}})), code: codes.FailedPrecondition, phrase: "not in transit"},
 		{name: "dispatch to an unknown party", req: l3Disp(func(d *pb.Dispatch) { d.ToPartyId = "nobody" }), code: codes.NotFound, phrase: "not registered"},
 		{name: "duplicate lot creation", req: env(w.extract(w.mine, "L1", 12345)), code: codes.AlreadyExists, phrase: `lot "L1" already exists`},
-		{name: "duplicate party registration", req: env(c.RegistrarSign(&pb.Statement{Note: "again", Body: &pb.Statement_PartyRegistration{PartyRegistration: w.mine.Reg}})), code: codes.AlreadyExists, phrase: "already registered"},
+		{name: "duplicate party registration", req: env(c.RegistrarSign(&pb.Statement{Note: "again", Body: &pb.Statement_PartyRegistration{PartyRegistration: w.mine.Reg}})), code: codes.AlreadyExists, sentinel: record.ErrAlreadyExists, phrase: "already registered"},
 
 		// Replays of an accepted statement in altered envelopes.
 		{name: "replay with an extra valid signature", req: env(addSig(w.l3ExtEnv, w.exporter.Key)), code: codes.AlreadyExists, phrase: "already recorded"},
@@ -266,6 +272,16 @@ func TestHostileSubmissions(t *testing.T) {
 	if len(cases) < 25 {
 		t.Fatalf("only %d hostile cases", len(cases))
 	}
+	pinned := map[error]bool{}
+	for _, tc := range cases {
+		pinned[tc.sentinel] = true
+	}
+	for _, e := range []error{record.ErrMalformed, record.ErrBadSignature, record.ErrUnknownKey, record.ErrKeyNotValid,
+		record.ErrNotAllowed, record.ErrNotFound, record.ErrAlreadyExists, record.ErrConflict} {
+		if !pinned[e] {
+			t.Errorf("no hostile case pins the code of %v", e)
+		}
+	}
 	log := h.store.Log()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -280,6 +296,11 @@ func TestHostileSubmissions(t *testing.T) {
 			_, err := h.ledger.Submit(t.Context(), tc.req)
 			if st := status.Convert(err); st.Code() != tc.code || !strings.Contains(st.Message(), tc.phrase) {
 				t.Errorf("gRPC: %v %q, want %v containing %q", st.Code(), st.Message(), tc.code, tc.phrase)
+			}
+			if tc.sentinel != nil {
+				if _, err := h.store.Submit(t.Context(), tc.req.GetEnvelope()); !errors.Is(err, tc.sentinel) {
+					t.Errorf("store: %v, want %v (answered as %v)", err, tc.sentinel, tc.code)
+				}
 			}
 
 			body := tc.httpBody
