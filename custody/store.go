@@ -82,15 +82,15 @@ func (s *Store) RegistrarKeyID() string { return s.registrar.ID }
 // SubmitResult is the outcome of an accepted submission.
 type SubmitResult struct {
 	Entry ledger.Entry
-	// ID is the record's link, RecordID(Entry).
+	// ID is the record's id, Entry.ID in its text form.
 	ID string
 	// Duplicate is true when the identical envelope was already in the log.
 	Duplicate bool
 }
 
 // Submit validates env and appends it to the log. It returns once the
-// entry is durable. A rejection is a *[RejectError] wrapping one of this
-// package's sentinel errors, and leaves the log unchanged.
+// entry is durable. A rejection is a *[record.RejectError] wrapping one of
+// package record's sentinel errors, and leaves the log unchanged.
 func (s *Store) Submit(ctx context.Context, env *pb.Envelope) (SubmitResult, error) {
 	return s.SubmitInTurn(ctx, env, nil)
 }

@@ -170,8 +170,15 @@ func TestSequence(t *testing.T) {
 	// Pass gives a turn up: the next one goes once the previous is over.
 	var seq2 Sequence
 	t1, t2, t3 := seq2.Next(), seq2.Next(), seq2.Next()
-	go t2.Pass(t.Context()) // waits for t1
+	passed := make(chan struct{})
+	go func() { t2.Pass(t.Context()); close(passed) }() // waits for t1
+	select {
+	case <-passed:
+		t.Fatal("a turn was passed before the turn before it was over")
+	case <-time.After(20 * time.Millisecond):
+	}
 	t1.Pass(t.Context())
+	<-passed
 	if _, _, err := l.AppendWith(t.Context(), []byte("set k3"), AppendOptions{Turn: t3}); err != nil {
 		t.Fatalf("append after a passed turn: %v", err)
 	}

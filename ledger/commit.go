@@ -25,13 +25,14 @@ import (
 // atomically with e.
 //
 // Returning an error rejects e alone: its staged writes are discarded, it gets
-// no index, and [Log.Append] returns the error unchanged. An ApplyFunc MUST NOT
-// block on I/O other than tx reads, MUST NOT retain tx, MUST NOT read the log
-// other than through tx (a read of the [Log] misses the entries of the
-// groups in flight), and MUST have no effects other than through tx: if a
-// commit group has to be split to fit Badger's transaction limits, it is
-// called again for the entries that did not fit, against the state then
-// committed (and the writes of the group then in flight).
+// no index, and [Log.Append] returns the error unchanged. An ApplyFunc MUST
+// NOT block on I/O other than tx reads, MUST NOT retain tx, MUST NOT modify
+// what tx returns (an entry's Data may be the bytes being committed), MUST
+// NOT read the log other than through tx (a read of the [Log] misses the
+// entries of the groups in flight), and MUST have no effects other than
+// through tx: if a commit group has to be split to fit Badger's transaction
+// limits, it is called again for the entries that did not fit, against the
+// state then committed (and the writes of the group then in flight).
 type ApplyFunc func(tx *StateTx, e Entry, value any) error
 
 // A StateTx is the view of index state given to an [ApplyFunc]. It is valid

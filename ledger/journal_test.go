@@ -30,6 +30,7 @@ func crash(t *testing.T, l *Log) {
 		t.Fatal(err)
 	}
 	l.journal.close()
+	l.unlock() // as the process's death would
 	l.closed = true
 }
 

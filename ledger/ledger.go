@@ -296,7 +296,7 @@ func (l *Log) closeStore() error {
 	if j == nil || keep != nil {
 		return nil
 	}
-	if err := syncBadgerFiles(l.dir); err != nil {
+	if err := l.syncBadger(); err != nil {
 		return err // the journal is kept, and replayed on the next open
 	}
 	return j.retire()

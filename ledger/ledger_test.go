@@ -7,7 +7,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -683,5 +685,63 @@ func TestOpenLocked(t *testing.T) {
 	defer l3.Close()
 	if l3.Size() != 2 {
 		t.Fatalf("reopened size %d, want 2", l3.Size())
+	}
+}
+
+// lockedBuffer is an io.Writer safe for concurrent use, for a test logger.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *lockedBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *lockedBuffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// TestOpenDuringClose: an Open racing a Close of the same directory is
+// refused (ErrLocked) until the Close is over, so it never finds the
+// journal of a log that is still closing and takes it for a crash.
+func TestOpenDuringClose(t *testing.T) {
+	dir, k := t.TempDir(), newTestKey(t)
+	for round := range 5 {
+		l, err := Open(t.Context(), dir, Options{Origin: testOrigin, Signer: k.signer})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fill(t, l, fmt.Sprintf("round %d ", round), 40)
+		// Widen the window between Badger's close and the journal's
+		// retirement, where a second Open must still be refused.
+		l.beforeSync = func() error { time.Sleep(50 * time.Millisecond); return nil }
+		closed := make(chan error, 1)
+		go func() { closed <- l.Close() }()
+		var logs lockedBuffer
+		var l2 *Log
+		for {
+			l2, err = Open(t.Context(), dir, Options{Origin: testOrigin, Signer: k.signer, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, ErrLocked) {
+				t.Fatalf("round %d: Open during Close: %v", round, err)
+			}
+			runtime.Gosched()
+		}
+		if err := <-closed; err != nil {
+			t.Fatalf("round %d: Close: %v", round, err)
+		}
+		if strings.Contains(logs.String(), "unclean stop") {
+			t.Fatalf("round %d: an Open during a clean Close replayed its journal:\n%s", round, logs.String())
+		}
+		if err := l2.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

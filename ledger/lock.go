@@ -9,10 +9,13 @@ import (
 )
 
 // lockFile is the file in a log's directory that one process at a time
-// holds locked (flock) while the log is open. Badger locks its directory
-// too, but reports a lock held elsewhere only as text; this lock lets
-// Open report it as [ErrLocked].
-const lockFile = "LOCK"
+// holds locked (flock) from the start of Open to the end of Close. Badger
+// locks its directory too, but reports a lock held elsewhere only as
+// text, and releases it (deleting its own file, LOCK) before Close has
+// synced Badger's files and retired the journal; this lock covers all of
+// it, and lets Open report it as [ErrLocked]. It is never deleted, so the
+// lock is always on the file that the next Open opens.
+const lockFile = "ledger.lock"
 
 // lockDir creates dir if needed and takes its lock, failing with
 // [ErrLocked] if another process (or another open Log) holds it. Closing

@@ -38,9 +38,10 @@ func (t *Turn) release() { t.once.Do(func() { close(t.done) }) }
 // Pass gives up t without appending, for a caller that decides not to
 // append after all (say, its input was refused before it reached the
 // log): the next turn goes ahead once the previous one is over, or ctx is
-// done. It may be called on a nil turn, and on a turn already used, where
-// it does nothing. The turns of a sequence must share one ctx: once it is
-// done, none of them goes on.
+// done; Pass returns then. It may be called on a nil turn, where it does
+// nothing, and on a turn already over (its append was queued, or it was
+// passed), where it changes nothing. The turns of a sequence must share one
+// ctx: once it is done, none of them goes on.
 func (t *Turn) Pass(ctx context.Context) { t.pass(ctx, nil) }
 
 // pass is Pass that also stops waiting once stop is closed.

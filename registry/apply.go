@@ -1,6 +1,8 @@
 package registry
 
 import (
+	"errors"
+
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
@@ -43,6 +45,8 @@ func (g Registry) Apply(st *pb.Statement, at Position) (Change, error) {
 func (g Registry) register(r *pb.PartyRegistration, at Position) (Change, error) {
 	if _, err := g.Reader.Party(r.GetPartyId()); err == nil {
 		return Change{}, record.Rejectf(record.ErrAlreadyExists, "party %q is already registered", r.GetPartyId())
+	} else if !errors.Is(err, record.ErrNotFound) {
+		return Change{}, err
 	}
 	// Keys are kept in the party's key list, not in the registration.
 	reg := proto.CloneOf(r)
@@ -50,8 +54,10 @@ func (g Registry) register(r *pb.PartyRegistration, at Position) (Change, error)
 	c := Change{Party: &pb.Party{Registration: reg, RegistrationRecord: at.ID}}
 	for i, k := range r.GetKeys() {
 		ks, err := g.newKey(k)
-		if err != nil {
+		if errors.As(err, new(keyTaken)) {
 			return Change{}, record.Rejectf(record.ErrAlreadyExists, "keys[%d]: %v", i, err)
+		} else if err != nil {
+			return Change{}, err
 		}
 		if FindKey(c.Party, ks.GetKeyId()) != nil {
 			return Change{}, record.Rejectf(record.ErrMalformed, "keys[%d]: key %s listed twice", i, ks.GetKeyId())
@@ -62,12 +68,14 @@ func (g Registry) register(r *pb.PartyRegistration, at Position) (Change, error)
 	return c, nil
 }
 
-// newKey returns the status of a new key, or an error if its id is
-// registered already.
+// newKey returns the status of a new key, or a keyTaken error if its id is
+// registered already, or the Reader's error.
 func (g Registry) newKey(k *pb.PartyKey) (*pb.KeyStatus, error) {
 	id := record.KeyID(k.GetPublicKey())
 	if owner, err := g.Reader.KeyOwner(id); err == nil {
 		return nil, keyTaken{id, owner}
+	} else if !errors.Is(err, record.ErrNotFound) {
+		return nil, err
 	}
 	return &pb.KeyStatus{KeyId: id, PublicKey: k.GetPublicKey(), NotBefore: k.GetNotBefore(), NotAfter: k.GetNotAfter()}, nil
 }
@@ -91,8 +99,10 @@ func (g Registry) rotate(r *pb.KeyRotation) (Change, error) {
 		return Change{}, err
 	}
 	ks, err := g.newKey(r.GetNewKey())
-	if err != nil {
+	if errors.As(err, new(keyTaken)) {
 		return Change{}, record.Rejectf(record.ErrAlreadyExists, "new_key: %v", err)
+	} else if err != nil {
+		return Change{}, err
 	}
 	c := Change{Party: party, Added: []*pb.KeyStatus{ks}}
 	if r.GetRetireKeyId() != "" {

@@ -36,7 +36,10 @@ type KeyError struct {
 	Time time.Time
 }
 
-func (e *KeyError) Error() string {
+func (e *KeyError) Error() string { return record.ErrKeyNotValid.Error() + ": " + e.Reason() }
+
+// Reason says what is wrong with the key, in words.
+func (e *KeyError) Reason() string {
 	k := e.Key
 	var reason string
 	switch e.Problem {
@@ -48,16 +51,18 @@ func (e *KeyError) Error() string {
 	default:
 		reason = fmt.Sprintf("key %s is not valid at the %s %s (valid %s)", k.GetKeyId(), e.What, stamp(e.Time), Window(k))
 	}
-	return record.ErrKeyNotValid.Error() + ": " + reason
+	return reason
 }
 
 // Unwrap returns [record.ErrKeyNotValid].
 func (e *KeyError) Unwrap() error { return record.ErrKeyNotValid }
 
-// CheckKey returns the first of [KeyProblems], or nil if ks may sign at at.
+// CheckKey returns nil if ks may sign at at, and otherwise a refusal, a
+// [*record.RejectError] of kind [record.ErrKeyNotValid], giving the first
+// of [KeyProblems].
 func CheckKey(ks *pb.KeyStatus, at Position) error {
 	if ps := KeyProblems(ks, at); len(ps) > 0 {
-		return ps[0]
+		return record.Rejectf(record.ErrKeyNotValid, "%s", ps[0].Reason())
 	}
 	return nil
 }

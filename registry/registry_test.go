@@ -243,9 +243,42 @@ func TestApply(t *testing.T) {
 		t.Fatalf("rotated key owner = %q, %v", owner, err)
 	}
 
-	w.mustApply(rev("mine-1", w.mine))
+	held = w.mem.Get("mine-1")
+	c = w.mustApply(rev("mine-1", w.mine))
+	if !c.Revoked.GetRevoked() || registry.FindKey(held, record.KeyID(pub(w.mine))).GetRevoked() {
+		t.Fatal("a revocation must revoke the key in a new party, not in the one its Reader holds")
+	}
 	if _, err := w.apply(rev("mine-1", w.mine)); !errors.Is(err, record.ErrAlreadyExists) {
 		t.Fatalf("second revocation: %v", err)
+	}
+}
+
+// TestApplyReaderError: a Reader that cannot tell whether a party or key
+// exists stops a registration or rotation; only "not found" means absent.
+func TestApplyReaderError(t *testing.T) {
+	errIO := errors.New("disk on fire")
+	w := newWorld(t)
+	for name, r := range map[string]registry.Reader{
+		"party": registry.ReaderFuncs{
+			PartyFunc:    func(string) (*pb.Party, error) { return nil, errIO },
+			KeyOwnerFunc: w.mem.KeyOwner,
+		},
+		"key owner": registry.ReaderFuncs{
+			PartyFunc:    w.mem.Party,
+			KeyOwnerFunc: func(string) (string, error) { return "", errIO },
+		},
+	} {
+		g := registry.Registry{Registrar: w.reg.Registrar, Reader: r}
+		for _, st := range []*pb.Statement{
+			w.registration("mine-9", []pb.Role{pb.Role_ROLE_MINE}, &pb.PartyKey{PublicKey: pub(key("n9")), NotBefore: ts(0)}),
+			{PartyId: record.RegistrarPartyID, EventTime: ts(0), Body: &pb.Statement_KeyRotation{
+				KeyRotation: &pb.KeyRotation{PartyId: "mine-1", NewKey: &pb.PartyKey{PublicKey: pub(key("n10")), NotBefore: ts(0)}},
+			}},
+		} {
+			if c, err := g.Apply(st, w.at(0)); !errors.Is(err, errIO) || c.Party != nil {
+				t.Errorf("%s read fails, %T: change %v, err %v; want errIO", name, st.GetBody(), c.Party, err)
+			}
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package verifier
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"sync"
 
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
@@ -84,8 +85,12 @@ func (m *Cache) putRecord(rid tlog.RecordID, size int, d decodedRecord) {
 
 // Statement returns the statement of the record with id and stored bytes
 // data: recalled from a verification's decoding, or decoded (and not
-// kept: only verification fills the cache).
+// kept: only verification fills the cache). It fails if data is not the
+// record id names.
 func (m *Cache) Statement(id tlog.RecordID, data []byte) (*pb.Statement, error) {
+	if tlog.RecordIDOf(data) != id {
+		return nil, fmt.Errorf("verifier: data of %d bytes is not record %s", len(data), id)
+	}
 	if d, ok := m.record(id); ok {
 		return d.st, nil
 	}

@@ -39,9 +39,9 @@ type Config struct {
 	RefineRecovery float64
 
 	// CapacityWindow is the look-back window for capacity and national
-	// volume checks, ending at the lot's latest extraction. BuildBundle
-	// includes each origin mine's extractions in this window. Default 365
-	// days, the period of a licensed annual capacity.
+	// volume checks, ending at the lot's latest extraction. The server's
+	// bundles include each origin mine's extractions in this window.
+	// Default 365 days, the period of a licensed annual capacity.
 	CapacityWindow time.Duration
 	// CapacityTolerance is the relative excess over a prorated capacity or
 	// national output that is tolerated. Default 0.05. Assumption: no

@@ -271,15 +271,15 @@ func (r *run) registry() bool {
 }
 
 // failRule fails the verification at rec for a registry rule it breaks. A
-// party or key not found may be missing from the bundle rather than from
-// the log, so the message says so.
+// party not found may be missing from the bundle rather than from the log,
+// so the message says so.
 func (r *run) failRule(rec *entry, err error) bool {
 	reason := err.Error()
 	if re, ok := errors.AsType[*record.RejectError](err); ok {
 		reason = re.Reason
 	}
 	switch {
-	case errors.Is(err, record.ErrNotFound):
+	case errors.Is(err, record.ErrNotFound) && r.party(actingOn(rec.st)) == nil:
 		reason += " before this record (incomplete bundle or unregistered signer)"
 	case errors.Is(err, record.ErrUnknownKey) && registry.IsRegistryStatement(rec.st):
 		for _, sig := range rec.env.GetSignatures() {
@@ -322,6 +322,21 @@ func (r *run) verifySigs(sigs []pending) bool {
 	}
 	r.cache.putVerified(keys)
 	return true
+}
+
+// actingOn returns the party a statement must find registered: the one a
+// rotation or revocation changes, or the one making any other statement
+// ("" for a registration).
+func actingOn(st *pb.Statement) string {
+	switch b := st.GetBody().(type) {
+	case *pb.Statement_PartyRegistration:
+		return ""
+	case *pb.Statement_KeyRotation:
+		return b.KeyRotation.GetPartyId()
+	case *pb.Statement_KeyRevocation:
+		return b.KeyRevocation.GetPartyId()
+	}
+	return st.GetPartyId()
 }
 
 // party returns the registered party id, or nil.

@@ -15,6 +15,7 @@ import (
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	"github.com/antimony-ledger/provenance/internal/lottest"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+	"github.com/antimony-ledger/provenance/record"
 	"github.com/antimony-ledger/provenance/tlog"
 	"github.com/antimony-ledger/provenance/verifier"
 )
@@ -489,6 +490,51 @@ func TestKeyMisuse(t *testing.T) {
 	rep := verifier.Verify(raw.Bundle("L1"), x.Trust(), verifier.DefaultConfig())
 	lottest.WantFlag(t, rep, verifier.RuleKeyMisuse, d)
 	lottest.WantFlag(t, rep, verifier.RuleUnconfirmedCustody, d) // the lab did not hold the lot
+}
+
+// TestKeyMisuseEvidence pins what each key problem of the registry's rules
+// raises, from a raw log (the store refuses such records): the message,
+// and the record that proves it as the flag's second evidence.
+func TestKeyMisuseEvidence(t *testing.T) {
+	x := lottest.New(t)
+	raw := lottest.NewRawLog(t, x.C)
+	raw.Add(x.C.Register(x.Mine))
+	// A second key, whose window a rotation ends at day 2.
+	late := ct.New().AddParty("spare", "spare", "PK", pb.Role_ROLE_MINE)
+	raw.Add(x.C.RegistrarSign(&pb.Statement{Body: &pb.Statement_KeyRotation{KeyRotation: &pb.KeyRotation{
+		PartyId: x.Mine.ID, NewKey: &pb.PartyKey{PublicKey: late.Key.Public().(ed25519.PublicKey), NotBefore: x.Day(0)},
+	}}}))
+	retire := raw.Add(x.C.RegistrarSign(&pb.Statement{Note: "retire", Body: &pb.Statement_KeyRotation{KeyRotation: &pb.KeyRotation{
+		PartyId: x.Mine.ID, NewKey: &pb.PartyKey{PublicKey: ct.New().AddParty("third", "t", "PK", pb.Role_ROLE_MINE).Key.Public().(ed25519.PublicKey), NotBefore: x.Day(0)},
+		RetireKeyId: late.KeyID(), RetireAt: x.Day(2),
+	}}}))
+	extract := func(key ed25519.PrivateKey, lot string, day float64) string {
+		st := &pb.Statement{PartyId: x.Mine.ID, EventTime: x.Day(day), Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
+			LotId: lot, MassKg: 1000, SbGradePct: 9, Site: lottest.MineSite, Product: pb.Product_PRODUCT_ORE}}}
+		return raw.Add(ct.Must(record.Sign(st, key)))
+	}
+	asOf := extract(x.Mine.Key, "A", 1)  // logged before the revocation, event after its time
+	outside := extract(late.Key, "W", 3) // after the window's end
+	revoke := raw.Add(x.C.RegistrarSign(&pb.Statement{Body: &pb.Statement_KeyRevocation{KeyRevocation: &pb.KeyRevocation{
+		PartyId: x.Mine.ID, KeyId: x.Mine.KeyID(), RevokedAt: x.Day(0.5), Reason: "stolen",
+	}}}))
+	after := extract(x.Mine.Key, "R", 0.25) // logged after the revocation, event before its time
+	for _, tc := range []struct {
+		lot, rec, evidence, phrase string
+	}{
+		{"A", asOf, revoke, "is at or after the revocation time"},
+		{"W", outside, retire, "is outside the validity window of key " + late.KeyID()},
+		{"R", after, revoke, "after its revocation was logged at index"},
+	} {
+		rep := verifier.Verify(raw.Bundle(tc.lot), x.Trust(), verifier.DefaultConfig())
+		f := lottest.WantFlag(t, rep, verifier.RuleKeyMisuse, tc.rec)
+		if ev := f.GetEvidence(); len(ev) != 2 || ev[1] != tc.evidence {
+			t.Errorf("lot %s: evidence %v, want [%s %s]", tc.lot, ev, tc.rec, tc.evidence)
+		}
+		if !strings.Contains(f.GetMessage(), tc.phrase) {
+			t.Errorf("lot %s: %q does not say %q", tc.lot, f.GetMessage(), tc.phrase)
+		}
+	}
 }
 
 func TestInvalid(t *testing.T) {

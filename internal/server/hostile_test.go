@@ -334,7 +334,9 @@ func TestHostileSubmissions(t *testing.T) {
 	// Every rejection was counted by kind.
 	_, body := h.do("GET", "/metrics", nil)
 	for _, want := range []string{`provenance_submissions_total{outcome="malformed"}`, `provenance_submissions_total{outcome="bad signature"}`,
-		`provenance_submissions_total{outcome="conflict"}`, `code="PermissionDenied",method="/provenance.v1.LedgerService/Submit"`} {
+		`provenance_submissions_total{outcome="conflict"}`, `provenance_submissions_total{outcome="key not valid"}`,
+		`provenance_submissions_total{outcome="not allowed"}`, `provenance_submissions_total{outcome="unknown key"}`,
+		`code="PermissionDenied",method="/provenance.v1.LedgerService/Submit"`} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
