@@ -39,6 +39,13 @@ type lotState struct {
 	product pb.Product
 	transit *entry // the dispatch awaiting its receipt
 	loc     *pb.Location
+	// gained is the part of comp[untraced] that weighings and splits or
+	// merges added without an origin: small gains, each inside its own
+	// tolerance, add up here (see rescale).
+	gained float64
+	// lost is the traced Sb, by origin, that weighings took off: a later
+	// gain restores it first, so that weighing noise nets out.
+	lost map[string]float64
 }
 
 func (s *lotState) dry() float64 { return s.wet * (1 - s.moist/100) }
@@ -54,32 +61,65 @@ func (s *lotState) grade() float64 {
 func (s *lotState) clone() *lotState {
 	c := *s
 	c.comp = maps.Clone(s.comp)
+	c.lost = maps.Clone(s.lost)
 	return &c
 }
 
-// scale multiplies the contained Sb and its composition by f.
+// scale multiplies the contained Sb, its composition, what it gained and
+// what it lost by f: the share of a lot that stays when part is consumed.
 func (s *lotState) scale(f float64) {
 	s.sb *= f
+	s.gained *= f
 	for k := range s.comp {
 		s.comp[k] *= f
 	}
+	for k := range s.lost {
+		s.lost[k] *= f
+	}
 }
 
-// rescale sets the lot's dry mass to newDry: within the handoff tolerance
-// (or for a loss) contained Sb follows in proportion; a gain beyond the
-// tolerance is material of unknown origin at the lot's grade.
-func (s *lotState) rescale(newDry, tol float64) {
+// rescale sets the lot's dry mass to newDry, at the lot's grade. A loss
+// takes each origin's share down in proportion and remembers what it took;
+// a gain first gives back what earlier losses took (weighing noise nets
+// out), and the rest is Sb of no known origin: no mine is ever credited
+// with more Sb than its extractions put in. It returns the untraced Sb the
+// gain added.
+func (s *lotState) rescale(newDry float64) (gained float64) {
 	old := s.dry()
-	switch {
-	case old <= 0:
-		return
-	case newDry <= old*(1+tol):
-		s.scale(newDry / old)
-	default:
-		extra := (newDry - old) * s.grade()
-		s.sb += extra
-		s.comp[untraced] += extra
+	if old <= 0 || newDry == old {
+		return 0
 	}
+	if newDry < old {
+		f := newDry / old
+		for k, v := range s.comp {
+			if k != untraced {
+				if s.lost == nil {
+					s.lost = map[string]float64{}
+				}
+				s.lost[k] += v * (1 - f)
+			}
+			s.comp[k] = v * f
+		}
+		s.sb *= f
+		s.gained *= f
+		return 0
+	}
+	add := (newDry - old) * s.grade()
+	s.sb += add
+	var lost float64
+	for _, v := range s.lost {
+		lost += v
+	}
+	if back := math.Min(add, lost); back > 0 {
+		for k, v := range s.lost {
+			s.comp[k] += v * back / lost
+			s.lost[k] = v * (1 - back/lost)
+		}
+		add -= back
+	}
+	s.comp[untraced] += add
+	s.gained += add
+	return add
 }
 
 // flow is the replay state.
@@ -234,12 +274,13 @@ func (r *run) dispatch(f *flow, rec *entry, d *pb.Dispatch) {
 	}
 	held := s.dry()
 	dry := d.GetMassKg() * (1 - m/100)
-	if held > 0 && dry > held*(1+r.cfg.HandoffTolerance) {
+	hop := held > 0 && dry > held*(1+r.cfg.HandoffTolerance)
+	if hop {
 		r.flag(rec, RuleTransitGain, pb.Severity_SEVERITY_CRITICAL, lot, lots, nil,
 			"dispatch of lot %q declares %.1f kg dry, the holder had %.1f kg dry: +%.1f %% (tolerance %.1f %%)",
 			lot, dry, held, (dry/held-1)*100, r.cfg.HandoffTolerance*100)
 	}
-	s.rescale(dry, r.cfg.HandoffTolerance)
+	r.gainCheck(rec, s, lots, RuleTransitGain, s.rescale(dry), hop)
 	r.route(rec, lot, lots, d, s.loc)
 	s.wet, s.moist, s.transit = d.GetMassKg(), m, rec
 	f.states[skey{rec.id, lot}] = s
@@ -254,6 +295,7 @@ func (r *run) receipt(f *flow, rec *entry, x *pb.Receipt) {
 	}
 	r.roleCheck(rec, registry.Receive, lots)
 	signer := rec.st.GetPartyId()
+	hop := false // a gain flagged on its own
 	d := s.transit
 	if d == nil || d.id != x.GetDispatchLink() {
 		r.flag(rec, RuleUnconfirmedCustody, pb.Severity_SEVERITY_CRITICAL, lot, lots, nil,
@@ -265,6 +307,7 @@ func (r *run) receipt(f *flow, rec *entry, x *pb.Receipt) {
 				"receipt of lot %q signed by %q, but the dispatch was addressed to %q", lot, signer, to)
 		}
 		if sent := s.wet; sent > 0 && x.GetMassKg() > sent*(1+r.cfg.HandoffTolerance) {
+			hop = true
 			r.flag(rec, RuleTransitGain, pb.Severity_SEVERITY_CRITICAL, lot, lots, []string{d.id},
 				"receipt of lot %q weighs %.1f kg, the dispatch %.1f kg: +%.1f %% (tolerance %.1f %%)",
 				lot, x.GetMassKg(), sent, (x.GetMassKg()/sent-1)*100, r.cfg.HandoffTolerance*100)
@@ -275,7 +318,7 @@ func (r *run) receipt(f *flow, rec *entry, x *pb.Receipt) {
 		r.flag(rec, RuleUnconfirmedCustody, pb.Severity_SEVERITY_WARNING, lot, lots, nil,
 			"receipt of lot %q records seals not intact", lot)
 	}
-	s.rescale(x.GetMassKg()*(1-s.moist/100), r.cfg.HandoffTolerance)
+	r.gainCheck(rec, s, lots, RuleTransitGain, s.rescale(x.GetMassKg()*(1-s.moist/100)), hop)
 	s.wet, s.holder, s.transit = x.GetMassKg(), signer, nil
 	if l := x.GetLocation(); l != nil {
 		s.loc = l
@@ -306,7 +349,7 @@ func (r *run) transform(f *flow, rec *entry, t *pb.Transformation) {
 	r.roleCheck(rec, registry.Transform, outLots)
 	tol := r.cfg.HandoffTolerance
 	pool := map[string]float64{}
-	var inSb, inWet, inDry float64
+	var inSb, inWet, inDry, inGained float64
 	for _, in := range t.GetInputs() {
 		lots := append([]string{in.GetLotId()}, outLots...)
 		s, ok := r.continueFrom(f, rec, in.GetLink(), in.GetLotId(), lots, "transformation input link", in.GetMassKg(), 0)
@@ -323,6 +366,7 @@ func (r *run) transform(f *flow, rec *entry, t *pb.Transformation) {
 			pool[k] += v * frac
 		}
 		inSb += s.sb * frac
+		inGained += s.gained * frac
 		if c > held*(1+tol) {
 			phantom := (c - held) * (1 - s.moist/100) * s.grade()
 			pool[untraced] += phantom
@@ -359,9 +403,12 @@ func (r *run) transform(f *flow, rec *entry, t *pb.Transformation) {
 			kindName(kind), outWet, inWet, (outWet/math.Max(inWet, epsKg)-1)*100, tol*100)
 	}
 	limit, base := r.recovery(kind)
-	unt := 0.0
-	if sumSb > inSb*limit*(1+1e-9)+1e-9 {
-		unt = math.Min(sumSb, sumSb-inSb*base)
+	// Output Sb above the inputs' at the kind's base recovery has no
+	// origin, flagged or not: within a split's or merge's tolerance it is
+	// weighing noise, but it is never credited to a mine.
+	unt := math.Min(sumSb, math.Max(0, sumSb-inSb*base))
+	surplus := sumSb > inSb*limit*(1+1e-9)+1e-9
+	if surplus {
 		r.flag(rec, RuleMassSurplus, pb.Severity_SEVERITY_CRITICAL, rec.lot(), outLots, nil,
 			"%s outputs contain %.1f kg Sb, its inputs %.1f kg Sb; at most %.1f kg at the maximum recovery %.3f: %.1f kg Sb untraced",
 			kindName(kind), sumSb, inSb, inSb*limit, limit, unt)
@@ -374,7 +421,10 @@ func (r *run) transform(f *flow, rec *entry, t *pb.Transformation) {
 		}
 	}
 	mix[untraced] += unt
-	if inSb <= 0 {
+	gained := unt
+	if inSb > 0 {
+		gained += inGained * traced / inSb
+	} else {
 		mix[untraced] += traced
 	}
 	var loc *pb.Location
@@ -390,9 +440,27 @@ func (r *run) transform(f *flow, rec *entry, t *pb.Transformation) {
 			for k, v := range mix {
 				s.comp[k] = v * outSb[i] / sumSb
 			}
+			s.gained = gained * outSb[i] / sumSb
 		}
+		r.gainCheck(rec, s, outLots, RuleMassSurplus, unt*outSb[i]/math.Max(sumSb, epsKg), surplus)
 		f.states[skey{rec.id, o.GetLotId()}] = s
 	}
+}
+
+// gainCheck flags a record that added Sb of no origin (added kg) to a lot
+// whose Sb gained that way, added up over its handoffs, splits and merges,
+// is now above the handoff tolerance of what it contains: gains that each
+// stay inside their own hop's tolerance, and dilute a lot layer by layer.
+// A record whose own gain was already flagged (flagged) is not flagged
+// again.
+func (r *run) gainCheck(rec *entry, s *lotState, lots []string, rule string, added float64, flagged bool) {
+	tol := r.cfg.HandoffTolerance
+	if added <= 0 || flagged || s.sb <= 0 || s.gained <= s.sb*tol*(1+1e-9) {
+		return
+	}
+	r.flag(rec, rule, pb.Severity_SEVERITY_CRITICAL, s.lot, lots, nil,
+		"lot %q now holds %.1f kg Sb gained in weighings, splits and merges without an origin: %.1f %% of its %.1f kg Sb, above the %.1f %% tolerance (each gain may be within its own hop's tolerance; together they are untraced)",
+		s.lot, s.gained, s.gained/s.sb*100, s.sb, tol*100)
 }
 
 func kindName(k pb.TransformationKind) string {

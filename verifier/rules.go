@@ -56,11 +56,11 @@ type RuleInfo struct {
 
 var rules = []RuleInfo{
 	{RuleOrphanInput, pb.Severity_SEVERITY_CRITICAL, "material not traced to an extraction by a registered MINE party (extraction signed by a non-mine, or a link to a record that does not hold the lot)"},
-	{RuleMassSurplus, pb.Severity_SEVERITY_CRITICAL, "a transformation's outputs contain more Sb than its inputs x the kind's maximum recovery, or a split/merge outputs more mass than it consumed"},
+	{RuleMassSurplus, pb.Severity_SEVERITY_CRITICAL, "a transformation's outputs contain more Sb than its inputs x the kind's maximum recovery, or a split/merge outputs more mass than it consumed, or carries gains without origin that add up past the handoff tolerance"},
 	{RuleMineOverCapacity, pb.Severity_SEVERITY_CRITICAL, "an origin mine's extractions in the capacity window exceed its licensed ore capacity prorated to the window"},
 	{RuleOriginVolume, pb.Severity_SEVERITY_CRITICAL, "Sb extracted in the national country in the window exceeds its recorded annual output, or a lot holds more Sb from one mine than the mine can produce in a year"},
 	{RuleAssayMismatch, pb.Severity_SEVERITY_CRITICAL, "an ore or concentrate's assay or declared grade lies outside its origin mine's reference envelope or grade range (warning); Hg and As both high, the Afghan Kharnak pattern (critical)"},
-	{RuleTransitGain, pb.Severity_SEVERITY_CRITICAL, "a receipt weighs more than its dispatch, or a dispatch more than the lot held, beyond the handoff tolerance"},
+	{RuleTransitGain, pb.Severity_SEVERITY_CRITICAL, "a receipt weighs more than its dispatch, or a dispatch more than the lot held, beyond the handoff tolerance; or gains that each stay inside it add up, over the lot's handoffs, splits and merges, past it"},
 	{RuleUnconfirmedCustody, pb.Severity_SEVERITY_CRITICAL, "a dispatch without a receipt, a receipt with broken seals (warning), or a custody break: signer not the holder or addressee (critical)"},
 	{RuleDoubleSpend, pb.Severity_SEVERITY_CRITICAL, "a custody record continued twice, a transformation consuming more than the lot held, or a lot id created twice"},
 	{RuleTimeline, pb.Severity_SEVERITY_WARNING, "an event time earlier than the event it continues, or route waypoint times going backwards"},
