@@ -72,6 +72,10 @@ func (r *run) analyse(rep *pb.VerificationReport) {
 			"lot %q is in transit: dispatch to %q has no receipt in the bundle", lot, d.GetToPartyId())
 	}
 	r.volume(ancRecs, st)
+	rep.HolderPartyId, rep.HeadRecord = st.holder, head.id
+	if st.transit != nil {
+		rep.InTransitTo, rep.PendingDispatch = st.transit.st.GetDispatch().GetToPartyId(), st.transit.id
+	}
 	var flags []*pb.Flag
 	for _, c := range r.cands {
 		if c.rec != nil && !ancRecs[c.rec] {

@@ -62,6 +62,7 @@ func ExampleVerify() {
 	// untraced share 0.0385
 	// FLAGGED  lot L1
 	// records 5, checkpoint tree size 5
+	// held by exp-kar (latest record QmcxhWWvDd…ZeHs)
 	// contained Sb 936.0 kg
 	// origins:
 	//     mine-qa  900.0 kg  96.2 %

@@ -17,6 +17,11 @@ func Text(r *pb.VerificationReport) string {
 	fmt.Fprintf(&b, "%s  lot %s\n", verdict, r.GetLotId())
 	fmt.Fprintf(&b, "records %d, checkpoint tree size %d\n", r.GetRecords(), r.GetTreeSize())
 	if r.GetVerdict() != pb.Verdict_VERDICT_INVALID {
+		if to := r.GetInTransitTo(); to != "" {
+			fmt.Fprintf(&b, "held by %s, in transit to %s (dispatch %s)\n", r.GetHolderPartyId(), to, shorten(r.GetPendingDispatch()))
+		} else if h := r.GetHolderPartyId(); h != "" {
+			fmt.Fprintf(&b, "held by %s (latest record %s)\n", h, shorten(r.GetHeadRecord()))
+		}
 		fmt.Fprintf(&b, "contained Sb %.1f kg\n", r.GetContainedSbKg())
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 		if len(r.GetOrigins()) > 0 {

@@ -42,6 +42,7 @@ package verifier
 
 import (
 	"crypto/ed25519"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"sort"
@@ -118,6 +119,19 @@ func Verify(b *pb.Bundle, trust Trust, cfg Config) *pb.VerificationReport {
 	return verify(b, trust, cfg, nil)
 }
 
+// VerifyLot is [Verify] for a buyer who asked for lot: a bundle of any
+// other lot, however genuine, is INVALID, so a server or seller cannot
+// answer for one lot with another's records.
+func VerifyLot(lot string, b *pb.Bundle, trust Trust, cfg Config) *pb.VerificationReport {
+	if b.GetLotId() != lot {
+		rep := &pb.VerificationReport{LotId: lot, Verdict: pb.Verdict_VERDICT_INVALID, Records: uint32(min(len(b.GetRecords()), 1<<31)),
+			Errors: []string{fmt.Sprintf("the bundle is for lot %q, not lot %q", b.GetLotId(), lot)}}
+		rep.Text = Text(rep)
+		return rep
+	}
+	return Verify(b, trust, cfg)
+}
+
 // VerifyCached is [Verify], sharing work with the other verifications of
 // lots of the same log through c, as the server's flag backend does.
 func VerifyCached(b *pb.Bundle, trust Trust, cfg Config, c *Cache) *pb.VerificationReport {
@@ -143,6 +157,7 @@ func verify(b *pb.Bundle, trust Trust, cfg Config, c *Cache) (rep *pb.Verificati
 		return rep
 	}
 	rep.TreeSize = r.ckpt.Size
+	rep.CheckpointRoot = base64.StdEncoding.EncodeToString(r.ckpt.Root[:])
 	rep.Records = uint32(len(r.recs))
 	r.analyse(rep)
 	if len(r.errs) > 0 {

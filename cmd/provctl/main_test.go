@@ -2,18 +2,25 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	"github.com/antimony-ledger/provenance/internal/keyfile"
 	"github.com/antimony-ledger/provenance/internal/testserver"
+	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
 )
@@ -292,5 +299,67 @@ func getJSON(t *testing.T, url string, v any) {
 	}
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatalf("GET %s: %v", url, err)
+	}
+}
+
+// lyingVerifier answers every bundle request with lot L1's genuine bundle,
+// as a server trying to pass one lot off as another would.
+type lyingVerifier struct {
+	apipb.UnimplementedVerifierServiceServer
+	real apipb.VerifierServiceClient
+}
+
+func (l lyingVerifier) GetBundle(ctx context.Context, _ *apipb.GetBundleRequest) (*apipb.GetBundleResponse, error) {
+	return l.real.GetBundle(ctx, &apipb.GetBundleRequest{LotId: "L1"})
+}
+
+// TestBundleBinding: a bundle verifies only as the lot it was asked for,
+// and REST serves the same bundle document provctl writes and reads.
+func TestBundleBinding(t *testing.T) {
+	c := newCLI(t)
+	c.setup()
+	c.ok(append([]string{"extract", "--lot", "L9", "--mass-kg", "100", "--grade", "9", "--lat", "30.0", "--lon", "67.2", "--time", "2026-03-05T08:00:00Z"},
+		"--key", c.path("mine.key"), "--party", "mine-1")...)
+
+	// REST's bundle is a bundle file as it is.
+	resp, err := http.Get("http://" + c.http + "/v1/lots/L1/bundle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET bundle: %v %s", err, resp.Status)
+	}
+	file := c.path("rest.bundle.json")
+	if err := os.WriteFile(file, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := c.ok("bundle", "verify", "--lot", "L1", file); !strings.HasPrefix(out, "VERIFIED") {
+		t.Errorf("bundle verify of the REST bundle:\n%s", out)
+	}
+	// The same file as another lot's: refused.
+	if code, out, _ := c.run("bundle", "verify", "--lot", "L9", file); code != exitInvalid || !strings.Contains(out, `not lot "L9"`) {
+		t.Errorf("bundle verify --lot L9 of L1's bundle: exit %d, want %d\n%s", code, exitInvalid, out)
+	}
+
+	// A server that answers for L9 with L1's genuine bundle.
+	conn, err := grpc.NewClient(os.Getenv("PROVCTL_ADDR"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	apipb.RegisterVerifierServiceServer(gs, lyingVerifier{real: apipb.NewVerifierServiceClient(conn)})
+	go gs.Serve(lis)
+	defer gs.Stop()
+	t.Setenv("PROVCTL_ADDR", lis.Addr().String())
+	t.Setenv("PROVCTL_STATE", c.path("fresh-state"))
+	if code, out, errs := c.run("verify", "L9"); code != exitInvalid || !strings.Contains(out, `not lot "L9"`) {
+		t.Errorf("verify L9 answered with L1's bundle: exit %d, want %d\n%s%s", code, exitInvalid, out, errs)
 	}
 }

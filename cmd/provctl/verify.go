@@ -63,15 +63,18 @@ func verifyLot(ctx context.Context, e *env, args []string) error {
 		if _, err := c.CheckCheckpoint(ctx, trust.Log, client.DirCheckpointStore{Dir: t.stateDir}, []byte(r.GetBundle().GetCheckpoint())); err != nil {
 			return &exitError{code: exitInvalid, err: err}
 		}
-		return printReport(e, &g, verifier.Verify(r.GetBundle(), trust, verifier.DefaultConfig()))
+		return printReport(e, &g, verifier.VerifyLot(fs.Arg(0), r.GetBundle(), trust, verifier.DefaultConfig()))
 	})
 }
 
 // parseTrusted parses a command that takes one argument and verifies
 // against the pinned keys, and returns those keys.
-func parseTrusted(e *env, name, arg string, args []string, g *globals, t *trustFlags) (*flag.FlagSet, verifier.Trust, error) {
+func parseTrusted(e *env, name, arg string, args []string, g *globals, t *trustFlags, more ...func(*flag.FlagSet)) (*flag.FlagSet, verifier.Trust, error) {
 	fs := newFlags(e, name, arg, g)
 	t.add(fs)
+	for _, f := range more {
+		f(fs)
+	}
 	if err := parse(fs, args, 1); err != nil {
 		return nil, verifier.Trust{}, err
 	}
@@ -129,7 +132,10 @@ func checkpointSize(n string) string {
 func bundleVerify(ctx context.Context, e *env, args []string) error {
 	var g globals
 	var t trustFlags
-	fs, trust, err := parseTrusted(e, "bundle verify", "FILE", args, &g, &t)
+	var lot string
+	fs, trust, err := parseTrusted(e, "bundle verify", "FILE", args, &g, &t, func(fs *flag.FlagSet) {
+		fs.StringVar(&lot, "lot", "", "the lot the bundle must be of (recommended: a bundle of another lot is refused)")
+	})
 	if err != nil {
 		return err
 	}
@@ -140,6 +146,9 @@ func bundleVerify(ctx context.Context, e *env, args []string) error {
 	bundle, err := verifier.UnmarshalBundle(b)
 	if err != nil {
 		return &exitError{code: exitInvalid, err: fmt.Errorf("reading bundle: %w", err)}
+	}
+	if lot != "" {
+		return printReport(e, &g, verifier.VerifyLot(lot, bundle, trust, verifier.DefaultConfig()))
 	}
 	return printReport(e, &g, verifier.Verify(bundle, trust, verifier.DefaultConfig()))
 }

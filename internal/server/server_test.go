@@ -71,9 +71,11 @@ func TestVerifierBackend(t *testing.T) {
 	if len(fr.GetFlags()) != 1 || fr.GetFlags()[0].GetLotId() != "L7" {
 		t.Fatalf("GET /v1/flags: %v", &fr)
 	}
-	var br apipb.GetBundleResponse
+	// The REST bundle is the bundle document itself, as provctl bundle
+	// export writes it, not wrapped in a response.
+	var br pb.Bundle
 	h.getJSON("/v1/lots/L1/bundle", &br)
-	if br.GetBundle().GetLotId() != "L1" {
+	if br.GetLotId() != "L1" {
 		t.Fatalf("GET bundle: %v", &br)
 	}
 

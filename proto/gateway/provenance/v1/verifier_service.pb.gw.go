@@ -213,7 +213,7 @@ func RegisterVerifierServiceHandlerServer(ctx context.Context, mux *runtime.Serv
 			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		forward_VerifierService_GetBundle_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+		forward_VerifierService_GetBundle_0(annotatedContext, mux, outboundMarshaler, w, req, response_VerifierService_GetBundle_0{resp.(*extProvenancev1.GetBundleResponse)}, mux.GetForwardResponseOptions()...)
 	})
 
 	return nil
@@ -304,9 +304,18 @@ func RegisterVerifierServiceHandlerClient(ctx context.Context, mux *runtime.Serv
 			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		forward_VerifierService_GetBundle_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+		forward_VerifierService_GetBundle_0(annotatedContext, mux, outboundMarshaler, w, req, response_VerifierService_GetBundle_0{resp.(*extProvenancev1.GetBundleResponse)}, mux.GetForwardResponseOptions()...)
 	})
 	return nil
+}
+
+type response_VerifierService_GetBundle_0 struct {
+	*extProvenancev1.GetBundleResponse
+}
+
+func (m response_VerifierService_GetBundle_0) XXX_ResponseBody() interface{} {
+	response := m.GetBundleResponse
+	return response.Bundle
 }
 
 var (

@@ -313,9 +313,20 @@ type VerificationReport struct {
 	// Cryptographic failures, when the verdict is INVALID.
 	Errors []string `protobuf:"bytes,9,rep,name=errors,proto3" json:"errors,omitempty"`
 	// The report as readable text.
-	Text          string `protobuf:"bytes,10,opt,name=text,proto3" json:"text,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Text string `protobuf:"bytes,10,opt,name=text,proto3" json:"text,omitempty"`
+	// Root hash of the checkpoint the proofs were checked against, base64 as
+	// in the checkpoint: with tree_size, which log state the report is as of.
+	CheckpointRoot string `protobuf:"bytes,11,opt,name=checkpoint_root,json=checkpointRoot,proto3" json:"checkpoint_root,omitempty"`
+	// Who holds the lot as of that checkpoint, by the records verified.
+	HolderPartyId string `protobuf:"bytes,12,opt,name=holder_party_id,json=holderPartyId,proto3" json:"holder_party_id,omitempty"`
+	// Record id of the lot's latest custody record.
+	HeadRecord string `protobuf:"bytes,13,opt,name=head_record,json=headRecord,proto3" json:"head_record,omitempty"`
+	// Set while the lot is dispatched and not yet received: the addressee,
+	// and the dispatch's record id.
+	InTransitTo     string `protobuf:"bytes,14,opt,name=in_transit_to,json=inTransitTo,proto3" json:"in_transit_to,omitempty"`
+	PendingDispatch string `protobuf:"bytes,15,opt,name=pending_dispatch,json=pendingDispatch,proto3" json:"pending_dispatch,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *VerificationReport) Reset() {
@@ -414,6 +425,41 @@ func (x *VerificationReport) GetErrors() []string {
 func (x *VerificationReport) GetText() string {
 	if x != nil {
 		return x.Text
+	}
+	return ""
+}
+
+func (x *VerificationReport) GetCheckpointRoot() string {
+	if x != nil {
+		return x.CheckpointRoot
+	}
+	return ""
+}
+
+func (x *VerificationReport) GetHolderPartyId() string {
+	if x != nil {
+		return x.HolderPartyId
+	}
+	return ""
+}
+
+func (x *VerificationReport) GetHeadRecord() string {
+	if x != nil {
+		return x.HeadRecord
+	}
+	return ""
+}
+
+func (x *VerificationReport) GetInTransitTo() string {
+	if x != nil {
+		return x.InTransitTo
+	}
+	return ""
+}
+
+func (x *VerificationReport) GetPendingDispatch() string {
+	if x != nil {
+		return x.PendingDispatch
 	}
 	return ""
 }
@@ -560,7 +606,7 @@ const file_provenance_v1_verification_proto_rawDesc = "" +
 	"\vOriginShare\x12\"\n" +
 	"\rmine_party_id\x18\x01 \x01(\tR\vminePartyId\x12\x13\n" +
 	"\x05sb_kg\x18\x02 \x01(\x01R\x04sbKg\x12\x14\n" +
-	"\x05share\x18\x03 \x01(\x01R\x05share\"\xf0\x02\n" +
+	"\x05share\x18\x03 \x01(\x01R\x05share\"\xb1\x04\n" +
 	"\x12VerificationReport\x12\x15\n" +
 	"\x06lot_id\x18\x01 \x01(\tR\x05lotId\x120\n" +
 	"\averdict\x18\x02 \x01(\x0e2\x16.provenance.v1.VerdictR\averdict\x12)\n" +
@@ -572,7 +618,13 @@ const file_provenance_v1_verification_proto_rawDesc = "" +
 	"\ttree_size\x18\b \x01(\x04R\btreeSize\x12\x16\n" +
 	"\x06errors\x18\t \x03(\tR\x06errors\x12\x12\n" +
 	"\x04text\x18\n" +
-	" \x01(\tR\x04text\"a\n" +
+	" \x01(\tR\x04text\x12'\n" +
+	"\x0fcheckpoint_root\x18\v \x01(\tR\x0echeckpointRoot\x12&\n" +
+	"\x0fholder_party_id\x18\f \x01(\tR\rholderPartyId\x12\x1f\n" +
+	"\vhead_record\x18\r \x01(\tR\n" +
+	"headRecord\x12\"\n" +
+	"\rin_transit_to\x18\x0e \x01(\tR\vinTransitTo\x12)\n" +
+	"\x10pending_dispatch\x18\x0f \x01(\tR\x0fpendingDispatch\"a\n" +
 	"\fBundleRecord\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12'\n" +
