@@ -218,3 +218,22 @@ func ProofHashes(bs [][]byte) ([][32]byte, error) {
 	}
 	return out, nil
 }
+
+// EntryLeaf rebuilds the leaf the log's tree commits for a served entry:
+// its record id (of its data), the time the log took it, its extra data
+// and its map root. Inclusion proofs prove the leaf's hash.
+func EntryLeaf(e *apipb.LogEntry) (tlog.Leaf, error) {
+	if e.GetRecordTime() == nil || !e.GetRecordTime().IsValid() {
+		return tlog.Leaf{}, errors.New("entry has no valid record_time")
+	}
+	l := tlog.Leaf{Time: e.GetRecordTime().AsTime(), Record: tlog.RecordIDOf(e.GetData()), Extra: e.GetExtra()}
+	switch root := e.GetMapRoot(); len(root) {
+	case 0:
+	case 32:
+		r := [32]byte(root)
+		l.MapRoot = &r
+	default:
+		return tlog.Leaf{}, fmt.Errorf("entry's map_root is %d bytes, want 32", len(root))
+	}
+	return l, nil
+}

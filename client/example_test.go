@@ -21,6 +21,7 @@ func Example() {
 	dir, _ := os.MkdirTemp("", "client-example-*")
 	defer os.RemoveAll(dir)
 	chain := ct.New()
+	chain.Clock = ct.RealClock() // the records are dated now
 	srv, err := testserver.Run(chain, dir)
 	if err != nil {
 		fmt.Println(err)

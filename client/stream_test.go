@@ -209,6 +209,7 @@ func TestUploadShutdown(t *testing.T) {
 // startUploadServer starts a server on loopback and dials it.
 func startUploadServer(t *testing.T) (*ct.Chain, *testserver.Server, *client.Client) {
 	chain := ct.New()
+	chain.Clock = ct.RealClock() // the records are dated now
 	srv := testserver.Start(t, chain)
 	c, err := client.Dial(srv.GRPCAddr, nil)
 	if err != nil {

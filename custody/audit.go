@@ -1,6 +1,7 @@
 package custody
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -12,6 +13,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/antimony-ledger/provenance/index"
 	"github.com/antimony-ledger/provenance/ledger"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
@@ -44,6 +46,7 @@ const (
 //   - the ledger audit ([ledger.Log.Audit]): every entry below the
 //     checkpoint's size is re-hashed and checked against the stored tree,
 //     and the recomputed root against the checkpoint's;
+//
 //   - every entry is re-decoded (canonical DSSE JSON, statement structure)
 //     and every signature re-verified, under the same ZIP-215 rules as at
 //     append time, against the key registered to the signer at that point
@@ -52,6 +55,14 @@ const (
 //     must belong to the acting party (the registrar for registry
 //     statements), not be revoked before the record, and be within its
 //     validity window at the record's append time and its event time.
+//
+//   - the log's index is rebuilt in log order (package index): every
+//     leaf's extra data must be the running tallies recomputed from the
+//     records, every map root a leaf carries the root of the chains
+//     recomputed up to that leaf, the checkpoint's last leaf must carry
+//     one, and integration times must not decrease. A buyer's verifier
+//     trusts what the leaves commit; this is where an operator who
+//     committed a wrong chain or tally is caught.
 //
 // It does not replay custody rules (holdings, links, roles): those are
 // decided at append time and reported by the verifier.
@@ -84,6 +95,7 @@ func (s *Store) Audit(ctx context.Context, checkpoint []byte, v note.Verifier, p
 		s:        s,
 		total:    c.Size,
 		registry: newAuditRegistry(s.registrar),
+		index:    newAuditIndex(),
 	}
 	a.stopAt.Store(c.Size)
 	workers := max(1, runtime.GOMAXPROCS(0))
@@ -182,6 +194,7 @@ type auditRun struct {
 	s        *Store
 	total    uint64
 	registry *auditRegistry // resolver goroutine only
+	index    *auditIndex    // resolver goroutine only
 	cancel   context.CancelCauseFunc
 
 	// stopAt is the lowest bad index found so far (total if none): no
@@ -333,6 +346,10 @@ func (a *auditRun) resolve(ctx context.Context, ordered <-chan *auditChunk, task
 				a.failf(e.Index, "%v", err)
 				return
 			}
+			if err := a.index.add(e, d.st, a.registry.mem, e.Index == a.total-1); err != nil {
+				a.failf(e.Index, "%v", err)
+				return
+			}
 			batch = append(batch, sigs...)
 			if len(batch) >= auditBatchLen && !flush() {
 				return
@@ -402,4 +419,65 @@ func (r *auditRegistry) resolve(e ledger.Entry, d auditDecoded) ([]auditSig, err
 	}
 	r.mem.Put(c)
 	return sigs, nil
+}
+
+// auditIndex rebuilds the log's index from the records, as the store
+// builds it at append time, to check what each leaf commits.
+type auditIndex struct {
+	chains  map[string]index.Chain
+	tallies map[string]auditTally
+	m       tlog.Map
+	last    time.Time
+}
+
+type auditTally struct {
+	t  index.Tally
+	at uint64
+}
+
+func newAuditIndex() *auditIndex {
+	return &auditIndex{chains: map[string]index.Chain{}, tallies: map[string]auditTally{}}
+}
+
+func (x *auditIndex) Chain(key []byte) (index.Chain, error) { return x.chains[string(key)], nil }
+
+func (x *auditIndex) SetChain(key []byte, c index.Chain) {
+	x.chains[string(key)] = c
+	x.m = x.m.Set(key, c.Marshal())
+}
+
+func (x *auditIndex) Tally(key string) (index.Tally, uint64, bool, error) {
+	t, ok := x.tallies[key]
+	return t.t, t.at, ok, nil
+}
+
+func (x *auditIndex) SetTally(key string, at uint64, t index.Tally) {
+	x.tallies[key] = auditTally{t, at}
+}
+
+// add indexes entry e and checks its leaf against the result. parties is
+// the registry as of e; last says e is the checkpoint's last leaf.
+func (x *auditIndex) add(e ledger.Entry, st *pb.Statement, parties *registry.Memory, last bool) error {
+	if e.Time.Before(x.last) {
+		return fmt.Errorf("integration time %s is before the previous entry's, %s", e.Time.Format(time.RFC3339Nano), x.last.Format(time.RFC3339Nano))
+	}
+	x.last = e.Time
+	country := ""
+	if p := parties.Get(st.GetPartyId()); p != nil {
+		country = p.GetRegistration().GetCountry()
+	}
+	extra, err := index.Add(x, e.Index, e.ID, st, country)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(extra, e.Extra) {
+		return fmt.Errorf("the leaf's running tallies (%d bytes) are not those the records give (%d bytes)", len(e.Extra), len(extra))
+	}
+	if e.MapRoot != nil && *e.MapRoot != x.m.Root() {
+		return fmt.Errorf("the leaf's map root %x is not the root of the chains the records give, %x", e.MapRoot[:], x.m.Root())
+	}
+	if last && e.MapRoot == nil {
+		return errors.New("the checkpoint's last leaf carries no map root")
+	}
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/hdevalence/ed25519consensus"
 
 	"github.com/antimony-ledger/provenance/custody"
+	"github.com/antimony-ledger/provenance/index"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	"github.com/antimony-ledger/provenance/ledger"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
@@ -108,13 +109,60 @@ func boolInt(b bool) int {
 	return 0
 }
 
+// indexLie is how a dishonest operator's log indexes its records: extra,
+// if set, replaces a leaf's running tallies; unchained, if set, says which
+// records are left out of their lots' chains.
+type indexLie struct {
+	extra     func(e ledger.Entry, extra []byte) []byte
+	unchained func(e ledger.Entry) bool
+}
+
+// indexing returns a ledger Apply function that keeps the log's index as
+// the store does (or as lie makes it), so that the audit's index replay
+// passes and a case's own fault is what fails.
+func indexing(lie indexLie) ledger.ApplyFunc {
+	countries := map[string]string{}
+	return func(tx *ledger.StateTx, e ledger.Entry, _ any) error {
+		_, st, err := record.Decode(e.Data)
+		if err != nil {
+			return nil
+		}
+		if reg := st.GetPartyRegistration(); reg != nil {
+			countries[reg.GetPartyId()] = reg.GetCountry()
+		}
+		var s index.Store = custody.IndexStore(tx)
+		if lie.unchained != nil && lie.unchained(e) {
+			s = unchained{s}
+		}
+		extra, err := index.Add(s, e.Index, e.ID, st, countries[st.GetPartyId()])
+		if lie.extra != nil {
+			extra = lie.extra(e, extra)
+		}
+		if extra != nil {
+			tx.SetExtra(extra)
+		}
+		return err
+	}
+}
+
+// unchained is an index store that drops chain updates.
+type unchained struct{ index.Store }
+
+func (unchained) SetChain([]byte, index.Chain) {}
+
 // rawStore appends envs, unvalidated, straight to a ledger.Log (as a
 // compromised operator or a bug could), then opens the directory as a
 // custody store.
 func (w *auditWorld) rawStore(t *testing.T, envs []*pb.Envelope) *custody.Store {
 	t.Helper()
+	return w.lyingStore(t, envs, indexLie{})
+}
+
+// lyingStore is rawStore with the log's index kept as lie makes it.
+func (w *auditWorld) lyingStore(t *testing.T, envs []*pb.Envelope, lie indexLie) *custody.Store {
+	t.Helper()
 	dir := t.TempDir()
-	l, err := ledger.Open(t.Context(), dir, ledger.Options{Origin: ct.Origin, Signer: w.c.LogSigner})
+	l, err := ledger.Open(t.Context(), dir, ledger.Options{Origin: ct.Origin, Signer: w.c.LogSigner, Apply: indexing(lie)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +182,7 @@ func (w *auditWorld) rawStore(t *testing.T, envs []*pb.Envelope) *custody.Store 
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s, err := custody.Open(t.Context(), dir, custody.Config{Origin: ct.Origin, LogSigner: w.c.LogSigner, Registrar: w.c.RegistrarPublic()})
+	s, err := custody.Open(t.Context(), dir, custody.Config{Origin: ct.Origin, LogSigner: w.c.LogSigner, Registrar: w.c.RegistrarPublic(), Now: w.c.Clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +387,7 @@ func (w *auditWorld) appendCopy(envs []*pb.Envelope, more ...*pb.Envelope) []*pb
 func TestAuditUndecodableEntry(t *testing.T) {
 	w := newAuditWorld(1)
 	dir := t.TempDir()
-	l, err := ledger.Open(t.Context(), dir, ledger.Options{Origin: ct.Origin, Signer: w.c.LogSigner})
+	l, err := ledger.Open(t.Context(), dir, ledger.Options{Origin: ct.Origin, Signer: w.c.LogSigner, Apply: indexing(indexLie{})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +400,7 @@ func TestAuditUndecodableEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Close()
-	s, err := custody.Open(t.Context(), dir, custody.Config{Origin: ct.Origin, LogSigner: w.c.LogSigner, Registrar: w.c.RegistrarPublic()})
+	s, err := custody.Open(t.Context(), dir, custody.Config{Origin: ct.Origin, LogSigner: w.c.LogSigner, Registrar: w.c.RegistrarPublic(), Now: w.c.Clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -442,4 +490,44 @@ func BenchmarkAuditVerifyFloor(b *testing.B) {
 		})
 		b.ReportMetric(float64(64*b.N)/b.Elapsed().Seconds(), "sigs/s")
 	})
+}
+
+// TestAuditWrongTally: an operator whose log under-reports a mine's
+// extraction in the running tally it commits (so a buyer's capacity rule
+// sees less than the mine declared) is caught by the audit at that leaf.
+func TestAuditWrongTally(t *testing.T) {
+	w := newAuditWorld(1)
+	envs := append(w.registrations(), w.stream(0, 9)...)
+	victim := uint64(len(w.registrations()) + 3) // the second extraction
+	s := w.lyingStore(t, envs, indexLie{extra: func(e ledger.Entry, extra []byte) []byte {
+		if e.Index != victim {
+			return extra
+		}
+		ts, err := index.ParseExtra(extra)
+		if err != nil || len(ts) != 2 {
+			t.Fatalf("extraction %d: tallies %v, %v", e.Index, ts, err)
+		}
+		ts[0].OreG /= 2
+		return index.MarshalExtra(ts)
+	}})
+	_, err := w.audit(t, s)
+	wantBadIndex(t, err, victim, "running tallies")
+
+	// The honest log of the same records audits clean.
+	if _, err := w.audit(t, w.rawStore(t, envs)); err != nil {
+		t.Fatalf("audit of the honest log: %v", err)
+	}
+}
+
+// TestAuditWrongChain: an operator whose log leaves a record out of its
+// lot's chain (so that a bundle without it would pass the completeness
+// check) commits a map root the records do not give; the audit names the
+// leaf.
+func TestAuditWrongChain(t *testing.T) {
+	w := newAuditWorld(1)
+	envs := append(w.registrations(), w.stream(0, 6)...)
+	victim := uint64(len(w.registrations()) + 4) // the second lot's dispatch
+	s := w.lyingStore(t, envs, indexLie{unchained: func(e ledger.Entry) bool { return e.Index == victim }})
+	_, err := w.audit(t, s)
+	wantBadIndex(t, err, victim, "map root")
 }

@@ -17,7 +17,7 @@ func ExampleStore_Submit() {
 	dir, _ := os.MkdirTemp("", "custody-example-*")
 	defer os.RemoveAll(dir)
 	chain := ct.New()
-	store, err := custody.Open(ctx, dir, custody.Config{Origin: ct.Origin, LogSigner: chain.LogSigner, Registrar: chain.RegistrarPublic()})
+	store, err := custody.Open(ctx, dir, custody.Config{Origin: ct.Origin, LogSigner: chain.LogSigner, Registrar: chain.RegistrarPublic(), Now: chain.Clock.Now})
 	if err != nil {
 		fmt.Println(err)
 		return

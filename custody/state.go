@@ -14,6 +14,8 @@ import (
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
 	"github.com/antimony-ledger/provenance/registry"
+
+	"github.com/antimony-ledger/provenance/index"
 )
 
 // State keys. Every index is a projection of the log, written in the same
@@ -30,6 +32,9 @@ const (
 	// country \x00 BE8(event time, sign flipped) BE8(index) -> mine party id:
 	// a country's extractions in event-time order, for the national volume.
 	countryExtPrefix = "cx/"
+	// tally key (index.MineTally, index.CountryTally) -> BE8(index) ||
+	// index.MarshalExtra of the tally as of that extraction: the last one.
+	tallyPrefix = "tl/"
 )
 
 // consumedEpsilonKg is the mass below which a lot counts as used up.
@@ -62,6 +67,10 @@ func (s *Store) apply(tx *ledger.StateTx, e ledger.Entry, value any) error {
 	} else if !errors.Is(err, ledger.ErrNotFound) {
 		return err
 	}
+	if ev := p.st.GetEventTime().AsTime(); ev.After(e.Time.Add(MaxEventAhead)) {
+		return record.Rejectf(record.ErrMalformed, "event_time %s is more than %v after the log's time %s",
+			ev.UTC().Format(time.RFC3339), MaxEventAhead, e.Time.UTC().Format(time.RFC3339))
+	}
 	a := &applier{s: s, tx: tx, e: e, p: p, st: p.st, id: p.id}
 	if err := a.authorize(); err != nil {
 		return err
@@ -70,7 +79,68 @@ func (s *Store) apply(tx *ledger.StateTx, e ledger.Entry, value any) error {
 		return err
 	}
 	tx.Set(append([]byte(payloadPrefix), sum[:]...), be8(e.Index))
+	return a.index()
+}
+
+// MaxEventAhead is how far after the log's own clock an event time may be:
+// an event the signer dates later is refused. It allows for clocks a few
+// minutes apart.
+const MaxEventAhead = 10 * time.Minute
+
+// index adds the record to the log's verifiable index (index.Add): the
+// chain of every lot it names and, for a registry record, of its party;
+// for an extraction, the running tallies of its mine and its mine's
+// country, in the record's leaf.
+func (a *applier) index() error {
+	extra, err := index.Add(IndexStore(a.tx), a.e.Index, a.e.ID, a.st, a.party.GetRegistration().GetCountry())
+	if err != nil {
+		return err
+	}
+	if extra != nil {
+		a.tx.SetExtra(extra)
+	}
 	return nil
+}
+
+// IndexStore keeps the log's index (package index) through a commit's
+// state transaction, as the store does: the chains in the ledger's
+// verifiable map, each tally key's latest tally in the state. Tests that
+// build logs without the store's rules index their records with it.
+func IndexStore(tx *ledger.StateTx) index.Store { return indexStore{tx} }
+
+type indexStore struct{ tx *ledger.StateTx }
+
+func (s indexStore) Chain(key []byte) (index.Chain, error) {
+	b, err := s.tx.GetIndex(key)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return index.Chain{}, nil
+	} else if err != nil {
+		return index.Chain{}, err
+	}
+	return index.ParseChain(b)
+}
+
+func (s indexStore) SetChain(key []byte, c index.Chain) { s.tx.SetIndex(key, c.Marshal()) }
+
+func (s indexStore) Tally(key string) (index.Tally, uint64, bool, error) {
+	b, err := s.tx.Get([]byte(tallyPrefix + key))
+	if errors.Is(err, ledger.ErrNotFound) {
+		return index.Tally{}, 0, false, nil
+	} else if err != nil {
+		return index.Tally{}, 0, false, err
+	}
+	var ts []index.Tally
+	if len(b) >= 8 {
+		ts, err = index.ParseExtra(b[8:])
+	}
+	if err != nil || len(ts) != 1 || ts[0].Key != key {
+		return index.Tally{}, 0, false, fmt.Errorf("tally %q: malformed", key)
+	}
+	return ts[0], binary.BigEndian.Uint64(b), true, nil
+}
+
+func (s indexStore) SetTally(key string, at uint64, t index.Tally) {
+	s.tx.Set([]byte(tallyPrefix+key), append(be8(at), index.MarshalExtra([]index.Tally{t})...))
 }
 
 type applier struct {

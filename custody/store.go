@@ -33,6 +33,9 @@ type Config struct {
 	Registrar ed25519.PublicKey
 	// Logger receives operational logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Now is the log's clock (ledger.Options.Now); nil means time.Now.
+	// For tests and simulations only.
+	Now func() time.Time
 }
 
 // A Store is the custody ledger: a [ledger.Log] of signed statements with
@@ -57,7 +60,7 @@ func Open(ctx context.Context, dir string, cfg Config) (*Store, error) {
 	}
 	s := &Store{registrar: registry.NewRegistrar(cfg.Registrar)}
 	l, err := ledger.Open(ctx, dir, ledger.Options{
-		Origin: cfg.Origin, Signer: cfg.LogSigner, Apply: s.apply, Logger: cfg.Logger,
+		Origin: cfg.Origin, Signer: cfg.LogSigner, Apply: s.apply, Logger: cfg.Logger, Now: cfg.Now,
 	})
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/antimony-ledger/provenance/custody"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
@@ -99,6 +100,7 @@ func TestPartyChangesSeenAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	extract := func(lot string, key ed25519.PrivateKey) *pb.Envelope {
+		f.c.Clock.Advance(f.c.Start.Add(4*ct.Day + time.Minute)) // signed outside the chain
 		env, err := record.Sign(&pb.Statement{PartyId: f.mine.ID, EventTime: f.c.At(4 * ct.Day), Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
 			LotId: lot, MassKg: 1000, MoisturePct: 3, SbGradePct: 9, Product: pb.Product_PRODUCT_ORE, Site: &pb.Location{Lat: 30.7, Lon: 66.6},
 		}}}, key)

@@ -73,7 +73,8 @@ func auditEntry(txn *badger.Txn, rng *compact.Range, e Entry) error {
 	}
 	var nodes []compact.NodeID
 	var hashes [][]byte
-	if err := rng.Append(e.ID[:], func(id compact.NodeID, h []byte) {
+	leaf := e.Leaf().Hash()
+	if err := rng.Append(leaf[:], func(id compact.NodeID, h []byte) {
 		nodes, hashes = append(nodes, id), append(hashes, h)
 	}); err != nil {
 		return fmt.Errorf("audit: extending tree: %w", err)
@@ -85,7 +86,7 @@ func auditEntry(txn *badger.Txn, rng *compact.Range, e Entry) error {
 		}
 		if !bytes.Equal(stored, hashes[i]) {
 			if id.Level == 0 {
-				return bad("entry data hashes to %x, stored leaf hash is %x", hashes[i], stored)
+				return bad("entry and its leaf data hash to %x, stored leaf hash is %x", hashes[i], stored)
 			}
 			return bad("stored tree node (level %d, index %d) is %x, recomputed %x", id.Level, id.Index, stored, hashes[i])
 		}

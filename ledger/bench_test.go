@@ -108,7 +108,7 @@ func BenchmarkInclusionProof(b *testing.B) {
 		b.Fatal(err)
 	}
 	p, err := l.InclusionProof(ctx, e.Index, size)
-	if err != nil || tlog.VerifyInclusion(e.ID, e.Index, size, p, root) != nil {
+	if err != nil || tlog.VerifyInclusion(e.Leaf().Hash(), e.Index, size, p, root) != nil {
 		b.Fatalf("proof of the bench log does not verify: %v", err)
 	}
 	b.ResetTimer()

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/transparency-dev/merkle/compact"
@@ -43,6 +42,7 @@ type StateTx struct {
 	inflight map[string][]byte // writes of the group being committed, if any
 	pending  map[string][]byte // writes of accepted entries earlier in the group
 	staged   map[string][]byte // writes of this entry
+	extra    []byte            // this entry's leaf extra (SetExtra)
 	done     bool
 
 	inflightEntries map[tlog.RecordID]Entry // entries of the group being committed
@@ -94,6 +94,27 @@ func (tx *StateTx) Get(key []byte) ([]byte, error) {
 	}
 	tx.cache.put(key, cachedValue{v: v, found: true})
 	return bytes.Clone(v), nil
+}
+
+// SetIndex stages value at key of the log's verifiable map: it is committed
+// with the entry, and the map's root after the entry's group is committed
+// in the group's last leaf ([Entry.MapRoot]), so that a checkpoint commits
+// the map. key and value are copied.
+func (tx *StateTx) SetIndex(key, value []byte) {
+	tx.Set(append([]byte(indexPrefix), key...), value)
+}
+
+// GetIndex returns a copy of key's value in the verifiable map as of the
+// entry being applied, or [ErrNotFound].
+func (tx *StateTx) GetIndex(key []byte) ([]byte, error) {
+	return tx.Get(append([]byte(indexPrefix), key...))
+}
+
+// SetExtra sets the extra data of the entry's leaf (see [tlog.Leaf]),
+// replacing any set before. b is copied.
+func (tx *StateTx) SetExtra(b []byte) {
+	tx.check()
+	tx.extra = bytes.Clone(b)
 }
 
 // Has reports whether key has a value as of the entry being applied.
@@ -510,7 +531,7 @@ func (l *Log) committed(g *group, err error) {
 		return
 	}
 	l.mu.Lock()
-	l.size, l.rng, l.root, l.ckpt = g.size, g.w.rng, g.w.root, g.w.ckpt
+	l.size, l.rng, l.root, l.ckpt, l.m = g.size, g.w.rng, g.w.root, g.w.ckpt, g.w.m
 	l.mu.Unlock()
 	close(g.settled)
 	l.reply(g.batch, g.outs, 0, g.cut, nil)
@@ -592,18 +613,19 @@ func (l *Log) plan(batch []*request, prev *group, txs *planTxns) *group {
 	var (
 		size   uint64
 		hashes [][]byte
+		base   tlog.Map // the verifiable map before the group
 	)
 	if prev != nil {
-		size, hashes = prev.size, prev.w.rng.Hashes()
+		size, hashes, base = prev.size, prev.w.rng.Hashes(), prev.w.m
 	} else {
 		l.mu.RLock()
-		size, hashes = l.size, l.rng.Hashes()
+		size, hashes, base = l.size, l.rng.Hashes(), l.m
 		l.mu.RUnlock()
 	}
 	g.size = size
 
 	// Plan: assign indexes and run Apply, in request order.
-	now := time.Now().Round(0)
+	now := l.now().Round(0).UTC()
 	outs := g.outs
 	var acc []int // positions in batch of accepted requests
 	inGroup := make(map[tlog.RecordID]int, len(batch))
@@ -644,6 +666,11 @@ func (l *Log) plan(batch []*request, prev *group, txs *planTxns) *group {
 				outs[i] = outcome{kind: outRejected, err: err}
 				continue
 			}
+			if len(tx.extra) > tlog.MaxLeafExtra {
+				outs[i] = outcome{kind: outRejected, err: fmt.Errorf("%w: leaf extra of %d bytes, limit %d", ErrInvalidInput, len(tx.extra), tlog.MaxLeafExtra)}
+				continue
+			}
+			e.Extra = tx.extra
 			for k, v := range tx.staged {
 				pending[k] = v
 				state = append(state, kvw{stateKey([]byte(k)), v})
@@ -667,7 +694,7 @@ func (l *Log) plan(batch []*request, prev *group, txs *planTxns) *group {
 		fits int
 	)
 	for {
-		txn, w, fits, err = l.writeGroup(txs.take(l.db), batch, outs, acc[:k], size, hashes)
+		txn, w, fits, err = l.writeGroup(txs.take(l.db), batch, outs, acc[:k], size, hashes, base)
 		if !errors.Is(err, badger.ErrTxnTooBig) {
 			break
 		}
@@ -748,6 +775,7 @@ func (l *Log) reply(batch []*request, outs []outcome, from, to int, commitErr er
 type written struct {
 	rng     *compact.Range
 	root    [32]byte
+	m       tlog.Map // the verifiable map after the group
 	ckpt    []byte
 	journal []byte // the group's journal record, if the log has a journal
 }
@@ -755,7 +783,10 @@ type written struct {
 // writeGroup stages the accepted entries batch[acc...] into txn, a new
 // update transaction, and discards txn if that fails. On
 // badger.ErrTxnTooBig it reports how many entries fit.
-func (l *Log) writeGroup(txn *badger.Txn, batch []*request, outs []outcome, acc []int, size uint64, hashes [][]byte) (*badger.Txn, written, int, error) {
+//
+// It also works out the verifiable map after the entries, from base and
+// their index writes, and commits its root in the last entry's leaf.
+func (l *Log) writeGroup(txn *badger.Txn, batch []*request, outs []outcome, acc []int, size uint64, hashes [][]byte, base tlog.Map) (*badger.Txn, written, int, error) {
 	fail := func(fits int, err error) (*badger.Txn, written, int, error) {
 		txn.Discard()
 		return nil, written{}, fits, err
@@ -780,15 +811,27 @@ func (l *Log) writeGroup(txn *badger.Txn, batch []*request, outs []outcome, acc 
 		}
 		rec = newJournalRecord(size, len(acc), n)
 	}
+	m := base
+	for _, i := range acc {
+		for _, kv := range outs[i].state {
+			if k, ok := bytes.CutPrefix(kv.k[len(prefixState):], []byte(indexPrefix)); ok {
+				m = m.Set(k, kv.v)
+			}
+		}
+		outs[i].e.MapRoot = nil // from an attempt with more entries
+	}
+	root := m.Root()
+	outs[acc[len(acc)-1]].e.MapRoot = &root
 	for n, i := range acc {
 		r := batch[i]
 		index := size + uint64(n)
 		nodes = nodes[:0]
-		if err := rng.Append(bytes.Clone(r.id[:]), visit); err != nil {
+		leaf := outs[i].e.Leaf().Hash()
+		if err := rng.Append(leaf[:], visit); err != nil {
 			return fail(0, fmt.Errorf("extending tree: %w", err))
 		}
 		writes := append([]kvw{
-			{entryKey(index), encodeEntry(r.data, outs[i].e.Time)},
+			{entryKey(index), encodeEntry(outs[i].e)},
 			{hashKey(r.id), binary.BigEndian.AppendUint64(nil, index)},
 		}, outs[i].state...)
 		for _, w := range append(writes, nodes...) {
@@ -798,8 +841,8 @@ func (l *Log) writeGroup(txn *badger.Txn, batch []*request, outs []outcome, acc 
 		}
 	}
 	var w written
-	w.rng, w.root = rng, rangeRoot(rng)
-	c := tlog.Checkpoint{Origin: l.opts.Origin, Size: size + uint64(len(acc)), Root: w.root}
+	w.rng, w.root, w.m = rng, rangeRoot(rng), m
+	c := tlog.Checkpoint{Origin: l.opts.Origin, Size: size + uint64(len(acc)), Root: w.root, Time: outs[acc[0]].e.Time}
 	if w.ckpt, err = tlog.SignCheckpoint(c, l.opts.Signer); err != nil {
 		return fail(0, err)
 	}

@@ -51,7 +51,12 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	err = tlog.VerifyInclusion(tlog.RecordIDOf([]byte("second")), e.Index, c.Size, proof, c.Root)
+	// The leaf commits the entry's id (the hash of its bytes) and the time
+	// the log integrated it.
+	if e.ID != tlog.RecordIDOf([]byte("second")) {
+		log.Fatal("the entry is not the bytes appended")
+	}
+	err = tlog.VerifyInclusion(e.Leaf().Hash(), e.Index, c.Size, proof, c.Root)
 	fmt.Println("size:", c.Size, "inclusion verified:", err == nil)
 	// Output:
 	// index: 1 duplicate: true

@@ -19,7 +19,9 @@ import (
 //	n/<level 1><index BE8>  -> node hash 32, for every complete subtree
 //	m/tree                  -> tree state (see encodeTree)
 //	m/checkpoint            -> latest signed checkpoint note
-//	s/<key>                 -> Apply state
+//	m/format                -> the store's format version, decimal
+//	s/<key>                 -> Apply state; keys under indexPrefix hold
+//	                           the verifiable map's values
 var (
 	prefixEntry = []byte("e/")
 	prefixHash  = []byte("h/")
@@ -27,12 +29,21 @@ var (
 	prefixState = []byte("s/")
 	keyTree     = []byte("m/tree")
 	keyCkpt     = []byte("m/checkpoint")
+	keyFormat   = []byte("m/format")
 )
 
 const (
-	entryFormat = 1 // first byte of an entry value
+	entryFormat = 2 // first byte of an entry value
 	treeFormat  = 1 // first byte of the tree state value
+	// StoreFormat is the version of the store's layout: 2 since each leaf
+	// commits its integration time and the verifiable map (tlog.Leaf).
+	// Open refuses a store of another version.
+	StoreFormat = 2
 )
+
+// indexPrefix starts the state keys of the verifiable map's values
+// (StateTx.SetIndex): 0xff, which no other state key starts with.
+const indexPrefix = "\xffx/"
 
 func entryKey(index uint64) []byte {
 	return binary.BigEndian.AppendUint64(append([]byte(nil), prefixEntry...), index)
@@ -52,21 +63,54 @@ func stateKey(key []byte) []byte {
 	return append(append(make([]byte, 0, len(prefixState)+len(key)), prefixState...), key...)
 }
 
-// encodeEntry returns the stored form of an entry: a format byte, the append
-// time in Unix nanoseconds (8 bytes big-endian) and the data.
-func encodeEntry(data []byte, t time.Time) []byte {
-	v := make([]byte, 0, 9+len(data))
+// encodeEntry returns the stored form of an entry: a format byte, the
+// append time in Unix nanoseconds (8 bytes big-endian), the length of the
+// leaf's extra data (uvarint) and that data, a flag byte (1 if a map root
+// follows), the map root if flagged, and the entry's data.
+func encodeEntry(e Entry) []byte {
+	v := make([]byte, 0, 1+8+binary.MaxVarintLen64+len(e.Extra)+33+len(e.Data))
 	v = append(v, entryFormat)
-	v = binary.BigEndian.AppendUint64(v, uint64(t.UnixNano()))
-	return append(v, data...)
+	v = binary.BigEndian.AppendUint64(v, uint64(e.Time.UnixNano()))
+	v = binary.AppendUvarint(v, uint64(len(e.Extra)))
+	v = append(v, e.Extra...)
+	if e.MapRoot == nil {
+		v = append(v, 0)
+	} else {
+		v = append(v, 1)
+		v = append(v, e.MapRoot[:]...)
+	}
+	return append(v, e.Data...)
 }
 
-// decodeEntry decodes a stored entry; data aliases v.
-func decodeEntry(v []byte) (data []byte, t time.Time, err error) {
-	if len(v) < 9 || v[0] != entryFormat {
-		return nil, time.Time{}, errors.New("malformed stored entry")
+// decodeEntry decodes a stored entry; its slices alias v.
+func decodeEntry(index uint64, v []byte) (Entry, error) {
+	bad := errors.New("malformed stored entry")
+	if len(v) < 1+8+1+1 || v[0] != entryFormat {
+		return Entry{}, bad
 	}
-	return v[9:], time.Unix(0, int64(binary.BigEndian.Uint64(v[1:9]))), nil
+	e := Entry{Index: index, Time: time.Unix(0, int64(binary.BigEndian.Uint64(v[1:9]))).UTC()}
+	n, k := binary.Uvarint(v[9:])
+	if k <= 0 || n > uint64(len(v)-9-k) {
+		return Entry{}, bad
+	}
+	rest := v[9+k:]
+	if n > 0 {
+		e.Extra = rest[:n]
+	}
+	rest = rest[n:]
+	switch {
+	case len(rest) >= 1 && rest[0] == 0:
+		rest = rest[1:]
+	case len(rest) >= 33 && rest[0] == 1:
+		root := [32]byte(rest[1:33])
+		e.MapRoot = &root
+		rest = rest[33:]
+	default:
+		return Entry{}, bad
+	}
+	e.Data = rest
+	e.ID = tlog.RecordIDOf(e.Data)
+	return e, nil
 }
 
 // encodeTree returns the stored tree state: a format byte, the size (8 bytes

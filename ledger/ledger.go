@@ -9,6 +9,7 @@ import (
 	"iter"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -62,14 +63,29 @@ type Options struct {
 	// InMemory keeps everything in memory, without durability. For tests
 	// only; the dir argument of Open is then ignored.
 	InMemory bool
+	// Now is the log's clock, which gives each commit group the time its
+	// leaves and checkpoint commit; nil means time.Now. For tests and
+	// simulations only: it must not go backwards.
+	Now func() time.Time
 }
 
-// An Entry is one log entry.
+// An Entry is one log entry. Its leaf in the tree ([Entry.Leaf]) commits
+// its id (and so its data), its time, its Extra and its MapRoot.
 type Entry struct {
 	Index uint64        // position in the log, from 0
-	ID    tlog.RecordID // the RFC 6962 leaf hash of Data
+	ID    tlog.RecordID // SHA-256(0x00 || Data): the record's id
 	Data  []byte        // the entry's bytes, exactly as appended
-	Time  time.Time     // operator's append time; informational, not covered by the tree
+	Time  time.Time     // when the log integrated the entry, UTC
+	// Extra is what Apply attached to the entry's leaf (StateTx.SetExtra).
+	Extra []byte
+	// MapRoot is the root of the log's verifiable map after the entry's
+	// commit group, on the group's last entry; nil on the others.
+	MapRoot *[32]byte
+}
+
+// Leaf returns the entry's leaf: what the tree commits for it.
+func (e Entry) Leaf() tlog.Leaf {
+	return tlog.Leaf{Time: e.Time, Record: e.ID, Extra: e.Extra, MapRoot: e.MapRoot}
 }
 
 // A KV is one state key and its value, as yielded by [Log.StateScan].
@@ -119,6 +135,14 @@ type Log struct {
 	rng  *compact.Range
 	root [32]byte
 	ckpt []byte
+	m    tlog.Map // the verifiable map the last leaf commits
+}
+
+func (l *Log) now() time.Time {
+	if l.opts.Now != nil {
+		return l.opts.Now()
+	}
+	return time.Now()
 }
 
 // Open opens the log stored in dir, creating it if needed, and restores its
@@ -302,6 +326,71 @@ func (l *Log) closeStore() error {
 	return j.retire()
 }
 
+// ErrFormat means the store was written in a layout this build does not
+// read; the message names both versions.
+var ErrFormat = errors.New("store format")
+
+// checkFormat refuses a store of another format version. A store with no
+// entries and no version (made by a build before versions were recorded)
+// is taken up as this version.
+func (l *Log) checkFormat(size uint64) error {
+	var v []byte
+	err := l.db.View(func(txn *badger.Txn) error {
+		var err error
+		v, err = getValue(txn, keyFormat)
+		return err
+	})
+	switch {
+	case errors.Is(err, badger.ErrKeyNotFound) && size == 0:
+		return l.db.Update(func(txn *badger.Txn) error { return txn.Set(keyFormat, []byte(strconv.Itoa(StoreFormat))) })
+	case errors.Is(err, badger.ErrKeyNotFound):
+		return fmt.Errorf("%w: the store was written in format 1, before the log committed its time and index in each leaf; this build reads format %d only: keep the data with the build that wrote it, or start a new data directory", ErrFormat, StoreFormat)
+	case err != nil:
+		return fmt.Errorf("reading the store's format: %w", err)
+	case string(v) != strconv.Itoa(StoreFormat):
+		return fmt.Errorf("%w: the store is format %s; this build reads format %d only", ErrFormat, v, StoreFormat)
+	}
+	return nil
+}
+
+// loadMap rebuilds the verifiable map from its stored values and checks it
+// against the root the last leaf commits.
+func (l *Log) loadMap() error {
+	var m tlog.Map
+	prefix := stateKey([]byte(indexPrefix))
+	err := l.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 256})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			m = m.Set(bytes.TrimPrefix(it.Item().KeyCopy(nil), prefix), v)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("reading the verifiable map: %w", err)
+	}
+	if l.size > 0 {
+		var last Entry
+		err := l.db.View(func(txn *badger.Txn) error {
+			var err error
+			last, err = readEntry(txn, l.size-1)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("reading the last entry: %w", err)
+		}
+		if last.MapRoot == nil || *last.MapRoot != m.Root() {
+			return fmt.Errorf("the verifiable map's %d stored values do not give the root the log committed at index %d: the store is damaged", m.Len(), l.size-1)
+		}
+	}
+	l.m = m
+	return nil
+}
+
 // load restores the committed tree state, or initialises an empty log with
 // a signed size-0 checkpoint.
 func (l *Log) load() error {
@@ -317,10 +406,13 @@ func (l *Log) load() error {
 	if errors.Is(err, badger.ErrKeyNotFound) && treeVal == nil {
 		l.rng = rangeFactory.NewEmptyRange(0)
 		l.root = [32]byte(rfc6962.DefaultHasher.EmptyRoot())
-		if l.ckpt, err = tlog.SignCheckpoint(tlog.Checkpoint{Origin: l.opts.Origin, Root: l.root}, l.opts.Signer); err != nil {
+		if l.ckpt, err = tlog.SignCheckpoint(tlog.Checkpoint{Origin: l.opts.Origin, Root: l.root, Time: l.now()}, l.opts.Signer); err != nil {
 			return err
 		}
 		err = l.db.Update(func(txn *badger.Txn) error {
+			if err := txn.Set(keyFormat, []byte(strconv.Itoa(StoreFormat))); err != nil {
+				return err
+			}
 			if err := txn.Set(keyTree, encodeTree(0, nil)); err != nil {
 				return err
 			}
@@ -336,6 +428,9 @@ func (l *Log) load() error {
 	}
 	size, hashes, err := decodeTree(treeVal)
 	if err != nil {
+		return err
+	}
+	if err := l.checkFormat(size); err != nil {
 		return err
 	}
 	if l.rng, err = rangeFactory.NewRange(0, size, hashes); err != nil {
@@ -357,7 +452,7 @@ func (l *Log) load() error {
 		return fmt.Errorf("stored checkpoint (size %d) disagrees with stored tree state (size %d)", c.Size, size)
 	}
 	l.ckpt = ckpt
-	return nil
+	return l.loadMap()
 }
 
 // rangeRoot returns the root hash of a compact range starting at 0.
@@ -431,6 +526,29 @@ func (l *Log) LatestCheckpoint() (tlog.Checkpoint, []byte, error) {
 	return c, signed, err
 }
 
+// A Snapshot is the log as its latest checkpoint commits it: the signed
+// checkpoint, its body, and the verifiable map its last leaf commits.
+type Snapshot struct {
+	Checkpoint tlog.Checkpoint
+	Signed     []byte
+	Map        tlog.Map
+}
+
+// Snapshot returns the latest checkpoint with the map it commits, taken
+// together, even while appends go on. Proofs from its Map are proofs
+// against the root its checkpoint's last leaf commits.
+func (l *Log) Snapshot() (Snapshot, error) {
+	l.mu.RLock()
+	signed, m := l.ckpt, l.m
+	l.mu.RUnlock()
+	body, err := noteBody(signed)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	c, err := tlog.ParseCheckpoint(body)
+	return Snapshot{Checkpoint: c, Signed: signed, Map: m}, err
+}
+
 // Get returns the entry at index. It fails with [ErrInvalidInput] if index
 // is not below the committed size.
 func (l *Log) Get(ctx context.Context, index uint64) (Entry, error) {
@@ -493,11 +611,11 @@ func readEntry(txn *badger.Txn, index uint64) (Entry, error) {
 }
 
 func entryFromValue(index uint64, v []byte) (Entry, error) {
-	data, t, err := decodeEntry(v)
+	e, err := decodeEntry(index, v)
 	if err != nil {
 		return Entry{}, fmt.Errorf("entry %d: %w", index, err)
 	}
-	return Entry{Index: index, ID: tlog.RecordIDOf(data), Data: data, Time: t}, nil
+	return e, nil
 }
 
 // getValue returns a copy of the value at key.

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
@@ -120,7 +121,7 @@ func leafHashes(t testing.TB, l *Log) [][32]byte {
 		if e.Index != uint64(len(out)) {
 			t.Fatalf("Range yielded index %d at position %d", e.Index, len(out))
 		}
-		out = append(out, [32]byte(e.ID))
+		out = append(out, [32]byte(e.Leaf().Hash()))
 	}
 	return out
 }
@@ -290,6 +291,10 @@ func applyDeps(tx *StateTx, e Entry, value any) error {
 		if fmt.Sprint(value) != key {
 			return fmt.Errorf("entry %q: value %v: %w", e.Data, value, errMissing)
 		}
+	case "index": // "index K V": map key K gets value V, and the leaf's extra says so
+		k, v, _ := strings.Cut(key, " ")
+		tx.SetIndex([]byte(k), []byte(v))
+		tx.SetExtra([]byte("set " + k))
 	}
 	return nil
 }
@@ -468,7 +473,7 @@ func checkProofs(t *testing.T, l *Log, leaves [][32]byte, pairs int) {
 		if err := proof.VerifyInclusion(rfc6962.DefaultHasher, index, size, leaves[index][:], sliceHashes(p), root[:]); err != nil {
 			t.Fatalf("inclusion of %d in %d: %v", index, size, err)
 		}
-		if err := tlog.VerifyInclusion(tlog.RecordID(leaves[(index+1)%size]), index, size, p, root); size > 1 && err == nil {
+		if err := tlog.VerifyInclusion(tlog.LeafHash(leaves[(index+1)%size]), index, size, p, root); size > 1 && err == nil {
 			t.Fatalf("inclusion of %d in %d verified for the wrong leaf", index, size)
 		}
 	}
@@ -625,7 +630,7 @@ func TestConcurrentReadsDuringAppends(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			if err := tlog.VerifyInclusion(e.ID, i, size, p, root); err != nil {
+			if err := tlog.VerifyInclusion(e.Leaf().Hash(), i, size, p, root); err != nil {
 				t.Errorf("inclusion during appends: %v", err)
 				return
 			}
@@ -743,5 +748,134 @@ func TestOpenDuringClose(t *testing.T) {
 		if err := l2.Close(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestVerifiableMap: what Apply sets with SetIndex is in the map the last
+// leaf of each group commits; a Snapshot's map proves against the root in
+// its checkpoint's last leaf, which proves against the checkpoint; a leaf
+// carries its time and Extra; and reopening rebuilds the same map.
+func TestVerifiableMap(t *testing.T) {
+	dir, k := t.TempDir(), newTestKey(t)
+	l := openTest(t, dir, k, func(o *Options) { o.Apply = applyDeps })
+	for i := range 40 {
+		if _, _, err := l.Append(t.Context(), fmt.Appendf(nil, "index lot%d v%d", i%7, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fill(t, l, "plain ", 30) // groups of entries that set nothing
+	check := func(l *Log) {
+		t.Helper()
+		snap, err := l.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := snap.Checkpoint
+		last, err := l.Get(t.Context(), c.Size-1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last.MapRoot == nil || *last.MapRoot != snap.Map.Root() {
+			t.Fatalf("the last leaf commits map root %v, the snapshot's is %x", last.MapRoot, snap.Map.Root())
+		}
+		p, err := l.InclusionProof(t.Context(), last.Index, c.Size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tlog.VerifyInclusion(last.Leaf().Hash(), last.Index, c.Size, p, c.Root); err != nil {
+			t.Fatalf("the last leaf does not prove: %v", err)
+		}
+		for j := range 7 {
+			key := fmt.Appendf(nil, "lot%d", j)
+			want := fmt.Appendf(nil, "v%d", 35+j) // the last of i%7 == j below 40
+			if 35+j >= 40 {
+				want = fmt.Appendf(nil, "v%d", 28+j)
+			}
+			if err := tlog.VerifyMapProof(*last.MapRoot, key, want, snap.Map.Prove(key)); err != nil {
+				t.Fatalf("map value of %s: %v", key, err)
+			}
+		}
+		if err := tlog.VerifyMapProof(*last.MapRoot, []byte("lot9"), nil, snap.Map.Prove([]byte("lot9"))); err != nil {
+			t.Fatalf("absence of lot9: %v", err)
+		}
+		e, err := l.Get(t.Context(), 3)
+		if err != nil || string(e.Extra) != "set lot3" || e.Time.IsZero() {
+			t.Fatalf("entry 3: extra %q, time %v, %v", e.Extra, e.Time, err)
+		}
+	}
+	check(l)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := Open(t.Context(), dir, Options{Origin: testOrigin, Signer: k.signer, Apply: applyDeps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	check(l2)
+}
+
+// TestOpenRefusesDamagedMap: a stored map value changed behind the log's
+// back does not give the committed root, and Open says so.
+func TestOpenRefusesDamagedMap(t *testing.T) {
+	dir, k := t.TempDir(), newTestKey(t)
+	l := openTest(t, dir, k, func(o *Options) { o.Apply = applyDeps })
+	if _, _, err := l.Append(t.Context(), []byte("index lot1 v1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(txn *badger.Txn) error { return txn.Set(stateKey([]byte(indexPrefix+"lot1")), []byte("v2")) }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if l, err := Open(t.Context(), dir, Options{Origin: testOrigin, Signer: k.signer}); err == nil || !strings.Contains(err.Error(), "damaged") {
+		if err == nil {
+			l.Close()
+		}
+		t.Fatalf("Open of a store with a damaged map: %v", err)
+	}
+}
+
+// TestOpenRefusesOldFormat: a store with entries and no format version (as
+// builds before format 2 wrote it) is refused, naming both versions; so
+// is a store of a later version.
+func TestOpenRefusesOldFormat(t *testing.T) {
+	for _, tc := range []struct {
+		name, version, want string
+	}{{"format 1", "", "format 1"}, {"format 3", "3", "format 3"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, k := t.TempDir(), newTestKey(t)
+			l := openTest(t, dir, k, nil)
+			if _, _, err := l.Append(t.Context(), []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			db, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = db.Update(func(txn *badger.Txn) error {
+				if tc.version == "" {
+					return txn.Delete(keyFormat)
+				}
+				return txn.Set(keyFormat, []byte(tc.version))
+			})
+			db.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Open(t.Context(), dir, Options{Origin: testOrigin, Signer: k.signer})
+			if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "format 2") {
+				t.Fatalf("Open: %v, want ErrFormat naming %s and format 2", err, tc.want)
+			}
+		})
 	}
 }

@@ -25,11 +25,15 @@ func TestInclusionRoot(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			leaf := tlog.RecordIDOf([]byte{byte(idx)})
+			e, err := l.Get(t.Context(), idx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			leaf := e.Leaf().Hash()
 			if got, err := tlog.InclusionRoot(leaf, idx, size, p); err != nil || got != want {
 				t.Fatalf("tlog.InclusionRoot(%d, %d) = %x, %v; want %x", idx, size, got, err, want)
 			}
-			if got, _ := tlog.InclusionRoot(tlog.RecordIDOf([]byte("other")), idx, size, p); got == want {
+			if got, _ := tlog.InclusionRoot(tlog.LeafHash(tlog.RecordIDOf([]byte("other"))), idx, size, p); got == want {
 				t.Fatalf("tlog.InclusionRoot(%d, %d) of another leaf gives the same root", idx, size)
 			}
 		}

@@ -16,12 +16,12 @@ const (
 	// record.
 	RevokedBefore KeyProblem = iota + 1
 	// RevokedAsOf: the key's revocation, logged after the record, dates
-	// the key's compromise (revoked_at) at or before the record's event
-	// time. Only a registry read after the record (the verifier's, which
-	// reads the whole bundle) can find this.
+	// the key's compromise (revoked_at) at or before the time the log took
+	// the record. Only a registry read after the record (the verifier's,
+	// which reads the whole bundle) can find this.
 	RevokedAsOf
-	// OutsideWindow: the log's time or the event time is outside the
-	// key's window [not_before, not_after).
+	// OutsideWindow: the log's time (or, where unknown, the event time)
+	// is outside the key's window [not_before, not_after).
 	OutsideWindow
 )
 
@@ -46,8 +46,8 @@ func (e *KeyError) Reason() string {
 	case RevokedBefore:
 		reason = fmt.Sprintf("key %s was revoked at index %d", k.GetKeyId(), k.GetRevokedIndex())
 	case RevokedAsOf:
-		reason = fmt.Sprintf("key %s was revoked as of %s (at index %d), not after the event time %s",
-			k.GetKeyId(), stamp(k.GetRevokedAt().AsTime()), k.GetRevokedIndex(), stamp(e.Time))
+		reason = fmt.Sprintf("key %s was revoked as of %s (at index %d), not after the %s %s",
+			k.GetKeyId(), stamp(k.GetRevokedAt().AsTime()), k.GetRevokedIndex(), e.What, stamp(e.Time))
 	default:
 		reason = fmt.Sprintf("key %s is not valid at the %s %s (valid %s)", k.GetKeyId(), e.What, stamp(e.Time), Window(k))
 	}
@@ -69,24 +69,29 @@ func CheckKey(ks *pb.KeyStatus, at Position) error {
 
 // KeyProblems returns every reason ks may not sign at at, as the registry
 // Reader has the key: a revocation (logged before the record, or dating
-// the key's compromise at or before its event time), then the log's time
-// (when known) and the event time outside the key's window. Append-time
-// validation and the audit read the key as it stood before the record; the
-// verifier reads it as the whole bundle records it, so it also sees
-// revocations logged later.
+// the key's compromise at or before the record), then the record outside
+// the key's window. Keys are judged by the log's time, which the log
+// commits in each leaf: a signer's event time is only its claim (package
+// custody bounds it by the log's time, and the verifier flags a record
+// dated far earlier than the log took it). Where the log's time is not
+// known (a bundle of a log that did not commit it), the event time is used.
+// Append-time validation and the audit read the key as it stood before the
+// record; the verifier reads it as the whole bundle records it, so it also
+// sees revocations logged later.
 func KeyProblems(ks *pb.KeyStatus, at Position) []*KeyError {
+	t, what := at.LogTime, "record time"
+	if t.IsZero() {
+		t, what = at.EventTime, "event time"
+	}
 	var out []*KeyError
 	switch {
 	case ks.GetRevoked() && ks.GetRevokedIndex() < at.Index:
 		out = append(out, &KeyError{Problem: RevokedBefore, Key: ks})
-	case ks.GetRevoked() && !at.EventTime.Before(ks.GetRevokedAt().AsTime()):
-		out = append(out, &KeyError{Problem: RevokedAsOf, Key: ks, What: "event time", Time: at.EventTime})
+	case ks.GetRevoked() && !t.Before(ks.GetRevokedAt().AsTime()):
+		out = append(out, &KeyError{Problem: RevokedAsOf, Key: ks, What: what, Time: t})
 	}
-	if !at.LogTime.IsZero() && !ValidAt(ks, at.LogTime) {
-		out = append(out, &KeyError{Problem: OutsideWindow, Key: ks, What: "record time", Time: at.LogTime})
-	}
-	if !ValidAt(ks, at.EventTime) {
-		out = append(out, &KeyError{Problem: OutsideWindow, Key: ks, What: "event time", Time: at.EventTime})
+	if !ValidAt(ks, t) {
+		out = append(out, &KeyError{Problem: OutsideWindow, Key: ks, What: what, Time: t})
 	}
 	return out
 }

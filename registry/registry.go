@@ -28,8 +28,8 @@
 // by the registrar key, and the registrar signs nothing else. Every other
 // statement is made by a registered party and signed only by keys
 // registered to it. A key may sign at a position when it was not revoked
-// before it and its window [not_before, not_after) holds both the log's
-// time (when known) and the statement's event time ([CheckKey]). A key id
+// before it, not revoked as of the log's time, and its window
+// [not_before, not_after) holds the log's time ([CheckKey]). A key id
 // belongs to one party, for ever. Roles decide which statements a party
 // may make ([Action], [Allows]).
 //

@@ -122,10 +122,12 @@ func TestAuthorize(t *testing.T) {
 		{name: "second signature by an unregistered key", st: extraction("mine-1", day), keys: []ed25519.PrivateKey{w.mine, key("stranger")}, at: w.at(day), want: record.ErrUnknownKey},
 		{name: "revoked key", st: extraction("exp-1", 21*day), keys: []ed25519.PrivateKey{w.exporter}, at: w.at(21 * day), want: record.ErrKeyNotValid, phrase: "was revoked at index 2"},
 		{name: "revoked key, event time backdated", st: extraction("exp-1", day), keys: []ed25519.PrivateKey{w.exporter}, at: w.at(day), want: record.ErrKeyNotValid, phrase: "was revoked at index 2"},
-		{name: "event time before the window", st: extraction("mine-1", 4*day), keys: []ed25519.PrivateKey{w.mineLate}, at: registry.Position{Index: w.next, EventTime: t0.Add(4 * day), LogTime: t0.Add(6 * day)}, want: record.ErrKeyNotValid, phrase: "not valid at the event time"},
-		{name: "event time at the window's end", st: extraction("mine-1", 15*day), keys: []ed25519.PrivateKey{w.mineLate}, at: registry.Position{Index: w.next, EventTime: t0.Add(15 * day), LogTime: t0.Add(6 * day)}, want: record.ErrKeyNotValid, phrase: "not valid at the event time"},
+		{name: "log time before the window", st: extraction("mine-1", 4*day), keys: []ed25519.PrivateKey{w.mineLate}, at: registry.Position{Index: w.next, EventTime: t0.Add(6 * day), LogTime: t0.Add(4 * day)}, want: record.ErrKeyNotValid, phrase: "not valid at the record time"},
+		{name: "log time at the window's end", st: extraction("mine-1", 15*day), keys: []ed25519.PrivateKey{w.mineLate}, at: registry.Position{Index: w.next, EventTime: t0.Add(6 * day), LogTime: t0.Add(15 * day)}, want: record.ErrKeyNotValid, phrase: "not valid at the record time"},
 		{name: "log time after the window", st: extraction("mine-1", 6*day), keys: []ed25519.PrivateKey{w.mineLate}, at: registry.Position{Index: w.next, EventTime: t0.Add(6 * day), LogTime: t0.Add(16 * day)}, want: record.ErrKeyNotValid, phrase: "not valid at the record time"},
-		{name: "log time unknown", st: extraction("mine-1", 6*day), keys: []ed25519.PrivateKey{w.mineLate}, at: registry.Position{Index: w.next, EventTime: t0.Add(6 * day)}},
+		{name: "event time outside the window, logged inside it: a claim, not judged here", st: extraction("mine-1", 4*day), keys: []ed25519.PrivateKey{w.mineLate}, at: registry.Position{Index: w.next, EventTime: t0.Add(4 * day), LogTime: t0.Add(6 * day)}},
+		{name: "log time unknown: the event time is judged", st: extraction("mine-1", 16*day), keys: []ed25519.PrivateKey{w.mineLate}, at: registry.Position{Index: w.next, EventTime: t0.Add(16 * day)}, want: record.ErrKeyNotValid, phrase: "not valid at the event time"},
+		{name: "log time unknown, event time inside", st: extraction("mine-1", 6*day), keys: []ed25519.PrivateKey{w.mineLate}, at: registry.Position{Index: w.next, EventTime: t0.Add(6 * day)}},
 		{name: "verify refuses", st: extraction("mine-1", day), keys: []ed25519.PrivateKey{w.mine}, at: w.at(day), verify: errVerify, want: errVerify},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 )
@@ -19,6 +20,10 @@ type Checkpoint struct {
 	Origin string   // unique identifier of the log, e.g. "antimony.example/log"
 	Size   uint64   // number of entries the root covers
 	Root   [32]byte // RFC 6962 Merkle tree hash of the first Size entries
+	// Time is when the log signed the checkpoint, to the second, from its
+	// timestamped signature line (see [Signer]); zero when the note has
+	// none. It is not part of the body.
+	Time time.Time
 }
 
 // Marshal returns the checkpoint body: three newline-terminated lines, the
@@ -72,7 +77,12 @@ func ParseCheckpoint(text string) (Checkpoint, error) {
 //   - the body is malformed ([ParseCheckpoint]);
 //   - the origin is not v.Name(): the pinned key names the log, so an
 //     operator cannot pass off another tree, signed with the same key under
-//     another origin, as a new log that no earlier checkpoint constrains.
+//     another origin, as a new log that no earlier checkpoint constrains;
+//   - v is a [*Verifier] and the note has a timestamp line by the log's key
+//     (see [Signer]) that does not verify.
+//
+// With a [*Verifier], the checkpoint's Time is the time its timestamp line
+// states.
 func OpenCheckpoint(signedNote []byte, v note.Verifier) (Checkpoint, error) {
 	n, err := note.Open(signedNote, note.VerifierList(v))
 	if err != nil {
@@ -91,12 +101,22 @@ func OpenCheckpoint(signedNote []byte, v note.Verifier) (Checkpoint, error) {
 	if c.Origin != v.Name() {
 		return Checkpoint{}, fmt.Errorf("checkpoint origin %q is not the pinned log %q", c.Origin, v.Name())
 	}
+	if tv, ok := v.(*Verifier); ok {
+		if c.Time, err = tv.signedTime(n.Text, n.UnverifiedSigs); err != nil {
+			return Checkpoint{}, fmt.Errorf("checkpoint: %w", err)
+		}
+	}
 	return c, nil
 }
 
-// SignCheckpoint returns the signed note text of c, signed by s.
+// SignCheckpoint returns the signed note text of c, signed by s. If s is a
+// [*Signer], the note also carries c.Time, in a second signature line.
 func SignCheckpoint(c Checkpoint, s note.Signer) ([]byte, error) {
-	msg, err := note.Sign(&note.Note{Text: c.Marshal()}, s)
+	signers := []note.Signer{s}
+	if ts, ok := s.(*Signer); ok {
+		signers = append(signers, timeSigner{ts, c.Time})
+	}
+	msg, err := note.Sign(&note.Note{Text: c.Marshal()}, signers...)
 	if err != nil {
 		return nil, fmt.Errorf("signing checkpoint: %w", err)
 	}

@@ -5,18 +5,18 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 )
 
-// VerifyInclusion checks that proof shows the record id at index is
-// included in the tree of the given size with the given root. It returns
-// nil only if the proof verifies.
-func VerifyInclusion(id RecordID, index, size uint64, proofHashes [][32]byte, root [32]byte) error {
-	return proof.VerifyInclusion(rfc6962.DefaultHasher, index, size, id[:], sliceHashes(proofHashes), root[:])
+// VerifyInclusion checks that proof shows the leaf with hash leafHash
+// ([Leaf.Hash]) at index is included in the tree of the given size with
+// the given root. It returns nil only if the proof verifies.
+func VerifyInclusion(leafHash LeafHash, index, size uint64, proofHashes [][32]byte, root [32]byte) error {
+	return proof.VerifyInclusion(rfc6962.DefaultHasher, index, size, leafHash[:], sliceHashes(proofHashes), root[:])
 }
 
 // InclusionRoot returns the root of the tree of the given size in which
-// proof puts the record id at index. The inclusion is shown once that root
-// is a trusted one, or is proved consistent with one.
-func InclusionRoot(id RecordID, index, size uint64, proofHashes [][32]byte) ([32]byte, error) {
-	root, err := proof.RootFromInclusionProof(rfc6962.DefaultHasher, index, size, id[:], sliceHashes(proofHashes))
+// proof puts the leaf with hash leafHash at index. The inclusion is shown
+// once that root is a trusted one, or is proved consistent with one.
+func InclusionRoot(leafHash LeafHash, index, size uint64, proofHashes [][32]byte) ([32]byte, error) {
+	root, err := proof.RootFromInclusionProof(rfc6962.DefaultHasher, index, size, leafHash[:], sliceHashes(proofHashes))
 	if err != nil {
 		return [32]byte{}, err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/multiformats/go-multihash"
 	"golang.org/x/mod/sumdb/note"
@@ -119,4 +120,50 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// TestSignedTime: a Signer's checkpoint carries its time in a
+// cosignature/v1 line that plain signed-note verifiers ignore, and that a
+// Verifier checks; a tampered time is refused.
+func TestSignedTime(t *testing.T) {
+	skey, vkey, err := GenerateNoteKey("log.example/t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := NewVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	signed, err := SignCheckpoint(Checkpoint{Origin: "log.example/t", Size: 3, Root: sha256.Sum256([]byte("r")), Time: at}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := OpenCheckpoint(signed, v)
+	if err != nil || !c.Time.Equal(at) {
+		t.Fatalf("OpenCheckpoint = %v, %v; want time %v", c.Time, err, at)
+	}
+	// A plain note verifier accepts it and knows nothing of the time.
+	plain, _ := note.NewVerifier(vkey)
+	if c, err := OpenCheckpoint(signed, plain); err != nil || !c.Time.IsZero() {
+		t.Fatalf("plain verifier: %v, %v", c.Time, err)
+	}
+	if _, err := note.Open(signed, note.VerifierList(plain)); err != nil {
+		t.Fatalf("x/mod/sumdb/note rejects the timestamped checkpoint: %v", err)
+	}
+	// The timestamp line re-signed for another time by another key, or
+	// with its time changed, is refused.
+	lines := strings.Split(strings.TrimSuffix(string(signed), "\n"), "\n")
+	last := lines[len(lines)-1]
+	i := strings.LastIndex(last, " ")
+	raw, _ := base64.StdEncoding.DecodeString(last[i+1:])
+	raw[4+7]++ // one second later
+	lines[len(lines)-1] = last[:i+1] + base64.StdEncoding.EncodeToString(raw)
+	if _, err := OpenCheckpoint([]byte(strings.Join(lines, "\n")+"\n"), v); err == nil {
+		t.Fatal("a checkpoint whose timestamp was changed opened")
+	}
 }

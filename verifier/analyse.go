@@ -40,6 +40,7 @@ func ts(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 func (r *run) analyse(rep *pb.VerificationReport) {
 	lot := r.b.GetLotId()
 	r.keyChecks()
+	r.timeChecks()
 	f := r.simulate()
 	head := r.head(lot)
 	if head == nil {
@@ -48,6 +49,9 @@ func (r *run) analyse(rep *pb.VerificationReport) {
 	}
 	anc, ancRecs := r.ancestry(head, lot)
 	if len(r.errs) > 0 {
+		return
+	}
+	if r.complete(anc, ancRecs); len(r.errs) > 0 {
 		return
 	}
 	// The lot's state: what its head record left, or, when a

@@ -132,14 +132,14 @@ func (m *Cache) putVerified(ks [][32]byte) {
 	}
 }
 
-// verifyInclusion checks that record id rid is entry idx of the tree of the given
-// size and root by proof, or recalls that it did.
-func (m *Cache) verifyInclusion(rid tlog.RecordID, idx, size uint64, proof [][32]byte, root [32]byte) error {
+// verifyInclusion checks that the leaf with hash lh is entry idx of the
+// tree of the given size and root by proof, or recalls that it did.
+func (m *Cache) verifyInclusion(lh tlog.LeafHash, idx, size uint64, proof [][32]byte, root [32]byte) error {
 	if m == nil {
-		return tlog.VerifyInclusion(rid, idx, size, proof, root)
+		return tlog.VerifyInclusion(lh, idx, size, proof, root)
 	}
 	h := sha256.New()
-	h.Write(rid[:])
+	h.Write(lh[:])
 	h.Write(binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, idx), size))
 	h.Write(root[:])
 	for _, p := range proof {
@@ -152,7 +152,7 @@ func (m *Cache) verifyInclusion(rid tlog.RecordID, idx, size uint64, proof [][32
 	if ok {
 		return nil
 	}
-	if err := tlog.VerifyInclusion(rid, idx, size, proof, root); err != nil {
+	if err := tlog.VerifyInclusion(lh, idx, size, proof, root); err != nil {
 		return err
 	}
 	m.mu.Lock()

@@ -78,6 +78,20 @@ type Config struct {
 	// continues, or a waypoint time its predecessor, before TIMELINE flags
 	// it. Default 1 hour. Assumption: signers' clocks and manual entry.
 	ClockSkew time.Duration
+	// MaxEventAhead is how far an event time may be after the time the log
+	// took its record before TIMELINE flags it (critical). Default 10
+	// minutes: the server refuses more (custody.MaxEventAhead), allowing
+	// for clocks a few minutes apart, so only a log that broke that rule
+	// shows one.
+	MaxEventAhead time.Duration
+	// MaxBackdate is how long before the log took a record its event time
+	// may be before TIMELINE flags it (warning): a record is signed when
+	// its event happens, or soon after, and one dated far back is what a
+	// key thief, or anyone slipping a record under a capacity or key
+	// window, would sign. Default 30 days. Assumption: paper records
+	// entered late (a weighbridge slip from a remote mine) take days, not
+	// months.
+	MaxBackdate time.Duration
 	// MaxTransitSpeedKmh is the highest plausible average speed of a
 	// consignment between two timed points, great-circle distance over
 	// elapsed time (a lower bound on the real speed). Default 80 km/h.
@@ -149,6 +163,8 @@ func DefaultConfig() Config {
 		AssayFactor:               2,
 		GradeTolerance:            0.10,
 		ClockSkew:                 time.Hour,
+		MaxEventAhead:             10 * time.Minute,
+		MaxBackdate:               30 * 24 * time.Hour,
 		MaxTransitSpeedKmh:        80,
 		MaxTransitDwell:           120 * 24 * time.Hour,
 		CorridorKm:                15,

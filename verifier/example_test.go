@@ -22,7 +22,7 @@ func ExampleVerify() {
 		panic(err)
 	}
 	defer os.RemoveAll(dir)
-	s, err := custody.Open(ctx, dir, custody.Config{Origin: ct.Origin, LogSigner: c.LogSigner, Registrar: c.RegistrarPublic()})
+	s, err := custody.Open(ctx, dir, custody.Config{Origin: ct.Origin, LogSigner: c.LogSigner, Registrar: c.RegistrarPublic(), Now: c.Clock.Now})
 	if err != nil {
 		panic(err)
 	}

@@ -3,13 +3,15 @@ package verifier
 import (
 	"cmp"
 	"slices"
+	"time"
 
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/registry"
 )
 
 // Keys and roles, judged by package registry's rules against the registry
-// as the whole bundle records it (KEY_MISUSE).
+// as the whole bundle records it (KEY_MISUSE), and event times against the
+// log's own time (TIMELINE).
 
 // roleCheck flags a record whose party's roles do not allow what it does
 // (registry.Allows).
@@ -23,28 +25,48 @@ func (r *run) roleCheck(rec *entry, a registry.Action, lots []string) {
 }
 
 // keyChecks raises KEY_MISUSE for signatures by keys that the registry,
-// as the whole bundle records it, says were not valid at the event time
-// (registry.KeyProblems): revoked before the record, revoked as of a time
-// at or before its event time, or outside their window.
+// as the whole bundle records it, says were not valid when the log took
+// the record (registry.KeyProblems): revoked before the record, revoked as
+// of a time at or before the log took it, or outside their window.
 func (r *run) keyChecks() {
 	for _, rec := range r.recs {
 		owner := rec.st.GetPartyId()
 		for _, kid := range rec.keys {
 			k := registry.FindKey(r.party(owner), kid)
-			for _, p := range registry.KeyProblems(k, registry.Position{Index: rec.idx, EventTime: rec.time}) {
+			for _, p := range registry.KeyProblems(k, registry.Position{Index: rec.idx, LogTime: rec.logTime(), EventTime: rec.time}) {
 				switch p.Problem {
 				case registry.RevokedBefore:
 					r.flag(rec, RuleKeyMisuse, pb.Severity_SEVERITY_CRITICAL, rec.lot(), nil, []string{r.idAt(k.GetRevokedIndex())},
 						"signed by key %s of %q after its revocation was logged at index %d", kid, owner, k.GetRevokedIndex())
 				case registry.RevokedAsOf:
 					r.flag(rec, RuleKeyMisuse, pb.Severity_SEVERITY_CRITICAL, rec.lot(), nil, []string{r.idAt(k.GetRevokedIndex())},
-						"event time %s is at or after the revocation time %s of key %s of %q (revocation at index %d)",
-						ts(rec.time), ts(k.GetRevokedAt().AsTime()), kid, owner, k.GetRevokedIndex())
+						"%s %s is at or after the revocation time %s of key %s of %q (revocation at index %d)",
+						p.What, ts(p.Time), ts(k.GetRevokedAt().AsTime()), kid, owner, k.GetRevokedIndex())
 				case registry.OutsideWindow:
 					r.flag(rec, RuleKeyMisuse, pb.Severity_SEVERITY_CRITICAL, rec.lot(), nil, []string{r.retiredBy[kid]},
-						"event time %s is outside the validity window of key %s of %q (%s)", ts(rec.time), kid, owner, registry.Window(k))
+						"%s %s is outside the validity window of key %s of %q (%s)", p.What, ts(p.Time), kid, owner, registry.Window(k))
 				}
 			}
+		}
+	}
+}
+
+// timeChecks raises TIMELINE for records whose event time the log's own
+// time contradicts: after the log took the record (beyond MaxEventAhead,
+// which the server refuses), or long before it (beyond MaxBackdate: a
+// record signed now but dated back, as a key thief would date it).
+func (r *run) timeChecks() {
+	for _, rec := range r.recs {
+		lt := rec.logTime()
+		switch ahead, back := rec.time.Sub(lt), lt.Sub(rec.time); {
+		case r.cfg.MaxEventAhead > 0 && ahead > r.cfg.MaxEventAhead:
+			r.flag(rec, RuleTimeline, pb.Severity_SEVERITY_CRITICAL, rec.lot(), nil, nil,
+				"event time %s is %s after the log took the record (%s): an event cannot postdate its record",
+				ts(rec.time), ahead.Round(time.Second), ts(lt))
+		case r.cfg.MaxBackdate > 0 && back > r.cfg.MaxBackdate:
+			r.flag(rec, RuleTimeline, pb.Severity_SEVERITY_WARNING, rec.lot(), nil, nil,
+				"event time %s is %.0f days before the log took the record (%s), more than the %.0f days allowed: backdated",
+				ts(rec.time), back.Hours()/24, ts(lt), r.cfg.MaxBackdate.Hours()/24)
 		}
 	}
 }

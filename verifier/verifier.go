@@ -41,6 +41,7 @@
 package verifier
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
@@ -48,7 +49,6 @@ import (
 	"sort"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/antimony-ledger/provenance/internal/refdata"
@@ -60,8 +60,9 @@ import (
 
 // Trust is what a verifier trusts: only the pinned keys.
 type Trust struct {
-	// Log verifies the log's signed checkpoints.
-	Log note.Verifier
+	// Log verifies the log's signed checkpoints and the time each was
+	// signed (tlog.NewVerifier of the log's pinned verifier key).
+	Log *tlog.Verifier
 	// Registrar is the key that signs party registrations, key rotations
 	// and revocations.
 	Registrar ed25519.PublicKey
@@ -77,10 +78,14 @@ type entry struct {
 	id   string // rid's text form, as links to the record carry it
 	env  *pb.Envelope
 	st   *pb.Statement
-	time time.Time // event time
+	time time.Time // event time, the signer's claim
+	leaf tlog.Leaf // what the log committed: its time, tallies, map root
 	// ids of the keys signing the record, registered to its party
 	keys []string
 }
+
+// logTime is when the log integrated the record.
+func (e *entry) logTime() time.Time { return e.leaf.Time }
 
 // A run is the state of one verification.
 type run struct {
@@ -92,6 +97,11 @@ type run struct {
 	ckpt tlog.Checkpoint
 	recs []*entry
 	byID map[string]*entry
+	// leaves holds every leaf of the bundle by index, with or without its
+	// record: the tallies of other parties' extractions, and the
+	// checkpoint's last leaf, whose map root is mapRoot.
+	leaves  map[uint64]tlog.Leaf
+	mapRoot *[32]byte
 	// The registry, rebuilt from the bundle's registry records in log
 	// order and judged by package registry's rules; after crypto, it
 	// holds the registry as the whole bundle records it.
@@ -148,7 +158,7 @@ func verify(b *pb.Bundle, trust Trust, cfg Config, c *Cache) (rep *pb.Verificati
 		}
 		rep.Text = Text(rep)
 	}()
-	r := &run{b: b, trust: trust, cfg: cfg, cache: c, byID: map[string]*entry{}, reg: registry.NewMemory(), retiredBy: map[string]string{}}
+	r := &run{b: b, trust: trust, cfg: cfg, cache: c, byID: map[string]*entry{}, leaves: map[uint64]tlog.Leaf{}, reg: registry.NewMemory(), retiredBy: map[string]string{}}
 	if !r.crypto() {
 		rep.Verdict = pb.Verdict_VERDICT_INVALID
 		rep.Errors = r.errs
@@ -158,6 +168,7 @@ func verify(b *pb.Bundle, trust Trust, cfg Config, c *Cache) (rep *pb.Verificati
 	}
 	rep.TreeSize = r.ckpt.Size
 	rep.CheckpointRoot = base64.StdEncoding.EncodeToString(r.ckpt.Root[:])
+	rep.CheckpointTime = timestamppb.New(r.ckpt.Time)
 	rep.Records = uint32(len(r.recs))
 	r.analyse(rep)
 	if len(r.errs) > 0 {
@@ -203,6 +214,9 @@ func (r *run) crypto() bool {
 	if err != nil {
 		return r.fail("checkpoint: %v", err)
 	}
+	if c.Time.IsZero() {
+		return r.fail("checkpoint: it carries no time signed by the log (each checkpoint must, in a cosignature/v1 line by the log's key)")
+	}
 	r.ckpt = c
 	var prev uint64
 	for i, br := range r.b.GetRecords() {
@@ -224,10 +238,21 @@ func (r *run) crypto() bool {
 			}
 			proof[j] = [32]byte(h)
 		}
-		rid := tlog.RecordIDOf(br.GetData())
-		if err := r.cache.verifyInclusion(rid, idx, c.Size, proof, c.Root); err != nil {
+		leaf, withData, err := bundleLeaf(br)
+		if err != nil {
+			return r.fail("index %d: %v", idx, err)
+		}
+		if err := r.cache.verifyInclusion(leaf.Hash(), idx, c.Size, proof, c.Root); err != nil {
 			return r.fail("index %d: inclusion proof does not verify against the checkpoint (size %d): %v", idx, c.Size, err)
 		}
+		r.leaves[idx] = leaf
+		if idx == c.Size-1 {
+			r.mapRoot = leaf.MapRoot
+		}
+		if !withData {
+			continue // a leaf shown without its record
+		}
+		rid := leaf.Record
 		d, ok := r.cache.record(rid)
 		if !ok {
 			env, st, err := record.Decode(br.GetData())
@@ -237,7 +262,7 @@ func (r *run) crypto() bool {
 			d = decodedRecord{env: env, st: st, id: rid.String()}
 			r.cache.putRecord(rid, len(br.GetData()), d)
 		}
-		rec := &entry{idx: idx, rid: rid, id: d.id, env: d.env, st: d.st, time: d.st.GetEventTime().AsTime()}
+		rec := &entry{idx: idx, rid: rid, id: d.id, env: d.env, st: d.st, time: d.st.GetEventTime().AsTime(), leaf: leaf}
 		r.recs = append(r.recs, rec)
 		r.byID[rec.id] = rec
 	}
@@ -250,6 +275,44 @@ type pending struct {
 	key ed25519.PublicKey
 	kid string
 	sig []byte
+}
+
+// bundleLeaf rebuilds the leaf the log committed for a bundle record, and
+// says whether the record itself is in the bundle.
+func bundleLeaf(br *pb.BundleRecord) (tlog.Leaf, bool, error) {
+	var l tlog.Leaf
+	data := br.GetData()
+	switch rid := br.GetRecordId(); {
+	case len(data) > 0:
+		l.Record = tlog.RecordIDOf(data)
+		if len(rid) > 0 && !bytes.Equal(rid, l.Record[:]) {
+			return l, false, errors.New("record_id is not the id of the record's data")
+		}
+	case len(rid) == 32:
+		l.Record = tlog.RecordID(rid)
+	default:
+		return l, false, errors.New("a leaf without its record must give its 32-byte record_id")
+	}
+	if br.GetIntegratedTime() == nil {
+		return l, false, errors.New("no integrated_time: the log commits each record's time in its leaf")
+	}
+	if !br.GetIntegratedTime().IsValid() {
+		return l, false, errors.New("integrated_time is not a valid time")
+	}
+	l.Time = br.GetIntegratedTime().AsTime()
+	if len(br.GetExtra()) > tlog.MaxLeafExtra {
+		return l, false, fmt.Errorf("extra is %d bytes, limit %d", len(br.GetExtra()), tlog.MaxLeafExtra)
+	}
+	l.Extra = br.GetExtra()
+	switch root := br.GetMapRoot(); len(root) {
+	case 0:
+	case 32:
+		r := [32]byte(root)
+		l.MapRoot = &r
+	default:
+		return l, false, fmt.Errorf("map_root is %d bytes, want 32", len(root))
+	}
+	return l, len(data) > 0, nil
 }
 
 // registry replays the registry records in log order, resolving every

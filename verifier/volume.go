@@ -3,7 +3,9 @@ package verifier
 import (
 	"maps"
 	"slices"
+	"strings"
 
+	"github.com/antimony-ledger/provenance/index"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/registry"
 )
@@ -12,82 +14,62 @@ import (
 // (MINE_OVER_CAPACITY) and the country's recorded output (ORIGIN_VOLUME),
 // over the capacity window before the lot's latest extraction.
 
-// volume raises MINE_OVER_CAPACITY and ORIGIN_VOLUME for the lot.
+// volume raises MINE_OVER_CAPACITY and ORIGIN_VOLUME for the lot, from the
+// running tallies the log commits in extraction leaves (package index):
+// for each origin mine, the ore it extracted in the capacity window that
+// ends when the log took the lot's latest extraction by that mine; for
+// the national country, the Sb extracted there in the window that ends
+// with the lot's latest extraction there. Windows are of the log's time,
+// which the signers cannot set. No other party's extraction is needed,
+// only the tallies of two leaves at the window's start.
 func (r *run) volume(ancRecs map[*entry]bool, st *lotState) {
-	var latest *entry
+	if r.cfg.CapacityWindow <= 0 {
+		return
+	}
 	lastByMine := map[string]*entry{}
 	var ancExt []*entry
-	for _, rec := range r.recs {
+	var national *entry          // the lot's latest extraction by a mine of NationalCountry
+	for _, rec := range r.recs { // in log order
 		if rec.st.GetExtraction() == nil || !ancRecs[rec] {
 			continue
 		}
 		ancExt = append(ancExt, rec)
-		if latest == nil || rec.time.After(latest.time) {
-			latest = rec
-		}
-		if m := rec.st.GetPartyId(); registry.HasRole(r.party(m), pb.Role_ROLE_MINE) {
-			if l := lastByMine[m]; l == nil || rec.time.After(l.time) {
-				lastByMine[m] = rec
-			}
-		}
-	}
-	if latest == nil || r.cfg.CapacityWindow <= 0 {
-		return
-	}
-	end := latest.time
-	start := end.Add(-r.cfg.CapacityWindow)
-	years := r.cfg.CapacityWindow.Hours() / (365 * 24)
-	ore := map[string]float64{}
-	inWindow := map[string][]string{}
-	var natSb float64
-	var natEv []string
-	national := false
-	for _, rec := range r.recs {
-		x := rec.st.GetExtraction()
-		if x == nil || !rec.time.After(start) || rec.time.After(end) {
-			continue
-		}
-		p := r.party(rec.st.GetPartyId())
+		m := rec.st.GetPartyId()
+		p := r.party(m)
 		if !registry.HasRole(p, pb.Role_ROLE_MINE) {
 			continue
 		}
-		sb := x.GetMassKg() * (1 - x.GetMoisturePct()/100) * x.GetSbGradePct() / 100
-		oreKg := x.GetMassKg()
-		if x.GetProduct() != pb.Product_PRODUCT_ORE {
-			if g := p.GetRegistration().GetMine().GetGradeMaxPct(); g > 0 {
-				oreKg = sb / (g / 100) // the least ore that holds this Sb
-			}
-		}
-		ore[p.GetRegistration().GetPartyId()] += oreKg
-		inWindow[p.GetRegistration().GetPartyId()] = append(inWindow[p.GetRegistration().GetPartyId()], rec.id)
+		lastByMine[m] = rec
 		if p.GetRegistration().GetCountry() == r.cfg.NationalCountry {
-			natSb += sb
-			natEv = append(natEv, rec.id)
+			national = rec
 		}
 	}
-	ids := func(rs []*entry, pred func(*entry) bool) []string {
-		var out []string
-		for _, x := range rs {
-			if pred(x) {
-				out = append(out, x.id)
-			}
-		}
-		return out
-	}
+	years := r.cfg.CapacityWindow.Hours() / (365 * 24)
+	days := r.cfg.CapacityWindow.Hours() / 24
 	for _, m := range slices.Sorted(maps.Keys(lastByMine)) {
 		p, last := r.party(m), lastByMine[m]
 		prof := p.GetRegistration().GetMine()
-		if p.GetRegistration().GetCountry() == r.cfg.NationalCountry {
-			national = true
-		}
 		if prof == nil {
 			continue
 		}
-		own := ids(ancExt, func(x *entry) bool { return x.st.GetPartyId() == m })
-		if cap := prof.GetAnnualOreCapacityKg() * years * (1 + r.cfg.CapacityTolerance); ore[m] > cap {
-			r.flag(last, RuleMineOverCapacity, pb.Severity_SEVERITY_CRITICAL, last.lot(), nil, append(own, inWindow[m]...),
-				"mine %q extracted %.0f kg ore in the %.0f days to %s (%d extractions), above its licensed %.0f kg/yr prorated to %.0f kg (+%.0f %% tolerance)",
-				m, ore[m], r.cfg.CapacityWindow.Hours()/24, ts(end), len(inWindow[m]), prof.GetAnnualOreCapacityKg(), cap, r.cfg.CapacityTolerance*100)
+		var own []string
+		for _, x := range ancExt {
+			if x.st.GetPartyId() == m {
+				own = append(own, x.id)
+			}
+		}
+		w, ok := r.window(last, index.MineTally(m))
+		if !ok {
+			return
+		}
+		ore := w.oreG / 1000
+		if g := prof.GetGradeMaxPct(); g > 0 {
+			ore += w.otherSbG / 1000 / (g / 100) // the least ore that holds this Sb
+		}
+		if cap := prof.GetAnnualOreCapacityKg() * years * (1 + r.cfg.CapacityTolerance); ore > cap {
+			r.flag(last, RuleMineOverCapacity, pb.Severity_SEVERITY_CRITICAL, last.lot(), nil, append(own, w.evidence...),
+				"mine %q extracted %.0f kg ore in the %.0f days to %s (%d extractions, by the log's running tally), above its licensed %.0f kg/yr prorated to %.0f kg (+%.0f %% tolerance)",
+				m, ore, days, ts(last.logTime()), w.count, prof.GetAnnualOreCapacityKg(), cap, r.cfg.CapacityTolerance*100)
 		}
 		if yearSb := prof.GetAnnualOreCapacityKg() * prof.GetGradeMaxPct() / 100; st.comp[m] > yearSb*(1+r.cfg.CapacityTolerance) {
 			r.flag(last, RuleOriginVolume, pb.Severity_SEVERITY_CRITICAL, st.lot, nil, own,
@@ -95,11 +77,85 @@ func (r *run) volume(ancRecs map[*entry]bool, st *lotState) {
 				st.lot, st.comp[m], m, prof.GetAnnualOreCapacityKg(), prof.GetGradeMaxPct(), yearSb)
 		}
 	}
-	if national && r.cfg.NationalOutputKgSbPerYear > 0 {
-		if limit := r.cfg.NationalOutputKgSbPerYear * years * (1 + r.cfg.CapacityTolerance); natSb > limit {
-			r.flag(latest, RuleOriginVolume, pb.Severity_SEVERITY_CRITICAL, latest.lot(), nil, natEv,
-				"extractions in %s in the %.0f days to %s contain %.0f kg Sb, above its recorded mine output of %.0f kg Sb/yr prorated to %.0f kg (+%.0f %% tolerance)",
-				r.cfg.NationalCountry, r.cfg.CapacityWindow.Hours()/24, ts(end), natSb, r.cfg.NationalOutputKgSbPerYear, limit, r.cfg.CapacityTolerance*100)
-		}
+	if national == nil || r.cfg.NationalOutputKgSbPerYear <= 0 {
+		return
+	}
+	w, ok := r.window(national, index.CountryTally(r.cfg.NationalCountry))
+	if !ok {
+		return
+	}
+	if sb, limit := w.sbG/1000, r.cfg.NationalOutputKgSbPerYear*years*(1+r.cfg.CapacityTolerance); sb > limit {
+		r.flag(national, RuleOriginVolume, pb.Severity_SEVERITY_CRITICAL, national.lot(), nil, w.evidence,
+			"extractions in %s in the %.0f days to %s contain %.0f kg Sb (%d extractions, by the log's running tally), above its recorded mine output of %.0f kg Sb/yr prorated to %.0f kg (+%.0f %% tolerance)",
+			r.cfg.NationalCountry, days, ts(national.logTime()), sb, w.count, r.cfg.NationalOutputKgSbPerYear, limit, r.cfg.CapacityTolerance*100)
 	}
 }
+
+// windowTotal is what a key's extractions sum to in a capacity window.
+type windowTotal struct {
+	count               uint64
+	oreG, sbG, otherSbG float64
+	evidence            []string // the leaves the sums come from
+}
+
+// window sums key's extractions over the capacity window of the log's time
+// that ends at end: end's tally, less the tally of the key's last
+// extraction before the window. That one is shown to be the last by its
+// successor's Prev: a leaf of the key taken at or after the window's start
+// whose Prev is its index (or, when no extraction of the key precedes the
+// window, the key's first leaf, whose Prev is index.NoPrev). A bundle
+// without those leaves is incomplete: the verification fails, and ok is
+// false.
+func (r *run) window(end *entry, key string) (windowTotal, bool) {
+	tallies, err := index.ParseExtra(end.leaf.Extra)
+	last, found := index.Find(tallies, key)
+	if err != nil || !found {
+		r.fail("index %d: the extraction's leaf carries no running tally %q (a log that does not tally, or a damaged leaf)", end.idx, keyName(key))
+		return windowTotal{}, false
+	}
+	start := end.logTime().Add(-r.cfg.CapacityWindow)
+	var first index.Tally // zero: nothing before the window
+	w := windowTotal{evidence: []string{end.id}}
+	found = false
+	for _, idx := range slices.Sorted(maps.Keys(r.leaves)) { // the first that fits
+		l := r.leaves[idx]
+		if idx > end.idx || l.Time.Before(start) {
+			continue
+		}
+		lts, err := index.ParseExtra(l.Extra)
+		t, ok := index.Find(lts, key)
+		if err != nil || !ok {
+			continue
+		}
+		if t.Prev == index.NoPrev {
+			found = true
+			w.evidence = append(w.evidence, l.Record.String())
+			break
+		}
+		pred, ok := r.leaves[t.Prev]
+		if !ok || !pred.Time.Before(start) {
+			continue
+		}
+		pts, err := index.ParseExtra(pred.Extra)
+		pt, ok := index.Find(pts, key)
+		if err != nil || !ok {
+			continue
+		}
+		first, found = pt, true
+		w.evidence = append(w.evidence, l.Record.String(), pred.Record.String())
+		break
+	}
+	if !found {
+		r.fail("index %d: the bundle lacks the leaves that start the %.0f-day window of %s's running tally before %s (incomplete bundle)",
+			end.idx, r.cfg.CapacityWindow.Hours()/24, keyName(key), ts(end.logTime()))
+		return windowTotal{}, false
+	}
+	w.count = last.Count - first.Count
+	w.oreG = float64(last.OreG - first.OreG)
+	w.sbG = float64(last.SbG - first.SbG)
+	w.otherSbG = float64(last.OtherSbG - first.OtherSbG)
+	return w, true
+}
+
+// keyName shows a tally key (kind \x00 id) as "kind id".
+func keyName(k string) string { return strings.ReplaceAll(k, "\x00", " ") }

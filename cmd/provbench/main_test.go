@@ -24,6 +24,7 @@ func TestRun(t *testing.T) {
 
 func testRun(t *testing.T, stream bool, window int) {
 	chain := ct.New()
+	chain.Clock = ct.RealClock() // the records are dated now
 	srv := testserver.Start(t, chain)
 	before := srv.Store.Log().Size()
 	res, err := Run(t.Context(), Options{Addr: srv.GRPCAddr, RegistrarKey: chain.Registrar, Clients: 4, Duration: 500 * time.Millisecond, Presign: 2, Stream: stream, Window: window})

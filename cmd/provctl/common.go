@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -20,6 +19,8 @@ import (
 
 	"github.com/antimony-ledger/provenance/client"
 	"github.com/antimony-ledger/provenance/internal/keyfile"
+
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // globals are the flags every command takes.
@@ -165,7 +166,7 @@ func (t *trustFlags) add(fs *flag.FlagSet) {
 	fs.StringVar(&t.stateDir, "state", envOr("PROVCTL_STATE", filepath.Join(home, ".provctl")), "where the last seen checkpoint is kept (env PROVCTL_STATE)")
 }
 
-func (t *trustFlags) logVerifier() (note.Verifier, error) {
+func (t *trustFlags) logVerifier() (*tlog.Verifier, error) {
 	if t.logKey == "" {
 		return nil, usageErr("--log-key is required (the server prints it on first start; it is also in DATA/log.pub)")
 	}
@@ -174,7 +175,7 @@ func (t *trustFlags) logVerifier() (note.Verifier, error) {
 	if readErr == nil {
 		key = strings.TrimSpace(string(b))
 	}
-	v, err := note.NewVerifier(key)
+	v, err := tlog.NewVerifier(key)
 	switch {
 	case err == nil:
 		return v, nil

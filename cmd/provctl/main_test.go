@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -50,10 +51,19 @@ func (c *cli) ok(args ...string) string {
 	return out
 }
 
+// at returns an RFC 3339 time the given days and hours after a base ten
+// days before today: events recent enough not to read as backdated.
+func at(day, hour int) string {
+	return eventBase.AddDate(0, 0, day).Add(time.Duration(hour) * time.Hour).Format(time.RFC3339)
+}
+
+var eventBase = time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -10)
+
 func (c *cli) path(name string) string { return filepath.Join(c.dir, name) }
 
 func newCLI(t *testing.T) *cli {
 	chain := ct.New()
+	chain.Clock = ct.RealClock() // provctl dates its records now
 	srv := testserver.Start(t, chain)
 	dir := t.TempDir()
 	c := &cli{t: t, dir: dir, http: srv.HTTPAddr}
@@ -87,10 +97,10 @@ func (c *cli) setup() {
 		"--valid-from", "2026-01-01T00:00:00Z")
 	mine := []string{"--key", c.path("mine.key"), "--party", "mine-1"}
 	exp := []string{"--key", c.path("exp.key"), "--party", "exp-1"}
-	c.ok(append([]string{"extract", "--lot", "L1", "--mass-kg", "10000", "--moisture", "3", "--grade", "9", "--lat", "30.0", "--lon", "67.2", "--time", "2026-03-01T08:00:00Z"}, mine...)...)
-	c.ok(append([]string{"dispatch", "--lot", "L1", "--to", "exp-1", "--mass-kg", "10000", "--moisture", "3", "--seal", "S1", "--time", "2026-03-02T06:00:00Z",
-		"--waypoint", "30.0,67.2,2026-03-02T06:00:00Z,mine", "--waypoint", "24.86,67.01,2026-03-03T06:00:00Z,Karachi"}, mine...)...)
-	c.ok(append([]string{"receive", "--lot", "L1", "--mass-kg", "9990", "--lat", "24.86", "--lon", "67.01", "--time", "2026-03-03T07:00:00Z"}, exp...)...)
+	c.ok(append([]string{"extract", "--lot", "L1", "--mass-kg", "10000", "--moisture", "3", "--grade", "9", "--lat", "30.0", "--lon", "67.2", "--time", at(0, 8)}, mine...)...)
+	c.ok(append([]string{"dispatch", "--lot", "L1", "--to", "exp-1", "--mass-kg", "10000", "--moisture", "3", "--seal", "S1", "--time", at(1, 6),
+		"--waypoint", "30.0,67.2," + at(1, 6) + ",mine", "--waypoint", "24.86,67.01," + at(2, 6) + ",Karachi"}, mine...)...)
+	c.ok(append([]string{"receive", "--lot", "L1", "--mass-kg", "9990", "--lat", "24.86", "--lon", "67.01", "--time", at(2, 7)}, exp...)...)
 }
 
 func TestSignSubmitAndRead(t *testing.T) {
@@ -176,9 +186,9 @@ func TestVerifyAndBundles(t *testing.T) {
 	// A lot that gains weight in transit is flagged: exit 3, and it shows
 	// in the auditors' flag list.
 	mine := []string{"--key", c.path("mine.key"), "--party", "mine-1"}
-	c.ok(append([]string{"extract", "--lot", "L2", "--mass-kg", "5000", "--grade", "9", "--lat", "30.0", "--lon", "67.2", "--time", "2026-03-05T08:00:00Z"}, mine...)...)
-	c.ok(append([]string{"dispatch", "--lot", "L2", "--to", "exp-1", "--mass-kg", "5000", "--time", "2026-03-06T08:00:00Z"}, mine...)...)
-	c.ok("receive", "--key", c.path("exp.key"), "--party", "exp-1", "--lot", "L2", "--mass-kg", "6500", "--time", "2026-03-08T08:00:00Z")
+	c.ok(append([]string{"extract", "--lot", "L2", "--mass-kg", "5000", "--grade", "9", "--lat", "30.0", "--lon", "67.2", "--time", at(4, 8)}, mine...)...)
+	c.ok(append([]string{"dispatch", "--lot", "L2", "--to", "exp-1", "--mass-kg", "5000", "--time", at(5, 8)}, mine...)...)
+	c.ok("receive", "--key", c.path("exp.key"), "--party", "exp-1", "--lot", "L2", "--mass-kg", "6500", "--time", at(7, 8))
 	code, out, _ := c.run("verify", "L2")
 	if code != exitFlagged || !strings.Contains(out, "TRANSIT_GAIN") {
 		t.Errorf("verify L2: exit %d, want %d with TRANSIT_GAIN:\n%s", code, exitFlagged, out)
@@ -318,7 +328,7 @@ func (l lyingVerifier) GetBundle(ctx context.Context, _ *apipb.GetBundleRequest)
 func TestBundleBinding(t *testing.T) {
 	c := newCLI(t)
 	c.setup()
-	c.ok(append([]string{"extract", "--lot", "L9", "--mass-kg", "100", "--grade", "9", "--lat", "30.0", "--lon", "67.2", "--time", "2026-03-05T08:00:00Z"},
+	c.ok(append([]string{"extract", "--lot", "L9", "--mass-kg", "100", "--grade", "9", "--lat", "30.0", "--lon", "67.2", "--time", at(4, 8)},
 		"--key", c.path("mine.key"), "--party", "mine-1")...)
 
 	// REST's bundle is a bundle file as it is.

@@ -277,8 +277,11 @@ func proofInclusion(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return &exitError{code: exitInvalid, err: fmt.Errorf("inclusion proof does not verify: %w", err)}
 		}
-		id := tlog.RecordIDOf(ent.GetEntry().GetData())
-		if err := inclusionAgainst(ctx, c, cp, id, nums[0], size, hashes); err != nil {
+		leaf, err := client.EntryLeaf(ent.GetEntry())
+		if err != nil {
+			return &exitError{code: exitInvalid, err: err}
+		}
+		if err := inclusionAgainst(ctx, c, cp, leaf.Hash(), nums[0], size, hashes); err != nil {
 			return err
 		}
 		if g.json {
@@ -293,22 +296,22 @@ func proofInclusion(ctx context.Context, e *env, args []string) error {
 	})
 }
 
-// inclusionAgainst checks that proof puts record id at index in the tree of
+// inclusionAgainst checks that proof puts the leaf with hash lh at index in the tree of
 // the given size, against the trusted checkpoint cp: directly when that
 // tree is cp's, or else through the root the proof gives and a
 // consistency proof, fetched with c, from that tree to cp's. A check that
 // fails is an *exitError; a failed request is returned as it is.
-func inclusionAgainst(ctx context.Context, c *client.Client, cp tlog.Checkpoint, id tlog.RecordID, index, size uint64, proof [][32]byte) error {
+func inclusionAgainst(ctx context.Context, c *client.Client, cp tlog.Checkpoint, lh tlog.LeafHash, index, size uint64, proof [][32]byte) error {
 	invalid := func(err error) error {
 		return &exitError{code: exitInvalid, err: fmt.Errorf("inclusion proof does not verify: %w", err)}
 	}
 	if size == cp.Size {
-		if err := tlog.VerifyInclusion(id, index, size, proof, cp.Root); err != nil {
+		if err := tlog.VerifyInclusion(lh, index, size, proof, cp.Root); err != nil {
 			return invalid(err)
 		}
 		return nil
 	}
-	root, err := tlog.InclusionRoot(id, index, size, proof)
+	root, err := tlog.InclusionRoot(lh, index, size, proof)
 	if err != nil {
 		return invalid(err)
 	}

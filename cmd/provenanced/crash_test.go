@@ -34,6 +34,8 @@ import (
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
 	"github.com/antimony-ledger/provenance/tlog"
+
+	"github.com/antimony-ledger/provenance/client"
 )
 
 // crashWorkers is the number of concurrent clients submitting custody
@@ -147,7 +149,7 @@ func newCrashHarness(t *testing.T, dataDir string, d *daemon) *crashHarness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := note.NewVerifier(strings.TrimSpace(string(vkey)))
+	v, err := tlog.NewVerifier(strings.TrimSpace(string(vkey)))
 	if err != nil {
 		t.Fatalf("%s: %v", logPubFile, err)
 	}
@@ -430,7 +432,11 @@ func (h *crashHarness) verify(d *daemon, cycle int, final bool) {
 			t.Fatalf("cycle %d: entry %d changed across the restart", cycle, i)
 		}
 		entries = append(entries, e.GetData())
-		lh := tlog.RecordIDOf(e.GetData())
+		leaf, err := client.EntryLeaf(e)
+		if err != nil {
+			t.Fatalf("cycle %d: entry %d: %v", cycle, i, err)
+		}
+		lh := leaf.Hash()
 		if err := rng.Append(lh[:], nil); err != nil {
 			t.Fatal(err)
 		}
@@ -703,7 +709,7 @@ func (h *crashHarness) auditStore() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, err := note.NewSigner(strings.TrimSpace(string(skey)))
+	signer, err := tlog.NewSigner(strings.TrimSpace(string(skey)))
 	if err != nil {
 		t.Fatal(err)
 	}

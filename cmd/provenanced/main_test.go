@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -206,7 +205,7 @@ func TestDaemon(t *testing.T) {
 	if got := getOK(t, d.httpURL+"/healthz"); strings.TrimSpace(got) != "ok" {
 		t.Fatalf("/healthz: %q", got)
 	}
-	verifier, err := note.NewVerifier(d.verifierKey)
+	verifier, err := tlog.NewVerifier(d.verifierKey)
 	if err != nil {
 		t.Fatalf("printed verifier key %q: %v", d.verifierKey, err)
 	}

@@ -12,8 +12,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"golang.org/x/mod/sumdb/note"
-
 	"github.com/antimony-ledger/provenance/custody"
 	"github.com/antimony-ledger/provenance/internal/backend"
 	"github.com/antimony-ledger/provenance/internal/datadir"
@@ -21,6 +19,8 @@ import (
 	"github.com/antimony-ledger/provenance/ledger"
 	"github.com/antimony-ledger/provenance/record"
 	"github.com/antimony-ledger/provenance/verifier"
+
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // DefaultOrigin is the checkpoint origin of a log created without --origin.
@@ -128,7 +128,7 @@ func Run(ctx context.Context, o Options) error {
 
 // serve serves on gl and hl.
 func serve(ctx context.Context, o Options, store *custody.Store, tlsCfg *tls.Config, vkey string, regPub ed25519.PublicKey, regPath string, gl, hl net.Listener) error {
-	logVerifier, err := note.NewVerifier(vkey)
+	logVerifier, err := tlog.NewVerifier(vkey)
 	if err != nil {
 		return fmt.Errorf("log verifier key: %w", err)
 	}

@@ -26,8 +26,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
-
 	"github.com/antimony-ledger/provenance/client"
 	"github.com/antimony-ledger/provenance/custody"
 	"github.com/antimony-ledger/provenance/internal/backend"
@@ -39,6 +37,8 @@ import (
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
 	"github.com/antimony-ledger/provenance/verifier"
+
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 type options struct {
@@ -71,7 +71,7 @@ func main() {
 
 // trust is what the buyer pins: the log's key and the registrar's key.
 type trust struct {
-	log       note.Verifier
+	log       *tlog.Verifier
 	registrar ed25519.PublicKey
 	regKey    ed25519.PrivateKey
 }
@@ -121,7 +121,7 @@ func play(ctx context.Context, o options) (*Result, error) {
 	s := &scenario{
 		c: c, out: out, suffix: suffix, ref: ref, parties: map[string]*client.Signer{},
 		registrar: &client.Signer{PartyID: record.RegistrarPartyID, Key: tr.regKey},
-		start:     time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC),
+		start:     time.Now().UTC().Truncate(time.Hour).AddDate(0, 0, -scenarioDays),
 	}
 	stories, err := s.Run(ctx)
 	if err != nil {
@@ -140,7 +140,7 @@ func play(ctx context.Context, o options) (*Result, error) {
 		if _, err := c.CheckCheckpoint(ctx, tr.log, cps, []byte(r.GetBundle().GetCheckpoint())); err != nil {
 			return nil, fmt.Errorf("checkpoint of %s: %w", st.Lot, err)
 		}
-		rep := verifier.Verify(r.GetBundle(), verifier.Trust{Log: tr.log, Registrar: tr.registrar}, verifier.DefaultConfig())
+		rep := verifier.VerifyLot(st.Lot, r.GetBundle(), verifier.Trust{Log: tr.log, Registrar: tr.registrar}, verifier.DefaultConfig())
 		res.Reports[st.Lot] = rep
 		fmt.Fprintf(tw, "%s\t%s\t%.0f%%\t%s\t%s\n", st.Lot, strings.TrimPrefix(rep.GetVerdict().String(), "VERDICT_"), rep.GetUntracedShare()*100, ruleList(rep), st.Title)
 	}
@@ -206,7 +206,7 @@ func loadTrust(o options) (trust, error) {
 	if b, err := os.ReadFile(vkey); err == nil {
 		vkey = strings.TrimSpace(string(b))
 	}
-	v, err := note.NewVerifier(vkey)
+	v, err := tlog.NewVerifier(vkey)
 	if err != nil {
 		return trust{}, fmt.Errorf("--log-key: %w", err)
 	}
@@ -286,7 +286,7 @@ func startServer(ctx context.Context, dir string, out io.Writer) (*embedded, err
 }
 
 type serverKeys struct {
-	signer note.Signer
+	signer *tlog.Signer
 	vkey   string
 	trust  trust
 }
@@ -306,7 +306,7 @@ func exampleKeys(dir string) (serverKeys, error) {
 	if err != nil {
 		return serverKeys{}, err
 	}
-	v, err := note.NewVerifier(vkey)
+	v, err := tlog.NewVerifier(vkey)
 	if err != nil {
 		return serverKeys{}, err
 	}

@@ -50,8 +50,22 @@ type scenario struct {
 	suffix    string // appended to ids when running against a shared server
 	ref       *refdata.Dataset
 	parties   map[string]*client.Signer
-	start     time.Time
+	// start is day 0 of the scenario's calendar: scenarioDays before the
+	// run, so the whole story (registrations half a day before day 0, the
+	// last receipt on day 27) lies in the past but within the 30 days the
+	// verifier allows between an event and the log taking its record
+	// (verifier.Config.MaxBackdate). The example submits weeks of events
+	// in seconds; a log judges them by its own clock.
+	start time.Time
 }
+
+// scenarioDays is how far back day 0 of the scenario lies.
+const scenarioDays = 28
+
+// seaDays is the oxide's voyage from Port Qasim to Baltimore: about 8,200
+// nautical miles by way of Suez at 16 knots (an assumption of this example,
+// not a sourced figure).
+const seaDays = 21
 
 func (s *scenario) id(base string) string { return base + s.suffix }
 
@@ -117,7 +131,7 @@ func (s *scenario) registerParties(ctx context.Context) error {
 			}
 			reg.Licence = "ML-" + d.refMine
 		}
-		if _, err := s.submit(ctx, record.RegistrarPartyID, &pb.Statement{EventTime: ts(s.start.AddDate(0, -1, 0)), Body: &pb.Statement_PartyRegistration{PartyRegistration: reg}}); err != nil {
+		if _, err := s.submit(ctx, record.RegistrarPartyID, &pb.Statement{EventTime: ts(s.start.Add(-12 * time.Hour)), Body: &pb.Statement_PartyRegistration{PartyRegistration: reg}}); err != nil {
 			return err
 		}
 		s.parties[s.id(d.id)] = &client.Signer{PartyID: s.id(d.id), Key: priv}
@@ -274,11 +288,11 @@ func (s *scenario) Run(ctx context.Context) ([]Story, error) {
 	oxide := s.id("OX-001")
 	smelt, err := s.transform(ctx, smelter, pb.TransformationKind_TRANSFORMATION_KIND_SMELT,
 		[]*pb.TransformationInput{{LotId: lot, Link: held, MassKg: 19930}},
-		[]*pb.TransformationOutput{{LotId: oxide, MassKg: 2591, Product: pb.Product_PRODUCT_TRIOXIDE, SbGradePct: 83.3}}, 9)
+		[]*pb.TransformationOutput{{LotId: oxide, MassKg: 2591, Product: pb.Product_PRODUCT_TRIOXIDE, SbGradePct: 83.3}}, 6)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.move(ctx, leg{lot: oxide, from: smelter, to: buyer, link: smelt, sentKg: 2591, receivedKg: 2590, depart: s.at(12, 8), route: []*pb.Location{portQasim, baltimore}, hours: []float64{0, 30 * 24}, transport: "container ship"}); err != nil {
+	if _, err := s.move(ctx, leg{lot: oxide, from: smelter, to: buyer, link: smelt, sentKg: 2591, receivedKg: 2590, depart: s.at(6, 14), route: []*pb.Location{portQasim, baltimore}, hours: []float64{0, seaDays * 24}, transport: "container ship"}); err != nil {
 		return nil, err
 	}
 	stories = append(stories, Story{Lot: oxide, Title: "clean: Krinj ore smelted to Sb2O3, shipped to Ohio"})
@@ -363,7 +377,7 @@ func (s *scenario) Run(ctx context.Context) ([]Story, error) {
 	// lot from a mine licensed for 150 t a year.
 	s.say("\n7. A mine declaring more ore than its licence allows")
 	lot = s.id("QA-004")
-	if _, err := s.extract(ctx, qila, lot, 400000, 3, 9, 40); err != nil {
+	if _, err := s.extract(ctx, qila, lot, 400000, 3, 9, 27); err != nil {
 		return nil, err
 	}
 	stories = append(stories, Story{Lot: lot, Title: "400 t declared by a mine licensed for 150 t a year", Expect: []string{"MINE_OVER_CAPACITY"}})

@@ -36,6 +36,7 @@ var transitive = map[string][]string{
 	"record":                       {badger, grpc, gateway, module + "ledger", module + "custody", module + "internal"},
 	"tlog":                         {badger, grpc, gateway, module + "ledger", module + "custody", module + "record", module + "internal"},
 	"registry":                     {badger, grpc, gateway, module + "ledger", module + "custody", module + "internal"},
+	"index":                        {badger, grpc, gateway, module + "ledger", module + "custody", module + "internal"},
 	"proto/provenance/v1/recordpb": {grpc, gateway},
 	"verifier":                     {badger, grpc, gateway, module + "ledger", module + "custody", module + "client", module + "internal/backend", module + "internal/server"},
 	"client":                       append([]string{badger, module + "ledger", module + "custody", module + "verifier", module + "internal"}, grpcServer...),
@@ -59,6 +60,7 @@ var direct = map[string][]string{
 	"record":           {"os", "net", "syscall", module + "custody", module + "ledger", grpc},
 	"tlog":             {"os", "net", "syscall", module},
 	"registry":         {"os", "net", "syscall", module + "custody", module + "ledger", grpc},
+	"index":            {"os", "net", "syscall", module + "custody", module + "ledger", grpc},
 	"internal/refdata": {module},
 }
 

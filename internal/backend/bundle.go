@@ -8,10 +8,14 @@ import (
 	"slices"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/antimony-ledger/provenance/custody"
+	"github.com/antimony-ledger/provenance/index"
 	"github.com/antimony-ledger/provenance/ledger"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
+	"github.com/antimony-ledger/provenance/tlog"
 	"github.com/antimony-ledger/provenance/verifier"
 )
 
@@ -22,15 +26,19 @@ import (
 //     transformations that produced it, of every lot it came from, back to
 //     the extractions (each lot's whole history, so forks show);
 //   - the registry records (registration, rotations, revocations) of every
-//     party that signed one of them and of every origin mine;
-//   - the extractions of each origin mine within cfg.CapacityWindow before
-//     the lot's latest extraction, for the capacity and volume rules, and,
-//     when an origin mine is in cfg.NationalCountry, the extractions of
-//     every mine registered there in that window (at most
-//     cfg.MaxNationalRecords), for the national volume;
+//     party that signed one of them;
+//   - the map proofs of each of those lots' and parties' chains (package
+//     index), against the map root of the checkpoint's last leaf, which it
+//     also holds (without its record), so that a verifier can tell that
+//     none of those records is left out;
+//   - for each origin mine, and for the national country when an origin
+//     mine is there, the leaves (without their records) that start the
+//     capacity window's running tally: the key's last extraction before
+//     the window and the one after it;
 //
-// each with its inclusion proof to the checkpoint, sorted by index without
-// duplicates. Records appended after the checkpoint are left out.
+// each with its leaf's data and its inclusion proof to the checkpoint,
+// sorted by index without duplicates. Records appended after the
+// checkpoint are left out.
 func BuildBundle(ctx context.Context, s *custody.Store, lotID string, cfg verifier.Config) (*pb.Bundle, error) {
 	return buildBundle(ctx, s, lotID, cfg, nil, nil)
 }
@@ -43,24 +51,26 @@ func (b *Backend) buildBundle(ctx context.Context, lotID string) (*pb.Bundle, er
 
 func buildBundle(ctx context.Context, s *custody.Store, lotID string, cfg verifier.Config, cache *verifier.Cache, proofs *proofCache) (*pb.Bundle, error) {
 	log := s.Log()
-	c, ckpt, err := log.LatestCheckpoint()
+	snap, err := log.Snapshot()
 	if err != nil {
 		return nil, fmt.Errorf("verifier: reading the store's checkpoint: %w", err)
 	}
-	entries := map[uint64]ledger.Entry{}
+	c := snap.Checkpoint
+	full := map[uint64]ledger.Entry{}     // records the bundle holds
+	leafOnly := map[uint64]ledger.Entry{} // leaves it shows without their record
 	add := func(es []ledger.Entry) []ledger.Entry {
 		var kept []ledger.Entry
 		for _, e := range es {
 			if e.Index < c.Size {
-				entries[e.Index] = e
+				full[e.Index] = e
 				kept = append(kept, e)
 			}
 		}
 		return kept
 	}
+	var keys [][]byte // map keys whose chains the bundle holds
 	signers := map[string]bool{}
-	mines := map[string]bool{}
-	var latestExt time.Time
+	lastByMine := map[string]ledger.Entry{}
 	seen := map[string]bool{lotID: true}
 	queue := []string{lotID}
 	for len(queue) > 0 {
@@ -70,6 +80,7 @@ func buildBundle(ctx context.Context, s *custody.Store, lotID string, cfg verifi
 		if err != nil {
 			return nil, fmt.Errorf("verifier: reading lot %q: %w", lot, err)
 		}
+		keys = append(keys, index.LotKey(lot))
 		for _, e := range add(hist) {
 			st, err := cache.Statement(e.ID, e.Data)
 			if err != nil {
@@ -79,9 +90,8 @@ func buildBundle(ctx context.Context, s *custody.Store, lotID string, cfg verifi
 			switch b := st.GetBody().(type) {
 			case *pb.Statement_Extraction:
 				if b.Extraction.GetLotId() == lot {
-					mines[st.GetPartyId()] = true
-					if t := st.GetEventTime().AsTime(); t.After(latestExt) {
-						latestExt = t
+					if l, ok := lastByMine[st.GetPartyId()]; !ok || e.Index > l.Index {
+						lastByMine[st.GetPartyId()] = e
 					}
 				}
 			case *pb.Statement_Transformation:
@@ -97,47 +107,10 @@ func buildBundle(ctx context.Context, s *custody.Store, lotID string, cfg verifi
 			}
 		}
 	}
-	if len(entries) == 0 {
-		return nil, fmt.Errorf("verifier: lot %q has no records at checkpoint size %d", lotID, c.Size)
+	if len(full) == 0 {
+		return nil, fmt.Errorf("verifier: lot %q has no records at checkpoint size %d: %w", lotID, c.Size, record.ErrNotFound)
 	}
-	start := latestExt.Add(-cfg.CapacityWindow)
-	// The national volume is the country's, not the lot's: the extractions
-	// of every mine registered there, up to a bound.
-	national := false
-	for mine := range mines {
-		if p, err := s.Party(mine); err == nil && p.GetRegistration().GetCountry() == cfg.NationalCountry {
-			national = true
-		}
-	}
-	if national {
-		xs, _, err := s.CountryExtractions(ctx, cfg.NationalCountry, start, latestExt, cfg.MaxNationalRecords)
-		if err != nil {
-			return nil, fmt.Errorf("verifier: reading extractions in %s: %w", cfg.NationalCountry, err)
-		}
-		for _, e := range add(xs) {
-			st, err := cache.Statement(e.ID, e.Data)
-			if err != nil {
-				return nil, fmt.Errorf("verifier: decoding entry %d: %w", e.Index, err)
-			}
-			signers[st.GetPartyId()] = true // its registration says it is a mine there
-		}
-	}
-	for mine := range mines {
-		xs, err := s.MineExtractions(ctx, mine)
-		if err != nil {
-			return nil, fmt.Errorf("verifier: reading extractions of mine %q: %w", mine, err)
-		}
-		for _, e := range xs {
-			st, err := cache.Statement(e.ID, e.Data)
-			if err != nil {
-				return nil, fmt.Errorf("verifier: decoding entry %d: %w", e.Index, err)
-			}
-			if t := st.GetEventTime().AsTime(); t.After(start) && !t.After(latestExt) {
-				add([]ledger.Entry{e})
-			}
-		}
-	}
-	for p := range signers {
+	for _, p := range slices.Sorted(maps.Keys(signers)) {
 		if p == record.RegistrarPartyID {
 			continue
 		}
@@ -146,19 +119,124 @@ func buildBundle(ctx context.Context, s *custody.Store, lotID string, cfg verifi
 			return nil, fmt.Errorf("verifier: reading registry records of %q: %w", p, err)
 		}
 		add(rs)
+		keys = append(keys, index.PartyKey(p))
 	}
-	b := &pb.Bundle{LotId: lotID, Checkpoint: string(ckpt)}
-	for _, idx := range slices.Sorted(maps.Keys(entries)) {
-		e := entries[idx]
+	// The checkpoint's last leaf commits the map root.
+	tip, err := log.Get(ctx, c.Size-1)
+	if err != nil {
+		return nil, fmt.Errorf("verifier: reading the checkpoint's last entry: %w", err)
+	}
+	leafOnly[tip.Index] = tip
+	// The leaves that start each running tally's window.
+	var national *ledger.Entry
+	for _, m := range slices.Sorted(maps.Keys(lastByMine)) {
+		e := lastByMine[m]
+		p, err := s.Party(m)
+		if err != nil {
+			continue // not a registered party: ORPHAN_INPUT, no tally
+		}
+		if err := windowStart(ctx, log, e, index.MineTally(m), cfg.CapacityWindow, leafOnly); err != nil {
+			return nil, err
+		}
+		if p.GetRegistration().GetCountry() == cfg.NationalCountry && (national == nil || e.Index > national.Index) {
+			national = &e
+		}
+	}
+	if national != nil {
+		if err := windowStart(ctx, log, *national, index.CountryTally(cfg.NationalCountry), cfg.CapacityWindow, leafOnly); err != nil {
+			return nil, err
+		}
+	}
+	b := &pb.Bundle{LotId: lotID, Checkpoint: string(snap.Signed)}
+	for idx := range leafOnly {
+		if _, ok := full[idx]; ok {
+			delete(leafOnly, idx)
+		}
+	}
+	all := maps.Clone(full)
+	maps.Copy(all, leafOnly)
+	for _, idx := range slices.Sorted(maps.Keys(all)) {
+		e := all[idx]
 		proof, err := proofs.inclusionProof(ctx, log, idx, c.Size)
 		if err != nil {
 			return nil, fmt.Errorf("verifier: inclusion proof of entry %d: %w", idx, err)
 		}
-		br := &pb.BundleRecord{Index: idx, Data: e.Data}
-		for _, h := range proof {
-			br.InclusionProof = append(br.InclusionProof, bytes.Clone(h[:]))
-		}
-		b.Records = append(b.Records, br)
+		_, withData := full[idx]
+		b.Records = append(b.Records, BundleRecord(e, withData, proof))
+	}
+	for _, k := range keys {
+		b.MapProofs = append(b.MapProofs, MapProof(snap.Map, k))
 	}
 	return b, nil
+}
+
+// BundleRecord returns a bundle's record of entry e, with its data or (if
+// not withData) its record id only, its leaf's data and its inclusion
+// proof.
+func BundleRecord(e ledger.Entry, withData bool, proof [][32]byte) *pb.BundleRecord {
+	br := &pb.BundleRecord{Index: e.Index, IntegratedTime: timestamppb.New(e.Time), Extra: e.Extra}
+	if e.MapRoot != nil {
+		br.MapRoot = bytes.Clone(e.MapRoot[:])
+	}
+	if withData {
+		br.Data = e.Data
+	} else {
+		br.RecordId = bytes.Clone(e.ID[:])
+	}
+	for _, h := range proof {
+		br.InclusionProof = append(br.InclusionProof, bytes.Clone(h[:]))
+	}
+	return br
+}
+
+// MapProof returns a bundle's proof of key's value in m, or of its
+// absence.
+func MapProof(m tlog.Map, key []byte) *pb.MapProof {
+	p := m.Prove(key)
+	out := &pb.MapProof{Key: key}
+	if v, ok := m.Get(key); ok {
+		out.Value = v
+	} else {
+		out.Absent = true
+	}
+	for _, s := range p.Siblings {
+		out.Siblings = append(out.Siblings, bytes.Clone(s[:]))
+	}
+	if p.OtherKey != nil {
+		out.OtherKey, out.OtherValue = bytes.Clone(p.OtherKey[:]), bytes.Clone(p.OtherValue[:])
+	}
+	return out
+}
+
+// windowStart adds to leaves the leaves that start the running tally key's
+// window of the log's time before end: walking back along the tally's
+// Prev links from end, the key's last extraction taken before the window
+// and the one after it, or the key's first extraction if none precedes
+// the window.
+func windowStart(ctx context.Context, log *ledger.Log, end ledger.Entry, key string, window time.Duration, leaves map[uint64]ledger.Entry) error {
+	start := end.Time.Add(-window)
+	cur := end
+	for {
+		ts, err := index.ParseExtra(cur.Extra)
+		if err != nil {
+			return fmt.Errorf("verifier: entry %d: %w", cur.Index, err)
+		}
+		t, ok := index.Find(ts, key)
+		if !ok {
+			return nil // a leaf without the tally: the verifier says so
+		}
+		if t.Prev == index.NoPrev {
+			leaves[cur.Index] = cur
+			return nil
+		}
+		prev, err := log.Get(ctx, t.Prev)
+		if err != nil {
+			return fmt.Errorf("verifier: entry %d: %w", t.Prev, err)
+		}
+		if prev.Time.Before(start) {
+			leaves[cur.Index], leaves[prev.Index] = cur, prev
+			return nil
+		}
+		cur = prev
+	}
 }

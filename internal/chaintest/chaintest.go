@@ -13,6 +13,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +23,8 @@ import (
 	"github.com/antimony-ledger/provenance/custody"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
+
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // Origin is the checkpoint origin of logs made by [Chain.OpenStore].
@@ -40,13 +43,49 @@ func (p *Party) KeyID() string { return record.KeyID(p.Key.Public().(ed25519.Pub
 // A Chain holds a registrar, a log key and parties.
 type Chain struct {
 	Registrar   ed25519.PrivateKey
-	LogSigner   note.Signer
-	LogVerifier note.Verifier
+	LogSigner   *tlog.Signer
+	LogVerifier *tlog.Verifier
 	// LogVerifierKey is the encoded verifier key, as a client pins it.
 	LogVerifierKey string
 	// Start is the time keys become valid and the default event time base.
 	Start   time.Time
 	Parties map[string]*Party
+	// Clock is the log's clock in stores opened by OpenStore: it starts at
+	// Start and every statement the chain signs moves it to a minute after
+	// the statement's event time, unless it is later already. So records
+	// signed and submitted in order are integrated a minute after their
+	// events, whatever today's date.
+	Clock *Clock
+}
+
+// A Clock is a simulated clock that only moves forward, or the real one.
+type Clock struct {
+	mu   sync.Mutex
+	t    time.Time
+	real bool
+}
+
+// RealClock returns a clock that is time.Now: for a server whose records
+// are signed outside the chain (by provctl, say) and dated now.
+func RealClock() *Clock { return &Clock{real: true} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	if c.real {
+		return time.Now()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock to t if t is later; the real clock ignores it.
+func (c *Clock) Advance(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t.After(c.t) {
+		c.t = t
+	}
 }
 
 // New returns a chain with a registrar and a log key and no parties.
@@ -55,21 +94,23 @@ func New() *Chain {
 	if err != nil {
 		panic(err)
 	}
-	signer, err := note.NewSigner(skey)
+	signer, err := tlog.NewSigner(skey)
 	if err != nil {
 		panic(err)
 	}
-	verifier, err := note.NewVerifier(vkey)
+	verifier, err := tlog.NewVerifier(vkey)
 	if err != nil {
 		panic(err)
 	}
+	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	return &Chain{
 		Registrar:      ed25519.NewKeyFromSeed(seed("registrar")),
 		LogSigner:      signer,
 		LogVerifier:    verifier,
 		LogVerifierKey: vkey,
-		Start:          time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC),
+		Start:          start,
 		Parties:        map[string]*Party{},
+		Clock:          &Clock{t: start},
 	}
 }
 
@@ -133,6 +174,7 @@ func (c *Chain) Sign(p *Party, st *pb.Statement) *pb.Envelope {
 }
 
 func (c *Chain) signWith(key ed25519.PrivateKey, st *pb.Statement) *pb.Envelope {
+	c.Clock.Advance(st.GetEventTime().AsTime().Add(time.Minute))
 	env, err := record.Sign(st, key)
 	if err != nil {
 		panic(err)
@@ -154,7 +196,7 @@ func ID(env *pb.Envelope) string {
 func (c *Chain) OpenStore(tb testing.TB) *custody.Store {
 	tb.Helper()
 	s, err := custody.Open(tb.Context(), tb.TempDir(), custody.Config{
-		Origin: Origin, LogSigner: c.LogSigner, Registrar: c.RegistrarPublic(),
+		Origin: Origin, LogSigner: c.LogSigner, Registrar: c.RegistrarPublic(), Now: c.Clock.Now,
 	})
 	if err != nil {
 		tb.Fatalf("opening store: %v", err)

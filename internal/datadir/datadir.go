@@ -21,8 +21,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"golang.org/x/mod/sumdb/note"
-
 	"github.com/antimony-ledger/provenance/internal/keyfile"
 	"github.com/antimony-ledger/provenance/record"
 	"github.com/antimony-ledger/provenance/tlog"
@@ -42,7 +40,7 @@ const (
 
 // LogKey loads the log's checkpoint signing key from dir, creating it on
 // first start. It returns the signer and the encoded verifier key.
-func LogKey(dir, origin string) (note.Signer, string, error) {
+func LogKey(dir, origin string) (*tlog.Signer, string, error) {
 	keyPath, pubPath := filepath.Join(dir, LogKeyFile), filepath.Join(dir, LogPubFile)
 	skey, err := os.ReadFile(keyPath)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -67,7 +65,7 @@ func LogKey(dir, origin string) (note.Signer, string, error) {
 	} else if err != nil {
 		return nil, "", fmt.Errorf("reading log key: %w", err)
 	}
-	signer, err := note.NewSigner(strings.TrimSpace(string(skey)))
+	signer, err := tlog.NewSigner(strings.TrimSpace(string(skey)))
 	if err != nil {
 		return nil, "", fmt.Errorf("parsing %s: %w", keyPath, err)
 	}
@@ -79,7 +77,7 @@ func LogKey(dir, origin string) (note.Signer, string, error) {
 		return nil, "", fmt.Errorf("reading log verifier key: %w", err)
 	}
 	vk := strings.TrimSpace(string(vkey))
-	verifier, err := note.NewVerifier(vk)
+	verifier, err := tlog.NewVerifier(vk)
 	if err != nil {
 		return nil, "", fmt.Errorf("parsing %s: %w", pubPath, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -105,6 +106,139 @@ func nodeHash(l, r [32]byte) [32]byte {
 // recordID is the id of the record whose stored bytes are data (FORMAT.md §7).
 func recordID(data []byte) string { return sha256ID(leafHash(data)) }
 
+// leafEncoding is the leaf the log's tree commits for a record (FORMAT.md
+// §10.1): version 2, the integration time, the record id digest, the extra
+// data and the map root, if any. Its tree leaf hash is leafHash of it.
+func leafEncoding(logTime time.Time, digest [32]byte, extra []byte, mapRoot *[32]byte) []byte {
+	b := []byte{2}
+	b = binary.BigEndian.AppendUint64(b, uint64(logTime.UnixNano()))
+	b = append(b, digest[:]...)
+	b = binary.AppendUvarint(b, uint64(len(extra)))
+	b = append(b, extra...)
+	if mapRoot == nil {
+		return append(b, 0)
+	}
+	return append(append(b, 1), mapRoot[:]...)
+}
+
+// A chain is a value of the log's map (FORMAT.md §10.4).
+type chain struct {
+	count, head uint64
+	hash        [32]byte
+}
+
+func (c chain) add(index uint64, digest [32]byte) chain {
+	msg := append([]byte("antimony chain v1"), c.hash[:]...)
+	msg = binary.BigEndian.AppendUint64(msg, index)
+	return chain{count: c.count + 1, head: index, hash: sha256.Sum256(append(msg, digest[:]...))}
+}
+
+func (c chain) bytes() []byte {
+	b := binary.BigEndian.AppendUint64(nil, c.count)
+	b = binary.BigEndian.AppendUint64(b, c.head)
+	return append(b, c.hash[:]...)
+}
+
+// mapRoot is the root of the log's sparse Merkle tree holding entries, key
+// to value (FORMAT.md §10.4), computed from the definition: a subtree with
+// no entry is 32 zero bytes, with one its leaf, with more an interior node
+// over its halves by the next bit of SHA-256(key).
+func mapRoot(entries map[string][]byte) [32]byte {
+	type kv struct{ k, v [32]byte }
+	var all []kv
+	for k, v := range entries {
+		all = append(all, kv{sha256.Sum256([]byte(k)), sha256.Sum256(v)})
+	}
+	var root func(es []kv, d int) [32]byte
+	root = func(es []kv, d int) [32]byte {
+		switch len(es) {
+		case 0:
+			return [32]byte{}
+		case 1:
+			return mapLeafHash(es[0].k, es[0].v)
+		}
+		var l, r []kv
+		for _, e := range es {
+			if bitOf(e.k, d) == 0 {
+				l = append(l, e)
+			} else {
+				r = append(r, e)
+			}
+		}
+		return mapNodeHash(root(l, d+1), root(r, d+1))
+	}
+	return root(all, 0)
+}
+
+func bitOf(h [32]byte, d int) byte { return h[d/8] >> (7 - d%8) & 1 }
+
+func mapLeafHash(kh, vh [32]byte) [32]byte {
+	return sha256.Sum256(append(append([]byte{0x10}, kh[:]...), vh[:]...))
+}
+
+func mapNodeHash(l, r [32]byte) [32]byte {
+	return sha256.Sum256(append(append([]byte{0x11}, l[:]...), r[:]...))
+}
+
+// A mapProof is a map proof as a bundle carries it (FORMAT.md §10.5).
+type mapProof struct {
+	Key        []byte   `json:"key"`
+	Value      []byte   `json:"value"`
+	Absent     bool     `json:"absent"`
+	Siblings   [][]byte `json:"siblings"`
+	OtherKey   []byte   `json:"otherKey"`
+	OtherValue []byte   `json:"otherValue"`
+}
+
+// verify checks the proof against root, following FORMAT.md §10.4.
+func (p mapProof) verify(root [32]byte) bool {
+	kh := sha256.Sum256(p.Key)
+	var h [32]byte
+	switch {
+	case !p.Absent:
+		h = mapLeafHash(kh, sha256.Sum256(p.Value))
+	case p.OtherKey != nil:
+		ok := [32]byte(p.OtherKey)
+		if ok == kh {
+			return false
+		}
+		for d := range p.Siblings {
+			if bitOf(ok, d) != bitOf(kh, d) {
+				return false
+			}
+		}
+		h = mapLeafHash(ok, [32]byte(p.OtherValue))
+	}
+	if len(p.Siblings) > 256 {
+		return false
+	}
+	for d := len(p.Siblings) - 1; d >= 0; d-- {
+		if bitOf(kh, d) == 0 {
+			h = mapNodeHash(h, [32]byte(p.Siblings[d]))
+		} else {
+			h = mapNodeHash([32]byte(p.Siblings[d]), h)
+		}
+	}
+	return h == root
+}
+
+// tallyExtra encodes one running tally of an extraction's leaf (FORMAT.md
+// §10.4).
+func tallyExtra(key string, prev, count, oreG, sbG, otherSbG uint64) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(key)))
+	b = append(b, key...)
+	for _, v := range []uint64{prev, count, oreG, sbG, otherSbG} {
+		b = binary.BigEndian.AppendUint64(b, v)
+	}
+	return b
+}
+
+// grams is an extraction's wet mass and contained Sb in grams (FORMAT.md
+// §10.4).
+func grams(massKg, moisturePct, gradePct float64) (uint64, uint64) {
+	return uint64(math.Round(massKg * 1000)), uint64(math.Round(massKg * (1 - moisturePct/100) * gradePct / 100 * 1000))
+}
+
 // storedJSON builds the stored DSSE JSON form byte by byte (FORMAT.md §6).
 func storedJSON(payload []byte, keyids []string, sigs [][]byte) []byte {
 	var b strings.Builder
@@ -177,10 +311,18 @@ func noteKeyHash(name string, pub []byte) uint32 {
 	return binary.BigEndian.Uint32(sum[:4])
 }
 
+// cosigKeyHash is the key hash of the checkpoint's time line: algorithm
+// byte 0x04 (FORMAT.md §9).
+func cosigKeyHash(name string, pub []byte) uint32 {
+	sum := sha256.Sum256(append(append([]byte(name+"\n"), 0x04), pub...))
+	return binary.BigEndian.Uint32(sum[:4])
+}
+
 // A checkpoint is a verified, parsed checkpoint.
 type checkpoint struct {
 	size uint64
 	root [32]byte
+	time time.Time // from the cosignature/v1 line
 }
 
 // openCheckpoint verifies a signed checkpoint note with k and parses its
@@ -193,6 +335,7 @@ func openCheckpoint(t *testing.T, k noteKey, signed string) checkpoint {
 	}
 	body, sigs := signed[:i+1], signed[i+2:]
 	verified := false
+	var signedAt time.Time
 	for _, line := range strings.Split(strings.TrimSuffix(sigs, "\n"), "\n") {
 		rest, ok := strings.CutPrefix(line, "\u2014 ")
 		if !ok {
@@ -202,6 +345,20 @@ func openCheckpoint(t *testing.T, k noteKey, signed string) checkpoint {
 		raw, err := base64.StdEncoding.Strict().DecodeString(b64)
 		if err != nil || base64.StdEncoding.EncodeToString(raw) != b64 || len(raw) < 5 {
 			t.Fatalf("signature %q is not canonical base64 (%v)", b64, err)
+		}
+		if name == k.name && binary.BigEndian.Uint32(raw[:4]) == cosigKeyHash(k.name, k.pub) {
+			// The time line (FORMAT.md §9): BE8(t) and a signature of
+			// "cosignature/v1\ntime <t>\n" and the body.
+			if len(raw) != 4+8+ed25519.SignatureSize {
+				t.Fatalf("time line of %d bytes", len(raw))
+			}
+			at := binary.BigEndian.Uint64(raw[4:12])
+			msg := "cosignature/v1\ntime " + strconv.FormatUint(at, 10) + "\n" + body
+			if !ed25519.Verify(k.pub, []byte(msg), raw[12:]) {
+				t.Fatalf("the checkpoint's time line does not verify")
+			}
+			signedAt = time.Unix(int64(at), 0).UTC()
+			continue
 		}
 		if name != k.name || binary.BigEndian.Uint32(raw[:4]) != k.hash {
 			continue
@@ -213,6 +370,9 @@ func openCheckpoint(t *testing.T, k noteKey, signed string) checkpoint {
 	}
 	if !verified {
 		t.Fatalf("checkpoint %q has no signature by %s+%08x", signed, k.name, k.hash)
+	}
+	if signedAt.IsZero() {
+		t.Fatalf("checkpoint %q has no time line", signed)
 	}
 	lines := strings.Split(strings.TrimSuffix(body, "\n"), "\n")
 	if len(lines) != 3 {
@@ -229,7 +389,7 @@ func openCheckpoint(t *testing.T, k noteKey, signed string) checkpoint {
 	if err != nil || len(root) != 32 || base64.StdEncoding.EncodeToString(root) != lines[2] {
 		t.Fatalf("checkpoint root %q is not canonical base64 of 32 bytes", lines[2])
 	}
-	return checkpoint{size: size, root: [32]byte(root)}
+	return checkpoint{size: size, root: [32]byte(root), time: signedAt}
 }
 
 // inclusionRoot is RFC 9162 §2.1.3.2: the root an inclusion proof leads to.
@@ -419,14 +579,26 @@ func (r rest) pipeline(addr string, bodies [][]byte) []submitAnswer {
 // entry is GET /v1/entries/{index} and GET /v1/records/{leaf_hash}.
 type entry struct {
 	Entry struct {
-		Index    string `json:"index"`
-		LeafHash string `json:"leafHash"`
-		Data     string `json:"data"`
+		Index      string `json:"index"`
+		LeafHash   string `json:"leafHash"`
+		Data       string `json:"data"`
+		RecordTime string `json:"recordTime"`
+		Extra      []byte `json:"extra"`
+		MapRoot    []byte `json:"mapRoot"`
 	} `json:"entry"`
 }
 
-// checkEntry checks that the log holds exactly rec's stored bytes at index.
-func (r rest) checkEntry(index uint64, rec record) {
+// servedEntry is an entry as served, with its leaf (FORMAT.md §10.2).
+type servedEntry struct {
+	time    time.Time
+	extra   []byte
+	mapRoot *[32]byte
+	leaf    []byte
+}
+
+// checkEntry checks that the log holds exactly rec's stored bytes at index,
+// and returns the entry's leaf, built from what is served.
+func (r rest) checkEntry(index uint64, rec record) servedEntry {
 	r.t.Helper()
 	var e entry
 	r.get(fmt.Sprintf("/v1/entries/%d", index), &e)
@@ -445,6 +617,20 @@ func (r rest) checkEntry(index uint64, rec record) {
 	if byID.Entry.Index != strconv.FormatUint(index, 10) {
 		r.t.Errorf("GET /v1/records/%s: index %s, want %d", rec.id, byID.Entry.Index, index)
 	}
+	se := servedEntry{extra: e.Entry.Extra}
+	if se.time, err = time.Parse(time.RFC3339Nano, e.Entry.RecordTime); err != nil {
+		r.t.Fatalf("entry %d: recordTime %q: %v", index, e.Entry.RecordTime, err)
+	}
+	switch len(e.Entry.MapRoot) {
+	case 0:
+	case 32:
+		root := [32]byte(e.Entry.MapRoot)
+		se.mapRoot = &root
+	default:
+		r.t.Fatalf("entry %d: mapRoot of %d bytes", index, len(e.Entry.MapRoot))
+	}
+	se.leaf = leafEncoding(se.time, leafHash(data), se.extra, se.mapRoot)
+	return se
 }
 
 func (r rest) checkpoint(k noteKey) checkpoint {
@@ -477,9 +663,10 @@ func decodeHashes(t *testing.T, in []string) [][32]byte {
 	return out
 }
 
-// inclusionProof fetches and checks an inclusion proof of rec at index in
-// the tree of c.size, and returns its hashes as served.
-func (r rest) inclusionProof(c checkpoint, index uint64, rec record) []string {
+// inclusionProof fetches and checks an inclusion proof of rec, whose leaf
+// is leaf, at index in the tree of c.size, and returns its hashes as
+// served.
+func (r rest) inclusionProof(c checkpoint, index uint64, rec record, leaf []byte) []string {
 	r.t.Helper()
 	var resp struct {
 		Index    string   `json:"index"`
@@ -491,10 +678,28 @@ func (r rest) inclusionProof(c checkpoint, index uint64, rec record) []string {
 	if resp.LeafHash != rec.id {
 		r.t.Errorf("inclusion proof of %d names %s, want %s", index, resp.LeafHash, rec.id)
 	}
-	if got := inclusionRoot(r.t, index, c.size, leafHash(rec.stored), decodeHashes(r.t, resp.Hashes)); got != c.root {
+	if got := inclusionRoot(r.t, index, c.size, leafHash(leaf), decodeHashes(r.t, resp.Hashes)); got != c.root {
 		r.t.Errorf("inclusion proof of %d leads to %x, the checkpoint's root is %x", index, got, c.root)
 	}
 	return resp.Hashes
+}
+
+// A bundle is the part of a bundle document (FORMAT.md §10.5) these tests
+// read.
+type bundle struct {
+	LotID     string     `json:"lotId"`
+	MapProofs []mapProof `json:"mapProofs"`
+}
+
+// bundle fetches a lot's bundle over REST.
+func (r rest) bundle(lot string) bundle {
+	r.t.Helper()
+	var b bundle
+	r.get("/v1/lots/"+lot+"/bundle", &b)
+	if b.LotID != lot {
+		r.t.Fatalf("bundle of %s names lot %q", lot, b.LotID)
+	}
+	return b
 }
 
 func mustHex(s string) []byte {
@@ -567,10 +772,16 @@ const (
 	exampleAssayStored = `{"payloadType":"application/vnd.antimony.statement.v1+proto","payload":"CgxtaW5lLWV4YW1wbGUSBgiA3bO/BnJKCgRFWC0xEi5RbWVjVU40Szg0YkdGam44V0YySEx3TmMzVVpxTnlMNlFnd1p1YUgycmlzQ2Y2GgNTLTEiDQoCU2IRZmZmZmZmJkA=","signatures":[{"keyid":"QmQdLyVK6Df2XQfexRd1LJr3zdu4uZV6dBm6kQHnXKrLdW","sig":"CnHaCNgI2aCMGiJ+C0zQxXA8sMr9gDxw8Oz+gWWdnXUn45keYhjMtp7/28e1cyyr51IhlSgDwJTx6ZT+hMVpAA=="}]}`
 	exampleAssayID     = "QmZYf8wetbrYA1uZ4UjRwVnjA5fatTXhz9TjEUshYPzVyh"
 
-	exampleRootB64       = "ZRmmW5LW21zRp2SMQxqwZhrTdFXJfFhONkD4N/73hQQ="
-	exampleProof1        = `["q5yQES87h+YDqQK8/82XiK6Sso81liMJLs04uAgZ3uQ=","poQClM5HZHANSqHcRDQpt0KBkBBDHEzDsdM7CDmjGXA="]`
-	exampleVerifierKey   = "antimony-ledger.local/log+de9add2c+AfxRzY5iGKGjjaR+0AIw8FgIFu0TujMDrF3rkRVIkIAl"
-	exampleCheckpointSig = "3prdLAgMZIeQ8m20X3MyGnRItilRLXJgEncK27qx8kvvcxsiFlsN35aHfGmYmptnQIBhsiMsJYxM9LTT05pSGBhGlA8="
+	exampleChainParty        = "000000000000000100000000000000004791fdb49665c9ecdc0b8f5a645c5968c108a0e0ee6a1ecd8f1a04e4988d8be9"
+	exampleChainLot1         = "000000000000000100000000000000016d6a2d48a44d479aeb51c70d53653b4b52fa28063f02f49cca811c96f9009aec"
+	exampleChainLot2         = "000000000000000200000000000000026b15b6b42d3215d4c9385c88fcd5b818882cfc97d68f863e4053a789c78143be"
+	exampleExtExtraHex       = "116d696e65006d696e652d6578616d706c65ffffffffffffffff00000000000000010000000000b71b00000000000013560000000000000000000a636f756e74727900504bffffffffffffffff00000000000000010000000000b71b0000000000001356000000000000000000"
+	exampleExtLeafEncHex     = "02183222f954295800f1c895fc7371d6a11999941c65f312fcdeb10f9eb5fddbb2657508be3eb7476d6d116d696e65006d696e652d6578616d706c65ffffffffffffffff00000000000000010000000000b71b00000000000013560000000000000000000a636f756e74727900504bffffffffffffffff00000000000000010000000000b71b00000000000013560000000000000000000150809e0081637d4636c7241ee11bc435671b2aba1fca4e511b65991b928568de"
+	exampleRootB64           = "K+SOTrOD3CCF4U3YKM5rMu17Adfp4U36mCQN3o4/6sI="
+	exampleProof1            = `["FdJikt4uxSgPSHmV156rUtgunM2+9HRxAnrWE1dAqic=","wWBY8h9U587raqWehMzEgOPzyZXwqGVgKlrzmW36CPw="]`
+	exampleVerifierKey       = "antimony-ledger.local/log+de9add2c+AfxRzY5iGKGjjaR+0AIw8FgIFu0TujMDrF3rkRVIkIAl"
+	exampleCheckpointSig     = "3prdLGD6rUbyu+2vm70C6cisOkKKUyylULbh5tFe8bu36n8ihL88O0k2qVqJzl4qvGYb8ZtMAGswyNKGbTebXznR8ww="
+	exampleCheckpointTimeSig = "OSFiOwAAAABn7O68O5ZB6qyIHdSJzrDBhkcguBKsb55T0F4GtLfXJfNbtxF6u8qIx7Ml/vNS4dKsDSPVL/c3g1eYnuEXmjEkAsAzAA=="
 )
 
 // exampleStatements returns the three statements of the worked example,
@@ -658,8 +869,45 @@ func TestWorkedExample(t *testing.T) {
 	same("assay stored JSON", string(assay.stored), exampleAssayStored)
 	same("assay id", assay.id, exampleAssayID)
 
-	// The tree of the three records and its checkpoint, signed by hand.
-	l0, l1, l2 := leafHash(reg.stored), leafHash(ext.stored), leafHash(assay.stored)
+	// The log integrates the three records at these times (the test
+	// server's clock is set to each before its record is sent).
+	times := []time.Time{
+		time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2025, 4, 1, 8, 1, 0, 0, time.UTC),
+		time.Date(2025, 4, 2, 8, 1, 0, 0, time.UTC),
+	}
+	d0, d1, d2 := leafHash(reg.stored), leafHash(ext.stored), leafHash(assay.stored)
+
+	// The map after each record, and its roots (§10.4).
+	partyKey, lotKey := "party\x00mine-example", "lot\x00EX-1"
+	party := chain{}.add(0, d0)
+	lot1 := chain{}.add(1, d1)
+	lot2 := lot1.add(2, d2)
+	same("party chain", hex.EncodeToString(party.bytes()), exampleChainParty)
+	same("lot chain after the extraction", hex.EncodeToString(lot1.bytes()), exampleChainLot1)
+	same("lot chain after the assay", hex.EncodeToString(lot2.bytes()), exampleChainLot2)
+	roots := [][32]byte{
+		mapRoot(map[string][]byte{partyKey: party.bytes()}),
+		mapRoot(map[string][]byte{partyKey: party.bytes(), lotKey: lot1.bytes()}),
+		mapRoot(map[string][]byte{partyKey: party.bytes(), lotKey: lot2.bytes()}),
+	}
+	for i, m := range roots {
+		inDoc("map root", fmt.Sprintf("M%d = %s", i, base64.StdEncoding.EncodeToString(m[:])))
+	}
+
+	// The extraction's running tallies: the mine's and Pakistan's first.
+	ore, sb := grams(12000, 4, 11)
+	extra := append(tallyExtra("mine\x00mine-example", 1<<64-1, 1, ore, sb, 0), tallyExtra("country\x00PK", 1<<64-1, 1, ore, sb, 0)...)
+	same("extraction's extra", hex.EncodeToString(extra), exampleExtExtraHex)
+
+	// The leaves, the tree and its checkpoint, signed by hand.
+	leaves := [][]byte{
+		leafEncoding(times[0], d0, nil, &roots[0]),
+		leafEncoding(times[1], d1, extra, &roots[1]),
+		leafEncoding(times[2], d2, nil, &roots[2]),
+	}
+	same("extraction's leaf", hex.EncodeToString(leaves[1]), exampleExtLeafEncHex)
+	l0, l1, l2 := leafHash(leaves[0]), leafHash(leaves[1]), leafHash(leaves[2])
 	for i, l := range [][32]byte{l0, l1, l2} {
 		inDoc("leaf hash", fmt.Sprintf("L%d = %s", i, base64.StdEncoding.EncodeToString(l[:])))
 	}
@@ -680,31 +928,55 @@ func TestWorkedExample(t *testing.T) {
 	sig := binary.BigEndian.AppendUint32(nil, hash)
 	sig = append(sig, ed25519.Sign(logKey, []byte(body))...)
 	same("checkpoint signature", base64.StdEncoding.EncodeToString(sig), exampleCheckpointSig)
-	note := body + "\n\u2014 " + exampleOrigin + " " + base64.StdEncoding.EncodeToString(sig) + "\n"
+	signedAt := uint64(times[2].Unix())
+	tsig := binary.BigEndian.AppendUint32(nil, cosigKeyHash(exampleOrigin, logPub))
+	tsig = binary.BigEndian.AppendUint64(tsig, signedAt)
+	tsig = append(tsig, ed25519.Sign(logKey, []byte("cosignature/v1\ntime "+strconv.FormatUint(signedAt, 10)+"\n"+body))...)
+	same("checkpoint time line", base64.StdEncoding.EncodeToString(tsig), exampleCheckpointTimeSig)
+	note := body + "\n\u2014 " + exampleOrigin + " " + base64.StdEncoding.EncodeToString(sig) +
+		"\n\u2014 " + exampleOrigin + " " + base64.StdEncoding.EncodeToString(tsig) + "\n"
 	inDoc("signed checkpoint", note)
-	if c := openCheckpoint(t, parseVerifierKey(t, vkey), note); c.size != 3 || c.root != root {
-		t.Errorf("the example checkpoint opens to size %d root %x", c.size, c.root)
+	if c := openCheckpoint(t, parseVerifierKey(t, vkey), note); c.size != 3 || c.root != root || !c.time.Equal(times[2]) {
+		t.Errorf("the example checkpoint opens to size %d root %x time %s", c.size, c.root, c.time)
 	}
 
-	// A real server whose registrar is the example's holds exactly this
-	// tree. (Its log key and origin are the test chain's.)
-	chain := ct.New()
-	chain.Registrar = registrar
-	srv := testserver.Start(t, chain)
+	// A real server whose registrar is the example's, and whose clock
+	// reads the example's times, holds exactly this tree. (Its log key
+	// and origin are the test chain's.)
+	lc := ct.New()
+	lc.Registrar = registrar
+	srv := testserver.Start(t, lc)
 	api := newREST(t, srv.HTTPAddr)
 	for i, rec := range []record{reg, ext, assay} {
+		lc.Clock.Advance(times[i])
 		a := api.submit(rec)
 		if a.Index != strconv.Itoa(i) || a.LeafHash != rec.id || a.Duplicate {
 			t.Errorf("record %d: answer %+v, want index %d, leafHash %s, not a duplicate", i, a, i, rec.id)
 		}
-		api.checkEntry(uint64(i), rec)
+		if got := api.checkEntry(uint64(i), rec).leaf; !bytes.Equal(got, leaves[i]) {
+			t.Errorf("entry %d: the served entry's leaf is\n%x\nthe example's is\n%x", i, got, leaves[i])
+		}
 	}
-	c := api.checkpoint(parseVerifierKey(t, chain.LogVerifierKey))
-	if c.size != 3 || c.root != root {
-		t.Errorf("server checkpoint: size %d root %x, want 3 %x", c.size, c.root, root)
+	c := api.checkpoint(parseVerifierKey(t, lc.LogVerifierKey))
+	if c.size != 3 || c.root != root || !c.time.Equal(times[2]) {
+		t.Errorf("server checkpoint: size %d root %x time %s, want 3 %x %s", c.size, c.root, c.time, root, times[2])
 	}
-	if got, _ := json.Marshal(api.inclusionProof(c, 1, ext)); string(got) != exampleProof1 {
+	if got, _ := json.Marshal(api.inclusionProof(c, 1, ext, leaves[1])); string(got) != exampleProof1 {
 		t.Errorf("served inclusion proof of index 1: %s, want %s", got, exampleProof1)
+	}
+
+	// The lot's bundle proves the lot's and the mine's chains against the
+	// map root of the checkpoint's last leaf.
+	b := api.bundle("EX-1")
+	want := map[string][]byte{lotKey: lot2.bytes(), partyKey: party.bytes()}
+	for _, p := range b.MapProofs {
+		if w, ok := want[string(p.Key)]; !ok || p.Absent || !bytes.Equal(p.Value, w) || !p.verify(roots[2]) {
+			t.Errorf("bundle map proof for %q: value %x, verifies %v; want %x", p.Key, p.Value, p.verify(roots[2]), w)
+		}
+		delete(want, string(p.Key))
+	}
+	if len(want) > 0 {
+		t.Errorf("the bundle lacks map proofs for %q", want)
 	}
 }
 
@@ -712,10 +984,10 @@ func TestWorkedExample(t *testing.T) {
 // own encoding, PAE, signatures, stored bytes and ids, and plain HTTP. The
 // registrar (the test chain) registers its two parties.
 func TestOutsiderSubmit(t *testing.T) {
-	chain := ct.New()
-	srv := testserver.Start(t, chain)
+	lc := ct.New()
+	srv := testserver.Start(t, lc)
 	api := newREST(t, srv.HTTPAddr)
-	logKey := parseVerifierKey(t, chain.LogVerifierKey)
+	logKey := parseVerifierKey(t, lc.LogVerifierKey)
 
 	minePub, mineKey, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -728,7 +1000,7 @@ func TestOutsiderSubmit(t *testing.T) {
 	party := func(id string, pub ed25519.PublicKey, key ed25519.PrivateKey, role pb.Role) *ct.Party {
 		reg := &pb.PartyRegistration{
 			PartyId: id, Name: id, Roles: []pb.Role{role}, Country: "PK",
-			Keys: []*pb.PartyKey{{PublicKey: pub, NotBefore: chain.At(0)}},
+			Keys: []*pb.PartyKey{{PublicKey: pub, NotBefore: lc.At(0)}},
 		}
 		if role == pb.Role_ROLE_MINE {
 			reg.Mine = &pb.MineProfile{AnnualOreCapacityKg: 500_000, GradeMinPct: 5, GradeMaxPct: 15}
@@ -737,7 +1009,7 @@ func TestOutsiderSubmit(t *testing.T) {
 	}
 	mine := party("fs-mine", minePub, mineKey, pb.Role_ROLE_MINE)
 	exp := party("fs-exporter", expPub, expKey, pb.Role_ROLE_EXPORTER)
-	ct.Submit(t, srv.Store, chain.Register(mine), chain.Register(exp))
+	ct.Submit(t, srv.Store, lc.Register(mine), lc.Register(exp))
 
 	// The server's key id of each registered key is the one computed here.
 	for _, p := range []struct {
@@ -784,7 +1056,9 @@ func TestOutsiderSubmit(t *testing.T) {
 
 	// Pipelined on one connection: no answer is read before all three are
 	// sent, so the dispatch and the receipt can only link by the ids
-	// computed here.
+	// computed here. The log's clock reads a day after the receipt.
+	logTime := time.Date(2025, 3, 5, 20, 0, 0, 0, time.UTC)
+	lc.Clock.Advance(logTime)
 	answers := api.pipeline(srv.HTTPAddr, [][]byte{ext.restBody(), disp.restBody(), rcpt.restBody()})
 	for i, a := range answers {
 		want := before.size + uint64(i)
@@ -796,8 +1070,13 @@ func TestOutsiderSubmit(t *testing.T) {
 			t.Errorf("record %d: the answer's checkpoint has size %d, not covering index %s", i, c.size, a.Index)
 		}
 	}
+	leaves := make([][]byte, len(recs))
 	for i, r := range recs {
-		api.checkEntry(before.size+uint64(i), r)
+		e := api.checkEntry(before.size+uint64(i), r)
+		if !e.time.Equal(logTime) {
+			t.Errorf("record %d: recordTime %s, want the log's clock %s", i, e.time, logTime)
+		}
+		leaves[i] = e.leaf
 	}
 
 	// The body's JSON spelling does not matter: the server derives the
@@ -834,7 +1113,47 @@ func TestOutsiderSubmit(t *testing.T) {
 		t.Fatalf("tree size %d after three records on %d", after.size, before.size)
 	}
 	for i, r := range recs {
-		api.inclusionProof(after, before.size+uint64(i), r)
+		api.inclusionProof(after, before.size+uint64(i), r, leaves[i])
+	}
+	if !after.time.Equal(logTime) {
+		t.Errorf("checkpoint time %s, want %s", after.time, logTime)
+	}
+
+	// The lot's chain, computed here from the three ids, is the one the
+	// bundle proves against the map root of the checkpoint's last leaf.
+	var lot chain
+	for i, r := range recs {
+		lot = lot.add(before.size+uint64(i), leafHash(r.stored))
+	}
+	var last entry
+	api.get(fmt.Sprintf("/v1/entries/%d", after.size-1), &last)
+	if len(last.Entry.MapRoot) != 32 {
+		t.Fatalf("the checkpoint's last leaf has a map root of %d bytes", len(last.Entry.MapRoot))
+	}
+	found := false
+	for _, p := range api.bundle("FS-1").MapProofs {
+		if string(p.Key) == "lot\x00FS-1" {
+			found = true
+			if p.Absent || !bytes.Equal(p.Value, lot.bytes()) || !p.verify([32]byte(last.Entry.MapRoot)) {
+				t.Errorf("map proof of lot FS-1: value %x (want %x), verifies %v", p.Value, lot.bytes(), p.verify([32]byte(last.Entry.MapRoot)))
+			}
+		}
+	}
+	if !found {
+		t.Errorf("the bundle of FS-1 has no map proof of its chain")
+	}
+
+	// An event time more than 10 minutes after the log's clock is
+	// refused, naming both times (§8.3), and nothing is written.
+	late := sign(t, &pb.Statement{PartyId: mine.ID, EventTime: timestamppb.New(logTime.Add(11 * time.Minute)), Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
+		LotId: "FS-3", MassKg: 100, SbGradePct: 9, Site: &pb.Location{Lat: 30.7, Lon: 66.6}, Product: pb.Product_PRODUCT_ORE,
+	}}}, mineKey)
+	code, b = api.do("POST", "/v1/envelopes", late.restBody())
+	if code != http.StatusBadRequest || !strings.Contains(string(b), "2025-03-05T20:11:00Z") || !strings.Contains(string(b), "2025-03-05T20:00:00Z") {
+		t.Errorf("an event 11 minutes after the log's clock: %d %s, want 400 naming both times", code, b)
+	}
+	if c := api.checkpoint(logKey); c.size != after.size {
+		t.Errorf("tree size %d after the refusal, want %d", c.size, after.size)
 	}
 	var cons struct {
 		Hashes []string `json:"hashes"`

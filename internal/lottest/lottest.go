@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/antimony-ledger/provenance/custody"
+	"github.com/antimony-ledger/provenance/index"
 	"github.com/antimony-ledger/provenance/internal/backend"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	"github.com/antimony-ledger/provenance/ledger"
@@ -219,20 +220,51 @@ func WantInvalid(t testing.TB, rep *pb.VerificationReport, substr string) {
 
 // A RawLog is a log without custody's append-time rules, for bundles the
 // store would refuse to produce: forks, unregistered signers, bad roles.
+// It keeps the log's index as the store does (custody.IndexStore), so its
+// bundles can show they are complete.
 type RawLog struct {
-	t   testing.TB
-	c   *ct.Chain
-	l   *ledger.Log
-	out []ledger.Entry
+	t         testing.TB
+	c         *ct.Chain
+	l         *ledger.Log
+	out       []ledger.Entry
+	keys      [][]byte          // map keys of the records appended
+	countries map[string]string // party -> country, from registrations
 }
 
 func NewRawLog(t testing.TB, c *ct.Chain) *RawLog {
-	l, err := ledger.Open(t.Context(), "", ledger.Options{Origin: ct.Origin, Signer: c.LogSigner, InMemory: true})
+	r := &RawLog{t: t, c: c, countries: map[string]string{}}
+	l, err := ledger.Open(t.Context(), "", ledger.Options{Origin: ct.Origin, Signer: c.LogSigner, InMemory: true, Now: c.Clock.Now, Apply: r.apply})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	return &RawLog{t: t, c: c, l: l}
+	r.l = l
+	return r
+}
+
+// apply indexes every record, whatever the rules would say of it.
+func (r *RawLog) apply(tx *ledger.StateTx, e ledger.Entry, _ any) error {
+	_, st, err := record.Decode(e.Data)
+	if err != nil {
+		return nil // indexed by nothing
+	}
+	if reg := st.GetPartyRegistration(); reg != nil {
+		r.countries[reg.GetPartyId()] = reg.GetCountry()
+	}
+	extra, err := index.Add(custody.IndexStore(tx), e.Index, e.ID, st, r.countries[st.GetPartyId()])
+	if err != nil {
+		return err
+	}
+	if extra != nil {
+		tx.SetExtra(extra)
+	}
+	for _, lot := range index.Lots(st) {
+		r.keys = append(r.keys, index.LotKey(lot))
+	}
+	if p, ok := index.Party(st); ok {
+		r.keys = append(r.keys, index.PartyKey(p))
+	}
+	return nil
 }
 
 func (r *RawLog) Add(env *pb.Envelope) string {
@@ -252,21 +284,25 @@ func (r *RawLog) Add(env *pb.Envelope) string {
 // bundle returns a bundle of every record appended, except skip.
 func (r *RawLog) Bundle(lot string, skip ...string) *pb.Bundle {
 	r.t.Helper()
-	size := r.l.Size()
-	b := &pb.Bundle{LotId: lot, Checkpoint: string(r.l.Checkpoint())}
+	snap, err := r.l.Snapshot()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	size := snap.Checkpoint.Size
+	b := &pb.Bundle{LotId: lot, Checkpoint: string(snap.Signed)}
 	for _, e := range r.out {
-		if slices.Contains(skip, e.ID.String()) {
+		skipped := slices.Contains(skip, e.ID.String())
+		if skipped && e.Index != size-1 {
 			continue
 		}
 		p, err := r.l.InclusionProof(context.Background(), e.Index, size)
 		if err != nil {
 			r.t.Fatal(err)
 		}
-		br := &pb.BundleRecord{Index: e.Index, Data: e.Data}
-		for _, x := range p {
-			br.InclusionProof = append(br.InclusionProof, append([]byte(nil), x[:]...))
-		}
-		b.Records = append(b.Records, br)
+		b.Records = append(b.Records, backend.BundleRecord(e, !skipped, p))
+	}
+	for _, k := range r.keys {
+		b.MapProofs = append(b.MapProofs, backend.MapProof(snap.Map, k))
 	}
 	return b
 }

@@ -64,13 +64,17 @@ func (w *world) chain(lot string) []*pb.Envelope {
 // openStore opens the custody store in dir with w's keys.
 func (w *world) openStore(t *testing.T, dir string) *custody.Store {
 	t.Helper()
-	s, err := custody.Open(context.Background(), dir, custody.Config{
-		Origin: ct.Origin, LogSigner: w.c.LogSigner, Registrar: w.c.RegistrarPublic(),
-	})
+	s, err := w.tryOpen(dir)
 	if err != nil {
 		t.Fatalf("opening store in %s: %v", dir, err)
 	}
 	return s
+}
+
+func (w *world) tryOpen(dir string) (*custody.Store, error) {
+	return custody.Open(context.Background(), dir, custody.Config{
+		Origin: ct.Origin, LogSigner: w.c.LogSigner, Registrar: w.c.RegistrarPublic(),
+	})
 }
 
 // lots returns the custody chains of n lots named prefix-0 ... prefix-(n-1).

@@ -1,11 +1,13 @@
 package reliability
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -32,6 +34,9 @@ type tamperCase struct {
 	// dataChanged: the entry's bytes differ, so a client checking an
 	// inclusion proof of what GetEntry serves also notices.
 	dataChanged bool
+	// openFails: the store refuses to open, naming want (the last entry,
+	// whose leaf carries the map root the store checks at start).
+	openFails bool
 }
 
 func setValue(t *testing.T, txn *badger.Txn, key []byte, f func(v []byte) []byte) {
@@ -55,8 +60,21 @@ func deleteKey(t *testing.T, txn *badger.Txn, key []byte) {
 	}
 }
 
-// Stored entry value: format byte, 8-byte append time, data (ledger/keys.go).
-const entryHeader = 9
+// dataStart returns where the record's data starts in a stored entry value:
+// after the format byte, the 8-byte log time, the extra data's uvarint length
+// and bytes, and the map-root flag and root (ledger/keys.go).
+func dataStart(t *testing.T, v []byte) int {
+	t.Helper()
+	n, k := binary.Uvarint(v[9:])
+	if k <= 0 {
+		t.Fatalf("stored entry with a bad extra length")
+	}
+	i := 9 + k + int(n)
+	if v[i] == 1 {
+		return i + 33
+	}
+	return i + 1
+}
 
 var tamperCases = []tamperCase{
 	{name: "entry data bit flipped", want: victim, dataChanged: true, edit: func(t *testing.T, txn *badger.Txn) {
@@ -88,7 +106,7 @@ var tamperCases = []tamperCase{
 		setValue(t, txn, entryKey(victim+5), func([]byte) []byte { return a })
 	}},
 	{name: "entry data emptied", want: victim, dataChanged: true, edit: func(t *testing.T, txn *badger.Txn) {
-		setValue(t, txn, entryKey(victim), func(v []byte) []byte { return v[:entryHeader] })
+		setValue(t, txn, entryKey(victim), func(v []byte) []byte { return v[:dataStart(t, v)] })
 	}},
 	{name: "entry format byte changed", want: victim, edit: func(t *testing.T, txn *badger.Txn) {
 		setValue(t, txn, entryKey(victim), func(v []byte) []byte { v[0] ^= 0xff; return v })
@@ -102,7 +120,13 @@ var tamperCases = []tamperCase{
 	{name: "first entry deleted", want: 0, edit: func(t *testing.T, txn *badger.Txn) {
 		deleteKey(t, txn, entryKey(0))
 	}},
-	{name: "last entry deleted", want: tamperSize - 1, edit: func(t *testing.T, txn *badger.Txn) {
+	{name: "entry's log time moved a second", want: victim, edit: func(t *testing.T, txn *badger.Txn) {
+		setValue(t, txn, entryKey(victim), func(v []byte) []byte {
+			binary.BigEndian.PutUint64(v[1:9], binary.BigEndian.Uint64(v[1:9])-uint64(time.Second))
+			return v
+		})
+	}},
+	{name: "last entry deleted", want: tamperSize - 1, openFails: true, edit: func(t *testing.T, txn *badger.Txn) {
 		deleteKey(t, txn, entryKey(tamperSize-1))
 	}},
 	{name: "stored leaf hash changed", want: victim, edit: func(t *testing.T, txn *badger.Txn) {
@@ -126,14 +150,14 @@ var tamperCases = []tamperCase{
 		if err != nil {
 			t.Fatal(err)
 		}
-		deleteKey(t, txn, hashKey(tlog.RecordIDOf(v[entryHeader:])))
+		deleteKey(t, txn, hashKey(tlog.RecordIDOf(v[dataStart(t, v):])))
 	}},
 	{name: "hash index points elsewhere", want: victim, edit: func(t *testing.T, txn *badger.Txn) {
 		v, err := getValue(txn, entryKey(victim))
 		if err != nil {
 			t.Fatal(err)
 		}
-		setValue(t, txn, hashKey(tlog.RecordIDOf(v[entryHeader:])), func(v []byte) []byte { v[7] = victimBuddy; return v })
+		setValue(t, txn, hashKey(tlog.RecordIDOf(v[dataStart(t, v):])), func(v []byte) []byte { v[7] = victimBuddy; return v })
 	}},
 }
 
@@ -179,6 +203,17 @@ func TestAuditDetectsTampering(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "store")
 			copyDir(t, golden, dir)
 			editBadger(t, dir, func(txn *badger.Txn) error { tc.edit(t, txn); return nil })
+			if tc.openFails {
+				s, err := w.tryOpen(dir)
+				if err == nil {
+					s.Close()
+					t.Fatalf("the store opened with %s", tc.name)
+				}
+				if !strings.Contains(err.Error(), fmt.Sprintf("entry %d", tc.want)) {
+					t.Fatalf("opening: %v; want the error to name entry %d", err, tc.want)
+				}
+				return
+			}
 			s := w.openStore(t, dir)
 			defer s.Close()
 			l := s.Log()
@@ -225,7 +260,7 @@ func checkInclusionFails(t *testing.T, l *ledger.Log, ckpt []byte, w *world, ind
 	if err != nil {
 		return
 	}
-	if err := tlog.VerifyInclusion(tlog.RecordIDOf(e.Data), index, c.Size, p, c.Root); err == nil {
+	if err := tlog.VerifyInclusion(e.Leaf().Hash(), index, c.Size, p, c.Root); err == nil {
 		t.Errorf("the altered bytes at index %d verify as included in the checkpoint", index)
 	}
 }

@@ -22,6 +22,8 @@ import (
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
 	"github.com/antimony-ledger/provenance/tlog"
+
+	"github.com/antimony-ledger/provenance/client"
 )
 
 // submitted is an accepted envelope and what the server said about it.
@@ -198,8 +200,11 @@ func TestEndToEnd(t *testing.T) {
 
 		var ip apipb.GetInclusionProofResponse
 		h.getJSON(fmt.Sprintf("/v1/proofs/inclusion?index=%d&tree_size=%d", i, cp.Size), &ip)
-		leaf := tlog.RecordIDOf(er.GetEntry().GetData())
-		if err := tlog.VerifyInclusion(leaf, i, cp.Size, hashes32(t, ip.GetHashes()), cp.Root); err != nil {
+		leaf, err := client.EntryLeaf(er.GetEntry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tlog.VerifyInclusion(leaf.Hash(), i, cp.Size, hashes32(t, ip.GetHashes()), cp.Root); err != nil {
 			t.Fatalf("inclusion proof of %d in %d: %v", i, cp.Size, err)
 		}
 		if ip.GetLeafHash() != s.resp.GetLeafHash() || ip.GetTreeSize() != cp.Size {

@@ -301,6 +301,10 @@ func (s *Server) logEntry(ctx context.Context, e ledger.Entry) *apipb.LogEntry {
 		LeafHash:   e.ID.String(),
 		Data:       e.Data,
 		RecordTime: timestamppb.New(e.Time),
+		Extra:      e.Extra,
+	}
+	if e.MapRoot != nil {
+		out.MapRoot = e.MapRoot[:]
 	}
 	env, st, err := custody.DecodeEntry(e)
 	if err != nil {

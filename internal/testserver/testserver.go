@@ -58,7 +58,7 @@ func StartDir(tb testing.TB, c *ct.Chain, dir string) *Server {
 func Run(c *ct.Chain, dir string) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	store, err := custody.Open(ctx, dir, custody.Config{Origin: ct.Origin, LogSigner: c.LogSigner, Registrar: c.RegistrarPublic(), Logger: logger})
+	store, err := custody.Open(ctx, dir, custody.Config{Origin: ct.Origin, LogSigner: c.LogSigner, Registrar: c.RegistrarPublic(), Logger: logger, Now: c.Clock.Now})
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("opening store: %w", err)

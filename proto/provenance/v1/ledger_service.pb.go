@@ -28,16 +28,22 @@ const (
 type LogEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Index uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
-	// The record id: the RFC 6962 leaf hash of data, as a base58 sha2-256
-	// multihash (docs/FORMAT.md). The field keeps its first name for
-	// compatibility.
+	// The record id: SHA-256(0x00 || data), as a base58 sha2-256 multihash
+	// (docs/FORMAT.md). The field keeps its first name for compatibility.
 	LeafHash string `protobuf:"bytes,2,opt,name=leaf_hash,json=leafHash,proto3" json:"leaf_hash,omitempty"`
-	// The stored DSSE JSON envelope bytes, exactly as hashed into the log.
+	// The stored DSSE JSON envelope bytes, exactly as hashed into the record
+	// id.
 	Data []byte `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
-	// The operator's append time; not covered by the Merkle tree.
-	RecordTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=record_time,json=recordTime,proto3" json:"record_time,omitempty"`
-	Envelope      *recordpb.Envelope     `protobuf:"bytes,5,opt,name=envelope,proto3" json:"envelope,omitempty"`
-	Statement     *recordpb.Statement    `protobuf:"bytes,6,opt,name=statement,proto3" json:"statement,omitempty"`
+	// When the log integrated the record: committed by its leaf.
+	RecordTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=record_time,json=recordTime,proto3" json:"record_time,omitempty"`
+	Envelope   *recordpb.Envelope     `protobuf:"bytes,5,opt,name=envelope,proto3" json:"envelope,omitempty"`
+	Statement  *recordpb.Statement    `protobuf:"bytes,6,opt,name=statement,proto3" json:"statement,omitempty"`
+	// The leaf's extra data (the running tallies of an extraction), and, on
+	// the last leaf of a commit group, the root of the log's verifiable map.
+	// With record_time and the record id they make the leaf the tree commits
+	// (docs/FORMAT.md).
+	Extra         []byte `protobuf:"bytes,7,opt,name=extra,proto3" json:"extra,omitempty"`
+	MapRoot       []byte `protobuf:"bytes,8,opt,name=map_root,json=mapRoot,proto3" json:"map_root,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -110,6 +116,20 @@ func (x *LogEntry) GetEnvelope() *recordpb.Envelope {
 func (x *LogEntry) GetStatement() *recordpb.Statement {
 	if x != nil {
 		return x.Statement
+	}
+	return nil
+}
+
+func (x *LogEntry) GetExtra() []byte {
+	if x != nil {
+		return x.Extra
+	}
+	return nil
+}
+
+func (x *LogEntry) GetMapRoot() []byte {
+	if x != nil {
+		return x.MapRoot
 	}
 	return nil
 }
@@ -955,7 +975,7 @@ var File_provenance_v1_ledger_service_proto protoreflect.FileDescriptor
 
 const file_provenance_v1_ledger_service_proto_rawDesc = "" +
 	"\n" +
-	"\"provenance/v1/ledger_service.proto\x12\rprovenance.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bprovenance/v1/records.proto\"\xfb\x01\n" +
+	"\"provenance/v1/ledger_service.proto\x12\rprovenance.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bprovenance/v1/records.proto\"\xac\x02\n" +
 	"\bLogEntry\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x1b\n" +
 	"\tleaf_hash\x18\x02 \x01(\tR\bleafHash\x12\x12\n" +
@@ -963,7 +983,9 @@ const file_provenance_v1_ledger_service_proto_rawDesc = "" +
 	"\vrecord_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"recordTime\x123\n" +
 	"\benvelope\x18\x05 \x01(\v2\x17.provenance.v1.EnvelopeR\benvelope\x126\n" +
-	"\tstatement\x18\x06 \x01(\v2\x18.provenance.v1.StatementR\tstatement\"D\n" +
+	"\tstatement\x18\x06 \x01(\v2\x18.provenance.v1.StatementR\tstatement\x12\x14\n" +
+	"\x05extra\x18\a \x01(\fR\x05extra\x12\x19\n" +
+	"\bmap_root\x18\b \x01(\fR\amapRoot\"D\n" +
 	"\rSubmitRequest\x123\n" +
 	"\benvelope\x18\x01 \x01(\v2\x17.provenance.v1.EnvelopeR\benvelope\"\x81\x01\n" +
 	"\x0eSubmitResponse\x12\x14\n" +

@@ -325,8 +325,10 @@ type VerificationReport struct {
 	// and the dispatch's record id.
 	InTransitTo     string `protobuf:"bytes,14,opt,name=in_transit_to,json=inTransitTo,proto3" json:"in_transit_to,omitempty"`
 	PendingDispatch string `protobuf:"bytes,15,opt,name=pending_dispatch,json=pendingDispatch,proto3" json:"pending_dispatch,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// When the log signed the checkpoint: how fresh the report is.
+	CheckpointTime *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=checkpoint_time,json=checkpointTime,proto3" json:"checkpoint_time,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *VerificationReport) Reset() {
@@ -464,14 +466,32 @@ func (x *VerificationReport) GetPendingDispatch() string {
 	return ""
 }
 
+func (x *VerificationReport) GetCheckpointTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CheckpointTime
+	}
+	return nil
+}
+
 // A BundleRecord is one log entry with its inclusion proof.
+// Its leaf is rebuilt from the record id (of data, or record_id when data
+// is left out), integrated_time, extra and map_root (docs/FORMAT.md).
 type BundleRecord struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	Index          uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
-	Data           []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
-	InclusionProof [][]byte               `protobuf:"bytes,3,rep,name=inclusion_proof,json=inclusionProof,proto3" json:"inclusion_proof,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Index uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// The stored record; empty for a leaf shown without its record (another
+	// party's extraction whose running tally a rule needs, or the
+	// checkpoint's last leaf).
+	Data           []byte   `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	InclusionProof [][]byte `protobuf:"bytes,3,rep,name=inclusion_proof,json=inclusionProof,proto3" json:"inclusion_proof,omitempty"`
+	// When the log integrated the record.
+	IntegratedTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=integrated_time,json=integratedTime,proto3" json:"integrated_time,omitempty"`
+	Extra          []byte                 `protobuf:"bytes,5,opt,name=extra,proto3" json:"extra,omitempty"`
+	MapRoot        []byte                 `protobuf:"bytes,6,opt,name=map_root,json=mapRoot,proto3" json:"map_root,omitempty"`
+	// The record id, when data is empty.
+	RecordId      []byte `protobuf:"bytes,7,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *BundleRecord) Reset() {
@@ -525,6 +545,123 @@ func (x *BundleRecord) GetInclusionProof() [][]byte {
 	return nil
 }
 
+func (x *BundleRecord) GetIntegratedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.IntegratedTime
+	}
+	return nil
+}
+
+func (x *BundleRecord) GetExtra() []byte {
+	if x != nil {
+		return x.Extra
+	}
+	return nil
+}
+
+func (x *BundleRecord) GetMapRoot() []byte {
+	if x != nil {
+		return x.MapRoot
+	}
+	return nil
+}
+
+func (x *BundleRecord) GetRecordId() []byte {
+	if x != nil {
+		return x.RecordId
+	}
+	return nil
+}
+
+// A MapProof shows a key's value in the log's verifiable map, or its
+// absence, against the root the checkpoint's last leaf commits.
+type MapProof struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// Empty when absent is set.
+	Value    []byte   `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	Absent   bool     `protobuf:"varint,3,opt,name=absent,proto3" json:"absent,omitempty"`
+	Siblings [][]byte `protobuf:"bytes,4,rep,name=siblings,proto3" json:"siblings,omitempty"`
+	// Set in a proof of absence that ends at another key's leaf: the SHA-256
+	// of that key and of its value.
+	OtherKey      []byte `protobuf:"bytes,5,opt,name=other_key,json=otherKey,proto3" json:"other_key,omitempty"`
+	OtherValue    []byte `protobuf:"bytes,6,opt,name=other_value,json=otherValue,proto3" json:"other_value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MapProof) Reset() {
+	*x = MapProof{}
+	mi := &file_provenance_v1_verification_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MapProof) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MapProof) ProtoMessage() {}
+
+func (x *MapProof) ProtoReflect() protoreflect.Message {
+	mi := &file_provenance_v1_verification_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MapProof.ProtoReflect.Descriptor instead.
+func (*MapProof) Descriptor() ([]byte, []int) {
+	return file_provenance_v1_verification_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *MapProof) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *MapProof) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *MapProof) GetAbsent() bool {
+	if x != nil {
+		return x.Absent
+	}
+	return false
+}
+
+func (x *MapProof) GetSiblings() [][]byte {
+	if x != nil {
+		return x.Siblings
+	}
+	return nil
+}
+
+func (x *MapProof) GetOtherKey() []byte {
+	if x != nil {
+		return x.OtherKey
+	}
+	return nil
+}
+
+func (x *MapProof) GetOtherValue() []byte {
+	if x != nil {
+		return x.OtherValue
+	}
+	return nil
+}
+
 // A Bundle holds everything needed to verify a lot offline.
 type Bundle struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -532,14 +669,17 @@ type Bundle struct {
 	// The signed checkpoint the proofs lead to.
 	Checkpoint string `protobuf:"bytes,2,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
 	// Lot records and the registry records that enrol their signers.
-	Records       []*BundleRecord `protobuf:"bytes,3,rep,name=records,proto3" json:"records,omitempty"`
+	Records []*BundleRecord `protobuf:"bytes,3,rep,name=records,proto3" json:"records,omitempty"`
+	// The map values that show the bundle holds every record of each lot of
+	// the lot's ancestry and of each signer's registration.
+	MapProofs     []*MapProof `protobuf:"bytes,4,rep,name=map_proofs,json=mapProofs,proto3" json:"map_proofs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Bundle) Reset() {
 	*x = Bundle{}
-	mi := &file_provenance_v1_verification_proto_msgTypes[4]
+	mi := &file_provenance_v1_verification_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -551,7 +691,7 @@ func (x *Bundle) String() string {
 func (*Bundle) ProtoMessage() {}
 
 func (x *Bundle) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_verification_proto_msgTypes[4]
+	mi := &file_provenance_v1_verification_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -564,7 +704,7 @@ func (x *Bundle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bundle.ProtoReflect.Descriptor instead.
 func (*Bundle) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_verification_proto_rawDescGZIP(), []int{4}
+	return file_provenance_v1_verification_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Bundle) GetLotId() string {
@@ -588,6 +728,13 @@ func (x *Bundle) GetRecords() []*BundleRecord {
 	return nil
 }
 
+func (x *Bundle) GetMapProofs() []*MapProof {
+	if x != nil {
+		return x.MapProofs
+	}
+	return nil
+}
+
 var File_provenance_v1_verification_proto protoreflect.FileDescriptor
 
 const file_provenance_v1_verification_proto_rawDesc = "" +
@@ -606,7 +753,7 @@ const file_provenance_v1_verification_proto_rawDesc = "" +
 	"\vOriginShare\x12\"\n" +
 	"\rmine_party_id\x18\x01 \x01(\tR\vminePartyId\x12\x13\n" +
 	"\x05sb_kg\x18\x02 \x01(\x01R\x04sbKg\x12\x14\n" +
-	"\x05share\x18\x03 \x01(\x01R\x05share\"\xb1\x04\n" +
+	"\x05share\x18\x03 \x01(\x01R\x05share\"\xf6\x04\n" +
 	"\x12VerificationReport\x12\x15\n" +
 	"\x06lot_id\x18\x01 \x01(\tR\x05lotId\x120\n" +
 	"\averdict\x18\x02 \x01(\x0e2\x16.provenance.v1.VerdictR\averdict\x12)\n" +
@@ -624,17 +771,32 @@ const file_provenance_v1_verification_proto_rawDesc = "" +
 	"\vhead_record\x18\r \x01(\tR\n" +
 	"headRecord\x12\"\n" +
 	"\rin_transit_to\x18\x0e \x01(\tR\vinTransitTo\x12)\n" +
-	"\x10pending_dispatch\x18\x0f \x01(\tR\x0fpendingDispatch\"a\n" +
+	"\x10pending_dispatch\x18\x0f \x01(\tR\x0fpendingDispatch\x12C\n" +
+	"\x0fcheckpoint_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\x0echeckpointTime\"\xf4\x01\n" +
 	"\fBundleRecord\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12'\n" +
-	"\x0finclusion_proof\x18\x03 \x03(\fR\x0einclusionProof\"v\n" +
+	"\x0finclusion_proof\x18\x03 \x03(\fR\x0einclusionProof\x12C\n" +
+	"\x0fintegrated_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x0eintegratedTime\x12\x14\n" +
+	"\x05extra\x18\x05 \x01(\fR\x05extra\x12\x19\n" +
+	"\bmap_root\x18\x06 \x01(\fR\amapRoot\x12\x1b\n" +
+	"\trecord_id\x18\a \x01(\fR\brecordId\"\xa4\x01\n" +
+	"\bMapProof\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\x12\x16\n" +
+	"\x06absent\x18\x03 \x01(\bR\x06absent\x12\x1a\n" +
+	"\bsiblings\x18\x04 \x03(\fR\bsiblings\x12\x1b\n" +
+	"\tother_key\x18\x05 \x01(\fR\botherKey\x12\x1f\n" +
+	"\vother_value\x18\x06 \x01(\fR\n" +
+	"otherValue\"\xae\x01\n" +
 	"\x06Bundle\x12\x15\n" +
 	"\x06lot_id\x18\x01 \x01(\tR\x05lotId\x12\x1e\n" +
 	"\n" +
 	"checkpoint\x18\x02 \x01(\tR\n" +
 	"checkpoint\x125\n" +
-	"\arecords\x18\x03 \x03(\v2\x1b.provenance.v1.BundleRecordR\arecords*b\n" +
+	"\arecords\x18\x03 \x03(\v2\x1b.provenance.v1.BundleRecordR\arecords\x126\n" +
+	"\n" +
+	"map_proofs\x18\x04 \x03(\v2\x17.provenance.v1.MapProofR\tmapProofs*b\n" +
 	"\aVerdict\x12\x17\n" +
 	"\x13VERDICT_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10VERDICT_VERIFIED\x10\x01\x12\x13\n" +
@@ -659,7 +821,7 @@ func file_provenance_v1_verification_proto_rawDescGZIP() []byte {
 }
 
 var file_provenance_v1_verification_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_provenance_v1_verification_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_provenance_v1_verification_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_provenance_v1_verification_proto_goTypes = []any{
 	(Verdict)(0),                  // 0: provenance.v1.Verdict
 	(Severity)(0),                 // 1: provenance.v1.Severity
@@ -667,21 +829,25 @@ var file_provenance_v1_verification_proto_goTypes = []any{
 	(*OriginShare)(nil),           // 3: provenance.v1.OriginShare
 	(*VerificationReport)(nil),    // 4: provenance.v1.VerificationReport
 	(*BundleRecord)(nil),          // 5: provenance.v1.BundleRecord
-	(*Bundle)(nil),                // 6: provenance.v1.Bundle
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*MapProof)(nil),              // 6: provenance.v1.MapProof
+	(*Bundle)(nil),                // 7: provenance.v1.Bundle
+	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
 }
 var file_provenance_v1_verification_proto_depIdxs = []int32{
 	1, // 0: provenance.v1.Flag.severity:type_name -> provenance.v1.Severity
-	7, // 1: provenance.v1.Flag.event_time:type_name -> google.protobuf.Timestamp
+	8, // 1: provenance.v1.Flag.event_time:type_name -> google.protobuf.Timestamp
 	0, // 2: provenance.v1.VerificationReport.verdict:type_name -> provenance.v1.Verdict
 	2, // 3: provenance.v1.VerificationReport.flags:type_name -> provenance.v1.Flag
 	3, // 4: provenance.v1.VerificationReport.origins:type_name -> provenance.v1.OriginShare
-	5, // 5: provenance.v1.Bundle.records:type_name -> provenance.v1.BundleRecord
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	8, // 5: provenance.v1.VerificationReport.checkpoint_time:type_name -> google.protobuf.Timestamp
+	8, // 6: provenance.v1.BundleRecord.integrated_time:type_name -> google.protobuf.Timestamp
+	5, // 7: provenance.v1.Bundle.records:type_name -> provenance.v1.BundleRecord
+	6, // 8: provenance.v1.Bundle.map_proofs:type_name -> provenance.v1.MapProof
+	9, // [9:9] is the sub-list for method output_type
+	9, // [9:9] is the sub-list for method input_type
+	9, // [9:9] is the sub-list for extension type_name
+	9, // [9:9] is the sub-list for extension extendee
+	0, // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_provenance_v1_verification_proto_init() }
@@ -695,7 +861,7 @@ func file_provenance_v1_verification_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_provenance_v1_verification_proto_rawDesc), len(file_provenance_v1_verification_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,135 @@
+package tlog
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// TestMap: every key's value proves against the root, absent keys prove
+// absent, a wrong value does not prove, old versions are untouched, and
+// the root depends only on the contents, not on the order of updates.
+func TestMap(t *testing.T) {
+	var m Map
+	if m.Root() != ([32]byte{}) {
+		t.Fatal("the empty map's root is not zero")
+	}
+	if err := VerifyMapProof(m.Root(), []byte("x"), nil, m.Prove([]byte("x"))); err != nil {
+		t.Fatalf("absence in the empty map: %v", err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	want := map[string][]byte{}
+	var keys []string
+	versions := []Map{m}
+	for i := range 300 {
+		k := fmt.Sprintf("lot\x00L%d", rng.IntN(200))
+		v := fmt.Appendf(nil, "value %d", i)
+		if _, ok := want[k]; !ok {
+			keys = append(keys, k)
+		}
+		want[k] = v
+		m = m.Set([]byte(k), v)
+		versions = append(versions, m)
+	}
+	if m.Len() != len(want) {
+		t.Fatalf("Len = %d, want %d", m.Len(), len(want))
+	}
+	root := m.Root()
+	for k, v := range want {
+		got, ok := m.Get([]byte(k))
+		if !ok || !bytes.Equal(got, v) {
+			t.Fatalf("Get(%q) = %q, %v", k, got, ok)
+		}
+		p := m.Prove([]byte(k))
+		if err := VerifyMapProof(root, []byte(k), v, p); err != nil {
+			t.Fatalf("proof of %q: %v", k, err)
+		}
+		if err := VerifyMapProof(root, []byte(k), append(bytes.Clone(v), '!'), p); !errors.Is(err, ErrMapProof) {
+			t.Fatalf("a wrong value of %q proved: %v", k, err)
+		}
+		if err := VerifyMapProof(root, []byte(k), nil, p); err == nil {
+			t.Fatalf("a present key %q proved absent", k)
+		}
+	}
+	for i := range 100 {
+		k := []byte(fmt.Sprintf("party\x00P%d", i))
+		p := m.Prove(k)
+		if err := VerifyMapProof(root, k, nil, p); err != nil {
+			t.Fatalf("absence of %q: %v", k, err)
+		}
+		if err := VerifyMapProof(root, k, []byte("v"), p); err == nil {
+			t.Fatalf("an absent key %q proved present", k)
+		}
+	}
+	// An older version still proves its own contents.
+	old := versions[10]
+	k := keys[0]
+	v, _ := old.Get([]byte(k))
+	if err := VerifyMapProof(old.Root(), []byte(k), v, old.Prove([]byte(k))); err != nil {
+		t.Fatalf("old version: %v", err)
+	}
+	// The same contents set in another order give the same root.
+	var m2 Map
+	rng.Shuffle(len(keys), func(i, j int) { keys[i], keys[j] = keys[j], keys[i] })
+	for _, k := range keys {
+		m2 = m2.Set([]byte(k), want[k])
+	}
+	if m2.Root() != root {
+		t.Fatal("the root depends on the order of updates")
+	}
+}
+
+func FuzzMapProof(f *testing.F) {
+	f.Add([]byte("a"), []byte("b"), []byte("c"))
+	f.Fuzz(func(t *testing.T, k1, k2, k3 []byte) {
+		var m Map
+		m = m.Set(k1, []byte("1")).Set(k2, []byte("2"))
+		for _, k := range [][]byte{k1, k2, k3} {
+			v, ok := m.Get(k)
+			if !ok {
+				v = nil
+			}
+			if err := VerifyMapProof(m.Root(), k, v, m.Prove(k)); err != nil {
+				t.Fatalf("proof of %q: %v", k, err)
+			}
+		}
+	})
+}
+
+func TestLeaf(t *testing.T) {
+	root := [32]byte{9}
+	for _, l := range []Leaf{
+		{Time: time.Unix(1, 5).UTC(), Record: RecordIDOf([]byte("r"))},
+		{Time: time.Unix(1733400000, 123).UTC(), Record: RecordIDOf([]byte("s")), Extra: []byte("extra"), MapRoot: &root},
+	} {
+		b := l.Marshal()
+		got, err := ParseLeaf(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Marshal(), b) || got.Time != l.Time || got.Record != l.Record || got.Hash() != l.Hash() {
+			t.Fatalf("round trip: %+v, want %+v", got, l)
+		}
+		for _, bad := range [][]byte{b[:len(b)-1], append(bytes.Clone(b), 0), append([]byte{1}, b[1:]...)} {
+			if _, err := ParseLeaf(bad); !errors.Is(err, ErrLeaf) {
+				t.Errorf("ParseLeaf(%x) = %v, want ErrLeaf", bad, err)
+			}
+		}
+	}
+}
+
+func FuzzParseLeaf(f *testing.F) {
+	f.Add(Leaf{Time: time.Unix(7, 0), Record: RecordIDOf(nil), Extra: []byte("x")}.Marshal())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		l, err := ParseLeaf(b)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(l.Marshal(), b) {
+			t.Fatalf("accepted a non-canonical leaf %x", b)
+		}
+	})
+}

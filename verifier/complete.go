@@ -1,0 +1,117 @@
+package verifier
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/antimony-ledger/provenance/index"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+	"github.com/antimony-ledger/provenance/record"
+	"github.com/antimony-ledger/provenance/tlog"
+)
+
+// Completeness: a bundle must hold every record that bears on the lot,
+// not only records that are authentic. The log's verifiable map commits,
+// for each lot and each party, the chain of its records (package index);
+// the bundle carries the map's values, proved against the root that the
+// checkpoint's last leaf commits. A record left out of a lot of the
+// ancestry, or of a signer's registry records (a revocation, say), makes
+// the chain differ: the bundle is INVALID, and the error says what the log
+// holds that the bundle does not.
+
+// complete checks that the bundle holds every record of each lot in the
+// lot's ancestry (anc) and every registry record of each party that signed
+// one of its records (ancRecs).
+func (r *run) complete(anc map[skey]bool, ancRecs map[*entry]bool) {
+	if r.mapRoot == nil {
+		r.fail("the bundle lacks the checkpoint's last leaf (index %d), whose map root shows which records the log holds (incomplete bundle)", r.ckpt.Size-1)
+		return
+	}
+	proofs := map[string]*pb.MapProof{}
+	for _, p := range r.b.GetMapProofs() {
+		proofs[string(p.GetKey())] = p
+	}
+	lots := map[string]bool{}
+	for k := range anc {
+		lots[k.lot] = true
+	}
+	parties := map[string]bool{}
+	for rec := range ancRecs {
+		if p := rec.st.GetPartyId(); p != record.RegistrarPartyID {
+			parties[p] = true
+		}
+	}
+	for _, lot := range slices.Sorted(maps.Keys(lots)) {
+		r.completeKey(proofs, index.LotKey(lot), "lot "+lot, func(rec *entry) bool { return slices.Contains(index.Lots(rec.st), lot) })
+	}
+	for _, party := range slices.Sorted(maps.Keys(parties)) {
+		r.completeKey(proofs, index.PartyKey(party), "the registry records of party "+party, func(rec *entry) bool {
+			p, ok := index.Party(rec.st)
+			return ok && p == party
+		})
+	}
+}
+
+// completeKey checks the bundle's records of one key (those member
+// selects) against the key's chain in the map.
+func (r *run) completeKey(proofs map[string]*pb.MapProof, key []byte, what string, member func(*entry) bool) {
+	p := proofs[string(key)]
+	if p == nil {
+		r.fail("the bundle has no map proof for %s, so it cannot show that it holds all of them (incomplete bundle)", what)
+		return
+	}
+	mp := tlog.MapProof{}
+	for _, s := range p.GetSiblings() {
+		if len(s) != 32 {
+			r.fail("the map proof for %s has a sibling of %d bytes", what, len(s))
+			return
+		}
+		mp.Siblings = append(mp.Siblings, [32]byte(s))
+	}
+	if k, v := p.GetOtherKey(), p.GetOtherValue(); len(k) > 0 || len(v) > 0 {
+		if len(k) != 32 || len(v) != 32 {
+			r.fail("the map proof for %s is malformed", what)
+			return
+		}
+		ok, ov := [32]byte(k), [32]byte(v)
+		mp.OtherKey, mp.OtherValue = &ok, &ov
+	}
+	value := p.GetValue()
+	if p.GetAbsent() {
+		value = nil
+	} else if value == nil {
+		value = []byte{}
+	}
+	if err := tlog.VerifyMapProof(*r.mapRoot, key, value, mp); err != nil {
+		r.fail("the map proof for %s does not verify against the map root the checkpoint commits: %v", what, err)
+		return
+	}
+	var want index.Chain
+	if value != nil {
+		var err error
+		if want, err = index.ParseChain(value); err != nil {
+			r.fail("the log's value for %s: %v", what, err)
+			return
+		}
+	}
+	var got index.Chain
+	for _, rec := range r.recs {
+		if member(rec) {
+			got = got.Append(rec.idx, rec.rid)
+		}
+	}
+	if got == want {
+		return
+	}
+	msg := fmt.Sprintf("the log holds %d records of %s, the latest at index %d; the bundle holds %d", want.Count, what, want.Head, got.Count)
+	if want.Count > 0 && !r.hasRecord(want.Head) {
+		msg += fmt.Sprintf(", without the latest (index %d)", want.Head)
+	} else if got.Count == want.Count {
+		msg += ", not the same ones"
+	}
+	r.fail("%s (incomplete bundle: a record is missing or does not belong)", msg)
+}
+
+// hasRecord reports whether the bundle holds the record at index idx.
+func (r *run) hasRecord(idx uint64) bool { return r.idAt(idx) != "" }
