@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/antimony-ledger/provenance/ledger"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // fixture registers a mine, an exporter, a smelter, a buyer and a lab, and
@@ -171,5 +173,31 @@ func TestStaleLinkInSameGroup(t *testing.T) {
 		if err := errs[2*i+1]; !errors.Is(err, record.ErrConflict) || errors.Is(err, record.ErrNotFound) {
 			t.Errorf("dispatch %d linking to the lot's assay: %v, want a conflict (the record exists)", i, err)
 		}
+	}
+}
+
+// TestEventAhead: an event time up to custody.MaxEventAhead after the log's
+// clock is accepted; a second more is refused as malformed, naming both
+// times, and nothing is written.
+func TestEventAhead(t *testing.T) {
+	f := newFixture(t)
+	now := f.c.Clock.Now()
+	assay := func(ahead time.Duration, sample string) *pb.Envelope {
+		st := &pb.Statement{PartyId: f.exporter.ID, EventTime: timestamppb.New(now.Add(ahead)), Body: &pb.Statement_Assay{Assay: &pb.Assay{
+			LotId: "L1", SubjectLink: f.receipt, SampleId: sample, Elements: []*pb.ElementConcentration{{Element: "Sb", Pct: 9}},
+		}}}
+		return ct.Must(record.Sign(st, f.exporter.Key)) // outside the chain, whose clock would follow
+	}
+	size := f.s.Log().Size()
+	_, err := f.s.Submit(t.Context(), assay(custody.MaxEventAhead+time.Second, "late"))
+	if !errors.Is(err, record.ErrMalformed) || !strings.Contains(err.Error(), now.Add(custody.MaxEventAhead+time.Second).Format(time.RFC3339)) ||
+		!strings.Contains(err.Error(), now.Format(time.RFC3339)) {
+		t.Fatalf("an event %v ahead: %v, want ErrMalformed naming both times", custody.MaxEventAhead+time.Second, err)
+	}
+	if f.s.Log().Size() != size {
+		t.Fatalf("the refused record was written")
+	}
+	if _, err := f.s.Submit(t.Context(), assay(custody.MaxEventAhead, "edge")); err != nil {
+		t.Fatalf("an event exactly %v ahead: %v", custody.MaxEventAhead, err)
 	}
 }

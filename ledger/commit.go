@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/transparency-dev/merkle/compact"
@@ -531,7 +532,7 @@ func (l *Log) committed(g *group, err error) {
 		return
 	}
 	l.mu.Lock()
-	l.size, l.rng, l.root, l.ckpt, l.m = g.size, g.w.rng, g.w.root, g.w.ckpt, g.w.m
+	l.size, l.rng, l.root, l.ckpt, l.ckptAt, l.m = g.size, g.w.rng, g.w.root, g.w.ckpt, g.w.ckptAt, g.w.m
 	l.mu.Unlock()
 	close(g.settled)
 	l.reply(g.batch, g.outs, 0, g.cut, nil)
@@ -777,6 +778,7 @@ type written struct {
 	root    [32]byte
 	m       tlog.Map // the verifiable map after the group
 	ckpt    []byte
+	ckptAt  time.Time
 	journal []byte // the group's journal record, if the log has a journal
 }
 
@@ -846,6 +848,7 @@ func (l *Log) writeGroup(txn *badger.Txn, batch []*request, outs []outcome, acc 
 	if w.ckpt, err = tlog.SignCheckpoint(c, l.opts.Signer); err != nil {
 		return fail(0, err)
 	}
+	w.ckptAt = c.Time
 	if err := set(keyTree, encodeTree(c.Size, rng.Hashes())); err != nil {
 		return fail(len(acc)-1, fmt.Errorf("staging tree state: %w", err))
 	}

@@ -67,7 +67,16 @@ type Options struct {
 	// leaves and checkpoint commit; nil means time.Now. For tests and
 	// simulations only: it must not go backwards.
 	Now func() time.Time
+	// Resign is how old the latest checkpoint may be before a read of it
+	// ([Log.Checkpoint], [Log.Snapshot]) signs it again, at the same size,
+	// with the current time: so a quiet log's checkpoint still says when
+	// the log last vouched for its tree, and a reader can tell a stale one.
+	// 0 means [DefaultResign]; negative, never.
+	Resign time.Duration
 }
+
+// DefaultResign is the default [Options.Resign].
+const DefaultResign = time.Minute
 
 // An Entry is one log entry. Its leaf in the tree ([Entry.Leaf]) commits
 // its id (and so its data), its time, its Extra and its MapRoot.
@@ -135,7 +144,9 @@ type Log struct {
 	rng  *compact.Range
 	root [32]byte
 	ckpt []byte
-	m    tlog.Map // the verifiable map the last leaf commits
+	// ckptAt is when ckpt was signed; zero if unknown (read from disk).
+	ckptAt time.Time
+	m      tlog.Map // the verifiable map the last leaf commits
 }
 
 func (l *Log) now() time.Time {
@@ -406,7 +417,8 @@ func (l *Log) load() error {
 	if errors.Is(err, badger.ErrKeyNotFound) && treeVal == nil {
 		l.rng = rangeFactory.NewEmptyRange(0)
 		l.root = [32]byte(rfc6962.DefaultHasher.EmptyRoot())
-		if l.ckpt, err = tlog.SignCheckpoint(tlog.Checkpoint{Origin: l.opts.Origin, Root: l.root, Time: l.now()}, l.opts.Signer); err != nil {
+		l.ckptAt = l.now()
+		if l.ckpt, err = tlog.SignCheckpoint(tlog.Checkpoint{Origin: l.opts.Origin, Root: l.root, Time: l.ckptAt}, l.opts.Signer); err != nil {
 			return err
 		}
 		err = l.db.Update(func(txn *badger.Txn) error {
@@ -509,9 +521,36 @@ func (l *Log) Root() (size uint64, root [32]byte) {
 // Checkpoint returns the latest signed checkpoint: a C2SP tlog-checkpoint
 // signed note covering every committed entry. The caller must not modify it.
 func (l *Log) Checkpoint() []byte {
+	signed, _ := l.current()
+	return signed
+}
+
+// current returns the latest signed checkpoint and the map its last leaf
+// commits, signing the checkpoint again first if it is older than
+// Options.Resign.
+func (l *Log) current() ([]byte, tlog.Map) {
 	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return l.ckpt
+	signed, m, at, size, root := l.ckpt, l.m, l.ckptAt, l.size, l.root
+	l.mu.RUnlock()
+	every := l.opts.Resign
+	if every == 0 {
+		every = DefaultResign
+	}
+	now := l.now()
+	if every < 0 || now.Sub(at) < every {
+		return signed, m
+	}
+	fresh, err := tlog.SignCheckpoint(tlog.Checkpoint{Origin: l.opts.Origin, Size: size, Root: root, Time: now}, l.opts.Signer)
+	if err != nil {
+		l.logger.Warn("signing the checkpoint again", "err", err)
+		return signed, m
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.size == size && now.After(l.ckptAt) {
+		l.ckpt, l.ckptAt = fresh, now
+	}
+	return l.ckpt, l.m
 }
 
 // LatestCheckpoint returns the latest signed checkpoint note with its body
@@ -538,9 +577,7 @@ type Snapshot struct {
 // together, even while appends go on. Proofs from its Map are proofs
 // against the root its checkpoint's last leaf commits.
 func (l *Log) Snapshot() (Snapshot, error) {
-	l.mu.RLock()
-	signed, m := l.ckpt, l.m
-	l.mu.RUnlock()
+	signed, m := l.current()
 	body, err := noteBody(signed)
 	if err != nil {
 		return Snapshot{}, err

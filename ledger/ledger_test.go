@@ -879,3 +879,66 @@ func TestOpenRefusesOldFormat(t *testing.T) {
 		})
 	}
 }
+
+// TestResign: a quiet log's checkpoint is signed again, at the same size
+// and root, once it is older than Options.Resign, so that its time says
+// when the log last vouched for the tree; with Resign negative it is not.
+func TestResign(t *testing.T) {
+	skey, vkey, err := tlog.GenerateNoteKey(testOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := tlog.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := tlog.NewVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	for _, tc := range []struct {
+		resign time.Duration
+		fresh  bool
+	}{{0, true}, {-1, false}} {
+		l, err := Open(t.Context(), "", Options{Origin: testOrigin, Signer: signer, InMemory: true, Now: clock, Resign: tc.resign})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		if _, _, err := l.Append(t.Context(), []byte("one")); err != nil {
+			t.Fatal(err)
+		}
+		open := func() tlog.Checkpoint {
+			t.Helper()
+			c, err := tlog.OpenCheckpoint(l.Checkpoint(), v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}
+		appended := open()
+		if !appended.Time.Equal(clock()) {
+			t.Fatalf("checkpoint time %s, want the append's %s", appended.Time, clock())
+		}
+		advance(DefaultResign / 2)
+		if c := open(); !c.Time.Equal(appended.Time) {
+			t.Errorf("resign %v: re-signed after %v, before the interval", tc.resign, DefaultResign/2)
+		}
+		advance(DefaultResign)
+		c := open()
+		if c.Size != appended.Size || c.Root != appended.Root {
+			t.Fatalf("re-signed checkpoint of size %d root %x, want %d %x", c.Size, c.Root, appended.Size, appended.Root)
+		}
+		if got := c.Time.Equal(clock()); got != tc.fresh {
+			t.Errorf("resign %v: checkpoint time %s, now %s: fresh %v, want %v", tc.resign, c.Time, clock(), got, tc.fresh)
+		}
+		snap, err := l.Snapshot()
+		if err != nil || snap.Checkpoint.Size != 1 || string(snap.Signed) != string(l.Checkpoint()) {
+			t.Errorf("snapshot %+v, %v: want the same re-signed checkpoint", snap.Checkpoint, err)
+		}
+	}
+}

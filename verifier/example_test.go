@@ -61,7 +61,7 @@ func ExampleVerify() {
 	// VERDICT_FLAGGED
 	// untraced share 0.0385
 	// FLAGGED  lot L1
-	// records 5, checkpoint tree size 5
+	// records 5, checkpoint tree size 5, signed 2025-01-04T00:01:00Z
 	// held by exp-kar (latest record QmcxhWWvDd…ZeHs)
 	// contained Sb 936.0 kg
 	// origins:

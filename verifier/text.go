@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 )
@@ -15,7 +16,11 @@ func Text(r *pb.VerificationReport) string {
 	var b strings.Builder
 	verdict := strings.TrimPrefix(r.GetVerdict().String(), "VERDICT_")
 	fmt.Fprintf(&b, "%s  lot %s\n", verdict, r.GetLotId())
-	fmt.Fprintf(&b, "records %d, checkpoint tree size %d\n", r.GetRecords(), r.GetTreeSize())
+	fmt.Fprintf(&b, "records %d, checkpoint tree size %d", r.GetRecords(), r.GetTreeSize())
+	if ct := r.GetCheckpointTime(); ct != nil {
+		fmt.Fprintf(&b, ", signed %s", ct.AsTime().UTC().Format(time.RFC3339))
+	}
+	b.WriteString("\n")
 	if r.GetVerdict() != pb.Verdict_VERDICT_INVALID {
 		if to := r.GetInTransitTo(); to != "" {
 			fmt.Fprintf(&b, "held by %s, in transit to %s (dispatch %s)\n", r.GetHolderPartyId(), to, shorten(r.GetPendingDispatch()))

@@ -248,6 +248,11 @@ func (r *run) crypto() bool {
 		r.leaves[idx] = leaf
 		if idx == c.Size-1 {
 			r.mapRoot = leaf.MapRoot
+			// The checkpoint was signed when its last leaf was integrated,
+			// or later (signed again at the same size): never before.
+			if c.Time.Before(leaf.Time.Truncate(time.Second)) {
+				return r.fail("checkpoint: signed at %s, before its last leaf (index %d) was integrated at %s", c.Time.Format(time.RFC3339), idx, leaf.Time.Format(time.RFC3339Nano))
+			}
 		}
 		if !withData {
 			continue // a leaf shown without its record

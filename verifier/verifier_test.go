@@ -2,6 +2,7 @@ package verifier_test
 
 import (
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -11,6 +12,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/antimony-ledger/provenance/internal/backend"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
@@ -795,5 +797,180 @@ func TestWeighingNoise(t *testing.T) {
 	}
 	if s := rep.GetUntracedShare(); s > 0.01 {
 		t.Errorf("untraced share %.4f: noise that nets out should leave almost none", s)
+	}
+}
+
+// TestDeletionMatrixClean: the clean chain's bundle, each record, leaf and
+// map proof removed in turn, is never VERIFIED and says what is missing.
+func TestDeletionMatrixClean(t *testing.T) {
+	x := lottest.New(t)
+	x.CleanChain()
+	cuts := lottest.DeletionMatrix(t, x.Bundle("T1"), "T1", x.Trust())
+	if len(cuts) < 15 {
+		t.Errorf("%d cuts, want every record and map proof of T1's bundle", len(cuts))
+	}
+}
+
+// TestDeletionMatrixLarger: a larger clean graph (two mines with
+// extractions over a year earlier, a merge, an assay, a split, two
+// smelts, two buyers), each of its buyers' bundles cut record by record,
+// leaf by leaf and proof by proof: never VERIFIED, and each report says
+// what is missing.
+func TestDeletionMatrixLarger(t *testing.T) {
+	x := lottest.New(t)
+	b2 := x.C.AddParty("buyer-two", "Second US Buyer", "US", pb.Role_ROLE_BUYER)
+	b2.Reg.Site = lottest.Houston
+	x.Submit(x.C.Register(b2))
+	// Extractions over a year before: the capacity windows start after
+	// them, so the bundles show their leaves without their records.
+	x.Extract(x.Mine, "OLD-A", 2000, 3, 9, lottest.MineSite, 1)
+	x.Extract(x.Mn2, "OLD-B", 2000, 3, 9, lottest.MineSite, 2)
+
+	move := func(from *ct.Party, lot, link string, to *ct.Party, kg, day float64) (string, float64) {
+		d := x.Dispatch(from, lot, link, to, kg, day)
+		return x.Receive(to, lot, d, kg-5, day+0.5), kg - 5
+	}
+	ra, ka := move(x.Mine, "A", x.Extract(x.Mine, "A", 10000, 3, 9, lottest.MineSite, 400), x.Exp, 10000, 401)
+	rb, kb := move(x.Mn2, "B", x.Extract(x.Mn2, "B", 8000, 3, 9, lottest.MineSite, 400.5), x.Exp, 8000, 401)
+	ore := func(lot string, kg float64) *pb.TransformationOutput {
+		return &pb.TransformationOutput{LotId: lot, MassKg: kg, Product: pb.Product_PRODUCT_ORE, SbGradePct: 9}
+	}
+	merge := x.Transform(x.Exp, pb.TransformationKind_TRANSFORMATION_KIND_MERGE,
+		[]*pb.TransformationInput{{LotId: "A", Link: ra, MassKg: ka}, {LotId: "B", Link: rb, MassKg: kb}},
+		[]*pb.TransformationOutput{ore("M", ka+kb)}, 403)
+	x.Assay(x.Exp, "M", merge, map[string]float64{"Sb": 9.05}, 404)
+	split := x.Transform(x.Exp, pb.TransformationKind_TRANSFORMATION_KIND_SPLIT,
+		[]*pb.TransformationInput{{LotId: "M", Link: merge, MassKg: ka + kb}},
+		[]*pb.TransformationOutput{ore("M1", 9000), ore("M2", ka+kb-9000)}, 405)
+	var arrive [2]func()
+	for i, buyer := range []*ct.Party{x.Buyer, b2} {
+		in, out := fmt.Sprintf("M%d", i+1), fmt.Sprintf("T%d", i+1)
+		kg := []float64{9000, ka + kb - 9000}[i]
+		r, got := move(x.Exp, in, split, x.Smelter, kg, 406+float64(i))
+		smelt := x.Transform(x.Smelter, pb.TransformationKind_TRANSFORMATION_KIND_SMELT,
+			[]*pb.TransformationInput{{LotId: in, Link: r, MassKg: got}},
+			[]*pb.TransformationOutput{{LotId: out, MassKg: got * 990 / 9985, Product: pb.Product_PRODUCT_TRIOXIDE, SbGradePct: 83}}, 410+float64(i))
+		kg = got * 990 / 9985
+		d := x.Dispatch(x.Smelter, out, smelt, buyer, kg, 412+float64(i))
+		arrive[i] = func() { x.Receive(buyer, out, d, kg-1, 442+float64(i)) } // by sea
+	}
+	for _, f := range arrive { // after every record before them: none is logged late
+		f()
+	}
+	for _, lot := range []string{"T1", "T2"} {
+		t.Run(lot, func(t *testing.T) {
+			b := x.Bundle(lot)
+			if rep := verifier.VerifyLot(lot, b, x.Trust(), verifier.DefaultConfig()); rep.GetVerdict() != pb.Verdict_VERDICT_VERIFIED {
+				t.Fatalf("the whole bundle:\n%s", rep.GetText())
+			}
+			leafOnly := 0
+			for _, br := range b.GetRecords() {
+				if len(br.GetData()) == 0 {
+					leafOnly++
+				}
+			}
+			if leafOnly < 2 {
+				t.Errorf("%d leaves shown without their records, want the capacity windows' (both mines)", leafOnly)
+			}
+			cuts := lottest.DeletionMatrix(t, b, lot, x.Trust())
+			if want := len(b.GetRecords()) + len(b.GetMapProofs()); len(cuts) != want {
+				t.Errorf("%d cuts, want %d", len(cuts), want)
+			}
+		})
+	}
+}
+
+// TestBackdatedThief: a thief who stole the mine's key on day 10 logs a
+// dispatch on day 45, dated day 5, before the theft; the owner's
+// revocation, as of day 10, is logged on day 50. Judged by the signer's
+// dates the dispatch predates the theft and verified clean; judged by when
+// the log took it, it was signed with a key already compromised
+// (KEY_MISUSE), and its date is 40 days before the log took it (TIMELINE).
+func TestBackdatedThief(t *testing.T) {
+	x := lottest.New(t)
+	ext := x.Extract(x.Mine, "L1", 10000, 3, 9, lottest.MineSite, 1)
+	x.C.Clock.Advance(x.Day(45).AsTime())
+	d := x.Dispatch(x.Mine, "L1", ext, x.Exp, 10000, 5)
+	x.C.Clock.Advance(x.Day(50).AsTime())
+	x.Submit(x.C.RegistrarSign(&pb.Statement{Body: &pb.Statement_KeyRevocation{KeyRevocation: &pb.KeyRevocation{
+		PartyId: x.Mine.ID, KeyId: x.Mine.KeyID(), RevokedAt: x.Day(10), Reason: "key stolen",
+	}}}))
+	rep := x.Verify("L1")
+	f := lottest.WantFlag(t, rep, verifier.RuleKeyMisuse, d)
+	if !strings.Contains(f.GetMessage(), "revocation") {
+		t.Errorf("KEY_MISUSE message %q does not name the revocation", f.GetMessage())
+	}
+	for _, fl := range lottest.Flagged(rep, verifier.RuleKeyMisuse) {
+		if slices.Contains(fl.GetEvidence(), ext) && fl.GetEvidence()[0] == ext {
+			t.Errorf("the extraction, logged on day 1 before the theft, is flagged:\n%s", rep.GetText())
+		}
+	}
+	tl := lottest.WantFlag(t, rep, verifier.RuleTimeline, d)
+	if !strings.Contains(tl.GetMessage(), "40 days before the log took the record") {
+		t.Errorf("TIMELINE message %q", tl.GetMessage())
+	}
+}
+
+// TestCapacityByLogTime: a mine licensed for 100 t a year declares two 60 t
+// lots logged a day apart. Dating the second 2199 no longer spreads them
+// over two centuries: the server refuses a date so far past its clock, and
+// the capacity window is of the log's own times.
+func TestCapacityByLogTime(t *testing.T) {
+	x := lottest.New(t, func(x *lottest.H) { x.Mine.Reg.Mine.AnnualOreCapacityKg = 100_000 })
+	x.Extract(x.Mine, "L1", 60000, 3, 9, lottest.MineSite, 1)
+	// Signed outside the chain, whose clock would follow the date.
+	far := ct.Must(record.Sign(&pb.Statement{PartyId: x.Mine.ID, EventTime: timestamppb.New(time.Date(2199, 1, 1, 0, 0, 0, 0, time.UTC)), Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
+		LotId: "L2", MassKg: 60000, MoisturePct: 3, SbGradePct: 9, Site: lottest.MineSite, Product: pb.Product_PRODUCT_ORE}}}, x.Mine.Key))
+	x.C.Clock.Advance(x.Day(2).AsTime()) // the log's clock: day 2, not 2199
+	size := x.S.Log().Size()
+	if _, err := x.S.Submit(t.Context(), far); !errors.Is(err, record.ErrMalformed) || !strings.Contains(err.Error(), "2199-01-01T00:00:00Z") {
+		t.Fatalf("an extraction dated 2199: %v, want ErrMalformed naming the time", err)
+	}
+	if x.S.Log().Size() != size {
+		t.Fatalf("the refused extraction was written")
+	}
+	b := x.Extract(x.Mine, "L2", 60000, 3, 9, lottest.MineSite, 2)
+	// The window is the year up to the lot's extraction, by log time: L2's
+	// holds both.
+	f := lottest.WantFlag(t, x.Verify("L2"), verifier.RuleMineOverCapacity, b)
+	if !strings.Contains(f.GetMessage(), "120000 kg ore") {
+		t.Errorf("MINE_OVER_CAPACITY message %q, want the 120000 kg of both extractions", f.GetMessage())
+	}
+	lottest.NoFlag(t, x.Verify("L1"), verifier.RuleMineOverCapacity)
+}
+
+// plainSigner signs with the log key but is not a *tlog.Signer, so its
+// checkpoints carry no time line.
+type plainSigner struct{ *tlog.Signer }
+
+// TestCheckpointTime: a bundle's checkpoint must state, signed by the log
+// key, when it was signed, and not before its last leaf was integrated;
+// re-signed later at the same size it still verifies, as of that time.
+func TestCheckpointTime(t *testing.T) {
+	x := lottest.New(t)
+	x.CleanChain()
+	b := x.Bundle("T1")
+	c, err := tlog.OpenCheckpoint([]byte(b.GetCheckpoint()), x.C.LogVerifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resign := func(s note.Signer, at time.Time) *pb.Bundle {
+		t.Helper()
+		c := c
+		c.Time = at
+		signed, err := tlog.SignCheckpoint(c, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nb := proto.Clone(b).(*pb.Bundle)
+		nb.Checkpoint = string(signed)
+		return nb
+	}
+	lottest.WantInvalid(t, verifier.Verify(resign(plainSigner{x.C.LogSigner}, c.Time), x.Trust(), verifier.DefaultConfig()), "carries no time")
+	lottest.WantInvalid(t, verifier.Verify(resign(x.C.LogSigner, c.Time.Add(-time.Hour)), x.Trust(), verifier.DefaultConfig()), "before its last leaf")
+	later := c.Time.Add(30 * 24 * time.Hour)
+	rep := verifier.Verify(resign(x.C.LogSigner, later), x.Trust(), verifier.DefaultConfig())
+	if rep.GetVerdict() != pb.Verdict_VERDICT_VERIFIED || !rep.GetCheckpointTime().AsTime().Equal(later) {
+		t.Errorf("re-signed a month later: %v as of %v, want VERIFIED as of %v\n%s", rep.GetVerdict(), rep.GetCheckpointTime().AsTime(), later, rep.GetText())
 	}
 }

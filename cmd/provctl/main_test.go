@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,10 +21,12 @@ import (
 
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	"github.com/antimony-ledger/provenance/internal/keyfile"
+	"github.com/antimony-ledger/provenance/internal/lottest"
 	"github.com/antimony-ledger/provenance/internal/testserver"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
+	"github.com/antimony-ledger/provenance/verifier"
 )
 
 // cli runs provctl commands against a real server on loopback, with the
@@ -371,5 +374,102 @@ func TestBundleBinding(t *testing.T) {
 	t.Setenv("PROVCTL_STATE", c.path("fresh-state"))
 	if code, out, errs := c.run("verify", "L9"); code != exitInvalid || !strings.Contains(out, `not lot "L9"`) {
 		t.Errorf("verify L9 answered with L1's bundle: exit %d, want %d\n%s%s", code, exitInvalid, out, errs)
+	}
+}
+
+// TestStaleBundle: a bundle says what the log held when its checkpoint
+// was signed. bundle verify prints how old that is, and --max-age refuses
+// a bundle older than that (exit 4), as a buyer paying today should.
+func TestStaleBundle(t *testing.T) {
+	c := newCLI(t)
+	x := lottest.New(t) // the same keys; its log's clock reads January 2025
+	x.CleanChain()
+	old, err := verifier.MarshalBundle(x.Bundle("T1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := c.path("old.bundle.json")
+	if err := os.WriteFile(file, old, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := c.ok("bundle", "verify", "--lot", "T1", file)
+	if !strings.HasPrefix(out, "VERIFIED") || !strings.Contains(out, "bundle as of the log's checkpoint signed 2025-") || !strings.Contains(out, " ago") {
+		t.Errorf("bundle verify of an old bundle without --max-age: want VERIFIED and its age\n%s", out)
+	}
+	code, out, errs := c.run("bundle", "verify", "--lot", "T1", "--max-age", "720h", file)
+	if code != exitInvalid || !strings.Contains(errs, "more than --max-age 720h0m0s") {
+		t.Errorf("bundle verify --max-age 720h of a bundle signed in 2025: exit %d, want %d\n%s%s", code, exitInvalid, out, errs)
+	}
+	if code, _, errs := c.run("bundle", "verify", "--max-age", "-1h", file); code != exitUsage {
+		t.Errorf("--max-age -1h: exit %d, want %d (%s)", code, exitUsage, errs)
+	}
+
+	// A bundle exported now passes the same limit.
+	c.setup()
+	c.ok("bundle", "export", "L1", "-o", c.path("fresh.bundle.json"))
+	if out := c.ok("bundle", "verify", "--lot", "L1", "--max-age", "720h", c.path("fresh.bundle.json")); !strings.HasPrefix(out, "VERIFIED") {
+		t.Errorf("a fresh bundle with --max-age 720h:\n%s", out)
+	}
+}
+
+// omittingVerifier answers with the genuine bundle of the lot asked for,
+// less the record at position omit: a server hiding what would flag a lot.
+type omittingVerifier struct {
+	apipb.UnimplementedVerifierServiceServer
+	real apipb.VerifierServiceClient
+	omit *atomic.Int64
+}
+
+func (o omittingVerifier) GetBundle(ctx context.Context, req *apipb.GetBundleRequest) (*apipb.GetBundleResponse, error) {
+	r, err := o.real.GetBundle(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	b := r.GetBundle()
+	i := int(o.omit.Load())
+	b.Records = append(b.Records[:i:i], b.Records[i+1:]...)
+	return r, nil
+}
+
+// TestOnlineOmission: provctl verify against a server whose answer leaves
+// out one record of the lot's bundle, each in turn, exits 4 and says the
+// bundle is incomplete; it never prints VERIFIED.
+func TestOnlineOmission(t *testing.T) {
+	c := newCLI(t)
+	c.setup()
+	c.ok("assay", "--key", c.path("exp.key"), "--party", "exp-1", "--lot", "L1", "--element", "Sb=9.1", "--time", at(3, 8))
+	conn, err := grpc.NewClient(os.Getenv("PROVCTL_ADDR"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	real := apipb.NewVerifierServiceClient(conn)
+	genuine, err := real.GetBundle(t.Context(), &apipb.GetBundleRequest{LotId: "L1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(genuine.GetBundle().GetRecords())
+	if n < 6 {
+		t.Fatalf("L1's bundle has %d records", n)
+	}
+	omit := &atomic.Int64{}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	apipb.RegisterVerifierServiceServer(gs, omittingVerifier{real: real, omit: omit})
+	go gs.Serve(lis)
+	defer gs.Stop()
+	if out := c.ok("verify", "L1"); !strings.HasPrefix(out, "VERIFIED") {
+		t.Fatalf("L1 from the honest server:\n%s", out)
+	}
+	t.Setenv("PROVCTL_ADDR", lis.Addr().String())
+	for i := range n {
+		omit.Store(int64(i))
+		code, out, errs := c.run("verify", "L1")
+		if code != exitInvalid || !strings.Contains(out, "incomplete bundle") || strings.Contains(out, "VERIFIED") {
+			t.Errorf("L1 without bundle record %d: exit %d, want %d and an incomplete bundle\n%s%s", i, code, exitInvalid, out, errs)
+		}
 	}
 }

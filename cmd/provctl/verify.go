@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -133,11 +134,16 @@ func bundleVerify(ctx context.Context, e *env, args []string) error {
 	var g globals
 	var t trustFlags
 	var lot string
+	var maxAge time.Duration
 	fs, trust, err := parseTrusted(e, "bundle verify", "FILE", args, &g, &t, func(fs *flag.FlagSet) {
 		fs.StringVar(&lot, "lot", "", "the lot the bundle must be of (recommended: a bundle of another lot is refused)")
+		fs.DurationVar(&maxAge, "max-age", 0, "refuse a bundle whose checkpoint was signed longer ago than this, e.g. 24h (0: any age)")
 	})
 	if err != nil {
 		return err
+	}
+	if maxAge < 0 {
+		return usageErr("--max-age %s: want a positive duration such as 24h", maxAge)
 	}
 	b, err := os.ReadFile(fs.Arg(0))
 	if err != nil {
@@ -147,10 +153,39 @@ func bundleVerify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return &exitError{code: exitInvalid, err: fmt.Errorf("reading bundle: %w", err)}
 	}
+	var rep *pb.VerificationReport
 	if lot != "" {
-		return printReport(e, &g, verifier.VerifyLot(lot, bundle, trust, verifier.DefaultConfig()))
+		rep = verifier.VerifyLot(lot, bundle, trust, verifier.DefaultConfig())
+	} else {
+		rep = verifier.Verify(bundle, trust, verifier.DefaultConfig())
 	}
-	return printReport(e, &g, verifier.Verify(bundle, trust, verifier.DefaultConfig()))
+	err = printReport(e, &g, rep)
+	if stale := staleness(e, &g, rep, maxAge); stale != nil && rep.GetVerdict() != pb.Verdict_VERDICT_INVALID {
+		return stale
+	}
+	return err
+}
+
+// staleness prints how old a verified bundle's checkpoint is (on stdout
+// after the report, or on stderr with --json) and returns an error if it
+// is older than maxAge (when positive): a bundle says what the log held
+// when its checkpoint was signed, not what it holds now.
+func staleness(e *env, g *globals, rep *pb.VerificationReport, maxAge time.Duration) error {
+	ct := rep.GetCheckpointTime()
+	if ct == nil {
+		return nil // INVALID: the report says why
+	}
+	signed := ct.AsTime()
+	age := time.Since(signed).Truncate(time.Second)
+	w := e.stdout
+	if g.json {
+		w = e.stderr
+	}
+	fmt.Fprintf(w, "bundle as of the log's checkpoint signed %s, %s ago\n", signed.UTC().Format(time.RFC3339), age)
+	if maxAge > 0 && age > maxAge {
+		return &exitError{code: exitInvalid, err: fmt.Errorf("lot %s: the bundle is %s old, more than --max-age %s: fetch a fresh one (provctl bundle export)", rep.GetLotId(), age, maxAge)}
+	}
+	return nil
 }
 
 func listFlags(ctx context.Context, e *env, args []string) error {

@@ -80,6 +80,8 @@ type trust struct {
 type Result struct {
 	Stories []Story
 	Reports map[string]*pb.VerificationReport
+	Bundles map[string]*pb.Bundle // what each report was computed from
+	Trust   verifier.Trust
 }
 
 func run(ctx context.Context, o options) error {
@@ -127,7 +129,8 @@ func play(ctx context.Context, o options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Stories: stories, Reports: map[string]*pb.VerificationReport{}}
+	res := &Result{Stories: stories, Reports: map[string]*pb.VerificationReport{}, Bundles: map[string]*pb.Bundle{},
+		Trust: verifier.Trust{Log: tr.log, Registrar: tr.registrar}}
 	fmt.Fprintln(out, "\nWhat a US buyer's verification finds (run on this machine, trusting only the pinned log and registrar keys):")
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nLOT\tVERDICT\tUNTRACED\tRULES\tSTORY")
@@ -141,7 +144,7 @@ func play(ctx context.Context, o options) (*Result, error) {
 			return nil, fmt.Errorf("checkpoint of %s: %w", st.Lot, err)
 		}
 		rep := verifier.VerifyLot(st.Lot, r.GetBundle(), verifier.Trust{Log: tr.log, Registrar: tr.registrar}, verifier.DefaultConfig())
-		res.Reports[st.Lot] = rep
+		res.Reports[st.Lot], res.Bundles[st.Lot] = rep, r.GetBundle()
 		fmt.Fprintf(tw, "%s\t%s\t%.0f%%\t%s\t%s\n", st.Lot, strings.TrimPrefix(rep.GetVerdict().String(), "VERDICT_"), rep.GetUntracedShare()*100, ruleList(rep), st.Title)
 	}
 	tw.Flush()

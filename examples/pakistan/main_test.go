@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/antimony-ledger/provenance/internal/lottest"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 )
 
@@ -49,5 +50,26 @@ func TestScenario(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)
 		}
+	}
+}
+
+// TestDeletionMatrix: every lot of the example, flagged or not, with each
+// record of its bundle removed in turn (and each leaf and map proof): the
+// buyer's verifier never says VERIFIED, and says what is missing. So a
+// seller cannot remove the record that flags a lot (the KR-002 assay, the
+// QA-004 extraction's capacity tally, a signer's registration).
+func TestDeletionMatrix(t *testing.T) {
+	var out bytes.Buffer
+	res, err := play(t.Context(), options{out: &out})
+	if err != nil {
+		t.Fatalf("play: %v\n%s", err, out.String())
+	}
+	for _, st := range res.Stories {
+		t.Run(st.Lot, func(t *testing.T) {
+			cuts := lottest.DeletionMatrix(t, res.Bundles[st.Lot], st.Lot, res.Trust)
+			if len(cuts) < 3 {
+				t.Errorf("%d cuts of %s's bundle", len(cuts), st.Lot)
+			}
+		})
 	}
 }
