@@ -62,9 +62,11 @@
 //	pl/<party> 0x00 <lot>              lots the party held or was sent
 //	sp/<sha256(statement)>             index of the statement's record
 //	ph/<party> 0x00 <index BE8>        registry records about the party
-//	mx/<mine> 0x00 <index BE8>         the mine's extractions
-//	cx/<country> 0x00 <event time BE8, sign flipped> <index BE8>
-//	                                   the country's extractions, by event time
+//	tl/<mine or country tally key>     BE8(index) and the latest running
+//	                                   tally (package index)
+//
+// and, in the ledger's index space, each lot's and party's record chain,
+// the values of the log's verifiable map (package index).
 //
 // # Refusals
 //

@@ -28,10 +28,6 @@ const (
 	partyLotsPrefix = "pl/" // party id \x00 lot id -> "" (every lot the party held or was sent)
 	payloadPrefix   = "sp/" // sha256(payload) -> BE8(index)
 	partyHistPrefix = "ph/" // party id \x00 BE8(index) -> "" (registry records about the party)
-	mineExtPrefix   = "mx/" // mine party id \x00 BE8(index) -> "" (the mine's extractions)
-	// country \x00 BE8(event time, sign flipped) BE8(index) -> mine party id:
-	// a country's extractions in event-time order, for the national volume.
-	countryExtPrefix = "cx/"
 	// tally key (index.MineTally, index.CountryTally) -> BE8(index) ||
 	// index.MarshalExtra of the tally as of that extraction: the last one.
 	tallyPrefix = "tl/"
@@ -224,8 +220,6 @@ func (a *applier) extract(x *pb.Extraction) error {
 		Product: x.GetProduct(), SbGradePct: x.GetSbGradePct(), Head: a.id, OriginRecord: a.id,
 	}
 	a.partyLot(a.st.GetPartyId(), lot.GetLotId())
-	a.tx.Set(indexKey(mineExtPrefix, a.st.GetPartyId(), a.e.Index), nil)
-	a.tx.Set(countryExtKey(a.party.GetRegistration().GetCountry(), a.st.GetEventTime().AsTime(), a.e.Index), []byte(a.st.GetPartyId()))
 	return a.putLot(lot)
 }
 
@@ -475,12 +469,4 @@ func readState(get func([]byte) ([]byte, error), key string, m proto.Message) er
 		return err
 	}
 	return proto.Unmarshal(b, m)
-}
-
-// countryExtKey orders a country's extractions by event time: the sign bit
-// of the Unix seconds is flipped so that earlier times sort first.
-func countryExtKey(country string, t time.Time, index uint64) []byte {
-	k := []byte(countryExtPrefix + country + "\x00")
-	k = binary.BigEndian.AppendUint64(k, uint64(t.Unix())^(1<<63))
-	return binary.BigEndian.AppendUint64(k, index)
 }

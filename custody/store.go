@@ -283,44 +283,6 @@ func (s *Store) PartyRecords(ctx context.Context, partyID string) ([]ledger.Entr
 	return s.indexed(ctx, partyHistPrefix, partyID)
 }
 
-// MineExtractions returns every extraction signed by a mine, in log order.
-func (s *Store) MineExtractions(ctx context.Context, minePartyID string) ([]ledger.Entry, error) {
-	return s.indexed(ctx, mineExtPrefix, minePartyID)
-}
-
-// CountryExtractions returns the extractions by mines registered in
-// country with event times in (from, to], in event-time order: at most
-// limit of them (0 means no limit), and whether more were left out.
-func (s *Store) CountryExtractions(ctx context.Context, country string, from, to time.Time, limit int) ([]ledger.Entry, bool, error) {
-	p := []byte(countryExtPrefix + country + "\x00")
-	var out []ledger.Entry
-	for kv, err := range s.log.StateScan(ctx, p) {
-		if err != nil {
-			return nil, false, err
-		}
-		k, ok := bytes.CutPrefix(kv.Key, p)
-		if !ok || len(k) != 16 {
-			return nil, false, fmt.Errorf("corrupt index key %q", kv.Key)
-		}
-		t := time.Unix(int64(beUint64(k[:8])^(1<<63)), 0)
-		if !t.After(from) {
-			continue
-		}
-		if t.After(to) { // keys hold whole seconds: the verifier applies the exact window
-			break
-		}
-		if limit > 0 && len(out) == limit {
-			return out, true, nil
-		}
-		e, err := s.log.Get(ctx, beUint64(k[8:]))
-		if err != nil {
-			return nil, false, err
-		}
-		out = append(out, e)
-	}
-	return out, false, nil
-}
-
 // indexed reads the entries of one per-id index, in log order.
 func (s *Store) indexed(ctx context.Context, prefix, id string) ([]ledger.Entry, error) {
 	p := []byte(prefix + id + "\x00")

@@ -63,10 +63,10 @@ var rules = []RuleInfo{
 	{RuleTransitGain, pb.Severity_SEVERITY_CRITICAL, "a receipt weighs more than its dispatch, or a dispatch more than the lot held, beyond the handoff tolerance; or gains that each stay inside it add up, over the lot's handoffs, splits and merges, past it"},
 	{RuleUnconfirmedCustody, pb.Severity_SEVERITY_CRITICAL, "a dispatch without a receipt, a receipt with broken seals (warning), or a custody break: signer not the holder or addressee (critical)"},
 	{RuleDoubleSpend, pb.Severity_SEVERITY_CRITICAL, "a custody record continued twice, a transformation consuming more than the lot held, or a lot id created twice"},
-	{RuleTimeline, pb.Severity_SEVERITY_WARNING, "an event time earlier than the event it continues, or route waypoint times going backwards"},
+	{RuleTimeline, pb.Severity_SEVERITY_WARNING, "an event time earlier than the event it continues, route waypoint times going backwards, or an event time more than MaxBackdate before (or MaxEventAhead after) the log took the record"},
 	{RuleImplausibleTransit, pb.Severity_SEVERITY_WARNING, "an implied average speed between timed points above the maximum, or a dispatch-to-receipt dwell above the maximum"},
 	{RuleBorderCorridor, pb.Severity_SEVERITY_CRITICAL, "a site or route point on the Afghan side or at a border crossing, or a named crossing (critical); a mine site or route point in the border corridor (warning)"},
-	{RuleKeyMisuse, pb.Severity_SEVERITY_CRITICAL, "a record signed by a key revoked before it, outside the key's validity window, or by a party whose role does not allow the statement"},
+	{RuleKeyMisuse, pb.Severity_SEVERITY_CRITICAL, "a record signed by a key revoked before the log took it, outside the key's validity window at that time, or by a party whose role does not allow the statement"},
 }
 
 // Rules lists every rule with its highest severity and a one-line
