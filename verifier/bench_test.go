@@ -7,6 +7,7 @@ import (
 	"github.com/antimony-ledger/provenance/internal/lottest"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/verifier"
+	"google.golang.org/protobuf/proto"
 )
 
 func BenchmarkVerifyLot1000(b *testing.B) {
@@ -21,6 +22,12 @@ func BenchmarkVerifyLot1000(b *testing.B) {
 		verifier.Verify(bundle, trust, cfg)
 	}
 	el := time.Since(start)
+	js, err := verifier.MarshalBundle(bundle)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(proto.Size(bundle))/float64(n), "proto-bytes/record")
+	b.ReportMetric(float64(len(js))/float64(n), "json-bytes/record")
 	b.ReportMetric(float64(n), "records/op")
 	b.ReportMetric(float64(n*b.N)/el.Seconds(), "records/s")
 }

@@ -42,20 +42,33 @@ func (r *run) complete(anc map[skey]bool, ancRecs map[*entry]bool) {
 			parties[p] = true
 		}
 	}
+	// The chain of the bundle's records of each key, in one pass.
+	got := map[string]index.Chain{}
+	for _, rec := range r.recs {
+		for _, lot := range index.Lots(rec.st) {
+			if lots[lot] {
+				k := string(index.LotKey(lot))
+				got[k] = got[k].Append(rec.idx, rec.rid)
+			}
+		}
+		if p, ok := index.Party(rec.st); ok && parties[p] {
+			k := string(index.PartyKey(p))
+			got[k] = got[k].Append(rec.idx, rec.rid)
+		}
+	}
 	for _, lot := range slices.Sorted(maps.Keys(lots)) {
-		r.completeKey(proofs, index.LotKey(lot), "lot "+lot, func(rec *entry) bool { return slices.Contains(index.Lots(rec.st), lot) })
+		key := index.LotKey(lot)
+		r.completeKey(proofs, key, "lot "+lot, got[string(key)])
 	}
 	for _, party := range slices.Sorted(maps.Keys(parties)) {
-		r.completeKey(proofs, index.PartyKey(party), "the registry records of party "+party, func(rec *entry) bool {
-			p, ok := index.Party(rec.st)
-			return ok && p == party
-		})
+		key := index.PartyKey(party)
+		r.completeKey(proofs, key, "the registry records of party "+party, got[string(key)])
 	}
 }
 
-// completeKey checks the bundle's records of one key (those member
-// selects) against the key's chain in the map.
-func (r *run) completeKey(proofs map[string]*pb.MapProof, key []byte, what string, member func(*entry) bool) {
+// completeKey checks the chain of the bundle's records of one key, got,
+// against the key's chain in the map.
+func (r *run) completeKey(proofs map[string]*pb.MapProof, key []byte, what string, got index.Chain) {
 	p := proofs[string(key)]
 	if p == nil {
 		r.fail("the bundle has no map proof for %s, so it cannot show that it holds all of them (incomplete bundle)", what)
@@ -93,12 +106,6 @@ func (r *run) completeKey(proofs map[string]*pb.MapProof, key []byte, what strin
 		if want, err = index.ParseChain(value); err != nil {
 			r.fail("the log's value for %s: %v", what, err)
 			return
-		}
-	}
-	var got index.Chain
-	for _, rec := range r.recs {
-		if member(rec) {
-			got = got.Append(rec.idx, rec.rid)
 		}
 	}
 	if got == want {
