@@ -45,6 +45,9 @@ type StateTx struct {
 	staged   map[string][]byte // writes of this entry
 	extra    []byte            // this entry's leaf extra (SetExtra)
 	done     bool
+	// base is the verifiable map before the group (after the group in
+	// flight): index values are read from it, in memory, not from Badger.
+	base tlog.Map
 
 	inflightEntries map[tlog.RecordID]Entry // entries of the group being committed
 	group           map[tlog.RecordID]int   // entries accepted earlier in the group: outs[acc[i]]
@@ -108,7 +111,17 @@ func (tx *StateTx) SetIndex(key, value []byte) {
 // GetIndex returns a copy of key's value in the verifiable map as of the
 // entry being applied, or [ErrNotFound].
 func (tx *StateTx) GetIndex(key []byte) ([]byte, error) {
-	return tx.Get(append([]byte(indexPrefix), key...))
+	tx.check()
+	k := string(append([]byte(indexPrefix), key...))
+	for _, m := range []map[string][]byte{tx.staged, tx.pending, tx.inflight} {
+		if v, ok := m[k]; ok {
+			return bytes.Clone(v), nil
+		}
+	}
+	if v, ok := tx.base.Get(key); ok {
+		return bytes.Clone(v), nil
+	}
+	return nil, missingState([]byte(k))
 }
 
 // SetExtra sets the extra data of the entry's leaf (see [tlog.Leaf]),
@@ -309,6 +322,12 @@ func (l *Log) run(ctx context.Context) {
 			select {
 			case r := <-l.reqs:
 				batch = append(batch, r)
+			case ack := <-l.resign:
+				if inflight == nil { // else its commit brings a fresh checkpoint
+					l.resignNow()
+				}
+				close(ack)
+				continue
 			case err := <-done:
 				l.finish(inflight, err)
 				inflight = nil
@@ -626,7 +645,7 @@ func (l *Log) plan(batch []*request, prev *group, txs *planTxns) *group {
 	g.size = size
 
 	// Plan: assign indexes and run Apply, in request order.
-	now := l.now().Round(0).UTC()
+	now := l.groupTime()
 	outs := g.outs
 	var acc []int // positions in batch of accepted requests
 	inGroup := make(map[tlog.RecordID]int, len(batch))
@@ -658,7 +677,7 @@ func (l *Log) plan(batch []*request, prev *group, txs *planTxns) *group {
 		var state []kvw
 		if l.opts.Apply != nil {
 			tx := &StateTx{
-				rtx: rtx, cache: l.cache, inflight: prevState, pending: pending, staged: make(map[string][]byte),
+				rtx: rtx, cache: l.cache, inflight: prevState, pending: pending, staged: make(map[string][]byte), base: base,
 				inflightEntries: prevEntries, group: inGroup, acc: acc, outs: outs,
 			}
 			err := l.opts.Apply(tx, e, r.value)
@@ -813,15 +832,16 @@ func (l *Log) writeGroup(txn *badger.Txn, batch []*request, outs []outcome, acc 
 		}
 		rec = newJournalRecord(size, len(acc), n)
 	}
-	m := base
+	var index []tlog.MapEntry
 	for _, i := range acc {
 		for _, kv := range outs[i].state {
 			if k, ok := bytes.CutPrefix(kv.k[len(prefixState):], []byte(indexPrefix)); ok {
-				m = m.Set(k, kv.v)
+				index = append(index, tlog.MapEntry{Key: k, Value: kv.v})
 			}
 		}
 		outs[i].e.MapRoot = nil // from an attempt with more entries
 	}
+	m := base.SetAll(index)
 	root := m.Root()
 	outs[acc[len(acc)-1]].e.MapRoot = &root
 	for n, i := range acc {

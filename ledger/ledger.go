@@ -145,9 +145,21 @@ type Log struct {
 	root [32]byte
 	ckpt []byte
 	// ckptAt is when ckpt was signed; zero if unknown (read from disk).
+	// Written only by the committer's goroutine or its commits.
 	ckptAt time.Time
 	m      tlog.Map // the verifiable map the last leaf commits
+
+	// lastTime is the time of the last group planned (at Open, of the last
+	// entry): no later group's time is before it. Committer only.
+	lastTime time.Time
+	// resign asks the committer, when it is idle, to sign the checkpoint
+	// again with the current time; it closes the channel sent when done.
+	resign chan chan struct{}
 }
+
+// resignWait bounds how long a read waits for the committer to sign a
+// stale checkpoint again; a busy committer signs new ones anyway.
+const resignWait = 100 * time.Millisecond
 
 func (l *Log) now() time.Time {
 	if l.opts.Now != nil {
@@ -183,6 +195,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 		logger:   opts.Logger,
 		reqs:     make(chan *request, maxGroupEntries),
 		stopped:  make(chan struct{}),
+		resign:   make(chan chan struct{}),
 		cache:    newStateCache(stateCacheEntries),
 	}
 	if l.maxEntry == 0 {
@@ -367,7 +380,7 @@ func (l *Log) checkFormat(size uint64) error {
 // loadMap rebuilds the verifiable map from its stored values and checks it
 // against the root the last leaf commits.
 func (l *Log) loadMap() error {
-	var m tlog.Map
+	var entries []tlog.MapEntry
 	prefix := stateKey([]byte(indexPrefix))
 	err := l.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 256})
@@ -377,13 +390,14 @@ func (l *Log) loadMap() error {
 			if err != nil {
 				return err
 			}
-			m = m.Set(bytes.TrimPrefix(it.Item().KeyCopy(nil), prefix), v)
+			entries = append(entries, tlog.MapEntry{Key: bytes.TrimPrefix(it.Item().KeyCopy(nil), prefix), Value: v})
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("reading the verifiable map: %w", err)
 	}
+	m := tlog.Map{}.SetAll(entries)
 	if l.size > 0 {
 		var last Entry
 		err := l.db.View(func(txn *badger.Txn) error {
@@ -397,6 +411,7 @@ func (l *Log) loadMap() error {
 		if last.MapRoot == nil || *last.MapRoot != m.Root() {
 			return fmt.Errorf("the verifiable map's %d stored values do not give the root the log committed at index %d: the store is damaged", m.Len(), l.size-1)
 		}
+		l.lastTime = last.Time
 	}
 	l.m = m
 	return nil
@@ -526,31 +541,68 @@ func (l *Log) Checkpoint() []byte {
 }
 
 // current returns the latest signed checkpoint and the map its last leaf
-// commits, signing the checkpoint again first if it is older than
-// Options.Resign.
+// commits, having the committer sign the checkpoint again first if it is
+// older than Options.Resign.
 func (l *Log) current() ([]byte, tlog.Map) {
 	l.mu.RLock()
-	signed, m, at, size, root := l.ckpt, l.m, l.ckptAt, l.size, l.root
+	signed, m, at := l.ckpt, l.m, l.ckptAt
 	l.mu.RUnlock()
 	every := l.opts.Resign
 	if every == 0 {
 		every = DefaultResign
 	}
-	now := l.now()
-	if every < 0 || now.Sub(at) < every {
+	if every < 0 || l.now().Sub(at) < every {
 		return signed, m
 	}
-	fresh, err := tlog.SignCheckpoint(tlog.Checkpoint{Origin: l.opts.Origin, Size: size, Root: root, Time: now}, l.opts.Signer)
+	ack := make(chan struct{})
+	select {
+	case l.resign <- ack:
+		<-ack
+	case <-l.stopped:
+	case <-time.After(resignWait):
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.ckpt, l.m
+}
+
+// groupTime is the time of the next group: the clock's, but never before
+// the last group's or the latest checkpoint's, so that integration and
+// checkpoint times never go backwards even if the clock does. Committer
+// only.
+func (l *Log) groupTime() time.Time {
+	now := l.now().Round(0).UTC()
+	l.mu.RLock()
+	at := l.ckptAt
+	l.mu.RUnlock()
+	for _, t := range []time.Time{l.lastTime, at} {
+		if now.Before(t) {
+			now = t.UTC()
+		}
+	}
+	l.lastTime = now
+	return now
+}
+
+// resignNow signs the committed checkpoint again, at the same size, with
+// the group time. Committer only, with no group in flight.
+func (l *Log) resignNow() {
+	now := l.groupTime()
+	l.mu.RLock()
+	c := tlog.Checkpoint{Origin: l.opts.Origin, Size: l.size, Root: l.root, Time: now}
+	at := l.ckptAt
+	l.mu.RUnlock()
+	if !now.After(at) {
+		return
+	}
+	signed, err := tlog.SignCheckpoint(c, l.opts.Signer)
 	if err != nil {
 		l.logger.Warn("signing the checkpoint again", "err", err)
-		return signed, m
+		return
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.size == size && now.After(l.ckptAt) {
-		l.ckpt, l.ckptAt = fresh, now
-	}
-	return l.ckpt, l.m
+	l.ckpt, l.ckptAt = signed, now
+	l.mu.Unlock()
 }
 
 // LatestCheckpoint returns the latest signed checkpoint note with its body

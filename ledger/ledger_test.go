@@ -942,3 +942,43 @@ func TestResign(t *testing.T) {
 		}
 	}
 }
+
+// TestClockStepBack: when the wall clock steps back (as NTP may make it),
+// a later group's integration time and a re-signed checkpoint's time are
+// still not before the last ones: times never go backwards along the log.
+func TestClockStepBack(t *testing.T) {
+	skey, vkey, err := tlog.GenerateNoteKey(testOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := tlog.NewSigner(skey)
+	v, _ := tlog.NewVerifier(vkey)
+	var mu sync.Mutex
+	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := base
+	set := func(t time.Time) { mu.Lock(); now = t; mu.Unlock() }
+	l := openTest(t, "", testKey{signer: signer}, func(o *Options) {
+		o.Signer = signer
+		o.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	})
+	e1, _, err := l.Append(t.Context(), []byte("one"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set(base.Add(-2 * time.Second)) // the clock steps back
+	e2, _, err := l.Append(t.Context(), []byte("two"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e2.Time.Before(e1.Time) {
+		t.Errorf("entry 1 integrated at %s, before entry 0 at %s", e2.Time, e1.Time)
+	}
+	set(base.Add(-time.Hour + 2*DefaultResign)) // still behind the last group
+	c, err := tlog.OpenCheckpoint(l.Checkpoint(), v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Time.Before(e2.Time.Truncate(time.Second)) {
+		t.Errorf("checkpoint signed at %s, before its last leaf's time %s", c.Time, e2.Time)
+	}
+}

@@ -31,11 +31,24 @@ const MaxLeafExtra = 64 << 10
 //	uvarint len(extra), extra
 //	u8      flags: 1 if a map root follows, else 0
 //	[32]    map root, if flagged
+//
+// Time must be a valid leaf time ([ValidLeafTime]): the encoding holds its
+// Unix nanoseconds, which wrap outside 1970 to 2262, so that two times
+// 2^64 ns apart would give one leaf.
 type Leaf struct {
 	Time    time.Time
 	Record  RecordID
 	Extra   []byte
 	MapRoot *[32]byte
+}
+
+// ValidLeafTime reports whether t can be a leaf's time: at or after the
+// Unix epoch, and exactly the time its Unix nanoseconds give back (so not
+// after 2262). Only such times have one encoding; a reader of a leaf
+// handed to it as fields (a bundle, a served entry) must refuse any other.
+func ValidLeafTime(t time.Time) bool {
+	n := t.UnixNano()
+	return n >= 0 && time.Unix(0, n).Equal(t)
 }
 
 // Marshal returns the leaf's encoding: the bytes the tree hashes.
@@ -77,6 +90,9 @@ func ParseLeaf(b []byte) (Leaf, error) {
 	var l Leaf
 	if len(b) < 1+8+32+1+1 || b[0] != LeafVersion {
 		return Leaf{}, fmt.Errorf("%w: %d bytes, version %d", ErrLeaf, len(b), firstByte(b))
+	}
+	if ns := binary.BigEndian.Uint64(b[1:9]); ns > 1<<63-1 {
+		return Leaf{}, fmt.Errorf("%w: time %d ns is out of range", ErrLeaf, ns)
 	}
 	l.Time = time.Unix(0, int64(binary.BigEndian.Uint64(b[1:9]))).UTC()
 	l.Record = RecordID(b[9:41])

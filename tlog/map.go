@@ -1,9 +1,11 @@
 package tlog
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // A Map is a verifiable map from byte-string keys to byte-string values: a
@@ -131,6 +133,81 @@ func set(n *mapNode, d int, kh [32]byte, value []byte) (*mapNode, bool) {
 	}
 	r, added := set(n.right, d+1, kh, value)
 	return mapInterior(n.left, r), added
+}
+
+// A MapEntry is one key and value for [Map.SetAll].
+type MapEntry struct{ Key, Value []byte }
+
+// SetAll returns the map with every entry set, a later entry of the same
+// key winning: the same map as Set called for each in turn, but each node
+// on the changed paths is built and hashed once. The map keeps the values:
+// the caller must not modify them.
+func (m Map) SetAll(entries []MapEntry) Map {
+	if len(entries) == 0 {
+		return m
+	}
+	items := make([]mapItem, 0, len(entries))
+	for _, e := range entries {
+		items = append(items, mapItem{sha256.Sum256(e.Key), e.Value})
+	}
+	// Sorted by key hash (the trie's order), the last of equal keys kept.
+	slices.SortStableFunc(items, func(a, b mapItem) int { return bytes.Compare(a.kh[:], b.kh[:]) })
+	out := items[:0]
+	for i, it := range items {
+		if i+1 < len(items) && items[i+1].kh == it.kh {
+			continue
+		}
+		out = append(out, it)
+	}
+	root, added := setAll(m.root, 0, out)
+	m.root, m.size = root, m.size+added
+	return m
+}
+
+type mapItem struct {
+	kh    [32]byte
+	value []byte
+}
+
+// setAll sets items (sorted by key hash, distinct, all under n's prefix of
+// d bits) in the subtree n at depth d, and says how many keys it added.
+func setAll(n *mapNode, d int, items []mapItem) (*mapNode, int) {
+	switch {
+	case len(items) == 0:
+		return n, 0
+	case n == nil:
+		return buildMap(d, items), len(items)
+	case n.leaf:
+		i, found := slices.BinarySearchFunc(items, n.key, func(it mapItem, k [32]byte) int { return bytes.Compare(it.kh[:], k[:]) })
+		if found {
+			return buildMap(d, items), len(items) - 1
+		}
+		all := slices.Insert(slices.Clone(items), i, mapItem{n.key, n.value})
+		return buildMap(d, all), len(items)
+	}
+	cut := splitAt(items, d)
+	l, a := setAll(n.left, d+1, items[:cut])
+	r, b := setAll(n.right, d+1, items[cut:])
+	return mapInterior(l, r), a + b
+}
+
+// buildMap builds the subtree at depth d holding exactly items (sorted by
+// key hash, distinct).
+func buildMap(d int, items []mapItem) *mapNode {
+	switch len(items) {
+	case 0:
+		return nil
+	case 1:
+		return mapLeaf(items[0].kh, items[0].value)
+	}
+	cut := splitAt(items, d)
+	return mapInterior(buildMap(d+1, items[:cut]), buildMap(d+1, items[cut:]))
+}
+
+// splitAt returns the first of items whose key hash has bit d set.
+func splitAt(items []mapItem, d int) int {
+	i, _ := slices.BinarySearchFunc(items, 1, func(it mapItem, b int) int { return bit(it.kh, d) - b })
+	return i
 }
 
 // split returns the subtree at depth d holding leaves a and b.

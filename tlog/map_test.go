@@ -133,3 +133,45 @@ func FuzzParseLeaf(f *testing.F) {
 		}
 	})
 }
+
+// TestMapSetAll: SetAll gives the same map as Set one by one, whatever the
+// starting map, the batch's size and its repeated keys.
+func TestMapSetAll(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	key := func() []byte { return fmt.Appendf(nil, "k%d", rng.IntN(300)) }
+	for round := range 200 {
+		var one, all Map
+		for range rng.IntN(200) {
+			k, v := key(), fmt.Appendf(nil, "v%d", rng.Int())
+			one, all = one.Set(k, v), all.Set(k, v)
+		}
+		var batch []MapEntry
+		for range rng.IntN(60) {
+			k, v := key(), fmt.Appendf(nil, "w%d", rng.Int())
+			batch = append(batch, MapEntry{k, v})
+			one = one.Set(k, v)
+		}
+		before, beforeRoot := all, all.Root()
+		all = all.SetAll(batch)
+		if all.Root() != one.Root() || all.Len() != one.Len() {
+			t.Fatalf("round %d: SetAll of %d gives root %x len %d, Set one by one %x len %d", round, len(batch), all.Root(), all.Len(), one.Root(), one.Len())
+		}
+		for _, e := range batch {
+			if err := VerifyMapProof(all.Root(), e.Key, mustGet(t, all, e.Key), all.Prove(e.Key)); err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		if before.Root() != beforeRoot {
+			t.Fatalf("round %d: the map SetAll started from changed", round)
+		}
+	}
+}
+
+func mustGet(t *testing.T, m Map, k []byte) []byte {
+	t.Helper()
+	v, ok := m.Get(k)
+	if !ok {
+		t.Fatalf("key %s missing", k)
+	}
+	return v
+}

@@ -57,11 +57,12 @@ func (r *run) analyse(rep *pb.VerificationReport) {
 	// The lot's state: what its head record left, or, when a
 	// transformation used it up, what it was before.
 	st := f.states[skey{head.id, lot}]
+	consumed := false
 	if st == nil {
 		if t := head.st.GetTransformation(); t != nil {
 			for _, in := range t.GetInputs() {
 				if in.GetLotId() == lot {
-					st = f.states[skey{in.GetLink(), lot}]
+					st, consumed = f.states[skey{in.GetLink(), lot}], true
 				}
 			}
 		}
@@ -77,7 +78,9 @@ func (r *run) analyse(rep *pb.VerificationReport) {
 	}
 	r.volume(ancRecs, st)
 	rep.HolderPartyId, rep.HeadRecord = st.holder, head.id
-	if st.transit != nil {
+	if consumed {
+		rep.HolderPartyId, rep.ConsumedBy = "", head.id
+	} else if st.transit != nil {
 		rep.InTransitTo, rep.PendingDispatch = st.transit.st.GetDispatch().GetToPartyId(), st.transit.id
 	}
 	var flags []*pb.Flag

@@ -92,6 +92,22 @@ type Config struct {
 	// entered late (a weighbridge slip from a remote mine) take days, not
 	// months.
 	MaxBackdate time.Duration
+	// MaxCheckpointAhead is how far after the verifier's own clock (Now) a
+	// checkpoint's signed time may be before the bundle is INVALID: a
+	// checkpoint dated in the future would pass any freshness limit for
+	// ever. Default 10 minutes, the allowance the server gives event
+	// times, for clocks a few minutes apart.
+	MaxCheckpointAhead time.Duration
+	// Now is the verifier's clock, which checkpoint times are judged
+	// against; nil means time.Now.
+	Now func() time.Time
+	// MaxAge, if positive, is how long ago (by Now) a bundle's checkpoint
+	// may have been signed: an older bundle is INVALID (stale bundle). A
+	// bundle says what the log held when its checkpoint was signed, and a
+	// revocation or a later sale logged since is not in it. Default 0 (any
+	// age): a library caller decides; provctl bundle verify defaults to
+	// 24 hours (--max-age).
+	MaxAge time.Duration
 	// MaxTransitSpeedKmh is the highest plausible average speed of a
 	// consignment between two timed points, great-circle distance over
 	// elapsed time (a lower bound on the real speed). Default 80 km/h.
@@ -165,6 +181,7 @@ func DefaultConfig() Config {
 		ClockSkew:                 time.Hour,
 		MaxEventAhead:             10 * time.Minute,
 		MaxBackdate:               30 * 24 * time.Hour,
+		MaxCheckpointAhead:        10 * time.Minute,
 		MaxTransitSpeedKmh:        80,
 		MaxTransitDwell:           120 * 24 * time.Hour,
 		CorridorKm:                15,

@@ -22,7 +22,9 @@ func Text(r *pb.VerificationReport) string {
 	}
 	b.WriteString("\n")
 	if r.GetVerdict() != pb.Verdict_VERDICT_INVALID {
-		if to := r.GetInTransitTo(); to != "" {
+		if by := r.GetConsumedBy(); by != "" {
+			fmt.Fprintf(&b, "used up by transformation %s: the lot no longer exists, nobody holds it\n", shorten(by))
+		} else if to := r.GetInTransitTo(); to != "" {
 			fmt.Fprintf(&b, "held by %s, in transit to %s (dispatch %s)\n", r.GetHolderPartyId(), to, shorten(r.GetPendingDispatch()))
 		} else if h := r.GetHolderPartyId(); h != "" {
 			fmt.Fprintf(&b, "held by %s (latest record %s)\n", h, shorten(r.GetHeadRecord()))

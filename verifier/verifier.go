@@ -131,7 +131,8 @@ func Verify(b *pb.Bundle, trust Trust, cfg Config) *pb.VerificationReport {
 
 // VerifyLot is [Verify] for a buyer who asked for lot: a bundle of any
 // other lot, however genuine, is INVALID, so a server or seller cannot
-// answer for one lot with another's records.
+// answer for one lot with another's records; so is a lot a transformation
+// used up, which nobody can hold or sell any more.
 func VerifyLot(lot string, b *pb.Bundle, trust Trust, cfg Config) *pb.VerificationReport {
 	if b.GetLotId() != lot {
 		rep := &pb.VerificationReport{LotId: lot, Verdict: pb.Verdict_VERDICT_INVALID, Records: uint32(min(len(b.GetRecords()), 1<<31)),
@@ -139,7 +140,15 @@ func VerifyLot(lot string, b *pb.Bundle, trust Trust, cfg Config) *pb.Verificati
 		rep.Text = Text(rep)
 		return rep
 	}
-	return Verify(b, trust, cfg)
+	rep := Verify(b, trust, cfg)
+	if by := rep.GetConsumedBy(); by != "" && rep.GetVerdict() != pb.Verdict_VERDICT_INVALID {
+		// Its history may be clean, but the lot is gone: whoever offers it
+		// now offers what a transformation already used up.
+		rep.Verdict = pb.Verdict_VERDICT_INVALID
+		rep.Errors = append(rep.Errors, fmt.Sprintf("lot %q was used up by transformation %s: it no longer exists, so nobody holds it or can sell it (its outputs are the lots to verify)", lot, by))
+		rep.Text = Text(rep)
+	}
+	return rep
 }
 
 // VerifyCached is [Verify], sharing work with the other verifications of
@@ -163,6 +172,9 @@ func verify(b *pb.Bundle, trust Trust, cfg Config, c *Cache) (rep *pb.Verificati
 		rep.Verdict = pb.Verdict_VERDICT_INVALID
 		rep.Errors = r.errs
 		rep.TreeSize = r.ckpt.Size
+		if !r.ckpt.Time.IsZero() { // the checkpoint verified: say when it was signed
+			rep.CheckpointTime = timestamppb.New(r.ckpt.Time)
+		}
 		rep.Records = uint32(min(len(b.GetRecords()), 1<<31))
 		return rep
 	}
@@ -217,8 +229,20 @@ func (r *run) crypto() bool {
 	if c.Time.IsZero() {
 		return r.fail("checkpoint: it carries no time signed by the log (each checkpoint must, in a cosignature/v1 line by the log's key)")
 	}
+	r.ckpt = c // reported even if refused below
+	now := time.Now()
+	if r.cfg.Now != nil {
+		now = r.cfg.Now()
+	}
+	if ahead := c.Time.Sub(now); r.cfg.MaxCheckpointAhead > 0 && ahead > r.cfg.MaxCheckpointAhead {
+		return r.fail("checkpoint: signed at %s, %s after this verifier's clock (%s): a checkpoint from the future would pass any freshness limit", c.Time.Format(time.RFC3339), Age(ahead), now.UTC().Format(time.RFC3339))
+	}
+	if age := now.Sub(c.Time); r.cfg.MaxAge > 0 && age > r.cfg.MaxAge {
+		return r.fail("checkpoint: signed at %s, %s ago, more than the maximum age of %s: the bundle says what the log held then; fetch a fresh one (stale bundle)", c.Time.Format(time.RFC3339), Age(age), Age(r.cfg.MaxAge))
+	}
 	r.ckpt = c
 	var prev uint64
+	var prevTime time.Time
 	for i, br := range r.b.GetRecords() {
 		idx := br.GetIndex()
 		if i > 0 && idx <= prev {
@@ -245,6 +269,11 @@ func (r *run) crypto() bool {
 		if err := r.cache.verifyInclusion(leaf.Hash(), idx, c.Size, proof, c.Root); err != nil {
 			return r.fail("index %d: inclusion proof does not verify against the checkpoint (size %d): %v", idx, c.Size, err)
 		}
+		// The log's integration times never decrease along the log.
+		if leaf.Time.Before(prevTime) {
+			return r.fail("index %d: integrated at %s, before the leaf before it in the bundle (%s): the log's times never go backwards", idx, leaf.Time.Format(time.RFC3339Nano), prevTime.Format(time.RFC3339Nano))
+		}
+		prevTime = leaf.Time
 		r.leaves[idx] = leaf
 		if idx == c.Size-1 {
 			r.mapRoot = leaf.MapRoot
@@ -305,6 +334,9 @@ func bundleLeaf(br *pb.BundleRecord) (tlog.Leaf, bool, error) {
 		return l, false, errors.New("integrated_time is not a valid time")
 	}
 	l.Time = br.GetIntegratedTime().AsTime()
+	if !tlog.ValidLeafTime(l.Time) {
+		return l, false, fmt.Errorf("integrated_time %s is outside the times a leaf can hold (1970 to 2262)", l.Time.Format(time.RFC3339Nano))
+	}
 	if len(br.GetExtra()) > tlog.MaxLeafExtra {
 		return l, false, fmt.Errorf("extra is %d bytes, limit %d", len(br.GetExtra()), tlog.MaxLeafExtra)
 	}
@@ -490,4 +522,17 @@ func sortFlags(fs []*pb.Flag) []*pb.Flag {
 		out = append(out, f)
 	}
 	return out
+}
+
+// Age formats a duration for people: whole seconds up to an hour, minutes
+// up to two days, then days and hours.
+func Age(d time.Duration) string {
+	switch {
+	case d < time.Hour:
+		return d.Truncate(time.Second).String()
+	case d < 48*time.Hour:
+		return d.Truncate(time.Minute).String()
+	}
+	days := int(d / (24 * time.Hour))
+	return fmt.Sprintf("%d days %dh", days, int((d-time.Duration(days)*24*time.Hour)/time.Hour))
 }

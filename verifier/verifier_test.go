@@ -974,3 +974,117 @@ func TestCheckpointTime(t *testing.T) {
 		t.Errorf("re-signed a month later: %v as of %v, want VERIFIED as of %v\n%s", rep.GetVerdict(), rep.GetCheckpointTime().AsTime(), later, rep.GetText())
 	}
 }
+
+// wrap returns t moved back by 2^64 ns (584 years): another instant with
+// the same wrapped Unix nanoseconds, so a leaf encoding that held it
+// modulo 2^64 would hash the same (from a cold review).
+func wrap(t time.Time) time.Time {
+	return time.Unix(t.Unix()-18446744073, int64(t.Nanosecond())-709551616).UTC()
+}
+
+// TestLeafTimeWrap: a seller who moves a window leaf's integrated_time back
+// by 2^64 ns, so that the mine's or the country's earlier extraction seems
+// outside the window, does not hide MINE_OVER_CAPACITY or ORIGIN_VOLUME:
+// such a time cannot be a leaf's, and the bundle is INVALID.
+func TestLeafTimeWrap(t *testing.T) {
+	for _, tc := range []struct {
+		rule  string
+		tweak func(*lottest.H)
+		first func(*lottest.H)
+		kg    float64
+	}{
+		{verifier.RuleMineOverCapacity, func(x *lottest.H) { x.Mine.Reg.Mine.AnnualOreCapacityKg = 100_000 },
+			func(x *lottest.H) { x.Extract(x.Mine, "A", 60000, 3, 9, lottest.MineSite, 1) }, 60000},
+		{verifier.RuleOriginVolume, func(x *lottest.H) {
+			x.Mine.Reg.Mine.AnnualOreCapacityKg, x.Mn2.Reg.Mine.AnnualOreCapacityKg = 1_000_000, 1_000_000
+		}, func(x *lottest.H) { x.Extract(x.Mn2, "A", 150_000, 3, 11, lottest.MineSite, 1) }, 60000},
+	} {
+		t.Run(tc.rule, func(t *testing.T) {
+			x := lottest.New(t, tc.tweak)
+			tc.first(x)
+			b0 := x.Extract(x.Mine, "B", tc.kg, 3, 11, lottest.MineSite, 2)
+			b := x.Bundle("B")
+			lottest.WantFlag(t, verifier.VerifyLot("B", b, x.Trust(), verifier.DefaultConfig()), tc.rule, b0)
+			moved := 0
+			for _, br := range b.GetRecords() {
+				if len(br.GetData()) == 0 && len(br.GetExtra()) > 0 {
+					w := wrap(br.GetIntegratedTime().AsTime())
+					if w.UnixNano() != br.GetIntegratedTime().AsTime().UnixNano() {
+						t.Fatal("wrap moved the Unix nanoseconds")
+					}
+					br.IntegratedTime = timestamppb.New(w)
+					moved++
+				}
+			}
+			if moved == 0 {
+				t.Fatal("no window leaf to move")
+			}
+			lottest.WantInvalid(t, verifier.VerifyLot("B", b, x.Trust(), verifier.DefaultConfig()), "outside the times a leaf can hold")
+		})
+	}
+}
+
+// TestFutureCheckpoint: a checkpoint dated in the future (a bad clock, or
+// a log key's holder) would pass any freshness limit for ever: INVALID.
+func TestFutureCheckpoint(t *testing.T) {
+	x := lottest.New(t)
+	x.CleanChain()
+	b := x.Bundle("T1")
+	c, err := tlog.OpenCheckpoint([]byte(b.GetCheckpoint()), x.C.LogVerifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := verifier.DefaultConfig()
+	now := c.Time.Add(time.Hour)
+	cfg.Now = func() time.Time { return now }
+	for _, tc := range []struct {
+		at   time.Time
+		want pb.Verdict
+	}{{now.Add(5 * time.Minute), pb.Verdict_VERDICT_VERIFIED}, {now.Add(11 * time.Minute), pb.Verdict_VERDICT_INVALID}, {time.Date(2199, 1, 1, 0, 0, 0, 0, time.UTC), pb.Verdict_VERDICT_INVALID}} {
+		c.Time = tc.at
+		signed, err := tlog.SignCheckpoint(c, x.C.LogSigner)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nb := proto.Clone(b).(*pb.Bundle)
+		nb.Checkpoint = string(signed)
+		if rep := verifier.VerifyLot("T1", nb, x.Trust(), cfg); rep.GetVerdict() != tc.want {
+			t.Errorf("checkpoint signed %s, verifier's clock %s: %v, want %v\n%s", tc.at, now, rep.GetVerdict(), tc.want, rep.GetText())
+		}
+	}
+}
+
+// TestMaxAge: with Config.MaxAge, a bundle whose checkpoint is older is
+// INVALID (stale bundle), as of the verifier's clock.
+func TestMaxAge(t *testing.T) {
+	x := lottest.New(t)
+	x.CleanChain()
+	b := x.Bundle("T1")
+	c, _ := tlog.OpenCheckpoint([]byte(b.GetCheckpoint()), x.C.LogVerifier)
+	cfg := verifier.DefaultConfig()
+	cfg.MaxAge = 24 * time.Hour
+	cfg.Now = func() time.Time { return c.Time.Add(23 * time.Hour) }
+	if rep := verifier.VerifyLot("T1", b, x.Trust(), cfg); rep.GetVerdict() != pb.Verdict_VERDICT_VERIFIED {
+		t.Errorf("23 hours old with MaxAge 24h: %v\n%s", rep.GetVerdict(), rep.GetText())
+	}
+	cfg.Now = func() time.Time { return c.Time.Add(25 * time.Hour) }
+	lottest.WantInvalid(t, verifier.VerifyLot("T1", b, x.Trust(), cfg), "stale bundle")
+}
+
+// TestConsumedLot: the smelter smelted L1 into T1 and sold T1. Offering
+// "L1" to a second buyer with its genuine, complete, fresh bundle: the
+// report says a transformation used it up and nobody holds it, and
+// VerifyLot, the buyer's question, is INVALID. T1 itself verifies.
+func TestConsumedLot(t *testing.T) {
+	x := lottest.New(t)
+	c := x.CleanChain()
+	b := x.Bundle("L1")
+	rep := verifier.Verify(b, x.Trust(), verifier.DefaultConfig())
+	if rep.GetConsumedBy() != c.Smelt || rep.GetHolderPartyId() != "" || !strings.Contains(rep.GetText(), "used up by transformation") {
+		t.Errorf("report of a used-up lot: consumed_by %q (want the smelt %s), holder %q\n%s", rep.GetConsumedBy(), c.Smelt, rep.GetHolderPartyId(), rep.GetText())
+	}
+	lottest.WantInvalid(t, verifier.VerifyLot("L1", b, x.Trust(), verifier.DefaultConfig()), "was used up by transformation")
+	if rep := verifier.VerifyLot("T1", x.Bundle("T1"), x.Trust(), verifier.DefaultConfig()); rep.GetVerdict() != pb.Verdict_VERDICT_VERIFIED || rep.GetConsumedBy() != "" {
+		t.Errorf("T1: %v, consumed_by %q", rep.GetVerdict(), rep.GetConsumedBy())
+	}
+}

@@ -47,12 +47,25 @@ func printReport(e *env, g *globals, r *pb.VerificationReport) error {
 	return verdictError(r)
 }
 
+// defaultMaxAge is how old a bundle's checkpoint may be unless --max-age
+// says otherwise: a buyer paying today wants today's log, and a quiet log
+// re-signs its checkpoint each minute it is read.
+const defaultMaxAge = 24 * time.Hour
+
+func maxAgeFlag(fs *flag.FlagSet, v *time.Duration) {
+	fs.DurationVar(v, "max-age", defaultMaxAge, "refuse a bundle whose checkpoint was signed longer ago than this (exit 4); 0: any age")
+}
+
 func verifyLot(ctx context.Context, e *env, args []string) error {
 	var g globals
 	var t trustFlags
-	fs, trust, err := parseTrusted(e, "verify", "LOT", args, &g, &t)
+	var maxAge time.Duration
+	fs, trust, err := parseTrusted(e, "verify", "LOT", args, &g, &t, func(fs *flag.FlagSet) { maxAgeFlag(fs, &maxAge) })
 	if err != nil {
 		return err
+	}
+	if maxAge < 0 {
+		return usageErr("--max-age %s: want a positive duration such as 24h, or 0", maxAge)
 	}
 	return reader(ctx, &g, func(ctx context.Context, c *client.Client) error {
 		r, err := c.Verifier.GetBundle(ctx, &apipb.GetBundleRequest{LotId: fs.Arg(0)})
@@ -64,7 +77,9 @@ func verifyLot(ctx context.Context, e *env, args []string) error {
 		if _, err := c.CheckCheckpoint(ctx, trust.Log, client.DirCheckpointStore{Dir: t.stateDir}, []byte(r.GetBundle().GetCheckpoint())); err != nil {
 			return &exitError{code: exitInvalid, err: err}
 		}
-		return printReport(e, &g, verifier.VerifyLot(fs.Arg(0), r.GetBundle(), trust, verifier.DefaultConfig()))
+		cfg := verifier.DefaultConfig()
+		cfg.MaxAge = maxAge
+		return printReport(e, &g, verifier.VerifyLot(fs.Arg(0), r.GetBundle(), trust, cfg))
 	})
 }
 
@@ -137,13 +152,13 @@ func bundleVerify(ctx context.Context, e *env, args []string) error {
 	var maxAge time.Duration
 	fs, trust, err := parseTrusted(e, "bundle verify", "FILE", args, &g, &t, func(fs *flag.FlagSet) {
 		fs.StringVar(&lot, "lot", "", "the lot the bundle must be of (recommended: a bundle of another lot is refused)")
-		fs.DurationVar(&maxAge, "max-age", 0, "refuse a bundle whose checkpoint was signed longer ago than this, e.g. 24h (0: any age)")
+		maxAgeFlag(fs, &maxAge)
 	})
 	if err != nil {
 		return err
 	}
 	if maxAge < 0 {
-		return usageErr("--max-age %s: want a positive duration such as 24h", maxAge)
+		return usageErr("--max-age %s: want a positive duration such as 24h, or 0", maxAge)
 	}
 	b, err := os.ReadFile(fs.Arg(0))
 	if err != nil {
@@ -153,39 +168,33 @@ func bundleVerify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return &exitError{code: exitInvalid, err: fmt.Errorf("reading bundle: %w", err)}
 	}
+	cfg := verifier.DefaultConfig()
+	cfg.MaxAge = maxAge
 	var rep *pb.VerificationReport
 	if lot != "" {
-		rep = verifier.VerifyLot(lot, bundle, trust, verifier.DefaultConfig())
+		rep = verifier.VerifyLot(lot, bundle, trust, cfg)
 	} else {
-		rep = verifier.Verify(bundle, trust, verifier.DefaultConfig())
+		fmt.Fprintf(e.stderr, "provctl bundle verify: no --lot: the report is about the lot the bundle names (%q); pass --lot to refuse another lot's bundle\n", bundle.GetLotId())
+		rep = verifier.Verify(bundle, trust, cfg)
 	}
 	err = printReport(e, &g, rep)
-	if stale := staleness(e, &g, rep, maxAge); stale != nil && rep.GetVerdict() != pb.Verdict_VERDICT_INVALID {
-		return stale
-	}
+	printAge(e, &g, rep)
 	return err
 }
 
-// staleness prints how old a verified bundle's checkpoint is (on stdout
-// after the report, or on stderr with --json) and returns an error if it
-// is older than maxAge (when positive): a bundle says what the log held
-// when its checkpoint was signed, not what it holds now.
-func staleness(e *env, g *globals, rep *pb.VerificationReport, maxAge time.Duration) error {
+// printAge prints how long ago a bundle's checkpoint was signed (on
+// stdout after the report, or on stderr with --json): a bundle says what
+// the log held then, not what it holds now.
+func printAge(e *env, g *globals, rep *pb.VerificationReport) {
 	ct := rep.GetCheckpointTime()
 	if ct == nil {
-		return nil // INVALID: the report says why
+		return // INVALID before the checkpoint was read: the report says why
 	}
-	signed := ct.AsTime()
-	age := time.Since(signed).Truncate(time.Second)
 	w := e.stdout
 	if g.json {
 		w = e.stderr
 	}
-	fmt.Fprintf(w, "bundle as of the log's checkpoint signed %s, %s ago\n", signed.UTC().Format(time.RFC3339), age)
-	if maxAge > 0 && age > maxAge {
-		return &exitError{code: exitInvalid, err: fmt.Errorf("lot %s: the bundle is %s old, more than --max-age %s: fetch a fresh one (provctl bundle export)", rep.GetLotId(), age, maxAge)}
-	}
-	return nil
+	fmt.Fprintf(w, "bundle as of the log's checkpoint signed %s, %s ago\n", ct.AsTime().UTC().Format(time.RFC3339), verifier.Age(time.Since(ct.AsTime())))
 }
 
 func listFlags(ctx context.Context, e *env, args []string) error {

@@ -327,8 +327,12 @@ type VerificationReport struct {
 	PendingDispatch string `protobuf:"bytes,15,opt,name=pending_dispatch,json=pendingDispatch,proto3" json:"pending_dispatch,omitempty"`
 	// When the log signed the checkpoint: how fresh the report is.
 	CheckpointTime *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=checkpoint_time,json=checkpointTime,proto3" json:"checkpoint_time,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The transformation that used the lot up, if one did: the lot no
+	// longer exists and nobody holds it (holder_party_id is empty). The
+	// report's mass and origins are what it held before.
+	ConsumedBy    string `protobuf:"bytes,17,opt,name=consumed_by,json=consumedBy,proto3" json:"consumed_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *VerificationReport) Reset() {
@@ -471,6 +475,13 @@ func (x *VerificationReport) GetCheckpointTime() *timestamppb.Timestamp {
 		return x.CheckpointTime
 	}
 	return nil
+}
+
+func (x *VerificationReport) GetConsumedBy() string {
+	if x != nil {
+		return x.ConsumedBy
+	}
+	return ""
 }
 
 // A BundleRecord is one log entry with its inclusion proof.
@@ -753,7 +764,7 @@ const file_provenance_v1_verification_proto_rawDesc = "" +
 	"\vOriginShare\x12\"\n" +
 	"\rmine_party_id\x18\x01 \x01(\tR\vminePartyId\x12\x13\n" +
 	"\x05sb_kg\x18\x02 \x01(\x01R\x04sbKg\x12\x14\n" +
-	"\x05share\x18\x03 \x01(\x01R\x05share\"\xf6\x04\n" +
+	"\x05share\x18\x03 \x01(\x01R\x05share\"\x97\x05\n" +
 	"\x12VerificationReport\x12\x15\n" +
 	"\x06lot_id\x18\x01 \x01(\tR\x05lotId\x120\n" +
 	"\averdict\x18\x02 \x01(\x0e2\x16.provenance.v1.VerdictR\averdict\x12)\n" +
@@ -772,7 +783,9 @@ const file_provenance_v1_verification_proto_rawDesc = "" +
 	"headRecord\x12\"\n" +
 	"\rin_transit_to\x18\x0e \x01(\tR\vinTransitTo\x12)\n" +
 	"\x10pending_dispatch\x18\x0f \x01(\tR\x0fpendingDispatch\x12C\n" +
-	"\x0fcheckpoint_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\x0echeckpointTime\"\xf4\x01\n" +
+	"\x0fcheckpoint_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\x0echeckpointTime\x12\x1f\n" +
+	"\vconsumed_by\x18\x11 \x01(\tR\n" +
+	"consumedBy\"\xf4\x01\n" +
 	"\fBundleRecord\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12'\n" +
