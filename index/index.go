@@ -105,13 +105,15 @@ type Chain struct {
 //
 //	Hash' = SHA-256("antimony chain v1" || Hash || BE8(index) || id)
 func (c Chain) Append(index uint64, id tlog.RecordID) Chain {
-	h := sha256.New()
-	h.Write([]byte("antimony chain v1"))
-	h.Write(c.Hash[:])
-	h.Write(binary.BigEndian.AppendUint64(nil, index))
-	h.Write(id[:])
-	return Chain{Count: c.Count + 1, Head: index, Hash: [32]byte(h.Sum(nil))}
+	var b [len(chainDomain) + 32 + 8 + 32]byte
+	n := copy(b[:], chainDomain)
+	n += copy(b[n:], c.Hash[:])
+	binary.BigEndian.PutUint64(b[n:], index)
+	copy(b[n+8:], id[:])
+	return Chain{Count: c.Count + 1, Head: index, Hash: sha256.Sum256(b[:])}
 }
+
+const chainDomain = "antimony chain v1"
 
 // Marshal encodes a chain as BE8(Count) || BE8(Head) || Hash.
 func (c Chain) Marshal() []byte {

@@ -33,10 +33,15 @@ type Map struct {
 
 type mapNode struct {
 	hash        [32]byte
-	leaf        bool
-	key         [32]byte // SHA-256 of the key, for a leaf
-	value       []byte   // for a leaf
 	left, right *mapNode // for an interior node; nil is empty
+	leaf        *mapLeafData
+}
+
+// mapLeafData is what a leaf holds besides its hash; interior nodes, most
+// of the tree, go without it.
+type mapLeafData struct {
+	key   [32]byte // SHA-256 of the key
+	value []byte
 }
 
 const (
@@ -45,7 +50,7 @@ const (
 )
 
 func mapLeaf(kh [32]byte, value []byte) *mapNode {
-	n := &mapNode{leaf: true, key: kh, value: value}
+	n := &mapNode{leaf: &mapLeafData{key: kh, value: value}}
 	n.hash = mapLeafHash(kh, sha256.Sum256(value))
 	return n
 }
@@ -91,9 +96,9 @@ func (m Map) Get(key []byte) ([]byte, bool) {
 	kh := sha256.Sum256(key)
 	n := m.root
 	for d := 0; n != nil; d++ {
-		if n.leaf {
-			if n.key == kh {
-				return n.value, true
+		if n.leaf != nil {
+			if n.leaf.key == kh {
+				return n.leaf.value, true
 			}
 			return nil, false
 		}
@@ -122,9 +127,9 @@ func set(n *mapNode, d int, kh [32]byte, value []byte) (*mapNode, bool) {
 	switch {
 	case n == nil:
 		return mapLeaf(kh, value), true
-	case n.leaf && n.key == kh:
+	case n.leaf != nil && n.leaf.key == kh:
 		return mapLeaf(kh, value), false
-	case n.leaf:
+	case n.leaf != nil:
 		return split(n, mapLeaf(kh, value), d), true
 	}
 	if bit(kh, d) == 0 {
@@ -177,12 +182,12 @@ func setAll(n *mapNode, d int, items []mapItem) (*mapNode, int) {
 		return n, 0
 	case n == nil:
 		return buildMap(d, items), len(items)
-	case n.leaf:
-		i, found := slices.BinarySearchFunc(items, n.key, func(it mapItem, k [32]byte) int { return bytes.Compare(it.kh[:], k[:]) })
+	case n.leaf != nil:
+		i, found := slices.BinarySearchFunc(items, n.leaf.key, func(it mapItem, k [32]byte) int { return bytes.Compare(it.kh[:], k[:]) })
 		if found {
 			return buildMap(d, items), len(items) - 1
 		}
-		all := slices.Insert(slices.Clone(items), i, mapItem{n.key, n.value})
+		all := slices.Insert(slices.Clone(items), i, mapItem{n.leaf.key, n.leaf.value})
 		return buildMap(d, all), len(items)
 	}
 	cut := splitAt(items, d)
@@ -212,7 +217,7 @@ func splitAt(items []mapItem, d int) int {
 
 // split returns the subtree at depth d holding leaves a and b.
 func split(a, b *mapNode, d int) *mapNode {
-	ba, bb := bit(a.key, d), bit(b.key, d)
+	ba, bb := bit(a.leaf.key, d), bit(b.leaf.key, d)
 	switch {
 	case ba == bb && ba == 0:
 		return mapInterior(split(a, b, d+1), nil)
@@ -240,7 +245,7 @@ func (m Map) Prove(key []byte) MapProof {
 	kh := sha256.Sum256(key)
 	var p MapProof
 	n := m.root
-	for d := 0; n != nil && !n.leaf; d++ {
+	for d := 0; n != nil && n.leaf == nil; d++ {
 		if bit(kh, d) == 0 {
 			p.Siblings = append(p.Siblings, hashOf(n.right))
 			n = n.left
@@ -249,8 +254,8 @@ func (m Map) Prove(key []byte) MapProof {
 			n = n.right
 		}
 	}
-	if n != nil && n.key != kh {
-		k, v := n.key, sha256.Sum256(n.value)
+	if n != nil && n.leaf.key != kh {
+		k, v := n.leaf.key, sha256.Sum256(n.leaf.value)
 		p.OtherKey, p.OtherValue = &k, &v
 	}
 	return p
