@@ -479,6 +479,13 @@ func (l *Log) load() error {
 		return fmt.Errorf("stored checkpoint (size %d) disagrees with stored tree state (size %d)", c.Size, size)
 	}
 	l.ckpt = ckpt
+	if ts, ok := l.opts.Signer.(*tlog.Signer); ok {
+		// When it was signed, so that a restart does not sign it again
+		// before it is Options.Resign old.
+		if c, err := tlog.OpenCheckpoint(ckpt, ts.Verifier()); err == nil {
+			l.ckptAt = c.Time
+		}
+	}
 	return l.loadMap()
 }
 

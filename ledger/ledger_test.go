@@ -982,3 +982,40 @@ func TestClockStepBack(t *testing.T) {
 		t.Errorf("checkpoint signed at %s, before its last leaf's time %s", c.Time, e2.Time)
 	}
 }
+
+// TestReopenKeepsCheckpoint: a reopened log serves its stored checkpoint
+// until it is Options.Resign old, not one signed again at the next second.
+func TestReopenKeepsCheckpoint(t *testing.T) {
+	skey, _, err := tlog.GenerateNoteKey(testOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := tlog.NewSigner(skey)
+	var mu sync.Mutex
+	now := time.Date(2026, 1, 1, 0, 0, 0, 900_000_000, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	dir := t.TempDir()
+	open := func() *Log {
+		l, err := Open(t.Context(), dir, Options{Origin: testOrigin, Signer: signer, Now: clock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	l := open()
+	if _, _, err := l.Append(t.Context(), []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	before := l.Checkpoint()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = now.Add(1200 * time.Millisecond) // the next second
+	mu.Unlock()
+	l = open()
+	defer l.Close()
+	if after := l.Checkpoint(); string(after) != string(before) {
+		t.Errorf("checkpoint after reopening:\n%s\nbefore:\n%s", after, before)
+	}
+}
