@@ -226,17 +226,9 @@ func EntryLeaf(e *apipb.LogEntry) (tlog.Leaf, error) {
 	if e.GetRecordTime() == nil || !e.GetRecordTime().IsValid() {
 		return tlog.Leaf{}, errors.New("entry has no valid record_time")
 	}
-	l := tlog.Leaf{Time: e.GetRecordTime().AsTime(), Record: tlog.RecordIDOf(e.GetData()), Extra: e.GetExtra()}
-	if !tlog.ValidLeafTime(l.Time) {
-		return tlog.Leaf{}, fmt.Errorf("entry's record_time %s is outside the times a leaf can hold (1970 to 2262)", l.Time.Format(time.RFC3339Nano))
-	}
-	switch root := e.GetMapRoot(); len(root) {
-	case 0:
-	case 32:
-		r := [32]byte(root)
-		l.MapRoot = &r
-	default:
-		return tlog.Leaf{}, fmt.Errorf("entry's map_root is %d bytes, want 32", len(root))
+	l, err := tlog.NewLeaf(e.GetRecordTime().AsTime(), tlog.RecordIDOf(e.GetData()), e.GetExtra(), e.GetMapRoot())
+	if err != nil {
+		return tlog.Leaf{}, fmt.Errorf("entry %d: %w", e.GetIndex(), err)
 	}
 	return l, nil
 }

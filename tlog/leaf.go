@@ -51,6 +51,29 @@ func ValidLeafTime(t time.Time) bool {
 	return n >= 0 && time.Unix(0, n).Equal(t)
 }
 
+// NewLeaf builds a leaf from the fields a reader is handed (a bundle
+// record, a served entry), refusing those no leaf can hold: a time that is
+// not a valid leaf time, extra data over MaxLeafExtra, a map root that is
+// neither absent nor 32 bytes.
+func NewLeaf(t time.Time, record RecordID, extra, mapRoot []byte) (Leaf, error) {
+	l := Leaf{Time: t, Record: record, Extra: extra}
+	if !ValidLeafTime(t) {
+		return Leaf{}, fmt.Errorf("%w: time %s is outside the times a leaf can hold (1970 to 2262)", ErrLeaf, t.Format(time.RFC3339Nano))
+	}
+	if len(extra) > MaxLeafExtra {
+		return Leaf{}, fmt.Errorf("%w: extra is %d bytes, limit %d", ErrLeaf, len(extra), MaxLeafExtra)
+	}
+	switch len(mapRoot) {
+	case 0:
+	case 32:
+		root := [32]byte(mapRoot)
+		l.MapRoot = &root
+	default:
+		return Leaf{}, fmt.Errorf("%w: map root is %d bytes, want 32", ErrLeaf, len(mapRoot))
+	}
+	return l, nil
+}
+
 // Marshal returns the leaf's encoding: the bytes the tree hashes.
 func (l Leaf) Marshal() []byte {
 	b := make([]byte, 0, 1+8+32+binary.MaxVarintLen64+len(l.Extra)+1+32)

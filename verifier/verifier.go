@@ -333,21 +333,9 @@ func bundleLeaf(br *pb.BundleRecord) (tlog.Leaf, bool, error) {
 	if !br.GetIntegratedTime().IsValid() {
 		return l, false, errors.New("integrated_time is not a valid time")
 	}
-	l.Time = br.GetIntegratedTime().AsTime()
-	if !tlog.ValidLeafTime(l.Time) {
-		return l, false, fmt.Errorf("integrated_time %s is outside the times a leaf can hold (1970 to 2262)", l.Time.Format(time.RFC3339Nano))
-	}
-	if len(br.GetExtra()) > tlog.MaxLeafExtra {
-		return l, false, fmt.Errorf("extra is %d bytes, limit %d", len(br.GetExtra()), tlog.MaxLeafExtra)
-	}
-	l.Extra = br.GetExtra()
-	switch root := br.GetMapRoot(); len(root) {
-	case 0:
-	case 32:
-		r := [32]byte(root)
-		l.MapRoot = &r
-	default:
-		return l, false, fmt.Errorf("map_root is %d bytes, want 32", len(root))
+	l, err := tlog.NewLeaf(br.GetIntegratedTime().AsTime(), l.Record, br.GetExtra(), br.GetMapRoot())
+	if err != nil {
+		return l, false, err
 	}
 	return l, len(data) > 0, nil
 }

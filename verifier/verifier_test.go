@@ -947,13 +947,7 @@ type plainSigner struct{ *tlog.Signer }
 // key, when it was signed, and not before its last leaf was integrated;
 // re-signed later at the same size it still verifies, as of that time.
 func TestCheckpointTime(t *testing.T) {
-	x := lottest.New(t)
-	x.CleanChain()
-	b := x.Bundle("T1")
-	c, err := tlog.OpenCheckpoint([]byte(b.GetCheckpoint()), x.C.LogVerifier)
-	if err != nil {
-		t.Fatal(err)
-	}
+	x, b, c := cleanT1(t)
 	resign := func(s note.Signer, at time.Time) *pb.Bundle {
 		t.Helper()
 		c := c
@@ -1027,13 +1021,7 @@ func TestLeafTimeWrap(t *testing.T) {
 // TestFutureCheckpoint: a checkpoint dated in the future (a bad clock, or
 // a log key's holder) would pass any freshness limit for ever: INVALID.
 func TestFutureCheckpoint(t *testing.T) {
-	x := lottest.New(t)
-	x.CleanChain()
-	b := x.Bundle("T1")
-	c, err := tlog.OpenCheckpoint([]byte(b.GetCheckpoint()), x.C.LogVerifier)
-	if err != nil {
-		t.Fatal(err)
-	}
+	x, b, c := cleanT1(t)
 	cfg := verifier.DefaultConfig()
 	now := c.Time.Add(time.Hour)
 	cfg.Now = func() time.Time { return now }
@@ -1057,10 +1045,7 @@ func TestFutureCheckpoint(t *testing.T) {
 // TestMaxAge: with Config.MaxAge, a bundle whose checkpoint is older is
 // INVALID (stale bundle), as of the verifier's clock.
 func TestMaxAge(t *testing.T) {
-	x := lottest.New(t)
-	x.CleanChain()
-	b := x.Bundle("T1")
-	c, _ := tlog.OpenCheckpoint([]byte(b.GetCheckpoint()), x.C.LogVerifier)
+	x, b, c := cleanT1(t)
 	cfg := verifier.DefaultConfig()
 	cfg.MaxAge = 24 * time.Hour
 	cfg.Now = func() time.Time { return c.Time.Add(23 * time.Hour) }
@@ -1087,4 +1072,18 @@ func TestConsumedLot(t *testing.T) {
 	if rep := verifier.VerifyLot("T1", x.Bundle("T1"), x.Trust(), verifier.DefaultConfig()); rep.GetVerdict() != pb.Verdict_VERDICT_VERIFIED || rep.GetConsumedBy() != "" {
 		t.Errorf("T1: %v, consumed_by %q", rep.GetVerdict(), rep.GetConsumedBy())
 	}
+}
+
+// cleanT1 returns the clean chain's harness, T1's bundle and its opened
+// checkpoint.
+func cleanT1(t *testing.T) (*lottest.H, *pb.Bundle, tlog.Checkpoint) {
+	t.Helper()
+	x := lottest.New(t)
+	x.CleanChain()
+	b := x.Bundle("T1")
+	c, err := tlog.OpenCheckpoint([]byte(b.GetCheckpoint()), x.C.LogVerifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x, b, c
 }
