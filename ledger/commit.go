@@ -645,7 +645,12 @@ func (l *Log) plan(batch []*request, prev *group, txs *planTxns) *group {
 	g.size = size
 
 	// Plan: assign indexes and run Apply, in request order.
-	now := l.groupTime()
+	now, err := l.groupTime()
+	if err != nil {
+		l.replyAll(batch, err)
+		g.batch, g.cut = nil, 0
+		return g
+	}
 	outs := g.outs
 	var acc []int // positions in batch of accepted requests
 	inGroup := make(map[tlog.RecordID]int, len(batch))
@@ -710,7 +715,6 @@ func (l *Log) plan(batch []*request, prev *group, txs *planTxns) *group {
 	var (
 		txn  *badger.Txn
 		w    written
-		err  error
 		fits int
 	)
 	for {

@@ -152,6 +152,9 @@ type Log struct {
 	// lastTime is the time of the last group planned (at Open, of the last
 	// entry): no later group's time is before it. Committer only.
 	lastTime time.Time
+	// heldWarned is when groupTime last logged that the log's time is
+	// ahead of its clock. Committer only.
+	heldWarned time.Time
 	// resign asks the committer, when it is idle, to sign the checkpoint
 	// again with the current time; it closes the channel sent when done.
 	resign chan chan struct{}
@@ -575,10 +578,17 @@ func (l *Log) current() ([]byte, tlog.Map) {
 
 // groupTime is the time of the next group: the clock's, but never before
 // the last group's or the latest checkpoint's, so that integration and
-// checkpoint times never go backwards even if the clock does. Committer
-// only.
-func (l *Log) groupTime() time.Time {
-	now := l.now().Round(0).UTC()
+// checkpoint times never go backwards even if the clock does. A clock
+// that had jumped ahead thus holds the log's time there until it catches
+// up, which is logged as an error (at most once a minute): buyers refuse a
+// checkpoint more than 10 minutes ahead of their clocks. A clock outside
+// the times a leaf can hold (1970 to 2262) is an error. Committer only.
+func (l *Log) groupTime() (time.Time, error) {
+	clock := l.now().Round(0).UTC()
+	if !tlog.ValidLeafTime(clock) {
+		return time.Time{}, fmt.Errorf("%w: the log's clock reads %s, outside the times a leaf can hold (1970 to 2262)", ErrClock, clock.Format(time.RFC3339Nano))
+	}
+	now := clock
 	l.mu.RLock()
 	at := l.ckptAt
 	l.mu.RUnlock()
@@ -587,14 +597,27 @@ func (l *Log) groupTime() time.Time {
 			now = t.UTC()
 		}
 	}
+	if held := now.Sub(clock); held > time.Minute && clock.Sub(l.heldWarned) > time.Minute {
+		l.heldWarned = clock
+		l.logger.Error("the log's time is ahead of its clock: an earlier group was stamped by a clock that ran ahead, and times never go backwards; checkpoints stay ahead until the clock catches up",
+			"clock", clock.Format(time.RFC3339), "log time", now.Format(time.RFC3339), "ahead", held.Round(time.Second))
+	}
 	l.lastTime = now
-	return now
+	return now, nil
 }
+
+// ErrClock is wrapped by appends refused because the log's clock cannot
+// stamp them.
+var ErrClock = errors.New("log clock")
 
 // resignNow signs the committed checkpoint again, at the same size, with
 // the group time. Committer only, with no group in flight.
 func (l *Log) resignNow() {
-	now := l.groupTime()
+	now, err := l.groupTime()
+	if err != nil {
+		l.logger.Error("not signing the checkpoint again", "err", err)
+		return
+	}
 	l.mu.RLock()
 	c := tlog.Checkpoint{Origin: l.opts.Origin, Size: l.size, Root: l.root, Time: now}
 	at := l.ckptAt

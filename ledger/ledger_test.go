@@ -1019,3 +1019,41 @@ func TestReopenKeepsCheckpoint(t *testing.T) {
 		t.Errorf("checkpoint after reopening:\n%s\nbefore:\n%s", after, before)
 	}
 }
+
+// TestClockOutOfRange: a clock that jumped ahead holds the log's time there
+// (times never go backwards) and says so in the log; a clock beyond the
+// times a leaf can hold refuses the append, writing nothing.
+func TestClockOutOfRange(t *testing.T) {
+	var mu sync.Mutex
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := base
+	set := func(t time.Time) { mu.Lock(); now = t; mu.Unlock() }
+	var logs bytes.Buffer
+	l := openTest(t, "", newTestKey(t), func(o *Options) {
+		o.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	set(base.Add(time.Hour)) // the clock jumps an hour ahead, once
+	if _, _, err := l.Append(t.Context(), []byte("ahead")); err != nil {
+		t.Fatal(err)
+	}
+	set(base.Add(time.Minute)) // and is set right
+	e, _, err := l.Append(t.Context(), []byte("after"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !e.Time.Equal(base.Add(time.Hour)) {
+		t.Errorf("entry after the clock was set right: %s, want the held %s", e.Time, base.Add(time.Hour))
+	}
+	if !strings.Contains(logs.String(), "the log's time is ahead of its clock") {
+		t.Errorf("no error logged for a held time; logs:\n%s", logs.String())
+	}
+	set(time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC))
+	size := l.Size()
+	if _, _, err := l.Append(t.Context(), []byte("2300")); !errors.Is(err, ErrClock) {
+		t.Errorf("append with the clock at 2300: %v, want ErrClock", err)
+	}
+	if l.Size() != size {
+		t.Errorf("the refused append was written")
+	}
+}

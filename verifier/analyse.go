@@ -77,7 +77,7 @@ func (r *run) analyse(rep *pb.VerificationReport) {
 			"lot %q is in transit: dispatch to %q has no receipt in the bundle", lot, d.GetToPartyId())
 	}
 	r.volume(ancRecs, st)
-	rep.HolderPartyId, rep.HeadRecord = st.holder, head.id
+	rep.HolderPartyId, rep.HeadRecord, rep.MassKg = st.holder, head.id, st.wet
 	if consumed {
 		rep.HolderPartyId, rep.ConsumedBy = "", head.id
 	} else if st.transit != nil {

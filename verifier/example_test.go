@@ -63,7 +63,7 @@ func ExampleVerify() {
 	// FLAGGED  lot L1
 	// records 5, checkpoint tree size 5, signed 2025-01-04T00:01:00Z
 	// held by exp-kar (latest record QmcxhWWvDd…ZeHs)
-	// contained Sb 936.0 kg
+	// mass 10400.0 kg, contained Sb 936.0 kg
 	// origins:
 	//     mine-qa  900.0 kg  96.2 %
 	// untraced 3.8 %

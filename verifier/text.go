@@ -29,7 +29,7 @@ func Text(r *pb.VerificationReport) string {
 		} else if h := r.GetHolderPartyId(); h != "" {
 			fmt.Fprintf(&b, "held by %s (latest record %s)\n", h, shorten(r.GetHeadRecord()))
 		}
-		fmt.Fprintf(&b, "contained Sb %.1f kg\n", r.GetContainedSbKg())
+		fmt.Fprintf(&b, "mass %.1f kg, contained Sb %.1f kg\n", r.GetMassKg(), r.GetContainedSbKg())
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 		if len(r.GetOrigins()) > 0 {
 			fmt.Fprintln(&b, "origins:")

@@ -407,6 +407,19 @@ func TestStaleBundle(t *testing.T) {
 		t.Errorf("--max-age -1h: exit %d, want %d (%s)", code, exitUsage, errs)
 	}
 
+	// L1 was smelted into T1: without --lot, bundle verify takes the lot the
+	// bundle names, and a used-up lot is refused all the same.
+	used, err := verifier.MarshalBundle(x.Bundle("L1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(c.path("used.bundle.json"), used, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := c.run("bundle", "verify", "--max-age", "0", c.path("used.bundle.json")); code != exitInvalid || !strings.Contains(out, "was used up") || !strings.Contains(errs, "no --lot") {
+		t.Errorf("bundle verify of a used-up lot without --lot: exit %d, want %d\n%s%s", code, exitInvalid, out, errs)
+	}
+
 	// A bundle exported now passes the same limit.
 	c.setup()
 	c.ok("bundle", "export", "L1", "-o", c.path("fresh.bundle.json"))

@@ -170,13 +170,11 @@ func bundleVerify(ctx context.Context, e *env, args []string) error {
 	}
 	cfg := verifier.DefaultConfig()
 	cfg.MaxAge = maxAge
-	var rep *pb.VerificationReport
-	if lot != "" {
-		rep = verifier.VerifyLot(lot, bundle, trust, cfg)
-	} else {
-		fmt.Fprintf(e.stderr, "provctl bundle verify: no --lot: the report is about the lot the bundle names (%q); pass --lot to refuse another lot's bundle\n", bundle.GetLotId())
-		rep = verifier.Verify(bundle, trust, cfg)
+	if lot == "" {
+		lot = bundle.GetLotId()
+		fmt.Fprintf(e.stderr, "provctl bundle verify: no --lot: verifying the lot the bundle names (%q); pass --lot to refuse another lot's bundle\n", lot)
 	}
+	rep := verifier.VerifyLot(lot, bundle, trust, cfg)
 	err = printReport(e, &g, rep)
 	printAge(e, &g, rep)
 	return err
@@ -194,7 +192,11 @@ func printAge(e *env, g *globals, rep *pb.VerificationReport) {
 	if g.json {
 		w = e.stderr
 	}
-	fmt.Fprintf(w, "bundle as of the log's checkpoint signed %s, %s ago\n", ct.AsTime().UTC().Format(time.RFC3339), verifier.Age(time.Since(ct.AsTime())))
+	if age := time.Since(ct.AsTime()); age >= 0 {
+		fmt.Fprintf(w, "bundle as of the log's checkpoint signed %s, %s ago\n", ct.AsTime().UTC().Format(time.RFC3339), verifier.Age(age))
+	} else {
+		fmt.Fprintf(w, "bundle as of the log's checkpoint signed %s, %s ahead of this machine's clock\n", ct.AsTime().UTC().Format(time.RFC3339), verifier.Age(-age))
+	}
 }
 
 func listFlags(ctx context.Context, e *env, args []string) error {

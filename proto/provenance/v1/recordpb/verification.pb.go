@@ -330,7 +330,11 @@ type VerificationReport struct {
 	// The transformation that used the lot up, if one did: the lot no
 	// longer exists and nobody holds it (holder_party_id is empty). The
 	// report's mass and origins are what it held before.
-	ConsumedBy    string `protobuf:"bytes,17,opt,name=consumed_by,json=consumedBy,proto3" json:"consumed_by,omitempty"`
+	ConsumedBy string `protobuf:"bytes,17,opt,name=consumed_by,json=consumedBy,proto3" json:"consumed_by,omitempty"`
+	// The lot's wet mass as of the checkpoint, kg: what its latest record
+	// left (before it was used up, if it was). Compare it with the mass
+	// offered.
+	MassKg        float64 `protobuf:"fixed64,18,opt,name=mass_kg,json=massKg,proto3" json:"mass_kg,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -482,6 +486,13 @@ func (x *VerificationReport) GetConsumedBy() string {
 		return x.ConsumedBy
 	}
 	return ""
+}
+
+func (x *VerificationReport) GetMassKg() float64 {
+	if x != nil {
+		return x.MassKg
+	}
+	return 0
 }
 
 // A BundleRecord is one log entry with its inclusion proof.
@@ -764,7 +775,7 @@ const file_provenance_v1_verification_proto_rawDesc = "" +
 	"\vOriginShare\x12\"\n" +
 	"\rmine_party_id\x18\x01 \x01(\tR\vminePartyId\x12\x13\n" +
 	"\x05sb_kg\x18\x02 \x01(\x01R\x04sbKg\x12\x14\n" +
-	"\x05share\x18\x03 \x01(\x01R\x05share\"\x97\x05\n" +
+	"\x05share\x18\x03 \x01(\x01R\x05share\"\xb0\x05\n" +
 	"\x12VerificationReport\x12\x15\n" +
 	"\x06lot_id\x18\x01 \x01(\tR\x05lotId\x120\n" +
 	"\averdict\x18\x02 \x01(\x0e2\x16.provenance.v1.VerdictR\averdict\x12)\n" +
@@ -785,7 +796,8 @@ const file_provenance_v1_verification_proto_rawDesc = "" +
 	"\x10pending_dispatch\x18\x0f \x01(\tR\x0fpendingDispatch\x12C\n" +
 	"\x0fcheckpoint_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\x0echeckpointTime\x12\x1f\n" +
 	"\vconsumed_by\x18\x11 \x01(\tR\n" +
-	"consumedBy\"\xf4\x01\n" +
+	"consumedBy\x12\x17\n" +
+	"\amass_kg\x18\x12 \x01(\x01R\x06massKg\"\xf4\x01\n" +
 	"\fBundleRecord\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12'\n" +
