@@ -126,7 +126,7 @@ func SignCheckpoint(c Checkpoint, s note.Signer) ([]byte, error) {
 			noteSig, _ = ts.Sign(body)
 			close(done)
 		}()
-		timeSig, _ := timeSigner{ts, c.Time}.Sign(body)
+		timeSig := ts.signTime(c.Time, body)
 		<-done
 		signers = []note.Signer{presigned{ts.name, ts.hash, body, noteSig}, presigned{ts.name, ts.cosigHash, body, timeSig}}
 	}

@@ -70,18 +70,12 @@ func (s *Signer) Verifier() *Verifier {
 	return &Verifier{name: s.name, hash: s.hash, cosigHash: s.cosigHash, key: pub}
 }
 
-// timeSigner makes the cosignature/v1 line of a checkpoint signed at t.
-type timeSigner struct {
-	s *Signer
-	t time.Time
-}
-
-func (ts timeSigner) Name() string    { return ts.s.name }
-func (ts timeSigner) KeyHash() uint32 { return ts.s.cosigHash }
-func (ts timeSigner) Sign(msg []byte) ([]byte, error) {
-	t := ts.t.Unix()
-	sig := ed25519.Sign(ts.s.key, cosignedMessage(t, msg))
-	return append(binary.BigEndian.AppendUint64(nil, uint64(t)), sig...), nil
+// signTime returns the value of the cosignature/v1 line of a checkpoint
+// with body, signed at t: BE8(t in seconds) || the Ed25519 signature.
+func (s *Signer) signTime(t time.Time, body []byte) []byte {
+	sec := t.Unix()
+	sig := ed25519.Sign(s.key, cosignedMessage(sec, body))
+	return append(binary.BigEndian.AppendUint64(nil, uint64(sec)), sig...)
 }
 
 // cosignedMessage is what a cosignature/v1 signature covers: a header

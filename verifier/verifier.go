@@ -101,6 +101,7 @@ type run struct {
 	// record: the tallies of other parties' extractions, and the
 	// checkpoint's last leaf, whose map root is mapRoot.
 	leaves  map[uint64]tlog.Leaf
+	order   []uint64 // the indexes of leaves, ascending (as the bundle lists them)
 	mapRoot *[32]byte
 	// The registry, rebuilt from the bundle's registry records in log
 	// order and judged by package registry's rules; after crypto, it
@@ -275,6 +276,7 @@ func (r *run) crypto() bool {
 		}
 		prevTime = leaf.Time
 		r.leaves[idx] = leaf
+		r.order = append(r.order, idx)
 		if idx == c.Size-1 {
 			r.mapRoot = leaf.MapRoot
 			// The checkpoint was signed when its last leaf was integrated,

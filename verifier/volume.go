@@ -117,7 +117,7 @@ func (r *run) window(end *entry, key string) (windowTotal, bool) {
 	var first index.Tally // zero: nothing before the window
 	w := windowTotal{evidence: []string{end.id}}
 	found = false
-	for _, idx := range slices.Sorted(maps.Keys(r.leaves)) { // the first that fits
+	for _, idx := range r.order { // the first that fits
 		l := r.leaves[idx]
 		if idx > end.idx || l.Time.Before(start) {
 			continue
