@@ -2,6 +2,7 @@ package tlog
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -62,6 +63,23 @@ func TestMap(t *testing.T) {
 		}
 		if err := VerifyMapProof(root, k, []byte("v"), p); err == nil {
 			t.Fatalf("an absent key %q proved present", k)
+		}
+	}
+	// A forger's proof that a present key is absent: another key's
+	// genuine proof, ending at that key's leaf, offered as the absence
+	// proof of k. It verifies against the root only if the checks of the
+	// other key's path hold, so it must fail for every pair.
+	for _, k := range keys[:40] {
+		for _, j := range keys[:40] {
+			if j == k {
+				continue
+			}
+			p := m.Prove([]byte(j))
+			vh, kh := sha256.Sum256(want[j]), sha256.Sum256([]byte(j))
+			p.OtherKey, p.OtherValue = &kh, &vh
+			if err := VerifyMapProof(root, []byte(k), nil, p); err == nil {
+				t.Fatalf("present key %q proved absent with the proof of %q", k, j)
+			}
 		}
 	}
 	// An older version still proves its own contents.
