@@ -94,7 +94,7 @@ func (s *Store) Audit(ctx context.Context, checkpoint []byte, v note.Verifier, p
 	a := &auditRun{
 		s:        s,
 		total:    c.Size,
-		registry: newAuditRegistry(s.registrar),
+		registry: newAuditRegistry(s.registrar, s.reach),
 		index:    newAuditIndex(),
 	}
 	a.stopAt.Store(c.Size)
@@ -394,9 +394,9 @@ type auditRegistry struct {
 	mem *registry.Memory
 }
 
-func newAuditRegistry(registrar registry.Registrar) *auditRegistry {
+func newAuditRegistry(registrar registry.Registrar, reach time.Duration) *auditRegistry {
 	mem := registry.NewMemory()
-	return &auditRegistry{Registry: registry.Registry{Registrar: registrar, Reader: mem}, mem: mem}
+	return &auditRegistry{Registry: registry.Registry{Registrar: registrar, Reader: mem, RevocationReach: reach}, mem: mem}
 }
 
 // resolve returns the signatures of e to verify, each with the key it must
@@ -413,7 +413,7 @@ func (r *auditRegistry) resolve(e ledger.Entry, d auditDecoded) ([]auditSig, err
 		return sigs, err
 	}
 	at.ID = e.ID.String()
-	c, err := r.Apply(d.st, at)
+	c, err := r.Apply(d.st, d.env, at)
 	if err != nil {
 		return nil, err
 	}

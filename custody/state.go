@@ -152,7 +152,7 @@ type applier struct {
 // registry returns the rulebook reading the registry as of this entry:
 // the state of the entries before it, through the commit's transaction.
 func (a *applier) registry() registry.Registry {
-	return registry.Registry{Registrar: a.s.registrar, Reader: registry.ReaderFuncs{
+	return registry.Registry{Registrar: a.s.registrar, RevocationReach: a.s.reach, Reader: registry.ReaderFuncs{
 		PartyFunc: a.viewParty,
 		KeyOwnerFunc: func(keyID string) (string, error) {
 			owner, err := a.tx.Get([]byte(keyPrefix + keyID))
@@ -178,7 +178,7 @@ func (a *applier) authorize() error {
 			return nil
 		}
 		if sg.Key == nil {
-			return record.Rejectf(record.ErrBadSignature, "registrar signature does not verify")
+			return record.Rejectf(record.ErrBadSignature, "signature by registrar key %s does not verify", sg.KeyID)
 		}
 		return record.Rejectf(record.ErrBadSignature, "signature by key %s does not verify", sg.KeyID)
 	})
@@ -188,8 +188,8 @@ func (a *applier) authorize() error {
 
 func (a *applier) body() error {
 	switch b := a.st.GetBody().(type) {
-	case *pb.Statement_PartyRegistration, *pb.Statement_KeyRotation, *pb.Statement_KeyRevocation:
-		c, err := a.registry().Apply(a.st, a.position())
+	case *pb.Statement_PartyRegistration, *pb.Statement_KeyRotation, *pb.Statement_KeyRevocation, *pb.Statement_RegistrarRotation:
+		c, err := a.registry().Apply(a.st, a.p.env, a.position())
 		if err != nil {
 			return err
 		}

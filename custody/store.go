@@ -29,8 +29,14 @@ type Config struct {
 	Origin string
 	// LogSigner signs checkpoints.
 	LogSigner note.Signer
-	// Registrar is the public key allowed to sign registry statements.
+	// Registrar is the first registrar key: the public key allowed to sign
+	// registry statements until a registrar rotation in the log replaces
+	// it.
 	Registrar ed25519.PublicKey
+	// RevocationReach is registry.Registry.RevocationReach: how long
+	// before the log takes a revocation the key's validity may end. Zero
+	// means registry.DefaultRevocationReach; verifiers must use the same.
+	RevocationReach time.Duration
 	// Logger receives operational logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the log's clock (ledger.Options.Now); nil means time.Now.
@@ -44,6 +50,7 @@ type Config struct {
 type Store struct {
 	log       *ledger.Log
 	registrar registry.Registrar
+	reach     time.Duration
 
 	verifier *batchVerifier
 	keys     sync.Map // key id -> ed25519.PublicKey, of registered keys
@@ -58,7 +65,7 @@ func Open(ctx context.Context, dir string, cfg Config) (*Store, error) {
 	if len(cfg.Registrar) != ed25519.PublicKeySize {
 		return nil, errors.New("custody: registrar public key required")
 	}
-	s := &Store{registrar: registry.NewRegistrar(cfg.Registrar)}
+	s := &Store{registrar: registry.NewRegistrar(cfg.Registrar), reach: cfg.RevocationReach}
 	l, err := ledger.Open(ctx, dir, ledger.Options{
 		Origin: cfg.Origin, Signer: cfg.LogSigner, Apply: s.apply, Logger: cfg.Logger, Now: cfg.Now,
 	})

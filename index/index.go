@@ -12,7 +12,8 @@
 // lot's value is the [Chain] of every record naming the lot (its
 // extraction or making, assays, dispatches, receipts, transformations); a
 // party's, the chain of its registry records (registration, rotations,
-// revocations). A chain is a count and a hash over the records' indexes
+// revocations); the registrar's (party id "registrar"), the chain of the
+// registrar rotations. A chain is a count and a hash over the records' indexes
 // and ids in log order, so a bundle that leaves one out, or holds one
 // that is not there, gives another chain: given the map value at a
 // checkpoint, the bundle is complete or the verifier says what is missing.
@@ -41,6 +42,7 @@ import (
 	"slices"
 
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+	"github.com/antimony-ledger/provenance/record"
 	"github.com/antimony-ledger/provenance/tlog"
 )
 
@@ -89,6 +91,8 @@ func Party(st *pb.Statement) (string, bool) {
 		return b.KeyRotation.GetPartyId(), true
 	case *pb.Statement_KeyRevocation:
 		return b.KeyRevocation.GetPartyId(), true
+	case *pb.Statement_RegistrarRotation:
+		return record.RegistrarPartyID, true
 	}
 	return "", false
 }

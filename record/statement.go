@@ -99,6 +99,12 @@ func ValidateStatement(st *pb.Statement) error {
 		v.keyID("key_revocation.key_id", r.GetKeyId())
 		v.time("key_revocation.revoked_at", r.GetRevokedAt())
 		v.str("key_revocation.reason", r.GetReason())
+	case *pb.Statement_RegistrarRotation:
+		r := b.RegistrarRotation
+		if len(r.GetNewKey()) != 32 {
+			v.fail("registrar_rotation.new_key: %d bytes, want 32", len(r.GetNewKey()))
+		}
+		v.str("registrar_rotation.reason", r.GetReason())
 	case *pb.Statement_Extraction:
 		x := b.Extraction
 		v.id("extraction.lot_id", x.GetLotId())

@@ -2,8 +2,10 @@ package registry
 
 import (
 	"errors"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
@@ -23,21 +25,36 @@ type Change struct {
 	Retired *pb.KeyStatus
 	// Revoked is the key a revocation revoked; nil if none.
 	Revoked *pb.KeyStatus
+	// Recovery is set when a key rotation added a key without a signature
+	// by any key of the party: a key recovery by the registrar alone.
+	Recovery bool
+	// Reached is set when a revocation's revoked_at, or a rotation's
+	// retire_at, is earlier than the revocation reach allows: it takes
+	// effect at the bound instead.
+	Reached bool
+	// Registrar is the new registrar key of a registrar rotation.
+	Registrar *Registrar
 }
 
-// Apply works out what the registry statement st, at position at, changes,
-// as the registry stands before it. It fails, changing nothing, if st
-// registers a party or key already registered, lists a key twice, or
-// rotates or revokes a key its party does not have or a key already
-// revoked. For any other statement it returns a zero Change.
-func (g Registry) Apply(st *pb.Statement, at Position) (Change, error) {
+// Apply works out what the registry statement st, signed as env (whose
+// signatures the caller has resolved and verified), at position at,
+// changes, as the registry stands before it. It fails, changing nothing,
+// if st registers a party or key already registered, lists a key twice,
+// or rotates or revokes a key its party does not have or a key already
+// revoked. A key rotation that no key of the party signed is a recovery
+// (the added key's recovery_record is at.ID). A revocation or retirement
+// takes effect no earlier than the revocation reach before at.LogTime.
+// For any other statement it returns a zero Change.
+func (g Registry) Apply(st *pb.Statement, env *pb.Envelope, at Position) (Change, error) {
 	switch b := st.GetBody().(type) {
 	case *pb.Statement_PartyRegistration:
 		return g.register(b.PartyRegistration, at)
 	case *pb.Statement_KeyRotation:
-		return g.rotate(b.KeyRotation)
+		return g.rotate(b.KeyRotation, env, at)
 	case *pb.Statement_KeyRevocation:
 		return g.revoke(b.KeyRevocation, at)
+	case *pb.Statement_RegistrarRotation:
+		return g.rotateRegistrar(b.RegistrarRotation)
 	}
 	return Change{}, nil
 }
@@ -93,7 +110,7 @@ func (g Registry) changing(id string) (*pb.Party, error) {
 	return proto.CloneOf(p), nil
 }
 
-func (g Registry) rotate(r *pb.KeyRotation) (Change, error) {
+func (g Registry) rotate(r *pb.KeyRotation, env *pb.Envelope, at Position) (Change, error) {
 	party, err := g.changing(r.GetPartyId())
 	if err != nil {
 		return Change{}, err
@@ -105,18 +122,53 @@ func (g Registry) rotate(r *pb.KeyRotation) (Change, error) {
 		return Change{}, err
 	}
 	c := Change{Party: party, Added: []*pb.KeyStatus{ks}}
+	if !slices.ContainsFunc(env.GetSignatures(), func(s *pb.Signature) bool { return FindKey(party, s.GetKeyid()) != nil }) {
+		c.Recovery = true
+		ks.RecoveryRecord = at.ID
+	}
 	if r.GetRetireKeyId() != "" {
 		old := FindKey(party, r.GetRetireKeyId())
 		if old == nil {
 			return Change{}, record.Rejectf(record.ErrNotFound, "key %s is not a key of party %q", r.GetRetireKeyId(), r.GetPartyId())
 		}
-		if old.GetNotAfter() == nil || r.GetRetireAt().AsTime().Before(old.GetNotAfter().AsTime()) {
-			old.NotAfter = r.GetRetireAt()
+		end := r.GetRetireAt()
+		if bound := g.reach(at.LogTime); end.AsTime().Before(bound) {
+			end, c.Reached = timestamppb.New(bound), true
+		}
+		if old.GetNotAfter() == nil || end.AsTime().Before(old.GetNotAfter().AsTime()) {
+			old.NotAfter = end
 			c.Retired = old
 		}
 	}
 	party.Keys = append(party.Keys, ks)
 	return c, nil
+}
+
+// rotateRegistrar adds the new registrar key to the registrar's entry,
+// whose last key is the current one ([Registry.Current]).
+func (g Registry) rotateRegistrar(r *pb.RegistrarRotation) (Change, error) {
+	cur, err := g.Current()
+	if err != nil {
+		return Change{}, err
+	}
+	party, err := g.changing(record.RegistrarPartyID)
+	if errors.Is(err, record.ErrNotFound) {
+		party = &pb.Party{
+			Registration: &pb.PartyRegistration{PartyId: record.RegistrarPartyID, Name: "registrar"},
+			Keys:         []*pb.KeyStatus{{KeyId: cur.ID, PublicKey: cur.Key}},
+		}
+	} else if err != nil {
+		return Change{}, err
+	}
+	ks, err := g.newKey(&pb.PartyKey{PublicKey: r.GetNewKey()})
+	if errors.As(err, new(keyTaken)) {
+		return Change{}, record.Rejectf(record.ErrAlreadyExists, "new_key: %v", err)
+	} else if err != nil {
+		return Change{}, err
+	}
+	party.Keys = append(party.Keys, ks)
+	next := NewRegistrar(r.GetNewKey())
+	return Change{Party: party, Added: []*pb.KeyStatus{ks}, Registrar: &next}, nil
 }
 
 func (g Registry) revoke(r *pb.KeyRevocation, at Position) (Change, error) {
@@ -131,6 +183,11 @@ func (g Registry) revoke(r *pb.KeyRevocation, at Position) (Change, error) {
 	if ks.GetRevoked() {
 		return Change{}, record.Rejectf(record.ErrAlreadyExists, "key %s was already revoked at index %d", r.GetKeyId(), ks.GetRevokedIndex())
 	}
-	ks.Revoked, ks.RevokedIndex, ks.RevokedAt = true, at.Index, r.GetRevokedAt()
-	return Change{Party: party, Revoked: ks}, nil
+	c := Change{Party: party, Revoked: ks}
+	when := r.GetRevokedAt()
+	if bound := g.reach(at.LogTime); when.AsTime().Before(bound) {
+		when, c.Reached = timestamppb.New(bound), true
+	}
+	ks.Revoked, ks.RevokedIndex, ks.RevokedAt = true, at.Index, when
+	return c, nil
 }

@@ -40,6 +40,7 @@ package registry
 
 import (
 	"crypto/ed25519"
+	"errors"
 	"time"
 
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
@@ -85,8 +86,33 @@ func NewRegistrar(pub ed25519.PublicKey) Registrar {
 // A Registry is the rulebook of one ledger, reading the registry through
 // Reader. It is a value; make one for each place in the log.
 type Registry struct {
+	// Registrar is the first registrar key, which clients pin; registrar
+	// rotations in the log replace it ([Registry.Current]).
 	Registrar Registrar
 	Reader    Reader
+	// RevocationReach bounds how long before the log took a revocation,
+	// or a rotation that retires a key, the key's validity may end; an
+	// earlier time takes effect at the bound. Zero means
+	// [DefaultRevocationReach].
+	RevocationReach time.Duration
+}
+
+// DefaultRevocationReach is the default [Registry.RevocationReach]: a key
+// revoked today can be declared compromised since a week ago, not since
+// last year, which would put KEY_MISUSE on a party's whole history.
+const DefaultRevocationReach = 7 * 24 * time.Hour
+
+// reach returns the earliest time a revocation or retirement logged at t
+// may take effect, or the zero time when t is not known.
+func (g Registry) reach(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	d := g.RevocationReach
+	if d <= 0 {
+		d = DefaultRevocationReach
+	}
+	return t.Add(-d)
 }
 
 // A Position is where and when a record is judged.
@@ -114,10 +140,10 @@ type Signer struct {
 }
 
 // IsRegistryStatement reports whether st is a registry statement: a party
-// registration, key rotation or key revocation.
+// registration, key rotation, key revocation or registrar rotation.
 func IsRegistryStatement(st *pb.Statement) bool {
 	switch st.GetBody().(type) {
-	case *pb.Statement_PartyRegistration, *pb.Statement_KeyRotation, *pb.Statement_KeyRevocation:
+	case *pb.Statement_PartyRegistration, *pb.Statement_KeyRotation, *pb.Statement_KeyRevocation, *pb.Statement_RegistrarRotation:
 		return true
 	}
 	return false
@@ -150,20 +176,7 @@ func (g Registry) Signers(st *pb.Statement, env *pb.Envelope) (*pb.Party, []Sign
 
 func (g Registry) signers(st *pb.Statement, env *pb.Envelope, at *Position, verify func(Signer) error) (*pb.Party, error) {
 	if IsRegistryStatement(st) {
-		if st.GetPartyId() != record.RegistrarPartyID {
-			return nil, record.Rejectf(record.ErrNotAllowed, "registry statements are made by %q, not %q", record.RegistrarPartyID, st.GetPartyId())
-		}
-		for _, sig := range env.GetSignatures() {
-			if sig.GetKeyid() != g.Registrar.ID {
-				return nil, record.Rejectf(record.ErrUnknownKey, "key %s is not the registrar key", sig.GetKeyid())
-			}
-			if verify != nil {
-				if err := verify(Signer{KeyID: g.Registrar.ID, PublicKey: g.Registrar.Key, Sig: sig.GetSig()}); err != nil {
-					return nil, err
-				}
-			}
-		}
-		return nil, nil
+		return nil, g.registrySigners(st, env, at, verify)
 	}
 	if st.GetPartyId() == record.RegistrarPartyID {
 		return nil, record.Rejectf(record.ErrNotAllowed, "the registrar signs only registrations, rotations and revocations")
@@ -173,25 +186,115 @@ func (g Registry) signers(st *pb.Statement, env *pb.Envelope, at *Position, veri
 		return nil, err
 	}
 	for _, sig := range env.GetSignatures() {
-		ks := FindKey(party, sig.GetKeyid())
-		if ks == nil {
-			if owner, err := g.Reader.KeyOwner(sig.GetKeyid()); err == nil {
-				return nil, record.Rejectf(record.ErrUnknownKey, "key %s belongs to party %q, not %q", sig.GetKeyid(), owner, st.GetPartyId())
-			}
-			return nil, record.Rejectf(record.ErrUnknownKey, "key %s is not registered to party %q", sig.GetKeyid(), st.GetPartyId())
-		}
-		if verify != nil {
-			if err := verify(Signer{KeyID: ks.GetKeyId(), PublicKey: ks.GetPublicKey(), Sig: sig.GetSig(), Key: ks}); err != nil {
-				return nil, err
-			}
-		}
-		if at != nil {
-			if err := CheckKey(ks, *at); err != nil {
-				return nil, err
-			}
+		if err := g.partySigner(party, sig, at, verify); err != nil {
+			return nil, err
 		}
 	}
 	return party, nil
+}
+
+// partySigner resolves sig to a key of party and checks it.
+func (g Registry) partySigner(party *pb.Party, sig *pb.Signature, at *Position, verify func(Signer) error) error {
+	id := party.GetRegistration().GetPartyId()
+	ks := FindKey(party, sig.GetKeyid())
+	if ks == nil {
+		if owner, err := g.Reader.KeyOwner(sig.GetKeyid()); err == nil {
+			return record.Rejectf(record.ErrUnknownKey, "key %s belongs to party %q, not %q", sig.GetKeyid(), owner, id)
+		}
+		return record.Rejectf(record.ErrUnknownKey, "key %s is not registered to party %q", sig.GetKeyid(), id)
+	}
+	if verify != nil {
+		if err := verify(Signer{KeyID: ks.GetKeyId(), PublicKey: ks.GetPublicKey(), Sig: sig.GetSig(), Key: ks}); err != nil {
+			return err
+		}
+	}
+	if at != nil {
+		return CheckKey(ks, *at)
+	}
+	return nil
+}
+
+// registrySigners resolves the signatures of a registry statement: one by
+// the current registrar key, which every registry statement needs; for a
+// key rotation or revocation, any by keys of the party it changes (a
+// rotation the party co-signs is not a recovery); for a registrar
+// rotation, one by the new registrar key.
+func (g Registry) registrySigners(st *pb.Statement, env *pb.Envelope, at *Position, verify func(Signer) error) error {
+	if st.GetPartyId() != record.RegistrarPartyID {
+		return record.Rejectf(record.ErrNotAllowed, "registry statements are made by %q, not %q", record.RegistrarPartyID, st.GetPartyId())
+	}
+	reg, err := g.Current()
+	if err != nil {
+		return err
+	}
+	var subject *pb.Party // the party whose keys may co-sign
+	var newReg Registrar  // a registrar rotation's new key
+	switch b := st.GetBody().(type) {
+	case *pb.Statement_KeyRotation:
+		id := b.KeyRotation.GetPartyId()
+		if subject, err = g.Reader.Party(id); err != nil && !errors.Is(err, record.ErrNotFound) {
+			return err
+		}
+	case *pb.Statement_KeyRevocation:
+		id := b.KeyRevocation.GetPartyId()
+		if subject, err = g.Reader.Party(id); err != nil && !errors.Is(err, record.ErrNotFound) {
+			return err
+		}
+	case *pb.Statement_RegistrarRotation:
+		newReg = NewRegistrar(b.RegistrarRotation.GetNewKey())
+	}
+	var byRegistrar, byNew bool
+	for _, sig := range env.GetSignatures() {
+		switch kid := sig.GetKeyid(); {
+		case kid == reg.ID:
+			byRegistrar = true
+			if verify != nil {
+				if err := verify(Signer{KeyID: reg.ID, PublicKey: reg.Key, Sig: sig.GetSig()}); err != nil {
+					return err
+				}
+			}
+		case newReg.ID != "" && kid == newReg.ID:
+			byNew = true
+			if verify != nil {
+				if err := verify(Signer{KeyID: newReg.ID, PublicKey: newReg.Key, Sig: sig.GetSig()}); err != nil {
+					return err
+				}
+			}
+		case subject != nil && FindKey(subject, kid) != nil:
+			if err := g.partySigner(subject, sig, at, verify); err != nil {
+				return err
+			}
+		case subject != nil:
+			return record.Rejectf(record.ErrUnknownKey, "key %s is neither the registrar key %s nor a key of party %q", kid, reg.ID, subject.GetRegistration().GetPartyId())
+		default:
+			return record.Rejectf(record.ErrUnknownKey, "key %s is not the registrar key %s", kid, reg.ID)
+		}
+	}
+	if !byRegistrar {
+		return record.Rejectf(record.ErrUnknownKey, "a registry statement must be signed by the registrar key %s", reg.ID)
+	}
+	if newReg.ID != "" && !byNew {
+		return record.Rejectf(record.ErrNotAllowed, "a registrar rotation must also be signed by the new registrar key %s", newReg.ID)
+	}
+	return nil
+}
+
+// Current returns the registrar key as the registry stands: the key of
+// the latest registrar rotation, or the first registrar key (g.Registrar)
+// if there has been none.
+func (g Registry) Current() (Registrar, error) {
+	p, err := g.Reader.Party(record.RegistrarPartyID)
+	if errors.Is(err, record.ErrNotFound) {
+		return g.Registrar, nil
+	} else if err != nil {
+		return Registrar{}, err
+	}
+	ks := p.GetKeys()
+	if len(ks) == 0 {
+		return Registrar{}, record.Rejectf(record.ErrMalformed, "the registrar's entry holds no key")
+	}
+	k := ks[len(ks)-1]
+	return Registrar{Key: k.GetPublicKey(), ID: k.GetKeyId()}, nil
 }
 
 // FindKey returns the key of p with id keyID, or nil.

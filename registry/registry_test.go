@@ -64,7 +64,7 @@ func (w *world) at(event time.Duration) registry.Position {
 
 // apply applies a registry statement at the next index.
 func (w *world) apply(st *pb.Statement) (registry.Change, error) {
-	c, err := w.reg.Apply(st, w.at(st.GetEventTime().AsTime().Sub(t0)))
+	c, err := w.reg.Apply(st, nil, w.at(st.GetEventTime().AsTime().Sub(t0)))
 	if err == nil {
 		w.mem.Put(c)
 		w.next++
@@ -114,7 +114,11 @@ func TestAuthorize(t *testing.T) {
 		{name: "mine signs with its key", st: extraction("mine-1", day), keys: []ed25519.PrivateKey{w.mine}, at: w.at(day)},
 		{name: "registrar signs a rotation", st: rotation, keys: []ed25519.PrivateKey{w.regKey}, at: w.at(day)},
 		{name: "registry statement by a party", st: &pb.Statement{PartyId: "mine-1", Body: rotation.Body}, keys: []ed25519.PrivateKey{w.regKey}, at: w.at(day), want: record.ErrNotAllowed, phrase: "registry statements are made by"},
-		{name: "registry statement by another key", st: rotation, keys: []ed25519.PrivateKey{w.mine}, at: w.at(day), want: record.ErrUnknownKey, phrase: "not the registrar key"},
+		{name: "registry statement by another key", st: rotation, keys: []ed25519.PrivateKey{w.mine}, at: w.at(day), want: record.ErrUnknownKey, phrase: "must be signed by the registrar key"},
+		{name: "rotation co-signed by the party", st: rotation, keys: []ed25519.PrivateKey{w.regKey, w.mine}, at: w.at(day)},
+		{name: "rotation co-signed by another party", st: rotation, keys: []ed25519.PrivateKey{w.regKey, w.exporter}, at: w.at(day), want: record.ErrUnknownKey, phrase: `neither the registrar key`},
+		{name: "rotation co-signed by a key outside its window", st: rotation, keys: []ed25519.PrivateKey{w.regKey, w.mineLate}, at: w.at(day), want: record.ErrKeyNotValid, phrase: "not valid at the record time"},
+		{name: "registration co-signed by a party key", st: w.registration("mine-7", []pb.Role{pb.Role_ROLE_MINE}), keys: []ed25519.PrivateKey{w.regKey, w.mine}, at: w.at(day), want: record.ErrUnknownKey, phrase: "is not the registrar key"},
 		{name: "registrar makes an extraction", st: extraction(record.RegistrarPartyID, day), keys: []ed25519.PrivateKey{w.regKey}, at: w.at(day), want: record.ErrNotAllowed, phrase: "registrar signs only"},
 		{name: "unregistered party", st: extraction("ghost", day), keys: []ed25519.PrivateKey{w.mine}, at: w.at(day), want: record.ErrNotFound, phrase: `party "ghost" is not registered`},
 		{name: "key of another party", st: extraction("mine-1", day), keys: []ed25519.PrivateKey{w.exporter}, at: w.at(day), want: record.ErrUnknownKey, phrase: `belongs to party "exp-1"`},
@@ -161,17 +165,17 @@ func TestAuthorize(t *testing.T) {
 func TestKeyProblems(t *testing.T) {
 	w := newWorld(t)
 	c := w.mustApply(&pb.Statement{PartyId: record.RegistrarPartyID, EventTime: ts(30 * day), Body: &pb.Statement_KeyRevocation{
-		KeyRevocation: &pb.KeyRevocation{PartyId: "mine-1", KeyId: record.KeyID(pub(w.mine)), RevokedAt: ts(10 * day)},
+		KeyRevocation: &pb.KeyRevocation{PartyId: "mine-1", KeyId: record.KeyID(pub(w.mine)), RevokedAt: ts(25 * day)},
 	}})
 	ks := c.Revoked
-	if ks == nil || !ks.GetRevoked() || ks.GetRevokedIndex() != 2 {
+	if ks == nil || !ks.GetRevoked() || ks.GetRevokedIndex() != 2 || c.Reached {
 		t.Fatalf("revocation change = %+v", c)
 	}
-	before := registry.Position{Index: 1, EventTime: t0.Add(9 * day)}
+	before := registry.Position{Index: 1, EventTime: t0.Add(24 * day)}
 	if ps := registry.KeyProblems(ks, before); len(ps) != 0 {
 		t.Errorf("event before revoked_at: %v", ps)
 	}
-	asOf := registry.Position{Index: 1, EventTime: t0.Add(10 * day)}
+	asOf := registry.Position{Index: 1, EventTime: t0.Add(25 * day)}
 	if ps := registry.KeyProblems(ks, asOf); len(ps) != 1 || ps[0].Problem != registry.RevokedAsOf || !errors.Is(ps[0], record.ErrKeyNotValid) {
 		t.Errorf("event at revoked_at, logged before the revocation: %v", ps)
 	}
@@ -277,7 +281,7 @@ func TestApplyReaderError(t *testing.T) {
 				KeyRotation: &pb.KeyRotation{PartyId: "mine-1", NewKey: &pb.PartyKey{PublicKey: pub(key("n10")), NotBefore: ts(0)}},
 			}},
 		} {
-			if c, err := g.Apply(st, w.at(0)); !errors.Is(err, errIO) || c.Party != nil {
+			if c, err := g.Apply(st, nil, w.at(0)); !errors.Is(err, errIO) || c.Party != nil {
 				t.Errorf("%s read fails, %T: change %v, err %v; want errIO", name, st.GetBody(), c.Party, err)
 			}
 		}
@@ -306,5 +310,110 @@ func TestRoles(t *testing.T) {
 	}
 	if err := registry.Require(&pb.Party{Registration: &pb.PartyRegistration{PartyId: "lab", Roles: []pb.Role{pb.Role_ROLE_LAB}}}, registry.Hold); err == nil || !strings.Contains(err.Error(), "cannot take custody") {
 		t.Errorf("a LAB taking custody: %v", err)
+	}
+}
+
+// TestRevocationReach: a revocation, or a rotation retiring a key, logged
+// at day 30 cannot end the key's validity before day 23 (the default
+// reach of 7 days), however far back it claims; the change says it
+// reached.
+func TestRevocationReach(t *testing.T) {
+	for _, reach := range []time.Duration{0, 2 * day} {
+		w := newWorld(t)
+		w.reg.RevocationReach = reach
+		bound := t0.Add(30*day - registry.DefaultRevocationReach)
+		if reach != 0 {
+			bound = t0.Add(30*day - reach)
+		}
+		c := w.mustApply(&pb.Statement{PartyId: record.RegistrarPartyID, EventTime: ts(30 * day), Body: &pb.Statement_KeyRevocation{
+			KeyRevocation: &pb.KeyRevocation{PartyId: "mine-1", KeyId: record.KeyID(pub(w.mine)), RevokedAt: ts(-300 * day)},
+		}})
+		if !c.Reached || !c.Revoked.GetRevokedAt().AsTime().Equal(bound) {
+			t.Fatalf("reach %v: revocation 330 days back took effect at %v (reached %v), want %v", reach, c.Revoked.GetRevokedAt().AsTime(), c.Reached, bound)
+		}
+		if ps := registry.KeyProblems(c.Revoked, registry.Position{Index: 1, LogTime: t0.Add(day)}); len(ps) != 0 {
+			t.Errorf("a record logged on day 1 is condemned by a revocation logged on day 30: %v", ps)
+		}
+		c = w.mustApply(&pb.Statement{PartyId: record.RegistrarPartyID, EventTime: ts(30 * day), Body: &pb.Statement_KeyRotation{KeyRotation: &pb.KeyRotation{
+			PartyId: "exp-1", NewKey: &pb.PartyKey{PublicKey: pub(key("exp new")), NotBefore: ts(30 * day)},
+			RetireKeyId: record.KeyID(pub(w.exporter)), RetireAt: ts(0),
+		}}})
+		if !c.Reached || c.Retired == nil || !c.Retired.GetNotAfter().AsTime().Equal(bound) {
+			t.Fatalf("reach %v: retirement at day 0 logged at day 30 ended the key at %v, want %v", reach, c.Retired.GetNotAfter().AsTime(), bound)
+		}
+		// Within the reach, the claimed time stands.
+		w2 := newWorld(t)
+		c = w2.mustApply(&pb.Statement{PartyId: record.RegistrarPartyID, EventTime: ts(30 * day), Body: &pb.Statement_KeyRevocation{
+			KeyRevocation: &pb.KeyRevocation{PartyId: "mine-1", KeyId: record.KeyID(pub(w2.mine)), RevokedAt: ts(29 * day)},
+		}})
+		if c.Reached || !c.Revoked.GetRevokedAt().AsTime().Equal(t0.Add(29*day)) {
+			t.Errorf("a revocation a day back was moved: %v", c.Revoked.GetRevokedAt().AsTime())
+		}
+	}
+}
+
+// TestKeyRecovery: a rotation co-signed by a key of the party adds the key
+// as the party's; signed by the registrar alone, it is a recovery, and the
+// key names the rotation.
+func TestKeyRecovery(t *testing.T) {
+	w := newWorld(t)
+	rot := func(k ed25519.PrivateKey) *pb.Statement {
+		return &pb.Statement{PartyId: record.RegistrarPartyID, EventTime: ts(day), Body: &pb.Statement_KeyRotation{KeyRotation: &pb.KeyRotation{
+			PartyId: "mine-1", NewKey: &pb.PartyKey{PublicKey: pub(k), NotBefore: ts(day)},
+		}}}
+	}
+	st := rot(key("consented"))
+	c, err := w.reg.Apply(st, signed(st, w.regKey, w.mine), w.at(day))
+	if err != nil || c.Recovery || c.Added[0].GetRecoveryRecord() != "" {
+		t.Fatalf("co-signed rotation: recovery %v (%q), err %v", c.Recovery, c.Added[0].GetRecoveryRecord(), err)
+	}
+	st = rot(key("imposed"))
+	c, err = w.reg.Apply(st, signed(st, w.regKey), w.at(day))
+	if err != nil || !c.Recovery || c.Added[0].GetRecoveryRecord() != "rec" {
+		t.Fatalf("registrar-only rotation: recovery %v (%q), err %v", c.Recovery, c.Added[0].GetRecoveryRecord(), err)
+	}
+}
+
+// TestRegistrarRotation: a registrar rotation needs the old key and the
+// new; after it, only the new key signs registry statements, the old one
+// is refused, and the new key belongs to the registrar for ever.
+func TestRegistrarRotation(t *testing.T) {
+	w := newWorld(t)
+	next := key("registrar 2")
+	st := &pb.Statement{PartyId: record.RegistrarPartyID, EventTime: ts(day), Body: &pb.Statement_RegistrarRotation{
+		RegistrarRotation: &pb.RegistrarRotation{NewKey: pub(next), Reason: "yearly"},
+	}}
+	if _, err := w.reg.Authorize(st, signed(st, w.regKey), w.at(day), nil); !errors.Is(err, record.ErrNotAllowed) {
+		t.Fatalf("rotation without the new key: %v", err)
+	}
+	if _, err := w.reg.Authorize(st, signed(st, next), w.at(day), nil); !errors.Is(err, record.ErrUnknownKey) {
+		t.Fatalf("rotation without the old key: %v", err)
+	}
+	if _, err := w.reg.Authorize(st, signed(st, w.regKey, next), w.at(day), nil); err != nil {
+		t.Fatalf("rotation by both keys: %v", err)
+	}
+	c, err := w.reg.Apply(st, signed(st, w.regKey, next), w.at(day))
+	if err != nil || c.Registrar == nil || c.Registrar.ID != record.KeyID(pub(next)) {
+		t.Fatalf("apply: %+v, %v", c, err)
+	}
+	w.mem.Put(c)
+	w.next++
+	if cur, err := w.reg.Current(); err != nil || cur.ID != record.KeyID(pub(next)) {
+		t.Fatalf("current registrar %v, %v", cur.ID, err)
+	}
+	if owner, err := w.mem.KeyOwner(record.KeyID(pub(next))); err != nil || owner != record.RegistrarPartyID {
+		t.Fatalf("owner of the new registrar key: %q, %v", owner, err)
+	}
+	reg := w.registration("mine-8", []pb.Role{pb.Role_ROLE_MINE}, &pb.PartyKey{PublicKey: pub(key("m8")), NotBefore: ts(0)})
+	if _, err := w.reg.Authorize(reg, signed(reg, w.regKey), w.at(2*day), nil); !errors.Is(err, record.ErrUnknownKey) {
+		t.Fatalf("the old registrar key after the rotation: %v", err)
+	}
+	if _, err := w.reg.Authorize(reg, signed(reg, next), w.at(2*day), nil); err != nil {
+		t.Fatalf("the new registrar key: %v", err)
+	}
+	// A party cannot register the registrar's key as its own.
+	taken := w.registration("mine-9", []pb.Role{pb.Role_ROLE_MINE}, &pb.PartyKey{PublicKey: pub(next), NotBefore: ts(0)})
+	if _, err := w.reg.Apply(taken, nil, w.at(2*day)); !errors.Is(err, record.ErrAlreadyExists) {
+		t.Fatalf("registering the registrar key to a party: %v", err)
 	}
 }

@@ -36,11 +36,11 @@ func (r *run) complete(anc map[skey]bool, ancRecs map[*entry]bool) {
 	for k := range anc {
 		lots[k.lot] = true
 	}
-	parties := map[string]bool{}
+	// Every bundle must hold the registrar's rotations: one left out
+	// would let a retired registrar key go on signing.
+	parties := map[string]bool{record.RegistrarPartyID: true}
 	for rec := range ancRecs {
-		if p := rec.st.GetPartyId(); p != record.RegistrarPartyID {
-			parties[p] = true
-		}
+		parties[rec.st.GetPartyId()] = true
 	}
 	// The chain of the bundle's records of each key, in one pass.
 	got := map[string]index.Chain{}

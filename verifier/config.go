@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/antimony-ledger/provenance/internal/refdata"
+	"github.com/antimony-ledger/provenance/registry"
 )
 
 // A Config holds the thresholds of the rules. Every default is either a
@@ -92,6 +93,12 @@ type Config struct {
 	// entered late (a weighbridge slip from a remote mine) take days, not
 	// months.
 	MaxBackdate time.Duration
+	// RevocationReach is how long before the log took a key revocation
+	// (or a rotation retiring a key) the key's validity may end
+	// (registry.Registry.RevocationReach); it must be the server's. A
+	// revocation that claims more is applied at the bound and reported
+	// (REVOCATION_BACKDATED) on the records it would otherwise condemn.
+	RevocationReach time.Duration
 	// MaxCheckpointAhead is how far after the verifier's own clock (Now) a
 	// checkpoint's signed time may be before the bundle is INVALID: a
 	// checkpoint dated in the future would pass any freshness limit for
@@ -181,6 +188,7 @@ func DefaultConfig() Config {
 		ClockSkew:                 time.Hour,
 		MaxEventAhead:             10 * time.Minute,
 		MaxBackdate:               30 * 24 * time.Hour,
+		RevocationReach:           registry.DefaultRevocationReach,
 		MaxCheckpointAhead:        10 * time.Minute,
 		MaxTransitSpeedKmh:        80,
 		MaxTransitDwell:           120 * 24 * time.Hour,

@@ -28,11 +28,31 @@ func (r *run) roleCheck(rec *entry, a registry.Action, lots []string) {
 // as the whole bundle records it, says were not valid when the log took
 // the record (registry.KeyProblems): revoked before the record, revoked as
 // of a time at or before the log took it, or outside their window.
+//
+// It raises KEY_RECOVERY for signatures by a key the registrar added
+// alone (a key recovery), naming the rotation; and REVOCATION_BACKDATED
+// for signatures the log took after the time a revocation or retirement
+// claimed but before the revocation reach let it take effect.
 func (r *run) keyChecks() {
 	for _, rec := range r.recs {
-		owner := rec.st.GetPartyId()
+		owner := actingOn(rec.st)
 		for _, kid := range rec.keys {
 			k := registry.FindKey(r.party(owner), kid)
+			if k == nil {
+				continue
+			}
+			if k.GetRecoveryRecord() != "" {
+				r.flag(rec, RuleKeyRecovery, pb.Severity_SEVERITY_WARNING, rec.lot(), nil, []string{k.GetRecoveryRecord()},
+					"signed by key %s of %q, which the registrar added alone (key recovery, record %s), without a signature by any key %q held before",
+					kid, owner, k.GetRecoveryRecord(), owner)
+			}
+			if rc, ok := r.reached[kid]; ok {
+				if lt := rec.logTime(); !lt.Before(rc.claimed) && rc.rec.idx > rec.idx && registry.ValidAt(k, lt) && !(k.GetRevoked() && !lt.Before(k.GetRevokedAt().AsTime())) {
+					r.flag(rec, RuleRevocationBackdated, pb.Severity_SEVERITY_WARNING, rec.lot(), nil, []string{rc.rec.id},
+						"the %s of key %s of %q at index %d claims the key ended %s, before the log took this record (%s), but it was logged %s, more than the %.0f-day revocation reach later: applied from %s only",
+						rc.what, kid, owner, rc.rec.idx, ts(rc.claimed), ts(lt), ts(rc.rec.logTime()), r.cfg.RevocationReach.Hours()/24, ts(effectiveEnd(k, rc.what)))
+				}
+			}
 			for _, p := range registry.KeyProblems(k, registry.Position{Index: rec.idx, LogTime: rec.logTime(), EventTime: rec.time}) {
 				switch p.Problem {
 				case registry.RevokedBefore:
@@ -78,4 +98,12 @@ func (r *run) idAt(idx uint64) string {
 		return ""
 	}
 	return r.recs[i].id
+}
+
+// effectiveEnd is when a key's revocation or retirement took effect.
+func effectiveEnd(k *pb.KeyStatus, what string) time.Time {
+	if what == "revocation" {
+		return k.GetRevokedAt().AsTime()
+	}
+	return k.GetNotAfter().AsTime()
 }

@@ -109,6 +109,7 @@ type run struct {
 	reg       *registry.Memory
 	rules     registry.Registry
 	retiredBy map[string]string // key id -> rotation that last ended its window
+	reached   map[string]reach  // key id -> revocation or retirement the reach bound
 
 	errs  []string
 	cands []cand
@@ -168,7 +169,7 @@ func verify(b *pb.Bundle, trust Trust, cfg Config, c *Cache) (rep *pb.Verificati
 		}
 		rep.Text = Text(rep)
 	}()
-	r := &run{b: b, trust: trust, cfg: cfg, cache: c, byID: map[string]*entry{}, leaves: map[uint64]tlog.Leaf{}, reg: registry.NewMemory(), retiredBy: map[string]string{}}
+	r := &run{b: b, trust: trust, cfg: cfg, cache: c, byID: map[string]*entry{}, leaves: map[uint64]tlog.Leaf{}, reg: registry.NewMemory(), retiredBy: map[string]string{}, reached: map[string]reach{}}
 	if !r.crypto() {
 		rep.Verdict = pb.Verdict_VERDICT_INVALID
 		rep.Errors = r.errs
@@ -216,7 +217,7 @@ func (r *run) crypto() bool {
 	if len(r.trust.Registrar) != ed25519.PublicKeySize {
 		return r.fail("trusted registrar key is %d bytes, want %d", len(r.trust.Registrar), ed25519.PublicKeySize)
 	}
-	r.rules = registry.Registry{Registrar: registry.NewRegistrar(r.trust.Registrar), Reader: r.reg}
+	r.rules = registry.Registry{Registrar: registry.NewRegistrar(r.trust.Registrar), Reader: r.reg, RevocationReach: r.cfg.RevocationReach}
 	if r.b.GetLotId() == "" {
 		return r.fail("bundle names no lot")
 	}
@@ -363,7 +364,7 @@ func (r *run) registry() bool {
 		if !registry.IsRegistryStatement(rec.st) {
 			continue
 		}
-		c, err := r.rules.Apply(rec.st, registry.Position{Index: rec.idx, ID: rec.id, EventTime: rec.time})
+		c, err := r.rules.Apply(rec.st, rec.env, registry.Position{Index: rec.idx, ID: rec.id, LogTime: rec.logTime(), EventTime: rec.time})
 		if err != nil {
 			return r.failRule(rec, err)
 		}
@@ -371,8 +372,24 @@ func (r *run) registry() bool {
 		if c.Retired != nil {
 			r.retiredBy[c.Retired.GetKeyId()] = rec.id
 		}
+		if c.Reached {
+			switch b := rec.st.GetBody().(type) {
+			case *pb.Statement_KeyRevocation:
+				r.reached[b.KeyRevocation.GetKeyId()] = reach{rec, b.KeyRevocation.GetRevokedAt().AsTime(), "revocation"}
+			case *pb.Statement_KeyRotation:
+				r.reached[b.KeyRotation.GetRetireKeyId()] = reach{rec, b.KeyRotation.GetRetireAt().AsTime(), "retirement"}
+			}
+		}
 	}
 	return r.verifySigs(sigs)
+}
+
+// A reach is a revocation or retirement whose time reached back past the
+// revocation reach: the record, the time it claimed, and what it is.
+type reach struct {
+	rec     *entry
+	claimed time.Time
+	what    string
 }
 
 // failRule fails the verification at rec for a registry rule it breaks. A

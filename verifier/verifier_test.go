@@ -85,8 +85,8 @@ func TestRules(t *testing.T) {
 		}
 		ids[r.ID] = true
 	}
-	if len(ids) != 12 {
-		t.Fatalf("%d rules, want 12", len(ids))
+	if len(ids) != 14 {
+		t.Fatalf("%d rules, want 14", len(ids))
 	}
 }
 

@@ -110,10 +110,11 @@ func buildBundle(ctx context.Context, s *custody.Store, lotID string, cfg verifi
 	if len(full) == 0 {
 		return nil, fmt.Errorf("verifier: lot %q has no records at checkpoint size %d: %w", lotID, c.Size, record.ErrNotFound)
 	}
+	// Every bundle holds the registrar's rotations, which lead from the
+	// registrar key clients pin to the one that signed the registry
+	// records it holds.
+	signers[record.RegistrarPartyID] = true
 	for _, p := range slices.Sorted(maps.Keys(signers)) {
-		if p == record.RegistrarPartyID {
-			continue
-		}
 		rs, err := s.PartyRecords(ctx, p)
 		if err != nil {
 			return nil, fmt.Errorf("verifier: reading registry records of %q: %w", p, err)

@@ -197,7 +197,7 @@ func (p mapProof) verify(root [32]byte) bool {
 	switch {
 	case !p.Absent:
 		h = mapLeafHash(kh, sha256.Sum256(p.Value))
-	case p.OtherKey != nil:
+	case len(p.OtherKey) > 0:
 		ok := [32]byte(p.OtherKey)
 		if ok == kh {
 			return false
@@ -966,11 +966,12 @@ func TestWorkedExample(t *testing.T) {
 	}
 
 	// The lot's bundle proves the lot's and the mine's chains against the
-	// map root of the checkpoint's last leaf.
+	// map root of the checkpoint's last leaf, and that the registrar's
+	// chain (its rotations) is empty.
 	b := api.bundle("EX-1")
-	want := map[string][]byte{lotKey: lot2.bytes(), partyKey: party.bytes()}
+	want := map[string][]byte{lotKey: lot2.bytes(), partyKey: party.bytes(), "party\x00registrar": nil}
 	for _, p := range b.MapProofs {
-		if w, ok := want[string(p.Key)]; !ok || p.Absent || !bytes.Equal(p.Value, w) || !p.verify(roots[2]) {
+		if w, ok := want[string(p.Key)]; !ok || p.Absent != (w == nil) || !bytes.Equal(p.Value, w) || !p.verify(roots[2]) {
 			t.Errorf("bundle map proof for %q: value %x, verifies %v; want %x", p.Key, p.Value, p.verify(roots[2]), w)
 		}
 		delete(want, string(p.Key))

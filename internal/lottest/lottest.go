@@ -301,7 +301,8 @@ func (r *RawLog) Bundle(lot string, skip ...string) *pb.Bundle {
 		}
 		b.Records = append(b.Records, backend.BundleRecord(e, !skipped, p))
 	}
-	for _, k := range r.keys {
+	// Every bundle proves the registrar's chain, empty or not.
+	for _, k := range append(r.keys, index.PartyKey(record.RegistrarPartyID)) {
 		b.MapProofs = append(b.MapProofs, backend.MapProof(snap.Map, k))
 	}
 	return b

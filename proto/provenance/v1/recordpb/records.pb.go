@@ -420,6 +420,7 @@ type Statement struct {
 	//	*Statement_Dispatch
 	//	*Statement_Receipt
 	//	*Statement_Transformation
+	//	*Statement_RegistrarRotation
 	Body          isStatement_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -555,6 +556,15 @@ func (x *Statement) GetTransformation() *Transformation {
 	return nil
 }
 
+func (x *Statement) GetRegistrarRotation() *RegistrarRotation {
+	if x != nil {
+		if x, ok := x.Body.(*Statement_RegistrarRotation); ok {
+			return x.RegistrarRotation
+		}
+	}
+	return nil
+}
+
 type isStatement_Body interface {
 	isStatement_Body()
 }
@@ -591,6 +601,10 @@ type Statement_Transformation struct {
 	Transformation *Transformation `protobuf:"bytes,17,opt,name=transformation,proto3,oneof"`
 }
 
+type Statement_RegistrarRotation struct {
+	RegistrarRotation *RegistrarRotation `protobuf:"bytes,18,opt,name=registrar_rotation,json=registrarRotation,proto3,oneof"`
+}
+
 func (*Statement_PartyRegistration) isStatement_Body() {}
 
 func (*Statement_KeyRotation) isStatement_Body() {}
@@ -606,6 +620,8 @@ func (*Statement_Dispatch) isStatement_Body() {}
 func (*Statement_Receipt) isStatement_Body() {}
 
 func (*Statement_Transformation) isStatement_Body() {}
+
+func (*Statement_RegistrarRotation) isStatement_Body() {}
 
 // A PartyKey is a party's Ed25519 public key with its validity window.
 type PartyKey struct {
@@ -919,14 +935,19 @@ func (x *PartyRegistration) GetKeys() []*PartyKey {
 	return nil
 }
 
-// A KeyRotation adds a key to a party and retires another. Signed by the registrar.
+// A KeyRotation adds a key to a party and retires another. Signed by the
+// registrar and by one of the party's current keys; signed by the registrar
+// alone it is a key recovery, which the verifier reports (KEY_RECOVERY) on
+// every record signed with the key it added.
 type KeyRotation struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	PartyId string                 `protobuf:"bytes,1,opt,name=party_id,json=partyId,proto3" json:"party_id,omitempty"`
 	NewKey  *PartyKey              `protobuf:"bytes,2,opt,name=new_key,json=newKey,proto3" json:"new_key,omitempty"`
 	// Key id of the key being retired; empty to only add a key.
 	RetireKeyId string `protobuf:"bytes,3,opt,name=retire_key_id,json=retireKeyId,proto3" json:"retire_key_id,omitempty"`
-	// The retired key's validity ends at this time.
+	// The retired key's validity ends at this time, but never earlier than
+	// the revocation reach (7 days by default) before the log took the
+	// rotation.
 	RetireAt      *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=retire_at,json=retireAt,proto3" json:"retire_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -990,12 +1011,16 @@ func (x *KeyRotation) GetRetireAt() *timestamppb.Timestamp {
 	return nil
 }
 
-// A KeyRevocation withdraws a key at once. Signed by the registrar.
+// A KeyRevocation withdraws a key at once. Signed by the registrar, and
+// optionally by a key of the party.
 type KeyRevocation struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	PartyId string                 `protobuf:"bytes,1,opt,name=party_id,json=partyId,proto3" json:"party_id,omitempty"`
 	KeyId   string                 `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
-	// Statements claiming an event time at or after this are suspect.
+	// Records the log took at or after this time are signed by a
+	// compromised key. It takes effect no earlier than the revocation reach
+	// (7 days by default) before the log took the revocation; one that
+	// reaches further back is reported (REVOCATION_BACKDATED).
 	RevokedAt     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
 	Reason        string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1060,6 +1085,63 @@ func (x *KeyRevocation) GetReason() string {
 	return ""
 }
 
+// A RegistrarRotation replaces the registrar key. Signed by the current
+// registrar key and by the new one; from the next record on, registry
+// statements are signed by the new key. A client that pins the first
+// registrar key follows the rotations in the log to the current one.
+type RegistrarRotation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The new registrar's 32-byte Ed25519 public key.
+	NewKey        []byte `protobuf:"bytes,1,opt,name=new_key,json=newKey,proto3" json:"new_key,omitempty"`
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegistrarRotation) Reset() {
+	*x = RegistrarRotation{}
+	mi := &file_provenance_v1_records_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegistrarRotation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegistrarRotation) ProtoMessage() {}
+
+func (x *RegistrarRotation) ProtoReflect() protoreflect.Message {
+	mi := &file_provenance_v1_records_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegistrarRotation.ProtoReflect.Descriptor instead.
+func (*RegistrarRotation) Descriptor() ([]byte, []int) {
+	return file_provenance_v1_records_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RegistrarRotation) GetNewKey() []byte {
+	if x != nil {
+		return x.NewKey
+	}
+	return nil
+}
+
+func (x *RegistrarRotation) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // An Extraction creates a lot at a mine. Signed by a ROLE_MINE party.
 type Extraction struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1078,7 +1160,7 @@ type Extraction struct {
 
 func (x *Extraction) Reset() {
 	*x = Extraction{}
-	mi := &file_provenance_v1_records_proto_msgTypes[10]
+	mi := &file_provenance_v1_records_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1090,7 +1172,7 @@ func (x *Extraction) String() string {
 func (*Extraction) ProtoMessage() {}
 
 func (x *Extraction) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_records_proto_msgTypes[10]
+	mi := &file_provenance_v1_records_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1103,7 +1185,7 @@ func (x *Extraction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Extraction.ProtoReflect.Descriptor instead.
 func (*Extraction) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_records_proto_rawDescGZIP(), []int{10}
+	return file_provenance_v1_records_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Extraction) GetLotId() string {
@@ -1160,7 +1242,7 @@ type ElementConcentration struct {
 
 func (x *ElementConcentration) Reset() {
 	*x = ElementConcentration{}
-	mi := &file_provenance_v1_records_proto_msgTypes[11]
+	mi := &file_provenance_v1_records_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1172,7 +1254,7 @@ func (x *ElementConcentration) String() string {
 func (*ElementConcentration) ProtoMessage() {}
 
 func (x *ElementConcentration) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_records_proto_msgTypes[11]
+	mi := &file_provenance_v1_records_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1185,7 +1267,7 @@ func (x *ElementConcentration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ElementConcentration.ProtoReflect.Descriptor instead.
 func (*ElementConcentration) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_records_proto_rawDescGZIP(), []int{11}
+	return file_provenance_v1_records_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ElementConcentration) GetElement() string {
@@ -1217,7 +1299,7 @@ type Assay struct {
 
 func (x *Assay) Reset() {
 	*x = Assay{}
-	mi := &file_provenance_v1_records_proto_msgTypes[12]
+	mi := &file_provenance_v1_records_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1229,7 +1311,7 @@ func (x *Assay) String() string {
 func (*Assay) ProtoMessage() {}
 
 func (x *Assay) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_records_proto_msgTypes[12]
+	mi := &file_provenance_v1_records_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1242,7 +1324,7 @@ func (x *Assay) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Assay.ProtoReflect.Descriptor instead.
 func (*Assay) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_records_proto_rawDescGZIP(), []int{12}
+	return file_provenance_v1_records_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Assay) GetLotId() string {
@@ -1284,7 +1366,7 @@ type Waypoint struct {
 
 func (x *Waypoint) Reset() {
 	*x = Waypoint{}
-	mi := &file_provenance_v1_records_proto_msgTypes[13]
+	mi := &file_provenance_v1_records_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1296,7 +1378,7 @@ func (x *Waypoint) String() string {
 func (*Waypoint) ProtoMessage() {}
 
 func (x *Waypoint) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_records_proto_msgTypes[13]
+	mi := &file_provenance_v1_records_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1309,7 +1391,7 @@ func (x *Waypoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Waypoint.ProtoReflect.Descriptor instead.
 func (*Waypoint) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_records_proto_rawDescGZIP(), []int{13}
+	return file_provenance_v1_records_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Waypoint) GetLocation() *Location {
@@ -1349,7 +1431,7 @@ type Dispatch struct {
 
 func (x *Dispatch) Reset() {
 	*x = Dispatch{}
-	mi := &file_provenance_v1_records_proto_msgTypes[14]
+	mi := &file_provenance_v1_records_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1361,7 +1443,7 @@ func (x *Dispatch) String() string {
 func (*Dispatch) ProtoMessage() {}
 
 func (x *Dispatch) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_records_proto_msgTypes[14]
+	mi := &file_provenance_v1_records_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1374,7 +1456,7 @@ func (x *Dispatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dispatch.ProtoReflect.Descriptor instead.
 func (*Dispatch) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_records_proto_rawDescGZIP(), []int{14}
+	return file_provenance_v1_records_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Dispatch) GetLotId() string {
@@ -1456,7 +1538,7 @@ type Receipt struct {
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_provenance_v1_records_proto_msgTypes[15]
+	mi := &file_provenance_v1_records_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1468,7 +1550,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_records_proto_msgTypes[15]
+	mi := &file_provenance_v1_records_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1481,7 +1563,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_records_proto_rawDescGZIP(), []int{15}
+	return file_provenance_v1_records_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Receipt) GetLotId() string {
@@ -1532,7 +1614,7 @@ type TransformationInput struct {
 
 func (x *TransformationInput) Reset() {
 	*x = TransformationInput{}
-	mi := &file_provenance_v1_records_proto_msgTypes[16]
+	mi := &file_provenance_v1_records_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1544,7 +1626,7 @@ func (x *TransformationInput) String() string {
 func (*TransformationInput) ProtoMessage() {}
 
 func (x *TransformationInput) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_records_proto_msgTypes[16]
+	mi := &file_provenance_v1_records_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1557,7 +1639,7 @@ func (x *TransformationInput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransformationInput.ProtoReflect.Descriptor instead.
 func (*TransformationInput) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_records_proto_rawDescGZIP(), []int{16}
+	return file_provenance_v1_records_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *TransformationInput) GetLotId() string {
@@ -1594,7 +1676,7 @@ type TransformationOutput struct {
 
 func (x *TransformationOutput) Reset() {
 	*x = TransformationOutput{}
-	mi := &file_provenance_v1_records_proto_msgTypes[17]
+	mi := &file_provenance_v1_records_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1606,7 +1688,7 @@ func (x *TransformationOutput) String() string {
 func (*TransformationOutput) ProtoMessage() {}
 
 func (x *TransformationOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_records_proto_msgTypes[17]
+	mi := &file_provenance_v1_records_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1619,7 +1701,7 @@ func (x *TransformationOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransformationOutput.ProtoReflect.Descriptor instead.
 func (*TransformationOutput) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_records_proto_rawDescGZIP(), []int{17}
+	return file_provenance_v1_records_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TransformationOutput) GetLotId() string {
@@ -1664,7 +1746,7 @@ type Transformation struct {
 
 func (x *Transformation) Reset() {
 	*x = Transformation{}
-	mi := &file_provenance_v1_records_proto_msgTypes[18]
+	mi := &file_provenance_v1_records_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1676,7 +1758,7 @@ func (x *Transformation) String() string {
 func (*Transformation) ProtoMessage() {}
 
 func (x *Transformation) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_records_proto_msgTypes[18]
+	mi := &file_provenance_v1_records_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1689,7 +1771,7 @@ func (x *Transformation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Transformation.ProtoReflect.Descriptor instead.
 func (*Transformation) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_records_proto_rawDescGZIP(), []int{18}
+	return file_provenance_v1_records_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Transformation) GetKind() TransformationKind {
@@ -1737,7 +1819,7 @@ const file_provenance_v1_records_proto_rawDesc = "" +
 	"\bLocation\x12\x10\n" +
 	"\x03lat\x18\x01 \x01(\x01R\x03lat\x12\x10\n" +
 	"\x03lon\x18\x02 \x01(\x01R\x03lon\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\"\xf7\x04\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\"\xca\x05\n" +
 	"\tStatement\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\x129\n" +
 	"\n" +
@@ -1753,7 +1835,8 @@ const file_provenance_v1_records_proto_rawDesc = "" +
 	"\x05assay\x18\x0e \x01(\v2\x14.provenance.v1.AssayH\x00R\x05assay\x125\n" +
 	"\bdispatch\x18\x0f \x01(\v2\x17.provenance.v1.DispatchH\x00R\bdispatch\x122\n" +
 	"\areceipt\x18\x10 \x01(\v2\x16.provenance.v1.ReceiptH\x00R\areceipt\x12G\n" +
-	"\x0etransformation\x18\x11 \x01(\v2\x1d.provenance.v1.TransformationH\x00R\x0etransformationB\x06\n" +
+	"\x0etransformation\x18\x11 \x01(\v2\x1d.provenance.v1.TransformationH\x00R\x0etransformation\x12Q\n" +
+	"\x12registrar_rotation\x18\x12 \x01(\v2 .provenance.v1.RegistrarRotationH\x00R\x11registrarRotationB\x06\n" +
 	"\x04body\"\x9d\x01\n" +
 	"\bPartyKey\x12\x1d\n" +
 	"\n" +
@@ -1790,7 +1873,10 @@ const file_provenance_v1_records_proto_rawDesc = "" +
 	"\x06key_id\x18\x02 \x01(\tR\x05keyId\x129\n" +
 	"\n" +
 	"revoked_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason\"\xe0\x01\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"D\n" +
+	"\x11RegistrarRotation\x12\x17\n" +
+	"\anew_key\x18\x01 \x01(\fR\x06newKey\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xe0\x01\n" +
 	"\n" +
 	"Extraction\x12\x15\n" +
 	"\x06lot_id\x18\x01 \x01(\tR\x05lotId\x12\x17\n" +
@@ -1880,7 +1966,7 @@ func file_provenance_v1_records_proto_rawDescGZIP() []byte {
 }
 
 var file_provenance_v1_records_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_provenance_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_provenance_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_provenance_v1_records_proto_goTypes = []any{
 	(Role)(0),                     // 0: provenance.v1.Role
 	(Product)(0),                  // 1: provenance.v1.Product
@@ -1895,55 +1981,57 @@ var file_provenance_v1_records_proto_goTypes = []any{
 	(*PartyRegistration)(nil),     // 10: provenance.v1.PartyRegistration
 	(*KeyRotation)(nil),           // 11: provenance.v1.KeyRotation
 	(*KeyRevocation)(nil),         // 12: provenance.v1.KeyRevocation
-	(*Extraction)(nil),            // 13: provenance.v1.Extraction
-	(*ElementConcentration)(nil),  // 14: provenance.v1.ElementConcentration
-	(*Assay)(nil),                 // 15: provenance.v1.Assay
-	(*Waypoint)(nil),              // 16: provenance.v1.Waypoint
-	(*Dispatch)(nil),              // 17: provenance.v1.Dispatch
-	(*Receipt)(nil),               // 18: provenance.v1.Receipt
-	(*TransformationInput)(nil),   // 19: provenance.v1.TransformationInput
-	(*TransformationOutput)(nil),  // 20: provenance.v1.TransformationOutput
-	(*Transformation)(nil),        // 21: provenance.v1.Transformation
-	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
+	(*RegistrarRotation)(nil),     // 13: provenance.v1.RegistrarRotation
+	(*Extraction)(nil),            // 14: provenance.v1.Extraction
+	(*ElementConcentration)(nil),  // 15: provenance.v1.ElementConcentration
+	(*Assay)(nil),                 // 16: provenance.v1.Assay
+	(*Waypoint)(nil),              // 17: provenance.v1.Waypoint
+	(*Dispatch)(nil),              // 18: provenance.v1.Dispatch
+	(*Receipt)(nil),               // 19: provenance.v1.Receipt
+	(*TransformationInput)(nil),   // 20: provenance.v1.TransformationInput
+	(*TransformationOutput)(nil),  // 21: provenance.v1.TransformationOutput
+	(*Transformation)(nil),        // 22: provenance.v1.Transformation
+	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
 }
 var file_provenance_v1_records_proto_depIdxs = []int32{
 	4,  // 0: provenance.v1.Envelope.signatures:type_name -> provenance.v1.Signature
-	22, // 1: provenance.v1.Statement.event_time:type_name -> google.protobuf.Timestamp
+	23, // 1: provenance.v1.Statement.event_time:type_name -> google.protobuf.Timestamp
 	10, // 2: provenance.v1.Statement.party_registration:type_name -> provenance.v1.PartyRegistration
 	11, // 3: provenance.v1.Statement.key_rotation:type_name -> provenance.v1.KeyRotation
 	12, // 4: provenance.v1.Statement.key_revocation:type_name -> provenance.v1.KeyRevocation
-	13, // 5: provenance.v1.Statement.extraction:type_name -> provenance.v1.Extraction
-	15, // 6: provenance.v1.Statement.assay:type_name -> provenance.v1.Assay
-	17, // 7: provenance.v1.Statement.dispatch:type_name -> provenance.v1.Dispatch
-	18, // 8: provenance.v1.Statement.receipt:type_name -> provenance.v1.Receipt
-	21, // 9: provenance.v1.Statement.transformation:type_name -> provenance.v1.Transformation
-	22, // 10: provenance.v1.PartyKey.not_before:type_name -> google.protobuf.Timestamp
-	22, // 11: provenance.v1.PartyKey.not_after:type_name -> google.protobuf.Timestamp
-	8,  // 12: provenance.v1.MineProfile.assay_envelope:type_name -> provenance.v1.ElementRange
-	0,  // 13: provenance.v1.PartyRegistration.roles:type_name -> provenance.v1.Role
-	5,  // 14: provenance.v1.PartyRegistration.site:type_name -> provenance.v1.Location
-	9,  // 15: provenance.v1.PartyRegistration.mine:type_name -> provenance.v1.MineProfile
-	7,  // 16: provenance.v1.PartyRegistration.keys:type_name -> provenance.v1.PartyKey
-	7,  // 17: provenance.v1.KeyRotation.new_key:type_name -> provenance.v1.PartyKey
-	22, // 18: provenance.v1.KeyRotation.retire_at:type_name -> google.protobuf.Timestamp
-	22, // 19: provenance.v1.KeyRevocation.revoked_at:type_name -> google.protobuf.Timestamp
-	5,  // 20: provenance.v1.Extraction.site:type_name -> provenance.v1.Location
-	1,  // 21: provenance.v1.Extraction.product:type_name -> provenance.v1.Product
-	14, // 22: provenance.v1.Assay.elements:type_name -> provenance.v1.ElementConcentration
-	5,  // 23: provenance.v1.Waypoint.location:type_name -> provenance.v1.Location
-	22, // 24: provenance.v1.Waypoint.time:type_name -> google.protobuf.Timestamp
-	16, // 25: provenance.v1.Dispatch.route:type_name -> provenance.v1.Waypoint
-	5,  // 26: provenance.v1.Receipt.location:type_name -> provenance.v1.Location
-	1,  // 27: provenance.v1.TransformationOutput.product:type_name -> provenance.v1.Product
-	2,  // 28: provenance.v1.Transformation.kind:type_name -> provenance.v1.TransformationKind
-	19, // 29: provenance.v1.Transformation.inputs:type_name -> provenance.v1.TransformationInput
-	20, // 30: provenance.v1.Transformation.outputs:type_name -> provenance.v1.TransformationOutput
-	5,  // 31: provenance.v1.Transformation.site:type_name -> provenance.v1.Location
-	32, // [32:32] is the sub-list for method output_type
-	32, // [32:32] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	14, // 5: provenance.v1.Statement.extraction:type_name -> provenance.v1.Extraction
+	16, // 6: provenance.v1.Statement.assay:type_name -> provenance.v1.Assay
+	18, // 7: provenance.v1.Statement.dispatch:type_name -> provenance.v1.Dispatch
+	19, // 8: provenance.v1.Statement.receipt:type_name -> provenance.v1.Receipt
+	22, // 9: provenance.v1.Statement.transformation:type_name -> provenance.v1.Transformation
+	13, // 10: provenance.v1.Statement.registrar_rotation:type_name -> provenance.v1.RegistrarRotation
+	23, // 11: provenance.v1.PartyKey.not_before:type_name -> google.protobuf.Timestamp
+	23, // 12: provenance.v1.PartyKey.not_after:type_name -> google.protobuf.Timestamp
+	8,  // 13: provenance.v1.MineProfile.assay_envelope:type_name -> provenance.v1.ElementRange
+	0,  // 14: provenance.v1.PartyRegistration.roles:type_name -> provenance.v1.Role
+	5,  // 15: provenance.v1.PartyRegistration.site:type_name -> provenance.v1.Location
+	9,  // 16: provenance.v1.PartyRegistration.mine:type_name -> provenance.v1.MineProfile
+	7,  // 17: provenance.v1.PartyRegistration.keys:type_name -> provenance.v1.PartyKey
+	7,  // 18: provenance.v1.KeyRotation.new_key:type_name -> provenance.v1.PartyKey
+	23, // 19: provenance.v1.KeyRotation.retire_at:type_name -> google.protobuf.Timestamp
+	23, // 20: provenance.v1.KeyRevocation.revoked_at:type_name -> google.protobuf.Timestamp
+	5,  // 21: provenance.v1.Extraction.site:type_name -> provenance.v1.Location
+	1,  // 22: provenance.v1.Extraction.product:type_name -> provenance.v1.Product
+	15, // 23: provenance.v1.Assay.elements:type_name -> provenance.v1.ElementConcentration
+	5,  // 24: provenance.v1.Waypoint.location:type_name -> provenance.v1.Location
+	23, // 25: provenance.v1.Waypoint.time:type_name -> google.protobuf.Timestamp
+	17, // 26: provenance.v1.Dispatch.route:type_name -> provenance.v1.Waypoint
+	5,  // 27: provenance.v1.Receipt.location:type_name -> provenance.v1.Location
+	1,  // 28: provenance.v1.TransformationOutput.product:type_name -> provenance.v1.Product
+	2,  // 29: provenance.v1.Transformation.kind:type_name -> provenance.v1.TransformationKind
+	20, // 30: provenance.v1.Transformation.inputs:type_name -> provenance.v1.TransformationInput
+	21, // 31: provenance.v1.Transformation.outputs:type_name -> provenance.v1.TransformationOutput
+	5,  // 32: provenance.v1.Transformation.site:type_name -> provenance.v1.Location
+	33, // [33:33] is the sub-list for method output_type
+	33, // [33:33] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_provenance_v1_records_proto_init() }
@@ -1960,6 +2048,7 @@ func file_provenance_v1_records_proto_init() {
 		(*Statement_Dispatch)(nil),
 		(*Statement_Receipt)(nil),
 		(*Statement_Transformation)(nil),
+		(*Statement_RegistrarRotation)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1967,7 +2056,7 @@ func file_provenance_v1_records_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_provenance_v1_records_proto_rawDesc), len(file_provenance_v1_records_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   19,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -152,10 +152,16 @@ type KeyStatus struct {
 	NotAfter  *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=not_after,json=notAfter,proto3" json:"not_after,omitempty"`
 	Revoked   bool                   `protobuf:"varint,5,opt,name=revoked,proto3" json:"revoked,omitempty"`
 	// Log index of the revocation, when revoked.
-	RevokedIndex  uint64                 `protobuf:"varint,6,opt,name=revoked_index,json=revokedIndex,proto3" json:"revoked_index,omitempty"`
-	RevokedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RevokedIndex uint64 `protobuf:"varint,6,opt,name=revoked_index,json=revokedIndex,proto3" json:"revoked_index,omitempty"`
+	// When the key's revocation takes effect: the revocation's revoked_at,
+	// or the revocation reach before the log took it if that is later.
+	RevokedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	// Record id of the key rotation that added the key without a signature
+	// by any of the party's keys (a key recovery by the registrar alone);
+	// empty otherwise.
+	RecoveryRecord string `protobuf:"bytes,8,opt,name=recovery_record,json=recoveryRecord,proto3" json:"recovery_record,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *KeyStatus) Reset() {
@@ -235,6 +241,13 @@ func (x *KeyStatus) GetRevokedAt() *timestamppb.Timestamp {
 		return x.RevokedAt
 	}
 	return nil
+}
+
+func (x *KeyStatus) GetRecoveryRecord() string {
+	if x != nil {
+		return x.RecoveryRecord
+	}
+	return ""
 }
 
 // A Party is a registered party with its keys.
@@ -318,7 +331,7 @@ const file_provenance_v1_state_proto_rawDesc = "" +
 	"\x10pending_dispatch\x18\b \x01(\tR\x0fpendingDispatch\x12#\n" +
 	"\rorigin_record\x18\t \x01(\tR\foriginRecord\x12\x1a\n" +
 	"\bconsumed\x18\n" +
-	" \x01(\bR\bconsumed\"\xaf\x02\n" +
+	" \x01(\bR\bconsumed\"\xd8\x02\n" +
 	"\tKeyStatus\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x1d\n" +
 	"\n" +
@@ -329,7 +342,8 @@ const file_provenance_v1_state_proto_rawDesc = "" +
 	"\arevoked\x18\x05 \x01(\bR\arevoked\x12#\n" +
 	"\rrevoked_index\x18\x06 \x01(\x04R\frevokedIndex\x129\n" +
 	"\n" +
-	"revoked_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\"\xac\x01\n" +
+	"revoked_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\x12'\n" +
+	"\x0frecovery_record\x18\b \x01(\tR\x0erecoveryRecord\"\xac\x01\n" +
 	"\x05Party\x12D\n" +
 	"\fregistration\x18\x01 \x01(\v2 .provenance.v1.PartyRegistrationR\fregistration\x12,\n" +
 	"\x04keys\x18\x02 \x03(\v2\x18.provenance.v1.KeyStatusR\x04keys\x12/\n" +
