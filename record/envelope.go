@@ -197,6 +197,16 @@ func SignPayload(payloadType string, payload []byte, key ed25519.PrivateKey) *pb
 	}
 }
 
+// Cosign adds key's signature to env, which keeps its others: a key
+// rotation co-signed by the party and the registrar, or a registrar
+// rotation by the old registrar key and the new. It returns env.
+func Cosign(env *pb.Envelope, key ed25519.PrivateKey) *pb.Envelope {
+	pub := key.Public().(ed25519.PublicKey)
+	sig := ed25519.Sign(key, PAE(env.GetPayloadType(), env.GetPayload()))
+	env.Signatures = append(env.Signatures, &pb.Signature{Keyid: KeyID(pub), Sig: sig})
+	return env
+}
+
 // CheckEnvelopeShape checks what can be checked of an envelope without
 // keys: payload type, sizes, signature count and key id form.
 func CheckEnvelopeShape(env *pb.Envelope) error {

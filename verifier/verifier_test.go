@@ -1,6 +1,7 @@
 package verifier_test
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -1086,4 +1087,112 @@ func cleanT1(t *testing.T) (*lottest.H, *pb.Bundle, tlog.Checkpoint) {
 		t.Fatal(err)
 	}
 	return x, b, c
+}
+
+// TestRegistrarImpersonation: the registrar, alone, adds a key to a mine
+// and signs a lot with it, as a registrar posing as the mine would. The
+// store takes it (a party that lost its keys must be recoverable), but the
+// buyer's verification flags the lot KEY_RECOVERY, naming the rotation;
+// the same rotation co-signed by the mine's key raises nothing.
+func TestRegistrarImpersonation(t *testing.T) {
+	for _, cosigned := range []bool{false, true} {
+		x := lottest.New(t)
+		forged := ed25519.NewKeyFromSeed(make([]byte, 32))
+		rot := x.C.RegistrarSign(&pb.Statement{EventTime: x.Day(0.5), Body: &pb.Statement_KeyRotation{KeyRotation: &pb.KeyRotation{
+			PartyId: x.Mine.ID, NewKey: &pb.PartyKey{PublicKey: forged.Public().(ed25519.PublicKey), NotBefore: x.Day(0)},
+		}}})
+		if cosigned {
+			record.Cosign(rot, x.Mine.Key)
+		}
+		rotID := x.Submit(rot)
+		imposter := &ct.Party{ID: x.Mine.ID, Key: forged, Reg: x.Mine.Reg}
+		ext := x.Extract(imposter, "L1", 10000, 3, 9, lottest.MineSite, 1)
+		d := x.Dispatch(imposter, "L1", ext, x.Exp, 10000, 2)
+		x.Receive(x.Exp, "L1", d, 10000, 3)
+		rep := x.Verify("L1")
+		if cosigned {
+			lottest.NoFlag(t, rep, verifier.RuleKeyRecovery)
+			if rep.GetVerdict() != pb.Verdict_VERDICT_VERIFIED {
+				t.Fatalf("co-signed rotation: %s", verifier.Text(rep))
+			}
+			continue
+		}
+		f := lottest.WantFlag(t, rep, verifier.RuleKeyRecovery, ext)
+		if !slices.Contains(f.GetEvidence(), rotID) || !strings.Contains(f.GetMessage(), "registrar added alone") || !strings.Contains(f.GetMessage(), x.Mine.ID) {
+			t.Errorf("KEY_RECOVERY %q, evidence %v: want the mine and the rotation %s", f.GetMessage(), f.GetEvidence(), rotID)
+		}
+		lottest.WantFlag(t, rep, verifier.RuleKeyRecovery, d)
+		if rep.GetVerdict() == pb.Verdict_VERDICT_VERIFIED {
+			t.Fatalf("a lot signed with a key the registrar added alone is VERIFIED")
+		}
+	}
+}
+
+// TestRevocationBackdated: a revocation logged on day 30 that dates the
+// mine's compromise to day 0 does not condemn the lot the mine signed on
+// day 1 (the reach is 7 days): no KEY_MISUSE, but REVOCATION_BACKDATED
+// names the revocation. A record after the bound is KEY_MISUSE as before.
+func TestRevocationBackdated(t *testing.T) {
+	x := lottest.New(t)
+	ext := x.Extract(x.Mine, "L1", 10000, 3, 9, lottest.MineSite, 1)
+	d := x.Dispatch(x.Mine, "L1", ext, x.Exp, 10000, 2)
+	x.Receive(x.Exp, "L1", d, 10000, 3)
+	late := x.Extract(x.Mine, "L2", 1000, 3, 9, lottest.MineSite, 25)
+	rev := x.Submit(x.C.RegistrarSign(&pb.Statement{EventTime: x.Day(30), Body: &pb.Statement_KeyRevocation{KeyRevocation: &pb.KeyRevocation{
+		PartyId: x.Mine.ID, KeyId: x.Mine.KeyID(), RevokedAt: x.Day(0), Reason: "claimed stolen long ago",
+	}}}))
+	rep := x.Verify("L1")
+	lottest.NoFlag(t, rep, verifier.RuleKeyMisuse)
+	f := lottest.WantFlag(t, rep, verifier.RuleRevocationBackdated, ext)
+	if !slices.Contains(f.GetEvidence(), rev) {
+		t.Errorf("REVOCATION_BACKDATED evidence %v lacks the revocation %s", f.GetEvidence(), rev)
+	}
+	lottest.WantFlag(t, x.Verify("L2"), verifier.RuleKeyMisuse, late)
+}
+
+// TestRegistrarRotation: the registrar key rotates; a buyer pinning the
+// first key verifies a lot of a party registered under the second, a
+// bundle built before the rotation still verifies, and one that leaves
+// the rotation out is INVALID.
+func TestRegistrarRotation(t *testing.T) {
+	x := lottest.New(t)
+	ext := x.Extract(x.Mine, "L1", 10000, 3, 9, lottest.MineSite, 1)
+	d := x.Dispatch(x.Mine, "L1", ext, x.Exp, 10000, 2)
+	x.Receive(x.Exp, "L1", d, 10000, 3)
+	before := x.Bundle("L1")
+	first := x.C.RegistrarPublic()
+	next := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
+	rot := x.C.RegistrarSign(&pb.Statement{EventTime: x.Day(4), Body: &pb.Statement_RegistrarRotation{RegistrarRotation: &pb.RegistrarRotation{
+		NewKey: next.Public().(ed25519.PublicKey), Reason: "yearly",
+	}}})
+	x.Submit(record.Cosign(rot, next))
+	x.C.Registrar = next
+	mine3 := x.C.AddParty("mine-three", "Third Mine", "PK", pb.Role_ROLE_MINE)
+	mine3.Reg.Site = lottest.MineSite
+	x.Submit(x.C.Register(mine3))
+	ext3 := x.Extract(mine3, "L3", 1000, 3, 9, lottest.MineSite, 5)
+	d3 := x.Dispatch(mine3, "L3", ext3, x.Exp, 1000, 6)
+	x.Receive(x.Exp, "L3", d3, 1000, 7)
+	trust := verifier.Trust{Log: x.C.LogVerifier, Registrar: first}
+	for name, b := range map[string]*pb.Bundle{"before the rotation": before, "after": x.Bundle("L1"), "new party": x.Bundle("L3")} {
+		lot := b.GetLotId()
+		if rep := verifier.VerifyLot(lot, b, trust, verifier.DefaultConfig()); rep.GetVerdict() != pb.Verdict_VERDICT_VERIFIED {
+			t.Errorf("%s: %s", name, verifier.Text(rep))
+		}
+	}
+	// Leave the rotation out: the registry records of mine-three are
+	// signed by a key the bundle does not lead to, and the registrar's
+	// chain is short.
+	b := x.Bundle("L3")
+	var kept []*pb.BundleRecord
+	for _, r := range b.GetRecords() {
+		if _, st, err := record.Decode(r.GetData()); err == nil && st.GetRegistrarRotation() != nil {
+			continue
+		}
+		kept = append(kept, r)
+	}
+	b.Records = kept
+	if rep := verifier.VerifyLot("L3", b, trust, verifier.DefaultConfig()); rep.GetVerdict() != pb.Verdict_VERDICT_INVALID {
+		t.Fatalf("bundle without the registrar rotation: %s", verifier.Text(rep))
+	}
 }
