@@ -489,3 +489,53 @@ func TestOnlineOmission(t *testing.T) {
 		}
 	}
 }
+
+// TestRotateKeyConsent: a rotation needs a current key of the party. The
+// party signs it with --sign-only, the registrar co-signs and submits it
+// (provctl cosign), and the lot the mine signs with its new key verifies
+// clean. A registrar alone is refused unless it says --recovery, and then
+// the buyer's verify exits 3 with KEY_RECOVERY. The registrar key rotates
+// (old and new key sign), and a buyer pinning the first one verifies.
+func TestRotateKeyConsent(t *testing.T) {
+	c := newCLI(t)
+	c.setup()
+	c.ok("keygen", c.path("mine2.key"))
+	if code, _, errs := c.run("rotate-key", "--party-id", "mine-1", "--pub", c.path("mine2.key.pub")); code != exitUsage || !strings.Contains(errs, "--recovery") {
+		t.Fatalf("registrar-only rotation without --recovery: exit %d, %s", code, errs)
+	}
+	req := c.ok("rotate-key", "--party-id", "mine-1", "--pub", c.path("mine2.key.pub"), "--key", c.path("mine.key"), "--registrar-key", "", "--sign-only")
+	if err := os.WriteFile(c.path("rot.json"), []byte(req), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := c.ok("cosign", "--key", c.path("registrar.key"), c.path("rot.json")); !strings.Contains(out, "recorded at index") {
+		t.Fatalf("cosign: %s", out)
+	}
+	mine2 := []string{"--key", c.path("mine2.key"), "--party", "mine-1"}
+	c.ok(append([]string{"extract", "--lot", "L2", "--mass-kg", "1000", "--moisture", "3", "--grade", "9", "--lat", "30.0", "--lon", "67.2", "--time", at(3, 8)}, mine2...)...)
+	if code, out, errs := c.run("verify", "L2"); code != exitOK || strings.Contains(out, "KEY_RECOVERY") {
+		t.Fatalf("lot signed with a consented key: exit %d\n%s%s", code, out, errs)
+	}
+
+	// The registrar alone, as a recovery: the buyer sees it.
+	c.ok("keygen", c.path("mine3.key"))
+	c.ok("rotate-key", "--party-id", "mine-1", "--pub", c.path("mine3.key.pub"), "--recovery")
+	mine3 := []string{"--key", c.path("mine3.key"), "--party", "mine-1"}
+	c.ok(append([]string{"extract", "--lot", "L3", "--mass-kg", "1000", "--moisture", "3", "--grade", "9", "--lat", "30.0", "--lon", "67.2", "--time", at(3, 9)}, mine3...)...)
+	if code, out, _ := c.run("verify", "L3"); code != exitFlagged || !strings.Contains(out, "KEY_RECOVERY") {
+		t.Fatalf("lot signed with a recovered key: exit %d, want %d with KEY_RECOVERY\n%s", code, exitFlagged, out)
+	}
+
+	// The registrar key rotates; the buyer still pins the first one.
+	c.ok("keygen", c.path("registrar2.key"))
+	c.ok("rotate-registrar", "--new-key", c.path("registrar2.key"), "--reason", "test")
+	if code, _, errs := c.run("register", "--party-id", "exp-2", "--name", "E2", "--role", "EXPORTER", "--pub", c.path("exp.key.pub")); code != exitFailed || !strings.Contains(errs, "registrar key") {
+		t.Fatalf("registration signed by the retired registrar key: exit %d, %s", code, errs)
+	}
+	c.ok("keygen", c.path("exp2.key"))
+	c.ok("register", "--registrar-key", c.path("registrar2.key"), "--party-id", "exp-2", "--name", "E2", "--role", "EXPORTER", "--pub", c.path("exp2.key.pub"), "--valid-from", "2026-01-01T00:00:00Z")
+	c.ok(append([]string{"dispatch", "--lot", "L2", "--to", "exp-2", "--mass-kg", "1000", "--moisture", "3", "--seal", "S2", "--time", at(4, 6)}, mine2...)...)
+	c.ok("receive", "--key", c.path("exp2.key"), "--party", "exp-2", "--lot", "L2", "--mass-kg", "1000", "--lat", "24.86", "--lon", "67.01", "--time", at(6, 9))
+	if code, out, errs := c.run("verify", "L2"); code != exitOK {
+		t.Fatalf("lot received by a party registered under the second registrar key: exit %d\n%s%s", code, out, errs)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/antimony-ledger/provenance/client"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+	"github.com/antimony-ledger/provenance/record"
 	"github.com/antimony-ledger/provenance/tlog"
 )
 
@@ -114,6 +115,8 @@ func describeStatement(st *pb.Statement) string {
 		return "rotated a key of " + b.KeyRotation.GetPartyId()
 	case *pb.Statement_KeyRevocation:
 		return "revoked a key of " + b.KeyRevocation.GetPartyId()
+	case *pb.Statement_RegistrarRotation:
+		return "replaced the registrar key with " + record.KeyID(b.RegistrarRotation.GetNewKey())
 	}
 	return "?"
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/antimony-ledger/provenance/client"
@@ -23,8 +24,10 @@ import (
 func init() {
 	register("keygen", "make a party key pair: KEYFILE (0600) and KEYFILE.pub", keygen)
 	register("register", "register a party (signed with the registrar key)", registerParty)
-	register("rotate-key", "add a party key and retire another (registrar)", rotateKey)
-	register("revoke-key", "revoke a party key (registrar)", revokeKey)
+	register("rotate-key", "add a party key and retire another (the party's current key and the registrar co-sign)", rotateKey)
+	register("revoke-key", "revoke a party key (registrar; PROVCTL_REGISTRAR_KEY)", revokeKey)
+	register("cosign", "add a signature to a prepared request (from --sign-only) and submit it", cosign)
+	register("rotate-registrar", "replace the registrar key (signed by the current key and the new one)", rotateRegistrar)
 	register("extract", "a mine records a new lot", extract)
 	register("assay", "record an assay of a lot", assay)
 	register("dispatch", "hand a lot to another party", dispatch)
@@ -57,12 +60,22 @@ func keygen(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// submit signs st and submits it, printing the outcome.
-func submit(ctx context.Context, e *env, g *globals, s *client.Signer, st *pb.Statement) error {
+// submit signs st, and then with each of also, and submits it, printing
+// the outcome.
+func submit(ctx context.Context, e *env, g *globals, s *client.Signer, st *pb.Statement, also ...ed25519.PrivateKey) error {
 	env, err := s.Sign(st)
 	if err != nil {
 		return err
 	}
+	for _, k := range also {
+		record.Cosign(env, k)
+	}
+	return submitEnvelope(ctx, e, g, env)
+}
+
+// submitEnvelope submits a signed envelope (or, with --sign-only, prints
+// the request), printing the outcome.
+func submitEnvelope(ctx context.Context, e *env, g *globals, env *pb.Envelope) error {
 	if g.signOnly {
 		return printJSON(e.stdout, &apipb.SubmitRequest{Envelope: env})
 	}
@@ -90,7 +103,7 @@ func submit(ctx context.Context, e *env, g *globals, s *client.Signer, st *pb.St
 
 func registrarSigner(path string) (*client.Signer, error) {
 	if path == "" {
-		return nil, usageErr("--registrar-key is required (DATA/registrar.key on the server)")
+		return nil, usageErr("--registrar-key (or PROVCTL_REGISTRAR_KEY) is required: the registrar's private key, made offline with provctl keygen")
 	}
 	key, err := keyfile.ReadPrivate(path)
 	if err != nil {
@@ -211,16 +224,17 @@ func rotateKey(ctx context.Context, e *env, args []string) error {
 	var g globals
 	fs := newFlags(e, "rotate-key", "", &g)
 	g.addSignOnly(fs)
-	regKey := fs.String("registrar-key", os.Getenv("PROVCTL_REGISTRAR_KEY"), "registrar private key file")
+	regKey := fs.String("registrar-key", os.Getenv("PROVCTL_REGISTRAR_KEY"), "registrar private key file (env PROVCTL_REGISTRAR_KEY)")
+	partyKey := fs.String("key", "", "a current private key of the party, which co-signs (without it, --sign-only or --recovery)")
+	recovery := fs.Bool("recovery", false, "the registrar alone adds the key (the party lost its keys): every verification of records signed with it reports KEY_RECOVERY")
 	id := fs.String("party-id", "", "party id")
 	pubFile := fs.String("pub", "", "new public key PEM file")
 	retire := fs.String("retire", "", "key id to retire")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	s, err := registrarSigner(*regKey)
-	if err != nil {
-		return err
+	if *id == "" || *pubFile == "" {
+		return usageErr("--party-id and --pub are required")
 	}
 	pub, err := keyfile.ReadPublic(*pubFile)
 	if err != nil {
@@ -231,7 +245,101 @@ func rotateKey(ctx context.Context, e *env, args []string) error {
 	if *retire != "" {
 		rot.RetireAt = now
 	}
-	return submit(ctx, e, &g, s, &pb.Statement{Body: &pb.Statement_KeyRotation{KeyRotation: rot}})
+	st := &pb.Statement{Body: &pb.Statement_KeyRotation{KeyRotation: rot}}
+	var keys []ed25519.PrivateKey
+	if *partyKey != "" {
+		k, err := keyfile.ReadPrivate(*partyKey)
+		if err != nil {
+			return err
+		}
+		keys = append(keys, k)
+	}
+	switch {
+	case *partyKey == "" && *recovery:
+		fmt.Fprintf(e.stderr, "provctl rotate-key: key recovery: no key of %q co-signs; every verification of records signed with the new key reports KEY_RECOVERY\n", *id)
+	case *partyKey == "" && !g.signOnly:
+		return usageErr("a rotation needs a signature by a current key of %q: give --key, or --sign-only to hand the request to the party (provctl cosign), or --recovery if the party lost its keys", *id)
+	}
+	if *regKey == "" {
+		if !g.signOnly || len(keys) == 0 {
+			return usageErr("--registrar-key is required, or --key with --sign-only to hand the request to the registrar (provctl cosign)")
+		}
+		// Signed by the party only, for the registrar to co-sign.
+		s := &client.Signer{PartyID: record.RegistrarPartyID, Key: keys[0]}
+		return submit(ctx, e, &g, s, st)
+	}
+	s, err := registrarSigner(*regKey)
+	if err != nil {
+		return err
+	}
+	return submit(ctx, e, &g, s, st, keys...)
+}
+
+// cosign adds a signature to a request that --sign-only printed and
+// submits it: a rotation the party signed, handed to the registrar, or
+// the other way round.
+func cosign(ctx context.Context, e *env, args []string) error {
+	var g globals
+	fs := newFlags(e, "cosign", "REQUEST.json", &g)
+	g.addSignOnly(fs)
+	keyFile := fs.String("key", "", "private key file to sign with (a party key, or the registrar's)")
+	if err := parse(fs, args, 1); err != nil {
+		return err
+	}
+	if *keyFile == "" {
+		return usageErr("--key is required")
+	}
+	key, err := keyfile.ReadPrivate(*keyFile)
+	if err != nil {
+		return err
+	}
+	raw, err := os.ReadFile(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	var req apipb.SubmitRequest
+	if err := protojson.Unmarshal(raw, &req); err != nil || req.GetEnvelope() == nil {
+		return fmt.Errorf("%s is not a request printed by --sign-only: %v", fs.Arg(0), err)
+	}
+	env := req.GetEnvelope()
+	kid := record.KeyID(key.Public().(ed25519.PublicKey))
+	for _, sig := range env.GetSignatures() {
+		if sig.GetKeyid() == kid {
+			return fmt.Errorf("key %s has signed %s already", kid, fs.Arg(0))
+		}
+	}
+	if _, err := record.DecodeStatement(env.GetPayload()); err != nil {
+		return fmt.Errorf("%s: %w", fs.Arg(0), err)
+	}
+	return submitEnvelope(ctx, e, &g, record.Cosign(env, key))
+}
+
+// rotateRegistrar replaces the registrar key: the current key and the new
+// one both sign. Clients that pin the first registrar key follow it.
+func rotateRegistrar(ctx context.Context, e *env, args []string) error {
+	var g globals
+	fs := newFlags(e, "rotate-registrar", "", &g)
+	g.addSignOnly(fs)
+	regKey := fs.String("registrar-key", os.Getenv("PROVCTL_REGISTRAR_KEY"), "current registrar private key file (env PROVCTL_REGISTRAR_KEY)")
+	newKey := fs.String("new-key", "", "the new registrar private key file (provctl keygen)")
+	reason := fs.String("reason", "", "why")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	if *newKey == "" {
+		return usageErr("--new-key is required")
+	}
+	s, err := registrarSigner(*regKey)
+	if err != nil {
+		return err
+	}
+	next, err := keyfile.ReadPrivate(*newKey)
+	if err != nil {
+		return err
+	}
+	return submit(ctx, e, &g, s, &pb.Statement{Body: &pb.Statement_RegistrarRotation{RegistrarRotation: &pb.RegistrarRotation{
+		NewKey: next.Public().(ed25519.PublicKey), Reason: *reason,
+	}}}, next)
 }
 
 func revokeKey(ctx context.Context, e *env, args []string) error {

@@ -77,9 +77,11 @@ func TestCrashKillRestart(t *testing.T) {
 	}
 	started := time.Now()
 	data := filepath.Join(t.TempDir(), "data")
-	args := []string{"--data", data, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-level", "warn"}
+	regArgs, regKey := offlineRegistrar(t)
+	args := append([]string{"--data", data, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-level", "warn"}, regArgs...)
 	d := startDaemon(t, args...)
 	h := newCrashHarness(t, data, d)
+	h.registrar = regKey
 	h.registerParties(d)
 
 	totalAcked := 0
@@ -123,11 +125,12 @@ type lotModel struct {
 }
 
 type crashHarness struct {
-	t        *testing.T
-	dataDir  string
-	verifier note.Verifier
-	vkey     string
-	start    time.Time
+	t         *testing.T
+	dataDir   string
+	registrar ed25519.PrivateKey // the offline registrar key
+	verifier  note.Verifier
+	vkey      string
+	start     time.Time
 
 	mines, exporters []*crashParty
 
@@ -178,13 +181,10 @@ func dialDaemon(t *testing.T, d *daemon) *grpc.ClientConn {
 }
 
 // registerParties registers a mine and an exporter per worker with the
-// registrar key the daemon created, recording the acknowledgements.
+// offline registrar key, recording the acknowledgements.
 func (h *crashHarness) registerParties(d *daemon) {
 	t := h.t
-	regKey, err := keyfile.ReadPrivate(filepath.Join(h.dataDir, registrarKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	regKey := h.registrar
 	conn := dialDaemon(t, d)
 	defer conn.Close()
 	lc := apipb.NewLedgerServiceClient(conn)

@@ -199,7 +199,8 @@ func getOK(t *testing.T, url string) string {
 // reuses the keys and the data.
 func TestDaemon(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
-	args := []string{"--data", data, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-level", "warn"}
+	regArgs, regKey := offlineRegistrar(t)
+	args := append([]string{"--data", data, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-level", "warn"}, regArgs...)
 	d := startDaemon(t, args...)
 
 	if got := getOK(t, d.httpURL+"/healthz"); strings.TrimSpace(got) != "ok" {
@@ -212,7 +213,7 @@ func TestDaemon(t *testing.T) {
 	if verifier.Name() != DefaultOrigin {
 		t.Fatalf("verifier key name %q, want %q", verifier.Name(), DefaultOrigin)
 	}
-	for name, perm := range map[string]os.FileMode{logKeyFile: 0o600, logPubFile: 0o644, registrarKeyFile: 0o600, registrarPubFile: 0o644} {
+	for name, perm := range map[string]os.FileMode{logKeyFile: 0o600, logPubFile: 0o644, registrarPubFile: 0o644} {
 		fi, err := os.Stat(filepath.Join(data, name))
 		if err != nil || fi.Mode().Perm() != perm {
 			t.Errorf("%s: %v, mode %v, want %v", name, err, fi.Mode().Perm(), perm)
@@ -226,12 +227,11 @@ func TestDaemon(t *testing.T) {
 		t.Fatalf("registrar.pub: %v, key id %s, printed %s", err, record.KeyID(pub), d.registrarID)
 	}
 
-	// Register a mine with the registrar key the daemon created, then
-	// append from several clients and SIGTERM in the middle.
-	regKey, err := keyfile.ReadPrivate(filepath.Join(data, registrarKeyFile))
-	if err != nil {
-		t.Fatal(err)
+	if _, err := os.Stat(filepath.Join(data, registrarKeyFile)); !os.IsNotExist(err) {
+		t.Fatalf("the server made a registrar private key: %v", err)
 	}
+	// Register a mine with the offline registrar key, then append from
+	// several clients and SIGTERM in the middle.
 	mineKey := ed25519Key(t)
 	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	reg, err := record.Sign(&pb.Statement{PartyId: record.RegistrarPartyID, EventTime: timestamppb.New(start),
@@ -321,9 +321,21 @@ func TestDaemon(t *testing.T) {
 
 // TestDaemonRegistrarPub starts with only a registrar public key: no
 // registrar private key is created, and a different key later is refused.
+// Without one, a new server refuses to start and says how to make it.
 func TestDaemonRegistrarPub(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "--data", data, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "provctl keygen registrar.key") {
+		t.Fatalf("start without a registrar key: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(data, registrarKeyFile)); !os.IsNotExist(err) {
+		t.Fatalf("registrar.key made by the server: %v", err)
+	}
 	priv := ed25519Key(t)
 	pubFile := filepath.Join(dir, "registrar.pub")
 	if err := os.WriteFile(pubFile, record.MarshalPublicKey(priv.Public().(ed25519.PublicKey)), 0o644); err != nil {
@@ -352,8 +364,7 @@ func TestDaemonRegistrarPub(t *testing.T) {
 	other := ed25519Key(t)
 	otherFile := filepath.Join(dir, "other.pub")
 	os.WriteFile(otherFile, record.MarshalPublicKey(other.Public().(ed25519.PublicKey)), 0o644)
-	bin, _ := buildBinary()
-	out, err := exec.Command(bin, append(args, "--registrar-pub", otherFile)...).CombinedOutput()
+	out, err = exec.Command(bin, append(args, "--registrar-pub", otherFile)...).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "differs") {
 		t.Fatalf("start with another registrar key: %v\n%s", err, out)
 	}
@@ -373,6 +384,19 @@ func TestParseFlags(t *testing.T) {
 			t.Errorf("parseFlags(%q) succeeded", bad)
 		}
 	}
+}
+
+// offlineRegistrar makes a registrar key pair outside the data directory,
+// as the registrar would on its own machine, and returns the flags that
+// give the server its public key, and the private key.
+func offlineRegistrar(t *testing.T) ([]string, ed25519.PrivateKey) {
+	t.Helper()
+	priv := ed25519Key(t)
+	pubFile := filepath.Join(t.TempDir(), "registrar.pub")
+	if err := os.WriteFile(pubFile, record.MarshalPublicKey(priv.Public().(ed25519.PublicKey)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"--registrar-pub", pubFile}, priv
 }
 
 func ed25519Key(t *testing.T) ed25519.PrivateKey {
@@ -403,7 +427,8 @@ func TestStartRefusals(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	args := []string{"--data", dir, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--origin", "test.example/log"}
+	regArgs, _ := offlineRegistrar(t)
+	args := append([]string{"--data", dir, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--origin", "test.example/log"}, regArgs...)
 	d := startDaemon(t, args...)
 	defer d.stop(t)
 	err = Run(t.Context(), Options{DataDir: dir, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Origin: "test.example/log"})

@@ -85,11 +85,13 @@ func Run(ctx context.Context, o Options) error {
 	if abs, err := filepath.Abs(o.DataDir); err == nil {
 		o.DataDir = abs
 	}
-	signer, vkey, err := datadir.LogKey(o.DataDir, o.Origin)
+	// The registrar key first: a server started without one makes
+	// nothing.
+	regPub, regPath, err := datadir.RegistrarKey(o.DataDir, o.RegistrarPub)
 	if err != nil {
 		return err
 	}
-	regPub, regPath, err := datadir.RegistrarKey(o.DataDir, o.RegistrarPub, o.Logger)
+	signer, vkey, err := datadir.LogKey(o.DataDir, o.Origin)
 	if err != nil {
 		return err
 	}

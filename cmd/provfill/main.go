@@ -116,10 +116,8 @@ func Fill(ctx context.Context, o Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if _, _, err := datadir.RegistrarKey(o.DataDir, "", o.Logger); err != nil {
-		return Result{}, err
-	}
-	registrar, err := datadir.RegistrarPrivateKey(o.DataDir)
+	// provfill plays the registrar itself (it registers its parties).
+	registrar, err := datadir.LocalRegistrar(o.DataDir, o.Logger)
 	if err != nil {
 		return Result{}, err
 	}

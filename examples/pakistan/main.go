@@ -301,14 +301,13 @@ func exampleKeys(dir string) (serverKeys, error) {
 	if err != nil {
 		return serverKeys{}, err
 	}
-	regPub, _, err := datadir.RegistrarKey(dir, "", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	// The example plays the registrar in its own process; a server never
+	// holds the registrar's private key.
+	regKey, err := datadir.LocalRegistrar(dir, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		return serverKeys{}, err
 	}
-	regKey, err := datadir.RegistrarPrivateKey(dir)
-	if err != nil {
-		return serverKeys{}, err
-	}
+	regPub := regKey.Public().(ed25519.PublicKey)
 	v, err := tlog.NewVerifier(vkey)
 	if err != nil {
 		return serverKeys{}, err

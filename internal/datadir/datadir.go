@@ -89,8 +89,11 @@ func LogKey(dir, origin string) (*tlog.Signer, string, error) {
 
 // RegistrarKey returns the registrar public key and the path of its file
 // in dir. With supplied set, that key is used (and must match the one the
-// ledger was created with); otherwise a key pair is created on first start.
-func RegistrarKey(dir, supplied string, log *slog.Logger) (ed25519.PublicKey, string, error) {
+// ledger was created with, which is kept in dir); otherwise dir must hold
+// it. The server never makes the registrar's private key: the registrar
+// makes it offline (provctl keygen), and a server that held it could sign
+// as the registrar.
+func RegistrarKey(dir, supplied string) (ed25519.PublicKey, string, error) {
 	pubPath := filepath.Join(dir, RegistrarPubFile)
 	stored, err := keyfile.ReadPublic(pubPath)
 	haveStored := err == nil
@@ -123,19 +126,35 @@ func RegistrarKey(dir, supplied string, log *slog.Logger) (ed25519.PublicKey, st
 	if err := refuseNewKeyForOldLedger(dir, RegistrarPubFile); err != nil {
 		return nil, "", err
 	}
+	return nil, "", errors.New("no registrar key: the server never makes the registrar's private key. " +
+		"Make it on the registrar's own machine with `provctl keygen registrar.key`, keep registrar.key there, " +
+		"and start with --registrar-pub registrar.key.pub (the first start keeps a copy as " + pubPath + ")")
+}
+
+// LocalRegistrar returns the registrar key pair kept in dir, making it on
+// first use: for the example and provfill, which play the registrar in
+// their own process, never for a server.
+func LocalRegistrar(dir string, log *slog.Logger) (ed25519.PrivateKey, error) {
+	pubPath := filepath.Join(dir, RegistrarPubFile)
+	if _, err := os.Stat(pubPath); err == nil {
+		return RegistrarPrivateKey(dir)
+	}
+	if err := refuseNewKeyForOldLedger(dir, RegistrarPubFile); err != nil {
+		return nil, err
+	}
 	pub, priv, err := record.GenerateKey()
 	if err != nil {
-		return nil, "", fmt.Errorf("generating registrar key: %w", err)
+		return nil, fmt.Errorf("generating registrar key: %w", err)
 	}
 	keyPath := filepath.Join(dir, RegistrarKeyFile)
 	if err := keyfile.WritePrivate(keyPath, priv); err != nil {
-		return nil, "", fmt.Errorf("%s: %w", keyPath, err)
+		return nil, fmt.Errorf("%s: %w", keyPath, err)
 	}
 	if err := writeNew(pubPath, record.MarshalPublicKey(pub), 0o644); err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	log.Info("created registrar key; move the private key offline once parties are registered", slog.String("path", keyPath))
-	return pub, pubPath, nil
+	log.Info("created a registrar key for this process to play the registrar", slog.String("path", keyPath))
+	return priv, nil
 }
 
 func refuseNewKeyForOldLedger(dir, missing string) error {
