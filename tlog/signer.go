@@ -67,7 +67,9 @@ func (s *Signer) Sign(msg []byte) ([]byte, error) { return ed25519.Sign(s.key, m
 // Verifier returns the verifier of s's signatures.
 func (s *Signer) Verifier() *Verifier {
 	pub := s.key.Public().(ed25519.PublicKey)
-	return &Verifier{name: s.name, hash: s.hash, cosigHash: s.cosigHash, key: pub}
+	raw := append([]byte{algEd25519}, pub...)
+	vkey := fmt.Sprintf("%s+%08x+%s", s.name, s.hash, base64.StdEncoding.EncodeToString(raw))
+	return &Verifier{name: s.name, hash: s.hash, cosigHash: s.cosigHash, key: pub, vkey: vkey}
 }
 
 // signTime returns the value of the cosignature/v1 line of a checkpoint
@@ -91,6 +93,7 @@ type Verifier struct {
 	name            string
 	hash, cosigHash uint32
 	key             ed25519.PublicKey
+	vkey            string
 }
 
 // NewVerifier parses a signed-note verifier key:
@@ -105,8 +108,12 @@ func NewVerifier(vkey string) (*Verifier, error) {
 		return nil, errors.New("tlog: verifier key is not an Ed25519 signed-note key")
 	}
 	pub := ed25519.PublicKey(raw[1:])
-	return &Verifier{name: v.Name(), hash: v.KeyHash(), cosigHash: keyHash(v.Name(), algCosignature, pub), key: pub}, nil
+	return &Verifier{name: v.Name(), hash: v.KeyHash(), cosigHash: keyHash(v.Name(), algCosignature, pub), key: pub, vkey: vkey}, nil
 }
+
+// VKey returns the verifier key as written: what witness policies' log
+// lines name.
+func (v *Verifier) VKey() string { return v.vkey }
 
 // Name returns the key's name: the log's origin.
 func (v *Verifier) Name() string { return v.name }

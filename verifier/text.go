@@ -20,6 +20,9 @@ func Text(r *pb.VerificationReport) string {
 	if ct := r.GetCheckpointTime(); ct != nil {
 		fmt.Fprintf(&b, ", signed %s", ct.AsTime().UTC().Format(time.RFC3339))
 	}
+	if w := r.GetWitnessedBy(); len(w) > 0 {
+		fmt.Fprintf(&b, ", witnessed by %s", strings.Join(w, ", "))
+	}
 	b.WriteString("\n")
 	if r.GetVerdict() != pb.Verdict_VERDICT_INVALID {
 		if by := r.GetConsumedBy(); by != "" {

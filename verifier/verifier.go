@@ -63,9 +63,16 @@ type Trust struct {
 	// Log verifies the log's signed checkpoints and the time each was
 	// signed (tlog.NewVerifier of the log's pinned verifier key).
 	Log *tlog.Verifier
-	// Registrar is the key that signs party registrations, key rotations
-	// and revocations.
+	// Registrar is the first registrar key: it signs party
+	// registrations, key rotations and revocations until a registrar
+	// rotation in the log hands over to the next.
 	Registrar ed25519.PublicKey
+	// Witnesses, if not nil, is the witness policy the bundle's
+	// checkpoint must meet: a checkpoint at least as large, consistent
+	// with it, cosigned by a quorum of the policy's witnesses. Without
+	// one, a log key holder could show this buyer one history and another
+	// buyer another.
+	Witnesses *tlog.Policy
 }
 
 // maxProofLen bounds an inclusion proof: a tree of 2^64 leaves needs 64.
@@ -110,6 +117,7 @@ type run struct {
 	rules     registry.Registry
 	retiredBy map[string]string // key id -> rotation that last ended its window
 	reached   map[string]reach  // key id -> revocation or retirement the reach bound
+	witnessedBy []string        // witnesses whose cosignatures met the policy
 
 	errs  []string
 	cands []cand
@@ -183,6 +191,7 @@ func verify(b *pb.Bundle, trust Trust, cfg Config, c *Cache) (rep *pb.Verificati
 	rep.TreeSize = r.ckpt.Size
 	rep.CheckpointRoot = base64.StdEncoding.EncodeToString(r.ckpt.Root[:])
 	rep.CheckpointTime = timestamppb.New(r.ckpt.Time)
+	rep.WitnessedBy = r.witnessedBy
 	rep.Records = uint32(len(r.recs))
 	r.analyse(rep)
 	if len(r.errs) > 0 {
@@ -243,6 +252,9 @@ func (r *run) crypto() bool {
 		return r.fail("checkpoint: signed at %s, %s ago, more than the maximum age of %s: the bundle says what the log held then; fetch a fresh one (stale bundle)", c.Time.Format(time.RFC3339), Age(age), Age(r.cfg.MaxAge))
 	}
 	r.ckpt = c
+	if r.trust.Witnesses != nil && !r.witnessed(c) {
+		return false
+	}
 	var prev uint64
 	var prevTime time.Time
 	for i, br := range r.b.GetRecords() {
@@ -390,6 +402,37 @@ type reach struct {
 	rec     *entry
 	claimed time.Time
 	what    string
+}
+
+// witnessed checks the bundle's witnessed checkpoint against the witness
+// policy: the log's own, cosigned by a quorum, and consistent with c.
+func (r *run) witnessed(c tlog.Checkpoint) bool {
+	wc := r.b.GetWitnessedCheckpoint()
+	if wc == "" {
+		return r.fail("checkpoint: the bundle carries no witness cosignatures, and the witness policy requires the quorum %q (was the server started with its witnesses, and are they up?)", r.trust.Witnesses.Quorum())
+	}
+	w, by, err := tlog.OpenWitnessed([]byte(wc), r.trust.Log, r.trust.Witnesses)
+	if err != nil {
+		return r.fail("witnessed checkpoint: %v", err)
+	}
+	if w.Size < c.Size {
+		return r.fail("witnessed checkpoint: tree size %d is smaller than the bundle's %d", w.Size, c.Size)
+	}
+	if len(r.b.GetWitnessConsistency()) > maxProofLen {
+		return r.fail("witnessed checkpoint: consistency proof has %d hashes", len(r.b.GetWitnessConsistency()))
+	}
+	proof := make([][32]byte, len(r.b.GetWitnessConsistency()))
+	for i, h := range r.b.GetWitnessConsistency() {
+		if len(h) != 32 {
+			return r.fail("witnessed checkpoint: consistency proof hash %d is %d bytes", i, len(h))
+		}
+		proof[i] = [32]byte(h)
+	}
+	if err := tlog.VerifyConsistency(c.Size, w.Size, proof, c.Root, w.Root); err != nil {
+		return r.fail("witnessed checkpoint: the bundle's tree (size %d) is not a prefix of the witnessed one (size %d): %v (a split view)", c.Size, w.Size, err)
+	}
+	r.witnessedBy = by
+	return true
 }
 
 // failRule fails the verification at rec for a registry rule it breaks. A

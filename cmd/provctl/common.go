@@ -154,14 +154,16 @@ func (k *keyFlags) signer() (*client.Signer, error) {
 
 // trustFlags are the pinned keys of commands that verify.
 type trustFlags struct {
-	logKey       string
-	registrarPub string
-	stateDir     string
+	logKey        string
+	registrarPub  string
+	witnessPolicy string
+	stateDir      string
 }
 
 func (t *trustFlags) add(fs *flag.FlagSet) {
 	fs.StringVar(&t.logKey, "log-key", os.Getenv("PROVCTL_LOG_KEY"), "pinned log verifier key, or a file holding it (env PROVCTL_LOG_KEY)")
 	fs.StringVar(&t.registrarPub, "registrar-pub", os.Getenv("PROVCTL_REGISTRAR_PUB"), "pinned registrar public key PEM file (env PROVCTL_REGISTRAR_PUB)")
+	fs.StringVar(&t.witnessPolicy, "witness-policy", os.Getenv("PROVCTL_WITNESS_POLICY"), "witness policy file: the checkpoint must carry a quorum of these witnesses' cosignatures (env PROVCTL_WITNESS_POLICY)")
 	home, _ := os.UserHomeDir()
 	fs.StringVar(&t.stateDir, "state", envOr("PROVCTL_STATE", filepath.Join(home, ".provctl")), "where the last seen checkpoint is kept (env PROVCTL_STATE)")
 }
@@ -187,6 +189,25 @@ func (t *trustFlags) logVerifier() (*tlog.Verifier, error) {
 		return nil, usageErr("--log-key: %v (give the server's DATA/log.pub, or the key it holds)", readErr)
 	}
 	return nil, usageErr("--log-key: %q is neither a readable file nor a log verifier key: %v", t.logKey, err)
+}
+
+// policy reads the witness policy, if one is given.
+func (t *trustFlags) policy(logVKey string) (*tlog.Policy, error) {
+	if t.witnessPolicy == "" {
+		return nil, nil
+	}
+	text, err := os.ReadFile(t.witnessPolicy)
+	if err != nil {
+		return nil, usageErr("--witness-policy: %v", err)
+	}
+	p, err := tlog.ParsePolicy(string(text))
+	if err != nil {
+		return nil, usageErr("--witness-policy %s: %v", t.witnessPolicy, err)
+	}
+	if err := p.CheckLog(logVKey); err != nil {
+		return nil, usageErr("--witness-policy %s: %v", t.witnessPolicy, err)
+	}
+	return p, nil
 }
 
 func (t *trustFlags) registrar() (ed25519.PublicKey, error) {

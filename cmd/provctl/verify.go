@@ -107,7 +107,11 @@ func (t *trustFlags) trust() (verifier.Trust, error) {
 	if err != nil {
 		return verifier.Trust{}, err
 	}
-	return verifier.Trust{Log: v, Registrar: reg}, nil
+	p, err := t.policy(v.VKey())
+	if err != nil {
+		return verifier.Trust{}, err
+	}
+	return verifier.Trust{Log: v, Registrar: reg, Witnesses: p}, nil
 }
 
 func bundleExport(ctx context.Context, e *env, args []string) error {

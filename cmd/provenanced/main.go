@@ -40,6 +40,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/antimony-ledger/provenance/internal/witness"
 )
 
 func main() {
@@ -81,7 +83,9 @@ func parseFlags(args []string, getenv func(string) string) (Options, error) {
 	fs.StringVar(&o.LogLevel, "log-level", env("log-level", "info"), "log `level`: debug, info, warn or error")
 	fs.StringVar(&o.Origin, "origin", env("origin", ""), "checkpoint origin of a new log (default "+DefaultOrigin+"); must match an existing log key")
 	fs.StringVar(&o.PprofAddr, "pprof-addr", env("pprof-addr", ""), "serve net/http/pprof on this loopback `address` (off when empty)")
-	fs.StringVar(&o.RegistrarPub, "registrar-pub", env("registrar-pub", ""), "registrar public key `file` (PEM); the private key is then kept elsewhere")
+	fs.StringVar(&o.RegistrarPub, "registrar-pub", env("registrar-pub", ""), "registrar public key `file` (PEM), made offline with provctl keygen; required on first start")
+	fs.StringVar(&o.WitnessPolicy, "witness-policy", env("witness-policy", ""), "witness policy `file`: checkpoints go to each witness line's URL (c2sp.org/tlog-witness), and bundles carry their cosignatures")
+	fs.DurationVar(&o.WitnessInterval, "witness-interval", witness.DefaultInterval, "least `time` between two checkpoints sent to the witnesses")
 	if err := fs.Parse(args); err != nil {
 		return Options{}, err
 	}

@@ -11,11 +11,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/antimony-ledger/provenance/custody"
 	"github.com/antimony-ledger/provenance/internal/backend"
 	"github.com/antimony-ledger/provenance/internal/datadir"
 	"github.com/antimony-ledger/provenance/internal/server"
+	"github.com/antimony-ledger/provenance/internal/witness"
 	"github.com/antimony-ledger/provenance/ledger"
 	"github.com/antimony-ledger/provenance/record"
 	"github.com/antimony-ledger/provenance/verifier"
@@ -51,6 +53,12 @@ type Options struct {
 	RegistrarPub string
 	// PprofAddr, if set, serves net/http/pprof on this loopback address.
 	PprofAddr string
+	// WitnessPolicy, if set, is a witness policy file (tlog.ParsePolicy):
+	// checkpoints go to every witness it gives a URL for.
+	WitnessPolicy string
+	// WitnessInterval is the least time between two rounds of
+	// checkpoints to the witnesses; zero means witness.DefaultInterval.
+	WitnessInterval time.Duration
 	// Stdout receives the keys and listen addresses; nil discards them.
 	Stdout io.Writer
 	Logger *slog.Logger
@@ -64,6 +72,16 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	var policy *tlog.Policy
+	if o.WitnessPolicy != "" {
+		text, err := os.ReadFile(o.WitnessPolicy)
+		if err != nil {
+			return fmt.Errorf("--witness-policy: %w", err)
+		}
+		if policy, err = tlog.ParsePolicy(string(text)); err != nil {
+			return fmt.Errorf("--witness-policy %s: %w", o.WitnessPolicy, err)
+		}
 	}
 	// Listen first, so that a port in use stops the server before it
 	// creates keys or a store. Server.Serve closes the listeners; closing
@@ -118,7 +136,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 		return fmt.Errorf("opening store: %w", err)
 	}
-	err = serve(ctx, o, store, tlsCfg, vkey, regPub, regPath, gl, hl)
+	err = serve(ctx, o, store, tlsCfg, vkey, regPub, regPath, policy, gl, hl)
 	if cerr := store.Close(); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("closing store: %w", cerr))
 	}
@@ -129,7 +147,7 @@ func Run(ctx context.Context, o Options) error {
 }
 
 // serve serves on gl and hl.
-func serve(ctx context.Context, o Options, store *custody.Store, tlsCfg *tls.Config, vkey string, regPub ed25519.PublicKey, regPath string, gl, hl net.Listener) error {
+func serve(ctx context.Context, o Options, store *custody.Store, tlsCfg *tls.Config, vkey string, regPub ed25519.PublicKey, regPath string, policy *tlog.Policy, gl, hl net.Listener) error {
 	logVerifier, err := tlog.NewVerifier(vkey)
 	if err != nil {
 		return fmt.Errorf("log verifier key: %w", err)
@@ -138,7 +156,27 @@ func serve(ctx context.Context, o Options, store *custody.Store, tlsCfg *tls.Con
 	// buyer uses, so an auditor's REST report and a buyer's local one agree.
 	flags := backend.New(store, verifier.Trust{Log: logVerifier, Registrar: regPub}, verifier.DefaultConfig())
 	defer flags.Close()
-	srv, err := server.New(server.Options{Store: store, Logger: o.Logger, TLSConfig: tlsCfg, Verifier: flags})
+	var pub *witness.Publisher
+	if policy != nil {
+		if err := policy.CheckLog(vkey); err != nil {
+			return fmt.Errorf("--witness-policy: %w", err)
+		}
+		var ws []tlog.Witness
+		for _, w := range policy.Witnesses {
+			if w.URL != "" {
+				ws = append(ws, w)
+			}
+		}
+		if pub, err = witness.New(store.Log(), witness.Config{Witnesses: ws, Interval: o.WitnessInterval, Logger: o.Logger}); err != nil {
+			return err
+		}
+		wctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { pub.Run(wctx); close(done) }()
+		defer func() { stop(); <-done }()
+		flags.SetWitness(pub)
+	}
+	srv, err := server.New(server.Options{Store: store, Logger: o.Logger, TLSConfig: tlsCfg, Verifier: flags, Witness: pub})
 	if err != nil {
 		return err
 	}
@@ -148,6 +186,13 @@ func serve(ctx context.Context, o Options, store *custody.Store, tlsCfg *tls.Con
 	}
 	fmt.Fprintf(o.Stdout, "log verifier key: %s\n", vkey)
 	fmt.Fprintf(o.Stdout, "registrar key id: %s (public key %s)\n", record.KeyID(regPub), regPath)
+	if pub != nil {
+		for _, w := range policy.Witnesses {
+			if w.URL != "" {
+				fmt.Fprintf(o.Stdout, "witness %s at %s\n", w.Name, w.URL)
+			}
+		}
+	}
 	fmt.Fprintf(o.Stdout, "grpc listening on %s\n", gl.Addr())
 	fmt.Fprintf(o.Stdout, "http listening on %s://%s\n", scheme, hl.Addr())
 	if o.PprofAddr != "" {

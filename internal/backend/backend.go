@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/antimony-ledger/provenance/custody"
+	"github.com/antimony-ledger/provenance/internal/witness"
 	"github.com/antimony-ledger/provenance/ledger"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
@@ -62,6 +63,9 @@ type Backend struct {
 
 	cache  *verifier.Cache // shared by the verifications of lots
 	proofs *proofCache     // shared by the bundles of lots
+
+	// witness, if set, gives bundles their witnesses' cosignatures.
+	witness *witness.Publisher
 
 	// listBudget bounds the time a listing spends bringing stale lots up
 	// to date; 0: no bound.
@@ -276,9 +280,14 @@ func (b *Backend) VerifyLot(ctx context.Context, lotID string) (*pb.Verification
 	return verifier.VerifyCached(bundle, b.trust, b.cfg, b.cache), nil
 }
 
-// Bundle returns the lot's offline provenance bundle.
+// Bundle returns the lot's offline provenance bundle, with its witnesses'
+// cosignatures if the backend has witnesses (SetWitness).
 func (b *Backend) Bundle(ctx context.Context, lotID string) (*pb.Bundle, error) {
-	return BuildBundle(ctx, b.store, lotID, b.cfg)
+	bundle, err := BuildBundle(ctx, b.store, lotID, b.cfg)
+	if err != nil || b.witness == nil {
+		return bundle, err
+	}
+	return bundle, b.addWitnessed(ctx, bundle)
 }
 
 // ListFlags brings stale lots up to date, on all cores but one (appends
@@ -338,3 +347,7 @@ func matches(f *pb.Flag, req *apipb.ListFlagsRequest) bool {
 	}
 	return true
 }
+
+// SetWitness makes bundles carry the cosignatures p keeps. Call it before
+// serving.
+func (b *Backend) SetWitness(p *witness.Publisher) { b.witness = p }

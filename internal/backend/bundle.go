@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -47,6 +49,50 @@ func BuildBundle(ctx context.Context, s *custody.Store, lotID string, cfg verifi
 // bundles and verifications through cache and proofs (either may be nil).
 func (b *Backend) buildBundle(ctx context.Context, lotID string) (*pb.Bundle, error) {
 	return buildBundle(ctx, b.store, lotID, b.cfg, b.cache, b.proofs)
+}
+
+// WitnessWait bounds how long a bundle waits for its witnesses to cosign a
+// checkpoint that covers it: a round or two.
+const WitnessWait = 5 * time.Second
+
+// addWitnessed adds to bundle the latest cosigned checkpoint at least as
+// large as its own, with the consistency proof between the two, waiting
+// up to WitnessWait for one. Without one in time (witnesses down, or none
+// cosigned yet), the bundle goes out without, and a buyer who requires a
+// witness quorum refuses it.
+func (b *Backend) addWitnessed(ctx context.Context, bundle *pb.Bundle) error {
+	c, err := tlog.ParseCheckpoint(checkpointBody(bundle.GetCheckpoint()))
+	if err != nil {
+		return fmt.Errorf("verifier: the bundle's checkpoint: %w", err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, WitnessWait)
+	defer cancel()
+	cs, ok := b.witness.AtLeast(wctx, c.Size)
+	if !ok {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		b.logger.Warn("bundle without witness cosignatures: none covers it yet", slog.String("lot", bundle.GetLotId()), slog.Uint64("size", c.Size))
+		return nil
+	}
+	bundle.WitnessedCheckpoint = string(cs.Signed)
+	if cs.Size > c.Size {
+		proof, err := b.store.Log().ConsistencyProof(ctx, c.Size, cs.Size)
+		if err != nil {
+			return fmt.Errorf("verifier: consistency proof to the witnessed checkpoint: %w", err)
+		}
+		for _, h := range proof {
+			bundle.WitnessConsistency = append(bundle.WitnessConsistency, h[:])
+		}
+	}
+	return nil
+}
+
+// checkpointBody returns the body of a signed note: the text before the
+// blank line.
+func checkpointBody(signed string) string {
+	body, _, _ := strings.Cut(signed, "\n\n")
+	return body + "\n"
 }
 
 func buildBundle(ctx context.Context, s *custody.Store, lotID string, cfg verifier.Config, cache *verifier.Cache, proofs *proofCache) (*pb.Bundle, error) {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -242,12 +243,24 @@ func (l *ledgerService) GetCheckpoint(ctx context.Context, _ *apipb.GetCheckpoin
 	if err != nil {
 		return nil, l.s.toStatus(ctx, err)
 	}
-	return &apipb.GetCheckpointResponse{
+	resp := &apipb.GetCheckpointResponse{
 		Checkpoint: string(signed),
 		Origin:     c.Origin,
 		TreeSize:   c.Size,
 		RootHash:   rootBase64(c.Root),
-	}, nil
+	}
+	if w := l.s.opts.Witness; w != nil {
+		cs, sts := w.Latest()
+		resp.CosignedCheckpoint = string(cs.Signed)
+		for _, st := range sts {
+			ws := &apipb.WitnessStatus{Name: st.Name, Cosigned: slices.Contains(cs.By, st.Name), TreeSize: st.Size, Error: st.Err}
+			if !st.LastSuccess.IsZero() {
+				ws.LastSuccess = timestamppb.New(st.LastSuccess)
+			}
+			resp.Witnesses = append(resp.Witnesses, ws)
+		}
+	}
+	return resp, nil
 }
 
 func (l *ledgerService) GetInclusionProof(ctx context.Context, req *apipb.GetInclusionProofRequest) (*apipb.GetInclusionProofResponse, error) {

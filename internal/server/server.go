@@ -52,6 +52,7 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/antimony-ledger/provenance/custody"
+	"github.com/antimony-ledger/provenance/internal/witness"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 )
 
@@ -73,6 +74,9 @@ type Options struct {
 	// Verifier backs VerifierService. Nil means the service answers every
 	// call with Unavailable "verifier not configured".
 	Verifier VerifierBackend
+	// Witness, if set, keeps the witnesses' cosignatures, which
+	// GetCheckpoint serves with their status.
+	Witness *witness.Publisher
 	// TLSConfig, if set, is used on both listeners. It must hold a
 	// certificate (Certificates or GetCertificate). Nil means plaintext.
 	TLSConfig *tls.Config

@@ -673,7 +673,13 @@ type GetCheckpointResponse struct {
 	Origin     string `protobuf:"bytes,2,opt,name=origin,proto3" json:"origin,omitempty"`
 	TreeSize   uint64 `protobuf:"varint,3,opt,name=tree_size,json=treeSize,proto3" json:"tree_size,omitempty"`
 	// Root hash, base64 as in the note.
-	RootHash      string `protobuf:"bytes,4,opt,name=root_hash,json=rootHash,proto3" json:"root_hash,omitempty"`
+	RootHash string `protobuf:"bytes,4,opt,name=root_hash,json=rootHash,proto3" json:"root_hash,omitempty"`
+	// The latest checkpoint its witnesses cosigned, with their cosignature
+	// lines after the log's signatures; it may be smaller than checkpoint.
+	// Empty when the server has no witnesses or none has cosigned yet.
+	CosignedCheckpoint string `protobuf:"bytes,5,opt,name=cosigned_checkpoint,json=cosignedCheckpoint,proto3" json:"cosigned_checkpoint,omitempty"`
+	// Each configured witness, and whether it cosigned cosigned_checkpoint.
+	Witnesses     []*WitnessStatus `protobuf:"bytes,6,rep,name=witnesses,proto3" json:"witnesses,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -736,6 +742,101 @@ func (x *GetCheckpointResponse) GetRootHash() string {
 	return ""
 }
 
+func (x *GetCheckpointResponse) GetCosignedCheckpoint() string {
+	if x != nil {
+		return x.CosignedCheckpoint
+	}
+	return ""
+}
+
+func (x *GetCheckpointResponse) GetWitnesses() []*WitnessStatus {
+	if x != nil {
+		return x.Witnesses
+	}
+	return nil
+}
+
+// WitnessStatus is what the log knows of one witness.
+type WitnessStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The witness's name, as in its verifier key.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Whether cosigned_checkpoint carries its cosignature.
+	Cosigned bool `protobuf:"varint,2,opt,name=cosigned,proto3" json:"cosigned,omitempty"`
+	// The tree size the witness last cosigned.
+	TreeSize uint64 `protobuf:"varint,3,opt,name=tree_size,json=treeSize,proto3" json:"tree_size,omitempty"`
+	// Why the last request failed; empty after a success.
+	Error         string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	LastSuccess   *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_success,json=lastSuccess,proto3" json:"last_success,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WitnessStatus) Reset() {
+	*x = WitnessStatus{}
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WitnessStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WitnessStatus) ProtoMessage() {}
+
+func (x *WitnessStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WitnessStatus.ProtoReflect.Descriptor instead.
+func (*WitnessStatus) Descriptor() ([]byte, []int) {
+	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *WitnessStatus) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *WitnessStatus) GetCosigned() bool {
+	if x != nil {
+		return x.Cosigned
+	}
+	return false
+}
+
+func (x *WitnessStatus) GetTreeSize() uint64 {
+	if x != nil {
+		return x.TreeSize
+	}
+	return 0
+}
+
+func (x *WitnessStatus) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *WitnessStatus) GetLastSuccess() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSuccess
+	}
+	return nil
+}
+
 type GetInclusionProofRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Index uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
@@ -747,7 +848,7 @@ type GetInclusionProofRequest struct {
 
 func (x *GetInclusionProofRequest) Reset() {
 	*x = GetInclusionProofRequest{}
-	mi := &file_provenance_v1_ledger_service_proto_msgTypes[13]
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -759,7 +860,7 @@ func (x *GetInclusionProofRequest) String() string {
 func (*GetInclusionProofRequest) ProtoMessage() {}
 
 func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_ledger_service_proto_msgTypes[13]
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -772,7 +873,7 @@ func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInclusionProofRequest.ProtoReflect.Descriptor instead.
 func (*GetInclusionProofRequest) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{13}
+	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetInclusionProofRequest) GetIndex() uint64 {
@@ -802,7 +903,7 @@ type GetInclusionProofResponse struct {
 
 func (x *GetInclusionProofResponse) Reset() {
 	*x = GetInclusionProofResponse{}
-	mi := &file_provenance_v1_ledger_service_proto_msgTypes[14]
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -814,7 +915,7 @@ func (x *GetInclusionProofResponse) String() string {
 func (*GetInclusionProofResponse) ProtoMessage() {}
 
 func (x *GetInclusionProofResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_ledger_service_proto_msgTypes[14]
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -827,7 +928,7 @@ func (x *GetInclusionProofResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInclusionProofResponse.ProtoReflect.Descriptor instead.
 func (*GetInclusionProofResponse) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{14}
+	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetInclusionProofResponse) GetIndex() uint64 {
@@ -869,7 +970,7 @@ type GetConsistencyProofRequest struct {
 
 func (x *GetConsistencyProofRequest) Reset() {
 	*x = GetConsistencyProofRequest{}
-	mi := &file_provenance_v1_ledger_service_proto_msgTypes[15]
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -881,7 +982,7 @@ func (x *GetConsistencyProofRequest) String() string {
 func (*GetConsistencyProofRequest) ProtoMessage() {}
 
 func (x *GetConsistencyProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_ledger_service_proto_msgTypes[15]
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -894,7 +995,7 @@ func (x *GetConsistencyProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsistencyProofRequest.ProtoReflect.Descriptor instead.
 func (*GetConsistencyProofRequest) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{15}
+	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetConsistencyProofRequest) GetFirst() uint64 {
@@ -922,7 +1023,7 @@ type GetConsistencyProofResponse struct {
 
 func (x *GetConsistencyProofResponse) Reset() {
 	*x = GetConsistencyProofResponse{}
-	mi := &file_provenance_v1_ledger_service_proto_msgTypes[16]
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -934,7 +1035,7 @@ func (x *GetConsistencyProofResponse) String() string {
 func (*GetConsistencyProofResponse) ProtoMessage() {}
 
 func (x *GetConsistencyProofResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_ledger_service_proto_msgTypes[16]
+	mi := &file_provenance_v1_ledger_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -947,7 +1048,7 @@ func (x *GetConsistencyProofResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsistencyProofResponse.ProtoReflect.Descriptor instead.
 func (*GetConsistencyProofResponse) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{16}
+	return file_provenance_v1_ledger_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetConsistencyProofResponse) GetFirst() uint64 {
@@ -1014,14 +1115,22 @@ const file_provenance_v1_ledger_service_proto_rawDesc = "" +
 	"\x03end\x18\x02 \x01(\x04R\x03end\"F\n" +
 	"\x15StreamEntriesResponse\x12-\n" +
 	"\x05entry\x18\x01 \x01(\v2\x17.provenance.v1.LogEntryR\x05entry\"\x16\n" +
-	"\x14GetCheckpointRequest\"\x89\x01\n" +
+	"\x14GetCheckpointRequest\"\xf6\x01\n" +
 	"\x15GetCheckpointResponse\x12\x1e\n" +
 	"\n" +
 	"checkpoint\x18\x01 \x01(\tR\n" +
 	"checkpoint\x12\x16\n" +
 	"\x06origin\x18\x02 \x01(\tR\x06origin\x12\x1b\n" +
 	"\ttree_size\x18\x03 \x01(\x04R\btreeSize\x12\x1b\n" +
-	"\troot_hash\x18\x04 \x01(\tR\brootHash\"M\n" +
+	"\troot_hash\x18\x04 \x01(\tR\brootHash\x12/\n" +
+	"\x13cosigned_checkpoint\x18\x05 \x01(\tR\x12cosignedCheckpoint\x12:\n" +
+	"\twitnesses\x18\x06 \x03(\v2\x1c.provenance.v1.WitnessStatusR\twitnesses\"\xb1\x01\n" +
+	"\rWitnessStatus\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
+	"\bcosigned\x18\x02 \x01(\bR\bcosigned\x12\x1b\n" +
+	"\ttree_size\x18\x03 \x01(\x04R\btreeSize\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\x12=\n" +
+	"\flast_success\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vlastSuccess\"M\n" +
 	"\x18GetInclusionProofRequest\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x1b\n" +
 	"\ttree_size\x18\x02 \x01(\x04R\btreeSize\"\x83\x01\n" +
@@ -1059,7 +1168,7 @@ func file_provenance_v1_ledger_service_proto_rawDescGZIP() []byte {
 	return file_provenance_v1_ledger_service_proto_rawDescData
 }
 
-var file_provenance_v1_ledger_service_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_provenance_v1_ledger_service_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_provenance_v1_ledger_service_proto_goTypes = []any{
 	(*LogEntry)(nil),                    // 0: provenance.v1.LogEntry
 	(*SubmitRequest)(nil),               // 1: provenance.v1.SubmitRequest
@@ -1074,45 +1183,48 @@ var file_provenance_v1_ledger_service_proto_goTypes = []any{
 	(*StreamEntriesResponse)(nil),       // 10: provenance.v1.StreamEntriesResponse
 	(*GetCheckpointRequest)(nil),        // 11: provenance.v1.GetCheckpointRequest
 	(*GetCheckpointResponse)(nil),       // 12: provenance.v1.GetCheckpointResponse
-	(*GetInclusionProofRequest)(nil),    // 13: provenance.v1.GetInclusionProofRequest
-	(*GetInclusionProofResponse)(nil),   // 14: provenance.v1.GetInclusionProofResponse
-	(*GetConsistencyProofRequest)(nil),  // 15: provenance.v1.GetConsistencyProofRequest
-	(*GetConsistencyProofResponse)(nil), // 16: provenance.v1.GetConsistencyProofResponse
-	(*timestamppb.Timestamp)(nil),       // 17: google.protobuf.Timestamp
-	(*recordpb.Envelope)(nil),           // 18: provenance.v1.Envelope
-	(*recordpb.Statement)(nil),          // 19: provenance.v1.Statement
+	(*WitnessStatus)(nil),               // 13: provenance.v1.WitnessStatus
+	(*GetInclusionProofRequest)(nil),    // 14: provenance.v1.GetInclusionProofRequest
+	(*GetInclusionProofResponse)(nil),   // 15: provenance.v1.GetInclusionProofResponse
+	(*GetConsistencyProofRequest)(nil),  // 16: provenance.v1.GetConsistencyProofRequest
+	(*GetConsistencyProofResponse)(nil), // 17: provenance.v1.GetConsistencyProofResponse
+	(*timestamppb.Timestamp)(nil),       // 18: google.protobuf.Timestamp
+	(*recordpb.Envelope)(nil),           // 19: provenance.v1.Envelope
+	(*recordpb.Statement)(nil),          // 20: provenance.v1.Statement
 }
 var file_provenance_v1_ledger_service_proto_depIdxs = []int32{
-	17, // 0: provenance.v1.LogEntry.record_time:type_name -> google.protobuf.Timestamp
-	18, // 1: provenance.v1.LogEntry.envelope:type_name -> provenance.v1.Envelope
-	19, // 2: provenance.v1.LogEntry.statement:type_name -> provenance.v1.Statement
-	18, // 3: provenance.v1.SubmitRequest.envelope:type_name -> provenance.v1.Envelope
-	18, // 4: provenance.v1.SubmitStreamRequest.envelope:type_name -> provenance.v1.Envelope
+	18, // 0: provenance.v1.LogEntry.record_time:type_name -> google.protobuf.Timestamp
+	19, // 1: provenance.v1.LogEntry.envelope:type_name -> provenance.v1.Envelope
+	20, // 2: provenance.v1.LogEntry.statement:type_name -> provenance.v1.Statement
+	19, // 3: provenance.v1.SubmitRequest.envelope:type_name -> provenance.v1.Envelope
+	19, // 4: provenance.v1.SubmitStreamRequest.envelope:type_name -> provenance.v1.Envelope
 	2,  // 5: provenance.v1.SubmitStreamResponse.result:type_name -> provenance.v1.SubmitResponse
 	0,  // 6: provenance.v1.GetEntryResponse.entry:type_name -> provenance.v1.LogEntry
 	0,  // 7: provenance.v1.GetRecordResponse.entry:type_name -> provenance.v1.LogEntry
 	0,  // 8: provenance.v1.StreamEntriesResponse.entry:type_name -> provenance.v1.LogEntry
-	1,  // 9: provenance.v1.LedgerService.Submit:input_type -> provenance.v1.SubmitRequest
-	3,  // 10: provenance.v1.LedgerService.SubmitStream:input_type -> provenance.v1.SubmitStreamRequest
-	5,  // 11: provenance.v1.LedgerService.GetEntry:input_type -> provenance.v1.GetEntryRequest
-	7,  // 12: provenance.v1.LedgerService.GetRecord:input_type -> provenance.v1.GetRecordRequest
-	9,  // 13: provenance.v1.LedgerService.StreamEntries:input_type -> provenance.v1.StreamEntriesRequest
-	11, // 14: provenance.v1.LedgerService.GetCheckpoint:input_type -> provenance.v1.GetCheckpointRequest
-	13, // 15: provenance.v1.LedgerService.GetInclusionProof:input_type -> provenance.v1.GetInclusionProofRequest
-	15, // 16: provenance.v1.LedgerService.GetConsistencyProof:input_type -> provenance.v1.GetConsistencyProofRequest
-	2,  // 17: provenance.v1.LedgerService.Submit:output_type -> provenance.v1.SubmitResponse
-	4,  // 18: provenance.v1.LedgerService.SubmitStream:output_type -> provenance.v1.SubmitStreamResponse
-	6,  // 19: provenance.v1.LedgerService.GetEntry:output_type -> provenance.v1.GetEntryResponse
-	8,  // 20: provenance.v1.LedgerService.GetRecord:output_type -> provenance.v1.GetRecordResponse
-	10, // 21: provenance.v1.LedgerService.StreamEntries:output_type -> provenance.v1.StreamEntriesResponse
-	12, // 22: provenance.v1.LedgerService.GetCheckpoint:output_type -> provenance.v1.GetCheckpointResponse
-	14, // 23: provenance.v1.LedgerService.GetInclusionProof:output_type -> provenance.v1.GetInclusionProofResponse
-	16, // 24: provenance.v1.LedgerService.GetConsistencyProof:output_type -> provenance.v1.GetConsistencyProofResponse
-	17, // [17:25] is the sub-list for method output_type
-	9,  // [9:17] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	13, // 9: provenance.v1.GetCheckpointResponse.witnesses:type_name -> provenance.v1.WitnessStatus
+	18, // 10: provenance.v1.WitnessStatus.last_success:type_name -> google.protobuf.Timestamp
+	1,  // 11: provenance.v1.LedgerService.Submit:input_type -> provenance.v1.SubmitRequest
+	3,  // 12: provenance.v1.LedgerService.SubmitStream:input_type -> provenance.v1.SubmitStreamRequest
+	5,  // 13: provenance.v1.LedgerService.GetEntry:input_type -> provenance.v1.GetEntryRequest
+	7,  // 14: provenance.v1.LedgerService.GetRecord:input_type -> provenance.v1.GetRecordRequest
+	9,  // 15: provenance.v1.LedgerService.StreamEntries:input_type -> provenance.v1.StreamEntriesRequest
+	11, // 16: provenance.v1.LedgerService.GetCheckpoint:input_type -> provenance.v1.GetCheckpointRequest
+	14, // 17: provenance.v1.LedgerService.GetInclusionProof:input_type -> provenance.v1.GetInclusionProofRequest
+	16, // 18: provenance.v1.LedgerService.GetConsistencyProof:input_type -> provenance.v1.GetConsistencyProofRequest
+	2,  // 19: provenance.v1.LedgerService.Submit:output_type -> provenance.v1.SubmitResponse
+	4,  // 20: provenance.v1.LedgerService.SubmitStream:output_type -> provenance.v1.SubmitStreamResponse
+	6,  // 21: provenance.v1.LedgerService.GetEntry:output_type -> provenance.v1.GetEntryResponse
+	8,  // 22: provenance.v1.LedgerService.GetRecord:output_type -> provenance.v1.GetRecordResponse
+	10, // 23: provenance.v1.LedgerService.StreamEntries:output_type -> provenance.v1.StreamEntriesResponse
+	12, // 24: provenance.v1.LedgerService.GetCheckpoint:output_type -> provenance.v1.GetCheckpointResponse
+	15, // 25: provenance.v1.LedgerService.GetInclusionProof:output_type -> provenance.v1.GetInclusionProofResponse
+	17, // 26: provenance.v1.LedgerService.GetConsistencyProof:output_type -> provenance.v1.GetConsistencyProofResponse
+	19, // [19:27] is the sub-list for method output_type
+	11, // [11:19] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_provenance_v1_ledger_service_proto_init() }
@@ -1126,7 +1238,7 @@ func file_provenance_v1_ledger_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_provenance_v1_ledger_service_proto_rawDesc), len(file_provenance_v1_ledger_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -334,7 +334,10 @@ type VerificationReport struct {
 	// The lot's wet mass as of the checkpoint, kg: what its latest record
 	// left (before it was used up, if it was). Compare it with the mass
 	// offered.
-	MassKg        float64 `protobuf:"fixed64,18,opt,name=mass_kg,json=massKg,proto3" json:"mass_kg,omitempty"`
+	MassKg float64 `protobuf:"fixed64,18,opt,name=mass_kg,json=massKg,proto3" json:"mass_kg,omitempty"`
+	// The witnesses whose cosignatures of a checkpoint consistent with the
+	// bundle's the verification checked against the buyer's witness policy.
+	WitnessedBy   []string `protobuf:"bytes,19,rep,name=witnessed_by,json=witnessedBy,proto3" json:"witnessed_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -493,6 +496,13 @@ func (x *VerificationReport) GetMassKg() float64 {
 		return x.MassKg
 	}
 	return 0
+}
+
+func (x *VerificationReport) GetWitnessedBy() []string {
+	if x != nil {
+		return x.WitnessedBy
+	}
+	return nil
 }
 
 // A BundleRecord is one log entry with its inclusion proof.
@@ -694,9 +704,17 @@ type Bundle struct {
 	Records []*BundleRecord `protobuf:"bytes,3,rep,name=records,proto3" json:"records,omitempty"`
 	// The map values that show the bundle holds every record of each lot of
 	// the lot's ancestry and of each signer's registration.
-	MapProofs     []*MapProof `protobuf:"bytes,4,rep,name=map_proofs,json=mapProofs,proto3" json:"map_proofs,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	MapProofs []*MapProof `protobuf:"bytes,4,rep,name=map_proofs,json=mapProofs,proto3" json:"map_proofs,omitempty"`
+	// A checkpoint of the same log at least as large as checkpoint, with the
+	// cosignatures its witnesses gave (c2sp.org/tlog-cosignature lines after
+	// the log's own): the signed note as text. Empty when no witness had
+	// cosigned one when the bundle was made.
+	WitnessedCheckpoint string `protobuf:"bytes,5,opt,name=witnessed_checkpoint,json=witnessedCheckpoint,proto3" json:"witnessed_checkpoint,omitempty"`
+	// The RFC 6962 consistency proof from checkpoint's tree to
+	// witnessed_checkpoint's; empty when the two are the same size.
+	WitnessConsistency [][]byte `protobuf:"bytes,6,rep,name=witness_consistency,json=witnessConsistency,proto3" json:"witness_consistency,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Bundle) Reset() {
@@ -757,6 +775,20 @@ func (x *Bundle) GetMapProofs() []*MapProof {
 	return nil
 }
 
+func (x *Bundle) GetWitnessedCheckpoint() string {
+	if x != nil {
+		return x.WitnessedCheckpoint
+	}
+	return ""
+}
+
+func (x *Bundle) GetWitnessConsistency() [][]byte {
+	if x != nil {
+		return x.WitnessConsistency
+	}
+	return nil
+}
+
 var File_provenance_v1_verification_proto protoreflect.FileDescriptor
 
 const file_provenance_v1_verification_proto_rawDesc = "" +
@@ -775,7 +807,7 @@ const file_provenance_v1_verification_proto_rawDesc = "" +
 	"\vOriginShare\x12\"\n" +
 	"\rmine_party_id\x18\x01 \x01(\tR\vminePartyId\x12\x13\n" +
 	"\x05sb_kg\x18\x02 \x01(\x01R\x04sbKg\x12\x14\n" +
-	"\x05share\x18\x03 \x01(\x01R\x05share\"\xb0\x05\n" +
+	"\x05share\x18\x03 \x01(\x01R\x05share\"\xd3\x05\n" +
 	"\x12VerificationReport\x12\x15\n" +
 	"\x06lot_id\x18\x01 \x01(\tR\x05lotId\x120\n" +
 	"\averdict\x18\x02 \x01(\x0e2\x16.provenance.v1.VerdictR\averdict\x12)\n" +
@@ -797,7 +829,8 @@ const file_provenance_v1_verification_proto_rawDesc = "" +
 	"\x0fcheckpoint_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\x0echeckpointTime\x12\x1f\n" +
 	"\vconsumed_by\x18\x11 \x01(\tR\n" +
 	"consumedBy\x12\x17\n" +
-	"\amass_kg\x18\x12 \x01(\x01R\x06massKg\"\xf4\x01\n" +
+	"\amass_kg\x18\x12 \x01(\x01R\x06massKg\x12!\n" +
+	"\fwitnessed_by\x18\x13 \x03(\tR\vwitnessedBy\"\xf4\x01\n" +
 	"\fBundleRecord\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12'\n" +
@@ -813,7 +846,7 @@ const file_provenance_v1_verification_proto_rawDesc = "" +
 	"\bsiblings\x18\x04 \x03(\fR\bsiblings\x12\x1b\n" +
 	"\tother_key\x18\x05 \x01(\fR\botherKey\x12\x1f\n" +
 	"\vother_value\x18\x06 \x01(\fR\n" +
-	"otherValue\"\xae\x01\n" +
+	"otherValue\"\x92\x02\n" +
 	"\x06Bundle\x12\x15\n" +
 	"\x06lot_id\x18\x01 \x01(\tR\x05lotId\x12\x1e\n" +
 	"\n" +
@@ -821,7 +854,9 @@ const file_provenance_v1_verification_proto_rawDesc = "" +
 	"checkpoint\x125\n" +
 	"\arecords\x18\x03 \x03(\v2\x1b.provenance.v1.BundleRecordR\arecords\x126\n" +
 	"\n" +
-	"map_proofs\x18\x04 \x03(\v2\x17.provenance.v1.MapProofR\tmapProofs*b\n" +
+	"map_proofs\x18\x04 \x03(\v2\x17.provenance.v1.MapProofR\tmapProofs\x121\n" +
+	"\x14witnessed_checkpoint\x18\x05 \x01(\tR\x13witnessedCheckpoint\x12/\n" +
+	"\x13witness_consistency\x18\x06 \x03(\fR\x12witnessConsistency*b\n" +
 	"\aVerdict\x12\x17\n" +
 	"\x13VERDICT_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10VERDICT_VERIFIED\x10\x01\x12\x13\n" +
