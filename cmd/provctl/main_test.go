@@ -23,9 +23,11 @@ import (
 	"github.com/antimony-ledger/provenance/internal/keyfile"
 	"github.com/antimony-ledger/provenance/internal/lottest"
 	"github.com/antimony-ledger/provenance/internal/testserver"
+	"github.com/antimony-ledger/provenance/internal/witnesstest"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
+	"github.com/antimony-ledger/provenance/tlog"
 	"github.com/antimony-ledger/provenance/verifier"
 )
 
@@ -64,10 +66,11 @@ var eventBase = time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -10)
 
 func (c *cli) path(name string) string { return filepath.Join(c.dir, name) }
 
-func newCLI(t *testing.T) *cli {
-	chain := ct.New()
+func newCLI(t *testing.T) *cli { return newCLIWith(t, ct.New(), testserver.Options{}) }
+
+func newCLIWith(t *testing.T, chain *ct.Chain, o testserver.Options) *cli {
 	chain.Clock = ct.RealClock() // provctl dates its records now
-	srv := testserver.Start(t, chain)
+	srv := testserver.StartWith(t, chain, t.TempDir(), o)
 	dir := t.TempDir()
 	c := &cli{t: t, dir: dir, http: srv.HTTPAddr}
 	if err := keyfile.WritePrivate(c.path("registrar.key"), chain.Registrar); err != nil {
@@ -537,5 +540,45 @@ func TestRotateKeyConsent(t *testing.T) {
 	c.ok("receive", "--key", c.path("exp2.key"), "--party", "exp-2", "--lot", "L2", "--mass-kg", "1000", "--lat", "24.86", "--lon", "67.01", "--time", at(6, 9))
 	if code, out, errs := c.run("verify", "L2"); code != exitOK {
 		t.Fatalf("lot received by a party registered under the second registrar key: exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// TestWitnessPolicy: provctl verify and bundle verify with a witness
+// policy, against a server that sends its checkpoints to one real witness
+// (litewitness) of the two the policy names: a policy that needs both
+// refuses the lot with exit 4 and names the missing witness; one that
+// needs either verifies it and says who witnessed it.
+func TestWitnessPolicy(t *testing.T) {
+	w1, w2 := witnesstest.Start(t, "w1.example"), witnesstest.Start(t, "w2.example")
+	chain := ct.New()
+	for _, w := range []*witnesstest.Witness{w1, w2} {
+		w.AddLog(ct.Origin, chain.LogVerifierKey)
+	}
+	c := newCLIWith(t, chain, testserver.Options{Witnesses: []tlog.Witness{w1.Witness}})
+	c.setup()
+	for name, quorum := range map[string]string{"both.policy": "all", "either.policy": "any"} {
+		text := fmt.Sprintf("log %s\nwitness a %s %s\nwitness b %s %s\ngroup g %s a b\nquorum g\n", chain.LogVerifierKey, w1.VKey, w1.URL, w2.VKey, w2.URL, quorum)
+		if err := os.WriteFile(c.path(name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, errs := c.run("verify", "L1", "--witness-policy", c.path("both.policy"))
+	if code != exitInvalid || !strings.Contains(out+errs, "missing cosignatures of w2.example") {
+		t.Fatalf("policy needing both: exit %d, want %d naming w2.example\n%s%s", code, exitInvalid, out, errs)
+	}
+	out = c.ok("verify", "L1", "--witness-policy", c.path("either.policy"))
+	if !strings.Contains(out, "witnessed by w1.example") {
+		t.Fatalf("policy needing either:\n%s", out)
+	}
+	c.ok("bundle", "export", "L1", "-o", c.path("L1.bundle"))
+	if code, out, errs := c.run("bundle", "verify", c.path("L1.bundle"), "--lot", "L1", "--witness-policy", c.path("both.policy")); code != exitInvalid || !strings.Contains(out+errs, "w2.example") {
+		t.Fatalf("bundle verify, policy needing both: exit %d\n%s%s", code, out, errs)
+	}
+	c.ok("bundle", "verify", c.path("L1.bundle"), "--lot", "L1", "--witness-policy", c.path("either.policy"))
+	// A policy for another log is a usage error.
+	other := fmt.Sprintf("log %s\nwitness a %s\nquorum a\n", "other.example/log+01234567+AQ==", w1.VKey)
+	os.WriteFile(c.path("other.policy"), []byte(other), 0o644)
+	if code, _, errs := c.run("verify", "L1", "--witness-policy", c.path("other.policy")); code != exitUsage || !strings.Contains(errs, "is for log") {
+		t.Fatalf("policy of another log: exit %d, %s", code, errs)
 	}
 }

@@ -95,6 +95,9 @@ func parseTrusted(e *env, name, arg string, args []string, g *globals, t *trustF
 		return nil, verifier.Trust{}, err
 	}
 	trust, err := t.trust()
+	if err == nil && trust.Witnesses == nil {
+		fmt.Fprintf(e.stderr, "provctl %s: no --witness-policy: the checkpoint's witness cosignatures are not checked, so a log that shows you a history others do not see would go unnoticed\n", name)
+	}
 	return fs, trust, err
 }
 

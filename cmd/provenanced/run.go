@@ -174,7 +174,7 @@ func serve(ctx context.Context, o Options, store *custody.Store, tlsCfg *tls.Con
 		done := make(chan struct{})
 		go func() { pub.Run(wctx); close(done) }()
 		defer func() { stop(); <-done }()
-		flags.SetWitness(pub)
+		flags.SetWitness(pub, 0)
 	}
 	srv, err := server.New(server.Options{Store: store, Logger: o.Logger, TLSConfig: tlsCfg, Verifier: flags, Witness: pub})
 	if err != nil {

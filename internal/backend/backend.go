@@ -64,8 +64,10 @@ type Backend struct {
 	cache  *verifier.Cache // shared by the verifications of lots
 	proofs *proofCache     // shared by the bundles of lots
 
-	// witness, if set, gives bundles their witnesses' cosignatures.
-	witness *witness.Publisher
+	// witness, if set, gives bundles their witnesses' cosignatures,
+	// waiting up to witnessWait for them.
+	witness     *witness.Publisher
+	witnessWait time.Duration
 
 	// listBudget bounds the time a listing spends bringing stale lots up
 	// to date; 0: no bound.
@@ -348,6 +350,12 @@ func matches(f *pb.Flag, req *apipb.ListFlagsRequest) bool {
 	return true
 }
 
-// SetWitness makes bundles carry the cosignatures p keeps. Call it before
-// serving.
-func (b *Backend) SetWitness(p *witness.Publisher) { b.witness = p }
+// SetWitness makes bundles carry the cosignatures p keeps, waiting up to
+// wait (zero: WitnessWait) for a cosigned checkpoint that covers the
+// bundle. Call it before serving.
+func (b *Backend) SetWitness(p *witness.Publisher, wait time.Duration) {
+	if wait <= 0 {
+		wait = WitnessWait
+	}
+	b.witness, b.witnessWait = p, wait
+}

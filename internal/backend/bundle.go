@@ -57,7 +57,7 @@ const WitnessWait = 5 * time.Second
 
 // addWitnessed adds to bundle the latest cosigned checkpoint at least as
 // large as its own, with the consistency proof between the two, waiting
-// up to WitnessWait for one. Without one in time (witnesses down, or none
+// up to the backend's witness wait for one. Without one in time (witnesses down, or none
 // cosigned yet), the bundle goes out without, and a buyer who requires a
 // witness quorum refuses it.
 func (b *Backend) addWitnessed(ctx context.Context, bundle *pb.Bundle) error {
@@ -65,7 +65,7 @@ func (b *Backend) addWitnessed(ctx context.Context, bundle *pb.Bundle) error {
 	if err != nil {
 		return fmt.Errorf("verifier: the bundle's checkpoint: %w", err)
 	}
-	wctx, cancel := context.WithTimeout(ctx, WitnessWait)
+	wctx, cancel := context.WithTimeout(ctx, b.witnessWait)
 	defer cancel()
 	cs, ok := b.witness.AtLeast(wctx, c.Size)
 	if !ok {

@@ -12,11 +12,14 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/antimony-ledger/provenance/custody"
 	"github.com/antimony-ledger/provenance/internal/backend"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	"github.com/antimony-ledger/provenance/internal/server"
+	"github.com/antimony-ledger/provenance/internal/witness"
+	"github.com/antimony-ledger/provenance/tlog"
 	"github.com/antimony-ledger/provenance/verifier"
 )
 
@@ -37,11 +40,24 @@ func Start(tb testing.TB, c *ct.Chain) *Server {
 	return StartDir(tb, c, tb.TempDir())
 }
 
+// Options are what a test server may have besides its chain.
+type Options struct {
+	// Witnesses get the log's checkpoints (every 50 ms), and bundles
+	// carry their cosignatures.
+	Witnesses []tlog.Witness
+}
+
 // StartDir is [Start] on a given data directory, so a test can restart a
 // server on the same data.
 func StartDir(tb testing.TB, c *ct.Chain, dir string) *Server {
 	tb.Helper()
-	s, err := Run(c, dir)
+	return StartWith(tb, c, dir, Options{})
+}
+
+// StartWith is [StartDir] with options.
+func StartWith(tb testing.TB, c *ct.Chain, dir string, o Options) *Server {
+	tb.Helper()
+	s, err := RunWith(c, dir, o)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -55,7 +71,10 @@ func StartDir(tb testing.TB, c *ct.Chain, dir string) *Server {
 
 // Run starts a server on dir outside a test (for Example functions). The
 // caller must call Stop.
-func Run(c *ct.Chain, dir string) (*Server, error) {
+func Run(c *ct.Chain, dir string) (*Server, error) { return RunWith(c, dir, Options{}) }
+
+// RunWith is [Run] with options.
+func RunWith(c *ct.Chain, dir string, o Options) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	store, err := custody.Open(ctx, dir, custody.Config{Origin: ct.Origin, LogSigner: c.LogSigner, Registrar: c.RegistrarPublic(), Logger: logger, Now: c.Clock.Now})
@@ -69,7 +88,20 @@ func Run(c *ct.Chain, dir string) (*Server, error) {
 		return nil, err
 	}
 	flags := backend.New(store, verifier.Trust{Log: c.LogVerifier, Registrar: c.RegistrarPublic()}, verifier.DefaultConfig())
-	srv, err := server.New(server.Options{Store: store, Logger: logger, Verifier: flags})
+	var pub *witness.Publisher
+	pubDone := make(chan struct{})
+	if len(o.Witnesses) > 0 {
+		pub, err = witness.New(store.Log(), witness.Config{Witnesses: o.Witnesses, Interval: 50 * time.Millisecond, Logger: logger})
+		if err != nil {
+			flags.Close()
+			return fail(err)
+		}
+		go func() { pub.Run(ctx); close(pubDone) }()
+		flags.SetWitness(pub, 20*time.Second)
+	} else {
+		close(pubDone)
+	}
+	srv, err := server.New(server.Options{Store: store, Logger: logger, Verifier: flags, Witness: pub})
 	if err != nil {
 		flags.Close()
 		return fail(err)
@@ -94,6 +126,7 @@ func Run(c *ct.Chain, dir string) (*Server, error) {
 		once.Do(func() {
 			cancel()
 			serveErr = <-done
+			<-pubDone
 			flags.Close()
 			store.Close()
 		})
