@@ -113,11 +113,11 @@ type run struct {
 	// The registry, rebuilt from the bundle's registry records in log
 	// order and judged by package registry's rules; after crypto, it
 	// holds the registry as the whole bundle records it.
-	reg       *registry.Memory
-	rules     registry.Registry
-	retiredBy map[string]string // key id -> rotation that last ended its window
-	reached   map[string]reach  // key id -> revocation or retirement the reach bound
-	witnessedBy []string        // witnesses whose cosignatures met the policy
+	reg         *registry.Memory
+	rules       registry.Registry
+	retiredBy   map[string]string // key id -> rotation that last ended its window
+	reached     map[string]reach  // key id -> revocation or retirement the reach bound
+	witnessedBy []string          // witnesses whose cosignatures met the policy
 
 	errs  []string
 	cands []cand
