@@ -575,6 +575,12 @@ func TestWitnessPolicy(t *testing.T) {
 		t.Fatalf("bundle verify, policy needing both: exit %d\n%s%s", code, out, errs)
 	}
 	c.ok("bundle", "verify", c.path("L1.bundle"), "--lot", "L1", "--witness-policy", c.path("either.policy"))
+	if out := c.ok("checkpoint", "--witness-policy", c.path("either.policy")); !strings.Contains(out, "w1.example  size") || !strings.Contains(out, "meets the witness policy: cosigned by w1.example") {
+		t.Errorf("provctl checkpoint with witnesses:\n%s", out)
+	}
+	if code, out, errs := c.run("checkpoint", "--witness-policy", c.path("both.policy")); code != exitInvalid || !strings.Contains(out+errs, "w2.example") {
+		t.Errorf("provctl checkpoint, policy needing both: exit %d\n%s%s", code, out, errs)
+	}
 	// A policy for another log is a usage error.
 	other := fmt.Sprintf("log %s\nwitness a %s\nquorum a\n", "other.example/log+01234567+AQ==", w1.VKey)
 	os.WriteFile(c.path("other.policy"), []byte(other), 0o644)

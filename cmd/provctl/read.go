@@ -214,6 +214,28 @@ func showCheckpoint(ctx context.Context, e *env, args []string) error {
 			return printJSON(e.stdout, r)
 		}
 		fmt.Fprintf(e.stdout, "checkpoint verified and consistent with the last one seen: %s, %d entries\n\n%s", cp.Origin, cp.Size, r.GetCheckpoint())
+		if len(r.GetWitnesses()) > 0 {
+			fmt.Fprintln(e.stdout, "\nwitnesses:")
+			for _, w := range r.GetWitnesses() {
+				state := "cosigned the latest cosigned checkpoint"
+				if !w.GetCosigned() {
+					state = "did not cosign it"
+				}
+				if w.GetError() != "" {
+					state += "; last error: " + w.GetError()
+				}
+				fmt.Fprintf(e.stdout, "  %s  size %d  %s\n", w.GetName(), w.GetTreeSize(), state)
+			}
+		}
+		if pol, err := t.policy(v.VKey()); err != nil {
+			return err
+		} else if pol != nil {
+			wc, by, err := tlog.OpenWitnessed([]byte(r.GetCosignedCheckpoint()), v, pol)
+			if err != nil {
+				return &exitError{code: exitInvalid, err: fmt.Errorf("cosigned checkpoint: %w", err)}
+			}
+			fmt.Fprintf(e.stdout, "\ncosigned checkpoint of %d entries meets the witness policy: cosigned by %s\n", wc.Size, strings.Join(by, ", "))
+		}
 		return nil
 	})
 }
