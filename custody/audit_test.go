@@ -1,6 +1,7 @@
 package custody_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -530,4 +531,38 @@ func TestAuditWrongChain(t *testing.T) {
 	s := w.lyingStore(t, envs, indexLie{unchained: func(e ledger.Entry) bool { return e.Index == victim }})
 	_, err := w.audit(t, s)
 	wantBadIndex(t, err, victim, "map root")
+}
+
+// The audit replays the registry as the server applied it: a registrar
+// rotation (after it only the new key signs), a consented rotation, a
+// recovery, and a revocation reaching back further than the reach. A
+// registry record signed by the retired registrar key is bad.
+func TestAuditRegistrarRotation(t *testing.T) {
+	w := newAuditWorld(2)
+	next := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32))
+	envs := append(w.registrations(), w.stream(0, 3)...)
+	rot := w.c.RegistrarSign(&pb.Statement{Body: &pb.Statement_RegistrarRotation{RegistrarRotation: &pb.RegistrarRotation{NewKey: next.Public().(ed25519.PublicKey)}}})
+	envs = append(envs, record.Cosign(rot, next))
+	old := w.c.Registrar
+	w.c.Registrar = next
+	k2 := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{10}, 32))
+	consented := w.c.RegistrarSign(&pb.Statement{Body: &pb.Statement_KeyRotation{KeyRotation: &pb.KeyRotation{
+		PartyId: w.mines[0].ID, NewKey: &pb.PartyKey{PublicKey: k2.Public().(ed25519.PublicKey), NotBefore: w.c.At(0)}}}})
+	envs = append(envs, record.Cosign(consented, w.mines[0].Key))
+	k3 := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{11}, 32))
+	envs = append(envs, w.c.RegistrarSign(&pb.Statement{Body: &pb.Statement_KeyRotation{KeyRotation: &pb.KeyRotation{
+		PartyId: w.mines[1].ID, NewKey: &pb.PartyKey{PublicKey: k3.Public().(ed25519.PublicKey), NotBefore: w.c.At(0)}}}}))
+	envs = append(envs, w.c.RegistrarSign(&pb.Statement{Body: &pb.Statement_KeyRevocation{KeyRevocation: &pb.KeyRevocation{
+		PartyId: w.exporters[0].ID, KeyId: w.exporters[0].KeyID(), RevokedAt: w.c.At(-300 * ct.Day)}}}))
+	w.c.Registrar = old // the store pins the first registrar key
+	s := w.rawStore(t, envs)
+	if _, err := w.audit(t, s); err != nil {
+		t.Fatalf("audit of an honest registry history: %v", err)
+	}
+	// The retired registrar key signs once more.
+	rogue := w.c.AddParty("rogue", "Rogue", "PK", pb.Role_ROLE_MINE)
+	envs = append(envs, w.c.Register(rogue))
+	s = w.rawStore(t, envs)
+	_, err := w.audit(t, s)
+	wantBadIndex(t, err, uint64(len(envs)-1), "not the registrar key")
 }
