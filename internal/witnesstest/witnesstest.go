@@ -179,9 +179,6 @@ func (w *Witness) Stop() {
 // Restart starts a stopped witness again.
 func (w *Witness) Restart() { w.start() }
 
-// Log returns what the witness logged.
-func (w *Witness) Log() string { return w.stderr.String() }
-
 func run(tb testing.TB, name string, args ...string) string {
 	tb.Helper()
 	out, err := exec.Command(name, args...).CombinedOutput()
