@@ -88,6 +88,9 @@ func ValidateStatement(st *pb.Statement) error {
 	case *pb.Statement_KeyRotation:
 		r := b.KeyRotation
 		v.id("key_rotation.party_id", r.GetPartyId())
+		if r.GetPartyId() == RegistrarPartyID {
+			v.fail("key_rotation.party_id: the registrar's key changes only by a registrar_rotation, signed by the old key and the new")
+		}
 		v.key("key_rotation.new_key", r.GetNewKey())
 		if r.GetRetireKeyId() != "" {
 			v.keyID("key_rotation.retire_key_id", r.GetRetireKeyId())
@@ -96,6 +99,9 @@ func ValidateStatement(st *pb.Statement) error {
 	case *pb.Statement_KeyRevocation:
 		r := b.KeyRevocation
 		v.id("key_revocation.party_id", r.GetPartyId())
+		if r.GetPartyId() == RegistrarPartyID {
+			v.fail("key_revocation.party_id: the registrar's key changes only by a registrar_rotation, signed by the old key and the new")
+		}
 		v.keyID("key_revocation.key_id", r.GetKeyId())
 		v.time("key_revocation.revoked_at", r.GetRevokedAt())
 		v.str("key_revocation.reason", r.GetReason())

@@ -2,7 +2,6 @@ package registry
 
 import (
 	"errors"
-	"slices"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -28,9 +27,8 @@ type Change struct {
 	// Recovery is set when a key rotation added a key without a signature
 	// by any key of the party: a key recovery by the registrar alone.
 	Recovery bool
-	// Reached is set when a revocation's revoked_at, or a rotation's
-	// retire_at, is earlier than the revocation reach allows: it takes
-	// effect at the bound instead.
+	// Reached is set when a revocation's revoked_at is earlier than the
+	// revocation reach allows: it takes effect at the bound instead.
 	Reached bool
 	// Registrar is the new registrar key of a registrar rotation.
 	Registrar *Registrar
@@ -41,9 +39,11 @@ type Change struct {
 // changes, as the registry stands before it. It fails, changing nothing,
 // if st registers a party or key already registered, lists a key twice,
 // or rotates or revokes a key its party does not have or a key already
-// revoked. A key rotation that no key of the party signed is a recovery
-// (the added key's recovery_record is at.ID). A revocation or retirement
-// takes effect no earlier than the revocation reach before at.LogTime.
+// revoked. A key rotation that no valid, unrecovered key of the party
+// signed is a recovery (the added key's recovery_record is at.ID, or the
+// recovery of the recovered key that signed). A revocation takes effect
+// no earlier than the revocation reach before at.LogTime, a retirement no
+// earlier than at.LogTime.
 // For any other statement it returns a zero Change.
 func (g Registry) Apply(st *pb.Statement, env *pb.Envelope, at Position) (Change, error) {
 	switch b := st.GetBody().(type) {
@@ -89,6 +89,12 @@ func (g Registry) register(r *pb.PartyRegistration, at Position) (Change, error)
 // registered already, or the Reader's error.
 func (g Registry) newKey(k *pb.PartyKey) (*pb.KeyStatus, error) {
 	id := record.KeyID(k.GetPublicKey())
+	// The registrar's keys are registered to it once it rotates; the
+	// first is not registered anywhere, and is never a party's: its
+	// signature on a rotation is the registrar's, not the party's consent.
+	if id == g.Registrar.ID {
+		return nil, keyTaken{id, record.RegistrarPartyID}
+	}
 	if owner, err := g.Reader.KeyOwner(id); err == nil {
 		return nil, keyTaken{id, owner}
 	} else if !errors.Is(err, record.ErrNotFound) {
@@ -122,18 +128,26 @@ func (g Registry) rotate(r *pb.KeyRotation, env *pb.Envelope, at Position) (Chan
 		return Change{}, err
 	}
 	c := Change{Party: party, Added: []*pb.KeyStatus{ks}}
-	if !slices.ContainsFunc(env.GetSignatures(), func(s *pb.Signature) bool { return FindKey(party, s.GetKeyid()) != nil }) {
+	if rec := consent(party, env, at); rec != "" {
 		c.Recovery = true
-		ks.RecoveryRecord = at.ID
+		ks.RecoveryRecord = rec
+		if rec == consentNone {
+			ks.RecoveryRecord = at.ID
+		}
 	}
 	if r.GetRetireKeyId() != "" {
 		old := FindKey(party, r.GetRetireKeyId())
 		if old == nil {
 			return Change{}, record.Rejectf(record.ErrNotFound, "key %s is not a key of party %q", r.GetRetireKeyId(), r.GetPartyId())
 		}
+		// A retirement is planned, never backdated: it ends the key no
+		// earlier than the log takes the rotation (the party may have
+		// signed the request, and records with the old key, before the
+		// registrar co-signed it). Ending a key earlier is what a
+		// revocation, with its reach, is for.
 		end := r.GetRetireAt()
-		if bound := g.reach(at.LogTime); end.AsTime().Before(bound) {
-			end, c.Reached = timestamppb.New(bound), true
+		if !at.LogTime.IsZero() && end.AsTime().Before(at.LogTime) {
+			end = timestamppb.New(at.LogTime)
 		}
 		if old.GetNotAfter() == nil || end.AsTime().Before(old.GetNotAfter().AsTime()) {
 			old.NotAfter = end
@@ -142,6 +156,32 @@ func (g Registry) rotate(r *pb.KeyRotation, env *pb.Envelope, at Position) (Chan
 	}
 	party.Keys = append(party.Keys, ks)
 	return c, nil
+}
+
+// consentNone is consent's answer when no key of the party co-signed.
+const consentNone = "none"
+
+// consent returns "" if a key of party that may sign at at, and was not
+// itself added by a recovery, co-signed env; otherwise the recovery the
+// rotation continues: the recovery record of a recovered key that
+// co-signed (a key the registrar added alone cannot consent for the
+// party, or the registrar could launder a recovery through it), or
+// consentNone.
+func consent(party *pb.Party, env *pb.Envelope, at Position) string {
+	rec := consentNone
+	for _, s := range env.GetSignatures() {
+		ks := FindKey(party, s.GetKeyid())
+		if ks == nil || len(KeyProblems(ks, at)) > 0 {
+			continue
+		}
+		if ks.GetRecoveryRecord() == "" {
+			return ""
+		}
+		if rec == consentNone {
+			rec = ks.GetRecoveryRecord()
+		}
+	}
+	return rec
 }
 
 // rotateRegistrar adds the new registrar key to the registrar's entry,

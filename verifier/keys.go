@@ -31,8 +31,8 @@ func (r *run) roleCheck(rec *entry, a registry.Action, lots []string) {
 //
 // It raises KEY_RECOVERY for signatures by a key the registrar added
 // alone (a key recovery), naming the rotation; and REVOCATION_BACKDATED
-// for signatures the log took after the time a revocation or retirement
-// claimed but before the revocation reach let it take effect.
+// for signatures the log took after the time a revocation claimed but
+// before the revocation reach let it take effect.
 func (r *run) keyChecks() {
 	for _, rec := range r.recs {
 		owner := actingOn(rec.st)
@@ -49,8 +49,8 @@ func (r *run) keyChecks() {
 			if rc, ok := r.reached[kid]; ok {
 				if lt := rec.logTime(); !lt.Before(rc.claimed) && rc.rec.idx > rec.idx && registry.ValidAt(k, lt) && !(k.GetRevoked() && !lt.Before(k.GetRevokedAt().AsTime())) {
 					r.flag(rec, RuleRevocationBackdated, pb.Severity_SEVERITY_WARNING, rec.lot(), nil, []string{rc.rec.id},
-						"the %s of key %s of %q at index %d claims the key ended %s, before the log took this record (%s), but it was logged %s, more than the %.0f-day revocation reach later: applied from %s only",
-						rc.what, kid, owner, rc.rec.idx, ts(rc.claimed), ts(lt), ts(rc.rec.logTime()), r.cfg.RevocationReach.Hours()/24, ts(effectiveEnd(k, rc.what)))
+						"the revocation of key %s of %q at index %d dates its compromise to %s, before the log took this record (%s), but it was logged %s, more than the %.0f-day revocation reach later: applied from %s only",
+						kid, owner, rc.rec.idx, ts(rc.claimed), ts(lt), ts(rc.rec.logTime()), r.cfg.RevocationReach.Hours()/24, ts(k.GetRevokedAt().AsTime()))
 				}
 			}
 			for _, p := range registry.KeyProblems(k, registry.Position{Index: rec.idx, LogTime: rec.logTime(), EventTime: rec.time}) {
@@ -98,12 +98,4 @@ func (r *run) idAt(idx uint64) string {
 		return ""
 	}
 	return r.recs[i].id
-}
-
-// effectiveEnd is when a key's revocation or retirement took effect.
-func effectiveEnd(k *pb.KeyStatus, what string) time.Time {
-	if what == "revocation" {
-		return k.GetRevokedAt().AsTime()
-	}
-	return k.GetNotAfter().AsTime()
 }

@@ -384,24 +384,18 @@ func (r *run) registry() bool {
 		if c.Retired != nil {
 			r.retiredBy[c.Retired.GetKeyId()] = rec.id
 		}
-		if c.Reached {
-			switch b := rec.st.GetBody().(type) {
-			case *pb.Statement_KeyRevocation:
-				r.reached[b.KeyRevocation.GetKeyId()] = reach{rec, b.KeyRevocation.GetRevokedAt().AsTime(), "revocation"}
-			case *pb.Statement_KeyRotation:
-				r.reached[b.KeyRotation.GetRetireKeyId()] = reach{rec, b.KeyRotation.GetRetireAt().AsTime(), "retirement"}
-			}
+		if rv := rec.st.GetKeyRevocation(); c.Reached && rv != nil {
+			r.reached[rv.GetKeyId()] = reach{rec, rv.GetRevokedAt().AsTime()}
 		}
 	}
 	return r.verifySigs(sigs)
 }
 
-// A reach is a revocation or retirement whose time reached back past the
-// revocation reach: the record, the time it claimed, and what it is.
+// A reach is a revocation whose time reached back past the revocation
+// reach: the record and the time it claimed.
 type reach struct {
 	rec     *entry
 	claimed time.Time
-	what    string
 }
 
 // witnessed checks the bundle's witnessed checkpoint against the witness

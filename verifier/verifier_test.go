@@ -1196,3 +1196,62 @@ func TestRegistrarRotation(t *testing.T) {
 		t.Fatalf("bundle without the registrar rotation: %s", verifier.Text(rep))
 	}
 }
+
+// TestRecoveryLaundering (from a cold review): keys the registrar added
+// alone cannot consent for the party. A recovered key co-signing the next
+// rotation passes its recovery on; a rotation "co-signed" by a key
+// revoked before it (which the store refuses, so from a raw log) is a
+// recovery; the registrar's own key cannot be given to a party; and the
+// registrar's key cannot be rotated as if it were a party's.
+func TestRecoveryLaundering(t *testing.T) {
+	x := lottest.New(t)
+	pubOf := func(k ed25519.PrivateKey) ed25519.PublicKey { return k.Public().(ed25519.PublicKey) }
+	rotation := func(party string, k ed25519.PrivateKey) *pb.Envelope {
+		return x.C.RegistrarSign(&pb.Statement{EventTime: x.Day(0.5), Body: &pb.Statement_KeyRotation{KeyRotation: &pb.KeyRotation{
+			PartyId: party, NewKey: &pb.PartyKey{PublicKey: pubOf(k), NotBefore: x.Day(0)},
+		}}})
+	}
+	r1 := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, 32))
+	s1 := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{2}, 32))
+	recovery := x.Submit(rotation(x.Mine.ID, r1))
+	x.Submit(record.Cosign(rotation(x.Mine.ID, s1), r1)) // "consented" by the recovered key
+	laundered := &ct.Party{ID: x.Mine.ID, Key: s1, Reg: x.Mine.Reg}
+	ext := x.Extract(laundered, "L1", 10000, 3, 9, lottest.MineSite, 1)
+	f := lottest.WantFlag(t, x.Verify("L1"), verifier.RuleKeyRecovery, ext)
+	if !slices.Contains(f.GetEvidence(), recovery) {
+		t.Errorf("KEY_RECOVERY evidence %v does not name the first recovery %s", f.GetEvidence(), recovery)
+	}
+
+	// The registrar's own key, given to a party, would sign as the
+	// registrar and consent as the party at once.
+	if _, err := x.S.Submit(t.Context(), rotation(x.Exp.ID, x.C.Registrar)); !errors.Is(err, record.ErrAlreadyExists) {
+		t.Fatalf("the registrar key added to a party: %v", err)
+	}
+	// The registrar's key changes only by a registrar rotation.
+	regRot := x.C.RegistrarSign(&pb.Statement{EventTime: x.Day(0.5), Body: &pb.Statement_KeyRotation{KeyRotation: &pb.KeyRotation{
+		PartyId: record.RegistrarPartyID, NewKey: &pb.PartyKey{PublicKey: pubOf(s1), NotBefore: x.Day(0)},
+	}}})
+	if _, err := x.S.Submit(t.Context(), regRot); !errors.Is(err, record.ErrMalformed) {
+		t.Fatalf("a key rotation of the registrar: %v", err)
+	}
+
+	// Consent by a key revoked before the rotation.
+	y := lottest.New(t)
+	raw := lottest.NewRawLog(t, y.C)
+	for _, p := range []*ct.Party{y.Mine, y.Exp} {
+		raw.Add(y.C.Register(p))
+	}
+	raw.Add(y.C.RegistrarSign(&pb.Statement{EventTime: y.Day(0.2), Body: &pb.Statement_KeyRevocation{KeyRevocation: &pb.KeyRevocation{
+		PartyId: y.Mine.ID, KeyId: y.Mine.KeyID(), RevokedAt: y.Day(0.2),
+	}}}))
+	rot := y.C.RegistrarSign(&pb.Statement{EventTime: y.Day(0.5), Body: &pb.Statement_KeyRotation{KeyRotation: &pb.KeyRotation{
+		PartyId: y.Mine.ID, NewKey: &pb.PartyKey{PublicKey: pubOf(s1), NotBefore: y.Day(0)},
+	}}})
+	rotID := raw.Add(record.Cosign(rot, y.Mine.Key))
+	ext = raw.Add(y.C.Sign(&ct.Party{ID: y.Mine.ID, Key: s1, Reg: y.Mine.Reg}, &pb.Statement{EventTime: y.Day(1), Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
+		LotId: "L1", MassKg: 1000, SbGradePct: 9, Site: lottest.MineSite, Product: pb.Product_PRODUCT_ORE}}}))
+	f = lottest.WantFlag(t, verifier.Verify(raw.Bundle("L1"), y.Trust(), verifier.DefaultConfig()), verifier.RuleKeyRecovery, ext)
+	if !slices.Contains(f.GetEvidence(), rotID) {
+		t.Errorf("KEY_RECOVERY evidence %v does not name the rotation %s", f.GetEvidence(), rotID)
+	}
+}
