@@ -195,12 +195,12 @@ func ParsePolicy(text string) (*Policy, error) {
 	if p.quorum == "" {
 		return nil, errors.New("witness policy: no quorum line")
 	}
-	// Witnesses are keyed by name+hash in notes: two with the same would
-	// be one.
+	// One key is one witness, whatever its names: else one key holder
+	// would meet a 2-of-2 quorum alone.
 	for i, w := range p.Witnesses {
 		for _, o := range p.Witnesses[:i] {
-			if o.Name == w.Name && o.Hash == w.Hash {
-				return nil, fmt.Errorf("witness policy: witness key %s is listed twice", w.VKey)
+			if o.Key.Equal(w.Key) || (o.Name == w.Name && o.Hash == w.Hash) {
+				return nil, fmt.Errorf("witness policy: witness key %s is listed twice (as %s)", w.VKey, o.VKey)
 			}
 		}
 	}
@@ -222,12 +222,13 @@ func (p *Policy) Quorum() string { return p.quorum }
 // signatures) over body against the policy's witnesses and reports
 // whether the quorum is satisfied, which witnesses cosigned, and which of
 // the rest could still satisfy it: the witnesses whose cosignatures are
-// missing. A cosignature that does not verify counts as missing.
-func (p *Policy) Check(body string, sigs []note.Signature) (ok bool, cosigned, missing []string) {
+// missing. A cosignature that does not verify counts as missing, and so
+// does one whose time fresh (if not nil) refuses.
+func (p *Policy) Check(body string, sigs []note.Signature, fresh func(time.Time) bool) (ok bool, cosigned, missing []string) {
 	have := map[string]bool{}
 	for _, w := range p.Witnesses {
 		for _, s := range sigs {
-			if _, good := w.Cosigned(body, s); good {
+			if t, good := w.Cosigned(body, s); good && (fresh == nil || fresh(t)) {
 				have[w.VKey] = true
 				cosigned = append(cosigned, w.Name)
 				break
@@ -272,10 +273,16 @@ func (p *Policy) Check(body string, sigs []note.Signature) (ok bool, cosigned, m
 }
 
 // OpenWitnessed opens a checkpoint as [OpenCheckpoint] does and checks its
-// witnesses' cosignatures against p. It fails, naming the witnesses whose
+// witnesses' cosignatures against p, counting only those whose time
+// fresh accepts (nil: any). It fails, naming the witnesses whose
 // cosignatures are missing, if they do not satisfy p's quorum; otherwise
 // it returns the checkpoint and the names of the witnesses that cosigned.
-func OpenWitnessed(signedNote []byte, v *Verifier, p *Policy) (Checkpoint, []string, error) {
+//
+// A witness's time says when it last saw the log at this tree: the log's
+// own checkpoint time is the operator's word, and an operator could
+// re-sign an old tree at a fresh time (a frozen view), but not make a
+// witness cosign it again once the witness has seen a larger tree.
+func OpenWitnessed(signedNote []byte, v *Verifier, p *Policy, fresh func(time.Time) bool) (Checkpoint, []string, error) {
 	c, err := OpenCheckpoint(signedNote, v)
 	if err != nil {
 		return Checkpoint{}, nil, err
@@ -284,11 +291,18 @@ func OpenWitnessed(signedNote []byte, v *Verifier, p *Policy) (Checkpoint, []str
 	if err != nil {
 		return Checkpoint{}, nil, fmt.Errorf("opening checkpoint note: %w", err)
 	}
-	ok, cosigned, missing := p.Check(n.Text, n.UnverifiedSigs)
+	ok, cosigned, missing := p.Check(n.Text, n.UnverifiedSigs, fresh)
 	if !ok {
 		return c, cosigned, &QuorumError{Quorum: p.quorum, Cosigned: cosigned, Missing: missing}
 	}
 	return c, cosigned, nil
+}
+
+// Missing returns the witnesses the quorum needs when no one has
+// cosigned: what a checkpoint without cosignatures lacks.
+func (p *Policy) Missing() []string {
+	_, _, missing := p.Check("", nil, nil)
+	return missing
 }
 
 // A QuorumError is a checkpoint without its witness policy's quorum.
@@ -298,7 +312,7 @@ type QuorumError struct {
 }
 
 func (e *QuorumError) Error() string {
-	have := "no witness cosigned it"
+	have := "no witness cosigned it recently enough"
 	if len(e.Cosigned) > 0 {
 		have = "cosigned by " + strings.Join(e.Cosigned, ", ")
 	}

@@ -50,6 +50,8 @@ func TestParsePolicyErrors(t *testing.T) {
 		{"witness a a.example+00000000+AQ==\nquorum a\n", "not an Ed25519 cosignature"},
 		{"witness a " + strings.Replace(a.vkey, "+", "+0", 1)[:len(a.vkey)] + "\nquorum a\n", "witness key"},
 		{"witnesses a " + a.vkey + "\nquorum a\n", "unknown keyword"},
+		// One key under two names is one witness: it cannot meet 2 of 2.
+		{"witness a " + a.vkey + "\nwitness b " + renamed(a, "b.example") + "\ngroup g all a b\nquorum g\n", "listed twice"},
 	} {
 		if _, err := ParsePolicy(tc.text); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("ParsePolicy(%q): %v, want %q", tc.text, err, tc.want)
@@ -93,7 +95,7 @@ quorum q
 		{"forged", []note.Signature{forged, c.cosign(body, 1)}, false, []string{"c.example"}, []string{"a.example", "b.example"}},
 		{"another checkpoint's", []note.Signature{other, c.cosign(body, 1)}, false, []string{"c.example"}, []string{"a.example", "b.example"}},
 	} {
-		ok, cosigned, missing := p.Check(body, tc.sigs)
+		ok, cosigned, missing := p.Check(body, tc.sigs, nil)
 		if ok != tc.ok || !slices.Equal(cosigned, tc.cosigned) || !slices.Equal(missing, tc.missing) {
 			t.Errorf("%s: ok %v cosigned %v missing %v; want %v %v %v", tc.name, ok, cosigned, missing, tc.ok, tc.cosigned, tc.missing)
 		}
@@ -102,7 +104,7 @@ quorum q
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, _, _ := none.Check(body, nil); !ok {
+	if ok, _, _ := none.Check(body, nil, nil); !ok {
 		t.Error("quorum none needs no cosignature")
 	}
 }
@@ -116,4 +118,10 @@ func TestPolicyCheckLog(t *testing.T) {
 	if p.CheckLog("example/log+01234567+AQ==") != nil || p.CheckLog("other/log+01234567+AQ==") == nil {
 		t.Error("CheckLog")
 	}
+}
+
+// renamed returns w's key under another name.
+func renamed(w testWitness, name string) string {
+	pub := w.key.Public().(ed25519.PublicKey)
+	return fmt.Sprintf("%s+%08x+%s", name, keyHash(name, algCosignature, pub), base64.StdEncoding.EncodeToString(append([]byte{algCosignature}, pub...)))
 }

@@ -47,6 +47,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -252,7 +253,7 @@ func (r *run) crypto() bool {
 		return r.fail("checkpoint: signed at %s, %s ago, more than the maximum age of %s: the bundle says what the log held then; fetch a fresh one (stale bundle)", c.Time.Format(time.RFC3339), Age(age), Age(r.cfg.MaxAge))
 	}
 	r.ckpt = c
-	if r.trust.Witnesses != nil && !r.witnessed(c) {
+	if r.trust.Witnesses != nil && r.trust.Witnesses.Quorum() != "none" && !r.witnessed(c, now) {
 		return false
 	}
 	var prev uint64
@@ -399,13 +400,27 @@ type reach struct {
 }
 
 // witnessed checks the bundle's witnessed checkpoint against the witness
-// policy: the log's own, cosigned by a quorum, and consistent with c.
-func (r *run) witnessed(c tlog.Checkpoint) bool {
+// policy: the log's own, cosigned by a quorum, and consistent with c. A
+// cosignature counts only if the witness made it within MaxAge of now
+// (and not more than MaxCheckpointAhead after it): the witness's time,
+// not the log's, bounds how long an operator can show an old tree.
+func (r *run) witnessed(c tlog.Checkpoint, now time.Time) bool {
+	p := r.trust.Witnesses
 	wc := r.b.GetWitnessedCheckpoint()
 	if wc == "" {
-		return r.fail("checkpoint: the bundle carries no witness cosignatures, and the witness policy requires the quorum %q (was the server started with its witnesses, and are they up?)", r.trust.Witnesses.Quorum())
+		return r.fail("checkpoint: the bundle carries no witness cosignatures, and the witness policy's quorum %q needs those of %s (was the server started with its witnesses, and are they up?)",
+			p.Quorum(), strings.Join(p.Missing(), ", "))
 	}
-	w, by, err := tlog.OpenWitnessed([]byte(wc), r.trust.Log, r.trust.Witnesses)
+	fresh := func(t time.Time) bool {
+		if r.cfg.MaxAge > 0 && now.Sub(t) > r.cfg.MaxAge {
+			return false
+		}
+		return r.cfg.MaxCheckpointAhead <= 0 || t.Sub(now) <= r.cfg.MaxCheckpointAhead
+	}
+	w, by, err := tlog.OpenWitnessed([]byte(wc), r.trust.Log, p, fresh)
+	if err != nil && r.cfg.MaxAge > 0 {
+		return r.fail("witnessed checkpoint: %v (a cosignature counts if made within the last %s)", err, Age(r.cfg.MaxAge))
+	}
 	if err != nil {
 		return r.fail("witnessed checkpoint: %v", err)
 	}
@@ -423,7 +438,8 @@ func (r *run) witnessed(c tlog.Checkpoint) bool {
 		proof[i] = [32]byte(h)
 	}
 	if err := tlog.VerifyConsistency(c.Size, w.Size, proof, c.Root, w.Root); err != nil {
-		return r.fail("witnessed checkpoint: the bundle's tree (size %d) is not a prefix of the witnessed one (size %d): %v (a split view)", c.Size, w.Size, err)
+		return r.fail("witnessed checkpoint: the bundle's tree (size %d, root %s) is not a prefix of the witnessed one (size %d, root %s): %v (a split view)",
+			c.Size, base64.StdEncoding.EncodeToString(c.Root[:]), w.Size, base64.StdEncoding.EncodeToString(w.Root[:]), err)
 	}
 	r.witnessedBy = by
 	return true

@@ -230,7 +230,7 @@ func showCheckpoint(ctx context.Context, e *env, args []string) error {
 		if pol, err := t.policy(v.VKey()); err != nil {
 			return err
 		} else if pol != nil {
-			wc, by, err := tlog.OpenWitnessed([]byte(r.GetCosignedCheckpoint()), v, pol)
+			wc, by, err := tlog.OpenWitnessed([]byte(r.GetCosignedCheckpoint()), v, pol, nil)
 			if err != nil {
 				return &exitError{code: exitInvalid, err: fmt.Errorf("cosigned checkpoint: %w", err)}
 			}

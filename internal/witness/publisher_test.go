@@ -18,6 +18,7 @@ import (
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/tlog"
 	"github.com/antimony-ledger/provenance/verifier"
+	"google.golang.org/protobuf/proto"
 )
 
 // lot moves lot L1 of mass kg from the mine to the exporter.
@@ -107,9 +108,49 @@ func TestWitnesses(t *testing.T) {
 	if !strings.Contains(rep.GetText(), "witnessed by w1.example, w2.example") {
 		t.Errorf("report text does not name the witnesses:\n%s", rep.GetText())
 	}
-	// Without the cosignatures, a policy refuses the bundle.
+	// A policy whose quorum is none needs no cosignature.
+	none, err := tlog.ParsePolicy("witness a " + w1.VKey + "\nquorum none\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bareB := &pb.Bundle{LotId: b.GetLotId(), Checkpoint: b.GetCheckpoint(), Records: b.GetRecords(), MapProofs: b.GetMapProofs()}
+	if rep := verify(x, bareB, none); rep.GetVerdict() != pb.Verdict_VERDICT_VERIFIED {
+		t.Fatalf("quorum none, no cosignatures: %s", verifier.Text(rep))
+	}
+
+	// A frozen view: two hours on, the operator re-signs this tree at a
+	// fresh time and hands it out with the witnesses' genuine but old
+	// cosignatures. The log's time is the operator's word; the witnesses'
+	// is not, and a buyer with a one-hour maximum age refuses it.
+	c, err := tlog.OpenCheckpoint([]byte(b.GetCheckpoint()), x.C.LogVerifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(2 * time.Hour)
+	c.Time = later.Truncate(time.Second)
+	resigned, err := tlog.SignCheckpoint(c, x.C.LogSigner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frozen := proto.CloneOf(b)
+	frozen.Checkpoint = string(resigned)
+	cfg := verifier.DefaultConfig()
+	cfg.Now = func() time.Time { return later }
+	cfg.MaxAge = time.Hour
+	trust := x.Trust()
+	trust.Witnesses = both
+	if rep := verifier.VerifyLot("L1", frozen, trust, cfg); rep.GetVerdict() != pb.Verdict_VERDICT_INVALID || !strings.Contains(strings.Join(rep.GetErrors(), " "), "made within the last 1h") {
+		t.Fatalf("frozen view with old cosignatures: %s", verifier.Text(rep))
+	}
+	trust.Witnesses = nil
+	if rep := verifier.VerifyLot("L1", frozen, trust, cfg); rep.GetVerdict() != pb.Verdict_VERDICT_VERIFIED {
+		t.Fatalf("frozen view without a witness policy: %s", verifier.Text(rep))
+	}
+
+	// Without the cosignatures, a policy refuses the bundle, naming the
+	// witnesses.
 	bare := &pb.Bundle{LotId: b.GetLotId(), Checkpoint: b.GetCheckpoint(), Records: b.GetRecords(), MapProofs: b.GetMapProofs()}
-	if rep := verify(x, bare, both); rep.GetVerdict() != pb.Verdict_VERDICT_INVALID || !strings.Contains(strings.Join(rep.GetErrors(), " "), "no witness cosignatures") {
+	if rep := verify(x, bare, both); rep.GetVerdict() != pb.Verdict_VERDICT_INVALID || !strings.Contains(strings.Join(rep.GetErrors(), " "), "needs those of w1.example, w2.example") {
 		t.Fatalf("bundle without cosignatures: %s", verifier.Text(rep))
 	}
 
