@@ -77,15 +77,21 @@ type Status struct {
 // A Publisher sends checkpoints to witnesses. It is safe for concurrent
 // use.
 type Publisher struct {
-	log      *ledger.Log
-	cfg      Config
-	logger   *slog.Logger
-	peers    []*peer
-	kick     chan struct{}
-	mu       sync.Mutex
-	latest   Cosigned
+	log    *ledger.Log
+	cfg    Config
+	logger *slog.Logger
+	peers  []*peer
+	kick   chan struct{}
+
+	mu sync.Mutex
+	// cur is the checkpoint of the round in progress (or the last one)
+	// with the cosignatures it has so far, each added as it arrives; done
+	// is the last round's that got any, kept while cur has fewer.
+	cur, done Cosigned
+	// covered is the tree size of the last round that finished.
+	covered  uint64
 	statuses []Status
-	changed  chan struct{} // closed and replaced when latest changes
+	changed  chan struct{} // closed and replaced when any of the above changes
 }
 
 type peer struct {
@@ -160,41 +166,74 @@ func (p *Publisher) Kick() {
 	}
 }
 
-// round sends snap to every witness at once and keeps the cosignatures.
-// It reports whether every witness cosigned.
+// round sends snap to every witness at once, and keeps each cosignature
+// as it arrives (a witness that hangs does not hold back the others'). It
+// reports whether every witness cosigned.
 func (p *Publisher) round(ctx context.Context, snap ledger.Snapshot) bool {
-	lines := make([][]byte, len(p.peers))
-	errs := make([]error, len(p.peers))
+	p.mu.Lock()
+	if len(p.cur.By) > 0 {
+		p.done = p.cur
+	}
+	p.cur = Cosigned{Signed: bytes.Clone(snap.Signed), Size: snap.Checkpoint.Size}
+	p.mu.Unlock()
+	ok := make([]bool, len(p.peers))
 	var wg sync.WaitGroup
 	for i, w := range p.peers {
 		wg.Go(func() {
-			lines[i], errs[i] = p.send(ctx, w, snap)
+			line, err := p.send(ctx, w, snap)
+			p.record(i, snap, line, err)
+			ok[i] = err == nil
 		})
 	}
 	wg.Wait()
-	signed := bytes.Clone(snap.Signed)
-	var by []string
-	now := time.Now()
+	p.mu.Lock()
+	p.covered = snap.Checkpoint.Size
+	p.broadcast()
+	p.mu.Unlock()
+	return !slices.Contains(ok, false)
+}
+
+// record keeps witness i's answer to snap.
+func (p *Publisher) record(i int, snap ledger.Snapshot, line []byte, err error) {
+	w := p.peers[i]
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for i, w := range p.peers {
-		st := &p.statuses[i]
-		st.Size = w.size
-		if errs[i] != nil {
-			st.Err = errs[i].Error()
-			p.logger.Warn("witness: no cosignature", slog.String("witness", w.Name), slog.Uint64("size", snap.Checkpoint.Size), slog.Any("error", errs[i]))
+	st := &p.statuses[i]
+	st.Size = w.size
+	if err != nil {
+		st.Err = err.Error()
+		p.logger.Warn("witness: no cosignature", slog.String("witness", w.Name), slog.Uint64("size", snap.Checkpoint.Size), slog.Any("error", err))
+		return
+	}
+	st.Err, st.LastSuccess = "", time.Now()
+	p.cur.Signed = append(p.cur.Signed, line...)
+	p.cur.By = append(p.cur.By, w.Name)
+	p.broadcast()
+}
+
+// broadcast wakes AtLeast's waiters; p.mu is held.
+func (p *Publisher) broadcast() {
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// best returns the cosigned checkpoint with the most cosignatures (the
+// newest of equals) that covers size entries, or false. p.mu is held.
+func (p *Publisher) best(size uint64) (Cosigned, bool) {
+	var b Cosigned
+	for _, c := range []Cosigned{p.cur, p.done} {
+		if len(c.By) == 0 || c.Size < size {
 			continue
 		}
-		st.Err, st.LastSuccess = "", now
-		signed = append(signed, lines[i]...)
-		by = append(by, w.Name)
+		if len(c.By) > len(b.By) || (len(c.By) == len(b.By) && c.Size > b.Size) {
+			b = c
+		}
 	}
-	if len(by) > 0 {
-		p.latest = Cosigned{Signed: signed, Size: snap.Checkpoint.Size, By: by}
-		close(p.changed)
-		p.changed = make(chan struct{})
-	}
-	return len(by) == len(p.peers)
+	return cloneCosigned(b), len(b.By) > 0
+}
+
+func cloneCosigned(c Cosigned) Cosigned {
+	return Cosigned{Signed: bytes.Clone(c.Signed), Size: c.Size, By: slices.Clone(c.By)}
 }
 
 // send sends snap to w, and returns w's cosignature line. On a 409 (the
@@ -298,31 +337,46 @@ func clip(b []byte) string {
 	return s
 }
 
-// Latest returns the latest checkpoint that has cosignatures (zero if
-// none yet), and each witness's status.
+// Latest returns the cosigned checkpoint with the most cosignatures of
+// the last two rounds (zero if none yet), and each witness's status.
 func (p *Publisher) Latest() (Cosigned, []Status) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.latest, slices.Clone(p.statuses)
+	c, _ := p.best(0)
+	return c, slices.Clone(p.statuses)
 }
 
-// AtLeast returns the latest cosigned checkpoint once it covers size
-// entries, asking for a round if it does not yet; false if ctx ends first.
+// AtLeast returns a cosigned checkpoint that covers size entries, asking
+// for a round if none does yet. It returns as soon as one carries the
+// cosignature of every witness whose last answer was one (it does not
+// wait for witnesses that are failing), or once a round that covered
+// size has finished; when ctx ends, it returns the best it has. False if
+// there is none.
 func (p *Publisher) AtLeast(ctx context.Context, size uint64) (Cosigned, bool) {
 	if len(p.peers) == 0 {
 		return Cosigned{}, false
 	}
 	for {
 		p.mu.Lock()
-		c, changed := p.latest, p.changed
+		c, ok := p.best(size)
+		healthy := true
+		for i, st := range p.statuses {
+			if st.Err == "" && !slices.Contains(c.By, p.peers[i].Name) {
+				healthy = false
+			}
+		}
+		covered, changed := p.covered > 0 && p.covered >= size, p.changed
 		p.mu.Unlock()
-		if c.Size >= size && c.Signed != nil {
+		if ok && healthy {
 			return c, true
+		}
+		if covered {
+			return c, ok
 		}
 		p.Kick()
 		select {
 		case <-ctx.Done():
-			return Cosigned{}, false
+			return c, ok
 		case <-changed:
 		}
 	}

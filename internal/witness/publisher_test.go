@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,7 +32,13 @@ func lot(x *lottest.H, kg float64) {
 // publish starts a publisher for x's log, stopped when the test ends.
 func publish(t *testing.T, x *lottest.H, ws ...tlog.Witness) *witness.Publisher {
 	t.Helper()
-	p, err := witness.New(x.S.Log(), witness.Config{Witnesses: ws, Interval: 50 * time.Millisecond, Timeout: 5 * time.Second})
+	return publishWithin(t, x, 5*time.Second, ws...)
+}
+
+// publishWithin is publish with a time limit on each witness's answer.
+func publishWithin(t *testing.T, x *lottest.H, timeout time.Duration, ws ...tlog.Witness) *witness.Publisher {
+	t.Helper()
+	p, err := witness.New(x.S.Log(), witness.Config{Witnesses: ws, Interval: 50 * time.Millisecond, Timeout: timeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,5 +252,51 @@ func TestGarbageWitness(t *testing.T) {
 	_, sts := p.Latest()
 	if !strings.Contains(sts[1].Err, "no valid cosignature") || sts[0].Err != "" {
 		t.Fatalf("statuses %+v", sts)
+	}
+}
+
+// TestHangingWitness: a witness that fails once, then accepts requests
+// and never answers, does not keep the others' cosignatures out of
+// bundles: once it has failed, a bundle goes out as soon as the healthy
+// witness has cosigned, not when the hanging request times out (30 s;
+// the bound below is half that, a hundred times what the healthy witness
+// needs).
+func TestHangingWitness(t *testing.T) {
+	w1 := witnesstest.Start(t, "w1.example")
+	w3 := witnesstest.Start(t, "w3.example") // for a key: the policy's second witness
+	x := lottest.New(t)
+	w1.AddLog(ct.Origin, x.C.LogVerifierKey)
+	lot(x, 10000)
+	var calls atomic.Int32
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+			return
+		}
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	t.Cleanup(func() { close(release); srv.Close() })
+	hang := w3.Witness
+	hang.URL = srv.URL
+	p := publishWithin(t, x, 30*time.Second, w1.Witness, hang)
+	// The first round: the witness fails.
+	for {
+		if _, sts := p.Latest(); sts[1].Err != "" {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	x.Extract(x.Mine, "L2", 500, 3, 9, lottest.MineSite, 4)
+	start := time.Now()
+	b := bundle(t, x, p, time.Minute)
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("the bundle took %s: it waited for the hanging witness", d)
+	}
+	if rep := verify(x, b, policy(t, "any", w1, w3)); rep.GetVerdict() != pb.Verdict_VERDICT_VERIFIED {
+		t.Fatalf("hanging witness, policy needs either: %s", verifier.Text(rep))
 	}
 }
