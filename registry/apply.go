@@ -27,9 +27,10 @@ type Change struct {
 
 // Apply works out what the registry statement st, at position at, changes,
 // as the registry stands before it. It fails, changing nothing, if st
-// registers a party or key already registered, lists a key twice, or
-// rotates or revokes a key its party does not have or a key already
-// revoked. For any other statement it returns a zero Change.
+// registers a party or key already registered, lists a key twice, adds a
+// key that is not a sound public key ([record.CheckPublicKey]:
+// [record.ErrMalformed]), or rotates or revokes a key its party does not
+// have or a key already revoked. For any other statement it returns a zero Change.
 func (g Registry) Apply(st *pb.Statement, at Position) (Change, error) {
 	switch b := st.GetBody().(type) {
 	case *pb.Statement_PartyRegistration:
@@ -56,6 +57,8 @@ func (g Registry) register(r *pb.PartyRegistration, at Position) (Change, error)
 		ks, err := g.newKey(k)
 		if errors.As(err, new(keyTaken)) {
 			return Change{}, record.Rejectf(record.ErrAlreadyExists, "keys[%d]: %v", i, err)
+		} else if errors.As(err, new(unsoundKey)) {
+			return Change{}, record.Rejectf(record.ErrMalformed, "keys[%d]: %v", i, err)
 		} else if err != nil {
 			return Change{}, err
 		}
@@ -68,10 +71,20 @@ func (g Registry) register(r *pb.PartyRegistration, at Position) (Change, error)
 	return c, nil
 }
 
-// newKey returns the status of a new key, or a keyTaken error if its id is
-// registered already, or the Reader's error.
+// newKey returns the status of a new key, or an unsoundKey error if it is
+// not a sound public key (record.CheckPublicKey), or a keyTaken error if
+// its id is registered already, or the Reader's error. Every key enters the
+// registry here, so the server, the audit and the verifier refuse the same
+// keys.
 func (g Registry) newKey(k *pb.PartyKey) (*pb.KeyStatus, error) {
 	id := record.KeyID(k.GetPublicKey())
+	if err := record.CheckPublicKey(k.GetPublicKey()); err != nil {
+		reason := err.Error()
+		if re, ok := errors.AsType[*record.RejectError](err); ok {
+			reason = re.Reason
+		}
+		return nil, unsoundKey{id, reason}
+	}
 	if owner, err := g.Reader.KeyOwner(id); err == nil {
 		return nil, keyTaken{id, owner}
 	} else if !errors.Is(err, record.ErrNotFound) {
@@ -83,6 +96,10 @@ func (g Registry) newKey(k *pb.PartyKey) (*pb.KeyStatus, error) {
 type keyTaken struct{ id, owner string }
 
 func (e keyTaken) Error() string { return "key " + e.id + " is already registered to party " + e.owner }
+
+type unsoundKey struct{ id, reason string }
+
+func (e unsoundKey) Error() string { return "key " + e.id + ": " + e.reason }
 
 // changing returns a copy of party id to change.
 func (g Registry) changing(id string) (*pb.Party, error) {
@@ -101,6 +118,8 @@ func (g Registry) rotate(r *pb.KeyRotation) (Change, error) {
 	ks, err := g.newKey(r.GetNewKey())
 	if errors.As(err, new(keyTaken)) {
 		return Change{}, record.Rejectf(record.ErrAlreadyExists, "new_key: %v", err)
+	} else if errors.As(err, new(unsoundKey)) {
+		return Change{}, record.Rejectf(record.ErrMalformed, "new_key: %v", err)
 	} else if err != nil {
 		return Change{}, err
 	}
