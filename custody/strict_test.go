@@ -34,9 +34,10 @@ func strictCases(key ed25519.PrivateKey) map[string]ct.Craft {
 // ordinary key, signs extractions in ways ZIP-215 accepts and
 // crypto/ed25519 (RFC 8032, cofactorless, canonical R) refuses. The store
 // refuses each as a bad signature, saying that only ZIP-215 accepts it,
-// whether the key was known before the submission (checked in the
-// submitter's goroutine) or not (checked by the committer); the ZIP-215
-// check that the audit and the verifier run still accepts each.
+// both in Submit (checked in the submitter's goroutine) and when appended
+// without Submit (checked by the committer, as are signatures by keys
+// registered in the same commit group); the ZIP-215 check that the audit
+// and the verifier run still accepts each.
 func TestSubmitRefusesNonStrictSignatures(t *testing.T) {
 	c := ct.New()
 	s := c.OpenStore(t)

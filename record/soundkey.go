@@ -31,9 +31,9 @@ import (
 //   - A point with a small-order component (A = A0 + T, A0 of prime order,
 //     T of small order, T not the identity) cannot come from key
 //     generation either. Its holder's signatures satisfy the cofactored
-//     equation of ZIP-215 but, whenever [k]T is not the identity (for most
-//     messages), not the cofactorless one of crypto/ed25519, so verifiers
-//     would disagree about them. Refusing it costs one scalar
+//     equation of ZIP-215 but, whenever [k]T is not the identity (for half
+//     of all messages or more), not the cofactorless one of
+//     crypto/ed25519, so verifiers would disagree about them. Refusing it costs one scalar
 //     multiplication per key registered, nothing per signature.
 func CheckPublicKey(pub []byte) error {
 	if len(pub) != ed25519.PublicKeySize {

@@ -20,8 +20,8 @@ import (
 // buyer would get VERIFIED for a lot no one signed. The same for a key
 // of mixed order, whose holder signs with the scalar of its prime-order
 // part. Non-canonical encodings of other points are refused too. Only
-// the registrar signs registrations, so the operator or the
-// registrar could put such a key in a log; the store itself refuses it
+// the registrar signs registrations, so the registrar (by default, the
+// operator) could put such a key in a log; the store itself refuses it
 // (package custody).
 func TestUnsoundKeyInvalid(t *testing.T) {
 	x := lottest.New(t)

@@ -120,7 +120,8 @@ func UnsoundKeys(pub ed25519.PublicKey) []UnsoundKey {
 // k = SHA-512(R || A || M) mod l and s = r + k·a.
 type Craft struct {
 	// Key gives the secret scalar a and, unless Pub is set, A. Nil: a = 0,
-	// for a key whose point is of small order, which no one holds.
+	// for a key whose point is of small order, which no one holds; Pub
+	// must then be set.
 	Key ed25519.PrivateKey
 	// Pub, if set, is the public key A hashed into k: with Key, a key of
 	// mixed order made from Key's ([UnsoundKeys]).
