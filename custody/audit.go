@@ -48,13 +48,17 @@ const (
 //     and the recomputed root against the checkpoint's;
 //
 //   - every entry is re-decoded (canonical DSSE JSON, statement structure)
-//     and every signature re-verified, under the same ZIP-215 rules as at
-//     append time, against the key registered to the signer at that point
-//     in the log. The registry is rebuilt in log order from the registry
-//     records themselves, starting from the store's registrar key; a key
-//     must belong to the acting party (the registrar for registry
-//     statements), not be revoked before the record, and be within its
-//     validity window at the record's append time and its event time.
+//     and every signature re-verified, under the ZIP-215 rules that the
+//     buyer's verifier applies (admission is stricter, so the audit never
+//     fails a signature the server admitted, and its verdict does not
+//     depend on the library that signed), against the key registered to
+//     the signer at that point in the log. The registry is rebuilt in log
+//     order from the registry records themselves, starting from the
+//     store's registrar key, by the rules of package registry (which
+//     refuse unsound keys, record.CheckPublicKey); a key must belong to
+//     the acting party (the registrar for registry statements), not be
+//     revoked before the record, and be within its validity window at the
+//     record's append time and its event time.
 //
 //   - the log's index is rebuilt in log order (package index): every
 //     leaf's extra data must be the running tallies recomputed from the

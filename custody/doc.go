@@ -12,9 +12,13 @@
 //  1. the envelope's shape (record.CheckEnvelopeShape), its canonical
 //     bytes (record.EncodeEnvelope: what the log stores and what the
 //     record's id hashes) and its statement (record.DecodeStatement);
-//  2. the signatures by keys already committed, verified in ZIP-215
-//     batches shared with concurrent submissions (a batchVerifier), off
-//     the committer's path;
+//  2. the signatures by keys already committed, checked in the caller's
+//     goroutine, off the committer's path, by the rule of admission
+//     (record.AdmitSignature): valid under ZIP-215 and under RFC 8032 as
+//     crypto/ed25519 checks it, so every verifier accepts what the log
+//     holds. That is one crypto/ed25519.Verify per signature, not a batch:
+//     no batch checks the cofactorless equation, and a batch plus a
+//     per-signature check of R costs more (record.Signed.Admissible);
 //  3. [ledger.Log.AppendWith], with the decoded record and the set of
 //     signatures already verified as the entry's value, so nothing is
 //     decoded or verified twice and nothing waits in a side table.
@@ -35,8 +39,9 @@
 //   - the signers are authorized by the one rulebook, package registry
 //     (the acting party's keys, their windows and revocations, the
 //     registrar for registry statements), and any signature not verified
-//     in step 2 (its key is newer) is verified now;
-//   - registry statements change the registry (registry.Registry.Apply);
+//     in step 2 (its key is newer) is checked now, by the same rule;
+//   - registry statements change the registry (registry.Registry.Apply),
+//     which refuses a key that is not sound (record.CheckPublicKey);
 //   - custody statements must fit the lot's state: a dispatch or a
 //     transformation input by the holder, linking to the lot's current
 //     custody record; a receipt by the addressee, linking to the pending

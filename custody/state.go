@@ -170,17 +170,14 @@ func (a *applier) position() registry.Position {
 }
 
 // authorize checks, by the registry's rules, that every signature is by a
-// key that may sign the statement here, and that it verifies (unless it
-// was verified before the commit, against the same key).
+// key that may sign the statement here, and that it may be admitted
+// (unless it was checked before the commit, against the same key).
 func (a *applier) authorize() error {
 	party, err := a.registry().Authorize(a.st, a.p.env, a.position(), func(sg registry.Signer) error {
-		if a.p.verified[sg.KeyID] || record.VerifySignature(a.p.env, sg.PublicKey, sg.Sig) {
+		if a.p.verified[sg.KeyID] {
 			return nil
 		}
-		if sg.Key == nil {
-			return record.Rejectf(record.ErrBadSignature, "signature by registrar key %s does not verify", sg.KeyID)
-		}
-		return record.Rejectf(record.ErrBadSignature, "signature by key %s does not verify", sg.KeyID)
+		return admit(a.p.env, sg.KeyID, sg.PublicKey, sg.Sig)
 	})
 	a.party = party
 	return err

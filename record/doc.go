@@ -23,11 +23,17 @@
 // # Keys and signatures
 //
 // Keys are Ed25519. A key id ([KeyID]) is the base58 sha2-256 multihash of
-// the 32-byte public key. Signing is RFC 8032 (crypto/ed25519). Every
-// verification, single ([VerifySignature]) or batched ([VerifySignatures],
+// the 32-byte public key. A registered key must be sound
+// ([CheckPublicKey]): the canonical encoding of a point of prime order.
+// Signing is RFC 8032 (crypto/ed25519). Every verification of stored
+// records, single ([VerifySignature]) or batched ([VerifySignatures],
 // [BatchValid]), applies the ZIP-215 rules of
 // github.com/hdevalence/ed25519consensus, so a batch and one-by-one
-// verification never disagree on whether a record is valid.
+// verification never disagree on whether a record is valid, and no verdict
+// depends on the library that signed. Admission to the log
+// ([AdmitSignature]) is stricter: a signature must verify under both
+// ZIP-215 and RFC 8032 as crypto/ed25519 applies it, so that any standard
+// verifier also accepts every record the log holds.
 //
 // # Refusals
 //

@@ -45,6 +45,37 @@ func (s Signed) Valid() bool {
 		ed25519consensus.Verify(s.PublicKey, s.Message, s.Sig)
 }
 
+// Admissible reports whether s is valid under both ZIP-215 ([Signed.Valid])
+// and the RFC 8032 rules of crypto/ed25519.Verify, which are stricter: a
+// canonical s (as ZIP-215), and R equal, byte for byte, to the canonical
+// encoding of [s]B - [k]A (the cofactorless equation, with R canonical).
+// Every signature crypto/ed25519.Verify accepts, ZIP-215 accepts, so this
+// is crypto/ed25519.Verify alone. Proof: both decode A with edwards25519's
+// Point.SetBytes and both hash the same bytes R || A || M into k, so they
+// agree on A and k; if crypto/ed25519 accepts, R is the canonical
+// encoding of the point P = [s]B - [k]A, which SetBytes decodes to P
+// itself, and [8](P - P) is the identity, so the cofactored ZIP-215
+// equation holds, with the same canonical s. (TestAdmissible and
+// FuzzAdmissible check it against both libraries.)
+//
+// Why not a batch: no batch checks the cofactorless equation. Without the
+// cofactor, a batch sums [z_i]T_i over the small-order parts T_i of the
+// signatures' R, and with random z_i that sum is the identity with
+// probability up to 1/2 (T of order 2 and an even z): so the ZIP-215
+// batch multiplies by the cofactor, which accepts every T. A batch
+// followed by a check of each R would be exact: given a key of prime
+// order ([CheckPublicKey]), a passing batch leaves R - ([s]B - [k]A) of
+// small order, the identity exactly when R is of prime order, so "R
+// canonical and [l]R the identity" completes it. But that check is a
+// multiplication by l and costs about as much as crypto/ed25519.Verify
+// itself, which makes the batch pure overhead (BENCHMARKS.md, "Strict
+// admission"); and it would rest on the key being of prime order, which
+// the pinned registrar key, and keys registered before the registry
+// checked them, are not known to be.
+func (s Signed) Admissible() bool {
+	return len(s.PublicKey) == ed25519.PublicKeySize && ed25519.Verify(s.PublicKey, s.Message, s.Sig)
+}
+
 // BatchValid is batchValid for signatures over given messages: true means
 // every signature is valid (but for a chance of about 2^-128).
 func BatchValid(checks []Signed) bool {

@@ -13,6 +13,18 @@ func VerifySignature(env *pb.Envelope, pub ed25519.PublicKey, sig []byte) bool {
 	return Signed{pub, PAE(env.GetPayloadType(), env.GetPayload()), sig}.Valid()
 }
 
+// AdmitSignature reports whether the log may admit sig, a signature of
+// env's PAE by pub: whether it is valid under both the ZIP-215 rules of
+// [VerifySignature] and the RFC 8032 rules of crypto/ed25519.Verify, so
+// that every verifier, ZIP-215 or standard, accepts every stored record
+// ([Signed.Admissible]). Only admission is strict: the audit and the
+// verifier check stored records with [VerifySignature] and
+// [VerifySignatures], whose verdicts never depend on which library
+// signed.
+func AdmitSignature(env *pb.Envelope, pub ed25519.PublicKey, sig []byte) bool {
+	return Signed{pub, PAE(env.GetPayloadType(), env.GetPayload()), sig}.Admissible()
+}
+
 // A SignatureCheck is one signature to verify: Sig by PublicKey over the
 // PAE of Envelope.
 type SignatureCheck struct {

@@ -38,8 +38,9 @@ type Change struct {
 // signatures the caller has resolved and verified), at position at,
 // changes, as the registry stands before it. It fails, changing nothing,
 // if st registers a party or key already registered, lists a key twice,
-// or rotates or revokes a key its party does not have or a key already
-// revoked. A key rotation that no valid, unrecovered key of the party
+// adds a key that is not a sound public key ([record.CheckPublicKey]:
+// [record.ErrMalformed]), or rotates or revokes a key its party does not
+// have or a key already revoked. A key rotation that no valid, unrecovered key of the party
 // signed is a recovery (the added key's recovery_record is at.ID, or the
 // recovery of the recovered key that signed). A revocation takes effect
 // no earlier than the revocation reach before at.LogTime, a retirement no
@@ -73,6 +74,8 @@ func (g Registry) register(r *pb.PartyRegistration, at Position) (Change, error)
 		ks, err := g.newKey(k)
 		if errors.As(err, new(keyTaken)) {
 			return Change{}, record.Rejectf(record.ErrAlreadyExists, "keys[%d]: %v", i, err)
+		} else if errors.As(err, new(unsoundKey)) {
+			return Change{}, record.Rejectf(record.ErrMalformed, "keys[%d]: %v", i, err)
 		} else if err != nil {
 			return Change{}, err
 		}
@@ -85,10 +88,20 @@ func (g Registry) register(r *pb.PartyRegistration, at Position) (Change, error)
 	return c, nil
 }
 
-// newKey returns the status of a new key, or a keyTaken error if its id is
-// registered already, or the Reader's error.
+// newKey returns the status of a new key, or an unsoundKey error if it is
+// not a sound public key (record.CheckPublicKey), or a keyTaken error if
+// its id is registered already, or the Reader's error. Every key enters the
+// registry here, so the server, the audit and the verifier refuse the same
+// keys.
 func (g Registry) newKey(k *pb.PartyKey) (*pb.KeyStatus, error) {
 	id := record.KeyID(k.GetPublicKey())
+	if err := record.CheckPublicKey(k.GetPublicKey()); err != nil {
+		reason := err.Error()
+		if re, ok := errors.AsType[*record.RejectError](err); ok {
+			reason = re.Reason
+		}
+		return nil, unsoundKey{id, reason}
+	}
 	// The registrar's keys are registered to it once it rotates; the
 	// first is not registered anywhere, and is never a party's: its
 	// signature on a rotation is the registrar's, not the party's consent.
@@ -107,6 +120,10 @@ type keyTaken struct{ id, owner string }
 
 func (e keyTaken) Error() string { return "key " + e.id + " is already registered to party " + e.owner }
 
+type unsoundKey struct{ id, reason string }
+
+func (e unsoundKey) Error() string { return "key " + e.id + ": " + e.reason }
+
 // changing returns a copy of party id to change.
 func (g Registry) changing(id string) (*pb.Party, error) {
 	p, err := g.Reader.Party(id)
@@ -124,6 +141,8 @@ func (g Registry) rotate(r *pb.KeyRotation, env *pb.Envelope, at Position) (Chan
 	ks, err := g.newKey(r.GetNewKey())
 	if errors.As(err, new(keyTaken)) {
 		return Change{}, record.Rejectf(record.ErrAlreadyExists, "new_key: %v", err)
+	} else if errors.As(err, new(unsoundKey)) {
+		return Change{}, record.Rejectf(record.ErrMalformed, "new_key: %v", err)
 	} else if err != nil {
 		return Change{}, err
 	}

@@ -30,8 +30,10 @@
 // registered to it. A key may sign at a position when it was not revoked
 // before it, not revoked as of the log's time, and its window
 // [not_before, not_after) holds the log's time ([CheckKey]). A key id
-// belongs to one party, for ever. Roles decide which statements a party
-// may make ([Action], [Allows]).
+// belongs to one party, for ever. A key is registered only if it is sound
+// ([record.CheckPublicKey]): a key of small order signs without a private
+// key, and a non-canonical or mixed-order one makes verifiers disagree.
+// Roles decide which statements a party may make ([Action], [Allows]).
 //
 // Refusals wrap the sentinel errors of package record: [record.ErrNotAllowed],
 // [record.ErrNotFound], [record.ErrUnknownKey], [record.ErrKeyNotValid],

@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
 	"github.com/antimony-ledger/provenance/registry"
@@ -256,6 +257,41 @@ func TestApply(t *testing.T) {
 	}
 	if _, err := w.apply(rev("mine-1", w.mine)); !errors.Is(err, record.ErrAlreadyExists) {
 		t.Fatalf("second revocation: %v", err)
+	}
+}
+
+// TestApplyRefusesUnsoundKeys: a registration or a rotation that adds a
+// key that is not sound (every encoding of every small-order point,
+// non-canonical encodings, points of mixed order, strings that are not a
+// point) is refused as malformed, naming the key, the problem and, in a
+// registration, which key; nothing is applied. Keys enter the registry
+// only there, so the server, the audit and the verifier all refuse them.
+func TestApplyRefusesUnsoundKeys(t *testing.T) {
+	w := newWorld(t)
+	for _, k := range ct.UnsoundKeys(pub(key("sound"))) {
+		t.Run(k.Name, func(t *testing.T) {
+			pk := &pb.PartyKey{PublicKey: k.Key, NotBefore: ts(0)}
+			for _, tc := range []struct {
+				st     *pb.Statement
+				phrase string
+			}{
+				{w.registration("mine-unsound", []pb.Role{pb.Role_ROLE_MINE}, &pb.PartyKey{PublicKey: pub(key("ok")), NotBefore: ts(0)}, pk), "keys[1]: key " + record.KeyID(k.Key) + ": public key"},
+				{&pb.Statement{PartyId: record.RegistrarPartyID, EventTime: ts(0), Body: &pb.Statement_KeyRotation{
+					KeyRotation: &pb.KeyRotation{PartyId: "mine-1", NewKey: pk}}}, "new_key: key " + record.KeyID(k.Key) + ": public key"},
+			} {
+				size := w.next
+				c, err := w.apply(tc.st)
+				if !errors.Is(err, record.ErrMalformed) || !strings.Contains(err.Error(), tc.phrase) || !strings.Contains(err.Error(), k.Problem) {
+					t.Errorf("%T: %v, want malformed with %q and %q", tc.st.GetBody(), err, tc.phrase, k.Problem)
+				}
+				if w.next != size || c.Party != nil {
+					t.Errorf("%T: a refused statement was applied", tc.st.GetBody())
+				}
+			}
+			if _, err := w.mem.KeyOwner(record.KeyID(k.Key)); !errors.Is(err, record.ErrNotFound) {
+				t.Errorf("the unsound key is registered: %v", err)
+			}
+		})
 	}
 }
 

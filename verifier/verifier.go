@@ -9,11 +9,16 @@
 // A verifier trusts only the pinned keys of a [Trust]: the log's checkpoint
 // key and the registrar key. [Verify] opens the checkpoint with the log key,
 // proves every record's inclusion in it, rebuilds the party registry from
-// registrar-signed records in log order and checks every custody record's
-// DSSE signatures (ZIP-215, as everywhere in this module) with a key
-// registered to the acting party earlier in the log. Any failure there is
-// cryptographic and makes the verdict INVALID, with an error naming the
-// record's log index. Nothing the server says outside the bundle is used.
+// registrar-signed records in log order by the rules of package registry
+// (which refuse a key that is not sound, [record.CheckPublicKey]) and
+// checks every custody record's DSSE signatures with a key registered to
+// the acting party earlier in the log. Signatures are checked under
+// ZIP-215, as every check of stored records in this module is, so the
+// verdict does not depend on the library that signed (the server admits
+// only signatures that RFC 8032 verifiers accept too). Any failure there
+// is cryptographic and makes the verdict INVALID, with an error naming
+// the record's log index. Nothing the server says outside the bundle is
+// used.
 //
 // # Mass flow
 //

@@ -184,6 +184,13 @@ func (w *hostileWorld) cases(t *testing.T) []hostileCase {
 	badTime.EventTime = &timestamppb.Timestamp{Seconds: 1700000000, Nanos: 2e9}
 	fakeReg := proto.Clone(w.buyer.Reg).(*pb.PartyRegistration)
 	fakeReg.PartyId = "buyer-2"
+	// A mine whose key is the identity point, under which R = [s]B signs
+	// anything; and the registered mine's signatures that only ZIP-215
+	// accepts (issue 14).
+	identityReg := proto.Clone(w.mineB.Reg).(*pb.PartyRegistration)
+	identityReg.PartyId, identityReg.Keys[0].PublicKey = "mine-identity", ct.SmallOrderEncoding("identity")
+	mixedR := c.SignCrafted(ct.Craft{Key: w.mine.Key, T: ct.SmallOrderPoint("order 8")}, extSt(w.mine.ID, w.extraction("LM", 10)))
+	nonCanonicalR := c.SignCrafted(ct.Craft{Key: w.mine.Key, REnc: ct.SmallOrderEncoding("identity, y = p + 1")}, extSt(w.mine.ID, w.extraction("LC", 10)))
 
 	return []hostileCase{
 		// Envelope shape.
@@ -233,6 +240,10 @@ func (w *hostileWorld) cases(t *testing.T) []hostileCase {
 			Body: &pb.Statement_PartyRegistration{PartyRegistration: fakeReg}}), code: codes.Unauthenticated, phrase: "not the registrar key"},
 		{name: "registration made by a party", req: sigBy(w.mine.Key, &pb.Statement{PartyId: w.mine.ID, EventTime: c.At(0),
 			Body: &pb.Statement_PartyRegistration{PartyRegistration: fakeReg}}), code: codes.PermissionDenied, phrase: "registry statements are made by"},
+		{name: "registration of the identity point as a key", req: env(c.RegistrarSign(&pb.Statement{Body: &pb.Statement_PartyRegistration{PartyRegistration: identityReg}})),
+			code: codes.InvalidArgument, sentinel: record.ErrMalformed, phrase: "public key is the identity point"},
+		{name: "signature with a mixed-order R", req: env(mixedR), code: codes.Unauthenticated, sentinel: record.ErrBadSignature, phrase: "only ZIP-215 accepts it"},
+		{name: "signature with a non-canonical R", req: env(nonCanonicalR), code: codes.Unauthenticated, phrase: "only ZIP-215 accepts it"},
 		{name: "registrar signs an extraction", req: sigBy(c.Registrar, extSt(record.RegistrarPartyID, w.extraction("LG", 10))), code: codes.PermissionDenied, phrase: "registrar signs only"},
 
 		// Custody.

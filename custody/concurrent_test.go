@@ -13,10 +13,11 @@ import (
 	"github.com/antimony-ledger/provenance/record"
 )
 
-// TestSubmitBatchedRejectsOnlyBad submits many envelopes at once, some with
-// bad signatures, so that they share verification batches: each bad one
-// is rejected with its own error and every good one is accepted.
-func TestSubmitBatchedRejectsOnlyBad(t *testing.T) {
+// TestSubmitConcurrentRejectsOnlyBad submits many envelopes at once, some
+// with bad signatures, so that they are checked side by side and share
+// commit groups: each bad one is rejected with its own error and every
+// good one is accepted.
+func TestSubmitConcurrentRejectsOnlyBad(t *testing.T) {
 	c := ct.New()
 	s := c.OpenStore(t)
 	const n = 96
