@@ -232,6 +232,9 @@ func (r *run) crypto() bool {
 	if len(r.trust.Registrar) != ed25519.PublicKeySize {
 		return r.fail("trusted registrar key is %d bytes, want %d", len(r.trust.Registrar), ed25519.PublicKeySize)
 	}
+	if err := record.CheckPublicKey(r.trust.Registrar); err != nil {
+		return r.fail("trusted registrar key: %v", err)
+	}
 	r.rules = registry.Registry{Registrar: registry.NewRegistrar(r.trust.Registrar), Reader: r.reg, RevocationReach: r.cfg.RevocationReach}
 	if r.b.GetLotId() == "" {
 		return r.fail("bundle names no lot")

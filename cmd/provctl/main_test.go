@@ -18,6 +18,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	"github.com/antimony-ledger/provenance/internal/keyfile"
@@ -510,8 +511,21 @@ func TestRotateKeyConsent(t *testing.T) {
 	if err := os.WriteFile(c.path("rot.json"), []byte(req), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out := c.ok("cosign", "--key", c.path("registrar.key"), c.path("rot.json")); !strings.Contains(out, "recorded at index") {
-		t.Fatalf("cosign: %s", out)
+	code, out, errs := c.run("cosign", "--key", c.path("registrar.key"), c.path("rot.json"))
+	if code != exitOK || !strings.Contains(out, "recorded at index") || !strings.Contains(errs, "rotated a key of mine-1") {
+		t.Fatalf("cosign: exit %d\n%s%s", code, out, errs)
+	}
+	// An unsigned rotation handed to the registrar is a recovery: cosign
+	// says so and wants --recovery.
+	req = c.ok("rotate-key", "--party-id", "mine-1", "--pub", c.path("mine2.key.pub"), "--registrar-key", "", "--key", c.path("mine.key"), "--sign-only")
+	var unsigned apipb.SubmitRequest
+	if err := protojson.Unmarshal([]byte(req), &unsigned); err != nil {
+		t.Fatal(err)
+	}
+	unsigned.Envelope.Signatures = nil
+	os.WriteFile(c.path("unsigned.json"), []byte(protojson.Format(&unsigned)), 0o644)
+	if code, _, errs := c.run("cosign", "--key", c.path("registrar.key"), c.path("unsigned.json")); code != exitUsage || !strings.Contains(errs, "--recovery") {
+		t.Fatalf("cosign of an unsigned rotation: exit %d, %s", code, errs)
 	}
 	mine2 := []string{"--key", c.path("mine2.key"), "--party", "mine-1"}
 	c.ok(append([]string{"extract", "--lot", "L2", "--mass-kg", "1000", "--moisture", "3", "--grade", "9", "--lat", "30.0", "--lon", "67.2", "--time", at(3, 8)}, mine2...)...)
@@ -526,6 +540,9 @@ func TestRotateKeyConsent(t *testing.T) {
 	c.ok(append([]string{"extract", "--lot", "L3", "--mass-kg", "1000", "--moisture", "3", "--grade", "9", "--lat", "30.0", "--lon", "67.2", "--time", at(3, 9)}, mine3...)...)
 	if code, out, _ := c.run("verify", "L3"); code != exitFlagged || !strings.Contains(out, "KEY_RECOVERY") {
 		t.Fatalf("lot signed with a recovered key: exit %d, want %d with KEY_RECOVERY\n%s", code, exitFlagged, out)
+	}
+	if out := c.ok("party", "mine-1"); !strings.Contains(out, "RECOVERED by the registrar alone") {
+		t.Errorf("provctl party does not mark the recovered key:\n%s", out)
 	}
 
 	// The registrar key rotates; the buyer still pins the first one.

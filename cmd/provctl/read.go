@@ -156,6 +156,9 @@ func showParty(ctx context.Context, e *env, args []string) error {
 			if k.GetRevoked() {
 				state = fmt.Sprintf("REVOKED at index %d", k.GetRevokedIndex())
 			}
+			if rec := k.GetRecoveryRecord(); rec != "" {
+				state += "; RECOVERED by the registrar alone (record " + rec + ")"
+			}
 			fmt.Fprintf(e.stdout, "key %s: %s\n", k.GetKeyId(), state)
 		}
 		return nil

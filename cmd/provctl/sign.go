@@ -283,6 +283,7 @@ func cosign(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "cosign", "REQUEST.json", &g)
 	g.addSignOnly(fs)
 	keyFile := fs.String("key", "", "private key file to sign with (a party key, or the registrar's)")
+	recovery := fs.Bool("recovery", false, "sign a key rotation that no one else has signed: a key recovery, which every verification of records signed with the new key reports (KEY_RECOVERY)")
 	if err := parse(fs, args, 1); err != nil {
 		return err
 	}
@@ -308,8 +309,19 @@ func cosign(ctx context.Context, e *env, args []string) error {
 			return fmt.Errorf("key %s has signed %s already", kid, fs.Arg(0))
 		}
 	}
-	if _, err := record.DecodeStatement(env.GetPayload()); err != nil {
+	st, err := record.DecodeStatement(env.GetPayload())
+	if err != nil {
 		return fmt.Errorf("%s: %w", fs.Arg(0), err)
+	}
+	// Say what is being signed, and by whom already.
+	var signers []string
+	for _, sig := range env.GetSignatures() {
+		signers = append(signers, sig.GetKeyid())
+	}
+	fmt.Fprintf(e.stderr, "provctl cosign: %s %s, made by %s, signed by %s; adding key %s\n",
+		describeStatement(st), st.GetEventTime().AsTime().UTC().Format(time.RFC3339), st.GetPartyId(), orNone(signers), kid)
+	if st.GetKeyRotation() != nil && len(signers) == 0 && !*recovery {
+		return usageErr("no key of %q has signed this rotation: signing it alone is a key recovery; say --recovery if that is what you mean", st.GetKeyRotation().GetPartyId())
 	}
 	return submitEnvelope(ctx, e, &g, record.Cosign(env, key))
 }
@@ -592,3 +604,10 @@ func transform(ctx context.Context, e *env, args []string) error {
 
 var _ = ed25519.PublicKeySize
 var _ flag.Value = (*multiFlag)(nil)
+
+func orNone(ids []string) string {
+	if len(ids) == 0 {
+		return "no one yet"
+	}
+	return strings.Join(ids, ", ")
+}

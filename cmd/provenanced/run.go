@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -97,6 +98,13 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer gl.Close()
 	defer hl.Close()
+	// Without a registrar key, make nothing, not even the directory.
+	if o.RegistrarPub == "" {
+		if _, err := os.Stat(filepath.Join(o.DataDir, datadir.RegistrarPubFile)); errors.Is(err, fs.ErrNotExist) {
+			_, _, err := datadir.RegistrarKey(o.DataDir, "")
+			return err
+		}
+	}
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return fmt.Errorf("creating data dir: %w", err)
 	}
@@ -108,6 +116,13 @@ func Run(ctx context.Context, o Options) error {
 	regPub, regPath, err := datadir.RegistrarKey(o.DataDir, o.RegistrarPub)
 	if err != nil {
 		return err
+	}
+	if err := record.CheckPublicKey(regPub); err != nil {
+		return fmt.Errorf("registrar key %s: %w", regPath, err)
+	}
+	if _, err := os.Stat(filepath.Join(o.DataDir, datadir.RegistrarKeyFile)); err == nil {
+		o.Logger.Warn("the data directory holds a registrar private key: whoever runs this server can sign as the registrar; move it to the registrar's own machine",
+			slog.String("path", filepath.Join(o.DataDir, datadir.RegistrarKeyFile)))
 	}
 	signer, vkey, err := datadir.LogKey(o.DataDir, o.Origin)
 	if err != nil {

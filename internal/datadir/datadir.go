@@ -107,7 +107,8 @@ func RegistrarKey(dir, supplied string) (ed25519.PublicKey, string, error) {
 		}
 		if haveStored {
 			if !bytes.Equal(pub, stored) {
-				return nil, "", fmt.Errorf("--registrar-pub key %s differs from the ledger's registrar key %s in %s",
+				return nil, "", fmt.Errorf("--registrar-pub key %s differs from the ledger's registrar key %s in %s "+
+					"(the ledger pins its first registrar key; later ones come from registrar rotations in the log, so leave --registrar-pub out or give the first)",
 					record.KeyID(pub), record.KeyID(stored), pubPath)
 			}
 			return pub, pubPath, nil
