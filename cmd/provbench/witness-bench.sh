@@ -6,7 +6,7 @@
 # ssh-agent, and for each run registers the run's log with them (every run
 # is a new log, with its own origin) before the load starts.
 #
-# usage: cmd/provbench/witness-bench.sh [RUNS] [DURATION] ["PROVBENCH FLAGS"]
+# usage: [ORDER="three one none"] cmd/provbench/witness-bench.sh [RUNS] [DURATION] ["PROVBENCH FLAGS"]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs=${1:-3} dur=${2:-15s} flags=${3:-"--clients 64 --stream --presign 1200"}
@@ -57,9 +57,16 @@ for cfg in none one three; do
   mkdir -p "$d"
   ln -s "$work/bin/provenanced" "$work/bin/provbench" "$work/bin/provctl" "$d/"
   echo "--origin bench.example/$cfg-RUN-$$" >"$d/server.flags"
+  # Every build gets the same hook (the witnesses know every run's log),
+  # so each load starts the same time after its server: only the policy
+  # differs.
+  cp "$work/after-start" "$d/after-start"
   if [ "$cfg" != none ]; then
     echo "--origin bench.example/$cfg-RUN-$$ --witness-policy $work/$cfg.policy" >"$d/server.flags"
-    cp "$work/after-start" "$d/after-start"
   fi
 done
-cmd/provbench/alternate.sh "$runs" "$dur" "$flags" "$work/none" "$work/one" "$work/three"
+# ORDER="three one none" runs the builds in the other order, to see any
+# bias from the position in each round.
+dirs=()
+for cfg in ${ORDER:-none one three}; do dirs+=("$work/$cfg"); done
+cmd/provbench/alternate.sh "$runs" "$dur" "$flags" "${dirs[@]}"
