@@ -222,6 +222,8 @@ func (g Registry) rotateRegistrar(r *pb.RegistrarRotation) (Change, error) {
 	ks, err := g.newKey(&pb.PartyKey{PublicKey: r.GetNewKey()})
 	if errors.As(err, new(keyTaken)) {
 		return Change{}, record.Rejectf(record.ErrAlreadyExists, "new_key: %v", err)
+	} else if errors.As(err, new(unsoundKey)) {
+		return Change{}, record.Rejectf(record.ErrMalformed, "new_key: %v", err)
 	} else if err != nil {
 		return Change{}, err
 	}

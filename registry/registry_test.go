@@ -448,6 +448,13 @@ func TestRegistrarRotation(t *testing.T) {
 	if _, err := w.reg.Authorize(reg, signed(reg, next), w.at(2*day), nil); err != nil {
 		t.Fatalf("the new registrar key: %v", err)
 	}
+	// An unsound new registrar key is malformed.
+	id := make([]byte, 32)
+	id[0] = 1 // the identity point
+	bad := &pb.Statement{PartyId: record.RegistrarPartyID, EventTime: ts(day), Body: &pb.Statement_RegistrarRotation{RegistrarRotation: &pb.RegistrarRotation{NewKey: id}}}
+	if _, err := w.reg.Apply(bad, nil, w.at(2*day)); !errors.Is(err, record.ErrMalformed) {
+		t.Fatalf("a registrar rotation to the identity point: %v", err)
+	}
 	// A party cannot register the registrar's key as its own.
 	taken := w.registration("mine-9", []pb.Role{pb.Role_ROLE_MINE}, &pb.PartyKey{PublicKey: pub(next), NotBefore: ts(0)})
 	if _, err := w.reg.Apply(taken, nil, w.at(2*day)); !errors.Is(err, record.ErrAlreadyExists) {

@@ -74,10 +74,9 @@ type Trust struct {
 	// rotation in the log hands over to the next.
 	Registrar ed25519.PublicKey
 	// Witnesses, if not nil, is the witness policy the bundle's
-	// checkpoint must meet: a checkpoint at least as large, consistent
-	// with it, cosigned by a quorum of the policy's witnesses. Without
-	// one, a log key holder could show this buyer one history and another
-	// buyer another.
+	// checkpoint must meet: its tree cosigned by a quorum of the policy's
+	// witnesses, within MaxAge. Without one, a log key holder could show
+	// this buyer one history and another buyer another.
 	Witnesses *tlog.Policy
 }
 
@@ -408,7 +407,7 @@ type reach struct {
 }
 
 // witnessed checks the bundle's witnessed checkpoint against the witness
-// policy: the log's own, cosigned by a quorum, and consistent with c. A
+// policy: the log's own, of the same tree as c, cosigned by a quorum. A
 // cosignature counts only if the witness made it within MaxAge of now
 // (and not more than MaxCheckpointAhead after it): the witness's time,
 // not the log's, bounds how long an operator can show an old tree.
@@ -432,22 +431,13 @@ func (r *run) witnessed(c tlog.Checkpoint, now time.Time) bool {
 	if err != nil {
 		return r.fail("witnessed checkpoint: %v", err)
 	}
-	if w.Size < c.Size {
-		return r.fail("witnessed checkpoint: tree size %d is smaller than the bundle's %d", w.Size, c.Size)
-	}
-	if len(r.b.GetWitnessConsistency()) > maxProofLen {
-		return r.fail("witnessed checkpoint: consistency proof has %d hashes", len(r.b.GetWitnessConsistency()))
-	}
-	proof := make([][32]byte, len(r.b.GetWitnessConsistency()))
-	for i, h := range r.b.GetWitnessConsistency() {
-		if len(h) != 32 {
-			return r.fail("witnessed checkpoint: consistency proof hash %d is %d bytes", i, len(h))
-		}
-		proof[i] = [32]byte(h)
-	}
-	if err := tlog.VerifyConsistency(c.Size, w.Size, proof, c.Root, w.Root); err != nil {
-		return r.fail("witnessed checkpoint: the bundle's tree (size %d, root %s) is not a prefix of the witnessed one (size %d, root %s): %v (a split view)",
-			c.Size, base64.StdEncoding.EncodeToString(c.Root[:]), w.Size, base64.StdEncoding.EncodeToString(w.Root[:]), err)
+	// The witnesses must vouch for the tree the bundle's proofs lead to:
+	// a cosignature of a later tree says nothing of what was appended
+	// between the two, and would let an operator re-sign an old tree and
+	// pass it off with a fresh cosignature of the live one.
+	if w.Size != c.Size || w.Root != c.Root {
+		return r.fail("witnessed checkpoint: it is of the tree of size %d, root %s, not of the bundle's (size %d, root %s): the witnesses must cosign the bundle's own tree (a split view, or an old tree passed off with a later cosignature)",
+			w.Size, base64.StdEncoding.EncodeToString(w.Root[:]), c.Size, base64.StdEncoding.EncodeToString(c.Root[:]))
 	}
 	r.witnessedBy = by
 	return true

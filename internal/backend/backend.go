@@ -285,11 +285,10 @@ func (b *Backend) VerifyLot(ctx context.Context, lotID string) (*pb.Verification
 // Bundle returns the lot's offline provenance bundle, with its witnesses'
 // cosignatures if the backend has witnesses (SetWitness).
 func (b *Backend) Bundle(ctx context.Context, lotID string) (*pb.Bundle, error) {
-	bundle, err := BuildBundle(ctx, b.store, lotID, b.cfg)
-	if err != nil || b.witness == nil {
-		return bundle, err
+	if b.witness != nil {
+		return b.witnessedBundle(ctx, lotID)
 	}
-	return bundle, b.addWitnessed(ctx, bundle)
+	return BuildBundle(ctx, b.store, lotID, b.cfg)
 }
 
 // ListFlags brings stale lots up to date, on all cores but one (appends

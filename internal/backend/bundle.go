@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -52,55 +51,48 @@ func (b *Backend) buildBundle(ctx context.Context, lotID string) (*pb.Bundle, er
 }
 
 // WitnessWait bounds how long a bundle waits for its witnesses to cosign a
-// checkpoint that covers it: a round or two.
+// checkpoint that covers the log as it stood when asked: a round or two.
 const WitnessWait = 5 * time.Second
 
-// addWitnessed adds to bundle the latest cosigned checkpoint at least as
-// large as its own, with the consistency proof between the two, waiting
-// up to the backend's witness wait for one. Without one in time (witnesses down, or none
-// cosigned yet), the bundle goes out without, and a buyer who requires a
-// witness quorum refuses it.
-func (b *Backend) addWitnessed(ctx context.Context, bundle *pb.Bundle) error {
-	c, err := tlog.ParseCheckpoint(checkpointBody(bundle.GetCheckpoint()))
-	if err != nil {
-		return fmt.Errorf("verifier: the bundle's checkpoint: %w", err)
-	}
+// witnessedBundle builds the lot's bundle at a checkpoint its witnesses
+// cosigned that covers the log as it stands now (waiting up to the
+// backend's witness wait for one), and adds the cosigned note: the
+// witnesses vouch for the very tree the bundle's proofs lead to, so an
+// operator cannot pair an old tree with a fresh cosignature of a later
+// one. Without one in time (witnesses down, or none cosigned yet), the
+// bundle is built at the latest checkpoint and goes out without, and a
+// buyer who requires a witness quorum refuses it.
+func (b *Backend) witnessedBundle(ctx context.Context, lotID string) (*pb.Bundle, error) {
 	wctx, cancel := context.WithTimeout(ctx, b.witnessWait)
 	defer cancel()
-	cs, ok := b.witness.AtLeast(wctx, c.Size)
+	cs, ok := b.witness.AtLeast(wctx, b.store.Log().Size())
 	if !ok {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
-		b.logger.Warn("bundle without witness cosignatures: none covers it yet", slog.String("lot", bundle.GetLotId()), slog.Uint64("size", c.Size))
-		return nil
+		b.logger.Warn("bundle without witness cosignatures: none covers the log yet", slog.String("lot", lotID))
+		return BuildBundle(ctx, b.store, lotID, b.cfg)
+	}
+	bundle, err := buildBundleAt(ctx, b.store, lotID, b.cfg, nil, nil, cs.Snapshot)
+	if err != nil {
+		return nil, err
 	}
 	bundle.WitnessedCheckpoint = string(cs.Signed)
-	if cs.Size > c.Size {
-		proof, err := b.store.Log().ConsistencyProof(ctx, c.Size, cs.Size)
-		if err != nil {
-			return fmt.Errorf("verifier: consistency proof to the witnessed checkpoint: %w", err)
-		}
-		for _, h := range proof {
-			bundle.WitnessConsistency = append(bundle.WitnessConsistency, h[:])
-		}
-	}
-	return nil
-}
-
-// checkpointBody returns the body of a signed note: the text before the
-// blank line.
-func checkpointBody(signed string) string {
-	body, _, _ := strings.Cut(signed, "\n\n")
-	return body + "\n"
+	return bundle, nil
 }
 
 func buildBundle(ctx context.Context, s *custody.Store, lotID string, cfg verifier.Config, cache *verifier.Cache, proofs *proofCache) (*pb.Bundle, error) {
-	log := s.Log()
-	snap, err := log.Snapshot()
+	snap, err := s.Log().Snapshot()
 	if err != nil {
 		return nil, fmt.Errorf("verifier: reading the store's checkpoint: %w", err)
 	}
+	return buildBundleAt(ctx, s, lotID, cfg, cache, proofs, snap)
+}
+
+// buildBundleAt builds the bundle as of snap, a checkpoint of the log with
+// its map (the latest, or an earlier one its witnesses cosigned).
+func buildBundleAt(ctx context.Context, s *custody.Store, lotID string, cfg verifier.Config, cache *verifier.Cache, proofs *proofCache, snap ledger.Snapshot) (*pb.Bundle, error) {
+	log := s.Log()
 	c := snap.Checkpoint
 	full := map[uint64]ledger.Entry{}     // records the bundle holds
 	leafOnly := map[uint64]ledger.Entry{} // leaves it shows without their record

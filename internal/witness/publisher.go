@@ -63,6 +63,10 @@ type Cosigned struct {
 	Size   uint64
 	// By names the witnesses that cosigned it.
 	By []string
+	// Snapshot is the log's snapshot of this checkpoint, with its map: a
+	// bundle is built at it, so that what the witnesses vouch for is the
+	// tree the bundle's proofs lead to.
+	Snapshot ledger.Snapshot
 }
 
 // A Status is what the publisher knows of one witness.
@@ -174,7 +178,7 @@ func (p *Publisher) round(ctx context.Context, snap ledger.Snapshot) bool {
 	if len(p.cur.By) > 0 {
 		p.done = p.cur
 	}
-	p.cur = Cosigned{Signed: bytes.Clone(snap.Signed), Size: snap.Checkpoint.Size}
+	p.cur = Cosigned{Signed: bytes.Clone(snap.Signed), Size: snap.Checkpoint.Size, Snapshot: snap}
 	p.mu.Unlock()
 	ok := make([]bool, len(p.peers))
 	var wg sync.WaitGroup
@@ -233,7 +237,7 @@ func (p *Publisher) best(size uint64) (Cosigned, bool) {
 }
 
 func cloneCosigned(c Cosigned) Cosigned {
-	return Cosigned{Signed: bytes.Clone(c.Signed), Size: c.Size, By: slices.Clone(c.By)}
+	return Cosigned{Signed: bytes.Clone(c.Signed), Size: c.Size, By: slices.Clone(c.By), Snapshot: c.Snapshot}
 }
 
 // send sends snap to w, and returns w's cosignature line. On a 409 (the

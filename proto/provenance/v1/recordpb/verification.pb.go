@@ -705,16 +705,13 @@ type Bundle struct {
 	// The map values that show the bundle holds every record of each lot of
 	// the lot's ancestry and of each signer's registration.
 	MapProofs []*MapProof `protobuf:"bytes,4,rep,name=map_proofs,json=mapProofs,proto3" json:"map_proofs,omitempty"`
-	// A checkpoint of the same log at least as large as checkpoint, with the
+	// The same checkpoint (the same tree: size and root) with the
 	// cosignatures its witnesses gave (c2sp.org/tlog-cosignature lines after
 	// the log's own): the signed note as text. Empty when no witness had
 	// cosigned one when the bundle was made.
 	WitnessedCheckpoint string `protobuf:"bytes,5,opt,name=witnessed_checkpoint,json=witnessedCheckpoint,proto3" json:"witnessed_checkpoint,omitempty"`
-	// The RFC 6962 consistency proof from checkpoint's tree to
-	// witnessed_checkpoint's; empty when the two are the same size.
-	WitnessConsistency [][]byte `protobuf:"bytes,6,rep,name=witness_consistency,json=witnessConsistency,proto3" json:"witness_consistency,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Bundle) Reset() {
@@ -782,13 +779,6 @@ func (x *Bundle) GetWitnessedCheckpoint() string {
 	return ""
 }
 
-func (x *Bundle) GetWitnessConsistency() [][]byte {
-	if x != nil {
-		return x.WitnessConsistency
-	}
-	return nil
-}
-
 var File_provenance_v1_verification_proto protoreflect.FileDescriptor
 
 const file_provenance_v1_verification_proto_rawDesc = "" +
@@ -846,7 +836,7 @@ const file_provenance_v1_verification_proto_rawDesc = "" +
 	"\bsiblings\x18\x04 \x03(\fR\bsiblings\x12\x1b\n" +
 	"\tother_key\x18\x05 \x01(\fR\botherKey\x12\x1f\n" +
 	"\vother_value\x18\x06 \x01(\fR\n" +
-	"otherValue\"\x92\x02\n" +
+	"otherValue\"\xe7\x01\n" +
 	"\x06Bundle\x12\x15\n" +
 	"\x06lot_id\x18\x01 \x01(\tR\x05lotId\x12\x1e\n" +
 	"\n" +
@@ -855,8 +845,7 @@ const file_provenance_v1_verification_proto_rawDesc = "" +
 	"\arecords\x18\x03 \x03(\v2\x1b.provenance.v1.BundleRecordR\arecords\x126\n" +
 	"\n" +
 	"map_proofs\x18\x04 \x03(\v2\x17.provenance.v1.MapProofR\tmapProofs\x121\n" +
-	"\x14witnessed_checkpoint\x18\x05 \x01(\tR\x13witnessedCheckpoint\x12/\n" +
-	"\x13witness_consistency\x18\x06 \x03(\fR\x12witnessConsistency*b\n" +
+	"\x14witnessed_checkpoint\x18\x05 \x01(\tR\x13witnessedCheckpointJ\x04\b\x06\x10\a*b\n" +
 	"\aVerdict\x12\x17\n" +
 	"\x13VERDICT_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10VERDICT_VERIFIED\x10\x01\x12\x13\n" +
