@@ -45,6 +45,10 @@ func (r *run) keyChecks() {
 				r.flag(rec, RuleKeyRecovery, pb.Severity_SEVERITY_WARNING, rec.lot(), nil, []string{k.GetRecoveryRecord()},
 					"signed by key %s of %q, which the registrar added alone (key recovery, record %s), without a signature by any key %q held before",
 					kid, owner, k.GetRecoveryRecord(), owner)
+			} else if rot := r.unconsented(owner, kid, map[string]*entry{}); rot != nil {
+				r.flag(rec, RuleKeyRecovery, pb.Severity_SEVERITY_WARNING, rec.lot(), nil, []string{rot.id},
+					"signed by key %s of %q, added (through record %s, index %d) with the consent only of keys that, as the registry's later records show, were revoked or not valid when they gave it: in effect a key recovery",
+					kid, owner, rot.id, rot.idx)
 			}
 			if rc, ok := r.reached[kid]; ok {
 				if lt := rec.logTime(); !lt.Before(rc.claimed) && rc.rec.idx > rec.idx && registry.ValidAt(k, lt) && !(k.GetRevoked() && !lt.Before(k.GetRevokedAt().AsTime())) {
@@ -98,4 +102,38 @@ func (r *run) idAt(idx uint64) string {
 		return ""
 	}
 	return r.recs[i].id
+}
+
+// unconsented returns the key rotation behind key kid of party owner whose
+// consent does not hold when judged by the registry as the whole bundle
+// records it: every co-signer of the party was revoked (a revocation
+// logged later, dating the compromise before the rotation) or outside its
+// window then, or is itself unconsented; nil if kid's consent holds. The
+// store judged the rotation by the registry as it stood then; a key stolen
+// and used to consent before its owner noticed shows only later.
+func (r *run) unconsented(owner, kid string, memo map[string]*entry) *entry {
+	rot := r.addedBy[kid]
+	if rot == nil {
+		return nil // a registration's key
+	}
+	if v, ok := memo[kid]; ok {
+		return v
+	}
+	// Co-signers precede the rotation in the log, so the recursion ends;
+	// until it does, kid counts as unconsented.
+	memo[kid] = rot
+	for _, c := range rot.keys {
+		ck := registry.FindKey(r.party(owner), c)
+		if ck == nil || ck.GetRecoveryRecord() != "" {
+			continue
+		}
+		if len(registry.KeyProblems(ck, registry.Position{Index: rot.idx, LogTime: rot.logTime(), EventTime: rot.time})) > 0 {
+			continue
+		}
+		if r.unconsented(owner, c, memo) == nil {
+			memo[kid] = nil
+			return nil
+		}
+	}
+	return rot
 }

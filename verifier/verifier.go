@@ -123,6 +123,7 @@ type run struct {
 	retiredBy   map[string]string // key id -> rotation that last ended its window
 	reached     map[string]reach  // key id -> revocation or retirement the reach bound
 	witnessedBy []string          // witnesses whose cosignatures met the policy
+	addedBy     map[string]*entry // key id -> the key rotation that added it
 
 	errs  []string
 	cands []cand
@@ -182,7 +183,7 @@ func verify(b *pb.Bundle, trust Trust, cfg Config, c *Cache) (rep *pb.Verificati
 		}
 		rep.Text = Text(rep)
 	}()
-	r := &run{b: b, trust: trust, cfg: cfg, cache: c, byID: map[string]*entry{}, leaves: map[uint64]tlog.Leaf{}, reg: registry.NewMemory(), retiredBy: map[string]string{}, reached: map[string]reach{}}
+	r := &run{b: b, trust: trust, cfg: cfg, cache: c, byID: map[string]*entry{}, leaves: map[uint64]tlog.Leaf{}, reg: registry.NewMemory(), retiredBy: map[string]string{}, reached: map[string]reach{}, addedBy: map[string]*entry{}}
 	if !r.crypto() {
 		rep.Verdict = pb.Verdict_VERDICT_INVALID
 		rep.Errors = r.errs
@@ -394,6 +395,11 @@ func (r *run) registry() bool {
 		}
 		if rv := rec.st.GetKeyRevocation(); c.Reached && rv != nil {
 			r.reached[rv.GetKeyId()] = reach{rec, rv.GetRevokedAt().AsTime()}
+		}
+		if rec.st.GetKeyRotation() != nil {
+			for _, k := range c.Added {
+				r.addedBy[k.GetKeyId()] = rec
+			}
 		}
 	}
 	return r.verifySigs(sigs)

@@ -1255,3 +1255,35 @@ func TestRecoveryLaundering(t *testing.T) {
 		t.Errorf("KEY_RECOVERY evidence %v does not name the rotation %s", f.GetEvidence(), rotID)
 	}
 }
+
+// TestConsentRevokedLater (from a second cold review): a thief of the
+// mine's key and the registrar add the thief's key, with the stolen key's
+// "consent". The store could not know; when the mine revokes the stolen key
+// as of before the rotation (within the reach), the buyer's verification
+// re-judges the consent and flags the thief's records KEY_RECOVERY, naming
+// the rotation. A key added with consent that still holds stays clean.
+func TestConsentRevokedLater(t *testing.T) {
+	for _, revoked := range []bool{false, true} {
+		x := lottest.New(t)
+		thief := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{3}, 32))
+		rot := x.C.RegistrarSign(&pb.Statement{EventTime: x.Day(0.5), Body: &pb.Statement_KeyRotation{KeyRotation: &pb.KeyRotation{
+			PartyId: x.Mine.ID, NewKey: &pb.PartyKey{PublicKey: thief.Public().(ed25519.PublicKey), NotBefore: x.Day(0)},
+		}}})
+		rotID := x.Submit(record.Cosign(rot, x.Mine.Key))
+		ext := x.Extract(&ct.Party{ID: x.Mine.ID, Key: thief, Reg: x.Mine.Reg}, "L1", 10000, 3, 9, lottest.MineSite, 1)
+		if revoked {
+			x.Submit(x.C.RegistrarSign(&pb.Statement{EventTime: x.Day(2), Body: &pb.Statement_KeyRevocation{KeyRevocation: &pb.KeyRevocation{
+				PartyId: x.Mine.ID, KeyId: x.Mine.KeyID(), RevokedAt: x.Day(0.25), Reason: "stolen",
+			}}}))
+		}
+		rep := x.Verify("L1")
+		if !revoked {
+			lottest.NoFlag(t, rep, verifier.RuleKeyRecovery)
+			continue
+		}
+		f := lottest.WantFlag(t, rep, verifier.RuleKeyRecovery, ext)
+		if !slices.Contains(f.GetEvidence(), rotID) || !strings.Contains(f.GetMessage(), "consent only of keys") {
+			t.Errorf("KEY_RECOVERY %q, evidence %v: want the rotation %s", f.GetMessage(), f.GetEvidence(), rotID)
+		}
+	}
+}
