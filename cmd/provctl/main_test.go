@@ -504,6 +504,12 @@ func TestRotateKeyConsent(t *testing.T) {
 	c := newCLI(t)
 	c.setup()
 	c.ok("keygen", c.path("mine2.key"))
+	// A private key file others may read is refused, as ssh refuses one.
+	os.Chmod(c.path("mine2.key"), 0o644)
+	if code, _, errs := c.run("extract", "--key", c.path("mine2.key"), "--party", "mine-1", "--lot", "LX", "--mass-kg", "1", "--grade", "9", "--lat", "30.0", "--lon", "67.2"); code != exitFailed || !strings.Contains(errs, "chmod 600 "+c.path("mine2.key")) {
+		t.Fatalf("key file mode 0644: exit %d, %s", code, errs)
+	}
+	os.Chmod(c.path("mine2.key"), 0o600)
 	if code, _, errs := c.run("rotate-key", "--party-id", "mine-1", "--pub", c.path("mine2.key.pub")); code != exitUsage || !strings.Contains(errs, "--recovery") {
 		t.Fatalf("registrar-only rotation without --recovery: exit %d, %s", code, errs)
 	}

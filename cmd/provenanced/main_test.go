@@ -436,3 +436,27 @@ func TestStartRefusals(t *testing.T) {
 		t.Fatalf("second server on the same data directory: %v", err)
 	}
 }
+
+// TestDataDirPermissions: a data directory others may read is made
+// private (0700) on start, and a log key file others may read is refused
+// with the command that fixes it.
+func TestDataDirPermissions(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(data, 0o755)
+	regArgs, _ := offlineRegistrar(t)
+	args := append([]string{"--data", data, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, regArgs...)
+	d := startDaemon(t, args...)
+	d.stop(t)
+	if fi, err := os.Stat(data); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("data directory mode after start: %v %v, want 0700", fi.Mode().Perm(), err)
+	}
+	os.Chmod(filepath.Join(data, logKeyFile), 0o644)
+	bin, _ := buildBinary()
+	out, err := exec.Command(bin, args...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "chmod 600 "+filepath.Join(data, logKeyFile)) {
+		t.Fatalf("start with a log key others may read: %v\n%s", err, out)
+	}
+}

@@ -108,6 +108,11 @@ func Run(ctx context.Context, o Options) error {
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return fmt.Errorf("creating data dir: %w", err)
 	}
+	if changed, err := datadir.Tighten(o.DataDir); err != nil {
+		return err
+	} else if changed {
+		o.Logger.Warn("the data directory was open to its group or others; made it private (0700)", slog.String("dir", o.DataDir))
+	}
 	if abs, err := filepath.Abs(o.DataDir); err == nil {
 		o.DataDir = abs
 	}

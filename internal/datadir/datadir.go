@@ -42,6 +42,9 @@ const (
 // first start. It returns the signer and the encoded verifier key.
 func LogKey(dir, origin string) (*tlog.Signer, string, error) {
 	keyPath, pubPath := filepath.Join(dir, LogKeyFile), filepath.Join(dir, LogPubFile)
+	if err := keyfile.CheckPrivate(keyPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, "", err
+	}
 	skey, err := os.ReadFile(keyPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		// A ledger without its key cannot go on signing the same log.
@@ -85,6 +88,23 @@ func LogKey(dir, origin string) (*tlog.Signer, string, error) {
 		return nil, "", fmt.Errorf("%s does not match %s", pubPath, keyPath)
 	}
 	return signer, vk, nil
+}
+
+// Tighten makes the data directory dir private to its owner (0700) if its
+// group or others may use it, and reports whether it changed the mode: the
+// directory holds the log's private key and every party's records.
+func Tighten(dir string) (bool, error) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return false, err
+	}
+	if fi.Mode().Perm()&0o077 == 0 {
+		return false, nil
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return false, fmt.Errorf("data directory %s is open to its group or others (mode %04o) and could not be made private: %w (fix it with: chmod 700 %s)", dir, fi.Mode().Perm(), err, dir)
+	}
+	return true, nil
 }
 
 // RegistrarKey returns the registrar public key and the path of its file

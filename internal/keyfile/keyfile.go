@@ -35,13 +35,31 @@ func WritePrivate(path string, key ed25519.PrivateKey) error {
 	return f.Close()
 }
 
-// ReadPrivate reads an Ed25519 private key written by [WritePrivate].
+// ReadPrivate reads an Ed25519 private key written by [WritePrivate]. Like
+// ssh, it refuses a key file that group or others may read or write
+// ([CheckPrivate]).
 func ReadPrivate(path string) (ed25519.PrivateKey, error) {
+	if err := CheckPrivate(path); err != nil {
+		return nil, err
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading key file: %w", err)
 	}
 	return record.ParsePrivateKey(b)
+}
+
+// CheckPrivate fails if the private key file at path may be read or
+// written by its group or by others, naming the command that fixes it.
+func CheckPrivate(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("reading key file: %w", err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("private key file %s is open to its group or others (mode %04o): anyone who can read it can sign as you; fix it with: chmod 600 %s", path, perm, path)
+	}
+	return nil
 }
 
 // ReadPublic reads a PEM public key file.
