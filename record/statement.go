@@ -36,8 +36,9 @@ var (
 )
 
 // DecodeStatement decodes and structurally validates a statement payload:
-// it rejects unknown fields, missing or out-of-range values and oversize
-// lists. It does not look at the log's state.
+// it rejects unknown fields, a payload that is not the deterministic
+// encoding of what it decodes to, missing or out-of-range values and
+// oversize lists. It does not look at the log's state.
 func DecodeStatement(payload []byte) (*pb.Statement, error) {
 	if len(payload) > MaxPayloadSize {
 		return nil, Rejectf(ErrMalformed, "payload is %d bytes, limit %d", len(payload), MaxPayloadSize)
@@ -48,6 +49,9 @@ func DecodeStatement(payload []byte) (*pb.Statement, error) {
 	}
 	if hasUnknown(st.ProtoReflect()) {
 		return nil, Rejectf(ErrMalformed, "statement has unknown fields")
+	}
+	if err := checkCanonical(payload, st); err != nil {
+		return nil, err
 	}
 	if err := ValidateStatement(st); err != nil {
 		return nil, err

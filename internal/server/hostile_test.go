@@ -150,6 +150,14 @@ func (w *hostileWorld) cases(t *testing.T) []hostileCase {
 
 	// A statement with a field this server does not know, validly signed.
 	withUnknown := protowire.AppendVarint(protowire.AppendTag(marshalDet(extSt(w.mine.ID, w.extraction("LU", 10))), 99, protowire.VarintType), 1)
+	// The same statement as another's bytes: its note field written twice,
+	// and its fields out of order (issue 18: one claim, one encoding).
+	noted := extSt(w.mine.ID, w.extraction("LD", 10))
+	noted.Note = "permit 7"
+	noteField := protowire.AppendString(protowire.AppendTag(nil, 3, protowire.BytesType), "permit 7")
+	twice := append(marshalDet(noted), noteField...)
+	noted.Note = ""
+	outOfOrder := append(marshalDet(noted), noteField...)
 	// An envelope with an unknown field, in binary and in JSON.
 	unknownEnv := proto.Clone(good).(*pb.Envelope)
 	unknownEnv.ProtoReflect().SetUnknown(protowire.AppendVarint(protowire.AppendTag(nil, 15, protowire.VarintType), 1))
@@ -212,6 +220,8 @@ func (w *hostileWorld) cases(t *testing.T) []hostileCase {
 		{name: "unknown envelope field", req: env(unknownEnv), httpBody: unknownJSON, code: codes.InvalidArgument, phrase: "unknown field"},
 		{name: "payload not a statement", req: env(record.SignPayload(record.StatementPayloadType, []byte("not a statement \xff\xfe"), w.mine.Key)), code: codes.InvalidArgument, phrase: "decoding statement"},
 		{name: "statement with unknown field", req: env(record.SignPayload(record.StatementPayloadType, withUnknown, w.mine.Key)), code: codes.InvalidArgument, phrase: "unknown fields"},
+		{name: "statement with a field twice", req: env(record.SignPayload(record.StatementPayloadType, twice, w.mine.Key)), code: codes.InvalidArgument, sentinel: record.ErrMalformed, phrase: "not the deterministic encoding of the statement it holds (note"},
+		{name: "statement with fields out of order", req: env(record.SignPayload(record.StatementPayloadType, outOfOrder, w.mine.Key)), code: codes.InvalidArgument, phrase: "out of field-number order"},
 		{name: "payload over the record limit", req: env(record.SignPayload(record.StatementPayloadType, bytes.Repeat([]byte{0x0a}, 40<<10), w.mine.Key)), code: codes.InvalidArgument, phrase: "limit"},
 		{name: "message over the transport limit", req: env(huge), code: codes.ResourceExhausted, phrase: "larger than max",
 			httpStatus: http.StatusRequestEntityTooLarge, httpPhrase: "limit"},

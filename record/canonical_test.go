@@ -1,0 +1,78 @@
+package record_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+	"github.com/antimony-ledger/provenance/record"
+)
+
+// TestCanonicalPayload: a payload must be the deterministic encoding of
+// the statement it decodes to. Each variant below decodes to the same
+// statement, and was accepted (and so recorded a second time) before.
+func TestCanonicalPayload(t *testing.T) {
+	st := &pb.Statement{PartyId: "mine-1", EventTime: timestamppb.New(timestamppb.Now().AsTime().Truncate(1e9)), Note: "permit 7",
+		Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{LotId: "L1", MassKg: 1000, SbGradePct: 9, Product: pb.Product_PRODUCT_ORE,
+			Site: &pb.Location{Lat: 30, Lon: 67, Name: "pit"}}}}
+	canon, err := proto.MarshalOptions{Deterministic: true}.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := record.DecodeStatement(canon); err != nil {
+		t.Fatalf("the deterministic encoding: %v", err)
+	}
+	field := func(b []byte, num protowire.Number) []byte { // the first occurrence of field num, tag and value
+		for len(b) > 0 {
+			n, _, l := protowire.ConsumeField(b)
+			if n == num {
+				return b[:l]
+			}
+			b = b[l:]
+		}
+		t.Fatalf("no field %d", num)
+		return nil
+	}
+	without := func(b []byte, num protowire.Number) []byte {
+		var out []byte
+		for len(b) > 0 {
+			n, _, l := protowire.ConsumeField(b)
+			if n != num {
+				out = append(out, b[:l]...)
+			}
+			b = b[l:]
+		}
+		return out
+	}
+	note := field(canon, 3)
+	ext := field(canon, 13)
+	// The extraction with its site moved ahead of its lot id.
+	_, _, tl := protowire.ConsumeTag(ext)
+	inner, _ := protowire.ConsumeBytes(ext[tl:])
+	site := field(inner, 5)
+	reordered := append(append([]byte{}, site...), without(inner, 5)...)
+	ext2 := protowire.AppendBytes(protowire.AppendTag(nil, 13, protowire.BytesType), reordered)
+	for _, tc := range []struct {
+		name, want string
+		payload    []byte
+	}{
+		{"a field twice", "note", append(append([]byte{}, canon...), note...)},
+		{"fields out of order", "note", append(without(canon, 3), note...)},
+		{"a default value written out", "note", append(protowire.AppendString(protowire.AppendTag(nil, 3, protowire.BytesType), ""), without(canon, 3)...)},
+		{"a nested field out of order", "extraction.site", append(without(canon, 13), ext2...)},
+	} {
+		var got pb.Statement
+		if err := proto.Unmarshal(tc.payload, &got); err != nil || !proto.Equal(&got, st) && tc.name != "a default value written out" {
+			t.Fatalf("%s: the variant does not decode to the statement: %v", tc.name, err)
+		}
+		_, err := record.DecodeStatement(tc.payload)
+		if !errors.Is(err, record.ErrMalformed) || !strings.Contains(err.Error(), "not the deterministic encoding") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want a refusal naming %s", tc.name, err, tc.want)
+		}
+	}
+}
