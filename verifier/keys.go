@@ -127,7 +127,7 @@ func (r *run) unconsented(owner, kid string, memo map[string]*entry) *entry {
 		if ck == nil || ck.GetRecoveryRecord() != "" {
 			continue
 		}
-		if len(registry.KeyProblems(ck, registry.Position{Index: rot.idx, LogTime: rot.logTime(), EventTime: rot.time})) > 0 {
+		if r.invalidConsent(ck, rot) {
 			continue
 		}
 		if r.unconsented(owner, c, memo) == nil {
@@ -136,4 +136,19 @@ func (r *run) unconsented(owner, kid string, memo map[string]*entry) *entry {
 		}
 	}
 	return rot
+}
+
+// invalidConsent reports whether key ck could not consent to rotation rot,
+// by the registry as the whole bundle records it: revoked before it, or as
+// of a time at or before it, or outside its window then. A window the
+// rotation itself ended (retiring ck, from the time the log took it) does
+// not count: a key consents to its own retirement.
+func (r *run) invalidConsent(ck *pb.KeyStatus, rot *entry) bool {
+	for _, p := range registry.KeyProblems(ck, registry.Position{Index: rot.idx, LogTime: rot.logTime(), EventTime: rot.time}) {
+		if p.Problem == registry.OutsideWindow && r.retiredBy[ck.GetKeyId()] == rot.id && !p.Time.Before(ck.GetNotBefore().AsTime()) {
+			continue
+		}
+		return true
+	}
+	return false
 }

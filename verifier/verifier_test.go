@@ -1287,3 +1287,21 @@ func TestConsentRevokedLater(t *testing.T) {
 		}
 	}
 }
+
+// TestConsentRetiresItself (from a third review): the usual rotation, A
+// consents to B and retires itself in the same record, leaves B clean.
+func TestConsentRetiresItself(t *testing.T) {
+	x := lottest.New(t)
+	next := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{4}, 32))
+	rot := x.C.RegistrarSign(&pb.Statement{EventTime: x.Day(0.5), Body: &pb.Statement_KeyRotation{KeyRotation: &pb.KeyRotation{
+		PartyId: x.Mine.ID, NewKey: &pb.PartyKey{PublicKey: next.Public().(ed25519.PublicKey), NotBefore: x.Day(0)},
+		RetireKeyId: x.Mine.KeyID(), RetireAt: x.Day(0.5),
+	}}})
+	x.Submit(record.Cosign(rot, x.Mine.Key))
+	x.Extract(&ct.Party{ID: x.Mine.ID, Key: next, Reg: x.Mine.Reg}, "L1", 10000, 3, 9, lottest.MineSite, 1)
+	rep := x.Verify("L1")
+	lottest.NoFlag(t, rep, verifier.RuleKeyRecovery)
+	if rep.GetVerdict() != pb.Verdict_VERDICT_VERIFIED {
+		t.Fatalf("rotate and retire: %s", verifier.Text(rep))
+	}
+}

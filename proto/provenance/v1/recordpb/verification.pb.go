@@ -836,7 +836,7 @@ const file_provenance_v1_verification_proto_rawDesc = "" +
 	"\bsiblings\x18\x04 \x03(\fR\bsiblings\x12\x1b\n" +
 	"\tother_key\x18\x05 \x01(\fR\botherKey\x12\x1f\n" +
 	"\vother_value\x18\x06 \x01(\fR\n" +
-	"otherValue\"\xe7\x01\n" +
+	"otherValue\"\xfc\x01\n" +
 	"\x06Bundle\x12\x15\n" +
 	"\x06lot_id\x18\x01 \x01(\tR\x05lotId\x12\x1e\n" +
 	"\n" +
@@ -845,7 +845,7 @@ const file_provenance_v1_verification_proto_rawDesc = "" +
 	"\arecords\x18\x03 \x03(\v2\x1b.provenance.v1.BundleRecordR\arecords\x126\n" +
 	"\n" +
 	"map_proofs\x18\x04 \x03(\v2\x17.provenance.v1.MapProofR\tmapProofs\x121\n" +
-	"\x14witnessed_checkpoint\x18\x05 \x01(\tR\x13witnessedCheckpointJ\x04\b\x06\x10\a*b\n" +
+	"\x14witnessed_checkpoint\x18\x05 \x01(\tR\x13witnessedCheckpointJ\x04\b\x06\x10\aR\x13witness_consistency*b\n" +
 	"\aVerdict\x12\x17\n" +
 	"\x13VERDICT_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10VERDICT_VERIFIED\x10\x01\x12\x13\n" +
