@@ -5,6 +5,8 @@ import (
 	"math"
 	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/multiformats/go-multihash"
@@ -217,8 +219,16 @@ func (v *validator) id(name, s string) {
 	case len(s) > maxIDLen:
 		v.fail("%s: %d bytes, limit %d", name, len(s), maxIDLen)
 	case !validID(s):
-		v.fail("%s: %q may hold only letters, digits and . _ : -", name, trunc(s))
+		v.fail("%s: %q may hold only ASCII letters A-Z and a-z, digits 0-9 and . _ : -, starting with a letter or digit (ids are ASCII so that look-alike letters cannot pass one id off as another; names and notes take any script)", name, trunc(s))
 	}
+}
+
+// CheckID fails if s is not a valid id: what every lot and party id in a
+// statement must be, and what a bundle's lot_id must be.
+func CheckID(name, s string) error {
+	v := &validator{}
+	v.id(name, s)
+	return v.err
 }
 
 // validID reports whether s matches ^[A-Za-z0-9][A-Za-z0-9._:-]*$: an
@@ -241,7 +251,46 @@ func (v *validator) str(name, s string) {
 		v.fail("%s: %d bytes, limit %d", name, len(s), MaxStringLen)
 	} else if !utf8.ValidString(s) {
 		v.fail("%s: not valid UTF-8", name)
+	} else if i, r, bad := UnsafeRune(s); bad {
+		v.fail("%s: character U+%04X at byte %d is a control or bidirectional-override character, which could hide or rearrange text on a reader's screen", name, r, i)
 	}
+}
+
+// UnsafeRune returns the first rune of s that must not reach a screen,
+// with its byte offset: a C0 or C1 control character (newlines and tabs
+// included) or a Unicode bidirectional embedding, override or isolate
+// (U+202A-U+202E, U+2066-U+2069). Such characters can hide the rest of a
+// line, or make it read as something else.
+func UnsafeRune(s string) (int, rune, bool) {
+	for i, r := range s {
+		if unsafeRune(r) {
+			return i, r, true
+		}
+	}
+	return 0, 0, false
+}
+
+func unsafeRune(r rune) bool {
+	return r < 0x20 || (r >= 0x7f && r <= 0x9f) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069)
+}
+
+// Printable returns s with every character [UnsafeRune] would find
+// replaced by its Go escape (\x1b, \u202e), and invalid UTF-8 by \ufffd:
+// what tools print of text they did not write.
+func Printable(s string) string {
+	if _, _, bad := UnsafeRune(s); !bad && utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range strings.ToValidUTF8(s, "\ufffd") {
+		if unsafeRune(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 func (v *validator) count(name string, n, min int) {

@@ -7,12 +7,19 @@ import (
 	"time"
 
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+	"github.com/antimony-ledger/provenance/record"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // Text renders a report for people: the verdict first, then the contained
 // antimony with its origins and untraced share, then the flags (most
-// severe first) with evidence hashes shortened, then any errors.
+// severe first) with evidence hashes shortened, then any errors. Every
+// string of the report is printed with its control and bidirectional
+// characters escaped (record.Printable): a report of a hostile bundle
+// cannot rewrite the screen it is shown on.
 func Text(r *pb.VerificationReport) string {
+	r = printable(r)
 	var b strings.Builder
 	verdict := strings.TrimPrefix(r.GetVerdict().String(), "VERDICT_")
 	fmt.Fprintf(&b, "%s  lot %s\n", verdict, r.GetLotId())
@@ -74,4 +81,34 @@ func shorten(id string) string {
 		return id
 	}
 	return id[:10] + "…" + id[len(id)-4:]
+}
+
+// printable returns a copy of m with every string field, at any depth,
+// made printable by record.Printable.
+func printable[M proto.Message](m M) M {
+	c := proto.Clone(m).(M)
+	var walk func(protoreflect.Message)
+	walk = func(msg protoreflect.Message) {
+		msg.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+			switch {
+			case fd.IsList() && fd.Kind() == protoreflect.StringKind:
+				l := v.List()
+				for i := range l.Len() {
+					l.Set(i, protoreflect.ValueOfString(record.Printable(l.Get(i).String())))
+				}
+			case fd.IsList() && fd.Message() != nil:
+				l := v.List()
+				for i := range l.Len() {
+					walk(l.Get(i).Message())
+				}
+			case fd.Kind() == protoreflect.StringKind && !fd.IsMap():
+				msg.Set(fd, protoreflect.ValueOfString(record.Printable(v.String())))
+			case fd.Message() != nil && !fd.IsMap():
+				walk(v.Message())
+			}
+			return true
+		})
+	}
+	walk(c.ProtoReflect())
+	return c
 }

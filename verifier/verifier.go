@@ -239,6 +239,9 @@ func (r *run) crypto() bool {
 	if r.b.GetLotId() == "" {
 		return r.fail("bundle names no lot")
 	}
+	if err := record.CheckID("bundle lot_id", r.b.GetLotId()); err != nil {
+		return r.fail("%v", err)
+	}
 	if n := len(r.b.GetRecords()); n > r.cfg.MaxRecords && r.cfg.MaxRecords > 0 {
 		return r.fail("bundle has %d records, limit %d", n, r.cfg.MaxRecords)
 	}

@@ -1305,3 +1305,27 @@ func TestConsentRetiresItself(t *testing.T) {
 		t.Fatalf("rotate and retire: %s", verifier.Text(rep))
 	}
 }
+
+// TestHostileText (issue 18): a bundle whose lot_id carries terminal
+// escapes is INVALID, and its report, as text, holds no raw control or
+// bidirectional character: a crafted bundle rendered as "VERIFIED lot
+// KR-002" with the rest hidden while the exit code said 4.
+func TestHostileText(t *testing.T) {
+	x := lottest.New(t)
+	x.CleanChain()
+	for _, lot := range []string{"VERIFIED lot KR-002\x1b[8m", "KR-002\u202e", "KR\u0085002", "KR\n002"} {
+		b := x.Bundle("T1")
+		b.LotId = lot
+		rep := verifier.Verify(b, x.Trust(), verifier.DefaultConfig())
+		if rep.GetVerdict() != pb.Verdict_VERDICT_INVALID || !strings.Contains(strings.Join(rep.GetErrors(), " "), "ASCII letters") {
+			t.Errorf("lot_id %q: %s", lot, verifier.Text(rep))
+		}
+		text := verifier.Text(rep)
+		if _, r, bad := record.UnsafeRune(strings.ReplaceAll(text, "\n", "")); bad {
+			t.Errorf("lot_id %q: the report text holds U+%04X:\n%s", lot, r, text)
+		}
+		if strings.HasPrefix(text, "VERIFIED") {
+			t.Errorf("lot_id %q: the report reads as VERIFIED", lot)
+		}
+	}
+}

@@ -234,6 +234,13 @@ func (w *hostileWorld) cases(t *testing.T) []hostileCase {
 		{name: "unknown product", req: env(w.extractWith(w.mine, func(x *pb.Extraction) { x.Product = 42 })), code: codes.InvalidArgument, phrase: "must be ORE"},
 		{name: "latitude out of range", req: env(w.extractWith(w.mine, func(x *pb.Extraction) { x.Site.Lat = 91 })), code: codes.InvalidArgument, phrase: "out of range"},
 		{name: "lot id with bad characters", req: env(w.extractWith(w.mine, func(x *pb.Extraction) { x.LotId = "L1/../../etc" })), code: codes.InvalidArgument, phrase: "may hold only"},
+		// Issue 18: text that could rewrite a reader's screen.
+		{name: "note with an ANSI escape", req: env(c.Sign(w.mine, &pb.Statement{Note: "ok\x1b[8mhidden", Body: &pb.Statement_Extraction{Extraction: w.extraction("LE", 10)}})), code: codes.InvalidArgument, sentinel: record.ErrMalformed, phrase: "U+001B at byte 2 is a control or bidirectional-override character"},
+		{name: "note with a bidi override", req: env(c.Sign(w.mine, &pb.Statement{Note: "KR-002\u202e", Body: &pb.Statement_Extraction{Extraction: w.extraction("LE", 10)}})), code: codes.InvalidArgument, phrase: "U+202E"},
+		{name: "site name with a C1 control", req: env(w.extractWith(w.mine, func(x *pb.Extraction) { x.Site.Name = "pit\u0085" })), code: codes.InvalidArgument, phrase: "U+0085"},
+		{name: "note with a newline", req: env(c.Sign(w.mine, &pb.Statement{Note: "line\nVERIFIED", Body: &pb.Statement_Extraction{Extraction: w.extraction("LE", 10)}})), code: codes.InvalidArgument, phrase: "U+000A"},
+		{name: "seal with a bidi isolate", req: l3Disp(func(d *pb.Dispatch) { d.Seals = []string{"S\u2066"} }), code: codes.InvalidArgument, phrase: "U+2066"},
+		{name: "lot id in Urdu script", req: env(w.extractWith(w.mine, func(x *pb.Extraction) { x.LotId = "لاٹ-1" })), code: codes.InvalidArgument, phrase: "ASCII letters A-Z and a-z"},
 		{name: "note over 256 bytes", req: env(c.Sign(w.mine, &pb.Statement{Note: strings.Repeat("x", 300), Body: &pb.Statement_Extraction{Extraction: w.extraction("LN", 10)}})), code: codes.InvalidArgument, phrase: "limit 256"},
 		{name: "too many waypoints", req: l3Disp(func(d *pb.Dispatch) { d.Route = routes }), code: codes.InvalidArgument, phrase: "257 items"},
 		{name: "missing event time", req: sigBy(w.mine.Key, noTime), code: codes.InvalidArgument, phrase: "event_time: missing"},
