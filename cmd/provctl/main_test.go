@@ -611,3 +611,24 @@ func TestWitnessPolicy(t *testing.T) {
 		t.Fatalf("policy of another log: exit %d, %s", code, errs)
 	}
 }
+
+// TestBundleFileLimits (issue 18): a sparse file larger than the bundle
+// limit is refused before it is read, and /dev/zero at its first byte.
+func TestBundleFileLimits(t *testing.T) {
+	c := newCLI(t)
+	big := c.path("big.bundle.json")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(600 << 20); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if code, _, errs := c.run("bundle", "verify", big, "--lot", "L1"); code != exitInvalid || !strings.Contains(errs, "more than the limit of 268435456") {
+		t.Fatalf("a 600 MB sparse file: exit %d, %s", code, errs)
+	}
+	if code, _, errs := c.run("bundle", "verify", "/dev/zero", "--lot", "L1"); code != exitInvalid || !strings.Contains(errs, "decoding bundle") {
+		t.Fatalf("/dev/zero: exit %d, %s", code, errs)
+	}
+}

@@ -167,15 +167,20 @@ func bundleVerify(ctx context.Context, e *env, args []string) error {
 	if maxAge < 0 {
 		return usageErr("--max-age %s: want a positive duration such as 24h, or 0", maxAge)
 	}
-	b, err := os.ReadFile(fs.Arg(0))
+	cfg := verifier.DefaultConfig()
+	f, err := os.Open(fs.Arg(0))
 	if err != nil {
 		return err
 	}
-	bundle, err := verifier.UnmarshalBundle(b)
+	defer f.Close()
+	// A regular file larger than the limit is refused before any read.
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > verifier.MaxBundleSize {
+		return &exitError{code: exitInvalid, err: fmt.Errorf("reading bundle: %s is %d bytes, more than the limit of %d (%d MiB)", fs.Arg(0), fi.Size(), verifier.MaxBundleSize, verifier.MaxBundleSize>>20)}
+	}
+	bundle, err := verifier.ReadBundle(f, cfg.MaxRecords)
 	if err != nil {
 		return &exitError{code: exitInvalid, err: fmt.Errorf("reading bundle: %w", err)}
 	}
-	cfg := verifier.DefaultConfig()
 	cfg.MaxAge = maxAge
 	if lot == "" {
 		lot = bundle.GetLotId()
