@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -31,6 +32,13 @@ const (
 	// tally key (index.MineTally, index.CountryTally) -> BE8(index) ||
 	// index.MarshalExtra of the tally as of that extraction: the last one.
 	tallyPrefix = "tl/"
+	// Ids folded to lower case -> the id as registered, so that an id
+	// differing from another only in letter case is refused: "kr-100"
+	// beside "KR-100" would read as the same lot on paper. (Kept for lots
+	// and parties created since; a store from before has none for its
+	// earlier ids.)
+	lotFoldPrefix   = "fl/"
+	partyFoldPrefix = "fp/"
 )
 
 // consumedEpsilonKg is the mass below which a lot counts as used up.
@@ -186,6 +194,11 @@ func (a *applier) authorize() error {
 func (a *applier) body() error {
 	switch b := a.st.GetBody().(type) {
 	case *pb.Statement_PartyRegistration, *pb.Statement_KeyRotation, *pb.Statement_KeyRevocation, *pb.Statement_RegistrarRotation:
+		if r, ok := b.(*pb.Statement_PartyRegistration); ok {
+			if err := a.foldUnique(partyFoldPrefix, "party", r.PartyRegistration.GetPartyId()); err != nil {
+				return err
+			}
+		}
 		c, err := a.registry().Apply(a.st, a.p.env, a.position())
 		if err != nil {
 			return err
@@ -352,6 +365,26 @@ func (a *applier) newLot(lotID string) error {
 	} else if ok {
 		return record.Rejectf(record.ErrAlreadyExists, "lot %q already exists", lotID)
 	}
+	return a.foldUnique(lotFoldPrefix, "lot", lotID)
+}
+
+// foldUnique refuses id if another id of its kind differs from it only in
+// letter case, and otherwise records it. (Ids are ASCII, so folding is
+// ASCII lower case.)
+func (a *applier) foldUnique(prefix, kind, id string) error {
+	key := []byte(prefix + strings.ToLower(id))
+	other, err := a.tx.Get(key)
+	switch {
+	case errors.Is(err, ledger.ErrNotFound):
+	case err != nil:
+		return err
+	case string(other) != id:
+		return record.Rejectf(record.ErrAlreadyExists, "%s id %q differs only in letter case from the existing %s %q: on paper they would read as one", kind, id, kind, other)
+	}
+	if kind == "party" && strings.EqualFold(id, record.RegistrarPartyID) {
+		return record.Rejectf(record.ErrAlreadyExists, "party id %q differs only in letter case from the reserved %q", id, record.RegistrarPartyID)
+	}
+	a.tx.Set(key, []byte(id))
 	return nil
 }
 

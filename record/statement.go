@@ -21,6 +21,10 @@ import (
 // key rotations and revocations), which only the registrar key may sign.
 const RegistrarPartyID = "registrar"
 
+// maxAssayRounding is how far over 100 % an assay's percentages may add
+// up: each figure is rounded, and an assay lists at most MaxListLen.
+const maxAssayRounding = 0.5
+
 // Structural limits on a statement.
 const (
 	MaxStringLen = 256   // bytes, for names, notes, transport, seals
@@ -140,6 +144,15 @@ func ValidateStatement(st *pb.Statement) error {
 				v.fail("%s: element %q listed twice", name, e.GetElement())
 			}
 			seen[e.GetElement()] = true
+		}
+		// Mass percentages of one sample cannot add up to more than the
+		// whole (a little over, for rounding of each figure).
+		total := 0.0
+		for _, e := range a.GetElements() {
+			total += e.GetPct()
+		}
+		if total > 100+maxAssayRounding {
+			v.fail("assay.elements: percentages add up to %.4g %%, more than the whole sample", total)
 		}
 	case *pb.Statement_Dispatch:
 		d := b.Dispatch
@@ -345,6 +358,11 @@ func (v *validator) location(name string, l *pb.Location, required bool) {
 	}
 	if math.IsNaN(l.GetLon()) || l.GetLon() < -180 || l.GetLon() > 180 {
 		v.fail("%s.lon: %v out of range [-180, 180]", name, l.GetLon())
+	}
+	if l.GetLat() == 0 && l.GetLon() == 0 {
+		// No honest fix is at 0°N 0°E, in the Gulf of Guinea: it is what a
+		// receiver with no fix, or a form left blank, reports.
+		v.fail("%s: 0°N 0°E is not a place antimony moves through (a GPS receiver without a fix, or coordinates left blank)", name)
 	}
 	v.str(name+".name", l.GetName())
 }

@@ -158,6 +158,11 @@ func (w *hostileWorld) cases(t *testing.T) []hostileCase {
 	twice := append(marshalDet(noted), noteField...)
 	noted.Note = ""
 	outOfOrder := append(marshalDet(noted), noteField...)
+	// Registrations whose ids differ from taken ones only in case.
+	caseTwin := proto.CloneOf(w.mine.Reg)
+	caseTwin.PartyId, caseTwin.Keys[0].PublicKey = "MINE-QA", w.stranger.Public().(ed25519.PublicKey)
+	registrarTwin := proto.CloneOf(caseTwin)
+	registrarTwin.PartyId = "Registrar"
 	// An envelope with an unknown field, in binary and in JSON.
 	unknownEnv := proto.Clone(good).(*pb.Envelope)
 	unknownEnv.ProtoReflect().SetUnknown(protowire.AppendVarint(protowire.AppendTag(nil, 15, protowire.VarintType), 1))
@@ -241,6 +246,14 @@ func (w *hostileWorld) cases(t *testing.T) []hostileCase {
 		{name: "note with a newline", req: env(c.Sign(w.mine, &pb.Statement{Note: "line\nVERIFIED", Body: &pb.Statement_Extraction{Extraction: w.extraction("LE", 10)}})), code: codes.InvalidArgument, phrase: "U+000A"},
 		{name: "seal with a bidi isolate", req: l3Disp(func(d *pb.Dispatch) { d.Seals = []string{"S\u2066"} }), code: codes.InvalidArgument, phrase: "U+2066"},
 		{name: "lot id in Urdu script", req: env(w.extractWith(w.mine, func(x *pb.Extraction) { x.LotId = "لاٹ-1" })), code: codes.InvalidArgument, phrase: "ASCII letters A-Z and a-z"},
+		// Issue 18: look-alike ids, implausible numbers and places.
+		{name: "lot id differing only in case", req: env(w.extractWith(w.mine, func(x *pb.Extraction) { x.LotId = "l3" })), code: codes.AlreadyExists, sentinel: record.ErrAlreadyExists, phrase: `lot id "l3" differs only in letter case from the existing lot "L3"`},
+		{name: "party id differing only in case", req: env(c.RegistrarSign(&pb.Statement{Body: &pb.Statement_PartyRegistration{PartyRegistration: caseTwin}})), code: codes.AlreadyExists, phrase: "differs only in letter case from the existing party"},
+		{name: "party id Registrar", req: env(c.RegistrarSign(&pb.Statement{Body: &pb.Statement_PartyRegistration{PartyRegistration: registrarTwin}})), code: codes.AlreadyExists, phrase: "reserved"},
+		{name: "extraction at 0°N 0°E", req: env(w.extractWith(w.mine, func(x *pb.Extraction) { x.Site.Lat, x.Site.Lon = 0, 0 })), code: codes.InvalidArgument, phrase: "0°N 0°E"},
+		{name: "waypoint at 0°N 0°E", req: l3Disp(func(d *pb.Dispatch) { d.Route = []*pb.Waypoint{{Location: &pb.Location{}, Time: c.At(2 * ct.Day)}} }), code: codes.InvalidArgument, phrase: "0°N 0°E"},
+		{name: "assay adding up to over 100 percent", req: env(c.Sign(w.mine, &pb.Statement{EventTime: c.At(2 * ct.Day), Body: &pb.Statement_Assay{Assay: &pb.Assay{LotId: "L3", SubjectLink: w.l3Ext,
+			Elements: []*pb.ElementConcentration{{Element: "Sb", Pct: 70}, {Element: "S", Pct: 28}, {Element: "Fe", Pct: 9}}}}})), code: codes.InvalidArgument, phrase: "add up to 107"},
 		{name: "note over 256 bytes", req: env(c.Sign(w.mine, &pb.Statement{Note: strings.Repeat("x", 300), Body: &pb.Statement_Extraction{Extraction: w.extraction("LN", 10)}})), code: codes.InvalidArgument, phrase: "limit 256"},
 		{name: "too many waypoints", req: l3Disp(func(d *pb.Dispatch) { d.Route = routes }), code: codes.InvalidArgument, phrase: "257 items"},
 		{name: "missing event time", req: sigBy(w.mine.Key, noTime), code: codes.InvalidArgument, phrase: "event_time: missing"},
