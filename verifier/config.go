@@ -127,6 +127,13 @@ type Config struct {
 	// road plus Karachi to a US port by sea is weeks, not months
 	// (docs/DOMAIN.md: transit times not found).
 	MaxTransitDwell time.Duration
+	// MaxSiteDistanceKm is how far from its mine's registered site an
+	// extraction may be before SITE_MISMATCH flags it (warning): a mine
+	// may open a new pit, but ore "extracted" a long way from the licence
+	// is what a mine fronting for another source would declare. Zero
+	// turns the rule off. An assumption: the licence areas of the deposits
+	// in internal/refdata span a few km; 25 km leaves room for a district.
+	MaxSiteDistanceKm float64
 
 	// CorridorKm is the width of the border corridor: a location within
 	// this distance of the simplified Afghanistan-Pakistan border line is
@@ -192,6 +199,7 @@ func DefaultConfig() Config {
 		MaxCheckpointAhead:        10 * time.Minute,
 		MaxTransitSpeedKmh:        80,
 		MaxTransitDwell:           120 * 24 * time.Hour,
+		MaxSiteDistanceKm:         25,
 		CorridorKm:                15,
 		CrossingRadiusKm:          15,
 		SiteMatchKm:               10,

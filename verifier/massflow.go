@@ -189,6 +189,13 @@ func (r *run) extract(f *flow, rec *entry, x *pb.Extraction) {
 	r.gradeCheck(f, rec, lot, lots, x.GetProduct(), x.GetSbGradePct())
 	if registry.HasRole(p, pb.Role_ROLE_MINE) {
 		s.comp = map[string]float64{signer: s.sb}
+		if site := p.GetRegistration().GetSite(); site != nil && r.cfg.MaxSiteDistanceKm > 0 {
+			if km := refdata.DistanceKm(pt(site), pt(x.GetSite())); km > r.cfg.MaxSiteDistanceKm {
+				r.flag(rec, RuleSiteMismatch, pb.Severity_SEVERITY_WARNING, lot, lots, []string{p.GetRegistrationRecord()},
+					"extraction of lot %q at %.4f, %.4f is %.0f km from mine %q's registered site (%.4f, %.4f), more than %.0f km",
+					lot, x.GetSite().GetLat(), x.GetSite().GetLon(), km, signer, site.GetLat(), site.GetLon(), r.cfg.MaxSiteDistanceKm)
+			}
+		}
 		if m := p.GetRegistration().GetMine(); m != nil && x.GetProduct() == pb.Product_PRODUCT_ORE {
 			lo, hi := m.GetGradeMinPct()*(1-r.cfg.GradeTolerance), m.GetGradeMaxPct()*(1+r.cfg.GradeTolerance)
 			if g := x.GetSbGradePct(); g < lo || g > hi {

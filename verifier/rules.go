@@ -42,6 +42,8 @@ const (
 	// registry's rules), and assay (an assay by neither the holder nor a
 	// LAB), in assay.go.
 	RuleKeyMisuse = "KEY_MISUSE"
+	// RuleSiteMismatch: extract, in massflow.go.
+	RuleSiteMismatch = "SITE_MISMATCH"
 	// RuleKeyRecovery: keyChecks, in keys.go.
 	RuleKeyRecovery = "KEY_RECOVERY"
 	// RuleRevocationBackdated: keyChecks, in keys.go.
@@ -71,6 +73,7 @@ var rules = []RuleInfo{
 	{RuleImplausibleTransit, pb.Severity_SEVERITY_WARNING, "an implied average speed between timed points above the maximum, or a dispatch-to-receipt dwell above the maximum"},
 	{RuleBorderCorridor, pb.Severity_SEVERITY_CRITICAL, "a site or route point on the Afghan side or at a border crossing, or a named crossing (critical); a mine site or route point in the border corridor (warning)"},
 	{RuleKeyMisuse, pb.Severity_SEVERITY_CRITICAL, "a record signed by a key revoked before the log took it, outside the key's validity window at that time, or by a party whose role does not allow the statement"},
+	{RuleSiteMismatch, pb.Severity_SEVERITY_WARNING, "an extraction further from its mine's registered site than MaxSiteDistanceKm (25 km)"},
 	{RuleKeyRecovery, pb.Severity_SEVERITY_WARNING, "a record signed by a key that the registrar added to its party alone, without a signature by any of the party's keys, or whose consenting keys turn out (from revocations logged later) to have been revoked then (a key recovery: the registrar could have made the key itself)"},
 	{RuleRevocationBackdated, pb.Severity_SEVERITY_WARNING, "a record signed by a key whose revocation dates the key's compromise before the record, further back than the revocation reach allows, so it is applied only from the bound"},
 }

@@ -86,8 +86,8 @@ func TestRules(t *testing.T) {
 		}
 		ids[r.ID] = true
 	}
-	if len(ids) != 14 {
-		t.Fatalf("%d rules, want 14", len(ids))
+	if len(ids) != 15 {
+		t.Fatalf("%d rules, want 15", len(ids))
 	}
 }
 
@@ -1328,4 +1328,17 @@ func TestHostileText(t *testing.T) {
 			t.Errorf("lot_id %q: the report reads as VERIFIED", lot)
 		}
 	}
+}
+
+// TestSiteMismatch (issue 18): an extraction 570 km from the mine's
+// registered site is flagged, naming the distance; one at the site is not.
+func TestSiteMismatch(t *testing.T) {
+	x := lottest.New(t)
+	far := x.Extract(x.Mine, "L1", 1000, 3, 9, lottest.Karachi, 1)
+	x.Extract(x.Mine, "L2", 1000, 3, 9, lottest.MineSite, 1)
+	f := lottest.WantFlag(t, x.Verify("L1"), verifier.RuleSiteMismatch, far)
+	if !strings.Contains(f.GetMessage(), "km from mine \"mine-qa\"'s registered site") {
+		t.Errorf("SITE_MISMATCH message %q", f.GetMessage())
+	}
+	lottest.NoFlag(t, x.Verify("L2"), verifier.RuleSiteMismatch)
 }
