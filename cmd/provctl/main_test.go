@@ -195,7 +195,7 @@ func TestVerifyAndBundles(t *testing.T) {
 	mine := []string{"--key", c.path("mine.key"), "--party", "mine-1"}
 	c.ok(append([]string{"extract", "--lot", "L2", "--mass-kg", "5000", "--grade", "9", "--lat", "30.0", "--lon", "67.2", "--time", at(4, 8)}, mine...)...)
 	c.ok(append([]string{"dispatch", "--lot", "L2", "--to", "exp-1", "--mass-kg", "5000", "--time", at(5, 8)}, mine...)...)
-	c.ok("receive", "--key", c.path("exp.key"), "--party", "exp-1", "--lot", "L2", "--mass-kg", "6500", "--time", at(7, 8))
+	c.ok("receive", "--key", c.path("exp.key"), "--party", "exp-1", "--lot", "L2", "--mass-kg", "6500", "--lat", "24.86", "--lon", "67.01", "--time", at(7, 8))
 	code, out, _ := c.run("verify", "L2")
 	if code != exitFlagged || !strings.Contains(out, "TRANSIT_GAIN") {
 		t.Errorf("verify L2: exit %d, want %d with TRANSIT_GAIN:\n%s", code, exitFlagged, out)
@@ -504,6 +504,10 @@ func TestRotateKeyConsent(t *testing.T) {
 	c := newCLI(t)
 	c.setup()
 	c.ok("keygen", c.path("mine2.key"))
+	// A receipt needs its place, as an extraction does.
+	if code, _, errs := c.run("receive", "--key", c.path("exp.key"), "--party", "exp-1", "--lot", "L1", "--mass-kg", "1"); code != exitUsage || !strings.Contains(errs, "missing --lat") {
+		t.Fatalf("receive without a location: exit %d, %s", code, errs)
+	}
 	// A private key file others may read is refused, as ssh refuses one.
 	os.Chmod(c.path("mine2.key"), 0o644)
 	if code, _, errs := c.run("extract", "--key", c.path("mine2.key"), "--party", "mine-1", "--lot", "LX", "--mass-kg", "1", "--grade", "9", "--lat", "30.0", "--lon", "67.2"); code != exitFailed || !strings.Contains(errs, "chmod 600 "+c.path("mine2.key")) {

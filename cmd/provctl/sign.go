@@ -530,10 +530,19 @@ func receive(ctx context.Context, e *env, args []string) error {
 	mass := fs.Float64("mass-kg", 0, "wet mass weighed on arrival, kg")
 	link := fs.String("dispatch", "", "the dispatch record (default: the lot's pending dispatch)")
 	intact := fs.Bool("seals-intact", true, "seals arrived intact")
-	lat := fs.Float64("lat", 0, "where received: latitude")
-	lon := fs.Float64("lon", 0, "where received: longitude")
+	lat := fs.Float64("lat", 0, "where received: latitude (required)")
+	lon := fs.Float64("lon", 0, "where received: longitude (required)")
 	if err := parse(fs, args, 0); err != nil {
 		return err
+	}
+	// A receipt says where the lot arrived, as an extraction says where
+	// it was mined: the route checks need it.
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, name := range []string{"lot", "mass-kg", "lat", "lon"} {
+		if !set[name] {
+			return usageErr("--lot, --mass-kg, --lat and --lon are required (missing --%s): the record is permanent", name)
+		}
 	}
 	s, err := k.signer()
 	if err != nil {
