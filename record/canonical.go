@@ -2,6 +2,8 @@ package record
 
 import (
 	"bytes"
+	"fmt"
+	"math"
 	"strconv"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -23,6 +25,10 @@ func checkCanonical(payload []byte, st *pb.Statement) error {
 		return Rejectf(ErrMalformed, "encoding statement: %v", err)
 	}
 	if bytes.Equal(payload, want) {
+		if f := negativeZero(st.ProtoReflect(), ""); f != "" {
+			// -0 and +0 are one number but two encodings (+0 is omitted).
+			return Rejectf(ErrMalformed, "%s: -0 is not a value; write 0 (omitted)", f)
+		}
 		return nil
 	}
 	return Rejectf(ErrMalformed, "payload is not the deterministic encoding of the statement it holds (%s): encode it with deterministic protobuf serialization, fields in number order, each once, no default values",
@@ -108,4 +114,34 @@ func fieldName(md protoreflect.MessageDescriptor, n protowire.Number) string {
 		return string(fd.Name())
 	}
 	return "field " + strconv.Itoa(int(n))
+}
+
+// negativeZero returns the dotted name of the first double field of m, at
+// any depth, that holds -0, or "".
+func negativeZero(m protoreflect.Message, prefix string) string {
+	found := ""
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		name := prefix + string(fd.Name())
+		switch {
+		case fd.IsList():
+			l := v.List()
+			for i := 0; i < l.Len() && found == ""; i++ {
+				if fd.Kind() == protoreflect.DoubleKind {
+					if x := l.Get(i).Float(); x == 0 && math.Signbit(x) {
+						found = fmt.Sprintf("%s[%d]", name, i)
+					}
+				} else if fd.Message() != nil {
+					found = negativeZero(l.Get(i).Message(), fmt.Sprintf("%s[%d].", name, i))
+				}
+			}
+		case fd.Kind() == protoreflect.DoubleKind:
+			if x := v.Float(); x == 0 && math.Signbit(x) {
+				found = name
+			}
+		case fd.Message() != nil && !fd.IsMap():
+			found = negativeZero(v.Message(), name+".")
+		}
+		return found == ""
+	})
+	return found
 }

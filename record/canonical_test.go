@@ -2,6 +2,7 @@ package record_test
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 
@@ -73,6 +74,46 @@ func TestCanonicalPayload(t *testing.T) {
 		_, err := record.DecodeStatement(tc.payload)
 		if !errors.Is(err, record.ErrMalformed) || !strings.Contains(err.Error(), "not the deterministic encoding") || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want a refusal naming %s", tc.name, err, tc.want)
+		}
+	}
+}
+
+// TestNegativeZero (from a cold review): -0 and 0 are one number with two
+// encodings; -0 is refused, naming the field.
+func TestNegativeZero(t *testing.T) {
+	st := &pb.Statement{PartyId: "mine-1", EventTime: timestamppb.New(timestamppb.Now().AsTime().Truncate(1e9)),
+		Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{LotId: "L1", MassKg: 1000, SbGradePct: 9, MoisturePct: math.Copysign(0, -1), Product: pb.Product_PRODUCT_ORE,
+			Site: &pb.Location{Lat: 30, Lon: 67}}}}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := record.DecodeStatement(b); !errors.Is(err, record.ErrMalformed) || !strings.Contains(err.Error(), "extraction.moisture_pct: -0") {
+		t.Fatalf("moisture -0: %v", err)
+	}
+}
+
+// TestUnsafeText: controls, format characters and separators are refused
+// in free text; the joiners Urdu needs, and Urdu itself, are not.
+func TestUnsafeText(t *testing.T) {
+	for _, tc := range []struct {
+		note string
+		ok   bool
+	}{
+		{"permit 7", true}, {"کرنج کان", true}, {"می\u200cخواهم", true}, {"a\u200db", true},
+		{"\x1b[8m", false}, {"a\tb", false}, {"\u0085", false}, {"\u200e", false}, {"\u200f", false}, {"\u061c", false},
+		{"\u202e", false}, {"\u2066", false}, {"\u2028", false}, {"\u2029", false}, {"\u200b", false}, {"\ufeff", false},
+		{"\u00ad", false}, {"\U000e0041", false}, {"\ufff9", false},
+	} {
+		st := &pb.Statement{PartyId: "mine-1", EventTime: timestamppb.New(timestamppb.Now().AsTime().Truncate(1e9)), Note: tc.note,
+			Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{LotId: "L1", MassKg: 1000, SbGradePct: 9, Product: pb.Product_PRODUCT_ORE, Site: &pb.Location{Lat: 30, Lon: 67}}}}
+		b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(st)
+		_, err := record.DecodeStatement(b)
+		if (err == nil) != tc.ok {
+			t.Errorf("note %q: %v", tc.note, err)
+		}
+		if p := record.Printable(tc.note); !tc.ok && p == tc.note {
+			t.Errorf("Printable(%q) left it as it was", tc.note)
 		}
 	}
 }

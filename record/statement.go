@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/multiformats/go-multihash"
@@ -271,9 +272,13 @@ func (v *validator) str(name, s string) {
 
 // UnsafeRune returns the first rune of s that must not reach a screen,
 // with its byte offset: a C0 or C1 control character (newlines and tabs
-// included) or a Unicode bidirectional embedding, override or isolate
-// (U+202A-U+202E, U+2066-U+2069). Such characters can hide the rest of a
-// line, or make it read as something else.
+// included), a Unicode format character (category Cf: bidirectional
+// marks, embeddings, overrides and isolates such as U+200E, U+061C,
+// U+202A-U+202E and U+2066-U+2069, zero-width spaces, the byte-order mark,
+// soft hyphens, tags), except the zero-width joiner and non-joiner that
+// Urdu and Persian need, or a line or paragraph separator (U+2028,
+// U+2029). Such characters can hide the rest of a line, or make it read as
+// something else.
 func UnsafeRune(s string) (int, rune, bool) {
 	for i, r := range s {
 		if unsafeRune(r) {
@@ -284,7 +289,16 @@ func UnsafeRune(s string) (int, rune, bool) {
 }
 
 func unsafeRune(r rune) bool {
-	return r < 0x20 || (r >= 0x7f && r <= 0x9f) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069)
+	switch {
+	case r < 0x20 || (r >= 0x7f && r <= 0x9f):
+		return true // C0 and C1 controls
+	case r == 0x200c || r == 0x200d:
+		return false // zero-width (non-)joiners: Urdu and Persian need them
+	}
+	// Format characters (bidi marks, embeddings, overrides and isolates,
+	// zero-width spaces, the byte-order mark, soft hyphens, tags) and the
+	// line and paragraph separators.
+	return unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)
 }
 
 // Printable returns s with every character [UnsafeRune] would find

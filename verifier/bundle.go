@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+	"github.com/antimony-ledger/provenance/record"
 )
 
 // MaxBundleSize bounds the bytes UnmarshalBundle accepts.
@@ -83,11 +84,36 @@ func readBundle(r io.Reader, maxBytes int64, maxRecords int) (*pb.Bundle, error)
 	return UnmarshalBundle(buf.Bytes())
 }
 
+// Limits scanBundle holds while a bundle file streams in, besides the
+// record limit: how deep its JSON may nest (a bundle nests 4 deep), how
+// many map proofs it may hold (one per lot and signer), and how many
+// items any other list may hold (proof hashes: at most 64 for an inclusion
+// proof, 256 for a map proof).
+const (
+	maxBundleDepth     = 6
+	maxBundleMapProofs = 100_000
+	maxBundleListItems = 256
+)
+
+// bundleKeys are a bundle's top-level keys, in either ProtoJSON spelling.
+var bundleKeys = map[string]bool{
+	"lotId": true, "lot_id": true, "checkpoint": true, "records": true,
+	"mapProofs": true, "map_proofs": true, "witnessedCheckpoint": true, "witnessed_checkpoint": true,
+}
+
 // scanBundle reads the JSON tokens of a bundle from dec, up to the end of
-// its top-level object, counting the elements of its "records" array.
+// its top-level object, holding its limits: maxRecords records (0: any),
+// the other lists' limits above, the nesting depth, and only a bundle's
+// top-level keys.
 func scanBundle(dec *json.Decoder, maxRecords int) error {
-	depth, records := 0, 0
-	key, wantKey, inRecords := "", false, false
+	type frame struct {
+		list  bool
+		key   string // for a list: the key it is the value of
+		items int
+	}
+	var stack []frame
+	wantKey := false // in an object, the next token is a key
+	key := ""
 	for {
 		tok, err := dec.Token()
 		if err == io.EOF {
@@ -97,37 +123,55 @@ func scanBundle(dec *json.Decoder, maxRecords int) error {
 			return fmt.Errorf("verifier: decoding bundle: %w", err)
 		}
 		d, isDelim := tok.(json.Delim)
-		switch {
-		case depth == 1 && wantKey && !isDelim:
+		if wantKey && !isDelim {
 			key, _ = tok.(string) // json.Decoder gives object keys as strings
+			if len(stack) == 1 && !bundleKeys[key] {
+				return fmt.Errorf("verifier: decoding bundle: unknown field %q", record.Printable(key))
+			}
 			wantKey = false
 			continue
-		case isDelim && (d == '{' || d == '['):
-			if depth == 0 && d != '{' {
-				return errors.New("verifier: decoding bundle: not a JSON object")
-			}
-			if depth == 1 {
-				inRecords = key == "records" && d == '['
-			} else if depth == 2 && inRecords {
-				if records++; maxRecords > 0 && records > maxRecords {
-					return fmt.Errorf("verifier: the bundle holds more than %d records, the limit", maxRecords)
+		}
+		if !isDelim || d == '{' || d == '[' {
+			// A value: count it as an item of the list it is in.
+			if n := len(stack); n > 0 && stack[n-1].list {
+				f := &stack[n-1]
+				f.items++
+				limit, what := maxBundleListItems, "items in one list"
+				switch {
+				case n == 2 && f.key == "records":
+					limit, what = maxRecords, "records"
+				case n == 2 && (f.key == "mapProofs" || f.key == "map_proofs"):
+					limit, what = maxBundleMapProofs, "map proofs"
+				}
+				if limit > 0 && f.items > limit {
+					return fmt.Errorf("verifier: the bundle holds more than %d %s, the limit", limit, what)
 				}
 			}
-			depth++
-			if depth == 1 {
-				wantKey = true
+		}
+		switch {
+		case isDelim && (d == '{' || d == '['):
+			if len(stack) == 0 && d != '{' {
+				return errors.New("verifier: decoding bundle: not a JSON object")
 			}
+			if len(stack) >= maxBundleDepth {
+				return fmt.Errorf("verifier: decoding bundle: nested more than %d deep, the limit", maxBundleDepth)
+			}
+			f := frame{list: d == '['}
+			if f.list {
+				f.key = key
+			}
+			stack = append(stack, f)
+			wantKey = !f.list
 			continue
 		case isDelim:
-			depth--
-			if depth == 0 {
+			stack = stack[:len(stack)-1]
+			if len(stack) == 0 {
 				return nil
 			}
-		case depth == 0:
+		case len(stack) == 0:
 			return errors.New("verifier: decoding bundle: not a JSON object")
 		}
-		if depth == 1 {
-			wantKey = true // a value, scalar or nested, is complete
-		}
+		// A value is complete: in an object, a key comes next.
+		wantKey = !stack[len(stack)-1].list
 	}
 }

@@ -59,6 +59,18 @@ func TestReadBundleLimits(t *testing.T) {
 	if _, err := verifier.ReadBundle(io.LimitReader(zeros{}, 1<<40), 0); err == nil || !strings.Contains(err.Error(), "decoding bundle") {
 		t.Fatalf("zeros: %v", err)
 	}
+	// From a cold review: every list is bounded, and the nesting, and the
+	// keys, before anything is decoded.
+	for _, tc := range []struct{ name, file, want string }{
+		{"100,001 map proofs", `{"lotId":"L","mapProofs":[` + strings.Repeat("{},", 100_000) + `{}]}`, "more than 100000 map proofs"},
+		{"a proof of 257 hashes", `{"lotId":"L","records":[{"inclusionProof":[` + strings.Repeat(`"",`, 256) + `""]}]}`, "more than 256 items in one list"},
+		{"deep nesting", `{"records":[` + strings.Repeat("[", 1000), "nested more than 6 deep"},
+		{"an unknown key", `{"lotId":"L","x":` + strings.Repeat("[", 1000), `unknown field "x"`},
+	} {
+		if _, err := verifier.ReadBundle(strings.NewReader(tc.file), 1000); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+	}
 	for _, bad := range []string{"[]", `{"lotId":"L"`, `{"lotId":"L","checkpoint":"c"} {}`, `"x"`} {
 		if _, err := verifier.ReadBundle(strings.NewReader(bad), 0); err == nil {
 			t.Errorf("ReadBundle(%s) succeeded", bad)

@@ -17,6 +17,9 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"unicode/utf8"
+
+	"github.com/antimony-ledger/provenance/record"
 )
 
 // Exit codes scripts can rely on.
@@ -100,6 +103,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "provctl: unknown command %q (see provctl help)\n", name)
 		return exitUsage
 	}
+	// Everything provctl prints goes through printable: text from a
+	// server, a record or a bundle cannot rewrite the terminal.
+	stdout, stderr = printable{stdout}, printable{stderr}
 	err := cmd.run(ctx, &env{stdout: stdout, stderr: stderr}, append(lead, rest...))
 	if err == nil {
 		return exitOK
@@ -128,4 +134,35 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nenvironment: PROVCTL_ADDR, PROVCTL_KEY, PROVCTL_PARTY, PROVCTL_REGISTRAR_KEY,")
 	fmt.Fprintln(w, "PROVCTL_LOG_KEY, PROVCTL_REGISTRAR_PUB, PROVCTL_STATE (flags win).")
 	fmt.Fprintln(w, "exit codes: 0 ok, 1 failed, 2 usage, 3 verified with flags, 4 verification failed.")
+}
+
+// printable writes what it is given with every control, format and
+// separator character that could hide or rearrange text on a terminal
+// (record.UnsafeRune) escaped, but for newlines and tabs, which provctl
+// writes itself. (In JSON output the escapes \u00XX and \u2XXX are the
+// same characters; raw C0 controls never reach it: JSON encoders escape
+// them.)
+type printable struct{ w io.Writer }
+
+func (p printable) Write(b []byte) (int, error) {
+	s := string(b)
+	if _, _, bad := record.UnsafeRune(strings.NewReplacer("\n", "", "\t", "").Replace(s)); !bad && utf8.ValidString(s) {
+		return p.w.Write(b)
+	}
+	var out strings.Builder
+	for _, line := range strings.SplitAfter(s, "\n") {
+		body, nl := strings.CutSuffix(line, "\n")
+		parts := strings.Split(body, "\t")
+		for i, part := range parts {
+			parts[i] = record.Printable(part)
+		}
+		out.WriteString(strings.Join(parts, "\t"))
+		if nl {
+			out.WriteString("\n")
+		}
+	}
+	if _, err := io.WriteString(p.w, out.String()); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }

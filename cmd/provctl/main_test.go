@@ -636,3 +636,20 @@ func TestBundleFileLimits(t *testing.T) {
 		t.Fatalf("/dev/zero: exit %d, %s", code, errs)
 	}
 }
+
+// TestPrintable (from a cold review): whatever provctl prints, from a
+// server, a record or a bundle, goes out with terminal controls and bidi
+// characters escaped; its own newlines and tabs stay.
+func TestPrintable(t *testing.T) {
+	var b bytes.Buffer
+	w := printable{&b}
+	fmt.Fprintf(w, "party %s:\tok\n", "mine\x1b[2J\u202eevil")
+	if got := b.String(); got != "party mine\\x1b[2J\\u202eevil:\tok\n" {
+		t.Fatalf("printed %q", got)
+	}
+	b.Reset()
+	fmt.Fprintf(w, "کرنج\n")
+	if b.String() != "کرنج\n" {
+		t.Fatalf("printed %q", b.String())
+	}
+}

@@ -557,7 +557,7 @@ func receive(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	return submit(ctx, e, &g, s, &pb.Statement{Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{
-		LotId: *lot, DispatchLink: *link, MassKg: *mass, SealsIntact: *intact, Location: location(*lat, *lon, ""),
+		LotId: *lot, DispatchLink: *link, MassKg: *mass, SealsIntact: *intact, Location: &pb.Location{Lat: *lat, Lon: *lon}, // the flags are required: 0 0 reaches the server, which refuses it
 	}}})
 }
 

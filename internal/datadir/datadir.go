@@ -42,10 +42,7 @@ const (
 // first start. It returns the signer and the encoded verifier key.
 func LogKey(dir, origin string) (*tlog.Signer, string, error) {
 	keyPath, pubPath := filepath.Join(dir, LogKeyFile), filepath.Join(dir, LogPubFile)
-	if err := keyfile.CheckPrivate(keyPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, "", err
-	}
-	skey, err := os.ReadFile(keyPath)
+	skey, err := keyfile.ReadPrivateFile(keyPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		// A ledger without its key cannot go on signing the same log.
 		if _, err := os.Stat(filepath.Join(dir, LedgerDir)); err == nil {

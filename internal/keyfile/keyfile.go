@@ -8,7 +8,9 @@ package keyfile
 import (
 	"crypto/ed25519"
 	"fmt"
+	"io"
 	"os"
+	"syscall"
 
 	"github.com/antimony-ledger/provenance/record"
 )
@@ -39,27 +41,38 @@ func WritePrivate(path string, key ed25519.PrivateKey) error {
 // ssh, it refuses a key file that group or others may read or write
 // ([CheckPrivate]).
 func ReadPrivate(path string) (ed25519.PrivateKey, error) {
-	if err := CheckPrivate(path); err != nil {
-		return nil, err
-	}
-	b, err := os.ReadFile(path)
+	b, err := ReadPrivateFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading key file: %w", err)
+		return nil, err
 	}
 	return record.ParsePrivateKey(b)
 }
 
-// CheckPrivate fails if the private key file at path may be read or
-// written by its group or by others, naming the command that fixes it.
-func CheckPrivate(path string) error {
-	fi, err := os.Stat(path)
+// ReadPrivateFile reads a private key file, failing, as ssh does, if its
+// group or others may read or write it, or if it belongs to another user
+// (but root), naming the command that fixes it. It checks the file it
+// opened, not the path again.
+func ReadPrivateFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("reading key file: %w", err)
+		return nil, fmt.Errorf("reading key file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading key file: %w", err)
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("private key file %s is open to its group or others (mode %04o): anyone who can read it can sign as you; fix it with: chmod 600 %s", path, perm, path)
+		return nil, fmt.Errorf("private key file %s is open to its group or others (mode %04o): anyone who can read it can sign as you; fix it with: chmod 600 %s", path, perm, path)
 	}
-	return nil
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Getuid() && st.Uid != 0 {
+		return nil, fmt.Errorf("private key file %s belongs to user id %d, not to you (%d): fix it with: chown $(id -u) %s", path, st.Uid, os.Getuid(), path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	if err != nil {
+		return nil, fmt.Errorf("reading key file: %w", err)
+	}
+	return b, nil
 }
 
 // ReadPublic reads a PEM public key file.
