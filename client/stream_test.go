@@ -148,7 +148,7 @@ func TestUploadChain(t *testing.T) {
 			LotId: lot, MassKg: 1000, MoisturePct: 3, SbGradePct: 9, Product: pb.Product_PRODUCT_ORE, Site: &pb.Location{Lat: 30.7, Lon: 66.6}}}})
 		dis := chain.Sign(mine, &pb.Statement{Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{
 			LotId: lot, CustodyLink: ct.ID(ext), ToPartyId: exporter.ID, MassKg: 1000, MoisturePct: 3, Seals: []string{"S-" + lot}, Transport: "truck"}}})
-		rec := chain.Sign(exporter, &pb.Statement{Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{
+		rec := chain.Sign(exporter, &pb.Statement{Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{Location: &pb.Location{Lat: 24.86, Lon: 67.01},
 			LotId: lot, DispatchLink: ct.ID(dis), MassKg: 995, SealsIntact: true}}})
 		envs = append(envs, ext, dis, rec)
 	}

@@ -68,7 +68,7 @@ func (w *auditWorld) stream(i, n int) []*pb.Envelope {
 				LotId: lot, CustodyLink: prev, ToPartyId: exp.ID, MassKg: 8000, MoisturePct: 3,
 				Seals: []string{"S-" + lot}, Transport: "truck"}}})
 		case 2:
-			env = w.c.Sign(exp, &pb.Statement{EventTime: t, Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{
+			env = w.c.Sign(exp, &pb.Statement{EventTime: t, Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{Location: &pb.Location{Lat: 24.86, Lon: 67.01},
 				LotId: lot, DispatchLink: prev, MassKg: 7990, SealsIntact: true}}})
 		}
 		prev = ct.ID(env)

@@ -29,7 +29,7 @@ func benchRecords(c *ct.Chain, clients, n int) (regs []*pb.Envelope, work [][]*p
 				LotId: lot, MassKg: 8000, MoisturePct: 3, SbGradePct: 9.5, Product: pb.Product_PRODUCT_ORE, Site: &pb.Location{Lat: 30.7, Lon: 66.6}}}})
 			d := c.Sign(mine, &pb.Statement{Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{
 				LotId: lot, CustodyLink: ct.ID(x), ToPartyId: exp.ID, MassKg: 8000, MoisturePct: 3, Seals: []string{"S-" + lot}, Transport: "truck"}}})
-			r := c.Sign(exp, &pb.Statement{Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{
+			r := c.Sign(exp, &pb.Statement{Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{Location: &pb.Location{Lat: 24.86, Lon: 67.01},
 				LotId: lot, DispatchLink: ct.ID(d), MassKg: 7990, SealsIntact: true}}})
 			work[w] = append(work[w], x, d, r)
 		}

@@ -47,7 +47,7 @@ func newFixture(t *testing.T) *fixture {
 		LotId: "L1", CustodyLink: f.extraction, ToPartyId: f.exporter.ID, MassKg: 10000,
 	}}})
 	f.dispatch = ct.Submit(t, f.s, disp)[0]
-	rec := c.Sign(f.exporter, &pb.Statement{EventTime: c.At(3 * ct.Day), Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{
+	rec := c.Sign(f.exporter, &pb.Statement{EventTime: c.At(3 * ct.Day), Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{Location: &pb.Location{Lat: 24.86, Lon: 67.01},
 		LotId: "L1", DispatchLink: f.dispatch, MassKg: 9990, SealsIntact: true,
 	}}})
 	f.receipt = ct.Submit(t, f.s, rec)[0]

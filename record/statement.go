@@ -178,7 +178,7 @@ func ValidateStatement(st *pb.Statement) error {
 		v.id("receipt.lot_id", r.GetLotId())
 		v.link("receipt.dispatch_link", r.GetDispatchLink())
 		v.mass("receipt.mass_kg", r.GetMassKg())
-		v.location("receipt.location", r.GetLocation(), false)
+		v.location("receipt.location", r.GetLocation(), true)
 	case *pb.Statement_Transformation:
 		t := b.Transformation
 		if _, ok := pb.TransformationKind_name[int32(t.GetKind())]; !ok || t.GetKind() == pb.TransformationKind_TRANSFORMATION_KIND_UNSPECIFIED {

@@ -239,9 +239,9 @@ func TestDoubleSpendFork(t *testing.T) {
 	}
 	ext := sign(x.Mine, 1, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{LotId: "L1", MassKg: 1000, SbGradePct: 9, Site: lottest.MineSite, Product: pb.Product_PRODUCT_ORE}}})
 	d1 := sign(x.Mine, 2, &pb.Statement{Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{LotId: "L1", CustodyLink: ext, ToPartyId: x.Exp.ID, MassKg: 1000}}})
-	sign(x.Exp, 3, &pb.Statement{Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{LotId: "L1", DispatchLink: d1, MassKg: 1000, SealsIntact: true}}})
+	sign(x.Exp, 3, &pb.Statement{Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{Location: &pb.Location{Lat: 24.86, Lon: 67.01}, LotId: "L1", DispatchLink: d1, MassKg: 1000, SealsIntact: true}}})
 	d2 := sign(x.Mine, 2, &pb.Statement{Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{LotId: "L1", CustodyLink: ext, ToPartyId: x.Smelter.ID, MassKg: 1000}}})
-	r2 := sign(x.Smelter, 3, &pb.Statement{Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{LotId: "L1", DispatchLink: d2, MassKg: 1000, SealsIntact: true}}})
+	r2 := sign(x.Smelter, 3, &pb.Statement{Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{Location: &pb.Location{Lat: 24.86, Lon: 67.01}, LotId: "L1", DispatchLink: d2, MassKg: 1000, SealsIntact: true}}})
 	rep := verifier.Verify(raw.Bundle("L1"), x.Trust(), verifier.DefaultConfig())
 	f := lottest.WantFlag(t, rep, verifier.RuleDoubleSpend, ext)
 	if !strings.Contains(f.GetMessage(), "continued again by index 6") || !slices.Contains(f.GetEvidence(), d1) || !slices.Contains(f.GetEvidence(), d2) {

@@ -284,7 +284,7 @@ func (w *worker) chain(prefix string, n int, t time.Time) ([]*pb.Envelope, error
 				LotId: lot, CustodyLink: prev, ToPartyId: w.exporter.PartyID, MassKg: 8000, MoisturePct: 3, Seals: []string{"S-" + lot}, Transport: "truck"}}}
 		}},
 		{w.exporter, func(prev string) *pb.Statement {
-			return &pb.Statement{Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{LotId: lot, DispatchLink: prev, MassKg: 7990, SealsIntact: true}}}
+			return &pb.Statement{Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{Location: &pb.Location{Lat: 24.86, Lon: 67.01}, LotId: lot, DispatchLink: prev, MassKg: 7990, SealsIntact: true}}}
 		}},
 	}
 	var envs []*pb.Envelope

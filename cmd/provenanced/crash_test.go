@@ -283,7 +283,7 @@ func (h *crashHarness) loadAndKill(d *daemon, cycle int) int {
 							Seals: []string{"S-" + lot}, Transport: "truck"}}}
 					}},
 					{exp, func(prev string) *pb.Statement {
-						return &pb.Statement{Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{
+						return &pb.Statement{Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{Location: &pb.Location{Lat: 24.86, Lon: 67.01},
 							LotId: lot, DispatchLink: prev, MassKg: 7990 - float64(n%7), SealsIntact: true}}}
 					}},
 				}

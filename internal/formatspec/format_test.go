@@ -1045,7 +1045,7 @@ func TestOutsiderSubmit(t *testing.T) {
 		LotId: "FS-1", CustodyLink: ext.id, ToPartyId: exp.ID, MassKg: 8000, MoisturePct: 3.5,
 		Seals: []string{"PK-0001"}, Transport: "truck",
 	}}}, mineKey)
-	rcpt := sign(t, &pb.Statement{PartyId: exp.ID, EventTime: ts(t, "2025-03-04T20:00:00Z"), Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{
+	rcpt := sign(t, &pb.Statement{PartyId: exp.ID, EventTime: ts(t, "2025-03-04T20:00:00Z"), Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{Location: &pb.Location{Lat: 24.86, Lon: 67.01},
 		LotId: "FS-1", DispatchLink: disp.id, MassKg: 7990, SealsIntact: true,
 	}}}, expKey)
 	recs := []record{ext, disp, rcpt}

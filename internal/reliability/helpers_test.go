@@ -56,7 +56,7 @@ func (w *world) chain(lot string) []*pb.Envelope {
 	ext := w.extraction(lot)
 	disp := w.c.Sign(w.mine, &pb.Statement{EventTime: w.c.At(2 * ct.Day), Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{
 		LotId: lot, CustodyLink: ct.ID(ext), ToPartyId: w.exp.ID, MassKg: 1000, Seals: []string{"S-" + lot}}}})
-	rec := w.c.Sign(w.exp, &pb.Statement{EventTime: w.c.At(3 * ct.Day), Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{
+	rec := w.c.Sign(w.exp, &pb.Statement{EventTime: w.c.At(3 * ct.Day), Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{Location: &pb.Location{Lat: 24.86, Lon: 67.01},
 		LotId: lot, DispatchLink: ct.ID(disp), MassKg: 998, SealsIntact: true}}})
 	return []*pb.Envelope{ext, disp, rec}
 }

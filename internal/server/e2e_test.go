@@ -129,7 +129,7 @@ func TestEndToEnd(t *testing.T) {
 		Route: []*pb.Waypoint{{Location: &pb.Location{Lat: 30.18, Lon: 66.99, Name: "Quetta"}, Time: c.At(2 * ct.Day)}},
 	}}})
 	dispS := add(disp, h.submitGRPC(disp))
-	rec := c.Sign(exporter, &pb.Statement{EventTime: c.At(3 * ct.Day), Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{
+	rec := c.Sign(exporter, &pb.Statement{EventTime: c.At(3 * ct.Day), Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{Location: &pb.Location{Lat: 24.86, Lon: 67.01},
 		LotId: "L1", DispatchLink: dispS.resp.GetLeafHash(), MassKg: 9990, SealsIntact: true,
 	}}})
 	recS := add(rec, h.submitHTTP(rec))
@@ -353,7 +353,7 @@ func TestEndToEnd(t *testing.T) {
 		BorderCrossing: "Karachi port", Transport: "MV Example",
 	}}})
 	disp2S := add(disp2, h.submitGRPC(disp2))
-	rec2 := c.Sign(buyer, &pb.Statement{EventTime: c.At(40 * ct.Day), Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{
+	rec2 := c.Sign(buyer, &pb.Statement{EventTime: c.At(40 * ct.Day), Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{Location: &pb.Location{Lat: 24.86, Lon: 67.01},
 		LotId: "L1", DispatchLink: disp2S.resp.GetLeafHash(), MassKg: 9985, SealsIntact: true,
 	}}})
 	rec2S := add(rec2, h.submitHTTP(rec2))

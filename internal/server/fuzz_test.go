@@ -60,7 +60,7 @@ func startFuzzServer(f *testing.F) *fuzzServer {
 	fs.l2Disp = ct.Submit(f, s, disp("L2", l2Ext))[0]
 	l3Ext := ct.Submit(f, s, ext("L3"))[0]
 	l3Disp := ct.Submit(f, s, disp("L3", l3Ext))[0]
-	fs.l3Rec = ct.Submit(f, s, c.Sign(exp, &pb.Statement{EventTime: c.At(3 * ct.Day), Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{
+	fs.l3Rec = ct.Submit(f, s, c.Sign(exp, &pb.Statement{EventTime: c.At(3 * ct.Day), Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{Location: &pb.Location{Lat: 24.86, Lon: 67.01},
 		LotId: "L3", DispatchLink: l3Disp, MassKg: 999, SealsIntact: true}}}))[0]
 	return fs
 }
@@ -80,7 +80,7 @@ func (fs *fuzzServer) seedStatements() []struct {
 		{0, &pb.Statement{EventTime: c.At(2 * ct.Day), Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{
 			LotId: "L1", CustodyLink: fs.l1Ext, ToPartyId: "exp-kar", MassKg: 1000, Seals: []string{"S1"}, Transport: "truck",
 			Route: []*pb.Waypoint{{Location: &pb.Location{Lat: 34.115, Lon: 71.085, Name: "Torkham"}, Time: c.At(2 * ct.Day)}}}}}},
-		{1, &pb.Statement{EventTime: c.At(3 * ct.Day), Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{
+		{1, &pb.Statement{EventTime: c.At(3 * ct.Day), Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{Location: &pb.Location{Lat: 24.86, Lon: 67.01},
 			LotId: "L2", DispatchLink: fs.l2Disp, MassKg: 990, SealsIntact: true}}}},
 		{3, &pb.Statement{EventTime: c.At(3 * ct.Day), Body: &pb.Statement_Assay{Assay: &pb.Assay{
 			LotId: "L3", SubjectLink: fs.l3Rec, SampleId: "A1", Elements: []*pb.ElementConcentration{{Element: "Sb", Pct: 9}, {Element: "As", Pct: 0.2}}}}}},

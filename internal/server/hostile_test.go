@@ -62,7 +62,7 @@ func (w *hostileWorld) populate(t *testing.T, s *custody.Store) {
 	}}}))
 	w.l1Ext = ct.Submit(t, s, w.extract(w.mine, "L1", 10000))[0]
 	w.l1Disp = ct.Submit(t, s, w.dispatch(w.mine, "L1", w.l1Ext, w.exporter.ID))[0]
-	w.l1Rec = ct.Submit(t, s, c.Sign(w.exporter, &pb.Statement{EventTime: c.At(3 * ct.Day), Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{
+	w.l1Rec = ct.Submit(t, s, c.Sign(w.exporter, &pb.Statement{EventTime: c.At(3 * ct.Day), Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{Location: &pb.Location{Lat: 24.86, Lon: 67.01},
 		LotId: "L1", DispatchLink: w.l1Disp, MassKg: 9990, SealsIntact: true,
 	}}}))[0]
 	w.l2Ext = ct.Submit(t, s, w.extract(w.mine, "L2", 5000))[0]
@@ -280,12 +280,14 @@ func (w *hostileWorld) cases(t *testing.T) []hostileCase {
 		{name: "non-mine extraction", req: env(w.extract(w.exporter, "LE", 10)), code: codes.PermissionDenied, sentinel: record.ErrNotAllowed, phrase: "may not sign"},
 		{name: "mine dispatches a lot it never held", req: env(w.dispatch(w.mine, "LB", w.lbExt, w.exporter.ID)), code: codes.PermissionDenied, phrase: "does not hold"},
 		{name: "mine dispatches a lot it handed over", req: env(w.dispatch(w.mine, "L1", w.l1Ext, w.buyer.ID)), code: codes.PermissionDenied, phrase: "does not hold"},
-		{name: "receipt by someone other than the addressee", req: env(c.Sign(w.buyer, &pb.Statement{EventTime: c.At(3 * ct.Day), Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{
+		{name: "receipt by someone other than the addressee", req: env(c.Sign(w.buyer, &pb.Statement{EventTime: c.At(3 * ct.Day), Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{Location: &pb.Location{Lat: 24.86, Lon: 67.01},
 			LotId: "L2", DispatchLink: w.l2Ext, MassKg: 5000, SealsIntact: true}}})), code: codes.PermissionDenied, phrase: "was dispatched to"},
+		{name: "receipt without a location", req: env(c.Sign(w.exporter, &pb.Statement{EventTime: c.At(3 * ct.Day), Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{
+			LotId: "L2", DispatchLink: w.l2Ext, MassKg: 5000, SealsIntact: true}}})), code: codes.InvalidArgument, phrase: "receipt.location: missing"},
 		{name: "dispatch link to a missing record", req: l3Disp(func(d *pb.Dispatch) { d.CustodyLink = w.missingLink }), code: codes.NotFound, phrase: "no record"},
 		{name: "dispatch of a lot in transit", req: env(w.dispatch(w.mine, "L2", w.l2Ext, w.buyer.ID)), code: codes.FailedPrecondition, sentinel: record.ErrConflict, phrase: "in transit"},
 		{name: "dispatch with a stale custody link", req: env(w.dispatch(w.exporter, "L1", w.l1Ext, w.buyer.ID)), code: codes.FailedPrecondition, phrase: "not the lot's current custody record"},
-		{name: "receipt of a lot not in transit", req: env(c.Sign(w.exporter, &pb.Statement{EventTime: c.At(4 * ct.Day), Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{
+		{name: "receipt of a lot not in transit", req: env(c.Sign(w.exporter, &pb.Statement{EventTime: c.At(4 * ct.Day), Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{Location: &pb.Location{Lat: 24.86, Lon: 67.01},
 			LotId: "L1", DispatchLink: w.l1Disp, MassKg: 9990}}})), code: codes.FailedPrecondition, phrase: "not in transit"},
 		{name: "dispatch to an unknown party", req: l3Disp(func(d *pb.Dispatch) { d.ToPartyId = "nobody" }), code: codes.NotFound, phrase: "not registered"},
 		{name: "duplicate lot creation", req: env(w.extract(w.mine, "L1", 12345)), code: codes.AlreadyExists, phrase: `lot "L1" already exists`},
