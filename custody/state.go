@@ -2,6 +2,7 @@ package custody
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -34,11 +35,13 @@ const (
 	tallyPrefix = "tl/"
 	// Ids folded to lower case -> the id as registered, so that an id
 	// differing from another only in letter case is refused: "kr-100"
-	// beside "KR-100" would read as the same lot on paper. (Kept for lots
-	// and parties created since; a store from before has none for its
-	// earlier ids.)
+	// beside "KR-100" would read as the same lot on paper.
 	lotFoldPrefix   = "fl/"
 	partyFoldPrefix = "fp/"
+	// foldCompleteKey, set with the log's first record, says the fold
+	// index holds every id. A store written before the index has not got
+	// it, and its earlier ids are folded in memory at open (legacyFold).
+	foldCompleteKey = "fc"
 )
 
 // consumedEpsilonKg is the mass below which a lot counts as used up.
@@ -83,6 +86,9 @@ func (s *Store) apply(tx *ledger.StateTx, e ledger.Entry, value any) error {
 		return err
 	}
 	tx.Set(append([]byte(payloadPrefix), sum[:]...), be8(e.Index))
+	if e.Index == 0 && !withoutFoldIndex {
+		tx.Set([]byte(foldCompleteKey), nil)
+	}
 	return a.index()
 }
 
@@ -372,19 +378,57 @@ func (a *applier) newLot(lotID string) error {
 // letter case, and otherwise records it. (Ids are ASCII, so folding is
 // ASCII lower case.)
 func (a *applier) foldUnique(prefix, kind, id string) error {
-	key := []byte(prefix + strings.ToLower(id))
+	folded := strings.ToLower(id)
+	key := []byte(prefix + folded)
 	other, err := a.tx.Get(key)
 	switch {
 	case errors.Is(err, ledger.ErrNotFound):
+		if legacy, ok := a.s.legacyFold[prefix+folded]; ok {
+			other, err = []byte(legacy), nil
+		}
 	case err != nil:
 		return err
+	}
+	switch {
+	case err != nil:
 	case string(other) != id:
 		return record.Rejectf(record.ErrAlreadyExists, "%s id %q differs only in letter case from the existing %s %q: on paper they would read as one", kind, id, kind, other)
 	}
 	if kind == "party" && strings.EqualFold(id, record.RegistrarPartyID) {
 		return record.Rejectf(record.ErrAlreadyExists, "party id %q differs only in letter case from the reserved %q", id, record.RegistrarPartyID)
 	}
-	a.tx.Set(key, []byte(id))
+	if !withoutFoldIndex {
+		a.tx.Set(key, []byte(id))
+	}
+	return nil
+}
+
+// withoutFoldIndex makes the store write no fold index, as a store before
+// it: for the test of legacyFold only.
+var withoutFoldIndex = false
+
+// foldLegacy folds the ids of the lots and parties of a store written
+// before the fold index (no foldCompleteKey), for foldUnique: a scan of
+// the store's lots and parties at open.
+func (s *Store) foldLegacy(ctx context.Context) error {
+	if s.log.Size() == 0 {
+		return nil
+	}
+	if _, err := s.log.StateGet([]byte(foldCompleteKey)); err == nil {
+		return nil
+	} else if !errors.Is(err, ledger.ErrNotFound) {
+		return err
+	}
+	s.legacyFold = map[string]string{}
+	for _, p := range [][2]string{{lotPrefix, lotFoldPrefix}, {partyPrefix, partyFoldPrefix}} {
+		for kv, err := range s.log.StateScan(ctx, []byte(p[0])) {
+			if err != nil {
+				return err
+			}
+			id := strings.TrimPrefix(string(kv.Key), p[0])
+			s.legacyFold[p[1]+strings.ToLower(id)] = id
+		}
+	}
 	return nil
 }
 

@@ -55,6 +55,10 @@ type Store struct {
 	keyCount atomic.Int64
 
 	parties partyCache // the committer's decoded parties
+
+	// legacyFold holds the folded ids (fold key -> id) of a store written
+	// before the fold index; nil otherwise. Read-only after Open.
+	legacyFold map[string]string
 }
 
 // Open opens (creating if needed) the store in dir. ctx owns the store's
@@ -71,6 +75,10 @@ func Open(ctx context.Context, dir string, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s.log = l
+	if err := s.foldLegacy(ctx); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("custody: folding the ids of a store from before the fold index: %w", err)
+	}
 	return s, nil
 }
 

@@ -1,6 +1,7 @@
 package custody_test
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/antimony-ledger/provenance/ledger"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -199,5 +201,46 @@ func TestEventAhead(t *testing.T) {
 	}
 	if _, err := f.s.Submit(t.Context(), assay(custody.MaxEventAhead, "edge")); err != nil {
 		t.Fatalf("an event exactly %v ahead: %v", custody.MaxEventAhead, err)
+	}
+}
+
+// TestCaseFoldLegacyStore (issue 18): in a store written before the fold
+// index, the ids created then are folded at open, so "kr-100" is refused
+// beside an earlier "KR-100", and a party "MINE-QA" beside "mine-qa".
+func TestCaseFoldLegacyStore(t *testing.T) {
+	c := ct.New()
+	mine := c.AddParty("mine-qa", "Mine", "PK", pb.Role_ROLE_MINE)
+	dir := t.TempDir()
+	open := func() *custody.Store {
+		s, err := custody.Open(t.Context(), dir, custody.Config{Origin: ct.Origin, LogSigner: c.LogSigner, Registrar: c.RegistrarPublic(), Now: c.Clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	extract := func(lot string) *pb.Envelope {
+		return c.Sign(mine, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
+			LotId: lot, MassKg: 1000, SbGradePct: 9, Product: pb.Product_PRODUCT_ORE, Site: &pb.Location{Lat: 30.7, Lon: 66.6}}}})
+	}
+	restore := custody.WithoutFoldIndex()
+	s := open()
+	ct.Submit(t, s, c.Register(mine), extract("KR-100"))
+	s.Close()
+	restore()
+
+	s = open()
+	defer s.Close()
+	if _, err := s.Submit(t.Context(), extract("kr-100")); !errors.Is(err, record.ErrAlreadyExists) || !strings.Contains(err.Error(), `differs only in letter case from the existing lot "KR-100"`) {
+		t.Fatalf("kr-100 beside a KR-100 from before the fold index: %v", err)
+	}
+	twin := proto.CloneOf(mine.Reg)
+	twin.PartyId = "MINE-QA"
+	twin.Keys[0].PublicKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{5}, 32)).Public().(ed25519.PublicKey)
+	if _, err := s.Submit(t.Context(), c.RegistrarSign(&pb.Statement{Body: &pb.Statement_PartyRegistration{PartyRegistration: twin}})); !errors.Is(err, record.ErrAlreadyExists) {
+		t.Fatalf("MINE-QA beside a mine-qa from before the fold index: %v", err)
+	}
+	ct.Submit(t, s, extract("KR-101"))
+	if _, err := s.Submit(t.Context(), extract("Kr-101")); !errors.Is(err, record.ErrAlreadyExists) {
+		t.Fatalf("Kr-101 beside a KR-101 created after the upgrade: %v", err)
 	}
 }
