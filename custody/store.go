@@ -175,6 +175,10 @@ func prepareEnvelope(env *pb.Envelope) (*prepared, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The rules for new records: a submission, not a stored record.
+	if err := record.CheckAdmissible(env.GetPayload(), st); err != nil {
+		return nil, err
+	}
 	cp := &pb.Envelope{PayloadType: env.GetPayloadType(), Payload: env.GetPayload()}
 	for _, sig := range env.GetSignatures() {
 		cp.Signatures = append(cp.Signatures, &pb.Signature{Keyid: sig.GetKeyid(), Sig: sig.GetSig()})

@@ -244,3 +244,35 @@ func TestCaseFoldLegacyStore(t *testing.T) {
 		t.Fatalf("Kr-101 beside a KR-101 created after the upgrade: %v", err)
 	}
 }
+
+// TestOldRecordsStillAudit (from a cold review): a receipt without a
+// location, logged before new receipts needed one (here appended past
+// Submit's rules, as the log then took it), still reads and audits: the
+// rules for new records do not rewrite the log's past.
+func TestOldRecordsStillAudit(t *testing.T) {
+	c := ct.New()
+	mine := c.AddParty("mine-qa", "Mine", "PK", pb.Role_ROLE_MINE)
+	exp := c.AddParty("exp-kar", "Exporter", "PK", pb.Role_ROLE_EXPORTER)
+	s := c.OpenStore(t)
+	ids := ct.Submit(t, s, c.Register(mine), c.Register(exp), c.Sign(mine, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
+		LotId: "L1", MassKg: 1000, SbGradePct: 9, Product: pb.Product_PRODUCT_ORE, Site: &pb.Location{Lat: 30.7, Lon: 66.6}}}}))
+	d := ct.Submit(t, s, c.Sign(mine, &pb.Statement{EventTime: c.At(2 * ct.Day), Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{LotId: "L1", CustodyLink: ids[2], ToPartyId: exp.ID, MassKg: 1000}}}))[0]
+	old := c.Sign(exp, &pb.Statement{EventTime: c.At(3 * ct.Day), Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{LotId: "L1", DispatchLink: d, MassKg: 1000}}})
+	if _, err := s.Submit(t.Context(), old); !errors.Is(err, record.ErrMalformed) {
+		t.Fatalf("a new receipt without a location: %v", err)
+	}
+	data, err := record.EncodeEnvelope(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _, err := s.Log().Append(t.Context(), data)
+	if err != nil {
+		t.Fatalf("the log's own append of a receipt without a location: %v", err)
+	}
+	if _, _, err := custody.DecodeEntry(e); err != nil {
+		t.Fatalf("reading it back: %v", err)
+	}
+	if _, err := s.Audit(t.Context(), s.Log().Checkpoint(), c.LogVerifier, nil); err != nil {
+		t.Fatalf("audit: %v", err)
+	}
+}

@@ -71,7 +71,7 @@ func TestCanonicalPayload(t *testing.T) {
 		if err := proto.Unmarshal(tc.payload, &got); err != nil || !proto.Equal(&got, st) && tc.name != "a default value written out" {
 			t.Fatalf("%s: the variant does not decode to the statement: %v", tc.name, err)
 		}
-		_, err := record.DecodeStatement(tc.payload)
+		err := admit(tc.payload)
 		if !errors.Is(err, record.ErrMalformed) || !strings.Contains(err.Error(), "not the deterministic encoding") || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want a refusal naming %s", tc.name, err, tc.want)
 		}
@@ -88,7 +88,7 @@ func TestNegativeZero(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := record.DecodeStatement(b); !errors.Is(err, record.ErrMalformed) || !strings.Contains(err.Error(), "extraction.moisture_pct: -0") {
+	if err := admit(b); !errors.Is(err, record.ErrMalformed) || !strings.Contains(err.Error(), "extraction.moisture_pct: -0") {
 		t.Fatalf("moisture -0: %v", err)
 	}
 }
@@ -108,12 +108,39 @@ func TestUnsafeText(t *testing.T) {
 		st := &pb.Statement{PartyId: "mine-1", EventTime: timestamppb.New(timestamppb.Now().AsTime().Truncate(1e9)), Note: tc.note,
 			Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{LotId: "L1", MassKg: 1000, SbGradePct: 9, Product: pb.Product_PRODUCT_ORE, Site: &pb.Location{Lat: 30, Lon: 67}}}}
 		b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(st)
-		_, err := record.DecodeStatement(b)
+		err := admit(b)
 		if (err == nil) != tc.ok {
 			t.Errorf("note %q: %v", tc.note, err)
 		}
 		if p := record.Printable(tc.note); !tc.ok && p == tc.note {
 			t.Errorf("Printable(%q) left it as it was", tc.note)
 		}
+	}
+}
+
+// admit applies what the server applies to a new record's payload.
+func admit(payload []byte) error {
+	st, err := record.DecodeStatement(payload)
+	if err != nil {
+		return err
+	}
+	return record.CheckAdmissible(payload, st)
+}
+
+// TestOldRecordsStillRead (from a cold review): the rules for new records
+// do not apply to stored ones: a receipt without a location, text with a
+// bidi mark, a -0 or a non-deterministic encoding, logged before the
+// rules, still decodes, so the server, the audit and the verifier read
+// the log as it was written.
+func TestOldRecordsStillRead(t *testing.T) {
+	st := &pb.Statement{PartyId: "exp-1", EventTime: timestamppb.New(timestamppb.Now().AsTime().Truncate(1e9)), Note: "left\u200eright",
+		Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{LotId: "L1", DispatchLink: "QmYbHN5HrnG1EVuDcPv2ZsF2cX6UFzsjwMdRgiyE3Ad5SF", MassKg: math.Copysign(0, -1) + 10}}}
+	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(st)
+	b = append(b, protowire.AppendString(protowire.AppendTag(nil, 3, protowire.BytesType), "left\u200eright")...)
+	if _, err := record.DecodeStatement(b); err != nil {
+		t.Fatalf("a stored record from before the rules: %v", err)
+	}
+	if err := admit(b); err == nil {
+		t.Fatal("the same record is admitted as a new one")
 	}
 }

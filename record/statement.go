@@ -5,9 +5,9 @@ import (
 	"math"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/multiformats/go-multihash"
@@ -43,9 +43,11 @@ var (
 )
 
 // DecodeStatement decodes and structurally validates a statement payload:
-// it rejects unknown fields, a payload that is not the deterministic
-// encoding of what it decodes to, missing or out-of-range values and
-// oversize lists. It does not look at the log's state.
+// it rejects unknown fields, missing or out-of-range values and oversize
+// lists. It does not look at the log's state. It is what every reader of
+// stored records applies (the server's reads, the audit, the verifier), so
+// a log keeps reading as it was written; a new record must also pass
+// [CheckAdmissible].
 func DecodeStatement(payload []byte) (*pb.Statement, error) {
 	if len(payload) > MaxPayloadSize {
 		return nil, Rejectf(ErrMalformed, "payload is %d bytes, limit %d", len(payload), MaxPayloadSize)
@@ -57,13 +59,69 @@ func DecodeStatement(payload []byte) (*pb.Statement, error) {
 	if hasUnknown(st.ProtoReflect()) {
 		return nil, Rejectf(ErrMalformed, "statement has unknown fields")
 	}
-	if err := checkCanonical(payload, st); err != nil {
-		return nil, err
-	}
 	if err := ValidateStatement(st); err != nil {
 		return nil, err
 	}
 	return st, nil
+}
+
+// CheckAdmissible applies the rules a new record must meet besides
+// [DecodeStatement]'s, which the server applies when it takes one (since
+// issue 18; records logged before them keep reading as they were): the
+// payload is the deterministic encoding of st, with no -0; no free text
+// holds a control, format or separator character ([UnsafeRune]); no place
+// is at 0°N 0°E; an assay's percentages add up to at most the whole; a
+// receipt says where the lot arrived.
+func CheckAdmissible(payload []byte, st *pb.Statement) error {
+	if err := checkCanonical(payload, st); err != nil {
+		return err
+	}
+	return validate(st, true)
+}
+
+// CheckDisplaySafe fails if any string of st holds a C0 or C1 control
+// character or a bidirectional embedding, override or isolate (U+202A-
+// U+202E, U+2066-U+2069): what the verifier refuses in a bundle, since
+// such text could hide or rearrange what a buyer reads.
+func CheckDisplaySafe(st *pb.Statement) error {
+	var bad error
+	walkStrings(st.ProtoReflect(), "", func(name, s string) bool {
+		for i, r := range s {
+			if r < 0x20 || (r >= 0x7f && r <= 0x9f) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) {
+				bad = Rejectf(ErrMalformed, "%s: character U+%04X at byte %d is a control or bidirectional-override character, which could hide or rearrange text on a reader's screen", name, r, i)
+				return false
+			}
+		}
+		return true
+	})
+	return bad
+}
+
+// walkStrings calls f with the dotted name and value of every string
+// field of m, at any depth, until f returns false.
+func walkStrings(m protoreflect.Message, prefix string, f func(name, s string) bool) bool {
+	ok := true
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		name := prefix + string(fd.Name())
+		switch {
+		case fd.IsList():
+			l := v.List()
+			for i := 0; i < l.Len() && ok; i++ {
+				item := fmt.Sprintf("%s[%d]", name, i)
+				if fd.Kind() == protoreflect.StringKind {
+					ok = f(item, l.Get(i).String())
+				} else if fd.Message() != nil {
+					ok = walkStrings(l.Get(i).Message(), item+".", f)
+				}
+			}
+		case fd.Kind() == protoreflect.StringKind:
+			ok = f(name, v.String())
+		case fd.Message() != nil && !fd.IsMap():
+			ok = walkStrings(v.Message(), name+".", f)
+		}
+		return ok
+	})
+	return ok
 }
 
 func hasUnknown(m protoreflect.Message) bool {
@@ -88,8 +146,11 @@ func hasUnknown(m protoreflect.Message) bool {
 
 // ValidateStatement checks a statement's structure: ids, times, finite
 // masses and percentages, links, list and string sizes.
-func ValidateStatement(st *pb.Statement) error {
-	v := &validator{}
+func ValidateStatement(st *pb.Statement) error { return validate(st, false) }
+
+// validate checks st; strict adds the rules of [CheckAdmissible].
+func validate(st *pb.Statement, strict bool) error {
+	v := &validator{strict: strict}
 	v.id("party_id", st.GetPartyId())
 	v.time("event_time", st.GetEventTime())
 	v.str("note", st.GetNote())
@@ -152,7 +213,7 @@ func ValidateStatement(st *pb.Statement) error {
 		for _, e := range a.GetElements() {
 			total += e.GetPct()
 		}
-		if total > 100+maxAssayRounding {
+		if v.strict && total > 100+maxAssayRounding {
 			v.fail("assay.elements: percentages add up to %.4g %%, more than the whole sample", total)
 		}
 	case *pb.Statement_Dispatch:
@@ -178,7 +239,7 @@ func ValidateStatement(st *pb.Statement) error {
 		v.id("receipt.lot_id", r.GetLotId())
 		v.link("receipt.dispatch_link", r.GetDispatchLink())
 		v.mass("receipt.mass_kg", r.GetMassKg())
-		v.location("receipt.location", r.GetLocation(), true)
+		v.location("receipt.location", r.GetLocation(), v.strict)
 	case *pb.Statement_Transformation:
 		t := b.Transformation
 		if _, ok := pb.TransformationKind_name[int32(t.GetKind())]; !ok || t.GetKind() == pb.TransformationKind_TRANSFORMATION_KIND_UNSPECIFIED {
@@ -218,7 +279,10 @@ func ValidateStatement(st *pb.Statement) error {
 }
 
 // validator collects the first structural error; later checks are no-ops.
-type validator struct{ err error }
+type validator struct {
+	err    error
+	strict bool // the rules for new records (CheckAdmissible)
+}
 
 func (v *validator) fail(format string, args ...any) {
 	if v.err == nil {
@@ -265,7 +329,7 @@ func (v *validator) str(name, s string) {
 		v.fail("%s: %d bytes, limit %d", name, len(s), MaxStringLen)
 	} else if !utf8.ValidString(s) {
 		v.fail("%s: not valid UTF-8", name)
-	} else if i, r, bad := UnsafeRune(s); bad {
+	} else if i, r, bad := UnsafeRune(s); bad && v.strict {
 		v.fail("%s: character U+%04X at byte %d is a control or bidirectional-override character, which could hide or rearrange text on a reader's screen", name, r, i)
 	}
 }
@@ -302,8 +366,9 @@ func unsafeRune(r rune) bool {
 }
 
 // Printable returns s with every character [UnsafeRune] would find
-// replaced by its Go escape (\x1b, \u202e), and invalid UTF-8 by \ufffd:
-// what tools print of text they did not write.
+// replaced by its \uXXXX escape (\u001b, \u202e; a surrogate pair past
+// U+FFFF), which JSON reads as the same character, and invalid UTF-8 by
+// \ufffd: what tools print of text they did not write.
 func Printable(s string) string {
 	if _, _, bad := UnsafeRune(s); !bad && utf8.ValidString(s) {
 		return s
@@ -311,8 +376,14 @@ func Printable(s string) string {
 	var b strings.Builder
 	for _, r := range strings.ToValidUTF8(s, "\ufffd") {
 		if unsafeRune(r) {
-			q := strconv.QuoteRune(r)
-			b.WriteString(q[1 : len(q)-1])
+			// \uXXXX (a surrogate pair past U+FFFF): readable on a
+			// terminal, and the same character in JSON.
+			if r > 0xffff {
+				r1, r2 := utf16.EncodeRune(r)
+				fmt.Fprintf(&b, "\\u%04x\\u%04x", r1, r2)
+			} else {
+				fmt.Fprintf(&b, "\\u%04x", r)
+			}
 			continue
 		}
 		b.WriteRune(r)
@@ -373,7 +444,7 @@ func (v *validator) location(name string, l *pb.Location, required bool) {
 	if math.IsNaN(l.GetLon()) || l.GetLon() < -180 || l.GetLon() > 180 {
 		v.fail("%s.lon: %v out of range [-180, 180]", name, l.GetLon())
 	}
-	if l.GetLat() == 0 && l.GetLon() == 0 {
+	if v.strict && l.GetLat() == 0 && l.GetLon() == 0 {
 		// No honest fix is at 0°N 0°E, in the Gulf of Guinea: it is what a
 		// receiver with no fix, or a form left blank, reports.
 		v.fail("%s: 0°N 0°E is not a place antimony moves through (a GPS receiver without a fix, or coordinates left blank)", name)

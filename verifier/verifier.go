@@ -317,6 +317,11 @@ func (r *run) crypto() bool {
 		d, ok := r.cache.record(rid)
 		if !ok {
 			env, st, err := record.Decode(br.GetData())
+			if err == nil {
+				// A bundle carries no text that could rewrite a buyer's
+				// screen.
+				err = record.CheckDisplaySafe(st)
+			}
 			if err != nil {
 				return r.fail("index %d: %v", idx, err)
 			}

@@ -644,8 +644,18 @@ func TestPrintable(t *testing.T) {
 	var b bytes.Buffer
 	w := printable{&b}
 	fmt.Fprintf(w, "party %s:\tok\n", "mine\x1b[2J\u202eevil")
-	if got := b.String(); got != "party mine\\x1b[2J\\u202eevil:\tok\n" {
+	if got := b.String(); got != "party mine\\u001b[2J\\u202eevil:\tok\n" {
 		t.Fatalf("printed %q", got)
+	}
+	// JSON output stays JSON, meaning the same strings (a cold review
+	// found \x7f and \U000e0041 escapes that JSON cannot read).
+	in := map[string]string{"name": "a\x7fb\U000e0041\u202e\u0085"}
+	raw, _ := json.Marshal(in)
+	b.Reset()
+	w.Write(raw)
+	var out map[string]string
+	if err := json.Unmarshal(b.Bytes(), &out); err != nil || out["name"] != in["name"] {
+		t.Fatalf("JSON through printable: %q, %v", b.String(), err)
 	}
 	b.Reset()
 	fmt.Fprintf(w, "کرنج\n")
