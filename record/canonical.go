@@ -2,7 +2,6 @@ package record
 
 import (
 	"bytes"
-	"fmt"
 	"math"
 	"strconv"
 
@@ -25,7 +24,7 @@ func checkCanonical(payload []byte, st *pb.Statement) error {
 		return Rejectf(ErrMalformed, "encoding statement: %v", err)
 	}
 	if bytes.Equal(payload, want) {
-		if f := negativeZero(st.ProtoReflect(), ""); f != "" {
+		if f := negativeZero(st.ProtoReflect()); f != "" {
 			// -0 and +0 are one number but two encodings (+0 is omitted).
 			return Rejectf(ErrMalformed, "%s: -0 is not a value; write 0 (omitted)", f)
 		}
@@ -118,28 +117,11 @@ func fieldName(md protoreflect.MessageDescriptor, n protowire.Number) string {
 
 // negativeZero returns the dotted name of the first double field of m, at
 // any depth, that holds -0, or "".
-func negativeZero(m protoreflect.Message, prefix string) string {
+func negativeZero(m protoreflect.Message) string {
 	found := ""
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		name := prefix + string(fd.Name())
-		switch {
-		case fd.IsList():
-			l := v.List()
-			for i := 0; i < l.Len() && found == ""; i++ {
-				if fd.Kind() == protoreflect.DoubleKind {
-					if x := l.Get(i).Float(); x == 0 && math.Signbit(x) {
-						found = fmt.Sprintf("%s[%d]", name, i)
-					}
-				} else if fd.Message() != nil {
-					found = negativeZero(l.Get(i).Message(), fmt.Sprintf("%s[%d].", name, i))
-				}
-			}
-		case fd.Kind() == protoreflect.DoubleKind:
-			if x := v.Float(); x == 0 && math.Signbit(x) {
-				found = name
-			}
-		case fd.Message() != nil && !fd.IsMap():
-			found = negativeZero(v.Message(), name+".")
+	walkScalars(m, "", func(name string, fd protoreflect.FieldDescriptor, v protoreflect.Value, _ func(protoreflect.Value)) bool {
+		if fd.Kind() == protoreflect.DoubleKind && v.Float() == 0 && math.Signbit(v.Float()) {
+			found = name
 		}
 		return found == ""
 	})

@@ -85,8 +85,11 @@ func CheckAdmissible(payload []byte, st *pb.Statement) error {
 // such text could hide or rearrange what a buyer reads.
 func CheckDisplaySafe(st *pb.Statement) error {
 	var bad error
-	walkStrings(st.ProtoReflect(), "", func(name, s string) bool {
-		for i, r := range s {
+	walkScalars(st.ProtoReflect(), "", func(name string, fd protoreflect.FieldDescriptor, v protoreflect.Value, _ func(protoreflect.Value)) bool {
+		if fd.Kind() != protoreflect.StringKind {
+			return true
+		}
+		for i, r := range v.String() {
 			if r < 0x20 || (r >= 0x7f && r <= 0x9f) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) {
 				bad = Rejectf(ErrMalformed, "%s: character U+%04X at byte %d is a control or bidirectional-override character, which could hide or rearrange text on a reader's screen", name, r, i)
 				return false
@@ -97,27 +100,40 @@ func CheckDisplaySafe(st *pb.Statement) error {
 	return bad
 }
 
-// walkStrings calls f with the dotted name and value of every string
-// field of m, at any depth, until f returns false.
-func walkStrings(m protoreflect.Message, prefix string, f func(name, s string) bool) bool {
+// MapStrings replaces every string of m, at any depth, by f of it.
+func MapStrings(m proto.Message, f func(string) string) {
+	walkScalars(m.ProtoReflect(), "", func(_ string, fd protoreflect.FieldDescriptor, v protoreflect.Value, set func(protoreflect.Value)) bool {
+		if fd.Kind() == protoreflect.StringKind {
+			set(protoreflect.ValueOfString(f(v.String())))
+		}
+		return true
+	})
+}
+
+// walkScalars calls f with the dotted name (list elements indexed),
+// descriptor and value of every value of m that is not a message, at any
+// depth, and a function that replaces that value, until f returns false.
+// It reports whether f never did.
+func walkScalars(m protoreflect.Message, prefix string, f func(name string, fd protoreflect.FieldDescriptor, v protoreflect.Value, set func(protoreflect.Value)) bool) bool {
 	ok := true
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 		name := prefix + string(fd.Name())
 		switch {
+		case fd.IsMap():
 		case fd.IsList():
 			l := v.List()
 			for i := 0; i < l.Len() && ok; i++ {
 				item := fmt.Sprintf("%s[%d]", name, i)
-				if fd.Kind() == protoreflect.StringKind {
-					ok = f(item, l.Get(i).String())
-				} else if fd.Message() != nil {
-					ok = walkStrings(l.Get(i).Message(), item+".", f)
+				if fd.Message() != nil {
+					ok = walkScalars(l.Get(i).Message(), item+".", f)
+				} else {
+					ok = f(item, fd, l.Get(i), func(x protoreflect.Value) { l.Set(i, x) })
 				}
 			}
-		case fd.Kind() == protoreflect.StringKind:
-			ok = f(name, v.String())
-		case fd.Message() != nil && !fd.IsMap():
-			ok = walkStrings(v.Message(), name+".", f)
+		case fd.Message() != nil:
+			ok = walkScalars(v.Message(), name+".", f)
+		default:
+			ok = f(name, fd, v, func(x protoreflect.Value) { m.Set(fd, x) })
 		}
 		return ok
 	})

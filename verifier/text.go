@@ -9,7 +9,6 @@ import (
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // Text renders a report for people: the verdict first, then the contained
@@ -87,28 +86,6 @@ func shorten(id string) string {
 // made printable by record.Printable.
 func printable[M proto.Message](m M) M {
 	c := proto.Clone(m).(M)
-	var walk func(protoreflect.Message)
-	walk = func(msg protoreflect.Message) {
-		msg.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-			switch {
-			case fd.IsList() && fd.Kind() == protoreflect.StringKind:
-				l := v.List()
-				for i := range l.Len() {
-					l.Set(i, protoreflect.ValueOfString(record.Printable(l.Get(i).String())))
-				}
-			case fd.IsList() && fd.Message() != nil:
-				l := v.List()
-				for i := range l.Len() {
-					walk(l.Get(i).Message())
-				}
-			case fd.Kind() == protoreflect.StringKind && !fd.IsMap():
-				msg.Set(fd, protoreflect.ValueOfString(record.Printable(v.String())))
-			case fd.Message() != nil && !fd.IsMap():
-				walk(v.Message())
-			}
-			return true
-		})
-	}
-	walk(c.ProtoReflect())
+	record.MapStrings(c, record.Printable)
 	return c
 }
