@@ -246,21 +246,23 @@ func (g Registry) registrySigners(st *pb.Statement, env *pb.Envelope, at *Positi
 		newReg = NewRegistrar(b.RegistrarRotation.GetNewKey())
 	}
 	var byRegistrar, byNew bool
+	signedBy := func(k Registrar, sig *pb.Signature) error {
+		if verify == nil {
+			return nil
+		}
+		return verify(Signer{KeyID: k.ID, PublicKey: k.Key, Sig: sig.GetSig()})
+	}
 	for _, sig := range env.GetSignatures() {
 		switch kid := sig.GetKeyid(); {
 		case kid == reg.ID:
 			byRegistrar = true
-			if verify != nil {
-				if err := verify(Signer{KeyID: reg.ID, PublicKey: reg.Key, Sig: sig.GetSig()}); err != nil {
-					return err
-				}
+			if err := signedBy(reg, sig); err != nil {
+				return err
 			}
 		case newReg.ID != "" && kid == newReg.ID:
 			byNew = true
-			if verify != nil {
-				if err := verify(Signer{KeyID: newReg.ID, PublicKey: newReg.Key, Sig: sig.GetSig()}); err != nil {
-					return err
-				}
+			if err := signedBy(newReg, sig); err != nil {
+				return err
 			}
 		case subject != nil && FindKey(subject, kid) != nil:
 			if err := g.partySigner(subject, sig, at, verify); err != nil {

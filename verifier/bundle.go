@@ -60,10 +60,11 @@ func ReadBundle(r io.Reader, maxRecords int) (*pb.Bundle, error) {
 func readBundle(r io.Reader, maxBytes int64, maxRecords int) (*pb.Bundle, error) {
 	var buf bytes.Buffer
 	lr := &io.LimitedReader{R: r, N: maxBytes + 1}
+	tooBig := fmt.Errorf("verifier: the bundle is larger than the limit of %d bytes", maxBytes)
 	dec := json.NewDecoder(io.TeeReader(lr, &buf))
 	if err := scanBundle(dec, maxRecords); err != nil {
 		if lr.N <= 0 {
-			return nil, fmt.Errorf("verifier: the bundle is larger than the limit of %d bytes", maxBytes)
+			return nil, tooBig
 		}
 		return nil, err
 	}
@@ -76,7 +77,7 @@ func readBundle(r io.Reader, maxBytes int64, maxRecords int) (*pb.Bundle, error)
 		return nil, fmt.Errorf("verifier: reading bundle: %w", err)
 	}
 	if lr.N <= 0 {
-		return nil, fmt.Errorf("verifier: the bundle is larger than the limit of %d bytes", maxBytes)
+		return nil, tooBig
 	}
 	if len(bytes.TrimSpace(rest)) > 0 {
 		return nil, errors.New("verifier: decoding bundle: data after the bundle's JSON object")

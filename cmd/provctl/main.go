@@ -150,15 +150,11 @@ func (p printable) Write(b []byte) (int, error) {
 		return p.w.Write(b)
 	}
 	var out strings.Builder
-	for _, line := range strings.SplitAfter(s, "\n") {
-		body, nl := strings.CutSuffix(line, "\n")
-		parts := strings.Split(body, "\t")
-		for i, part := range parts {
-			parts[i] = record.Printable(part)
-		}
-		out.WriteString(strings.Join(parts, "\t"))
-		if nl {
-			out.WriteString("\n")
+	for _, r := range strings.ToValidUTF8(s, "\ufffd") {
+		if r == '\n' || r == '\t' {
+			out.WriteRune(r)
+		} else {
+			out.WriteString(record.Printable(string(r)))
 		}
 	}
 	if _, err := io.WriteString(p.w, out.String()); err != nil {
