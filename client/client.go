@@ -42,6 +42,7 @@ const DefaultAddr = "127.0.0.1:8443"
 // A Client talks to a provenanced server over gRPC.
 type Client struct {
 	conn     *grpc.ClientConn
+	shared   bool // made by As: Close leaves conn open
 	Ledger   apipb.LedgerServiceClient
 	Custody  apipb.CustodyServiceClient
 	Verifier apipb.VerifierServiceClient
@@ -68,7 +69,12 @@ func Dial(addr string, tlsConfig *tls.Config, opts ...grpc.DialOption) (*Client,
 }
 
 // Close closes the connection.
-func (c *Client) Close() error { return c.conn.Close() }
+func (c *Client) Close() error {
+	if c.shared {
+		return nil
+	}
+	return c.conn.Close()
+}
 
 // A Signer signs statements as one party.
 type Signer struct {

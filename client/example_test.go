@@ -14,8 +14,9 @@ import (
 )
 
 // A mine's software registers (through the registrar), then signs an
-// extraction with its own key and submits it; an exporter's software
-// reads the lot back.
+// extraction with its own key, submits it, and reads the lot back. Each
+// connects as itself: the key that signs its records also authenticates
+// it, and the server shows it what it may read.
 func Example() {
 	ctx := context.Background()
 	dir, _ := os.MkdirTemp("", "client-example-*")
@@ -29,17 +30,16 @@ func Example() {
 	}
 	defer srv.Stop()
 
-	c, err := client.Dial(srv.GRPCAddr, nil) // plaintext: loopback only
+	// The registrar enrols the mine and its public key.
+	mineKey := chain.AddParty("mine-krinj", "Krinj Antimony Mine", "PK", pb.Role_ROLE_MINE)
+	registrar := &client.Signer{PartyID: record.RegistrarPartyID, Key: chain.Registrar}
+	rc, err := client.DialAs(ctx, srv.GRPCAddr, nil, registrar.Credentials()) // plaintext: loopback only
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer c.Close()
-
-	// The registrar enrols the mine and its public key.
-	mineKey := chain.AddParty("mine-krinj", "Krinj Antimony Mine", "PK", pb.Role_ROLE_MINE)
-	registrar := &client.Signer{PartyID: record.RegistrarPartyID, Key: chain.Registrar}
-	if _, err := c.SignAndSubmit(ctx, registrar, &pb.Statement{Body: &pb.Statement_PartyRegistration{PartyRegistration: mineKey.Reg}}); err != nil {
+	defer rc.Close()
+	if _, err := rc.SignAndSubmit(ctx, registrar, &pb.Statement{Body: &pb.Statement_PartyRegistration{PartyRegistration: mineKey.Reg}}); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -48,6 +48,12 @@ func Example() {
 	mine := &client.Signer{PartyID: "mine-krinj", Key: mineKey.Key, Now: func() time.Time {
 		return time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
 	}}
+	c, err := client.DialAs(ctx, srv.GRPCAddr, nil, mine.Credentials())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
 	r, err := c.SignAndSubmit(ctx, mine, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
 		LotId: "KR-001", MassKg: 20000, MoisturePct: 4, SbGradePct: 12, Product: pb.Product_PRODUCT_ORE,
 		Site: &pb.Location{Lat: 35.9, Lon: 71.8},

@@ -211,7 +211,7 @@ func startUploadServer(t *testing.T) (*ct.Chain, *testserver.Server, *client.Cli
 	chain := ct.New()
 	chain.Clock = ct.RealClock() // the records are dated now
 	srv := testserver.Start(t, chain)
-	c, err := client.Dial(srv.GRPCAddr, nil)
+	c, err := client.Dial(srv.GRPCAddr, nil, srv.Operator().DialOption())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -91,6 +91,23 @@ func (s *Store) Log() *ledger.Log { return s.log }
 // RegistrarKeyID returns the key id of the registrar key.
 func (s *Store) RegistrarKeyID() string { return s.registrar.ID }
 
+// CurrentRegistrar returns the registrar key as the committed registry
+// stands: the first registrar key, or the one the latest registrar
+// rotation put in its place.
+func (s *Store) CurrentRegistrar() (registry.Registrar, error) {
+	g := registry.Registry{Registrar: s.registrar, Reader: registry.ReaderFuncs{
+		PartyFunc: s.Party,
+		KeyOwnerFunc: func(keyID string) (string, error) {
+			owner, err := s.log.StateGet([]byte(keyPrefix + keyID))
+			if errors.Is(err, ledger.ErrNotFound) {
+				return "", record.ErrNotFound
+			}
+			return string(owner), err
+		},
+	}}
+	return g.Current()
+}
+
 // SubmitResult is the outcome of an accepted submission.
 type SubmitResult struct {
 	Entry ledger.Entry
@@ -374,4 +391,38 @@ func beUint64(b []byte) uint64 {
 		v = v<<8 | uint64(c)
 	}
 	return v
+}
+
+// HadLot reports whether party held lot, or was sent it, at any time.
+func (s *Store) HadLot(party, lot string) (bool, error) {
+	_, err := s.log.StateGet([]byte(partyLotsPrefix + party + "\x00" + lot))
+	if errors.Is(err, ledger.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// StatementLots returns the ids of the lots a statement is about, whose
+// histories it joins: none for a registry statement.
+func StatementLots(st *pb.Statement) []string {
+	switch b := st.GetBody().(type) {
+	case *pb.Statement_Extraction:
+		return []string{b.Extraction.GetLotId()}
+	case *pb.Statement_Assay:
+		return []string{b.Assay.GetLotId()}
+	case *pb.Statement_Dispatch:
+		return []string{b.Dispatch.GetLotId()}
+	case *pb.Statement_Receipt:
+		return []string{b.Receipt.GetLotId()}
+	case *pb.Statement_Transformation:
+		var out []string
+		for _, in := range b.Transformation.GetInputs() {
+			out = append(out, in.GetLotId())
+		}
+		for _, o := range b.Transformation.GetOutputs() {
+			out = append(out, o.GetLotId())
+		}
+		return out
+	}
+	return nil
 }

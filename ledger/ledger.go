@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -967,3 +968,12 @@ func (b badgerLogger) Warningf(f string, a ...any) {
 
 func (badgerLogger) Infof(string, ...any)  {}
 func (badgerLogger) Debugf(string, ...any) {}
+
+// SignerKey returns the Ed25519 public key that signs the log's
+// checkpoints, or nil if the signer is not a [tlog.Signer].
+func (l *Log) SignerKey() ed25519.PublicKey {
+	if ts, ok := l.opts.Signer.(*tlog.Signer); ok {
+		return ts.Verifier().PublicKey()
+	}
+	return nil
+}

@@ -166,3 +166,8 @@ func keyHash(name string, alg byte, key []byte) uint32 {
 	h.Write(key)
 	return binary.BigEndian.Uint32(h.Sum(nil))
 }
+
+// PrivateKey returns the Ed25519 key behind s. The operator signs its
+// API tokens with it (package authtoken), which proves it holds the log
+// key without a second secret.
+func (s *Signer) PrivateKey() ed25519.PrivateKey { return s.key }

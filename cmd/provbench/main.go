@@ -162,13 +162,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Window > 1 && !o.Stream {
 		return nil, errors.New("a window of more than one record needs Stream")
 	}
-	c, err := client.Dial(o.Addr, nil)
+	// The benchmark authenticates as the registrar, whose key it has to
+	// register its parties; each record is still signed by its party.
+	registrar := &client.Signer{PartyID: record.RegistrarPartyID, Key: o.RegistrarKey}
+	c, err := client.DialAs(ctx, o.Addr, nil, registrar.Credentials())
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
 	run := fmt.Sprintf("%x", time.Now().UnixNano())
-	registrar := &client.Signer{PartyID: record.RegistrarPartyID, Key: o.RegistrarKey}
 	workers := make([]*worker, o.Clients)
 	for i := range workers {
 		w := &worker{}

@@ -29,6 +29,14 @@ type globals struct {
 	json     bool
 	timeout  time.Duration
 	signOnly bool
+
+	// Who to authenticate as: the signer of a command that signs, else
+	// the --key and --party of a command that reads (or, for commands
+	// without them, PROVCTL_KEY and PROVCTL_PARTY).
+	as        *client.Signer
+	authFlags bool
+	authKey   string
+	authParty string
 }
 
 func newFlags(e *env, name, args string, g *globals) *flag.FlagSet {
@@ -83,8 +91,82 @@ func envOr(name, def string) string {
 	return def
 }
 
+// addAuth adds --key and --party to a command that only reads: the
+// server shows a party what it may read (README, "Who may read what").
+func (g *globals) addAuth(fs *flag.FlagSet) {
+	g.authFlags = true
+	fs.StringVar(&g.authKey, "key", os.Getenv("PROVCTL_KEY"), "your private key file, to authenticate as --party; the log's key (DATA/log.key) authenticates the operator (env PROVCTL_KEY; without it you read as an anonymous caller)")
+	fs.StringVar(&g.authParty, "party", os.Getenv("PROVCTL_PARTY"), "the party your key is registered to (env PROVCTL_PARTY)")
+}
+
+// credentials returns who the command authenticates as, or nil for an
+// anonymous caller.
+func (g *globals) credentials() (*client.Credentials, error) {
+	if g.as != nil {
+		return &client.Credentials{PartyID: g.as.PartyID, Key: g.as.Key}, nil
+	}
+	keyFile, party := g.authKey, g.authParty
+	if !g.authFlags {
+		keyFile, party = os.Getenv("PROVCTL_KEY"), os.Getenv("PROVCTL_PARTY")
+	}
+	if keyFile == "" {
+		return nil, nil
+	}
+	b, err := keyfile.ReadPrivateFile(keyFile)
+	if err != nil {
+		return nil, err
+	}
+	if text := strings.TrimSpace(string(b)); strings.HasPrefix(text, "PRIVATE+KEY+") {
+		// The log's own key: the operator.
+		ls, err := tlog.NewSigner(text)
+		if err != nil {
+			return nil, usageErr("--key %s: %v", keyFile, err)
+		}
+		return &client.Credentials{PartyID: operatorPartyID, Key: ls.PrivateKey(), Origin: ls.Name()}, nil
+	}
+	if party == "" {
+		return nil, usageErr("--party (or PROVCTL_PARTY) is required with --key: the party the key is registered to")
+	}
+	key, err := keyfile.ReadPrivate(keyFile)
+	if err != nil {
+		return nil, err
+	}
+	return &client.Credentials{PartyID: party, Key: key}, nil
+}
+
+// operatorPartyID is the identity of a token signed with the log key
+// (internal/server.OperatorPartyID).
+const operatorPartyID = "operator"
+
 func dial(g *globals) (*client.Client, error) {
-	return client.Dial(g.addr, nil)
+	creds, err := g.credentials()
+	if err != nil || creds == nil {
+		if err != nil {
+			return nil, err
+		}
+		return client.Dial(g.addr, nil)
+	}
+	if creds.Origin == "" {
+		creds.Origin = pinnedOrigin()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), g.timeout)
+	defer cancel()
+	return client.DialAs(ctx, g.addr, nil, creds)
+}
+
+// pinnedOrigin returns the name of the pinned log key (PROVCTL_LOG_KEY),
+// so tokens are made for that ledger and no other; "" if none is pinned,
+// and the client then asks the server.
+func pinnedOrigin() string {
+	lk := os.Getenv("PROVCTL_LOG_KEY")
+	if lk == "" {
+		return ""
+	}
+	v, err := (&trustFlags{logKey: lk}).logVerifier()
+	if err != nil {
+		return ""
+	}
+	return v.Name()
 }
 
 func withTimeout(ctx context.Context, g *globals) (context.Context, context.CancelFunc) {

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/antimony-ledger/provenance/client"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	"github.com/antimony-ledger/provenance/internal/keyfile"
 	"github.com/antimony-ledger/provenance/internal/lottest"
@@ -83,12 +84,17 @@ func newCLIWith(t *testing.T, chain *ct.Chain, o testserver.Options) *cli {
 	if err := os.WriteFile(c.path("log.pub"), []byte(chain.LogVerifierKey+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The operator's key: reads made without --key are the operator's,
+	// who reads everything (TestReadPolicy reads as parties).
+	if err := os.WriteFile(c.path("log.key"), []byte(chain.LogSignerKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	t.Setenv("PROVCTL_ADDR", srv.GRPCAddr)
 	t.Setenv("PROVCTL_REGISTRAR_KEY", c.path("registrar.key"))
 	t.Setenv("PROVCTL_REGISTRAR_PUB", c.path("registrar.pub"))
 	t.Setenv("PROVCTL_LOG_KEY", c.path("log.pub"))
 	t.Setenv("PROVCTL_STATE", c.path("state"))
-	t.Setenv("PROVCTL_KEY", "")
+	t.Setenv("PROVCTL_KEY", c.path("log.key"))
 	t.Setenv("PROVCTL_PARTY", "")
 	return c
 }
@@ -306,7 +312,7 @@ func TestRollbackAndFork(t *testing.T) {
 
 func getJSON(t *testing.T, url string, v any) {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := operatorGet(t, url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,6 +323,36 @@ func getJSON(t *testing.T, url string, v any) {
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
+}
+
+// operator returns the operator's credentials, from the log key the
+// test's PROVCTL_KEY names.
+func operator(t *testing.T) *client.Credentials {
+	t.Helper()
+	b, err := os.ReadFile(os.Getenv("PROVCTL_KEY"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := tlog.NewSigner(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &client.Credentials{PartyID: "operator", Key: ls.PrivateKey(), Origin: ls.Name()}
+}
+
+// operatorGet GETs url as the operator.
+func operatorGet(t *testing.T, url string) (*http.Response, error) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := operator(t).Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	return http.DefaultClient.Do(req)
 }
 
 // lyingVerifier answers every bundle request with lot L1's genuine bundle,
@@ -339,7 +375,7 @@ func TestBundleBinding(t *testing.T) {
 		"--key", c.path("mine.key"), "--party", "mine-1")...)
 
 	// REST's bundle is a bundle file as it is.
-	resp, err := http.Get("http://" + c.http + "/v1/lots/L1/bundle")
+	resp, err := operatorGet(t, "http://"+c.http+"/v1/lots/L1/bundle")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,7 +397,7 @@ func TestBundleBinding(t *testing.T) {
 	}
 
 	// A server that answers for L9 with L1's genuine bundle.
-	conn, err := grpc.NewClient(os.Getenv("PROVCTL_ADDR"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(os.Getenv("PROVCTL_ADDR"), grpc.WithTransportCredentials(insecure.NewCredentials()), operator(t).DialOption())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -458,7 +494,7 @@ func TestOnlineOmission(t *testing.T) {
 	c := newCLI(t)
 	c.setup()
 	c.ok("assay", "--key", c.path("exp.key"), "--party", "exp-1", "--lot", "L1", "--element", "Sb=9.1", "--time", at(3, 8))
-	conn, err := grpc.NewClient(os.Getenv("PROVCTL_ADDR"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(os.Getenv("PROVCTL_ADDR"), grpc.WithTransportCredentials(insecure.NewCredentials()), operator(t).DialOption())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,6 +40,7 @@ func reader(ctx context.Context, g *globals, fn func(ctx context.Context, c *cli
 func showLot(ctx context.Context, e *env, args []string) error {
 	var g globals
 	fs := newFlags(e, "lot", "LOT", &g)
+	g.addAuth(fs)
 	if err := parse(fs, args, 1); err != nil {
 		return err
 	}
@@ -124,6 +125,7 @@ func describeStatement(st *pb.Statement) string {
 func showParty(ctx context.Context, e *env, args []string) error {
 	var g globals
 	fs := newFlags(e, "party", "PARTY", &g)
+	g.addAuth(fs)
 	if err := parse(fs, args, 1); err != nil {
 		return err
 	}
@@ -168,6 +170,7 @@ func showParty(ctx context.Context, e *env, args []string) error {
 func showPartyLots(ctx context.Context, e *env, args []string) error {
 	var g globals
 	fs := newFlags(e, "lots", "PARTY", &g)
+	g.addAuth(fs)
 	if err := parse(fs, args, 1); err != nil {
 		return err
 	}
@@ -196,6 +199,7 @@ func showCheckpoint(ctx context.Context, e *env, args []string) error {
 	var g globals
 	var t trustFlags
 	fs := newFlags(e, "checkpoint", "", &g)
+	g.addAuth(fs)
 	t.add(fs)
 	if err := parse(fs, args, 0); err != nil {
 		return err
@@ -259,6 +263,7 @@ func proofInclusion(ctx context.Context, e *env, args []string) error {
 	var g globals
 	var t trustFlags
 	fs := newFlags(e, "proof inclusion", "INDEX [TREE_SIZE]", &g)
+	g.addAuth(fs)
 	t.add(fs)
 	if err := parse(fs, args, -1); err != nil {
 		return err
@@ -360,6 +365,7 @@ func inclusionAgainst(ctx context.Context, c *client.Client, cp tlog.Checkpoint,
 func proofConsistency(ctx context.Context, e *env, args []string) error {
 	var g globals
 	fs := newFlags(e, "proof consistency", "FIRST [SECOND]", &g)
+	g.addAuth(fs)
 	if err := parse(fs, args, -1); err != nil {
 		return err
 	}
@@ -390,6 +396,7 @@ func proofConsistency(ctx context.Context, e *env, args []string) error {
 func showEntry(ctx context.Context, e *env, args []string) error {
 	var g globals
 	fs := newFlags(e, "entry", "INDEX", &g)
+	g.addAuth(fs)
 	if err := parse(fs, args, 1); err != nil {
 		return err
 	}

@@ -63,6 +63,7 @@ func keygen(ctx context.Context, e *env, args []string) error {
 // submit signs st, and then with each of also, and submits it, printing
 // the outcome.
 func submit(ctx context.Context, e *env, g *globals, s *client.Signer, st *pb.Statement, also ...ed25519.PrivateKey) error {
+	g.as = s
 	env, err := s.Sign(st)
 	if err != nil {
 		return err
@@ -391,6 +392,7 @@ func extract(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	s, err := k.signer()
+	g.as = s
 	if err != nil {
 		return err
 	}
@@ -440,6 +442,7 @@ func assay(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	s, err := k.signer()
+	g.as = s
 	if err != nil {
 		return err
 	}
@@ -501,6 +504,7 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	s, err := k.signer()
+	g.as = s
 	if err != nil {
 		return err
 	}
@@ -545,6 +549,7 @@ func receive(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	s, err := k.signer()
+	g.as = s
 	if err != nil {
 		return err
 	}
@@ -575,6 +580,7 @@ func transform(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	s, err := k.signer()
+	g.as = s
 	if err != nil {
 		return err
 	}

@@ -87,6 +87,7 @@ func verifyLot(ctx context.Context, e *env, args []string) error {
 // against the pinned keys, and returns those keys.
 func parseTrusted(e *env, name, arg string, args []string, g *globals, t *trustFlags, more ...func(*flag.FlagSet)) (*flag.FlagSet, verifier.Trust, error) {
 	fs := newFlags(e, name, arg, g)
+	g.addAuth(fs)
 	t.add(fs)
 	for _, f := range more {
 		f(fs)
@@ -120,6 +121,7 @@ func (t *trustFlags) trust() (verifier.Trust, error) {
 func bundleExport(ctx context.Context, e *env, args []string) error {
 	var g globals
 	fs := newFlags(e, "bundle export", "LOT", &g)
+	g.addAuth(fs)
 	out := fs.String("o", "", "output file (default LOT.bundle.json)")
 	if err := parse(fs, args, 1); err != nil {
 		return err
@@ -214,7 +216,8 @@ func printAge(e *env, g *globals, rep *pb.VerificationReport) {
 func listFlags(ctx context.Context, e *env, args []string) error {
 	var g globals
 	fs := newFlags(e, "flags", "", &g)
-	party := fs.String("party", "", "only flags naming this party")
+	g.addAuth(fs)
+	party := fs.String("flagged-party", "", "only flags naming this party")
 	rule := fs.String("rule", "", "only this rule id")
 	lot := fs.String("lot", "", "only this lot")
 	sev := fs.String("min-severity", "", "INFO, WARNING or CRITICAL")

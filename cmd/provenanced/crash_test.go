@@ -173,7 +173,7 @@ func newCrashHarness(t *testing.T, dataDir string, d *daemon) *crashHarness {
 
 func dialDaemon(t *testing.T, d *daemon) *grpc.ClientConn {
 	t.Helper()
-	conn, err := grpc.NewClient(d.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(d.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()), d.operator(t))
 	if err != nil {
 		t.Fatal(err)
 	}

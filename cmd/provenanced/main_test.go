@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/antimony-ledger/provenance/client"
 	"github.com/antimony-ledger/provenance/internal/keyfile"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
@@ -153,8 +154,31 @@ func (d *daemon) stop(t *testing.T) {
 	}
 }
 
+// operator returns the dial option that authenticates as the operator,
+// with the log key in the daemon's --data directory.
+func (d *daemon) operator(t *testing.T) grpc.DialOption {
+	t.Helper()
+	dir := ""
+	for i, a := range d.cmd.Args {
+		if v, ok := strings.CutPrefix(a, "--data="); ok {
+			dir = v
+		} else if a == "--data" && i+1 < len(d.cmd.Args) {
+			dir = d.cmd.Args[i+1]
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "log.key"))
+	if err != nil {
+		t.Fatalf("reading the operator's key: %v", err)
+	}
+	ls, err := tlog.NewSigner(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return (&client.Credentials{PartyID: "operator", Key: ls.PrivateKey(), Origin: ls.Name()}).DialOption()
+}
+
 func (d *daemon) ledgerClient(t *testing.T) apipb.LedgerServiceClient {
-	conn, err := grpc.NewClient(d.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(d.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()), d.operator(t))
 	if err != nil {
 		t.Fatal(err)
 	}

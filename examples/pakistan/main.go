@@ -122,6 +122,7 @@ func play(ctx context.Context, o options) (*Result, error) {
 	}
 	s := &scenario{
 		c: c, out: out, suffix: suffix, ref: ref, parties: map[string]*client.Signer{},
+		as: map[*client.Signer]*client.Client{}, reader: map[string]*client.Signer{},
 		registrar: &client.Signer{PartyID: record.RegistrarPartyID, Key: tr.regKey},
 		start:     time.Now().UTC().Truncate(time.Hour).AddDate(0, 0, -scenarioDays),
 	}
@@ -136,7 +137,17 @@ func play(ctx context.Context, o options) (*Result, error) {
 	fmt.Fprintln(tw, "\nLOT\tVERDICT\tUNTRACED\tRULES\tSTORY")
 	cps := &memCheckpoints{}
 	for _, st := range stories {
-		r, err := c.Verifier.GetBundle(ctx, &apipb.GetBundleRequest{LotId: st.Lot})
+		// The bundle as the lot's holder or addressee fetches it: the
+		// server shows a party its lots and their ancestry only.
+		holder := s.reader[st.Lot]
+		if holder == nil {
+			return nil, fmt.Errorf("story lot %s: no party took it", st.Lot)
+		}
+		rc, err := s.client(ctx, holder)
+		if err != nil {
+			return nil, err
+		}
+		r, err := rc.Verifier.GetBundle(ctx, &apipb.GetBundleRequest{LotId: st.Lot})
 		if err != nil {
 			return nil, fmt.Errorf("fetching bundle of %s: %w", st.Lot, err)
 		}
@@ -152,7 +163,8 @@ func play(ctx context.Context, o options) (*Result, error) {
 		fmt.Fprintf(out, "\nThe full report for %s:\n\n%s", stories[1].Lot, verifier.Text(res.Reports[stories[1].Lot]))
 	}
 	if httpAddr != "" && o.serve {
-		fmt.Fprintf(out, "\nAuditors see the same over REST, e.g.:\n  curl http://%s/v1/lots/%s/verification\n  curl http://%s/v1/flags\n", httpAddr, stories[0].Lot, httpAddr)
+		fmt.Fprintf(out, "\nAuditors see the same over REST with a token (here the operator's, made with the log key), e.g.:\n  TOKEN=$(provctl token --addr %s --key %s)\n  curl -H \"Authorization: Bearer $TOKEN\" http://%s/v1/lots/%s/verification\n  curl -H \"Authorization: Bearer $TOKEN\" http://%s/v1/flags\n",
+			addr, filepath.Join(dir, "log.key"), httpAddr, stories[0].Lot, httpAddr)
 	} else if httpAddr != "" {
 		fmt.Fprintln(out, "\nThe server has stopped with the example; run it with --serve to keep it up for provctl and for REST (curl .../v1/flags).")
 	}
@@ -160,6 +172,7 @@ func play(ctx context.Context, o options) (*Result, error) {
 		fmt.Fprintf(out, "\nServing on gRPC %s and http://%s until interrupted (Ctrl-C). For provctl:\n", addr, httpAddr)
 		fmt.Fprintf(out, "  export PROVCTL_ADDR=%s PROVCTL_LOG_KEY=%s PROVCTL_REGISTRAR_PUB=%s PROVCTL_REGISTRAR_KEY=%s\n",
 			addr, filepath.Join(dir, "log.pub"), filepath.Join(dir, "registrar.pub"), filepath.Join(dir, "registrar.key"))
+		fmt.Fprintf(out, "  export PROVCTL_KEY=%s   # reads as the operator; a party's key with PROVCTL_PARTY reads as that party\n", filepath.Join(dir, "log.key"))
 		<-ctx.Done()
 	}
 	return res, nil

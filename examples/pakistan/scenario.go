@@ -50,6 +50,11 @@ type scenario struct {
 	suffix    string // appended to ids when running against a shared server
 	ref       *refdata.Dataset
 	parties   map[string]*client.Signer
+	// as holds a client per signer: each party connects as itself.
+	as map[*client.Signer]*client.Client
+	// reader is, for each lot, the party that last took or was sent it:
+	// the one that verifies it (a party sees its lots' whole ancestry).
+	reader map[string]*client.Signer
 	// start is day 0 of the scenario's calendar: scenarioDays before the
 	// run, so the whole story (registrations half a day before day 0, the
 	// last receipt on day 27) lies in the past but within the 30 days the
@@ -83,11 +88,40 @@ func (s *scenario) submit(ctx context.Context, who string, st *pb.Statement) (st
 	if who != record.RegistrarPartyID {
 		signer = s.parties[who]
 	}
-	r, err := s.c.SignAndSubmit(ctx, signer, st)
+	c, err := s.client(ctx, signer)
+	if err != nil {
+		return "", err
+	}
+	r, err := c.SignAndSubmit(ctx, signer, st)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", who, err)
 	}
+	switch b := st.GetBody().(type) {
+	case *pb.Statement_Extraction:
+		s.reader[b.Extraction.GetLotId()] = signer
+	case *pb.Statement_Receipt:
+		s.reader[b.Receipt.GetLotId()] = signer
+	case *pb.Statement_Dispatch:
+		s.reader[b.Dispatch.GetLotId()] = s.parties[b.Dispatch.GetToPartyId()]
+	case *pb.Statement_Transformation:
+		for _, o := range b.Transformation.GetOutputs() {
+			s.reader[o.GetLotId()] = signer
+		}
+	}
 	return r.GetLeafHash(), nil
+}
+
+// client returns the client that acts as signer's party.
+func (s *scenario) client(ctx context.Context, signer *client.Signer) (*client.Client, error) {
+	if c, ok := s.as[signer]; ok {
+		return c, nil
+	}
+	c, err := s.c.As(ctx, signer.Credentials())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", signer.PartyID, err)
+	}
+	s.as[signer] = c
+	return c, nil
 }
 
 func (s *scenario) registerParties(ctx context.Context) error {

@@ -42,9 +42,11 @@ func (p *Party) KeyID() string { return record.KeyID(p.Key.Public().(ed25519.Pub
 
 // A Chain holds a registrar, a log key and parties.
 type Chain struct {
-	Registrar   ed25519.PrivateKey
-	LogSigner   *tlog.Signer
-	LogVerifier *tlog.Verifier
+	Registrar ed25519.PrivateKey
+	LogSigner *tlog.Signer
+	// LogSignerKey is LogSigner's private key as DATA/log.key holds it.
+	LogSignerKey string
+	LogVerifier  *tlog.Verifier
 	// LogVerifierKey is the encoded verifier key, as a client pins it.
 	LogVerifierKey string
 	// Start is the time keys become valid and the default event time base.
@@ -106,6 +108,7 @@ func New() *Chain {
 	return &Chain{
 		Registrar:      ed25519.NewKeyFromSeed(seed("registrar")),
 		LogSigner:      signer,
+		LogSignerKey:   skey,
 		LogVerifier:    verifier,
 		LogVerifierKey: vkey,
 		Start:          start,

@@ -462,12 +462,19 @@ type rest struct {
 	t    *testing.T
 	base string
 	http *http.Client
+	// token authenticates every request: the operator's, which may
+	// submit and read everything (docs/FORMAT.md, "Authentication").
+	token string
 }
 
-func newREST(t *testing.T, addr string) rest {
+func newREST(t *testing.T, srv *testserver.Server) rest {
 	c := &http.Client{Timeout: 30 * time.Second}
 	t.Cleanup(c.CloseIdleConnections)
-	return rest{t: t, base: "http://" + addr, http: c}
+	tok, err := srv.Operator().Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rest{t: t, base: "http://" + srv.HTTPAddr, http: c, token: tok}
 }
 
 func (r rest) do(method, path string, body []byte) (int, []byte) {
@@ -483,6 +490,7 @@ func (r rest) do(method, path string, body []byte) (int, []byte) {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	req.Header.Set("Authorization", "Bearer "+r.token)
 	resp, err := r.http.Do(req)
 	if err != nil {
 		r.t.Fatalf("%s %s: %v", method, path, err)
@@ -552,6 +560,7 @@ func (r rest) pipeline(addr string, bodies [][]byte) []submitAnswer {
 			r.t.Fatal(err)
 		}
 		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+r.token)
 		if err := req.Write(w); err != nil {
 			r.t.Fatal(err)
 		}
@@ -946,7 +955,7 @@ func TestWorkedExample(t *testing.T) {
 	lc := ct.New()
 	lc.Registrar = registrar
 	srv := testserver.Start(t, lc)
-	api := newREST(t, srv.HTTPAddr)
+	api := newREST(t, srv)
 	for i, rec := range []record{reg, ext, assay} {
 		lc.Clock.Advance(times[i])
 		a := api.submit(rec)
@@ -987,7 +996,7 @@ func TestWorkedExample(t *testing.T) {
 func TestOutsiderSubmit(t *testing.T) {
 	lc := ct.New()
 	srv := testserver.Start(t, lc)
-	api := newREST(t, srv.HTTPAddr)
+	api := newREST(t, srv)
 	logKey := parseVerifierKey(t, lc.LogVerifierKey)
 
 	minePub, mineKey, err := ed25519.GenerateKey(rand.Reader)

@@ -17,7 +17,7 @@ import (
 func serve(t *testing.T, w *world, dir string) (*testserver.Server, *client.Client) {
 	t.Helper()
 	s := testserver.StartDir(t, w.c, dir)
-	cl, err := client.Dial(s.GRPCAddr, nil)
+	cl, err := client.Dial(s.GRPCAddr, nil, s.Operator().DialOption())
 	if err != nil {
 		t.Fatal(err)
 	}

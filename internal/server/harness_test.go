@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/antimony-ledger/provenance/client"
 	"github.com/antimony-ledger/provenance/custody"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	"github.com/antimony-ledger/provenance/internal/server"
@@ -36,6 +37,9 @@ type harness struct {
 	ledger   apipb.LedgerServiceClient
 	custody  apipb.CustodyServiceClient
 	verifier apipb.VerifierServiceClient
+	// operator authenticates the harness's own calls: the operator reads
+	// everything, so tests of other things need no party of their own.
+	operator *client.Credentials
 
 	cancel  context.CancelFunc
 	served  chan error
@@ -76,13 +80,14 @@ func start(t *testing.T, c *ct.Chain, dir string, edit func(*server.Options)) *h
 	h := &harness{
 		t: t, store: store, grpcAddr: gl.Addr().String(), base: "http://" + hl.Addr().String(),
 		http: &http.Client{Timeout: 30 * time.Second}, cancel: cancel, served: make(chan error, 1),
+		operator: &client.Credentials{PartyID: server.OperatorPartyID, Key: c.LogSigner.PrivateKey(), Origin: ct.Origin},
 	}
 	if opts.TLSConfig != nil {
 		h.base = "https://" + hl.Addr().String() // the test sets up its own clients
 	}
 	go func() { h.served <- srv.Serve(ctx, gl, hl) }()
 	if opts.TLSConfig == nil {
-		h.conn, err = grpc.NewClient(h.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		h.conn, err = grpc.NewClient(h.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()), h.operator.DialOption())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -167,6 +172,7 @@ func (h *harness) do(method, path string, body []byte) (int, []byte) {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	req.Header.Set("Authorization", "Bearer "+must(h.operator.Token())(h.t))
 	resp, err := h.http.Do(req)
 	if err != nil {
 		h.t.Fatalf("%s %s: %v", method, path, err)
@@ -217,8 +223,8 @@ func (h *harness) expectHTTPError(method, path string, body []byte, wantStatus i
 }
 
 // must returns v for a test once err is checked: must(f())(t).
-func must[T any](v T, err error) func(*testing.T) T {
-	return func(t *testing.T) T {
+func must[T any](v T, err error) func(testing.TB) T {
+	return func(t testing.TB) T {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)

@@ -5,8 +5,9 @@
 // # Wiring
 //
 // [Server.Serve] serves gRPC on one listener and HTTP on another. The gRPC
-// server chains interceptors for logging, metrics and panic recovery (in
-// that order, recovery innermost), registers the standard health and
+// server chains interceptors for logging, metrics, the read policy and
+// panic recovery (in
+// that order, recovery innermost; see policy.go), registers the standard health and
 // reflection services, and limits received messages to
 // [Options.MaxRecvBytes]. The REST gateway (grpc-gateway) does not call the
 // service implementations directly: it is a gRPC client of the same
@@ -107,6 +108,7 @@ type Server struct {
 	log     *slog.Logger
 	reg     *prometheus.Registry
 	metrics *metrics
+	policy  *policy
 
 	started  atomic.Bool
 	draining atomic.Bool
@@ -148,6 +150,11 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("server: registering metrics: %w", err)
 	}
 	s.metrics = m
+	auth, err := newAuthenticator(opts.Store)
+	if err != nil {
+		return nil, fmt.Errorf("server: reading the log's origin: %w", err)
+	}
+	s.policy = &policy{store: opts.Store, auth: auth, mayRead: map[string]bool{}}
 	return s, nil
 }
 
@@ -264,8 +271,8 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error
 func (s *Server) newGRPCServer() *grpc.Server {
 	gs := grpc.NewServer(
 		grpc.MaxRecvMsgSize(s.opts.MaxRecvBytes),
-		grpc.ChainUnaryInterceptor(s.logUnary, s.metrics.unary, s.recoverUnary),
-		grpc.ChainStreamInterceptor(s.logStream, s.metrics.stream, s.recoverStream),
+		grpc.ChainUnaryInterceptor(s.logUnary, s.metrics.unary, s.policy.unary, s.recoverUnary),
+		grpc.ChainStreamInterceptor(s.logStream, s.metrics.stream, s.policy.stream, s.recoverStream),
 	)
 	apipb.RegisterLedgerServiceServer(gs, &ledgerService{s: s})
 	apipb.RegisterCustodyServiceServer(gs, &custodyService{s: s})

@@ -109,7 +109,7 @@ func TestTLS(t *testing.T) {
 	h := start(t, c, t.TempDir(), func(o *server.Options) {
 		o.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	})
-	conn, err := grpc.NewClient(h.grpcAddr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool})))
+	conn, err := grpc.NewClient(h.grpcAddr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool})), h.operator.DialOption())
 	if err != nil {
 		t.Fatal(err)
 	}

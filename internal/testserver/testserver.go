@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/antimony-ledger/provenance/client"
 	"github.com/antimony-ledger/provenance/custody"
 	"github.com/antimony-ledger/provenance/internal/backend"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
@@ -138,3 +139,10 @@ func RunWith(c *ct.Chain, dir string, o Options) (*Server, error) {
 // Stop stops the server and closes its store; later calls do nothing. It
 // returns the error that ended serving, if any.
 func (s *Server) Stop() error { return s.stop() }
+
+// Operator returns the operator's credentials (a token signed with the
+// log key), which read everything: what a test uses when the caller is
+// not what it tests.
+func (s *Server) Operator() *client.Credentials {
+	return &client.Credentials{PartyID: server.OperatorPartyID, Key: s.Chain.LogSigner.PrivateKey(), Origin: ct.Origin}
+}

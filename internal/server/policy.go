@@ -1,0 +1,402 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/antimony-ledger/provenance/custody"
+	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+	"github.com/antimony-ledger/provenance/record"
+)
+
+// The read policy: who may call what, and what they get. It is enforced
+// here and nowhere else, by the interceptors below, which run for every
+// gRPC call and, through the in-process gateway connection, every REST
+// call. README.md ("Who may read what") has it as a table.
+//
+//   - Anyone, anonymous too: checkpoints with their cosignatures,
+//     inclusion and consistency proofs, and log entries reduced to what a
+//     witness or monitor needs: index, record id, integration time and the
+//     map root the leaf commits ("redacted").
+//   - A party: its own records; every lot it holds, held, or was sent, and
+//     every lot those came from (their whole ancestry); the flags of those
+//     lots; its own entry in the party list in full and the others' names,
+//     roles and countries. A buyer is a party like any other: a lot
+//     dispatched to it is one it was sent.
+//   - An auditor (ROLE_AUDITOR) and the operator (a token signed with the
+//     log key): everything.
+//   - The registrar: what a party may, and the registry's records.
+//
+// A caller without credentials asking for more gets Unauthenticated (401);
+// a party asking for what it may not read gets PermissionDenied (403),
+// whether or not the thing exists, and the message names only what was
+// asked for.
+type access int
+
+const (
+	// anyone may call; entries are redacted unless the caller may read
+	// their record.
+	anyone access = iota + 1
+	// member calls need a registered party's credentials; the resource
+	// check decides.
+	member
+)
+
+// methodAccess lists every method the public listener serves. A method not
+// listed is refused: a new RPC is closed until it is given a line here.
+var methodAccess = map[string]access{
+	apipb.LedgerService_GetCheckpoint_FullMethodName:       anyone,
+	apipb.LedgerService_GetInclusionProof_FullMethodName:   anyone,
+	apipb.LedgerService_GetConsistencyProof_FullMethodName: anyone,
+	apipb.LedgerService_GetEntry_FullMethodName:            anyone,
+	apipb.LedgerService_GetRecord_FullMethodName:           anyone,
+	apipb.LedgerService_StreamEntries_FullMethodName:       anyone,
+	"/grpc.health.v1.Health/Check":                         anyone,
+	"/grpc.health.v1.Health/Watch":                         anyone,
+	"/grpc.health.v1.Health/List":                          anyone,
+
+	apipb.LedgerService_Submit_FullMethodName:         member,
+	apipb.LedgerService_SubmitStream_FullMethodName:   member,
+	apipb.CustodyService_GetLot_FullMethodName:        member,
+	apipb.CustodyService_GetParty_FullMethodName:      member,
+	apipb.CustodyService_ListParties_FullMethodName:   member,
+	apipb.CustodyService_ListPartyLots_FullMethodName: member,
+	apipb.VerifierService_VerifyLot_FullMethodName:    member,
+	apipb.VerifierService_ListFlags_FullMethodName:    member,
+	apipb.VerifierService_GetBundle_FullMethodName:    member,
+}
+
+// policy decides, for one store, what a caller may read.
+type policy struct {
+	store *custody.Store
+	auth  *authenticator
+
+	mu      sync.Mutex
+	mayRead map[string]bool // party "\x00" lot, for lots found readable
+}
+
+// maxAncestryWalk bounds the lots one read check visits: a lot with more
+// descendants than this is read by its holders and auditors only.
+const maxAncestryWalk = 20000
+
+const maxReadCache = 1 << 16
+
+// admit authenticates the call and checks the method's access; it returns
+// the context the handler runs with.
+func (p *policy) admit(ctx context.Context, method string) (context.Context, caller, error) {
+	c, err := p.auth.authenticate(ctx)
+	if err != nil {
+		return nil, c, err
+	}
+	switch methodAccess[method] {
+	case anyone:
+	case member:
+		if c.anonymous() {
+			return nil, c, status.Errorf(codes.Unauthenticated, "authentication: %s needs a party's credentials (Authorization: Bearer TOKEN; see provctl token)", method)
+		}
+	default:
+		return nil, c, status.Errorf(codes.PermissionDenied, "%s is not served here", method)
+	}
+	return withCaller(ctx, c), c, nil
+}
+
+// unary is the policy interceptor for unary calls: admit, check the
+// request's resource, call, and reduce the answer to what the caller may
+// read.
+func (p *policy) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	ctx, c, err := p.admit(ctx, info.FullMethod)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.check(ctx, c, req); err != nil {
+		return nil, err
+	}
+	resp, err := handler(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.filter(ctx, c, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// stream is the policy interceptor for streams; StreamEntries' entries are
+// reduced one by one as they are sent.
+func (p *policy) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	ctx, c, err := p.admit(ss.Context(), info.FullMethod)
+	if err != nil {
+		return err
+	}
+	return handler(srv, &policyStream{ServerStream: ss, ctx: ctx, c: c, p: p, lots: map[string]bool{}})
+}
+
+type policyStream struct {
+	grpc.ServerStream
+	ctx  context.Context
+	c    caller
+	p    *policy
+	lots map[string]bool // this stream's answers of mayReadLot
+}
+
+func (s *policyStream) Context() context.Context { return s.ctx }
+
+func (s *policyStream) SendMsg(m any) error {
+	if r, ok := m.(*apipb.StreamEntriesResponse); ok {
+		if err := s.p.reduceEntry(s.ctx, s.c, r.GetEntry(), s.lots); err != nil {
+			return err
+		}
+	}
+	return s.ServerStream.SendMsg(m)
+}
+
+// denied is the PermissionDenied error for a resource.
+func denied(c caller, what string) error {
+	return status.Errorf(codes.PermissionDenied, "%s may not read %s", c, what)
+}
+
+// check checks the resource a request names.
+func (p *policy) check(ctx context.Context, c caller, req any) error {
+	if c.readsAll() {
+		return nil
+	}
+	lot := ""
+	switch r := req.(type) {
+	case *apipb.GetLotRequest:
+		lot = r.GetLotId()
+	case *apipb.VerifyLotRequest:
+		lot = r.GetLotId()
+	case *apipb.GetBundleRequest:
+		lot = r.GetLotId()
+	case *apipb.ListFlagsRequest:
+		lot = r.GetLotId()
+		if lot == "" {
+			return nil // the answer is reduced to the caller's lots
+		}
+	case *apipb.ListPartyLotsRequest:
+		if r.GetPartyId() != c.party {
+			if err := requireID("party_id", r.GetPartyId()); err != nil {
+				return err
+			}
+			return denied(c, "the lots of party "+quote(r.GetPartyId()))
+		}
+		return nil
+	default:
+		return nil
+	}
+	if err := requireID("lot_id", lot); err != nil {
+		return err
+	}
+	ok, err := p.mayReadLot(ctx, c.party, lot)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return denied(c, "lot "+quote(lot))
+	}
+	return nil
+}
+
+func quote(s string) string { return fmt.Sprintf("%q", s) }
+
+// filter reduces an answer to what the caller may read.
+func (p *policy) filter(ctx context.Context, c caller, resp any) error {
+	if c.readsAll() {
+		return nil
+	}
+	switch r := resp.(type) {
+	case *apipb.GetEntryResponse:
+		return p.reduceEntry(ctx, c, r.GetEntry(), map[string]bool{})
+	case *apipb.GetRecordResponse:
+		return p.reduceEntry(ctx, c, r.GetEntry(), map[string]bool{})
+	case *apipb.GetPartyResponse:
+		r.Party = directoryEntry(c, r.GetParty())
+	case *apipb.ListPartiesResponse:
+		for i, party := range r.GetParties() {
+			r.Parties[i] = directoryEntry(c, party)
+		}
+	case *apipb.ListFlagsResponse:
+		seen := map[string]bool{}
+		var kept []*pb.Flag
+		for _, f := range r.GetFlags() {
+			ok, known := seen[f.GetLotId()]
+			if !known {
+				var err error
+				if ok, err = p.mayReadLot(ctx, c.party, f.GetLotId()); err != nil {
+					return err
+				}
+				seen[f.GetLotId()] = ok
+			}
+			if ok {
+				kept = append(kept, f)
+			}
+		}
+		r.Flags = kept
+	}
+	return nil
+}
+
+// directoryEntry is what c sees of a party: all of it for the party
+// itself and the registrar; else its id, name, roles and country, enough
+// to address a dispatch, without its site, licence, mine profile or keys.
+func directoryEntry(c caller, p *pb.Party) *pb.Party {
+	reg := p.GetRegistration()
+	if c.registrar || reg.GetPartyId() == c.party {
+		return p
+	}
+	return &pb.Party{Registration: &pb.PartyRegistration{
+		PartyId: reg.GetPartyId(), Name: reg.GetName(), Roles: reg.GetRoles(), Country: reg.GetCountry(),
+	}}
+}
+
+// reduceEntry redacts e unless c may read its record: what remains is
+// what a monitor needs (index, record id, integration time, map root).
+// lots memoises mayReadLot for one answer.
+func (p *policy) reduceEntry(ctx context.Context, c caller, e *apipb.LogEntry, lots map[string]bool) error {
+	if e == nil || c.readsAll() {
+		return nil
+	}
+	ok, err := p.mayReadRecord(ctx, c, e.GetStatement(), lots)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		e.Data, e.Envelope, e.Statement, e.Extra = nil, nil, nil, nil
+	}
+	return nil
+}
+
+// mayReadRecord reports whether c may read a record with statement st:
+// its own, a registry record about it (or, for the registrar, any), the
+// registrar's rotations, or a record of a lot it may read.
+func (p *policy) mayReadRecord(ctx context.Context, c caller, st *pb.Statement, lots map[string]bool) (bool, error) {
+	if st == nil || c.anonymous() {
+		return false, nil
+	}
+	if st.GetPartyId() == c.party {
+		return true, nil
+	}
+	var names []string
+	switch b := st.GetBody().(type) {
+	case *pb.Statement_PartyRegistration:
+		return c.registrar || b.PartyRegistration.GetPartyId() == c.party, nil
+	case *pb.Statement_KeyRotation:
+		return c.registrar || b.KeyRotation.GetPartyId() == c.party, nil
+	case *pb.Statement_KeyRevocation:
+		return c.registrar || b.KeyRevocation.GetPartyId() == c.party, nil
+	case *pb.Statement_RegistrarRotation:
+		return true, nil // every bundle carries them
+	case *pb.Statement_Dispatch:
+		if b.Dispatch.GetToPartyId() == c.party {
+			return true, nil
+		}
+		names = []string{b.Dispatch.GetLotId()}
+	default:
+		names = custody.StatementLots(st)
+	}
+	for _, lot := range names {
+		ok, known := lots[lot]
+		if !known {
+			var err error
+			if ok, err = p.mayReadLot(ctx, c.party, lot); err != nil {
+				return false, err
+			}
+			lots[lot] = ok
+		}
+		if ok {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// mayReadLot reports whether party may read lot: whether it held the lot
+// or was sent it, signed a record of it, or did any of these for a lot
+// made from it, at any remove (package custody's party-lot index and lot
+// histories, walking from lot to the lots transformations made from it).
+// A yes is remembered: what a party may read only grows with the log.
+func (p *policy) mayReadLot(ctx context.Context, party, lot string) (bool, error) {
+	if party == "" {
+		return false, nil
+	}
+	key := party + "\x00" + lot
+	p.mu.Lock()
+	ok := p.mayRead[key]
+	p.mu.Unlock()
+	if ok {
+		return true, nil
+	}
+	ok, err := p.walk(ctx, party, lot)
+	if err != nil || !ok {
+		return false, err
+	}
+	p.mu.Lock()
+	if len(p.mayRead) >= maxReadCache {
+		clear(p.mayRead)
+	}
+	p.mayRead[key] = true
+	p.mu.Unlock()
+	return true, nil
+}
+
+func (p *policy) walk(ctx context.Context, party, lot string) (bool, error) {
+	seen := map[string]bool{lot: true}
+	queue := []string{lot}
+	for len(queue) > 0 {
+		if len(seen) > maxAncestryWalk {
+			return false, nil
+		}
+		l := queue[0]
+		queue = queue[1:]
+		had, err := p.store.HadLot(party, l)
+		if err != nil {
+			return false, readErr(err)
+		}
+		if had {
+			return true, nil
+		}
+		_, hist, err := p.store.Lot(ctx, l)
+		if errors.Is(err, record.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return false, readErr(err)
+		}
+		for _, e := range hist {
+			_, st, err := custody.DecodeEntry(e)
+			if err != nil {
+				continue
+			}
+			if st.GetPartyId() == party {
+				return true, nil
+			}
+			t := st.GetTransformation()
+			if t == nil || !slices.ContainsFunc(t.GetInputs(), func(in *pb.TransformationInput) bool { return in.GetLotId() == l }) {
+				continue
+			}
+			for _, out := range t.GetOutputs() {
+				if !seen[out.GetLotId()] {
+					seen[out.GetLotId()] = true
+					queue = append(queue, out.GetLotId())
+				}
+			}
+		}
+	}
+	return false, nil
+}
+
+// readErr is the error of a policy read that failed: the caller learns
+// only that it could not be decided.
+func readErr(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return status.FromContextError(err).Err()
+	}
+	return status.Error(codes.Unavailable, "cannot decide access now; try again")
+}
