@@ -90,17 +90,30 @@ func DialAs(ctx context.Context, addr string, tlsConfig *tls.Config, creds *Cred
 	if err != nil {
 		return nil, err
 	}
-	if creds.Origin == "" {
-		r, err := c.Ledger.GetCheckpoint(ctx, &apipb.GetCheckpointRequest{})
-		if err != nil {
-			c.Close()
-			return nil, err
-		}
-		creds.mu.Lock()
-		creds.Origin = r.GetOrigin()
-		creds.mu.Unlock()
+	if err := creds.LearnOrigin(ctx, c); err != nil {
+		c.Close()
+		return nil, err
 	}
 	return c, nil
+}
+
+// LearnOrigin sets c.Origin, if it is empty, from the checkpoint of the
+// server cl talks to (an anonymous call).
+func (c *Credentials) LearnOrigin(ctx context.Context, cl *Client) error {
+	c.mu.Lock()
+	known := c.Origin != ""
+	c.mu.Unlock()
+	if known {
+		return nil
+	}
+	r, err := cl.Ledger.GetCheckpoint(ctx, &apipb.GetCheckpointRequest{})
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.Origin = r.GetOrigin()
+	c.mu.Unlock()
+	return nil
 }
 
 // Credentials returns credentials for the party s signs as, with its key.
@@ -112,17 +125,8 @@ func (s *Signer) Credentials() *Credentials { return &Credentials{PartyID: s.Par
 // dialled without credentials. If creds.Origin is empty it is set from
 // the server's checkpoint. Closing the returned client does not close c.
 func (c *Client) As(ctx context.Context, creds *Credentials) (*Client, error) {
-	creds.mu.Lock()
-	known := creds.Origin != ""
-	creds.mu.Unlock()
-	if !known {
-		r, err := c.Ledger.GetCheckpoint(ctx, &apipb.GetCheckpointRequest{})
-		if err != nil {
-			return nil, err
-		}
-		creds.mu.Lock()
-		creds.Origin = r.GetOrigin()
-		creds.mu.Unlock()
+	if err := creds.LearnOrigin(ctx, c); err != nil {
+		return nil, err
 	}
 	cc := callOptions{ClientConnInterface: c.conn, opts: []grpc.CallOption{grpc.PerRPCCredentials(creds)}}
 	return &Client{

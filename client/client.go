@@ -3,6 +3,14 @@
 // statements with its own key and submit them, and what a buyer uses to
 // fetch records and proofs and check them without trusting the server.
 //
+// # Connecting
+//
+// [Dial] connects over TLS with a given configuration; with none it
+// connects in plaintext, to a loopback address only. [Transport] applies
+// provctl's policy (TLS with the system's roots or a private CA, plaintext
+// to loopback or when asked for explicitly) and [DialInsecure] is
+// plaintext anywhere. Replies are limited to [MaxRecvBytes].
+//
 // # Signing
 //
 // A [Signer] holds a party's Ed25519 private key. It signs statements
@@ -48,14 +56,36 @@ type Client struct {
 	Verifier apipb.VerifierServiceClient
 }
 
-// Dial connects to addr. With tlsConfig nil the connection is plaintext,
-// which is meant for loopback only.
+// MaxRecvBytes is the largest message a [Client] accepts from the server,
+// 64 MiB, instead of gRPC's default of 4 MiB, which a bundle for a large
+// lot exceeds. A grpc.MaxCallRecvMsgSize passed to [Dial] or to a call
+// overrides it.
+const MaxRecvBytes = 64 << 20
+
+// Dial connects to addr over TLS with tlsConfig. With tlsConfig nil the
+// connection is plaintext, which Dial allows only to a loopback address
+// ([IsLoopback]); to any other it returns an error wrapping [ErrPlaintext]
+// without connecting. [DialInsecure] allows plaintext anywhere, and
+// [Transport] chooses between TLS and plaintext by provctl's rules.
+//
+// Messages received are limited to [MaxRecvBytes]; opts come after the
+// client's own options, so they may override them.
 func Dial(addr string, tlsConfig *tls.Config, opts ...grpc.DialOption) (*Client, error) {
+	if tlsConfig == nil && !IsLoopback(addr) {
+		return nil, fmt.Errorf("connecting to %s: %w (give a TLS configuration, or use DialInsecure on a network you trust)", addr, ErrPlaintext)
+	}
+	return dial(addr, tlsConfig, opts)
+}
+
+func dial(addr string, tlsConfig *tls.Config, opts []grpc.DialOption) (*Client, error) {
 	creds := insecure.NewCredentials()
 	if tlsConfig != nil {
 		creds = credentials.NewTLS(tlsConfig)
 	}
-	opts = append([]grpc.DialOption{grpc.WithTransportCredentials(creds)}, opts...)
+	opts = append([]grpc.DialOption{
+		grpc.WithTransportCredentials(creds),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxRecvBytes)),
+	}, opts...)
 	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", addr, err)

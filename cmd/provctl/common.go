@@ -3,15 +3,19 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -29,6 +33,8 @@ type globals struct {
 	json     bool
 	timeout  time.Duration
 	signOnly bool
+	tls      client.Transport
+	fs       *flag.FlagSet
 
 	// Who to authenticate as: the signer of a command that signs, else
 	// the --key and --party of a command that reads (or, for commands
@@ -42,9 +48,14 @@ type globals struct {
 func newFlags(e *env, name, args string, g *globals) *flag.FlagSet {
 	fs := flag.NewFlagSet("provctl "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
+	g.fs = fs
 	fs.StringVar(&g.addr, "addr", envOr("PROVCTL_ADDR", client.DefaultAddr), "server gRPC address (env PROVCTL_ADDR)")
 	fs.BoolVar(&g.json, "json", false, "print JSON for scripts")
 	fs.DurationVar(&g.timeout, "timeout", 30*time.Second, "time limit for the whole command")
+	fs.StringVar(&g.tls.CAFile, "tls-ca", os.Getenv("PROVCTL_TLS_CA"), "PEM file of the CA that signed the server's certificate, instead of the system's roots; implies TLS (env PROVCTL_TLS_CA)")
+	fs.StringVar(&g.tls.ServerName, "tls-server-name", os.Getenv("PROVCTL_TLS_SERVER_NAME"), "name the server's certificate must hold, if not --addr's host; implies TLS (env PROVCTL_TLS_SERVER_NAME)")
+	fs.BoolVar(&g.tls.TLS, "tls", envBool("PROVCTL_TLS"), "use TLS with the system's roots even to a loopback address (env PROVCTL_TLS=1)")
+	fs.BoolVar(&g.tls.Insecure, "insecure", envBool("PROVCTL_INSECURE"), "plaintext, even to an address that is not loopback: only on a network you trust (env PROVCTL_INSECURE=1)")
 	fs.Usage = func() {
 		fmt.Fprintln(e.stderr, strings.TrimSpace(fmt.Sprintf("usage: provctl %s [flags] %s", name, args)))
 		fs.PrintDefaults()
@@ -138,22 +149,6 @@ func (g *globals) credentials() (*client.Credentials, error) {
 // (internal/server.OperatorPartyID).
 const operatorPartyID = "operator"
 
-func dial(g *globals) (*client.Client, error) {
-	creds, err := g.credentials()
-	if err != nil || creds == nil {
-		if err != nil {
-			return nil, err
-		}
-		return client.Dial(g.addr, nil)
-	}
-	if creds.Origin == "" {
-		creds.Origin = pinnedOrigin()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), g.timeout)
-	defer cancel()
-	return client.DialAs(ctx, g.addr, nil, creds)
-}
-
 // pinnedOrigin returns the name of the pinned log key (PROVCTL_LOG_KEY),
 // so tokens are made for that ledger and no other; "" if none is pinned,
 // and the client then asks the server.
@@ -169,22 +164,173 @@ func pinnedOrigin() string {
 	return v.Name()
 }
 
+// envBool reads a boolean from the environment: 1, t, true (any case)
+// are true; anything else, or nothing, is false.
+func envBool(name string) bool {
+	v, err := strconv.ParseBool(os.Getenv(name))
+	return err == nil && v
+}
+
+// dial connects to --addr as client.Transport decides from the TLS flags:
+// TLS if --tls-ca, --tls-server-name or --tls is given or the address is
+// not loopback; plaintext to a loopback address, or anywhere with
+// --insecure.
+func dial(g *globals) (*client.Client, error) {
+	t, err := g.transport()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := t.TLSConfig(g.addr)
+	if err != nil {
+		return nil, usageErr("--tls-ca: %v", err)
+	}
+	plaintext := cfg == nil
+	creds, err := g.credentials()
+	if err != nil {
+		return nil, err
+	}
+	opts := []grpc.DialOption{grpc.WithChainUnaryInterceptor(
+		func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			if err := invoker(ctx, method, req, reply, cc, opts...); err != nil {
+				return &callError{addr: g.addr, plaintext: plaintext, err: err}
+			}
+			return nil
+		})}
+	if creds != nil {
+		if creds.Origin == "" {
+			creds.Origin = pinnedOrigin()
+		}
+		opts = append(opts, creds.DialOption())
+	}
+	c, err := t.Dial(g.addr, opts...)
+	if err != nil || creds == nil {
+		return c, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), g.timeout)
+	defer cancel()
+	if err := creds.LearnOrigin(ctx, c); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// A callError is the error of a call made by a client from dial: it keeps
+// the address and whether the call was in plaintext, for describe. It
+// stands for the gRPC status of the error it wraps.
+type callError struct {
+	addr      string
+	plaintext bool
+	err       error
+}
+
+func (e *callError) Error() string              { return e.err.Error() }
+func (e *callError) Unwrap() error              { return e.err }
+func (e *callError) GRPCStatus() *status.Status { return status.Convert(e.err) }
+
+// transport returns the TLS flags, settling a contradiction between
+// --insecure and the flags that ask for TLS: one given on the command line
+// wins over the other from the environment; both on the command line are a
+// usage error.
+func (g *globals) transport() (client.Transport, error) {
+	t := g.tls
+	if !t.Insecure || t.CAFile == "" && t.ServerName == "" && !t.TLS {
+		return t, nil
+	}
+	set := map[string]bool{}
+	if g.fs != nil {
+		g.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	}
+	tlsSet := set["tls-ca"] && t.CAFile != "" || set["tls-server-name"] && t.ServerName != "" || set["tls"] && t.TLS
+	switch {
+	case set["insecure"] && !tlsSet:
+		return client.Transport{Insecure: true}, nil
+	case tlsSet && !set["insecure"]:
+		t.Insecure = false
+		return t, nil
+	}
+	return t, usageErr("--insecure (or PROVCTL_INSECURE) asks for plaintext, but --tls-ca, --tls-server-name or --tls (or PROVCTL_TLS_CA, PROVCTL_TLS_SERVER_NAME, PROVCTL_TLS) asks for TLS: choose one")
+}
+
 func withTimeout(ctx context.Context, g *globals) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, g.timeout)
 }
 
-// describe turns a gRPC status error into "Code: message".
+// describe turns a gRPC status error into "Code: message", with a hint
+// when the message shows that provctl and the server disagree on the
+// port or on TLS.
 func describe(err error) string {
-	if s, ok := status.FromError(err); ok {
-		msg := fmt.Sprintf("%s: %s", s.Code(), s.Message())
-		if s.Code() == codes.Unavailable && strings.Contains(s.Message(), "server preface") {
-			// An HTTP/1 server (the REST gateway) answered the gRPC
-			// connection preface.
-			msg += " (is --addr the REST port? provctl speaks gRPC, by default on " + client.DefaultAddr + ")"
-		}
-		return msg
+	s, ok := status.FromError(err)
+	if !ok {
+		return err.Error()
 	}
-	return err.Error()
+	msg := fmt.Sprintf("%s: %s", s.Code(), s.Message())
+	var ce *callError
+	errors.As(err, &ce)
+	if h := hint(s.Code(), s.Message(), ce); h != "" {
+		msg += " (" + h + ")"
+	}
+	return msg
+}
+
+// Hints for a server that speaks something else than provctl expected.
+const (
+	restPortHint = "is --addr the REST port? provctl speaks gRPC, by default on " + client.DefaultAddr
+	tlsHint      = "pass --tls-ca FILE with the CA certificate that signed its certificate (provctl tls-init writes one as ca.pem), or --tls if a public CA signed it"
+)
+
+// hint explains a transport failure from the message gRPC gives it and,
+// if known, the call that failed.
+func hint(code codes.Code, msg string, ce *callError) string {
+	switch {
+	case code == codes.Unavailable && strings.Contains(msg, "server preface"):
+		// provctl spoke plaintext and did not get an HTTP/2 server's
+		// preface back: a TLS server hangs up on it, and an HTTP/1 server
+		// (the REST gateway) answers in HTTP/1. Ask the server which.
+		if ce != nil && ce.plaintext {
+			if speaksTLS(ce.addr) {
+				return "the server speaks TLS: " + tlsHint
+			}
+			return restPortHint
+		}
+		if strings.HasSuffix(msg, `EOF"`) {
+			return "the server may speak TLS: " + tlsHint
+		}
+		return restPortHint
+	case code == codes.Unavailable && strings.Contains(msg, "does not look like a TLS handshake"):
+		h := "the server answered in plaintext, not TLS: it was started without --tls-cert/--tls-key, or --addr is its REST port"
+		if ce != nil && !client.IsLoopback(ce.addr) {
+			return h + "; provctl speaks plaintext only to a loopback address, or with --insecure on a network you trust"
+		}
+		return h + "; to speak plaintext to it, drop --tls-ca, --tls-server-name and --tls (and PROVCTL_TLS_CA, PROVCTL_TLS_SERVER_NAME, PROVCTL_TLS)"
+	case code == codes.Unavailable && strings.Contains(msg, "x509: certificate signed by unknown authority"):
+		return "the server's certificate is not signed by a CA provctl trusts: pass --tls-ca FILE with the CA certificate that signed it (provctl tls-init writes one as ca.pem); if you did, FILE holds another CA"
+	case code == codes.Unavailable && strings.Contains(msg, "x509: certificate is valid for"):
+		return "the server's certificate does not name the host in --addr: use an address it names, or pass --tls-server-name with a name it holds"
+	case code == codes.Unavailable && strings.Contains(msg, "x509: certificate has expired or is not yet valid"):
+		return "check this machine's clock, or renew the server's certificate"
+	case code == codes.Unimplemented && strings.Contains(msg, "unexpected HTTP status code"):
+		// The REST port over TLS: HTTP/2 is negotiated, and the gateway
+		// answers the gRPC path with 404.
+		return restPortHint
+	}
+	return ""
+}
+
+// speaksTLS reports whether the server at a gRPC target completes a TLS
+// handshake, whoever signed its certificate. No request follows: the
+// connection is closed after the handshake.
+func speaksTLS(target string) bool {
+	for _, p := range []string{"dns:///", "passthrough:///"} {
+		target = strings.TrimPrefix(target, p)
+	}
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 3 * time.Second}, "tcp", target,
+		&tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}}) // a probe, not trusted with anything
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
 }
 
 // printJSON writes m as indented protojson.

@@ -51,7 +51,7 @@ func register(name, summary string, run func(ctx context.Context, e *env, args [
 
 // boolFlags are the flags that take no value, for reading flags placed
 // before the command.
-var boolFlags = map[string]bool{"json": true, "sign-only": true, "seals-intact": true, "h": true, "help": true}
+var boolFlags = map[string]bool{"json": true, "sign-only": true, "seals-intact": true, "tls": true, "insecure": true, "h": true, "help": true}
 
 // env is what a command writes to.
 type env struct {
@@ -132,7 +132,10 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-18s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w, "\nenvironment: PROVCTL_ADDR, PROVCTL_KEY, PROVCTL_PARTY, PROVCTL_REGISTRAR_KEY,")
-	fmt.Fprintln(w, "PROVCTL_LOG_KEY, PROVCTL_REGISTRAR_PUB, PROVCTL_STATE (flags win).")
+	fmt.Fprintln(w, "PROVCTL_LOG_KEY, PROVCTL_REGISTRAR_PUB, PROVCTL_STATE, PROVCTL_TLS_CA,")
+	fmt.Fprintln(w, "PROVCTL_TLS_SERVER_NAME, PROVCTL_TLS, PROVCTL_INSECURE (flags win).")
+	fmt.Fprintln(w, "transport: TLS if --tls-ca, --tls-server-name or --tls is given or --addr is not")
+	fmt.Fprintln(w, "loopback; plaintext to loopback, or anywhere with --insecure.")
 	fmt.Fprintln(w, "exit codes: 0 ok, 1 failed, 2 usage, 3 verified with flags, 4 verification failed.")
 }
 

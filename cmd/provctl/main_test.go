@@ -96,6 +96,9 @@ func newCLIWith(t *testing.T, chain *ct.Chain, o testserver.Options) *cli {
 	t.Setenv("PROVCTL_STATE", c.path("state"))
 	t.Setenv("PROVCTL_KEY", c.path("log.key"))
 	t.Setenv("PROVCTL_PARTY", "")
+	for _, v := range []string{"PROVCTL_TLS_CA", "PROVCTL_TLS_SERVER_NAME", "PROVCTL_TLS", "PROVCTL_INSECURE"} {
+		t.Setenv(v, "")
+	}
 	return c
 }
 

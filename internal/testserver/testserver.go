@@ -6,6 +6,7 @@ package testserver
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -46,6 +47,8 @@ type Options struct {
 	// Witnesses get the log's checkpoints (every 50 ms), and bundles
 	// carry their cosignatures.
 	Witnesses []tlog.Witness
+	// TLSConfig, if set, serves both listeners over TLS with it.
+	TLSConfig *tls.Config
 }
 
 // StartDir is [Start] on a given data directory, so a test can restart a
@@ -102,7 +105,7 @@ func RunWith(c *ct.Chain, dir string, o Options) (*Server, error) {
 	} else {
 		close(pubDone)
 	}
-	srv, err := server.New(server.Options{Store: store, Logger: logger, Verifier: flags, Witness: pub})
+	srv, err := server.New(server.Options{Store: store, Logger: logger, Verifier: flags, Witness: pub, TLSConfig: o.TLSConfig})
 	if err != nil {
 		flags.Close()
 		return fail(err)
