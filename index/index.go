@@ -70,6 +70,8 @@ func Lots(st *pb.Statement) []string {
 		add(b.Dispatch.GetLotId())
 	case *pb.Statement_Receipt:
 		add(b.Receipt.GetLotId())
+	case *pb.Statement_LabNomination:
+		add(b.LabNomination.GetLotId())
 	case *pb.Statement_Transformation:
 		for _, in := range b.Transformation.GetInputs() {
 			add(in.GetLotId())
