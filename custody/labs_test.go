@@ -169,3 +169,24 @@ func TestUnnamedAssaysFromBefore(t *testing.T) {
 		t.Fatalf("the lot's history lost the old assay %s", old)
 	}
 }
+
+// TestNominationAndPartialUse: a transformation that uses part of a lot
+// leaves its holder, and the labs it named, in place (a new nomination
+// links to the transformation, the lot's head now); the lots it makes
+// start with no lab named.
+func TestNominationAndPartialUse(t *testing.T) {
+	f := newFixture(t)
+	ct.Submit(t, f.s, f.nominate(f.exporter, "L1", f.receipt, f.lab.ID))
+	split := ct.Submit(t, f.s, f.c.Sign(f.exporter, &pb.Statement{EventTime: f.c.At(4 * ct.Day), Body: &pb.Statement_Transformation{Transformation: &pb.Transformation{
+		Kind:    pb.TransformationKind_TRANSFORMATION_KIND_SPLIT,
+		Inputs:  []*pb.TransformationInput{{LotId: "L1", Link: f.receipt, MassKg: 5000}},
+		Outputs: []*pb.TransformationOutput{{LotId: "L1a", MassKg: 5000, Product: pb.Product_PRODUCT_ORE, SbGradePct: 9}},
+	}}}))[0]
+	ct.Submit(t, f.s, f.assay(f.lab, "L1", split, 1))
+	f.refused(t, "a nomination linking to the custody record before the split", f.nominate(f.exporter, "L1", f.receipt), record.ErrConflict, "not the lot's current custody record")
+	if _, err := f.s.Submit(t.Context(), f.assay(f.lab, "L1a", split, 2)); !errors.Is(err, record.ErrNotAllowed) {
+		t.Fatalf("the lab on the split's output, not named for it: %v", err)
+	}
+	ct.Submit(t, f.s, f.nominate(f.exporter, "L1", split))
+	f.refused(t, "the lab withdrawn after the split", f.assay(f.lab, "L1", split, 3), record.ErrNotAllowed, "has not named it")
+}
