@@ -1386,7 +1386,8 @@ type LabNomination struct {
 	// receipt that gave the signer custody, or the transformation that last
 	// changed it), as Dispatch.custody_link.
 	CustodyLink string `protobuf:"bytes,2,opt,name=custody_link,json=custodyLink,proto3" json:"custody_link,omitempty"`
-	// Party ids of ROLE_LAB parties, each once; at most 16.
+	// Party ids of registered ROLE_LAB parties, each once and none the
+	// signer (a holder assays its own lot unnamed); at most 16.
 	LabPartyIds   []string `protobuf:"bytes,3,rep,name=lab_party_ids,json=labPartyIds,proto3" json:"lab_party_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
