@@ -45,14 +45,55 @@
 //   - custody statements must fit the lot's state: a dispatch or a
 //     transformation input by the holder, linking to the lot's current
 //     custody record; a receipt by the addressee, linking to the pending
-//     dispatch; an assay by the holder or a LAB; roles as the registry
-//     says. A link that is not the current record is a conflict if the
-//     record is in the log and a missing record otherwise, decided through
-//     the StateTx.
+//     dispatch; a lab nomination by the holder, linking to the lot's
+//     current custody record; an assay by the holder or by a LAB the
+//     holder named (below); roles as the registry says. A link that is not
+//     the current record is a conflict if the record is in the log and a
+//     missing record otherwise, decided through the StateTx.
 //
 // A refused entry gets no index and writes nothing. Authentic but
 // implausible claims (more consumed than held, a heavy receipt) are
 // recorded, not refused: the verifier flags them.
+//
+// # Labs named by the holder
+//
+// A party that does not hold a lot may assay it only if it is a LAB that
+// the lot's holder named (issue 15): otherwise any registered lab could
+// flood another party's lot with assays, until its bundle outgrows what a
+// buyer can fetch, or pin an Afghan-pattern assay on a competitor's lot.
+// The rule, as [Store.Submit] applies it in log order
+// (registry.RequireAssay):
+//
+//   - the holder (pb.LotState.holder_party_id) may always assay its lot;
+//   - any other signer must have a role that allows an unheld assay
+//     (ROLE_LAB, registry.AssayUnheld), and be in the lot's named_labs;
+//   - named_labs is the lab_party_ids of the holder's latest lab
+//     nomination (pb.LabNomination). A nomination must be signed by the
+//     lot's holder, link to the lot's current custody record (head, as a
+//     dispatch does), and name only registered parties with ROLE_LAB,
+//     each once, not the signer, at most record.MaxNamedLabs (16); it
+//     replaces the labs named before, and an empty list withdraws them.
+//     The lot must not be used up. It may be made, and the labs named
+//     may assay, while a dispatch of the lot awaits its receipt: the
+//     sender still holds the lot;
+//   - a receipt clears named_labs: the nomination ends with the custody
+//     it was made in. A transformation that uses part of a lot leaves the
+//     holder, and so the labs it named, unchanged (its head moves, so a
+//     new nomination links to the transformation); its outputs start with
+//     no labs named.
+//
+// The rule judges the lot's custody when the log takes the assay, whatever
+// record its subject_link names. A nomination is in the lot's history and
+// chain (package index), so a lot's bundle carries it, and a buyer's
+// verifier judges assays the same way (verifier, UNNAMED_LAB).
+//
+// A store whose log took assays by unnamed labs before the rule keeps
+// them: the rule is decided once, when a record is appended (the ledger
+// does not re-apply records when it opens, and the audit does not replay
+// custody rules), so such a log still opens, reads and audits. Its lots
+// start with no labs named: from the upgrade on, only their holders, and
+// the labs they name, may assay them. A buyer's verifier reports the old
+// assays (UNNAMED_LAB, a warning).
 //
 // # State
 //

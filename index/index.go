@@ -10,9 +10,9 @@
 // Every lot and every party is a key of the log's verifiable map
 // ([tlog.Map]), whose root the last leaf of each commit group commits. A
 // lot's value is the [Chain] of every record naming the lot (its
-// extraction or making, assays, dispatches, receipts, transformations); a
-// party's, the chain of its registry records (registration, rotations,
-// revocations); the registrar's (party id "registrar"), the chain of the
+// extraction or making, assays, lab nominations, dispatches, receipts,
+// transformations); a party's, the chain of its registry records
+// (registration, rotations, revocations); the registrar's (party id "registrar"), the chain of the
 // registrar rotations. A chain is a count and a hash over the records' indexes
 // and ids in log order, so a bundle that leaves one out, or holds one
 // that is not there, gives another chain: given the map value at a
@@ -70,6 +70,8 @@ func Lots(st *pb.Statement) []string {
 		add(b.Dispatch.GetLotId())
 	case *pb.Statement_Receipt:
 		add(b.Receipt.GetLotId())
+	case *pb.Statement_LabNomination:
+		add(b.LabNomination.GetLotId())
 	case *pb.Statement_Transformation:
 		for _, in := range b.Transformation.GetInputs() {
 			add(in.GetLotId())

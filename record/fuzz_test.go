@@ -31,6 +31,8 @@ func fuzzStatements() []*pb.Statement {
 		{PartyId: mine.ID, EventTime: c.At(2 * ct.Day), Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{
 			LotId: "L1", CustodyLink: link, ToPartyId: "exp-kar", MassKg: 1000, Seals: []string{"S-1"}, Transport: "truck",
 			Route: []*pb.Waypoint{{Location: &pb.Location{Lat: 34.115, Lon: 71.085, Name: "Torkham"}, Time: c.At(2 * ct.Day)}}, BorderCrossing: "Torkham"}}},
+		{PartyId: mine.ID, EventTime: c.At(ct.Day), Body: &pb.Statement_LabNomination{LabNomination: &pb.LabNomination{
+			LotId: "L1", CustodyLink: link, LabPartyIds: []string{"lab", "lab-2"}}}},
 		{PartyId: "exp-kar", EventTime: c.At(3 * ct.Day), Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{Location: &pb.Location{Lat: 24.86, Lon: 67.01},
 			LotId: "L1", DispatchLink: link, MassKg: 998, SealsIntact: true}}},
 		{PartyId: "smelter", EventTime: c.At(4 * ct.Day), Body: &pb.Statement_Transformation{Transformation: &pb.Transformation{

@@ -35,6 +35,7 @@ const (
 	maxIDLen     = 128   // party and lot ids
 	maxCapacity  = 1e12  // kg/yr, sanity bound on a declared capacity
 	maxSkew      = 1e-12 // floats compared with this slack
+	MaxNamedLabs = 16    // labs one lab nomination may name
 )
 
 var (
@@ -250,6 +251,25 @@ func validate(st *pb.Statement, strict bool) error {
 			v.time(fmt.Sprintf("dispatch.route[%d].time", i), w.GetTime())
 		}
 		v.str("dispatch.border_crossing", d.GetBorderCrossing())
+	case *pb.Statement_LabNomination:
+		n := b.LabNomination
+		v.id("lab_nomination.lot_id", n.GetLotId())
+		v.link("lab_nomination.custody_link", n.GetCustodyLink())
+		if len(n.GetLabPartyIds()) > MaxNamedLabs {
+			v.fail("lab_nomination.lab_party_ids: %d labs, limit %d", len(n.GetLabPartyIds()), MaxNamedLabs)
+		}
+		seen := map[string]bool{}
+		for i, lab := range n.GetLabPartyIds() {
+			name := fmt.Sprintf("lab_nomination.lab_party_ids[%d]", i)
+			v.id(name, lab)
+			switch {
+			case seen[lab]:
+				v.fail("%s: party %q named twice", name, lab)
+			case lab == st.GetPartyId():
+				v.fail("%s: %q is the signer, and a holder assays its own lot without naming itself", name, lab)
+			}
+			seen[lab] = true
+		}
 	case *pb.Statement_Receipt:
 		r := b.Receipt
 		v.id("receipt.lot_id", r.GetLotId())

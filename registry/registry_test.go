@@ -349,6 +349,40 @@ func TestRoles(t *testing.T) {
 	}
 }
 
+// TestRequireAssay: the holder assays its lot; anyone else only if it is
+// a LAB the holder named (issue 15).
+func TestRequireAssay(t *testing.T) {
+	party := func(id string, r pb.Role) *pb.Party {
+		return &pb.Party{Registration: &pb.PartyRegistration{PartyId: id, Roles: []pb.Role{r}}}
+	}
+	lab, other, holder := party("lab", pb.Role_ROLE_LAB), party("lab-2", pb.Role_ROLE_LAB), party("exp", pb.Role_ROLE_EXPORTER)
+	buyer := party("buyer", pb.Role_ROLE_BUYER)
+	for _, tc := range []struct {
+		p      *pb.Party
+		named  []string
+		phrase string // "" when allowed
+	}{
+		{holder, nil, ""},
+		{lab, []string{"lab"}, ""},
+		{lab, []string{"lab-2", "lab"}, ""},
+		{lab, nil, `lab "lab" may not assay lot "L1": its holder "exp" has not named it`},
+		{other, []string{"lab"}, "has not named it"},
+		{buyer, []string{"buyer"}, "needs one of roles [ROLE_LAB]"},
+		{nil, nil, "needs one of roles"},
+	} {
+		err := registry.RequireAssay(tc.p, "L1", "exp", tc.named)
+		if tc.phrase == "" && err != nil || tc.phrase != "" && (!errors.Is(err, record.ErrNotAllowed) || !strings.Contains(err.Error(), tc.phrase)) {
+			t.Errorf("RequireAssay(%q, named %v) = %v, want %q", tc.p.GetRegistration().GetPartyId(), tc.named, err, tc.phrase)
+		}
+	}
+	if err := registry.RequireLab(lab); err != nil {
+		t.Errorf("RequireLab(a LAB) = %v", err)
+	}
+	if err := registry.RequireLab(buyer); !errors.Is(err, record.ErrNotAllowed) || !strings.Contains(err.Error(), "is not a LAB") {
+		t.Errorf("RequireLab(a BUYER) = %v", err)
+	}
+}
+
 // TestRevocationReach: a revocation logged at day 30 cannot end the key's
 // validity before day 23 (the default reach of 7 days), however far back
 // it claims; the change says it reached. A retirement cannot end it

@@ -23,7 +23,7 @@ const (
 	// Transform splits, merges or processes held lots.
 	Transform
 	// AssayUnheld assays a lot the party does not hold (its holder may
-	// always assay it).
+	// always assay it), if the holder named the party (see [RequireAssay]).
 	AssayUnheld
 )
 
@@ -94,4 +94,34 @@ func Require(p *pb.Party, a Action) error {
 		names[i] = r.String()
 	}
 	return record.Rejectf(record.ErrNotAllowed, "party %q may not sign %s: needs one of roles %v", id, a, names)
+}
+
+// RequireAssay returns nil if party p may assay a lot held by holder,
+// whose holder has named the labs named for its custody (its latest lab
+// nomination since it took custody), and otherwise an error wrapping
+// [record.ErrNotAllowed]: the holder may always; any other party only if
+// it is a LAB ([AssayUnheld]) and the holder named it. So a stranger cannot
+// flood another party's lot with assays, nor pin a false one on it.
+func RequireAssay(p *pb.Party, lot, holder string, named []string) error {
+	id := p.GetRegistration().GetPartyId()
+	if id == holder {
+		return nil
+	}
+	if err := Require(p, AssayUnheld); err != nil {
+		return err
+	}
+	if !slices.Contains(named, id) {
+		return record.Rejectf(record.ErrNotAllowed, "lab %q may not assay lot %q: its holder %q has not named it (the holder names the labs that may assay its lot with a lab nomination, for as long as it holds the lot)", id, lot, holder)
+	}
+	return nil
+}
+
+// RequireLab returns nil if p may be named to assay lots: it has a role
+// that allows [AssayUnheld] (a LAB). Otherwise the error wraps
+// [record.ErrNotAllowed].
+func RequireLab(p *pb.Party) error {
+	if Allows(p, AssayUnheld) {
+		return nil
+	}
+	return record.Rejectf(record.ErrNotAllowed, "party %q cannot be named to assay a lot: it is not a LAB (roles %v)", p.GetRegistration().GetPartyId(), p.GetRegistration().GetRoles())
 }

@@ -25,6 +25,8 @@ func (rec *entry) lot() string {
 		return b.Receipt.GetLotId()
 	case *pb.Statement_Assay:
 		return b.Assay.GetLotId()
+	case *pb.Statement_LabNomination:
+		return b.LabNomination.GetLotId()
 	case *pb.Statement_Transformation:
 		if outs := b.Transformation.GetOutputs(); len(outs) > 0 {
 			return outs[0].GetLotId()

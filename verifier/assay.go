@@ -11,7 +11,16 @@ import (
 	"github.com/antimony-ledger/provenance/registry"
 )
 
-// Assays against the origin mines' reference envelopes (ASSAY_MISMATCH).
+// Assays: who may sign them (KEY_MISUSE, UNNAMED_LAB), and what they
+// measure against the origin mines' reference envelopes (ASSAY_MISMATCH).
+
+// nominate records the labs a lot's holder named, for assay: a
+// nomination by anyone but the lot's holder names no one.
+func (r *run) nominate(f *flow, rec *entry, n *pb.LabNomination) {
+	if t := f.custody[n.GetLotId()]; t != nil && t.holder == rec.st.GetPartyId() {
+		f.custody[n.GetLotId()] = &custodyTerm{holder: t.holder, labs: n.GetLabPartyIds()}
+	}
+}
 
 func (r *run) assay(f *flow, rec *entry, a *pb.Assay) {
 	lot := a.GetLotId()
@@ -21,9 +30,20 @@ func (r *run) assay(f *flow, rec *entry, a *pb.Assay) {
 	}
 	lots := []string{lot}
 	signer := rec.st.GetPartyId()
-	if s.holder != signer && !registry.Allows(r.party(signer), registry.AssayUnheld) {
+	// Who may assay is judged, as the store judges it, by the lot's
+	// custody when the log took the assay, whatever its subject record.
+	term := f.custody[lot]
+	if term == nil {
+		term = &custodyTerm{holder: s.holder}
+	}
+	switch {
+	case term.holder == signer:
+	case !registry.Allows(r.party(signer), registry.AssayUnheld):
 		r.flag(rec, RuleKeyMisuse, pb.Severity_SEVERITY_CRITICAL, lot, lots, nil,
-			"assay of lot %q held by %q is signed by %q, which is neither the holder nor a LAB", lot, s.holder, signer)
+			"assay of lot %q held by %q is signed by %q, which is neither the holder nor a LAB", lot, term.holder, signer)
+	case !slices.Contains(term.labs, signer):
+		r.flag(rec, RuleUnnamedLab, pb.Severity_SEVERITY_WARNING, lot, lots, nil,
+			"assay of lot %q held by %q is signed by LAB %q, which the holder had not named to assay it: the ledger refuses such an assay (a stranger could flood the lot, or pin a false assay on it)", lot, term.holder, signer)
 	}
 	if s.product != pb.Product_PRODUCT_ORE && s.product != pb.Product_PRODUCT_CONCENTRATE {
 		return

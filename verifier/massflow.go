@@ -127,11 +127,22 @@ type flow struct {
 	states  map[skey]*lotState
 	conts   map[skey][]*entry
 	created map[string]*entry // lot id -> first record creating it
+	// custody is each lot's custody as the log stood at the record being
+	// replayed, as the store judges an assay: who held the lot last (its
+	// creation or latest receipt) and the labs it named since.
+	custody map[string]*custodyTerm
+}
+
+// A custodyTerm is one party's custody of a lot, from the record that
+// gave it custody.
+type custodyTerm struct {
+	holder string
+	labs   []string // named by the holder's latest lab nomination
 }
 
 // simulate replays every custody record in log order.
 func (r *run) simulate() *flow {
-	f := &flow{states: map[skey]*lotState{}, conts: map[skey][]*entry{}, created: map[string]*entry{}}
+	f := &flow{states: map[skey]*lotState{}, conts: map[skey][]*entry{}, created: map[string]*entry{}, custody: map[string]*custodyTerm{}}
 	for _, rec := range r.recs {
 		switch b := rec.st.GetBody().(type) {
 		case *pb.Statement_Extraction:
@@ -144,6 +155,8 @@ func (r *run) simulate() *flow {
 			r.transform(f, rec, b.Transformation)
 		case *pb.Statement_Assay:
 			r.assay(f, rec, b.Assay)
+		case *pb.Statement_LabNomination:
+			r.nominate(f, rec, b.LabNomination)
 		}
 	}
 	return f
@@ -211,6 +224,7 @@ func (r *run) extract(f *flow, rec *entry, x *pb.Extraction) {
 	}
 	r.borderPoint(rec, lot, lots, x.GetSite(), "extraction site", nil, true)
 	f.states[skey{rec.id, lot}] = s
+	f.custody[lot] = &custodyTerm{holder: signer}
 }
 
 // continueFrom returns a copy of the state of lot left by the record link
@@ -327,6 +341,7 @@ func (r *run) receipt(f *flow, rec *entry, x *pb.Receipt) {
 	}
 	r.gainCheck(rec, s, lots, RuleTransitGain, s.rescale(x.GetMassKg()*(1-s.moist/100)), hop)
 	s.wet, s.holder, s.transit = x.GetMassKg(), signer, nil
+	f.custody[lot] = &custodyTerm{holder: signer}
 	if l := x.GetLocation(); l != nil {
 		s.loc = l
 		r.borderPoint(rec, lot, lots, l, "receipt location", nil, false)
@@ -451,6 +466,7 @@ func (r *run) transform(f *flow, rec *entry, t *pb.Transformation) {
 		}
 		r.gainCheck(rec, s, outLots, RuleMassSurplus, unt*outSb[i]/math.Max(sumSb, epsKg), surplus)
 		f.states[skey{rec.id, o.GetLotId()}] = s
+		f.custody[o.GetLotId()] = &custodyTerm{holder: rec.st.GetPartyId()}
 	}
 }
 

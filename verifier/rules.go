@@ -39,8 +39,8 @@ const (
 	// RuleBorderCorridor: borderPoint and route, in geography.go.
 	RuleBorderCorridor = "BORDER_CORRIDOR"
 	// RuleKeyMisuse: keyChecks and roleCheck, in keys.go (by the
-	// registry's rules), and assay (an assay by neither the holder nor a
-	// LAB), in assay.go.
+	// registry's rules), and assay (an assay by neither the lot's holder
+	// nor a LAB), in assay.go.
 	RuleKeyMisuse = "KEY_MISUSE"
 	// RuleSiteMismatch: extract, in massflow.go.
 	RuleSiteMismatch = "SITE_MISMATCH"
@@ -48,6 +48,9 @@ const (
 	RuleKeyRecovery = "KEY_RECOVERY"
 	// RuleRevocationBackdated: keyChecks, in keys.go.
 	RuleRevocationBackdated = "REVOCATION_BACKDATED"
+	// RuleUnnamedLab: assay (an assay by a LAB that the lot's holder had
+	// not named), in assay.go.
+	RuleUnnamedLab = "UNNAMED_LAB"
 )
 
 // A RuleInfo describes one rule.
@@ -76,6 +79,7 @@ var rules = []RuleInfo{
 	{RuleSiteMismatch, pb.Severity_SEVERITY_WARNING, "an extraction further from its mine's registered site than MaxSiteDistanceKm (25 km)"},
 	{RuleKeyRecovery, pb.Severity_SEVERITY_WARNING, "a record signed by a key that the registrar added to its party alone, without a signature by any of the party's keys, or whose consenting keys turn out (from revocations logged later) to have been revoked then (a key recovery: the registrar could have made the key itself)"},
 	{RuleRevocationBackdated, pb.Severity_SEVERITY_WARNING, "a record signed by a key whose revocation dates the key's compromise before the record, further back than the revocation reach allows, so it is applied only from the bound"},
+	{RuleUnnamedLab, pb.Severity_SEVERITY_WARNING, "an assay of a lot by a LAB that the lot's holder had not named (its latest lab nomination since it took custody), which the ledger refuses: a log from before the rule, or an operator that admitted it"},
 }
 
 // Rules lists every rule with its highest severity and a one-line

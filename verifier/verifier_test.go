@@ -86,8 +86,8 @@ func TestRules(t *testing.T) {
 		}
 		ids[r.ID] = true
 	}
-	if len(ids) != 15 {
-		t.Fatalf("%d rules, want 15", len(ids))
+	if len(ids) != 16 {
+		t.Fatalf("%d rules, want 16", len(ids))
 	}
 }
 
@@ -347,8 +347,10 @@ func TestAssayMismatch(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			x := lottest.New(t)
 			ext := x.Extract(x.Mine, "L1", 10000, 3, 9, lottest.MineSite, 1)
+			x.NameLabs(x.Mine, "L1", ext, 1.2, x.Lab)
 			a := x.Assay(x.Lab, "L1", ext, tc.el, 1.5)
 			rep := x.Verify("L1")
+			lottest.NoFlag(t, rep, verifier.RuleUnnamedLab)
 			if tc.sev == 0 {
 				lottest.NoFlag(t, rep, verifier.RuleAssayMismatch)
 				return

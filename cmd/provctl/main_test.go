@@ -702,3 +702,45 @@ func TestPrintable(t *testing.T) {
 		t.Fatalf("printed %q", b.String())
 	}
 }
+
+// TestNameLabs: a LAB assays a lot only once its holder named it with
+// name-labs (issue 15); a holder's naming is shown by lot, and --none
+// withdraws it.
+func TestNameLabs(t *testing.T) {
+	c := newCLI(t)
+	c.setup() // L1 is held by exp-1
+	c.ok("keygen", c.path("lab.key"))
+	c.ok("register", "--party-id", "lab-1", "--name", "Test Lab", "--role", "LAB", "--pub", c.path("lab.key.pub"), "--valid-from", "2026-01-01T00:00:00Z")
+	lab := []string{"--key", c.path("lab.key"), "--party", "lab-1"}
+	exp := []string{"--key", c.path("exp.key"), "--party", "exp-1"}
+	assay := func(n int) []string {
+		return append([]string{"assay", "--lot", "L1", "--sample", fmt.Sprint("S", n), "--element", "Sb=9.1", "--time", at(3, n)}, lab...)
+	}
+	if code, _, errs := c.run(assay(1)...); code != exitFailed || !strings.Contains(errs, "PermissionDenied") || !strings.Contains(errs, `its holder "exp-1" has not named it`) {
+		t.Fatalf("an assay by a lab not named: exit %d, %s", code, errs)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"name-labs", "--lot", "L1"}, "name at least one --lab, or say --none"},
+		{[]string{"name-labs", "--lot", "L1", "--lab", "lab-1", "--none"}, "give it without --lab"},
+		{[]string{"name-labs", "--lab", "lab-1"}, "--lot is required"},
+	} {
+		if code, _, errs := c.run(append(tc.args, exp...)...); code != exitUsage || !strings.Contains(errs, tc.want) {
+			t.Errorf("provctl %s: exit %d, %s", strings.Join(tc.args, " "), code, errs)
+		}
+	}
+	if code, _, errs := c.run(append([]string{"name-labs", "--lot", "L1", "--lab", "exp-1"}, exp...)...); code != exitFailed || !strings.Contains(errs, "is the signer") {
+		t.Fatalf("naming oneself: exit %d, %s", code, errs)
+	}
+	c.ok(append([]string{"name-labs", "--lot", "L1", "--lab", "lab-1", "--time", at(3, 0)}, exp...)...)
+	if out := c.ok("lot", "L1"); !strings.Contains(out, "labs named by the holder: lab-1") || !strings.Contains(out, "named labs to assay it: lab-1") {
+		t.Fatalf("provctl lot after name-labs:\n%s", out)
+	}
+	c.ok(assay(2)...)
+	c.ok(append([]string{"name-labs", "--lot", "L1", "--none", "--time", at(3, 3)}, exp...)...)
+	if code, _, errs := c.run(assay(4)...); code != exitFailed || !strings.Contains(errs, "has not named it") {
+		t.Fatalf("an assay after --none: exit %d, %s", code, errs)
+	}
+}

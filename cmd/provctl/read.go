@@ -60,6 +60,9 @@ func showLot(ctx context.Context, e *env, args []string) error {
 		if l.GetConsumed() {
 			fmt.Fprintln(e.stdout, "used up by a transformation")
 		}
+		if labs := l.GetNamedLabs(); len(labs) > 0 {
+			fmt.Fprintf(e.stdout, "labs named by the holder: %s\n", strings.Join(labs, ", "))
+		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "\nINDEX\tEVENT TIME\tPARTY\tWHAT\tRECORD")
 		for _, h := range r.GetHistory() {
@@ -93,6 +96,11 @@ func describeStatement(st *pb.Statement) string {
 			s += " via " + d.GetBorderCrossing()
 		}
 		return s
+	case *pb.Statement_LabNomination:
+		if labs := b.LabNomination.GetLabPartyIds(); len(labs) > 0 {
+			return "named labs to assay it: " + strings.Join(labs, ", ")
+		}
+		return "withdrew every lab it had named"
 	case *pb.Statement_Receipt:
 		r := b.Receipt
 		s := fmt.Sprintf("received %.0f kg", r.GetMassKg())

@@ -29,7 +29,8 @@ func init() {
 	register("cosign", "add a signature to a prepared request (from --sign-only) and submit it", cosign)
 	register("rotate-registrar", "replace the registrar key (signed by the current key and the new one)", rotateRegistrar)
 	register("extract", "a mine records a new lot", extract)
-	register("assay", "record an assay of a lot", assay)
+	register("assay", "record an assay of a lot (its holder, or a LAB it named)", assay)
+	register("name-labs", "name the LABs that may assay a lot you hold, for as long as you hold it", nameLabs)
 	register("dispatch", "hand a lot to another party", dispatch)
 	register("receive", "counter-sign the dispatch of a lot to you", receive)
 	register("transform", "split, merge, concentrate, smelt or refine held lots", transform)
@@ -462,6 +463,58 @@ func assay(ctx context.Context, e *env, args []string) error {
 	}
 	return submit(ctx, e, &g, s, &pb.Statement{Body: &pb.Statement_Assay{Assay: &pb.Assay{
 		LotId: *lot, SubjectLink: *link, SampleId: *sample, Elements: els,
+	}}})
+}
+
+// nameLabs signs the holder's lab nomination of a lot: the LABs named may
+// assay it until custody passes on (a receipt) or the holder names others.
+func nameLabs(ctx context.Context, e *env, args []string) error {
+	var g globals
+	var k keyFlags
+	var labs multiFlag
+	fs := newFlags(e, "name-labs", "", &g)
+	g.addSignOnly(fs)
+	k.add(fs)
+	lot := fs.String("lot", "", "id of a lot you hold (required)")
+	fs.Var(&labs, "lab", fmt.Sprintf("party id of a LAB that may assay the lot, repeatable, at most %d; replaces the labs you named before", record.MaxNamedLabs))
+	none := fs.Bool("none", false, "withdraw every lab you named (instead of --lab)")
+	link := fs.String("link", "", "record that gave you custody (default: the lot's current custody record)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), `usage: provctl name-labs --lot LOT --lab LAB [--lab LAB2 ...] | --none
+
+A party that does not hold a lot may assay it only if it is a LAB that the
+lot's holder named: so no stranger can flood your lot with assays, or pin a
+false one on it. Each naming replaces the one before; --none withdraws
+every lab. The labs you name may assay the lot while you hold it (also
+while a dispatch of it awaits its receipt); once the addressee receives
+it, they may not, unless the new holder names them. You assay your own
+lots without naming yourself.
+
+`)
+		fs.PrintDefaults()
+	}
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	switch {
+	case *lot == "":
+		return usageErr("--lot is required")
+	case len(labs) == 0 && !*none:
+		return usageErr("name at least one --lab, or say --none to withdraw every lab you named")
+	case len(labs) > 0 && *none:
+		return usageErr("--none withdraws every lab: give it without --lab")
+	}
+	s, err := k.signer()
+	if err != nil {
+		return err
+	}
+	if *link == "" {
+		if *link, _, err = lotHead(ctx, &g, *lot); err != nil {
+			return err
+		}
+	}
+	return submit(ctx, e, &g, s, &pb.Statement{Body: &pb.Statement_LabNomination{LabNomination: &pb.LabNomination{
+		LotId: *lot, CustodyLink: *link, LabPartyIds: labs,
 	}}})
 }
 

@@ -240,6 +240,19 @@ func (s *scenario) siteOf(mine string) *pb.Location {
 	return place(m.Name, m.Lat, m.Lon)
 }
 
+// nameLab has the lot's holder name the Karachi laboratory to assay it:
+// a lab may assay only a lot whose holder named it.
+func (s *scenario) nameLab(ctx context.Context, holder, lot, link string, day float64) error {
+	lab := s.id("karachi-assay")
+	if _, err := s.submit(ctx, holder, &pb.Statement{EventTime: ts(s.at(day, 12)), Body: &pb.Statement_LabNomination{LabNomination: &pb.LabNomination{
+		LotId: lot, CustodyLink: link, LabPartyIds: []string{lab},
+	}}}); err != nil {
+		return err
+	}
+	s.say("  %-12s %s named %s to assay it", lot, holder, lab)
+	return nil
+}
+
 func (s *scenario) assay(ctx context.Context, lot, subject string, els map[string]float64, day float64) error {
 	a := &pb.Assay{LotId: lot, SubjectLink: subject, SampleId: "S-" + lot}
 	for _, el := range []string{"Sb", "As", "Pb", "Hg", "Cu", "Fe", "Bi", "S"} {
@@ -310,6 +323,9 @@ func (s *scenario) Run(ctx context.Context) ([]Story, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.nameLab(ctx, exporter, lot, held, 4); err != nil {
+		return nil, err
+	}
 	if err := s.assay(ctx, lot, held, map[string]float64{"Sb": 12.1, "As": 0.08, "Pb": 0.02, "Hg": 0.001, "Cu": 0.01, "Fe": 1.2, "S": 4.8}, 4); err != nil {
 		return nil, err
 	}
@@ -361,6 +377,9 @@ func (s *scenario) Run(ctx context.Context) ([]Story, error) {
 	}
 	held, err = s.move(ctx, leg{lot: lot, from: krinj, to: exporter, link: ext, sentKg: 8000, receivedKg: 7990, moisture: 4, depart: s.at(15, 6), route: route, hours: hours, transport: "truck"})
 	if err != nil {
+		return nil, err
+	}
+	if err := s.nameLab(ctx, exporter, lot, held, 18); err != nil {
 		return nil, err
 	}
 	if err := s.assay(ctx, lot, held, map[string]float64{"Sb": 11.5, "As": 2.1, "Pb": 0.03, "Hg": 0.42, "Fe": 2.0, "S": 6.0}, 18); err != nil {

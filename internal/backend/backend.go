@@ -250,6 +250,8 @@ func (b *Backend) touch(st *pb.Statement) {
 		lots = append(lots, x.Dispatch.GetLotId())
 	case *pb.Statement_Receipt:
 		lots = append(lots, x.Receipt.GetLotId())
+	case *pb.Statement_LabNomination:
+		lots = append(lots, x.LabNomination.GetLotId())
 	case *pb.Statement_Transformation:
 		for _, out := range x.Transformation.GetOutputs() {
 			lots = append(lots, out.GetLotId())

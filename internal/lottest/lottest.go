@@ -125,6 +125,23 @@ func (x *H) Assay(by *ct.Party, lot, subject string, el map[string]float64, day 
 	return x.Submit(x.C.Sign(by, &pb.Statement{EventTime: x.Day(day), Body: &pb.Statement_Assay{Assay: a}}))
 }
 
+// NameLabs signs by's lab nomination of lot, linking to its custody
+// record link: the labs that may then assay the lot.
+func (x *H) NameLabs(by *ct.Party, lot, link string, day float64, labs ...*ct.Party) string {
+	x.T.Helper()
+	return x.Submit(x.C.Sign(by, NameLabs(lot, link, x.Day(day), labs...)))
+}
+
+// NameLabs is the statement of a lab nomination of lot, linking to its
+// custody record link, at event time at.
+func NameLabs(lot, link string, at *timestamppb.Timestamp, labs ...*ct.Party) *pb.Statement {
+	n := &pb.LabNomination{LotId: lot, CustodyLink: link}
+	for _, l := range labs {
+		n.LabPartyIds = append(n.LabPartyIds, l.ID)
+	}
+	return &pb.Statement{EventTime: at, Body: &pb.Statement_LabNomination{LabNomination: n}}
+}
+
 func (x *H) Trust() verifier.Trust {
 	return verifier.Trust{Log: x.C.LogVerifier, Registrar: x.C.RegistrarPublic()}
 }

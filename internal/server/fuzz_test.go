@@ -82,6 +82,8 @@ func (fs *fuzzServer) seedStatements() []struct {
 			Route: []*pb.Waypoint{{Location: &pb.Location{Lat: 34.115, Lon: 71.085, Name: "Torkham"}, Time: c.At(2 * ct.Day)}}}}}},
 		{1, &pb.Statement{EventTime: c.At(3 * ct.Day), Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{Location: &pb.Location{Lat: 24.86, Lon: 67.01},
 			LotId: "L2", DispatchLink: fs.l2Disp, MassKg: 990, SealsIntact: true}}}},
+		{1, &pb.Statement{EventTime: c.At(3 * ct.Day), Body: &pb.Statement_LabNomination{LabNomination: &pb.LabNomination{
+			LotId: "L3", CustodyLink: fs.l3Rec, LabPartyIds: []string{"lab"}}}}},
 		{3, &pb.Statement{EventTime: c.At(3 * ct.Day), Body: &pb.Statement_Assay{Assay: &pb.Assay{
 			LotId: "L3", SubjectLink: fs.l3Rec, SampleId: "A1", Elements: []*pb.ElementConcentration{{Element: "Sb", Pct: 9}, {Element: "As", Pct: 0.2}}}}}},
 		{1, &pb.Statement{EventTime: c.At(4 * ct.Day), Body: &pb.Statement_Transformation{Transformation: &pb.Transformation{

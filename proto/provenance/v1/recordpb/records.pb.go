@@ -421,6 +421,7 @@ type Statement struct {
 	//	*Statement_Receipt
 	//	*Statement_Transformation
 	//	*Statement_RegistrarRotation
+	//	*Statement_LabNomination
 	Body          isStatement_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -565,6 +566,15 @@ func (x *Statement) GetRegistrarRotation() *RegistrarRotation {
 	return nil
 }
 
+func (x *Statement) GetLabNomination() *LabNomination {
+	if x != nil {
+		if x, ok := x.Body.(*Statement_LabNomination); ok {
+			return x.LabNomination
+		}
+	}
+	return nil
+}
+
 type isStatement_Body interface {
 	isStatement_Body()
 }
@@ -605,6 +615,10 @@ type Statement_RegistrarRotation struct {
 	RegistrarRotation *RegistrarRotation `protobuf:"bytes,18,opt,name=registrar_rotation,json=registrarRotation,proto3,oneof"`
 }
 
+type Statement_LabNomination struct {
+	LabNomination *LabNomination `protobuf:"bytes,19,opt,name=lab_nomination,json=labNomination,proto3,oneof"`
+}
+
 func (*Statement_PartyRegistration) isStatement_Body() {}
 
 func (*Statement_KeyRotation) isStatement_Body() {}
@@ -622,6 +636,8 @@ func (*Statement_Receipt) isStatement_Body() {}
 func (*Statement_Transformation) isStatement_Body() {}
 
 func (*Statement_RegistrarRotation) isStatement_Body() {}
+
+func (*Statement_LabNomination) isStatement_Body() {}
 
 // A PartyKey is a party's Ed25519 public key with its validity window.
 type PartyKey struct {
@@ -1284,8 +1300,9 @@ func (x *ElementConcentration) GetPct() float64 {
 	return 0
 }
 
-// An Assay records measured concentrations of a lot.
-// Signed by a ROLE_LAB party or by the lot's holder.
+// An Assay records measured concentrations of a lot. Signed by the lot's
+// holder, or by a ROLE_LAB party that the holder named for its custody
+// (LabNomination).
 type Assay struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	LotId string                 `protobuf:"bytes,1,opt,name=lot_id,json=lotId,proto3" json:"lot_id,omitempty"`
@@ -1355,6 +1372,78 @@ func (x *Assay) GetElements() []*ElementConcentration {
 	return nil
 }
 
+// A LabNomination names the laboratories that may assay a lot its signer
+// holds: a party that does not hold a lot may assay it only if it is a
+// ROLE_LAB party named by the holder's latest nomination since the holder
+// took custody. Signed by the holder, also while a dispatch of the lot
+// awaits its receipt (the addressee names its own labs once it has
+// received the lot). Each nomination replaces the holder's earlier one; an
+// empty list withdraws every lab. A receipt, which moves custody, ends it.
+type LabNomination struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	LotId string                 `protobuf:"bytes,1,opt,name=lot_id,json=lotId,proto3" json:"lot_id,omitempty"`
+	// Record id of the lot's current custody record (its extraction, the
+	// receipt that gave the signer custody, or the transformation that last
+	// changed it), as Dispatch.custody_link.
+	CustodyLink string `protobuf:"bytes,2,opt,name=custody_link,json=custodyLink,proto3" json:"custody_link,omitempty"`
+	// Party ids of registered ROLE_LAB parties, each once and none the
+	// signer (a holder assays its own lot unnamed); at most 16.
+	LabPartyIds   []string `protobuf:"bytes,3,rep,name=lab_party_ids,json=labPartyIds,proto3" json:"lab_party_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LabNomination) Reset() {
+	*x = LabNomination{}
+	mi := &file_provenance_v1_records_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LabNomination) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LabNomination) ProtoMessage() {}
+
+func (x *LabNomination) ProtoReflect() protoreflect.Message {
+	mi := &file_provenance_v1_records_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LabNomination.ProtoReflect.Descriptor instead.
+func (*LabNomination) Descriptor() ([]byte, []int) {
+	return file_provenance_v1_records_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *LabNomination) GetLotId() string {
+	if x != nil {
+		return x.LotId
+	}
+	return ""
+}
+
+func (x *LabNomination) GetCustodyLink() string {
+	if x != nil {
+		return x.CustodyLink
+	}
+	return ""
+}
+
+func (x *LabNomination) GetLabPartyIds() []string {
+	if x != nil {
+		return x.LabPartyIds
+	}
+	return nil
+}
+
 // A Waypoint is a point a consignment passed, with the time it was there.
 type Waypoint struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1366,7 +1455,7 @@ type Waypoint struct {
 
 func (x *Waypoint) Reset() {
 	*x = Waypoint{}
-	mi := &file_provenance_v1_records_proto_msgTypes[14]
+	mi := &file_provenance_v1_records_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1378,7 +1467,7 @@ func (x *Waypoint) String() string {
 func (*Waypoint) ProtoMessage() {}
 
 func (x *Waypoint) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_records_proto_msgTypes[14]
+	mi := &file_provenance_v1_records_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1391,7 +1480,7 @@ func (x *Waypoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Waypoint.ProtoReflect.Descriptor instead.
 func (*Waypoint) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_records_proto_rawDescGZIP(), []int{14}
+	return file_provenance_v1_records_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Waypoint) GetLocation() *Location {
@@ -1431,7 +1520,7 @@ type Dispatch struct {
 
 func (x *Dispatch) Reset() {
 	*x = Dispatch{}
-	mi := &file_provenance_v1_records_proto_msgTypes[15]
+	mi := &file_provenance_v1_records_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1443,7 +1532,7 @@ func (x *Dispatch) String() string {
 func (*Dispatch) ProtoMessage() {}
 
 func (x *Dispatch) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_records_proto_msgTypes[15]
+	mi := &file_provenance_v1_records_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1456,7 +1545,7 @@ func (x *Dispatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dispatch.ProtoReflect.Descriptor instead.
 func (*Dispatch) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_records_proto_rawDescGZIP(), []int{15}
+	return file_provenance_v1_records_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Dispatch) GetLotId() string {
@@ -1538,7 +1627,7 @@ type Receipt struct {
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_provenance_v1_records_proto_msgTypes[16]
+	mi := &file_provenance_v1_records_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1550,7 +1639,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_records_proto_msgTypes[16]
+	mi := &file_provenance_v1_records_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1563,7 +1652,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_records_proto_rawDescGZIP(), []int{16}
+	return file_provenance_v1_records_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Receipt) GetLotId() string {
@@ -1614,7 +1703,7 @@ type TransformationInput struct {
 
 func (x *TransformationInput) Reset() {
 	*x = TransformationInput{}
-	mi := &file_provenance_v1_records_proto_msgTypes[17]
+	mi := &file_provenance_v1_records_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1626,7 +1715,7 @@ func (x *TransformationInput) String() string {
 func (*TransformationInput) ProtoMessage() {}
 
 func (x *TransformationInput) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_records_proto_msgTypes[17]
+	mi := &file_provenance_v1_records_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1639,7 +1728,7 @@ func (x *TransformationInput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransformationInput.ProtoReflect.Descriptor instead.
 func (*TransformationInput) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_records_proto_rawDescGZIP(), []int{17}
+	return file_provenance_v1_records_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TransformationInput) GetLotId() string {
@@ -1676,7 +1765,7 @@ type TransformationOutput struct {
 
 func (x *TransformationOutput) Reset() {
 	*x = TransformationOutput{}
-	mi := &file_provenance_v1_records_proto_msgTypes[18]
+	mi := &file_provenance_v1_records_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1688,7 +1777,7 @@ func (x *TransformationOutput) String() string {
 func (*TransformationOutput) ProtoMessage() {}
 
 func (x *TransformationOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_records_proto_msgTypes[18]
+	mi := &file_provenance_v1_records_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1701,7 +1790,7 @@ func (x *TransformationOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransformationOutput.ProtoReflect.Descriptor instead.
 func (*TransformationOutput) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_records_proto_rawDescGZIP(), []int{18}
+	return file_provenance_v1_records_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TransformationOutput) GetLotId() string {
@@ -1746,7 +1835,7 @@ type Transformation struct {
 
 func (x *Transformation) Reset() {
 	*x = Transformation{}
-	mi := &file_provenance_v1_records_proto_msgTypes[19]
+	mi := &file_provenance_v1_records_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1758,7 +1847,7 @@ func (x *Transformation) String() string {
 func (*Transformation) ProtoMessage() {}
 
 func (x *Transformation) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_records_proto_msgTypes[19]
+	mi := &file_provenance_v1_records_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1771,7 +1860,7 @@ func (x *Transformation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Transformation.ProtoReflect.Descriptor instead.
 func (*Transformation) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_records_proto_rawDescGZIP(), []int{19}
+	return file_provenance_v1_records_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Transformation) GetKind() TransformationKind {
@@ -1819,7 +1908,7 @@ const file_provenance_v1_records_proto_rawDesc = "" +
 	"\bLocation\x12\x10\n" +
 	"\x03lat\x18\x01 \x01(\x01R\x03lat\x12\x10\n" +
 	"\x03lon\x18\x02 \x01(\x01R\x03lon\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\"\xca\x05\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\"\x91\x06\n" +
 	"\tStatement\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\x129\n" +
 	"\n" +
@@ -1836,7 +1925,8 @@ const file_provenance_v1_records_proto_rawDesc = "" +
 	"\bdispatch\x18\x0f \x01(\v2\x17.provenance.v1.DispatchH\x00R\bdispatch\x122\n" +
 	"\areceipt\x18\x10 \x01(\v2\x16.provenance.v1.ReceiptH\x00R\areceipt\x12G\n" +
 	"\x0etransformation\x18\x11 \x01(\v2\x1d.provenance.v1.TransformationH\x00R\x0etransformation\x12Q\n" +
-	"\x12registrar_rotation\x18\x12 \x01(\v2 .provenance.v1.RegistrarRotationH\x00R\x11registrarRotationB\x06\n" +
+	"\x12registrar_rotation\x18\x12 \x01(\v2 .provenance.v1.RegistrarRotationH\x00R\x11registrarRotation\x12E\n" +
+	"\x0elab_nomination\x18\x13 \x01(\v2\x1c.provenance.v1.LabNominationH\x00R\rlabNominationB\x06\n" +
 	"\x04body\"\x9d\x01\n" +
 	"\bPartyKey\x12\x1d\n" +
 	"\n" +
@@ -1893,7 +1983,11 @@ const file_provenance_v1_records_proto_rawDesc = "" +
 	"\x06lot_id\x18\x01 \x01(\tR\x05lotId\x12!\n" +
 	"\fsubject_link\x18\x02 \x01(\tR\vsubjectLink\x12\x1b\n" +
 	"\tsample_id\x18\x03 \x01(\tR\bsampleId\x12?\n" +
-	"\belements\x18\x04 \x03(\v2#.provenance.v1.ElementConcentrationR\belements\"o\n" +
+	"\belements\x18\x04 \x03(\v2#.provenance.v1.ElementConcentrationR\belements\"m\n" +
+	"\rLabNomination\x12\x15\n" +
+	"\x06lot_id\x18\x01 \x01(\tR\x05lotId\x12!\n" +
+	"\fcustody_link\x18\x02 \x01(\tR\vcustodyLink\x12\"\n" +
+	"\rlab_party_ids\x18\x03 \x03(\tR\vlabPartyIds\"o\n" +
 	"\bWaypoint\x123\n" +
 	"\blocation\x18\x01 \x01(\v2\x17.provenance.v1.LocationR\blocation\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xac\x02\n" +
@@ -1966,7 +2060,7 @@ func file_provenance_v1_records_proto_rawDescGZIP() []byte {
 }
 
 var file_provenance_v1_records_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_provenance_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_provenance_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_provenance_v1_records_proto_goTypes = []any{
 	(Role)(0),                     // 0: provenance.v1.Role
 	(Product)(0),                  // 1: provenance.v1.Product
@@ -1985,53 +2079,55 @@ var file_provenance_v1_records_proto_goTypes = []any{
 	(*Extraction)(nil),            // 14: provenance.v1.Extraction
 	(*ElementConcentration)(nil),  // 15: provenance.v1.ElementConcentration
 	(*Assay)(nil),                 // 16: provenance.v1.Assay
-	(*Waypoint)(nil),              // 17: provenance.v1.Waypoint
-	(*Dispatch)(nil),              // 18: provenance.v1.Dispatch
-	(*Receipt)(nil),               // 19: provenance.v1.Receipt
-	(*TransformationInput)(nil),   // 20: provenance.v1.TransformationInput
-	(*TransformationOutput)(nil),  // 21: provenance.v1.TransformationOutput
-	(*Transformation)(nil),        // 22: provenance.v1.Transformation
-	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
+	(*LabNomination)(nil),         // 17: provenance.v1.LabNomination
+	(*Waypoint)(nil),              // 18: provenance.v1.Waypoint
+	(*Dispatch)(nil),              // 19: provenance.v1.Dispatch
+	(*Receipt)(nil),               // 20: provenance.v1.Receipt
+	(*TransformationInput)(nil),   // 21: provenance.v1.TransformationInput
+	(*TransformationOutput)(nil),  // 22: provenance.v1.TransformationOutput
+	(*Transformation)(nil),        // 23: provenance.v1.Transformation
+	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
 }
 var file_provenance_v1_records_proto_depIdxs = []int32{
 	4,  // 0: provenance.v1.Envelope.signatures:type_name -> provenance.v1.Signature
-	23, // 1: provenance.v1.Statement.event_time:type_name -> google.protobuf.Timestamp
+	24, // 1: provenance.v1.Statement.event_time:type_name -> google.protobuf.Timestamp
 	10, // 2: provenance.v1.Statement.party_registration:type_name -> provenance.v1.PartyRegistration
 	11, // 3: provenance.v1.Statement.key_rotation:type_name -> provenance.v1.KeyRotation
 	12, // 4: provenance.v1.Statement.key_revocation:type_name -> provenance.v1.KeyRevocation
 	14, // 5: provenance.v1.Statement.extraction:type_name -> provenance.v1.Extraction
 	16, // 6: provenance.v1.Statement.assay:type_name -> provenance.v1.Assay
-	18, // 7: provenance.v1.Statement.dispatch:type_name -> provenance.v1.Dispatch
-	19, // 8: provenance.v1.Statement.receipt:type_name -> provenance.v1.Receipt
-	22, // 9: provenance.v1.Statement.transformation:type_name -> provenance.v1.Transformation
+	19, // 7: provenance.v1.Statement.dispatch:type_name -> provenance.v1.Dispatch
+	20, // 8: provenance.v1.Statement.receipt:type_name -> provenance.v1.Receipt
+	23, // 9: provenance.v1.Statement.transformation:type_name -> provenance.v1.Transformation
 	13, // 10: provenance.v1.Statement.registrar_rotation:type_name -> provenance.v1.RegistrarRotation
-	23, // 11: provenance.v1.PartyKey.not_before:type_name -> google.protobuf.Timestamp
-	23, // 12: provenance.v1.PartyKey.not_after:type_name -> google.protobuf.Timestamp
-	8,  // 13: provenance.v1.MineProfile.assay_envelope:type_name -> provenance.v1.ElementRange
-	0,  // 14: provenance.v1.PartyRegistration.roles:type_name -> provenance.v1.Role
-	5,  // 15: provenance.v1.PartyRegistration.site:type_name -> provenance.v1.Location
-	9,  // 16: provenance.v1.PartyRegistration.mine:type_name -> provenance.v1.MineProfile
-	7,  // 17: provenance.v1.PartyRegistration.keys:type_name -> provenance.v1.PartyKey
-	7,  // 18: provenance.v1.KeyRotation.new_key:type_name -> provenance.v1.PartyKey
-	23, // 19: provenance.v1.KeyRotation.retire_at:type_name -> google.protobuf.Timestamp
-	23, // 20: provenance.v1.KeyRevocation.revoked_at:type_name -> google.protobuf.Timestamp
-	5,  // 21: provenance.v1.Extraction.site:type_name -> provenance.v1.Location
-	1,  // 22: provenance.v1.Extraction.product:type_name -> provenance.v1.Product
-	15, // 23: provenance.v1.Assay.elements:type_name -> provenance.v1.ElementConcentration
-	5,  // 24: provenance.v1.Waypoint.location:type_name -> provenance.v1.Location
-	23, // 25: provenance.v1.Waypoint.time:type_name -> google.protobuf.Timestamp
-	17, // 26: provenance.v1.Dispatch.route:type_name -> provenance.v1.Waypoint
-	5,  // 27: provenance.v1.Receipt.location:type_name -> provenance.v1.Location
-	1,  // 28: provenance.v1.TransformationOutput.product:type_name -> provenance.v1.Product
-	2,  // 29: provenance.v1.Transformation.kind:type_name -> provenance.v1.TransformationKind
-	20, // 30: provenance.v1.Transformation.inputs:type_name -> provenance.v1.TransformationInput
-	21, // 31: provenance.v1.Transformation.outputs:type_name -> provenance.v1.TransformationOutput
-	5,  // 32: provenance.v1.Transformation.site:type_name -> provenance.v1.Location
-	33, // [33:33] is the sub-list for method output_type
-	33, // [33:33] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	17, // 11: provenance.v1.Statement.lab_nomination:type_name -> provenance.v1.LabNomination
+	24, // 12: provenance.v1.PartyKey.not_before:type_name -> google.protobuf.Timestamp
+	24, // 13: provenance.v1.PartyKey.not_after:type_name -> google.protobuf.Timestamp
+	8,  // 14: provenance.v1.MineProfile.assay_envelope:type_name -> provenance.v1.ElementRange
+	0,  // 15: provenance.v1.PartyRegistration.roles:type_name -> provenance.v1.Role
+	5,  // 16: provenance.v1.PartyRegistration.site:type_name -> provenance.v1.Location
+	9,  // 17: provenance.v1.PartyRegistration.mine:type_name -> provenance.v1.MineProfile
+	7,  // 18: provenance.v1.PartyRegistration.keys:type_name -> provenance.v1.PartyKey
+	7,  // 19: provenance.v1.KeyRotation.new_key:type_name -> provenance.v1.PartyKey
+	24, // 20: provenance.v1.KeyRotation.retire_at:type_name -> google.protobuf.Timestamp
+	24, // 21: provenance.v1.KeyRevocation.revoked_at:type_name -> google.protobuf.Timestamp
+	5,  // 22: provenance.v1.Extraction.site:type_name -> provenance.v1.Location
+	1,  // 23: provenance.v1.Extraction.product:type_name -> provenance.v1.Product
+	15, // 24: provenance.v1.Assay.elements:type_name -> provenance.v1.ElementConcentration
+	5,  // 25: provenance.v1.Waypoint.location:type_name -> provenance.v1.Location
+	24, // 26: provenance.v1.Waypoint.time:type_name -> google.protobuf.Timestamp
+	18, // 27: provenance.v1.Dispatch.route:type_name -> provenance.v1.Waypoint
+	5,  // 28: provenance.v1.Receipt.location:type_name -> provenance.v1.Location
+	1,  // 29: provenance.v1.TransformationOutput.product:type_name -> provenance.v1.Product
+	2,  // 30: provenance.v1.Transformation.kind:type_name -> provenance.v1.TransformationKind
+	21, // 31: provenance.v1.Transformation.inputs:type_name -> provenance.v1.TransformationInput
+	22, // 32: provenance.v1.Transformation.outputs:type_name -> provenance.v1.TransformationOutput
+	5,  // 33: provenance.v1.Transformation.site:type_name -> provenance.v1.Location
+	34, // [34:34] is the sub-list for method output_type
+	34, // [34:34] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_provenance_v1_records_proto_init() }
@@ -2049,6 +2145,7 @@ func file_provenance_v1_records_proto_init() {
 		(*Statement_Receipt)(nil),
 		(*Statement_Transformation)(nil),
 		(*Statement_RegistrarRotation)(nil),
+		(*Statement_LabNomination)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2056,7 +2153,7 @@ func file_provenance_v1_records_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_provenance_v1_records_proto_rawDesc), len(file_provenance_v1_records_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -37,8 +37,11 @@ type LotState struct {
 	InTransitTo     string `protobuf:"bytes,7,opt,name=in_transit_to,json=inTransitTo,proto3" json:"in_transit_to,omitempty"`
 	PendingDispatch string `protobuf:"bytes,8,opt,name=pending_dispatch,json=pendingDispatch,proto3" json:"pending_dispatch,omitempty"`
 	// Record id of the record that created the lot.
-	OriginRecord  string `protobuf:"bytes,9,opt,name=origin_record,json=originRecord,proto3" json:"origin_record,omitempty"`
-	Consumed      bool   `protobuf:"varint,10,opt,name=consumed,proto3" json:"consumed,omitempty"`
+	OriginRecord string `protobuf:"bytes,9,opt,name=origin_record,json=originRecord,proto3" json:"origin_record,omitempty"`
+	Consumed     bool   `protobuf:"varint,10,opt,name=consumed,proto3" json:"consumed,omitempty"`
+	// The ROLE_LAB parties the holder named (its latest LabNomination since
+	// it took custody) that may assay the lot; empty after a receipt.
+	NamedLabs     []string `protobuf:"bytes,11,rep,name=named_labs,json=namedLabs,proto3" json:"named_labs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -141,6 +144,13 @@ func (x *LotState) GetConsumed() bool {
 		return x.Consumed
 	}
 	return false
+}
+
+func (x *LotState) GetNamedLabs() []string {
+	if x != nil {
+		return x.NamedLabs
+	}
+	return nil
 }
 
 // A KeyStatus is one of a party's keys and whether it may sign now.
@@ -318,7 +328,7 @@ var File_provenance_v1_state_proto protoreflect.FileDescriptor
 
 const file_provenance_v1_state_proto_rawDesc = "" +
 	"\n" +
-	"\x19provenance/v1/state.proto\x12\rprovenance.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bprovenance/v1/records.proto\"\xda\x02\n" +
+	"\x19provenance/v1/state.proto\x12\rprovenance.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bprovenance/v1/records.proto\"\xf9\x02\n" +
 	"\bLotState\x12\x15\n" +
 	"\x06lot_id\x18\x01 \x01(\tR\x05lotId\x12&\n" +
 	"\x0fholder_party_id\x18\x02 \x01(\tR\rholderPartyId\x12\x17\n" +
@@ -331,7 +341,9 @@ const file_provenance_v1_state_proto_rawDesc = "" +
 	"\x10pending_dispatch\x18\b \x01(\tR\x0fpendingDispatch\x12#\n" +
 	"\rorigin_record\x18\t \x01(\tR\foriginRecord\x12\x1a\n" +
 	"\bconsumed\x18\n" +
-	" \x01(\bR\bconsumed\"\xd8\x02\n" +
+	" \x01(\bR\bconsumed\x12\x1d\n" +
+	"\n" +
+	"named_labs\x18\v \x03(\tR\tnamedLabs\"\xd8\x02\n" +
 	"\tKeyStatus\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x1d\n" +
 	"\n" +
