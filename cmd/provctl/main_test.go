@@ -716,7 +716,9 @@ func TestNameLabs(t *testing.T) {
 	assay := func(n int) []string {
 		return append([]string{"assay", "--lot", "L1", "--sample", fmt.Sprint("S", n), "--element", "Sb=9.1", "--time", at(3, n)}, lab...)
 	}
-	if code, _, errs := c.run(assay(1)...); code != exitFailed || !strings.Contains(errs, "PermissionDenied") || !strings.Contains(errs, `its holder "exp-1" has not named it`) {
+	// A lab not named may not even read the lot (README, "Who may read
+	// what"); submitted without reading, its assay is refused.
+	if code, _, errs := c.run(assay(1)...); code != exitFailed || !strings.Contains(errs, "PermissionDenied") || !strings.Contains(errs, `may not read lot "L1"`) {
 		t.Fatalf("an assay by a lab not named: exit %d, %s", code, errs)
 	}
 	for _, tc := range []struct {

@@ -26,8 +26,9 @@ import (
 //     inclusion and consistency proofs, and log entries reduced to what a
 //     witness or monitor needs: index, record id, integration time and the
 //     map root the leaf commits ("redacted").
-//   - A party: its own records; every lot it holds, held, or was sent, and
-//     every lot those came from (their whole ancestry); the flags of those
+//   - A party: its own records; every lot it holds, held, was sent, or
+//     was named to assay, and every lot those came from (their whole
+//     ancestry); the flags of those
 //     lots; its own entry in the party list in full and the others' names,
 //     roles and countries. A buyer is a party like any other: a lot
 //     dispatched to it is one it was sent.
@@ -319,7 +320,8 @@ func (p *policy) mayReadRecord(ctx context.Context, c caller, st *pb.Statement, 
 }
 
 // mayReadLot reports whether party may read lot: whether it held the lot
-// or was sent it, signed a record of it, or did any of these for a lot
+// or was sent it, signed a record of it, was named by its holder to assay
+// it, or did any of these for a lot
 // made from it, at any remove (package custody's party-lot index and lot
 // histories, walking from lot to the lots transformations made from it).
 // A yes is remembered: what a party may read only grows with the log.
@@ -374,8 +376,8 @@ func (p *policy) walk(ctx context.Context, party, lot string) (bool, error) {
 			if err != nil {
 				continue
 			}
-			if st.GetPartyId() == party {
-				return true, nil
+			if st.GetPartyId() == party || slices.Contains(st.GetLabNomination().GetLabPartyIds(), party) {
+				return true, nil // its own record, or a lab named to assay it
 			}
 			t := st.GetTransformation()
 			if t == nil || !slices.ContainsFunc(t.GetInputs(), func(in *pb.TransformationInput) bool { return in.GetLotId() == l }) {
