@@ -151,6 +151,17 @@ func (f *firstBytes) seen() []byte {
 	return append([]byte(nil), f.bytes...)
 }
 
+// await waits (up to 5 s) until n first bytes are noted: the proxy's
+// goroutine may note a connection's byte after the client has given up.
+func (f *firstBytes) await(n int) []byte {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if b := f.seen(); len(b) >= n {
+			return b
+		}
+	}
+	return f.seen()
+}
+
 func proxy(t *testing.T, lis net.Listener, target string) *firstBytes {
 	f := &firstBytes{}
 	var wg sync.WaitGroup
@@ -204,7 +215,7 @@ func TestPlaintextNotLoopback(t *testing.T) {
 	if code != exitFailed || !strings.Contains(errs, "answered in plaintext, not TLS") || !strings.Contains(errs, "--insecure") {
 		t.Errorf("plaintext server at %s without --insecure: exit %d, stderr %q", remote, code, errs)
 	}
-	for _, b := range seen.seen() {
+	for _, b := range seen.await(1) {
 		if b != 0x16 { // a TLS handshake record
 			t.Errorf("provctl sent %q first to %s without --insecure, not a TLS handshake", b, remote)
 		}
@@ -212,10 +223,11 @@ func TestPlaintextNotLoopback(t *testing.T) {
 	if len(seen.seen()) == 0 {
 		t.Error("provctl did not connect")
 	}
+	n := len(seen.seen())
 	c.ok("checkpoint", "--addr", remote, "--insecure")
 	t.Setenv("PROVCTL_INSECURE", "1")
 	c.ok("checkpoint", "--addr", remote)
-	if b := seen.seen(); b[len(b)-1] != 'P' { // "PRI * HTTP/2.0"
+	if b := seen.await(n + 2); b[len(b)-1] != 'P' { // "PRI * HTTP/2.0"
 		t.Errorf("with --insecure the first byte was %q, want the HTTP/2 preface", b[len(b)-1])
 	}
 }
