@@ -30,12 +30,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
@@ -267,4 +269,55 @@ func EntryLeaf(e *apipb.LogEntry) (tlog.Leaf, error) {
 		return tlog.Leaf{}, fmt.Errorf("entry %d: %w", e.GetIndex(), err)
 	}
 	return l, nil
+}
+
+// MaxBundleBytes bounds the bundle [Client.Bundle] puts together, as
+// verifier.MaxBundleSize bounds a bundle file.
+const MaxBundleBytes = 256 << 20
+
+// Bundle fetches a lot's bundle in parts (StreamBundle), so a bundle too
+// large for one gRPC message still arrives, up to MaxBundleBytes.
+func (c *Client) Bundle(ctx context.Context, lotID string) (*pb.Bundle, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s, err := c.Verifier.StreamBundle(ctx, &apipb.StreamBundleRequest{LotId: lotID})
+	if err != nil {
+		return nil, err
+	}
+	var b *pb.Bundle
+	size := 0
+	for {
+		r, err := s.Recv()
+		if err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, err
+		}
+		if size += proto.Size(r); size > MaxBundleBytes {
+			return nil, fmt.Errorf("bundle of lot %q is over %d bytes", lotID, MaxBundleBytes)
+		}
+		switch p := r.GetPart().(type) {
+		case *apipb.StreamBundleResponse_Head:
+			if b != nil {
+				return nil, errors.New("bundle stream: a second head")
+			}
+			b = p.Head
+		case *apipb.StreamBundleResponse_Record:
+			if b == nil {
+				return nil, errors.New("bundle stream: a record before the head")
+			}
+			b.Records = append(b.Records, p.Record)
+		case *apipb.StreamBundleResponse_MapProof:
+			if b == nil {
+				return nil, errors.New("bundle stream: a map proof before the head")
+			}
+			b.MapProofs = append(b.MapProofs, p.MapProof)
+		default:
+			return nil, errors.New("bundle stream: a part of unknown kind")
+		}
+	}
+	if b == nil {
+		return nil, errors.New("bundle stream: no head")
+	}
+	return b, nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -18,6 +19,7 @@ import (
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
+	"github.com/antimony-ledger/provenance/verifier"
 )
 
 // TestUpload drives SubmitStream over real gRPC on loopback: answers come
@@ -277,4 +279,66 @@ func TestUploadShutdownBusy(t *testing.T) {
 		t.Fatalf("stopping the server: %v", err)
 	}
 	<-sent
+}
+
+// TestLargeBundle: a lot whose bundle is over gRPC's default 4 MiB message
+// limit (a holder's thousands of assays) still reaches a buyer whole,
+// through StreamBundle in parts, and verifies.
+func TestLargeBundle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("submits 5,000 records")
+	}
+	chain, srv, c := startUploadServer(t)
+	ctx := t.Context()
+	mine := chain.AddParty("mine-1", "Mine", "PK", pb.Role_ROLE_MINE)
+	if _, err := c.Submit(ctx, chain.Register(mine)); err != nil {
+		t.Fatal(err)
+	}
+	x, err := c.Submit(ctx, chain.Sign(mine, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
+		LotId: "BIG", MassKg: 1000, MoisturePct: 3, SbGradePct: 9, Product: pb.Product_PRODUCT_ORE,
+		Site: &pb.Location{Lat: 30.7, Lon: 66.6}}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := c.Upload(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 5000
+	go func() {
+		for i := range n {
+			env := chain.Sign(mine, &pb.Statement{Body: &pb.Statement_Assay{Assay: &pb.Assay{
+				LotId: "BIG", SubjectLink: x.GetLeafHash(), SampleId: fmt.Sprintf("sample-%05d", i),
+				Elements: []*pb.ElementConcentration{{Element: "Sb", Pct: 9}, {Element: "As", Pct: 0.1}, {Element: "Hg", Pct: 0.001}},
+			}}})
+			if err := up.Send(env); err != nil {
+				return
+			}
+		}
+		up.CloseSend()
+	}()
+	for i := range n {
+		if _, err := up.Recv(); err != nil {
+			t.Fatalf("assay %d: %v", i, err)
+		}
+	}
+	b, err := c.Bundle(ctx, "BIG")
+	if err != nil {
+		t.Fatalf("StreamBundle: %v", err)
+	}
+	if size := proto.Size(b); size <= 4<<20 {
+		t.Fatalf("the bundle is %d bytes: not over 4 MiB, so this test shows nothing", size)
+	}
+	// One message of it is over gRPC's default receive limit.
+	_, err = c.Verifier.GetBundle(ctx, &apipb.GetBundleRequest{LotId: "BIG"}, grpc.MaxCallRecvMsgSize(4<<20))
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("GetBundle with a 4 MiB receive limit: %v, want ResourceExhausted", err)
+	}
+	rep := verifier.VerifyLot("BIG", b, verifier.Trust{Log: chain.LogVerifier, Registrar: chain.RegistrarPublic()}, verifier.DefaultConfig())
+	// Complete and authentic (what the parts must keep); the flags (the
+	// test chain's records are dated 2025: TIMELINE) are the chain's own.
+	if rep.GetVerdict() == pb.Verdict_VERDICT_INVALID || len(rep.GetErrors()) > 0 || int(rep.GetRecords()) < n {
+		t.Errorf("the streamed bundle: %v %v, %d records verified", rep.GetVerdict(), rep.GetErrors(), int(rep.GetRecords()))
+	}
+	_ = srv
 }

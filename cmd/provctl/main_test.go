@@ -369,6 +369,32 @@ func (l lyingVerifier) GetBundle(ctx context.Context, _ *apipb.GetBundleRequest)
 	return l.real.GetBundle(ctx, &apipb.GetBundleRequest{LotId: "L1"})
 }
 
+func (l lyingVerifier) StreamBundle(_ *apipb.StreamBundleRequest, s grpc.ServerStreamingServer[apipb.StreamBundleResponse]) error {
+	r, err := l.GetBundle(s.Context(), nil)
+	if err != nil {
+		return err
+	}
+	return sendBundle(r.GetBundle(), s)
+}
+
+// sendBundle sends b as StreamBundle does.
+func sendBundle(b *pb.Bundle, s grpc.ServerStreamingServer[apipb.StreamBundleResponse]) error {
+	parts := []*apipb.StreamBundleResponse{{Part: &apipb.StreamBundleResponse_Head{Head: &pb.Bundle{
+		LotId: b.GetLotId(), Checkpoint: b.GetCheckpoint(), WitnessedCheckpoint: b.GetWitnessedCheckpoint()}}}}
+	for _, r := range b.GetRecords() {
+		parts = append(parts, &apipb.StreamBundleResponse{Part: &apipb.StreamBundleResponse_Record{Record: r}})
+	}
+	for _, p := range b.GetMapProofs() {
+		parts = append(parts, &apipb.StreamBundleResponse{Part: &apipb.StreamBundleResponse_MapProof{MapProof: p}})
+	}
+	for _, p := range parts {
+		if err := s.Send(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // TestBundleBinding: a bundle verifies only as the lot it was asked for,
 // and REST serves the same bundle document provctl writes and reads.
 func TestBundleBinding(t *testing.T) {
@@ -488,6 +514,14 @@ func (o omittingVerifier) GetBundle(ctx context.Context, req *apipb.GetBundleReq
 	i := int(o.omit.Load())
 	b.Records = append(b.Records[:i:i], b.Records[i+1:]...)
 	return r, nil
+}
+
+func (o omittingVerifier) StreamBundle(req *apipb.StreamBundleRequest, s grpc.ServerStreamingServer[apipb.StreamBundleResponse]) error {
+	r, err := o.GetBundle(s.Context(), &apipb.GetBundleRequest{LotId: req.GetLotId()})
+	if err != nil {
+		return err
+	}
+	return sendBundle(r.GetBundle(), s)
 }
 
 // TestOnlineOmission: provctl verify against a server whose answer leaves

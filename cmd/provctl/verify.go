@@ -68,18 +68,18 @@ func verifyLot(ctx context.Context, e *env, args []string) error {
 		return usageErr("--max-age %s: want a positive duration such as 24h, or 0", maxAge)
 	}
 	return reader(ctx, &g, func(ctx context.Context, c *client.Client) error {
-		r, err := c.Verifier.GetBundle(ctx, &apipb.GetBundleRequest{LotId: fs.Arg(0)})
+		b, err := c.Bundle(ctx, fs.Arg(0))
 		if err != nil {
 			return err
 		}
 		// The bundle's checkpoint must extend every checkpoint this client
 		// saw before: a rolled-back or forked log fails here.
-		if _, err := c.CheckCheckpoint(ctx, trust.Log, client.DirCheckpointStore{Dir: t.stateDir}, []byte(r.GetBundle().GetCheckpoint())); err != nil {
+		if _, err := c.CheckCheckpoint(ctx, trust.Log, client.DirCheckpointStore{Dir: t.stateDir}, []byte(b.GetCheckpoint())); err != nil {
 			return &exitError{code: exitInvalid, err: err}
 		}
 		cfg := verifier.DefaultConfig()
 		cfg.MaxAge = maxAge
-		return printReport(e, &g, verifier.VerifyLot(fs.Arg(0), r.GetBundle(), trust, cfg))
+		return printReport(e, &g, verifier.VerifyLot(fs.Arg(0), b, trust, cfg))
 	})
 }
 
@@ -130,18 +130,18 @@ func bundleExport(ctx context.Context, e *env, args []string) error {
 		*out = fs.Arg(0) + ".bundle.json"
 	}
 	return reader(ctx, &g, func(ctx context.Context, c *client.Client) error {
-		r, err := c.Verifier.GetBundle(ctx, &apipb.GetBundleRequest{LotId: fs.Arg(0)})
+		b, err := c.Bundle(ctx, fs.Arg(0))
 		if err != nil {
 			return err
 		}
-		b, err := verifier.MarshalBundle(r.GetBundle())
+		data, err := verifier.MarshalBundle(b)
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(*out, b, 0o644); err != nil {
+		if err := os.WriteFile(*out, data, 0o644); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "wrote %s: %d records, checkpoint of %s entries\n", *out, len(r.GetBundle().GetRecords()), checkpointSize(r.GetBundle().GetCheckpoint()))
+		fmt.Fprintf(e.stdout, "wrote %s: %d records, checkpoint of %s entries\n", *out, len(b.GetRecords()), checkpointSize(b.GetCheckpoint()))
 		return nil
 	})
 }

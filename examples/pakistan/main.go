@@ -33,7 +33,6 @@ import (
 	"github.com/antimony-ledger/provenance/internal/keyfile"
 	"github.com/antimony-ledger/provenance/internal/refdata"
 	"github.com/antimony-ledger/provenance/internal/server"
-	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
 	"github.com/antimony-ledger/provenance/verifier"
@@ -147,15 +146,15 @@ func play(ctx context.Context, o options) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		r, err := rc.Verifier.GetBundle(ctx, &apipb.GetBundleRequest{LotId: st.Lot})
+		b, err := rc.Bundle(ctx, st.Lot)
 		if err != nil {
 			return nil, fmt.Errorf("fetching bundle of %s: %w", st.Lot, err)
 		}
-		if _, err := c.CheckCheckpoint(ctx, tr.log, cps, []byte(r.GetBundle().GetCheckpoint())); err != nil {
+		if _, err := c.CheckCheckpoint(ctx, tr.log, cps, []byte(b.GetCheckpoint())); err != nil {
 			return nil, fmt.Errorf("checkpoint of %s: %w", st.Lot, err)
 		}
-		rep := verifier.VerifyLot(st.Lot, r.GetBundle(), verifier.Trust{Log: tr.log, Registrar: tr.registrar}, verifier.DefaultConfig())
-		res.Reports[st.Lot], res.Bundles[st.Lot] = rep, r.GetBundle()
+		rep := verifier.VerifyLot(st.Lot, b, verifier.Trust{Log: tr.log, Registrar: tr.registrar}, verifier.DefaultConfig())
+		res.Reports[st.Lot], res.Bundles[st.Lot] = rep, b
 		fmt.Fprintf(tw, "%s\t%s\t%.0f%%\t%s\t%s\n", st.Lot, strings.TrimPrefix(rep.GetVerdict().String(), "VERDICT_"), rep.GetUntracedShare()*100, ruleList(rep), st.Title)
 	}
 	tw.Flush()

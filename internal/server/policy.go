@@ -73,6 +73,7 @@ var methodAccess = map[string]access{
 	apipb.VerifierService_VerifyLot_FullMethodName:    member,
 	apipb.VerifierService_ListFlags_FullMethodName:    member,
 	apipb.VerifierService_GetBundle_FullMethodName:    member,
+	apipb.VerifierService_StreamBundle_FullMethodName: member,
 }
 
 // policy decides, for one store, what a caller may read.
@@ -150,6 +151,15 @@ type policyStream struct {
 
 func (s *policyStream) Context() context.Context { return s.ctx }
 
+// RecvMsg checks the resource each received request names, as check does
+// for a unary call (a server stream's one request, StreamBundle's lot).
+func (s *policyStream) RecvMsg(m any) error {
+	if err := s.ServerStream.RecvMsg(m); err != nil {
+		return err
+	}
+	return s.p.check(s.ctx, s.c, m)
+}
+
 func (s *policyStream) SendMsg(m any) error {
 	if r, ok := m.(*apipb.StreamEntriesResponse); ok {
 		if err := s.p.reduceEntry(s.ctx, s.c, r.GetEntry(), s.lots); err != nil {
@@ -176,6 +186,8 @@ func (p *policy) check(ctx context.Context, c caller, req any) error {
 	case *apipb.VerifyLotRequest:
 		lot = r.GetLotId()
 	case *apipb.GetBundleRequest:
+		lot = r.GetLotId()
+	case *apipb.StreamBundleRequest:
 		lot = r.GetLotId()
 	case *apipb.ListFlagsRequest:
 		lot = r.GetLotId()

@@ -203,6 +203,12 @@ func TestReadPolicy(t *testing.T) {
 			return err
 		}, "/v1/lots/" + id + "/bundle"}
 	}
+	streamBundle := func(id string) resource {
+		return resource{"StreamBundle " + id, func(ctx context.Context, c *client.Client) error {
+			_, err := c.Bundle(ctx, id)
+			return err
+		}, "/v1/lots/" + id + "/bundle/parts"}
+	}
 	checkpoint := resource{"GetCheckpoint", func(ctx context.Context, c *client.Client) error {
 		_, err := c.Ledger.GetCheckpoint(ctx, &apipb.GetCheckpointRequest{})
 		return err
@@ -261,6 +267,7 @@ func TestReadPolicy(t *testing.T) {
 		// The buyer: the lot sent to it and its ancestry, not its sibling.
 		{buyerA, lot("lot", "L1a"), OK}, {buyerA, lot("verify", "L1a"), OK}, {buyerA, lot("bundle", "L1a"), OK},
 		{buyerA, lot("lot", "L1"), OK}, {buyerA, lot("lot", "L1b"), D}, {buyerA, lot("lot", "L2"), D},
+		{buyerA, streamBundle("L1a"), OK}, {buyerA, streamBundle("L2"), D}, {anon, streamBundle("L1a"), U},
 		{buyerA, lot("lot", "NO-SUCH-LOT"), D}, {buyerA, partyLots("exp-a"), D},
 		{buyerA, parties, OK}, {buyerA, party, OK}, {buyerA, flags, OK}, {buyerA, checkpoint, OK},
 		// The competitors see each other's nothing.

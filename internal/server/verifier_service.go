@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -72,4 +73,36 @@ func (v *verifierService) GetBundle(ctx context.Context, req *apipb.GetBundleReq
 		return nil, v.s.toStatus(ctx, err)
 	}
 	return &apipb.GetBundleResponse{Bundle: b}, nil
+}
+
+// StreamBundle sends the lot's bundle in parts: its head, each record,
+// each map proof. No part is larger than one record or proof, so a bundle
+// of any size fits gRPC's message limits.
+func (v *verifierService) StreamBundle(req *apipb.StreamBundleRequest, stream grpc.ServerStreamingServer[apipb.StreamBundleResponse]) error {
+	if v.backend == nil {
+		return errNoVerifier
+	}
+	ctx := stream.Context()
+	if err := requireID("lot_id", req.GetLotId()); err != nil {
+		return err
+	}
+	b, err := v.backend.Bundle(ctx, req.GetLotId())
+	if err != nil {
+		return v.s.toStatus(ctx, err)
+	}
+	head := &pb.Bundle{LotId: b.GetLotId(), Checkpoint: b.GetCheckpoint(), WitnessedCheckpoint: b.GetWitnessedCheckpoint()}
+	if err := stream.Send(&apipb.StreamBundleResponse{Part: &apipb.StreamBundleResponse_Head{Head: head}}); err != nil {
+		return err
+	}
+	for _, r := range b.GetRecords() {
+		if err := stream.Send(&apipb.StreamBundleResponse{Part: &apipb.StreamBundleResponse_Record{Record: r}}); err != nil {
+			return err
+		}
+	}
+	for _, p := range b.GetMapProofs() {
+		if err := stream.Send(&apipb.StreamBundleResponse{Part: &apipb.StreamBundleResponse_MapProof{MapProof: p}}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

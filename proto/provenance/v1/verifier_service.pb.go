@@ -350,6 +350,150 @@ func (x *GetBundleResponse) GetBundle() *recordpb.Bundle {
 	return nil
 }
 
+type StreamBundleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LotId         string                 `protobuf:"bytes,1,opt,name=lot_id,json=lotId,proto3" json:"lot_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamBundleRequest) Reset() {
+	*x = StreamBundleRequest{}
+	mi := &file_provenance_v1_verifier_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamBundleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamBundleRequest) ProtoMessage() {}
+
+func (x *StreamBundleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_provenance_v1_verifier_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamBundleRequest.ProtoReflect.Descriptor instead.
+func (*StreamBundleRequest) Descriptor() ([]byte, []int) {
+	return file_provenance_v1_verifier_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *StreamBundleRequest) GetLotId() string {
+	if x != nil {
+		return x.LotId
+	}
+	return ""
+}
+
+type StreamBundleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Part:
+	//
+	//	*StreamBundleResponse_Head
+	//	*StreamBundleResponse_Record
+	//	*StreamBundleResponse_MapProof
+	Part          isStreamBundleResponse_Part `protobuf_oneof:"part"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamBundleResponse) Reset() {
+	*x = StreamBundleResponse{}
+	mi := &file_provenance_v1_verifier_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamBundleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamBundleResponse) ProtoMessage() {}
+
+func (x *StreamBundleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_provenance_v1_verifier_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamBundleResponse.ProtoReflect.Descriptor instead.
+func (*StreamBundleResponse) Descriptor() ([]byte, []int) {
+	return file_provenance_v1_verifier_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *StreamBundleResponse) GetPart() isStreamBundleResponse_Part {
+	if x != nil {
+		return x.Part
+	}
+	return nil
+}
+
+func (x *StreamBundleResponse) GetHead() *recordpb.Bundle {
+	if x != nil {
+		if x, ok := x.Part.(*StreamBundleResponse_Head); ok {
+			return x.Head
+		}
+	}
+	return nil
+}
+
+func (x *StreamBundleResponse) GetRecord() *recordpb.BundleRecord {
+	if x != nil {
+		if x, ok := x.Part.(*StreamBundleResponse_Record); ok {
+			return x.Record
+		}
+	}
+	return nil
+}
+
+func (x *StreamBundleResponse) GetMapProof() *recordpb.MapProof {
+	if x != nil {
+		if x, ok := x.Part.(*StreamBundleResponse_MapProof); ok {
+			return x.MapProof
+		}
+	}
+	return nil
+}
+
+type isStreamBundleResponse_Part interface {
+	isStreamBundleResponse_Part()
+}
+
+type StreamBundleResponse_Head struct {
+	// The bundle's lot id, checkpoint and witnessed checkpoint; always
+	// the first part.
+	Head *recordpb.Bundle `protobuf:"bytes,1,opt,name=head,proto3,oneof"`
+}
+
+type StreamBundleResponse_Record struct {
+	Record *recordpb.BundleRecord `protobuf:"bytes,2,opt,name=record,proto3,oneof"`
+}
+
+type StreamBundleResponse_MapProof struct {
+	MapProof *recordpb.MapProof `protobuf:"bytes,3,opt,name=map_proof,json=mapProof,proto3,oneof"`
+}
+
+func (*StreamBundleResponse_Head) isStreamBundleResponse_Part() {}
+
+func (*StreamBundleResponse_Record) isStreamBundleResponse_Part() {}
+
+func (*StreamBundleResponse_MapProof) isStreamBundleResponse_Part() {}
+
 var File_provenance_v1_verifier_service_proto protoreflect.FileDescriptor
 
 const file_provenance_v1_verifier_service_proto_rawDesc = "" +
@@ -373,11 +517,19 @@ const file_provenance_v1_verifier_service_proto_rawDesc = "" +
 	"\x10GetBundleRequest\x12\x15\n" +
 	"\x06lot_id\x18\x01 \x01(\tR\x05lotId\"B\n" +
 	"\x11GetBundleResponse\x12-\n" +
-	"\x06bundle\x18\x01 \x01(\v2\x15.provenance.v1.BundleR\x06bundle2\x81\x02\n" +
+	"\x06bundle\x18\x01 \x01(\v2\x15.provenance.v1.BundleR\x06bundle\",\n" +
+	"\x13StreamBundleRequest\x12\x15\n" +
+	"\x06lot_id\x18\x01 \x01(\tR\x05lotId\"\xba\x01\n" +
+	"\x14StreamBundleResponse\x12+\n" +
+	"\x04head\x18\x01 \x01(\v2\x15.provenance.v1.BundleH\x00R\x04head\x125\n" +
+	"\x06record\x18\x02 \x01(\v2\x1b.provenance.v1.BundleRecordH\x00R\x06record\x126\n" +
+	"\tmap_proof\x18\x03 \x01(\v2\x17.provenance.v1.MapProofH\x00R\bmapProofB\x06\n" +
+	"\x04part2\xdc\x02\n" +
 	"\x0fVerifierService\x12N\n" +
 	"\tVerifyLot\x12\x1f.provenance.v1.VerifyLotRequest\x1a .provenance.v1.VerifyLotResponse\x12N\n" +
 	"\tListFlags\x12\x1f.provenance.v1.ListFlagsRequest\x1a .provenance.v1.ListFlagsResponse\x12N\n" +
-	"\tGetBundle\x12\x1f.provenance.v1.GetBundleRequest\x1a .provenance.v1.GetBundleResponseBHZFgithub.com/antimony-ledger/provenance/proto/provenance/v1;provenancev1b\x06proto3"
+	"\tGetBundle\x12\x1f.provenance.v1.GetBundleRequest\x1a .provenance.v1.GetBundleResponse\x12Y\n" +
+	"\fStreamBundle\x12\".provenance.v1.StreamBundleRequest\x1a#.provenance.v1.StreamBundleResponse0\x01BHZFgithub.com/antimony-ledger/provenance/proto/provenance/v1;provenancev1b\x06proto3"
 
 var (
 	file_provenance_v1_verifier_service_proto_rawDescOnce sync.Once
@@ -391,7 +543,7 @@ func file_provenance_v1_verifier_service_proto_rawDescGZIP() []byte {
 	return file_provenance_v1_verifier_service_proto_rawDescData
 }
 
-var file_provenance_v1_verifier_service_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_provenance_v1_verifier_service_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_provenance_v1_verifier_service_proto_goTypes = []any{
 	(*VerifyLotRequest)(nil),            // 0: provenance.v1.VerifyLotRequest
 	(*VerifyLotResponse)(nil),           // 1: provenance.v1.VerifyLotResponse
@@ -399,30 +551,39 @@ var file_provenance_v1_verifier_service_proto_goTypes = []any{
 	(*ListFlagsResponse)(nil),           // 3: provenance.v1.ListFlagsResponse
 	(*GetBundleRequest)(nil),            // 4: provenance.v1.GetBundleRequest
 	(*GetBundleResponse)(nil),           // 5: provenance.v1.GetBundleResponse
-	(*recordpb.VerificationReport)(nil), // 6: provenance.v1.VerificationReport
-	(recordpb.Severity)(0),              // 7: provenance.v1.Severity
-	(*timestamppb.Timestamp)(nil),       // 8: google.protobuf.Timestamp
-	(*recordpb.Flag)(nil),               // 9: provenance.v1.Flag
-	(*recordpb.Bundle)(nil),             // 10: provenance.v1.Bundle
+	(*StreamBundleRequest)(nil),         // 6: provenance.v1.StreamBundleRequest
+	(*StreamBundleResponse)(nil),        // 7: provenance.v1.StreamBundleResponse
+	(*recordpb.VerificationReport)(nil), // 8: provenance.v1.VerificationReport
+	(recordpb.Severity)(0),              // 9: provenance.v1.Severity
+	(*timestamppb.Timestamp)(nil),       // 10: google.protobuf.Timestamp
+	(*recordpb.Flag)(nil),               // 11: provenance.v1.Flag
+	(*recordpb.Bundle)(nil),             // 12: provenance.v1.Bundle
+	(*recordpb.BundleRecord)(nil),       // 13: provenance.v1.BundleRecord
+	(*recordpb.MapProof)(nil),           // 14: provenance.v1.MapProof
 }
 var file_provenance_v1_verifier_service_proto_depIdxs = []int32{
-	6,  // 0: provenance.v1.VerifyLotResponse.report:type_name -> provenance.v1.VerificationReport
-	7,  // 1: provenance.v1.ListFlagsRequest.min_severity:type_name -> provenance.v1.Severity
-	8,  // 2: provenance.v1.ListFlagsRequest.since:type_name -> google.protobuf.Timestamp
-	8,  // 3: provenance.v1.ListFlagsRequest.until:type_name -> google.protobuf.Timestamp
-	9,  // 4: provenance.v1.ListFlagsResponse.flags:type_name -> provenance.v1.Flag
-	10, // 5: provenance.v1.GetBundleResponse.bundle:type_name -> provenance.v1.Bundle
-	0,  // 6: provenance.v1.VerifierService.VerifyLot:input_type -> provenance.v1.VerifyLotRequest
-	2,  // 7: provenance.v1.VerifierService.ListFlags:input_type -> provenance.v1.ListFlagsRequest
-	4,  // 8: provenance.v1.VerifierService.GetBundle:input_type -> provenance.v1.GetBundleRequest
-	1,  // 9: provenance.v1.VerifierService.VerifyLot:output_type -> provenance.v1.VerifyLotResponse
-	3,  // 10: provenance.v1.VerifierService.ListFlags:output_type -> provenance.v1.ListFlagsResponse
-	5,  // 11: provenance.v1.VerifierService.GetBundle:output_type -> provenance.v1.GetBundleResponse
-	9,  // [9:12] is the sub-list for method output_type
-	6,  // [6:9] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	8,  // 0: provenance.v1.VerifyLotResponse.report:type_name -> provenance.v1.VerificationReport
+	9,  // 1: provenance.v1.ListFlagsRequest.min_severity:type_name -> provenance.v1.Severity
+	10, // 2: provenance.v1.ListFlagsRequest.since:type_name -> google.protobuf.Timestamp
+	10, // 3: provenance.v1.ListFlagsRequest.until:type_name -> google.protobuf.Timestamp
+	11, // 4: provenance.v1.ListFlagsResponse.flags:type_name -> provenance.v1.Flag
+	12, // 5: provenance.v1.GetBundleResponse.bundle:type_name -> provenance.v1.Bundle
+	12, // 6: provenance.v1.StreamBundleResponse.head:type_name -> provenance.v1.Bundle
+	13, // 7: provenance.v1.StreamBundleResponse.record:type_name -> provenance.v1.BundleRecord
+	14, // 8: provenance.v1.StreamBundleResponse.map_proof:type_name -> provenance.v1.MapProof
+	0,  // 9: provenance.v1.VerifierService.VerifyLot:input_type -> provenance.v1.VerifyLotRequest
+	2,  // 10: provenance.v1.VerifierService.ListFlags:input_type -> provenance.v1.ListFlagsRequest
+	4,  // 11: provenance.v1.VerifierService.GetBundle:input_type -> provenance.v1.GetBundleRequest
+	6,  // 12: provenance.v1.VerifierService.StreamBundle:input_type -> provenance.v1.StreamBundleRequest
+	1,  // 13: provenance.v1.VerifierService.VerifyLot:output_type -> provenance.v1.VerifyLotResponse
+	3,  // 14: provenance.v1.VerifierService.ListFlags:output_type -> provenance.v1.ListFlagsResponse
+	5,  // 15: provenance.v1.VerifierService.GetBundle:output_type -> provenance.v1.GetBundleResponse
+	7,  // 16: provenance.v1.VerifierService.StreamBundle:output_type -> provenance.v1.StreamBundleResponse
+	13, // [13:17] is the sub-list for method output_type
+	9,  // [9:13] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_provenance_v1_verifier_service_proto_init() }
@@ -430,13 +591,18 @@ func file_provenance_v1_verifier_service_proto_init() {
 	if File_provenance_v1_verifier_service_proto != nil {
 		return
 	}
+	file_provenance_v1_verifier_service_proto_msgTypes[7].OneofWrappers = []any{
+		(*StreamBundleResponse_Head)(nil),
+		(*StreamBundleResponse_Record)(nil),
+		(*StreamBundleResponse_MapProof)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_provenance_v1_verifier_service_proto_rawDesc), len(file_provenance_v1_verifier_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,9 +19,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	VerifierService_VerifyLot_FullMethodName = "/provenance.v1.VerifierService/VerifyLot"
-	VerifierService_ListFlags_FullMethodName = "/provenance.v1.VerifierService/ListFlags"
-	VerifierService_GetBundle_FullMethodName = "/provenance.v1.VerifierService/GetBundle"
+	VerifierService_VerifyLot_FullMethodName    = "/provenance.v1.VerifierService/VerifyLot"
+	VerifierService_ListFlags_FullMethodName    = "/provenance.v1.VerifierService/ListFlags"
+	VerifierService_GetBundle_FullMethodName    = "/provenance.v1.VerifierService/GetBundle"
+	VerifierService_StreamBundle_FullMethodName = "/provenance.v1.VerifierService/StreamBundle"
 )
 
 // VerifierServiceClient is the client API for VerifierService service.
@@ -34,8 +35,15 @@ type VerifierServiceClient interface {
 	VerifyLot(ctx context.Context, in *VerifyLotRequest, opts ...grpc.CallOption) (*VerifyLotResponse, error)
 	// ListFlags lists the current flags across all lots.
 	ListFlags(ctx context.Context, in *ListFlagsRequest, opts ...grpc.CallOption) (*ListFlagsResponse, error)
-	// GetBundle returns an offline provenance bundle for a lot.
+	// GetBundle returns an offline provenance bundle for a lot, in one
+	// message: up to the server's bundle size limit.
 	GetBundle(ctx context.Context, in *GetBundleRequest, opts ...grpc.CallOption) (*GetBundleResponse, error)
+	// StreamBundle returns the same bundle in parts, for a lot whose bundle
+	// is too large for one message: first its head (the bundle without
+	// records and map proofs), then each record, then each map proof, in the
+	// bundle's order. Putting the parts back together gives the bundle
+	// GetBundle would give.
+	StreamBundle(ctx context.Context, in *StreamBundleRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamBundleResponse], error)
 }
 
 type verifierServiceClient struct {
@@ -76,6 +84,25 @@ func (c *verifierServiceClient) GetBundle(ctx context.Context, in *GetBundleRequ
 	return out, nil
 }
 
+func (c *verifierServiceClient) StreamBundle(ctx context.Context, in *StreamBundleRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamBundleResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &VerifierService_ServiceDesc.Streams[0], VerifierService_StreamBundle_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[StreamBundleRequest, StreamBundleResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type VerifierService_StreamBundleClient = grpc.ServerStreamingClient[StreamBundleResponse]
+
 // VerifierServiceServer is the server API for VerifierService service.
 // All implementations must embed UnimplementedVerifierServiceServer
 // for forward compatibility.
@@ -86,8 +113,15 @@ type VerifierServiceServer interface {
 	VerifyLot(context.Context, *VerifyLotRequest) (*VerifyLotResponse, error)
 	// ListFlags lists the current flags across all lots.
 	ListFlags(context.Context, *ListFlagsRequest) (*ListFlagsResponse, error)
-	// GetBundle returns an offline provenance bundle for a lot.
+	// GetBundle returns an offline provenance bundle for a lot, in one
+	// message: up to the server's bundle size limit.
 	GetBundle(context.Context, *GetBundleRequest) (*GetBundleResponse, error)
+	// StreamBundle returns the same bundle in parts, for a lot whose bundle
+	// is too large for one message: first its head (the bundle without
+	// records and map proofs), then each record, then each map proof, in the
+	// bundle's order. Putting the parts back together gives the bundle
+	// GetBundle would give.
+	StreamBundle(*StreamBundleRequest, grpc.ServerStreamingServer[StreamBundleResponse]) error
 	mustEmbedUnimplementedVerifierServiceServer()
 }
 
@@ -106,6 +140,9 @@ func (UnimplementedVerifierServiceServer) ListFlags(context.Context, *ListFlagsR
 }
 func (UnimplementedVerifierServiceServer) GetBundle(context.Context, *GetBundleRequest) (*GetBundleResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetBundle not implemented")
+}
+func (UnimplementedVerifierServiceServer) StreamBundle(*StreamBundleRequest, grpc.ServerStreamingServer[StreamBundleResponse]) error {
+	return status.Error(codes.Unimplemented, "method StreamBundle not implemented")
 }
 func (UnimplementedVerifierServiceServer) mustEmbedUnimplementedVerifierServiceServer() {}
 func (UnimplementedVerifierServiceServer) testEmbeddedByValue()                         {}
@@ -182,6 +219,17 @@ func _VerifierService_GetBundle_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _VerifierService_StreamBundle_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(StreamBundleRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(VerifierServiceServer).StreamBundle(m, &grpc.GenericServerStream[StreamBundleRequest, StreamBundleResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type VerifierService_StreamBundleServer = grpc.ServerStreamingServer[StreamBundleResponse]
+
 // VerifierService_ServiceDesc is the grpc.ServiceDesc for VerifierService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -202,6 +250,12 @@ var VerifierService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _VerifierService_GetBundle_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "StreamBundle",
+			Handler:       _VerifierService_StreamBundle_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "provenance/v1/verifier_service.proto",
 }

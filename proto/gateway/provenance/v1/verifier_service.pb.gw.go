@@ -149,6 +149,35 @@ func local_request_VerifierService_GetBundle_0(ctx context.Context, marshaler ru
 	return msg, metadata, err
 }
 
+func request_VerifierService_StreamBundle_0(ctx context.Context, marshaler runtime.Marshaler, client extProvenancev1.VerifierServiceClient, req *http.Request, pathParams map[string]string) (extProvenancev1.VerifierService_StreamBundleClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq extProvenancev1.StreamBundleRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["lot_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "lot_id")
+	}
+	protoReq.LotId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "lot_id", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.StreamBundle(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
+}
+
 // RegisterVerifierServiceHandlerServer registers the http handlers for service VerifierService to "mux".
 // UnaryRPC     :call VerifierServiceServer directly.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
@@ -214,6 +243,13 @@ func RegisterVerifierServiceHandlerServer(ctx context.Context, mux *runtime.Serv
 			return
 		}
 		forward_VerifierService_GetBundle_0(annotatedContext, mux, outboundMarshaler, w, req, response_VerifierService_GetBundle_0{resp.(*extProvenancev1.GetBundleResponse)}, mux.GetForwardResponseOptions()...)
+	})
+
+	mux.Handle(http.MethodGet, pattern_VerifierService_StreamBundle_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
 	})
 
 	return nil
@@ -306,6 +342,23 @@ func RegisterVerifierServiceHandlerClient(ctx context.Context, mux *runtime.Serv
 		}
 		forward_VerifierService_GetBundle_0(annotatedContext, mux, outboundMarshaler, w, req, response_VerifierService_GetBundle_0{resp.(*extProvenancev1.GetBundleResponse)}, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_VerifierService_StreamBundle_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/provenance.v1.VerifierService/StreamBundle", runtime.WithHTTPPathPattern("/v1/lots/{lot_id}/bundle/parts"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_VerifierService_StreamBundle_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_VerifierService_StreamBundle_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
@@ -319,13 +372,15 @@ func (m response_VerifierService_GetBundle_0) XXX_ResponseBody() interface{} {
 }
 
 var (
-	pattern_VerifierService_VerifyLot_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "lots", "lot_id", "verification"}, ""))
-	pattern_VerifierService_ListFlags_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "flags"}, ""))
-	pattern_VerifierService_GetBundle_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "lots", "lot_id", "bundle"}, ""))
+	pattern_VerifierService_VerifyLot_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "lots", "lot_id", "verification"}, ""))
+	pattern_VerifierService_ListFlags_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "flags"}, ""))
+	pattern_VerifierService_GetBundle_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "lots", "lot_id", "bundle"}, ""))
+	pattern_VerifierService_StreamBundle_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 2, 4}, []string{"v1", "lots", "lot_id", "bundle", "parts"}, ""))
 )
 
 var (
-	forward_VerifierService_VerifyLot_0 = runtime.ForwardResponseMessage
-	forward_VerifierService_ListFlags_0 = runtime.ForwardResponseMessage
-	forward_VerifierService_GetBundle_0 = runtime.ForwardResponseMessage
+	forward_VerifierService_VerifyLot_0    = runtime.ForwardResponseMessage
+	forward_VerifierService_ListFlags_0    = runtime.ForwardResponseMessage
+	forward_VerifierService_GetBundle_0    = runtime.ForwardResponseMessage
+	forward_VerifierService_StreamBundle_0 = runtime.ForwardResponseStream
 )
