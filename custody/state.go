@@ -295,7 +295,9 @@ func (a *applier) receipt(r *pb.Receipt) error {
 		return record.Rejectf(record.ErrConflict, "lot %q is not in transit", r.GetLotId())
 	}
 	if lot.GetInTransitTo() != a.st.GetPartyId() {
-		return record.Rejectf(record.ErrNotAllowed, "lot %q was dispatched to %q, not %q", r.GetLotId(), lot.GetInTransitTo(), a.st.GetPartyId())
+		// Not naming the lot's destination: that is the sender's and
+		// the recipient's to know, not whoever tries a receipt.
+		return record.Rejectf(record.ErrNotAllowed, "lot %q was not dispatched to %q", r.GetLotId(), a.st.GetPartyId())
 	}
 	if r.GetDispatchLink() != lot.GetPendingDispatch() {
 		return a.badLink("receipt.dispatch_link", r.GetDispatchLink(), lot.GetPendingDispatch())
@@ -317,7 +319,7 @@ func (a *applier) nominate(n *pb.LabNomination) error {
 	}
 	switch {
 	case lot.GetHolderPartyId() != a.st.GetPartyId():
-		return record.Rejectf(record.ErrNotAllowed, "party %q does not hold lot %q (held by %q): only the holder names the labs that may assay it", a.st.GetPartyId(), n.GetLotId(), lot.GetHolderPartyId())
+		return record.Rejectf(record.ErrNotAllowed, "party %q does not hold lot %q: only the holder names the labs that may assay it", a.st.GetPartyId(), n.GetLotId())
 	case lot.GetConsumed():
 		return record.Rejectf(record.ErrConflict, "lot %q has been used up", n.GetLotId())
 	case n.GetCustodyLink() != lot.GetHead():
@@ -382,7 +384,9 @@ func (a *applier) heldLot(lotID, link, field string) (*pb.LotState, error) {
 	}
 	switch {
 	case lot.GetHolderPartyId() != a.st.GetPartyId():
-		return nil, record.Rejectf(record.ErrNotAllowed, "party %q does not hold lot %q (held by %q)", a.st.GetPartyId(), lotID, lot.GetHolderPartyId())
+		// Not naming the holder: a refusal must not tell a stranger who
+		// holds a lot (the read policy keeps that from it).
+		return nil, record.Rejectf(record.ErrNotAllowed, "party %q does not hold lot %q", a.st.GetPartyId(), lotID)
 	case lot.GetInTransitTo() != "":
 		return nil, record.Rejectf(record.ErrConflict, "lot %q is in transit to %q", lotID, lot.GetInTransitTo())
 	case lot.GetConsumed():
