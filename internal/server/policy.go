@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -82,6 +83,8 @@ type policy struct {
 
 	mu      sync.Mutex
 	mayRead map[string]bool // party "\x00" lot, for lots found readable
+
+	visits atomic.Int64 // lots the walks visited, for tests
 }
 
 // maxAncestryWalk bounds the lots one read check visits: a lot with more
@@ -196,7 +199,7 @@ func (p *policy) check(ctx context.Context, c caller, req any) error {
 	if err := requireID("lot_id", lot); err != nil {
 		return err
 	}
-	ok, err := p.mayReadLot(ctx, c.party, lot)
+	ok, err := p.mayReadLot(ctx, c.party, lot, map[string]bool{})
 	if err != nil {
 		return err
 	}
@@ -225,16 +228,12 @@ func (p *policy) filter(ctx context.Context, c caller, resp any) error {
 			r.Parties[i] = directoryEntry(c, party)
 		}
 	case *apipb.ListFlagsResponse:
-		seen := map[string]bool{}
+		lots := map[string]bool{}
 		var kept []*pb.Flag
 		for _, f := range r.GetFlags() {
-			ok, known := seen[f.GetLotId()]
-			if !known {
-				var err error
-				if ok, err = p.mayReadLot(ctx, c.party, f.GetLotId()); err != nil {
-					return err
-				}
-				seen[f.GetLotId()] = ok
+			ok, err := p.mayReadLot(ctx, c.party, f.GetLotId(), lots)
+			if err != nil {
+				return err
 			}
 			if ok {
 				kept = append(kept, f)
@@ -304,13 +303,9 @@ func (p *policy) mayReadRecord(ctx context.Context, c caller, st *pb.Statement, 
 		names = custody.StatementLots(st)
 	}
 	for _, lot := range names {
-		ok, known := lots[lot]
-		if !known {
-			var err error
-			if ok, err = p.mayReadLot(ctx, c.party, lot); err != nil {
-				return false, err
-			}
-			lots[lot] = ok
+		ok, err := p.mayReadLot(ctx, c.party, lot, lots)
+		if err != nil {
+			return false, err
 		}
 		if ok {
 			return true, nil
@@ -325,20 +320,32 @@ func (p *policy) mayReadRecord(ctx context.Context, c caller, st *pb.Statement, 
 // made from it, at any remove (package custody's party-lot index and lot
 // histories, walking from lot to the lots transformations made from it).
 // A yes is remembered: what a party may read only grows with the log.
-func (p *policy) mayReadLot(ctx context.Context, party, lot string) (bool, error) {
+// memo holds the answers already found for party in one answer (a call
+// or a stream), the lots found unreadable included: a walk that finds
+// nothing has shown every lot it visited unreadable too, so that deciding
+// each entry of a long chain does not walk the rest of the chain again.
+func (p *policy) mayReadLot(ctx context.Context, party, lot string, memo map[string]bool) (bool, error) {
 	if party == "" {
 		return false, nil
+	}
+	if ok, known := memo[lot]; known {
+		return ok, nil
 	}
 	key := party + "\x00" + lot
 	p.mu.Lock()
 	ok := p.mayRead[key]
 	p.mu.Unlock()
 	if ok {
+		memo[lot] = true
 		return true, nil
 	}
-	ok, err := p.walk(ctx, party, lot)
-	if err != nil || !ok {
+	ok, err := p.walk(ctx, party, lot, memo)
+	if err != nil {
 		return false, err
+	}
+	memo[lot] = ok
+	if !ok {
+		return false, nil
 	}
 	p.mu.Lock()
 	if len(p.mayRead) >= maxReadCache {
@@ -349,7 +356,10 @@ func (p *policy) mayReadLot(ctx context.Context, party, lot string) (bool, error
 	return true, nil
 }
 
-func (p *policy) walk(ctx context.Context, party, lot string) (bool, error) {
+// walk searches from lot through the lots made from it for one party may
+// read (see mayReadLot), skipping those memo knows. If it finds none, and
+// was not cut short, it adds every lot it visited to memo as unreadable.
+func (p *policy) walk(ctx context.Context, party, lot string, memo map[string]bool) (bool, error) {
 	seen := map[string]bool{lot: true}
 	queue := []string{lot}
 	for len(queue) > 0 {
@@ -358,6 +368,13 @@ func (p *policy) walk(ctx context.Context, party, lot string) (bool, error) {
 		}
 		l := queue[0]
 		queue = queue[1:]
+		if ok, known := memo[l]; known && l != lot {
+			if ok {
+				return true, nil // made into a lot the party may read
+			}
+			continue // nothing made from it is the party's either
+		}
+		p.visits.Add(1)
 		had, err := p.store.HadLot(party, l)
 		if err != nil {
 			return false, readErr(err)
@@ -390,6 +407,9 @@ func (p *policy) walk(ctx context.Context, party, lot string) (bool, error) {
 				}
 			}
 		}
+	}
+	for l := range seen {
+		memo[l] = false
 	}
 	return false, nil
 }
