@@ -291,13 +291,15 @@ func (a *applier) receipt(r *pb.Receipt) error {
 	if err != nil {
 		return err
 	}
-	if lot.GetInTransitTo() == "" {
+	switch signer := a.st.GetPartyId(); {
+	case lot.GetInTransitTo() == signer:
+	case lot.GetInTransitTo() == "" && lot.GetHolderPartyId() == signer:
 		return record.Rejectf(record.ErrConflict, "lot %q is not in transit", r.GetLotId())
-	}
-	if lot.GetInTransitTo() != a.st.GetPartyId() {
-		// Not naming the lot's destination: that is the sender's and
-		// the recipient's to know, not whoever tries a receipt.
-		return record.Rejectf(record.ErrNotAllowed, "lot %q was not dispatched to %q", r.GetLotId(), a.st.GetPartyId())
+	default:
+		// One refusal whether the lot is moving or not, naming no
+		// destination: a stranger must not learn when a lot is on the
+		// road, nor where to (the read policy keeps both from it).
+		return record.Rejectf(record.ErrNotAllowed, "lot %q is not in transit to %q", r.GetLotId(), signer)
 	}
 	if r.GetDispatchLink() != lot.GetPendingDispatch() {
 		return a.badLink("receipt.dispatch_link", r.GetDispatchLink(), lot.GetPendingDispatch())

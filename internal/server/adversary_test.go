@@ -289,6 +289,17 @@ func TestNoWayIntoACompetitorsChain(t *testing.T) {
 			}
 		}
 	}
+	// A receipt of a lot on the road and of one at rest are refused
+	// alike: a stranger cannot poll when a lot is moving.
+	receipt := func(lot string) error {
+		return w.submitAs(t, expB, w.c.Sign(w.expB, &pb.Statement{EventTime: day7, Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{
+			LotId: lot, DispatchLink: l1aDisp, MassKg: 1, SealsIntact: true, Location: &pb.Location{Lat: 24.85, Lon: 67.0}}}}))
+	}
+	moving, atRest := receipt("L1a"), receipt("L1b")
+	if status.Code(moving) != status.Code(atRest) || strings.ReplaceAll(status.Convert(moving).Message(), "L1a", "L") != strings.ReplaceAll(status.Convert(atRest).Message(), "L1b", "L") {
+		t.Errorf("a stranger's receipts tell a lot in transit from one at rest:\n  in transit: %v\n  at rest:    %v", moving, atRest)
+	}
+
 	// A dispatch of its own lot to the competitor's buyer makes the buyer
 	// a reader of L2, not exp-b a reader of anything of chain A.
 	if err := w.submitAs(t, expB, w.c.Sign(w.expB, &pb.Statement{EventTime: day7, Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{
