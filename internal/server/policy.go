@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/antimony-ledger/provenance/custody"
@@ -154,12 +155,31 @@ type policyStream struct {
 func (s *policyStream) Context() context.Context { return s.ctx }
 
 func (s *policyStream) SendMsg(m any) error {
-	if r, ok := m.(*apipb.StreamEntriesResponse); ok {
-		if err := s.p.reduceEntry(s.ctx, s.c, r.GetEntry(), s.lots); err != nil {
-			return err
-		}
+	if err := s.reduce(m); err != nil {
+		return err
 	}
 	return s.ServerStream.SendMsg(m)
+}
+
+// reduce reduces a streamed answer to what the caller may read.
+func (s *policyStream) reduce(m any) error {
+	switch r := m.(type) {
+	case *apipb.StreamEntriesResponse:
+		return s.p.reduceEntry(s.ctx, s.c, r.GetEntry(), s.lots)
+	case *apipb.SubmitStreamResponse, *healthpb.HealthCheckResponse:
+		return nil // the answers to the caller's own submissions; health
+	}
+	if s.c.readsAll() {
+		return nil
+	}
+	return errNoRule(m)
+}
+
+// errNoRule refuses a request or an answer of a type the policy has no
+// rule for: a new RPC stays closed (but to auditors) until check, filter
+// or policyStream.SendMsg is given a case for it.
+func errNoRule(m any) error {
+	return status.Errorf(codes.PermissionDenied, "the read policy has no rule for %T", m)
 }
 
 // denied is the PermissionDenied error for a resource.
@@ -193,8 +213,12 @@ func (p *policy) check(ctx context.Context, c caller, req any) error {
 			return denied(c, "the lots of party "+quote(r.GetPartyId()))
 		}
 		return nil
+	case *apipb.GetCheckpointRequest, *apipb.GetInclusionProofRequest, *apipb.GetConsistencyProofRequest,
+		*apipb.GetEntryRequest, *apipb.GetRecordRequest, *apipb.SubmitRequest,
+		*apipb.GetPartyRequest, *apipb.ListPartiesRequest, *healthpb.HealthCheckRequest, *healthpb.HealthListRequest:
+		return nil // public, the caller's own submission, or reduced by filter
 	default:
-		return nil
+		return errNoRule(req)
 	}
 	if err := requireID("lot_id", lot); err != nil {
 		return err
@@ -240,6 +264,13 @@ func (p *policy) filter(ctx context.Context, c caller, resp any) error {
 			}
 		}
 		r.Flags = kept
+	case *apipb.GetCheckpointResponse, *apipb.GetInclusionProofResponse, *apipb.GetConsistencyProofResponse,
+		*apipb.SubmitResponse, *healthpb.HealthCheckResponse, *healthpb.HealthListResponse:
+		// Public, or the answer to the caller's own submission.
+	case *apipb.GetLotResponse, *apipb.VerifyLotResponse, *apipb.GetBundleResponse, *apipb.ListPartyLotsResponse:
+		// Of a lot or party check let the caller read.
+	default:
+		return errNoRule(resp)
 	}
 	return nil
 }
