@@ -143,3 +143,21 @@ func TestCheckTimes(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParse: no input panics Parse, and what parses is in its one form.
+func FuzzParse(f *testing.F) {
+	tok, _ := Make(origin, "buyer-a", key, now, 0)
+	f.Add(tok)
+	f.Add("a.b")
+	f.Add(strings.Repeat(".", 100))
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := Parse(s)
+		if err != nil {
+			return
+		}
+		if s != enc.EncodeToString([]byte(c.Message()))+"."+strings.SplitN(s, ".", 2)[1] {
+			t.Errorf("%q parses but is not its claims' one form", s)
+		}
+		_ = c.Check(origin, now)
+	})
+}
