@@ -106,6 +106,11 @@ func Parse(token string) (Claims, error) {
 	if err != nil || len(sig) != ed25519.SignatureSize {
 		return Claims{}, errors.New("token signature is not 64 bytes of unpadded base64url")
 	}
+	// The decoder skips line breaks and the unused bits of a last
+	// character: only the one encoding of the bytes is a token.
+	if enc.EncodeToString(msg) != m || enc.EncodeToString(sig) != s {
+		return Claims{}, errors.New("token is not in canonical unpadded base64url")
+	}
 	lines := strings.Split(string(msg), "\n")
 	names := []string{"", "origin", "party", "key", "issued", "expires"}
 	if len(lines) != len(names)+1 || lines[len(names)] != "" || lines[0] != Header {

@@ -49,6 +49,6 @@ func ExampleStore_Submit() {
 	fmt.Println("resubmitted: index", again.Entry.Index, "duplicate", again.Duplicate, err)
 	// Output:
 	// extraction at index 2 <nil>
-	// not allowed: party "indus-exports" does not hold lot "KR-001" (held by "mine-krinj")
+	// not allowed: party "indus-exports" does not hold lot "KR-001"
 	// resubmitted: index 2 duplicate true <nil>
 }

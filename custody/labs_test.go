@@ -50,7 +50,7 @@ func (f *fixture) refused(t *testing.T, what string, env *pb.Envelope, want erro
 
 func TestStrangerLabRefused(t *testing.T) {
 	f := newFixture(t) // L1 is held by the exporter
-	f.refused(t, "a lab the holder never named", f.assay(f.lab, "L1", f.receipt, 1), record.ErrNotAllowed, `its holder "exp-kar" has not named it`)
+	f.refused(t, "a lab the holder never named", f.assay(f.lab, "L1", f.receipt, 1), record.ErrNotAllowed, `its holder has not named it`)
 	// Not even with the lot's first record as its subject.
 	f.refused(t, "a lab assaying the extraction", f.assay(f.lab, "L1", f.extraction, 2), record.ErrNotAllowed, "has not named it")
 	// A party that is no LAB is refused by its role, named or not.
@@ -92,7 +92,7 @@ func TestNominationEndsWithCustody(t *testing.T) {
 	if lot, _ := f.s.LotState("L1"); len(lot.GetNamedLabs()) != 0 {
 		t.Fatalf("the exporter's labs outlived its custody: %v", lot)
 	}
-	f.refused(t, "the exporter's lab after the smelter took custody", f.assay(f.lab, "L1", r, 2), record.ErrNotAllowed, `its holder "smelter" has not named it`)
+	f.refused(t, "the exporter's lab after the smelter took custody", f.assay(f.lab, "L1", r, 2), record.ErrNotAllowed, `its holder has not named it`)
 	// The exporter can no longer name labs for the lot; the smelter can.
 	f.refused(t, "a nomination by the former holder", f.nominate(f.exporter, "L1", r, f.lab.ID), record.ErrNotAllowed, "only the holder names")
 	ct.Submit(t, f.s, f.nominate(f.smelter, "L1", r, f.lab.ID))

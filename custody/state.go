@@ -291,11 +291,15 @@ func (a *applier) receipt(r *pb.Receipt) error {
 	if err != nil {
 		return err
 	}
-	if lot.GetInTransitTo() == "" {
+	switch signer := a.st.GetPartyId(); {
+	case lot.GetInTransitTo() == signer:
+	case lot.GetInTransitTo() == "" && lot.GetHolderPartyId() == signer:
 		return record.Rejectf(record.ErrConflict, "lot %q is not in transit", r.GetLotId())
-	}
-	if lot.GetInTransitTo() != a.st.GetPartyId() {
-		return record.Rejectf(record.ErrNotAllowed, "lot %q was dispatched to %q, not %q", r.GetLotId(), lot.GetInTransitTo(), a.st.GetPartyId())
+	default:
+		// One refusal whether the lot is moving or not, naming no
+		// destination: a stranger must not learn when a lot is on the
+		// road, nor where to (the read policy keeps both from it).
+		return record.Rejectf(record.ErrNotAllowed, "lot %q is not in transit to %q", r.GetLotId(), signer)
 	}
 	if r.GetDispatchLink() != lot.GetPendingDispatch() {
 		return a.badLink("receipt.dispatch_link", r.GetDispatchLink(), lot.GetPendingDispatch())
@@ -317,7 +321,7 @@ func (a *applier) nominate(n *pb.LabNomination) error {
 	}
 	switch {
 	case lot.GetHolderPartyId() != a.st.GetPartyId():
-		return record.Rejectf(record.ErrNotAllowed, "party %q does not hold lot %q (held by %q): only the holder names the labs that may assay it", a.st.GetPartyId(), n.GetLotId(), lot.GetHolderPartyId())
+		return record.Rejectf(record.ErrNotAllowed, "party %q does not hold lot %q: only the holder names the labs that may assay it", a.st.GetPartyId(), n.GetLotId())
 	case lot.GetConsumed():
 		return record.Rejectf(record.ErrConflict, "lot %q has been used up", n.GetLotId())
 	case n.GetCustodyLink() != lot.GetHead():
@@ -382,7 +386,9 @@ func (a *applier) heldLot(lotID, link, field string) (*pb.LotState, error) {
 	}
 	switch {
 	case lot.GetHolderPartyId() != a.st.GetPartyId():
-		return nil, record.Rejectf(record.ErrNotAllowed, "party %q does not hold lot %q (held by %q)", a.st.GetPartyId(), lotID, lot.GetHolderPartyId())
+		// Not naming the holder: a refusal must not tell a stranger who
+		// holds a lot (the read policy keeps that from it).
+		return nil, record.Rejectf(record.ErrNotAllowed, "party %q does not hold lot %q", a.st.GetPartyId(), lotID)
 	case lot.GetInTransitTo() != "":
 		return nil, record.Rejectf(record.ErrConflict, "lot %q is in transit to %q", lotID, lot.GetInTransitTo())
 	case lot.GetConsumed():

@@ -365,7 +365,7 @@ func TestRequireAssay(t *testing.T) {
 		{holder, nil, ""},
 		{lab, []string{"lab"}, ""},
 		{lab, []string{"lab-2", "lab"}, ""},
-		{lab, nil, `lab "lab" may not assay lot "L1": its holder "exp" has not named it`},
+		{lab, nil, `lab "lab" may not assay lot "L1": its holder has not named it`},
 		{other, []string{"lab"}, "has not named it"},
 		{buyer, []string{"buyer"}, "needs one of roles [ROLE_LAB]"},
 		{nil, nil, "needs one of roles"},

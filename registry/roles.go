@@ -111,7 +111,7 @@ func RequireAssay(p *pb.Party, lot, holder string, named []string) error {
 		return err
 	}
 	if !slices.Contains(named, id) {
-		return record.Rejectf(record.ErrNotAllowed, "lab %q may not assay lot %q: its holder %q has not named it (the holder names the labs that may assay its lot with a lab nomination, for as long as it holds the lot)", id, lot, holder)
+		return record.Rejectf(record.ErrNotAllowed, "lab %q may not assay lot %q: its holder has not named it (the holder names the labs that may assay its lot with a lab nomination, for as long as it holds the lot)", id, lot)
 	}
 	return nil
 }

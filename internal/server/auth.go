@@ -162,15 +162,19 @@ func (a *authenticator) resolve(claims authtoken.Claims, now time.Time) (caller,
 	if err := record.CheckID("party", claims.Party); err != nil {
 		return caller{}, errAuth("%v", err)
 	}
+	// An unregistered party and a key that is not the party's get the
+	// same refusal, so that a token signed with any key cannot be used to
+	// probe the directory, which is for parties only.
+	notKey := errAuth("key %s is not a key of party %q (or the party is not registered)", keyID, claims.Party)
 	p, err := a.store.Party(claims.Party)
 	if errors.Is(err, record.ErrNotFound) {
-		return caller{}, errAuth("party %q is not registered", claims.Party)
+		return caller{}, notKey
 	} else if err != nil {
 		return caller{}, status.Error(codes.Unavailable, "authentication: cannot read the registry")
 	}
 	ks := registry.FindKey(p, keyID)
 	if ks == nil {
-		return caller{}, errAuth("key %s is not a key of party %q", keyID, claims.Party)
+		return caller{}, notKey
 	}
 	// As if the party signed a record now: a revoked key, or one outside
 	// its window, authenticates nobody.

@@ -281,7 +281,7 @@ func (w *hostileWorld) cases(t *testing.T) []hostileCase {
 		{name: "mine dispatches a lot it never held", req: env(w.dispatch(w.mine, "LB", w.lbExt, w.exporter.ID)), code: codes.PermissionDenied, phrase: "does not hold"},
 		{name: "mine dispatches a lot it handed over", req: env(w.dispatch(w.mine, "L1", w.l1Ext, w.buyer.ID)), code: codes.PermissionDenied, phrase: "does not hold"},
 		{name: "receipt by someone other than the addressee", req: env(c.Sign(w.buyer, &pb.Statement{EventTime: c.At(3 * ct.Day), Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{Location: &pb.Location{Lat: 24.86, Lon: 67.01},
-			LotId: "L2", DispatchLink: w.l2Ext, MassKg: 5000, SealsIntact: true}}})), code: codes.PermissionDenied, phrase: "was dispatched to"},
+			LotId: "L2", DispatchLink: w.l2Ext, MassKg: 5000, SealsIntact: true}}})), code: codes.PermissionDenied, phrase: "is not in transit to"},
 		{name: "receipt without a location", req: env(c.Sign(w.exporter, &pb.Statement{EventTime: c.At(3 * ct.Day), Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{
 			LotId: "L2", DispatchLink: w.l2Ext, MassKg: 5000, SealsIntact: true}}})), code: codes.InvalidArgument, phrase: "receipt.location: missing"},
 		{name: "dispatch link to a missing record", req: l3Disp(func(d *pb.Dispatch) { d.CustodyLink = w.missingLink }), code: codes.NotFound, phrase: "no record"},

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/antimony-ledger/provenance/custody"
@@ -83,6 +85,8 @@ type policy struct {
 
 	mu      sync.Mutex
 	mayRead map[string]bool // party "\x00" lot, for lots found readable
+
+	visits atomic.Int64 // lots the walks visited, for tests
 }
 
 // maxAncestryWalk bounds the lots one read check visits: a lot with more
@@ -161,12 +165,31 @@ func (s *policyStream) RecvMsg(m any) error {
 }
 
 func (s *policyStream) SendMsg(m any) error {
-	if r, ok := m.(*apipb.StreamEntriesResponse); ok {
-		if err := s.p.reduceEntry(s.ctx, s.c, r.GetEntry(), s.lots); err != nil {
-			return err
-		}
+	if err := s.reduce(m); err != nil {
+		return err
 	}
 	return s.ServerStream.SendMsg(m)
+}
+
+// reduce reduces a streamed answer to what the caller may read.
+func (s *policyStream) reduce(m any) error {
+	switch r := m.(type) {
+	case *apipb.StreamEntriesResponse:
+		return s.p.reduceEntry(s.ctx, s.c, r.GetEntry(), s.lots)
+	case *apipb.SubmitStreamResponse, *healthpb.HealthCheckResponse:
+		return nil // the answers to the caller's own submissions; health
+	}
+	if s.c.readsAll() {
+		return nil
+	}
+	return errNoRule(m)
+}
+
+// errNoRule refuses a request or an answer of a type the policy has no
+// rule for: a new RPC stays closed (but to auditors) until check, filter
+// or policyStream.SendMsg is given a case for it.
+func errNoRule(m any) error {
+	return status.Errorf(codes.PermissionDenied, "the read policy has no rule for %T", m)
 }
 
 // denied is the PermissionDenied error for a resource.
@@ -202,13 +225,17 @@ func (p *policy) check(ctx context.Context, c caller, req any) error {
 			return denied(c, "the lots of party "+quote(r.GetPartyId()))
 		}
 		return nil
+	case *apipb.GetCheckpointRequest, *apipb.GetInclusionProofRequest, *apipb.GetConsistencyProofRequest,
+		*apipb.GetEntryRequest, *apipb.GetRecordRequest, *apipb.SubmitRequest,
+		*apipb.GetPartyRequest, *apipb.ListPartiesRequest, *healthpb.HealthCheckRequest, *healthpb.HealthListRequest:
+		return nil // public, the caller's own submission, or reduced by filter
 	default:
-		return nil
+		return errNoRule(req)
 	}
 	if err := requireID("lot_id", lot); err != nil {
 		return err
 	}
-	ok, err := p.mayReadLot(ctx, c.party, lot)
+	ok, err := p.mayReadLot(ctx, c.party, lot, map[string]bool{})
 	if err != nil {
 		return err
 	}
@@ -237,22 +264,25 @@ func (p *policy) filter(ctx context.Context, c caller, resp any) error {
 			r.Parties[i] = directoryEntry(c, party)
 		}
 	case *apipb.ListFlagsResponse:
-		seen := map[string]bool{}
+		lots := map[string]bool{}
 		var kept []*pb.Flag
 		for _, f := range r.GetFlags() {
-			ok, known := seen[f.GetLotId()]
-			if !known {
-				var err error
-				if ok, err = p.mayReadLot(ctx, c.party, f.GetLotId()); err != nil {
-					return err
-				}
-				seen[f.GetLotId()] = ok
+			ok, err := p.mayReadLot(ctx, c.party, f.GetLotId(), lots)
+			if err != nil {
+				return err
 			}
 			if ok {
 				kept = append(kept, f)
 			}
 		}
 		r.Flags = kept
+	case *apipb.GetCheckpointResponse, *apipb.GetInclusionProofResponse, *apipb.GetConsistencyProofResponse,
+		*apipb.SubmitResponse, *healthpb.HealthCheckResponse, *healthpb.HealthListResponse:
+		// Public, or the answer to the caller's own submission.
+	case *apipb.GetLotResponse, *apipb.VerifyLotResponse, *apipb.GetBundleResponse, *apipb.ListPartyLotsResponse:
+		// Of a lot or party check let the caller read.
+	default:
+		return errNoRule(resp)
 	}
 	return nil
 }
@@ -316,13 +346,9 @@ func (p *policy) mayReadRecord(ctx context.Context, c caller, st *pb.Statement, 
 		names = custody.StatementLots(st)
 	}
 	for _, lot := range names {
-		ok, known := lots[lot]
-		if !known {
-			var err error
-			if ok, err = p.mayReadLot(ctx, c.party, lot); err != nil {
-				return false, err
-			}
-			lots[lot] = ok
+		ok, err := p.mayReadLot(ctx, c.party, lot, lots)
+		if err != nil {
+			return false, err
 		}
 		if ok {
 			return true, nil
@@ -337,20 +363,32 @@ func (p *policy) mayReadRecord(ctx context.Context, c caller, st *pb.Statement, 
 // made from it, at any remove (package custody's party-lot index and lot
 // histories, walking from lot to the lots transformations made from it).
 // A yes is remembered: what a party may read only grows with the log.
-func (p *policy) mayReadLot(ctx context.Context, party, lot string) (bool, error) {
+// memo holds the answers already found for party in one answer (a call
+// or a stream), the lots found unreadable included: a walk that finds
+// nothing has shown every lot it visited unreadable too, so that deciding
+// each entry of a long chain does not walk the rest of the chain again.
+func (p *policy) mayReadLot(ctx context.Context, party, lot string, memo map[string]bool) (bool, error) {
 	if party == "" {
 		return false, nil
+	}
+	if ok, known := memo[lot]; known {
+		return ok, nil
 	}
 	key := party + "\x00" + lot
 	p.mu.Lock()
 	ok := p.mayRead[key]
 	p.mu.Unlock()
 	if ok {
+		memo[lot] = true
 		return true, nil
 	}
-	ok, err := p.walk(ctx, party, lot)
-	if err != nil || !ok {
+	ok, err := p.walk(ctx, party, lot, memo)
+	if err != nil {
 		return false, err
+	}
+	memo[lot] = ok
+	if !ok {
+		return false, nil
 	}
 	p.mu.Lock()
 	if len(p.mayRead) >= maxReadCache {
@@ -361,7 +399,10 @@ func (p *policy) mayReadLot(ctx context.Context, party, lot string) (bool, error
 	return true, nil
 }
 
-func (p *policy) walk(ctx context.Context, party, lot string) (bool, error) {
+// walk searches from lot through the lots made from it for one party may
+// read (see mayReadLot), skipping those memo knows. If it finds none, and
+// was not cut short, it adds every lot it visited to memo as unreadable.
+func (p *policy) walk(ctx context.Context, party, lot string, memo map[string]bool) (bool, error) {
 	seen := map[string]bool{lot: true}
 	queue := []string{lot}
 	for len(queue) > 0 {
@@ -370,6 +411,13 @@ func (p *policy) walk(ctx context.Context, party, lot string) (bool, error) {
 		}
 		l := queue[0]
 		queue = queue[1:]
+		if ok, known := memo[l]; known && l != lot {
+			if ok {
+				return true, nil // made into a lot the party may read
+			}
+			continue // nothing made from it is the party's either
+		}
+		p.visits.Add(1)
 		had, err := p.store.HadLot(party, l)
 		if err != nil {
 			return false, readErr(err)
@@ -402,6 +450,9 @@ func (p *policy) walk(ctx context.Context, party, lot string) (bool, error) {
 				}
 			}
 		}
+	}
+	for l := range seen {
+		memo[l] = false
 	}
 	return false, nil
 }
