@@ -104,10 +104,19 @@ func Start(tb testing.TB, name string) *Witness {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	add := exec.Command("ssh-add", "-q", key)
-	add.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
-	if out, err := add.CombinedOutput(); err != nil {
-		tb.Fatalf("ssh-add: %v\n%s", err, out)
+	// The socket can exist a moment before the agent listens on it
+	// (ssh-add then says "Connection refused"): try again for a while.
+	for i := 0; ; i++ {
+		add := exec.Command("ssh-add", "-q", key)
+		add.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
+		out, err := add.CombinedOutput()
+		if err == nil {
+			break
+		}
+		if i > 100 {
+			tb.Fatalf("ssh-add: %v\n%s", err, out)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	fp := strings.Fields(run(tb, "ssh-keygen", "-lf", key+".pub", "-E", "sha256"))[1]
 	pub := sshEd25519(tb, key+".pub")
