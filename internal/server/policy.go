@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -85,6 +86,9 @@ type policy struct {
 
 	mu      sync.Mutex
 	mayRead map[string]bool // party "\x00" lot, for lots found readable
+	// refused remembers, for refusedFor, a walk that found a lot
+	// unreadable, so repeating a refused read costs nothing more.
+	refused map[string]time.Time
 
 	visits atomic.Int64 // lots the walks visited, for tests
 }
@@ -94,6 +98,15 @@ type policy struct {
 const maxAncestryWalk = 20000
 
 const maxReadCache = 1 << 16
+
+// refusedFor is how long a refused read is remembered: a party that has
+// just been sent a lot may wait this long to read it.
+const refusedFor = 2 * time.Second
+
+// maxWalkRecords bounds the history records one read check decodes (about
+// 14 µs each here): a lot made into more than this is read by its holders
+// and auditors only.
+const maxWalkRecords = 50000
 
 // admit authenticates the call and checks the method's access; it returns
 // the context the handler runs with.
@@ -378,27 +391,41 @@ func (p *policy) mayReadLot(ctx context.Context, party, lot string, memo map[str
 		return ok, nil
 	}
 	key := party + "\x00" + lot
+	now := time.Now()
 	p.mu.Lock()
 	ok := p.mayRead[key]
+	until, refused := p.refused[key]
 	p.mu.Unlock()
 	if ok {
 		memo[lot] = true
 		return true, nil
+	}
+	if refused && now.Before(until) {
+		// Unless it was sent or took the lot meanwhile (one lookup).
+		if had, err := p.store.HadLot(party, lot); err != nil || !had {
+			memo[lot] = false
+			return false, nil
+		}
 	}
 	ok, err := p.walk(ctx, party, lot, memo)
 	if err != nil {
 		return false, err
 	}
 	memo[lot] = ok
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if !ok {
+		if p.refused == nil || len(p.refused) >= maxReadCache {
+			p.refused = map[string]time.Time{}
+		}
+		p.refused[key] = now.Add(refusedFor)
 		return false, nil
 	}
-	p.mu.Lock()
 	if len(p.mayRead) >= maxReadCache {
 		clear(p.mayRead)
 	}
 	p.mayRead[key] = true
-	p.mu.Unlock()
+	delete(p.refused, key)
 	return true, nil
 }
 
@@ -408,8 +435,9 @@ func (p *policy) mayReadLot(ctx context.Context, party, lot string, memo map[str
 func (p *policy) walk(ctx context.Context, party, lot string, memo map[string]bool) (bool, error) {
 	seen := map[string]bool{lot: true}
 	queue := []string{lot}
+	records := 0
 	for len(queue) > 0 {
-		if len(seen) > maxAncestryWalk {
+		if len(seen) > maxAncestryWalk || records > maxWalkRecords {
 			return false, nil
 		}
 		l := queue[0]
@@ -434,6 +462,7 @@ func (p *policy) walk(ctx context.Context, party, lot string, memo map[string]bo
 		} else if err != nil {
 			return false, readErr(err)
 		}
+		records += len(hist)
 		for _, e := range hist {
 			_, st, err := custody.DecodeEntry(e)
 			if err != nil {

@@ -82,3 +82,32 @@ func TestStreamWalkIsNotQuadratic(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusedReadIsRemembered: a party asking again and again for the first
+// lot of a long chain it may not read walks the chain once, not per call,
+// until refusedFor has passed; and a lot it is then sent is readable at
+// once.
+func TestRefusedReadIsRemembered(t *testing.T) {
+	const n = 300
+	p, _ := deepChain(t, n)
+	p.visits.Store(0)
+	for range 20 {
+		if ok, err := p.mayReadLot(t.Context(), "other", "C0", map[string]bool{}); ok || err != nil {
+			t.Fatalf("the other party reads C0: %v %v", ok, err)
+		}
+	}
+	if v := p.visits.Load(); v > n+1 {
+		t.Errorf("20 refused reads of a %d-lot chain: %d lot visits, want one walk (%d)", n+1, v, n+1)
+	}
+	// Past refusedFor, the next call walks again.
+	p.mu.Lock()
+	for k := range p.refused {
+		p.refused[k] = time.Now().Add(-time.Second)
+	}
+	p.mu.Unlock()
+	p.visits.Store(0)
+	p.mayReadLot(t.Context(), "other", "C0", map[string]bool{})
+	if v := p.visits.Load(); v < n {
+		t.Errorf("after refusedFor: %d lot visits, want a new walk", v)
+	}
+}
