@@ -77,8 +77,16 @@ func CheckAdmissible(payload []byte, st *pb.Statement) error {
 	if err := checkCanonical(payload, st); err != nil {
 		return err
 	}
+	if id := st.GetPartyRegistration().GetPartyId(); strings.EqualFold(id, OperatorPartyID) || strings.EqualFold(id, RegistrarPartyID) {
+		return Rejectf(ErrMalformed, "party_registration.party_id: %q is reserved (the API's names for the operator and the registrar)", id)
+	}
 	return validate(st, true)
 }
+
+// OperatorPartyID is the identity the operator authenticates as, with a
+// token signed by the log's own key (README, "Who may read what"): no
+// party may be registered under it.
+const OperatorPartyID = "operator"
 
 // CheckDisplaySafe fails if any string of st holds a C0 or C1 control
 // character or a bidirectional embedding, override or isolate (U+202A-

@@ -24,7 +24,7 @@ import (
 // OperatorPartyID is the identity of a token signed with the log's own
 // key: the operator, who holds every record on its disk already and so
 // reads all of them through the API too. It signs no records.
-const OperatorPartyID = "operator"
+const OperatorPartyID = record.OperatorPartyID
 
 // A caller is who makes a call, as its token shows.
 type caller struct {
