@@ -163,6 +163,8 @@ func (w *hostileWorld) cases(t *testing.T) []hostileCase {
 	caseTwin.PartyId, caseTwin.Keys[0].PublicKey = "MINE-QA", w.stranger.Public().(ed25519.PublicKey)
 	registrarTwin := proto.CloneOf(caseTwin)
 	registrarTwin.PartyId = "Registrar"
+	operatorTwin := proto.CloneOf(caseTwin)
+	operatorTwin.PartyId = "Operator"
 	// An envelope with an unknown field, in binary and in JSON.
 	unknownEnv := proto.Clone(good).(*pb.Envelope)
 	unknownEnv.ProtoReflect().SetUnknown(protowire.AppendVarint(protowire.AppendTag(nil, 15, protowire.VarintType), 1))
@@ -249,7 +251,8 @@ func (w *hostileWorld) cases(t *testing.T) []hostileCase {
 		// Issue 18: look-alike ids, implausible numbers and places.
 		{name: "lot id differing only in case", req: env(w.extractWith(w.mine, func(x *pb.Extraction) { x.LotId = "l3" })), code: codes.AlreadyExists, sentinel: record.ErrAlreadyExists, phrase: `lot id "l3" differs only in letter case from the existing lot "L3"`},
 		{name: "party id differing only in case", req: env(c.RegistrarSign(&pb.Statement{Body: &pb.Statement_PartyRegistration{PartyRegistration: caseTwin}})), code: codes.AlreadyExists, phrase: "differs only in letter case from the existing party"},
-		{name: "party id Registrar", req: env(c.RegistrarSign(&pb.Statement{Body: &pb.Statement_PartyRegistration{PartyRegistration: registrarTwin}})), code: codes.AlreadyExists, phrase: "reserved"},
+		{name: "party id Registrar", req: env(c.RegistrarSign(&pb.Statement{Body: &pb.Statement_PartyRegistration{PartyRegistration: registrarTwin}})), code: codes.InvalidArgument, phrase: "reserved"},
+		{name: "party id Operator", req: env(c.RegistrarSign(&pb.Statement{Body: &pb.Statement_PartyRegistration{PartyRegistration: operatorTwin}})), code: codes.InvalidArgument, phrase: "reserved"},
 		{name: "extraction at 0°N 0°E", req: env(w.extractWith(w.mine, func(x *pb.Extraction) { x.Site.Lat, x.Site.Lon = 0, 0 })), code: codes.InvalidArgument, phrase: "0°N 0°E"},
 		{name: "waypoint at 0°N 0°E", req: l3Disp(func(d *pb.Dispatch) { d.Route = []*pb.Waypoint{{Location: &pb.Location{}, Time: c.At(2 * ct.Day)}} }), code: codes.InvalidArgument, phrase: "0°N 0°E"},
 		{name: "assay adding up to over 100 percent", req: env(c.Sign(w.mine, &pb.Statement{EventTime: c.At(2 * ct.Day), Body: &pb.Statement_Assay{Assay: &pb.Assay{LotId: "L3", SubjectLink: w.l3Ext,
