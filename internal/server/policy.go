@@ -87,8 +87,8 @@ type policy struct {
 	mu      sync.Mutex
 	mayRead map[string]bool // party "\x00" lot, for lots found readable
 	// refused remembers, for refusedFor, a walk that found a lot
-	// unreadable, so repeating a refused read costs nothing more.
-	refused map[string]time.Time
+	// unreadable, so repeating a refused read costs little more.
+	refused map[string]readRefusal
 
 	visits atomic.Int64 // lots the walks visited, for tests
 }
@@ -99,9 +99,47 @@ const maxAncestryWalk = 20000
 
 const maxReadCache = 1 << 16
 
-// refusedFor is how long a refused read is remembered: a party that has
-// just been sent a lot may wait this long to read it.
-const refusedFor = 2 * time.Second
+// refusedFor is how long a refused read is remembered.
+const refusedFor = 10 * time.Second
+
+// A readRefusal is a walk that found a lot unreadable, with the log size it
+// read: only a later record that involves the party (signed by it, sent
+// to it, naming it as a lab) can change the answer, so while none has
+// come the refusal stands.
+type readRefusal struct {
+	until time.Time
+	size  uint64
+}
+
+// maxRefusalScan bounds the records appended since a refusal that are
+// read to see whether it still stands; past it the walk is made again.
+const maxRefusalScan = 1024
+
+// stands reports whether a refusal of a read by party, made at log size
+// r.size, still stands, reading the records appended since; it returns
+// the size it read up to.
+func (p *policy) stands(ctx context.Context, party string, r readRefusal) (bool, uint64) {
+	size := p.store.Log().Size()
+	if size == r.size {
+		return true, size
+	}
+	if size-r.size > maxRefusalScan {
+		return false, size
+	}
+	for e, err := range p.store.Log().Range(ctx, r.size, size) {
+		if err != nil {
+			return false, size
+		}
+		_, st, err := custody.DecodeEntry(e)
+		if err != nil {
+			continue
+		}
+		if st.GetPartyId() == party || st.GetDispatch().GetToPartyId() == party || slices.Contains(st.GetLabNomination().GetLabPartyIds(), party) {
+			return false, size
+		}
+	}
+	return true, size
+}
 
 // maxWalkRecords bounds the history records one read check decodes (about
 // 14 µs each here): a lot made into more than this is read by its holders
@@ -394,19 +432,23 @@ func (p *policy) mayReadLot(ctx context.Context, party, lot string, memo map[str
 	now := time.Now()
 	p.mu.Lock()
 	ok := p.mayRead[key]
-	until, refused := p.refused[key]
+	r, refused := p.refused[key]
 	p.mu.Unlock()
 	if ok {
 		memo[lot] = true
 		return true, nil
 	}
-	if refused && now.Before(until) {
-		// Unless it was sent or took the lot meanwhile (one lookup).
-		if had, err := p.store.HadLot(party, lot); err != nil || !had {
+	if refused && now.Before(r.until) {
+		if ok, size := p.stands(ctx, party, r); ok {
+			p.mu.Lock()
+			r.size = size
+			p.refused[key] = r
+			p.mu.Unlock()
 			memo[lot] = false
 			return false, nil
 		}
 	}
+	size := p.store.Log().Size() // before the walk: what it reads is at least this
 	ok, err := p.walk(ctx, party, lot, memo)
 	if err != nil {
 		return false, err
@@ -416,9 +458,9 @@ func (p *policy) mayReadLot(ctx context.Context, party, lot string, memo map[str
 	defer p.mu.Unlock()
 	if !ok {
 		if p.refused == nil || len(p.refused) >= maxReadCache {
-			p.refused = map[string]time.Time{}
+			p.refused = map[string]readRefusal{}
 		}
-		p.refused[key] = now.Add(refusedFor)
+		p.refused[key] = readRefusal{until: now.Add(refusedFor), size: size}
 		return false, nil
 	}
 	if len(p.mayRead) >= maxReadCache {

@@ -15,6 +15,18 @@ import (
 // and each Ci+1 made from Ci by one transformation, all by the mine, and a
 // second, unrelated party; and the entries of the log.
 func deepChain(t *testing.T, n int) (*policy, []*apipb.LogEntry) {
+	p, entries, _ := deepChainWith(t, n)
+	return p, entries
+}
+
+// chainEnd is the deep chain's chain, its mine and its last lot's link.
+type chainEnd struct {
+	c    *ct.Chain
+	mine *ct.Party
+	link string
+}
+
+func deepChainWith(t *testing.T, n int) (*policy, []*apipb.LogEntry, chainEnd) {
 	c := ct.New()
 	s := c.OpenStore(t)
 	mine := c.AddParty("mine-d", "Deep Mine", "PK", pb.Role_ROLE_MINE, pb.Role_ROLE_SMELTER)
@@ -47,7 +59,7 @@ func deepChain(t *testing.T, n int) (*policy, []*apipb.LogEntry) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &policy{store: s, auth: auth, mayRead: map[string]bool{}}, entries
+	return &policy{store: s, auth: auth, mayRead: map[string]bool{}}, entries, chainEnd{c, mine, link}
 }
 
 // TestStreamWalkIsNotQuadratic: a party streaming the log redacts each
@@ -89,7 +101,7 @@ func TestStreamWalkIsNotQuadratic(t *testing.T) {
 // once.
 func TestRefusedReadIsRemembered(t *testing.T) {
 	const n = 300
-	p, _ := deepChain(t, n)
+	p, _, end := deepChainWith(t, n)
 	p.visits.Store(0)
 	for range 20 {
 		if ok, err := p.mayReadLot(t.Context(), "other", "C0", map[string]bool{}); ok || err != nil {
@@ -99,15 +111,30 @@ func TestRefusedReadIsRemembered(t *testing.T) {
 	if v := p.visits.Load(); v > n+1 {
 		t.Errorf("20 refused reads of a %d-lot chain: %d lot visits, want one walk (%d)", n+1, v, n+1)
 	}
+	// A record that does not involve the party leaves the refusal standing
+	// without a new walk; one that sends it the chain's last lot lifts it
+	// at once.
+	c := end.c
+	ct.Submit(t, p.store, c.Sign(end.mine, &pb.Statement{EventTime: c.At(2 * ct.Day), Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
+		LotId: "OTHER-LOT", MassKg: 10, SbGradePct: 9, Product: pb.Product_PRODUCT_ORE, Site: &pb.Location{Lat: 30, Lon: 67}}}}))
+	p.visits.Store(0)
+	if ok, _ := p.mayReadLot(t.Context(), "other", "C0", map[string]bool{}); ok || p.visits.Load() != 0 {
+		t.Errorf("after an unrelated record: read %v, %d lot visits, want refused with none", ok, p.visits.Load())
+	}
 	// Past refusedFor, the next call walks again.
 	p.mu.Lock()
 	for k := range p.refused {
-		p.refused[k] = time.Now().Add(-time.Second)
+		p.refused[k] = readRefusal{until: time.Now().Add(-time.Second)}
 	}
 	p.mu.Unlock()
 	p.visits.Store(0)
 	p.mayReadLot(t.Context(), "other", "C0", map[string]bool{})
 	if v := p.visits.Load(); v < n {
 		t.Errorf("after refusedFor: %d lot visits, want a new walk", v)
+	}
+	ct.Submit(t, p.store, c.Sign(end.mine, &pb.Statement{EventTime: c.At(2 * ct.Day), Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{
+		LotId: fmt.Sprintf("C%d", n), CustodyLink: end.link, ToPartyId: "other", MassKg: 1000, Transport: "truck"}}}))
+	if ok, err := p.mayReadLot(t.Context(), "other", "C0", map[string]bool{}); !ok || err != nil {
+		t.Errorf("sent the chain's last lot, the party still may not read its first: %v", err)
 	}
 }
