@@ -34,6 +34,9 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
+	// Servers started here pick a free admin port, not the default
+	// 127.0.0.1:9090, which other test binaries may hold at the same time.
+	os.Setenv("PROVENANCED_ADMIN_ADDR", "127.0.0.1:0")
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
@@ -66,6 +69,7 @@ type daemon struct {
 	registrarPub string
 	grpcAddr     string
 	httpURL      string
+	adminURL     string
 }
 
 var (
@@ -73,6 +77,7 @@ var (
 	reRegistrar = regexp.MustCompile(`^registrar key id: (\S+) \(public key (.+)\)$`)
 	reGRPC      = regexp.MustCompile(`^grpc listening on (\S+)$`)
 	reHTTP      = regexp.MustCompile(`^http listening on (http://\S+)$`)
+	reAdmin     = regexp.MustCompile(`^admin listening on (http://\S+) `)
 )
 
 // startDaemon runs the binary with args and waits for its four stdout lines.
@@ -121,6 +126,8 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 				d.grpcAddr = m[1]
 			} else if m := reHTTP.FindStringSubmatch(ln); m != nil {
 				d.httpURL = m[1]
+			} else if m := reAdmin.FindStringSubmatch(ln); m != nil {
+				d.adminURL = m[1]
 			} else {
 				t.Fatalf("unexpected stdout line %q", ln)
 			}
@@ -205,6 +212,24 @@ func TestDaemon(t *testing.T) {
 
 	if got := getOK(t, d.httpURL+"/healthz"); strings.TrimSpace(got) != "ok" {
 		t.Fatalf("/healthz: %q", got)
+	}
+	// The operator's surface is on the admin listener only.
+	if d.adminURL == "" {
+		t.Fatal("no admin listening line")
+	}
+	if got := getOK(t, d.adminURL+"/metrics"); !strings.Contains(got, "provenance_ledger_tree_size") {
+		t.Fatalf("admin /metrics lacks the tree size:\n%.500s", got)
+	}
+	getOK(t, d.adminURL+"/debug/pprof/")
+	for _, path := range []string{"/metrics", "/debug/pprof/"} {
+		resp, err := http.Get(d.httpURL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("GET %s on the public port: %s, want 404", path, resp.Status)
+		}
 	}
 	verifier, err := tlog.NewVerifier(d.verifierKey)
 	if err != nil {
