@@ -43,7 +43,7 @@ func (l *ledgerService) submit(ctx context.Context, env *pb.Envelope, unknownFie
 		l.s.metrics.submits.WithLabelValues(record.ErrMalformed.Error()).Inc()
 		return nil, status.Error(codes.InvalidArgument, "malformed: request has unknown fields")
 	}
-	outcome, err := l.s.admitSubmission(env)
+	outcome, err := l.s.admitSubmission(ctx, env)
 	if err != nil {
 		t.Pass(ctx)
 		l.s.metrics.submits.WithLabelValues("rate limited").Inc()

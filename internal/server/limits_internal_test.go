@@ -40,6 +40,18 @@ func TestPartyLimiterBounded(t *testing.T) {
 		t.Fatal("a third take after 250ms at 10/s allowed")
 	}
 
+	// With a wait, the next token is reserved if it is due within it.
+	q := newPartyLimiter(Limits{PartyRate: 10, PartyBurst: 1, PartyWait: 250 * time.Millisecond, MaxPartyBuckets: 100})
+	q.now = func() time.Time { return now }
+	for i, want := range []time.Duration{0, 100 * time.Millisecond, 200 * time.Millisecond} {
+		if ok, wait := q.take("c"); !ok || wait != want {
+			t.Fatalf("take %d with a 250ms wait: %v %v, want a token in %v", i, ok, wait, want)
+		}
+	}
+	if ok, wait := q.take("c"); ok || wait != 300*time.Millisecond {
+		t.Fatalf("take past the wait: %v %v, want refused, next token in 300ms", ok, wait)
+	}
+
 	// A flood of distinct party ids, each taking a token (their buckets
 	// are not full, so only the hard bound drops them).
 	for i := range 10_000 {
