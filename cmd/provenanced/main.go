@@ -105,11 +105,11 @@ func parseFlags(args []string, getenv func(string) string) (Options, error) {
 		v     flag.Value
 		usage string
 	}{
-		{"party-rate", floatLimit{&lim.PartyRate}, "submissions per second each signing party may make, after its burst (\"off\": no limit)"},
-		{"party-burst", intLimit{&lim.PartyBurst}, "submissions a party may make at once before --party-rate applies"},
-		{"max-verifications", intLimit{&lim.MaxHeavyCalls}, "VerifyLot and GetBundle calls running at once; more wait up to 2s, then get ResourceExhausted (\"off\": no limit)"},
-		{"max-bundle-bytes", intLimit{&lim.MaxBundleBytes}, "largest bundle GetBundle serves, in bytes (\"off\": no limit)"},
-		{"max-streams", intLimit{&lim.MaxConcurrentStreams}, "calls open at once on one gRPC connection (\"off\": no limit)"},
+		{"party-rate", floatLimit{&lim.PartyRate}, "`records` per second each signing party may submit, after its burst (\"off\": no limit)"},
+		{"party-burst", intLimit{&lim.PartyBurst}, "`records` a party may submit at once before --party-rate applies"},
+		{"max-verifications", intLimit{&lim.MaxHeavyCalls}, "`calls` of VerifyLot and GetBundle running at once; more wait up to 2s, then get ResourceExhausted (\"off\": no limit)"},
+		{"max-bundle-bytes", intLimit{&lim.MaxBundleBytes}, "largest bundle GetBundle serves, in `bytes` (\"off\": no limit)"},
+		{"max-streams", intLimit{&lim.MaxConcurrentStreams}, "`calls` open at once on one gRPC connection (\"off\": no limit)"},
 		{"max-conn-idle", durLimit{&lim.MaxConnectionIdle}, "close a gRPC connection with no call open for this `duration` (\"off\": never)"},
 		{"max-conn-age", durLimit{&lim.MaxConnectionAge}, "send a GOAWAY to a gRPC connection this old (`duration`; calls open then get 5m more; \"off\": never)"},
 	}

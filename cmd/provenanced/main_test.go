@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/antimony-ledger/provenance/internal/keyfile"
+	"github.com/antimony-ledger/provenance/internal/server"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
@@ -404,7 +405,19 @@ func TestParseFlags(t *testing.T) {
 	if o.DataDir != "/tmp/d" || o.GRPCAddr != "127.0.0.1:9999" || o.HTTPAddr != "127.0.0.1:8080" || o.LogLevel != "info" {
 		t.Fatalf("options %+v", o)
 	}
-	for _, bad := range [][]string{{"--tls-cert", "c.pem"}, {"--log-level", "loud"}, {"extra"}} {
+	if o.AdminAddr != "127.0.0.1:9090" || o.Limits != server.DefaultLimits() {
+		t.Fatalf("default admin address %q, limits %+v", o.AdminAddr, o.Limits)
+	}
+	// Limits: a value, "off" (a negative limit), or the environment's.
+	env["PROVENANCED_PARTY_BURST"] = "50"
+	o, err = parseFlags([]string{"--party-rate", "off", "--max-conn-idle", "30s", "--admin-addr", "off"}, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Limits.PartyRate >= 0 || o.Limits.MaxConnectionIdle != 30*time.Second || o.Limits.PartyBurst != 50 || o.AdminAddr != "" {
+		t.Fatalf("party rate %v, idle %v, burst %v, admin %q", o.Limits.PartyRate, o.Limits.MaxConnectionIdle, o.Limits.PartyBurst, o.AdminAddr)
+	}
+	for _, bad := range [][]string{{"--tls-cert", "c.pem"}, {"--log-level", "loud"}, {"extra"}, {"--party-rate", "0"}, {"--max-streams", "-3"}, {"--max-conn-age", "soon"}, {"--pprof-addr", "127.0.0.1:6060"}} {
 		if _, err := parseFlags(bad, func(string) string { return "" }); err == nil {
 			t.Errorf("parseFlags(%q) succeeded", bad)
 		}

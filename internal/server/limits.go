@@ -203,6 +203,15 @@ func durOrInf(d time.Duration) time.Duration {
 	return d
 }
 
+// pingMin is the EnforcementPolicy MinTime for PingMinInterval d: gRPC
+// reads 0 as its default (5 min), so no limit is the shortest duration.
+func pingMin(d time.Duration) time.Duration {
+	if d < 0 {
+		return time.Nanosecond
+	}
+	return d
+}
+
 // durOrZero returns d, or 0 (net/http's "no limit") for a negative d.
 func durOrZero(d time.Duration) time.Duration { return max(d, 0) }
 
@@ -211,7 +220,7 @@ func durOrZero(d time.Duration) time.Duration { return max(d, 0) }
 func (l Limits) grpcOptions() []grpc.ServerOption {
 	opts := []grpc.ServerOption{
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
-			MinTime:             max(l.PingMinInterval, 0),
+			MinTime:             pingMin(l.PingMinInterval),
 			PermitWithoutStream: l.PermitPingsWithoutStream,
 		}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{
@@ -219,7 +228,7 @@ func (l Limits) grpcOptions() []grpc.ServerOption {
 			MaxConnectionAge:      durOrInf(l.MaxConnectionAge),
 			MaxConnectionAgeGrace: durOrInf(l.MaxConnectionAgeGrace),
 			Time:                  durOrInf(l.KeepaliveTime),
-			Timeout:               max(l.KeepaliveTimeout, 0),
+			Timeout:               durOrInf(l.KeepaliveTimeout),
 		}),
 		grpc.ConnectionTimeout(durOrInf(l.HandshakeTimeout)),
 		// An idle connection keeps no write buffer: with thousands of
