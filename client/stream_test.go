@@ -15,6 +15,7 @@ import (
 
 	"github.com/antimony-ledger/provenance/client"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
+	"github.com/antimony-ledger/provenance/internal/server"
 	"github.com/antimony-ledger/provenance/internal/testserver"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
@@ -210,9 +211,13 @@ func TestUploadShutdown(t *testing.T) {
 
 // startUploadServer starts a server on loopback and dials it.
 func startUploadServer(t *testing.T) (*ct.Chain, *testserver.Server, *client.Client) {
+	return startUploadServerWith(t, testserver.Options{})
+}
+
+func startUploadServerWith(t *testing.T, o testserver.Options) (*ct.Chain, *testserver.Server, *client.Client) {
 	chain := ct.New()
 	chain.Clock = ct.RealClock() // the records are dated now
-	srv := testserver.Start(t, chain)
+	srv := testserver.StartWith(t, chain, t.TempDir(), o)
 	c, err := client.Dial(srv.GRPCAddr, nil, srv.Operator().DialOption())
 	if err != nil {
 		t.Fatal(err)
@@ -288,7 +293,8 @@ func TestLargeBundle(t *testing.T) {
 	if testing.Short() {
 		t.Skip("submits 5,000 records")
 	}
-	chain, srv, c := startUploadServer(t)
+	// The party rate limit lifted: one holder's 5,000 assays in a second.
+	chain, srv, c := startUploadServerWith(t, testserver.Options{Limits: server.Limits{PartyRate: -1}})
 	ctx := t.Context()
 	mine := chain.AddParty("mine-1", "Mine", "PK", pb.Role_ROLE_MINE)
 	if _, err := c.Submit(ctx, chain.Register(mine)); err != nil {

@@ -25,7 +25,12 @@ for ((i = 1; i <= runs; i++)); do
     data=$(mktemp -d)
     more=""
     [ -f "$dir/server.flags" ] && more=$(sed "s/RUN/$i/g" "$dir/server.flags")
+    # Through the environment, which builds from before these settings
+    # ignore: no per-party rate unless PROVENANCED_PARTY_RATE says one
+    # (provbench signs as two parties per client at full speed), and the
+    # admin listener beside the run's ports.
     # shellcheck disable=SC2086
+    PROVENANCED_PARTY_RATE=${PROVENANCED_PARTY_RATE:-off} PROVENANCED_ADMIN_ADDR=127.0.0.1:$((port + 2)) \
     "$dir/provenanced" --data "$data" --grpc-addr 127.0.0.1:$port --http-addr 127.0.0.1:$((port + 1)) \
       --registrar-pub "$reg/registrar.key.pub" --log-level warn $more >"$data/server.log" 2>&1 &
     srv=$!

@@ -7,6 +7,12 @@
 // accepted records per second and latency percentiles; acknowledgement
 // means the server verified the signature and the record is durable.
 //
+// Each client signs as its two parties as fast as the server answers, far
+// past provenanced's default per-party rate (100 records/s after a burst
+// of 1,000), so the server under test runs with --party-rate off
+// (cmd/provbench/alternate.sh sets PROVENANCED_PARTY_RATE=off).
+//
+//	provenanced --party-rate off ...
 //	provbench --addr 127.0.0.1:8443 --registrar-key data/registrar.key --clients 64 --duration 30s
 package main
 
@@ -23,6 +29,7 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -137,6 +144,9 @@ func main() {
 		res.Records, res.Seconds, res.Clients, res.RecordsPerSec, res.P50ms, res.P90ms, res.P99ms, res.Errors)
 	if res.FirstError != "" {
 		fmt.Println("first error:", res.FirstError)
+		if strings.Contains(res.FirstError, "faster than this server's limit") {
+			fmt.Println("the server limits each party's submissions: run it with --party-rate off for a benchmark")
+		}
 	}
 }
 

@@ -61,15 +61,15 @@ func testRun(t *testing.T, stream bool, window int) {
 	}
 	// Records went through the path asked for: with --stream, the only
 	// Submit calls are the eight registrations.
-	calls := submitCalls(t, srv.HTTPAddr)
+	calls := submitCalls(t, srv.AdminAddr)
 	if stream && calls != 8 || !stream && calls < 8+res.Records {
 		t.Fatalf("stream=%v: the server handled %d Submit calls for %d records and 8 registrations", stream, calls, res.Records)
 	}
 }
 
 // submitCalls reads the server's count of unary Submit calls answered OK.
-func submitCalls(t *testing.T, httpAddr string) int64 {
-	resp, err := http.Get("http://" + httpAddr + "/metrics")
+func submitCalls(t *testing.T, adminAddr string) int64 {
+	resp, err := http.Get("http://" + adminAddr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,6 @@
 // Command provenanced serves the antimony provenance ledger: gRPC, and a
-// REST gateway with OpenAPI, health and Prometheus metrics over HTTP.
+// REST gateway with OpenAPI and health over HTTP; Prometheus metrics,
+// pprof and gRPC reflection are on a separate admin listener.
 //
 // With no flags it keeps its data in ./data, serves gRPC on 127.0.0.1:8443
 // and HTTP on 127.0.0.1:8080, and on first start creates the log's
@@ -21,7 +22,14 @@
 //	log verifier key: <note verifier key>
 //	registrar key id: <key id> (public key <path>)
 //	grpc listening on <host:port>
+//	admin listening on http://<host:port> (...)   (unless --admin-addr off)
 //	http listening on http://<host:port>   (https:// with TLS)
+//
+// The admin listener (--admin-addr, 127.0.0.1:9090 by default) serves the
+// operator's surface: Prometheus /metrics, /debug/pprof/, /healthz with
+// details, and gRPC reflection; none of them is on the public ports. The
+// limits on clients (--party-rate, --max-streams, ...) are described in
+// internal/server's Limits, with their defaults.
 //
 // Logs go to stderr. SIGINT or SIGTERM stops it gracefully: in-flight calls
 // finish (an acknowledged append is durable), the store is closed, and it
@@ -36,11 +44,15 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
+	"github.com/antimony-ledger/provenance/internal/server"
 	"github.com/antimony-ledger/provenance/internal/witness"
 )
 
@@ -77,18 +89,48 @@ func parseFlags(args []string, getenv func(string) string) (Options, error) {
 	var o Options
 	fs.StringVar(&o.DataDir, "data", env("data", "data"), "data `dir`ectory: keys and the Badger store")
 	fs.StringVar(&o.GRPCAddr, "grpc-addr", env("grpc-addr", "127.0.0.1:8443"), "gRPC listen `address`; port 0 picks a free port")
-	fs.StringVar(&o.HTTPAddr, "http-addr", env("http-addr", "127.0.0.1:8080"), "HTTP (REST, /openapi.json, /healthz, /metrics) listen `address`; port 0 picks a free port")
+	fs.StringVar(&o.HTTPAddr, "http-addr", env("http-addr", "127.0.0.1:8080"), "HTTP (REST, /openapi.json, /healthz) listen `address`; port 0 picks a free port")
+	fs.StringVar(&o.AdminAddr, "admin-addr", env("admin-addr", "127.0.0.1:9090"), "admin `address` (/metrics, /debug/pprof/, /healthz with details, gRPC reflection), without authentication: keep it on loopback or a private network; \"off\" for none")
 	fs.StringVar(&o.TLSCert, "tls-cert", env("tls-cert", ""), "TLS certificate `file` (PEM) for both listeners; with --tls-key")
 	fs.StringVar(&o.TLSKey, "tls-key", env("tls-key", ""), "TLS private key `file` (PEM)")
 	fs.StringVar(&o.LogLevel, "log-level", env("log-level", "info"), "log `level`: debug, info, warn or error")
 	fs.StringVar(&o.Origin, "origin", env("origin", ""), "checkpoint origin of a new log (default "+DefaultOrigin+"); must match an existing log key")
-	fs.StringVar(&o.PprofAddr, "pprof-addr", env("pprof-addr", ""), "serve net/http/pprof on this loopback `address` (off when empty)")
+	pprofAddr := fs.String("pprof-addr", "", "removed: profiles are on the admin listener (--admin-addr), at /debug/pprof/")
 	fs.StringVar(&o.RegistrarPub, "registrar-pub", env("registrar-pub", ""), "registrar public key `file` (PEM), made offline with provctl keygen; required on first start")
 	fs.StringVar(&o.WitnessPolicy, "witness-policy", env("witness-policy", ""), "witness policy `file`: checkpoints go to each witness line's URL (c2sp.org/tlog-witness), and bundles carry their cosignatures")
 	fs.DurationVar(&o.WitnessInterval, "witness-interval", witness.DefaultInterval, "least `time` between two checkpoints sent to the witnesses")
+	lim := server.DefaultLimits()
+	limitFlags := []struct {
+		name  string
+		v     flag.Value
+		usage string
+	}{
+		{"party-rate", floatLimit{&lim.PartyRate}, "`records` per second each signing party may submit, after its burst (\"off\": no limit)"},
+		{"party-burst", intLimit{&lim.PartyBurst}, "`records` a party may submit at once before --party-rate applies"},
+		{"max-verifications", intLimit{&lim.MaxHeavyCalls}, "`calls` of VerifyLot and GetBundle running at once; more wait up to 2s, then get ResourceExhausted (\"off\": no limit)"},
+		{"max-bundle-bytes", intLimit{&lim.MaxBundleBytes}, "largest bundle GetBundle serves, in `bytes` (\"off\": no limit)"},
+		{"max-streams", intLimit{&lim.MaxConcurrentStreams}, "`calls` open at once on one gRPC connection (\"off\": no limit)"},
+		{"max-conn-idle", durLimit{&lim.MaxConnectionIdle}, "close a gRPC connection with no call open for this `duration` (\"off\": never)"},
+		{"max-conn-age", durLimit{&lim.MaxConnectionAge}, "send a GOAWAY to a gRPC connection this old (`duration`; calls open then get 5m more; \"off\": never)"},
+	}
+	for _, f := range limitFlags {
+		if v := env(f.name, ""); v != "" {
+			if err := f.v.Set(v); err != nil {
+				return Options{}, fmt.Errorf("PROVENANCED_%s: %v", strings.ToUpper(strings.ReplaceAll(f.name, "-", "_")), err)
+			}
+		}
+		fs.Var(f.v, f.name, f.usage)
+	}
 	if err := fs.Parse(args); err != nil {
 		return Options{}, err
 	}
+	if *pprofAddr != "" {
+		return Options{}, fmt.Errorf("--pprof-addr is gone: profiles are served on the admin listener, --admin-addr (default 127.0.0.1:9090), at /debug/pprof/")
+	}
+	if o.AdminAddr == "off" {
+		o.AdminAddr = ""
+	}
+	o.Limits = lim
 	if fs.NArg() > 0 {
 		return Options{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
@@ -102,4 +144,82 @@ func parseFlags(args []string, getenv func(string) string) (Options, error) {
 	o.Stdout = os.Stdout
 	o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	return o, nil
+}
+
+// Flags for limits: a value, or "off" for no limit (a negative value in
+// server.Limits). The flag's default is the limit's default.
+
+type floatLimit struct{ p *float64 }
+
+func (f floatLimit) String() string {
+	if f.p == nil {
+		return ""
+	}
+	if *f.p < 0 {
+		return "off"
+	}
+	return strconv.FormatFloat(*f.p, 'g', -1, 64)
+}
+
+func (f floatLimit) Set(s string) error {
+	if s == "off" {
+		*f.p = -1
+		return nil
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || v <= 0 || math.IsInf(v, 0) || math.IsNaN(v) {
+		return fmt.Errorf("want a positive number or \"off\", not %q", s)
+	}
+	*f.p = v
+	return nil
+}
+
+type intLimit struct{ p *int }
+
+func (f intLimit) String() string {
+	if f.p == nil {
+		return ""
+	}
+	if *f.p < 0 {
+		return "off"
+	}
+	return strconv.Itoa(*f.p)
+}
+
+func (f intLimit) Set(s string) error {
+	if s == "off" {
+		*f.p = -1
+		return nil
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil || v <= 0 {
+		return fmt.Errorf("want a positive integer or \"off\", not %q", s)
+	}
+	*f.p = v
+	return nil
+}
+
+type durLimit struct{ p *time.Duration }
+
+func (f durLimit) String() string {
+	if f.p == nil {
+		return ""
+	}
+	if *f.p < 0 {
+		return "off"
+	}
+	return f.p.String()
+}
+
+func (f durLimit) Set(s string) error {
+	if s == "off" {
+		*f.p = -1
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v <= 0 {
+		return fmt.Errorf("want a positive duration or \"off\", not %q", s)
+	}
+	*f.p = v
+	return nil
 }

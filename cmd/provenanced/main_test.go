@@ -25,6 +25,7 @@ import (
 
 	"github.com/antimony-ledger/provenance/client"
 	"github.com/antimony-ledger/provenance/internal/keyfile"
+	"github.com/antimony-ledger/provenance/internal/server"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
@@ -35,6 +36,9 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
+	// Servers started here pick a free admin port, not the default
+	// 127.0.0.1:9090, which other test binaries may hold at the same time.
+	os.Setenv("PROVENANCED_ADMIN_ADDR", "127.0.0.1:0")
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
@@ -67,6 +71,7 @@ type daemon struct {
 	registrarPub string
 	grpcAddr     string
 	httpURL      string
+	adminURL     string
 }
 
 var (
@@ -74,6 +79,7 @@ var (
 	reRegistrar = regexp.MustCompile(`^registrar key id: (\S+) \(public key (.+)\)$`)
 	reGRPC      = regexp.MustCompile(`^grpc listening on (\S+)$`)
 	reHTTP      = regexp.MustCompile(`^http listening on (http://\S+)$`)
+	reAdmin     = regexp.MustCompile(`^admin listening on (http://\S+) `)
 )
 
 // startDaemon runs the binary with args and waits for its four stdout lines.
@@ -122,6 +128,8 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 				d.grpcAddr = m[1]
 			} else if m := reHTTP.FindStringSubmatch(ln); m != nil {
 				d.httpURL = m[1]
+			} else if m := reAdmin.FindStringSubmatch(ln); m != nil {
+				d.adminURL = m[1]
 			} else {
 				t.Fatalf("unexpected stdout line %q", ln)
 			}
@@ -229,6 +237,24 @@ func TestDaemon(t *testing.T) {
 
 	if got := getOK(t, d.httpURL+"/healthz"); strings.TrimSpace(got) != "ok" {
 		t.Fatalf("/healthz: %q", got)
+	}
+	// The operator's surface is on the admin listener only.
+	if d.adminURL == "" {
+		t.Fatal("no admin listening line")
+	}
+	if got := getOK(t, d.adminURL+"/metrics"); !strings.Contains(got, "provenance_ledger_tree_size") {
+		t.Fatalf("admin /metrics lacks the tree size:\n%.500s", got)
+	}
+	getOK(t, d.adminURL+"/debug/pprof/")
+	for _, path := range []string{"/metrics", "/debug/pprof/"} {
+		resp, err := http.Get(d.httpURL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("GET %s on the public port: %s, want 404", path, resp.Status)
+		}
 	}
 	verifier, err := tlog.NewVerifier(d.verifierKey)
 	if err != nil {
@@ -403,7 +429,19 @@ func TestParseFlags(t *testing.T) {
 	if o.DataDir != "/tmp/d" || o.GRPCAddr != "127.0.0.1:9999" || o.HTTPAddr != "127.0.0.1:8080" || o.LogLevel != "info" {
 		t.Fatalf("options %+v", o)
 	}
-	for _, bad := range [][]string{{"--tls-cert", "c.pem"}, {"--log-level", "loud"}, {"extra"}} {
+	if o.AdminAddr != "127.0.0.1:9090" || o.Limits != server.DefaultLimits() {
+		t.Fatalf("default admin address %q, limits %+v", o.AdminAddr, o.Limits)
+	}
+	// Limits: a value, "off" (a negative limit), or the environment's.
+	env["PROVENANCED_PARTY_BURST"] = "50"
+	o, err = parseFlags([]string{"--party-rate", "off", "--max-conn-idle", "30s", "--admin-addr", "off"}, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Limits.PartyRate >= 0 || o.Limits.MaxConnectionIdle != 30*time.Second || o.Limits.PartyBurst != 50 || o.AdminAddr != "" {
+		t.Fatalf("party rate %v, idle %v, burst %v, admin %q", o.Limits.PartyRate, o.Limits.MaxConnectionIdle, o.Limits.PartyBurst, o.AdminAddr)
+	}
+	for _, bad := range [][]string{{"--tls-cert", "c.pem"}, {"--log-level", "loud"}, {"extra"}, {"--party-rate", "0"}, {"--max-streams", "-3"}, {"--max-conn-age", "soon"}, {"--pprof-addr", "127.0.0.1:6060"}} {
 		if _, err := parseFlags(bad, func(string) string { return "" }); err == nil {
 			t.Errorf("parseFlags(%q) succeeded", bad)
 		}

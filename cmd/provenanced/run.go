@@ -52,8 +52,12 @@ type Options struct {
 	// RegistrarPub, if set, is a PEM file with the registrar public key;
 	// no registrar private key is created.
 	RegistrarPub string
-	// PprofAddr, if set, serves net/http/pprof on this loopback address.
-	PprofAddr string
+	// AdminAddr, if set, is the address of the operator's admin surface
+	// (metrics, pprof, gRPC reflection, health details); empty means none.
+	AdminAddr string
+	// Limits bound connections, streams, heavy calls and submissions;
+	// the zero value means server.DefaultLimits.
+	Limits server.Limits
 	// WitnessPolicy, if set, is a witness policy file (tlog.ParsePolicy):
 	// checkpoints go to every witness it gives a URL for.
 	WitnessPolicy string
@@ -98,6 +102,17 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer gl.Close()
 	defer hl.Close()
+	var al net.Listener
+	if o.AdminAddr != "" {
+		if al, err = net.Listen("tcp", o.AdminAddr); err != nil {
+			return fmt.Errorf("admin listener: %w", err)
+		}
+		defer al.Close()
+		if host, _, _ := net.SplitHostPort(o.AdminAddr); !isLoopback(host) {
+			o.Logger.Warn("the admin listener (metrics, pprof, reflection) is not on a loopback address: it has no authentication, so keep it on a private network",
+				slog.String("addr", al.Addr().String()))
+		}
+	}
 	// Without a registrar key, make nothing, not even the directory.
 	if o.RegistrarPub == "" {
 		if _, err := os.Stat(filepath.Join(o.DataDir, datadir.RegistrarPubFile)); errors.Is(err, fs.ErrNotExist) {
@@ -156,7 +171,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 		return fmt.Errorf("opening store: %w", err)
 	}
-	err = serve(ctx, o, store, tlsCfg, vkey, regPub, regPath, policy, gl, hl)
+	err = serve(ctx, o, store, tlsCfg, vkey, regPub, regPath, policy, gl, hl, al)
 	if cerr := store.Close(); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("closing store: %w", cerr))
 	}
@@ -166,8 +181,8 @@ func Run(ctx context.Context, o Options) error {
 	return err
 }
 
-// serve serves on gl and hl.
-func serve(ctx context.Context, o Options, store *custody.Store, tlsCfg *tls.Config, vkey string, regPub ed25519.PublicKey, regPath string, policy *tlog.Policy, gl, hl net.Listener) error {
+// serve serves on gl and hl, and the admin surface on al if it is not nil.
+func serve(ctx context.Context, o Options, store *custody.Store, tlsCfg *tls.Config, vkey string, regPub ed25519.PublicKey, regPath string, policy *tlog.Policy, gl, hl, al net.Listener) error {
 	logVerifier, err := tlog.NewVerifier(vkey)
 	if err != nil {
 		return fmt.Errorf("log verifier key: %w", err)
@@ -196,7 +211,7 @@ func serve(ctx context.Context, o Options, store *custody.Store, tlsCfg *tls.Con
 		defer func() { stop(); <-done }()
 		flags.SetWitness(pub, 0)
 	}
-	srv, err := server.New(server.Options{Store: store, Logger: o.Logger, TLSConfig: tlsCfg, Verifier: flags, Witness: pub})
+	srv, err := server.New(server.Options{Store: store, Logger: o.Logger, TLSConfig: tlsCfg, Verifier: flags, Witness: pub, Limits: o.Limits, AdminListener: al})
 	if err != nil {
 		return err
 	}
@@ -214,15 +229,20 @@ func serve(ctx context.Context, o Options, store *custody.Store, tlsCfg *tls.Con
 		}
 	}
 	fmt.Fprintf(o.Stdout, "grpc listening on %s\n", gl.Addr())
-	fmt.Fprintf(o.Stdout, "http listening on %s://%s\n", scheme, hl.Addr())
-	if o.PprofAddr != "" {
-		pa, err := startPprof(ctx, o.PprofAddr, o.Logger)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(o.Stdout, "pprof listening on http://%s/debug/pprof/\n", pa)
+	if al != nil { // before the http line, which scripts wait for
+		fmt.Fprintf(o.Stdout, "admin listening on http://%s (/metrics, /debug/pprof/, /healthz, gRPC reflection)\n", al.Addr())
 	}
+	fmt.Fprintf(o.Stdout, "http listening on %s://%s\n", scheme, hl.Addr())
 	o.Logger.Info("serving", slog.String("grpc", gl.Addr().String()), slog.String("http", hl.Addr().String()),
 		slog.Uint64("tree_size", store.Log().Size()))
 	return srv.Serve(ctx, gl, hl)
+}
+
+// isLoopback reports whether host names the loopback interface.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -31,6 +31,9 @@ import (
 var buildDir string
 
 func TestMain(m *testing.M) {
+	// Servers started here pick a free admin port, not the default
+	// 127.0.0.1:9090, which other test binaries may hold at the same time.
+	os.Setenv("PROVENANCED_ADMIN_ADDR", "127.0.0.1:0")
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)

@@ -288,7 +288,7 @@ func TestEndToEnd(t *testing.T) {
 	if doc.Info.Title != "Antimony provenance ledger" || doc.Info.Version != "v1" {
 		t.Fatalf("/openapi.json: info %+v", doc.Info)
 	}
-	code, body = h.do("GET", "/metrics", nil)
+	code, body = h.getAdmin("/metrics")
 	for _, want := range []string{
 		`provenance_grpc_server_handled_total{code="OK",method="/provenance.v1.LedgerService/Submit"}`,
 		`provenance_grpc_server_handling_seconds_bucket{code="OK",method="/provenance.v1.CustodyService/GetLot"`,

@@ -32,6 +32,7 @@ type harness struct {
 	store    *custody.Store
 	grpcAddr string
 	base     string // http://127.0.0.1:port
+	admin    string // http://127.0.0.1:port of the admin listener
 	http     *http.Client
 	conn     *grpc.ClientConn
 	ledger   apipb.LedgerServiceClient
@@ -63,11 +64,6 @@ func start(t *testing.T, c *ct.Chain, dir string, edit func(*server.Options)) *h
 	if edit != nil {
 		edit(&opts)
 	}
-	srv, err := server.New(opts)
-	if err != nil {
-		store.Close()
-		t.Fatalf("server.New: %v", err)
-	}
 	gl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -76,9 +72,19 @@ func start(t *testing.T, c *ct.Chain, dir string, edit func(*server.Options)) *h
 	if err != nil {
 		t.Fatal(err)
 	}
+	al, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.AdminListener = al
+	srv, err := server.New(opts)
+	if err != nil {
+		store.Close()
+		t.Fatalf("server.New: %v", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &harness{
-		t: t, store: store, grpcAddr: gl.Addr().String(), base: "http://" + hl.Addr().String(),
+		t: t, store: store, grpcAddr: gl.Addr().String(), base: "http://" + hl.Addr().String(), admin: "http://" + al.Addr().String(),
 		http: &http.Client{Timeout: 30 * time.Second}, cancel: cancel, served: make(chan error, 1),
 		operator: &client.Credentials{PartyID: server.OperatorPartyID, Key: c.LogSigner.PrivateKey(), Origin: ct.Origin},
 	}
@@ -181,6 +187,22 @@ func (h *harness) do(method, path string, body []byte) (int, []byte) {
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		h.t.Fatalf("%s %s: reading body: %v", method, path, err)
+	}
+	return resp.StatusCode, b
+}
+
+// getAdmin GETs path from the admin listener and returns the status and
+// body.
+func (h *harness) getAdmin(path string) (int, []byte) {
+	h.t.Helper()
+	resp, err := h.http.Get(h.admin + path)
+	if err != nil {
+		h.t.Fatalf("GET admin %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		h.t.Fatalf("GET admin %s: reading body: %v", path, err)
 	}
 	return resp.StatusCode, b
 }

@@ -378,7 +378,7 @@ func TestHostileSubmissions(t *testing.T) {
 	}
 
 	// Every rejection was counted by kind.
-	_, body := h.do("GET", "/metrics", nil)
+	_, body := h.getAdmin("/metrics")
 	for _, want := range []string{`provenance_submissions_total{outcome="malformed"}`, `provenance_submissions_total{outcome="bad signature"}`,
 		`provenance_submissions_total{outcome="conflict"}`, `provenance_submissions_total{outcome="key not valid"}`,
 		`provenance_submissions_total{outcome="not allowed"}`, `provenance_submissions_total{outcome="unknown key"}`,

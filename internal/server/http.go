@@ -7,11 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -21,7 +22,8 @@ import (
 )
 
 // httpHandler returns the HTTP routes: the REST gateway over conn, the
-// OpenAPI document, health and metrics, behind a request body limit.
+// OpenAPI document and health, behind a request body limit. Metrics are on
+// the admin listener.
 func (s *Server) httpHandler(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
 	// Strict JSON: unknown fields in a request body are an error (the
 	// gateway answers InvalidArgument), and responses show every field so
@@ -31,6 +33,7 @@ func (s *Server) httpHandler(ctx context.Context, conn *grpc.ClientConn) (http.H
 			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 		}}),
+		runtime.WithErrorHandler(retryAfterErrorHandler),
 	)
 	for name, register := range map[string]func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
 		"ledger":   gatewaypb.RegisterLedgerServiceHandler,
@@ -54,9 +57,6 @@ func (s *Server) httpHandler(ctx context.Context, conn *grpc.ClientConn) (http.H
 		w.Write(openapi.JSON)
 	})
 	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}))
 	return s.limitBody(mux), nil
 }
 
@@ -93,18 +93,19 @@ func (s *Server) limitBody(h http.Handler) http.Handler {
 }
 
 // healthz answers 200 "ok" while the server is not draining and the store
-// can be read.
+// can be read, and 503 "unavailable" otherwise: the reason is logged, and
+// shown on the admin listener's /healthz, not here.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	if s.draining.Load() {
-		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		http.Error(w, "unavailable", http.StatusServiceUnavailable)
 		return
 	}
 	// RootAt(0) reads nothing but fails once the store is closed.
 	if _, err := s.store.Log().RootAt(r.Context(), 0); err != nil {
 		s.log.WarnContext(r.Context(), "health check: store unavailable", slog.Any("err", err))
-		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+		http.Error(w, "unavailable", http.StatusServiceUnavailable)
 		return
 	}
 	fmt.Fprintln(w, "ok")
@@ -130,4 +131,15 @@ func (m strictJSON) NewDecoder(r io.Reader) runtime.Decoder {
 		}
 		return m.Unmarshal(raw, v)
 	})
+}
+
+// retryAfterErrorHandler is the gateway's error handler with a Retry-After
+// header (RFC 9110, whole seconds, rounded up) for an error that carries a
+// google.rpc.RetryInfo, as the limits' ResourceExhausted errors do; the
+// gateway answers those 429.
+func retryAfterErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if d, ok := RetryAfter(err); ok {
+		w.Header().Set("Retry-After", strconv.FormatInt(int64(max(1, math.Ceil(d.Seconds()))), 10))
+	}
+	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
 }

@@ -43,7 +43,14 @@ func (l *ledgerService) submit(ctx context.Context, env *pb.Envelope, unknownFie
 		l.s.metrics.submits.WithLabelValues(record.ErrMalformed.Error()).Inc()
 		return nil, status.Error(codes.InvalidArgument, "malformed: request has unknown fields")
 	}
+	outcome, err := l.s.admitSubmission(ctx, env)
+	if err != nil {
+		t.Pass(ctx)
+		l.s.metrics.submits.WithLabelValues("rate limited").Inc()
+		return nil, err
+	}
 	res, err := l.s.store.SubmitInTurn(ctx, env, t)
+	outcome(err)
 	l.s.metrics.submits.WithLabelValues(submitOutcome(err, res.Duplicate)).Inc()
 	if err != nil {
 		return nil, l.s.toStatus(ctx, err)

@@ -1,19 +1,26 @@
 // Package server is the transport layer of the provenance ledger: the gRPC
 // services of proto/provenance/v1 over a [custody.Store], and the REST
-// gateway, OpenAPI document, health check and Prometheus metrics over HTTP.
+// gateway, OpenAPI document and health check over HTTP, and the operator's
+// admin surface (metrics, pprof, reflection, health details) on a listener
+// of its own.
 //
 // # Wiring
 //
 // [Server.Serve] serves gRPC on one listener and HTTP on another. The gRPC
-// server chains interceptors for logging, metrics, the read policy and
-// panic recovery (in
-// that order, recovery innermost; see policy.go), registers the standard health and
-// reflection services, and limits received messages to
-// [Options.MaxRecvBytes]. The REST gateway (grpc-gateway) does not call the
+// server chains interceptors for logging, metrics, panic recovery, the
+// read policy (policy.go: who may call what, and what they get) and call
+// limits (in that order, limits innermost), registers the standard health
+// service, and limits received messages to [Options.MaxRecvBytes];
+// [Options.Limits] bounds connections, streams, heavy calls and each
+// party's submission rate. It accepts gzip-compressed requests. The REST
+// gateway (grpc-gateway) does not call the
 // service implementations directly: it is a gRPC client of the same
 // grpc.Server over an in-process bufconn listener, so every REST call goes
 // through the same interceptors, limits, metrics and error mapping as a
 // native gRPC call, and works unchanged when the external listeners use TLS.
+// That connection is served by a second grpc.Server with the same services
+// and interceptors but without the per-connection limits, which would
+// otherwise bound all REST clients together.
 //
 // # Errors
 //
@@ -26,8 +33,10 @@
 //
 //	/v1/...        the REST gateway (rules in proto/provenance/v1/http.yaml)
 //	/openapi.json  the generated OpenAPI 2.0 document
-//	/healthz       200 "ok" while the store is open and the server is not draining
-//	/metrics       Prometheus metrics
+//	/healthz       200 "ok" while the store is open and the server is not
+//	               draining, else 503 "unavailable"
+//
+// The admin listener's routes are in admin.go.
 package server
 
 import (
@@ -49,8 +58,10 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/test/bufconn"
+
+	// Clients may compress requests with gzip (grpc-encoding: gzip).
+	_ "google.golang.org/grpc/encoding/gzip"
 
 	"github.com/antimony-ledger/provenance/custody"
 	"github.com/antimony-ledger/provenance/internal/witness"
@@ -84,8 +95,9 @@ type Options struct {
 	// MaxRecvBytes limits a received gRPC message and an HTTP request body;
 	// 0 means DefaultMaxRecvBytes (1 MiB).
 	MaxRecvBytes int
-	// Registry receives the server's metrics and is served on /metrics;
-	// nil means a new registry with the Go and process collectors.
+	// Registry receives the server's metrics and is served on the admin
+	// listener's /metrics; nil means a new registry with the Go and
+	// process collectors.
 	Registry *prometheus.Registry
 	// ShutdownTimeout bounds the graceful drain once Serve's context is
 	// done; in-flight calls still running after it are cut off. 0 means
@@ -98,6 +110,14 @@ type Options struct {
 	// GET /v1/entries, which may serve a whole log to a mirror; 0 means
 	// DefaultStreamTimeout.
 	StreamTimeout time.Duration
+	// Limits bound connections, streams, heavy calls and submissions;
+	// the zero value means the documented defaults.
+	Limits Limits
+	// AdminListener, if set, serves the operator's admin surface
+	// (metrics, pprof, reflection, health details; see admin.go), in
+	// plaintext whatever TLSConfig says. Serve closes it. Nil means no
+	// admin surface.
+	AdminListener net.Listener
 }
 
 // A Server serves the ledger over gRPC and HTTP. Create it with [New] and
@@ -109,6 +129,9 @@ type Server struct {
 	reg     *prometheus.Registry
 	metrics *metrics
 	policy  *policy
+	limits  Limits
+	heavy   *heavy        // nil for no limit
+	parties *partyLimiter // nil for no limit
 
 	started  atomic.Bool
 	draining atomic.Bool
@@ -145,6 +168,9 @@ func New(opts Options) (*Server, error) {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	s := &Server{opts: opts, store: opts.Store, log: opts.Logger, reg: reg, drain: make(chan struct{})}
+	s.limits = opts.Limits.withDefaults()
+	s.heavy = newHeavy(s.limits)
+	s.parties = newPartyLimiter(s.limits)
 	m, err := newMetrics(reg, opts.Store)
 	if err != nil {
 		return nil, fmt.Errorf("server: registering metrics: %w", err)
@@ -158,13 +184,14 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Serve serves gRPC on grpcLis and HTTP on httpLis until ctx is done, then
+// Serve serves gRPC on grpcLis and HTTP on httpLis (and the admin surface
+// on Options.AdminListener, if set) until ctx is done, then
 // stops gracefully: health turns NOT_SERVING, the HTTP server shuts down
 // and the gRPC server drains, each within Options.ShutdownTimeout, after
 // which remaining calls are cut off. An append that was queued by the ledger
 // still completes: the store is not closed here. Serve returns nil after a
 // clean shutdown, or the first error that stopped a listener. It closes
-// both listeners, and may be called only once.
+// the listeners, and may be called only once.
 func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	if !s.started.CompareAndSwap(false, true) {
 		return errors.New("server: Serve called twice")
@@ -180,9 +207,11 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error
 		grpcLis = tls.NewListener(grpcLis, cfg)
 	}
 
-	gs := s.newGRPCServer()
+	gs := s.newGRPCServer(s.limits.grpcOptions()...)
+	gw := s.newGRPCServer() // the gateway's in-process connection
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
+	healthpb.RegisterHealthServer(gw, hs)
 	for _, name := range []string{"", apipb.LedgerService_ServiceDesc.ServiceName, apipb.CustodyService_ServiceDesc.ServiceName, apipb.VerifierService_ServiceDesc.ServiceName} {
 		hs.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
@@ -203,11 +232,11 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error
 	}
 	hsrv := &http.Server{
 		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
+		ReadHeaderTimeout: durOrZero(s.limits.HTTPReadHeaderTimeout),
+		ReadTimeout:       durOrZero(s.limits.HTTPReadTimeout),
 		WriteTimeout:      s.opts.HTTPWriteTimeout,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		IdleTimeout:       durOrZero(s.limits.HTTPIdleTimeout),
+		MaxHeaderBytes:    max(s.limits.MaxHeaderBytes, 0),
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		TLSConfig:         s.opts.TLSConfig.Clone(),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
@@ -223,7 +252,7 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error
 		return nil
 	})
 	g.Go(func() error {
-		if err := gs.Serve(inproc); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		if err := gw.Serve(inproc); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			return fmt.Errorf("serving gateway connection: %w", err)
 		}
 		return nil
@@ -240,6 +269,16 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error
 		}
 		return nil
 	})
+	var admin *adminServer
+	if s.opts.AdminListener != nil {
+		admin = s.newAdmin(ctx, gs, hs)
+		g.Go(func() error {
+			if err := admin.serve(s.opts.AdminListener); err != nil {
+				return fmt.Errorf("serving admin: %w", err)
+			}
+			return nil
+		})
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		s.draining.Store(true)
@@ -255,29 +294,34 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error
 			hsrv.Close()
 		}
 		stopped := make(chan struct{})
-		go func() { gs.GracefulStop(); close(stopped) }()
+		go func() { gs.GracefulStop(); gw.GracefulStop(); close(stopped) }()
 		select {
 		case <-stopped:
 		case <-sctx.Done():
 			s.log.Warn("grpc graceful stop timed out; stopping")
 			gs.Stop()
+			gw.Stop()
 			<-stopped
+		}
+		if admin != nil {
+			admin.close()
 		}
 		return nil
 	})
 	return g.Wait()
 }
 
-func (s *Server) newGRPCServer() *grpc.Server {
-	gs := grpc.NewServer(
+// newGRPCServer returns a gRPC server of the services, with more options.
+// Reflection is not among them: it is on the admin listener.
+func (s *Server) newGRPCServer(more ...grpc.ServerOption) *grpc.Server {
+	gs := grpc.NewServer(append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(s.opts.MaxRecvBytes),
-		grpc.ChainUnaryInterceptor(s.logUnary, s.metrics.unary, s.policy.unary, s.recoverUnary),
-		grpc.ChainStreamInterceptor(s.logStream, s.metrics.stream, s.policy.stream, s.recoverStream),
-	)
+		grpc.ChainUnaryInterceptor(s.logUnary, s.metrics.unary, s.recoverUnary, s.policy.unary, s.limitUnary),
+		grpc.ChainStreamInterceptor(s.logStream, s.metrics.stream, s.recoverStream, s.policy.stream, s.limitStream),
+	}, more...)...)
 	apipb.RegisterLedgerServiceServer(gs, &ledgerService{s: s})
 	apipb.RegisterCustodyServiceServer(gs, &custodyService{s: s})
 	apipb.RegisterVerifierServiceServer(gs, &verifierService{s: s, backend: s.opts.Verifier})
-	reflection.Register(gs)
 	return gs
 }
 

@@ -1,6 +1,6 @@
 // Package testserver starts a real ledger server on loopback for tests:
-// a custody store on a temporary directory, gRPC and HTTP listeners on
-// 127.0.0.1 port 0, and the verifier backend, all stopped when the test
+// a custody store on a temporary directory, gRPC, HTTP and admin listeners
+// on 127.0.0.1 port 0, and the verifier backend, all stopped when the test
 // ends.
 package testserver
 
@@ -29,9 +29,11 @@ import (
 type Server struct {
 	GRPCAddr string
 	HTTPAddr string
-	Store    *custody.Store
-	Chain    *ct.Chain
-	Dir      string
+	// AdminAddr serves the admin surface: /metrics, pprof, reflection.
+	AdminAddr string
+	Store     *custody.Store
+	Chain     *ct.Chain
+	Dir       string
 
 	stop func() error
 }
@@ -49,6 +51,8 @@ type Options struct {
 	Witnesses []tlog.Witness
 	// TLSConfig, if set, serves both listeners over TLS with it.
 	TLSConfig *tls.Config
+	// Limits are the server's; the zero value means the defaults.
+	Limits server.Limits
 }
 
 // StartDir is [Start] on a given data directory, so a test can restart a
@@ -105,25 +109,27 @@ func RunWith(c *ct.Chain, dir string, o Options) (*Server, error) {
 	} else {
 		close(pubDone)
 	}
-	srv, err := server.New(server.Options{Store: store, Logger: logger, Verifier: flags, Witness: pub, TLSConfig: o.TLSConfig})
-	if err != nil {
-		flags.Close()
-		return fail(err)
+	var ls [3]net.Listener // gRPC, HTTP, admin
+	for i := range ls {
+		if ls[i], err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			for _, l := range ls[:i] {
+				l.Close()
+			}
+			flags.Close()
+			return fail(err)
+		}
 	}
-	gl, err := net.Listen("tcp", "127.0.0.1:0")
+	srv, err := server.New(server.Options{Store: store, Logger: logger, Verifier: flags, Witness: pub, Limits: o.Limits, AdminListener: ls[2], TLSConfig: o.TLSConfig})
 	if err != nil {
-		flags.Close()
-		return fail(err)
-	}
-	hl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		gl.Close()
+		for _, l := range ls {
+			l.Close()
+		}
 		flags.Close()
 		return fail(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, gl, hl) }()
-	s := &Server{GRPCAddr: gl.Addr().String(), HTTPAddr: hl.Addr().String(), Store: store, Chain: c, Dir: dir}
+	go func() { done <- srv.Serve(ctx, ls[0], ls[1]) }()
+	s := &Server{GRPCAddr: ls[0].Addr().String(), HTTPAddr: ls[1].Addr().String(), AdminAddr: ls[2].Addr().String(), Store: store, Chain: c, Dir: dir}
 	var once sync.Once
 	var serveErr error
 	s.stop = func() error {

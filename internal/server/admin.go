@@ -1,0 +1,131 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	reflectionv1 "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	reflectionv1alpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
+)
+
+// The admin surface is the operator's, served on [Options.AdminListener]
+// and never on the public listeners: it has no authentication, so it
+// belongs on loopback or a private network. One port serves both HTTP and
+// gRPC (HTTP/2 without TLS, "h2c", for gRPC clients such as grpcurl
+// -plaintext):
+//
+//	/metrics        Prometheus metrics
+//	/debug/pprof/   net/http/pprof (CPU, heap, goroutine profiles, traces)
+//	/healthz        health with details, as JSON (the public /healthz says
+//	                only "ok" or "unavailable")
+//	gRPC            server reflection (v1 and v1alpha) of the public
+//	                services, and grpc.health.v1.Health
+type adminServer struct {
+	http *http.Server
+	grpc *grpc.Server
+}
+
+// newAdmin returns the admin server; public is the public gRPC server,
+// whose services reflection describes, and hs its health service.
+func (s *Server) newAdmin(ctx context.Context, public *grpc.Server, hs *health.Server) *adminServer {
+	gs := grpc.NewServer()
+	refl := reflection.ServerOptions{Services: public}
+	reflectionv1.RegisterServerReflectionServer(gs, reflection.NewServerV1(refl))
+	reflectionv1alpha.RegisterServerReflectionServer(gs, reflection.NewServer(refl))
+	healthpb.RegisterHealthServer(gs, hs)
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("GET /healthz", s.adminHealth)
+
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	return &adminServer{
+		grpc: gs,
+		http: &http.Server{
+			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+					gs.ServeHTTP(w, r)
+					return
+				}
+				mux.ServeHTTP(w, r)
+			}),
+			Protocols:         &protocols,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+			BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		},
+	}
+}
+
+// serve serves on lis until close.
+func (a *adminServer) serve(lis net.Listener) error {
+	if err := a.http.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// close stops the admin server at once: it is the last to go, so that
+// metrics can be read while the public listeners drain.
+func (a *adminServer) close() {
+	a.http.Close()
+	a.grpc.Stop()
+}
+
+// adminHealth is the admin /healthz: 200 or 503 as the public one, with
+// details as JSON.
+func (s *Server) adminHealth(w http.ResponseWriter, r *http.Request) {
+	type detail struct {
+		Status       string `json:"status"`
+		Draining     bool   `json:"draining"`
+		StoreError   string `json:"store_error,omitempty"`
+		TreeSize     uint64 `json:"tree_size"`
+		Goroutines   int    `json:"goroutines"`
+		HeavyRunning int    `json:"heavy_calls_running"`
+		HeavyMax     int    `json:"heavy_calls_max"`
+		PartyBuckets int    `json:"party_buckets"`
+	}
+	d := detail{Status: "ok", Draining: s.draining.Load(), TreeSize: s.store.Log().Size(), Goroutines: runtime.NumGoroutine()}
+	if _, err := s.store.Log().RootAt(r.Context(), 0); err != nil {
+		d.StoreError = err.Error()
+	}
+	if d.Draining || d.StoreError != "" {
+		d.Status = "unavailable"
+	}
+	if s.heavy != nil {
+		d.HeavyRunning, d.HeavyMax = len(s.heavy.slots), cap(s.heavy.slots)
+	}
+	if s.parties != nil {
+		d.PartyBuckets = s.parties.len()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if d.Status != "ok" {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	json.NewEncoder(w).Encode(d)
+}
