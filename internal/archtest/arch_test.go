@@ -47,6 +47,7 @@ var transitive = map[string][]string{
 	"internal/backend":             {gateway, module + "internal/server", module + "client"},
 	"internal/refdata":             {module},
 	"internal/keyfile":             {badger, grpc, gateway, module + "ledger", module + "custody"},
+	"authtoken":                    {badger, grpc, gateway, module},
 }
 
 // direct lists, per package directory, import path prefixes its files,
@@ -62,6 +63,7 @@ var direct = map[string][]string{
 	"registry":         {"os", "net", "syscall", module + "custody", module + "ledger", grpc},
 	"index":            {"os", "net", "syscall", module + "custody", module + "ledger", grpc},
 	"internal/refdata": {module},
+	"authtoken":        {"os", "net", "syscall", module},
 }
 
 // TestDependencies checks every package's transitive dependencies, as the
