@@ -164,7 +164,7 @@ func (c Claims) Check(origin string, now time.Time) error {
 	case now.Add(ClockSkew).Before(c.Issued):
 		return fmt.Errorf("token is issued at %s, in the future (server time %s)", c.Issued.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	case !now.Before(c.Expires):
-		return fmt.Errorf("token expired at %s (server time %s)", c.Expires.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+		return fmt.Errorf("token expired at %s (server time %s): make a new one (provctl token)", c.Expires.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
 	return nil
 }

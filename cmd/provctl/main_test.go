@@ -167,6 +167,10 @@ func TestSignSubmitAndRead(t *testing.T) {
 	if out := c.ok("proof", "inclusion", "2", "4"); !strings.Contains(out, "in the tree of size 4") || !strings.Contains(out, "consistent with the latest checkpoint") {
 		t.Errorf("provctl proof inclusion 2 4:\n%s", out)
 	}
+	// Anonymous, the entry is its leaf fields only, and provctl says so.
+	if out := c.ok("entry", "2", "--key", ""); !strings.Contains(out, "the record is withheld") || strings.Contains(out, "mine-1") {
+		t.Errorf("provctl entry 2 without a key:\n%s", out)
+	}
 	if out := c.ok("entry", "2"); !strings.Contains(out, "signed by mine-1") {
 		t.Errorf("provctl entry 2:\n%s", out)
 	}

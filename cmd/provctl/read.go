@@ -421,6 +421,12 @@ func showEntry(ctx context.Context, e *env, args []string) error {
 			return printJSON(e.stdout, r)
 		}
 		en := r.GetEntry()
+		if len(en.GetData()) == 0 {
+			// Reduced by the read policy to what a monitor needs.
+			fmt.Fprintf(e.stdout, "entry %d, record %s\nlogged at %s\nthe record is withheld: you may not read it (README, \"Who may read what\"); authenticate with --key and --party as a party of its chain\n",
+				en.GetIndex(), en.GetLeafHash(), en.GetRecordTime().AsTime().UTC().Format(time.RFC3339))
+			return nil
+		}
 		fmt.Fprintf(e.stdout, "entry %d, record %s\nsigned by %s at %s: %s\n", en.GetIndex(), en.GetLeafHash(),
 			en.GetStatement().GetPartyId(), en.GetStatement().GetEventTime().AsTime().UTC().Format(time.RFC3339), describeStatement(en.GetStatement()))
 		return nil

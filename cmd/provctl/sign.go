@@ -508,6 +508,7 @@ lots without naming yourself.
 	if err != nil {
 		return err
 	}
+	g.as = s
 	if *link == "" {
 		if *link, _, err = lotHead(ctx, &g, *lot); err != nil {
 			return err

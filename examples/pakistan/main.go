@@ -165,7 +165,7 @@ func play(ctx context.Context, o options) (*Result, error) {
 		fmt.Fprintf(out, "\nAuditors see the same over REST with a token (here the operator's, made with the log key), e.g.:\n  TOKEN=$(provctl token --addr %s --key %s)\n  curl -H \"Authorization: Bearer $TOKEN\" http://%s/v1/lots/%s/verification\n  curl -H \"Authorization: Bearer $TOKEN\" http://%s/v1/flags\n",
 			addr, filepath.Join(dir, "log.key"), httpAddr, stories[0].Lot, httpAddr)
 	} else if httpAddr != "" {
-		fmt.Fprintln(out, "\nThe server has stopped with the example; run it with --serve to keep it up for provctl and for REST (curl .../v1/flags).")
+		fmt.Fprintln(out, "\nThe server has stopped with the example; run it with --serve to keep it up for provctl and for REST (it prints a token and the curl lines).")
 	}
 	if o.serve && o.addr == "" {
 		fmt.Fprintf(out, "\nServing on gRPC %s and http://%s until interrupted (Ctrl-C). For provctl:\n", addr, httpAddr)

@@ -99,8 +99,9 @@ type Limits struct {
 	MaxHeavyCalls int
 	HeavyCallWait time.Duration
 	// MaxBundleBytes bounds the encoded size of a bundle GetBundle
-	// returns; a larger one is refused with ResourceExhausted saying its
-	// size and the limit. Default 4 MiB less 1 KiB, so that any gRPC
+	// returns; a larger one is refused with FailedPrecondition saying its
+	// size and the limit, and to fetch it in parts (StreamBundle, which
+	// has no such limit). Default 4 MiB less 1 KiB, so that any gRPC
 	// client with gRPC's default 4 MiB receive limit can take every
 	// bundle served, rather than failing on its side with "received
 	// message larger than max" (issue 15).
@@ -339,7 +340,9 @@ func (s *Server) limitUnary(ctx context.Context, req any, info *grpc.UnaryServer
 		return resp, err
 	}
 	if n := proto.Size(b); n > s.limits.MaxBundleBytes {
-		return nil, status.Errorf(codes.ResourceExhausted, "the bundle of lot %q is %d bytes (%.1f MiB), more than this server's limit of %d bytes (%.1f MiB); fetch it in parts with StreamBundle (provctl and client.Bundle do; REST: /v1/lots/%s/bundle/parts); the operator sets the limit with --max-bundle-bytes",
+		// FailedPrecondition (400), not ResourceExhausted (429): asking
+		// again will not help, asking for the parts will.
+		return nil, status.Errorf(codes.FailedPrecondition, "the bundle of lot %q is %d bytes (%.1f MiB), more than this server's limit of %d bytes (%.1f MiB); fetch it in parts with StreamBundle (provctl and client.Bundle do; REST: /v1/lots/%s/bundle/parts); the operator sets the limit with --max-bundle-bytes",
 			req.(*apipb.GetBundleRequest).GetLotId(), n, float64(n)/(1<<20), s.limits.MaxBundleBytes, float64(s.limits.MaxBundleBytes)/(1<<20), req.(*apipb.GetBundleRequest).GetLotId())
 	}
 	return resp, nil

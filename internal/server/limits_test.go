@@ -405,7 +405,7 @@ func TestHeavyCallsBounded(t *testing.T) {
 		if err == nil {
 			continue
 		}
-		if status.Code(err) != codes.ResourceExhausted || !strings.Contains(status.Convert(err).Message(), "more than this server's limit of 5000 bytes") {
+		if status.Code(err) != codes.FailedPrecondition || !strings.Contains(status.Convert(err).Message(), "more than this server's limit of 5000 bytes") || !strings.Contains(status.Convert(err).Message(), "StreamBundle") {
 			t.Fatalf("the big bundle: %v", err)
 		}
 	}

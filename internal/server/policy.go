@@ -157,7 +157,7 @@ func (p *policy) admit(ctx context.Context, method string) (context.Context, cal
 	case anyone:
 	case member:
 		if c.anonymous() {
-			return nil, c, status.Errorf(codes.Unauthenticated, "authentication: %s needs a party's credentials (Authorization: Bearer TOKEN; see provctl token)", method)
+			return nil, c, status.Errorf(codes.Unauthenticated, "authentication: %s needs a party's credentials: a token signed with its registered key (provctl: --key and --party, or PROVCTL_KEY and PROVCTL_PARTY; curl: -H \"Authorization: Bearer $(provctl token --key K --party P)\")", method)
 		}
 	default:
 		return nil, c, status.Errorf(codes.PermissionDenied, "%s is not served here", method)

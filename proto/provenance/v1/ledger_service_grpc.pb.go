@@ -34,7 +34,9 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // LedgerService appends signed envelopes and serves the log: entries,
-// checkpoints and Merkle proofs. Reads need no credentials.
+// checkpoints and Merkle proofs. Checkpoints, proofs and entries reduced to
+// their leaf fields need no credentials; everything else needs a party's
+// token (docs/FORMAT.md, "Authentication").
 type LedgerServiceClient interface {
 	// Submit validates and appends one signed envelope. It returns once the
 	// entry is durable. An identical envelope returns the existing entry.
@@ -170,7 +172,9 @@ func (c *ledgerServiceClient) GetConsistencyProof(ctx context.Context, in *GetCo
 // for forward compatibility.
 //
 // LedgerService appends signed envelopes and serves the log: entries,
-// checkpoints and Merkle proofs. Reads need no credentials.
+// checkpoints and Merkle proofs. Checkpoints, proofs and entries reduced to
+// their leaf fields need no credentials; everything else needs a party's
+// token (docs/FORMAT.md, "Authentication").
 type LedgerServiceServer interface {
 	// Submit validates and appends one signed envelope. It returns once the
 	// entry is durable. An identical envelope returns the existing entry.
