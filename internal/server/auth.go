@@ -183,15 +183,3 @@ func (a *authenticator) resolve(claims authtoken.Claims, now time.Time) (caller,
 	}
 	return caller{party: claims.Party, auditor: slices.Contains(p.GetRegistration().GetRoles(), pb.Role_ROLE_AUDITOR)}, nil
 }
-
-type callerKey struct{}
-
-func withCaller(ctx context.Context, c caller) context.Context {
-	return context.WithValue(ctx, callerKey{}, c)
-}
-
-// callerOf returns the caller the policy interceptor put in ctx.
-func callerOf(ctx context.Context) caller {
-	c, _ := ctx.Value(callerKey{}).(caller)
-	return c
-}

@@ -147,29 +147,29 @@ func (p *policy) stands(ctx context.Context, party string, r readRefusal) (bool,
 const maxWalkRecords = 50000
 
 // admit authenticates the call and checks the method's access; it returns
-// the context the handler runs with.
-func (p *policy) admit(ctx context.Context, method string) (context.Context, caller, error) {
+// the caller.
+func (p *policy) admit(ctx context.Context, method string) (caller, error) {
 	c, err := p.auth.authenticate(ctx)
 	if err != nil {
-		return nil, c, err
+		return c, err
 	}
 	switch methodAccess[method] {
 	case anyone:
 	case member:
 		if c.anonymous() {
-			return nil, c, status.Errorf(codes.Unauthenticated, "authentication: %s needs a party's credentials: a token signed with its registered key (provctl: --key and --party, or PROVCTL_KEY and PROVCTL_PARTY; curl: -H \"Authorization: Bearer $(provctl token --key K --party P)\")", method)
+			return c, status.Errorf(codes.Unauthenticated, "authentication: %s needs a party's credentials: a token signed with its registered key (provctl: --key and --party, or PROVCTL_KEY and PROVCTL_PARTY; curl: -H \"Authorization: Bearer $(provctl token --key K --party P)\")", method)
 		}
 	default:
-		return nil, c, status.Errorf(codes.PermissionDenied, "%s is not served here", method)
+		return c, status.Errorf(codes.PermissionDenied, "%s is not served here", method)
 	}
-	return withCaller(ctx, c), c, nil
+	return c, nil
 }
 
 // unary is the policy interceptor for unary calls: admit, check the
 // request's resource, call, and reduce the answer to what the caller may
 // read.
 func (p *policy) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	ctx, c, err := p.admit(ctx, info.FullMethod)
+	c, err := p.admit(ctx, info.FullMethod)
 	if err != nil {
 		return nil, err
 	}
@@ -189,11 +189,11 @@ func (p *policy) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo,
 // stream is the policy interceptor for streams; StreamEntries' entries are
 // reduced one by one as they are sent.
 func (p *policy) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	ctx, c, err := p.admit(ss.Context(), info.FullMethod)
+	c, err := p.admit(ss.Context(), info.FullMethod)
 	if err != nil {
 		return err
 	}
-	return handler(srv, &policyStream{ServerStream: ss, ctx: ctx, c: c, p: p, lots: map[string]bool{}})
+	return handler(srv, &policyStream{ServerStream: ss, ctx: ss.Context(), c: c, p: p, lots: map[string]bool{}})
 }
 
 type policyStream struct {
