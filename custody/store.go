@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -427,4 +428,29 @@ func StatementLots(st *pb.Statement) []string {
 		return out
 	}
 	return nil
+}
+
+// Lots returns the lots whose ids sort after after ("" for the first), in
+// id order: the lot listing's pages.
+func (s *Store) Lots(ctx context.Context, after string) iter.Seq2[*pb.LotState, error] {
+	return func(yield func(*pb.LotState, error) bool) {
+		from := []byte(lotPrefix)
+		if after != "" {
+			from = []byte(lotPrefix + after + "\x00")
+		}
+		for kv, err := range s.log.StateScanFrom(ctx, []byte(lotPrefix), from) {
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			lot := &pb.LotState{}
+			if err := proto.Unmarshal(kv.Value, lot); err != nil {
+				yield(nil, fmt.Errorf("decoding lot %q: %w", kv.Key, err))
+				return
+			}
+			if !yield(lot, nil) {
+				return
+			}
+		}
+	}
 }

@@ -832,9 +832,15 @@ func (l *Log) StateGet(key []byte) ([]byte, error) {
 // [StateTx.Set]. Chunks are read in separate transactions, so a scan running
 // during appends may mix states of different commit groups.
 func (l *Log) StateScan(ctx context.Context, prefix []byte) iter.Seq2[KV, error] {
+	return l.StateScanFrom(ctx, prefix, prefix)
+}
+
+// StateScanFrom is [Log.StateScan] starting at the first key at or after
+// from (which should begin with prefix), for paging through a prefix.
+func (l *Log) StateScanFrom(ctx context.Context, prefix, from []byte) iter.Seq2[KV, error] {
 	return func(yield func(KV, error) bool) {
 		full := stateKey(prefix)
-		seek := full
+		seek := stateKey(from)
 		for {
 			if err := ctx.Err(); err != nil {
 				yield(KV{}, err)

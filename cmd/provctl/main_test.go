@@ -213,6 +213,17 @@ func TestVerifyAndBundles(t *testing.T) {
 	if code != exitFlagged || !strings.Contains(out, "TRANSIT_GAIN") {
 		t.Errorf("verify L2: exit %d, want %d with TRANSIT_GAIN:\n%s", code, exitFlagged, out)
 	}
+	// The lot listing, with its filters; a page of one at a time gives the
+	// same lots.
+	if out := c.ok("list-lots", "--verdict", "flagged", "--rule", "TRANSIT_GAIN"); !strings.Contains(out, "L2") || strings.Contains(out, "L1 ") {
+		t.Errorf("provctl list-lots --rule TRANSIT_GAIN:\n%s", out)
+	}
+	if out := c.ok("list-lots", "--holder", "exp-1", "--limit", "1"); strings.Count(out, "\n") != 2 {
+		t.Errorf("provctl list-lots --limit 1: want one lot:\n%s", out)
+	}
+	if code, _, errs := c.run("list-lots", "--verdict", "maybe"); code != exitUsage || !strings.Contains(errs, "VERIFIED, FLAGGED or INVALID") {
+		t.Errorf("provctl list-lots --verdict maybe: exit %d %s", code, errs)
+	}
 	if out := c.ok("flags", "--rule", "TRANSIT_GAIN"); !strings.Contains(out, "L2") || strings.Contains(out, "L1 ") {
 		t.Errorf("provctl flags --rule TRANSIT_GAIN:\n%s", out)
 	}

@@ -222,8 +222,14 @@ func listFlags(ctx context.Context, e *env, args []string) error {
 	lot := fs.String("lot", "", "only this lot")
 	sev := fs.String("min-severity", "", "INFO, WARNING or CRITICAL")
 	since := fs.String("since", "", "only events at or after this time, RFC 3339")
+	until := fs.String("until", "", "only events before this time, RFC 3339")
+	limit := fs.Int("limit", 10000, "stop after this many flags (the JSON then carries nextPageToken to go on)")
+	token := fs.String("page-token", "", "start from this nextPageToken of an earlier listing")
 	if err := parse(fs, args, 0); err != nil {
 		return err
+	}
+	if *limit <= 0 {
+		return usageErr("--limit must be positive")
 	}
 	req := &apipb.ListFlagsRequest{PartyId: *party, Rule: *rule, LotId: *lot}
 	if *sev != "" {
@@ -240,10 +246,28 @@ func listFlags(ctx context.Context, e *env, args []string) error {
 		}
 		req.Since = timestamppb.New(t)
 	}
-	return reader(ctx, &g, func(ctx context.Context, c *client.Client) error {
-		r, err := c.Verifier.ListFlags(ctx, req)
+	if *until != "" {
+		t, err := parseTime("--until", *until)
 		if err != nil {
 			return err
+		}
+		req.Until = timestamppb.New(t)
+	}
+	req.PageToken = *token
+	return reader(ctx, &g, func(ctx context.Context, c *client.Client) error {
+		r := &apipb.ListFlagsResponse{}
+		for {
+			req.PageSize = int32(min(*limit-len(r.Flags), 5000))
+			page, err := c.Verifier.ListFlags(ctx, req)
+			if err != nil {
+				return err
+			}
+			r.Flags = append(r.Flags, page.GetFlags()...)
+			r.PendingLots, r.UnreadRecords, r.NextPageToken = page.GetPendingLots(), page.GetUnreadRecords(), page.GetNextPageToken()
+			if page.GetNextPageToken() == "" || len(r.Flags) >= *limit {
+				break
+			}
+			req.PageToken = page.GetNextPageToken()
 		}
 		if r.GetPendingLots() > 0 || r.GetUnreadRecords() > 0 {
 			fmt.Fprintf(e.stderr, "provctl flags: not yet complete: the server is still verifying %d lots and has %d records to read; their flags may be missing or out of date, list again later\n",

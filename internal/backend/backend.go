@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,7 +22,6 @@ import (
 	"github.com/antimony-ledger/provenance/ledger"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
-	"github.com/antimony-ledger/provenance/record"
 	"github.com/antimony-ledger/provenance/verifier"
 )
 
@@ -296,30 +294,27 @@ func (b *Backend) Bundle(ctx context.Context, lotID string) (*pb.Bundle, error) 
 // ListFlags brings stale lots up to date, on all cores but one (appends
 // keep one), for up to the listing budget, and lists the flags that match
 // req, each once (a flag on an ancestor shows in every descendant's
-// report), ordered by log index. If the budget ran out first, the response counts the lots still
+// report), ordered by log index, a page at a time (req.page_size and
+// page_token). If the budget ran out first, the response counts the lots still
 // stale and the log records not read yet: their flags may be missing or
 // out of date.
 func (b *Backend) ListFlags(ctx context.Context, req *apipb.ListFlagsRequest) (*apipb.ListFlagsResponse, error) {
-	if r := req.GetRule(); r != "" && r != RuleInvalid && !slices.ContainsFunc(verifier.Rules(), func(x verifier.RuleInfo) bool { return x.ID == r }) {
-		ids := []string{RuleInvalid}
-		for _, x := range verifier.Rules() {
-			ids = append(ids, x.ID)
-		}
-		slices.Sort(ids)
-		return nil, fmt.Errorf("%w: unknown rule %q; the rules are %s", record.ErrMalformed, r, strings.Join(ids, ", "))
+	if err := checkRule(req.GetRule()); err != nil {
+		return nil, err
 	}
-	// One core is left to appends, which a listing must not hold up.
-	pending, unread, err := b.catchUp(ctx, b.listBudget, max(1, runtime.GOMAXPROCS(0)-1))
+	if _, err := parsePageToken("flags", req.GetPageToken()); err != nil {
+		return nil, err
+	}
+	pending, unread, err := b.catchUp(ctx, b.listBudget, listWorkers())
 	if err != nil {
 		return nil, err
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	seen := map[string]bool{}
 	var out []*pb.Flag
 	for _, fs := range b.flags {
 		for _, f := range fs {
-			key := fmt.Sprintf("%s|%d|%s|%s", f.GetRule(), f.GetIndex(), f.GetLotId(), f.GetMessage())
+			key := flagKey(f)
 			if seen[key] || !matches(f, req) {
 				continue
 			}
@@ -327,11 +322,18 @@ func (b *Backend) ListFlags(ctx context.Context, req *apipb.ListFlagsRequest) (*
 			out = append(out, f)
 		}
 	}
-	slices.SortFunc(out, func(x, y *pb.Flag) int {
-		return cmp.Or(cmp.Compare(x.GetIndex(), y.GetIndex()), cmp.Compare(x.GetRule(), y.GetRule()), cmp.Compare(x.GetLotId(), y.GetLotId()))
-	})
-	return &apipb.ListFlagsResponse{Flags: out, PendingLots: uint64(pending), UnreadRecords: unread}, nil
+	b.mu.Unlock()
+	slices.SortFunc(out, func(x, y *pb.Flag) int { return cmp.Compare(flagKey(x), flagKey(y)) })
+	page, next, err := pageFlags(out, req)
+	if err != nil {
+		return nil, err
+	}
+	return &apipb.ListFlagsResponse{Flags: page, PendingLots: uint64(pending), UnreadRecords: unread, NextPageToken: next}, nil
 }
+
+// listWorkers is how many goroutines a listing verifies stale lots on:
+// all cores but one, which appends keep.
+func listWorkers() int { return max(1, runtime.GOMAXPROCS(0)-1) }
 
 func matches(f *pb.Flag, req *apipb.ListFlagsRequest) bool {
 	switch {

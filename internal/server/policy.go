@@ -74,6 +74,7 @@ var methodAccess = map[string]access{
 	apipb.CustodyService_ListParties_FullMethodName:   member,
 	apipb.CustodyService_ListPartyLots_FullMethodName: member,
 	apipb.VerifierService_VerifyLot_FullMethodName:    member,
+	apipb.VerifierService_ListLots_FullMethodName:     member,
 	apipb.VerifierService_ListFlags_FullMethodName:    member,
 	apipb.VerifierService_GetBundle_FullMethodName:    member,
 	apipb.VerifierService_StreamBundle_FullMethodName: member,
@@ -281,7 +282,7 @@ func (p *policy) check(ctx context.Context, c caller, req any) error {
 	case *apipb.GetCheckpointRequest, *apipb.GetInclusionProofRequest, *apipb.GetConsistencyProofRequest,
 		*apipb.GetEntryRequest, *apipb.GetRecordRequest, *apipb.SubmitRequest,
 		*apipb.StreamEntriesRequest, *apipb.SubmitStreamRequest,
-		*apipb.GetPartyRequest, *apipb.ListPartiesRequest, *healthpb.HealthCheckRequest, *healthpb.HealthListRequest:
+		*apipb.GetPartyRequest, *apipb.ListPartiesRequest, *apipb.ListLotsRequest, *healthpb.HealthCheckRequest, *healthpb.HealthListRequest:
 		return nil // public, the caller's own submission, or reduced by filter
 	default:
 		return errNoRule(req)
@@ -317,6 +318,21 @@ func (p *policy) filter(ctx context.Context, c caller, resp any) error {
 		for i, party := range r.GetParties() {
 			r.Parties[i] = directoryEntry(c, party)
 		}
+	case *apipb.ListLotsResponse:
+		// A page of lots the caller may read: it may be short, even
+		// empty, and still have a next page.
+		memo := map[string]bool{}
+		var kept []*apipb.LotSummary
+		for _, l := range r.GetLots() {
+			ok, err := p.mayReadLot(ctx, c.party, l.GetLot().GetLotId(), memo)
+			if err != nil {
+				return err
+			}
+			if ok {
+				kept = append(kept, l)
+			}
+		}
+		r.Lots = kept
 	case *apipb.ListFlagsResponse:
 		lots := map[string]bool{}
 		var kept []*pb.Flag

@@ -49,6 +49,10 @@ func (fakeVerifier) ListFlags(_ context.Context, req *apipb.ListFlagsRequest) (*
 	return &apipb.ListFlagsResponse{Flags: []*pb.Flag{{Rule: "MASS_SURPLUS", Severity: pb.Severity_SEVERITY_CRITICAL, LotId: req.GetLotId()}}}, nil
 }
 
+func (fakeVerifier) ListLots(context.Context, *apipb.ListLotsRequest) (*apipb.ListLotsResponse, error) {
+	return &apipb.ListLotsResponse{}, nil
+}
+
 func (fakeVerifier) Bundle(_ context.Context, lotID string) (*pb.Bundle, error) {
 	return &pb.Bundle{LotId: lotID, Checkpoint: "cp"}, nil
 }

@@ -22,6 +22,8 @@ type VerifierBackend interface {
 	ListFlags(ctx context.Context, req *apipb.ListFlagsRequest) (*apipb.ListFlagsResponse, error)
 	// Bundle returns an offline provenance bundle for a lot.
 	Bundle(ctx context.Context, lotID string) (*pb.Bundle, error)
+	// ListLots lists lots with their current verdicts.
+	ListLots(ctx context.Context, req *apipb.ListLotsRequest) (*apipb.ListLotsResponse, error)
 }
 
 // verifierService implements pb.VerifierServiceServer over a backend.
@@ -55,6 +57,22 @@ func (v *verifierService) ListFlags(ctx context.Context, req *apipb.ListFlagsReq
 		return nil, status.Error(codes.InvalidArgument, "since and until must be valid timestamps")
 	}
 	resp, err := v.backend.ListFlags(ctx, req)
+	if err != nil {
+		return nil, v.s.toStatus(ctx, err)
+	}
+	return resp, nil
+}
+
+func (v *verifierService) ListLots(ctx context.Context, req *apipb.ListLotsRequest) (*apipb.ListLotsResponse, error) {
+	if v.backend == nil {
+		return nil, errNoVerifier
+	}
+	if h := req.GetHolderPartyId(); h != "" {
+		if err := requireID("holder_party_id", h); err != nil {
+			return nil, err
+		}
+	}
+	resp, err := v.backend.ListLots(ctx, req)
 	if err != nil {
 		return nil, v.s.toStatus(ctx, err)
 	}

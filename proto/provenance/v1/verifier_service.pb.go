@@ -112,13 +112,17 @@ func (x *VerifyLotResponse) GetReport() *recordpb.VerificationReport {
 }
 
 type ListFlagsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PartyId       string                 `protobuf:"bytes,1,opt,name=party_id,json=partyId,proto3" json:"party_id,omitempty"`
-	Rule          string                 `protobuf:"bytes,2,opt,name=rule,proto3" json:"rule,omitempty"`
-	MinSeverity   recordpb.Severity      `protobuf:"varint,3,opt,name=min_severity,json=minSeverity,proto3,enum=provenance.v1.Severity" json:"min_severity,omitempty"`
-	LotId         string                 `protobuf:"bytes,4,opt,name=lot_id,json=lotId,proto3" json:"lot_id,omitempty"`
-	Since         *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=since,proto3" json:"since,omitempty"`
-	Until         *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=until,proto3" json:"until,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	PartyId     string                 `protobuf:"bytes,1,opt,name=party_id,json=partyId,proto3" json:"party_id,omitempty"`
+	Rule        string                 `protobuf:"bytes,2,opt,name=rule,proto3" json:"rule,omitempty"`
+	MinSeverity recordpb.Severity      `protobuf:"varint,3,opt,name=min_severity,json=minSeverity,proto3,enum=provenance.v1.Severity" json:"min_severity,omitempty"`
+	LotId       string                 `protobuf:"bytes,4,opt,name=lot_id,json=lotId,proto3" json:"lot_id,omitempty"`
+	Since       *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=since,proto3" json:"since,omitempty"`
+	Until       *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=until,proto3" json:"until,omitempty"`
+	// At most this many flags (0: 500; at most 5,000).
+	PageSize int32 `protobuf:"varint,7,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the page before; empty for the first page.
+	PageToken     string `protobuf:"bytes,8,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -195,6 +199,20 @@ func (x *ListFlagsRequest) GetUntil() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *ListFlagsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListFlagsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListFlagsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Flags []*recordpb.Flag       `protobuf:"bytes,1,rep,name=flags,proto3" json:"flags,omitempty"`
@@ -207,6 +225,9 @@ type ListFlagsResponse struct {
 	// Log records the verifier has not read yet, whose lots are not counted
 	// in pending_lots.
 	UnreadRecords uint64 `protobuf:"varint,3,opt,name=unread_records,json=unreadRecords,proto3" json:"unread_records,omitempty"`
+	// The page_token of the next page; empty on the last. A page may hold
+	// fewer than page_size flags (even none) and still have a next one.
+	NextPageToken string `protobuf:"bytes,4,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -262,6 +283,247 @@ func (x *ListFlagsResponse) GetUnreadRecords() uint64 {
 	return 0
 }
 
+func (x *ListFlagsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type ListLotsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only lots held by (or in transit to) this party.
+	HolderPartyId string `protobuf:"bytes,1,opt,name=holder_party_id,json=holderPartyId,proto3" json:"holder_party_id,omitempty"`
+	// Only lots of this product.
+	Product recordpb.Product `protobuf:"varint,2,opt,name=product,proto3,enum=provenance.v1.Product" json:"product,omitempty"`
+	// Only lots with this current verdict (VERDICT_UNSPECIFIED: any).
+	Verdict recordpb.Verdict `protobuf:"varint,3,opt,name=verdict,proto3,enum=provenance.v1.Verdict" json:"verdict,omitempty"`
+	// Only lots with a current flag of this rule.
+	Rule string `protobuf:"bytes,4,opt,name=rule,proto3" json:"rule,omitempty"`
+	// At most this many lots (0: 100; at most 1,000).
+	PageSize int32 `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the page before; empty for the first page.
+	PageToken     string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLotsRequest) Reset() {
+	*x = ListLotsRequest{}
+	mi := &file_provenance_v1_verifier_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLotsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLotsRequest) ProtoMessage() {}
+
+func (x *ListLotsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_provenance_v1_verifier_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLotsRequest.ProtoReflect.Descriptor instead.
+func (*ListLotsRequest) Descriptor() ([]byte, []int) {
+	return file_provenance_v1_verifier_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ListLotsRequest) GetHolderPartyId() string {
+	if x != nil {
+		return x.HolderPartyId
+	}
+	return ""
+}
+
+func (x *ListLotsRequest) GetProduct() recordpb.Product {
+	if x != nil {
+		return x.Product
+	}
+	return recordpb.Product(0)
+}
+
+func (x *ListLotsRequest) GetVerdict() recordpb.Verdict {
+	if x != nil {
+		return x.Verdict
+	}
+	return recordpb.Verdict(0)
+}
+
+func (x *ListLotsRequest) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *ListLotsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListLotsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// A LotSummary is a lot's state and its current verdict.
+type LotSummary struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Lot   *recordpb.LotState     `protobuf:"bytes,1,opt,name=lot,proto3" json:"lot,omitempty"`
+	// VERDICT_UNSPECIFIED while the server has not verified the lot since
+	// its last record (counted in pending_lots).
+	Verdict recordpb.Verdict `protobuf:"varint,2,opt,name=verdict,proto3,enum=provenance.v1.Verdict" json:"verdict,omitempty"`
+	// The rules of its current flags, each once, sorted.
+	Rules         []string `protobuf:"bytes,3,rep,name=rules,proto3" json:"rules,omitempty"`
+	FlagCount     uint32   `protobuf:"varint,4,opt,name=flag_count,json=flagCount,proto3" json:"flag_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LotSummary) Reset() {
+	*x = LotSummary{}
+	mi := &file_provenance_v1_verifier_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LotSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LotSummary) ProtoMessage() {}
+
+func (x *LotSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_provenance_v1_verifier_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LotSummary.ProtoReflect.Descriptor instead.
+func (*LotSummary) Descriptor() ([]byte, []int) {
+	return file_provenance_v1_verifier_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *LotSummary) GetLot() *recordpb.LotState {
+	if x != nil {
+		return x.Lot
+	}
+	return nil
+}
+
+func (x *LotSummary) GetVerdict() recordpb.Verdict {
+	if x != nil {
+		return x.Verdict
+	}
+	return recordpb.Verdict(0)
+}
+
+func (x *LotSummary) GetRules() []string {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+func (x *LotSummary) GetFlagCount() uint32 {
+	if x != nil {
+		return x.FlagCount
+	}
+	return 0
+}
+
+type ListLotsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// In lot id order.
+	Lots []*LotSummary `protobuf:"bytes,1,rep,name=lots,proto3" json:"lots,omitempty"`
+	// As in ListFlagsResponse.
+	PendingLots   uint64 `protobuf:"varint,2,opt,name=pending_lots,json=pendingLots,proto3" json:"pending_lots,omitempty"`
+	UnreadRecords uint64 `protobuf:"varint,3,opt,name=unread_records,json=unreadRecords,proto3" json:"unread_records,omitempty"`
+	// The page_token of the next page; empty on the last. A page may hold
+	// fewer than page_size lots (even none) and still have a next one.
+	NextPageToken string `protobuf:"bytes,4,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLotsResponse) Reset() {
+	*x = ListLotsResponse{}
+	mi := &file_provenance_v1_verifier_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLotsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLotsResponse) ProtoMessage() {}
+
+func (x *ListLotsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_provenance_v1_verifier_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLotsResponse.ProtoReflect.Descriptor instead.
+func (*ListLotsResponse) Descriptor() ([]byte, []int) {
+	return file_provenance_v1_verifier_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ListLotsResponse) GetLots() []*LotSummary {
+	if x != nil {
+		return x.Lots
+	}
+	return nil
+}
+
+func (x *ListLotsResponse) GetPendingLots() uint64 {
+	if x != nil {
+		return x.PendingLots
+	}
+	return 0
+}
+
+func (x *ListLotsResponse) GetUnreadRecords() uint64 {
+	if x != nil {
+		return x.UnreadRecords
+	}
+	return 0
+}
+
+func (x *ListLotsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 type GetBundleRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	LotId         string                 `protobuf:"bytes,1,opt,name=lot_id,json=lotId,proto3" json:"lot_id,omitempty"`
@@ -271,7 +533,7 @@ type GetBundleRequest struct {
 
 func (x *GetBundleRequest) Reset() {
 	*x = GetBundleRequest{}
-	mi := &file_provenance_v1_verifier_service_proto_msgTypes[4]
+	mi := &file_provenance_v1_verifier_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -283,7 +545,7 @@ func (x *GetBundleRequest) String() string {
 func (*GetBundleRequest) ProtoMessage() {}
 
 func (x *GetBundleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_verifier_service_proto_msgTypes[4]
+	mi := &file_provenance_v1_verifier_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -296,7 +558,7 @@ func (x *GetBundleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBundleRequest.ProtoReflect.Descriptor instead.
 func (*GetBundleRequest) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_verifier_service_proto_rawDescGZIP(), []int{4}
+	return file_provenance_v1_verifier_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetBundleRequest) GetLotId() string {
@@ -315,7 +577,7 @@ type GetBundleResponse struct {
 
 func (x *GetBundleResponse) Reset() {
 	*x = GetBundleResponse{}
-	mi := &file_provenance_v1_verifier_service_proto_msgTypes[5]
+	mi := &file_provenance_v1_verifier_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -327,7 +589,7 @@ func (x *GetBundleResponse) String() string {
 func (*GetBundleResponse) ProtoMessage() {}
 
 func (x *GetBundleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_verifier_service_proto_msgTypes[5]
+	mi := &file_provenance_v1_verifier_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -340,7 +602,7 @@ func (x *GetBundleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBundleResponse.ProtoReflect.Descriptor instead.
 func (*GetBundleResponse) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_verifier_service_proto_rawDescGZIP(), []int{5}
+	return file_provenance_v1_verifier_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetBundleResponse) GetBundle() *recordpb.Bundle {
@@ -359,7 +621,7 @@ type StreamBundleRequest struct {
 
 func (x *StreamBundleRequest) Reset() {
 	*x = StreamBundleRequest{}
-	mi := &file_provenance_v1_verifier_service_proto_msgTypes[6]
+	mi := &file_provenance_v1_verifier_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -371,7 +633,7 @@ func (x *StreamBundleRequest) String() string {
 func (*StreamBundleRequest) ProtoMessage() {}
 
 func (x *StreamBundleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_verifier_service_proto_msgTypes[6]
+	mi := &file_provenance_v1_verifier_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -384,7 +646,7 @@ func (x *StreamBundleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamBundleRequest.ProtoReflect.Descriptor instead.
 func (*StreamBundleRequest) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_verifier_service_proto_rawDescGZIP(), []int{6}
+	return file_provenance_v1_verifier_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *StreamBundleRequest) GetLotId() string {
@@ -408,7 +670,7 @@ type StreamBundleResponse struct {
 
 func (x *StreamBundleResponse) Reset() {
 	*x = StreamBundleResponse{}
-	mi := &file_provenance_v1_verifier_service_proto_msgTypes[7]
+	mi := &file_provenance_v1_verifier_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -420,7 +682,7 @@ func (x *StreamBundleResponse) String() string {
 func (*StreamBundleResponse) ProtoMessage() {}
 
 func (x *StreamBundleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_verifier_service_proto_msgTypes[7]
+	mi := &file_provenance_v1_verifier_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -433,7 +695,7 @@ func (x *StreamBundleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamBundleResponse.ProtoReflect.Descriptor instead.
 func (*StreamBundleResponse) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_verifier_service_proto_rawDescGZIP(), []int{7}
+	return file_provenance_v1_verifier_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StreamBundleResponse) GetPart() isStreamBundleResponse_Part {
@@ -498,22 +760,46 @@ var File_provenance_v1_verifier_service_proto protoreflect.FileDescriptor
 
 const file_provenance_v1_verifier_service_proto_rawDesc = "" +
 	"\n" +
-	"$provenance/v1/verifier_service.proto\x12\rprovenance.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a provenance/v1/verification.proto\")\n" +
+	"$provenance/v1/verifier_service.proto\x12\rprovenance.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bprovenance/v1/records.proto\x1a\x19provenance/v1/state.proto\x1a provenance/v1/verification.proto\")\n" +
 	"\x10VerifyLotRequest\x12\x15\n" +
 	"\x06lot_id\x18\x01 \x01(\tR\x05lotId\"N\n" +
 	"\x11VerifyLotResponse\x129\n" +
-	"\x06report\x18\x01 \x01(\v2!.provenance.v1.VerificationReportR\x06report\"\xf8\x01\n" +
+	"\x06report\x18\x01 \x01(\v2!.provenance.v1.VerificationReportR\x06report\"\xb4\x02\n" +
 	"\x10ListFlagsRequest\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\x12\x12\n" +
 	"\x04rule\x18\x02 \x01(\tR\x04rule\x12:\n" +
 	"\fmin_severity\x18\x03 \x01(\x0e2\x17.provenance.v1.SeverityR\vminSeverity\x12\x15\n" +
 	"\x06lot_id\x18\x04 \x01(\tR\x05lotId\x120\n" +
 	"\x05since\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x120\n" +
-	"\x05until\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"\x88\x01\n" +
+	"\x05until\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\x12\x1b\n" +
+	"\tpage_size\x18\a \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\b \x01(\tR\tpageToken\"\xb0\x01\n" +
 	"\x11ListFlagsResponse\x12)\n" +
 	"\x05flags\x18\x01 \x03(\v2\x13.provenance.v1.FlagR\x05flags\x12!\n" +
 	"\fpending_lots\x18\x02 \x01(\x04R\vpendingLots\x12%\n" +
-	"\x0eunread_records\x18\x03 \x01(\x04R\runreadRecords\")\n" +
+	"\x0eunread_records\x18\x03 \x01(\x04R\runreadRecords\x12&\n" +
+	"\x0fnext_page_token\x18\x04 \x01(\tR\rnextPageToken\"\xed\x01\n" +
+	"\x0fListLotsRequest\x12&\n" +
+	"\x0fholder_party_id\x18\x01 \x01(\tR\rholderPartyId\x120\n" +
+	"\aproduct\x18\x02 \x01(\x0e2\x16.provenance.v1.ProductR\aproduct\x120\n" +
+	"\averdict\x18\x03 \x01(\x0e2\x16.provenance.v1.VerdictR\averdict\x12\x12\n" +
+	"\x04rule\x18\x04 \x01(\tR\x04rule\x12\x1b\n" +
+	"\tpage_size\x18\x05 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x06 \x01(\tR\tpageToken\"\x9e\x01\n" +
+	"\n" +
+	"LotSummary\x12)\n" +
+	"\x03lot\x18\x01 \x01(\v2\x17.provenance.v1.LotStateR\x03lot\x120\n" +
+	"\averdict\x18\x02 \x01(\x0e2\x16.provenance.v1.VerdictR\averdict\x12\x14\n" +
+	"\x05rules\x18\x03 \x03(\tR\x05rules\x12\x1d\n" +
+	"\n" +
+	"flag_count\x18\x04 \x01(\rR\tflagCount\"\xb3\x01\n" +
+	"\x10ListLotsResponse\x12-\n" +
+	"\x04lots\x18\x01 \x03(\v2\x19.provenance.v1.LotSummaryR\x04lots\x12!\n" +
+	"\fpending_lots\x18\x02 \x01(\x04R\vpendingLots\x12%\n" +
+	"\x0eunread_records\x18\x03 \x01(\x04R\runreadRecords\x12&\n" +
+	"\x0fnext_page_token\x18\x04 \x01(\tR\rnextPageToken\")\n" +
 	"\x10GetBundleRequest\x12\x15\n" +
 	"\x06lot_id\x18\x01 \x01(\tR\x05lotId\"B\n" +
 	"\x11GetBundleResponse\x12-\n" +
@@ -524,10 +810,11 @@ const file_provenance_v1_verifier_service_proto_rawDesc = "" +
 	"\x04head\x18\x01 \x01(\v2\x15.provenance.v1.BundleH\x00R\x04head\x125\n" +
 	"\x06record\x18\x02 \x01(\v2\x1b.provenance.v1.BundleRecordH\x00R\x06record\x126\n" +
 	"\tmap_proof\x18\x03 \x01(\v2\x17.provenance.v1.MapProofH\x00R\bmapProofB\x06\n" +
-	"\x04part2\xdc\x02\n" +
+	"\x04part2\xa9\x03\n" +
 	"\x0fVerifierService\x12N\n" +
 	"\tVerifyLot\x12\x1f.provenance.v1.VerifyLotRequest\x1a .provenance.v1.VerifyLotResponse\x12N\n" +
-	"\tListFlags\x12\x1f.provenance.v1.ListFlagsRequest\x1a .provenance.v1.ListFlagsResponse\x12N\n" +
+	"\tListFlags\x12\x1f.provenance.v1.ListFlagsRequest\x1a .provenance.v1.ListFlagsResponse\x12K\n" +
+	"\bListLots\x12\x1e.provenance.v1.ListLotsRequest\x1a\x1f.provenance.v1.ListLotsResponse\x12N\n" +
 	"\tGetBundle\x12\x1f.provenance.v1.GetBundleRequest\x1a .provenance.v1.GetBundleResponse\x12Y\n" +
 	"\fStreamBundle\x12\".provenance.v1.StreamBundleRequest\x1a#.provenance.v1.StreamBundleResponse0\x01BHZFgithub.com/antimony-ledger/provenance/proto/provenance/v1;provenancev1b\x06proto3"
 
@@ -543,47 +830,60 @@ func file_provenance_v1_verifier_service_proto_rawDescGZIP() []byte {
 	return file_provenance_v1_verifier_service_proto_rawDescData
 }
 
-var file_provenance_v1_verifier_service_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_provenance_v1_verifier_service_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_provenance_v1_verifier_service_proto_goTypes = []any{
 	(*VerifyLotRequest)(nil),            // 0: provenance.v1.VerifyLotRequest
 	(*VerifyLotResponse)(nil),           // 1: provenance.v1.VerifyLotResponse
 	(*ListFlagsRequest)(nil),            // 2: provenance.v1.ListFlagsRequest
 	(*ListFlagsResponse)(nil),           // 3: provenance.v1.ListFlagsResponse
-	(*GetBundleRequest)(nil),            // 4: provenance.v1.GetBundleRequest
-	(*GetBundleResponse)(nil),           // 5: provenance.v1.GetBundleResponse
-	(*StreamBundleRequest)(nil),         // 6: provenance.v1.StreamBundleRequest
-	(*StreamBundleResponse)(nil),        // 7: provenance.v1.StreamBundleResponse
-	(*recordpb.VerificationReport)(nil), // 8: provenance.v1.VerificationReport
-	(recordpb.Severity)(0),              // 9: provenance.v1.Severity
-	(*timestamppb.Timestamp)(nil),       // 10: google.protobuf.Timestamp
-	(*recordpb.Flag)(nil),               // 11: provenance.v1.Flag
-	(*recordpb.Bundle)(nil),             // 12: provenance.v1.Bundle
-	(*recordpb.BundleRecord)(nil),       // 13: provenance.v1.BundleRecord
-	(*recordpb.MapProof)(nil),           // 14: provenance.v1.MapProof
+	(*ListLotsRequest)(nil),             // 4: provenance.v1.ListLotsRequest
+	(*LotSummary)(nil),                  // 5: provenance.v1.LotSummary
+	(*ListLotsResponse)(nil),            // 6: provenance.v1.ListLotsResponse
+	(*GetBundleRequest)(nil),            // 7: provenance.v1.GetBundleRequest
+	(*GetBundleResponse)(nil),           // 8: provenance.v1.GetBundleResponse
+	(*StreamBundleRequest)(nil),         // 9: provenance.v1.StreamBundleRequest
+	(*StreamBundleResponse)(nil),        // 10: provenance.v1.StreamBundleResponse
+	(*recordpb.VerificationReport)(nil), // 11: provenance.v1.VerificationReport
+	(recordpb.Severity)(0),              // 12: provenance.v1.Severity
+	(*timestamppb.Timestamp)(nil),       // 13: google.protobuf.Timestamp
+	(*recordpb.Flag)(nil),               // 14: provenance.v1.Flag
+	(recordpb.Product)(0),               // 15: provenance.v1.Product
+	(recordpb.Verdict)(0),               // 16: provenance.v1.Verdict
+	(*recordpb.LotState)(nil),           // 17: provenance.v1.LotState
+	(*recordpb.Bundle)(nil),             // 18: provenance.v1.Bundle
+	(*recordpb.BundleRecord)(nil),       // 19: provenance.v1.BundleRecord
+	(*recordpb.MapProof)(nil),           // 20: provenance.v1.MapProof
 }
 var file_provenance_v1_verifier_service_proto_depIdxs = []int32{
-	8,  // 0: provenance.v1.VerifyLotResponse.report:type_name -> provenance.v1.VerificationReport
-	9,  // 1: provenance.v1.ListFlagsRequest.min_severity:type_name -> provenance.v1.Severity
-	10, // 2: provenance.v1.ListFlagsRequest.since:type_name -> google.protobuf.Timestamp
-	10, // 3: provenance.v1.ListFlagsRequest.until:type_name -> google.protobuf.Timestamp
-	11, // 4: provenance.v1.ListFlagsResponse.flags:type_name -> provenance.v1.Flag
-	12, // 5: provenance.v1.GetBundleResponse.bundle:type_name -> provenance.v1.Bundle
-	12, // 6: provenance.v1.StreamBundleResponse.head:type_name -> provenance.v1.Bundle
-	13, // 7: provenance.v1.StreamBundleResponse.record:type_name -> provenance.v1.BundleRecord
-	14, // 8: provenance.v1.StreamBundleResponse.map_proof:type_name -> provenance.v1.MapProof
-	0,  // 9: provenance.v1.VerifierService.VerifyLot:input_type -> provenance.v1.VerifyLotRequest
-	2,  // 10: provenance.v1.VerifierService.ListFlags:input_type -> provenance.v1.ListFlagsRequest
-	4,  // 11: provenance.v1.VerifierService.GetBundle:input_type -> provenance.v1.GetBundleRequest
-	6,  // 12: provenance.v1.VerifierService.StreamBundle:input_type -> provenance.v1.StreamBundleRequest
-	1,  // 13: provenance.v1.VerifierService.VerifyLot:output_type -> provenance.v1.VerifyLotResponse
-	3,  // 14: provenance.v1.VerifierService.ListFlags:output_type -> provenance.v1.ListFlagsResponse
-	5,  // 15: provenance.v1.VerifierService.GetBundle:output_type -> provenance.v1.GetBundleResponse
-	7,  // 16: provenance.v1.VerifierService.StreamBundle:output_type -> provenance.v1.StreamBundleResponse
-	13, // [13:17] is the sub-list for method output_type
-	9,  // [9:13] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	11, // 0: provenance.v1.VerifyLotResponse.report:type_name -> provenance.v1.VerificationReport
+	12, // 1: provenance.v1.ListFlagsRequest.min_severity:type_name -> provenance.v1.Severity
+	13, // 2: provenance.v1.ListFlagsRequest.since:type_name -> google.protobuf.Timestamp
+	13, // 3: provenance.v1.ListFlagsRequest.until:type_name -> google.protobuf.Timestamp
+	14, // 4: provenance.v1.ListFlagsResponse.flags:type_name -> provenance.v1.Flag
+	15, // 5: provenance.v1.ListLotsRequest.product:type_name -> provenance.v1.Product
+	16, // 6: provenance.v1.ListLotsRequest.verdict:type_name -> provenance.v1.Verdict
+	17, // 7: provenance.v1.LotSummary.lot:type_name -> provenance.v1.LotState
+	16, // 8: provenance.v1.LotSummary.verdict:type_name -> provenance.v1.Verdict
+	5,  // 9: provenance.v1.ListLotsResponse.lots:type_name -> provenance.v1.LotSummary
+	18, // 10: provenance.v1.GetBundleResponse.bundle:type_name -> provenance.v1.Bundle
+	18, // 11: provenance.v1.StreamBundleResponse.head:type_name -> provenance.v1.Bundle
+	19, // 12: provenance.v1.StreamBundleResponse.record:type_name -> provenance.v1.BundleRecord
+	20, // 13: provenance.v1.StreamBundleResponse.map_proof:type_name -> provenance.v1.MapProof
+	0,  // 14: provenance.v1.VerifierService.VerifyLot:input_type -> provenance.v1.VerifyLotRequest
+	2,  // 15: provenance.v1.VerifierService.ListFlags:input_type -> provenance.v1.ListFlagsRequest
+	4,  // 16: provenance.v1.VerifierService.ListLots:input_type -> provenance.v1.ListLotsRequest
+	7,  // 17: provenance.v1.VerifierService.GetBundle:input_type -> provenance.v1.GetBundleRequest
+	9,  // 18: provenance.v1.VerifierService.StreamBundle:input_type -> provenance.v1.StreamBundleRequest
+	1,  // 19: provenance.v1.VerifierService.VerifyLot:output_type -> provenance.v1.VerifyLotResponse
+	3,  // 20: provenance.v1.VerifierService.ListFlags:output_type -> provenance.v1.ListFlagsResponse
+	6,  // 21: provenance.v1.VerifierService.ListLots:output_type -> provenance.v1.ListLotsResponse
+	8,  // 22: provenance.v1.VerifierService.GetBundle:output_type -> provenance.v1.GetBundleResponse
+	10, // 23: provenance.v1.VerifierService.StreamBundle:output_type -> provenance.v1.StreamBundleResponse
+	19, // [19:24] is the sub-list for method output_type
+	14, // [14:19] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_provenance_v1_verifier_service_proto_init() }
@@ -591,7 +891,7 @@ func file_provenance_v1_verifier_service_proto_init() {
 	if File_provenance_v1_verifier_service_proto != nil {
 		return
 	}
-	file_provenance_v1_verifier_service_proto_msgTypes[7].OneofWrappers = []any{
+	file_provenance_v1_verifier_service_proto_msgTypes[10].OneofWrappers = []any{
 		(*StreamBundleResponse_Head)(nil),
 		(*StreamBundleResponse_Record)(nil),
 		(*StreamBundleResponse_MapProof)(nil),
@@ -602,7 +902,7 @@ func file_provenance_v1_verifier_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_provenance_v1_verifier_service_proto_rawDesc), len(file_provenance_v1_verifier_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

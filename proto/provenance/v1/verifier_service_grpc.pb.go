@@ -21,6 +21,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	VerifierService_VerifyLot_FullMethodName    = "/provenance.v1.VerifierService/VerifyLot"
 	VerifierService_ListFlags_FullMethodName    = "/provenance.v1.VerifierService/ListFlags"
+	VerifierService_ListLots_FullMethodName     = "/provenance.v1.VerifierService/ListLots"
 	VerifierService_GetBundle_FullMethodName    = "/provenance.v1.VerifierService/GetBundle"
 	VerifierService_StreamBundle_FullMethodName = "/provenance.v1.VerifierService/StreamBundle"
 )
@@ -33,8 +34,10 @@ const (
 type VerifierServiceClient interface {
 	// VerifyLot rebuilds a lot's custody graph and runs every rule.
 	VerifyLot(ctx context.Context, in *VerifyLotRequest, opts ...grpc.CallOption) (*VerifyLotResponse, error)
-	// ListFlags lists the current flags across all lots.
+	// ListFlags lists the current flags across all lots, a page at a time.
 	ListFlags(ctx context.Context, in *ListFlagsRequest, opts ...grpc.CallOption) (*ListFlagsResponse, error)
+	// ListLots lists lots with their current verdicts, a page at a time.
+	ListLots(ctx context.Context, in *ListLotsRequest, opts ...grpc.CallOption) (*ListLotsResponse, error)
 	// GetBundle returns an offline provenance bundle for a lot, in one
 	// message: up to the server's bundle size limit.
 	GetBundle(ctx context.Context, in *GetBundleRequest, opts ...grpc.CallOption) (*GetBundleResponse, error)
@@ -68,6 +71,16 @@ func (c *verifierServiceClient) ListFlags(ctx context.Context, in *ListFlagsRequ
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListFlagsResponse)
 	err := c.cc.Invoke(ctx, VerifierService_ListFlags_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *verifierServiceClient) ListLots(ctx context.Context, in *ListLotsRequest, opts ...grpc.CallOption) (*ListLotsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListLotsResponse)
+	err := c.cc.Invoke(ctx, VerifierService_ListLots_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -111,8 +124,10 @@ type VerifierService_StreamBundleClient = grpc.ServerStreamingClient[StreamBundl
 type VerifierServiceServer interface {
 	// VerifyLot rebuilds a lot's custody graph and runs every rule.
 	VerifyLot(context.Context, *VerifyLotRequest) (*VerifyLotResponse, error)
-	// ListFlags lists the current flags across all lots.
+	// ListFlags lists the current flags across all lots, a page at a time.
 	ListFlags(context.Context, *ListFlagsRequest) (*ListFlagsResponse, error)
+	// ListLots lists lots with their current verdicts, a page at a time.
+	ListLots(context.Context, *ListLotsRequest) (*ListLotsResponse, error)
 	// GetBundle returns an offline provenance bundle for a lot, in one
 	// message: up to the server's bundle size limit.
 	GetBundle(context.Context, *GetBundleRequest) (*GetBundleResponse, error)
@@ -137,6 +152,9 @@ func (UnimplementedVerifierServiceServer) VerifyLot(context.Context, *VerifyLotR
 }
 func (UnimplementedVerifierServiceServer) ListFlags(context.Context, *ListFlagsRequest) (*ListFlagsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListFlags not implemented")
+}
+func (UnimplementedVerifierServiceServer) ListLots(context.Context, *ListLotsRequest) (*ListLotsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListLots not implemented")
 }
 func (UnimplementedVerifierServiceServer) GetBundle(context.Context, *GetBundleRequest) (*GetBundleResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetBundle not implemented")
@@ -201,6 +219,24 @@ func _VerifierService_ListFlags_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _VerifierService_ListLots_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListLotsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VerifierServiceServer).ListLots(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VerifierService_ListLots_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VerifierServiceServer).ListLots(ctx, req.(*ListLotsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _VerifierService_GetBundle_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetBundleRequest)
 	if err := dec(in); err != nil {
@@ -244,6 +280,10 @@ var VerifierService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListFlags",
 			Handler:    _VerifierService_ListFlags_Handler,
+		},
+		{
+			MethodName: "ListLots",
+			Handler:    _VerifierService_ListLots_Handler,
 		},
 		{
 			MethodName: "GetBundle",

@@ -1,0 +1,158 @@
+package server_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/antimony-ledger/provenance/client"
+	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+)
+
+// allLots follows ListLots' pages as c, page size n, and returns the lot
+// ids and summaries it saw.
+func allLots(t *testing.T, w *policyWorld, c who, req *apipb.ListLotsRequest) ([]string, map[string]*apipb.LotSummary) {
+	t.Helper()
+	var ids []string
+	sums := map[string]*apipb.LotSummary{}
+	err := w.callGRPC(t, c, func(ctx context.Context, cl *client.Client) error {
+		for pages := 0; ; pages++ {
+			if pages > 100 {
+				t.Fatal("more than 100 pages: the tokens do not advance")
+			}
+			r, err := cl.Verifier.ListLots(ctx, req)
+			if err != nil {
+				return err
+			}
+			if r.GetPendingLots() > 0 || r.GetUnreadRecords() > 0 {
+				time.Sleep(50 * time.Millisecond)
+				ids, sums, req.PageToken = nil, map[string]*apipb.LotSummary{}, "" // start again once current
+				continue
+			}
+			for _, l := range r.GetLots() {
+				ids = append(ids, l.GetLot().GetLotId())
+				sums[l.GetLot().GetLotId()] = l
+			}
+			if r.GetNextPageToken() == "" {
+				return nil
+			}
+			req.PageToken = r.GetNextPageToken()
+		}
+	})
+	if err != nil {
+		t.Fatalf("ListLots as %s: %v", c.name, err)
+	}
+	return ids, sums
+}
+
+// TestListLots: the lot listing pages through every lot in id order with
+// its verdict, filters by holder, product, verdict and rule, and shows a
+// party only the lots it may read.
+func TestListLots(t *testing.T) {
+	w := newPolicyWorld(t)
+	aud, buyer := w.as(w.auditor), w.as(w.buyerA)
+	ids, sums := allLots(t, w, aud, &apipb.ListLotsRequest{PageSize: 1})
+	if want := []string{"L1", "L1a", "L1b", "L2"}; !slices.Equal(ids, want) {
+		t.Fatalf("all lots, a page of one at a time: %v, want %v", ids, want)
+	}
+	if l2 := sums["L2"]; l2.GetVerdict() != pb.Verdict_VERDICT_FLAGGED || !slices.Contains(l2.GetRules(), "TRANSIT_GAIN") || l2.GetFlagCount() == 0 {
+		t.Errorf("L2's summary: %v", l2)
+	}
+	for _, tc := range []struct {
+		req  *apipb.ListLotsRequest
+		want []string
+	}{
+		{&apipb.ListLotsRequest{Rule: "TRANSIT_GAIN"}, []string{"L2"}},
+		{&apipb.ListLotsRequest{HolderPartyId: "exp-b"}, []string{"L2"}},
+		{&apipb.ListLotsRequest{HolderPartyId: "buyer-a"}, []string{"L1a"}}, // in transit to it
+		{&apipb.ListLotsRequest{HolderPartyId: "exp-a", PageSize: 1}, []string{"L1", "L1a", "L1b"}},
+		{&apipb.ListLotsRequest{Product: pb.Product_PRODUCT_TRIOXIDE}, nil},
+		{&apipb.ListLotsRequest{Verdict: pb.Verdict_VERDICT_INVALID}, nil},
+		{&apipb.ListLotsRequest{Verdict: pb.Verdict_VERDICT_FLAGGED, Rule: "TRANSIT_GAIN"}, []string{"L2"}},
+	} {
+		if got, _ := allLots(t, w, aud, tc.req); !slices.Equal(got, tc.want) {
+			t.Errorf("ListLots %v: %v, want %v", tc.req, got, tc.want)
+		}
+	}
+	// The buyer: the lot sent to it and its ancestry, nothing of the
+	// other chain, even page by page.
+	if got, _ := allLots(t, w, buyer, &apipb.ListLotsRequest{PageSize: 1}); !slices.Equal(got, []string{"L1", "L1a"}) {
+		t.Errorf("the buyer's lots: %v, want [L1 L1a]", got)
+	}
+	// REST: /v1/lots with the same filters.
+	code, body := w.get(t, aud, "/v1/lots?rule=TRANSIT_GAIN")
+	var r apipb.ListLotsResponse
+	if code != 200 || protojson.Unmarshal(body, &r) != nil || len(r.GetLots()) != 1 || r.GetLots()[0].GetLot().GetLotId() != "L2" {
+		t.Errorf("GET /v1/lots?rule=TRANSIT_GAIN: %d %s", code, body)
+	}
+	// Bad input is refused.
+	for _, req := range []*apipb.ListLotsRequest{{PageToken: "garbage"}, {Rule: "NO_SUCH_RULE"}, {PageSize: -1}, {Verdict: 99}} {
+		err := w.callGRPC(t, aud, func(ctx context.Context, cl *client.Client) error {
+			_, err := cl.Verifier.ListLots(ctx, req)
+			return err
+		})
+		if status.Code(err) != codes.InvalidArgument {
+			t.Errorf("ListLots %v: %v, want InvalidArgument", req, err)
+		}
+	}
+	if code, _ := w.get(t, who{name: "anonymous"}, "/v1/lots"); code != 401 {
+		t.Errorf("GET /v1/lots anonymous: %d, want 401", code)
+	}
+}
+
+// TestListFlagsPages: following the flag listing's pages, one flag at a
+// time, gives every flag of one unpaged listing, in the same order, each
+// once; a filter by time range and severity applies.
+func TestListFlagsPages(t *testing.T) {
+	w := newPolicyWorld(t)
+	aud := w.as(w.auditor)
+	list := func(req *apipb.ListFlagsRequest) []string {
+		var keys []string
+		err := w.callGRPC(t, aud, func(ctx context.Context, cl *client.Client) error {
+			for pages := 0; ; pages++ {
+				if pages > 1000 {
+					t.Fatal("the tokens do not advance")
+				}
+				r, err := cl.Verifier.ListFlags(ctx, req)
+				if err != nil {
+					return err
+				}
+				if r.GetPendingLots() > 0 || r.GetUnreadRecords() > 0 {
+					time.Sleep(50 * time.Millisecond)
+					keys, req.PageToken = nil, ""
+					continue
+				}
+				for _, f := range r.GetFlags() {
+					keys = append(keys, f.GetRule()+"/"+f.GetLotId()+"/"+f.GetMessage())
+				}
+				if r.GetNextPageToken() == "" {
+					return nil
+				}
+				req.PageToken = r.GetNextPageToken()
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return keys
+	}
+	whole := list(&apipb.ListFlagsRequest{PageSize: 5000})
+	if len(whole) < 3 {
+		t.Fatalf("only %d flags: the test needs several", len(whole))
+	}
+	if paged := list(&apipb.ListFlagsRequest{PageSize: 1}); !slices.Equal(paged, whole) {
+		t.Errorf("one flag a page:\n%v\nwant\n%v", paged, whole)
+	}
+	if crit := list(&apipb.ListFlagsRequest{MinSeverity: pb.Severity_SEVERITY_CRITICAL, PageSize: 2}); len(crit) == 0 || len(crit) >= len(whole) {
+		t.Errorf("critical flags: %d of %d", len(crit), len(whole))
+	}
+	if none := list(&apipb.ListFlagsRequest{Until: w.c.At(0)}); len(none) != 0 {
+		t.Errorf("flags of events before the chain began: %v", none)
+	}
+}
