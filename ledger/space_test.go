@@ -1,0 +1,205 @@
+//go:build linux
+
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/antimony-ledger/provenance/tlog"
+)
+
+// mountSmallFS mounts a tmpfs of size bytes on a new directory and
+// unmounts it at the end of the test, or skips the test where it cannot
+// mount (not root, or no CAP_SYS_ADMIN).
+func mountSmallFS(t *testing.T, size int64) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "fs")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
+		t.Skipf("skipping: cannot mount a %d-byte tmpfs to fill (needs root or CAP_SYS_ADMIN): %v", size, err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
+			t.Errorf("unmounting %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+// fillDisk allocates a file in dir that leaves about leave bytes free.
+func fillDisk(t *testing.T, dir, name string, leave uint64) string {
+	t.Helper()
+	free, err := freeBytes(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if free <= leave {
+		t.Fatalf("only %d bytes free, want more than %d", free, leave)
+	}
+	p := filepath.Join(dir, name)
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Fallocate(int(f.Fd()), 0, 0, int64(free-leave)); err != nil {
+		t.Fatalf("allocating %d bytes: %v", free-leave, err)
+	}
+	return p
+}
+
+// TestFullDisk fills a small filesystem under a log: appends are refused
+// with a *SpaceError before the disk is full, reads and proofs go on, and
+// appends resume once space is freed, with every acknowledged entry kept;
+// opened on a full disk, the log serves reads and refuses appends.
+func TestFullDisk(t *testing.T) {
+	const min = 16 << 20
+	fs := mountSmallFS(t, 64<<20)
+	dir := filepath.Join(fs, "log")
+	k := newTestKey(t)
+	ctx := context.Background()
+	open := func() *Log {
+		t.Helper()
+		l, err := Open(ctx, dir, Options{Origin: testOrigin, Signer: k.signer, MinFreeBytes: min})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		return l
+	}
+	l := open()
+	fill(t, l, "before", 100)
+	filler := fillDisk(t, fs, "filler", min+6<<20)
+
+	// Append until refused: 8 KiB entries (Badger's value log) and small
+	// ones (its memtable), from several goroutines.
+	var (
+		mu    sync.Mutex
+		acked = map[tlog.RecordID]uint64{}
+		space *SpaceError
+		wg    sync.WaitGroup
+	)
+	for w := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				data := fmt.Appendf(nil, "w%d-%d-", w, i)
+				if i%2 == 0 {
+					data = append(data, bytes.Repeat([]byte{'x'}, 8<<10)...)
+				}
+				e, _, err := l.Append(ctx, data)
+				mu.Lock()
+				if err != nil {
+					var se *SpaceError
+					if !errors.As(err, &se) || !errors.Is(err, ErrNoSpace) {
+						t.Errorf("Append: %v, want a *SpaceError", err)
+					} else if space == nil {
+						space = se
+					}
+					mu.Unlock()
+					return
+				}
+				acked[e.ID] = e.Index
+				stop := len(acked) > 20_000
+				mu.Unlock()
+				if stop {
+					t.Errorf("20,000 entries appended without a refusal")
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	t.Logf("refused after %d entries: %v", len(acked), space)
+	if space.Dir != dir || space.Free >= min || space.Min != min || space.ReadOnly {
+		t.Errorf("SpaceError = %+v; want dir %s, free under %d", space, dir, min)
+	}
+	if msg := space.Error(); !strings.Contains(msg, dir) || !strings.Contains(msg, "MiB free") {
+		t.Errorf("message %q does not name the directory and the space left", msg)
+	}
+	if free, _ := freeBytes(fs); free == 0 {
+		t.Errorf("the disk filled up: the refusal came too late")
+	}
+	// Refused at once, without reaching the committer.
+	if _, _, err := l.Append(ctx, []byte("refused")); !errors.Is(err, ErrNoSpace) {
+		t.Errorf("Append on a full disk: %v, want ErrNoSpace", err)
+	}
+	checkReads(t, l, acked)
+
+	// Freed: taken again at once.
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	e, _, err := l.Append(ctx, []byte("after freeing"))
+	if err != nil {
+		t.Fatalf("Append after freeing space: %v", err)
+	}
+	acked[e.ID] = e.Index
+	if err := l.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	// Opened on a full disk: read-only, reads served.
+	filler = fillDisk(t, fs, "filler", min/2)
+	l = open()
+	checkReads(t, l, acked)
+	_, _, err = l.Append(ctx, []byte("read-only"))
+	if !errors.As(err, &space) || !space.ReadOnly || !strings.Contains(err.Error(), "restart") {
+		t.Errorf("Append on a log opened on a full disk: %v, want a read-only *SpaceError", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	// Freed and reopened: everything there, appends taken.
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	l = open()
+	defer l.Close()
+	checkReads(t, l, acked)
+	if _, _, err := l.Append(ctx, []byte("reopened")); err != nil {
+		t.Fatalf("Append after reopening with space: %v", err)
+	}
+}
+
+// checkReads checks that every acknowledged entry is in l at its index, and
+// that proofs and the checkpoint are served.
+func checkReads(t *testing.T, l *Log, acked map[tlog.RecordID]uint64) {
+	t.Helper()
+	ctx := context.Background()
+	for id, index := range acked {
+		e, err := l.GetByID(ctx, id)
+		if err != nil || e.Index != index {
+			t.Fatalf("GetByID(%x) = index %d, %v; want index %d", id, e.Index, err, index)
+		}
+	}
+	size := l.Size()
+	if size < uint64(len(acked)) {
+		t.Fatalf("size %d, %d entries acknowledged", size, len(acked))
+	}
+	if _, err := l.Get(ctx, size-1); err != nil {
+		t.Errorf("Get(%d): %v", size-1, err)
+	}
+	if _, err := l.InclusionProof(ctx, size/2, size); err != nil {
+		t.Errorf("InclusionProof: %v", err)
+	}
+	if _, err := l.ConsistencyProof(ctx, 1, size); err != nil {
+		t.Errorf("ConsistencyProof: %v", err)
+	}
+	if len(l.Checkpoint()) == 0 {
+		t.Errorf("no checkpoint")
+	}
+}
