@@ -234,13 +234,11 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 			}
 			l.space = newSpaceWatch(dir, uint64(min), l.logger)
 			if free, err := freeBytes(dir); err == nil && free < uint64(min) {
-				l.space.free.Store(free)
-				l.space.low.Store(true)
 				// Badger would flush the memtables it finds, and map a
 				// new one: on a full disk either can crash the process.
+				l.space.free.Store(free)
+				l.space.low.Store(true)
 				l.space.readOnly = true
-				l.logger.Error("ledger: the disk is full: opening the log read-only; reads and proofs are served, appends are refused until space is freed and the server restarted (commit groups left in the journal by an unclean stop are written back then)",
-					"dir", dir, "free_bytes", free, "min_free_bytes", min)
 				bo = bo.WithReadOnly(true)
 			}
 		}
@@ -257,12 +255,16 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 		WithNumCompactors(2).
 		WithLogger(badgerLogger{l.logger})
 	db, err := badger.Open(bo)
+	if err != nil && l.readOnly() {
+		db, err = l.openNearlyFull(bo, err)
+	}
 	if err != nil {
 		l.unlock()
-		if l.readOnly() {
-			return nil, fmt.Errorf("opening badger read-only (%v): %w", l.space.err(), err)
-		}
 		return nil, fmt.Errorf("opening badger: %w", err)
+	}
+	if l.readOnly() {
+		l.logger.Error("ledger: the disk is full: the log is open read-only; reads and proofs are served, appends are refused until space is freed and the server restarted",
+			"dir", dir, "free_bytes", l.space.free.Load(), "min_free_bytes", l.space.min)
 	}
 	l.db = db
 	if !opts.InMemory && !l.readOnly() {

@@ -5,9 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/dgraph-io/badger/v4"
 )
 
 // DefaultMinFreeBytes is the default [Options.MinFreeBytes]: 256 MiB, four
@@ -176,4 +181,46 @@ func (w *spaceWatch) run(ctx context.Context) {
 			w.measure()
 		}
 	}
+}
+
+// openNearlyFull follows a read-only open of Badger, on a disk under
+// MinFreeBytes, that failed with roErr. Badger opens read-only only a store
+// closed cleanly: after an unclean stop it must truncate its memtable
+// files, then flush them, and the journal's groups are written back. If
+// the disk has room for that (twice what the memtable and journal files
+// hold, plus 8 MiB), the store is opened read-write, with appends refused
+// until space is freed; otherwise Open fails saying how much to free.
+func (l *Log) openNearlyFull(bo badger.Options, roErr error) (*badger.DB, error) {
+	if !strings.Contains(roErr.Error(), badger.ErrTruncateNeeded.Error()) {
+		return nil, fmt.Errorf("opening read-only (%v): %w", l.space.err(), roErr)
+	}
+	held := unflushedBytes(l.space.dir)
+	need := 2*held + 8<<20
+	free := l.space.free.Load()
+	if free < need {
+		return nil, fmt.Errorf("%w: the log's directory %s has %s free, and the store, not closed cleanly, needs about %s to write back the %s its memtable and journal files hold: free at least %s there and start again",
+			ErrNoSpace, l.space.dir, FormatBytes(free), FormatBytes(need), FormatBytes(held), FormatBytes(need-free))
+	}
+	l.logger.Error("ledger: the disk is nearly full and the store was not closed cleanly: opening it to write back what its memtable and journal files hold; reads and proofs are served, appends are refused until space is freed",
+		"dir", l.space.dir, "free_bytes", free, "min_free_bytes", l.space.min, "held_bytes", held)
+	l.space.readOnly = false
+	return badger.Open(bo.WithReadOnly(false))
+}
+
+// unflushedBytes returns the space taken by dir's Badger memtable files and
+// journal files: what a flush and a journal write-back may write again.
+func unflushedBytes(dir string) uint64 {
+	var n uint64
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".mem") && name != journalNames[0] && name != journalNames[1] {
+			continue
+		}
+		var st syscall.Stat_t
+		if syscall.Stat(filepath.Join(dir, name), &st) == nil {
+			n += uint64(st.Blocks) * 512
+		}
+	}
+	return n
 }
