@@ -3,16 +3,21 @@
 package ledger
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/antimony-ledger/provenance/tlog"
 )
@@ -201,5 +206,133 @@ func checkReads(t *testing.T, l *Log, acked map[tlog.RecordID]uint64) {
 	}
 	if len(l.Checkpoint()) == 0 {
 		t.Errorf("no checkpoint")
+	}
+}
+
+const envFullChildDir = "LEDGER_FULLDISK_CHILD_DIR"
+
+// init runs the child of TestFullDiskAfterCrash, before TestMain: it
+// appends with MinFreeBytes 24 MiB until killed, printing "ack <hex id>
+// <index>" per acknowledgement and going on after refusals.
+func init() {
+	dir := os.Getenv(envFullChildDir)
+	if dir == "" {
+		return
+	}
+	signer, err := note.NewSigner(os.Getenv(envCrashSKey))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child signer:", err)
+		os.Exit(2)
+	}
+	l, err := Open(context.Background(), dir, Options{Origin: testOrigin, Signer: signer, MinFreeBytes: 24 << 20})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child open:", err)
+		os.Exit(2)
+	}
+	var mu sync.Mutex
+	fmt.Println("ready")
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				e, _, err := l.Append(context.Background(), fmt.Appendf(nil, "child-%d-%d-%s", w, i, strings.Repeat("y", 300)))
+				if errors.Is(err, ErrNoSpace) {
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "child append:", err)
+					os.Exit(3)
+				}
+				mu.Lock()
+				fmt.Printf("ack %x %d\n", e.ID[:], e.Index)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestFullDiskAfterCrash kills a log that is filling a small disk, then
+// opens it on the full disk: with too little space to write back what
+// Badger's memtable and the journal hold, Open fails with ErrNoSpace
+// saying how much to free (and does not crash); with enough, it opens,
+// refusing appends until space is freed, with every acknowledged entry.
+func TestFullDiskAfterCrash(t *testing.T) {
+	const min = 24 << 20
+	fs := mountSmallFS(t, 64<<20)
+	dir := filepath.Join(fs, "log")
+	k := newTestKey(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envFullChildDir+"="+dir, envCrashSKey+"="+k.skey)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	sc := bufio.NewScanner(out)
+	if !sc.Scan() || sc.Text() != "ready" {
+		t.Fatalf("child: %q\n%s", sc.Text(), stderr.String())
+	}
+	acked := map[tlog.RecordID]uint64{}
+	read := func(n int) {
+		for len(acked) < n && sc.Scan() {
+			var id []byte
+			var index uint64
+			if _, err := fmt.Sscanf(sc.Text(), "ack %x %d", &id, &index); err != nil {
+				t.Fatalf("child line %q: %v", sc.Text(), err)
+			}
+			acked[tlog.RecordID(id)] = index
+		}
+	}
+	read(3000)
+	filler := fillDisk(t, fs, "filler", 2<<20)
+	time.Sleep(300 * time.Millisecond) // refusals, and Badger's background work
+	cmd.Process.Kill()
+	for sc.Scan() { // the rest of what the child acknowledged
+		var id []byte
+		var index uint64
+		if _, err := fmt.Sscanf(sc.Text(), "ack %x %d", &id, &index); err == nil && len(id) == len(tlog.RecordID{}) {
+			acked[tlog.RecordID(id)] = index
+		}
+	}
+	cmd.Wait()
+	t.Logf("%d entries acknowledged before SIGKILL", len(acked))
+
+	opts := Options{Origin: testOrigin, Signer: k.signer, MinFreeBytes: min}
+	_, err = Open(context.Background(), dir, opts)
+	if !errors.Is(err, ErrNoSpace) || !strings.Contains(err.Error(), "free at least") || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("Open on a full disk after a crash: %v, want ErrNoSpace saying how much to free", err)
+	}
+	t.Logf("Open on a full disk after a crash: %v", err)
+
+	// Room for the write-back, though under the threshold.
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	filler = fillDisk(t, fs, "filler", min-2<<20)
+	l, err := Open(context.Background(), dir, opts)
+	if err != nil {
+		t.Fatalf("Open with room for the write-back: %v", err)
+	}
+	defer l.Close()
+	checkReads(t, l, acked)
+	var se *SpaceError
+	if _, _, err := l.Append(context.Background(), []byte("under the threshold")); !errors.As(err, &se) || se.ReadOnly {
+		t.Fatalf("Append under the threshold: %v, want a *SpaceError", err)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.Append(context.Background(), []byte("freed")); err != nil {
+		t.Fatalf("Append after freeing space: %v", err)
 	}
 }
