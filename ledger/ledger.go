@@ -78,7 +78,8 @@ type Options struct {
 	// the log's directory must keep for Badger to flush and compact what
 	// it holds: under it, appends fail with [ErrNoSpace] (a *SpaceError)
 	// and reads go on, and once space is freed appends are taken again.
-	// Free space is measured every second and before each commit group.
+	// Free space is measured every second, and before a commit group
+	// unless the last measure left room for what was admitted since.
 	// A log opened with less free space opens Badger read-only (a flush
 	// could crash it) and refuses appends until reopened. 0 means
 	// [DefaultMinFreeBytes]; negative, no check. Ignored in memory.
