@@ -242,3 +242,15 @@ func unflushedBytes(dir string) uint64 {
 	}
 	return n
 }
+
+// FreeSpace returns the free space last measured on the log's directory,
+// the threshold ([Options.MinFreeBytes]), and whether appends are refused
+// for want of space; ok is false where space is not watched (in memory,
+// or MinFreeBytes < 0).
+func (l *Log) FreeSpace() (free, min uint64, refusing, ok bool) {
+	w := l.space
+	if w == nil {
+		return 0, 0, false, false
+	}
+	return w.free.Load(), w.min, w.readOnly || w.low.Load(), true
+}

@@ -137,6 +137,9 @@ func TestFullDisk(t *testing.T) {
 	if free, _ := freeBytes(fs); free == 0 {
 		t.Errorf("the disk filled up: the refusal came too late")
 	}
+	if free, m, refusing, ok := l.FreeSpace(); !ok || !refusing || free >= min || m != min {
+		t.Errorf("FreeSpace = %d, %d, %v, %v; want refusing under %d", free, m, refusing, ok, min)
+	}
 	// Refused at once, without reaching the committer.
 	if _, _, err := l.Append(ctx, []byte("refused")); !errors.Is(err, ErrNoSpace) {
 		t.Errorf("Append on a full disk: %v, want ErrNoSpace", err)

@@ -151,6 +151,9 @@ func TestDaemonFullDisk(t *testing.T) {
 	if code, body := postREST(d, extraction("L-rest")); code != http.StatusInsufficientStorage || !strings.Contains(body, "free") {
 		t.Errorf("POST /v1/envelopes on a full disk: %d %s, want 507 naming the space left", code, body)
 	}
+	if m := getOK(t, d.adminURL+"/metrics"); !strings.Contains(m, "provenance_ledger_appends_refused_for_space 1") {
+		t.Errorf("admin /metrics does not show appends refused for space")
+	}
 	checkDaemonReads(t, ctx, d, acked)
 
 	// SIGKILL on the full disk, and restart on it: the store, not closed
