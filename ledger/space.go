@@ -209,6 +209,10 @@ func (w *spaceWatch) run(ctx context.Context) {
 // hold, plus 8 MiB), the store is opened read-write, with appends refused
 // until space is freed; otherwise Open fails saying how much to free.
 func (l *Log) openNearlyFull(bo badger.Options, roErr error) (*badger.DB, error) {
+	if _, err := os.Stat(filepath.Join(l.space.dir, "MANIFEST")); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: the log's directory %s has %s free, under the %s kept for the store (MinFreeBytes, provenanced --min-free-bytes): a new store needs at least that; free space or lower the threshold",
+			ErrNoSpace, l.space.dir, FormatBytes(l.space.free.Load()), FormatBytes(l.space.min))
+	}
 	if !strings.Contains(roErr.Error(), badger.ErrTruncateNeeded.Error()) {
 		return nil, fmt.Errorf("opening read-only (%v): %w", l.space.err(), roErr)
 	}
