@@ -170,6 +170,11 @@ func TestFullDisk(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
+	// A new store is refused, saying so.
+	_, err = Open(ctx, filepath.Join(fs, "new"), Options{Origin: testOrigin, Signer: k.signer, MinFreeBytes: min})
+	if !errors.Is(err, ErrNoSpace) || !strings.Contains(err.Error(), "a new store needs") {
+		t.Errorf("Open of a new store on a full disk: %v, want ErrNoSpace saying a new store needs the space", err)
+	}
 
 	// Freed and reopened: everything there, appends taken.
 	if err := os.Remove(filler); err != nil {
