@@ -42,6 +42,9 @@ type Config struct {
 	// Now is the log's clock (ledger.Options.Now); nil means time.Now.
 	// For tests and simulations only.
 	Now func() time.Time
+	// MinFreeBytes is ledger.Options.MinFreeBytes: the free space kept
+	// for the store, under which appends fail with ledger.ErrNoSpace.
+	MinFreeBytes int64
 }
 
 // A Store is the custody ledger: a [ledger.Log] of signed statements with
@@ -71,6 +74,7 @@ func Open(ctx context.Context, dir string, cfg Config) (*Store, error) {
 	s := &Store{registrar: registry.NewRegistrar(cfg.Registrar), reach: cfg.RevocationReach}
 	l, err := ledger.Open(ctx, dir, ledger.Options{
 		Origin: cfg.Origin, Signer: cfg.LogSigner, Apply: s.apply, Logger: cfg.Logger, Now: cfg.Now,
+		MinFreeBytes: cfg.MinFreeBytes,
 	})
 	if err != nil {
 		return nil, err

@@ -221,6 +221,9 @@ func (l *Log) AppendWith(ctx context.Context, data []byte, opts AppendOptions) (
 	if err := ctx.Err(); err != nil {
 		return Entry{}, false, err
 	}
+	if err := l.space.refuse(); err != nil {
+		return Entry{}, false, err
+	}
 	// Duplicates are found by the committer, which looks each request's
 	// id up in a snapshot it opened while no commit was in flight; a
 	// lookup here would wait for the commit in flight.
@@ -338,6 +341,11 @@ func (l *Log) run(ctx context.Context) {
 			}
 		}
 		batch = l.gather(batch)
+		if err := l.space.check(batch); err != nil {
+			// Nothing of the batch is written, and the log goes on.
+			l.replyAll(batch, err)
+			continue
+		}
 		g := l.plan(batch, inflight, &txs)
 		carry = g.carry
 		if l.journal != nil && g.txn != nil && l.commitErr == nil {

@@ -74,6 +74,16 @@ type Options struct {
 	// the log last vouched for its tree, and a reader can tell a stale one.
 	// 0 means [DefaultResign]; negative, never.
 	Resign time.Duration
+	// MinFreeBytes is the free space, in bytes, that the filesystem of
+	// the log's directory must keep for Badger to flush and compact what
+	// it holds: under it, appends fail with [ErrNoSpace] (a *SpaceError)
+	// and reads go on, and once space is freed appends are taken again.
+	// Free space is measured every second, and before a commit group
+	// unless the last measure left room for what was admitted since.
+	// A log opened with less free space opens Badger read-only (a flush
+	// could crash it) and refuses appends until reopened. 0 means
+	// [DefaultMinFreeBytes]; negative, no check. Ignored in memory.
+	MinFreeBytes int64
 }
 
 // DefaultResign is the default [Options.Resign].
@@ -135,6 +145,8 @@ type Log struct {
 	beforeSync   func() error
 
 	lock *os.File // the directory's lock (lockDir); nil in memory
+
+	space *spaceWatch // free space on dir; nil in memory or unchecked
 
 	// life guards db against use after Close: readers hold it shared.
 	life   sync.RWMutex
@@ -217,6 +229,20 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 			return nil, err
 		}
 		l.lock = lock
+		if min := opts.MinFreeBytes; min >= 0 {
+			if min == 0 {
+				min = DefaultMinFreeBytes
+			}
+			l.space = newSpaceWatch(dir, uint64(min), l.logger)
+			if free, err := freeBytes(dir); err == nil && free < uint64(min) {
+				// Badger would flush the memtables it finds, and map a
+				// new one: on a full disk either can crash the process.
+				l.space.free.Store(free)
+				l.space.low.Store(true)
+				l.space.readOnly = true
+				bo = bo.WithReadOnly(true)
+			}
+		}
 	}
 	// The committer is the only writer and never reads through its update
 	// transactions, so Badger's conflict detection has nothing to find;
@@ -230,12 +256,19 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 		WithNumCompactors(2).
 		WithLogger(badgerLogger{l.logger})
 	db, err := badger.Open(bo)
+	if err != nil && l.readOnly() {
+		db, err = l.openNearlyFull(bo, err)
+	}
 	if err != nil {
 		l.unlock()
 		return nil, fmt.Errorf("opening badger: %w", err)
 	}
+	if l.readOnly() {
+		l.logger.Error("ledger: the disk is full: the log is open read-only; reads and proofs are served, appends are refused until space is freed and the server restarted",
+			"dir", dir, "free_bytes", l.space.free.Load(), "min_free_bytes", l.space.min)
+	}
 	l.db = db
-	if !opts.InMemory {
+	if !opts.InMemory && !l.readOnly() {
 		if err := l.openJournal(dir); err != nil {
 			db.Close()
 			l.unlock()
@@ -250,8 +283,18 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 	l.cancel, l.done = cancel, cctx.Done()
 	l.wg.Add(1)
 	go l.run(cctx)
+	if l.space != nil && !l.space.readOnly {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			l.space.run(cctx)
+		}()
+	}
 	return l, nil
 }
+
+// readOnly reports whether the log was opened read-only, on a full disk.
+func (l *Log) readOnly() bool { return l.space != nil && l.space.readOnly }
 
 // openJournal opens the journal in dir, writes back into Badger the
 // commit groups it holds (left by a crash), makes them durable, and starts

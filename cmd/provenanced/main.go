@@ -112,6 +112,7 @@ func parseFlags(args []string, getenv func(string) string) (Options, error) {
 		{"max-streams", intLimit{&lim.MaxConcurrentStreams}, "`calls` open at once on one gRPC connection (\"off\": no limit)"},
 		{"max-conn-idle", durLimit{&lim.MaxConnectionIdle}, "close a gRPC connection with no call open for this `duration` (\"off\": never)"},
 		{"max-conn-age", durLimit{&lim.MaxConnectionAge}, "send a GOAWAY to a gRPC connection this old (`duration`; calls open then get 5m more; \"off\": never)"},
+		{"min-free-bytes", byteSize{&o.MinFreeBytes}, "free `space` the data directory's filesystem keeps for the store to flush (bytes, or with KiB, MiB, GiB); under it appends get ResourceExhausted (HTTP 507) and reads go on; a start under it opens the store read-only (\"off\": no check)"},
 	}
 	for _, f := range limitFlags {
 		if v := env(f.name, ""); v != "" {

@@ -58,6 +58,10 @@ type Options struct {
 	// Limits bound connections, streams, heavy calls and submissions;
 	// the zero value means server.DefaultLimits.
 	Limits server.Limits
+	// MinFreeBytes is ledger.Options.MinFreeBytes: the free space the
+	// data directory's filesystem keeps for the store; under it appends
+	// are refused. 0 means ledger.DefaultMinFreeBytes; negative, no check.
+	MinFreeBytes int64
 	// WitnessPolicy, if set, is a witness policy file (tlog.ParsePolicy):
 	// checkpoints go to every witness it gives a URL for.
 	WitnessPolicy string
@@ -164,6 +168,7 @@ func Run(ctx context.Context, o Options) error {
 	defer cancelStore()
 	store, err := custody.Open(storeCtx, filepath.Join(o.DataDir, ledgerDir), custody.Config{
 		Origin: signer.Name(), LogSigner: signer, Registrar: regPub, Logger: o.Logger,
+		MinFreeBytes: o.MinFreeBytes,
 	})
 	if err != nil {
 		if errors.Is(err, ledger.ErrLocked) {

@@ -74,6 +74,9 @@ func (s *Server) toStatus(ctx context.Context, err error) error {
 	if _, ok := err.(interface{ GRPCStatus() *status.Status }); ok {
 		return err
 	}
+	if st, ok := spaceStatus(err); ok { // ResourceExhausted, see space.go
+		return st
+	}
 	code, public := codeOf(err)
 	if !public {
 		s.log.ErrorContext(ctx, "internal error", slog.String("method", methodName(ctx)), slog.Any("err", err))

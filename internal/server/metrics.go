@@ -48,6 +48,19 @@ func newMetrics(reg prometheus.Registerer, store *custody.Store) (*metrics, erro
 			Name: "provenance_ledger_tree_size",
 			Help: "Number of entries in the log (committed tree size).",
 		}, func() float64 { return float64(log.Size()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "provenance_ledger_free_bytes",
+			Help: "Free space last measured (every second) on the ledger's directory; appends are refused under --min-free-bytes.",
+		}, func() float64 { free, _, _, _ := log.FreeSpace(); return float64(free) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "provenance_ledger_appends_refused_for_space",
+			Help: "1 while appends are refused because the ledger's directory has less free space than --min-free-bytes, else 0.",
+		}, func() float64 {
+			if _, _, refusing, _ := log.FreeSpace(); refusing {
+				return 1
+			}
+			return 0
+		}),
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
