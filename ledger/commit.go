@@ -341,7 +341,7 @@ func (l *Log) run(ctx context.Context) {
 			}
 		}
 		batch = l.gather(batch)
-		if err := l.space.check(batch); err != nil {
+		if err := l.space.check(); err != nil {
 			// Nothing of the batch is written, and the log goes on.
 			l.replyAll(batch, err)
 			continue

@@ -98,7 +98,6 @@ type spaceWatch struct {
 	free     atomic.Uint64 // last measured
 	low      atomic.Bool   // free < min at the last measure
 	failed   atomic.Bool   // the last measure failed (logged once)
-	since    atomic.Uint64 // bytes admitted by the committer since the last measure
 }
 
 func newSpaceWatch(dir string, min uint64, logger *slog.Logger) *spaceWatch {
@@ -108,7 +107,6 @@ func newSpaceWatch(dir string, min uint64, logger *slog.Logger) *spaceWatch {
 // measure measures free space, records it and logs a change of state. A
 // failed measure changes nothing: it is logged once, and appends go on.
 func (w *spaceWatch) measure() {
-	before := w.since.Load() // admitted before the measure: counted in it
 	free, err := freeBytes(w.dir)
 	if err != nil {
 		if !w.failed.Swap(true) {
@@ -117,7 +115,6 @@ func (w *spaceWatch) measure() {
 		return
 	}
 	w.failed.Store(false)
-	w.since.Add(-before)
 	w.free.Store(free)
 	low := free < w.min
 	if w.low.Swap(low) == low || w.readOnly {
@@ -152,29 +149,17 @@ func (w *spaceWatch) refuse() error {
 	return nil
 }
 
-// writeFactor bounds the bytes the store writes per byte appended: the
-// journal record, Badger's memtable file (or value log) and the level-0
-// table it is flushed to, with room for keys, leaves and state.
-const writeFactor = 4
-
 // check returns a *SpaceError if appends are refused: the committer's
-// check before it writes a group. It measures again (a statfs, some
-// microseconds) unless the last measure left room for writeFactor times
-// what was admitted since, this batch included.
-func (w *spaceWatch) check(batch []*request) error {
+// check before it writes a group. It measures free space every time (a
+// statfs, about 9 µs, once per commit group, not per record): a measure
+// kept from before would miss space another process took since, and the
+// group could then fill the disk.
+func (w *spaceWatch) check() error {
 	if w == nil {
 		return nil
 	}
 	if w.readOnly {
 		return w.err()
-	}
-	var n uint64
-	for _, r := range batch {
-		n += uint64(len(r.data))
-	}
-	since := w.since.Add(n)
-	if free := w.free.Load(); !w.low.Load() && free > w.min && free-w.min > writeFactor*since {
-		return nil
 	}
 	w.measure()
 	if w.low.Load() {
