@@ -41,6 +41,10 @@ type Config struct {
 	// Now is the log's clock (ledger.Options.Now); nil means time.Now.
 	// For tests and simulations only.
 	Now func() time.Time
+	// OpenCheck is ledger.Options.OpenCheck: how many of the newest
+	// entries Open checks against the tree (0: ledger.DefaultOpenCheck;
+	// negative: none, for an audit).
+	OpenCheck int
 }
 
 // A Store is the custody ledger: a [ledger.Log] of signed statements with
@@ -70,6 +74,7 @@ func Open(ctx context.Context, dir string, cfg Config) (*Store, error) {
 	s := &Store{registrar: registry.NewRegistrar(cfg.Registrar), reach: cfg.RevocationReach}
 	l, err := ledger.Open(ctx, dir, ledger.Options{
 		Origin: cfg.Origin, Signer: cfg.LogSigner, Apply: s.apply, Logger: cfg.Logger, Now: cfg.Now,
+		OpenCheck: cfg.OpenCheck,
 	})
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
@@ -81,6 +82,9 @@ func auditEntry(txn *badger.Txn, rng *compact.Range, e Entry) error {
 	}
 	for i, id := range nodes {
 		stored, err := getValue(txn, nodeKey(id))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return bad("tree node (level %d, index %d) %v", id.Level, id.Index, errUnreadable)
+		}
 		if err != nil {
 			return bad("reading tree node (level %d, index %d): %v", id.Level, id.Index, err)
 		}
@@ -92,6 +96,9 @@ func auditEntry(txn *badger.Txn, rng *compact.Range, e Entry) error {
 		}
 	}
 	idx, err := getValue(txn, hashKey(e.ID))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return bad("hash index %v", errUnreadable)
+	}
 	if err != nil {
 		return bad("reading hash index: %v", err)
 	}

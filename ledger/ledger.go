@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"iter"
 	"log/slog"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -39,6 +41,13 @@ const (
 	// was deleted. Entries are never overwritten, so the garbage left is
 	// small: state values over 4 KiB that change, and journal replays.
 	valueThreshold = 4 << 10
+)
+
+// Badger's checksum checks (see Open); variables for the read-cost
+// benchmark only.
+var (
+	blockChecksums = options.OnBlockRead
+	valueChecksums = true
 )
 
 var rangeFactory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
@@ -74,6 +83,12 @@ type Options struct {
 	// the log last vouched for its tree, and a reader can tell a stale one.
 	// 0 means [DefaultResign]; negative, never.
 	Resign time.Duration
+	// OpenCheck is how many of the newest entries Open re-hashes and
+	// checks against their stored leaves, the stored tree and the stored
+	// checkpoint, refusing a store that fails with [ErrDataLoss]: 0 means
+	// [DefaultOpenCheck]; negative, none (for an audit, which checks every
+	// entry itself and must open a damaged store to name the damage).
+	OpenCheck int
 }
 
 // DefaultResign is the default [Options.Resign].
@@ -229,6 +244,20 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 		WithMetricsEnabled(false).
 		WithNumCompactors(2).
 		WithLogger(badgerLogger{l.logger})
+	// Badger checks each table block's checksum when it reads the block
+	// from disk (and so before a compaction could copy a damaged block
+	// into a new table with a fresh checksum), and each value's when it
+	// reads it from the value log. Checking whole tables at open instead
+	// would read the whole store at every start.
+	bo = bo.WithChecksumVerificationMode(blockChecksums).
+		WithVerifyValueChecksum(valueChecksums)
+	if !opts.InMemory {
+		// Badger would cut a damaged log file on open, silently.
+		if err := checkBadgerLogs(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			l.unlock()
+			return nil, err
+		}
+	}
 	db, err := badger.Open(bo)
 	if err != nil {
 		l.unlock()
@@ -410,7 +439,7 @@ func (l *Log) loadMap() error {
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("reading the last entry: %w", err)
+			return fmt.Errorf("refusing to open: reading the last entry: %w; nothing was repaired: run `provenanced audit` on the data directory (or a copy) and restore the store from a backup", err)
 		}
 		if last.MapRoot == nil || *last.MapRoot != m.Root() {
 			return fmt.Errorf("the verifiable map's %d stored values do not give the root the log committed at index %d: the store is damaged", m.Len(), l.size-1)
@@ -483,6 +512,14 @@ func (l *Log) load() error {
 		return fmt.Errorf("stored checkpoint (size %d) disagrees with stored tree state (size %d)", c.Size, size)
 	}
 	l.ckpt = ckpt
+	if n := l.opts.OpenCheck; n >= 0 {
+		if n == 0 {
+			n = DefaultOpenCheck
+		}
+		if err := l.checkRecent(uint64(n)); err != nil {
+			return err
+		}
+	}
 	if ts, ok := l.opts.Signer.(*tlog.Signer); ok {
 		// When it was signed, so that a restart does not sign it again
 		// before it is Options.Resign old.
@@ -722,10 +759,13 @@ func entryByID(txn *badger.Txn, id tlog.RecordID) (Entry, error) {
 	return e, err
 }
 
+// readEntry reads the committed entry at index. As the entry is
+// committed, a missing key, a failed checksum or a value that does not
+// decode is an [ErrDataLoss] naming the index.
 func readEntry(txn *badger.Txn, index uint64) (Entry, error) {
 	v, err := getValue(txn, entryKey(index))
 	if err != nil {
-		return Entry{}, fmt.Errorf("reading entry %d: %w", index, err)
+		return Entry{}, dataLoss(fmt.Sprintf("entry %d", index), err)
 	}
 	return entryFromValue(index, v)
 }
@@ -733,7 +773,7 @@ func readEntry(txn *badger.Txn, index uint64) (Entry, error) {
 func entryFromValue(index uint64, v []byte) (Entry, error) {
 	e, err := decodeEntry(index, v)
 	if err != nil {
-		return Entry{}, fmt.Errorf("entry %d: %w", index, err)
+		return Entry{}, &DamageError{What: fmt.Sprintf("entry %d", index), Err: err}
 	}
 	return e, nil
 }
@@ -795,11 +835,11 @@ func readEntries(txn *badger.Txn, start, end uint64) ([]Entry, error) {
 	next := start
 	for it.Seek(entryKey(next)); next < end && len(chunk) < readChunk && n < readChunkBytes; it.Next() {
 		if !it.Valid() || !bytes.Equal(it.Item().Key(), entryKey(next)) {
-			return chunk, &AuditError{Index: next, Reason: "entry missing from store"}
+			return chunk, &AuditError{Index: next, Reason: "entry " + errUnreadable.Error()}
 		}
 		v, err := it.Item().ValueCopy(nil)
 		if err != nil {
-			return chunk, fmt.Errorf("reading entry %d: %w", next, err)
+			return chunk, &AuditError{Index: next, Reason: fmt.Sprintf("reading the entry: %v", err)}
 		}
 		e, err := entryFromValue(next, v)
 		if err != nil {
@@ -926,10 +966,10 @@ func (l *Log) fetchNodes(ctx context.Context, ids []compact.NodeID) ([][]byte, e
 		for i, id := range ids {
 			v, err := getValue(txn, nodeKey(id))
 			if err != nil {
-				return fmt.Errorf("reading tree node (level %d, index %d): %w", id.Level, id.Index, err)
+				return dataLoss(fmt.Sprintf("tree node (level %d, index %d)", id.Level, id.Index), err)
 			}
 			if len(v) != 32 {
-				return fmt.Errorf("malformed tree node (level %d, index %d)", id.Level, id.Index)
+				return &DamageError{What: fmt.Sprintf("tree node (level %d, index %d)", id.Level, id.Index), Err: fmt.Errorf("%d bytes, not 32", len(v))}
 			}
 			hs[i] = v
 		}

@@ -1,0 +1,148 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// damageStore writes a log of n entries of random (incompressible, so
+// stored literally) bytes, each size bytes long, to a new directory, closes
+// it and returns the directory and the entries.
+func damageStore(t *testing.T, k testKey, n, size int) (string, [][]byte) {
+	t.Helper()
+	dir := t.TempDir()
+	l, err := Open(context.Background(), dir, Options{Origin: testOrigin, Signer: k.signer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var datas [][]byte
+	for range n {
+		d := make([]byte, size)
+		rand.Read(d)
+		if _, _, err := l.Append(t.Context(), d); err != nil {
+			t.Fatal(err)
+		}
+		datas = append(datas, d)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir, datas
+}
+
+// flipIn flips one byte of data (in its middle) where it is stored in the
+// one file of dir whose name ends in ext, and returns the file and its
+// digest after the flip.
+func flipIn(t *testing.T, dir, ext string, data []byte) (string, [32]byte) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*"+ext))
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := data[len(data)/2-8 : len(data)/2+8]
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := bytes.Index(b, probe)
+		if i < 0 {
+			continue
+		}
+		if bytes.Index(b[i+1:], probe) >= 0 {
+			t.Fatalf("the entry's bytes are stored twice in %s", f)
+		}
+		b[i+8] ^= 0x20
+		if err := os.WriteFile(f, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return f, sha256.Sum256(b)
+	}
+	t.Fatalf("the entry's bytes are in no %s file of %s (%d files)", ext, dir, len(files))
+	return "", [32]byte{}
+}
+
+// checkKept checks that file still holds exactly the damaged bytes.
+func checkKept(t *testing.T, file string, want [32]byte) {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("the damaged file is gone: %v", err)
+	}
+	if sha256.Sum256(b) != want {
+		t.Fatalf("the damaged file %s was changed (now %d bytes): the evidence was not kept", file, len(b))
+	}
+}
+
+// TestOpenRefusesFlippedSST flips one byte of an entry's data inside
+// Badger's table file: Open refuses, naming the entry and pointing at the
+// audit, and leaves the file as it was.
+func TestOpenRefusesFlippedSST(t *testing.T) {
+	k := newTestKey(t)
+	const victim = 20
+	dir, datas := damageStore(t, k, 30, 200) // under the value threshold: in the table
+	file, sum := flipIn(t, dir, ".sst", datas[victim])
+
+	_, err := Open(context.Background(), dir, Options{Origin: testOrigin, Signer: k.signer})
+	if err == nil {
+		t.Fatal("a store with a flipped byte in its table opened")
+	}
+	// The damaged block hides every key it holds: the victim's entry and
+	// the hash index keys sorted next to it. The check names the first
+	// entry whose check fails, at or before the victim.
+	var ae *AuditError
+	if !errors.Is(err, ErrDataLoss) || !errors.As(err, &ae) || ae.Index > victim ||
+		!strings.Contains(err.Error(), fmt.Sprintf("index %d", ae.Index)) || !strings.Contains(err.Error(), "provenanced audit") {
+		t.Fatalf("Open: %v; want ErrDataLoss naming an index up to %d and pointing at provenanced audit", err, victim)
+	}
+	t.Logf("Open: %v", err)
+	checkKept(t, file, sum)
+}
+
+// TestOpenRefusesFlippedVlog flips one byte of an entry's data inside
+// Badger's value log: Open refuses before Badger truncates the file there
+// (which it does on open, losing every later value), naming the file, and
+// leaves it as it was.
+func TestOpenRefusesFlippedVlog(t *testing.T) {
+	k := newTestKey(t)
+	dir, datas := damageStore(t, k, 6, 8<<10) // over the value threshold: in the value log
+	file, sum := flipIn(t, dir, ".vlog", datas[2])
+
+	_, err := Open(context.Background(), dir, Options{Origin: testOrigin, Signer: k.signer, OpenCheck: -1})
+	if err == nil {
+		t.Fatal("a store with a flipped byte in its value log opened")
+	}
+	if !errors.Is(err, ErrDataLoss) || !strings.Contains(err.Error(), filepath.Base(file)) || !strings.Contains(err.Error(), "provenanced audit") {
+		t.Fatalf("Open: %v; want ErrDataLoss naming %s and pointing at provenanced audit", err, filepath.Base(file))
+	}
+	t.Logf("Open: %v", err)
+	checkKept(t, file, sum)
+}
+
+// TestReadOfDamagedEntry damages a table block of an open log that has not
+// read it yet: reading the entry fails with ErrDataLoss naming it, as
+// Badger checks the block's checksum, rather than serving altered bytes.
+func TestReadOfDamagedEntry(t *testing.T) {
+	k := newTestKey(t)
+	const victim = 5
+	dir, datas := damageStore(t, k, 300, 200)
+	// Open checks only the last entry, so the victim's block is not cached.
+	l := openTest(t, dir, k, func(o *Options) { o.OpenCheck = 1 })
+	flipIn(t, dir, ".sst", datas[victim]) // the table is mapped: the log reads the flip
+	e, err := l.Get(t.Context(), victim)
+	if err == nil {
+		t.Fatalf("Get(%d) served %d bytes (intact: %v) from a damaged block", victim, len(e.Data), bytes.Equal(e.Data, datas[victim]))
+	}
+	if !errors.Is(err, ErrDataLoss) || Damaged(err) != fmt.Sprintf("entry %d", victim) {
+		t.Fatalf("Get: %v (names %q); want ErrDataLoss naming entry %d", err, Damaged(err), victim)
+	}
+	t.Logf("Get: %v", err)
+}
