@@ -187,3 +187,33 @@ func BenchmarkColdRead(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkOpenCheck measures what the check at start costs: each
+// iteration opens and closes a closed 100,000-entry log, checking its
+// newest DefaultOpenCheck entries or not (-1), alternated.
+func BenchmarkOpenCheck(b *testing.B) {
+	const n = 100_000
+	k := newTestKey(b)
+	dir := b.TempDir()
+	l, err := Open(context.Background(), dir, Options{Origin: testOrigin, Signer: k.signer})
+	if err != nil {
+		b.Fatal(err)
+	}
+	fill(b, l, "open-check", n)
+	if err := l.Close(); err != nil {
+		b.Fatal(err)
+	}
+	for _, check := range []int{-1, 0, -1, 0} {
+		b.Run(fmt.Sprintf("check=%d", check), func(b *testing.B) {
+			for b.Loop() {
+				l, err := Open(context.Background(), dir, Options{Origin: testOrigin, Signer: k.signer, OpenCheck: check})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := l.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
