@@ -1,13 +1,16 @@
 package ledger
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -145,4 +148,59 @@ func TestReadOfDamagedEntry(t *testing.T) {
 		t.Fatalf("Get: %v (names %q); want ErrDataLoss naming entry %d", err, Damaged(err), victim)
 	}
 	t.Logf("Get: %v", err)
+}
+
+// TestOpenRefusesFlippedMem kills a process appending to a log, so that
+// Badger's memtable logs (*.mem) hold the latest entries, and flips one
+// byte of an early one there: Open refuses before Badger, which would cut
+// the file at that entry, losing the later ones; the file is left as it
+// was. Unflipped, the same kind of store opens (TestCrashRecovery): the
+// zeros a crash leaves after the last entry are not taken for damage.
+func TestOpenRefusesFlippedMem(t *testing.T) {
+	if testing.Short() {
+		t.Skip("re-executes the test binary")
+	}
+	dir, k := t.TempDir(), newTestKey(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envCrashDir+"="+dir, envCrashSKey+"="+k.skey)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(out)
+	var victim []byte
+	for acks := 0; acks < 500; {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("child: %v", err)
+		}
+		f := strings.Fields(line)
+		if len(f) != 3 || f[0] != "ack" {
+			continue
+		}
+		acks++
+		if d, err := hex.DecodeString(f[2]); err == nil && victim == nil && acks > 20 && len(d) >= 64 {
+			victim = d
+		}
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if victim == nil {
+		t.Fatal("no acknowledged entry of 64 bytes or more")
+	}
+	file, sum := flipIn(t, dir, ".mem", victim)
+	_, err = Open(context.Background(), dir, Options{Origin: testOrigin, Signer: k.signer, Apply: countState})
+	if err == nil {
+		t.Fatal("a store with a flipped byte in a memtable log opened")
+	}
+	if !errors.Is(err, ErrDataLoss) || !strings.Contains(err.Error(), filepath.Base(file)) {
+		t.Fatalf("Open: %v; want ErrDataLoss naming %s", err, filepath.Base(file))
+	}
+	t.Logf("Open: %v", err)
+	checkKept(t, file, sum)
 }
