@@ -94,7 +94,7 @@ func (tx *StateTx) Get(key []byte) ([]byte, error) {
 		return nil, missingState(key)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading state key %q: %w", key, err)
+		return nil, dataLoss(fmt.Sprintf("state key %q", key), err)
 	}
 	tx.cache.put(key, cachedValue{v: v, found: true})
 	return bytes.Clone(v), nil

@@ -67,6 +67,9 @@ const DefaultOpenCheck = 1000
 // answers "not found" for a key in a table block that fails its checksum.
 var errUnreadable = errors.New("missing from the store, or in a table block that fails its checksum")
 
+// errValueLost is a value Badger could not read from its value log.
+var errValueLost = errors.New("Badger could not read the value from its value log (it logged why: a failed checksum or a missing file)")
+
 // dataLoss returns err as a [*DamageError] naming what if Badger reported
 // a checksum failure reading it, or what is missing. Badger formats its
 // errors with %v, not %w, so its y.ErrChecksumMismatch is found by its
@@ -77,7 +80,7 @@ func dataLoss(what string, err error) error {
 		return err
 	case errors.Is(err, badger.ErrKeyNotFound):
 		return &DamageError{What: what, Err: errUnreadable}
-	case strings.Contains(err.Error(), "checksum mismatch"):
+	case errors.Is(err, errValueLost), strings.Contains(err.Error(), "checksum mismatch"):
 		return &DamageError{What: what, Err: err}
 	}
 	return fmt.Errorf("reading %s: %w", what, err)

@@ -204,3 +204,22 @@ func TestOpenRefusesFlippedMem(t *testing.T) {
 	t.Logf("Open: %v", err)
 	checkKept(t, file, sum)
 }
+
+// TestReadOfDamagedValue damages a value in the value log of an open log:
+// reading the entry fails with ErrDataLoss naming it, as Badger checks the
+// value's checksum, rather than serving altered bytes.
+func TestReadOfDamagedValue(t *testing.T) {
+	k := newTestKey(t)
+	const victim = 2
+	dir, datas := damageStore(t, k, 6, 8<<10) // over the value threshold: in the value log
+	l := openTest(t, dir, k, func(o *Options) { o.OpenCheck = 1 })
+	flipIn(t, dir, ".vlog", datas[victim]) // the file is mapped: the log reads the flip
+	e, err := l.Get(t.Context(), victim)
+	if err == nil {
+		t.Fatalf("Get(%d) served %d bytes (intact: %v) from a damaged value", victim, len(e.Data), bytes.Equal(e.Data, datas[victim]))
+	}
+	if !errors.Is(err, ErrDataLoss) || Damaged(err) != fmt.Sprintf("entry %d", victim) {
+		t.Fatalf("Get: %v (names %q); want ErrDataLoss naming entry %d", err, Damaged(err), victim)
+	}
+	t.Logf("Get: %v", err)
+}

@@ -419,9 +419,9 @@ func (l *Log) loadMap() error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 256})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			v, err := it.Item().ValueCopy(nil)
+			v, err := valueCopy(it.Item())
 			if err != nil {
-				return err
+				return dataLoss(fmt.Sprintf("state key %q", it.Item().Key()), err)
 			}
 			entries = append(entries, tlog.MapEntry{Key: bytes.TrimPrefix(it.Item().KeyCopy(nil), prefix), Value: v})
 		}
@@ -784,7 +784,18 @@ func getValue(txn *badger.Txn, key []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return item.ValueCopy(nil)
+	return valueCopy(item)
+}
+
+// valueCopy returns a copy of item's value. Badger answers a value it
+// cannot read from its value log (a failed checksum, a missing file) with
+// an empty value and no error, logging why; that is errValueLost here.
+func valueCopy(item *badger.Item) ([]byte, error) {
+	v, err := item.ValueCopy(nil)
+	if err == nil && len(v) == 0 && item.ValueSize() > 0 {
+		return nil, errValueLost
+	}
+	return v, err
 }
 
 // Range streams the entries with indexes in [start, end), end clamped to the
@@ -837,7 +848,7 @@ func readEntries(txn *badger.Txn, start, end uint64) ([]Entry, error) {
 		if !it.Valid() || !bytes.Equal(it.Item().Key(), entryKey(next)) {
 			return chunk, &AuditError{Index: next, Reason: "entry " + errUnreadable.Error()}
 		}
-		v, err := it.Item().ValueCopy(nil)
+		v, err := valueCopy(it.Item())
 		if err != nil {
 			return chunk, &AuditError{Index: next, Reason: fmt.Sprintf("reading the entry: %v", err)}
 		}
@@ -864,6 +875,9 @@ func (l *Log) StateGet(key []byte) ([]byte, error) {
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil, fmt.Errorf("state key %q: %w", key, ErrNotFound)
 	}
+	if errors.Is(err, errValueLost) {
+		return nil, dataLoss(fmt.Sprintf("state key %q", key), err)
+	}
 	return v, err
 }
 
@@ -885,9 +899,9 @@ func (l *Log) StateScan(ctx context.Context, prefix []byte) iter.Seq2[KV, error]
 				it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 64, Prefix: full})
 				defer it.Close()
 				for it.Seek(seek); it.Valid() && len(chunk) < readChunk; it.Next() {
-					v, err := it.Item().ValueCopy(nil)
+					v, err := valueCopy(it.Item())
 					if err != nil {
-						return err
+						return dataLoss(fmt.Sprintf("state key %q", it.Item().Key()[len(prefixState):]), err)
 					}
 					k := it.Item().KeyCopy(nil)
 					chunk = append(chunk, KV{Key: k[len(prefixState):], Value: v})
