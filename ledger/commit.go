@@ -212,6 +212,9 @@ func (l *Log) AppendWith(ctx context.Context, data []byte, opts AppendOptions) (
 			t.pass(ctx, l.done)
 		}()
 	}
+	if err := l.damage(); err != nil {
+		return Entry{}, false, err
+	}
 	if len(data) == 0 {
 		return Entry{}, false, fmt.Errorf("%w: empty entry", ErrInvalidInput)
 	}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // damageStore writes a log of n entries of random (incompressible, so
@@ -63,8 +64,17 @@ func flipIn(t *testing.T, dir, ext string, data []byte) (string, [32]byte) {
 		if bytes.Index(b[i+1:], probe) >= 0 {
 			t.Fatalf("the entry's bytes are stored twice in %s", f)
 		}
+		// Written in place, not by truncating and rewriting the file,
+		// which an open store has mapped.
 		b[i+8] ^= 0x20
-		if err := os.WriteFile(f, b, 0o600); err != nil {
+		fh, err := os.OpenFile(f, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fh.WriteAt(b[i+8:i+9], int64(i+8)); err != nil {
+			t.Fatal(err)
+		}
+		if err := fh.Close(); err != nil {
 			t.Fatal(err)
 		}
 		return f, sha256.Sum256(b)
@@ -130,16 +140,18 @@ func TestOpenRefusesFlippedVlog(t *testing.T) {
 	checkKept(t, file, sum)
 }
 
-// TestReadOfDamagedEntry damages a table block of an open log that has not
-// read it yet: reading the entry fails with ErrDataLoss naming it, as
-// Badger checks the block's checksum, rather than serving altered bytes.
+// TestReadOfDamagedEntry damages a table block of a log, in an entry older
+// than the check at start covers: reading the entry fails with ErrDataLoss
+// naming it, as Badger checks the block's checksum, rather than serving
+// altered bytes.
 func TestReadOfDamagedEntry(t *testing.T) {
 	k := newTestKey(t)
 	const victim = 5
 	dir, datas := damageStore(t, k, 300, 200)
-	// Open checks only the last entry, so the victim's block is not cached.
+	// Older than the check at start covers (here the last entry only):
+	// the log opens, and serves the entry as damaged.
+	flipIn(t, dir, ".sst", datas[victim])
 	l := openTest(t, dir, k, func(o *Options) { o.OpenCheck = 1 })
-	flipIn(t, dir, ".sst", datas[victim]) // the table is mapped: the log reads the flip
 	e, err := l.Get(t.Context(), victim)
 	if err == nil {
 		t.Fatalf("Get(%d) served %d bytes (intact: %v) from a damaged block", victim, len(e.Data), bytes.Equal(e.Data, datas[victim]))
@@ -222,4 +234,34 @@ func TestReadOfDamagedValue(t *testing.T) {
 		t.Fatalf("Get: %v (names %q); want ErrDataLoss naming entry %d", err, Damaged(err), victim)
 	}
 	t.Logf("Get: %v", err)
+}
+
+// TestAppendsRefusedOnDamagedTable damages a table block older than the
+// check at start covers: the log opens, and once its check of every table
+// block in the background finds the damage, appends are refused with
+// ErrDataLoss (a block that fails its checksum hides its keys, which the
+// committer would take for absent).
+func TestAppendsRefusedOnDamagedTable(t *testing.T) {
+	k := newTestKey(t)
+	dir, datas := damageStore(t, k, 300, 200)
+	flipIn(t, dir, ".sst", datas[5])
+	l := openTest(t, dir, k, func(o *Options) { o.OpenCheck = 1 })
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; ; i++ {
+		_, _, err := l.Append(t.Context(), fmt.Appendf(nil, "after the damage %d", i))
+		if errors.Is(err, ErrDataLoss) {
+			if Damaged(err) != "a table block" || !strings.Contains(err.Error(), "provenanced audit") {
+				t.Errorf("Append: %v; want a table block named and provenanced audit", err)
+			}
+			t.Logf("Append: %v", err)
+			return
+		}
+		if err != nil {
+			t.Fatalf("Append: %v", err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("appends still accepted 10 s after opening a store with a damaged table")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -52,8 +52,9 @@
 // entries ([Options.OpenCheck]) against the stored tree and checkpoint, and
 // refuses, before Badger opens, a Badger log file that Badger would cut at
 // a damaged entry with data after it (see damage.go). Reads that meet
-// damage fail with [ErrDataLoss] naming what is damaged ([Damaged]).
-// Nothing is repaired.
+// damage fail with [ErrDataLoss] naming what is damaged ([Damaged]). After
+// Open, every table block's checksum is checked once in the background;
+// a damaged one makes appends fail with ErrDataLoss. Nothing is repaired.
 //
 // # Index state
 //

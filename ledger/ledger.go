@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -151,6 +152,10 @@ type Log struct {
 
 	lock *os.File // the directory's lock (lockDir); nil in memory
 
+	// damaged is set, to an ErrDataLoss, once Badger's tables are found
+	// damaged (verifyTables); appends are then refused.
+	damaged atomic.Pointer[error]
+
 	// life guards db against use after Close: readers hold it shared.
 	life   sync.RWMutex
 	closed bool
@@ -279,6 +284,9 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 	l.cancel, l.done = cancel, cctx.Done()
 	l.wg.Add(1)
 	go l.run(cctx)
+	if !opts.InMemory {
+		go l.verifyTables()
+	}
 	return l, nil
 }
 

@@ -34,7 +34,14 @@ func flipInTable(t *testing.T, dir string, rec []byte) (string, [32]byte) {
 		}
 		if i := bytes.Index(b, probe); i >= 0 {
 			b[i+8] ^= 0x01
-			if err := os.WriteFile(f, b, 0o600); err != nil {
+			fh, err := os.OpenFile(f, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := fh.WriteAt(b[i+8:i+9], int64(i+8)); err != nil {
+				t.Fatal(err)
+			}
+			if err := fh.Close(); err != nil {
 				t.Fatal(err)
 			}
 			return f, sha256.Sum256(b)
