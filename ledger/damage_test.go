@@ -254,6 +254,10 @@ func TestAppendsRefusedOnDamagedTable(t *testing.T) {
 				t.Errorf("Append: %v; want a table block named and provenanced audit", err)
 			}
 			t.Logf("Append: %v", err)
+			// Not found is then no answer to trust.
+			if _, err := l.StateGet([]byte("absent")); !errors.Is(err, ErrDataLoss) {
+				t.Errorf("StateGet of an absent key on a damaged store: %v; want ErrDataLoss", err)
+			}
 			return
 		}
 		if err != nil {
@@ -264,4 +268,40 @@ func TestAppendsRefusedOnDamagedTable(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestAuditFindsDamagedTable: an audit, which opens without the checks at
+// start, fails on a table block that fails its checksum even where every
+// entry reads back and re-hashes: here the block holds state values only.
+func TestAuditFindsDamagedTable(t *testing.T) {
+	k := newTestKey(t)
+	dir := t.TempDir()
+	var states [][]byte
+	apply := func(tx *StateTx, e Entry, _ any) error {
+		v := make([]byte, 200)
+		rand.Read(v)
+		states = append(states, v)
+		tx.Set(fmt.Appendf(nil, "state-%d", e.Index), v)
+		return nil
+	}
+	l, err := Open(context.Background(), dir, Options{Origin: testOrigin, Signer: k.signer, Apply: apply})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		if _, _, err := l.Append(t.Context(), fmt.Appendf(nil, "entry %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ckpt := l.Checkpoint()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	flipIn(t, dir, ".sst", states[5])
+	l = openTest(t, dir, k, func(o *Options) { o.OpenCheck = -1; o.Apply = apply })
+	err = l.Audit(t.Context(), ckpt, k.verifier, nil)
+	if !errors.Is(err, ErrDataLoss) || Damaged(err) != "a table block" {
+		t.Fatalf("Audit: %v; want ErrDataLoss naming a table block", err)
+	}
+	t.Logf("Audit: %v", err)
 }

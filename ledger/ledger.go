@@ -87,8 +87,10 @@ type Options struct {
 	// OpenCheck is how many of the newest entries Open re-hashes and
 	// checks against their stored leaves, the stored tree and the stored
 	// checkpoint, refusing a store that fails with [ErrDataLoss]: 0 means
-	// [DefaultOpenCheck]; negative, none (for an audit, which checks every
-	// entry itself and must open a damaged store to name the damage).
+	// [DefaultOpenCheck]; negative, none, and no check of every table
+	// block in the background either (for an audit: [Log.Audit] checks
+	// every entry and every block itself, and must open a damaged store
+	// to name the damage).
 	OpenCheck int
 }
 
@@ -284,7 +286,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 	l.cancel, l.done = cancel, cctx.Done()
 	l.wg.Add(1)
 	go l.run(cctx)
-	if !opts.InMemory {
+	if !opts.InMemory && opts.OpenCheck >= 0 {
 		go l.verifyTables()
 	}
 	return l, nil
@@ -744,6 +746,11 @@ func (l *Log) GetByID(ctx context.Context, id tlog.RecordID) (Entry, error) {
 		e, err = entryByID(txn, id)
 		return err
 	})
+	if derr := l.damage(); derr != nil && errors.Is(err, ErrNotFound) {
+		// A damaged table block hides its keys: not found is not an
+		// answer to trust.
+		return Entry{}, &DamageError{What: fmt.Sprintf("entry %x", id), Err: fmt.Errorf("not found, and %w", derr)}
+	}
 	return e, err
 }
 
@@ -881,6 +888,11 @@ func (l *Log) StateGet(key []byte) ([]byte, error) {
 		return err
 	})
 	if errors.Is(err, badger.ErrKeyNotFound) {
+		if derr := l.damage(); derr != nil {
+			// A damaged table block hides its keys: not found is not
+			// an answer to trust.
+			return nil, &DamageError{What: fmt.Sprintf("state key %q", key), Err: fmt.Errorf("not found, and %w", derr)}
+		}
 		return nil, fmt.Errorf("state key %q: %w", key, ErrNotFound)
 	}
 	if errors.Is(err, errValueLost) {
