@@ -45,6 +45,10 @@ type Config struct {
 	// MinFreeBytes is ledger.Options.MinFreeBytes: the free space kept
 	// for the store, under which appends fail with ledger.ErrNoSpace.
 	MinFreeBytes int64
+	// OpenCheck is ledger.Options.OpenCheck: how many of the newest
+	// entries Open checks against the tree (0: ledger.DefaultOpenCheck;
+	// negative: none, for an audit).
+	OpenCheck int
 }
 
 // A Store is the custody ledger: a [ledger.Log] of signed statements with
@@ -75,6 +79,7 @@ func Open(ctx context.Context, dir string, cfg Config) (*Store, error) {
 	l, err := ledger.Open(ctx, dir, ledger.Options{
 		Origin: cfg.Origin, Signer: cfg.LogSigner, Apply: s.apply, Logger: cfg.Logger, Now: cfg.Now,
 		MinFreeBytes: cfg.MinFreeBytes,
+		OpenCheck:    cfg.OpenCheck,
 	})
 	if err != nil {
 		return nil, err

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/dgraph-io/badger/v4/options"
+
 	"github.com/antimony-ledger/provenance/tlog"
 )
 
@@ -118,5 +120,117 @@ func BenchmarkInclusionProof(b *testing.B) {
 		if _, err := l.InclusionProof(ctx, i, size); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkColdRead measures what Badger's checksum checks cost a read
+// from disk: each iteration opens a closed 200,000-entry log (256-byte
+// entries, in tables) with an empty block cache and streams every entry,
+// with block and value checksums checked and not.
+func BenchmarkColdRead(b *testing.B) {
+	const n = 200_000
+	k := newTestKey(b)
+	dir := b.TempDir()
+	l, err := Open(context.Background(), dir, Options{Origin: testOrigin, Signer: k.signer})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 256 {
+		wg.Go(func() {
+			data := make([]byte, 256)
+			for {
+				i := next.Add(1) - 1
+				if i >= n {
+					return
+				}
+				cryptoRead(data)
+				if _, _, err := l.Append(context.Background(), data); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := l.Close(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { blockChecksums, valueChecksums = options.OnBlockRead, true }()
+	for _, on := range []bool{false, true, false, true} {
+		b.Run(fmt.Sprintf("checksums=%v", on), func(b *testing.B) {
+			blockChecksums, valueChecksums = options.NoVerification, on
+			if on {
+				blockChecksums = options.OnBlockRead
+			}
+			b.SetBytes(n * 256)
+			for b.Loop() {
+				l, err := Open(context.Background(), dir, Options{Origin: testOrigin, Signer: k.signer, OpenCheck: -1})
+				if err != nil {
+					b.Fatal(err)
+				}
+				got := 0
+				for _, err := range l.Range(context.Background(), 0, n) {
+					if err != nil {
+						b.Fatal(err)
+					}
+					got++
+				}
+				if got != n {
+					b.Fatalf("read %d entries, want %d", got, n)
+				}
+				if err := l.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkOpenCheck measures what the check at start costs: each
+// iteration opens and closes a closed 100,000-entry log, checking its
+// newest DefaultOpenCheck entries or not (-1), alternated.
+func BenchmarkOpenCheck(b *testing.B) {
+	const n = 100_000
+	k := newTestKey(b)
+	dir := b.TempDir()
+	l, err := Open(context.Background(), dir, Options{Origin: testOrigin, Signer: k.signer})
+	if err != nil {
+		b.Fatal(err)
+	}
+	fill(b, l, "open-check", n)
+	if err := l.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("verify-tables", func(b *testing.B) {
+		// The background check of every table block after Open, on a
+		// fresh open (an empty block cache) each time.
+		for range b.N {
+			b.StopTimer()
+			l, err := Open(context.Background(), dir, Options{Origin: testOrigin, Signer: k.signer, OpenCheck: -1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			if err := verifyChecksum(l.db); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			l.Close()
+		}
+	})
+	for _, check := range []int{-1, 0, -1, 0} {
+		b.Run(fmt.Sprintf("check=%d", check), func(b *testing.B) {
+			for b.Loop() {
+				l, err := Open(context.Background(), dir, Options{Origin: testOrigin, Signer: k.signer, OpenCheck: check})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := l.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -94,7 +94,7 @@ func (tx *StateTx) Get(key []byte) ([]byte, error) {
 		return nil, missingState(key)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading state key %q: %w", key, err)
+		return nil, dataLoss(fmt.Sprintf("state key %q", key), err)
 	}
 	tx.cache.put(key, cachedValue{v: v, found: true})
 	return bytes.Clone(v), nil
@@ -211,6 +211,9 @@ func (l *Log) AppendWith(ctx context.Context, data []byte, opts AppendOptions) (
 			// previous one (Pass is a no-op once the turn is taken).
 			t.pass(ctx, l.done)
 		}()
+	}
+	if err := l.damage(); err != nil {
+		return Entry{}, false, err
 	}
 	if len(data) == 0 {
 		return Entry{}, false, fmt.Errorf("%w: empty entry", ErrInvalidInput)

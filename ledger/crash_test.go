@@ -241,7 +241,12 @@ func TestAuditFindsTamperedEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	l = openTest(t, dir, k, nil)
+	// Open checks the newest entries (all 50) and refuses; an audit opens
+	// the store without that check.
+	if _, err := Open(context.Background(), dir, Options{Origin: testOrigin, Signer: k.signer}); !errors.Is(err, ErrDataLoss) || !strings.Contains(err.Error(), "index 37") {
+		t.Fatalf("Open of the tampered store: %v; want ErrDataLoss naming index 37", err)
+	}
+	l = openTest(t, dir, k, func(o *Options) { o.OpenCheck = -1 })
 	err = l.Audit(t.Context(), ckpt, k.verifier, nil)
 	var ae *AuditError
 	if !errors.As(err, &ae) || ae.Index != victim {

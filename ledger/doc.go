@@ -45,6 +45,17 @@
 // appends fail too; as its journal record may be written already, its
 // entries may be back after reopening (see [Log.Append]).
 //
+// # Damage
+//
+// Badger checks the checksum of each table block it reads from disk and of
+// each value it reads from its value log. Open re-hashes the newest
+// entries ([Options.OpenCheck]) against the stored tree and checkpoint, and
+// refuses, before Badger opens, a Badger log file that Badger would cut at
+// a damaged entry with data after it (see damage.go). Reads that meet
+// damage fail with [ErrDataLoss] naming what is damaged ([Damaged]). After
+// Open, every table block's checksum is checked once in the background;
+// a damaged one makes appends fail with ErrDataLoss. Nothing is repaired.
+//
 // # Index state
 //
 // A higher layer keeps its indexes in the same transaction as each entry

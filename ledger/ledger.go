@@ -7,15 +7,18 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"iter"
 	"log/slog"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -39,6 +42,13 @@ const (
 	// was deleted. Entries are never overwritten, so the garbage left is
 	// small: state values over 4 KiB that change, and journal replays.
 	valueThreshold = 4 << 10
+)
+
+// Badger's checksum checks (see Open); variables for the read-cost
+// benchmark only.
+var (
+	blockChecksums = options.OnBlockRead
+	valueChecksums = true
 )
 
 var rangeFactory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
@@ -78,12 +88,20 @@ type Options struct {
 	// the log's directory must keep for Badger to flush and compact what
 	// it holds: under it, appends fail with [ErrNoSpace] (a *SpaceError)
 	// and reads go on, and once space is freed appends are taken again.
-	// Free space is measured every second, and before a commit group
-	// unless the last measure left room for what was admitted since.
+	// Free space is measured every second, and before every commit
+	// group.
 	// A log opened with less free space opens Badger read-only (a flush
 	// could crash it) and refuses appends until reopened. 0 means
 	// [DefaultMinFreeBytes]; negative, no check. Ignored in memory.
 	MinFreeBytes int64
+	// OpenCheck is how many of the newest entries Open re-hashes and
+	// checks against their stored leaves, the stored tree and the stored
+	// checkpoint, refusing a store that fails with [ErrDataLoss]: 0 means
+	// [DefaultOpenCheck]; negative, none, and no check of every table
+	// block in the background either (for an audit: [Log.Audit] checks
+	// every entry and every block itself, and must open a damaged store
+	// to name the damage).
+	OpenCheck int
 }
 
 // DefaultResign is the default [Options.Resign].
@@ -147,6 +165,9 @@ type Log struct {
 	lock *os.File // the directory's lock (lockDir); nil in memory
 
 	space *spaceWatch // free space on dir; nil in memory or unchecked
+	// damaged is set, to an ErrDataLoss, once Badger's tables are found
+	// damaged (verifyTables); appends are then refused.
+	damaged atomic.Pointer[error]
 
 	// life guards db against use after Close: readers hold it shared.
 	life   sync.RWMutex
@@ -255,6 +276,20 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 		WithMetricsEnabled(false).
 		WithNumCompactors(2).
 		WithLogger(badgerLogger{l.logger})
+	// Badger checks each table block's checksum when it reads the block
+	// from disk (and so before a compaction could copy a damaged block
+	// into a new table with a fresh checksum), and each value's when it
+	// reads it from the value log. Checking whole tables at open instead
+	// would read the whole store at every start.
+	bo = bo.WithChecksumVerificationMode(blockChecksums).
+		WithVerifyValueChecksum(valueChecksums)
+	if !opts.InMemory {
+		// Badger would cut a damaged log file on open, silently.
+		if err := checkBadgerLogs(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			l.unlock()
+			return nil, err
+		}
+	}
 	db, err := badger.Open(bo)
 	if err != nil && l.readOnly() {
 		db, err = l.openNearlyFull(bo, err)
@@ -289,6 +324,9 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 			defer l.wg.Done()
 			l.space.run(cctx)
 		}()
+	}
+	if !opts.InMemory && opts.OpenCheck >= 0 {
+		go l.verifyTables()
 	}
 	return l, nil
 }
@@ -433,9 +471,9 @@ func (l *Log) loadMap() error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 256})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			v, err := it.Item().ValueCopy(nil)
+			v, err := valueCopy(it.Item())
 			if err != nil {
-				return err
+				return dataLoss(fmt.Sprintf("state key %q", it.Item().Key()), err)
 			}
 			entries = append(entries, tlog.MapEntry{Key: bytes.TrimPrefix(it.Item().KeyCopy(nil), prefix), Value: v})
 		}
@@ -453,7 +491,7 @@ func (l *Log) loadMap() error {
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("reading the last entry: %w", err)
+			return fmt.Errorf("refusing to open: reading the last entry: %w; nothing was repaired: run `provenanced audit` on the data directory (or a copy) and restore the store from a backup", err)
 		}
 		if last.MapRoot == nil || *last.MapRoot != m.Root() {
 			return fmt.Errorf("the verifiable map's %d stored values do not give the root the log committed at index %d: the store is damaged", m.Len(), l.size-1)
@@ -526,6 +564,14 @@ func (l *Log) load() error {
 		return fmt.Errorf("stored checkpoint (size %d) disagrees with stored tree state (size %d)", c.Size, size)
 	}
 	l.ckpt = ckpt
+	if n := l.opts.OpenCheck; n >= 0 {
+		if n == 0 {
+			n = DefaultOpenCheck
+		}
+		if err := l.checkRecent(uint64(n)); err != nil {
+			return err
+		}
+	}
 	if ts, ok := l.opts.Signer.(*tlog.Signer); ok {
 		// When it was signed, so that a restart does not sign it again
 		// before it is Options.Resign old.
@@ -742,6 +788,11 @@ func (l *Log) GetByID(ctx context.Context, id tlog.RecordID) (Entry, error) {
 		e, err = entryByID(txn, id)
 		return err
 	})
+	if derr := l.damage(); derr != nil && errors.Is(err, ErrNotFound) {
+		// A damaged table block hides its keys: not found is not an
+		// answer to trust.
+		return Entry{}, &DamageError{What: fmt.Sprintf("entry %x", id), Err: fmt.Errorf("not found, and %w", derr)}
+	}
 	return e, err
 }
 
@@ -765,10 +816,13 @@ func entryByID(txn *badger.Txn, id tlog.RecordID) (Entry, error) {
 	return e, err
 }
 
+// readEntry reads the committed entry at index. As the entry is
+// committed, a missing key, a failed checksum or a value that does not
+// decode is an [ErrDataLoss] naming the index.
 func readEntry(txn *badger.Txn, index uint64) (Entry, error) {
 	v, err := getValue(txn, entryKey(index))
 	if err != nil {
-		return Entry{}, fmt.Errorf("reading entry %d: %w", index, err)
+		return Entry{}, dataLoss(fmt.Sprintf("entry %d", index), err)
 	}
 	return entryFromValue(index, v)
 }
@@ -776,7 +830,7 @@ func readEntry(txn *badger.Txn, index uint64) (Entry, error) {
 func entryFromValue(index uint64, v []byte) (Entry, error) {
 	e, err := decodeEntry(index, v)
 	if err != nil {
-		return Entry{}, fmt.Errorf("entry %d: %w", index, err)
+		return Entry{}, &DamageError{What: fmt.Sprintf("entry %d", index), Err: err}
 	}
 	return e, nil
 }
@@ -787,7 +841,18 @@ func getValue(txn *badger.Txn, key []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return item.ValueCopy(nil)
+	return valueCopy(item)
+}
+
+// valueCopy returns a copy of item's value. Badger answers a value it
+// cannot read from its value log (a failed checksum, a missing file) with
+// an empty value and no error, logging why; that is errValueLost here.
+func valueCopy(item *badger.Item) ([]byte, error) {
+	v, err := item.ValueCopy(nil)
+	if err == nil && len(v) == 0 && item.ValueSize() > 0 {
+		return nil, errValueLost
+	}
+	return v, err
 }
 
 // Range streams the entries with indexes in [start, end), end clamped to the
@@ -838,11 +903,11 @@ func readEntries(txn *badger.Txn, start, end uint64) ([]Entry, error) {
 	next := start
 	for it.Seek(entryKey(next)); next < end && len(chunk) < readChunk && n < readChunkBytes; it.Next() {
 		if !it.Valid() || !bytes.Equal(it.Item().Key(), entryKey(next)) {
-			return chunk, &AuditError{Index: next, Reason: "entry missing from store"}
+			return chunk, &AuditError{Index: next, Reason: "entry " + errUnreadable.Error()}
 		}
-		v, err := it.Item().ValueCopy(nil)
+		v, err := valueCopy(it.Item())
 		if err != nil {
-			return chunk, fmt.Errorf("reading entry %d: %w", next, err)
+			return chunk, &AuditError{Index: next, Reason: fmt.Sprintf("reading the entry: %v", err)}
 		}
 		e, err := entryFromValue(next, v)
 		if err != nil {
@@ -865,7 +930,15 @@ func (l *Log) StateGet(key []byte) ([]byte, error) {
 		return err
 	})
 	if errors.Is(err, badger.ErrKeyNotFound) {
+		if derr := l.damage(); derr != nil {
+			// A damaged table block hides its keys: not found is not
+			// an answer to trust.
+			return nil, &DamageError{What: fmt.Sprintf("state key %q", key), Err: fmt.Errorf("not found, and %w", derr)}
+		}
 		return nil, fmt.Errorf("state key %q: %w", key, ErrNotFound)
+	}
+	if errors.Is(err, errValueLost) {
+		return nil, dataLoss(fmt.Sprintf("state key %q", key), err)
 	}
 	return v, err
 }
@@ -894,9 +967,9 @@ func (l *Log) StateScanFrom(ctx context.Context, prefix, from []byte) iter.Seq2[
 				it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 64, Prefix: full})
 				defer it.Close()
 				for it.Seek(seek); it.Valid() && len(chunk) < readChunk; it.Next() {
-					v, err := it.Item().ValueCopy(nil)
+					v, err := valueCopy(it.Item())
 					if err != nil {
-						return err
+						return dataLoss(fmt.Sprintf("state key %q", it.Item().Key()[len(prefixState):]), err)
 					}
 					k := it.Item().KeyCopy(nil)
 					chunk = append(chunk, KV{Key: k[len(prefixState):], Value: v})
@@ -975,10 +1048,10 @@ func (l *Log) fetchNodes(ctx context.Context, ids []compact.NodeID) ([][]byte, e
 		for i, id := range ids {
 			v, err := getValue(txn, nodeKey(id))
 			if err != nil {
-				return fmt.Errorf("reading tree node (level %d, index %d): %w", id.Level, id.Index, err)
+				return dataLoss(fmt.Sprintf("tree node (level %d, index %d)", id.Level, id.Index), err)
 			}
 			if len(v) != 32 {
-				return fmt.Errorf("malformed tree node (level %d, index %d)", id.Level, id.Index)
+				return &DamageError{What: fmt.Sprintf("tree node (level %d, index %d)", id.Level, id.Index), Err: fmt.Errorf("%d bytes, not 32", len(v))}
 			}
 			hs[i] = v
 		}

@@ -72,8 +72,14 @@ func (w *world) openStore(t *testing.T, dir string) *custody.Store {
 }
 
 func (w *world) tryOpen(dir string) (*custody.Store, error) {
+	return w.tryOpenCheck(dir, 0)
+}
+
+// tryOpenCheck opens the store checking the newest n entries at start
+// (custody.Config.OpenCheck): -1 for none, as an audit opens it.
+func (w *world) tryOpenCheck(dir string, n int) (*custody.Store, error) {
 	return custody.Open(context.Background(), dir, custody.Config{
-		Origin: ct.Origin, LogSigner: w.c.LogSigner, Registrar: w.c.RegistrarPublic(),
+		Origin: ct.Origin, LogSigner: w.c.LogSigner, Registrar: w.c.RegistrarPublic(), OpenCheck: n,
 	})
 }
 

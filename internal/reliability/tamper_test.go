@@ -209,19 +209,31 @@ func TestAuditDetectsTampering(t *testing.T) {
 					s.Close()
 					t.Fatalf("the store opened with %s", tc.name)
 				}
-				if !strings.Contains(err.Error(), fmt.Sprintf("entry %d", tc.want)) {
+				if msg := err.Error(); !strings.Contains(msg, fmt.Sprintf("entry %d", tc.want)) && !strings.Contains(msg, fmt.Sprintf("index %d", tc.want)) {
 					t.Fatalf("opening: %v; want the error to name entry %d", err, tc.want)
 				}
 				return
 			}
-			s := w.openStore(t, dir)
+			// The server's open checks the newest entries (all of these
+			// 62) and refuses, naming the index, the damage, and the audit.
+			if s, err := w.tryOpen(dir); err == nil {
+				s.Close()
+				t.Fatalf("the store opened with %s at index %d", tc.name, tc.want)
+			} else if !errors.Is(err, ledger.ErrDataLoss) || !strings.Contains(err.Error(), fmt.Sprintf("index %d", tc.want)) || !strings.Contains(err.Error(), "provenanced audit") {
+				t.Fatalf("opening: %v; want ErrDataLoss naming index %d and pointing at provenanced audit", err, tc.want)
+			}
+			// An audit opens it without that check, to name the damage.
+			s, err := w.tryOpenCheck(dir, -1)
+			if err != nil {
+				t.Fatalf("opening without the check: %v", err)
+			}
 			defer s.Close()
 			l := s.Log()
 			if l.Size() != tamperSize {
 				t.Fatalf("size %d after tampering, want %d: the tree state was not touched", l.Size(), tamperSize)
 			}
 
-			err := l.Audit(t.Context(), ckpt, w.c.LogVerifier, nil)
+			err = l.Audit(t.Context(), ckpt, w.c.LogVerifier, nil)
 			if err == nil {
 				t.Fatalf("Audit passed a store with %s at index %d", tc.name, tc.want)
 			}

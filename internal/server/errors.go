@@ -31,6 +31,7 @@ var errInternal = status.Error(codes.Internal, "internal error")
 //	ledger.ErrInvalidInput   InvalidArgument
 //	ledger.ErrNotFound       NotFound
 //	ledger.ErrClosed         Unavailable         the server is shutting down
+//	ledger.ErrDataLoss       DataLoss            the store is damaged: audit it
 //	context.Canceled         Canceled
 //	context.DeadlineExceeded DeadlineExceeded
 //
@@ -55,6 +56,8 @@ func codeOf(err error) (codes.Code, bool) {
 		return codes.NotFound, true
 	case errors.Is(err, ledger.ErrClosed):
 		return codes.Unavailable, true
+	case errors.Is(err, ledger.ErrDataLoss):
+		return codes.DataLoss, true
 	case errors.Is(err, context.Canceled):
 		return codes.Canceled, true
 	case errors.Is(err, context.DeadlineExceeded):
@@ -87,6 +90,15 @@ func (s *Server) toStatus(ctx context.Context, err error) error {
 		return status.Error(code, "ledger is closed")
 	case codes.Canceled, codes.DeadlineExceeded:
 		return status.FromContextError(err).Err()
+	case codes.DataLoss:
+		// What failed (Badger's checksum, file offsets) is for the
+		// operator; the client learns what is damaged.
+		s.log.ErrorContext(ctx, "stored data is damaged: run provenanced audit", slog.String("method", methodName(ctx)), slog.Any("err", err))
+		what := ledger.Damaged(err)
+		if what == "" {
+			what = "a read"
+		}
+		return status.Errorf(code, "the ledger's stored data is damaged (%s): the operator has been told to audit the store", what)
 	}
 	return status.Error(code, err.Error())
 }

@@ -53,6 +53,9 @@ type Options struct {
 	TLSConfig *tls.Config
 	// Limits are the server's; the zero value means the defaults.
 	Limits server.Limits
+	// OpenCheck is custody.Config.OpenCheck: how many of the newest
+	// entries the store checks at start (0: the default).
+	OpenCheck int
 }
 
 // StartDir is [Start] on a given data directory, so a test can restart a
@@ -85,7 +88,7 @@ func Run(c *ct.Chain, dir string) (*Server, error) { return RunWith(c, dir, Opti
 func RunWith(c *ct.Chain, dir string, o Options) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	store, err := custody.Open(ctx, dir, custody.Config{Origin: ct.Origin, LogSigner: c.LogSigner, Registrar: c.RegistrarPublic(), Logger: logger, Now: c.Clock.Now})
+	store, err := custody.Open(ctx, dir, custody.Config{Origin: ct.Origin, LogSigner: c.LogSigner, Registrar: c.RegistrarPublic(), Logger: logger, Now: c.Clock.Now, OpenCheck: o.OpenCheck})
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("opening store: %w", err)

@@ -1,0 +1,380 @@
+package ledger
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/transparency-dev/merkle/compact"
+)
+
+// ErrDataLoss means stored data is damaged: a Badger checksum failed, an
+// entry the tree commits is missing or unreadable, or its bytes no longer
+// hash to its stored leaf. The message names what failed. The store
+// should not be served until it is audited (`provenanced audit`) and
+// restored; nothing was repaired.
+var ErrDataLoss = errors.New("stored data is damaged")
+
+// Is makes every [*AuditError] an [ErrDataLoss].
+func (e *AuditError) Is(target error) bool { return target == ErrDataLoss }
+
+// A DamageError is an [ErrDataLoss] met by a read: What names the damaged
+// item ("entry 12", "tree node (level 1, index 6)") for clients; Err says
+// what failed, for the operator's log.
+type DamageError struct {
+	What string
+	Err  error
+}
+
+func (e *DamageError) Error() string {
+	return fmt.Sprintf("%v: %s: %v", ErrDataLoss, e.What, e.Err)
+}
+
+func (e *DamageError) Unwrap() error { return e.Err }
+
+// Is makes a DamageError an [ErrDataLoss].
+func (e *DamageError) Is(target error) bool { return target == ErrDataLoss }
+
+// Damaged returns what a damage error names for clients: the item of a
+// [*DamageError], the index of an [*AuditError]; "" if err is neither.
+func Damaged(err error) string {
+	var de *DamageError
+	if errors.As(err, &de) {
+		return de.What
+	}
+	var ae *AuditError
+	if errors.As(err, &ae) {
+		return fmt.Sprintf("entry %d", ae.Index)
+	}
+	return ""
+}
+
+// DefaultOpenCheck is how many of the newest entries Open checks against
+// the tree when [Options.OpenCheck] is zero.
+const DefaultOpenCheck = 1000
+
+// errUnreadable is what a read of a key the tree commits finds. Badger
+// answers "not found" for a key in a table block that fails its checksum.
+var errUnreadable = errors.New("missing from the store, or in a table block that fails its checksum")
+
+// errValueLost is a value Badger could not read from its value log.
+var errValueLost = errors.New("Badger could not read the value from its value log (it logged why: a failed checksum or a missing file)")
+
+// dataLoss returns err as a [*DamageError] naming what if Badger reported
+// a checksum failure reading it, or what is missing. Badger formats its
+// errors with %v, not %w, so its y.ErrChecksumMismatch is found by its
+// text.
+func dataLoss(what string, err error) error {
+	switch {
+	case err == nil || errors.Is(err, ErrDataLoss):
+		return err
+	case errors.Is(err, badger.ErrKeyNotFound):
+		return &DamageError{What: what, Err: errUnreadable}
+	case errors.Is(err, errValueLost), strings.Contains(err.Error(), "checksum mismatch"):
+		return &DamageError{What: what, Err: err}
+	}
+	return fmt.Errorf("reading %s: %w", what, err)
+}
+
+// checkRecent re-reads the newest n entries (all if fewer), re-hashes
+// each, checks it against its stored leaf hash, its hash index and every
+// stored tree node it completes (as [Log.Audit] does), and checks that the
+// stored nodes of the older part of the tree and the re-hashed entries
+// together give the committed root, which the stored checkpoint signs.
+func (l *Log) checkRecent(n uint64) error {
+	if l.size == 0 || n == 0 {
+		return nil
+	}
+	begin := l.size - min(n, l.size)
+	rng := rangeFactory.NewEmptyRange(begin)
+	for next := begin; next < l.size; {
+		err := l.db.View(func(txn *badger.Txn) error {
+			chunk, readErr := readEntries(txn, next, l.size)
+			for _, e := range chunk {
+				if err := auditEntry(txn, rng, e); err != nil {
+					return err
+				}
+			}
+			next += uint64(len(chunk))
+			return readErr
+		})
+		if err != nil {
+			return openCheckFailed(begin, l.size, err)
+		}
+	}
+	ids := compact.RangeNodes(0, begin, nil)
+	hs := make([][]byte, len(ids))
+	err := l.db.View(func(txn *badger.Txn) error {
+		for i, id := range ids {
+			v, err := getValue(txn, nodeKey(id))
+			if err != nil {
+				return dataLoss(fmt.Sprintf("tree node (level %d, index %d)", id.Level, id.Index), err)
+			}
+			hs[i] = v
+		}
+		return nil
+	})
+	if err != nil {
+		return openCheckFailed(begin, l.size, err)
+	}
+	full, err := rangeFactory.NewRange(0, begin, hs)
+	if err == nil {
+		err = full.AppendRange(rng, nil)
+	}
+	if err != nil {
+		return openCheckFailed(begin, l.size, fmt.Errorf("rebuilding the tree: %w", err))
+	}
+	if root := rangeRoot(full); root != l.root {
+		return openCheckFailed(begin, l.size, fmt.Errorf("the stored nodes below index %d and the re-hashed entries give root %x, the stored checkpoint (size %d) signs %x", begin, root, l.size, l.root))
+	}
+	return nil
+}
+
+func openCheckFailed(begin, end uint64, err error) error {
+	if !errors.Is(err, ErrDataLoss) {
+		err = fmt.Errorf("%w: %w", ErrDataLoss, err)
+	}
+	return fmt.Errorf("refusing to open: checking the newest entries (%d to %d) against the stored tree and checkpoint: %w; nothing was repaired: run `provenanced audit` on the data directory (or a copy) and restore the store from a backup", begin, end-1, err)
+}
+
+// Badger's log files (value log *.vlog and memtable write-ahead logs
+// *.mem), as laid out by badger v4: a 20-byte header, then entries of a
+// header (meta, user meta, uvarint key length, value length and expiry),
+// the key, the value and a big-endian CRC-32C of all of them.
+const (
+	badgerLogHeader   = 20
+	badgerMaxKey      = 1 << 16
+	badgerEntryHeader = 22 // the largest entry header
+)
+
+// checkBadgerLogs refuses a store whose Badger logs Badger would cut on
+// open, losing data: when it opens read-write, Badger truncates the newest
+// value log file, and each memtable log, at the first entry that does not
+// read back (a failed checksum), without a word. After a crash the tail
+// past that entry is zeros (a sparse file, or a write cut short), and
+// cutting it is how Badger recovers; anything else there is data, and
+// cutting it would destroy it, evidence of tampering included. So it is
+// refused here, before Badger touches the file, naming the file and the
+// offset.
+func checkBadgerLogs(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	var files []string
+	newestVlog, maxFid := "", -1
+	for _, e := range ents {
+		name := e.Name()
+		switch {
+		case strings.HasSuffix(name, ".mem"):
+			files = append(files, name)
+		case strings.HasSuffix(name, ".vlog"):
+			if fid, err := strconv.Atoi(strings.TrimSuffix(name, ".vlog")); err == nil && fid > maxFid {
+				newestVlog, maxFid = name, fid
+			}
+		}
+	}
+	if newestVlog != "" {
+		files = append(files, newestVlog)
+	}
+	sort.Strings(files)
+	for _, name := range files {
+		if err := checkBadgerLog(filepath.Join(dir, name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkBadgerLog checks one Badger log file; see checkBadgerLogs.
+func checkBadgerLog(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	size := fi.Size()
+	if size <= badgerLogHeader {
+		return nil
+	}
+	r := bufio.NewReaderSize(io.NewSectionReader(f, badgerLogHeader, size-badgerLogHeader), 1<<20)
+	off := int64(badgerLogHeader)
+	var buf []byte
+	for {
+		// end is where the entry at off claims to end, once known.
+		end, ok, err := readBadgerEntry(r, &buf, size-off)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", path, err)
+		}
+		if ok {
+			off += end
+			continue
+		}
+		// The entry at off does not read back. Past what it claims to
+		// cover, a crash leaves only zeros.
+		tail := off + max(end, badgerEntryHeader)
+		nz, err := nonZeroFrom(f, tail, size)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", path, err)
+		}
+		if nz < 0 {
+			return nil
+		}
+		return fmt.Errorf("%w: refusing to open: Badger's log %s has an entry at offset %d that fails its checksum or does not parse, and data follows it (a non-zero byte at offset %d of %d); opening would have Badger truncate the file there and lose that data, so the file is left as it is, as evidence. Keep a copy of the data directory and restore from a backup; or, to accept the loss, truncate the file to %d bytes (truncate -s %d %s) and start again: the journal writes back the commit groups it holds, and `provenanced audit` shows what is sound",
+			ErrDataLoss, path, off, nz, size, off, off, path)
+	}
+}
+
+// readBadgerEntry reads the entry at the reader's position, with left
+// bytes left in the file. It returns the entry's length and ok if it reads
+// back whole with a matching checksum and a non-empty key; otherwise ok is
+// false and n is how far the entry claims to extend (0 if unknown).
+func readBadgerEntry(r *bufio.Reader, buf *[]byte, left int64) (n int64, ok bool, err error) {
+	h := crc32.New(castagnoli)
+	var hdr []byte
+	readByte := func() (byte, error) {
+		b, err := r.ReadByte()
+		if err == nil {
+			hdr = append(hdr, b)
+		}
+		return b, err
+	}
+	if _, err := readByte(); err != nil { // meta
+		return 0, false, nil
+	}
+	if _, err := readByte(); err != nil { // user meta
+		return 0, false, nil
+	}
+	var lens [3]uint64
+	for i := range lens {
+		v, err := binary.ReadUvarint(byteReader(readByte))
+		if err != nil {
+			return 0, false, nil
+		}
+		lens[i] = v
+	}
+	klen, vlen := lens[0], lens[1]
+	if klen == 0 || klen > badgerMaxKey || vlen > uint64(left) {
+		return 0, false, nil
+	}
+	n = int64(len(hdr)) + int64(klen+vlen) + crc32.Size
+	if n > left {
+		return n, false, nil
+	}
+	if cap(*buf) < int(klen+vlen)+crc32.Size {
+		*buf = make([]byte, int(klen+vlen)+crc32.Size)
+	}
+	b := (*buf)[:int(klen+vlen)+crc32.Size]
+	if _, err := io.ReadFull(r, b); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return n, false, nil
+		}
+		return 0, false, err
+	}
+	h.Write(hdr)
+	h.Write(b[:klen+vlen])
+	return n, h.Sum32() == binary.BigEndian.Uint32(b[klen+vlen:]), nil
+}
+
+type byteReader func() (byte, error)
+
+func (f byteReader) ReadByte() (byte, error) { return f() }
+
+// seekData is lseek's SEEK_DATA: the next offset holding data, skipping
+// the holes of a sparse file.
+const seekData = 3
+
+// nonZeroFrom returns the offset of the first non-zero byte of f in
+// [from, size), or -1. Holes of a sparse file are skipped where the system
+// can seek to data.
+func nonZeroFrom(f *os.File, from, size int64) (int64, error) {
+	buf := make([]byte, 1<<20)
+	for off := from; off < size; {
+		d, err := f.Seek(off, seekData)
+		switch {
+		case errors.Is(err, syscall.ENXIO):
+			return -1, nil // no data past off
+		case err == nil:
+			off = d
+		}
+		if off >= size {
+			return -1, nil
+		}
+		n, err := f.ReadAt(buf[:min(int64(len(buf)), size-off)], off)
+		for j, b := range buf[:n] {
+			if b != 0 {
+				return off + int64(j), nil
+			}
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return 0, err
+		}
+		if n == 0 {
+			return -1, nil
+		}
+		off += int64(n)
+	}
+	return -1, nil
+}
+
+// verifyTables checks the checksum of every block of Badger's tables once
+// after Open, in the background, as checking them at open would make start
+// time grow with the store. A table block that fails its checksum hides
+// the keys it holds: Badger answers "not found" for them, so the committer
+// would take a record's lot or party, hidden there, for new. So once one
+// is found, appends are refused with [ErrDataLoss] (reads go on, and
+// answer ErrDataLoss where they meet the damage), and the log says so.
+// Close waits for the check.
+func (l *Log) verifyTables() {
+	l.life.RLock()
+	defer l.life.RUnlock()
+	if l.closed {
+		return
+	}
+	start := time.Now()
+	err := verifyChecksum(l.db)
+	if err == nil {
+		l.logger.Debug("ledger: every table block's checksum verified", "took", time.Since(start).Round(time.Millisecond))
+		return
+	}
+	err = &DamageError{What: "a table block", Err: fmt.Errorf("it fails its checksum (%v): appends are refused; run `provenanced audit` on a copy of the data directory and restore the store from a backup", err)}
+	l.damaged.Store(&err)
+	l.logger.Error("ledger: the store is damaged", "err", err)
+}
+
+// damage returns the error set by verifyTables, or nil.
+func (l *Log) damage() error {
+	if p := l.damaged.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// verifyChecksum is db.VerifyChecksum. With block checksums checked on
+// read, Badger v4.9.6's Table.VerifyChecksum dereferences the nil block
+// its read of a damaged block returns, and panics; that panic is the
+// damage found (the table's reference taken for the check is then not
+// given back, so the file is kept until the store is closed).
+func verifyChecksum(db *badger.DB) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("a block does not read back: Badger's checksum verification panicked: %v", p)
+		}
+	}()
+	return db.VerifyChecksum()
+}
