@@ -2,6 +2,9 @@ package backend
 
 import (
 	"cmp"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
 	"encoding/base64"
 	"fmt"
 	"slices"
@@ -41,20 +44,53 @@ func pageSize(n int32, def, most int) (int, error) {
 	return int(n), nil
 }
 
-// Page tokens are opaque to clients: base64url of "kind|key", where key is
-// what the page after starts after.
+// Page tokens hold "kind|key", where key is what the next page starts
+// after: the last lot id read, or the last flag's sort key, which may be
+// another party's lot or flag that the read policy took out of the page.
+// So they are sealed (AES-GCM, under a key made when the process starts):
+// a client learns nothing from one and cannot make one, and a token does
+// not outlive a restart.
+var tokenAEAD = func() cipher.AEAD {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		panic(err)
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		panic(err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		panic(err)
+	}
+	return aead
+}()
+
 func pageToken(kind, key string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(kind + "|" + key))
+	nonce := make([]byte, tokenAEAD.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		panic(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(tokenAEAD.Seal(nonce, nonce, []byte(kind+"|"+key), nil))
 }
 
 func parsePageToken(kind, tok string) (string, error) {
 	if tok == "" {
 		return "", nil
 	}
+	bad := fmt.Errorf("%w: page_token is not a token this listing gave (tokens do not outlive a server restart: list again from the first page)", record.ErrMalformed)
 	b, err := base64.RawURLEncoding.DecodeString(tok)
-	key, ok := strings.CutPrefix(string(b), kind+"|")
-	if err != nil || !ok {
-		return "", fmt.Errorf("%w: page_token is not a token this listing gave", record.ErrMalformed)
+	n := tokenAEAD.NonceSize()
+	if err != nil || len(b) < n {
+		return "", bad
+	}
+	plain, err := tokenAEAD.Open(nil, b[:n], b[n:], nil)
+	if err != nil {
+		return "", bad
+	}
+	key, ok := strings.CutPrefix(string(plain), kind+"|")
+	if !ok {
+		return "", bad
 	}
 	return key, nil
 }

@@ -1,7 +1,9 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"slices"
 	"testing"
 	"time"
@@ -84,6 +86,40 @@ func TestListLots(t *testing.T) {
 	// other chain, even page by page.
 	if got, _ := allLots(t, w, buyer, &apipb.ListLotsRequest{PageSize: 1}); !slices.Equal(got, []string{"L1", "L1a"}) {
 		t.Errorf("the buyer's lots: %v, want [L1 L1a]", got)
+	}
+	// The buyer's page tokens say nothing of the lots left out of its
+	// pages: a page of one, scanning past L1b, gives a token that neither
+	// names L1b nor can be forged or used for another listing.
+	var tok string
+	err := w.callGRPC(t, buyer, func(ctx context.Context, cl *client.Client) error {
+		r, err := cl.Verifier.ListLots(ctx, &apipb.ListLotsRequest{PageSize: 1, PageToken: ""})
+		if err != nil {
+			return err
+		}
+		for r.GetNextPageToken() != "" {
+			tok = r.GetNextPageToken()
+			for _, enc := range []*base64.Encoding{base64.RawURLEncoding, base64.StdEncoding} {
+				if b, err := enc.DecodeString(tok); err == nil && (bytes.Contains(b, []byte("L1b")) || bytes.Contains(b, []byte("L2"))) {
+					t.Errorf("the buyer's page token shows a lot it may not read: %q", b)
+				}
+			}
+			if r, err = cl.Verifier.ListLots(ctx, &apipb.ListLotsRequest{PageSize: 1, PageToken: tok}); err != nil {
+				return err
+			}
+		}
+		_, err = cl.Verifier.ListFlags(ctx, &apipb.ListFlagsRequest{PageToken: tok})
+		if status.Code(err) != codes.InvalidArgument {
+			t.Errorf("a lots token given to ListFlags: %v, want InvalidArgument", err)
+		}
+		forged := base64.RawURLEncoding.EncodeToString([]byte("lots|L1b"))
+		_, err = cl.Verifier.ListLots(ctx, &apipb.ListLotsRequest{PageToken: forged})
+		if status.Code(err) != codes.InvalidArgument {
+			t.Errorf("a forged token: %v, want InvalidArgument", err)
+		}
+		return nil
+	})
+	if err != nil || tok == "" {
+		t.Fatalf("the buyer's pages: %v (token %q)", err, tok)
 	}
 	// REST: /v1/lots with the same filters.
 	code, body := w.get(t, aud, "/v1/lots?rule=TRANSIT_GAIN")
