@@ -42,19 +42,7 @@ func (l *Log) Audit(ctx context.Context, checkpoint []byte, v note.Verifier, pro
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		err := l.view(func(txn *badger.Txn) error {
-			// Entries read before a bad one are audited first, so the
-			// error names the first entry that is wrong.
-			chunk, readErr := readEntries(txn, next, c.Size)
-			for _, e := range chunk {
-				if err := auditEntry(txn, rng, e); err != nil {
-					return err
-				}
-			}
-			next += uint64(len(chunk))
-			return readErr
-		})
-		if err != nil {
+		if next, err = auditChunk(l.view, rng, next, c.Size); err != nil {
 			return err
 		}
 		if progress != nil {
@@ -70,6 +58,24 @@ func (l *Log) Audit(ctx context.Context, checkpoint []byte, v note.Verifier, pro
 		return fmt.Errorf("audit: %w", &DamageError{What: "a table block", Err: err})
 	}
 	return nil
+}
+
+// auditChunk reads the entries from next (one chunk at most, below end)
+// in one read transaction of view and audits each into rng, in order:
+// entries read before a bad one are audited first, so the error names the
+// first entry that is wrong. It returns where the next chunk starts.
+func auditChunk(view func(func(*badger.Txn) error) error, rng *compact.Range, next, end uint64) (uint64, error) {
+	err := view(func(txn *badger.Txn) error {
+		chunk, readErr := readEntries(txn, next, end)
+		for _, e := range chunk {
+			if err := auditEntry(txn, rng, e); err != nil {
+				return err
+			}
+		}
+		next += uint64(len(chunk))
+		return readErr
+	})
+	return next, err
 }
 
 // auditEntry appends e to rng, checking every node this completes and the

@@ -99,17 +99,8 @@ func (l *Log) checkRecent(n uint64) error {
 	begin := l.size - min(n, l.size)
 	rng := rangeFactory.NewEmptyRange(begin)
 	for next := begin; next < l.size; {
-		err := l.db.View(func(txn *badger.Txn) error {
-			chunk, readErr := readEntries(txn, next, l.size)
-			for _, e := range chunk {
-				if err := auditEntry(txn, rng, e); err != nil {
-					return err
-				}
-			}
-			next += uint64(len(chunk))
-			return readErr
-		})
-		if err != nil {
+		var err error
+		if next, err = auditChunk(l.db.View, rng, next, l.size); err != nil {
 			return openCheckFailed(begin, l.size, err)
 		}
 	}
