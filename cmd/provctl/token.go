@@ -7,7 +7,6 @@ import (
 
 	"github.com/antimony-ledger/provenance/authtoken"
 	"github.com/antimony-ledger/provenance/client"
-	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 )
 
 func init() {
@@ -44,9 +43,7 @@ func printToken(ctx context.Context, e *env, args []string) error {
 	if creds.Origin == "" {
 		// Ask the server (an anonymous call) what ledger it is.
 		err := reader(ctx, &globals{addr: g.addr, timeout: g.timeout, authFlags: true}, func(ctx context.Context, c *client.Client) error {
-			r, err := c.Ledger.GetCheckpoint(ctx, &apipb.GetCheckpointRequest{})
-			creds.Origin = r.GetOrigin()
-			return err
+			return creds.LearnOrigin(ctx, c)
 		})
 		if err != nil {
 			return err

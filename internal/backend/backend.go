@@ -238,29 +238,14 @@ func (b *Backend) catchUp(ctx context.Context, budget time.Duration, workers int
 func (b *Backend) touch(st *pb.Statement) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var lots []string
-	switch x := st.GetBody().(type) {
-	case *pb.Statement_Extraction:
-		lots = append(lots, x.Extraction.GetLotId())
-	case *pb.Statement_Assay:
-		lots = append(lots, x.Assay.GetLotId())
-	case *pb.Statement_Dispatch:
-		lots = append(lots, x.Dispatch.GetLotId())
-	case *pb.Statement_Receipt:
-		lots = append(lots, x.Receipt.GetLotId())
-	case *pb.Statement_LabNomination:
-		lots = append(lots, x.LabNomination.GetLotId())
-	case *pb.Statement_Transformation:
-		for _, out := range x.Transformation.GetOutputs() {
-			lots = append(lots, out.GetLotId())
-			for _, in := range x.Transformation.GetInputs() {
+	if t := st.GetTransformation(); t != nil {
+		for _, out := range t.GetOutputs() {
+			for _, in := range t.GetInputs() {
 				b.children[in.GetLotId()] = append(b.children[in.GetLotId()], out.GetLotId())
 			}
 		}
-		for _, in := range x.Transformation.GetInputs() {
-			lots = append(lots, in.GetLotId())
-		}
 	}
+	lots := custody.StatementLots(st)
 	for len(lots) > 0 {
 		lot := lots[len(lots)-1]
 		lots = lots[:len(lots)-1]
@@ -302,7 +287,12 @@ func (b *Backend) ListFlags(ctx context.Context, req *apipb.ListFlagsRequest) (*
 	if err := checkRule(req.GetRule()); err != nil {
 		return nil, err
 	}
-	if _, err := parsePageToken("flags", req.GetPageToken()); err != nil {
+	size, err := pageSize(req.GetPageSize(), DefaultFlagPage, MaxFlagPage)
+	if err != nil {
+		return nil, err
+	}
+	after, err := parsePageToken("flags", req.GetPageToken())
+	if err != nil {
 		return nil, err
 	}
 	pending, unread, err := b.catchUp(ctx, b.listBudget, listWorkers())
@@ -324,10 +314,7 @@ func (b *Backend) ListFlags(ctx context.Context, req *apipb.ListFlagsRequest) (*
 	}
 	b.mu.Unlock()
 	slices.SortFunc(out, func(x, y *pb.Flag) int { return cmp.Compare(flagKey(x), flagKey(y)) })
-	page, next, err := pageFlags(out, req)
-	if err != nil {
-		return nil, err
-	}
+	page, next := pageFlags(out, size, after)
 	return &apipb.ListFlagsResponse{Flags: page, PendingLots: uint64(pending), UnreadRecords: unread, NextPageToken: next}, nil
 }
 

@@ -198,16 +198,9 @@ func (b *Backend) ListLots(ctx context.Context, req *apipb.ListLotsRequest) (*ap
 	return resp, nil
 }
 
-// pageFlags returns the page of the sorted flags after the token's key.
-func pageFlags(flags []*pb.Flag, req *apipb.ListFlagsRequest) ([]*pb.Flag, string, error) {
-	size, err := pageSize(req.GetPageSize(), DefaultFlagPage, MaxFlagPage)
-	if err != nil {
-		return nil, "", err
-	}
-	after, err := parsePageToken("flags", req.GetPageToken())
-	if err != nil {
-		return nil, "", err
-	}
+// pageFlags returns the page of at most size of the sorted flags whose
+// keys sort after after ("" for the first page), and the token of the next.
+func pageFlags(flags []*pb.Flag, size int, after string) ([]*pb.Flag, string) {
 	i := 0
 	if after != "" {
 		i, _ = slices.BinarySearchFunc(flags, after, func(f *pb.Flag, k string) int { return cmp.Compare(flagKey(f), k) })
@@ -220,5 +213,5 @@ func pageFlags(flags []*pb.Flag, req *apipb.ListFlagsRequest) ([]*pb.Flag, strin
 	if end < len(flags) {
 		next = pageToken("flags", flagKey(flags[end-1]))
 	}
-	return flags[i:end], next, nil
+	return flags[i:end], next
 }

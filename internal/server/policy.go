@@ -131,15 +131,17 @@ func (p *policy) stands(ctx context.Context, party string, r readRefusal) (bool,
 		if err != nil {
 			return false, size
 		}
-		_, st, err := custody.DecodeEntry(e)
-		if err != nil {
-			continue
-		}
-		if st.GetPartyId() == party || st.GetDispatch().GetToPartyId() == party || slices.Contains(st.GetLabNomination().GetLabPartyIds(), party) {
+		if _, st, err := custody.DecodeEntry(e); err == nil && involves(st, party) {
 			return false, size
 		}
 	}
 	return true, size
+}
+
+// involves reports whether a record can make something readable to party:
+// it signed it, it is sent a lot by it, or it is named by it to assay one.
+func involves(st *pb.Statement, party string) bool {
+	return st.GetPartyId() == party || st.GetDispatch().GetToPartyId() == party || slices.Contains(st.GetLabNomination().GetLabPartyIds(), party)
 }
 
 // maxWalkRecords bounds the history records one read check decodes (about
@@ -394,10 +396,9 @@ func (p *policy) mayReadRecord(ctx context.Context, c caller, st *pb.Statement, 
 	if st == nil || c.anonymous() {
 		return false, nil
 	}
-	if st.GetPartyId() == c.party {
-		return true, nil
+	if involves(st, c.party) {
+		return true, nil // its own, sent to it, or naming it a lab
 	}
-	var names []string
 	switch b := st.GetBody().(type) {
 	case *pb.Statement_PartyRegistration:
 		return c.registrar || b.PartyRegistration.GetPartyId() == c.party, nil
@@ -407,15 +408,8 @@ func (p *policy) mayReadRecord(ctx context.Context, c caller, st *pb.Statement, 
 		return c.registrar || b.KeyRevocation.GetPartyId() == c.party, nil
 	case *pb.Statement_RegistrarRotation:
 		return true, nil // every bundle carries them
-	case *pb.Statement_Dispatch:
-		if b.Dispatch.GetToPartyId() == c.party {
-			return true, nil
-		}
-		names = []string{b.Dispatch.GetLotId()}
-	default:
-		names = custody.StatementLots(st)
 	}
-	for _, lot := range names {
+	for _, lot := range custody.StatementLots(st) {
 		ok, err := p.mayReadLot(ctx, c.party, lot, lots)
 		if err != nil {
 			return false, err
@@ -526,8 +520,8 @@ func (p *policy) walk(ctx context.Context, party, lot string, memo map[string]bo
 			if err != nil {
 				continue
 			}
-			if st.GetPartyId() == party || slices.Contains(st.GetLabNomination().GetLabPartyIds(), party) {
-				return true, nil // its own record, or a lab named to assay it
+			if involves(st, party) {
+				return true, nil // its own record, sent to it, or a lab named to assay it
 			}
 			t := st.GetTransformation()
 			if t == nil || !slices.ContainsFunc(t.GetInputs(), func(in *pb.TransformationInput) bool { return in.GetLotId() == l }) {
