@@ -381,6 +381,23 @@ func (s *Store) PartyLots(ctx context.Context, partyID string) ([]*pb.LotState, 
 	return out, nil
 }
 
+// PartyLotIDs returns the ids of every lot a party holds, held, or was
+// sent, in id order.
+func (s *Store) PartyLotIDs(ctx context.Context, partyID string) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		prefix := []byte(partyLotsPrefix + partyID + "\x00")
+		for kv, err := range s.log.StateScan(ctx, prefix) {
+			if err != nil {
+				yield("", err)
+				return
+			}
+			if !yield(string(bytes.TrimPrefix(kv.Key, prefix)), nil) {
+				return
+			}
+		}
+	}
+}
+
 // DecodeEntry decodes a stored entry's envelope and statement.
 func DecodeEntry(e ledger.Entry) (*pb.Envelope, *pb.Statement, error) {
 	p, err := prepare(e.Data)

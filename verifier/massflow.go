@@ -144,22 +144,27 @@ type custodyTerm struct {
 func (r *run) simulate() *flow {
 	f := &flow{states: map[skey]*lotState{}, conts: map[skey][]*entry{}, created: map[string]*entry{}, custody: map[string]*custodyTerm{}}
 	for _, rec := range r.recs {
-		switch b := rec.st.GetBody().(type) {
-		case *pb.Statement_Extraction:
-			r.extract(f, rec, b.Extraction)
-		case *pb.Statement_Dispatch:
-			r.dispatch(f, rec, b.Dispatch)
-		case *pb.Statement_Receipt:
-			r.receipt(f, rec, b.Receipt)
-		case *pb.Statement_Transformation:
-			r.transform(f, rec, b.Transformation)
-		case *pb.Statement_Assay:
-			r.assay(f, rec, b.Assay)
-		case *pb.Statement_LabNomination:
-			r.nominate(f, rec, b.LabNomination)
-		}
+		r.step(f, rec)
 	}
 	return f
+}
+
+// step replays one record: the flow's states, and the checks of the flow.
+func (r *run) step(f *flow, rec *entry) {
+	switch b := rec.st.GetBody().(type) {
+	case *pb.Statement_Extraction:
+		r.extract(f, rec, b.Extraction)
+	case *pb.Statement_Dispatch:
+		r.dispatch(f, rec, b.Dispatch)
+	case *pb.Statement_Receipt:
+		r.receipt(f, rec, b.Receipt)
+	case *pb.Statement_Transformation:
+		r.transform(f, rec, b.Transformation)
+	case *pb.Statement_Assay:
+		r.assay(f, rec, b.Assay)
+	case *pb.Statement_LabNomination:
+		r.nominate(f, rec, b.LabNomination)
+	}
 }
 
 // maxGradePct is the highest Sb grade a product can have: stibnite for ore

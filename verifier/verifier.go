@@ -380,37 +380,48 @@ func bundleLeaf(br *pb.BundleRecord) (tlog.Leaf, bool, error) {
 func (r *run) registry() bool {
 	var sigs []pending
 	for _, rec := range r.recs {
-		_, signers, err := r.rules.Signers(rec.st, rec.env)
-		if err != nil {
+		var err error
+		if sigs, err = r.applyRegistry(rec, sigs); err != nil {
 			return r.failRule(rec, err)
-		}
-		for _, sg := range signers {
-			sigs = append(sigs, pending{rec, sg.PublicKey, sg.KeyID, sg.Sig})
-			if sg.Key != nil {
-				rec.keys = append(rec.keys, sg.KeyID)
-			}
-		}
-		if !registry.IsRegistryStatement(rec.st) {
-			continue
-		}
-		c, err := r.rules.Apply(rec.st, rec.env, registry.Position{Index: rec.idx, ID: rec.id, LogTime: rec.logTime(), EventTime: rec.time})
-		if err != nil {
-			return r.failRule(rec, err)
-		}
-		r.reg.Put(c)
-		if c.Retired != nil {
-			r.retiredBy[c.Retired.GetKeyId()] = rec.id
-		}
-		if rv := rec.st.GetKeyRevocation(); c.Reached && rv != nil {
-			r.reached[rv.GetKeyId()] = reach{rec, rv.GetRevokedAt().AsTime()}
-		}
-		if rec.st.GetKeyRotation() != nil {
-			for _, k := range c.Added {
-				r.addedBy[k.GetKeyId()] = rec
-			}
 		}
 	}
 	return r.verifySigs(sigs)
+}
+
+// applyRegistry resolves rec's signers to registered keys (rec.keys),
+// appending its signatures to sigs, and, for a registry record, applies
+// it to the registry.
+func (r *run) applyRegistry(rec *entry, sigs []pending) ([]pending, error) {
+	_, signers, err := r.rules.Signers(rec.st, rec.env)
+	if err != nil {
+		return sigs, err
+	}
+	for _, sg := range signers {
+		sigs = append(sigs, pending{rec, sg.PublicKey, sg.KeyID, sg.Sig})
+		if sg.Key != nil {
+			rec.keys = append(rec.keys, sg.KeyID)
+		}
+	}
+	if !registry.IsRegistryStatement(rec.st) {
+		return sigs, nil
+	}
+	c, err := r.rules.Apply(rec.st, rec.env, registry.Position{Index: rec.idx, ID: rec.id, LogTime: rec.logTime(), EventTime: rec.time})
+	if err != nil {
+		return sigs, err
+	}
+	r.reg.Put(c)
+	if c.Retired != nil {
+		r.retiredBy[c.Retired.GetKeyId()] = rec.id
+	}
+	if rv := rec.st.GetKeyRevocation(); c.Reached && rv != nil {
+		r.reached[rv.GetKeyId()] = reach{rec, rv.GetRevokedAt().AsTime()}
+	}
+	if rec.st.GetKeyRotation() != nil {
+		for _, k := range c.Added {
+			r.addedBy[k.GetKeyId()] = rec
+		}
+	}
+	return sigs, nil
 }
 
 // A reach is a revocation whose time reached back past the revocation

@@ -99,6 +99,7 @@ func parseFlags(args []string, getenv func(string) string) (Options, error) {
 	fs.StringVar(&o.RegistrarPub, "registrar-pub", env("registrar-pub", ""), "registrar public key `file` (PEM), made offline with provctl keygen; required on first start")
 	fs.StringVar(&o.WitnessPolicy, "witness-policy", env("witness-policy", ""), "witness policy `file`: checkpoints go to each witness line's URL (c2sp.org/tlog-witness), and bundles carry their cosignatures")
 	fs.DurationVar(&o.WitnessInterval, "witness-interval", witness.DefaultInterval, "least `time` between two checkpoints sent to the witnesses")
+	fs.BoolVar(&o.NoFlagFollower, "no-flag-follower", env("no-flag-follower", "") == "1", "do not keep flags current: listings serve the verifier state as it stands and count the records not replayed (for comparing append throughput)")
 	lim := server.DefaultLimits()
 	limitFlags := []struct {
 		name  string

@@ -62,6 +62,8 @@ type Options struct {
 	// data directory's filesystem keeps for the store; under it appends
 	// are refused. 0 means ledger.DefaultMinFreeBytes; negative, no check.
 	MinFreeBytes int64
+	// NoFlagFollower keeps the flag follower off (backend.Options.Paused).
+	NoFlagFollower bool
 	// WitnessPolicy, if set, is a witness policy file (tlog.ParsePolicy):
 	// checkpoints go to every witness it gives a URL for.
 	WitnessPolicy string
@@ -194,7 +196,11 @@ func serve(ctx context.Context, o Options, store *custody.Store, tlsCfg *tls.Con
 	}
 	// The server verifies with the same code and the same pinned keys a
 	// buyer uses, so an auditor's REST report and a buyer's local one agree.
-	flags := backend.New(store, verifier.Trust{Log: logVerifier, Registrar: regPub}, verifier.DefaultConfig())
+	flags, err := backend.Open(store, verifier.Trust{Log: logVerifier, Registrar: regPub}, verifier.DefaultConfig(),
+		backend.Options{Dir: filepath.Join(o.DataDir, datadir.VerifierDir), Logger: o.Logger, Paused: o.NoFlagFollower})
+	if err != nil {
+		return err
+	}
 	defer flags.Close()
 	var pub *witness.Publisher
 	if policy != nil {

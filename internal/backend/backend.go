@@ -6,58 +6,64 @@
 package backend
 
 import (
-	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
-	"slices"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
+
 	"github.com/antimony-ledger/provenance/custody"
 	"github.com/antimony-ledger/provenance/internal/witness"
 	"github.com/antimony-ledger/provenance/ledger"
-	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+	"github.com/antimony-ledger/provenance/tlog"
 	"github.com/antimony-ledger/provenance/verifier"
 )
 
 // A Backend is the server side of verification: it verifies lots for
 // auditors, builds bundles for buyers, and keeps the flags of every lot
-// current as records arrive, so listing flags re-verifies only the lots
-// that changed since the last listing.
+// current as records arrive.
 //
-// It follows the log: each new record marks the lots it names, and every
-// lot made from them, as stale. Stale lots are re-verified in the
-// background, on one core for a bounded time per pass (longer while
-// nothing is appended), and by [Backend.ListFlags] before it answers, on
-// all cores but one, for up to [DefaultListBudget]: past that, the
-// listing answers with what is current and counts what is not. The
-// background passes wait while the log is growing fast (more than
-// [busyAppends] records between two passes), so that following the log
-// never competes with appends for the CPU; a listing then does the
-// outstanding work itself.
+// A follower replays each record of the log once, in log order
+// ([verifier.Replay]: the verifier's own steps, one record at a time),
+// updating only the state the record touches (the lots it continues or
+// makes, and the lots made from an earlier state it flags), and lists
+// every lot's verdict and flags from that state. The state lives in its
+// own Badger store (Dir), written one batch of records at a time in one
+// transaction with the follower's position, so a restart resumes where
+// the follower stopped, in time that does not grow with the log. The
+// follower reads the log as any reader does and appends never wait for
+// it.
 //
-// A lot's bundle carries the extractions of its mines and country in the
-// capacity window (up to [Config.MaxNationalRecords]), so after a bulk
-// load of many lots from one country each re-verification is large, and
-// catching up can take minutes.
+// A key revocation or rotation can change how a party's earlier records
+// are judged; the backend then verifies that party's lots in full, in
+// the background, and adds what that finds to their flags.
 type Backend struct {
 	store  *custody.Store
 	trust  verifier.Trust
 	cfg    verifier.Config
 	logger *slog.Logger
 
-	// refresh serialises catching up with the log; mu guards the maps.
-	refresh  sync.Mutex
-	mu       sync.Mutex
-	next     uint64              // next log index to read
-	stale    map[string]bool     // lots whose flags are out of date
-	children map[string][]string // lot -> lots transformed from it
-	flags    map[string][]*pb.Flag
+	db       *badger.DB // the replay's state
+	readOnly bool       // opened on a nearly full disk: not followed
+	// mu serialises the replay's writes: the follower's batches and the
+	// full verifications of parties' lots.
+	mu     sync.Mutex
+	replay *verifier.Replay
+	next   atomic.Uint64 // the next log index to replay
+	queued atomic.Int64  // parties whose lots await a full verification
+	// caught is closed and replaced each time the follower commits.
+	caughtMu sync.Mutex
+	caught   chan struct{}
+	// Skipped counts records the replay could not take (logged).
+	skipped atomic.Uint64
 
 	cache  *verifier.Cache // shared by the verifications of lots
 	proofs *proofCache     // shared by the bundles of lots
@@ -67,9 +73,9 @@ type Backend struct {
 	witness     *witness.Publisher
 	witnessWait time.Duration
 
-	// listBudget bounds the time a listing spends bringing stale lots up
-	// to date; 0: no bound.
-	listBudget time.Duration
+	// listWait bounds how long a listing waits for the follower to reach
+	// the log as it stood when the listing was asked.
+	listWait time.Duration
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -77,185 +83,497 @@ type Backend struct {
 
 // RuleInvalid is the rule of the flag the backend lists for a lot whose
 // verification fails (verdict INVALID).
-const RuleInvalid = "INVALID"
+const RuleInvalid = verifier.RuleInvalid
 
-// DefaultListBudget bounds the time [Backend.ListFlags] spends verifying
-// stale lots before it answers, well within a client's usual deadline.
-const DefaultListBudget = 10 * time.Second
+// DefaultListWait bounds how long a listing waits for the follower to
+// replay the records appended before it was asked.
+const DefaultListWait = 2 * time.Second
 
-// backgroundBudget bounds the time one background pass spends verifying
-// lots (passes run every 2 s) while records are being appended, so the
-// follower then takes at most about a tenth of a core however large the
-// log, or its bundles, grow.
-const backgroundBudget = 200 * time.Millisecond
-
-// idleBudget bounds a background pass when nothing was appended since
-// the one before: catching up then holds no append up, so after a bulk
-// load an idle server brings its flags up to date using half a core.
-const idleBudget = time.Second
-
-// passBudget is the time a background pass may spend, given how many
-// records were appended since the one before; 0: skip this pass.
-func passBudget(grown uint64) time.Duration {
-	switch {
-	case grown > busyAppends:
-		return 0
-	case grown == 0:
-		return idleBudget
-	}
-	return backgroundBudget
+// Options are a backend's settings.
+type Options struct {
+	// Dir is the directory of the replay's Badger store; "" keeps it in
+	// memory (tests, the example), so that it starts over on each start.
+	Dir    string
+	Logger *slog.Logger
+	// Paused keeps the follower from replaying the log: listings serve
+	// the state as it stands and count the records it has not replayed
+	// (a comparison of append throughput without the follower).
+	Paused bool
 }
 
-// busyAppends is the growth of the log between two background passes
-// (2 s apart) above which the follower leaves its work for later: a few
-// hundred records a second is far more than any custody workflow writes by
-// hand, and well below what a load test or a bulk import sends.
-const busyAppends = 1000
+// batch is how many records the follower replays in one transaction.
+const batch = 256
 
-// NewBackend returns a backend for store and starts following the log.
-// Close stops it.
+// Replay state keys the backend keeps beside the replay's.
+const (
+	posKey         = "pos" // BE8(next index) || id of the record before it
+	registryPrefix = "g/"  // BE8(index) of each registry record
+	queuePrefix    = "q/"  // party id: its lots await a full verification
+	formatKey      = "fmt" // the replay's state format
+	formatVersion  = "1"
+)
+
+// New returns a backend for store, with its replay state in memory, and
+// starts following the log. Close stops it.
 func New(store *custody.Store, trust verifier.Trust, cfg verifier.Config) *Backend {
-	b, ctx := newBackend(store, trust, cfg)
-	go b.follow(ctx)
+	b, err := Open(store, trust, cfg, Options{})
+	if err != nil {
+		panic(fmt.Sprintf("backend: an in-memory replay store: %v", err)) // only on memory exhaustion
+	}
 	return b
 }
 
-// newBackend returns a backend that does not follow the log yet.
-func newBackend(store *custody.Store, trust verifier.Trust, cfg verifier.Config) (*Backend, context.Context) {
+// Open returns a backend for store whose replay state lives in o.Dir, and
+// starts following the log from where the state stands. A state that
+// does not match the log (behind a restored log, of another log,
+// damaged, or of another format) is dropped and rebuilt from the log's
+// start, with a warning.
+func Open(store *custody.Store, trust verifier.Trust, cfg verifier.Config, o Options) (*Backend, error) {
+	b, err := open(store, trust, cfg, o)
+	if err != nil {
+		return nil, err
+	}
+	if o.Paused || b.readOnly {
+		close(b.done)
+		return b, nil
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Backend{
-		store: store, trust: trust, cfg: cfg, logger: slog.Default(),
-		stale: map[string]bool{}, children: map[string][]string{}, flags: map[string][]*pb.Flag{},
-		cache: verifier.NewCache(), proofs: newProofCache(), listBudget: DefaultListBudget, cancel: cancel, done: make(chan struct{}),
-	}, ctx
+	b.cancel = cancel
+	go b.follow(ctx)
+	return b, nil
 }
 
-// Close stops following the log.
+func open(store *custody.Store, trust verifier.Trust, cfg verifier.Config, o Options) (*Backend, error) {
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	b := &Backend{
+		store: store, trust: trust, cfg: cfg, logger: logger,
+		cache: verifier.NewCache(), proofs: newProofCache(), listWait: DefaultListWait,
+		caught: make(chan struct{}), done: make(chan struct{}), cancel: func() {},
+	}
+	if _, _, refusing, ok := store.Log().FreeSpace(); ok && refusing && o.Dir != "" {
+		// Badger could crash writing its files on a full disk: the state
+		// is served as it stands, and followed again after a restart
+		// with space.
+		b.readOnly = true
+		logger.Warn("verifier: the disk is nearly full: flags are served as they stand and not kept current until a restart with free space", "dir", o.Dir)
+	}
+	db, err := openReplayDB(o.Dir, b.readOnly, logger)
+	if err != nil && b.readOnly {
+		// Not closed cleanly: Badger cannot open it read-only. Listings
+		// count the whole log as not replayed until a restart with space.
+		logger.Warn("verifier: the flags' state cannot be opened read-only; listing none until a restart with free space", "dir", o.Dir, "error", err)
+		db, err = openReplayDB("", false, logger)
+	}
+	if err != nil && o.Dir != "" && !b.readOnly {
+		// The replay's state is a projection of the log: drop it.
+		logger.Warn("verifier: the replay state cannot be opened; rebuilding it from the log", "dir", o.Dir, "error", err)
+		if err := os.RemoveAll(o.Dir); err != nil {
+			return nil, fmt.Errorf("removing the replay state %s: %w", o.Dir, err)
+		}
+		db, err = openReplayDB(o.Dir, false, logger)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening the replay state: %w", err)
+	}
+	b.db = db
+	if err := b.resume(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func openReplayDB(dir string, readOnly bool, logger *slog.Logger) (*badger.DB, error) {
+	bo := badger.DefaultOptions(dir).WithValueThreshold(1 << 10).WithReadOnly(readOnly)
+	if dir == "" {
+		// In memory every value stays in the tree.
+		bo = badger.DefaultOptions("").WithInMemory(true).WithValueThreshold(1 << 20)
+	}
+	// A projection of the log: nothing is lost that the log cannot give
+	// again, so it is not synced. Small tables and caches keep its memory
+	// well below the log's.
+	bo = bo.WithSyncWrites(false).
+		WithDetectConflicts(false).
+		WithMetricsEnabled(false).
+		WithNumCompactors(2).
+		WithMemTableSize(16 << 20).
+		WithNumMemtables(2).
+		WithBlockCacheSize(32 << 20).
+		WithIndexCacheSize(16 << 20).
+		WithChecksumVerificationMode(1). // options.OnTableRead
+		WithLogger(quietLogger{logger})
+	return badger.Open(bo)
+}
+
+// resume reads the follower's position and the registry records behind
+// it, or, for state that does not match the log, starts over.
+func (b *Backend) resume() error {
+	b.replay = verifier.NewReplay(b.trust.Registrar, b.cfg)
+	b.next.Store(0)
+	var pos []byte
+	var format string
+	err := b.db.View(func(txn *badger.Txn) error {
+		if it, err := txn.Get([]byte(posKey)); err == nil {
+			pos, _ = it.ValueCopy(nil)
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		if it, err := txn.Get([]byte(formatKey)); err == nil {
+			v, _ := it.ValueCopy(nil)
+			format = string(v)
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("reading the replay state: %w", err)
+	}
+	ctx := context.Background()
+	if pos != nil {
+		reason := ""
+		next := binary.BigEndian.Uint64(pos[:8])
+		switch {
+		case format != formatVersion:
+			reason = fmt.Sprintf("state format %q, this server writes %q", format, formatVersion)
+		case next > b.store.Log().Size():
+			reason = fmt.Sprintf("it has replayed %d records, the log holds %d (a log restored from a backup?)", next, b.store.Log().Size())
+		case next > 0:
+			e, err := b.store.Log().Get(ctx, next-1)
+			if err != nil {
+				return fmt.Errorf("reading log entry %d: %w", next-1, err)
+			}
+			if string(e.ID[:]) != string(pos[8:]) {
+				reason = fmt.Sprintf("entry %d of the log is not the one it replayed (another log?)", next-1)
+			}
+		}
+		if reason != "" && b.readOnly {
+			return fmt.Errorf("the replay state does not match the log (%s), and the disk is too full to rebuild it", reason)
+		}
+		if reason != "" {
+			b.logger.Warn("verifier: the replay state does not match the log; rebuilding it from the log's start", "reason", reason)
+			if err := b.db.DropAll(); err != nil {
+				return fmt.Errorf("dropping the replay state: %w", err)
+			}
+			pos = nil
+		} else {
+			b.next.Store(next)
+		}
+	}
+	if pos == nil {
+		if b.readOnly {
+			return nil
+		}
+		return b.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte(formatKey), []byte(formatVersion)) })
+	}
+	// The registry as of the position: its records, which are few.
+	var idxs []uint64
+	var queued int64
+	err = b.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(registryPrefix)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			idxs = append(idxs, binary.BigEndian.Uint64(it.Item().Key()[len(registryPrefix):]))
+		}
+		qt := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(queuePrefix)})
+		defer qt.Close()
+		for qt.Rewind(); qt.Valid(); qt.Next() {
+			queued++
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("reading the replay state: %w", err)
+	}
+	for _, idx := range idxs {
+		rec, err := b.record(ctx, idx)
+		if err != nil {
+			return err
+		}
+		if err := b.replay.ApplyRegistry(rec); err != nil {
+			b.logger.Warn("verifier: replaying a registry record", "index", idx, "error", err)
+		}
+	}
+	b.queued.Store(queued)
+	return nil
+}
+
+// record reads and decodes log entry idx.
+func (b *Backend) record(ctx context.Context, idx uint64) (verifier.ReplayRecord, error) {
+	e, err := b.store.Log().Get(ctx, idx)
+	if err != nil {
+		return verifier.ReplayRecord{}, fmt.Errorf("reading log entry %d: %w", idx, err)
+	}
+	return decode(e)
+}
+
+func decode(e ledger.Entry) (verifier.ReplayRecord, error) {
+	env, st, err := custody.DecodeEntry(e)
+	if err != nil {
+		return verifier.ReplayRecord{}, fmt.Errorf("decoding log entry %d: %w", e.Index, err)
+	}
+	return verifier.ReplayRecord{Index: e.Index, ID: e.ID, Env: env, St: st, LogTime: e.Time, Extra: e.Extra}, nil
+}
+
+// Close stops following the log and closes the replay's state.
 func (b *Backend) Close() {
 	b.cancel()
 	<-b.done
+	b.db.Close()
 }
 
+// Replayed returns how many records of the log the follower has replayed.
+func (b *Backend) Replayed() uint64 { return b.next.Load() }
+
+// follow replays the log as it grows, a batch at a time, polling for new
+// records every pollEvery while it is caught up, and verifies the lots of
+// parties whose key changes call for it when it is.
 func (b *Backend) follow(ctx context.Context) {
 	defer close(b.done)
-	t := time.NewTicker(2 * time.Second)
+	t := time.NewTicker(pollEvery)
 	defer t.Stop()
-	lastSize := b.store.Log().Size()
-	for {
-		size := b.store.Log().Size()
-		budget := passBudget(size - lastSize)
-		lastSize = size
-		if budget > 0 {
-			if _, _, err := b.catchUp(ctx, budget, 1); err != nil && ctx.Err() == nil && !errors.Is(err, ledger.ErrClosed) {
-				b.logger.Warn("verifier: following the log", "error", err)
+	for ctx.Err() == nil {
+		n, err := b.step(ctx, batch)
+		if err != nil && ctx.Err() == nil && !errors.Is(err, ledger.ErrClosed) {
+			b.logger.Warn("verifier: following the log", "error", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		if n > 0 {
+			continue
+		}
+		if b.queued.Load() > 0 {
+			if err := b.verifyQueued(ctx); err != nil && ctx.Err() == nil {
+				b.logger.Warn("verifier: verifying a party's lots", "error", err)
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return
 		case <-t.C:
 		}
 	}
 }
 
-// catchUp reads the records appended since the last call, marks the lots
-// they touch as stale, and re-verifies stale lots, on up to workers
-// goroutines, for up to budget (all of them when budget is 0). It returns
-// how many lots are still stale and how many records of the log, as of
-// its start, are still unread.
-func (b *Backend) catchUp(ctx context.Context, budget time.Duration, workers int) (pending int, unread uint64, err error) {
-	start := time.Now()
-	over := func() bool { return budget > 0 && time.Since(start) > budget }
-	b.refresh.Lock()
-	defer b.refresh.Unlock()
-	size := b.store.Log().Size()
-	for e, err := range b.store.Log().Range(ctx, b.next, size) {
-		if err != nil {
-			return 0, 0, err
-		}
-		if _, st, err := custody.DecodeEntry(e); err == nil {
-			b.touch(st)
-		}
-		b.next = e.Index + 1
-		if over() {
-			break // a long log (say, after a restart) is read over several passes
-		}
-	}
-	b.mu.Lock()
-	lots := make([]string, 0, len(b.stale))
-	for lot := range b.stale {
-		lots = append(lots, lot)
-	}
-	b.mu.Unlock()
-	slices.Sort(lots)
-	// Workers take lots in order; each lot is verified on its own, and
-	// only this pass changes the stale set (touch runs above, under
-	// b.refresh).
-	var (
-		next     atomic.Int64
-		firstErr error
-		errOnce  sync.Once
-		wg       sync.WaitGroup
-	)
-	for range max(1, min(workers, len(lots))) {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(lots) || ctx.Err() != nil || over() {
-					return
-				}
-				lot := lots[i]
-				rep, err := b.VerifyLot(ctx, lot)
-				if err != nil {
-					errOnce.Do(func() { firstErr = fmt.Errorf("verifying lot %q: %w", lot, err) })
-					next.Store(int64(len(lots))) // the others stop too
-					return
-				}
-				b.mu.Lock()
-				b.flags[lot] = rep.GetFlags()
-				if rep.GetVerdict() == pb.Verdict_VERDICT_INVALID {
-					b.flags[lot] = append(b.flags[lot], &pb.Flag{
-						Rule: RuleInvalid, Severity: pb.Severity_SEVERITY_CRITICAL, LotId: lot,
-						Message: fmt.Sprintf("lot %s does not verify: %v", lot, rep.GetErrors()),
-					})
-				}
-				delete(b.stale, lot)
-				b.mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return 0, 0, firstErr
-	}
-	b.mu.Lock()
-	pending = len(b.stale)
-	b.mu.Unlock()
-	return pending, size - b.next, ctx.Err()
-}
+// pollEvery is how often a caught-up follower looks for new records: well
+// inside the second in which flags must follow an append.
+const pollEvery = 50 * time.Millisecond
 
-// touch marks the lots a statement names, and their descendants, stale.
-func (b *Backend) touch(st *pb.Statement) {
+// step replays up to max records in one transaction and returns how many
+// it replayed.
+func (b *Backend) step(ctx context.Context, max uint64) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if t := st.GetTransformation(); t != nil {
-		for _, out := range t.GetOutputs() {
-			for _, in := range t.GetInputs() {
-				b.children[in.GetLotId()] = append(b.children[in.GetLotId()], out.GetLotId())
+	start, size := b.next.Load(), b.store.Log().Size()
+	if start >= size {
+		return 0, nil
+	}
+	if _, _, refusing, ok := b.store.Log().FreeSpace(); ok && refusing {
+		return 0, nil // the log takes no appends either; resumes with space
+	}
+	end := min(size, start+max)
+	txn := b.db.NewTransaction(true)
+	defer txn.Discard()
+	s := txnStore{txn}
+	next, last := start, tlog.RecordID{}
+	for e, err := range b.store.Log().Range(ctx, start, end) {
+		if err != nil {
+			return 0, err
+		}
+		rec, err := decode(e)
+		if err == nil {
+			var res verifier.ReplayResult
+			res, err = b.replay.Apply(s, rec)
+			if err == nil {
+				err = b.note(s, e.Index, res)
 			}
 		}
-	}
-	lots := custody.StatementLots(st)
-	for len(lots) > 0 {
-		lot := lots[len(lots)-1]
-		lots = lots[:len(lots)-1]
-		if b.stale[lot] {
-			continue
+		if errors.Is(err, badger.ErrTxnTooBig) {
+			break // commit what fits; the rest goes in the next
 		}
-		b.stale[lot] = true
-		lots = append(lots, b.children[lot]...)
+		if err != nil {
+			if ctx.Err() != nil {
+				return 0, ctx.Err()
+			}
+			b.skipped.Add(1)
+			b.logger.Warn("verifier: the replay skips a record", "index", e.Index, "error", err)
+		}
+		next, last = e.Index+1, e.ID
+	}
+	if next == start {
+		// Not even one record fits in a transaction: its state is
+		// rebuilt as after a restart, and the record skipped.
+		txn.Discard()
+		b.skipped.Add(1)
+		b.logger.Warn("verifier: the replay skips a record too large for one transaction", "index", start)
+		e, err := b.store.Log().Get(ctx, start)
+		if err != nil {
+			return 0, err
+		}
+		if err := b.db.Update(func(txn *badger.Txn) error { return setPos(txn, start+1, e.ID) }); err != nil {
+			return 0, err
+		}
+		return 1, b.resume()
+	}
+	if err := setPos(txn, next, last); err != nil {
+		return 0, b.restart(err)
+	}
+	if err := txn.Commit(); err != nil {
+		return 0, b.restart(err)
+	}
+	b.next.Store(next)
+	b.caughtMu.Lock()
+	close(b.caught)
+	b.caught = make(chan struct{})
+	b.caughtMu.Unlock()
+	return int(next - start), nil
+}
+
+// restart rebuilds the replay's memory from its stored state after a
+// transaction that did not commit, and returns err.
+func (b *Backend) restart(err error) error {
+	if rerr := b.resume(); rerr != nil {
+		return fmt.Errorf("%w; resuming: %v", err, rerr)
+	}
+	return err
+}
+
+func setPos(txn *badger.Txn, next uint64, last tlog.RecordID) error {
+	return txn.Set([]byte(posKey), append(binary.BigEndian.AppendUint64(nil, next), last[:]...))
+}
+
+// note keeps what the backend needs of a record beside the replay's
+// state: registry records (to resume the registry), and parties whose
+// lots need a full verification.
+func (b *Backend) note(s txnStore, idx uint64, res verifier.ReplayResult) error {
+	if res.Registry {
+		if err := s.Set(append([]byte(registryPrefix), binary.BigEndian.AppendUint64(nil, idx)...), nil); err != nil {
+			return err
+		}
+	}
+	for _, p := range res.Parties {
+		if err := s.Set([]byte(queuePrefix+p), nil); err != nil {
+			return err
+		}
+		b.queued.Add(1)
+	}
+	return nil
+}
+
+// verifyQueued verifies the lots of one queued party in full and adds
+// what that finds to their flags.
+func (b *Backend) verifyQueued(ctx context.Context) error {
+	var party string
+	err := b.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(queuePrefix)})
+		defer it.Close()
+		if it.Rewind(); it.Valid() {
+			party = strings.TrimPrefix(string(it.Item().Key()), queuePrefix)
+		}
+		return nil
+	})
+	if err != nil || party == "" {
+		b.queued.Store(0)
+		return err
+	}
+	for lot, err := range b.store.PartyLotIDs(ctx, party) {
+		if err != nil {
+			return err
+		}
+		rep, err := b.VerifyLot(ctx, lot)
+		if err != nil {
+			return err
+		}
+		flags := rep.GetFlags()
+		if rep.GetVerdict() == pb.Verdict_VERDICT_INVALID {
+			flags = append(flags, &pb.Flag{Rule: RuleInvalid, Severity: pb.Severity_SEVERITY_CRITICAL, LotId: lot,
+				Message: fmt.Sprintf("lot %s does not verify: %v", lot, rep.GetErrors())})
+		}
+		b.mu.Lock()
+		err = b.db.Update(func(txn *badger.Txn) error { return b.replay.AddFlags(txnStore{txn}, lot, flags) })
+		b.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	b.queued.Add(-1)
+	return b.db.Update(func(txn *badger.Txn) error { return txn.Delete([]byte(queuePrefix + party)) })
+}
+
+// wait waits, up to the listing wait, until the follower has replayed
+// the first size records of the log.
+func (b *Backend) wait(ctx context.Context, size uint64) {
+	deadline := time.NewTimer(b.listWait)
+	defer deadline.Stop()
+	for b.next.Load() < size {
+		b.caughtMu.Lock()
+		ch := b.caught
+		b.caughtMu.Unlock()
+		if b.next.Load() >= size {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			return
+		case <-ctx.Done():
+			return
+		}
 	}
 }
+
+// txnStore is a replay store over one Badger transaction.
+type txnStore struct{ txn *badger.Txn }
+
+func (s txnStore) Get(key []byte) ([]byte, error) {
+	it, err := s.txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	v, err := it.ValueCopy(nil)
+	if v == nil && err == nil {
+		v = []byte{}
+	}
+	return v, err
+}
+
+func (s txnStore) Set(key, value []byte) error { return s.txn.Set(key, value) }
+func (s txnStore) Delete(key []byte) error     { return s.txn.Delete(key) }
+
+func (s txnStore) Last(prefix, before []byte) ([]byte, error) {
+	it := s.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: true, PrefetchValues: false})
+	defer it.Close()
+	// In reverse, Seek finds the last key at or before its argument.
+	it.Seek(before)
+	if it.Valid() && string(it.Item().Key()) == string(before) {
+		it.Next()
+	}
+	if !it.Valid() {
+		return nil, nil
+	}
+	return it.Item().ValueCopy(nil)
+}
+
+// quietLogger routes the replay store's Badger errors and warnings to
+// slog and drops the rest.
+type quietLogger struct{ l *slog.Logger }
+
+func (q quietLogger) Errorf(f string, a ...any) {
+	q.l.Error("verifier store: " + strings.TrimSpace(fmt.Sprintf(f, a...)))
+}
+func (q quietLogger) Warningf(f string, a ...any) {
+	q.l.Warn("verifier store: " + strings.TrimSpace(fmt.Sprintf(f, a...)))
+}
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Debugf(string, ...any) {}
 
 // VerifyLot builds the lot's bundle from the store and verifies it with
 // the same code a buyer runs on their own machine.
@@ -274,70 +592,6 @@ func (b *Backend) Bundle(ctx context.Context, lotID string) (*pb.Bundle, error) 
 		return b.witnessedBundle(ctx, lotID)
 	}
 	return BuildBundle(ctx, b.store, lotID, b.cfg)
-}
-
-// ListFlags brings stale lots up to date, on all cores but one (appends
-// keep one), for up to the listing budget, and lists the flags that match
-// req, each once (a flag on an ancestor shows in every descendant's
-// report), ordered by log index, a page at a time (req.page_size and
-// page_token). If the budget ran out first, the response counts the lots still
-// stale and the log records not read yet: their flags may be missing or
-// out of date.
-func (b *Backend) ListFlags(ctx context.Context, req *apipb.ListFlagsRequest) (*apipb.ListFlagsResponse, error) {
-	if err := checkRule(req.GetRule()); err != nil {
-		return nil, err
-	}
-	size, err := pageSize(req.GetPageSize(), DefaultFlagPage, MaxFlagPage)
-	if err != nil {
-		return nil, err
-	}
-	after, err := parsePageToken("flags", req.GetPageToken())
-	if err != nil {
-		return nil, err
-	}
-	pending, unread, err := b.catchUp(ctx, b.listBudget, listWorkers())
-	if err != nil {
-		return nil, err
-	}
-	b.mu.Lock()
-	seen := map[string]bool{}
-	var out []*pb.Flag
-	for _, fs := range b.flags {
-		for _, f := range fs {
-			key := flagKey(f)
-			if seen[key] || !matches(f, req) {
-				continue
-			}
-			seen[key] = true
-			out = append(out, f)
-		}
-	}
-	b.mu.Unlock()
-	slices.SortFunc(out, func(x, y *pb.Flag) int { return cmp.Compare(flagKey(x), flagKey(y)) })
-	page, next := pageFlags(out, size, after)
-	return &apipb.ListFlagsResponse{Flags: page, PendingLots: uint64(pending), UnreadRecords: unread, NextPageToken: next}, nil
-}
-
-// listWorkers is how many goroutines a listing verifies stale lots on:
-// all cores but one, which appends keep.
-func listWorkers() int { return max(1, runtime.GOMAXPROCS(0)-1) }
-
-func matches(f *pb.Flag, req *apipb.ListFlagsRequest) bool {
-	switch {
-	case req.GetPartyId() != "" && f.GetPartyId() != req.GetPartyId():
-		return false
-	case req.GetRule() != "" && f.GetRule() != req.GetRule():
-		return false
-	case req.GetLotId() != "" && f.GetLotId() != req.GetLotId():
-		return false
-	case f.GetSeverity() < req.GetMinSeverity():
-		return false
-	case req.GetSince() != nil && f.GetEventTime().AsTime().Before(req.GetSince().AsTime()):
-		return false
-	case req.GetUntil() != nil && !f.GetEventTime().AsTime().Before(req.GetUntil().AsTime()):
-		return false
-	}
-	return true
 }
 
 // SetWitness makes bundles carry the cosignatures p keeps, waiting up to

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/antimony-ledger/provenance/internal/backend"
 	"github.com/antimony-ledger/provenance/internal/lottest"
@@ -13,11 +12,11 @@ import (
 	"github.com/antimony-ledger/provenance/verifier"
 )
 
-// TestListFlagsBudget: a listing that runs out of time answers with the
-// flags that are current and counts the lots and records it has not
-// caught up with; given time, it completes, verifying lots on every core,
-// and lists the flags computed from the records.
-func TestListFlagsBudget(t *testing.T) {
+// TestListingCountsUnread: a listing of a follower that is behind
+// answers with the flags it has and counts the records it has not
+// replayed; once it has replayed them, it lists the flags computed from
+// the records, and a new record changes them.
+func TestListingCountsUnread(t *testing.T) {
 	x := lottest.New(t)
 	const lots = 12
 	var exts []string
@@ -28,26 +27,29 @@ func TestListFlagsBudget(t *testing.T) {
 		}
 		exts = append(exts, x.Extract(x.Mine, fmt.Sprintf("L%d", i), 1000, 3, 9, site, 1))
 	}
-	b := backend.NewListingBackend(x.S, x.Trust(), verifier.DefaultConfig(), time.Nanosecond)
+	b, err := backend.NewPaused(x.S, x.Trust(), verifier.DefaultConfig(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer b.Close()
 
-	// Out of time at once: the log is read one record, nothing verified.
 	r, err := b.ListFlags(t.Context(), &apipb.ListFlagsRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if size := x.S.Log().Size(); r.GetUnreadRecords() != size-1 || len(r.GetFlags()) != 0 {
-		t.Fatalf("first listing: %d flags, %d pending lots, %d unread records; want no flags and %d unread", len(r.GetFlags()), r.GetPendingLots(), r.GetUnreadRecords(), size-1)
+	if size := x.S.Log().Size(); r.GetUnreadRecords() != size || len(r.GetFlags()) != 0 {
+		t.Fatalf("before replaying: %d flags, %d unread records; want none and %d", len(r.GetFlags()), r.GetUnreadRecords(), size)
 	}
 
-	// With time, the listing completes.
-	backend.SetListBudget(b, 0)
+	if err := backend.ReplayAll(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
 	r, err = b.ListFlags(t.Context(), &apipb.ListFlagsRequest{Rule: verifier.RuleBorderCorridor})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r.GetPendingLots() != 0 || r.GetUnreadRecords() != 0 {
-		t.Fatalf("complete listing still counts %d pending lots, %d unread records", r.GetPendingLots(), r.GetUnreadRecords())
+		t.Fatalf("after replaying: %d pending lots, %d unread records", r.GetPendingLots(), r.GetUnreadRecords())
 	}
 	got := map[string]bool{}
 	for _, f := range r.GetFlags() {
@@ -55,18 +57,29 @@ func TestListFlagsBudget(t *testing.T) {
 	}
 	for i := range lots {
 		if want := i%4 == 3; got[fmt.Sprintf("L%d", i)] != want {
-			t.Errorf("lot L%d lottest.Flagged %v, want %v (flags %v)", i, got[fmt.Sprintf("L%d", i)], want, r.GetFlags())
+			t.Errorf("lot L%d flagged %v, want %v (flags %v)", i, got[fmt.Sprintf("L%d", i)], want, r.GetFlags())
 		}
 	}
 
-	// A new record makes its lot stale; out of time, the listing counts it.
-	x.Dispatch(x.Mine, "L3", exts[3], x.Exp, 1000, 2)
-	backend.SetListBudget(b, time.Nanosecond)
+	// A dispatch leaves L2 in transit: counted until replayed, then
+	// flagged as such, and listed as such.
+	x.Dispatch(x.Mine, "L2", exts[2], x.Exp, 1000, 2)
 	if r, err = b.ListFlags(t.Context(), &apipb.ListFlagsRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	if r.GetPendingLots() != 1 || r.GetUnreadRecords() != 0 {
-		t.Fatalf("after one dispatch: %d pending lots, %d unread records; want 1 and 0", r.GetPendingLots(), r.GetUnreadRecords())
+	if r.GetUnreadRecords() != 1 {
+		t.Fatalf("after one dispatch: %d unread records, want 1", r.GetUnreadRecords())
+	}
+	if err := backend.ReplayAll(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	r, err = b.ListFlags(t.Context(), &apipb.ListFlagsRequest{LotId: "L2", Rule: verifier.RuleUnconfirmedCustody})
+	if err != nil || len(r.GetFlags()) != 1 {
+		t.Fatalf("L2 in transit: %v, %v", r.GetFlags(), err)
+	}
+	l, err := b.ListLots(t.Context(), &apipb.ListLotsRequest{HolderPartyId: x.Exp.ID})
+	if err != nil || len(l.GetLots()) != 1 || l.GetLots()[0].GetLot().GetLotId() != "L2" {
+		t.Fatalf("lots in transit to the exporter: %v, %v", l.GetLots(), err)
 	}
 
 	// A rule that does not exist is refused, not answered with nothing.

@@ -1,20 +1,74 @@
 package backend
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/antimony-ledger/provenance/custody"
 	"github.com/antimony-ledger/provenance/verifier"
+	"github.com/dgraph-io/badger/v4"
 )
 
-// NewListingBackend returns a backend that does not follow the log in the
-// background, so that only its listings catch up, each within budget.
-func NewListingBackend(store *custody.Store, trust verifier.Trust, cfg verifier.Config, budget time.Duration) *Backend {
-	b, _ := newBackend(store, trust, cfg)
+// NewPaused returns a backend that does not follow the log: ReplayAll
+// replays it, and listings wait for nothing.
+func NewPaused(store *custody.Store, trust verifier.Trust, cfg verifier.Config, dir string) (*Backend, error) {
+	b, err := open(store, trust, cfg, Options{Dir: dir})
+	if err != nil {
+		return nil, err
+	}
 	close(b.done)
-	b.listBudget = budget
-	return b
+	b.listWait = time.Nanosecond
+	return b, nil
 }
 
-// SetListBudget sets the time a listing of b may spend catching up.
-func SetListBudget(b *Backend, budget time.Duration) { b.listBudget = budget }
+// ReplayAll replays the log to its end, and verifies queued parties' lots.
+func ReplayAll(ctx context.Context, b *Backend) error {
+	for {
+		n, err := b.step(ctx, batch)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
+	}
+	for b.queued.Load() > 0 {
+		if err := b.verifyQueued(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ReplayN replays the log up to index n, in batches.
+func ReplayN(ctx context.Context, b *Backend, n uint64) error {
+	for b.next.Load() < n {
+		if _, err := b.step(ctx, min(batch, n-b.next.Load())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SetListWait sets how long b's listings wait for its follower.
+func SetListWait(b *Backend, d time.Duration) { b.listWait = d }
+
+// Summary returns the replay's summary of lot.
+func Summary(b *Backend, lot string) (verifier.ReplayLot, bool, error) {
+	var sum verifier.ReplayLot
+	var ok bool
+	err := b.db.View(func(txn *badger.Txn) error {
+		it, err := txn.Get([]byte(verifier.ReplayLotPrefix + lot))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		ok = true
+		return it.Value(func(v []byte) error { return json.Unmarshal(v, &sum) })
+	})
+	return sum, ok, err
+}

@@ -1,16 +1,18 @@
 package backend
 
 import (
-	"cmp"
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 
-	"context"
+	"github.com/dgraph-io/badger/v4"
+	"google.golang.org/protobuf/proto"
 
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
@@ -95,12 +97,6 @@ func parsePageToken(kind, tok string) (string, error) {
 	return key, nil
 }
 
-// flagKey is the order of the flag listing, as a string that sorts the
-// same way: log index (zero-padded), rule, lot.
-func flagKey(f *pb.Flag) string {
-	return fmt.Sprintf("%020d|%s|%s|%s", f.GetIndex(), f.GetRule(), f.GetLotId(), f.GetMessage())
-}
-
 // checkRule refuses a rule id no rule has.
 func checkRule(r string) error {
 	if r == "" || r == RuleInvalid || slices.ContainsFunc(verifier.Rules(), func(x verifier.RuleInfo) bool { return x.ID == r }) {
@@ -114,33 +110,100 @@ func checkRule(r string) error {
 	return fmt.Errorf("%w: unknown rule %q; the rules are %s", record.ErrMalformed, r, strings.Join(ids, ", "))
 }
 
-// verdictOf returns a lot's current verdict and the rules of its flags;
-// VERDICT_UNSPECIFIED if it has not been verified since its last record.
-// b.mu must be held.
-func (b *Backend) verdictOf(lot string) (pb.Verdict, []string, int) {
-	fs, ok := b.flags[lot]
-	if !ok || b.stale[lot] {
-		return pb.Verdict_VERDICT_UNSPECIFIED, nil, 0
+// maxFlagScan bounds the flags one page of ListFlags reads, as maxLotScan
+// bounds ListLots.
+const maxFlagScan = 50000
+
+// listed is what a listing answers beside its page: how far the follower
+// is behind.
+func (b *Backend) listed(ctx context.Context) (pending, unread uint64) {
+	size := b.store.Log().Size()
+	b.wait(ctx, size)
+	next := b.next.Load()
+	if next < size {
+		unread = size - next
 	}
-	var rules []string
-	v := pb.Verdict_VERDICT_VERIFIED
-	for _, f := range fs {
-		if !slices.Contains(rules, f.GetRule()) {
-			rules = append(rules, f.GetRule())
-		}
-		if f.GetRule() == RuleInvalid {
-			v = pb.Verdict_VERDICT_INVALID
-		} else if v == pb.Verdict_VERDICT_VERIFIED {
-			v = pb.Verdict_VERDICT_FLAGGED
-		}
-	}
-	slices.Sort(rules)
-	return v, rules, len(fs)
+	return uint64(max(0, b.queued.Load())), unread
 }
 
-// ListLots brings stale lots up to date as ListFlags does, then lists the
-// lots that match req in id order, a page at a time, each with its
-// current verdict.
+// ListFlags lists the flags that match req, each once (a flag on an
+// ancestor shows in every descendant's report), ordered by log index, a
+// page at a time (req.page_size and page_token), from the follower's
+// state. It first waits, up to the listing wait, for the follower to
+// replay the records appended before it was asked; if it is still
+// behind, the response counts the records it has not replayed (and the
+// parties whose lots await a full verification).
+func (b *Backend) ListFlags(ctx context.Context, req *apipb.ListFlagsRequest) (*apipb.ListFlagsResponse, error) {
+	if err := checkRule(req.GetRule()); err != nil {
+		return nil, err
+	}
+	size, err := pageSize(req.GetPageSize(), DefaultFlagPage, MaxFlagPage)
+	if err != nil {
+		return nil, err
+	}
+	after, err := parsePageToken("flags", req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	pending, unread := b.listed(ctx)
+	resp := &apipb.ListFlagsResponse{PendingLots: pending, UnreadRecords: unread}
+	prefix := []byte(verifier.ReplayFlagPrefix)
+	err = b.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 100})
+		defer it.Close()
+		last, scanned := "", 0
+		for it.Seek(append(slices.Clone(prefix), after...)); it.Valid(); it.Next() {
+			key := string(it.Item().Key()[len(prefix):])
+			if key == after {
+				continue
+			}
+			if len(resp.Flags) == size || scanned == maxFlagScan {
+				resp.NextPageToken = pageToken("flags", last)
+				return nil
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			last = key
+			scanned++
+			f := &pb.Flag{}
+			if err := it.Item().Value(func(v []byte) error { return proto.Unmarshal(v, f) }); err != nil {
+				return fmt.Errorf("reading flag %q: %w", key, err)
+			}
+			if matches(f, req) {
+				resp.Flags = append(resp.Flags, f)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+func matches(f *pb.Flag, req *apipb.ListFlagsRequest) bool {
+	switch {
+	case req.GetPartyId() != "" && f.GetPartyId() != req.GetPartyId():
+		return false
+	case req.GetRule() != "" && f.GetRule() != req.GetRule():
+		return false
+	case req.GetLotId() != "" && f.GetLotId() != req.GetLotId():
+		return false
+	case f.GetSeverity() < req.GetMinSeverity():
+		return false
+	case req.GetSince() != nil && f.GetEventTime().AsTime().Before(req.GetSince().AsTime()):
+		return false
+	case req.GetUntil() != nil && !f.GetEventTime().AsTime().Before(req.GetUntil().AsTime()):
+		return false
+	}
+	return true
+}
+
+// ListLots lists the lots that match req in id order, a page at a time,
+// each with its current verdict, from the follower's state, after waiting
+// for it as ListFlags does. A lot the follower has not reached yet is not
+// listed.
 func (b *Backend) ListLots(ctx context.Context, req *apipb.ListLotsRequest) (*apipb.ListLotsResponse, error) {
 	if err := checkRule(req.GetRule()); err != nil {
 		return nil, err
@@ -159,59 +222,62 @@ func (b *Backend) ListLots(ctx context.Context, req *apipb.ListLotsRequest) (*ap
 	if err != nil {
 		return nil, err
 	}
-	pending, unread, err := b.catchUp(ctx, b.listBudget, listWorkers())
+	pending, unread := b.listed(ctx)
+	resp := &apipb.ListLotsResponse{PendingLots: pending, UnreadRecords: unread}
+	prefix := []byte(verifier.ReplayLotPrefix)
+	type hit struct {
+		lot string
+		sum verifier.ReplayLot
+	}
+	var hits []hit
+	err = b.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 100})
+		defer it.Close()
+		last, scanned := "", 0
+		from := slices.Clone(prefix)
+		if after != "" {
+			from = append(append(from, after...), 0)
+		}
+		for it.Seek(from); it.Valid(); it.Next() {
+			if len(hits) == size || scanned == maxLotScan {
+				resp.NextPageToken = pageToken("lots", last)
+				return nil
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			lot := string(it.Item().Key()[len(prefix):])
+			last = lot
+			scanned++
+			var sum verifier.ReplayLot
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &sum) }); err != nil {
+				return fmt.Errorf("reading lot %q: %w", lot, err)
+			}
+			if h := req.GetHolderPartyId(); h != "" && sum.Holder != h && sum.InTransitTo != h {
+				continue
+			}
+			if p := req.GetProduct(); p != pb.Product_PRODUCT_UNSPECIFIED && sum.Product != p {
+				continue
+			}
+			if v := req.GetVerdict(); v != pb.Verdict_VERDICT_UNSPECIFIED && sum.Verdict != v {
+				continue
+			}
+			if r := req.GetRule(); r != "" && !slices.Contains(sum.Rules, r) {
+				continue
+			}
+			hits = append(hits, hit{lot, sum})
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	resp := &apipb.ListLotsResponse{PendingLots: uint64(pending), UnreadRecords: unread}
-	last, scanned, more := "", 0, false
-	for lot, err := range b.store.Lots(ctx, after) {
+	for _, h := range hits {
+		st, err := b.store.LotState(h.lot)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("lot %q: %w", h.lot, err)
 		}
-		if len(resp.Lots) == size || scanned == maxLotScan {
-			more = true
-			break
-		}
-		last = lot.GetLotId()
-		scanned++
-		if h := req.GetHolderPartyId(); h != "" && lot.GetHolderPartyId() != h && lot.GetInTransitTo() != h {
-			continue
-		}
-		if p := req.GetProduct(); p != pb.Product_PRODUCT_UNSPECIFIED && lot.GetProduct() != p {
-			continue
-		}
-		b.mu.Lock()
-		v, rules, n := b.verdictOf(lot.GetLotId())
-		b.mu.Unlock()
-		if req.GetVerdict() != pb.Verdict_VERDICT_UNSPECIFIED && v != req.GetVerdict() {
-			continue
-		}
-		if r := req.GetRule(); r != "" && !slices.Contains(rules, r) {
-			continue
-		}
-		resp.Lots = append(resp.Lots, &apipb.LotSummary{Lot: lot, Verdict: v, Rules: rules, FlagCount: uint32(n)})
-	}
-	if more {
-		resp.NextPageToken = pageToken("lots", last)
+		resp.Lots = append(resp.Lots, &apipb.LotSummary{Lot: st, Verdict: h.sum.Verdict, Rules: h.sum.Rules, FlagCount: uint32(h.sum.Flags)})
 	}
 	return resp, nil
-}
-
-// pageFlags returns the page of at most size of the sorted flags whose
-// keys sort after after ("" for the first page), and the token of the next.
-func pageFlags(flags []*pb.Flag, size int, after string) ([]*pb.Flag, string) {
-	i := 0
-	if after != "" {
-		i, _ = slices.BinarySearchFunc(flags, after, func(f *pb.Flag, k string) int { return cmp.Compare(flagKey(f), k) })
-		for i < len(flags) && flagKey(flags[i]) <= after {
-			i++
-		}
-	}
-	end := min(len(flags), i+size)
-	next := ""
-	if end < len(flags) {
-		next = pageToken("flags", flagKey(flags[end-1]))
-	}
-	return flags[i:end], next
 }

@@ -8,6 +8,7 @@
 //	registrar.key  registrar Ed25519 private key, PKCS #8 PEM (0600)
 //	registrar.pub  registrar public key, PKIX PEM: what clients pin
 //	ledger/        the Badger store
+//	verifier/      the flags' state, a projection of the log (rebuilt if removed)
 package datadir
 
 import (
@@ -36,6 +37,7 @@ const (
 	RegistrarKeyFile = "registrar.key"
 	RegistrarPubFile = "registrar.pub"
 	LedgerDir        = "ledger"
+	VerifierDir      = "verifier"
 )
 
 // LogKey loads the log's checkpoint signing key from dir, creating it on

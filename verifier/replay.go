@@ -1,0 +1,1001 @@
+package verifier
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/antimony-ledger/provenance/index"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+	"github.com/antimony-ledger/provenance/registry"
+	"github.com/antimony-ledger/provenance/tlog"
+)
+
+// Replay: the flags of every lot of a log, kept current one record at a
+// time, for a server that lists them. [Verify] replays a bundle's records
+// in log order; a Replay runs the same steps (the same code: step,
+// timeChecks, keyChecks, and the volume rules from the same running
+// tallies) on one record at a time, reading the state the record
+// continues from a [ReplayStore] and writing back the state it leaves, so
+// a record costs the same whatever the size of the log, and the state
+// survives a restart.
+//
+// What it keeps (keys of the store):
+//
+//	s/REC\x00LOT  a lot's state as record REC left it (a node): the flow's
+//	              lotState, the flags of its ancestry, its origin mines'
+//	              latest extractions, and the nodes that continue it
+//	c/REC\x00LOT  how often that state was continued, and by which first
+//	i/REC         what a custody record's successors need of it
+//	n/LOT         the record that created the lot
+//	t/LOT         the lot's custody term (holder, named labs)
+//	h/LOT         the lot's head: its latest record, and its node
+//	w/KEY\x00T\x00I the running tally KEY after the extraction at index I,
+//	              taken at log time T: the capacity windows
+//	x/REC         the window flags of extraction REC
+//	F/FLAGKEY     a flag ([ReplayFlagKey]), listed once
+//	L/LOT         the lot's summary ([ReplayLot])
+//
+// A flag raised by a record joins the nodes the record makes for the lots
+// it names; a flag raised later on an earlier state (a second
+// continuation of a record, an assay of an earlier state) joins that node
+// and every node that continues it, so that a lot's flags are exactly the
+// flags of its ancestry, as [Verify] finds them in its bundle.
+//
+// What a Replay does not follow: a registry record that, logged later,
+// changes how earlier records are judged (a revocation dating a key's
+// compromise back, a rotation whose consent turns out revoked). Those
+// raise KEY_MISUSE, KEY_RECOVERY or REVOCATION_BACKDATED on records the
+// Replay has already passed: [ReplayResult.Parties] names the party, so
+// that its lots can be verified in full.
+type Replay struct {
+	r *run
+}
+
+// A ReplayStore holds a Replay's state. Writes must be visible to later
+// reads (a transaction that reads its own writes).
+type ReplayStore interface {
+	// Get returns key's value, or nil if it has none.
+	Get(key []byte) ([]byte, error)
+	Set(key, value []byte) error
+	Delete(key []byte) error
+	// Last returns the value of the last key with prefix that sorts
+	// before before, or nil if there is none.
+	Last(prefix, before []byte) ([]byte, error)
+}
+
+// A ReplayRecord is one record of the log, as a Replay takes it.
+type ReplayRecord struct {
+	Index   uint64
+	ID      tlog.RecordID
+	Env     *pb.Envelope
+	St      *pb.Statement
+	LogTime time.Time // when the log integrated it (its leaf's time)
+	Extra   []byte    // its leaf's extra: the running tallies
+}
+
+// ReplayResult says what one record changed.
+type ReplayResult struct {
+	// Lots are the lots whose summaries changed.
+	Lots []string
+	// Registry is set for a registry record.
+	Registry bool
+	// Parties names a party whose earlier records the record may judge
+	// anew (a key revocation or rotation): their flags need a full
+	// verification of the party's lots.
+	Parties []string
+}
+
+// A ReplayLot is a lot's summary as a Replay keeps it.
+type ReplayLot struct {
+	Verdict     pb.Verdict `json:"v"`
+	Rules       []string   `json:"r,omitempty"`
+	Flags       int        `json:"n,omitempty"`
+	Holder      string     `json:"h,omitempty"`
+	InTransitTo string     `json:"t,omitempty"`
+	Product     pb.Product `json:"p,omitempty"`
+	Consumed    bool       `json:"c,omitempty"`
+	// Keys are the keys of the lot's flags; Derived those of them that
+	// the lot's head makes (in transit, a lot's Sb per mine), which go
+	// when the head moves on.
+	Keys    []string `json:"k,omitempty"`
+	Derived []string `json:"d,omitempty"`
+}
+
+// Key prefixes a reader of a Replay's store lists.
+const (
+	ReplayFlagPrefix = "F/"
+	ReplayLotPrefix  = "L/"
+)
+
+// ReplayFlagKey is the key a flag is listed under: log index
+// (zero-padded, so keys sort as the log), rule, lot, and a hash of the
+// message.
+func ReplayFlagKey(f *pb.Flag) string {
+	h := sha256.Sum256([]byte(f.GetMessage()))
+	return fmt.Sprintf("%020d|%s|%s|%x", f.GetIndex(), f.GetRule(), f.GetLotId(), h[:8])
+}
+
+// NewReplay returns a Replay of a log whose first registrar key is
+// registrar, under cfg. Its registry starts empty: a Replay resumed from a
+// store must be given the log's registry records again first
+// ([Replay.ApplyRegistry]), which are few.
+func NewReplay(registrar ed25519.PublicKey, cfg Config) *Replay {
+	r := &run{cfg: cfg, reg: registry.NewMemory(), retiredBy: map[string]string{}, reached: map[string]reach{}, addedBy: map[string]*entry{}}
+	r.rules = registry.Registry{Registrar: registry.NewRegistrar(registrar), Reader: r.reg, RevocationReach: cfg.RevocationReach}
+	return &Replay{r: r}
+}
+
+func (p *Replay) entry(in ReplayRecord) *entry {
+	return &entry{idx: in.Index, rid: in.ID, id: in.ID.String(), env: in.Env, st: in.St, time: in.St.GetEventTime().AsTime(),
+		leaf: tlog.Leaf{Time: in.LogTime, Record: in.ID, Extra: in.Extra}}
+}
+
+// ApplyRegistry applies a registry record to the Replay's registry only:
+// for resuming from a store.
+func (p *Replay) ApplyRegistry(in ReplayRecord) error {
+	_, err := p.r.applyRegistry(p.entry(in), nil)
+	return err
+}
+
+// Party returns the party registered as id, as the records applied so far
+// register it, or nil.
+func (p *Replay) Party(id string) *pb.Party { return p.r.party(id) }
+
+// Apply replays one record, the next of the log, against the state in s.
+func (p *Replay) Apply(s ReplayStore, in ReplayRecord) (ReplayResult, error) {
+	r := p.r
+	e := p.entry(in)
+	r.recs, r.byID, r.cands, r.errs = []*entry{e}, map[string]*entry{e.id: e}, nil, nil
+	if len(r.geo) > 4096 {
+		r.geo = nil
+	}
+	if _, err := r.applyRegistry(e, nil); err != nil {
+		return ReplayResult{}, fmt.Errorf("index %d: %w", e.idx, err)
+	}
+	if registry.IsRegistryStatement(e.st) {
+		res := ReplayResult{Registry: true}
+		switch b := e.st.GetBody().(type) {
+		case *pb.Statement_KeyRevocation:
+			res.Parties = []string{b.KeyRevocation.GetPartyId()}
+		case *pb.Statement_KeyRotation:
+			res.Parties = []string{b.KeyRotation.GetPartyId()}
+		}
+		return res, nil
+	}
+	x := &replayTx{p: p, s: s, e: e, f: &flow{states: map[skey]*lotState{}, conts: map[skey][]*entry{}, created: map[string]*entry{}, custody: map[string]*custodyTerm{}},
+		nodes: map[skey]*node{}, loadedTerms: map[string]*custodyTerm{}, touched: map[string]bool{}}
+	if err := x.load(); err != nil {
+		return ReplayResult{}, err
+	}
+	r.step(x.f, e)
+	r.timeChecks()
+	r.keyChecks()
+	if len(r.errs) > 0 {
+		return ReplayResult{}, fmt.Errorf("index %d: %s", e.idx, r.errs[0])
+	}
+	if err := x.harvest(); err != nil {
+		return ReplayResult{}, err
+	}
+	return ReplayResult{Lots: slices.Sorted(maps.Keys(x.touched))}, nil
+}
+
+// A node is one lot's state as one record left it, with what a lot's
+// summary needs of its ancestry.
+type node struct {
+	Lot     string             `json:"l"`
+	Holder  string             `json:"h,omitempty"`
+	Wet     float64            `json:"w,omitempty"`
+	Moist   float64            `json:"m,omitempty"`
+	Sb      float64            `json:"sb,omitempty"`
+	Comp    map[string]float64 `json:"c,omitempty"`
+	Product pb.Product         `json:"p,omitempty"`
+	Transit string             `json:"t,omitempty"` // the dispatch awaiting its receipt
+	Loc     []byte             `json:"loc,omitempty"`
+	Gained  float64            `json:"g,omitempty"`
+	Lost    map[string]float64 `json:"x,omitempty"`
+	// Flags are the keys of the flags of the node's ancestry.
+	Flags []string `json:"f,omitempty"`
+	// Mines are the origin mines' latest extractions in the ancestry;
+	// National the latest extraction in the national country.
+	Mines    map[string]extRef `json:"mn,omitempty"`
+	National *extRef           `json:"nat,omitempty"`
+	// Next are the nodes that continue this one.
+	Next []skeyJSON `json:"nx,omitempty"`
+}
+
+type extRef struct {
+	ID  string `json:"i"`
+	Idx uint64 `json:"x"`
+}
+
+type skeyJSON struct {
+	Rec string `json:"r"`
+	Lot string `json:"l"`
+}
+
+// recInfo is what a custody record's successors need of it.
+type recInfo struct {
+	Idx   uint64 `json:"i"`
+	Party string `json:"p"`
+	T     int64  `json:"t"`           // event time, Unix ns
+	LT    int64  `json:"lt"`          // log time, Unix ns
+	St    []byte `json:"s,omitempty"` // a dispatch's statement
+}
+
+type contInfo struct {
+	N     int    `json:"n"`
+	First string `json:"f"`
+}
+
+type headInfo struct {
+	Rec      string `json:"r"`
+	Node     string `json:"n"` // the record of the lot's node
+	Consumed bool   `json:"c,omitempty"`
+}
+
+type windowFlags struct {
+	Mine     string `json:"m,omitempty"`
+	National string `json:"n,omitempty"`
+}
+
+func nodeKey(k skey) []byte { return []byte("s/" + k.rec + "\x00" + k.lot) }
+
+// replayTx is the replay of one record.
+type replayTx struct {
+	p *Replay
+	s ReplayStore
+	e *entry
+	f *flow
+	// nodes are the loaded and new nodes, by key.
+	nodes       map[skey]*node
+	loadedTerms map[string]*custodyTerm
+	conts       []skey          // the states the record continues
+	touched     map[string]bool // lots whose summaries change
+}
+
+func (x *replayTx) getJSON(key []byte, v any) (bool, error) {
+	b, err := x.s.Get(key)
+	if err != nil || b == nil {
+		return false, err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, fmt.Errorf("replay state %q: %w", key, err)
+	}
+	return true, nil
+}
+
+func (x *replayTx) setJSON(key []byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return x.s.Set(key, b)
+}
+
+// rec returns the entry of a custody record the log holds, from its info.
+func (x *replayTx) rec(id string) (*entry, error) {
+	if e := x.p.r.byID[id]; e != nil {
+		return e, nil
+	}
+	var ri recInfo
+	ok, err := x.getJSON([]byte("i/"+id), &ri)
+	if err != nil || !ok {
+		return nil, err
+	}
+	e := &entry{idx: ri.Idx, id: id, time: time.Unix(0, ri.T).UTC(), leaf: tlog.Leaf{Time: time.Unix(0, ri.LT).UTC()}}
+	e.st = &pb.Statement{PartyId: ri.Party, EventTime: timestamppb.New(e.time)}
+	if len(ri.St) > 0 {
+		st := &pb.Statement{}
+		if err := proto.Unmarshal(ri.St, st); err != nil {
+			return nil, fmt.Errorf("replay state of record %s: %w", id, err)
+		}
+		e.st = st
+	}
+	x.p.r.byID[id] = e
+	return e, nil
+}
+
+// node loads the node of k, or nil.
+func (x *replayTx) node(k skey) (*node, error) {
+	if n, ok := x.nodes[k]; ok {
+		return n, nil
+	}
+	n := &node{}
+	ok, err := x.getJSON(nodeKey(k), n)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		n = nil
+	}
+	x.nodes[k] = n
+	return n, nil
+}
+
+func (x *replayTx) state(n *node) (*lotState, error) {
+	s := &lotState{lot: n.Lot, holder: n.Holder, wet: n.Wet, moist: n.Moist, sb: n.Sb, comp: maps.Clone(n.Comp), product: n.Product, gained: n.Gained, lost: maps.Clone(n.Lost)}
+	if s.comp == nil {
+		s.comp = map[string]float64{}
+	}
+	if len(n.Loc) > 0 {
+		s.loc = &pb.Location{}
+		if err := proto.Unmarshal(n.Loc, s.loc); err != nil {
+			return nil, err
+		}
+	}
+	if n.Transit != "" {
+		t, err := x.rec(n.Transit)
+		if err != nil {
+			return nil, err
+		}
+		s.transit = t
+	}
+	return s, nil
+}
+
+// links returns the (record, lot) states a statement continues or
+// assays.
+func links(st *pb.Statement) []skey {
+	switch b := st.GetBody().(type) {
+	case *pb.Statement_Dispatch:
+		return []skey{{b.Dispatch.GetCustodyLink(), b.Dispatch.GetLotId()}}
+	case *pb.Statement_Receipt:
+		return []skey{{b.Receipt.GetDispatchLink(), b.Receipt.GetLotId()}}
+	case *pb.Statement_Assay:
+		return []skey{{b.Assay.GetSubjectLink(), b.Assay.GetLotId()}}
+	case *pb.Statement_Transformation:
+		var out []skey
+		for _, in := range b.Transformation.GetInputs() {
+			out = append(out, skey{in.GetLink(), in.GetLotId()})
+		}
+		return out
+	}
+	return nil
+}
+
+// created returns the lots a statement creates.
+func created(st *pb.Statement) []string {
+	switch b := st.GetBody().(type) {
+	case *pb.Statement_Extraction:
+		return []string{b.Extraction.GetLotId()}
+	case *pb.Statement_Transformation:
+		var out []string
+		for _, o := range b.Transformation.GetOutputs() {
+			out = append(out, o.GetLotId())
+		}
+		return out
+	}
+	return nil
+}
+
+// load fills the flow with the states, continuations, creations and
+// custody terms the record reads.
+func (x *replayTx) load() error {
+	f := x.f
+	_, isAssay := x.e.st.GetBody().(*pb.Statement_Assay)
+	for _, k := range links(x.e.st) {
+		t, err := x.rec(k.rec)
+		if err != nil {
+			return err
+		}
+		n, err := x.node(k)
+		if err != nil {
+			return err
+		}
+		if t == nil || n == nil {
+			continue // the flow treats it as a link outside the log
+		}
+		s, err := x.state(n)
+		if err != nil {
+			return err
+		}
+		f.states[k] = s
+		if isAssay {
+			continue
+		}
+		x.conts = append(x.conts, k)
+		var c contInfo
+		if _, err := x.getJSON([]byte("c/"+k.rec+"\x00"+k.lot), &c); err != nil {
+			return err
+		}
+		if c.N > 0 {
+			first, err := x.rec(c.First)
+			if err != nil {
+				return err
+			}
+			if first == nil {
+				first = t
+			}
+			for range c.N {
+				f.conts[k] = append(f.conts[k], first)
+			}
+		}
+	}
+	for _, lot := range created(x.e.st) {
+		b, err := x.s.Get([]byte("n/" + lot))
+		if err != nil {
+			return err
+		}
+		if b != nil {
+			prev, err := x.rec(string(b))
+			if err != nil {
+				return err
+			}
+			if prev != nil {
+				f.created[lot] = prev
+			}
+		}
+	}
+	var lots []string
+	switch b := x.e.st.GetBody().(type) {
+	case *pb.Statement_Assay:
+		lots = []string{b.Assay.GetLotId()}
+	case *pb.Statement_LabNomination:
+		lots = []string{b.LabNomination.GetLotId()}
+	}
+	for _, lot := range lots {
+		var t custodyTerm
+		var tj struct {
+			H string   `json:"h"`
+			L []string `json:"l,omitempty"`
+		}
+		ok, err := x.getJSON([]byte("t/"+lot), &tj)
+		if err != nil {
+			return err
+		}
+		if ok {
+			t = custodyTerm{holder: tj.H, labs: tj.L}
+			f.custody[lot] = &t
+			x.loadedTerms[lot] = &t
+		}
+	}
+	return nil
+}
+
+// harvest writes what the record changed: its nodes and their flags, the
+// flags it raised on earlier states, continuations, creations, custody
+// terms, heads, windows and the summaries of the lots it touched.
+func (x *replayTx) harvest() error {
+	r, e, f := x.p.r, x.e, x.f
+	// The record's nodes, inheriting their ancestry's flags and mines.
+	var mine []skey
+	for k := range f.states {
+		if k.rec == e.id {
+			mine = append(mine, k)
+		}
+	}
+	slices.SortFunc(mine, func(a, b skey) int { return compareStr(a.lot, b.lot) })
+	inflow := func(lot string) []skey {
+		t := e.st.GetTransformation()
+		if t == nil {
+			return x.conts
+		}
+		isOut := slices.ContainsFunc(t.GetOutputs(), func(o *pb.TransformationOutput) bool { return o.GetLotId() == lot })
+		var out []skey
+		for _, k := range x.conts {
+			if isOut || k.lot == lot {
+				out = append(out, k)
+			}
+		}
+		return out
+	}
+	for _, k := range mine {
+		s := f.states[k]
+		n := &node{Lot: s.lot, Holder: s.holder, Wet: s.wet, Moist: s.moist, Sb: s.sb, Comp: s.comp, Product: s.product, Gained: s.gained, Lost: s.lost}
+		if s.transit != nil {
+			n.Transit = s.transit.id
+		}
+		if s.loc != nil {
+			b, err := proto.Marshal(s.loc)
+			if err != nil {
+				return err
+			}
+			n.Loc = b
+		}
+		for _, in := range inflow(k.lot) {
+			prev, err := x.node(in)
+			if err != nil {
+				return err
+			}
+			if prev == nil {
+				continue
+			}
+			n.Flags = union(n.Flags, prev.Flags)
+			for m, ref := range prev.Mines {
+				if cur, ok := n.Mines[m]; !ok || ref.Idx > cur.Idx {
+					if n.Mines == nil {
+						n.Mines = map[string]extRef{}
+					}
+					n.Mines[m] = ref
+				}
+			}
+			if prev.National != nil && (n.National == nil || prev.National.Idx > n.National.Idx) {
+				nat := *prev.National
+				n.National = &nat
+			}
+			prev.Next = append(prev.Next, skeyJSON{k.rec, k.lot})
+			if err := x.setJSON(nodeKey(in), prev); err != nil {
+				return err
+			}
+		}
+		if xt := e.st.GetExtraction(); xt != nil {
+			p := r.party(e.st.GetPartyId())
+			if registry.HasRole(p, pb.Role_ROLE_MINE) {
+				n.Mines = map[string]extRef{e.st.GetPartyId(): {e.id, e.idx}}
+				if p.GetRegistration().GetCountry() == r.cfg.NationalCountry {
+					n.National = &extRef{e.id, e.idx}
+				}
+			}
+		}
+		x.nodes[k] = n
+	}
+	// Flags: on the record's nodes, or (raised later on an earlier
+	// state) on that state and every state continuing it.
+	type late struct {
+		at  skey
+		key string
+	}
+	var lates []late
+	for _, c := range r.cands {
+		var at []skey
+		switch {
+		case c.rec == e && len(mine) > 0:
+			for _, k := range mine {
+				if len(c.lots) == 0 || slices.Contains(c.lots, k.lot) {
+					at = append(at, k)
+				}
+			}
+		case c.rec == e:
+			// A record that makes no state: an assay joins the history
+			// of its subject.
+			if a := e.st.GetAssay(); a != nil {
+				at = []skey{{a.GetSubjectLink(), a.GetLotId()}}
+			}
+		default:
+			for _, l := range c.lots {
+				at = append(at, skey{c.rec.id, l})
+			}
+		}
+		if len(at) == 0 {
+			continue
+		}
+		key, err := x.putFlag(c.flag)
+		if err != nil {
+			return err
+		}
+		for _, k := range at {
+			if k.rec == e.id {
+				x.nodes[k].Flags = union(x.nodes[k].Flags, []string{key})
+			} else {
+				lates = append(lates, late{k, key})
+			}
+		}
+	}
+	for _, k := range mine {
+		if err := x.setJSON(nodeKey(k), x.nodes[k]); err != nil {
+			return err
+		}
+	}
+	for _, l := range lates {
+		if err := x.propagate(l.at, l.key); err != nil {
+			return err
+		}
+	}
+	// Continuations, creations, custody terms, the record's info.
+	for _, k := range x.conts {
+		c := contInfo{N: len(f.conts[k])}
+		if c.N == 0 {
+			continue
+		}
+		c.First = f.conts[k][0].id
+		if err := x.setJSON([]byte("c/"+k.rec+"\x00"+k.lot), c); err != nil {
+			return err
+		}
+	}
+	for _, lot := range created(e.st) {
+		if f.created[lot] == e {
+			if err := x.s.Set([]byte("n/"+lot), []byte(e.id)); err != nil {
+				return err
+			}
+		}
+	}
+	for lot, t := range f.custody {
+		if x.loadedTerms[lot] == t {
+			continue
+		}
+		if err := x.setJSON([]byte("t/"+lot), struct {
+			H string   `json:"h"`
+			L []string `json:"l,omitempty"`
+		}{t.holder, t.labs}); err != nil {
+			return err
+		}
+	}
+	switch e.st.GetBody().(type) {
+	case *pb.Statement_Extraction, *pb.Statement_Dispatch, *pb.Statement_Receipt, *pb.Statement_Transformation:
+		ri := recInfo{Idx: e.idx, Party: e.st.GetPartyId(), T: e.time.UnixNano(), LT: e.logTime().UnixNano()}
+		if e.st.GetDispatch() != nil {
+			b, err := proto.Marshal(e.st)
+			if err != nil {
+				return err
+			}
+			ri.St = b
+		}
+		if err := x.setJSON([]byte("i/"+e.id), ri); err != nil {
+			return err
+		}
+	}
+	if xt := e.st.GetExtraction(); xt != nil {
+		if err := x.windows(xt); err != nil {
+			return err
+		}
+	}
+	// Heads: the record is the head of every lot it names (not an assay's
+	// or a nomination's).
+	var heads []string
+	switch b := e.st.GetBody().(type) {
+	case *pb.Statement_Extraction:
+		heads = []string{b.Extraction.GetLotId()}
+	case *pb.Statement_Dispatch:
+		heads = []string{b.Dispatch.GetLotId()}
+	case *pb.Statement_Receipt:
+		heads = []string{b.Receipt.GetLotId()}
+	case *pb.Statement_Transformation:
+		heads = created(e.st)
+		for _, in := range b.Transformation.GetInputs() {
+			heads = append(heads, in.GetLotId())
+		}
+	}
+	for _, lot := range heads {
+		h := headInfo{Rec: e.id, Node: e.id}
+		if _, ok := x.nodes[skey{e.id, lot}]; !ok {
+			// Used up by a transformation: the lot as it was before.
+			h.Consumed = true
+			for _, k := range x.conts {
+				if k.lot == lot {
+					h.Node = k.rec
+				}
+			}
+		}
+		if err := x.setJSON([]byte("h/"+lot), h); err != nil {
+			return err
+		}
+		x.touched[lot] = true
+	}
+	for _, lot := range slices.Sorted(maps.Keys(x.touched)) {
+		if err := x.summarize(lot); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func compareStr(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// union returns a with the keys of b it lacks.
+func union(a, b []string) []string {
+	for _, k := range b {
+		if !slices.Contains(a, k) {
+			a = append(a, k)
+		}
+	}
+	return a
+}
+
+func (x *replayTx) putFlag(f *pb.Flag) (string, error) {
+	key := ReplayFlagKey(f)
+	b, err := proto.Marshal(f)
+	if err != nil {
+		return "", err
+	}
+	return key, x.s.Set([]byte(ReplayFlagPrefix+key), b)
+}
+
+// propagate adds flag key to the node at k and every node continuing it,
+// and marks their lots for a new summary.
+func (x *replayTx) propagate(k skey, key string) error {
+	stack := []skey{k}
+	seen := map[skey]bool{}
+	for len(stack) > 0 {
+		k := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		n, err := x.node(k)
+		if err != nil {
+			return err
+		}
+		if n == nil {
+			continue
+		}
+		if !slices.Contains(n.Flags, key) {
+			n.Flags = append(n.Flags, key)
+			if err := x.setJSON(nodeKey(k), n); err != nil {
+				return err
+			}
+		}
+		x.touched[k.lot] = true
+		for _, nx := range n.Next {
+			stack = append(stack, skey{nx.Rec, nx.Lot})
+		}
+	}
+	return nil
+}
+
+func be8(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+// windows keeps the running tallies of extraction e's leaf by log time,
+// and flags its mine's and its country's capacity windows that end at it,
+// as volume does.
+func (x *replayTx) windows(xt *pb.Extraction) error {
+	r, e := x.p.r, x.e
+	tallies, err := index.ParseExtra(e.leaf.Extra)
+	if err != nil {
+		return nil // a log that does not tally: no windows
+	}
+	for _, t := range tallies {
+		k := append([]byte("w/"+t.Key+"\x00"), be8(uint64(e.logTime().UnixNano()))...)
+		k = append(append(k, 0), be8(e.idx)...)
+		v, err := json.Marshal(struct {
+			T   index.Tally
+			Rec string
+		}{t, e.id})
+		if err != nil {
+			return err
+		}
+		if err := x.s.Set(k, v); err != nil {
+			return err
+		}
+	}
+	if r.cfg.CapacityWindow <= 0 {
+		return nil
+	}
+	window := func(key string) (windowTotal, bool, error) {
+		last, ok := index.Find(tallies, key)
+		if !ok {
+			return windowTotal{}, false, nil
+		}
+		start := e.logTime().Add(-r.cfg.CapacityWindow)
+		prefix := []byte("w/" + key + "\x00")
+		b, err := x.s.Last(prefix, append(slices.Clone(prefix), be8(uint64(start.UnixNano()))...))
+		if err != nil {
+			return windowTotal{}, false, err
+		}
+		w := windowTotal{evidence: []string{e.id}}
+		var first index.Tally
+		if b != nil {
+			var v struct {
+				T   index.Tally
+				Rec string
+			}
+			if err := json.Unmarshal(b, &v); err != nil {
+				return windowTotal{}, false, err
+			}
+			first = v.T
+			w.evidence = append(w.evidence, v.Rec)
+		}
+		w.count = last.Count - first.Count
+		w.oreG = float64(last.OreG - first.OreG)
+		w.sbG = float64(last.SbG - first.SbG)
+		w.otherSbG = float64(last.OtherSbG - first.OtherSbG)
+		return w, true, nil
+	}
+	m := e.st.GetPartyId()
+	p := r.party(m)
+	if !registry.HasRole(p, pb.Role_ROLE_MINE) {
+		return nil
+	}
+	years := r.cfg.CapacityWindow.Hours() / (365 * 24)
+	days := r.cfg.CapacityWindow.Hours() / 24
+	var wf windowFlags
+	n0 := len(r.cands)
+	if prof := p.GetRegistration().GetMine(); prof != nil {
+		w, ok, err := window(index.MineTally(m))
+		if err != nil {
+			return err
+		}
+		if ok {
+			ore := w.oreG / 1000
+			if g := prof.GetGradeMaxPct(); g > 0 {
+				ore += w.otherSbG / 1000 / (g / 100)
+			}
+			if cap := prof.GetAnnualOreCapacityKg() * years * (1 + r.cfg.CapacityTolerance); ore > cap {
+				r.flag(e, RuleMineOverCapacity, pb.Severity_SEVERITY_CRITICAL, e.lot(), nil, w.evidence,
+					"mine %q extracted %.0f kg ore in the %.0f days to %s (%d extractions, by the log's running tally), above its licensed %.0f kg/yr prorated to %.0f kg (+%.0f %% tolerance)",
+					m, ore, days, ts(e.logTime()), w.count, prof.GetAnnualOreCapacityKg(), cap, r.cfg.CapacityTolerance*100)
+				if wf.Mine, err = x.putFlag(r.cands[len(r.cands)-1].flag); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if p.GetRegistration().GetCountry() == r.cfg.NationalCountry && r.cfg.NationalOutputKgSbPerYear > 0 {
+		w, ok, err := window(index.CountryTally(r.cfg.NationalCountry))
+		if err != nil {
+			return err
+		}
+		if sb, limit := w.sbG/1000, r.cfg.NationalOutputKgSbPerYear*years*(1+r.cfg.CapacityTolerance); ok && sb > limit {
+			r.flag(e, RuleOriginVolume, pb.Severity_SEVERITY_CRITICAL, e.lot(), nil, w.evidence,
+				"extractions in %s in the %.0f days to %s contain %.0f kg Sb (%d extractions, by the log's running tally), above its recorded mine output of %.0f kg Sb/yr prorated to %.0f kg (+%.0f %% tolerance)",
+				r.cfg.NationalCountry, days, ts(e.logTime()), sb, w.count, r.cfg.NationalOutputKgSbPerYear, limit, r.cfg.CapacityTolerance*100)
+			if wf.National, err = x.putFlag(r.cands[len(r.cands)-1].flag); err != nil {
+				return err
+			}
+		}
+	}
+	r.cands = r.cands[:n0]
+	if wf == (windowFlags{}) {
+		return nil
+	}
+	return x.setJSON([]byte("x/"+e.id), wf)
+}
+
+// summarize writes a lot's summary from its head: the flags of its
+// ancestry, its origin mines' windows, and what the head itself makes (in
+// transit; more Sb from one mine than a year of it), as analyse and
+// volume report them for the lot.
+func (x *replayTx) summarize(lot string) error {
+	r := x.p.r
+	var h headInfo
+	ok, err := x.getJSON([]byte("h/"+lot), &h)
+	if err != nil || !ok {
+		return err
+	}
+	n, err := x.node(skey{h.Node, lot})
+	if err != nil || n == nil {
+		return err
+	}
+	var old ReplayLot
+	if _, err := x.getJSON([]byte(ReplayLotPrefix+lot), &old); err != nil {
+		return err
+	}
+	keys := slices.Clone(n.Flags)
+	addWindow := func(id string, national bool) error {
+		var wf windowFlags
+		ok, err := x.getJSON([]byte("x/"+id), &wf)
+		if err != nil || !ok {
+			return err
+		}
+		if k := wf.Mine; !national && k != "" {
+			keys = union(keys, []string{k})
+		}
+		if k := wf.National; national && k != "" {
+			keys = union(keys, []string{k})
+		}
+		return nil
+	}
+	if r.cfg.CapacityWindow > 0 {
+		for _, m := range slices.Sorted(maps.Keys(n.Mines)) {
+			if err := addWindow(n.Mines[m].ID, false); err != nil {
+				return err
+			}
+		}
+		if n.National != nil {
+			if err := addWindow(n.National.ID, true); err != nil {
+				return err
+			}
+		}
+	}
+	// What the head makes.
+	n0 := len(r.cands)
+	head, err := x.rec(h.Rec)
+	if err != nil {
+		return err
+	}
+	if !h.Consumed && n.Transit != "" && n.Transit == h.Rec && head != nil {
+		r.flag(head, RuleUnconfirmedCustody, pb.Severity_SEVERITY_WARNING, lot, nil, nil,
+			"lot %q is in transit: dispatch to %q has no receipt in the bundle", lot, head.st.GetDispatch().GetToPartyId())
+	}
+	if r.cfg.CapacityWindow > 0 {
+		for _, m := range slices.Sorted(maps.Keys(n.Mines)) {
+			prof := r.party(m).GetRegistration().GetMine()
+			if prof == nil {
+				continue
+			}
+			last, err := x.rec(n.Mines[m].ID)
+			if err != nil || last == nil {
+				return err
+			}
+			if yearSb := prof.GetAnnualOreCapacityKg() * prof.GetGradeMaxPct() / 100; n.Comp[m] > yearSb*(1+r.cfg.CapacityTolerance) {
+				r.flag(last, RuleOriginVolume, pb.Severity_SEVERITY_CRITICAL, lot, nil, nil,
+					"lot %q holds %.0f kg Sb attributed to mine %q, more than a year of its capacity can contain (%.0f kg ore/yr x %.1f %% = %.0f kg Sb)",
+					lot, n.Comp[m], m, prof.GetAnnualOreCapacityKg(), prof.GetGradeMaxPct(), yearSb)
+			}
+		}
+	}
+	var derived []string
+	for _, c := range r.cands[n0:] {
+		k, err := x.putFlag(c.flag)
+		if err != nil {
+			return err
+		}
+		derived = append(derived, k)
+	}
+	r.cands = r.cands[:n0]
+	for _, k := range old.Derived {
+		if !slices.Contains(derived, k) {
+			if err := x.s.Delete([]byte(ReplayFlagPrefix + k)); err != nil {
+				return err
+			}
+		}
+	}
+	keys = union(keys, derived)
+	sum := ReplayLot{Holder: n.Holder, Product: n.Product, Consumed: h.Consumed, Keys: keys, Derived: derived, Flags: len(keys)}
+	if head != nil && n.Transit == h.Rec && !h.Consumed {
+		sum.InTransitTo = head.st.GetDispatch().GetToPartyId()
+	}
+	sum.Verdict = pb.Verdict_VERDICT_VERIFIED
+	for _, k := range keys {
+		rule := flagKeyRule(k)
+		if !slices.Contains(sum.Rules, rule) {
+			sum.Rules = append(sum.Rules, rule)
+		}
+		if rule == RuleInvalid {
+			sum.Verdict = pb.Verdict_VERDICT_INVALID
+		} else if sum.Verdict == pb.Verdict_VERDICT_VERIFIED {
+			sum.Verdict = pb.Verdict_VERDICT_FLAGGED
+		}
+	}
+	slices.Sort(sum.Rules)
+	return x.setJSON([]byte(ReplayLotPrefix+lot), sum)
+}
+
+// flagKeyRule returns the rule of a flag key.
+func flagKeyRule(k string) string {
+	if parts := strings.SplitN(k, "|", 3); len(parts) == 3 {
+		return parts[1]
+	}
+	return ""
+}
+
+// AddFlags adds flags found outside the replay (by a full verification
+// of the lot, [ReplayResult.Parties]) to the lot's head state and every
+// state continuing it, as a flag raised on an earlier state joins them,
+// and writes the summaries again. Adding a flag twice changes nothing.
+func (p *Replay) AddFlags(s ReplayStore, lot string, flags []*pb.Flag) error {
+	x := &replayTx{p: p, s: s, nodes: map[skey]*node{}, touched: map[string]bool{}}
+	p.r.byID, p.r.cands = map[string]*entry{}, nil
+	var h headInfo
+	ok, err := x.getJSON([]byte("h/"+lot), &h)
+	if err != nil || !ok {
+		return err
+	}
+	for _, f := range flags {
+		k, err := x.putFlag(f)
+		if err != nil {
+			return err
+		}
+		if err := x.propagate(skey{h.Node, lot}, k); err != nil {
+			return err
+		}
+	}
+	for _, lot := range slices.Sorted(maps.Keys(x.touched)) {
+		if err := x.summarize(lot); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RuleInvalid is the rule of the flag a server lists for a lot whose
+// verification fails (verdict INVALID).
+const RuleInvalid = "INVALID"
