@@ -6,6 +6,7 @@
 package backend
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -379,7 +380,9 @@ func (b *Backend) step(ctx context.Context, max uint64) (int, error) {
 	end := min(size, start+max)
 	txn := b.db.NewTransaction(true)
 	defer txn.Discard()
-	s := txnStore{txn}
+	view := b.db.NewTransaction(false)
+	defer view.Discard()
+	s := &txnStore{txn: txn, view: view}
 	next, last := start, tlog.RecordID{}
 	for e, err := range b.store.Log().Range(ctx, start, end) {
 		if err != nil {
@@ -450,7 +453,7 @@ func setPos(txn *badger.Txn, next uint64, last tlog.RecordID) error {
 // note keeps what the backend needs of a record beside the replay's
 // state: registry records (to resume the registry), and parties whose
 // lots need a full verification.
-func (b *Backend) note(s txnStore, idx uint64, res verifier.ReplayResult) error {
+func (b *Backend) note(s *txnStore, idx uint64, res verifier.ReplayResult) error {
 	if res.Registry {
 		if err := s.Set(append([]byte(registryPrefix), binary.BigEndian.AppendUint64(nil, idx)...), nil); err != nil {
 			return err
@@ -495,7 +498,7 @@ func (b *Backend) verifyQueued(ctx context.Context) error {
 				Message: fmt.Sprintf("lot %s does not verify: %v", lot, rep.GetErrors())})
 		}
 		b.mu.Lock()
-		err = b.db.Update(func(txn *badger.Txn) error { return b.replay.AddFlags(txnStore{txn}, lot, flags) })
+		err = b.db.Update(func(txn *badger.Txn) error { return b.replay.AddFlags(&txnStore{txn: txn}, lot, flags) })
 		b.mu.Unlock()
 		if err != nil {
 			return err
@@ -527,10 +530,17 @@ func (b *Backend) wait(ctx context.Context, size uint64) {
 	}
 }
 
-// txnStore is a replay store over one Badger transaction.
-type txnStore struct{ txn *badger.Txn }
+// txnStore is a replay store over one Badger transaction. Last reads
+// through view, a read-only transaction of the state before this one,
+// and the keys this one set under the prefixes it was asked about:
+// Badger would sort every pending write of the transaction for each
+// iterator.
+type txnStore struct {
+	txn, view *badger.Txn
+	pending   [][]byte // keys set through this store, for Last
+}
 
-func (s txnStore) Get(key []byte) ([]byte, error) {
+func (s *txnStore) Get(key []byte) ([]byte, error) {
 	it, err := s.txn.Get(key)
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil, nil
@@ -545,21 +555,42 @@ func (s txnStore) Get(key []byte) ([]byte, error) {
 	return v, err
 }
 
-func (s txnStore) Set(key, value []byte) error { return s.txn.Set(key, value) }
-func (s txnStore) Delete(key []byte) error     { return s.txn.Delete(key) }
+func (s *txnStore) Set(key, value []byte) error {
+	if len(key) > 2 && key[0] == 'w' && key[1] == '/' {
+		s.pending = append(s.pending, key)
+	}
+	return s.txn.Set(key, value)
+}
 
-func (s txnStore) Last(prefix, before []byte) ([]byte, error) {
-	it := s.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: true, PrefetchValues: false})
+func (s *txnStore) Delete(key []byte) error { return s.txn.Delete(key) }
+
+// Last serves the replay's window lookups (keys under "w/"), the only
+// ones it makes.
+func (s *txnStore) Last(prefix, before []byte) ([]byte, error) {
+	var best []byte
+	for _, k := range s.pending {
+		if bytes.HasPrefix(k, prefix) && bytes.Compare(k, before) < 0 && bytes.Compare(k, best) > 0 {
+			best = k
+		}
+	}
+	view := s.view
+	if view == nil {
+		view = s.txn
+	}
+	it := view.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: true})
 	defer it.Close()
 	// In reverse, Seek finds the last key at or before its argument.
 	it.Seek(before)
-	if it.Valid() && string(it.Item().Key()) == string(before) {
+	if it.Valid() && bytes.Equal(it.Item().Key(), before) {
 		it.Next()
 	}
-	if !it.Valid() {
-		return nil, nil
+	if it.Valid() && bytes.Compare(it.Item().Key(), best) > 0 {
+		return it.Item().ValueCopy(nil)
 	}
-	return it.Item().ValueCopy(nil)
+	if best != nil {
+		return s.Get(best)
+	}
+	return nil, nil
 }
 
 // quietLogger routes the replay store's Badger errors and warnings to

@@ -33,19 +33,23 @@ func BenchmarkReplay(b *testing.B) {
 		d := x.Dispatch(x.Mine, lot, ext, x.Exp, 100, 2)
 		x.Receive(x.Exp, lot, d, 100, 3)
 	}
+	var replayed time.Duration
 	for b.Loop() {
 		be, err := backend.NewPaused(x.S, x.Trust(), verifier.DefaultConfig(), b.TempDir())
 		if err != nil {
 			b.Fatal(err)
 		}
+		start := time.Now()
 		if err := backend.ReplayAll(b.Context(), be); err != nil {
 			b.Fatal(err)
 		}
+		replayed += time.Since(start)
 		r, err := be.ListFlags(b.Context(), &apipb.ListFlagsRequest{})
 		if err != nil || r.GetUnreadRecords() != 0 {
 			b.Fatalf("listing: %v, %d records unread", err, r.GetUnreadRecords())
 		}
 		be.Close()
 	}
-	b.ReportMetric(float64(x.S.Log().Size())*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	// The replay alone, not opening and closing its store.
+	b.ReportMetric(float64(x.S.Log().Size())*float64(b.N)/replayed.Seconds(), "records/s")
 }
