@@ -193,9 +193,9 @@ func startServer(t *testing.T, dir string) *server {
 }
 
 // launch starts provenanced on dir and reads its HTTP address.
-func launch(bin, dir string) (*server, error) {
+func launch(bin, dir string, args ...string) (*server, error) {
 	s := &server{stderr: &bytes.Buffer{}}
-	s.cmd = exec.Command(bin, "--data", dir, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-level", "warn")
+	s.cmd = exec.Command(bin, append([]string{"--data", dir, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-level", "warn"}, args...)...)
 	s.cmd.Stderr = s.stderr
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {

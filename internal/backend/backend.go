@@ -65,6 +65,7 @@ type Backend struct {
 	caught   chan struct{}
 	// Skipped counts records the replay could not take (logged).
 	skipped atomic.Uint64
+	idle    idleMeter
 
 	cache  *verifier.Cache // shared by the verifications of lots
 	proofs *proofCache     // shared by the bundles of lots
@@ -299,6 +300,7 @@ func (b *Backend) resume() error {
 		}
 	}
 	b.queued.Store(queued)
+	b.logger.Info("verifier: flags resume from their stored state", "replayed", b.next.Load(), "log", b.store.Log().Size(), "registry_records", len(idxs))
 	return nil
 }
 
@@ -336,7 +338,19 @@ func (b *Backend) follow(ctx context.Context) {
 	defer close(b.done)
 	t := time.NewTicker(pollEvery)
 	defer t.Stop()
+	last := time.Now()
 	for ctx.Err() == nil {
+		// Appends come first: while the machine's CPUs are busy and
+		// appends queue for the committer, the follower waits, but takes
+		// a batch at least every second.
+		if b.store.Log().Waiting() > 0 && b.idle.Idle() < minIdle && time.Since(last) < yieldAtMost {
+			select {
+			case <-ctx.Done():
+			case <-time.After(yieldFor):
+			}
+			continue
+		}
+		last = time.Now()
 		n, err := b.step(ctx, batch)
 		if err != nil && ctx.Err() == nil && !errors.Is(err, ledger.ErrClosed) {
 			b.logger.Warn("verifier: following the log", "error", err)
@@ -360,6 +374,16 @@ func (b *Backend) follow(ctx context.Context) {
 		}
 	}
 }
+
+// While appends queue for the committer the follower looks again every
+// yieldFor, and waits at most yieldAtMost between two batches.
+const (
+	yieldFor    = 10 * time.Millisecond
+	yieldAtMost = time.Second
+	// minIdle is the idle share of the machine's CPU time under which
+	// the follower leaves the CPU to appends.
+	minIdle = 0.05
+)
 
 // pollEvery is how often a caught-up follower looks for new records: well
 // inside the second in which flags must follow an append.
