@@ -80,7 +80,8 @@ func restoreMain(args []string, getenv func(string) string, stdout, stderr io.Wr
 	}
 	m := sum.Manifest
 	fmt.Fprintf(stdout, "restored %s from %s (taken %s): tree size %d, root %s\n", *dataDir, *from, m.Created.Format(time.RFC3339), m.TreeSize, m.Root)
-	fmt.Fprintf(stdout, "audit passed: %d entries, %d signatures; %d bytes of store loaded in %s\n", sum.Audit.Entries, sum.Audit.Signatures, m.StoreBytes, sum.Elapsed.Round(time.Millisecond))
+	fmt.Fprintf(stdout, "store of %d bytes (%d keys) loaded in %s; audit passed: %d entries, %d signatures in %s; %s in all\n",
+		m.StoreBytes, m.StoreKeys, sum.Load.Round(time.Millisecond), sum.Audit.Entries, sum.Audit.Signatures, sum.Audit.Elapsed.Round(time.Millisecond), sum.Elapsed.Round(time.Millisecond))
 	if !sum.LogKey {
 		fmt.Fprintf(stdout, "NOTE: %s has no %s: provenanced will not start on it until the log's private key is there (copy it to %s, mode 0600, or restore again with --log-key FILE). provenanced audit --data %s works meanwhile.\n",
 			*dataDir, logKeyFile, filepath.Join(*dataDir, logKeyFile), *dataDir)
@@ -92,8 +93,9 @@ func restoreMain(args []string, getenv func(string) string, stdout, stderr io.Wr
 type restoreSummary struct {
 	Manifest backup.Manifest
 	Audit    auditSummary
-	LogKey   bool // the restored directory holds log.key
-	Elapsed  time.Duration
+	LogKey   bool          // the restored directory holds log.key
+	Load     time.Duration // loading the store
+	Elapsed  time.Duration // in all
 }
 
 // runRestore restores the backup in file into the new or empty directory
@@ -172,7 +174,9 @@ func runRestore(ctx context.Context, file, dataDir, logKeyPath string, progress 
 		pw.CloseWithError(err)
 		read <- err
 	}()
+	loadStart := time.Now()
 	info, err := ledger.Restore(ctx, filepath.Join(tmp, ledgerDir), pr)
+	sum.Load = time.Since(loadStart)
 	pr.CloseWithError(errRestoreStopped)
 	if rerr := <-read; rerr != nil && !errors.Is(rerr, errRestoreStopped) {
 		return sum, fmt.Errorf("%s changed while being restored: %w", file, rerr)
