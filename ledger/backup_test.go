@@ -93,7 +93,8 @@ func TestBackupUnderAppends(t *testing.T) {
 		t.Fatal(err)
 	}
 	if rinfo.Size != info.Size || rinfo.Root != info.Root || !bytes.Equal(rinfo.Checkpoint, info.Checkpoint) || rinfo.Keys != info.Keys {
-		t.Fatalf("restored %+v, backed up %+v", rinfo, info)
+		t.Fatalf("restored size %d root %x, %d keys; backed up size %d root %x, %d keys (checkpoints equal: %v)",
+			rinfo.Size, rinfo.Root, rinfo.Keys, info.Size, info.Root, info.Keys, bytes.Equal(rinfo.Checkpoint, info.Checkpoint))
 	}
 	r := openTest(t, rdir, k, func(o *Options) { o.OpenCheck = -1 })
 	if size, root := r.Root(); size != info.Size || root != info.Root {

@@ -37,7 +37,7 @@ import (
 //	/admin/backup   GET: an online backup of the store and the public key
 //	                files (with ?private_keys=1, the private ones too), in
 //	                the format of internal/backup; appends go on meanwhile
-//	                (provenanced backup fetches it)
+//	                (provenanced backup fetches it), one at a time
 //	gRPC            server reflection (v1 and v1alpha) of the public
 //	                services, and grpc.health.v1.Health
 type adminServer struct {
@@ -142,6 +142,7 @@ func (s *Server) adminHealth(w http.ResponseWriter, r *http.Request) {
 // appends go on, and of the data directory's key files: the private ones
 // only with ?private_keys=1. A failure once the backup has begun cuts the
 // response short, which the reader refuses (the file's checksum is last).
+// A second backup while one runs is refused with 409.
 func (s *Server) adminBackup(w http.ResponseWriter, r *http.Request) {
 	if s.opts.BackupFiles == nil {
 		http.Error(w, "this server serves no backups", http.StatusNotFound)
@@ -156,6 +157,12 @@ func (s *Server) adminBackup(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("private_keys=%q: want 1 or 0", v), http.StatusBadRequest)
 		return
 	}
+	// One at a time: each holds a Badger read transaction and a core.
+	if !s.backingUp.CompareAndSwap(false, true) {
+		http.Error(w, "a backup is being taken already; try again when it is done", http.StatusConflict)
+		return
+	}
+	defer s.backingUp.Store(false)
 	files, err := s.opts.BackupFiles(private)
 	if err != nil {
 		s.log.Error("backup: reading the key files", "err", err)

@@ -20,9 +20,17 @@ import (
 // only when asked; a server given no key files serves none.
 func TestAdminBackup(t *testing.T) {
 	c := ct.New()
-	var asked []bool
+	var (
+		asked   []bool
+		entered = make(chan struct{}, 1)
+		hold    chan struct{} // when set, BackupFiles waits for it
+	)
 	h := start(t, c, t.TempDir(), func(o *server.Options) {
 		o.BackupFiles = func(private bool) ([]backup.File, error) {
+			if hold != nil {
+				entered <- struct{}{}
+				<-hold
+			}
 			asked = append(asked, private)
 			files := []backup.File{
 				{Name: datadir.LogPubFile, Data: []byte(c.LogVerifierKey + "\n")},
@@ -74,6 +82,31 @@ func TestAdminBackup(t *testing.T) {
 	if code, b := get("?private_keys=yes"); code != http.StatusBadRequest {
 		t.Fatalf("private_keys=yes: %d %s", code, b)
 	}
+	// One backup at a time.
+	hold = make(chan struct{})
+	first := make(chan int)
+	go func() {
+		resp, err := h.http.Get(h.admin + "/admin/backup")
+		if err != nil {
+			t.Error(err)
+			first <- 0
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		first <- resp.StatusCode
+	}()
+	<-entered
+	code, b = get("")
+	close(hold)
+	if code != http.StatusConflict || !bytes.Contains(b, []byte("being taken already")) {
+		t.Fatalf("a second backup while one runs: %d %s", code, b)
+	}
+	if code := <-first; code != http.StatusOK {
+		t.Fatalf("the first backup: %d", code)
+	}
+	hold = nil
+	asked = asked[:len(asked)-1]
 	if fmt.Sprint(asked) != "[false true]" {
 		t.Fatalf("key files asked for with private = %v, want [false true]", asked)
 	}

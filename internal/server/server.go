@@ -139,9 +139,10 @@ type Server struct {
 	heavy   *heavy        // nil for no limit
 	parties *partyLimiter // nil for no limit
 
-	started  atomic.Bool
-	draining atomic.Bool
-	drain    chan struct{} // closed when draining starts
+	started   atomic.Bool
+	draining  atomic.Bool
+	backingUp atomic.Bool   // a backup is being served (one at a time)
+	drain     chan struct{} // closed when draining starts
 }
 
 // New returns a server for opts. It registers the server's metrics in
