@@ -111,8 +111,12 @@ func runRestore(ctx context.Context, file, dataDir, logKeyPath string, progress 
 		return sum, err
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return sum, err
+	}
 	// First, the whole backup is checked; nothing is written before.
-	c, err := backup.Read(f, nil)
+	c, err := backup.Read(newReadProgress(f, fi.Size(), "checking", progress), nil)
 	if err != nil {
 		return sum, fmt.Errorf("%s: %w", file, err)
 	}
@@ -170,7 +174,7 @@ func runRestore(ctx context.Context, file, dataDir, logKeyPath string, progress 
 	pr, pw := io.Pipe()
 	read := make(chan error, 1)
 	go func() {
-		_, err := backup.Read(f, pw)
+		_, err := backup.Read(newReadProgress(f, fi.Size(), "loading", progress), pw)
 		pw.CloseWithError(err)
 		read <- err
 	}()
@@ -281,4 +285,37 @@ func writeFileSync(path string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	return f.Close()
+}
+
+// readProgress reads from r and, at most once a second, rewrites a
+// progress line on out (if not nil), ending it at EOF.
+type readProgress struct {
+	r         io.Reader
+	out       io.Writer
+	what      string
+	n, total  int64
+	start, at time.Time
+	printed   bool
+}
+
+func newReadProgress(r io.Reader, total int64, what string, out io.Writer) *readProgress {
+	now := time.Now()
+	return &readProgress{r: r, out: out, what: what, total: total, start: now, at: now}
+}
+
+func (p *readProgress) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.n += int64(n)
+	if p.out == nil {
+		return n, err
+	}
+	if now := time.Now(); now.Sub(p.at) >= time.Second {
+		fmt.Fprintf(p.out, "\rrestore: %s the backup: %.1f / %.1f MiB, %s ", p.what, float64(p.n)/(1<<20), float64(p.total)/(1<<20), now.Sub(p.start).Round(time.Second))
+		p.at, p.printed = now, true
+	}
+	if err == io.EOF && p.printed {
+		fmt.Fprintln(p.out)
+		p.printed = false
+	}
+	return n, err
 }
