@@ -30,7 +30,8 @@ against the backup's log.pub. It then builds the directory next to DIR
 or --log-key gives, 0600), runs on it the audit provenanced audit runs,
 checks that the restored tree's size and root are the checkpoint's, and
 only then moves it to DIR. On any failure it removes what it wrote: DIR is
-left as it was.
+left as it was. (Killed outright, it may leave the directory it was
+building, .DIR.restore-*, next to DIR: remove it.)
 
 provenanced signs checkpoints with the log's private key (log.key), so it
 starts on a restored directory only if the key is there: from the backup
