@@ -27,7 +27,13 @@
 //
 // The admin listener (--admin-addr, 127.0.0.1:9090 by default) serves the
 // operator's surface: Prometheus /metrics, /debug/pprof/, /healthz with
-// details, and gRPC reflection; none of them is on the public ports. The
+// details, online backups (/admin/backup) and gRPC reflection; none of
+// them is on the public ports.
+//
+// Subcommands: provenanced audit checks a stopped server's data directory
+// (audit.go); provenanced backup takes a backup of a running server
+// through its admin listener (backup.go), and provenanced restore rebuilds
+// a data directory from one (restore.go). The
 // limits on clients (--party-rate, --max-streams, ...) are described in
 // internal/server's Limits, with their defaults.
 //
@@ -57,8 +63,15 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "audit" { // see audit.go
-		os.Exit(auditMain(os.Args[2:], os.Getenv, os.Stdout, os.Stderr))
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "audit": // see audit.go
+			os.Exit(auditMain(os.Args[2:], os.Getenv, os.Stdout, os.Stderr))
+		case "backup": // see backup.go
+			os.Exit(backupMain(os.Args[2:], os.Getenv, os.Stdout, os.Stderr))
+		case "restore": // see restore.go
+			os.Exit(restoreMain(os.Args[2:], os.Getenv, os.Stdout, os.Stderr))
+		}
 	}
 	opts, err := parseFlags(os.Args[1:], os.Getenv)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/antimony-ledger/provenance/custody"
 	"github.com/antimony-ledger/provenance/internal/backend"
+	"github.com/antimony-ledger/provenance/internal/backup"
 	"github.com/antimony-ledger/provenance/internal/datadir"
 	"github.com/antimony-ledger/provenance/internal/server"
 	"github.com/antimony-ledger/provenance/internal/witness"
@@ -222,7 +223,8 @@ func serve(ctx context.Context, o Options, store *custody.Store, tlsCfg *tls.Con
 		defer func() { stop(); <-done }()
 		flags.SetWitness(pub, 0)
 	}
-	srv, err := server.New(server.Options{Store: store, Logger: o.Logger, TLSConfig: tlsCfg, Verifier: flags, Witness: pub, Limits: o.Limits, AdminListener: al})
+	srv, err := server.New(server.Options{Store: store, Logger: o.Logger, TLSConfig: tlsCfg, Verifier: flags, Witness: pub, Limits: o.Limits, AdminListener: al,
+		BackupFiles: func(private bool) ([]backup.File, error) { return keyFiles(o.DataDir, private) }})
 	if err != nil {
 		return err
 	}
@@ -241,7 +243,7 @@ func serve(ctx context.Context, o Options, store *custody.Store, tlsCfg *tls.Con
 	}
 	fmt.Fprintf(o.Stdout, "grpc listening on %s\n", gl.Addr())
 	if al != nil { // before the http line, which scripts wait for
-		fmt.Fprintf(o.Stdout, "admin listening on http://%s (/metrics, /debug/pprof/, /healthz, gRPC reflection)\n", al.Addr())
+		fmt.Fprintf(o.Stdout, "admin listening on http://%s (/metrics, /debug/pprof/, /healthz, /admin/backup, gRPC reflection)\n", al.Addr())
 	}
 	fmt.Fprintf(o.Stdout, "http listening on %s://%s\n", scheme, hl.Addr())
 	o.Logger.Info("serving", slog.String("grpc", gl.Addr().String()), slog.String("http", hl.Addr().String()),

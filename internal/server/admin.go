@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,6 +20,8 @@ import (
 	"google.golang.org/grpc/reflection"
 	reflectionv1 "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	reflectionv1alpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
+
+	"github.com/antimony-ledger/provenance/internal/backup"
 )
 
 // The admin surface is the operator's, served on [Options.AdminListener]
@@ -31,6 +34,10 @@ import (
 //	/debug/pprof/   net/http/pprof (CPU, heap, goroutine profiles, traces)
 //	/healthz        health with details, as JSON (the public /healthz says
 //	                only "ok" or "unavailable")
+//	/admin/backup   GET: an online backup of the store and the public key
+//	                files (with ?private_keys=1, the private ones too), in
+//	                the format of internal/backup; appends go on meanwhile
+//	                (provenanced backup fetches it), one at a time
 //	gRPC            server reflection (v1 and v1alpha) of the public
 //	                services, and grpc.health.v1.Health
 type adminServer struct {
@@ -57,6 +64,7 @@ func (s *Server) newAdmin(ctx context.Context, public *grpc.Server, hs *health.S
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("GET /healthz", s.adminHealth)
+	mux.HandleFunc("GET /admin/backup", s.adminBackup)
 
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
@@ -128,4 +136,68 @@ func (s *Server) adminHealth(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
 	json.NewEncoder(w).Encode(d)
+}
+
+// adminBackup serves a backup (internal/backup) of the store, taken while
+// appends go on, and of the data directory's key files: the private ones
+// only with ?private_keys=1. A failure once the backup has begun cuts the
+// response short, which the reader refuses (the file's checksum is last).
+// A second backup while one runs is refused with 409.
+func (s *Server) adminBackup(w http.ResponseWriter, r *http.Request) {
+	if s.opts.BackupFiles == nil {
+		http.Error(w, "this server serves no backups", http.StatusNotFound)
+		return
+	}
+	var private bool
+	switch v := r.URL.Query().Get("private_keys"); v {
+	case "", "0", "false":
+	case "1", "true":
+		private = true
+	default:
+		http.Error(w, fmt.Sprintf("private_keys=%q: want 1 or 0", v), http.StatusBadRequest)
+		return
+	}
+	// One at a time: each holds a Badger read transaction and a core.
+	if !s.backingUp.CompareAndSwap(false, true) {
+		http.Error(w, "a backup is being taken already; try again when it is done", http.StatusConflict)
+		return
+	}
+	defer s.backingUp.Store(false)
+	files, err := s.opts.BackupFiles(private)
+	if err != nil {
+		s.log.Error("backup: reading the key files", "err", err)
+		http.Error(w, "reading the key files: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	if private {
+		s.log.Warn("serving a backup WITH the private keys", slog.String("remote", r.RemoteAddr))
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	cw := &countingResponse{w: w}
+	start := time.Now()
+	m, err := backup.Write(r.Context(), cw, s.store.Log(), files, start)
+	if err != nil {
+		s.log.Error("backup failed", "err", err, "bytes_sent", cw.n)
+		if cw.n == 0 {
+			http.Error(w, "backup failed: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		panic(http.ErrAbortHandler) // cut the response: the reader refuses it
+	}
+	s.log.Info("backup served", slog.Uint64("tree_size", m.TreeSize), slog.Int64("bytes", cw.n),
+		slog.Bool("private_keys", m.PrivateKeys), slog.Duration("took", time.Since(start).Round(time.Millisecond)),
+		slog.String("remote", r.RemoteAddr))
+}
+
+// countingResponse counts the bytes written to an HTTP response.
+type countingResponse struct {
+	w http.ResponseWriter
+	n int64
+}
+
+func (c *countingResponse) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }

@@ -64,6 +64,7 @@ import (
 	_ "google.golang.org/grpc/encoding/gzip"
 
 	"github.com/antimony-ledger/provenance/custody"
+	"github.com/antimony-ledger/provenance/internal/backup"
 	"github.com/antimony-ledger/provenance/internal/witness"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 )
@@ -118,6 +119,11 @@ type Options struct {
 	// plaintext whatever TLSConfig says. Serve closes it. Nil means no
 	// admin surface.
 	AdminListener net.Listener
+	// BackupFiles, if set, returns the data directory's key files for a
+	// backup served on the admin listener (GET /admin/backup, see
+	// admin.go): the public ones, and the private ones too if private is
+	// set. Nil means the admin listener serves no backups.
+	BackupFiles func(private bool) ([]backup.File, error)
 }
 
 // A Server serves the ledger over gRPC and HTTP. Create it with [New] and
@@ -133,9 +139,10 @@ type Server struct {
 	heavy   *heavy        // nil for no limit
 	parties *partyLimiter // nil for no limit
 
-	started  atomic.Bool
-	draining atomic.Bool
-	drain    chan struct{} // closed when draining starts
+	started   atomic.Bool
+	draining  atomic.Bool
+	backingUp atomic.Bool   // a backup is being served (one at a time)
+	drain     chan struct{} // closed when draining starts
 }
 
 // New returns a server for opts. It registers the server's metrics in

@@ -1,0 +1,307 @@
+package ledger
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"strconv"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/pb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/antimony-ledger/provenance/tlog"
+)
+
+// BackupInfo describes the state of the log a backup stream holds.
+type BackupInfo struct {
+	// Origin, Size and Root are those of the tree the stream holds, and
+	// Checkpoint is the signed checkpoint stored with it, which commits
+	// them (verify it with the log's key).
+	Origin     string
+	Size       uint64
+	Root       [32]byte
+	Checkpoint []byte
+	// StoreFormat is the store's format version ([StoreFormat]).
+	StoreFormat int
+	// Keys and Bytes count the Badger keys and the stream's bytes.
+	Keys  uint64
+	Bytes int64
+}
+
+// backupBatchBytes bounds one KVList of a backup stream.
+const backupBatchBytes = 1 << 20
+
+// Backup writes the whole store to w as a Badger backup stream (a series
+// of little-endian uint64 lengths each followed by a protobuf pb.KVList,
+// the format [badger.DB.Backup] writes and [badger.DB.Load] reads) and
+// returns what it holds. Appends go on meanwhile: Backup holds no lock the
+// committer takes, only a Badger read transaction (and the log's
+// shutdown lock shared, so Close waits for it; cancel ctx to stop it).
+//
+// Why the stream is consistent: every key of the stream is read in one
+// Badger read transaction, so at one read timestamp, and each commit group
+// is one Badger transaction that writes its entries, hash index entries,
+// tree nodes, state and index values together with the tree state
+// (m/tree) and the checkpoint (m/checkpoint) that commit them. A read
+// timestamp therefore sees whole groups, and m/tree and m/checkpoint in
+// the stream describe exactly the entries in it: the snapshot is the log
+// as of one commit. (Badger's own DB.Backup is not used because its
+// Stream reads each key range in a transaction of its own, opened by
+// several goroutines at their own read timestamps, which outside
+// Badger's managed mode cannot be pinned to one: under appends it could
+// pair a tree state with entries of another commit.) Only each key's
+// latest version is written; a restored store has no history of
+// overwritten state values, which nothing reads.
+//
+// Why acknowledged appends are in it: an append is acknowledged only once
+// its group's Badger commit is done (see [Log.committed], which runs from
+// Badger's commit callback after the commit timestamp is marked done), and
+// a read transaction opened later reads at or past that timestamp (Badger
+// waits for every commit below it). So every append acknowledged before
+// Backup was called is in the stream.
+//
+// The journal (journal.go) is not in the stream, and need not be: it
+// holds copies of groups on their way into Badger, or already in Badger
+// but not yet synced to Badger's files, for a restart after a crash. A
+// read transaction sees Badger's memtables, so groups already in Badger
+// are in the stream whether or not they reached Badger's files; a group
+// whose journal record is durable but whose Badger commit is not done at
+// the read timestamp was not acknowledged, and is not in the stream. A
+// restored store starts with an empty journal.
+func (l *Log) Backup(ctx context.Context, w io.Writer) (BackupInfo, error) {
+	var info BackupInfo
+	bw := &countWriter{w: w}
+	err := l.view(func(txn *badger.Txn) error {
+		var err error
+		if info, err = readBackupInfo(txn); err != nil {
+			return err
+		}
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 64})
+		defer it.Close()
+		list := &pb.KVList{}
+		size := 0
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			v, err := valueCopy(item)
+			if err != nil {
+				return dataLoss(fmt.Sprintf("key %q", item.Key()), err)
+			}
+			list.Kv = append(list.Kv, &pb.KV{
+				Key:       item.KeyCopy(nil),
+				Value:     v,
+				UserMeta:  []byte{item.UserMeta()},
+				Version:   item.Version(),
+				ExpiresAt: item.ExpiresAt(),
+			})
+			info.Keys++
+			if size += len(item.Key()) + len(v); size >= backupBatchBytes {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				if err := writeKVList(bw, list); err != nil {
+					return err
+				}
+				list.Kv, size = list.Kv[:0], 0
+			}
+		}
+		if len(list.Kv) > 0 {
+			return writeKVList(bw, list)
+		}
+		return nil
+	})
+	info.Bytes = bw.n
+	if err != nil {
+		return info, fmt.Errorf("backup: %w", err)
+	}
+	return info, nil
+}
+
+// readBackupInfo reads the tree state, checkpoint and format in txn.
+func readBackupInfo(txn *badger.Txn) (BackupInfo, error) {
+	var info BackupInfo
+	treeVal, err := getValue(txn, keyTree)
+	if err != nil {
+		return info, fmt.Errorf("reading the tree state: %w", err)
+	}
+	size, hashes, err := decodeTree(treeVal)
+	if err != nil {
+		return info, err
+	}
+	rng, err := rangeFactory.NewRange(0, size, hashes)
+	if err != nil {
+		return info, fmt.Errorf("tree state: %w", err)
+	}
+	info.Size, info.Root = size, rangeRoot(rng)
+	if info.Checkpoint, err = getValue(txn, keyCkpt); err != nil {
+		return info, fmt.Errorf("reading the checkpoint: %w", err)
+	}
+	body, err := noteBody(info.Checkpoint)
+	if err != nil {
+		return info, fmt.Errorf("stored checkpoint: %w", err)
+	}
+	c, err := tlog.ParseCheckpoint(body)
+	if err != nil {
+		return info, fmt.Errorf("stored checkpoint: %w", err)
+	}
+	if c.Size != info.Size || c.Root != info.Root {
+		return info, fmt.Errorf("the stored checkpoint (size %d) disagrees with the stored tree state (size %d)", c.Size, info.Size)
+	}
+	info.Origin = c.Origin
+	f, err := getValue(txn, keyFormat)
+	if err != nil {
+		return info, fmt.Errorf("reading the store's format: %w", err)
+	}
+	if info.StoreFormat, err = strconv.Atoi(string(f)); err != nil {
+		return info, fmt.Errorf("the store's format %q: %w", f, err)
+	}
+	return info, nil
+}
+
+func writeKVList(w io.Writer, list *pb.KVList) error {
+	b, err := proto.Marshal(list)
+	if err != nil {
+		return err
+	}
+	var n [8]byte
+	binary.LittleEndian.PutUint64(n[:], uint64(len(b)))
+	if _, err := w.Write(n[:]); err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// Restore makes a new store in dir from a backup stream written by
+// [Log.Backup], read from r, and returns what it holds. dir must not
+// exist, or be empty. Restore checks that the stream holds a tree state,
+// a checkpoint that commits it and a store format this build reads, and
+// leaves the store's files synced; it does not check the entries against
+// the tree ([Log.Audit] does) nor the checkpoint's signature. On failure
+// it removes what it wrote in dir (and dir, if it made it).
+func Restore(ctx context.Context, dir string, r io.Reader) (info BackupInfo, err error) {
+	made, err := newEmptyDir(dir)
+	if err != nil {
+		return info, err
+	}
+	defer func() {
+		if err != nil {
+			removeWritten(dir, made)
+		}
+	}()
+	bo := badger.DefaultOptions(dir).
+		WithSyncWrites(false).
+		WithValueThreshold(valueThreshold).
+		WithDetectConflicts(false).
+		WithMetricsEnabled(false).
+		WithNumCompactors(2).
+		WithLogger(badgerLogger{slog.Default()})
+	db, err := badger.Open(bo)
+	if err != nil {
+		return info, fmt.Errorf("restore: opening badger: %w", err)
+	}
+	cr := &countReader{r: bufio.NewReaderSize(r, 1<<20), ctx: ctx}
+	if err := db.Load(cr, 16); err != nil {
+		db.Close()
+		return info, fmt.Errorf("restore: loading the backup stream: %w", err)
+	}
+	err = db.View(func(txn *badger.Txn) error {
+		var err error
+		info, err = readBackupInfo(txn)
+		if err != nil {
+			return err
+		}
+		info.Keys, err = countKeys(txn)
+		return err
+	})
+	info.Bytes = cr.n
+	if cerr := db.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("closing badger: %w", cerr)
+	}
+	if err == nil && info.StoreFormat != StoreFormat {
+		err = fmt.Errorf("%w: the backup holds a store of format %d; this build reads format %d only", ErrFormat, info.StoreFormat, StoreFormat)
+	}
+	if err == nil {
+		err = syncBadgerFiles(dir)
+	}
+	if err != nil {
+		return info, fmt.Errorf("restore: %w", err)
+	}
+	return info, nil
+}
+
+func countKeys(txn *badger.Txn) (uint64, error) {
+	it := txn.NewIterator(badger.IteratorOptions{})
+	defer it.Close()
+	var n uint64
+	for it.Rewind(); it.Valid(); it.Next() {
+		n++
+	}
+	return n, nil
+}
+
+// newEmptyDir makes dir (0700) if it does not exist, and reports whether
+// it did; an existing dir must be an empty directory.
+func newEmptyDir(dir string) (bool, error) {
+	err := os.Mkdir(dir, 0o700)
+	if err == nil {
+		return true, nil
+	}
+	if !errors.Is(err, fs.ErrExist) {
+		return false, fmt.Errorf("restore: %w", err)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false, fmt.Errorf("restore: %w", err)
+	}
+	if len(ents) > 0 {
+		return false, fmt.Errorf("restore: %s is not empty: a store is restored only into a new or empty directory", dir)
+	}
+	return false, nil
+}
+
+// removeWritten removes dir if Restore made it, else what Restore wrote
+// in it (all of it: it was empty).
+func removeWritten(dir string, made bool) {
+	if made {
+		os.RemoveAll(dir)
+		return
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		os.RemoveAll(dir + string(os.PathSeparator) + e.Name())
+	}
+}
+
+// countReader counts what is read through it and stops once ctx is done.
+type countReader struct {
+	r   io.Reader
+	ctx context.Context
+	n   int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
