@@ -109,6 +109,9 @@ type ReplayLot struct {
 	// when the head moves on.
 	Keys    []string `json:"k,omitempty"`
 	Derived []string `json:"d,omitempty"`
+	// Extra are the keys of flags a full verification found that stay
+	// with the lot (INVALID).
+	Extra []string `json:"e,omitempty"`
 }
 
 // Key prefixes a reader of a Replay's store lists.
@@ -235,6 +238,7 @@ type recInfo struct {
 type contInfo struct {
 	N     int    `json:"n"`
 	First string `json:"f"`
+	Last  string `json:"l"` // the record counted last
 }
 
 type headInfo struct {
@@ -408,6 +412,11 @@ func (x *replayTx) load() error {
 		if _, err := x.getJSON([]byte("c/"+k.rec+"\x00"+k.lot), &c); err != nil {
 			return err
 		}
+		if c.Last == x.e.id {
+			// Replayed again (a batch cut short by a crash): this record
+			// was counted already.
+			c.N--
+		}
 		if c.N > 0 {
 			first, err := x.rec(c.First)
 			if err != nil {
@@ -426,7 +435,7 @@ func (x *replayTx) load() error {
 		if err != nil {
 			return err
 		}
-		if b != nil {
+		if b != nil && string(b) != x.e.id { // not this record, replayed again
 			prev, err := x.rec(string(b))
 			if err != nil {
 				return err
@@ -523,7 +532,9 @@ func (x *replayTx) harvest() error {
 				nat := *prev.National
 				n.National = &nat
 			}
-			prev.Next = append(prev.Next, skeyJSON{k.rec, k.lot})
+			if nx := (skeyJSON{k.rec, k.lot}); !slices.Contains(prev.Next, nx) {
+				prev.Next = append(prev.Next, nx)
+			}
 			if err := x.setJSON(nodeKey(in), prev); err != nil {
 				return err
 			}
@@ -538,6 +549,36 @@ func (x *replayTx) harvest() error {
 			}
 		}
 		x.nodes[k] = n
+	}
+	// A transformation's inputs it used up: the lot as it was, which is
+	// what the lot's summary reports, with the transformation in its
+	// history (its flags are the lot's too).
+	consumed := map[string]bool{}
+	if t := e.st.GetTransformation(); t != nil {
+		for _, in := range t.GetInputs() {
+			k := skey{e.id, in.GetLotId()}
+			if _, ok := f.states[k]; ok || consumed[k.lot] {
+				continue
+			}
+			prev, err := x.node(skey{in.GetLink(), in.GetLotId()})
+			if err != nil {
+				return err
+			}
+			if prev == nil {
+				continue
+			}
+			n := *prev
+			n.Flags, n.Next = slices.Clone(prev.Flags), nil
+			if nx := (skeyJSON{k.rec, k.lot}); !slices.Contains(prev.Next, nx) {
+				prev.Next = append(prev.Next, nx)
+			}
+			if err := x.setJSON(nodeKey(skey{in.GetLink(), in.GetLotId()}), prev); err != nil {
+				return err
+			}
+			x.nodes[k] = &n
+			mine = append(mine, k)
+			consumed[k.lot] = true
+		}
 	}
 	// Flags: on the record's nodes, or (raised later on an earlier
 	// state) on that state and every state continuing it.
@@ -597,7 +638,7 @@ func (x *replayTx) harvest() error {
 		if c.N == 0 {
 			continue
 		}
-		c.First = f.conts[k][0].id
+		c.First, c.Last = f.conts[k][0].id, e.id
 		if err := x.setJSON([]byte("c/"+k.rec+"\x00"+k.lot), c); err != nil {
 			return err
 		}
@@ -656,16 +697,7 @@ func (x *replayTx) harvest() error {
 		}
 	}
 	for _, lot := range heads {
-		h := headInfo{Rec: e.id, Node: e.id}
-		if _, ok := x.nodes[skey{e.id, lot}]; !ok {
-			// Used up by a transformation: the lot as it was before.
-			h.Consumed = true
-			for _, k := range x.conts {
-				if k.lot == lot {
-					h.Node = k.rec
-				}
-			}
-		}
+		h := headInfo{Rec: e.id, Node: e.id, Consumed: consumed[lot]}
 		if err := x.setJSON([]byte("h/"+lot), h); err != nil {
 			return err
 		}
@@ -939,7 +971,8 @@ func (x *replayTx) summarize(lot string) error {
 		}
 	}
 	keys = union(keys, derived)
-	sum := ReplayLot{Holder: n.Holder, Product: n.Product, Consumed: h.Consumed, Keys: keys, Derived: derived, Flags: len(keys)}
+	keys = union(keys, old.Extra)
+	sum := ReplayLot{Holder: n.Holder, Product: n.Product, Consumed: h.Consumed, Keys: keys, Derived: derived, Extra: old.Extra, Flags: len(keys)}
 	if head != nil && n.Transit == h.Rec && !h.Consumed {
 		sum.InTransitTo = head.st.GetDispatch().GetToPartyId()
 	}
@@ -967,31 +1000,97 @@ func flagKeyRule(k string) string {
 	return ""
 }
 
-// AddFlags adds flags found outside the replay (by a full verification
-// of the lot, [ReplayResult.Parties]) to the lot's head state and every
-// state continuing it, as a flag raised on an earlier state joins them,
-// and writes the summaries again. Adding a flag twice changes nothing.
-func (p *Replay) AddFlags(s ReplayStore, lot string, flags []*pb.Flag) error {
+// A FlagAt is a flag found outside the replay, by a full verification
+// of a lot, with the record it is about.
+type FlagAt struct {
+	Flag *pb.Flag
+	Rec  string        // the id of the record at the flag's index
+	St   *pb.Statement // its statement
+}
+
+// ReplayedElsewhere says whether the replay leaves rule to a full
+// verification: the judgements of keys by registry records logged after
+// the records they judge ([ReplayResult.Parties]), and a verification
+// that fails.
+func ReplayedElsewhere(rule string) bool {
+	switch rule {
+	case RuleKeyMisuse, RuleKeyRecovery, RuleRevocationBackdated, RuleInvalid:
+		return true
+	}
+	return false
+}
+
+// AddFlags adds flags a full verification of lot found, of the rules the
+// replay leaves to one ([ReplayedElsewhere]; others are ignored): a
+// flag about a record joins the states that record left (an assay's, the
+// state it assays) and every state continuing them, as a flag the replay
+// raises does, so that every lot descending from the record has it; an
+// INVALID verdict stays with the lot. Adding a flag twice changes nothing.
+func (p *Replay) AddFlags(s ReplayStore, lot string, flags []FlagAt) error {
 	x := &replayTx{p: p, s: s, nodes: map[skey]*node{}, touched: map[string]bool{}}
 	p.r.byID, p.r.cands = map[string]*entry{}, nil
-	var h headInfo
-	ok, err := x.getJSON([]byte("h/"+lot), &h)
-	if err != nil || !ok {
-		return err
-	}
-	for _, f := range flags {
-		k, err := x.putFlag(f)
+	var invalid []string
+	for _, fa := range flags {
+		rule := fa.Flag.GetRule()
+		if !ReplayedElsewhere(rule) {
+			continue
+		}
+		k, err := x.putFlag(fa.Flag)
 		if err != nil {
 			return err
 		}
-		if err := x.propagate(skey{h.Node, lot}, k); err != nil {
+		if rule == RuleInvalid {
+			invalid = append(invalid, k)
+			continue
+		}
+		var at []skey
+		if a := fa.St.GetAssay(); a != nil {
+			at = []skey{{a.GetSubjectLink(), a.GetLotId()}}
+		} else {
+			for _, l := range statementLots(fa.St) {
+				at = append(at, skey{fa.Rec, l})
+			}
+		}
+		for _, k2 := range at {
+			if err := x.propagate(k2, k); err != nil {
+				return err
+			}
+		}
+	}
+	if len(invalid) > 0 {
+		var sum ReplayLot
+		if _, err := x.getJSON([]byte(ReplayLotPrefix+lot), &sum); err != nil {
+			return err
+		}
+		sum.Extra = union(sum.Extra, invalid)
+		if err := x.setJSON([]byte(ReplayLotPrefix+lot), sum); err != nil {
+			return err
+		}
+		x.touched[lot] = true
+	}
+	for _, l := range slices.Sorted(maps.Keys(x.touched)) {
+		if err := x.summarize(l); err != nil {
 			return err
 		}
 	}
-	for _, lot := range slices.Sorted(maps.Keys(x.touched)) {
-		if err := x.summarize(lot); err != nil {
-			return err
+	return nil
+}
+
+// statementLots returns the lots whose states a custody statement makes.
+func statementLots(st *pb.Statement) []string {
+	switch b := st.GetBody().(type) {
+	case *pb.Statement_Extraction:
+		return []string{b.Extraction.GetLotId()}
+	case *pb.Statement_Dispatch:
+		return []string{b.Dispatch.GetLotId()}
+	case *pb.Statement_Receipt:
+		return []string{b.Receipt.GetLotId()}
+	case *pb.Statement_Transformation:
+		out := created(st)
+		for _, in := range b.Transformation.GetInputs() {
+			out = append(out, in.GetLotId())
 		}
+		return out
 	}
 	return nil
 }

@@ -65,6 +65,7 @@ type Backend struct {
 	caught   chan struct{}
 	// Skipped counts records the replay could not take (logged).
 	skipped atomic.Uint64
+	flushes atomic.Uint64 // transactions committed because they filled up
 	idle    idleMeter
 
 	cache  *verifier.Cache // shared by the verifications of lots
@@ -79,8 +80,9 @@ type Backend struct {
 	// the log as it stood when the listing was asked.
 	listWait time.Duration
 
-	cancel context.CancelFunc
-	done   chan struct{}
+	cancel      context.CancelFunc
+	done        chan struct{}
+	partiesDone chan struct{}
 }
 
 // RuleInvalid is the rule of the flag the backend lists for a lot whose
@@ -137,11 +139,13 @@ func Open(store *custody.Store, trust verifier.Trust, cfg verifier.Config, o Opt
 	}
 	if o.Paused || b.readOnly {
 		close(b.done)
+		close(b.partiesDone)
 		return b, nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
 	go b.follow(ctx)
+	go b.verifyParties(ctx)
 	return b, nil
 }
 
@@ -153,7 +157,7 @@ func open(store *custody.Store, trust verifier.Trust, cfg verifier.Config, o Opt
 	b := &Backend{
 		store: store, trust: trust, cfg: cfg, logger: logger,
 		cache: verifier.NewCache(), proofs: newProofCache(), listWait: DefaultListWait,
-		caught: make(chan struct{}), done: make(chan struct{}), cancel: func() {},
+		caught: make(chan struct{}), done: make(chan struct{}), partiesDone: make(chan struct{}), cancel: func() {},
 	}
 	if _, _, refusing, ok := store.Log().FreeSpace(); ok && refusing && o.Dir != "" {
 		// Badger could crash writing its files on a full disk: the state
@@ -278,7 +282,11 @@ func (b *Backend) resume() error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(registryPrefix)})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			idxs = append(idxs, binary.BigEndian.Uint64(it.Item().Key()[len(registryPrefix):]))
+			// One the replay took in a transaction that filled up is
+			// stored before the position moves past it.
+			if idx := binary.BigEndian.Uint64(it.Item().Key()[len(registryPrefix):]); idx < b.next.Load() {
+				idxs = append(idxs, idx)
+			}
 		}
 		qt := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(queuePrefix)})
 		defer qt.Close()
@@ -325,6 +333,7 @@ func decode(e ledger.Entry) (verifier.ReplayRecord, error) {
 func (b *Backend) Close() {
 	b.cancel()
 	<-b.done
+	<-b.partiesDone
 	b.db.Close()
 }
 
@@ -363,11 +372,6 @@ func (b *Backend) follow(ctx context.Context) {
 		if n > 0 {
 			continue
 		}
-		if b.queued.Load() > 0 {
-			if err := b.verifyQueued(ctx); err != nil && ctx.Err() == nil {
-				b.logger.Warn("verifier: verifying a party's lots", "error", err)
-			}
-		}
 		select {
 		case <-ctx.Done():
 		case <-t.C:
@@ -389,11 +393,15 @@ const (
 // inside the second in which flags must follow an append.
 const pollEvery = 50 * time.Millisecond
 
-// step replays up to max records in one transaction and returns how many
-// it replayed.
+// step replays up to max records in one transaction (or more, if they
+// do not fit in one) and returns how many it replayed.
 func (b *Backend) step(ctx context.Context, max uint64) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	return b.stepLocked(ctx, max)
+}
+
+func (b *Backend) stepLocked(ctx context.Context, max uint64) (int, error) {
 	start, size := b.next.Load(), b.store.Log().Size()
 	if start >= size {
 		return 0, nil
@@ -402,63 +410,82 @@ func (b *Backend) step(ctx context.Context, max uint64) (int, error) {
 		return 0, nil // the log takes no appends either; resumes with space
 	}
 	end := min(size, start+max)
-	txn := b.db.NewTransaction(true)
-	defer txn.Discard()
-	view := b.db.NewTransaction(false)
-	defer view.Discard()
-	s := &txnStore{txn: txn, view: view}
+	s := newTxnStore(b.db)
+	s.flushes = &b.flushes
+	defer s.discard()
 	next, last := start, tlog.RecordID{}
 	for e, err := range b.store.Log().Range(ctx, start, end) {
 		if err != nil {
 			return 0, err
 		}
+		if next > start {
+			// A transaction that fills up is committed with the records
+			// replayed so far; a crash then replays again only the record
+			// in flight, which the replay takes twice as once.
+			if err := s.setPos(next, last); err != nil {
+				return 0, b.restart(err)
+			}
+		}
 		rec, err := decode(e)
 		if err == nil {
 			var res verifier.ReplayResult
-			res, err = b.replay.Apply(s, rec)
-			if err == nil {
+			if res, err = b.replay.Apply(s, rec); err == nil {
 				err = b.note(s, e.Index, res)
 			}
-		}
-		if errors.Is(err, badger.ErrTxnTooBig) {
-			break // commit what fits; the rest goes in the next
 		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return 0, ctx.Err()
 			}
-			b.skipped.Add(1)
-			b.logger.Warn("verifier: the replay skips a record", "index", e.Index, "error", err)
+			return b.skip(ctx, s, e, err)
 		}
 		next, last = e.Index+1, e.ID
 	}
-	if next == start {
-		// Not even one record fits in a transaction: its state is
-		// rebuilt as after a restart, and the record skipped.
-		txn.Discard()
-		b.skipped.Add(1)
-		b.logger.Warn("verifier: the replay skips a record too large for one transaction", "index", start)
-		e, err := b.store.Log().Get(ctx, start)
-		if err != nil {
-			return 0, err
-		}
-		if err := b.db.Update(func(txn *badger.Txn) error { return setPos(txn, start+1, e.ID) }); err != nil {
-			return 0, err
-		}
-		return 1, b.resume()
-	}
-	if err := setPos(txn, next, last); err != nil {
+	if err := s.setPos(next, last); err != nil {
 		return 0, b.restart(err)
 	}
-	if err := txn.Commit(); err != nil {
+	if err := s.commit(); err != nil {
 		return 0, b.restart(err)
 	}
+	b.advanced(next)
+	return int(next - start), nil
+}
+
+// skip drops what the replay of e wrote, replays the records before it
+// again, and passes over e, logging why: a record the server took that
+// the replay cannot (which would be a bug), so that one record does not
+// stop the flags of every later one.
+func (b *Backend) skip(ctx context.Context, s *txnStore, e ledger.Entry, cause error) (int, error) {
+	s.discard()
+	if err := b.resume(); err != nil {
+		return 0, err
+	}
+	n := 0
+	if from := b.next.Load(); from < e.Index {
+		var err error
+		if n, err = b.stepLocked(ctx, e.Index-from); err != nil {
+			return 0, err
+		}
+	}
+	if b.next.Load() != e.Index {
+		return n, fmt.Errorf("replaying up to index %d: stopped at %d", e.Index, b.next.Load())
+	}
+	b.skipped.Add(1)
+	b.logger.Error("verifier: the replay passes over a record it cannot take: its flags are missing", "index", e.Index, "error", cause)
+	if err := b.db.Update(func(txn *badger.Txn) error { return setPos(txn, e.Index+1, e.ID) }); err != nil {
+		return n, err
+	}
+	b.advanced(e.Index + 1)
+	return n + 1, nil
+}
+
+// advanced records that the first next records are replayed.
+func (b *Backend) advanced(next uint64) {
 	b.next.Store(next)
 	b.caughtMu.Lock()
 	close(b.caught)
 	b.caught = make(chan struct{})
 	b.caughtMu.Unlock()
-	return int(next - start), nil
 }
 
 // restart rebuilds the replay's memory from its stored state after a
@@ -493,7 +520,9 @@ func (b *Backend) note(s *txnStore, idx uint64, res verifier.ReplayResult) error
 }
 
 // verifyQueued verifies the lots of one queued party in full and adds
-// what that finds to their flags.
+// the flags of the rules the replay leaves to a full verification to
+// the states of the records they are about, and so to every lot made
+// from them.
 func (b *Backend) verifyQueued(ctx context.Context) error {
 	var party string
 	err := b.db.View(func(txn *badger.Txn) error {
@@ -516,20 +545,61 @@ func (b *Backend) verifyQueued(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		flags := rep.GetFlags()
+		var flags []verifier.FlagAt
+		for _, f := range rep.GetFlags() {
+			if !verifier.ReplayedElsewhere(f.GetRule()) {
+				continue
+			}
+			rec, err := b.record(ctx, f.GetIndex())
+			if err != nil {
+				return err
+			}
+			flags = append(flags, verifier.FlagAt{Flag: f, Rec: rec.ID.String(), St: rec.St})
+		}
 		if rep.GetVerdict() == pb.Verdict_VERDICT_INVALID {
-			flags = append(flags, &pb.Flag{Rule: RuleInvalid, Severity: pb.Severity_SEVERITY_CRITICAL, LotId: lot,
-				Message: fmt.Sprintf("lot %s does not verify: %v", lot, rep.GetErrors())})
+			flags = append(flags, verifier.FlagAt{Flag: &pb.Flag{Rule: RuleInvalid, Severity: pb.Severity_SEVERITY_CRITICAL, LotId: lot,
+				Message: fmt.Sprintf("lot %s does not verify: %v", lot, rep.GetErrors())}})
+		}
+		if len(flags) == 0 {
+			continue
 		}
 		b.mu.Lock()
-		err = b.db.Update(func(txn *badger.Txn) error { return b.replay.AddFlags(&txnStore{txn: txn}, lot, flags) })
+		s := newTxnStore(b.db)
+		s.flushes = &b.flushes
+		err = b.replay.AddFlags(s, lot, flags)
+		if err == nil {
+			err = s.commit()
+		}
+		s.discard()
 		b.mu.Unlock()
 		if err != nil {
 			return err
 		}
 	}
+	if err := b.db.Update(func(txn *badger.Txn) error { return txn.Delete([]byte(queuePrefix + party)) }); err != nil {
+		return err
+	}
 	b.queued.Add(-1)
-	return b.db.Update(func(txn *badger.Txn) error { return txn.Delete([]byte(queuePrefix + party)) })
+	return nil
+}
+
+// verifyParties verifies queued parties' lots as they come, beside the
+// follower.
+func (b *Backend) verifyParties(ctx context.Context) {
+	defer close(b.partiesDone)
+	for ctx.Err() == nil {
+		if b.queued.Load() > 0 {
+			if err := b.verifyQueued(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, ledger.ErrClosed) {
+				b.logger.Warn("verifier: verifying a party's lots in full", "error", err)
+			} else if err == nil {
+				continue
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // wait waits, up to the listing wait, until the follower has replayed
@@ -554,14 +624,44 @@ func (b *Backend) wait(ctx context.Context, size uint64) {
 	}
 }
 
-// txnStore is a replay store over one Badger transaction. Last reads
-// through view, a read-only transaction of the state before this one,
-// and the keys this one set under the prefixes it was asked about:
-// Badger would sort every pending write of the transaction for each
-// iterator.
+// txnStore is a replay store over a Badger transaction, committed and
+// replaced when it fills up. Last reads through view, a read-only
+// transaction of the state before the current one, and the keys set
+// under the prefixes it was asked about: Badger would sort every pending
+// write of the transaction for each iterator.
 type txnStore struct {
+	db        *badger.DB
+	flushes   *atomic.Uint64 // counts flush, if set
 	txn, view *badger.Txn
 	pending   [][]byte // keys set through this store, for Last
+}
+
+func newTxnStore(db *badger.DB) *txnStore {
+	return &txnStore{db: db, txn: db.NewTransaction(true), view: db.NewTransaction(false)}
+}
+
+func (s *txnStore) discard() {
+	s.txn.Discard()
+	s.view.Discard()
+}
+
+func (s *txnStore) commit() error { return s.txn.Commit() }
+
+// flush commits the transaction and starts another.
+func (s *txnStore) flush() error {
+	if err := s.txn.Commit(); err != nil {
+		return err
+	}
+	s.view.Discard()
+	s.txn, s.view, s.pending = s.db.NewTransaction(true), s.db.NewTransaction(false), nil
+	if s.flushes != nil {
+		s.flushes.Add(1)
+	}
+	return nil
+}
+
+func (s *txnStore) setPos(next uint64, last tlog.RecordID) error {
+	return s.Set([]byte(posKey), append(binary.BigEndian.AppendUint64(nil, next), last[:]...))
 }
 
 func (s *txnStore) Get(key []byte) ([]byte, error) {
@@ -580,13 +680,29 @@ func (s *txnStore) Get(key []byte) ([]byte, error) {
 }
 
 func (s *txnStore) Set(key, value []byte) error {
-	if len(key) > 2 && key[0] == 'w' && key[1] == '/' {
+	err := s.txn.Set(key, value)
+	if errors.Is(err, badger.ErrTxnTooBig) {
+		if err := s.flush(); err != nil {
+			return err
+		}
+		err = s.txn.Set(key, value)
+	}
+	if err == nil && len(key) > 2 && key[0] == 'w' && key[1] == '/' {
 		s.pending = append(s.pending, key)
 	}
-	return s.txn.Set(key, value)
+	return err
 }
 
-func (s *txnStore) Delete(key []byte) error { return s.txn.Delete(key) }
+func (s *txnStore) Delete(key []byte) error {
+	err := s.txn.Delete(key)
+	if errors.Is(err, badger.ErrTxnTooBig) {
+		if err := s.flush(); err != nil {
+			return err
+		}
+		err = s.txn.Delete(key)
+	}
+	return err
+}
 
 // Last serves the replay's window lookups (keys under "w/"), the only
 // ones it makes.

@@ -19,6 +19,7 @@ func NewPaused(store *custody.Store, trust verifier.Trust, cfg verifier.Config, 
 		return nil, err
 	}
 	close(b.done)
+	close(b.partiesDone)
 	b.listWait = time.Nanosecond
 	return b, nil
 }
@@ -54,6 +55,12 @@ func ReplayN(ctx context.Context, b *Backend, n uint64) error {
 
 // SetListWait sets how long b's listings wait for its follower.
 func SetListWait(b *Backend, d time.Duration) { b.listWait = d }
+
+// Skipped returns how many records b's replay passed over.
+func Skipped(b *Backend) uint64 { return b.skipped.Load() }
+
+// Flushes returns how many transactions of b's replay filled up.
+func Flushes(b *Backend) uint64 { return b.flushes.Load() }
 
 // Summary returns the replay's summary of lot.
 func Summary(b *Backend, lot string) (verifier.ReplayLot, bool, error) {
