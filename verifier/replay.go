@@ -737,7 +737,87 @@ func (x *replayTx) putFlag(f *pb.Flag) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return key, x.s.Set([]byte(ReplayFlagPrefix+key), b)
+	for _, k := range flagKeys(f, key) {
+		v := b
+		if k[0] != 'F' {
+			v = nil // an index entry
+		}
+		if err := x.s.Set([]byte(k), v); err != nil {
+			return "", err
+		}
+	}
+	return key, nil
+}
+
+// deleteFlag deletes the flag listed under key, and its index entries.
+func (x *replayTx) deleteFlag(key string) error {
+	b, err := x.s.Get([]byte(ReplayFlagPrefix + key))
+	if err != nil || b == nil {
+		return err
+	}
+	f := &pb.Flag{}
+	if err := proto.Unmarshal(b, f); err != nil {
+		return err
+	}
+	for _, k := range flagKeys(f, key) {
+		if err := x.s.Delete([]byte(k)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flagKeys returns the keys a flag is stored under: its own, and its
+// index entries by rule and by party.
+func flagKeys(f *pb.Flag, key string) []string {
+	out := []string{ReplayFlagPrefix + key, ReplayFlagIndex(f.GetRule(), "") + key}
+	if p := f.GetPartyId(); p != "" {
+		out = append(out, ReplayFlagIndex("", p)+key)
+	}
+	return out
+}
+
+// ReplayFlagIndex returns the prefix of the keys to list flags of rule,
+// or else of party, or else all flags, from: each key is the prefix and
+// a flag key, under which [ReplayFlagPrefix] holds the flag.
+func ReplayFlagIndex(rule, party string) string {
+	switch {
+	case rule != "":
+		return "R/" + rule + "\x00"
+	case party != "":
+		return "P/" + party + "\x00"
+	}
+	return ReplayFlagPrefix
+}
+
+// ReplayLotIndex returns the prefix of the keys to list lots of a rule,
+// or else of a verdict, or else held by (or in transit to) party, or
+// else all lots, from: each key is the prefix and a lot id, under which
+// [ReplayLotPrefix] holds the lot's summary.
+func ReplayLotIndex(rule string, verdict pb.Verdict, party string) string {
+	switch {
+	case rule != "":
+		return "LR/" + rule + "\x00"
+	case verdict != pb.Verdict_VERDICT_UNSPECIFIED:
+		return fmt.Sprintf("LV/%d\x00", verdict)
+	case party != "":
+		return "LH/" + party + "\x00"
+	}
+	return ReplayLotPrefix
+}
+
+// lotIndexKeys returns the index entries of a lot's summary.
+func lotIndexKeys(lot string, sum ReplayLot) []string {
+	out := []string{ReplayLotIndex("", sum.Verdict, "") + lot}
+	for _, r := range sum.Rules {
+		out = append(out, ReplayLotIndex(r, 0, "")+lot)
+	}
+	for _, p := range []string{sum.Holder, sum.InTransitTo} {
+		if p != "" {
+			out = append(out, ReplayLotIndex("", 0, p)+lot)
+		}
+	}
+	return out
 }
 
 // propagate adds flag key to the node at k and every node continuing it,
@@ -965,7 +1045,7 @@ func (x *replayTx) summarize(lot string) error {
 	r.cands = r.cands[:n0]
 	for _, k := range old.Derived {
 		if !slices.Contains(derived, k) {
-			if err := x.s.Delete([]byte(ReplayFlagPrefix + k)); err != nil {
+			if err := x.deleteFlag(k); err != nil {
 				return err
 			}
 		}
@@ -989,6 +1069,24 @@ func (x *replayTx) summarize(lot string) error {
 		}
 	}
 	slices.Sort(sum.Rules)
+	oldIdx, newIdx := lotIndexKeys(lot, old), lotIndexKeys(lot, sum)
+	if old.Verdict == pb.Verdict_VERDICT_UNSPECIFIED {
+		oldIdx = nil // no summary yet
+	}
+	for _, k := range oldIdx {
+		if !slices.Contains(newIdx, k) {
+			if err := x.s.Delete([]byte(k)); err != nil {
+				return err
+			}
+		}
+	}
+	for _, k := range newIdx {
+		if !slices.Contains(oldIdx, k) {
+			if err := x.s.Set([]byte(k), nil); err != nil {
+				return err
+			}
+		}
+	}
 	return x.setJSON([]byte(ReplayLotPrefix+lot), sum)
 }
 

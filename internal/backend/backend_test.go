@@ -3,11 +3,13 @@ package backend_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/antimony-ledger/provenance/internal/backend"
 	"github.com/antimony-ledger/provenance/internal/lottest"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
 	"github.com/antimony-ledger/provenance/verifier"
 )
@@ -85,5 +87,115 @@ func TestListingCountsUnread(t *testing.T) {
 	// A rule that does not exist is refused, not answered with nothing.
 	if _, err := b.ListFlags(t.Context(), &apipb.ListFlagsRequest{Rule: "BOGUS"}); !errors.Is(err, record.ErrMalformed) {
 		t.Fatalf("unknown rule: %v, want ErrMalformed", err)
+	}
+}
+
+// TestListingIndexes: listings by rule, party, verdict and holder, read
+// from their indexes, list exactly what the whole listing holds for them,
+// page after page.
+func TestListingIndexes(t *testing.T) {
+	x := lottest.New(t)
+	workload(t, x, 5, 400)
+	b, err := backend.NewPaused(x.S, x.Trust(), verifier.DefaultConfig(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := backend.ReplayAll(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	allFlags := func(req *apipb.ListFlagsRequest) []string {
+		var out []string
+		for req.PageSize = 7; ; {
+			r, err := b.ListFlags(t.Context(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range r.GetFlags() {
+				out = append(out, verifier.ReplayFlagKey(f))
+			}
+			if req.PageToken = r.GetNextPageToken(); req.PageToken == "" {
+				return out
+			}
+		}
+	}
+	every := map[string]*pb.Flag{}
+	r, err := b.ListFlags(t.Context(), &apipb.ListFlagsRequest{PageSize: backend.MaxFlagPage})
+	if err != nil || r.GetNextPageToken() != "" {
+		t.Fatal(err, r.GetNextPageToken())
+	}
+	rules, parties := map[string]bool{}, map[string]bool{}
+	for _, f := range r.GetFlags() {
+		every[verifier.ReplayFlagKey(f)] = f
+		rules[f.GetRule()], parties[f.GetPartyId()] = true, true
+	}
+	rules[""], parties[""] = true, true
+	for rule := range rules {
+		for party := range parties {
+			var want []string
+			for k, f := range every {
+				if (rule == "" || f.GetRule() == rule) && (party == "" || f.GetPartyId() == party) {
+					want = append(want, k)
+				}
+			}
+			slices.Sort(want)
+			if got := allFlags(&apipb.ListFlagsRequest{Rule: rule, PartyId: party}); !slices.Equal(got, want) {
+				t.Errorf("flags of %q by %q: %d listed, want %d", rule, party, len(got), len(want))
+			}
+		}
+	}
+	delete(rules, "")
+	allLots := func(req *apipb.ListLotsRequest) []string {
+		var out []string
+		for req.PageSize = 5; ; {
+			r, err := b.ListLots(t.Context(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range r.GetLots() {
+				out = append(out, fmt.Sprintf("%s %v %v", l.GetLot().GetLotId(), l.GetVerdict(), l.GetRules()))
+			}
+			if req.PageToken = r.GetNextPageToken(); req.PageToken == "" {
+				return out
+			}
+		}
+	}
+	lots, err := b.ListLots(t.Context(), &apipb.ListLotsRequest{PageSize: backend.MaxLotPage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, holder := range []string{x.Mine.ID, x.Exp.ID, x.Smelter.ID, x.Buyer.ID} {
+		var want []string
+		for _, l := range lots.GetLots() {
+			if l.GetLot().GetHolderPartyId() == holder || l.GetLot().GetInTransitTo() == holder {
+				want = append(want, fmt.Sprintf("%s %v %v", l.GetLot().GetLotId(), l.GetVerdict(), l.GetRules()))
+			}
+		}
+		if got := allLots(&apipb.ListLotsRequest{HolderPartyId: holder}); !slices.Equal(got, want) {
+			t.Errorf("lots held by or in transit to %q: %d listed, want %d", holder, len(got), len(want))
+		}
+	}
+	for _, v := range []pb.Verdict{pb.Verdict_VERDICT_VERIFIED, pb.Verdict_VERDICT_FLAGGED} {
+		for rule := range rules {
+			for _, holder := range []string{"", x.Exp.ID, x.Smelter.ID} {
+				var want []string
+				for _, l := range lots.GetLots() {
+					if l.GetVerdict() == v && slices.Contains(l.GetRules(), rule) == (v == pb.Verdict_VERDICT_FLAGGED) &&
+						(holder == "" || l.GetLot().GetHolderPartyId() == holder || l.GetLot().GetInTransitTo() == holder) {
+						want = append(want, fmt.Sprintf("%s %v %v", l.GetLot().GetLotId(), l.GetVerdict(), l.GetRules()))
+					}
+				}
+				req := &apipb.ListLotsRequest{Verdict: v, HolderPartyId: holder}
+				if v == pb.Verdict_VERDICT_FLAGGED {
+					req.Rule = rule
+				}
+				if got := allLots(req); !slices.Equal(got, want) {
+					t.Errorf("lots %v %s held by %q: %d listed, want %d", v, req.Rule, holder, len(got), len(want))
+				}
+			}
+		}
+	}
+	if len(every) < 50 || len(lots.GetLots()) < 50 {
+		t.Fatalf("only %d flags and %d lots", len(every), len(lots.GetLots()))
 	}
 }

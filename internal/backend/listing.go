@@ -147,9 +147,11 @@ func (b *Backend) ListFlags(ctx context.Context, req *apipb.ListFlagsRequest) (*
 	}
 	pending, unread := b.listed(ctx)
 	resp := &apipb.ListFlagsResponse{PendingLots: pending, UnreadRecords: unread}
-	prefix := []byte(verifier.ReplayFlagPrefix)
+	// From the index of the rule, or else of the party, asked for.
+	prefix := []byte(verifier.ReplayFlagIndex(req.GetRule(), req.GetPartyId()))
+	indexed := string(prefix) != verifier.ReplayFlagPrefix
 	err = b.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 100})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: !indexed, PrefetchSize: 100})
 		defer it.Close()
 		last, scanned := "", 0
 		for it.Seek(append(slices.Clone(prefix), after...)); it.Valid(); it.Next() {
@@ -166,8 +168,15 @@ func (b *Backend) ListFlags(ctx context.Context, req *apipb.ListFlagsRequest) (*
 			}
 			last = key
 			scanned++
+			item := it.Item()
+			if indexed {
+				var err error
+				if item, err = txn.Get([]byte(verifier.ReplayFlagPrefix + key)); err != nil {
+					return fmt.Errorf("reading flag %q: %w", key, err)
+				}
+			}
 			f := &pb.Flag{}
-			if err := it.Item().Value(func(v []byte) error { return proto.Unmarshal(v, f) }); err != nil {
+			if err := item.Value(func(v []byte) error { return proto.Unmarshal(v, f) }); err != nil {
 				return fmt.Errorf("reading flag %q: %w", key, err)
 			}
 			if matches(f, req) {
@@ -224,14 +233,17 @@ func (b *Backend) ListLots(ctx context.Context, req *apipb.ListLotsRequest) (*ap
 	}
 	pending, unread := b.listed(ctx)
 	resp := &apipb.ListLotsResponse{PendingLots: pending, UnreadRecords: unread}
-	prefix := []byte(verifier.ReplayLotPrefix)
+	// From the index of the rule, or else of the verdict, or else of the
+	// holder, asked for.
+	prefix := []byte(verifier.ReplayLotIndex(req.GetRule(), req.GetVerdict(), req.GetHolderPartyId()))
+	indexed := string(prefix) != verifier.ReplayLotPrefix
 	type hit struct {
 		lot string
 		sum verifier.ReplayLot
 	}
 	var hits []hit
 	err = b.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 100})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: !indexed, PrefetchSize: 100})
 		defer it.Close()
 		last, scanned := "", 0
 		from := slices.Clone(prefix)
@@ -249,8 +261,15 @@ func (b *Backend) ListLots(ctx context.Context, req *apipb.ListLotsRequest) (*ap
 			lot := string(it.Item().Key()[len(prefix):])
 			last = lot
 			scanned++
+			item := it.Item()
+			if indexed {
+				var err error
+				if item, err = txn.Get([]byte(verifier.ReplayLotPrefix + lot)); err != nil {
+					return fmt.Errorf("reading lot %q: %w", lot, err)
+				}
+			}
 			var sum verifier.ReplayLot
-			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &sum) }); err != nil {
+			if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &sum) }); err != nil {
 				return fmt.Errorf("reading lot %q: %w", lot, err)
 			}
 			if h := req.GetHolderPartyId(); h != "" && sum.Holder != h && sum.InTransitTo != h {
