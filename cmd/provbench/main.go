@@ -41,6 +41,7 @@ import (
 
 	"github.com/antimony-ledger/provenance/client"
 	"github.com/antimony-ledger/provenance/internal/keyfile"
+	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
 	"github.com/antimony-ledger/provenance/tlog"
@@ -66,6 +67,15 @@ type Options struct {
 	Window int
 	// Progress receives a progress line every second; nil for none.
 	Progress io.Writer
+	// Rate caps the records submitted per second, all clients together
+	// (0: as fast as they go), for measuring at a sustained load.
+	Rate float64
+	// FlagEvery makes every FlagEvery-th lot of each client arrive 20 %
+	// heavier than dispatched, which raises a TRANSIT_GAIN flag on its
+	// receipt, and measures how long after the receipt's acknowledgement
+	// the flag is listed (GET /v1/flags), as an auditor registered for the
+	// run polling the listing sees it; 0: no flags watched.
+	FlagEvery int
 }
 
 // Result is what a run measured.
@@ -89,6 +99,15 @@ type Result struct {
 	// ran: it shares the machine with the server under test.
 	CPUSeconds float64 `json:"cpu_seconds"`
 	FirstError string  `json:"first_error,omitempty"`
+	// With FlagEvery: the flags watched, how many were listed within 30 s
+	// of the run's end, and the time from each receipt's acknowledgement
+	// to its flag's first listing.
+	FlagsWatched  int     `json:"flags_watched,omitempty"`
+	FlagsListed   int     `json:"flags_listed,omitempty"`
+	FlagP50ms     float64 `json:"flag_p50_ms,omitempty"`
+	FlagP99ms     float64 `json:"flag_p99_ms,omitempty"`
+	FlagMaxms     float64 `json:"flag_max_ms,omitempty"`
+	FlagListingMs float64 `json:"flag_listing_p50_ms,omitempty"` // one poll of the listing
 }
 
 func main() {
@@ -101,6 +120,8 @@ func main() {
 	presign := flag.Int("presign", 0, "lots (3 records each) every client signs before the clock starts (0: sign inline)")
 	stream := flag.Bool("stream", false, "submit over one SubmitStream per client rather than one Submit call per record")
 	window := flag.Int("window", 1, "with --stream, records each client keeps in flight (1: wait for each answer)")
+	rate := flag.Float64("rate", 0, "records per second, all clients together (0: as fast as they go)")
+	flagEvery := flag.Int("flag-every", 0, "every `N`th lot of a client raises a TRANSIT_GAIN flag, and the time until it is listed is measured (0: none)")
 	flag.Parse()
 	key, err := keyfile.ReadPrivate(*regKey)
 	if err != nil {
@@ -113,6 +134,10 @@ func main() {
 	}
 	if *window > 1 && !*stream {
 		fmt.Fprintln(os.Stderr, "provbench: --window needs --stream")
+		os.Exit(2)
+	}
+	if *flagEvery > 0 && *window > 1 || *flagEvery < 0 || *rate < 0 {
+		fmt.Fprintln(os.Stderr, "provbench: --flag-every needs --window 1, and neither it nor --rate may be negative")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -128,7 +153,7 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	res, err := Run(ctx, Options{Addr: *addr, RegistrarKey: key, Clients: *clients, Duration: *duration, Presign: *presign, Stream: *stream, Window: *window, Progress: os.Stderr})
+	res, err := Run(ctx, Options{Addr: *addr, RegistrarKey: key, Clients: *clients, Duration: *duration, Presign: *presign, Stream: *stream, Window: *window, Progress: os.Stderr, Rate: *rate, FlagEvery: *flagEvery})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "provbench:", err)
 		os.Exit(1)
@@ -142,6 +167,10 @@ func main() {
 	}
 	fmt.Printf("%d records in %.1fs with %d clients: %.0f records/s, p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, %d errors\n",
 		res.Records, res.Seconds, res.Clients, res.RecordsPerSec, res.P50ms, res.P90ms, res.P99ms, res.Errors)
+	if res.FlagsWatched > 0 {
+		fmt.Printf("flags: %d of %d listed; from the receipt's acknowledgement to the listing p50 %.0f ms, p99 %.0f ms, max %.0f ms (one listing p50 %.1f ms)\n",
+			res.FlagsListed, res.FlagsWatched, res.FlagP50ms, res.FlagP99ms, res.FlagMaxms, res.FlagListingMs)
+	}
 	if res.FirstError != "" {
 		fmt.Println("first error:", res.FirstError)
 		if strings.Contains(res.FirstError, "faster than this server's limit") {
@@ -164,6 +193,9 @@ type worker struct {
 	maxInFlight    int
 	signed         [][]*pb.Envelope // lots signed before the run, by --presign
 	inline         int64            // records signed during the run
+	flagEvery      int              // every flagEvery-th lot gains 20 % in transit
+	pace           *pacer           // nil: no rate
+	watch          *flagWatch       // nil: no flags watched
 }
 
 // Run registers the parties and drives the load.
@@ -207,6 +239,19 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		workers[i] = w
 	}
 
+	var watch *flagWatch
+	if o.FlagEvery > 0 {
+		if watch, err = newFlagWatch(ctx, c, o.Addr, registrar, run); err != nil {
+			return nil, err
+		}
+	}
+	var pace *pacer
+	if o.Rate > 0 {
+		pace = &pacer{every: time.Duration(float64(time.Second) / o.Rate)}
+	}
+	for _, w := range workers {
+		w.flagEvery, w.pace, w.watch = o.FlagEvery, pace, watch
+	}
 	if o.Presign > 0 {
 		t := time.Now().Add(-time.Minute)
 		for i, w := range workers {
@@ -223,6 +268,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	cpuStart := cpuTime()
 	start := time.Now()
 	stopProgress := progress(o.Progress, start, &accepted, &failed)
+	watchDone := make(chan struct{})
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	if watch != nil {
+		go func() { watch.run(watchCtx); close(watchDone) }()
+	} else {
+		close(watchDone)
+	}
 	var wg sync.WaitGroup
 	for i, w := range workers {
 		wg.Add(1)
@@ -257,6 +310,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	elapsed := time.Since(start)
 	cpu := cpuTime() - cpuStart
 	stopProgress()
+	if watch != nil {
+		watch.await(30 * time.Second)
+		stopWatch()
+		defer watch.c.Close()
+	}
+	<-watchDone
 
 	var all []time.Duration
 	maxInFlight := 0
@@ -274,6 +333,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	if e, ok := firstErr.Load().(string); ok {
 		res.FirstError = e
+	}
+	if watch != nil {
+		watch.report(res)
 	}
 	return res, nil
 }
@@ -296,7 +358,11 @@ func (w *worker) chain(prefix string, n int, t time.Time) ([]*pb.Envelope, error
 				LotId: lot, CustodyLink: prev, ToPartyId: w.exporter.PartyID, MassKg: 8000, MoisturePct: 3, Seals: []string{"S-" + lot}, Transport: "truck"}}}
 		}},
 		{w.exporter, func(prev string) *pb.Statement {
-			return &pb.Statement{Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{Location: &pb.Location{Lat: 24.86, Lon: 67.01}, LotId: lot, DispatchLink: prev, MassKg: 7990, SealsIntact: true}}}
+			kg := 7990.0
+			if w.flagged(n) {
+				kg = 8000 * 1.2 // TRANSIT_GAIN
+			}
+			return &pb.Statement{Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{Location: &pb.Location{Lat: 24.86, Lon: 67.01}, LotId: lot, DispatchLink: prev, MassKg: kg, SealsIntact: true}}}
 		}},
 	}
 	var envs []*pb.Envelope
@@ -355,9 +421,15 @@ func (w *worker) loop(ctx context.Context, submit func(*pb.Envelope) error, pref
 			firstErr.CompareAndSwap(nil, err.Error())
 			return
 		}
-		for _, env := range envs {
+		for i, env := range envs {
+			if !w.pace.wait(ctx) {
+				return
+			}
 			begin := time.Now()
 			err := submit(env)
+			if err == nil && i == len(envs)-1 && w.flagged(n) {
+				w.watch.acked(fmt.Sprintf("%s-%d", prefix, n), time.Now())
+			}
 			if ended(ctx, err) {
 				return // the run ended mid-call; neither success nor failure
 			}
@@ -489,4 +561,154 @@ func ended(ctx context.Context, err error) bool {
 	}
 	dl, ok := ctx.Deadline()
 	return err != nil && ok && !time.Now().Before(dl.Add(-10*time.Millisecond)) && status.Code(err) == codes.DeadlineExceeded
+}
+
+// flagged reports whether lot n of the worker is one whose flag is
+// watched.
+func (w *worker) flagged(n int) bool { return w.flagEvery > 0 && n%w.flagEvery == w.flagEvery-1 }
+
+// A pacer spaces submissions every apart, all clients together.
+type pacer struct {
+	mu    sync.Mutex
+	next  time.Time
+	every time.Duration
+}
+
+// wait waits for the next slot; false if ctx ended first. A nil pacer
+// does not wait.
+func (p *pacer) wait(ctx context.Context) bool {
+	if p == nil {
+		return ctx.Err() == nil
+	}
+	p.mu.Lock()
+	now := time.Now()
+	if p.next.Before(now) {
+		p.next = now
+	}
+	at := p.next
+	p.next = p.next.Add(p.every)
+	p.mu.Unlock()
+	if d := time.Until(at); d > 0 {
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
+// A flagWatch is an auditor polling the flag listing for the lots whose
+// receipts raise TRANSIT_GAIN, noting when each is first listed.
+type flagWatch struct {
+	c     *client.Client // as the run's auditor
+	since time.Time
+	mu    sync.Mutex
+	acks  map[string]time.Time     // lot -> its receipt's acknowledgement
+	seen  map[string]time.Duration // lot -> acknowledgement to listing
+	polls []time.Duration
+	err   error // the first listing that failed
+}
+
+// newFlagWatch registers an auditor for the run and connects as it.
+func newFlagWatch(ctx context.Context, c *client.Client, addr string, registrar *client.Signer, run string) (*flagWatch, error) {
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		return nil, err
+	}
+	id := fmt.Sprintf("bench-%s-auditor", run)
+	reg := &pb.PartyRegistration{PartyId: id, Name: "benchmark auditor", Roles: []pb.Role{pb.Role_ROLE_AUDITOR}, Country: "US",
+		Keys: []*pb.PartyKey{{PublicKey: pub, NotBefore: timestamppb.New(time.Now().Add(-time.Hour))}}}
+	if _, err := c.SignAndSubmit(ctx, registrar, &pb.Statement{Body: &pb.Statement_PartyRegistration{PartyRegistration: reg}}); err != nil {
+		return nil, fmt.Errorf("registering %s: %w", id, err)
+	}
+	// A connection of its own, as an auditor's tool would have.
+	ac, err := client.DialAs(ctx, addr, nil, (&client.Signer{PartyID: id, Key: priv}).Credentials())
+	if err != nil {
+		return nil, err
+	}
+	return &flagWatch{c: ac, since: time.Now().Add(-2 * time.Minute), acks: map[string]time.Time{}, seen: map[string]time.Duration{}}, nil
+}
+
+func (fw *flagWatch) acked(lot string, at time.Time) {
+	fw.mu.Lock()
+	fw.acks[lot] = at
+	fw.mu.Unlock()
+}
+
+// run polls the listing every 50 ms until ctx ends.
+func (fw *flagWatch) run(ctx context.Context) {
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+		begin := time.Now()
+		req := &apipb.ListFlagsRequest{Rule: "TRANSIT_GAIN", PageSize: 5000, Since: timestamppb.New(fw.since)}
+		var lots []string
+		for {
+			r, err := fw.c.Verifier.ListFlags(ctx, req)
+			if err != nil {
+				fw.mu.Lock()
+				if fw.err == nil && ctx.Err() == nil {
+					fw.err = err
+				}
+				fw.mu.Unlock()
+				break
+			}
+			for _, f := range r.GetFlags() {
+				lots = append(lots, f.GetLotId())
+			}
+			if req.PageToken = r.GetNextPageToken(); req.PageToken == "" {
+				break
+			}
+		}
+		now := time.Now()
+		fw.mu.Lock()
+		fw.polls = append(fw.polls, now.Sub(begin))
+		for _, lot := range lots {
+			if at, ok := fw.acks[lot]; ok {
+				if _, ok := fw.seen[lot]; !ok {
+					fw.seen[lot] = now.Sub(at)
+				}
+			}
+		}
+		fw.mu.Unlock()
+	}
+}
+
+// await waits until every acknowledged flag is listed, or for up to d.
+func (fw *flagWatch) await(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		fw.mu.Lock()
+		done := len(fw.seen) >= len(fw.acks)
+		fw.mu.Unlock()
+		if done {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (fw *flagWatch) report(res *Result) {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	var lat []time.Duration
+	for _, d := range fw.seen {
+		lat = append(lat, d)
+	}
+	slices.Sort(lat)
+	slices.Sort(fw.polls)
+	res.FlagsWatched, res.FlagsListed = len(fw.acks), len(lat)
+	if len(lat) > 0 {
+		res.FlagP50ms, res.FlagP99ms, res.FlagMaxms = pct(lat, 0.50), pct(lat, 0.99), float64(lat[len(lat)-1].Microseconds())/1000
+	}
+	if len(fw.polls) > 0 {
+		res.FlagListingMs = pct(fw.polls, 0.50)
+	}
+	if fw.err != nil && res.FirstError == "" {
+		res.FirstError = "listing flags: " + fw.err.Error()
+	}
 }
