@@ -86,6 +86,7 @@ func (s *Store) apply(tx *ledger.StateTx, e ledger.Entry, value any) error {
 		return err
 	}
 	tx.Set(append([]byte(payloadPrefix), sum[:]...), be8(e.Index))
+	s.decoded.put(e.ID, p.env, p.st)
 	if e.Index == 0 && !withoutFoldIndex {
 		tx.Set([]byte(foldCompleteKey), nil)
 	}

@@ -63,6 +63,7 @@ type Store struct {
 	keyCount atomic.Int64
 
 	parties partyCache // the committer's decoded parties
+	decoded decodedCache
 
 	// legacyFold holds the folded ids (fold key -> id) of a store written
 	// before the fold index; nil otherwise. Read-only after Open.

@@ -619,11 +619,6 @@ func (l *Log) view(fn func(txn *badger.Txn) error) error {
 	return l.db.View(fn)
 }
 
-// Waiting returns how many appends are queued for the committer: more
-// than none means appends are arriving faster than the log commits them,
-// and work that can wait (following the log) should.
-func (l *Log) Waiting() int { return len(l.reqs) }
-
 // Size returns the number of committed entries.
 func (l *Log) Size() uint64 {
 	l.mu.RLock()

@@ -4,7 +4,6 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -267,24 +266,18 @@ type replayTx struct {
 	touched     map[string]bool // lots whose summaries change
 }
 
-func (x *replayTx) getJSON(key []byte, v any) (bool, error) {
+func (x *replayTx) getJSON(key []byte, v codable) (bool, error) {
 	b, err := x.s.Get(key)
 	if err != nil || b == nil {
 		return false, err
 	}
-	if err := json.Unmarshal(b, v); err != nil {
+	if err := decodeInto(b, v); err != nil {
 		return false, fmt.Errorf("replay state %q: %w", key, err)
 	}
 	return true, nil
 }
 
-func (x *replayTx) setJSON(key []byte, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return x.s.Set(key, b)
-}
+func (x *replayTx) setJSON(key []byte, v codable) error { return x.s.Set(key, encode(v)) }
 
 // rec returns the entry of a custody record the log holds, from its info.
 func (x *replayTx) rec(id string) (*entry, error) {
@@ -454,16 +447,13 @@ func (x *replayTx) load() error {
 	}
 	for _, lot := range lots {
 		var t custodyTerm
-		var tj struct {
-			H string   `json:"h"`
-			L []string `json:"l,omitempty"`
-		}
+		var tj termInfo
 		ok, err := x.getJSON([]byte("t/"+lot), &tj)
 		if err != nil {
 			return err
 		}
 		if ok {
-			t = custodyTerm{holder: tj.H, labs: tj.L}
+			t = custodyTerm{holder: tj.Holder, labs: tj.Labs}
 			f.custody[lot] = &t
 			x.loadedTerms[lot] = &t
 		}
@@ -639,7 +629,7 @@ func (x *replayTx) harvest() error {
 			continue
 		}
 		c.First, c.Last = f.conts[k][0].id, e.id
-		if err := x.setJSON([]byte("c/"+k.rec+"\x00"+k.lot), c); err != nil {
+		if err := x.setJSON([]byte("c/"+k.rec+"\x00"+k.lot), &c); err != nil {
 			return err
 		}
 	}
@@ -654,10 +644,7 @@ func (x *replayTx) harvest() error {
 		if x.loadedTerms[lot] == t {
 			continue
 		}
-		if err := x.setJSON([]byte("t/"+lot), struct {
-			H string   `json:"h"`
-			L []string `json:"l,omitempty"`
-		}{t.holder, t.labs}); err != nil {
+		if err := x.setJSON([]byte("t/"+lot), &termInfo{t.holder, t.labs}); err != nil {
 			return err
 		}
 	}
@@ -671,7 +658,7 @@ func (x *replayTx) harvest() error {
 			}
 			ri.St = b
 		}
-		if err := x.setJSON([]byte("i/"+e.id), ri); err != nil {
+		if err := x.setJSON([]byte("i/"+e.id), &ri); err != nil {
 			return err
 		}
 	}
@@ -698,7 +685,7 @@ func (x *replayTx) harvest() error {
 	}
 	for _, lot := range heads {
 		h := headInfo{Rec: e.id, Node: e.id, Consumed: consumed[lot]}
-		if err := x.setJSON([]byte("h/"+lot), h); err != nil {
+		if err := x.setJSON([]byte("h/"+lot), &h); err != nil {
 			return err
 		}
 		x.touched[lot] = true
@@ -867,14 +854,7 @@ func (x *replayTx) windows(xt *pb.Extraction) error {
 	for _, t := range tallies {
 		k := append([]byte("w/"+t.Key+"\x00"), be8(uint64(e.logTime().UnixNano()))...)
 		k = append(append(k, 0), be8(e.idx)...)
-		v, err := json.Marshal(struct {
-			T   index.Tally
-			Rec string
-		}{t, e.id})
-		if err != nil {
-			return err
-		}
-		if err := x.s.Set(k, v); err != nil {
+		if err := x.s.Set(k, encode(&tallyInfo{t, e.id})); err != nil {
 			return err
 		}
 	}
@@ -895,11 +875,8 @@ func (x *replayTx) windows(xt *pb.Extraction) error {
 		w := windowTotal{evidence: []string{e.id}}
 		var first index.Tally
 		if b != nil {
-			var v struct {
-				T   index.Tally
-				Rec string
-			}
-			if err := json.Unmarshal(b, &v); err != nil {
+			var v tallyInfo
+			if err := decodeInto(b, &v); err != nil {
 				return windowTotal{}, false, err
 			}
 			first = v.T
@@ -958,7 +935,7 @@ func (x *replayTx) windows(xt *pb.Extraction) error {
 	if wf == (windowFlags{}) {
 		return nil
 	}
-	return x.setJSON([]byte("x/"+e.id), wf)
+	return x.setJSON([]byte("x/"+e.id), &wf)
 }
 
 // summarize writes a lot's summary from its head: the flags of its
@@ -1087,7 +1064,7 @@ func (x *replayTx) summarize(lot string) error {
 			}
 		}
 	}
-	return x.setJSON([]byte(ReplayLotPrefix+lot), sum)
+	return x.setJSON([]byte(ReplayLotPrefix+lot), &sum)
 }
 
 // flagKeyRule returns the rule of a flag key.
@@ -1161,7 +1138,7 @@ func (p *Replay) AddFlags(s ReplayStore, lot string, flags []FlagAt) error {
 			return err
 		}
 		sum.Extra = union(sum.Extra, invalid)
-		if err := x.setJSON([]byte(ReplayLotPrefix+lot), sum); err != nil {
+		if err := x.setJSON([]byte(ReplayLotPrefix+lot), &sum); err != nil {
 			return err
 		}
 		x.touched[lot] = true

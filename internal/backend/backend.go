@@ -66,7 +66,6 @@ type Backend struct {
 	// Skipped counts records the replay could not take (logged).
 	skipped atomic.Uint64
 	flushes atomic.Uint64 // transactions committed because they filled up
-	idle    idleMeter
 
 	cache  *verifier.Cache // shared by the verifications of lots
 	proofs *proofCache     // shared by the bundles of lots
@@ -114,7 +113,7 @@ const (
 	registryPrefix = "g/"  // BE8(index) of each registry record
 	queuePrefix    = "q/"  // party id: its lots await a full verification
 	formatKey      = "fmt" // the replay's state format
-	formatVersion  = "1"
+	formatVersion  = "2"
 )
 
 // New returns a backend for store, with its replay state in memory, and
@@ -321,6 +320,14 @@ func (b *Backend) record(ctx context.Context, idx uint64) (verifier.ReplayRecord
 	return decode(e)
 }
 
+// decode decodes a log entry, or recalls it from the store's decoding.
+func (b *Backend) decode(e ledger.Entry) (verifier.ReplayRecord, error) {
+	if env, st, ok := b.store.Decoded(e.ID); ok {
+		return verifier.ReplayRecord{Index: e.Index, ID: e.ID, Env: env, St: st, LogTime: e.Time, Extra: e.Extra}, nil
+	}
+	return decode(e)
+}
+
 func decode(e ledger.Entry) (verifier.ReplayRecord, error) {
 	env, st, err := custody.DecodeEntry(e)
 	if err != nil {
@@ -347,19 +354,7 @@ func (b *Backend) follow(ctx context.Context) {
 	defer close(b.done)
 	t := time.NewTicker(pollEvery)
 	defer t.Stop()
-	last := time.Now()
 	for ctx.Err() == nil {
-		// Appends come first: while the machine's CPUs are busy and
-		// appends queue for the committer, the follower waits, but takes
-		// a batch at least every second.
-		if b.store.Log().Waiting() > 0 && b.idle.Idle() < minIdle && time.Since(last) < yieldAtMost {
-			select {
-			case <-ctx.Done():
-			case <-time.After(yieldFor):
-			}
-			continue
-		}
-		last = time.Now()
 		n, err := b.step(ctx, batch)
 		if err != nil && ctx.Err() == nil && !errors.Is(err, ledger.ErrClosed) {
 			b.logger.Warn("verifier: following the log", "error", err)
@@ -378,16 +373,6 @@ func (b *Backend) follow(ctx context.Context) {
 		}
 	}
 }
-
-// While appends queue for the committer the follower looks again every
-// yieldFor, and waits at most yieldAtMost between two batches.
-const (
-	yieldFor    = 10 * time.Millisecond
-	yieldAtMost = time.Second
-	// minIdle is the idle share of the machine's CPU time under which
-	// the follower leaves the CPU to appends.
-	minIdle = 0.05
-)
 
 // pollEvery is how often a caught-up follower looks for new records: well
 // inside the second in which flags must follow an append.
@@ -426,7 +411,7 @@ func (b *Backend) stepLocked(ctx context.Context, max uint64) (int, error) {
 				return 0, b.restart(err)
 			}
 		}
-		rec, err := decode(e)
+		rec, err := b.decode(e)
 		if err == nil {
 			var res verifier.ReplayResult
 			if res, err = b.replay.Apply(s, rec); err == nil {

@@ -2,7 +2,6 @@ package backend
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"time"
 
@@ -75,7 +74,7 @@ func Summary(b *Backend, lot string) (verifier.ReplayLot, bool, error) {
 			return err
 		}
 		ok = true
-		return it.Value(func(v []byte) error { return json.Unmarshal(v, &sum) })
+		return it.Value(func(v []byte) (err error) { sum, err = verifier.DecodeReplayLot(v); return err })
 	})
 	return sum, ok, err
 }

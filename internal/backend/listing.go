@@ -6,7 +6,6 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -269,7 +268,7 @@ func (b *Backend) ListLots(ctx context.Context, req *apipb.ListLotsRequest) (*ap
 				}
 			}
 			var sum verifier.ReplayLot
-			if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &sum) }); err != nil {
+			if err := item.Value(func(v []byte) (err error) { sum, err = verifier.DecodeReplayLot(v); return err }); err != nil {
 				return fmt.Errorf("reading lot %q: %w", lot, err)
 			}
 			if h := req.GetHolderPartyId(); h != "" && sum.Holder != h && sum.InTransitTo != h {
