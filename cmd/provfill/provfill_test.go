@@ -167,7 +167,7 @@ func tamper(t *testing.T, dir string, index uint64) {
 type server struct {
 	cmd     *exec.Cmd
 	httpURL string
-	stderr  *bytes.Buffer
+	stderr  *lockedBuffer
 }
 
 var reHTTP = regexp.MustCompile(`^http listening on (http://\S+)$`)
@@ -194,7 +194,7 @@ func startServer(t *testing.T, dir string) *server {
 
 // launch starts provenanced on dir and reads its HTTP address.
 func launch(bin, dir string, args ...string) (*server, error) {
-	s := &server{stderr: &bytes.Buffer{}}
+	s := &server{stderr: &lockedBuffer{}}
 	s.cmd = exec.Command(bin, append([]string{"--data", dir, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-level", "warn"}, args...)...)
 	s.cmd.Stderr = s.stderr
 	stdout, err := s.cmd.StdoutPipe()
@@ -330,4 +330,23 @@ func roundAll(ds []time.Duration) []time.Duration {
 		out[i] = d.Round(time.Millisecond)
 	}
 	return out
+}
+
+// lockedBuffer is a bytes.Buffer a process writes to while a test reads
+// it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
