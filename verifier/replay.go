@@ -149,10 +149,6 @@ func (p *Replay) ApplyRegistry(in ReplayRecord) error {
 	return err
 }
 
-// Party returns the party registered as id, as the records applied so far
-// register it, or nil.
-func (p *Replay) Party(id string) *pb.Party { return p.r.party(id) }
-
 // Apply replays one record, the next of the log, against the state in s.
 func (p *Replay) Apply(s ReplayStore, in ReplayRecord) (ReplayResult, error) {
 	r := p.r
