@@ -9,6 +9,7 @@ import (
 	"github.com/antimony-ledger/provenance/custody"
 	"github.com/antimony-ledger/provenance/internal/backend"
 	"github.com/antimony-ledger/provenance/internal/lottest"
+	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/verifier"
 )
@@ -239,4 +240,35 @@ func TestReplayTwiceIsOnce(t *testing.T) {
 			t.Errorf("%s: once %s\ntwice %s", k, v, w)
 		}
 	}
+}
+
+// TestPendingLotsAfterRevocation: once a revocation is replayed, listings
+// count the revoked party's lots as pending until their full
+// verification has added its flags.
+func TestPendingLotsAfterRevocation(t *testing.T) {
+	x := lottest.New(t)
+	for _, lot := range []string{"A", "B"} {
+		x.Extract(x.Mine, lot, 1000, 3, 9, lottest.MineSite, 1)
+	}
+	revokeMine(x, 0.5)
+	b, err := backend.NewPaused(x.S, x.Trust(), verifier.DefaultConfig(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := backend.ReplayN(t.Context(), b, x.S.Log().Size()); err != nil {
+		t.Fatal(err)
+	}
+	r, err := b.ListFlags(t.Context(), &apipb.ListFlagsRequest{})
+	if err != nil || r.GetPendingLots() != 2 || r.GetUnreadRecords() != 0 {
+		t.Fatalf("after the revocation: %d lots pending, %d unread (%v); want 2 and 0", r.GetPendingLots(), r.GetUnreadRecords(), err)
+	}
+	if err := backend.ReplayAll(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	r, err = b.ListFlags(t.Context(), &apipb.ListFlagsRequest{Rule: verifier.RuleKeyMisuse})
+	if err != nil || r.GetPendingLots() != 0 || len(r.GetFlags()) == 0 {
+		t.Fatalf("after the full verification: %d lots pending, %d KEY_MISUSE flags (%v)", r.GetPendingLots(), len(r.GetFlags()), err)
+	}
+	compareAll(t, x, b)
 }

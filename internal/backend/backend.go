@@ -60,6 +60,9 @@ type Backend struct {
 	replay *verifier.Replay
 	next   atomic.Uint64 // the next log index to replay
 	queued atomic.Int64  // parties whose lots await a full verification
+	// pendingLots counts their lots not verified yet (an estimate while
+	// a party is queued again).
+	pendingLots atomic.Int64
 	// caught is closed and replaced each time the follower commits.
 	caughtMu sync.Mutex
 	caught   chan struct{}
@@ -276,7 +279,7 @@ func (b *Backend) resume() error {
 	}
 	// The registry as of the position: its records, which are few.
 	var idxs []uint64
-	var queued int64
+	var queued []string
 	err = b.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(registryPrefix)})
 		defer it.Close()
@@ -290,7 +293,7 @@ func (b *Backend) resume() error {
 		qt := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(queuePrefix)})
 		defer qt.Close()
 		for qt.Rewind(); qt.Valid(); qt.Next() {
-			queued++
+			queued = append(queued, strings.TrimPrefix(string(qt.Item().Key()), queuePrefix))
 		}
 		return nil
 	})
@@ -306,7 +309,12 @@ func (b *Backend) resume() error {
 			b.logger.Warn("verifier: replaying a registry record", "index", idx, "error", err)
 		}
 	}
-	b.queued.Store(queued)
+	b.queued.Store(int64(len(queued)))
+	pending := 0
+	for _, p := range queued {
+		pending += b.countLots(p)
+	}
+	b.pendingLots.Store(int64(pending))
 	b.logger.Info("verifier: flags resume from their stored state", "replayed", b.next.Load(), "log", b.store.Log().Size(), "registry_records", len(idxs))
 	return nil
 }
@@ -496,12 +504,34 @@ func (b *Backend) note(s *txnStore, idx uint64, res verifier.ReplayResult) error
 		}
 	}
 	for _, p := range res.Parties {
-		if err := s.Set([]byte(queuePrefix+p), nil); err != nil {
+		// The value is the record that queued the party: a party queued
+		// again while its lots are being verified stays queued.
+		key := []byte(queuePrefix + p)
+		had, err := s.Get(key)
+		if err != nil {
 			return err
 		}
-		b.queued.Add(1)
+		if err := s.Set(key, binary.BigEndian.AppendUint64(nil, idx)); err != nil {
+			return err
+		}
+		if had == nil {
+			b.queued.Add(1)
+			b.pendingLots.Add(int64(b.countLots(p)))
+		}
 	}
 	return nil
+}
+
+// countLots returns how many lots party holds, held or was sent.
+func (b *Backend) countLots(party string) int {
+	n := 0
+	for _, err := range b.store.PartyLotIDs(context.Background(), party) {
+		if err != nil {
+			break
+		}
+		n++
+	}
+	return n
 }
 
 // verifyQueued verifies the lots of one queued party in full and adds
@@ -510,18 +540,31 @@ func (b *Backend) note(s *txnStore, idx uint64, res verifier.ReplayResult) error
 // from them.
 func (b *Backend) verifyQueued(ctx context.Context) error {
 	var party string
+	var queuedBy []byte
+	var parties []string
 	err := b.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(queuePrefix)})
 		defer it.Close()
-		if it.Rewind(); it.Valid() {
-			party = strings.TrimPrefix(string(it.Item().Key()), queuePrefix)
+		for it.Rewind(); it.Valid(); it.Next() {
+			parties = append(parties, strings.TrimPrefix(string(it.Item().Key()), queuePrefix))
+			if party == "" {
+				party = parties[0]
+				queuedBy, _ = it.Item().ValueCopy(nil)
+			}
 		}
 		return nil
 	})
 	if err != nil || party == "" {
 		b.queued.Store(0)
+		b.pendingLots.Store(0)
 		return err
 	}
+	total := 0
+	for _, p := range parties {
+		total += b.countLots(p)
+	}
+	b.queued.Store(int64(len(parties)))
+	b.pendingLots.Store(int64(total))
 	for lot, err := range b.store.PartyLotIDs(ctx, party) {
 		if err != nil {
 			return err
@@ -546,6 +589,7 @@ func (b *Backend) verifyQueued(ctx context.Context) error {
 				Message: fmt.Sprintf("lot %s does not verify: %v", lot, rep.GetErrors())}})
 		}
 		if len(flags) == 0 {
+			b.pendingLots.Add(-1)
 			continue
 		}
 		b.mu.Lock()
@@ -560,11 +604,28 @@ func (b *Backend) verifyQueued(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		b.pendingLots.Add(-1)
 	}
-	if err := b.db.Update(func(txn *badger.Txn) error { return txn.Delete([]byte(queuePrefix + party)) }); err != nil {
+	// Done, unless a later record queued the party again meanwhile.
+	done := false
+	err = b.db.Update(func(txn *badger.Txn) error {
+		it, err := txn.Get([]byte(queuePrefix + party))
+		if err != nil {
+			return err
+		}
+		v, err := it.ValueCopy(nil)
+		if err != nil || !bytes.Equal(v, queuedBy) {
+			return err
+		}
+		done = true
+		return txn.Delete([]byte(queuePrefix + party))
+	})
+	if err != nil {
 		return err
 	}
-	b.queued.Add(-1)
+	if done {
+		b.queued.Add(-1)
+	}
 	return nil
 }
 

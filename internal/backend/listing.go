@@ -122,7 +122,7 @@ func (b *Backend) listed(ctx context.Context) (pending, unread uint64) {
 	if next < size {
 		unread = size - next
 	}
-	return uint64(max(0, b.queued.Load())), unread
+	return uint64(max(0, b.pendingLots.Load())), unread
 }
 
 // ListFlags lists the flags that match req, each once (a flag on an

@@ -216,14 +216,15 @@ func (x *ListFlagsRequest) GetPageToken() string {
 type ListFlagsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Flags []*recordpb.Flag       `protobuf:"bytes,1,rep,name=flags,proto3" json:"flags,omitempty"`
-	// Lots whose flags the server has not brought up to date yet: a listing
-	// verifies the lots changed since the last one for a bounded time, so
-	// after a bulk load or a restart it answers before it is complete. The
-	// flags of these lots may be missing or out of date. Zero when the
-	// listing is complete.
+	// Lots awaiting a full verification: a key revocation or rotation can
+	// change how a party's earlier records are judged, so the server
+	// verifies the lots of that party in full, in the background; until it
+	// has, their key flags may be missing. Zero when the listing is
+	// complete.
 	PendingLots uint64 `protobuf:"varint,2,opt,name=pending_lots,json=pendingLots,proto3" json:"pending_lots,omitempty"`
-	// Log records the verifier has not read yet, whose lots are not counted
-	// in pending_lots.
+	// Log records the server's flag follower has not replayed yet (it keeps
+	// up as records arrive, and a listing waits up to 2 s for the records
+	// appended before it was asked): their flags are not listed yet.
 	UnreadRecords uint64 `protobuf:"varint,3,opt,name=unread_records,json=unreadRecords,proto3" json:"unread_records,omitempty"`
 	// The page_token of the next page; empty on the last. A page may hold
 	// fewer than page_size flags (even none) and still have a next one.
@@ -384,8 +385,8 @@ func (x *ListLotsRequest) GetPageToken() string {
 type LotSummary struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Lot   *recordpb.LotState     `protobuf:"bytes,1,opt,name=lot,proto3" json:"lot,omitempty"`
-	// VERDICT_UNSPECIFIED while the server has not verified the lot since
-	// its last record (counted in pending_lots).
+	// As the server's flag follower has it (a lot it has not reached yet
+	// is not listed: see unread_records).
 	Verdict recordpb.Verdict `protobuf:"varint,2,opt,name=verdict,proto3,enum=provenance.v1.Verdict" json:"verdict,omitempty"`
 	// The rules of its current flags, each once, sorted.
 	Rules         []string `protobuf:"bytes,3,rep,name=rules,proto3" json:"rules,omitempty"`
