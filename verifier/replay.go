@@ -230,6 +230,12 @@ type recInfo struct {
 	St    []byte `json:"s,omitempty"` // a dispatch's statement
 }
 
+// maxContinuations bounds the continuations of one state the replay
+// takes from its store: far more than any log holds (each is a record
+// that spends the same material again), and a guard against a damaged
+// count.
+const maxContinuations = 1 << 20
+
 type contInfo struct {
 	N     int    `json:"n"`
 	First string `json:"f"`
@@ -405,6 +411,9 @@ func (x *replayTx) load() error {
 			// Replayed again (a batch cut short by a crash): this record
 			// was counted already.
 			c.N--
+		}
+		if c.N > maxContinuations {
+			return fmt.Errorf("replay state %q: %d continuations", "c/"+k.rec+"\x00"+k.lot, c.N)
 		}
 		if c.N > 0 {
 			first, err := x.rec(c.First)
@@ -742,8 +751,12 @@ func (x *replayTx) deleteFlag(key string) error {
 	if err := proto.Unmarshal(b, f); err != nil {
 		return err
 	}
-	for _, k := range flagKeys(f, key) {
-		if err := x.s.Delete([]byte(k)); err != nil {
+	// The index entries first, the flag last: a store committed between
+	// two of these deletes (a transaction that filled up) and replayed
+	// again finds the flag and deletes what is left.
+	keys := flagKeys(f, key)
+	for i := len(keys) - 1; i >= 0; i-- {
+		if err := x.s.Delete([]byte(keys[i])); err != nil {
 			return err
 		}
 	}

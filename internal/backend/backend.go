@@ -59,9 +59,8 @@ type Backend struct {
 	mu     sync.Mutex
 	replay *verifier.Replay
 	next   atomic.Uint64 // the next log index to replay
-	queued atomic.Int64  // parties whose lots await a full verification
-	// pendingLots counts their lots not verified yet (an estimate while
-	// a party is queued again).
+	// pendingLots counts the lots of queued parties not verified yet (an
+	// estimate while a party is queued again).
 	pendingLots atomic.Int64
 	// caught is closed and replaced each time the follower commits.
 	caughtMu sync.Mutex
@@ -220,7 +219,8 @@ func openReplayDB(dir string, readOnly bool, logger *slog.Logger) (*badger.DB, e
 // it, or, for state that does not match the log, starts over.
 func (b *Backend) resume() error {
 	b.replay = verifier.NewReplay(b.trust.Registrar, b.cfg)
-	b.next.Store(0)
+	// The position is stored once known: listings read it meanwhile.
+	var resumed uint64
 	var pos []byte
 	var format string
 	err := b.db.View(func(txn *badger.Txn) error {
@@ -268,10 +268,11 @@ func (b *Backend) resume() error {
 			}
 			pos = nil
 		} else {
-			b.next.Store(next)
+			resumed = next
 		}
 	}
 	if pos == nil {
+		b.next.Store(0)
 		if b.readOnly {
 			return nil
 		}
@@ -286,7 +287,7 @@ func (b *Backend) resume() error {
 		for it.Rewind(); it.Valid(); it.Next() {
 			// One the replay took in a transaction that filled up is
 			// stored before the position moves past it.
-			if idx := binary.BigEndian.Uint64(it.Item().Key()[len(registryPrefix):]); idx < b.next.Load() {
+			if idx := binary.BigEndian.Uint64(it.Item().Key()[len(registryPrefix):]); idx < resumed {
 				idxs = append(idxs, idx)
 			}
 		}
@@ -309,13 +310,13 @@ func (b *Backend) resume() error {
 			b.logger.Warn("verifier: replaying a registry record", "index", idx, "error", err)
 		}
 	}
-	b.queued.Store(int64(len(queued)))
 	pending := 0
 	for _, p := range queued {
 		pending += b.countLots(p)
 	}
 	b.pendingLots.Store(int64(pending))
-	b.logger.Info("verifier: flags resume from their stored state", "replayed", b.next.Load(), "log", b.store.Log().Size(), "registry_records", len(idxs))
+	b.next.Store(resumed)
+	b.logger.Info("verifier: flags resume from their stored state", "replayed", resumed, "log", b.store.Log().Size(), "registry_records", len(idxs))
 	return nil
 }
 
@@ -409,7 +410,9 @@ func (b *Backend) stepLocked(ctx context.Context, max uint64) (int, error) {
 	next, last := start, tlog.RecordID{}
 	for e, err := range b.store.Log().Range(ctx, start, end) {
 		if err != nil {
-			return 0, err
+			// What the batch applied so far may be in memory (the
+			// registry) and, past a filled-up transaction, stored.
+			return 0, b.restart(err)
 		}
 		if next > start {
 			// A transaction that fills up is committed with the records
@@ -427,8 +430,10 @@ func (b *Backend) stepLocked(ctx context.Context, max uint64) (int, error) {
 			}
 		}
 		if err != nil {
-			if ctx.Err() != nil {
-				return 0, ctx.Err()
+			if ctx.Err() != nil || s.failed != nil {
+				// The store failed, or the server is stopping: not the
+				// record's fault. Try again from the stored state.
+				return 0, b.restart(err)
 			}
 			return b.skip(ctx, s, e, err)
 		}
@@ -441,6 +446,9 @@ func (b *Backend) stepLocked(ctx context.Context, max uint64) (int, error) {
 		return 0, b.restart(err)
 	}
 	b.advanced(next)
+	for _, p := range s.queued {
+		b.pendingLots.Add(int64(b.countLots(p)))
+	}
 	return int(next - start), nil
 }
 
@@ -463,11 +471,13 @@ func (b *Backend) skip(ctx context.Context, s *txnStore, e ledger.Entry, cause e
 	if b.next.Load() != e.Index {
 		return n, fmt.Errorf("replaying up to index %d: stopped at %d", e.Index, b.next.Load())
 	}
-	b.skipped.Add(1)
-	b.logger.Error("verifier: the replay passes over a record it cannot take: its flags are missing", "index", e.Index, "error", cause)
+	// What the record wrote before it failed is dropped, unless a
+	// transaction that filled up committed part of it first.
 	if err := b.db.Update(func(txn *badger.Txn) error { return setPos(txn, e.Index+1, e.ID) }); err != nil {
 		return n, err
 	}
+	b.skipped.Add(1)
+	b.logger.Error("verifier: the replay passes over a record it cannot take: its flags are missing", "index", e.Index, "error", cause)
 	b.advanced(e.Index + 1)
 	return n + 1, nil
 }
@@ -515,8 +525,7 @@ func (b *Backend) note(s *txnStore, idx uint64, res verifier.ReplayResult) error
 			return err
 		}
 		if had == nil {
-			b.queued.Add(1)
-			b.pendingLots.Add(int64(b.countLots(p)))
+			s.queued = append(s.queued, p) // counted once committed
 		}
 	}
 	return nil
@@ -538,7 +547,7 @@ func (b *Backend) countLots(party string) int {
 // the flags of the rules the replay leaves to a full verification to
 // the states of the records they are about, and so to every lot made
 // from them.
-func (b *Backend) verifyQueued(ctx context.Context) error {
+func (b *Backend) verifyQueued(ctx context.Context) (bool, error) {
 	var party string
 	var queuedBy []byte
 	var parties []string
@@ -555,23 +564,21 @@ func (b *Backend) verifyQueued(ctx context.Context) error {
 		return nil
 	})
 	if err != nil || party == "" {
-		b.queued.Store(0)
 		b.pendingLots.Store(0)
-		return err
+		return false, err
 	}
 	total := 0
 	for _, p := range parties {
 		total += b.countLots(p)
 	}
-	b.queued.Store(int64(len(parties)))
 	b.pendingLots.Store(int64(total))
 	for lot, err := range b.store.PartyLotIDs(ctx, party) {
 		if err != nil {
-			return err
+			return false, err
 		}
 		rep, err := b.VerifyLot(ctx, lot)
 		if err != nil {
-			return err
+			return false, err
 		}
 		var flags []verifier.FlagAt
 		for _, f := range rep.GetFlags() {
@@ -580,7 +587,7 @@ func (b *Backend) verifyQueued(ctx context.Context) error {
 			}
 			rec, err := b.record(ctx, f.GetIndex())
 			if err != nil {
-				return err
+				return false, err
 			}
 			flags = append(flags, verifier.FlagAt{Flag: f, Rec: rec.ID.String(), St: rec.St})
 		}
@@ -602,12 +609,12 @@ func (b *Backend) verifyQueued(ctx context.Context) error {
 		s.discard()
 		b.mu.Unlock()
 		if err != nil {
-			return err
+			return false, err
 		}
 		b.pendingLots.Add(-1)
 	}
-	// Done, unless a later record queued the party again meanwhile.
-	done := false
+	// Done, unless a later record queued the party again meanwhile: then
+	// it stays for the next round.
 	err = b.db.Update(func(txn *badger.Txn) error {
 		it, err := txn.Get([]byte(queuePrefix + party))
 		if err != nil {
@@ -617,16 +624,12 @@ func (b *Backend) verifyQueued(ctx context.Context) error {
 		if err != nil || !bytes.Equal(v, queuedBy) {
 			return err
 		}
-		done = true
 		return txn.Delete([]byte(queuePrefix + party))
 	})
 	if err != nil {
-		return err
+		return false, err
 	}
-	if done {
-		b.queued.Add(-1)
-	}
-	return nil
+	return true, nil
 }
 
 // verifyParties verifies queued parties' lots as they come, beside the
@@ -634,12 +637,11 @@ func (b *Backend) verifyQueued(ctx context.Context) error {
 func (b *Backend) verifyParties(ctx context.Context) {
 	defer close(b.partiesDone)
 	for ctx.Err() == nil {
-		if b.queued.Load() > 0 {
-			if err := b.verifyQueued(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, ledger.ErrClosed) {
-				b.logger.Warn("verifier: verifying a party's lots in full", "error", err)
-			} else if err == nil {
-				continue
-			}
+		did, err := b.verifyQueued(ctx)
+		if err != nil && ctx.Err() == nil && !errors.Is(err, ledger.ErrClosed) {
+			b.logger.Warn("verifier: verifying a party's lots in full", "error", err)
+		} else if did {
+			continue
 		}
 		select {
 		case <-ctx.Done():
@@ -680,6 +682,19 @@ type txnStore struct {
 	flushes   *atomic.Uint64 // counts flush, if set
 	txn, view *badger.Txn
 	pending   [][]byte // keys set through this store, for Last
+	// failed is the first error of the store itself: a record whose
+	// replay failed for it is not at fault.
+	failed error
+	// queued are the parties queued for a full verification.
+	queued []string
+}
+
+// fail notes a store error and returns it.
+func (s *txnStore) fail(err error) error {
+	if err != nil && s.failed == nil {
+		s.failed = err
+	}
+	return err
 }
 
 func newTxnStore(db *badger.DB) *txnStore {
@@ -696,7 +711,7 @@ func (s *txnStore) commit() error { return s.txn.Commit() }
 // flush commits the transaction and starts another.
 func (s *txnStore) flush() error {
 	if err := s.txn.Commit(); err != nil {
-		return err
+		return s.fail(err)
 	}
 	s.view.Discard()
 	s.txn, s.view, s.pending = s.db.NewTransaction(true), s.db.NewTransaction(false), nil
@@ -716,13 +731,13 @@ func (s *txnStore) Get(key []byte) ([]byte, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, s.fail(err)
 	}
 	v, err := it.ValueCopy(nil)
 	if v == nil && err == nil {
 		v = []byte{}
 	}
-	return v, err
+	return v, s.fail(err)
 }
 
 func (s *txnStore) Set(key, value []byte) error {
@@ -736,7 +751,7 @@ func (s *txnStore) Set(key, value []byte) error {
 	if err == nil && len(key) > 2 && key[0] == 'w' && key[1] == '/' {
 		s.pending = append(s.pending, key)
 	}
-	return err
+	return s.fail(err)
 }
 
 func (s *txnStore) Delete(key []byte) error {
@@ -747,7 +762,7 @@ func (s *txnStore) Delete(key []byte) error {
 		}
 		err = s.txn.Delete(key)
 	}
-	return err
+	return s.fail(err)
 }
 
 // Last serves the replay's window lookups (keys under "w/"), the only
@@ -771,7 +786,8 @@ func (s *txnStore) Last(prefix, before []byte) ([]byte, error) {
 		it.Next()
 	}
 	if it.Valid() && bytes.Compare(it.Item().Key(), best) > 0 {
-		return it.Item().ValueCopy(nil)
+		v, err := it.Item().ValueCopy(nil)
+		return v, s.fail(err)
 	}
 	if best != nil {
 		return s.Get(best)

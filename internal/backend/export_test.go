@@ -34,12 +34,12 @@ func ReplayAll(ctx context.Context, b *Backend) error {
 			break
 		}
 	}
-	for b.queued.Load() > 0 {
-		if err := b.verifyQueued(ctx); err != nil {
+	for {
+		did, err := b.verifyQueued(ctx)
+		if err != nil || !did {
 			return err
 		}
 	}
-	return nil
 }
 
 // ReplayN replays the log up to index n, in batches.
@@ -77,4 +77,36 @@ func Summary(b *Backend, lot string) (verifier.ReplayLot, bool, error) {
 		return it.Value(func(v []byte) (err error) { sum, err = verifier.DecodeReplayLot(v); return err })
 	})
 	return sum, ok, err
+}
+
+// LockFollower and UnlockFollower hold b's replay lock, as a batch does.
+func LockFollower(b *Backend)   { b.mu.Lock() }
+func UnlockFollower(b *Backend) { b.mu.Unlock() }
+
+// Step replays one batch; StepLocked one with the lock already held.
+func Step(ctx context.Context, b *Backend) (int, error)       { return b.step(ctx, batch) }
+func StepLocked(ctx context.Context, b *Backend) (int, error) { return b.stepLocked(ctx, batch) }
+
+// VerifyQueued verifies one queued party's lots in full.
+func VerifyQueued(ctx context.Context, b *Backend) error {
+	_, err := b.verifyQueued(ctx)
+	return err
+}
+
+// QueueKeys counts the parties queued for a full verification.
+func QueueKeys(b *Backend) (n int) {
+	b.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(queuePrefix)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			n++
+		}
+		return nil
+	})
+	return n
+}
+
+// SetRaw writes a key of b's replay state as it is.
+func SetRaw(b *Backend, k, v []byte) error {
+	return b.db.Update(func(txn *badger.Txn) error { return txn.Set(k, v) })
 }

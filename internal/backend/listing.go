@@ -6,6 +6,7 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -170,7 +171,11 @@ func (b *Backend) ListFlags(ctx context.Context, req *apipb.ListFlagsRequest) (*
 			item := it.Item()
 			if indexed {
 				var err error
-				if item, err = txn.Get([]byte(verifier.ReplayFlagPrefix + key)); err != nil {
+				item, err = txn.Get([]byte(verifier.ReplayFlagPrefix + key))
+				if errors.Is(err, badger.ErrKeyNotFound) {
+					continue // an index entry a batch cut short left behind
+				}
+				if err != nil {
 					return fmt.Errorf("reading flag %q: %w", key, err)
 				}
 			}
@@ -263,7 +268,11 @@ func (b *Backend) ListLots(ctx context.Context, req *apipb.ListLotsRequest) (*ap
 			item := it.Item()
 			if indexed {
 				var err error
-				if item, err = txn.Get([]byte(verifier.ReplayLotPrefix + lot)); err != nil {
+				item, err = txn.Get([]byte(verifier.ReplayLotPrefix + lot))
+				if errors.Is(err, badger.ErrKeyNotFound) {
+					continue
+				}
+				if err != nil {
 					return fmt.Errorf("reading lot %q: %w", lot, err)
 				}
 			}
