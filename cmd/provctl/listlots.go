@@ -63,7 +63,7 @@ func listLots(ctx context.Context, e *env, args []string) error {
 			req.PageToken = r.GetNextPageToken()
 		}
 		if all.GetPendingLots() > 0 || all.GetUnreadRecords() > 0 {
-			fmt.Fprintf(e.stderr, "provctl list-lots: not yet complete: the server is still verifying %d lots and has %d records to read; their verdicts may be missing or out of date, list again later\n",
+			fmt.Fprintf(e.stderr, "provctl list-lots: not yet complete: the server has %d lots to verify in full (after a key revocation or rotation) and %d records to replay; their verdicts may be missing or out of date, list again later\n",
 				all.GetPendingLots(), all.GetUnreadRecords())
 		}
 		if g.json {

@@ -270,7 +270,7 @@ func listFlags(ctx context.Context, e *env, args []string) error {
 			req.PageToken = page.GetNextPageToken()
 		}
 		if r.GetPendingLots() > 0 || r.GetUnreadRecords() > 0 {
-			fmt.Fprintf(e.stderr, "provctl flags: not yet complete: the server is still verifying %d lots and has %d records to read; their flags may be missing or out of date, list again later\n",
+			fmt.Fprintf(e.stderr, "provctl flags: not yet complete: the server has %d lots to verify in full (after a key revocation or rotation) and %d records to replay; their flags may be missing or out of date, list again later\n",
 				r.GetPendingLots(), r.GetUnreadRecords())
 		}
 		if g.json {
