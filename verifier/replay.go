@@ -96,21 +96,21 @@ type ReplayResult struct {
 
 // A ReplayLot is a lot's summary as a Replay keeps it.
 type ReplayLot struct {
-	Verdict     pb.Verdict `json:"v"`
-	Rules       []string   `json:"r,omitempty"`
-	Flags       int        `json:"n,omitempty"`
-	Holder      string     `json:"h,omitempty"`
-	InTransitTo string     `json:"t,omitempty"`
-	Product     pb.Product `json:"p,omitempty"`
-	Consumed    bool       `json:"c,omitempty"`
+	Verdict     pb.Verdict
+	Rules       []string
+	Flags       int
+	Holder      string
+	InTransitTo string
+	Product     pb.Product
+	Consumed    bool
 	// Keys are the keys of the lot's flags; Derived those of them that
 	// the lot's head makes (in transit, a lot's Sb per mine), which go
 	// when the head moves on.
-	Keys    []string `json:"k,omitempty"`
-	Derived []string `json:"d,omitempty"`
+	Keys    []string
+	Derived []string
 	// Extra are the keys of flags a full verification found that stay
 	// with the lot (INVALID).
-	Extra []string `json:"e,omitempty"`
+	Extra []string
 }
 
 // Key prefixes a reader of a Replay's store lists.
@@ -190,44 +190,44 @@ func (p *Replay) Apply(s ReplayStore, in ReplayRecord) (ReplayResult, error) {
 // A node is one lot's state as one record left it, with what a lot's
 // summary needs of its ancestry.
 type node struct {
-	Lot     string             `json:"l"`
-	Holder  string             `json:"h,omitempty"`
-	Wet     float64            `json:"w,omitempty"`
-	Moist   float64            `json:"m,omitempty"`
-	Sb      float64            `json:"sb,omitempty"`
-	Comp    map[string]float64 `json:"c,omitempty"`
-	Product pb.Product         `json:"p,omitempty"`
-	Transit string             `json:"t,omitempty"` // the dispatch awaiting its receipt
-	Loc     []byte             `json:"loc,omitempty"`
-	Gained  float64            `json:"g,omitempty"`
-	Lost    map[string]float64 `json:"x,omitempty"`
+	Lot     string
+	Holder  string
+	Wet     float64
+	Moist   float64
+	Sb      float64
+	Comp    map[string]float64
+	Product pb.Product
+	Transit string // the dispatch awaiting its receipt
+	Loc     []byte
+	Gained  float64
+	Lost    map[string]float64
 	// Flags are the keys of the flags of the node's ancestry.
-	Flags []string `json:"f,omitempty"`
+	Flags []string
 	// Mines are the origin mines' latest extractions in the ancestry;
 	// National the latest extraction in the national country.
-	Mines    map[string]extRef `json:"mn,omitempty"`
-	National *extRef           `json:"nat,omitempty"`
+	Mines    map[string]extRef
+	National *extRef
 	// Next are the nodes that continue this one.
-	Next []skeyJSON `json:"nx,omitempty"`
+	Next []nodeRef
 }
 
 type extRef struct {
-	ID  string `json:"i"`
-	Idx uint64 `json:"x"`
+	ID  string
+	Idx uint64
 }
 
-type skeyJSON struct {
-	Rec string `json:"r"`
-	Lot string `json:"l"`
+type nodeRef struct {
+	Rec string
+	Lot string
 }
 
 // recInfo is what a custody record's successors need of it.
 type recInfo struct {
-	Idx   uint64 `json:"i"`
-	Party string `json:"p"`
-	T     int64  `json:"t"`           // event time, Unix ns
-	LT    int64  `json:"lt"`          // log time, Unix ns
-	St    []byte `json:"s,omitempty"` // a dispatch's statement
+	Idx   uint64
+	Party string
+	T     int64  // event time, Unix ns
+	LT    int64  // log time, Unix ns
+	St    []byte // a dispatch's statement
 }
 
 // maxContinuations bounds the continuations of one state the replay
@@ -237,20 +237,20 @@ type recInfo struct {
 const maxContinuations = 1 << 20
 
 type contInfo struct {
-	N     int    `json:"n"`
-	First string `json:"f"`
-	Last  string `json:"l"` // the record counted last
+	N     int
+	First string
+	Last  string // the record counted last
 }
 
 type headInfo struct {
-	Rec      string `json:"r"`
-	Node     string `json:"n"` // the record of the lot's node
-	Consumed bool   `json:"c,omitempty"`
+	Rec      string
+	Node     string // the record of the lot's node
+	Consumed bool
 }
 
 type windowFlags struct {
-	Mine     string `json:"m,omitempty"`
-	National string `json:"n,omitempty"`
+	Mine     string
+	National string
 }
 
 func nodeKey(k skey) []byte { return []byte("s/" + k.rec + "\x00" + k.lot) }
@@ -268,7 +268,7 @@ type replayTx struct {
 	touched     map[string]bool // lots whose summaries change
 }
 
-func (x *replayTx) getJSON(key []byte, v codable) (bool, error) {
+func (x *replayTx) get(key []byte, v codable) (bool, error) {
 	b, err := x.s.Get(key)
 	if err != nil || b == nil {
 		return false, err
@@ -279,7 +279,7 @@ func (x *replayTx) getJSON(key []byte, v codable) (bool, error) {
 	return true, nil
 }
 
-func (x *replayTx) setJSON(key []byte, v codable) error { return x.s.Set(key, encode(v)) }
+func (x *replayTx) set(key []byte, v codable) error { return x.s.Set(key, encode(v)) }
 
 // rec returns the entry of a custody record the log holds, from its info.
 func (x *replayTx) rec(id string) (*entry, error) {
@@ -287,7 +287,7 @@ func (x *replayTx) rec(id string) (*entry, error) {
 		return e, nil
 	}
 	var ri recInfo
-	ok, err := x.getJSON([]byte("i/"+id), &ri)
+	ok, err := x.get([]byte("i/"+id), &ri)
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -310,7 +310,7 @@ func (x *replayTx) node(k skey) (*node, error) {
 		return n, nil
 	}
 	n := &node{}
-	ok, err := x.getJSON(nodeKey(k), n)
+	ok, err := x.get(nodeKey(k), n)
 	if err != nil {
 		return nil, err
 	}
@@ -404,7 +404,7 @@ func (x *replayTx) load() error {
 		}
 		x.conts = append(x.conts, k)
 		var c contInfo
-		if _, err := x.getJSON([]byte("c/"+k.rec+"\x00"+k.lot), &c); err != nil {
+		if _, err := x.get([]byte("c/"+k.rec+"\x00"+k.lot), &c); err != nil {
 			return err
 		}
 		if c.Last == x.e.id {
@@ -453,7 +453,7 @@ func (x *replayTx) load() error {
 	for _, lot := range lots {
 		var t custodyTerm
 		var tj termInfo
-		ok, err := x.getJSON([]byte("t/"+lot), &tj)
+		ok, err := x.get([]byte("t/"+lot), &tj)
 		if err != nil {
 			return err
 		}
@@ -527,10 +527,10 @@ func (x *replayTx) harvest() error {
 				nat := *prev.National
 				n.National = &nat
 			}
-			if nx := (skeyJSON{k.rec, k.lot}); !slices.Contains(prev.Next, nx) {
+			if nx := (nodeRef{k.rec, k.lot}); !slices.Contains(prev.Next, nx) {
 				prev.Next = append(prev.Next, nx)
 			}
-			if err := x.setJSON(nodeKey(in), prev); err != nil {
+			if err := x.set(nodeKey(in), prev); err != nil {
 				return err
 			}
 		}
@@ -564,10 +564,10 @@ func (x *replayTx) harvest() error {
 			}
 			n := *prev
 			n.Flags, n.Next = slices.Clone(prev.Flags), nil
-			if nx := (skeyJSON{k.rec, k.lot}); !slices.Contains(prev.Next, nx) {
+			if nx := (nodeRef{k.rec, k.lot}); !slices.Contains(prev.Next, nx) {
 				prev.Next = append(prev.Next, nx)
 			}
-			if err := x.setJSON(nodeKey(skey{in.GetLink(), in.GetLotId()}), prev); err != nil {
+			if err := x.set(nodeKey(skey{in.GetLink(), in.GetLotId()}), prev); err != nil {
 				return err
 			}
 			x.nodes[k] = &n
@@ -618,7 +618,7 @@ func (x *replayTx) harvest() error {
 		}
 	}
 	for _, k := range mine {
-		if err := x.setJSON(nodeKey(k), x.nodes[k]); err != nil {
+		if err := x.set(nodeKey(k), x.nodes[k]); err != nil {
 			return err
 		}
 	}
@@ -634,7 +634,7 @@ func (x *replayTx) harvest() error {
 			continue
 		}
 		c.First, c.Last = f.conts[k][0].id, e.id
-		if err := x.setJSON([]byte("c/"+k.rec+"\x00"+k.lot), &c); err != nil {
+		if err := x.set([]byte("c/"+k.rec+"\x00"+k.lot), &c); err != nil {
 			return err
 		}
 	}
@@ -649,7 +649,7 @@ func (x *replayTx) harvest() error {
 		if x.loadedTerms[lot] == t {
 			continue
 		}
-		if err := x.setJSON([]byte("t/"+lot), &termInfo{t.holder, t.labs}); err != nil {
+		if err := x.set([]byte("t/"+lot), &termInfo{t.holder, t.labs}); err != nil {
 			return err
 		}
 	}
@@ -663,7 +663,7 @@ func (x *replayTx) harvest() error {
 			}
 			ri.St = b
 		}
-		if err := x.setJSON([]byte("i/"+e.id), &ri); err != nil {
+		if err := x.set([]byte("i/"+e.id), &ri); err != nil {
 			return err
 		}
 	}
@@ -690,7 +690,7 @@ func (x *replayTx) harvest() error {
 	}
 	for _, lot := range heads {
 		h := headInfo{Rec: e.id, Node: e.id, Consumed: consumed[lot]}
-		if err := x.setJSON([]byte("h/"+lot), &h); err != nil {
+		if err := x.set([]byte("h/"+lot), &h); err != nil {
 			return err
 		}
 		x.touched[lot] = true
@@ -837,7 +837,7 @@ func (x *replayTx) propagate(k skey, key string) error {
 		}
 		if !slices.Contains(n.Flags, key) {
 			n.Flags = append(n.Flags, key)
-			if err := x.setJSON(nodeKey(k), n); err != nil {
+			if err := x.set(nodeKey(k), n); err != nil {
 				return err
 			}
 		}
@@ -944,7 +944,7 @@ func (x *replayTx) windows(xt *pb.Extraction) error {
 	if wf == (windowFlags{}) {
 		return nil
 	}
-	return x.setJSON([]byte("x/"+e.id), &wf)
+	return x.set([]byte("x/"+e.id), &wf)
 }
 
 // summarize writes a lot's summary from its head: the flags of its
@@ -954,7 +954,7 @@ func (x *replayTx) windows(xt *pb.Extraction) error {
 func (x *replayTx) summarize(lot string) error {
 	r := x.p.r
 	var h headInfo
-	ok, err := x.getJSON([]byte("h/"+lot), &h)
+	ok, err := x.get([]byte("h/"+lot), &h)
 	if err != nil || !ok {
 		return err
 	}
@@ -963,13 +963,13 @@ func (x *replayTx) summarize(lot string) error {
 		return err
 	}
 	var old ReplayLot
-	if _, err := x.getJSON([]byte(ReplayLotPrefix+lot), &old); err != nil {
+	if _, err := x.get([]byte(ReplayLotPrefix+lot), &old); err != nil {
 		return err
 	}
 	keys := slices.Clone(n.Flags)
 	addWindow := func(id string, national bool) error {
 		var wf windowFlags
-		ok, err := x.getJSON([]byte("x/"+id), &wf)
+		ok, err := x.get([]byte("x/"+id), &wf)
 		if err != nil || !ok {
 			return err
 		}
@@ -1073,7 +1073,7 @@ func (x *replayTx) summarize(lot string) error {
 			}
 		}
 	}
-	return x.setJSON([]byte(ReplayLotPrefix+lot), &sum)
+	return x.set([]byte(ReplayLotPrefix+lot), &sum)
 }
 
 // flagKeyRule returns the rule of a flag key.
@@ -1143,11 +1143,11 @@ func (p *Replay) AddFlags(s ReplayStore, lot string, flags []FlagAt) error {
 	}
 	if len(invalid) > 0 {
 		var sum ReplayLot
-		if _, err := x.getJSON([]byte(ReplayLotPrefix+lot), &sum); err != nil {
+		if _, err := x.get([]byte(ReplayLotPrefix+lot), &sum); err != nil {
 			return err
 		}
 		sum.Extra = union(sum.Extra, invalid)
-		if err := x.setJSON([]byte(ReplayLotPrefix+lot), &sum); err != nil {
+		if err := x.set([]byte(ReplayLotPrefix+lot), &sum); err != nil {
 			return err
 		}
 		x.touched[lot] = true

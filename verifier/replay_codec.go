@@ -186,7 +186,7 @@ func (n *node) unmarshal(d *dec) {
 		n.National = &extRef{ID: d.s(), Idx: d.u()}
 	}
 	for k := d.count(); k > 0; k-- {
-		n.Next = append(n.Next, skeyJSON{Rec: d.s(), Lot: d.s()})
+		n.Next = append(n.Next, nodeRef{Rec: d.s(), Lot: d.s()})
 	}
 }
 

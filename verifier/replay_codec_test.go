@@ -13,7 +13,7 @@ func TestReplayCodec(t *testing.T) {
 	n := &node{Lot: "L1", Holder: "exp", Wet: 9990, Moist: 3, Sb: 871.7, Comp: map[string]float64{"": 1.5, "mine-a": 870.2},
 		Product: pb.Product_PRODUCT_ORE, Transit: "QmT", Loc: []byte{9, 1, 2}, Gained: 1.5, Lost: map[string]float64{"mine-a": 0.3},
 		Flags: []string{"k1", "k2"}, Mines: map[string]extRef{"mine-a": {"QmE", 7}}, National: &extRef{"QmE", 7},
-		Next: []skeyJSON{{"QmD", "L1"}, {"QmS", "L2"}}}
+		Next: []nodeRef{{"QmD", "L1"}, {"QmS", "L2"}}}
 	l := &ReplayLot{Verdict: pb.Verdict_VERDICT_FLAGGED, Rules: []string{"A", "B"}, Flags: 2, Holder: "h", InTransitTo: "t",
 		Product: pb.Product_PRODUCT_TRIOXIDE, Consumed: true, Keys: []string{"k"}, Derived: []string{"d"}, Extra: []string{"e"}}
 	for _, v := range []codable{n, l, &recInfo{Idx: 3, Party: "p", T: -5, LT: 7, St: []byte("x")}, &contInfo{2, "a", "b"},
