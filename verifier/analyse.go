@@ -74,9 +74,7 @@ func (r *run) analyse(rep *pb.VerificationReport) {
 		return
 	}
 	if st.transit != nil && st.transit == head {
-		d := head.st.GetDispatch()
-		r.flag(head, RuleUnconfirmedCustody, pb.Severity_SEVERITY_WARNING, lot, nil, nil,
-			"lot %q is in transit: dispatch to %q has no receipt in the bundle", lot, d.GetToPartyId())
+		r.inTransit(head, lot)
 	}
 	r.volume(ancRecs, st)
 	rep.HolderPartyId, rep.HeadRecord, rep.MassKg = st.holder, head.id, st.wet
@@ -105,6 +103,13 @@ func (r *run) analyse(rep *pb.VerificationReport) {
 	}
 	sort.SliceStable(rep.Origins, func(i, j int) bool { return rep.Origins[i].GetSbKg() > rep.Origins[j].GetSbKg() })
 	rep.UntracedShare = share(st.comp[untraced], st.sb)
+}
+
+// inTransit raises UNCONFIRMED_CUSTODY for a lot whose head record is a
+// dispatch still without its receipt.
+func (r *run) inTransit(head *entry, lot string) {
+	r.flag(head, RuleUnconfirmedCustody, pb.Severity_SEVERITY_WARNING, lot, nil, nil,
+		"lot %q is in transit: dispatch to %q has no receipt in the bundle", lot, head.st.GetDispatch().GetToPartyId())
 }
 
 func share(part, whole float64) float64 {

@@ -891,10 +891,7 @@ func (x *replayTx) windows(xt *pb.Extraction) error {
 			first = v.T
 			w.evidence = append(w.evidence, v.Rec)
 		}
-		w.count = last.Count - first.Count
-		w.oreG = float64(last.OreG - first.OreG)
-		w.sbG = float64(last.SbG - first.SbG)
-		w.otherSbG = float64(last.OtherSbG - first.OtherSbG)
+		w.between(first, last)
 		return w, true, nil
 	}
 	m := e.st.GetPartyId()
@@ -902,27 +899,25 @@ func (x *replayTx) windows(xt *pb.Extraction) error {
 	if !registry.HasRole(p, pb.Role_ROLE_MINE) {
 		return nil
 	}
-	years := r.cfg.CapacityWindow.Hours() / (365 * 24)
-	days := r.cfg.CapacityWindow.Hours() / 24
 	var wf windowFlags
-	n0 := len(r.cands)
+	// raised stores the flag check raises, if it raises one, and returns
+	// its key.
+	raised := func(check func()) (string, error) {
+		n0 := len(r.cands)
+		defer func() { r.cands = r.cands[:n0] }()
+		if check(); len(r.cands) == n0 {
+			return "", nil
+		}
+		return x.putFlag(r.cands[n0].flag)
+	}
 	if prof := p.GetRegistration().GetMine(); prof != nil {
 		w, ok, err := window(index.MineTally(m))
 		if err != nil {
 			return err
 		}
 		if ok {
-			ore := w.oreG / 1000
-			if g := prof.GetGradeMaxPct(); g > 0 {
-				ore += w.otherSbG / 1000 / (g / 100)
-			}
-			if cap := prof.GetAnnualOreCapacityKg() * years * (1 + r.cfg.CapacityTolerance); ore > cap {
-				r.flag(e, RuleMineOverCapacity, pb.Severity_SEVERITY_CRITICAL, e.lot(), nil, w.evidence,
-					"mine %q extracted %.0f kg ore in the %.0f days to %s (%d extractions, by the log's running tally), above its licensed %.0f kg/yr prorated to %.0f kg (+%.0f %% tolerance)",
-					m, ore, days, ts(e.logTime()), w.count, prof.GetAnnualOreCapacityKg(), cap, r.cfg.CapacityTolerance*100)
-				if wf.Mine, err = x.putFlag(r.cands[len(r.cands)-1].flag); err != nil {
-					return err
-				}
+			if wf.Mine, err = raised(func() { r.capacityCheck(e, m, prof, w, w.evidence) }); err != nil {
+				return err
 			}
 		}
 	}
@@ -931,16 +926,12 @@ func (x *replayTx) windows(xt *pb.Extraction) error {
 		if err != nil {
 			return err
 		}
-		if sb, limit := w.sbG/1000, r.cfg.NationalOutputKgSbPerYear*years*(1+r.cfg.CapacityTolerance); ok && sb > limit {
-			r.flag(e, RuleOriginVolume, pb.Severity_SEVERITY_CRITICAL, e.lot(), nil, w.evidence,
-				"extractions in %s in the %.0f days to %s contain %.0f kg Sb (%d extractions, by the log's running tally), above its recorded mine output of %.0f kg Sb/yr prorated to %.0f kg (+%.0f %% tolerance)",
-				r.cfg.NationalCountry, days, ts(e.logTime()), sb, w.count, r.cfg.NationalOutputKgSbPerYear, limit, r.cfg.CapacityTolerance*100)
-			if wf.National, err = x.putFlag(r.cands[len(r.cands)-1].flag); err != nil {
+		if ok {
+			if wf.National, err = raised(func() { r.nationalCheck(e, w) }); err != nil {
 				return err
 			}
 		}
 	}
-	r.cands = r.cands[:n0]
 	if wf == (windowFlags{}) {
 		return nil
 	}
@@ -1000,8 +991,7 @@ func (x *replayTx) summarize(lot string) error {
 		return err
 	}
 	if !h.Consumed && n.Transit != "" && n.Transit == h.Rec && head != nil {
-		r.flag(head, RuleUnconfirmedCustody, pb.Severity_SEVERITY_WARNING, lot, nil, nil,
-			"lot %q is in transit: dispatch to %q has no receipt in the bundle", lot, head.st.GetDispatch().GetToPartyId())
+		r.inTransit(head, lot)
 	}
 	if r.cfg.CapacityWindow > 0 {
 		for _, m := range slices.Sorted(maps.Keys(n.Mines)) {
@@ -1013,11 +1003,7 @@ func (x *replayTx) summarize(lot string) error {
 			if err != nil || last == nil {
 				return err
 			}
-			if yearSb := prof.GetAnnualOreCapacityKg() * prof.GetGradeMaxPct() / 100; n.Comp[m] > yearSb*(1+r.cfg.CapacityTolerance) {
-				r.flag(last, RuleOriginVolume, pb.Severity_SEVERITY_CRITICAL, lot, nil, nil,
-					"lot %q holds %.0f kg Sb attributed to mine %q, more than a year of its capacity can contain (%.0f kg ore/yr x %.1f %% = %.0f kg Sb)",
-					lot, n.Comp[m], m, prof.GetAnnualOreCapacityKg(), prof.GetGradeMaxPct(), yearSb)
-			}
+			r.lotYearCheck(last, lot, m, prof, n.Comp[m], nil)
 		}
 	}
 	var derived []string

@@ -44,8 +44,6 @@ func (r *run) volume(ancRecs map[*entry]bool, st *lotState) {
 			national = rec
 		}
 	}
-	years := r.cfg.CapacityWindow.Hours() / (365 * 24)
-	days := r.cfg.CapacityWindow.Hours() / 24
 	for _, m := range slices.Sorted(maps.Keys(lastByMine)) {
 		p, last := r.party(m), lastByMine[m]
 		prof := p.GetRegistration().GetMine()
@@ -62,20 +60,8 @@ func (r *run) volume(ancRecs map[*entry]bool, st *lotState) {
 		if !ok {
 			return
 		}
-		ore := w.oreG / 1000
-		if g := prof.GetGradeMaxPct(); g > 0 {
-			ore += w.otherSbG / 1000 / (g / 100) // the least ore that holds this Sb
-		}
-		if cap := prof.GetAnnualOreCapacityKg() * years * (1 + r.cfg.CapacityTolerance); ore > cap {
-			r.flag(last, RuleMineOverCapacity, pb.Severity_SEVERITY_CRITICAL, last.lot(), nil, append(own, w.evidence...),
-				"mine %q extracted %.0f kg ore in the %.0f days to %s (%d extractions, by the log's running tally), above its licensed %.0f kg/yr prorated to %.0f kg (+%.0f %% tolerance)",
-				m, ore, days, ts(last.logTime()), w.count, prof.GetAnnualOreCapacityKg(), cap, r.cfg.CapacityTolerance*100)
-		}
-		if yearSb := prof.GetAnnualOreCapacityKg() * prof.GetGradeMaxPct() / 100; st.comp[m] > yearSb*(1+r.cfg.CapacityTolerance) {
-			r.flag(last, RuleOriginVolume, pb.Severity_SEVERITY_CRITICAL, st.lot, nil, own,
-				"lot %q holds %.0f kg Sb attributed to mine %q, more than a year of its capacity can contain (%.0f kg ore/yr x %.1f %% = %.0f kg Sb)",
-				st.lot, st.comp[m], m, prof.GetAnnualOreCapacityKg(), prof.GetGradeMaxPct(), yearSb)
-		}
+		r.capacityCheck(last, m, prof, w, append(own, w.evidence...))
+		r.lotYearCheck(last, st.lot, m, prof, st.comp[m], own)
 	}
 	if national == nil || r.cfg.NationalOutputKgSbPerYear <= 0 {
 		return
@@ -84,11 +70,59 @@ func (r *run) volume(ancRecs map[*entry]bool, st *lotState) {
 	if !ok {
 		return
 	}
-	if sb, limit := w.sbG/1000, r.cfg.NationalOutputKgSbPerYear*years*(1+r.cfg.CapacityTolerance); sb > limit {
+	r.nationalCheck(national, w)
+}
+
+// The volume rules, which the verification of a bundle (volume) and the
+// replay of a log (Replay) both apply.
+
+// capacityCheck raises MINE_OVER_CAPACITY on mine m's extraction last if
+// the ore m extracted in the capacity window ending there, w, is above its
+// licensed capacity prorated to the window.
+func (r *run) capacityCheck(last *entry, m string, prof *pb.MineProfile, w windowTotal, evidence []string) {
+	ore := w.oreG / 1000
+	if g := prof.GetGradeMaxPct(); g > 0 {
+		ore += w.otherSbG / 1000 / (g / 100) // the least ore that holds this Sb
+	}
+	if cap := prof.GetAnnualOreCapacityKg() * r.windowYears() * (1 + r.cfg.CapacityTolerance); ore > cap {
+		r.flag(last, RuleMineOverCapacity, pb.Severity_SEVERITY_CRITICAL, last.lot(), nil, evidence,
+			"mine %q extracted %.0f kg ore in the %.0f days to %s (%d extractions, by the log's running tally), above its licensed %.0f kg/yr prorated to %.0f kg (+%.0f %% tolerance)",
+			m, ore, r.cfg.CapacityWindow.Hours()/24, ts(last.logTime()), w.count, prof.GetAnnualOreCapacityKg(), cap, r.cfg.CapacityTolerance*100)
+	}
+}
+
+// lotYearCheck raises ORIGIN_VOLUME, on mine m's latest extraction in a
+// lot's history, if the lot holds more Sb (sb) from m than a year of m's
+// capacity can contain.
+func (r *run) lotYearCheck(last *entry, lot, m string, prof *pb.MineProfile, sb float64, own []string) {
+	if yearSb := prof.GetAnnualOreCapacityKg() * prof.GetGradeMaxPct() / 100; sb > yearSb*(1+r.cfg.CapacityTolerance) {
+		r.flag(last, RuleOriginVolume, pb.Severity_SEVERITY_CRITICAL, lot, nil, own,
+			"lot %q holds %.0f kg Sb attributed to mine %q, more than a year of its capacity can contain (%.0f kg ore/yr x %.1f %% = %.0f kg Sb)",
+			lot, sb, m, prof.GetAnnualOreCapacityKg(), prof.GetGradeMaxPct(), yearSb)
+	}
+}
+
+// nationalCheck raises ORIGIN_VOLUME on the extraction national if the Sb
+// extracted in the national country in the capacity window ending there,
+// w, is above the country's recorded output prorated to the window.
+func (r *run) nationalCheck(national *entry, w windowTotal) {
+	if sb, limit := w.sbG/1000, r.cfg.NationalOutputKgSbPerYear*r.windowYears()*(1+r.cfg.CapacityTolerance); sb > limit {
 		r.flag(national, RuleOriginVolume, pb.Severity_SEVERITY_CRITICAL, national.lot(), nil, w.evidence,
 			"extractions in %s in the %.0f days to %s contain %.0f kg Sb (%d extractions, by the log's running tally), above its recorded mine output of %.0f kg Sb/yr prorated to %.0f kg (+%.0f %% tolerance)",
-			r.cfg.NationalCountry, days, ts(national.logTime()), sb, w.count, r.cfg.NationalOutputKgSbPerYear, limit, r.cfg.CapacityTolerance*100)
+			r.cfg.NationalCountry, r.cfg.CapacityWindow.Hours()/24, ts(national.logTime()), sb, w.count, r.cfg.NationalOutputKgSbPerYear, limit, r.cfg.CapacityTolerance*100)
 	}
+}
+
+// windowYears is the capacity window in years.
+func (r *run) windowYears() float64 { return r.cfg.CapacityWindow.Hours() / (365 * 24) }
+
+// between sets w's sums to what a key's extractions add up to from its
+// tally first (the last before the window; zero for none) to last.
+func (w *windowTotal) between(first, last index.Tally) {
+	w.count = last.Count - first.Count
+	w.oreG = float64(last.OreG - first.OreG)
+	w.sbG = float64(last.SbG - first.SbG)
+	w.otherSbG = float64(last.OtherSbG - first.OtherSbG)
 }
 
 // windowTotal is what a key's extractions sum to in a capacity window.
@@ -150,10 +184,7 @@ func (r *run) window(end *entry, key string) (windowTotal, bool) {
 			end.idx, r.cfg.CapacityWindow.Hours()/24, keyName(key), ts(end.logTime()))
 		return windowTotal{}, false
 	}
-	w.count = last.Count - first.Count
-	w.oreG = float64(last.OreG - first.OreG)
-	w.sbG = float64(last.SbG - first.SbG)
-	w.otherSbG = float64(last.OtherSbG - first.OtherSbG)
+	w.between(first, last)
 	return w, true
 }
 
