@@ -478,7 +478,7 @@ func (x *replayTx) harvest() error {
 			mine = append(mine, k)
 		}
 	}
-	slices.SortFunc(mine, func(a, b skey) int { return compareStr(a.lot, b.lot) })
+	slices.SortFunc(mine, func(a, b skey) int { return strings.Compare(a.lot, b.lot) })
 	inflow := func(lot string) []skey {
 		t := e.st.GetTransformation()
 		if t == nil {
@@ -674,21 +674,7 @@ func (x *replayTx) harvest() error {
 	}
 	// Heads: the record is the head of every lot it names (not an assay's
 	// or a nomination's).
-	var heads []string
-	switch b := e.st.GetBody().(type) {
-	case *pb.Statement_Extraction:
-		heads = []string{b.Extraction.GetLotId()}
-	case *pb.Statement_Dispatch:
-		heads = []string{b.Dispatch.GetLotId()}
-	case *pb.Statement_Receipt:
-		heads = []string{b.Receipt.GetLotId()}
-	case *pb.Statement_Transformation:
-		heads = created(e.st)
-		for _, in := range b.Transformation.GetInputs() {
-			heads = append(heads, in.GetLotId())
-		}
-	}
-	for _, lot := range heads {
+	for _, lot := range statementLots(e.st) {
 		h := headInfo{Rec: e.id, Node: e.id, Consumed: consumed[lot]}
 		if err := x.set([]byte("h/"+lot), &h); err != nil {
 			return err
@@ -701,16 +687,6 @@ func (x *replayTx) harvest() error {
 		}
 	}
 	return nil
-}
-
-func compareStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // union returns a with the keys of b it lacks.
@@ -1146,7 +1122,8 @@ func (p *Replay) AddFlags(s ReplayStore, lot string, flags []FlagAt) error {
 	return nil
 }
 
-// statementLots returns the lots whose states a custody statement makes.
+// statementLots returns the lots a custody statement makes states of: the
+// lots it is the head record of (an assay or a nomination is not one).
 func statementLots(st *pb.Statement) []string {
 	switch b := st.GetBody().(type) {
 	case *pb.Statement_Extraction:
