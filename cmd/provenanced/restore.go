@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/antimony-ledger/provenance/internal/backup"
+	"github.com/antimony-ledger/provenance/internal/datadir"
 	"github.com/antimony-ledger/provenance/internal/keyfile"
 	"github.com/antimony-ledger/provenance/ledger"
 	"github.com/antimony-ledger/provenance/tlog"
@@ -164,7 +165,7 @@ func runRestore(ctx context.Context, file, dataDir, logKeyPath string, progress 
 		if backup.IsPrivate(name) {
 			perm = 0o600
 		}
-		if err := writeFileSync(filepath.Join(tmp, name), data, perm); err != nil {
+		if err := datadir.WriteNew(filepath.Join(tmp, name), data, perm); err != nil {
 			return sum, err
 		}
 	}
@@ -269,23 +270,6 @@ func sameState(size uint64, root [32]byte, c tlog.Checkpoint) error {
 		return fmt.Errorf("tree size %d root %x, but the backup's checkpoint says size %d root %x", size, root, c.Size, c.Root)
 	}
 	return nil
-}
-
-// writeFileSync writes a new file and syncs it.
-func writeFileSync(path string, data []byte, perm os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // readProgress reads from r and, at most once a second, rewrites a

@@ -57,10 +57,10 @@ func LogKey(dir, origin string) (*tlog.Signer, string, error) {
 		if err != nil {
 			return nil, "", fmt.Errorf("generating log key: %w", err)
 		}
-		if err := writeNew(keyPath, []byte(sk+"\n"), 0o600); err != nil {
+		if err := WriteNew(keyPath, []byte(sk+"\n"), 0o600); err != nil {
 			return nil, "", err
 		}
-		if err := writeNew(pubPath, []byte(vk+"\n"), 0o644); err != nil {
+		if err := WriteNew(pubPath, []byte(vk+"\n"), 0o644); err != nil {
 			return nil, "", err
 		}
 		skey = []byte(sk)
@@ -135,7 +135,7 @@ func RegistrarKey(dir, supplied string) (ed25519.PublicKey, string, error) {
 		if err := refuseNewKeyForOldLedger(dir, RegistrarPubFile); err != nil {
 			return nil, "", err
 		}
-		if err := writeNew(pubPath, record.MarshalPublicKey(pub), 0o644); err != nil {
+		if err := WriteNew(pubPath, record.MarshalPublicKey(pub), 0o644); err != nil {
 			return nil, "", err
 		}
 		return pub, pubPath, nil
@@ -170,7 +170,7 @@ func LocalRegistrar(dir string, log *slog.Logger) (ed25519.PrivateKey, error) {
 	if err := keyfile.WritePrivate(keyPath, priv); err != nil {
 		return nil, fmt.Errorf("%s: %w", keyPath, err)
 	}
-	if err := writeNew(pubPath, record.MarshalPublicKey(pub), 0o644); err != nil {
+	if err := WriteNew(pubPath, record.MarshalPublicKey(pub), 0o644); err != nil {
 		return nil, err
 	}
 	log.Info("created a registrar key for this process to play the registrar", slog.String("path", keyPath))
@@ -184,8 +184,8 @@ func refuseNewKeyForOldLedger(dir, missing string) error {
 	return nil
 }
 
-// writeNew writes a new file durably, refusing to overwrite one.
-func writeNew(path string, data []byte, perm os.FileMode) error {
+// WriteNew writes a new file durably (synced), refusing to overwrite one.
+func WriteNew(path string, data []byte, perm os.FileMode) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		return fmt.Errorf("creating %s: %w", path, err)
