@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/tls"
+	"strings"
 	"sync"
 	"time"
 
@@ -12,7 +13,20 @@ import (
 
 	"github.com/antimony-ledger/provenance/authtoken"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	"github.com/antimony-ledger/provenance/record"
+	"github.com/antimony-ledger/provenance/tlog"
 )
+
+// OperatorCredentials returns the credentials of the log's operator,
+// whose tokens are signed with the log's own key: logKey is that key's
+// note signer text (a data directory's log.key).
+func OperatorCredentials(logKey string) (*Credentials, error) {
+	ls, err := tlog.NewSigner(strings.TrimSpace(logKey))
+	if err != nil {
+		return nil, err
+	}
+	return &Credentials{PartyID: record.OperatorPartyID, Key: ls.PrivateKey(), Origin: ls.Name()}, nil
+}
 
 // Credentials authenticate a party to the ledger with the Ed25519 key it
 // is registered with: every call carries a short-lived token the key

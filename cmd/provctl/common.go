@@ -129,11 +129,11 @@ func (g *globals) credentials() (*client.Credentials, error) {
 	}
 	if text := strings.TrimSpace(string(b)); strings.HasPrefix(text, "PRIVATE+KEY+") {
 		// The log's own key: the operator.
-		ls, err := tlog.NewSigner(text)
+		c, err := client.OperatorCredentials(text)
 		if err != nil {
 			return nil, usageErr("--key %s: %v", keyFile, err)
 		}
-		return &client.Credentials{PartyID: operatorPartyID, Key: ls.PrivateKey(), Origin: ls.Name()}, nil
+		return c, nil
 	}
 	if party == "" {
 		return nil, usageErr("--party (or PROVCTL_PARTY) is required with --key: the party the key is registered to")
@@ -144,10 +144,6 @@ func (g *globals) credentials() (*client.Credentials, error) {
 	}
 	return &client.Credentials{PartyID: party, Key: key}, nil
 }
-
-// operatorPartyID is the identity of a token signed with the log key
-// (internal/server.OperatorPartyID).
-const operatorPartyID = "operator"
 
 // pinnedOrigin returns the name of the pinned log key (PROVCTL_LOG_KEY),
 // so tokens are made for that ledger and no other; "" if none is pinned,

@@ -351,11 +351,11 @@ func operator(t *testing.T) *client.Credentials {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ls, err := tlog.NewSigner(strings.TrimSpace(string(b)))
+	c, err := client.OperatorCredentials(string(b))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &client.Credentials{PartyID: "operator", Key: ls.PrivateKey(), Origin: ls.Name()}
+	return c
 }
 
 // operatorGet GETs url as the operator.

@@ -27,7 +27,6 @@ import (
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
-	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // TestDaemonFullDisk runs the binary on a 64 MiB tmpfs with
@@ -258,11 +257,11 @@ func operatorCreds(t *testing.T, data string) *client.Credentials {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ls, err := tlog.NewSigner(strings.TrimSpace(string(b)))
+	c, err := client.OperatorCredentials(string(b))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &client.Credentials{PartyID: "operator", Key: ls.PrivateKey(), Origin: ls.Name()}
+	return c
 }
 
 func freeSpace(t *testing.T, dir string) uint64 {

@@ -16,7 +16,6 @@ import (
 
 	"github.com/antimony-ledger/provenance/client"
 	"github.com/antimony-ledger/provenance/internal/datadir"
-	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // TestFlagsAfterRestart: a log written while the server was stopped is
@@ -151,11 +150,11 @@ func operator(t *testing.T, dir string) *client.Credentials {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ls, err := tlog.NewSigner(strings.TrimSpace(string(b)))
+	c, err := client.OperatorCredentials(string(b))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &client.Credentials{PartyID: "operator", Key: ls.PrivateKey(), Origin: ls.Name()}
+	return c
 }
 
 func pct(ds []time.Duration, p int) time.Duration {
