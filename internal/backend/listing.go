@@ -148,19 +148,44 @@ func (b *Backend) ListFlags(ctx context.Context, req *apipb.ListFlagsRequest) (*
 	pending, unread := b.listed(ctx)
 	resp := &apipb.ListFlagsResponse{PendingLots: pending, UnreadRecords: unread}
 	// From the index of the rule, or else of the party, asked for.
-	prefix := []byte(verifier.ReplayFlagIndex(req.GetRule(), req.GetPartyId()))
-	indexed := string(prefix) != verifier.ReplayFlagPrefix
-	err = b.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: !indexed, PrefetchSize: 100})
+	prefix := verifier.ReplayFlagIndex(req.GetRule(), req.GetPartyId())
+	resp.NextPageToken, err = b.scanPage(ctx, "flags", prefix, verifier.ReplayFlagPrefix, after, size, maxFlagScan, func(key string, v []byte) (bool, error) {
+		f := &pb.Flag{}
+		if err := proto.Unmarshal(v, f); err != nil {
+			return false, fmt.Errorf("reading flag %q: %w", key, err)
+		}
+		if !matches(f, req) {
+			return false, nil
+		}
+		resp.Flags = append(resp.Flags, f)
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// scanPage reads the replay's state under prefix, an index of main (each
+// key the prefix and a key under main) or main itself, from the key after
+// after, in key order, and gives each key under main and its value to
+// take, which says whether it took it for the page. It stops once take
+// has taken size or maxScan keys were read, and returns the page token of
+// kind to go on from there; "" at the end.
+func (b *Backend) scanPage(ctx context.Context, kind, prefix, main, after string, size, maxScan int, take func(key string, v []byte) (bool, error)) (string, error) {
+	indexed := prefix != main
+	next := ""
+	err := b.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix), PrefetchValues: !indexed, PrefetchSize: 100})
 		defer it.Close()
-		last, scanned := "", 0
-		for it.Seek(append(slices.Clone(prefix), after...)); it.Valid(); it.Next() {
+		last, scanned, taken := "", 0, 0
+		for it.Seek([]byte(prefix + after)); it.Valid(); it.Next() {
 			key := string(it.Item().Key()[len(prefix):])
 			if key == after {
 				continue
 			}
-			if len(resp.Flags) == size || scanned == maxFlagScan {
-				resp.NextPageToken = pageToken("flags", last)
+			if taken == size || scanned == maxScan {
+				next = pageToken(kind, last)
 				return nil
 			}
 			if err := ctx.Err(); err != nil {
@@ -171,28 +196,29 @@ func (b *Backend) ListFlags(ctx context.Context, req *apipb.ListFlagsRequest) (*
 			item := it.Item()
 			if indexed {
 				var err error
-				item, err = txn.Get([]byte(verifier.ReplayFlagPrefix + key))
+				item, err = txn.Get([]byte(main + key))
 				if errors.Is(err, badger.ErrKeyNotFound) {
 					continue // an index entry a batch cut short left behind
 				}
 				if err != nil {
-					return fmt.Errorf("reading flag %q: %w", key, err)
+					return fmt.Errorf("reading %q: %w", main+key, err)
 				}
 			}
-			f := &pb.Flag{}
-			if err := item.Value(func(v []byte) error { return proto.Unmarshal(v, f) }); err != nil {
-				return fmt.Errorf("reading flag %q: %w", key, err)
+			v, err := item.ValueCopy(nil)
+			if err != nil {
+				return fmt.Errorf("reading %q: %w", main+key, err)
 			}
-			if matches(f, req) {
-				resp.Flags = append(resp.Flags, f)
+			ok, err := take(key, v)
+			if err != nil {
+				return err
+			}
+			if ok {
+				taken++
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return resp, nil
+	return next, err
 }
 
 func matches(f *pb.Flag, req *apipb.ListFlagsRequest) bool {
@@ -239,62 +265,26 @@ func (b *Backend) ListLots(ctx context.Context, req *apipb.ListLotsRequest) (*ap
 	resp := &apipb.ListLotsResponse{PendingLots: pending, UnreadRecords: unread}
 	// From the index of the rule, or else of the verdict, or else of the
 	// holder, asked for.
-	prefix := []byte(verifier.ReplayLotIndex(req.GetRule(), req.GetVerdict(), req.GetHolderPartyId()))
-	indexed := string(prefix) != verifier.ReplayLotPrefix
+	prefix := verifier.ReplayLotIndex(req.GetRule(), req.GetVerdict(), req.GetHolderPartyId())
 	type hit struct {
 		lot string
 		sum verifier.ReplayLot
 	}
 	var hits []hit
-	err = b.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: !indexed, PrefetchSize: 100})
-		defer it.Close()
-		last, scanned := "", 0
-		from := slices.Clone(prefix)
-		if after != "" {
-			from = append(append(from, after...), 0)
+	resp.NextPageToken, err = b.scanPage(ctx, "lots", prefix, verifier.ReplayLotPrefix, after, size, maxLotScan, func(lot string, v []byte) (bool, error) {
+		sum, err := verifier.DecodeReplayLot(v)
+		if err != nil {
+			return false, fmt.Errorf("reading lot %q: %w", lot, err)
 		}
-		for it.Seek(from); it.Valid(); it.Next() {
-			if len(hits) == size || scanned == maxLotScan {
-				resp.NextPageToken = pageToken("lots", last)
-				return nil
-			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			lot := string(it.Item().Key()[len(prefix):])
-			last = lot
-			scanned++
-			item := it.Item()
-			if indexed {
-				var err error
-				item, err = txn.Get([]byte(verifier.ReplayLotPrefix + lot))
-				if errors.Is(err, badger.ErrKeyNotFound) {
-					continue
-				}
-				if err != nil {
-					return fmt.Errorf("reading lot %q: %w", lot, err)
-				}
-			}
-			var sum verifier.ReplayLot
-			if err := item.Value(func(v []byte) (err error) { sum, err = verifier.DecodeReplayLot(v); return err }); err != nil {
-				return fmt.Errorf("reading lot %q: %w", lot, err)
-			}
-			if h := req.GetHolderPartyId(); h != "" && sum.Holder != h && sum.InTransitTo != h {
-				continue
-			}
-			if p := req.GetProduct(); p != pb.Product_PRODUCT_UNSPECIFIED && sum.Product != p {
-				continue
-			}
-			if v := req.GetVerdict(); v != pb.Verdict_VERDICT_UNSPECIFIED && sum.Verdict != v {
-				continue
-			}
-			if r := req.GetRule(); r != "" && !slices.Contains(sum.Rules, r) {
-				continue
-			}
-			hits = append(hits, hit{lot, sum})
+		switch {
+		case req.GetHolderPartyId() != "" && sum.Holder != req.GetHolderPartyId() && sum.InTransitTo != req.GetHolderPartyId(),
+			req.GetProduct() != pb.Product_PRODUCT_UNSPECIFIED && sum.Product != req.GetProduct(),
+			req.GetVerdict() != pb.Verdict_VERDICT_UNSPECIFIED && sum.Verdict != req.GetVerdict(),
+			req.GetRule() != "" && !slices.Contains(sum.Rules, req.GetRule()):
+			return false, nil
 		}
-		return nil
+		hits = append(hits, hit{lot, sum})
+		return true, nil
 	})
 	if err != nil {
 		return nil, err
