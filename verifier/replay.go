@@ -98,12 +98,10 @@ type ReplayResult struct {
 type ReplayLot struct {
 	Verdict     pb.Verdict
 	Rules       []string
-	Flags       int
 	Holder      string
 	InTransitTo string
 	Product     pb.Product
-	Consumed    bool
-	// Keys are the keys of the lot's flags; Derived those of them that
+	// Keys are the keys of the lot's flags (as many as it has); Derived those of them that
 	// the lot's head makes (in transit, a lot's Sb per mine), which go
 	// when the head moves on.
 	Keys    []string
@@ -1000,7 +998,7 @@ func (x *replayTx) summarize(lot string) error {
 	}
 	keys = union(keys, derived)
 	keys = union(keys, old.Extra)
-	sum := ReplayLot{Holder: n.Holder, Product: n.Product, Consumed: h.Consumed, Keys: keys, Derived: derived, Extra: old.Extra, Flags: len(keys)}
+	sum := ReplayLot{Holder: n.Holder, Product: n.Product, Keys: keys, Derived: derived, Extra: old.Extra}
 	if head != nil && n.Transit == h.Rec && !h.Consumed {
 		sum.InTransitTo = head.st.GetDispatch().GetToPartyId()
 	}

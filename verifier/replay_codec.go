@@ -247,11 +247,9 @@ func (t *tallyInfo) unmarshal(d *dec) {
 func (l *ReplayLot) marshal(e *enc) {
 	e.u(uint64(l.Verdict))
 	e.ss(l.Rules)
-	e.u(uint64(l.Flags))
 	e.s(l.Holder)
 	e.s(l.InTransitTo)
 	e.u(uint64(l.Product))
-	e.t(l.Consumed)
 	e.ss(l.Keys)
 	e.ss(l.Derived)
 	e.ss(l.Extra)
@@ -260,10 +258,8 @@ func (l *ReplayLot) marshal(e *enc) {
 func (l *ReplayLot) unmarshal(d *dec) {
 	l.Verdict = pb.Verdict(d.u())
 	l.Rules = d.ss()
-	l.Flags = int(d.u())
 	l.Holder, l.InTransitTo = d.s(), d.s()
 	l.Product = pb.Product(d.u())
-	l.Consumed = d.t()
 	l.Keys, l.Derived, l.Extra = d.ss(), d.ss(), d.ss()
 }
 

@@ -14,8 +14,8 @@ func TestReplayCodec(t *testing.T) {
 		Product: pb.Product_PRODUCT_ORE, Transit: "QmT", Loc: []byte{9, 1, 2}, Gained: 1.5, Lost: map[string]float64{"mine-a": 0.3},
 		Flags: []string{"k1", "k2"}, Mines: map[string]extRef{"mine-a": {"QmE", 7}}, National: &extRef{"QmE", 7},
 		Next: []nodeRef{{"QmD", "L1"}, {"QmS", "L2"}}}
-	l := &ReplayLot{Verdict: pb.Verdict_VERDICT_FLAGGED, Rules: []string{"A", "B"}, Flags: 2, Holder: "h", InTransitTo: "t",
-		Product: pb.Product_PRODUCT_TRIOXIDE, Consumed: true, Keys: []string{"k"}, Derived: []string{"d"}, Extra: []string{"e"}}
+	l := &ReplayLot{Verdict: pb.Verdict_VERDICT_FLAGGED, Rules: []string{"A", "B"}, Holder: "h", InTransitTo: "t",
+		Product: pb.Product_PRODUCT_TRIOXIDE, Keys: []string{"k"}, Derived: []string{"d"}, Extra: []string{"e"}}
 	for _, v := range []codable{n, l, &recInfo{Idx: 3, Party: "p", T: -5, LT: 7, St: []byte("x")}, &contInfo{2, "a", "b"},
 		&headInfo{"r", "n", true}, &windowFlags{"m", "n"}, &termInfo{"h", []string{"lab"}}} {
 		b := encode(v)

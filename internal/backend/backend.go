@@ -115,7 +115,7 @@ const (
 	registryPrefix = "g/"  // BE8(index) of each registry record
 	queuePrefix    = "q/"  // party id: its lots await a full verification
 	formatKey      = "fmt" // the replay's state format
-	formatVersion  = "2"
+	formatVersion  = "3"
 )
 
 // New returns a backend for store, with its replay state in memory, and

@@ -294,7 +294,7 @@ func (b *Backend) ListLots(ctx context.Context, req *apipb.ListLotsRequest) (*ap
 		if err != nil {
 			return nil, fmt.Errorf("lot %q: %w", h.lot, err)
 		}
-		resp.Lots = append(resp.Lots, &apipb.LotSummary{Lot: st, Verdict: h.sum.Verdict, Rules: h.sum.Rules, FlagCount: uint32(h.sum.Flags)})
+		resp.Lots = append(resp.Lots, &apipb.LotSummary{Lot: st, Verdict: h.sum.Verdict, Rules: h.sum.Rules, FlagCount: uint32(len(h.sum.Keys))})
 	}
 	return resp, nil
 }
