@@ -212,7 +212,7 @@ func Restore(ctx context.Context, dir string, r io.Reader) (info BackupInfo, err
 		WithDetectConflicts(false).
 		WithMetricsEnabled(false).
 		WithNumCompactors(2).
-		WithLogger(badgerLogger{slog.Default()})
+		WithLogger(badgerLogger{slog.Default(), "badger: "})
 	db, err := badger.Open(bo)
 	if err != nil {
 		return info, fmt.Errorf("restore: opening badger: %w", err)

@@ -275,7 +275,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 		WithDetectConflicts(false).
 		WithMetricsEnabled(false).
 		WithNumCompactors(2).
-		WithLogger(badgerLogger{l.logger})
+		WithLogger(badgerLogger{l.logger, "badger: "})
 	// Badger checks each table block's checksum when it reads the block
 	// from disk (and so before a compaction could copy a damaged block
 	// into a new table with a fresh checksum), and each value's when it
@@ -1077,15 +1077,23 @@ func (l *Log) RootAt(ctx context.Context, size uint64) ([32]byte, error) {
 	return rangeRoot(r), nil
 }
 
-// badgerLogger routes Badger's warnings and errors to slog and drops the rest.
-type badgerLogger struct{ l *slog.Logger }
+// BadgerLogger returns a Badger logger that routes Badger's warnings and
+// errors to l, each message after prefix, and drops the rest.
+func BadgerLogger(l *slog.Logger, prefix string) badger.Logger {
+	return badgerLogger{l, prefix}
+}
+
+type badgerLogger struct {
+	l      *slog.Logger
+	prefix string
+}
 
 func (b badgerLogger) Errorf(f string, a ...any) {
-	b.l.Error("badger: " + strings.TrimSpace(fmt.Sprintf(f, a...)))
+	b.l.Error(b.prefix + strings.TrimSpace(fmt.Sprintf(f, a...)))
 }
 
 func (b badgerLogger) Warningf(f string, a ...any) {
-	b.l.Warn("badger: " + strings.TrimSpace(fmt.Sprintf(f, a...)))
+	b.l.Warn(b.prefix + strings.TrimSpace(fmt.Sprintf(f, a...)))
 }
 
 func (badgerLogger) Infof(string, ...any)  {}

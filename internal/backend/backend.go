@@ -211,7 +211,7 @@ func openReplayDB(dir string, readOnly bool, logger *slog.Logger) (*badger.DB, e
 		WithBlockCacheSize(32 << 20).
 		WithIndexCacheSize(16 << 20).
 		WithChecksumVerificationMode(1). // options.OnTableRead
-		WithLogger(quietLogger{logger})
+		WithLogger(ledger.BadgerLogger(logger, "verifier store: "))
 	return badger.Open(bo)
 }
 
@@ -794,19 +794,6 @@ func (s *txnStore) Last(prefix, before []byte) ([]byte, error) {
 	}
 	return nil, nil
 }
-
-// quietLogger routes the replay store's Badger errors and warnings to
-// slog and drops the rest.
-type quietLogger struct{ l *slog.Logger }
-
-func (q quietLogger) Errorf(f string, a ...any) {
-	q.l.Error("verifier store: " + strings.TrimSpace(fmt.Sprintf(f, a...)))
-}
-func (q quietLogger) Warningf(f string, a ...any) {
-	q.l.Warn("verifier store: " + strings.TrimSpace(fmt.Sprintf(f, a...)))
-}
-func (quietLogger) Infof(string, ...any)  {}
-func (quietLogger) Debugf(string, ...any) {}
 
 // VerifyLot builds the lot's bundle from the store and verifies it with
 // the same code a buyer runs on their own machine.
