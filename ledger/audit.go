@@ -54,7 +54,7 @@ func (l *Log) Audit(ctx context.Context, checkpoint []byte, v note.Verifier, pro
 	}
 	// A damaged block of state or index keys hides them (Badger answers
 	// "not found"), which the entries' checks above cannot see.
-	if err := l.view(func(*badger.Txn) error { return verifyChecksum(l.db) }); err != nil {
+	if err := l.view(func(*badger.Txn) error { return VerifyTables(context.Background(), l.db) }); err != nil {
 		return fmt.Errorf("audit: %w", &DamageError{What: "a table block", Err: err})
 	}
 	return nil

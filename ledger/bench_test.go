@@ -213,7 +213,7 @@ func BenchmarkOpenCheck(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.StartTimer()
-			if err := verifyChecksum(l.db); err != nil {
+			if err := VerifyTables(context.Background(), l.db); err != nil {
 				b.Fatal(err)
 			}
 			b.StopTimer()

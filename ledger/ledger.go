@@ -42,6 +42,10 @@ const (
 	// was deleted. Entries are never overwritten, so the garbage left is
 	// small: state values over 4 KiB that change, and journal replays.
 	valueThreshold = 4 << 10
+	// Badger's memory: each memtable's arena, and the cache of decoded
+	// table blocks (see Open).
+	memTableSize   = 32 << 20
+	blockCacheSize = 64 << 20
 )
 
 // Badger's checksum checks (see Open); variables for the read-cost
@@ -276,6 +280,15 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 		WithMetricsEnabled(false).
 		WithNumCompactors(2).
 		WithLogger(badgerLogger{l.logger, "badger: "})
+	// Badger's defaults (a 256 MiB block cache, five 64 MiB memtables) take
+	// half a GiB of memory that the ledger does not use well: reads are of
+	// records just written (in the memtable) or of a lot's few records
+	// (a handful of blocks), and the commit groups are small. Smaller
+	// memtables and cache keep the server's memory near what its caches
+	// hold (BENCHMARKS.md, "Flags that keep up").
+	bo = bo.WithMemTableSize(memTableSize).
+		WithNumMemtables(3).
+		WithBlockCacheSize(blockCacheSize)
 	// Badger checks each table block's checksum when it reads the block
 	// from disk (and so before a compaction could copy a damaged block
 	// into a new table with a fresh checksum), and each value's when it
