@@ -110,3 +110,7 @@ func QueueKeys(b *Backend) (n int) {
 func SetRaw(b *Backend, k, v []byte) error {
 	return b.db.Update(func(txn *badger.Txn) error { return txn.Set(k, v) })
 }
+
+// TablesChecked is closed once b's background check of its tables is
+// done.
+func TablesChecked(b *Backend) <-chan struct{} { return b.tablesDone }

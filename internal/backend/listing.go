@@ -134,6 +134,9 @@ func (b *Backend) listed(ctx context.Context) (pending, unread uint64) {
 // behind, the response counts the records it has not replayed (and the
 // parties whose lots await a full verification).
 func (b *Backend) ListFlags(ctx context.Context, req *apipb.ListFlagsRequest) (*apipb.ListFlagsResponse, error) {
+	if err := b.damage(); err != nil {
+		return nil, err
+	}
 	if err := checkRule(req.GetRule()); err != nil {
 		return nil, err
 	}
@@ -244,6 +247,9 @@ func matches(f *pb.Flag, req *apipb.ListFlagsRequest) bool {
 // for it as ListFlags does. A lot the follower has not reached yet is not
 // listed.
 func (b *Backend) ListLots(ctx context.Context, req *apipb.ListLotsRequest) (*apipb.ListLotsResponse, error) {
+	if err := b.damage(); err != nil {
+		return nil, err
+	}
 	if err := checkRule(req.GetRule()); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,53 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/antimony-ledger/provenance/ledger"
+)
+
+// rebuildMarker is a file in the state's directory that asks the next
+// start to rebuild the state from the log's start: checkTables found a
+// table block that fails its checksum.
+const rebuildMarker = "REBUILD"
+
+// checkTables checks the checksum of every table block of the replay's
+// store once, in the background after start (blocks are also checked as
+// they are read). The state is a projection of the log, so damage loses
+// nothing the log cannot give again, but a damaged block hides the keys
+// it holds, and listings would leave out what it hid: from the moment
+// damage is found listings refuse with ErrDataLoss, saying a restart
+// rebuilds the state, and the next start does.
+func (b *Backend) checkTables(ctx context.Context, dir string) {
+	defer close(b.tablesDone)
+	err := ledger.VerifyTables(ctx, b.db)
+	if err == nil || ctx.Err() != nil {
+		return
+	}
+	err = fmt.Errorf("%w: the flags' state in %s is damaged (%v); restart the server to rebuild it from the log", ledger.ErrDataLoss, dir, err)
+	b.damaged.Store(&err)
+	if werr := os.WriteFile(filepath.Join(dir, rebuildMarker), []byte(err.Error()+"\n"), 0o600); werr != nil {
+		b.logger.Error("verifier: marking the flags' state for a rebuild", "error", werr)
+	}
+	b.logger.Error("verifier: the flags' state is damaged; listings are refused until a restart rebuilds it", "error", err)
+}
+
+// damage returns the error checkTables found, or nil.
+func (b *Backend) damage() error {
+	if p := b.damaged.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// markedForRebuild reports whether an earlier run found the state in dir
+// damaged.
+func markedForRebuild(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, rebuildMarker))
+	return err == nil || !errors.Is(err, fs.ErrNotExist)
+}
