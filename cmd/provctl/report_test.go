@@ -2,12 +2,17 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"html"
 	"os"
 	"strings"
 	"testing"
 
+	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	"github.com/antimony-ledger/provenance/internal/report"
+	"github.com/antimony-ledger/provenance/internal/testserver"
+	"github.com/antimony-ledger/provenance/internal/witnesstest"
+	"github.com/antimony-ledger/provenance/tlog"
 	"github.com/antimony-ledger/provenance/verifier"
 )
 
@@ -144,4 +149,33 @@ func TestReportPDF(t *testing.T) {
 			t.Error("a PDF was written without Chromium")
 		}
 	})
+}
+
+// TestReportWitnessed: the report names the witnesses that cosigned the
+// checkpoint, and says whether their cosignatures were checked against
+// the buyer's witness policy.
+func TestReportWitnessed(t *testing.T) {
+	w := witnesstest.Start(t, "w1.example")
+	chain := ct.New()
+	w.AddLog(ct.Origin, chain.LogVerifierKey)
+	c := newCLIWith(t, chain, testserver.Options{Witnesses: []tlog.Witness{w.Witness}})
+	c.setup()
+	policy := c.path("w.policy")
+	if err := os.WriteFile(policy, []byte(fmt.Sprintf("log %s\nwitness a %s %s\nquorum a\n", chain.LogVerifierKey, w.VKey, w.URL)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.ok("report", "L1", "--witness-policy", policy, "--out", c.path("checked.html"))
+	doc := readReport(t, c.path("checked.html"))
+	for _, want := range []string{"w1.example (cosignature checked against the witness policy)", "with the witness policy"} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("report with a witness policy lacks %q", want)
+		}
+	}
+	c.ok("report", "L1", "--out", c.path("unchecked.html"))
+	doc = readReport(t, c.path("unchecked.html"))
+	for _, want := range []string{"w1.example (cosignature present, not checked", "No cosignature was checked against a witness policy"} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("report without a witness policy lacks %q", want)
+		}
+	}
 }

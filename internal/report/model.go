@@ -29,13 +29,20 @@ type bundleView struct {
 	byID    map[string]*rec // record id -> record
 	parties map[string]*pb.PartyRegistration
 	leaves  int // bundle records, with or without their data
+	// leafOnly holds the log index of each record the bundle shows by its
+	// leaf alone (another party's record whose tally a rule counts).
+	leafOnly map[string]uint64
 }
 
 func decodeBundle(b *pb.Bundle) *bundleView {
-	v := &bundleView{byID: map[string]*rec{}, parties: map[string]*pb.PartyRegistration{}}
+	v := &bundleView{byID: map[string]*rec{}, parties: map[string]*pb.PartyRegistration{}, leafOnly: map[string]uint64{}}
 	for _, br := range b.GetRecords() {
 		v.leaves++
 		if len(br.GetData()) == 0 {
+			var id tlog.RecordID
+			if copy(id[:], br.GetRecordId()) == len(id) {
+				v.leafOnly[id.String()] = br.GetIndex()
+			}
 			continue
 		}
 		env, st, err := record.Decode(br.GetData())
@@ -192,11 +199,11 @@ func (v *bundleView) timeline(recs []*rec, flagged map[string]bool) []row {
 		st := r.st
 		w := row{
 			Anchor: anchor(r.index), Index: r.index, ID: r.id, Short: shorten(r.id),
-			LogTime: stamp(r.logTime), Party: v.party(st.GetPartyId()), Note: st.GetNote(),
+			LogTime: shortStamp(r.logTime), Party: v.party(st.GetPartyId()), Note: st.GetNote(),
 			Flagged: flagged[r.id],
 		}
 		if t := st.GetEventTime(); t != nil {
-			w.EventTime = stamp(t.AsTime())
+			w.EventTime = shortStamp(t.AsTime())
 		}
 		switch {
 		case st.GetExtraction() != nil:
@@ -354,6 +361,15 @@ func stamp(t time.Time) string {
 		return ""
 	}
 	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+// shortStamp is stamp without the zone, for the timeline, whose heading
+// says UTC.
+func shortStamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04")
 }
 
 func kg(v float64) string { return groupThousands(fmt.Sprintf("%.1f", v)) }

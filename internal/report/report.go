@@ -243,6 +243,8 @@ func build(in Input) (*view, error) {
 			if r := bv.byID[id]; r != nil {
 				ev.Anchor = anchor(r.index)
 				ev.Desc = fmt.Sprintf("log index %d, %s by %s", r.index, describeKind(r.st), bv.party(r.st.GetPartyId()))
+			} else if i, ok := bv.leafOnly[id]; ok {
+				ev.Desc = fmt.Sprintf("log index %d, a record the bundle proves by its log entry only (another party's record, not shown to this reader; the log's running tally in it is what the rule counts)", i)
 			}
 			fv.Evidence = append(fv.Evidence, ev)
 		}

@@ -38,6 +38,8 @@ const css = `
 .sbr svg text{font-family:system-ui,Arial,sans-serif}
 .sbr .cols{display:grid;grid-template-columns:1fr 1fr;gap:0 24px}
 .sbr ul{margin:2px 0;padding-left:18px}
+.sbr .printonly{display:none}
+.sbr .nowrap{white-space:nowrap}
 @media print{
   @page{size:A4;margin:12mm}
   .sbr{font-size:9pt;max-width:none;padding:0}
@@ -47,7 +49,11 @@ const css = `
   .sbr h2{break-after:avoid}
   .sbr .verdict,.sbr .flag,.sbr .note,.sbr tr.flagged td,.sbr .untrusted,.sbr .sev{-webkit-print-color-adjust:exact;print-color-adjust:exact}
   .sbr a{color:inherit;text-decoration:none}
-  .sbr svg{max-height:120mm}
+  .sbr svg.map{max-height:95mm;width:auto}
+  .sbr svg.graph{max-height:60mm}
+  .sbr .desc{display:none}
+  .sbr .screen{display:none}
+  .sbr .printonly{display:block}
 }
 `
 
@@ -146,10 +152,10 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 <section>
 <h2>Custody timeline{{if .Invalid}} (unverified claims){{end}}</h2>
 {{if .Timeline}}<table class="small">
-<tr><th>Logged</th><th>Party</th><th>Record</th><th>Lot</th><th class="num">Mass kg</th><th class="num">Contained Sb kg</th><th>Details</th></tr>
-{{range .Timeline}}<tr id="{{.Anchor}}"{{if .Flagged}} class="flagged"{{end}}><td>{{.LogTime}}<br><span class="muted">event {{.EventTime}}</span><br><span class="mono" title="{{.ID}}">#{{.Index}} {{.Short}}</span></td><td>{{.Party}}</td><td>{{.Kind}}</td><td>{{.Lot}}</td><td class="num">{{.Mass}}</td><td class="num">{{.Sb}}</td><td>{{.What}}{{if .Note}}<br><span class="muted">note: {{.Note}}</span>{{end}}</td></tr>
+<tr><th>Index</th><th>Logged (UTC)</th><th>Party</th><th>Record</th><th>Lot</th><th class="num">Mass kg</th><th class="num">Contained Sb kg</th><th>Details</th></tr>
+{{range .Timeline}}<tr id="{{.Anchor}}"{{if .Flagged}} class="flagged"{{end}}><td class="mono" title="{{.ID}}">#{{.Index}}<span class="screen"><br>{{.Short}}</span></td><td class="nowrap">{{.LogTime}}<br><span class="muted">event {{.EventTime}}</span></td><td>{{.Party}}</td><td>{{.Kind}}</td><td class="nowrap">{{.Lot}}</td><td class="num">{{.Mass}}</td><td class="num">{{.Sb}}</td><td>{{.What}}{{if .Note}}<br><span class="muted">note: {{.Note}}</span>{{end}}</td></tr>
 {{end}}</table>
-<p class="small muted">"Logged" is when the log took the record; the event time is the signer's own claim. Contained Sb per record is the record's mass at the lot's last declared moisture and grade; the origins above are the verifier's. Highlighted rows are evidence of a flag.</p>
+<p class="small muted">"Logged" is when the log took the record; the event time is the signer's own claim. Index is the record's position in the log. Contained Sb per record is the record's mass at the lot's last declared moisture and grade; the origins above are the verifier's. Highlighted rows are evidence of a flag.</p>
 {{else}}<p>The bundle holds no custody record of this lot.</p>{{end}}
 </section>
 
@@ -192,9 +198,10 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 
 <section class="small">
 <h2>Rules run</h2>
-<table>
-<tr><th>Rule</th><th>Up to</th><th>What it flags</th><th class="num">Flags</th></tr>
-{{range .Rules}}<tr><td>{{.ID}}</td><td>{{.Severity}}</td><td>{{.Description}}</td><td class="num">{{if $.Invalid}}–{{else}}{{.Fired}}{{end}}</td></tr>
+<p class="printonly">{{range $i, $r := .Rules}}{{if $i}}; {{end}}{{$r.ID}} ({{$r.Severity}}): {{if $.Invalid}}not reached{{else if $r.Fired}}<strong>{{$r.Fired}} flag(s)</strong>{{else}}no flag{{end}}{{end}}.</p>
+<table class="screen">
+<tr><th>Rule</th><th>Up to</th><th class="desc">What it flags</th><th class="num">Flags</th></tr>
+{{range .Rules}}<tr><td>{{.ID}}</td><td>{{.Severity}}</td><td class="desc">{{.Description}}</td><td class="num">{{if $.Invalid}}–{{else}}{{.Fired}}{{end}}</td></tr>
 {{end}}</table>
 </section>
 
