@@ -293,3 +293,45 @@ func TestFragment(t *testing.T) {
 		t.Error("HTML without a report: no error")
 	}
 }
+
+// TestSplitGraph: a lot split off another shows in the graph with the
+// split, its parent and its sibling (made alongside, drawn apart).
+func TestSplitGraph(t *testing.T) {
+	x := lottest.New(t)
+	ext := x.Extract(x.Mine, "P1", 10000, 3, 9, lottest.MineSite, 1)
+	split := x.Transform(x.Mine, pb.TransformationKind_TRANSFORMATION_KIND_SPLIT,
+		[]*pb.TransformationInput{{LotId: "P1", Link: ext, MassKg: 10000}},
+		[]*pb.TransformationOutput{
+			{LotId: "P1-A", MassKg: 6000, Product: pb.Product_PRODUCT_ORE, SbGradePct: 9},
+			{LotId: "P1-B", MassKg: 4000, Product: pb.Product_PRODUCT_ORE, SbGradePct: 9},
+		}, 2)
+	d := x.Dispatch(x.Mine, "P1-A", split, x.Exp, 6000, 3)
+	x.Receive(x.Exp, "P1-A", d, 6000, 4)
+	doc, rep := render(t, x, "P1-A", x.Bundle("P1-A"))
+	if rep.GetVerdict() == pb.Verdict_VERDICT_INVALID {
+		t.Fatalf("verdict INVALID: %v", rep.GetErrors())
+	}
+	txt := text(doc)
+	for _, want := range []string{
+		">split</text>", ">P1</text>", ">P1-A</text>", ">P1-B</text>",
+		`<g class="node target"><title>P1-A: held by mine-qa → exp-kar</title>`,
+		`<g class="node other"><title>P1-B: held by mine-qa</title>`,
+		`<g class="node lot"><title>P1: held by mine-qa</title>`,
+		">6,000.0 kg</text>", ">4,000.0 kg</text>", ">10,000.0 kg</text>",
+	} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("graph lacks %q", want)
+		}
+	}
+	// Three lots and one split; an arrow for each input and output.
+	if n := strings.Count(doc, `<g class="node `); n != 4 {
+		t.Errorf("%d graph nodes, want 4", n)
+	}
+	if n := strings.Count(doc, `<path class="edge"`); n != 3 {
+		t.Errorf("%d graph edges, want 3", n)
+	}
+	// P1's later records are not P1-A's history, but the split is.
+	if n := strings.Count(doc, `<tr id="sbr-rec-`); n != 4 {
+		t.Errorf("timeline has %d records, want 4 (extraction, split, dispatch, receipt)", n)
+	}
+}
