@@ -50,6 +50,9 @@ func reportLot(ctx context.Context, e *env, args []string) error {
 		return usageErr("--max-age %s: want a positive duration such as 24h, or 0", maxAge)
 	}
 	lot := fs.Arg(0)
+	if g.json && out == "-" {
+		return usageErr("--json and --out - would both write to stdout: write the report to a file")
+	}
 	if out == "" {
 		out = lot + "-report.html"
 	}
@@ -117,7 +120,15 @@ func reportLot(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
-	if out != "-" {
+	switch {
+	case g.json:
+		// For scripts: the verification the report shows, as verify
+		// --json prints it.
+		if err := printJSON(e.stdout, rep); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "provctl report: wrote %s\n", out)
+	case out != "-":
 		fmt.Fprintf(e.stdout, "wrote %s: lot %s %s\n", out, lot, strings.TrimPrefix(rep.GetVerdict().String(), "VERDICT_"))
 	}
 	return verdictError(rep)

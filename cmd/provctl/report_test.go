@@ -68,6 +68,16 @@ func TestReport(t *testing.T) {
 		t.Errorf("report --out -: exit %d, stdout %.80q", code, stdout)
 	}
 
+	// --json prints the verification the report shows, for scripts.
+	code, stdout, _ = c.run("report", "L2", "--json", "--out", c.path("l2-json.html"))
+	if code != exitFlagged || !strings.Contains(stdout, `"verdict": "VERDICT_FLAGGED"`) || !strings.Contains(stdout, `"rule": "TRANSIT_GAIN"`) {
+		t.Errorf("report --json: exit %d, stdout %s", code, stdout)
+	}
+	readReport(t, c.path("l2-json.html"))
+	if code, _, _ := c.run("report", "L2", "--json", "--out", "-"); code != exitUsage {
+		t.Errorf("report --json --out -: exit %d, want %d", code, exitUsage)
+	}
+
 	// Offline, from a bundle file, with no server to reach.
 	bundle := c.path("L2.bundle.json")
 	c.ok("bundle", "export", "L2", "-o", bundle)

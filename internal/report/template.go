@@ -85,7 +85,7 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 {{define "content"}}<article class="sbr" data-lot="{{.Lot}}" data-verdict="{{.Verdict}}">
 <header>
 <h1>Antimony lot {{.Lot}}: provenance report</h1>
-<p class="muted small">Generated {{.Generated}}.{{if .Source}} {{.Source}}{{end}}</p>
+<p class="muted small">{{if .Generated}}Generated {{.Generated}}.{{end}}{{if .Source}} {{.Source}}{{end}}</p>
 <div class="verdict {{.VerdictClass}}"><strong>{{.Verdict}}</strong>
 <p>{{.VerdictWords}}</p>
 {{if .Flags}}<p>{{len .Flags}} flag(s): {{.FlagCounts}}.</p>{{end}}
@@ -116,7 +116,7 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 <h2>What was checked</h2>
 <table>
 <tr><td>Records decoded from the bundle</td><td class="num">{{.Checks.Records}}</td></tr>
-<tr><td>Signatures verified (Ed25519, DSSE)</td><td class="num">{{.Checks.Signatures}}</td></tr>
+<tr><td>Signatures on those records, each checked against its signer's registered key (Ed25519, DSSE)</td><td class="num">{{.Checks.Signatures}}</td></tr>
 <tr><td>Inclusion proofs against the checkpoint</td><td class="num">{{.Checks.Proofs}}</td></tr>
 <tr><td>Hash links between records (chains of custody)</td><td class="num">{{.Checks.Links}}</td></tr>
 <tr><td>Completeness (map) proofs</td><td class="num">{{.Checks.MapProofs}}</td></tr>
