@@ -122,17 +122,19 @@ func (v *bundleView) ancestry(lot string) map[string]bool {
 	return set
 }
 
-// custody returns the records of the lots in set, in log order: the lot's
-// history. Other records of the bundle (other lots of a mine, the registry)
-// are context for the verifier's rules and are left out.
-func (v *bundleView) custody(set map[string]bool) []*rec {
+// custody returns the records of the lots in set (lot and its ancestry),
+// in log order: the lot's history. Other records of the bundle (other lots
+// of a mine, the registry) are context for the verifier's rules and are
+// left out.
+func (v *bundleView) custody(lot string, set map[string]bool) []*rec {
 	var out []*rec
 	for _, r := range v.recs {
-		if r.st.GetTransformation() != nil {
+		if t := r.st.GetTransformation(); t != nil {
 			// A transformation belongs to the history if it made a lot
-			// of the set: one that only consumed an ancestor made other
-			// lots.
-			if slices.ContainsFunc(r.st.GetTransformation().GetOutputs(), func(o *pb.TransformationOutput) bool { return set[o.GetLotId()] }) {
+			// of the set, or used up the lot itself; one that only
+			// consumed an ancestor made other lots.
+			if slices.ContainsFunc(t.GetOutputs(), func(o *pb.TransformationOutput) bool { return set[o.GetLotId()] }) ||
+				slices.ContainsFunc(t.GetInputs(), func(in *pb.TransformationInput) bool { return in.GetLotId() == lot }) {
 				out = append(out, r)
 			}
 			continue

@@ -210,6 +210,10 @@ func build(in Input) (*view, error) {
 		v.VerdictClass = "invalid"
 		v.Verdict = "INVALID"
 		v.VerdictWords = "Verification FAILED: a signature, hash link, key or proof did not check (see the errors). Nothing in this report is to be trusted. The records below are shown only as the bundle claims them, to help find what is wrong; they may be forged."
+		if by := rep.GetConsumedBy(); by != "" {
+			// VerifyLot's verdict on a lot that no longer exists.
+			v.VerdictWords = fmt.Sprintf("This lot was used up by transformation %s: it no longer exists, nobody holds it and nobody can sell it; the lots that transformation made are the ones to verify. Anyone offering this lot offers material already used up, so the verifier reports it INVALID and nothing in this report is to be trusted as a description of material on offer.", shorten(by))
+		}
 	}
 
 	var counts []string
@@ -252,7 +256,7 @@ func build(in Input) (*view, error) {
 	}
 
 	set := bv.ancestry(in.Lot)
-	hist := bv.custody(set)
+	hist := bv.custody(in.Lot, set)
 	v.Timeline = bv.timeline(hist, evidenceIDs)
 	v.Graph = buildGraph(in.Lot, set, hist)
 	named := map[string]bool{}

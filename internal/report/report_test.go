@@ -15,6 +15,7 @@ import (
 	"github.com/antimony-ledger/provenance/internal/report"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
+	"github.com/antimony-ledger/provenance/tlog"
 	"github.com/antimony-ledger/provenance/verifier"
 )
 
@@ -334,4 +335,36 @@ func TestSplitGraph(t *testing.T) {
 	if n := strings.Count(doc, `<tr id="sbr-rec-`); n != 4 {
 		t.Errorf("timeline has %d records, want 4 (extraction, split, dispatch, receipt)", n)
 	}
+}
+
+// TestUsedUpLot: a lot smelted into another is reported with the smelting
+// that used it up, and the product it went into.
+func TestUsedUpLot(t *testing.T) {
+	x := lottest.New(t)
+	c := x.CleanChain()
+	doc, rep := render(t, x, "L1", x.Bundle("L1"))
+	if rep.GetConsumedBy() != c.Smelt {
+		t.Fatalf("L1 consumed by %q, want the smelt %s", rep.GetConsumedBy(), c.Smelt)
+	}
+	txt := text(doc)
+	for _, want := range []string{`data-verdict="INVALID"`, "This lot was used up by transformation", "Nothing in this report is to be trusted", ">smelt</text>", `<g class="node target"><title>L1:`, `<g class="node other"><title>T1:`} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("L1's report lacks %q", want)
+		}
+	}
+	if !strings.Contains(doc, fmt.Sprintf(`<tr id="sbr-rec-%d"`, indexOf(t, x.Bundle("L1"), c.Smelt))) {
+		t.Error("L1's timeline lacks the smelting that used it up")
+	}
+}
+
+// indexOf returns the log index of record id in b.
+func indexOf(t *testing.T, b *pb.Bundle, id string) uint64 {
+	t.Helper()
+	for _, r := range b.GetRecords() {
+		if len(r.GetData()) > 0 && tlog.RecordIDOf(r.GetData()).String() == id {
+			return r.GetIndex()
+		}
+	}
+	t.Fatalf("record %s not in the bundle", id)
+	return 0
 }
