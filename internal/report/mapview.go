@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 
@@ -195,6 +196,12 @@ func buildMap(recs []*rec, crossingsNamed map[string]bool) mapView {
 			continue
 		}
 		x, y := xy(p.loc.GetLat(), p.loc.GetLon())
+		// Records at one place (an extraction and the dispatch from its
+		// site, two receipts at one warehouse) share a dot and a label.
+		if i := slices.IndexFunc(v.Places, func(q mpoint) bool { return q.X == x && q.Y == y }); i >= 0 {
+			v.Places[i].Tip += "; " + p.tip
+			continue
+		}
 		v.Places = append(v.Places, mpoint{X: x, Y: y, Label: trunc(p.loc.GetName(), 24), Class: p.class, Tip: p.tip + " at " + place(p.loc)})
 	}
 	for i, rt := range routes {
