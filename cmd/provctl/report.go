@@ -20,7 +20,7 @@ import (
 )
 
 func init() {
-	register("report", "verify a lot here, trusting only the pinned keys, and write its report for a compliance file (HTML, or PDF with --out FILE.pdf): LOT", reportLot)
+	register("report", "verify a lot here against the pinned keys and write its report for a compliance file (HTML or PDF): LOT", reportLot)
 }
 
 // chromiumNames are the browsers, looked up on PATH in this order, that
