@@ -127,7 +127,7 @@ func TestCleanLot(t *testing.T) {
 // flaggedLot makes a lot declared as mine-qa's ore that gains weight in
 // transit, is routed through the Chaman crossing and whose assay shows
 // the Afghan Kharnak pattern (Hg and As high together).
-func flaggedLot(t *testing.T, x *lottest.H) (ext, disp, rcpt, assay string) {
+func flaggedLot(t testing.TB, x *lottest.H) (ext, disp, rcpt, assay string) {
 	ext = x.Extract(x.Mine, "F1", 10000, 3, 9, lottest.MineSite, 1)
 	disp = x.Dispatch(x.Mine, "F1", ext, x.Exp, 10000, 2, func(d *pb.Dispatch) {
 		d.BorderCrossing = "Chaman"
