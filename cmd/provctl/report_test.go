@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"html"
 	"os"
@@ -70,8 +71,14 @@ func TestReport(t *testing.T) {
 
 	// --json prints the verification the report shows, for scripts.
 	code, stdout, _ = c.run("report", "L2", "--json", "--out", c.path("l2-json.html"))
-	if code != exitFlagged || !strings.Contains(stdout, `"verdict": "VERDICT_FLAGGED"`) || !strings.Contains(stdout, `"rule": "TRANSIT_GAIN"`) {
-		t.Errorf("report --json: exit %d, stdout %s", code, stdout)
+	var rep struct {
+		Verdict string `json:"verdict"`
+		Flags   []struct {
+			Rule string `json:"rule"`
+		} `json:"flags"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || code != exitFlagged || rep.Verdict != "VERDICT_FLAGGED" || len(rep.Flags) != 1 || rep.Flags[0].Rule != "TRANSIT_GAIN" {
+		t.Errorf("report --json: exit %d, %v, stdout %s", code, err, stdout)
 	}
 	readReport(t, c.path("l2-json.html"))
 	if code, _, _ := c.run("report", "L2", "--json", "--out", "-"); code != exitUsage {
