@@ -105,7 +105,7 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 <h2>Checkpoint</h2>
 <dl class="kv">
 <dt>Log</dt><dd>{{if .Origin}}{{.Origin}}{{else}}unknown{{end}}</dd>
-<dt>Tree size</dt><dd>{{.TreeSize}} records</dd>
+<dt>Tree size</dt><dd>{{if .TreeSize}}{{.TreeSize}} records{{else}}unknown{{end}}</dd>
 <dt>Signed</dt><dd>{{if .Signed}}{{.Signed}}{{else}}unknown{{end}}</dd>
 <dt>Root hash</dt><dd class="mono">{{if .Root}}{{.Root}}{{else}}unknown{{end}}</dd>
 <dt>Witnesses</dt><dd>{{if .Cosigners}}{{range $i, $c := .Cosigners}}{{if $i}}, {{end}}{{$c.Name}} ({{if $c.Checked}}cosignature checked against the witness policy{{else}}cosignature present, not checked: no witness policy named it{{end}}){{end}}{{else}}none: no witness had cosigned this checkpoint{{end}}</dd>
@@ -128,7 +128,7 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 
 <section>
 <h2>Flags</h2>
-{{if not .Flags}}<p>No rule raised a flag.</p>{{end}}
+{{if not .Flags}}{{if .Invalid}}<p>None: verification failed, so the rules' findings, had there been any, would not count.</p>{{else}}<p>No rule raised a flag.</p>{{end}}{{end}}
 {{range .Flags}}<div class="flag {{.SevClass}}">
 <p><span class="sev {{.SevClass}}">{{.Severity}}</span> <strong>{{.Rule}}</strong> <span class="muted small">lot {{.Lot}}, party {{.Party}}, log index {{.Index}}{{if .EventTime}}, event {{.EventTime}}{{end}}</span></p>
 <p>{{.Explain}}</p>
