@@ -46,6 +46,7 @@ var transitive = map[string][]string{
 	"proto/provenance/v1":          {badger, gateway, module + "custody", module + "ledger"},
 	"internal/backend":             {gateway, module + "internal/server", module + "client"},
 	"internal/refdata":             {module},
+	"internal/report":              {badger, grpc, gateway, module + "ledger", module + "custody", module + "client", module + "internal/backend", module + "internal/server"},
 	"internal/keyfile":             {badger, grpc, gateway, module + "ledger", module + "custody"},
 	"authtoken":                    {badger, grpc, gateway, module},
 }
@@ -63,6 +64,7 @@ var direct = map[string][]string{
 	"registry":         {"os", "net", "syscall", module + "custody", module + "ledger", grpc},
 	"index":            {"os", "net", "syscall", module + "custody", module + "ledger", grpc},
 	"internal/refdata": {module},
+	"internal/report":  {"os", "net", "syscall", grpc},
 	"authtoken":        {"os", "net", "syscall", module},
 }
 
