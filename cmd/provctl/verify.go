@@ -74,7 +74,15 @@ func verifyLot(ctx context.Context, e *env, args []string) error {
 		}
 		// The bundle's checkpoint must extend every checkpoint this client
 		// saw before: a rolled-back or forked log fails here.
-		if _, err := c.CheckCheckpoint(ctx, trust.Log, client.DirCheckpointStore{Dir: t.stateDir}, []byte(b.GetCheckpoint())); err != nil {
+		if _, err := c.CheckCheckpoint(ctx, trust.Log, client.DirCheckpointStore{Dir: t.stateDir, Log: trust.Log}, []byte(b.GetCheckpoint())); err != nil {
+			if g.json {
+				// A script reads the verdict on stdout, whatever failed.
+				rep := &pb.VerificationReport{LotId: fs.Arg(0), Verdict: pb.Verdict_VERDICT_INVALID, Errors: []string{err.Error()}}
+				rep.Text = verifier.Text(rep)
+				if perr := printJSON(e.stdout, rep); perr != nil {
+					return perr
+				}
+			}
 			return &exitError{code: exitInvalid, err: err}
 		}
 		cfg := verifier.DefaultConfig()
