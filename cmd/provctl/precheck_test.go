@@ -291,3 +291,37 @@ func TestVerifyJSONRollback(t *testing.T) {
 		t.Fatalf("verify --json against a rolled-back log: exit %d, %v\n%s", code, err, out)
 	}
 }
+
+// TestWarnBeforeTransform: a merge that puts out more than went in is
+// shown with its CRITICAL MASS_SURPLUS on the new lot before it is
+// written; a split as weighed goes through.
+func TestWarnBeforeTransform(t *testing.T) {
+	c := newCLI(t)
+	exp := c.slipSetup()
+	c.ok(append([]string{"receive", "--lot", "L1", "--mass-kg", "2995", "--seals-intact", "--lat", "24.86", "--lon", "67.01", "--time", at(2, 7)}, exp...)...)
+	size := c.treeSize()
+	code, _, errs := c.runAs("", false, append([]string{"transform", "--kind", "MERGE", "--in", "L1:2995", "--out", "BLEND:6000:ORE:9", "--time", at(3, 0)}, exp...)...)
+	if code != exitFailed || !strings.Contains(errs, "MASS_SURPLUS on lot BLEND") || !strings.Contains(errs, "not submitted") {
+		t.Fatalf("a merge with a surplus: exit %d\n%s", code, errs)
+	}
+	if got := c.treeSize(); got != size {
+		t.Fatalf("the log grew from %d to %d entries", size, got)
+	}
+	code, out, errs := c.runAs("", false, append([]string{"transform", "--kind", "SPLIT", "--in", "L1:2995", "--out", "L1A:1500:ORE:9", "--out", "L1B:1495:ORE:9", "--time", at(3, 0)}, exp...)...)
+	if code != exitOK || strings.Contains(errs, "CRITICAL") {
+		t.Fatalf("a split as weighed: exit %d\n%s%s", code, out, errs)
+	}
+	if out := c.ok("verify", "L1A"); !strings.HasPrefix(out, "VERIFIED") {
+		t.Fatalf("verify L1A:\n%s", out)
+	}
+	// A merge of two lots: both bundles are read, and the new lot checked.
+	merge := func(kg string) []string {
+		return append([]string{"transform", "--kind", "MERGE", "--in", "L1A:1500", "--in", "L1B:1495", "--out", "M1:" + kg + ":ORE:9", "--time", at(4, 0)}, exp...)
+	}
+	if code, _, errs := c.runAs("", false, merge("5000")...); code != exitFailed || !strings.Contains(errs, "MASS_SURPLUS on lot M1") {
+		t.Fatalf("a merge of two lots with a surplus: exit %d\n%s", code, errs)
+	}
+	if code, out, errs := c.runAs("", false, merge("2995")...); code != exitOK || strings.Contains(errs, "CRITICAL") {
+		t.Fatalf("a merge of two lots as weighed: exit %d\n%s%s", code, out, errs)
+	}
+}
