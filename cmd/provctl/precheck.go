@@ -142,6 +142,12 @@ func (k *checkFlags) check(ctx context.Context, e *env, g *globals, c *client.Cl
 		fmt.Fprintln(e.stderr, "The record could not be checked before it is written:")
 		for _, m := range p.Errors {
 			fmt.Fprintf(e.stderr, "  %s\n", m)
+			if strings.Contains(m, "unknown key") {
+				// addRegistration finds a registration, not the rotations
+				// after it: the server has no call for a party's registry
+				// records with their proofs.
+				fmt.Fprintln(e.stderr, "  (provctl finds the registration of a party that has signed nothing in the lot's history, not its key rotations: a key a rotation added is not checked until then)")
+			}
 		}
 	}
 	if k.yes {
@@ -149,6 +155,9 @@ func (k *checkFlags) check(ctx context.Context, e *env, g *globals, c *client.Cl
 		return nil
 	}
 	reason := "not submitted: stdin is not a terminal, so provctl cannot ask; correct the record, or pass --yes to submit it anyway"
+	if len(critical) == 0 {
+		reason = "not submitted: stdin is not a terminal, so provctl cannot ask; pass --yes to submit it unchecked"
+	}
 	if e.interactive {
 		if a := e.ask("Submit anyway? [y/N] "); a == "y" || a == "yes" {
 			return nil

@@ -325,3 +325,26 @@ func TestWarnBeforeTransform(t *testing.T) {
 		t.Fatalf("a merge of two lots as weighed: exit %d\n%s%s", code, out, errs)
 	}
 }
+
+// TestUncheckableRecord: a receipt signed with a key a rotation added,
+// by a party that has signed nothing in the lot's history, cannot be
+// checked (the lot's bundle does not hold the rotation): provctl says so
+// and wants --yes, rather than skipping the signature.
+func TestUncheckableRecord(t *testing.T) {
+	c := newCLI(t)
+	c.slipSetup()
+	c.ok("keygen", c.path("exp2.key"))
+	c.ok("rotate-key", "--party-id", "exp-1", "--pub", c.path("exp2.key.pub"), "--key", c.path("exp.key"))
+	receipt := []string{"receive", "--lot", "L1", "--mass-kg", "2995", "--seals-intact", "--lat", "24.86", "--lon", "67.01", "--time", at(2, 7), "--key", c.path("exp2.key"), "--party", "exp-1"}
+	size := c.treeSize()
+	code, _, errs := c.runAs("", false, receipt...)
+	if code != exitFailed || !strings.Contains(errs, "could not be checked") || !strings.Contains(errs, "is not registered to party") || !strings.Contains(errs, "--yes to submit it unchecked") {
+		t.Fatalf("an uncheckable receipt: exit %d\n%s", code, errs)
+	}
+	if got := c.treeSize(); got != size {
+		t.Fatalf("the log grew from %d to %d entries", size, got)
+	}
+	if code, out, errs := c.runAs("", false, append(receipt, "--yes")...); code != exitOK || !strings.Contains(out, "recorded at index") {
+		t.Fatalf("with --yes: exit %d\n%s%s", code, out, errs)
+	}
+}
