@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -374,6 +375,17 @@ func speaksTLS(target string) bool {
 // printJSON writes m as indented protojson, with every field present.
 func printJSON(w io.Writer, m proto.Message) error {
 	b, err := jsonOptions.Marshal(m)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(w, string(b))
+	return err
+}
+
+// printPlainJSON writes v as indented JSON, for output that is not a
+// protobuf message.
+func printPlainJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}

@@ -176,11 +176,9 @@ func (k *checkFlags) check(ctx context.Context, e *env, g *globals, c *client.Cl
 			}
 			r.NewFlags = append(r.NewFlags, b)
 		}
-		b, err := json.MarshalIndent(r, "", "  ")
-		if err != nil {
+		if err := printPlainJSON(e.stdout, r); err != nil {
 			return err
 		}
-		fmt.Fprintln(e.stdout, string(b))
 	}
 	return errors.New(reason)
 }

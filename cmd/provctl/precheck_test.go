@@ -230,6 +230,20 @@ func TestExporterConveniences(t *testing.T) {
 	if _, out, _ := c.run("verify", "L5", "--json"); !regexp.MustCompile(`"untracedShare":\s*0\b`).MatchString(out) {
 		t.Errorf("verify --json has no untracedShare of 0:\n%s", out)
 	}
+	// Commands that printed only text print JSON with --json too.
+	var rules struct {
+		Rules []struct{ ID, Severity, Description string }
+	}
+	if err := json.Unmarshal([]byte(c.ok("rules", "--json")), &rules); err != nil || len(rules.Rules) == 0 || rules.Rules[0].ID == "" {
+		t.Errorf("rules --json: %v %+v", err, rules)
+	}
+	var export struct {
+		File, LotID string
+		Records     int
+	}
+	if err := json.Unmarshal([]byte(c.ok("bundle", "export", "L5", "--json", "-o", c.path("L5.json"))), &export); err != nil || export.File != c.path("L5.json") || export.LotID != "L5" || export.Records == 0 {
+		t.Errorf("bundle export --json: %v %+v", err, export)
+	}
 }
 
 // TestCheckpointsPerLog: a second server started with the default origin

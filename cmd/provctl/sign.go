@@ -653,7 +653,7 @@ func receive(ctx context.Context, e *env, args []string) error {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	for _, name := range []string{"lot", "mass-kg", "lat", "lon"} {
 		if !set[name] {
-			return usageErr("--lot, --mass-kg, --lat and --lon are required (missing --%s): the record is permanent", name)
+			return usageErr("--lot, --mass-kg, --lat and --lon are required (missing --%s): a receipt says where the lot arrived, and the record is permanent", name)
 		}
 	}
 	s, err := k.signer()

@@ -149,6 +149,9 @@ func bundleExport(ctx context.Context, e *env, args []string) error {
 		if err := os.WriteFile(*out, data, 0o644); err != nil {
 			return err
 		}
+		if g.json {
+			return printPlainJSON(e.stdout, map[string]any{"file": *out, "lotId": b.GetLotId(), "records": len(b.GetRecords()), "treeSize": checkpointSize(b.GetCheckpoint())})
+		}
 		fmt.Fprintf(e.stdout, "wrote %s: %d records, checkpoint of %s entries\n", *out, len(b.GetRecords()), checkpointSize(b.GetCheckpoint()))
 		return nil
 	})
@@ -298,6 +301,18 @@ func listRules(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "rules", "", &g)
 	if err := parse(fs, args, 0); err != nil {
 		return err
+	}
+	if g.json {
+		type rule struct {
+			ID          string `json:"id"`
+			Severity    string `json:"severity"`
+			Description string `json:"description"`
+		}
+		rules := []rule{}
+		for _, r := range verifier.Rules() {
+			rules = append(rules, rule{r.ID, r.Severity.String(), r.Description})
+		}
+		return printPlainJSON(e.stdout, map[string]any{"rules": rules})
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RULE\tSEVERITY\tWHAT IT FLAGS")
