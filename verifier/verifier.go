@@ -43,6 +43,14 @@
 // as context for capacity, volume and double-spend checks. The verdict is
 // INVALID on any cryptographic failure, else FLAGGED if any rule fired,
 // else VERIFIED.
+//
+// # Previews
+//
+// [PreviewLots] answers a writer before a record is submitted: which flags
+// would the lot carry with it? It verifies the bundles as they are, then
+// replays them with the signed but unsubmitted records appended after the
+// checkpoint. Those records alone carry no inclusion proof, so a
+// [Preview] has flags but no verdict, and nothing in it vouches for a lot.
 package verifier
 
 import (
