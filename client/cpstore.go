@@ -8,19 +8,48 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/antimony-ledger/provenance/tlog"
 )
 
-// A DirCheckpointStore keeps one file per log origin in a directory.
-type DirCheckpointStore struct{ Dir string }
+// A DirCheckpointStore keeps one file per log in a directory.
+type DirCheckpointStore struct {
+	Dir string
+	// Log, if set, is the key of the log whose checkpoints are kept: the
+	// files are then named by origin and key, so two logs with one origin
+	// (two servers started with the default) are remembered apart. Without
+	// it, by origin only.
+	Log note.Verifier
+}
 
 func (d DirCheckpointStore) path(origin string) string {
-	h := sha256.Sum256([]byte(origin))
+	name := origin
+	if d.Log != nil {
+		name = fmt.Sprintf("%s\n%s\n%08x", origin, d.Log.Name(), d.Log.KeyHash())
+	}
+	h := sha256.Sum256([]byte(name))
 	return filepath.Join(d.Dir, "checkpoint-"+hex.EncodeToString(h[:8]))
 }
 
-// Last implements [CheckpointStore].
+// Last implements [CheckpointStore]. With Log set and no file for origin
+// and Log, it falls back to the file kept by origin only, as a store
+// without Log wrote it, if Log signed the checkpoint in it: an upgrade
+// keeps what the client saw, and another log's checkpoint is not taken
+// for this one's.
 func (d DirCheckpointStore) Last(origin string) ([]byte, error) {
 	b, err := os.ReadFile(d.path(origin))
+	if errors.Is(err, fs.ErrNotExist) && d.Log != nil {
+		b, err = DirCheckpointStore{Dir: d.Dir}.Last(origin)
+		if err != nil || b == nil {
+			return nil, err
+		}
+		if _, err := tlog.OpenCheckpoint(b, d.Log); err != nil {
+			return nil, nil
+		}
+		return b, nil
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

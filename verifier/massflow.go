@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"fmt"
 	"maps"
 	"math"
 	"strings"
@@ -424,10 +425,13 @@ func (r *run) transform(f *flow, rec *entry, t *pb.Transformation) {
 		outWet += o.GetMassKg()
 		r.gradeCheck(f, rec, o.GetLotId(), outLots, o.GetProduct(), o.GetSbGradePct())
 	}
+	// One surplus, one flag: a merge that gains weight gains Sb too, and
+	// both facts go in one message rather than two flags of one rule on
+	// one record.
+	var surplusMsgs []string
 	if splitMerge && outWet > inWet*(1+tol) {
-		r.flag(rec, RuleMassSurplus, pb.Severity_SEVERITY_CRITICAL, rec.lot(), outLots, nil,
-			"%s outputs weigh %.1f kg, its inputs %.1f kg: +%.1f %% (tolerance %.1f %%)",
-			kindName(kind), outWet, inWet, (outWet/math.Max(inWet, epsKg)-1)*100, tol*100)
+		surplusMsgs = append(surplusMsgs, fmt.Sprintf("%s outputs weigh %.1f kg, its inputs %.1f kg: +%.1f %% (tolerance %.1f %%)",
+			kindName(kind), outWet, inWet, (outWet/math.Max(inWet, epsKg)-1)*100, tol*100))
 	}
 	limit, base := r.recovery(kind)
 	// Output Sb above the inputs' at the kind's base recovery has no
@@ -436,9 +440,11 @@ func (r *run) transform(f *flow, rec *entry, t *pb.Transformation) {
 	unt := math.Min(sumSb, math.Max(0, sumSb-inSb*base))
 	surplus := sumSb > inSb*limit*(1+1e-9)+1e-9
 	if surplus {
-		r.flag(rec, RuleMassSurplus, pb.Severity_SEVERITY_CRITICAL, rec.lot(), outLots, nil,
-			"%s outputs contain %.1f kg Sb, its inputs %.1f kg Sb; at most %.1f kg at the maximum recovery %.3f: %.1f kg Sb untraced",
-			kindName(kind), sumSb, inSb, inSb*limit, limit, unt)
+		surplusMsgs = append(surplusMsgs, fmt.Sprintf("%s outputs contain %.1f kg Sb, its inputs %.1f kg Sb; at most %.1f kg at the maximum recovery %.3f: %.1f kg Sb untraced",
+			kindName(kind), sumSb, inSb, inSb*limit, limit, unt))
+	}
+	if len(surplusMsgs) > 0 {
+		r.flag(rec, RuleMassSurplus, pb.Severity_SEVERITY_CRITICAL, rec.lot(), outLots, nil, "%s", strings.Join(surplusMsgs, "; "))
 	}
 	traced := sumSb - unt
 	mix := map[string]float64{}

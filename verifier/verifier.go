@@ -43,6 +43,14 @@
 // as context for capacity, volume and double-spend checks. The verdict is
 // INVALID on any cryptographic failure, else FLAGGED if any rule fired,
 // else VERIFIED.
+//
+// # Previews
+//
+// [PreviewLots] answers a writer before a record is submitted: which flags
+// would the lot carry with it? It verifies the bundles as they are, then
+// replays them with the signed but unsubmitted records appended after the
+// checkpoint. Those records alone carry no inclusion proof, so a
+// [Preview] has flags but no verdict, and nothing in it vouches for a lot.
 package verifier
 
 import (
@@ -128,6 +136,11 @@ type run struct {
 	errs  []string
 	cands []cand
 	geo   map[refdata.Point]borderFacts // see border
+
+	// preview is set by PreviewLots: records past the checkpoint are
+	// pending, not in the log, and the bundles' completeness was checked
+	// by VerifyLot before they were appended.
+	preview bool
 }
 
 // A cand is a candidate flag: it is reported if its record (and, when
@@ -183,7 +196,7 @@ func verify(b *pb.Bundle, trust Trust, cfg Config, c *Cache) (rep *pb.Verificati
 		}
 		rep.Text = Text(rep)
 	}()
-	r := &run{b: b, trust: trust, cfg: cfg, cache: c, byID: map[string]*entry{}, leaves: map[uint64]tlog.Leaf{}, reg: registry.NewMemory(), retiredBy: map[string]string{}, reached: map[string]reach{}, addedBy: map[string]*entry{}}
+	r := newRun(b, trust, cfg, c)
 	if !r.crypto() {
 		rep.Verdict = pb.Verdict_VERDICT_INVALID
 		rep.Errors = r.errs
@@ -212,6 +225,10 @@ func verify(b *pb.Bundle, trust Trust, cfg Config, c *Cache) (rep *pb.Verificati
 		rep.Verdict = pb.Verdict_VERDICT_VERIFIED
 	}
 	return rep
+}
+
+func newRun(b *pb.Bundle, trust Trust, cfg Config, c *Cache) *run {
+	return &run{b: b, trust: trust, cfg: cfg, cache: c, byID: map[string]*entry{}, leaves: map[uint64]tlog.Leaf{}, reg: registry.NewMemory(), retiredBy: map[string]string{}, reached: map[string]reach{}, addedBy: map[string]*entry{}}
 }
 
 func (r *run) fail(format string, args ...any) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,7 +19,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/antimony-ledger/provenance/client"
@@ -35,6 +35,9 @@ type globals struct {
 	signOnly bool
 	tls      client.Transport
 	fs       *flag.FlagSet
+	// check, if set, verifies a custody record's lot with the record
+	// added before it is submitted (precheck.go).
+	check *checkFlags
 
 	// Who to authenticate as: the signer of a command that signs, else
 	// the --key and --party of a command that reads (or, for commands
@@ -123,7 +126,7 @@ func (g *globals) credentials() (*client.Credentials, error) {
 	if keyFile == "" {
 		return nil, nil
 	}
-	b, err := keyfile.ReadPrivateFile(keyFile)
+	b, err := readPrivateFile("--key", keyFile)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +141,7 @@ func (g *globals) credentials() (*client.Credentials, error) {
 	if party == "" {
 		return nil, usageErr("--party (or PROVCTL_PARTY) is required with --key: the party the key is registered to")
 	}
-	key, err := keyfile.ReadPrivate(keyFile)
+	key, err := readPrivate("--key", keyFile)
 	if err != nil {
 		return nil, err
 	}
@@ -172,6 +175,14 @@ func envBool(name string) bool {
 // not loopback; plaintext to a loopback address, or anywhere with
 // --insecure.
 func dial(g *globals) (*client.Client, error) {
+	addr, useTLS, err := grpcAddr(g.addr)
+	if err != nil {
+		return nil, err
+	}
+	g.addr = addr
+	if useTLS {
+		g.tls.TLS = true
+	}
 	t, err := g.transport()
 	if err != nil {
 		return nil, err
@@ -209,6 +220,32 @@ func dial(g *globals) (*client.Client, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// grpcAddr turns an --addr given as a URL (http://HOST:PORT or
+// https://HOST:PORT, as one copies it from a browser or the README) into
+// the HOST:PORT gRPC dials; https asks for TLS. Other schemes than gRPC's
+// own (dns:, unix:, passthrough:) are refused.
+func grpcAddr(addr string) (string, bool, error) {
+	scheme, rest, ok := strings.Cut(addr, "://")
+	if !ok {
+		return addr, false, nil
+	}
+	switch strings.ToLower(scheme) {
+	case "dns", "unix", "unix-abstract", "passthrough", "ipv4", "ipv6":
+		return addr, false, nil
+	case "http", "https":
+	default:
+		return "", false, usageErr("--addr %q: want HOST:PORT (or http://HOST:PORT, https://HOST:PORT for TLS), not a %s: URL", addr, scheme)
+	}
+	host, path, _ := strings.Cut(rest, "/")
+	if path != "" {
+		return "", false, usageErr("--addr %q: give the server's address without a path: %s://%s", addr, scheme, host)
+	}
+	if _, _, err := net.SplitHostPort(host); err != nil {
+		return "", false, usageErr("--addr %q: give the gRPC port too (HOST:PORT; provenanced listens on %s by default)", addr, client.DefaultAddr)
+	}
+	return host, strings.EqualFold(scheme, "https"), nil
 }
 
 // A callError is the error of a call made by a client from dial: it keeps
@@ -279,6 +316,12 @@ const (
 // if known, the call that failed.
 func hint(code codes.Code, msg string, ce *callError) string {
 	switch {
+	case code == codes.Unavailable && strings.Contains(msg, "connection refused"):
+		where := "the address in --addr (or PROVCTL_ADDR)"
+		if ce != nil {
+			where = ce.addr
+		}
+		return "is provenanced running at " + where + "? start it, or give its gRPC address with --addr (default " + client.DefaultAddr + ")"
 	case code == codes.Unavailable && strings.Contains(msg, "server preface"):
 		// provctl spoke plaintext and did not get an HTTP/2 server's
 		// preface back: a TLS server hangs up on it, and an HTTP/1 server
@@ -329,9 +372,20 @@ func speaksTLS(target string) bool {
 	return true
 }
 
-// printJSON writes m as indented protojson.
+// printJSON writes m as indented protojson, with every field present.
 func printJSON(w io.Writer, m proto.Message) error {
-	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(m)
+	b, err := jsonOptions.Marshal(m)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(w, string(b))
+	return err
+}
+
+// printPlainJSON writes v as indented JSON, for output that is not a
+// protobuf message.
+func printPlainJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -361,7 +415,7 @@ func (k *keyFlags) signer() (*client.Signer, error) {
 	if k.keyFile == "" || k.party == "" {
 		return nil, usageErr("--key and --party are required")
 	}
-	key, err := keyfile.ReadPrivate(k.keyFile)
+	key, err := readPrivate("--key", k.keyFile)
 	if err != nil {
 		return nil, err
 	}
@@ -454,4 +508,31 @@ func parseTime(flag, s string) (time.Time, error) {
 		return time.Time{}, usageErr("%s %q: want an RFC 3339 time such as 2026-04-01T08:00:00Z", flag, s)
 	}
 	return t, nil
+}
+
+// readPrivate reads a private key file given to flag, saying so when the
+// file holds a public key instead (KEYFILE.pub for KEYFILE).
+func readPrivate(flag, path string) (ed25519.PrivateKey, error) {
+	key, err := keyfile.ReadPrivate(path)
+	if err != nil {
+		return nil, publicKeyErr(flag, path, err)
+	}
+	return key, nil
+}
+
+// readPrivateFile is keyfile.ReadPrivateFile with readPrivate's message.
+func readPrivateFile(flag, path string) ([]byte, error) {
+	b, err := keyfile.ReadPrivateFile(path)
+	if err != nil {
+		return nil, publicKeyErr(flag, path, err)
+	}
+	return b, nil
+}
+
+// publicKeyErr returns a usage error if path holds a public key, else err.
+func publicKeyErr(flag, path string, err error) error {
+	if _, perr := keyfile.ReadPublic(path); perr == nil {
+		return usageErr("%s %s is a public key; %s needs the private key file (the one provctl keygen wrote without .pub)", flag, path, flag)
+	}
+	return err
 }

@@ -9,6 +9,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -51,11 +52,28 @@ func register(name, summary string, run func(ctx context.Context, e *env, args [
 
 // boolFlags are the flags that take no value, for reading flags placed
 // before the command.
-var boolFlags = map[string]bool{"json": true, "sign-only": true, "seals-intact": true, "tls": true, "insecure": true, "h": true, "help": true}
+var boolFlags = map[string]bool{"json": true, "sign-only": true, "seals-intact": true, "seals-broken": true, "no-check": true, "yes": true, "recovery": true, "none": true, "tls": true, "insecure": true, "h": true, "help": true}
 
-// env is what a command writes to.
+// env is what a command reads from and writes to.
 type env struct {
 	stdout, stderr io.Writer
+	// stdin is where answers to questions come from, and interactive
+	// says whether a person is there to answer them (stdin is a
+	// terminal): if not, provctl does not ask.
+	stdin       io.Reader
+	interactive bool
+	lines       *bufio.Reader // stdin, buffered once for every question
+}
+
+// ask prints a question on stderr and returns the answer, trimmed and in
+// lower case ("" at the end of input).
+func (e *env) ask(question string) string {
+	if e.lines == nil {
+		e.lines = bufio.NewReader(e.stdin)
+	}
+	fmt.Fprint(e.stderr, question)
+	line, _ := e.lines.ReadString('\n')
+	return strings.ToLower(strings.TrimSpace(line))
 }
 
 // exitError carries an exit code other than exitFailed.
@@ -71,6 +89,11 @@ func usageErr(format string, args ...any) error {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runIO(ctx, args, os.Stdin, isTerminal(os.Stdin), stdout, stderr)
+}
+
+// runIO is run with stdin given, and whether a person answers on it.
+func runIO(ctx context.Context, args []string, stdin io.Reader, interactive bool, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(stdout)
 		if len(args) == 0 {
@@ -106,7 +129,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// Everything provctl prints goes through printable: text from a
 	// server, a record or a bundle cannot rewrite the terminal.
 	stdout, stderr = printable{stdout}, printable{stderr}
-	err := cmd.run(ctx, &env{stdout: stdout, stderr: stderr}, append(lead, rest...))
+	err := cmd.run(ctx, &env{stdout: stdout, stderr: stderr, stdin: stdin, interactive: interactive}, append(lead, rest...))
 	if err == nil {
 		return exitOK
 	}

@@ -116,7 +116,7 @@ func (c *cli) setup() {
 	c.ok(append([]string{"extract", "--lot", "L1", "--mass-kg", "10000", "--moisture", "3", "--grade", "9", "--lat", "30.0", "--lon", "67.2", "--time", at(0, 8)}, mine...)...)
 	c.ok(append([]string{"dispatch", "--lot", "L1", "--to", "exp-1", "--mass-kg", "10000", "--moisture", "3", "--seal", "S1", "--time", at(1, 6),
 		"--waypoint", "30.0,67.2," + at(1, 6) + ",mine", "--waypoint", "24.86,67.01," + at(2, 6) + ",Karachi"}, mine...)...)
-	c.ok(append([]string{"receive", "--lot", "L1", "--mass-kg", "9990", "--lat", "24.86", "--lon", "67.01", "--time", at(2, 7)}, exp...)...)
+	c.ok(append([]string{"receive", "--seals-intact", "--lot", "L1", "--mass-kg", "9990", "--lat", "24.86", "--lon", "67.01", "--time", at(2, 7)}, exp...)...)
 }
 
 func TestSignSubmitAndRead(t *testing.T) {
@@ -208,7 +208,8 @@ func TestVerifyAndBundles(t *testing.T) {
 	mine := []string{"--key", c.path("mine.key"), "--party", "mine-1"}
 	c.ok(append([]string{"extract", "--lot", "L2", "--mass-kg", "5000", "--grade", "9", "--lat", "30.0", "--lon", "67.2", "--time", at(4, 8)}, mine...)...)
 	c.ok(append([]string{"dispatch", "--lot", "L2", "--to", "exp-1", "--mass-kg", "5000", "--time", at(5, 8)}, mine...)...)
-	c.ok("receive", "--key", c.path("exp.key"), "--party", "exp-1", "--lot", "L2", "--mass-kg", "6500", "--lat", "24.86", "--lon", "67.01", "--time", at(7, 8))
+	// (provctl warns of the flag before it writes: --yes submits anyway.)
+	c.ok("receive", "--seals-intact", "--yes", "--key", c.path("exp.key"), "--party", "exp-1", "--lot", "L2", "--mass-kg", "6500", "--lat", "24.86", "--lon", "67.01", "--time", at(7, 8))
 	code, out, _ := c.run("verify", "L2")
 	if code != exitFlagged || !strings.Contains(out, "TRANSIT_GAIN") {
 		t.Errorf("verify L2: exit %d, want %d with TRANSIT_GAIN:\n%s", code, exitFlagged, out)
@@ -257,6 +258,17 @@ func TestVerifyAndBundles(t *testing.T) {
 	}
 }
 
+// deadAddr returns a loopback address where nothing listens.
+func deadAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
 func TestExitCodes(t *testing.T) {
 	c := newCLI(t)
 	c.setup()
@@ -270,10 +282,19 @@ func TestExitCodes(t *testing.T) {
 		{"missing key", []string{"extract", "--lot", "X", "--mass-kg", "1"}, exitUsage, "--key and --party are required"},
 		{"bad flag", []string{"lot", "--nope", "L1"}, exitUsage, ""},
 		{"wrong arg count", []string{"lot"}, exitUsage, "want 1 argument"},
-		{"not the holder", []string{"dispatch", "--key", c.path("mine.key"), "--party", "mine-1", "--lot", "L1", "--to", "exp-1", "--mass-kg", "1"}, exitFailed, "PermissionDenied"},
+		{"not the holder", []string{"dispatch", "--no-check", "--key", c.path("mine.key"), "--party", "mine-1", "--lot", "L1", "--to", "exp-1", "--mass-kg", "1"}, exitFailed, "PermissionDenied"},
 		{"unknown lot", []string{"lot", "NOPE"}, exitFailed, "NotFound"},
 		{"negative mass", []string{"extract", "--key", c.path("mine.key"), "--party", "mine-1", "--lot", "L9", "--mass-kg", "-5", "--grade", "9", "--lat", "30", "--lon", "67"}, exitFailed, "InvalidArgument"},
-		{"extraction without a site", []string{"extract", "--key", c.path("mine.key"), "--party", "mine-1", "--lot", "L9", "--mass-kg", "5", "--grade", "9"}, exitUsage, "missing --lat"},
+		{"extraction with half a site", []string{"extract", "--key", c.path("mine.key"), "--party", "mine-1", "--lot", "L9", "--mass-kg", "5", "--grade", "9", "--lat", "30"}, exitUsage, "give both --lat and --lon, or neither for the mine's registered site"},
+		{"public key for --key", []string{"dispatch", "--key", c.path("exp.key.pub"), "--party", "exp-1", "--lot", "L1", "--to", "mine-1", "--mass-kg", "1"}, exitUsage, "exp.key.pub is a public key; --key needs the private key file"},
+		{"public key for --registrar-key", []string{"revoke-key", "--registrar-key", c.path("registrar.pub"), "--party-id", "exp-1", "--key-id", "x"}, exitUsage, "registrar.pub is a public key; --registrar-key needs the private key file"},
+		{"URL of another scheme", []string{"lot", "L1", "--addr", "ftp://127.0.0.1:1"}, exitUsage, "not a ftp: URL"},
+		{"URL without a port", []string{"lot", "L1", "--addr", "http://127.0.0.1"}, exitUsage, "give the gRPC port too"},
+		{"no server", []string{"lot", "L1", "--addr", "http://" + deadAddr(t)}, exitFailed, "is provenanced running at 127.0.0.1:"},
+		{"receipt with no seal state", []string{"receive", "--key", c.path("exp.key"), "--party", "exp-1", "--lot", "L1", "--mass-kg", "1", "--lat", "24.86", "--lon", "67.01"}, exitUsage, "say how the seals arrived: --seals-intact or --seals-broken"},
+		{"receipt with both seal states", []string{"receive", "--seals-intact", "--seals-broken", "--key", c.path("exp.key"), "--party", "exp-1", "--lot", "L1", "--mass-kg", "1", "--lat", "24.86", "--lon", "67.01"}, exitUsage, "give one"},
+		{"receipt with no location", []string{"receive", "--seals-intact", "--key", c.path("exp.key"), "--party", "exp-1", "--lot", "L1", "--mass-kg", "1"}, exitUsage, "missing --lat"},
+		{"output moisture of a split", []string{"transform", "--key", c.path("exp.key"), "--party", "exp-1", "--kind", "SPLIT", "--in", "L1:9990", "--out", "L1a:9990:ORE:9:3"}, exitUsage, "has its inputs' moisture"},
 		{"extraction without a grade", []string{"extract", "--key", c.path("mine.key"), "--party", "mine-1", "--lot", "L9", "--mass-kg", "5", "--lat", "30", "--lon", "67"}, exitUsage, "missing --grade"},
 		{"verify without pinned keys", []string{"verify", "L1", "--log-key", "", "--registrar-pub", ""}, exitUsage, "--log-key is required"},
 		{"log key file missing", []string{"verify", "L1", "--log-key", c.path("nofile")}, exitUsage, "nofile: no such file or directory"},
@@ -652,7 +673,7 @@ func TestRotateKeyConsent(t *testing.T) {
 	c.ok("keygen", c.path("exp2.key"))
 	c.ok("register", "--registrar-key", c.path("registrar2.key"), "--party-id", "exp-2", "--name", "E2", "--role", "EXPORTER", "--pub", c.path("exp2.key.pub"), "--valid-from", "2026-01-01T00:00:00Z")
 	c.ok(append([]string{"dispatch", "--lot", "L2", "--to", "exp-2", "--mass-kg", "1000", "--moisture", "3", "--seal", "S2", "--time", at(4, 6)}, mine2...)...)
-	c.ok("receive", "--key", c.path("exp2.key"), "--party", "exp-2", "--lot", "L2", "--mass-kg", "1000", "--lat", "24.86", "--lon", "67.01", "--time", at(6, 9))
+	c.ok("receive", "--seals-intact", "--key", c.path("exp2.key"), "--party", "exp-2", "--lot", "L2", "--mass-kg", "1000", "--lat", "24.86", "--lon", "67.01", "--time", at(6, 9))
 	if code, out, errs := c.run("verify", "L2"); code != exitOK {
 		t.Fatalf("lot received by a party registered under the second registrar key: exit %d\n%s%s", code, out, errs)
 	}

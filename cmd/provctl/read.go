@@ -221,7 +221,7 @@ func showCheckpoint(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		cp, err := c.CheckCheckpoint(ctx, v, client.DirCheckpointStore{Dir: t.stateDir}, []byte(r.GetCheckpoint()))
+		cp, err := c.CheckCheckpoint(ctx, v, client.DirCheckpointStore{Dir: t.stateDir, Log: v}, []byte(r.GetCheckpoint()))
 		if err != nil {
 			return &exitError{code: exitInvalid, err: err}
 		}
@@ -289,7 +289,7 @@ func proofInclusion(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		cp, err := c.CheckCheckpoint(ctx, v, client.DirCheckpointStore{Dir: t.stateDir}, []byte(cr.GetCheckpoint()))
+		cp, err := c.CheckCheckpoint(ctx, v, client.DirCheckpointStore{Dir: t.stateDir, Log: v}, []byte(cr.GetCheckpoint()))
 		if err != nil {
 			return &exitError{code: exitInvalid, err: err}
 		}

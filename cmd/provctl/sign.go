@@ -24,8 +24,9 @@ import (
 func init() {
 	register("keygen", "make a party key pair: KEYFILE (0600) and KEYFILE.pub", keygen)
 	register("register", "register a party (signed with the registrar key)", registerParty)
-	register("rotate-key", "add a party key and retire another (the party's current key and the registrar co-sign)", rotateKey)
-	register("revoke-key", "revoke a party key (registrar; PROVCTL_REGISTRAR_KEY)", revokeKey)
+	register("rotate-key", "add a party key and retire another (the party's current key and the registrar co-sign; the registrar key from --registrar-key or PROVCTL_REGISTRAR_KEY)", rotateKey)
+	register("revoke-key", "revoke a party key (signed with the registrar key from --registrar-key or PROVCTL_REGISTRAR_KEY)", revokeKey)
+	register("submit", "submit a prepared request or envelope file (from --sign-only): FILE", submitFile)
 	register("cosign", "add a signature to a prepared request (from --sign-only) and submit it", cosign)
 	register("rotate-registrar", "replace the registrar key (signed by the current key and the new one)", rotateRegistrar)
 	register("extract", "a mine records a new lot", extract)
@@ -86,6 +87,13 @@ func submitEnvelope(ctx context.Context, e *env, g *globals, env *pb.Envelope) e
 		return err
 	}
 	defer c.Close()
+	if g.check != nil && !g.check.skip {
+		// Before the submission's own deadline: a person may take a
+		// while to answer.
+		if err := g.check.check(ctx, e, g, c, env); err != nil {
+			return err
+		}
+	}
 	ctx, cancel := withTimeout(ctx, g)
 	defer cancel()
 	r, err := c.Submit(ctx, env)
@@ -107,7 +115,7 @@ func registrarSigner(path string) (*client.Signer, error) {
 	if path == "" {
 		return nil, usageErr("--registrar-key (or PROVCTL_REGISTRAR_KEY) is required: the registrar's private key, made offline with provctl keygen")
 	}
-	key, err := keyfile.ReadPrivate(path)
+	key, err := readPrivate("--registrar-key", path)
 	if err != nil {
 		return nil, err
 	}
@@ -250,7 +258,7 @@ func rotateKey(ctx context.Context, e *env, args []string) error {
 	st := &pb.Statement{Body: &pb.Statement_KeyRotation{KeyRotation: rot}}
 	var keys []ed25519.PrivateKey
 	if *partyKey != "" {
-		k, err := keyfile.ReadPrivate(*partyKey)
+		k, err := readPrivate("--key", *partyKey)
 		if err != nil {
 			return err
 		}
@@ -284,6 +292,7 @@ func cosign(ctx context.Context, e *env, args []string) error {
 	var g globals
 	fs := newFlags(e, "cosign", "REQUEST.json", &g)
 	g.addSignOnly(fs)
+	g.addCheck(fs)
 	keyFile := fs.String("key", "", "private key file to sign with (a party key, or the registrar's)")
 	recovery := fs.Bool("recovery", false, "sign a key rotation that no one else has signed: a key recovery, which every verification of records signed with the new key reports (KEY_RECOVERY)")
 	if err := parse(fs, args, 1); err != nil {
@@ -292,7 +301,7 @@ func cosign(ctx context.Context, e *env, args []string) error {
 	if *keyFile == "" {
 		return usageErr("--key is required")
 	}
-	key, err := keyfile.ReadPrivate(*keyFile)
+	key, err := readPrivate("--key", *keyFile)
 	if err != nil {
 		return err
 	}
@@ -347,7 +356,7 @@ func rotateRegistrar(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	next, err := keyfile.ReadPrivate(*newKey)
+	next, err := readPrivate("--new-key", *newKey)
 	if err != nil {
 		return err
 	}
@@ -360,7 +369,7 @@ func revokeKey(ctx context.Context, e *env, args []string) error {
 	var g globals
 	fs := newFlags(e, "revoke-key", "", &g)
 	g.addSignOnly(fs)
-	regKey := fs.String("registrar-key", os.Getenv("PROVCTL_REGISTRAR_KEY"), "registrar private key file")
+	regKey := fs.String("registrar-key", os.Getenv("PROVCTL_REGISTRAR_KEY"), "registrar private key file (env PROVCTL_REGISTRAR_KEY)")
 	id := fs.String("party-id", "", "party id")
 	keyID := fs.String("key-id", "", "key id to revoke")
 	reason := fs.String("reason", "", "why")
@@ -386,8 +395,8 @@ func extract(ctx context.Context, e *env, args []string) error {
 	mass := fs.Float64("mass-kg", 0, "wet mass, kg (required)")
 	moist := fs.Float64("moisture", 0, "moisture, % of wet mass")
 	grade := fs.Float64("grade", 0, "Sb grade of dry material, % (required)")
-	lat := fs.Float64("lat", 0, "site latitude (required)")
-	lon := fs.Float64("lon", 0, "site longitude (required)")
+	lat := fs.Float64("lat", 0, "site latitude (default: the mine's registered site)")
+	lon := fs.Float64("lon", 0, "site longitude (default: the mine's registered site)")
 	product := fs.String("product", "ore", "ORE or CONCENTRATE")
 	if err := parse(fs, args, 0); err != nil {
 		return err
@@ -401,18 +410,55 @@ func extract(ctx context.Context, e *env, args []string) error {
 	// verifier checks it by: no defaults of 0 % Sb at 0°N 0°E.
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	for _, name := range []string{"lot", "mass-kg", "grade", "lat", "lon"} {
+	for _, name := range []string{"lot", "mass-kg", "grade"} {
 		if !set[name] {
-			return usageErr("--lot, --mass-kg, --grade, --lat and --lon are required (missing --%s): the record is permanent", name)
+			return usageErr("--lot, --mass-kg and --grade are required (missing --%s): the record is permanent", name)
 		}
 	}
 	p, err := parseProduct(*product)
 	if err != nil {
 		return err
 	}
+	site := &pb.Location{Lat: *lat, Lon: *lon}
+	switch {
+	case set["lat"] != set["lon"]:
+		return usageErr("give both --lat and --lon, or neither for the mine's registered site")
+	case !set["lat"]:
+		if site, err = registeredSite(ctx, &g, k.party); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "provctl extract: at %s's registered site, %g, %g %s(give --lat and --lon if the ore came from elsewhere)\n", k.party, site.GetLat(), site.GetLon(), parenName(site.GetName()))
+	}
 	return submit(ctx, e, &g, s, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
-		LotId: *lot, MassKg: *mass, MoisturePct: *moist, SbGradePct: *grade, Site: &pb.Location{Lat: *lat, Lon: *lon}, Product: p,
+		LotId: *lot, MassKg: *mass, MoisturePct: *moist, SbGradePct: *grade, Site: site, Product: p,
 	}}})
+}
+
+// registeredSite fetches the site a party registered.
+func registeredSite(ctx context.Context, g *globals, party string) (*pb.Location, error) {
+	c, err := dial(g)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	ctx, cancel := withTimeout(ctx, g)
+	defer cancel()
+	r, err := c.Custody.GetParty(ctx, &apipb.GetPartyRequest{PartyId: party})
+	if err != nil {
+		return nil, err
+	}
+	site := r.GetParty().GetRegistration().GetSite()
+	if site == nil || site.GetLat() == 0 && site.GetLon() == 0 {
+		return nil, usageErr("--lat and --lon are required: %s registered no site to default to", party)
+	}
+	return &pb.Location{Lat: site.GetLat(), Lon: site.GetLon(), Name: site.GetName()}, nil
+}
+
+func parenName(name string) string {
+	if name == "" {
+		return ""
+	}
+	return "(" + name + ") "
 }
 
 // lotHead fetches the current custody record of a lot, for links the user
@@ -434,6 +480,7 @@ func assay(ctx context.Context, e *env, args []string) error {
 	var elements multiFlag
 	fs := newFlags(e, "assay", "", &g)
 	g.addSignOnly(fs)
+	g.addCheck(fs)
 	k.add(fs)
 	lot := fs.String("lot", "", "lot id")
 	link := fs.String("subject", "", "record the sample was drawn from (default: the lot's current custody record)")
@@ -474,6 +521,7 @@ func nameLabs(ctx context.Context, e *env, args []string) error {
 	var labs multiFlag
 	fs := newFlags(e, "name-labs", "", &g)
 	g.addSignOnly(fs)
+	g.addCheck(fs)
 	k.add(fs)
 	lot := fs.String("lot", "", "id of a lot you hold (required)")
 	fs.Var(&labs, "lab", fmt.Sprintf("party id of a LAB that may assay the lot, repeatable, at most %d; replaces the labs you named before", record.MaxNamedLabs))
@@ -544,6 +592,7 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 	var seals, waypoints multiFlag
 	fs := newFlags(e, "dispatch", "", &g)
 	g.addSignOnly(fs)
+	g.addCheck(fs)
 	k.add(fs)
 	lot := fs.String("lot", "", "lot id")
 	to := fs.String("to", "", "addressee party id")
@@ -583,15 +632,20 @@ func receive(ctx context.Context, e *env, args []string) error {
 	var k keyFlags
 	fs := newFlags(e, "receive", "", &g)
 	g.addSignOnly(fs)
+	g.addCheck(fs)
 	k.add(fs)
 	lot := fs.String("lot", "", "lot id")
 	mass := fs.Float64("mass-kg", 0, "wet mass weighed on arrival, kg")
 	link := fs.String("dispatch", "", "the dispatch record (default: the lot's pending dispatch)")
-	intact := fs.Bool("seals-intact", true, "seals arrived intact")
+	intact := fs.Bool("seals-intact", false, "the seals arrived intact (this or --seals-broken is required unless you are asked on a terminal)")
+	broken := fs.Bool("seals-broken", false, "the seals arrived broken, missing or not matching the dispatch's")
 	lat := fs.Float64("lat", 0, "where received: latitude (required)")
 	lon := fs.Float64("lon", 0, "where received: longitude (required)")
 	if err := parse(fs, args, 0); err != nil {
 		return err
+	}
+	if *intact && *broken {
+		return usageErr("--seals-intact and --seals-broken: give one")
 	}
 	// A receipt says where the lot arrived, as an extraction says where
 	// it was mined: the route checks need it.
@@ -599,13 +653,22 @@ func receive(ctx context.Context, e *env, args []string) error {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	for _, name := range []string{"lot", "mass-kg", "lat", "lon"} {
 		if !set[name] {
-			return usageErr("--lot, --mass-kg, --lat and --lon are required (missing --%s): the record is permanent", name)
+			return usageErr("--lot, --mass-kg, --lat and --lon are required (missing --%s): a receipt says where the lot arrived, and the record is permanent", name)
 		}
 	}
 	s, err := k.signer()
 	g.as = s
 	if err != nil {
 		return err
+	}
+	// The receiver signs the seal state: it is asked, never assumed.
+	if !*intact && !*broken {
+		if !e.interactive {
+			return usageErr("say how the seals arrived: --seals-intact or --seals-broken (the receipt is signed and permanent, so provctl does not assume)")
+		}
+		if *intact, err = askSeals(e, *lot); err != nil {
+			return err
+		}
 	}
 	if *link == "" {
 		if _, *link, err = lotHead(ctx, &g, *lot); err != nil {
@@ -626,10 +689,11 @@ func transform(ctx context.Context, e *env, args []string) error {
 	var ins, outs multiFlag
 	fs := newFlags(e, "transform", "", &g)
 	g.addSignOnly(fs)
+	g.addCheck(fs)
 	k.add(fs)
 	kind := fs.String("kind", "", "SPLIT, MERGE, CONCENTRATE, SMELT or REFINE")
 	fs.Var(&ins, "in", "LOT:MASS_KG consumed, repeatable")
-	fs.Var(&outs, "out", "LOT:MASS_KG:PRODUCT:GRADE_PCT produced, repeatable")
+	fs.Var(&outs, "out", "LOT:MASS_KG:PRODUCT:GRADE_PCT produced, repeatable. An output's moisture is not a field of the record: a SPLIT or MERGE output has its inputs' moisture; the product of CONCENTRATE, SMELT or REFINE is taken as weighed dry, so give its dry mass")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -657,14 +721,29 @@ func transform(ctx context.Context, e *env, args []string) error {
 	}
 	for _, out := range outs {
 		parts := strings.Split(out, ":")
-		if len(parts) != 4 {
-			return usageErr("--out %q: want LOT:MASS_KG:PRODUCT:GRADE_PCT", out)
+		if len(parts) != 4 && len(parts) != 5 {
+			return usageErr("--out %q: want LOT:MASS_KG:PRODUCT:GRADE_PCT[:MOISTURE_PCT]", out)
 		}
 		mass, err1 := strconv.ParseFloat(parts[1], 64)
 		grade, err2 := strconv.ParseFloat(parts[3], 64)
 		p, err3 := parseProduct(parts[2])
 		if err := errors.Join(err1, err2, err3); err != nil {
 			return usageErr("--out %q: %v", out, err)
+		}
+		if len(parts) == 5 {
+			// The record has no moisture field for an output: the
+			// verifier takes a split's or merge's outputs at their inputs'
+			// moisture, and a product of processing as weighed dry.
+			moist, err := strconv.ParseFloat(parts[4], 64)
+			switch {
+			case err != nil || moist < 0 || moist >= 100:
+				return usageErr("--out %q: moisture %q: want a percentage from 0 to under 100", out, parts[4])
+			case t.GetKind() == pb.TransformationKind_TRANSFORMATION_KIND_SPLIT || t.GetKind() == pb.TransformationKind_TRANSFORMATION_KIND_MERGE:
+				return usageErr("--out %q: a %s output has its inputs' moisture, which the verifier works out; give LOT:MASS_KG:PRODUCT:GRADE_PCT", out, strings.ToLower(*kind))
+			}
+			dry := mass * (1 - moist/100)
+			fmt.Fprintf(e.stderr, "provctl transform: output %s: %g kg at %g %% moisture is recorded as %g kg dry (a product of processing is recorded dry)\n", parts[0], mass, moist, dry)
+			mass = dry
 		}
 		t.Outputs = append(t.Outputs, &pb.TransformationOutput{LotId: parts[0], MassKg: mass, Product: p, SbGradePct: grade})
 	}
@@ -679,4 +758,72 @@ func orNone(ids []string) string {
 		return "no one yet"
 	}
 	return strings.Join(ids, ", ")
+}
+
+// askSeals asks on the terminal how the seals of lot arrived, with no
+// default: the answer is signed.
+func askSeals(e *env, lot string) (bool, error) {
+	for range 3 {
+		switch e.ask(fmt.Sprintf("Did the seals of lot %s arrive intact? [y/n] ", lot)) {
+		case "y", "yes":
+			return true, nil
+		case "n", "no":
+			return false, nil
+		}
+	}
+	return false, usageErr("no answer about the seals (y or n): not submitted")
+}
+
+// submitFile submits a prepared envelope: a request printed by
+// --sign-only (and perhaps co-signed), or a DSSE envelope as the ledger
+// stores it.
+func submitFile(ctx context.Context, e *env, args []string) error {
+	var g globals
+	fs := newFlags(e, "submit", "FILE", &g)
+	g.addCheck(fs)
+	if err := parse(fs, args, 1); err != nil {
+		return err
+	}
+	raw, err := os.ReadFile(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	env, err := readEnvelope(raw)
+	if err != nil {
+		return usageErr("%s: %v", fs.Arg(0), err)
+	}
+	st, err := record.DecodeStatement(env.GetPayload())
+	if err != nil {
+		return usageErr("%s: %v", fs.Arg(0), err)
+	}
+	var signers []string
+	for _, sig := range env.GetSignatures() {
+		signers = append(signers, sig.GetKeyid())
+	}
+	fmt.Fprintf(e.stderr, "provctl submit: %s %s, made by %s, signed by %s\n",
+		describeStatement(st), st.GetEventTime().AsTime().UTC().Format(time.RFC3339), st.GetPartyId(), orNone(signers))
+	if len(signers) == 0 {
+		return usageErr("%s is not signed: sign it first (provctl cosign --key KEY --sign-only %s > signed.json)", fs.Arg(0), fs.Arg(0))
+	}
+	// The checked submission reads the lot as the record's signer would,
+	// with the caller's --key and --party (PROVCTL_KEY, PROVCTL_PARTY).
+	return submitEnvelope(ctx, e, &g, env)
+}
+
+// readEnvelope reads a request printed by --sign-only, or a DSSE
+// envelope in its canonical JSON.
+func readEnvelope(raw []byte) (*pb.Envelope, error) {
+	var req apipb.SubmitRequest
+	err := protojson.Unmarshal(raw, &req)
+	if err == nil && req.GetEnvelope() != nil {
+		return req.GetEnvelope(), nil
+	}
+	env, derr := record.DecodeEnvelope(raw)
+	if derr == nil {
+		return env, nil
+	}
+	if err == nil {
+		err = errors.New("no envelope in the request")
+	}
+	return nil, fmt.Errorf("neither a request printed by --sign-only (%v) nor a DSSE envelope (%v)", err, derr)
 }

@@ -74,7 +74,15 @@ func verifyLot(ctx context.Context, e *env, args []string) error {
 		}
 		// The bundle's checkpoint must extend every checkpoint this client
 		// saw before: a rolled-back or forked log fails here.
-		if _, err := c.CheckCheckpoint(ctx, trust.Log, client.DirCheckpointStore{Dir: t.stateDir}, []byte(b.GetCheckpoint())); err != nil {
+		if _, err := c.CheckCheckpoint(ctx, trust.Log, client.DirCheckpointStore{Dir: t.stateDir, Log: trust.Log}, []byte(b.GetCheckpoint())); err != nil {
+			if g.json {
+				// A script reads the verdict on stdout, whatever failed.
+				rep := &pb.VerificationReport{LotId: fs.Arg(0), Verdict: pb.Verdict_VERDICT_INVALID, Errors: []string{err.Error()}}
+				rep.Text = verifier.Text(rep)
+				if perr := printJSON(e.stdout, rep); perr != nil {
+					return perr
+				}
+			}
 			return &exitError{code: exitInvalid, err: err}
 		}
 		cfg := verifier.DefaultConfig()
@@ -140,6 +148,9 @@ func bundleExport(ctx context.Context, e *env, args []string) error {
 		}
 		if err := os.WriteFile(*out, data, 0o644); err != nil {
 			return err
+		}
+		if g.json {
+			return printPlainJSON(e.stdout, map[string]any{"file": *out, "lotId": b.GetLotId(), "records": len(b.GetRecords()), "treeSize": checkpointSize(b.GetCheckpoint())})
 		}
 		fmt.Fprintf(e.stdout, "wrote %s: %d records, checkpoint of %s entries\n", *out, len(b.GetRecords()), checkpointSize(b.GetCheckpoint()))
 		return nil
@@ -290,6 +301,18 @@ func listRules(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "rules", "", &g)
 	if err := parse(fs, args, 0); err != nil {
 		return err
+	}
+	if g.json {
+		type rule struct {
+			ID          string `json:"id"`
+			Severity    string `json:"severity"`
+			Description string `json:"description"`
+		}
+		rules := []rule{}
+		for _, r := range verifier.Rules() {
+			rules = append(rules, rule{r.ID, r.Severity.String(), r.Description})
+		}
+		return printPlainJSON(e.stdout, map[string]any{"rules": rules})
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RULE\tSEVERITY\tWHAT IT FLAGS")

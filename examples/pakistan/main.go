@@ -133,7 +133,7 @@ func play(ctx context.Context, o options) (*Result, error) {
 		Trust: verifier.Trust{Log: tr.log, Registrar: tr.registrar}}
 	fmt.Fprintln(out, "\nWhat a US buyer's verification finds (run on this machine, trusting only the pinned log and registrar keys):")
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nLOT\tVERDICT\tUNTRACED\tRULES\tSTORY")
+	fmt.Fprintln(tw, "\nLOT\tVERDICT\tUNTRACED\tRULES\tSTORY*")
 	cps := &memCheckpoints{}
 	for _, st := range stories {
 		// The bundle as the lot's holder or addressee fetches it: the
@@ -158,6 +158,10 @@ func play(ctx context.Context, o options) (*Result, error) {
 		fmt.Fprintf(tw, "%s\t%s\t%.0f%%\t%s\t%s\n", st.Lot, strings.TrimPrefix(rep.GetVerdict().String(), "VERDICT_"), rep.GetUntracedShare()*100, ruleList(rep), st.Title)
 	}
 	tw.Flush()
+	// The stories are this program's words, not the verifier's: a buyer
+	// reading the table must not take them for findings.
+	fmt.Fprintln(out, "\n* STORY is the scenario's own description of what it did to each lot, written into this example;")
+	fmt.Fprintln(out, "  the verifier never sees it. VERDICT, UNTRACED and RULES are computed from the signed records alone.")
 	if len(stories) > 1 {
 		fmt.Fprintf(out, "\nThe full report for %s:\n\n%s", stories[1].Lot, verifier.Text(res.Reports[stories[1].Lot]))
 	}

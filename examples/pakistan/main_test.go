@@ -46,6 +46,20 @@ func TestScenario(t *testing.T) {
 	if u := res.Reports["QA-BLEND-1"].GetUntracedShare(); u < 0.4 || u > 0.5 {
 		t.Errorf("QA-BLEND-1 untraced share %.3f, want about 0.45 (18 t out of 10 t in)", u)
 	}
+	// The merge's surplus is one flag, with the weight and the Sb it
+	// gained, printed once (issue 17).
+	blend := res.Reports["QA-BLEND-1"]
+	if n := len(lottest.Flagged(blend, "MASS_SURPLUS")); n != 1 {
+		t.Errorf("QA-BLEND-1 has %d MASS_SURPLUS flags, want 1", n)
+	} else if m := lottest.Flagged(blend, "MASS_SURPLUS")[0].GetMessage(); !strings.Contains(m, "outputs weigh 18000.0 kg") || !strings.Contains(m, "kg Sb untraced") {
+		t.Errorf("QA-BLEND-1's MASS_SURPLUS says %q, want the weight and the Sb", m)
+	}
+	if _, report, _ := strings.Cut(out.String(), "The full report for QA-BLEND-1"); strings.Count(report, "MASS_SURPLUS") != 1 {
+		t.Errorf("the blend's report prints MASS_SURPLUS %d times, want once:\n%s", strings.Count(report, "MASS_SURPLUS"), report)
+	}
+	if !strings.Contains(out.String(), "STORY*") || !strings.Contains(out.String(), "STORY is the scenario's own description") {
+		t.Errorf("the table does not mark STORY as the scenario's own description:\n%s", out.String())
+	}
 	for _, want := range []string{"VERIFIED", "MASS_SURPLUS", "--serve"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)
