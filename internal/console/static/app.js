@@ -30,6 +30,13 @@
       else el.appendChild(document.createTextNode(String(k)));
     }
   }
+  // fill replaces el's children with kids, which may nest arrays and skip
+  // null, as h's do.
+  function fill(el, ...kids) {
+    el.replaceChildren();
+    add(el, kids);
+    return el;
+  }
   const short = (s) => (s && s.length > 16 ? s.slice(0, 10) + "…" + s.slice(-4) : s || "");
   const strip = (s, p) => (s || "").replace(p, "");
   const verdictName = (v) => strip(v, "VERDICT_") || "UNSPECIFIED";
@@ -39,7 +46,10 @@
   const badge = (v) => h("span", { class: "badge v-" + verdictName(v), "data-verdict": verdictName(v) }, verdictName(v));
   const sevBadge = (s) => h("span", { class: "badge s-" + sevName(s) }, sevName(s));
   const lotLink = (id) => h("a", { href: "#/lot/" + encodeURIComponent(id) }, id);
-  const partyLink = (id) => (id ? h("a", { href: "#/party/" + encodeURIComponent(id) }, id) : "");
+  // The registrar and the operator sign records but are not parties of
+  // the registry: they have no page.
+  const notParty = (id) => id === "registrar" || id === "operator";
+  const partyLink = (id) => (!id ? "" : notParty(id) ? h("span", {}, id) : h("a", { href: "#/party/" + encodeURIComponent(id) }, id));
   const time = (t) => (t ? t.replace("T", " ").replace(/\.\d+Z$/, "Z") : "");
   function kv(pairs) {
     return h("dl", { class: "kv" }, pairs.filter((p) => p).map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
@@ -137,7 +147,7 @@
   // api GETs path and returns the parsed JSON, or throws an Error with
   // the status and the API's message.
   async function api(path) {
-    const res = await fetch(path, { headers: await authHeaders() });
+    const res = await fetch(path, { headers: await authHeaders(), cache: "no-store" });
     const text = await res.text();
     let body = null;
     try { body = JSON.parse(text); } catch (e) { /* not JSON */ }
@@ -148,7 +158,7 @@
     return body;
   }
   async function apiText(path) {
-    const res = await fetch(path, { headers: await authHeaders() });
+    const res = await fetch(path, { headers: await authHeaders(), cache: "no-store" });
     const text = await res.text();
     if (!res.ok) {
       let msg = text;
@@ -414,7 +424,7 @@
       const l = await api("/v1/parties/" + encodeURIComponent(id) + "/lots");
       out.push(h("h2", {}, "Lots it holds or held"), table(["Lot", "Product", "Holder", "Mass"], (l.lots || []).map((s) =>
         h("tr", { "data-lot": s.lotId }, h("td", {}, lotLink(s.lotId)), h("td", {}, strip(s.product, "PRODUCT_").toLowerCase()),
-          h("td", {}, partyLink(s.holderPartyId)), h("td", {}, kg(s.massKg))))), { id: "party-lots" }));
+          h("td", {}, partyLink(s.holderPartyId)), h("td", {}, kg(s.massKg)))), { id: "party-lots" }));
     } catch (e) {
       out.push(h("h2", {}, "Lots"), errorBox(e));
     }
@@ -544,32 +554,32 @@
 
     async function verifyHere() {
       const keys = pinnedKeys();
-      keysBox.replaceChildren(keysPanel(keys, () => verifyHere()));
+      fill(keysBox, keysPanel(keys, () => verifyHere()));
       browserBox.dataset.state = "running";
       let bundleText;
       try {
         bundleText = await apiText("/v1/lots/" + enc + "/bundle");
       } catch (e) {
-        browserBox.replaceChildren(h("h2", {}, "This browser's verdict"), errorBox(e));
+        fill(browserBox, h("h2", {}, "This browser's verdict"), errorBox(e));
         browserBox.dataset.state = "error";
         return;
       }
       const p = await wasm;
       const r = p.verify(id, bundleText, keys.logKey, keys.registrarPem, keys.witnessPolicy);
       if (r.error) {
-        browserBox.replaceChildren(h("h2", {}, "This browser's verdict"), h("div", { class: "error" }, r.error));
+        fill(browserBox, h("h2", {}, "This browser's verdict"), h("div", { class: "error" }, r.error));
         browserBox.dataset.state = "error";
         return;
       }
       if (r.readError) {
-        browserBox.replaceChildren(h("h2", {}, "This browser's verdict"), h("p", {}, h("span", { class: "badge big v-INVALID", "data-verdict": "INVALID" }, "INVALID")),
+        fill(browserBox, h("h2", {}, "This browser's verdict"), h("p", {}, h("span", { class: "badge big v-INVALID", "data-verdict": "INVALID" }, "INVALID")),
           h("p", {}, "The bundle could not be read: " + r.readError));
         browserBox.dataset.state = "done"; browserBox.dataset.verdict = "INVALID";
         return;
       }
       const rep = JSON.parse(r.report);
       const v = verdictName(rep.verdict);
-      browserBox.replaceChildren(h("h2", {}, "This browser's verdict"),
+      fill(browserBox, h("h2", {}, "This browser's verdict"),
         h("p", {}, h("span", { class: "badge big v-" + v, "data-verdict": v }, v), " ",
           keys.source === "pinned" ? "with the keys you pinned" : "with the server's own keys (not independent: see below)"),
         v === verdictName(server.verdict) ? h("p", { class: "muted" }, "Agrees with the server.") : h("p", { class: "error" }, "Differs from the server's verdict (" + verdictName(server.verdict) + ")."),
@@ -584,7 +594,7 @@
       const recs = JSON.parse(r.records || "[]");
       const evidence = new Set((server.flags || []).flatMap((f) => f.evidence || []));
       const signedBy = new Set(recs.flatMap((x) => x.keyIds || []));
-      recordsBox.replaceChildren(table(["Index", "Record", "Type", "Party", "Event time", "What"], recs.map((x) => {
+      fill(recordsBox, table(["Index", "Record", "Type", "Party", "Event time", "What"], recs.map((x) => {
         const st = x.statement || {};
         return h("tr", { "data-record": x.id || "", "data-index": x.index },
           h("td", {}, x.index), h("td", {}, h("code", { title: x.id }, short(x.id)), evidence.has(x.id) ? " (evidence)" : ""),
@@ -592,7 +602,7 @@
           h("td", {}, x.error || recordSummary(st)));
       }), { id: "records-table" }));
       // Parties of the records, with their keys.
-      const ids = [...new Set(recs.map((x) => (x.statement || {}).partyId).filter((x) => x))].sort();
+      const ids = [...new Set(recs.map((x) => (x.statement || {}).partyId).filter((x) => x && !notParty(x)))].sort();
       const rows = [];
       for (const pid of ids) {
         try {
@@ -604,7 +614,7 @@
           rows.push(h("div", { class: "card", "data-party": pid }, h("h3", {}, pid), errorBox(e)));
         }
       }
-      partiesBox.replaceChildren(...rows);
+      fill(partiesBox, rows);
     }
 
     const page = [
@@ -626,7 +636,7 @@
       keysBox,
     ];
     verifyHere().catch((e) => {
-      browserBox.replaceChildren(h("h2", {}, "This browser's verdict"), errorBox(e));
+      fill(browserBox, h("h2", {}, "This browser's verdict"), errorBox(e));
       browserBox.dataset.state = "error";
     });
     return page;

@@ -158,11 +158,23 @@ func decodeRecords(b *pb.Bundle) []decodedRecord {
 	return out
 }
 
-// loadKey keeps a party's PEM private key for token.
+// loadKey keeps a private key for token: a party's PEM key file, or the
+// log's signer key (DATA/log.key), with which the operator signs in as
+// party "operator".
 func loadKey(args []js.Value) (map[string]any, error) {
-	k, err := record.ParsePrivateKey([]byte(str(args, 0)))
-	if err != nil {
-		return nil, err
+	text := strings.TrimSpace(str(args, 0))
+	var k ed25519.PrivateKey
+	if strings.HasPrefix(text, "PRIVATE+KEY+") {
+		ls, err := tlog.NewSigner(text)
+		if err != nil {
+			return nil, err
+		}
+		k = ls.PrivateKey()
+	} else {
+		var err error
+		if k, err = record.ParsePrivateKey([]byte(text)); err != nil {
+			return nil, err
+		}
 	}
 	key = k
 	pub := k.Public().(ed25519.PublicKey)
