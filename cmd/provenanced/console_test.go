@@ -649,6 +649,9 @@ func (b *browser) shot(name string) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
 	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`)); err != nil {
+		b.t.Fatal(err)
+	}
 	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		b.t.Fatalf("screenshot %s: %v", name, err)
@@ -792,4 +795,53 @@ func tamperBundle(body []byte) ([]byte, bool) {
 		return out, err == nil
 	}
 	return body, false
+}
+
+// TestConsoleRoutes: the console is mounted at "/" and "/console/" on the
+// public listener without shadowing the API, the OpenAPI document, health
+// or the admin surface (which stays off the public port).
+func TestConsoleRoutes(t *testing.T) {
+	regArgs, _ := offlineRegistrar(t)
+	d := startDaemon(t, append([]string{"--data", filepath.Join(t.TempDir(), "data"), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-level", "warn"}, regArgs...)...)
+	defer d.stop(t)
+	for _, tc := range []struct {
+		path        string
+		status      int
+		contentType string
+		contains    string
+		console     bool // served by the console, with its CSP
+	}{
+		{"/", 200, "text/html; charset=utf-8", "/console/app.js", true},
+		{"/console/console.wasm", 200, "application/wasm", "\x00asm", true},
+		{"/console/wasm_exec.js", 200, "text/javascript; charset=utf-8", "Go Authors", true},
+		{"/console/server-keys.json", 200, "application/json", d.verifierKey, true},
+		{"/v1/checkpoint", 200, "application/json", `"treeSize"`, false},
+		{"/v1/lots", 401, "application/json", `"code":16`, false},
+		{"/v1/nothing", 404, "application/json", `"code":5`, false},
+		{"/openapi.json", 200, "application/json", `"swagger"`, false},
+		{"/healthz", 200, "text/plain; charset=utf-8", "ok", false},
+		{"/admin/backup", 404, "", "", false},
+		{"/metrics", 404, "", "", false},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			resp, err := http.Get(d.httpURL + tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %.200s", resp.StatusCode, tc.status, body)
+			}
+			if tc.contentType != "" && resp.Header.Get("Content-Type") != tc.contentType {
+				t.Errorf("Content-Type %q, want %q", resp.Header.Get("Content-Type"), tc.contentType)
+			}
+			if !strings.Contains(string(body), tc.contains) {
+				t.Errorf("body lacks %q: %.200s", tc.contains, body)
+			}
+			if csp := resp.Header.Get("Content-Security-Policy"); (csp != "") != tc.console {
+				t.Errorf("Content-Security-Policy %q; want one only on the console's responses", csp)
+			}
+		})
+	}
 }

@@ -598,8 +598,8 @@
         const st = x.statement || {};
         return h("tr", { "data-record": x.id || "", "data-index": x.index },
           h("td", {}, x.index), h("td", {}, h("code", { title: x.id }, short(x.id)), evidence.has(x.id) ? " (evidence)" : ""),
-          h("td", {}, x.error ? "unreadable" : recordType(st)), h("td", {}, partyLink(st.partyId)), h("td", {}, time(st.eventTime)),
-          h("td", {}, x.error || recordSummary(st)));
+          h("td", {}, x.leafOnly ? "leaf only" : x.error ? "unreadable" : recordType(st)), h("td", {}, partyLink(st.partyId)), h("td", {}, time(st.eventTime)),
+          h("td", {}, x.leafOnly ? "another party's record, withheld: the bundle carries only its leaf, whose committed running totals the volume and capacity rules read" : x.error || recordSummary(st)));
       }), { id: "records-table" }));
       // Parties of the records, with their keys.
       const ids = [...new Set(recs.map((x) => (x.statement || {}).partyId).filter((x) => x && !notParty(x)))].sort();

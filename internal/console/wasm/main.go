@@ -132,12 +132,18 @@ type decodedRecord struct {
 	KeyIDs    []string        `json:"keyIds,omitempty"`
 	Statement json.RawMessage `json:"statement,omitempty"`
 	Error     string          `json:"error,omitempty"`
+	LeafOnly  bool            `json:"leafOnly,omitempty"`
 }
 
 func decodeRecords(b *pb.Bundle) []decodedRecord {
 	var out []decodedRecord
 	for _, r := range b.GetRecords() {
 		d := decodedRecord{Index: r.GetIndex()}
+		if len(r.GetData()) == 0 {
+			d.LeafOnly = true // a leaf that bounds a window, shown without its record
+			out = append(out, d)
+			continue
+		}
 		env, st, err := record.Decode(r.GetData())
 		if err != nil {
 			d.Error = err.Error()
