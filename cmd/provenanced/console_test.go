@@ -38,7 +38,8 @@ import (
 const requireBrowserEnv = "CONSOLE_E2E_REQUIRE_BROWSER"
 
 // screenshotsEnv names a directory (relative to the repository's root, or
-// absolute) where TestConsole also writes the README's screenshots.
+// absolute) where TestConsole also writes the README's screenshots:
+// CONSOLE_SCREENSHOTS=docs/img go test -run TestConsole ./cmd/provenanced
 const screenshotsEnv = "CONSOLE_SCREENSHOTS"
 
 // findChromium returns the path of a Chromium or Chrome, or "".
@@ -643,8 +644,11 @@ func (b *browser) checkLot(id, verdict string, rules []string, untraced float64)
 	}
 }
 
-// shot saves a screenshot of the viewport, and also for the README when
-// CONSOLE_SCREENSHOTS is set.
+// readmeShots are the screenshots the README shows (docs/img).
+var readmeShots = map[string]bool{"overview": true, "lot-flagged": true}
+
+// shot saves a screenshot of the viewport, and also, for the README's,
+// to $CONSOLE_SCREENSHOTS when it is set.
 func (b *browser) shot(name string) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
@@ -656,10 +660,11 @@ func (b *browser) shot(name string) {
 	if err != nil {
 		b.t.Fatalf("screenshot %s: %v", name, err)
 	}
-	for _, dir := range []string{b.shots, b.readme} {
-		if dir == "" {
-			continue
-		}
+	dirs := []string{b.shots}
+	if readmeShots[name] && b.readme != "" {
+		dirs = append(dirs, b.readme)
+	}
+	for _, dir := range dirs {
 		if err := os.WriteFile(filepath.Join(dir, "console-"+name+".png"), png, 0o644); err != nil {
 			b.t.Fatal(err)
 		}

@@ -35,12 +35,16 @@ package console
 //go:generate ./gen.sh
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/ed25519"
 	"embed"
 	"encoding/json"
 	"io/fs"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/antimony-ledger/provenance/record"
 	"github.com/antimony-ledger/provenance/verifier"
@@ -111,6 +115,26 @@ func Handler(keys ServerKeys) http.Handler {
 		w.Header().Set("Cache-Control", "no-cache")
 		w.Write(rulesJSON)
 	})
+	// The module is 11 MB and a quarter of that gzipped: compress it once,
+	// on first use, for every browser that accepts gzip.
+	wasmGz := sync.OnceValues(func() ([]byte, error) { return gzipFile(static, "console.wasm") })
+	mux.HandleFunc("GET /console/console.wasm", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Add("Vary", "Accept-Encoding")
+		if !acceptsGzip(r) {
+			fileServer.ServeHTTP(w, r)
+			return
+		}
+		gz, err := wasmGz()
+		if err != nil {
+			http.Error(w, "compressing the module failed", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/wasm")
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Header().Set("Content-Length", strconv.Itoa(len(gz)))
+		w.Write(gz)
+	})
 	mux.HandleFunc("GET /console/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/console/" || strings.HasSuffix(r.URL.Path, "/index.html") {
 			http.NotFound(w, r) // one address for the page: "/"
@@ -128,4 +152,34 @@ func Handler(keys ServerKeys) http.Handler {
 		h.Set("Referrer-Policy", "no-referrer")
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// gzipFile returns the named file of fsys, gzipped.
+func gzipFile(fsys fs.FS, name string) ([]byte, error) {
+	data, err := fs.ReadFile(fsys, name)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(data); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// acceptsGzip reports whether the request's Accept-Encoding allows gzip.
+func acceptsGzip(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept-Encoding") {
+		for _, part := range strings.Split(v, ",") {
+			coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+			if strings.EqualFold(strings.TrimSpace(coding), "gzip") && strings.ReplaceAll(strings.TrimSpace(params), " ", "") != "q=0" {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -1,6 +1,8 @@
 package console_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/ed25519"
 	"encoding/json"
 	"io"
@@ -79,6 +81,55 @@ func TestHandler(t *testing.T) {
 	p, err := record.ParsePublicKey([]byte(got.RegistrarPem))
 	if err != nil || !p.Equal(pub) || got.LogKey != keys.LogKey || got.Origin != keys.Origin {
 		t.Errorf("server keys %+v (%v), want %+v", got, err, keys)
+	}
+}
+
+// TestWasmGzip: a browser that accepts gzip gets the module gzipped, with
+// the same bytes inside; one that does not gets it as it is.
+func TestWasmGzip(t *testing.T) {
+	srv := httptest.NewServer(console.Handler(console.ServerKeys{Registrar: make(ed25519.PublicKey, ed25519.PublicKeySize)}))
+	defer srv.Close()
+	get := func(enc string) (*http.Response, []byte) {
+		req, _ := http.NewRequest("GET", srv.URL+"/console/console.wasm", nil)
+		if enc != "" {
+			req.Header.Set("Accept-Encoding", enc)
+		}
+		// A transport of its own, which neither asks for gzip nor undoes it.
+		resp, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, body
+	}
+	plainResp, plain := get("")
+	if plainResp.Header.Get("Content-Encoding") != "" || !bytes.HasPrefix(plain, []byte("\x00asm")) {
+		t.Fatalf("without Accept-Encoding: encoding %q, %d bytes", plainResp.Header.Get("Content-Encoding"), len(plain))
+	}
+	for _, enc := range []string{"gzip", "gzip, deflate, br, zstd", "br;q=1.0, gzip;q=0.8"} {
+		resp, body := get(enc)
+		if resp.Header.Get("Content-Encoding") != "gzip" || resp.Header.Get("Content-Type") != "application/wasm" {
+			t.Errorf("Accept-Encoding %q: encoding %q, type %q", enc, resp.Header.Get("Content-Encoding"), resp.Header.Get("Content-Type"))
+			continue
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(zr)
+		if err != nil || !bytes.Equal(got, plain) {
+			t.Errorf("Accept-Encoding %q: the gzipped module is not the module (%v)", enc, err)
+		}
+		if len(body) > len(plain)/2 {
+			t.Errorf("gzipped module is %d bytes of %d", len(body), len(plain))
+		}
+	}
+	if resp, _ := get("gzip;q=0"); resp.Header.Get("Content-Encoding") != "" {
+		t.Errorf("gzip;q=0: got Content-Encoding %q", resp.Header.Get("Content-Encoding"))
 	}
 }
 

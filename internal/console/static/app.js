@@ -583,7 +583,9 @@
         h("p", {}, h("span", { class: "badge big v-" + v, "data-verdict": v }, v), " ",
           keys.source === "pinned" ? "with the keys you pinned" : "with the server's own keys (not independent: see below)"),
         v === verdictName(server.verdict) ? h("p", { class: "muted" }, "Agrees with the server.") : h("p", { class: "error" }, "Differs from the server's verdict (" + verdictName(server.verdict) + ")."),
-        reportSummary(rep, "browser"),
+        // An INVALID report's figures are of a bundle that did not verify:
+        // not shown, so nobody reads them as the lot's.
+        v === "INVALID" ? null : reportSummary(rep, "browser"),
         (rep.errors || []).length ? [h("h3", {}, "Why it did not verify"), h("ul", { id: "browser-errors" }, rep.errors.map((e) => h("li", {}, e)))] : null,
         h("p", { class: "muted" }, "Rules raised here: ", h("span", { id: "browser-rules" }, [...new Set((rep.flags || []).map((f) => f.rule))].sort().join(", ") || "none")),
         h("details", {}, h("summary", {}, "Report as text"), h("pre", {}, r.text)));
