@@ -144,7 +144,12 @@ func TestConsole(t *testing.T) {
 	}
 
 	// The browser.
+	// Every screenshot goes to a directory of the test's, or to
+	// $CONSOLE_SCREENSHOTS_ALL to look at them after it.
 	shots := filepath.Join(t.TempDir(), "screenshots")
+	if all := os.Getenv("CONSOLE_SCREENSHOTS_ALL"); all != "" {
+		shots = all
+	}
 	if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +344,7 @@ func TestConsole(t *testing.T) {
 
 		b.do(chromedp.Evaluate[chromedp.Void](`localStorage.clear()`))
 		b.route("/lot/" + id)
-		b.wait(`document.querySelector("#browser-verdict").dataset.state === "done"`)
+		b.waitVerdict("true")
 		if got := b.attr("#keys", "data-source"); got != "server" {
 			t.Errorf("%s: keys from %q, want server before any are pinned", id, got)
 		}
@@ -352,7 +357,7 @@ func TestConsole(t *testing.T) {
 		b.do(chromedp.SetValue("#pin-log", strings.TrimSpace(string(logPub))),
 			chromedp.SetValue("#pin-registrar", string(regPEM)),
 			chromedp.Click("#pin-save"))
-		b.wait(`document.querySelector("#keys").dataset.source === "pinned" && document.querySelector("#browser-verdict").dataset.state === "done"`)
+		b.waitVerdict(`document.querySelector("#keys").dataset.source === "pinned"`)
 		b.checkLot(id, wantVerdict, rules, ver.Report.UntracedShare)
 		if id == flagged {
 			if n := b.count("#lot-flags .flag"); n != len(ver.Report.Flags) {
@@ -370,11 +375,33 @@ func TestConsole(t *testing.T) {
 		}
 	}
 
+	// The map of a lot routed through a crossing: its places, with the
+	// flagged one marked.
+	corridor := ""
+	for _, l := range lots {
+		if slices.Contains(l.Rules, "BORDER_CORRIDOR") {
+			corridor = l.Lot.LotID
+		}
+	}
+	if corridor == "" {
+		t.Fatal("no lot with a BORDER_CORRIDOR flag")
+	}
+	b.route("/lot/" + corridor)
+	b.waitVerdict("true")
+	if n := b.attr("#route-map", "data-points"); n == "" || n == "0" {
+		t.Errorf("%s: map shows %q points", corridor, n)
+	}
+	if n := b.count(`#route-map circle[r="6"]`); n == 0 {
+		t.Errorf("%s: the map marks no place of a BORDER_CORRIDOR record", corridor)
+	}
+	b.do(chromedp.Evaluate[chromedp.Void](`document.getElementById("route-map").scrollIntoView()`))
+	b.shotHere("lot-map")
+
 	// A pinned registrar key that is not the log's: the browser does not
 	// say VERIFIED.
 	_, other, _ := record.GenerateKey()
 	b.do(chromedp.SetValue("#pin-registrar", string(record.MarshalPublicKey(other.Public().(ed25519.PublicKey)))), chromedp.Click("#pin-save"))
-	b.wait(`document.querySelector("#browser-verdict").dataset.state === "done"`)
+	b.waitVerdict("true")
 	if got := b.attr("#browser-verdict", "data-verdict"); got == "VERIFIED" || got == "FLAGGED" {
 		t.Errorf("%s with a wrong pinned registrar key: browser says %s", flagged, got)
 	}
@@ -384,7 +411,7 @@ func TestConsole(t *testing.T) {
 	// page. The server still says VERIFIED; the browser must say INVALID.
 	b.tamperBundles()
 	b.route("/lot/" + verified)
-	b.wait(`document.querySelector("#browser-verdict").dataset.state === "done"`)
+	b.waitVerdict("true")
 	if got := b.attr("#server-verdict", "data-verdict"); got != "VERIFIED" {
 		t.Errorf("tampered %s: server verdict %s, want VERIFIED", verified, got)
 	}
@@ -538,8 +565,18 @@ func (b *browser) wait(expr string) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 90*time.Second)
 	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
+	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(0))); err != nil {
 		b.t.Fatalf("waiting for %s: %v\npage: %s", expr, err, b.pageText())
+	}
+}
+
+// waitVerdict waits until the lot page's own verification has finished
+// and cond holds, and fails if it ended in an error.
+func (b *browser) waitVerdict(cond string) {
+	b.t.Helper()
+	b.wait(`["done", "error"].includes(document.querySelector("#browser-verdict").dataset.state) && (` + cond + `)`)
+	if st := b.attr("#browser-verdict", "data-state"); st != "done" {
+		b.t.Fatalf("the browser's verification failed: %s", b.pageText())
 	}
 }
 
@@ -641,6 +678,20 @@ func (b *browser) checkLot(id, verdict string, rules []string, untraced float64)
 		if wantText := fmt.Sprintf("%.1f %%", untraced*100); b.text(sel) != wantText {
 			b.t.Errorf("%s: %s shows %q, want %q", id, sel, b.text(sel), wantText)
 		}
+	}
+}
+
+// shotHere saves a screenshot of the viewport as it is scrolled.
+func (b *browser) shotHere(name string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(b.shots, "console-"+name+".png"), png, 0o644); err != nil {
+		b.t.Fatal(err)
 	}
 }
 

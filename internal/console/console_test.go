@@ -36,9 +36,11 @@ func TestHandler(t *testing.T) {
 		{"/console/console.wasm", "application/wasm", "\x00asm", 200},
 		{"/console/server-keys.json", "application/json", `"origin":"example.test/log"`, 200},
 		{"/console/rules.json", "application/json", `"MASS_SURPLUS"`, 200},
+		{"/console/map.json", "application/json", `"Torkham"`, 200},
 		// One address for the page, and nothing else.
 		{"/console/", "", "", 404},
 		{"/console/index.html", "", "", 404},
+		{"/console/console.wasm.gz", "", "", 404},
 		{"/console/nothing.js", "", "", 404},
 		{"/v1/checkpoint", "", "", 404},
 		{"/index.html", "", "", 404},

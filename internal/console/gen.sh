@@ -1,9 +1,11 @@
 #!/bin/sh
 # Regenerates the console's generated files (run by `go generate
 # ./internal/console`; .ci/run checks that the committed ones match):
-#   static/wasm_exec.js  Go's JavaScript support for WebAssembly, copied
-#                        from $(go env GOROOT)/lib/wasm/wasm_exec.js
-#   static/console.wasm  ./wasm built for GOOS=js GOARCH=wasm
+#   static/wasm_exec.js     Go's JavaScript support for WebAssembly, copied
+#                           from $(go env GOROOT)/lib/wasm/wasm_exec.js
+#   static/console.wasm.gz  ./wasm built for GOOS=js GOARCH=wasm, gzipped
+#                           by ./gzipwasm (the server sends it as it is to
+#                           browsers, which all take gzip)
 # The build is byte-reproducible: -trimpath drops file paths, -buildvcs=false
 # the commit and dirty flag, -buildid= the build id; -s -w drop the symbol
 # table and DWARF, which also keeps the module small.
@@ -17,6 +19,8 @@ goroot=$(go env GOROOT)
 	cat "$goroot/lib/wasm/wasm_exec.js"
 } > static/wasm_exec.js.tmp
 mv static/wasm_exec.js.tmp static/wasm_exec.js
-GOOS=js GOARCH=wasm go build -trimpath -buildvcs=false -ldflags='-s -w -buildid=' -o static/console.wasm.tmp ./wasm
-chmod 644 static/console.wasm.tmp
-mv static/console.wasm.tmp static/console.wasm
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+GOOS=js GOARCH=wasm go build -trimpath -buildvcs=false -ldflags='-s -w -buildid=' -o "$tmp/console.wasm" ./wasm
+go run ./gzipwasm "$tmp/console.wasm" static/console.wasm.gz.tmp
+mv static/console.wasm.gz.tmp static/console.wasm.gz

@@ -431,6 +431,81 @@
     return out;
   }
 
+
+  // ---- the route map: SVG drawn from internal/refdata, no tiles ----
+
+  const SVG = "http://www.w3.org/2000/svg";
+  function svg(tag, attrs, ...kids) {
+    const el = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs || {})) if (v !== undefined && v !== null) el.setAttribute(k, String(v));
+    for (const k of kids.flat()) if (k !== null && k !== undefined) el.appendChild(typeof k === "string" ? document.createTextNode(k) : k);
+    return el;
+  }
+
+  // locations returns every {lat, lon} object in a statement, in order.
+  function locations(v, out) {
+    out = out || [];
+    if (Array.isArray(v)) for (const x of v) locations(x, out);
+    else if (v && typeof v === "object") {
+      if (typeof v.lat === "number" && typeof v.lon === "number") out.push(v);
+      else for (const x of Object.values(v)) locations(x, out);
+    }
+    return out;
+  }
+
+  // routeMap draws the lot's records' places (sites, waypoints, receipts)
+  // on the border region: the Durand line, the border corridor the
+  // BORDER_CORRIDOR rule uses, the crossings and the reference mines.
+  function routeMap(geo, recs, flags) {
+    const box = { minLat: 23.5, maxLat: 37.5, minLon: 60.5, maxLon: 77.5 };
+    const k = 40, cos = Math.cos(((box.minLat + box.maxLat) / 2) * Math.PI / 180);
+    const X = (p) => ((p.lon - box.minLon) * cos * k).toFixed(1);
+    const Y = (p) => ((box.maxLat - p.lat) * k).toFixed(1);
+    const inBox = (p) => p.lat >= box.minLat && p.lat <= box.maxLat && p.lon >= box.minLon && p.lon <= box.maxLon;
+    const W = ((box.maxLon - box.minLon) * cos * k).toFixed(0), H = ((box.maxLat - box.minLat) * k).toFixed(0);
+    const line = (pts) => pts.map((p) => X(p) + "," + Y(p)).join(" ");
+    const border = geo.border || [];
+    const corridor = (2 * geo.corridorKm / 111.2) * k; // degrees of latitude, scaled
+    const flagged = new Set((flags || []).filter((f) => f.rule === "BORDER_CORRIDOR").flatMap((f) => f.evidence || []));
+    const g = [];
+    g.push(svg("rect", { x: 0, y: 0, width: W, height: H, fill: "#eef3f8" }));
+    g.push(svg("polyline", { points: line(border), fill: "none", stroke: "#f0a030", "stroke-opacity": 0.35, "stroke-width": corridor.toFixed(1), "stroke-linecap": "round", "stroke-linejoin": "round" }));
+    g.push(svg("polyline", { points: line(border), fill: "none", stroke: "#b3261e", "stroke-width": 2, "stroke-dasharray": "6 4" }));
+    g.push(svg("text", { x: 12, y: 24, "font-size": 14, fill: "#5b6475" }, "Afghanistan"));
+    g.push(svg("text", { x: Number(W) - 90, y: Number(H) - 16, "font-size": 14, fill: "#5b6475" }, "Pakistan"));
+    for (const c of geo.crossings || []) {
+      g.push(svg("g", {}, svg("title", {}, "crossing: " + c.name + (c.approximate ? " (position approximate)" : "")),
+        svg("rect", { x: Number(X(c)) - 4, y: Number(Y(c)) - 4, width: 8, height: 8, fill: "#b3261e" }),
+        svg("text", { x: Number(X(c)) + 7, y: Number(Y(c)) + 4, "font-size": 11, fill: "#b3261e" }, c.name)));
+    }
+    for (const m of geo.mines || []) {
+      if (!inBox(m)) continue;
+      g.push(svg("g", {}, svg("title", {}, "reference mine: " + m.name + " (" + m.country + ")"),
+        svg("polygon", { points: [X(m) + "," + (Number(Y(m)) - 6), (Number(X(m)) - 5) + "," + (Number(Y(m)) + 4), (Number(X(m)) + 5) + "," + (Number(Y(m)) + 4)].join(" "), fill: "#6b5b95" })));
+    }
+    let drawn = 0, outside = 0;
+    for (const r of recs) {
+      const pts = locations(r.statement || {});
+      const here = pts.filter(inBox);
+      outside += pts.length - here.length;
+      if (!here.length) continue;
+      const bad = flagged.has(r.id);
+      const colour = bad ? "#b3261e" : "#1f4fa0";
+      if (here.length > 1) g.push(svg("polyline", { points: line(here), fill: "none", stroke: colour, "stroke-width": 2.5 }));
+      for (const p of here) {
+        drawn++;
+        g.push(svg("g", { "data-point": r.index }, svg("title", {}, "index " + r.index + " " + recordType(r.statement) + (p.name ? ": " + p.name : "") + " (" + p.lat + ", " + p.lon + ")"),
+          svg("circle", { cx: X(p), cy: Y(p), r: bad ? 6 : 4.5, fill: colour, stroke: "#fff", "stroke-width": 1.5 })));
+      }
+    }
+    return h("div", { class: "card", id: "route-map", "data-points": drawn },
+      h("h2", {}, "Where it went"),
+      svg("svg", { viewBox: "0 0 " + W + " " + H, class: "map", role: "img", "aria-label": "map of the lot's places and the border corridor" }, g),
+      h("p", { class: "muted" }, "Blue: the places its records name (sites, route waypoints, receipts), joined in each record's order; red: a record flagged BORDER_CORRIDOR. " +
+        "Dashed red: the Afghanistan-Pakistan border line (simplified, internal/refdata); orange band: the " + geo.corridorKm + " km border corridor; red squares: border crossings; purple: reference mines." +
+        (outside ? " " + outside + " place(s) outside this map (such as the voyage to the US) are not drawn." : "")));
+  }
+
   // ---- the lot page and the browser's own verification ----
 
   // pinnedKeys returns the keys the browser verifies with and where they
@@ -547,6 +622,7 @@
     const keysBox = h("div", {});
     const recordsBox = h("div", { id: "records" }, h("p", { class: "muted" }, "Reading the bundle…"));
     const partiesBox = h("div", { id: "lot-parties" });
+    const mapBox = h("div", {});
     const showEvidence = (rid) => {
       const row = document.querySelector('[data-record="' + CSS.escape(rid) + '"]');
       if (row) { row.scrollIntoView({ block: "center" }); row.classList.add("rowsep"); }
@@ -603,6 +679,7 @@
           h("td", {}, x.leafOnly ? "leaf only" : x.error ? "unreadable" : recordType(st)), h("td", {}, partyLink(st.partyId)), h("td", {}, time(st.eventTime)),
           h("td", {}, x.leafOnly ? "another party's record, withheld: the bundle carries only its leaf, whose committed running totals the volume and capacity rules read" : x.error || recordSummary(st)));
       }), { id: "records-table" }));
+      fill(mapBox, routeMap(S.geo, recs, server.flags));
       // Parties of the records, with their keys.
       const ids = [...new Set(recs.map((x) => (x.statement || {}).partyId).filter((x) => x && !notParty(x)))].sort();
       const rows = [];
@@ -633,6 +710,7 @@
         browserBox),
       explainUntraced(server),
       h("h2", {}, "Flags (" + (server.flags || []).length + ")"), flagList(server, showEvidence),
+      mapBox,
       h("h2", {}, "Custody records (the lot and its ancestry, from the bundle)"), recordsBox,
       h("h2", {}, "Parties and their keys"), partiesBox,
       keysBox,
@@ -686,8 +764,8 @@
 
   async function start() {
     loadWasm();
-    const [keys, rules] = await Promise.all([fetch("/console/server-keys.json").then((r) => r.json()), fetch("/console/rules.json").then((r) => r.json())]);
-    S.serverKeys = keys; S.origin = keys.origin; S.rules = rules;
+    const [keys, rules, geo] = await Promise.all(["/console/server-keys.json", "/console/rules.json", "/console/map.json"].map((u) => fetch(u).then((r) => r.json())));
+    S.serverKeys = keys; S.origin = keys.origin; S.rules = rules; S.geo = geo;
     await restoreSession();
     renderWho();
     window.addEventListener("hashchange", route);
