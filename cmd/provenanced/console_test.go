@@ -407,6 +407,35 @@ func TestConsole(t *testing.T) {
 	}
 	b.do(chromedp.Evaluate[chromedp.Void](`localStorage.clear()`))
 
+	// Signed out, the pages ask to sign in again and the key is gone from
+	// the tab; a token pasted from provctl token signs in too.
+	b.do(chromedp.Click("#signout"))
+	b.waitReady()
+	if got := b.eval(`JSON.stringify([sessionStorage.getItem("console.pem"), sessionStorage.getItem("console.token")])`); got != "[null,null]" {
+		t.Errorf("after signing out, session storage holds %s", got)
+	}
+	b.route("/lots")
+	if got := b.text("main"); !strings.Contains(got, "Sign in") {
+		t.Errorf("lots page after signing out: %q", got)
+	}
+	ls, err := tlog.NewSigner(a.logKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := authtoken.Make(ls.Name(), record.OperatorPartyID, ls.PrivateKey(), time.Now(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.do(chromedp.Click("#signin-open"), chromedp.SetValue("#signin-token", tok), chromedp.Click("#signin-submit"))
+	b.wait(`document.getElementById("who-party") !== null || document.getElementById("signin-error") !== null`)
+	if e := b.eval(`(document.getElementById("signin-error") || {}).textContent || ""`); e != "" {
+		t.Fatalf("sign-in with a token failed: %s", e)
+	}
+	b.route("/lots?pageSize=200")
+	if n := b.count("#lots-table tbody tr"); n != len(lots) {
+		t.Errorf("with a pasted token the lots page shows %d lots, API %d", n, len(lots))
+	}
+
 	// A tampered bundle: one byte of one record changed on its way to the
 	// page. The server still says VERIFIED; the browser must say INVALID.
 	b.tamperBundles()

@@ -190,7 +190,7 @@
       who.replaceChildren(
         h("span", { id: "who-party" }, "Reading as ", h("b", {}, S.party),
           S.mode === "key" ? " (key " + short(S.keyId) + ", tokens made in this browser)" : " (pasted token)"),
-        h("button", { onclick: () => { signOut(); renderWho(); route(); } }, "Sign out"));
+        h("button", { id: "signout", onclick: () => { signOut(); renderWho(); route(); } }, "Sign out"));
     } else {
       who.replaceChildren(h("button", { id: "signin-open", onclick: openSignIn }, "Sign in"));
     }
