@@ -366,10 +366,19 @@ func TestConsole(t *testing.T) {
 			if n := b.count("#records-table tbody tr"); n == 0 {
 				t.Errorf("%s: no custody records shown", id)
 			}
+			// The blend's graph: the lot and the lot it was merged from.
+			if n := b.count("#custody-graph [data-graph-lot]"); n < 2 {
+				t.Errorf("%s: the custody graph shows %d lots", id, n)
+			}
+			if n := b.count(`#custody-graph [data-graph-lot="` + id + `"]`); n != 1 {
+				t.Errorf("%s: the custody graph shows the lot %d times", id, n)
+			}
 			if n := b.count("#lot-parties [data-party]"); n == 0 {
 				t.Errorf("%s: no parties shown", id)
 			}
 			b.shot("lot-flagged")
+			b.do(chromedp.Evaluate[chromedp.Void](`document.getElementById("custody-graph").scrollIntoView()`))
+			b.shotHere("lot-graph")
 		} else {
 			b.shot("lot-verified")
 		}

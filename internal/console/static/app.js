@@ -506,6 +506,77 @@
         (outside ? " " + outside + " place(s) outside this map (such as the voyage to the US) are not drawn." : "")));
   }
 
+
+  // custodyGraph draws the lots of the bundle and how they were made from
+  // one another: each lot a box (product, mass, contained Sb), each
+  // transformation (split, merge, smelting...) arrows from its inputs to
+  // its outputs, with the handoffs counted under each box.
+  function custodyGraph(recs, lotId, untraced) {
+    const lots = new Map(); // id -> {product, mass, grade, steps, depth, inputs}
+    const lotOf = (id) => {
+      if (!lots.has(id)) lots.set(id, { id, product: "", mass: 0, grade: 0, steps: [], inputs: [], kind: "" });
+      return lots.get(id);
+    };
+    for (const r of recs) {
+      const st = r.statement || {};
+      const t = recordType(st), b = st[t] || {};
+      if (t === "extraction") Object.assign(lotOf(b.lotId), { product: b.product, mass: b.massKg, grade: b.sbGradePct }).steps.push("extracted by " + st.partyId);
+      else if (t === "dispatch") { const l = lotOf(b.lotId); l.steps.push("sent to " + b.toPartyId); l.mass = b.massKg || l.mass; }
+      else if (t === "receipt") { const l = lotOf(b.lotId); l.steps.push("received by " + st.partyId); l.mass = b.massKg || l.mass; }
+      else if (t === "assay" && b.lotId) lotOf(b.lotId).steps.push("assayed");
+      else if (t === "transformation") {
+        for (const o of b.outputs || []) {
+          const l = lotOf(o.lotId);
+          Object.assign(l, { product: o.product, mass: o.massKg, grade: o.sbGradePct, kind: strip(b.kind, "TRANSFORMATION_KIND_").toLowerCase() });
+          l.inputs.push(...(b.inputs || []).map((i) => i.lotId));
+          l.steps.push(l.kind + " by " + st.partyId);
+        }
+        for (const i of b.inputs || []) lotOf(i.lotId);
+      }
+    }
+    if (lots.size === 0) return null;
+    const depth = (l, seen) => {
+      if (l.depth !== undefined) return l.depth;
+      if (seen.has(l.id)) return 0;
+      seen.add(l.id);
+      l.depth = l.inputs.length ? 1 + Math.max(...l.inputs.map((i) => depth(lotOf(i), seen))) : 0;
+      return l.depth;
+    };
+    const cols = [];
+    for (const l of lots.values()) (cols[depth(l, new Set())] = cols[depth(l, new Set())] || []).push(l);
+    const bw = 190, bh = 74, gx = 70, gy = 18;
+    const pos = new Map();
+    cols.forEach((col, x) => col.forEach((l, y) => pos.set(l.id, { x: 10 + x * (bw + gx), y: 10 + y * (bh + gy) })));
+    const W = 20 + cols.length * (bw + gx) - gx, H = 20 + Math.max(...cols.map((c) => c.length)) * (bh + gy) - gy;
+    const g = [svg("defs", {}, svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto" }, svg("path", { d: "M0,0 L10,5 L0,10 z", fill: "#5b6475" })))];
+    for (const l of lots.values()) {
+      const p = pos.get(l.id);
+      for (const i of l.inputs) {
+        const q = pos.get(i);
+        if (!q) continue;
+        g.push(svg("line", { x1: q.x + bw, y1: q.y + bh / 2, x2: p.x, y2: p.y + bh / 2, stroke: "#5b6475", "stroke-width": 1.5, "marker-end": "url(#arrow)" }));
+      }
+      if (l.kind && l.inputs.length) g.push(svg("text", { x: p.x - gx + 4, y: p.y + bh / 2 - 6, "font-size": 11, fill: "#5b6475" }, l.kind));
+    }
+    for (const l of lots.values()) {
+      const p = pos.get(l.id), me = l.id === lotId;
+      const sb = (l.mass || 0) * (l.grade || 0) / 100;
+      g.push(svg("g", { "data-graph-lot": l.id },
+        svg("title", {}, l.id + ": " + l.steps.join(", ")),
+        svg("rect", { x: p.x, y: p.y, width: bw, height: bh, rx: 5, fill: me ? "#e6eefb" : "#fff", stroke: me ? "#1f4fa0" : "#b9c0cc", "stroke-width": me ? 2 : 1 }),
+        svg("text", { x: p.x + 8, y: p.y + 18, "font-size": 13, "font-weight": 600, fill: "#1d2330" }, l.id),
+        svg("text", { x: p.x + 8, y: p.y + 35, "font-size": 11, fill: "#1d2330" }, strip(l.product, "PRODUCT_").toLowerCase() + " " + kg(l.mass) + (l.grade ? " at " + l.grade + " %" : "")),
+        svg("text", { x: p.x + 8, y: p.y + 51, "font-size": 11, fill: "#1d2330" }, "contained Sb " + kg(sb)),
+        svg("text", { x: p.x + 8, y: p.y + 66, "font-size": 11, fill: me && untraced > 0 ? "#b3261e" : "#5b6475" },
+          me && untraced > 0 ? "untraced " + pct(untraced) : l.steps.length + " step(s)")));
+    }
+    return h("div", { class: "card", id: "custody-graph", "data-lots": lots.size },
+      h("h2", {}, "How it was made"),
+      h("div", { class: "scroll" }, svg("svg", { viewBox: "0 0 " + W + " " + H, width: W, height: H, role: "img", "aria-label": "custody graph" }, g)),
+      h("p", { class: "muted" }, "Each box is a lot of the bundle with its declared mass, grade and contained Sb (mass × grade); arrows are splits, merges and smelting, from inputs to outputs. " +
+        "Hover a box for its handoffs. The lot of this page is blue" + (untraced > 0 ? "; its untraced share is in red." : ".")));
+  }
+
   // ---- the lot page and the browser's own verification ----
 
   // pinnedKeys returns the keys the browser verifies with and where they
@@ -679,7 +750,7 @@
           h("td", {}, x.leafOnly ? "leaf only" : x.error ? "unreadable" : recordType(st)), h("td", {}, partyLink(st.partyId)), h("td", {}, time(st.eventTime)),
           h("td", {}, x.leafOnly ? "another party's record, withheld: the bundle carries only its leaf, whose committed running totals the volume and capacity rules read" : x.error || recordSummary(st)));
       }), { id: "records-table" }));
-      fill(mapBox, routeMap(S.geo, recs, server.flags));
+      fill(mapBox, custodyGraph(recs, id, Number(rep.untracedShare || 0)), routeMap(S.geo, recs, server.flags));
       // Parties of the records, with their keys.
       const ids = [...new Set(recs.map((x) => (x.statement || {}).partyId).filter((x) => x && !notParty(x)))].sort();
       const rows = [];
