@@ -26,9 +26,12 @@ import (
 	"github.com/chromedp/cdproto/network"
 	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/antimony-ledger/provenance/authtoken"
+	"github.com/antimony-ledger/provenance/client"
 	"github.com/antimony-ledger/provenance/internal/keyfile"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
 	"github.com/antimony-ledger/provenance/tlog"
 )
@@ -101,6 +104,34 @@ func TestConsole(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("the example: %v\n%s", err, exampleOut.String())
 	}
+	// An auditor, whose PEM key file the browser signs in with.
+	auditPub, auditPriv, err := record.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	auditKeyFile := filepath.Join(dir, "audit.key")
+	if err := keyfile.WritePrivate(auditKeyFile, auditPriv); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := record.Sign(&pb.Statement{PartyId: record.RegistrarPartyID, EventTime: timestamppb.Now(),
+		Body: &pb.Statement_PartyRegistration{PartyRegistration: &pb.PartyRegistration{
+			PartyId: "audit-console", Name: "Console Audit Office", Roles: []pb.Role{pb.Role_ROLE_AUDITOR}, Country: "PK",
+			Keys: []*pb.PartyKey{{PublicKey: auditPub, NotBefore: timestamppb.New(time.Now().Add(-time.Minute))}}}}}, regPriv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lv, err := tlog.NewVerifier(d.verifierKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := client.DialAs(t.Context(), d.grpcAddr, nil, &client.Credentials{PartyID: record.RegistrarPartyID, Key: regPriv, Origin: lv.Name()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rc.Submit(t.Context(), reg); err != nil {
+		t.Fatalf("registering the auditor: %v", err)
+	}
+	rc.Close()
 	t.Logf("server and example ready in %s", time.Since(start).Round(time.Millisecond))
 
 	// What the API says, read as the operator.
@@ -188,17 +219,9 @@ func TestConsole(t *testing.T) {
 		t.Errorf("lots page without a token: %q, want a request to sign in", got)
 	}
 
-	// Sign in as the operator with the log's key file: the token is made
-	// in the browser's WebAssembly module.
-	b.do(chromedp.Click("#signin-open"),
-		chromedp.SendKeys("#signin-party", "operator"),
-		chromedp.SetUploadFiles("#signin-key", []string{filepath.Join(data, "log.key")}),
-		chromedp.Click("#signin-submit"))
-	b.wait(`document.getElementById("who-party") !== null || document.getElementById("signin-error") !== null`)
-	if e := b.eval(`(document.getElementById("signin-error") || {}).textContent || ""`); e != "" {
-		t.Fatalf("sign-in failed: %s", e)
-	}
-	b.waitReady()
+	// Sign in as the auditor with its PEM key file: the tokens are made in
+	// the browser's WebAssembly module.
+	b.signIn("audit-console", auditKeyFile)
 
 	// Overview with counts.
 	b.route("/")
@@ -249,7 +272,7 @@ func TestConsole(t *testing.T) {
 	}
 	b.route("/lots?pageSize=3")
 	first := b.rows("#lots-table tbody tr", "data-lot")
-	b.do(chromedp.Click("#page-next"))
+	b.do(chromedp.Evaluate[chromedp.Void](`document.getElementById("main").dataset.state = "stale"`), chromedp.Click("#page-next"))
 	b.waitReady()
 	second := b.rows("#lots-table tbody tr", "data-lot")
 	if len(first) != 3 || len(second) == 0 {
@@ -418,7 +441,7 @@ func TestConsole(t *testing.T) {
 
 	// Signed out, the pages ask to sign in again and the key is gone from
 	// the tab; a token pasted from provctl token signs in too.
-	b.do(chromedp.Click("#signout"))
+	b.do(chromedp.Evaluate[chromedp.Void](`document.getElementById("main").dataset.state = "stale"`), chromedp.Click("#signout"))
 	b.waitReady()
 	if got := b.eval(`JSON.stringify([sessionStorage.getItem("console.pem"), sessionStorage.getItem("console.token")])`); got != "[null,null]" {
 		t.Errorf("after signing out, session storage holds %s", got)
@@ -443,6 +466,17 @@ func TestConsole(t *testing.T) {
 	b.route("/lots?pageSize=200")
 	if n := b.count("#lots-table tbody tr"); n != len(lots) {
 		t.Errorf("with a pasted token the lots page shows %d lots, API %d", n, len(lots))
+	}
+	// And the operator with the log's own key file.
+	b.do(chromedp.Evaluate[chromedp.Void](`document.getElementById("main").dataset.state = "stale"`), chromedp.Click("#signout"))
+	b.waitReady()
+	b.signIn("operator", filepath.Join(data, "log.key"))
+	if got := b.text("#who-party"); !strings.Contains(got, "operator") {
+		t.Errorf("signed in with log.key: %q", got)
+	}
+	b.route("/lots?pageSize=200")
+	if n := b.count("#lots-table tbody tr"); n != len(lots) {
+		t.Errorf("as the operator the lots page shows %d lots, API %d", n, len(lots))
 	}
 
 	// A tampered bundle: one byte of one record changed on its way to the
@@ -608,6 +642,20 @@ func (b *browser) wait(expr string) {
 	}
 }
 
+// signIn signs in through the page's dialog with a key file.
+func (b *browser) signIn(party, keyFile string) {
+	b.t.Helper()
+	b.do(chromedp.Click("#signin-open"),
+		chromedp.SendKeys("#signin-party", party),
+		chromedp.SetUploadFiles("#signin-key", []string{keyFile}),
+		chromedp.Click("#signin-submit"))
+	b.wait(`document.getElementById("who-party") !== null || document.getElementById("signin-error") !== null`)
+	if e := b.eval(`(document.getElementById("signin-error") || {}).textContent || ""`); e != "" {
+		b.t.Fatalf("signing in as %s: %s", party, e)
+	}
+	b.waitReady()
+}
+
 // waitVerdict waits until the lot page's own verification has finished
 // and cond holds, and fails if it ended in an error.
 func (b *browser) waitVerdict(cond string) {
@@ -638,7 +686,10 @@ func (b *browser) open(path string) {
 func (b *browser) route(hash string) {
 	b.t.Helper()
 	js, _ := json.Marshal(hash)
-	b.do(chromedp.Evaluate[chromedp.Void](`document.getElementById("main").dataset.state = "stale"; location.hash = ` + string(js)))
+	// Setting the hash it already has fires no hashchange: fire one.
+	b.do(chromedp.Evaluate[chromedp.Void](`document.getElementById("main").dataset.state = "stale";
+		if (location.hash === "#" + ` + string(js) + `) window.dispatchEvent(new HashChangeEvent("hashchange"));
+		else location.hash = ` + string(js)))
 	b.waitReady()
 }
 
