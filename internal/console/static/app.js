@@ -296,7 +296,7 @@
     return table(["Time", "Severity", "Rule", "Lot", "Party", "What", "Index"], flags.map((f) =>
       h("tr", { "data-rule": f.rule, "data-lot": f.lotId },
         h("td", {}, time(f.eventTime)), h("td", {}, sevBadge(f.severity)),
-        h("td", { title: (rule(f.rule) || {}).description || "" }, h("code", {}, f.rule)),
+        h("td", { title: (rule(f.rule) || {}).description || "" }, h("code", { class: "nobreak" }, f.rule)),
         h("td", {}, f.lotId ? lotLink(f.lotId) : ""), h("td", {}, partyLink(f.partyId)),
         h("td", {}, f.message), h("td", {}, f.index))), { id });
   }
