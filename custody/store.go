@@ -102,6 +102,10 @@ func (s *Store) Log() *ledger.Log { return s.log }
 // RegistrarKeyID returns the key id of the registrar key.
 func (s *Store) RegistrarKeyID() string { return s.registrar.ID }
 
+// FirstRegistrar returns the registrar key the store was opened with: the
+// first registrar key, which a buyer's verifier pins.
+func (s *Store) FirstRegistrar() registry.Registrar { return s.registrar }
+
 // CurrentRegistrar returns the registrar key as the committed registry
 // stands: the first registrar key, or the one the latest registrar
 // rotation put in its place.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -131,6 +132,39 @@ func TestDirectImports(t *testing.T) {
 						t.Errorf("%s imports %s: %s must not depend on %s", f, path, dir, b)
 					}
 				}
+			}
+		}
+	}
+}
+
+// TestConsoleWasm: the web console's WebAssembly module, the buyer's
+// verifier in a browser, links neither a database, nor RPC, nor any
+// server code. It builds only for GOOS=js GOARCH=wasm, so it is listed
+// for that platform.
+func TestConsoleWasm(t *testing.T) {
+	cmd := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", "./internal/console/wasm")
+	cmd.Dir = filepath.Join("..", "..")
+	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("go list -deps ./internal/console/wasm: %v\n%s", err, stderr)
+	}
+	deps := strings.Fields(string(out))
+	if !slices.Contains(deps, module+"verifier") || !slices.Contains(deps, module+"authtoken") {
+		t.Fatalf("the module does not link the verifier and authtoken: %v", deps)
+	}
+	bad := []string{badger, grpc, gateway, module + "ledger", module + "custody", module + "client", module + "internal/backend", module + "internal/server", module + "internal/console"}
+	for _, d := range deps {
+		for _, b := range bad {
+			if d == b || strings.HasPrefix(d, b+"/") {
+				if d == module+"internal/console/wasm" {
+					continue
+				}
+				t.Errorf("the console's wasm module depends on %s: it must not depend on %s", d, b)
 			}
 		}
 	}

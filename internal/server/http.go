@@ -17,6 +17,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/antimony-ledger/provenance/internal/console"
 	"github.com/antimony-ledger/provenance/internal/openapi"
 	gatewaypb "github.com/antimony-ledger/provenance/proto/gateway/provenance/v1"
 )
@@ -57,7 +60,32 @@ func (s *Server) httpHandler(ctx context.Context, conn *grpc.ClientConn) (http.H
 		w.Write(openapi.JSON)
 	})
 	mux.HandleFunc("GET /healthz", s.healthz)
+	keys, err := s.consoleKeys()
+	if err != nil {
+		return nil, err
+	}
+	// The web console: the page at "/" and its files under /console/,
+	// beside the API, the OpenAPI document and health, never over them.
+	ch := console.Handler(keys)
+	mux.Handle("GET /{$}", ch)
+	mux.Handle("GET /console/", ch)
 	return s.limitBody(mux), nil
+}
+
+// consoleKeys returns the keys the console shows as the server's own:
+// the log's verifier key and the first registrar key.
+func (s *Server) consoleKeys() (console.ServerKeys, error) {
+	cp, _, err := s.store.Log().LatestCheckpoint()
+	if err != nil {
+		return console.ServerKeys{}, fmt.Errorf("server: reading the checkpoint for the console: %w", err)
+	}
+	keys := console.ServerKeys{Origin: cp.Origin, Registrar: s.store.FirstRegistrar().Key}
+	if pub := s.store.Log().SignerKey(); pub != nil {
+		if keys.LogKey, err = note.NewEd25519VerifierKey(cp.Origin, pub); err != nil {
+			return console.ServerKeys{}, fmt.Errorf("server: log verifier key for the console: %w", err)
+		}
+	}
+	return keys, nil
 }
 
 // longWrite extends the write deadline and bounds the request by
