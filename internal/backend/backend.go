@@ -119,7 +119,10 @@ const (
 	registryPrefix = "g/"  // BE8(index) of each registry record
 	queuePrefix    = "q/"  // party id: its lots await a full verification
 	formatKey      = "fmt" // the replay's state format
-	formatVersion  = "3"
+	// formatVersion changes when the state's form does, or what the
+	// verifier records in it (4: a merge's two MASS_SURPLUS flags became
+	// one), so that a state written before is rebuilt, not mixed.
+	formatVersion = "4"
 )
 
 // New returns a backend for store, with its replay state in memory, and
