@@ -20,7 +20,6 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
 	"github.com/dgraph-io/badger/v4/table"
-	"github.com/dgraph-io/ristretto/v2/z"
 	"github.com/transparency-dev/merkle/compact"
 )
 
@@ -363,62 +362,88 @@ func (l *Log) damage() error {
 
 // VerifyTables checks the checksum of every block of every table in db's
 // directory (a store opened on disk), and returns the first failure, or
-// ctx's error once it is done. It maps each table file itself and unmaps it after its
-// check, rather than call db.VerifyChecksum: that reads through the
-// mappings the store keeps open, so every page of every table stayed in
-// the process's resident memory (1.2 GiB on a 1M-record store,
-// BENCHMARKS.md "Flags that keep up"). A table compacted away since the
-// directory was listed is passed over: its blocks were read, their
-// checksums checked, into the tables that replace it.
+// ctx's error once it is done.
+//
+// It reads each table file into memory, one at a time, rather than call
+// db.VerifyChecksum, which reads through the mappings the store keeps open
+// and so left every page of every table in the process's resident memory
+// (1.2 GiB on a 1M-record store, BENCHMARKS.md "Flags that keep up"). It
+// must not map the files itself: Badger truncates a table it compacts
+// away before removing it, and a read of a mapping past a file's end is a
+// SIGBUS that kills the process. A table compacted away while it is read
+// is passed over: its blocks were read, their checksums checked, into the
+// tables that replace it.
 func VerifyTables(ctx context.Context, db *badger.DB) error {
 	o := db.Opts()
-	names, err := filepath.Glob(filepath.Join(o.Dir, "*.sst"))
-	if err != nil {
-		return err
-	}
 	topts := table.Options{
 		ReadOnly:    true,
 		BlockSize:   o.BlockSize,
 		Compression: o.Compression,
 		ChkMode:     options.OnBlockRead,
 	}
-	for _, name := range names {
+	// The tables of the store's levels, not every file named *.sst: a
+	// table being written has its full size before its contents.
+	for _, ti := range db.Tables() {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := verifyTable(name, topts); err != nil {
+		if err := verifyTable(table.NewFilename(ti.ID, o.Dir), topts); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// verifyTable checks every block of one table file. With block checksums
-// checked on read, Badger v4.9.6's Table.VerifyChecksum dereferences the
-// nil block its read of a damaged block returns, and panics; that panic is
-// the damage found.
-func verifyTable(name string, o table.Options) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("a block of table %s does not read back: Badger's checksum verification panicked: %v", filepath.Base(name), p)
-		}
-	}()
-	mf, err := z.OpenMmapFile(name, os.O_RDONLY, 0)
+// verifyTable checks every block of one table file. A failure counts only
+// if the file is still the one that was read, whole: Badger truncates a
+// table it compacted away, then removes it.
+func verifyTable(name string, o table.Options) error {
+	f, err := os.Open(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	t, err := table.OpenTable(mf, o)
+	defer f.Close()
+	before, err := f.Stat()
 	if err != nil {
-		// OpenTable unmaps the file on some of its errors and not on
-		// others: rather than risk unmapping it twice (and so another
-		// mapping that took its place), a table that cannot be opened
-		// stays mapped until the process ends; the store refuses appends
-		// from here on anyway.
+		return err
+	}
+	if before.Size() == 0 {
+		return nil // truncated: being removed
+	}
+	data := make([]byte, before.Size())
+	_, rerr := io.ReadFull(f, data)
+	if rerr == nil {
+		rerr = checkTable(name, data, o)
+	}
+	if rerr == nil {
+		return nil
+	}
+	if after, err := os.Stat(name); err != nil || !os.SameFile(before, after) || after.Size() != before.Size() {
+		return nil // compacted away meanwhile
+	}
+	return rerr
+}
+
+// checkTable checks the blocks of a table read into data. With block
+// checksums checked on read, Badger v4.9.6's Table.VerifyChecksum
+// dereferences the nil block its read of a damaged block returns, and
+// panics; that panic is the damage found.
+func checkTable(name string, data []byte, o table.Options) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("a block of table %s does not read back: Badger's checksum verification panicked: %v", filepath.Base(name), p)
+		}
+	}()
+	id, ok := table.ParseFileID(filepath.Base(name))
+	if !ok {
+		return fmt.Errorf("table %s: not a table file name", filepath.Base(name))
+	}
+	t, err := table.OpenInMemoryTable(data, id, &o)
+	if err != nil {
 		return fmt.Errorf("table %s: %w", filepath.Base(name), err)
 	}
-	defer t.Close(-1)
 	return t.VerifyChecksum()
 }
