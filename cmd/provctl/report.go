@@ -88,7 +88,7 @@ func reportLot(ctx context.Context, e *env, args []string) error {
 			}
 			// As verify: the bundle's checkpoint must extend every
 			// checkpoint this client saw before.
-			if _, err := c.CheckCheckpoint(ctx, trust.Log, client.DirCheckpointStore{Dir: t.stateDir}, []byte(b.GetCheckpoint())); err != nil {
+			if _, err := c.CheckCheckpoint(ctx, trust.Log, client.DirCheckpointStore{Dir: t.stateDir, Log: trust.Log}, []byte(b.GetCheckpoint())); err != nil {
 				return &exitError{code: exitInvalid, err: err}
 			}
 			return nil

@@ -51,7 +51,7 @@ func TestReport(t *testing.T) {
 	mine := []string{"--key", c.path("mine.key"), "--party", "mine-1"}
 	c.ok(append([]string{"extract", "--lot", "L2", "--mass-kg", "5000", "--grade", "9", "--lat", "30.0", "--lon", "67.2", "--time", at(4, 8)}, mine...)...)
 	c.ok(append([]string{"dispatch", "--lot", "L2", "--to", "exp-1", "--mass-kg", "5000", "--time", at(5, 8)}, mine...)...)
-	c.ok("receive", "--key", c.path("exp.key"), "--party", "exp-1", "--lot", "L2", "--mass-kg", "6500", "--lat", "24.86", "--lon", "67.01", "--time", at(7, 8))
+	c.ok("receive", "--key", c.path("exp.key"), "--party", "exp-1", "--lot", "L2", "--mass-kg", "6500", "--lat", "24.86", "--lon", "67.01", "--time", at(7, 8), "--seals-intact", "--yes")
 	code, _, errs := c.run("report", "L2", "--out", c.path("l2.html"))
 	if code != exitFlagged {
 		t.Fatalf("report L2: exit %d, want %d: %s", code, exitFlagged, errs)
