@@ -17,11 +17,13 @@
 // # Verification in the browser
 //
 // A lot's page fetches the lot's bundle and runs verifier.VerifyLot on it
-// in the browser against the keys it shows. Keys the user pinned make the
-// browser's verdict independent of the server; keys taken from the
-// server's /console/server-keys.json only check that the bundle is
-// consistent with what the server says its keys are, and the page says
-// so.
+// in the browser against the keys it shows: keys the user pinned, or keys
+// taken from the server's /console/server-keys.json, which only check that
+// the bundle is consistent with what the server says its keys are (the
+// page says so). Either way the page's code comes from the server it
+// checks: the browser's verdict catches a server wrong about its data, not
+// one that serves hostile code. A buyer's independent verdict is provctl's
+// (README, "Web console").
 //
 // # Generated files
 //
