@@ -417,6 +417,8 @@ func TestConsole(t *testing.T) {
 				t.Errorf("%s: an evidence link marked %d rows of the timeline, want 1", id, n)
 			}
 			b.shot("lot-flagged")
+			b.do(chromedp.Evaluate[chromedp.Void](`document.querySelector("#report").scrollIntoView()`))
+			b.shotHere("lot-report")
 			b.do(chromedp.Evaluate[chromedp.Void](`document.querySelector("#report svg.graph").scrollIntoView()`))
 			b.shotHere("lot-graph")
 			b.checkPrint(id)
@@ -965,25 +967,10 @@ func registerHostileMine(t *testing.T, rc *client.Client, regPriv ed25519.Privat
 	return lot
 }
 
-// shotHere saves a screenshot of the viewport as it is scrolled.
-func (b *browser) shotHere(name string) {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
-	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
-	if err != nil {
-		b.t.Fatalf("screenshot %s: %v", name, err)
-	}
-	if err := os.WriteFile(filepath.Join(b.shots, "console-"+name+".png"), png, 0o644); err != nil {
-		b.t.Fatal(err)
-	}
-}
-
 // readmeShots are the screenshots the README shows (docs/img).
-var readmeShots = map[string]bool{"overview": true, "lot-flagged": true}
+var readmeShots = map[string]bool{"overview": true, "lot-flagged": true, "lot-report": true}
 
-// shot saves a screenshot of the viewport, and also, for the README's,
-// to $CONSOLE_SCREENSHOTS when it is set.
+// shot saves a screenshot of the top of the page (see shotHere).
 func (b *browser) shot(name string) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
@@ -991,6 +978,15 @@ func (b *browser) shot(name string) {
 	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`)); err != nil {
 		b.t.Fatal(err)
 	}
+	b.shotHere(name)
+}
+
+// shotHere saves a screenshot of the viewport as it is scrolled, and also,
+// for the README's, to $CONSOLE_SCREENSHOTS when it is set.
+func (b *browser) shotHere(name string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
 	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		b.t.Fatalf("screenshot %s: %v", name, err)
