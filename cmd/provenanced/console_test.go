@@ -244,6 +244,12 @@ func TestConsole(t *testing.T) {
 	if n := b.count("#recent-flags tbody tr"); n == 0 || n > 10 {
 		t.Errorf("overview shows %d recent flags", n)
 	}
+	// The words are the report's glossary.
+	for _, term := range report.Glossary() {
+		if got := b.text("#glossary"); !strings.Contains(got, term.Definition) {
+			t.Errorf("overview's words lack the report's definition of %s", term.Name)
+		}
+	}
 	b.shot("overview")
 
 	// Lots: every lot's verdict and rules as the API lists them.
