@@ -594,6 +594,7 @@
       fill(keysBox, keysPanel(keys, () => verifyHere()));
       browserBox.dataset.state = "running";
       reportBox.dataset.state = "running";
+      printButton.disabled = true; // until the report of these keys is shown
       let bundleText;
       try {
         bundleText = await apiText("/v1/lots/" + enc + "/bundle");
