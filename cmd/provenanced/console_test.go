@@ -21,9 +21,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/fetch"
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -31,6 +33,8 @@ import (
 	"github.com/antimony-ledger/provenance/authtoken"
 	"github.com/antimony-ledger/provenance/client"
 	"github.com/antimony-ledger/provenance/internal/keyfile"
+	"github.com/antimony-ledger/provenance/internal/refdata"
+	"github.com/antimony-ledger/provenance/internal/report"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
 	"github.com/antimony-ledger/provenance/tlog"
@@ -131,6 +135,9 @@ func TestConsole(t *testing.T) {
 	if _, err := rc.Submit(t.Context(), reg); err != nil {
 		t.Fatalf("registering the auditor: %v", err)
 	}
+	// A mine whose registered name is markup, and a lot it extracted: the
+	// lot's report must show the name as text and run nothing.
+	hostileLot := registerHostileMine(t, rc, regPriv, d.grpcAddr, lv.Name())
 	rc.Close()
 	t.Logf("server and example ready in %s", time.Since(start).Round(time.Millisecond))
 
@@ -159,7 +166,7 @@ func TestConsole(t *testing.T) {
 	for _, l := range lots {
 		switch l.Verdict {
 		case "VERDICT_VERIFIED":
-			if verified == "" && !l.Lot.Consumed {
+			if verified == "" && !l.Lot.Consumed && l.Lot.LotID != hostileLot {
 				verified = l.Lot.LotID
 			}
 		case "VERDICT_FLAGGED":
@@ -237,6 +244,12 @@ func TestConsole(t *testing.T) {
 	if n := b.count("#recent-flags tbody tr"); n == 0 || n > 10 {
 		t.Errorf("overview shows %d recent flags", n)
 	}
+	// The words are the report's glossary.
+	for _, term := range report.Glossary() {
+		if got := b.text("#glossary"); !strings.Contains(got, term.Definition) {
+			t.Errorf("overview's words lack the report's definition of %s", term.Name)
+		}
+	}
 	b.shot("overview")
 
 	// Lots: every lot's verdict and rules as the API lists them.
@@ -293,6 +306,9 @@ func TestConsole(t *testing.T) {
 	}
 	if n := b.count(`#flags-table tbody tr:not([data-rule="MASS_SURPLUS"])`); n != 0 {
 		t.Errorf("flags page with rule MASS_SURPLUS shows %d other flags", n)
+	}
+	if got := b.text(`#rules-help [data-rule="MASS_SURPLUS"] .explain`); got != report.Explain("MASS_SURPLUS") {
+		t.Errorf("flags page explains MASS_SURPLUS as %q, want report.Explain's %q", got, report.Explain("MASS_SURPLUS"))
 	}
 	b.shot("flags")
 	b.route("/flags?minSeverity=SEVERITY_CRITICAL&pageSize=200")
@@ -356,8 +372,9 @@ func TestConsole(t *testing.T) {
 			} `json:"report"`
 		}
 		mustJSON(t, a.get("/v1/lots/"+id+"/verification", true), &ver)
-		rules := []string{}
+		rules, flagOrder := []string{}, []string{}
 		for _, f := range ver.Report.Flags {
+			flagOrder = append(flagOrder, f.Rule)
 			if !slices.Contains(rules, f.Rule) {
 				rules = append(rules, f.Rule)
 			}
@@ -375,6 +392,7 @@ func TestConsole(t *testing.T) {
 			t.Errorf("%s: the keys' note %q does not say the server's keys are not independent", id, got)
 		}
 		b.checkLot(id, wantVerdict, rules, ver.Report.UntracedShare)
+		b.checkReport(id, wantVerdict, "server", flagOrder, ver.Report.UntracedShare)
 
 		// Pin the keys as a buyer received them: log.pub and registrar.pub.
 		b.do(chromedp.SetValue("#pin-log", strings.TrimSpace(string(logPub))),
@@ -382,26 +400,34 @@ func TestConsole(t *testing.T) {
 			chromedp.Click("#pin-save"))
 		b.waitVerdict(`document.querySelector("#keys").dataset.source === "pinned"`)
 		b.checkLot(id, wantVerdict, rules, ver.Report.UntracedShare)
+		b.checkReport(id, wantVerdict, "pinned", flagOrder, ver.Report.UntracedShare)
 		if id == flagged {
-			if n := b.count("#lot-flags .flag"); n != len(ver.Report.Flags) {
-				t.Errorf("%s: %d flags shown, API %d", id, n, len(ver.Report.Flags))
-			}
 			if n := b.count("#records-table tbody tr"); n == 0 {
 				t.Errorf("%s: no custody records shown", id)
 			}
-			// The blend's graph: the lot and the lot it was merged from.
-			if n := b.count("#custody-graph [data-graph-lot]"); n < 2 {
-				t.Errorf("%s: the custody graph shows %d lots", id, n)
-			}
-			if n := b.count(`#custody-graph [data-graph-lot="` + id + `"]`); n != 1 {
-				t.Errorf("%s: the custody graph shows the lot %d times", id, n)
+			// The blend's graph, drawn by the report: the lot and the
+			// lot it was merged from.
+			if n := b.count("#report svg.graph g.node"); n < 2 {
+				t.Errorf("%s: the report's custody graph shows %d boxes", id, n)
 			}
 			if n := b.count("#lot-parties [data-party]"); n == 0 {
 				t.Errorf("%s: no parties shown", id)
 			}
+			// An evidence link goes to its row of the report's timeline,
+			// and leaves the page where it is.
+			b.do(chromedp.Click(`#report .flag a[href^="#sbr-rec-"]`))
+			if got := b.eval(`location.hash`); got != "#/lot/"+id {
+				t.Errorf("%s: an evidence link moved the page to %q", id, got)
+			}
+			if n := b.count("#report tr.evidence-target"); n != 1 {
+				t.Errorf("%s: an evidence link marked %d rows of the timeline, want 1", id, n)
+			}
 			b.shot("lot-flagged")
-			b.do(chromedp.Evaluate[chromedp.Void](`document.getElementById("custody-graph").scrollIntoView()`))
+			b.do(chromedp.Evaluate[chromedp.Void](`document.querySelector("#report").scrollIntoView()`))
+			b.shotHere("lot-report")
+			b.do(chromedp.Evaluate[chromedp.Void](`document.querySelector("#report svg.graph").scrollIntoView()`))
 			b.shotHere("lot-graph")
+			b.checkPrint(id)
 		} else {
 			b.shot("lot-verified")
 		}
@@ -420,14 +446,34 @@ func TestConsole(t *testing.T) {
 	}
 	b.route("/lot/" + corridor)
 	b.waitVerdict("true")
-	if n := b.attr("#route-map", "data-points"); n == "" || n == "0" {
-		t.Errorf("%s: map shows %q points", corridor, n)
+	if n := b.count("#report svg.map g.place"); n == 0 {
+		t.Errorf("%s: the report's map shows no place", corridor)
 	}
-	if n := b.count(`#route-map circle[r="6"]`); n == 0 {
-		t.Errorf("%s: the map marks no place of a BORDER_CORRIDOR record", corridor)
+	if n := b.count("#report svg.map polyline.durand"); n != 1 {
+		t.Errorf("%s: the report's map draws the border %d times", corridor, n)
 	}
-	b.do(chromedp.Evaluate[chromedp.Void](`document.getElementById("route-map").scrollIntoView()`))
+	if n := b.count(`#report .flag`); n == 0 || !strings.Contains(b.text("#report"), "BORDER_CORRIDOR") {
+		t.Errorf("%s: the report shows no BORDER_CORRIDOR flag", corridor)
+	}
+	b.do(chromedp.Evaluate[chromedp.Void](`document.querySelector("#report svg.map").scrollIntoView()`))
 	b.shotHere("lot-map")
+
+	// The lot of the mine named as markup: the name is text in the
+	// report, no element is made of it, nothing runs (a dialog or a CSP
+	// violation would be caught by watchConsole).
+	b.route("/lot/" + hostileLot)
+	b.waitVerdict("true")
+	b.wait(`document.querySelector("#report").dataset.state !== "running"`)
+	if st := b.attr("#report", "data-state"); st != "done" {
+		t.Fatalf("%s: the report is not shown (%s): %s", hostileLot, st, b.text("#report"))
+	}
+	if got := b.text("#report"); !strings.Contains(got, hostileName+" (mine-hostile)") {
+		t.Errorf("%s: the report does not show the mine's name %q as text:\n%.2000s", hostileLot, hostileName, got)
+	}
+	if n := b.count("img, #report script, #report [onerror]"); n != 0 {
+		t.Errorf("%s: the page holds %d img/script/handler elements", hostileLot, n)
+	}
+	b.shotHere("lot-hostile")
 
 	// A pinned registrar key that is not the log's: the browser does not
 	// say VERIFIED.
@@ -492,6 +538,9 @@ func TestConsole(t *testing.T) {
 	}
 	if b.tampered() == 0 {
 		t.Error("no bundle was tampered with")
+	}
+	if got := b.attr("#report article.sbr", "data-verdict"); got != "INVALID" {
+		t.Errorf("tampered bundle of %s: the report says %q, want INVALID", verified, got)
 	}
 	b.shot("lot-tampered")
 
@@ -770,25 +819,164 @@ func (b *browser) checkLot(id, verdict string, rules []string, untraced float64)
 	}
 }
 
-// shotHere saves a screenshot of the viewport as it is scrolled.
-func (b *browser) shotHere(name string) {
+// checkReport checks the report the lot page shows (report.Fragment of the
+// browser's own verification) against the API's: its verdict, each flag's
+// rule with report.Explain's words for it, the untraced share, and which
+// keys it says it was verified against; and that the Print button is there.
+func (b *browser) checkReport(id, verdict, keys string, rules []string, untraced float64) {
 	b.t.Helper()
+	b.wait(`document.querySelector("#report").dataset.state !== "running"`)
+	if st := b.attr("#report", "data-state"); st != "done" {
+		b.t.Errorf("%s (keys %s): no report shown (%s): %s", id, keys, st, b.text("#report"))
+		return
+	}
+	if got := b.attr("#report article.sbr", "data-verdict"); got != verdict {
+		b.t.Errorf("%s (keys %s): the report's verdict %q, API %q", id, keys, got, verdict)
+	}
+	if got := b.attr("#report article.sbr", "data-lot"); got != id {
+		b.t.Errorf("%s: the report is of lot %q", id, got)
+	}
 	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
 	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	shown, err := chromedp.Run(ctx, chromedp.Evaluate[[][]string](`[...document.querySelectorAll("#report .flag")].map((f) => [f.querySelector("strong").innerText, f.innerText])`))
 	if err != nil {
-		b.t.Fatalf("screenshot %s: %v", name, err)
-	}
-	if err := os.WriteFile(filepath.Join(b.shots, "console-"+name+".png"), png, 0o644); err != nil {
 		b.t.Fatal(err)
+	}
+	if len(shown) != len(rules) {
+		b.t.Errorf("%s (keys %s): the report shows %d flags, API %d", id, keys, len(shown), len(rules))
+	}
+	for i, r := range rules {
+		if i >= len(shown) {
+			break
+		}
+		if shown[i][0] != r {
+			b.t.Errorf("%s: the report's flag %d is %s, API %s", id, i, shown[i][0], r)
+		}
+		if e := report.Explain(r); e == "" || !strings.Contains(shown[i][1], e) {
+			b.t.Errorf("%s: the report's %s flag lacks report.Explain's words %q:\n%s", id, r, e, shown[i][1])
+		}
+	}
+	got := b.eval(`(() => { for (const dt of document.querySelectorAll("#report dl.kv dt")) if (dt.innerText === "Untraced share") return dt.nextElementSibling.innerText; return ""; })()`)
+	if want := fmt.Sprintf("%.1f %%", untraced*100); !strings.HasPrefix(got, want+" ") {
+		b.t.Errorf("%s: the report's untraced share %q, API %s", id, got, want)
+	}
+	source := b.text("#report article.sbr header .muted")
+	if !strings.Contains(source, "Verified in this browser") || (keys == "pinned") != strings.Contains(source, "trusting only the keys pinned in this browser") ||
+		(keys == "server") != strings.Contains(source, "NOT independent") {
+		b.t.Errorf("%s: keys %s, the report says %q", id, keys, source)
+	}
+	if n := b.count("#print:not([disabled])"); n != 1 {
+		b.t.Errorf("%s: %d enabled Print buttons", id, n)
 	}
 }
 
-// readmeShots are the screenshots the README shows (docs/img).
-var readmeShots = map[string]bool{"overview": true, "lot-flagged": true}
+// checkPrint checks what printing the lot page prints: the report, none of
+// the console (navigation, verdict boxes, keys, buttons); and that the
+// Print button prints.
+func (b *browser) checkPrint(id string) {
+	b.t.Helper()
+	// Whether each is laid out (a box of its own): not, under a parent
+	// that is not displayed.
+	display := func() map[string]string {
+		ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+		defer cancel()
+		out, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]string](`Object.fromEntries(["header", "nav", "footer", "#print", "#server-verdict", "#browser-verdict", "#keys", "#records", "#report", "#report article.sbr", "#report article.sbr .verdict"].map((s) => [s, document.querySelector(s).getClientRects().length === 0 ? "hidden" : "shown"]))`))
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		return out
+	}
+	if d := display(); d["header"] != "shown" || d["#print"] != "shown" || d["#report"] != "shown" {
+		b.t.Errorf("%s on screen: %v", id, d)
+	}
+	b.media("print")
+	d := display()
+	for sel, want := range map[string]string{"header": "hidden", "nav": "hidden", "footer": "hidden", "#print": "hidden", "#server-verdict": "hidden",
+		"#browser-verdict": "hidden", "#keys": "hidden", "#records": "hidden", "#report": "shown", "#report article.sbr": "shown", "#report article.sbr .verdict": "shown"} {
+		if d[sel] != want {
+			b.t.Errorf("%s printed: %s is %s, want %s", id, sel, d[sel], want)
+		}
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
+	defer cancel()
+	pdf, err := chromedp.Call(ctx, page.PrintToPDF, page.PrintToPDFParams{})
+	if err != nil || !bytes.HasPrefix(pdf.Data, []byte("%PDF")) {
+		b.t.Errorf("%s: printing to PDF: %v (%d bytes)", id, err, len(pdf.Data))
+	} else if err := os.WriteFile(filepath.Join(b.shots, "console-lot-printed.pdf"), pdf.Data, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+	b.media("")
+	// The button calls the browser's print (a headless browser has no
+	// dialog for it: counted instead).
+	b.do(chromedp.Evaluate[chromedp.Void](`window.printed = 0; window.print = () => { window.printed++; }`), chromedp.Click("#print"))
+	if got := b.eval(`String(window.printed)`); got != "1" {
+		b.t.Errorf("%s: the Print button printed %s times", id, got)
+	}
+}
 
-// shot saves a screenshot of the viewport, and also, for the README's,
-// to $CONSOLE_SCREENSHOTS when it is set.
+// media emulates a CSS media type ("print"), or none ("").
+func (b *browser) media(m string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: m}); err != nil {
+		b.t.Fatalf("emulating media %q: %v", m, err)
+	}
+}
+
+// hostileName is the registered name of a mine: markup that would run a
+// script if a page took it for HTML.
+const hostileName = "<img src=x onerror=alert(1)>"
+
+// registerHostileMine registers mine-hostile, named hostileName, with the
+// profile and site of the Krinj reference mine, and has it extract a lot,
+// whose id it returns.
+func registerHostileMine(t *testing.T, rc *client.Client, regPriv ed25519.PrivateKey, grpcAddr, origin string) string {
+	t.Helper()
+	ref, err := refdata.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ok := ref.MineByID("PK-KP-KRINJ")
+	if !ok {
+		t.Fatal("no reference mine PK-KP-KRINJ")
+	}
+	prof := &pb.MineProfile{Deposit: m.Name, AnnualOreCapacityKg: m.AnnualOreCapacityKg, GradeMinPct: m.GradeMinPct, GradeMaxPct: m.GradeMaxPct}
+	for _, e := range m.Envelope {
+		prof.AssayEnvelope = append(prof.AssayEnvelope, &pb.ElementRange{Element: e.Element, MinPct: e.MinPct, MaxPct: e.MaxPct})
+	}
+	site := &pb.Location{Name: m.Name, Lat: m.Lat, Lon: m.Lon}
+	pub, priv, err := record.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := record.Sign(&pb.Statement{PartyId: record.RegistrarPartyID, EventTime: timestamppb.Now(),
+		Body: &pb.Statement_PartyRegistration{PartyRegistration: &pb.PartyRegistration{
+			PartyId: "mine-hostile", Name: hostileName, Roles: []pb.Role{pb.Role_ROLE_MINE}, Country: "PK", Site: site, Mine: prof, Licence: "ML-HOSTILE",
+			Keys: []*pb.PartyKey{{PublicKey: pub, NotBefore: timestamppb.New(time.Now().Add(-time.Minute))}}}}}, regPriv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rc.Submit(t.Context(), reg); err != nil {
+		t.Fatalf("registering mine-hostile: %v", err)
+	}
+	mc, err := client.DialAs(t.Context(), grpcAddr, nil, &client.Credentials{PartyID: "mine-hostile", Key: priv, Origin: origin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mc.Close()
+	const lot = "HOSTILE-1"
+	if _, err := mc.SignAndSubmit(t.Context(), &client.Signer{PartyID: "mine-hostile", Key: priv}, &pb.Statement{EventTime: timestamppb.Now(),
+		Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{LotId: lot, MassKg: 2000, MoisturePct: 4, SbGradePct: (m.GradeMinPct + m.GradeMaxPct) / 2, Site: site, Product: pb.Product_PRODUCT_ORE}}}); err != nil {
+		t.Fatalf("mine-hostile's extraction: %v", err)
+	}
+	return lot
+}
+
+// readmeShots are the screenshots the README shows (docs/img).
+var readmeShots = map[string]bool{"overview": true, "lot-flagged": true, "lot-report": true}
+
+// shot saves a screenshot of the top of the page (see shotHere).
 func (b *browser) shot(name string) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
@@ -796,6 +984,15 @@ func (b *browser) shot(name string) {
 	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`)); err != nil {
 		b.t.Fatal(err)
 	}
+	b.shotHere(name)
+}
+
+// shotHere saves a screenshot of the viewport as it is scrolled, and also,
+// for the README's, to $CONSOLE_SCREENSHOTS when it is set.
+func (b *browser) shotHere(name string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
 	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		b.t.Fatalf("screenshot %s: %v", name, err)
@@ -853,6 +1050,18 @@ func (b *browser) watchConsole() {
 			if ev.Entry.Level == cdplog.EntryLevelError || ev.Entry.Level == cdplog.EntryLevelWarning {
 				add(fmt.Sprintf("browser %s: %s %s", ev.Entry.Level, ev.Entry.Text, ev.Entry.URL))
 			}
+		}
+	}()
+	// A dialog (alert, confirm...) is an error too: nothing on the
+	// console opens one. It is dismissed, so the page goes on.
+	dialogs := chromedp.Events(b.ctx, page.JavascriptDialogOpening)
+	go func() {
+		for ev, err := range dialogs {
+			if err != nil {
+				return
+			}
+			add(fmt.Sprintf("dialog %s: %q", ev.Type, ev.Message))
+			go chromedp.Call(b.ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: false})
 		}
 	}()
 	if _, err := chromedp.Call(b.ctx, cdplog.Enable, struct{}{}); err != nil {

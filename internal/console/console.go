@@ -23,7 +23,12 @@
 // page says so). Either way the page's code comes from the server it
 // checks: the browser's verdict catches a server wrong about its data, not
 // one that serves hostile code. A buyer's independent verdict is provctl's
-// (README, "Web console").
+// (README, "Web console"). The module also renders the lot's report from
+// that verification, the same HTML as the compliance file's
+// (report.Fragment, as `provctl report` writes it): the body of the lot
+// page, and what its Print button prints. The page parses it in an inert
+// document and shows it; its one style element is allowed by the CSP's
+// hash of report.StyleSheet().
 //
 // # Generated files
 //
@@ -41,7 +46,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"embed"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"io/fs"
@@ -49,7 +56,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/antimony-ledger/provenance/internal/refdata"
+	"github.com/antimony-ledger/provenance/internal/report"
 	"github.com/antimony-ledger/provenance/record"
 	"github.com/antimony-ledger/provenance/verifier"
 )
@@ -59,9 +66,19 @@ var files embed.FS
 
 // CSP is the Content-Security-Policy of every console response: scripts,
 // styles, images and API calls from this origin only; 'wasm-unsafe-eval'
-// lets the page compile its own WebAssembly module, nothing else.
-const CSP = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; " +
+// lets the page compile its own WebAssembly module, nothing else. The one
+// inline style it allows is the lot report's (report.Fragment's style
+// element, which the lot page shows), by the hash of its text: no other
+// inline style, no style attribute and no inline script runs.
+var CSP = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' " + styleHash(report.StyleSheet()) + "; img-src 'self' data:; " +
 	"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+// styleHash is the CSP source expression that allows a style element whose
+// text is css.
+func styleHash(css string) string {
+	sum := sha256.Sum256([]byte(css))
+	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+}
 
 // ServerKeys are the keys the server says it has: what the lot page
 // verifies with until the user pins their own.
@@ -90,22 +107,34 @@ func Handler(keys ServerKeys) http.Handler {
 	if err != nil {
 		panic(err)
 	}
+	// The verifier's rules with the report's words for each (the words
+	// the lot page's report uses), and the report's glossary: one
+	// explanation of each, wherever the console shows it.
 	type rule struct {
 		ID          string `json:"id"`
 		Severity    string `json:"severity"`
 		Description string `json:"description"`
+		Explain     string `json:"explain"`
 	}
 	var rules []rule
 	for _, r := range verifier.Rules() {
-		rules = append(rules, rule{r.ID, r.Severity.String(), r.Description})
+		rules = append(rules, rule{r.ID, r.Severity.String(), r.Description, report.Explain(r.ID)})
 	}
 	rulesJSON, err := json.Marshal(rules)
 	if err != nil {
 		panic(err)
 	}
-	mapJSON, err := mapData()
+	type term struct {
+		Name       string `json:"name"`
+		Definition string `json:"definition"`
+	}
+	var terms []term
+	for _, t := range report.Glossary() {
+		terms = append(terms, term{t.Name, t.Definition})
+	}
+	glossaryJSON, err := json.Marshal(terms)
 	if err != nil {
-		panic(err) // the reference data is embedded; the verifier loads it too
+		panic(err)
 	}
 	fileServer := http.StripPrefix("/console/", http.FileServerFS(static))
 	mux := http.NewServeMux()
@@ -122,6 +151,11 @@ func Handler(keys ServerKeys) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-cache")
 		w.Write(rulesJSON)
+	})
+	mux.HandleFunc("GET /console/glossary.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Write(glossaryJSON)
 	})
 	// The module is kept gzipped (a quarter of its 11 MB) and sent so to
 	// every browser that takes gzip; the rare client that does not gets
@@ -150,12 +184,6 @@ func Handler(keys ServerKeys) http.Handler {
 		io.Copy(w, zr)
 	})
 	mux.HandleFunc("GET /console/console.wasm.gz", http.NotFound)
-	// What the lot page's map draws besides the lot's own points.
-	mux.HandleFunc("GET /console/map.json", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-cache")
-		w.Write(mapJSON)
-	})
 	mux.HandleFunc("GET /console/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/console/" || strings.HasSuffix(r.URL.Path, "/index.html") {
 			http.NotFound(w, r) // one address for the page: "/"
@@ -186,33 +214,4 @@ func acceptsGzip(r *http.Request) bool {
 		}
 	}
 	return false
-}
-
-// mapData returns the map's reference geometry as JSON: the border line,
-// the crossings and the reference mines of internal/refdata, and the
-// widths the verifier's BORDER_CORRIDOR rule uses.
-func mapData() ([]byte, error) {
-	ref, err := refdata.Load()
-	if err != nil {
-		return nil, err
-	}
-	type mine struct {
-		ID      string  `json:"id"`
-		Name    string  `json:"name"`
-		Country string  `json:"country"`
-		Lat     float64 `json:"lat"`
-		Lon     float64 `json:"lon"`
-	}
-	var mines []mine
-	for _, m := range ref.Mines {
-		mines = append(mines, mine{m.ID, m.Name, m.Country, m.Lat, m.Lon})
-	}
-	cfg := verifier.DefaultConfig()
-	return json.Marshal(map[string]any{
-		"border":           ref.Border,
-		"crossings":        ref.Crossings,
-		"mines":            mines,
-		"corridorKm":       cfg.CorridorKm,
-		"crossingRadiusKm": cfg.CrossingRadiusKm,
-	})
 }

@@ -4,14 +4,19 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/antimony-ledger/provenance/internal/console"
+	"github.com/antimony-ledger/provenance/internal/report"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
 	"github.com/antimony-ledger/provenance/verifier"
 )
@@ -36,12 +41,13 @@ func TestHandler(t *testing.T) {
 		{"/console/console.wasm", "application/wasm", "\x00asm", 200},
 		{"/console/server-keys.json", "application/json", `"origin":"example.test/log"`, 200},
 		{"/console/rules.json", "application/json", `"MASS_SURPLUS"`, 200},
-		{"/console/map.json", "application/json", `"Torkham"`, 200},
+		{"/console/glossary.json", "application/json", `"untraced share"`, 200},
 		// One address for the page, and nothing else.
 		{"/console/", "", "", 404},
 		{"/console/index.html", "", "", 404},
 		{"/console/console.wasm.gz", "", "", 404},
 		{"/console/nothing.js", "", "", 404},
+		{"/console/map.json", "", "", 404}, // the lot's report draws its own map
 		{"/v1/checkpoint", "", "", 404},
 		{"/index.html", "", "", 404},
 	} {
@@ -135,17 +141,34 @@ func TestWasmGzip(t *testing.T) {
 	}
 }
 
-// TestCSP: the policy names no other origin, and allows nothing inline.
+// TestCSP: the policy names no other origin, and allows nothing inline
+// but the lot report's style element, by its hash.
 func TestCSP(t *testing.T) {
-	for _, bad := range []string{"http:", "https:", "*", "'unsafe-inline'", "'unsafe-eval'"} {
+	for _, bad := range []string{"http:", "https:", "*", "'unsafe-inline'", "'unsafe-eval'", "'unsafe-hashes'"} {
 		if strings.Contains(console.CSP, bad) {
 			t.Errorf("CSP allows %s: %s", bad, console.CSP)
 		}
 	}
-	for _, want := range []string{"default-src 'none'", "connect-src 'self'", "script-src 'self' 'wasm-unsafe-eval'", "frame-ancestors 'none'"} {
+	for _, want := range []string{"default-src 'none'", "connect-src 'self'", "script-src 'self' 'wasm-unsafe-eval';", "frame-ancestors 'none'"} {
 		if !strings.Contains(console.CSP, want) {
 			t.Errorf("CSP lacks %s", want)
 		}
+	}
+	// The style element of a fragment as the lot page gets it is allowed
+	// by its hash; nothing else in style-src but 'self'.
+	var frag bytes.Buffer
+	in := report.Input{Lot: "L1", Report: &pb.VerificationReport{Verdict: pb.Verdict_VERDICT_INVALID}}
+	if err := report.Fragment(&frag, in); err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?s)<style>(.*?)</style>`).FindAllStringSubmatch(frag.String(), -1)
+	if len(m) != 1 {
+		t.Fatalf("the fragment has %d style elements, want 1", len(m))
+	}
+	sum := sha256.Sum256([]byte(m[0][1]))
+	want := "style-src 'self' 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "';"
+	if !strings.Contains(console.CSP, want) {
+		t.Errorf("CSP %q lacks %q", console.CSP, want)
 	}
 }
 
@@ -158,7 +181,7 @@ func TestRulesListed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var rules []struct{ ID, Severity, Description string }
+	var rules []struct{ ID, Severity, Description, Explain string }
 	if err := json.NewDecoder(resp.Body).Decode(&rules); err != nil {
 		t.Fatal(err)
 	}
@@ -169,6 +192,34 @@ func TestRulesListed(t *testing.T) {
 	for i, r := range want {
 		if rules[i].ID != r.ID || rules[i].Description != r.Description || rules[i].Severity != r.Severity.String() {
 			t.Errorf("rule %d: %+v, want %+v", i, rules[i], r)
+		}
+		// The words are the report's, the one explanation of each rule.
+		if rules[i].Explain == "" || rules[i].Explain != report.Explain(r.ID) {
+			t.Errorf("rule %s explained as %q, want report.Explain's %q", r.ID, rules[i].Explain, report.Explain(r.ID))
+		}
+	}
+}
+
+// TestGlossaryListed: the console's words are the report's glossary.
+func TestGlossaryListed(t *testing.T) {
+	srv := httptest.NewServer(console.Handler(console.ServerKeys{Registrar: make(ed25519.PublicKey, ed25519.PublicKeySize)}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/console/glossary.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var terms []struct{ Name, Definition string }
+	if err := json.NewDecoder(resp.Body).Decode(&terms); err != nil {
+		t.Fatal(err)
+	}
+	want := report.Glossary()
+	if len(terms) != len(want) || len(want) == 0 {
+		t.Fatalf("%d terms, the report has %d", len(terms), len(want))
+	}
+	for i, w := range want {
+		if terms[i].Name != w.Name || terms[i].Definition != w.Definition {
+			t.Errorf("term %d: %+v, want %+v", i, terms[i], w)
 		}
 	}
 }

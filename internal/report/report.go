@@ -77,7 +77,9 @@ func HTML(w io.Writer, in Input) error {
 
 // Fragment writes the same content as [HTML] without the document around
 // it (no html, head or body elements): one div with its own style element,
-// for embedding in a page.
+// for embedding in a page. The style element's text is [StyleSheet]
+// exactly; the fragment has no script, no event handler attribute and no
+// style attribute.
 func Fragment(w io.Writer, in Input) error {
 	v, err := build(in)
 	if err != nil {
@@ -85,6 +87,12 @@ func Fragment(w io.Writer, in Input) error {
 	}
 	return page.ExecuteTemplate(w, "fragment", v)
 }
+
+// StyleSheet returns the text of the style element that [HTML] and
+// [Fragment] write, byte for byte: a page that embeds the fragment under a
+// Content-Security-Policy allows it with the hash of this text
+// ('sha256-...' in style-src).
+func StyleSheet() string { return css }
 
 // The view is what the template shows: every figure computed here.
 type view struct {
@@ -199,13 +207,19 @@ func build(in Input) (*view, error) {
 		}
 	}
 
+	// Which keys those are (pinned by a buyer, or a server's own) is the
+	// Source's to say.
+	keys := "the keys the verifier trusted"
+	if v.Source != "" {
+		keys += " (named above)"
+	}
 	switch rep.GetVerdict() {
 	case pb.Verdict_VERDICT_VERIFIED:
 		v.VerdictClass = "ok"
-		v.VerdictWords = fmt.Sprintf("Every signature, hash link and inclusion proof in the bundle checked against the pinned keys, and none of the %d rules raised a flag.", len(v.Rules))
+		v.VerdictWords = fmt.Sprintf("Every signature, hash link and inclusion proof in the bundle checked against %s, and none of the %d rules raised a flag.", keys, len(v.Rules))
 	case pb.Verdict_VERDICT_FLAGGED:
 		v.VerdictClass = "flagged"
-		v.VerdictWords = fmt.Sprintf("The records are authentic: every signature, hash link and inclusion proof checked against the pinned keys. But %d of the %d rules raised %d flag(s): the records claim something implausible. Read the flags before relying on the lot's declared origin.", rulesFired, len(v.Rules), len(rep.GetFlags()))
+		v.VerdictWords = fmt.Sprintf("The records are authentic: every signature, hash link and inclusion proof checked against %s. But %d of the %d rules raised %d flag(s): the records claim something implausible. Read the flags before relying on the lot's declared origin.", keys, rulesFired, len(v.Rules), len(rep.GetFlags()))
 	default:
 		v.VerdictClass = "invalid"
 		v.Verdict = "INVALID"

@@ -290,6 +290,21 @@ func TestFragment(t *testing.T) {
 	if article(f) != article(doc.String()) {
 		t.Error("fragment's content differs from the document's")
 	}
+	// What a page's Content-Security-Policy must allow: one style element
+	// whose text is StyleSheet (allowed by its hash), and nothing else
+	// inline: no script, no handler, no style attribute.
+	styles := regexp.MustCompile(`(?s)<style>(.*?)</style>`).FindAllStringSubmatch(f, -1)
+	if len(styles) != 1 || styles[0][1] != report.StyleSheet() {
+		t.Errorf("fragment has %d style elements; want one whose text is StyleSheet()", len(styles))
+	}
+	if !strings.Contains(f, "<svg") {
+		t.Error("fragment draws no SVG (the test wants the graph and map in it)")
+	}
+	for _, bad := range []*regexp.Regexp{regexp.MustCompile(`(?i)<script`), regexp.MustCompile(`(?i)\sstyle\s*=`), regexp.MustCompile(`(?i)\son[a-z]+\s*=`)} {
+		if m := bad.FindString(f); m != "" {
+			t.Errorf("fragment holds %q", m)
+		}
+	}
 	if err := report.HTML(&doc, report.Input{Lot: "T1"}); err == nil {
 		t.Error("HTML without a report: no error")
 	}

@@ -3,7 +3,10 @@ package report
 import "html/template"
 
 // css is scoped to the report's root element, so a page that embeds the
-// fragment keeps its own styles. The print rules fit a lot on A4.
+// fragment keeps its own styles. The print rules fit a lot on A4. It is the
+// report's only styling: the template writes no style attributes, so a page
+// whose Content-Security-Policy allows this one style element (by its hash,
+// [StyleSheet]) needs no 'unsafe-inline'.
 const css = `
 .sbr{font:13px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:#1b1f24;max-width:1000px;margin:0 auto;padding:16px}
 .sbr h1{font-size:20px;margin:0 0 4px}
@@ -34,6 +37,7 @@ const css = `
 .sbr .sev.info{background:#0969da}
 .sbr .note{background:#ddf4ff;border:1px solid #54aeff;padding:6px 10px;margin:6px 0}
 .sbr tr.flagged td{background:#fff8c5}
+.sbr figure{margin:0}
 .sbr svg{max-width:100%;height:auto;display:block;margin:4px 0}
 .sbr svg text{font-family:system-ui,Arial,sans-serif}
 .sbr .cols{display:grid;grid-template-columns:1fr 1fr;gap:0 24px}
@@ -161,7 +165,7 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 
 <section>
 <h2>Custody graph{{if .Invalid}} (unverified claims){{end}}</h2>
-{{with .Graph}}{{if .Nodes}}<figure style="margin:0">
+{{with .Graph}}{{if .Nodes}}<figure>
 <svg xmlns="http://www.w3.org/2000/svg" class="graph" viewBox="0 0 {{printf "%.0f" .W}} {{printf "%.0f" .H}}" width="{{printf "%.0f" .W}}" role="img" aria-label="custody graph">
 <defs><marker id="sbr-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0 0 L10 5 L0 10 z" fill="#57606a"/></marker></defs>
 {{range .Edges}}<path class="edge" d="{{.D}}" fill="none" stroke="#57606a" stroke-width="1.4" marker-end="url(#sbr-arrow)"/>
@@ -180,7 +184,7 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 
 <section>
 <h2>Route map{{if .Invalid}} (unverified claims){{end}}</h2>
-{{with .Map}}{{if .Err}}<p>{{.Err}}</p>{{else}}<figure style="margin:0">
+{{with .Map}}{{if .Err}}<p>{{.Err}}</p>{{else}}<figure>
 <svg xmlns="http://www.w3.org/2000/svg" class="map" viewBox="0 0 {{printf "%.0f" .W}} {{printf "%.0f" .H}}" width="{{printf "%.0f" .W}}" role="img" aria-label="route map">
 <rect x="0" y="0" width="{{printf "%.1f" .W}}" height="{{printf "%.1f" .H}}" fill="#f6f8fa" stroke="#d0d7de"/>
 {{range .Ticks}}<line x1="{{printf "%.1f" .X1}}" y1="{{printf "%.1f" .Y1}}" x2="{{printf "%.1f" .X2}}" y2="{{printf "%.1f" .Y2}}" stroke="#e1e4e8" stroke-width="0.6"/><text x="{{printf "%.1f" .LX}}" y="{{printf "%.1f" .LY}}" font-size="8" fill="#8c959f">{{.Label}}</text>

@@ -2,7 +2,10 @@
 // (/v1/...), with the buyer's verifier and the bearer tokens in the
 // WebAssembly module (console.wasm, see ../wasm/main.go). No framework and
 // nothing from another origin; pages are built with the DOM, never from
-// HTML strings, so what the ledger holds is always shown as text.
+// HTML strings, so what the ledger holds is always shown as text. The one
+// exception is a lot's report, HTML the module renders with html/template
+// (internal/report), which the page parses in an inert document and
+// checks before it shows it (reportNodes).
 "use strict";
 
 (() => {
@@ -63,7 +66,7 @@
   // reload does not sign the user out, as PEM in this tab's
   // sessionStorage (gone when the tab closes); it is sent nowhere.
 
-  const S = { mode: "", party: "", keyId: "", token: "", tokenExp: 0, origin: "", serverKeys: null, rules: [] };
+  const S = { mode: "", party: "", keyId: "", token: "", tokenExp: 0, origin: "", serverKeys: null, rules: [], glossary: [] };
   const store = window.sessionStorage;
 
   let wasmResolve, wasmReject;
@@ -283,12 +286,11 @@
     return out;
   }
 
+  // glossary shows the report's glossary (report.Glossary, served as
+  // /console/glossary.json): the words the lot reports define.
   function glossary() {
-    return h("div", { class: "card" }, h("h2", {}, "Words"), kv([
-      ["Contained Sb", "the antimony in a lot: its mass times its Sb grade, carried through every split, merge and smelting step."],
-      ["Untraced share", "the part of a lot's contained Sb that no extraction by a registered mine accounts for (for example a merge that outputs more Sb than went in): material of unknown origin."],
-      ["Tree size", "how many records the log held when it signed the checkpoint; proofs and bundles are of that size."],
-      ["Verdict", "VERIFIED: every signature, proof and rule passed; FLAGGED: the records are genuine but a rule raised a flag; INVALID: the bundle could not be verified (a signature, proof or key failed)."]]));
+    return h("div", { class: "card", id: "glossary" }, h("h2", {}, "Words"),
+      kv(S.glossary.map((t) => [t.name.charAt(0).toUpperCase() + t.name.slice(1), t.definition])));
   }
 
   function flagTable(flags, id) {
@@ -296,7 +298,7 @@
     return table(["Time", "Severity", "Rule", "Lot", "Party", "What", "Index"], flags.map((f) =>
       h("tr", { "data-rule": f.rule, "data-lot": f.lotId },
         h("td", {}, time(f.eventTime)), h("td", {}, sevBadge(f.severity)),
-        h("td", { title: (rule(f.rule) || {}).description || "" }, h("code", { class: "nobreak" }, f.rule)),
+        h("td", { title: (rule(f.rule) || {}).explain || "" }, h("code", { class: "nobreak" }, f.rule)),
         h("td", {}, f.lotId ? lotLink(f.lotId) : ""), h("td", {}, partyLink(f.partyId)),
         h("td", {}, f.message), h("td", {}, f.index))), { id });
   }
@@ -384,8 +386,19 @@
       h("label", {}, "Per page", select("pageSize", params.get("pageSize") || "50", [["10", "10"], ["50", "50"], ["200", "200"]])),
     ], params, "/flags");
     const fl = body.flags || [];
-    return [h("h1", {}, "Flags"), form, status(body), fl.length ? flagTable(fl, "flags-table") : h("p", { class: "muted", id: "flags-table" }, "No flags match."),
+    return [h("h1", {}, "Flags"), form, rulesHelp(params.get("rule")), status(body), fl.length ? flagTable(fl, "flags-table") : h("p", { class: "muted", id: "flags-table" }, "No flags match."),
       pager("/flags", params, body.nextPageToken, fl.length)];
+  }
+
+  // rulesHelp explains the rules in the report's words (report.Explain,
+  // in /console/rules.json): the rule filtered on, or every rule, folded.
+  function rulesHelp(selected) {
+    const row = (r) => h("div", { class: "flag " + sevName(r.severity), "data-rule": r.id },
+      h("div", {}, h("b", {}, r.id), " · up to ", sevBadge(r.severity), " · ", h("span", { class: "muted" }, r.description)),
+      h("div", { class: "explain" }, r.explain));
+    const one = S.rules.find((r) => r.id === selected);
+    if (one) return h("div", { id: "rules-help" }, row(one));
+    return h("details", { id: "rules-help" }, h("summary", {}, "What each rule flags"), S.rules.map(row));
   }
 
   async function parties() {
@@ -432,149 +445,33 @@
   }
 
 
-  // ---- the route map: SVG drawn from internal/refdata, no tiles ----
+  // ---- the lot's report: the compliance file's page, from the module ----
 
-  const SVG = "http://www.w3.org/2000/svg";
-  function svg(tag, attrs, ...kids) {
-    const el = document.createElementNS(SVG, tag);
-    for (const [k, v] of Object.entries(attrs || {})) if (v !== undefined && v !== null) el.setAttribute(k, String(v));
-    for (const k of kids.flat()) if (k !== null && k !== undefined) el.appendChild(typeof k === "string" ? document.createTextNode(k) : k);
-    return el;
-  }
-
-  // locations returns every {lat, lon} object in a statement, in order.
-  function locations(v, out) {
-    out = out || [];
-    if (Array.isArray(v)) for (const x of v) locations(x, out);
-    else if (v && typeof v === "object") {
-      if (typeof v.lat === "number" && typeof v.lon === "number") out.push(v);
-      else for (const x of Object.values(v)) locations(x, out);
-    }
-    return out;
-  }
-
-  // routeMap draws the lot's records' places (sites, waypoints, receipts)
-  // on the border region: the Durand line, the border corridor the
-  // BORDER_CORRIDOR rule uses, the crossings and the reference mines.
-  function routeMap(geo, recs, flags) {
-    const box = { minLat: 23.5, maxLat: 37.5, minLon: 60.5, maxLon: 77.5 };
-    const k = 40, cos = Math.cos(((box.minLat + box.maxLat) / 2) * Math.PI / 180);
-    const X = (p) => ((p.lon - box.minLon) * cos * k).toFixed(1);
-    const Y = (p) => ((box.maxLat - p.lat) * k).toFixed(1);
-    const inBox = (p) => p.lat >= box.minLat && p.lat <= box.maxLat && p.lon >= box.minLon && p.lon <= box.maxLon;
-    const W = ((box.maxLon - box.minLon) * cos * k).toFixed(0), H = ((box.maxLat - box.minLat) * k).toFixed(0);
-    const line = (pts) => pts.map((p) => X(p) + "," + Y(p)).join(" ");
-    const border = geo.border || [];
-    const corridor = (2 * geo.corridorKm / 111.2) * k; // degrees of latitude, scaled
-    const flagged = new Set((flags || []).filter((f) => f.rule === "BORDER_CORRIDOR").flatMap((f) => f.evidence || []));
-    const g = [];
-    g.push(svg("rect", { x: 0, y: 0, width: W, height: H, fill: "#eef3f8" }));
-    g.push(svg("polyline", { points: line(border), fill: "none", stroke: "#f0a030", "stroke-opacity": 0.35, "stroke-width": corridor.toFixed(1), "stroke-linecap": "round", "stroke-linejoin": "round" }));
-    g.push(svg("polyline", { points: line(border), fill: "none", stroke: "#b3261e", "stroke-width": 2, "stroke-dasharray": "6 4" }));
-    g.push(svg("text", { x: 12, y: 24, "font-size": 14, fill: "#5b6475" }, "Afghanistan"));
-    g.push(svg("text", { x: Number(W) - 90, y: Number(H) - 16, "font-size": 14, fill: "#5b6475" }, "Pakistan"));
-    for (const c of geo.crossings || []) {
-      g.push(svg("g", {}, svg("title", {}, "crossing: " + c.name + (c.approximate ? " (position approximate)" : "")),
-        svg("rect", { x: Number(X(c)) - 4, y: Number(Y(c)) - 4, width: 8, height: 8, fill: "#b3261e" }),
-        svg("text", { x: Number(X(c)) + 7, y: Number(Y(c)) + 4, "font-size": 11, fill: "#b3261e" }, c.name)));
-    }
-    for (const m of geo.mines || []) {
-      if (!inBox(m)) continue;
-      g.push(svg("g", {}, svg("title", {}, "reference mine: " + m.name + " (" + m.country + ")"),
-        svg("polygon", { points: [X(m) + "," + (Number(Y(m)) - 6), (Number(X(m)) - 5) + "," + (Number(Y(m)) + 4), (Number(X(m)) + 5) + "," + (Number(Y(m)) + 4)].join(" "), fill: "#6b5b95" })));
-    }
-    let drawn = 0, outside = 0;
-    for (const r of recs) {
-      const pts = locations(r.statement || {});
-      const here = pts.filter(inBox);
-      outside += pts.length - here.length;
-      if (!here.length) continue;
-      const bad = flagged.has(r.id);
-      const colour = bad ? "#b3261e" : "#1f4fa0";
-      if (here.length > 1) g.push(svg("polyline", { points: line(here), fill: "none", stroke: colour, "stroke-width": 2.5 }));
-      for (const p of here) {
-        drawn++;
-        g.push(svg("g", { "data-point": r.index }, svg("title", {}, "index " + r.index + " " + recordType(r.statement) + (p.name ? ": " + p.name : "") + " (" + p.lat + ", " + p.lon + ")"),
-          svg("circle", { cx: X(p), cy: Y(p), r: bad ? 6 : 4.5, fill: colour, stroke: "#fff", "stroke-width": 1.5 })));
-      }
-    }
-    return h("div", { class: "card", id: "route-map", "data-points": drawn },
-      h("h2", {}, "Where it went"),
-      svg("svg", { viewBox: "0 0 " + W + " " + H, class: "map", role: "img", "aria-label": "map of the lot's places and the border corridor" }, g),
-      h("p", { class: "muted" }, "Blue: the places its records name (sites, route waypoints, receipts), joined in each record's order; red: a record flagged BORDER_CORRIDOR. " +
-        "Dashed red: the Afghanistan-Pakistan border line (simplified, internal/refdata); orange band: the " + geo.corridorKm + " km border corridor; red squares: border crossings; purple: reference mines." +
-        (outside ? " " + outside + " place(s) outside this map (such as the voyage to the US) are not drawn." : "")));
-  }
-
-
-  // custodyGraph draws the lots of the bundle and how they were made from
-  // one another: each lot a box (product, mass, contained Sb), each
-  // transformation (split, merge, smelting...) arrows from its inputs to
-  // its outputs, with the handoffs counted under each box.
-  function custodyGraph(recs, lotId, untraced) {
-    const lots = new Map(); // id -> {product, mass, grade, steps, depth, inputs}
-    const lotOf = (id) => {
-      if (!lots.has(id)) lots.set(id, { id, product: "", mass: 0, grade: 0, steps: [], inputs: [], kind: "" });
-      return lots.get(id);
-    };
-    for (const r of recs) {
-      const st = r.statement || {};
-      const t = recordType(st), b = st[t] || {};
-      if (t === "extraction") Object.assign(lotOf(b.lotId), { product: b.product, mass: b.massKg, grade: b.sbGradePct }).steps.push("extracted by " + st.partyId);
-      else if (t === "dispatch") { const l = lotOf(b.lotId); l.steps.push("sent to " + b.toPartyId); l.mass = b.massKg || l.mass; }
-      else if (t === "receipt") { const l = lotOf(b.lotId); l.steps.push("received by " + st.partyId); l.mass = b.massKg || l.mass; }
-      else if (t === "assay" && b.lotId) lotOf(b.lotId).steps.push("assayed");
-      else if (t === "transformation") {
-        for (const o of b.outputs || []) {
-          const l = lotOf(o.lotId);
-          Object.assign(l, { product: o.product, mass: o.massKg, grade: o.sbGradePct, kind: strip(b.kind, "TRANSFORMATION_KIND_").toLowerCase() });
-          l.inputs.push(...(b.inputs || []).map((i) => i.lotId));
-          l.steps.push(l.kind + " by " + st.partyId);
+  // The report's HTML (report.Fragment, rendered by the verifier module
+  // from the bundle it verified) is written by html/template, which
+  // escapes every signer's string, and holds no script. The page still
+  // never hands it to innerHTML: it parses it in an inert document
+  // (DOMParser: nothing there loads or runs), refuses it if it holds
+  // anything but the report's own elements (no script, no handler, no
+  // style attribute, no link out of the page), and moves the nodes in.
+  // The Content-Security-Policy allows its one style element by hash.
+  const reportTags = new Set(["div", "style", "article", "header", "section", "h1", "h2", "h3", "p", "strong", "span", "br",
+    "dl", "dt", "dd", "ul", "li", "table", "tbody", "thead", "tr", "th", "td", "a", "figure", "figcaption",
+    "svg", "defs", "marker", "path", "g", "title", "text", "rect", "line", "polyline", "circle"]);
+  function reportNodes(html) {
+    const doc = new DOMParser().parseFromString("<!doctype html><html><body>" + html, "text/html");
+    for (const el of doc.body.querySelectorAll("*")) {
+      if (!reportTags.has(el.localName)) throw new Error("the report holds a <" + el.localName + "> element: not shown");
+      for (const a of el.attributes) {
+        const n = a.name.toLowerCase();
+        if (n.startsWith("on") || n === "style" || n === "src" || n.endsWith(":href") || (n === "href" && !a.value.startsWith("#"))) {
+          throw new Error("the report holds a " + a.name + " attribute on <" + el.localName + ">: not shown");
         }
-        for (const i of b.inputs || []) lotOf(i.lotId);
       }
     }
-    if (lots.size === 0) return null;
-    const depth = (l, seen) => {
-      if (l.depth !== undefined) return l.depth;
-      if (seen.has(l.id)) return 0;
-      seen.add(l.id);
-      l.depth = l.inputs.length ? 1 + Math.max(...l.inputs.map((i) => depth(lotOf(i), seen))) : 0;
-      return l.depth;
-    };
-    const cols = [];
-    for (const l of lots.values()) (cols[depth(l, new Set())] = cols[depth(l, new Set())] || []).push(l);
-    const bw = 190, bh = 74, gx = 70, gy = 18;
-    const pos = new Map();
-    cols.forEach((col, x) => col.forEach((l, y) => pos.set(l.id, { x: 10 + x * (bw + gx), y: 10 + y * (bh + gy) })));
-    const W = 20 + cols.length * (bw + gx) - gx, H = 20 + Math.max(...cols.map((c) => c.length)) * (bh + gy) - gy;
-    const g = [svg("defs", {}, svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto" }, svg("path", { d: "M0,0 L10,5 L0,10 z", fill: "#5b6475" })))];
-    for (const l of lots.values()) {
-      const p = pos.get(l.id);
-      for (const i of l.inputs) {
-        const q = pos.get(i);
-        if (!q) continue;
-        g.push(svg("line", { x1: q.x + bw, y1: q.y + bh / 2, x2: p.x, y2: p.y + bh / 2, stroke: "#5b6475", "stroke-width": 1.5, "marker-end": "url(#arrow)" }));
-      }
-      if (l.kind && l.inputs.length) g.push(svg("text", { x: p.x - gx + 4, y: p.y + bh / 2 - 6, "font-size": 11, fill: "#5b6475" }, l.kind));
-    }
-    for (const l of lots.values()) {
-      const p = pos.get(l.id), me = l.id === lotId;
-      const sb = (l.mass || 0) * (l.grade || 0) / 100;
-      g.push(svg("g", { "data-graph-lot": l.id },
-        svg("title", {}, l.id + ": " + l.steps.join(", ")),
-        svg("rect", { x: p.x, y: p.y, width: bw, height: bh, rx: 5, fill: me ? "#e6eefb" : "#fff", stroke: me ? "#1f4fa0" : "#b9c0cc", "stroke-width": me ? 2 : 1 }),
-        svg("text", { x: p.x + 8, y: p.y + 18, "font-size": 13, "font-weight": 600, fill: "#1d2330" }, l.id),
-        svg("text", { x: p.x + 8, y: p.y + 35, "font-size": 11, fill: "#1d2330" }, strip(l.product, "PRODUCT_").toLowerCase() + " " + kg(l.mass) + (l.grade ? " at " + l.grade + " %" : "")),
-        svg("text", { x: p.x + 8, y: p.y + 51, "font-size": 11, fill: "#1d2330" }, "contained Sb " + kg(sb)),
-        svg("text", { x: p.x + 8, y: p.y + 66, "font-size": 11, fill: me && untraced > 0 ? "#b3261e" : "#5b6475" },
-          me && untraced > 0 ? "untraced " + pct(untraced) : l.steps.length + " step(s)")));
-    }
-    return h("div", { class: "card", id: "custody-graph", "data-lots": lots.size },
-      h("h2", {}, "How it was made"),
-      h("div", { class: "scroll" }, svg("svg", { viewBox: "0 0 " + W + " " + H, width: W, height: H, role: "img", "aria-label": "custody graph" }, g)),
-      h("p", { class: "muted" }, "Each box is a lot of the bundle with its declared mass, grade and contained Sb (mass × grade); arrows are splits, merges and smelting, from inputs to outputs. " +
-        "Hover a box for its handoffs. The lot of this page is blue" + (untraced > 0 ? "; its untraced share is in red." : ".")));
+    const styles = doc.body.querySelectorAll("style");
+    if (styles.length !== 1) throw new Error("the report holds " + styles.length + " style elements, want 1: not shown");
+    return [...doc.body.childNodes].map((n) => document.adoptNode(n));
   }
 
   // ---- the lot page and the browser's own verification ----
@@ -638,30 +535,6 @@
     ];
   }
 
-  function explainUntraced(rep) {
-    const u = Number(rep.untracedShare || 0);
-    const origins = rep.origins || [];
-    return h("div", { class: "card" }, h("h3", {}, "Where its antimony comes from"),
-      origins.length ? table(["Mine", "Sb", "Share"], origins.map((o) => h("tr", {}, h("td", {}, partyLink(o.minePartyId)), h("td", {}, kg(o.sbKg)), h("td", {}, pct(o.share))))) : null,
-      h("p", {}, u > 0
-        ? pct(u) + " of the lot's contained Sb is untraced: no extraction by a registered mine accounts for it, so its origin is unknown."
-        : "All of its contained Sb is attributed to extractions by registered mines. This is where the records say it came from; " +
-          "a flag such as ASSAY_MISMATCH says the material itself may not match that mine."));
-  }
-
-  function flagList(rep, onEvidence) {
-    const fl = rep.flags || [];
-    if (!fl.length) return h("p", { class: "muted" }, "No flags.");
-    return h("div", { id: "lot-flags" }, fl.map((f) => {
-      const info = S.rules.find((x) => x.id === f.rule);
-      return h("div", { class: "flag " + sevName(f.severity), "data-rule": f.rule },
-        h("div", {}, sevBadge(f.severity), " ", h("b", {}, f.rule), " · party ", partyLink(f.partyId), " · ", time(f.eventTime), " · log index ", f.index),
-        h("div", {}, f.message),
-        info ? h("div", { class: "muted" }, "The rule: " + info.description + ".") : null,
-        h("div", {}, "Evidence: ", (f.evidence || []).map((id) => [h("a", { href: "#/lot/" + encodeURIComponent(rep.lotId), "data-evidence": id, onclick: (ev) => { ev.preventDefault(); onEvidence(id); } }, h("code", {}, short(id))), " "])));
-    }));
-  }
-
   function recordType(st) {
     for (const k of Object.keys(st || {})) if (!["partyId", "eventTime", "note"].includes(k)) return k;
     return "";
@@ -689,44 +562,71 @@
     const [lotBody, ver] = await Promise.all([api("/v1/lots/" + enc), api("/v1/lots/" + enc + "/verification")]);
     const server = ver.report || {};
     const s = lotBody.lot || {};
-    const browserBox = h("div", { class: "card", id: "browser-verdict", "data-state": "running" }, h("h2", {}, "This browser's verdict"), h("p", { class: "muted" }, "Verifying the bundle…"));
-    const keysBox = h("div", {});
+    const title = "This browser's verdict";
+    const browserBox = h("div", { class: "card", id: "browser-verdict", "data-state": "running" }, h("h2", {}, title), h("p", { class: "muted" }, "Verifying the bundle…"));
+    // The report of the browser's own verification: the page's body, and
+    // what Print prints. Its evidence links go to its own timeline rows,
+    // not to the router.
+    const reportBox = h("div", { class: "card", id: "report", "data-state": "running", onclick: (ev) => {
+      const a = ev.target.closest && ev.target.closest('a[href^="#"]');
+      if (!a || !reportBox.contains(a)) return;
+      ev.preventDefault();
+      const target = document.getElementById(a.getAttribute("href").slice(1));
+      if (target && reportBox.contains(target)) {
+        target.scrollIntoView({ block: "center" });
+        for (const x of reportBox.querySelectorAll(".evidence-target")) x.classList.remove("evidence-target");
+        target.classList.add("evidence-target");
+      }
+    } }, h("p", { class: "muted" }, "The report appears here once this browser has verified the lot's bundle…"));
+    const printButton = h("button", { id: "print", class: "noprint", disabled: true, title: "Print the report below (the compliance file's page), without the console around it", onclick: () => window.print() }, "Print");
+    const keysBox = h("div", { class: "noprint" });
     const recordsBox = h("div", { id: "records" }, h("p", { class: "muted" }, "Reading the bundle…"));
     const partiesBox = h("div", { id: "lot-parties" });
-    const mapBox = h("div", {});
-    const showEvidence = (rid) => {
-      const row = document.querySelector('[data-record="' + CSS.escape(rid) + '"]');
-      if (row) { row.scrollIntoView({ block: "center" }); row.classList.add("rowsep"); }
-    };
+
+    function failed(box, ...kids) {
+      fill(box, kids);
+      box.dataset.state = "error";
+      printButton.disabled = true;
+    }
 
     async function verifyHere() {
       const keys = pinnedKeys();
       fill(keysBox, keysPanel(keys, () => verifyHere()));
       browserBox.dataset.state = "running";
+      reportBox.dataset.state = "running";
+      printButton.disabled = true; // until the report of these keys is shown
       let bundleText;
       try {
         bundleText = await apiText("/v1/lots/" + enc + "/bundle");
       } catch (e) {
-        fill(browserBox, h("h2", {}, "This browser's verdict"), errorBox(e));
-        browserBox.dataset.state = "error";
+        failed(reportBox, h("p", { class: "muted" }, "No report: the bundle could not be fetched."));
+        failed(browserBox, h("h2", {}, title), errorBox(e));
         return;
       }
       const p = await wasm;
-      const r = p.verify(id, bundleText, keys.logKey, keys.registrarPem, keys.witnessPolicy);
+      const r = p.verify(id, bundleText, keys.logKey, keys.registrarPem, keys.witnessPolicy, keys.source);
       if (r.error) {
-        fill(browserBox, h("h2", {}, "This browser's verdict"), h("div", { class: "error" }, r.error));
-        browserBox.dataset.state = "error";
+        failed(reportBox, h("p", { class: "muted" }, "No report: the verifier module did not run."));
+        failed(browserBox, h("h2", {}, title), h("div", { class: "error" }, r.error));
         return;
       }
       if (r.readError) {
-        fill(browserBox, h("h2", {}, "This browser's verdict"), h("p", {}, h("span", { class: "badge big v-INVALID", "data-verdict": "INVALID" }, "INVALID")),
+        failed(reportBox, h("p", {}, "No report: the bundle could not be read."));
+        fill(browserBox, h("h2", {}, title), h("p", {}, h("span", { class: "badge big v-INVALID", "data-verdict": "INVALID" }, "INVALID")),
           h("p", {}, "The bundle could not be read: " + r.readError));
         browserBox.dataset.state = "done"; browserBox.dataset.verdict = "INVALID";
         return;
       }
       const rep = JSON.parse(r.report);
       const v = verdictName(rep.verdict);
-      fill(browserBox, h("h2", {}, "This browser's verdict"),
+      try {
+        fill(reportBox, reportNodes(r.fragment));
+        reportBox.dataset.state = "done";
+        printButton.disabled = false;
+      } catch (e) {
+        failed(reportBox, h("div", { class: "error" }, e.message));
+      }
+      fill(browserBox, h("h2", {}, title),
         h("p", {}, h("span", { class: "badge big v-" + v, "data-verdict": v }, v), " ",
           keys.source === "pinned" ? "with the keys you pinned" : "with the server's own keys (not independent: see below)"),
         v === verdictName(server.verdict) ? h("p", { class: "muted" }, "Agrees with the server.") : h("p", { class: "error" }, "Differs from the server's verdict (" + verdictName(server.verdict) + ")."),
@@ -735,22 +635,22 @@
         v === "INVALID" ? null : reportSummary(rep, "browser"),
         (rep.errors || []).length ? [h("h3", {}, "Why it did not verify"), h("ul", { id: "browser-errors" }, rep.errors.map((e) => h("li", {}, e)))] : null,
         h("p", { class: "muted" }, "Rules raised here: ", h("span", { id: "browser-rules" }, [...new Set((rep.flags || []).map((f) => f.rule))].sort().join(", ") || "none")),
-        h("details", {}, h("summary", {}, "Report as text"), h("pre", {}, r.text)));
+        h("p", { class: "muted" }, "The report below is this verification's: each flag explained, with its evidence."));
       browserBox.dataset.state = "done";
       browserBox.dataset.verdict = v;
       browserBox.dataset.untraced = String(Number(rep.untracedShare || 0));
       // The records, decoded in the browser from the bundle it verified.
       const recs = JSON.parse(r.records || "[]");
-      const evidence = new Set((server.flags || []).flatMap((f) => f.evidence || []));
+      const evidence = new Set((rep.flags || []).flatMap((f) => f.evidence || []));
       const signedBy = new Set(recs.flatMap((x) => x.keyIds || []));
-      fill(recordsBox, table(["Index", "Record", "Type", "Party", "Event time", "What"], recs.map((x) => {
-        const st = x.statement || {};
-        return h("tr", { "data-record": x.id || "", "data-index": x.index },
-          h("td", {}, x.index), h("td", {}, h("code", { title: x.id }, short(x.id)), evidence.has(x.id) ? " (evidence)" : ""),
-          h("td", {}, x.leafOnly ? "leaf only" : x.error ? "unreadable" : recordType(st)), h("td", {}, partyLink(st.partyId)), h("td", {}, time(st.eventTime)),
-          h("td", {}, x.leafOnly ? "another party's record, withheld: the bundle carries only its leaf, whose committed running totals the volume and capacity rules read" : x.error || recordSummary(st)));
-      }), { id: "records-table" }));
-      fill(mapBox, custodyGraph(recs, id, Number(rep.untracedShare || 0)), routeMap(S.geo, recs, server.flags));
+      fill(recordsBox, h("details", {}, h("summary", {}, recs.length + " records of the bundle (the lot, its ancestry and the registrations), decoded in this browser"),
+        table(["Index", "Record", "Type", "Party", "Event time", "What"], recs.map((x) => {
+          const st = x.statement || {};
+          return h("tr", { "data-record": x.id || "", "data-index": x.index },
+            h("td", {}, x.index), h("td", {}, h("code", { title: x.id }, short(x.id)), evidence.has(x.id) ? " (evidence)" : ""),
+            h("td", {}, x.leafOnly ? "leaf only" : x.error ? "unreadable" : recordType(st)), h("td", {}, partyLink(st.partyId)), h("td", {}, time(st.eventTime)),
+            h("td", {}, x.leafOnly ? "another party's record, withheld: the bundle carries only its leaf, whose committed running totals the volume and capacity rules read" : x.error || recordSummary(st)));
+        }), { id: "records-table" })));
       // Parties of the records, with their keys.
       const ids = [...new Set(recs.map((x) => (x.statement || {}).partyId).filter((x) => x && !notParty(x)))].sort();
       const rows = [];
@@ -768,27 +668,26 @@
     }
 
     const page = [
-      h("h1", {}, "Lot ", h("span", { id: "lot-id" }, id)),
-      h("div", { class: "card" }, kv([["Product", strip(s.product, "PRODUCT_").toLowerCase()], ["Holder", partyLink(s.holderPartyId)],
+      h("div", { class: "titlebar" }, h("h1", {}, "Lot ", h("span", { id: "lot-id" }, id)), printButton),
+      h("div", { class: "card noprint" }, kv([["Product", strip(s.product, "PRODUCT_").toLowerCase()], ["Holder", partyLink(s.holderPartyId)],
         ["Mass", kg(s.massKg)], ["Sb grade", s.sbGradePct + " %"], ["Latest record", h("code", {}, s.head)],
         s.inTransitTo ? ["In transit to", partyLink(s.inTransitTo)] : null, s.consumed ? ["State", "used up (split, merged or smelted into other lots)"] : null,
         (s.namedLabs || []).length ? ["Labs named", s.namedLabs.join(", ")] : null])),
-      h("div", { class: "cols2" },
+      h("div", { class: "cols2 noprint" },
         h("div", { class: "card", id: "server-verdict", "data-verdict": verdictName(server.verdict), "data-untraced": String(Number(server.untracedShare || 0)) },
           h("h2", {}, "The server's verdict"), h("p", {}, h("span", { class: "badge big v-" + verdictName(server.verdict), "data-verdict": verdictName(server.verdict) }, verdictName(server.verdict)), " as the server's verifier computed it"),
           reportSummary(server, "server"),
           (server.errors || []).length ? h("ul", {}, server.errors.map((e) => h("li", {}, e))) : null),
         browserBox),
-      explainUntraced(server),
-      h("h2", {}, "Flags (" + (server.flags || []).length + ")"), flagList(server, showEvidence),
-      mapBox,
-      h("h2", {}, "Custody records (the lot and its ancestry, from the bundle)"), recordsBox,
-      h("h2", {}, "Parties and their keys"), partiesBox,
+      reportBox,
+      h("div", { class: "noprint" },
+        h("h2", {}, "Custody records"), recordsBox,
+        h("h2", {}, "Parties and their keys"), partiesBox),
       keysBox,
     ];
     verifyHere().catch((e) => {
-      fill(browserBox, h("h2", {}, "This browser's verdict"), errorBox(e));
-      browserBox.dataset.state = "error";
+      failed(reportBox, h("p", { class: "muted" }, "No report."));
+      failed(browserBox, h("h2", {}, title), errorBox(e));
     });
     return page;
   }
@@ -835,8 +734,8 @@
 
   async function start() {
     loadWasm();
-    const [keys, rules, geo] = await Promise.all(["/console/server-keys.json", "/console/rules.json", "/console/map.json"].map((u) => fetch(u).then((r) => r.json())));
-    S.serverKeys = keys; S.origin = keys.origin; S.rules = rules; S.geo = geo;
+    const [keys, rules, words] = await Promise.all(["/console/server-keys.json", "/console/rules.json", "/console/glossary.json"].map((u) => fetch(u).then((r) => r.json())));
+    S.serverKeys = keys; S.origin = keys.origin; S.rules = rules; S.glossary = words;
     await restoreSession();
     renderWho();
     window.addEventListener("hashchange", route);

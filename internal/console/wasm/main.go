@@ -6,7 +6,7 @@
 // run in the browser. The page calls the functions it sets on the
 // global object "provenance":
 //
-//	verify(lotId, bundleJSON, logKey, registrarPEM, witnessPolicy) -> {report} | {error}
+//	verify(lotId, bundleJSON, logKey, registrarPEM, witnessPolicy, keySource) -> {report, fragment, records} | {readError} | {error}
 //	loadKey(pem) -> {keyId, publicKey} | {error}
 //	token(origin, party) -> {token, expires} | {error}
 //	forgetKey() -> {}
@@ -20,6 +20,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"syscall/js"
 	"time"
@@ -27,6 +28,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/antimony-ledger/provenance/authtoken"
+	"github.com/antimony-ledger/provenance/internal/report"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
 	"github.com/antimony-ledger/provenance/tlog"
@@ -80,9 +82,17 @@ func str(args []js.Value, i int) string {
 
 // verify runs verifier.VerifyLot on a bundle (the JSON of GET
 // /v1/lots/{lot}/bundle) against the given keys and returns the report
-// as protojson.
+// as protojson, and the lot's report as the compliance file has it
+// (report.Fragment, HTML) of the bundle and verdict of this verification.
+// keySource says where the keys came from: "pinned" (by the user) or
+// "server" (the server's own, /console/server-keys.json); the report
+// names them.
 func verify(args []js.Value) (map[string]any, error) {
 	lot, bundleJSON, logKey, regPEM, policy := str(args, 0), str(args, 1), strings.TrimSpace(str(args, 2)), str(args, 3), strings.TrimSpace(str(args, 4))
+	keySource := str(args, 5)
+	if keySource != "pinned" && keySource != "server" {
+		return nil, errors.New(`key source: want "pinned" or "server"`)
+	}
 	if lot == "" {
 		return nil, errors.New("no lot id")
 	}
@@ -121,7 +131,30 @@ func verify(args []js.Value) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"report": string(out), "text": verifier.Text(rep), "records": string(recs)}, nil
+	var frag strings.Builder
+	if err := report.Fragment(&frag, report.Input{Lot: lot, Bundle: b, Report: rep, Generated: time.Now(), Source: source(trust, keySource)}); err != nil {
+		return nil, err
+	}
+	return map[string]any{"report": string(out), "fragment": frag.String(), "records": string(recs)}, nil
+}
+
+// source says who verified and against which keys, for the report's
+// header, as provctl report does.
+func source(trust verifier.Trust, keySource string) string {
+	keys := fmt.Sprintf("the log key %s+%08x and the registrar key %s", trust.Log.Name(), trust.Log.KeyHash(), record.KeyID(trust.Registrar))
+	var s string
+	if keySource == "pinned" {
+		s = "Verified in this browser (the verifier compiled to WebAssembly), trusting only the keys pinned in this browser: " + keys
+	} else {
+		s = "Verified in this browser (the verifier compiled to WebAssembly) against the keys the server reports, " + keys +
+			": NOT independent of the server, whose word on its own keys this takes; pin keys received out of band for an independent verdict"
+	}
+	if trust.Witnesses != nil {
+		s += ", with the witness policy " + trust.Witnesses.Quorum()
+	} else {
+		s += ", with no witness policy"
+	}
+	return s + "."
 }
 
 // A decodedRecord is one record of a bundle as the page lists it: decoded
