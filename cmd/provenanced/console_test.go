@@ -489,7 +489,7 @@ func TestConsole(t *testing.T) {
 	// the tab; a token pasted from provctl token signs in too.
 	b.do(chromedp.Evaluate[chromedp.Void](`document.getElementById("main").dataset.state = "stale"`), chromedp.Click("#signout"))
 	b.waitReady()
-	if got := b.eval(`JSON.stringify([sessionStorage.getItem("console.pem"), sessionStorage.getItem("console.token")])`); got != "[null,null]" {
+	if got := b.eval(`JSON.stringify([sessionStorage.getItem("console.party"), sessionStorage.getItem("console.token")])`); got != "[null,null]" {
 		t.Errorf("after signing out, session storage holds %s", got)
 	}
 	b.route("/lots")
@@ -703,6 +703,11 @@ func (b *browser) signIn(party, keyFile string) {
 		b.t.Fatalf("signing in as %s: %s", party, e)
 	}
 	b.waitReady()
+	// The private key stays in the module's memory: no storage the
+	// site's scripts can read holds it.
+	if got := b.eval(`String(JSON.stringify([Object.values(sessionStorage), Object.values(localStorage)]).includes("PRIVATE"))`); got != "false" {
+		b.t.Errorf("signed in as %s, the browser's storage holds the private key", party)
+	}
 }
 
 // waitVerdict waits until the lot page's own verification has finished

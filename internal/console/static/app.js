@@ -62,9 +62,11 @@
   }
 
   // ---- session: who the page reads as ----
-  // A key is kept in the WebAssembly module's memory and, so that a
-  // reload does not sign the user out, as PEM in this tab's
-  // sessionStorage (gone when the tab closes); it is sent nowhere.
+  // A key is kept only in the WebAssembly module's memory: never in the
+  // browser's storage, which every script this origin serves can read (a
+  // cold review found the log's own key kept there). A reload signs the
+  // user out; a pasted token, which expires within minutes, is kept in
+  // this tab's sessionStorage.
 
   const S = { mode: "", party: "", keyId: "", token: "", tokenExp: 0, origin: "", serverKeys: null, rules: [], glossary: [] };
   const store = window.sessionStorage;
@@ -107,8 +109,7 @@
     if (r.error) throw new Error("key file: " + r.error);
     S.mode = "key"; S.party = party; S.keyId = r.keyId; S.token = ""; S.tokenExp = 0;
     await authHeaders(); // make a token now, so a bad origin or party shows at once
-    store.setItem("console.party", party);
-    store.setItem("console.pem", pem);
+    store.removeItem("console.party");
     store.removeItem("console.token");
   }
   function signInWithToken(tok) {
@@ -117,19 +118,17 @@
     if (Number(c.expires) * 1000 < Date.now()) throw new Error("this token expired at " + new Date(Number(c.expires) * 1000).toISOString());
     S.mode = "token"; S.party = c.party; S.keyId = ""; S.token = tok; S.tokenExp = Number(c.expires);
     store.setItem("console.token", tok);
-    store.removeItem("console.pem");
     store.setItem("console.party", c.party);
   }
   function signOut() {
     if (window.provenance) window.provenance.forgetKey();
     S.mode = ""; S.party = ""; S.keyId = ""; S.token = ""; S.tokenExp = 0;
-    store.removeItem("console.pem"); store.removeItem("console.token"); store.removeItem("console.party");
+    store.removeItem("console.token"); store.removeItem("console.party");
   }
   async function restoreSession() {
-    const pem = store.getItem("console.pem"), party = store.getItem("console.party"), tok = store.getItem("console.token");
+    const tok = store.getItem("console.token");
     try {
-      if (pem && party) await signInWithKey(party, pem);
-      else if (tok) signInWithToken(tok);
+      if (tok) signInWithToken(tok);
     } catch (e) {
       signOut();
     }
@@ -208,7 +207,7 @@
     const overlay = h("div", { id: "signin" }, h("div", { class: "card" },
       h("h2", {}, "Sign in"),
       h("p", { class: "muted" }, "Choose your party's PEM private key file: the page signs short tokens with it in this browser " +
-        "(the same code as provctl token), keeps it in this tab's memory and session storage, and never sends it anywhere. " +
+        "(the same code as provctl token), keeps it in this page's memory only (a reload signs you out), and never sends it anywhere. " +
         "The operator signs in as party \"operator\" with the log's key; the registrar as \"registrar\"."),
       h("div", { class: "field" }, "Party id", party),
       h("div", { class: "field" }, "Private key file (PEM)", file),
@@ -487,15 +486,20 @@
   }
 
   function keysPanel(keys, onchange) {
-    const logKey = h("textarea", { id: "pin-log", rows: 2 }, keys.logKey);
-    const reg = h("textarea", { id: "pin-registrar", rows: 4 }, keys.registrarPem);
+    // The boxes start empty until the user pins keys: prefilled with the
+    // server's, one click pinned the server's own keys as "yours" (a
+    // cold review).
+    const pinned = keys.source === "pinned";
+    const logKey = h("textarea", { id: "pin-log", rows: 2, placeholder: "paste the log key you received out of band (DATA/log.pub)" }, pinned ? keys.logKey : "");
+    const reg = h("textarea", { id: "pin-registrar", rows: 4, placeholder: "paste the first registrar key you received out of band (DATA/registrar.pub)" }, pinned ? keys.registrarPem : "");
+    const pinError = h("p", { class: "error", id: "pin-error" });
     const pol = h("textarea", { id: "pin-policy", rows: 3, placeholder: "optional: a witness policy (provctl --witness-policy file)" }, keys.witnessPolicy);
     const same = keys.logKey.trim() === S.serverKeys.logKey.trim() && keys.registrarPem.trim() === S.serverKeys.registrarPem.trim();
     return h("div", { class: "card", id: "keys", "data-source": keys.source },
       h("h2", {}, "Keys this browser verified with"),
       keys.source === "pinned"
-        ? h("div", { class: "note", id: "keys-source" }, "Pinned by you (kept in this browser). The browser's verdict rests on these keys only, not on what this server says.",
-          same ? "" : " They differ from the keys this server reports.")
+        ? h("div", { class: "note", id: "keys-source" }, "Pinned by you (kept in this browser). The browser's verdict rests on these keys, as far as this page's code can be trusted (README, \"Web console\").",
+          same ? " They are the keys this server reports: that says nothing unless you compared them with keys you received out of band." : " They differ from the keys this server reports.")
         : h("div", { class: "warnnote", id: "keys-source" }, "Taken from this server (/console/server-keys.json): NOT independent. " +
           "A server that lies about its own keys can make any bundle verify. Pin the log key (DATA/log.pub) and the first registrar key " +
           "(DATA/registrar.pub) that you received out of band: only pinned keys make this verdict independent."),
@@ -504,6 +508,10 @@
       h("div", { class: "field" }, "Witness policy", pol),
       h("p", {},
         h("button", { id: "pin-save", class: "primary", onclick: () => {
+          if (!logKey.value.trim() || !reg.value.trim()) {
+            pinError.textContent = "Paste both keys, as you received them out of band, before pinning.";
+            return;
+          }
           localStorage.setItem("console.pin.logKey", logKey.value.trim());
           localStorage.setItem("console.pin.registrarPem", reg.value.trim() + "\n");
           localStorage.setItem("console.pin.policy", pol.value.trim());
@@ -512,7 +520,7 @@
         h("button", { id: "pin-forget", onclick: () => {
           for (const k of ["logKey", "registrarPem", "policy"]) localStorage.removeItem("console.pin." + k);
           onchange();
-        } }, "Forget pinned keys")));
+        } }, "Forget pinned keys")), pinError);
   }
 
   // bar is one part of a bar chart; its width is set through the CSSOM,
@@ -521,6 +529,21 @@
     const el = h("div", { class: cls });
     el.style.width = (Math.min(1, Math.max(0, share)) * 100).toFixed(2) + "%";
     return el;
+  }
+
+  // agreement compares the browser's report with the server's: the
+  // verdict, the rules raised and the untraced share (a server that kept
+  // the verdict but dropped a flag differs; a cold review found the page
+  // saying it agreed).
+  function agreement(v, rep, server) {
+    const rules = (r) => [...new Set((r.flags || []).map((f) => f.rule))].sort().join(", ") || "none";
+    const diffs = [];
+    if (v !== verdictName(server.verdict)) diffs.push("verdict " + verdictName(server.verdict));
+    if (rules(rep) !== rules(server)) diffs.push("rules raised: " + rules(server));
+    if (Math.abs(Number(rep.untracedShare || 0) - Number(server.untracedShare || 0)) > 1e-9) diffs.push("untraced share " + pct(Number(server.untracedShare || 0)));
+    return diffs.length === 0
+      ? h("p", { class: "muted", id: "agreement", "data-agrees": "true" }, "Agrees with the server: the same verdict, rules raised and untraced share.")
+      : h("p", { class: "error", id: "agreement", "data-agrees": "false" }, "Differs from the server's report (" + diffs.join("; ") + ").");
   }
 
   function reportSummary(rep, idp) {
@@ -629,7 +652,7 @@
       fill(browserBox, h("h2", {}, title),
         h("p", {}, h("span", { class: "badge big v-" + v, "data-verdict": v }, v), " ",
           keys.source === "pinned" ? "with the keys you pinned" : "with the server's own keys (not independent: see below)"),
-        v === verdictName(server.verdict) ? h("p", { class: "muted" }, "Agrees with the server.") : h("p", { class: "error" }, "Differs from the server's verdict (" + verdictName(server.verdict) + ")."),
+        agreement(v, rep, server),
         // An INVALID report's figures are of a bundle that did not verify:
         // not shown, so nobody reads them as the lot's.
         v === "INVALID" ? null : reportSummary(rep, "browser"),

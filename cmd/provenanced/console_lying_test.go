@@ -1,0 +1,171 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/fetch"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/antimony-ledger/provenance/client"
+	"github.com/antimony-ledger/provenance/internal/keyfile"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+	"github.com/antimony-ledger/provenance/record"
+	"github.com/antimony-ledger/provenance/tlog"
+)
+
+// The lot page against a server that lies in its /verification answer
+// (the server is the adversary here; a cold review's test): it keeps the
+// verdict FLAGGED but drops every flag and says nothing is untraced. The
+// browser verifies the bundle itself with the buyer's pinned keys, shows
+// its own report (its flags), and says it differs from the server's. The
+// keys panel does not offer the server's keys for pinning with one click.
+func TestConsoleLyingServer(t *testing.T) {
+	chromium := findChromium()
+	if chromium == "" {
+		if os.Getenv("CONSOLE_E2E_REQUIRE_BROWSER") != "" {
+			t.Fatal("no Chromium found, and CONSOLE_E2E_REQUIRE_BROWSER is set")
+		}
+		t.Skip("no Chromium or Chrome found on PATH: the console's browser tests need one (.ci/run installs it)")
+	}
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	regPriv := ed25519Key(t)
+	regKeyFile, regPubFile := filepath.Join(dir, "registrar.key"), filepath.Join(dir, "registrar.pub")
+	if err := keyfile.WritePrivate(regKeyFile, regPriv); err != nil {
+		t.Fatal(err)
+	}
+	regPEM := record.MarshalPublicKey(regPriv.Public().(ed25519.PublicKey))
+	if err := os.WriteFile(regPubFile, regPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, "--data", data, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-level", "warn", "--registrar-pub", regPubFile)
+	defer d.stop(t)
+	example := filepath.Join(dir, "pakistan")
+	gotool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if out, err := exec.Command(gotool, "build", "-o", example, "../../examples/pakistan").CombinedOutput(); err != nil {
+		t.Fatalf("building the example: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(example, "--addr", d.grpcAddr, "--registrar-key", regKeyFile, "--log-key", filepath.Join(data, "log.pub"), "--registrar-pub", regPubFile).CombinedOutput(); err != nil {
+		t.Fatalf("the example: %v\n%s", err, out)
+	}
+	auditPub, auditPriv, _ := record.GenerateKey()
+	auditKeyFile := filepath.Join(dir, "audit.key")
+	if err := keyfile.WritePrivate(auditKeyFile, auditPriv); err != nil {
+		t.Fatal(err)
+	}
+	reg, _ := record.Sign(&pb.Statement{PartyId: record.RegistrarPartyID, EventTime: timestamppb.Now(),
+		Body: &pb.Statement_PartyRegistration{PartyRegistration: &pb.PartyRegistration{
+			PartyId: "audit-console", Name: "Console Audit Office", Roles: []pb.Role{pb.Role_ROLE_AUDITOR}, Country: "PK",
+			Keys: []*pb.PartyKey{{PublicKey: auditPub, NotBefore: timestamppb.New(time.Now().Add(-time.Minute))}}}}}, regPriv)
+	lv, _ := tlog.NewVerifier(d.verifierKey)
+	rc, err := client.DialAs(t.Context(), d.grpcAddr, nil, &client.Credentials{PartyID: record.RegistrarPartyID, Key: regPriv, Origin: lv.Name()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rc.Submit(t.Context(), reg); err != nil {
+		t.Fatal(err)
+	}
+	rc.Close()
+	logPub, _ := os.ReadFile(filepath.Join(data, "log.pub"))
+	logKeyText, _ := os.ReadFile(filepath.Join(data, "log.key"))
+	a := &apiClient{t: t, base: d.httpURL, logKey: strings.TrimSpace(string(logKeyText))}
+	flagged := ""
+	a.pages("/v1/lots", "lots", func(raw json.RawMessage) {
+		var l listedLot
+		json.Unmarshal(raw, &l)
+		if l.Verdict == "VERDICT_FLAGGED" && strings.HasPrefix(l.Lot.LotID, "QA-BLEND-1") {
+			flagged = l.Lot.LotID
+		}
+	})
+	if flagged == "" {
+		t.Fatal("no flagged blend")
+	}
+
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(t.Context(), append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.WindowSize(1280, 900))...)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	defer cancel()
+	b := &browser{t: t, ctx: ctx, base: d.httpURL}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
+		t.Fatal(err)
+	}
+	b.open("/")
+	b.signIn("audit-console", auditKeyFile)
+
+	// The keys panel starts empty: pinning nothing is refused, and the
+	// page still verifies with the server's keys, saying so.
+	b.do(chromedp.Evaluate[chromedp.Void](`localStorage.clear()`))
+	b.route("/lot/" + flagged)
+	b.waitVerdict("true")
+	if got := b.eval(`document.querySelector("#pin-log").value + document.querySelector("#pin-registrar").value`); got != "" {
+		t.Errorf("the keys panel is prefilled with %q", got)
+	}
+	b.do(chromedp.Click("#pin-save"))
+	if got := b.text("#pin-error"); !strings.Contains(got, "Paste both keys") {
+		t.Errorf("pinning empty keys: %q", got)
+	}
+	if got := b.attr("#keys", "data-source"); got != "server" {
+		t.Errorf("after pinning nothing the keys are from %q", got)
+	}
+
+	// Part 2: the buyer's real keys pinned; the server lies in /verification.
+	b.do(chromedp.SetValue("#pin-log", strings.TrimSpace(string(logPub))),
+		chromedp.SetValue("#pin-registrar", string(regPEM)), chromedp.Click("#pin-save"))
+	b.waitVerdict("true")
+	paused := chromedp.Events(ctx, fetch.RequestPaused)
+	go func() {
+		for ev, err := range paused {
+			if err != nil {
+				return
+			}
+			body, err := chromedp.Call(ctx, fetch.GetResponseBody, fetch.GetResponseBodyParams{RequestID: ev.RequestID})
+			if err != nil {
+				chromedp.Call(ctx, fetch.FailRequest, fetch.FailRequestParams{RequestID: ev.RequestID, ErrorReason: network.ErrorReasonFailed})
+				continue
+			}
+			var v map[string]map[string]any
+			out := body.Body
+			if json.Unmarshal(body.Body, &v) == nil && v["report"] != nil {
+				v["report"]["flags"] = []any{}
+				v["report"]["untracedShare"] = 0
+				out, _ = json.Marshal(v)
+			}
+			chromedp.Call(ctx, fetch.FulfillRequest, fetch.FulfillRequestParams{
+				RequestID: ev.RequestID, ResponseCode: ev.ResponseStatusCode, ResponseHeaders: ev.ResponseHeaders, Body: out})
+		}
+	}()
+	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{
+		{URLPattern: "*/verification", RequestStage: fetch.RequestStageResponse}}}); err != nil {
+		t.Fatal(err)
+	}
+	b.route("/lot/" + flagged)
+	b.waitVerdict(`document.querySelector("#keys").dataset.source === "pinned"`)
+	bv, brules := b.attr("#browser-verdict", "data-verdict"), b.text("#browser-rules")
+	if bv != "FLAGGED" || brules == "none" {
+		t.Fatalf("the browser's own verification of %s: %s, rules %q", flagged, bv, brules)
+	}
+	if got := b.attr("#agreement", "data-agrees"); got != "false" {
+		t.Errorf("the server dropped every flag; the page says it agrees (%q): %q", got, b.text("#agreement"))
+	}
+	if got := b.text("#agreement"); !strings.Contains(got, "rules raised: none") || !strings.Contains(got, "untraced share") {
+		t.Errorf("the difference is not named: %q", got)
+	}
+	// The report shown is the browser's: it carries the flags the server
+	// dropped.
+	for _, rule := range strings.Split(brules, ", ") {
+		if !strings.Contains(b.text("#report"), rule) {
+			t.Errorf("the report shown lacks %s, which the browser found", rule)
+		}
+	}
+}
