@@ -1,26 +1,15 @@
 package main
 
 import (
-	"crypto/ed25519"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
-	"google.golang.org/protobuf/types/known/timestamppb"
-
-	"github.com/antimony-ledger/provenance/client"
-	"github.com/antimony-ledger/provenance/internal/keyfile"
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
-	"github.com/antimony-ledger/provenance/record"
-	"github.com/antimony-ledger/provenance/tlog"
 )
 
 // The lot page against a server that lies in its /verification answer
@@ -37,45 +26,10 @@ func TestConsoleLyingServer(t *testing.T) {
 		}
 		t.Skip("no Chromium or Chrome found on PATH: the console's browser tests need one (.ci/run installs it)")
 	}
-	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	regPriv := ed25519Key(t)
-	regKeyFile, regPubFile := filepath.Join(dir, "registrar.key"), filepath.Join(dir, "registrar.pub")
-	if err := keyfile.WritePrivate(regKeyFile, regPriv); err != nil {
-		t.Fatal(err)
-	}
-	regPEM := record.MarshalPublicKey(regPriv.Public().(ed25519.PublicKey))
-	if err := os.WriteFile(regPubFile, regPEM, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	d := startDaemon(t, "--data", data, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-level", "warn", "--registrar-pub", regPubFile)
-	defer d.stop(t)
-	example := filepath.Join(dir, "pakistan")
-	gotool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if out, err := exec.Command(gotool, "build", "-o", example, "../../examples/pakistan").CombinedOutput(); err != nil {
-		t.Fatalf("building the example: %v\n%s", err, out)
-	}
-	if out, err := exec.Command(example, "--addr", d.grpcAddr, "--registrar-key", regKeyFile, "--log-key", filepath.Join(data, "log.pub"), "--registrar-pub", regPubFile).CombinedOutput(); err != nil {
-		t.Fatalf("the example: %v\n%s", err, out)
-	}
-	auditPub, auditPriv, _ := record.GenerateKey()
-	auditKeyFile := filepath.Join(dir, "audit.key")
-	if err := keyfile.WritePrivate(auditKeyFile, auditPriv); err != nil {
-		t.Fatal(err)
-	}
-	reg, _ := record.Sign(&pb.Statement{PartyId: record.RegistrarPartyID, EventTime: timestamppb.Now(),
-		Body: &pb.Statement_PartyRegistration{PartyRegistration: &pb.PartyRegistration{
-			PartyId: "audit-console", Name: "Console Audit Office", Roles: []pb.Role{pb.Role_ROLE_AUDITOR}, Country: "PK",
-			Keys: []*pb.PartyKey{{PublicKey: auditPub, NotBefore: timestamppb.New(time.Now().Add(-time.Minute))}}}}}, regPriv)
-	lv, _ := tlog.NewVerifier(d.verifierKey)
-	rc, err := client.DialAs(t.Context(), d.grpcAddr, nil, &client.Credentials{PartyID: record.RegistrarPartyID, Key: regPriv, Origin: lv.Name()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rc.Submit(t.Context(), reg); err != nil {
-		t.Fatal(err)
-	}
-	rc.Close()
+	fx := startConsoleServer(t)
+	defer fx.d.stop(t)
+	fx.rc.Close()
+	d, data, regPEM := fx.d, fx.data, fx.regPEM
 	logPub, _ := os.ReadFile(filepath.Join(data, "log.pub"))
 	logKeyText, _ := os.ReadFile(filepath.Join(data, "log.key"))
 	a := &apiClient{t: t, base: d.httpURL, logKey: strings.TrimSpace(string(logKeyText))}
@@ -101,7 +55,7 @@ func TestConsoleLyingServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.open("/")
-	b.signIn("audit-console", auditKeyFile)
+	b.signIn("audit-console", fx.auditKeyFile)
 
 	// The keys panel starts empty: pinning nothing is refused, and the
 	// page still verifies with the server's keys, saying so.

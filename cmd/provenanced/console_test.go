@@ -81,60 +81,9 @@ func TestConsole(t *testing.T) {
 	}
 	start := time.Now()
 
-	// A provenanced with a registrar whose private key the example signs with.
-	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	regPriv := ed25519Key(t)
-	regKeyFile, regPubFile := filepath.Join(dir, "registrar.key"), filepath.Join(dir, "registrar.pub")
-	if err := keyfile.WritePrivate(regKeyFile, regPriv); err != nil {
-		t.Fatal(err)
-	}
-	regPEM := record.MarshalPublicKey(regPriv.Public().(ed25519.PublicKey))
-	if err := os.WriteFile(regPubFile, regPEM, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	d := startDaemon(t, "--data", data, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-level", "warn", "--registrar-pub", regPubFile)
-	defer d.stop(t)
-
-	// The Pakistan example, played against it.
-	example := filepath.Join(dir, "pakistan")
-	gotool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if out, err := exec.Command(gotool, "build", "-o", example, "../../examples/pakistan").CombinedOutput(); err != nil {
-		t.Fatalf("building the example: %v\n%s", err, out)
-	}
-	var exampleOut bytes.Buffer
-	cmd := exec.Command(example, "--addr", d.grpcAddr, "--registrar-key", regKeyFile, "--log-key", filepath.Join(data, "log.pub"), "--registrar-pub", regPubFile)
-	cmd.Stdout, cmd.Stderr = &exampleOut, &exampleOut
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("the example: %v\n%s", err, exampleOut.String())
-	}
-	// An auditor, whose PEM key file the browser signs in with.
-	auditPub, auditPriv, err := record.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	auditKeyFile := filepath.Join(dir, "audit.key")
-	if err := keyfile.WritePrivate(auditKeyFile, auditPriv); err != nil {
-		t.Fatal(err)
-	}
-	reg, err := record.Sign(&pb.Statement{PartyId: record.RegistrarPartyID, EventTime: timestamppb.Now(),
-		Body: &pb.Statement_PartyRegistration{PartyRegistration: &pb.PartyRegistration{
-			PartyId: "audit-console", Name: "Console Audit Office", Roles: []pb.Role{pb.Role_ROLE_AUDITOR}, Country: "PK",
-			Keys: []*pb.PartyKey{{PublicKey: auditPub, NotBefore: timestamppb.New(time.Now().Add(-time.Minute))}}}}}, regPriv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lv, err := tlog.NewVerifier(d.verifierKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := client.DialAs(t.Context(), d.grpcAddr, nil, &client.Credentials{PartyID: record.RegistrarPartyID, Key: regPriv, Origin: lv.Name()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rc.Submit(t.Context(), reg); err != nil {
-		t.Fatalf("registering the auditor: %v", err)
-	}
+	fx := startConsoleServer(t)
+	defer fx.d.stop(t)
+	data, d, regPriv, regPEM, rc, lv, auditKeyFile := fx.data, fx.d, fx.regPriv, fx.regPEM, fx.rc, fx.lv, fx.auditKeyFile
 	// A mine whose registered name is markup, and a lot it extracted: the
 	// lot's report must show the name as text and run nothing.
 	hostileLot := registerHostileMine(t, rc, regPriv, d.grpcAddr, lv.Name())
@@ -1203,4 +1152,75 @@ func TestConsoleRoutes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// consoleFixture is a provenanced loaded with the Pakistan example, and an
+// auditor registered for the browser to sign in as.
+type consoleFixture struct {
+	dir, data, auditKeyFile string
+	d                       *daemon
+	regPriv                 ed25519.PrivateKey
+	regPEM                  []byte
+	rc                      *client.Client
+	lv                      *tlog.Verifier
+}
+
+// startConsoleServer starts the fixture's server; the caller stops it
+// and closes rc.
+func startConsoleServer(t *testing.T) consoleFixture {
+	t.Helper()
+	// A provenanced with a registrar whose private key the example signs with.
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	regPriv := ed25519Key(t)
+	regKeyFile, regPubFile := filepath.Join(dir, "registrar.key"), filepath.Join(dir, "registrar.pub")
+	if err := keyfile.WritePrivate(regKeyFile, regPriv); err != nil {
+		t.Fatal(err)
+	}
+	regPEM := record.MarshalPublicKey(regPriv.Public().(ed25519.PublicKey))
+	if err := os.WriteFile(regPubFile, regPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, "--data", data, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-level", "warn", "--registrar-pub", regPubFile)
+
+	// The Pakistan example, played against it.
+	example := filepath.Join(dir, "pakistan")
+	gotool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if out, err := exec.Command(gotool, "build", "-o", example, "../../examples/pakistan").CombinedOutput(); err != nil {
+		t.Fatalf("building the example: %v\n%s", err, out)
+	}
+	exampleOut := &bytes.Buffer{}
+	cmd := exec.Command(example, "--addr", d.grpcAddr, "--registrar-key", regKeyFile, "--log-key", filepath.Join(data, "log.pub"), "--registrar-pub", regPubFile)
+	cmd.Stdout, cmd.Stderr = exampleOut, exampleOut
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("the example: %v\n%s", err, exampleOut.String())
+	}
+	// An auditor, whose PEM key file the browser signs in with.
+	auditPub, auditPriv, err := record.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	auditKeyFile := filepath.Join(dir, "audit.key")
+	if err := keyfile.WritePrivate(auditKeyFile, auditPriv); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := record.Sign(&pb.Statement{PartyId: record.RegistrarPartyID, EventTime: timestamppb.Now(),
+		Body: &pb.Statement_PartyRegistration{PartyRegistration: &pb.PartyRegistration{
+			PartyId: "audit-console", Name: "Console Audit Office", Roles: []pb.Role{pb.Role_ROLE_AUDITOR}, Country: "PK",
+			Keys: []*pb.PartyKey{{PublicKey: auditPub, NotBefore: timestamppb.New(time.Now().Add(-time.Minute))}}}}}, regPriv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lv, err := tlog.NewVerifier(d.verifierKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := client.DialAs(t.Context(), d.grpcAddr, nil, &client.Credentials{PartyID: record.RegistrarPartyID, Key: regPriv, Origin: lv.Name()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rc.Submit(t.Context(), reg); err != nil {
+		t.Fatalf("registering the auditor: %v", err)
+	}
+	return consoleFixture{dir: dir, data: data, auditKeyFile: auditKeyFile, d: d, regPriv: regPriv, regPEM: regPEM, rc: rc, lv: lv}
 }
