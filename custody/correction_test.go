@@ -92,3 +92,18 @@ func TestCorrectionAdmitted(t *testing.T) {
 		t.Fatalf("lot mass after a dispatch's correction = %v, want the receipt's %v", lot.GetMassKg(), mass)
 	}
 }
+
+// An audit of a log with co-signed corrections finds it sound: it
+// resolves the counterparty's key as the store did.
+func TestCorrectionAudited(t *testing.T) {
+	f := newFixture(t)
+	mass := 9890.0
+	ct.Submit(t, f.s, f.correction(f.exporter, &pb.Correction{LotId: "L1", Corrects: f.receipt, CounterpartyId: f.mine.ID, MassKg: &mass}, f.mine))
+	rep, err := f.s.Audit(t.Context(), f.s.Log().Checkpoint(), f.c.LogVerifier, nil)
+	if err != nil {
+		t.Fatalf("audit of a log with a correction: %v", err)
+	}
+	if size := f.s.Log().Size(); rep.Entries != size || rep.Signatures != size+1 {
+		t.Fatalf("audit report %+v, want %d entries and %d signatures (the correction has two)", rep, size, size+1)
+	}
+}

@@ -1,0 +1,94 @@
+package backend_test
+
+import (
+	"slices"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/antimony-ledger/provenance/internal/backend"
+	"github.com/antimony-ledger/provenance/internal/lottest"
+	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+	"github.com/antimony-ledger/provenance/verifier"
+)
+
+// agrees fails unless the follower's flags and verdict of lot are a full
+// verification's, and returns the verification.
+func agrees(t *testing.T, b *backend.Backend, lot string) *pb.VerificationReport {
+	t.Helper()
+	if err := backend.ReplayAll(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := b.VerifyLot(t.Context(), lot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, f := range rep.GetFlags() {
+		want = append(want, verifier.ReplayFlagKey(f))
+	}
+	sum, ok, err := backend.Summary(b, lot)
+	if err != nil || !ok {
+		t.Fatalf("lot %s: no summary (%v)", lot, err)
+	}
+	got := slices.Clone(sum.Keys)
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, slices.Compact(want)) {
+		t.Errorf("lot %s: the follower has flags\n  %v\nthe verifier\n  %v\n%s", lot, got, want, rep.GetText())
+	}
+	if sum.Verdict != rep.GetVerdict() {
+		t.Errorf("lot %s: the follower's verdict %v, the verifier's %v\n%s", lot, sum.Verdict, rep.GetVerdict(), rep.GetText())
+	}
+	return rep
+}
+
+// TestReplayFollowsCorrection: the follower, replaying a correction of a
+// lot's head record, lists the flags and verdict a full verification
+// finds: the withdrawn TRANSIT_GAIN listed with corrected_by, the verdict
+// VERIFIED; and the flags a correction raises.
+func TestReplayFollowsCorrection(t *testing.T) {
+	x := lottest.New(t)
+	b, err := backend.NewPaused(x.S, x.Trust(), verifier.DefaultConfig(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+
+	// A receipt of 30,000 kg for 3,000 sent, corrected to 2,995.
+	ext := x.Extract(x.Mine, "L1", 3000, 3, 9, lottest.MineSite, 1)
+	d1 := x.Dispatch(x.Mine, "L1", ext, x.Exp, 3000, 2)
+	r1 := x.Receive(x.Exp, "L1", d1, 30000, 3)
+	if rep := agrees(t, b, "L1"); rep.GetVerdict() != pb.Verdict_VERDICT_FLAGGED {
+		t.Fatalf("before the correction: %v", rep.GetVerdict())
+	}
+	corr := x.Correct(x.Exp, &pb.Correction{LotId: "L1", Corrects: r1, CounterpartyId: x.Mine.ID, MassKg: lottest.Kg(2995)}, 3.5, x.Mine)
+	if rep := agrees(t, b, "L1"); rep.GetVerdict() != pb.Verdict_VERDICT_VERIFIED {
+		t.Fatalf("after the correction: %v\n%s", rep.GetVerdict(), rep.GetText())
+	}
+	r, err := b.ListFlags(t.Context(), &apipb.ListFlagsRequest{LotId: "L1", Rule: verifier.RuleTransitGain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.GetFlags()) != 1 || !slices.Equal(r.GetFlags()[0].GetCorrectedBy(), []string{corr}) {
+		t.Fatalf("listed TRANSIT_GAIN flags %v, want the receipt's, corrected by %s", r.GetFlags(), corr)
+	}
+	// The lot moves on from the corrected state: still in agreement.
+	d2 := x.Dispatch(x.Exp, "L1", r1, x.Smelter, 2990, 4)
+	x.Receive(x.Smelter, "L1", d2, 2985, 5)
+	agrees(t, b, "L1")
+
+	// A dispatch of 30,000 kg of a 3,000 kg lot, corrected while in
+	// transit; and a receipt corrected to broken seals, which raises a
+	// flag of its own.
+	ext2 := x.Extract(x.Mine, "L2", 3000, 3, 9, lottest.MineSite, 1)
+	d := x.Dispatch(x.Mine, "L2", ext2, x.Exp, 30000, 2)
+	agrees(t, b, "L2")
+	x.Correct(x.Mine, &pb.Correction{LotId: "L2", Corrects: d, CounterpartyId: x.Exp.ID, MassKg: lottest.Kg(3000)}, 2.5, x.Exp)
+	agrees(t, b, "L2")
+	r2 := x.Receive(x.Exp, "L2", d, 2995, 3)
+	x.Correct(x.Exp, &pb.Correction{LotId: "L2", Corrects: r2, CounterpartyId: x.Mine.ID, SealsIntact: proto.Bool(false)}, 3.5, x.Mine)
+	rep := agrees(t, b, "L2")
+	lottest.WantFlag(t, rep, verifier.RuleUnconfirmedCustody, r2)
+}
