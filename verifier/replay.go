@@ -81,9 +81,11 @@ type ReplayRecord struct {
 	St      *pb.Statement
 	LogTime time.Time // when the log integrated it (its leaf's time)
 	Extra   []byte    // its leaf's extra: the running tallies
-	// Corrects is, for a correction, the record it corrects, which the
-	// caller reads from the log ([Replay.Apply] needs it).
+	// Corrects is, for a correction, the record it corrects, and Later
+	// the records of the correction's lot between the two, in log order,
+	// which the caller reads from the log ([Replay.Apply] needs them).
 	Corrects *ReplayRecord
+	Later    []ReplayRecord
 }
 
 // ReplayResult says what one record changed.
@@ -97,9 +99,10 @@ type ReplayResult struct {
 	// verification of the party's lots.
 	Parties []string
 	// Corrected names a lot whose correction the replay did not follow
-	// (of a record the lot had moved on from): its listed flags are those
-	// of the records as first signed, which only a full verification of
-	// the lot brings up to date.
+	// (of a record the lot had moved on from through a transformation, or
+	// a state continued twice): its listed flags are those of the records
+	// as first signed, which only a full verification of the lot brings up
+	// to date.
 	Corrected []string
 }
 

@@ -15,13 +15,14 @@ import (
 // withdrew: listed (with Flag.corrected_by), not counted in the verdict.
 const correctedFlagPrefix = "cf/"
 
-// correct follows correction c (in) of a lot's head record: it replays the
-// corrected record again with the corrected values, as [Verify] does, and
-// keeps the flags the original values raised and the corrected ones do
-// not, marked corrected. A correction of a record the lot has moved on
-// from is not followed: the states that continue the record were made
-// from its values as first signed, and the listing keeps the flags they
-// raised until a full verification (ReplayResult.Corrected).
+// correct follows correction c (in): it replays the corrected record
+// again with the corrected values, as [Verify] does, and the lot's records
+// since it, and keeps the flags the values as first signed raised and the
+// corrected ones do not, marked corrected. It does so when those records
+// are one line of custody of the lot ([replayTx.line]); past a
+// transformation, or a state continued twice, it does not follow the
+// correction (ReplayResult.Corrected), and the listing keeps the flags of
+// the values as first signed until a full verification.
 func (p *Replay) correct(s ReplayStore, in ReplayRecord, c *pb.Correction) (ReplayResult, error) {
 	r := p.r
 	orig := in.Corrects
@@ -40,8 +41,24 @@ func (p *Replay) correct(s ReplayStore, in ReplayRecord, c *pb.Correction) (Repl
 	if err != nil {
 		return ReplayResult{}, err
 	}
-	if h.Rec != k.rec || h.Node != k.rec || h.Consumed || before == nil || len(before.Next) > 0 {
+	// The records to replay again: the corrected one, and the lot's
+	// records since, if they are one line of custody of this lot alone.
+	chain := []ReplayRecord{*orig}
+	chain = append(chain, in.Later...)
+	if before == nil || h.Consumed {
 		return ReplayResult{Corrected: []string{lot}}, nil
+	}
+	if ok, err := x.line(chain, lot, h); err != nil || !ok {
+		return ReplayResult{Corrected: []string{lot}}, err
+	}
+	was := map[skey][]string{}
+	for _, rr := range chain {
+		kk := skey{rr.ID.String(), lot}
+		if n, err := x.node(kk); err != nil {
+			return ReplayResult{}, err
+		} else if n != nil {
+			was[kk] = slices.Clone(n.Flags)
+		}
 	}
 	if rc := orig.St.GetReceipt(); rc != nil {
 		if _, err := x.rec(rc.GetDispatchLink()); err != nil { // correct reads the sender
@@ -52,39 +69,87 @@ func (p *Replay) correct(s ReplayStore, in ReplayRecord, c *pb.Correction) (Repl
 	if err != nil {
 		return ReplayResult{}, fmt.Errorf("index %d: %w", in.Index, err)
 	}
-	again := *orig
-	again.St = fx.corrected
-	res, err := p.Apply(s, again)
-	if err != nil {
-		return ReplayResult{}, err
+	chain[0].St = fx.corrected
+	var res ReplayResult
+	for _, rr := range chain {
+		got, err := p.Apply(s, rr)
+		if err != nil {
+			return ReplayResult{}, err
+		}
+		res.Lots = union(res.Lots, got.Lots)
 	}
 	x = &replayTx{p: p, s: s, nodes: map[skey]*node{}, touched: map[string]bool{lot: true}}
-	after, err := x.node(k)
-	if err != nil || after == nil {
-		return ReplayResult{}, fmt.Errorf("index %d: replaying the corrected record %s: %v", in.Index, k.rec, err)
-	}
-	for _, key := range before.Flags {
-		if slices.Contains(after.Flags, key) {
+	for _, rr := range chain {
+		kk := skey{rr.ID.String(), lot}
+		old, ok := was[kk]
+		if !ok {
 			continue
 		}
-		// Raised by the record as first signed, not as corrected: kept,
-		// marked. (Flags joined to the state later, an assay's, stay
-		// as they were.)
-		if idx, _ := strconv.ParseUint(strings.SplitN(key, "|", 2)[0], 10, 64); idx == orig.Index {
-			if err := x.withdraw(key, in.ID.String()); err != nil {
-				return ReplayResult{}, err
-			}
+		after, err := x.node(kk)
+		if err != nil || after == nil {
+			return ReplayResult{}, fmt.Errorf("index %d: replaying record %s again: %v", in.Index, kk.rec, err)
 		}
-		after.Flags = append(after.Flags, key)
-	}
-	if err := x.set(nodeKey(k), after); err != nil {
-		return ReplayResult{}, err
+		for _, key := range old {
+			if slices.Contains(after.Flags, key) {
+				continue
+			}
+			// Raised by the records as first signed, not as corrected:
+			// kept, marked. (Flags of earlier records stay as they were.)
+			if idx, _ := strconv.ParseUint(strings.SplitN(key, "|", 2)[0], 10, 64); idx >= orig.Index {
+				if err := x.withdraw(key, in.ID.String()); err != nil {
+					return ReplayResult{}, err
+				}
+			}
+			after.Flags = append(after.Flags, key)
+		}
+		if err := x.set(nodeKey(kk), after); err != nil {
+			return ReplayResult{}, err
+		}
 	}
 	if err := x.summarize(lot); err != nil {
 		return ReplayResult{}, err
 	}
 	res.Lots = union(res.Lots, []string{lot})
 	return res, nil
+}
+
+// line reports whether chain (a corrected record and the records of lot
+// since) is one line of custody of lot alone, ending at its head h, so
+// that replaying it again in order remakes the lot's states: dispatches,
+// receipts, assays and lab nominations of lot only, each state continued
+// once.
+func (x *replayTx) line(chain []ReplayRecord, lot string, h headInfo) (bool, error) {
+	last := chain[0].ID.String()
+	for i, rr := range chain {
+		switch b := rr.St.GetBody().(type) {
+		case *pb.Statement_Extraction, *pb.Statement_Dispatch, *pb.Statement_Receipt:
+			if i > 0 && rr.St.GetExtraction() != nil {
+				return false, nil
+			}
+			last = rr.ID.String()
+			var c contInfo
+			if _, err := x.get([]byte("c/"+last+"\x00"+lot), &c); err != nil {
+				return false, err
+			}
+			if c.N > 1 {
+				return false, nil // continued twice: a DOUBLE_SPEND the replay counts by continuation
+			}
+		case *pb.Statement_Assay:
+			if b.Assay.GetLotId() != lot {
+				return false, nil
+			}
+		case *pb.Statement_LabNomination:
+			if b.LabNomination.GetLotId() != lot {
+				return false, nil
+			}
+		default:
+			return false, nil
+		}
+		if l := statementLots(rr.St); len(l) > 1 || (len(l) == 1 && l[0] != lot) {
+			return false, nil
+		}
+	}
+	return h.Rec == last && h.Node == last, nil
 }
 
 // withdraw marks the flag listed under key as withdrawn by correction

@@ -352,8 +352,8 @@ func (b *Backend) record(ctx context.Context, idx uint64) (verifier.ReplayRecord
 	return decode(e)
 }
 
-// corrected reads the record correction c of rec corrects, which the
-// replay needs beside it.
+// corrected reads the record correction c of rec corrects, and the
+// records of its lot between the two, which the replay needs beside it.
 func (b *Backend) corrected(ctx context.Context, rec *verifier.ReplayRecord, c *pb.Correction) error {
 	id, err := tlog.ParseRecordID(c.GetCorrects())
 	if err != nil {
@@ -368,6 +368,21 @@ func (b *Backend) corrected(ctx context.Context, rec *verifier.ReplayRecord, c *
 		return err
 	}
 	rec.Corrects = &orig
+	// The lot's records between the two, which the replay takes again.
+	_, hist, err := b.store.Lot(ctx, c.GetLotId())
+	if err != nil {
+		return fmt.Errorf("reading lot %q, which log entry %d corrects: %w", c.GetLotId(), rec.Index, err)
+	}
+	for _, h := range hist {
+		if h.Index <= orig.Index || h.Index >= rec.Index {
+			continue
+		}
+		later, err := b.decode(h)
+		if err != nil {
+			return err
+		}
+		rec.Later = append(rec.Later, later)
+	}
 	return nil
 }
 

@@ -79,6 +79,35 @@ func TestReplayFollowsCorrection(t *testing.T) {
 	x.Receive(x.Smelter, "L1", d2, 2985, 5)
 	agrees(t, b, "L1")
 
+	// A receipt corrected after the lot moved on (dispatched, received,
+	// assayed): the follower replays the lot's records since, and agrees.
+	ext3 := x.Extract(x.Mine, "L3", 3000, 3, 9, lottest.MineSite, 1)
+	d3 := x.Dispatch(x.Mine, "L3", ext3, x.Exp, 3000, 2)
+	r3 := x.Receive(x.Exp, "L3", d3, 30000, 3)
+	x.Assay(x.Exp, "L3", r3, map[string]float64{"Sb": 9}, 3.2)
+	d4 := x.Dispatch(x.Exp, "L3", r3, x.Smelter, 29990, 4)
+	x.Receive(x.Smelter, "L3", d4, 29980, 5)
+	if rep := agrees(t, b, "L3"); rep.GetUntracedShare() < 0.8 {
+		t.Fatalf("L3 before the correction: untraced %v", rep.GetUntracedShare())
+	}
+	corr3 := x.Correct(x.Exp, &pb.Correction{LotId: "L3", Corrects: r3, CounterpartyId: x.Mine.ID, MassKg: lottest.Kg(2995)}, 6, x.Mine)
+	rep3 := agrees(t, b, "L3")
+	if len(rep3.GetCorrections()) != 1 || !rep3.GetCorrections()[0].GetAfterLotMovedOn() || len(lottest.Flagged(rep3, verifier.RuleTransitGain)) == 0 {
+		t.Fatalf("L3 after the correction:\n%s", rep3.GetText())
+	}
+	// The receipt's gain is withdrawn; the later dispatch of 29,990 kg
+	// from a lot that, corrected, held 2,995 kg now raises one: a
+	// correction cannot make the lot's later records plausible.
+	for _, f := range lottest.Flagged(rep3, verifier.RuleTransitGain) {
+		switch {
+		case slices.Contains(f.GetEvidence(), r3) && !slices.Equal(f.GetCorrectedBy(), []string{corr3}):
+			t.Fatalf("the receipt's TRANSIT_GAIN is not corrected by %s: %v", corr3, f)
+		case slices.Contains(f.GetEvidence(), d4) && len(f.GetCorrectedBy()) != 0:
+			t.Fatalf("the dispatch's TRANSIT_GAIN, raised by the corrected values, is marked corrected: %v", f)
+		}
+	}
+	lottest.WantFlag(t, rep3, verifier.RuleTransitGain, d4)
+
 	// A dispatch of 30,000 kg of a 3,000 kg lot, corrected while in
 	// transit; and a receipt corrected to broken seals, which raises a
 	// flag of its own.
