@@ -121,3 +121,41 @@ func TestReplayFollowsCorrection(t *testing.T) {
 	rep := agrees(t, b, "L2")
 	lottest.WantFlag(t, rep, verifier.RuleUnconfirmedCustody, r2)
 }
+
+// TestReplayCorrectionPastTransformation: a correction of a record that a
+// split has since consumed part of is not followed by the follower (it
+// would have to replay the split's outputs' lots too): its listing keeps
+// the flag as first raised, stricter than a full verification, never
+// laxer. This is the documented limit (ReplayResult.Corrected).
+func TestReplayCorrectionPastTransformation(t *testing.T) {
+	x := lottest.New(t)
+	b, err := backend.NewPaused(x.S, x.Trust(), verifier.DefaultConfig(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ext := x.Extract(x.Mine, "L1", 3000, 3, 9, lottest.MineSite, 1)
+	d1 := x.Dispatch(x.Mine, "L1", ext, x.Exp, 3000, 2)
+	r1 := x.Receive(x.Exp, "L1", d1, 30000, 3)
+	x.Transform(x.Exp, pb.TransformationKind_TRANSFORMATION_KIND_SPLIT,
+		[]*pb.TransformationInput{{LotId: "L1", Link: r1, MassKg: 2990}},
+		[]*pb.TransformationOutput{{LotId: "L1a", MassKg: 1495, Product: pb.Product_PRODUCT_ORE, SbGradePct: 9}, {LotId: "L1b", MassKg: 1495, Product: pb.Product_PRODUCT_ORE, SbGradePct: 9}}, 4)
+	agrees(t, b, "L1a")
+	x.Correct(x.Exp, &pb.Correction{LotId: "L1", Corrects: r1, CounterpartyId: x.Mine.ID, MassKg: lottest.Kg(2995)}, 5, x.Mine)
+	if err := backend.ReplayAll(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	for _, lot := range []string{"L1", "L1a"} {
+		rep, err := b.VerifyLot(t.Context(), lot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, _, err := backend.Summary(b, lot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.GetVerdict() != pb.Verdict_VERDICT_VERIFIED || sum.Verdict != pb.Verdict_VERDICT_FLAGGED {
+			t.Errorf("lot %s: the follower's verdict %v, the verifier's %v: want FLAGGED (not followed) and VERIFIED\n%s", lot, sum.Verdict, rep.GetVerdict(), rep.GetText())
+		}
+	}
+}
