@@ -29,6 +29,7 @@ const (
 	lotHistPrefix   = "lh/" // lot id \x00 BE8(index) -> ""
 	partyLotsPrefix = "pl/" // party id \x00 lot id -> "" (every lot the party held or was sent)
 	payloadPrefix   = "sp/" // sha256(payload) -> BE8(index)
+	correctedPrefix = "cr/" // record id -> id of the correction of it
 	partyHistPrefix = "ph/" // party id \x00 BE8(index) -> "" (registry records about the party)
 	// tally key (index.MineTally, index.CountryTally) -> BE8(index) ||
 	// index.MarshalExtra of the tally as of that extraction: the last one.
@@ -223,6 +224,8 @@ func (a *applier) body() error {
 		return a.transform(b.Transformation)
 	case *pb.Statement_LabNomination:
 		return a.nominate(b.LabNomination)
+	case *pb.Statement_Correction:
+		return a.correct(b.Correction)
 	}
 	return record.Rejectf(record.ErrMalformed, "statement has no body")
 }
@@ -376,6 +379,92 @@ func (a *applier) transform(t *pb.Transformation) error {
 		}
 	}
 	return nil
+}
+
+// correct admits a correction: of an extraction, dispatch or receipt of
+// the same lot that the signer signed, not corrected before, with only the
+// values that kind of record has, and naming as counterparty (whose
+// co-signature the registry's rules required) the other side of a
+// handoff. A correction is taken at any time, also after the lot moved on:
+// the verifier shows it and the flags it withdrew. If the corrected record
+// is still the lot's head, the lot's mass becomes the corrected one.
+func (a *applier) correct(c *pb.Correction) error {
+	e, err := a.tx.Entry(mustRecordID(c.GetCorrects()))
+	if errors.Is(err, ledger.ErrNotFound) {
+		return record.Rejectf(record.ErrNotFound, "correction.corrects: no record %s in the log", c.GetCorrects())
+	} else if err != nil {
+		return err
+	}
+	_, orig, err := DecodeEntry(e)
+	if err != nil {
+		return fmt.Errorf("reading record %s: %w", c.GetCorrects(), err)
+	}
+	if orig.GetPartyId() != a.st.GetPartyId() {
+		return record.Rejectf(record.ErrNotAllowed, "correction.corrects: record %s is signed by %q; only its signer corrects it", c.GetCorrects(), orig.GetPartyId())
+	}
+	want, err := a.counterparty(orig, c)
+	if err != nil {
+		return err
+	}
+	if c.GetCounterpartyId() != want {
+		if want == "" {
+			return record.Rejectf(record.ErrMalformed, "correction.counterparty_id: an extraction has no counterparty")
+		}
+		return record.Rejectf(record.ErrMalformed, "correction.counterparty_id: %q is not the other side of the handoff, %q, who must co-sign", c.GetCounterpartyId(), want)
+	}
+	key := []byte(correctedPrefix + c.GetCorrects())
+	if prev, err := a.tx.Get(key); err == nil {
+		return record.Rejectf(record.ErrAlreadyExists, "correction.corrects: record %s was already corrected by %s; a record is corrected once", c.GetCorrects(), prev)
+	} else if !errors.Is(err, ledger.ErrNotFound) {
+		return err
+	}
+	lot, err := a.getLot(c.GetLotId())
+	if err != nil {
+		return err
+	}
+	if c.MassKg != nil && lot.GetHead() == c.GetCorrects() && !lot.GetConsumed() && orig.GetDispatch() == nil {
+		lot.MassKg = c.GetMassKg()
+	}
+	a.tx.Set(key, []byte(a.id))
+	return a.putLot(lot) // records the correction in the lot's history
+}
+
+// counterparty checks that correction c may correct orig (its kind, lot
+// and fields) and returns the party who must co-sign it: "" for an
+// extraction, a dispatch's addressee, a receipt's sender.
+func (a *applier) counterparty(orig *pb.Statement, c *pb.Correction) (string, error) {
+	var lot, who string
+	var seals, place bool // which fields besides the mass the kind has
+	switch b := orig.GetBody().(type) {
+	case *pb.Statement_Extraction:
+		lot, place = b.Extraction.GetLotId(), true
+	case *pb.Statement_Dispatch:
+		lot, who = b.Dispatch.GetLotId(), b.Dispatch.GetToPartyId()
+	case *pb.Statement_Receipt:
+		lot, seals, place = b.Receipt.GetLotId(), true, true
+		e, err := a.tx.Entry(mustRecordID(b.Receipt.GetDispatchLink()))
+		if err != nil {
+			return "", fmt.Errorf("reading the dispatch %s of receipt %s: %w", b.Receipt.GetDispatchLink(), c.GetCorrects(), err)
+		}
+		_, d, err := DecodeEntry(e)
+		if err != nil {
+			return "", fmt.Errorf("reading the dispatch %s of receipt %s: %w", b.Receipt.GetDispatchLink(), c.GetCorrects(), err)
+		}
+		who = d.GetPartyId()
+	case *pb.Statement_Correction:
+		return "", record.Rejectf(record.ErrNotAllowed, "correction.corrects: record %s is a correction, which is not corrected in turn", c.GetCorrects())
+	default:
+		return "", record.Rejectf(record.ErrNotAllowed, "correction.corrects: record %s is not an extraction, dispatch or receipt, the records a correction may correct", c.GetCorrects())
+	}
+	switch {
+	case lot != c.GetLotId():
+		return "", record.Rejectf(record.ErrMalformed, "correction.lot_id: %q, but record %s is of lot %q", c.GetLotId(), c.GetCorrects(), lot)
+	case c.SealsIntact != nil && !seals:
+		return "", record.Rejectf(record.ErrMalformed, "correction.seals_intact: only a receipt's seal state is corrected")
+	case c.GetLocation() != nil && !place:
+		return "", record.Rejectf(record.ErrMalformed, "correction.location: only an extraction's site or a receipt's location is corrected")
+	}
+	return who, nil
 }
 
 // heldLot returns a lot the signer holds now, with link its current

@@ -448,6 +448,8 @@ func StatementLots(st *pb.Statement) []string {
 		return []string{b.Receipt.GetLotId()}
 	case *pb.Statement_LabNomination:
 		return []string{b.LabNomination.GetLotId()}
+	case *pb.Statement_Correction:
+		return []string{b.Correction.GetLotId()}
 	case *pb.Statement_Transformation:
 		var out []string
 		for _, in := range b.Transformation.GetInputs() {

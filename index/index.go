@@ -72,6 +72,8 @@ func Lots(st *pb.Statement) []string {
 		add(b.Receipt.GetLotId())
 	case *pb.Statement_LabNomination:
 		add(b.LabNomination.GetLotId())
+	case *pb.Statement_Correction:
+		add(b.Correction.GetLotId())
 	case *pb.Statement_Transformation:
 		for _, in := range b.Transformation.GetInputs() {
 			add(in.GetLotId())

@@ -314,6 +314,27 @@ func validate(st *pb.Statement, strict bool) error {
 			lots[out.GetLotId()] = true
 		}
 		v.location("transformation.site", t.GetSite(), false)
+	case *pb.Statement_Correction:
+		c := b.Correction
+		v.id("correction.lot_id", c.GetLotId())
+		v.link("correction.corrects", c.GetCorrects())
+		if c.GetCounterpartyId() != "" {
+			v.id("correction.counterparty_id", c.GetCounterpartyId())
+			if c.GetCounterpartyId() == st.GetPartyId() {
+				v.fail("correction.counterparty_id: %q is the signer; the counterparty is the other side of the handoff", c.GetCounterpartyId())
+			}
+		}
+		if c.MassKg != nil {
+			v.mass("correction.mass_kg", c.GetMassKg())
+		}
+		v.location("correction.location", c.GetLocation(), false)
+		if c.MassKg == nil && c.SealsIntact == nil && c.GetLocation() == nil {
+			v.fail("correction: corrects nothing (set mass_kg, seals_intact or location)")
+		}
+		v.str("correction.reason", c.GetReason())
+		if c.GetReason() == "" {
+			v.fail("correction.reason: missing (say why the record was wrong)")
+		}
 	case nil:
 		v.fail("statement has no body")
 	default:

@@ -187,12 +187,48 @@ func (g Registry) signers(st *pb.Statement, env *pb.Envelope, at *Position, veri
 	if err != nil {
 		return nil, err
 	}
+	if cp := st.GetCorrection().GetCounterpartyId(); cp != "" {
+		return party, g.cosigners(party, cp, env, at, verify)
+	}
 	for _, sig := range env.GetSignatures() {
 		if err := g.partySigner(party, sig, at, verify); err != nil {
 			return nil, err
 		}
 	}
 	return party, nil
+}
+
+// cosigners resolves the signatures of a correction of a handoff: each
+// by a key of the acting party or of the counterparty, and at least one
+// by each, so that neither side of a handoff rewrites it alone.
+func (g Registry) cosigners(party *pb.Party, counterparty string, env *pb.Envelope, at *Position, verify func(Signer) error) error {
+	other, err := g.Reader.Party(counterparty)
+	if err != nil {
+		return err
+	}
+	var byParty, byOther bool
+	for _, sig := range env.GetSignatures() {
+		switch {
+		case FindKey(party, sig.GetKeyid()) != nil:
+			byParty = true
+			err = g.partySigner(party, sig, at, verify)
+		case FindKey(other, sig.GetKeyid()) != nil:
+			byOther = true
+			err = g.partySigner(other, sig, at, verify)
+		default:
+			err = record.Rejectf(record.ErrUnknownKey, "key %s is a key of neither %q nor the counterparty %q", sig.GetKeyid(), party.GetRegistration().GetPartyId(), counterparty)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	switch {
+	case !byParty:
+		return record.Rejectf(record.ErrUnknownKey, "a correction must be signed by its party %q", party.GetRegistration().GetPartyId())
+	case !byOther:
+		return record.Rejectf(record.ErrNotAllowed, "a correction of a handoff must be co-signed by the counterparty %q", counterparty)
+	}
+	return nil
 }
 
 // partySigner resolves sig to a key of party and checks it.

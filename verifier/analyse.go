@@ -1,11 +1,14 @@
 package verifier
 
 import (
+	"cmp"
 	"maps"
 	"math"
 	"slices"
 	"sort"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 )
@@ -27,6 +30,8 @@ func (rec *entry) lot() string {
 		return b.Assay.GetLotId()
 	case *pb.Statement_LabNomination:
 		return b.LabNomination.GetLotId()
+	case *pb.Statement_Correction:
+		return b.Correction.GetLotId()
 	case *pb.Statement_Transformation:
 		if outs := b.Transformation.GetOutputs(); len(outs) > 0 {
 			return outs[0].GetLotId()
@@ -43,6 +48,21 @@ func (r *run) analyse(rep *pb.VerificationReport) {
 	lot := r.b.GetLotId()
 	r.keyChecks()
 	r.timeChecks()
+	if r.fixes = r.corrections(); len(r.errs) > 0 {
+		return
+	}
+	// With corrections, the flow runs twice: on the records as signed,
+	// for the flags the corrections withdraw, and as corrected, for the
+	// verdict.
+	var before []cand
+	if len(r.fixes) > 0 {
+		n0 := len(r.cands)
+		r.original = true
+		r.simulate()
+		r.original = false
+		before = slices.Clone(r.cands[n0:])
+		r.cands = r.cands[:n0]
+	}
 	f := r.simulate()
 	head := r.head(lot)
 	if head == nil {
@@ -83,15 +103,35 @@ func (r *run) analyse(rep *pb.VerificationReport) {
 	} else if st.transit != nil {
 		rep.InTransitTo, rep.PendingDispatch = st.transit.st.GetDispatch().GetToPartyId(), st.transit.id
 	}
-	var flags []*pb.Flag
-	for _, c := range r.cands {
-		if c.rec != nil && !ancRecs[c.rec] {
-			continue
+	ofLot := func(cands []cand) []*pb.Flag {
+		var flags []*pb.Flag
+		for _, c := range cands {
+			if c.rec != nil && !ancRecs[c.rec] {
+				continue
+			}
+			if c.rec != nil && len(c.lots) > 0 && !slices.ContainsFunc(c.lots, func(l string) bool { return anc[skey{c.rec.id, l}] }) {
+				continue
+			}
+			flags = append(flags, c.flag)
 		}
-		if c.rec != nil && len(c.lots) > 0 && !slices.ContainsFunc(c.lots, func(l string) bool { return anc[skey{c.rec.id, l}] }) {
-			continue
+		return flags
+	}
+	flags := ofLot(r.cands)
+	if len(r.fixes) > 0 {
+		var fixes []*fix
+		for _, x := range r.fixes {
+			if ancRecs[x.rec] {
+				fixes = append(fixes, x)
+			}
 		}
-		flags = append(flags, c.flag)
+		slices.SortFunc(fixes, func(a, b *fix) int { return cmp.Compare(a.rec.idx, b.rec.idx) })
+		for _, x := range fixes {
+			note := proto.CloneOf(x.note)
+			// Visible, not refused: the lot had moved on when the log took it.
+			note.AfterLotMovedOn = slices.ContainsFunc(f.conts[skey{x.orig.id, x.rec.lot()}], func(c *entry) bool { return c.idx < x.rec.idx })
+			rep.Corrections = append(rep.Corrections, note)
+		}
+		flags = append(flags, withdrawn(ofLot(before), flags, fixes)...)
 	}
 	rep.Flags = sortFlags(flags)
 	rep.ContainedSbKg = st.sb

@@ -57,10 +57,15 @@ func (r *run) ancestry(head *entry, lot string) (map[skey]bool, map[*entry]bool)
 			}
 		}
 	}
-	// Assays of the lots in the history, drawn from a record in it.
+	// Assays of the lots in the history, drawn from a record in it, and
+	// corrections of its records.
 	for _, rec := range r.recs {
 		if a := rec.st.GetAssay(); a != nil && anc[skey{a.GetSubjectLink(), a.GetLotId()}] {
 			anc[skey{rec.id, a.GetLotId()}] = true
+			recs[rec] = true
+		}
+		if c := rec.st.GetCorrection(); c != nil && anc[skey{c.GetCorrects(), c.GetLotId()}] {
+			anc[skey{rec.id, c.GetLotId()}] = true
 			recs[rec] = true
 		}
 	}

@@ -44,6 +44,9 @@ func (r *run) complete(anc map[skey]bool, ancRecs map[*entry]bool) {
 	parties := map[string]bool{record.RegistrarPartyID: true}
 	for rec := range ancRecs {
 		parties[rec.st.GetPartyId()] = true
+		if cp := rec.st.GetCorrection().GetCounterpartyId(); cp != "" {
+			parties[cp] = true // its co-signer: a revocation of the key must not be left out
+		}
 	}
 	// The chain of the bundle's records of each key, in one pass.
 	got := map[string]index.Chain{}

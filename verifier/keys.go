@@ -37,7 +37,12 @@ func (r *run) keyChecks() {
 	for _, rec := range r.recs {
 		owner := actingOn(rec.st)
 		for _, kid := range rec.keys {
+			owner := owner
 			k := registry.FindKey(r.party(owner), kid)
+			if cp := rec.st.GetCorrection().GetCounterpartyId(); k == nil && cp != "" {
+				owner = cp // a handoff's correction, co-signed by the counterparty
+				k = registry.FindKey(r.party(owner), kid)
+			}
 			if k == nil {
 				continue
 			}

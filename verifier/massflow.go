@@ -152,7 +152,11 @@ func (r *run) simulate() *flow {
 
 // step replays one record: the flow's states, and the checks of the flow.
 func (r *run) step(f *flow, rec *entry) {
-	switch b := rec.st.GetBody().(type) {
+	st := rec.st
+	if x := r.fixes[rec.id]; x != nil && !r.original {
+		st = x.corrected
+	}
+	switch b := st.GetBody().(type) {
 	case *pb.Statement_Extraction:
 		r.extract(f, rec, b.Extraction)
 	case *pb.Statement_Dispatch:

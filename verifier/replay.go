@@ -42,6 +42,7 @@ import (
 //	              taken at log time T: the capacity windows
 //	x/REC         the window flags of extraction REC
 //	F/FLAGKEY     a flag ([ReplayFlagKey]), listed once
+//	cf/FLAGKEY    set when a correction withdrew the flag
 //	L/LOT         the lot's summary ([ReplayLot])
 //
 // A flag raised by a record joins the nodes the record makes for the lots
@@ -80,6 +81,11 @@ type ReplayRecord struct {
 	St      *pb.Statement
 	LogTime time.Time // when the log integrated it (its leaf's time)
 	Extra   []byte    // its leaf's extra: the running tallies
+	// Corrects is, for a correction, the record it corrects, and Later
+	// the records of the correction's lot between the two, in log order,
+	// which the caller reads from the log ([Replay.Apply] needs them).
+	Corrects *ReplayRecord
+	Later    []ReplayRecord
 }
 
 // ReplayResult says what one record changed.
@@ -92,6 +98,12 @@ type ReplayResult struct {
 	// anew (a key revocation or rotation): their flags need a full
 	// verification of the party's lots.
 	Parties []string
+	// Corrected names a lot whose correction the replay did not follow
+	// (of a record the lot had moved on from through a transformation, or
+	// a state continued twice): its listed flags are those of the records
+	// as first signed, which only a full verification of the lot brings up
+	// to date.
+	Corrected []string
 }
 
 // A ReplayLot is a lot's summary as a Replay keeps it.
@@ -167,6 +179,9 @@ func (p *Replay) Apply(s ReplayStore, in ReplayRecord) (ReplayResult, error) {
 			res.Parties = []string{b.KeyRotation.GetPartyId()}
 		}
 		return res, nil
+	}
+	if c := e.st.GetCorrection(); c != nil {
+		return p.correct(s, in, c)
 	}
 	x := &replayTx{p: p, s: s, e: e, f: &flow{states: map[skey]*lotState{}, conts: map[skey][]*entry{}, created: map[string]*entry{}, custody: map[string]*custodyTerm{}},
 		nodes: map[skey]*node{}, loadedTerms: map[string]*custodyTerm{}, touched: map[string]bool{}}
@@ -1007,6 +1022,11 @@ func (x *replayTx) summarize(lot string) error {
 		rule := flagKeyRule(k)
 		if !slices.Contains(sum.Rules, rule) {
 			sum.Rules = append(sum.Rules, rule)
+		}
+		if fixed, err := x.s.Get([]byte(correctedFlagPrefix + k)); err != nil {
+			return err
+		} else if fixed != nil {
+			continue // listed, but withdrawn by a correction: not in the verdict
 		}
 		if rule == RuleInvalid {
 			sum.Verdict = pb.Verdict_VERDICT_INVALID

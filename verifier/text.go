@@ -62,6 +62,23 @@ func Text(r *pb.VerificationReport) string {
 				}
 				fmt.Fprintf(&b, "           evidence: %s\n", strings.Join(short, " "))
 			}
+			if by := f.GetCorrectedBy(); len(by) > 0 {
+				short := make([]string, len(by))
+				for i, e := range by {
+					short[i] = shorten(e)
+				}
+				fmt.Fprintf(&b, "           CORRECTED by %s: raised on the values as first signed, withdrawn by the correction; not counted in the verdict\n", strings.Join(short, " "))
+			}
+		}
+	}
+	if cs := r.GetCorrections(); len(cs) > 0 {
+		fmt.Fprintf(&b, "corrections (%d):\n", len(cs))
+		for _, c := range cs {
+			fmt.Fprintf(&b, "  %s corrects index %d (%s): %s\n", shorten(c.GetRecord()), c.GetCorrectsIndex(), shorten(c.GetCorrects()), strings.Join(c.GetChanges(), "; "))
+			fmt.Fprintf(&b, "           reason: %s\n", c.GetReason())
+			if c.GetAfterLotMovedOn() {
+				b.WriteString("           made after the lot had moved on\n")
+			}
 		}
 	}
 	if es := r.GetErrors(); len(es) > 0 {

@@ -59,6 +59,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -135,7 +136,12 @@ type run struct {
 
 	errs  []string
 	cands []cand
-	geo   map[refdata.Point]borderFacts // see border
+	// fixes are the bundle's corrections by the id of the record each
+	// corrects; step replays those records with the corrected values
+	// unless original is set.
+	fixes    map[string]*fix
+	original bool
+	geo      map[refdata.Point]borderFacts // see border
 
 	// preview is set by PreviewLots: records past the checkpoint are
 	// pending, not in the log, and the bundles' completeness was checked
@@ -219,7 +225,7 @@ func verify(b *pb.Bundle, trust Trust, cfg Config, c *Cache) (rep *pb.Verificati
 		rep.Flags, rep.Origins = nil, nil
 		return rep
 	}
-	if len(rep.Flags) > 0 {
+	if slices.ContainsFunc(rep.Flags, func(f *pb.Flag) bool { return len(f.GetCorrectedBy()) == 0 }) {
 		rep.Verdict = pb.Verdict_VERDICT_FLAGGED
 	} else {
 		rep.Verdict = pb.Verdict_VERDICT_VERIFIED

@@ -59,6 +59,8 @@ func recordLots(st *pb.Statement) (preview, from []string) {
 		from = []string{b.Assay.GetLotId()}
 	case *pb.Statement_LabNomination:
 		from = []string{b.LabNomination.GetLotId()}
+	case *pb.Statement_Correction:
+		from = []string{b.Correction.GetLotId()}
 	case *pb.Statement_Transformation:
 		for _, in := range b.Transformation.GetInputs() {
 			if !slices.Contains(from, in.GetLotId()) {

@@ -96,6 +96,23 @@ func describeStatement(st *pb.Statement) string {
 			s += " via " + d.GetBorderCrossing()
 		}
 		return s
+	case *pb.Statement_Correction:
+		c := b.Correction
+		var parts []string
+		if c.MassKg != nil {
+			parts = append(parts, fmt.Sprintf("mass %.0f kg", c.GetMassKg()))
+		}
+		if l := c.GetLocation(); l != nil {
+			parts = append(parts, fmt.Sprintf("place %.4f, %.4f", l.GetLat(), l.GetLon()))
+		}
+		if c.SealsIntact != nil {
+			parts = append(parts, fmt.Sprintf("seals intact %t", c.GetSealsIntact()))
+		}
+		s := fmt.Sprintf("corrected record %s: %s (%s)", c.GetCorrects(), strings.Join(parts, ", "), record.Printable(c.GetReason()))
+		if cp := c.GetCounterpartyId(); cp != "" {
+			s += ", co-signed by " + cp
+		}
+		return s
 	case *pb.Statement_LabNomination:
 		if labs := b.LabNomination.GetLabPartyIds(); len(labs) > 0 {
 			return "named labs to assay it: " + strings.Join(labs, ", ")

@@ -352,6 +352,40 @@ func (b *Backend) record(ctx context.Context, idx uint64) (verifier.ReplayRecord
 	return decode(e)
 }
 
+// corrected reads the record correction c of rec corrects, and the
+// records of its lot between the two, which the replay needs beside it.
+func (b *Backend) corrected(ctx context.Context, rec *verifier.ReplayRecord, c *pb.Correction) error {
+	id, err := tlog.ParseRecordID(c.GetCorrects())
+	if err != nil {
+		return fmt.Errorf("log entry %d: correction.corrects: %w", rec.Index, err)
+	}
+	e, err := b.store.Log().GetByID(ctx, id)
+	if err != nil {
+		return fmt.Errorf("reading record %s, which log entry %d corrects: %w", id, rec.Index, err)
+	}
+	orig, err := b.decode(e)
+	if err != nil {
+		return err
+	}
+	rec.Corrects = &orig
+	// The lot's records between the two, which the replay takes again.
+	_, hist, err := b.store.Lot(ctx, c.GetLotId())
+	if err != nil {
+		return fmt.Errorf("reading lot %q, which log entry %d corrects: %w", c.GetLotId(), rec.Index, err)
+	}
+	for _, h := range hist {
+		if h.Index <= orig.Index || h.Index >= rec.Index {
+			continue
+		}
+		later, err := b.decode(h)
+		if err != nil {
+			return err
+		}
+		rec.Later = append(rec.Later, later)
+	}
+	return nil
+}
+
 // decode decodes a log entry, or recalls it from the store's decoding.
 func (b *Backend) decode(e ledger.Entry) (verifier.ReplayRecord, error) {
 	if env, st, ok := b.store.Decoded(e.ID); ok {
@@ -448,6 +482,9 @@ func (b *Backend) stepLocked(ctx context.Context, max uint64) (int, error) {
 			}
 		}
 		rec, err := b.decode(e)
+		if c := rec.St.GetCorrection(); err == nil && c != nil {
+			err = b.corrected(ctx, &rec, c)
+		}
 		if err == nil {
 			var res verifier.ReplayResult
 			if res, err = b.replay.Apply(s, rec); err == nil {
@@ -537,6 +574,9 @@ func (b *Backend) note(s *txnStore, idx uint64, res verifier.ReplayResult) error
 		if err := s.Set(append([]byte(registryPrefix), binary.BigEndian.AppendUint64(nil, idx)...), nil); err != nil {
 			return err
 		}
+	}
+	for _, lot := range res.Corrected {
+		b.logger.Warn("verifier: a correction of a record that lot has moved on from is not followed: the lot's listed flags are those of its records as first signed; verify the lot for its verdict", "lot", lot, "index", idx)
 	}
 	for _, p := range res.Parties {
 		// The value is the record that queued the party: a party queued

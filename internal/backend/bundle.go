@@ -125,6 +125,9 @@ func buildBundleAt(ctx context.Context, s *custody.Store, lotID string, cfg veri
 				return nil, fmt.Errorf("verifier: decoding entry %d: %w", e.Index, err)
 			}
 			signers[st.GetPartyId()] = true
+			if cp := st.GetCorrection().GetCounterpartyId(); cp != "" {
+				signers[cp] = true // a handoff's correction: the counterparty co-signs
+			}
 			switch b := st.GetBody().(type) {
 			case *pb.Statement_Extraction:
 				if b.Extraction.GetLotId() == lot {

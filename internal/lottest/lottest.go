@@ -324,3 +324,25 @@ func (r *RawLog) Bundle(lot string, skip ...string) *pb.Bundle {
 	}
 	return b
 }
+
+// Correction is the envelope of by's correction c, signed by by and then
+// co-signed by each of cosigners, with a reason if c has none.
+func (x *H) Correction(by *ct.Party, c *pb.Correction, day float64, cosigners ...*ct.Party) *pb.Envelope {
+	if c.Reason == "" {
+		c.Reason = "weighbridge ticket misread"
+	}
+	env := x.C.Sign(by, &pb.Statement{EventTime: x.Day(day), Body: &pb.Statement_Correction{Correction: c}})
+	for _, p := range cosigners {
+		env = record.Cosign(env, p.Key)
+	}
+	return env
+}
+
+// Correct submits by's correction c, co-signed by cosigners.
+func (x *H) Correct(by *ct.Party, c *pb.Correction, day float64, cosigners ...*ct.Party) string {
+	x.T.Helper()
+	return x.Submit(x.Correction(by, c, day, cosigners...))
+}
+
+// Kg returns a pointer to kg, for a correction's mass.
+func Kg(kg float64) *float64 { return &kg }

@@ -422,6 +422,7 @@ type Statement struct {
 	//	*Statement_Transformation
 	//	*Statement_RegistrarRotation
 	//	*Statement_LabNomination
+	//	*Statement_Correction
 	Body          isStatement_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -575,6 +576,15 @@ func (x *Statement) GetLabNomination() *LabNomination {
 	return nil
 }
 
+func (x *Statement) GetCorrection() *Correction {
+	if x != nil {
+		if x, ok := x.Body.(*Statement_Correction); ok {
+			return x.Correction
+		}
+	}
+	return nil
+}
+
 type isStatement_Body interface {
 	isStatement_Body()
 }
@@ -619,6 +629,10 @@ type Statement_LabNomination struct {
 	LabNomination *LabNomination `protobuf:"bytes,19,opt,name=lab_nomination,json=labNomination,proto3,oneof"`
 }
 
+type Statement_Correction struct {
+	Correction *Correction `protobuf:"bytes,20,opt,name=correction,proto3,oneof"`
+}
+
 func (*Statement_PartyRegistration) isStatement_Body() {}
 
 func (*Statement_KeyRotation) isStatement_Body() {}
@@ -638,6 +652,8 @@ func (*Statement_Transformation) isStatement_Body() {}
 func (*Statement_RegistrarRotation) isStatement_Body() {}
 
 func (*Statement_LabNomination) isStatement_Body() {}
+
+func (*Statement_Correction) isStatement_Body() {}
 
 // A PartyKey is a party's Ed25519 public key with its validity window.
 type PartyKey struct {
@@ -1891,6 +1907,117 @@ func (x *Transformation) GetSite() *Location {
 	return nil
 }
 
+// A Correction amends the values of an earlier record by the same signer:
+// an extraction's mass or site, a dispatch's mass, a receipt's mass, seal
+// state or location. The lot and the parties of a record are never
+// corrected. Signed by the original record's signer and, for a dispatch or
+// a receipt (a handoff has two sides), also by the counterparty: the
+// addressee of a dispatch, the sender of the dispatch a receipt answers.
+// A record is corrected at most once, and a correction is not itself
+// corrected. The verifier judges the lot with the corrected values, and
+// keeps every flag the original values raised in its report, marked
+// corrected (Flag.corrected_by); docs/FORMAT.md, "Corrections".
+type Correction struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The lot of the record corrected.
+	LotId string `protobuf:"bytes,1,opt,name=lot_id,json=lotId,proto3" json:"lot_id,omitempty"`
+	// Record id of the record corrected: an extraction, dispatch or receipt
+	// signed by this statement's party.
+	Corrects string `protobuf:"bytes,2,opt,name=corrects,proto3" json:"corrects,omitempty"`
+	// The counterparty who co-signs a dispatch's or a receipt's correction;
+	// empty for an extraction's.
+	CounterpartyId string `protobuf:"bytes,3,opt,name=counterparty_id,json=counterpartyId,proto3" json:"counterparty_id,omitempty"`
+	// The corrected wet mass, kg (extraction, dispatch, receipt).
+	MassKg *float64 `protobuf:"fixed64,4,opt,name=mass_kg,json=massKg,proto3,oneof" json:"mass_kg,omitempty"`
+	// The corrected seal state (receipt).
+	SealsIntact *bool `protobuf:"varint,5,opt,name=seals_intact,json=sealsIntact,proto3,oneof" json:"seals_intact,omitempty"`
+	// The corrected place: an extraction's site, a receipt's location.
+	Location *Location `protobuf:"bytes,6,opt,name=location,proto3" json:"location,omitempty"`
+	// Why the record was wrong, in the signer's words; required.
+	Reason        string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Correction) Reset() {
+	*x = Correction{}
+	mi := &file_provenance_v1_records_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Correction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Correction) ProtoMessage() {}
+
+func (x *Correction) ProtoReflect() protoreflect.Message {
+	mi := &file_provenance_v1_records_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Correction.ProtoReflect.Descriptor instead.
+func (*Correction) Descriptor() ([]byte, []int) {
+	return file_provenance_v1_records_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *Correction) GetLotId() string {
+	if x != nil {
+		return x.LotId
+	}
+	return ""
+}
+
+func (x *Correction) GetCorrects() string {
+	if x != nil {
+		return x.Corrects
+	}
+	return ""
+}
+
+func (x *Correction) GetCounterpartyId() string {
+	if x != nil {
+		return x.CounterpartyId
+	}
+	return ""
+}
+
+func (x *Correction) GetMassKg() float64 {
+	if x != nil && x.MassKg != nil {
+		return *x.MassKg
+	}
+	return 0
+}
+
+func (x *Correction) GetSealsIntact() bool {
+	if x != nil && x.SealsIntact != nil {
+		return *x.SealsIntact
+	}
+	return false
+}
+
+func (x *Correction) GetLocation() *Location {
+	if x != nil {
+		return x.Location
+	}
+	return nil
+}
+
+func (x *Correction) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_provenance_v1_records_proto protoreflect.FileDescriptor
 
 const file_provenance_v1_records_proto_rawDesc = "" +
@@ -1908,7 +2035,7 @@ const file_provenance_v1_records_proto_rawDesc = "" +
 	"\bLocation\x12\x10\n" +
 	"\x03lat\x18\x01 \x01(\x01R\x03lat\x12\x10\n" +
 	"\x03lon\x18\x02 \x01(\x01R\x03lon\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\"\x91\x06\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\"\xce\x06\n" +
 	"\tStatement\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\x129\n" +
 	"\n" +
@@ -1926,7 +2053,10 @@ const file_provenance_v1_records_proto_rawDesc = "" +
 	"\areceipt\x18\x10 \x01(\v2\x16.provenance.v1.ReceiptH\x00R\areceipt\x12G\n" +
 	"\x0etransformation\x18\x11 \x01(\v2\x1d.provenance.v1.TransformationH\x00R\x0etransformation\x12Q\n" +
 	"\x12registrar_rotation\x18\x12 \x01(\v2 .provenance.v1.RegistrarRotationH\x00R\x11registrarRotation\x12E\n" +
-	"\x0elab_nomination\x18\x13 \x01(\v2\x1c.provenance.v1.LabNominationH\x00R\rlabNominationB\x06\n" +
+	"\x0elab_nomination\x18\x13 \x01(\v2\x1c.provenance.v1.LabNominationH\x00R\rlabNomination\x12;\n" +
+	"\n" +
+	"correction\x18\x14 \x01(\v2\x19.provenance.v1.CorrectionH\x00R\n" +
+	"correctionB\x06\n" +
 	"\x04body\"\x9d\x01\n" +
 	"\bPartyKey\x12\x1d\n" +
 	"\n" +
@@ -2021,7 +2151,19 @@ const file_provenance_v1_records_proto_rawDesc = "" +
 	"\x04kind\x18\x01 \x01(\x0e2!.provenance.v1.TransformationKindR\x04kind\x12:\n" +
 	"\x06inputs\x18\x02 \x03(\v2\".provenance.v1.TransformationInputR\x06inputs\x12=\n" +
 	"\aoutputs\x18\x03 \x03(\v2#.provenance.v1.TransformationOutputR\aoutputs\x12+\n" +
-	"\x04site\x18\x04 \x01(\v2\x17.provenance.v1.LocationR\x04site*\xa3\x01\n" +
+	"\x04site\x18\x04 \x01(\v2\x17.provenance.v1.LocationR\x04site\"\x98\x02\n" +
+	"\n" +
+	"Correction\x12\x15\n" +
+	"\x06lot_id\x18\x01 \x01(\tR\x05lotId\x12\x1a\n" +
+	"\bcorrects\x18\x02 \x01(\tR\bcorrects\x12'\n" +
+	"\x0fcounterparty_id\x18\x03 \x01(\tR\x0ecounterpartyId\x12\x1c\n" +
+	"\amass_kg\x18\x04 \x01(\x01H\x00R\x06massKg\x88\x01\x01\x12&\n" +
+	"\fseals_intact\x18\x05 \x01(\bH\x01R\vsealsIntact\x88\x01\x01\x123\n" +
+	"\blocation\x18\x06 \x01(\v2\x17.provenance.v1.LocationR\blocation\x12\x16\n" +
+	"\x06reason\x18\a \x01(\tR\x06reasonB\n" +
+	"\n" +
+	"\b_mass_kgB\x0f\n" +
+	"\r_seals_intact*\xa3\x01\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tROLE_MINE\x10\x01\x12\x11\n" +
@@ -2060,7 +2202,7 @@ func file_provenance_v1_records_proto_rawDescGZIP() []byte {
 }
 
 var file_provenance_v1_records_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_provenance_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_provenance_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_provenance_v1_records_proto_goTypes = []any{
 	(Role)(0),                     // 0: provenance.v1.Role
 	(Product)(0),                  // 1: provenance.v1.Product
@@ -2086,11 +2228,12 @@ var file_provenance_v1_records_proto_goTypes = []any{
 	(*TransformationInput)(nil),   // 21: provenance.v1.TransformationInput
 	(*TransformationOutput)(nil),  // 22: provenance.v1.TransformationOutput
 	(*Transformation)(nil),        // 23: provenance.v1.Transformation
-	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
+	(*Correction)(nil),            // 24: provenance.v1.Correction
+	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
 }
 var file_provenance_v1_records_proto_depIdxs = []int32{
 	4,  // 0: provenance.v1.Envelope.signatures:type_name -> provenance.v1.Signature
-	24, // 1: provenance.v1.Statement.event_time:type_name -> google.protobuf.Timestamp
+	25, // 1: provenance.v1.Statement.event_time:type_name -> google.protobuf.Timestamp
 	10, // 2: provenance.v1.Statement.party_registration:type_name -> provenance.v1.PartyRegistration
 	11, // 3: provenance.v1.Statement.key_rotation:type_name -> provenance.v1.KeyRotation
 	12, // 4: provenance.v1.Statement.key_revocation:type_name -> provenance.v1.KeyRevocation
@@ -2101,33 +2244,35 @@ var file_provenance_v1_records_proto_depIdxs = []int32{
 	23, // 9: provenance.v1.Statement.transformation:type_name -> provenance.v1.Transformation
 	13, // 10: provenance.v1.Statement.registrar_rotation:type_name -> provenance.v1.RegistrarRotation
 	17, // 11: provenance.v1.Statement.lab_nomination:type_name -> provenance.v1.LabNomination
-	24, // 12: provenance.v1.PartyKey.not_before:type_name -> google.protobuf.Timestamp
-	24, // 13: provenance.v1.PartyKey.not_after:type_name -> google.protobuf.Timestamp
-	8,  // 14: provenance.v1.MineProfile.assay_envelope:type_name -> provenance.v1.ElementRange
-	0,  // 15: provenance.v1.PartyRegistration.roles:type_name -> provenance.v1.Role
-	5,  // 16: provenance.v1.PartyRegistration.site:type_name -> provenance.v1.Location
-	9,  // 17: provenance.v1.PartyRegistration.mine:type_name -> provenance.v1.MineProfile
-	7,  // 18: provenance.v1.PartyRegistration.keys:type_name -> provenance.v1.PartyKey
-	7,  // 19: provenance.v1.KeyRotation.new_key:type_name -> provenance.v1.PartyKey
-	24, // 20: provenance.v1.KeyRotation.retire_at:type_name -> google.protobuf.Timestamp
-	24, // 21: provenance.v1.KeyRevocation.revoked_at:type_name -> google.protobuf.Timestamp
-	5,  // 22: provenance.v1.Extraction.site:type_name -> provenance.v1.Location
-	1,  // 23: provenance.v1.Extraction.product:type_name -> provenance.v1.Product
-	15, // 24: provenance.v1.Assay.elements:type_name -> provenance.v1.ElementConcentration
-	5,  // 25: provenance.v1.Waypoint.location:type_name -> provenance.v1.Location
-	24, // 26: provenance.v1.Waypoint.time:type_name -> google.protobuf.Timestamp
-	18, // 27: provenance.v1.Dispatch.route:type_name -> provenance.v1.Waypoint
-	5,  // 28: provenance.v1.Receipt.location:type_name -> provenance.v1.Location
-	1,  // 29: provenance.v1.TransformationOutput.product:type_name -> provenance.v1.Product
-	2,  // 30: provenance.v1.Transformation.kind:type_name -> provenance.v1.TransformationKind
-	21, // 31: provenance.v1.Transformation.inputs:type_name -> provenance.v1.TransformationInput
-	22, // 32: provenance.v1.Transformation.outputs:type_name -> provenance.v1.TransformationOutput
-	5,  // 33: provenance.v1.Transformation.site:type_name -> provenance.v1.Location
-	34, // [34:34] is the sub-list for method output_type
-	34, // [34:34] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	24, // 12: provenance.v1.Statement.correction:type_name -> provenance.v1.Correction
+	25, // 13: provenance.v1.PartyKey.not_before:type_name -> google.protobuf.Timestamp
+	25, // 14: provenance.v1.PartyKey.not_after:type_name -> google.protobuf.Timestamp
+	8,  // 15: provenance.v1.MineProfile.assay_envelope:type_name -> provenance.v1.ElementRange
+	0,  // 16: provenance.v1.PartyRegistration.roles:type_name -> provenance.v1.Role
+	5,  // 17: provenance.v1.PartyRegistration.site:type_name -> provenance.v1.Location
+	9,  // 18: provenance.v1.PartyRegistration.mine:type_name -> provenance.v1.MineProfile
+	7,  // 19: provenance.v1.PartyRegistration.keys:type_name -> provenance.v1.PartyKey
+	7,  // 20: provenance.v1.KeyRotation.new_key:type_name -> provenance.v1.PartyKey
+	25, // 21: provenance.v1.KeyRotation.retire_at:type_name -> google.protobuf.Timestamp
+	25, // 22: provenance.v1.KeyRevocation.revoked_at:type_name -> google.protobuf.Timestamp
+	5,  // 23: provenance.v1.Extraction.site:type_name -> provenance.v1.Location
+	1,  // 24: provenance.v1.Extraction.product:type_name -> provenance.v1.Product
+	15, // 25: provenance.v1.Assay.elements:type_name -> provenance.v1.ElementConcentration
+	5,  // 26: provenance.v1.Waypoint.location:type_name -> provenance.v1.Location
+	25, // 27: provenance.v1.Waypoint.time:type_name -> google.protobuf.Timestamp
+	18, // 28: provenance.v1.Dispatch.route:type_name -> provenance.v1.Waypoint
+	5,  // 29: provenance.v1.Receipt.location:type_name -> provenance.v1.Location
+	1,  // 30: provenance.v1.TransformationOutput.product:type_name -> provenance.v1.Product
+	2,  // 31: provenance.v1.Transformation.kind:type_name -> provenance.v1.TransformationKind
+	21, // 32: provenance.v1.Transformation.inputs:type_name -> provenance.v1.TransformationInput
+	22, // 33: provenance.v1.Transformation.outputs:type_name -> provenance.v1.TransformationOutput
+	5,  // 34: provenance.v1.Transformation.site:type_name -> provenance.v1.Location
+	5,  // 35: provenance.v1.Correction.location:type_name -> provenance.v1.Location
+	36, // [36:36] is the sub-list for method output_type
+	36, // [36:36] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_provenance_v1_records_proto_init() }
@@ -2146,14 +2291,16 @@ func file_provenance_v1_records_proto_init() {
 		(*Statement_Transformation)(nil),
 		(*Statement_RegistrarRotation)(nil),
 		(*Statement_LabNomination)(nil),
+		(*Statement_Correction)(nil),
 	}
+	file_provenance_v1_records_proto_msgTypes[21].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_provenance_v1_records_proto_rawDesc), len(file_provenance_v1_records_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -144,7 +144,12 @@ type Flag struct {
 	PartyId   string                 `protobuf:"bytes,6,opt,name=party_id,json=partyId,proto3" json:"party_id,omitempty"`
 	EventTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=event_time,json=eventTime,proto3" json:"event_time,omitempty"`
 	// Log index of the record that raised it.
-	Index         uint64 `protobuf:"varint,8,opt,name=index,proto3" json:"index,omitempty"`
+	Index uint64 `protobuf:"varint,8,opt,name=index,proto3" json:"index,omitempty"`
+	// Record ids of the corrections that withdrew the finding: the values it
+	// was raised on were corrected, and with the corrected values no rule
+	// raises it. Such a flag is kept so that no correction removes a flag
+	// silently, but it does not count towards the verdict.
+	CorrectedBy   []string `protobuf:"bytes,9,rep,name=corrected_by,json=correctedBy,proto3" json:"corrected_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -233,6 +238,13 @@ func (x *Flag) GetIndex() uint64 {
 		return x.Index
 	}
 	return 0
+}
+
+func (x *Flag) GetCorrectedBy() []string {
+	if x != nil {
+		return x.CorrectedBy
+	}
+	return nil
 }
 
 // An OriginShare is contained antimony attributed to one mine.
@@ -337,7 +349,10 @@ type VerificationReport struct {
 	MassKg float64 `protobuf:"fixed64,18,opt,name=mass_kg,json=massKg,proto3" json:"mass_kg,omitempty"`
 	// The witnesses whose cosignatures of a checkpoint consistent with the
 	// bundle's the verification checked against the buyer's witness policy.
-	WitnessedBy   []string `protobuf:"bytes,19,rep,name=witnessed_by,json=witnessedBy,proto3" json:"witnessed_by,omitempty"`
+	WitnessedBy []string `protobuf:"bytes,19,rep,name=witnessed_by,json=witnessedBy,proto3" json:"witnessed_by,omitempty"`
+	// The corrections of records of the lot's history that the verdict
+	// applied, each with the values before and after.
+	Corrections   []*AppliedCorrection `protobuf:"bytes,20,rep,name=corrections,proto3" json:"corrections,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -505,6 +520,105 @@ func (x *VerificationReport) GetWitnessedBy() []string {
 	return nil
 }
 
+func (x *VerificationReport) GetCorrections() []*AppliedCorrection {
+	if x != nil {
+		return x.Corrections
+	}
+	return nil
+}
+
+// An AppliedCorrection is a correction the verifier applied: the record
+// corrected, the correction, and what changed.
+type AppliedCorrection struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Record id of the correction.
+	Record string `protobuf:"bytes,1,opt,name=record,proto3" json:"record,omitempty"`
+	// Record id of the record it corrects, and its log index.
+	Corrects      string `protobuf:"bytes,2,opt,name=corrects,proto3" json:"corrects,omitempty"`
+	CorrectsIndex uint64 `protobuf:"varint,3,opt,name=corrects_index,json=correctsIndex,proto3" json:"corrects_index,omitempty"`
+	// The signer's reason.
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The values before and after, e.g. "mass 30000 kg -> 2995 kg".
+	Changes []string `protobuf:"bytes,5,rep,name=changes,proto3" json:"changes,omitempty"`
+	// Set when the lot had moved on (a later record continued the corrected
+	// one) before the log took the correction.
+	AfterLotMovedOn bool `protobuf:"varint,6,opt,name=after_lot_moved_on,json=afterLotMovedOn,proto3" json:"after_lot_moved_on,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *AppliedCorrection) Reset() {
+	*x = AppliedCorrection{}
+	mi := &file_provenance_v1_verification_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppliedCorrection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppliedCorrection) ProtoMessage() {}
+
+func (x *AppliedCorrection) ProtoReflect() protoreflect.Message {
+	mi := &file_provenance_v1_verification_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppliedCorrection.ProtoReflect.Descriptor instead.
+func (*AppliedCorrection) Descriptor() ([]byte, []int) {
+	return file_provenance_v1_verification_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *AppliedCorrection) GetRecord() string {
+	if x != nil {
+		return x.Record
+	}
+	return ""
+}
+
+func (x *AppliedCorrection) GetCorrects() string {
+	if x != nil {
+		return x.Corrects
+	}
+	return ""
+}
+
+func (x *AppliedCorrection) GetCorrectsIndex() uint64 {
+	if x != nil {
+		return x.CorrectsIndex
+	}
+	return 0
+}
+
+func (x *AppliedCorrection) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *AppliedCorrection) GetChanges() []string {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+func (x *AppliedCorrection) GetAfterLotMovedOn() bool {
+	if x != nil {
+		return x.AfterLotMovedOn
+	}
+	return false
+}
+
 // A BundleRecord is one log entry with its inclusion proof.
 // Its leaf is rebuilt from the record id (of data, or record_id when data
 // is left out), integrated_time, extra and map_root (docs/FORMAT.md).
@@ -528,7 +642,7 @@ type BundleRecord struct {
 
 func (x *BundleRecord) Reset() {
 	*x = BundleRecord{}
-	mi := &file_provenance_v1_verification_proto_msgTypes[3]
+	mi := &file_provenance_v1_verification_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -540,7 +654,7 @@ func (x *BundleRecord) String() string {
 func (*BundleRecord) ProtoMessage() {}
 
 func (x *BundleRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_verification_proto_msgTypes[3]
+	mi := &file_provenance_v1_verification_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -553,7 +667,7 @@ func (x *BundleRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BundleRecord.ProtoReflect.Descriptor instead.
 func (*BundleRecord) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_verification_proto_rawDescGZIP(), []int{3}
+	return file_provenance_v1_verification_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *BundleRecord) GetIndex() uint64 {
@@ -624,7 +738,7 @@ type MapProof struct {
 
 func (x *MapProof) Reset() {
 	*x = MapProof{}
-	mi := &file_provenance_v1_verification_proto_msgTypes[4]
+	mi := &file_provenance_v1_verification_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -636,7 +750,7 @@ func (x *MapProof) String() string {
 func (*MapProof) ProtoMessage() {}
 
 func (x *MapProof) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_verification_proto_msgTypes[4]
+	mi := &file_provenance_v1_verification_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -649,7 +763,7 @@ func (x *MapProof) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MapProof.ProtoReflect.Descriptor instead.
 func (*MapProof) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_verification_proto_rawDescGZIP(), []int{4}
+	return file_provenance_v1_verification_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *MapProof) GetKey() []byte {
@@ -716,7 +830,7 @@ type Bundle struct {
 
 func (x *Bundle) Reset() {
 	*x = Bundle{}
-	mi := &file_provenance_v1_verification_proto_msgTypes[5]
+	mi := &file_provenance_v1_verification_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -728,7 +842,7 @@ func (x *Bundle) String() string {
 func (*Bundle) ProtoMessage() {}
 
 func (x *Bundle) ProtoReflect() protoreflect.Message {
-	mi := &file_provenance_v1_verification_proto_msgTypes[5]
+	mi := &file_provenance_v1_verification_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -741,7 +855,7 @@ func (x *Bundle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bundle.ProtoReflect.Descriptor instead.
 func (*Bundle) Descriptor() ([]byte, []int) {
-	return file_provenance_v1_verification_proto_rawDescGZIP(), []int{5}
+	return file_provenance_v1_verification_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Bundle) GetLotId() string {
@@ -783,7 +897,7 @@ var File_provenance_v1_verification_proto protoreflect.FileDescriptor
 
 const file_provenance_v1_verification_proto_rawDesc = "" +
 	"\n" +
-	" provenance/v1/verification.proto\x12\rprovenance.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x88\x02\n" +
+	" provenance/v1/verification.proto\x12\rprovenance.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xab\x02\n" +
 	"\x04Flag\x12\x12\n" +
 	"\x04rule\x18\x01 \x01(\tR\x04rule\x123\n" +
 	"\bseverity\x18\x02 \x01(\x0e2\x17.provenance.v1.SeverityR\bseverity\x12\x18\n" +
@@ -793,11 +907,12 @@ const file_provenance_v1_verification_proto_rawDesc = "" +
 	"\bparty_id\x18\x06 \x01(\tR\apartyId\x129\n" +
 	"\n" +
 	"event_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\teventTime\x12\x14\n" +
-	"\x05index\x18\b \x01(\x04R\x05index\"\\\n" +
+	"\x05index\x18\b \x01(\x04R\x05index\x12!\n" +
+	"\fcorrected_by\x18\t \x03(\tR\vcorrectedBy\"\\\n" +
 	"\vOriginShare\x12\"\n" +
 	"\rmine_party_id\x18\x01 \x01(\tR\vminePartyId\x12\x13\n" +
 	"\x05sb_kg\x18\x02 \x01(\x01R\x04sbKg\x12\x14\n" +
-	"\x05share\x18\x03 \x01(\x01R\x05share\"\xd3\x05\n" +
+	"\x05share\x18\x03 \x01(\x01R\x05share\"\x97\x06\n" +
 	"\x12VerificationReport\x12\x15\n" +
 	"\x06lot_id\x18\x01 \x01(\tR\x05lotId\x120\n" +
 	"\averdict\x18\x02 \x01(\x0e2\x16.provenance.v1.VerdictR\averdict\x12)\n" +
@@ -820,7 +935,15 @@ const file_provenance_v1_verification_proto_rawDesc = "" +
 	"\vconsumed_by\x18\x11 \x01(\tR\n" +
 	"consumedBy\x12\x17\n" +
 	"\amass_kg\x18\x12 \x01(\x01R\x06massKg\x12!\n" +
-	"\fwitnessed_by\x18\x13 \x03(\tR\vwitnessedBy\"\xf4\x01\n" +
+	"\fwitnessed_by\x18\x13 \x03(\tR\vwitnessedBy\x12B\n" +
+	"\vcorrections\x18\x14 \x03(\v2 .provenance.v1.AppliedCorrectionR\vcorrections\"\xcd\x01\n" +
+	"\x11AppliedCorrection\x12\x16\n" +
+	"\x06record\x18\x01 \x01(\tR\x06record\x12\x1a\n" +
+	"\bcorrects\x18\x02 \x01(\tR\bcorrects\x12%\n" +
+	"\x0ecorrects_index\x18\x03 \x01(\x04R\rcorrectsIndex\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x18\n" +
+	"\achanges\x18\x05 \x03(\tR\achanges\x12+\n" +
+	"\x12after_lot_moved_on\x18\x06 \x01(\bR\x0fafterLotMovedOn\"\xf4\x01\n" +
 	"\fBundleRecord\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12'\n" +
@@ -870,33 +993,35 @@ func file_provenance_v1_verification_proto_rawDescGZIP() []byte {
 }
 
 var file_provenance_v1_verification_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_provenance_v1_verification_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_provenance_v1_verification_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_provenance_v1_verification_proto_goTypes = []any{
 	(Verdict)(0),                  // 0: provenance.v1.Verdict
 	(Severity)(0),                 // 1: provenance.v1.Severity
 	(*Flag)(nil),                  // 2: provenance.v1.Flag
 	(*OriginShare)(nil),           // 3: provenance.v1.OriginShare
 	(*VerificationReport)(nil),    // 4: provenance.v1.VerificationReport
-	(*BundleRecord)(nil),          // 5: provenance.v1.BundleRecord
-	(*MapProof)(nil),              // 6: provenance.v1.MapProof
-	(*Bundle)(nil),                // 7: provenance.v1.Bundle
-	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
+	(*AppliedCorrection)(nil),     // 5: provenance.v1.AppliedCorrection
+	(*BundleRecord)(nil),          // 6: provenance.v1.BundleRecord
+	(*MapProof)(nil),              // 7: provenance.v1.MapProof
+	(*Bundle)(nil),                // 8: provenance.v1.Bundle
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
 }
 var file_provenance_v1_verification_proto_depIdxs = []int32{
-	1, // 0: provenance.v1.Flag.severity:type_name -> provenance.v1.Severity
-	8, // 1: provenance.v1.Flag.event_time:type_name -> google.protobuf.Timestamp
-	0, // 2: provenance.v1.VerificationReport.verdict:type_name -> provenance.v1.Verdict
-	2, // 3: provenance.v1.VerificationReport.flags:type_name -> provenance.v1.Flag
-	3, // 4: provenance.v1.VerificationReport.origins:type_name -> provenance.v1.OriginShare
-	8, // 5: provenance.v1.VerificationReport.checkpoint_time:type_name -> google.protobuf.Timestamp
-	8, // 6: provenance.v1.BundleRecord.integrated_time:type_name -> google.protobuf.Timestamp
-	5, // 7: provenance.v1.Bundle.records:type_name -> provenance.v1.BundleRecord
-	6, // 8: provenance.v1.Bundle.map_proofs:type_name -> provenance.v1.MapProof
-	9, // [9:9] is the sub-list for method output_type
-	9, // [9:9] is the sub-list for method input_type
-	9, // [9:9] is the sub-list for extension type_name
-	9, // [9:9] is the sub-list for extension extendee
-	0, // [0:9] is the sub-list for field type_name
+	1,  // 0: provenance.v1.Flag.severity:type_name -> provenance.v1.Severity
+	9,  // 1: provenance.v1.Flag.event_time:type_name -> google.protobuf.Timestamp
+	0,  // 2: provenance.v1.VerificationReport.verdict:type_name -> provenance.v1.Verdict
+	2,  // 3: provenance.v1.VerificationReport.flags:type_name -> provenance.v1.Flag
+	3,  // 4: provenance.v1.VerificationReport.origins:type_name -> provenance.v1.OriginShare
+	9,  // 5: provenance.v1.VerificationReport.checkpoint_time:type_name -> google.protobuf.Timestamp
+	5,  // 6: provenance.v1.VerificationReport.corrections:type_name -> provenance.v1.AppliedCorrection
+	9,  // 7: provenance.v1.BundleRecord.integrated_time:type_name -> google.protobuf.Timestamp
+	6,  // 8: provenance.v1.Bundle.records:type_name -> provenance.v1.BundleRecord
+	7,  // 9: provenance.v1.Bundle.map_proofs:type_name -> provenance.v1.MapProof
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_provenance_v1_verification_proto_init() }
@@ -910,7 +1035,7 @@ func file_provenance_v1_verification_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_provenance_v1_verification_proto_rawDesc), len(file_provenance_v1_verification_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

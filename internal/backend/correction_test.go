@@ -1,0 +1,161 @@
+package backend_test
+
+import (
+	"slices"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/antimony-ledger/provenance/internal/backend"
+	"github.com/antimony-ledger/provenance/internal/lottest"
+	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+	"github.com/antimony-ledger/provenance/verifier"
+)
+
+// agrees fails unless the follower's flags and verdict of lot are a full
+// verification's, and returns the verification.
+func agrees(t *testing.T, b *backend.Backend, lot string) *pb.VerificationReport {
+	t.Helper()
+	if err := backend.ReplayAll(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := b.VerifyLot(t.Context(), lot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, f := range rep.GetFlags() {
+		want = append(want, verifier.ReplayFlagKey(f))
+	}
+	sum, ok, err := backend.Summary(b, lot)
+	if err != nil || !ok {
+		t.Fatalf("lot %s: no summary (%v)", lot, err)
+	}
+	got := slices.Clone(sum.Keys)
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, slices.Compact(want)) {
+		t.Errorf("lot %s: the follower has flags\n  %v\nthe verifier\n  %v\n%s", lot, got, want, rep.GetText())
+	}
+	if sum.Verdict != rep.GetVerdict() {
+		t.Errorf("lot %s: the follower's verdict %v, the verifier's %v\n%s", lot, sum.Verdict, rep.GetVerdict(), rep.GetText())
+	}
+	return rep
+}
+
+// TestReplayFollowsCorrection: the follower, replaying a correction of a
+// lot's head record, lists the flags and verdict a full verification
+// finds: the withdrawn TRANSIT_GAIN listed with corrected_by, the verdict
+// VERIFIED; and the flags a correction raises.
+func TestReplayFollowsCorrection(t *testing.T) {
+	x := lottest.New(t)
+	b, err := backend.NewPaused(x.S, x.Trust(), verifier.DefaultConfig(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+
+	// A receipt of 30,000 kg for 3,000 sent, corrected to 2,995.
+	ext := x.Extract(x.Mine, "L1", 3000, 3, 9, lottest.MineSite, 1)
+	d1 := x.Dispatch(x.Mine, "L1", ext, x.Exp, 3000, 2)
+	r1 := x.Receive(x.Exp, "L1", d1, 30000, 3)
+	if rep := agrees(t, b, "L1"); rep.GetVerdict() != pb.Verdict_VERDICT_FLAGGED {
+		t.Fatalf("before the correction: %v", rep.GetVerdict())
+	}
+	corr := x.Correct(x.Exp, &pb.Correction{LotId: "L1", Corrects: r1, CounterpartyId: x.Mine.ID, MassKg: lottest.Kg(2995)}, 3.5, x.Mine)
+	if rep := agrees(t, b, "L1"); rep.GetVerdict() != pb.Verdict_VERDICT_VERIFIED {
+		t.Fatalf("after the correction: %v\n%s", rep.GetVerdict(), rep.GetText())
+	}
+	r, err := b.ListFlags(t.Context(), &apipb.ListFlagsRequest{LotId: "L1", Rule: verifier.RuleTransitGain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.GetFlags()) != 1 || !slices.Equal(r.GetFlags()[0].GetCorrectedBy(), []string{corr}) {
+		t.Fatalf("listed TRANSIT_GAIN flags %v, want the receipt's, corrected by %s", r.GetFlags(), corr)
+	}
+	// The lot moves on from the corrected state: still in agreement.
+	d2 := x.Dispatch(x.Exp, "L1", r1, x.Smelter, 2990, 4)
+	x.Receive(x.Smelter, "L1", d2, 2985, 5)
+	agrees(t, b, "L1")
+
+	// A receipt corrected after the lot moved on (dispatched, received,
+	// assayed): the follower replays the lot's records since, and agrees.
+	ext3 := x.Extract(x.Mine, "L3", 3000, 3, 9, lottest.MineSite, 1)
+	d3 := x.Dispatch(x.Mine, "L3", ext3, x.Exp, 3000, 2)
+	r3 := x.Receive(x.Exp, "L3", d3, 30000, 3)
+	x.Assay(x.Exp, "L3", r3, map[string]float64{"Sb": 9}, 3.2)
+	d4 := x.Dispatch(x.Exp, "L3", r3, x.Smelter, 29990, 4)
+	x.Receive(x.Smelter, "L3", d4, 29980, 5)
+	if rep := agrees(t, b, "L3"); rep.GetUntracedShare() < 0.8 {
+		t.Fatalf("L3 before the correction: untraced %v", rep.GetUntracedShare())
+	}
+	corr3 := x.Correct(x.Exp, &pb.Correction{LotId: "L3", Corrects: r3, CounterpartyId: x.Mine.ID, MassKg: lottest.Kg(2995)}, 6, x.Mine)
+	rep3 := agrees(t, b, "L3")
+	if len(rep3.GetCorrections()) != 1 || !rep3.GetCorrections()[0].GetAfterLotMovedOn() || len(lottest.Flagged(rep3, verifier.RuleTransitGain)) == 0 {
+		t.Fatalf("L3 after the correction:\n%s", rep3.GetText())
+	}
+	// The receipt's gain is withdrawn; the later dispatch of 29,990 kg
+	// from a lot that, corrected, held 2,995 kg now raises one: a
+	// correction cannot make the lot's later records plausible.
+	for _, f := range lottest.Flagged(rep3, verifier.RuleTransitGain) {
+		switch {
+		case slices.Contains(f.GetEvidence(), r3) && !slices.Equal(f.GetCorrectedBy(), []string{corr3}):
+			t.Fatalf("the receipt's TRANSIT_GAIN is not corrected by %s: %v", corr3, f)
+		case slices.Contains(f.GetEvidence(), d4) && len(f.GetCorrectedBy()) != 0:
+			t.Fatalf("the dispatch's TRANSIT_GAIN, raised by the corrected values, is marked corrected: %v", f)
+		}
+	}
+	lottest.WantFlag(t, rep3, verifier.RuleTransitGain, d4)
+
+	// A dispatch of 30,000 kg of a 3,000 kg lot, corrected while in
+	// transit; and a receipt corrected to broken seals, which raises a
+	// flag of its own.
+	ext2 := x.Extract(x.Mine, "L2", 3000, 3, 9, lottest.MineSite, 1)
+	d := x.Dispatch(x.Mine, "L2", ext2, x.Exp, 30000, 2)
+	agrees(t, b, "L2")
+	x.Correct(x.Mine, &pb.Correction{LotId: "L2", Corrects: d, CounterpartyId: x.Exp.ID, MassKg: lottest.Kg(3000)}, 2.5, x.Exp)
+	agrees(t, b, "L2")
+	r2 := x.Receive(x.Exp, "L2", d, 2995, 3)
+	x.Correct(x.Exp, &pb.Correction{LotId: "L2", Corrects: r2, CounterpartyId: x.Mine.ID, SealsIntact: proto.Bool(false)}, 3.5, x.Mine)
+	rep := agrees(t, b, "L2")
+	lottest.WantFlag(t, rep, verifier.RuleUnconfirmedCustody, r2)
+}
+
+// TestReplayCorrectionPastTransformation: a correction of a record that a
+// split has since consumed part of is not followed by the follower (it
+// would have to replay the split's outputs' lots too): its listing keeps
+// the flag as first raised, stricter than a full verification, never
+// laxer. This is the documented limit (ReplayResult.Corrected).
+func TestReplayCorrectionPastTransformation(t *testing.T) {
+	x := lottest.New(t)
+	b, err := backend.NewPaused(x.S, x.Trust(), verifier.DefaultConfig(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ext := x.Extract(x.Mine, "L1", 3000, 3, 9, lottest.MineSite, 1)
+	d1 := x.Dispatch(x.Mine, "L1", ext, x.Exp, 3000, 2)
+	r1 := x.Receive(x.Exp, "L1", d1, 30000, 3)
+	x.Transform(x.Exp, pb.TransformationKind_TRANSFORMATION_KIND_SPLIT,
+		[]*pb.TransformationInput{{LotId: "L1", Link: r1, MassKg: 2990}},
+		[]*pb.TransformationOutput{{LotId: "L1a", MassKg: 1495, Product: pb.Product_PRODUCT_ORE, SbGradePct: 9}, {LotId: "L1b", MassKg: 1495, Product: pb.Product_PRODUCT_ORE, SbGradePct: 9}}, 4)
+	agrees(t, b, "L1a")
+	x.Correct(x.Exp, &pb.Correction{LotId: "L1", Corrects: r1, CounterpartyId: x.Mine.ID, MassKg: lottest.Kg(2995)}, 5, x.Mine)
+	if err := backend.ReplayAll(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	for _, lot := range []string{"L1", "L1a"} {
+		rep, err := b.VerifyLot(t.Context(), lot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, _, err := backend.Summary(b, lot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.GetVerdict() != pb.Verdict_VERDICT_VERIFIED || sum.Verdict != pb.Verdict_VERDICT_FLAGGED {
+			t.Errorf("lot %s: the follower's verdict %v, the verifier's %v: want FLAGGED (not followed) and VERIFIED\n%s", lot, sum.Verdict, rep.GetVerdict(), rep.GetText())
+		}
+	}
+}

@@ -1,0 +1,160 @@
+package verifier
+
+import (
+	"fmt"
+	"slices"
+
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+)
+
+// Corrections: a party corrects its own extraction, dispatch or receipt
+// (co-signed by the other side of a handoff; package registry checks the
+// signatures), once per record. The mass flow replays the corrected
+// record with its corrected values, so the verdict is judged on them; the
+// flags the original values raised, and the corrected ones do not, stay in
+// the report with Flag.corrected_by set and do not count towards the
+// verdict: a correction never removes a flag silently.
+
+// A fix is one valid correction in the bundle.
+type fix struct {
+	rec       *entry        // the correction
+	orig      *entry        // the record it corrects
+	corrected *pb.Statement // orig's statement with the corrected values
+	note      *pb.AppliedCorrection
+}
+
+// corrections checks the bundle's corrections by the rules the log admits
+// them by (custody's correct) and returns them by the id of the record
+// they correct. A correction the log would have refused makes the bundle
+// INVALID: it is no record of the log's.
+func (r *run) corrections() map[string]*fix {
+	var fixes map[string]*fix
+	for _, rec := range r.recs {
+		c := rec.st.GetCorrection()
+		if c == nil {
+			continue
+		}
+		orig := r.byID[c.GetCorrects()]
+		if orig == nil {
+			r.fail("index %d: correction.corrects %s names a record not in the bundle (incomplete bundle)", rec.idx, c.GetCorrects())
+			continue
+		}
+		if orig.st.GetPartyId() != rec.st.GetPartyId() {
+			r.fail("index %d: correction of record %s (index %d) is signed by %q, but the record by %q: only its signer corrects a record", rec.idx, orig.id, orig.idx, rec.st.GetPartyId(), orig.st.GetPartyId())
+			continue
+		}
+		if prev := fixes[orig.id]; prev != nil {
+			r.fail("index %d: record %s (index %d) is corrected again, after the correction at index %d: the log corrects a record once", rec.idx, orig.id, orig.idx, prev.rec.idx)
+			continue
+		}
+		f, err := r.correct(rec, orig, c)
+		if err != nil {
+			r.fail("index %d: correction of record %s (index %d): %v", rec.idx, orig.id, orig.idx, err)
+			continue
+		}
+		if fixes == nil {
+			fixes = map[string]*fix{}
+		}
+		fixes[orig.id] = f
+	}
+	return fixes
+}
+
+// correct checks correction c of orig and returns orig's statement with
+// the corrected values.
+func (r *run) correct(rec, orig *entry, c *pb.Correction) (*fix, error) {
+	st := proto.CloneOf(orig.st)
+	note := &pb.AppliedCorrection{Record: rec.id, Corrects: orig.id, CorrectsIndex: orig.idx, Reason: c.GetReason()}
+	var lot, counterparty string
+	mass := func(name string, kg *float64) {
+		if c.MassKg != nil {
+			note.Changes = append(note.Changes, fmt.Sprintf("%s mass %.1f kg -> %.1f kg", name, *kg, c.GetMassKg()))
+			*kg = c.GetMassKg()
+		}
+	}
+	place := func(name string, l **pb.Location) {
+		if c.GetLocation() != nil {
+			note.Changes = append(note.Changes, fmt.Sprintf("%s %s -> %s", name, where(*l), where(c.GetLocation())))
+			*l = c.GetLocation()
+		}
+	}
+	switch b := st.GetBody().(type) {
+	case *pb.Statement_Extraction:
+		x := b.Extraction
+		lot = x.GetLotId()
+		mass("extraction", &x.MassKg)
+		place("extraction site", &x.Site)
+	case *pb.Statement_Dispatch:
+		d := b.Dispatch
+		lot, counterparty = d.GetLotId(), d.GetToPartyId()
+		mass("dispatch", &d.MassKg)
+	case *pb.Statement_Receipt:
+		x := b.Receipt
+		lot = x.GetLotId()
+		d := r.byID[x.GetDispatchLink()]
+		if d == nil {
+			return nil, fmt.Errorf("the receipt's dispatch %s is not in the bundle (incomplete bundle)", x.GetDispatchLink())
+		}
+		counterparty = d.st.GetPartyId()
+		mass("receipt", &x.MassKg)
+		place("receipt location", &x.Location)
+		if c.SealsIntact != nil {
+			note.Changes = append(note.Changes, fmt.Sprintf("seals intact %t -> %t", x.GetSealsIntact(), c.GetSealsIntact()))
+			x.SealsIntact = c.GetSealsIntact()
+		}
+	case *pb.Statement_Correction:
+		return nil, fmt.Errorf("it is a correction, which is not corrected in turn")
+	default:
+		return nil, fmt.Errorf("it is not an extraction, dispatch or receipt, the records a correction may correct")
+	}
+	switch {
+	case lot != c.GetLotId():
+		return nil, fmt.Errorf("the correction names lot %q, the record lot %q", c.GetLotId(), lot)
+	case c.GetCounterpartyId() != counterparty:
+		return nil, fmt.Errorf("its counterparty is %q, but the other side of the handoff, who must co-sign, is %q", c.GetCounterpartyId(), counterparty)
+	case c.SealsIntact != nil && st.GetReceipt() == nil:
+		return nil, fmt.Errorf("only a receipt's seal state is corrected")
+	case c.GetLocation() != nil && st.GetDispatch() != nil:
+		return nil, fmt.Errorf("a dispatch's place is not corrected")
+	}
+	return &fix{rec: rec, orig: orig, corrected: st, note: note}, nil
+}
+
+func where(l *pb.Location) string {
+	if l == nil {
+		return "(none)"
+	}
+	s := fmt.Sprintf("%.4f, %.4f", l.GetLat(), l.GetLon())
+	if l.GetName() != "" {
+		s += " (" + l.GetName() + ")"
+	}
+	return s
+}
+
+// withdrawn returns the flags of before (the flags the original values
+// raise) that after (the flags of the corrected values) does not hold,
+// marked corrected by the corrections among fixes whose record is at or
+// before the flag's: the flags the corrections withdrew, kept.
+func withdrawn(before, after []*pb.Flag, fixes []*fix) []*pb.Flag {
+	key := func(f *pb.Flag) string { return ReplayFlagKey(f) }
+	have := map[string]bool{}
+	for _, f := range after {
+		have[key(f)] = true
+	}
+	var out []*pb.Flag
+	for _, f := range before {
+		if have[key(f)] {
+			continue
+		}
+		f = proto.CloneOf(f)
+		for _, x := range fixes {
+			if x.orig.idx <= f.GetIndex() && !slices.Contains(f.CorrectedBy, x.rec.id) {
+				f.CorrectedBy = append(f.CorrectedBy, x.rec.id)
+			}
+		}
+		out = append(out, f)
+	}
+	return out
+}

@@ -1,0 +1,173 @@
+package verifier
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+)
+
+// correctedFlagPrefix marks, in a Replay's store, a flag a correction
+// withdrew: listed (with Flag.corrected_by), not counted in the verdict.
+const correctedFlagPrefix = "cf/"
+
+// correct follows correction c (in): it replays the corrected record
+// again with the corrected values, as [Verify] does, and the lot's records
+// since it, and keeps the flags the values as first signed raised and the
+// corrected ones do not, marked corrected. It does so when those records
+// are one line of custody of the lot ([replayTx.line]); past a
+// transformation, or a state continued twice, it does not follow the
+// correction (ReplayResult.Corrected), and the listing keeps the flags of
+// the values as first signed until a full verification.
+func (p *Replay) correct(s ReplayStore, in ReplayRecord, c *pb.Correction) (ReplayResult, error) {
+	r := p.r
+	orig := in.Corrects
+	if orig == nil || orig.ID.String() != c.GetCorrects() {
+		return ReplayResult{}, fmt.Errorf("index %d: the replay of a correction needs the record it corrects, %s", in.Index, c.GetCorrects())
+	}
+	lot := c.GetLotId()
+	x := &replayTx{p: p, s: s, nodes: map[skey]*node{}, touched: map[string]bool{}}
+	r.byID, r.cands = map[string]*entry{}, nil
+	var h headInfo
+	if _, err := x.get([]byte("h/"+lot), &h); err != nil {
+		return ReplayResult{}, err
+	}
+	k := skey{orig.ID.String(), lot}
+	before, err := x.node(k)
+	if err != nil {
+		return ReplayResult{}, err
+	}
+	// The records to replay again: the corrected one, and the lot's
+	// records since, if they are one line of custody of this lot alone.
+	chain := []ReplayRecord{*orig}
+	chain = append(chain, in.Later...)
+	if before == nil || h.Consumed {
+		return ReplayResult{Corrected: []string{lot}}, nil
+	}
+	if ok, err := x.line(chain, lot, h); err != nil || !ok {
+		return ReplayResult{Corrected: []string{lot}}, err
+	}
+	was := map[skey][]string{}
+	for _, rr := range chain {
+		kk := skey{rr.ID.String(), lot}
+		if n, err := x.node(kk); err != nil {
+			return ReplayResult{}, err
+		} else if n != nil {
+			was[kk] = slices.Clone(n.Flags)
+		}
+	}
+	if rc := orig.St.GetReceipt(); rc != nil {
+		if _, err := x.rec(rc.GetDispatchLink()); err != nil { // correct reads the sender
+			return ReplayResult{}, err
+		}
+	}
+	fx, err := r.correct(p.entry(in), p.entry(*orig), c)
+	if err != nil {
+		return ReplayResult{}, fmt.Errorf("index %d: %w", in.Index, err)
+	}
+	chain[0].St = fx.corrected
+	var res ReplayResult
+	for _, rr := range chain {
+		got, err := p.Apply(s, rr)
+		if err != nil {
+			return ReplayResult{}, err
+		}
+		res.Lots = union(res.Lots, got.Lots)
+	}
+	x = &replayTx{p: p, s: s, nodes: map[skey]*node{}, touched: map[string]bool{lot: true}}
+	for _, rr := range chain {
+		kk := skey{rr.ID.String(), lot}
+		old, ok := was[kk]
+		if !ok {
+			continue
+		}
+		after, err := x.node(kk)
+		if err != nil || after == nil {
+			return ReplayResult{}, fmt.Errorf("index %d: replaying record %s again: %v", in.Index, kk.rec, err)
+		}
+		for _, key := range old {
+			if slices.Contains(after.Flags, key) {
+				continue
+			}
+			// Raised by the records as first signed, not as corrected:
+			// kept, marked. (Flags of earlier records stay as they were.)
+			if idx, _ := strconv.ParseUint(strings.SplitN(key, "|", 2)[0], 10, 64); idx >= orig.Index {
+				if err := x.withdraw(key, in.ID.String()); err != nil {
+					return ReplayResult{}, err
+				}
+			}
+			after.Flags = append(after.Flags, key)
+		}
+		if err := x.set(nodeKey(kk), after); err != nil {
+			return ReplayResult{}, err
+		}
+	}
+	if err := x.summarize(lot); err != nil {
+		return ReplayResult{}, err
+	}
+	res.Lots = union(res.Lots, []string{lot})
+	return res, nil
+}
+
+// line reports whether chain (a corrected record and the records of lot
+// since) is one line of custody of lot alone, ending at its head h, so
+// that replaying it again in order remakes the lot's states: dispatches,
+// receipts, assays and lab nominations of lot only, each state continued
+// once.
+func (x *replayTx) line(chain []ReplayRecord, lot string, h headInfo) (bool, error) {
+	last := chain[0].ID.String()
+	for i, rr := range chain {
+		switch b := rr.St.GetBody().(type) {
+		case *pb.Statement_Extraction, *pb.Statement_Dispatch, *pb.Statement_Receipt:
+			if i > 0 && rr.St.GetExtraction() != nil {
+				return false, nil
+			}
+			last = rr.ID.String()
+			var c contInfo
+			if _, err := x.get([]byte("c/"+last+"\x00"+lot), &c); err != nil {
+				return false, err
+			}
+			if c.N > 1 {
+				return false, nil // continued twice: a DOUBLE_SPEND the replay counts by continuation
+			}
+		case *pb.Statement_Assay:
+			if b.Assay.GetLotId() != lot {
+				return false, nil
+			}
+		case *pb.Statement_LabNomination:
+			if b.LabNomination.GetLotId() != lot {
+				return false, nil
+			}
+		default:
+			return false, nil
+		}
+		if l := statementLots(rr.St); len(l) > 1 || (len(l) == 1 && l[0] != lot) {
+			return false, nil
+		}
+	}
+	return h.Rec == last && h.Node == last, nil
+}
+
+// withdraw marks the flag listed under key as withdrawn by correction
+// corr.
+func (x *replayTx) withdraw(key, corr string) error {
+	b, err := x.s.Get([]byte(ReplayFlagPrefix + key))
+	if err != nil || b == nil {
+		return err
+	}
+	f := &pb.Flag{}
+	if err := proto.Unmarshal(b, f); err != nil {
+		return err
+	}
+	if !slices.Contains(f.CorrectedBy, corr) {
+		f.CorrectedBy = append(f.CorrectedBy, corr)
+	}
+	if _, err := x.putFlag(f); err != nil {
+		return err
+	}
+	return x.s.Set([]byte(correctedFlagPrefix+key), []byte(corr))
+}
