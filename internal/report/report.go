@@ -116,9 +116,10 @@ type view struct {
 
 	Checks checks
 
-	Flags      []flagView
-	FlagCounts string
-	Rules      []ruleRow
+	Flags       []flagView
+	FlagCounts  string
+	Rules       []ruleRow
+	Corrections []correctionView
 
 	Origins     []originRow
 	UntracedPct string
@@ -148,6 +149,17 @@ type flagView struct {
 	Lot, Party, EventTime                      string
 	Index                                      uint64
 	Evidence                                   []evidence
+	// CorrectedBy are the corrections (short ids) whose values no longer
+	// raise the flag: it stays shown, and no longer counts.
+	CorrectedBy []string
+}
+
+// correctionView is one correction the verifier applied.
+type correctionView struct {
+	Record, RecordID, Corrects, CorrectsID, Reason string
+	Index                                          uint64
+	Changes                                        []string
+	AfterMovedOn                                   bool
 }
 
 type ruleRow struct {
@@ -232,13 +244,27 @@ func build(in Input) (*view, error) {
 
 	var counts []string
 	bySev := map[string]int{}
+	corrected := 0
 	for _, f := range rep.GetFlags() {
+		if len(f.GetCorrectedBy()) > 0 {
+			corrected++
+			continue
+		}
 		bySev[severity(f.GetSeverity())]++
 	}
 	for _, s := range []string{"CRITICAL", "WARNING", "INFO"} {
 		if n := bySev[s]; n > 0 {
 			counts = append(counts, fmt.Sprintf("%d %s", n, strings.ToLower(s)))
 		}
+	}
+	if corrected > 0 {
+		counts = append(counts, fmt.Sprintf("%d corrected (shown, not counted)", corrected))
+	}
+	for _, c := range rep.GetCorrections() {
+		v.Corrections = append(v.Corrections, correctionView{
+			Record: shorten(c.GetRecord()), RecordID: c.GetRecord(), Corrects: shorten(c.GetCorrects()), CorrectsID: c.GetCorrects(),
+			Index: c.GetCorrectsIndex(), Reason: c.GetReason(), Changes: c.GetChanges(), AfterMovedOn: c.GetAfterLotMovedOn(),
+		})
 	}
 	v.FlagCounts = strings.Join(counts, ", ")
 
@@ -248,6 +274,9 @@ func build(in Input) (*view, error) {
 			Severity: severity(f.GetSeverity()), SevClass: strings.ToLower(severity(f.GetSeverity())),
 			Rule: f.GetRule(), Explain: Explain(f.GetRule()), Message: f.GetMessage(),
 			Lot: f.GetLotId(), Party: bv.party(f.GetPartyId()), Index: f.GetIndex(),
+		}
+		for _, id := range f.GetCorrectedBy() {
+			fv.CorrectedBy = append(fv.CorrectedBy, shorten(id))
 		}
 		if fv.Explain == "" {
 			fv.Explain = "This report has no explanation of this rule; see the verifier's message."

@@ -130,11 +130,17 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 </div>
 </section>
 
-<section>
+{{if .Corrections}}<section>
+<h2>Corrections</h2>
+<p class="small">A party corrected its own record (co-signed by the other side of a handoff). The verdict uses the corrected values; the record as first signed stays in the log, and the flags it raised are shown below, marked corrected.</p>
+<ul>{{range .Corrections}}<li><span class="mono" title="{{.RecordID}}">{{.Record}}</span> corrects record #{{.Index}} (<span class="mono" title="{{.CorrectsID}}">{{.Corrects}}</span>): {{range $i, $c := .Changes}}{{if $i}}; {{end}}{{$c}}{{end}}. Reason given: {{.Reason}}{{if .AfterMovedOn}} <strong>(made after the lot had moved on)</strong>{{end}}</li>{{end}}</ul>
+</section>
+
+{{end}}<section>
 <h2>Flags</h2>
 {{if not .Flags}}{{if .Invalid}}<p>None: verification failed, so the rules' findings, had there been any, would not count.</p>{{else}}<p>No rule raised a flag.</p>{{end}}{{end}}
 {{range .Flags}}<div class="flag {{.SevClass}}">
-<p><span class="sev {{.SevClass}}">{{.Severity}}</span> <strong>{{.Rule}}</strong> <span class="muted small">lot {{.Lot}}, party {{.Party}}, log index {{.Index}}{{if .EventTime}}, event {{.EventTime}}{{end}}</span></p>
+<p><span class="sev {{.SevClass}}">{{.Severity}}</span> <strong>{{.Rule}}</strong>{{if .CorrectedBy}} <strong class="corrected">CORRECTED by {{range $i, $c := .CorrectedBy}}{{if $i}}, {{end}}{{$c}}{{end}}</strong>: raised by the values as first signed; the corrected values do not raise it, and it does not count in the verdict.{{end}} <span class="muted small">lot {{.Lot}}, party {{.Party}}, log index {{.Index}}{{if .EventTime}}, event {{.EventTime}}{{end}}</span></p>
 <p>{{.Explain}}</p>
 <p class="small"><strong>Finding:</strong> {{.Message}}</p>
 {{if .Evidence}}<p class="small"><strong>Evidence:</strong></p><ul class="small">{{range .Evidence}}<li>{{if .Anchor}}<a href="#{{.Anchor}}">{{.Desc}}</a>{{else}}{{.Desc}}{{end}}: <span class="mono" title="{{.ID}}">{{.Short}}</span></li>{{end}}</ul>{{end}}
