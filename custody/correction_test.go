@@ -48,6 +48,8 @@ func TestCorrectionRefused(t *testing.T) {
 			record.ErrMalformed, `not the other side of the handoff, "exp-kar"`},
 		{"an extraction's naming a counterparty", f.correction(f.mine, &pb.Correction{LotId: "L1", Corrects: f.extraction, CounterpartyId: f.exporter.ID, MassKg: mass(9000)}, f.exporter),
 			record.ErrMalformed, "an extraction has no counterparty"},
+		{"an extraction's mass raised", f.correction(f.mine, &pb.Correction{LotId: "L1", Corrects: f.extraction, MassKg: mass(1e6)}),
+			record.ErrNotAllowed, "corrected only downwards"},
 		{"an assay", f.correction(f.exporter, &pb.Correction{LotId: "L1", Corrects: assay, MassKg: mass(9000)}),
 			record.ErrNotAllowed, "not an extraction, dispatch or receipt"},
 		{"of another lot", f.correction(f.mine, &pb.Correction{LotId: "L2", Corrects: f.extraction, MassKg: mass(9000)}),

@@ -438,6 +438,12 @@ func (a *applier) counterparty(orig *pb.Statement, c *pb.Correction) (string, er
 	switch b := orig.GetBody().(type) {
 	case *pb.Statement_Extraction:
 		lot, place = b.Extraction.GetLotId(), true
+		if c.MassKg != nil && c.GetMassKg() > b.Extraction.GetMassKg() {
+			// The log's running tallies of the mine and the country (the
+			// capacity and national-volume rules) count the mass as
+			// first logged: a larger one would escape them.
+			return "", record.Rejectf(record.ErrNotAllowed, "correction.mass_kg: %.1f kg is more than the %.1f kg extracted as logged; an extraction's mass is corrected only downwards, since the mine's and the country's running totals count it as first logged (log a further extraction instead)", c.GetMassKg(), b.Extraction.GetMassKg())
+		}
 	case *pb.Statement_Dispatch:
 		lot, who = b.Dispatch.GetLotId(), b.Dispatch.GetToPartyId()
 	case *pb.Statement_Receipt:

@@ -84,6 +84,11 @@ func (r *run) correct(rec, orig *entry, c *pb.Correction) (*fix, error) {
 	case *pb.Statement_Extraction:
 		x := b.Extraction
 		lot = x.GetLotId()
+		if c.MassKg != nil && c.GetMassKg() > x.GetMassKg() {
+			// The leaves' running tallies (capacity, national volume)
+			// count the mass as logged: a larger one would escape them.
+			return nil, fmt.Errorf("it raises the extraction's mass from %.1f kg to %.1f kg; an extraction is corrected only downwards, since the log's running totals of the mine and the country count it as first logged", x.GetMassKg(), c.GetMassKg())
+		}
 		mass("extraction", &x.MassKg)
 		place("extraction site", &x.Site)
 	case *pb.Statement_Dispatch:

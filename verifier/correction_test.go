@@ -118,7 +118,7 @@ func TestCorrectionRefusedByVerifier(t *testing.T) {
 	x := lottest.New(t)
 	// Each case logs L1 anew, without the store's rules: a mine's 3,000 kg
 	// received by the exporter as 30,000 kg, then its corrections.
-	var r1 string
+	var r1, ext string
 	logged := func(t *testing.T, corrections ...*pb.Envelope) *pb.Bundle {
 		raw := lottest.NewRawLog(t, x.C)
 		for _, p := range []*ct.Party{x.Mine, x.Exp, x.Smelter} {
@@ -128,7 +128,7 @@ func TestCorrectionRefusedByVerifier(t *testing.T) {
 			st.EventTime = x.Day(day)
 			return raw.Add(x.C.Sign(p, st))
 		}
-		ext := sign(x.Mine, 1, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{LotId: "L1", MassKg: 3000, SbGradePct: 9, Site: lottest.MineSite, Product: pb.Product_PRODUCT_ORE}}})
+		ext = sign(x.Mine, 1, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{LotId: "L1", MassKg: 3000, SbGradePct: 9, Site: lottest.MineSite, Product: pb.Product_PRODUCT_ORE}}})
 		d1 := sign(x.Mine, 2, &pb.Statement{Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{LotId: "L1", CustodyLink: ext, ToPartyId: x.Exp.ID, MassKg: 3000}}})
 		r1 = sign(x.Exp, 3, &pb.Statement{Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{Location: lottest.Karachi, LotId: "L1", DispatchLink: d1, MassKg: 30000, SealsIntact: true}}})
 		for _, env := range corrections {
@@ -158,6 +158,11 @@ func TestCorrectionRefusedByVerifier(t *testing.T) {
 			`the other side of the handoff, who must co-sign, is "mine-qa"`},
 		{"a correction of the correction", []*pb.Envelope{good, fix(x.Exp, &pb.Correction{Corrects: ct.ID(good), MassKg: lottest.Kg(2990)})},
 			"not corrected in turn"},
+		// The log's running totals of the mine and the country count an
+		// extraction as logged: raised, it would escape the capacity and
+		// national-volume rules (a cold review's laundering path).
+		{"an extraction's mass raised", []*pb.Envelope{fix(x.Mine, &pb.Correction{Corrects: ext, MassKg: lottest.Kg(9000)})},
+			"corrected only downwards"},
 		{"a second correction", []*pb.Envelope{good, fix(x.Exp, &pb.Correction{Corrects: r1, CounterpartyId: x.Mine.ID, MassKg: lottest.Kg(2990), Reason: "again"}, x.Mine)},
 			"corrected again"},
 	} {
