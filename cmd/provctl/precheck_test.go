@@ -158,7 +158,11 @@ func TestSubmitFile(t *testing.T) {
 	if got := c.treeSize(); got != size {
 		t.Fatalf("the log grew from %d to %d entries", size, got)
 	}
-	if out := c.ok("submit", prepared("2995")); !strings.Contains(out, "recorded at index") {
+	// --key and --party as the README and the error messages say, with
+	// nothing in the environment (a new user found submit refused them).
+	t.Setenv("PROVCTL_KEY", "")
+	t.Setenv("PROVCTL_PARTY", "")
+	if out := c.ok("submit", "--key", c.path("exp.key"), "--party", "exp-1", prepared("2995")); !strings.Contains(out, "recorded at index") {
 		t.Fatalf("submit:\n%s", out)
 	}
 	if err := os.WriteFile(c.path("junk.json"), []byte(`{"hello": 1}`), 0o644); err != nil {

@@ -780,6 +780,7 @@ func askSeals(e *env, lot string) (bool, error) {
 func submitFile(ctx context.Context, e *env, args []string) error {
 	var g globals
 	fs := newFlags(e, "submit", "FILE", &g)
+	g.addAuth(fs)
 	g.addCheck(fs)
 	if err := parse(fs, args, 1); err != nil {
 		return err
