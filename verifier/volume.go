@@ -108,7 +108,7 @@ func (r *run) lotYearCheck(last *entry, lot, m string, prof *pb.MineProfile, sb 
 func (r *run) nationalCheck(national *entry, w windowTotal) {
 	if sb, limit := w.sbG/1000, r.cfg.NationalOutputKgSbPerYear*r.windowYears()*(1+r.cfg.CapacityTolerance); sb > limit {
 		r.flag(national, RuleOriginVolume, pb.Severity_SEVERITY_CRITICAL, national.lot(), nil, w.evidence,
-			"extractions in %s in the %.0f days to %s contain %.0f kg Sb (%d extractions, by the log's running tally), above its recorded mine output of %.0f kg Sb/yr prorated to %.0f kg (+%.0f %% tolerance)",
+			"extractions in %s, by all its mines, in the %.0f days to %s contain %.0f kg Sb (%d extractions, by the log's running tally), above the country's recorded national mine output of %.0f kg Sb/yr prorated to %.0f kg (+%.0f %% tolerance)",
 			r.cfg.NationalCountry, r.cfg.CapacityWindow.Hours()/24, ts(national.logTime()), sb, w.count, r.cfg.NationalOutputKgSbPerYear, limit, r.cfg.CapacityTolerance*100)
 	}
 }

@@ -121,8 +121,9 @@ const (
 	formatKey      = "fmt" // the replay's state format
 	// formatVersion changes when the state's form does, or what the
 	// verifier records in it (4: a merge's two MASS_SURPLUS flags became
-	// one), so that a state written before is rebuilt, not mixed.
-	formatVersion = "4"
+	// one; 5: the national ORIGIN_VOLUME message names the country's
+	// output), so that a state written before is rebuilt, not mixed.
+	formatVersion = "5"
 )
 
 // New returns a backend for store, with its replay state in memory, and
