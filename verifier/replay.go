@@ -1091,12 +1091,26 @@ func ReplayedElsewhere(rule string) bool {
 // raises does, so that every lot descending from the record has it; an
 // INVALID verdict stays with the lot. Adding a flag twice changes nothing.
 func (p *Replay) AddFlags(s ReplayStore, lot string, flags []FlagAt) error {
+	return p.addFlags(s, lot, flags, false)
+}
+
+// AddAllFlags adds every flag a full verification of lot found, of any
+// rule, as AddFlags adds those of the rules it takes: for a lot with a
+// correction the replay did not follow ([ReplayResult.Corrected]), whose
+// state keeps the flags of its records as first signed, so that its
+// listing is never laxer than a full verification (a correction can raise
+// flags). Give it no flag the verification marked corrected.
+func (p *Replay) AddAllFlags(s ReplayStore, lot string, flags []FlagAt) error {
+	return p.addFlags(s, lot, flags, true)
+}
+
+func (p *Replay) addFlags(s ReplayStore, lot string, flags []FlagAt, all bool) error {
 	x := &replayTx{p: p, s: s, nodes: map[skey]*node{}, touched: map[string]bool{}}
 	p.r.byID, p.r.cands = map[string]*entry{}, nil
 	var invalid []string
 	for _, fa := range flags {
 		rule := fa.Flag.GetRule()
-		if !ReplayedElsewhere(rule) {
+		if !all && !ReplayedElsewhere(rule) {
 			continue
 		}
 		k, err := x.putFlag(fa.Flag)

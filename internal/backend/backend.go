@@ -118,7 +118,10 @@ const (
 	posKey         = "pos" // BE8(next index) || id of the record before it
 	registryPrefix = "g/"  // BE8(index) of each registry record
 	queuePrefix    = "q/"  // party id: its lots await a full verification
-	formatKey      = "fmt" // the replay's state format
+	// lot id: a correction of it was not followed; its full verifications
+	// add every flag they find, not only those left to them.
+	notFollowedPrefix = "nf/"
+	formatKey         = "fmt" // the replay's state format
 	// formatVersion changes when the state's form does, or what the
 	// verifier records in it (4: a merge's two MASS_SURPLUS flags became
 	// one; 5: the national ORIGIN_VOLUME message names the country's
@@ -489,7 +492,7 @@ func (b *Backend) stepLocked(ctx context.Context, max uint64) (int, error) {
 		if err == nil {
 			var res verifier.ReplayResult
 			if res, err = b.replay.Apply(s, rec); err == nil {
-				err = b.note(s, e.Index, res)
+				err = b.note(s, e.Index, res, rec.St.GetPartyId())
 			}
 		}
 		if err != nil {
@@ -570,16 +573,24 @@ func setPos(txn *badger.Txn, next uint64, last tlog.RecordID) error {
 // note keeps what the backend needs of a record beside the replay's
 // state: registry records (to resume the registry), and parties whose
 // lots need a full verification.
-func (b *Backend) note(s *txnStore, idx uint64, res verifier.ReplayResult) error {
+func (b *Backend) note(s *txnStore, idx uint64, res verifier.ReplayResult, signer string) error {
 	if res.Registry {
 		if err := s.Set(append([]byte(registryPrefix), binary.BigEndian.AppendUint64(nil, idx)...), nil); err != nil {
 			return err
 		}
 	}
+	parties := res.Parties
 	for _, lot := range res.Corrected {
-		b.logger.Warn("verifier: a correction of a record that lot has moved on from is not followed: the lot's listed flags are those of its records as first signed; verify the lot for its verdict", "lot", lot, "index", idx)
+		// Its state keeps the flags of its records as first signed; a
+		// full verification of the signer's lots adds every flag the
+		// corrected values raise, so the listing is never laxer.
+		b.logger.Warn("verifier: a correction the follower does not replay (past a transformation, or a second correction): the lot's flags are those of its records as first signed, plus those of a full verification", "lot", lot, "index", idx)
+		if err := s.Set([]byte(notFollowedPrefix+lot), nil); err != nil {
+			return err
+		}
+		parties = append(parties, signer)
 	}
-	for _, p := range res.Parties {
+	for _, p := range parties {
 		// The value is the record that queued the party: a party queued
 		// again while its lots are being verified stays queued.
 		key := []byte(queuePrefix + p)
@@ -646,9 +657,13 @@ func (b *Backend) verifyQueued(ctx context.Context) (bool, error) {
 		if err != nil {
 			return false, err
 		}
+		all, err := b.notFollowed(lot)
+		if err != nil {
+			return false, err
+		}
 		var flags []verifier.FlagAt
 		for _, f := range rep.GetFlags() {
-			if !verifier.ReplayedElsewhere(f.GetRule()) {
+			if !verifier.ReplayedElsewhere(f.GetRule()) && (!all || len(f.GetCorrectedBy()) > 0) {
 				continue
 			}
 			rec, err := b.record(ctx, f.GetIndex())
@@ -668,7 +683,11 @@ func (b *Backend) verifyQueued(ctx context.Context) (bool, error) {
 		b.mu.Lock()
 		s := newTxnStore(b.db)
 		s.flushes = &b.flushes
-		err = b.replay.AddFlags(s, lot, flags)
+		if all {
+			err = b.replay.AddAllFlags(s, lot, flags)
+		} else {
+			err = b.replay.AddFlags(s, lot, flags)
+		}
 		if err == nil {
 			err = s.commit()
 		}
@@ -696,6 +715,18 @@ func (b *Backend) verifyQueued(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	return true, nil
+}
+
+// notFollowed reports whether a correction of lot was not followed.
+func (b *Backend) notFollowed(lot string) (bool, error) {
+	err := b.db.View(func(txn *badger.Txn) error {
+		_, err := txn.Get([]byte(notFollowedPrefix + lot))
+		return err
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // verifyParties verifies queued parties' lots as they come, beside the

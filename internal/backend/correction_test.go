@@ -125,9 +125,10 @@ func TestReplayFollowsCorrection(t *testing.T) {
 // TestReplayCorrectionPastTransformation: a correction of a record that a
 // split has since consumed part of is not followed by the follower (it
 // would have to replay the split's outputs' lots too): its listing keeps
-// the flag as first raised, here stricter than a full verification (for a
-// correction that raises flags it is laxer: README, "Corrections"). This
-// is the documented limit (ReplayResult.Corrected).
+// the flag as first raised, here stricter than a full verification (the
+// flags a correction raises are added by a full verification:
+// correction_lax_test.go). This is the documented limit
+// (ReplayResult.Corrected).
 func TestReplayCorrectionPastTransformation(t *testing.T) {
 	x := lottest.New(t)
 	b, err := backend.NewPaused(x.S, x.Trust(), verifier.DefaultConfig(), "")
