@@ -289,15 +289,7 @@ func TestCheckpointsPerLog(t *testing.T) {
 // TestVerifyJSONRollback: verify --json prints a report on stdout when
 // the log was rolled back, with the error in it.
 func TestVerifyJSONRollback(t *testing.T) {
-	c := newCLI(t)
-	c.setup()
-	c.ok("extract", "--key", c.path("mine.key"), "--party", "mine-1", "--lot", "L2", "--mass-kg", "100", "--grade", "9", "--time", at(3, 0))
-	c.ok("verify", "L1")
-	state := c.path("state")
-	// The same log key, a shorter log: a rolled-back copy.
-	c2 := newCLI(t)
-	c2.setup()
-	t.Setenv("PROVCTL_STATE", state)
+	c2 := rolledBack(t)
 	code, out, _ := c2.run("verify", "L1", "--json")
 	var rep struct {
 		LotID   string   `json:"lotId"`

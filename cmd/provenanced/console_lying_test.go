@@ -19,13 +19,7 @@ import (
 // its own report (its flags), and says it differs from the server's. The
 // keys panel does not offer the server's keys for pinning with one click.
 func TestConsoleLyingServer(t *testing.T) {
-	chromium := findChromium()
-	if chromium == "" {
-		if os.Getenv("CONSOLE_E2E_REQUIRE_BROWSER") != "" {
-			t.Fatal("no Chromium found, and CONSOLE_E2E_REQUIRE_BROWSER is set")
-		}
-		t.Skip("no Chromium or Chrome found on PATH: the console's browser tests need one (.ci/run installs it)")
-	}
+	chromium := needChromium(t)
 	fx := startConsoleServer(t)
 	defer fx.d.stop(t)
 	fx.rc.Close()

@@ -62,6 +62,20 @@ func findChromium() string {
 	return ""
 }
 
+// needChromium returns the path of a Chromium or Chrome, and otherwise
+// skips the test, or fails it where requireBrowserEnv is set.
+func needChromium(t *testing.T) string {
+	t.Helper()
+	chromium := findChromium()
+	if chromium == "" {
+		if os.Getenv(requireBrowserEnv) != "" {
+			t.Fatalf("no Chromium found (looked for chromium, chromium-browser, google-chrome, $CHROMIUM) and %s is set", requireBrowserEnv)
+		}
+		t.Skip("no Chromium found (chromium, chromium-browser, google-chrome or $CHROMIUM): the console's browser tests need one; on Debian: apt-get install chromium (.ci/run installs it)")
+	}
+	return chromium
+}
+
 // TestConsole drives headless Chromium through the web console of a real
 // provenanced loaded with the Pakistan example, and checks that every page
 // shows what the API says: verdicts, rules, untraced shares, and the
@@ -69,13 +83,7 @@ func findChromium() string {
 // equal the server's, and of a tampered bundle, which must be INVALID.
 // No page may log a console error.
 func TestConsole(t *testing.T) {
-	chromium := findChromium()
-	if chromium == "" {
-		if os.Getenv(requireBrowserEnv) != "" {
-			t.Fatalf("no Chromium found (looked for chromium, chromium-browser, google-chrome, $CHROMIUM) and %s is set", requireBrowserEnv)
-		}
-		t.Skip("no Chromium found (chromium, chromium-browser, google-chrome or $CHROMIUM): the console's browser test needs one; on Debian: apt-get install chromium")
-	}
+	chromium := needChromium(t)
 	if testing.Short() {
 		t.Skip("the browser test takes a minute")
 	}

@@ -8,7 +8,6 @@ import (
 	"github.com/antimony-ledger/provenance/internal/backend"
 	"github.com/antimony-ledger/provenance/internal/lottest"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
-	"github.com/antimony-ledger/provenance/verifier"
 )
 
 // A correction past a split that raises flags (the receipt's seals
@@ -18,18 +17,8 @@ import (
 // verification says FLAGGED (a cold review found both listed VERIFIED).
 func TestCorrectionNotFollowedNeverLaxer(t *testing.T) {
 	x := lottest.New(t)
-	b, err := backend.NewPaused(x.S, x.Trust(), verifier.DefaultConfig(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	ext := x.Extract(x.Mine, "L1", 3000, 3, 9, lottest.MineSite, 1)
-	d1 := x.Dispatch(x.Mine, "L1", ext, x.Exp, 3000, 2)
-	r1 := x.Receive(x.Exp, "L1", d1, 2995, 3)
-	x.Transform(x.Exp, pb.TransformationKind_TRANSFORMATION_KIND_SPLIT,
-		[]*pb.TransformationInput{{LotId: "L1", Link: r1, MassKg: 2990}},
-		[]*pb.TransformationOutput{{LotId: "L1a", MassKg: 1495, Product: pb.Product_PRODUCT_ORE, SbGradePct: 9}, {LotId: "L1b", MassKg: 1495, Product: pb.Product_PRODUCT_ORE, SbGradePct: 9}}, 4)
-	agrees(t, b, "L1a")
+	b := paused(t, x)
+	r1 := receivedAndSplit(t, x, b, 2995)
 	x.Correct(x.Exp, &pb.Correction{LotId: "L1", Corrects: r1, CounterpartyId: x.Mine.ID, SealsIntact: proto.Bool(false), MassKg: lottest.Kg(30000)}, 5, x.Mine)
 	if err := backend.ReplayAll(t.Context(), b); err != nil {
 		t.Fatal(err)
@@ -57,11 +46,7 @@ func TestCorrectionNotFollowedNeverLaxer(t *testing.T) {
 // the lot listed VERIFIED).
 func TestSecondCorrectionNeverLaxer(t *testing.T) {
 	x := lottest.New(t)
-	b, err := backend.NewPaused(x.S, x.Trust(), verifier.DefaultConfig(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := paused(t, x)
 	ext := x.Extract(x.Mine, "L1", 3000, 3, 9, lottest.MineSite, 1)
 	d1 := x.Dispatch(x.Mine, "L1", ext, x.Exp, 3000, 2)
 	r1 := x.Receive(x.Exp, "L1", d1, 2995, 3)

@@ -13,6 +13,33 @@ import (
 	"github.com/antimony-ledger/provenance/verifier"
 )
 
+// paused returns a follower of x's log that replays only when told,
+// closed with the test.
+func paused(t *testing.T, x *lottest.H) *backend.Backend {
+	t.Helper()
+	b, err := backend.NewPaused(x.S, x.Trust(), verifier.DefaultConfig(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
+// receivedAndSplit logs lot L1: 3,000 kg extracted and dispatched to the
+// exporter, received as kg, and split into L1a and L1b, whose flags the
+// follower must have as a full verification does; it returns the receipt.
+func receivedAndSplit(t *testing.T, x *lottest.H, b *backend.Backend, kg float64) string {
+	t.Helper()
+	ext := x.Extract(x.Mine, "L1", 3000, 3, 9, lottest.MineSite, 1)
+	d1 := x.Dispatch(x.Mine, "L1", ext, x.Exp, 3000, 2)
+	r1 := x.Receive(x.Exp, "L1", d1, kg, 3)
+	x.Transform(x.Exp, pb.TransformationKind_TRANSFORMATION_KIND_SPLIT,
+		[]*pb.TransformationInput{{LotId: "L1", Link: r1, MassKg: 2990}},
+		[]*pb.TransformationOutput{{LotId: "L1a", MassKg: 1495, Product: pb.Product_PRODUCT_ORE, SbGradePct: 9}, {LotId: "L1b", MassKg: 1495, Product: pb.Product_PRODUCT_ORE, SbGradePct: 9}}, 4)
+	agrees(t, b, "L1a")
+	return r1
+}
+
 // agrees fails unless the follower's flags and verdict of lot are a full
 // verification's, and returns the verification.
 func agrees(t *testing.T, b *backend.Backend, lot string) *pb.VerificationReport {
@@ -50,11 +77,7 @@ func agrees(t *testing.T, b *backend.Backend, lot string) *pb.VerificationReport
 // VERIFIED; and the flags a correction raises.
 func TestReplayFollowsCorrection(t *testing.T) {
 	x := lottest.New(t)
-	b, err := backend.NewPaused(x.S, x.Trust(), verifier.DefaultConfig(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := paused(t, x)
 
 	// A receipt of 30,000 kg for 3,000 sent, corrected to 2,995.
 	ext := x.Extract(x.Mine, "L1", 3000, 3, 9, lottest.MineSite, 1)
@@ -131,18 +154,8 @@ func TestReplayFollowsCorrection(t *testing.T) {
 // (ReplayResult.Corrected).
 func TestReplayCorrectionPastTransformation(t *testing.T) {
 	x := lottest.New(t)
-	b, err := backend.NewPaused(x.S, x.Trust(), verifier.DefaultConfig(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	ext := x.Extract(x.Mine, "L1", 3000, 3, 9, lottest.MineSite, 1)
-	d1 := x.Dispatch(x.Mine, "L1", ext, x.Exp, 3000, 2)
-	r1 := x.Receive(x.Exp, "L1", d1, 30000, 3)
-	x.Transform(x.Exp, pb.TransformationKind_TRANSFORMATION_KIND_SPLIT,
-		[]*pb.TransformationInput{{LotId: "L1", Link: r1, MassKg: 2990}},
-		[]*pb.TransformationOutput{{LotId: "L1a", MassKg: 1495, Product: pb.Product_PRODUCT_ORE, SbGradePct: 9}, {LotId: "L1b", MassKg: 1495, Product: pb.Product_PRODUCT_ORE, SbGradePct: 9}}, 4)
-	agrees(t, b, "L1a")
+	b := paused(t, x)
+	r1 := receivedAndSplit(t, x, b, 30000)
 	x.Correct(x.Exp, &pb.Correction{LotId: "L1", Corrects: r1, CounterpartyId: x.Mine.ID, MassKg: lottest.Kg(2995)}, 5, x.Mine)
 	if err := backend.ReplayAll(t.Context(), b); err != nil {
 		t.Fatal(err)
