@@ -55,10 +55,11 @@ func (r *run) analyse(rep *pb.VerificationReport) {
 	// for the flags the corrections withdraw, and as corrected, for the
 	// verdict.
 	var before []cand
+	var asSigned *flow
 	if len(r.fixes) > 0 {
 		n0 := len(r.cands)
 		r.original = true
-		r.simulate()
+		asSigned = r.simulate()
 		r.original = false
 		before = slices.Clone(r.cands[n0:])
 		r.cands = r.cands[:n0]
@@ -76,19 +77,7 @@ func (r *run) analyse(rep *pb.VerificationReport) {
 	if r.complete(anc, ancRecs); len(r.errs) > 0 {
 		return
 	}
-	// The lot's state: what its head record left, or, when a
-	// transformation used it up, what it was before.
-	st := f.states[skey{head.id, lot}]
-	consumed := false
-	if st == nil {
-		if t := head.st.GetTransformation(); t != nil {
-			for _, in := range t.GetInputs() {
-				if in.GetLotId() == lot {
-					st, consumed = f.states[skey{in.GetLink(), lot}], true
-				}
-			}
-		}
-	}
+	st, consumed := f.lotAt(head, lot)
 	if st == nil {
 		r.fail("index %d: lot %q has no state at its head record (incomplete bundle)", head.idx, lot)
 		return
@@ -96,7 +85,19 @@ func (r *run) analyse(rep *pb.VerificationReport) {
 	if st.transit != nil && st.transit == head {
 		r.inTransit(head, lot)
 	}
+	nerr := len(r.errs)
 	r.volume(ancRecs, st)
+	if asSigned != nil && len(r.errs) == nerr {
+		// The volume rules on the lot as signed too: a correction that
+		// lowers what the lot holds withdraws the lot-year ORIGIN_VOLUME,
+		// which is kept, marked corrected, like every withdrawn flag.
+		if orig, _ := asSigned.lotAt(head, lot); orig != nil {
+			n0 := len(r.cands)
+			r.volume(ancRecs, orig)
+			before = append(before, r.cands[n0:]...)
+			r.cands = r.cands[:n0]
+		}
+	}
 	rep.HolderPartyId, rep.HeadRecord, rep.MassKg = st.holder, head.id, st.wet
 	if consumed {
 		rep.HolderPartyId, rep.ConsumedBy = "", head.id
@@ -143,6 +144,22 @@ func (r *run) analyse(rep *pb.VerificationReport) {
 	}
 	sort.SliceStable(rep.Origins, func(i, j int) bool { return rep.Origins[i].GetSbKg() > rep.Origins[j].GetSbKg() })
 	rep.UntracedShare = share(st.comp[untraced], st.sb)
+}
+
+// lotAt returns the lot's state in f: what its head record left, or,
+// when a transformation used it up (consumed), what it was before.
+func (f *flow) lotAt(head *entry, lot string) (st *lotState, consumed bool) {
+	if st = f.states[skey{head.id, lot}]; st != nil {
+		return st, false
+	}
+	if t := head.st.GetTransformation(); t != nil {
+		for _, in := range t.GetInputs() {
+			if in.GetLotId() == lot {
+				st, consumed = f.states[skey{in.GetLink(), lot}], true
+			}
+		}
+	}
+	return st, consumed
 }
 
 // inTransit raises UNCONFIRMED_CUSTODY for a lot whose head record is a

@@ -197,3 +197,41 @@ func TestCorrectionOfExtractionSite(t *testing.T) {
 		t.Fatalf("the withdrawn border flag or the correction is not shown\n%s", rep.GetText())
 	}
 }
+
+// A downward correction of an extraction's mass that brings the lot below
+// a year of its mine's capacity withdraws the lot-year ORIGIN_VOLUME (a
+// rule of the lot's final state, not of one record): the flag stays in
+// the report, marked corrected, and the verdict is judged as corrected.
+func TestCorrectionWithdrawsLotYearOriginVolume(t *testing.T) {
+	x := lottest.New(t)
+	ext := x.Extract(x.Mine, "L1", 800_000, 3, 9, lottest.MineSite, 1)
+	lotYear := func(rep *pb.VerificationReport) *pb.Flag {
+		t.Helper()
+		for _, f := range lottest.Flagged(rep, verifier.RuleOriginVolume) {
+			if strings.Contains(f.GetMessage(), "more than a year of its capacity") {
+				return f
+			}
+		}
+		return nil
+	}
+	if lotYear(x.Verify("L1")) == nil {
+		t.Fatalf("the 800 t extraction raises no lot-year ORIGIN_VOLUME: the test's premise")
+	}
+	corr := x.Correct(x.Mine, &pb.Correction{LotId: "L1", Corrects: ext, MassKg: lottest.Kg(30_000)}, 1.5)
+	rep := x.Verify("L1")
+	f := lotYear(rep)
+	if f == nil {
+		t.Fatalf("the lot-year ORIGIN_VOLUME of the extraction as signed vanished; flags: %v", rep.GetFlags())
+	}
+	if !slices.Equal(f.GetCorrectedBy(), []string{corr}) {
+		t.Errorf("lot-year ORIGIN_VOLUME corrected_by = %v, want [%s]", f.GetCorrectedBy(), corr)
+	}
+	if !strings.Contains(f.GetMessage(), "holds 69840 kg Sb") {
+		t.Errorf("the withdrawn flag should state the lot as signed (800 t wet, 3 %% moisture, 9 %% Sb: 69840 kg Sb): %s", f.GetMessage())
+	}
+	for _, g := range rep.GetFlags() {
+		if g != f && g.GetRule() == verifier.RuleOriginVolume && len(g.GetCorrectedBy()) == 0 && strings.Contains(g.GetMessage(), "more than a year") {
+			t.Errorf("the corrected lot still raises the lot-year flag uncorrected: %s", g.GetMessage())
+		}
+	}
+}

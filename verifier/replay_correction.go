@@ -2,6 +2,7 @@ package verifier
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -50,6 +51,23 @@ func (p *Replay) correct(s ReplayStore, in ReplayRecord, c *pb.Correction) (Repl
 	}
 	if ok, err := x.line(chain, lot, h); err != nil || !ok {
 		return ReplayResult{Corrected: []string{lot}}, err
+	}
+	// The flags the lot's head derives (a lot's Sb per mine) are made
+	// again by the summary, which deletes those it no longer raises: kept
+	// here to keep the withdrawn ones.
+	var sum ReplayLot
+	if _, err := x.get([]byte(ReplayLotPrefix+lot), &sum); err != nil {
+		return ReplayResult{}, err
+	}
+	derived := map[string][]byte{}
+	for _, key := range sum.Derived {
+		b, err := x.s.Get([]byte(ReplayFlagPrefix + key))
+		if err != nil {
+			return ReplayResult{}, err
+		}
+		if b != nil {
+			derived[key] = slices.Clone(b)
+		}
 	}
 	was := map[skey][]string{}
 	for _, rr := range chain {
@@ -109,8 +127,50 @@ func (p *Replay) correct(s ReplayStore, in ReplayRecord, c *pb.Correction) (Repl
 	if err := x.summarize(lot); err != nil {
 		return ReplayResult{}, err
 	}
+	if err := x.keepDerived(lot, derived, orig.Index, in.ID.String()); err != nil {
+		return ReplayResult{}, err
+	}
 	res.Lots = union(res.Lots, []string{lot})
 	return res, nil
+}
+
+// keepDerived keeps, marked corrected by corr and with the lot for good
+// (ReplayLot.Extra), the flags of derived (the lot's derived flags before
+// the correction, by key) that the summary as corrected no longer raises,
+// as [Verify] keeps the flags of the lot as first signed.
+func (x *replayTx) keepDerived(lot string, derived map[string][]byte, from uint64, corr string) error {
+	var sum ReplayLot
+	if _, err := x.get([]byte(ReplayLotPrefix+lot), &sum); err != nil {
+		return err
+	}
+	var kept []string
+	for _, key := range slices.Sorted(maps.Keys(derived)) {
+		if slices.Contains(sum.Keys, key) {
+			continue
+		}
+		f := &pb.Flag{}
+		if err := proto.Unmarshal(derived[key], f); err != nil {
+			return err
+		}
+		if f.GetIndex() < from {
+			continue // raised before the corrected record: not its doing
+		}
+		if _, err := x.putFlag(f); err != nil {
+			return err
+		}
+		if err := x.withdraw(key, corr); err != nil {
+			return err
+		}
+		kept = append(kept, key)
+	}
+	if len(kept) == 0 {
+		return nil
+	}
+	sum.Extra = union(sum.Extra, kept)
+	if err := x.set([]byte(ReplayLotPrefix+lot), &sum); err != nil {
+		return err
+	}
+	return x.summarize(lot) // the keys, rules and verdict, with them
 }
 
 // line reports whether chain (a corrected record and the records of lot

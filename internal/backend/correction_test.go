@@ -2,6 +2,7 @@ package backend_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -172,5 +173,31 @@ func TestReplayCorrectionPastTransformation(t *testing.T) {
 		if rep.GetVerdict() != pb.Verdict_VERDICT_VERIFIED || sum.Verdict != pb.Verdict_VERDICT_FLAGGED {
 			t.Errorf("lot %s: the follower's verdict %v, the verifier's %v: want FLAGGED (not followed) and VERIFIED\n%s", lot, sum.Verdict, rep.GetVerdict(), rep.GetText())
 		}
+	}
+}
+
+// TestReplayKeepsWithdrawnLotYear: an extraction corrected down below a
+// year of its mine's capacity withdraws the lot-year ORIGIN_VOLUME, which
+// the follower keeps listed, marked corrected, as a full verification
+// does, instead of deleting it.
+func TestReplayKeepsWithdrawnLotYear(t *testing.T) {
+	x := lottest.New(t)
+	b := paused(t, x)
+	ext := x.Extract(x.Mine, "L1", 800_000, 3, 9, lottest.MineSite, 1)
+	agrees(t, b, "L1")
+	corr := x.Correct(x.Mine, &pb.Correction{LotId: "L1", Corrects: ext, MassKg: lottest.Kg(30_000)}, 1.5)
+	agrees(t, b, "L1")
+	r, err := b.ListFlags(t.Context(), &apipb.ListFlagsRequest{LotId: "L1", Rule: verifier.RuleOriginVolume})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lotYear []*pb.Flag
+	for _, f := range r.GetFlags() {
+		if strings.Contains(f.GetMessage(), "more than a year of its capacity") {
+			lotYear = append(lotYear, f)
+		}
+	}
+	if len(lotYear) != 1 || !slices.Equal(lotYear[0].GetCorrectedBy(), []string{corr}) {
+		t.Fatalf("listed lot-year ORIGIN_VOLUME flags %v, want the extraction's as signed, corrected by %s", lotYear, corr)
 	}
 }
