@@ -390,6 +390,7 @@ func extract(ctx context.Context, e *env, args []string) error {
 	var k keyFlags
 	fs := newFlags(e, "extract", "", &g)
 	g.addSignOnly(fs)
+	g.addCheck(fs)
 	k.add(fs)
 	lot := fs.String("lot", "", "new lot id (required)")
 	mass := fs.Float64("mass-kg", 0, "wet mass, kg (required)")
