@@ -29,8 +29,15 @@ type Preview struct {
 	// appended.
 	Flags []*pb.Flag
 	// New are the flags of Flags that no report of Before carries (by
-	// rule, lot and record index): those the pending records would raise.
+	// rule, lot and record index), those the pending records would raise,
+	// except those of Expected.
 	New []*pb.Flag
+	// Expected are the flags of Flags, not in Before, that say only what
+	// state the pending records leave a lot in, as they should: the
+	// UNCONFIRMED_CUSTODY of a pending dispatch, whose lot is in transit
+	// until its addressee signs the receipt. They are not problems the
+	// records cause.
+	Expected []*pb.Flag
 	// Errors say why there is no preview: a bundle that does not verify
 	// as it is, bundles of different checkpoints, a pending record that
 	// does not decode or whose signatures do not verify with keys the
@@ -98,13 +105,26 @@ func PreviewLots(lots []string, bundles []*pb.Bundle, pending []*pb.Envelope, tr
 			}
 			seen[k] = true
 			p.Flags = append(p.Flags, f)
-			if !before[k] {
+			switch {
+			case before[k]:
+			case expected(f, r.ckpt.Size):
+				p.Expected = append(p.Expected, f)
+			default:
 				p.New = append(p.New, f)
 			}
 		}
 	}
-	p.Flags, p.New = sortFlags(p.Flags), sortFlags(p.New)
+	p.Flags, p.New, p.Expected = sortFlags(p.Flags), sortFlags(p.New), sortFlags(p.Expected)
 	return p
+}
+
+// expected reports whether f, of a verification with pending records
+// appended after a log of size entries, says only the state a pending
+// record leaves its lot in: a lot in transit (UNCONFIRMED_CUSTODY) whose
+// dispatch is pending. One raised on a dispatch in the log is not: a lot
+// left in transit that a pending record does not receive.
+func expected(f *pb.Flag, size uint64) bool {
+	return f.GetRule() == RuleUnconfirmedCustody && f.GetIndex() >= size
 }
 
 // PreviewNewLot says which flags pending records that start lot, a lot the
@@ -119,7 +139,7 @@ func PreviewLots(lots []string, bundles []*pb.Bundle, pending []*pb.Envelope, tr
 // are checked as [Verify] checks a bundle's, but nothing shows that base is
 // complete (it needs no map proofs): a tally's latest leaf left out makes
 // the volume rules count less, and a registry record left out can hide a
-// rotation or a revocation. Every flag on lot is new.
+// rotation or a revocation. Every flag on lot is new, or expected.
 func PreviewNewLot(lot string, base *pb.Bundle, pending []*pb.Envelope, trust Trust, cfg Config) *Preview {
 	p := &Preview{}
 	if base == nil {
@@ -146,8 +166,14 @@ func PreviewNewLot(lot string, base *pb.Bundle, pending []*pb.Envelope, trust Tr
 		p.Errors = append(p.Errors, fmt.Sprintf("lot %s with the pending records: %s", lot, strings.Join(r.errs, "; ")))
 		return p
 	}
-	p.Flags = sortFlags(rep.GetFlags())
-	p.New = p.Flags
+	for _, f := range rep.GetFlags() {
+		if expected(f, r.ckpt.Size) {
+			p.Expected = append(p.Expected, f)
+		} else {
+			p.New = append(p.New, f)
+		}
+	}
+	p.Flags, p.New, p.Expected = sortFlags(rep.GetFlags()), sortFlags(p.New), sortFlags(p.Expected)
 	return p
 }
 

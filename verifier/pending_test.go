@@ -152,3 +152,28 @@ func staleBundle(x *lottest.H) *pb.Bundle {
 	x.Extract(x.Mn2, "L10", 100, 3, 9, lottest.MineSite, 3)
 	return x.Bundle("L9")
 }
+
+// TestPreviewDispatchInTransit: a pending dispatch leaves its lot in
+// transit until the addressee signs the receipt; the UNCONFIRMED_CUSTODY
+// that says so is expected of it, not a flag it raises.
+func TestPreviewDispatchInTransit(t *testing.T) {
+	x, _, cfg := previewSetup(t)
+	bundles := []*pb.Bundle{x.Bundle("L9")}
+	head := x.Verify("L9").GetHeadRecord()
+	d := x.C.Sign(x.Exp, &pb.Statement{EventTime: x.Day(3), Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{
+		LotId: "L9", CustodyLink: head, ToPartyId: x.Mine.ID, MassKg: 1000, MoisturePct: 3}}})
+	p := verifier.PreviewLots([]string{"L9"}, bundles, []*pb.Envelope{d}, x.Trust(), cfg)
+	if len(p.Errors) > 0 {
+		t.Fatalf("errors: %v", p.Errors)
+	}
+	if len(p.New) != 0 {
+		t.Errorf("new flags %v, want none", p.New)
+	}
+	if len(p.Expected) != 1 || p.Expected[0].GetRule() != verifier.RuleUnconfirmedCustody || p.Expected[0].GetLotId() != "L9" ||
+		p.Expected[0].GetIndex() != uint64(checkpointSize(t, bundles[0])) {
+		t.Errorf("expected flags %v, want the dispatch's UNCONFIRMED_CUSTODY", p.Expected)
+	}
+	if len(p.Flags) != 1 {
+		t.Errorf("flags %v, want the UNCONFIRMED_CUSTODY", p.Flags)
+	}
+}
