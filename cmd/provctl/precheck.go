@@ -154,7 +154,7 @@ func (k *checkFlags) decide(e *env, g *globals, p *verifier.Preview) error {
 				fmt.Fprintf(e.stderr, "    (%s: %s)\n", f.GetRule(), d)
 			}
 		}
-		fmt.Fprintln(e.stderr, "Check the values you typed (masses, lot, location, time).")
+		fmt.Fprintln(e.stderr, "Check the values you typed (masses, grades, lot, location, time).")
 	}
 	if len(p.Errors) > 0 {
 		fmt.Fprintln(e.stderr, "The record could not be checked before it is written:")
