@@ -177,3 +177,47 @@ func TestPreviewDispatchInTransit(t *testing.T) {
 		t.Errorf("flags %v, want the UNCONFIRMED_CUSTODY", p.Flags)
 	}
 }
+
+// TestPreviewNewLot: an extraction starts a lot, with no bundle of its
+// own; previewed against the bundle of the mine's latest extraction, it is
+// counted with the mine's running tally: 500 t is within the mine's
+// 500 t a year (+5 %) by itself, not after the 30 t before it. Without
+// that extraction's leaf the tally starts from nothing.
+func TestPreviewNewLot(t *testing.T) {
+	x := lottest.New(t)
+	x.Extract(x.Mine, "L1", 30000, 3, 9, lottest.MineSite, 1)
+	cfg := verifier.DefaultConfig()
+	cfg.NationalOutputKgSbPerYear = 0 // the mine's capacity alone
+	cfg.Now = func() time.Time { return x.Day(2).AsTime() }
+	ext := func(lot string, kg float64) *pb.Envelope {
+		return x.C.Sign(x.Mine, &pb.Statement{EventTime: x.Day(2), Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
+			LotId: lot, MassKg: kg, MoisturePct: 3, SbGradePct: 9, Site: lottest.MineSite, Product: pb.Product_PRODUCT_ORE}}})
+	}
+	base := x.Bundle("L1")
+	p := verifier.PreviewNewLot("L2", base, []*pb.Envelope{ext("L2", 500000)}, x.Trust(), cfg)
+	if len(p.Errors) > 0 {
+		t.Fatalf("errors: %v", p.Errors)
+	}
+	if len(p.New) != 1 || p.New[0].GetRule() != verifier.RuleMineOverCapacity || p.New[0].GetLotId() != "L2" ||
+		!strings.Contains(p.New[0].GetMessage(), "530000 kg ore") || !strings.Contains(p.New[0].GetMessage(), "2 extractions") {
+		t.Fatalf("new flags %v, want MINE_OVER_CAPACITY for 530 t in 2 extractions", p.New)
+	}
+	if p := verifier.PreviewNewLot("L2", base, []*pb.Envelope{ext("L2", 400000)}, x.Trust(), cfg); len(p.Errors) > 0 || len(p.New) != 0 {
+		t.Fatalf("430 t: new %v, errors %v", p.New, p.Errors)
+	}
+	// The registry records alone: no tally to add to.
+	regOnly := proto.Clone(base).(*pb.Bundle)
+	regOnly.Records = nil
+	for _, br := range base.GetRecords() {
+		if _, st, err := record.Decode(br.GetData()); err == nil && st.GetExtraction() == nil {
+			regOnly.Records = append(regOnly.Records, br)
+		}
+	}
+	if p := verifier.PreviewNewLot("L2", regOnly, []*pb.Envelope{ext("L2", 500000)}, x.Trust(), cfg); len(p.Errors) > 0 || len(p.New) != 0 {
+		t.Fatalf("500 t, no tally before it: new %v, errors %v", p.New, p.Errors)
+	}
+	// A lot the log holds already is not new.
+	if p := verifier.PreviewNewLot("L1", base, []*pb.Envelope{ext("L1", 1000)}, x.Trust(), cfg); len(p.Errors) == 0 || !strings.Contains(p.Errors[0], "the log holds it already") {
+		t.Fatalf("an existing lot: new %v, errors %v", p.New, p.Errors)
+	}
+}
