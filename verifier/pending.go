@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/antimony-ledger/provenance/index"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
 	"github.com/antimony-ledger/provenance/tlog"
@@ -28,8 +29,15 @@ type Preview struct {
 	// appended.
 	Flags []*pb.Flag
 	// New are the flags of Flags that no report of Before carries (by
-	// rule, lot and record index): those the pending records would raise.
+	// rule, lot and record index), those the pending records would raise,
+	// except those of Expected.
 	New []*pb.Flag
+	// Expected are the flags of Flags, not in Before, that say only what
+	// state the pending records leave a lot in, as they should: the
+	// UNCONFIRMED_CUSTODY of a pending dispatch, whose lot is in transit
+	// until its addressee signs the receipt. They are not problems the
+	// records cause.
+	Expected []*pb.Flag
 	// Errors say why there is no preview: a bundle that does not verify
 	// as it is, bundles of different checkpoints, a pending record that
 	// does not decode or whose signatures do not verify with keys the
@@ -97,12 +105,75 @@ func PreviewLots(lots []string, bundles []*pb.Bundle, pending []*pb.Envelope, tr
 			}
 			seen[k] = true
 			p.Flags = append(p.Flags, f)
-			if !before[k] {
+			switch {
+			case before[k]:
+			case expected(f, r.ckpt.Size):
+				p.Expected = append(p.Expected, f)
+			default:
 				p.New = append(p.New, f)
 			}
 		}
 	}
-	p.Flags, p.New = sortFlags(p.Flags), sortFlags(p.New)
+	p.Flags, p.New, p.Expected = sortFlags(p.Flags), sortFlags(p.New), sortFlags(p.Expected)
+	return p
+}
+
+// expected reports whether f, of a verification with pending records
+// appended after a log of size entries, says only the state a pending
+// record leaves its lot in: a lot in transit (UNCONFIRMED_CUSTODY) whose
+// dispatch is pending. One raised on a dispatch in the log is not: a lot
+// left in transit that a pending record does not receive.
+func expected(f *pb.Flag, size uint64) bool {
+	return f.GetRule() == RuleUnconfirmedCustody && f.GetIndex() >= size
+}
+
+// PreviewNewLot says which flags pending records that start lot, a lot the
+// log does not hold yet (an extraction), would raise on it if appended to
+// the log next. There is no bundle of such a lot to verify first: base
+// gives the checkpoint and, each with its inclusion proof to it, the
+// records the rules need: the registry records of the pending records'
+// signers (at least their registrations) and, as for a bundle, the latest
+// extraction leaf of each running tally the pending extractions add to
+// (their mine's and its country's) with the leaves back along the tally
+// to the capacity window's start; base's lot_id is not read. Its records
+// are checked as [Verify] checks a bundle's, but nothing shows that base is
+// complete (it needs no map proofs): a tally's latest leaf left out makes
+// the volume rules count less, and a registry record left out can hide a
+// rotation or a revocation. Every flag on lot is new, or expected.
+func PreviewNewLot(lot string, base *pb.Bundle, pending []*pb.Envelope, trust Trust, cfg Config) *Preview {
+	p := &Preview{}
+	if base == nil {
+		p.Errors = append(p.Errors, "no records to preview against")
+		return p
+	}
+	b := proto.Clone(base).(*pb.Bundle)
+	b.LotId = lot
+	r := newRun(b, trust, cfg, nil)
+	r.preview = true
+	rep := &pb.VerificationReport{LotId: lot}
+	if r.crypto() {
+		for _, rec := range r.recs {
+			if slices.Contains(index.Lots(rec.st), lot) {
+				r.fail("index %d names lot %q: the log holds it already", rec.idx, lot)
+				break
+			}
+		}
+	}
+	if len(r.errs) == 0 && r.appendPending(pending) {
+		r.analyse(rep)
+	}
+	if len(r.errs) > 0 {
+		p.Errors = append(p.Errors, fmt.Sprintf("lot %s with the pending records: %s", lot, strings.Join(r.errs, "; ")))
+		return p
+	}
+	for _, f := range rep.GetFlags() {
+		if expected(f, r.ckpt.Size) {
+			p.Expected = append(p.Expected, f)
+		} else {
+			p.New = append(p.New, f)
+		}
+	}
+	p.Flags, p.New, p.Expected = sortFlags(rep.GetFlags()), sortFlags(p.New), sortFlags(p.Expected)
 	return p
 }
 
@@ -163,12 +234,42 @@ func (r *run) appendPending(envs []*pb.Envelope) bool {
 		if r.byID[rid.String()] != nil {
 			return r.fail("pending record %d is in the log already (record %s)", i+1, rid)
 		}
-		rec := &entry{idx: idx, rid: rid, id: rid.String(), env: env, st: st, time: st.GetEventTime().AsTime(), leaf: tlog.Leaf{Time: now, Record: rid}}
+		leaf := tlog.Leaf{Time: now, Record: rid, Extra: r.pendingTallies(st)}
+		rec := &entry{idx: idx, rid: rid, id: rid.String(), env: env, st: st, time: st.GetEventTime().AsTime(), leaf: leaf}
 		r.recs = append(r.recs, rec)
 		r.byID[rec.id] = rec
+		r.leaves[idx] = leaf
+		r.order = append(r.order, idx)
 		if sigs, err = r.applyRegistry(rec, sigs); err != nil {
 			return r.fail("pending record %d: %v", i+1, err)
 		}
 	}
 	return r.verifySigs(sigs)
+}
+
+// pendingTallies returns the leaf extra data the log would give a pending
+// record (index.Add): for an extraction, the running tallies
+// of its mine and of the mine's registered country, each the latest tally
+// of the key among the run's leaves plus this extraction (the key's first
+// if no leaf carries it). A tally the bundle does not hold the latest leaf
+// of is counted from the latest it holds.
+func (r *run) pendingTallies(st *pb.Statement) []byte {
+	x := st.GetExtraction()
+	if x == nil {
+		return nil
+	}
+	country := r.party(st.GetPartyId()).GetRegistration().GetCountry()
+	var ts []index.Tally
+	for _, key := range []string{index.MineTally(st.GetPartyId()), index.CountryTally(country)} {
+		prev, prevAt := index.Tally{Key: key}, uint64(index.NoPrev)
+		for _, i := range r.order {
+			if t, err := index.ParseExtra(r.leaves[i].Extra); err == nil {
+				if t, ok := index.Find(t, key); ok { // r.order is ascending: the last is the latest
+					prev, prevAt = t, i
+				}
+			}
+		}
+		ts = append(ts, prev.Add(prevAt, x))
+	}
+	return index.MarshalExtra(ts)
 }

@@ -152,3 +152,72 @@ func staleBundle(x *lottest.H) *pb.Bundle {
 	x.Extract(x.Mn2, "L10", 100, 3, 9, lottest.MineSite, 3)
 	return x.Bundle("L9")
 }
+
+// TestPreviewDispatchInTransit: a pending dispatch leaves its lot in
+// transit until the addressee signs the receipt; the UNCONFIRMED_CUSTODY
+// that says so is expected of it, not a flag it raises.
+func TestPreviewDispatchInTransit(t *testing.T) {
+	x, _, cfg := previewSetup(t)
+	bundles := []*pb.Bundle{x.Bundle("L9")}
+	head := x.Verify("L9").GetHeadRecord()
+	d := x.C.Sign(x.Exp, &pb.Statement{EventTime: x.Day(3), Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{
+		LotId: "L9", CustodyLink: head, ToPartyId: x.Mine.ID, MassKg: 1000, MoisturePct: 3}}})
+	p := verifier.PreviewLots([]string{"L9"}, bundles, []*pb.Envelope{d}, x.Trust(), cfg)
+	if len(p.Errors) > 0 {
+		t.Fatalf("errors: %v", p.Errors)
+	}
+	if len(p.New) != 0 {
+		t.Errorf("new flags %v, want none", p.New)
+	}
+	if len(p.Expected) != 1 || p.Expected[0].GetRule() != verifier.RuleUnconfirmedCustody || p.Expected[0].GetLotId() != "L9" ||
+		p.Expected[0].GetIndex() != uint64(checkpointSize(t, bundles[0])) {
+		t.Errorf("expected flags %v, want the dispatch's UNCONFIRMED_CUSTODY", p.Expected)
+	}
+	if len(p.Flags) != 1 {
+		t.Errorf("flags %v, want the UNCONFIRMED_CUSTODY", p.Flags)
+	}
+}
+
+// TestPreviewNewLot: an extraction starts a lot, with no bundle of its
+// own; previewed against the bundle of the mine's latest extraction, it is
+// counted with the mine's running tally: 500 t is within the mine's
+// 500 t a year (+5 %) by itself, not after the 30 t before it. Without
+// that extraction's leaf the tally starts from nothing.
+func TestPreviewNewLot(t *testing.T) {
+	x := lottest.New(t)
+	x.Extract(x.Mine, "L1", 30000, 3, 9, lottest.MineSite, 1)
+	cfg := verifier.DefaultConfig()
+	cfg.NationalOutputKgSbPerYear = 0 // the mine's capacity alone
+	cfg.Now = func() time.Time { return x.Day(2).AsTime() }
+	ext := func(lot string, kg float64) *pb.Envelope {
+		return x.C.Sign(x.Mine, &pb.Statement{EventTime: x.Day(2), Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
+			LotId: lot, MassKg: kg, MoisturePct: 3, SbGradePct: 9, Site: lottest.MineSite, Product: pb.Product_PRODUCT_ORE}}})
+	}
+	base := x.Bundle("L1")
+	p := verifier.PreviewNewLot("L2", base, []*pb.Envelope{ext("L2", 500000)}, x.Trust(), cfg)
+	if len(p.Errors) > 0 {
+		t.Fatalf("errors: %v", p.Errors)
+	}
+	if len(p.New) != 1 || p.New[0].GetRule() != verifier.RuleMineOverCapacity || p.New[0].GetLotId() != "L2" ||
+		!strings.Contains(p.New[0].GetMessage(), "530000 kg ore") || !strings.Contains(p.New[0].GetMessage(), "2 extractions") {
+		t.Fatalf("new flags %v, want MINE_OVER_CAPACITY for 530 t in 2 extractions", p.New)
+	}
+	if p := verifier.PreviewNewLot("L2", base, []*pb.Envelope{ext("L2", 400000)}, x.Trust(), cfg); len(p.Errors) > 0 || len(p.New) != 0 {
+		t.Fatalf("430 t: new %v, errors %v", p.New, p.Errors)
+	}
+	// The registry records alone: no tally to add to.
+	regOnly := proto.Clone(base).(*pb.Bundle)
+	regOnly.Records = nil
+	for _, br := range base.GetRecords() {
+		if _, st, err := record.Decode(br.GetData()); err == nil && st.GetExtraction() == nil {
+			regOnly.Records = append(regOnly.Records, br)
+		}
+	}
+	if p := verifier.PreviewNewLot("L2", regOnly, []*pb.Envelope{ext("L2", 500000)}, x.Trust(), cfg); len(p.Errors) > 0 || len(p.New) != 0 {
+		t.Fatalf("500 t, no tally before it: new %v, errors %v", p.New, p.Errors)
+	}
+	// A lot the log holds already is not new.
+	if p := verifier.PreviewNewLot("L1", base, []*pb.Envelope{ext("L1", 1000)}, x.Trust(), cfg); len(p.Errors) == 0 || !strings.Contains(p.Errors[0], "the log holds it already") {
+		t.Fatalf("an existing lot: new %v, errors %v", p.New, p.Errors)
+	}
+}

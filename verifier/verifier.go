@@ -51,6 +51,8 @@
 // replays them with the signed but unsubmitted records appended after the
 // checkpoint. Those records alone carry no inclusion proof, so a
 // [Preview] has flags but no verdict, and nothing in it vouches for a lot.
+// [PreviewNewLot] does the same for records that start a lot (an
+// extraction), against the records its rules need rather than a bundle.
 package verifier
 
 import (

@@ -23,9 +23,11 @@ import (
 // flag it raises. Before submitting a custody record, provctl verifies
 // the lot as provctl verify does, then again with the signed record
 // appended as the log would append it (verifier.PreviewLots), and asks
-// before submitting a record that would raise a CRITICAL flag.
+// before submitting a record that would raise a CRITICAL flag. An
+// extraction, which starts a lot, is checked against its mine instead
+// (precheck_extract.go).
 
-// checkFlags are the flags of a command that appends a record to a lot.
+// checkFlags are the flags of a command that appends a custody record.
 type checkFlags struct {
 	skip  bool
 	yes   bool
@@ -33,7 +35,7 @@ type checkFlags struct {
 }
 
 func (k *checkFlags) add(fs *flag.FlagSet) {
-	fs.BoolVar(&k.skip, "no-check", false, "submit without first verifying the lot with the record added (by default provctl does, and asks before a record that would raise a CRITICAL flag)")
+	fs.BoolVar(&k.skip, "no-check", false, "submit without first verifying the lot with the record added (by default provctl does, and asks before a record that would raise a CRITICAL flag; an extraction is checked against its mine's registration and yearly tallies)")
 	fs.BoolVar(&k.yes, "yes", false, "submit even if the record would raise a CRITICAL flag or could not be checked (the flags are printed all the same); needed to do so when stdin is not a terminal")
 	k.trust.add(fs)
 }
@@ -48,7 +50,8 @@ func (g *globals) addCheck(fs *flag.FlagSet) {
 // recordLots returns the lots whose verification a statement changes
 // (preview) and the existing lots whose bundles show it (from); none for a
 // statement that does not continue a lot (an extraction starts one, with
-// no history to check it against; registry statements touch no lot).
+// no history: check previews it against its mine; registry statements
+// touch no lot).
 func recordLots(st *pb.Statement) (preview, from []string) {
 	switch b := st.GetBody().(type) {
 	case *pb.Statement_Dispatch:
@@ -92,10 +95,10 @@ type refusal struct {
 func (k *checkFlags) check(ctx context.Context, e *env, g *globals, c *client.Client, env *pb.Envelope) error {
 	st, err := record.DecodeStatement(env.GetPayload())
 	if err != nil {
-		return err
+		return nil // malformed: the server refuses it, and says why
 	}
 	preview, from := recordLots(st)
-	if len(from) == 0 {
+	if len(from) == 0 && st.GetExtraction() == nil {
 		return nil
 	}
 	trust, err := k.trust.trust()
@@ -107,6 +110,13 @@ func (k *checkFlags) check(ctx context.Context, e *env, g *globals, c *client.Cl
 	}
 	ctx, cancel := withTimeout(ctx, g)
 	defer cancel()
+	if x := st.GetExtraction(); x != nil {
+		base, err := k.extractionBase(ctx, e, c, trust, st)
+		if err != nil {
+			return err
+		}
+		return k.decide(e, g, verifier.PreviewNewLot(x.GetLotId(), base, []*pb.Envelope{env}, trust, verifier.DefaultConfig()))
+	}
 	bundles, err := fetchBundles(ctx, c, from)
 	if err != nil {
 		return err
@@ -118,7 +128,13 @@ func (k *checkFlags) check(ctx context.Context, e *env, g *globals, c *client.Cl
 	if err := addRegistration(ctx, c, trust, bundles, st.GetPartyId()); err != nil {
 		return err
 	}
-	p := verifier.PreviewLots(preview, bundles, []*pb.Envelope{env}, trust, verifier.DefaultConfig())
+	return k.decide(e, g, verifier.PreviewLots(preview, bundles, []*pb.Envelope{env}, trust, verifier.DefaultConfig()))
+}
+
+// decide prints what a preview found and, if the record would raise a
+// CRITICAL flag or could not be checked, asks (--yes answers for a caller
+// that cannot be asked). A nil error means submit.
+func (k *checkFlags) decide(e *env, g *globals, p *verifier.Preview) error {
 	var critical []*pb.Flag
 	for _, f := range p.New {
 		if f.GetSeverity() == pb.Severity_SEVERITY_CRITICAL {
@@ -138,7 +154,7 @@ func (k *checkFlags) check(ctx context.Context, e *env, g *globals, c *client.Cl
 				fmt.Fprintf(e.stderr, "    (%s: %s)\n", f.GetRule(), d)
 			}
 		}
-		fmt.Fprintln(e.stderr, "Check the values you typed (masses, lot, location, time).")
+		fmt.Fprintln(e.stderr, "Check the values you typed (masses, grades, lot, location, time).")
 	}
 	if len(p.Errors) > 0 {
 		fmt.Fprintln(e.stderr, "The record could not be checked before it is written:")

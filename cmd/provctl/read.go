@@ -53,12 +53,16 @@ func showLot(ctx context.Context, e *env, args []string) error {
 			return printJSON(e.stdout, r)
 		}
 		l := r.GetLot()
-		fmt.Fprintf(e.stdout, "lot %s: %s, %.1f kg, %.2f%% Sb, held by %s\n", l.GetLotId(), productName(l.GetProduct()), l.GetMassKg(), l.GetSbGradePct(), l.GetHolderPartyId())
+		held := "held by"
+		if l.GetConsumed() {
+			held = "last held by" // it no longer exists
+		}
+		fmt.Fprintf(e.stdout, "lot %s: %s, %.1f kg, %.2f%% Sb, %s %s\n", l.GetLotId(), productName(l.GetProduct()), l.GetMassKg(), l.GetSbGradePct(), held, l.GetHolderPartyId())
 		if l.GetInTransitTo() != "" {
 			fmt.Fprintf(e.stdout, "in transit to %s (dispatch %s)\n", l.GetInTransitTo(), l.GetPendingDispatch())
 		}
 		if l.GetConsumed() {
-			fmt.Fprintln(e.stdout, "used up by a transformation")
+			fmt.Fprintln(e.stdout, "used up by a transformation: its outputs are the lots that hold its material now")
 		}
 		if labs := l.GetNamedLabs(); len(labs) > 0 {
 			fmt.Fprintf(e.stdout, "labs named by the holder: %s\n", strings.Join(labs, ", "))
@@ -138,7 +142,7 @@ func describeStatement(st *pb.Statement) string {
 	case *pb.Statement_PartyRegistration:
 		return "registered " + b.PartyRegistration.GetPartyId()
 	case *pb.Statement_KeyRotation:
-		return "rotated a key of " + b.KeyRotation.GetPartyId()
+		return "rotated a key of " + b.KeyRotation.GetPartyId() + " (new key " + record.KeyID(b.KeyRotation.GetNewKey().GetPublicKey()) + ")"
 	case *pb.Statement_KeyRevocation:
 		return "revoked a key of " + b.KeyRevocation.GetPartyId()
 	case *pb.Statement_RegistrarRotation:

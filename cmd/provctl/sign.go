@@ -329,7 +329,7 @@ func cosign(ctx context.Context, e *env, args []string) error {
 	for _, sig := range env.GetSignatures() {
 		signers = append(signers, sig.GetKeyid())
 	}
-	fmt.Fprintf(e.stderr, "provctl cosign: %s %s, made by %s, signed by %s; adding key %s\n",
+	fmt.Fprintf(e.stderr, "provctl cosign: %s %s, made by %s, signed by %s; adding the signature of %s (--key)\n",
 		describeStatement(st), st.GetEventTime().AsTime().UTC().Format(time.RFC3339), st.GetPartyId(), orNone(signers), kid)
 	if st.GetKeyRotation() != nil && len(signers) == 0 && !*recovery {
 		return usageErr("no key of %q has signed this rotation: signing it alone is a key recovery; say --recovery if that is what you mean", st.GetKeyRotation().GetPartyId())
@@ -390,6 +390,7 @@ func extract(ctx context.Context, e *env, args []string) error {
 	var k keyFlags
 	fs := newFlags(e, "extract", "", &g)
 	g.addSignOnly(fs)
+	g.addCheck(fs)
 	k.add(fs)
 	lot := fs.String("lot", "", "new lot id (required)")
 	mass := fs.Float64("mass-kg", 0, "wet mass, kg (required)")

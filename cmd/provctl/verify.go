@@ -287,6 +287,11 @@ func listFlags(ctx context.Context, e *env, args []string) error {
 		if g.json {
 			return printJSON(e.stdout, r)
 		}
+		if len(r.GetFlags()) == 0 {
+			// A bare header read as a broken listing in a new-user trial.
+			fmt.Fprintln(e.stdout, "no flags (among the lots you may read)")
+			return nil
+		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "SEVERITY\tRULE\tLOT\tPARTY\tINDEX\tMESSAGE")
 		for _, f := range r.GetFlags() {

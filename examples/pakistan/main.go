@@ -7,6 +7,10 @@
 // end (--serve keeps it running for provctl and curl). With --addr it plays
 // against a running server, signing registrations with --registrar-key and
 // verifying against the pinned --log-key and --registrar-pub.
+//
+// It saves the parties' keys (--keys; by default in the data directory, or
+// in ./pakistan-keys with --addr) and prints how to go on as them with
+// provctl.
 package main
 
 import (
@@ -46,9 +50,44 @@ type options struct {
 	logKey       string
 	registrarPub string
 	data         string
+	keys         string
 	serve        bool
 	out          io.Writer
+	// set holds the flags given on the command line.
+	set map[string]bool
 }
+
+// defaultKeysDir is where the parties' keys go with --addr and no --keys.
+const defaultKeysDir = "pakistan-keys"
+
+// check refuses flags that do not apply together: a flag the run would
+// ignore is a mistake the user should hear of.
+func (o options) check() error {
+	var bad []string
+	if o.addr != "" {
+		for _, f := range []string{"data", "serve"} {
+			if o.set[f] {
+				bad = append(bad, "--"+f)
+			}
+		}
+		if len(bad) > 0 {
+			return usageError{fmt.Errorf("%s: only without --addr (for the server the example starts); a server given with --addr keeps its own data and runs on its own", strings.Join(bad, " and "))}
+		}
+		return nil
+	}
+	for _, f := range []string{"registrar-key", "log-key", "registrar-pub"} {
+		if o.set[f] {
+			bad = append(bad, "--"+f)
+		}
+	}
+	if len(bad) > 0 {
+		return usageError{fmt.Errorf("%s: only with --addr (the server the example starts makes its own keys)", strings.Join(bad, ", "))}
+	}
+	return nil
+}
+
+// A usageError is a command line the example refuses (exit 2).
+type usageError struct{ error }
 
 func main() {
 	var o options
@@ -57,13 +96,23 @@ func main() {
 	flag.StringVar(&o.logKey, "log-key", "", "with --addr: the log's verifier key, or a file holding it")
 	flag.StringVar(&o.registrarPub, "registrar-pub", "", "with --addr: the registrar public key file")
 	flag.StringVar(&o.data, "data", "", "without --addr: data directory for the embedded server (default: a temporary one)")
+	flag.StringVar(&o.keys, "keys", "", "directory to save the parties' private keys in (PARTY.key, mode 0600, and PARTY.key.pub), for provctl (default: DATA/parties, or ./"+defaultKeysDir+" with --addr)")
 	flag.BoolVar(&o.serve, "serve", false, "without --addr: keep serving after the scenario until interrupted")
 	flag.Parse()
 	o.out = os.Stdout
+	o.set = map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "pakistan: unexpected argument %q (flags only; see --help)\n", flag.Arg(0))
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "pakistan:", err)
+		if errors.As(err, new(usageError)) {
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
 }
@@ -89,6 +138,9 @@ func run(ctx context.Context, o options) error {
 }
 
 func play(ctx context.Context, o options) (*Result, error) {
+	if err := o.check(); err != nil {
+		return nil, err
+	}
 	out := o.out
 	addr, tr, suffix := o.addr, trust{}, ""
 	var httpAddr, dir string
@@ -110,6 +162,16 @@ func play(ctx context.Context, o options) (*Result, error) {
 		}
 		suffix = "-" + time.Now().UTC().Format("150405")
 	}
+	keys := o.keys
+	if keys == "" {
+		keys = defaultKeysDir
+		if dir != "" {
+			keys = filepath.Join(dir, "parties")
+		}
+	}
+	if err := os.MkdirAll(keys, 0o700); err != nil {
+		return nil, fmt.Errorf("the directory for the parties' keys: %w", err)
+	}
 	c, err := client.Dial(addr, nil)
 	if err != nil {
 		return nil, err
@@ -123,6 +185,7 @@ func play(ctx context.Context, o options) (*Result, error) {
 		c: c, out: out, suffix: suffix, ref: ref, parties: map[string]*client.Signer{},
 		as: map[*client.Signer]*client.Client{}, reader: map[string]*client.Signer{},
 		registrar: &client.Signer{PartyID: record.RegistrarPartyID, Key: tr.regKey},
+		keys:      keys,
 		start:     time.Now().UTC().Truncate(time.Hour).AddDate(0, 0, -scenarioDays),
 	}
 	stories, err := s.Run(ctx)
@@ -171,11 +234,24 @@ func play(ctx context.Context, o options) (*Result, error) {
 	} else if httpAddr != "" {
 		fmt.Fprintln(out, "\nThe server has stopped with the example; run it with --serve to keep it up for provctl and for REST (it prints a token and the curl lines).")
 	}
+	// The keys outlive the run unless they are in the temporary store the
+	// example removes when it stops.
+	if o.keys != "" || o.addr != "" || o.data != "" || o.serve {
+		abs, err := filepath.Abs(keys)
+		if err != nil {
+			abs = keys
+		}
+		exporter := s.id("indus-exports")
+		fmt.Fprintf(out, "\nThe parties' keys are saved in %s (PARTY.key, mode 0600, and PARTY.key.pub). To go on with provctl as a party, e.g. the exporter:\n  export PROVCTL_KEY=%s PROVCTL_PARTY=%s\n",
+			abs, filepath.Join(abs, exporter+".key"), exporter)
+	}
 	if o.serve && o.addr == "" {
+		// The operator's key reads everything; the party's line above
+		// replaces it to act as a party.
 		fmt.Fprintf(out, "\nServing on gRPC %s and http://%s until interrupted (Ctrl-C). For provctl:\n", addr, httpAddr)
 		fmt.Fprintf(out, "  export PROVCTL_ADDR=%s PROVCTL_LOG_KEY=%s PROVCTL_REGISTRAR_PUB=%s PROVCTL_REGISTRAR_KEY=%s\n",
 			addr, filepath.Join(dir, "log.pub"), filepath.Join(dir, "registrar.pub"), filepath.Join(dir, "registrar.key"))
-		fmt.Fprintf(out, "  export PROVCTL_KEY=%s   # reads as the operator; a party's key with PROVCTL_PARTY reads as that party\n", filepath.Join(dir, "log.key"))
+		fmt.Fprintf(out, "  export PROVCTL_KEY=%s   # reads as the operator; the party's line above signs and reads as that party\n", filepath.Join(dir, "log.key"))
 		<-ctx.Done()
 	}
 	return res, nil

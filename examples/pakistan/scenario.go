@@ -5,11 +5,14 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/antimony-ledger/provenance/client"
+	"github.com/antimony-ledger/provenance/internal/keyfile"
 	"github.com/antimony-ledger/provenance/internal/refdata"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
@@ -50,6 +53,10 @@ type scenario struct {
 	suffix    string // appended to ids when running against a shared server
 	ref       *refdata.Dataset
 	parties   map[string]*client.Signer
+	// keys is the directory the parties' private keys are saved in, as
+	// provctl keygen saves them (PARTY.key and PARTY.key.pub), so that
+	// provctl can go on as them; none if empty.
+	keys string
 	// as holds a client per signer: each party connects as itself.
 	as map[*client.Signer]*client.Client
 	// reader is, for each lot, the party that last took or was sent it:
@@ -169,6 +176,9 @@ func (s *scenario) registerParties(ctx context.Context) error {
 			return err
 		}
 		s.parties[s.id(d.id)] = &client.Signer{PartyID: s.id(d.id), Key: priv}
+		if err := s.saveKey(s.id(d.id), pub, priv); err != nil {
+			return err
+		}
 		s.say("  registered %-22s %s", s.id(d.id), d.name)
 	}
 	return nil
@@ -435,4 +445,17 @@ func (s *scenario) Run(ctx context.Context) ([]Story, error) {
 	}
 	stories = append(stories, Story{Lot: lot, Title: "400 t declared by a mine licensed for 150 t a year", Expect: []string{"MINE_OVER_CAPACITY"}})
 	return stories, nil
+}
+
+// saveKey saves a party's key pair in s.keys as provctl keygen does:
+// PARTY.key (mode 0600, never overwritten) and PARTY.key.pub.
+func (s *scenario) saveKey(party string, pub ed25519.PublicKey, priv ed25519.PrivateKey) error {
+	if s.keys == "" {
+		return nil
+	}
+	path := filepath.Join(s.keys, party+".key")
+	if err := keyfile.WritePrivate(path, priv); err != nil {
+		return fmt.Errorf("saving the key of %s: %w", party, err)
+	}
+	return os.WriteFile(path+".pub", record.MarshalPublicKey(pub), 0o644)
 }
