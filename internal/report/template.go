@@ -101,7 +101,6 @@ const css = `
 
 var page = template.Must(template.New("report").Funcs(template.FuncMap{
 	"add": func(a, b float64) float64 { return a + b },
-	"mul": func(a int, b float64) float64 { return float64(a) * b },
 }).Parse(`
 {{define "document"}}<!doctype html>
 <html lang="en">
@@ -220,7 +219,7 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 {{else if eq .Class "target"}}<rect x="{{printf "%.1f" .X}}" y="{{printf "%.1f" .Y}}" width="{{printf "%.1f" .W}}" height="{{printf "%.1f" .H}}" rx="4" fill="#fff8c5" stroke="#1b1f24" stroke-width="2"/>
 {{else if eq .Class "other"}}<rect x="{{printf "%.1f" .X}}" y="{{printf "%.1f" .Y}}" width="{{printf "%.1f" .W}}" height="{{printf "%.1f" .H}}" rx="4" fill="#f6f8fa" stroke="#afb8c1" stroke-dasharray="4 3"/>
 {{else}}<rect x="{{printf "%.1f" .X}}" y="{{printf "%.1f" .Y}}" width="{{printf "%.1f" .W}}" height="{{printf "%.1f" .H}}" rx="4" fill="#ffffff" stroke="#57606a"/>
-{{end}}{{$n := .}}{{range $i, $l := .Lines}}<text x="{{printf "%.1f" (add $n.X 8)}}" y="{{printf "%.1f" (add $n.Y (add 16 (mul $i 15)))}}" font-size="{{if $i}}10{{else}}12{{end}}"{{if not $i}} font-weight="bold"{{end}}>{{$l}}</text>
+{{end}}{{$n := .}}{{range .Lines}}<text x="{{printf "%.1f" (add $n.X 8)}}" y="{{printf "%.1f" (add $n.Y .Y)}}" font-size="{{if .Bold}}12{{else}}10{{end}}"{{if .Bold}} font-weight="bold"{{end}}>{{.Text}}</text>
 {{end}}</g>
 {{end}}</svg>
 <figcaption class="small muted">Boxes are lots (the lot of this report in yellow, lots made alongside it dashed), with their product, last mass and holders in order; rounded boxes are transformations (split, merge, concentrate, smelt, refine) with the party that made them; arrows carry the mass consumed or produced.</figcaption>
