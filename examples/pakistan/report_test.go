@@ -167,9 +167,10 @@ func TestReportsOnePage(t *testing.T) {
 		}
 	}
 
-	// Past the bound (README: one page holds three flags with their
-	// evidence and a short timeline, or a clean lot of a dozen records),
-	// the report goes on over the next page: nothing is dropped.
+	// Past the bound (README, "the report is one A4 page": about three
+	// flags with their evidence and a short timeline, or a clean lot of
+	// about ten records), the report goes on over further pages and drops
+	// nothing.
 	lot := res.Stories[6].Lot // three flags
 	rep := proto.Clone(res.Reports[lot]).(*pb.VerificationReport)
 	for len(rep.Flags) < 24 {
