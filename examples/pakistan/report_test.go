@@ -215,7 +215,7 @@ func (p *printed) print(dir, name string, b *pb.Bundle, rep *pb.VerificationRepo
 	t := p.t
 	t.Helper()
 	// The header as provctl writes it, at its longest.
-	source := "Verified by provctl from a bundle fetched from ledger.example.com:8443, trusting only the pinned log key provenance.example/antimony-log+1a2b3c4d and the registrar key 0123456789abcdef, with no witness policy."
+	source := "Verified by provctl from a bundle fetched from ledger.example.com:8443, trusting only the pinned log key provenance.example/antimony-log+1a2b3c4d and the registrar key QmXvHHzTiqqKVqDtd2r156ZaTRgNnaWUpkiXHb4vkQdWEz, with no witness policy."
 	var w bytes.Buffer
 	if err := report.HTML(&w, report.Input{Lot: rep.GetLotId(), Bundle: b, Report: rep, Generated: time.Now(), Source: source}); err != nil {
 		t.Fatalf("%s: %v", name, err)

@@ -85,7 +85,9 @@ const css = `
   .sbr .figs .rules{grid-area:rules}
   .sbr .figs .glossary{grid-area:gloss}
   .sbr svg.graph{zoom:.7;max-height:70mm;max-width:100%}
-  .sbr svg.map{max-height:40mm;width:auto;max-width:100%}
+  .sbr .maps figure{display:grid;grid-template-columns:auto 1fr;gap:0 6pt;align-items:start}
+  .sbr .maps figure>*{grid-column:2}
+  .sbr .maps figure>svg.map{grid-column:1;grid-row:1/span 3;width:auto;height:auto;max-height:44mm;max-width:58mm;margin:0}
   .sbr figcaption,.sbr .figs .small{font-size:5.8pt;line-height:1.2}
   .sbr .glossary{font-size:5.6pt;line-height:1.2}
   .sbr .rules{font-size:6pt;line-height:1.2}
