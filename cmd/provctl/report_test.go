@@ -158,6 +158,11 @@ func TestReportPDF(t *testing.T) {
 		if err != nil || !bytes.HasPrefix(b, []byte("%PDF-")) || len(b) < 2000 {
 			t.Fatalf("L1.pdf: %v, %d bytes, starts %.8q", err, len(b), b)
 		}
+		// The report is one A4 page (examples/pakistan TestReportsOnePage
+		// prints the example's lots).
+		if n := pdfprint.Pages(b); n != 1 {
+			t.Errorf("L1.pdf: %d pages, want 1", n)
+		}
 	})
 
 	t.Run("none", func(t *testing.T) {
