@@ -7,12 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/antimony-ledger/provenance/client"
+	"github.com/antimony-ledger/provenance/internal/pdfprint"
 	"github.com/antimony-ledger/provenance/internal/report"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
@@ -23,15 +23,8 @@ func init() {
 	register("report", "verify a lot here against the pinned keys and write its report for a compliance file (HTML or PDF): LOT", reportLot)
 }
 
-// chromiumNames are the browsers, looked up on PATH in this order, that
-// print a report to PDF.
-var chromiumNames = []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"}
-
 // errNoChromium says what to do when no browser can print the PDF.
-var errNoChromium = fmt.Errorf("writing PDF needs headless Chromium or Google Chrome on PATH (looked for %s): install Chromium, or write HTML (--out LOT-report.html) and print it from a browser", strings.Join(chromiumNames, ", "))
-
-// pdfTimeout bounds one run of the browser printing a report.
-const pdfTimeout = 2 * time.Minute
+var errNoChromium = fmt.Errorf("writing PDF needs headless Chromium or Google Chrome on PATH (looked for %s): install Chromium, or write HTML (--out LOT-report.html) and print it from a browser", strings.Join(pdfprint.Names, ", "))
 
 func reportLot(ctx context.Context, e *env, args []string) error {
 	var g globals
@@ -60,7 +53,7 @@ func reportLot(ctx context.Context, e *env, args []string) error {
 	var browser string
 	if pdf {
 		// Fail before any work when the PDF cannot be made.
-		if browser = findChromium(); browser == "" {
+		if browser = pdfprint.Find(); browser == "" {
 			return errNoChromium
 		}
 	}
@@ -112,7 +105,7 @@ func reportLot(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	case pdf:
-		if err := printPDF(ctx, browser, html.Bytes(), out); err != nil {
+		if err := pdfprint.Print(ctx, browser, html.Bytes(), out); err != nil {
 			return err
 		}
 	default:
@@ -134,14 +127,12 @@ func reportLot(ctx context.Context, e *env, args []string) error {
 	return verdictError(rep)
 }
 
-// source says, for the report's header, who verified where and against
-// which pinned keys.
+// source says, for the report's header, where the bundle came from and
+// which pinned keys were trusted. It names no machine: the report goes into
+// a compliance file, and the verifying computer's host name is nobody's
+// business there.
 func source(trust verifier.Trust, from string) string {
-	host, err := os.Hostname()
-	if err != nil {
-		host = "an unnamed host"
-	}
-	s := fmt.Sprintf("Verified by provctl on %s from %s, trusting only the pinned log key %s+%08x and the registrar key %s", host, from, trust.Log.Name(), trust.Log.KeyHash(), record.KeyID(trust.Registrar))
+	s := fmt.Sprintf("Verified by provctl from %s, trusting only the pinned log key %s+%08x and the registrar key %s", from, trust.Log.Name(), trust.Log.KeyHash(), record.KeyID(trust.Registrar))
 	if trust.Witnesses != nil {
 		s += ", with the witness policy " + trust.Witnesses.Quorum()
 	} else {
@@ -167,56 +158,4 @@ func readBundleFile(path string, cfg verifier.Config) (*pb.Bundle, error) {
 		return nil, &exitError{code: exitInvalid, err: fmt.Errorf("reading bundle: %w", err)}
 	}
 	return b, nil
-}
-
-func findChromium() string {
-	for _, n := range chromiumNames {
-		if p, err := exec.LookPath(n); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
-// printPDF has the headless browser print the report to out. The page
-// makes no requests (its Content Security Policy forbids them), so the
-// browser needs no network.
-func printPDF(ctx context.Context, browser string, html []byte, out string) error {
-	dir, err := os.MkdirTemp("", "provctl-report-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	page := filepath.Join(dir, "report.html")
-	if err := os.WriteFile(page, html, 0o600); err != nil {
-		return err
-	}
-	abs, err := filepath.Abs(out)
-	if err != nil {
-		return err
-	}
-	// The browser writes the PDF into the temporary directory first, so a
-	// failed print leaves no partial file at out.
-	tmp := filepath.Join(dir, "report.pdf")
-	ctx, cancel := context.WithTimeout(ctx, pdfTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer",
-		"--user-data-dir="+filepath.Join(dir, "profile"), "--print-to-pdf="+tmp, "file://"+page)
-	msgs, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("printing PDF with %s: %w\n%s", browser, err, tail(msgs, 800))
-	}
-	data, err := os.ReadFile(tmp)
-	if err != nil || !bytes.HasPrefix(data, []byte("%PDF-")) {
-		return errors.Join(fmt.Errorf("printing PDF with %s: no PDF written\n%s", browser, tail(msgs, 800)), err)
-	}
-	return os.WriteFile(abs, data, 0o644)
-}
-
-// tail keeps the end of a browser's chatter, where its error is.
-func tail(b []byte, n int) string {
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return strings.TrimSpace(string(b))
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
+	"github.com/antimony-ledger/provenance/internal/pdfprint"
 	"github.com/antimony-ledger/provenance/internal/report"
 	"github.com/antimony-ledger/provenance/internal/testserver"
 	"github.com/antimony-ledger/provenance/internal/witnesstest"
@@ -41,10 +42,14 @@ func TestReport(t *testing.T) {
 		t.Errorf("provctl report L1: %s", out)
 	}
 	doc := readReport(t, c.path("L1-report.html"))
-	for _, want := range []string{`data-verdict="VERIFIED"`, "Held by Test Exporter (exp-1).", `class="graph"`, `class="map"`, "receipt", "Verified by provctl on", "a bundle fetched from"} {
+	for _, want := range []string{`data-verdict="VERIFIED"`, "Held by Test Exporter (exp-1).", `class="graph"`, `class="map"`, "receipt", "Verified by provctl from a bundle fetched from", "trusting only the pinned log key", "and the registrar key"} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("L1's report lacks %q", want)
 		}
+	}
+	// The report goes to a compliance file: it names no machine.
+	if host, err := os.Hostname(); err == nil && len(host) > 3 && strings.Contains(doc, host) {
+		t.Errorf("L1's report names this machine's host name %q", host)
 	}
 
 	// A flagged lot: the report is written, and the exit code says 3.
@@ -144,14 +149,19 @@ func TestReportPDF(t *testing.T) {
 	c.ok("bundle", "export", "L1", "-o", bundle)
 
 	t.Run("chromium", func(t *testing.T) {
-		if findChromium() == "" {
-			t.Skipf("no Chromium on PATH (looked for %s): the PDF path is not tested here; CI installs Chromium", strings.Join(chromiumNames, ", "))
+		if pdfprint.Find() == "" {
+			t.Skipf("no Chromium on PATH (looked for %s): the PDF path is not tested here; CI installs Chromium", strings.Join(pdfprint.Names, ", "))
 		}
 		pdf := c.path("L1.pdf")
 		c.ok("report", "L1", "--bundle", bundle, "--out", pdf)
 		b, err := os.ReadFile(pdf)
 		if err != nil || !bytes.HasPrefix(b, []byte("%PDF-")) || len(b) < 2000 {
 			t.Fatalf("L1.pdf: %v, %d bytes, starts %.8q", err, len(b), b)
+		}
+		// The report is one A4 page (examples/pakistan TestReportsOnePage
+		// prints the example's lots).
+		if n := pdfprint.Pages(b); n != 1 {
+			t.Errorf("L1.pdf: %d pages, want 1", n)
 		}
 	})
 

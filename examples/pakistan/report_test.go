@@ -2,14 +2,21 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"html"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/antimony-ledger/provenance/internal/pdfprint"
 	"github.com/antimony-ledger/provenance/internal/report"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+	"google.golang.org/protobuf/proto"
 )
 
 // TestReports renders the report of every lot of the example, from the
@@ -102,4 +109,145 @@ func groupedKg(s string) string {
 		b.WriteRune(c)
 	}
 	return b.String() + num[i:] + " kg"
+}
+
+// requireBrowserEnv, set (as .ci/run sets it), makes the printed-report
+// test fail rather than skip when no browser is found, as the console's
+// browser tests do.
+const requireBrowserEnv = "CONSOLE_E2E_REQUIRE_BROWSER"
+
+// needChromium returns the browser provctl report prints PDF with, and
+// otherwise skips the test, or fails it where requireBrowserEnv is set.
+func needChromium(t *testing.T) string {
+	t.Helper()
+	browser := pdfprint.Find()
+	if browser == "" {
+		if os.Getenv(requireBrowserEnv) != "" {
+			t.Fatalf("no Chromium on PATH (looked for %s) and %s is set", strings.Join(pdfprint.Names, ", "), requireBrowserEnv)
+		}
+		t.Skipf("no Chromium on PATH (looked for %s): the printed report is not tested here; on Debian: apt-get install chromium (.ci/run installs it)", strings.Join(pdfprint.Names, ", "))
+	}
+	return browser
+}
+
+// TestReportsOnePage prints the report of every lot of the example to PDF
+// as provctl report --out LOT.pdf does, and checks each fits one A4 page
+// and that the printed page shows, in the print stylesheet, each flag's
+// rule and finding and the untraced share in words. REPORT_PDF_DIR, if
+// set, keeps the HTML and PDF there for a look.
+func TestReportsOnePage(t *testing.T) {
+	browser := needChromium(t)
+	var out bytes.Buffer
+	res, err := play(t.Context(), options{out: &out})
+	if err != nil {
+		t.Fatalf("play: %v\n%s", err, out.String())
+	}
+	dir := os.Getenv("REPORT_PDF_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	pr := newPrinted(t, browser)
+	for _, st := range res.Stories {
+		rep := res.Reports[st.Lot]
+		n, text := pr.print(dir, st.Lot, res.Bundles[st.Lot], rep)
+		t.Logf("%s (%s): %d flag(s), %d page(s)", st.Lot, st.Title, len(rep.GetFlags()), n)
+		if n != 1 {
+			t.Errorf("%s (%s, %d flags): printed on %d pages, want 1", st.Lot, st.Title, len(rep.GetFlags()), n)
+		}
+		wants := []string{
+			fmt.Sprintf("The untraced share is %.1f %%", rep.GetUntracedShare()*100),
+		}
+		for _, f := range rep.GetFlags() {
+			wants = append(wants, f.GetRule(), f.GetMessage())
+		}
+		for _, w := range wants {
+			if !strings.Contains(text, groupedKg(w)) {
+				t.Errorf("%s: the printed page does not show %q", st.Lot, w)
+			}
+		}
+	}
+
+	// Past the bound (README, "the report is one A4 page": about three
+	// flags with their evidence and a short timeline, or a clean lot of
+	// about ten records), the report goes on over further pages and drops
+	// nothing.
+	lot := res.Stories[6].Lot // three flags
+	rep := proto.Clone(res.Reports[lot]).(*pb.VerificationReport)
+	for len(rep.Flags) < 24 {
+		rep.Flags = append(rep.Flags, proto.Clone(rep.Flags[len(rep.Flags)%3]).(*pb.Flag))
+	}
+	n, text := pr.print(dir, lot+"-24-flags", res.Bundles[lot], rep)
+	t.Logf("%s with 24 flags: %d pages", lot, n)
+	if n < 2 || n > 5 {
+		t.Errorf("%s with 24 flags: printed on %d pages, want 2 to 5", lot, n)
+	}
+	if got, want := strings.Count(text, "Finding:"), len(rep.Flags); got != want {
+		t.Errorf("%s with 24 flags: %d findings printed, want %d", lot, got, want)
+	}
+}
+
+// printed prints reports with provctl's PDF path, and reads what their
+// print stylesheet shows in a browser of its own.
+type printed struct {
+	t       *testing.T
+	browser string
+	ctx     context.Context
+}
+
+func newPrinted(t *testing.T, browser string) *printed {
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(t.Context(), append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(browser), chromedp.NoSandbox)...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
+		t.Fatalf("starting %s: %v", browser, err)
+	}
+	if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: "print"}); err != nil {
+		t.Fatalf("emulating print: %v", err)
+	}
+	return &printed{t: t, browser: browser, ctx: ctx}
+}
+
+// print writes name.html and name.pdf into dir, and returns the PDF's page
+// count and the text the page shows in print.
+func (p *printed) print(dir, name string, b *pb.Bundle, rep *pb.VerificationReport) (int, string) {
+	t := p.t
+	t.Helper()
+	// The header as provctl writes it, at its longest.
+	source := "Verified by provctl from a bundle fetched from ledger.example.com:8443, trusting only the pinned log key provenance.example/antimony-log+1a2b3c4d and the registrar key QmXvHHzTiqqKVqDtd2r156ZaTRgNnaWUpkiXHb4vkQdWEz, with no witness policy."
+	var w bytes.Buffer
+	if err := report.HTML(&w, report.Input{Lot: rep.GetLotId(), Bundle: b, Report: rep, Generated: time.Now(), Source: source}); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	page, pdf := filepath.Join(dir, name+".html"), filepath.Join(dir, name+".pdf")
+	if err := os.WriteFile(page, w.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := pdfprint.Print(t.Context(), p.browser, w.Bytes(), pdf); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	data, err := os.ReadFile(pdf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	abs, err := filepath.Abs(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, time.Minute)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate("file://"+abs)); err != nil {
+		t.Fatalf("%s: opening %s: %v", name, abs, err)
+	}
+	text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("article.sbr").innerText`))
+	if err != nil {
+		t.Fatalf("%s: reading the printed text: %v", name, err)
+	}
+	// The print stylesheet shows the glossary's short words, not the
+	// screen's long ones: the text read is the printed page's.
+	if g := report.Glossary()[0]; strings.Contains(text, g.Definition) || !strings.Contains(text, g.Short) {
+		t.Fatalf("%s: the text read is not the printed page's", name)
+	}
+	return pdfprint.Pages(data), text
 }

@@ -53,17 +53,20 @@ type Term struct {
 	Name string
 	// Definition says what it means, in a sentence or two.
 	Definition string
+	// Short says it in a line, for the printed page's footnote-size
+	// glossary.
+	Short string
 }
 
 var glossary = []Term{
-	{"contained Sb", "The antimony (Sb) inside the material, in kg: its dry mass (wet mass less moisture) times its antimony grade. A 10,000 kg lot of ore at 3 % moisture and 9 % Sb contains 873 kg Sb. It is what the records let one follow through processing, where masses change but the metal does not grow."},
-	{"untraced share", "The part of the lot's contained Sb that the signed records do not lead back to an extraction by a registered mine: Sb that appeared in a processing step or a weighing beyond what the inputs could give, or that came from a party that is not a mine. 0 % means every kg is accounted for by the records; it does not mean the records are true (see the flags)."},
-	{"origin attribution", "How the lot's contained Sb divides between the mines whose extractions the records lead back to, following the signed masses and grades through every handover and processing step. It repeats what the signed records claim; an assay flag can show the chemistry disagrees."},
-	{"tree size", "The number of records in the public log when its operator signed the checkpoint this report was checked against. The log only grows: a later checkpoint with a larger tree size must contain this one unchanged."},
-	{"checkpoint", "A statement signed by the log operator of the log's size and the hash of all its records (the root hash). Every record in this report is proved to be inside it."},
-	{"inclusion proof", "A short list of hashes that shows a record is in the log the checkpoint describes, without downloading the whole log."},
-	{"witness", "An independent party that checks the log only grows, and co-signs (cosigns) its checkpoints. A checkpoint cosigned by witnesses cannot be shown to one buyer and hidden from another without them noticing."},
-	{"verdict", "VERIFIED: every signature and proof checked and no rule raised a flag. FLAGGED: the records are authentic, but rules found something implausible. INVALID: a signature, link, key or proof failed; nothing in the records can be relied on."},
+	{"contained Sb", "The antimony (Sb) inside the material, in kg: its dry mass (wet mass less moisture) times its antimony grade. A 10,000 kg lot of ore at 3 % moisture and 9 % Sb contains 873 kg Sb. It is what the records let one follow through processing, where masses change but the metal does not grow.", "the antimony inside the material, in kg: dry mass (wet mass less moisture) times Sb grade; processing changes masses, not the metal."},
+	{"untraced share", "The part of the lot's contained Sb that the signed records do not lead back to an extraction by a registered mine: Sb that appeared in a processing step or a weighing beyond what the inputs could give, or that came from a party that is not a mine. 0 % means every kg is accounted for by the records; it does not mean the records are true (see the flags).", "the part of the contained Sb the signed records do not lead back to a registered mine's extraction; 0 % does not mean the records are true (see the flags)."},
+	{"origin attribution", "How the lot's contained Sb divides between the mines whose extractions the records lead back to, following the signed masses and grades through every handover and processing step. It repeats what the signed records claim; an assay flag can show the chemistry disagrees.", "how the contained Sb divides between the mines the signed records lead back to: what the records claim, which an assay can contradict."},
+	{"tree size", "The number of records in the public log when its operator signed the checkpoint this report was checked against. The log only grows: a later checkpoint with a larger tree size must contain this one unchanged.", "the number of records in the log when its operator signed the checkpoint; the log only grows."},
+	{"checkpoint", "A statement signed by the log operator of the log's size and the hash of all its records (the root hash). Every record in this report is proved to be inside it.", "the log operator's signed statement of the log's size and root hash; every record here is proved to be in it."},
+	{"inclusion proof", "A short list of hashes that shows a record is in the log the checkpoint describes, without downloading the whole log.", "a few hashes showing a record is in the log the checkpoint describes."},
+	{"witness", "An independent party that checks the log only grows, and co-signs (cosigns) its checkpoints. A checkpoint cosigned by witnesses cannot be shown to one buyer and hidden from another without them noticing.", "an independent party that checks the log only grows and cosigns its checkpoints, so no buyer is shown a different log unnoticed."},
+	{"verdict", "VERIFIED: every signature and proof checked and no rule raised a flag. FLAGGED: the records are authentic, but rules found something implausible. INVALID: a signature, link, key or proof failed; nothing in the records can be relied on.", "VERIFIED: all checked, no flag; FLAGGED: authentic records, implausible claims; INVALID: a signature, link, key or proof failed, nothing can be relied on."},
 }
 
 // Glossary returns the terms the report defines, in the order it shows them.

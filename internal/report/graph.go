@@ -14,10 +14,18 @@ import (
 // A gnode is a box of the graph in SVG user units.
 type gnode struct {
 	X, Y, W, H   float64
-	Lines        []string // first line bold
-	Class        string   // lot, target, other (a lot made alongside), step
+	Lines        []gline
+	Class        string // lot, target, other (a lot made alongside), step
 	Tip          string
 	layer, order int
+}
+
+// A gline is a line of text in a box, at Y (its baseline, in SVG user
+// units).
+type gline struct {
+	Text string
+	Y    float64
+	Bold bool
 }
 
 // A gedge is an arrow between two boxes: a cubic path.
@@ -40,6 +48,14 @@ const (
 	colGap       = 72.0
 	rowGap       = 20.0
 	graphPad     = 10.0
+
+	// Runes per line of a box: the bold 12-unit heading and the 10-unit
+	// lines, with room to spare for wide letters. A longer id or list of
+	// holders wraps onto more lines and the box grows: nothing is cut.
+	lotBoldRunes, lotRunes   = 20, 28
+	stepBoldRunes, stepRunes = 14, 16
+	boldLineH, lineH         = 15.0, 13.0
+	boxPadTop, boxPadBottom  = 16.0, 8.0
 )
 
 type lotSummary struct {
@@ -152,17 +168,17 @@ func buildGraph(target string, set map[string]bool, recs []*rec) graphView {
 		if s.used {
 			line2 += ", used up"
 		}
-		n := &gnode{W: lotW, H: lotH, Class: class,
-			Lines: []string{trunc(id, 26), line2, trunc(strings.Join(s.holders, " → "), 32)},
-			Tip:   id + ": held by " + strings.Join(s.holders, " → ")}
+		n := &gnode{W: lotW, Class: class,
+			Tip: id + ": held by " + strings.Join(s.holders, " → ")}
+		n.setLines(lotH, wrap(id, lotBoldRunes), append(wrap(line2, lotRunes), wrap(strings.Join(s.holders, " → "), lotRunes)...))
 		nodes["lot:"+id] = n
 		place(n, 2*layer[id])
 	}
 	for i, sp := range steps {
 		st := sp.r.st
-		n := &gnode{W: stepW, H: stepH, Class: "step",
-			Lines: []string{kindName(st.GetTransformation().GetKind()), trunc(st.GetPartyId(), 18)},
-			Tip:   fmt.Sprintf("%s by %s, log index %d", kindName(st.GetTransformation().GetKind()), st.GetPartyId(), sp.r.index)}
+		n := &gnode{W: stepW, Class: "step",
+			Tip: fmt.Sprintf("%s by %s, log index %d", kindName(st.GetTransformation().GetKind()), st.GetPartyId(), sp.r.index)}
+		n.setLines(stepH, wrap(kindName(st.GetTransformation().GetKind()), stepBoldRunes), wrap(st.GetPartyId(), stepRunes))
 		nodes[fmt.Sprintf("step:%d", i)] = n
 		place(n, 2*stepLayer[i]+1)
 	}
@@ -228,4 +244,48 @@ func trunc(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
+}
+
+// setLines lays out a box's text, the bold lines first, as offsets from its
+// top (the layout moves the box, not its text: the template adds Y), and
+// makes the box tall enough for them, and at least minH.
+func (n *gnode) setLines(minH float64, bold, rest []string) {
+	y := boxPadTop
+	for i, l := range bold {
+		if i > 0 {
+			y += boldLineH
+		}
+		n.Lines = append(n.Lines, gline{Text: l, Y: y, Bold: true})
+	}
+	for _, l := range rest {
+		y += lineH
+		n.Lines = append(n.Lines, gline{Text: l, Y: y})
+	}
+	n.H = max(minH, y+boxPadBottom)
+}
+
+// wrap breaks s into lines of at most n runes, after a space, hyphen,
+// underscore, dot, slash or colon where it can and mid-word where it must:
+// every rune of s is kept, so a long lot or party id is shown whole.
+func wrap(s string, n int) []string {
+	var lines []string
+	r := []rune(s)
+	for len(r) > n {
+		cut := n
+		for i := n; i > n/2; i-- {
+			if strings.ContainsRune(" -_./:", r[i-1]) {
+				cut = i
+				break
+			}
+		}
+		lines = append(lines, strings.TrimRight(string(r[:cut]), " "))
+		r = r[cut:]
+		for len(r) > 0 && r[0] == ' ' {
+			r = r[1:]
+		}
+	}
+	if len(r) > 0 || len(lines) == 0 {
+		lines = append(lines, string(r))
+	}
+	return lines
 }

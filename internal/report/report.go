@@ -119,6 +119,7 @@ type view struct {
 	Flags       []flagView
 	FlagCounts  string
 	Rules       []ruleRow
+	Unfired     []ruleRow // the rules that raised no flag
 	Corrections []correctionView
 
 	Origins     []originRow
@@ -152,6 +153,9 @@ type flagView struct {
 	// CorrectedBy are the corrections (short ids) whose values no longer
 	// raise the flag: it stays shown, and no longer counts.
 	CorrectedBy []string
+	// ExplainedAbove: an earlier flag of the page has the same rule, so
+	// the printed page refers to its explanation instead of repeating it.
+	ExplainedAbove bool
 }
 
 // correctionView is one correction the verifier applied.
@@ -214,6 +218,9 @@ func build(in Input) (*view, error) {
 	rulesFired := 0
 	for _, r := range verifier.Rules() {
 		v.Rules = append(v.Rules, ruleRow{ID: r.ID, Severity: severity(r.Severity), Description: r.Description, Fired: fired[r.ID]})
+		if fired[r.ID] == 0 {
+			v.Unfired = append(v.Unfired, v.Rules[len(v.Rules)-1])
+		}
 		if fired[r.ID] > 0 {
 			rulesFired++
 		}
@@ -269,12 +276,15 @@ func build(in Input) (*view, error) {
 	v.FlagCounts = strings.Join(counts, ", ")
 
 	evidenceIDs := map[string]bool{}
+	explained := map[string]bool{}
 	for _, f := range rep.GetFlags() {
 		fv := flagView{
 			Severity: severity(f.GetSeverity()), SevClass: strings.ToLower(severity(f.GetSeverity())),
 			Rule: f.GetRule(), Explain: Explain(f.GetRule()), Message: f.GetMessage(),
 			Lot: f.GetLotId(), Party: bv.party(f.GetPartyId()), Index: f.GetIndex(),
+			ExplainedAbove: explained[f.GetRule()],
 		}
+		explained[f.GetRule()] = true
 		for _, id := range f.GetCorrectedBy() {
 			fv.CorrectedBy = append(fv.CorrectedBy, shorten(id))
 		}

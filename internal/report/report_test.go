@@ -31,7 +31,7 @@ func TestExplainEveryRule(t *testing.T) {
 		t.Errorf("Explain of an unknown rule = %q, want empty", e)
 	}
 	for _, term := range report.Glossary() {
-		if term.Name == "" || term.Definition == "" {
+		if term.Name == "" || term.Definition == "" || term.Short == "" || len(term.Short) >= len(term.Definition) {
 			t.Errorf("glossary term %+v is empty", term)
 		}
 	}

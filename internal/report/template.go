@@ -3,7 +3,13 @@ package report
 import "html/template"
 
 // css is scoped to the report's root element, so a page that embeds the
-// fragment keeps its own styles. The print rules fit a lot on A4. It is the
+// fragment keeps its own styles. The print rules fit a lot on one A4 page
+// (README, "The lot report", says how much a page holds): compact type, the
+// custody graph and the route map side by side and scaled, the rules run
+// and the glossary in footnote-size type, the glossary in its short words
+// ([Term].Short) and a rule's explanation once. Past one page the report
+// goes on over the next: no flag, timeline row or figure is split, and the
+// timeline's header repeats. It is the
 // report's only styling: the template writes no style attributes, so a page
 // whose Content-Security-Policy allows this one style element (by its hash,
 // [StyleSheet]) needs no 'unsafe-inline'.
@@ -42,28 +48,61 @@ const css = `
 .sbr svg text{font-family:system-ui,Arial,sans-serif}
 .sbr .cols{display:grid;grid-template-columns:1fr 1fr;gap:0 24px}
 .sbr ul{margin:2px 0;padding-left:18px}
-.sbr .printonly{display:none}
+.sbr .printonly,.sbr .printinline{display:none}
 .sbr .nowrap{white-space:nowrap}
 @media print{
-  @page{size:A4;margin:12mm}
-  .sbr{font-size:9pt;max-width:none;padding:0}
-  .sbr h1{font-size:14pt}
-  .sbr h2{font-size:11pt;margin-top:10px}
+  @page{size:A4;margin:7mm 9mm}
+  .sbr{font-size:7pt;line-height:1.25;max-width:none;padding:0}
+  .sbr h1{font-size:12pt;margin:0}
+  .sbr h2{font-size:8pt;margin:4pt 0 1.5pt;padding-bottom:1pt;break-after:avoid}
+  .sbr h3{font-size:7pt;margin:2pt 0 1pt}
+  .sbr p{margin:1.5pt 0}
+  .sbr .small,.sbr .mono,.sbr .sev{font-size:6.3pt}
+  .sbr .verdict{padding:2pt 6pt;margin:3pt 0;border-width:1.5pt;border-radius:3pt}
+  .sbr .verdict strong{font-size:10pt}
+  .sbr .verdict p{margin:0 0 0 4pt;display:inline}
+  .sbr dl.kv{gap:0 8pt;margin:2pt 0}
+  .sbr dl.facts{grid-template-columns:max-content 1fr max-content max-content}
+  .sbr th,.sbr td{padding:.5pt 3pt}
+  .sbr ul{padding-left:10pt;margin:1pt 0}
+  .sbr .cols{gap:0 12pt}
+  .sbr .flag{border-left-width:3pt;padding:1.5pt 6pt;margin:3pt 0}
+  .sbr .note{padding:2pt 6pt;margin:3pt 0}
+  .sbr .untrusted{padding:2pt 6pt}
+  .sbr table.timeline{font-size:6.3pt;line-height:1.2}
+  .sbr table.timeline th{white-space:normal}
+  .sbr table.timeline .mono{font-size:6pt}
+  .sbr thead{display:table-header-group}
   .sbr .flag,.sbr .note,.sbr .verdict,.sbr figure,.sbr tr{break-inside:avoid}
-  .sbr h2{break-after:avoid}
   .sbr .verdict,.sbr .flag,.sbr .note,.sbr tr.flagged td,.sbr .untrusted,.sbr .sev{-webkit-print-color-adjust:exact;print-color-adjust:exact}
   .sbr a{color:inherit;text-decoration:none}
-  .sbr svg.map{max-height:95mm;width:auto}
-  .sbr svg.graph{max-height:60mm}
+  .sbr table.timeline td.party{width:25%}
+  .sbr table.timeline td.what{width:36%}
+  .sbr .figs{display:grid;grid-template-columns:1fr 1fr;grid-template-areas:"graph map" "rules map" "gloss gloss";grid-template-rows:auto 1fr auto;gap:0 12pt;align-items:start}
+  .sbr .figs>section{min-width:0}
+  .sbr .figs .graphs{grid-area:graph}
+  .sbr .figs .maps{grid-area:map}
+  .sbr .figs .rules{grid-area:rules}
+  .sbr .figs .glossary{grid-area:gloss}
+  .sbr svg.graph{zoom:.7;max-height:70mm;max-width:100%}
+  .sbr .maps figure{display:grid;grid-template-columns:auto 1fr;gap:0 6pt;align-items:start}
+  .sbr .maps figure>*{grid-column:2}
+  .sbr .maps figure>svg.map{grid-column:1;grid-row:1/span 3;width:auto;height:auto;max-height:44mm;max-width:58mm;margin:0}
+  .sbr figcaption,.sbr .figs .small{font-size:5.8pt;line-height:1.2}
+  .sbr .glossary{font-size:5.6pt;line-height:1.2}
+  .sbr .rules{font-size:6pt;line-height:1.2}
   .sbr .desc{display:none}
-  .sbr .screen{display:none}
+  .sbr .screen,.sbr dl.kv.screen{display:none}
   .sbr .printonly{display:block}
+  .sbr .printinline{display:inline}
+  .sbr .flag .evlabel,.sbr .flag ul.evidence,.sbr .flag ul.evidence li{display:inline;padding:0;margin:0}
+  .sbr .flag .evlabel::after{content:" "}
+  .sbr .flag ul.evidence li+li::before{content:"; "}
 }
 `
 
 var page = template.Must(template.New("report").Funcs(template.FuncMap{
 	"add": func(a, b float64) float64 { return a + b },
-	"mul": func(a int, b float64) float64 { return float64(a) * b },
 }).Parse(`
 {{define "document"}}<!doctype html>
 <html lang="en">
@@ -96,7 +135,7 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 </div>
 {{if .Invalid}}<p class="untrusted">Nothing in this report is to be trusted: verification failed.</p>
 {{if .Errors}}<h3>Errors</h3><ul>{{range .Errors}}<li class="mono">{{.}}</li>{{end}}</ul>{{end}}
-{{else}}<dl class="kv">
+{{else}}<dl class="kv facts">
 <dt>Holder</dt><dd>{{.Holder}}</dd>
 <dt>Mass</dt><dd>{{.Mass}} kg (wet, as of the checkpoint)</dd>
 <dt>Contained Sb</dt><dd>{{.ContainedSb}} kg</dd>
@@ -141,9 +180,9 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 {{if not .Flags}}{{if .Invalid}}<p>None: verification failed, so the rules' findings, had there been any, would not count.</p>{{else}}<p>No rule raised a flag.</p>{{end}}{{end}}
 {{range .Flags}}<div class="flag {{.SevClass}}">
 <p><span class="sev {{.SevClass}}">{{.Severity}}</span> <strong>{{.Rule}}</strong>{{if .CorrectedBy}} <strong class="corrected">CORRECTED by {{range $i, $c := .CorrectedBy}}{{if $i}}, {{end}}{{$c}}{{end}}</strong>: raised by the values as first signed; the corrected values do not raise it, and it does not count in the verdict.{{end}} <span class="muted small">lot {{.Lot}}, party {{.Party}}, log index {{.Index}}{{if .EventTime}}, event {{.EventTime}}{{end}}</span></p>
-<p>{{.Explain}}</p>
-<p class="small"><strong>Finding:</strong> {{.Message}}</p>
-{{if .Evidence}}<p class="small"><strong>Evidence:</strong></p><ul class="small">{{range .Evidence}}<li>{{if .Anchor}}<a href="#{{.Anchor}}">{{.Desc}}</a>{{else}}{{.Desc}}{{end}}: <span class="mono" title="{{.ID}}">{{.Short}}</span></li>{{end}}</ul>{{end}}
+{{if .ExplainedAbove}}<p class="screen">{{.Explain}}</p>{{else}}<p>{{.Explain}}</p>{{end}}
+<p class="small"><strong>Finding:</strong> {{.Message}}{{if .ExplainedAbove}}<span class="printinline muted"> ({{.Rule}} is explained above.)</span>{{end}}</p>
+{{if .Evidence}}<p class="small evlabel"><strong>Evidence:</strong></p><ul class="small evidence">{{range .Evidence}}<li>{{if .Anchor}}<a href="#{{.Anchor}}">{{.Desc}}</a>{{else}}{{.Desc}}{{end}}: <span class="mono" title="{{.ID}}">{{.Short}}</span></li>{{end}}</ul>{{end}}
 </div>
 {{end}}
 </section>
@@ -151,7 +190,7 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 {{if not .Invalid}}<section>
 <h2>Origins and untraced share</h2>
 {{range .OriginWords}}<p>{{.}}</p>{{end}}
-{{if .Origins}}<table>
+{{if .Origins}}<table class="screen">
 <tr><th>Origin mine</th><th class="num">Contained Sb</th><th class="num">Share</th></tr>
 {{range .Origins}}<tr><td>{{.Mine}}</td><td class="num">{{.Kg}} kg</td><td class="num">{{.Pct}}</td></tr>
 {{end}}<tr><td>Untraced</td><td class="num">{{.UntracedKg}} kg</td><td class="num">{{.UntracedPct}}</td></tr>
@@ -161,15 +200,16 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 
 <section>
 <h2>Custody timeline{{if .Invalid}} (unverified claims){{end}}</h2>
-{{if .Timeline}}<table class="small">
-<tr><th>Index</th><th>Logged (UTC)</th><th>Party</th><th>Record</th><th>Lot</th><th class="num">Mass kg</th><th class="num">Contained Sb kg</th><th>Details</th></tr>
-{{range .Timeline}}<tr id="{{.Anchor}}"{{if .Flagged}} class="flagged"{{end}}><td class="mono" title="{{.ID}}">#{{.Index}}<span class="screen"><br>{{.Short}}</span></td><td class="nowrap">{{.LogTime}}<br><span class="muted">event {{.EventTime}}</span></td><td>{{.Party}}</td><td>{{.Kind}}</td><td class="nowrap">{{.Lot}}</td><td class="num">{{.Mass}}</td><td class="num">{{.Sb}}</td><td>{{.What}}{{if .Note}}<br><span class="muted">note: {{.Note}}</span>{{end}}</td></tr>
+{{if .Timeline}}<table class="small timeline">
+<thead><tr><th>Index</th><th>Logged (UTC)</th><th>Party</th><th>Record</th><th>Lot</th><th class="num">Mass kg</th><th class="num">Contained Sb kg</th><th>Details</th></tr></thead>
+{{range .Timeline}}<tr id="{{.Anchor}}"{{if .Flagged}} class="flagged"{{end}}><td class="mono" title="{{.ID}}">#{{.Index}}<span class="screen"><br>{{.Short}}</span></td><td class="nowrap">{{.LogTime}}<br><span class="muted">event {{.EventTime}}</span></td><td class="party">{{.Party}}</td><td>{{.Kind}}</td><td class="nowrap">{{.Lot}}</td><td class="num">{{.Mass}}</td><td class="num">{{.Sb}}</td><td class="what">{{.What}}{{if .Note}}<br><span class="muted">note: {{.Note}}</span>{{end}}</td></tr>
 {{end}}</table>
 <p class="small muted">"Logged" is when the log took the record; the event time is the signer's own claim. Index is the record's position in the log. Contained Sb per record is the record's mass at the lot's last declared moisture and grade; the origins above are the verifier's. Highlighted rows are evidence of a flag.</p>
 {{else}}<p>The bundle holds no custody record of this lot.</p>{{end}}
 </section>
 
-<section>
+<div class="figs">
+<section class="graphs">
 <h2>Custody graph{{if .Invalid}} (unverified claims){{end}}</h2>
 {{with .Graph}}{{if .Nodes}}<figure>
 <svg xmlns="http://www.w3.org/2000/svg" class="graph" viewBox="0 0 {{printf "%.0f" .W}} {{printf "%.0f" .H}}" width="{{printf "%.0f" .W}}" role="img" aria-label="custody graph">
@@ -181,14 +221,14 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 {{else if eq .Class "target"}}<rect x="{{printf "%.1f" .X}}" y="{{printf "%.1f" .Y}}" width="{{printf "%.1f" .W}}" height="{{printf "%.1f" .H}}" rx="4" fill="#fff8c5" stroke="#1b1f24" stroke-width="2"/>
 {{else if eq .Class "other"}}<rect x="{{printf "%.1f" .X}}" y="{{printf "%.1f" .Y}}" width="{{printf "%.1f" .W}}" height="{{printf "%.1f" .H}}" rx="4" fill="#f6f8fa" stroke="#afb8c1" stroke-dasharray="4 3"/>
 {{else}}<rect x="{{printf "%.1f" .X}}" y="{{printf "%.1f" .Y}}" width="{{printf "%.1f" .W}}" height="{{printf "%.1f" .H}}" rx="4" fill="#ffffff" stroke="#57606a"/>
-{{end}}{{$n := .}}{{range $i, $l := .Lines}}<text x="{{printf "%.1f" (add $n.X 8)}}" y="{{printf "%.1f" (add $n.Y (add 16 (mul $i 15)))}}" font-size="{{if $i}}10{{else}}12{{end}}"{{if not $i}} font-weight="bold"{{end}}>{{$l}}</text>
+{{end}}{{$n := .}}{{range .Lines}}<text x="{{printf "%.1f" (add $n.X 8)}}" y="{{printf "%.1f" (add $n.Y .Y)}}" font-size="{{if .Bold}}12{{else}}10{{end}}"{{if .Bold}} font-weight="bold"{{end}}>{{.Text}}</text>
 {{end}}</g>
 {{end}}</svg>
 <figcaption class="small muted">Boxes are lots (the lot of this report in yellow, lots made alongside it dashed), with their product, last mass and holders in order; rounded boxes are transformations (split, merge, concentrate, smelt, refine) with the party that made them; arrows carry the mass consumed or produced.</figcaption>
 </figure>{{else}}<p>No lots to draw.</p>{{end}}{{end}}
 </section>
 
-<section>
+<section class="maps">
 <h2>Route map{{if .Invalid}} (unverified claims){{end}}</h2>
 {{with .Map}}{{if .Err}}<p>{{.Err}}</p>{{else}}<figure>
 <svg xmlns="http://www.w3.org/2000/svg" class="map" viewBox="0 0 {{printf "%.0f" .W}} {{printf "%.0f" .H}}" width="{{printf "%.0f" .W}}" role="img" aria-label="route map">
@@ -206,21 +246,27 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 </figure>{{end}}{{end}}
 </section>
 
-<section class="small">
+<section class="small rules">
 <h2>Rules run</h2>
-<p class="printonly">{{range $i, $r := .Rules}}{{if $i}}; {{end}}{{$r.ID}} ({{$r.Severity}}): {{if $.Invalid}}not reached{{else if $r.Fired}}<strong>{{$r.Fired}} flag(s)</strong>{{else}}no flag{{end}}{{end}}.</p>
+<p class="printonly">{{if .Invalid}}Not reached, verification failed: {{range $i, $r := .Rules}}{{if $i}}, {{end}}{{$r.ID}}{{end}}.{{else}}{{range .Rules}}{{if .Fired}}{{.ID}} ({{.Severity}}): <strong>{{.Fired}} flag(s)</strong>. {{end}}{{end}}{{if .Unfired}}No flag: {{range $i, $r := .Unfired}}{{if $i}}, {{end}}{{$r.ID}}{{end}}.{{end}}{{end}}</p>
 <table class="screen">
 <tr><th>Rule</th><th>Up to</th><th class="desc">What it flags</th><th class="num">Flags</th></tr>
 {{range .Rules}}<tr><td>{{.ID}}</td><td>{{.Severity}}</td><td class="desc">{{.Description}}</td><td class="num">{{if $.Invalid}}–{{else}}{{.Fired}}{{end}}</td></tr>
 {{end}}</table>
 </section>
 
-<section class="small">
+<section class="small glossary">
 <h2>Glossary</h2>
-<dl class="kv">
+<dl class="kv screen">
 {{range .Glossary}}<dt>{{.Name}}</dt><dd>{{.Definition}}</dd>
 {{end}}</dl>
+<p class="printonly">{{range $i, $t := .Glossary}}{{if $i}} {{end}}<strong>{{$t.Name}}</strong>: {{$t.Short}}{{end}}</p>
 </section>
+</div>
+
+
+
+
 </article>
 {{end}}
 `))
