@@ -55,11 +55,10 @@ func (r *run) analyse(rep *pb.VerificationReport) {
 	// for the flags the corrections withdraw, and as corrected, for the
 	// verdict.
 	var before []cand
-	var asSigned *flow
 	if len(r.fixes) > 0 {
 		n0 := len(r.cands)
 		r.original = true
-		asSigned = r.simulate()
+		r.simulate()
 		r.original = false
 		before = slices.Clone(r.cands[n0:])
 		r.cands = r.cands[:n0]
@@ -85,19 +84,7 @@ func (r *run) analyse(rep *pb.VerificationReport) {
 	if st.transit != nil && st.transit == head {
 		r.inTransit(head, lot)
 	}
-	nerr := len(r.errs)
 	r.volume(ancRecs, st)
-	if asSigned != nil && len(r.errs) == nerr {
-		// The volume rules on the lot as signed too: a correction that
-		// lowers what the lot holds withdraws the lot-year ORIGIN_VOLUME,
-		// which is kept, marked corrected, like every withdrawn flag.
-		if orig, _ := asSigned.lotAt(head, lot); orig != nil {
-			n0 := len(r.cands)
-			r.volume(ancRecs, orig)
-			before = append(before, r.cands[n0:]...)
-			r.cands = r.cands[:n0]
-		}
-	}
 	rep.HolderPartyId, rep.HeadRecord, rep.MassKg = st.holder, head.id, st.wet
 	if consumed {
 		rep.HolderPartyId, rep.ConsumedBy = "", head.id
@@ -133,6 +120,7 @@ func (r *run) analyse(rep *pb.VerificationReport) {
 			rep.Corrections = append(rep.Corrections, note)
 		}
 		flags = append(flags, withdrawn(ofLot(before), flags, fixes)...)
+		flags = append(flags, r.withdrawnLotYear(lot, ancRecs, fixes, flags)...)
 	}
 	rep.Flags = sortFlags(flags)
 	rep.ContainedSbKg = st.sb
@@ -167,6 +155,12 @@ func (f *flow) lotAt(head *entry, lot string) (st *lotState, consumed bool) {
 func (r *run) inTransit(head *entry, lot string) {
 	r.flag(head, RuleUnconfirmedCustody, pb.Severity_SEVERITY_WARNING, lot, nil, nil,
 		"lot %q is in transit: dispatch to %q has no receipt in the bundle", lot, head.st.GetDispatch().GetToPartyId())
+	if r.preview {
+		if r.transit == nil {
+			r.transit = map[*pb.Flag]bool{}
+		}
+		r.transit[r.cands[len(r.cands)-1].flag] = true
+	}
 }
 
 func share(part, whole float64) float64 {

@@ -107,7 +107,7 @@ func PreviewLots(lots []string, bundles []*pb.Bundle, pending []*pb.Envelope, tr
 			p.Flags = append(p.Flags, f)
 			switch {
 			case before[k]:
-			case expected(f, r.ckpt.Size):
+			case r.expected(f):
 				p.Expected = append(p.Expected, f)
 			default:
 				p.New = append(p.New, f)
@@ -118,13 +118,14 @@ func PreviewLots(lots []string, bundles []*pb.Bundle, pending []*pb.Envelope, tr
 	return p
 }
 
-// expected reports whether f, of a verification with pending records
-// appended after a log of size entries, says only the state a pending
-// record leaves its lot in: a lot in transit (UNCONFIRMED_CUSTODY) whose
-// dispatch is pending. One raised on a dispatch in the log is not: a lot
-// left in transit that a pending record does not receive.
-func expected(f *pb.Flag, size uint64) bool {
-	return f.GetRule() == RuleUnconfirmedCustody && f.GetIndex() >= size
+// expected reports whether f, of r's verification with pending records
+// appended after the checkpoint, says only the state a pending record
+// leaves its lot in: the flag inTransit raised (and no other check, such
+// as a custody break of the same rule) for a lot whose head is a pending
+// dispatch. One raised on a dispatch in the log is not: a lot left in
+// transit that a pending record does not receive.
+func (r *run) expected(f *pb.Flag) bool {
+	return r.transit[f] && f.GetIndex() >= r.ckpt.Size
 }
 
 // PreviewNewLot says which flags pending records that start lot, a lot the
@@ -167,7 +168,7 @@ func PreviewNewLot(lot string, base *pb.Bundle, pending []*pb.Envelope, trust Tr
 		return p
 	}
 	for _, f := range rep.GetFlags() {
-		if expected(f, r.ckpt.Size) {
+		if r.expected(f) {
 			p.Expected = append(p.Expected, f)
 		} else {
 			p.New = append(p.New, f)
@@ -180,7 +181,7 @@ func PreviewNewLot(lot string, base *pb.Bundle, pending []*pb.Envelope, trust Tr
 // flagKey identifies a flag across two verifications of one log, whose
 // messages may differ (a total that grew).
 func flagKey(f *pb.Flag) string {
-	return fmt.Sprintf("%s|%s|%d", f.GetRule(), f.GetLotId(), f.GetIndex())
+	return fmt.Sprintf("%s|%v|%s|%d", f.GetRule(), f.GetSeverity(), f.GetLotId(), f.GetIndex())
 }
 
 // mergeRecords returns the union of the bundles' records by index,

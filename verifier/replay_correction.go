@@ -127,7 +127,7 @@ func (p *Replay) correct(s ReplayStore, in ReplayRecord, c *pb.Correction) (Repl
 	if err := x.summarize(lot); err != nil {
 		return ReplayResult{}, err
 	}
-	if err := x.keepDerived(lot, derived, orig.Index, in.ID.String()); err != nil {
+	if err := x.keepDerived(lot, derived, in.ID.String()); err != nil {
 		return ReplayResult{}, err
 	}
 	res.Lots = union(res.Lots, []string{lot})
@@ -135,10 +135,11 @@ func (p *Replay) correct(s ReplayStore, in ReplayRecord, c *pb.Correction) (Repl
 }
 
 // keepDerived keeps, marked corrected by corr and with the lot for good
-// (ReplayLot.Extra), the flags of derived (the lot's derived flags before
-// the correction, by key) that the summary as corrected no longer raises,
-// as [Verify] keeps the flags of the lot as first signed.
-func (x *replayTx) keepDerived(lot string, derived map[string][]byte, from uint64, corr string) error {
+// (ReplayLot.Extra), the flags of derived (the lot's derived flags just
+// before the correction, by key) that the summary just after it no longer
+// raises, as [Verify] keeps them (withdrawnLotYear): a derived flag is of
+// the lot's state, which a correction of any of its records may change.
+func (x *replayTx) keepDerived(lot string, derived map[string][]byte, corr string) error {
 	var sum ReplayLot
 	if _, err := x.get([]byte(ReplayLotPrefix+lot), &sum); err != nil {
 		return err
@@ -151,9 +152,6 @@ func (x *replayTx) keepDerived(lot string, derived map[string][]byte, from uint6
 		f := &pb.Flag{}
 		if err := proto.Unmarshal(derived[key], f); err != nil {
 			return err
-		}
-		if f.GetIndex() < from {
-			continue // raised before the corrected record: not its doing
 		}
 		if _, err := x.putFlag(f); err != nil {
 			return err

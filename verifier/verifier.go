@@ -143,7 +143,13 @@ type run struct {
 	// unless original is set.
 	fixes    map[string]*fix
 	original bool
-	geo      map[refdata.Point]borderFacts // see border
+	// transit holds, in a preview, the flags inTransit raised: a lot in
+	// transit, the state a pending dispatch leaves (Preview.Expected).
+	transit map[*pb.Flag]bool
+	// fixedBefore, when not 0, limits the corrections step applies to
+	// those the log took before that index (see withdrawnLotYear).
+	fixedBefore uint64
+	geo         map[refdata.Point]borderFacts // see border
 
 	// preview is set by PreviewLots: records past the checkpoint are
 	// pending, not in the log, and the bundles' completeness was checked

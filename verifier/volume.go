@@ -50,12 +50,7 @@ func (r *run) volume(ancRecs map[*entry]bool, st *lotState) {
 		if prof == nil {
 			continue
 		}
-		var own []string
-		for _, x := range ancExt {
-			if x.st.GetPartyId() == m {
-				own = append(own, x.id)
-			}
-		}
+		own := ownExtractions(ancExt, m)
 		w, ok := r.window(last, index.MineTally(m))
 		if !ok {
 			return
@@ -71,6 +66,93 @@ func (r *run) volume(ancRecs map[*entry]bool, st *lotState) {
 		return
 	}
 	r.nationalCheck(national, w)
+}
+
+func ownExtractions(ext []*entry, m string) []string {
+	var own []string
+	for _, x := range ext {
+		if x.st.GetPartyId() == m {
+			own = append(own, x.id)
+		}
+	}
+	return own
+}
+
+// withdrawnLotYear returns the lot-year ORIGIN_VOLUME flags that the
+// corrections among fixes (in log order) withdrew: those the lot's state
+// raised just before the log took a correction, as the corrections before
+// it left the lot, and no longer raised just after it, each marked
+// corrected by it. Unlike a record's flags, the lot-year flag is of the
+// lot's state, not of one record, so it is weighed when the correction is
+// logged (as the server's follower does, which keeps it from then on);
+// flags the lot raises now (have) are left out.
+func (r *run) withdrawnLotYear(lot string, ancRecs map[*entry]bool, fixes []*fix, have []*pb.Flag) []*pb.Flag {
+	if r.cfg.CapacityWindow <= 0 {
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, f := range have {
+		seen[ReplayFlagKey(f)] = true
+	}
+	var out []*pb.Flag
+	for _, x := range fixes {
+		before := r.lotYearAt(lot, ancRecs, x.rec.idx, x.rec.idx)
+		after := r.lotYearAt(lot, ancRecs, x.rec.idx, x.rec.idx+1)
+		raised := map[string]bool{}
+		for _, f := range after {
+			raised[ReplayFlagKey(f)] = true
+		}
+		for _, f := range before {
+			if k := ReplayFlagKey(f); !raised[k] && !seen[k] {
+				seen[k] = true
+				f.CorrectedBy = []string{x.rec.id}
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
+// lotYearAt returns the lot-year ORIGIN_VOLUME flags of lot as the records
+// before index upto left it, with the corrections logged before index
+// fixedBefore applied. The flow of the bundle's prefix raises no other
+// flags and fails no check the whole bundle passed.
+func (r *run) lotYearAt(lot string, ancRecs map[*entry]bool, upto, fixedBefore uint64) []*pb.Flag {
+	recs, cands, errs := r.recs, len(r.cands), len(r.errs)
+	defer func() { r.recs, r.cands, r.errs, r.fixedBefore = recs, r.cands[:cands], r.errs[:errs], 0 }()
+	n := 0
+	for n < len(recs) && recs[n].idx < upto {
+		n++
+	}
+	r.recs, r.fixedBefore = recs[:n], fixedBefore
+	f := r.simulate()
+	head := r.head(lot)
+	if head == nil {
+		return nil
+	}
+	st, _ := f.lotAt(head, lot)
+	if st == nil {
+		return nil
+	}
+	lastByMine := map[string]*entry{}
+	var ext []*entry
+	for _, rec := range r.recs {
+		if rec.st.GetExtraction() != nil && ancRecs[rec] {
+			ext = append(ext, rec)
+			lastByMine[rec.st.GetPartyId()] = rec
+		}
+	}
+	n0 := len(r.cands)
+	for _, m := range slices.Sorted(maps.Keys(lastByMine)) {
+		if prof := r.party(m).GetRegistration().GetMine(); prof != nil && registry.HasRole(r.party(m), pb.Role_ROLE_MINE) {
+			r.lotYearCheck(lastByMine[m], lot, m, prof, st.comp[m], ownExtractions(ext, m))
+		}
+	}
+	var flags []*pb.Flag
+	for _, c := range r.cands[n0:] {
+		flags = append(flags, c.flag)
+	}
+	return flags
 }
 
 // The volume rules, which the verification of a bundle (volume) and the

@@ -131,6 +131,46 @@ func (s *scenario) client(ctx context.Context, signer *client.Signer) (*client.C
 	return c, nil
 }
 
+// The parties of the scenario, by their ids without the run's suffix.
+type partyDef struct {
+	id, name, country string
+	roles             []pb.Role
+	refMine           string
+	site              *pb.Location
+}
+
+var partyDefs = []partyDef{
+	{id: "mine-krinj", name: "Krinj Antimony Mine (Chitral)", country: "PK", roles: []pb.Role{pb.Role_ROLE_MINE}, refMine: "PK-KP-KRINJ"},
+	{id: "mine-qila-abdullah", name: "Qila Abdullah Antimony Mine (Balochistan)", country: "PK", roles: []pb.Role{pb.Role_ROLE_MINE}, refMine: "PK-BA-QILA-ABDULLAH"},
+	{id: "indus-exports", name: "Indus Minerals Exports (Karachi)", country: "PK", roles: []pb.Role{pb.Role_ROLE_EXPORTER}, site: karachi},
+	{id: "qasim-oxides", name: "Port Qasim Antimony Oxide Works", country: "PK", roles: []pb.Role{pb.Role_ROLE_SMELTER}, site: portQasim},
+	{id: "karachi-assay", name: "Karachi Assay Laboratory", country: "PK", roles: []pb.Role{pb.Role_ROLE_LAB}, site: karachi},
+	{id: "ohio-flame", name: "Ohio Flame Retardants Inc.", country: "US", roles: []pb.Role{pb.Role_ROLE_BUYER}, site: baltimore},
+}
+
+// keysFree makes sure no key file of this run's parties is in the keys
+// directory (a key file is never overwritten): with keys of an earlier
+// run there, the parties take a suffix, as on a reused store; if even
+// those are there, it refuses, before anything is registered rather than
+// part-way into the scenario.
+func (s *scenario) keysFree() error {
+	taken := func() string {
+		for _, d := range partyDefs {
+			if path := filepath.Join(s.keys, s.id(d.id)+".key"); s.keys != "" && fileExists(path) {
+				return path
+			}
+		}
+		return ""
+	}
+	if taken() != "" && s.suffix == "" {
+		s.suffix = "-" + time.Now().UTC().Format("150405")
+	}
+	if path := taken(); path != "" {
+		return fmt.Errorf("%s exists, from an earlier run: keys are never overwritten; name another directory with --keys, or move that one away", path)
+	}
+	return nil
+}
+
 func (s *scenario) registerParties(ctx context.Context) error {
 	mineProfile := func(id string) (*pb.MineProfile, *pb.Location, error) {
 		m, ok := s.ref.MineByID(id)
@@ -143,21 +183,7 @@ func (s *scenario) registerParties(ctx context.Context) error {
 		}
 		return prof, place(m.Name, m.Lat, m.Lon), nil
 	}
-	type def struct {
-		id, name, country string
-		roles             []pb.Role
-		refMine           string
-		site              *pb.Location
-	}
-	defs := []def{
-		{id: "mine-krinj", name: "Krinj Antimony Mine (Chitral)", country: "PK", roles: []pb.Role{pb.Role_ROLE_MINE}, refMine: "PK-KP-KRINJ"},
-		{id: "mine-qila-abdullah", name: "Qila Abdullah Antimony Mine (Balochistan)", country: "PK", roles: []pb.Role{pb.Role_ROLE_MINE}, refMine: "PK-BA-QILA-ABDULLAH"},
-		{id: "indus-exports", name: "Indus Minerals Exports (Karachi)", country: "PK", roles: []pb.Role{pb.Role_ROLE_EXPORTER}, site: karachi},
-		{id: "qasim-oxides", name: "Port Qasim Antimony Oxide Works", country: "PK", roles: []pb.Role{pb.Role_ROLE_SMELTER}, site: portQasim},
-		{id: "karachi-assay", name: "Karachi Assay Laboratory", country: "PK", roles: []pb.Role{pb.Role_ROLE_LAB}, site: karachi},
-		{id: "ohio-flame", name: "Ohio Flame Retardants Inc.", country: "US", roles: []pb.Role{pb.Role_ROLE_BUYER}, site: baltimore},
-	}
-	for _, d := range defs {
+	for _, d := range partyDefs {
 		pub, priv, err := ed25519.GenerateKey(nil)
 		if err != nil {
 			return err
@@ -313,6 +339,9 @@ func (s *scenario) roadFromQilaAbdullah() ([]*pb.Location, []float64) {
 // Run plays the whole scenario and returns the stories to verify.
 func (s *scenario) Run(ctx context.Context) ([]Story, error) {
 	var stories []Story
+	if err := s.keysFree(); err != nil {
+		return nil, err
+	}
 	exporter, smelter, buyer := s.id("indus-exports"), s.id("qasim-oxides"), s.id("ohio-flame")
 	krinj, qila := s.id("mine-krinj"), s.id("mine-qila-abdullah")
 
@@ -458,4 +487,9 @@ func (s *scenario) saveKey(party string, pub ed25519.PublicKey, priv ed25519.Pri
 		return fmt.Errorf("saving the key of %s: %w", party, err)
 	}
 	return os.WriteFile(path+".pub", record.MarshalPublicKey(pub), 0o644)
+}
+
+func fileExists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }

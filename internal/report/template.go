@@ -9,12 +9,13 @@ import "html/template"
 // and the glossary in footnote-size type, the glossary in its short words
 // ([Term].Short) and a rule's explanation once. Past one page the report
 // goes on over the next: no flag, timeline row or figure is split, and the
-// timeline's header repeats. It is the
+// timeline's header repeats. A word too long for its line (a lot id may be
+// 128 characters) breaks anywhere rather than push the page wider. It is the
 // report's only styling: the template writes no style attributes, so a page
 // whose Content-Security-Policy allows this one style element (by its hash,
 // [StyleSheet]) needs no 'unsafe-inline'.
 const css = `
-.sbr{font:13px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:#1b1f24;max-width:1000px;margin:0 auto;padding:16px}
+.sbr{font:13px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:#1b1f24;max-width:1000px;margin:0 auto;padding:16px;overflow-wrap:anywhere}
 .sbr h1{font-size:20px;margin:0 0 4px}
 .sbr h2{font-size:15px;margin:18px 0 6px;border-bottom:1px solid #d0d7de;padding-bottom:2px}
 .sbr h3{font-size:13px;margin:8px 0 2px}
@@ -202,7 +203,7 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 <h2>Custody timeline{{if .Invalid}} (unverified claims){{end}}</h2>
 {{if .Timeline}}<table class="small timeline">
 <thead><tr><th>Index</th><th>Logged (UTC)</th><th>Party</th><th>Record</th><th>Lot</th><th class="num">Mass kg</th><th class="num">Contained Sb kg</th><th>Details</th></tr></thead>
-{{range .Timeline}}<tr id="{{.Anchor}}"{{if .Flagged}} class="flagged"{{end}}><td class="mono" title="{{.ID}}">#{{.Index}}<span class="screen"><br>{{.Short}}</span></td><td class="nowrap">{{.LogTime}}<br><span class="muted">event {{.EventTime}}</span></td><td class="party">{{.Party}}</td><td>{{.Kind}}</td><td class="nowrap">{{.Lot}}</td><td class="num">{{.Mass}}</td><td class="num">{{.Sb}}</td><td class="what">{{.What}}{{if .Note}}<br><span class="muted">note: {{.Note}}</span>{{end}}</td></tr>
+{{range .Timeline}}<tr id="{{.Anchor}}"{{if .Flagged}} class="flagged"{{end}}><td class="mono" title="{{.ID}}">#{{.Index}}<span class="screen"><br>{{.Short}}</span></td><td class="nowrap">{{.LogTime}}<br><span class="muted">event {{.EventTime}}</span></td><td class="party">{{.Party}}</td><td>{{.Kind}}</td><td>{{.Lot}}</td><td class="num">{{.Mass}}</td><td class="num">{{.Sb}}</td><td class="what">{{.What}}{{if .Note}}<br><span class="muted">note: {{.Note}}</span>{{end}}</td></tr>
 {{end}}</table>
 <p class="small muted">"Logged" is when the log took the record; the event time is the signer's own claim. Index is the record's position in the log. Contained Sb per record is the record's mass at the lot's last declared moisture and grade; the origins above are the verifier's. Highlighted rows are evidence of a flag.</p>
 {{else}}<p>The bundle holds no custody record of this lot.</p>{{end}}
