@@ -33,6 +33,7 @@ import (
 	"github.com/antimony-ledger/provenance/authtoken"
 	"github.com/antimony-ledger/provenance/client"
 	"github.com/antimony-ledger/provenance/internal/keyfile"
+	"github.com/antimony-ledger/provenance/internal/pdfprint"
 	"github.com/antimony-ledger/provenance/internal/refdata"
 	"github.com/antimony-ledger/provenance/internal/report"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
@@ -861,11 +862,15 @@ func (b *browser) checkPrint(id string) {
 	}
 	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
 	defer cancel()
-	pdf, err := chromedp.Call(ctx, page.PrintToPDF, page.PrintToPDFParams{})
+	// The report's @page (A4) sets the paper, as in a browser's print.
+	preferCSS := true
+	pdf, err := chromedp.Call(ctx, page.PrintToPDF, page.PrintToPDFParams{PreferCSSPageSize: &preferCSS})
 	if err != nil || !bytes.HasPrefix(pdf.Data, []byte("%PDF")) {
 		b.t.Errorf("%s: printing to PDF: %v (%d bytes)", id, err, len(pdf.Data))
 	} else if err := os.WriteFile(filepath.Join(b.shots, "console-lot-printed.pdf"), pdf.Data, 0o644); err != nil {
 		b.t.Fatal(err)
+	} else if n := pdfprint.Pages(pdf.Data); n != 1 {
+		b.t.Errorf("%s: the console's Print prints the lot's report on %d pages, want 1 (as provctl report)", id, n)
 	}
 	b.media("")
 	// The button calls the browser's print (a headless browser has no
