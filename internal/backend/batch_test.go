@@ -2,9 +2,12 @@ package backend_test
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"testing"
 
 	"github.com/antimony-ledger/provenance/custody"
+	"github.com/antimony-ledger/provenance/internal/backend"
 	"github.com/antimony-ledger/provenance/internal/lottest"
 	"github.com/antimony-ledger/provenance/verifier"
 )
@@ -67,4 +70,59 @@ func TestDeferredSummaries(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBatchesEqualOneByOne: the follower's batches (writes kept in
+// memory, coalesced, committed once per batch, read back from the last
+// batch's) leave the store as replaying each record on its own through a
+// Badger transaction does, key for key, with the listings the same.
+func TestBatchesEqualOneByOne(t *testing.T) {
+	x := lottest.New(t)
+	workload(t, x, 5, 400)
+	revokeMine(x, 30)
+	workload(t, x, 6, 200)
+	open := func(dir string) *backend.Backend {
+		b, err := backend.NewPaused(x.S, x.Trust(), verifier.DefaultConfig(), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(b.Close)
+		return b
+	}
+	batched, single := open(t.TempDir()), open(t.TempDir())
+	backend.ReplayOneByOne(single)
+	// In steps of uneven size, so that batches start and end mid-lot.
+	size := x.S.Log().Size()
+	for _, b := range []*backend.Backend{batched, single} {
+		for n := uint64(1); b.Replayed() < size; n = n*3 + 1 {
+			if err := backend.ReplayN(t.Context(), b, min(size, b.Replayed()+n)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := backend.ReplayAll(t.Context(), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := backend.Dump(batched)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := backend.Dump(single)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) < 1000 {
+		t.Fatalf("%d keys: the workload no longer fills a state", len(want))
+	}
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		if got[k] != want[k] {
+			t.Errorf("key %q: batched %q, one by one %q", k, got[k], want[k])
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("key %q only in the batched state", k)
+		}
+	}
+	compareAll(t, x, batched)
 }
