@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"runtime"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -30,6 +31,19 @@ type batchStore struct {
 	// hot are the writes the last commit made (committed, so as the
 	// store holds them), or nil.
 	hot map[string]ovVal
+	ops int // reads and writes, for yield
+}
+
+// yieldEvery is how many reads and writes a batch makes between two
+// yields of its processor to the appends (as the follower does between
+// records): the summaries of a whole batch, written at its end, take
+// milliseconds.
+const yieldEvery = 256
+
+func (s *batchStore) yield() {
+	if s.ops++; s.ops%yieldEvery == 0 {
+		runtime.Gosched()
+	}
 }
 
 // ovVal is a write of the batch: a value, or a deletion.
@@ -50,7 +64,7 @@ const (
 )
 
 func newBatchStore(t *txnStore, hot map[string]ovVal) *batchStore {
-	return &batchStore{t: t, over: map[string]ovVal{}, hot: hot}
+	return &batchStore{t: t, over: make(map[string]ovVal, 4096), hot: hot}
 }
 
 // full reports whether the batch should commit now.
@@ -59,6 +73,7 @@ func (s *batchStore) full() bool {
 }
 
 func (s *batchStore) Get(key []byte) ([]byte, error) {
+	s.yield()
 	if v, ok := s.over[string(key)]; ok {
 		return v.value(), nil
 	}
@@ -89,6 +104,7 @@ func (v ovVal) value() []byte {
 }
 
 func (s *batchStore) Set(key, value []byte) error {
+	s.yield()
 	k := string(key)
 	old, had := s.over[k]
 	if !had && len(k) > 2 && k[0] == 'w' && k[1] == '/' {
@@ -140,6 +156,7 @@ func (s *batchStore) Last(prefix, before []byte) ([]byte, error) {
 func (s *batchStore) commit() error {
 	txn := s.t.txn
 	for k, v := range s.over {
+		s.yield()
 		var err error
 		if v.del {
 			err = txn.Delete([]byte(k))
@@ -158,6 +175,6 @@ func (s *batchStore) commit() error {
 	}
 	s.t.view.Discard()
 	s.t.txn, s.t.view, s.t.pending = s.t.db.NewTransaction(true), s.t.db.NewTransaction(false), nil
-	s.hot, s.over, s.wkeys, s.size = s.over, map[string]ovVal{}, nil, 0
+	s.hot, s.over, s.wkeys, s.size = s.over, make(map[string]ovVal, len(s.over)), nil, 0
 	return nil
 }
