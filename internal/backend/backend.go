@@ -70,6 +70,10 @@ type Backend struct {
 	// at a time (a batch's writes did not fit one transaction).
 	hot       map[string]ovVal
 	slowUntil uint64
+	// firsts: the first window key committed under each prefix, as far
+	// as batches have looked (batchStore.firsts); nil after any other
+	// write of window keys.
+	firsts map[string]string
 	// caught is closed and replaced each time the follower commits.
 	caughtMu sync.Mutex
 	caught   chan struct{}
@@ -255,7 +259,7 @@ func openReplayDB(dir string, readOnly bool, logger *slog.Logger) (*badger.DB, e
 // it, or, for state that does not match the log, starts over.
 func (b *Backend) resume() error {
 	b.replay = verifier.NewReplay(b.trust.Registrar, b.cfg)
-	b.hot = nil
+	b.hot, b.firsts = nil, nil
 	// The position is stored once known: listings read it meanwhile.
 	var resumed uint64
 	var pos []byte
@@ -486,7 +490,10 @@ func (b *Backend) stepLocked(ctx context.Context, max uint64) (int, error) {
 	var bs *batchStore
 	var store verifier.ReplayStore = s
 	if start >= b.slowUntil {
-		bs = newBatchStore(s, b.hot)
+		if b.firsts == nil {
+			b.firsts = map[string]string{}
+		}
+		bs = newBatchStore(s, b.hot, b.firsts)
 		store = bs
 	}
 	next, last := start, tlog.RecordID{}
@@ -551,7 +558,7 @@ func (b *Backend) stepLocked(ctx context.Context, max uint64) (int, error) {
 		if err := s.commit(); err != nil {
 			return 0, b.restart(err)
 		}
-		b.hot = nil
+		b.hot, b.firsts = nil, nil
 	}
 	b.advanced(next)
 	for _, p := range s.queued {
@@ -962,6 +969,21 @@ func (s *txnStore) Last(prefix, before []byte) ([]byte, error) {
 		return s.Get(best)
 	}
 	return nil, nil
+}
+
+// firstCommitted returns the first key with prefix in the state before
+// the current transaction, or nil.
+func (s *txnStore) firstCommitted(prefix []byte) ([]byte, error) {
+	view := s.view
+	if view == nil {
+		view = s.txn
+	}
+	it := view.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	defer it.Close()
+	if it.Rewind(); !it.Valid() {
+		return nil, nil
+	}
+	return it.Item().KeyCopy(nil), nil
 }
 
 // lastCommitted returns the last key with prefix before before, and its

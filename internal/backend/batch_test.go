@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/antimony-ledger/provenance/custody"
 	"github.com/antimony-ledger/provenance/internal/backend"
@@ -81,8 +82,12 @@ func TestBatchesEqualOneByOne(t *testing.T) {
 	workload(t, x, 5, 400)
 	revokeMine(x, 30)
 	workload(t, x, 6, 200)
+	// A capacity window of days, not a year, so that windows start after
+	// earlier extractions and their tallies are looked up.
+	cfg := verifier.DefaultConfig()
+	cfg.CapacityWindow = 4 * 24 * time.Hour
 	open := func(dir string) *backend.Backend {
-		b, err := backend.NewPaused(x.S, x.Trust(), verifier.DefaultConfig(), dir)
+		b, err := backend.NewPaused(x.S, x.Trust(), cfg, dir)
 		if err != nil {
 			t.Fatal(err)
 		}

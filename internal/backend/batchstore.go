@@ -32,7 +32,15 @@ type batchStore struct {
 	// store holds them), or nil.
 	hot map[string]ovVal
 	ops int // reads and writes, for yield
+	// firsts are, by prefix of window keys ("w/KEY\x00"), the first key
+	// under it committed ("" for none), where known: a window that
+	// starts before it finds no key without an iterator.
+	firsts map[string]string
 }
+
+// windowKeySuffix is the length of a window key's log time and index
+// after its prefix ([verifier.Replay]: "w/KEY\x00" BE8(time) "\x00" BE8(index)).
+const windowKeySuffix = 8 + 1 + 8
 
 // yieldEvery is how many reads and writes a batch makes between two
 // yields of its processor to the appends (as the follower does between
@@ -63,8 +71,8 @@ const (
 	batchCommitEntries = 8000
 )
 
-func newBatchStore(t *txnStore, hot map[string]ovVal) *batchStore {
-	return &batchStore{t: t, over: make(map[string]ovVal, 4096), hot: hot}
+func newBatchStore(t *txnStore, hot map[string]ovVal, firsts map[string]string) *batchStore {
+	return &batchStore{t: t, over: make(map[string]ovVal, 1024), hot: hot, firsts: firsts}
 }
 
 // full reports whether the batch should commit now.
@@ -138,12 +146,23 @@ func (s *batchStore) Last(prefix, before []byte) ([]byte, error) {
 			best = k
 		}
 	}
-	key, v, err := s.t.lastCommitted(prefix, before)
-	if err != nil {
-		return nil, err
+	first, known := s.firsts[string(prefix)]
+	if !known {
+		k, err := s.t.firstCommitted(prefix)
+		if err != nil {
+			return nil, err
+		}
+		first = string(k)
+		s.firsts[string(prefix)] = first
 	}
-	if key != nil && bytes.Compare(key, []byte(best)) > 0 {
-		return v, nil
+	if first != "" && first < string(before) {
+		key, v, err := s.t.lastCommitted(prefix, before)
+		if err != nil {
+			return nil, err
+		}
+		if key != nil && bytes.Compare(key, []byte(best)) > 0 {
+			return v, nil
+		}
 	}
 	if best != "" {
 		return s.over[best].value(), nil
@@ -172,6 +191,15 @@ func (s *batchStore) commit() error {
 	}
 	if err := txn.Commit(); err != nil {
 		return s.t.fail(err)
+	}
+	for _, k := range s.wkeys {
+		if len(k) < windowKeySuffix {
+			continue
+		}
+		p := k[:len(k)-windowKeySuffix]
+		if f, ok := s.firsts[p]; ok && (f == "" || k < f) {
+			s.firsts[p] = k
+		}
 	}
 	s.t.view.Discard()
 	s.t.txn, s.t.view, s.t.pending = s.t.db.NewTransaction(true), s.t.db.NewTransaction(false), nil
