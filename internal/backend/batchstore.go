@@ -32,6 +32,9 @@ type batchStore struct {
 	// store holds them), or nil.
 	hot map[string]ovVal
 	ops int // reads and writes, for yield
+	// misses are keys read and found absent from the store; they join
+	// hot, as absent, when the batch commits without writing them.
+	misses map[string]bool
 	// firsts are, by prefix of window keys ("w/KEY\x00"), the first key
 	// under it committed ("" for none), where known: a window that
 	// starts before it finds no key without an iterator.
@@ -88,7 +91,19 @@ func (s *batchStore) Get(key []byte) ([]byte, error) {
 	if v, ok := s.hot[string(key)]; ok {
 		return v.value(), nil
 	}
-	return s.t.Get(key)
+	if s.misses[string(key)] {
+		return nil, nil
+	}
+	v, err := s.t.Get(key)
+	if v == nil && err == nil {
+		// Absent before the batch: so it stays for the batch's reads
+		// and, unless the batch writes it, the next batch's.
+		if s.misses == nil {
+			s.misses = map[string]bool{}
+		}
+		s.misses[string(key)] = true
+	}
+	return v, err
 }
 
 // getUncached reads key as the batch and the store hold it, not from the
@@ -203,6 +218,11 @@ func (s *batchStore) commit() error {
 	}
 	s.t.view.Discard()
 	s.t.txn, s.t.view, s.t.pending = s.t.db.NewTransaction(true), s.t.db.NewTransaction(false), nil
-	s.hot, s.over, s.wkeys, s.size = s.over, make(map[string]ovVal, len(s.over)), nil, 0
+	for k := range s.misses {
+		if _, ok := s.over[k]; !ok {
+			s.over[k] = ovVal{del: true} // as committed: absent
+		}
+	}
+	s.hot, s.over, s.wkeys, s.size, s.misses = s.over, make(map[string]ovVal, len(s.over)), nil, 0, nil
 	return nil
 }
