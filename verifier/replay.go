@@ -59,6 +59,9 @@ import (
 // that its lots can be verified in full.
 type Replay struct {
 	r *run
+	// pending are the lots whose summaries [Replay.ApplyDeferred] left
+	// to [Replay.Flush].
+	pending map[string]bool
 }
 
 // A ReplayStore holds a Replay's state. Writes must be visible to later
@@ -144,7 +147,7 @@ func ReplayFlagKey(f *pb.Flag) string {
 func NewReplay(registrar ed25519.PublicKey, cfg Config) *Replay {
 	r := &run{cfg: cfg, reg: registry.NewMemory(), retiredBy: map[string]string{}, reached: map[string]reach{}, addedBy: map[string]*entry{}}
 	r.rules = registry.Registry{Registrar: registry.NewRegistrar(registrar), Reader: r.reg, RevocationReach: cfg.RevocationReach}
-	return &Replay{r: r}
+	return &Replay{r: r, pending: map[string]bool{}}
 }
 
 func (p *Replay) entry(in ReplayRecord) *entry {
@@ -159,9 +162,33 @@ func (p *Replay) ApplyRegistry(in ReplayRecord) error {
 	return err
 }
 
-// Apply replays one record, the next of the log, against the state in s.
+// Apply replays one record, the next of the log, against the state in s,
+// and writes the summaries of the lots it touched.
 func (p *Replay) Apply(s ReplayStore, in ReplayRecord) (ReplayResult, error) {
+	res, err := p.ApplyDeferred(s, in)
+	if err != nil {
+		return res, err
+	}
+	return res, p.Flush(s)
+}
+
+// ApplyDeferred replays one record as Apply does, but leaves the
+// summaries of the lots it touched (ReplayResult.Lots) to [Replay.Flush],
+// so that a batch of records writes each lot's summary once: call Flush
+// before the state in s is taken as replayed up to the record (committed
+// with the position past it). A summary is a function of the lot's
+// stored state alone (its head, its node, its windows, the flags marked
+// corrected) and the registry, so the summary Flush writes is the one
+// Apply would have written after the last record of the batch that
+// touched the lot; a registry record or a correction flushes what is
+// pending first.
+func (p *Replay) ApplyDeferred(s ReplayStore, in ReplayRecord) (ReplayResult, error) {
 	r := p.r
+	if registry.IsRegistryStatement(in.St) || in.St.GetCorrection() != nil {
+		if err := p.Flush(s); err != nil {
+			return ReplayResult{}, err
+		}
+	}
 	e := p.entry(in)
 	r.recs, r.byID, r.cands, r.errs = []*entry{e}, map[string]*entry{e.id: e}, nil, nil
 	if len(r.geo) > 4096 {
@@ -694,10 +721,25 @@ func (x *replayTx) harvest() error {
 		}
 		x.touched[lot] = true
 	}
-	for _, lot := range slices.Sorted(maps.Keys(x.touched)) {
+	for lot := range x.touched {
+		x.p.pending[lot] = true
+	}
+	return nil
+}
+
+// Flush writes the summaries [Replay.ApplyDeferred] left pending.
+func (p *Replay) Flush(s ReplayStore) error {
+	if len(p.pending) == 0 {
+		return nil
+	}
+	r := p.r
+	r.byID, r.cands, r.errs = map[string]*entry{}, nil, nil
+	x := &replayTx{p: p, s: s, nodes: map[skey]*node{}, touched: map[string]bool{}}
+	for _, lot := range slices.Sorted(maps.Keys(p.pending)) {
 		if err := x.summarize(lot); err != nil {
 			return err
 		}
+		delete(p.pending, lot)
 	}
 	return nil
 }
@@ -1105,6 +1147,9 @@ func (p *Replay) AddAllFlags(s ReplayStore, lot string, flags []FlagAt) error {
 }
 
 func (p *Replay) addFlags(s ReplayStore, lot string, flags []FlagAt, all bool) error {
+	if err := p.Flush(s); err != nil {
+		return err
+	}
 	x := &replayTx{p: p, s: s, nodes: map[skey]*node{}, touched: map[string]bool{}}
 	p.r.byID, p.r.cands = map[string]*entry{}, nil
 	var invalid []string

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -63,6 +64,16 @@ type Backend struct {
 	// pendingLots counts the lots of queued parties not verified yet (an
 	// estimate while a party is queued again).
 	pendingLots atomic.Int64
+	// hot are the writes of the follower's last batch (batchStore), for
+	// the next to read without Badger; nil after any other write to the
+	// state. slowUntil: up to this index, batches are replayed one record
+	// at a time (a batch's writes did not fit one transaction).
+	hot       map[string]ovVal
+	slowUntil uint64
+	// firsts: the first window key committed under each prefix, as far
+	// as batches have looked (batchStore.firsts); nil after any other
+	// write of window keys.
+	firsts map[string]string
 	// caught is closed and replaced each time the follower commits.
 	caughtMu sync.Mutex
 	caught   chan struct{}
@@ -110,8 +121,10 @@ type Options struct {
 	Paused bool
 }
 
-// batch is how many records the follower replays in one transaction.
-const batch = 256
+// batch is how many records the follower replays in one step at most:
+// one transaction, unless its writes pass batchCommitBytes or
+// batchCommitEntries first.
+const batch = 1024
 
 // Replay state keys the backend keeps beside the replay's.
 const (
@@ -246,6 +259,7 @@ func openReplayDB(dir string, readOnly bool, logger *slog.Logger) (*badger.DB, e
 // it, or, for state that does not match the log, starts over.
 func (b *Backend) resume() error {
 	b.replay = verifier.NewReplay(b.trust.Registrar, b.cfg)
+	b.hot, b.firsts = nil, nil
 	// The position is stored once known: listings read it meanwhile.
 	var resumed uint64
 	var pos []byte
@@ -470,6 +484,18 @@ func (b *Backend) stepLocked(ctx context.Context, max uint64) (int, error) {
 	s := newTxnStore(b.db)
 	s.flushes = &b.flushes
 	defer s.discard()
+	// A batch's writes stay in memory until it commits (batchStore),
+	// unless the last one did not fit a transaction: then the records
+	// are replayed one at a time, through the transaction itself.
+	var bs *batchStore
+	var store verifier.ReplayStore = s
+	if start >= b.slowUntil {
+		if b.firsts == nil {
+			b.firsts = map[string]string{}
+		}
+		bs = newBatchStore(s, b.hot, b.firsts)
+		store = bs
+	}
 	next, last := start, tlog.RecordID{}
 	for e, err := range b.store.Log().Range(ctx, start, end) {
 		if err != nil {
@@ -477,12 +503,17 @@ func (b *Backend) stepLocked(ctx context.Context, max uint64) (int, error) {
 			// registry) and, past a filled-up transaction, stored.
 			return 0, b.restart(err)
 		}
-		if next > start {
+		if next > start && bs == nil {
 			// A transaction that fills up is committed with the records
 			// replayed so far; a crash then replays again only the record
 			// in flight, which the replay takes twice as once.
 			if err := s.setPos(next, last); err != nil {
 				return 0, b.restart(err)
+			}
+		}
+		if next > start && bs != nil && bs.full() {
+			if err := b.commitBatch(bs, next, last); err != nil {
+				return b.batchFailed(ctx, s, next, max, err)
 			}
 		}
 		rec, err := b.decode(e)
@@ -491,8 +522,13 @@ func (b *Backend) stepLocked(ctx context.Context, max uint64) (int, error) {
 		}
 		if err == nil {
 			var res verifier.ReplayResult
-			if res, err = b.replay.Apply(s, rec); err == nil {
-				err = b.note(s, e.Index, res, rec.St.GetPartyId())
+			if bs != nil {
+				res, err = b.replay.ApplyDeferred(bs, rec)
+			} else {
+				res, err = b.replay.Apply(s, rec)
+			}
+			if err == nil {
+				err = b.note(store, bs, &s.queued, e.Index, res, rec.St.GetPartyId())
 			}
 		}
 		if err != nil {
@@ -504,18 +540,64 @@ func (b *Backend) stepLocked(ctx context.Context, max uint64) (int, error) {
 			return b.skip(ctx, s, e, err)
 		}
 		next, last = e.Index+1, e.ID
+		// Appends come first: a follower that kept its processor for
+		// a whole time slice (10 ms) would hold back the commits of
+		// clients that wait for each append, and so the throughput of
+		// the appends far more than its share of the processors.
+		runtime.Gosched()
 	}
-	if err := s.setPos(next, last); err != nil {
-		return 0, b.restart(err)
-	}
-	if err := s.commit(); err != nil {
-		return 0, b.restart(err)
+	if bs != nil {
+		if err := b.commitBatch(bs, next, last); err != nil {
+			return b.batchFailed(ctx, s, next, max, err)
+		}
+		b.hot = bs.hot
+	} else {
+		if err := s.setPos(next, last); err != nil {
+			return 0, b.restart(err)
+		}
+		if err := s.commit(); err != nil {
+			return 0, b.restart(err)
+		}
+		b.hot, b.firsts = nil, nil
 	}
 	b.advanced(next)
 	for _, p := range s.queued {
 		b.pendingLots.Add(int64(b.countLots(p)))
 	}
 	return int(next - start), nil
+}
+
+// commitBatch writes the summaries the batch's records left pending and
+// the position past them, and commits the batch.
+func (b *Backend) commitBatch(bs *batchStore, next uint64, last tlog.RecordID) error {
+	if err := b.replay.Flush(bs); err != nil {
+		return err
+	}
+	if err := bs.t.setPos(next, last); err != nil { // straight to the transaction: not hot
+		return err
+	}
+	if err := bs.commit(); err != nil {
+		return err
+	}
+	b.hot = bs.hot
+	b.advanced(next)
+	return nil
+}
+
+// batchFailed handles a batch that did not commit: one too big for a
+// transaction is replayed again one record at a time, from the stored
+// position; other failures start again from the stored state.
+func (b *Backend) batchFailed(ctx context.Context, s *txnStore, next, max uint64, err error) (int, error) {
+	s.discard()
+	if !errors.Is(err, errBatchTooBig) {
+		return 0, b.restart(err)
+	}
+	b.logger.Info("verifier: a batch's writes do not fit one transaction; replaying it one record at a time", "until", next, "error", err)
+	b.slowUntil = next
+	if err := b.resume(); err != nil {
+		return 0, err
+	}
+	return b.stepLocked(ctx, max)
 }
 
 // skip drops what the replay of e wrote, replays the records before it
@@ -573,7 +655,7 @@ func setPos(txn *badger.Txn, next uint64, last tlog.RecordID) error {
 // note keeps what the backend needs of a record beside the replay's
 // state: registry records (to resume the registry), and parties whose
 // lots need a full verification.
-func (b *Backend) note(s *txnStore, idx uint64, res verifier.ReplayResult, signer string) error {
+func (b *Backend) note(s verifier.ReplayStore, bs *batchStore, queued *[]string, idx uint64, res verifier.ReplayResult, signer string) error {
 	if res.Registry {
 		if err := s.Set(append([]byte(registryPrefix), binary.BigEndian.AppendUint64(nil, idx)...), nil); err != nil {
 			return err
@@ -594,7 +676,11 @@ func (b *Backend) note(s *txnStore, idx uint64, res verifier.ReplayResult, signe
 		// The value is the record that queued the party: a party queued
 		// again while its lots are being verified stays queued.
 		key := []byte(queuePrefix + p)
-		had, err := s.Get(key)
+		get := s.Get
+		if bs != nil {
+			get = bs.getUncached // verifyQueued deletes queue keys between batches
+		}
+		had, err := get(key)
 		if err != nil {
 			return err
 		}
@@ -602,7 +688,7 @@ func (b *Backend) note(s *txnStore, idx uint64, res verifier.ReplayResult, signe
 			return err
 		}
 		if had == nil {
-			s.queued = append(s.queued, p) // counted once committed
+			*queued = append(*queued, p) // counted once committed
 		}
 	}
 	return nil
@@ -692,6 +778,7 @@ func (b *Backend) verifyQueued(ctx context.Context) (bool, error) {
 			err = s.commit()
 		}
 		s.discard()
+		b.hot = nil // the follower's last writes are not all current now
 		b.mu.Unlock()
 		if err != nil {
 			return false, err
@@ -871,6 +958,37 @@ func (s *txnStore) Last(prefix, before []byte) ([]byte, error) {
 			best = k
 		}
 	}
+	key, v, err := s.lastCommitted(prefix, before)
+	if err != nil {
+		return nil, err
+	}
+	if key != nil && bytes.Compare(key, best) > 0 {
+		return v, nil
+	}
+	if best != nil {
+		return s.Get(best)
+	}
+	return nil, nil
+}
+
+// firstCommitted returns the first key with prefix in the state before
+// the current transaction, or nil.
+func (s *txnStore) firstCommitted(prefix []byte) ([]byte, error) {
+	view := s.view
+	if view == nil {
+		view = s.txn
+	}
+	it := view.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	defer it.Close()
+	if it.Rewind(); !it.Valid() {
+		return nil, nil
+	}
+	return it.Item().KeyCopy(nil), nil
+}
+
+// lastCommitted returns the last key with prefix before before, and its
+// value, in the state before the current transaction, or nil.
+func (s *txnStore) lastCommitted(prefix, before []byte) (key, value []byte, err error) {
 	view := s.view
 	if view == nil {
 		view = s.txn
@@ -882,14 +1000,14 @@ func (s *txnStore) Last(prefix, before []byte) ([]byte, error) {
 	if it.Valid() && bytes.Equal(it.Item().Key(), before) {
 		it.Next()
 	}
-	if it.Valid() && bytes.Compare(it.Item().Key(), best) > 0 {
-		v, err := it.Item().ValueCopy(nil)
-		return v, s.fail(err)
+	if !it.Valid() {
+		return nil, nil, nil
 	}
-	if best != nil {
-		return s.Get(best)
+	v, err := it.Item().ValueCopy(nil)
+	if err != nil {
+		return nil, nil, s.fail(err)
 	}
-	return nil, nil
+	return it.Item().KeyCopy(nil), v, nil
 }
 
 // VerifyLot builds the lot's bundle from the store and verifies it with

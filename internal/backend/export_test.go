@@ -114,3 +114,25 @@ func SetRaw(b *Backend, k, v []byte) error {
 // TablesChecked is closed once b's background check of its tables is
 // done.
 func TablesChecked(b *Backend) <-chan struct{} { return b.tablesDone }
+
+// ReplayOneByOne makes b replay every record on its own, through its
+// transaction (as a batch too big for one is), not in batches.
+func ReplayOneByOne(b *Backend) { b.slowUntil = ^uint64(0) }
+
+// Dump returns every key and value of b's replay state.
+func Dump(b *Backend) (map[string]string, error) {
+	out := map[string]string{}
+	err := b.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.DefaultIteratorOptions)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			out[string(it.Item().KeyCopy(nil))] = string(v)
+		}
+		return nil
+	})
+	return out, err
+}
