@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -540,11 +539,6 @@ func (b *Backend) stepLocked(ctx context.Context, max uint64) (int, error) {
 			return b.skip(ctx, s, e, err)
 		}
 		next, last = e.Index+1, e.ID
-		// Appends come first: a follower that kept its processor for
-		// a whole time slice (10 ms) would hold back the commits of
-		// clients that wait for each append, and so the throughput of
-		// the appends far more than its share of the processors.
-		runtime.Gosched()
 	}
 	if bs != nil {
 		if err := b.commitBatch(bs, next, last); err != nil {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"runtime"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -31,7 +30,6 @@ type batchStore struct {
 	// hot are the writes the last commit made (committed, so as the
 	// store holds them), or nil.
 	hot map[string]ovVal
-	ops int // reads and writes, for yield
 	// misses are keys read and found absent from the store; they join
 	// hot, as absent, when the batch commits without writing them.
 	misses map[string]bool
@@ -44,18 +42,6 @@ type batchStore struct {
 // windowKeySuffix is the length of a window key's log time and index
 // after its prefix ([verifier.Replay]: "w/KEY\x00" BE8(time) "\x00" BE8(index)).
 const windowKeySuffix = 8 + 1 + 8
-
-// yieldEvery is how many reads and writes a batch makes between two
-// yields of its processor to the appends (as the follower does between
-// records): the summaries of a whole batch, written at its end, take
-// milliseconds.
-const yieldEvery = 256
-
-func (s *batchStore) yield() {
-	if s.ops++; s.ops%yieldEvery == 0 {
-		runtime.Gosched()
-	}
-}
 
 // ovVal is a write of the batch: a value, or a deletion.
 type ovVal struct {
@@ -84,7 +70,6 @@ func (s *batchStore) full() bool {
 }
 
 func (s *batchStore) Get(key []byte) ([]byte, error) {
-	s.yield()
 	if v, ok := s.over[string(key)]; ok {
 		return v.value(), nil
 	}
@@ -127,7 +112,6 @@ func (v ovVal) value() []byte {
 }
 
 func (s *batchStore) Set(key, value []byte) error {
-	s.yield()
 	k := string(key)
 	old, had := s.over[k]
 	if !had && len(k) > 2 && k[0] == 'w' && k[1] == '/' {
@@ -190,7 +174,6 @@ func (s *batchStore) Last(prefix, before []byte) ([]byte, error) {
 func (s *batchStore) commit() error {
 	txn := s.t.txn
 	for k, v := range s.over {
-		s.yield()
 		var err error
 		if v.del {
 			err = txn.Delete([]byte(k))
