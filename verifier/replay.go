@@ -1047,10 +1047,25 @@ func (x *replayTx) summarize(lot string) error {
 	}
 	r.cands = r.cands[:n0]
 	for _, k := range old.Derived {
-		if !slices.Contains(derived, k) {
-			if err := x.deleteFlag(k); err != nil {
+		if slices.Contains(derived, k) {
+			continue
+		}
+		if slices.Contains(old.Extra, k) {
+			// A flag a correction withdrew (keepDerived) that the lot
+			// raised again and raises no more: listed, withdrawn, again.
+			corr, err := x.s.Get([]byte(correctedFlagPrefix + k))
+			if err != nil {
 				return err
 			}
+			if corr != nil {
+				if err := x.withdraw(k, string(corr)); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err := x.deleteFlag(k); err != nil {
+			return err
 		}
 	}
 	keys = union(keys, derived)
@@ -1067,8 +1082,10 @@ func (x *replayTx) summarize(lot string) error {
 		}
 		if fixed, err := x.s.Get([]byte(correctedFlagPrefix + k)); err != nil {
 			return err
-		} else if fixed != nil {
-			continue // listed, but withdrawn by a correction: not in the verdict
+		} else if fixed != nil && !slices.Contains(derived, k) {
+			// Listed, but withdrawn by a correction: not in the verdict,
+			// unless the lot's state raises it again now.
+			continue
 		}
 		if rule == RuleInvalid {
 			sum.Verdict = pb.Verdict_VERDICT_INVALID

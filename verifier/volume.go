@@ -90,6 +90,9 @@ func (r *run) withdrawnLotYear(lot string, ancRecs map[*entry]bool, fixes []*fix
 	if r.cfg.CapacityWindow <= 0 {
 		return nil
 	}
+	if !r.lotYearPossible(ancRecs) {
+		return nil // as in most lots: no need to replay the bundle's prefixes
+	}
 	seen := map[string]bool{}
 	for _, f := range have {
 		seen[ReplayFlagKey(f)] = true
@@ -97,6 +100,9 @@ func (r *run) withdrawnLotYear(lot string, ancRecs map[*entry]bool, fixes []*fix
 	var out []*pb.Flag
 	for _, x := range fixes {
 		before := r.lotYearAt(lot, ancRecs, x.rec.idx, x.rec.idx)
+		if len(before) == 0 {
+			continue
+		}
 		after := r.lotYearAt(lot, ancRecs, x.rec.idx, x.rec.idx+1)
 		raised := map[string]bool{}
 		for _, f := range after {
@@ -113,6 +119,28 @@ func (r *run) withdrawnLotYear(lot string, ancRecs map[*entry]bool, fixes []*fix
 	return out
 }
 
+// lotYearPossible reports whether a lot of ancestry ancRecs can raise the
+// lot-year ORIGIN_VOLUME in any of its states: whether one of its mines put
+// more Sb into it, by its extractions as signed (which a correction only
+// lowers), than the rule allows. No mine is credited with more Sb than its
+// extractions put in (lotState.rescale), so otherwise none can.
+func (r *run) lotYearPossible(ancRecs map[*entry]bool) bool {
+	put := map[string]float64{}
+	for _, rec := range r.recs {
+		if x := rec.st.GetExtraction(); x != nil && ancRecs[rec] {
+			put[rec.st.GetPartyId()] += x.GetMassKg() * (1 - x.GetMoisturePct()/100) * x.GetSbGradePct() / 100
+		}
+	}
+	for m, sb := range put {
+		prof := r.party(m).GetRegistration().GetMine()
+		// With a margin for rounding in the flow's arithmetic.
+		if yearSb := prof.GetAnnualOreCapacityKg() * prof.GetGradeMaxPct() / 100; prof != nil && sb*(1+1e-9) > yearSb*(1+r.cfg.CapacityTolerance) {
+			return true
+		}
+	}
+	return false
+}
+
 // lotYearAt returns the lot-year ORIGIN_VOLUME flags of lot as the records
 // before index upto left it, with the corrections logged before index
 // fixedBefore applied. The flow of the bundle's prefix raises no other
@@ -125,11 +153,11 @@ func (r *run) lotYearAt(lot string, ancRecs map[*entry]bool, upto, fixedBefore u
 		n++
 	}
 	r.recs, r.fixedBefore = recs[:n], fixedBefore
-	f := r.simulate()
 	head := r.head(lot)
 	if head == nil {
-		return nil
+		return nil // the lot was not yet
 	}
+	f := r.simulate()
 	st, _ := f.lotAt(head, lot)
 	if st == nil {
 		return nil

@@ -8,13 +8,14 @@ import (
 	"testing"
 )
 
-// TestKeysDirReused: `pakistan --keys DIR` run twice, each run on a fresh
-// embedded server (so its ids take no suffix of their own): the second
-// run's parties take a suffix rather than stop part-way on a key file of
-// the first, and both runs' keys are kept.
+// TestKeysDirReused: `pakistan --keys DIR` run three times (within a
+// second or so), each run on a fresh embedded server (so its ids take no
+// suffix of their own): the later runs' parties take a suffix rather than
+// stop part-way on a key file of an earlier run, and every run's keys are
+// kept.
 func TestKeysDirReused(t *testing.T) {
 	keys := filepath.Join(t.TempDir(), "k")
-	for i := range 2 {
+	for i := range 3 {
 		var out bytes.Buffer
 		o := options{keys: keys, out: &out, set: map[string]bool{"keys": true}}
 		if _, err := play(t.Context(), o); err != nil {
@@ -31,7 +32,7 @@ func TestKeysDirReused(t *testing.T) {
 			priv = append(priv, e.Name())
 		}
 	}
-	if want := 2 * len(partyDefs); len(priv) != want {
-		t.Fatalf("%d private keys in %s after two runs, want %d: %v", len(priv), keys, want, priv)
+	if want := 3 * len(partyDefs); len(priv) != want {
+		t.Fatalf("%d private keys in %s after three runs, want %d: %v", len(priv), keys, want, priv)
 	}
 }

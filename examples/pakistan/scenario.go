@@ -163,7 +163,11 @@ func (s *scenario) keysFree() error {
 		return ""
 	}
 	if taken() != "" && s.suffix == "" {
-		s.suffix = "-" + time.Now().UTC().Format("150405")
+		base := "-" + time.Now().UTC().Format("150405")
+		s.suffix = base
+		for i := 2; taken() != "" && i <= 100; i++ {
+			s.suffix = fmt.Sprintf("%s-%d", base, i)
+		}
 	}
 	if path := taken(); path != "" {
 		return fmt.Errorf("%s exists, from an earlier run: keys are never overwritten; name another directory with --keys, or move that one away", path)
