@@ -210,15 +210,8 @@ func TestReplayTwiceIsOnce(t *testing.T) {
 	once, twice := mapStore{}, mapStore{}
 	r1 := verifier.NewReplay(x.C.RegistrarPublic(), verifier.DefaultConfig())
 	r2 := verifier.NewReplay(x.C.RegistrarPublic(), verifier.DefaultConfig())
-	for e, err := range x.S.Log().Range(t.Context(), 0, x.S.Log().Size()) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		env, st, err := custody.DecodeEntry(e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rec := verifier.ReplayRecord{Index: e.Index, ID: e.ID, Env: env, St: st, LogTime: e.Time, Extra: e.Extra}
+	for _, rec := range logRecords(t, x) {
+		st := rec.St
 		if _, err := r1.Apply(once, rec); err != nil {
 			t.Fatal(err)
 		}
@@ -229,7 +222,7 @@ func TestReplayTwiceIsOnce(t *testing.T) {
 			continue // a registry record: resumed from the stored position, never applied twice
 		}
 		if _, err := r2.Apply(twice, rec); err != nil {
-			t.Fatalf("index %d again: %v", e.Index, err)
+			t.Fatalf("index %d again: %v", rec.Index, err)
 		}
 	}
 	for k, v := range once {

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/antimony-ledger/provenance/custody"
 	"github.com/antimony-ledger/provenance/internal/backend"
 	"github.com/antimony-ledger/provenance/internal/lottest"
 	"github.com/antimony-ledger/provenance/verifier"
@@ -25,17 +24,7 @@ func TestDeferredSummaries(t *testing.T) {
 			workload(t, x, seed, 300)
 			revokeMine(x, 40)
 			workload(t, x, seed+1, 100)
-			var recs []verifier.ReplayRecord
-			for e, err := range x.S.Log().Range(t.Context(), 0, x.S.Log().Size()) {
-				if err != nil {
-					t.Fatal(err)
-				}
-				env, st, err := custody.DecodeEntry(e)
-				if err != nil {
-					t.Fatal(err)
-				}
-				recs = append(recs, verifier.ReplayRecord{Index: e.Index, ID: e.ID, Env: env, St: st, LogTime: e.Time, Extra: e.Extra})
-			}
+			recs := logRecords(t, x)
 			each := mapStore{}
 			r := verifier.NewReplay(x.C.RegistrarPublic(), verifier.DefaultConfig())
 			for _, rec := range recs {

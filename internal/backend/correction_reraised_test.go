@@ -18,13 +18,7 @@ import (
 // full verification counts it (FLAGGED), and so does the follower, whose
 // listing is never laxer.
 func TestReRaisedLotYearCounts(t *testing.T) {
-	x := lottest.New(t)
-	b := pausedCfg(t, x, noNational())
-	// 504,800 kg ore at 12.5 %, dry: 63,100 kg Sb, just above a year of
-	// the mine's capacity (500,000 kg x 12 % = 60,000, +5 % = 63,000).
-	ext := x.Extract(x.Mine, "L1", 504_800, 0, 12.5, lottest.MineSite, 1)
-	d := x.Dispatch(x.Mine, "L1", ext, x.Exp, 504_800, 2)
-	r := x.Receive(x.Exp, "L1", d, 504_800, 3)
+	x, b, r := overAYear(t)
 	rep := agrees(t, b, "L1")
 	t.Logf("before the correction: %v\n%s", rep.GetVerdict(), rep.GetText())
 	// The receipt corrected 1 % down: 62,469 kg Sb, under the limit.
@@ -50,26 +44,12 @@ func noNational() verifier.Config {
 	return cfg
 }
 
-func pausedCfg(t *testing.T, x *lottest.H, cfg verifier.Config) *backend.Backend {
-	t.Helper()
-	b, err := backend.NewPaused(x.S, x.Trust(), cfg, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	return b
-}
-
 // TestWithdrawnLotYearListedAgain: a withdrawn lot-year flag that the lot
 // raises again and then no longer raises is listed by the follower, marked
 // corrected, as the full verification lists it (not deleted with the lot's
 // derived flags).
 func TestWithdrawnLotYearListedAgain(t *testing.T) {
-	x := lottest.New(t)
-	b := pausedCfg(t, x, noNational())
-	ext := x.Extract(x.Mine, "L1", 504_800, 0, 12.5, lottest.MineSite, 1)
-	d := x.Dispatch(x.Mine, "L1", ext, x.Exp, 504_800, 2)
-	r := x.Receive(x.Exp, "L1", d, 504_800, 3)
+	x, b, r := overAYear(t)
 	// The follower replays each step as the log takes it (its batches
 	// would otherwise summarize the lot once, at the end).
 	x.Correct(x.Exp, &pb.Correction{LotId: "L1", Corrects: r, CounterpartyId: x.Mine.ID, MassKg: lottest.Kg(499_752)}, 3.5, x.Mine)
@@ -106,4 +86,17 @@ func TestWithdrawnLotYearListedAgain(t *testing.T) {
 			t.Errorf("the full verification lists %s; the follower's ListFlags does not\n%s", k, rep.GetText())
 		}
 	}
+}
+
+// overAYear logs lot L1 of 504,800 kg ore at 12.5 %, dry: 63,100 kg Sb,
+// just above a year of the mine's capacity (500,000 kg x 12 % = 60,000,
+// +5 % = 63,000), dispatched to the exporter and received whole, with a
+// paused follower (no national check); it returns the receipt.
+func overAYear(t *testing.T) (*lottest.H, *backend.Backend, string) {
+	t.Helper()
+	x := lottest.New(t)
+	b := pausedCfg(t, x, noNational())
+	ext := x.Extract(x.Mine, "L1", 504_800, 0, 12.5, lottest.MineSite, 1)
+	d := x.Dispatch(x.Mine, "L1", ext, x.Exp, 504_800, 2)
+	return x, b, x.Receive(x.Exp, "L1", d, 504_800, 3)
 }

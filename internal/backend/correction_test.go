@@ -18,7 +18,13 @@ import (
 // closed with the test.
 func paused(t *testing.T, x *lottest.H) *backend.Backend {
 	t.Helper()
-	b, err := backend.NewPaused(x.S, x.Trust(), verifier.DefaultConfig(), "")
+	return pausedCfg(t, x, verifier.DefaultConfig())
+}
+
+// pausedCfg is paused under cfg.
+func pausedCfg(t *testing.T, x *lottest.H, cfg verifier.Config) *backend.Backend {
+	t.Helper()
+	b, err := backend.NewPaused(x.S, x.Trust(), cfg, "")
 	if err != nil {
 		t.Fatal(err)
 	}

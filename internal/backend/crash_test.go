@@ -7,7 +7,6 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/antimony-ledger/provenance/custody"
 	"github.com/antimony-ledger/provenance/internal/lottest"
 	"github.com/antimony-ledger/provenance/registry"
 	"github.com/antimony-ledger/provenance/verifier"
@@ -46,17 +45,7 @@ func TestReplayCrashMidRecord(t *testing.T) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			x := lottest.New(t)
 			workload(t, x, seed, 250)
-			var recs []verifier.ReplayRecord
-			for e, err := range x.S.Log().Range(t.Context(), 0, x.S.Log().Size()) {
-				if err != nil {
-					t.Fatal(err)
-				}
-				env, st, err := custody.DecodeEntry(e)
-				if err != nil {
-					t.Fatal(err)
-				}
-				recs = append(recs, verifier.ReplayRecord{Index: e.Index, ID: e.ID, Env: env, St: st, LogTime: e.Time, Extra: e.Extra})
-			}
+			recs := logRecords(t, x)
 			clean := mapStore{}
 			r := verifier.NewReplay(x.C.RegistrarPublic(), verifier.DefaultConfig())
 			reported := 0

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/antimony-ledger/provenance/custody"
 	"github.com/antimony-ledger/provenance/internal/backend"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	"github.com/antimony-ledger/provenance/internal/lottest"
@@ -301,4 +302,21 @@ func TestReplayResumes(t *testing.T) {
 		t.Fatalf("rebuilt to %d of %d", b.Replayed(), y.S.Log().Size())
 	}
 	t.Logf("%d lots compared", n)
+}
+
+// logRecords returns x's log as the follower replays it.
+func logRecords(t *testing.T, x *lottest.H) []verifier.ReplayRecord {
+	t.Helper()
+	var recs []verifier.ReplayRecord
+	for e, err := range x.S.Log().Range(t.Context(), 0, x.S.Log().Size()) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, st, err := custody.DecodeEntry(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, verifier.ReplayRecord{Index: e.Index, ID: e.ID, Env: env, St: st, LogTime: e.Time, Extra: e.Extra})
+	}
+	return recs
 }
