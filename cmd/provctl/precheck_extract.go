@@ -81,6 +81,27 @@ func (k *checkFlags) extractionBase(ctx context.Context, e *env, c *client.Clien
 			return nil, err
 		}
 	}
+	if len(keys) > 1 {
+		// The country's running total as of the mine's latest extraction:
+		// say how much of the log it cannot see.
+		var at uint64
+		seen := false
+		for _, br := range base.GetRecords() {
+			if ts, err := index.ParseExtra(br.GetExtra()); err == nil {
+				if _, ok := index.Find(ts, keys[1]); ok {
+					at, seen = br.GetIndex(), true
+				}
+			}
+		}
+		size := max(cp.Size, head.GetTreeSize()) // the bundle's checkpoint may be an earlier one
+		if since := size - min(size, at+1); !seen || since > 0 {
+			where := "no running total of the country's is readable by " + mine
+			if seen {
+				where = fmt.Sprintf("the country's running total is counted up to log index %d, and the log took %d entries since, which %s may not read", at, since, mine)
+			}
+			fmt.Fprintf(e.stderr, "note: the national output check (ORIGIN_VOLUME, %s) may miss other mines' extractions: %s; the log counts them all, so it may raise a flag this check did not\n", country, where)
+		}
+	}
 	return base, nil
 }
 

@@ -86,11 +86,19 @@ func TestWarnBeforeExtract(t *testing.T) {
 	// Mine 2 again: its 1 t leaf counts the country's 17.5 t so far, and
 	// 50 t more (4.4 t of Sb), within its capacity, passes the country's
 	// 21 t.
-	written("1 t more from mine 2", extract("mine-2", "N1", "1000", "9"))
+	// The log's last leaf, which every bundle holds, is a registration:
+	// mine 2 sees the country's total up to mine 1's latest extraction
+	// only, and the check says what it cannot see.
+	c.ok("keygen", c.path("buyer.key"))
+	c.ok("register", "--party-id", "buyer-1", "--name", "A Buyer", "--role", "BUYER", "--pub", c.path("buyer.key.pub"), "--valid-from", "2026-01-01T00:00:00Z")
+	if errs := written("1 t more from mine 2", extract("mine-2", "N1", "1000", "9")); !strings.Contains(errs, "the national output check (ORIGIN_VOLUME, PK) may miss other mines' extractions: the country's running total is counted up to log index") {
+		t.Fatalf("no note that the national check may miss other mines' extractions:\n%s", errs)
+	}
 	national := extract("mine-2", "N2", "50000", "9")
 	refused("the country's output passed", national, "ORIGIN_VOLUME on lot N2", "by all its mines")
 	// Confirmed on a terminal, it is written, and flagged as foretold.
-	if code, out, errs := c.runAs("y\n", true, national...); code != exitOK || !strings.Contains(errs, "Submit anyway? [y/N]") || !strings.Contains(out, "recorded at index") {
+	// Mine 2's own extraction is the log's latest: nothing unseen, no note.
+	if code, out, errs := c.runAs("y\n", true, national...); code != exitOK || !strings.Contains(errs, "Submit anyway? [y/N]") || !strings.Contains(out, "recorded at index") || strings.Contains(errs, "cannot see") {
 		t.Fatalf("confirmed: exit %d\n%s%s", code, out, errs)
 	}
 	if code, out, _ := c.run("verify", "N2"); code != exitFlagged || !strings.Contains(out, "ORIGIN_VOLUME") {
