@@ -58,7 +58,7 @@ func keygen(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "{\"key_id\": %q, \"private_key_file\": %q, \"public_key_file\": %q}\n", record.KeyID(pub), path, path+".pub")
 		return nil
 	}
-	fmt.Fprintf(e.stdout, "key id:      %s\nprivate key: %s (keep it; mode 0600)\npublic key:  %s.pub (give it to the registrar)\n", record.KeyID(pub), path, path)
+	fmt.Fprintf(e.stdout, "key id:      %s\nprivate key: %s (keep it; mode 0600)\npublic key:  %s.pub (to share: a party gives it to the registrar to be registered; a registrar gives it to the server, --registrar-pub)\n", record.KeyID(pub), path, path)
 	return nil
 }
 
