@@ -154,6 +154,9 @@ func TestReportsOnePage(t *testing.T) {
 		if n != 1 {
 			t.Errorf("%s (%s, %d flags): printed on %d pages, want 1", st.Lot, st.Title, len(rep.GetFlags()), n)
 		}
+		if broken := pr.brokenWords(); len(broken) > 0 {
+			t.Errorf("%s: words of the printed timeline break across lines inside: %q", st.Lot, broken)
+		}
 		wants := []string{
 			fmt.Sprintf("The untraced share is %.1f %%", rep.GetUntracedShare()*100),
 		}
@@ -184,6 +187,48 @@ func TestReportsOnePage(t *testing.T) {
 	if got, want := strings.Count(text, "Finding:"), len(rep.Flags); got != want {
 		t.Errorf("%s with 24 flags: %d findings printed, want %d", lot, got, want)
 	}
+}
+
+// brokenWords returns the words of the printed timeline, in its header
+// and its cells, of at most 24 characters (an ordinary word, a party or a
+// short lot id) that the page laid out over more than one line other than
+// after a hyphen: a column squeezed narrower than its words ("In/de/x",
+// "extr/acti/on", "QA-BLE/ND-1"). Of the page last printed, at the width
+// of the A4 page's printable area.
+func (p *printed) brokenWords() []string {
+	t := p.t
+	t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, time.Minute)
+	defer cancel()
+	// A4 less the @page margins (9 mm each side): 192 mm = 726 CSS px.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(726, 900)); err != nil {
+		t.Fatal(err)
+	}
+	defer chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900))
+	broken, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`(() => {
+		const out = [];
+		for (const cell of document.querySelectorAll("table.timeline th, table.timeline td")) {
+			const walk = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+			for (let n; (n = walk.nextNode());) {
+				if (n.parentElement.getClientRects().length == 0) continue; // not printed
+				// A line may break after a hyphen ("KR-" "001"),
+				// not inside the parts between.
+				for (const m of n.data.matchAll(/[^\s-]+/g)) {
+					if ([...m[0]].length > 24) continue;
+					const r = document.createRange();
+					r.setStart(n, m.index);
+					r.setEnd(n, m.index + m[0].length);
+					const tops = new Set([...r.getClientRects()].filter(x => x.width > 0).map(x => Math.round(x.top)));
+					if (tops.size > 1) out.push(m[0]);
+				}
+			}
+		}
+		return out;
+	})()`))
+	if err != nil {
+		t.Fatalf("measuring the timeline's words: %v", err)
+	}
+	return broken
 }
 
 // printed prints reports with provctl's PDF path, and reads what their

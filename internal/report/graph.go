@@ -62,7 +62,8 @@ type lotSummary struct {
 	holders []string
 	product pb.Product
 	mass    float64
-	used    bool // consumed by a transformation
+	massWas string // the mass as first signed, when a correction changed it
+	used    bool   // consumed by a transformation
 }
 
 func buildGraph(target string, set map[string]bool, recs []*rec) graphView {
@@ -91,6 +92,14 @@ func buildGraph(target string, set map[string]bool, recs []*rec) graphView {
 		product []pb.Product
 	}
 	var steps []*step
+	// A corrected record (r.orig) weighs the corrected mass; the box
+	// names the mass first signed too.
+	was := func(r *rec) string {
+		if r.orig != nil && massOf(r.orig) != massOf(r.st) {
+			return kg(massOf(r.orig))
+		}
+		return ""
+	}
 	for _, r := range recs {
 		st := r.st
 		switch {
@@ -98,13 +107,14 @@ func buildGraph(target string, set map[string]bool, recs []*rec) graphView {
 			x := st.GetExtraction()
 			s := lot(x.GetLotId())
 			addHolder(s, st.GetPartyId())
-			s.product, s.mass = x.GetProduct(), x.GetMassKg()
+			s.product, s.mass, s.massWas = x.GetProduct(), x.GetMassKg(), was(r)
 		case st.GetDispatch() != nil:
-			lot(st.GetDispatch().GetLotId()).mass = st.GetDispatch().GetMassKg()
+			s := lot(st.GetDispatch().GetLotId())
+			s.mass, s.massWas = st.GetDispatch().GetMassKg(), was(r)
 		case st.GetReceipt() != nil:
 			s := lot(st.GetReceipt().GetLotId())
 			addHolder(s, st.GetPartyId())
-			s.mass = st.GetReceipt().GetMassKg()
+			s.mass, s.massWas = st.GetReceipt().GetMassKg(), was(r)
 		case st.GetTransformation() != nil:
 			t := st.GetTransformation()
 			sp := &step{r: r}
@@ -116,7 +126,7 @@ func buildGraph(target string, set map[string]bool, recs []*rec) graphView {
 			for _, o := range t.GetOutputs() {
 				s := lot(o.GetLotId())
 				addHolder(s, st.GetPartyId())
-				s.product, s.mass = o.GetProduct(), o.GetMassKg()
+				s.product, s.mass, s.massWas = o.GetProduct(), o.GetMassKg(), ""
 				sp.outs = append(sp.outs, o.GetLotId())
 				sp.outKg = append(sp.outKg, o.GetMassKg())
 			}
@@ -165,6 +175,9 @@ func buildGraph(target string, set map[string]bool, recs []*rec) graphView {
 			class = "other"
 		}
 		line2 := fmt.Sprintf("%s, %s kg", productName(s.product), kg(s.mass))
+		if s.massWas != "" {
+			line2 += fmt.Sprintf(" (corrected from %s)", s.massWas)
+		}
 		if s.used {
 			line2 += ", used up"
 		}

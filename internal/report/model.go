@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
 	"github.com/antimony-ledger/provenance/tlog"
@@ -19,6 +21,15 @@ type rec struct {
 	logTime time.Time
 	env     *pb.Envelope
 	st      *pb.Statement
+	// A record the verifier applied a correction to shows the corrected
+	// values in st (as the verifier judges them); orig is the statement as
+	// first signed, fixedBy the correction and fix what the verifier says
+	// it changed. A correction record points back at what it corrected
+	// (fixes), with the same note.
+	orig    *pb.Statement
+	fixedBy *rec
+	fixes   *rec
+	fix     *pb.AppliedCorrection
 }
 
 // A bundleView is the bundle's records decoded, for display. Decoding here
@@ -74,6 +85,52 @@ func decodeBundle(b *pb.Bundle) *bundleView {
 	return v
 }
 
+// applyCorrections puts the corrected values of each correction the
+// verifier applied (the report's corrections) into the record it corrects,
+// as the verifier's correct does, keeping the values as first signed: the
+// timeline and the graph show the lot as the verdict judged it, with the
+// originals marked. A correction the verifier did not apply (an INVALID
+// bundle's) changes nothing.
+func (v *bundleView) applyCorrections(applied []*pb.AppliedCorrection) {
+	for _, ac := range applied {
+		orig, cr := v.byID[ac.GetCorrects()], v.byID[ac.GetRecord()]
+		if orig == nil || cr == nil || orig.orig != nil || cr.st.GetCorrection() == nil {
+			continue
+		}
+		c := cr.st.GetCorrection()
+		st := proto.CloneOf(orig.st)
+		switch {
+		case st.GetExtraction() != nil:
+			x := st.GetExtraction()
+			if c.MassKg != nil {
+				x.MassKg = c.GetMassKg()
+			}
+			if c.GetLocation() != nil {
+				x.Site = c.GetLocation()
+			}
+		case st.GetDispatch() != nil:
+			if c.MassKg != nil {
+				st.GetDispatch().MassKg = c.GetMassKg()
+			}
+		case st.GetReceipt() != nil:
+			x := st.GetReceipt()
+			if c.MassKg != nil {
+				x.MassKg = c.GetMassKg()
+			}
+			if c.GetLocation() != nil {
+				x.Location = c.GetLocation()
+			}
+			if c.SealsIntact != nil {
+				x.SealsIntact = c.GetSealsIntact()
+			}
+		default:
+			continue
+		}
+		orig.orig, orig.st, orig.fixedBy, orig.fix = orig.st, st, cr, ac
+		cr.fixes, cr.fix = orig, ac
+	}
+}
+
 // lotsOf returns the lots a custody record concerns: the lot it names, or a
 // transformation's inputs and outputs.
 func lotsOf(st *pb.Statement) []string {
@@ -88,6 +145,8 @@ func lotsOf(st *pb.Statement) []string {
 		return []string{st.GetAssay().GetLotId()}
 	case st.GetLabNomination() != nil:
 		return []string{st.GetLabNomination().GetLotId()}
+	case st.GetCorrection() != nil:
+		return []string{st.GetCorrection().GetLotId()}
 	case st.GetTransformation() != nil:
 		var out []string
 		for _, in := range st.GetTransformation().GetInputs() {
@@ -176,11 +235,17 @@ type row struct {
 	Party     string
 	Kind      string
 	Lot       string
+	Lots      []string // Lot, each lot apart
 	What      string
 	Mass      string
 	Sb        string
 	Note      string
 	Flagged   bool
+	// A corrected record: the mass and contained Sb as first signed, when
+	// the correction changed the mass, and what the correction changed.
+	MassWas   string
+	SbWas     string
+	Corrected string
 }
 
 // timeline describes each custody record in words, with the mass it
@@ -284,7 +349,7 @@ func (v *bundleView) timeline(recs []*rec, flagged map[string]bool) []row {
 				lots = append(lots, o.GetLotId())
 				outs = append(outs, fmt.Sprintf("%s %s kg %s at %s Sb (%s kg Sb)", o.GetLotId(), kg(o.GetMassKg()), productName(o.GetProduct()), pct(o.GetSbGradePct()), kg(sb)))
 			}
-			w.Lot = strings.Join(lots, ", ")
+			w.Lot, w.Lots = strings.Join(lots, ", "), lots
 			w.What = "in: " + strings.Join(ins, "; ") + " → out: " + strings.Join(outs, "; ")
 			w.Mass, w.Sb = kg(outMass), kg(outSb)
 		case st.GetAssay() != nil:
@@ -303,12 +368,65 @@ func (v *bundleView) timeline(recs []*rec, flagged map[string]bool) []row {
 				labs = append(labs, v.party(l))
 			}
 			w.What = "labs named to assay the lot: " + strings.Join(labs, ", ")
+		case st.GetCorrection() != nil:
+			c := st.GetCorrection()
+			w.Kind, w.Lot = "correction", c.GetLotId()
+			w.What = v.correctionWords(r, c)
 		default:
 			continue
+		}
+		if w.Lots == nil && w.Lot != "" {
+			w.Lots = []string{w.Lot}
+		}
+		if r.orig != nil {
+			if was, now := massOf(r.orig), massOf(st); was != now {
+				m := get(w.Lot)
+				w.MassWas, w.SbWas = kg(was), kg(sbOf(was, m.moist, m.grade))
+			}
+			w.Corrected = fmt.Sprintf("by record #%d: %s", r.fixedBy.index, strings.Join(r.fix.GetChanges(), "; "))
 		}
 		rows = append(rows, w)
 	}
 	return rows
+}
+
+// massOf is the wet mass an extraction, dispatch or receipt declares.
+func massOf(st *pb.Statement) float64 {
+	switch {
+	case st.GetExtraction() != nil:
+		return st.GetExtraction().GetMassKg()
+	case st.GetDispatch() != nil:
+		return st.GetDispatch().GetMassKg()
+	case st.GetReceipt() != nil:
+		return st.GetReceipt().GetMassKg()
+	}
+	return 0
+}
+
+// correctionWords says what correction r (c) corrects and why: the
+// changes the verifier applied, or, for a correction it did not apply,
+// the values the record claims.
+func (v *bundleView) correctionWords(r *rec, c *pb.Correction) string {
+	var what string
+	if o := r.fixes; o != nil {
+		what = fmt.Sprintf("corrects record #%d (%s by %s): %s", o.index, describeKind(o.st), v.party(o.st.GetPartyId()), strings.Join(r.fix.GetChanges(), "; "))
+	} else {
+		var claims []string
+		if c.MassKg != nil {
+			claims = append(claims, "mass "+kg(c.GetMassKg())+" kg")
+		}
+		if c.GetLocation() != nil {
+			claims = append(claims, "place "+place(c.GetLocation()))
+		}
+		if c.SealsIntact != nil {
+			claims = append(claims, fmt.Sprintf("seals intact %t", c.GetSealsIntact()))
+		}
+		what = fmt.Sprintf("corrects record %s to %s (not applied by the verifier)", shorten(c.GetCorrects()), strings.Join(claims, ", "))
+	}
+	if c.GetCounterpartyId() != "" {
+		what += "; co-signed by " + v.party(c.GetCounterpartyId())
+	}
+	return what + "; reason: " + c.GetReason()
 }
 
 // checks counts what the verifier checked to reach its verdict, from the

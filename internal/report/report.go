@@ -168,7 +168,30 @@ type correctionView struct {
 
 type ruleRow struct {
 	ID, Severity, Description string
-	Fired                     int
+	// Fired counts the rule's flags that count; Corrected those the
+	// values as first signed raised and a correction withdrew.
+	Fired, Corrected int
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+func isAre(n int) string {
+	if n == 1 {
+		return "is"
+	}
+	return "are"
+}
+
+func itThey(n int) string {
+	if n == 1 {
+		return "it does"
+	}
+	return "they do"
 }
 
 type originRow struct {
@@ -206,19 +229,31 @@ func build(in Input) (*view, error) {
 		Witnessed: rep.GetWitnessedBy(),
 		Checks:    countChecks(b, bv),
 	}
+	// From here on the records show the corrected values the verdict was
+	// judged on (the originals kept, and marked).
+	bv.applyCorrections(rep.GetCorrections())
 	if ct := rep.GetCheckpointTime(); ct != nil {
 		v.Signed = stamp(ct.AsTime())
 	}
 	v.Origin, v.Cosigners = noteSigners(b, rep.GetWitnessedBy())
 
-	fired := map[string]int{}
+	// A corrected flag (raised by values a correction replaced) is shown
+	// and does not count: the rules and the verdict count the others.
+	fired, correctedBy := map[string]int{}, map[string]int{}
+	counted := 0
 	for _, f := range rep.GetFlags() {
+		if len(f.GetCorrectedBy()) > 0 {
+			correctedBy[f.GetRule()]++
+			continue
+		}
 		fired[f.GetRule()]++
+		counted++
 	}
+	uncounted := len(rep.GetFlags()) - counted
 	rulesFired := 0
 	for _, r := range verifier.Rules() {
-		v.Rules = append(v.Rules, ruleRow{ID: r.ID, Severity: severity(r.Severity), Description: r.Description, Fired: fired[r.ID]})
-		if fired[r.ID] == 0 {
+		v.Rules = append(v.Rules, ruleRow{ID: r.ID, Severity: severity(r.Severity), Description: r.Description, Fired: fired[r.ID], Corrected: correctedBy[r.ID]})
+		if fired[r.ID] == 0 && correctedBy[r.ID] == 0 {
 			v.Unfired = append(v.Unfired, v.Rules[len(v.Rules)-1])
 		}
 		if fired[r.ID] > 0 {
@@ -236,9 +271,15 @@ func build(in Input) (*view, error) {
 	case pb.Verdict_VERDICT_VERIFIED:
 		v.VerdictClass = "ok"
 		v.VerdictWords = fmt.Sprintf("Every signature, hash link and inclusion proof in the bundle checked against %s, and none of the %d rules raised a flag.", keys, len(v.Rules))
+		if uncounted > 0 {
+			v.VerdictWords = fmt.Sprintf("Every signature, hash link and inclusion proof in the bundle checked against %s, and none of the %d rules raised a flag on the lot as corrected. %s of the values as first signed %s shown below, marked corrected: %s not count.", keys, len(v.Rules), plural(uncounted, "flag"), isAre(uncounted), itThey(uncounted))
+		}
 	case pb.Verdict_VERDICT_FLAGGED:
 		v.VerdictClass = "flagged"
-		v.VerdictWords = fmt.Sprintf("The records are authentic: every signature, hash link and inclusion proof checked against %s. But %d of the %d rules raised %d flag(s): the records claim something implausible. Read the flags before relying on the lot's declared origin.", keys, rulesFired, len(v.Rules), len(rep.GetFlags()))
+		v.VerdictWords = fmt.Sprintf("The records are authentic: every signature, hash link and inclusion proof checked against %s. But %d of the %d rules raised %s: the records claim something implausible. Read the flags before relying on the lot's declared origin.", keys, rulesFired, len(v.Rules), plural(counted, "flag"))
+		if uncounted > 0 {
+			v.VerdictWords += fmt.Sprintf(" (%s of the values as first signed, which corrections replaced, %s shown too, marked corrected, and not counted.)", plural(uncounted, "more flag"), isAre(uncounted))
+		}
 	default:
 		v.VerdictClass = "invalid"
 		v.Verdict = "INVALID"
@@ -348,6 +389,8 @@ func describeKind(st *pb.Statement) string {
 		return "lab nomination for " + st.GetLabNomination().GetLotId()
 	case st.GetTransformation() != nil:
 		return kindName(st.GetTransformation().GetKind())
+	case st.GetCorrection() != nil:
+		return "correction of " + st.GetCorrection().GetLotId()
 	case st.GetPartyRegistration() != nil:
 		return "registration of " + st.GetPartyRegistration().GetPartyId()
 	case st.GetKeyRotation() != nil:
@@ -388,7 +431,7 @@ func originWords(rep *pb.VerificationReport, bv *bundleView) []string {
 		out = append(out, fmt.Sprintf("The lot contains %s kg of antimony (contained Sb). The records attribute none of it to a registered mine.", kg(total)))
 	}
 	if u == 0 {
-		out = append(out, "The untraced share is 0.0 %: every kilogram is accounted for by an extraction of a registered mine. That is what the signed records claim; whether the claims are plausible is for the flags below to say.")
+		out = append(out, "The untraced share is 0.0 %: every kilogram is accounted for by an extraction of a registered mine. That is what the signed records claim; whether the claims are plausible is for the flags above to say.")
 	} else {
 		out = append(out, fmt.Sprintf("The untraced share is %.1f %%: %s kg of antimony that the records do not lead back to any registered mine's extraction, such as metal that appeared in a processing step or a weighing beyond what went in. Its origin is unknown.", u*100, kg(u*total)))
 	}

@@ -1,6 +1,10 @@
 package report
 
-import "html/template"
+import (
+	"html/template"
+	"strings"
+	"unicode/utf8"
+)
 
 // css is scoped to the report's root element, so a page that embeds the
 // fragment keeps its own styles. The print rules fit a lot on one A4 page
@@ -9,14 +13,20 @@ import "html/template"
 // and the glossary in footnote-size type, the glossary in its short words
 // ([Term].Short) and a rule's explanation once. Past one page the report
 // goes on over the next: no flag, timeline row or figure is split, and the
-// timeline's header repeats. A word too long for its line (a lot id may be
-// 128 characters) breaks anywhere rather than push the page wider. It is the
+// timeline's header repeats. A word too long for its line breaks rather
+// than run off the page (overflow-wrap:break-word, which leaves a table's
+// column widths alone); a table cell holding a word longer than 24
+// characters (a lot id may be 128) is of class longid, and only it, the h1
+// and the key-value lists break anywhere: on the report's root,
+// overflow-wrap:anywhere made every cell's narrowest width one character,
+// and the table squeezed its columns until words broke inside. It is the
 // report's only styling: the template writes no style attributes, so a page
 // whose Content-Security-Policy allows this one style element (by its hash,
 // [StyleSheet]) needs no 'unsafe-inline'.
 const css = `
-.sbr{font:13px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:#1b1f24;max-width:1000px;margin:0 auto;padding:16px;overflow-wrap:anywhere}
-.sbr h1{font-size:20px;margin:0 0 4px}
+.sbr{font:13px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:#1b1f24;max-width:1000px;margin:0 auto;padding:16px;overflow-wrap:break-word}
+.sbr h1{font-size:20px;margin:0 0 4px;overflow-wrap:anywhere}
+.sbr dd,.sbr .longid{overflow-wrap:anywhere}
 .sbr h2{font-size:15px;margin:18px 0 6px;border-bottom:1px solid #d0d7de;padding-bottom:2px}
 .sbr h3{font-size:13px;margin:8px 0 2px}
 .sbr p{margin:4px 0}
@@ -51,6 +61,7 @@ const css = `
 .sbr ul{margin:2px 0;padding-left:18px}
 .sbr .printonly,.sbr .printinline{display:none}
 .sbr .nowrap{white-space:nowrap}
+.sbr .was{color:#57606a;font-size:smaller;white-space:normal}
 @media print{
   @page{size:A4;margin:7mm 9mm}
   .sbr{font-size:7pt;line-height:1.25;max-width:none;padding:0}
@@ -102,8 +113,26 @@ const css = `
 }
 `
 
+// longWord is the length past which a word in a table cell may break
+// anywhere (class longid): an ordinary word, a party name or a short lot id
+// stays whole.
+const longWord = 24
+
+// long says whether any of texts holds a word longer than longWord runes.
+func long(texts ...string) bool {
+	for _, t := range texts {
+		for _, w := range strings.Fields(t) {
+			if utf8.RuneCountInString(w) > longWord {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 var page = template.Must(template.New("report").Funcs(template.FuncMap{
-	"add": func(a, b float64) float64 { return a + b },
+	"add":  func(a, b float64) float64 { return a + b },
+	"long": long,
 }).Parse(`
 {{define "document"}}<!doctype html>
 <html lang="en">
@@ -203,7 +232,7 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 <h2>Custody timeline{{if .Invalid}} (unverified claims){{end}}</h2>
 {{if .Timeline}}<table class="small timeline">
 <thead><tr><th>Index</th><th>Logged (UTC)</th><th>Party</th><th>Record</th><th>Lot</th><th class="num">Mass kg</th><th class="num">Contained Sb kg</th><th>Details</th></tr></thead>
-{{range .Timeline}}<tr id="{{.Anchor}}"{{if .Flagged}} class="flagged"{{end}}><td class="mono" title="{{.ID}}">#{{.Index}}<span class="screen"><br>{{.Short}}</span></td><td class="nowrap">{{.LogTime}}<br><span class="muted">event {{.EventTime}}</span></td><td class="party">{{.Party}}</td><td>{{.Kind}}</td><td>{{.Lot}}</td><td class="num">{{.Mass}}</td><td class="num">{{.Sb}}</td><td class="what">{{.What}}{{if .Note}}<br><span class="muted">note: {{.Note}}</span>{{end}}</td></tr>
+{{range .Timeline}}<tr id="{{.Anchor}}"{{if .Flagged}} class="flagged"{{end}}><td class="mono" title="{{.ID}}">#{{.Index}}<span class="screen"><br>{{.Short}}</span></td><td class="nowrap">{{.LogTime}}<br><span class="muted">event {{.EventTime}}</span></td><td class="party{{if long .Party}} longid{{end}}">{{.Party}}</td><td>{{.Kind}}</td><td{{if long .Lot}} class="longid"{{end}}>{{range $i, $l := .Lots}}{{if $i}}, {{end}}{{if long $l}}{{$l}}{{else}}<span class="nowrap">{{$l}}</span>{{end}}{{end}}</td><td class="num">{{.Mass}}{{if .MassWas}}<br><span class="was">corrected from {{.MassWas}}</span>{{end}}</td><td class="num">{{.Sb}}{{if .SbWas}}<br><span class="was">corrected from {{.SbWas}}</span>{{end}}</td><td class="what{{if long .What .Corrected .Note}} longid{{end}}">{{.What}}{{if .Corrected}}<br><strong class="corrected">Corrected</strong> {{.Corrected}}{{end}}{{if .Note}}<br><span class="muted">note: {{.Note}}</span>{{end}}</td></tr>
 {{end}}</table>
 <p class="small muted">"Logged" is when the log took the record; the event time is the signer's own claim. Index is the record's position in the log. Contained Sb per record is the record's mass at the lot's last declared moisture and grade; the origins above are the verifier's. Highlighted rows are evidence of a flag.</p>
 {{else}}<p>The bundle holds no custody record of this lot.</p>{{end}}
@@ -249,10 +278,10 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 
 <section class="small rules">
 <h2>Rules run</h2>
-<p class="printonly">{{if .Invalid}}Not reached, verification failed: {{range $i, $r := .Rules}}{{if $i}}, {{end}}{{$r.ID}}{{end}}.{{else}}{{range .Rules}}{{if .Fired}}{{.ID}} ({{.Severity}}): <strong>{{.Fired}} flag(s)</strong>. {{end}}{{end}}{{if .Unfired}}No flag: {{range $i, $r := .Unfired}}{{if $i}}, {{end}}{{$r.ID}}{{end}}.{{end}}{{end}}</p>
+<p class="printonly">{{if .Invalid}}Not reached, verification failed: {{range $i, $r := .Rules}}{{if $i}}, {{end}}{{$r.ID}}{{end}}.{{else}}{{range .Rules}}{{if or .Fired .Corrected}}{{.ID}} ({{.Severity}}): {{if .Fired}}<strong>{{.Fired}} flag(s)</strong>{{end}}{{if .Corrected}}{{if .Fired}}, {{end}}{{.Corrected}} corrected, not counted{{end}}. {{end}}{{end}}{{if .Unfired}}No flag: {{range $i, $r := .Unfired}}{{if $i}}, {{end}}{{$r.ID}}{{end}}.{{end}}{{end}}</p>
 <table class="screen">
 <tr><th>Rule</th><th>Up to</th><th class="desc">What it flags</th><th class="num">Flags</th></tr>
-{{range .Rules}}<tr><td>{{.ID}}</td><td>{{.Severity}}</td><td class="desc">{{.Description}}</td><td class="num">{{if $.Invalid}}–{{else}}{{.Fired}}{{end}}</td></tr>
+{{range .Rules}}<tr><td>{{.ID}}</td><td>{{.Severity}}</td><td class="desc">{{.Description}}</td><td class="num">{{if $.Invalid}}–{{else}}{{.Fired}}{{if .Corrected}} (+{{.Corrected}} corrected){{end}}{{end}}</td></tr>
 {{end}}</table>
 </section>
 
