@@ -111,7 +111,9 @@ type ReplayResult struct {
 
 // A ReplayLot is a lot's summary as a Replay keeps it.
 type ReplayLot struct {
-	Verdict     pb.Verdict
+	Verdict pb.Verdict
+	// Rules are the rules of the flags that count in the verdict: not
+	// those of flags a correction withdrew.
 	Rules       []string
 	Holder      string
 	InTransitTo string
@@ -1077,15 +1079,16 @@ func (x *replayTx) summarize(lot string) error {
 	sum.Verdict = pb.Verdict_VERDICT_VERIFIED
 	for _, k := range keys {
 		rule := flagKeyRule(k)
-		if !slices.Contains(sum.Rules, rule) {
-			sum.Rules = append(sum.Rules, rule)
-		}
 		if fixed, err := x.s.Get([]byte(correctedFlagPrefix + k)); err != nil {
 			return err
 		} else if fixed != nil && !slices.Contains(derived, k) {
-			// Listed, but withdrawn by a correction: not in the verdict,
-			// unless the lot's state raises it again now.
+			// Listed, but withdrawn by a correction: not in the verdict
+			// nor the lot's rules, unless the lot's state raises it
+			// again now.
 			continue
+		}
+		if !slices.Contains(sum.Rules, rule) {
+			sum.Rules = append(sum.Rules, rule)
 		}
 		if rule == RuleInvalid {
 			sum.Verdict = pb.Verdict_VERDICT_INVALID

@@ -23,6 +23,7 @@ import (
 
 	"github.com/antimony-ledger/provenance/client"
 	"github.com/antimony-ledger/provenance/internal/keyfile"
+	"github.com/antimony-ledger/provenance/record"
 
 	"github.com/antimony-ledger/provenance/tlog"
 )
@@ -43,6 +44,7 @@ type globals struct {
 	// the --key and --party of a command that reads (or, for commands
 	// without them, PROVCTL_KEY and PROVCTL_PARTY).
 	as        *client.Signer
+	keyFile   string // the file of the key it authenticates with, for messages
 	authFlags bool
 	authKey   string
 	authParty string
@@ -130,6 +132,7 @@ func (g *globals) credentials() (*client.Credentials, error) {
 	if err != nil {
 		return nil, err
 	}
+	g.keyFile = keyFile
 	if text := strings.TrimSpace(string(b)); strings.HasPrefix(text, "PRIVATE+KEY+") {
 		// The log's own key: the operator.
 		c, err := client.OperatorCredentials(text)
@@ -143,7 +146,7 @@ func (g *globals) credentials() (*client.Credentials, error) {
 	}
 	key, err := readPrivate("--key", keyFile)
 	if err != nil {
-		return nil, err
+		return nil, forParty(err, party)
 	}
 	return &client.Credentials{PartyID: party, Key: key}, nil
 }
@@ -199,7 +202,11 @@ func dial(g *globals) (*client.Client, error) {
 	opts := []grpc.DialOption{grpc.WithChainUnaryInterceptor(
 		func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 			if err := invoker(ctx, method, req, reply, cc, opts...); err != nil {
-				return &callError{addr: g.addr, plaintext: plaintext, err: err}
+				ce := &callError{addr: g.addr, plaintext: plaintext, keyFile: g.keyFile, err: err}
+				if creds != nil {
+					ce.party = creds.PartyID
+				}
+				return ce
 			}
 			return nil
 		})}
@@ -254,7 +261,9 @@ func grpcAddr(addr string) (string, bool, error) {
 type callError struct {
 	addr      string
 	plaintext bool
-	err       error
+	// The key file and party the call authenticated with, if any.
+	keyFile, party string
+	err            error
 }
 
 func (e *callError) Error() string              { return e.err.Error() }
@@ -348,6 +357,8 @@ func hint(code codes.Code, msg string, ce *callError) string {
 		return "the server's certificate does not name the host in --addr: use an address it names, or pass --tls-server-name with a name it holds"
 	case code == codes.Unavailable && strings.Contains(msg, "x509: certificate has expired or is not yet valid"):
 		return "check this machine's clock, or renew the server's certificate"
+	case code == codes.Unauthenticated && strings.Contains(msg, "is not a key of party") && ce != nil && ce.keyFile != "":
+		return fmt.Sprintf("the key in %s (--key or PROVCTL_KEY) is not one registered to party %q (--party or PROVCTL_PARTY): give that party's own key file, or the party that key is registered to; provctl party %s lists its keys", ce.keyFile, ce.party, ce.party)
 	case code == codes.Unimplemented && strings.Contains(msg, "unexpected HTTP status code"):
 		// The REST port over TLS: HTTP/2 is negotiated, and the gateway
 		// answers the gRPC path with 404.
@@ -411,14 +422,17 @@ func (k *keyFlags) add(fs *flag.FlagSet) {
 	fs.StringVar(&k.at, "time", "", "event time, RFC 3339 (default now)")
 }
 
-func (k *keyFlags) signer() (*client.Signer, error) {
+// signer returns the signer of --key and --party, and notes the key's file
+// in g, for messages.
+func (k *keyFlags) signer(g *globals) (*client.Signer, error) {
 	if k.keyFile == "" || k.party == "" {
 		return nil, usageErr("--key and --party are required")
 	}
 	key, err := readPrivate("--key", k.keyFile)
 	if err != nil {
-		return nil, err
+		return nil, forParty(err, k.party)
 	}
+	g.keyFile = k.keyFile
 	s := &client.Signer{PartyID: k.party, Key: key}
 	if k.at != "" {
 		t, err := parseTime("--time", k.at)
@@ -511,13 +525,24 @@ func parseTime(flag, s string) (time.Time, error) {
 }
 
 // readPrivate reads a private key file given to flag, saying so when the
-// file holds a public key instead (KEYFILE.pub for KEYFILE).
+// file holds a public key instead (KEYFILE.pub for KEYFILE), or the log's
+// key, and naming the file when it holds no private key.
 func readPrivate(flag, path string) (ed25519.PrivateKey, error) {
-	key, err := keyfile.ReadPrivate(path)
+	b, err := readPrivateFile(flag, path)
 	if err != nil {
-		return nil, publicKeyErr(flag, path, err)
+		return nil, err
 	}
-	return key, nil
+	key, err := record.ParsePrivateKey(b)
+	switch {
+	case err == nil:
+		return key, nil
+	case strings.HasPrefix(strings.TrimSpace(string(b)), "PRIVATE+KEY+"):
+		return nil, usageErr("%s %s is the log's key (the server's DATA/log.key): it reads as the operator but signs no records; %s needs a private key file as provctl keygen writes it (PARTY.key)", flag, path, flag)
+	}
+	if perr := publicKeyErr(flag, path, err); perr != err {
+		return nil, perr
+	}
+	return nil, usageErr("%s %s: not a private key file (%v)", flag, path, err)
 }
 
 // readPrivateFile is keyfile.ReadPrivateFile with readPrivate's message.
@@ -527,6 +552,15 @@ func readPrivateFile(flag, path string) ([]byte, error) {
 		return nil, publicKeyErr(flag, path, err)
 	}
 	return b, nil
+}
+
+// forParty adds to an error reading the key of a party which party.
+func forParty(err error, party string) error {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return &exitError{code: ee.code, err: fmt.Errorf("%w (given as the key of party %q)", ee.err, party)}
+	}
+	return fmt.Errorf("%w (given as the key of party %q)", err, party)
 }
 
 // publicKeyErr returns a usage error if path holds a public key, else err.

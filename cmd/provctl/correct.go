@@ -46,7 +46,7 @@ func correct(ctx context.Context, e *env, args []string) error {
 	case !set["mass-kg"] && !set["lat"] && !*intact && !*broken:
 		return usageErr("nothing to correct: give --mass-kg, --lat and --lon, or --seals-intact / --seals-broken")
 	}
-	s, err := k.signer()
+	s, err := k.signer(&g)
 	g.as = s
 	if err != nil {
 		return err

@@ -49,6 +49,17 @@ func TestCorrect(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "VERIFIED") || !strings.Contains(out, "CORRECTED by") || !strings.Contains(out, "50000.0 kg -> 4995.0 kg") {
 		t.Fatalf("verify L2 after the correction: exit %d\n%s\n%s", code, out, errs)
 	}
+	// The listings: the withdrawn flag marked, the lot VERIFIED with no
+	// rule, and not among the lots of TRANSIT_GAIN.
+	if out := c.ok("flags", "--lot", "L2"); !regexp.MustCompile(`CRITICAL +TRANSIT_GAIN \(corrected by \S+: not counted\) +L2 `).MatchString(out) {
+		t.Errorf("provctl flags --lot L2 after the correction does not mark the flag corrected:\n%s", out)
+	}
+	if out := c.ok("list-lots"); !regexp.MustCompile(`(?m)^L2 .* VERIFIED +-$`).MatchString(out) {
+		t.Errorf("provctl list-lots after the correction: want L2 VERIFIED with no rule:\n%s", out)
+	}
+	if out := c.ok("list-lots", "--rule", "TRANSIT_GAIN"); strings.Contains(out, "L2") {
+		t.Errorf("provctl list-lots --rule TRANSIT_GAIN after the correction lists L2:\n%s", out)
+	}
 	// The same correction again is the same record; another is refused: once per record.
 	if out := c.ok(append(fix, "--counterparty-key", c.path("mine.key"))...); !strings.Contains(out, "already recorded") {
 		t.Fatalf("the same correction again: %s", out)

@@ -272,6 +272,9 @@ func deadAddr(t *testing.T) string {
 func TestExitCodes(t *testing.T) {
 	c := newCLI(t)
 	c.setup()
+	if err := os.WriteFile(c.path("notakey"), []byte("not a key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name   string
 		args   []string
@@ -287,6 +290,13 @@ func TestExitCodes(t *testing.T) {
 		{"negative mass", []string{"extract", "--key", c.path("mine.key"), "--party", "mine-1", "--lot", "L9", "--mass-kg", "-5", "--grade", "9", "--lat", "30", "--lon", "67"}, exitFailed, "InvalidArgument"},
 		{"extraction with half a site", []string{"extract", "--key", c.path("mine.key"), "--party", "mine-1", "--lot", "L9", "--mass-kg", "5", "--grade", "9", "--lat", "30"}, exitUsage, "give both --lat and --lon, or neither for the mine's registered site"},
 		{"public key for --key", []string{"dispatch", "--key", c.path("exp.key.pub"), "--party", "exp-1", "--lot", "L1", "--to", "mine-1", "--mass-kg", "1"}, exitUsage, "exp.key.pub is a public key; --key needs the private key file"},
+		{"log key for --key", []string{"extract", "--key", c.path("log.key"), "--party", "mine-1", "--lot", "L9", "--mass-kg", "5", "--grade", "9", "--lat", "30", "--lon", "67"}, exitUsage,
+			"log.key is the log's key (the server's DATA/log.key): it reads as the operator but signs no records"},
+		{"log key for --key, the party named", []string{"extract", "--key", c.path("log.key"), "--party", "mine-1", "--lot", "L9", "--mass-kg", "5", "--grade", "9", "--lat", "30", "--lon", "67"}, exitUsage, `(given as the key of party "mine-1")`},
+		{"no key in --key", []string{"extract", "--key", c.path("notakey"), "--party", "mine-1", "--lot", "L9", "--mass-kg", "5", "--grade", "9", "--lat", "30", "--lon", "67"}, exitUsage,
+			`notakey: not a private key file (no PEM PRIVATE KEY block) (given as the key of party "mine-1")`},
+		{"another party's key", []string{"extract", "--key", c.path("exp.key"), "--party", "mine-1", "--lot", "L9", "--mass-kg", "5", "--grade", "9", "--lat", "30", "--lon", "67"}, exitFailed,
+			`the key in ` + c.path("exp.key") + ` (--key or PROVCTL_KEY) is not one registered to party "mine-1"`},
 		{"public key for --registrar-key", []string{"revoke-key", "--registrar-key", c.path("registrar.pub"), "--party-id", "exp-1", "--key-id", "x"}, exitUsage, "registrar.pub is a public key; --registrar-key needs the private key file"},
 		{"URL of another scheme", []string{"lot", "L1", "--addr", "ftp://127.0.0.1:1"}, exitUsage, "not a ftp: URL"},
 		{"URL without a port", []string{"lot", "L1", "--addr", "http://127.0.0.1"}, exitUsage, "give the gRPC port too"},

@@ -402,7 +402,7 @@ func extract(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	s, err := k.signer()
+	s, err := k.signer(&g)
 	g.as = s
 	if err != nil {
 		return err
@@ -490,7 +490,7 @@ func assay(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	s, err := k.signer()
+	s, err := k.signer(&g)
 	g.as = s
 	if err != nil {
 		return err
@@ -553,7 +553,7 @@ lots without naming yourself.
 	case len(labs) > 0 && *none:
 		return usageErr("--none withdraws every lab: give it without --lab")
 	}
-	s, err := k.signer()
+	s, err := k.signer(&g)
 	if err != nil {
 		return err
 	}
@@ -607,7 +607,7 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	s, err := k.signer()
+	s, err := k.signer(&g)
 	g.as = s
 	if err != nil {
 		return err
@@ -657,7 +657,7 @@ func receive(ctx context.Context, e *env, args []string) error {
 			return usageErr("--lot, --mass-kg, --lat and --lon are required (missing --%s): a receipt says where the lot arrived, and the record is permanent", name)
 		}
 	}
-	s, err := k.signer()
+	s, err := k.signer(&g)
 	g.as = s
 	if err != nil {
 		return err
@@ -698,7 +698,7 @@ func transform(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	s, err := k.signer()
+	s, err := k.signer(&g)
 	g.as = s
 	if err != nil {
 		return err

@@ -295,10 +295,34 @@ func listFlags(ctx context.Context, e *env, args []string) error {
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "SEVERITY\tRULE\tLOT\tPARTY\tINDEX\tMESSAGE")
 		for _, f := range r.GetFlags() {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", strings.TrimPrefix(f.GetSeverity().String(), "SEVERITY_"), f.GetRule(), f.GetLotId(), f.GetPartyId(), f.GetIndex(), f.GetMessage())
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", strings.TrimPrefix(f.GetSeverity().String(), "SEVERITY_"), flagRule(f), f.GetLotId(), f.GetPartyId(), f.GetIndex(), f.GetMessage())
 		}
 		return tw.Flush()
 	})
+}
+
+// flagRule is a flag's rule as the plain listing shows it: a flag a
+// correction withdrew is marked, for it stays listed but does not count in
+// the lot's verdict.
+func flagRule(f *pb.Flag) string {
+	by := f.GetCorrectedBy()
+	if len(by) == 0 {
+		return f.GetRule()
+	}
+	short := make([]string, len(by))
+	for i, id := range by {
+		short[i] = shortID(id)
+	}
+	return fmt.Sprintf("%s (corrected by %s: not counted)", f.GetRule(), strings.Join(short, ", "))
+}
+
+// shortID keeps the distinctive head and tail of a record id, as the
+// verification report does.
+func shortID(id string) string {
+	if len(id) <= 16 {
+		return id
+	}
+	return id[:10] + "…" + id[len(id)-4:]
 }
 
 func listRules(ctx context.Context, e *env, args []string) error {

@@ -96,6 +96,8 @@ func TestConsole(t *testing.T) {
 	// A mine whose registered name is markup, and a lot it extracted: the
 	// lot's report must show the name as text and run nothing.
 	hostileLot := registerHostileMine(t, rc, regPriv, d.grpcAddr, lv.Name())
+	// A lot whose receipt's TRANSIT_GAIN a correction withdrew.
+	correctedLot := logCorrectedLot(t, rc, regPriv, d.grpcAddr, lv.Name())
 	rc.Close()
 	t.Logf("server and example ready in %s", time.Since(start).Round(time.Millisecond))
 
@@ -325,15 +327,18 @@ func TestConsole(t *testing.T) {
 				Verdict       string  `json:"verdict"`
 				UntracedShare float64 `json:"untracedShare"`
 				Flags         []struct {
-					Rule string `json:"rule"`
+					Rule        string   `json:"rule"`
+					CorrectedBy []string `json:"correctedBy"`
 				} `json:"flags"`
 			} `json:"report"`
 		}
 		mustJSON(t, a.get("/v1/lots/"+id+"/verification", true), &ver)
+		// The rules raised: those of the flags that count (a flag a
+		// correction withdrew is in the report, not in its rules).
 		rules, flagOrder := []string{}, []string{}
 		for _, f := range ver.Report.Flags {
 			flagOrder = append(flagOrder, f.Rule)
-			if !slices.Contains(rules, f.Rule) {
+			if len(f.CorrectedBy) == 0 && !slices.Contains(rules, f.Rule) {
 				rules = append(rules, f.Rule)
 			}
 		}
@@ -415,6 +420,46 @@ func TestConsole(t *testing.T) {
 	}
 	b.do(chromedp.Evaluate[chromedp.Void](`document.querySelector("#report svg.map").scrollIntoView()`))
 	b.shotHere("lot-map")
+
+	// The corrected lot: the same verdict on both sides, in agreement, its
+	// withdrawn flag listed with a "corrected" badge and not among the
+	// rules raised (other flags may count: the example's national output
+	// leaves the lot an ORIGIN_VOLUME).
+	var cver struct {
+		Report struct {
+			Verdict       string  `json:"verdict"`
+			UntracedShare float64 `json:"untracedShare"`
+			Flags         []struct {
+				Rule        string   `json:"rule"`
+				CorrectedBy []string `json:"correctedBy"`
+			} `json:"flags"`
+		} `json:"report"`
+	}
+	mustJSON(t, a.get("/v1/lots/"+correctedLot+"/verification", true), &cver)
+	crules, withdrawn := []string{}, 0
+	for _, f := range cver.Report.Flags {
+		if len(f.CorrectedBy) > 0 {
+			if f.Rule == "TRANSIT_GAIN" {
+				withdrawn++
+			}
+		} else if !slices.Contains(crules, f.Rule) {
+			crules = append(crules, f.Rule)
+		}
+	}
+	sort.Strings(crules)
+	if withdrawn != 1 || slices.Contains(crules, "TRANSIT_GAIN") {
+		t.Errorf("%s: the API's report has %d withdrawn TRANSIT_GAIN flags, rules that count %v", correctedLot, withdrawn, crules)
+	}
+	b.route("/lot/" + correctedLot)
+	b.waitVerdict("true")
+	b.checkLot(correctedLot, strings.TrimPrefix(cver.Report.Verdict, "VERDICT_"), crules, cver.Report.UntracedShare)
+	if got := b.attr("#agreement", "data-agrees"); got != "true" {
+		t.Errorf("%s: the browser and the server disagree: %s", correctedLot, b.text("#agreement"))
+	}
+	b.route("/flags?lotId=" + correctedLot)
+	if n := b.count(`#flags-table tbody tr[data-rule="TRANSIT_GAIN"][data-corrected="true"] .badge.corrected`); n != 1 {
+		t.Errorf("%s: the flags page shows %d TRANSIT_GAIN flags marked corrected, want 1: %s", correctedLot, n, b.text("#flags-table"))
+	}
 
 	// The lot of the mine named as markup: the name is text in the
 	// report, no element is made of it, nothing runs (a dialog or a CSP
@@ -937,6 +982,75 @@ func registerHostileMine(t *testing.T, rc *client.Client, regPriv ed25519.Privat
 		Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{LotId: lot, MassKg: 2000, MoisturePct: 4, SbGradePct: (m.GradeMinPct + m.GradeMaxPct) / 2, Site: site, Product: pb.Product_PRODUCT_ORE}}}); err != nil {
 		t.Fatalf("mine-hostile's extraction: %v", err)
 	}
+	return lot
+}
+
+// logCorrectedLot registers a mine and an exporter at the same site; the
+// mine extracts 2,000 kg and dispatches it, the exporter receives 20,000
+// kg (TRANSIT_GAIN) and corrects the receipt to 1,995 kg, co-signed by
+// the mine. It returns the lot's id.
+func logCorrectedLot(t *testing.T, rc *client.Client, regPriv ed25519.PrivateKey, grpcAddr, origin string) string {
+	t.Helper()
+	ref, err := refdata.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ok := ref.MineByID("PK-KP-KRINJ")
+	if !ok {
+		t.Fatal("no reference mine PK-KP-KRINJ")
+	}
+	site := &pb.Location{Name: m.Name, Lat: m.Lat, Lon: m.Lon}
+	register := func(id string, role pb.Role, mine *pb.MineProfile) (*client.Client, *client.Signer) {
+		pub, priv, err := record.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg, err := record.Sign(&pb.Statement{PartyId: record.RegistrarPartyID, EventTime: timestamppb.Now(),
+			Body: &pb.Statement_PartyRegistration{PartyRegistration: &pb.PartyRegistration{
+				PartyId: id, Name: id, Roles: []pb.Role{role}, Country: "PK", Site: site, Mine: mine, Licence: "L-" + id,
+				Keys: []*pb.PartyKey{{PublicKey: pub, NotBefore: timestamppb.New(time.Now().Add(-time.Minute))}}}}}, regPriv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rc.Submit(t.Context(), reg); err != nil {
+			t.Fatalf("registering %s: %v", id, err)
+		}
+		c, err := client.DialAs(t.Context(), grpcAddr, nil, &client.Credentials{PartyID: id, Key: priv, Origin: origin})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c, &client.Signer{PartyID: id, Key: priv}
+	}
+	prof := &pb.MineProfile{Deposit: m.Name, AnnualOreCapacityKg: m.AnnualOreCapacityKg, GradeMinPct: m.GradeMinPct, GradeMaxPct: m.GradeMaxPct}
+	for _, e := range m.Envelope {
+		prof.AssayEnvelope = append(prof.AssayEnvelope, &pb.ElementRange{Element: e.Element, MinPct: e.MinPct, MaxPct: e.MaxPct})
+	}
+	mc, ms := register("zz-corr-mine", pb.Role_ROLE_MINE, prof)
+	ec, es := register("zz-corr-exporter", pb.Role_ROLE_EXPORTER, nil)
+	const lot = "ZZ-CORRECTED-1"
+	submit := func(c *client.Client, s *client.Signer, st *pb.Statement, cosigner ...*client.Signer) string {
+		t.Helper()
+		st.EventTime = timestamppb.Now()
+		env, err := s.Sign(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range cosigner {
+			env = record.Cosign(env, o.Key)
+		}
+		r, err := c.Submit(t.Context(), env)
+		if err != nil {
+			t.Fatalf("%s's %T: %v", s.PartyID, st.GetBody(), err)
+		}
+		return r.GetLeafHash()
+	}
+	ext := submit(mc, ms, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{LotId: lot, MassKg: 2000, MoisturePct: 4,
+		SbGradePct: (m.GradeMinPct + m.GradeMaxPct) / 2, Site: site, Product: pb.Product_PRODUCT_ORE}}})
+	d := submit(mc, ms, &pb.Statement{Body: &pb.Statement_Dispatch{Dispatch: &pb.Dispatch{LotId: lot, CustodyLink: ext, ToPartyId: es.PartyID, MassKg: 2000, Seals: []string{"S1"}, Transport: "truck"}}})
+	r := submit(ec, es, &pb.Statement{Body: &pb.Statement_Receipt{Receipt: &pb.Receipt{LotId: lot, DispatchLink: d, MassKg: 20000, SealsIntact: true, Location: site}}})
+	kg := 1995.0
+	submit(ec, es, &pb.Statement{Body: &pb.Statement_Correction{Correction: &pb.Correction{LotId: lot, Corrects: r, CounterpartyId: ms.PartyID, MassKg: &kg, Reason: "typed a zero too many"}}}, ms)
 	return lot
 }
 

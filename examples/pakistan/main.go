@@ -235,23 +235,34 @@ func play(ctx context.Context, o options) (*Result, error) {
 		fmt.Fprintln(out, "\nThe server has stopped with the example; run it with --serve to keep it up for provctl and for REST (it prints a token and the curl lines).")
 	}
 	// The keys outlive the run unless they are in the temporary store the
-	// example removes when it stops.
-	if o.keys != "" || o.addr != "" || o.data != "" || o.serve {
-		abs, err := filepath.Abs(keys)
-		if err != nil {
-			abs = keys
-		}
-		exporter := s.id("indus-exports")
-		fmt.Fprintf(out, "\nThe parties' keys are saved in %s (PARTY.key, mode 0600, and PARTY.key.pub). To go on with provctl as a party, e.g. the exporter:\n  export PROVCTL_KEY=%s PROVCTL_PARTY=%s\n",
-			abs, filepath.Join(abs, exporter+".key"), exporter)
+	// example removes when it stops (with --serve, on Ctrl-C).
+	serving := o.serve && o.addr == ""
+	exporter := s.id("indus-exports")
+	abs, err := filepath.Abs(keys)
+	if err != nil {
+		abs = keys
 	}
-	if o.serve && o.addr == "" {
-		// The operator's key reads everything; the party's line above
-		// replaces it to act as a party.
-		fmt.Fprintf(out, "\nServing on gRPC %s and http://%s until interrupted (Ctrl-C). For provctl:\n", addr, httpAddr)
+	partyLine := fmt.Sprintf("  export PROVCTL_KEY=%s PROVCTL_PARTY=%s\n", filepath.Join(abs, exporter+".key"), exporter)
+	if o.keys != "" || o.addr != "" || o.data != "" {
+		fmt.Fprintf(out, "\nThe parties' keys are saved in %s (PARTY.key, mode 0600, and PARTY.key.pub).", abs)
+		if !serving {
+			fmt.Fprintf(out, " To go on with provctl as a party, e.g. the exporter:\n%s", partyLine)
+		} else {
+			fmt.Fprintln(out)
+		}
+	} else if serving {
+		fmt.Fprintf(out, "\nThe parties' keys are in %s (PARTY.key, mode 0600, and PARTY.key.pub), in the temporary directory the example deletes, with the server's keys and store, when it stops (Ctrl-C); run it with --data DIR (or --keys DIR for the parties' keys) to keep them.\n", abs)
+	}
+	if serving {
+		// The operator's lines first, then the party's, which replaces the
+		// key: pasted top to bottom, each leaves a key that matches
+		// PROVCTL_PARTY (the operator's unsets it).
+		fmt.Fprintf(out, "\nServing on gRPC %s and http://%s until interrupted (Ctrl-C).\nWeb console: http://%s/\n", addr, httpAddr, httpAddr)
+		fmt.Fprintf(out, "For provctl, as the operator (reads everything):\n")
 		fmt.Fprintf(out, "  export PROVCTL_ADDR=%s PROVCTL_LOG_KEY=%s PROVCTL_REGISTRAR_PUB=%s PROVCTL_REGISTRAR_KEY=%s\n",
 			addr, filepath.Join(dir, "log.pub"), filepath.Join(dir, "registrar.pub"), filepath.Join(dir, "registrar.key"))
-		fmt.Fprintf(out, "  export PROVCTL_KEY=%s   # reads as the operator; the party's line above signs and reads as that party\n", filepath.Join(dir, "log.key"))
+		fmt.Fprintf(out, "  export PROVCTL_KEY=%s; unset PROVCTL_PARTY\n", filepath.Join(dir, "log.key"))
+		fmt.Fprintf(out, "Then, to act as a party instead, e.g. the exporter (signs and reads as it):\n%s", partyLine)
 		<-ctx.Done()
 	}
 	return res, nil

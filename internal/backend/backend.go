@@ -137,8 +137,10 @@ const (
 	// formatVersion changes when the state's form does, or what the
 	// verifier records in it (4: a merge's two MASS_SURPLUS flags became
 	// one; 5: the national ORIGIN_VOLUME message names the country's
-	// output), so that a state written before is rebuilt, not mixed.
-	formatVersion = "5"
+	// output; 6: a lot's summary lists the rules of the flags that count,
+	// not of those a correction withdrew), so that a state written before
+	// is rebuilt, not mixed.
+	formatVersion = "6"
 )
 
 // New returns a backend for store, with its replay state in memory, and

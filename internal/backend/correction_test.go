@@ -152,6 +152,53 @@ func TestReplayFollowsCorrection(t *testing.T) {
 	lottest.WantFlag(t, rep, verifier.RuleUnconfirmedCustody, r2)
 }
 
+// TestListLotsAfterCorrection: a lot whose only flag a correction
+// withdrew is listed VERIFIED with no rules, and not among the lots of
+// the withdrawn flag's rule; its flag is still listed, corrected.
+func TestListLotsAfterCorrection(t *testing.T) {
+	x := lottest.New(t)
+	b := paused(t, x)
+	lots := func(req *apipb.ListLotsRequest) map[string]*apipb.LotSummary {
+		t.Helper()
+		if err := backend.ReplayAll(t.Context(), b); err != nil {
+			t.Fatal(err)
+		}
+		r, err := b.ListLots(t.Context(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]*apipb.LotSummary{}
+		for _, l := range r.GetLots() {
+			out[l.GetLot().GetLotId()] = l
+		}
+		return out
+	}
+	ext := x.Extract(x.Mine, "L1", 3000, 3, 9, lottest.MineSite, 1)
+	d1 := x.Dispatch(x.Mine, "L1", ext, x.Exp, 3000, 2)
+	r1 := x.Receive(x.Exp, "L1", d1, 30000, 3)
+	if l := lots(&apipb.ListLotsRequest{})["L1"]; l.GetVerdict() != pb.Verdict_VERDICT_FLAGGED || !slices.Equal(l.GetRules(), []string{verifier.RuleTransitGain}) {
+		t.Fatalf("before the correction: L1 listed %v %v, want FLAGGED [%s]", l.GetVerdict(), l.GetRules(), verifier.RuleTransitGain)
+	}
+	if _, ok := lots(&apipb.ListLotsRequest{Rule: verifier.RuleTransitGain})["L1"]; !ok {
+		t.Fatalf("before the correction: L1 not among the lots of %s", verifier.RuleTransitGain)
+	}
+	x.Correct(x.Exp, &pb.Correction{LotId: "L1", Corrects: r1, CounterpartyId: x.Mine.ID, MassKg: lottest.Kg(2995)}, 3.5, x.Mine)
+	agrees(t, b, "L1")
+	l, ok := lots(&apipb.ListLotsRequest{})["L1"]
+	if !ok || l.GetVerdict() != pb.Verdict_VERDICT_VERIFIED || len(l.GetRules()) != 0 {
+		t.Fatalf("after the correction: L1 listed %v %v, want VERIFIED with no rules", l.GetVerdict(), l.GetRules())
+	}
+	if l.GetFlagCount() != 1 {
+		t.Errorf("after the correction: L1 has %d flags listed, want the withdrawn one", l.GetFlagCount())
+	}
+	if _, ok := lots(&apipb.ListLotsRequest{Rule: verifier.RuleTransitGain})["L1"]; ok {
+		t.Errorf("after the correction: L1 still among the lots of %s", verifier.RuleTransitGain)
+	}
+	if _, ok := lots(&apipb.ListLotsRequest{Verdict: pb.Verdict_VERDICT_VERIFIED})["L1"]; !ok {
+		t.Errorf("after the correction: L1 not among the VERIFIED lots")
+	}
+}
+
 // TestReplayCorrectionPastTransformation: a correction of a record that a
 // split has since consumed part of is not followed by the follower (it
 // would have to replay the split's outputs' lots too): its listing keeps

@@ -48,6 +48,12 @@
   const kg = (x) => Number(x || 0).toLocaleString("en-US", { maximumFractionDigits: 1 }) + " kg";
   const badge = (v) => h("span", { class: "badge v-" + verdictName(v), "data-verdict": verdictName(v) }, verdictName(v));
   const sevBadge = (s) => h("span", { class: "badge s-" + sevName(s) }, sevName(s));
+  // A flag a correction withdrew stays listed, with correctedBy, but does
+  // not count in the lot's verdict: lists mark it, and the rules a lot
+  // raised are those of the flags that count.
+  const corrected = (f) => (f.correctedBy || []).length > 0;
+  const correctedBadge = (f) => h("span", { class: "badge corrected", title: "withdrawn by correction " + f.correctedBy.join(", ") + ": not counted in the verdict" }, "corrected");
+  const rulesRaised = (rep) => [...new Set((rep.flags || []).filter((f) => !corrected(f)).map((f) => f.rule))].sort().join(", ") || "none";
   const lotLink = (id) => h("a", { href: "#/lot/" + encodeURIComponent(id) }, id);
   // The registrar and the operator sign records but are not parties of
   // the registry: they have no page.
@@ -295,9 +301,9 @@
   function flagTable(flags, id) {
     const rule = (r) => S.rules.find((x) => x.id === r);
     return table(["Time", "Severity", "Rule", "Lot", "Party", "What", "Index"], flags.map((f) =>
-      h("tr", { "data-rule": f.rule, "data-lot": f.lotId },
+      h("tr", corrected(f) ? { "data-rule": f.rule, "data-lot": f.lotId, "data-corrected": "true", class: "corrected" } : { "data-rule": f.rule, "data-lot": f.lotId },
         h("td", {}, time(f.eventTime)), h("td", {}, sevBadge(f.severity)),
-        h("td", { title: (rule(f.rule) || {}).explain || "" }, h("code", { class: "nobreak" }, f.rule)),
+        h("td", { title: (rule(f.rule) || {}).explain || "" }, h("code", { class: "nobreak" }, f.rule), corrected(f) ? [" ", correctedBadge(f)] : null),
         h("td", {}, f.lotId ? lotLink(f.lotId) : ""), h("td", {}, partyLink(f.partyId)),
         h("td", {}, f.message), h("td", {}, f.index))), { id });
   }
@@ -532,11 +538,12 @@
   }
 
   // agreement compares the browser's report with the server's: the
-  // verdict, the rules raised and the untraced share (a server that kept
+  // verdict, the rules raised (by the flags that count, rulesRaised, as
+  // "Rules raised here" shows) and the untraced share (a server that kept
   // the verdict but dropped a flag differs; a cold review found the page
   // saying it agreed).
   function agreement(v, rep, server) {
-    const rules = (r) => [...new Set((r.flags || []).map((f) => f.rule))].sort().join(", ") || "none";
+    const rules = rulesRaised;
     const diffs = [];
     if (v !== verdictName(server.verdict)) diffs.push("verdict " + verdictName(server.verdict));
     if (rules(rep) !== rules(server)) diffs.push("rules raised: " + rules(server));
@@ -657,7 +664,8 @@
         // not shown, so nobody reads them as the lot's.
         v === "INVALID" ? null : reportSummary(rep, "browser"),
         (rep.errors || []).length ? [h("h3", {}, "Why it did not verify"), h("ul", { id: "browser-errors" }, rep.errors.map((e) => h("li", {}, e)))] : null,
-        h("p", { class: "muted" }, "Rules raised here: ", h("span", { id: "browser-rules" }, [...new Set((rep.flags || []).map((f) => f.rule))].sort().join(", ") || "none")),
+        h("p", { class: "muted" }, "Rules raised here: ", h("span", { id: "browser-rules" }, rulesRaised(rep)),
+          (rep.flags || []).some(corrected) ? h("span", { id: "browser-corrected" }, " (not counting " + (rep.flags || []).filter(corrected).length + " flag(s) withdrawn by a correction)") : null),
         h("p", { class: "muted" }, "The report below is this verification's: each flag explained, with its evidence."));
       browserBox.dataset.state = "done";
       browserBox.dataset.verdict = v;
