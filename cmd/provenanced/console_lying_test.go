@@ -60,6 +60,7 @@ func TestConsoleLyingServer(t *testing.T) {
 		t.Errorf("the keys panel is prefilled with %q", got)
 	}
 	b.do(chromedp.Click("#pin-save"))
+	b.wait(`document.querySelector("#pin-error").textContent !== ""`) // the click's handler runs after Click returns
 	if got := b.text("#pin-error"); !strings.Contains(got, "Paste both keys") {
 		t.Errorf("pinning empty keys: %q", got)
 	}
