@@ -322,27 +322,13 @@ func TestConsole(t *testing.T) {
 	// A lot: the server's verdict and the browser's own, first with the
 	// server's keys (marked as not independent), then with pinned ones.
 	for _, id := range []string{verified, flagged} {
-		var ver struct {
-			Report struct {
-				Verdict       string  `json:"verdict"`
-				UntracedShare float64 `json:"untracedShare"`
-				Flags         []struct {
-					Rule        string   `json:"rule"`
-					CorrectedBy []string `json:"correctedBy"`
-				} `json:"flags"`
-			} `json:"report"`
-		}
+		var ver apiVerification
 		mustJSON(t, a.get("/v1/lots/"+id+"/verification", true), &ver)
-		// The rules raised: those of the flags that count (a flag a
-		// correction withdrew is in the report, not in its rules).
-		rules, flagOrder := []string{}, []string{}
+		rules, _ := ver.rules()
+		var flagOrder []string
 		for _, f := range ver.Report.Flags {
 			flagOrder = append(flagOrder, f.Rule)
-			if len(f.CorrectedBy) == 0 && !slices.Contains(rules, f.Rule) {
-				rules = append(rules, f.Rule)
-			}
 		}
-		sort.Strings(rules)
 		wantVerdict := strings.TrimPrefix(ver.Report.Verdict, "VERDICT_")
 
 		b.do(chromedp.Evaluate[chromedp.Void](`localStorage.clear()`))
@@ -425,29 +411,10 @@ func TestConsole(t *testing.T) {
 	// withdrawn flag listed with a "corrected" badge and not among the
 	// rules raised (other flags may count: the example's national output
 	// leaves the lot an ORIGIN_VOLUME).
-	var cver struct {
-		Report struct {
-			Verdict       string  `json:"verdict"`
-			UntracedShare float64 `json:"untracedShare"`
-			Flags         []struct {
-				Rule        string   `json:"rule"`
-				CorrectedBy []string `json:"correctedBy"`
-			} `json:"flags"`
-		} `json:"report"`
-	}
+	var cver apiVerification
 	mustJSON(t, a.get("/v1/lots/"+correctedLot+"/verification", true), &cver)
-	crules, withdrawn := []string{}, 0
-	for _, f := range cver.Report.Flags {
-		if len(f.CorrectedBy) > 0 {
-			if f.Rule == "TRANSIT_GAIN" {
-				withdrawn++
-			}
-		} else if !slices.Contains(crules, f.Rule) {
-			crules = append(crules, f.Rule)
-		}
-	}
-	sort.Strings(crules)
-	if withdrawn != 1 || slices.Contains(crules, "TRANSIT_GAIN") {
+	crules, withdrawnBy := cver.rules()
+	if withdrawn := withdrawnBy["TRANSIT_GAIN"]; withdrawn != 1 || slices.Contains(crules, "TRANSIT_GAIN") {
 		t.Errorf("%s: the API's report has %d withdrawn TRANSIT_GAIN flags, rules that count %v", correctedLot, withdrawn, crules)
 	}
 	b.route("/lot/" + correctedLot)
@@ -1052,6 +1019,34 @@ func logCorrectedLot(t *testing.T, rc *client.Client, regPriv ed25519.PrivateKey
 	kg := 1995.0
 	submit(ec, es, &pb.Statement{Body: &pb.Statement_Correction{Correction: &pb.Correction{LotId: lot, Corrects: r, CounterpartyId: ms.PartyID, MassKg: &kg, Reason: "typed a zero too many"}}}, ms)
 	return lot
+}
+
+// apiVerification is what the tests read of /v1/lots/{lot}/verification.
+type apiVerification struct {
+	Report struct {
+		Verdict       string  `json:"verdict"`
+		UntracedShare float64 `json:"untracedShare"`
+		Flags         []struct {
+			Rule        string   `json:"rule"`
+			CorrectedBy []string `json:"correctedBy"`
+		} `json:"flags"`
+	} `json:"report"`
+}
+
+// rules returns the rules raised, sorted: those of the flags that count (a
+// flag a correction withdrew is in the report, not in its rules); and how
+// many withdrawn flags each rule has.
+func (v apiVerification) rules() (rules []string, withdrawn map[string]int) {
+	rules, withdrawn = []string{}, map[string]int{}
+	for _, f := range v.Report.Flags {
+		if len(f.CorrectedBy) > 0 {
+			withdrawn[f.Rule]++
+		} else if !slices.Contains(rules, f.Rule) {
+			rules = append(rules, f.Rule)
+		}
+	}
+	sort.Strings(rules)
+	return rules, withdrawn
 }
 
 // readmeShots are the screenshots the README shows (docs/img).
