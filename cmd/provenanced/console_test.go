@@ -912,14 +912,7 @@ const hostileName = "<img src=x onerror=alert(1)>"
 // whose id it returns.
 func registerHostileMine(t *testing.T, rc *client.Client, regPriv ed25519.PrivateKey, grpcAddr, origin string) string {
 	t.Helper()
-	ref, err := refdata.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, ok := ref.MineByID("PK-KP-KRINJ")
-	if !ok {
-		t.Fatal("no reference mine PK-KP-KRINJ")
-	}
+	m := krinj(t)
 	prof := &pb.MineProfile{Deposit: m.Name, AnnualOreCapacityKg: m.AnnualOreCapacityKg, GradeMinPct: m.GradeMinPct, GradeMaxPct: m.GradeMaxPct}
 	for _, e := range m.Envelope {
 		prof.AssayEnvelope = append(prof.AssayEnvelope, &pb.ElementRange{Element: e.Element, MinPct: e.MinPct, MaxPct: e.MaxPct})
@@ -952,11 +945,8 @@ func registerHostileMine(t *testing.T, rc *client.Client, regPriv ed25519.Privat
 	return lot
 }
 
-// logCorrectedLot registers a mine and an exporter at the same site; the
-// mine extracts 2,000 kg and dispatches it, the exporter receives 20,000
-// kg (TRANSIT_GAIN) and corrects the receipt to 1,995 kg, co-signed by
-// the mine. It returns the lot's id.
-func logCorrectedLot(t *testing.T, rc *client.Client, regPriv ed25519.PrivateKey, grpcAddr, origin string) string {
+// krinj returns the Krinj reference mine (internal/refdata).
+func krinj(t *testing.T) refdata.Mine {
 	t.Helper()
 	ref, err := refdata.Load()
 	if err != nil {
@@ -966,6 +956,16 @@ func logCorrectedLot(t *testing.T, rc *client.Client, regPriv ed25519.PrivateKey
 	if !ok {
 		t.Fatal("no reference mine PK-KP-KRINJ")
 	}
+	return m
+}
+
+// logCorrectedLot registers a mine and an exporter at the same site; the
+// mine extracts 2,000 kg and dispatches it, the exporter receives 20,000
+// kg (TRANSIT_GAIN) and corrects the receipt to 1,995 kg, co-signed by
+// the mine. It returns the lot's id.
+func logCorrectedLot(t *testing.T, rc *client.Client, regPriv ed25519.PrivateKey, grpcAddr, origin string) string {
+	t.Helper()
+	m := krinj(t)
 	site := &pb.Location{Name: m.Name, Lat: m.Lat, Lon: m.Lon}
 	register := func(id string, role pb.Role, mine *pb.MineProfile) (*client.Client, *client.Signer) {
 		pub, priv, err := record.GenerateKey()
