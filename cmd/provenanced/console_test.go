@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -346,7 +347,7 @@ func TestConsole(t *testing.T) {
 		// Pin the keys as a buyer received them: log.pub and registrar.pub.
 		b.do(chromedp.SetValue("#pin-log", strings.TrimSpace(string(logPub))),
 			chromedp.SetValue("#pin-registrar", string(regPEM)),
-			chromedp.Click("#pin-save"))
+			clickJS("#pin-save"))
 		b.waitVerdict(`document.querySelector("#keys").dataset.source === "pinned"`)
 		b.checkLot(id, wantVerdict, rules, ver.Report.UntracedShare)
 		b.checkReport(id, wantVerdict, "pinned", flagOrder, ver.Report.UntracedShare)
@@ -448,7 +449,7 @@ func TestConsole(t *testing.T) {
 	// A pinned registrar key that is not the log's: the browser does not
 	// say VERIFIED.
 	_, other, _ := record.GenerateKey()
-	b.do(chromedp.SetValue("#pin-registrar", string(record.MarshalPublicKey(other.Public().(ed25519.PublicKey)))), chromedp.Click("#pin-save"))
+	b.do(chromedp.SetValue("#pin-registrar", string(record.MarshalPublicKey(other.Public().(ed25519.PublicKey)))), clickJS("#pin-save"))
 	b.waitVerdict("true")
 	if got := b.attr("#browser-verdict", "data-verdict"); got == "VERIFIED" || got == "FLAGGED" {
 		t.Errorf("%s with a wrong pinned registrar key: browser says %s", flagged, got)
@@ -1019,6 +1020,13 @@ func logCorrectedLot(t *testing.T, rc *client.Client, regPriv ed25519.PrivateKey
 	kg := 1995.0
 	submit(ec, es, &pb.Statement{Body: &pb.Statement_Correction{Correction: &pb.Correction{LotId: lot, Corrects: r, CounterpartyId: ms.PartyID, MassKg: &kg, Reason: "typed a zero too many"}}}, ms)
 	return lot
+}
+
+// clickJS clicks the element sel names through the page's own click(),
+// not at its coordinates: a page still filling in above it cannot move the
+// button from under the click.
+func clickJS(sel string) chromedp.Action[chromedp.Void] {
+	return chromedp.Evaluate[chromedp.Void](`document.querySelector(` + strconv.Quote(sel) + `).click()`)
 }
 
 // apiVerification is what the tests read of /v1/lots/{lot}/verification.

@@ -711,10 +711,12 @@
           (server.errors || []).length ? h("ul", {}, server.errors.map((e) => h("li", {}, e))) : null),
         browserBox),
       reportBox,
+      // The keys panel before the parties, which load last: a click on it
+      // does not land elsewhere as they fill in above it.
+      keysBox,
       h("div", { class: "noprint" },
         h("h2", {}, "Custody records"), recordsBox,
         h("h2", {}, "Parties and their keys"), partiesBox),
-      keysBox,
     ];
     verifyHere().catch((e) => {
       failed(reportBox, h("p", { class: "muted" }, "No report."));
