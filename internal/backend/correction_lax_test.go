@@ -24,14 +24,7 @@ func TestCorrectionNotFollowedNeverLaxer(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, lot := range []string{"L1", "L1a"} {
-		rep, err := b.VerifyLot(t.Context(), lot)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sum, _, err := backend.Summary(b, lot)
-		if err != nil {
-			t.Fatal(err)
-		}
+		rep, sum, _ := verdicts(t, b, lot)
 		t.Logf("lot %s: follower %v %v, verifier %v", lot, sum.Verdict, sum.Keys, rep.GetVerdict())
 		if rep.GetVerdict() == pb.Verdict_VERDICT_FLAGGED && sum.Verdict == pb.Verdict_VERDICT_VERIFIED {
 			t.Errorf("lot %s: the follower lists VERIFIED, a full verification FLAGGED (lax side)\n%s", lot, rep.GetText())
@@ -56,14 +49,7 @@ func TestSecondCorrectionNeverLaxer(t *testing.T) {
 	if err := backend.ReplayAll(t.Context(), b); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := b.VerifyLot(t.Context(), "L1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum, _, err := backend.Summary(b, "L1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep, sum, _ := verdicts(t, b, "L1")
 	t.Logf("follower %v %v, verifier %v", sum.Verdict, sum.Keys, rep.GetVerdict())
 	if rep.GetVerdict() == pb.Verdict_VERDICT_FLAGGED && sum.Verdict == pb.Verdict_VERDICT_VERIFIED {
 		t.Errorf("the follower lists VERIFIED, a full verification FLAGGED (lax side)\n%s", rep.GetText())

@@ -47,6 +47,21 @@ func receivedAndSplit(t *testing.T, x *lottest.H, b *backend.Backend, kg float64
 	return r1
 }
 
+// verdicts returns a full verification of lot and the follower's summary
+// of it (ok: there is one), as they stand.
+func verdicts(t *testing.T, b *backend.Backend, lot string) (*pb.VerificationReport, verifier.ReplayLot, bool) {
+	t.Helper()
+	rep, err := b.VerifyLot(t.Context(), lot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, ok, err := backend.Summary(b, lot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep, sum, ok
+}
+
 // agrees fails unless the follower's flags and verdict of lot are a full
 // verification's, and returns the verification.
 func agrees(t *testing.T, b *backend.Backend, lot string) *pb.VerificationReport {
@@ -54,17 +69,13 @@ func agrees(t *testing.T, b *backend.Backend, lot string) *pb.VerificationReport
 	if err := backend.ReplayAll(t.Context(), b); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := b.VerifyLot(t.Context(), lot)
-	if err != nil {
-		t.Fatal(err)
+	rep, sum, ok := verdicts(t, b, lot)
+	if !ok {
+		t.Fatalf("lot %s: no summary", lot)
 	}
 	var want []string
 	for _, f := range rep.GetFlags() {
 		want = append(want, verifier.ReplayFlagKey(f))
-	}
-	sum, ok, err := backend.Summary(b, lot)
-	if err != nil || !ok {
-		t.Fatalf("lot %s: no summary (%v)", lot, err)
 	}
 	got := slices.Clone(sum.Keys)
 	slices.Sort(got)
@@ -215,14 +226,7 @@ func TestReplayCorrectionPastTransformation(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, lot := range []string{"L1", "L1a"} {
-		rep, err := b.VerifyLot(t.Context(), lot)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sum, _, err := backend.Summary(b, lot)
-		if err != nil {
-			t.Fatal(err)
-		}
+		rep, sum, _ := verdicts(t, b, lot)
 		if rep.GetVerdict() != pb.Verdict_VERDICT_VERIFIED || sum.Verdict != pb.Verdict_VERDICT_FLAGGED {
 			t.Errorf("lot %s: the follower's verdict %v, the verifier's %v: want FLAGGED (not followed) and VERIFIED\n%s", lot, sum.Verdict, rep.GetVerdict(), rep.GetText())
 		}
