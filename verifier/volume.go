@@ -26,24 +26,7 @@ func (r *run) volume(ancRecs map[*entry]bool, st *lotState) {
 	if r.cfg.CapacityWindow <= 0 {
 		return
 	}
-	lastByMine := map[string]*entry{}
-	var ancExt []*entry
-	var national *entry          // the lot's latest extraction by a mine of NationalCountry
-	for _, rec := range r.recs { // in log order
-		if rec.st.GetExtraction() == nil || !ancRecs[rec] {
-			continue
-		}
-		ancExt = append(ancExt, rec)
-		m := rec.st.GetPartyId()
-		p := r.party(m)
-		if !registry.HasRole(p, pb.Role_ROLE_MINE) {
-			continue
-		}
-		lastByMine[m] = rec
-		if p.GetRegistration().GetCountry() == r.cfg.NationalCountry {
-			national = rec
-		}
-	}
+	ancExt, lastByMine, national := r.ancestryExtractions(ancRecs)
 	for _, m := range slices.Sorted(maps.Keys(lastByMine)) {
 		p, last := r.party(m), lastByMine[m]
 		prof := p.GetRegistration().GetMine()
@@ -66,6 +49,29 @@ func (r *run) volume(ancRecs map[*entry]bool, st *lotState) {
 		return
 	}
 	r.nationalCheck(national, w)
+}
+
+// ancestryExtractions returns the extractions among r.recs of ancestry
+// ancRecs, in log order; by mine (a party with the role), the latest of
+// its; and the latest by a mine of NationalCountry.
+func (r *run) ancestryExtractions(ancRecs map[*entry]bool) (ext []*entry, lastByMine map[string]*entry, national *entry) {
+	lastByMine = map[string]*entry{}
+	for _, rec := range r.recs {
+		if rec.st.GetExtraction() == nil || !ancRecs[rec] {
+			continue
+		}
+		ext = append(ext, rec)
+		m := rec.st.GetPartyId()
+		p := r.party(m)
+		if !registry.HasRole(p, pb.Role_ROLE_MINE) {
+			continue
+		}
+		lastByMine[m] = rec
+		if p.GetRegistration().GetCountry() == r.cfg.NationalCountry {
+			national = rec
+		}
+	}
+	return ext, lastByMine, national
 }
 
 func ownExtractions(ext []*entry, m string) []string {
@@ -126,10 +132,10 @@ func (r *run) withdrawnLotYear(lot string, ancRecs map[*entry]bool, fixes []*fix
 // extractions put in (lotState.rescale), so otherwise none can.
 func (r *run) lotYearPossible(ancRecs map[*entry]bool) bool {
 	put := map[string]float64{}
-	for _, rec := range r.recs {
-		if x := rec.st.GetExtraction(); x != nil && ancRecs[rec] {
-			put[rec.st.GetPartyId()] += x.GetMassKg() * (1 - x.GetMoisturePct()/100) * x.GetSbGradePct() / 100
-		}
+	ext, _, _ := r.ancestryExtractions(ancRecs)
+	for _, rec := range ext {
+		x := rec.st.GetExtraction()
+		put[rec.st.GetPartyId()] += x.GetMassKg() * (1 - x.GetMoisturePct()/100) * x.GetSbGradePct() / 100
 	}
 	for m, sb := range put {
 		prof := r.party(m).GetRegistration().GetMine()
@@ -162,17 +168,10 @@ func (r *run) lotYearAt(lot string, ancRecs map[*entry]bool, upto, fixedBefore u
 	if st == nil {
 		return nil
 	}
-	lastByMine := map[string]*entry{}
-	var ext []*entry
-	for _, rec := range r.recs {
-		if rec.st.GetExtraction() != nil && ancRecs[rec] {
-			ext = append(ext, rec)
-			lastByMine[rec.st.GetPartyId()] = rec
-		}
-	}
+	ext, lastByMine, _ := r.ancestryExtractions(ancRecs)
 	n0 := len(r.cands)
 	for _, m := range slices.Sorted(maps.Keys(lastByMine)) {
-		if prof := r.party(m).GetRegistration().GetMine(); prof != nil && registry.HasRole(r.party(m), pb.Role_ROLE_MINE) {
+		if prof := r.party(m).GetRegistration().GetMine(); prof != nil {
 			r.lotYearCheck(lastByMine[m], lot, m, prof, st.comp[m], ownExtractions(ext, m))
 		}
 	}
