@@ -84,15 +84,8 @@ func (k *checkFlags) extractionBase(ctx context.Context, e *env, c *client.Clien
 	if len(keys) > 1 {
 		// The country's running total as of the mine's latest extraction:
 		// say how much of the log it cannot see.
-		var at uint64
-		seen := false
-		for _, br := range base.GetRecords() {
-			if ts, err := index.ParseExtra(br.GetExtra()); err == nil {
-				if _, ok := index.Find(ts, keys[1]); ok {
-					at, seen = br.GetIndex(), true
-				}
-			}
-		}
+		latest, _ := latestTally(base, keys[1])
+		seen, at := latest != nil, latest.GetIndex()
 		size := max(cp.Size, head.GetTreeSize()) // the bundle's checkpoint may be an earlier one
 		if since := size - min(size, at+1); !seen || since > 0 {
 			where := "no running total of the country's is readable by " + mine
@@ -152,15 +145,7 @@ func latestExtraction(ctx context.Context, c *client.Client, party string, size 
 // extraction appended now starts from. It stops at a leaf the caller may
 // not read.
 func windowLeaves(ctx context.Context, c *client.Client, base *pb.Bundle, key string, start time.Time, size uint64) error {
-	var cur *pb.BundleRecord
-	var t index.Tally
-	for _, br := range base.GetRecords() { // sorted: the last is the latest
-		if ts, err := index.ParseExtra(br.GetExtra()); err == nil {
-			if tt, ok := index.Find(ts, key); ok {
-				cur, t = br, tt
-			}
-		}
-	}
+	cur, t := latestTally(base, key)
 	for cur != nil && t.Prev != index.NoPrev && !cur.GetIntegratedTime().AsTime().Before(start) {
 		r, err := c.Ledger.GetEntry(ctx, &apipb.GetEntryRequest{Index: t.Prev})
 		if err != nil {
@@ -191,6 +176,21 @@ func windowLeaves(ctx context.Context, c *client.Client, base *pb.Bundle, key st
 		}
 	}
 	return nil
+}
+
+// latestTally returns base's latest record whose leaf carries running
+// tally key, and the tally; nil if none does.
+func latestTally(base *pb.Bundle, key string) (*pb.BundleRecord, index.Tally) {
+	var cur *pb.BundleRecord
+	var t index.Tally
+	for _, br := range base.GetRecords() { // sorted: the last is the latest
+		if ts, err := index.ParseExtra(br.GetExtra()); err == nil {
+			if tt, ok := index.Find(ts, key); ok {
+				cur, t = br, tt
+			}
+		}
+	}
+	return cur, t
 }
 
 // addRecord adds br to records, sorted by index, unless a record of its
