@@ -65,22 +65,20 @@ func (r *run) corrections() map[string]*fix {
 // correct checks correction c of orig and returns orig's statement with
 // the corrected values.
 func (r *run) correct(rec, orig *entry, c *pb.Correction) (*fix, error) {
-	st := proto.CloneOf(orig.st)
+	st := CorrectedStatement(orig.st, c)
 	note := &pb.AppliedCorrection{Record: rec.id, Corrects: orig.id, CorrectsIndex: orig.idx, Reason: c.GetReason()}
 	var lot, counterparty string
-	mass := func(name string, kg *float64) {
+	mass := func(name string, kg float64) {
 		if c.MassKg != nil {
-			note.Changes = append(note.Changes, fmt.Sprintf("%s mass %.1f kg -> %.1f kg", name, *kg, c.GetMassKg()))
-			*kg = c.GetMassKg()
+			note.Changes = append(note.Changes, fmt.Sprintf("%s mass %.1f kg -> %.1f kg", name, kg, c.GetMassKg()))
 		}
 	}
-	place := func(name string, l **pb.Location) {
+	place := func(name string, l *pb.Location) {
 		if c.GetLocation() != nil {
-			note.Changes = append(note.Changes, fmt.Sprintf("%s %s -> %s", name, where(*l), where(c.GetLocation())))
-			*l = c.GetLocation()
+			note.Changes = append(note.Changes, fmt.Sprintf("%s %s -> %s", name, where(l), where(c.GetLocation())))
 		}
 	}
-	switch b := st.GetBody().(type) {
+	switch b := orig.st.GetBody().(type) {
 	case *pb.Statement_Extraction:
 		x := b.Extraction
 		lot = x.GetLotId()
@@ -89,12 +87,12 @@ func (r *run) correct(rec, orig *entry, c *pb.Correction) (*fix, error) {
 			// count the mass as logged: a larger one would escape them.
 			return nil, fmt.Errorf("it raises the extraction's mass from %.1f kg to %.1f kg; an extraction is corrected only downwards, since the log's running totals of the mine and the country count it as first logged", x.GetMassKg(), c.GetMassKg())
 		}
-		mass("extraction", &x.MassKg)
-		place("extraction site", &x.Site)
+		mass("extraction", x.GetMassKg())
+		place("extraction site", x.GetSite())
 	case *pb.Statement_Dispatch:
 		d := b.Dispatch
 		lot, counterparty = d.GetLotId(), d.GetToPartyId()
-		mass("dispatch", &d.MassKg)
+		mass("dispatch", d.GetMassKg())
 	case *pb.Statement_Receipt:
 		x := b.Receipt
 		lot = x.GetLotId()
@@ -103,11 +101,10 @@ func (r *run) correct(rec, orig *entry, c *pb.Correction) (*fix, error) {
 			return nil, fmt.Errorf("the receipt's dispatch %s is not in the bundle (incomplete bundle)", x.GetDispatchLink())
 		}
 		counterparty = d.st.GetPartyId()
-		mass("receipt", &x.MassKg)
-		place("receipt location", &x.Location)
+		mass("receipt", x.GetMassKg())
+		place("receipt location", x.GetLocation())
 		if c.SealsIntact != nil {
 			note.Changes = append(note.Changes, fmt.Sprintf("seals intact %t -> %t", x.GetSealsIntact(), c.GetSealsIntact()))
-			x.SealsIntact = c.GetSealsIntact()
 		}
 	case *pb.Statement_Correction:
 		return nil, fmt.Errorf("it is a correction, which is not corrected in turn")
@@ -125,6 +122,39 @@ func (r *run) correct(rec, orig *entry, c *pb.Correction) (*fix, error) {
 		return nil, fmt.Errorf("a dispatch's place is not corrected")
 	}
 	return &fix{rec: rec, orig: orig, corrected: st, note: note}, nil
+}
+
+// CorrectedStatement returns a copy of orig, an extraction, dispatch or
+// receipt, with the values correction c gives that orig's kind has (mass;
+// an extraction's site or a receipt's location; a receipt's seal state);
+// orig unchanged for any other kind. Whether c may correct orig at all is
+// the verifier's check (and the log's), not this.
+func CorrectedStatement(orig *pb.Statement, c *pb.Correction) *pb.Statement {
+	st := proto.CloneOf(orig)
+	switch b := st.GetBody().(type) {
+	case *pb.Statement_Extraction:
+		if c.MassKg != nil {
+			b.Extraction.MassKg = c.GetMassKg()
+		}
+		if c.GetLocation() != nil {
+			b.Extraction.Site = c.GetLocation()
+		}
+	case *pb.Statement_Dispatch:
+		if c.MassKg != nil {
+			b.Dispatch.MassKg = c.GetMassKg()
+		}
+	case *pb.Statement_Receipt:
+		if c.MassKg != nil {
+			b.Receipt.MassKg = c.GetMassKg()
+		}
+		if c.GetLocation() != nil {
+			b.Receipt.Location = c.GetLocation()
+		}
+		if c.SealsIntact != nil {
+			b.Receipt.SealsIntact = c.GetSealsIntact()
+		}
+	}
+	return st
 }
 
 func where(l *pb.Location) string {

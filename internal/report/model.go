@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
 	"github.com/antimony-ledger/provenance/tlog"
@@ -97,35 +95,10 @@ func (v *bundleView) applyCorrections(applied []*pb.AppliedCorrection) {
 		if orig == nil || cr == nil || orig.orig != nil || cr.st.GetCorrection() == nil {
 			continue
 		}
-		c := cr.st.GetCorrection()
-		st := proto.CloneOf(orig.st)
-		switch {
-		case st.GetExtraction() != nil:
-			x := st.GetExtraction()
-			if c.MassKg != nil {
-				x.MassKg = c.GetMassKg()
-			}
-			if c.GetLocation() != nil {
-				x.Site = c.GetLocation()
-			}
-		case st.GetDispatch() != nil:
-			if c.MassKg != nil {
-				st.GetDispatch().MassKg = c.GetMassKg()
-			}
-		case st.GetReceipt() != nil:
-			x := st.GetReceipt()
-			if c.MassKg != nil {
-				x.MassKg = c.GetMassKg()
-			}
-			if c.GetLocation() != nil {
-				x.Location = c.GetLocation()
-			}
-			if c.SealsIntact != nil {
-				x.SealsIntact = c.GetSealsIntact()
-			}
-		default:
-			continue
+		if orig.st.GetExtraction() == nil && orig.st.GetDispatch() == nil && orig.st.GetReceipt() == nil {
+			continue // not a record a correction corrects
 		}
+		st := verifier.CorrectedStatement(orig.st, cr.st.GetCorrection())
 		orig.orig, orig.st, orig.fixedBy, orig.fix = orig.st, st, cr, ac
 		cr.fixes, cr.fix = orig, ac
 	}
