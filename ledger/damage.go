@@ -151,6 +151,10 @@ const (
 	badgerLogHeader   = 20
 	badgerMaxKey      = 1 << 16
 	badgerEntryHeader = 22 // the largest entry header
+	// badgerLongestEntry bounds an entry of a memtable log: its header,
+	// key, a value kept inline (up to the store's value threshold; larger
+	// ones are in the value log) and checksum.
+	badgerLongestEntry = badgerEntryHeader + badgerMaxKey + valueThreshold + crc32.Size
 )
 
 // checkBadgerLogs refuses a store whose Badger logs Badger would cut on
@@ -221,8 +225,15 @@ func checkBadgerLog(path string) error {
 			continue
 		}
 		// The entry at off does not read back. Past what it claims to
-		// cover, a crash leaves only zeros.
+		// cover, a crash leaves only zeros. An entry whose header does
+		// not parse claims nothing: a kill in the middle of copying it
+		// can leave its later bytes written and its header not (a large
+		// copy is not done front to back), so the zeros are looked for
+		// past the longest entry a memtable log holds.
 		tail := off + max(end, badgerEntryHeader)
+		if end == 0 {
+			tail = off + badgerLongestEntry
+		}
 		nz, err := nonZeroFrom(f, tail, size)
 		if err != nil {
 			return fmt.Errorf("reading %s: %w", path, err)
