@@ -59,6 +59,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/antimony-ledger/provenance/internal/backend"
 	"github.com/antimony-ledger/provenance/internal/server"
 	"github.com/antimony-ledger/provenance/internal/witness"
 )
@@ -127,6 +128,7 @@ func parseFlags(args []string, getenv func(string) string) (Options, error) {
 	fs.DurationVar(&o.WitnessInterval, "witness-interval", witness.DefaultInterval, "least `time` between two checkpoints sent to the witnesses")
 	fs.BoolVar(&o.NoFlagFollower, "no-flag-follower", env("no-flag-follower", "") == "1", "do not keep flags current: listings serve the verifier state as it stands and count the records not replayed (for comparing append throughput)")
 	lim := server.DefaultLimits()
+	o.FlagMaxLag = backend.DefaultMaxLag
 	limitFlags := []struct {
 		name  string
 		v     flag.Value
@@ -138,6 +140,7 @@ func parseFlags(args []string, getenv func(string) string) (Options, error) {
 		{"max-bundle-bytes", intLimit{&lim.MaxBundleBytes}, "largest bundle GetBundle serves, in `bytes` (\"off\": no limit)"},
 		{"max-streams", intLimit{&lim.MaxConcurrentStreams}, "`calls` open at once on one gRPC connection (\"off\": no limit)"},
 		{"max-conn-idle", durLimit{&lim.MaxConnectionIdle}, "close a gRPC connection with no call open for this `duration` (\"off\": never)"},
+		{"flag-max-lag", durLimit{&o.FlagMaxLag}, "while appends keep the processors busy, the flag follower steps aside for them until the oldest record it has not replayed is this `old` (\"off\": flags kept current at the appends' expense)"},
 		{"max-conn-age", durLimit{&lim.MaxConnectionAge}, "send a GOAWAY to a gRPC connection this old (`duration`; calls open then get 5m more; \"off\": never)"},
 		{"min-free-bytes", byteSize{&o.MinFreeBytes}, "free `space` the data directory's filesystem keeps for the store to flush (bytes, or with KiB, MiB, GiB); under it appends get ResourceExhausted (HTTP 507) and reads go on; a start under it opens the store read-only (\"off\": no check)"},
 	}

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/antimony-ledger/provenance/client"
+	"github.com/antimony-ledger/provenance/internal/backend"
 	"github.com/antimony-ledger/provenance/internal/keyfile"
 	"github.com/antimony-ledger/provenance/internal/server"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
@@ -242,8 +243,9 @@ func TestDaemon(t *testing.T) {
 	if d.adminURL == "" {
 		t.Fatal("no admin listening line")
 	}
-	if got := getOK(t, d.adminURL+"/metrics"); !strings.Contains(got, "provenance_ledger_tree_size") {
-		t.Fatalf("admin /metrics lacks the tree size:\n%.500s", got)
+	if got := getOK(t, d.adminURL+"/metrics"); !strings.Contains(got, "provenance_ledger_tree_size") ||
+		!strings.Contains(got, "provenance_flags_unread_records") || !strings.Contains(got, "provenance_flags_stepping_aside 0") {
+		t.Fatalf("admin /metrics lacks the tree size or the flag follower's gauges:\n%.500s", got)
 	}
 	getOK(t, d.adminURL+"/debug/pprof/")
 	for _, path := range []string{"/metrics", "/debug/pprof/"} {
@@ -429,19 +431,23 @@ func TestParseFlags(t *testing.T) {
 	if o.DataDir != "/tmp/d" || o.GRPCAddr != "127.0.0.1:9999" || o.HTTPAddr != "127.0.0.1:8080" || o.LogLevel != "info" {
 		t.Fatalf("options %+v", o)
 	}
-	if o.AdminAddr != "127.0.0.1:9090" || o.Limits != server.DefaultLimits() {
-		t.Fatalf("default admin address %q, limits %+v", o.AdminAddr, o.Limits)
+	if o.AdminAddr != "127.0.0.1:9090" || o.Limits != server.DefaultLimits() || o.FlagMaxLag != backend.DefaultMaxLag {
+		t.Fatalf("default admin address %q, limits %+v, flag max lag %v", o.AdminAddr, o.Limits, o.FlagMaxLag)
 	}
 	// Limits: a value, "off" (a negative limit), or the environment's.
 	env["PROVENANCED_PARTY_BURST"] = "50"
+	env["PROVENANCED_FLAG_MAX_LAG"] = "off"
 	o, err = parseFlags([]string{"--party-rate", "off", "--max-conn-idle", "30s", "--admin-addr", "off"}, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Limits.PartyRate >= 0 || o.Limits.MaxConnectionIdle != 30*time.Second || o.Limits.PartyBurst != 50 || o.AdminAddr != "" {
-		t.Fatalf("party rate %v, idle %v, burst %v, admin %q", o.Limits.PartyRate, o.Limits.MaxConnectionIdle, o.Limits.PartyBurst, o.AdminAddr)
+	if o.Limits.PartyRate >= 0 || o.Limits.MaxConnectionIdle != 30*time.Second || o.Limits.PartyBurst != 50 || o.AdminAddr != "" || o.FlagMaxLag > 0 {
+		t.Fatalf("party rate %v, idle %v, burst %v, admin %q, flag max lag %v", o.Limits.PartyRate, o.Limits.MaxConnectionIdle, o.Limits.PartyBurst, o.AdminAddr, o.FlagMaxLag)
 	}
-	for _, bad := range [][]string{{"--tls-cert", "c.pem"}, {"--log-level", "loud"}, {"extra"}, {"--party-rate", "0"}, {"--max-streams", "-3"}, {"--max-conn-age", "soon"}, {"--pprof-addr", "127.0.0.1:6060"}} {
+	if o, err := parseFlags([]string{"--flag-max-lag", "5s"}, func(string) string { return "" }); err != nil || o.FlagMaxLag != 5*time.Second {
+		t.Fatalf("--flag-max-lag 5s: %v, %v", o.FlagMaxLag, err)
+	}
+	for _, bad := range [][]string{{"--tls-cert", "c.pem"}, {"--log-level", "loud"}, {"extra"}, {"--party-rate", "0"}, {"--max-streams", "-3"}, {"--max-conn-age", "soon"}, {"--flag-max-lag", "0"}, {"--pprof-addr", "127.0.0.1:6060"}} {
 		if _, err := parseFlags(bad, func(string) string { return "" }); err == nil {
 			t.Errorf("parseFlags(%q) succeeded", bad)
 		}

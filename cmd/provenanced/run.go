@@ -65,6 +65,10 @@ type Options struct {
 	MinFreeBytes int64
 	// NoFlagFollower keeps the flag follower off (backend.Options.Paused).
 	NoFlagFollower bool
+	// FlagMaxLag is backend.Options.MaxLag: how far behind the flag
+	// follower may fall while it steps aside for appends; 0 or negative,
+	// never.
+	FlagMaxLag time.Duration
 	// WitnessPolicy, if set, is a witness policy file (tlog.ParsePolicy):
 	// checkpoints go to every witness it gives a URL for.
 	WitnessPolicy string
@@ -198,7 +202,7 @@ func serve(ctx context.Context, o Options, store *custody.Store, tlsCfg *tls.Con
 	// The server verifies with the same code and the same pinned keys a
 	// buyer uses, so an auditor's REST report and a buyer's local one agree.
 	flags, err := backend.Open(store, verifier.Trust{Log: logVerifier, Registrar: regPub}, verifier.DefaultConfig(),
-		backend.Options{Dir: filepath.Join(o.DataDir, datadir.VerifierDir), Logger: o.Logger, Paused: o.NoFlagFollower})
+		backend.Options{Dir: filepath.Join(o.DataDir, datadir.VerifierDir), Logger: o.Logger, Paused: o.NoFlagFollower, MaxLag: o.FlagMaxLag})
 	if err != nil {
 		return err
 	}

@@ -92,6 +92,14 @@ type Backend struct {
 	// the log as it stood when the listing was asked.
 	listWait time.Duration
 
+	// maxLag: while appends keep the processors busy (busy), the follower
+	// waits, unless the oldest record it has not replayed is this old; 0
+	// never waits. deferring is true while it waits.
+	maxLag    time.Duration
+	busy      func(time.Time) bool
+	lag       lagClock
+	deferring atomic.Bool
+
 	cancel      context.CancelFunc
 	done        chan struct{}
 	partiesDone chan struct{}
@@ -118,7 +126,18 @@ type Options struct {
 	// the state as it stands and count the records it has not replayed
 	// (a comparison of append throughput without the follower).
 	Paused bool
+	// MaxLag lets the follower step aside while this process's goroutines
+	// queue for a processor (appends at saturation): it waits then, unless
+	// the oldest record it has not replayed was appended MaxLag ago or
+	// more. Zero keeps flags current at the appends' expense.
+	MaxLag time.Duration
+	// busy, if set, replaces the reading of the scheduler (tests).
+	busy func(time.Time) bool
 }
+
+// DefaultMaxLag is provenanced's --flag-max-lag: under a burst of appends
+// that keeps the processors busy, flags may trail the log by up to this.
+const DefaultMaxLag = 30 * time.Second
 
 // batch is how many records the follower replays in one step at most:
 // one transaction, unless its writes pass batchCommitBytes or
@@ -183,7 +202,11 @@ func open(store *custody.Store, trust verifier.Trust, cfg verifier.Config, o Opt
 	b := &Backend{
 		store: store, trust: trust, cfg: cfg, logger: logger,
 		cache: verifier.NewCache(), proofs: newProofCache(), listWait: DefaultListWait,
+		maxLag: o.MaxLag, busy: o.busy,
 		caught: make(chan struct{}), done: make(chan struct{}), partiesDone: make(chan struct{}), tablesDone: make(chan struct{}), cancel: func() {}, stopCheck: func() {},
+	}
+	if b.busy == nil {
+		b.busy = new(contention).Busy
 	}
 	if _, _, refusing, ok := store.Log().FreeSpace(); ok && refusing && o.Dir != "" {
 		// Badger could crash writing its files on a full disk: the state
@@ -442,6 +465,13 @@ func (b *Backend) follow(ctx context.Context) {
 	t := time.NewTicker(pollEvery)
 	defer t.Stop()
 	for ctx.Err() == nil {
+		if b.stepAside(time.Now()) {
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			continue
+		}
 		n, err := b.step(ctx, batch)
 		if err != nil && ctx.Err() == nil && !errors.Is(err, ledger.ErrClosed) {
 			b.logger.Warn("verifier: following the log", "error", err)
@@ -464,6 +494,30 @@ func (b *Backend) follow(ctx context.Context) {
 // pollEvery is how often a caught-up follower looks for new records: well
 // inside the second in which flags must follow an append.
 const pollEvery = 50 * time.Millisecond
+
+// stepAside reports whether the follower should wait rather than replay
+// what the log holds now: while appends keep the processors busy, until
+// the oldest record not replayed is maxLag old (see contention).
+func (b *Backend) stepAside(now time.Time) bool {
+	next, size := b.next.Load(), b.store.Log().Size()
+	b.lag.observe(size, now)
+	busy := b.busy(now) // read each time, so that a window is never stale
+	aside := busy && next < size && b.maxLag > 0 && b.lag.age(next, now) < b.maxLag
+	if b.deferring.Swap(aside) != aside {
+		b.logger.Debug("verifier: the follower steps aside while appends keep the processors busy", "aside", aside, "unread", size-next)
+	}
+	return aside
+}
+
+// Following reports the records appended that the follower has not
+// replayed yet, and whether it is stepping aside for appends now.
+func (b *Backend) Following() (unread uint64, aside bool) {
+	next, size := b.next.Load(), b.store.Log().Size()
+	if size > next {
+		unread = size - next
+	}
+	return unread, b.deferring.Load()
+}
 
 // step replays up to max records in one transaction (or more, if they
 // do not fit in one) and returns how many it replayed.
@@ -836,6 +890,9 @@ func (b *Backend) wait(ctx context.Context, size uint64) {
 	deadline := time.NewTimer(b.listWait)
 	defer deadline.Stop()
 	for b.next.Load() < size {
+		if b.deferring.Load() {
+			return // stepping aside for appends: the listing counts what it has not read
+		}
 		b.caughtMu.Lock()
 		ch := b.caught
 		b.caughtMu.Unlock()
@@ -848,6 +905,7 @@ func (b *Backend) wait(ctx context.Context, size uint64) {
 			return
 		case <-ctx.Done():
 			return
+		case <-time.After(pollEvery): // to see the follower step aside
 		}
 	}
 }

@@ -52,6 +52,16 @@ func ReplayN(ctx context.Context, b *Backend, n uint64) error {
 	return nil
 }
 
+// OpenBusy is Open with busy telling whether the processors are busy, in
+// place of the scheduler's reading.
+func OpenBusy(store *custody.Store, trust verifier.Trust, cfg verifier.Config, o Options, busy func(time.Time) bool) (*Backend, error) {
+	o.busy = busy
+	return Open(store, trust, cfg, o)
+}
+
+// Busy is the scheduler's reading the follower steps aside on.
+func Busy() func(time.Time) bool { return new(contention).Busy }
+
 // SetListWait sets how long b's listings wait for its follower.
 func SetListWait(b *Backend, d time.Duration) { b.listWait = d }
 

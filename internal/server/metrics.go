@@ -21,7 +21,13 @@ type metrics struct {
 	submits  *prometheus.CounterVec   // outcome
 }
 
-func newMetrics(reg prometheus.Registerer, store *custody.Store) (*metrics, error) {
+// following is what a verifier backend that follows the log tells of it
+// (backend.Backend.Following).
+type following interface {
+	Following() (unread uint64, aside bool)
+}
+
+func newMetrics(reg prometheus.Registerer, store *custody.Store, v VerifierBackend) (*metrics, error) {
 	m := &metrics{
 		handled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "provenance_grpc_server_handled_total",
@@ -42,7 +48,7 @@ func newMetrics(reg prometheus.Registerer, store *custody.Store) (*metrics, erro
 		}, []string{"outcome"}),
 	}
 	log := store.Log()
-	for _, c := range []prometheus.Collector{
+	cs := []prometheus.Collector{
 		m.handled, m.duration, m.inflight, m.submits,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "provenance_ledger_tree_size",
@@ -61,7 +67,24 @@ func newMetrics(reg prometheus.Registerer, store *custody.Store) (*metrics, erro
 			}
 			return 0
 		}),
-	} {
+	}
+	if f, ok := v.(following); ok {
+		cs = append(cs,
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "provenance_flags_unread_records",
+				Help: "Records appended that the flag follower has not replayed yet: flags and listings do not reflect them.",
+			}, func() float64 { n, _ := f.Following(); return float64(n) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "provenance_flags_stepping_aside",
+				Help: "1 while the flag follower steps aside for appends that keep the processors busy (--flag-max-lag), else 0.",
+			}, func() float64 {
+				if _, aside := f.Following(); aside {
+					return 1
+				}
+				return 0
+			}))
+	}
+	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

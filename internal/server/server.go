@@ -178,7 +178,7 @@ func New(opts Options) (*Server, error) {
 	s.limits = opts.Limits.withDefaults()
 	s.heavy = newHeavy(s.limits)
 	s.parties = newPartyLimiter(s.limits)
-	m, err := newMetrics(reg, opts.Store)
+	m, err := newMetrics(reg, opts.Store, opts.Verifier)
 	if err != nil {
 		return nil, fmt.Errorf("server: registering metrics: %w", err)
 	}

@@ -1,0 +1,108 @@
+package backend
+
+import (
+	"runtime/metrics"
+	"sync"
+	"time"
+)
+
+// The follower steps aside while appends keep the processors busy: its
+// work would come off theirs (on the 2-core machine of BENCHMARKS.md, a
+// follower kept current took a third of the append rate at saturation).
+// Whether they do is read off Go's scheduler: the share of the times a
+// goroutine of this process became ready to run and waited a millisecond
+// or more for a processor. Measured under provbench (64 clients): under
+// 1 % at 1,000 and 2,500 records/s, with or without the follower; 14-22 %
+// at saturation with the follower off, 20-26 % with it on.
+const (
+	// contentionWindow is the shortest time a reading covers.
+	contentionWindow = 250 * time.Millisecond
+	// contentionWait is how long a wait for a processor counts as one.
+	contentionWait = time.Millisecond
+	// contentionShare is the share of waits past contentionWait at which
+	// the processors count as busy.
+	contentionShare = 0.10
+	// contentionEvents is the fewest scheduling events in a window for
+	// it to count as busy: a process that does almost nothing is not
+	// busy, whatever its few goroutines waited (another process's load).
+	contentionEvents = 250
+)
+
+// contention reads the scheduler's latencies: busy reports whether, in the
+// last window of at least contentionWindow, goroutines queued for a
+// processor. The zero value is ready; safe for one goroutine at a time.
+type contention struct {
+	sample [1]metrics.Sample
+	prev   []uint64
+	at     time.Time
+	busy   bool
+}
+
+const schedLatencies = "/sched/latencies:seconds"
+
+// Busy reports whether the processors were busy in the last completed
+// window, starting a new one when the current has lasted long enough.
+func (c *contention) Busy(now time.Time) bool {
+	if !c.at.IsZero() && now.Sub(c.at) < contentionWindow {
+		return c.busy
+	}
+	c.sample[0].Name = schedLatencies
+	metrics.Read(c.sample[:])
+	if c.sample[0].Value.Kind() != metrics.KindFloat64Histogram {
+		return false // a runtime without the metric: never step aside
+	}
+	h := c.sample[0].Value.Float64Histogram()
+	if len(c.prev) == len(h.Counts) {
+		var all, long uint64
+		for i, n := range h.Counts {
+			d := n - c.prev[i]
+			all += d
+			// Buckets[i] is the lower bound of Counts[i]'s values.
+			if h.Buckets[i] >= contentionWait.Seconds() {
+				long += d
+			}
+		}
+		c.busy = all >= contentionEvents && float64(long) >= contentionShare*float64(all)
+	}
+	c.prev = append(c.prev[:0], h.Counts...)
+	c.at = now
+	return c.busy
+}
+
+// lagClock tells how long ago the log reached a given size, from the sizes
+// the follower saw and when: the age of the oldest record not replayed.
+type lagClock struct {
+	mu   sync.Mutex
+	seen []sizeAt // sizes in increasing order
+}
+
+type sizeAt struct {
+	size uint64
+	at   time.Time
+}
+
+// observe notes the log's size at now.
+func (l *lagClock) observe(size uint64, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n := len(l.seen); n == 0 || l.seen[n-1].size < size {
+		l.seen = append(l.seen, sizeAt{size, now})
+	}
+}
+
+// age is how long ago the record at index next was first seen in the log
+// (0 if it is not yet, or no size has been seen past it), dropping what
+// is older.
+func (l *lagClock) age(next uint64, now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	i := 0
+	for i < len(l.seen) && l.seen[i].size <= next {
+		i++
+	}
+	l.seen = l.seen[i:]
+	if len(l.seen) == 0 {
+		return 0
+	}
+	return now.Sub(l.seen[0].at)
+}
