@@ -202,6 +202,10 @@ type Log struct {
 // stale checkpoint again; a busy committer signs new ones anyway.
 const resignWait = 100 * time.Millisecond
 
+// Now reads the log's clock (Options.Now): the time a commit group would
+// take now, before it is kept from going back past the last group's.
+func (l *Log) Now() time.Time { return l.now() }
+
 func (l *Log) now() time.Time {
 	if l.opts.Now != nil {
 		return l.opts.Now()

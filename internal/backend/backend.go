@@ -97,7 +97,6 @@ type Backend struct {
 	// never waits. deferring is true while it waits.
 	maxLag    time.Duration
 	busy      func(time.Time) bool
-	lag       lagClock
 	deferring atomic.Bool
 
 	cancel      context.CancelFunc
@@ -465,7 +464,7 @@ func (b *Backend) follow(ctx context.Context) {
 	t := time.NewTicker(pollEvery)
 	defer t.Stop()
 	for ctx.Err() == nil {
-		if b.stepAside(time.Now()) {
+		if b.stepAside(ctx, time.Now()) {
 			select {
 			case <-ctx.Done():
 			case <-t.C:
@@ -497,16 +496,27 @@ const pollEvery = 50 * time.Millisecond
 
 // stepAside reports whether the follower should wait rather than replay
 // what the log holds now: while appends keep the processors busy, until
-// the oldest record not replayed is maxLag old (see contention).
-func (b *Backend) stepAside(now time.Time) bool {
+// the oldest record not replayed was appended maxLag ago (see contention).
+func (b *Backend) stepAside(ctx context.Context, now time.Time) bool {
 	next, size := b.next.Load(), b.store.Log().Size()
-	b.lag.observe(size, now)
 	busy := b.busy(now) // read each time, so that a window is never stale
-	aside := busy && next < size && b.maxLag > 0 && b.lag.age(next, now) < b.maxLag
+	aside := busy && next < size && b.maxLag > 0 && b.unreadFor(ctx, next) < b.maxLag
 	if b.deferring.Swap(aside) != aside {
 		b.logger.Debug("verifier: the follower steps aside while appends keep the processors busy", "aside", aside, "unread", size-next)
 	}
 	return aside
+}
+
+// unreadFor is how long ago the log took the record at index next, by the
+// log's clock and the time it gave the record (Entry.Time), so that it
+// counts across restarts; on an error, as long as it may wait, for the
+// replay to meet the error itself.
+func (b *Backend) unreadFor(ctx context.Context, next uint64) time.Duration {
+	e, err := b.store.Log().Get(ctx, next)
+	if err != nil {
+		return b.maxLag
+	}
+	return b.store.Log().Now().Sub(e.Time)
 }
 
 // Following reports the records appended that the follower has not

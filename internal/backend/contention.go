@@ -2,7 +2,6 @@ package backend
 
 import (
 	"runtime/metrics"
-	"sync"
 	"time"
 )
 
@@ -92,42 +91,4 @@ func (c *contention) Busy(now time.Time) bool {
 	c.prev = append(c.prev[:0], h.Counts...)
 	c.at = now
 	return c.busy
-}
-
-// lagClock tells how long ago the log reached a given size, from the sizes
-// the follower saw and when: the age of the oldest record not replayed.
-type lagClock struct {
-	mu   sync.Mutex
-	seen []sizeAt // sizes in increasing order
-}
-
-type sizeAt struct {
-	size uint64
-	at   time.Time
-}
-
-// observe notes the log's size at now.
-func (l *lagClock) observe(size uint64, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if n := len(l.seen); n == 0 || l.seen[n-1].size < size {
-		l.seen = append(l.seen, sizeAt{size, now})
-	}
-}
-
-// age is how long ago the record at index next was first seen in the log
-// (0 if it is not yet, or no size has been seen past it), dropping what
-// is older.
-func (l *lagClock) age(next uint64, now time.Time) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	i := 0
-	for i < len(l.seen) && l.seen[i].size <= next {
-		i++
-	}
-	l.seen = l.seen[i:]
-	if len(l.seen) == 0 {
-		return 0
-	}
-	return now.Sub(l.seen[0].at)
 }
