@@ -358,6 +358,26 @@ func (s *Store) indexed(ctx context.Context, prefix, id string) ([]ledger.Entry,
 	return out, nil
 }
 
+// LotRecordsFrom counts the records naming a lot at log index from or
+// later (the lot's history index, without reading the records).
+func (s *Store) LotRecordsFrom(ctx context.Context, id string, from uint64) (int, error) {
+	p := []byte(lotHistPrefix + id + "\x00")
+	n := 0
+	for kv, err := range s.log.StateScan(ctx, p) {
+		if err != nil {
+			return 0, err
+		}
+		idx, ok := bytes.CutPrefix(kv.Key, p)
+		if !ok || len(idx) != 8 {
+			return 0, fmt.Errorf("corrupt index key %q", kv.Key)
+		}
+		if beUint64(idx) >= from {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // LotState returns a lot's current state.
 func (s *Store) LotState(id string) (*pb.LotState, error) { return readLot(s.log.StateGet, id) }
 

@@ -76,6 +76,9 @@ func listLots(ctx context.Context, e *env, args []string) error {
 			if l.GetVerdict() == pb.Verdict_VERDICT_UNSPECIFIED {
 				v = "not yet verified"
 			}
+			if n := l.GetUnreadRecords(); n > 0 {
+				v += fmt.Sprintf(" (before %d of its records)", n)
+			}
 			rules := strings.Join(l.GetRules(), ",")
 			if rules == "" {
 				rules = "-"

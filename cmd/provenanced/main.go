@@ -140,7 +140,7 @@ func parseFlags(args []string, getenv func(string) string) (Options, error) {
 		{"max-bundle-bytes", intLimit{&lim.MaxBundleBytes}, "largest bundle GetBundle serves, in `bytes` (\"off\": no limit)"},
 		{"max-streams", intLimit{&lim.MaxConcurrentStreams}, "`calls` open at once on one gRPC connection (\"off\": no limit)"},
 		{"max-conn-idle", durLimit{&lim.MaxConnectionIdle}, "close a gRPC connection with no call open for this `duration` (\"off\": never)"},
-		{"flag-max-lag", durLimit{&o.FlagMaxLag}, "while appends keep the processors busy, the flag follower steps aside for them until the oldest record it has not replayed is this `old` (\"off\": flags kept current at the appends' expense)"},
+		{"flag-max-lag", durLimit{&o.FlagMaxLag}, "while appends keep the processors busy, the flag follower steps aside for them until the oldest record it has not replayed was appended this `duration` ago (\"off\": flags kept current at the appends' expense)"},
 		{"max-conn-age", durLimit{&lim.MaxConnectionAge}, "send a GOAWAY to a gRPC connection this old (`duration`; calls open then get 5m more; \"off\": never)"},
 		{"min-free-bytes", byteSize{&o.MinFreeBytes}, "free `space` the data directory's filesystem keeps for the store to flush (bytes, or with KiB, MiB, GiB); under it appends get ResourceExhausted (HTTP 507) and reads go on; a start under it opens the store read-only (\"off\": no check)"},
 	}

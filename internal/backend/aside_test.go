@@ -1,7 +1,9 @@
 package backend_test
 
 import (
+	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -10,6 +12,7 @@ import (
 	"github.com/antimony-ledger/provenance/internal/backend"
 	"github.com/antimony-ledger/provenance/internal/lottest"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/verifier"
 )
 
@@ -151,5 +154,141 @@ func TestSchedulerBusy(t *testing.T) {
 	}
 	if !quiet {
 		t.Fatal("a quiet process still reads as busy 5 s after its goroutines stopped")
+	}
+}
+
+// TestMaxLagAcrossRestart: a record the log took longer ago than the max
+// lag is read at once by a follower that opens on it, busy or not: the
+// lag is the record's age by the log's clock, not the time since this
+// process first saw it (a review's proof of concept).
+func TestMaxLagAcrossRestart(t *testing.T) {
+	x := lottest.New(t)
+	const maxLag = time.Hour
+	x.Extract(x.Mine, "OLD-1", 1000, 3, 9, lottest.NearBorder, 1) // appended before the follower opens
+	x.C.Clock.Advance(x.C.Clock.Now().Add(2 * maxLag))
+	b, err := backend.OpenBusy(x.S, x.Trust(), verifier.DefaultConfig(), backend.Options{Dir: t.TempDir(), MaxLag: maxLag},
+		func(time.Time) bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	waitFollowed(t, b)
+	if listed, _ := borderFlagged(t, b, "OLD-1"); !listed {
+		t.Fatal("the record two max lags old was read but its flag is not listed")
+	}
+}
+
+// farLag is a max lag past the jumps of the test chain's clock, which
+// moves with the records' event times (days apart).
+const farLag = 365 * 24 * time.Hour
+
+// TestListLotsUnreadRows: while the follower steps aside, a lot listed
+// with its current state (a new holder, a gained mass) beside the verdict
+// of its earlier records says how many of its records are unread; once
+// read, it is listed flagged, with none unread (a review's proof of
+// concept: the row said VERIFIED and nothing else).
+func TestListLotsUnreadRows(t *testing.T) {
+	x := lottest.New(t)
+	var busy atomic.Bool
+	b, err := backend.OpenBusy(x.S, x.Trust(), verifier.DefaultConfig(), backend.Options{Dir: t.TempDir(), MaxLag: farLag},
+		func(time.Time) bool { return busy.Load() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	backend.SetListWait(b, 5*time.Second)
+	ext := x.Extract(x.Mine, "GAIN-1", 1000, 3, 9, lottest.MineSite, 1)
+	d := x.Dispatch(x.Mine, "GAIN-1", ext, x.Exp, 1000, 2)
+	r1 := x.Receive(x.Exp, "GAIN-1", d, 1000, 3)
+	waitFollowed(t, b)
+	busy.Store(true)
+	d2 := x.Dispatch(x.Exp, "GAIN-1", r1, x.Buyer, 1000, 4)
+	x.Receive(x.Buyer, "GAIN-1", d2, 1500, 5) // 500 kg gained in transit
+	if len(lottest.Flagged(x.Verify("GAIN-1"), verifier.RuleTransitGain)) == 0 {
+		t.Fatal("a full verification does not flag the gain in transit")
+	}
+	row := func() (*apipb.LotSummary, uint64) {
+		t.Helper()
+		r, err := b.ListLots(t.Context(), &apipb.ListLotsRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range r.GetLots() {
+			if l.GetLot().GetLotId() == "GAIN-1" {
+				return l, r.GetUnreadRecords()
+			}
+		}
+		t.Fatalf("GAIN-1 not listed (%d rows)", len(r.GetLots()))
+		return nil, 0
+	}
+	l, unread := row()
+	if l.GetLot().GetHolderPartyId() != x.Buyer.ID || l.GetUnreadRecords() != 2 || unread < 2 {
+		t.Fatalf("aside: GAIN-1 held by %s, %d of its records unread, %d in all; want the buyer's, 2 (dispatch, receipt), 2 or more",
+			l.GetLot().GetHolderPartyId(), l.GetUnreadRecords(), unread)
+	}
+	busy.Store(false)
+	waitFollowed(t, b)
+	l, unread = row()
+	if l.GetUnreadRecords() != 0 || unread != 0 || l.GetVerdict() != pb.Verdict_VERDICT_FLAGGED || !slices.Contains(l.GetRules(), verifier.RuleTransitGain) {
+		t.Fatalf("read: GAIN-1 %v %v, %d of its records unread, %d in all; want FLAGGED %s, none unread",
+			l.GetVerdict(), l.GetRules(), l.GetUnreadRecords(), unread, verifier.RuleTransitGain)
+	}
+}
+
+// TestPagedListingCountsFromFirstPage: a listing read a page at a time,
+// whose first page was served while the follower stepped aside and whose
+// last after it caught up, still says on its last page that records were
+// unread when part of it was read (a review's proof of concept: the last
+// page said 0, and a lot the unread records flag read as VERIFIED).
+func TestPagedListingCountsFromFirstPage(t *testing.T) {
+	x := lottest.New(t)
+	var busy atomic.Bool
+	b, err := backend.OpenBusy(x.S, x.Trust(), verifier.DefaultConfig(), backend.Options{Dir: t.TempDir(), MaxLag: farLag},
+		func(time.Time) bool { return busy.Load() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	backend.SetListWait(b, 5*time.Second)
+	for _, lot := range []string{"PAGE-1", "PAGE-2", "PAGE-3"} {
+		x.Extract(x.Mine, lot, 1000, 3, 9, lottest.MineSite, 1)
+	}
+	waitFollowed(t, b)
+	for i, list := range []struct {
+		name string
+		page func(token string) (next string, unread uint64)
+	}{
+		{"lots", func(token string) (string, uint64) {
+			r, err := b.ListLots(t.Context(), &apipb.ListLotsRequest{PageSize: 1, PageToken: token})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r.GetNextPageToken(), r.GetUnreadRecords()
+		}},
+		{"flags", func(token string) (string, uint64) {
+			r, err := b.ListFlags(t.Context(), &apipb.ListFlagsRequest{PageSize: 1, PageToken: token})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r.GetNextPageToken(), r.GetUnreadRecords()
+		}},
+	} {
+		busy.Store(true)
+		x.Extract(x.Mine, fmt.Sprintf("PAGE-%d", 4+i), 1000, 3, 9, lottest.NearBorder, 1)
+		token, unread := list.page("")
+		if unread == 0 || token == "" {
+			t.Fatalf("%s, first page while aside: %d unread, next page %q; want the extraction unread and more pages", list.name, unread, token)
+		}
+		busy.Store(false)
+		waitFollowed(t, b)
+		for token != "" {
+			token, unread = list.page(token)
+		}
+		if unread == 0 {
+			t.Errorf("%s: the last page, read after the follower caught up, says nothing was unread; the first page was read before it", list.name)
+		}
+		if _, fresh := list.page(""); fresh != 0 {
+			t.Errorf("%s: a new listing with the follower caught up says %d unread", list.name, fresh)
+		}
 	}
 }

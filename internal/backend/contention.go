@@ -37,6 +37,8 @@ const (
 // the last readings, goroutines queued for a processor. The zero value is
 // ready; for one goroutine at a time.
 type contention struct {
+	// read, if set, replaces the runtime's histogram (tests).
+	read   func() *metrics.Float64Histogram
 	sample [1]metrics.Sample
 	prev   []uint64
 	at     time.Time
@@ -55,12 +57,10 @@ func (c *contention) Busy(now time.Time) bool {
 	if !c.at.IsZero() && now.Sub(c.at) < contentionWindow {
 		return c.busy
 	}
-	c.sample[0].Name = schedLatencies
-	metrics.Read(c.sample[:])
-	if c.sample[0].Value.Kind() != metrics.KindFloat64Histogram {
+	h := c.histogram()
+	if h == nil {
 		return false // a runtime without the metric: never step aside
 	}
-	h := c.sample[0].Value.Float64Histogram()
 	if len(c.prev) == len(h.Counts) {
 		var all, long uint64
 		for i, n := range h.Counts {
@@ -91,4 +91,18 @@ func (c *contention) Busy(now time.Time) bool {
 	c.prev = append(c.prev[:0], h.Counts...)
 	c.at = now
 	return c.busy
+}
+
+// histogram reads the scheduler's latencies, or nil if the runtime has no
+// such metric.
+func (c *contention) histogram() *metrics.Float64Histogram {
+	if c.read != nil {
+		return c.read()
+	}
+	c.sample[0].Name = schedLatencies
+	metrics.Read(c.sample[:])
+	if c.sample[0].Value.Kind() != metrics.KindFloat64Histogram {
+		return nil
+	}
+	return c.sample[0].Value.Float64Histogram()
 }

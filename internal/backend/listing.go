@@ -8,7 +8,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
@@ -68,33 +70,42 @@ var tokenAEAD = func() cipher.AEAD {
 	return aead
 }()
 
-func pageToken(kind, key string) string {
+func pageToken(kind, key string, from uint64) string {
 	nonce := make([]byte, tokenAEAD.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
 		panic(err)
 	}
-	return base64.RawURLEncoding.EncodeToString(tokenAEAD.Seal(nonce, nonce, []byte(kind+"|"+key), nil))
+	plain := kind + "|" + strconv.FormatUint(from, 10) + "|" + key
+	return base64.RawURLEncoding.EncodeToString(tokenAEAD.Seal(nonce, nonce, []byte(plain), nil))
 }
 
-func parsePageToken(kind, tok string) (string, error) {
+// parsePageToken returns the key a listing goes on after, and the
+// position of the follower's state the listing's earlier pages were read
+// from (math.MaxUint64 on the first page).
+func parsePageToken(kind, tok string) (string, uint64, error) {
 	if tok == "" {
-		return "", nil
+		return "", math.MaxUint64, nil
 	}
 	bad := fmt.Errorf("%w: page_token is not a token this listing gave (tokens do not outlive a server restart: list again from the first page)", record.ErrMalformed)
 	b, err := base64.RawURLEncoding.DecodeString(tok)
 	n := tokenAEAD.NonceSize()
 	if err != nil || len(b) < n {
-		return "", bad
+		return "", 0, bad
 	}
 	plain, err := tokenAEAD.Open(nil, b[:n], b[n:], nil)
 	if err != nil {
-		return "", bad
+		return "", 0, bad
 	}
-	key, ok := strings.CutPrefix(string(plain), kind+"|")
+	rest, ok := strings.CutPrefix(string(plain), kind+"|")
 	if !ok {
-		return "", bad
+		return "", 0, bad
 	}
-	return key, nil
+	pos, key, ok := strings.Cut(rest, "|")
+	from, err := strconv.ParseUint(pos, 10, 64)
+	if !ok || err != nil {
+		return "", 0, bad
+	}
+	return key, from, nil
 }
 
 // checkRule refuses a rule id no rule has.
@@ -116,14 +127,20 @@ const maxFlagScan = 50000
 
 // listed is what a listing answers beside its page: how far the follower
 // is behind.
-func (b *Backend) listed(ctx context.Context) (pending, unread uint64) {
+//
+// from is where the follower stood when the listing's earlier pages were
+// read (parsePageToken): a page counts the records not reflected in it or
+// in any page before it, so that a listing read page by page while the
+// follower catches up does not end on a page that says it is complete.
+// at is where this page reads from, for the next page's token.
+func (b *Backend) listed(ctx context.Context, from uint64) (pending, unread, at uint64) {
 	size := b.store.Log().Size()
 	b.wait(ctx, size)
-	next := b.next.Load()
-	if next < size {
-		unread = size - next
+	at = min(b.next.Load(), from)
+	if at < size {
+		unread = size - at
 	}
-	return uint64(max(0, b.pendingLots.Load())), unread
+	return uint64(max(0, b.pendingLots.Load())), unread, at
 }
 
 // ListFlags lists the flags that match req, each once (a flag on an
@@ -144,15 +161,15 @@ func (b *Backend) ListFlags(ctx context.Context, req *apipb.ListFlagsRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	after, err := parsePageToken("flags", req.GetPageToken())
+	after, from, err := parsePageToken("flags", req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	pending, unread := b.listed(ctx)
+	pending, unread, at := b.listed(ctx, from)
 	resp := &apipb.ListFlagsResponse{PendingLots: pending, UnreadRecords: unread}
 	// From the index of the rule, or else of the party, asked for.
 	prefix := verifier.ReplayFlagIndex(req.GetRule(), req.GetPartyId())
-	resp.NextPageToken, err = b.scanPage(ctx, "flags", prefix, verifier.ReplayFlagPrefix, after, size, maxFlagScan, func(key string, v []byte) (bool, error) {
+	resp.NextPageToken, err = b.scanPage(ctx, "flags", at, prefix, verifier.ReplayFlagPrefix, after, size, maxFlagScan, func(key string, v []byte) (bool, error) {
 		f := &pb.Flag{}
 		if err := proto.Unmarshal(v, f); err != nil {
 			return false, fmt.Errorf("reading flag %q: %w", key, err)
@@ -175,7 +192,7 @@ func (b *Backend) ListFlags(ctx context.Context, req *apipb.ListFlagsRequest) (*
 // take, which says whether it took it for the page. It stops once take
 // has taken size or maxScan keys were read, and returns the page token of
 // kind to go on from there; "" at the end.
-func (b *Backend) scanPage(ctx context.Context, kind, prefix, main, after string, size, maxScan int, take func(key string, v []byte) (bool, error)) (string, error) {
+func (b *Backend) scanPage(ctx context.Context, kind string, at uint64, prefix, main, after string, size, maxScan int, take func(key string, v []byte) (bool, error)) (string, error) {
 	indexed := prefix != main
 	next := ""
 	err := b.db.View(func(txn *badger.Txn) error {
@@ -188,7 +205,7 @@ func (b *Backend) scanPage(ctx context.Context, kind, prefix, main, after string
 				continue
 			}
 			if taken == size || scanned == maxScan {
-				next = pageToken(kind, last)
+				next = pageToken(kind, last, at)
 				return nil
 			}
 			if err := ctx.Err(); err != nil {
@@ -263,11 +280,11 @@ func (b *Backend) ListLots(ctx context.Context, req *apipb.ListLotsRequest) (*ap
 	if err != nil {
 		return nil, err
 	}
-	after, err := parsePageToken("lots", req.GetPageToken())
+	after, from, err := parsePageToken("lots", req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	pending, unread := b.listed(ctx)
+	pending, unread, at := b.listed(ctx, from)
 	resp := &apipb.ListLotsResponse{PendingLots: pending, UnreadRecords: unread}
 	// From the index of the rule, or else of the verdict, or else of the
 	// holder, asked for.
@@ -277,7 +294,7 @@ func (b *Backend) ListLots(ctx context.Context, req *apipb.ListLotsRequest) (*ap
 		sum verifier.ReplayLot
 	}
 	var hits []hit
-	resp.NextPageToken, err = b.scanPage(ctx, "lots", prefix, verifier.ReplayLotPrefix, after, size, maxLotScan, func(lot string, v []byte) (bool, error) {
+	resp.NextPageToken, err = b.scanPage(ctx, "lots", at, prefix, verifier.ReplayLotPrefix, after, size, maxLotScan, func(lot string, v []byte) (bool, error) {
 		sum, err := verifier.DecodeReplayLot(v)
 		if err != nil {
 			return false, fmt.Errorf("reading lot %q: %w", lot, err)
@@ -300,7 +317,17 @@ func (b *Backend) ListLots(ctx context.Context, req *apipb.ListLotsRequest) (*ap
 		if err != nil {
 			return nil, fmt.Errorf("lot %q: %w", h.lot, err)
 		}
-		resp.Lots = append(resp.Lots, &apipb.LotSummary{Lot: st, Verdict: h.sum.Verdict, Rules: h.sum.Rules, FlagCount: uint32(len(h.sum.Keys))})
+		row := &apipb.LotSummary{Lot: st, Verdict: h.sum.Verdict, Rules: h.sum.Rules, FlagCount: uint32(len(h.sum.Keys))}
+		if unread > 0 {
+			// The lot's state is read now; its verdict is as the follower
+			// left it: say which rows have records it has not read.
+			n, err := b.store.LotRecordsFrom(ctx, h.lot, at)
+			if err != nil {
+				return nil, fmt.Errorf("lot %q: %w", h.lot, err)
+			}
+			row.UnreadRecords = uint32(n)
+		}
+		resp.Lots = append(resp.Lots, row)
 	}
 	return resp, nil
 }

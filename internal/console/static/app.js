@@ -361,7 +361,8 @@
         return h("tr", { "data-lot": s.lotId, "data-verdict": verdictName(l.verdict) },
           h("td", {}, lotLink(s.lotId)), h("td", {}, strip(s.product, "PRODUCT_").toLowerCase()),
           h("td", {}, partyLink(s.holderPartyId)), h("td", {}, kg(s.massKg)), h("td", {}, s.sbGradePct + " %"),
-          h("td", {}, badge(l.verdict)), h("td", { class: "rules" }, (l.rules || []).join(", ")),
+          h("td", {}, badge(l.verdict), l.unreadRecords ? h("span", { class: "muted unread" }, " before " + l.unreadRecords + " of its records") : null),
+          h("td", { class: "rules" }, (l.rules || []).join(", ")),
           h("td", {}, s.consumed ? "used up" : s.inTransitTo ? "in transit to " + s.inTransitTo : ""));
       }), { id: "lots-table" }),
       pager("/lots", params, body.nextPageToken, rows.length)];

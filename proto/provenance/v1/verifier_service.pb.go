@@ -222,9 +222,14 @@ type ListFlagsResponse struct {
 	// has, their key flags may be missing. Zero when the listing is
 	// complete.
 	PendingLots uint64 `protobuf:"varint,2,opt,name=pending_lots,json=pendingLots,proto3" json:"pending_lots,omitempty"`
-	// Log records the server's flag follower has not replayed yet (it keeps
-	// up as records arrive, and a listing waits up to 2 s for the records
-	// appended before it was asked): their flags are not listed yet.
+	// Log records the server's flag follower has not replayed yet: their
+	// flags are not listed yet. The follower keeps up as records arrive,
+	// and a listing waits up to 2 s for the records appended before it was
+	// asked, except while the follower steps aside for a burst of appends
+	// (provenanced --flag-max-lag): then the listing answers at once. On a
+	// page after the first, it counts from where the follower stood for the
+	// earliest page, so that the last page of a listing read while the
+	// follower caught up does not read as complete.
 	UnreadRecords uint64 `protobuf:"varint,3,opt,name=unread_records,json=unreadRecords,proto3" json:"unread_records,omitempty"`
 	// The page_token of the next page; empty on the last. A page may hold
 	// fewer than page_size flags (even none) and still have a next one.
@@ -389,8 +394,12 @@ type LotSummary struct {
 	// is not listed: see unread_records).
 	Verdict recordpb.Verdict `protobuf:"varint,2,opt,name=verdict,proto3,enum=provenance.v1.Verdict" json:"verdict,omitempty"`
 	// The rules of its current flags, each once, sorted.
-	Rules         []string `protobuf:"bytes,3,rep,name=rules,proto3" json:"rules,omitempty"`
-	FlagCount     uint32   `protobuf:"varint,4,opt,name=flag_count,json=flagCount,proto3" json:"flag_count,omitempty"`
+	Rules     []string `protobuf:"bytes,3,rep,name=rules,proto3" json:"rules,omitempty"`
+	FlagCount uint32   `protobuf:"varint,4,opt,name=flag_count,json=flagCount,proto3" json:"flag_count,omitempty"`
+	// Records naming the lot that the flag follower has not replayed yet:
+	// lot is its current state, but verdict, rules and flag_count are as
+	// they stood before these records.
+	UnreadRecords uint32 `protobuf:"varint,5,opt,name=unread_records,json=unreadRecords,proto3" json:"unread_records,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -449,6 +458,13 @@ func (x *LotSummary) GetRules() []string {
 func (x *LotSummary) GetFlagCount() uint32 {
 	if x != nil {
 		return x.FlagCount
+	}
+	return 0
+}
+
+func (x *LotSummary) GetUnreadRecords() uint32 {
+	if x != nil {
+		return x.UnreadRecords
 	}
 	return 0
 }
@@ -788,14 +804,15 @@ const file_provenance_v1_verifier_service_proto_rawDesc = "" +
 	"\x04rule\x18\x04 \x01(\tR\x04rule\x12\x1b\n" +
 	"\tpage_size\x18\x05 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x06 \x01(\tR\tpageToken\"\x9e\x01\n" +
+	"page_token\x18\x06 \x01(\tR\tpageToken\"\xc5\x01\n" +
 	"\n" +
 	"LotSummary\x12)\n" +
 	"\x03lot\x18\x01 \x01(\v2\x17.provenance.v1.LotStateR\x03lot\x120\n" +
 	"\averdict\x18\x02 \x01(\x0e2\x16.provenance.v1.VerdictR\averdict\x12\x14\n" +
 	"\x05rules\x18\x03 \x03(\tR\x05rules\x12\x1d\n" +
 	"\n" +
-	"flag_count\x18\x04 \x01(\rR\tflagCount\"\xb3\x01\n" +
+	"flag_count\x18\x04 \x01(\rR\tflagCount\x12%\n" +
+	"\x0eunread_records\x18\x05 \x01(\rR\runreadRecords\"\xb3\x01\n" +
 	"\x10ListLotsResponse\x12-\n" +
 	"\x04lots\x18\x01 \x03(\v2\x19.provenance.v1.LotSummaryR\x04lots\x12!\n" +
 	"\fpending_lots\x18\x02 \x01(\x04R\vpendingLots\x12%\n" +
