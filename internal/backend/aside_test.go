@@ -36,11 +36,11 @@ func borderFlagged(t *testing.T, b *backend.Backend, lot string) (bool, uint64) 
 func waitFollowed(t *testing.T, b *backend.Backend) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if n, _ := b.Following(); n == 0 {
+		if n, _, _ := b.Following(); n == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			n, aside := b.Following()
+			n, _, aside := b.Following()
 			t.Fatalf("the follower has not read %d records after 10 s (stepping aside: %v)", n, aside)
 		}
 	}
@@ -70,15 +70,15 @@ func TestFollowerStepsAside(t *testing.T) {
 		t.Fatalf("listing while the follower steps aside: flag listed %v, unread %d, after %v; want no flag, the record counted unread, an answer well before the 5 s listing wait", listed, unread, waited)
 	}
 	time.Sleep(300 * time.Millisecond)
-	if n, aside := b.Following(); n == 0 || !aside {
-		t.Fatalf("after 300 ms busy: %d unread, stepping aside %v; want the extraction unread, stepping aside", n, aside)
+	if n, age, aside := b.Following(); n == 0 || !aside || age != 0 {
+		t.Fatalf("after 300 ms busy: %d unread for %v, stepping aside %v; want the extraction unread (for 0 s: the test chain's clock has not moved), stepping aside", n, age, aside)
 	}
 	busy.Store(false)
 	waitFollowed(t, b)
 	if listed, _ := borderFlagged(t, b, "ASIDE-1"); !listed {
 		t.Fatal("the follower read the extraction but its border-corridor flag is not listed")
 	}
-	if _, aside := b.Following(); aside {
+	if _, _, aside := b.Following(); aside {
 		t.Fatal("still stepping aside with the processors idle and the log read")
 	}
 }
@@ -109,6 +109,9 @@ func TestFollowerMaxLag(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if listed, _ := borderFlagged(t, b, "LAG-1"); listed {
 		t.Fatalf("flag listed when the record was a minute short of the %v the follower may step aside for", maxLag)
+	}
+	if n, age, _ := b.Following(); n == 0 || age != maxLag-time.Minute {
+		t.Fatalf("Following: %d unread, the oldest for %v; want the extraction, for %v", n, age, maxLag-time.Minute)
 	}
 	x.C.Clock.Advance(x.C.Clock.Now().Add(2 * time.Minute))
 	waitFollowed(t, b)

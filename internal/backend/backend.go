@@ -520,13 +520,17 @@ func (b *Backend) unreadFor(ctx context.Context, next uint64) time.Duration {
 }
 
 // Following reports the records appended that the follower has not
-// replayed yet, and whether it is stepping aside for appends now.
-func (b *Backend) Following() (unread uint64, aside bool) {
+// replayed yet, how long ago the log took the oldest of them (by its
+// clock), and whether the follower is stepping aside for appends now.
+func (b *Backend) Following() (unread uint64, age time.Duration, aside bool) {
 	next, size := b.next.Load(), b.store.Log().Size()
 	if size > next {
 		unread = size - next
+		if e, err := b.store.Log().Get(context.Background(), next); err == nil {
+			age = max(0, b.store.Log().Now().Sub(e.Time))
+		}
 	}
-	return unread, b.deferring.Load()
+	return unread, age, b.deferring.Load()
 }
 
 // step replays up to max records in one transaction (or more, if they

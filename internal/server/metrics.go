@@ -24,7 +24,7 @@ type metrics struct {
 // following is what a verifier backend that follows the log tells of it
 // (backend.Backend.Following).
 type following interface {
-	Following() (unread uint64, aside bool)
+	Following() (unread uint64, age time.Duration, aside bool)
 }
 
 func newMetrics(reg prometheus.Registerer, store *custody.Store, v VerifierBackend) (*metrics, error) {
@@ -73,12 +73,16 @@ func newMetrics(reg prometheus.Registerer, store *custody.Store, v VerifierBacke
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "provenance_flags_unread_records",
 				Help: "Records appended that the flag follower has not replayed yet: flags and listings do not reflect them.",
-			}, func() float64 { n, _ := f.Following(); return float64(n) }),
+			}, func() float64 { n, _, _ := f.Following(); return float64(n) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "provenance_flags_unread_age_seconds",
+				Help: "How long ago the log took the oldest record the flag follower has not replayed (by the log's clock); 0 when it has read them all.",
+			}, func() float64 { _, age, _ := f.Following(); return age.Seconds() }),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "provenance_flags_stepping_aside",
 				Help: "1 while the flag follower steps aside for appends that keep the processors busy (--flag-max-lag), else 0.",
 			}, func() float64 {
-				if _, aside := f.Following(); aside {
+				if _, _, aside := f.Following(); aside {
 					return 1
 				}
 				return 0
