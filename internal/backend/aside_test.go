@@ -46,21 +46,30 @@ func waitFollowed(t *testing.T, b *backend.Backend) {
 	}
 }
 
+// openAside opens a backend on x's store whose follower reads the
+// processors as busy while busy says so (false at first), with the given
+// max lag and listing wait; it is closed at the test's end.
+func openAside(t *testing.T, x *lottest.H, maxLag, listWait time.Duration) (*backend.Backend, *atomic.Bool) {
+	t.Helper()
+	busy := new(atomic.Bool)
+	b, err := backend.OpenBusy(x.S, x.Trust(), verifier.DefaultConfig(), backend.Options{Dir: t.TempDir(), MaxLag: maxLag},
+		func(time.Time) bool { return busy.Load() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	backend.SetListWait(b, listWait)
+	return b, busy
+}
+
 // TestFollowerStepsAside: while the processors are busy, the follower
 // leaves new records unread, and a listing says so at once instead of
 // waiting for it; when they are not, it reads them and their flags are
 // listed.
 func TestFollowerStepsAside(t *testing.T) {
 	x := lottest.New(t)
-	var busy atomic.Bool
-	b, err := backend.OpenBusy(x.S, x.Trust(), verifier.DefaultConfig(), backend.Options{Dir: t.TempDir(), MaxLag: time.Hour},
-		func(time.Time) bool { return busy.Load() })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b, busy := openAside(t, x, time.Hour, 5*time.Second)
 	waitFollowed(t, b) // the registrations, made before it opened
-	backend.SetListWait(b, 5*time.Second)
 	busy.Store(true)
 
 	x.Extract(x.Mine, "ASIDE-1", 1000, 3, 9, lottest.NearBorder, 1)
@@ -89,15 +98,8 @@ func TestFollowerStepsAside(t *testing.T) {
 func TestFollowerMaxLag(t *testing.T) {
 	x := lottest.New(t)
 	const maxLag = time.Hour
-	var busy atomic.Bool
-	b, err := backend.OpenBusy(x.S, x.Trust(), verifier.DefaultConfig(), backend.Options{Dir: t.TempDir(), MaxLag: maxLag},
-		func(time.Time) bool { return busy.Load() })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b, busy := openAside(t, x, maxLag, 0)
 	waitFollowed(t, b) // the registrations
-	backend.SetListWait(b, 0)
 	busy.Store(true)
 
 	x.Extract(x.Mine, "LAG-1", 1000, 3, 9, lottest.NearBorder, 1)
@@ -192,14 +194,7 @@ const farLag = 365 * 24 * time.Hour
 // concept: the row said VERIFIED and nothing else).
 func TestListLotsUnreadRows(t *testing.T) {
 	x := lottest.New(t)
-	var busy atomic.Bool
-	b, err := backend.OpenBusy(x.S, x.Trust(), verifier.DefaultConfig(), backend.Options{Dir: t.TempDir(), MaxLag: farLag},
-		func(time.Time) bool { return busy.Load() })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	backend.SetListWait(b, 5*time.Second)
+	b, busy := openAside(t, x, farLag, 5*time.Second)
 	ext := x.Extract(x.Mine, "GAIN-1", 1000, 3, 9, lottest.MineSite, 1)
 	d := x.Dispatch(x.Mine, "GAIN-1", ext, x.Exp, 1000, 2)
 	r1 := x.Receive(x.Exp, "GAIN-1", d, 1000, 3)
@@ -245,14 +240,7 @@ func TestListLotsUnreadRows(t *testing.T) {
 // page said 0, and a lot the unread records flag read as VERIFIED).
 func TestPagedListingCountsFromFirstPage(t *testing.T) {
 	x := lottest.New(t)
-	var busy atomic.Bool
-	b, err := backend.OpenBusy(x.S, x.Trust(), verifier.DefaultConfig(), backend.Options{Dir: t.TempDir(), MaxLag: farLag},
-		func(time.Time) bool { return busy.Load() })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	backend.SetListWait(b, 5*time.Second)
+	b, busy := openAside(t, x, farLag, 5*time.Second)
 	for _, lot := range []string{"PAGE-1", "PAGE-2", "PAGE-3"} {
 		x.Extract(x.Mine, lot, 1000, 3, 9, lottest.MineSite, 1)
 	}
