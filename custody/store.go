@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"iter"
@@ -359,11 +360,12 @@ func (s *Store) indexed(ctx context.Context, prefix, id string) ([]ledger.Entry,
 }
 
 // LotRecordsFrom counts the records naming a lot at log index from or
-// later (the lot's history index, without reading the records).
+// later (the lot's history index from there on, without reading the
+// records).
 func (s *Store) LotRecordsFrom(ctx context.Context, id string, from uint64) (int, error) {
 	p := []byte(lotHistPrefix + id + "\x00")
 	n := 0
-	for kv, err := range s.log.StateScan(ctx, p) {
+	for kv, err := range s.log.StateScanFrom(ctx, p, binary.BigEndian.AppendUint64(bytes.Clone(p), from)) {
 		if err != nil {
 			return 0, err
 		}

@@ -500,7 +500,13 @@ const pollEvery = 50 * time.Millisecond
 func (b *Backend) stepAside(ctx context.Context, now time.Time) bool {
 	next, size := b.next.Load(), b.store.Log().Size()
 	busy := b.busy(now) // read each time, so that a window is never stale
-	aside := busy && next < size && b.maxLag > 0 && b.unreadFor(ctx, next) < b.maxLag
+	aside := false
+	if busy && next < size && b.maxLag > 0 {
+		// A record time ahead of the log's clock (the clock stepped
+		// back) would stretch the bound: the follower reads then.
+		age := b.unreadFor(ctx, next)
+		aside = age >= 0 && age < b.maxLag
+	}
 	if b.deferring.Swap(aside) != aside {
 		b.logger.Debug("verifier: the follower steps aside while appends keep the processors busy", "aside", aside, "unread", size-next)
 	}

@@ -132,15 +132,18 @@ const maxFlagScan = 50000
 // read (parsePageToken): a page counts the records not reflected in it or
 // in any page before it, so that a listing read page by page while the
 // follower catches up does not end on a page that says it is complete.
-// at is where this page reads from, for the next page's token.
-func (b *Backend) listed(ctx context.Context, from uint64) (pending, unread, at uint64) {
+// at is where this page reads from, for the next page's token; now is
+// where the follower stands as this page is read, which the state this
+// page reads reflects at least.
+func (b *Backend) listed(ctx context.Context, from uint64) (pending, unread, at, now uint64) {
 	size := b.store.Log().Size()
 	b.wait(ctx, size)
-	at = min(b.next.Load(), from)
+	now = b.next.Load()
+	at = min(now, from)
 	if at < size {
 		unread = size - at
 	}
-	return uint64(max(0, b.pendingLots.Load())), unread, at
+	return uint64(max(0, b.pendingLots.Load())), unread, at, now
 }
 
 // ListFlags lists the flags that match req, each once (a flag on an
@@ -165,7 +168,7 @@ func (b *Backend) ListFlags(ctx context.Context, req *apipb.ListFlagsRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	pending, unread, at := b.listed(ctx, from)
+	pending, unread, at, _ := b.listed(ctx, from)
 	resp := &apipb.ListFlagsResponse{PendingLots: pending, UnreadRecords: unread}
 	// From the index of the rule, or else of the party, asked for.
 	prefix := verifier.ReplayFlagIndex(req.GetRule(), req.GetPartyId())
@@ -284,7 +287,7 @@ func (b *Backend) ListLots(ctx context.Context, req *apipb.ListLotsRequest) (*ap
 	if err != nil {
 		return nil, err
 	}
-	pending, unread, at := b.listed(ctx, from)
+	pending, unread, at, now := b.listed(ctx, from)
 	resp := &apipb.ListLotsResponse{PendingLots: pending, UnreadRecords: unread}
 	// From the index of the rule, or else of the verdict, or else of the
 	// holder, asked for.
@@ -318,16 +321,19 @@ func (b *Backend) ListLots(ctx context.Context, req *apipb.ListLotsRequest) (*ap
 			return nil, fmt.Errorf("lot %q: %w", h.lot, err)
 		}
 		row := &apipb.LotSummary{Lot: st, Verdict: h.sum.Verdict, Rules: h.sum.Rules, FlagCount: uint32(len(h.sum.Keys))}
-		if unread > 0 {
-			// The lot's state is read now; its verdict is as the follower
-			// left it: say which rows have records it has not read.
-			n, err := b.store.LotRecordsFrom(ctx, h.lot, at)
-			if err != nil {
-				return nil, fmt.Errorf("lot %q: %w", h.lot, err)
-			}
-			row.UnreadRecords = uint32(n)
+		// The lot's state is read now; its verdict is as the follower
+		// stood: count the records naming it that the state has and the
+		// verdict may not (one appended since the listing began too).
+		n, err := b.store.LotRecordsFrom(ctx, h.lot, now)
+		if err != nil {
+			return nil, fmt.Errorf("lot %q: %w", h.lot, err)
 		}
+		row.UnreadRecords = uint32(n)
 		resp.Lots = append(resp.Lots, row)
+	}
+	// Records appended as the page was read count too.
+	if size := b.store.Log().Size(); size > at {
+		resp.UnreadRecords = max(resp.UnreadRecords, size-at)
 	}
 	return resp, nil
 }

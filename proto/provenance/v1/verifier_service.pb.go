@@ -396,9 +396,12 @@ type LotSummary struct {
 	// The rules of its current flags, each once, sorted.
 	Rules     []string `protobuf:"bytes,3,rep,name=rules,proto3" json:"rules,omitempty"`
 	FlagCount uint32   `protobuf:"varint,4,opt,name=flag_count,json=flagCount,proto3" json:"flag_count,omitempty"`
-	// Records naming the lot that the flag follower has not replayed yet:
-	// lot is its current state, but verdict, rules and flag_count are as
-	// they stood before these records.
+	// Records naming the lot that the flag follower had not replayed when
+	// this row was read: lot is its current state, but verdict, rules and
+	// flag_count may not reflect these records. A lower bound: records
+	// that do not name the lot (a correction of an ancestor's record, a
+	// key change of a party in its history) count only in the response's
+	// unread_records.
 	UnreadRecords uint32 `protobuf:"varint,5,opt,name=unread_records,json=unreadRecords,proto3" json:"unread_records,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
