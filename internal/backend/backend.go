@@ -93,8 +93,9 @@ type Backend struct {
 	listWait time.Duration
 
 	// maxLag: while appends keep the processors busy (busy), the follower
-	// waits, unless the oldest record it has not replayed is this old; 0
-	// never waits. deferring is true while it waits.
+	// waits, unless the log took the oldest record it has not replayed
+	// this long ago (by the log's clock); 0 never waits. deferring is true
+	// while it waits.
 	maxLag    time.Duration
 	busy      func(time.Time) bool
 	deferring atomic.Bool
