@@ -340,17 +340,12 @@ func (s *Store) PartyRecords(ctx context.Context, partyID string) ([]ledger.Entr
 
 // indexed reads the entries of one per-id index, in log order.
 func (s *Store) indexed(ctx context.Context, prefix, id string) ([]ledger.Entry, error) {
-	p := []byte(prefix + id + "\x00")
 	var out []ledger.Entry
-	for kv, err := range s.log.StateScan(ctx, p) {
+	for idx, err := range s.indexFrom(ctx, prefix, id, 0) {
 		if err != nil {
 			return nil, err
 		}
-		idx, ok := bytes.CutPrefix(kv.Key, p)
-		if !ok || len(idx) != 8 {
-			return nil, fmt.Errorf("corrupt index key %q", kv.Key)
-		}
-		e, err := s.log.Get(ctx, beUint64(idx))
+		e, err := s.log.Get(ctx, idx)
 		if err != nil {
 			return nil, err
 		}
@@ -359,23 +354,38 @@ func (s *Store) indexed(ctx context.Context, prefix, id string) ([]ledger.Entry,
 	return out, nil
 }
 
+// indexFrom yields the log indexes of one per-id index from index from
+// on, in log order.
+func (s *Store) indexFrom(ctx context.Context, prefix, id string, from uint64) iter.Seq2[uint64, error] {
+	return func(yield func(uint64, error) bool) {
+		p := []byte(prefix + id + "\x00")
+		for kv, err := range s.log.StateScanFrom(ctx, p, binary.BigEndian.AppendUint64(bytes.Clone(p), from)) {
+			if err != nil {
+				yield(0, err)
+				return
+			}
+			idx, ok := bytes.CutPrefix(kv.Key, p)
+			if !ok || len(idx) != 8 {
+				yield(0, fmt.Errorf("corrupt index key %q", kv.Key))
+				return
+			}
+			if !yield(beUint64(idx), nil) {
+				return
+			}
+		}
+	}
+}
+
 // LotRecordsFrom counts the records naming a lot at log index from or
 // later (the lot's history index from there on, without reading the
 // records).
 func (s *Store) LotRecordsFrom(ctx context.Context, id string, from uint64) (int, error) {
-	p := []byte(lotHistPrefix + id + "\x00")
 	n := 0
-	for kv, err := range s.log.StateScanFrom(ctx, p, binary.BigEndian.AppendUint64(bytes.Clone(p), from)) {
+	for _, err := range s.indexFrom(ctx, lotHistPrefix, id, from) {
 		if err != nil {
 			return 0, err
 		}
-		idx, ok := bytes.CutPrefix(kv.Key, p)
-		if !ok || len(idx) != 8 {
-			return 0, fmt.Errorf("corrupt index key %q", kv.Key)
-		}
-		if beUint64(idx) >= from {
-			n++
-		}
+		n++
 	}
 	return n, nil
 }

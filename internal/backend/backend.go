@@ -505,8 +505,8 @@ func (b *Backend) stepAside(ctx context.Context, now time.Time) bool {
 	if busy && next < size && b.maxLag > 0 {
 		// A record time ahead of the log's clock (the clock stepped
 		// back) would stretch the bound: the follower reads then.
-		age := b.unreadFor(ctx, next)
-		aside = age >= 0 && age < b.maxLag
+		age, ok := b.unreadFor(ctx, next)
+		aside = ok && age >= 0 && age < b.maxLag
 	}
 	if b.deferring.Swap(aside) != aside {
 		b.logger.Debug("verifier: the follower steps aside while appends keep the processors busy", "aside", aside, "unread", size-next)
@@ -516,14 +516,14 @@ func (b *Backend) stepAside(ctx context.Context, now time.Time) bool {
 
 // unreadFor is how long ago the log took the record at index next, by the
 // log's clock and the time it gave the record (Entry.Time), so that it
-// counts across restarts; on an error, as long as it may wait, for the
-// replay to meet the error itself.
-func (b *Backend) unreadFor(ctx context.Context, next uint64) time.Duration {
+// counts across restarts; false if the record cannot be read (the
+// follower then reads, for the replay to meet the error itself).
+func (b *Backend) unreadFor(ctx context.Context, next uint64) (time.Duration, bool) {
 	e, err := b.store.Log().Get(ctx, next)
 	if err != nil {
-		return b.maxLag
+		return 0, false
 	}
-	return b.store.Log().Now().Sub(e.Time)
+	return b.store.Log().Now().Sub(e.Time), true
 }
 
 // Following reports the records appended that the follower has not
@@ -533,9 +533,8 @@ func (b *Backend) Following() (unread uint64, age time.Duration, aside bool) {
 	next, size := b.next.Load(), b.store.Log().Size()
 	if size > next {
 		unread = size - next
-		if e, err := b.store.Log().Get(context.Background(), next); err == nil {
-			age = max(0, b.store.Log().Now().Sub(e.Time))
-		}
+		age, _ = b.unreadFor(context.Background(), next)
+		age = max(0, age)
 	}
 	return unread, age, b.deferring.Load()
 }

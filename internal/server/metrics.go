@@ -27,6 +27,36 @@ type following interface {
 	Following() (unread uint64, age time.Duration, aside bool)
 }
 
+// followerCollector exports a following backend's gauges, from one call
+// of Following per scrape.
+type followerCollector struct{ f following }
+
+var (
+	flagsUnread = prometheus.NewDesc("provenance_flags_unread_records",
+		"Records appended that the flag follower has not replayed yet: flags and listings do not reflect them.", nil, nil)
+	flagsUnreadAge = prometheus.NewDesc("provenance_flags_unread_age_seconds",
+		"How long ago the log took the oldest record the flag follower has not replayed (by the log's clock); 0 when it has read them all.", nil, nil)
+	flagsAside = prometheus.NewDesc("provenance_flags_stepping_aside",
+		"1 while the flag follower steps aside for appends that keep the processors busy (--flag-max-lag), else 0.", nil, nil)
+)
+
+func (c followerCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- flagsUnread
+	ch <- flagsUnreadAge
+	ch <- flagsAside
+}
+
+func (c followerCollector) Collect(ch chan<- prometheus.Metric) {
+	unread, age, aside := c.f.Following()
+	stepping := 0.0
+	if aside {
+		stepping = 1
+	}
+	ch <- prometheus.MustNewConstMetric(flagsUnread, prometheus.GaugeValue, float64(unread))
+	ch <- prometheus.MustNewConstMetric(flagsUnreadAge, prometheus.GaugeValue, age.Seconds())
+	ch <- prometheus.MustNewConstMetric(flagsAside, prometheus.GaugeValue, stepping)
+}
+
 func newMetrics(reg prometheus.Registerer, store *custody.Store, v VerifierBackend) (*metrics, error) {
 	m := &metrics{
 		handled: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -69,24 +99,7 @@ func newMetrics(reg prometheus.Registerer, store *custody.Store, v VerifierBacke
 		}),
 	}
 	if f, ok := v.(following); ok {
-		cs = append(cs,
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-				Name: "provenance_flags_unread_records",
-				Help: "Records appended that the flag follower has not replayed yet: flags and listings do not reflect them.",
-			}, func() float64 { n, _, _ := f.Following(); return float64(n) }),
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-				Name: "provenance_flags_unread_age_seconds",
-				Help: "How long ago the log took the oldest record the flag follower has not replayed (by the log's clock); 0 when it has read them all.",
-			}, func() float64 { _, age, _ := f.Following(); return age.Seconds() }),
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-				Name: "provenance_flags_stepping_aside",
-				Help: "1 while the flag follower steps aside for appends that keep the processors busy (--flag-max-lag), else 0.",
-			}, func() float64 {
-				if _, _, aside := f.Following(); aside {
-					return 1
-				}
-				return 0
-			}))
+		cs = append(cs, followerCollector{f})
 	}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
