@@ -345,15 +345,18 @@ func nonZeroFrom(f *os.File, from, size int64) (int64, error) {
 // would take a record's lot or party, hidden there, for new. So once one
 // is found, appends are refused with [ErrDataLoss] (reads go on, and
 // answer ErrDataLoss where they meet the damage), and the log says so.
-// Close waits for the check.
-func (l *Log) verifyTables() {
+// The check is paced ([CheckIdle]); Close stops it.
+func (l *Log) verifyTables(ctx context.Context) {
 	l.life.RLock()
 	defer l.life.RUnlock()
 	if l.closed {
 		return
 	}
 	start := time.Now()
-	err := VerifyTables(context.Background(), l.db)
+	err := VerifyTablesPaced(ctx, l.db, CheckIdle)
+	if ctx.Err() != nil {
+		return // closed: the next start checks again
+	}
 	if err == nil {
 		l.logger.Debug("ledger: every table block's checksum verified", "took", time.Since(start).Round(time.Millisecond))
 		return
@@ -389,6 +392,22 @@ func (l *Log) damage() error {
 // own checks still see it: an entry the tree commits that cannot be read
 // answers ErrDataLoss, and `provenanced audit` reads every entry.
 func VerifyTables(ctx context.Context, db *badger.DB) error {
+	return VerifyTablesPaced(ctx, db, 0)
+}
+
+// CheckIdle paces the checks of every table that follow a start, the
+// ledger's and the flag state's: for each second spent reading and
+// checking a table, they wait this many. They read the whole store, and
+// share its one disk with the syncs every append waits for: unpaced, on
+// a 3.2M-record store, they took the first 7-18 s after a start and held
+// appends near 700 records/s meanwhile, against 2,700 paced
+// (BENCHMARKS.md, "The checks after a start are paced"). Paced, each
+// store's check took under a minute there.
+const CheckIdle = 3
+
+// VerifyTablesPaced is [VerifyTables] that, after each table, waits idle
+// times as long as reading and checking it took.
+func VerifyTablesPaced(ctx context.Context, db *badger.DB, idle float64) error {
 	o := db.Opts()
 	topts := table.Options{
 		ReadOnly:    true,
@@ -402,11 +421,29 @@ func VerifyTables(ctx context.Context, db *badger.DB) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		start := time.Now()
 		if err := verifyTable(table.NewFilename(ti.ID, o.Dir), topts); err != nil {
 			return err
 		}
+		if idle > 0 {
+			if err := pause(ctx, time.Duration(idle*float64(time.Since(start)))); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// pause waits d, or until ctx is done (tests replace it).
+var pause = func(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // verifyTable checks every block of one table file. A failure counts only

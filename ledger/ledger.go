@@ -343,7 +343,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 		}()
 	}
 	if !opts.InMemory && opts.OpenCheck >= 0 {
-		go l.verifyTables()
+		go l.verifyTables(cctx)
 	}
 	return l, nil
 }
@@ -1113,7 +1113,12 @@ func (b badgerLogger) Warningf(f string, a ...any) {
 	b.l.Warn(b.prefix + strings.TrimSpace(fmt.Sprintf(f, a...)))
 }
 
-func (badgerLogger) Infof(string, ...any)  {}
+// Infof goes to the debug level: Badger reports there each compaction
+// and each stall of writes behind them.
+func (b badgerLogger) Infof(f string, a ...any) {
+	b.l.Debug(b.prefix + strings.TrimSpace(fmt.Sprintf(f, a...)))
+}
+
 func (badgerLogger) Debugf(string, ...any) {}
 
 // SignerKey returns the Ed25519 public key that signs the log's

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/antimony-ledger/provenance/ledger"
 )
@@ -17,16 +18,22 @@ import (
 const rebuildMarker = "REBUILD"
 
 // checkTables checks the checksum of every table block of the replay's
-// store once, in the background after start (blocks are also checked as
-// they are read). The state is a projection of the log, so damage loses
-// nothing the log cannot give again, but a damaged block hides the keys
-// it holds, and listings would leave out what it hid: from the moment
-// damage is found listings refuse with ErrDataLoss, saying a restart
-// rebuilds the state, and the next start does.
+// store once, in the background after start, paced as the log's check is
+// (blocks are also checked as they are read). The state is a projection
+// of the log, so damage loses nothing the log cannot give again, but a
+// damaged block hides the keys it holds, and listings would leave out
+// what it hid: from the moment damage is found listings refuse with
+// ErrDataLoss, saying a restart rebuilds the state, and the next start
+// does.
 func (b *Backend) checkTables(ctx context.Context, dir string) {
 	defer close(b.tablesDone)
-	err := ledger.VerifyTables(ctx, b.db)
-	if err == nil || ctx.Err() != nil {
+	start := time.Now()
+	err := ledger.VerifyTablesPaced(ctx, b.db, ledger.CheckIdle)
+	if ctx.Err() != nil {
+		return
+	}
+	if err == nil {
+		b.logger.Debug("verifier: every table block's checksum of the flags' state verified", "took", time.Since(start).Round(time.Millisecond))
 		return
 	}
 	err = fmt.Errorf("%w: the flags' state in %s is damaged (%v); restart the server to rebuild it from the log", ledger.ErrDataLoss, dir, err)

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# restart.sh: the append rate in the first seconds after a start on an
+# existing, large data directory (after provfill), builds in turn: each run
+# starts the server, runs provbench as soon as it answers, and stops it.
+# It shows what the work that follows a start (the paced table checks,
+# ledger.CheckIdle) costs the appends. Each run adds its records to DATA.
+#
+# usage: cmd/provbench/restart.sh DATA DURATION RUNS DIR...
+#   DATA holds registrar.key (provfill writes it); each DIR holds a
+#   provenanced and a provbench binary. More provenanced flags may be
+#   given in RESTART_FLAGS, e.g. --no-flag-follower.
+# example:
+#   cmd/provbench/restart.sh /tmp/prov1m 8s 3 /tmp/before /tmp/after
+set -euo pipefail
+data=$1 dur=$2 runs=$3
+shift 3
+port=$((20000 + RANDOM % 20000))
+for ((i = 1; i <= runs; i++)); do
+  for dir in "$@"; do
+    log=$(mktemp)
+    # shellcheck disable=SC2086
+    PROVENANCED_PARTY_RATE=${PROVENANCED_PARTY_RATE:-off} PROVENANCED_ADMIN_ADDR=127.0.0.1:$((port + 2)) \
+      "$dir/provenanced" --data "$data" --grpc-addr 127.0.0.1:$port --http-addr 127.0.0.1:$((port + 1)) \
+      --log-level warn ${RESTART_FLAGS:-} >"$log" 2>&1 &
+    srv=$!
+    for _ in $(seq 600); do curl -sf 127.0.0.1:$((port + 1))/healthz >/dev/null && break; sleep 0.1; done
+    out=$("$dir/provbench" --addr 127.0.0.1:$port --registrar-key "$data/registrar.key" --duration "$dur" \
+      --clients 64 --stream --presign 1200 2>/dev/null | tail -1)
+    echo "run $i $dir: $out"
+    kill $srv
+    wait $srv || true
+    rm -f "$log"
+  done
+done
