@@ -122,6 +122,37 @@ func TestFollowerMaxLag(t *testing.T) {
 	}
 }
 
+// TestFollowerClockSteppedBack: a record the log dated after its clock
+// now reads (the clock stepped back) is read at once, busy or not: its
+// age, negative, would otherwise keep it unread for the max lag plus the
+// step, which no listing could bound.
+func TestFollowerClockSteppedBack(t *testing.T) {
+	x := lottest.New(t)
+	b, busy := openAside(t, x, time.Hour, 0)
+	waitFollowed(t, b)
+	busy.Store(true)
+	x.Extract(x.Mine, "BACK-1", 1000, 3, 9, lottest.NearBorder, 1)
+	time.Sleep(300 * time.Millisecond)
+	if listed, unread := borderFlagged(t, b, "BACK-1"); listed || unread == 0 {
+		t.Fatalf("busy, the record just taken: flag listed %v, %d unread; want it unread", listed, unread)
+	}
+	x.C.Clock.StepBack(10 * time.Minute)
+	waitFollowed(t, b)
+	if listed, _ := borderFlagged(t, b, "BACK-1"); !listed {
+		t.Fatal("the follower read the record dated after the log's clock but its flag is not listed")
+	}
+	if n, age, _ := b.Following(); n != 0 || age != 0 {
+		t.Fatalf("Following: %d unread for %v; want none", n, age)
+	}
+	if !b.FollowerRunning() {
+		t.Fatal("the follower reads as not running")
+	}
+	b.Close()
+	if b.FollowerRunning() {
+		t.Fatal("the follower reads as running after Close")
+	}
+}
+
 // TestSchedulerBusy: the reading the follower steps aside on, on the
 // real scheduler: goroutines that queue for the processors read as
 // busy; once they stop, a quiet process does not.

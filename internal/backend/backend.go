@@ -99,6 +99,7 @@ type Backend struct {
 	maxLag    time.Duration
 	busy      func(time.Time) bool
 	deferring atomic.Bool
+	running   atomic.Bool // the follower runs: not paused, read-only or closed
 
 	cancel      context.CancelFunc
 	done        chan struct{}
@@ -189,6 +190,7 @@ func Open(store *custody.Store, trust verifier.Trust, cfg verifier.Config, o Opt
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
+	b.running.Store(true)
 	go b.follow(ctx)
 	go b.verifyParties(ctx)
 	return b, nil
@@ -462,6 +464,7 @@ func (b *Backend) Replayed() uint64 { return b.next.Load() }
 // parties whose key changes call for it when it is.
 func (b *Backend) follow(ctx context.Context) {
 	defer close(b.done)
+	defer b.running.Store(false)
 	t := time.NewTicker(pollEvery)
 	defer t.Stop()
 	for ctx.Err() == nil {
@@ -538,6 +541,11 @@ func (b *Backend) Following() (unread uint64, age time.Duration, aside bool) {
 	}
 	return unread, age, b.deferring.Load()
 }
+
+// FollowerRunning reports whether the follower keeps flags current: not
+// when it was paused (--no-flag-follower), when the state was opened
+// read-only on a nearly full disk, or once the backend is closed.
+func (b *Backend) FollowerRunning() bool { return b.running.Load() }
 
 // step replays up to max records in one transaction (or more, if they
 // do not fit in one) and returns how many it replayed.

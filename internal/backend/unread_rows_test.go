@@ -133,6 +133,9 @@ func TestRowStateAheadCounted(t *testing.T) {
 func TestFollowingAfterClose(t *testing.T) {
 	x := lottest.New(t)
 	b := paused(t, x)
+	if b.FollowerRunning() {
+		t.Error("a paused follower reads as running")
+	}
 	x.Extract(x.Mine, "C-1", 1000, 3, 9, lottest.MineSite, 1)
 	n, age, aside := b.Following()
 	t.Logf("open: unread %d age %v aside %v", n, age, aside)

@@ -60,7 +60,8 @@ type Chain struct {
 	Clock *Clock
 }
 
-// A Clock is a simulated clock that only moves forward, or the real one.
+// A Clock is a simulated clock that moves forward (unless a test steps
+// it back), or the real one.
 type Clock struct {
 	mu   sync.Mutex
 	t    time.Time
@@ -88,6 +89,15 @@ func (c *Clock) Advance(t time.Time) {
 	if t.After(c.t) {
 		c.t = t
 	}
+}
+
+// StepBack sets the clock back by d, as an operator's clock stepped back
+// would be (tests of what reads the log's clock). The real clock ignores
+// it.
+func (c *Clock) StepBack(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(-d)
 }
 
 // New returns a chain with a registrar and a log key and no parties.

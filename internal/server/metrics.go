@@ -25,6 +25,7 @@ type metrics struct {
 // (backend.Backend.Following).
 type following interface {
 	Following() (unread uint64, age time.Duration, aside bool)
+	FollowerRunning() bool
 }
 
 // followerCollector exports a following backend's gauges, from one call
@@ -38,12 +39,15 @@ var (
 		"How long ago the log took the oldest record the flag follower has not replayed (by the log's clock); 0 when it has read them all.", nil, nil)
 	flagsAside = prometheus.NewDesc("provenance_flags_stepping_aside",
 		"1 while the flag follower steps aside for appends that keep the processors busy (--flag-max-lag), else 0.", nil, nil)
+	flagsRunning = prometheus.NewDesc("provenance_flags_follower_running",
+		"1 while the flag follower keeps flags current; 0 with --no-flag-follower, or with the flags' state opened read-only on a nearly full disk (listings then count the records not read).", nil, nil)
 )
 
 func (c followerCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- flagsUnread
 	ch <- flagsUnreadAge
 	ch <- flagsAside
+	ch <- flagsRunning
 }
 
 func (c followerCollector) Collect(ch chan<- prometheus.Metric) {
@@ -55,6 +59,11 @@ func (c followerCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(flagsUnread, prometheus.GaugeValue, float64(unread))
 	ch <- prometheus.MustNewConstMetric(flagsUnreadAge, prometheus.GaugeValue, age.Seconds())
 	ch <- prometheus.MustNewConstMetric(flagsAside, prometheus.GaugeValue, stepping)
+	running := 0.0
+	if c.f.FollowerRunning() {
+		running = 1
+	}
+	ch <- prometheus.MustNewConstMetric(flagsRunning, prometheus.GaugeValue, running)
 }
 
 func newMetrics(reg prometheus.Registerer, store *custody.Store, v VerifierBackend) (*metrics, error) {
