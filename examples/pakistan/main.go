@@ -264,6 +264,11 @@ func play(ctx context.Context, o options) (*Result, error) {
 		fmt.Fprintf(out, "  export PROVCTL_KEY=%s; unset PROVCTL_PARTY\n", filepath.Join(dir, "log.key"))
 		fmt.Fprintf(out, "Then, to act as a party instead, e.g. the exporter (signs and reads as it):\n%s", partyLine)
 		<-ctx.Done()
+		if o.data == "" {
+			fmt.Fprintf(out, "\nInterrupted: the server stops, and its temporary directory %s goes with it.\n", dir)
+		} else {
+			fmt.Fprintf(out, "\nInterrupted: the server stops; its store and keys stay in %s (--data %s --serve serves them again).\n", dir, dir)
+		}
 	}
 	return res, nil
 }

@@ -32,7 +32,8 @@ func (w *lastLineWriter) Write(p []byte) (int, error) {
 // paste come in an order that works pasted top to bottom (the operator's
 // key with PROVCTL_PARTY unset, then the party's key with its party),
 // the web console's address is printed, the output says the keys go with
-// the temporary directory, and they do when the example stops.
+// the temporary directory, and they do when the example stops, which it
+// says.
 func TestServeOutput(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -57,7 +58,29 @@ func TestServeOutput(t *testing.T) {
 	if !strings.Contains(out, "deletes") || !strings.Contains(out, "--data DIR") {
 		t.Errorf("the output does not say the keys go with the temporary directory:\n%s", out)
 	}
+	if !strings.HasSuffix(out, "\nInterrupted: the server stops, and its temporary directory "+dir+" goes with it.\n") {
+		t.Errorf("the example does not say it stopped on the interrupt:\n%s", out)
+	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("the temporary directory %s is still there after the example stopped (%v)", dir, err)
+	}
+}
+
+// TestServeOutputKept: with --data, the interrupt leaves the store and
+// keys where they are, and the example says so.
+func TestServeOutputKept(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	data := t.TempDir()
+	w := &lastLineWriter{want: "PROVCTL_PARTY=indus-exports\n", cancel: cancel}
+	if _, err := play(ctx, options{out: w, serve: true, data: data, set: map[string]bool{"serve": true, "data": true}}); err != nil {
+		t.Fatalf("play: %v\n%s", err, w.b.String())
+	}
+	out := w.b.String()
+	if want := "\nInterrupted: the server stops; its store and keys stay in " + data + " (--data " + data + " --serve serves them again).\n"; !strings.HasSuffix(out, want) {
+		t.Errorf("want the output to end %q:\n%s", want, out)
+	}
+	if _, err := os.Stat(filepath.Join(data, "log.key")); err != nil {
+		t.Errorf("the store's keys are gone after the interrupt: %v", err)
 	}
 }
