@@ -394,8 +394,11 @@ type LotSummary struct {
 	// is not listed: see unread_records).
 	Verdict recordpb.Verdict `protobuf:"varint,2,opt,name=verdict,proto3,enum=provenance.v1.Verdict" json:"verdict,omitempty"`
 	// The rules of its current flags, each once, sorted.
-	Rules     []string `protobuf:"bytes,3,rep,name=rules,proto3" json:"rules,omitempty"`
-	FlagCount uint32   `protobuf:"varint,4,opt,name=flag_count,json=flagCount,proto3" json:"flag_count,omitempty"`
+	Rules []string `protobuf:"bytes,3,rep,name=rules,proto3" json:"rules,omitempty"`
+	// The lot's flags as ListFlags lists them, including any a correction
+	// withdrew (Flag.corrected_by), which count in neither verdict nor
+	// rules: a VERIFIED lot may have withdrawn flags.
+	FlagCount uint32 `protobuf:"varint,4,opt,name=flag_count,json=flagCount,proto3" json:"flag_count,omitempty"`
 	// Records naming the lot that the flag follower had not replayed when
 	// this row was read: lot is its current state, but verdict, rules and
 	// flag_count may not reflect these records. A lower bound: records
