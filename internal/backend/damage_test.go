@@ -83,3 +83,40 @@ func TestDamagedStateRebuilt(t *testing.T) {
 		t.Fatalf("after the rebuild %d flags, before the damage %d", len(got.GetFlags()), len(want.GetFlags()))
 	}
 }
+
+// A check of the flags' state stopped by Close (review7): the state is
+// not marked for a rebuild, and the next start resumes it. Close comes at
+// once after the open, so that the check is cut short.
+func TestCloseStopsStateCheckNoRebuild(t *testing.T) {
+	x := lottest.New(t)
+	workload(t, x, 3, 50)
+	dir := t.TempDir()
+	b, err := backend.NewPaused(x.S, x.Trust(), verifier.DefaultConfig(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := backend.ReplayAll(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	replayed := b.Replayed()
+	b.Close() // a table to check
+	for i := range 20 {
+		b, err := backend.NewPaused(x.S, x.Trust(), verifier.DefaultConfig(), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Close()
+		if _, err := os.Stat(filepath.Join(dir, "REBUILD")); err == nil {
+			m, _ := os.ReadFile(filepath.Join(dir, "REBUILD"))
+			t.Fatalf("start %d: a check stopped by Close marked the state for a rebuild: %s", i, m)
+		}
+	}
+	b, err = backend.NewPaused(x.S, x.Trust(), verifier.DefaultConfig(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if got := b.Replayed(); got != replayed {
+		t.Fatalf("resumed at %d, want %d", got, replayed)
+	}
+}
