@@ -344,6 +344,7 @@ func (l *Log) run(ctx context.Context) {
 			}
 		}
 		batch = l.gather(batch)
+		l.lastBatch.Store(time.Now().UnixNano())
 		if err := l.space.check(); err != nil {
 			// Nothing of the batch is written, and the log goes on.
 			l.replyAll(batch, err)

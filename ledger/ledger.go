@@ -173,6 +173,8 @@ type Log struct {
 	// damaged (verifyTables); appends are then refused.
 	damaged atomic.Pointer[error]
 
+	lastBatch atomic.Int64 // when the committer last took appends, Unix ns
+
 	// life guards db against use after Close: readers hold it shared.
 	life   sync.RWMutex
 	closed bool
@@ -211,6 +213,13 @@ func (l *Log) now() time.Time {
 		return l.opts.Now()
 	}
 	return time.Now()
+}
+
+// Appending reports whether appends came in during the last second (by
+// the machine's clock, not the log's).
+func (l *Log) Appending() bool {
+	t := l.lastBatch.Load()
+	return t != 0 && time.Since(time.Unix(0, t)) < time.Second
 }
 
 // Open opens the log stored in dir, creating it if needed, and restores its

@@ -74,8 +74,9 @@ func TestVerifyTablesDuringCompaction(t *testing.T) {
 }
 
 // The checks after a start wait, after each table, CheckIdle times as long
-// as reading and checking it took: they share the disk with the appends'
-// syncs. Unpaced (idle 0), as audit checks, they never wait.
+// as reading and checking it took, while appends come in: they share the
+// disk with the appends' syncs. With no appends, or unpaced (idle 0, as
+// audit checks), they never wait.
 func TestVerifyTablesPaced(t *testing.T) {
 	k := newTestKey(t)
 	dir, _ := damageStore(t, k, 300, 200)
@@ -101,7 +102,15 @@ func TestVerifyTablesPaced(t *testing.T) {
 	if len(waits) != 0 {
 		t.Fatalf("VerifyTables waited %d times; want never", len(waits))
 	}
-	if err := VerifyTablesPaced(t.Context(), db, CheckIdle); err != nil {
+	appending := false
+	if err := VerifyTablesPaced(t.Context(), db, CheckIdle, func() bool { return appending }); err != nil {
+		t.Fatal(err)
+	}
+	if len(waits) != 0 {
+		t.Fatalf("with no appends coming in, the paced check waited %d times; want never", len(waits))
+	}
+	appending = true
+	if err := VerifyTablesPaced(t.Context(), db, CheckIdle, func() bool { return appending }); err != nil {
 		t.Fatal(err)
 	}
 	if len(waits) != tables {
@@ -114,8 +123,28 @@ func TestVerifyTablesPaced(t *testing.T) {
 	}
 	// A wait cut short by the context ends the check with its error.
 	pause = func(ctx context.Context, d time.Duration) error { return context.Canceled }
-	if err := VerifyTablesPaced(t.Context(), db, CheckIdle); !errors.Is(err, context.Canceled) {
+	if err := VerifyTablesPaced(t.Context(), db, CheckIdle, nil); !errors.Is(err, context.Canceled) {
 		t.Fatalf("VerifyTablesPaced with its wait cancelled: %v; want context.Canceled", err)
+	}
+}
+
+// Appending says whether appends came in during the last second: the
+// check after a start is paced only then.
+func TestAppending(t *testing.T) {
+	k := newTestKey(t)
+	l := openTest(t, t.TempDir(), k, nil)
+	if l.Appending() {
+		t.Fatal("a new log reads as appending")
+	}
+	if _, _, err := l.Append(t.Context(), []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	if !l.Appending() {
+		t.Fatal("just after an append, the log does not read as appending")
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if l.Appending() {
+		t.Fatal("a second after the last append, the log still reads as appending")
 	}
 }
 
@@ -135,10 +164,14 @@ func TestCloseStopsTableCheck(t *testing.T) {
 		<-ctx.Done() // a wait as long as the check could take
 		return ctx.Err()
 	}
+	oldPaced := checkPaced
+	t.Cleanup(func() { checkPaced = oldPaced })
+	checkPaced = func(*Log) bool { return true } // as if appends came in
 	l, err := Open(t.Context(), dir, Options{Origin: testOrigin, Signer: k.signer})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { l.Close() })
 	select {
 	case <-waiting:
 	case <-time.After(10 * time.Second):

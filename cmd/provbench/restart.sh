@@ -15,6 +15,8 @@ set -euo pipefail
 data=$1 dur=$2 runs=$3
 shift 3
 port=$((20000 + RANDOM % 20000))
+srv=""
+trap '[ -n "$srv" ] && kill $srv 2>/dev/null' EXIT
 for ((i = 1; i <= runs; i++)); do
   for dir in "$@"; do
     log=$(mktemp)
@@ -23,12 +25,19 @@ for ((i = 1; i <= runs; i++)); do
       "$dir/provenanced" --data "$data" --grpc-addr 127.0.0.1:$port --http-addr 127.0.0.1:$((port + 1)) \
       --log-level warn ${RESTART_FLAGS:-} >"$log" 2>&1 &
     srv=$!
-    for _ in $(seq 600); do curl -sf 127.0.0.1:$((port + 1))/healthz >/dev/null && break; sleep 0.1; done
+    up=""
+    for _ in $(seq 600); do curl -sf 127.0.0.1:$((port + 1))/healthz >/dev/null && up=1 && break; sleep 0.1; done
+    if [ -z "$up" ]; then
+      echo "run $i $dir: the server did not answer within 60 s:" >&2
+      cat "$log" >&2
+      exit 1
+    fi
     out=$("$dir/provbench" --addr 127.0.0.1:$port --registrar-key "$data/registrar.key" --duration "$dur" \
       --clients 64 --stream --presign 1200 2>/dev/null | tail -1)
     echo "run $i $dir: $out"
     kill $srv
     wait $srv || true
+    srv=""
     rm -f "$log"
   done
 done

@@ -273,9 +273,11 @@ func openReplayDB(dir string, readOnly bool, logger *slog.Logger) (*badger.DB, e
 		WithNumMemtables(2).
 		WithBlockCacheSize(32 << 20).
 		WithIndexCacheSize(16 << 20).
-		// Checked as each block is read, and every table once after
-		// start, in the background (checkTables): checking them at open
-		// read the whole store (25 s and 900 MB resident at 1M records).
+		// Checked as each block is read (a damaged one then reads as
+		// holding no keys, without an error), and every table once after
+		// start, in the background (checkTables), which finds the damage:
+		// checking them at open read the whole store (25 s and 900 MB
+		// resident at 1M records).
 		WithChecksumVerificationMode(options.OnBlockRead).
 		WithLogger(ledger.BadgerLogger(logger, "verifier store: "))
 	return badger.Open(bo)
@@ -542,7 +544,7 @@ func (b *Backend) Following() (unread uint64, age time.Duration, aside bool) {
 	return unread, age, b.deferring.Load()
 }
 
-// FollowerRunning reports whether the follower keeps flags current: not
+// FollowerRunning reports whether the follower runs (behind or not): not
 // when it was paused (--no-flag-follower), when the state was opened
 // read-only on a nearly full disk, or once the backend is closed.
 func (b *Backend) FollowerRunning() bool { return b.running.Load() }

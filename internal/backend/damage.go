@@ -18,17 +18,18 @@ import (
 const rebuildMarker = "REBUILD"
 
 // checkTables checks the checksum of every table block of the replay's
-// store once, in the background after start, paced as the log's check is
-// (blocks are also checked as they are read). The state is a projection
-// of the log, so damage loses nothing the log cannot give again, but a
-// damaged block hides the keys it holds, and listings would leave out
-// what it hid: from the moment damage is found listings refuse with
+// store once, in the background after start, paced while appends come in,
+// as the log's check is. It alone finds a damaged block: a read through
+// one does not fail, Badger answers "not found" for the keys it holds.
+// The state is a projection of the log, so damage loses nothing the log
+// cannot give again, but listings would leave out what a damaged block
+// hides: from the moment damage is found listings refuse with
 // ErrDataLoss, saying a restart rebuilds the state, and the next start
 // does.
 func (b *Backend) checkTables(ctx context.Context, dir string) {
 	defer close(b.tablesDone)
 	start := time.Now()
-	err := ledger.VerifyTablesPaced(ctx, b.db, ledger.CheckIdle)
+	err := ledger.VerifyTablesPaced(ctx, b.db, ledger.CheckIdle, b.store.Log().Appending)
 	if ctx.Err() != nil {
 		return
 	}

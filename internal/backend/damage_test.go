@@ -84,7 +84,7 @@ func TestDamagedStateRebuilt(t *testing.T) {
 	}
 }
 
-// A check of the flags' state stopped by Close (review7): the state is
+// A check of the flags' state stopped by Close: the state is
 // not marked for a rebuild, and the next start resumes it. Close comes at
 // once after the open, so that the check is cut short.
 func TestCloseStopsStateCheckNoRebuild(t *testing.T) {
