@@ -171,6 +171,9 @@ func TestDaemonFullDisk(t *testing.T) {
 	if !strings.Contains(d.stderr.String(), "disk is nearly full") {
 		t.Errorf("a start on a full disk does not say so:\n%s", d.stderr)
 	}
+	if m := getOK(t, d.adminURL+"/metrics"); !strings.Contains(m, "\nprovenance_flags_follower_running 0\n") {
+		t.Errorf("admin /metrics does not show the flag follower stopped on a full disk")
+	}
 	lc = d.ledgerClient(t)
 	checkDaemonReads(t, ctx, d, acked)
 	_, err = lc.Submit(ctx, &apipb.SubmitRequest{Envelope: extraction("L-full")})

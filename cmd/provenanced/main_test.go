@@ -244,8 +244,8 @@ func TestDaemon(t *testing.T) {
 		t.Fatal("no admin listening line")
 	}
 	if got := getOK(t, d.adminURL+"/metrics"); !strings.Contains(got, "provenance_ledger_tree_size") ||
-		!strings.Contains(got, "provenance_flags_unread_records") || !strings.Contains(got, "provenance_flags_unread_age_seconds") || !strings.Contains(got, "provenance_flags_stepping_aside 0") ||
-		!strings.Contains(got, "provenance_flags_follower_running 1") {
+		!strings.Contains(got, "provenance_flags_unread_records") || !strings.Contains(got, "provenance_flags_unread_age_seconds") || !strings.Contains(got, "\nprovenance_flags_stepping_aside 0\n") ||
+		!strings.Contains(got, "\nprovenance_flags_follower_running 1\n") {
 		t.Fatalf("admin /metrics lacks the tree size or the flag follower's gauges:\n%.500s", got)
 	}
 	getOK(t, d.adminURL+"/debug/pprof/")

@@ -40,7 +40,7 @@ var (
 	flagsAside = prometheus.NewDesc("provenance_flags_stepping_aside",
 		"1 while the flag follower steps aside for appends that keep the processors busy (--flag-max-lag), else 0.", nil, nil)
 	flagsRunning = prometheus.NewDesc("provenance_flags_follower_running",
-		"1 while the flag follower runs (it may still be behind, or stepping aside: see the other provenance_flags_ gauges); 0 with --no-flag-follower, or with the flags' state opened read-only on a nearly full disk (listings then count the records not read).", nil, nil)
+		"Whether the flag follower runs: 1 while it does (it may still be behind, or stepping aside: see the other provenance_flags_ gauges); 0 with --no-flag-follower, or with the flags' state opened read-only on a nearly full disk (listings then count the records not read).", nil, nil)
 )
 
 func (c followerCollector) Describe(ch chan<- *prometheus.Desc) {
