@@ -1122,8 +1122,9 @@ func (b badgerLogger) Warningf(f string, a ...any) {
 	b.l.Warn(b.prefix + strings.TrimSpace(fmt.Sprintf(f, a...)))
 }
 
-// Infof goes to the debug level: Badger reports there each compaction
-// and each stall of writes behind them.
+// Infof goes to the debug level: Badger reports there its compactions
+// that took over 2 s, stalls of writes behind them, and its levels at
+// close.
 func (b badgerLogger) Infof(f string, a ...any) {
 	b.l.Debug(b.prefix + strings.TrimSpace(fmt.Sprintf(f, a...)))
 }
