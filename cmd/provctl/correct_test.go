@@ -41,7 +41,9 @@ func TestCorrect(t *testing.T) {
 	}
 	// cosign checks the lot with the correction before it submits: no
 	// CRITICAL flag left, so it goes through unasked.
-	c.ok("cosign", "--key", c.path("mine.key"), c.path("fix.json"))
+	if code, _, errs := c.run("cosign", "--key", c.path("mine.key"), c.path("fix.json")); code != exitOK || !strings.Contains(errs, "which must be a key of the counterparty, mine-1") {
+		t.Fatalf("cosign of the correction: exit %d: %s", code, errs)
+	}
 	if out := c.ok("lot", "L2"); !strings.Contains(out, "corrected record "+receipt+": mass 4995 kg (typed a zero too many), co-signed by mine-1") {
 		t.Fatalf("provctl lot L2 does not show the correction:\n%s", out)
 	}

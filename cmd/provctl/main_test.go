@@ -641,7 +641,8 @@ func TestRotateKeyConsent(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, errs := c.run("cosign", "--key", c.path("registrar.key"), c.path("rot.json"))
-	if code != exitOK || !strings.Contains(out, "recorded at index") || !strings.Contains(errs, "rotated a key of mine-1") {
+	if code != exitOK || !strings.Contains(out, "recorded at index") || !strings.Contains(errs, "rotated a key of mine-1") ||
+		!strings.Contains(errs, "which must be the registrar's key or a current key of mine-1, whichever has not signed") {
 		t.Fatalf("cosign: exit %d\n%s%s", code, out, errs)
 	}
 	// An unsigned rotation handed to the registrar is a recovery: cosign
@@ -653,7 +654,8 @@ func TestRotateKeyConsent(t *testing.T) {
 	}
 	unsigned.Envelope.Signatures = nil
 	os.WriteFile(c.path("unsigned.json"), []byte(protojson.Format(&unsigned)), 0o644)
-	if code, _, errs := c.run("cosign", "--key", c.path("registrar.key"), c.path("unsigned.json")); code != exitUsage || !strings.Contains(errs, "--recovery") {
+	if code, _, errs := c.run("cosign", "--key", c.path("registrar.key"), c.path("unsigned.json")); code != exitUsage || !strings.Contains(errs, "--recovery") ||
+		!strings.Contains(errs, "which must be a current key of mine-1 (or the registrar's, with --recovery)") {
 		t.Fatalf("cosign of an unsigned rotation: exit %d, %s", code, errs)
 	}
 	mine2 := []string{"--key", c.path("mine2.key"), "--party", "mine-1"}

@@ -329,12 +329,29 @@ func cosign(ctx context.Context, e *env, args []string) error {
 	for _, sig := range env.GetSignatures() {
 		signers = append(signers, sig.GetKeyid())
 	}
-	fmt.Fprintf(e.stderr, "provctl cosign: %s %s, made by %s, signed by %s; adding the signature of %s (--key)\n",
-		describeStatement(st), st.GetEventTime().AsTime().UTC().Format(time.RFC3339), st.GetPartyId(), orNone(signers), kid)
+	fmt.Fprintf(e.stderr, "provctl cosign: %s %s, made by %s, signed by %s; adding the signature of %s (--key)%s\n",
+		describeStatement(st), st.GetEventTime().AsTime().UTC().Format(time.RFC3339), st.GetPartyId(), orNone(signers), kid, cosigner(st, len(signers)))
 	if st.GetKeyRotation() != nil && len(signers) == 0 && !*recovery {
 		return usageErr("no key of %q has signed this rotation: signing it alone is a key recovery; say --recovery if that is what you mean", st.GetKeyRotation().GetPartyId())
 	}
 	return submitEnvelope(ctx, e, &g, record.Cosign(env, key))
+}
+
+// cosigner says whose key the signature cosign adds must be, for the
+// statements whose cosignature is someone's in particular: a key
+// rotation (a current key of the party and the registrar's, in either
+// order) and a correction of a handoff (its counterparty's). The ledger
+// refuses a signature by anyone else; this says so before it does.
+func cosigner(st *pb.Statement, signed int) string {
+	switch r := st.GetKeyRotation(); {
+	case r != nil && signed == 0:
+		return fmt.Sprintf(", which must be a current key of %s (or the registrar's, with --recovery)", r.GetPartyId())
+	case r != nil:
+		return fmt.Sprintf(", which must be the registrar's key or a current key of %s, whichever has not signed", r.GetPartyId())
+	case st.GetCorrection().GetCounterpartyId() != "":
+		return fmt.Sprintf(", which must be a key of the counterparty, %s", st.GetCorrection().GetCounterpartyId())
+	}
+	return ""
 }
 
 // rotateRegistrar replaces the registrar key: the current key and the new
