@@ -6,14 +6,23 @@
 # ledger.CheckIdle) costs the appends. Each run adds its records to DATA.
 #
 # usage: cmd/provbench/restart.sh DATA DURATION RUNS DIR...
-#   DATA holds registrar.key (provfill writes it); each DIR holds a
-#   provenanced and a provbench binary. More provenanced flags may be
-#   given in RESTART_FLAGS, e.g. --no-flag-follower.
+#   DATA is a data directory whose registrar's private key is
+#   DATA/registrar.key (provfill and the example write it there), or the
+#   file REGISTRAR_KEY names; each DIR holds a provenanced and a provbench
+#   binary, e.g. built with
+#     go build -o /tmp/after/ ./cmd/provenanced ./cmd/provbench
+#   More provenanced flags may be given in RESTART_FLAGS, e.g.
+#   --no-flag-follower.
 # example:
 #   cmd/provbench/restart.sh /tmp/prov1m 8s 3 /tmp/before /tmp/after
 set -euo pipefail
 data=$1 dur=$2 runs=$3
 shift 3
+reg=${REGISTRAR_KEY:-$data/registrar.key}
+if [ ! -f "$reg" ]; then
+  echo "restart.sh: no registrar key at $reg: provbench registers its parties with it; set REGISTRAR_KEY to its file" >&2
+  exit 2
+fi
 port=$((20000 + RANDOM % 20000))
 srv=""
 trap '[ -n "$srv" ] && kill $srv 2>/dev/null' EXIT
@@ -32,8 +41,14 @@ for ((i = 1; i <= runs; i++)); do
       cat "$log" >&2
       exit 1
     fi
-    out=$("$dir/provbench" --addr 127.0.0.1:$port --registrar-key "$data/registrar.key" --duration "$dur" \
-      --clients 64 --stream --presign 1200 2>/dev/null | tail -1)
+    errs=$(mktemp)
+    if ! out=$("$dir/provbench" --addr 127.0.0.1:$port --registrar-key "$reg" --duration "$dur" \
+      --clients 64 --stream --presign 1200 2>"$errs" | tail -1); then
+      echo "run $i $dir: provbench failed:" >&2
+      tail -5 "$errs" >&2
+      exit 1
+    fi
+    rm -f "$errs"
     echo "run $i $dir: $out"
     kill $srv
     wait $srv || true

@@ -267,7 +267,7 @@ func play(ctx context.Context, o options) (*Result, error) {
 		if o.data == "" {
 			fmt.Fprintf(out, "\nInterrupted: the server stops, and its temporary directory %s goes with it.\n", dir)
 		} else {
-			fmt.Fprintf(out, "\nInterrupted: the server stops; its store and keys stay in %s (--data %s --serve serves them again).\n", dir, dir)
+			fmt.Fprintf(out, "\nInterrupted: the server stops; its store and keys stay in %s. `go run ./cmd/provenanced --data %s` serves them (the example run again with --data plays its story again on them, under new ids).\n", dir, dir)
 		}
 	}
 	return res, nil

@@ -77,7 +77,7 @@ func TestServeOutputKept(t *testing.T) {
 		t.Fatalf("play: %v\n%s", err, w.b.String())
 	}
 	out := w.b.String()
-	if want := "\nInterrupted: the server stops; its store and keys stay in " + data + " (--data " + data + " --serve serves them again).\n"; !strings.HasSuffix(out, want) {
+	if want := "\nInterrupted: the server stops; its store and keys stay in " + data + ". `go run ./cmd/provenanced --data " + data + "` serves them (the example run again with --data plays its story again on them, under new ids).\n"; !strings.HasSuffix(out, want) {
 		t.Errorf("want the output to end %q:\n%s", want, out)
 	}
 	if _, err := os.Stat(filepath.Join(data, "log.key")); err != nil {

@@ -153,6 +153,33 @@ func TestFollowerClockSteppedBack(t *testing.T) {
 	}
 }
 
+// TestListingWithFollowerOff: with the follower off (--no-flag-follower),
+// a listing answers at once, counting what it has not read, rather than
+// waiting out the listing wait for a follower that will not come (a
+// newcomer's trial found every listing took 2 s).
+func TestListingWithFollowerOff(t *testing.T) {
+	x := lottest.New(t)
+	b := paused(t, x)
+	backend.SetListWait(b, 5*time.Second)
+	x.Extract(x.Mine, "OFF-1", 1000, 3, 9, lottest.NearBorder, 1)
+	for _, list := range []func() uint64{
+		func() uint64 { _, unread := borderFlagged(t, b, "OFF-1"); return unread },
+		func() uint64 {
+			r, err := b.ListLots(t.Context(), &apipb.ListLotsRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r.GetUnreadRecords()
+		},
+	} {
+		start := time.Now()
+		unread := list()
+		if waited := time.Since(start); unread == 0 || waited > 2*time.Second {
+			t.Fatalf("listing with the follower off: %d unread, after %v; want the records counted, an answer well before the 5 s listing wait", unread, waited)
+		}
+	}
+}
+
 // TestSchedulerBusy: the reading the follower steps aside on, on the
 // real scheduler: goroutines that queue for the processors read as
 // busy; once they stop, a quiet process does not.

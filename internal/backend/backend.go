@@ -184,6 +184,9 @@ func Open(store *custody.Store, trust verifier.Trust, cfg verifier.Config, o Opt
 		return nil, err
 	}
 	if o.Paused || b.readOnly {
+		if o.Paused {
+			b.logger.Info("verifier: the flag follower is off: flags and listings are served as they stand, and count the records it has not replayed", "replayed", b.next.Load(), "log", store.Log().Size())
+		}
 		close(b.done)
 		close(b.partiesDone)
 		return b, nil
@@ -920,8 +923,10 @@ func (b *Backend) wait(ctx context.Context, size uint64) {
 	deadline := time.NewTimer(b.listWait)
 	defer deadline.Stop()
 	for b.next.Load() < size {
-		if b.deferring.Load() {
-			return // stepping aside for appends: the listing counts what it has not read
+		if b.deferring.Load() || !b.running.Load() {
+			// Stepping aside for appends, or not running (off, read-only,
+			// closed): the listing counts what it has not read.
+			return
 		}
 		b.caughtMu.Lock()
 		ch := b.caught
