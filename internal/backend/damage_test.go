@@ -13,6 +13,20 @@ import (
 	"github.com/antimony-ledger/provenance/verifier"
 )
 
+// replayedIn opens a paused backend whose state is stored in dir and
+// replays x's log into it.
+func replayedIn(t *testing.T, x *lottest.H, dir string) *backend.Backend {
+	t.Helper()
+	b, err := backend.NewPaused(x.S, x.Trust(), verifier.DefaultConfig(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := backend.ReplayAll(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // A table of the flags' state damaged on disk: the server starts (the
 // tables are checked in the background, not at open), listings refuse
 // with ErrDataLoss once the check finds it, rather than list what the
@@ -22,13 +36,7 @@ func TestDamagedStateRebuilt(t *testing.T) {
 	x := lottest.New(t)
 	workload(t, x, 3, 200)
 	dir := t.TempDir()
-	b, err := backend.NewPaused(x.S, x.Trust(), verifier.DefaultConfig(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := backend.ReplayAll(t.Context(), b); err != nil {
-		t.Fatal(err)
-	}
+	b := replayedIn(t, x, dir)
 	want, err := b.ListFlags(t.Context(), &apipb.ListFlagsRequest{PageSize: 1000})
 	if err != nil || len(want.GetFlags()) == 0 {
 		t.Fatalf("listing %d flags before the damage: %v", len(want.GetFlags()), err)
@@ -91,13 +99,7 @@ func TestCloseStopsStateCheckNoRebuild(t *testing.T) {
 	x := lottest.New(t)
 	workload(t, x, 3, 50)
 	dir := t.TempDir()
-	b, err := backend.NewPaused(x.S, x.Trust(), verifier.DefaultConfig(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := backend.ReplayAll(t.Context(), b); err != nil {
-		t.Fatal(err)
-	}
+	b := replayedIn(t, x, dir)
 	replayed := b.Replayed()
 	b.Close() // a table to check
 	for i := range 20 {
@@ -111,7 +113,7 @@ func TestCloseStopsStateCheckNoRebuild(t *testing.T) {
 			t.Fatalf("start %d: a check stopped by Close marked the state for a rebuild: %s", i, m)
 		}
 	}
-	b, err = backend.NewPaused(x.S, x.Trust(), verifier.DefaultConfig(), dir)
+	b, err := backend.NewPaused(x.S, x.Trust(), verifier.DefaultConfig(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
