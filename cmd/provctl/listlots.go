@@ -56,16 +56,13 @@ func listLots(ctx context.Context, e *env, args []string) error {
 				return err
 			}
 			all.Lots = append(all.Lots, r.GetLots()...)
-			all.PendingLots, all.UnreadRecords, all.NextPageToken = r.GetPendingLots(), r.GetUnreadRecords(), r.GetNextPageToken()
+			all.PendingLots, all.UnreadRecords, all.NextPageToken, all.FollowerOff = r.GetPendingLots(), r.GetUnreadRecords(), r.GetNextPageToken(), r.GetFollowerOff()
 			if r.GetNextPageToken() == "" || len(all.Lots) >= *limit {
 				break
 			}
 			req.PageToken = r.GetNextPageToken()
 		}
-		if all.GetPendingLots() > 0 || all.GetUnreadRecords() > 0 {
-			fmt.Fprintf(e.stderr, "provctl list-lots: not yet complete: the server has %d lots to verify in full (after a key revocation or rotation) and %d records to replay; their verdicts may be missing or out of date, list again later\n",
-				all.GetPendingLots(), all.GetUnreadRecords())
-		}
+		incomplete(e, "list-lots", "verdicts", all.GetPendingLots(), all.GetUnreadRecords(), all.GetFollowerOff())
 		if g.json {
 			return printJSON(e.stdout, all)
 		}

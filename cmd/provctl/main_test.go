@@ -828,3 +828,21 @@ func TestNameLabs(t *testing.T) {
 		t.Fatalf("an assay after --none: exit %d, %s", code, errs)
 	}
 }
+
+// TestListingsWithFollowerOff: with the server's flag follower off
+// (provenanced --no-flag-follower), provctl flags and list-lots say that
+// the records not replayed wait until it runs, not to list again later;
+// with it on, a listing of a log it has read says nothing of the kind.
+func TestListingsWithFollowerOff(t *testing.T) {
+	for _, off := range []bool{true, false} {
+		c := newCLIWith(t, ct.New(), testserver.Options{NoFlagFollower: off})
+		c.setup()
+		for _, cmd := range []string{"flags", "list-lots"} {
+			code, _, errs := c.run(cmd)
+			said := strings.Contains(errs, "its flag follower is off (provenanced --no-flag-follower, or a nearly full disk), so they wait until it runs")
+			if code != exitOK || said != off || strings.Contains(errs, "list again later") {
+				t.Errorf("provctl %s, follower off %v: exit %d, stderr:\n%s", cmd, off, code, errs)
+			}
+		}
+	}
+}

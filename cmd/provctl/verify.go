@@ -274,16 +274,13 @@ func listFlags(ctx context.Context, e *env, args []string) error {
 				return err
 			}
 			r.Flags = append(r.Flags, page.GetFlags()...)
-			r.PendingLots, r.UnreadRecords, r.NextPageToken = page.GetPendingLots(), page.GetUnreadRecords(), page.GetNextPageToken()
+			r.PendingLots, r.UnreadRecords, r.NextPageToken, r.FollowerOff = page.GetPendingLots(), page.GetUnreadRecords(), page.GetNextPageToken(), page.GetFollowerOff()
 			if page.GetNextPageToken() == "" || len(r.Flags) >= *limit {
 				break
 			}
 			req.PageToken = page.GetNextPageToken()
 		}
-		if r.GetPendingLots() > 0 || r.GetUnreadRecords() > 0 {
-			fmt.Fprintf(e.stderr, "provctl flags: not yet complete: the server has %d lots to verify in full (after a key revocation or rotation) and %d records to replay; their flags may be missing or out of date, list again later\n",
-				r.GetPendingLots(), r.GetUnreadRecords())
-		}
+		incomplete(e, "flags", "flags", r.GetPendingLots(), r.GetUnreadRecords(), r.GetFollowerOff())
 		if g.json {
 			return printJSON(e.stdout, r)
 		}
@@ -349,4 +346,20 @@ func listRules(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.ID, strings.TrimPrefix(r.Severity.String(), "SEVERITY_"), r.Description)
 	}
 	return tw.Flush()
+}
+
+// incomplete says on stderr that a listing of what (its flags, its
+// verdicts) is not complete, if the server says so: lots to verify in full
+// and records to replay, which come later, unless its flag follower is
+// off.
+func incomplete(e *env, cmd, what string, pending, unread uint64, off bool) {
+	switch {
+	case pending == 0 && unread == 0:
+	case off:
+		fmt.Fprintf(e.stderr, "provctl %s: not complete: the server has %d lots to verify in full (after a key revocation or rotation) and %d records to replay, and its flag follower is off (provenanced --no-flag-follower, or a nearly full disk), so they wait until it runs; their %s may be missing or out of date\n",
+			cmd, pending, unread, what)
+	default:
+		fmt.Fprintf(e.stderr, "provctl %s: not yet complete: the server has %d lots to verify in full (after a key revocation or rotation) and %d records to replay; their %s may be missing or out of date, list again later\n",
+			cmd, pending, unread, what)
+	}
 }

@@ -163,11 +163,23 @@ func TestListingWithFollowerOff(t *testing.T) {
 	backend.SetListWait(b, 5*time.Second)
 	x.Extract(x.Mine, "OFF-1", 1000, 3, 9, lottest.NearBorder, 1)
 	for _, list := range []func() uint64{
-		func() uint64 { _, unread := borderFlagged(t, b, "OFF-1"); return unread },
+		func() uint64 {
+			r, err := b.ListFlags(t.Context(), &apipb.ListFlagsRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !r.GetFollowerOff() {
+				t.Error("ListFlags does not say the follower is off")
+			}
+			return r.GetUnreadRecords()
+		},
 		func() uint64 {
 			r, err := b.ListLots(t.Context(), &apipb.ListLotsRequest{})
 			if err != nil {
 				t.Fatal(err)
+			}
+			if !r.GetFollowerOff() {
+				t.Error("ListLots does not say the follower is off")
 			}
 			return r.GetUnreadRecords()
 		},

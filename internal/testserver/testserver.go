@@ -56,6 +56,9 @@ type Options struct {
 	// OpenCheck is custody.Config.OpenCheck: how many of the newest
 	// entries the store checks at start (0: the default).
 	OpenCheck int
+	// NoFlagFollower is provenanced --no-flag-follower: flags are not
+	// kept current, and listings count the records not replayed.
+	NoFlagFollower bool
 }
 
 // StartDir is [Start] on a given data directory, so a test can restart a
@@ -98,7 +101,11 @@ func RunWith(c *ct.Chain, dir string, o Options) (*Server, error) {
 		store.Close()
 		return nil, err
 	}
-	flags := backend.New(store, verifier.Trust{Log: c.LogVerifier, Registrar: c.RegistrarPublic()}, verifier.DefaultConfig())
+	flags, err := backend.Open(store, verifier.Trust{Log: c.LogVerifier, Registrar: c.RegistrarPublic()}, verifier.DefaultConfig(),
+		backend.Options{Paused: o.NoFlagFollower, Logger: logger})
+	if err != nil {
+		return fail(err)
+	}
 	var pub *witness.Publisher
 	pubDone := make(chan struct{})
 	if len(o.Witnesses) > 0 {

@@ -226,14 +226,19 @@ type ListFlagsResponse struct {
 	// flags are not listed yet. The follower keeps up as records arrive,
 	// and a listing waits up to 2 s for the records appended before it was
 	// asked, except while the follower steps aside for a burst of appends
-	// (provenanced --flag-max-lag): then the listing answers at once. On a
-	// page after the first, it counts from where the follower stood for the
-	// earliest page, so that the last page of a listing read while the
-	// follower caught up does not read as complete.
+	// (provenanced --flag-max-lag) or does not run (follower_off): then the
+	// listing answers at once. On a page after the first, it counts from
+	// where the follower stood for the earliest page, so that the last page
+	// of a listing read while the follower caught up does not read as
+	// complete.
 	UnreadRecords uint64 `protobuf:"varint,3,opt,name=unread_records,json=unreadRecords,proto3" json:"unread_records,omitempty"`
 	// The page_token of the next page; empty on the last. A page may hold
 	// fewer than page_size flags (even none) and still have a next one.
 	NextPageToken string `protobuf:"bytes,4,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// True when the server's flag follower does not run (provenanced
+	// --no-flag-follower, or its flags' state opened read-only on a nearly
+	// full disk): unread_records stay unread until it runs again.
+	FollowerOff   bool `protobuf:"varint,5,opt,name=follower_off,json=followerOff,proto3" json:"follower_off,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -294,6 +299,13 @@ func (x *ListFlagsResponse) GetNextPageToken() string {
 		return x.NextPageToken
 	}
 	return ""
+}
+
+func (x *ListFlagsResponse) GetFollowerOff() bool {
+	if x != nil {
+		return x.FollowerOff
+	}
+	return false
 }
 
 type ListLotsRequest struct {
@@ -485,6 +497,8 @@ type ListLotsResponse struct {
 	// The page_token of the next page; empty on the last. A page may hold
 	// fewer than page_size lots (even none) and still have a next one.
 	NextPageToken string `protobuf:"bytes,4,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// As in ListFlagsResponse.
+	FollowerOff   bool `protobuf:"varint,5,opt,name=follower_off,json=followerOff,proto3" json:"follower_off,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -545,6 +559,13 @@ func (x *ListLotsResponse) GetNextPageToken() string {
 		return x.NextPageToken
 	}
 	return ""
+}
+
+func (x *ListLotsResponse) GetFollowerOff() bool {
+	if x != nil {
+		return x.FollowerOff
+	}
+	return false
 }
 
 type GetBundleRequest struct {
@@ -797,12 +818,13 @@ const file_provenance_v1_verifier_service_proto_rawDesc = "" +
 	"\x05until\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\x12\x1b\n" +
 	"\tpage_size\x18\a \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\b \x01(\tR\tpageToken\"\xb0\x01\n" +
+	"page_token\x18\b \x01(\tR\tpageToken\"\xd3\x01\n" +
 	"\x11ListFlagsResponse\x12)\n" +
 	"\x05flags\x18\x01 \x03(\v2\x13.provenance.v1.FlagR\x05flags\x12!\n" +
 	"\fpending_lots\x18\x02 \x01(\x04R\vpendingLots\x12%\n" +
 	"\x0eunread_records\x18\x03 \x01(\x04R\runreadRecords\x12&\n" +
-	"\x0fnext_page_token\x18\x04 \x01(\tR\rnextPageToken\"\xed\x01\n" +
+	"\x0fnext_page_token\x18\x04 \x01(\tR\rnextPageToken\x12!\n" +
+	"\ffollower_off\x18\x05 \x01(\bR\vfollowerOff\"\xed\x01\n" +
 	"\x0fListLotsRequest\x12&\n" +
 	"\x0fholder_party_id\x18\x01 \x01(\tR\rholderPartyId\x120\n" +
 	"\aproduct\x18\x02 \x01(\x0e2\x16.provenance.v1.ProductR\aproduct\x120\n" +
@@ -818,12 +840,13 @@ const file_provenance_v1_verifier_service_proto_rawDesc = "" +
 	"\x05rules\x18\x03 \x03(\tR\x05rules\x12\x1d\n" +
 	"\n" +
 	"flag_count\x18\x04 \x01(\rR\tflagCount\x12%\n" +
-	"\x0eunread_records\x18\x05 \x01(\rR\runreadRecords\"\xb3\x01\n" +
+	"\x0eunread_records\x18\x05 \x01(\rR\runreadRecords\"\xd6\x01\n" +
 	"\x10ListLotsResponse\x12-\n" +
 	"\x04lots\x18\x01 \x03(\v2\x19.provenance.v1.LotSummaryR\x04lots\x12!\n" +
 	"\fpending_lots\x18\x02 \x01(\x04R\vpendingLots\x12%\n" +
 	"\x0eunread_records\x18\x03 \x01(\x04R\runreadRecords\x12&\n" +
-	"\x0fnext_page_token\x18\x04 \x01(\tR\rnextPageToken\")\n" +
+	"\x0fnext_page_token\x18\x04 \x01(\tR\rnextPageToken\x12!\n" +
+	"\ffollower_off\x18\x05 \x01(\bR\vfollowerOff\")\n" +
 	"\x10GetBundleRequest\x12\x15\n" +
 	"\x06lot_id\x18\x01 \x01(\tR\x05lotId\"B\n" +
 	"\x11GetBundleResponse\x12-\n" +
