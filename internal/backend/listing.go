@@ -169,7 +169,7 @@ func (b *Backend) ListFlags(ctx context.Context, req *apipb.ListFlagsRequest) (*
 		return nil, err
 	}
 	pending, unread, at, _ := b.listed(ctx, from)
-	resp := &apipb.ListFlagsResponse{PendingLots: pending, UnreadRecords: unread, FollowerOff: !b.running.Load()}
+	resp := &apipb.ListFlagsResponse{PendingLots: pending, UnreadRecords: unread, FollowerOff: !b.FollowerRunning()}
 	// From the index of the rule, or else of the party, asked for.
 	prefix := verifier.ReplayFlagIndex(req.GetRule(), req.GetPartyId())
 	resp.NextPageToken, err = b.scanPage(ctx, "flags", at, prefix, verifier.ReplayFlagPrefix, after, size, maxFlagScan, func(key string, v []byte) (bool, error) {
@@ -288,7 +288,7 @@ func (b *Backend) ListLots(ctx context.Context, req *apipb.ListLotsRequest) (*ap
 		return nil, err
 	}
 	pending, unread, at, now := b.listed(ctx, from)
-	resp := &apipb.ListLotsResponse{PendingLots: pending, UnreadRecords: unread, FollowerOff: !b.running.Load()}
+	resp := &apipb.ListLotsResponse{PendingLots: pending, UnreadRecords: unread, FollowerOff: !b.FollowerRunning()}
 	// From the index of the rule, or else of the verdict, or else of the
 	// holder, asked for.
 	prefix := verifier.ReplayLotIndex(req.GetRule(), req.GetVerdict(), req.GetHolderPartyId())

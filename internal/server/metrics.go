@@ -52,18 +52,18 @@ func (c followerCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c followerCollector) Collect(ch chan<- prometheus.Metric) {
 	unread, age, aside := c.f.Following()
-	stepping := 0.0
-	if aside {
-		stepping = 1
-	}
 	ch <- prometheus.MustNewConstMetric(flagsUnread, prometheus.GaugeValue, float64(unread))
 	ch <- prometheus.MustNewConstMetric(flagsUnreadAge, prometheus.GaugeValue, age.Seconds())
-	ch <- prometheus.MustNewConstMetric(flagsAside, prometheus.GaugeValue, stepping)
-	running := 0.0
-	if c.f.FollowerRunning() {
-		running = 1
+	ch <- prometheus.MustNewConstMetric(flagsAside, prometheus.GaugeValue, oneIf(aside))
+	ch <- prometheus.MustNewConstMetric(flagsRunning, prometheus.GaugeValue, oneIf(c.f.FollowerRunning()))
+}
+
+// oneIf is a boolean gauge's value.
+func oneIf(b bool) float64 {
+	if b {
+		return 1
 	}
-	ch <- prometheus.MustNewConstMetric(flagsRunning, prometheus.GaugeValue, running)
+	return 0
 }
 
 func newMetrics(reg prometheus.Registerer, store *custody.Store, v VerifierBackend) (*metrics, error) {
@@ -100,12 +100,7 @@ func newMetrics(reg prometheus.Registerer, store *custody.Store, v VerifierBacke
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "provenance_ledger_appends_refused_for_space",
 			Help: "1 while appends are refused because the ledger's directory has less free space than --min-free-bytes, else 0.",
-		}, func() float64 {
-			if _, _, refusing, _ := log.FreeSpace(); refusing {
-				return 1
-			}
-			return 0
-		}),
+		}, func() float64 { _, _, refusing, _ := log.FreeSpace(); return oneIf(refusing) }),
 	}
 	if f, ok := v.(following); ok {
 		cs = append(cs, followerCollector{f})
