@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/antimony-ledger/provenance/internal/browsertest"
 	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
@@ -19,7 +20,7 @@ import (
 // its own report (its flags), and says it differs from the server's. The
 // keys panel does not offer the server's keys for pinning with one click.
 func TestConsoleLyingServer(t *testing.T) {
-	chromium := needChromium(t)
+	chromium := browsertest.Chromium(t)
 	fx := startConsoleServer(t)
 	defer fx.d.stop(t)
 	fx.rc.Close()

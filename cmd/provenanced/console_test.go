@@ -33,6 +33,7 @@ import (
 
 	"github.com/antimony-ledger/provenance/authtoken"
 	"github.com/antimony-ledger/provenance/client"
+	"github.com/antimony-ledger/provenance/internal/browsertest"
 	"github.com/antimony-ledger/provenance/internal/keyfile"
 	"github.com/antimony-ledger/provenance/internal/pdfprint"
 	"github.com/antimony-ledger/provenance/internal/refdata"
@@ -42,41 +43,10 @@ import (
 	"github.com/antimony-ledger/provenance/tlog"
 )
 
-// requireBrowserEnv, when set (.ci/run sets it), makes TestConsole fail
-// rather than skip when no Chromium is found.
-const requireBrowserEnv = "CONSOLE_E2E_REQUIRE_BROWSER"
-
 // screenshotsEnv names a directory (relative to the repository's root, or
 // absolute) where TestConsole also writes the README's screenshots:
 // CONSOLE_SCREENSHOTS=docs/img go test -run TestConsole ./cmd/provenanced
 const screenshotsEnv = "CONSOLE_SCREENSHOTS"
-
-// findChromium returns the path of a Chromium or Chrome, or "".
-func findChromium() string {
-	if p := os.Getenv("CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "headless-shell"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
-// needChromium returns the path of a Chromium or Chrome, and otherwise
-// skips the test, or fails it where requireBrowserEnv is set.
-func needChromium(t *testing.T) string {
-	t.Helper()
-	chromium := findChromium()
-	if chromium == "" {
-		if os.Getenv(requireBrowserEnv) != "" {
-			t.Fatalf("no Chromium found (looked for chromium, chromium-browser, google-chrome, $CHROMIUM) and %s is set", requireBrowserEnv)
-		}
-		t.Skip("no Chromium found (chromium, chromium-browser, google-chrome or $CHROMIUM): the console's browser tests need one; on Debian: apt-get install chromium (.ci/run installs it)")
-	}
-	return chromium
-}
 
 // TestConsole drives headless Chromium through the web console of a real
 // provenanced loaded with the Pakistan example, and checks that every page
@@ -85,7 +55,7 @@ func needChromium(t *testing.T) string {
 // equal the server's, and of a tampered bundle, which must be INVALID.
 // No page may log a console error.
 func TestConsole(t *testing.T) {
-	chromium := needChromium(t)
+	chromium := browsertest.Chromium(t)
 	if testing.Short() {
 		t.Skip("the browser test takes a minute")
 	}

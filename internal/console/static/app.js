@@ -355,7 +355,7 @@
     const go = h("form", { class: "filters", onsubmit: (ev) => { ev.preventDefault(); const v = ev.target.elements.lot.value.trim(); if (v) location.hash = "/lot/" + encodeURIComponent(v); } },
       h("label", {}, "Open a lot by id", h("input", { name: "lot", id: "lot-goto", size: 16 })), h("button", { type: "submit" }, "Open"));
     return [h("h1", {}, "Lots"), go, form,
-      status(body),
+      status(body, "verdicts"),
       table(["Lot", "Product", "Holder", "Mass", "Sb grade", "Verdict", "Rules", "State"], rows.map((l) => {
         const s = l.lot;
         return h("tr", { "data-lot": s.lotId, "data-verdict": verdictName(l.verdict) },
@@ -368,11 +368,18 @@
       pager("/lots", params, body.nextPageToken, rows.length)];
   }
 
-  function status(body) {
+  // status says a listing of what (its flags, its verdicts) is not
+  // complete, if the server says so; with its flag follower off
+  // (followerOff) what is unread waits until it runs, as provctl says.
+  function status(body, what) {
     const notes = [];
     if (Number(body.unreadRecords)) notes.push(body.unreadRecords + " records not yet checked by the server's verifier");
     if (Number(body.pendingLots)) notes.push(body.pendingLots + " lots awaiting a full verification after a key change");
-    return notes.length ? h("div", { class: "warnnote" }, notes.join("; ") + ": the list may change.") : null;
+    if (!notes.length) return null;
+    const tail = body.followerOff
+      ? ": the server's flag follower is off (provenanced --no-flag-follower, or a nearly full disk), so they wait until it runs; their " + what + " may be missing or out of date."
+      : ": the list may change.";
+    return h("div", { class: "warnnote", id: "listing-note" }, notes.join("; ") + tail);
   }
 
   async function flags(_, params) {
@@ -392,7 +399,7 @@
       h("label", {}, "Per page", select("pageSize", params.get("pageSize") || "50", [["10", "10"], ["50", "50"], ["200", "200"]])),
     ], params, "/flags");
     const fl = body.flags || [];
-    return [h("h1", {}, "Flags"), form, rulesHelp(params.get("rule")), status(body), fl.length ? flagTable(fl, "flags-table") : h("p", { class: "muted", id: "flags-table" }, "No flags match."),
+    return [h("h1", {}, "Flags"), form, rulesHelp(params.get("rule")), status(body, "flags"), fl.length ? flagTable(fl, "flags-table") : h("p", { class: "muted", id: "flags-table" }, "No flags match."),
       pager("/flags", params, body.nextPageToken, fl.length)];
   }
 
