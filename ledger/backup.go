@@ -189,6 +189,18 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// restoreOptions are Badger's for the store Restore writes: unsynced (it
+// syncs the files at the end), and with the log's small tables.
+func restoreOptions(dir string) badger.Options {
+	return SmallTables(badger.DefaultOptions(dir).
+		WithSyncWrites(false).
+		WithValueThreshold(valueThreshold).
+		WithDetectConflicts(false).
+		WithMetricsEnabled(false).
+		WithNumCompactors(2).
+		WithLogger(badgerLogger{slog.Default(), "badger: "}))
+}
+
 // Restore makes a new store in dir from a backup stream written by
 // [Log.Backup], read from r, and returns what it holds. dir must not
 // exist, or be empty. Restore checks that the stream holds a tree state,
@@ -206,14 +218,7 @@ func Restore(ctx context.Context, dir string, r io.Reader) (info BackupInfo, err
 			removeWritten(dir, made)
 		}
 	}()
-	bo := badger.DefaultOptions(dir).
-		WithSyncWrites(false).
-		WithValueThreshold(valueThreshold).
-		WithDetectConflicts(false).
-		WithMetricsEnabled(false).
-		WithNumCompactors(2).
-		WithLogger(badgerLogger{slog.Default(), "badger: "})
-	db, err := badger.Open(bo)
+	db, err := badger.Open(restoreOptions(dir))
 	if err != nil {
 		return info, fmt.Errorf("restore: opening badger: %w", err)
 	}

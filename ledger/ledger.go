@@ -298,10 +298,11 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 	// records just written (in the memtable) or of a lot's few records
 	// (a handful of blocks), and the commit groups are small. Smaller
 	// memtables and cache keep the server's memory near what its caches
-	// hold (BENCHMARKS.md, "Flags that keep up").
-	bo = bo.WithMemTableSize(memTableSize).
+	// hold (BENCHMARKS.md, "Flags that keep up"), and small tables keep
+	// compactions' memory small (SmallTables).
+	bo = SmallTables(bo.WithMemTableSize(memTableSize).
 		WithNumMemtables(3).
-		WithBlockCacheSize(blockCacheSize)
+		WithBlockCacheSize(blockCacheSize))
 	// Badger checks each table block's checksum when it reads the block
 	// from disk (and so before a compaction could copy a damaged block
 	// into a new table with a fresh checksum), and each value's when it
@@ -1104,7 +1105,8 @@ func (l *Log) RootAt(ctx context.Context, size uint64) ([32]byte, error) {
 }
 
 // BadgerLogger returns a Badger logger that routes Badger's warnings and
-// errors to l, each message after prefix, and drops the rest.
+// errors to l, and its information messages to l's debug level, each
+// message after prefix; it drops Badger's debug messages.
 func BadgerLogger(l *slog.Logger, prefix string) badger.Logger {
 	return badgerLogger{l, prefix}
 }
@@ -1130,6 +1132,26 @@ func (b badgerLogger) Infof(f string, a ...any) {
 }
 
 func (badgerLogger) Debugf(string, ...any) {}
+
+// SmallTables makes Badger build tables of its base size (2 MiB) at every
+// level, where it would double the size at each level below the first:
+// 16 MiB at the deepest level of a 2 GB store. Badger's table builder
+// holds a whole table in memory: each block as written, and beside it a
+// buffer at least as large to compress it into, while the table's size
+// counts compressed bytes. It grows its buffers by doubling, a compaction
+// runs up to eight builders at once, and each store keeps up to eight
+// builders' buffers in a pool for reuse. At 3.3M records (two stores of
+// 2 GB) builders' buffers reached 64 MiB each, and the heap during compactions
+// grew past 1.5 GiB: a server in a 1 GiB memory cgroup was killed as its
+// flag state caught up, and the garbage collector, over Go's soft memory
+// limit, took a third of the CPU from appends. Smaller tables at the deep
+// levels cost nothing measured: a level's size, so how much compactions
+// rewrite, does not depend on its tables' size (BENCHMARKS.md, "Badger's
+// table builders").
+func SmallTables(bo badger.Options) badger.Options {
+	bo.TableSizeMultiplier = 1
+	return bo
+}
 
 // SignerKey returns the Ed25519 public key that signs the log's
 // checkpoints, or nil if the signer is not a [tlog.Signer].

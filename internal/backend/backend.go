@@ -283,7 +283,8 @@ func openReplayDB(dir string, readOnly bool, logger *slog.Logger) (*badger.DB, e
 		// resident at 1M records).
 		WithChecksumVerificationMode(options.OnBlockRead).
 		WithLogger(ledger.BadgerLogger(logger, "verifier store: "))
-	return badger.Open(bo)
+	// Compactions' memory (ledger.SmallTables).
+	return badger.Open(ledger.SmallTables(bo))
 }
 
 // resume reads the follower's position and the registry records behind

@@ -146,3 +146,7 @@ func Dump(b *Backend) (map[string]string, error) {
 	})
 	return out, err
 }
+
+// StoreOptions returns the Badger options the flag state's store was
+// opened with.
+func StoreOptions(b *Backend) badger.Options { return b.db.Opts() }
