@@ -9,6 +9,10 @@
 #   alternate.sh); DATA is an existing data directory (its registrar.key is
 #   used), else a new one is made and removed; SERVER FLAGS go to
 #   provenanced, e.g. --flag-max-lag off.
+#   MEMORY_MAX=1G runs the server in a memory cgroup of that size (needs
+#   root and cgroup v1 or v2 with the memory controller) and reports the
+#   cgroup's peak charge (anonymous memory and page cache together, which
+#   the kernel must reclaim to stay under the limit) and any OOM kills.
 # example:
 #   cmd/provbench/catchup.sh /tmp/a 12s
 #   cmd/provbench/catchup.sh /tmp/a 30s /tmp/prov1m   # after provfill
@@ -28,29 +32,70 @@ else
   reg=$data/registrar.key
 fi
 admin=127.0.0.1:$((port + 2))
-PROVENANCED_PARTY_RATE=${PROVENANCED_PARTY_RATE:-off} PROVENANCED_ADMIN_ADDR=$admin \
-  "$dir/provenanced" --data "$data" --grpc-addr 127.0.0.1:$port --http-addr 127.0.0.1:$((port + 1)) \
-  --log-level warn "$@" >"$tmp/server.log" 2>&1 &
+cg=
+if [ -n "${MEMORY_MAX:-}" ]; then
+  if grep -qw memory /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
+    cg=/sys/fs/cgroup/provbench-$$ v2=1
+  elif [ -d /sys/fs/cgroup/memory ]; then
+    cg=/sys/fs/cgroup/memory/provbench-$$ v2=
+  fi
+  if [ -z "$cg" ] || ! mkdir "$cg" 2>/dev/null; then
+    echo "catchup.sh: MEMORY_MAX=$MEMORY_MAX needs a memory cgroup this user can make (root, cgroup v1 or v2)" >&2
+    exit 2
+  fi
+  if [ -n "$v2" ]; then echo "$MEMORY_MAX" >"$cg/memory.max"; else echo "$MEMORY_MAX" >"$cg/memory.limit_in_bytes"; fi
+fi
+cleanup() {
+  kill "${srv:-}" 2>/dev/null || true
+  wait "${srv:-}" 2>/dev/null || true
+  [ -n "$cg" ] && rmdir "$cg" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+(
+  if [ -n "$cg" ]; then echo "$BASHPID" >"$cg/cgroup.procs"; fi
+  export PROVENANCED_PARTY_RATE=${PROVENANCED_PARTY_RATE:-off} PROVENANCED_ADMIN_ADDR=$admin
+  exec "$dir/provenanced" --data "$data" --grpc-addr 127.0.0.1:$port --http-addr 127.0.0.1:$((port + 1)) \
+    --log-level warn "$@" >"$tmp/server.log" 2>&1
+) &
 srv=$!
 "$(dirname "$0")/rss.sh" $srv "$tmp/rss" &
 for _ in $(seq 600); do curl -sf 127.0.0.1:$((port + 1))/healthz >/dev/null && break; sleep 0.1; done
 unread() { curl -s "$admin/metrics" | awk '/^provenance_flags_unread_records/ { printf "%d", $2 }'; }
+alive() {
+  kill -0 $srv 2>/dev/null && return
+  echo "catchup.sh: the server exited; its log ends:" >&2
+  tail -5 "$tmp/server.log" >&2
+  if [ -n "$cg" ]; then grep -hw oom_kill "$cg/memory.oom_control" "$cg/memory.events" >&2 2>/dev/null || true; fi
+  exit 1
+}
 peak() { awk -v a="$1" -v b="$2" '$1 >= a && $1 <= b' "$tmp/rss" | sort -k2 -n | tail -1 |
   awk '{ printf "%d MiB (%d anonymous, %d file)", $2, $3, $4 }'; }
 # A follower behind from an earlier run reads its backlog first.
 ts=$(date +%s.%N)
-while [ "$(unread)" != 0 ]; do sleep 0.2; done
+n=0
+while alive && u=$(unread || true) && [ "$u" != 0 ]; do
+  n=$((n + 1))
+  [ $((n % 150)) = 0 ] && echo "the follower has an earlier backlog: $u records unread" >&2
+  sleep 0.2
+done
 t0=$(date +%s.%N)
-[ "$(echo "$t0 - $ts > 1" | bc)" = 1 ] && echo "the follower read an earlier backlog in $(echo "$t0 - $ts" | bc) s before the burst"
+if [ "$(echo "$t0 - $ts > 1" | bc)" = 1 ]; then
+  echo "the follower read an earlier backlog in $(echo "$t0 - $ts" | bc) s before the burst; peak RSS meanwhile: $(peak "$ts" "$t0")"
+fi
 "$dir/provbench" --addr 127.0.0.1:$port --registrar-key "$reg" --duration "$dur" \
   --clients 64 --stream --presign 1200 >"$tmp/provbench.out" 2>&1
 t1=$(date +%s.%N)
 left=$(unread)
-while [ "$(unread)" != 0 ]; do sleep 0.1; done
+while alive && [ "$(unread || true)" != 0 ]; do sleep 0.1; done
 t2=$(date +%s.%N)
 echo "burst: $(tail -1 "$tmp/provbench.out")"
 echo "unread at its end: $left records; read $(echo "$t2 - $t1" | bc) s after it"
 echo "peak RSS from the server's start to the burst's end: $(peak 0 "$t1"); during the catch-up: $(peak "$t1" "$t2")"
-kill $srv
-wait $srv || true
-rm -rf "$tmp"
+if [ -n "$cg" ]; then
+  if [ -n "$v2" ]; then
+    echo "cgroup ($MEMORY_MAX): peak charge $(($(cat "$cg/memory.peak") >> 20)) MiB; $(grep -w oom_kill "$cg/memory.events")"
+  else
+    echo "cgroup ($MEMORY_MAX): peak charge $(($(cat "$cg/memory.max_usage_in_bytes") >> 20)) MiB; $(grep -w oom_kill "$cg/memory.oom_control"); hit the limit $(cat "$cg/memory.failcnt") times"
+  fi
+fi
