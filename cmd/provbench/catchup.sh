@@ -32,26 +32,42 @@ else
   reg=$data/registrar.key
 fi
 admin=127.0.0.1:$((port + 2))
-cg=
-if [ -n "${MEMORY_MAX:-}" ]; then
-  if grep -qw memory /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
-    cg=/sys/fs/cgroup/provbench-$$ v2=1
-  elif [ -d /sys/fs/cgroup/memory ]; then
-    cg=/sys/fs/cgroup/memory/provbench-$$ v2=
-  fi
-  if [ -z "$cg" ] || ! mkdir "$cg" 2>/dev/null; then
-    echo "catchup.sh: MEMORY_MAX=$MEMORY_MAX needs a memory cgroup this user can make (root, cgroup v1 or v2)" >&2
-    exit 2
-  fi
-  if [ -n "$v2" ]; then echo "$MEMORY_MAX" >"$cg/memory.max"; else echo "$MEMORY_MAX" >"$cg/memory.limit_in_bytes"; fi
-fi
+cg= v2= srv=
 cleanup() {
-  kill "${srv:-}" 2>/dev/null || true
-  wait "${srv:-}" 2>/dev/null || true
-  [ -n "$cg" ] && rmdir "$cg" 2>/dev/null
+  if [ -n "$srv" ]; then
+    kill "$srv" 2>/dev/null || true
+    wait "$srv" 2>/dev/null || true
+  fi
+  if [ -n "$cg" ]; then rmdir "$cg" 2>/dev/null || echo "catchup.sh: could not remove the cgroup $cg" >&2; fi
   rm -rf "$tmp"
 }
+# Before the cgroup is made: a failed write of its limit must remove it.
 trap cleanup EXIT
+if [ -n "${MEMORY_MAX:-}" ]; then
+  # v2: a child of the root has a memory.max only if the root hands the
+  # memory controller down (cgroup.subtree_control, not cgroup.controllers).
+  # v1: a child of this shell's own memory cgroup, so that limits above
+  # it still hold.
+  if grep -qw memory /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null; then
+    cg=/sys/fs/cgroup/provbench-$$ v2=1
+  elif [ -d /sys/fs/cgroup/memory ]; then
+    cg=/sys/fs/cgroup/memory$(awk -F: '$2 ~ /(^|,)memory(,|$)/ { print $3 }' /proc/self/cgroup)
+    cg=${cg%/}/provbench-$$
+  fi
+  if [ -z "$cg" ] || ! mkdir "$cg" 2>/dev/null; then
+    echo "catchup.sh: MEMORY_MAX=$MEMORY_MAX needs a memory cgroup this user can make (root, cgroup v1, or v2 with the memory controller in /sys/fs/cgroup/cgroup.subtree_control)" >&2
+    cg=
+    exit 2
+  fi
+  # No swap either, as in a container: else the limit swaps, not kills.
+  if [ -n "$v2" ]; then
+    echo "$MEMORY_MAX" >"$cg/memory.max"
+    if [ -e "$cg/memory.swap.max" ]; then echo 0 >"$cg/memory.swap.max"; fi
+  else
+    echo "$MEMORY_MAX" >"$cg/memory.limit_in_bytes"
+    if [ -e "$cg/memory.memsw.limit_in_bytes" ]; then echo "$MEMORY_MAX" >"$cg/memory.memsw.limit_in_bytes"; fi
+  fi
+fi
 (
   if [ -n "$cg" ]; then echo "$BASHPID" >"$cg/cgroup.procs"; fi
   export PROVENANCED_PARTY_RATE=${PROVENANCED_PARTY_RATE:-off} PROVENANCED_ADMIN_ADDR=$admin
@@ -83,10 +99,19 @@ t0=$(date +%s.%N)
 if [ "$(echo "$t0 - $ts > 1" | bc)" = 1 ]; then
   echo "the follower read an earlier backlog in $(echo "$t0 - $ts" | bc) s before the burst; peak RSS meanwhile: $(peak "$ts" "$t0")"
 fi
+# A server that dies during the burst fails provbench, or leaves it
+# nothing to report: say so (alive) before set -e ends the script.
+rc=0
 "$dir/provbench" --addr 127.0.0.1:$port --registrar-key "$reg" --duration "$dur" \
-  --clients 64 --stream --presign 1200 >"$tmp/provbench.out" 2>&1
+  --clients 64 --stream --presign 1200 >"$tmp/provbench.out" 2>&1 || rc=$?
 t1=$(date +%s.%N)
-left=$(unread)
+if [ $rc != 0 ] || ! kill -0 "$srv" 2>/dev/null; then
+  echo "catchup.sh: provbench exited $rc; its output ends:" >&2
+  tail -3 "$tmp/provbench.out" >&2
+  alive
+  exit 1
+fi
+left=$(unread || true)
 while alive && [ "$(unread || true)" != 0 ]; do sleep 0.1; done
 t2=$(date +%s.%N)
 echo "burst: $(tail -1 "$tmp/provbench.out")"
@@ -94,7 +119,8 @@ echo "unread at its end: $left records; read $(echo "$t2 - $t1" | bc) s after it
 echo "peak RSS from the server's start to the burst's end: $(peak 0 "$t1"); during the catch-up: $(peak "$t1" "$t2")"
 if [ -n "$cg" ]; then
   if [ -n "$v2" ]; then
-    echo "cgroup ($MEMORY_MAX): peak charge $(($(cat "$cg/memory.peak") >> 20)) MiB; $(grep -w oom_kill "$cg/memory.events")"
+    # memory.peak: Linux 5.19 and later.
+    echo "cgroup ($MEMORY_MAX): peak charge $(if [ -e "$cg/memory.peak" ]; then echo $(($(cat "$cg/memory.peak") >> 20)) MiB; else echo unknown; fi); $(grep -w oom_kill "$cg/memory.events")"
   else
     echo "cgroup ($MEMORY_MAX): peak charge $(($(cat "$cg/memory.max_usage_in_bytes") >> 20)) MiB; $(grep -w oom_kill "$cg/memory.oom_control"); hit the limit $(cat "$cg/memory.failcnt") times"
   fi
