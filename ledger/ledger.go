@@ -1134,13 +1134,16 @@ func (b badgerLogger) Infof(f string, a ...any) {
 func (badgerLogger) Debugf(string, ...any) {}
 
 // SmallTables makes Badger build tables of its base size (2 MiB) at every
-// level, where it would double the size at each level below the first:
-// 16 MiB at the deepest level of a 2 GB store. Badger's table builder
-// holds a whole table in memory: each block as written, and beside it a
-// buffer at least as large to compress it into, while the table's size
-// counts compressed bytes. It grows its buffers by doubling, a compaction
-// runs up to eight builders at once, and each store keeps up to eight
-// builders' buffers in a pool for reuse. At 3.3M records (two stores of
+// level below level 0, where it would double the size at each level below
+// its base level: 16 MiB at the deepest level of a 2 GB store. (A level-0
+// table is a whole memtable; this does not change it.) Badger's table
+// builder holds a whole table in memory: each block as written, and beside
+// it a buffer at least as large to compress it into, while the table's
+// size counts compressed bytes. It grows its buffers by doubling, a
+// compaction holds up to eight builders being written plus one being
+// filled for each of its (up to about six) key ranges, and each store
+// keeps up to eight builders' buffers in a pool for reuse, at the largest
+// size they grew to, a memtable flush's included. At 3.3M records (two stores of
 // 2 GB) builders' buffers reached 64 MiB each, and the heap during compactions
 // grew past 1.5 GiB: a server in a 1 GiB memory cgroup was killed as its
 // flag state caught up, and the garbage collector, over Go's soft memory
