@@ -122,6 +122,9 @@ if [ -n "$cg" ]; then
     # memory.peak: Linux 5.19 and later.
     echo "cgroup ($MEMORY_MAX): peak charge $(if [ -e "$cg/memory.peak" ]; then echo $(($(cat "$cg/memory.peak") >> 20)) MiB; else echo unknown; fi); $(grep -w oom_kill "$cg/memory.events")"
   else
-    echo "cgroup ($MEMORY_MAX): peak charge $(($(cat "$cg/memory.max_usage_in_bytes") >> 20)) MiB; $(grep -w oom_kill "$cg/memory.oom_control"); hit the limit $(cat "$cg/memory.failcnt") times"
+    # With swap limited too, the hits are counted against memsw.
+    fc=$cg/memory.failcnt
+    if [ -e "$cg/memory.memsw.failcnt" ]; then fc=$cg/memory.memsw.failcnt; fi
+    echo "cgroup ($MEMORY_MAX): peak charge $(($(cat "$cg/memory.max_usage_in_bytes") >> 20)) MiB; $(grep -w oom_kill "$cg/memory.oom_control"); hit the limit $(cat "$fc") times"
   fi
 fi
