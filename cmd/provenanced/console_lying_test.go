@@ -8,8 +8,6 @@ import (
 	"testing"
 
 	"github.com/antimony-ledger/provenance/internal/browsertest"
-	"github.com/chromedp/cdproto/fetch"
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
 
@@ -76,30 +74,17 @@ func TestConsoleLyingServer(t *testing.T) {
 	// (a verdict of the server's keys is already there: "true" would not
 	// wait, and a route taken before the save lost the pin under load).
 	b.waitVerdict(`document.querySelector("#keys").dataset.source === "pinned"`)
-	paused := chromedp.Events(ctx, fetch.RequestPaused)
-	go func() {
-		for ev, err := range paused {
-			if err != nil {
-				return
-			}
-			body, err := chromedp.Call(ctx, fetch.GetResponseBody, fetch.GetResponseBodyParams{RequestID: ev.RequestID})
-			if err != nil {
-				chromedp.Call(ctx, fetch.FailRequest, fetch.FailRequestParams{RequestID: ev.RequestID, ErrorReason: network.ErrorReasonFailed})
-				continue
-			}
-			var v map[string]map[string]any
-			out := body.Body
-			if json.Unmarshal(body.Body, &v) == nil && v["report"] != nil {
-				v["report"]["flags"] = []any{}
-				v["report"]["untracedShare"] = 0
-				out, _ = json.Marshal(v)
-			}
-			chromedp.Call(ctx, fetch.FulfillRequest, fetch.FulfillRequestParams{
-				RequestID: ev.RequestID, ResponseCode: ev.ResponseStatusCode, ResponseHeaders: ev.ResponseHeaders, Body: out})
+	err := browsertest.Rewrite(ctx, func(body []byte) []byte {
+		var v map[string]map[string]any
+		if json.Unmarshal(body, &v) != nil || v["report"] == nil {
+			return body
 		}
-	}()
-	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{
-		{URLPattern: "*/verification", RequestStage: fetch.RequestStageResponse}}}); err != nil {
+		v["report"]["flags"] = []any{}
+		v["report"]["untracedShare"] = 0
+		out, _ := json.Marshal(v)
+		return out
+	}, "*/verification")
+	if err != nil {
 		t.Fatal(err)
 	}
 	b.route("/lot/" + flagged)

@@ -3,9 +3,14 @@
 package browsertest
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"testing"
+
+	"github.com/chromedp/cdproto/fetch"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
 )
 
 // RequireEnv, when set (.ci/run sets it), makes a browser test fail rather
@@ -41,4 +46,33 @@ func Chromium(t testing.TB) string {
 		t.Skip("no Chromium found ($CHROMIUM, chromium, chromium-browser or google-chrome): the console's browser tests need one; on Debian: apt-get install chromium (.ci/run installs it)")
 	}
 	return p
+}
+
+// Rewrite has the browser of ctx pass the body of each response whose URL
+// matches one of patterns (fetch.RequestPattern's, e.g. "*/v1/flags*")
+// through edit before the page reads it: a server that lies, or answers
+// what a test needs. A response whose body cannot be read fails, as a
+// network error, rather than reach the page unedited.
+func Rewrite(ctx context.Context, edit func(body []byte) []byte, patterns ...string) error {
+	paused := chromedp.Events(ctx, fetch.RequestPaused)
+	go func() {
+		for ev, err := range paused {
+			if err != nil {
+				return
+			}
+			body, err := chromedp.Call(ctx, fetch.GetResponseBody, fetch.GetResponseBodyParams{RequestID: ev.RequestID})
+			if err != nil {
+				chromedp.Call(ctx, fetch.FailRequest, fetch.FailRequestParams{RequestID: ev.RequestID, ErrorReason: network.ErrorReasonFailed})
+				continue
+			}
+			chromedp.Call(ctx, fetch.FulfillRequest, fetch.FulfillRequestParams{
+				RequestID: ev.RequestID, ResponseCode: ev.ResponseStatusCode, ResponseHeaders: ev.ResponseHeaders, Body: edit(body.Body)})
+		}
+	}()
+	var ps []*fetch.RequestPattern
+	for _, p := range patterns {
+		ps = append(ps, &fetch.RequestPattern{URLPattern: p, RequestStage: fetch.RequestStageResponse})
+	}
+	_, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: ps})
+	return err
 }

@@ -5,14 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/fetch"
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/antimony-ledger/provenance/authtoken"
@@ -94,40 +93,23 @@ func TestListingNoteCases(t *testing.T) {
 	base := "http://" + srv.HTTPAddr
 
 	p := openConsole(t, base, tok, 90*time.Second)
-	ctx := p.ctx
 
 	// The fields the next listing answers carry, in place of the server's.
 	var fields atomic.Value
 	fields.Store(map[string]any{})
-	paused := chromedp.Events(ctx, fetch.RequestPaused)
-	go func() {
-		for ev, err := range paused {
-			if err != nil {
-				return
-			}
-			body, err := chromedp.Call(ctx, fetch.GetResponseBody, fetch.GetResponseBodyParams{RequestID: ev.RequestID})
-			if err != nil {
-				chromedp.Call(ctx, fetch.FailRequest, fetch.FailRequestParams{RequestID: ev.RequestID, ErrorReason: network.ErrorReasonFailed})
-				continue
-			}
-			out := body.Body
-			var v map[string]any
-			if json.Unmarshal(body.Body, &v) == nil {
-				for _, k := range []string{"unreadRecords", "pendingLots", "followerOff"} {
-					delete(v, k)
-				}
-				for k, x := range fields.Load().(map[string]any) {
-					v[k] = x
-				}
-				out, _ = json.Marshal(v)
-			}
-			chromedp.Call(ctx, fetch.FulfillRequest, fetch.FulfillRequestParams{
-				RequestID: ev.RequestID, ResponseCode: ev.ResponseStatusCode, ResponseHeaders: ev.ResponseHeaders, Body: out})
+	err = browsertest.Rewrite(p.ctx, func(body []byte) []byte {
+		var v map[string]any
+		if json.Unmarshal(body, &v) != nil {
+			return body
 		}
-	}()
-	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{
-		{URLPattern: "*/v1/flags*", RequestStage: fetch.RequestStageResponse},
-		{URLPattern: "*/v1/lots*", RequestStage: fetch.RequestStageResponse}}}); err != nil {
+		for _, k := range []string{"unreadRecords", "pendingLots", "followerOff"} {
+			delete(v, k)
+		}
+		maps.Copy(v, fields.Load().(map[string]any))
+		out, _ := json.Marshal(v)
+		return out
+	}, "*/v1/flags*", "*/v1/lots*")
+	if err != nil {
 		t.Fatal(err)
 	}
 
