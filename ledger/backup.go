@@ -189,6 +189,9 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// openRestored opens the store Restore writes; tests see its options.
+var openRestored = badger.Open
+
 // restoreOptions are Badger's for the store Restore writes: unsynced (it
 // syncs the files at the end), and with the log's small tables.
 func restoreOptions(dir string) badger.Options {
@@ -218,7 +221,7 @@ func Restore(ctx context.Context, dir string, r io.Reader) (info BackupInfo, err
 			removeWritten(dir, made)
 		}
 	}()
-	db, err := badger.Open(restoreOptions(dir))
+	db, err := openRestored(restoreOptions(dir))
 	if err != nil {
 		return info, fmt.Errorf("restore: opening badger: %w", err)
 	}
