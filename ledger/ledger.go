@@ -1143,12 +1143,11 @@ func (badgerLogger) Debugf(string, ...any) {}
 // compaction holds up to eight builders being written plus one being
 // filled for each of its (up to about six) key ranges, and each store
 // keeps up to eight builders' buffers in a pool for reuse, at the largest
-// size they grew to, a memtable flush's included. At 3.3M records (two stores of
-// 2 GB) builders' buffers reached 64 MiB each, and the heap during compactions
-// grew past 1.5 GiB: a server in a 1 GiB memory cgroup was killed as its
-// flag state caught up, and the garbage collector, over Go's soft memory
-// limit, took a third of the CPU from appends. Smaller tables at the deep
-// levels cost nothing measured: a level's size, so how much compactions
+// size they grew to, a memtable flush's included. At 3.3M records (two
+// stores of 2 GB) builders' buffers reached 64 MiB each, and the heap
+// grew past 1.5 GiB while the flag state caught up: a server in a 1 GiB
+// memory cgroup was killed. With small tables the heap was about half,
+// and the appends' rate the same: a level's size, so how much compactions
 // rewrite, does not depend on its tables' size (BENCHMARKS.md, "Badger's
 // table builders").
 func SmallTables(bo badger.Options) badger.Options {

@@ -201,9 +201,9 @@ func TestListingIndexes(t *testing.T) {
 }
 
 // TestStoreSmallTables: the flag state's store has Badger build tables of
-// its base size at every level (ledger.SmallTables): compacting 16 MiB
-// tables took the heap past 1.5 GiB while the flag state caught up at 3.3M
-// records.
+// its base size at every level below level 0 (ledger.SmallTables): 16 MiB
+// tables' builders took the heap past 1.5 GiB while the flag state caught
+// up at 3.3M records.
 func TestStoreSmallTables(t *testing.T) {
 	x := lottest.New(t)
 	b, err := backend.NewPaused(x.S, x.Trust(), verifier.DefaultConfig(), t.TempDir())

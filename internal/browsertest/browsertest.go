@@ -1,5 +1,5 @@
-// Package browsertest finds the Chromium that the web console's browser
-// tests drive.
+// Package browsertest serves the web console's browser tests: it finds the
+// Chromium they drive, and rewrites the server's answers in it.
 package browsertest
 
 import (
