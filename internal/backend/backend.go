@@ -99,10 +99,9 @@ type Backend struct {
 	maxLag    time.Duration
 	busy      func(time.Time) bool
 	deferring atomic.Bool
-	running   atomic.Bool // the follower runs: not paused, read-only or closed
 
 	cancel      context.CancelFunc
-	done        chan struct{}
+	done        chan struct{} // closed when the follower stops, at once if it never runs
 	partiesDone chan struct{}
 	stopCheck   context.CancelFunc
 	tablesDone  chan struct{} // closed when checkTables returns
@@ -193,7 +192,6 @@ func Open(store *custody.Store, trust verifier.Trust, cfg verifier.Config, o Opt
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
-	b.running.Store(true)
 	go b.follow(ctx)
 	go b.verifyParties(ctx)
 	return b, nil
@@ -470,7 +468,6 @@ func (b *Backend) Replayed() uint64 { return b.next.Load() }
 // parties whose key changes call for it when it is.
 func (b *Backend) follow(ctx context.Context) {
 	defer close(b.done)
-	defer b.running.Store(false)
 	t := time.NewTicker(pollEvery)
 	defer t.Stop()
 	for ctx.Err() == nil {
@@ -551,7 +548,14 @@ func (b *Backend) Following() (unread uint64, age time.Duration, aside bool) {
 // FollowerRunning reports whether the follower runs (behind or not): not
 // when it was paused (--no-flag-follower), when the state was opened
 // read-only on a nearly full disk, or once the backend is closed.
-func (b *Backend) FollowerRunning() bool { return b.running.Load() }
+func (b *Backend) FollowerRunning() bool {
+	select {
+	case <-b.done:
+		return false
+	default:
+		return true
+	}
+}
 
 // step replays up to max records in one transaction (or more, if they
 // do not fit in one) and returns how many it replayed.
@@ -924,7 +928,7 @@ func (b *Backend) wait(ctx context.Context, size uint64) {
 	deadline := time.NewTimer(b.listWait)
 	defer deadline.Stop()
 	for b.next.Load() < size {
-		if b.deferring.Load() || !b.running.Load() {
+		if b.deferring.Load() || !b.FollowerRunning() {
 			// Stepping aside for appends, or not running (off, read-only,
 			// closed): the listing counts what it has not read.
 			return
