@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 )
 
 // A Map is a verifiable map from byte-string keys to byte-string values: a
@@ -27,31 +29,164 @@ import (
 // new map that shares what did not change, so a reader may keep an old
 // version while the log builds the next. The zero Map is empty.
 type Map struct {
-	root *mapNode
+	a    *mapArena // nil for the empty map
+	root uint32    // index of the root node in a; 0 is the empty tree
 	size int
+}
+
+// The nodes of a map live in an arena of its own, in chunks of plain
+// values linked by index, not pointer: Go's garbage collector has nothing
+// to trace in them, where the log's map of a few million keys, as Go
+// objects, was most of what each of its cycles had to scan (and, held
+// near the server's soft memory limit, kept the collector running half
+// the time; BENCHMARKS.md, "The verifiable map's arena"). Versions share
+// an arena: a node, once written, never changes, so a reader of one
+// version needs no lock while the writer adds the nodes of the next. What
+// no newer version reaches stays until the arena is compacted: once it
+// holds half as much again as was reachable after the last compaction
+// (and at least compactMin entries), a copy of the latest version into a
+// new arena begins (see compaction), and the old arena goes when no
+// version in use is in it.
+type mapArena struct {
+	mu     sync.Mutex // held by a writer: one at a time adds to the arena
+	nodes  atomic.Pointer[[]*[chunkLen]mapNode]
+	leaves atomic.Pointer[[]*[chunkLen]mapLeaf]
+	bytes  atomic.Pointer[[][]byte]
+	// nn and nl are the next free indexes (index 0 is never used: it is
+	// nil); byteCur is the chunk of bytes values are added to, byteFree
+	// what is left in it.
+	nn, nl   uint32
+	byteCur  uint32
+	byteFree int
+	// live is what the last compaction (or the arena's first version)
+	// reached: entries (nodes and leaves) and bytes of values.
+	live, liveBytes int
+	// comp is the compaction under way, if any.
+	comp *compaction
 }
 
 type mapNode struct {
 	hash        [32]byte
-	left, right *mapNode // for an interior node; nil is empty
-	leaf        *mapLeafData
+	left, right uint32 // for an interior node; 0 is empty
+	leaf        uint32 // for a leaf: its key and value in the arena's leaves
 }
 
-// mapLeafData is what a leaf holds besides its hash; interior nodes, most
-// of the tree, go without it.
-type mapLeafData struct {
-	key   [32]byte // SHA-256 of the key
-	value []byte
+type mapLeaf struct {
+	key                [32]byte // SHA-256 of the key
+	vchunk, voff, vlen uint32   // the value, in the arena's bytes
 }
 
 const (
-	mapLeafPrefix     = 0x10
-	mapInteriorPrefix = 0x11
+	chunkBits = 12
+	chunkLen  = 1 << chunkBits
+	// byteChunk is the size of a chunk of values; a value above a quarter
+	// of it gets a chunk of its own.
+	byteChunk = 1 << 18
 )
 
-func mapLeaf(kh [32]byte, value []byte) *mapNode {
-	n := &mapNode{leaf: &mapLeafData{key: kh, value: value}}
-	n.hash = mapLeafHash(kh, sha256.Sum256(value))
+// compactMin is the fewest entries an arena holds before it is compacted:
+// a small map is not worth copying. A variable for tests.
+var compactMin = 1 << 16
+
+func newMapArena() *mapArena {
+	a := &mapArena{}
+	a.nodes.Store(&[]*[chunkLen]mapNode{})
+	a.leaves.Store(&[]*[chunkLen]mapLeaf{})
+	a.bytes.Store(&[][]byte{})
+	a.nn, a.nl = 1, 1
+	return a
+}
+
+func (a *mapArena) node(i uint32) *mapNode {
+	return &(*a.nodes.Load())[i>>chunkBits][i&(chunkLen-1)]
+}
+
+func (a *mapArena) leaf(i uint32) *mapLeaf {
+	return &(*a.leaves.Load())[i>>chunkBits][i&(chunkLen-1)]
+}
+
+func (a *mapArena) value(l *mapLeaf) []byte {
+	c := (*a.bytes.Load())[l.vchunk]
+	return c[l.voff : l.voff+l.vlen : l.voff+l.vlen]
+}
+
+func (a *mapArena) hashOf(i uint32) [32]byte {
+	if i == 0 {
+		return [32]byte{}
+	}
+	return a.node(i).hash
+}
+
+// newNode returns a new node's index; a.mu is held. A chunk table that
+// grows is copied, so that a reader holding the old one still finds every
+// node it can reach.
+func (a *mapArena) newNode() uint32 {
+	i := a.nn
+	t := *a.nodes.Load()
+	if int(i>>chunkBits) >= len(t) {
+		if len(t) >= 1<<(32-chunkBits) {
+			panic("tlog: a map of more than 2^32 nodes")
+		}
+		nt := append(t[:len(t):len(t)], new([chunkLen]mapNode))
+		a.nodes.Store(&nt)
+	}
+	a.nn++
+	return i
+}
+
+func (a *mapArena) newLeaf() uint32 {
+	i := a.nl
+	t := *a.leaves.Load()
+	if int(i>>chunkBits) >= len(t) {
+		if len(t) >= 1<<(32-chunkBits) {
+			panic("tlog: a map of more than 2^32 leaves")
+		}
+		nt := append(t[:len(t):len(t)], new([chunkLen]mapLeaf))
+		a.leaves.Store(&nt)
+	}
+	a.nl++
+	return i
+}
+
+// putValue copies value into the arena's bytes; a.mu is held.
+func (a *mapArena) putValue(l *mapLeaf, value []byte) {
+	t := *a.bytes.Load()
+	n := len(value)
+	if n > byteChunk/4 {
+		nt := append(t[:len(t):len(t)], bytes.Clone(value))
+		a.bytes.Store(&nt)
+		l.vchunk, l.voff, l.vlen = uint32(len(t)), 0, uint32(n)
+		return
+	}
+	if n > a.byteFree || len(t) == 0 {
+		nt := append(t[:len(t):len(t)], make([]byte, byteChunk))
+		a.bytes.Store(&nt)
+		a.byteCur, a.byteFree = uint32(len(t)), byteChunk
+		t = nt
+	}
+	off := byteChunk - a.byteFree
+	copy(t[a.byteCur][off:], value)
+	a.byteFree -= n
+	l.vchunk, l.voff, l.vlen = a.byteCur, uint32(off), uint32(n)
+}
+
+func (a *mapArena) mapLeaf(kh [32]byte, value []byte) uint32 {
+	li := a.newLeaf()
+	l := a.leaf(li)
+	l.key = kh
+	a.putValue(l, value)
+	n := a.newNode()
+	nd := a.node(n)
+	nd.leaf = li
+	nd.hash = mapLeafHash(kh, sha256.Sum256(value))
+	return n
+}
+
+func (a *mapArena) mapInterior(l, r uint32) uint32 {
+	h := mapInteriorHash(a.hashOf(l), a.hashOf(r))
+	n := a.newNode()
+	nd := a.node(n)
+	nd.left, nd.right, nd.hash = l, r, h
 	return n
 }
 
@@ -63,10 +198,6 @@ func mapLeafHash(kh, vh [32]byte) [32]byte {
 	return sha256.Sum256(b[:])
 }
 
-func mapInterior(l, r *mapNode) *mapNode {
-	return &mapNode{left: l, right: r, hash: mapInteriorHash(hashOf(l), hashOf(r))}
-}
-
 func mapInteriorHash(l, r [32]byte) [32]byte {
 	var b [1 + 64]byte
 	b[0] = mapInteriorPrefix
@@ -75,69 +206,45 @@ func mapInteriorHash(l, r [32]byte) [32]byte {
 	return sha256.Sum256(b[:])
 }
 
-func hashOf(n *mapNode) [32]byte {
-	if n == nil {
-		return [32]byte{}
-	}
-	return n.hash
-}
-
 // bit returns bit d of h, most significant first.
 func bit(h [32]byte, d int) int { return int(h[d/8]>>(7-d%8)) & 1 }
 
 // Root returns the map's root hash.
-func (m Map) Root() [32]byte { return hashOf(m.root) }
+func (m Map) Root() [32]byte {
+	if m.root == 0 {
+		return [32]byte{}
+	}
+	return m.a.node(m.root).hash
+}
 
 // Len returns the number of keys in the map.
 func (m Map) Len() int { return m.size }
 
-// Get returns key's value, and whether the map holds key.
+// Get returns key's value, and whether the map holds key. The value is
+// the map's: the caller must not modify it.
 func (m Map) Get(key []byte) ([]byte, bool) {
 	kh := sha256.Sum256(key)
-	n := m.root
-	for d := 0; n != nil; d++ {
-		if n.leaf != nil {
-			if n.leaf.key == kh {
-				return n.leaf.value, true
+	for d, n := 0, m.root; n != 0; d++ {
+		nd := m.a.node(n)
+		if nd.leaf != 0 {
+			if l := m.a.leaf(nd.leaf); l.key == kh {
+				return m.a.value(l), true
 			}
 			return nil, false
 		}
 		if bit(kh, d) == 0 {
-			n = n.left
+			n = nd.left
 		} else {
-			n = n.right
+			n = nd.right
 		}
 	}
 	return nil, false
 }
 
-// Set returns the map with key set to value. The map keeps value: the
-// caller must not modify it.
+// Set returns the map with key set to value. The map keeps a copy of
+// value.
 func (m Map) Set(key, value []byte) Map {
-	kh := sha256.Sum256(key)
-	root, added := set(m.root, 0, kh, value)
-	if added {
-		m.size++
-	}
-	m.root = root
-	return m
-}
-
-func set(n *mapNode, d int, kh [32]byte, value []byte) (*mapNode, bool) {
-	switch {
-	case n == nil:
-		return mapLeaf(kh, value), true
-	case n.leaf != nil && n.leaf.key == kh:
-		return mapLeaf(kh, value), false
-	case n.leaf != nil:
-		return split(n, mapLeaf(kh, value), d), true
-	}
-	if bit(kh, d) == 0 {
-		l, added := set(n.left, d+1, kh, value)
-		return mapInterior(l, n.right), added
-	}
-	r, added := set(n.right, d+1, kh, value)
-	return mapInterior(n.left, r), added
+	return m.SetAll([]MapEntry{{key, value}})
 }
 
 // A MapEntry is one key and value for [Map.SetAll].
@@ -145,8 +252,8 @@ type MapEntry struct{ Key, Value []byte }
 
 // SetAll returns the map with every entry set, a later entry of the same
 // key winning: the same map as Set called for each in turn, but each node
-// on the changed paths is built and hashed once. The map keeps the values:
-// the caller must not modify them.
+// on the changed paths is built and hashed once. The map keeps a copy of
+// the values.
 func (m Map) SetAll(entries []MapEntry) Map {
 	if len(entries) == 0 {
 		return m
@@ -164,9 +271,113 @@ func (m Map) SetAll(entries []MapEntry) Map {
 		}
 		out = append(out, it)
 	}
-	root, added := setAll(m.root, 0, out)
-	m.root, m.size = root, m.size+added
+	a := m.a
+	if a == nil {
+		a = newMapArena()
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	root, added := a.setAll(m.root, 0, out)
+	m.a, m.root, m.size = a, root, m.size+added
+	if a.live == 0 {
+		a.live, a.liveBytes = a.used()
+	}
+	if c := a.comp; c != nil {
+		if compactWait {
+			<-c.done
+		}
+		select {
+		case <-c.done:
+			m.a, m.root = c.b, c.adopt(a, root)
+			a.comp = nil
+			c.b.live, c.b.liveBytes = c.b.used()
+		default:
+		}
+	} else if used, usedBytes := a.used(); used >= max(a.live+a.live/2, compactMin) || usedBytes >= max(a.liveBytes+a.liveBytes/2, compactMin*64) {
+		a.comp = a.compact(root)
+	}
 	return m
+}
+
+// used is what the arena holds: entries (nodes and leaves) and bytes of
+// values; a.mu is held.
+func (a *mapArena) used() (entries, bytes int) {
+	bs := *a.bytes.Load()
+	for _, c := range bs {
+		bytes += len(c)
+	}
+	return int(a.nn+a.nl) - 2, bytes - a.byteFree
+}
+
+// A compaction copies one version of a map into a new arena, in the
+// background: on a log of a few million keys the copy takes a few hundred
+// milliseconds, which the writer does not wait for. The first Set or
+// SetAll after it is done adopts the version it made into the new arena
+// (what is new since the copy began, and whatever else it reaches that
+// the copy did not) and goes on there.
+type compaction struct {
+	mark uint32 // the arena's next node when the copy began
+	b    *mapArena
+	// xlat maps the index of each node the copy took to its index in b.
+	xlat []uint32
+	done chan struct{}
+}
+
+// compactWait makes a writer wait for a compaction under way (tests).
+var compactWait = false
+
+// compact starts copying the tree at root into a new arena; a.mu is held.
+func (a *mapArena) compact(root uint32) *compaction {
+	c := &compaction{mark: a.nn, b: newMapArena(), xlat: make([]uint32, a.nn), done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		c.copy(a, root)
+	}()
+	return c
+}
+
+// copy copies the subtree n of a into c.b, hashes and all, and returns
+// its index there. It reads only nodes no writer changes, and writes
+// only c.b, which is the compaction's alone until done is closed.
+func (c *compaction) copy(a *mapArena, n uint32) uint32 {
+	if n == 0 {
+		return 0
+	}
+	if n < c.mark && c.xlat[n] != 0 {
+		return c.xlat[n]
+	}
+	b := c.b
+	src := a.node(n)
+	var out uint32
+	if src.leaf != 0 {
+		sl := a.leaf(src.leaf)
+		li := b.newLeaf()
+		l := b.leaf(li)
+		l.key = sl.key
+		b.putValue(l, a.value(sl))
+		out = b.newNode()
+		nd := b.node(out)
+		nd.hash, nd.leaf = src.hash, li
+	} else {
+		hash, left, right := src.hash, src.left, src.right
+		l, r := c.copy(a, left), c.copy(a, right)
+		out = b.newNode()
+		nd := b.node(out)
+		nd.hash, nd.left, nd.right = hash, l, r
+	}
+	if n < c.mark {
+		c.xlat[n] = out
+	}
+	return out
+}
+
+// adopt returns root, a tree of a, as a tree of the compaction's arena:
+// the nodes the copy took are used as they are, the rest copied; a.mu is
+// held, and the copy is done.
+func (c *compaction) adopt(a *mapArena, root uint32) uint32 {
+	c.b.mu.Lock()
+	defer c.b.mu.Unlock()
+	return c.copy(a, root)
 }
 
 type mapItem struct {
@@ -175,38 +386,45 @@ type mapItem struct {
 }
 
 // setAll sets items (sorted by key hash, distinct, all under n's prefix of
-// d bits) in the subtree n at depth d, and says how many keys it added.
-func setAll(n *mapNode, d int, items []mapItem) (*mapNode, int) {
+// d bits) in the subtree n at depth d, and says how many keys it added;
+// a.mu is held.
+func (a *mapArena) setAll(n uint32, d int, items []mapItem) (uint32, int) {
 	switch {
 	case len(items) == 0:
 		return n, 0
-	case n == nil:
-		return buildMap(d, items), len(items)
-	case n.leaf != nil:
-		i, found := slices.BinarySearchFunc(items, n.leaf.key, func(it mapItem, k [32]byte) int { return bytes.Compare(it.kh[:], k[:]) })
-		if found {
-			return buildMap(d, items), len(items) - 1
-		}
-		all := slices.Insert(slices.Clone(items), i, mapItem{n.leaf.key, n.leaf.value})
-		return buildMap(d, all), len(items)
+	case n == 0:
+		return a.buildMap(d, items), len(items)
 	}
+	nd := a.node(n)
+	if nd.leaf != 0 {
+		l := a.leaf(nd.leaf)
+		i, found := slices.BinarySearchFunc(items, l.key, func(it mapItem, k [32]byte) int { return bytes.Compare(it.kh[:], k[:]) })
+		if found {
+			return a.buildMap(d, items), len(items) - 1
+		}
+		all := slices.Insert(slices.Clone(items), i, mapItem{l.key, a.value(l)})
+		return a.buildMap(d, all), len(items)
+	}
+	left, right := nd.left, nd.right
 	cut := splitAt(items, d)
-	l, a := setAll(n.left, d+1, items[:cut])
-	r, b := setAll(n.right, d+1, items[cut:])
-	return mapInterior(l, r), a + b
+	l, x := a.setAll(left, d+1, items[:cut])
+	r, y := a.setAll(right, d+1, items[cut:])
+	return a.mapInterior(l, r), x + y
 }
 
 // buildMap builds the subtree at depth d holding exactly items (sorted by
-// key hash, distinct).
-func buildMap(d int, items []mapItem) *mapNode {
+// key hash, distinct); a.mu is held.
+func (a *mapArena) buildMap(d int, items []mapItem) uint32 {
 	switch len(items) {
 	case 0:
-		return nil
+		return 0
 	case 1:
-		return mapLeaf(items[0].kh, items[0].value)
+		return a.mapLeaf(items[0].kh, items[0].value)
 	}
 	cut := splitAt(items, d)
-	return mapInterior(buildMap(d+1, items[:cut]), buildMap(d+1, items[cut:]))
+	l := a.buildMap(d+1, items[:cut])
+	r := a.buildMap(d+1, items[cut:])
+	return a.mapInterior(l, r)
 }
 
 // splitAt returns the first of items whose key hash has bit d set.
@@ -215,19 +433,10 @@ func splitAt(items []mapItem, d int) int {
 	return i
 }
 
-// split returns the subtree at depth d holding leaves a and b.
-func split(a, b *mapNode, d int) *mapNode {
-	ba, bb := bit(a.leaf.key, d), bit(b.leaf.key, d)
-	switch {
-	case ba == bb && ba == 0:
-		return mapInterior(split(a, b, d+1), nil)
-	case ba == bb:
-		return mapInterior(nil, split(a, b, d+1))
-	case ba == 0:
-		return mapInterior(a, b)
-	}
-	return mapInterior(b, a)
-}
+const (
+	mapLeafPrefix     = 0x10
+	mapInteriorPrefix = 0x11
+)
 
 // A MapProof shows a key's value in a map, or its absence, against the
 // map's root. Siblings are the hashes beside the key's path, from the root
@@ -245,18 +454,21 @@ func (m Map) Prove(key []byte) MapProof {
 	kh := sha256.Sum256(key)
 	var p MapProof
 	n := m.root
-	for d := 0; n != nil && n.leaf == nil; d++ {
+	for d := 0; n != 0 && m.a.node(n).leaf == 0; d++ {
+		nd := m.a.node(n)
 		if bit(kh, d) == 0 {
-			p.Siblings = append(p.Siblings, hashOf(n.right))
-			n = n.left
+			p.Siblings = append(p.Siblings, m.a.hashOf(nd.right))
+			n = nd.left
 		} else {
-			p.Siblings = append(p.Siblings, hashOf(n.left))
-			n = n.right
+			p.Siblings = append(p.Siblings, m.a.hashOf(nd.left))
+			n = nd.right
 		}
 	}
-	if n != nil && n.leaf.key != kh {
-		k, v := n.leaf.key, sha256.Sum256(n.leaf.value)
-		p.OtherKey, p.OtherValue = &k, &v
+	if n != 0 {
+		if l := m.a.leaf(m.a.node(n).leaf); l.key != kh {
+			k, v := l.key, sha256.Sum256(m.a.value(l))
+			p.OtherKey, p.OtherValue = &k, &v
+		}
 	}
 	return p
 }
