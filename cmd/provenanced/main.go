@@ -54,6 +54,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"syscall"
@@ -71,7 +72,42 @@ import (
 // 1M-record log doubled the server's memory (BENCHMARKS.md, "Flags that
 // keep up"). A soft limit makes the collector run earlier instead: past
 // it, it spends more CPU, never refuses memory.
-const defaultMemoryLimit = 640 << 20
+//
+// What stays live grows with the log (the verifiable map is held in
+// memory: about 300 MB at 4M records), and a limit that leaves the
+// collector little room above it keeps it running back to back: at 4.3M
+// records, live 550 MB under the 640 MiB limit, half the server's CPU went
+// to the collector and appends ran at a third of their rate with room
+// (BENCHMARKS.md, "The verifiable map's arena"). So the limit follows the
+// live heap: never less than memoryHeadroom above it.
+const (
+	defaultMemoryLimit = 640 << 20
+	memoryHeadroom     = 320 << 20
+)
+
+// memoryLimit is the soft limit for a live heap of live bytes.
+func memoryLimit(live uint64) int64 {
+	return max(defaultMemoryLimit, int64(min(live, 1<<50))+memoryHeadroom)
+}
+
+// followMemoryLimit sets the soft limit for the live heap every interval
+// until ctx is done.
+func followMemoryLimit(ctx context.Context, interval time.Duration) {
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		metrics.Read(sample)
+		if sample[0].Value.Kind() == metrics.KindUint64 {
+			debug.SetMemoryLimit(memoryLimit(sample[0].Value.Uint64()))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
 
 func main() {
 	if len(os.Args) > 1 {
@@ -92,11 +128,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, "provenanced:", err)
 		os.Exit(2)
 	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(defaultMemoryLimit)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+		go followMemoryLimit(ctx, 5*time.Second)
+	}
 	if err := Run(ctx, opts); err != nil {
 		fmt.Fprintln(os.Stderr, "provenanced:", err)
 		os.Exit(1)
