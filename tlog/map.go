@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -58,6 +59,7 @@ type mapArena struct {
 	nn, nl   uint32
 	byteCur  uint32
 	byteFree int
+	shared   bool // byteCur is a chunk values share (not one value's own)
 	// live is what the last compaction (or the arena's first version)
 	// reached: entries (nodes and leaves) and bytes of values.
 	live, liveBytes int
@@ -122,11 +124,11 @@ func (a *mapArena) hashOf(i uint32) [32]byte {
 // node it can reach.
 func (a *mapArena) newNode() uint32 {
 	i := a.nn
+	if i == 0 { // wrapped: index 0 is nil
+		panic("tlog: a map arena of more than 2^32-1 nodes")
+	}
 	t := *a.nodes.Load()
 	if int(i>>chunkBits) >= len(t) {
-		if len(t) >= 1<<(32-chunkBits) {
-			panic("tlog: a map of more than 2^32 nodes")
-		}
 		nt := append(t[:len(t):len(t)], new([chunkLen]mapNode))
 		a.nodes.Store(&nt)
 	}
@@ -136,11 +138,11 @@ func (a *mapArena) newNode() uint32 {
 
 func (a *mapArena) newLeaf() uint32 {
 	i := a.nl
+	if i == 0 { // wrapped: index 0 is nil
+		panic("tlog: a map arena of more than 2^32-1 leaves")
+	}
 	t := *a.leaves.Load()
 	if int(i>>chunkBits) >= len(t) {
-		if len(t) >= 1<<(32-chunkBits) {
-			panic("tlog: a map of more than 2^32 leaves")
-		}
 		nt := append(t[:len(t):len(t)], new([chunkLen]mapLeaf))
 		a.leaves.Store(&nt)
 	}
@@ -152,16 +154,19 @@ func (a *mapArena) newLeaf() uint32 {
 func (a *mapArena) putValue(l *mapLeaf, value []byte) {
 	t := *a.bytes.Load()
 	n := len(value)
+	if n > math.MaxUint32 {
+		panic("tlog: a map value of 4 GiB or more")
+	}
 	if n > byteChunk/4 {
 		nt := append(t[:len(t):len(t)], bytes.Clone(value))
 		a.bytes.Store(&nt)
 		l.vchunk, l.voff, l.vlen = uint32(len(t)), 0, uint32(n)
 		return
 	}
-	if n > a.byteFree || len(t) == 0 {
+	if !a.shared || n > a.byteFree {
 		nt := append(t[:len(t):len(t)], make([]byte, byteChunk))
 		a.bytes.Store(&nt)
-		a.byteCur, a.byteFree = uint32(len(t)), byteChunk
+		a.byteCur, a.byteFree, a.shared = uint32(len(t)), byteChunk, true
 		t = nt
 	}
 	off := byteChunk - a.byteFree
@@ -306,7 +311,7 @@ func (a *mapArena) used() (entries, bytes int) {
 	for _, c := range bs {
 		bytes += len(c)
 	}
-	return int(a.nn+a.nl) - 2, bytes - a.byteFree
+	return int(a.nn) + int(a.nl) - 2, bytes - a.byteFree
 }
 
 // A compaction copies one version of a map into a new arena, in the
