@@ -53,8 +53,10 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"path"
 	"runtime/debug"
 	"runtime/metrics"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -85,21 +87,28 @@ const (
 	memoryHeadroom     = 320 << 20
 )
 
-// memoryLimit is the soft limit for a live heap of live bytes.
-func memoryLimit(live uint64) int64 {
-	return max(defaultMemoryLimit, int64(min(live, 1<<50))+memoryHeadroom)
+// memoryLimit is the soft limit for a live heap of live bytes, in a
+// memory cgroup (a container's limit) of hard bytes, 0 for none: never
+// above nine tenths of that, where the collector had better work harder
+// than the kernel kill the server.
+func memoryLimit(live uint64, hard int64) int64 {
+	l := max(defaultMemoryLimit, int64(min(live, 1<<50))+memoryHeadroom)
+	if hard > 0 {
+		l = min(l, hard/10*9)
+	}
+	return l
 }
 
 // followMemoryLimit sets the soft limit for the live heap every interval
 // until ctx is done.
-func followMemoryLimit(ctx context.Context, interval time.Duration) {
+func followMemoryLimit(ctx context.Context, interval time.Duration, hard int64) {
 	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		metrics.Read(sample)
 		if sample[0].Value.Kind() == metrics.KindUint64 {
-			debug.SetMemoryLimit(memoryLimit(sample[0].Value.Uint64()))
+			debug.SetMemoryLimit(memoryLimit(sample[0].Value.Uint64(), hard))
 		}
 		select {
 		case <-ctx.Done():
@@ -107,6 +116,41 @@ func followMemoryLimit(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 		}
 	}
+}
+
+// cgroupMemoryLimit returns the memory limit of the process's cgroup
+// (v2's memory.max, v1's memory.limit_in_bytes), or 0 if it has none or
+// it cannot be read; readFile reads a file (os.ReadFile, or a test's).
+func cgroupMemoryLimit(readFile func(string) ([]byte, error)) int64 {
+	own, err := readFile("/proc/self/cgroup")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(own)) {
+		// hierarchy-ID:controllers:path; v2's is 0::path.
+		parts := strings.SplitN(strings.TrimSpace(line), ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		var file string
+		switch {
+		case parts[0] == "0" && parts[1] == "":
+			file = "/sys/fs/cgroup" + parts[2] + "/memory.max"
+		case slices.Contains(strings.Split(parts[1], ","), "memory"):
+			file = "/sys/fs/cgroup/memory" + parts[2] + "/memory.limit_in_bytes"
+		default:
+			continue
+		}
+		b, err := readFile(path.Clean(file))
+		if err != nil {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		if err == nil && n > 0 && n < 1<<50 { // "max", or v1's page-rounded MaxInt64: none
+			return n
+		}
+	}
+	return 0
 }
 
 func main() {
@@ -131,8 +175,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(defaultMemoryLimit)
-		go followMemoryLimit(ctx, 5*time.Second)
+		hard := cgroupMemoryLimit(os.ReadFile)
+		debug.SetMemoryLimit(memoryLimit(0, hard))
+		go followMemoryLimit(ctx, 5*time.Second, hard)
 	}
 	if err := Run(ctx, opts); err != nil {
 		fmt.Fprintln(os.Stderr, "provenanced:", err)
