@@ -353,3 +353,64 @@ func TestPagedListingCountsFromFirstPage(t *testing.T) {
 		}
 	}
 }
+
+// TestFollowerPacedPastMaxLag: a backlog past the max lag that the
+// follower catches up on is read with pauses (its pacer on) while the
+// processors are busy, without while they are not, and read to the end
+// either way.
+func TestFollowerPacedPastMaxLag(t *testing.T) {
+	x := lottest.New(t)
+	busy := new(atomic.Bool)
+	b, err := backend.OpenPaced(x.S, x.Trust(), verifier.DefaultConfig(), backend.Options{Dir: t.TempDir(), MaxLag: time.Minute},
+		func(time.Time) bool { return busy.Load() }, 5*time.Millisecond, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	waitFollowed(t, b) // the registrations
+	const n = 60
+	// backlog leaves n records unread, a second apart by the log's clock
+	// (all younger than the max lag), then moves the clock past it.
+	backlog := func(prefix string) {
+		t.Helper()
+		busy.Store(true)
+		for i := range n {
+			x.Extract(x.Mine, fmt.Sprintf("%s-%d", prefix, i), 1000, 3, 9, lottest.NearBorder, 1)
+			x.C.Clock.Advance(x.C.Clock.Now().Add(time.Second))
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			unread, _, aside := b.Following()
+			// One record may slip by: read in the step that began
+			// before busy was set (a step reads one record here).
+			if unread >= n-1 && aside {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("before the max lag: %d unread, stepping aside %v; want the %d extractions unread (one may slip by), the follower aside", unread, aside, n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	past := func() { x.C.Clock.Advance(x.C.Clock.Now().Add(2 * time.Minute)) }
+
+	backlog("IDLE")
+	busy.Store(false) // the burst is over
+	past()
+	waitFollowed(t, b)
+	if p := backend.Paced(b); p != 0 {
+		t.Fatalf("the follower paused %d times reading a backlog with the processors idle", p)
+	}
+
+	backlog("PACE")
+	past() // busy still
+	waitFollowed(t, b)
+	if p := backend.Paced(b); p == 0 {
+		t.Fatal("the follower caught up on a backlog past the max lag, busy, without a pause")
+	}
+	for _, lot := range []string{"IDLE-0", "PACE-0", fmt.Sprintf("PACE-%d", n-1)} {
+		if listed, _ := borderFlagged(t, b, lot); !listed {
+			t.Fatalf("%s read but its flag is not listed", lot)
+		}
+	}
+}

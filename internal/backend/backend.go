@@ -7,6 +7,7 @@ package backend
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -99,6 +100,12 @@ type Backend struct {
 	maxLag    time.Duration
 	busy      func(time.Time) bool
 	deferring atomic.Bool
+	// pace paces the follower while it reads though the processors are
+	// busy (see pacer); paced counts the pauses it made.
+	pace  pacer
+	paced atomic.Uint64
+	// batch is how many records a step replays at most (tests change it).
+	batch uint64
 
 	cancel      context.CancelFunc
 	done        chan struct{} // closed when the follower stops, at once if it never runs
@@ -131,8 +138,12 @@ type Options struct {
 	// the oldest record it has not replayed was appended MaxLag ago or
 	// more. Zero keeps flags current at the appends' expense.
 	MaxLag time.Duration
-	// busy, if set, replaces the reading of the scheduler (tests).
-	busy func(time.Time) bool
+	// busy, if set, replaces the reading of the scheduler (tests);
+	// paceWindow and batch, if set, the pacer's window and the records a
+	// step replays at most.
+	busy       func(time.Time) bool
+	paceWindow time.Duration
+	batch      uint64
 }
 
 // DefaultMaxLag is provenanced's --flag-max-lag: under a burst of appends
@@ -205,7 +216,7 @@ func open(store *custody.Store, trust verifier.Trust, cfg verifier.Config, o Opt
 	b := &Backend{
 		store: store, trust: trust, cfg: cfg, logger: logger,
 		cache: verifier.NewCache(), proofs: newProofCache(), listWait: DefaultListWait,
-		maxLag: o.MaxLag, busy: o.busy,
+		maxLag: o.MaxLag, busy: o.busy, pace: pacer{window: o.paceWindow}, batch: cmp.Or(o.batch, batch),
 		caught: make(chan struct{}), done: make(chan struct{}), partiesDone: make(chan struct{}), tablesDone: make(chan struct{}), cancel: func() {}, stopCheck: func() {},
 	}
 	if b.busy == nil {
@@ -478,7 +489,17 @@ func (b *Backend) follow(ctx context.Context) {
 			}
 			continue
 		}
-		n, err := b.step(ctx, batch)
+		began := time.Now()
+		n, err := b.step(ctx, b.batch)
+		if n > 0 && err == nil {
+			if pause := b.pause(ctx, began); pause > 0 {
+				b.paced.Add(1)
+				select {
+				case <-ctx.Done():
+				case <-time.After(pause):
+				}
+			}
+		}
 		if err != nil && ctx.Err() == nil && !errors.Is(err, ledger.ErrClosed) {
 			b.logger.Warn("verifier: following the log", "error", err)
 			select {
@@ -518,6 +539,69 @@ func (b *Backend) stepAside(ctx context.Context, now time.Time) bool {
 		b.logger.Debug("verifier: the follower steps aside while appends keep the processors busy", "aside", aside, "unread", size-next)
 	}
 	return aside
+}
+
+// A pacer paces the follower while it reads a backlog past the max lag
+// with the processors busy: reading it at full speed took most of the
+// CPU, and appends then ran at a third of their rate, or less on a large
+// log (BENCHMARKS.md, "The follower paced past the max lag"). Once a
+// second it weighs how far the follower caught up: if the oldest record
+// it has not read grew younger by a quarter of that second or more, it
+// pauses after each batch for as long as the batch took (half the time,
+// then), and reads at full speed otherwise. So a backlog past the bound
+// still shrinks, by at least a quarter of a second each second, and
+// appends keep more of the CPU while it does.
+type pacer struct {
+	window time.Duration // paceWindow, or a test's
+	at     time.Time     // the start of the window weighed, by the wall clock
+	age    time.Duration // the oldest unread record's age then
+	on     bool
+}
+
+const (
+	paceWindow = time.Second
+	// paceGain is the least share of the window the oldest unread
+	// record's age must fall by for the follower to keep pausing.
+	paceGain = 4 // a quarter
+)
+
+// next returns how long to pause after a batch that took took, the
+// oldest unread record being age old at now.
+func (p *pacer) next(now time.Time, took, age time.Duration) time.Duration {
+	if p.window == 0 {
+		p.window = paceWindow
+	}
+	if p.at.IsZero() || now.Sub(p.at) >= p.window {
+		if !p.at.IsZero() {
+			p.on = p.age-age >= now.Sub(p.at)/paceGain
+		}
+		p.at, p.age = now, age
+	}
+	if !p.on {
+		return 0
+	}
+	return took
+}
+
+// pause returns how long the follower pauses after a batch it began at
+// began: while it reads past the max lag with the processors busy, as its
+// pacer says; else none, and the pacer starts over.
+func (b *Backend) pause(ctx context.Context, began time.Time) time.Duration {
+	now := time.Now()
+	if b.maxLag <= 0 || !b.busy(now) {
+		b.pace = pacer{window: b.pace.window}
+		return 0
+	}
+	next := b.next.Load()
+	if next >= b.store.Log().Size() {
+		b.pace = pacer{window: b.pace.window}
+		return 0
+	}
+	age, ok := b.unreadFor(ctx, next)
+	if !ok {
+		return 0
+	}
+	return b.pace.next(now, now.Sub(began), age)
 }
 
 // unreadFor is how long ago the log took the record at index next, by the

@@ -59,6 +59,18 @@ func OpenBusy(store *custody.Store, trust verifier.Trust, cfg verifier.Config, o
 	return Open(store, trust, cfg, o)
 }
 
+// OpenPaced opens a backend as OpenBusy does, its pacer weighing the
+// follower's progress every window, the follower replaying at most batch
+// records a step.
+func OpenPaced(store *custody.Store, trust verifier.Trust, cfg verifier.Config, o Options, busy func(time.Time) bool, window time.Duration, batch uint64) (*Backend, error) {
+	o.busy, o.paceWindow, o.batch = busy, window, batch
+	return Open(store, trust, cfg, o)
+}
+
+// Paced returns how many times b's follower paused while it read past the
+// max lag with the processors busy.
+func Paced(b *Backend) uint64 { return b.paced.Load() }
+
 // Busy is the scheduler's reading the follower steps aside on.
 func Busy() func(time.Time) bool { return new(contention).Busy }
 
