@@ -545,12 +545,16 @@ func (b *Backend) stepAside(ctx context.Context, now time.Time) bool {
 // with the processors busy: reading it at full speed took most of the
 // CPU, and appends then ran at a third of their rate, or less on a large
 // log (BENCHMARKS.md, "The follower paced past the max lag"). Once a
-// second it weighs how far the follower caught up: if the oldest record
-// it has not read grew younger by a quarter of that second or more, it
-// pauses after each batch for as long as the batch took (half the time,
-// then), and reads at full speed otherwise. So a backlog past the bound
-// still shrinks, by at least a quarter of a second each second, and
-// appends keep more of the CPU while it does.
+// second it weighs how far the follower caught up, by how much younger
+// the oldest record it has not read became. Reading at full speed, if
+// that was by a second and a half or more (so that at half the speed it
+// would still catch up by a quarter second a second), it starts pausing
+// after each batch for as long as the batch took; pausing, it goes on
+// while it catches up by a quarter second a second or more, and reads at
+// full speed again otherwise. While it pauses a backlog past the bound
+// thus shrinks by at least a quarter second a second, and appends keep
+// more of the CPU; a backlog it reads little faster than it was written
+// (one written at saturation) is read at full speed, as before.
 type pacer struct {
 	window time.Duration // paceWindow, or a test's
 	at     time.Time     // the start of the window weighed, by the wall clock
@@ -558,12 +562,7 @@ type pacer struct {
 	on     bool
 }
 
-const (
-	paceWindow = time.Second
-	// paceGain is the least share of the window the oldest unread
-	// record's age must fall by for the follower to keep pausing.
-	paceGain = 4 // a quarter
-)
+const paceWindow = time.Second
 
 // next returns how long to pause after a batch that took took, the
 // oldest unread record being age old at now.
@@ -573,7 +572,12 @@ func (p *pacer) next(now time.Time, took, age time.Duration) time.Duration {
 	}
 	if p.at.IsZero() || now.Sub(p.at) >= p.window {
 		if !p.at.IsZero() {
-			p.on = p.age-age >= now.Sub(p.at)/paceGain
+			d := now.Sub(p.at)
+			need := d / 4 // pausing: a quarter second a second
+			if !p.on {
+				need = d * 3 / 2 // at full speed: enough for half the speed to gain that
+			}
+			p.on = p.age-age >= need
 		}
 		p.at, p.age = now, age
 	}

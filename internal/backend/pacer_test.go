@@ -5,35 +5,50 @@ import (
 	"time"
 )
 
-// TestPacer: the follower pauses after a batch, for as long as the batch
-// took, only in a window after one in which the oldest unread record grew
-// younger by a quarter of the window or more.
+// TestPacer: at full speed, the follower starts pausing after a window
+// in which the oldest unread record grew younger by 1.5 times the window
+// or more; pausing, it goes on while it grows younger by a quarter of the
+// window or more. A pause lasts as long as the batch before it took.
 func TestPacer(t *testing.T) {
 	t0 := time.Unix(1_800_000_000, 0)
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 	const took = 30 * time.Millisecond
+	const age0 = 90 * time.Second
 	for _, c := range []struct {
-		what      string
-		age0, age time.Duration // the oldest unread record's age at the window's start, a second later
-		want      time.Duration
+		what            string
+		gain1, gain2    time.Duration // how much younger the oldest unread record got in the first window, the second
+		paused, paused2 bool          // pausing after the first window, the second
 	}{
-		{"caught up by half a second in a second", 90 * time.Second, 89500 * time.Millisecond, took},
-		{"by exactly a quarter", 90 * time.Second, 89750 * time.Millisecond, took},
-		{"by less than a quarter", 90 * time.Second, 89800 * time.Millisecond, 0},
-		{"fell behind", 90 * time.Second, 91 * time.Second, 0},
+		{"full speed, caught up by 1.5 s in a second", 1500 * time.Millisecond, 250 * time.Millisecond, true, true},
+		{"full speed, by 1.4 s", 1400 * time.Millisecond, 2 * time.Second, false, true},
+		{"full speed, fell behind", -time.Second, 0, false, false},
+		{"pausing, then a quarter second short", 2 * time.Second, 240 * time.Millisecond, true, false},
+		{"pausing, then fell behind", 2 * time.Second, -time.Second, true, false},
 	} {
 		var p pacer
-		if got := p.next(at(0), took, c.age0); got != 0 {
+		if got := p.next(at(0), took, age0); got != 0 {
 			t.Fatalf("%s: the first batch paused %v; want full speed until a window is weighed", c.what, got)
 		}
-		if got := p.next(at(500), took, c.age0); got != 0 {
+		if got := p.next(at(500), took, age0); got != 0 {
 			t.Fatalf("%s: paused %v within the first window", c.what, got)
 		}
-		if got := p.next(at(1000), took, c.age); got != c.want {
-			t.Fatalf("%s: paused %v after the window; want %v", c.what, got, c.want)
+		age := age0 - c.gain1
+		want := time.Duration(0)
+		if c.paused {
+			want = took
 		}
-		if got := p.next(at(1500), 2*took, c.age); c.want != 0 && got != 2*took {
-			t.Fatalf("%s: paused %v within the next window after a batch of %v", c.what, got, 2*took)
+		if got := p.next(at(1000), took, age); got != want {
+			t.Fatalf("%s: paused %v after the first window; want %v", c.what, got, want)
+		}
+		if got := p.next(at(1500), 2*took, age); got != 2*want {
+			t.Fatalf("%s: paused %v within the second window after a batch of %v; want %v", c.what, got, 2*took, 2*want)
+		}
+		want = 0
+		if c.paused2 {
+			want = took
+		}
+		if got := p.next(at(2000), took, age-c.gain2); got != want {
+			t.Fatalf("%s: paused %v after the second window; want %v", c.what, got, want)
 		}
 	}
 }
