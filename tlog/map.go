@@ -119,34 +119,26 @@ func (a *mapArena) hashOf(i uint32) [32]byte {
 	return a.node(i).hash
 }
 
-// newNode returns a new node's index; a.mu is held. A chunk table that
-// grows is copied, so that a reader holding the old one still finds every
-// node it can reach.
-func (a *mapArena) newNode() uint32 {
-	i := a.nn
-	if i == 0 { // wrapped: index 0 is nil
-		panic("tlog: a map arena of more than 2^32-1 nodes")
-	}
-	t := *a.nodes.Load()
-	if int(i>>chunkBits) >= len(t) {
-		nt := append(t[:len(t):len(t)], new([chunkLen]mapNode))
-		a.nodes.Store(&nt)
-	}
-	a.nn++
-	return i
-}
+// newNode returns a new node's index; a.mu is held.
+func (a *mapArena) newNode() uint32 { return grow(&a.nn, &a.nodes) }
 
-func (a *mapArena) newLeaf() uint32 {
-	i := a.nl
+// newLeaf returns a new leaf's index; a.mu is held.
+func (a *mapArena) newLeaf() uint32 { return grow(&a.nl, &a.leaves) }
+
+// grow returns the next index, *next, of the chunks in tab, adding a chunk
+// if it needs one. A chunk table that grows is copied, so that a reader
+// holding the old one still finds every entry it can reach.
+func grow[T any](next *uint32, tab *atomic.Pointer[[]*[chunkLen]T]) uint32 {
+	i := *next
 	if i == 0 { // wrapped: index 0 is nil
-		panic("tlog: a map arena of more than 2^32-1 leaves")
+		panic("tlog: a map arena of more than 2^32-1 nodes or leaves")
 	}
-	t := *a.leaves.Load()
+	t := *tab.Load()
 	if int(i>>chunkBits) >= len(t) {
-		nt := append(t[:len(t):len(t)], new([chunkLen]mapLeaf))
-		a.leaves.Store(&nt)
+		nt := append(t[:len(t):len(t)], new([chunkLen]T))
+		tab.Store(&nt)
 	}
-	a.nl++
+	*next++
 	return i
 }
 
