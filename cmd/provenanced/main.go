@@ -118,39 +118,92 @@ func followMemoryLimit(ctx context.Context, interval time.Duration, hard int64) 
 	}
 }
 
-// cgroupMemoryLimit returns the memory limit of the process's cgroup
-// (v2's memory.max, v1's memory.limit_in_bytes), or 0 if it has none or
-// it cannot be read; readFile reads a file (os.ReadFile, or a test's).
+// cgroupMemoryLimit returns the memory limit that binds the process: the
+// least of its memory cgroup's and its ancestors' (v2's memory.max, v1's
+// memory.limit_in_bytes), or 0 if none has one or they cannot be read.
+// The cgroup's directory is found through /proc/self/mountinfo: in a
+// container the hierarchy mounted at /sys/fs/cgroup/memory may be the
+// container's own cgroup, which /proc/self/cgroup names by its path on
+// the host. readFile reads a file (os.ReadFile, or a test's).
 func cgroupMemoryLimit(readFile func(string) ([]byte, error)) int64 {
 	own, err := readFile("/proc/self/cgroup")
 	if err != nil {
 		return 0
 	}
+	type mount struct{ root, dir string }
+	// Where the hierarchies are mounted, and which of their cgroups is
+	// the mount's root; without mountinfo, the usual places, whole.
+	v2, v1 := mount{"/", "/sys/fs/cgroup"}, mount{"/", "/sys/fs/cgroup/memory"}
+	if info, err := readFile("/proc/self/mountinfo"); err == nil {
+		v2, v1 = mount{}, mount{}
+		for line := range strings.Lines(string(info)) {
+			// ID parent major:minor root mount-point options [optional...] - type source super-options
+			f := strings.Fields(line)
+			sep := slices.Index(f, "-")
+			if sep < 5 || sep+3 >= len(f) {
+				continue
+			}
+			switch m := (mount{f[3], f[4]}); {
+			case f[sep+1] == "cgroup2" && v2.dir == "":
+				v2 = m
+			case f[sep+1] == "cgroup" && slices.Contains(strings.Split(f[sep+3], ","), "memory") && v1.dir == "":
+				v1 = m
+			}
+		}
+	}
+	var limit int64
 	for line := range strings.Lines(string(own)) {
 		// hierarchy-ID:controllers:path; v2's is 0::path.
 		parts := strings.SplitN(strings.TrimSpace(line), ":", 3)
 		if len(parts) != 3 {
 			continue
 		}
+		var m mount
 		var file string
 		switch {
 		case parts[0] == "0" && parts[1] == "":
-			file = "/sys/fs/cgroup" + parts[2] + "/memory.max"
+			m, file = v2, "memory.max"
 		case slices.Contains(strings.Split(parts[1], ","), "memory"):
-			file = "/sys/fs/cgroup/memory" + parts[2] + "/memory.limit_in_bytes"
+			m, file = v1, "memory.limit_in_bytes"
 		default:
 			continue
 		}
-		b, err := readFile(path.Clean(file))
-		if err != nil {
+		if m.dir == "" {
 			continue
 		}
-		n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-		if err == nil && n > 0 && n < 1<<50 { // "max", or v1's page-rounded MaxInt64: none
-			return n
+		// The cgroup's path below the mount's root; one outside it (a
+		// cgroup namespace's view) is the root itself.
+		var rel string
+		switch cg, root := path.Clean(parts[2]), path.Clean(m.root); {
+		case root == "/":
+			rel = cg
+		case strings.HasPrefix(cg, root+"/"):
+			rel = cg[len(root):]
+		}
+		for dir := path.Join(m.dir, rel); ; dir = path.Dir(dir) {
+			if n := readLimit(readFile, path.Join(dir, file)); n > 0 && (limit == 0 || n < limit) {
+				limit = n
+			}
+			if dir == path.Clean(m.dir) || dir == "/" {
+				break
+			}
 		}
 	}
-	return 0
+	return limit
+}
+
+// readLimit reads a cgroup memory limit file: 0 for none ("max", v1's
+// page-rounded MaxInt64) or an unreadable one.
+func readLimit(readFile func(string) ([]byte, error), name string) int64 {
+	b, err := readFile(name)
+	if err != nil {
+		return 0
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || n <= 0 || n >= 1<<50 {
+		return 0
+	}
+	return n
 }
 
 func main() {
