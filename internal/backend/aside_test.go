@@ -414,3 +414,25 @@ func TestFollowerPacedPastMaxLag(t *testing.T) {
 		}
 	}
 }
+
+// TestFollowerNotPacedMaxLagOff: with --flag-max-lag off the follower
+// keeps flags current at the appends' expense: busy or not, it reads a
+// backlog without a pause.
+func TestFollowerNotPacedMaxLagOff(t *testing.T) {
+	x := lottest.New(t)
+	for i := range 60 { // before the backend opens: a backlog, a second apart by the log's clock
+		x.Extract(x.Mine, fmt.Sprintf("OFF-%d", i), 1000, 3, 9, lottest.NearBorder, 1)
+		x.C.Clock.Advance(x.C.Clock.Now().Add(time.Second))
+	}
+	x.C.Clock.Advance(x.C.Clock.Now().Add(time.Hour))
+	b, err := backend.OpenPaced(x.S, x.Trust(), verifier.DefaultConfig(), backend.Options{Dir: t.TempDir(), MaxLag: 0},
+		func(time.Time) bool { return true }, 5*time.Millisecond, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	waitFollowed(t, b)
+	if p := backend.Paced(b); p != 0 {
+		t.Fatalf("with the max lag off the follower paused %d times", p)
+	}
+}

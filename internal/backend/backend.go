@@ -545,28 +545,31 @@ func (b *Backend) stepAside(ctx context.Context, now time.Time) bool {
 // with the processors busy: reading it at full speed took most of the
 // CPU, and appends then ran at a third of their rate, or less on a large
 // log (BENCHMARKS.md, "The follower paced past the max lag"). Once a
-// second it weighs how far the follower caught up, by how much younger
-// the oldest record it has not read became. Reading at full speed, if
-// that was by a second and a half or more (so that at half the speed it
-// would still catch up by a quarter second a second), it starts pausing
-// after each batch for as long as the batch took; pausing, it goes on
-// while it catches up by a quarter second a second or more, and reads at
-// full speed again otherwise. While it pauses a backlog past the bound
-// thus shrinks by at least a quarter second a second, and appends keep
-// more of the CPU; a backlog it reads little faster than it was written
-// (one written at saturation) is read at full speed, as before.
+// second (by the machine's monotonic clock) it weighs how far the
+// follower caught up: how much further in the log's time the oldest
+// record it has not read is (the log's times never go back, so a step of
+// the log's clock is not taken for progress), less the time the window
+// took. Reading at full speed, if that was a second and a half a second
+// or more (so that at half the speed it would still gain a quarter
+// second), it starts pausing after each batch for as long as the batch
+// took; pausing, it goes on while it gains a quarter second a second or
+// more, and reads at full speed again otherwise. So every window it
+// pauses through follows one in which it gained that much, the backlog
+// past the bound shrinking meanwhile, if more slowly than at full speed;
+// a backlog it reads little faster than it was written (one written at
+// saturation) is read at full speed, as before.
 type pacer struct {
 	window time.Duration // paceWindow, or a test's
-	at     time.Time     // the start of the window weighed, by the wall clock
-	age    time.Duration // the oldest unread record's age then
+	at     time.Time     // the start of the window weighed, by the machine's clock
+	rec    time.Time     // the oldest unread record's time in the log then
 	on     bool
 }
 
 const paceWindow = time.Second
 
 // next returns how long to pause after a batch that took took, the
-// oldest unread record being age old at now.
-func (p *pacer) next(now time.Time, took, age time.Duration) time.Duration {
+// oldest unread record having been taken by the log at rec.
+func (p *pacer) next(now time.Time, took time.Duration, rec time.Time) time.Duration {
 	if p.window == 0 {
 		p.window = paceWindow
 	}
@@ -577,9 +580,9 @@ func (p *pacer) next(now time.Time, took, age time.Duration) time.Duration {
 			if !p.on {
 				need = d * 3 / 2 // at full speed: enough for half the speed to gain that
 			}
-			p.on = p.age-age >= need
+			p.on = rec.Sub(p.rec)-d >= need
 		}
-		p.at, p.age = now, age
+		p.at, p.rec = now, rec
 	}
 	if !p.on {
 		return 0
@@ -601,11 +604,14 @@ func (b *Backend) pause(ctx context.Context, began time.Time) time.Duration {
 		b.pace = pacer{window: b.pace.window}
 		return 0
 	}
-	age, ok := b.unreadFor(ctx, next)
-	if !ok {
+	e, err := b.store.Log().Get(ctx, next)
+	if err != nil || b.store.Log().Now().Sub(e.Time) < b.maxLag {
+		// Not past the max lag (a record dated after the log's clock,
+		// which is read at once): no pacing.
+		b.pace = pacer{window: b.pace.window}
 		return 0
 	}
-	return b.pace.next(now, now.Sub(began), age)
+	return b.pace.next(now, now.Sub(began), e.Time)
 }
 
 // unreadFor is how long ago the log took the record at index next, by the
