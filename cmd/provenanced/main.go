@@ -76,7 +76,7 @@ import (
 // it, it spends more CPU, never refuses memory.
 //
 // What stays live grows with the log (the verifiable map is held in
-// memory: about 300 MB at 4M records), and a limit that leaves the
+// memory: about 280 MB at 4.3M records), and a limit that leaves the
 // collector little room above it keeps it running back to back: at 4.3M
 // records, live 550 MB under the 640 MiB limit, half the server's CPU went
 // to the collector and appends ran at a third of their rate with room
