@@ -60,6 +60,8 @@ type mapArena struct {
 	byteCur  uint32
 	byteFree int
 	shared   bool // byteCur is a chunk values share (not one value's own)
+	// byteAll is the size of all the chunks of bytes.
+	byteAll int
 	// live is what the last compaction (or the arena's first version)
 	// reached: entries (nodes and leaves) and bytes of values.
 	live, liveBytes int
@@ -152,6 +154,7 @@ func (a *mapArena) putValue(l *mapLeaf, value []byte) {
 	if n > byteChunk/4 {
 		nt := append(t[:len(t):len(t)], bytes.Clone(value))
 		a.bytes.Store(&nt)
+		a.byteAll += n
 		l.vchunk, l.voff, l.vlen = uint32(len(t)), 0, uint32(n)
 		return
 	}
@@ -159,6 +162,7 @@ func (a *mapArena) putValue(l *mapLeaf, value []byte) {
 		nt := append(t[:len(t):len(t)], make([]byte, byteChunk))
 		a.bytes.Store(&nt)
 		a.byteCur, a.byteFree, a.shared = uint32(len(t)), byteChunk, true
+		a.byteAll += byteChunk
 		t = nt
 	}
 	off := byteChunk - a.byteFree
@@ -168,19 +172,28 @@ func (a *mapArena) putValue(l *mapLeaf, value []byte) {
 }
 
 func (a *mapArena) mapLeaf(kh [32]byte, value []byte) uint32 {
+	return a.leafNode(kh, value, mapLeafHash(kh, sha256.Sum256(value)))
+}
+
+// leafNode adds a leaf node of hash h, its key's hash kh and value; a.mu
+// is held, or the arena is a compaction's own.
+func (a *mapArena) leafNode(kh [32]byte, value []byte, h [32]byte) uint32 {
 	li := a.newLeaf()
 	l := a.leaf(li)
 	l.key = kh
 	a.putValue(l, value)
 	n := a.newNode()
 	nd := a.node(n)
-	nd.leaf = li
-	nd.hash = mapLeafHash(kh, sha256.Sum256(value))
+	nd.leaf, nd.hash = li, h
 	return n
 }
 
 func (a *mapArena) mapInterior(l, r uint32) uint32 {
-	h := mapInteriorHash(a.hashOf(l), a.hashOf(r))
+	return a.interiorNode(l, r, mapInteriorHash(a.hashOf(l), a.hashOf(r)))
+}
+
+// interiorNode adds an interior node of hash h over l and r.
+func (a *mapArena) interiorNode(l, r uint32, h [32]byte) uint32 {
 	n := a.newNode()
 	nd := a.node(n)
 	nd.left, nd.right, nd.hash = l, r, h
@@ -299,11 +312,7 @@ func (m Map) SetAll(entries []MapEntry) Map {
 // used is what the arena holds: entries (nodes and leaves) and bytes of
 // values; a.mu is held.
 func (a *mapArena) used() (entries, bytes int) {
-	bs := *a.bytes.Load()
-	for _, c := range bs {
-		bytes += len(c)
-	}
-	return int(a.nn) + int(a.nl) - 2, bytes - a.byteFree
+	return int(a.nn) + int(a.nl) - 2, a.byteAll - a.byteFree
 }
 
 // A compaction copies one version of a map into a new arena, in the
@@ -343,24 +352,14 @@ func (c *compaction) copy(a *mapArena, n uint32) uint32 {
 	if n < c.mark && c.xlat[n] != 0 {
 		return c.xlat[n]
 	}
-	b := c.b
 	src := a.node(n)
 	var out uint32
 	if src.leaf != 0 {
 		sl := a.leaf(src.leaf)
-		li := b.newLeaf()
-		l := b.leaf(li)
-		l.key = sl.key
-		b.putValue(l, a.value(sl))
-		out = b.newNode()
-		nd := b.node(out)
-		nd.hash, nd.leaf = src.hash, li
+		out = c.b.leafNode(sl.key, a.value(sl), src.hash)
 	} else {
 		hash, left, right := src.hash, src.left, src.right
-		l, r := c.copy(a, left), c.copy(a, right)
-		out = b.newNode()
-		nd := b.node(out)
-		nd.hash, nd.left, nd.right = hash, l, r
+		out = c.b.interiorNode(c.copy(a, left), c.copy(a, right), hash)
 	}
 	if n < c.mark {
 		c.xlat[n] = out
