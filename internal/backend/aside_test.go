@@ -62,6 +62,21 @@ func openAside(t *testing.T, x *lottest.H, maxLag, listWait time.Duration) (*bac
 	return b, busy
 }
 
+// openPaced opens a backend on x's store with the given max lag whose
+// follower reads the processors as busy while busy says so, weighs its
+// progress every window and replays one record a step; it is closed at
+// the test's end.
+func openPaced(t *testing.T, x *lottest.H, maxLag time.Duration, busy func() bool, window time.Duration) *backend.Backend {
+	t.Helper()
+	b, err := backend.OpenPaced(x.S, x.Trust(), verifier.DefaultConfig(), backend.Options{Dir: t.TempDir(), MaxLag: maxLag},
+		func(time.Time) bool { return busy() }, window, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
 // TestFollowerStepsAside: while the processors are busy, the follower
 // leaves new records unread, and a listing says so at once instead of
 // waiting for it; when they are not, it reads them and their flags are
@@ -361,12 +376,7 @@ func TestPagedListingCountsFromFirstPage(t *testing.T) {
 func TestFollowerPacedPastMaxLag(t *testing.T) {
 	x := lottest.New(t)
 	busy := new(atomic.Bool)
-	b, err := backend.OpenPaced(x.S, x.Trust(), verifier.DefaultConfig(), backend.Options{Dir: t.TempDir(), MaxLag: time.Minute},
-		func(time.Time) bool { return busy.Load() }, 5*time.Millisecond, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b := openPaced(t, x, time.Minute, busy.Load, 5*time.Millisecond)
 	waitFollowed(t, b) // the registrations
 	const n = 60
 	// backlog leaves n records unread, a second apart by the log's clock
@@ -425,12 +435,7 @@ func TestFollowerNotPacedMaxLagOff(t *testing.T) {
 		x.C.Clock.Advance(x.C.Clock.Now().Add(time.Second))
 	}
 	x.C.Clock.Advance(x.C.Clock.Now().Add(time.Hour))
-	b, err := backend.OpenPaced(x.S, x.Trust(), verifier.DefaultConfig(), backend.Options{Dir: t.TempDir(), MaxLag: 0},
-		func(time.Time) bool { return true }, 5*time.Millisecond, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b := openPaced(t, x, 0, func() bool { return true }, 5*time.Millisecond)
 	waitFollowed(t, b)
 	if p := backend.Paced(b); p != 0 {
 		t.Fatalf("with the max lag off the follower paused %d times", p)

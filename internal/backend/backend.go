@@ -595,23 +595,17 @@ func (p *pacer) next(now time.Time, took time.Duration, rec time.Time) time.Dura
 // pacer says; else none, and the pacer starts over.
 func (b *Backend) pause(ctx context.Context, began time.Time) time.Duration {
 	now := time.Now()
-	if b.maxLag <= 0 || !b.busy(now) {
-		b.pace = pacer{window: b.pace.window}
-		return 0
+	if b.maxLag > 0 && b.busy(now) {
+		// Only past the max lag: not for a record dated after the log's
+		// clock, which is read at once.
+		if next := b.next.Load(); next < b.store.Log().Size() {
+			if rec, ok := b.unreadAt(ctx, next); ok && b.store.Log().Now().Sub(rec) >= b.maxLag {
+				return b.pace.next(now, now.Sub(began), rec)
+			}
+		}
 	}
-	next := b.next.Load()
-	if next >= b.store.Log().Size() {
-		b.pace = pacer{window: b.pace.window}
-		return 0
-	}
-	e, err := b.store.Log().Get(ctx, next)
-	if err != nil || b.store.Log().Now().Sub(e.Time) < b.maxLag {
-		// Not past the max lag (a record dated after the log's clock,
-		// which is read at once): no pacing.
-		b.pace = pacer{window: b.pace.window}
-		return 0
-	}
-	return b.pace.next(now, now.Sub(began), e.Time)
+	b.pace = pacer{window: b.pace.window} // starts over
+	return 0
 }
 
 // unreadFor is how long ago the log took the record at index next, by the
@@ -619,11 +613,18 @@ func (b *Backend) pause(ctx context.Context, began time.Time) time.Duration {
 // counts across restarts; false if the record cannot be read (the
 // follower then reads, for the replay to meet the error itself).
 func (b *Backend) unreadFor(ctx context.Context, next uint64) (time.Duration, bool) {
-	e, err := b.store.Log().Get(ctx, next)
-	if err != nil {
+	rec, ok := b.unreadAt(ctx, next)
+	if !ok {
 		return 0, false
 	}
-	return b.store.Log().Now().Sub(e.Time), true
+	return b.store.Log().Now().Sub(rec), true
+}
+
+// unreadAt is when the log took the record at index next (Entry.Time);
+// false if it cannot be read.
+func (b *Backend) unreadAt(ctx context.Context, next uint64) (time.Time, bool) {
+	e, err := b.store.Log().Get(ctx, next)
+	return e.Time, err == nil
 }
 
 // Following reports the records appended that the follower has not

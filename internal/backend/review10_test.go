@@ -8,7 +8,6 @@ import (
 
 	"github.com/antimony-ledger/provenance/internal/backend"
 	"github.com/antimony-ledger/provenance/internal/lottest"
-	"github.com/antimony-ledger/provenance/verifier"
 )
 
 // TestReview10PacerLogClockSteppedBack (review10, a failing proof): the
@@ -28,12 +27,7 @@ import (
 func TestReview10PacerLogClockSteppedBack(t *testing.T) {
 	x := lottest.New(t)
 	busy := new(atomic.Bool)
-	b, err := backend.OpenPaced(x.S, x.Trust(), verifier.DefaultConfig(), backend.Options{Dir: t.TempDir(), MaxLag: time.Minute},
-		func(time.Time) bool { return busy.Load() }, 20*time.Millisecond, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b := openPaced(t, x, time.Minute, busy.Load, 20*time.Millisecond)
 	waitFollowed(t, b) // the registrations
 	busy.Store(true)
 	const n = 300
