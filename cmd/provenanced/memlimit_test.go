@@ -52,18 +52,24 @@ func TestCgroupMemoryLimit(t *testing.T) {
 		{"no cgroup file", map[string]string{}, 0},
 		{"no limit file", map[string]string{"/proc/self/cgroup": "0::/gone\n"}, 0},
 	} {
-		read := func(name string) ([]byte, error) {
-			if v, ok := c.files[name]; ok {
-				return []byte(v), nil
-			}
-			return nil, os.ErrNotExist
-		}
+		read := readFrom(c.files)
 		if got := cgroupMemoryLimit(read); got != c.want {
 			t.Errorf("%s: %d, want %d", c.what, got, c.want)
 		}
 	}
 	if got := cgroupMemoryLimit(func(string) ([]byte, error) { return nil, errors.New("denied") }); got != 0 {
 		t.Errorf("unreadable: %d", got)
+	}
+}
+
+// readFrom reads files from a map of names to contents, as os.ReadFile
+// would from a machine that had them.
+func readFrom(files map[string]string) func(string) ([]byte, error) {
+	return func(name string) ([]byte, error) {
+		if v, ok := files[name]; ok {
+			return []byte(v), nil
+		}
+		return nil, os.ErrNotExist
 	}
 }
 

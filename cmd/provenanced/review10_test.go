@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"testing"
 )
 
@@ -38,12 +37,7 @@ func TestReview10CgroupV1Container(t *testing.T) {
 			"/sys/fs/cgroup/memory/memory.limit_in_bytes": "1073741824\n",
 		}},
 	} {
-		read := func(name string) ([]byte, error) {
-			if v, ok := c.files[name]; ok {
-				return []byte(v), nil
-			}
-			return nil, os.ErrNotExist
-		}
+		read := readFrom(c.files)
 		if got := cgroupMemoryLimit(read); got != 1<<30 {
 			t.Errorf("%s: the container's 1 GiB memory limit read as %d (the soft limit then is %d for a 900 MiB live heap, above the container's limit)", c.what, got, memoryLimit(900<<20, got))
 		}
@@ -77,12 +71,7 @@ func TestReview10CgroupV2AncestorLimit(t *testing.T) {
 			"/sys/fs/cgroup/prov.slice/memory.max":                     "1073741824\n",
 		}},
 	} {
-		read := func(name string) ([]byte, error) {
-			if v, ok := c.files[name]; ok {
-				return []byte(v), nil
-			}
-			return nil, os.ErrNotExist
-		}
+		read := readFrom(c.files)
 		if got := cgroupMemoryLimit(read); got != 1<<30 {
 			t.Errorf("%s: the effective limit, 1 GiB, read as %d (the soft limit then is %d for a 900 MiB live heap)", c.what, got, memoryLimit(900<<20, got))
 		}
