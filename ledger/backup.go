@@ -192,16 +192,10 @@ func (c *countWriter) Write(p []byte) (int, error) {
 // openRestored opens the store Restore writes; tests see its options.
 var openRestored = badger.Open
 
-// restoreOptions are Badger's for the store Restore writes: unsynced (it
-// syncs the files at the end), and with the log's small tables.
+// restoreOptions are Badger's for the store Restore writes: the log's
+// (storeOptions), with Badger's default caches.
 func restoreOptions(dir string) badger.Options {
-	return SmallTables(badger.DefaultOptions(dir).
-		WithSyncWrites(false).
-		WithValueThreshold(valueThreshold).
-		WithDetectConflicts(false).
-		WithMetricsEnabled(false).
-		WithNumCompactors(2).
-		WithLogger(badgerLogger{slog.Default(), "badger: "}))
+	return storeOptions(badger.DefaultOptions(dir), slog.Default())
 }
 
 // Restore makes a new store in dir from a backup stream written by

@@ -282,27 +282,16 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 			}
 		}
 	}
-	// The committer is the only writer and never reads through its update
-	// transactions, so Badger's conflict detection has nothing to find;
-	// its metrics are not exported. Two compactors suit a small machine.
-	// Badger does not sync its write-ahead log on each commit: the
-	// journal (journal.go) makes each commit group durable first.
-	bo = bo.WithSyncWrites(false).
-		WithValueThreshold(valueThreshold).
-		WithDetectConflicts(false).
-		WithMetricsEnabled(false).
-		WithNumCompactors(2).
-		WithLogger(badgerLogger{l.logger, "badger: "})
+	bo = storeOptions(bo, l.logger)
 	// Badger's defaults (a 256 MiB block cache, five 64 MiB memtables) take
 	// half a GiB of memory that the ledger does not use well: reads are of
 	// records just written (in the memtable) or of a lot's few records
 	// (a handful of blocks), and the commit groups are small. Smaller
 	// memtables and cache keep the server's memory near what its caches
-	// hold (BENCHMARKS.md, "Flags that keep up"), and small tables keep
-	// compactions' memory small (SmallTables).
-	bo = SmallTables(bo.WithMemTableSize(memTableSize).
+	// hold (BENCHMARKS.md, "Flags that keep up").
+	bo = bo.WithMemTableSize(memTableSize).
 		WithNumMemtables(3).
-		WithBlockCacheSize(blockCacheSize))
+		WithBlockCacheSize(blockCacheSize)
 	// Badger checks each table block's checksum when it reads the block
 	// from disk (and so before a compaction could copy a damaged block
 	// into a new table with a fresh checksum), and each value's when it
@@ -1153,6 +1142,23 @@ func (badgerLogger) Debugf(string, ...any) {}
 func SmallTables(bo badger.Options) badger.Options {
 	bo.TableSizeMultiplier = 1
 	return bo
+}
+
+// storeOptions are the Badger options of every store of the log, the one
+// Open opens and the one Restore writes. The committer is the only writer
+// and never reads through its update transactions, so Badger's conflict
+// detection has nothing to find; its metrics are not exported. Two
+// compactors suit a small machine. Badger does not sync its write-ahead
+// log on each commit: the journal (journal.go) makes each commit group
+// durable first, and Restore syncs the files at its end. Small tables
+// keep compactions' memory small (SmallTables).
+func storeOptions(bo badger.Options, logger *slog.Logger) badger.Options {
+	return SmallTables(bo.WithSyncWrites(false).
+		WithValueThreshold(valueThreshold).
+		WithDetectConflicts(false).
+		WithMetricsEnabled(false).
+		WithNumCompactors(2).
+		WithLogger(badgerLogger{logger, "badger: "}))
 }
 
 // SignerKey returns the Ed25519 public key that signs the log's
