@@ -100,15 +100,17 @@ func memoryLimit(live uint64, hard int64) int64 {
 }
 
 // followMemoryLimit sets the soft limit for the live heap every interval
-// until ctx is done.
-func followMemoryLimit(ctx context.Context, interval time.Duration, hard int64) {
+// until ctx is done. hard reads the memory cgroup's limit
+// (cgroupMemoryLimit) each time, so that a container resized while the
+// server runs is followed.
+func followMemoryLimit(ctx context.Context, interval time.Duration, hard func() int64) {
 	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		metrics.Read(sample)
 		if sample[0].Value.Kind() == metrics.KindUint64 {
-			debug.SetMemoryLimit(memoryLimit(sample[0].Value.Uint64(), hard))
+			debug.SetMemoryLimit(memoryLimit(sample[0].Value.Uint64(), hard()))
 		}
 		select {
 		case <-ctx.Done():
@@ -119,8 +121,11 @@ func followMemoryLimit(ctx context.Context, interval time.Duration, hard int64) 
 }
 
 // cgroupMemoryLimit returns the memory limit that binds the process: the
-// least of its memory cgroup's and its ancestors' (v2's memory.max, v1's
-// memory.limit_in_bytes), or 0 if none has one or they cannot be read.
+// least of its memory cgroup's and its ancestors' (v2's memory.max and
+// memory.high, v1's memory.limit_in_bytes), or 0 if none has one or they
+// cannot be read. v2's memory.high is not a kill, but past it the kernel
+// throttles the cgroup's every allocation and reclaims hard: a server
+// held there crawls, so the collector had better keep the heap below it.
 // The cgroup's directory is found through /proc/self/mountinfo: in a
 // container the hierarchy mounted at /sys/fs/cgroup/memory may be the
 // container's own cgroup, which /proc/self/cgroup names by its path on
@@ -159,12 +164,12 @@ func cgroupMemoryLimit(readFile func(string) ([]byte, error)) int64 {
 			continue
 		}
 		var m mount
-		var file string
+		var files []string
 		switch {
 		case parts[0] == "0" && parts[1] == "":
-			m, file = v2, "memory.max"
+			m, files = v2, []string{"memory.max", "memory.high"}
 		case slices.Contains(strings.Split(parts[1], ","), "memory"):
-			m, file = v1, "memory.limit_in_bytes"
+			m, files = v1, []string{"memory.limit_in_bytes"}
 		default:
 			continue
 		}
@@ -181,8 +186,10 @@ func cgroupMemoryLimit(readFile func(string) ([]byte, error)) int64 {
 			rel = cg[len(root):]
 		}
 		for dir := path.Join(m.dir, rel); ; dir = path.Dir(dir) {
-			if n := readLimit(readFile, path.Join(dir, file)); n > 0 && (limit == 0 || n < limit) {
-				limit = n
+			for _, file := range files {
+				if n := readLimit(readFile, path.Join(dir, file)); n > 0 && (limit == 0 || n < limit) {
+					limit = n
+				}
 			}
 			if dir == path.Clean(m.dir) || dir == "/" {
 				break
@@ -228,8 +235,8 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if os.Getenv("GOMEMLIMIT") == "" {
-		hard := cgroupMemoryLimit(os.ReadFile)
-		debug.SetMemoryLimit(memoryLimit(0, hard))
+		hard := func() int64 { return cgroupMemoryLimit(os.ReadFile) }
+		debug.SetMemoryLimit(memoryLimit(0, hard()))
 		go followMemoryLimit(ctx, 5*time.Second, hard)
 	}
 	if err := Run(ctx, opts); err != nil {

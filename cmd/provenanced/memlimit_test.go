@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"runtime/debug"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -46,6 +47,11 @@ func TestCgroupMemoryLimit(t *testing.T) {
 	}{
 		{"v2, limited", map[string]string{"/proc/self/cgroup": "0::/system.slice/prov.service\n", "/sys/fs/cgroup/system.slice/prov.service/memory.max": "1073741824\n"}, 1 << 30},
 		{"v2, max", map[string]string{"/proc/self/cgroup": "0::/\n", "/sys/fs/cgroup/memory.max": "max\n"}, 0},
+		{"v2, memory.high below memory.max", map[string]string{"/proc/self/cgroup": "0::/prov\n", "/sys/fs/cgroup/prov/memory.max": "1073741824\n", "/sys/fs/cgroup/prov/memory.high": "805306368\n"}, 768 << 20},
+		{"v2, memory.high alone", map[string]string{"/proc/self/cgroup": "0::/prov\n", "/sys/fs/cgroup/prov/memory.max": "max\n", "/sys/fs/cgroup/prov/memory.high": "805306368\n"}, 768 << 20},
+		{"v2, memory.high max", map[string]string{"/proc/self/cgroup": "0::/prov\n", "/sys/fs/cgroup/prov/memory.max": "1073741824\n", "/sys/fs/cgroup/prov/memory.high": "max\n"}, 1 << 30},
+		{"v2, an ancestor's memory.high", map[string]string{"/proc/self/cgroup": "0::/slice/prov\n", "/sys/fs/cgroup/prov/memory.max": "1073741824\n", "/sys/fs/cgroup/slice/memory.high": "536870912\n"}, 512 << 20},
+		{"v1, memory.high is v2's", map[string]string{"/proc/self/cgroup": "9:memory:/prov\n", "/sys/fs/cgroup/memory/prov/memory.limit_in_bytes": "1073741824\n", "/sys/fs/cgroup/memory/prov/memory.high": "536870912\n"}, 1 << 30},
 		{"v1, limited", map[string]string{"/proc/self/cgroup": "12:pids:/x\n9:memory:/prov1g\n1:name=systemd:/x\n", "/sys/fs/cgroup/memory/prov1g/memory.limit_in_bytes": "1073741824\n"}, 1 << 30},
 		{"v1, unlimited", map[string]string{"/proc/self/cgroup": "9:memory:/\n", "/sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712\n"}, 0},
 		{"v1, controllers joined", map[string]string{"/proc/self/cgroup": "4:cpu,memory:/c\n", "/sys/fs/cgroup/memory/c/memory.limit_in_bytes": "536870912"}, 512 << 20},
@@ -74,23 +80,35 @@ func readFrom(files map[string]string) func(string) ([]byte, error) {
 }
 
 // TestFollowMemoryLimit: the server's follower of the live heap sets the
-// process's limit (to 640 MiB for a test's small heap, outside a cgroup).
+// process's limit (to 640 MiB for a test's small heap, outside a cgroup),
+// and follows the cgroup's limit when it changes: a container shrunk to
+// 512 MiB while the server runs caps the soft limit at nine tenths of
+// that, and lifting the limit again lifts the cap.
 func TestFollowMemoryLimit(t *testing.T) {
 	old := debug.SetMemoryLimit(math.MaxInt64)
 	t.Cleanup(func() { debug.SetMemoryLimit(old) })
+	var hard atomic.Int64
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		followMemoryLimit(ctx, time.Millisecond, 0)
+		followMemoryLimit(ctx, time.Millisecond, hard.Load)
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for debug.SetMemoryLimit(-1) != 640<<20 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
+	waitFor := func(want int64) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for debug.SetMemoryLimit(-1) != want && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		if got := debug.SetMemoryLimit(-1); got != want {
+			t.Fatalf("the limit is %d, want %d", got, want)
+		}
 	}
+	waitFor(640 << 20)
+	hard.Store(512 << 20)
+	waitFor((512 << 20) / 10 * 9)
+	hard.Store(0)
+	waitFor(640 << 20)
 	cancel()
 	<-done
-	if got := debug.SetMemoryLimit(-1); got != 640<<20 {
-		t.Fatalf("the limit is %d, want 640 MiB", got)
-	}
 }
