@@ -441,3 +441,44 @@ func TestFollowerNotPacedMaxLagOff(t *testing.T) {
 		t.Fatalf("with the max lag off the follower paused %d times", p)
 	}
 }
+
+// TestCloseDuringPause: a pause of the pacer is as long as the batch
+// before it took, which on a large log can be seconds; Close must not
+// wait for it. A backlog of records an hour apart by the log's clock,
+// past the max lag, read busy one record a step: the pacer turns on, and
+// one step made to take 3 s is followed by a pause of 3 s, during which
+// the backend is closed.
+func TestCloseDuringPause(t *testing.T) {
+	x := lottest.New(t)
+	for i := range 20 {
+		x.Extract(x.Mine, fmt.Sprintf("SLOW-%d", i), 1000, 3, 9, lottest.NearBorder, 1)
+		x.C.Clock.Advance(x.C.Clock.Now().Add(time.Hour))
+	}
+	x.C.Clock.Advance(x.C.Clock.Now().Add(time.Hour))
+	const slow = 3 * time.Second
+	var steps atomic.Int32
+	slowDone := make(chan struct{})
+	b, err := backend.OpenSlowStep(x.S, x.Trust(), verifier.DefaultConfig(), backend.Options{Dir: t.TempDir(), MaxLag: time.Minute},
+		func(time.Time) bool { return true }, 5*time.Millisecond, 1, func() {
+			if steps.Add(1) == 10 {
+				time.Sleep(slow)
+				close(slowDone)
+			}
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close() // a second Close, if the test fails before its own
+	select {
+	case <-slowDone:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the follower never took its tenth step")
+	}
+	time.Sleep(200 * time.Millisecond) // into the pause that follows
+	paced := backend.Paced(b)
+	start := time.Now()
+	b.Close()
+	if took := time.Since(start); paced == 0 || took > slow/2 {
+		t.Fatalf("Close during the pause after a %v step took %v (pauses so far: %d); want it at once, the pause cut short", slow, took, paced)
+	}
+}

@@ -106,6 +106,8 @@ type Backend struct {
 	paced atomic.Uint64
 	// batch is how many records a step replays at most (tests change it).
 	batch uint64
+	// stepped, if set, runs after each step, as part of it (tests).
+	stepped func()
 
 	cancel      context.CancelFunc
 	done        chan struct{} // closed when the follower stops, at once if it never runs
@@ -140,10 +142,12 @@ type Options struct {
 	MaxLag time.Duration
 	// busy, if set, replaces the reading of the scheduler (tests);
 	// paceWindow and batch, if set, the pacer's window and the records a
-	// step replays at most.
+	// step replays at most; stepped, if set, runs after each step, as
+	// part of it.
 	busy       func(time.Time) bool
 	paceWindow time.Duration
 	batch      uint64
+	stepped    func()
 }
 
 // DefaultMaxLag is provenanced's --flag-max-lag: under a burst of appends
@@ -216,7 +220,7 @@ func open(store *custody.Store, trust verifier.Trust, cfg verifier.Config, o Opt
 	b := &Backend{
 		store: store, trust: trust, cfg: cfg, logger: logger,
 		cache: verifier.NewCache(), proofs: newProofCache(), listWait: DefaultListWait,
-		maxLag: o.MaxLag, busy: o.busy, pace: pacer{window: o.paceWindow}, batch: cmp.Or(o.batch, batch),
+		maxLag: o.MaxLag, busy: o.busy, pace: pacer{window: o.paceWindow}, batch: cmp.Or(o.batch, batch), stepped: o.stepped,
 		caught: make(chan struct{}), done: make(chan struct{}), partiesDone: make(chan struct{}), tablesDone: make(chan struct{}), cancel: func() {}, stopCheck: func() {},
 	}
 	if b.busy == nil {
@@ -491,6 +495,9 @@ func (b *Backend) follow(ctx context.Context) {
 		}
 		began := time.Now()
 		n, err := b.step(ctx, b.batch)
+		if b.stepped != nil {
+			b.stepped()
+		}
 		if n > 0 && err == nil {
 			if pause := b.pause(ctx, began); pause > 0 {
 				b.paced.Add(1)

@@ -67,6 +67,14 @@ func OpenPaced(store *custody.Store, trust verifier.Trust, cfg verifier.Config, 
 	return Open(store, trust, cfg, o)
 }
 
+// OpenSlowStep opens a backend as OpenPaced does, stepped running after
+// each of its follower's steps as part of the step (to make one take
+// long).
+func OpenSlowStep(store *custody.Store, trust verifier.Trust, cfg verifier.Config, o Options, busy func(time.Time) bool, window time.Duration, batch uint64, stepped func()) (*Backend, error) {
+	o.stepped = stepped
+	return OpenPaced(store, trust, cfg, o, busy, window, batch)
+}
+
 // Paced returns how many times b's follower paused while it read past the
 // max lag with the processors busy.
 func Paced(b *Backend) uint64 { return b.paced.Load() }
