@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -75,8 +76,23 @@ const backupBatchBytes = 1 << 20
 // whose journal record is durable but whose Badger commit is not done at
 // the read timestamp was not acknowledged, and is not in the stream. A
 // restored store starts with an empty journal.
+//
+// Why a damaged store is not backed up: a table block that fails its
+// checksum hides its keys from an iteration, without an error (see
+// [Log.verifyTables]), so a stream of a damaged store would be short and
+// look sound. So Backup fails with [ErrDataLoss], before it writes
+// anything, if the log has found damage or a check of every table block
+// now finds some; and it fails, once the stream is written, if the stream
+// does not hold one entry, one hash index key and every tree node for
+// each leaf of the tree it holds (damage after the check).
 func (l *Log) Backup(ctx context.Context, w io.Writer) (BackupInfo, error) {
 	var info BackupInfo
+	if err := l.damage(); err != nil {
+		return info, fmt.Errorf("backup: no backup was taken: %w", err)
+	}
+	if err := l.checkTablesNow(ctx); err != nil {
+		return info, fmt.Errorf("backup: %w", err)
+	}
 	bw := &countWriter{w: w}
 	err := l.view(func(txn *badger.Txn) error {
 		var err error
@@ -87,11 +103,20 @@ func (l *Log) Backup(ctx context.Context, w io.Writer) (BackupInfo, error) {
 		defer it.Close()
 		list := &pb.KVList{}
 		size := 0
+		var entries, hashes, nodes uint64
 		for it.Rewind(); it.Valid(); it.Next() {
 			item := it.Item()
 			v, err := valueCopy(item)
 			if err != nil {
 				return dataLoss(fmt.Sprintf("key %q", item.Key()), err)
+			}
+			switch k := item.Key(); {
+			case bytes.HasPrefix(k, prefixEntry):
+				entries++
+			case bytes.HasPrefix(k, prefixHash):
+				hashes++
+			case bytes.HasPrefix(k, prefixNode):
+				nodes++
 			}
 			list.Kv = append(list.Kv, &pb.KV{
 				Key:       item.KeyCopy(nil),
@@ -111,6 +136,9 @@ func (l *Log) Backup(ctx context.Context, w io.Writer) (BackupInfo, error) {
 				list.Kv, size = list.Kv[:0], 0
 			}
 		}
+		if want := treeNodes(info.Size); entries != info.Size || hashes != info.Size || nodes != want {
+			return &DamageError{What: "the backup stream", Err: fmt.Errorf("for a tree of %d leaves it read %d entries, %d hash index keys and %d tree nodes (want %d): a damaged table block hides its keys from a read; the backup is incomplete; run `provenanced audit` on a copy of the data directory", info.Size, entries, hashes, nodes, want)}
+		}
 		if len(list.Kv) > 0 {
 			return writeKVList(bw, list)
 		}
@@ -121,6 +149,33 @@ func (l *Log) Backup(ctx context.Context, w io.Writer) (BackupInfo, error) {
 		return info, fmt.Errorf("backup: %w", err)
 	}
 	return info, nil
+}
+
+// treeNodes is how many tree nodes the store holds for a tree of size
+// leaves: one for every complete subtree, the leaves included.
+func treeNodes(size uint64) uint64 {
+	var n uint64
+	for ; size > 0; size >>= 1 {
+		n += size
+	}
+	return n
+}
+
+// checkTablesNow checks the checksum of every block of every table, at
+// full speed, and returns ErrDataLoss naming the first that fails.
+func (l *Log) checkTablesNow(ctx context.Context) error {
+	l.life.RLock()
+	defer l.life.RUnlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if err := VerifyTables(ctx, l.db); err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		return &DamageError{What: "a table block", Err: fmt.Errorf("it fails its checksum (%v): no backup was taken; run `provenanced audit` on a copy of the data directory", err)}
+	}
+	return nil
 }
 
 // readBackupInfo reads the tree state, checkpoint and format in txn.
@@ -227,6 +282,12 @@ func Restore(ctx context.Context, dir string, r io.Reader) (info BackupInfo, err
 	err = db.View(func(txn *badger.Txn) error {
 		var err error
 		info, err = readBackupInfo(txn)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			// Backup writes these keys whatever else the store holds: a
+			// stream without them was cut short when it was taken (a
+			// damaged store, backed up by a build that did not check).
+			return fmt.Errorf("the backup is incomplete (%w): take a new backup of a sound store", err)
+		}
 		if err != nil {
 			return err
 		}

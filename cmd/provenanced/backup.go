@@ -127,11 +127,17 @@ func runBackup(ctx context.Context, addr, out string, private, force bool, progr
 	if err != nil {
 		return sum, fmt.Errorf("--admin-addr %q: %w", addr, err)
 	}
+	// The server checks every table block of its store before it sends a
+	// byte (a damaged store is not backed up: ledger.Log.Backup), a few
+	// seconds a GB; the header waits for that.
 	hc := &http.Client{Transport: &http.Transport{
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
-		ResponseHeaderTimeout: 2 * time.Minute,
+		ResponseHeaderTimeout: 30 * time.Minute,
 	}}
 	start := time.Now()
+	if progress != nil {
+		fmt.Fprintf(progress, "backup: the server checks every table block of its store first (a few seconds a GB)\n")
+	}
 	resp, err := hc.Do(req)
 	if err != nil {
 		var op *net.OpError
