@@ -364,6 +364,65 @@ func (l *Log) verifyTables(ctx context.Context) {
 	err = &DamageError{What: "a table block", Err: fmt.Errorf("it fails its checksum (%v): appends are refused; run `provenanced audit` on a copy of the data directory and restore the store from a backup", err)}
 	l.damaged.Store(&err)
 	l.logger.Error("ledger: the store is damaged", "err", err)
+	if werr := writeDamageMarker(l.storeDir, time.Now(), err); werr != nil {
+		l.logger.Error("ledger: recording the damage for the next start", "err", werr)
+	}
+}
+
+// damageMarker is a file in the log's directory recording that a check of
+// every table block found damage, and what it was. The check runs in the
+// background after a start, so without it the next start would take
+// appends until the check found the damage again (seconds to a minute on
+// a large store), and not at all if a compaction had meanwhile copied
+// what it could read of the damaged table and dropped the rest, which
+// Badger does without an error. With it, Open refuses appends from the
+// start. Nothing removes it but the operator, once `provenanced audit`
+// passes (a store restored from a backup is a new directory, without it).
+const damageMarker = "DAMAGED"
+
+// writeDamageMarker records err, found at, in dir's damageMarker,
+// durably (a new file, renamed into place, the directory synced).
+func writeDamageMarker(dir string, at time.Time, err error) error {
+	if dir == "" {
+		return nil
+	}
+	text := fmt.Sprintf("%s a check of every table block found the store damaged: %v\n"+
+		"Appends are refused while this file exists. Run `provenanced audit` on a copy of the data directory, restore the store from a backup, and remove this file only once the audit passes.\n",
+		at.UTC().Format(time.RFC3339), err)
+	tmp := filepath.Join(dir, damageMarker+".tmp")
+	if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
+		return err
+	}
+	f, err := os.Open(tmp)
+	if err != nil {
+		return err
+	}
+	serr := f.Sync()
+	f.Close()
+	if serr != nil {
+		return serr
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, damageMarker)); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// readDamageMarker sets the log damaged, refusing appends, if an earlier
+// run recorded damage in its directory (damageMarker).
+func (l *Log) readDamageMarker() {
+	name := filepath.Join(l.storeDir, damageMarker)
+	b, err := os.ReadFile(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	if err != nil {
+		first = err.Error()
+	}
+	derr := error(&DamageError{What: "a table block", Err: fmt.Errorf("an earlier check found the store damaged (%s: %s): appends are refused; run `provenanced audit` on a copy of the data directory and restore the store from a backup; remove %s only once the audit passes", name, first, name)})
+	l.damaged.Store(&derr)
+	l.logger.Error("ledger: the store was found damaged before; appends are refused", "marker", name, "err", derr)
 }
 
 // damage returns the error set by verifyTables, or nil.
@@ -373,6 +432,11 @@ func (l *Log) damage() error {
 	}
 	return nil
 }
+
+// Damage returns the damage a check of every table block found in the
+// store, this run or an earlier one (appends are refused meanwhile), or
+// nil.
+func (l *Log) Damage() error { return l.damage() }
 
 // VerifyTables checks the checksum of every block of every table in db's
 // directory (a store opened on disk), and returns the first failure, or

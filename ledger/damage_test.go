@@ -305,3 +305,50 @@ func TestAuditFindsDamagedTable(t *testing.T) {
 	}
 	t.Logf("Audit: %v", err)
 }
+
+// TestDamageRemembered: damage the check of every table block found is
+// recorded in the log's directory, so that the next start refuses appends
+// from its first moment, before (or without) the check finding it again;
+// the record names what was found and what to do, and only removing it
+// lets appends in again.
+func TestDamageRemembered(t *testing.T) {
+	k := newTestKey(t)
+	dir, datas := damageStore(t, k, 300, 200)
+	flipIn(t, dir, ".sst", datas[5])
+	l := openTest(t, dir, k, func(o *Options) { o.OpenCheck = 1 })
+	deadline := time.Now().Add(10 * time.Second)
+	for l.Damage() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the check of every table block did not find the damage in 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	marker, err := os.ReadFile(filepath.Join(dir, damageMarker))
+	if err != nil || !strings.Contains(string(marker), "table") || !strings.Contains(string(marker), "provenanced audit") {
+		t.Fatalf("the damage record: %q, %v; want the damage found and provenanced audit named", marker, err)
+	}
+
+	// Without the check after the start: only the record can refuse.
+	l = openTest(t, dir, k, func(o *Options) { o.OpenCheck = -1 })
+	_, _, err = l.Append(t.Context(), []byte("at once after the start"))
+	if !errors.Is(err, ErrDataLoss) || !strings.Contains(err.Error(), damageMarker) || !strings.Contains(err.Error(), "an earlier check") {
+		t.Fatalf("the first append after restarting a store found damaged: %v; want ErrDataLoss naming the earlier check and %s", err, damageMarker)
+	}
+	if l.Damage() == nil {
+		t.Fatal("Damage() is nil on a store recorded damaged")
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := os.Remove(filepath.Join(dir, damageMarker)); err != nil {
+		t.Fatal(err)
+	}
+	l = openTest(t, dir, k, func(o *Options) { o.OpenCheck = -1 })
+	if _, _, err := l.Append(t.Context(), []byte("the operator removed the record")); err != nil {
+		t.Fatalf("with the record removed (and no check): %v", err)
+	}
+}

@@ -170,8 +170,10 @@ type Log struct {
 
 	space *spaceWatch // free space on dir; nil in memory or unchecked
 	// damaged is set, to an ErrDataLoss, once Badger's tables are found
-	// damaged (verifyTables); appends are then refused.
-	damaged atomic.Pointer[error]
+	// damaged (verifyTables), or at Open if an earlier run found them so
+	// (damageMarker in storeDir); appends are then refused.
+	damaged  atomic.Pointer[error]
+	storeDir string // "" in memory
 
 	lastBatch atomic.Int64 // when the committer last took appends, Unix ns
 
@@ -329,6 +331,10 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 	if err := l.load(); err != nil {
 		l.closeStore()
 		return nil, err
+	}
+	if !opts.InMemory {
+		l.storeDir = dir
+		l.readDamageMarker()
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	l.cancel, l.done = cancel, cctx.Done()

@@ -37,12 +37,34 @@ func (b *Backend) checkTables(ctx context.Context, dir string) {
 		b.logger.Debug("verifier: every table block's checksum of the flags' state verified", "took", time.Since(start).Round(time.Millisecond))
 		return
 	}
-	err = fmt.Errorf("%w: the flags' state in %s is damaged (%v); restart the server to rebuild it from the log", ledger.ErrDataLoss, dir, err)
+	err = &stateDamage{dir: dir, err: err}
 	b.damaged.Store(&err)
 	if werr := os.WriteFile(filepath.Join(dir, rebuildMarker), []byte(err.Error()+"\n"), 0o600); werr != nil {
 		b.logger.Error("verifier: marking the flags' state for a rebuild", "error", werr)
 	}
 	b.logger.Error("verifier: the flags' state is damaged; listings are refused until a restart rebuilds it", "error", err)
+}
+
+// A stateDamage is the damage checkTables found in the flags' state: an
+// [ledger.ErrDataLoss], which a client is told is the flags' state's, not
+// the ledger's, and mended by a restart, not an audit.
+type stateDamage struct {
+	dir string
+	err error
+}
+
+func (e *stateDamage) Error() string {
+	return fmt.Sprintf("%v: the flags' state in %s is damaged (%v); restart the server to rebuild it from the log", ledger.ErrDataLoss, e.dir, e.err)
+}
+
+func (e *stateDamage) Unwrap() error { return e.err }
+
+// Is makes a stateDamage an [ledger.ErrDataLoss].
+func (e *stateDamage) Is(target error) bool { return target == ledger.ErrDataLoss }
+
+// ClientMessage is what a client is told (the server's errors.go).
+func (e *stateDamage) ClientMessage() string {
+	return "the flags' state (data/" + filepath.Base(e.dir) + "/, which the server derives from the ledger) is damaged: listings are refused until the operator restarts the server, which rebuilds it from the ledger; the ledger itself is not affected"
 }
 
 // damage returns the error checkTables found, or nil.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/antimony-ledger/provenance/internal/backend"
@@ -69,6 +70,13 @@ func TestDamagedStateRebuilt(t *testing.T) {
 		t.Fatalf("listing lots from a damaged state: %v, want a data-loss error", err)
 	}
 	t.Logf("refused: %v", err)
+	// What a client is told (the server's errors.go): the flags' state,
+	// mended by a restart; not the ledger, not an audit.
+	var own interface{ ClientMessage() string }
+	if !errors.As(err, &own) || !strings.Contains(own.ClientMessage(), "flags' state (data/") ||
+		!strings.Contains(own.ClientMessage(), "restarts the server") || strings.Contains(own.ClientMessage(), "audit") {
+		t.Fatalf("the damaged flags' state tells clients %v; want the flags' state named, mended by a restart", own)
+	}
 	b.Close()
 
 	b, err = backend.NewPaused(x.S, x.Trust(), verifier.DefaultConfig(), dir)

@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -118,4 +122,77 @@ func TestServerRefusesDamage(t *testing.T) {
 		}
 		t.Logf("GetEntry: %v", err)
 	})
+
+	t.Run("found by the check of every table", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "store")
+		copyDir(t, golden, dir)
+		file, sum := flipInTable(t, dir, e.Data)
+		srv, err := testserver.RunWith(w.c, dir, testserver.Options{OpenCheck: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The check after the start finds it: the admin /healthz says
+		// so, the public one is unhealthy, the metric is set (a new
+		// user's trial: both /healthz answered 200 "ok" on a store
+		// refusing every append).
+		var health struct {
+			Status     string `json:"status"`
+			StoreError string `json:"store_error"`
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			code, body := httpGet(t, "http://"+srv.AdminAddr+"/healthz")
+			if code == http.StatusServiceUnavailable {
+				if err := json.Unmarshal([]byte(body), &health); err != nil {
+					t.Fatalf("admin /healthz: %v: %s", err, body)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("admin /healthz still %d %s 20 s after starting on a damaged table", code, body)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if health.Status != "unavailable" || !strings.Contains(health.StoreError, "table block") {
+			t.Fatalf("admin /healthz: %+v; want unavailable, the damaged table block named", health)
+		}
+		if code, body := httpGet(t, "http://"+srv.HTTPAddr+"/healthz"); code != http.StatusServiceUnavailable {
+			t.Fatalf("public /healthz on a damaged store: %d %s; want 503", code, body)
+		}
+		if _, body := httpGet(t, "http://"+srv.AdminAddr+"/metrics"); !strings.Contains(body, "\nprovenance_ledger_damaged 1\n") {
+			t.Fatal("/metrics does not show provenance_ledger_damaged 1")
+		}
+		if err := srv.Stop(); err != nil {
+			t.Fatal(err)
+		}
+
+		// The next start, with no check at all: the record of the damage
+		// refuses appends from the first one, and health says so.
+		srv = testserver.StartWith(t, w.c, dir, testserver.Options{OpenCheck: -1})
+		if code, _ := httpGet(t, "http://"+srv.HTTPAddr+"/healthz"); code != http.StatusServiceUnavailable {
+			t.Fatalf("public /healthz after restarting a store found damaged: %d; want 503", code)
+		}
+		_, err = srv.Store.Submit(t.Context(), w.lots("AFTER", 1)[0])
+		if !errors.Is(err, ledger.ErrDataLoss) || !strings.Contains(err.Error(), "earlier check") {
+			t.Fatalf("the first append after restarting a store found damaged: %v; want ErrDataLoss from the earlier check's record", err)
+		}
+		if b, err := os.ReadFile(file); err != nil || sha256.Sum256(b) != sum {
+			t.Fatalf("the damaged table was not kept as it was (%v)", err)
+		}
+	})
+}
+
+// httpGet returns the status and body of a GET of url.
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
 }

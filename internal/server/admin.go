@@ -105,7 +105,8 @@ func (a *adminServer) close() {
 }
 
 // adminHealth is the admin /healthz: 200 or 503 as the public one, with
-// details as JSON.
+// details as JSON: store_error says why the store is unavailable or what
+// damage was found in it.
 func (s *Server) adminHealth(w http.ResponseWriter, r *http.Request) {
 	type detail struct {
 		Status       string `json:"status"`
@@ -119,6 +120,8 @@ func (s *Server) adminHealth(w http.ResponseWriter, r *http.Request) {
 	}
 	d := detail{Status: "ok", Draining: s.draining.Load(), TreeSize: s.store.Log().Size(), Goroutines: runtime.NumGoroutine()}
 	if _, err := s.store.Log().RootAt(r.Context(), 0); err != nil {
+		d.StoreError = err.Error()
+	} else if err := s.store.Log().Damage(); err != nil {
 		d.StoreError = err.Error()
 	}
 	if d.Draining || d.StoreError != "" {

@@ -93,6 +93,11 @@ func (s *Server) toStatus(ctx context.Context, err error) error {
 	case codes.DataLoss:
 		// What failed (Badger's checksum, file offsets) is for the
 		// operator; the client learns what is damaged.
+		var own interface{ ClientMessage() string } // damage outside the ledger (the flags' state)
+		if errors.As(err, &own) {
+			s.log.ErrorContext(ctx, "stored data is damaged", slog.String("method", methodName(ctx)), slog.Any("err", err))
+			return status.Error(code, own.ClientMessage())
+		}
 		s.log.ErrorContext(ctx, "stored data is damaged: run provenanced audit", slog.String("method", methodName(ctx)), slog.Any("err", err))
 		what := ledger.Damaged(err)
 		if what == "" {

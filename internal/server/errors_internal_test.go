@@ -36,3 +36,29 @@ func TestDataLossStatus(t *testing.T) {
 		t.Errorf("the log does not say what failed: %s", logged.String())
 	}
 }
+
+// ownDamage is damage outside the ledger, with its own message for
+// clients (as the flags' state's, internal/backend).
+type ownDamage struct{}
+
+func (ownDamage) Error() string {
+	return "the flags' state in /srv/data/verifier is damaged: checksum mismatch"
+}
+func (ownDamage) Is(target error) bool  { return target == ledger.ErrDataLoss }
+func (ownDamage) ClientMessage() string { return "the flags' state is damaged: a restart rebuilds it" }
+
+// TestDataLossOwnMessage: damage outside the ledger is DATA_LOSS with
+// its own message for clients, not one blaming the ledger and an audit
+// (a new user's trial: a damaged flags' state answered "the ledger's
+// stored data is damaged (a read)").
+func TestDataLossOwnMessage(t *testing.T) {
+	var logged strings.Builder
+	s := &Server{log: slog.New(slog.NewTextHandler(&logged, nil))}
+	st := status.Convert(s.toStatus(context.Background(), fmt.Errorf("listing: %w", ownDamage{})))
+	if st.Code() != codes.DataLoss || st.Message() != "the flags' state is damaged: a restart rebuilds it" {
+		t.Fatalf("toStatus = %v %q; want DataLoss with the error's own message", st.Code(), st.Message())
+	}
+	if !strings.Contains(logged.String(), "/srv/data/verifier") {
+		t.Errorf("the log does not say what failed: %s", logged.String())
+	}
+}

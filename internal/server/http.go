@@ -121,7 +121,8 @@ func (s *Server) limitBody(h http.Handler) http.Handler {
 }
 
 // healthz answers 200 "ok" while the server is not draining and the store
-// can be read, and 503 "unavailable" otherwise: the reason is logged, and
+// can be read and has not been found damaged, and 503 "unavailable"
+// otherwise: the reason is logged, and
 // shown on the admin listener's /healthz, not here.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -133,6 +134,13 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	// RootAt(0) reads nothing but fails once the store is closed.
 	if _, err := s.store.Log().RootAt(r.Context(), 0); err != nil {
 		s.log.WarnContext(r.Context(), "health check: store unavailable", slog.Any("err", err))
+		http.Error(w, "unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	// A damaged store serves what reads back, refuses appends and needs
+	// the operator: not healthy.
+	if err := s.store.Log().Damage(); err != nil {
+		s.log.WarnContext(r.Context(), "health check: the store is damaged", slog.Any("err", err))
 		http.Error(w, "unavailable", http.StatusServiceUnavailable)
 		return
 	}

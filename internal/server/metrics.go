@@ -101,6 +101,10 @@ func newMetrics(reg prometheus.Registerer, store *custody.Store, v VerifierBacke
 			Name: "provenance_ledger_appends_refused_for_space",
 			Help: "1 while appends are refused because the ledger's directory has less free space than --min-free-bytes, else 0.",
 		}, func() float64 { _, _, refusing, _ := log.FreeSpace(); return oneIf(refusing) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "provenance_ledger_damaged",
+			Help: "1 once a check of every table block has found the ledger's store damaged (this run, or an earlier one: data/ledger/DAMAGED); appends are refused and /healthz answers 503. Else 0.",
+		}, func() float64 { return oneIf(log.Damage() != nil) }),
 	}
 	if f, ok := v.(following); ok {
 		cs = append(cs, followerCollector{f})

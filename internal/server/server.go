@@ -33,7 +33,7 @@
 //
 //	/v1/...        the REST gateway (rules in proto/provenance/v1/http.yaml)
 //	/openapi.json  the generated OpenAPI 2.0 document
-//	/healthz       200 "ok" while the store is open and the server is not
+//	/healthz       200 "ok" while the store is open, not found damaged, and the server is not
 //	               draining, else 503 "unavailable"
 //
 // The admin listener's routes are in admin.go.
