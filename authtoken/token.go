@@ -78,8 +78,11 @@ func Make(origin, party string, key ed25519.PrivateKey, now time.Time, lifetime 
 		return "", errors.New("authtoken: origin and party must be non-empty single lines")
 	}
 	// Issued a little in the past, so a server whose clock is behind
-	// still takes it.
-	c := Claims{Origin: origin, Party: party, Key: key.Public().(ed25519.PublicKey), Issued: now.Add(-30 * time.Second), Expires: now.Add(lifetime)}
+	// still takes it, but never so far that the token lives longer than
+	// MaxLifetime, which a server refuses (a server behind by up to
+	// ClockSkew takes a token issued now anyway).
+	back := min(30*time.Second, MaxLifetime-lifetime)
+	c := Claims{Origin: origin, Party: party, Key: key.Public().(ed25519.PublicKey), Issued: now.Add(-back), Expires: now.Add(lifetime)}
 	msg := c.Message()
 	sig := ed25519.Sign(key, []byte(msg))
 	return enc.EncodeToString([]byte(msg)) + "." + enc.EncodeToString(sig), nil

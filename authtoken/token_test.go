@@ -44,6 +44,29 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// TestMakeEveryLifetimeChecks: a token made for any lifetime Make takes
+// passes Check, up to MaxLifetime itself (a new user's trial: provctl
+// token --lifetime 15m, which its help allows, made a token every server
+// refused, "token lives 15m30s, limit 15m0s").
+func TestMakeEveryLifetimeChecks(t *testing.T) {
+	for _, life := range []time.Duration{time.Second, DefaultLifetime, MaxLifetime - 31*time.Second, MaxLifetime - 30*time.Second, MaxLifetime - time.Second, MaxLifetime} {
+		tok, err := Make(origin, "buyer-a", key, now, life)
+		if err != nil {
+			t.Fatalf("Make for %v: %v", life, err)
+		}
+		c, err := Parse(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Check(origin, now); err != nil {
+			t.Errorf("a token made for %v: Check: %v", life, err)
+		}
+		if got := c.Expires.Sub(now); got != life {
+			t.Errorf("a token made for %v expires %v from now", life, got)
+		}
+	}
+}
+
 func TestMakeRefuses(t *testing.T) {
 	for _, tc := range []struct {
 		origin, party string
