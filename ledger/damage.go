@@ -369,7 +369,7 @@ func (l *Log) verifyTables(ctx context.Context) {
 	}
 }
 
-// damageMarker is a file in the log's directory recording that a check of
+// DamageMarker is the file in the log's directory recording that a check of
 // every table block found damage, and what it was. The check runs in the
 // background after a start, so without it the next start would take
 // appends until the check found the damage again (seconds to a minute on
@@ -378,9 +378,9 @@ func (l *Log) verifyTables(ctx context.Context) {
 // Badger does without an error. With it, Open refuses appends from the
 // start. Nothing removes it but the operator, once `provenanced audit`
 // passes (a store restored from a backup is a new directory, without it).
-const damageMarker = "DAMAGED"
+const DamageMarker = "DAMAGED"
 
-// writeDamageMarker records err, found at, in dir's damageMarker,
+// writeDamageMarker records err, found at, in dir's DamageMarker,
 // durably (a new file, renamed into place, the directory synced).
 func writeDamageMarker(dir string, at time.Time, err error) error {
 	if dir == "" {
@@ -389,7 +389,7 @@ func writeDamageMarker(dir string, at time.Time, err error) error {
 	text := fmt.Sprintf("%s a check of every table block found the store damaged: %v\n"+
 		"Appends are refused while this file exists. Run `provenanced audit` on a copy of the data directory, restore the store from a backup, and remove this file only once the audit passes.\n",
 		at.UTC().Format(time.RFC3339), err)
-	tmp := filepath.Join(dir, damageMarker+".tmp")
+	tmp := filepath.Join(dir, DamageMarker+".tmp")
 	if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
 		return err
 	}
@@ -402,16 +402,16 @@ func writeDamageMarker(dir string, at time.Time, err error) error {
 	if serr != nil {
 		return serr
 	}
-	if err := os.Rename(tmp, filepath.Join(dir, damageMarker)); err != nil {
+	if err := os.Rename(tmp, filepath.Join(dir, DamageMarker)); err != nil {
 		return err
 	}
 	return syncDir(dir)
 }
 
 // readDamageMarker sets the log damaged, refusing appends, if an earlier
-// run recorded damage in its directory (damageMarker).
+// run recorded damage in its directory (DamageMarker).
 func (l *Log) readDamageMarker() {
-	name := filepath.Join(l.storeDir, damageMarker)
+	name := filepath.Join(l.storeDir, DamageMarker)
 	b, err := os.ReadFile(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return

@@ -326,7 +326,7 @@ func TestDamageRemembered(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	marker, err := os.ReadFile(filepath.Join(dir, damageMarker))
+	marker, err := os.ReadFile(filepath.Join(dir, DamageMarker))
 	if err != nil || !strings.Contains(string(marker), "table") || !strings.Contains(string(marker), "provenanced audit") {
 		t.Fatalf("the damage record: %q, %v; want the damage found and provenanced audit named", marker, err)
 	}
@@ -334,8 +334,8 @@ func TestDamageRemembered(t *testing.T) {
 	// Without the check after the start: only the record can refuse.
 	l = openTest(t, dir, k, func(o *Options) { o.OpenCheck = -1 })
 	_, _, err = l.Append(t.Context(), []byte("at once after the start"))
-	if !errors.Is(err, ErrDataLoss) || !strings.Contains(err.Error(), damageMarker) || !strings.Contains(err.Error(), "an earlier check") {
-		t.Fatalf("the first append after restarting a store found damaged: %v; want ErrDataLoss naming the earlier check and %s", err, damageMarker)
+	if !errors.Is(err, ErrDataLoss) || !strings.Contains(err.Error(), DamageMarker) || !strings.Contains(err.Error(), "an earlier check") {
+		t.Fatalf("the first append after restarting a store found damaged: %v; want ErrDataLoss naming the earlier check and %s", err, DamageMarker)
 	}
 	if l.Damage() == nil {
 		t.Fatal("Damage() is nil on a store recorded damaged")
@@ -344,7 +344,7 @@ func TestDamageRemembered(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := os.Remove(filepath.Join(dir, damageMarker)); err != nil {
+	if err := os.Remove(filepath.Join(dir, DamageMarker)); err != nil {
 		t.Fatal(err)
 	}
 	l = openTest(t, dir, k, func(o *Options) { o.OpenCheck = -1 })

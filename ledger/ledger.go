@@ -171,7 +171,7 @@ type Log struct {
 	space *spaceWatch // free space on dir; nil in memory or unchecked
 	// damaged is set, to an ErrDataLoss, once Badger's tables are found
 	// damaged (verifyTables), or at Open if an earlier run found them so
-	// (damageMarker in storeDir); appends are then refused.
+	// (DamageMarker in storeDir); appends are then refused.
 	damaged  atomic.Pointer[error]
 	storeDir string // "" in memory
 

@@ -88,11 +88,21 @@ func auditMain(args []string, getenv func(string) string, stdout, stderr io.Writ
 	case errors.Is(err, errUnsound):
 		fmt.Fprintf(stdout, "audit FAILED: %v\n", err)
 		return auditUnsound
+	case errors.Is(err, ledger.ErrDataLoss):
+		// Damage found opening the store (a Badger log that fails its
+		// checksum with data after it): a verdict, not a failure to run.
+		fmt.Fprintf(stdout, "audit FAILED: %v\n", err)
+		return auditUnsound
 	case err != nil:
 		fmt.Fprintf(stderr, "provenanced audit: %v\n", err)
 		return auditCannot
 	}
 	fmt.Fprintf(stdout, "audit passed: %d entries, %d signatures, checkpoint size %d root %x\n", sum.Entries, sum.Signatures, sum.Size, sum.Root)
+	if b, err := os.ReadFile(filepath.Join(*dataDir, ledgerDir, ledger.DamageMarker)); err == nil {
+		first, _, _ := strings.Cut(string(b), "\n")
+		fmt.Fprintf(stdout, "note: %s records damage an earlier check found (%s); this audit found none now. The server refuses appends while the file exists: remove it to take appends again.\n",
+			filepath.Join(*dataDir, ledgerDir, ledger.DamageMarker), first)
+	}
 	fmt.Fprintf(stdout, "elapsed %s (store open %s): %.0f entries/s, %.0f signatures/s; cpu %.1fs (%.2f cores)\n",
 		sum.Elapsed.Round(time.Millisecond), sum.OpenTime.Round(time.Millisecond),
 		rate(sum.Entries, sum.Elapsed), rate(sum.Signatures, sum.Elapsed), sum.CPU.Seconds(), sum.CPU.Seconds()/sum.Elapsed.Seconds())
