@@ -29,6 +29,9 @@ func listLots(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
+	if err := checkRuleFlag(*rule); err != nil {
+		return err
+	}
 	req := &apipb.ListLotsRequest{HolderPartyId: *holder, Rule: *rule, PageToken: *token}
 	if *product != "" {
 		p, err := parseProduct(*product)

@@ -225,6 +225,13 @@ func TestVerifyAndBundles(t *testing.T) {
 	if code, _, errs := c.run("list-lots", "--verdict", "maybe"); code != exitUsage || !strings.Contains(errs, "VERIFIED, FLAGGED or INVALID") {
 		t.Errorf("provctl list-lots --verdict maybe: exit %d %s", code, errs)
 	}
+	// A rule that does not exist is a usage error too, naming the rules
+	// (a new user's trial: exit 1, the server's refusal).
+	for _, cmd := range []string{"list-lots", "flags"} {
+		if code, _, errs := c.run(cmd, "--rule", "nope"); code != exitUsage || !strings.Contains(errs, "TRANSIT_GAIN") {
+			t.Errorf("provctl %s --rule nope: exit %d %s", cmd, code, errs)
+		}
+	}
 	if out := c.ok("flags", "--rule", "TRANSIT_GAIN"); !strings.Contains(out, "L2") || strings.Contains(out, "L1 ") {
 		t.Errorf("provctl flags --rule TRANSIT_GAIN:\n%s", out)
 	}

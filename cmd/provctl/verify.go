@@ -242,6 +242,9 @@ func listFlags(ctx context.Context, e *env, args []string) error {
 	if *limit <= 0 {
 		return usageErr("--limit must be positive")
 	}
+	if err := checkRuleFlag(*rule); err != nil {
+		return err
+	}
 	req := &apipb.ListFlagsRequest{PartyId: *party, Rule: *rule, LotId: *lot}
 	if *sev != "" {
 		v, ok := pb.Severity_value["SEVERITY_"+strings.ToUpper(*sev)]
@@ -320,6 +323,23 @@ func shortID(id string) string {
 		return id
 	}
 	return id[:10] + "…" + id[len(id)-4:]
+}
+
+// checkRuleFlag refuses a --rule that names none of the verifier's
+// rules, as a usage error (exit 2) listing them, as the other filters'
+// bad values are; "" is no filter.
+func checkRuleFlag(rule string) error {
+	if rule == "" {
+		return nil
+	}
+	var ids []string
+	for _, r := range verifier.Rules() {
+		if r.ID == rule {
+			return nil
+		}
+		ids = append(ids, r.ID)
+	}
+	return usageErr("--rule %q: want one of %s (provctl rules)", rule, strings.Join(ids, ", "))
 }
 
 func listRules(ctx context.Context, e *env, args []string) error {

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/antimony-ledger/provenance/internal/backend"
 	"github.com/antimony-ledger/provenance/internal/lottest"
@@ -12,6 +14,7 @@ import (
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
 	"github.com/antimony-ledger/provenance/verifier"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // TestListingCountsUnread: a listing of a follower that is behind
@@ -87,6 +90,17 @@ func TestListingCountsUnread(t *testing.T) {
 	// A rule that does not exist is refused, not answered with nothing.
 	if _, err := b.ListFlags(t.Context(), &apipb.ListFlagsRequest{Rule: "BOGUS"}); !errors.Is(err, record.ErrMalformed) {
 		t.Fatalf("unknown rule: %v, want ErrMalformed", err)
+	}
+	// So is a time range that holds nothing (a new user's trial: since
+	// after until answered 200 with no flags).
+	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for _, c := range []struct{ since, until time.Time }{{at, at.Add(-time.Hour)}, {at, at}} {
+		if _, err := b.ListFlags(t.Context(), &apipb.ListFlagsRequest{Since: timestamppb.New(c.since), Until: timestamppb.New(c.until)}); !errors.Is(err, record.ErrMalformed) || !strings.Contains(err.Error(), "must be after since") {
+			t.Fatalf("since %v, until %v: %v, want ErrMalformed", c.since, c.until, err)
+		}
+	}
+	if _, err := b.ListFlags(t.Context(), &apipb.ListFlagsRequest{Since: timestamppb.New(at), Until: timestamppb.New(at.Add(time.Second))}); err != nil {
+		t.Fatalf("a one-second range: %v", err)
 	}
 }
 

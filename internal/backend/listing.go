@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"google.golang.org/protobuf/proto"
@@ -159,6 +160,11 @@ func (b *Backend) ListFlags(ctx context.Context, req *apipb.ListFlagsRequest) (*
 	}
 	if err := checkRule(req.GetRule()); err != nil {
 		return nil, err
+	}
+	if s, u := req.GetSince(), req.GetUntil(); s != nil && u != nil && !u.AsTime().After(s.AsTime()) {
+		// An empty range is a mistake, not a question with no answer.
+		return nil, fmt.Errorf("%w: until (%s, exclusive) must be after since (%s): both are event times", record.ErrMalformed,
+			u.AsTime().UTC().Format(time.RFC3339), s.AsTime().UTC().Format(time.RFC3339))
 	}
 	size, err := pageSize(req.GetPageSize(), DefaultFlagPage, MaxFlagPage)
 	if err != nil {
