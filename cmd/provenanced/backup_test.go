@@ -20,6 +20,7 @@ import (
 
 	"github.com/antimony-ledger/provenance/client"
 	"github.com/antimony-ledger/provenance/internal/backup"
+	"github.com/antimony-ledger/provenance/internal/keyfile"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
@@ -378,6 +379,16 @@ func TestRestoreRefusals(t *testing.T) {
 		t.Errorf("restore with another log's key: exit %d, %s", code, errs)
 	}
 	nothingWritten(filepath.Join(tmp, "other-key"), -1)
+	// A party's or the registrar's PEM key for the log key (a new user's
+	// trial: "tlog: malformed signer key", and nothing more).
+	pem := filepath.Join(tmp, "registrar.key")
+	if err := keyfile.WritePrivate(pem, ed25519Key(t)); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := runBinary(t, "restore", "--from", file, "--data", filepath.Join(tmp, "pem-key"), "--log-key", pem); code != 1 || !strings.Contains(errs, "is a PEM key") || !strings.Contains(errs, "log.key") {
+		t.Errorf("restore with a PEM key for the log key: exit %d, %s", code, errs)
+	}
+	nothingWritten(filepath.Join(tmp, "pem-key"), -1)
 
 	// Into an empty directory, without the log key: restored and audited,
 	// but a server will not start on it until the key is there.

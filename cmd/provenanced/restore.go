@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -256,7 +257,10 @@ func checkRestoreTarget(dataDir string) error {
 func checkLogKey(data []byte, v *tlog.Verifier) error {
 	s, err := tlog.NewSigner(strings.TrimSpace(string(data)))
 	if err != nil {
-		return err
+		if bytes.Contains(data, []byte("-----BEGIN")) {
+			return fmt.Errorf("it is a PEM key (a party's or the registrar's, as provctl keygen writes them), not the log's: give log.key of the original data directory, a signer key that begins PRIVATE+KEY+")
+		}
+		return fmt.Errorf("it is not a log signer key (%v): give log.key of the original data directory, which begins PRIVATE+KEY+", err)
 	}
 	if sv := s.Verifier(); sv.Name() != v.Name() || !sv.PublicKey().Equal(v.PublicKey()) {
 		return fmt.Errorf("it is the key of %s (%08x), not of the backup's log %s (%08x)", sv.Name(), sv.KeyHash(), v.Name(), v.KeyHash())
