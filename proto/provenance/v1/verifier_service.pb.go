@@ -112,13 +112,22 @@ func (x *VerifyLotResponse) GetReport() *recordpb.VerificationReport {
 }
 
 type ListFlagsRequest struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
-	PartyId     string                 `protobuf:"bytes,1,opt,name=party_id,json=partyId,proto3" json:"party_id,omitempty"`
-	Rule        string                 `protobuf:"bytes,2,opt,name=rule,proto3" json:"rule,omitempty"`
-	MinSeverity recordpb.Severity      `protobuf:"varint,3,opt,name=min_severity,json=minSeverity,proto3,enum=provenance.v1.Severity" json:"min_severity,omitempty"`
-	LotId       string                 `protobuf:"bytes,4,opt,name=lot_id,json=lotId,proto3" json:"lot_id,omitempty"`
-	Since       *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=since,proto3" json:"since,omitempty"`
-	Until       *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=until,proto3" json:"until,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only flags naming this party (the party whose record raised the flag).
+	PartyId string `protobuf:"bytes,1,opt,name=party_id,json=partyId,proto3" json:"party_id,omitempty"`
+	// Only flags of this rule (provctl rules lists them; an unknown rule is
+	// refused).
+	Rule string `protobuf:"bytes,2,opt,name=rule,proto3" json:"rule,omitempty"`
+	// Only flags of this severity or above (SEVERITY_UNSPECIFIED: any).
+	MinSeverity recordpb.Severity `protobuf:"varint,3,opt,name=min_severity,json=minSeverity,proto3,enum=provenance.v1.Severity" json:"min_severity,omitempty"`
+	// Only flags of this lot.
+	LotId string `protobuf:"bytes,4,opt,name=lot_id,json=lotId,proto3" json:"lot_id,omitempty"`
+	// Only flags whose event time (the time the record's signer claims for
+	// the event, not when the log took it) is at or after this, RFC 3339.
+	Since *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=since,proto3" json:"since,omitempty"`
+	// Only flags whose event time is before this (exclusive), RFC 3339;
+	// with since, it must be after since.
+	Until *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=until,proto3" json:"until,omitempty"`
 	// At most this many flags (0: 500; at most 5,000).
 	PageSize int32 `protobuf:"varint,7,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of the page before; empty for the first page.
