@@ -137,6 +137,22 @@ func TestListLots(t *testing.T) {
 			t.Errorf("ListLots %v: %v, want InvalidArgument", req, err)
 		}
 	}
+	// An enum value a query parameter does not take is refused with the
+	// values it takes (a new user's trial: ?verdict=FLAGGED said only
+	// that it was not valid).
+	for _, c := range []struct{ path, want string }{
+		{"/v1/lots?verdict=FLAGGED", "VERDICT_VERIFIED, VERDICT_FLAGGED, VERDICT_INVALID"},
+		{"/v1/lots?product=ORE", "PRODUCT_ORE"},
+		{"/v1/flags?minSeverity=CRITICAL", "SEVERITY_CRITICAL"},
+	} {
+		code, body := w.get(t, aud, c.path)
+		if code != 400 || !bytes.Contains(body, []byte("is not a valid value: want one of")) || !bytes.Contains(body, []byte(c.want)) {
+			t.Errorf("GET %s: %d %s; want 400 naming %s", c.path, code, body, c.want)
+		}
+	}
+	if code, body := w.get(t, aud, "/v1/lots?verdict=VERDICT_FLAGGED"); code != 200 {
+		t.Errorf("GET /v1/lots?verdict=VERDICT_FLAGGED: %d %s", code, body)
+	}
 	if code, _ := w.get(t, who{name: "anonymous"}, "/v1/lots"); code != 401 {
 		t.Errorf("GET /v1/lots anonymous: %d, want 401", code)
 	}
