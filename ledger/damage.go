@@ -354,10 +354,20 @@ func (l *Log) verifyTables(ctx context.Context) {
 	}
 	start := time.Now()
 	err := VerifyTablesPaced(ctx, l.db, CheckIdle, func() bool { return checkPaced(l) })
-	if ctx.Err() != nil {
+	var td *TableDamage
+	switch {
+	case errors.As(err, &td):
+		// Damage found is recorded, even if the log is closing.
+	case ctx.Err() != nil:
 		return // closed: the next start checks again
-	}
-	if err == nil {
+	case err != nil:
+		// A table that could not be read (no file descriptor left, an
+		// I/O error of a moment) is not known to be damaged: refusing
+		// appends for it, and recording it for every later start, would
+		// take a sound store out of service.
+		l.logger.Error("ledger: could not check every table block; the store is not known to be damaged, and the next start checks again", "err", err)
+		return
+	default:
 		l.logger.Debug("ledger: every table block's checksum verified", "took", time.Since(start).Round(time.Millisecond))
 		return
 	}
@@ -440,7 +450,9 @@ func (l *Log) Damage() error { return l.damage() }
 
 // VerifyTables checks the checksum of every block of every table in db's
 // directory (a store opened on disk), and returns the first failure, or
-// ctx's error once it is done.
+// ctx's error once it is done. Damage found is a [*TableDamage]; any
+// other error (a table file that could not be opened or read) says
+// nothing of the store's soundness.
 //
 // It reads each table file into memory, one at a time, rather than call
 // db.VerifyChecksum, which reads through the mappings the store keeps open
@@ -523,6 +535,22 @@ var pause = func(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// A TableDamage is a table that [VerifyTables] found damaged: a block
+// that fails its checksum, or a table that does not parse. Other errors
+// of VerifyTables (a file that could not be opened or read) are not
+// damage. It is an [ErrDataLoss].
+type TableDamage struct {
+	Table string // the file's name
+	Err   error
+}
+
+func (e *TableDamage) Error() string { return e.Err.Error() }
+
+func (e *TableDamage) Unwrap() error { return e.Err }
+
+// Is makes a TableDamage an [ErrDataLoss].
+func (e *TableDamage) Is(target error) bool { return target == ErrDataLoss }
+
 // verifyTable checks every block of one table file, read into *buf
 // (grown if it is too small). A failure counts only if the file is still
 // the one that was read, whole: Badger truncates a table it compacted
@@ -549,7 +577,9 @@ func verifyTable(name string, o table.Options, buf *[]byte) error {
 	data := (*buf)[:before.Size()]
 	_, rerr := io.ReadFull(f, data)
 	if rerr == nil {
-		rerr = checkTable(name, data, o)
+		if cerr := checkTable(name, data, o); cerr != nil {
+			rerr = &TableDamage{Table: filepath.Base(name), Err: cerr}
+		}
 	}
 	if rerr == nil {
 		return nil

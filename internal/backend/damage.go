@@ -30,10 +30,17 @@ func (b *Backend) checkTables(ctx context.Context, dir string) {
 	defer close(b.tablesDone)
 	start := time.Now()
 	err := ledger.VerifyTablesPaced(ctx, b.db, ledger.CheckIdle, b.store.Log().Appending)
-	if ctx.Err() != nil {
+	var td *ledger.TableDamage
+	switch {
+	case errors.As(err, &td):
+	case ctx.Err() != nil:
 		return
-	}
-	if err == nil {
+	case err != nil:
+		// A table that could not be read is not known to be damaged:
+		// no rebuild (minutes on a large log) for an error of a moment.
+		b.logger.Error("verifier: could not check every table block of the flags' state; it is not known to be damaged, and the next start checks again", "error", err)
+		return
+	default:
 		b.logger.Debug("verifier: every table block's checksum of the flags' state verified", "took", time.Since(start).Round(time.Millisecond))
 		return
 	}
