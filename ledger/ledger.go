@@ -314,6 +314,11 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 	}
 	if err != nil {
 		l.unlock()
+		if strings.Contains(err.Error(), "checksum mismatch") {
+			// Badger checks a table's last block (its index) as it opens
+			// it, and formats its error with %v.
+			return nil, &DamageError{What: "a table", Err: fmt.Errorf("Badger refused to open the store: %v; nothing was repaired: run `provenanced audit` on a copy of the data directory and restore the store from a backup", err)}
+		}
 		return nil, fmt.Errorf("opening badger: %w", err)
 	}
 	if l.readOnly() {
@@ -516,7 +521,7 @@ func (l *Log) loadMap() error {
 			return fmt.Errorf("refusing to open: reading the last entry: %w; nothing was repaired: run `provenanced audit` on the data directory (or a copy) and restore the store from a backup", err)
 		}
 		if last.MapRoot == nil || *last.MapRoot != m.Root() {
-			return fmt.Errorf("the verifiable map's %d stored values do not give the root the log committed at index %d: the store is damaged", m.Len(), l.size-1)
+			return &DamageError{What: "the verifiable map", Err: fmt.Errorf("its %d stored values do not give the root the log committed at index %d (a damaged table block hides the keys it holds); nothing was repaired: run `provenanced audit` on the data directory (or a copy) and restore the store from a backup", m.Len(), l.size-1)}
 		}
 		l.lastTime = last.Time
 	}
