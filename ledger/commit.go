@@ -350,6 +350,12 @@ func (l *Log) run(ctx context.Context) {
 			l.replyAll(batch, err)
 			continue
 		}
+		if err := l.damage(); err != nil {
+			// Found damaged after these appends were taken (one waiting
+			// its turn in a sequence): nothing of them is written.
+			l.replyAll(batch, err)
+			continue
+		}
 		g := l.plan(batch, inflight, &txs)
 		carry = g.carry
 		if l.journal != nil && g.txn != nil && l.commitErr == nil {
