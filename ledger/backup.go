@@ -36,6 +36,10 @@ type BackupInfo struct {
 	Bytes int64
 }
 
+// backupMapChunk is how many of the verifiable map's values Backup sets
+// into the map it checks at a time.
+const backupMapChunk = 1 << 16
+
 // backupBatchBytes bounds one KVList of a backup stream.
 const backupBatchBytes = 1 << 20
 
@@ -84,7 +88,10 @@ const backupBatchBytes = 1 << 20
 // anything, if the log has found damage or a check of every table block
 // now finds some; and it fails, once the stream is written, if the stream
 // does not hold one entry, one hash index key and every tree node for
-// each leaf of the tree it holds (damage after the check).
+// each leaf of the tree it holds, or the verifiable map's values in it do
+// not give the root its last leaf commits (damage after the check). The
+// Apply state's other keys are committed by nothing the log holds: only
+// the check before the stream covers them.
 func (l *Log) Backup(ctx context.Context, w io.Writer) (BackupInfo, error) {
 	var info BackupInfo
 	if err := l.damage(); err != nil {
@@ -104,6 +111,11 @@ func (l *Log) Backup(ctx context.Context, w io.Writer) (BackupInfo, error) {
 		list := &pb.KVList{}
 		size := 0
 		var entries, hashes, nodes uint64
+		// The verifiable map's values, to check against the root the
+		// last leaf commits: set into the map a chunk at a time.
+		var m tlog.Map
+		var chunk []tlog.MapEntry
+		mapPrefix := stateKey([]byte(indexPrefix))
 		for it.Rewind(); it.Valid(); it.Next() {
 			item := it.Item()
 			v, err := valueCopy(item)
@@ -117,6 +129,11 @@ func (l *Log) Backup(ctx context.Context, w io.Writer) (BackupInfo, error) {
 				hashes++
 			case bytes.HasPrefix(k, prefixNode):
 				nodes++
+			case bytes.HasPrefix(k, mapPrefix):
+				chunk = append(chunk, tlog.MapEntry{Key: bytes.Clone(k[len(mapPrefix):]), Value: v})
+				if len(chunk) == backupMapChunk {
+					m, chunk = m.SetAll(chunk), chunk[:0]
+				}
 			}
 			list.Kv = append(list.Kv, &pb.KV{
 				Key:       item.KeyCopy(nil),
@@ -138,6 +155,16 @@ func (l *Log) Backup(ctx context.Context, w io.Writer) (BackupInfo, error) {
 		}
 		if want := treeNodes(info.Size); entries != info.Size || hashes != info.Size || nodes != want {
 			return &DamageError{What: "the backup stream", Err: fmt.Errorf("for a tree of %d leaves it read %d entries, %d hash index keys and %d tree nodes (want %d): a damaged table block hides its keys from a read; the backup is incomplete; run `provenanced audit` on a copy of the data directory", info.Size, entries, hashes, nodes, want)}
+		}
+		m = m.SetAll(chunk)
+		if info.Size > 0 {
+			last, err := readEntry(txn, info.Size-1)
+			if err != nil {
+				return dataLoss(fmt.Sprintf("entry %d", info.Size-1), err)
+			}
+			if last.MapRoot == nil || *last.MapRoot != m.Root() {
+				return &DamageError{What: "the backup stream", Err: fmt.Errorf("its %d verifiable map values do not give the root the last leaf commits (index %d): a damaged table block hides its keys from a read; the backup is incomplete; run `provenanced audit` on a copy of the data directory", m.Len(), info.Size-1)}
+			}
 		}
 		if len(list.Kv) > 0 {
 			return writeKVList(bw, list)
@@ -169,13 +196,16 @@ func (l *Log) checkTablesNow(ctx context.Context) error {
 	if l.closed {
 		return ErrClosed
 	}
-	if err := VerifyTables(ctx, l.db); err != nil {
-		if ctx.Err() != nil {
-			return err
-		}
+	err := VerifyTables(ctx, l.db)
+	var td *TableDamage
+	switch {
+	case errors.As(err, &td):
 		return &DamageError{What: "a table block", Err: fmt.Errorf("it fails its checksum (%v): no backup was taken; run `provenanced audit` on a copy of the data directory", err)}
+	case err != nil && ctx.Err() == nil:
+		// Not known to be damage: a table that could not be read.
+		return fmt.Errorf("checking every table block before the backup (no backup was taken; try again): %w", err)
 	}
-	return nil
+	return err
 }
 
 // readBackupInfo reads the tree state, checkpoint and format in txn.

@@ -5,6 +5,8 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +23,7 @@ import (
 	"github.com/antimony-ledger/provenance/client"
 	"github.com/antimony-ledger/provenance/internal/backup"
 	"github.com/antimony-ledger/provenance/internal/keyfile"
+	"github.com/antimony-ledger/provenance/internal/server"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
@@ -405,5 +408,33 @@ func TestRestoreRefusals(t *testing.T) {
 	}
 	if code, _, errs := runBinary(t, "--data", empty, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"); code == 0 || !strings.Contains(errs, "holds a ledger but no log.key") {
 		t.Errorf("a server on a directory restored without its log key: exit %d, %s", code, errs)
+	}
+}
+
+// TestBackupReportsServerTrailer: a server that fails once the backup has
+// begun (the stream found short of the tree it holds, after the checks
+// before it passed) ends the response without the backup's last record
+// and says why in a trailer; provenanced backup reports that reason, and
+// writes no file (before: "refused after N bytes" and the reader's
+// complaint, not the server's).
+func TestBackupReportsServerTrailer(t *testing.T) {
+	const why = "backup: stored data is damaged: the backup stream: for a tree of 20 leaves it read 19 entries"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", server.BackupErrorTrailer)
+		w.Write([]byte("not the whole of a backup"))
+		w.Header().Set(server.BackupErrorTrailer, why)
+	}))
+	defer srv.Close()
+	out := filepath.Join(t.TempDir(), "b.bak")
+	_, err := runBackup(t.Context(), strings.TrimPrefix(srv.URL, "http://"), out, false, false, nil)
+	if err == nil || !strings.Contains(err.Error(), "the server stopped the backup") || !strings.Contains(err.Error(), why) {
+		t.Fatalf("runBackup: %v; want the server's reason", err)
+	}
+	if _, serr := os.Stat(out); !os.IsNotExist(serr) {
+		t.Fatalf("a file was written (%v)", serr)
+	}
+	ents, _ := os.ReadDir(filepath.Dir(out))
+	if len(ents) != 0 {
+		t.Fatalf("left behind: %v", ents)
 	}
 }

@@ -97,9 +97,14 @@ type File struct {
 // Write writes a backup of l and files to w: the files first, then the
 // store as [ledger.Log.Backup] streams it (appends go on meanwhile), then
 // the manifest and the checksum of it all. It returns the manifest.
+//
+// Nothing reaches w until the store's stream begins: Log.Backup first
+// checks the store, and if it refuses (a damaged store) w has had no
+// byte, so that a server can still answer with an error status.
 func Write(ctx context.Context, w io.Writer, l *ledger.Log, files []File, now time.Time) (Manifest, error) {
 	m := Manifest{Version: Version, Files: map[string]string{}, Created: now.UTC().Round(time.Second)}
-	fw := &frameWriter{w: w, sum: sha256.New()}
+	held := &heldWriter{w: w}
+	fw := &frameWriter{w: held, sum: sha256.New()}
 	if _, err := fw.write([]byte(magic)); err != nil {
 		return m, err
 	}
@@ -122,6 +127,7 @@ func Write(ctx context.Context, w io.Writer, l *ledger.Log, files []File, now ti
 		m.PrivateKeys = m.PrivateKeys || IsPrivate(f.Name)
 	}
 	sw := &storeWriter{fw: fw, sum: sha256.New()}
+	held.hold = true
 	info, err := l.Backup(ctx, sw)
 	if err == nil {
 		err = sw.flush()
@@ -143,6 +149,35 @@ func Write(ctx context.Context, w io.Writer, l *ledger.Log, files []File, now ti
 		return m, err
 	}
 	return m, nil
+}
+
+// heldWriter keeps what is written while hold is set, until the first
+// write after the store's stream has produced its first piece (see
+// Write), then passes everything on. Before hold is set it keeps
+// everything too: the magic and the files, a few KB.
+type heldWriter struct {
+	w    io.Writer
+	buf  []byte
+	hold bool // set once the store's stream is about to begin
+	sent bool
+}
+
+func (h *heldWriter) Write(p []byte) (int, error) {
+	if h.sent {
+		return h.w.Write(p)
+	}
+	h.buf = append(h.buf, p...)
+	if !h.hold {
+		return len(p), nil
+	}
+	// The store's stream has begun: Log.Backup's checks passed.
+	h.sent = true
+	b := h.buf
+	h.buf = nil
+	if _, err := h.w.Write(b); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // frameWriter writes records, hashing every byte written.

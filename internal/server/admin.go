@@ -141,10 +141,16 @@ func (s *Server) adminHealth(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(d)
 }
 
+// BackupErrorTrailer is the HTTP trailer of an /admin/backup response
+// that failed once it had begun: why.
+const BackupErrorTrailer = "X-Backup-Error"
+
 // adminBackup serves a backup (internal/backup) of the store, taken while
 // appends go on, and of the data directory's key files: the private ones
-// only with ?private_keys=1. A failure once the backup has begun cuts the
-// response short, which the reader refuses (the file's checksum is last).
+// only with ?private_keys=1. A refusal before the backup begins (a
+// damaged store) is a 500 saying why; a failure once it has begun ends
+// the response short of the backup's last record, which the reader
+// refuses, with the reason in the BackupErrorTrailer trailer.
 // A second backup while one runs is refused with 409.
 func (s *Server) adminBackup(w http.ResponseWriter, r *http.Request) {
 	if s.opts.BackupFiles == nil {
@@ -177,16 +183,22 @@ func (s *Server) adminBackup(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Trailer", BackupErrorTrailer)
 	cw := &countingResponse{w: w}
 	start := time.Now()
 	m, err := backup.Write(r.Context(), cw, s.store.Log(), files, start)
 	if err != nil {
 		s.log.Error("backup failed", "err", err, "bytes_sent", cw.n)
 		if cw.n == 0 {
+			// Refused before a byte (a damaged store: ledger.Log.Backup).
+			w.Header().Del("Trailer")
 			http.Error(w, "backup failed: "+err.Error(), http.StatusInternalServerError)
 			return
 		}
-		panic(http.ErrAbortHandler) // cut the response: the reader refuses it
+		// The response ends without the backup's last record, which
+		// the reader refuses; the trailer says why.
+		w.Header().Set(BackupErrorTrailer, strings.ReplaceAll(err.Error(), "\n", " "))
+		return
 	}
 	s.log.Info("backup served", slog.Uint64("tree_size", m.TreeSize), slog.Int64("bytes", cw.n),
 		slog.Bool("private_keys", m.PrivateKeys), slog.Duration("took", time.Since(start).Round(time.Millisecond)),
