@@ -77,12 +77,22 @@ func Make(origin, party string, key ed25519.PrivateKey, now time.Time, lifetime 
 	if strings.ContainsAny(origin+party, "\n") || origin == "" || party == "" {
 		return "", errors.New("authtoken: origin and party must be non-empty single lines")
 	}
-	// Issued a little in the past, so a server whose clock is behind
-	// still takes it, but never so far that the token lives longer than
-	// MaxLifetime, which a server refuses (a server behind by up to
-	// ClockSkew takes a token issued now anyway).
-	back := min(30*time.Second, MaxLifetime-lifetime)
-	c := Claims{Origin: origin, Party: party, Key: key.Public().(ed25519.PublicKey), Issued: now.Add(-back), Expires: now.Add(lifetime)}
+	// The token's times are whole seconds: it expires at the first whole
+	// second at or after now+lifetime (so a short one made late in a
+	// second is not expired when made), and is issued a little in the
+	// past, so that a server whose clock is behind still takes it, but
+	// never so far back that it lives longer than MaxLifetime, which a
+	// server refuses. (Issued may then be up to a second after now,
+	// which a server takes: ClockSkew.)
+	expires := now.Add(lifetime).Truncate(time.Second)
+	if expires.Before(now.Add(lifetime)) {
+		expires = expires.Add(time.Second)
+	}
+	issued := now.Add(-30 * time.Second).Truncate(time.Second)
+	if first := expires.Add(-MaxLifetime); issued.Before(first) {
+		issued = first
+	}
+	c := Claims{Origin: origin, Party: party, Key: key.Public().(ed25519.PublicKey), Issued: issued, Expires: expires}
 	msg := c.Message()
 	sig := ed25519.Sign(key, []byte(msg))
 	return enc.EncodeToString([]byte(msg)) + "." + enc.EncodeToString(sig), nil
