@@ -29,9 +29,6 @@ func listLots(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	if err := checkRuleFlag(*rule); err != nil {
-		return err
-	}
 	req := &apipb.ListLotsRequest{HolderPartyId: *holder, Rule: *rule, PageToken: *token}
 	if *product != "" {
 		p, err := parseProduct(*product)
@@ -56,7 +53,7 @@ func listLots(ctx context.Context, e *env, args []string) error {
 			req.PageSize = int32(min(*limit-len(all.Lots), 1000))
 			r, err := c.Verifier.ListLots(ctx, req)
 			if err != nil {
-				return err
+				return usageIfInvalid(err)
 			}
 			all.Lots = append(all.Lots, r.GetLots()...)
 			all.PendingLots, all.UnreadRecords, all.NextPageToken, all.FollowerOff = r.GetPendingLots(), r.GetUnreadRecords(), r.GetNextPageToken(), r.GetFollowerOff()

@@ -9,6 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/antimony-ledger/provenance/client"
@@ -242,9 +244,6 @@ func listFlags(ctx context.Context, e *env, args []string) error {
 	if *limit <= 0 {
 		return usageErr("--limit must be positive")
 	}
-	if err := checkRuleFlag(*rule); err != nil {
-		return err
-	}
 	req := &apipb.ListFlagsRequest{PartyId: *party, Rule: *rule, LotId: *lot}
 	if *sev != "" {
 		v, ok := pb.Severity_value["SEVERITY_"+strings.ToUpper(*sev)]
@@ -274,7 +273,7 @@ func listFlags(ctx context.Context, e *env, args []string) error {
 			req.PageSize = int32(min(*limit-len(r.Flags), 5000))
 			page, err := c.Verifier.ListFlags(ctx, req)
 			if err != nil {
-				return err
+				return usageIfInvalid(err)
 			}
 			r.Flags = append(r.Flags, page.GetFlags()...)
 			r.PendingLots, r.UnreadRecords, r.NextPageToken, r.FollowerOff = page.GetPendingLots(), page.GetUnreadRecords(), page.GetNextPageToken(), page.GetFollowerOff()
@@ -325,21 +324,15 @@ func shortID(id string) string {
 	return id[:10] + "…" + id[len(id)-4:]
 }
 
-// checkRuleFlag refuses a --rule that names none of the verifier's
-// rules, as a usage error (exit 2) listing them, as the other filters'
-// bad values are; "" is no filter.
-func checkRuleFlag(rule string) error {
-	if rule == "" {
-		return nil
+// usageIfInvalid makes the server's InvalidArgument answer to a listing
+// (a rule it does not know, a bad page token or time range) a usage error,
+// exit 2, as provctl's own checks of the other filters are: the server
+// knows the rules it takes, which a provctl of another build may not.
+func usageIfInvalid(err error) error {
+	if status.Code(err) == codes.InvalidArgument {
+		return &exitError{code: exitUsage, err: err}
 	}
-	var ids []string
-	for _, r := range verifier.Rules() {
-		if r.ID == rule {
-			return nil
-		}
-		ids = append(ids, r.ID)
-	}
-	return usageErr("--rule %q: want one of %s (provctl rules)", rule, strings.Join(ids, ", "))
+	return err
 }
 
 func listRules(ctx context.Context, e *env, args []string) error {
