@@ -120,6 +120,21 @@ func followMemoryLimit(ctx context.Context, interval time.Duration, hard func() 
 	}
 }
 
+// startMemoryLimit sets the soft limit for a heap not yet grown, in the
+// memory cgroup readFile shows, and follows the live heap and the
+// cgroup's limit every interval until ctx is done; the channel returned
+// is closed then.
+func startMemoryLimit(ctx context.Context, interval time.Duration, readFile func(string) ([]byte, error)) <-chan struct{} {
+	hard := func() int64 { return cgroupMemoryLimit(readFile) }
+	debug.SetMemoryLimit(memoryLimit(0, hard()))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		followMemoryLimit(ctx, interval, hard)
+	}()
+	return done
+}
+
 // cgroupMemoryLimit returns the memory limit that binds the process: the
 // least of its memory cgroup's and its ancestors' (v2's memory.max and
 // memory.high, v1's memory.limit_in_bytes), or 0 if none has one or they
@@ -235,9 +250,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if os.Getenv("GOMEMLIMIT") == "" {
-		hard := func() int64 { return cgroupMemoryLimit(os.ReadFile) }
-		debug.SetMemoryLimit(memoryLimit(0, hard()))
-		go followMemoryLimit(ctx, 5*time.Second, hard)
+		startMemoryLimit(ctx, 5*time.Second, os.ReadFile)
 	}
 	if err := Run(ctx, opts); err != nil {
 		fmt.Fprintln(os.Stderr, "provenanced:", err)

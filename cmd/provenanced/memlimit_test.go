@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -111,4 +112,39 @@ func TestFollowMemoryLimit(t *testing.T) {
 	waitFor(640 << 20)
 	cancel()
 	<-done
+}
+
+// TestStartMemoryLimit: the server's start sets the limit from the
+// cgroup's files at once and reads them again as it follows the heap, so
+// that a container resized while the server runs is followed (review11:
+// a main that read the cgroup once passed every other test).
+func TestStartMemoryLimit(t *testing.T) {
+	old := debug.SetMemoryLimit(math.MaxInt64)
+	t.Cleanup(func() { debug.SetMemoryLimit(old) })
+	var mu sync.Mutex
+	files := map[string]string{"/proc/self/cgroup": "0::/prov\n", "/sys/fs/cgroup/prov/memory.max": "536870912\n"}
+	setMax := func(v string) {
+		mu.Lock()
+		defer mu.Unlock()
+		files["/sys/fs/cgroup/prov/memory.max"] = v
+	}
+	read := func(name string) ([]byte, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return readFrom(files)(name)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := startMemoryLimit(ctx, time.Millisecond, read)
+	defer func() { cancel(); <-done }()
+	if got := debug.SetMemoryLimit(-1); got != (512<<20)/10*9 {
+		t.Fatalf("at the start, in a 512 MiB cgroup: the limit is %d, want %d", got, (512<<20)/10*9)
+	}
+	setMax("max\n")
+	deadline := time.Now().Add(10 * time.Second)
+	for debug.SetMemoryLimit(-1) != 640<<20 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the cgroup's limit lifted: the limit is still %d, want 640 MiB", debug.SetMemoryLimit(-1))
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
