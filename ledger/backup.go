@@ -36,10 +36,6 @@ type BackupInfo struct {
 	Bytes int64
 }
 
-// backupMapChunk is how many of the verifiable map's values Backup sets
-// into the map it checks at a time.
-const backupMapChunk = 1 << 16
-
 // backupBatchBytes bounds one KVList of a backup stream.
 const backupBatchBytes = 1 << 20
 
@@ -112,9 +108,8 @@ func (l *Log) Backup(ctx context.Context, w io.Writer) (BackupInfo, error) {
 		size := 0
 		var entries, hashes, nodes uint64
 		// The verifiable map's values, to check against the root the
-		// last leaf commits: set into the map a chunk at a time.
-		var m tlog.Map
-		var chunk []tlog.MapEntry
+		// last leaf commits: 64 bytes a value, not a second map.
+		var m tlog.MapRootBuilder
 		mapPrefix := stateKey([]byte(indexPrefix))
 		for it.Rewind(); it.Valid(); it.Next() {
 			item := it.Item()
@@ -130,10 +125,7 @@ func (l *Log) Backup(ctx context.Context, w io.Writer) (BackupInfo, error) {
 			case bytes.HasPrefix(k, prefixNode):
 				nodes++
 			case bytes.HasPrefix(k, mapPrefix):
-				chunk = append(chunk, tlog.MapEntry{Key: bytes.Clone(k[len(mapPrefix):]), Value: v})
-				if len(chunk) == backupMapChunk {
-					m, chunk = m.SetAll(chunk), chunk[:0]
-				}
+				m.Add(k[len(mapPrefix):], v)
 			}
 			list.Kv = append(list.Kv, &pb.KV{
 				Key:       item.KeyCopy(nil),
@@ -156,7 +148,6 @@ func (l *Log) Backup(ctx context.Context, w io.Writer) (BackupInfo, error) {
 		if want := treeNodes(info.Size); entries != info.Size || hashes != info.Size || nodes != want {
 			return &DamageError{What: "the backup stream", Err: fmt.Errorf("for a tree of %d leaves it read %d entries, %d hash index keys and %d tree nodes (want %d): a damaged table block hides its keys from a read; the backup is incomplete; run `provenanced audit` on a copy of the data directory", info.Size, entries, hashes, nodes, want)}
 		}
-		m = m.SetAll(chunk)
 		if info.Size > 0 {
 			last, err := readEntry(txn, info.Size-1)
 			if err != nil {
