@@ -314,10 +314,14 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 	}
 	if err != nil {
 		l.unlock()
-		if strings.Contains(err.Error(), "checksum mismatch") {
-			// Badger checks a table's last block (its index) as it opens
-			// it, and formats its error with %v.
-			return nil, &DamageError{What: "a table", Err: fmt.Errorf("Badger refused to open the store: %v; nothing was repaired: run `provenanced audit` on a copy of the data directory and restore the store from a backup", err)}
+		// Badger reads each table's index as it opens the store, and
+		// refuses one that fails its checksum or does not parse, in
+		// words of its own (formatted with %v). Whether that is damage
+		// is decided as the check of every table decides it.
+		if !opts.InMemory {
+			if derr := checkTableFiles(dir, bo); derr != nil {
+				return nil, &DamageError{What: "a table", Err: fmt.Errorf("Badger refused to open the store (%v): %v; nothing was repaired: run `provenanced audit` on a copy of the data directory and restore the store from a backup", err, derr)}
+			}
 		}
 		return nil, fmt.Errorf("opening badger: %w", err)
 	}
