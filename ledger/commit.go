@@ -352,8 +352,11 @@ func (l *Log) run(ctx context.Context) {
 		}
 		if err := l.damage(); err != nil {
 			// Found damaged after these appends were taken (one waiting
-			// its turn in a sequence): nothing of them is written.
-			l.replyAll(batch, err)
+			// its turn in a sequence): nothing of them is written. (A
+			// group already planned and in the journal when damage is
+			// found still commits: one group, a few milliseconds; its
+			// journal record would bring it back at the next start.)
+			l.replyAll(batch, fmt.Errorf("%w; the append was taken before the damage was found, and is not written", err))
 			continue
 		}
 		g := l.plan(batch, inflight, &txs)
