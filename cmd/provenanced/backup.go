@@ -18,7 +18,6 @@ import (
 
 	"github.com/antimony-ledger/provenance/internal/backup"
 	"github.com/antimony-ledger/provenance/internal/keyfile"
-	"github.com/antimony-ledger/provenance/internal/server"
 )
 
 const backupUsage = `usage: provenanced backup --out FILE [--admin-addr ADDR] [--include-private-keys] [--force]
@@ -178,12 +177,6 @@ func runBackup(ctx context.Context, addr, out string, private, force bool, progr
 	if err != nil {
 		if ctx.Err() != nil {
 			return sum, ctx.Err()
-		}
-		// A server that failed once the backup had begun says why in a
-		// trailer, readable once the body is read to its end.
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-		if why := resp.Trailer.Get(server.BackupErrorTrailer); why != "" {
-			return sum, fmt.Errorf("the server stopped the backup after %d bytes: %s; nothing was written", pw.n, why)
 		}
 		return sum, fmt.Errorf("the backup from %s is refused after %d bytes, and not written: %w", addr, pw.n, err)
 	}

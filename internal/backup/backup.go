@@ -47,11 +47,17 @@ const (
 	kindStore   = 'S'
 	kindMeta    = 'M'
 	kindEnd     = 'E'
+	kindError   = 'X' // the writer failed after it began: why, and nothing after
+	maxError    = 4 << 10
 	headerSize  = 5
 	maxPiece    = 1 << 20 // store piece
 	maxFile     = 1 << 20 // key file
 	maxManifest = 4 << 20
 )
+
+// ErrStopped is wrapped by Read's refusal of a backup whose writer
+// failed once it had begun, and said why in the stream.
+var ErrStopped = errors.New("the server stopped the backup")
 
 // ErrCorrupt is wrapped by every refusal of a backup file that is not
 // what Write wrote: cut, altered, or not a backup at all.
@@ -133,6 +139,14 @@ func Write(ctx context.Context, w io.Writer, l *ledger.Log, files []File, now ti
 		err = sw.flush()
 	}
 	if err != nil {
+		if held.sent {
+			// Begun: say why in the stream, for the reader to report
+			// (a caller then cuts the transfer short, so that a plain
+			// download fails too). Nothing is sent before: the caller
+			// can still answer with an error of its own.
+			msg := []byte(err.Error())
+			fw.record(kindError, msg[:min(len(msg), maxError)])
+		}
 		return m, err
 	}
 	m.Origin, m.TreeSize, m.Root = info.Origin, info.Size, hex.EncodeToString(info.Root[:])
@@ -288,6 +302,13 @@ func Read(r io.Reader, store io.Writer) (Contents, error) {
 			return c, readErr(err, "a record header")
 		}
 		kind, n := h[0], binary.BigEndian.Uint32(h[1:])
+		if kind == kindError && n <= maxError {
+			p := make([]byte, n)
+			if _, err := io.ReadFull(tr, p); err != nil {
+				return c, readErr(err, "the writer's error")
+			}
+			return c, fmt.Errorf("%w after it began: %s", ErrStopped, strings.ToValidUTF8(string(p), "?"))
+		}
 		o, known := order[kind]
 		if !known {
 			return c, corrupt("a record of unknown kind %q", kind)

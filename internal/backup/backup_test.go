@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,20 @@ import (
 )
 
 func testBackup(t *testing.T, private bool) ([]byte, Manifest) {
+	t.Helper()
+	l, files := testLog(t, private, 300)
+	var buf bytes.Buffer
+	m, err := Write(context.Background(), &buf, l, files, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes(), m
+}
+
+// testLog opens a log of 10 × per entries (of about 400 bytes) on disk,
+// closed at the test's end, and returns it with the key files a backup
+// of it holds.
+func testLog(t *testing.T, private bool, per int) (*ledger.Log, []File) {
 	t.Helper()
 	skey, vkey, err := tlog.GenerateNoteKey("backup.example/log")
 	if err != nil {
@@ -28,11 +43,11 @@ func testBackup(t *testing.T, private bool) ([]byte, Manifest) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	t.Cleanup(func() { l.Close() })
 	var wg sync.WaitGroup
 	for w := range 10 { // more than one store record
 		wg.Go(func() {
-			for i := range 300 {
+			for i := range per {
 				if _, _, err := l.Append(context.Background(), fmt.Appendf(nil, "entry %d %0400d", w, i)); err != nil {
 					t.Error(err)
 					return
@@ -45,12 +60,42 @@ func testBackup(t *testing.T, private bool) ([]byte, Manifest) {
 	if private {
 		files = append(files, File{datadir.LogKeyFile, []byte(skey + "\n")})
 	}
-	var buf bytes.Buffer
-	m, err := Write(context.Background(), &buf, l, files, time.Now())
-	if err != nil {
-		t.Fatal(err)
+	return l, files
+}
+
+// cancelAfter cancels when the first bytes are written to it.
+type cancelAfter struct {
+	bytes.Buffer
+	cancel func()
+}
+
+func (c *cancelAfter) Write(p []byte) (int, error) {
+	c.cancel()
+	return c.Buffer.Write(p)
+}
+
+// TestStoppedAfterBegun: a backup whose store stream fails once bytes
+// have gone out (here its context is cancelled as they do) ends with a
+// record saying why, which Read reports as ErrStopped with the reason,
+// not as a file cut short: the reader learns the server's reason (a cold
+// review: a failure after the start was only "unexpected EOF").
+func TestStoppedAfterBegun(t *testing.T) {
+	l, files := testLog(t, false, 700) // a store of several pieces
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := &cancelAfter{cancel: cancel}
+	_, err := Write(ctx, w, l, files, time.Now())
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Write with its context cancelled as it began: %v", err)
 	}
-	return buf.Bytes(), m
+	if w.Len() == 0 {
+		t.Fatal("nothing was written before the failure: the test needs a store of more than one piece")
+	}
+	_, rerr := Read(bytes.NewReader(w.Bytes()), nil)
+	if !errors.Is(rerr, ErrStopped) || !strings.Contains(rerr.Error(), "context canceled") {
+		t.Fatalf("Read of a backup stopped after it began: %v; want ErrStopped with the writer's reason", rerr)
+	}
+	t.Logf("Read: %v", rerr)
 }
 
 func TestRoundTrip(t *testing.T) {

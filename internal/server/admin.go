@@ -141,16 +141,12 @@ func (s *Server) adminHealth(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(d)
 }
 
-// BackupErrorTrailer is the HTTP trailer of an /admin/backup response
-// that failed once it had begun: why.
-const BackupErrorTrailer = "X-Backup-Error"
-
 // adminBackup serves a backup (internal/backup) of the store, taken while
 // appends go on, and of the data directory's key files: the private ones
 // only with ?private_keys=1. A refusal before the backup begins (a
-// damaged store) is a 500 saying why; a failure once it has begun ends
-// the response short of the backup's last record, which the reader
-// refuses, with the reason in the BackupErrorTrailer trailer.
+// damaged store) is a 500 saying why; a failure once it has begun is
+// said in the stream's last record (backup.Write), and the response is
+// cut short.
 // A second backup while one runs is refused with 409.
 func (s *Server) adminBackup(w http.ResponseWriter, r *http.Request) {
 	if s.opts.BackupFiles == nil {
@@ -183,7 +179,6 @@ func (s *Server) adminBackup(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Trailer", BackupErrorTrailer)
 	cw := &countingResponse{w: w}
 	start := time.Now()
 	m, err := backup.Write(r.Context(), cw, s.store.Log(), files, start)
@@ -191,14 +186,16 @@ func (s *Server) adminBackup(w http.ResponseWriter, r *http.Request) {
 		s.log.Error("backup failed", "err", err, "bytes_sent", cw.n)
 		if cw.n == 0 {
 			// Refused before a byte (a damaged store: ledger.Log.Backup).
-			w.Header().Del("Trailer")
 			http.Error(w, "backup failed: "+err.Error(), http.StatusInternalServerError)
 			return
 		}
-		// The response ends without the backup's last record, which
-		// the reader refuses; the trailer says why.
-		w.Header().Set(BackupErrorTrailer, strings.ReplaceAll(err.Error(), "\n", " "))
-		return
+		// Begun: the stream's last record says why (backup.Write), and
+		// the response is cut short, so that a plain download (curl -o)
+		// fails too rather than look whole.
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		panic(http.ErrAbortHandler)
 	}
 	s.log.Info("backup served", slog.Uint64("tree_size", m.TreeSize), slog.Int64("bytes", cw.n),
 		slog.Bool("private_keys", m.PrivateKeys), slog.Duration("took", time.Since(start).Round(time.Millisecond)),
