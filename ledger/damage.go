@@ -545,6 +545,15 @@ var pause = func(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// badgerTableRefusal reports whether err, Badger's refusal to open a
+// store, is about reading a table: a checksum that fails, or an index
+// that does not parse (Badger formats these with %v).
+func badgerTableRefusal(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "checksum mismatch") || strings.Contains(msg, "failed to read index") ||
+		strings.Contains(msg, "cannot parse")
+}
+
 // checkTableFiles checks every table file in dir, as [VerifyTables]
 // checks a store's, with the store's options bo, for a store Badger would
 // not open: it returns the first [*TableDamage], or nil if none is found.

@@ -380,3 +380,28 @@ func TestDamageRefusesQueuedAppend(t *testing.T) {
 		t.Fatalf("the log holds %d entries", n)
 	}
 }
+
+// TestOpenMissingTableIsDataLoss: a table the store's MANIFEST lists,
+// gone from the directory, is data lost: Open says so (ErrDataLoss, so an
+// audit's verdict is unsound), not a bare "opening badger" (a cold
+// review's finding).
+func TestOpenMissingTableIsDataLoss(t *testing.T) {
+	k := newTestKey(t)
+	dir, _ := damageStore(t, k, 300, 200)
+	ssts, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
+	if len(ssts) == 0 {
+		t.Fatal("no table")
+	}
+	if err := os.Remove(ssts[0]); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(context.Background(), dir, Options{Origin: testOrigin, Signer: k.signer, OpenCheck: -1})
+	if err == nil {
+		l.Close()
+		t.Fatal("Open took a store with a table missing")
+	}
+	if !errors.Is(err, ErrDataLoss) || !strings.Contains(err.Error(), "missing") {
+		t.Fatalf("Open of a store missing a table: %v; want ErrDataLoss", err)
+	}
+	t.Logf("Open: %v", err)
+}

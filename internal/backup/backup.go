@@ -32,6 +32,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/antimony-ledger/provenance/internal/datadir"
 	"github.com/antimony-ledger/provenance/ledger"
@@ -302,12 +303,19 @@ func Read(r io.Reader, store io.Writer) (Contents, error) {
 			return c, readErr(err, "a record header")
 		}
 		kind, n := h[0], binary.BigEndian.Uint32(h[1:])
-		if kind == kindError && n <= maxError {
+		if kind == kindError && n <= maxError && stage == kindStore {
+			// Only where Write puts it: after a piece of the store.
 			p := make([]byte, n)
 			if _, err := io.ReadFull(tr, p); err != nil {
 				return c, readErr(err, "the writer's error")
 			}
-			return c, fmt.Errorf("%w after it began: %s", ErrStopped, strings.ToValidUTF8(string(p), "?"))
+			text := strings.Map(func(r rune) rune {
+				if !unicode.IsPrint(r) {
+					return '?' // no terminal control from a file's bytes
+				}
+				return r
+			}, strings.ToValidUTF8(string(p), "?"))
+			return c, fmt.Errorf("%w after it began: %s", ErrStopped, text)
 		}
 		o, known := order[kind]
 		if !known {
