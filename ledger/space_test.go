@@ -271,25 +271,7 @@ func TestFullDiskAfterCrash(t *testing.T) {
 	fs := mountSmallFS(t, 64<<20)
 	dir := filepath.Join(fs, "log")
 	k := newTestKey(t)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envFullChildDir+"="+dir, envCrashSKey+"="+k.skey)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	}()
-	sc := bufio.NewScanner(out)
-	if !sc.Scan() || sc.Text() != "ready" {
-		t.Fatalf("child: %q\n%s", sc.Text(), stderr.String())
-	}
+	cmd, sc := startFullChild(t, dir, k)
 	acked := map[tlog.RecordID]uint64{}
 	read := func(n int) {
 		for len(acked) < n && sc.Scan() {
@@ -316,7 +298,7 @@ func TestFullDiskAfterCrash(t *testing.T) {
 	t.Logf("%d entries acknowledged before SIGKILL", len(acked))
 
 	opts := Options{Origin: testOrigin, Signer: k.signer, MinFreeBytes: min}
-	_, err = Open(context.Background(), dir, opts)
+	_, err := Open(context.Background(), dir, opts)
 	if !errors.Is(err, ErrNoSpace) || !strings.Contains(err.Error(), "free at least") || !strings.Contains(err.Error(), dir) {
 		t.Fatalf("Open on a full disk after a crash: %v, want ErrNoSpace saying how much to free", err)
 	}
@@ -343,4 +325,34 @@ func TestFullDiskAfterCrash(t *testing.T) {
 	if _, _, err := l.Append(context.Background(), []byte("freed")); err != nil {
 		t.Fatalf("Append after freeing space: %v", err)
 	}
+}
+
+// startFullChild starts the child that appends to a log in dir, signed
+// with k, until it is killed (it prints "ack ..." per append), waits for
+// it to be ready, and returns it and a scanner of what it prints; it is
+// killed at the test's end if it still runs.
+func startFullChild(t *testing.T, dir string, k testKey) (*exec.Cmd, *bufio.Scanner) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envFullChildDir+"="+dir, envCrashSKey+"="+k.skey)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	sc := bufio.NewScanner(out)
+	if !sc.Scan() || sc.Text() != "ready" {
+		t.Fatalf("child: %q\n%s", sc.Text(), stderr.String())
+	}
+	return cmd, sc
 }

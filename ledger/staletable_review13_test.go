@@ -1,12 +1,9 @@
 package ledger
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -55,25 +52,7 @@ func TestStaleTableIsNotDamageOnFullDisk_review13(t *testing.T) {
 	fs := mountSmallFS(t, 64<<20)
 	dir := filepath.Join(fs, "log")
 	k := newTestKey(t)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envFullChildDir+"="+dir, envCrashSKey+"="+k.skey)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	}()
-	sc := bufio.NewScanner(out)
-	if !sc.Scan() || sc.Text() != "ready" {
-		t.Fatalf("child: %q\n%s", sc.Text(), stderr.String())
-	}
+	cmd, sc := startFullChild(t, dir, k)
 	for n := 0; n < 3000 && sc.Scan(); n++ {
 	}
 	filler := fillDisk(t, fs, "filler", 2<<20)
@@ -85,7 +64,7 @@ func TestStaleTableIsNotDamageOnFullDisk_review13(t *testing.T) {
 	stale := staleTable(t, dir) // what the killed process's table write left
 
 	opts := Options{Origin: testOrigin, Signer: k.signer, MinFreeBytes: min}
-	_, err = Open(context.Background(), dir, opts)
+	_, err := Open(context.Background(), dir, opts)
 	t.Logf("Open on the full disk after the crash: %v", err)
 	if errors.Is(err, ErrDataLoss) || !errors.Is(err, ErrNoSpace) {
 		t.Errorf("Open on a full disk after a crash that left %s (a table write cut short, in no MANIFEST): %v; want ErrNoSpace, as without that file", filepath.Base(stale), err)
