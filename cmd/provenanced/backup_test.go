@@ -419,9 +419,12 @@ func TestRestoreRefusals(t *testing.T) {
 func TestBackupReportsServerStop(t *testing.T) {
 	const why = "backup: stored data is damaged: the backup stream: for a tree of 20 leaves it read 19 entries"
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The format's magic, then its record of a writer's error
-		// (internal/backup: kind 'X', a 4-byte length, the text).
-		b := append([]byte("PROVBAK1X"), byte(len(why)>>24), byte(len(why)>>16), byte(len(why)>>8), byte(len(why)))
+		// The format's magic, a piece of the store (kind 'S', a 4-byte
+		// length, the bytes), then the record of a writer's error, which
+		// comes only after one (kind 'X', a length, the text).
+		b := append([]byte("PROVBAK1S"), 0, 0, 0, 4)
+		b = append(b, "abcd"...)
+		b = append(b, 'X', byte(len(why)>>24), byte(len(why)>>16), byte(len(why)>>8), byte(len(why)))
 		w.Write(append(b, why...))
 		w.(http.Flusher).Flush()
 		panic(http.ErrAbortHandler)
