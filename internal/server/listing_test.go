@@ -87,11 +87,34 @@ func TestListLots(t *testing.T) {
 	if got, _ := allLots(t, w, buyer, &apipb.ListLotsRequest{PageSize: 1}); !slices.Equal(got, []string{"L1", "L1a"}) {
 		t.Errorf("the buyer's lots: %v, want [L1 L1a]", got)
 	}
+	// Its pages are not left empty by what it may not read while more
+	// remains (a new user's trial: page after empty page): every page
+	// with a token to go on holds a lot.
+	err := w.callGRPC(t, buyer, func(ctx context.Context, cl *client.Client) error {
+		req := &apipb.ListLotsRequest{PageSize: 1}
+		for pages := 0; pages < 10; pages++ {
+			r, err := cl.Verifier.ListLots(ctx, req)
+			if err != nil {
+				return err
+			}
+			if r.GetNextPageToken() == "" {
+				return nil
+			}
+			if len(r.GetLots()) == 0 {
+				t.Errorf("page %d of the buyer's lots is empty, with more to come", pages+1)
+			}
+			req.PageToken = r.GetNextPageToken()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	// The buyer's page tokens say nothing of the lots left out of its
 	// pages: a page of one, scanning past L1b, gives a token that neither
 	// names L1b nor can be forged or used for another listing.
 	var tok string
-	err := w.callGRPC(t, buyer, func(ctx context.Context, cl *client.Client) error {
+	err = w.callGRPC(t, buyer, func(ctx context.Context, cl *client.Client) error {
 		r, err := cl.Verifier.ListLots(ctx, &apipb.ListLotsRequest{PageSize: 1, PageToken: ""})
 		if err != nil {
 			return err

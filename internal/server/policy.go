@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/antimony-ledger/provenance/custody"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
@@ -185,6 +186,59 @@ func (p *policy) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo,
 	}
 	if err := p.filter(ctx, c, resp); err != nil {
 		return nil, err
+	}
+	if !c.readsAll() {
+		return p.fill(ctx, c, req, resp, handler)
+	}
+	return resp, nil
+}
+
+// Bounds on the pages fill reads for one answer.
+const (
+	fillPages = 50
+	fillTime  = time.Second
+)
+
+// fill answers a listing page that the caller's reading left empty, with
+// more to come, with the next page that is not, reading on from the page's
+// token (up to fillPages pages or fillTime), so that a party with a few
+// lots in a large log is not sent page after empty page (a new user's
+// trial: 29,720 requests at a page size of 1 for 7 lots). Each page
+// answered is still one the listing's tokens lead to, and a page may
+// still be empty, with a token to go on, once the bounds are reached.
+func (p *policy) fill(ctx context.Context, c caller, req, resp any, handler grpc.UnaryHandler) (any, error) {
+	start := time.Now()
+	for range fillPages {
+		var next any
+		switch r := resp.(type) {
+		case *apipb.ListLotsResponse:
+			if len(r.GetLots()) > 0 || r.GetNextPageToken() == "" {
+				return resp, nil
+			}
+			q := proto.Clone(req.(*apipb.ListLotsRequest)).(*apipb.ListLotsRequest)
+			q.PageToken = r.GetNextPageToken()
+			next = q
+		case *apipb.ListFlagsResponse:
+			if len(r.GetFlags()) > 0 || r.GetNextPageToken() == "" {
+				return resp, nil
+			}
+			q := proto.Clone(req.(*apipb.ListFlagsRequest)).(*apipb.ListFlagsRequest)
+			q.PageToken = r.GetNextPageToken()
+			next = q
+		default:
+			return resp, nil
+		}
+		if time.Since(start) >= fillTime || ctx.Err() != nil {
+			return resp, nil
+		}
+		more, err := handler(ctx, next)
+		if err != nil {
+			return nil, err
+		}
+		if err := p.filter(ctx, c, more); err != nil {
+			return nil, err
+		}
+		resp = more
 	}
 	return resp, nil
 }
