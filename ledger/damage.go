@@ -489,12 +489,7 @@ const CheckIdle = 3
 // so then.
 func VerifyTablesPaced(ctx context.Context, db *badger.DB, idle float64, paced func() bool) error {
 	o := db.Opts()
-	topts := table.Options{
-		ReadOnly:    true,
-		BlockSize:   o.BlockSize,
-		Compression: o.Compression,
-		ChkMode:     options.OnBlockRead,
-	}
+	topts := checkOptions(o)
 	// The tables of the store's levels, not every file named *.sst: a
 	// table being written has its full size before its contents. One
 	// buffer, as large as the largest table, is read into for all: a new
@@ -545,33 +540,44 @@ var pause = func(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// badgerTableRefusal reports whether err, Badger's refusal to open a
-// store, is about reading a table: a checksum that fails, or an index
-// that does not parse (Badger formats these with %v).
-func badgerTableRefusal(err error) bool {
+// openRefusalDamage returns Badger's refusal err to open the store in
+// dir (options bo) as an ErrDataLoss if it is damage, else nil. Badger
+// reads each table's index as it opens the store, and refuses one that is
+// missing, fails its checksum or does not parse, in words of its own
+// (formatted with %v). Only such a refusal is looked into (not one for
+// space, or its lock: a table file a crash left half written, which
+// Badger removes at its next open, lies there then and is no damage), and
+// whether a table that is there is damaged is decided as the check of
+// every table decides it.
+func openRefusalDamage(dir string, bo badger.Options, err error) error {
 	msg := err.Error()
-	return strings.Contains(msg, "checksum mismatch") || strings.Contains(msg, "failed to read index") ||
-		strings.Contains(msg, "cannot parse")
-}
-
-// checkTableFiles checks every table file in dir, as [VerifyTables]
-// checks a store's, with the store's options bo, for a store Badger would
-// not open: it returns the first [*TableDamage], or nil if none is found.
-func checkTableFiles(dir string, bo badger.Options) error {
-	names, err := filepath.Glob(filepath.Join(dir, "*.sst"))
-	if err != nil {
+	if strings.Contains(msg, "file does not exist for table") {
+		// The MANIFEST lists a table whose file is gone.
+		return &DamageError{What: "a table", Err: fmt.Errorf("Badger refused to open the store: %v: a table the store lists is missing; nothing was repaired: run `provenanced audit` on a copy of the data directory and restore the store from a backup", err)}
+	}
+	if !strings.Contains(msg, "checksum mismatch") && !strings.Contains(msg, "failed to read index") && !strings.Contains(msg, "cannot parse") {
 		return nil
 	}
-	topts := table.Options{ReadOnly: true, BlockSize: bo.BlockSize, Compression: bo.Compression, ChkMode: options.OnBlockRead}
+	names, gerr := filepath.Glob(filepath.Join(dir, "*.sst"))
+	if gerr != nil {
+		return nil
+	}
+	topts := checkOptions(bo)
 	var buf []byte
 	for _, name := range names {
-		err := verifyTable(name, topts, &buf)
+		derr := verifyTable(name, topts, &buf)
 		var td *TableDamage
-		if errors.As(err, &td) {
-			return err
+		if errors.As(derr, &td) {
+			return &DamageError{What: "a table", Err: fmt.Errorf("Badger refused to open the store (%v): %v; nothing was repaired: run `provenanced audit` on a copy of the data directory and restore the store from a backup", err, derr)}
 		}
 	}
 	return nil
+}
+
+// checkOptions are the options a table of a store of options bo is read
+// with to check it: read-only, every block's checksum checked.
+func checkOptions(bo badger.Options) table.Options {
+	return table.Options{ReadOnly: true, BlockSize: bo.BlockSize, Compression: bo.Compression, ChkMode: options.OnBlockRead}
 }
 
 // A TableDamage is a table that [VerifyTables] found damaged: a block

@@ -314,20 +314,9 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 	}
 	if err != nil {
 		l.unlock()
-		// Badger reads each table's index as it opens the store, and
-		// refuses one that fails its checksum or does not parse, in
-		// words of its own (formatted with %v). Only such a refusal is
-		// looked into (not one for space, or its lock: a table file a
-		// crash left half written, which Badger removes at its next
-		// open, lies there then and is no damage), and whether it is
-		// damage is decided as the check of every table decides it.
-		if strings.Contains(err.Error(), "file does not exist for table") {
-			// The MANIFEST lists a table whose file is gone.
-			return nil, &DamageError{What: "a table", Err: fmt.Errorf("Badger refused to open the store: %v: a table the store lists is missing; nothing was repaired: run `provenanced audit` on a copy of the data directory and restore the store from a backup", err)}
-		}
-		if !opts.InMemory && badgerTableRefusal(err) {
-			if derr := checkTableFiles(dir, bo); derr != nil {
-				return nil, &DamageError{What: "a table", Err: fmt.Errorf("Badger refused to open the store (%v): %v; nothing was repaired: run `provenanced audit` on a copy of the data directory and restore the store from a backup", err, derr)}
+		if !opts.InMemory {
+			if derr := openRefusalDamage(dir, bo, err); derr != nil {
+				return nil, derr
 			}
 		}
 		return nil, fmt.Errorf("opening badger: %w", err)
