@@ -418,18 +418,29 @@ func writeDamageMarker(dir string, at time.Time, err error) error {
 	return syncDir(dir)
 }
 
+// DamageRecord reports whether the log in dir has a record of damage an
+// earlier check found (DamageMarker), readable or not, and its first line:
+// when, and what (or why it cannot be read).
+func DamageRecord(dir string) (string, bool) {
+	b, err := os.ReadFile(filepath.Join(dir, DamageMarker))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", false
+	case err != nil:
+		return "it cannot be read: " + err.Error(), true
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	return first, true
+}
+
 // readDamageMarker sets the log damaged, refusing appends, if an earlier
 // run recorded damage in its directory (DamageMarker).
 func (l *Log) readDamageMarker() {
-	name := filepath.Join(l.storeDir, DamageMarker)
-	b, err := os.ReadFile(name)
-	if errors.Is(err, fs.ErrNotExist) {
+	first, ok := DamageRecord(l.storeDir)
+	if !ok {
 		return
 	}
-	first, _, _ := strings.Cut(string(b), "\n")
-	if err != nil {
-		first = err.Error()
-	}
+	name := filepath.Join(l.storeDir, DamageMarker)
 	derr := error(&DamageError{What: "a table block", Err: fmt.Errorf("an earlier check found the store damaged (%s: %s): appends are refused; run `provenanced audit` on a copy of the data directory and restore the store from a backup; remove %s only once the audit passes", name, first, name)})
 	l.damaged.Store(&derr)
 	l.logger.Error("ledger: the store was found damaged before; appends are refused", "marker", name, "err", derr)

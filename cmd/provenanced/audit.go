@@ -98,17 +98,10 @@ func auditMain(args []string, getenv func(string) string, stdout, stderr io.Writ
 		return auditCannot
 	}
 	fmt.Fprintf(stdout, "audit passed: %d entries, %d signatures, checkpoint size %d root %x\n", sum.Entries, sum.Signatures, sum.Size, sum.Root)
-	marker := filepath.Join(*dataDir, ledgerDir, ledger.DamageMarker)
-	if _, err := os.Lstat(marker); err == nil {
-		// The server refuses appends while it exists, readable or not.
-		what := ""
-		if b, err := os.ReadFile(marker); err == nil {
-			what, _, _ = strings.Cut(string(b), "\n")
-		} else {
-			what = "it cannot be read: " + err.Error()
-		}
+	// The server refuses appends while the record exists, readable or not.
+	if what, ok := ledger.DamageRecord(filepath.Join(*dataDir, ledgerDir)); ok {
 		fmt.Fprintf(stdout, "note: %s records damage an earlier check found (%s); this audit found none now. The server refuses appends while the file exists: remove it to take appends again.\n",
-			marker, what)
+			filepath.Join(*dataDir, ledgerDir, ledger.DamageMarker), what)
 	}
 	fmt.Fprintf(stdout, "elapsed %s (store open %s): %.0f entries/s, %.0f signatures/s; cpu %.1fs (%.2f cores)\n",
 		sum.Elapsed.Round(time.Millisecond), sum.OpenTime.Round(time.Millisecond),
