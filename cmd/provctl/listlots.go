@@ -53,10 +53,7 @@ func listLots(ctx context.Context, e *env, args []string) error {
 			req.PageSize = int32(min(*limit-len(all.Lots), 1000))
 			r, err := c.Verifier.ListLots(ctx, req)
 			if err != nil {
-				if req.PageToken != *token {
-					return err // a token of the server's own, refused (it restarted): not the command line's fault
-				}
-				return usageIfInvalid(err)
+				return usageIfInvalid(err, req.PageToken == *token)
 			}
 			all.Lots = append(all.Lots, r.GetLots()...)
 			all.PendingLots, all.UnreadRecords, all.NextPageToken, all.FollowerOff = r.GetPendingLots(), r.GetUnreadRecords(), r.GetNextPageToken(), r.GetFollowerOff()

@@ -273,10 +273,7 @@ func listFlags(ctx context.Context, e *env, args []string) error {
 			req.PageSize = int32(min(*limit-len(r.Flags), 5000))
 			page, err := c.Verifier.ListFlags(ctx, req)
 			if err != nil {
-				if req.PageToken != *token {
-					return err // a token of the server's own, refused (it restarted): not the command line's fault
-				}
-				return usageIfInvalid(err)
+				return usageIfInvalid(err, req.PageToken == *token)
 			}
 			r.Flags = append(r.Flags, page.GetFlags()...)
 			r.PendingLots, r.UnreadRecords, r.NextPageToken, r.FollowerOff = page.GetPendingLots(), page.GetUnreadRecords(), page.GetNextPageToken(), page.GetFollowerOff()
@@ -328,14 +325,14 @@ func shortID(id string) string {
 }
 
 // usageIfInvalid makes the server's InvalidArgument answer to a listing's
-// first request, the one the command line made (a rule it does not know,
-// a bad --page-token or time range), a usage error, exit 2, as provctl's
-// own checks of the other filters are: the server knows the rules it
-// takes, which a provctl of another build may not. A refusal of a later
-// page's token, the server's own (it restarted meanwhile), is not the
-// command line's fault, and stays exit 1.
-func usageIfInvalid(err error) error {
-	if status.Code(err) == codes.InvalidArgument {
+// first request, the one the command line made (first: a rule it does not
+// know, a bad --page-token or time range), a usage error, exit 2, as
+// provctl's own checks of the other filters are: the server knows the
+// rules it takes, which a provctl of another build may not. A refusal of
+// a later page's token, the server's own (it restarted meanwhile), is not
+// the command line's fault, and stays exit 1.
+func usageIfInvalid(err error, first bool) error {
+	if first && status.Code(err) == codes.InvalidArgument {
 		return &exitError{code: exitUsage, err: err}
 	}
 	return err
