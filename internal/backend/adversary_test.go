@@ -206,7 +206,7 @@ func (m mapStore) Last(prefix, before []byte) ([]byte, error) {
 // were committed, leaves the state as one replay does.
 func TestReplayTwiceIsOnce(t *testing.T) {
 	x := lottest.New(t)
-	workload(t, x, 11, 300)
+	lottest.Workload(t, x, 11, 300)
 	once, twice := mapStore{}, mapStore{}
 	r1 := verifier.NewReplay(x.C.RegistrarPublic(), verifier.DefaultConfig())
 	r2 := verifier.NewReplay(x.C.RegistrarPublic(), verifier.DefaultConfig())

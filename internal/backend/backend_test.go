@@ -109,7 +109,7 @@ func TestListingCountsUnread(t *testing.T) {
 // page after page.
 func TestListingIndexes(t *testing.T) {
 	x := lottest.New(t)
-	workload(t, x, 5, 400)
+	lottest.Workload(t, x, 5, 400)
 	b, err := backend.NewPaused(x.S, x.Trust(), verifier.DefaultConfig(), "")
 	if err != nil {
 		t.Fatal(err)

@@ -21,9 +21,9 @@ func TestDeferredSummaries(t *testing.T) {
 	for _, seed := range []uint64{3, 11, 29} {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			x := lottest.New(t)
-			workload(t, x, seed, 300)
+			lottest.Workload(t, x, seed, 300)
 			revokeMine(x, 40)
-			workload(t, x, seed+1, 100)
+			lottest.Workload(t, x, seed+1, 100)
 			recs := logRecords(t, x)
 			each := mapStore{}
 			r := verifier.NewReplay(x.C.RegistrarPublic(), verifier.DefaultConfig())
@@ -68,9 +68,9 @@ func TestDeferredSummaries(t *testing.T) {
 // Badger transaction does, key for key, with the listings the same.
 func TestBatchesEqualOneByOne(t *testing.T) {
 	x := lottest.New(t)
-	workload(t, x, 5, 400)
+	lottest.Workload(t, x, 5, 400)
 	revokeMine(x, 30)
-	workload(t, x, 6, 200)
+	lottest.Workload(t, x, 6, 200)
 	// A capacity window of days, not a year, so that windows start after
 	// earlier extractions and their tallies are looked up.
 	cfg := verifier.DefaultConfig()

@@ -44,7 +44,7 @@ func TestReplayCrashMidRecord(t *testing.T) {
 	for _, seed := range []uint64{1, 11} {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			x := lottest.New(t)
-			workload(t, x, seed, 250)
+			lottest.Workload(t, x, seed, 250)
 			recs := logRecords(t, x)
 			clean := mapStore{}
 			r := verifier.NewReplay(x.C.RegistrarPublic(), verifier.DefaultConfig())

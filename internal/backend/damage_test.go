@@ -35,7 +35,7 @@ func replayedIn(t *testing.T, x *lottest.H, dir string) *backend.Backend {
 // from the log.
 func TestDamagedStateRebuilt(t *testing.T) {
 	x := lottest.New(t)
-	workload(t, x, 3, 200)
+	lottest.Workload(t, x, 3, 200)
 	dir := t.TempDir()
 	b := replayedIn(t, x, dir)
 	want, err := b.ListFlags(t.Context(), &apipb.ListFlagsRequest{PageSize: 1000})
@@ -105,7 +105,7 @@ func TestDamagedStateRebuilt(t *testing.T) {
 // once after the open, so that the check is cut short.
 func TestCloseStopsStateCheckNoRebuild(t *testing.T) {
 	x := lottest.New(t)
-	workload(t, x, 3, 50)
+	lottest.Workload(t, x, 3, 50)
 	dir := t.TempDir()
 	b := replayedIn(t, x, dir)
 	replayed := b.Replayed()
