@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,6 +67,11 @@ type Store struct {
 
 	parties partyCache // the committer's decoded parties
 	decoded decodedCache
+
+	// madeFrom holds the answers of madeFrom, which never change: a
+	// lot's first record is its first for good.
+	madeFromMu sync.Mutex
+	madeFromOf map[string][]string
 
 	// legacyFold holds the folded ids (fold key -> id) of a store written
 	// before the fold index; nil otherwise. Read-only after Open.
@@ -433,6 +440,100 @@ func (s *Store) PartyLotIDs(ctx context.Context, partyID string) iter.Seq2[strin
 			}
 		}
 	}
+}
+
+// ErrTooManyLots is LotsAndAncestry's answer for a party whose lots and
+// their ancestry number more than it was asked to gather.
+var ErrTooManyLots = errors.New("more lots than asked for")
+
+// LotsAndAncestry returns, in id order, every lot a party holds, held or
+// was sent, and every lot those were made from, at any remove (the inputs
+// of the transformation that made a lot, and theirs). For a party that is
+// not a lab these are the lots it may read (package server's read
+// policy); a lab may also read the lots it was named to assay. It returns
+// ErrTooManyLots once it has found more than most.
+func (s *Store) LotsAndAncestry(ctx context.Context, partyID string, most int) ([]string, error) {
+	seen := map[string]bool{}
+	var queue []string
+	for id, err := range s.PartyLotIDs(ctx, partyID) {
+		if err != nil {
+			return nil, err
+		}
+		seen[id] = true
+		queue = append(queue, id)
+		if len(seen) > most {
+			return nil, ErrTooManyLots
+		}
+	}
+	for len(queue) > 0 {
+		id := queue[0]
+		queue = queue[1:]
+		ins, err := s.madeFrom(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		for _, in := range ins {
+			if !seen[in] {
+				seen[in] = true
+				queue = append(queue, in)
+			}
+		}
+		if len(seen) > most {
+			return nil, ErrTooManyLots
+		}
+	}
+	return slices.Sorted(maps.Keys(seen)), nil
+}
+
+// madeFrom returns the lots a lot was made from: the inputs of the
+// transformation that made it, the first record of its history; none for
+// an extracted lot.
+func (s *Store) madeFrom(ctx context.Context, id string) ([]string, error) {
+	s.madeFromMu.Lock()
+	ins, ok := s.madeFromOf[id]
+	s.madeFromMu.Unlock()
+	if ok {
+		return ins, nil
+	}
+	ins, found, err := s.readMadeFrom(ctx, id)
+	if err != nil || !found {
+		return nil, err // a lot not yet in the store is not remembered
+	}
+	s.madeFromMu.Lock()
+	defer s.madeFromMu.Unlock()
+	if s.madeFromOf == nil || len(s.madeFromOf) >= madeFromCacheSize {
+		s.madeFromOf = map[string][]string{}
+	}
+	s.madeFromOf[id] = ins
+	return ins, nil
+}
+
+// madeFromCacheSize bounds the store's memory of madeFrom; past it, it
+// starts over.
+const madeFromCacheSize = 1 << 18
+
+// readMadeFrom is madeFrom from the store, and whether the lot has a
+// record.
+func (s *Store) readMadeFrom(ctx context.Context, id string) ([]string, bool, error) {
+	for idx, err := range s.indexFrom(ctx, lotHistPrefix, id, 0) {
+		if err != nil {
+			return nil, false, err
+		}
+		e, err := s.log.Get(ctx, idx)
+		if err != nil {
+			return nil, false, fmt.Errorf("reading lot %q's first record: %w", id, err)
+		}
+		_, st, err := DecodeEntry(e)
+		if err != nil {
+			return nil, false, fmt.Errorf("reading lot %q's first record: %w", id, err)
+		}
+		var out []string
+		for _, in := range st.GetTransformation().GetInputs() {
+			out = append(out, in.GetLotId())
+		}
+		return out, true, nil
+	}
+	return nil, false, nil
 }
 
 // DecodeEntry decodes a stored entry's envelope and statement.

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/antimony-ledger/provenance/internal/scope"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
@@ -176,9 +178,7 @@ func (b *Backend) ListFlags(ctx context.Context, req *apipb.ListFlagsRequest) (*
 	}
 	pending, unread, at, _ := b.listed(ctx, from)
 	resp := &apipb.ListFlagsResponse{PendingLots: pending, UnreadRecords: unread, FollowerOff: !b.FollowerRunning()}
-	// From the index of the rule, or else of the party, asked for.
-	prefix := verifier.ReplayFlagIndex(req.GetRule(), req.GetPartyId())
-	resp.NextPageToken, err = b.scanPage(ctx, "flags", at, prefix, verifier.ReplayFlagPrefix, after, size, maxFlagScan, func(key string, v []byte) (bool, error) {
+	take := func(key string, v []byte) (bool, error) {
 		f := &pb.Flag{}
 		if err := proto.Unmarshal(v, f); err != nil {
 			return false, fmt.Errorf("reading flag %q: %w", key, err)
@@ -188,11 +188,105 @@ func (b *Backend) ListFlags(ctx context.Context, req *apipb.ListFlagsRequest) (*
 		}
 		resp.Flags = append(resp.Flags, f)
 		return true, nil
-	})
+	}
+	if lots, ok := scope.Lots(ctx); ok {
+		// The flags in the reports of the lots the listing is limited to.
+		keys, err := b.flagKeysOf(ctx, lots)
+		if err != nil {
+			return nil, err
+		}
+		resp.NextPageToken, err = b.pageOf(ctx, "flags", at, verifier.ReplayFlagPrefix, keys, after, size, maxFlagScan, take)
+		if err != nil {
+			return nil, err
+		}
+		return resp, nil
+	}
+	// From the index of the rule, or else of the party, asked for.
+	prefix := verifier.ReplayFlagIndex(req.GetRule(), req.GetPartyId())
+	resp.NextPageToken, err = b.scanPage(ctx, "flags", at, prefix, verifier.ReplayFlagPrefix, after, size, maxFlagScan, take)
 	if err != nil {
 		return nil, err
 	}
 	return resp, nil
+}
+
+// flagKeysOf returns, in key order, the keys of the flags in the reports
+// of lots, as the follower's summaries of them hold them.
+func (b *Backend) flagKeysOf(ctx context.Context, lots []string) ([]string, error) {
+	keys := map[string]bool{}
+	err := b.db.View(func(txn *badger.Txn) error {
+		for _, lot := range lots {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			item, err := txn.Get([]byte(verifier.ReplayLotPrefix + lot))
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				continue // not reached by the follower yet
+			} else if err != nil {
+				return fmt.Errorf("reading lot %q: %w", lot, err)
+			}
+			v, err := item.ValueCopy(nil)
+			if err != nil {
+				return fmt.Errorf("reading lot %q: %w", lot, err)
+			}
+			sum, err := verifier.DecodeReplayLot(v)
+			if err != nil {
+				return fmt.Errorf("reading lot %q: %w", lot, err)
+			}
+			for _, k := range sum.Keys {
+				keys[k] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return slices.Sorted(maps.Keys(keys)), nil
+}
+
+// pageOf is scanPage over the keys under main given in keys, in key
+// order, rather than over an index: a key with no value under main is
+// passed over.
+func (b *Backend) pageOf(ctx context.Context, kind string, at uint64, main string, keys []string, after string, size, maxScan int, take func(key string, v []byte) (bool, error)) (string, error) {
+	i, found := slices.BinarySearch(keys, after)
+	if found {
+		i++
+	}
+	next := ""
+	err := b.db.View(func(txn *badger.Txn) error {
+		last, scanned, taken := "", 0, 0
+		for _, key := range keys[i:] {
+			if taken == size || scanned == maxScan {
+				next = pageToken(kind, last, at)
+				return nil
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			last = key
+			scanned++
+			item, err := txn.Get([]byte(main + key))
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				continue
+			} else if err != nil {
+				return fmt.Errorf("reading %q: %w", main+key, err)
+			}
+			v, err := item.ValueCopy(nil)
+			if err != nil {
+				return fmt.Errorf("reading %q: %w", main+key, err)
+			}
+			ok, err := take(key, v)
+			if err != nil {
+				return err
+			}
+			if ok {
+				taken++
+			}
+		}
+		return nil
+	})
+	return next, err
 }
 
 // scanPage reads the replay's state under prefix, an index of main (each
@@ -303,7 +397,7 @@ func (b *Backend) ListLots(ctx context.Context, req *apipb.ListLotsRequest) (*ap
 		sum verifier.ReplayLot
 	}
 	var hits []hit
-	resp.NextPageToken, err = b.scanPage(ctx, "lots", at, prefix, verifier.ReplayLotPrefix, after, size, maxLotScan, func(lot string, v []byte) (bool, error) {
+	take := func(lot string, v []byte) (bool, error) {
 		sum, err := verifier.DecodeReplayLot(v)
 		if err != nil {
 			return false, fmt.Errorf("reading lot %q: %w", lot, err)
@@ -317,7 +411,12 @@ func (b *Backend) ListLots(ctx context.Context, req *apipb.ListLotsRequest) (*ap
 		}
 		hits = append(hits, hit{lot, sum})
 		return true, nil
-	})
+	}
+	if lots, ok := scope.Lots(ctx); ok {
+		resp.NextPageToken, err = b.pageOf(ctx, "lots", at, verifier.ReplayLotPrefix, lots, after, size, maxLotScan, take)
+	} else {
+		resp.NextPageToken, err = b.scanPage(ctx, "lots", at, prefix, verifier.ReplayLotPrefix, after, size, maxLotScan, take)
+	}
 	if err != nil {
 		return nil, err
 	}

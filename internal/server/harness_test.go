@@ -28,7 +28,7 @@ import (
 // harness is one running server over a real store, with real gRPC and
 // HTTP clients on loopback.
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	store    *custody.Store
 	grpcAddr string
 	base     string // http://127.0.0.1:port
@@ -50,7 +50,7 @@ type harness struct {
 // start opens the store in dir and serves it on fresh loopback listeners.
 // edit, if set, adjusts the server options. The server is stopped and the
 // store closed when the test ends, unless stop was called first.
-func start(t *testing.T, c *ct.Chain, dir string, edit func(*server.Options)) *harness {
+func start(t testing.TB, c *ct.Chain, dir string, edit func(*server.Options)) *harness {
 	t.Helper()
 	// The store's context is not the server's: stopping the server must
 	// not stop the ledger's committer under in-flight appends.
@@ -131,7 +131,7 @@ func (h *harness) stop() {
 	}
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
