@@ -205,7 +205,7 @@ func (p *policy) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo,
 // maxScopedLots bounds the lots, a party's and their ancestry, that scope
 // gathers for one listing page; a party with more is answered from a scan
 // of every lot, reduced by filter and fill.
-const maxScopedLots = 20000
+var maxScopedLots = 20000 // a variable for tests
 
 // maxScopedFlagLots bounds the lots a scoped flag listing reads: each of
 // its pages reads the summaries of all of them for their flags' keys
@@ -216,8 +216,9 @@ const maxScopedFlagLots = 2000
 // scoped counts the listings scope limited, and noScope turns scope off:
 // for tests, which compare the listings with and without it.
 var (
-	scoped  atomic.Int64
-	noScope atomic.Bool
+	scoped   atomic.Int64
+	gathered atomic.Int64 // and how many times partyLots gathered them
+	noScope  atomic.Bool
 )
 
 // scope limits a party's listing of lots or flags to the lots it may read
@@ -267,6 +268,9 @@ func (p *policy) partyLots(ctx context.Context, party string) ([]string, error) 
 	p.mu.Lock()
 	known, ok := p.lotsOf[party]
 	p.mu.Unlock()
+	if ok && known.tooMany {
+		return nil, custody.ErrTooManyLots // they only grow
+	}
 	if ok {
 		if ok, size := p.stands(ctx, party, readRefusal{size: known.size}); ok {
 			p.mu.Lock()
@@ -278,8 +282,10 @@ func (p *policy) partyLots(ctx context.Context, party string) ([]string, error) 
 		}
 	}
 	size := p.store.Log().Size() // before reading: what it reads is at least this
+	gathered.Add(1)
 	lots, err := p.store.LotsAndAncestry(ctx, party, maxScopedLots)
-	if err != nil {
+	tooMany := errors.Is(err, custody.ErrTooManyLots)
+	if err != nil && !tooMany {
 		return nil, err
 	}
 	p.mu.Lock()
@@ -288,14 +294,16 @@ func (p *policy) partyLots(ctx context.Context, party string) ([]string, error) 
 		p.lotsOf, p.lotsHeld = map[string]partyLots{}, 0
 	}
 	p.lotsHeld += len(lots) - len(p.lotsOf[party].lots)
-	p.lotsOf[party] = partyLots{lots: lots, size: size}
-	return lots, nil
+	p.lotsOf[party] = partyLots{lots: lots, size: size, tooMany: tooMany}
+	return lots, err
 }
 
-// partyLots is what partyLots gathered for a party, at a log size.
+// partyLots is what partyLots gathered for a party, at a log size, or
+// that there were more than maxScopedLots.
 type partyLots struct {
-	lots []string
-	size uint64
+	lots    []string
+	size    uint64
+	tooMany bool
 }
 
 // maxScopedHeld bounds the lot ids the policy keeps for partyLots, over

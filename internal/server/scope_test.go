@@ -183,3 +183,24 @@ func TestScopeFollowsNewLots(t *testing.T) {
 		t.Errorf("the buyer's flags after a dispatch to it:\n%q\nwant, from a scan:\n%q", got, want)
 	}
 }
+
+// TestScopeTooManyLots: a party with more lots than a listing is limited
+// to is answered from a scan, as if unscoped, and its lots are not
+// gathered again for every page: they only grow.
+func TestScopeTooManyLots(t *testing.T) {
+	w := newPolicyWorld(t)
+	server.SetMaxScopedLots(t, 2)
+	exp := w.as(w.expA) // L1, L1a, L1b
+	before, gathered := server.Scoped(), server.Gathered()
+	for range 3 {
+		if got, _ := allLots(t, w, exp, &apipb.ListLotsRequest{PageSize: 1}); !slices.Equal(got, []string{"L1", "L1a", "L1b"}) {
+			t.Fatalf("exp-a's lots: %v, want [L1 L1a L1b]", got)
+		}
+	}
+	if server.Scoped() != before {
+		t.Error("a party with more lots than the bound was scoped")
+	}
+	if n := server.Gathered() - gathered; n != 1 {
+		t.Errorf("exp-a's lots gathered %d times for 3 listings of 3 pages, want once", n)
+	}
+}
