@@ -179,3 +179,79 @@ func TestScopeFallbackRegathersEveryPage_review14(t *testing.T) {
 			on, float64(on)/float64(off), off)
 	}
 }
+
+// TestScopedFlagPageCost_review14: maxScopedFlagLots bounds the lots a
+// scoped flag page reads, not what it reads: flagKeysOf decodes every
+// scoped lot's summary, all its Keys (the flags of the lot's whole
+// ancestry), and sorts their union, on every page, whatever the page
+// size. A mine that assayed its lot A 200 times (ASSAY_MISMATCH each)
+// and split 1,999 lots off it has 2,000 lots, each summary with some
+// 200 keys: every page of its flags, scoped, decodes 400,000 keys to
+// answer 10 flags. Here a page of 10 takes some 55 ms scoped against
+// 0.4 ms from the scan (over 100 times), and the 203 flags ten at a time
+// 1.2 s against 8 ms. The holder decides how many assays its lot has,
+// so the keys a page decodes, 2,000 times the flags of the ancestry,
+// have no bound.
+func TestScopedFlagPageCost_review14(t *testing.T) {
+	x, w := review14World(t)
+	ext := x.Extract(x.Mine, "A", 1e6, 3, 9, lottest.MineSite, 1)
+	for i := range 200 {
+		x.Assay(x.Mine, "A", ext, map[string]float64{"As": 3, "Hg": 0.1, "Sb": 9}, 1.1+float64(i)*0.001)
+	}
+	head, made := ext, 0
+	for k := 0; made < 1999; k++ {
+		tf := &pb.Transformation{Kind: pb.TransformationKind_TRANSFORMATION_KIND_SPLIT, Site: lottest.MineSite}
+		for j := 0; j < 256 && made < 1999; j++ {
+			tf.Outputs = append(tf.Outputs, &pb.TransformationOutput{LotId: fmt.Sprintf("A-%d-%03d", k, j), MassKg: 1, Product: pb.Product_PRODUCT_ORE, SbGradePct: 9})
+			made++
+		}
+		tf.Inputs = []*pb.TransformationInput{{LotId: "A", Link: head, MassKg: float64(len(tf.Outputs))}}
+		head = x.Submit(x.C.Sign(x.Mine, &pb.Statement{EventTime: x.Day(2 + float64(k)*0.01), Body: &pb.Statement_Transformation{Transformation: tf}}))
+	}
+	mine := who{x.Mine.ID, x.Mine.ID, x.Mine.Key}
+	server.SetScope(false)
+	want := allFlags(t, w, mine, &apipb.ListFlagsRequest{PageSize: 5000}) // and waits for the follower
+	server.SetScope(true)
+	if len(want) < 200 {
+		t.Fatalf("the mine's flags: %d, want at least 200", len(want))
+	}
+	pages := func(scoped bool) time.Duration {
+		server.SetScope(scoped)
+		defer server.SetScope(true)
+		var took time.Duration
+		err := w.callGRPC(t, mine, func(ctx context.Context, cl *client.Client) error {
+			req := &apipb.ListFlagsRequest{PageSize: 10}
+			if _, err := cl.Verifier.ListFlags(ctx, req); err != nil { // warm
+				return err
+			}
+			start := time.Now()
+			for range 10 {
+				r, err := cl.Verifier.ListFlags(ctx, req)
+				if err != nil {
+					return err
+				}
+				if len(r.GetFlags()) != 10 {
+					t.Errorf("a page of %d flags, want 10", len(r.GetFlags()))
+				}
+				req.PageToken = r.GetNextPageToken()
+			}
+			took = time.Since(start) / 10
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return took
+	}
+	before := server.Scoped()
+	on := pages(true)
+	if server.Scoped() == before {
+		t.Fatal("the mine's flag listing was not scoped")
+	}
+	off := pages(false)
+	t.Logf("a page of 10 of the mine's %d flags: %v scoped, %v from the scan", len(want), on, off)
+	if on > 5*off {
+		t.Errorf("a scoped page of 10 flags takes %v, %.0f times the scan's %v: each page decodes every scoped summary's keys",
+			on, float64(on)/float64(off), off)
+	}
+}
