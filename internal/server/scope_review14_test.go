@@ -30,6 +30,7 @@ func review14World(t *testing.T) (*lottest.H, *policyWorld) {
 		t.Cleanup(b.Close)
 		o.Verifier = b
 	})
+	t.Cleanup(func() { server.SetScope(true) }) // whatever a failure left it
 	return x, &policyWorld{h: h, c: x.C, idx: map[string]uint64{}}
 }
 
@@ -101,6 +102,7 @@ func TestScopedFlagsOfACorrectionRecord_review14(t *testing.T) {
 // the scan for each page.
 func TestScopeFallbackRegathersEveryPage_review14(t *testing.T) {
 	x := lottest.New(t)
+	t.Cleanup(func() { server.SetScope(true) }) // whatever a failure left it
 	const n = 20001
 	var wg sync.WaitGroup
 	for w := range 16 {
