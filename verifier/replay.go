@@ -1172,7 +1172,13 @@ func (p *Replay) addFlags(s ReplayStore, lot string, flags []FlagAt, all bool) e
 	}
 	x := &replayTx{p: p, s: s, nodes: map[skey]*node{}, touched: map[string]bool{}}
 	p.r.byID, p.r.cands = map[string]*entry{}, nil
-	var invalid []string
+	// Flags that stay with a lot's summary (Extra), by lot: INVALID with
+	// the lot verified, and a flag on a record that is the head of no
+	// lot's state (a correction: KEY_MISUSE by a key revoked as of its
+	// time, say) with the lot the flag names, so that it counts in that
+	// lot's verdict and is listed with its flags, as a full verification
+	// of the lot reports it.
+	stay := map[string][]string{}
 	for _, fa := range flags {
 		rule := fa.Flag.GetRule()
 		if !all && !ReplayedElsewhere(rule) {
@@ -1183,7 +1189,7 @@ func (p *Replay) addFlags(s ReplayStore, lot string, flags []FlagAt, all bool) e
 			return err
 		}
 		if rule == RuleInvalid {
-			invalid = append(invalid, k)
+			stay[lot] = append(stay[lot], k)
 			continue
 		}
 		var at []skey
@@ -1194,22 +1200,29 @@ func (p *Replay) addFlags(s ReplayStore, lot string, flags []FlagAt, all bool) e
 				at = append(at, skey{fa.Rec, l})
 			}
 		}
+		if len(at) == 0 {
+			l := fa.Flag.GetLotId()
+			if l == "" {
+				l = lot
+			}
+			stay[l] = append(stay[l], k)
+		}
 		for _, k2 := range at {
 			if err := x.propagate(k2, k); err != nil {
 				return err
 			}
 		}
 	}
-	if len(invalid) > 0 {
+	for _, l := range slices.Sorted(maps.Keys(stay)) {
 		var sum ReplayLot
-		if _, err := x.get([]byte(ReplayLotPrefix+lot), &sum); err != nil {
+		if _, err := x.get([]byte(ReplayLotPrefix+l), &sum); err != nil {
 			return err
 		}
-		sum.Extra = union(sum.Extra, invalid)
-		if err := x.set([]byte(ReplayLotPrefix+lot), &sum); err != nil {
+		sum.Extra = union(sum.Extra, stay[l])
+		if err := x.set([]byte(ReplayLotPrefix+l), &sum); err != nil {
 			return err
 		}
-		x.touched[lot] = true
+		x.touched[l] = true
 	}
 	for _, l := range slices.Sorted(maps.Keys(x.touched)) {
 		if err := x.summarize(l); err != nil {

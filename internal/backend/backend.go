@@ -172,9 +172,11 @@ const (
 	// verifier records in it (4: a merge's two MASS_SURPLUS flags became
 	// one; 5: the national ORIGIN_VOLUME message names the country's
 	// output; 6: a lot's summary lists the rules of the flags that count,
-	// not of those a correction withdrew), so that a state written before
+	// not of those a correction withdrew; 7: a flag a full verification
+	// finds on a correction record, KEY_MISUSE say, stays with its lot's
+	// summary and counts in its verdict), so that a state written before
 	// is rebuilt, not mixed.
-	formatVersion = "6"
+	formatVersion = "7"
 )
 
 // New returns a backend for store, with its replay state in memory, and
