@@ -1,16 +1,15 @@
 package custody
 
-// MadeFromHeld returns how many lots the store's memory of madeFrom holds,
-// and how many input lot ids they hold in all.
+// MadeFromHeld returns how many lots the store's memory of madeFrom
+// holds, and how many input lot ids its lists hold, each list once.
 func MadeFromHeld(s *Store) (entries, ids int) {
 	s.madeFromMu.Lock()
 	defer s.madeFromMu.Unlock()
-	for _, ins := range s.madeFromOf {
-		entries++
-		ids += len(ins)
-	}
-	return entries, ids
+	return len(s.madeFromOf), s.madeFromIDs
 }
 
-// MadeFromCacheSize is madeFromCacheSize.
-const MadeFromCacheSize = madeFromCacheSize
+// MadeFromDecodes returns how many records madeFrom decoded.
+func MadeFromDecodes(s *Store) int64 { return s.madeFromDecodes.Load() }
+
+// MadeFromCacheIDs is madeFromCacheIDs.
+const MadeFromCacheIDs = madeFromCacheIDs

@@ -70,8 +70,10 @@ type Store struct {
 
 	// madeFrom holds the answers of madeFrom, which never change: a
 	// lot's first record is its first for good.
-	madeFromMu sync.Mutex
-	madeFromOf map[string][]string
+	madeFromMu      sync.Mutex
+	madeFromOf      map[string][]string
+	madeFromIDs     int          // the ids madeFromOf's lists hold, each list once
+	madeFromDecodes atomic.Int64 // records madeFrom decoded, for tests
 
 	// legacyFold holds the folded ids (fold key -> id) of a store written
 	// before the fold index; nil otherwise. Read-only after Open.
@@ -495,26 +497,53 @@ func (s *Store) madeFrom(ctx context.Context, id string) ([]string, error) {
 	if ok {
 		return ins, nil
 	}
-	ins, found, err := s.readMadeFrom(ctx, id)
+	st, found, err := s.firstStatement(ctx, id)
 	if err != nil || !found {
 		return nil, err // a lot not yet in the store is not remembered
 	}
+	s.madeFromDecodes.Add(1)
+	t := st.GetTransformation()
+	for _, in := range t.GetInputs() {
+		ins = append(ins, in.GetLotId())
+	}
+	// Every lot the record made was made from the same lots: one list,
+	// shared, and one decode, for all of them.
+	made := []string{id}
+	if t != nil {
+		made = created(t)
+	}
 	s.madeFromMu.Lock()
 	defer s.madeFromMu.Unlock()
-	if s.madeFromOf == nil || len(s.madeFromOf) >= madeFromCacheSize {
-		s.madeFromOf = map[string][]string{}
+	if s.madeFromOf == nil || len(s.madeFromOf)+len(made) > madeFromCacheSize || s.madeFromIDs+len(ins) > madeFromCacheIDs {
+		s.madeFromOf, s.madeFromIDs = map[string][]string{}, 0
 	}
-	s.madeFromOf[id] = ins
+	for _, l := range made {
+		s.madeFromOf[l] = ins
+	}
+	s.madeFromIDs += len(ins)
 	return ins, nil
 }
 
-// madeFromCacheSize bounds the store's memory of madeFrom; past it, it
-// starts over.
-const madeFromCacheSize = 1 << 18
+// created returns the ids of the lots a transformation makes.
+func created(t *pb.Transformation) []string {
+	var out []string
+	for _, o := range t.GetOutputs() {
+		out = append(out, o.GetLotId())
+	}
+	return out
+}
 
-// readMadeFrom is madeFrom from the store, and whether the lot has a
-// record.
-func (s *Store) readMadeFrom(ctx context.Context, id string) ([]string, bool, error) {
+// Bounds on the store's memory of madeFrom, in lots and in the input
+// ids their lists hold (each list once, however many lots share it);
+// past either, it starts over.
+const (
+	madeFromCacheSize = 1 << 18
+	madeFromCacheIDs  = 1 << 20
+)
+
+// firstStatement returns the statement of a lot's first record, and
+// whether the lot has one.
+func (s *Store) firstStatement(ctx context.Context, id string) (*pb.Statement, bool, error) {
 	for idx, err := range s.indexFrom(ctx, lotHistPrefix, id, 0) {
 		if err != nil {
 			return nil, false, err
@@ -527,11 +556,7 @@ func (s *Store) readMadeFrom(ctx context.Context, id string) ([]string, bool, er
 		if err != nil {
 			return nil, false, fmt.Errorf("reading lot %q's first record: %w", id, err)
 		}
-		var out []string
-		for _, in := range st.GetTransformation().GetInputs() {
-			out = append(out, in.GetLotId())
-		}
-		return out, true, nil
+		return st, true, nil
 	}
 	return nil, false, nil
 }
