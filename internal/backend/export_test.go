@@ -170,3 +170,10 @@ func Dump(b *Backend) (map[string]string, error) {
 // StoreOptions returns the Badger options the flag state's store was
 // opened with.
 func StoreOptions(b *Backend) badger.Options { return b.db.Opts() }
+
+// ScopedKeysRead returns how many flag keys scoped flag listings read
+// from lot summaries.
+func ScopedKeysRead() int64 { return scopedKeysRead.Load() }
+
+// MaxScopedFlagKeys is maxScopedFlagKeys.
+const MaxScopedFlagKeys = maxScopedFlagKeys
