@@ -37,6 +37,7 @@ func (s *Server) httpHandler(ctx context.Context, conn *grpc.ClientConn) (http.H
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 		}}),
 		runtime.WithErrorHandler(retryAfterErrorHandler),
+		runtime.SetQueryParameterParser(&shortEnums{}),
 	)
 	for name, register := range map[string]func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
 		"ledger":   gatewaypb.RegisterLedgerServiceHandler,

@@ -164,17 +164,40 @@ func TestListLots(t *testing.T) {
 	// values it takes (a new user's trial: ?verdict=FLAGGED said only
 	// that it was not valid).
 	for _, c := range []struct{ path, want string }{
-		{"/v1/lots?verdict=FLAGGED", "VERDICT_VERIFIED, VERDICT_FLAGGED, VERDICT_INVALID"},
-		{"/v1/lots?product=ORE", "PRODUCT_ORE"},
-		{"/v1/flags?minSeverity=CRITICAL", "SEVERITY_CRITICAL"},
+		{"/v1/lots?verdict=FLAGGY", "VERDICT_VERIFIED, VERDICT_FLAGGED, VERDICT_INVALID"},
+		{"/v1/lots?product=GOLD", "PRODUCT_ORE"},
+		{"/v1/flags?minSeverity=DIRE", "SEVERITY_CRITICAL"},
 	} {
 		code, body := w.get(t, aud, c.path)
 		if code != 400 || !bytes.Contains(body, []byte("is not a valid value: want one of")) || !bytes.Contains(body, []byte(c.want)) {
 			t.Errorf("GET %s: %d %s; want 400 naming %s", c.path, code, body, c.want)
 		}
 	}
-	if code, body := w.get(t, aud, "/v1/lots?verdict=VERDICT_FLAGGED"); code != 200 {
-		t.Errorf("GET /v1/lots?verdict=VERDICT_FLAGGED: %d %s", code, body)
+	_, full := w.get(t, aud, "/v1/lots?verdict=VERDICT_FLAGGED")
+	if err := protojson.Unmarshal(full, &r); err != nil || len(r.GetLots()) == 0 {
+		t.Fatalf("GET /v1/lots?verdict=VERDICT_FLAGGED: %v %s", err, full)
+	}
+	flagged := len(r.GetLots())
+	// And a value without its enum's prefix, or in lower case, is taken
+	// as the one value it ends (the same trial tried FLAGGED, CRITICAL).
+	for _, c := range []struct {
+		path string
+		n    int
+	}{
+		{"/v1/lots?verdict=FLAGGED", flagged}, {"/v1/lots?verdict=flagged", flagged}, {"/v1/lots?verdict=verdict_flagged", flagged},
+		{"/v1/lots?verdict=FLAGGED&rule=TRANSIT_GAIN", 1}, {"/v1/lots?verdict=INVALID", 0}, {"/v1/lots?product=ore", 4},
+	} {
+		code, body := w.get(t, aud, c.path)
+		var got apipb.ListLotsResponse
+		if code != 200 || protojson.Unmarshal(body, &got) != nil || len(got.GetLots()) != c.n {
+			t.Errorf("GET %s: %d %s; want 200 with %d lots", c.path, code, body, c.n)
+		}
+	}
+	code, body = w.get(t, aud, "/v1/flags?minSeverity=critical")
+	var fl apipb.ListFlagsResponse
+	if code != 200 || protojson.Unmarshal(body, &fl) != nil || len(fl.GetFlags()) == 0 ||
+		slices.ContainsFunc(fl.GetFlags(), func(f *pb.Flag) bool { return f.GetSeverity() < pb.Severity_SEVERITY_CRITICAL }) {
+		t.Errorf("GET /v1/flags?minSeverity=critical: %d %s", code, body)
 	}
 	if code, _ := w.get(t, who{name: "anonymous"}, "/v1/lots"); code != 401 {
 		t.Errorf("GET /v1/lots anonymous: %d, want 401", code)
