@@ -1,6 +1,7 @@
 package backend_test
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -29,7 +30,34 @@ func pausedCfg(t *testing.T, x *lottest.H, cfg verifier.Config) *backend.Backend
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
+	t.Cleanup(func() { lotFlagsMatch(t, b) }) // before Close
 	return b
+}
+
+// lotFlagsMatch checks that each lot's flags, listed with a lot filter
+// (read from the lot's summary), are those of the whole listing with the
+// lot's id, the withdrawn ones included.
+func lotFlagsMatch(t *testing.T, b *backend.Backend) {
+	t.Helper()
+	backend.SetListWait(b, 0)
+	byLot := map[string][]string{}
+	for _, k := range flagPages(t, context.Background(), b, 5000, func() {}) {
+		lot := strings.Split(k, "|")[2]
+		byLot[lot] = append(byLot[lot], k)
+	}
+	for lot, want := range byLot {
+		r, err := b.ListFlags(context.Background(), &apipb.ListFlagsRequest{LotId: lot, PageSize: 5000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, f := range r.GetFlags() {
+			got = append(got, verifier.ReplayFlagKey(f))
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("lot %s's flags, from its summary: %q\nwant those listed with its id: %q", lot, got, want)
+		}
+	}
 }
 
 // receivedAndSplit logs lot L1: 3,000 kg extracted and dispatched to the

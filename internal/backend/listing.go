@@ -190,7 +190,12 @@ func (b *Backend) ListFlags(ctx context.Context, req *apipb.ListFlagsRequest) (*
 		resp.Flags = append(resp.Flags, f)
 		return true, nil
 	}
-	if lots, ok := scope.Lots(ctx); ok {
+	lots, ok := scope.Lots(ctx)
+	if l := req.GetLotId(); l != "" {
+		// One lot's flags are in its summary: its report's keys.
+		lots, ok = []string{l}, true
+	}
+	if ok {
 		// The flags in the reports of the lots the listing is limited to,
 		// unless their summaries hold more keys than a scan is worth.
 		keys, err := b.flagKeysOf(ctx, lots)

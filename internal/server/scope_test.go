@@ -3,7 +3,9 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,6 +106,23 @@ func TestScopedListingsEqualScan(t *testing.T) {
 			for _, r := range rules[:4] {
 				lotReqs = append(lotReqs, &apipb.ListLotsRequest{Rule: r, PageSize: 2})
 				flagReqs = append(flagReqs, &apipb.ListFlagsRequest{Rule: r, PageSize: 3})
+			}
+			// A lot's flags, from its summary, are those of every flag
+			// with its lot id, as the operator sees them.
+			every := allFlags(t, w, aud, &apipb.ListFlagsRequest{PageSize: 5000})
+			for i, l := range slices.Sorted(maps.Keys(sums)) {
+				if i%5 != 0 {
+					continue
+				}
+				var want []string
+				for _, f := range every {
+					if strings.Fields(f)[2] == l {
+						want = append(want, f)
+					}
+				}
+				if got := allFlags(t, w, aud, &apipb.ListFlagsRequest{LotId: l, PageSize: 3}); !slices.Equal(got, want) {
+					t.Errorf("lot %s's flags:\n%q\nwant those of every flag with its id:\n%q", l, got, want)
+				}
 			}
 			for _, p := range []*ct.Party{x.Mine, x.Mn2, x.Exp, x.Smelter, x.Buyer, x.Lab} {
 				c := as(p)
