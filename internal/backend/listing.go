@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"iter"
 	"maps"
 	"math"
 	"slices"
@@ -282,38 +283,17 @@ func (b *Backend) pageOf(ctx context.Context, kind string, at uint64, main strin
 	if found {
 		i++
 	}
-	next := ""
+	var next string
 	err := b.db.View(func(txn *badger.Txn) error {
-		last, scanned, taken := "", 0, 0
-		for _, key := range keys[i:] {
-			if taken == size || scanned == maxScan {
-				next = pageToken(kind, last, at)
-				return nil
+		var err error
+		next, err = readPage(ctx, txn, kind, at, main, func(yield func(string, *badger.Item) bool) {
+			for _, key := range keys[i:] {
+				if !yield(key, nil) {
+					return
+				}
 			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			last = key
-			scanned++
-			item, err := txn.Get([]byte(main + key))
-			if errors.Is(err, badger.ErrKeyNotFound) {
-				continue
-			} else if err != nil {
-				return fmt.Errorf("reading %q: %w", main+key, err)
-			}
-			v, err := item.ValueCopy(nil)
-			if err != nil {
-				return fmt.Errorf("reading %q: %w", main+key, err)
-			}
-			ok, err := take(key, v)
-			if err != nil {
-				return err
-			}
-			if ok {
-				taken++
-			}
-		}
-		return nil
+		}, size, maxScan, take)
+		return err
 	})
 	return next, err
 }
@@ -326,51 +306,70 @@ func (b *Backend) pageOf(ctx context.Context, kind string, at uint64, main strin
 // kind to go on from there; "" at the end.
 func (b *Backend) scanPage(ctx context.Context, kind string, at uint64, prefix, main, after string, size, maxScan int, take func(key string, v []byte) (bool, error)) (string, error) {
 	indexed := prefix != main
-	next := ""
+	var next string
 	err := b.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix), PrefetchValues: !indexed, PrefetchSize: 100})
 		defer it.Close()
-		last, scanned, taken := "", 0, 0
-		for it.Seek([]byte(prefix + after)); it.Valid(); it.Next() {
-			key := string(it.Item().Key()[len(prefix):])
-			if key == after {
-				continue
-			}
-			if taken == size || scanned == maxScan {
-				next = pageToken(kind, last, at)
-				return nil
-			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			last = key
-			scanned++
-			item := it.Item()
-			if indexed {
-				var err error
-				item, err = txn.Get([]byte(main + key))
-				if errors.Is(err, badger.ErrKeyNotFound) {
-					continue // an index entry a batch cut short left behind
+		var err error
+		next, err = readPage(ctx, txn, kind, at, main, func(yield func(string, *badger.Item) bool) {
+			for it.Seek([]byte(prefix + after)); it.Valid(); it.Next() {
+				key := string(it.Item().Key()[len(prefix):])
+				if key == after {
+					continue
 				}
-				if err != nil {
-					return fmt.Errorf("reading %q: %w", main+key, err)
+				var item *badger.Item // read from main
+				if !indexed {
+					item = it.Item()
+				}
+				if !yield(key, item) {
+					return
 				}
 			}
-			v, err := item.ValueCopy(nil)
-			if err != nil {
-				return fmt.Errorf("reading %q: %w", main+key, err)
-			}
-			ok, err := take(key, v)
-			if err != nil {
-				return err
-			}
-			if ok {
-				taken++
-			}
-		}
-		return nil
+		}, size, maxScan, take)
+		return err
 	})
 	return next, err
+}
+
+// readPage gives take each key keys yields, in key order, with its value:
+// the item keys gives, or else the key's under main, passing over a key
+// with none there (an index entry a batch cut short left behind, or a lot
+// the follower has not reached). It stops once take has taken size or
+// maxScan keys were read, and returns the page token of kind to go on
+// from there; "" at the end.
+func readPage(ctx context.Context, txn *badger.Txn, kind string, at uint64, main string, keys iter.Seq2[string, *badger.Item], size, maxScan int, take func(key string, v []byte) (bool, error)) (string, error) {
+	last, scanned, taken := "", 0, 0
+	for key, item := range keys {
+		if taken == size || scanned == maxScan {
+			return pageToken(kind, last, at), nil
+		}
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		last = key
+		scanned++
+		if item == nil {
+			var err error
+			item, err = txn.Get([]byte(main + key))
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				continue
+			} else if err != nil {
+				return "", fmt.Errorf("reading %q: %w", main+key, err)
+			}
+		}
+		v, err := item.ValueCopy(nil)
+		if err != nil {
+			return "", fmt.Errorf("reading %q: %w", main+key, err)
+		}
+		ok, err := take(key, v)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			taken++
+		}
+	}
+	return "", nil
 }
 
 func matches(f *pb.Flag, req *apipb.ListFlagsRequest) bool {

@@ -10,13 +10,11 @@ import (
 	"time"
 
 	"github.com/antimony-ledger/provenance/client"
-	"github.com/antimony-ledger/provenance/internal/backend"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
 	"github.com/antimony-ledger/provenance/internal/lottest"
 	"github.com/antimony-ledger/provenance/internal/server"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
-	"github.com/antimony-ledger/provenance/verifier"
 )
 
 // BenchmarkPartyListing: a buyer with 7 lots (6 received, one of them
@@ -33,13 +31,8 @@ func BenchmarkPartyListing(b *testing.B) {
 			b.Fatalf("PROVENANCE_BENCH_LOTS: %v", err)
 		}
 	}
-	x := lottest.New(b)
-	h := start(b, x.C, b.TempDir(), func(o *server.Options) {
-		o.Store = x.S
-		be := backend.New(x.S, x.Trust(), verifier.DefaultConfig())
-		b.Cleanup(be.Close)
-		o.Verifier = be
-	})
+	x, w := lottestWorld(b)
+	h := w.h
 	// The other mine's lots, submitted by 8 writers at once.
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)

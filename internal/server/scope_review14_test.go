@@ -7,28 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/antimony-ledger/provenance/internal/backend"
 	"github.com/antimony-ledger/provenance/internal/lottest"
 	"github.com/antimony-ledger/provenance/internal/server"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
-	"github.com/antimony-ledger/provenance/verifier"
 )
-
-// review14World starts a server over a lottest harness's store, with a
-// running follower, and returns the harness and the policy world.
-func review14World(t *testing.T) (*lottest.H, *policyWorld) {
-	t.Helper()
-	x := lottest.New(t)
-	h := start(t, x.C, t.TempDir(), func(o *server.Options) {
-		o.Store = x.S
-		b := backend.New(x.S, x.Trust(), verifier.DefaultConfig())
-		t.Cleanup(b.Close)
-		o.Verifier = b
-	})
-	t.Cleanup(func() { server.SetScope(true) }) // whatever a failure left it
-	return x, &policyWorld{h: h, c: x.C, idx: map[string]uint64{}}
-}
 
 // waitFlag lists flags as the operator until one has rule and a message
 // containing substr.
@@ -57,7 +40,7 @@ func waitFlag(t *testing.T, w *policyWorld, x *lottest.H, rule, substr string) {
 // scan path lists it to the exporter, which may read lot X; the scoped
 // path (flagKeysOf) never sees it.
 func TestScopedFlagsOfACorrectionRecord_review14(t *testing.T) {
-	x, w := review14World(t)
+	x, w := lottestWorld(t)
 	ext := x.Extract(x.Mine, "X", 10000, 3, 9, lottest.MineSite, 1)
 	d := x.Dispatch(x.Mine, "X", ext, x.Exp, 10000, 2)
 	x.Receive(x.Exp, "X", d, 10000, 3)
@@ -102,7 +85,7 @@ func TestScopedFlagsOfACorrectionRecord_review14(t *testing.T) {
 // a scan; here, through the server and its read policy, the mine's pages
 // of 10 are those of the scan.
 func TestScopedFlagPageCost_review14(t *testing.T) {
-	x, w := review14World(t)
+	x, w := lottestWorld(t)
 	ext := x.Extract(x.Mine, "A", 1e6, 3, 9, lottest.MineSite, 1)
 	for i := range 200 {
 		x.Assay(x.Mine, "A", ext, map[string]float64{"As": 3, "Hg": 0.1, "Sb": 9}, 1.1+float64(i)*0.001)

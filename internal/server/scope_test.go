@@ -55,6 +55,21 @@ func allFlags(t *testing.T, w *policyWorld, c who, req *apipb.ListFlagsRequest) 
 	return out
 }
 
+// lottestWorld starts a server over a lottest harness's store, with a
+// running follower, and returns the harness and the policy world.
+func lottestWorld(t testing.TB) (*lottest.H, *policyWorld) {
+	t.Helper()
+	x := lottest.New(t)
+	h := start(t, x.C, t.TempDir(), func(o *server.Options) {
+		o.Store = x.S
+		b := backend.New(x.S, x.Trust(), verifier.DefaultConfig())
+		t.Cleanup(b.Close)
+		o.Verifier = b
+	})
+	t.Cleanup(func() { server.SetScope(true) }) // whatever a failure left it
+	return x, &policyWorld{h: h, c: x.C, idx: map[string]uint64{}}
+}
+
 // TestScopedListingsEqualScan: a party's lot and flag listings, read from
 // the lots it held or was sent and their ancestry (the read policy's
 // scope), are the listings read from a scan of every lot and reduced to
@@ -64,15 +79,8 @@ func allFlags(t *testing.T, w *policyWorld, c who, req *apipb.ListFlagsRequest) 
 func TestScopedListingsEqualScan(t *testing.T) {
 	for _, seed := range []uint64{21} {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			x := lottest.New(t)
-			h := start(t, x.C, t.TempDir(), func(o *server.Options) {
-				o.Store = x.S
-				b := backend.New(x.S, x.Trust(), verifier.DefaultConfig())
-				t.Cleanup(b.Close)
-				o.Verifier = b
-			})
+			x, w := lottestWorld(t)
 			lottest.Workload(t, x, seed, 500)
-			w := &policyWorld{h: h, c: x.C, idx: map[string]uint64{}}
 			as := func(p *ct.Party) who { return who{p.ID, p.ID, p.Key} }
 			// The filters' values, from the whole listing.
 			aud := who{"the operator", server.OperatorPartyID, x.C.LogSigner.PrivateKey()}
