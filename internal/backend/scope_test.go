@@ -2,7 +2,6 @@ package backend_test
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -11,7 +10,6 @@ import (
 	"github.com/antimony-ledger/provenance/internal/lottest"
 	"github.com/antimony-ledger/provenance/internal/scope"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
-	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/verifier"
 )
 
@@ -48,20 +46,7 @@ func TestScopedFlagKeysBounded(t *testing.T) {
 	x := lottest.New(t)
 	b := backend.New(x.S, x.Trust(), verifier.DefaultConfig())
 	defer b.Close()
-	ext := x.Extract(x.Mine, "A", 1e6, 3, 9, lottest.MineSite, 1)
-	for i := range 120 {
-		x.Assay(x.Mine, "A", ext, map[string]float64{"As": 3, "Hg": 0.1, "Sb": 9}, 1.1+float64(i)*0.001)
-	}
-	head, made := ext, 0
-	for k := 0; made < 999; k++ {
-		tf := &pb.Transformation{Kind: pb.TransformationKind_TRANSFORMATION_KIND_SPLIT, Site: lottest.MineSite}
-		for j := 0; j < 256 && made < 999; j++ {
-			tf.Outputs = append(tf.Outputs, &pb.TransformationOutput{LotId: fmt.Sprintf("A-%d-%03d", k, j), MassKg: 1, Product: pb.Product_PRODUCT_ORE, SbGradePct: 9})
-			made++
-		}
-		tf.Inputs = []*pb.TransformationInput{{LotId: "A", Link: head, MassKg: float64(len(tf.Outputs))}}
-		head = x.Submit(x.C.Sign(x.Mine, &pb.Statement{EventTime: x.Day(2 + float64(k)*0.01), Body: &pb.Statement_Transformation{Transformation: tf}}))
-	}
+	lottest.AssayedSplit(x, 120, 999)
 	// Another mine's lot, off grade: a flag of its own.
 	x.Extract(x.Mn2, "B", 10000, 3, 60, lottest.MineSite, 3)
 	// Each split's outputs inherit A's 120 flags: slow under the race

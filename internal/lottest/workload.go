@@ -163,3 +163,25 @@ func Workload(t testing.TB, x *H, seed uint64, n int) {
 		}
 	}
 }
+
+// AssayedSplit logs the mine's lot A (1,000 t), assays of it by the mine
+// that each raise ASSAY_MISMATCH (the Afghan pattern), and then splits of
+// lots lots off it, 256 to a record: every split lot's report holds A's
+// flags, so the summaries hold about assays*lots flag keys.
+func AssayedSplit(x *H, assays, lots int) {
+	x.T.Helper()
+	ext := x.Extract(x.Mine, "A", 1e6, 3, 9, MineSite, 1)
+	for i := range assays {
+		x.Assay(x.Mine, "A", ext, map[string]float64{"As": 3, "Hg": 0.1, "Sb": 9}, 1.1+float64(i)*0.001)
+	}
+	head, made := ext, 0
+	for k := 0; made < lots; k++ {
+		tf := &pb.Transformation{Kind: pb.TransformationKind_TRANSFORMATION_KIND_SPLIT, Site: MineSite}
+		for j := 0; j < 256 && made < lots; j++ {
+			tf.Outputs = append(tf.Outputs, &pb.TransformationOutput{LotId: fmt.Sprintf("A-%d-%03d", k, j), MassKg: 1, Product: pb.Product_PRODUCT_ORE, SbGradePct: 9})
+			made++
+		}
+		tf.Inputs = []*pb.TransformationInput{{LotId: "A", Link: head, MassKg: float64(len(tf.Outputs))}}
+		head = x.Submit(x.C.Sign(x.Mine, &pb.Statement{EventTime: x.Day(2 + float64(k)*0.01), Body: &pb.Statement_Transformation{Transformation: tf}}))
+	}
+}

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -82,30 +81,17 @@ func TestScopedFlagsOfACorrectionRecord_review14(t *testing.T) {
 // whose summaries hold 400,000 keys, read for every page of 10 (a
 // review: some 55 ms a page against 0.4 ms from the scan). Past a bound
 // on the keys (backend's TestScopedFlagKeysBounded) the page is read from
-// a scan; here, through the server and its read policy, the mine's pages
-// of 10 are those of the scan.
+// a scan; here (120 assays, 999 lots), through the server and its read
+// policy, the mine's pages of 10 are those of the scan.
 func TestScopedFlagPageCost_review14(t *testing.T) {
 	x, w := lottestWorld(t)
-	ext := x.Extract(x.Mine, "A", 1e6, 3, 9, lottest.MineSite, 1)
-	for i := range 200 {
-		x.Assay(x.Mine, "A", ext, map[string]float64{"As": 3, "Hg": 0.1, "Sb": 9}, 1.1+float64(i)*0.001)
-	}
-	head, made := ext, 0
-	for k := 0; made < 1999; k++ {
-		tf := &pb.Transformation{Kind: pb.TransformationKind_TRANSFORMATION_KIND_SPLIT, Site: lottest.MineSite}
-		for j := 0; j < 256 && made < 1999; j++ {
-			tf.Outputs = append(tf.Outputs, &pb.TransformationOutput{LotId: fmt.Sprintf("A-%d-%03d", k, j), MassKg: 1, Product: pb.Product_PRODUCT_ORE, SbGradePct: 9})
-			made++
-		}
-		tf.Inputs = []*pb.TransformationInput{{LotId: "A", Link: head, MassKg: float64(len(tf.Outputs))}}
-		head = x.Submit(x.C.Sign(x.Mine, &pb.Statement{EventTime: x.Day(2 + float64(k)*0.01), Body: &pb.Statement_Transformation{Transformation: tf}}))
-	}
+	lottest.AssayedSplit(x, 120, 999)
 	mine := who{x.Mine.ID, x.Mine.ID, x.Mine.Key}
 	server.SetScope(false)
 	want := allFlags(t, w, mine, &apipb.ListFlagsRequest{PageSize: 5000}) // and waits for the follower
 	server.SetScope(true)
-	if len(want) < 200 {
-		t.Fatalf("the mine's flags: %d, want at least 200", len(want))
+	if len(want) < 120 {
+		t.Fatalf("the mine's flags: %d, want at least 120", len(want))
 	}
 	before := server.Scoped()
 	got := allFlags(t, w, mine, &apipb.ListFlagsRequest{PageSize: 10})
