@@ -210,7 +210,28 @@ func (p *Replay) ApplyDeferred(s ReplayStore, in ReplayRecord) (ReplayResult, er
 		return res, nil
 	}
 	if c := e.st.GetCorrection(); c != nil {
-		return p.correct(s, in, c)
+		res, err := p.correct(s, in, c)
+		if err != nil {
+			return res, err
+		}
+		// The correction's own checks, as a full verification makes them
+		// of every record in a lot's ancestry: its time, and its keys as
+		// the registry stands (a key the registrar added alone, say).
+		r.recs, r.byID, r.cands, r.errs = []*entry{e}, map[string]*entry{e.id: e}, nil, nil
+		r.timeChecks()
+		r.keyChecks()
+		var own []FlagAt
+		for _, cd := range r.cands {
+			own = append(own, FlagAt{Flag: cd.flag, Rec: e.id, St: e.st})
+		}
+		if len(own) > 0 {
+			lots, err := p.addFlagsTouched(s, c.GetLotId(), own, true)
+			if err != nil {
+				return res, err
+			}
+			res.Lots = union(res.Lots, lots)
+		}
+		return res, nil
 	}
 	x := &replayTx{p: p, s: s, e: e, f: &flow{states: map[skey]*lotState{}, conts: map[skey][]*entry{}, created: map[string]*entry{}, custody: map[string]*custodyTerm{}},
 		nodes: map[skey]*node{}, loadedTerms: map[string]*custodyTerm{}, touched: map[string]bool{}}
@@ -1167,17 +1188,27 @@ func (p *Replay) AddAllFlags(s ReplayStore, lot string, flags []FlagAt) error {
 }
 
 func (p *Replay) addFlags(s ReplayStore, lot string, flags []FlagAt, all bool) error {
+	_, err := p.addFlagsTouched(s, lot, flags, all)
+	return err
+}
+
+// addFlagsTouched is addFlags, returning the lots whose summaries it made
+// again.
+func (p *Replay) addFlagsTouched(s ReplayStore, lot string, flags []FlagAt, all bool) ([]string, error) {
 	if err := p.Flush(s); err != nil {
-		return err
+		return nil, err
 	}
 	x := &replayTx{p: p, s: s, nodes: map[skey]*node{}, touched: map[string]bool{}}
 	p.r.byID, p.r.cands = map[string]*entry{}, nil
+	// The flags lot's head derives (in transit, a lot-year's volume) are
+	// the summary's to make and to drop: not fixed into a node.
+	var cur ReplayLot
+	if _, err := x.get([]byte(ReplayLotPrefix+lot), &cur); err != nil {
+		return nil, err
+	}
 	// Flags that stay with a lot's summary (Extra), by lot: INVALID with
-	// the lot verified, and a flag on a record that is the head of no
-	// lot's state (a correction: KEY_MISUSE by a key revoked as of its
-	// time, say) with the lot the flag names, so that it counts in that
-	// lot's verdict and is listed with its flags, as a full verification
-	// of the lot reports it.
+	// the lot verified, and a flag on a record of no lot's state (a
+	// registry record) with the lot verified or the lot it names.
 	stay := map[string][]string{}
 	for _, fa := range flags {
 		rule := fa.Flag.GetRule()
@@ -1186,18 +1217,38 @@ func (p *Replay) addFlags(s ReplayStore, lot string, flags []FlagAt, all bool) e
 		}
 		k, err := x.putFlag(fa.Flag)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if rule == RuleInvalid {
 			stay[lot] = append(stay[lot], k)
 			continue
 		}
+		if slices.Contains(cur.Derived, k) {
+			continue
+		}
 		var at []skey
-		if a := fa.St.GetAssay(); a != nil {
+		switch {
+		case fa.St.GetAssay() != nil:
+			a := fa.St.GetAssay()
 			at = []skey{{a.GetSubjectLink(), a.GetLotId()}}
-		} else {
+		case fa.St.GetCorrection() != nil:
+			// As a full verification shows a correction with the record
+			// it corrects: in the reports of that record's lot state and
+			// of every state that continues it, descendants included.
+			c := fa.St.GetCorrection()
+			at = []skey{{c.GetCorrects(), c.GetLotId()}}
+		default:
 			for _, l := range statementLots(fa.St) {
 				at = append(at, skey{fa.Rec, l})
+			}
+		}
+		if len(at) == 1 {
+			// A state the follower has not reached yet gets the flag
+			// when it does: its own checks of the record raise it.
+			if n, err := x.node(at[0]); err != nil {
+				return nil, err
+			} else if n == nil && fa.St.GetCorrection() != nil {
+				continue
 			}
 		}
 		if len(at) == 0 {
@@ -1209,27 +1260,31 @@ func (p *Replay) addFlags(s ReplayStore, lot string, flags []FlagAt, all bool) e
 		}
 		for _, k2 := range at {
 			if err := x.propagate(k2, k); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
 	for _, l := range slices.Sorted(maps.Keys(stay)) {
 		var sum ReplayLot
+		// A lot the follower has not reached yet (verified beside it) gets
+		// a summary of these alone, kept when it gets there; listings
+		// pass over it until then (Verdict unspecified).
 		if _, err := x.get([]byte(ReplayLotPrefix+l), &sum); err != nil {
-			return err
+			return nil, err
 		}
 		sum.Extra = union(sum.Extra, stay[l])
 		if err := x.set([]byte(ReplayLotPrefix+l), &sum); err != nil {
-			return err
+			return nil, err
 		}
 		x.touched[l] = true
 	}
-	for _, l := range slices.Sorted(maps.Keys(x.touched)) {
+	touched := slices.Sorted(maps.Keys(x.touched))
+	for _, l := range touched {
 		if err := x.summarize(l); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return touched, nil
 }
 
 // statementLots returns the lots a custody statement makes states of: the
