@@ -177,3 +177,17 @@ func ScopedKeysRead() int64 { return scopedKeysRead.Load() }
 
 // MaxScopedFlagKeys is maxScopedFlagKeys.
 const MaxScopedFlagKeys = maxScopedFlagKeys
+
+// AddAllFlags adds flags to lot's state as a full verification beside
+// the follower does (verifyQueued).
+func AddAllFlags(b *Backend, lot string, flags []verifier.FlagAt) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := newTxnStore(b.db)
+	defer s.discard()
+	if err := b.replay.AddAllFlags(s, lot, flags); err != nil {
+		return err
+	}
+	b.hot = nil
+	return s.commit()
+}

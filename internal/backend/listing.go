@@ -258,12 +258,17 @@ func (b *Backend) flagKeysOf(ctx context.Context, lots []string) ([]string, erro
 			if err != nil {
 				return fmt.Errorf("reading lot %q: %w", lot, err)
 			}
-			read += len(sum.Keys)
-			scopedKeysRead.Add(int64(len(sum.Keys)))
+			// Extra is in Keys but for a lot the follower has not reached
+			// (flags a full verification beside it found).
+			read += len(sum.Keys) + len(sum.Extra)
+			scopedKeysRead.Add(int64(len(sum.Keys) + len(sum.Extra)))
 			if read > maxScopedFlagKeys {
 				return errScopeKeys
 			}
 			for _, k := range sum.Keys {
+				keys[k] = true
+			}
+			for _, k := range sum.Extra {
 				keys[k] = true
 			}
 		}
@@ -431,6 +436,10 @@ func (b *Backend) ListLots(ctx context.Context, req *apipb.ListLotsRequest) (*ap
 			return false, fmt.Errorf("reading lot %q: %w", lot, err)
 		}
 		switch {
+		case sum.Verdict == pb.Verdict_VERDICT_UNSPECIFIED:
+			// Flags kept for a lot the follower has not reached yet (a
+			// full verification beside it): not listed until it has.
+			return false, nil
 		case req.GetHolderPartyId() != "" && sum.Holder != req.GetHolderPartyId() && sum.InTransitTo != req.GetHolderPartyId(),
 			req.GetProduct() != pb.Product_PRODUCT_UNSPECIFIED && sum.Product != req.GetProduct(),
 			req.GetVerdict() != pb.Verdict_VERDICT_UNSPECIFIED && sum.Verdict != req.GetVerdict(),
