@@ -150,11 +150,14 @@ func (f *flow) lotAt(head *entry, lot string) (st *lotState, consumed bool) {
 	return st, consumed
 }
 
+// inTransitMark is in the message of inTransit's flag alone.
+const inTransitMark = " is in transit: dispatch to "
+
 // inTransit raises UNCONFIRMED_CUSTODY for a lot whose head record is a
 // dispatch still without its receipt.
 func (r *run) inTransit(head *entry, lot string) {
 	r.flag(head, RuleUnconfirmedCustody, pb.Severity_SEVERITY_WARNING, lot, nil, nil,
-		"lot %q is in transit: dispatch to %q has no receipt in the bundle", lot, head.st.GetDispatch().GetToPartyId())
+		"lot %q"+inTransitMark+"%q has no receipt in the bundle", lot, head.st.GetDispatch().GetToPartyId())
 	if r.preview {
 		if r.transit == nil {
 			r.transit = map[*pb.Flag]bool{}

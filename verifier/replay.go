@@ -1147,6 +1147,23 @@ func flagKeyRule(k string) string {
 	return ""
 }
 
+// headDerived reports whether f is a flag a lot's summary derives from
+// its head, and drops once the head moves on: the lot in transit
+// (inTransit), or holding more of a mine's Sb than a year of its capacity
+// (lotYearCheck). A full verification reports them too, from its own
+// values (a lot's Sb, in the message, may differ from the follower's), so
+// addFlags does not fix them into a record's state, where they would
+// reach every lot made from it.
+func headDerived(f *pb.Flag) bool {
+	switch f.GetRule() {
+	case RuleUnconfirmedCustody:
+		return strings.Contains(f.GetMessage(), inTransitMark)
+	case RuleOriginVolume:
+		return strings.Contains(f.GetMessage(), lotYearMark)
+	}
+	return false
+}
+
 // A FlagAt is a flag found outside the replay, by a full verification
 // of a lot, with the record it is about.
 type FlagAt struct {
@@ -1215,15 +1232,19 @@ func (p *Replay) addFlagsTouched(s ReplayStore, lot string, flags []FlagAt, all 
 		if !all && !ReplayedElsewhere(rule) {
 			continue
 		}
+		if slices.Contains(cur.Derived, ReplayFlagKey(fa.Flag)) || headDerived(fa.Flag) && rule == RuleUnconfirmedCustody {
+			continue // the summary's to make, and to drop
+		}
 		k, err := x.putFlag(fa.Flag)
 		if err != nil {
 			return nil, err
 		}
-		if rule == RuleInvalid {
+		if rule == RuleInvalid || headDerived(fa.Flag) {
+			// A lot-year flag the summary does not make (of the values as
+			// corrected, where the follower did not follow the
+			// correction) stays with the lot, not with its records'
+			// states: the lots made from them have their own.
 			stay[lot] = append(stay[lot], k)
-			continue
-		}
-		if slices.Contains(cur.Derived, k) {
 			continue
 		}
 		var at []skey

@@ -112,8 +112,13 @@ func (p *Replay) correct(s ReplayStore, in ReplayRecord, c *pb.Correction) (Repl
 				continue
 			}
 			// Raised by the records as first signed, not as corrected:
-			// kept, marked. (Flags of earlier records stay as they were.)
-			if idx, _ := strconv.ParseUint(strings.SplitN(key, "|", 2)[0], 10, 64); idx >= orig.Index {
+			// kept, marked. Flags of earlier records stay as they were;
+			// so do the correction's own and later records' (added
+			// before this replay: found by a full verification beside the
+			// follower, or this correction replayed a second time), and
+			// the judgements of keys by registry records logged later,
+			// which no replay of the chain raises.
+			if idx, _ := strconv.ParseUint(strings.SplitN(key, "|", 2)[0], 10, 64); idx >= orig.Index && idx < in.Index && !ReplayedElsewhere(flagKeyRule(key)) {
 				if err := x.withdraw(key, in.ID.String()); err != nil {
 					return ReplayResult{}, err
 				}

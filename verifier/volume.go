@@ -200,13 +200,16 @@ func (r *run) capacityCheck(last *entry, m string, prof *pb.MineProfile, w windo
 	}
 }
 
+// lotYearMark is in the message of lotYearCheck's flag alone.
+const lotYearMark = " Sb attributed to mine "
+
 // lotYearCheck raises ORIGIN_VOLUME, on mine m's latest extraction in a
 // lot's history, if the lot holds more Sb (sb) from m than a year of m's
 // capacity can contain.
 func (r *run) lotYearCheck(last *entry, lot, m string, prof *pb.MineProfile, sb float64, own []string) {
 	if yearSb := prof.GetAnnualOreCapacityKg() * prof.GetGradeMaxPct() / 100; sb > yearSb*(1+r.cfg.CapacityTolerance) {
 		r.flag(last, RuleOriginVolume, pb.Severity_SEVERITY_CRITICAL, lot, nil, own,
-			"lot %q holds %.0f kg Sb attributed to mine %q, more than a year of its capacity can contain (%.0f kg ore/yr x %.1f %% = %.0f kg Sb)",
+			"lot %q holds %.0f kg"+lotYearMark+"%q, more than a year of its capacity can contain (%.0f kg ore/yr x %.1f %% = %.0f kg Sb)",
 			lot, sb, m, prof.GetAnnualOreCapacityKg(), prof.GetGradeMaxPct(), yearSb)
 	}
 }

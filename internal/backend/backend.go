@@ -172,13 +172,15 @@ const (
 	// verifier records in it (4: a merge's two MASS_SURPLUS flags became
 	// one; 5: the national ORIGIN_VOLUME message names the country's
 	// output; 6: a lot's summary lists the rules of the flags that count,
-	// not of those a correction withdrew; 7: a flag on a correction
-	// record, the follower's own (TIMELINE, KEY_RECOVERY) or a full
-	// verification's (KEY_MISUSE), reaches the corrected record's state
-	// and every lot made from it, and a flag a lot's head derives is not
-	// fixed into a state by a full verification), so that a state written
-	// before is rebuilt, not mixed.
-	formatVersion = "7"
+	// not of those a correction withdrew; 7, a first version of 8; 8: a
+	// flag on a correction record, the follower's own (TIMELINE,
+	// KEY_RECOVERY) or a full verification's (KEY_MISUSE), reaches the
+	// corrected record's state and every lot made from it, a correction
+	// withdraws neither its own flags nor judgements of keys, and a flag
+	// a lot's head derives is not fixed into a state by a full
+	// verification), so that a state written before is rebuilt, not
+	// mixed.
+	formatVersion = "8"
 )
 
 // New returns a backend for store, with its replay state in memory, and
