@@ -260,15 +260,16 @@ func (b *Backend) flagKeysOf(ctx context.Context, lots []string) ([]string, erro
 			}
 			// Extra is in Keys but for a lot the follower has not reached
 			// (flags a full verification beside it found).
-			read += len(sum.Keys) + len(sum.Extra)
-			scopedKeysRead.Add(int64(len(sum.Keys) + len(sum.Extra)))
+			ks := sum.Keys
+			if sum.Verdict == pb.Verdict_VERDICT_UNSPECIFIED {
+				ks = sum.Extra
+			}
+			read += len(ks)
+			scopedKeysRead.Add(int64(len(ks)))
 			if read > maxScopedFlagKeys {
 				return errScopeKeys
 			}
-			for _, k := range sum.Keys {
-				keys[k] = true
-			}
-			for _, k := range sum.Extra {
+			for _, k := range ks {
 				keys[k] = true
 			}
 		}
