@@ -126,6 +126,12 @@ type ReplayLot struct {
 	// Extra are the keys of flags a full verification found that stay
 	// with the lot (INVALID).
 	Extra []string
+	// Held are the keys of lot-year flags a full verification found of
+	// the lot as its head record HeldAt left it, which the replay does not
+	// derive itself (of corrected values it did not follow): listed until
+	// the head moves on.
+	Held   []string
+	HeldAt string
 }
 
 // Key prefixes a reader of a Replay's store lists.
@@ -1094,6 +1100,19 @@ func (x *replayTx) summarize(lot string) error {
 	keys = union(keys, derived)
 	keys = union(keys, old.Extra)
 	sum := ReplayLot{Holder: n.Holder, Product: n.Product, Keys: keys, Derived: derived, Extra: old.Extra}
+	if old.HeldAt == h.Rec {
+		sum.Held, sum.HeldAt = old.Held, old.HeldAt
+		sum.Keys = union(sum.Keys, old.Held)
+	} else {
+		for _, k := range old.Held {
+			if !slices.Contains(sum.Keys, k) {
+				if err := x.deleteFlag(k); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	keys = sum.Keys
 	if head != nil && n.Transit == h.Rec && !h.Consumed {
 		sum.InTransitTo = head.st.GetDispatch().GetToPartyId()
 	}
@@ -1225,8 +1244,11 @@ func (p *Replay) addFlagsTouched(s ReplayStore, lot string, flags []FlagAt, all 
 	}
 	// Flags that stay with a lot's summary (Extra), by lot: INVALID with
 	// the lot verified, and a flag on a record of no lot's state (a
-	// registry record) with the lot verified or the lot it names.
+	// registry record) with the lot verified or the lot it names; and
+	// lot-year flags the summary does not derive, held while its head
+	// stays (Held).
 	stay := map[string][]string{}
+	var held []string
 	for _, fa := range flags {
 		rule := fa.Flag.GetRule()
 		if !all && !ReplayedElsewhere(rule) {
@@ -1239,11 +1261,16 @@ func (p *Replay) addFlagsTouched(s ReplayStore, lot string, flags []FlagAt, all 
 		if err != nil {
 			return nil, err
 		}
-		if rule == RuleInvalid || headDerived(fa.Flag) {
+		if headDerived(fa.Flag) {
 			// A lot-year flag the summary does not make (of the values as
 			// corrected, where the follower did not follow the
-			// correction) stays with the lot, not with its records'
-			// states: the lots made from them have their own.
+			// correction) is the lot's, as it stands: not its records'
+			// states (the lots made from them have their own), and not
+			// once the lot moves on.
+			held = append(held, k)
+			continue
+		}
+		if rule == RuleInvalid {
 			stay[lot] = append(stay[lot], k)
 			continue
 		}
@@ -1298,6 +1325,25 @@ func (p *Replay) addFlagsTouched(s ReplayStore, lot string, flags []FlagAt, all 
 			return nil, err
 		}
 		x.touched[l] = true
+	}
+	if len(held) > 0 {
+		var h headInfo
+		if ok, err := x.get([]byte("h/"+lot), &h); err != nil {
+			return nil, err
+		} else if ok {
+			var sum ReplayLot
+			if _, err := x.get([]byte(ReplayLotPrefix+lot), &sum); err != nil {
+				return nil, err
+			}
+			if sum.HeldAt != h.Rec {
+				sum.Held = nil
+			}
+			sum.Held, sum.HeldAt = union(sum.Held, held), h.Rec
+			if err := x.set([]byte(ReplayLotPrefix+lot), &sum); err != nil {
+				return nil, err
+			}
+			x.touched[lot] = true
+		}
 	}
 	touched := slices.Sorted(maps.Keys(x.touched))
 	for _, l := range touched {

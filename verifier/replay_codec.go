@@ -253,6 +253,8 @@ func (l *ReplayLot) marshal(e *enc) {
 	e.ss(l.Keys)
 	e.ss(l.Derived)
 	e.ss(l.Extra)
+	e.ss(l.Held)
+	e.s(l.HeldAt)
 }
 
 func (l *ReplayLot) unmarshal(d *dec) {
@@ -261,6 +263,7 @@ func (l *ReplayLot) unmarshal(d *dec) {
 	l.Holder, l.InTransitTo = d.s(), d.s()
 	l.Product = pb.Product(d.u())
 	l.Keys, l.Derived, l.Extra = d.ss(), d.ss(), d.ss()
+	l.Held, l.HeldAt = d.ss(), d.s()
 }
 
 func encode(v codable) []byte {

@@ -24,6 +24,12 @@ const correctedFlagPrefix = "cf/"
 // transformation, or a state continued twice, it does not follow the
 // correction (ReplayResult.Corrected), and the listing keeps the flags of
 // the values as first signed until a full verification.
+//
+// One difference from [Verify] remains: a full verification also lists,
+// marked withdrawn, the flags the values as first signed would have
+// raised on records logged after the correction; the replay reads those
+// records with the corrected values only, so it does not list them. Such
+// flags never count in a verdict, so the verdicts agree.
 func (p *Replay) correct(s ReplayStore, in ReplayRecord, c *pb.Correction) (ReplayResult, error) {
 	r := p.r
 	orig := in.Corrects
@@ -33,9 +39,21 @@ func (p *Replay) correct(s ReplayStore, in ReplayRecord, c *pb.Correction) (Repl
 	lot := c.GetLotId()
 	x := &replayTx{p: p, s: s, nodes: map[skey]*node{}, touched: map[string]bool{}}
 	r.byID, r.cands = map[string]*entry{}, nil
-	var h headInfo
-	if _, err := x.get([]byte("h/"+lot), &h); err != nil {
+	// A replay of this correction cut short (a transaction that filled up
+	// mid-record, then a crash) left its mark, with the lot as it stood
+	// before: replayed again, it starts from that, not from the state the
+	// cut-short replay left.
+	markKey := []byte(correctingPrefix + in.ID.String())
+	var mark correctionMark
+	resumed, err := x.get(markKey, &mark)
+	if err != nil {
 		return ReplayResult{}, err
+	}
+	h := mark.H
+	if !resumed {
+		if _, err := x.get([]byte("h/"+lot), &h); err != nil {
+			return ReplayResult{}, err
+		}
 	}
 	k := skey{orig.ID.String(), lot}
 	before, err := x.node(k)
@@ -55,27 +73,35 @@ func (p *Replay) correct(s ReplayStore, in ReplayRecord, c *pb.Correction) (Repl
 	// The flags the lot's head derives (a lot's Sb per mine) are made
 	// again by the summary, which deletes those it no longer raises: kept
 	// here to keep the withdrawn ones.
-	var sum ReplayLot
-	if _, err := x.get([]byte(ReplayLotPrefix+lot), &sum); err != nil {
-		return ReplayResult{}, err
-	}
-	derived := map[string][]byte{}
-	for _, key := range sum.Derived {
-		b, err := x.s.Get([]byte(ReplayFlagPrefix + key))
-		if err != nil {
+	derived, was := mark.Derived, mark.Was
+	if !resumed {
+		var sum ReplayLot
+		if _, err := x.get([]byte(ReplayLotPrefix+lot), &sum); err != nil {
 			return ReplayResult{}, err
 		}
-		if b != nil {
-			derived[key] = slices.Clone(b)
+		derived = map[string][]byte{}
+		for _, key := range sum.Derived {
+			b, err := x.s.Get([]byte(ReplayFlagPrefix + key))
+			if err != nil {
+				return ReplayResult{}, err
+			}
+			if b != nil {
+				derived[key] = slices.Clone(b)
+			}
 		}
-	}
-	was := map[skey][]string{}
-	for _, rr := range chain {
-		kk := skey{rr.ID.String(), lot}
-		if n, err := x.node(kk); err != nil {
+		was = map[skey][]string{}
+		for _, rr := range chain {
+			kk := skey{rr.ID.String(), lot}
+			if n, err := x.node(kk); err != nil {
+				return ReplayResult{}, err
+			} else if n != nil {
+				was[kk] = slices.Clone(n.Flags)
+			}
+		}
+		// The mark first: a transaction that fills up commits it before
+		// anything this replay changes.
+		if err := x.set(markKey, &correctionMark{H: h, Derived: derived, Was: was}); err != nil {
 			return ReplayResult{}, err
-		} else if n != nil {
-			was[kk] = slices.Clone(n.Flags)
 		}
 	}
 	if rc := orig.St.GetReceipt(); rc != nil {
@@ -135,8 +161,53 @@ func (p *Replay) correct(s ReplayStore, in ReplayRecord, c *pb.Correction) (Repl
 	if err := x.keepDerived(lot, derived, in.ID.String()); err != nil {
 		return ReplayResult{}, err
 	}
+	if err := x.s.Delete(markKey); err != nil {
+		return ReplayResult{}, err
+	}
 	res.Lots = union(res.Lots, []string{lot})
 	return res, nil
+}
+
+// correctingPrefix holds, by a correction's record id, a correctionMark
+// while the replay follows it.
+const correctingPrefix = "cx/"
+
+// A correctionMark is what correct read of a lot before following a
+// correction: its head, its derived flags, and the flags of the chain's
+// states.
+type correctionMark struct {
+	H       headInfo
+	Derived map[string][]byte
+	Was     map[skey][]string
+}
+
+func (m *correctionMark) marshal(e *enc) {
+	m.H.marshal(e)
+	e.u(uint64(len(m.Derived)))
+	for _, k := range slices.Sorted(maps.Keys(m.Derived)) {
+		e.s(k)
+		e.s(string(m.Derived[k]))
+	}
+	e.u(uint64(len(m.Was)))
+	for _, k := range slices.SortedFunc(maps.Keys(m.Was), func(a, b skey) int { return strings.Compare(a.rec+"\x00"+a.lot, b.rec+"\x00"+b.lot) }) {
+		e.s(k.rec)
+		e.s(k.lot)
+		e.ss(m.Was[k])
+	}
+}
+
+func (m *correctionMark) unmarshal(d *dec) {
+	m.H.unmarshal(d)
+	m.Derived = map[string][]byte{}
+	for range d.count() {
+		k := d.s()
+		m.Derived[k] = []byte(d.s())
+	}
+	m.Was = map[skey][]string{}
+	for range d.count() {
+		k := skey{rec: d.s(), lot: d.s()}
+		m.Was[k] = d.ss()
+	}
 }
 
 // keepDerived keeps, marked corrected by corr and with the lot for good
