@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/antimony-ledger/provenance/internal/lottest"
+	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/registry"
 	"github.com/antimony-ledger/provenance/verifier"
 )
@@ -40,12 +41,31 @@ func (s *opStore) Last(p, b []byte) ([]byte, error) { return s.m.Last(p, b) }
 // replays the whole record again on that state, with a Replay whose
 // memory is rebuilt from the registry records before it. The state must
 // equal one clean replay's, for every prefix of every record.
+//
+// The random workloads log no correction, whose replay (Replay.correct)
+// rewrites the lot's states and head: the case "correction" is reviews 16
+// and 17's (TestReplayCrashMidCorrection), where 31 of its 46 prefixes
+// left another state before the replay resumed from its mark.
 func TestReplayCrashMidRecord(t *testing.T) {
+	logs := map[string]func(t *testing.T, x *lottest.H) []verifier.ReplayRecord{
+		"correction": func(t *testing.T, x *lottest.H) []verifier.ReplayRecord {
+			ext := x.Extract(x.Mine, "X", 10000, 3, 9, lottest.MineSite, 1)
+			d := x.Dispatch(x.Mine, "X", ext, x.Exp, 10000, 2)
+			x.Receive(x.Exp, "X", d, 30000, 3)
+			x.Correct(x.Mine, &pb.Correction{LotId: "X", Corrects: ext, MassKg: lottest.Kg(9900)}, 3.5)
+			return correctionRecords(t, x)
+		},
+	}
 	for _, seed := range []uint64{1, 11} {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			x := lottest.New(t)
+		logs[fmt.Sprint(seed)] = func(t *testing.T, x *lottest.H) []verifier.ReplayRecord {
 			lottest.Workload(t, x, seed, 250)
-			recs := logRecords(t, x)
+			return logRecords(t, x)
+		}
+	}
+	for name, log := range logs {
+		t.Run(name, func(t *testing.T) {
+			x := lottest.New(t)
+			recs := log(t, x)
 			clean := mapStore{}
 			r := verifier.NewReplay(x.C.RegistrarPublic(), verifier.DefaultConfig())
 			reported := 0
