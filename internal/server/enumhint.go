@@ -1,99 +1,27 @@
 package server
 
 import (
+	"fmt"
 	"maps"
 	"net/url"
-	"regexp"
 	"slices"
+	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/reflect/protoregistry"
 )
 
-// badEnum is the gateway's message for a query parameter that names no
-// value of its enum ("verdict=FLAGGED" for VERDICT_FLAGGED).
-var badEnum = regexp.MustCompile(`^parsing field "([a-z_]+)": "(.*)" is not a valid value$`)
-
-// enumHint adds to the gateway's refusal of a query parameter's enum
-// value the values it takes, which it does not name: a new user's trial
-// tried ?verdict=FLAGGED and ?minSeverity=CRITICAL and learned only that
-// they were not valid. Other errors are returned as they are.
-func enumHint(err error) error {
-	st, ok := status.FromError(err)
-	if !ok || st.Code() != codes.InvalidArgument {
-		return err
-	}
-	m := badEnum.FindStringSubmatch(st.Message())
-	if m == nil {
-		return err
-	}
-	values, ok := apiEnums()[m[1]]
-	if !ok {
-		return err
-	}
-	return status.Errorf(codes.InvalidArgument, "%s: want one of %s (or its number)", st.Message(), strings.Join(values, ", "))
-}
-
-// apiEnums maps the name of each enum field of the API's messages to the
-// names of its enum's values, but for names that two different enums
-// share.
-var apiEnums = sync.OnceValue(func() map[string][]string {
-	enums := map[string]protoreflect.EnumDescriptor{}
-	shared := map[string]bool{}
-	protoregistry.GlobalFiles.RangeFiles(func(f protoreflect.FileDescriptor) bool {
-		if !strings.HasPrefix(string(f.Package()), "provenance.") {
-			return true
-		}
-		var walk func(ms protoreflect.MessageDescriptors)
-		walk = func(ms protoreflect.MessageDescriptors) {
-			for i := range ms.Len() {
-				md := ms.Get(i)
-				for j := range md.Fields().Len() {
-					fd := md.Fields().Get(j)
-					if fd.Kind() != protoreflect.EnumKind {
-						continue
-					}
-					name := string(fd.Name())
-					if e, ok := enums[name]; ok && e.FullName() != fd.Enum().FullName() {
-						shared[name] = true
-					}
-					enums[name] = fd.Enum()
-				}
-				walk(md.Messages())
-			}
-		}
-		walk(f.Messages())
-		return true
-	})
-	out := map[string][]string{}
-	for name, e := range enums {
-		if shared[name] {
-			continue
-		}
-		var values []string
-		for i := range e.Values().Len() {
-			if v := e.Values().Get(i); v.Number() != 0 {
-				values = append(values, string(v.Name()))
-			}
-		}
-		out[name] = values
-	}
-	return out
-})
-
-// shortEnums is the gateway's query parser, but for an enum field's value
+// shortEnums is the gateway's query parser, but for an enum field's value:
 // given without its enum's prefix or in lower case (?verdict=FLAGGED,
-// ?minSeverity=critical), which it takes as the one value whose name ends
-// so (VERDICT_FLAGGED, SEVERITY_CRITICAL). A value that names one as it
-// is, a number, or no value or more than one, is passed on unchanged: the
-// gateway parses it, or refuses it with enumHint's list.
+// ?minSeverity=critical), it is taken as the one value whose name ends so
+// (VERDICT_FLAGGED, SEVERITY_CRITICAL); naming no value, or more than
+// one, it is refused with the values the field takes, which the
+// gateway's own refusal does not name (a new user's trial tried
+// ?verdict=FLAGGED and ?minSeverity=CRITICAL and learned only that they
+// were not valid). A value's full name or number is passed on unchanged.
 type shortEnums struct{ runtime.DefaultQueryParser }
 
 func (p *shortEnums) Parse(msg proto.Message, values url.Values, filter *utilities.DoubleArray) error {
@@ -104,8 +32,11 @@ func (p *shortEnums) Parse(msg proto.Message, values url.Values, filter *utiliti
 			continue
 		}
 		for i, v := range vs {
-			full, ok := enumValue(fd.Enum(), v)
-			if !ok {
+			full, err := enumValue(fd, v)
+			if err != nil {
+				return err
+			}
+			if full == v {
 				continue
 			}
 			if out == nil {
@@ -141,23 +72,32 @@ func queryField(md protoreflect.MessageDescriptor, key string) protoreflect.Fiel
 	return fd
 }
 
-// enumValue returns the name of the value of e that v names without its
-// prefix or in another case, if exactly one does and v is not already a
-// name of e.
-func enumValue(e protoreflect.EnumDescriptor, v string) (string, bool) {
-	if v == "" || e.Values().ByName(protoreflect.Name(v)) != nil {
-		return "", false
+// enumValue returns what the gateway is to parse for v, a query value of
+// enum field fd: v itself if it is a value's name or a number, else the
+// name of the one value v names without its prefix or in another case;
+// an error naming the values fd takes if none or several.
+func enumValue(fd protoreflect.FieldDescriptor, v string) (string, error) {
+	e := fd.Enum()
+	if e.Values().ByName(protoreflect.Name(v)) != nil {
+		return v, nil
+	}
+	if _, err := strconv.ParseInt(v, 10, 32); err == nil {
+		return v, nil
 	}
 	up := strings.ToUpper(v)
-	found := ""
+	var found, names []string
 	for i := range e.Values().Len() {
-		name := string(e.Values().Get(i).Name())
-		if name == up || strings.HasSuffix(name, "_"+up) {
-			if found != "" {
-				return "", false
-			}
-			found = name
+		ev := e.Values().Get(i)
+		name := string(ev.Name())
+		if v != "" && (name == up || strings.HasSuffix(name, "_"+up)) {
+			found = append(found, name)
+		}
+		if ev.Number() != 0 {
+			names = append(names, name)
 		}
 	}
-	return found, found != ""
+	if len(found) == 1 {
+		return found[0], nil
+	}
+	return "", fmt.Errorf("parsing field %q: %q is not a valid value: want one of %s (or its number)", fd.Name(), v, strings.Join(names, ", "))
 }

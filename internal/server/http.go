@@ -170,14 +170,12 @@ func (m strictJSON) NewDecoder(r io.Reader) runtime.Decoder {
 	})
 }
 
-// retryAfterErrorHandler is the gateway's error handler (enum values
-// refused in a query named with those it takes: enumHint) with a Retry-After
+// retryAfterErrorHandler is the gateway's error handler with a Retry-After
 // header (RFC 9110, whole seconds, rounded up) for an error that carries a
 // google.rpc.RetryInfo, as the limits' ResourceExhausted errors do; the
 // gateway answers those 429. An append refused for want of disk space is
 // answered 507 (space.go).
 func retryAfterErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
-	err = enumHint(err)
 	if d, ok := RetryAfter(err); ok {
 		w.Header().Set("Retry-After", strconv.FormatInt(int64(max(1, math.Ceil(d.Seconds()))), 10))
 	}
