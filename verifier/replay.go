@@ -1254,14 +1254,15 @@ func (p *Replay) addFlagsTouched(s ReplayStore, lot string, flags []FlagAt, all 
 		if !all && !ReplayedElsewhere(rule) {
 			continue
 		}
-		if slices.Contains(cur.Derived, ReplayFlagKey(fa.Flag)) || headDerived(fa.Flag) && rule == RuleUnconfirmedCustody {
+		derived := headDerived(fa.Flag)
+		if slices.Contains(cur.Derived, ReplayFlagKey(fa.Flag)) || derived && rule == RuleUnconfirmedCustody {
 			continue // the summary's to make, and to drop
 		}
 		k, err := x.putFlag(fa.Flag)
 		if err != nil {
 			return nil, err
 		}
-		if headDerived(fa.Flag) {
+		if derived {
 			// A lot-year flag the summary does not make (of the values as
 			// corrected, where the follower did not follow the
 			// correction) is the lot's, as it stands: not its records'
@@ -1283,20 +1284,13 @@ func (p *Replay) addFlagsTouched(s ReplayStore, lot string, flags []FlagAt, all 
 			// As a full verification shows a correction with the record
 			// it corrects: in the reports of that record's lot state and
 			// of every state that continues it, descendants included.
+			// (A state the follower has not reached yet gets the flag when
+			// it does: its own checks of the correction raise it.)
 			c := fa.St.GetCorrection()
 			at = []skey{{c.GetCorrects(), c.GetLotId()}}
 		default:
 			for _, l := range statementLots(fa.St) {
 				at = append(at, skey{fa.Rec, l})
-			}
-		}
-		if len(at) == 1 {
-			// A state the follower has not reached yet gets the flag
-			// when it does: its own checks of the record raise it.
-			if n, err := x.node(at[0]); err != nil {
-				return nil, err
-			} else if n == nil && fa.St.GetCorrection() != nil {
-				continue
 			}
 		}
 		if len(at) == 0 {
