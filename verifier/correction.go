@@ -170,8 +170,15 @@ func where(l *pb.Location) string {
 
 // withdrawn returns the flags of before (the flags the original values
 // raise) that after (the flags of the corrected values) does not hold,
-// marked corrected by the corrections among fixes whose record is at or
-// before the flag's: the flags the corrections withdrew, kept.
+// marked corrected by the corrections among fixes that withdrew them: a
+// correction withdraws the flags the log held when it took it, those on
+// the records from the one it corrects up to itself. A flag of before on
+// a record the log took after every correction that applies to it is not
+// listed: that record was judged, when logged, on the corrected values,
+// so the flag was never the log's (a receipt weighed against a dispatch
+// corrected before the receipt was logged). The server's flag follower
+// keeps the same flags ([Replay] follows a correction by replaying the
+// records from the corrected one up to it).
 func withdrawn(before, after []*pb.Flag, fixes []*fix) []*pb.Flag {
 	key := func(f *pb.Flag) string { return ReplayFlagKey(f) }
 	have := map[string]bool{}
@@ -183,10 +190,24 @@ func withdrawn(before, after []*pb.Flag, fixes []*fix) []*pb.Flag {
 		if have[key(f)] {
 			continue
 		}
-		f = proto.CloneOf(f)
+		var by []string
+		applies := false
 		for _, x := range fixes {
-			if x.orig.idx <= f.GetIndex() && !slices.Contains(f.CorrectedBy, x.rec.id) {
-				f.CorrectedBy = append(f.CorrectedBy, x.rec.id)
+			if x.orig.idx > f.GetIndex() {
+				continue
+			}
+			applies = true
+			if f.GetIndex() < x.rec.idx && !slices.Contains(by, x.rec.id) {
+				by = append(by, x.rec.id)
+			}
+		}
+		if applies && len(by) == 0 {
+			continue
+		}
+		f = proto.CloneOf(f)
+		for _, id := range by {
+			if !slices.Contains(f.CorrectedBy, id) {
+				f.CorrectedBy = append(f.CorrectedBy, id)
 			}
 		}
 		out = append(out, f)

@@ -235,3 +235,45 @@ func TestCorrectionWithdrawsLotYearOriginVolume(t *testing.T) {
 		}
 	}
 }
+
+// A correction withdraws the flags the log held when it took it: a record
+// logged after the correction was judged on the corrected values, so a
+// flag the values as first signed would raise on it is not listed, not
+// even withdrawn (it was never the log's). Here a dispatch of 1,000 kg of
+// a 10,000 kg lot is corrected, co-signed, to 10,000 kg while in transit,
+// then received as 10,000 kg: no TRANSIT_GAIN. Logged the other way round
+// (received, then the dispatch corrected), the receipt's TRANSIT_GAIN
+// against the dispatch as first signed is listed, withdrawn.
+func TestCorrectionWithdrawsOnlyFlagsLoggedBeforeIt(t *testing.T) {
+	for _, receivedFirst := range []bool{false, true} {
+		x := lottest.New(t)
+		ext := x.Extract(x.Mine, "X", 10000, 3, 9, lottest.MineSite, 1)
+		d := x.Dispatch(x.Mine, "X", ext, x.Exp, 1000, 2)
+		var r, corr string
+		fix := &pb.Correction{LotId: "X", Corrects: d, CounterpartyId: x.Exp.ID, MassKg: lottest.Kg(10000)}
+		if receivedFirst {
+			r = x.Receive(x.Exp, "X", d, 10000, 2.5)
+			corr = x.Correct(x.Mine, fix, 3, x.Exp)
+		} else {
+			corr = x.Correct(x.Mine, fix, 2.5, x.Exp)
+			r = x.Receive(x.Exp, "X", d, 10000, 3)
+		}
+		rep := x.Verify("X")
+		if rep.GetVerdict() != pb.Verdict_VERDICT_VERIFIED {
+			t.Fatalf("received first %t: verdict %v, want VERIFIED\n%s", receivedFirst, rep.GetVerdict(), rep.GetText())
+		}
+		if cs := rep.GetCorrections(); len(cs) != 1 || cs[0].GetRecord() != corr {
+			t.Fatalf("received first %t: corrections %v, want %s", receivedFirst, cs, corr)
+		}
+		gains := lottest.Flagged(rep, verifier.RuleTransitGain)
+		if !receivedFirst {
+			if len(gains) != 0 {
+				t.Fatalf("the receipt logged after the correction has a TRANSIT_GAIN of the dispatch as first signed: %v\n%s", gains, rep.GetText())
+			}
+			continue
+		}
+		if len(gains) != 1 || !slices.Contains(gains[0].GetEvidence(), r) || !slices.Equal(gains[0].GetCorrectedBy(), []string{corr}) {
+			t.Fatalf("the receipt logged before the correction: TRANSIT_GAIN %v, want one on it withdrawn by %s\n%s", gains, corr, rep.GetText())
+		}
+	}
+}

@@ -25,11 +25,9 @@ const correctedFlagPrefix = "cf/"
 // correction (ReplayResult.Corrected), and the listing keeps the flags of
 // the values as first signed until a full verification.
 //
-// One difference from [Verify] remains: a full verification also lists,
-// marked withdrawn, the flags the values as first signed would have
-// raised on records logged after the correction; the replay reads those
-// records with the corrected values only, so it does not list them. Such
-// flags never count in a verdict, so the verdicts agree.
+// It withdraws the flags on the records from the corrected one up to the
+// correction, as [Verify] does: the records logged after it are read
+// with the corrected values only, in both.
 func (p *Replay) correct(s ReplayStore, in ReplayRecord, c *pb.Correction) (ReplayResult, error) {
 	r := p.r
 	orig := in.Corrects
