@@ -115,7 +115,7 @@ func (l *Log) Backup(ctx context.Context, w io.Writer) (BackupInfo, error) {
 			item := it.Item()
 			v, err := valueCopy(item)
 			if err != nil {
-				return dataLoss(fmt.Sprintf("key %q", item.Key()), err)
+				return dataLoss(keyName(item.Key()), err)
 			}
 			switch k := item.Key(); {
 			case bytes.HasPrefix(k, prefixEntry):
@@ -167,6 +167,15 @@ func (l *Log) Backup(ctx context.Context, w io.Writer) (BackupInfo, error) {
 		return info, fmt.Errorf("backup: %w", err)
 	}
 	return info, nil
+}
+
+// keyName names a key of the store for a message: an entry by its index
+// (as [Damaged] and `provenanced audit` name it), any other key quoted.
+func keyName(k []byte) string {
+	if bytes.HasPrefix(k, prefixEntry) && len(k) == len(prefixEntry)+8 {
+		return fmt.Sprintf("entry %d", binary.BigEndian.Uint64(k[len(prefixEntry):]))
+	}
+	return fmt.Sprintf("key %q", k)
 }
 
 // treeNodes is how many tree nodes the store holds for a tree of size
