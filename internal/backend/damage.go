@@ -28,6 +28,9 @@ const rebuildMarker = "REBUILD"
 // does.
 func (b *Backend) checkTables(ctx context.Context, dir string) {
 	defer close(b.tablesDone)
+	if beforeTableCheck != nil {
+		beforeTableCheck(dir)
+	}
 	start := time.Now()
 	err := ledger.VerifyTablesPaced(ctx, b.db, ledger.CheckIdle, b.store.Log().Appending)
 	var td *ledger.TableDamage
@@ -51,6 +54,10 @@ func (b *Backend) checkTables(ctx context.Context, dir string) {
 	}
 	b.logger.Error("verifier: the flags' state is damaged; listings are refused until a restart rebuilds it", "error", err)
 }
+
+// beforeTableCheck, if set, runs as checkTables begins, the store open
+// (tests make a table unreadable there).
+var beforeTableCheck func(dir string)
 
 // A stateDamage is the damage checkTables found in the flags' state: an
 // [ledger.ErrDataLoss], which a client is told is the flags' state's, not

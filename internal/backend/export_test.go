@@ -145,6 +145,10 @@ func SetRaw(b *Backend, k, v []byte) error {
 // done.
 func TablesChecked(b *Backend) <-chan struct{} { return b.tablesDone }
 
+// SetBeforeTableCheck sets a function the next checks of the tables of a
+// backend's state run first, with the state's directory; nil for none.
+func SetBeforeTableCheck(f func(dir string)) { beforeTableCheck = f }
+
 // ReplayOneByOne makes b replay every record on its own, through its
 // transaction (as a batch too big for one is), not in batches.
 func ReplayOneByOne(b *Backend) { b.slowUntil = ^uint64(0) }
