@@ -163,9 +163,12 @@ const (
 // read back (a failed checksum), without a word. After a crash the tail
 // past that entry is zeros (a sparse file, or a write cut short), and
 // cutting it is how Badger recovers; anything else there is data, and
-// cutting it would destroy it, evidence of tampering included. So it is
-// refused here, before Badger touches the file, naming the file and the
-// offset.
+// cutting it would destroy it, evidence of tampering included. So is an
+// entry that fails its checksum at the very end of a file: Badger cuts a
+// log to its entries when it closes it, so such an entry was written
+// whole (a new user's trial: the last record of a store, stopped cleanly,
+// then damaged, cut at the next start and lost). Both are refused here,
+// before Badger touches the file, naming the file and the offset.
 func checkBadgerLogs(dir string) error {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -223,6 +226,14 @@ func checkBadgerLog(path string) error {
 		if ok {
 			off += end
 			continue
+		}
+		if end > 0 && off+end == size {
+			// The file ends where the entry does: Badger cuts a log to
+			// its entries when it closes it, and a crash leaves the log
+			// longer than its entries (zeros past them), so this entry
+			// was written whole and the file closed after it.
+			return fmt.Errorf("%w: refusing to open: the last entry of Badger's log %s, at offset %d, fails its checksum, and the file ends where that entry does: it was written whole and the file closed after it (a crash leaves a log longer than its entries), so it is damage, not a write cut short; opening would have Badger truncate the file there and lose the entry, so the file is left as it is, as evidence. Keep a copy of the data directory and restore from a backup; or, to accept the loss, truncate the file to %d bytes (truncate -s %d %s) and start again: the journal writes back the commit groups it holds, and `provenanced audit` shows what is sound",
+				ErrDataLoss, path, off, off, off, path)
 		}
 		// The entry at off does not read back. Past what it claims to
 		// cover, a crash leaves only zeros. An entry whose header does

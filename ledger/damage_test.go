@@ -140,6 +140,30 @@ func TestOpenRefusesFlippedVlog(t *testing.T) {
 	checkKept(t, file, sum)
 }
 
+// TestOpenRefusesFlippedLastVlogEntry flips one byte of the last entry
+// of the newest value log, which Badger cut at open as if a crash had
+// left it short (a new user's trial: the file cut from 10,968 to 20
+// bytes and the record gone, by the server's start and by provenanced
+// audit alike, which both open the store this way). The file ends where
+// that entry does: it was written whole and closed, not cut short by a
+// crash, so Open refuses, naming the file, and leaves it as it was.
+func TestOpenRefusesFlippedLastVlogEntry(t *testing.T) {
+	k := newTestKey(t)
+	dir, datas := damageStore(t, k, 6, 8<<10) // over the value threshold: in the value log
+	file, sum := flipIn(t, dir, ".vlog", datas[len(datas)-1])
+	l, err := Open(context.Background(), dir, Options{Origin: testOrigin, Signer: k.signer, OpenCheck: -1})
+	if err == nil {
+		l.Close()
+		checkKept(t, file, sum)
+		t.Fatal("a store with a flipped byte in the last entry of its value log opened")
+	}
+	if !errors.Is(err, ErrDataLoss) || !strings.Contains(err.Error(), filepath.Base(file)) || !strings.Contains(err.Error(), "provenanced audit") {
+		t.Fatalf("Open: %v; want ErrDataLoss naming %s and pointing at provenanced audit", err, filepath.Base(file))
+	}
+	t.Logf("Open: %v", err)
+	checkKept(t, file, sum)
+}
+
 // TestReadOfDamagedEntry damages a table block of a log, in an entry older
 // than the check at start covers: reading the entry fails with ErrDataLoss
 // naming it, as Badger checks the block's checksum, rather than serving
