@@ -152,7 +152,7 @@ func (a *authenticator) resolve(claims authtoken.Claims, now time.Time) (caller,
 	case record.RegistrarPartyID:
 		r, err := a.store.CurrentRegistrar()
 		if err != nil {
-			return caller{}, status.Error(codes.Unavailable, "authentication: cannot read the registry")
+			return caller{}, registryErr(err)
 		}
 		if r.ID != keyID {
 			return caller{}, errAuth("key %s is not the current registrar key", keyID)
@@ -170,7 +170,7 @@ func (a *authenticator) resolve(claims authtoken.Claims, now time.Time) (caller,
 	if errors.Is(err, record.ErrNotFound) {
 		return caller{}, notKey
 	} else if err != nil {
-		return caller{}, status.Error(codes.Unavailable, "authentication: cannot read the registry")
+		return caller{}, registryErr(err)
 	}
 	ks := registry.FindKey(p, keyID)
 	if ks == nil {
@@ -182,4 +182,14 @@ func (a *authenticator) resolve(claims authtoken.Claims, now time.Time) (caller,
 		return caller{}, errAuth("key %s of party %q may not sign now: %v", keyID, claims.Party, err)
 	}
 	return caller{party: claims.Party, auditor: slices.Contains(p.GetRegistration().GetRoles(), pb.Role_ROLE_AUDITOR)}, nil
+}
+
+// registryErr is what a caller is told when its credentials could not be
+// checked against the registry: DataLoss if the store is damaged (a retry
+// does not mend that), else Unavailable, to try again.
+func registryErr(err error) error {
+	if st := damageStatus(err, "authentication cannot read the registry"); st != nil {
+		return st
+	}
+	return status.Error(codes.Unavailable, "authentication: cannot read the registry")
 }

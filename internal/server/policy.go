@@ -17,6 +17,7 @@ import (
 
 	"github.com/antimony-ledger/provenance/custody"
 	"github.com/antimony-ledger/provenance/internal/scope"
+	"github.com/antimony-ledger/provenance/ledger"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/record"
@@ -718,5 +719,22 @@ func readErr(err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return status.FromContextError(err).Err()
 	}
+	if st := damageStatus(err, "access cannot be decided"); st != nil {
+		return st
+	}
 	return status.Error(codes.Unavailable, "cannot decide access now; try again")
+}
+
+// damageStatus is the DataLoss a client is told when err is the ledger's
+// damage (a read the store could not serve: ledger.ErrDataLoss), which no
+// retry mends, with what it stopped; nil for any other error.
+func damageStatus(err error, stopped string) error {
+	if !errors.Is(err, ledger.ErrDataLoss) {
+		return nil
+	}
+	what := ledger.Damaged(err)
+	if what == "" {
+		what = "a read"
+	}
+	return status.Errorf(codes.DataLoss, "the ledger's stored data is damaged (%s): %s; the operator has been told to audit the store", what, stopped)
 }
