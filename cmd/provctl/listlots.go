@@ -66,6 +66,11 @@ func listLots(ctx context.Context, e *env, args []string) error {
 		if g.json {
 			return printJSON(e.stdout, all)
 		}
+		if len(all.GetLots()) == 0 {
+			// As flags says: a bare header reads as a broken listing.
+			fmt.Fprintln(e.stdout, "no lots (among the lots you may read)")
+			return nil
+		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "LOT\tHOLDER\tPRODUCT\tMASS KG\tVERDICT\tRULES")
 		for _, l := range all.GetLots() {

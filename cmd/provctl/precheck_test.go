@@ -403,3 +403,31 @@ func TestWalkThroughMessages(t *testing.T) {
 		t.Errorf("cosign:\n%s", errs)
 	}
 }
+
+// TestListingsSayWhereTheyStop: flags cut at --limit says how to go on,
+// as list-lots does (a new user's trial: 10,000 of 56,781 flags, exit 0,
+// nothing said); an empty lot listing says so rather than print a bare
+// header, as flags does.
+func TestListingsSayWhereTheyStop(t *testing.T) {
+	c := newCLI(t)
+	c.slipSetup() // L1 in transit
+	mine := []string{"--key", c.path("mine.key"), "--party", "mine-1"}
+	c.ok(append([]string{"extract", "--lot", "L2", "--mass-kg", "1000", "--moisture", "3", "--grade", "9", "--time", at(0, 9)}, mine...)...)
+	c.ok(append([]string{"dispatch", "--lot", "L2", "--to", "exp-1", "--mass-kg", "1000", "--moisture", "3", "--time", at(1, 7)}, mine...)...)
+	all := c.ok("flags")
+	if n := strings.Count(all, "UNCONFIRMED_CUSTODY"); n < 2 {
+		t.Fatalf("want two lots in transit flagged:\n%s", all)
+	}
+	code, out, errs := c.run("flags", "--limit", "1")
+	if code != exitOK || strings.Count(out, "UNCONFIRMED_CUSTODY") != 1 || !regexp.MustCompile(`provctl flags: stopped at --limit 1; go on with --page-token \S+`).MatchString(errs) {
+		t.Fatalf("flags --limit 1: exit %d\n%s%s", code, out, errs)
+	}
+	tok := regexp.MustCompile(`--page-token (\S+)`).FindStringSubmatch(errs)[1]
+	code, out, errs = c.run("flags", "--page-token", tok)
+	if code != exitOK || strings.Count(out, "UNCONFIRMED_CUSTODY") != 1 || strings.Contains(errs, "stopped at") {
+		t.Fatalf("flags --page-token: exit %d\n%s%s", code, out, errs)
+	}
+	if out := c.ok("list-lots", "--holder", "nobody"); strings.TrimSpace(out) != "no lots (among the lots you may read)" {
+		t.Errorf("list-lots with none:\n%s", out)
+	}
+}

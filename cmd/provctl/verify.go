@@ -289,14 +289,22 @@ func listFlags(ctx context.Context, e *env, args []string) error {
 		if len(r.GetFlags()) == 0 {
 			// A bare header read as a broken listing in a new-user trial.
 			fmt.Fprintln(e.stdout, "no flags (among the lots you may read)")
-			return nil
+		} else {
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SEVERITY\tRULE\tLOT\tPARTY\tINDEX\tMESSAGE")
+			for _, f := range r.GetFlags() {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", strings.TrimPrefix(f.GetSeverity().String(), "SEVERITY_"), flagRule(f), f.GetLotId(), f.GetPartyId(), f.GetIndex(), f.GetMessage())
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
 		}
-		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "SEVERITY\tRULE\tLOT\tPARTY\tINDEX\tMESSAGE")
-		for _, f := range r.GetFlags() {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", strings.TrimPrefix(f.GetSeverity().String(), "SEVERITY_"), flagRule(f), f.GetLotId(), f.GetPartyId(), f.GetIndex(), f.GetMessage())
+		if r.GetNextPageToken() != "" {
+			// A listing cut at --limit said nothing (a new user's trial:
+			// 10,000 of 56,781 flags, exit 0), as list-lots says.
+			fmt.Fprintf(e.stderr, "provctl flags: stopped at --limit %d; go on with --page-token %s\n", *limit, r.GetNextPageToken())
 		}
-		return tw.Flush()
+		return nil
 	})
 }
 
