@@ -53,6 +53,7 @@ func TestListingCountsUnread(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r0 := r
 	if r.GetPendingLots() != 0 || r.GetUnreadRecords() != 0 {
 		t.Fatalf("after replaying: %d pending lots, %d unread records", r.GetPendingLots(), r.GetUnreadRecords())
 	}
@@ -87,6 +88,16 @@ func TestListingCountsUnread(t *testing.T) {
 		t.Fatalf("lots in transit to the exporter: %v, %v", l.GetLots(), err)
 	}
 
+	// A rule is named in any case, as the listings' enum values are (a
+	// new user's trial: rule=origin_volume was refused).
+	lower := strings.ToLower(verifier.RuleBorderCorridor)
+	if lr, err := b.ListFlags(t.Context(), &apipb.ListFlagsRequest{Rule: lower}); err != nil || len(lr.GetFlags()) != len(r0.GetFlags()) || len(lr.GetFlags()) == 0 {
+		t.Fatalf("flags of rule %q: %d, %v; of %s: %d", lower, len(lr.GetFlags()), err, verifier.RuleBorderCorridor, len(r0.GetFlags()))
+	}
+	ll, err := b.ListLots(t.Context(), &apipb.ListLotsRequest{Rule: lower})
+	if err != nil || len(ll.GetLots()) != len(got) {
+		t.Fatalf("lots of rule %q: %d, %v; want the %d flagged", lower, len(ll.GetLots()), err, len(got))
+	}
 	// A rule that does not exist is refused, not answered with nothing.
 	if _, err := b.ListFlags(t.Context(), &apipb.ListFlagsRequest{Rule: "BOGUS"}); !errors.Is(err, record.ErrMalformed) {
 		t.Fatalf("unknown rule: %v, want ErrMalformed", err)

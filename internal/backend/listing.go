@@ -113,17 +113,21 @@ func parsePageToken(kind, tok string) (string, uint64, error) {
 	return key, from, nil
 }
 
-// checkRule refuses a rule id no rule has.
-func checkRule(r string) error {
-	if r == "" || r == RuleInvalid || slices.ContainsFunc(verifier.Rules(), func(x verifier.RuleInfo) bool { return x.ID == r }) {
-		return nil
+// canonRule returns the rule id r names, in any case (a rule id is upper
+// case, and the listings' other enum values are taken in either: a new
+// user's trial asked for rule=origin_volume), and refuses one no rule
+// has.
+func canonRule(r string) (string, error) {
+	u := strings.ToUpper(r)
+	if u == "" || u == RuleInvalid || slices.ContainsFunc(verifier.Rules(), func(x verifier.RuleInfo) bool { return x.ID == u }) {
+		return u, nil
 	}
 	ids := []string{RuleInvalid}
 	for _, x := range verifier.Rules() {
 		ids = append(ids, x.ID)
 	}
 	slices.Sort(ids)
-	return fmt.Errorf("%w: unknown rule %q; the rules are %s", record.ErrMalformed, r, strings.Join(ids, ", "))
+	return "", fmt.Errorf("%w: unknown rule %q; the rules are %s", record.ErrMalformed, r, strings.Join(ids, ", "))
 }
 
 // maxFlagScan bounds the flags one page of ListFlags reads, as maxLotScan
@@ -162,8 +166,11 @@ func (b *Backend) ListFlags(ctx context.Context, req *apipb.ListFlagsRequest) (*
 	if err := b.damage(); err != nil {
 		return nil, err
 	}
-	if err := checkRule(req.GetRule()); err != nil {
+	if r, err := canonRule(req.GetRule()); err != nil {
 		return nil, err
+	} else if r != req.GetRule() {
+		req = proto.CloneOf(req)
+		req.Rule = r
 	}
 	if s, u := req.GetSince(), req.GetUntil(); s != nil && u != nil && !u.AsTime().After(s.AsTime()) {
 		// An empty range is a mistake, not a question with no answer.
@@ -404,8 +411,11 @@ func (b *Backend) ListLots(ctx context.Context, req *apipb.ListLotsRequest) (*ap
 	if err := b.damage(); err != nil {
 		return nil, err
 	}
-	if err := checkRule(req.GetRule()); err != nil {
+	if r, err := canonRule(req.GetRule()); err != nil {
 		return nil, err
+	} else if r != req.GetRule() {
+		req = proto.CloneOf(req)
+		req.Rule = r
 	}
 	if _, ok := pb.Verdict_name[int32(req.GetVerdict())]; !ok {
 		return nil, fmt.Errorf("%w: unknown verdict %d", record.ErrMalformed, req.GetVerdict())
