@@ -51,18 +51,6 @@ func (r *run) analyse(rep *pb.VerificationReport) {
 	if r.fixes = r.corrections(); len(r.errs) > 0 {
 		return
 	}
-	// With corrections, the flow runs twice: on the records as signed,
-	// for the flags the corrections withdraw, and as corrected, for the
-	// verdict.
-	var before []cand
-	if len(r.fixes) > 0 {
-		n0 := len(r.cands)
-		r.original = true
-		r.simulate()
-		r.original = false
-		before = slices.Clone(r.cands[n0:])
-		r.cands = r.cands[:n0]
-	}
 	f := r.simulate()
 	head := r.head(lot)
 	if head == nil {
@@ -119,7 +107,7 @@ func (r *run) analyse(rep *pb.VerificationReport) {
 			note.AfterLotMovedOn = slices.ContainsFunc(f.conts[skey{x.orig.id, x.rec.lot()}], func(c *entry) bool { return c.idx < x.rec.idx })
 			rep.Corrections = append(rep.Corrections, note)
 		}
-		flags = append(flags, withdrawn(ofLot(before), flags, fixes)...)
+		flags = append(flags, r.withdrawn(fixes, flags, ofLot)...)
 		flags = append(flags, r.withdrawnLotYear(lot, ancRecs, fixes, flags)...)
 	}
 	rep.Flags = sortFlags(flags)

@@ -168,49 +168,97 @@ func where(l *pb.Location) string {
 	return s
 }
 
-// withdrawn returns the flags of before (the flags the original values
-// raise) that after (the flags of the corrected values) does not hold,
-// marked corrected by the corrections among fixes that withdrew them: a
-// correction withdraws the flags the log held when it took it, those on
-// the records from the one it corrects up to itself. A flag of before on
-// a record the log took after every correction that applies to it is not
-// listed: that record was judged, when logged, on the corrected values,
-// so the flag was never the log's (a receipt weighed against a dispatch
-// corrected before the receipt was logged). The server's flag follower
-// keeps the same flags ([Replay] follows a correction by replaying the
-// records from the corrected one up to it).
-func withdrawn(before, after []*pb.Flag, fixes []*fix) []*pb.Flag {
+// maxExactCorrections bounds the corrections of a lot's chain whose
+// withdrawn flags withdrawn weighs one by one, each with two runs of the
+// flow over the records before it: past it, so that a bundle of many
+// corrections is not verified in time quadratic in them
+// (TestManyCorrectionsLinear), it weighs them all at once.
+const maxExactCorrections = 16
+
+// withdrawn returns the flags the corrections among fixes (in log order)
+// withdrew, as the log held them: for each correction x, the flags the
+// records from the one x corrects up to x raise with the corrections
+// logged before x applied (the lot as the log held it when it took x) and
+// not with x applied too, marked corrected by x; less those the lot's
+// records raise now, with every correction applied (have). A record
+// logged after x was judged, when logged, on x's values, so a flag the
+// values before x would raise on it was never the log's and is not
+// listed (a receipt weighed against a dispatch corrected before the
+// receipt was logged). The server's flag follower, which replays the
+// records from the corrected one up to a correction when it follows it
+// ([Replay]), keeps the same flags. ofLot keeps the candidates of the
+// lot's ancestry.
+//
+// Past maxExactCorrections, the flags are weighed against the values as
+// first signed for all the corrections at once: the flags those values
+// raise on the records from a corrected one up to its correction, and
+// the corrected values do not, marked corrected by every such
+// correction.
+func (r *run) withdrawn(fixes []*fix, have []*pb.Flag, ofLot func([]cand) []*pb.Flag) []*pb.Flag {
 	key := func(f *pb.Flag) string { return ReplayFlagKey(f) }
-	have := map[string]bool{}
-	for _, f := range after {
-		have[key(f)] = true
+	now := map[string]bool{}
+	for _, f := range have {
+		now[key(f)] = true
 	}
 	var out []*pb.Flag
-	for _, f := range before {
-		if have[key(f)] {
-			continue
+	byKey := map[string]*pb.Flag{}
+	add := func(f *pb.Flag, by *fix) {
+		k := key(f)
+		if now[k] {
+			return
 		}
-		var by []string
-		applies := false
-		for _, x := range fixes {
-			if x.orig.idx > f.GetIndex() {
-				continue
+		if prev := byKey[k]; prev != nil {
+			if !slices.Contains(prev.CorrectedBy, by.rec.id) {
+				prev.CorrectedBy = append(prev.CorrectedBy, by.rec.id)
 			}
-			applies = true
-			if f.GetIndex() < x.rec.idx && !slices.Contains(by, x.rec.id) {
-				by = append(by, x.rec.id)
-			}
-		}
-		if applies && len(by) == 0 {
-			continue
+			return
 		}
 		f = proto.CloneOf(f)
-		for _, id := range by {
-			if !slices.Contains(f.CorrectedBy, id) {
-				f.CorrectedBy = append(f.CorrectedBy, id)
-			}
-		}
+		f.CorrectedBy = []string{by.rec.id}
+		byKey[k] = f
 		out = append(out, f)
 	}
+	if len(fixes) > maxExactCorrections {
+		// No correction applied: none was logged before index 1.
+		for _, f := range r.flagsBefore(^uint64(0), 1, ofLot) {
+			for _, x := range fixes {
+				if f.GetIndex() >= x.orig.idx && f.GetIndex() < x.rec.idx {
+					add(f, x)
+				}
+			}
+		}
+		return out
+	}
+	for _, x := range fixes {
+		in := func(f *pb.Flag) bool { return f.GetIndex() >= x.orig.idx && f.GetIndex() < x.rec.idx }
+		before := slices.DeleteFunc(r.flagsBefore(x.rec.idx, x.rec.idx, ofLot), func(f *pb.Flag) bool { return !in(f) })
+		if len(before) == 0 {
+			continue
+		}
+		after := map[string]bool{}
+		for _, f := range r.flagsBefore(x.rec.idx, x.rec.idx+1, ofLot) {
+			after[key(f)] = true
+		}
+		for _, f := range before {
+			if !after[key(f)] {
+				add(f, x)
+			}
+		}
+	}
 	return out
+}
+
+// flagsBefore returns the flags the flow raises, through ofLot, run on
+// the records before index upto alone, with the corrections logged before
+// index fixedBefore applied.
+func (r *run) flagsBefore(upto, fixedBefore uint64, ofLot func([]cand) []*pb.Flag) []*pb.Flag {
+	recs, cands, errs := r.recs, len(r.cands), len(r.errs)
+	defer func() { r.recs, r.cands, r.errs, r.fixedBefore = recs, r.cands[:cands], r.errs[:errs], 0 }()
+	n := 0
+	for n < len(recs) && recs[n].idx < upto {
+		n++
+	}
+	r.recs, r.fixedBefore = recs[:n], fixedBefore
+	r.simulate()
+	return ofLot(r.cands[cands:])
 }

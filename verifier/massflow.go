@@ -153,7 +153,7 @@ func (r *run) simulate() *flow {
 // step replays one record: the flow's states, and the checks of the flow.
 func (r *run) step(f *flow, rec *entry) {
 	st := rec.st
-	if x := r.fixes[rec.id]; x != nil && !r.original && (r.fixedBefore == 0 || x.rec.idx < r.fixedBefore) {
+	if x := r.fixes[rec.id]; x != nil && (r.fixedBefore == 0 || x.rec.idx < r.fixedBefore) {
 		st = x.corrected
 	}
 	switch b := st.GetBody().(type) {

@@ -140,14 +140,14 @@ type run struct {
 	cands []cand
 	// fixes are the bundle's corrections by the id of the record each
 	// corrects; step replays those records with the corrected values
-	// unless original is set.
-	fixes    map[string]*fix
-	original bool
+	// (those logged before fixedBefore, when it is set).
+	fixes map[string]*fix
 	// transit holds, in a preview, the flags inTransit raised: a lot in
 	// transit, the state a pending dispatch leaves (Preview.Expected).
 	transit map[*pb.Flag]bool
 	// fixedBefore, when not 0, limits the corrections step applies to
-	// those the log took before that index (see withdrawnLotYear).
+	// those the log took before that index (see withdrawn and
+	// withdrawnLotYear).
 	fixedBefore uint64
 	geo         map[refdata.Point]borderFacts // see border
 

@@ -11,16 +11,18 @@ import (
 )
 
 // TestNotFollowedCorrectionLaterRecordsFlag_review19: README
-// "Corrections" now says a flag the values as first signed would raise on
-// a record logged after the correction "is in neither the listing nor a
+// "Corrections" said a flag the values as first signed would raise on a
+// record logged after the correction "is in neither the listing nor a
 // full verification". For a correction the follower does not follow
 // (here: a second correction of the lot in the stretch it would replay),
 // the follower judges the later record against the state as first signed
-// and lists that flag, uncorrected, for good. A dispatch of 1,000 kg of a
-// 10,000 kg lot; the mine corrects its extraction's site (C1), then the
-// dispatch to 10,000 kg (C2, co-signed); the receipt of 10,000 kg comes
-// after. A full verification: VERIFIED, no TRANSIT_GAIN. The listing: a
-// TRANSIT_GAIN on the receipt that counts.
+// and lists that flag, uncorrected: the listing is stricter than a full
+// verification, as README says of corrections the follower does not
+// follow (the sentence is now scoped to those it follows). A dispatch of
+// 1,000 kg of a 10,000 kg lot; the mine corrects its extraction's site
+// (C1), then the dispatch to 10,000 kg (C2, co-signed); the receipt of
+// 10,000 kg comes after. A full verification: VERIFIED, no TRANSIT_GAIN.
+// The listing: a TRANSIT_GAIN on the receipt, stricter, never laxer.
 func TestNotFollowedCorrectionLaterRecordsFlag_review19(t *testing.T) {
 	x := lottest.New(t)
 	b := paused(t, x)
@@ -43,7 +45,7 @@ func TestNotFollowedCorrectionLaterRecordsFlag_review19(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(r.GetFlags()) != 0 {
-		t.Errorf("the listing has %v: a flag of the values as first signed on the receipt logged after the correction, which README says is in neither the listing nor a full verification", r.GetFlags())
+	if len(r.GetFlags()) != 1 {
+		t.Errorf("the listing has %v; want the TRANSIT_GAIN of the values as first signed, the listing stricter than a full verification for a correction it does not follow", r.GetFlags())
 	}
 }
