@@ -147,10 +147,18 @@ func (s *Server) adminHealth(w http.ResponseWriter, r *http.Request) {
 // damaged store) is a 500 saying why; a failure once it has begun is
 // said in the stream's last record (backup.Write), and the response is
 // cut short.
-// A second backup while one runs is refused with 409.
+// A second backup while one runs is refused with 409; an HTTP/1.0 request
+// with 505 (a stream cut short would read as whole).
 func (s *Server) adminBackup(w http.ResponseWriter, r *http.Request) {
 	if s.opts.BackupFiles == nil {
 		http.Error(w, "this server serves no backups", http.StatusNotFound)
+		return
+	}
+	if !r.ProtoAtLeast(1, 1) {
+		// The stream has no length, so over HTTP/1.0 its end is the
+		// connection's close, which is also how a stream cut short ends:
+		// a client could not tell one from a whole backup.
+		http.Error(w, "a backup is streamed without a length, and over HTTP/1.0 a stream cut short by an error reads as whole: ask with HTTP/1.1 or later (behind nginx: proxy_http_version 1.1)", http.StatusHTTPVersionNotSupported)
 		return
 	}
 	var private bool

@@ -21,14 +21,14 @@ import (
 	"github.com/antimony-ledger/provenance/record"
 )
 
-// TestAdminBackupCutShortOnDamageMidStream: a backup that meets damage
-// once its stream has begun (a value in Badger's value log altered while
-// the server runs, which the check of every table block before the
-// stream does not read) cannot answer with an error status any more.
-// The real handler says why in the stream's last record and cuts the
-// response short: a plain download fails (the body ends early) instead
-// of looking whole, and backup.Read reports the server's reason.
-func TestAdminBackupCutShortOnDamageMidStream(t *testing.T) {
+// damagedMidStream starts a server whose store holds 140 dispatches of
+// about 9 KB (40 seals of 200 bytes), over the store's 4 KB value
+// threshold, so that their entries are in the value log and more than the
+// backup stream's first 1 MiB comes before the last one; damages that
+// last one's value where the log holds it, the server running; and
+// returns the server and the damaged entry's index.
+func damagedMidStream(t *testing.T) (*harness, uint64) {
+	t.Helper()
 	c := ct.New()
 	dir := t.TempDir()
 	h := start(t, c, dir, func(o *server.Options) {
@@ -44,9 +44,6 @@ func TestAdminBackupCutShortOnDamageMidStream(t *testing.T) {
 	exp := c.AddParty("exp-big", "Exporter", "PK", pb.Role_ROLE_EXPORTER)
 	h.submitGRPC(c.Register(mine))
 	h.submitGRPC(c.Register(exp))
-	// Dispatches of about 9 KB (40 seals of 200 bytes), over the store's
-	// 4 KB value threshold: their entries are in the value log, and more
-	// than the stream's first 1 MiB comes before the last one.
 	const lots = 140
 	submit := func(st *pb.Statement) (*apipb.SubmitResponse, error) {
 		return h.ledger.Submit(t.Context(), &apipb.SubmitRequest{Envelope: c.Sign(mine, st)})
@@ -96,6 +93,18 @@ func TestAdminBackupCutShortOnDamageMidStream(t *testing.T) {
 		t.Fatalf("the last dispatch is %d bytes, want over the value threshold", len(e.Data))
 	}
 	damageValueLog(t, dir, e.Data)
+	return h, last
+}
+
+// TestAdminBackupCutShortOnDamageMidStream: a backup that meets damage
+// once its stream has begun (a value in Badger's value log altered while
+// the server runs, which the check of every table block before the
+// stream does not read) cannot answer with an error status any more.
+// The real handler says why in the stream's last record and cuts the
+// response short: a plain download fails (the body ends early) instead
+// of looking whole, and backup.Read reports the server's reason.
+func TestAdminBackupCutShortOnDamageMidStream(t *testing.T) {
+	h, last := damagedMidStream(t)
 
 	resp, err := h.http.Get(h.admin + "/admin/backup")
 	if err != nil {
