@@ -22,12 +22,21 @@ import (
 // gateway's own refusal does not name (a new user's trial tried
 // ?verdict=FLAGGED and ?minSeverity=CRITICAL and learned only that they
 // were not valid). A value's full name or number is passed on unchanged.
+//
+// A parameter that names no field of the request is refused, with the
+// fields it takes: the gateway's parser passes over it, and so answered
+// an unfiltered listing to ?holder= or ?party= (a new user's trial; the
+// fields are holderPartyId and partyId).
 type shortEnums struct{ runtime.DefaultQueryParser }
 
 func (p *shortEnums) Parse(msg proto.Message, values url.Values, filter *utilities.DoubleArray) error {
 	var out url.Values
+	md := msg.ProtoReflect().Descriptor()
 	for key, vs := range values {
-		fd := queryField(msg.ProtoReflect().Descriptor(), key)
+		fd := queryField(md, key)
+		if fd == nil && !filter.HasCommonPrefix(strings.Split(key, ".")) {
+			return unknownParam(md, key, filter)
+		}
 		if fd == nil || fd.Kind() != protoreflect.EnumKind {
 			continue
 		}
@@ -100,4 +109,17 @@ func enumValue(fd protoreflect.FieldDescriptor, v string) (string, error) {
 		return found[0], nil
 	}
 	return "", fmt.Errorf("parsing field %q: %q is not a valid value: want one of %s (or its number)", fd.Name(), v, strings.Join(names, ", "))
+}
+
+// unknownParam refuses query parameter key, which names no field of md,
+// with the fields the query may set (those the path does not).
+func unknownParam(md protoreflect.MessageDescriptor, key string, filter *utilities.DoubleArray) error {
+	var names []string
+	for i := range md.Fields().Len() {
+		fd := md.Fields().Get(i)
+		if !filter.HasCommonPrefix([]string{fd.JSONName()}) && !filter.HasCommonPrefix([]string{fd.TextName()}) {
+			names = append(names, fd.JSONName())
+		}
+	}
+	return fmt.Errorf("unknown query parameter %q: this request takes %s", key, strings.Join(names, ", "))
 }

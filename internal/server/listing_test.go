@@ -173,6 +173,19 @@ func TestListLots(t *testing.T) {
 			t.Errorf("GET %s: %d %s; want 400 naming %s", c.path, code, body, c.want)
 		}
 	}
+	// A parameter that names no field is refused with the fields the
+	// request takes, not passed over for an unfiltered listing (a new
+	// user's trial: ?holder= and ?party= listed everything).
+	for _, c := range []struct{ path, want string }{
+		{"/v1/lots?holder=exp-1", "holderPartyId"},
+		{"/v1/flags?party=exp-1", "partyId"},
+		{"/v1/flags?flaggedPartyId=exp-1", "minSeverity"},
+	} {
+		code, body := w.get(t, aud, c.path)
+		if code != 400 || !bytes.Contains(body, []byte("unknown query parameter")) || !bytes.Contains(body, []byte(c.want)) {
+			t.Errorf("GET %s: %d %s; want 400 naming %s", c.path, code, body, c.want)
+		}
+	}
 	_, full := w.get(t, aud, "/v1/lots?verdict=VERDICT_FLAGGED")
 	if err := protojson.Unmarshal(full, &r); err != nil || len(r.GetLots()) == 0 {
 		t.Fatalf("GET /v1/lots?verdict=VERDICT_FLAGGED: %v %s", err, full)
