@@ -1041,6 +1041,12 @@ func (b *Backend) wait(ctx context.Context, size uint64) {
 			// closed): the listing counts what it has not read.
 			return
 		}
+		if _, _, refusing, ok := b.store.Log().FreeSpace(); ok && refusing {
+			// Paused while the disk is short of space (stepLocked):
+			// waiting would only delay the answer (a new user's trial:
+			// every listing took its 2 s).
+			return
+		}
 		b.caughtMu.Lock()
 		ch := b.caught
 		b.caughtMu.Unlock()
