@@ -5,7 +5,9 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"iter"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/antimony-ledger/provenance/internal/scope"
 	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
@@ -53,7 +56,8 @@ func pageSize(n int32, def, most int) (int, error) {
 	return int(n), nil
 }
 
-// Page tokens hold "kind|key", where key is what the next page starts
+// Page tokens hold "kind|position|key" (kind: the listing and a digest of
+// its filters, listKind), where key is what the next page starts
 // after: the last lot id read, or the last flag's sort key, which may be
 // another party's lot or flag that the read policy took out of the page.
 // So they are sealed (AES-GCM, under a key made when the process starts):
@@ -84,6 +88,26 @@ func pageToken(kind, key string, from uint64) string {
 	return base64.RawURLEncoding.EncodeToString(tokenAEAD.Seal(nonce, nonce, []byte(plain), nil))
 }
 
+// listKind is the kind of page token of listing base with req's filters
+// (every field but the page token and size): a token goes on only with
+// the filters of the listing that gave it (a new user's trial took a
+// token of an unfiltered listing on with ?verdict=VERIFIED, and was
+// answered from that position).
+func listKind(base string, req proto.Message) string {
+	m := proto.Clone(req).ProtoReflect()
+	for _, name := range []protoreflect.Name{"page_token", "page_size"} {
+		if fd := m.Descriptor().Fields().ByName(name); fd != nil {
+			m.Clear(fd)
+		}
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m.Interface())
+	if err != nil {
+		panic(err) // a request the server has just unmarshalled
+	}
+	sum := sha256.Sum256(b)
+	return base + ":" + hex.EncodeToString(sum[:8])
+}
+
 // parsePageToken returns the key a listing goes on after, and the
 // position of the follower's state the listing's earlier pages were read
 // from (math.MaxUint64 on the first page).
@@ -103,6 +127,10 @@ func parsePageToken(kind, tok string) (string, uint64, error) {
 	}
 	rest, ok := strings.CutPrefix(string(plain), kind+"|")
 	if !ok {
+		base, _, _ := strings.Cut(kind, ":")
+		if strings.HasPrefix(string(plain), base+":") {
+			return "", 0, fmt.Errorf("%w: page_token was given by this listing with other filters: a token goes on only with the filters of the listing that gave it (list again from the first page for these)", record.ErrMalformed)
+		}
 		return "", 0, bad
 	}
 	pos, key, ok := strings.Cut(rest, "|")
@@ -181,7 +209,8 @@ func (b *Backend) ListFlags(ctx context.Context, req *apipb.ListFlagsRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	after, from, err := parsePageToken("flags", req.GetPageToken())
+	kind := listKind("flags", req)
+	after, from, err := parsePageToken(kind, req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +237,7 @@ func (b *Backend) ListFlags(ctx context.Context, req *apipb.ListFlagsRequest) (*
 		// unless their summaries hold more keys than a scan is worth.
 		keys, err := b.flagKeysOf(ctx, lots)
 		if err == nil {
-			resp.NextPageToken, err = b.pageOf(ctx, "flags", at, verifier.ReplayFlagPrefix, keys, after, size, maxFlagScan, take)
+			resp.NextPageToken, err = b.pageOf(ctx, kind, at, verifier.ReplayFlagPrefix, keys, after, size, maxFlagScan, take)
 			if err != nil {
 				return nil, err
 			}
@@ -219,7 +248,7 @@ func (b *Backend) ListFlags(ctx context.Context, req *apipb.ListFlagsRequest) (*
 	}
 	// From the index of the rule, or else of the party, asked for.
 	prefix := verifier.ReplayFlagIndex(req.GetRule(), req.GetPartyId())
-	resp.NextPageToken, err = b.scanPage(ctx, "flags", at, prefix, verifier.ReplayFlagPrefix, after, size, maxFlagScan, take)
+	resp.NextPageToken, err = b.scanPage(ctx, kind, at, prefix, verifier.ReplayFlagPrefix, after, size, maxFlagScan, take)
 	if err != nil {
 		return nil, err
 	}
@@ -427,7 +456,8 @@ func (b *Backend) ListLots(ctx context.Context, req *apipb.ListLotsRequest) (*ap
 	if err != nil {
 		return nil, err
 	}
-	after, from, err := parsePageToken("lots", req.GetPageToken())
+	kind := listKind("lots", req)
+	after, from, err := parsePageToken(kind, req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
@@ -461,9 +491,9 @@ func (b *Backend) ListLots(ctx context.Context, req *apipb.ListLotsRequest) (*ap
 		return true, nil
 	}
 	if lots, ok := scope.Lots(ctx); ok {
-		resp.NextPageToken, err = b.pageOf(ctx, "lots", at, verifier.ReplayLotPrefix, lots, after, size, maxLotScan, take)
+		resp.NextPageToken, err = b.pageOf(ctx, kind, at, verifier.ReplayLotPrefix, lots, after, size, maxLotScan, take)
 	} else {
-		resp.NextPageToken, err = b.scanPage(ctx, "lots", at, prefix, verifier.ReplayLotPrefix, after, size, maxLotScan, take)
+		resp.NextPageToken, err = b.scanPage(ctx, kind, at, prefix, verifier.ReplayLotPrefix, after, size, maxLotScan, take)
 	}
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,6 +134,16 @@ func TestListLots(t *testing.T) {
 		_, err = cl.Verifier.ListFlags(ctx, &apipb.ListFlagsRequest{PageToken: tok})
 		if status.Code(err) != codes.InvalidArgument {
 			t.Errorf("a lots token given to ListFlags: %v, want InvalidArgument", err)
+		}
+		// Nor for the same listing with other filters (a new user's
+		// trial took an unfiltered listing's token on with a verdict);
+		// another page size is no other filter.
+		_, err = cl.Verifier.ListLots(ctx, &apipb.ListLotsRequest{PageToken: tok, Verdict: pb.Verdict_VERDICT_VERIFIED})
+		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "other filters") {
+			t.Errorf("a token given to another filter: %v, want InvalidArgument naming the filters", err)
+		}
+		if _, err = cl.Verifier.ListLots(ctx, &apipb.ListLotsRequest{PageSize: 5, PageToken: tok}); err != nil {
+			t.Errorf("a token with another page size: %v", err)
 		}
 		forged := base64.RawURLEncoding.EncodeToString([]byte("lots|L1b"))
 		_, err = cl.Verifier.ListLots(ctx, &apipb.ListLotsRequest{PageToken: forged})
