@@ -81,6 +81,10 @@ func (e *stateDamage) ClientMessage() string {
 	return "the flags' state (data/" + filepath.Base(e.dir) + "/, which the server derives from the ledger) is damaged: listings are refused until the operator restarts the server, which rebuilds it from the ledger; the ledger itself is not affected"
 }
 
+// Damage returns the damage the check of the flags' state's tables found
+// (listings are refused until a restart rebuilds the state), or nil.
+func (b *Backend) Damage() error { return b.damage() }
+
 // damage returns the error checkTables found, or nil.
 func (b *Backend) damage() error {
 	if p := b.damaged.Load(); p != nil {

@@ -106,12 +106,15 @@ func (a *adminServer) close() {
 
 // adminHealth is the admin /healthz: 200 or 503 as the public one, with
 // details as JSON: store_error says why the store is unavailable or what
-// damage was found in it.
+// damage was found in it; flags_error, damage found in the flags' state
+// (listings refused until a restart rebuilds it; appends, reads and
+// verification go on, so the status stays ok).
 func (s *Server) adminHealth(w http.ResponseWriter, r *http.Request) {
 	type detail struct {
 		Status       string `json:"status"`
 		Draining     bool   `json:"draining"`
 		StoreError   string `json:"store_error,omitempty"`
+		FlagsError   string `json:"flags_error,omitempty"`
 		TreeSize     uint64 `json:"tree_size"`
 		Goroutines   int    `json:"goroutines"`
 		HeavyRunning int    `json:"heavy_calls_running"`
@@ -123,6 +126,11 @@ func (s *Server) adminHealth(w http.ResponseWriter, r *http.Request) {
 		d.StoreError = err.Error()
 	} else if err := s.store.Log().Damage(); err != nil {
 		d.StoreError = err.Error()
+	}
+	if v, ok := s.opts.Verifier.(interface{ Damage() error }); ok {
+		if err := v.Damage(); err != nil {
+			d.FlagsError = err.Error()
+		}
 	}
 	if d.Draining || d.StoreError != "" {
 		d.Status = "unavailable"
