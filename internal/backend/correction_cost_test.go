@@ -10,7 +10,7 @@ import (
 
 // correctedHops logs lot L1 over n hops, each receipt corrected (to the
 // same mass, co-signed), and returns the harness.
-func correctedHops(t *testing.T, n int) *lottest.H {
+func correctedHops(t testing.TB, n int) *lottest.H {
 	x := lottest.New(t)
 	link := x.Extract(x.Mine, "L1", 3000, 3, 9, lottest.MineSite, 1)
 	from, to := x.Mine, x.Exp
@@ -46,5 +46,16 @@ func TestManyCorrectionsLinear(t *testing.T) {
 	}
 	if ratio := allocs[300] / allocs[150]; ratio > 2.6 {
 		t.Errorf("twice the corrected hops cost %.1fx the allocations: verification is quadratic in the corrections", ratio)
+	}
+}
+
+// BenchmarkVerifyCorrectedHops: a full verification of a lot over 16
+// hops, each receipt corrected, the most the verifier weighs one by one
+// (two runs of the flow over the records before each correction).
+func BenchmarkVerifyCorrectedHops(b *testing.B) {
+	x := correctedHops(b, 16)
+	bundle, trust, cfg := x.Bundle("L1"), x.Trust(), verifier.DefaultConfig()
+	for b.Loop() {
+		verifier.Verify(bundle, trust, cfg)
 	}
 }
