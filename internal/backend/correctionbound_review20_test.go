@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/antimony-ledger/provenance/internal/backend"
-	"github.com/antimony-ledger/provenance/internal/lottest"
 	ct "github.com/antimony-ledger/provenance/internal/chaintest"
+	"github.com/antimony-ledger/provenance/internal/lottest"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/verifier"
 )
