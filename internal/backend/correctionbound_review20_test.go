@@ -18,16 +18,22 @@ import (
 // the next day.
 func hopsWithNoOpCorrections(t *testing.T, x *lottest.H, b *backend.Backend, n int) (link string, holder *ct.Party, day float64) {
 	t.Helper()
-	day = 1
-	link = x.Extract(x.Mine, "X", 10000, 3, 9, lottest.MineSite, day)
+	return lotHopsWithNoOpCorrections(t, x, b, "X", 1, n)
+}
+
+// lotHopsWithNoOpCorrections is hopsWithNoOpCorrections for lot, from
+// day on.
+func lotHopsWithNoOpCorrections(t *testing.T, x *lottest.H, b *backend.Backend, lot string, day float64, n int) (link string, holder *ct.Party, next float64) {
+	t.Helper()
+	link = x.Extract(x.Mine, lot, 10000, 3, 9, lottest.MineSite, day)
 	from, to := x.Mine, x.Exp
 	for i := 0; i < n; i++ {
 		day += 0.1
-		d := x.Dispatch(from, "X", link, to, 10000, day)
+		d := x.Dispatch(from, lot, link, to, 10000, day)
 		day += 3 // a plausible transit
-		r := x.Receive(to, "X", d, 10000, day)
+		r := x.Receive(to, lot, d, 10000, day)
 		day += 0.05
-		x.Correct(to, &pb.Correction{LotId: "X", Corrects: r, CounterpartyId: from.ID, MassKg: lottest.Kg(10000)}, day, from)
+		x.Correct(to, &pb.Correction{LotId: lot, Corrects: r, CounterpartyId: from.ID, MassKg: lottest.Kg(10000)}, day, from)
 		link = r
 		if to == x.Exp {
 			from, to = x.Exp, x.Smelter
@@ -35,7 +41,7 @@ func hopsWithNoOpCorrections(t *testing.T, x *lottest.H, b *backend.Backend, n i
 			from, to = x.Smelter, x.Exp
 		}
 	}
-	agrees(t, b, "X")
+	agrees(t, b, lot)
 	return link, from, day + 0.1
 }
 
@@ -102,5 +108,39 @@ func TestSeventeenCorrectionsHideAFlagTheLogHeld_review20(t *testing.T) {
 	gains := lottest.Flagged(rep, verifier.RuleTransitGain)
 	if len(gains) != 1 || !slices.Equal(gains[0].GetCorrectedBy(), []string{c2}) {
 		t.Errorf("a full verification lists TRANSIT_GAIN %v; want the one the log held, withdrawn by %s", gains, c2)
+	}
+}
+
+// TestMergedLotInheritsTheFallback_review20: the bound is on the
+// corrections of a lot's whole ancestry, so a lot with no correction of
+// its own falls back too when it is merged from lots that have 17 between
+// them, each followed. Lot A: review 19's case (2 corrections): its own
+// full verification lists no TRANSIT_GAIN. Lot B: 15 no-op corrections.
+// M, their merge: its full verification lists the +900 % TRANSIT_GAIN on
+// A's receipt (a flag the log never held), so one record's flags differ
+// between A's report and M's, and M's listing (the follower's, which
+// carries A's flags into M) differs from M's full verification.
+func TestMergedLotInheritsTheFallback_review20(t *testing.T) {
+	x := lottest.New(t)
+	b := paused(t, x)
+	rb, holder, day := lotHopsWithNoOpCorrections(t, x, b, "B", 1, 15)
+	if holder != x.Exp {
+		t.Fatalf("B is held by %s, want the exporter", holder.ID)
+	}
+	ext := x.Extract(x.Mine, "A", 10000, 3, 9, lottest.MineSite, day)
+	d := x.Dispatch(x.Mine, "A", ext, x.Exp, 1000, day+0.1)
+	x.Correct(x.Mine, &pb.Correction{LotId: "A", Corrects: d, CounterpartyId: x.Exp.ID, MassKg: lottest.Kg(10000)}, day+0.15, x.Exp)
+	ra := x.Receive(x.Exp, "A", d, 10000, day+3)
+	intact := true
+	x.Correct(x.Exp, &pb.Correction{LotId: "A", Corrects: ra, CounterpartyId: x.Mine.ID, SealsIntact: &intact}, day+3.05, x.Mine)
+	if gains := lottest.Flagged(agrees(t, b, "A"), verifier.RuleTransitGain); len(gains) != 0 {
+		t.Fatalf("A's own verification lists %v", gains)
+	}
+	x.Transform(x.Exp, pb.TransformationKind_TRANSFORMATION_KIND_MERGE,
+		[]*pb.TransformationInput{{LotId: "A", Link: ra, MassKg: 10000}, {LotId: "B", Link: rb, MassKg: 10000}},
+		[]*pb.TransformationOutput{{LotId: "M", MassKg: 20000, Product: pb.Product_PRODUCT_ORE, SbGradePct: 9}}, day+4)
+	rep := agrees(t, b, "M")
+	if gains := lottest.Flagged(rep, verifier.RuleTransitGain); len(gains) != 0 {
+		t.Errorf("M's full verification lists a TRANSIT_GAIN on A's receipt that A's own does not: %v", gains)
 	}
 }
