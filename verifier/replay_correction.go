@@ -114,6 +114,9 @@ func (p *Replay) correct(s ReplayStore, in ReplayRecord, c *pb.Correction) (Repl
 	chain[0].St = fx.corrected
 	var res ReplayResult
 	for _, rr := range chain {
+		if rr.St.GetCorrection() != nil {
+			continue // of a record before the chain (line)
+		}
 		got, err := p.Apply(s, rr)
 		if err != nil {
 			return ReplayResult{}, err
@@ -249,7 +252,7 @@ func (x *replayTx) keepDerived(lot string, derived map[string][]byte, corr strin
 // since) is one line of custody of lot alone, ending at its head h, so
 // that replaying it again in order remakes the lot's states: dispatches,
 // receipts, assays and lab nominations of lot only, each state continued
-// once.
+// once, and corrections of the lot's records before the chain.
 func (x *replayTx) line(chain []ReplayRecord, lot string, h headInfo) (bool, error) {
 	last := chain[0].ID.String()
 	for i, rr := range chain {
@@ -274,6 +277,16 @@ func (x *replayTx) line(chain []ReplayRecord, lot string, h headInfo) (bool, err
 			if b.LabNomination.GetLotId() != lot {
 				return false, nil
 			}
+		case *pb.Statement_Correction:
+			// An earlier correction of the lot, of a record before the
+			// chain (a dispatch corrected, then its receipt): the states
+			// the chain starts from already hold it, and it changes none
+			// of the chain's, so the replay passes over it. One of a
+			// record in the chain is not followed.
+			if i == 0 || b.Correction.GetLotId() != lot || slices.ContainsFunc(chain, func(c ReplayRecord) bool { return c.ID.String() == b.Correction.GetCorrects() }) {
+				return false, nil
+			}
+			continue
 		default:
 			return false, nil
 		}

@@ -862,7 +862,7 @@ func (b *Backend) note(s verifier.ReplayStore, bs *batchStore, queued *[]string,
 		// Its state keeps the flags of its records as first signed; a
 		// full verification of the signer's lots adds every flag the
 		// corrected values raise, so the listing is never laxer.
-		b.logger.Warn("verifier: a correction the follower does not replay (past a transformation, or a second correction): the lot's flags are those of its records as first signed, plus those of a full verification", "lot", lot, "index", idx)
+		b.logger.Warn("verifier: a correction the follower does not replay (past a transformation, or past a correction of a record it would replay): the lot's flags are those of its records as first signed, plus those of a full verification", "lot", lot, "index", idx)
 		if err := s.Set([]byte(notFollowedPrefix+lot), nil); err != nil {
 			return err
 		}
