@@ -168,12 +168,17 @@ func where(l *pb.Location) string {
 	return s
 }
 
-// maxExactCorrections bounds the corrections of a lot's chain whose
-// withdrawn flags withdrawn weighs one by one, each with two runs of the
-// flow over the records before it: past it, so that a bundle of many
-// corrections is not verified in time quadratic in them
-// (TestManyCorrectionsLinear), it weighs them all at once.
-const maxExactCorrections = 16
+// maxExactCorrections bounds the corrections of a lot's ancestry whose
+// withdrawn flags withdrawn (and withdrawnLotYear) weigh one by one, each
+// with two runs of the flow over the records before it: past it, so that
+// a bundle of many corrections is not verified in time quadratic in them
+// (TestManyCorrectionsLinear), they weigh them all at once, against the
+// values as first signed. Then the withdrawn flags listed can differ
+// from the listing's (a flag a correction withdrew after another
+// correction raised it is not among them; one the values as first signed
+// raise, on a record logged after an earlier correction, is); the
+// verdict, which withdrawn flags do not count in, does not.
+const maxExactCorrections = 64
 
 // withdrawn returns the flags the corrections among fixes (in log order)
 // withdrew, as the log held them: for each correction x, the flags the

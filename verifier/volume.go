@@ -104,6 +104,21 @@ func (r *run) withdrawnLotYear(lot string, ancRecs map[*entry]bool, fixes []*fix
 		seen[ReplayFlagKey(f)] = true
 	}
 	var out []*pb.Flag
+	if len(fixes) > maxExactCorrections {
+		// All at once, as withdrawn does past the bound: the lot-year
+		// flags of the whole bundle as first signed (no correction was
+		// logged before index 1) that the corrected lot does not raise.
+		for _, f := range r.lotYearAt(lot, ancRecs, ^uint64(0), 1) {
+			if k := ReplayFlagKey(f); !seen[k] {
+				seen[k] = true
+				for _, x := range fixes {
+					f.CorrectedBy = append(f.CorrectedBy, x.rec.id)
+				}
+				out = append(out, f)
+			}
+		}
+		return out
+	}
 	for _, x := range fixes {
 		before := r.lotYearAt(lot, ancRecs, x.rec.idx, x.rec.idx)
 		if len(before) == 0 {

@@ -53,7 +53,7 @@ func TestManyCorrectionsLinear(t *testing.T) {
 // hops, each receipt corrected, the most the verifier weighs one by one
 // (two runs of the flow over the records before each correction).
 func BenchmarkVerifyCorrectedHops(b *testing.B) {
-	x := correctedHops(b, 16)
+	x := correctedHops(b, 64)
 	bundle, trust, cfg := x.Bundle("L1"), x.Trust(), verifier.DefaultConfig()
 	for b.Loop() {
 		verifier.Verify(bundle, trust, cfg)
