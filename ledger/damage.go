@@ -169,7 +169,7 @@ const (
 // whole (a new user's trial: the last record of a store, stopped cleanly,
 // then damaged, cut at the next start and lost). Both are refused here,
 // before Badger touches the file, naming the file and the offset.
-func checkBadgerLogs(dir string) error {
+func checkBadgerLogs(dir string, vlogFileSize int64) error {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return err
@@ -192,15 +192,26 @@ func checkBadgerLogs(dir string) error {
 	}
 	sort.Strings(files)
 	for _, name := range files {
-		if err := checkBadgerLog(filepath.Join(dir, name)); err != nil {
+		// Badger makes the value log it writes to twice its file size
+		// long, and cuts it to its entries when it closes it.
+		open := int64(0)
+		if strings.HasSuffix(name, ".vlog") {
+			open = 2 * vlogFileSize
+		}
+		if err := checkBadgerLog(filepath.Join(dir, name), open); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// checkBadgerLog checks one Badger log file; see checkBadgerLogs.
-func checkBadgerLog(path string) error {
+// checkBadgerLog checks one Badger log file; see checkBadgerLogs. open,
+// if not 0, is the size Badger gives the file while it writes to it: a
+// file of another size was closed, cut to its entries, so any entry in
+// it that does not read back is damage, not a write a crash cut short,
+// whatever follows it (a cold review: a damaged header, or zeros
+// appended, passed for a crash, and Badger cut the entry).
+func checkBadgerLog(path string, open int64) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -227,13 +238,17 @@ func checkBadgerLog(path string) error {
 			off += end
 			continue
 		}
+		if open > 0 && size != open && off < size {
+			return fmt.Errorf("%w: refusing to open: Badger's log %s has an entry at offset %d that fails its checksum or does not parse, and the file was closed (it is %d bytes, not the %d Badger gives a log it writes to: a crash leaves it that long), so it is damage, not a write cut short; opening would have Badger truncate the file there and lose the entries from there on, so the file is left as it is, as evidence. Keep a copy of the data directory, run `provenanced audit` on the copy, and restore the store from a backup",
+				ErrDataLoss, path, off, size, open)
+		}
 		if end > 0 && off+end == size {
 			// The file ends where the entry does: Badger cuts a log to
 			// its entries when it closes it, and a crash leaves the log
 			// longer than its entries (zeros past them), so this entry
 			// was written whole and the file closed after it.
-			return fmt.Errorf("%w: refusing to open: the last entry of Badger's log %s, at offset %d, fails its checksum, and the file ends where that entry does: it was written whole and the file closed after it (a crash leaves a log longer than its entries), so it is damage, not a write cut short; opening would have Badger truncate the file there and lose the entry, so the file is left as it is, as evidence. Keep a copy of the data directory and restore from a backup; or, to accept the loss, truncate the file to %d bytes (truncate -s %d %s) and start again: the journal writes back the commit groups it holds, and `provenanced audit` shows what is sound",
-				ErrDataLoss, path, off, off, off, path)
+			return fmt.Errorf("%w: refusing to open: the last entry of Badger's log %s, at offset %d, fails its checksum, and the file ends where that entry does: it was written whole and the file closed after it (a crash leaves a log longer than its entries), so it is damage, not a write cut short; opening would have Badger truncate the file there and lose the entry, so the file is left as it is, as evidence. Keep a copy of the data directory, run `provenanced audit` on the copy, and restore the store from a backup",
+				ErrDataLoss, path, off)
 		}
 		// The entry at off does not read back. Past what it claims to
 		// cover, a crash leaves only zeros. An entry whose header does

@@ -303,7 +303,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 		WithVerifyValueChecksum(valueChecksums)
 	if !opts.InMemory {
 		// Badger would cut a damaged log file on open, silently.
-		if err := checkBadgerLogs(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := checkBadgerLogs(dir, bo.ValueLogFileSize); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			l.unlock()
 			return nil, err
 		}
