@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -91,8 +93,29 @@ func listLots(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		if all.GetNextPageToken() != "" {
-			fmt.Fprintf(e.stderr, "provctl list-lots: stopped at --limit %d; go on with --page-token %s\n", *limit, all.GetNextPageToken())
+			fmt.Fprintf(e.stderr, "provctl list-lots: stopped at --limit %d; go on with %s\n", *limit, goOn(fs, all.GetNextPageToken(), "holder", "product", "verdict", "rule"))
 		}
 		return nil
 	})
+}
+
+// goOn is what a listing cut at --limit tells its user to go on with: the
+// filters of fs it was given (a page token goes on only with them), and
+// the token.
+func goOn(fs *flag.FlagSet, token string, filters ...string) string {
+	var args []string
+	fs.Visit(func(f *flag.Flag) {
+		if slices.Contains(filters, f.Name) {
+			args = append(args, "--"+f.Name, shellQuote(f.Value.String()))
+		}
+	})
+	return strings.Join(append(args, "--page-token", token), " ")
+}
+
+// shellQuote quotes s for a POSIX shell if it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:/+=@%,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

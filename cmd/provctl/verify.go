@@ -302,7 +302,7 @@ func listFlags(ctx context.Context, e *env, args []string) error {
 		if r.GetNextPageToken() != "" {
 			// A listing cut at --limit said nothing (a new user's trial:
 			// 10,000 of 56,781 flags, exit 0), as list-lots says.
-			fmt.Fprintf(e.stderr, "provctl flags: stopped at --limit %d; go on with --page-token %s\n", *limit, r.GetNextPageToken())
+			fmt.Fprintf(e.stderr, "provctl flags: stopped at --limit %d; go on with %s\n", *limit, goOn(fs, r.GetNextPageToken(), "flagged-party", "rule", "lot", "min-severity", "since", "until"))
 		}
 		return nil
 	})

@@ -115,7 +115,7 @@ func parsePageToken(kind, tok string) (string, uint64, error) {
 	if tok == "" {
 		return "", math.MaxUint64, nil
 	}
-	bad := fmt.Errorf("%w: page_token is not a token this listing gave (tokens do not outlive a server restart: list again from the first page)", record.ErrMalformed)
+	bad := fmt.Errorf("%w: page_token is not a token this listing gave (a token goes on only with the listing that gave it, lots or flags, and does not outlive a server restart: list again from the first page)", record.ErrMalformed)
 	b, err := base64.RawURLEncoding.DecodeString(tok)
 	n := tokenAEAD.NonceSize()
 	if err != nil || len(b) < n {

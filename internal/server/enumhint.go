@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
@@ -37,7 +38,13 @@ func (p *shortEnums) Parse(msg proto.Message, values url.Values, filter *utiliti
 		if fd == nil && !filter.HasCommonPrefix(strings.Split(key, ".")) {
 			return unknownParam(md, key, filter)
 		}
-		if fd == nil || fd.Kind() != protoreflect.EnumKind {
+		if fd == nil {
+			continue
+		}
+		if err := checkScalar(fd, key, vs); err != nil {
+			return err
+		}
+		if fd.Kind() != protoreflect.EnumKind {
 			continue
 		}
 		for i, v := range vs {
@@ -122,4 +129,30 @@ func unknownParam(md protoreflect.MessageDescriptor, key string, filter *utiliti
 		}
 	}
 	return fmt.Errorf("unknown query parameter %q: this request takes %s", key, strings.Join(names, ", "))
+}
+
+// checkScalar refuses a query value of a time or an integer field that
+// the gateway's parser would refuse with Go's own words (a new user's
+// trial: ?since=2026-12-01 answered `parsing time "2026-12-01" as
+// "2006-01-02T15:04:05.999999999Z07:00": cannot parse "" as "T"`, and
+// ?pageSize=abc `strconv.ParseInt: parsing "abc": invalid syntax`), with
+// what the field takes.
+func checkScalar(fd protoreflect.FieldDescriptor, key string, vs []string) error {
+	for _, v := range vs {
+		switch {
+		case fd.Kind() == protoreflect.MessageKind && fd.Message().FullName() == "google.protobuf.Timestamp":
+			if _, err := time.Parse(time.RFC3339Nano, v); err != nil {
+				return fmt.Errorf("%s=%q: want an RFC 3339 time such as 2026-04-01T08:00:00Z", key, v)
+			}
+		case fd.Kind() == protoreflect.Int32Kind || fd.Kind() == protoreflect.Int64Kind:
+			if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+				return fmt.Errorf("%s=%q: want a whole number", key, v)
+			}
+		case fd.Kind() == protoreflect.Uint32Kind || fd.Kind() == protoreflect.Uint64Kind:
+			if _, err := strconv.ParseUint(v, 10, 64); err != nil {
+				return fmt.Errorf("%s=%q: want a whole number, 0 or more", key, v)
+			}
+		}
+	}
+	return nil
 }

@@ -197,6 +197,17 @@ func TestListLots(t *testing.T) {
 			t.Errorf("GET %s: %d %s; want 400 naming %s", c.path, code, body, c.want)
 		}
 	}
+	// A time or a number the gateway cannot parse is refused with what
+	// the field takes, not Go's parser's words (a new user's trial).
+	for _, c := range []struct{ path, want string }{
+		{"/v1/flags?since=2026-12-01", "want an RFC 3339 time such as"},
+		{"/v1/lots?pageSize=abc", "want a whole number"},
+	} {
+		code, body := w.get(t, aud, c.path)
+		if code != 400 || !bytes.Contains(body, []byte(c.want)) {
+			t.Errorf("GET %s: %d %s; want 400 saying %q", c.path, code, body, c.want)
+		}
+	}
 	_, full := w.get(t, aud, "/v1/lots?verdict=VERDICT_FLAGGED")
 	if err := protojson.Unmarshal(full, &r); err != nil || len(r.GetLots()) == 0 {
 		t.Fatalf("GET /v1/lots?verdict=VERDICT_FLAGGED: %v %s", err, full)
