@@ -21,6 +21,7 @@ func correct(ctx context.Context, e *env, args []string) error {
 	var k keyFlags
 	fs := newFlags(e, "correct", "", &g)
 	g.addSignOnly(fs)
+	g.addCheck(fs) // a correction is permanent too, and corrected once (a new user's trial)
 	k.add(fs)
 	id := fs.String("record", "", "id of the record to correct: your extraction, dispatch or receipt")
 	lot := fs.String("lot", "", "the record's lot")

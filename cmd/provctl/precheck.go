@@ -121,6 +121,9 @@ func (k *checkFlags) check(ctx context.Context, e *env, g *globals, c *client.Cl
 	if err != nil {
 		return err
 	}
+	if inLog(bundles, env) {
+		return nil // the same record again: the server answers that it has it
+	}
 	// As provctl verify: the log must extend what this client saw.
 	if _, err := c.CheckCheckpoint(ctx, trust.Log, client.DirCheckpointStore{Dir: k.trust.stateDir, Log: trust.Log}, []byte(bundles[0].GetCheckpoint())); err != nil {
 		return &exitError{code: exitInvalid, err: fmt.Errorf("not submitted: %w", err)}
@@ -291,3 +294,22 @@ func ruleDescription(id string) string {
 // field present, zeros included, so a script finds the same fields in
 // every answer.
 var jsonOptions = protojson.MarshalOptions{Multiline: true, Indent: "  ", EmitUnpopulated: true}
+
+// inLog reports whether env is a record of one of bundles already: the
+// same signed record submitted again, which the server takes as the one
+// it has, and which a preview cannot append a second time.
+func inLog(bundles []*pb.Bundle, env *pb.Envelope) bool {
+	data, err := record.EncodeEnvelope(env)
+	if err != nil {
+		return false
+	}
+	rid := tlog.RecordIDOf(data)
+	for _, b := range bundles {
+		for _, r := range b.GetRecords() {
+			if tlog.RecordIDOf(r.GetData()) == rid {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -431,3 +431,33 @@ func TestListingsSayWhereTheyStop(t *testing.T) {
 		t.Errorf("list-lots with none:\n%s", out)
 	}
 }
+
+// TestCorrectionCheckedBeforeWritten: a correction is checked before it
+// is written, as other custody records are (a new user's trial corrected
+// an extraction by mistake, raising a CRITICAL flag, and a correction is
+// not corrected in turn): one that would raise a CRITICAL flag is not
+// submitted unless confirmed.
+func TestCorrectionCheckedBeforeWritten(t *testing.T) {
+	c := newCLI(t)
+	c.slipSetup()
+	mine := []string{"--key", c.path("mine.key"), "--party", "mine-1"}
+	out := c.ok(append([]string{"extract", "--lot", "L3", "--mass-kg", "3000", "--moisture", "3", "--grade", "9", "--time", at(0, 10)}, mine...)...)
+	ext := regexp.MustCompile(`record (\S+)`).FindStringSubmatch(out)
+	if ext == nil {
+		t.Fatalf("extract printed no record id:\n%s", out)
+	}
+	c.ok(append([]string{"dispatch", "--lot", "L3", "--to", "exp-1", "--mass-kg", "3000", "--moisture", "3", "--time", at(1, 8)}, mine...)...)
+	// The extraction corrected down, under what was then dispatched.
+	fix := append([]string{"correct", "--record", ext[1], "--lot", "L3", "--mass-kg", "2500", "--reason", "meant the dispatch", "--time", at(1, 9)}, mine...)
+	size := c.treeSize()
+	code, out, errs := c.runAs("", false, fix...)
+	if code != exitFailed || !strings.Contains(errs, "CRITICAL") || !strings.Contains(errs, "not submitted") {
+		t.Fatalf("a correction that raises a CRITICAL flag, not confirmed: exit %d\nstdout %s\nstderr %s", code, out, errs)
+	}
+	if got := c.treeSize(); got != size {
+		t.Fatalf("the log grew from %d to %d entries: the correction was written", size, got)
+	}
+	if code, out, errs := c.runAs("", false, append(fix, "--yes")...); code != exitOK {
+		t.Fatalf("the same with --yes: exit %d\n%s%s", code, out, errs)
+	}
+}
