@@ -380,10 +380,10 @@ func incomplete(e *env, cmd, what string, pending, unread uint64, off bool) {
 	switch {
 	case pending == 0 && unread == 0:
 	case off:
-		fmt.Fprintf(e.stderr, "provctl %s: not complete: the server has %d lots to verify in full (after a key revocation or rotation) and %d records to replay, and its flag follower is off (provenanced --no-flag-follower, or a nearly full disk), so they wait until it runs; their %s may be missing or out of date\n",
+		fmt.Fprintf(e.stderr, "provctl %s: not complete: the server has %d lots to verify in full (after a key revocation or rotation, or a correction the listing does not follow) and %d records to replay, and its flag follower is off (provenanced --no-flag-follower, or a nearly full disk), so they wait until it runs; their %s may be missing or out of date\n",
 			cmd, pending, unread, what)
 	default:
-		fmt.Fprintf(e.stderr, "provctl %s: not yet complete: the server has %d lots to verify in full (after a key revocation or rotation) and %d records to replay; their %s may be missing or out of date, list again later\n",
+		fmt.Fprintf(e.stderr, "provctl %s: not yet complete: the server has %d lots to verify in full (after a key revocation or rotation, or a correction the listing does not follow) and %d records to replay; their %s may be missing or out of date, list again later\n",
 			cmd, pending, unread, what)
 	}
 }
