@@ -1,9 +1,11 @@
 package backend_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/antimony-ledger/provenance/internal/lottest"
+	apipb "github.com/antimony-ledger/provenance/proto/provenance/v1"
 	pb "github.com/antimony-ledger/provenance/proto/provenance/v1/recordpb"
 	"github.com/antimony-ledger/provenance/verifier"
 )
@@ -43,5 +45,39 @@ func TestCorrectionRaisesWithdrawnFlagAgain_review21(t *testing.T) {
 	rep := agrees(t, b, "X")
 	if rep.GetVerdict() != pb.Verdict_VERDICT_FLAGGED {
 		t.Fatalf("after C2, a full verification: %v, want FLAGGED\n%s", rep.GetVerdict(), rep.GetText())
+	}
+}
+
+// TestLaterCorrectionClaimsAnEarlierWithdrawal_review21: the receipt of
+// 2,000 kg for a dispatch of 1,000 kg raises a TRANSIT_GAIN; C1 corrects
+// the dispatch to 2,000 kg (logged after the receipt), withdrawing it;
+// C2 corrects the receipt to 1,990 kg. A full verification lists the gain
+// withdrawn by C1 alone: with C1 applied, the log no longer held it when
+// it took C2. The follower, which follows C2 since 4dcbf61 (C1 in its
+// stretch), finds the gain in the receipt's state as it stood (kept,
+// withdrawn by C1) and not after replaying it, and marks it withdrawn by
+// C2 too: the listing blames C2 for a withdrawal it did not make.
+func TestLaterCorrectionClaimsAnEarlierWithdrawal_review21(t *testing.T) {
+	x := lottest.New(t)
+	b := paused(t, x)
+	ext := x.Extract(x.Mine, "X", 4000, 3, 9, lottest.MineSite, 1)
+	d := x.Dispatch(x.Mine, "X", ext, x.Exp, 1000, 2)
+	r := x.Receive(x.Exp, "X", d, 2000, 3)
+	c1 := x.Correct(x.Mine, &pb.Correction{LotId: "X", Corrects: d, CounterpartyId: x.Exp.ID, MassKg: lottest.Kg(2000)}, 3.5, x.Exp)
+	x.Correct(x.Exp, &pb.Correction{LotId: "X", Corrects: r, CounterpartyId: x.Mine.ID, MassKg: lottest.Kg(1990)}, 4, x.Mine)
+	rep := agrees(t, b, "X")
+	want := map[string][]string{}
+	for _, f := range rep.GetFlags() {
+		want[verifier.ReplayFlagKey(f)] = f.GetCorrectedBy()
+	}
+	l, err := b.ListFlags(t.Context(), &apipb.ListFlagsRequest{LotId: "X", PageSize: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range l.GetFlags() {
+		k := verifier.ReplayFlagKey(f)
+		if w, ok := want[k]; ok && !slices.Equal(f.GetCorrectedBy(), w) {
+			t.Errorf("flag %s %q: listed corrected by %v, a full verification says %v (C1 is %s)", f.GetRule(), f.GetMessage(), f.GetCorrectedBy(), w, c1)
+		}
 	}
 }
