@@ -16,6 +16,12 @@ import (
 // withdrew: listed (with Flag.corrected_by), not counted in the verdict.
 const correctedFlagPrefix = "cf/"
 
+// ReplayNotFollowedPrefix marks, in a Replay's store, by lot id, that a
+// correction of the lot was not followed (its caller sets it from
+// ReplayResult.Corrected): a later correction's stretch that holds a
+// correction record is not followed either.
+const ReplayNotFollowedPrefix = "nf/"
+
 // correct follows correction c (in): it replays the corrected record
 // again with the corrected values, as [Verify] does, and the lot's records
 // since it, and keeps the flags the values as first signed raised and the
@@ -136,6 +142,24 @@ func (p *Replay) correct(s ReplayStore, in ReplayRecord, c *pb.Correction) (Repl
 		}
 		for _, key := range old {
 			if slices.Contains(after.Flags, key) {
+				// Raised again by the corrected values: it counts again,
+				// if an earlier correction withdrew it (a cold review's
+				// case: a correction of a receipt's place made a leg as
+				// fast as the one an earlier correction withdrew).
+				if err := x.s.Delete([]byte(correctedFlagPrefix + key)); err != nil {
+					return ReplayResult{}, err
+				}
+				continue
+			}
+			withdrawn, err := x.s.Get([]byte(correctedFlagPrefix + key))
+			if err != nil {
+				return ReplayResult{}, err
+			}
+			if withdrawn != nil {
+				// Withdrawn by an earlier correction, and not raised
+				// again: kept as it is, withdrawn by that one alone, as
+				// a full verification lists it.
+				after.Flags = append(after.Flags, key)
 				continue
 			}
 			// Raised by the records as first signed, not as corrected:
@@ -279,12 +303,18 @@ func (x *replayTx) line(chain []ReplayRecord, lot string, h headInfo) (bool, err
 			}
 		case *pb.Statement_Correction:
 			// An earlier correction of the lot, of a record before the
-			// chain (a dispatch corrected, then its receipt): the states
-			// the chain starts from already hold it, and it changes none
-			// of the chain's, so the replay passes over it. One of a
-			// record in the chain is not followed.
+			// chain (a dispatch corrected, then its receipt), which the
+			// follower followed: the states the chain starts from
+			// already hold it, and it changes none of the chain's, so
+			// the replay passes over it. Not one of a record in the
+			// chain, nor while a correction of the lot was not followed
+			// (the states would not hold it: a cold review's case).
 			if i == 0 || b.Correction.GetLotId() != lot || slices.ContainsFunc(chain, func(c ReplayRecord) bool { return c.ID.String() == b.Correction.GetCorrects() }) {
 				return false, nil
+			}
+			nf, err := x.s.Get([]byte(ReplayNotFollowedPrefix + lot))
+			if err != nil || nf != nil {
+				return false, err
 			}
 			continue
 		default:

@@ -166,7 +166,7 @@ const (
 	queuePrefix    = "q/"  // party id: its lots await a full verification
 	// lot id: a correction of it was not followed; its full verifications
 	// add every flag they find, not only those left to them.
-	notFollowedPrefix = "nf/"
+	notFollowedPrefix = verifier.ReplayNotFollowedPrefix
 	formatKey         = "fmt" // the replay's state format
 	// formatVersion changes when the state's form does, or what the
 	// verifier records in it (4: a merge's two MASS_SURPLUS flags became
