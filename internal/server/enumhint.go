@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"maps"
+	"math"
 	"net/url"
 	"slices"
 	"strconv"
@@ -140,16 +141,26 @@ func unknownParam(md protoreflect.MessageDescriptor, key string, filter *utiliti
 func checkScalar(fd protoreflect.FieldDescriptor, key string, vs []string) error {
 	for _, v := range vs {
 		switch {
+		// As the gateway parses them: a time with its quotes trimmed,
+		// a number in any base strconv reads (base 0).
 		case fd.Kind() == protoreflect.MessageKind && fd.Message().FullName() == "google.protobuf.Timestamp":
-			if _, err := time.Parse(time.RFC3339Nano, v); err != nil {
+			if _, err := time.Parse(time.RFC3339Nano, strings.Trim(v, `"`)); err != nil {
 				return fmt.Errorf("%s=%q: want an RFC 3339 time such as 2026-04-01T08:00:00Z", key, v)
 			}
-		case fd.Kind() == protoreflect.Int32Kind || fd.Kind() == protoreflect.Int64Kind:
-			if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+		case fd.Kind() == protoreflect.Int32Kind:
+			if _, err := strconv.ParseInt(v, 0, 32); err != nil {
+				return fmt.Errorf("%s=%q: want a whole number from %d to %d", key, v, math.MinInt32, math.MaxInt32)
+			}
+		case fd.Kind() == protoreflect.Int64Kind:
+			if _, err := strconv.ParseInt(v, 0, 64); err != nil {
 				return fmt.Errorf("%s=%q: want a whole number", key, v)
 			}
-		case fd.Kind() == protoreflect.Uint32Kind || fd.Kind() == protoreflect.Uint64Kind:
-			if _, err := strconv.ParseUint(v, 10, 64); err != nil {
+		case fd.Kind() == protoreflect.Uint32Kind:
+			if _, err := strconv.ParseUint(v, 0, 32); err != nil {
+				return fmt.Errorf("%s=%q: want a whole number from 0 to %d", key, v, uint32(math.MaxUint32))
+			}
+		case fd.Kind() == protoreflect.Uint64Kind:
+			if _, err := strconv.ParseUint(v, 0, 64); err != nil {
 				return fmt.Errorf("%s=%q: want a whole number, 0 or more", key, v)
 			}
 		}
