@@ -178,9 +178,12 @@ const (
 	// corrected record's state and every lot made from it, a correction
 	// withdraws neither its own flags nor judgements of keys, and a flag
 	// a lot's head derives is not fixed into a state by a full
-	// verification), so that a state written before is rebuilt, not
-	// mixed.
-	formatVersion = "8"
+	// verification; 9: a correction is followed past an earlier one of a
+	// record before its stretch, a flag its replay raises again counts
+	// again, and a full verification weighs each correction against the
+	// lot as the log held it then), so that a state written before is
+	// rebuilt, not mixed.
+	formatVersion = "9"
 )
 
 // New returns a backend for store, with its replay state in memory, and
