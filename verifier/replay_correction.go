@@ -141,13 +141,19 @@ func (p *Replay) correct(s ReplayStore, in ReplayRecord, c *pb.Correction) (Repl
 			return ReplayResult{}, fmt.Errorf("index %d: replaying record %s again: %v", in.Index, kk.rec, err)
 		}
 		for _, key := range old {
+			idx, _ := strconv.ParseUint(strings.SplitN(key, "|", 2)[0], 10, 64)
+			stretch := idx >= orig.Index && idx < in.Index
 			if slices.Contains(after.Flags, key) {
-				// Raised again by the corrected values: it counts again,
-				// if an earlier correction withdrew it (a cold review's
-				// case: a correction of a receipt's place made a leg as
-				// fast as the one an earlier correction withdrew).
-				if err := x.s.Delete([]byte(correctedFlagPrefix + key)); err != nil {
-					return ReplayResult{}, err
+				// Raised again by the corrected values on a record of
+				// the stretch (not one a state before it passed on): it
+				// counts again, if an earlier correction withdrew it (a
+				// cold review's case: a correction of a receipt's place
+				// made a leg as fast as the one an earlier correction
+				// withdrew).
+				if stretch {
+					if err := x.s.Delete([]byte(correctedFlagPrefix + key)); err != nil {
+						return ReplayResult{}, err
+					}
 				}
 				continue
 			}
@@ -169,7 +175,7 @@ func (p *Replay) correct(s ReplayStore, in ReplayRecord, c *pb.Correction) (Repl
 			// follower, or this correction replayed a second time), and
 			// the judgements of keys by registry records logged later,
 			// which no replay of the chain raises.
-			if idx, _ := strconv.ParseUint(strings.SplitN(key, "|", 2)[0], 10, 64); idx >= orig.Index && idx < in.Index && !ReplayedElsewhere(flagKeyRule(key)) {
+			if stretch && !ReplayedElsewhere(flagKeyRule(key)) {
 				if err := x.withdraw(key, in.ID.String()); err != nil {
 					return ReplayResult{}, err
 				}
