@@ -132,6 +132,13 @@ func (f *flow) lotAt(head *entry, lot string) (st *lotState, consumed bool) {
 		for _, in := range t.GetInputs() {
 			if in.GetLotId() == lot {
 				st, consumed = f.states[skey{in.GetLink(), lot}], true
+				if st == nil {
+					// An input whose link held none of the lot (an
+					// ORPHAN_INPUT the flow raised: a correction can make
+					// an earlier transformation use the lot up): used up
+					// from nothing, not an incomplete bundle.
+					st = &lotState{lot: lot, holder: head.st.GetPartyId()}
+				}
 			}
 		}
 	}

@@ -1288,6 +1288,19 @@ func (p *Replay) addFlagsTouched(s ReplayStore, lot string, flags []FlagAt, all 
 			// it does: its own checks of the correction raise it.)
 			c := fa.St.GetCorrection()
 			at = []skey{{c.GetCorrects(), c.GetLotId()}}
+		case fa.St.GetTransformation() != nil && !ReplayedElsewhere(rule):
+			// A flag of the mass flow on a transformation (AddAllFlags):
+			// the flag's own lot and the lots the transformation made,
+			// not its other inputs, which the flow does not flag with it
+			// (a differential test found an input listed with a
+			// MASS_SURPLUS of another lot's output). Judgements of keys
+			// are of every lot the record names.
+			at = []skey{{fa.Rec, fa.Flag.GetLotId()}}
+			for _, l := range created(fa.St) {
+				if l != fa.Flag.GetLotId() {
+					at = append(at, skey{fa.Rec, l})
+				}
+			}
 		default:
 			for _, l := range statementLots(fa.St) {
 				at = append(at, skey{fa.Rec, l})
@@ -1350,6 +1363,11 @@ func (p *Replay) addFlagsTouched(s ReplayStore, lot string, flags []FlagAt, all 
 
 // statementLots returns the lots a custody statement makes states of: the
 // lots it is the head record of (an assay or a nomination is not one).
+// StatementLots returns the lots whose states a custody statement makes:
+// an extraction's, dispatch's or receipt's lot, a transformation's inputs
+// and outputs.
+func StatementLots(st *pb.Statement) []string { return statementLots(st) }
+
 func statementLots(st *pb.Statement) []string {
 	switch b := st.GetBody().(type) {
 	case *pb.Statement_Extraction:

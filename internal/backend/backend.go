@@ -942,7 +942,7 @@ func (b *Backend) verifyQueued(ctx context.Context) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		all, err := b.notFollowed(lot)
+		all, err := b.correctionNotFollowed(ctx, lot, rep)
 		if err != nil {
 			return false, err
 		}
@@ -1001,6 +1001,31 @@ func (b *Backend) verifyQueued(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	return true, nil
+}
+
+// correctionNotFollowed reports whether a correction of lot, or of a lot
+// it was made from (among those its verification rep applied), was not
+// followed: then the lot's states, made from states as first signed, keep
+// their flags, and its full verification adds every flag it finds, not
+// only those left to it (a differential test's case: a smelt's output of
+// a lot whose extraction was corrected down after the smelt missed the
+// smelt's DOUBLE_SPEND).
+func (b *Backend) correctionNotFollowed(ctx context.Context, lot string, rep *pb.VerificationReport) (bool, error) {
+	if nf, err := b.notFollowed(lot); err != nil || nf {
+		return nf, err
+	}
+	for _, c := range rep.GetCorrections() {
+		rec, err := b.record(ctx, c.GetCorrectsIndex())
+		if err != nil {
+			return false, err
+		}
+		for _, l := range verifier.StatementLots(rec.St) {
+			if nf, err := b.notFollowed(l); err != nil || nf {
+				return nf, err
+			}
+		}
+	}
+	return false, nil
 }
 
 // notFollowed reports whether a correction of lot was not followed.

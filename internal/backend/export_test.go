@@ -195,3 +195,6 @@ func AddAllFlags(b *Backend, lot string, flags []verifier.FlagAt) error {
 	b.hot = nil
 	return s.commit()
 }
+
+// NotFollowed reports whether a correction of lot was not followed.
+func NotFollowed(b *Backend, lot string) (bool, error) { return b.notFollowed(lot) }

@@ -21,6 +21,22 @@ import (
 // the log.
 func Workload(t testing.TB, x *H, seed uint64, n int) {
 	t.Helper()
+	workload(t, x, seed, n, false)
+}
+
+// WorkloadCorrecting is Workload with corrections among the operations:
+// of a random extraction (its mass, only downwards, or its site),
+// dispatch (its mass) or receipt (its mass, location or seal state),
+// by its signer and co-signed by the other side of the handoff, some of
+// them typing slips of their own; a record corrected twice is refused by
+// the store, as is anything else it refuses.
+func WorkloadCorrecting(t testing.TB, x *H, seed uint64, n int) {
+	t.Helper()
+	workload(t, x, seed, n, true)
+}
+
+func workload(t testing.TB, x *H, seed uint64, n int, corrections bool) {
+	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	type lot struct {
 		holder   *ct.Party
@@ -65,9 +81,55 @@ func Workload(t testing.TB, x *H, seed uint64, n int) {
 		}
 		return 1 - rng.Float64()*0.01 + 0.004
 	}
+	// The records a correction may correct, with their signer and the
+	// other side of the handoff.
+	type made struct {
+		id, lot, kind string
+		by, cp        *ct.Party
+		kg            float64
+	}
+	var records []made
+	ops := 10
+	if corrections {
+		ops = 12
+	}
 	next := 0
 	for range n {
-		switch op := rng.IntN(10); {
+		switch op := rng.IntN(ops); {
+		case op >= 10: // a correction
+			if len(records) == 0 {
+				continue
+			}
+			m := records[rng.IntN(len(records))]
+			c := &pb.Correction{LotId: m.lot, Corrects: m.id, Reason: "misread"}
+			switch m.kind {
+			case "extraction":
+				if rng.IntN(3) == 0 {
+					c.Location = sites[rng.IntN(len(sites))]
+				} else {
+					c.MassKg = Kg(m.kg * (0.5 + rng.Float64()*0.5))
+				}
+			case "dispatch":
+				c.CounterpartyId = m.cp.ID
+				c.MassKg = Kg(m.kg * []float64{0.1, 0.5 + rng.Float64(), 10}[rng.IntN(3)])
+			case "receipt":
+				c.CounterpartyId = m.cp.ID
+				switch rng.IntN(3) {
+				case 0:
+					c.MassKg = Kg(m.kg * []float64{0.1, 0.5 + rng.Float64(), 10}[rng.IntN(3)])
+				case 1:
+					c.Location = sites[rng.IntN(len(sites))]
+				default:
+					intact := rng.IntN(2) == 0
+					c.SealsIntact = &intact
+				}
+			}
+			day += rng.Float64() * 0.3
+			var cos []*ct.Party
+			if m.cp != nil {
+				cos = append(cos, m.cp)
+			}
+			x.S.Submit(t.Context(), x.Correction(m.by, c, day, cos...))
 		case op < 3: // extraction
 			m := []*ct.Party{x.Mine, x.Mn2}[rng.IntN(2)]
 			id := fmt.Sprintf("W%d-%d", seed, next)
@@ -80,6 +142,7 @@ func Workload(t testing.TB, x *H, seed uint64, n int) {
 			if link, ok := submit(m, &pb.Statement{Body: &pb.Statement_Extraction{Extraction: &pb.Extraction{
 				LotId: id, MassKg: kg, MoisturePct: rng.Float64() * 5, SbGradePct: grade, Site: sites[rng.IntN(len(sites))], Product: pb.Product_PRODUCT_ORE}}}); ok {
 				lots[id] = &lot{holder: m, link: link, kg: kg, product: pb.Product_PRODUCT_ORE}
+				records = append(records, made{id: link, lot: id, kind: "extraction", by: m, kg: kg})
 			}
 		case op < 5: // dispatch
 			id, l := pick(func(l *lot) bool { return l.pending == "" })
@@ -94,6 +157,7 @@ func Workload(t testing.TB, x *H, seed uint64, n int) {
 			}
 			if link, ok := submit(l.holder, &pb.Statement{Body: &pb.Statement_Dispatch{Dispatch: d}}); ok {
 				l.pending, l.to, l.kg = link, to, kg
+				records = append(records, made{id: link, lot: id, kind: "dispatch", by: l.holder, cp: to, kg: kg})
 			}
 		case op < 7: // receipt
 			id, l := pick(func(l *lot) bool { return l.pending != "" })
@@ -103,6 +167,7 @@ func Workload(t testing.TB, x *H, seed uint64, n int) {
 			kg := l.kg * gain()
 			r := &pb.Receipt{LotId: id, DispatchLink: l.pending, MassKg: kg, SealsIntact: rng.IntN(6) != 0, Location: l.to.Reg.Site}
 			if link, ok := submit(l.to, &pb.Statement{Body: &pb.Statement_Receipt{Receipt: r}}); ok {
+				records = append(records, made{id: link, lot: id, kind: "receipt", by: l.to, cp: l.holder, kg: kg})
 				l.holder, l.link, l.pending, l.kg = l.to, link, "", kg
 			}
 		case op < 8: // transformation: split, merge or smelt
