@@ -2,7 +2,9 @@ package backend_test
 
 import (
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -33,6 +35,13 @@ func TestReplayMatchesVerifierWithCorrections(t *testing.T) {
 	seeds := []uint64{1, 2, 3, 4, 5, 6}
 	if testing.Short() {
 		seeds = seeds[:2]
+	}
+	// More, to search: PROVENANCE_CORRECTION_SEEDS=200.
+	if n, err := strconv.Atoi(os.Getenv("PROVENANCE_CORRECTION_SEEDS")); err == nil {
+		seeds = nil
+		for i := range n {
+			seeds = append(seeds, uint64(i+1))
+		}
 	}
 	for _, seed := range seeds {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
