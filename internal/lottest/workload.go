@@ -21,7 +21,7 @@ import (
 // the log.
 func Workload(t testing.TB, x *H, seed uint64, n int) {
 	t.Helper()
-	workload(t, x, seed, n, false)
+	workload(t, x, seed, n, false, nil, false)
 }
 
 // WorkloadCorrecting is Workload with corrections among the operations:
@@ -32,10 +32,18 @@ func Workload(t testing.TB, x *H, seed uint64, n int) {
 // the store, as is anything else it refuses.
 func WorkloadCorrecting(t testing.TB, x *H, seed uint64, n int) {
 	t.Helper()
-	workload(t, x, seed, n, true)
+	workload(t, x, seed, n, true, nil, false)
 }
 
-func workload(t testing.TB, x *H, seed uint64, n int, corrections bool) {
+// WorkloadCorrectingEach is WorkloadCorrecting calling each after each of
+// its n operations (for a follower that reads the log as it grows), and,
+// with swap, listing a merge's input it takes part of second.
+func WorkloadCorrectingEach(t testing.TB, x *H, seed uint64, n int, each func(i int), swap bool) {
+	t.Helper()
+	workload(t, x, seed, n, true, each, swap)
+}
+
+func workload(t testing.TB, x *H, seed uint64, n int, corrections bool, each func(int), swap bool) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	type lot struct {
@@ -94,7 +102,10 @@ func workload(t testing.TB, x *H, seed uint64, n int, corrections bool) {
 		ops = 12
 	}
 	next := 0
-	for range n {
+	for i := range n {
+		if each != nil && i > 0 {
+			each(i)
+		}
 		switch op := rng.IntN(ops); {
 		case op >= 10: // a correction
 			if len(records) == 0 {
@@ -180,6 +191,10 @@ func workload(t testing.TB, x *H, seed uint64, n int, corrections bool) {
 			if id2, l2 := pick(func(m *lot) bool { return m != l && m.pending == "" && m.holder == l.holder }); l2 != nil && rng.IntN(2) == 0 {
 				ins = append(ins, &pb.TransformationInput{LotId: id2, Link: l2.link, MassKg: l2.kg})
 				used = append(used, l2)
+			}
+			if swap && len(ins) == 2 {
+				ins[0], ins[1] = ins[1], ins[0]
+				used[0], used[1] = used[1], used[0]
 			}
 			var inKg float64
 			for _, in := range ins {
