@@ -132,11 +132,14 @@ func (f *flow) lotAt(head *entry, lot string) (st *lotState, consumed bool) {
 		for _, in := range t.GetInputs() {
 			if in.GetLotId() == lot {
 				st, consumed = f.states[skey{in.GetLink(), lot}], true
-				if st == nil {
-					// An input whose link held none of the lot (an
-					// ORPHAN_INPUT the flow raised: a correction can make
-					// an earlier transformation use the lot up): used up
-					// from nothing, not an incomplete bundle.
+				if st == nil && f.usedUp[skey{in.GetLink(), lot}] {
+					// Continued from a transformation that used the lot
+					// up (an ORPHAN_INPUT the flow raised: a correction
+					// can make an earlier transformation use it up),
+					// which the flow weighed: used up from nothing, not
+					// an incomplete bundle. A transformation the bundle
+					// lacks records of leaves it INVALID (a cold review:
+					// records left out hid a DOUBLE_SPEND).
 					st = &lotState{lot: lot, holder: head.st.GetPartyId()}
 				}
 			}

@@ -132,6 +132,9 @@ type flow struct {
 	// replayed, as the store judges an assay: who held the lot last (its
 	// creation or latest receipt) and the labs it named since.
 	custody map[string]*custodyTerm
+	// usedUp are the inputs a transformation weighed and used up: no
+	// rest of them goes on from it.
+	usedUp map[skey]bool
 }
 
 // A custodyTerm is one party's custody of a lot, from the record that
@@ -143,7 +146,7 @@ type custodyTerm struct {
 
 // simulate replays every custody record in log order.
 func (r *run) simulate() *flow {
-	f := &flow{states: map[skey]*lotState{}, conts: map[skey][]*entry{}, created: map[string]*entry{}, custody: map[string]*custodyTerm{}}
+	f := &flow{states: map[skey]*lotState{}, conts: map[skey][]*entry{}, created: map[string]*entry{}, custody: map[string]*custodyTerm{}, usedUp: map[skey]bool{}}
 	for _, rec := range r.recs {
 		r.step(f, rec)
 	}
@@ -382,11 +385,22 @@ func (r *run) transform(f *flow, rec *entry, t *pb.Transformation) {
 	tol := r.cfg.HandoffTolerance
 	pool := map[string]float64{}
 	var inSb, inWet, inDry, inGained float64
+	// An input whose link the bundle does not hold (another input of a
+	// transformation the bundle's lot was only an input of: the bundle
+	// need not hold the others' records) is passed over; each input the
+	// bundle holds is still weighed, and its rest kept (a cold review: a
+	// stop at the first such input hid a later input's DOUBLE_SPEND, and
+	// left no rest of it, a false ORPHAN_INPUT for a lot split from that
+	// rest). The outputs are made of every input, so they are not made
+	// then, but their ids are taken (a lot made twice stays flagged); a
+	// bundle of an output holds all of them, or its completeness fails.
+	incomplete := false
 	for _, in := range t.GetInputs() {
 		lots := append([]string{in.GetLotId()}, outLots...)
 		s, ok := r.continueFrom(f, rec, in.GetLink(), in.GetLotId(), lots, "transformation input link", in.GetMassKg(), 0)
 		if !ok {
-			return // incomplete: decided by the ancestry walk
+			incomplete = true
+			continue
 		}
 		r.custodyCheck(rec, s, lots)
 		c, held := in.GetMassKg(), s.wet
@@ -413,7 +427,15 @@ func (r *run) transform(f *flow, rec *entry, t *pb.Transformation) {
 			s.wet = rest
 			s.scale(1 - frac)
 			f.states[skey{rec.id, in.GetLotId()}] = s
+		} else {
+			f.usedUp[skey{rec.id, in.GetLotId()}] = true
 		}
+	}
+	if incomplete {
+		for _, o := range t.GetOutputs() {
+			r.create(f, rec, o.GetLotId(), outLots)
+		}
+		return
 	}
 	kind := t.GetKind()
 	splitMerge := kind == pb.TransformationKind_TRANSFORMATION_KIND_SPLIT || kind == pb.TransformationKind_TRANSFORMATION_KIND_MERGE

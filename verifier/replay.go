@@ -239,7 +239,7 @@ func (p *Replay) ApplyDeferred(s ReplayStore, in ReplayRecord) (ReplayResult, er
 		}
 		return res, nil
 	}
-	x := &replayTx{p: p, s: s, e: e, f: &flow{states: map[skey]*lotState{}, conts: map[skey][]*entry{}, created: map[string]*entry{}, custody: map[string]*custodyTerm{}},
+	x := &replayTx{p: p, s: s, e: e, f: &flow{states: map[skey]*lotState{}, conts: map[skey][]*entry{}, created: map[string]*entry{}, custody: map[string]*custodyTerm{}, usedUp: map[skey]bool{}},
 		nodes: map[skey]*node{}, loadedTerms: map[string]*custodyTerm{}, touched: map[string]bool{}}
 	if err := x.load(); err != nil {
 		return ReplayResult{}, err
