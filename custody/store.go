@@ -490,6 +490,13 @@ func (s *Store) LotsAndAncestry(ctx context.Context, partyID string, most int) (
 // madeFrom returns the lots a lot was made from: the inputs of the
 // transformation that made it, the first record of its history; none for
 // an extracted lot.
+// MadeFrom returns the lots lot was made from: the inputs of its first
+// record, a transformation's (none for a lot an extraction began, or not
+// in the store).
+func (s *Store) MadeFrom(ctx context.Context, lot string) ([]string, error) {
+	return s.madeFrom(ctx, lot)
+}
+
 func (s *Store) madeFrom(ctx context.Context, id string) ([]string, error) {
 	s.madeFromMu.Lock()
 	ins, ok := s.madeFromOf[id]

@@ -284,6 +284,12 @@ func (x *replayTx) keepDerived(lot string, derived map[string][]byte, corr strin
 // receipts, assays and lab nominations of lot only, each state continued
 // once, and corrections of the lot's records before the chain.
 func (x *replayTx) line(chain []ReplayRecord, lot string, h headInfo) (bool, error) {
+	// A lot with a correction not followed keeps states as first signed:
+	// no later correction of it is followed from them either (its caller
+	// marks the lots made from such a lot too).
+	if nf, err := x.s.Get([]byte(ReplayNotFollowedPrefix + lot)); err != nil || nf != nil {
+		return false, err
+	}
 	last := chain[0].ID.String()
 	for i, rr := range chain {
 		switch b := rr.St.GetBody().(type) {
@@ -318,11 +324,7 @@ func (x *replayTx) line(chain []ReplayRecord, lot string, h headInfo) (bool, err
 			if i == 0 || b.Correction.GetLotId() != lot || slices.ContainsFunc(chain, func(c ReplayRecord) bool { return c.ID.String() == b.Correction.GetCorrects() }) {
 				return false, nil
 			}
-			nf, err := x.s.Get([]byte(ReplayNotFollowedPrefix + lot))
-			if err != nil || nf != nil {
-				return false, err
-			}
-			continue
+			continue // (and the lot had none not followed: above)
 		default:
 			return false, nil
 		}

@@ -56,6 +56,9 @@ type Backend struct {
 
 	db       *badger.DB // the replay's state
 	readOnly bool       // opened on a nearly full disk: not followed
+	// anyNotFollowed is set once the state holds a correction not
+	// followed (staleStates).
+	anyNotFollowed atomic.Bool
 	// mu serialises the replay's writes: the follower's batches and the
 	// full verifications of parties' lots.
 	mu     sync.Mutex
@@ -268,6 +271,17 @@ func open(store *custody.Store, trust verifier.Trust, cfg verifier.Config, o Opt
 	}
 	b.db = db
 	if err := b.resume(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	err = db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(notFollowedPrefix)})
+		defer it.Close()
+		it.Rewind()
+		b.anyNotFollowed.Store(it.Valid())
+		return nil
+	})
+	if err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -724,12 +738,19 @@ func (b *Backend) stepLocked(ctx context.Context, max uint64) (int, error) {
 		if c := rec.St.GetCorrection(); err == nil && c != nil {
 			err = b.corrected(ctx, &rec, c)
 		}
+		stale := false
+		if err == nil {
+			stale, err = b.staleStates(ctx, store, rec.St)
+		}
 		if err == nil {
 			var res verifier.ReplayResult
 			if bs != nil {
 				res, err = b.replay.ApplyDeferred(bs, rec)
 			} else {
 				res, err = b.replay.Apply(s, rec)
+			}
+			if err == nil && stale {
+				res.Parties = append(res.Parties, rec.St.GetPartyId())
 			}
 			if err == nil {
 				err = b.note(store, bs, &s.queued, e.Index, res, rec.St.GetPartyId())
@@ -851,6 +872,59 @@ func setPos(txn *badger.Txn, next uint64, last tlog.RecordID) error {
 	return txn.Set([]byte(posKey), append(binary.BigEndian.AppendUint64(nil, next), last[:]...))
 }
 
+// staleStates reports whether st is a record of a lot that had, or was
+// made from one that had, a correction the follower did not follow: the
+// states it is replayed from keep values as first signed, so its flags
+// may be fewer than a full verification's (a cold review: a lot split
+// off before its source's extraction was corrected down, then handed on
+// with a gain the corrected values make too much). The caller queues its
+// signer for a full verification, which adds every flag it finds
+// (correctionNotFollowed). For a correction, it also marks the corrected
+// lot not followed first, so that the replay does not follow it from
+// those states. Cheap while no correction was left unfollowed.
+func (b *Backend) staleStates(ctx context.Context, s verifier.ReplayStore, st *pb.Statement) (bool, error) {
+	if !b.anyNotFollowed.Load() {
+		return false, nil
+	}
+	lots := verifier.StatementLots(st)
+	for _, l := range []string{st.GetAssay().GetLotId(), st.GetLabNomination().GetLotId(), st.GetCorrection().GetLotId()} {
+		if l != "" {
+			lots = append(lots, l)
+		}
+	}
+	seen := map[string]bool{}
+	for len(lots) > 0 && len(seen) < maxStaleWalk {
+		l := lots[len(lots)-1]
+		lots = lots[:len(lots)-1]
+		if seen[l] {
+			continue
+		}
+		seen[l] = true
+		v, err := s.Get([]byte(notFollowedPrefix + l))
+		if err != nil {
+			return false, err
+		}
+		if v != nil {
+			if c := st.GetCorrection(); c != nil {
+				if err := s.Set([]byte(notFollowedPrefix+c.GetLotId()), nil); err != nil {
+					return false, err
+				}
+			}
+			return true, nil
+		}
+		from, err := b.store.MadeFrom(ctx, l)
+		if err != nil {
+			return false, err
+		}
+		lots = append(lots, from...)
+	}
+	return false, nil
+}
+
+// maxStaleWalk bounds the lots staleStates reads of one record's
+// ancestry.
+const maxStaleWalk = 4096
+
 // note keeps what the backend needs of a record beside the replay's
 // state: registry records (to resume the registry), and parties whose
 // lots need a full verification.
@@ -869,6 +943,7 @@ func (b *Backend) note(s verifier.ReplayStore, bs *batchStore, queued *[]string,
 		if err := s.Set([]byte(notFollowedPrefix+lot), nil); err != nil {
 			return err
 		}
+		b.anyNotFollowed.Store(true)
 		parties = append(parties, signer)
 	}
 	for _, p := range parties {
