@@ -183,30 +183,13 @@ func bundleLots(t *testing.T, x *lottest.H, lot string) []string {
 
 // statementLotIDs returns the lots a custody statement names.
 func statementLotIDs(st *pb.Statement) []string {
-	switch b := st.GetBody().(type) {
-	case *pb.Statement_Extraction:
-		return []string{b.Extraction.GetLotId()}
-	case *pb.Statement_Dispatch:
-		return []string{b.Dispatch.GetLotId()}
-	case *pb.Statement_Receipt:
-		return []string{b.Receipt.GetLotId()}
-	case *pb.Statement_Assay:
-		return []string{b.Assay.GetLotId()}
-	case *pb.Statement_LabNomination:
-		return []string{b.LabNomination.GetLotId()}
-	case *pb.Statement_Correction:
-		return []string{b.Correction.GetLotId()}
-	case *pb.Statement_Transformation:
-		var out []string
-		for _, in := range b.Transformation.GetInputs() {
-			out = append(out, in.GetLotId())
+	lots := verifier.StatementLots(st)
+	for _, l := range []string{st.GetAssay().GetLotId(), st.GetLabNomination().GetLotId(), st.GetCorrection().GetLotId()} {
+		if l != "" {
+			lots = append(lots, l)
 		}
-		for _, o := range b.Transformation.GetOutputs() {
-			out = append(out, o.GetLotId())
-		}
-		return out
 	}
-	return nil
+	return lots
 }
 
 // flagAt is a flag key without its message's digest: record, rule, lot.
