@@ -17,9 +17,10 @@ import (
 const correctedFlagPrefix = "cf/"
 
 // ReplayNotFollowedPrefix marks, in a Replay's store, by lot id, that a
-// correction of the lot was not followed (its caller sets it from
-// ReplayResult.Corrected): a later correction's stretch that holds a
-// correction record is not followed either.
+// correction of the lot, or of a lot it was made from, was not followed
+// (its caller sets it from ReplayResult.Corrected, and for a lot made
+// from such a lot when a correction of it comes): the lot's states keep
+// values as first signed, so no later correction of it is followed.
 const ReplayNotFollowedPrefix = "nf/"
 
 // correct follows correction c (in): it replays the corrected record
