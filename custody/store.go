@@ -455,24 +455,51 @@ var ErrTooManyLots = errors.New("more lots than asked for")
 // policy); a lab may also read the lots it was named to assay. It returns
 // ErrTooManyLots once it has found more than most.
 func (s *Store) LotsAndAncestry(ctx context.Context, partyID string, most int) ([]string, error) {
-	seen := map[string]bool{}
-	var queue []string
+	var lots []string
 	for id, err := range s.PartyLotIDs(ctx, partyID) {
 		if err != nil {
 			return nil, err
 		}
-		seen[id] = true
-		queue = append(queue, id)
-		if len(seen) > most {
+		lots = append(lots, id)
+		if len(lots) > most {
 			return nil, ErrTooManyLots
 		}
+	}
+	seen := map[string]bool{}
+	err := s.WalkAncestry(ctx, lots, most, func(id string) (bool, error) {
+		seen[id] = true
+		return false, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return slices.Sorted(maps.Keys(seen)), nil
+}
+
+// WalkAncestry gives visit each of lots and each lot they were made from,
+// and those made from, once each, nearest first, until visit says stop.
+// It returns ErrTooManyLots once it has found more than most.
+func (s *Store) WalkAncestry(ctx context.Context, lots []string, most int, visit func(lot string) (stop bool, err error)) error {
+	seen := map[string]bool{}
+	var queue []string
+	for _, id := range lots {
+		if !seen[id] {
+			seen[id] = true
+			queue = append(queue, id)
+		}
+	}
+	if len(seen) > most {
+		return ErrTooManyLots
 	}
 	for len(queue) > 0 {
 		id := queue[0]
 		queue = queue[1:]
+		if stop, err := visit(id); err != nil || stop {
+			return err
+		}
 		ins, err := s.madeFrom(ctx, id)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, in := range ins {
 			if !seen[in] {
@@ -481,22 +508,15 @@ func (s *Store) LotsAndAncestry(ctx context.Context, partyID string, most int) (
 			}
 		}
 		if len(seen) > most {
-			return nil, ErrTooManyLots
+			return ErrTooManyLots
 		}
 	}
-	return slices.Sorted(maps.Keys(seen)), nil
+	return nil
 }
 
 // madeFrom returns the lots a lot was made from: the inputs of the
 // transformation that made it, the first record of its history; none for
 // an extracted lot.
-// MadeFrom returns the lots lot was made from: the inputs of its first
-// record, a transformation's (none for a lot an extraction began, or not
-// in the store).
-func (s *Store) MadeFrom(ctx context.Context, lot string) ([]string, error) {
-	return s.madeFrom(ctx, lot)
-}
-
 func (s *Store) madeFrom(ctx context.Context, id string) ([]string, error) {
 	s.madeFromMu.Lock()
 	ins, ok := s.madeFromOf[id]

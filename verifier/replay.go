@@ -1363,10 +1363,20 @@ func (p *Replay) addFlagsTouched(s ReplayStore, lot string, flags []FlagAt, all 
 
 // statementLots returns the lots a custody statement makes states of: the
 // lots it is the head record of (an assay or a nomination is not one).
-// StatementLots returns the lots whose states a custody statement makes:
-// an extraction's, dispatch's or receipt's lot, a transformation's inputs
-// and outputs.
-func StatementLots(st *pb.Statement) []string { return statementLots(st) }
+// RecordLots returns every lot a statement names: an extraction's,
+// dispatch's, receipt's, assay's, lab nomination's or correction's lot, a
+// transformation's inputs and outputs.
+func RecordLots(st *pb.Statement) []string {
+	switch {
+	case st.GetAssay() != nil:
+		return []string{st.GetAssay().GetLotId()}
+	case st.GetLabNomination() != nil:
+		return []string{st.GetLabNomination().GetLotId()}
+	case st.GetCorrection() != nil:
+		return []string{st.GetCorrection().GetLotId()}
+	}
+	return statementLots(st)
+}
 
 func statementLots(st *pb.Statement) []string {
 	switch b := st.GetBody().(type) {

@@ -886,39 +886,24 @@ func (b *Backend) staleStates(ctx context.Context, s verifier.ReplayStore, st *p
 	if !b.anyNotFollowed.Load() {
 		return false, nil
 	}
-	lots := verifier.StatementLots(st)
-	for _, l := range []string{st.GetAssay().GetLotId(), st.GetLabNomination().GetLotId(), st.GetCorrection().GetLotId()} {
-		if l != "" {
-			lots = append(lots, l)
-		}
-	}
-	seen := map[string]bool{}
-	for len(lots) > 0 && len(seen) < maxStaleWalk {
-		l := lots[len(lots)-1]
-		lots = lots[:len(lots)-1]
-		if seen[l] {
-			continue
-		}
-		seen[l] = true
+	stale := false
+	err := b.store.WalkAncestry(ctx, verifier.RecordLots(st), maxStaleWalk, func(l string) (bool, error) {
 		v, err := s.Get([]byte(notFollowedPrefix + l))
-		if err != nil {
-			return false, err
-		}
-		if v != nil {
-			if c := st.GetCorrection(); c != nil {
-				if err := s.Set([]byte(notFollowedPrefix+c.GetLotId()), nil); err != nil {
-					return false, err
-				}
-			}
-			return true, nil
-		}
-		from, err := b.store.MadeFrom(ctx, l)
-		if err != nil {
-			return false, err
-		}
-		lots = append(lots, from...)
+		stale = v != nil
+		return stale, err
+	})
+	if errors.Is(err, custody.ErrTooManyLots) {
+		err = nil // read no further: not known to be stale
 	}
-	return false, nil
+	if err != nil || !stale {
+		return false, err
+	}
+	if c := st.GetCorrection(); c != nil {
+		if err := s.Set([]byte(notFollowedPrefix+c.GetLotId()), nil); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // maxStaleWalk bounds the lots staleStates reads of one record's
@@ -1094,7 +1079,7 @@ func (b *Backend) correctionNotFollowed(ctx context.Context, lot string, rep *pb
 		if err != nil {
 			return false, err
 		}
-		for _, l := range verifier.StatementLots(rec.St) {
+		for _, l := range verifier.RecordLots(rec.St) {
 			if nf, err := b.notFollowed(l); err != nil || nf {
 				return nf, err
 			}

@@ -172,24 +172,13 @@ func bundleLots(t *testing.T, x *lottest.H, lot string) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, l := range statementLotIDs(st) {
+		for _, l := range verifier.RecordLots(st) {
 			if !slices.Contains(out, l) {
 				out = append(out, l)
 			}
 		}
 	}
 	return out
-}
-
-// statementLotIDs returns the lots a custody statement names.
-func statementLotIDs(st *pb.Statement) []string {
-	lots := verifier.StatementLots(st)
-	for _, l := range []string{st.GetAssay().GetLotId(), st.GetLabNomination().GetLotId(), st.GetCorrection().GetLotId()} {
-		if l != "" {
-			lots = append(lots, l)
-		}
-	}
-	return lots
 }
 
 // flagAt is a flag key without its message's digest: record, rule, lot.

@@ -106,32 +106,7 @@ func (v *bundleView) applyCorrections(applied []*pb.AppliedCorrection) {
 
 // lotsOf returns the lots a custody record concerns: the lot it names, or a
 // transformation's inputs and outputs.
-func lotsOf(st *pb.Statement) []string {
-	switch {
-	case st.GetExtraction() != nil:
-		return []string{st.GetExtraction().GetLotId()}
-	case st.GetDispatch() != nil:
-		return []string{st.GetDispatch().GetLotId()}
-	case st.GetReceipt() != nil:
-		return []string{st.GetReceipt().GetLotId()}
-	case st.GetAssay() != nil:
-		return []string{st.GetAssay().GetLotId()}
-	case st.GetLabNomination() != nil:
-		return []string{st.GetLabNomination().GetLotId()}
-	case st.GetCorrection() != nil:
-		return []string{st.GetCorrection().GetLotId()}
-	case st.GetTransformation() != nil:
-		var out []string
-		for _, in := range st.GetTransformation().GetInputs() {
-			out = append(out, in.GetLotId())
-		}
-		for _, o := range st.GetTransformation().GetOutputs() {
-			out = append(out, o.GetLotId())
-		}
-		return out
-	}
-	return nil
-}
+func lotsOf(st *pb.Statement) []string { return verifier.RecordLots(st) }
 
 // ancestry returns the lot and every lot it was made from, through the
 // transformations in the bundle whose outputs include a lot of the set.
