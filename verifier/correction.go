@@ -257,13 +257,22 @@ func (r *run) withdrawn(fixes []*fix, have []*pb.Flag, ofLot func([]cand) []*pb.
 // the records before index upto alone, with the corrections logged before
 // index fixedBefore applied.
 func (r *run) flagsBefore(upto, fixedBefore uint64, ofLot func([]cand) []*pb.Flag) []*pb.Flag {
+	defer r.prefix(upto, fixedBefore)()
+	n0 := len(r.cands)
+	r.simulate()
+	return ofLot(r.cands[n0:])
+}
+
+// prefix makes the run the bundle's records before index upto alone, with
+// the corrections logged before index fixedBefore applied, and returns
+// what puts the run back as it was (its records, candidate flags and
+// errors).
+func (r *run) prefix(upto, fixedBefore uint64) (restore func()) {
 	recs, cands, errs := r.recs, len(r.cands), len(r.errs)
-	defer func() { r.recs, r.cands, r.errs, r.fixedBefore = recs, r.cands[:cands], r.errs[:errs], 0 }()
 	n := 0
 	for n < len(recs) && recs[n].idx < upto {
 		n++
 	}
 	r.recs, r.fixedBefore = recs[:n], fixedBefore
-	r.simulate()
-	return ofLot(r.cands[cands:])
+	return func() { r.recs, r.cands, r.errs, r.fixedBefore = recs, r.cands[:cands], r.errs[:errs], 0 }
 }

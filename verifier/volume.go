@@ -167,13 +167,7 @@ func (r *run) lotYearPossible(ancRecs map[*entry]bool) bool {
 // fixedBefore applied. The flow of the bundle's prefix raises no other
 // flags and fails no check the whole bundle passed.
 func (r *run) lotYearAt(lot string, ancRecs map[*entry]bool, upto, fixedBefore uint64) []*pb.Flag {
-	recs, cands, errs := r.recs, len(r.cands), len(r.errs)
-	defer func() { r.recs, r.cands, r.errs, r.fixedBefore = recs, r.cands[:cands], r.errs[:errs], 0 }()
-	n := 0
-	for n < len(recs) && recs[n].idx < upto {
-		n++
-	}
-	r.recs, r.fixedBefore = recs[:n], fixedBefore
+	defer r.prefix(upto, fixedBefore)()
 	head := r.head(lot)
 	if head == nil {
 		return nil // the lot was not yet
