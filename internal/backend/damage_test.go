@@ -44,18 +44,7 @@ func TestDamagedStateRebuilt(t *testing.T) {
 	}
 	b.Close() // Badger writes its memtable out as a table
 
-	tables, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
-	if len(tables) == 0 {
-		t.Fatal("no table written")
-	}
-	data, err := os.ReadFile(tables[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	data[100] ^= 0x40 // inside the first block
-	if err := os.WriteFile(tables[0], data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	lottest.DamageTable(t, dir)
 
 	b, err = backend.NewPaused(x.S, x.Trust(), verifier.DefaultConfig(), dir)
 	if err != nil {
